@@ -1,0 +1,8 @@
+"""Placeholder registration (being written)."""
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def gantk_register_discriminators(registry):
+    pass

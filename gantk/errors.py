@@ -1,0 +1,43 @@
+"""Errors meant for users: each says what was wrong, what was expected and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class GantkError(Exception):
+    """Base of every error gantk raises on bad input; the CLI prints it without a traceback."""
+
+
+class UnknownNameError(GantkError, KeyError):
+    """A component, format or recipe name that is not registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.kind, self.name, self.known = kind, name, known
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        listing = ", ".join(known) if known else "(none registered)"
+        super().__init__(f"unknown {kind} '{name}'.{hint} Known {kind}s: {listing}.")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class DuplicateNameError(GantkError):
+    """Two plugins registered the same name without asking to override."""
+
+
+class OptionError(GantkError):
+    """An option that a component does not accept, or a value it cannot use."""
+
+
+class SpecError(GantkError):
+    """An objective spec string that does not parse."""
+
+
+class DataError(GantkError):
+    """A dataset that is missing, malformed or inconsistent."""
+
+
+class CheckpointError(GantkError):
+    """A checkpoint that cannot be read or does not match what it is used for."""

@@ -1,0 +1,56 @@
+"""The hook contracts every gantk plugin implements, built-in or third-party.
+
+A plugin is a module or object with functions marked ``@gantk.hookimpl`` whose names are the
+hooks below. Packages advertise plugins in the ``gantk`` entry-point group::
+
+    [project.entry-points.gantk]
+    myplugin = "my_package.plugin"
+
+Each ``register`` hook receives a registry view whose ``add(name, factory, override=False)``
+records the plugin as the provider. A factory is any callable taking keyword options.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("gantk")
+hookimpl = pluggy.HookimplMarker("gantk")
+
+
+@hookspec
+def gantk_register_generators(registry):
+    """Add generator factories ``f(in_channels, out_channels, **options) -> nn.Module``.
+
+    The module maps ``N x in_channels x H x W`` to ``N x out_channels x H x W``. It may expose
+    ``size_multiple`` (H and W must be multiples of it).
+    """
+
+
+@hookspec
+def gantk_register_discriminators(registry):
+    """Add discriminator factories ``f(in_channels, **options) -> nn.Module``.
+
+    The module maps ``N x in_channels x H x W`` to logits ``N x 1 x h x w`` (or a list of such maps
+    for multi-scale models) and exposes ``receptive_field`` (pixels, or ``None`` for the whole
+    image). It may expose ``features(x) -> list[Tensor]`` for feature-matching objectives. A
+    conditional discriminator's ``in_channels`` counts both images.
+    """
+
+
+@hookspec
+def gantk_register_objectives(registry):
+    """Add objective factories ``f(**options) -> gantk.Objective`` usable in specs like ``bce+l1``."""
+
+
+@hookspec
+def gantk_register_data_formats(registry):
+    """Add dataset formats: factories ``f() -> gantk.data.DataFormat``."""
+
+
+@hookspec
+def gantk_register_recipes(registry):
+    """Add recipes: factories ``f() -> gantk.recipes.Recipe`` (defaults plus the system they build)."""
+
+
+@hookspec
+def gantk_register_commands(cli):
+    """Add click commands to the ``gantk`` command group ``cli`` (``cli.add_command(...)``)."""

@@ -1,0 +1,111 @@
+"""The objective contract: a loss term and the context it reads."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Callable, ClassVar, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import OptionError
+
+Logits = Union[Tensor, Sequence[Tensor]]  # one map, or one per scale for multi-scale discriminators
+
+
+class LossContext:
+    """What the terms of an objective see for one translation direction (A -> B).
+
+    Args:
+        input: the generator's input (the condition), ``N x C_A x H x W``.
+        fake: the generator's output in the space the discriminator sees: an image in [-1, 1],
+            or mask probabilities (``N x K x H x W``).
+        real: the target in the same space as ``fake`` (an image, or one-hot masks).
+        fake_logits: the raw generator output (defaults to ``fake``).
+        target: the raw target (defaults to ``real``); class ids ``N x H x W`` for masks.
+        discriminator: the discriminator of domain B, or ``None`` when training without one.
+        conditional: the discriminator sees ``cat(input, image)`` rather than the image alone.
+        reconstruct: computes ``G_BA(fake)`` (cycle consistency), called at most once.
+        identity: computes ``G_AB(real)`` (identity mapping), called at most once.
+
+    Discriminator outputs are computed on first use and shared by all terms of a step.
+    """
+
+    def __init__(
+        self,
+        *,
+        input: Tensor,
+        fake: Tensor,
+        real: Tensor,
+        fake_logits: Tensor | None = None,
+        target: Tensor | None = None,
+        discriminator: nn.Module | Callable[[Tensor], Logits] | None = None,
+        conditional: bool = True,
+        reconstruct: Callable[[], Tensor] | None = None,
+        identity: Callable[[], Tensor] | None = None,
+    ):
+        self.input = input
+        self.fake = fake
+        self.real = real
+        self.fake_logits = fake if fake_logits is None else fake_logits
+        self.target = real if target is None else target
+        self.discriminator = discriminator
+        self.conditional = conditional
+        self._reconstruct = reconstruct
+        self._identity = identity
+
+    def discriminator_input(self, image: Tensor) -> Tensor:
+        """What the discriminator is shown for ``image``: with the condition when conditional."""
+        return torch.cat([self.input, image], dim=1) if self.conditional else image
+
+    def discriminate(self, image: Tensor) -> Logits:
+        if self.discriminator is None:
+            raise OptionError(
+                "the objective has an adversarial term but no discriminator was given: "
+                "choose one with --disc, or drop the adversarial term from --loss."
+            )
+        return self.discriminator(self.discriminator_input(image))
+
+    @cached_property
+    def d_real(self) -> Logits:
+        return self.discriminate(self.real)
+
+    @cached_property
+    def d_fake(self) -> Logits:
+        """Discriminator logits on the fake with gradients flowing back to the generator."""
+        return self.discriminate(self.fake)
+
+    @cached_property
+    def d_fake_detached(self) -> Logits:
+        """Discriminator logits on the fake, cut from the generator (for the discriminator's step)."""
+        return self.discriminate(self.fake.detach())
+
+    @cached_property
+    def reconstructed(self) -> Tensor:
+        if self._reconstruct is None:
+            raise OptionError("this objective needs a reverse generator (cycle consistency); use an unpaired recipe.")
+        return self._reconstruct()
+
+    @cached_property
+    def identity_output(self) -> Tensor:
+        if self._identity is None:
+            raise OptionError("the identity objective needs a generator that maps B to B; use an unpaired recipe.")
+        return self._identity()
+
+
+class Objective(nn.Module):
+    """A loss term. Override ``generator_loss`` and/or ``discriminator_loss``.
+
+    ``adversarial`` terms train against a discriminator (at most one per spec);
+    ``default_weight`` is the weight a spec uses when none is written (``l1`` -> 100).
+    A method returning ``None`` means the term does not take part in that step.
+    """
+
+    adversarial: ClassVar[bool] = False
+    default_weight: ClassVar[float] = 1.0
+
+    def generator_loss(self, ctx: LossContext) -> Tensor | None:
+        return None
+
+    def discriminator_loss(self, ctx: LossContext) -> Tensor | None:
+        return None

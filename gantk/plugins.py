@@ -1,0 +1,141 @@
+"""Plugin manager: built-in plugins and entry-point plugins fill one registry per kind."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .errors import GantkError, UnknownNameError
+from .registry import Registry
+
+ENTRY_POINT_GROUP = "gantk"
+AUTOLOAD_ENV = "GANTK_DISABLE_PLUGIN_AUTOLOAD"
+
+BUILTIN_PLUGINS = (
+    "gantk.generators",
+    "gantk.discriminators",
+    "gantk.objectives",
+    "gantk.data.formats",
+    "gantk.recipes",
+)
+
+# kind -> hook that fills its registry
+KINDS = {
+    "generator": "gantk_register_generators",
+    "discriminator": "gantk_register_discriminators",
+    "objective": "gantk_register_objectives",
+    "data_format": "gantk_register_data_formats",
+    "recipe": "gantk_register_recipes",
+}
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    plugin: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plugin '{self.plugin}': {self.error}"
+
+
+@dataclass
+class Components:
+    """Everything the loaded plugins registered, one ``Registry`` per kind."""
+
+    manager: pluggy.PluginManager
+    registries: dict[str, Registry]
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    def registry(self, kind: str) -> Registry:
+        kind = normalize_kind(kind)
+        return self.registries[kind]
+
+    def create(self, kind: str, name: str, **options: Any) -> Any:
+        return self.registry(kind).create(name, **options)
+
+    def call_hook(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of a hook on its own, recording a plugin that raises."""
+        for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as error:  # a broken plugin must not break the others
+                self.failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {error}"))
+
+
+def normalize_kind(kind: str) -> str:
+    """Accept 'generators', 'data-format', ... as well as the canonical singular names."""
+    key = kind.strip().lower().replace("-", "_")
+    for candidate in (key, key[:-1] if key.endswith("s") else key):
+        if candidate in KINDS:
+            return candidate
+    raise UnknownNameError("component kind", kind, sorted(KINDS))
+
+
+def autoload_enabled() -> bool:
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+
+
+def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()) -> Components:
+    """Build a fresh plugin manager and registries.
+
+    Args:
+        autoload: load plugins from the ``gantk`` entry-point group; defaults to on unless
+            ``GANTK_DISABLE_PLUGIN_AUTOLOAD`` is set.
+        plugins: extra plugin objects or module names, registered after the built-ins.
+    """
+    manager = pluggy.PluginManager("gantk")
+    manager.add_hookspecs(hookspecs)
+    failures: list[PluginFailure] = []
+    for name in BUILTIN_PLUGINS:
+        manager.register(importlib.import_module(name), name=name)
+    if autoload_enabled() if autoload is None else autoload:
+        _load_entry_points(manager, failures)
+    for plugin in plugins:
+        _register(manager, plugin, failures)
+
+    components = Components(manager, {}, failures)
+    for kind, hook_name in KINDS.items():
+        registry = Registry(kind)
+        components.registries[kind] = registry
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(registry.scoped(impl.plugin_name))
+            except Exception as error:  # reported by name, the other plugins keep working
+                failures.append(PluginFailure(impl.plugin_name, _describe(error)))
+    return components
+
+
+def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:
+    name = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", repr(plugin))
+    try:
+        obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
+        manager.register(obj, name=name)
+    except Exception as error:
+        failures.append(PluginFailure(name, f"could not be loaded: {_describe(error)}"))
+
+
+def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailure]) -> None:
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if manager.get_plugin(entry_point.name) is not None:
+            continue
+        try:
+            manager.register(entry_point.load(), name=entry_point.name)
+        except Exception as error:
+            failures.append(PluginFailure(entry_point.name, f"could not be loaded: {_describe(error)}"))
+
+
+def _describe(error: Exception) -> str:
+    return str(error) if isinstance(error, GantkError) else f"{type(error).__name__}: {error}"
+
+
+@functools.lru_cache(maxsize=1)
+def default_components() -> Components:
+    """The process-wide components, loaded once; ``default_components.cache_clear()`` reloads."""
+    return load_components()

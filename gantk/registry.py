@@ -1,0 +1,110 @@
+"""Registry: named factories of one kind of component (generator, discriminator, ...)."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import DuplicateNameError, OptionError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered name: the factory that builds it and the plugin that provided it."""
+
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
+        params = inspect.signature(self.factory).parameters.values()
+        return {
+            p.name: p.default
+            for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+
+    def accepts_any_option(self) -> bool:
+        params = inspect.signature(self.factory).parameters.values()
+        return any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+class Registry:
+    """Named factories of one kind.
+
+    Example:
+        >>> r = Registry("generator")
+        >>> r.add("identity", lambda in_channels=3, out_channels=3: None, plugin="demo")
+        >>> r.names("id*")
+        ['identity']
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, name: str, factory: Callable[..., Any], *, plugin: str = "?", override: bool = False) -> None:
+        """Register ``factory`` under ``name``; an existing name is an error unless ``override``."""
+        if not name or any(c in name for c in " +@,=*?"):
+            raise OptionError(f"{self.kind} name '{name}' is invalid: use letters, digits, '-', '_' and '.'.")
+        if name in self._entries and not override:
+            owner = self._entries[name].plugin
+            raise DuplicateNameError(
+                f"{self.kind} '{name}' is already registered by plugin '{owner}'; "
+                f"plugin '{plugin}' must pass override=True to replace it, or pick another name."
+            )
+        self._entries[name] = Entry(name, factory, plugin)
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.kind, name, self.names()) from None
+
+    def create(self, name: str, **options: Any) -> Any:
+        """Build the component ``name`` with ``options``; unknown options are an error listing the valid ones."""
+        entry = self.get(name)
+        if not entry.accepts_any_option():
+            valid = entry.options()
+            unknown = sorted(set(options) - set(valid))
+            if unknown:
+                raise OptionError(
+                    f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
+                    f"its options are: {', '.join(valid) or '(none)'}."
+                )
+        return entry.factory(**options)
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def scoped(self, plugin: str) -> "PluginRegistry":
+        return PluginRegistry(self, plugin)
+
+
+class PluginRegistry:
+    """What a plugin's hook receives: ``add`` records the plugin as the provider."""
+
+    def __init__(self, registry: Registry, plugin: str):
+        self._registry = registry
+        self.plugin = plugin
+        self.kind = registry.kind
+
+    def add(self, name: str, factory: Callable[..., Any], *, override: bool = False) -> None:
+        self._registry.add(name, factory, plugin=self.plugin, override=override)
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return self._registry.names(pattern)
