@@ -1,8 +1,511 @@
-"""Placeholder registration (being written)."""
+"""Dataset formats: the ``DataFormat`` contract, the built-in layouts, detection and opening."""
 
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..errors import DataError, OptionError
 from ..hookspecs import hookimpl
+from ..plugins import Components, default_components
+from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
+from .io import IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, other_files, pair_by_stem, probe, read_image, read_mask
+from .transforms import PairedTransform
+
+SPLITS = ("train", "val", "test")
+ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
+MAX_LISTED = 20
+
+
+class DataFormat:
+    """Contract of a dataset layout; subclass it and register the class in ``gantk_register_data_formats``.
+
+    A format has a ``name``, a one-line ``summary`` (the class docstring's first line) and four
+    methods. ``split`` names a split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands
+    for a layout kept directly in the root, which serves every requested split.
+    """
+
+    name = ""
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(type(self)) or "").splitlines()[0]
+
+    def detect(self, root: Path) -> bool:
+        """Whether ``root`` is laid out in this format; cheap (looks at folder names, not pixels)."""
+        raise NotImplementedError
+
+    def splits(self, root: Path) -> list[str]:
+        """The splits present in ``root`` (``[ROOT_SPLIT]`` for an unsplit layout)."""
+        raise NotImplementedError
+
+    def validate(self, root: Path) -> list[str]:
+        """Every problem of every split, each naming the file and the fix; decodes every file."""
+        raise NotImplementedError
+
+    def open(
+        self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
+        crop_size: int | None = 256, augment: bool = True, flip: bool = True,
+    ) -> GanDataset:
+        """The dataset of ``split``; raises ``DataError`` on layout problems it sees without decoding."""
+        raise NotImplementedError
+
+
+# -- built-in formats -------------------------------------------------------------------------
+
+
+class AlignedFormat(DataFormat):
+    """A|B side by side in one image (pix2pix datasets), in train/, val/, test/ or directly in the root."""
+
+    name = "aligned"
+
+    def detect(self, root: Path) -> bool:
+        if any(has_images(root / split) for split in SPLITS):
+            return True
+        return has_images(root) and _side_by_side(list_images(root)[:4])
+
+    def splits(self, root: Path) -> list[str]:
+        found = [split for split in SPLITS if has_images(root / split)]
+        return found or ([ROOT_SPLIT] if has_images(root) else [])
+
+    def validate(self, root: Path) -> list[str]:
+        problems: list[str] = []
+        splits = self.splits(root)
+        if not splits:
+            problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._needs}")
+        for split in splits:
+            for path in _images_of(root / split, root, problems, self._needs):
+                image = _decode(read_image, path, root, problems)
+                if image is not None and image.shape[-1] % 2:
+                    problems.append(_odd_width(path, root, image.shape[-1]))
+        return problems
+
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+        folder = root / _pick_split(root, split, self.splits(root), self.name)
+        problems: list[str] = []
+        files = _images_of(folder, root, problems, self._needs)
+        infos = {path: probe(path) for path in files}
+        problems += [_odd_width(path, root, info.width) for path, info in infos.items() if info.width % 2]
+        _raise_if(problems, root, self.name)
+        channels = infer_channels([info.channels for info in infos.values()])
+        transform = PairedTransform(load_size, crop_size, augment, flip)
+        return AlignedDataset(files, channels, transform, swap=direction == "BtoA")
+
+    _needs = "an aligned image holds A (left half) and B (right half) side by side."
+
+
+class _TwoFolderFormat(DataFormat):
+    """Shared layout of root[/split]/<first>/ and root[/split]/<second>/ with matching file names."""
+
+    folders = ("A", "B")
+
+    def detect(self, root: Path) -> bool:
+        return any(all((root / split / f).is_dir() for f in self.folders) for split in self.splits(root))
+
+    def splits(self, root: Path) -> list[str]:
+        if any((root / f).is_dir() for f in self.folders):
+            return [ROOT_SPLIT]
+        return _ordered([d.name for d in _subdirs(root) if any((d / f).is_dir() for f in self.folders)])
+
+    @property
+    def _needs(self) -> str:
+        first, second = self.folders
+        return f"the {self.name} format needs {first}/ and {second}/ folders holding files with matching names."
+
+    def _pairs(self, root: Path, split: str, problems: list[str]) -> list[tuple[Path, Path]]:
+        first, second = (root / split / f for f in self.folders)
+        pairs, only_first, only_second = pair_by_stem(
+            _images_of(first, root, problems, self._needs), _images_of(second, root, problems, self._needs)
+        )
+        for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
+            problems.append(f"{_rel(path, root)}: no file named '{path.stem}.*' in {_rel(other, root)}/; add its partner or delete it.")
+        return pairs
+
+    def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable) -> tuple:
+        first = _decode(read_image, pair[0], root, problems)
+        second = _decode(read_second, pair[1], root, problems)
+        if first is not None and second is not None and first.shape[-2:] != second.shape[-2:]:
+            problems.append(
+                f"{_rel(pair[0], root)} ({_size(first)}) and {_rel(pair[1], root)} ({_size(second)}) differ in size; "
+                "resize one of them so the pair matches."
+            )
+        return first, second
+
+
+class PairedFormat(_TwoFolderFormat):
+    """Pairs in root[/split]/A/ and root[/split]/B/ with matching file names (extensions may differ)."""
+
+    name = "paired"
+
+    def validate(self, root: Path) -> list[str]:
+        problems: list[str] = []
+        splits = self.splits(root)
+        if not splits:
+            problems.append(f"{root}: no A/ and B/ folders, directly or under train/, test/...; {self._needs}")
+        for split in splits:
+            for pair in self._pairs(root, split, problems):
+                self._check_pair(pair, root, problems, read_image)
+        return problems
+
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+        problems: list[str] = []
+        pairs = self._pairs(root, _pick_split(root, split, self.splits(root), self.name), problems)
+        _raise_if(problems, root, self.name)
+        channels = {side: infer_channels([probe(p[i]).channels for p in pairs]) for i, side in enumerate("AB")}
+        if direction == "BtoA":
+            pairs = [(b, a) for a, b in pairs]
+            channels = {"A": channels["B"], "B": channels["A"]}
+        return PairedDataset(pairs, channels, PairedTransform(load_size, crop_size, augment, flip))
+
+
+class SegmentationFormat(_TwoFolderFormat):
+    """Images with label masks: root[/split]/images/ and root[/split]/masks/ (PNG, same names)."""
+
+    name = "segmentation"
+    folders = ("images", "masks")
+
+    def validate(self, root: Path) -> list[str]:
+        problems: list[str] = []
+        splits = self.splits(root)
+        if not splits:
+            problems.append(f"{root}: no images/ and masks/ folders, directly or under train/, test/...; {self._needs}")
+        values: dict[Path, set[int]] = {}
+        for split in splits:
+            pairs = self._pairs(root, split, problems)
+            problems += _non_png_masks(pairs, root)
+            for pair in pairs:
+                _, mask = self._check_pair(pair, root, problems, read_mask)
+                if mask is not None:
+                    values[pair[1]] = _values(mask)
+        problems += _mask_classes(values, root)[1]
+        return problems
+
+    def open(
+        self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
+        num_classes: int | None = None,
+    ):
+        """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from this split's masks."""
+        if direction != "AtoB":
+            raise DataError("the segmentation format maps images to masks only: use direction AtoB.")
+        problems: list[str] = []
+        pairs = self._pairs(root, _pick_split(root, split, self.splits(root), self.name), problems)
+        problems += _non_png_masks(pairs, root)
+        _raise_if(problems, root, self.name)
+        if num_classes is None:
+            values = {mask: _values(read_mask(mask)) for _, mask in pairs}
+            num_classes, problems = _mask_classes(values, root)
+            _raise_if(problems, root, self.name)
+        channels = infer_channels([probe(image).channels for image, _ in pairs])
+        return SegmentationDataset(pairs, channels, num_classes, PairedTransform(load_size, crop_size, augment, flip))
+
+
+class UnalignedFormat(DataFormat):
+    """Unpaired sets (CycleGAN): root/trainA/ and root/trainB/ (and testA/, testB/); sizes may differ."""
+
+    name = "unaligned"
+
+    def detect(self, root: Path) -> bool:
+        return any((root / f"{split}A").is_dir() and (root / f"{split}B").is_dir() for split in self.splits(root))
+
+    def splits(self, root: Path) -> list[str]:
+        names = {d.name for d in _subdirs(root)}
+        prefixes = {name[:-1] for name in names if len(name) > 1 and name[-1] in "AB"}
+        return _ordered([p for p in prefixes if {p + "A", p + "B"} <= names or p in SPLITS])
+
+    def validate(self, root: Path) -> list[str]:
+        problems: list[str] = []
+        splits = self.splits(root)
+        if not splits:
+            problems.append(f"{root}: no trainA/ and trainB/ folders; {self._needs}")
+        for split in splits:
+            for side in "AB":
+                for path in _images_of(root / f"{split}{side}", root, problems, self._needs):
+                    _decode(read_image, path, root, problems)
+        return problems
+
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+        split = _pick_split(root, split, self.splits(root), self.name)
+        problems: list[str] = []
+        a_files, b_files = (_images_of(root / f"{split}{side}", root, problems, self._needs) for side in "AB")
+        _raise_if(problems, root, self.name)
+        if direction == "BtoA":
+            a_files, b_files = b_files, a_files
+        channels = {side: infer_channels([probe(p).channels for p in files]) for side, files in zip("AB", (a_files, b_files))}
+        return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip))
+
+    _needs = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."
+
+
+class SingleFormat(DataFormat):
+    """Images on their own, for inference: one image file or a folder of images."""
+
+    name = "single"
+
+    def detect(self, root: Path) -> bool:
+        return is_image_file(root) or has_images(root)
+
+    def splits(self, root: Path) -> list[str]:
+        return [ROOT_SPLIT] if self.detect(root) else []
+
+    def validate(self, root: Path) -> list[str]:
+        problems: list[str] = []
+        for path in self._files(root, problems):
+            _decode(read_image, path, root, problems)
+        return problems
+
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+        """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored."""
+        problems: list[str] = []
+        files = self._files(root, problems)
+        _raise_if(problems, root, self.name)
+        channels = infer_channels([probe(p).channels for p in files])
+        return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip))
+
+    def _files(self, root: Path, problems: list[str]) -> list[Path]:
+        if root.is_file():
+            if is_image_file(root):
+                return [root]
+            problems.append(f"{root}: not a supported image ({', '.join(IMAGE_EXTENSIONS)}); pass an image or a folder of images.")
+            return []
+        return _images_of(root, root, problems, "pass an image or a folder of images.")
+
+
+BUILTIN_FORMATS = (AlignedFormat, PairedFormat, SegmentationFormat, UnalignedFormat, SingleFormat)
 
 
 @hookimpl
 def gantk_register_data_formats(registry):
-    pass
+    for data_format in BUILTIN_FORMATS:
+        registry.add(data_format.name, data_format)
+
+
+# -- choosing and opening ---------------------------------------------------------------------
+
+
+def get_format(name: str, components: Components | None = None) -> DataFormat:
+    """The registered format ``name``; an unknown name raises an error listing the formats."""
+    return (components or default_components()).create("data_format", name)
+
+
+def detect_format(root: str | Path, split: str | None = None, components: Components | None = None) -> str:
+    """Name of the one registered format whose layout ``root`` matches.
+
+    When several match, those holding ``split`` are preferred.
+
+    Raises:
+        DataError: no format or several match; the message lists what was found and the formats.
+    """
+    root = require_root(root)
+    registry = (components or default_components()).registry("data_format")
+    formats = [registry.create(name) for name in registry.names()]
+    matches = [f for f in formats if f.detect(root)]
+    if len(matches) > 1 and split is not None:
+        holding = [f for f in matches if split in f.splits(root) or f.splits(root) == [ROOT_SPLIT]]
+        matches = holding or matches
+    if len(matches) == 1:
+        return matches[0].name
+    listing = "\n".join(f"  {f.name}: {f.summary}" for f in formats)
+    if not matches:
+        raise DataError(
+            f"cannot tell the format of dataset {root}: it holds {_contents(root)}, which matches no known layout.\n"
+            f"Known formats:\n{listing}\nArrange the files as one of them, or pass the format "
+            "(--data-format NAME, or format=NAME)."
+        )
+    names = ", ".join(f.name for f in matches)
+    raise DataError(
+        f"dataset {root} ({_contents(root)}) matches several formats: {names}.\n"
+        f"Known formats:\n{listing}\nPass the one you mean (--data-format NAME, or format=NAME)."
+    )
+
+
+def open_dataset(
+    root: str | Path,
+    format: str | None = None,
+    split: str = "train",
+    direction: str = "AtoB",
+    load_size: int | None = 286,
+    crop_size: int | None = 256,
+    augment: bool = True,
+    flip: bool = True,
+    components: Components | None = None,
+    **options: Any,
+) -> GanDataset:
+    """Open one split of a dataset as a torch ``Dataset`` of ``{"A", "B", "A_path", "B_path"}`` items.
+
+    Args:
+        root: dataset folder (or one image file for the ``single`` format).
+        format: registered format name; ``None`` detects it.
+        split: ``train``, ``val``, ``test``...; an unsplit layout serves every split.
+        direction: ``AtoB``, or ``BtoA`` to swap the sides.
+        load_size: with ``augment``, images are resized to this square size before cropping.
+        crop_size: with ``augment``, the random crop size; without, the final size.
+        augment: random crop and flip (training); off for evaluation and inference.
+        flip: random horizontal flip when augmenting.
+        components: plugin components to look the format up in (default: the process-wide ones).
+        **options: options of the format's ``open`` (e.g. ``num_classes`` for segmentation).
+
+    Example:
+        >>> ds = open_dataset(demo_dataset_dir(), load_size=72, crop_size=64)  # doctest: +SKIP
+        >>> ds[(0, 123)]["A"].shape  # doctest: +SKIP
+        torch.Size([1, 64, 64])
+    """
+    root = require_root(root)
+    if direction not in ("AtoB", "BtoA"):
+        raise OptionError(f"direction must be 'AtoB' or 'BtoA', not {direction!r}.")
+    for label, size in (("load_size", load_size), ("crop_size", crop_size)):
+        if size is not None and (not isinstance(size, int) or size < 1):
+            raise OptionError(f"{label} must be a positive integer or None, not {size!r}.")
+    if augment and load_size and crop_size and crop_size > load_size:
+        raise OptionError(f"crop_size ({crop_size}) cannot exceed load_size ({load_size}).")
+    data_format = get_format(format or detect_format(root, split, components), components)
+    accepted = inspect.signature(data_format.open).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise OptionError(
+            f"data format '{data_format.name}' has no option {', '.join(map(repr, unknown))}; "
+            f"its options are: {', '.join(p for p in accepted if p != 'root')}."
+        )
+    dataset = data_format.open(
+        root, split=split, direction=direction, load_size=load_size, crop_size=crop_size, augment=augment, flip=flip, **options
+    )
+    dataset.format = data_format.name
+    return dataset
+
+
+def problems_error(root: Path, format_name: str, problems: list[str]) -> DataError:
+    """One ``DataError`` listing up to :data:`MAX_LISTED` problems, then how many more."""
+    listed = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
+    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    return DataError(
+        f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
+        f"{listed}{more}\nFix them, then check again with `gantk data check {root}`."
+    )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def require_root(root: str | Path) -> Path:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"dataset {root} does not exist; check the path.")
+    return root
+
+
+def _raise_if(problems: list[str], root: Path, format_name: str) -> None:
+    if problems:
+        raise problems_error(root, format_name, problems)
+
+
+def _pick_split(root: Path, split: str, splits: list[str], format_name: str) -> str:
+    if splits == [ROOT_SPLIT]:
+        return ROOT_SPLIT
+    if split in splits:
+        return split
+    found = ", ".join(splits) or "none"
+    raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {found}); ask for one of those.")
+
+
+def _subdirs(root: Path) -> list[Path]:
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) if root.is_dir() else []
+
+
+def _ordered(splits: list[str]) -> list[str]:
+    return sorted(set(splits), key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
+
+
+def _side_by_side(files: list[Path]) -> bool:
+    try:
+        return all(info.width == 2 * info.height for info in map(probe, files))
+    except DataError:
+        return False
+
+
+def _rel(path: Path, root: Path) -> str:
+    if path == root or not root.is_dir():
+        return str(path)
+    return path.relative_to(root).as_posix()
+
+
+def _images_of(folder: Path, root: Path, problems: list[str], needs: str) -> list[Path]:
+    """Images of ``folder``; a missing or empty folder and clashing names are added to ``problems``."""
+    label = f"{_rel(folder, root)}/" if folder != root else str(root)
+    if not folder.is_dir():
+        problems.append(f"{label}: folder missing; {needs}")
+        return []
+    files = list_images(folder)
+    if not files:
+        others = other_files(folder)
+        seen = f" ({len(others)} other file(s) such as {others[0]})" if others else ""
+        problems.append(f"{label}: holds no images{seen}; supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}")
+    clashes = [stem for stem, count in Counter(p.stem for p in files).items() if count > 1]
+    for stem in clashes:
+        names = ", ".join(p.name for p in files if p.stem == stem)
+        problems.append(f"{label}: {names} share the name '{stem}'; keep one of them.")
+    return [p for p in files if p.stem not in clashes]
+
+
+def _decode(reader: Callable, path: Path, root: Path, problems: list[str]):
+    try:
+        return reader(path)
+    except DataError as error:
+        problems.append(str(error).replace(str(path), _rel(path, root), 1))
+        return None
+
+
+def _odd_width(path: Path, root: Path, width: int) -> str:
+    return f"{_rel(path, root)}: width {width} is odd, so it cannot hold two equal halves A|B; crop one column off."
+
+
+def _size(image) -> str:
+    return f"{image.shape[-1]}x{image.shape[-2]}"
+
+
+def _non_png_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
+    return [
+        f"{_rel(mask, root)}: masks must be PNG files (lossy formats change label values); save it as PNG."
+        for _, mask in pairs
+        if mask.suffix.lower() != ".png"
+    ]
+
+
+def _values(mask) -> set[int]:
+    return set(torch.bincount(mask.flatten()).nonzero().flatten().tolist())
+
+
+def _mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[str]]:
+    """Number of classes from mask values, and the masks that break it.
+
+    Masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0 and
+    255; otherwise values are class ids and the classes are ``0 .. max``.
+    """
+    found = set().union(*values.values()) if values else set()
+    binary = 255 in found
+    num_classes = 2 if binary else max(2, max(found, default=0) + 1)
+    allowed = {0, 255} if binary else set(range(num_classes))
+    problems = []
+    for path, seen in values.items():
+        extra = sorted(seen - allowed)
+        if extra:
+            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            problems.append(
+                f"{_rel(path, root)}: values {shown} in a binary mask set; masks must hold only 0 (background) and "
+                "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression."
+            )
+    return num_classes, problems
+
+
+def _contents(root: Path) -> str:
+    if root.is_file():
+        return f"a file ({root.name})"
+    dirs = [f"{d.name}/" for d in _subdirs(root)]
+    images = len(list_images(root))
+    parts = []
+    if dirs:
+        parts.append("folders " + ", ".join(dirs[:10]) + (f" and {len(dirs) - 10} more" if len(dirs) > 10 else ""))
+    parts.append(f"{images} image file(s)")
+    return "; ".join(parts)

@@ -1,8 +1,77 @@
-"""Placeholder registration (being written)."""
+"""Built-in objectives and objective specs.
+
+Registered names: ``bce``, ``lsgan``, ``hinge`` (adversarial), ``l1``, ``l2`` (pixel),
+``lovasz`` (masks), ``cycle`` and ``identity`` (unpaired). Combine them in a spec such as
+``"bce+l1"`` with :class:`ObjectiveSet`.
+"""
 
 from ..hookspecs import hookimpl
+from .adversarial import (
+    BCEGANLoss,
+    HingeGANLoss,
+    LSGANLoss,
+    bce_discriminator_loss,
+    bce_generator_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+)
+from .base import LossContext, Objective
+from .cycle import CycleLoss, IdentityLoss, cycle_loss, identity_loss
+from .lovasz import LovaszLoss, lovasz_loss
+from .pixel import PixelL1Loss, PixelL2Loss, pixel_loss
+from .spec import ObjectiveSet, ObjectiveTerm, parse_spec
+
+
+def cycle_l2() -> CycleLoss:
+    """Cycle consistency with the L2 distance (weight 10 by default)."""
+    return CycleLoss(distance="l2")
+
+
+def identity_l2() -> IdentityLoss:
+    """Identity mapping with the L2 distance (weight 5 by default)."""
+    return IdentityLoss(distance="l2")
 
 
 @hookimpl
 def gantk_register_objectives(registry):
-    pass
+    """Register the built-in objectives."""
+    registry.add("bce", BCEGANLoss)
+    registry.add("lsgan", LSGANLoss)
+    registry.add("hinge", HingeGANLoss)
+    registry.add("l1", PixelL1Loss)
+    registry.add("l2", PixelL2Loss)
+    registry.add("lovasz", LovaszLoss)
+    registry.add("cycle", CycleLoss)
+    registry.add("identity", IdentityLoss)
+    registry.add("cycle-l2", cycle_l2)
+    registry.add("identity-l2", identity_l2)
+
+
+__all__ = [
+    "BCEGANLoss",
+    "CycleLoss",
+    "HingeGANLoss",
+    "IdentityLoss",
+    "LSGANLoss",
+    "LossContext",
+    "LovaszLoss",
+    "Objective",
+    "ObjectiveSet",
+    "ObjectiveTerm",
+    "PixelL1Loss",
+    "PixelL2Loss",
+    "bce_discriminator_loss",
+    "bce_generator_loss",
+    "cycle_loss",
+    "gantk_register_objectives",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "identity_loss",
+    "lovasz_loss",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
+    "parse_spec",
+    "pixel_loss",
+]

@@ -1,8 +1,60 @@
-"""Placeholder registration (being written)."""
+"""Built-in recipes: pix2pix, its segmentation variant, and CycleGAN."""
+
+from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from ..systems import CycleSystem, PairedSystem
+from .base import Recipe
+
+ADAM = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
+
+
+def pix2pix() -> Recipe:
+    """pix2pix: U-Net, conditional 70x70 PatchGAN, bce+l1 (lambda 100), batch 1, 286->256 crop + flip."""
+    return Recipe(
+        name="pix2pix",
+        system=PairedSystem,
+        defaults={
+            "gen": "unet", "gen_opt": {"norm": "batch", "dropout": 0.5},
+            "disc": "patch70", "disc_opt": {"norm": "batch"}, "conditional": True,
+            "loss": "bce+l1@100", "batch_size": 1, "load_size": 286, "crop_size": 256, "flip": True,
+            "epochs": 200, "decay_start": 0.5, **ADAM,
+        },
+        source="Isola et al. 2017, sections 3-4 and appendix 6.1-6.2",
+    )
+
+
+def seg() -> Recipe:
+    """Segmentation: image -> mask logits, conditional 70x70 PatchGAN on probabilities, hinge+lovasz."""
+    return Recipe(
+        name="seg",
+        system=PairedSystem,
+        defaults={
+            "gen": "unet", "gen_opt": {"norm": "batch", "dropout": 0.5},
+            "disc": "patch70", "disc_opt": {"norm": "batch"}, "conditional": True,
+            "loss": "hinge+lovasz", "batch_size": 1, "load_size": 286, "crop_size": 256, "flip": True,
+            "epochs": 200, "decay_start": 0.5, **ADAM,
+        },
+        source="pix2pix photo->labels (Isola et al. 2017) with hinge and Lovasz-Jaccard objectives (Berman et al. 2018)",
+    )
+
+
+def cyclegan() -> Recipe:
+    """CycleGAN: ResNet-9 generators, unconditional 70x70 PatchGANs, lsgan+cycle(10)+identity(5), pool 50."""
+    return Recipe(
+        name="cyclegan",
+        system=CycleSystem,
+        defaults={
+            "gen": "resnet9", "gen_opt": {"norm": "instance", "dropout": 0.0},
+            "disc": "patch70", "disc_opt": {"norm": "instance"}, "conditional": False,
+            "loss": "lsgan+cycle@10+identity@5", "pool_size": 50, "batch_size": 1,
+            "load_size": 286, "crop_size": 256, "flip": True, "epochs": 200, "decay_start": 0.5, **ADAM,
+        },
+        source="Zhu et al. 2017, section 4 and the reference implementation's defaults",
+    )
 
 
 @hookimpl
 def gantk_register_recipes(registry):
-    pass
+    for factory in (pix2pix, seg, cyclegan):
+        registry.add(factory.__name__, factory)

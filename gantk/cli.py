@@ -1,0 +1,251 @@
+"""The ``gantk`` command line: parses and validates, then calls the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import GantkError
+from .plugins import KINDS, default_components, normalize_kind
+
+KIND_NAMES = sorted({f"{kind}s".replace("_", "-") for kind in KINDS})
+
+
+class GantkGroup(click.Group):
+    """A click group that prints gantk errors as one line, without a traceback, and exits 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GantkError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float, bool or None when they look like one."""
+    options: dict[str, Any] = {}
+    for text in values:
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}.", ctx, param)
+            options[key.strip().replace("-", "_")] = parse_value(value.strip())
+    return options
+
+
+def parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+@click.group(cls=GantkGroup)
+@click.version_option(package_name="gantk")
+def cli() -> None:
+    """gantk: image-to-image translation with conditional GANs, built from pluggable parts."""
+
+
+@cli.command("list")
+@click.argument("kind", required=False, type=click.Choice(KIND_NAMES + [k.replace("_", "-") for k in KINDS]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(kind: str | None, as_json: bool) -> None:
+    """List registered components (all kinds, or one) with the plugin that provides each."""
+    components = default_components()
+    kinds = [normalize_kind(kind)] if kind else list(KINDS)
+    listing = {
+        k: [
+            {"name": name, "plugin": (e := components.registry(k).get(name)).plugin, "summary": e.summary}
+            for name in components.registry(k).names()
+        ]
+        for k in kinds
+    }
+    failures = [str(f) for f in components.failures]
+    if as_json:
+        click.echo(json.dumps({"components": listing, "plugin_failures": failures}, indent=2))
+        return
+    for k, entries in listing.items():
+        click.echo(f"{k.replace('_', ' ')}s:")
+        width = max((len(e["name"]) for e in entries), default=0)
+        for e in entries:
+            click.echo(f"  {e['name']:<{width}}  {e['summary']}  [{e['plugin']}]")
+
+
+@cli.command()
+@click.argument("kind")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def describe(kind: str, name: str, as_json: bool) -> None:
+    """Show a component's options and defaults, parameter count and receptive field."""
+    from .describe import describe as describe_component, describe_text
+
+    info = describe_component(kind, name)
+    click.echo(json.dumps(info, indent=2) if as_json else describe_text(info))
+
+
+TRAIN_FLAGS = [
+    click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these flags."),
+    click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
+    click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),
+    click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input."),
+    click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics)."),
+    click.option("--gen", help="Generator name (see 'gantk list generators')."),
+    click.option("--gen-opt", multiple=True, callback=parse_options, help="Generator options KEY=VALUE[,KEY=VALUE]."),
+    click.option("--disc", help="Discriminator name, or 'none'."),
+    click.option("--disc-opt", multiple=True, callback=parse_options, help="Discriminator options KEY=VALUE[,...]."),
+    click.option("--conditional/--unconditional", default=None, help="Whether D sees the input image too."),
+    click.option("--loss", help="Objective spec, e.g. bce+l1 or hinge+l1@0.5 (name[@weight] joined by '+')."),
+    click.option("--epochs", type=click.IntRange(min=1), help="Length of the schedule in epochs."),
+    click.option("--max-steps", type=click.IntRange(min=1), help="Length of the schedule in steps (overrides --epochs)."),
+    click.option("--decay-start", type=click.FloatRange(0, 1), help="Fraction of the schedule after which the lr decays to 0."),
+    click.option("--batch-size", type=click.IntRange(min=1)),
+    click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
+    click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
+    click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
+    click.option("--lr", type=float),
+    click.option("--beta1", type=float),
+    click.option("--beta2", type=float),
+    click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
+    click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"])),
+    click.option("--channels-last/--no-channels-last", default=None),
+    click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
+    click.option("--seed", type=int),
+    click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes."),
+    click.option("--log-every", type=click.IntRange(min=1)),
+    click.option("--sample-every", type=click.IntRange(min=1)),
+    click.option("--checkpoint-every", type=click.IntRange(min=1)),
+    click.option("--keep-checkpoints", type=click.IntRange(min=1)),
+]
+
+
+def train_flags(function):
+    for option in reversed(TRAIN_FLAGS):
+        function = option(function)
+    return function
+
+
+@cli.command()
+@train_flags
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue the run in this directory.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def train(config_file: str | None, resume: str | None, progress: bool, compile_: bool | None, **flags: Any) -> None:
+    """Train a model. Without --data, trains pix2pix on the embedded demo set.
+
+    Example: gantk train --gen unet --disc patch70 --loss bce+l1 --data DIR
+    """
+    from .train import TrainConfig, Trainer
+    from .train.config import read_config_file
+
+    flags["compile"] = compile_
+    given = {k: v for k, v in flags.items() if v is not None and v != {}}
+    if resume:
+        extendable = {"epochs", "max_steps", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"}
+        fixed = sorted(set(given) - extendable) + (["config"] if config_file else [])
+        if fixed:
+            raise click.UsageError(f"--resume continues a run with its own settings; it cannot change: {', '.join(fixed)}.")
+        trainer = Trainer.resume(resume, given, progress=progress)
+    else:
+        values = read_config_file(config_file) if config_file else {}
+        config = TrainConfig().merged({**values, **given})
+        trainer = Trainer(config, progress=progress)
+    run_dir = trainer.fit()
+    click.echo(f"done: {trainer.step} steps; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
+
+
+@cli.command("translate")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+@click.argument("input_path", type=click.Path(exists=True))
+@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
+@click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
+def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
+    """Translate one image or a folder of images with a trained model."""
+    from .translate import translate
+
+    written = translate(checkpoint, input_path, output_dir, **options)
+    click.echo(f"wrote {len(written)} file(s) to {output_dir}")
+
+
+@cli.group(cls=GantkGroup)
+def data() -> None:
+    """Prepare and check datasets."""
+
+
+@data.command("check")
+@click.argument("root", type=click.Path(exists=True))
+@click.option("--data-format", help="Format to check against (detected when omitted).")
+@click.option("--json", "as_json", is_flag=True)
+def data_check(root: str, data_format: str | None, as_json: bool) -> None:
+    """Validate a dataset and summarise it; problems are listed with the files to fix."""
+    from .data import check_dataset
+
+    summary = check_dataset(root, data_format)
+    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.text())
+
+
+@data.command("combine")
+@click.argument("a_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("b_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+def data_combine(a_dir: str, b_dir: str, out: str) -> None:
+    """Write aligned A|B images from two folders with matching file names."""
+    from .data import combine_folders
+
+    count = combine_folders(a_dir, b_dir, out)
+    click.echo(f"wrote {count} aligned image(s) to {out}")
+
+
+@data.command("derive")
+@click.argument("photos", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--task", type=click.Choice(["edges", "gray", "blur", "downscale"]), required=True)
+@click.option("--size", type=click.IntRange(min=16), default=256, show_default=True)
+@click.option("--crops-per-photo", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def data_derive(photos: str, out: str, **options: Any) -> None:
+    """Make a paired set (input derived from photo -> photo), split by photo."""
+    from .data import derive_pairs
+
+    summary = derive_pairs(photos, out, **options)
+    click.echo(f"wrote paired set to {out}: {summary}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default RUN_DIR/loss_curves.png).")
+def plot(run_dir: str, out: str | None) -> None:
+    """Plot a run's loss curves from its metrics.csv."""
+    from .train.plots import plot_losses
+
+    path = plot_losses(Path(run_dir) / "metrics.csv", out or Path(run_dir) / "loss_curves.png")
+    click.echo(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point: adds plugin commands, reports plugins that failed to load, runs the CLI."""
+    components = default_components()
+    components.call_hook("gantk_register_commands", cli=cli)
+    for failure in components.failures:
+        click.echo(f"warning: {failure}", err=True)
+    cli.main(prog_name="gantk")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

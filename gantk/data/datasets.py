@@ -1,0 +1,162 @@
+"""Torch datasets over image files: items are dicts of normalised tensors and their source paths."""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+from ..errors import DataError
+from .io import read_image, read_mask, to_channels
+from .sampler import derive_seed
+from .transforms import PairedTransform
+
+
+class GanDataset(Dataset):
+    """Base of the datasets :func:`gantk.data.open_dataset` returns.
+
+    ``dataset[i]`` draws a fresh augmentation seed from torch's global RNG; ``dataset[(i, seed)]``
+    is a pure function of ``(i, seed)``: the same crop, flip (and unaligned B image) in any worker
+    or process.
+
+    Attributes:
+        format: name of the data format.
+        channels: ``{"A": int, "B": int}`` channels of each side (for masks, ``B`` is the class count).
+        num_classes: number of mask classes, or ``None`` when B is an image.
+        files: the source files of each side, for summaries.
+    """
+
+    format = "?"
+    num_classes: int | None = None
+
+    def __init__(self, files: dict[str, list[Path]], channels: dict[str, int], transform: PairedTransform):
+        self.files = files
+        self.channels = channels
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return max(len(paths) for paths in self.files.values())
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        index = operator.index(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items.")
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()))
+        return self.load(index, torch.Generator().manual_seed(derive_seed(index, seed)))
+
+    def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
+        """Item ``index`` with random choices drawn from ``generator``."""
+        raise NotImplementedError
+
+
+class AlignedDataset(GanDataset):
+    """Files holding A and B side by side (A left, B right); ``swap`` serves the right half as A."""
+
+    format = "aligned"
+
+    def __init__(self, files: list[Path], channels: int, transform: PairedTransform, swap: bool = False):
+        super().__init__({"A|B": files}, {"A": channels, "B": channels}, transform)
+        self.swap = swap
+
+    def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
+        path = self.files["A|B"][index]
+        image = to_channels(read_image(path), self.channels["A"])
+        width = image.shape[-1]
+        if width % 2:
+            raise DataError(f"{path}: width {width} is odd, so it cannot hold two equal halves A|B; crop one column off.")
+        left, right = image[..., : width // 2], image[..., width // 2 :]
+        a, b = (right, left) if self.swap else (left, right)
+        out = self.transform({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator)
+        return {**out, "A_path": str(path), "B_path": str(path)}
+
+
+class PairedDataset(GanDataset):
+    """Pairs of files (A, B) of the same size."""
+
+    format = "paired"
+
+    def __init__(self, pairs: list[tuple[Path, Path]], channels: dict[str, int], transform: PairedTransform):
+        super().__init__({"A": [a for a, _ in pairs], "B": [b for _, b in pairs]}, channels, transform)
+
+    def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
+        a_path, b_path = self.files["A"][index], self.files["B"][index]
+        a = to_channels(read_image(a_path), self.channels["A"])
+        b = to_channels(read_image(b_path), self.channels["B"])
+        _same_size(a, b, a_path, b_path)
+        out = self.transform({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator)
+        return {**out, "A_path": str(a_path), "B_path": str(b_path)}
+
+
+class SegmentationDataset(GanDataset):
+    """Images (A) with label masks (B, int64 class ids); with 2 classes, 0/255 masks give ids 0/1."""
+
+    format = "segmentation"
+
+    def __init__(self, pairs: list[tuple[Path, Path]], channels: int, num_classes: int, transform: PairedTransform):
+        super().__init__({"A": [a for a, _ in pairs], "B": [b for _, b in pairs]}, {"A": channels, "B": num_classes}, transform)
+        self.num_classes = num_classes
+
+    def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
+        image_path, mask_path = self.files["A"][index], self.files["B"][index]
+        image = to_channels(read_image(image_path), self.channels["A"])
+        mask = read_mask(mask_path)
+        _same_size(image, mask, image_path, mask_path)
+        ids = torch.where(mask == 255, 1, mask) if self.num_classes == 2 else mask
+        if int(ids.max()) >= self.num_classes:
+            raise DataError(
+                f"{mask_path}: holds value {int(mask.max())}, outside the class ids 0..{self.num_classes - 1} "
+                f"of this dataset{' (or 255 for binary masks)' if self.num_classes == 2 else ''}; fix the mask."
+            )
+        out = self.transform({"A": tv_tensors.Image(image), "B": tv_tensors.Mask(ids[None])}, generator)
+        return {**out, "A_path": str(image_path), "B_path": str(mask_path)}
+
+
+class UnalignedDataset(GanDataset):
+    """Two unpaired sets; item ``i`` is A[i % |A|] with a B picked from the seed (length max(|A|, |B|))."""
+
+    format = "unaligned"
+
+    def __init__(self, a_files: list[Path], b_files: list[Path], channels: dict[str, int], transform: PairedTransform):
+        super().__init__({"A": a_files, "B": b_files}, channels, transform)
+
+    def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
+        a_files, b_files = self.files["A"], self.files["B"]
+        a_path = a_files[index % len(a_files)]
+        b_path = b_files[int(torch.randint(len(b_files), (), generator=generator))]
+        a = self.transform({"A": tv_tensors.Image(to_channels(read_image(a_path), self.channels["A"]))}, generator)
+        b = self.transform({"B": tv_tensors.Image(to_channels(read_image(b_path), self.channels["B"]))}, generator)
+        return {**a, **b, "A_path": str(a_path), "B_path": str(b_path)}
+
+
+class SingleDataset(GanDataset):
+    """Images on their own (A only), for inference."""
+
+    format = "single"
+
+    def __init__(self, files: list[Path], channels: int, transform: PairedTransform):
+        super().__init__({"A": files}, {"A": channels}, transform)
+
+    def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
+        path = self.files["A"][index]
+        out = self.transform({"A": tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))}, generator)
+        return {**out, "A_path": str(path)}
+
+
+def _same_size(a: Tensor, b: Tensor, a_path: Path, b_path: Path) -> None:
+    if a.shape[-2:] != b.shape[-2:]:
+        raise DataError(
+            f"{a_path} ({_size(a)}) and {b_path} ({_size(b)}) differ in size; resize one of them so the pair matches."
+        )
+
+
+def _size(image: Tensor) -> str:
+    return f"{image.shape[-1]}x{image.shape[-2]}"

@@ -1,0 +1,205 @@
+"""Make translation datasets from plain photos (derived inputs) or from two folders (aligned A|B)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+from ..errors import DataError, OptionError
+from .io import infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
+from .sampler import derive_seed
+
+TASKS = ("edges", "gray", "blur", "downscale")
+
+
+def derive_input(photo: Tensor, task: str) -> Tensor:
+    """The input that ``task`` derives from an RGB uint8 ``3 x H x W`` crop, as uint8.
+
+    - ``edges``: Canny edges of the grayscale crop after stretching its contrast, black lines on
+      white, 1 channel (like the sketches of edges2shoes, kept single-channel).
+    - ``gray``: luminance, 1 channel.
+    - ``blur``: Gaussian blur with sigma ``max(1, H / 128)``, RGB.
+    - ``downscale``: reduced 4x (antialiased) and enlarged back (bicubic), RGB.
+
+    Example:
+        >>> derive_input(torch.zeros(3, 32, 32, dtype=torch.uint8), "edges").shape
+        torch.Size([1, 32, 32])
+    """
+    image = photo[None].float() / 255
+    height, width = image.shape[-2:]
+    if task == "edges":
+        gray = kornia.color.rgb_to_grayscale(image)
+        low, high = torch.quantile(gray.flatten(), torch.tensor([0.01, 0.99]))
+        gray = ((gray - low) / (high - low).clamp_min(0.05)).clamp(0, 1)  # same edges in dark and bright crops
+        _, edges = kornia.filters.canny(gray, low_threshold=0.3, high_threshold=0.6)
+        out = 1 - edges
+    elif task == "gray":
+        out = kornia.color.rgb_to_grayscale(image)
+    elif task == "blur":
+        sigma = max(1.0, height / 128)
+        kernel = 2 * int(3 * sigma) + 1
+        out = kornia.filters.gaussian_blur2d(image, (kernel, kernel), (sigma, sigma))
+    elif task == "downscale":
+        small = F.interpolate(image, size=(max(1, height // 4), max(1, width // 4)), mode="bilinear", antialias=True)
+        out = F.interpolate(small, size=(height, width), mode="bicubic")
+    else:
+        raise OptionError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}.")
+    return (out[0].clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+@dataclass
+class DerivedSet:
+    """What :func:`derive_pairs` wrote."""
+
+    out_dir: Path
+    task: str
+    size: int
+    train_photos: list[str]
+    test_photos: list[str]
+    train_pairs: int
+    test_pairs: int
+
+    def as_dict(self) -> dict:
+        return {**vars(self), "out_dir": str(self.out_dir)}
+
+    def __str__(self) -> str:
+        return (
+            f"{self.train_pairs} train pairs from {len(self.train_photos)} photos, "
+            f"{self.test_pairs} test pairs from {len(self.test_photos)} photos ({self.task} -> photo, {self.size} px)"
+        )
+
+
+def derive_pairs(
+    photos_dir: str | Path,
+    out_dir: str | Path,
+    task: str = "edges",
+    size: int = 256,
+    crops_per_photo: int = 4,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> DerivedSet:
+    """Write a paired set (derived input -> photo) from random crops of photos.
+
+    Each photo is resized so its short side is ``1.5 * size``, then ``crops_per_photo`` random
+    ``size`` x ``size`` crops become B, and :func:`derive_input` of each becomes A. Photos, never
+    crops, are split between train and test, so no test crop shares a photo with training. The
+    result is a pure function of the photos and ``seed``; it is written to a temporary folder and
+    renamed to ``out_dir`` at the end, so a failure leaves nothing behind.
+
+    Layout: ``out_dir/{train,test}/{A,B}/<photo>_<k>.png`` (test only when it gets photos).
+
+    Args:
+        photos_dir: folder of photos.
+        out_dir: new (or empty) output folder.
+        task: ``edges``, ``gray``, ``blur`` or ``downscale`` (see :func:`derive_input`).
+        size: crop size in pixels.
+        crops_per_photo: crops taken from each photo.
+        test_fraction: share of the photos (rounded, at least one of two or more) used for test.
+        seed: seed of the split and of the crop positions.
+    """
+    if task not in TASKS:
+        raise OptionError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}.")
+    if size < 8 or crops_per_photo < 1 or not 0 <= test_fraction < 1:
+        raise OptionError("derive_pairs needs size >= 8, crops_per_photo >= 1 and 0 <= test_fraction < 1.")
+    photos = list_images(Path(photos_dir))
+    if not photos:
+        raise DataError(f"{photos_dir}: no photos (.png, .jpg, .jpeg, .webp) found; point it at a folder of photos.")
+    order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(derive_seed(seed))).tolist()
+    n_test = min(len(photos) - 1, max(1, round(len(photos) * test_fraction))) if test_fraction > 0 else 0
+    test_ids = set(order[:n_test])
+    counts = {"train": 0, "test": 0}
+    with fresh_folder(Path(out_dir)) as tmp:
+        for number, photo_path in enumerate(photos):
+            split = "test" if number in test_ids else "train"
+            photo = _fit_short_side(to_channels(read_image(photo_path), 3), round(1.5 * size))
+            generator = torch.Generator().manual_seed(derive_seed(seed, number))
+            for k in range(crops_per_photo):
+                crop = _random_crop(photo, size, generator)
+                name = f"{photo_path.stem}_{k:02d}.png"
+                write_png(derive_input(crop, task), tmp / split / "A" / name)
+                write_png(crop, tmp / split / "B" / name)
+                counts[split] += 1
+    names = [p.name for p in photos]
+    return DerivedSet(
+        Path(out_dir), task, size,
+        train_photos=[n for i, n in enumerate(names) if i not in test_ids],
+        test_photos=[n for i, n in enumerate(names) if i in test_ids],
+        train_pairs=counts["train"], test_pairs=counts["test"],
+    )
+
+
+def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -> int:
+    """Write aligned images (A left, B right) from two folders with matching file names.
+
+    Pairs must have the same size; gray and colour files are combined in colour. Writes
+    ``out_dir/<name>.png`` into a new (or empty) folder and returns the number of images.
+
+    Raises:
+        DataError: names without a partner or pairs of different sizes, all listed; nothing is written.
+    """
+    a_dir, b_dir = Path(a_dir), Path(b_dir)
+    a_files, b_files = list_images(a_dir), list_images(b_dir)
+    pairs, only_a, only_b = pair_by_stem(a_files, b_files)
+    problems = [f"{p}: no file named '{p.stem}.*' in {b_dir}" for p in only_a]
+    problems += [f"{p}: no file named '{p.stem}.*' in {a_dir}" for p in only_b]
+    infos = {path: probe(path) for pair in pairs for path in pair}
+    problems += [
+        f"{a} ({infos[a].width}x{infos[a].height}) and {b} ({infos[b].width}x{infos[b].height}) differ in size"
+        for a, b in pairs
+        if (infos[a].width, infos[a].height) != (infos[b].width, infos[b].height)
+    ]
+    if not pairs and not problems:
+        problems.append(f"{a_dir} and {b_dir}: no images to combine")
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise DataError(
+            f"cannot combine {a_dir} and {b_dir}:\n{listed}{more}\n"
+            "Both folders need the same file names (extensions may differ) and each pair the same size."
+        )
+    channels = min(3, infer_channels([info.channels for info in infos.values()]))
+    with fresh_folder(Path(out_dir)) as tmp:
+        for a, b in pairs:
+            images = [to_channels(read_image(p), channels) for p in (a, b)]
+            write_png(torch.cat(images, dim=-1), tmp / f"{a.stem}.png")
+    return len(pairs)
+
+
+@contextlib.contextmanager
+def fresh_folder(out_dir: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``out_dir`` that becomes ``out_dir`` on success, or is removed."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise DataError(f"{out_dir} already exists and is not empty; choose a new output folder or empty it.")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        yield tmp
+        if out_dir.exists():
+            out_dir.rmdir()
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fit_short_side(image: Tensor, short_side: int) -> Tensor:
+    height, width = image.shape[-2:]
+    scale = short_side / min(height, width)
+    return TF.resize(image, [max(short_side, round(height * scale)), max(short_side, round(width * scale))], antialias=True)
+
+
+def _random_crop(image: Tensor, size: int, generator: torch.Generator) -> Tensor:
+    height, width = image.shape[-2:]
+    top = int(torch.randint(height - size + 1, (), generator=generator))
+    left = int(torch.randint(width - size + 1, (), generator=generator))
+    return image[:, top : top + size, left : left + size]

@@ -1,0 +1,230 @@
+"""Image files: listing, header probing, decoding and PNG writing with ``torchvision.io``."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import warnings
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torchvision import io as tvio
+
+from ..errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_PALETTE = 3
+# PNG colour type -> channels once decoded here (palette -> RGB, gray+alpha -> gray).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
+# JPEG start-of-frame markers (they hold the size and component count).
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+class ImageInfo(NamedTuple):
+    """What ``read_image`` will return for a file: channels (1, 3 or 4), height, width."""
+
+    channels: int
+    height: int
+    width: int
+
+
+def is_image_file(path: Path) -> bool:
+    """A visible file with one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
+    return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name; hidden and other files are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if is_image_file(p))
+
+
+def has_images(folder: Path) -> bool:
+    """Whether ``folder`` holds at least one image file (stops at the first)."""
+    folder = Path(folder)
+    return folder.is_dir() and any(is_image_file(p) for p in folder.iterdir())
+
+
+def other_files(folder: Path) -> list[str]:
+    """Names of visible files in ``folder`` that are not supported images (to explain an 'empty' folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and not is_image_file(p))
+
+
+def pair_by_stem(a_files: list[Path], b_files: list[Path]) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
+    """Match two file lists by name without extension.
+
+    Returns:
+        ``(pairs, only_a, only_b)``: matched pairs sorted by name, then the files of each side without
+        a partner.
+    """
+    b_by_stem = {p.stem: p for p in b_files}
+    a_stems = {p.stem for p in a_files}
+    pairs = [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
+    only_a = [a for a in a_files if a.stem not in b_by_stem]
+    only_b = [b for b in b_files if b.stem not in a_stems]
+    return pairs, only_a, only_b
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    # torchvision 0.29 announces the future move of image IO to TorchCodec on every call.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The image decoding and encoding", category=DeprecationWarning)
+        yield
+
+
+def probe(path: Path) -> ImageInfo:
+    """Channels and size from the PNG or JPEG header, without decoding; other files are decoded."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+        if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", head[16:24])
+            return ImageInfo(_PNG_CHANNELS.get(head[25], 3), height, width)
+        if head[:2] == b"\xff\xd8":
+            handle.seek(2)
+            info = _jpeg_frame(handle)
+            if info is not None:
+                return info
+    image = read_image(path)
+    return ImageInfo(*image.shape)
+
+
+def _jpeg_frame(handle) -> ImageInfo | None:
+    while True:
+        byte = handle.read(1)
+        if not byte:
+            return None
+        if byte != b"\xff":
+            continue
+        marker = handle.read(1)
+        while marker == b"\xff":
+            marker = handle.read(1)
+        if not marker:
+            return None
+        code = marker[0]
+        if code == 0x01 or 0xD0 <= code <= 0xD9:  # markers without a length field
+            continue
+        length_bytes = handle.read(2)
+        if len(length_bytes) < 2:
+            return None
+        if code in _JPEG_SOF:
+            frame = handle.read(6)
+            if len(frame) < 6:
+                return None
+            _, height, width, components = struct.unpack(">BHHB", frame)
+            return ImageInfo(1 if components == 1 else 3, height, width)
+        handle.seek(struct.unpack(">H", length_bytes)[0] - 2, 1)
+
+
+def read_image(path: Path) -> Tensor:
+    """Decode an image as uint8 ``C x H x W`` keeping its kind: 1 (gray), 3 (RGB) or 4 (RGBA) channels.
+
+    Palette PNGs become RGB, gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits and CMYK
+    JPEGs are converted to RGB.
+
+    Raises:
+        DataError: the file cannot be read or decoded.
+    """
+    try:
+        with _quiet():
+            data = tvio.read_file(str(path))
+            head = bytes(data[:26].tolist())
+            image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB if _is_palette_png(head) else tvio.ImageReadMode.UNCHANGED)
+            if head[:2] == b"\xff\xd8" and image.shape[0] == 4:
+                image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB)
+    except Exception as error:
+        raise DataError(f"{path}: cannot be decoded as an image ({_reason(error)}); replace or delete the file.") from None
+    if image.dtype == torch.uint16:
+        image = (image.to(torch.int32) >> 8).to(torch.uint8)
+    if image.shape[0] == 2:
+        image = image[:1]
+    return image
+
+
+def read_mask(path: Path) -> Tensor:
+    """Decode a label mask as ``H x W`` int64 values (palette PNGs give their palette indices).
+
+    Raises:
+        DataError: the file cannot be decoded, or its colour channels differ (a colour image, not labels).
+    """
+    try:
+        with _quiet():
+            data = tvio.read_file(str(path))
+        if _is_palette_png(bytes(data[:26].tolist())):
+            # torchvision decodes palette PNGs to colours; the labels are the indices, which PIL keeps.
+            with Image.open(path) as image:
+                indices = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+                return indices.view(image.height, image.width).long()
+        with _quiet():
+            mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED)
+    except Exception as error:
+        raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
+    mask = mask.to(torch.int64)
+    if mask.shape[0] in (3, 4) and not torch.equal(mask[1:3], mask[:1].expand(2, -1, -1)):
+        raise DataError(
+            f"{path}: a mask must hold one class id per pixel, but this file has different colour channels; "
+            "save it as a grayscale (or palette) PNG of class ids."
+        )
+    return mask[0]
+
+
+def to_channels(image: Tensor, channels: int) -> Tensor:
+    """Convert a decoded ``C x H x W`` image to ``channels`` (gray -> RGB repeats, RGBA -> RGB drops alpha)."""
+    have = image.shape[0]
+    if have == channels:
+        return image
+    if channels == 3 and have == 1:
+        return image.expand(3, -1, -1)
+    if channels == 3 and have == 4:
+        return image[:3]
+    raise DataError(f"cannot convert a {have}-channel image to {channels} channels; make the files of one side all the same kind.")
+
+
+def infer_channels(channel_counts: list[int]) -> int:
+    """Channels of a side from its files' counts: 1 if all gray, 4 if all RGBA, else 3."""
+    kinds = set(channel_counts)
+    if kinds == {1}:
+        return 1
+    if kinds == {4}:
+        return 4
+    return 3
+
+
+def write_png(image: Tensor, path: str | Path) -> Path:
+    """Write a ``C x H x W`` image as PNG and return its path (parents are created).
+
+    A floating image is read as values in [-1, 1] (clamped); uint8 is written as is. One or three
+    channels are kept; an alpha channel (2 or 4 channels) is dropped, as ``torchvision.io`` writes
+    gray and RGB PNGs only.
+    """
+    path = Path(path)
+    image = image.detach().cpu()
+    if image.is_floating_point():
+        image = ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    if image.dim() != 3 or image.shape[0] not in (1, 2, 3, 4):
+        raise DataError(f"cannot write an image of shape {tuple(image.shape)} to {path}: expected C x H x W with 1 to 4 channels.")
+    if image.shape[0] in (2, 4):
+        image = image[:-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet():
+        tvio.write_png(image.contiguous(), str(path))
+    return path
+
+
+def _is_palette_png(head: bytes) -> bool:
+    return len(head) > 25 and head[:8] == _PNG_SIGNATURE and head[25] == _PNG_PALETTE
+
+
+def _reason(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else type(error).__name__

@@ -1,0 +1,65 @@
+"""Paired augmentation: the same resize, crop and flip for every image and mask of a sample."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as F
+
+from ..errors import DataError
+
+
+class PairedTransform:
+    """Resize, random crop and random horizontal flip shared by all tensors of a sample, as in pix2pix.
+
+    With ``augment`` the tensors are resized to ``load_size`` x ``load_size``, cropped at a random
+    ``crop_size`` x ``crop_size`` window and flipped with probability 1/2 (when ``flip``). Without
+    it they are resized straight to ``crop_size`` (or ``load_size``) and never flipped. A size of
+    ``None`` skips that step, so ``load_size=None, crop_size=None`` keeps the original size.
+    Random parameters come from the generator passed in, never from the global RNG.
+
+    Images (``tv_tensors.Image``, uint8) come out as float in [-1, 1]; masks (``tv_tensors.Mask``,
+    resized with nearest interpolation) as int64 ``H x W``.
+
+    Example:
+        >>> t = PairedTransform(load_size=36, crop_size=32)
+        >>> a = tv_tensors.Image(torch.zeros(3, 40, 50, dtype=torch.uint8))
+        >>> out = t({"A": a, "B": a}, torch.Generator().manual_seed(0))
+        >>> out["A"].shape, out["A"].min().item()
+        (torch.Size([3, 32, 32]), -1.0)
+    """
+
+    def __init__(self, load_size: int | None = 286, crop_size: int | None = 256, augment: bool = True, flip: bool = True):
+        self.load_size = load_size
+        self.crop_size = crop_size
+        self.augment = augment
+        self.flip = flip
+
+    def __call__(self, tensors: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
+        if self.augment:
+            size, crop, flip = self.load_size, self.crop_size, self.flip
+        else:
+            size, crop, flip = self.crop_size or self.load_size, None, False
+        out = dict(tensors)
+        if size is not None:
+            out = {key: F.resize(value, [size, size], antialias=True) for key, value in out.items()}
+        if crop is not None:
+            height, width = next(iter(out.values())).shape[-2:]
+            if crop > height or crop > width:
+                raise DataError(
+                    f"crop_size {crop} is larger than the image ({width}x{height}); "
+                    "pass a smaller crop_size or a load_size of at least crop_size."
+                )
+            top = int(torch.randint(height - crop + 1, (), generator=generator))
+            left = int(torch.randint(width - crop + 1, (), generator=generator))
+            out = {key: F.crop(value, top, left, crop, crop) for key, value in out.items()}
+        if flip and bool(torch.rand((), generator=generator) < 0.5):
+            out = {key: F.horizontal_flip(value) for key, value in out.items()}
+        return {key: _finish(value) for key, value in out.items()}
+
+
+def _finish(value: Tensor) -> Tensor:
+    if isinstance(value, tv_tensors.Mask):
+        return value.as_subclass(Tensor).to(torch.int64).reshape(value.shape[-2:])
+    return value.as_subclass(Tensor).float().div(127.5).sub(1.0)

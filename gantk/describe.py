@@ -1,0 +1,69 @@
+"""What a registered component is: options, defaults, size, provider (``gantk describe``)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .plugins import Components, default_components, normalize_kind
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` if JSON can hold it, else its ``repr`` (dicts and lists converted recursively)."""
+    if value is inspect.Parameter.empty:
+        return "<required>"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+def describe(kind: str, name: str, components: Components | None = None) -> dict[str, Any]:
+    """Options with defaults and, for networks, the parameter count of a default instance."""
+    components = components or default_components()
+    kind = normalize_kind(kind)
+    entry = components.registry(kind).get(name)
+    info: dict[str, Any] = {
+        "kind": kind,
+        "name": name,
+        "plugin": entry.plugin,
+        "summary": entry.summary,
+        "options": jsonable(entry.options()),
+    }
+    if kind in ("generator", "discriminator"):
+        module = entry.factory()
+        info["parameters"] = sum(p.numel() for p in module.parameters())
+        if kind == "discriminator":
+            field = getattr(module, "receptive_field", None)
+            info["receptive_field"] = field if field is not None else "whole image"
+        else:
+            info["size_multiple"] = getattr(module, "size_multiple", 1)
+    elif kind == "objective":
+        objective = entry.factory()
+        info["adversarial"] = bool(objective.adversarial)
+        info["default_weight"] = objective.default_weight
+    elif kind == "recipe":
+        recipe = entry.factory()
+        info["system"] = recipe.system.__name__
+        info["defaults"] = jsonable(recipe.defaults)
+        info["source"] = recipe.source
+    return info
+
+
+def describe_text(info: dict[str, Any]) -> str:
+    lines = [f"{info['kind']} '{info['name']}' (plugin {info['plugin']})"]
+    if info["summary"]:
+        lines.append(f"  {info['summary']}")
+    for key, value in info.items():
+        if key in ("kind", "name", "plugin", "summary", "options", "defaults"):
+            continue
+        label = key.replace("_", " ")
+        lines.append(f"  {label}: {value:,}" if isinstance(value, int) and not isinstance(value, bool) else f"  {label}: {value}")
+    for title in ("options", "defaults"):
+        if info.get(title):
+            lines.append(f"  {title}:")
+            lines.extend(f"    {key} = {value!r}" for key, value in info[title].items())
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""PatchGAN discriminators: one real/fake logit per overlapping patch (and per pixel for ``pixel``)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Iterable
+
+from torch import Tensor, nn
+
+from ..nn.init import init_weights
+from ..nn.norm import conv_bias, norm_layer
+
+
+def receptive_field(layers: Iterable[nn.Module]) -> int:
+    """Receptive field in pixels of one output unit of a chain of convolutions (other layers ignored)."""
+    field = 1
+    for conv in reversed([m for m in layers if isinstance(m, nn.Conv2d)]):
+        field = (field - 1) * conv.stride[0] + (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
+    return field
+
+
+class BlockDiscriminator(nn.Module):
+    """A discriminator made of sequential ``blocks``; the last block gives the logits.
+
+    ``features(x)`` returns every block's output (for feature matching), ``forward(x)`` the last.
+    """
+
+    blocks: nn.ModuleList
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        out = []
+        for block in self.blocks:
+            x = block(x)
+            out.append(x)
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)[-1]
+
+
+class PatchDiscriminator(BlockDiscriminator):
+    """The reference ``NLayerDiscriminator``: 4x4 convolutions, LeakyReLU 0.2, logits ``N x 1 x h x w``.
+
+    ``n_layers`` stride-2 convolutions (``ndf * min(2**i, 8)`` filters, no norm on the first), a
+    stride-1 convolution with ``ndf * min(2**n_layers, 8)`` filters, then a stride-1 convolution to
+    one channel. ``n_layers`` 1, 3 and 5 give receptive fields of 16, 70 and 286 pixels.
+
+    Example:
+        >>> import torch
+        >>> d = PatchDiscriminator(6, ndf=8)
+        >>> d(torch.randn(1, 6, 64, 64)).shape, d.receptive_field
+        (torch.Size([1, 1, 6, 6]), 70)
+    """
+
+    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 3):
+        super().__init__()
+        bias, make_norm = conv_bias(norm), norm_layer(norm)
+        conv = partial(nn.Conv2d, kernel_size=4, padding=1)
+        blocks = [nn.Sequential(conv(in_channels, ndf, stride=2), nn.LeakyReLU(0.2, True))]
+        channels = ndf
+        for n in range(1, n_layers + 1):
+            out = ndf * min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            blocks.append(
+                nn.Sequential(conv(channels, out, stride=stride, bias=bias), make_norm(out), nn.LeakyReLU(0.2, True))
+            )
+            channels = out
+        blocks.append(nn.Sequential(conv(channels, 1, stride=1)))
+        self.blocks = nn.ModuleList(blocks)
+        self.receptive_field = receptive_field(self.modules())
+
+
+class PixelDiscriminator(BlockDiscriminator):
+    """The reference ``PixelDiscriminator`` (1x1 PatchGAN): 1x1 convolutions ``ndf``, ``2 ndf``, 1."""
+
+    receptive_field = 1
+
+    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch"):
+        super().__init__()
+        bias, make_norm = conv_bias(norm), norm_layer(norm)
+        self.blocks = nn.ModuleList(
+            [
+                nn.Sequential(nn.Conv2d(in_channels, ndf, 1), nn.LeakyReLU(0.2, True)),
+                nn.Sequential(nn.Conv2d(ndf, ndf * 2, 1, bias=bias), make_norm(ndf * 2), nn.LeakyReLU(0.2, True)),
+                nn.Sequential(nn.Conv2d(ndf * 2, 1, 1, bias=bias)),
+            ]
+        )
+
+
+def patch(
+    in_channels: int = 6,
+    ndf: int = 64,
+    norm: str = "batch",
+    n_layers: int = 3,
+    init: str = "normal",
+    init_gain: float = 0.02,
+) -> PatchDiscriminator:
+    """PatchGAN discriminator (reference NLayerDiscriminator) with n_layers stride-2 convolutions.
+
+    Args:
+        in_channels: input channels (both images for a conditional discriminator).
+        ndf: filters of the first convolution.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        n_layers: stride-2 convolutions; 1, 3, 5 give 16, 70, 286 pixel patches.
+        init: weight initialisation (see ``gantk.nn.init``).
+        init_gain: its gain.
+    """
+    return init_weights(PatchDiscriminator(in_channels, ndf=ndf, norm=norm, n_layers=n_layers), init, init_gain)
+
+
+def pixel(
+    in_channels: int = 6,
+    ndf: int = 64,
+    norm: str = "batch",
+    init: str = "normal",
+    init_gain: float = 0.02,
+) -> PixelDiscriminator:
+    """PixelGAN discriminator: one logit per pixel (1x1 convolutions).
+
+    Args:
+        in_channels: input channels (both images for a conditional discriminator).
+        ndf: filters of the first convolution.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        init: weight initialisation (see ``gantk.nn.init``).
+        init_gain: its gain.
+    """
+    return init_weights(PixelDiscriminator(in_channels, ndf=ndf, norm=norm), init, init_gain)
+
+
+patch16 = partial(patch, n_layers=1)
+patch16.__doc__ = "16x16 PatchGAN discriminator (C64-C128)."
+patch70 = partial(patch, n_layers=3)
+patch70.__doc__ = "70x70 PatchGAN discriminator (C64-C128-C256-C512), the pix2pix default."
+patch286 = partial(patch, n_layers=5)
+patch286.__doc__ = "286x286 PatchGAN discriminator (C64-C128-C256-C512-C512-C512)."

@@ -1,0 +1,97 @@
+"""Segmentation networks of segmentation-models-pytorch (smp) used as generators."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..errors import OptionError
+from ..nn import FINAL_ACTIVATIONS, check_choice, check_size, output_activation
+from ..nn.init import INIT_SCHEMES, init_weights
+
+UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default for encoder_depth=5
+
+
+class SmpGenerator(nn.Module):
+    """An smp model followed by the generator's final activation.
+
+    ``size_multiple`` is the encoder's output stride when smp requires inputs divisible by it,
+    else 1 (smp's ``Unet`` resizes internally).
+    """
+
+    def __init__(self, model: nn.Module, *, arch: str, encoder_depth: int, final_activation: str = "tanh"):
+        super().__init__()
+        self.model = model
+        self.activation = output_activation(final_activation)
+        divisible = getattr(model, "requires_divisible_input_shape", True)
+        self.size_multiple = int(getattr(model.encoder, "output_stride", 2**encoder_depth)) if divisible else 1
+        self._label = f"smp {arch} with encoder_depth={encoder_depth}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_size(x, self.size_multiple, model=self._label, fix="lower encoder_depth")
+        y = self.model(x)
+        if y.shape[-2:] != x.shape[-2:]:
+            raise OptionError(
+                f"{self._label} maps {tuple(x.shape[-2:])} inputs to {tuple(y.shape[-2:])} outputs; "
+                "a generator must keep the size: use this architecture's default encoder_depth or another arch."
+            )
+        return self.activation(y)
+
+
+def smp(
+    in_channels: int = 3,
+    out_channels: int = 3,
+    *,
+    arch: str = "unet",
+    encoder: str = "resnet34",
+    encoder_weights: str | None = None,
+    encoder_depth: int = 5,
+    init: str | None = None,
+    init_gain: float = 0.02,
+    final_activation: str = "tanh",
+) -> SmpGenerator:
+    """segmentation-models-pytorch network (any smp arch and encoder) as a generator.
+
+    Nothing is downloaded unless ``encoder_weights`` names pretrained weights (e.g.
+    ``"imagenet"``), which then need network access or smp's local cache.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels (smp's ``classes``).
+        arch: smp architecture, e.g. ``"unet"``, ``"unetplusplus"``, ``"fpn"``, ``"deeplabv3plus"``.
+        encoder: smp encoder name, e.g. ``"resnet18"``, ``"resnet34"``, ``"efficientnet-b0"``.
+        encoder_weights: pretrained encoder weights, or ``None`` for random ones.
+        encoder_depth: encoder stages; inputs must be multiples of the resulting output stride
+            for architectures that require it.
+        init: ``None`` keeps smp's own initialisation; a gantk scheme (see ``gantk.nn.init``)
+            re-initialises decoder and head, and the encoder too when it has no pretrained weights.
+        init_gain: gain of ``init``.
+        final_activation: ``"tanh"`` for images, ``"none"`` for logits.
+    """
+    import segmentation_models_pytorch as smp_lib  # heavy: only when an smp model is built
+
+    check_choice("arch", arch.lower(), smp_lib.MODEL_ARCHITECTURES_MAPPING)
+    check_choice("final_activation", final_activation, FINAL_ACTIVATIONS)
+    if init is not None:
+        check_choice("init", init, INIT_SCHEMES)
+    options = {}
+    if arch.lower() in ("unet", "unetplusplus", "manet"):  # one decoder stage per encoder stage
+        options["decoder_channels"] = UNET_DECODER_CHANNELS[-encoder_depth:]
+    try:
+        model = smp_lib.create_model(
+            arch,
+            encoder_name=encoder,
+            encoder_weights=encoder_weights,
+            in_channels=in_channels,
+            classes=out_channels,
+            encoder_depth=encoder_depth,
+            **options,
+        )
+    except (KeyError, ValueError) as error:  # smp's messages list the valid encoders or depths
+        message = error.args[0] if error.args else str(error)
+        raise OptionError(f"smp cannot build arch={arch!r} with encoder={encoder!r}: {message}") from None
+    if init is not None:
+        init_weights(model.decoder, init, init_gain)
+        init_weights(model.segmentation_head, init, init_gain)
+        if encoder_weights is None:
+            init_weights(model.encoder, init, init_gain)
+    return SmpGenerator(model, arch=arch, encoder_depth=encoder_depth, final_activation=final_activation)

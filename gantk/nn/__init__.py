@@ -1,0 +1,58 @@
+"""Layer helpers shared by the built-in networks.
+
+``gantk.nn.norm`` builds normalisation layers and ``gantk.nn.init`` initialises weights; this
+module holds the option checks and the output activation the networks share.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from torch import Tensor, nn
+
+from ..errors import OptionError
+
+FINAL_ACTIVATIONS = ("tanh", "none")
+
+
+def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
+    """Raise ``OptionError`` naming ``option``, ``value`` and the valid ``choices`` unless ``value`` is one of them.
+
+    Example:
+        >>> check_choice("norm", "group", ("batch", "instance", "none"))
+        Traceback (most recent call last):
+        ...
+        gantk.errors.OptionError: norm='group' is not valid; choose one of: batch, instance, none.
+    """
+    choices = tuple(choices)
+    if value not in choices:
+        raise OptionError(f"{option}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}.")
+
+
+def check_probability(option: str, value: float) -> None:
+    """Raise ``OptionError`` unless ``0 <= value < 1`` (a dropout probability)."""
+    if not 0 <= value < 1:
+        raise OptionError(f"{option}={value!r} is not a probability in [0, 1); use e.g. 0.5, or 0 to turn it off.")
+
+
+def check_size(x: Tensor, multiple: int, *, model: str, fix: str | None = None) -> None:
+    """Raise ``OptionError`` unless the height and width of ``x`` are multiples of ``multiple``.
+
+    Args:
+        x: a batch ``N x C x H x W``.
+        multiple: what H and W must be multiples of.
+        model: how the message names the network, e.g. ``"unet with num_downs=8"``.
+        fix: a second remedy besides changing the crop size, e.g. ``"lower num_downs"``.
+    """
+    h, w = x.shape[-2:]
+    if h % multiple or w % multiple:
+        suggestion = f"{-(-h // multiple) * multiple}x{-(-w // multiple) * multiple}"  # rounded up
+        remedy = f"change the crop size to a multiple of {multiple} (e.g. {suggestion})"
+        remedy += f" or {fix}" if fix else ""
+        raise OptionError(f"{model} needs height and width that are multiples of {multiple}, got {h}x{w}: {remedy}.")
+
+
+def output_activation(name: str) -> nn.Module:
+    """The generator's last layer: ``"tanh"`` for images in [-1, 1], ``"none"`` for raw logits."""
+    check_choice("final_activation", name, FINAL_ACTIVATIONS)
+    return nn.Tanh() if name == "tanh" else nn.Identity()

@@ -1,0 +1,58 @@
+"""Pixel objectives: L1 and L2 distance between the fake and the real image.
+
+Both default to weight 100, the λ of pix2pix, so ``bce+l1`` and ``bce+l2`` differ by one word.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import UnknownNameError
+from .base import LossContext, Objective
+
+DISTANCES = {"l1": F.l1_loss, "l2": F.mse_loss}
+
+
+def check_distance(distance: str) -> str:
+    """Return ``distance`` if it names one of :data:`DISTANCES`, else raise a helpful error."""
+    if distance not in DISTANCES:
+        raise UnknownNameError("distance", distance, sorted(DISTANCES))
+    return distance
+
+
+def pixel_loss(fake: Tensor, real: Tensor, distance: str = "l1") -> Tensor:
+    """Mean absolute (``"l1"``) or mean squared (``"l2"``) error between two tensors of one shape.
+
+    Example:
+        >>> pixel_loss(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 3.0]), "l2")
+        tensor(2.5000)
+    """
+    if fake.shape != real.shape:
+        raise ValueError(f"pixel losses compare tensors of one shape, got {tuple(fake.shape)} and {tuple(real.shape)}")
+    return DISTANCES[check_distance(distance)](fake, real)
+
+
+class PixelL1Loss(Objective):
+    """Mean absolute error between the fake and the real image (pix2pix, weight 100).
+
+    Example:
+        >>> ctx = LossContext(input=torch.zeros(1, 3, 2, 2), fake=torch.zeros(1, 3, 2, 2), real=torch.ones(1, 3, 2, 2))
+        >>> PixelL1Loss().generator_loss(ctx)
+        tensor(1.)
+    """
+
+    default_weight = 100.0
+
+    def generator_loss(self, ctx: LossContext) -> Tensor:
+        return pixel_loss(ctx.fake, ctx.real, "l1")
+
+
+class PixelL2Loss(Objective):
+    """Mean squared error between the fake and the real image (weight 100, as for l1)."""
+
+    default_weight = 100.0
+
+    def generator_loss(self, ctx: LossContext) -> Tensor:
+        return pixel_loss(ctx.fake, ctx.real, "l2")

@@ -1,0 +1,212 @@
+"""Objective specs: ``"bce+l1"``, ``"hinge+l1@0.5"``, ``"lsgan+cycle@10+identity@5"``.
+
+A spec names registered objectives and optionally weights them; a term without a weight
+uses its objective's ``default_weight``. A weight scales everything its term contributes,
+to the generator's loss and to the discriminator's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+
+from torch import Tensor, nn
+
+from ..errors import OptionError, SpecError
+from ..registry import Registry
+from .base import LossContext, Objective
+
+GRAMMAR = "spec := term ('+' term)*, term := name ['@' weight], weight a positive number (e.g. 'bce+l1@100')"
+
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+_EXPONENT_CUT = re.compile(r"@\s*(\d+\.?\d*|\.\d+)[eE]$")  # 'l1@1e' of 'l1@1e+3' split at its '+'
+
+
+class ObjectiveTerm(NamedTuple):
+    """One term of a spec: the objective's registered name, its weight and the objective."""
+
+    name: str
+    weight: float
+    objective: Objective
+
+
+def _error(text: str, problem: str, known: Sequence[str], hint: str = "") -> SpecError:
+    listing = f" Known objectives: {', '.join(known)}." if known else ""
+    return SpecError(f"invalid objective spec {text!r}: {problem}.{hint} Expected {GRAMMAR}.{listing}")
+
+
+def _format_weight(weight: float) -> str:
+    short = f"{weight:g}"
+    return short if float(short) == weight else repr(weight)
+
+
+def _parse_weight(raw: str) -> float | None:
+    try:
+        return None if "_" in raw else float(raw)
+    except ValueError:
+        return None
+
+
+def _split_terms(text: str) -> list[str]:
+    """Split at '+', except the sign of an exponent in a weight such as ``1e+3``."""
+    terms: list[str] = []
+    for piece in text.split("+"):
+        if terms and _EXPONENT_CUT.search(terms[-1]):
+            terms[-1] += "+" + piece
+        else:
+            terms.append(piece)
+    return terms
+
+
+def parse_spec(text: str, known: Sequence[str] = ()) -> list[tuple[str, float | None]]:
+    """Parse an objective spec into ``(name, weight)`` pairs, ``None`` where no weight is written.
+
+    Args:
+        text: the spec, e.g. ``"bce+l1@100"``; whitespace around tokens is ignored.
+        known: objective names to list in error messages.
+
+    Raises:
+        SpecError: empty spec or term, invalid name, missing, non-numeric, non-finite or
+            non-positive weight, or a name given twice.
+
+    Example:
+        >>> parse_spec("hinge + l1@0.5")
+        [('hinge', None), ('l1', 0.5)]
+    """
+    if not text.strip():
+        raise _error(text, "the spec is empty", known)
+    terms: list[tuple[str, float | None]] = []
+    for raw in _split_terms(text):
+        term = raw.strip()
+        name, has_weight, raw_weight = (part.strip() for part in term.partition("@"))
+        if not term:
+            raise _error(text, "it has an empty term (a '+' with nothing on one side)", known)
+        if not name:
+            raise _error(text, f"term {term!r} has no name", known)
+        if not _NAME.fullmatch(name):
+            raise _error(text, f"{name!r} in term {term!r} is not a valid name (letters, digits, '-', '_', '.')", known)
+        weight = None
+        if has_weight:
+            weight = _parse_weight(raw_weight)
+            if weight is None:
+                raise _error(text, f"weight {raw_weight!r} in term {term!r} is not a number", known)
+            if not math.isfinite(weight):
+                raise _error(text, f"weight {raw_weight!r} in term {term!r} is not finite", known)
+            if weight <= 0:
+                raise _error(text, f"weight {raw_weight!r} in term {term!r} is not positive", known)
+        if any(name == seen for seen, _ in terms):
+            raise _error(text, f"term {name!r} appears more than once; give each objective once", known)
+        terms.append((name, weight))
+    return terms
+
+
+def _module_key(name: str) -> str:
+    return name.replace(".", "_")  # module names cannot contain '.'
+
+
+def _terms_problem(terms: Sequence[ObjectiveTerm]) -> str | None:
+    """What makes ``terms`` unusable together, or ``None``."""
+    keys = [_module_key(t.name) for t in terms]
+    clashes = sorted({t.name for t, key in zip(terms, keys) if keys.count(key) > 1})
+    if clashes:
+        return f"terms {', '.join(map(repr, clashes))} clash; give each objective once"
+    adversarial = [t.name for t in terms if t.objective.adversarial]
+    if len(adversarial) > 1:
+        return (
+            f"it has more than one adversarial term ({', '.join(map(repr, adversarial))}); "
+            "a spec trains against one discriminator, keep one of them"
+        )
+    return None
+
+
+class ObjectiveSet(nn.Module):
+    """The weighted terms of an objective spec, evaluated together for each training step.
+
+    Build one with :meth:`from_spec`; the constructor takes terms built elsewhere.
+
+    Example:
+        >>> import gantk
+        >>> objectives = gantk.load_components(autoload=False).registry("objective")
+        >>> ObjectiveSet.from_spec("bce + l1", objectives).spec
+        'bce@1+l1@100'
+    """
+
+    def __init__(self, terms: Iterable[ObjectiveTerm]):
+        super().__init__()
+        terms = tuple(ObjectiveTerm(*term) for term in terms)
+        if not terms:
+            raise SpecError(f"an objective needs at least one term. Expected {GRAMMAR}.")
+        spec = "+".join(f"{t.name}@{_format_weight(t.weight)}" for t in terms)
+        bad = [t.name for t in terms if not (math.isfinite(t.weight) and t.weight > 0)]
+        problem = f"the weights of {', '.join(map(repr, bad))} are not positive and finite" if bad else _terms_problem(terms)
+        if problem:
+            raise _error(spec, problem, ())
+        self.terms = terms
+        self.spec = spec
+        self.adversarial = next((t for t in terms if t.objective.adversarial), None)
+        self.objectives = nn.ModuleDict({_module_key(t.name): t.objective for t in terms})
+
+    @classmethod
+    def from_spec(
+        cls,
+        text: str,
+        registry: Registry,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> "ObjectiveSet":
+        """Build the objectives named in ``text`` from ``registry``, the registry of objectives.
+
+        Args:
+            text: an objective spec such as ``"lsgan+cycle@10+identity@5"``.
+            registry: where the names are looked up.
+            options: factory options per term name, e.g. ``{"bce": {"real_label": 0.9}}``.
+
+        Raises:
+            SpecError: the spec does not parse, names an unknown objective, or has more than one
+                adversarial term.
+            OptionError: options for a name not in the spec, or options an objective rejects.
+        """
+        known = registry.names()
+        parsed = parse_spec(text, known)
+        for name, _ in parsed:
+            if name not in registry:
+                close = difflib.get_close_matches(name.lower(), known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise _error(text, f"unknown objective {name!r}", known, hint)
+        options = dict(options or {})
+        stray = sorted(set(options) - {name for name, _ in parsed})
+        if stray:
+            raise OptionError(
+                f"options were given for {', '.join(map(repr, stray))}, which the objective spec {text!r} "
+                f"does not use; its terms are: {', '.join(name for name, _ in parsed)}."
+            )
+        terms = []
+        for name, weight in parsed:
+            objective = registry.create(name, **options.get(name, {}))
+            if not isinstance(objective, Objective):
+                raise TypeError(f"objective factory {name!r} returned {type(objective).__name__}, not a gantk.Objective")
+            terms.append(ObjectiveTerm(name, objective.default_weight if weight is None else weight, objective))
+        problem = _terms_problem(terms)
+        if problem:
+            raise _error(text, problem, known)
+        return cls(terms)
+
+    def generator_losses(self, ctx: LossContext) -> dict[str, Tensor]:
+        """Weighted generator losses keyed by term name; terms without a generator loss are left out."""
+        return self._losses(ctx, "generator_loss")
+
+    def discriminator_losses(self, ctx: LossContext) -> dict[str, Tensor]:
+        """Weighted discriminator losses keyed by term name; terms without one are left out."""
+        return self._losses(ctx, "discriminator_loss")
+
+    def _losses(self, ctx: LossContext, step: str) -> dict[str, Tensor]:
+        losses = {}
+        for term in self.terms:
+            loss = getattr(term.objective, step)(ctx)
+            if loss is not None:
+                losses[term.name] = term.weight * loss
+        return losses
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec!r}"

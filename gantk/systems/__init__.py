@@ -1,0 +1,8 @@
+"""Compositions of registered parts that the shared trainer runs."""
+
+from .base import Nets, Phase, System
+from .cycle import CycleSystem
+from .image_pool import ImagePool
+from .paired import PairedSystem
+
+__all__ = ["CycleSystem", "ImagePool", "Nets", "PairedSystem", "Phase", "System"]

@@ -1,0 +1,67 @@
+"""The system contract: networks, the phases that train them, and the losses of each phase.
+
+A recipe builds a system; the shared trainer runs it without knowing what it is. Each
+training step calls ``forward(batch, nets)`` once, then for every phase in order computes
+``phase_losses(phase, batch, outputs, nets)``, back-propagates their sum and steps the
+phase's optimizer. Networks listed in ``Phase.frozen`` stop collecting gradients during that
+phase (pix2pix's G step with D frozen).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from torch import Tensor, nn
+
+Nets = Mapping[str, Callable[..., Any]]  # network name -> callable (possibly DDP-wrapped or compiled)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimizer step of a training iteration.
+
+    Attributes:
+        name: label in logs and the key of the phase's optimizer in checkpoints ("D", "G").
+        trains: networks whose parameters this phase's optimizer updates.
+        frozen: networks used by this phase whose parameters must not receive gradients.
+    """
+
+    name: str
+    trains: tuple[str, ...]
+    frozen: tuple[str, ...] = ()
+
+
+class System(nn.Module, metaclass=abc.ABCMeta):
+    """Base of the compositions the trainer runs (paired translation, cycle translation, ...).
+
+    Subclasses fill ``self.networks`` (an ``nn.ModuleDict``), set ``phases`` and implement the
+    methods below. ``config`` is the resolved, JSON-serialisable description the system was
+    built from: checkpoints store it so the system can be rebuilt from the file alone.
+    """
+
+    phases: tuple[Phase, ...] = ()
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = config
+        self.networks = nn.ModuleDict()
+
+    @abc.abstractmethod
+    def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
+        """Generator outputs shared by all phases of a step."""
+
+    @abc.abstractmethod
+    def phase_losses(
+        self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets
+    ) -> dict[str, Tensor]:
+        """Named, weighted loss terms of ``phase``; the trainer back-propagates their sum."""
+
+    @abc.abstractmethod
+    def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
+        """Rows of a sample grid (e.g. input | output | target) as images in [-1, 1]."""
+
+    @abc.abstractmethod
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        """Run the trained mapping on a batch of normalised images (inference)."""

@@ -1,0 +1,96 @@
+"""Unpaired translation: two generators and two discriminators tied by cycle consistency (CycleGAN)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from torch import Tensor, nn
+
+from ..errors import OptionError
+from ..objectives.base import LossContext
+from ..objectives.cycle import IdentityLoss
+from ..objectives.spec import ObjectiveSet
+from ..plugins import Components
+from . import targets
+from .base import Nets, Phase, System
+from .image_pool import ImagePool
+from .paired import check_discriminator_matches_objective
+
+# direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
+DIRECTIONS = {
+    "AtoB": ("G_AB", "G_BA", "D_B", "A", "B"),
+    "BtoA": ("G_BA", "G_AB", "D_A", "B", "A"),
+}
+
+
+class CycleSystem(System):
+    """G_AB: A -> B and G_BA: B -> A, each judged by an unconditional discriminator of its output domain.
+
+    The objective spec applies to both directions (``lsgan+cycle+identity`` gives each generator
+    an adversarial, a cycle and an identity term). Each discriminator learns from a pool of past
+    fakes (``pool_size``, 0 turns it off). Phases follow the reference: G step (D frozen), then D step.
+    """
+
+    def __init__(self, config: dict[str, Any], components: Components):
+        super().__init__(config)
+        channels = config["channels"]
+        if config.get("num_classes") is not None:
+            raise OptionError("cycle translation works on images, not masks: use an 'unaligned' image dataset.")
+        self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"))
+        if any(isinstance(t.objective, IdentityLoss) for t in self.objective.terms) and channels["A"] != channels["B"]:
+            raise OptionError(
+                f"the identity term needs the same channel count in A and B (got {channels['A']} and "
+                f"{channels['B']}): drop 'identity' from --loss."
+            )
+        disc = config.get("disc")
+        check_discriminator_matches_objective(disc, self.objective)
+        gen_opt = config.get("gen_opt") or {}
+        self.networks["G_AB"] = components.create("generator", config["gen"], in_channels=channels["A"], out_channels=channels["B"], **gen_opt)
+        self.networks["G_BA"] = components.create("generator", config["gen"], in_channels=channels["B"], out_channels=channels["A"], **gen_opt)
+        generators = ("G_AB", "G_BA")
+        if disc:
+            disc_opt = config.get("disc_opt") or {}
+            self.networks["D_A"] = components.create("discriminator", disc, in_channels=channels["A"], **disc_opt)
+            self.networks["D_B"] = components.create("discriminator", disc, in_channels=channels["B"], **disc_opt)
+            pool_size = int(config.get("pool_size", 50))
+            self.pools = nn.ModuleDict({"D_A": ImagePool(pool_size), "D_B": ImagePool(pool_size)})
+            self.phases = (Phase("G", generators, frozen=("D_A", "D_B")), Phase("D", ("D_A", "D_B")))
+        else:
+            self.phases = (Phase("G", generators),)
+
+    def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
+        return {"fake_B": nets["G_AB"](batch["A"]), "fake_A": nets["G_BA"](batch["B"])}
+
+    def _context(self, direction: str, batch: Mapping[str, Tensor], fake: Tensor, nets: Nets) -> LossContext:
+        gen, reverse, disc, source, target = DIRECTIONS[direction]
+        return LossContext(
+            input=batch[source],
+            fake=fake,
+            real=batch[target],
+            discriminator=nets.get(disc),
+            conditional=False,
+            reconstruct=lambda: nets[reverse](fake),
+            identity=lambda: nets[gen](batch[target]),
+        )
+
+    def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
+        losses = {}
+        for direction, (gen, _, disc, _, target) in DIRECTIONS.items():
+            fake = outputs[f"fake_{target}"]
+            if phase.name == "G":
+                terms = self.objective.generator_losses(self._context(direction, batch, fake, nets))
+                losses.update({f"{gen}/{name}": value for name, value in terms.items()})
+            else:
+                pooled = self.pools[disc].query(fake.detach())
+                terms = self.objective.discriminator_losses(self._context(direction, batch, pooled, nets))
+                losses.update({f"{disc}/{name}": value for name, value in terms.items()})
+        return losses
+
+    def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
+        rows = [batch["A"], outputs["fake_B"].detach(), batch["B"], outputs["fake_A"].detach()]
+        return [targets.displayable(row) for row in rows]
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        if direction not in DIRECTIONS:
+            raise OptionError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}.")
+        return self.networks[DIRECTIONS[direction][0]](images)

@@ -1,0 +1,108 @@
+"""Paired translation: one generator A -> B, optionally against one discriminator (pix2pix, segmentation)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from torch import Tensor
+
+from ..errors import OptionError
+from ..objectives.base import LossContext
+from ..objectives.spec import ObjectiveSet
+from ..plugins import Components
+from . import targets
+from .base import Nets, Phase, System
+
+
+class PairedSystem(System):
+    """G: A -> B trained on aligned pairs; D (optional) judges B, seeing A too when conditional.
+
+    With ``num_classes`` set the target is a mask: G outputs logits (one channel for binary
+    masks), the objective's pixel terms and D see probabilities, and real masks are one-hot.
+    """
+
+    def __init__(self, config: dict[str, Any], components: Components):
+        super().__init__(config)
+        channels = config["channels"]
+        self.num_classes = config.get("num_classes")
+        gen_opt = dict(config.get("gen_opt") or {})
+        if self.num_classes is None:
+            out_channels = channels["B"]
+        else:
+            out_channels = targets.logit_channels(self.num_classes)
+            gen_opt["final_activation"] = "none"
+        self.networks["G"] = components.create(
+            "generator", config["gen"], in_channels=channels["A"], out_channels=out_channels, **gen_opt
+        )
+        self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"))
+        self.conditional = bool(config.get("conditional", True))
+        disc = config.get("disc")
+        check_discriminator_matches_objective(disc, self.objective)
+        if disc:
+            d_in = out_channels + (channels["A"] if self.conditional else 0)
+            self.networks["D"] = components.create("discriminator", disc, in_channels=d_in, **(config.get("disc_opt") or {}))
+            self.phases = (Phase("D", ("D",)), Phase("G", ("G",), frozen=("D",)))
+        else:
+            self.phases = (Phase("G", ("G",)),)
+
+    def _visible(self, output: Tensor) -> Tensor:
+        return output if self.num_classes is None else targets.probabilities(output)
+
+    def _real(self, target: Tensor) -> Tensor:
+        return target if self.num_classes is None else targets.encode_mask(target, self.num_classes)
+
+    def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
+        logits = nets["G"](batch["A"])
+        return {"fake_logits": logits, "fake": self._visible(logits)}
+
+    def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
+        ctx = LossContext(
+            input=batch["A"],
+            fake=outputs["fake"],
+            real=self._real(batch["B"]),
+            fake_logits=outputs["fake_logits"],
+            target=batch["B"],
+            discriminator=nets.get("D"),
+            conditional=self.conditional,
+        )
+        if phase.name == "D":
+            losses = self.objective.discriminator_losses(ctx)
+        else:
+            losses = self.objective.generator_losses(ctx)
+        return {f"{phase.name}/{name}": value for name, value in losses.items()}
+
+    def display(self, images: Tensor, *, side: str) -> Tensor:
+        """Images of side "A" or "B" (B: outputs, or class ids / one-hot / probabilities for masks) for a grid."""
+        if side == "B" and self.num_classes is not None:
+            ids = images if images.dim() == 3 else targets.predicted_ids(images)
+            return targets.colorize(ids)
+        return targets.displayable(images)
+
+    def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
+        return [
+            self.display(batch["A"], side="A"),
+            self.display(outputs["fake"].detach(), side="B"),
+            self.display(batch["B"], side="B"),
+        ]
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        if direction != "AtoB":
+            raise OptionError(
+                f"a paired model maps A to B only (got direction {direction!r}); "
+                "train another model with --direction BtoA for the reverse mapping."
+            )
+        return self._visible(self.networks["G"](images))
+
+
+def check_discriminator_matches_objective(disc: str | None, objective: ObjectiveSet) -> None:
+    """A discriminator needs an adversarial term and an adversarial term needs a discriminator."""
+    if disc and objective.adversarial is None:
+        raise OptionError(
+            f"--disc {disc} is set but the objective '{objective.spec}' has no adversarial term: "
+            "add one (e.g. bce+l1) or pass --disc none."
+        )
+    if not disc and objective.adversarial is not None:
+        raise OptionError(
+            f"the objective '{objective.spec}' has the adversarial term '{objective.adversarial.name}' "
+            "but no discriminator is set: choose one with --disc (e.g. patch70) or drop the term."
+        )

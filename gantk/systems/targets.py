@@ -1,0 +1,52 @@
+"""What a generator's output means: an image, or mask logits over classes."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# Colours of class ids in sample grids and overlays (class 0 black, then distinct hues).
+PALETTE = torch.tensor(
+    [
+        [0, 0, 0], [255, 255, 255], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
+        [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [0, 128, 128],
+    ],
+    dtype=torch.float32,
+) / 127.5 - 1
+
+
+def logit_channels(num_classes: int) -> int:
+    """Generator output channels for ``num_classes`` mask classes: 1 logit for binary masks."""
+    return 1 if num_classes == 2 else num_classes
+
+
+def probabilities(logits: Tensor) -> Tensor:
+    """Mask probabilities from logits: sigmoid for one channel, softmax over classes otherwise."""
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(dim=1)
+
+
+def encode_mask(ids: Tensor, num_classes: int) -> Tensor:
+    """Class ids ``N x H x W`` as the float maps a discriminator sees (``N x C x H x W``)."""
+    if num_classes == 2:
+        return ids.unsqueeze(1).float()
+    return F.one_hot(ids.long(), num_classes).permute(0, 3, 1, 2).float()
+
+
+def predicted_ids(probs: Tensor) -> Tensor:
+    """Hard class ids ``N x H x W`` from probabilities."""
+    return (probs[:, 0] > 0.5).long() if probs.shape[1] == 1 else probs.argmax(dim=1)
+
+
+def colorize(ids: Tensor) -> Tensor:
+    """Class ids ``N x H x W`` as RGB images in [-1, 1] (binary masks: black/white)."""
+    palette = PALETTE.to(ids.device)
+    return palette[ids.long() % len(palette)].permute(0, 3, 1, 2)
+
+
+def displayable(images: Tensor) -> Tensor:
+    """Images in [-1, 1] with 1, 3 or more channels as 3-channel images for a grid."""
+    images = images.float()
+    if images.shape[1] == 1:
+        return images.expand(-1, 3, -1, -1)
+    return images[:, :3]

@@ -1,0 +1,264 @@
+"""Conformance tests for gantk components (needs pytest): subclass a base in your plugin's tests.
+
+Set ``name`` (the registered name), ``options`` (small sizes keep the tests fast) and
+``plugins`` (plugin objects or module names given to ``gantk.load_components(autoload=False,
+plugins=...)``); the base's tests then run against your component::
+
+    # tests/test_my_plugin.py
+    from gantk.testing import DiscriminatorConformance, GeneratorConformance, ObjectiveConformance
+
+    class TestMyGenerator(GeneratorConformance):
+        name = "my-unet"
+        options = {"ngf": 8}
+        plugins = ["my_package.plugin"]
+
+    class TestMyDiscriminator(DiscriminatorConformance):
+        name = "my-patch"
+        plugins = ["my_package.plugin"]
+
+    class TestMyMaskLoss(ObjectiveConformance):
+        name = "my-dice"
+        masks = True  # the context holds mask logits and class ids instead of images
+        plugins = ["my_package.plugin"]
+
+To test several components with one class, override the ``component_name`` fixture (e.g. with
+``params=``) and ``component_options``; to build the registries yourself, override
+``components``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar, Sequence
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import GantkError
+from .objectives.base import LossContext, Objective
+from .plugins import Components, load_components
+
+
+class _Conformance:
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    options: ClassVar[dict[str, Any]] = {}
+    plugins: ClassVar[Sequence[Any]] = ()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def components(cls) -> Components:
+        components = load_components(autoload=False, plugins=cls.plugins)
+        assert not components.failures, "plugins failed to load: " + "; ".join(map(str, components.failures))
+        return components
+
+    @pytest.fixture
+    def component_name(self) -> str:
+        return self.name
+
+    @pytest.fixture
+    def component_options(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def test_factory_has_defaults_and_summary(self, components: Components, component_name: str) -> None:
+        entry = components.registry(self.kind).get(component_name)
+        required = [k for k, v in entry.options().items() if v is inspect.Parameter.empty]
+        assert not required, f"options without a default: {required}"
+        assert entry.summary, "the factory needs a docstring whose first line summarises it"
+
+
+def _assert_gradients_reach_parameters(module: nn.Module) -> None:
+    missing = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"no gradient reached: {missing}"
+    bad = [n for n, p in module.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, f"non-finite gradients: {bad}"
+
+
+def _random_projection(out: Tensor | Sequence[Tensor]) -> Tensor:
+    """A scalar that depends on every output element with random signs (so nothing cancels)."""
+    outs = [out] if isinstance(out, Tensor) else list(out)
+    return sum((o * torch.randn_like(o)).sum() for o in outs)
+
+
+class GeneratorConformance(_Conformance):
+    """Tests every generator must pass: shapes, sizes, gradients, documented defaults.
+
+    Sizes are multiples of the module's ``size_multiple`` (1 if absent) of at least ``min_size``.
+    """
+
+    kind = "generator"
+    min_size: ClassVar[int] = 32
+    batch_size: ClassVar[int] = 2
+
+    def build(self, components: Components, name: str, options: dict[str, Any], **channels: int) -> nn.Module:
+        return components.create("generator", name, **{**options, **channels})
+
+    def sizes(self, module: nn.Module) -> list[tuple[int, int]]:
+        """A square size and a wider one, both allowed by ``size_multiple``."""
+        multiple = getattr(module, "size_multiple", 1)
+        side = -(-self.min_size // multiple) * multiple
+        return [(side, side), (side, side + multiple)]
+
+    def test_size_multiple_is_a_positive_int(self, components, component_name, component_options):
+        multiple = getattr(self.build(components, component_name, component_options), "size_multiple", 1)
+        assert isinstance(multiple, int) and multiple >= 1
+
+    @pytest.mark.parametrize("in_channels, out_channels", [(3, 3), (1, 3), (3, 1), (4, 2)])
+    def test_output_shape(self, components, component_name, component_options, in_channels, out_channels):
+        channels = {"in_channels": in_channels, "out_channels": out_channels}
+        model = self.build(components, component_name, component_options, **channels)
+        for h, w in self.sizes(model):
+            with torch.no_grad():
+                y = model(torch.randn(self.batch_size, in_channels, h, w))
+            assert y.shape == (self.batch_size, out_channels, h, w)
+            assert torch.isfinite(y).all()
+
+    def test_gradients_reach_every_parameter(self, components, component_name, component_options):
+        model = self.build(components, component_name, component_options, in_channels=3)
+        h, w = self.sizes(model)[0]
+        _random_projection(model(torch.randn(self.batch_size, 3, h, w))).backward()
+        _assert_gradients_reach_parameters(model)
+
+    def test_rejects_a_size_it_cannot_take(self, components, component_name, component_options):
+        model = self.build(components, component_name, component_options, in_channels=3)
+        multiple = getattr(model, "size_multiple", 1)
+        if multiple == 1:
+            pytest.skip("takes any size")
+        h, w = self.sizes(model)[0]
+        with pytest.raises(GantkError, match=str(multiple)):
+            model(torch.randn(self.batch_size, 3, h + multiple // 2, w))
+
+
+class DiscriminatorConformance(_Conformance):
+    """Tests every discriminator must pass: logit shapes, ``receptive_field``, ``features``, gradients."""
+
+    kind = "discriminator"
+    input_sizes: ClassVar[Sequence[tuple[int, int]]] = ((128, 128), (96, 160))
+    batch_size: ClassVar[int] = 2
+
+    def build(self, components: Components, name: str, options: dict[str, Any], **channels: int) -> nn.Module:
+        return components.create("discriminator", name, **{**options, **channels})
+
+    def test_receptive_field_attribute(self, components, component_name, component_options):
+        field = self.build(components, component_name, component_options).receptive_field
+        assert field is None or (isinstance(field, int) and field >= 1)
+
+    @pytest.mark.parametrize("in_channels", [1, 3, 6])
+    def test_outputs_logit_maps(self, components, component_name, component_options, in_channels):
+        model = self.build(components, component_name, component_options, in_channels=in_channels)
+        for h, w in self.input_sizes:
+            with torch.no_grad():
+                out = model(torch.randn(self.batch_size, in_channels, h, w))
+            for logits in [out] if isinstance(out, Tensor) else out:
+                assert logits.dim() == 4 and logits.shape[:2] == (self.batch_size, 1)
+                assert torch.isfinite(logits).all()
+
+    def test_features_end_with_the_logits(self, components, component_name, component_options):
+        model = self.build(components, component_name, component_options, in_channels=6).eval()
+        if not hasattr(model, "features"):
+            pytest.skip("no features()")
+        x = torch.randn(self.batch_size, 6, *self.input_sizes[0])
+        with torch.no_grad():
+            features, logits = model.features(x), model(x)
+        assert isinstance(features, list) and all(isinstance(f, Tensor) for f in features)
+        torch.testing.assert_close(features[-1], logits)
+
+    def test_gradients_reach_every_parameter(self, components, component_name, component_options):
+        model = self.build(components, component_name, component_options, in_channels=6)
+        _random_projection(model(torch.randn(self.batch_size, 6, *self.input_sizes[0]))).backward()
+        _assert_gradients_reach_parameters(model)
+
+
+class ObjectiveConformance(_Conformance):
+    """Tests every objective must pass on a small hand-made ``LossContext``.
+
+    The context is conditional, with a one-layer generator, reverse generator and
+    discriminator. Set ``masks = True`` for objectives on segmentation masks: the generator then
+    gives ``classes`` logits, ``fake`` holds their softmax, ``real`` one-hot masks and ``target``
+    class ids. Override ``make_context`` for anything else.
+    """
+
+    kind = "objective"
+    masks: ClassVar[bool] = False
+    classes: ClassVar[int] = 3
+    size: ClassVar[int] = 16
+
+    @pytest.fixture
+    def objective(self, components, component_name, component_options) -> Objective:
+        return components.create("objective", component_name, **component_options)
+
+    @pytest.fixture
+    def networks(self) -> dict[str, nn.Module]:
+        torch.manual_seed(0)
+        out = self.classes if self.masks else 3
+        return {
+            "generator": nn.Conv2d(3, out, 3, padding=1),
+            "reverse": nn.Conv2d(out, 3, 3, padding=1),
+            "discriminator": nn.Sequential(nn.Conv2d(3 + out, 4, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3)),
+        }
+
+    def make_context(self, generator: nn.Module, reverse: nn.Module, discriminator: nn.Module) -> LossContext:
+        """A conditional ``LossContext`` for a batch of two ``size x size`` images."""
+        input = torch.rand(2, 3, self.size, self.size) * 2 - 1
+        if self.masks:
+            target = torch.randint(0, self.classes, (2, self.size, self.size))
+            logits = generator(input)
+            real = F.one_hot(target, self.classes).permute(0, 3, 1, 2).float()
+            return LossContext(
+                input=input,
+                fake=logits.softmax(1),
+                real=real,
+                fake_logits=logits,
+                target=target,
+                discriminator=discriminator,
+            )
+        real = torch.rand(2, 3, self.size, self.size) * 2 - 1
+        fake = torch.tanh(generator(input))
+        return LossContext(
+            input=input,
+            fake=fake,
+            real=real,
+            discriminator=discriminator,
+            reconstruct=lambda: torch.tanh(reverse(fake)),
+            identity=lambda: torch.tanh(generator(real)),
+        )
+
+    def test_is_an_objective(self, objective):
+        assert isinstance(objective, Objective)
+        assert isinstance(objective.adversarial, bool)
+        assert isinstance(objective.default_weight, (int, float)) and objective.default_weight >= 0
+
+    def test_takes_part_in_a_step(self, objective, networks):
+        ctx = self.make_context(**networks)
+        assert objective.generator_loss(ctx) is not None or objective.discriminator_loss(ctx) is not None
+
+    def test_generator_loss_is_a_finite_scalar_that_trains_the_generator(self, objective, networks):
+        loss = objective.generator_loss(self.make_context(**networks))
+        if loss is None:
+            pytest.skip("no generator term")
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        loss.backward()
+        generators = [*networks["generator"].parameters(), *networks["reverse"].parameters()]
+        reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in generators)
+        assert reached, "no gradient reaches the generators"
+
+    def test_discriminator_loss_is_a_finite_scalar_that_leaves_the_generator_alone(self, objective, networks):
+        loss = objective.discriminator_loss(self.make_context(**networks))
+        if loss is None:
+            pytest.skip("no discriminator term")
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        loss.backward()
+        assert any(p.grad is not None for p in networks["discriminator"].parameters())
+        untouched = all(p.grad is None for p in networks["generator"].parameters())
+        assert untouched, "the discriminator loss trains the generator: use ctx.d_fake_detached"
+
+    def test_accepts_a_multiscale_discriminator(self, objective, networks):
+        if not objective.adversarial:
+            pytest.skip("not adversarial")
+        single = networks["discriminator"]
+        networks["discriminator"] = lambda x: [single(x), single(F.avg_pool2d(x, 2))]
+        ctx = self.make_context(**networks)
+        for loss in (objective.generator_loss(ctx), objective.discriminator_loss(ctx)):
+            assert loss is None or (loss.dim() == 0 and torch.isfinite(loss))

@@ -1,0 +1,100 @@
+"""Checkpoints: written atomically, read without executing code, enough to rebuild the model alone."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..errors import CheckpointError
+from ..plugins import Components, default_components
+from ..systems.base import System
+
+FORMAT_VERSION = 1
+NAME_PATTERN = re.compile(r"checkpoint-(\d+)\.pt$")
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / f"checkpoint-{step:08d}.pt"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoints of a run directory, oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*.pt") if (m := NAME_PATTERN.search(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or the newest checkpoint of a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise CheckpointError(f"run directory {path} holds no checkpoint-*.pt file; train first or pass a checkpoint file.")
+        return found[-1]
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass a .pt file or a run directory.")
+    return path
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file and a rename: a crash leaves the old file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT_VERSION, "gantk_version": __version__, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` (no code from the file runs)."""
+    path = resolve_checkpoint(path)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}. Is it a gantk checkpoint, fully written?") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "system" not in payload:
+        raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
+    payload["path"] = str(path)
+    return payload
+
+
+def build_system(system_config: dict[str, Any], components: Components | None = None) -> System:
+    """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded)."""
+    components = components or default_components()
+    recipe = components.create("recipe", system_config["recipe"])
+    return recipe.system(system_config, components)
+
+
+def load_system_state(system: System, state: dict[str, Any], source: str) -> None:
+    """Load weights, turning a mismatch into an error that names the checkpoint."""
+    try:
+        system.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise CheckpointError(
+            f"checkpoint {source} was made for another architecture than the one configured ({first}); "
+            "use the same --gen/--disc/--loss and options as the run that wrote it, or start a new run directory."
+        ) from None
+
+
+def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
+    """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
+    payload = load_checkpoint(path, map_location)
+    system = build_system(payload["system"], components)
+    load_system_state(system, payload["system_state"], payload["path"])
+    return system, payload

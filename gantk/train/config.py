@@ -1,0 +1,132 @@
+"""Training configuration: one flat set of keys shared by flags, TOML files and recipes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import OptionError
+
+CHOICES = {
+    "direction": ("AtoB", "BtoA"),
+    "device": ("auto", "cpu", "cuda"),
+    "precision": ("fp32", "bf16", "fp16"),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. ``None`` means "take it from the recipe".
+
+    Precedence: command-line flags > ``--config`` file > demo settings (no ``--data``) >
+    recipe defaults > the defaults below.
+    """
+
+    recipe: str = "pix2pix"
+    data: str | None = None
+    data_format: str | None = None
+    direction: str = "AtoB"
+    out: str = "runs/gantk"
+    gen: str | None = None
+    gen_opt: dict[str, Any] = field(default_factory=dict)
+    disc: str | None = None  # "none" trains without a discriminator
+    disc_opt: dict[str, Any] = field(default_factory=dict)
+    conditional: bool | None = None
+    loss: str | None = None
+    epochs: int | None = None
+    max_steps: int | None = None  # overrides epochs when set
+    decay_start: float | None = None  # fraction of the schedule after which the lr decays linearly to 0
+    batch_size: int | None = None
+    load_size: int | None = None
+    crop_size: int | None = None
+    flip: bool | None = None
+    lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    pool_size: int | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    workers: int = 2
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+
+    def merged(self, values: dict[str, Any], *, only_unset: bool = False) -> "TrainConfig":
+        """A copy with ``values`` applied (dict options merge key by key); ``only_unset`` fills ``None`` fields only."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise OptionError(f"unknown configuration key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}.")
+        updates = {}
+        for key, value in values.items():
+            current = getattr(self, key)
+            if isinstance(current, dict):
+                updates[key] = {**value, **current} if only_unset else {**current, **value}
+            elif not only_unset or current is None:
+                updates[key] = value
+        return dataclasses.replace(self, **updates)
+
+    def validate(self) -> None:
+        for key, choices in CHOICES.items():
+            if getattr(self, key) not in choices:
+                raise OptionError(f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}.")
+        positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "log_every", "sample_every", "checkpoint_every")
+        for key in positive:
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise OptionError(f"{key} must be a positive integer, got {value}.")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise OptionError(f"lr must be a positive number, got {self.lr}.")
+        if self.decay_start is not None and not 0 <= self.decay_start <= 1:
+            raise OptionError(f"decay_start is a fraction of the schedule in [0, 1], got {self.decay_start}.")
+        if self.load_size and self.crop_size and self.crop_size > self.load_size:
+            raise OptionError(f"crop_size ({self.crop_size}) cannot exceed load_size ({self.load_size}).")
+        if self.workers < 0 or self.keep_checkpoints < 1:
+            raise OptionError("workers must be >= 0 and keep_checkpoints >= 1.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Keys of a TOML file (the same names as the flags, with '_' or '-')."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise OptionError(f"config file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise OptionError(f"config file {path} is not valid TOML: {error}.") from None
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """Flat TOML for a resolved configuration (``None`` values are left out)."""
+    lines, tables = [], []
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            tables.append(f"\n[{key}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in value.items()))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}\n")
+    return "".join(lines) + "".join(tables)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

@@ -1,0 +1,58 @@
+"""Process group set-up for runs launched by torchrun (single process otherwise)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from ..errors import OptionError
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
+    """``auto`` picks CUDA when available; under torchrun each process takes its local GPU."""
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise OptionError("--device cuda was asked for but PyTorch sees no CUDA device; use --device cpu or auto.")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def init_process_group(device: str) -> ProcessInfo:
+    """Join the process group described by torchrun's environment variables, if any."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return ProcessInfo()
+    info = ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        backend = "nccl" if resolve_device(device, info.local_rank).type == "cuda" else "gloo"
+        dist.init_process_group(backend)
+    return info
+
+
+def gather_objects(value: object, info: ProcessInfo) -> list[object]:
+    """``value`` from every rank (a one-element list when not distributed)."""
+    if not info.distributed:
+        return [value]
+    gathered: list[object] = [None] * info.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered

@@ -1,0 +1,40 @@
+"""Loss curves of a run as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import GantkError
+from .logs import read_metrics
+
+NOT_LOSSES = {"step", "epoch", "lr", "images_per_s"}
+
+
+def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
+    """Plot every loss column of a metrics CSV against the step, one panel per network."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics_csv, out_png = Path(metrics_csv), Path(out_png)
+    if not metrics_csv.is_file():
+        raise GantkError(f"{metrics_csv} does not exist: pass a run directory written by 'gantk train'.")
+    rows = read_metrics(metrics_csv)
+    if not rows:
+        raise GantkError(f"{metrics_csv} has no rows yet: train for at least --log-every steps.")
+    losses = [key for key in rows[0] if key not in NOT_LOSSES]
+    panels = sorted({key.split("/")[0] for key in losses})
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for axis, panel in zip(axes[0], panels):
+        for key in (k for k in losses if k.split("/")[0] == panel):
+            points = [(row["step"], row[key]) for row in rows if key in row]
+            axis.plot([p[0] for p in points], [p[1] for p in points], label=key)
+        axis.set_title(panel)
+        axis.set_xlabel("step")
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png

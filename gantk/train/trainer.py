@@ -1,0 +1,339 @@
+"""The shared trainer: runs any system's phases with one loop (CPU or CUDA, AMP, DDP, checkpoints)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
+from ..errors import CheckpointError, GantkError, OptionError
+from ..plugins import Components, default_components
+from ..systems.base import System
+from . import checkpoint as ckpt
+from .config import TrainConfig, to_toml
+from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
+from .logs import MetricsLog, save_sample_grid, tensorboard_writer
+from .plots import plot_losses
+from .precision import autocast, grad_scaler
+from .schedule import linear_decay
+
+# Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
+DEMO_SETTINGS = {
+    "load_size": 72, "crop_size": 64, "batch_size": 4, "max_steps": 300,
+    "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},  # dropped for networks without these options
+    "sample_every": 100, "checkpoint_every": 150,
+}
+FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
+             "conditional": True, "pool_size": 50}
+
+StepCallback = Callable[["Trainer", int, dict[str, float]], None]
+
+
+def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
+    """Fill unset keys from the demo settings (no data), the recipe, then the fallbacks."""
+    recipe = components.create("recipe", config.recipe)
+    if config.data is None:
+        config = config.merged(DEMO_SETTINGS, only_unset=True)
+    config = config.merged(recipe.defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
+    if config.data is None:  # the demo's smaller widths, where the chosen networks take them
+        config = config.merged({
+            "gen_opt": _without_unaccepted_demo_options(components, "generator", config.gen, config.gen_opt),
+            "disc_opt": _without_unaccepted_demo_options(components, "discriminator", config.disc, config.disc_opt),
+        })
+    if config.disc == "none":
+        config = config.merged({"disc": None, "disc_opt": {}})
+    config.validate()
+    return config
+
+
+def _without_unaccepted_demo_options(components: Components, kind: str, name: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    if name in (None, "none"):
+        return {}
+    entry = components.registry(kind).get(name)
+    demo = DEMO_SETTINGS["gen_opt" if kind == "generator" else "disc_opt"]
+    if entry.accepts_any_option():
+        return dict(options)
+    return {key: value for key, value in options.items() if key in entry.options() or key not in demo}
+
+
+def fit_generator_depth(config: TrainConfig, components: Components) -> TrainConfig:
+    """Give a generator with a ``num_downs`` option the deepest depth the crop size allows, unless set.
+
+    The paper's U-Net reaches a 1x1 bottleneck: 8 down-samplings at 256 px, 7 at 128 px.
+    """
+    entry = components.registry("generator").get(config.gen)
+    default = entry.options().get("num_downs")
+    if not isinstance(default, int) or "num_downs" in config.gen_opt or not config.crop_size:
+        return config
+    fitting = min(default, (config.crop_size & -config.crop_size).bit_length() - 1)
+    return config if fitting == default else config.merged({"gen_opt": {"num_downs": fitting}})
+
+
+def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
+    """What a checkpoint needs to rebuild the system: component names, options, channels."""
+    return {
+        "recipe": config.recipe,
+        "gen": config.gen, "gen_opt": dict(config.gen_opt),
+        "disc": config.disc, "disc_opt": dict(config.disc_opt),
+        "conditional": config.conditional, "loss": config.loss, "pool_size": config.pool_size,
+        "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
+        "data_format": dataset.format, "direction": config.direction,
+        "load_size": config.load_size, "crop_size": config.crop_size,
+    }
+
+
+class Trainer:
+    """Trains the system a configuration describes.
+
+    Example:
+        >>> Trainer(TrainConfig(data="pairs/", max_steps=100, out="runs/demo")).fit()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        components: Components | None = None,
+        callbacks: Iterable[StepCallback] = (),
+        progress: bool = True,
+        resume_from: dict[str, Any] | None = None,
+    ):
+        self.components = components or default_components()
+        self.config = fit_generator_depth(resolve_config(config, self.components), self.components)
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.resume_from = resume_from
+        self.run_dir = Path(self.config.out)
+        self.step = 0
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
+        """Continue the run in ``run_dir`` from its newest checkpoint (``overrides`` may extend the schedule)."""
+        payload = ckpt.load_checkpoint(run_dir)
+        config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **(overrides or {})})
+        return cls(config, resume_from=payload, **kwargs)
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def _prepare_run_dir(self, process: ProcessInfo) -> None:
+        if self.resume_from is None and ckpt.list_checkpoints(self.run_dir):
+            raise OptionError(
+                f"{self.run_dir} already holds checkpoints of another run: pass --resume {self.run_dir} "
+                "to continue it, or choose a new --out directory."
+            )
+        if process.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.toml").write_text(to_toml(self.config.to_dict()))
+
+    def _open_data(self):
+        config = self.config
+        root = config.data or demo_dataset_dir()
+        summary = check_dataset(root, config.data_format)
+        return open_dataset(
+            root, format=summary.format, split="train", direction=config.direction,
+            load_size=config.load_size, crop_size=config.crop_size, augment=True, flip=config.flip,
+        )
+
+    def _build_system(self, dataset: Any, device: torch.device) -> System:
+        sys_config = system_config(self.config, dataset)
+        if self.resume_from is not None:
+            saved = self.resume_from["system"]
+            changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k))
+            if changed:
+                raise CheckpointError(
+                    f"checkpoint {self.resume_from['path']} was made with different settings ({', '.join(changed)}); "
+                    "resume with the data and options of the original run."
+                )
+        torch.manual_seed(self.config.seed)
+        self.system_config = sys_config
+        system = ckpt.build_system(sys_config, self.components).to(device)
+        for name, net in system.networks.items():
+            multiple = getattr(net, "size_multiple", 1)
+            if self.config.crop_size and self.config.crop_size % multiple:
+                raise OptionError(
+                    f"{name} ({self.config.gen if name.startswith('G') else self.config.disc}) needs image sizes that are "
+                    f"multiples of {multiple}, but --crop-size is {self.config.crop_size}: change --crop-size or the "
+                    "network's depth option (e.g. --gen-opt num_downs=N)."
+                )
+        if self.config.channels_last:
+            system.to(memory_format=torch.channels_last)
+        return system
+
+    def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> dict[str, Any]:
+        """Callables per network: DDP-wrapped under torchrun, compiled with --compile."""
+        nets: dict[str, Any] = {}
+        for name, net in system.networks.items():
+            if process.distributed:
+                net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+            nets[name] = torch.compile(net) if self.config.compile else net
+        return nets
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def fit(self) -> Path:
+        """Train to the end of the schedule; returns the run directory."""
+        config = self.config
+        process = init_process_group(config.device)
+        device = resolve_device(config.device, process.local_rank)
+        self._prepare_run_dir(process)
+        dataset = self._open_data()
+        system = self._build_system(dataset, device)
+        self.system = system
+
+        sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
+        steps_per_epoch = len(sampler) // config.batch_size
+        if steps_per_epoch == 0:
+            raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
+        total_steps = config.max_steps or config.epochs * steps_per_epoch
+
+        optimizers = {
+            phase.name: torch.optim.Adam(
+                [p for net in phase.trains for p in system.networks[net].parameters()],
+                lr=config.lr, betas=(config.beta1, config.beta2), fused=device.type == "cuda" or None,
+            )
+            for phase in system.phases
+        }
+        schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(total_steps, config.decay_start))
+            for name, opt in optimizers.items()
+        }
+        scaler = grad_scaler(device, config.precision)
+        if self.resume_from is not None:
+            self._restore(self.resume_from, system, optimizers, schedulers, scaler, process)
+        else:
+            torch.manual_seed(config.seed + process.rank)
+        nets = self._wrap(system, process, device)
+
+        metrics = MetricsLog(self.run_dir / "metrics.csv", self.step) if process.is_main else None
+        board = tensorboard_writer(self.run_dir) if process.is_main else None
+        loader_kwargs = dict(batch_size=config.batch_size, num_workers=config.workers, drop_last=True,
+                             pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
+        loader = DataLoader(dataset, sampler=sampler, **loader_kwargs)
+        bar = tqdm(total=total_steps, initial=self.step, disable=not (self.progress and process.is_main), unit="step", dynamic_ncols=True)
+        window: dict[str, list[torch.Tensor]] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        system.train()
+
+        while self.step < total_steps:
+            epoch, position = divmod(self.step, steps_per_epoch)
+            sampler.set_epoch(epoch)
+            sampler.set_start(position * config.batch_size)
+            for batch in loader:
+                batch = self._to_device(batch, device)
+                losses, outputs = self._train_step(system, nets, batch, optimizers, scaler, device)
+                for scheduler in schedulers.values():
+                    scheduler.step()
+                self.step += 1
+                window_steps += 1
+                for key, value in losses.items():
+                    window.setdefault(key, []).append(value)
+                bar.update(1)
+
+                logged: dict[str, float] = {}
+                if self.step % config.log_every == 0 or self.step == total_steps:
+                    elapsed = time.perf_counter() - window_start
+                    logged = {key: torch.stack(values).float().mean().item() for key, values in window.items()}
+                    bad = [key for key, value in logged.items() if not math.isfinite(value)]
+                    if bad and config.precision != "fp16":
+                        raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
+                    speed = window_steps * config.batch_size * process.world_size / max(elapsed, 1e-9)
+                    row = {"step": self.step, "epoch": epoch, "lr": next(iter(schedulers.values())).get_last_lr()[0], "images_per_s": speed, **logged}
+                    if metrics is not None:
+                        metrics.write(row)
+                    if board is not None:
+                        for key, value in row.items():
+                            board.add_scalar(key, value, self.step)
+                    bar.set_postfix({k.split("/")[0] + "/" + k.split("/")[-1]: f"{v:.3g}" for k, v in logged.items()} | {"img/s": f"{speed:.1f}"})
+                    window, window_start, window_steps = {}, time.perf_counter(), 0
+                if process.is_main and (self.step % config.sample_every == 0 or self.step == total_steps):
+                    save_sample_grid(system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
+                if self.step % config.checkpoint_every == 0 or self.step == total_steps:
+                    self._save(system, optimizers, schedulers, scaler, process)
+                for callback in self.callbacks:
+                    callback(self, self.step, logged)
+                if self.step >= total_steps:
+                    break
+
+        bar.close()
+        if board is not None:
+            board.close()
+        if process.is_main:
+            plot_losses(self.run_dir / "metrics.csv", self.run_dir / "loss_curves.png")
+        if process.distributed:
+            dist.barrier()
+        return self.run_dir
+
+    def _train_step(self, system, nets, batch, optimizers, scaler, device):
+        precision = self.config.precision
+        with autocast(device, precision):
+            outputs = system(batch, nets)
+        losses: dict[str, torch.Tensor] = {}
+        for phase in system.phases:
+            frozen = [system.networks[name] for name in phase.frozen]
+            for net in frozen:
+                net.requires_grad_(False)
+            # Frozen networks are called unwrapped: they take no part in this phase's gradient sync.
+            phase_nets = {name: (system.networks[name] if name in phase.frozen else net) for name, net in nets.items()}
+            with autocast(device, precision):
+                terms = system.phase_losses(phase, batch, outputs, phase_nets)
+            optimizer = optimizers[phase.name]
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(sum(terms.values())).backward()
+            scaler.step(optimizer)
+            for net in frozen:
+                net.requires_grad_(True)
+            losses.update({key: value.detach() for key, value in terms.items()})
+        scaler.update()
+        return losses, outputs
+
+    def _to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+        moved = {}
+        for key, value in batch.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(device, non_blocking=True)
+                if self.config.channels_last and value.dim() == 4:
+                    value = value.contiguous(memory_format=torch.channels_last)
+            moved[key] = value
+        return moved
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def _save(self, system, optimizers, schedulers, scaler, process: ProcessInfo) -> None:
+        rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+        rng_all = gather_objects(rng, process)
+        if not process.is_main:
+            return
+        payload = {
+            "system": self.system_config,
+            "system_state": system.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+            "schedulers": {name: sch.state_dict() for name, sch in schedulers.items()},
+            "scaler": scaler.state_dict(),
+            "step": self.step,
+            "train_config": self.config.to_dict(),
+            "rng": rng_all,
+        }
+        ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
+        for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+
+    def _restore(self, payload, system, optimizers, schedulers, scaler, process: ProcessInfo) -> None:
+        ckpt.load_system_state(system, payload["system_state"], payload["path"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(payload["optimizers"][name])
+        for name, sch in schedulers.items():
+            sch.load_state_dict(payload["schedulers"][name])
+        scaler.load_state_dict(payload["scaler"])
+        self.step = int(payload["step"])
+        rng = payload["rng"][process.rank] if process.rank < len(payload["rng"]) else payload["rng"][0]
+        torch.set_rng_state(rng["cpu"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])

@@ -1,0 +1,76 @@
+"""Tiny datasets written on the fly for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.io import write_png
+
+
+def smooth_image(seed: int, size: int = 40, channels: int = 3) -> torch.Tensor:
+    """A uint8 image of soft random blobs (learnable structure, unlike white noise)."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, channels, 5, 5, generator=generator)
+    image = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[0]
+    return (image * 255).to(torch.uint8)
+
+
+def write_paired(root: Path, count: int = 6, size: int = 40, channels_a: int = 3) -> Path:
+    for side in ("A", "B"):
+        (root / side).mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        b = smooth_image(i, size)
+        a = b.float().mean(0, keepdim=True).to(torch.uint8)
+        write_png(a.expand(channels_a, -1, -1).contiguous() if channels_a != 1 else a, str(root / "A" / f"{i:03d}.png"))
+        write_png(b, str(root / "B" / f"{i:03d}.png"))
+    return root
+
+
+def write_segmentation(root: Path, count: int = 6, size: int = 40, num_classes: int = 2) -> Path:
+    for side in ("images", "masks"):
+        (root / side).mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        image = smooth_image(i, size)
+        ids = (image.float().mean(0) * num_classes / 256).long().clamp(max=num_classes - 1)
+        mask = (ids * 255 if num_classes == 2 else ids).to(torch.uint8)[None]
+        write_png(image, str(root / "images" / f"{i:03d}.png"))
+        write_png(mask, str(root / "masks" / f"{i:03d}.png"))
+    return root
+
+
+def write_unaligned(root: Path, count_a: int = 5, count_b: int = 4, size: int = 40) -> Path:
+    for side, count, offset in (("trainA", count_a, 0), ("trainB", count_b, 100)):
+        (root / side).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            write_png(smooth_image(offset + i, size), str(root / side / f"{i:03d}.png"))
+    return root
+
+
+def record_optimizer_steps(trainer):
+    """Per optimizer step: which networks' weights changed, and which networks' gradients changed."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+    steps, state = [], {}
+
+    def snapshot():
+        nets = trainer.system.networks
+        weights = {n: [p.detach().clone() for p in net.parameters()] for n, net in nets.items()}
+        grads = {n: [None if p.grad is None else p.grad.clone() for p in net.parameters()] for n, net in nets.items()}
+        return weights, grads
+
+    def changed(before, after):
+        def differs(a, b):
+            return (a is None) != (b is None) or (a is not None and not torch.equal(a, b))
+
+        return {n for n in before if any(differs(a, b) for a, b in zip(before[n], after[n]))}
+
+    def pre(optimizer, args, kwargs):
+        state["before"] = snapshot()
+
+    def post(optimizer, args, kwargs):
+        weights, grads = snapshot()
+        steps.append((changed(state["before"][0], weights), state.get("grads")))
+        state["grads"] = grads
+
+    return steps, [register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]

@@ -1,0 +1,130 @@
+"""derive_pairs (split by photo, deterministic), combine_folders and the embedded demo set."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+from gantk.data import check_dataset, combine_folders, demo_dataset_dir, derive_input, derive_pairs, open_dataset
+from gantk.data.io import read_image, write_png
+from gantk.errors import DataError, OptionError
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"shared photos {PHOTOS} are not available")
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted(PHOTOS.glob("*.jpg"))[:3]:
+        (folder / photo.name).symlink_to(photo)
+    return folder
+
+
+def digest(folder: Path) -> str:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return hashlib.sha256(b"".join(p.relative_to(folder).as_posix().encode() + p.read_bytes() for p in files)).hexdigest()
+
+
+@pytest.mark.parametrize("task, channels", [("edges", 1), ("gray", 1), ("blur", 3), ("downscale", 3)])
+def test_derive_input_shapes(task, channels):
+    photo = torch.randint(0, 256, (3, 32, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    out = derive_input(photo, task)
+    assert out.shape == (channels, 32, 40) and out.dtype == torch.uint8
+    if task == "edges":
+        assert set(out.unique().tolist()) <= {0, 255}
+
+
+def test_derive_input_unknown_task():
+    with pytest.raises(OptionError, match="edges, gray, blur, downscale"):
+        derive_input(torch.zeros(3, 8, 8, dtype=torch.uint8), "sketch")
+
+
+@needs_photos
+def test_derive_pairs_splits_by_photo_and_is_deterministic(photos, tmp_path):
+    result = derive_pairs(photos, tmp_path / "out", task="edges", size=32, crops_per_photo=2, test_fraction=0.34, seed=1)
+    assert (len(result.train_photos), len(result.test_photos)) == (2, 1)
+    assert (result.train_pairs, result.test_pairs) == (4, 2)
+    assert "4 train pairs from 2 photos" in str(result)
+    for split, names in (("train", result.train_photos), ("test", result.test_photos)):
+        stems = {p.stem.rsplit("_", 1)[0] for p in (tmp_path / "out" / split / "B").iterdir()}
+        assert stems == {Path(n).stem for n in names}
+    summary = check_dataset(tmp_path / "out")
+    assert summary.format == "paired"
+    assert summary.splits["train"].channels == {"A": 1, "B": 3}
+    assert summary.splits["train"].sizes["B"] == {"32x32": 4}
+    again = derive_pairs(photos, tmp_path / "again", task="edges", size=32, crops_per_photo=2, test_fraction=0.34, seed=1)
+    assert again.test_photos == result.test_photos
+    assert digest(tmp_path / "out") == digest(tmp_path / "again")
+
+
+@needs_photos
+def test_derive_pairs_refuses_a_full_output_and_leaves_nothing(photos, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(DataError, match="not empty"):
+        derive_pairs(photos, out, task="gray", size=16, crops_per_photo=1)
+    with pytest.raises(OptionError):
+        derive_pairs(photos, tmp_path / "new", task="paint")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos"]
+
+
+def test_derive_pairs_needs_photos(tmp_path):
+    with pytest.raises(DataError, match="no photos"):
+        derive_pairs(tmp_path, tmp_path / "out")
+
+
+def test_combine_folders_writes_aligned_pairs(tmp_path):
+    for i in range(3):
+        write_png(torch.full((1, 6, 5), 10 * i, dtype=torch.uint8), tmp_path / "a" / f"{i}.png")
+        write_png(torch.full((3, 6, 5), 200, dtype=torch.uint8), tmp_path / "b" / f"{i}.png")
+    assert combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab") == 3
+    image = read_image(tmp_path / "ab" / "2.png")
+    assert image.shape == (3, 6, 10)
+    assert image[:, :, :5].unique().tolist() == [20] and image[:, :, 5:].unique().tolist() == [200]
+    ds = open_dataset(tmp_path / "ab", format="aligned", augment=False, load_size=None, crop_size=None)
+    assert len(ds) == 3 and ds[0]["A"].shape == (3, 6, 5)
+
+
+def test_combine_folders_lists_unmatched_names_and_writes_nothing(tmp_path):
+    write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "x.png")
+    write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "y.png")
+    write_png(torch.zeros(3, 5, 4, dtype=torch.uint8), tmp_path / "b" / "x.png")
+    write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "b" / "z.png")
+    with pytest.raises(DataError) as info:
+        combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab")
+    message = str(info.value)
+    assert "y.png: no file named 'y.*'" in message and "z.png: no file named 'z.*'" in message
+    assert "differ in size" in message
+    assert not (tmp_path / "ab").exists()
+
+
+def test_demo_builds_once_and_opens(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANTK_CACHE_DIR", str(tmp_path / "cache"))
+    with ThreadPoolExecutor(3) as pool:
+        folders = list(pool.map(lambda _: demo_dataset_dir(), range(3)))
+    root = folders[0]
+    assert folders == [root] * 3 and root.parent == tmp_path / "cache"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [root.name]  # no temporary folders left
+    summary = check_dataset(root)
+    assert summary.format == "paired"
+    assert (summary.splits["train"].items, summary.splits["test"].items) == (48, 12)
+    assert summary.splits["train"].channels == {"A": 1, "B": 3}
+    assert summary.splits["test"].sizes["B"] == {"64x64": 12}
+    ds = open_dataset(root, split="test", load_size=72, crop_size=64)
+    assert ds[(0, 0)]["A"].shape == (1, 64, 64) and ds[(0, 0)]["B"].shape == (3, 64, 64)
+    assert demo_dataset_dir() == root
+
+
+def test_cache_dir_follows_xdg(tmp_path, monkeypatch):
+    from gantk.data.demo import cache_dir
+
+    monkeypatch.delenv("GANTK_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "gantk"

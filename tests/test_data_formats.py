@@ -1,0 +1,288 @@
+"""Every data format opens with the right shapes, channels and ranges; detection and direction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from gantk import hookimpl, load_components
+from gantk.data import DataFormat, detect_format, open_dataset
+from gantk.data.formats import AlignedFormat
+from gantk.data.io import write_png
+from gantk.errors import DataError, OptionError, UnknownNameError
+
+OBJECTS_SEG = Path(__file__).resolve().parents[2] / "shared" / "data" / "objects-seg"
+
+
+def png(path: Path, image: torch.Tensor) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(image, path)
+
+
+def noise(channels: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (channels, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def make_aligned(root: Path, splits=("train", "test"), height=20, width=40) -> Path:
+    for split in splits:
+        for i in range(3):
+            png(root / split / f"{i}.png", noise(3, height, width, i))
+    return root
+
+
+def make_paired(root: Path, split: str = "train") -> Path:
+    for i in range(3):
+        png(root / split / "A" / f"{i:02d}.png", noise(1, 24, 30, i))
+        png(root / split / "B" / f"{i:02d}.png", noise(3, 24, 30, i + 10))
+    return root
+
+
+def make_segmentation(root: Path, split: str = "train", values=(0, 255)) -> Path:
+    for i in range(3):
+        png(root / split / "images" / f"{i}.png", noise(3, 24, 24, i))
+        ids = torch.tensor(values, dtype=torch.uint8)[torch.randint(0, len(values), (1, 24, 24))]
+        png(root / split / "masks" / f"{i}.png", ids)
+    return root
+
+
+def make_unaligned(root: Path) -> Path:
+    for i in range(2):
+        png(root / "trainA" / f"a{i}.png", noise(3, 20, 26, i))
+    for i in range(5):
+        png(root / "trainB" / f"b{i}.png", noise(3, 32, 24, i))
+    png(root / "testA" / "a.png", noise(3, 20, 20))
+    png(root / "testB" / "b.png", noise(3, 20, 20))
+    return root
+
+
+def make_single(root: Path) -> Path:
+    for i in range(2):
+        png(root / f"{i}.png", noise(3, 30, 20, i))
+    return root
+
+
+MAKERS = {
+    "aligned": make_aligned,
+    "paired": make_paired,
+    "segmentation": make_segmentation,
+    "unaligned": make_unaligned,
+    "single": make_single,
+}
+
+
+@pytest.mark.parametrize(
+    "name, length, channels, num_classes",
+    [
+        ("aligned", 3, {"A": 3, "B": 3}, None),
+        ("paired", 3, {"A": 1, "B": 3}, None),
+        ("segmentation", 3, {"A": 3, "B": 2}, 2),
+        ("unaligned", 5, {"A": 3, "B": 3}, None),
+        ("single", 2, {"A": 3}, None),
+    ],
+)
+def test_each_format_opens_with_shapes_channels_and_ranges(tmp_path, name, length, channels, num_classes):
+    root = MAKERS[name](tmp_path / name)
+    assert detect_format(root) == name
+    ds = open_dataset(root, load_size=18, crop_size=16)
+    assert (ds.format, len(ds), ds.channels, ds.num_classes) == (name, length, channels, num_classes)
+    item = ds[(1, 7)]
+    assert item["A"].shape == (channels["A"], 16, 16) and item["A"].dtype == torch.float32
+    assert -1 <= item["A"].min() and item["A"].max() <= 1
+    assert Path(item["A_path"]).is_file()
+    if name == "single":
+        assert set(item) == {"A", "A_path"}
+    elif name == "segmentation":
+        assert item["B"].shape == (16, 16) and item["B"].dtype == torch.int64
+        assert set(item["B"].unique().tolist()) <= {0, 1}
+    else:
+        assert item["B"].shape == (channels["B"], 16, 16) and -1 <= item["B"].min() <= item["B"].max() <= 1
+        assert Path(item["B_path"]).is_file()
+
+
+def test_no_resize_keeps_original_size(tmp_path):
+    ds = open_dataset(make_aligned(tmp_path), load_size=None, crop_size=None, augment=False)
+    item = ds[0]
+    assert item["A"].shape == item["B"].shape == (3, 20, 20)
+
+
+def test_flat_layout_serves_any_split(tmp_path):
+    png(tmp_path / "A" / "x.png", noise(3, 8, 8))
+    png(tmp_path / "B" / "x.png", noise(3, 8, 8))
+    assert len(open_dataset(tmp_path, split="test", crop_size=8, load_size=8)) == 1
+
+
+def test_missing_split_lists_the_splits(tmp_path):
+    make_paired(tmp_path, "train")
+    with pytest.raises(DataError, match=r"no split 'val' \(found: train\)"):
+        open_dataset(tmp_path, split="val")
+
+
+def test_single_image_file(tmp_path):
+    png(tmp_path / "one.png", noise(1, 10, 12))
+    ds = open_dataset(tmp_path / "one.png", format="single", augment=False, load_size=None, crop_size=None)
+    assert len(ds) == 1 and ds.channels == {"A": 1} and ds[0]["A"].shape == (1, 10, 12)
+
+
+def test_detection_without_match_names_contents_and_formats(tmp_path):
+    (tmp_path / "stuff").mkdir()
+    with pytest.raises(DataError) as info:
+        detect_format(tmp_path)
+    message = str(info.value)
+    assert "stuff/" in message and "--data-format" in message
+    for name in MAKERS:
+        assert f"  {name}:" in message
+
+
+def test_ambiguous_detection_names_the_candidates(tmp_path):
+    for i in range(2):  # side-by-side images directly in the root: aligned or single images
+        png(tmp_path / f"{i}.png", noise(3, 10, 20, i))
+    with pytest.raises(DataError, match=r"(?s)several formats: aligned, single.*--data-format"):
+        open_dataset(tmp_path)
+    assert open_dataset(tmp_path, format="aligned", crop_size=8, load_size=8).channels == {"A": 3, "B": 3}
+
+
+def test_missing_root_and_unknown_format(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        open_dataset(tmp_path / "nope")
+    with pytest.raises(UnknownNameError, match="Did you mean 'paired'"):
+        open_dataset(make_paired(tmp_path), format="pared")
+
+
+def test_bad_options(tmp_path):
+    root = make_paired(tmp_path)
+    with pytest.raises(OptionError, match="direction"):
+        open_dataset(root, direction="sideways")
+    with pytest.raises(OptionError, match="cannot exceed"):
+        open_dataset(root, load_size=16, crop_size=32)
+    with pytest.raises(OptionError, match="no option 'num_classes'"):
+        open_dataset(root, num_classes=3)
+
+
+def test_aligned_halves_and_direction_swap(tmp_path):
+    left = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    right = torch.full((3, 8, 8), 255, dtype=torch.uint8)
+    png(tmp_path / "train" / "x.png", torch.cat([left, right], dim=-1))
+    kwargs = dict(load_size=None, crop_size=None, augment=False)
+    forward = open_dataset(tmp_path, **kwargs)[0]
+    backward = open_dataset(tmp_path, direction="BtoA", **kwargs)[0]
+    assert forward["A"].max() == -1 and forward["B"].min() == 1
+    assert torch.equal(backward["A"], forward["B"]) and torch.equal(backward["B"], forward["A"])
+
+
+def test_paired_direction_swaps_files_and_channels(tmp_path):
+    root = make_paired(tmp_path)
+    forward = open_dataset(root, crop_size=16, load_size=16)
+    backward = open_dataset(root, direction="BtoA", crop_size=16, load_size=16)
+    assert backward.channels == {"A": 3, "B": 1}
+    assert backward[(0, 1)]["A_path"] == forward[(0, 1)]["B_path"]
+    assert torch.equal(backward[(0, 1)]["A"], forward[(0, 1)]["B"])
+
+
+def test_unaligned_direction_swaps_sets(tmp_path):
+    backward = open_dataset(make_unaligned(tmp_path), direction="BtoA", crop_size=16, load_size=16)
+    assert "trainB" in backward[(0, 0)]["A_path"] and "trainA" in backward[(0, 0)]["B_path"]
+
+
+def test_segmentation_refuses_btoa(tmp_path):
+    with pytest.raises(DataError, match="AtoB"):
+        open_dataset(make_segmentation(tmp_path), direction="BtoA")
+
+
+def test_paired_extensions_may_differ(tmp_path):
+    png(tmp_path / "A" / "x.png", noise(3, 8, 8))
+    (tmp_path / "B").mkdir()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(tmp_path / "B" / "x.jpg")
+    item = open_dataset(tmp_path, augment=False, load_size=None, crop_size=None)[0]
+    assert item["B_path"].endswith("x.jpg") and item["B"].shape == (3, 8, 8)
+
+
+def test_channel_inference_mixed_rgba_palette(tmp_path):
+    png(tmp_path / "A" / "gray.png", noise(1, 8, 8))
+    png(tmp_path / "A" / "rgb.png", noise(3, 8, 8))
+    (tmp_path / "B").mkdir()
+    Image.new("RGBA", (8, 8), (1, 2, 3, 4)).save(tmp_path / "B" / "gray.png")
+    Image.new("RGBA", (8, 8), (1, 2, 3, 4)).save(tmp_path / "B" / "rgb.png")
+    ds = open_dataset(tmp_path, augment=False, load_size=None, crop_size=None)
+    assert ds.channels == {"A": 3, "B": 4}
+    assert all(ds[i]["A"].shape[0] == 3 and ds[i]["B"].shape[0] == 4 for i in range(2))
+
+    palette = Image.new("P", (8, 8), 1)
+    palette.putpalette([0, 0, 0, 255, 0, 0])
+    palette.save(tmp_path / "B" / "rgb.png")
+    Image.new("L", (8, 8), 9).save(tmp_path / "B" / "gray.png")
+    ds = open_dataset(tmp_path, augment=False, load_size=None, crop_size=None)
+    assert ds.channels == {"A": 3, "B": 3}
+    red = ds[1]["B"]
+    assert red[0].min() == 1 and red[1].max() == -1
+
+
+def test_segmentation_class_ids_and_palette_masks(tmp_path):
+    root = make_segmentation(tmp_path, values=(0, 1, 2, 4))
+    ds = open_dataset(root, crop_size=16, load_size=18)
+    assert ds.num_classes == ds.channels["B"] == 5
+    assert set(ds[(0, 3)]["B"].unique().tolist()) <= {0, 1, 2, 4}
+
+    mask = Image.new("P", (24, 24), 3)
+    mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0])
+    mask.save(root / "train" / "masks" / "0.png")
+    ds = open_dataset(root, augment=False, load_size=None, crop_size=None)
+    assert ds[0]["B"].unique().tolist() == [3]
+    assert open_dataset(root, num_classes=9).num_classes == 9
+
+
+def test_unaligned_b_is_drawn_from_the_seed(tmp_path):
+    ds = open_dataset(make_unaligned(tmp_path), crop_size=16, load_size=16)
+    assert ds[(3, 5)]["A_path"] == ds[(1, 5)]["A_path"]  # A cycles: index % |A|
+    assert ds[(0, 5)]["B_path"] == ds[(0, 5)]["B_path"]
+    assert len({ds[(0, seed)]["B_path"] for seed in range(30)}) > 1
+    assert len(open_dataset(tmp_path, split="test", crop_size=16, load_size=16)) == 1
+
+
+@pytest.mark.skipif(not OBJECTS_SEG.is_dir(), reason=f"shared data set {OBJECTS_SEG} is not available")
+def test_objects_seg_opens_as_binary_segmentation():
+    assert detect_format(OBJECTS_SEG) == "segmentation"
+    for split, count in (("train", 400), ("test", 100)):
+        ds = open_dataset(OBJECTS_SEG, split=split, load_size=64, crop_size=48)
+        assert (len(ds), ds.num_classes, ds.channels) == (count, 2, {"A": 3, "B": 2})
+    item = ds[(0, 0)]
+    assert item["A"].shape == (3, 48, 48) and item["B"].shape == (48, 48)
+    assert set(item["B"].unique().tolist()) <= {0, 1}
+
+
+def test_every_registered_format_honours_the_contract(tmp_path):
+    registry = load_components(autoload=False).registry("data_format")
+    assert {"aligned", "paired", "segmentation", "unaligned", "single"} <= set(registry.names())
+    for name in registry.names():
+        data_format = registry.create(name)
+        assert isinstance(data_format, DataFormat) and data_format.name == name and data_format.summary
+        assert data_format.detect(tmp_path) is False
+        assert data_format.validate(tmp_path)
+
+
+class PairsFolderFormat(AlignedFormat):
+    """A|B pairs stored in folders named pairs/ (a plugin's format)."""
+
+    name = "pairs-folder"
+
+    def detect(self, root):
+        return (root / "pairs").is_dir()
+
+    def splits(self, root):
+        return ["pairs"]
+
+
+class FormatPlugin:
+    @hookimpl
+    def gantk_register_data_formats(self, registry):
+        registry.add(PairsFolderFormat.name, PairsFolderFormat)
+
+
+def test_plugins_can_add_formats(tmp_path):
+    components = load_components(autoload=False, plugins=[FormatPlugin()])
+    make_aligned(tmp_path, splits=("pairs",))
+    assert detect_format(tmp_path, components=components) == "pairs-folder"
+    ds = open_dataset(tmp_path, split="pairs", components=components, crop_size=8, load_size=8)
+    assert ds.format == "pairs-folder" and len(ds) == 3

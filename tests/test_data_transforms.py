@@ -1,0 +1,89 @@
+"""Paired augmentation: same parameters for A and B, pure in the seed, masks keep their ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision import tv_tensors
+
+from gantk.data import PairedTransform, open_dataset
+from gantk.data.io import write_png
+from gantk.errors import DataError
+
+
+def ramp(height: int = 20, width: int = 20) -> torch.Tensor:
+    """An image whose every pixel is distinct enough to reveal crops and flips."""
+    x = torch.arange(width).repeat(height, 1) * 12 % 256
+    y = torch.arange(height)[:, None].repeat(1, width) * 12 % 256
+    return torch.stack([x, y, (x + y) % 256]).to(torch.uint8)
+
+
+def paired_root(tmp_path: Path, count: int = 4) -> Path:
+    for i in range(count):
+        image = ramp(20, 24).roll(i, dims=-1)
+        write_png(image, tmp_path / "A" / f"{i}.png")
+        write_png(image, tmp_path / "B" / f"{i}.png")
+    return tmp_path
+
+
+def test_same_seed_same_crop_for_a_and_b_and_identical_repeat(tmp_path):
+    ds = open_dataset(paired_root(tmp_path), load_size=22, crop_size=16)
+    first = ds[(2, 99)]
+    assert torch.equal(first["A"], first["B"])
+    assert torch.equal(first["A"], ds[(2, 99)]["A"])
+    assert len({ds[(2, seed)]["A"].sum().item() for seed in range(12)}) > 1
+
+
+def test_seeded_items_leave_the_global_rng_alone(tmp_path):
+    ds = open_dataset(paired_root(tmp_path), load_size=22, crop_size=16)
+    state = torch.get_rng_state()
+    ds[(0, 1)]
+    assert torch.equal(state, torch.get_rng_state())
+    torch.manual_seed(0)
+    assert ds[1]["A"].shape == (3, 16, 16)  # plain index: a fresh seed from the global RNG
+
+
+def test_flip_is_applied_to_both():
+    transform = PairedTransform(load_size=None, crop_size=None, augment=True)
+    a = tv_tensors.Image(ramp())
+    mask = tv_tensors.Mask((torch.arange(20) % 3).repeat(20, 1))
+    plain = PairedTransform(None, None, augment=False)({"A": a, "M": mask}, torch.Generator())
+    flipped = 0
+    for seed in range(10):
+        out = transform({"A": a, "B": a, "M": mask}, torch.Generator().manual_seed(seed))
+        assert torch.equal(out["A"], out["B"])
+        if torch.equal(out["A"], plain["A"].flip(-1)):
+            flipped += 1
+            assert torch.equal(out["M"], plain["M"].flip(-1))
+        else:
+            assert torch.equal(out["A"], plain["A"]) and torch.equal(out["M"], plain["M"])
+    assert 0 < flipped < 10
+    no_flip = PairedTransform(None, None, augment=True, flip=False)
+    assert all(torch.equal(no_flip({"A": a}, torch.Generator().manual_seed(s))["A"], plain["A"]) for s in range(5))
+
+
+def test_masks_keep_their_ids_after_resize():
+    ids = torch.randint(0, 7, (1, 13, 17)) * 3
+    out = PairedTransform(load_size=40, crop_size=32)({"M": tv_tensors.Mask(ids)}, torch.Generator().manual_seed(0))
+    assert out["M"].shape == (32, 32) and out["M"].dtype == torch.int64
+    assert set(out["M"].unique().tolist()) <= set(ids.unique().tolist())
+
+
+def test_without_augment_resizes_to_crop_size_and_never_flips():
+    image = tv_tensors.Image(ramp(20, 30))
+    transform = PairedTransform(load_size=286, crop_size=12, augment=False)
+    outs = [transform({"A": image}, torch.Generator().manual_seed(s))["A"] for s in range(4)]
+    assert outs[0].shape == (3, 12, 12) and all(torch.equal(outs[0], o) for o in outs)
+
+
+def test_normalisation_range():
+    image = tv_tensors.Image(torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 2))
+    out = PairedTransform(None, None, augment=False)({"A": image}, torch.Generator())["A"]
+    assert out.tolist() == [[[-1.0, 1.0]]]
+
+
+def test_crop_larger_than_image_is_a_clear_error():
+    with pytest.raises(DataError, match="crop_size 32 is larger"):
+        PairedTransform(load_size=None, crop_size=32)({"A": tv_tensors.Image(ramp())}, torch.Generator())

@@ -1,0 +1,148 @@
+"""check_dataset: every problem is listed with its file and fix; a valid set is summarised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from gantk.data import check_dataset, open_dataset
+from gantk.data.io import write_png
+from gantk.errors import DataError
+
+
+def png(path: Path, channels: int = 3, height: int = 8, width: int = 8, value: int = 0) -> None:
+    write_png(torch.full((channels, height, width), value, dtype=torch.uint8), path)
+
+
+def paired(root: Path, names=("a", "b", "c")) -> Path:
+    for name in names:
+        png(root / "train" / "A" / f"{name}.png")
+        png(root / "train" / "B" / f"{name}.png")
+    return root
+
+
+def problems(root: Path, data_format: str | None = None) -> str:
+    with pytest.raises(DataError) as info:
+        check_dataset(root, data_format)
+    return str(info.value)
+
+
+def test_valid_paired_set_is_summarised(tmp_path):
+    paired(tmp_path)
+    png(tmp_path / "test" / "A" / "z.png", channels=1, height=6, width=10)
+    png(tmp_path / "test" / "B" / "z.png", height=6, width=10)
+    summary = check_dataset(tmp_path)
+    text = summary.text()
+    assert summary.format == "paired" and "format:  paired" in text
+    assert "train: 3 items" in text and "test: 1 items" in text
+    assert "A: 1 files, 10x6, 1 channel (gray)" in text
+    data = json.loads(json.dumps(summary.as_dict()))
+    assert data["splits"]["train"]["channels"] == {"A": 3, "B": 3}
+    assert data["splits"]["test"]["sizes"]["B"] == {"10x6": 1}
+
+
+def test_hidden_and_non_image_files_are_ignored(tmp_path):
+    paired(tmp_path)
+    (tmp_path / "train" / "A" / ".DS_Store").write_bytes(b"\0junk")
+    (tmp_path / "train" / "A" / "._a.png").write_bytes(b"\0junk")
+    (tmp_path / "train" / "B" / "notes.txt").write_text("hello")
+    (tmp_path / ".cache").mkdir()
+    assert check_dataset(tmp_path).splits["train"].items == 3
+
+
+def test_unmatched_names_are_listed_on_both_sides(tmp_path):
+    paired(tmp_path)
+    png(tmp_path / "train" / "A" / "only_a.png")
+    png(tmp_path / "train" / "B" / "only_b.png")
+    message = problems(tmp_path)
+    assert "2 problems" in message
+    assert "train/A/only_a.png: no file named 'only_a.*' in train/B/" in message
+    assert "train/B/only_b.png: no file named 'only_b.*' in train/A/" in message
+    with pytest.raises(DataError, match="only_a"):
+        open_dataset(tmp_path)
+
+
+def test_size_mismatch_and_corrupt_files_are_named(tmp_path):
+    paired(tmp_path)
+    png(tmp_path / "train" / "B" / "b.png", height=9)
+    (tmp_path / "train" / "A" / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    message = problems(tmp_path)
+    assert "train/A/b.png (8x8) and train/B/b.png (8x9) differ in size" in message
+    assert "train/A/c.png: cannot be decoded" in message and "replace or delete" in message
+
+
+def test_missing_and_empty_folders(tmp_path):
+    png(tmp_path / "train" / "A" / "a.png")
+    (tmp_path / "test" / "A").mkdir(parents=True)
+    (tmp_path / "test" / "B").mkdir()
+    (tmp_path / "test" / "B" / "photo.bmp").write_bytes(b"BM")
+    message = problems(tmp_path, "paired")
+    assert "train/B/: folder missing" in message
+    assert "test/A/: holds no images" in message
+    assert "test/B/: holds no images (1 other file(s) such as photo.bmp)" in message
+
+
+def test_clashing_names_in_one_folder(tmp_path):
+    paired(tmp_path)
+    Image.new("RGB", (8, 8)).save(tmp_path / "train" / "A" / "a.jpg")
+    assert "train/A/: a.jpg, a.png share the name 'a'" in problems(tmp_path)
+
+
+def test_aligned_odd_width(tmp_path):
+    png(tmp_path / "train" / "ok.png", width=16)
+    png(tmp_path / "train" / "odd.png", width=15)
+    message = problems(tmp_path, "aligned")
+    assert "train/odd.png: width 15 is odd" in message and "ok.png" not in message
+    with pytest.raises(DataError, match="odd.png"):
+        open_dataset(tmp_path, format="aligned")
+
+
+def test_segmentation_problems_name_the_files(tmp_path):
+    for name in ("a", "b", "c", "d", "e"):
+        png(tmp_path / "images" / f"{name}.png")
+    write_png(torch.tensor([0, 255], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / "a.png")
+    png(tmp_path / "masks" / "b.png", channels=1, value=128)
+    png(tmp_path / "masks" / "c.png", channels=1, height=7)
+    Image.new("L", (8, 8)).save(tmp_path / "masks" / "d.jpg")
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "masks" / "e.png")
+    png(tmp_path / "images" / "f.png")
+    message = problems(tmp_path)
+    assert "images/f.png: no file named 'f.*' in masks/" in message
+    assert "masks/b.png: values 128 in a binary mask set" in message
+    assert "images/c.png (8x8) and masks/c.png (8x7) differ in size" in message
+    assert "masks/d.jpg: masks must be PNG" in message
+    assert "masks/e.png: a mask must hold one class id per pixel" in message
+    assert "masks/a.png" not in message
+    with pytest.raises(DataError, match="masks/d.jpg"):
+        open_dataset(tmp_path)
+
+
+def test_multiclass_masks_with_explicit_classes(tmp_path):
+    png(tmp_path / "images" / "a.png")
+    png(tmp_path / "masks" / "a.png", channels=1, value=6)
+    assert check_dataset(tmp_path).splits[""].num_classes == 7
+    assert "7 classes" in check_dataset(tmp_path).text()
+    with pytest.raises(DataError, match="value 6, outside the class ids 0..3"):
+        open_dataset(tmp_path, num_classes=4)[0]
+
+
+def test_long_lists_are_cut_with_a_count(tmp_path):
+    for i in range(25):
+        png(tmp_path / "A" / f"{i:02d}.png")
+    png(tmp_path / "B" / "other.png")
+    message = problems(tmp_path)
+    assert "26 problems" in message and "... and 6 more" in message
+    assert message.count("\n  - ") == 20
+
+
+def test_unaligned_and_single_validation(tmp_path):
+    png(tmp_path / "u" / "trainA" / "a.png")
+    (tmp_path / "u" / "trainB").mkdir(parents=True)
+    assert "trainB/: holds no images" in problems(tmp_path / "u", "unaligned")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0junk")
+    assert "broken.jpg: cannot be decoded" in problems(tmp_path / "s", "single")

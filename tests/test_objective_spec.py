@@ -1,0 +1,204 @@
+"""Objective specs: parsing, default and explicit weights, building an ObjectiveSet, errors."""
+
+import pytest
+import torch
+from torch import nn
+
+import gantk
+from gantk import LossContext, Objective
+from gantk.errors import OptionError, SpecError
+from gantk.objectives import BCEGANLoss, HingeGANLoss, ObjectiveSet, ObjectiveTerm, PixelL1Loss, parse_spec
+from gantk.objectives.spec import GRAMMAR
+from gantk.registry import Registry
+
+OBJECTIVES = gantk.load_components(autoload=False).registry("objective")
+
+
+class Scale(Objective):
+    """An objective with a parameter, to see it follow ``.to()``."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def generator_loss(self, ctx):
+        return self.scale * ctx.fake.mean()
+
+
+def _registry_with(**extra) -> Registry:
+    registry = Registry("objective")
+    for name in OBJECTIVES.names():
+        registry.add(name, OBJECTIVES.get(name).factory)
+    for name, factory in extra.items():
+        registry.add(name.replace("__", "."), factory)
+    return registry
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("bce+l1", [("bce", None), ("l1", None)]),
+        ("hinge+l1@0.5", [("hinge", None), ("l1", 0.5)]),
+        ("lsgan+cycle@10+identity@5", [("lsgan", None), ("cycle", 10.0), ("identity", 5.0)]),
+        ("l1@0.5+l2@0.5", [("l1", 0.5), ("l2", 0.5)]),
+        ("lovasz", [("lovasz", None)]),
+        ("  bce +\tl1 @ 100 ", [("bce", None), ("l1", 100.0)]),
+        ("l1@1e-3+l2@1e+3+cycle@2E2+identity@.5", [("l1", 1e-3), ("l2", 1e3), ("cycle", 200.0), ("identity", 0.5)]),
+        ("my-loss_v2.1@2", [("my-loss_v2.1", 2.0)]),
+    ],
+)
+def test_parse_spec(text, expected):
+    assert parse_spec(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, weights",
+    [
+        ("bce+l1", {"bce": 1, "l1": 100}),
+        ("bce+l2", {"bce": 1, "l2": 100}),
+        ("lsgan+cycle+identity", {"lsgan": 1, "cycle": 10, "identity": 5}),
+        ("hinge+l1@0.5", {"hinge": 1, "l1": 0.5}),
+        ("lovasz", {"lovasz": 1}),
+    ],
+)
+def test_default_and_explicit_weights(text, weights):
+    objectives = ObjectiveSet.from_spec(text, OBJECTIVES)
+    assert {term.name: term.weight for term in objectives.terms} == weights
+    assert [term.name for term in objectives.terms] == list(weights)
+
+
+@pytest.mark.parametrize(
+    "text, canonical",
+    [
+        ("bce+l1", "bce@1+l1@100"),
+        (" lsgan + cycle + identity ", "lsgan@1+cycle@10+identity@5"),
+        ("hinge+l1@0.5", "hinge@1+l1@0.5"),
+        ("l1@1e-3+l2@0.1234567891", "l1@0.001+l2@0.1234567891"),
+        ("l1@2.5e-07", "l1@2.5e-07"),
+    ],
+)
+def test_canonical_spec_round_trips(text, canonical):
+    objectives = ObjectiveSet.from_spec(text, OBJECTIVES)
+    assert objectives.spec == canonical
+    rebuilt = ObjectiveSet.from_spec(objectives.spec, OBJECTIVES)
+    assert rebuilt.spec == canonical
+    assert [(t.name, t.weight) for t in rebuilt.terms] == [(t.name, t.weight) for t in objectives.terms]
+    assert parse_spec(canonical) == [(t.name, t.weight) for t in objectives.terms]
+
+
+def test_adversarial_term_and_modules():
+    objectives = ObjectiveSet.from_spec("l1+hinge", OBJECTIVES)
+    assert objectives.adversarial.name == "hinge" and isinstance(objectives.adversarial.objective, HingeGANLoss)
+    assert list(objectives.objectives) == ["l1", "hinge"]
+    assert objectives.objectives["l1"] is objectives.terms[0].objective
+    assert ObjectiveSet.from_spec("l1", OBJECTIVES).adversarial is None
+    assert "hinge@1" in repr(ObjectiveSet.from_spec("hinge", OBJECTIVES))
+
+
+def test_modules_follow_to_and_names_with_dots():
+    objectives = ObjectiveSet.from_spec("my.scale@2+l1", _registry_with(my__scale=Scale))
+    assert objectives.spec == "my.scale@2+l1@100"
+    assert list(objectives.objectives) == ["my_scale", "l1"]
+    assert len(list(objectives.parameters())) == 1
+    objectives.to(torch.float64)
+    assert objectives.terms[0].objective.scale.dtype == torch.float64
+
+
+def test_options_reach_the_factories():
+    objectives = ObjectiveSet.from_spec("bce+cycle", OBJECTIVES, {"bce": {"real_label": 0.9}, "cycle": {"distance": "l2"}})
+    assert objectives.terms[0].objective.real_label == 0.9
+    assert objectives.terms[1].objective.distance == "l2"
+
+
+def test_option_errors():
+    with pytest.raises(OptionError, match="'lsgan', which the objective spec 'bce\\+l1' does not use"):
+        ObjectiveSet.from_spec("bce+l1", OBJECTIVES, {"lsgan": {"real_label": 0.9}})
+    with pytest.raises(OptionError, match="no option 'smoothing'"):
+        ObjectiveSet.from_spec("bce+l1", OBJECTIVES, {"bce": {"smoothing": 0.1}})
+
+
+def _context():
+    torch.manual_seed(0)
+    fake = torch.randn(2, 1, 4, 4, requires_grad=True)
+    return LossContext(
+        input=torch.randn(2, 1, 4, 4), fake=fake, real=torch.randn(2, 1, 4, 4), discriminator=nn.Conv2d(2, 1, 3)
+    )
+
+
+def test_losses_are_weighted_and_keyed_by_name():
+    objectives = ObjectiveSet.from_spec("bce@0.5+l1@10", OBJECTIVES)
+    ctx = _context()
+    g_losses = objectives.generator_losses(ctx)
+    d_losses = objectives.discriminator_losses(ctx)
+    assert list(g_losses) == ["bce", "l1"] and list(d_losses) == ["bce"]
+    bce, l1 = BCEGANLoss(), PixelL1Loss()
+    torch.testing.assert_close(g_losses["bce"], 0.5 * bce.generator_loss(ctx))
+    torch.testing.assert_close(g_losses["l1"], 10 * l1.generator_loss(ctx))
+    torch.testing.assert_close(d_losses["bce"], 0.5 * bce.discriminator_loss(ctx))
+    assert ObjectiveSet.from_spec("l1", OBJECTIVES).discriminator_losses(ctx) == {}
+
+
+def _assert_spec_error(text: str, fragment: str, registry=OBJECTIVES) -> None:
+    with pytest.raises(SpecError) as error:
+        ObjectiveSet.from_spec(text, registry)
+    message = str(error.value)
+    assert fragment in message
+    assert repr(text) in message
+    assert GRAMMAR in message
+    assert "Known objectives: " + ", ".join(registry.names()) in message
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "the spec is empty"),
+        ("   ", "the spec is empty"),
+        ("bce+", "empty term"),
+        ("+l1", "empty term"),
+        ("bce++l1", "empty term"),
+        ("bce+l1 x", "'l1 x' in term 'l1 x' is not a valid name"),
+        ("bce+@2", "term '@2' has no name"),
+        ("l1@abc", "weight 'abc' in term 'l1@abc' is not a number"),
+        ("l1@", "weight '' in term 'l1@' is not a number"),
+        ("l1@1_0", "weight '1_0' in term 'l1@1_0' is not a number"),
+        ("l1@2@3", "weight '2@3' in term 'l1@2@3' is not a number"),
+        ("l1@1e+bce", "weight '1e+bce' in term 'l1@1e+bce' is not a number"),
+        ("l1@inf", "weight 'inf' in term 'l1@inf' is not finite"),
+        ("bce+l1@nan", "weight 'nan' in term 'l1@nan' is not finite"),
+        ("l1@0", "weight '0' in term 'l1@0' is not positive"),
+        ("bce+l1@-100", "weight '-100' in term 'l1@-100' is not positive"),
+        ("l1+bce+l1@2", "term 'l1' appears more than once"),
+        ("bce+hinge+l1", "more than one adversarial term ('bce', 'hinge')"),
+        ("bce+lovaz", "unknown objective 'lovaz'. Did you mean 'lovasz'?"),
+        ("BCE+l1", "unknown objective 'BCE'. Did you mean 'bce'?"),
+        ("bce+nothing_like_it", "unknown objective 'nothing_like_it'"),
+    ],
+)
+def test_spec_errors(text, fragment):
+    _assert_spec_error(text, fragment)
+
+
+def test_module_key_clash_is_a_spec_error():
+    registry = _registry_with(my__loss=Scale, my_loss=Scale)
+    _assert_spec_error("my.loss+my_loss", "terms 'my.loss', 'my_loss' clash", registry)
+
+
+def test_parse_spec_without_known_names():
+    with pytest.raises(SpecError) as error:
+        parse_spec("l1@0")
+    assert GRAMMAR in str(error.value) and "Known objectives" not in str(error.value)
+
+
+def test_factory_must_build_an_objective():
+    with pytest.raises(TypeError, match="not a gantk.Objective"):
+        ObjectiveSet.from_spec("odd", _registry_with(odd=lambda: nn.Identity()))
+
+
+def test_constructor_checks_terms():
+    assert ObjectiveSet([("bce", 2.0, BCEGANLoss()), ObjectiveTerm("l1", 1.0, PixelL1Loss())]).spec == "bce@2+l1@1"
+    with pytest.raises(SpecError, match="at least one term"):
+        ObjectiveSet([])
+    with pytest.raises(SpecError, match="'l1' are not positive and finite"):
+        ObjectiveSet([("l1", 0.0, PixelL1Loss())])
+    with pytest.raises(SpecError, match="more than one adversarial"):
+        ObjectiveSet([("bce", 1.0, BCEGANLoss()), ("hinge", 1.0, HingeGANLoss())])

@@ -1,0 +1,459 @@
+"""Built-in objectives: known values, module == function, gradients, and every registered name."""
+
+import doctest
+import inspect
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd import gradcheck
+
+import gantk
+from gantk import LossContext
+from gantk.errors import GantkError, OptionError
+from gantk.objectives import (
+    BCEGANLoss,
+    CycleLoss,
+    HingeGANLoss,
+    IdentityLoss,
+    LovaszLoss,
+    LSGANLoss,
+    PixelL1Loss,
+    PixelL2Loss,
+    adversarial,
+    bce_discriminator_loss,
+    bce_generator_loss,
+    cycle,
+    cycle_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    identity_loss,
+    lovasz,
+    lovasz_loss,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    pixel,
+    pixel_loss,
+    spec,
+)
+
+OBJECTIVES = gantk.load_components(autoload=False).registry("objective")
+REAL, FAKE = [2.0, -1.0], [0.5, -3.0]
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def bce(x: float, y: float) -> float:
+    """Binary cross-entropy of logit x against target y: -y log σ(x) - (1 - y) log(1 - σ(x))."""
+    return y * softplus(-x) + (1 - y) * softplus(x)
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def value(loss: torch.Tensor) -> float:
+    assert loss.dim() == 0
+    return loss.item()
+
+
+@pytest.mark.parametrize("module", [adversarial, pixel, cycle, lovasz, spec])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# --- adversarial ----------------------------------------------------------------------------
+
+def test_bce_known_values():
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    expected_d = 0.5 * (mean(bce(x, 1) for x in REAL) + mean(bce(x, 0) for x in FAKE))
+    assert value(bce_discriminator_loss(real, fake)) == pytest.approx(expected_d, rel=1e-6)
+    smoothed = 0.5 * (mean(bce(x, 0.9) for x in REAL) + mean(bce(x, 0.1) for x in FAKE))
+    assert value(bce_discriminator_loss(real, fake, 0.9, 0.1)) == pytest.approx(smoothed, rel=1e-6)
+    assert value(bce_generator_loss(fake)) == pytest.approx(mean(softplus(-x) for x in FAKE), rel=1e-6)
+
+
+def test_lsgan_known_values():
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    assert value(lsgan_discriminator_loss(real, fake)) == pytest.approx(0.5 * (2.5 + 4.625))
+    smoothed = 0.5 * (mean((x - 0.9) ** 2 for x in REAL) + mean((x + 1) ** 2 for x in FAKE))
+    assert value(lsgan_discriminator_loss(real, fake, 0.9, -1.0)) == pytest.approx(smoothed)
+    assert value(lsgan_generator_loss(fake)) == pytest.approx(8.125)
+
+
+def test_hinge_known_values():
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    assert value(hinge_discriminator_loss(real, fake)) == pytest.approx(0.5 * (1.0 + 0.75))
+    assert value(hinge_generator_loss(fake)) == pytest.approx(1.25)
+
+
+D_LOSSES = [bce_discriminator_loss, lsgan_discriminator_loss, hinge_discriminator_loss]
+G_LOSSES = [bce_generator_loss, lsgan_generator_loss, hinge_generator_loss]
+
+
+@pytest.mark.parametrize("d_loss", D_LOSSES)
+def test_discriminator_loss_averages_over_scales(d_loss):
+    torch.manual_seed(0)
+    real = [torch.randn(2, 1, 4, 4), torch.randn(2, 1, 2, 2)]
+    fake = [torch.randn(2, 1, 4, 4), torch.randn(2, 1, 2, 2)]
+    expected = 0.5 * (d_loss(real[0], fake[0]) + d_loss(real[1], fake[1]))
+    torch.testing.assert_close(d_loss(real, fake), expected)
+    torch.testing.assert_close(d_loss(tuple(real), tuple(fake)), expected)
+
+
+@pytest.mark.parametrize("g_loss", G_LOSSES)
+def test_generator_loss_averages_over_scales(g_loss):
+    torch.manual_seed(0)
+    fake = [torch.randn(2, 1, 4, 4), torch.randn(2, 1, 2, 2), torch.randn(2, 1, 1, 1)]
+    torch.testing.assert_close(g_loss(fake), sum(g_loss(f) for f in fake) / 3)
+
+
+@pytest.mark.parametrize("d_loss", D_LOSSES)
+def test_scale_lists_must_match(d_loss):
+    maps = [torch.zeros(1, 1, 2, 2)] * 2
+    with pytest.raises(ValueError, match="equal length"):
+        d_loss(maps, maps[:1])
+    with pytest.raises(ValueError, match="non-empty"):
+        d_loss([], [])
+
+
+@pytest.mark.parametrize("d_loss, g_loss", list(zip(D_LOSSES, G_LOSSES)))
+def test_adversarial_gradcheck(d_loss, g_loss):
+    torch.manual_seed(0)
+    # In (-0.9, 0.9): away from the hinge kinks at real = 1 and fake = -1.
+    real = (torch.rand(2, 1, 3, 3, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    fake = (torch.rand(2, 1, 3, 3, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    assert gradcheck(d_loss, (real, fake))
+    assert gradcheck(g_loss, (fake,))
+    assert gradcheck(lambda r, f: d_loss([r, 2 * r], [f, f.flip(0)]), (real, fake))
+
+
+def _discriminator() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Conv2d(2, 1, 3, padding=1)
+
+
+def _adversarial_context(discriminator: nn.Module) -> LossContext:
+    torch.manual_seed(1)
+    fake = torch.randn(2, 1, 5, 5, requires_grad=True)
+    return LossContext(input=torch.randn(2, 1, 5, 5), fake=fake, real=torch.randn(2, 1, 5, 5), discriminator=discriminator)
+
+
+ADVERSARIAL = [
+    (BCEGANLoss(0.9, 0.1), lambda r, f: bce_discriminator_loss(r, f, 0.9, 0.1), bce_generator_loss),
+    (LSGANLoss(0.8, -0.5), lambda r, f: lsgan_discriminator_loss(r, f, 0.8, -0.5), lsgan_generator_loss),
+    (HingeGANLoss(), hinge_discriminator_loss, hinge_generator_loss),
+]
+
+
+@pytest.mark.parametrize("objective, d_loss, g_loss", ADVERSARIAL)
+def test_adversarial_module_matches_function(objective, d_loss, g_loss):
+    assert objective.adversarial and objective.default_weight == 1
+    disc = _discriminator()
+    ctx = _adversarial_context(disc)
+    d_real = disc(torch.cat([ctx.input, ctx.real], 1))
+    d_fake = disc(torch.cat([ctx.input, ctx.fake], 1))
+    torch.testing.assert_close(objective.discriminator_loss(ctx), d_loss(d_real, d_fake))
+    torch.testing.assert_close(objective.generator_loss(ctx), g_loss(d_fake))
+
+
+@pytest.mark.parametrize("objective", [entry[0] for entry in ADVERSARIAL])
+def test_generator_gradient_flows_only_in_generator_step(objective):
+    disc = _discriminator()
+    ctx = _adversarial_context(disc)
+    objective.discriminator_loss(ctx).backward()
+    assert ctx.fake.grad is None
+    assert disc.weight.grad is not None and disc.weight.grad.abs().sum() > 0
+
+    disc.zero_grad()
+    ctx = _adversarial_context(disc)
+    objective.generator_loss(ctx).backward()
+    assert ctx.fake.grad is not None and ctx.fake.grad.abs().sum() > 0
+
+
+def test_adversarial_accepts_multi_scale_discriminator():
+    convs = [nn.Conv2d(2, 1, 3, padding=1), nn.Conv2d(2, 1, 3, padding=1, stride=2)]
+    ctx = _adversarial_context(lambda x: [conv(x) for conv in convs])
+    loss = LSGANLoss().generator_loss(ctx)
+    expected = sum(lsgan_generator_loss(conv(torch.cat([ctx.input, ctx.fake], 1))) for conv in convs) / 2
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize(
+    "factory, real_label, fake_label",
+    [(BCEGANLoss, 1.1, 0.0), (BCEGANLoss, 0.5, 0.5), (BCEGANLoss, 1.0, -0.1), (LSGANLoss, 0.0, 1.0)],
+)
+def test_bad_labels_are_rejected(factory, real_label, fake_label):
+    with pytest.raises(OptionError, match="fake_label < real_label"):
+        factory(real_label=real_label, fake_label=fake_label)
+
+
+def test_adversarial_without_discriminator_explains():
+    ctx = LossContext(input=torch.zeros(1, 1, 2, 2), fake=torch.zeros(1, 1, 2, 2), real=torch.zeros(1, 1, 2, 2))
+    with pytest.raises(OptionError, match="no discriminator"):
+        BCEGANLoss().generator_loss(ctx)
+
+
+# --- pixel ----------------------------------------------------------------------------------
+
+def test_pixel_known_values():
+    fake = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    real = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    assert value(pixel_loss(fake, real, "l1")) == pytest.approx(1.5)
+    assert value(pixel_loss(fake, real, "l2")) == pytest.approx(3.5)
+    ctx = LossContext(input=real, fake=fake, real=real)
+    assert value(PixelL1Loss().generator_loss(ctx)) == pytest.approx(1.5)
+    assert value(PixelL2Loss().generator_loss(ctx)) == pytest.approx(3.5)
+    assert PixelL1Loss().discriminator_loss(ctx) is None
+
+
+def test_pixel_default_weights_match():
+    assert PixelL1Loss.default_weight == PixelL2Loss.default_weight == 100
+
+
+@pytest.mark.parametrize("distance", ["l1", "l2"])
+def test_pixel_gradcheck(distance):
+    torch.manual_seed(0)
+    real = torch.randn(2, 3, 3, 3, dtype=torch.float64)
+    # |fake - real| >= 0.1: away from the kink of l1 at 0.
+    offset = (torch.rand_like(real) + 0.1) * torch.where(torch.rand_like(real) > 0.5, 1.0, -1.0)
+    fake = (real + offset).requires_grad_()
+    assert gradcheck(lambda f: pixel_loss(f, real, distance), (fake,))
+
+
+def test_pixel_errors():
+    with pytest.raises(ValueError, match="one shape"):
+        pixel_loss(torch.zeros(1, 3, 2, 2), torch.zeros(1, 1, 2, 2))
+    with pytest.raises(GantkError, match="Did you mean 'l1'"):
+        pixel_loss(torch.zeros(2), torch.zeros(2), "ll1")
+
+
+# --- cycle and identity ---------------------------------------------------------------------
+
+def _unpaired_context(reconstructed: torch.Tensor, identity_output: torch.Tensor, calls: list) -> LossContext:
+    a = torch.zeros(1, 1, 2, 2)
+    b = torch.ones(1, 1, 2, 2)
+
+    def reconstruct():
+        calls.append("reconstruct")
+        return reconstructed
+
+    def identity():
+        calls.append("identity")
+        return identity_output
+
+    return LossContext(input=a, fake=b, real=b, reconstruct=reconstruct, identity=identity)
+
+
+def test_cycle_and_identity_known_values():
+    calls = []
+    reconstructed = torch.tensor([[[[0.5, -1.0], [0.0, 2.0]]]])
+    identity_output = torch.tensor([[[[1.0, 0.0], [3.0, 1.5]]]])
+    ctx = _unpaired_context(reconstructed, identity_output, calls)
+    assert value(CycleLoss().generator_loss(ctx)) == pytest.approx((0.5 + 1 + 0 + 2) / 4)
+    assert value(CycleLoss("l2").generator_loss(ctx)) == pytest.approx((0.25 + 1 + 0 + 4) / 4)
+    assert value(IdentityLoss().generator_loss(ctx)) == pytest.approx((0 + 1 + 2 + 0.5) / 4)
+    assert value(IdentityLoss("l2").generator_loss(ctx)) == pytest.approx((0 + 1 + 4 + 0.25) / 4)
+    assert calls == ["reconstruct", "identity"]  # each computed once, shared by the terms
+    assert CycleLoss().discriminator_loss(ctx) is None and IdentityLoss().discriminator_loss(ctx) is None
+
+
+def test_cycle_module_matches_function():
+    torch.manual_seed(0)
+    ctx = _unpaired_context(torch.randn(1, 1, 2, 2), torch.randn(1, 1, 2, 2), [])
+    torch.testing.assert_close(CycleLoss("l2").generator_loss(ctx), cycle_loss(ctx.reconstructed, ctx.input, "l2"))
+    torch.testing.assert_close(IdentityLoss().generator_loss(ctx), identity_loss(ctx.identity_output, ctx.real))
+
+
+def test_cycle_weights_follow_cyclegan():
+    assert CycleLoss.default_weight == 10 and IdentityLoss.default_weight == 5
+
+
+@pytest.mark.parametrize("loss", [cycle_loss, identity_loss])
+@pytest.mark.parametrize("distance", ["l1", "l2"])
+def test_cycle_gradcheck(loss, distance):
+    torch.manual_seed(0)
+    target = torch.randn(1, 3, 3, 3, dtype=torch.float64)
+    output = (target + 0.2 + torch.rand_like(target)).requires_grad_()
+    assert gradcheck(lambda x: loss(x, target, distance), (output,))
+
+
+def test_cycle_errors():
+    with pytest.raises(GantkError, match="Known distances: l1, l2"):
+        CycleLoss(distance="l3")
+    ctx = LossContext(input=torch.zeros(1, 1, 2, 2), fake=torch.zeros(1, 1, 2, 2), real=torch.zeros(1, 1, 2, 2))
+    with pytest.raises(OptionError, match="reverse generator"):
+        CycleLoss().generator_loss(ctx)
+    with pytest.raises(OptionError, match="identity"):
+        IdentityLoss().generator_loss(ctx)
+
+
+# --- lovasz ---------------------------------------------------------------------------------
+
+def _binary_logits(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """+1/-1 where ``pred`` is right (hinge error 0), 0 where it is wrong (hinge error 1)."""
+    right = torch.where(target == 1, 1.0, -1.0)
+    return torch.where(pred == target, right, 0.0).unsqueeze(1)
+
+
+def _jaccard_loss(pred: torch.Tensor, target: torch.Tensor) -> float:
+    pred, target = pred.bool(), target.bool()
+    return 1 - (pred & target).sum().item() / (pred | target).sum().item()
+
+
+BINARY_CASES = [
+    # (prediction, target), one image each
+    ([[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[1, 1, 0], [0, 1, 0], [0, 0, 0]]),
+    ([[1, 1, 1], [1, 1, 1], [1, 1, 1]], [[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    ([[0, 0, 0], [0, 0, 0], [0, 0, 1]], [[1, 1, 0], [1, 1, 0], [0, 0, 0]]),
+    ([[0, 1, 0], [1, 1, 1], [0, 1, 0]], [[0, 1, 0], [1, 1, 1], [0, 1, 0]]),
+]
+
+
+@pytest.mark.parametrize("pred, target", BINARY_CASES)
+def test_lovasz_hinge_is_jaccard_loss_on_hard_predictions(pred, target):
+    pred, target = torch.tensor([pred]), torch.tensor([target])
+    loss = lovasz_loss(_binary_logits(pred, target), target)
+    assert value(loss) == pytest.approx(_jaccard_loss(pred, target), abs=1e-6)
+
+
+def test_lovasz_hinge_batch_and_per_image():
+    pred = torch.tensor([case[0] for case in BINARY_CASES])
+    target = torch.tensor([case[1] for case in BINARY_CASES])
+    logits = _binary_logits(pred, target)
+    assert value(lovasz_loss(logits, target)) == pytest.approx(_jaccard_loss(pred, target), abs=1e-6)
+    per_image = mean(_jaccard_loss(p, t) for p, t in zip(pred, target))
+    assert value(lovasz_loss(logits, target, per_image=True)) == pytest.approx(per_image, abs=1e-6)
+
+
+def _present_class_jaccard(pred: torch.Tensor, target: torch.Tensor, classes: int) -> float:
+    return mean(_jaccard_loss(pred == c, target == c) for c in range(classes) if (target == c).any())
+
+
+MULTICLASS_TARGET = [[[0, 0, 1, 1], [0, 2, 1, 1], [2, 2, 0, 0]], [[1, 1, 1, 0], [0, 0, 2, 2], [0, 0, 0, 0]]]
+MULTICLASS_PRED = [[[0, 1, 1, 1], [0, 2, 2, 1], [2, 0, 0, 0]], [[1, 1, 0, 0], [0, 2, 2, 2], [1, 0, 0, 0]]]
+
+
+def test_lovasz_softmax_is_mean_jaccard_loss_of_present_classes():
+    target, pred = torch.tensor(MULTICLASS_TARGET), torch.tensor(MULTICLASS_PRED)
+    # softmax(100 * one-hot) is one-hot to within 1e-43: the errors are in {0, 1}.
+    logits = 100.0 * F.one_hot(pred, 3).permute(0, 3, 1, 2).float()
+    expected = _present_class_jaccard(pred, target, 3)
+    assert value(lovasz_loss(logits, target)) == pytest.approx(expected, abs=1e-6)
+    per_image = mean(_present_class_jaccard(p, t, 3) for p, t in zip(pred, target))
+    assert value(lovasz_loss(logits, target, per_image=True)) == pytest.approx(per_image, abs=1e-6)
+
+
+def test_lovasz_softmax_skips_classes_absent_from_target():
+    target = torch.tensor([[[0, 0], [1, 1]]])
+    pred = torch.tensor([[[0, 2], [1, 1]]])  # class 2 is predicted but absent from the target
+    logits = 100.0 * F.one_hot(pred, 3).permute(0, 3, 1, 2).float()
+    class_0, class_1 = 1 - 1 / 2, 0.0  # class 2 would add 1 - 0/1 = 1 if all classes counted
+    assert value(lovasz_loss(logits, target)) == pytest.approx((class_0 + class_1) / 2, abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Input #0 requires gradient and is not a double")
+def test_lovasz_gradcheck():
+    # smp computes the Lovász gradient in float32 only, so this checks in float32 with a large
+    # step; the loss is piecewise linear (binary) or smooth then piecewise linear (softmax),
+    # and the errors below are well apart, so a step of 1e-3 stays on one piece.
+    errors = torch.tensor([0.1, 0.35, 0.6, 0.85, 1.1, 1.35, 1.6, 1.85, 2.1]).reshape(1, 3, 3)
+    target = torch.tensor([[[1, 0, 1], [0, 0, 1], [1, 1, 0]]])
+    logits = ((1 - errors) * (2 * target - 1)).unsqueeze(1).requires_grad_()
+    assert gradcheck(lambda x: lovasz_loss(x, target), (logits,), eps=1e-3, atol=1e-3, rtol=1e-3)
+
+    target = torch.tensor([[[0, 1, 2], [2, 1, 0]]])
+    torch.manual_seed(4)
+    logits = (1.5 * torch.randn(1, 3, 2, 3)).requires_grad_()
+    probabilities = logits.softmax(1).detach()
+    for c in range(3):  # the errors of each class stay apart under a step of 1e-3
+        errors = ((target == c).float() - probabilities[:, c]).abs().flatten().sort().values
+        assert (errors.diff() > 0.02).all()
+    assert gradcheck(lambda x: lovasz_loss(x, target), (logits,), eps=1e-3, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_lovasz_gradients_flow(classes):
+    torch.manual_seed(0)
+    logits = torch.randn(2, classes, 6, 6, requires_grad=True)
+    target = torch.randint(0, max(classes, 2), (2, 6, 6))
+    ctx = LossContext(input=logits, fake=logits, real=logits, fake_logits=logits, target=target)
+    loss = LovaszLoss().generator_loss(ctx)
+    torch.testing.assert_close(loss, lovasz_loss(logits, target))
+    loss.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_lovasz_float64_and_half_inputs_give_float32():
+    target = torch.tensor([[[1, 0], [0, 1]]])
+    for dtype in (torch.float64, torch.bfloat16):
+        assert lovasz_loss(torch.zeros(1, 1, 2, 2, dtype=dtype), target).dtype == torch.float32
+
+
+def test_lovasz_module_options_and_shape_errors():
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+    ctx = LossContext(input=logits, fake=logits, real=logits, fake_logits=logits, target=target)
+    torch.testing.assert_close(LovaszLoss(per_image=True).generator_loss(ctx), lovasz_loss(logits, target, True))
+    assert LovaszLoss().discriminator_loss(ctx) is None
+    with pytest.raises(ValueError, match="class ids N x H x W"):
+        lovasz_loss(logits, F.one_hot(target, 3).permute(0, 3, 1, 2))
+
+
+# --- every registered objective -------------------------------------------------------------
+
+def _segmentation_context():
+    """One direction of a tiny system: 1x1-conv generators both ways and a conditional discriminator."""
+    torch.manual_seed(0)
+    g_ab, g_ba, disc = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1), nn.Conv2d(6, 1, 3, padding=1)
+    input = torch.randn(2, 3, 8, 8)
+    target = torch.randint(0, 3, (2, 8, 8))
+    real = F.one_hot(target, 3).permute(0, 3, 1, 2).float()
+    logits = g_ab(input)
+    fake = logits.softmax(1)
+    ctx = LossContext(
+        input=input, fake=fake, real=real, fake_logits=logits, target=target, discriminator=disc,
+        reconstruct=lambda: g_ba(fake), identity=lambda: g_ab(real),
+    )
+    return ctx, [*g_ab.parameters(), *g_ba.parameters()], list(disc.parameters())
+
+
+def _has_gradient(params) -> bool:
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+
+
+def test_builtins_are_registered():
+    expected = {"bce", "lsgan", "hinge", "l1", "l2", "lovasz", "cycle", "identity"}
+    assert expected <= set(OBJECTIVES.names())
+    assert all(OBJECTIVES.get(name).plugin == "gantk.objectives" for name in expected)
+
+
+@pytest.mark.parametrize("name", OBJECTIVES.names())
+def test_every_objective_gives_finite_losses_with_gradients(name):
+    entry = OBJECTIVES.get(name)
+    assert entry.summary, f"{name} has no one-line summary"
+    assert all(default is not inspect.Parameter.empty for default in entry.options().values())
+    objective = OBJECTIVES.create(name)
+    assert isinstance(objective, gantk.Objective) and objective.default_weight > 0
+
+    ctx, generator_params, disc_params = _segmentation_context()
+    g_loss = objective.generator_loss(ctx)
+    if g_loss is not None:
+        assert g_loss.dim() == 0 and torch.isfinite(g_loss)
+        g_loss.backward()
+        assert _has_gradient(generator_params)
+
+    ctx, generator_params, disc_params = _segmentation_context()
+    d_loss = objective.discriminator_loss(ctx)
+    if d_loss is not None:
+        assert d_loss.dim() == 0 and torch.isfinite(d_loss)
+        d_loss.backward()
+        assert _has_gradient(disc_params) and not _has_gradient(generator_params)
+
+    assert g_loss is not None or d_loss is not None, f"{name} takes part in no step"

@@ -1,0 +1,123 @@
+import importlib.metadata
+import types
+
+import pytest
+
+import gantk
+from gantk import hookimpl
+from gantk.plugins import BUILTIN_PLUGINS, KINDS, load_components
+
+
+def make_plugin(name, **hooks):
+    module = types.ModuleType(name)
+    for hook_name, function in hooks.items():
+        setattr(module, hook_name, hookimpl(function))
+    return module
+
+
+def test_builtins_register_every_kind_through_hooks():
+    components = load_components(autoload=False)
+    assert not components.failures
+    for kind in ("generator", "discriminator", "objective", "data_format", "recipe"):
+        registry = components.registry(kind)
+        assert len(registry) > 0, kind
+        assert {registry.get(n).plugin for n in registry.names()} <= set(BUILTIN_PLUGINS)
+    assert {"unet", "encoder-decoder", "resnet9", "smp"} <= set(components.registry("generator").names())
+    assert {"pixel", "patch16", "patch70", "patch286", "image"} <= set(components.registry("discriminator").names())
+    assert {"bce", "lsgan", "hinge", "l1", "l2", "lovasz", "cycle", "identity"} <= set(components.registry("objective").names())
+    assert {"pix2pix", "seg", "cyclegan"} <= set(components.registry("recipe").names())
+
+
+def test_extra_plugin_adds_a_component():
+    def factory(in_channels=3, out_channels=3):
+        """Identity generator."""
+        import torch
+
+        return torch.nn.Identity()
+
+    plugin = make_plugin("my_gen_plugin", gantk_register_generators=lambda registry: registry.add("ident", factory))
+    components = load_components(autoload=False, plugins=[plugin])
+    assert components.registry("generator").get("ident").plugin == "my_gen_plugin"
+    assert components.create("generator", "ident") is not None
+
+
+def test_broken_plugin_is_isolated_and_named():
+    def broken(registry):
+        raise RuntimeError("boom")
+
+    plugin = make_plugin("broken_plugin", gantk_register_objectives=broken)
+    components = load_components(autoload=False, plugins=[plugin, "no_such_module_for_gantk"])
+    messages = [str(f) for f in components.failures]
+    assert any("broken_plugin" in m and "boom" in m for m in messages)
+    assert any("no_such_module_for_gantk" in m for m in messages)
+    assert "l1" in components.registry("objective")
+
+
+def test_clashing_name_is_reported_and_override_replaces():
+    clash = make_plugin("clash", gantk_register_objectives=lambda registry: registry.add("l1", lambda: None))
+    components = load_components(autoload=False, plugins=[clash])
+    assert any("clash" in str(f) and "'l1' is already registered" in str(f) for f in components.failures)
+    assert components.registry("objective").get("l1").plugin == "gantk.objectives"
+
+    override = make_plugin("override", gantk_register_objectives=lambda registry: registry.add("l1", lambda: "mine", override=True))
+    components = load_components(autoload=False, plugins=[override])
+    assert components.registry("objective").get("l1").plugin == "override"
+
+
+class FakeEntryPoint:
+    def __init__(self, name, target):
+        self.name, self.target = name, target
+
+    def load(self):
+        if isinstance(self.target, Exception):
+            raise self.target
+        return self.target
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    plugin = make_plugin(
+        "ep_plugin", gantk_register_discriminators=lambda registry: registry.add("ep-disc", lambda in_channels=6: None)
+    )
+    points = [FakeEntryPoint("ep_plugin", plugin), FakeEntryPoint("ep_broken", ImportError("missing dependency xyz"))]
+
+    def entry_points(group=None):
+        return points if group == "gantk" else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    return points
+
+
+def test_entry_points_load_and_failures_are_isolated(fake_entry_points, monkeypatch):
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    components = load_components()
+    assert components.registry("discriminator").get("ep-disc").plugin == "ep_plugin"
+    assert any("ep_broken" in str(f) and "missing dependency xyz" in str(f) for f in components.failures)
+    assert "patch70" in components.registry("discriminator")
+
+
+def test_disable_autoload_env(fake_entry_points, monkeypatch):
+    monkeypatch.setenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", "1")
+    components = load_components()
+    assert "ep-disc" not in components.registry("discriminator")
+    assert not components.failures
+
+
+def test_public_api(monkeypatch):
+    monkeypatch.setenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", "1")
+    gantk.default_components.cache_clear()
+    try:
+        assert gantk.list_components("discriminator", "patch*") == ["patch", "patch16", "patch286", "patch70"]
+        net = gantk.create("discriminator", "patch70", in_channels=4, ndf=8)
+        assert net.receptive_field == 70
+        with pytest.raises(gantk.GantkError, match="Known component kinds"):
+            gantk.list_components("widget")
+    finally:
+        gantk.default_components.cache_clear()
+
+
+def test_every_kind_has_a_hook():
+    from gantk import hookspecs
+
+    for hook in KINDS.values():
+        assert hasattr(hookspecs, hook)

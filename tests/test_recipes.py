@@ -1,0 +1,93 @@
+"""Segmentation and CycleGAN as compositions run by the shared trainer; translate with their checkpoints."""
+
+import csv
+
+import pytest
+import torch
+from torchvision.io import decode_image
+
+from gantk.train import TrainConfig, Trainer
+from gantk.translate import translate
+from helpers import record_optimizer_steps, write_segmentation, write_unaligned
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
+            disc_opt={"ndf": 8})
+
+
+def rows(run):
+    with (run / "metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def cycle_config(data, out, **overrides):
+    return TrainConfig(recipe="cyclegan", data=str(data), out=str(out), gen="resnet6", gen_opt={"ngf": 8}, **{**TINY, **overrides})
+
+
+def test_cyclegan_step_updates_each_network_with_its_own_optimizer(tmp_path):
+    data = write_unaligned(tmp_path / "data")
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1), progress=False)
+    steps, handles = record_optimizer_steps(trainer)
+    try:
+        trainer.fit()
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert [changed for changed, _ in steps] == [{"G_AB", "G_BA"}, {"D_A", "D_B"}]
+    logged = rows(tmp_path / "run")[0]
+    for key in ("G_AB/lsgan", "G_AB/cycle", "G_AB/identity", "G_BA/lsgan", "D_A/lsgan", "D_B/lsgan"):
+        assert float(logged[key]) > 0, key
+
+
+def test_cyclegan_loss_spec_is_editable(tmp_path):
+    data = write_unaligned(tmp_path / "data")
+    run = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="hinge+cycle@10"), progress=False).fit()
+    keys = set(rows(run)[0])
+    assert "G_AB/hinge" in keys and "G_AB/cycle" in keys and "G_AB/identity" not in keys
+
+
+def test_cyclegan_resume_and_translate_both_ways(tmp_path):
+    data = write_unaligned(tmp_path / "data")
+
+    def run(out, stop_at=None):
+        class Stop(Exception):
+            pass
+
+        def interrupt(trainer, step, logged):
+            if step == stop_at:
+                raise Stop
+
+        try:
+            Trainer(cycle_config(data, out, max_steps=4), progress=False, callbacks=[interrupt]).fit()
+        except Stop:
+            Trainer.resume(out, progress=False).fit()
+        return [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows(out)]
+
+    assert run(tmp_path / "resumed", stop_at=3) == run(tmp_path / "straight")
+    for direction in ("AtoB", "BtoA"):
+        written = translate(tmp_path / "straight", data / "trainA", tmp_path / direction, direction=direction, eval_mode=True)
+        assert len(written) == 5
+        assert decode_image(str(written[0])).shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
+    data = write_segmentation(tmp_path / "data", num_classes=num_classes)
+    config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=2, gen_opt={"ngf": 8}, **TINY)
+    run = Trainer(config, progress=False).fit()
+    assert {"D/hinge", "G/hinge", "G/lovasz"} <= set(rows(run)[0])
+    written = translate(run, data / "images", tmp_path / "masks", overlay=True)
+    masks = [decode_image(str(p)) for p in written if not p.stem.endswith("_overlay")]
+    assert len(masks) == 6 and masks[0].shape == (1, 32, 32)
+    allowed = {0, 255} if num_classes == 2 else set(range(num_classes))
+    assert set(torch.cat([m.flatten() for m in masks]).unique().tolist()) <= allowed
+    assert sum(p.stem.endswith("_overlay") for p in written) == 6
+
+
+@pytest.mark.parametrize("loss", ["lovasz", "l1", "hinge+l1@0.5", "bce+lovasz"])
+def test_segmentation_objectives_with_and_without_discriminator(tmp_path, loss):
+    data = write_segmentation(tmp_path / "data")
+    disc = None if "+" in loss else "none"
+    config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=1, loss=loss, disc=disc,
+                         gen_opt={"ngf": 8}, **TINY)
+    logged = rows(Trainer(config, progress=False).fit())[0]
+    assert all(float(logged[f"G/{name.split('@')[0]}"]) >= 0 for name in loss.split("+"))

@@ -1,0 +1,159 @@
+"""The shared trainer end to end on tiny data (CPU, 32 px, a few steps)."""
+
+import csv
+
+import pytest
+import torch
+
+from gantk.errors import CheckpointError, OptionError
+from gantk.train import TrainConfig, Trainer
+from gantk.train import checkpoint as ckpt
+from helpers import record_optimizer_steps, write_paired
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
+            gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+
+def tiny_config(data, out, **overrides):
+    return TrainConfig(data=str(data), out=str(out), **{**TINY, **overrides})
+
+
+def read_rows(run_dir):
+    with (run_dir / "metrics.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    return write_paired(tmp_path / "pairs")
+
+
+def test_pix2pix_run_writes_everything(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=4), progress=False).fit()
+    rows = read_rows(run)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert {"D/bce", "G/bce", "G/l1", "lr", "images_per_s"} <= set(rows[0])
+    assert all(float(r["G/l1"]) > 0 for r in rows)
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["checkpoint-00000002.pt", "checkpoint-00000004.pt"]
+    assert (run / "samples" / "step-00000004.png").is_file()
+    assert (run / "loss_curves.png").is_file()
+    config = (run / "config.toml").read_text()
+    assert 'gen = "unet"' in config and "num_downs = 5" in config  # depth fitted to 32 px
+
+
+def test_training_reduces_l1_on_a_learnable_mapping(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=40, disc="none", loss="l1", lr=2e-3, checkpoint_every=40)
+    rows = read_rows(Trainer(config, progress=False).fit())
+    first = sum(float(r["G/l1"]) for r in rows[:5]) / 5
+    last = sum(float(r["G/l1"]) for r in rows[-5:]) / 5
+    assert last < 0.7 * first
+
+
+def test_checkpoint_rebuilds_model_alone(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    system, payload = ckpt.system_from_checkpoint(run)
+    assert payload["step"] == 2 and payload["gantk_version"]
+    assert payload["system"]["gen"] == "unet" and payload["system"]["channels"] == {"A": 3, "B": 3}
+    system.eval()
+    out = system.translate(torch.zeros(1, 3, 32, 32))
+    assert out.shape == (1, 3, 32, 32) and out.abs().max() <= 1
+
+
+def resume_losses(pairs, out, stop_at=None):
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(trainer, step, logged):
+        if step == stop_at:
+            raise Interrupted
+
+    config = tiny_config(pairs, out, max_steps=6, checkpoint_every=3, flip=True)
+    try:
+        Trainer(config, progress=False, callbacks=[interrupt]).fit()
+    except Interrupted:
+        Trainer.resume(out, progress=False).fit()
+    return [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_rows(out)]
+
+
+def test_resume_reproduces_an_uninterrupted_run(pairs, tmp_path):
+    straight = resume_losses(pairs, tmp_path / "straight")
+    resumed = resume_losses(pairs, tmp_path / "resumed", stop_at=4)  # checkpoint at 3, one step lost and redone
+    assert len(straight) == 6
+    assert resumed == straight
+
+
+def test_new_run_refuses_a_directory_with_checkpoints(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    with pytest.raises(OptionError, match="--resume"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+
+
+def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    payload = ckpt.load_checkpoint(run)
+    with pytest.raises(CheckpointError, match="different settings.*gen_opt"):
+        Trainer(tiny_config(pairs, run, max_steps=4, gen_opt={"ngf": 4}), resume_from=payload, progress=False).fit()
+    system = ckpt.build_system({**payload["system"], "gen_opt": {"ngf": 4, "num_downs": 5}})
+    with pytest.raises(CheckpointError, match="another architecture"):
+        ckpt.load_system_state(system, payload["system_state"], payload["path"])
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint-00000001.pt"
+    ckpt.save_checkpoint(path, {"system": {}, "value": 1})
+
+    def crash(obj, handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(path, {"system": {}, "value": 2})
+    assert ckpt.load_checkpoint(path)["value"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "checkpoint-00000001.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        ckpt.load_checkpoint(bad)
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        ckpt.load_checkpoint(empty)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_runs(pairs, tmp_path, precision):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, precision=precision, channels_last=True), progress=False).fit()
+    rows = read_rows(run)
+    assert len(rows) == 2 and all(float(r["G/l1"]) > 0 for r in rows)
+
+
+def test_mismatched_discriminator_and_objective(pairs, tmp_path):
+    with pytest.raises(OptionError, match="no adversarial term"):
+        Trainer(tiny_config(pairs, tmp_path / "a", max_steps=1, loss="l1"), progress=False).fit()
+    with pytest.raises(OptionError, match="no discriminator"):
+        Trainer(tiny_config(pairs, tmp_path / "b", max_steps=1, disc="none"), progress=False).fit()
+
+
+def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=36, gen_opt={"ngf": 8, "num_downs": 5})
+    with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30"):
+        Trainer(config, progress=False).fit()
+
+
+def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
+    """The D optimizer changes only D; then the G optimizer changes only G and D receives no gradient."""
+    trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False)
+    steps, handles = record_optimizer_steps(trainer)
+    try:
+        trainer.fit()
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert [changed for changed, _ in steps] == [{"D"}, {"G"}]
+    d_grads_after_d_step = steps[1][1]["D"]
+    assert all(torch.equal(a, b) for a, b in zip(d_grads_after_d_step, [p.grad for p in trainer.system.networks["D"].parameters()]))
+    assert all(p.requires_grad for p in trainer.system.networks["D"].parameters())
