@@ -77,8 +77,4 @@ def translate(
 def write_mask_png(ids: torch.Tensor, num_classes: int, path: Path) -> Path:
     """Class ids as an 8-bit PNG: binary masks as 0/255, otherwise the ids themselves."""
     values = ids.to(torch.uint8) * 255 if num_classes == 2 else ids.to(torch.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from torchvision.io import write_png as _write
-
-    _write(values[None].cpu(), str(path))
-    return path
+    return write_png(values[None], path)

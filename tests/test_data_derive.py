@@ -105,6 +105,7 @@ def test_combine_folders_lists_unmatched_names_and_writes_nothing(tmp_path):
     assert not (tmp_path / "ab").exists()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torchvision's notice; filters are not thread-safe
 def test_demo_builds_once_and_opens(tmp_path, monkeypatch):
     monkeypatch.setenv("GANTK_CACHE_DIR", str(tmp_path / "cache"))
     with ThreadPoolExecutor(3) as pool:

@@ -102,7 +102,8 @@ class SegmentationDataset(GanDataset):
     format = "segmentation"
 
     def __init__(self, pairs: list[tuple[Path, Path]], channels: int, num_classes: int, transform: PairedTransform):
-        super().__init__({"A": [a for a, _ in pairs], "B": [b for _, b in pairs]}, {"A": channels, "B": num_classes}, transform)
+        files = {"A": [a for a, _ in pairs], "B": [b for _, b in pairs]}
+        super().__init__(files, {"A": channels, "B": num_classes}, transform)
         self.num_classes = num_classes
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:

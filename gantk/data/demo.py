@@ -39,8 +39,8 @@ def demo_dataset_dir() -> Path:
     so nothing is downloaded: 48 train and 12 test pairs of 64 x 64 crops taken at three scales
     (80, 104 and 128 photo pixels), A = Canny edges (1 channel, black on white), B = the photo
     crop (RGB). Test crops come from columns 0-135 of the photo (mostly the flag) and train crops
-    from columns 152-511 (face, cap, uniform, sky), so the two never overlap. The set is built in a temporary folder and renamed into
-    place, so concurrent callers never see a partial set.
+    from columns 152-511 (face, cap, uniform, sky), so the two never overlap. The set is built in
+    a temporary folder and renamed into place, so concurrent callers never see a partial set.
     """
     final = cache_dir() / DEMO_NAME
     if final.is_dir():

@@ -13,7 +13,10 @@ from ..errors import DataError, OptionError
 from ..hookspecs import hookimpl
 from ..plugins import Components, default_components
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
-from .io import IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, other_files, pair_by_stem, probe, read_image, read_mask
+from .io import (
+    IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, other_files, pair_by_stem, probe, read_image,
+    read_mask,
+)
 from .transforms import PairedTransform
 
 SPLITS = ("train", "val", "test")
@@ -122,7 +125,9 @@ class _TwoFolderFormat(DataFormat):
             _images_of(first, root, problems, self._needs), _images_of(second, root, problems, self._needs)
         )
         for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
-            problems.append(f"{_rel(path, root)}: no file named '{path.stem}.*' in {_rel(other, root)}/; add its partner or delete it.")
+            problems.append(
+                f"{_rel(path, root)}: no file named '{path.stem}.*' in {_rel(other, root)}/; add its partner or delete it."
+            )
         return pairs
 
     def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable) -> tuple:
@@ -155,7 +160,7 @@ class PairedFormat(_TwoFolderFormat):
         problems: list[str] = []
         pairs = self._pairs(root, _pick_split(root, split, self.splits(root), self.name), problems)
         _raise_if(problems, root, self.name)
-        channels = {side: infer_channels([probe(p[i]).channels for p in pairs]) for i, side in enumerate("AB")}
+        channels = {"A": _channels([a for a, _ in pairs]), "B": _channels([b for _, b in pairs])}
         if direction == "BtoA":
             pairs = [(b, a) for a, b in pairs]
             channels = {"A": channels["B"], "B": channels["A"]}
@@ -199,7 +204,7 @@ class SegmentationFormat(_TwoFolderFormat):
             values = {mask: _values(read_mask(mask)) for _, mask in pairs}
             num_classes, problems = _mask_classes(values, root)
             _raise_if(problems, root, self.name)
-        channels = infer_channels([probe(image).channels for image, _ in pairs])
+        channels = _channels([image for image, _ in pairs])
         return SegmentationDataset(pairs, channels, num_classes, PairedTransform(load_size, crop_size, augment, flip))
 
 
@@ -234,7 +239,7 @@ class UnalignedFormat(DataFormat):
         _raise_if(problems, root, self.name)
         if direction == "BtoA":
             a_files, b_files = b_files, a_files
-        channels = {side: infer_channels([probe(p).channels for p in files]) for side, files in zip("AB", (a_files, b_files))}
+        channels = {"A": _channels(a_files), "B": _channels(b_files)}
         return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip))
 
     _needs = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."
@@ -262,14 +267,15 @@ class SingleFormat(DataFormat):
         problems: list[str] = []
         files = self._files(root, problems)
         _raise_if(problems, root, self.name)
-        channels = infer_channels([probe(p).channels for p in files])
+        channels = _channels(files)
         return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip))
 
     def _files(self, root: Path, problems: list[str]) -> list[Path]:
         if root.is_file():
             if is_image_file(root):
                 return [root]
-            problems.append(f"{root}: not a supported image ({', '.join(IMAGE_EXTENSIONS)}); pass an image or a folder of images.")
+            supported = ", ".join(IMAGE_EXTENSIONS)
+            problems.append(f"{root}: not a supported image ({supported}); pass an image or a folder of images.")
             return []
         return _images_of(root, root, problems, "pass an image or a folder of images.")
 
@@ -370,10 +376,19 @@ def open_dataset(
             f"its options are: {', '.join(p for p in accepted if p != 'root')}."
         )
     dataset = data_format.open(
-        root, split=split, direction=direction, load_size=load_size, crop_size=crop_size, augment=augment, flip=flip, **options
+        root, split=split, direction=direction, load_size=load_size, crop_size=crop_size, augment=augment, flip=flip,
+        **options,
     )
     dataset.format = data_format.name
     return dataset
+
+
+def require_root(root: str | Path) -> Path:
+    """``root`` as a ``Path``; a missing one is a ``DataError``."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"dataset {root} does not exist; check the path.")
+    return root
 
 
 def problems_error(root: Path, format_name: str, problems: list[str]) -> DataError:
@@ -387,13 +402,6 @@ def problems_error(root: Path, format_name: str, problems: list[str]) -> DataErr
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def require_root(root: str | Path) -> Path:
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise DataError(f"dataset {root} does not exist; check the path.")
-    return root
 
 
 def _raise_if(problems: list[str], root: Path, format_name: str) -> None:
@@ -416,6 +424,10 @@ def _subdirs(root: Path) -> list[Path]:
 
 def _ordered(splits: list[str]) -> list[str]:
     return sorted(set(splits), key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
+
+
+def _channels(files: list[Path]) -> int:
+    return infer_channels([probe(path).channels for path in files])
 
 
 def _side_by_side(files: list[Path]) -> bool:

@@ -139,7 +139,8 @@ def read_image(path: Path) -> Tensor:
         with _quiet():
             data = tvio.read_file(str(path))
             head = bytes(data[:26].tolist())
-            image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB if _is_palette_png(head) else tvio.ImageReadMode.UNCHANGED)
+            mode = tvio.ImageReadMode.RGB if _is_palette_png(head) else tvio.ImageReadMode.UNCHANGED
+            image = tvio.decode_image(data, mode=mode)
             if head[:2] == b"\xff\xd8" and image.shape[0] == 4:
                 image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB)
     except Exception as error:
@@ -187,7 +188,9 @@ def to_channels(image: Tensor, channels: int) -> Tensor:
         return image.expand(3, -1, -1)
     if channels == 3 and have == 4:
         return image[:3]
-    raise DataError(f"cannot convert a {have}-channel image to {channels} channels; make the files of one side all the same kind.")
+    raise DataError(
+        f"cannot convert a {have}-channel image to {channels} channels; make the files of one side all the same kind."
+    )
 
 
 def infer_channels(channel_counts: list[int]) -> int:
@@ -212,7 +215,9 @@ def write_png(image: Tensor, path: str | Path) -> Path:
     if image.is_floating_point():
         image = ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     if image.dim() != 3 or image.shape[0] not in (1, 2, 3, 4):
-        raise DataError(f"cannot write an image of shape {tuple(image.shape)} to {path}: expected C x H x W with 1 to 4 channels.")
+        raise DataError(
+            f"cannot write an image of shape {tuple(image.shape)} to {path}: expected C x H x W with 1 to 4 channels."
+        )
     if image.shape[0] in (2, 4):
         image = image[:-1]
     path.parent.mkdir(parents=True, exist_ok=True)

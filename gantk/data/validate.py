@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..plugins import Components
-from .formats import ROOT_SPLIT, require_root, detect_format, get_format, problems_error
+from .formats import ROOT_SPLIT, detect_format, get_format, problems_error, require_root
 from .io import probe
 
 
