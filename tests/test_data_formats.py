@@ -137,11 +137,19 @@ def test_detection_without_match_names_contents_and_formats(tmp_path):
 
 
 def test_ambiguous_detection_names_the_candidates(tmp_path):
-    for i in range(2):  # side-by-side images directly in the root: aligned or single images
-        png(tmp_path / f"{i}.png", noise(3, 10, 20, i))
-    with pytest.raises(DataError, match=r"(?s)several formats: aligned, single.*--data-format"):
+    make_aligned(tmp_path, splits=("train",))
+    make_paired(tmp_path, "train")
+    with pytest.raises(DataError, match=r"(?s)several formats: aligned, paired.*--data-format"):
         open_dataset(tmp_path)
     assert open_dataset(tmp_path, format="aligned", crop_size=8, load_size=8).channels == {"A": 3, "B": 3}
+
+
+def test_single_is_detected_only_when_nothing_else_matches(tmp_path):
+    for i in range(2):
+        png(tmp_path / "pairs" / f"{i}.png", noise(3, 10, 20, i))  # side by side: aligned
+        png(tmp_path / "photos" / f"{i}.png", noise(3, 10, 10, i))
+    assert detect_format(tmp_path / "pairs") == "aligned"
+    assert detect_format(tmp_path / "photos") == "single"
 
 
 def test_missing_root_and_unknown_format(tmp_path):

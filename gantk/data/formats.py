@@ -29,10 +29,12 @@ class DataFormat:
 
     A format has a ``name``, a one-line ``summary`` (the class docstring's first line) and four
     methods. ``split`` names a split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands
-    for a layout kept directly in the root, which serves every requested split.
+    for a layout kept directly in the root, which serves every requested split. A ``fallback``
+    format is detected only when no other format matches.
     """
 
     name = ""
+    fallback = False
 
     @property
     def summary(self) -> str:
@@ -249,6 +251,7 @@ class SingleFormat(DataFormat):
     """Images on their own, for inference: one image file or a folder of images."""
 
     name = "single"
+    fallback = True  # any folder of images matches
 
     def detect(self, root: Path) -> bool:
         return is_image_file(root) or has_images(root)
@@ -300,7 +303,8 @@ def get_format(name: str, components: Components | None = None) -> DataFormat:
 def detect_format(root: str | Path, split: str | None = None, components: Components | None = None) -> str:
     """Name of the one registered format whose layout ``root`` matches.
 
-    When several match, those holding ``split`` are preferred.
+    Fallback formats (``single``) count only when no other format matches; when several match,
+    those holding ``split`` are preferred.
 
     Raises:
         DataError: no format or several match; the message lists what was found and the formats.
@@ -308,7 +312,8 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
     root = require_root(root)
     registry = (components or default_components()).registry("data_format")
     formats = [registry.create(name) for name in registry.names()]
-    matches = [f for f in formats if f.detect(root)]
+    matches = [f for f in formats if not f.fallback and f.detect(root)]
+    matches = matches or [f for f in formats if f.fallback and f.detect(root)]
     if len(matches) > 1 and split is not None:
         holding = [f for f in matches if split in f.splits(root) or f.splits(root) == [ROOT_SPLIT]]
         matches = holding or matches

@@ -1,0 +1,103 @@
+"""The gantk command line as a user runs it (click's runner, no subprocess)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gantk.cli import cli, parse_value
+from helpers import write_paired
+
+TINY_FLAGS = ["--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--workers", "0", "--gen-opt", "ngf=8",
+              "--disc-opt", "ndf=8", "--no-progress"]
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_list_every_kind_and_json(run):
+    result = run("list")
+    assert result.exit_code == 0
+    for heading in ("generators:", "discriminators:", "objectives:", "data formats:", "recipes:"):
+        assert heading in result.output
+    assert "[gantk.discriminators]" in result.output
+    listing = json.loads(run("list", "discriminators", "--json").output)
+    names = [entry["name"] for entry in listing["components"]["discriminator"]]
+    assert names == ["image", "patch", "patch16", "patch286", "patch70", "pixel"]
+
+
+def test_describe_shows_options_parameters_and_receptive_field(run):
+    info = json.loads(run("describe", "discriminator", "patch70", "--json").output)
+    assert info["parameters"] == 2_768_705 and info["receptive_field"] == 70
+    assert info["options"]["ndf"] == 64 and info["plugin"] == "gantk.discriminators"
+    text = run("describe", "generator", "unet").output
+    assert "parameters: 54,413,955" in text and "num_downs = 8" in text
+    assert "whole image" in run("describe", "discriminator", "image").output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["describe", "generator", "unett"], "Did you mean 'unet'?"),
+        (["describe", "widget", "x"], "unknown component kind 'widget'"),
+        (["train", "--data", "{data}", "--loss", "bce+l3", "--out", "{out}"], "unknown objective 'l3'"),
+        (["train", "--data", "{data}", "--gen-opt", "ngf", "--out", "{out}"], "expected KEY=VALUE"),
+        (["train", "--data", "{data}", "--gen-opt", "depth=3", "--out", "{out}"], "no option 'depth'"),
+        (["train", "--data", "{missing}", "--out", "{out}"], "missing"),
+    ],
+)
+def test_errors_are_one_clear_line_without_traceback(tmp_path, args, message):
+    data = write_paired(tmp_path / "pairs")
+    args = [a.format(data=data, out=tmp_path / "run", missing=tmp_path / "missing") for a in args]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_translate_plot_and_resume(tmp_path, run):
+    data = write_paired(tmp_path / "pairs")
+    out = tmp_path / "run"
+    result = run("train", "--gen", "unet", "--disc", "patch70", "--loss", "bce+l1", "--data", data, "--out", out,
+                 "--max-steps", 2, "--log-every", 1, *TINY_FLAGS)
+    assert result.exit_code == 0, result.output
+    assert (out / "checkpoint-00000002.pt").is_file()
+    result = run("train", "--resume", out, "--max-steps", 3, "--no-progress")
+    assert result.exit_code == 0 and "done: 3 steps" in result.output
+    refused = CliRunner().invoke(cli, ["train", "--resume", str(out), "--gen", "resnet9"])
+    assert refused.exit_code != 0 and "cannot change: gen" in refused.output
+    result = run("translate", "--checkpoint", out, data / "A", tmp_path / "translated")
+    assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
+    assert run("plot", out).exit_code == 0 and (out / "loss_curves.png").is_file()
+
+
+def test_train_from_toml_config_with_flag_override(tmp_path, run):
+    data = write_paired(tmp_path / "pairs")
+    config = tmp_path / "run.toml"
+    config.write_text(f'data = "{data}"\nloss = "lsgan+l1@10"\nmax-steps = 1\nload_size = 36\ncrop_size = 32\n'
+                      'batch_size = 2\nworkers = 0\n[gen_opt]\nngf = 8\n[disc_opt]\nndf = 8\n')
+    result = run("train", "--config", config, "--out", tmp_path / "run", "--max-steps", 2, "--no-progress")
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "run" / "config.toml").read_text()
+    assert 'loss = "lsgan+l1@10"' in written and "max_steps = 2" in written
+
+
+def test_data_commands(tmp_path, run):
+    data = write_paired(tmp_path / "pairs")
+    check = run("data", "check", data)
+    assert check.exit_code == 0 and "paired" in check.output
+    assert run("data", "combine", data / "A", data / "B", tmp_path / "aligned").exit_code == 0
+    assert len(list((tmp_path / "aligned").iterdir())) == 6
+    assert json.loads(run("data", "check", tmp_path / "aligned", "--json").output)["format"] == "aligned"
+
+
+@pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("None", None), ("resnet34", "resnet34")])
+def test_option_values(text, value):
+    assert parse_value(text) == value
