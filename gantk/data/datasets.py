@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import operator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .sampler import derive_seed
 from .transforms import PairedTransform
 
 
-class GanDataset(Dataset):
+class GanDataset(Dataset, abc.ABC):
     """Base of the datasets :func:`gantk.data.open_dataset` returns.
 
     ``dataset[i]`` draws a fresh augmentation seed from torch's global RNG; ``dataset[(i, seed)]``
@@ -53,9 +54,9 @@ class GanDataset(Dataset):
             seed = int(torch.randint(0, 2**62, ()))
         return self.load(index, torch.Generator().manual_seed(derive_seed(index, seed)))
 
+    @abc.abstractmethod
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
         """Item ``index`` with random choices drawn from ``generator``."""
-        raise NotImplementedError
 
 
 class AlignedDataset(GanDataset):

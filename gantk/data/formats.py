@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 import inspect
 from collections import Counter
 from pathlib import Path
@@ -24,7 +26,7 @@ ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no spli
 MAX_LISTED = 20
 
 
-class DataFormat:
+class DataFormat(abc.ABC):
     """Contract of a dataset layout; subclass it and register the class in ``gantk_register_data_formats``.
 
     A format has a ``name``, a one-line ``summary`` (the class docstring's first line) and four
@@ -40,24 +42,24 @@ class DataFormat:
     def summary(self) -> str:
         return (inspect.getdoc(type(self)) or "").splitlines()[0]
 
+    @abc.abstractmethod
     def detect(self, root: Path) -> bool:
         """Whether ``root`` is laid out in this format; cheap (looks at folder names, not pixels)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def splits(self, root: Path) -> list[str]:
         """The splits present in ``root`` (``[ROOT_SPLIT]`` for an unsplit layout)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def validate(self, root: Path) -> list[str]:
         """Every problem of every split, each naming the file and the fix; decodes every file."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def open(
         self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
         crop_size: int | None = 256, augment: bool = True, flip: bool = True,
     ) -> GanDataset:
         """The dataset of ``split``; raises ``DataError`` on layout problems it sees without decoding."""
-        raise NotImplementedError
 
 
 # -- built-in formats -------------------------------------------------------------------------

@@ -1,0 +1,18 @@
+"""WGAN-GP and spectral-norm discriminators as a gantk plugin."""
+
+from .spectral import spectral_norm_convolutions, spectral_variant
+from .wgan_gp import WGANGPLoss, critic_scores, gradient_penalty, wgan_discriminator_loss, wgan_generator_loss, wgan_gp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "WGANGPLoss",
+    "__version__",
+    "critic_scores",
+    "gradient_penalty",
+    "spectral_norm_convolutions",
+    "spectral_variant",
+    "wgan_discriminator_loss",
+    "wgan_generator_loss",
+    "wgan_gp",
+]
