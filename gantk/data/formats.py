@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-
 import inspect
 from collections import Counter
 from pathlib import Path
