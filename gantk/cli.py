@@ -33,7 +33,18 @@ def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str,
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}.", ctx, param)
-            options[key.strip().replace("-", "_")] = parse_value(value.strip())
+            options[key.strip()] = parse_value(value.strip())
+    return options
+
+
+def parse_objective_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` items into ``{name: {key: value}}``."""
+    options: dict[str, dict[str, Any]] = {}
+    for qualified, value in parse_options(ctx, param, values).items():
+        name, dot, key = qualified.rpartition(".")
+        if not dot or not name:
+            raise click.BadParameter(f"expected NAME.KEY=VALUE (e.g. wgan-gp.lambda_gp=5), got {qualified!r}.", ctx, param)
+        options.setdefault(name, {})[key] = value
     return options
 
 
@@ -107,6 +118,8 @@ TRAIN_FLAGS = [
     click.option("--disc-opt", multiple=True, callback=parse_options, help="Discriminator options KEY=VALUE[,...]."),
     click.option("--conditional/--unconditional", default=None, help="Whether D sees the input image too."),
     click.option("--loss", help="Objective spec, e.g. bce+l1 or hinge+l1@0.5 (name[@weight] joined by '+')."),
+    click.option("--loss-opt", multiple=True, callback=parse_objective_options,
+                 help="Objective options NAME.KEY=VALUE[,...], e.g. wgan-gp.lambda_gp=5."),
     click.option("--epochs", type=click.IntRange(min=1), help="Length of the schedule in epochs."),
     click.option("--max-steps", type=click.IntRange(min=1), help="Length of the schedule in steps (overrides --epochs)."),
     click.option("--decay-start", type=click.FloatRange(0, 1), help="Fraction of the schedule after which the lr decays to 0."),

@@ -31,7 +31,8 @@ def gantk_register_discriminators(registry):
 
     The module maps ``N x in_channels x H x W`` to logits ``N x 1 x h x w`` (or a list of such maps
     for multi-scale models) and exposes ``receptive_field`` (pixels, or ``None`` for the whole
-    image). It may expose ``features(x) -> list[Tensor]`` for feature-matching objectives. A
+    image). It may expose ``features(x) -> list[Tensor]`` (one list per scale for multi-scale
+    models) for feature-matching objectives. A
     conditional discriminator's ``in_channels`` counts both images.
     """
 

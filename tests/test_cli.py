@@ -29,8 +29,8 @@ def test_list_every_kind_and_json(run):
         assert heading in result.output
     assert "[gantk.discriminators]" in result.output
     listing = json.loads(run("list", "discriminators", "--json").output)
-    names = [entry["name"] for entry in listing["components"]["discriminator"]]
-    assert names == ["image", "patch", "patch16", "patch286", "patch70", "pixel"]
+    builtin = [e["name"] for e in listing["components"]["discriminator"] if e["plugin"] == "gantk.discriminators"]
+    assert builtin == ["image", "patch", "patch16", "patch286", "patch70", "pixel"]
 
 
 def test_describe_shows_options_parameters_and_receptive_field(run):
@@ -76,6 +76,36 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     result = run("translate", "--checkpoint", out, data / "A", tmp_path / "translated")
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
     assert run("plot", out).exit_code == 0 and (out / "loss_curves.png").is_file()
+
+
+def test_objective_options_reach_the_objective(tmp_path, run):
+    data = write_paired(tmp_path / "pairs")
+    result = run("train", "--data", data, "--out", tmp_path / "run", "--loss", "bce+l1", "--loss-opt", "bce.real_label=0.9",
+                 "--max-steps", 1, *TINY_FLAGS)
+    assert result.exit_code == 0, result.output
+    from gantk.train.checkpoint import system_from_checkpoint
+    from gantk.train.config import read_config_file
+
+    assert read_config_file(tmp_path / "run" / "config.toml")["loss_opt"] == {"bce": {"real_label": 0.9}}
+
+    system, _ = system_from_checkpoint(tmp_path / "run")
+    assert system.objective.adversarial.objective.real_label == 0.9
+    bad = CliRunner().invoke(cli, ["train", "--data", str(data), "--loss-opt", "lambda=3"])
+    assert bad.exit_code != 0 and "NAME.KEY=VALUE" in bad.output
+
+
+def test_recipe_network_options_stay_with_the_recipe_networks(tmp_path):
+    from gantk.plugins import default_components
+    from gantk.train import TrainConfig
+    from gantk.train.trainer import resolve_config
+
+    components = default_components()
+    own = resolve_config(TrainConfig(data="x"), components)
+    assert own.disc == "patch70" and own.disc_opt == {"norm": "batch"}
+    other = resolve_config(TrainConfig(data="x", disc="pixel", gen="resnet6"), components)
+    assert other.disc_opt == {} and other.gen_opt == {}
+    demo = resolve_config(TrainConfig(gen="smp"), components)
+    assert demo.gen_opt == {} and demo.disc_opt == {"ndf": 32, "norm": "batch"}
 
 
 def test_train_from_toml_config_with_flag_override(tmp_path, run):

@@ -36,7 +36,7 @@ class CycleSystem(System):
         channels = config["channels"]
         if config.get("num_classes") is not None:
             raise OptionError("cycle translation works on images, not masks: use an 'unaligned' image dataset.")
-        self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"))
+        self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
         if any(isinstance(t.objective, IdentityLoss) for t in self.objective.terms) and channels["A"] != channels["B"]:
             raise OptionError(
                 f"the identity term needs the same channel count in A and B (got {channels['A']} and "

@@ -34,7 +34,7 @@ class PairedSystem(System):
         self.networks["G"] = components.create(
             "generator", config["gen"], in_channels=channels["A"], out_channels=out_channels, **gen_opt
         )
-        self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"))
+        self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
         self.conditional = bool(config.get("conditional", True))
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)

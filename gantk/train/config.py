@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -37,6 +38,7 @@ class TrainConfig:
     disc_opt: dict[str, Any] = field(default_factory=dict)
     conditional: bool | None = None
     loss: str | None = None
+    loss_opt: dict[str, dict[str, Any]] = field(default_factory=dict)  # objective name -> its options
     epochs: int | None = None
     max_steps: int | None = None  # overrides epochs when set
     decay_start: float | None = None  # fraction of the schedule after which the lr decays linearly to 0
@@ -115,13 +117,20 @@ def to_toml(values: dict[str, Any]) -> str:
         if value is None:
             continue
         if isinstance(value, dict):
-            tables.append(f"\n[{key}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in value.items()))
+            tables.append(f"\n[{key}]\n" + "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in value.items() if v is not None))
         else:
             lines.append(f"{key} = {_toml_value(value)}\n")
     return "".join(lines) + "".join(tables)
 
 
+def _toml_key(key: Any) -> str:
+    key = str(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
 def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

@@ -28,7 +28,7 @@ from .schedule import linear_decay
 # Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
 DEMO_SETTINGS = {
     "load_size": 72, "crop_size": 64, "batch_size": 4, "max_steps": 300,
-    "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},  # dropped for networks without these options
+    "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},
     "sample_every": 100, "checkpoint_every": 150,
 }
 FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
@@ -38,30 +38,34 @@ StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
 def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
-    """Fill unset keys from the demo settings (no data), the recipe, then the fallbacks."""
-    recipe = components.create("recipe", config.recipe)
+    """Fill unset keys from the demo settings (no data), the recipe, then the fallbacks.
+
+    A recipe's network options (``gen_opt``, ``disc_opt``) apply only to the recipe's own networks.
+    """
+    defaults = dict(components.create("recipe", config.recipe).defaults)
+    for net in ("gen", "disc"):
+        if getattr(config, net) not in (None, defaults.get(net)):
+            defaults.pop(f"{net}_opt", None)
     if config.data is None:
-        config = config.merged(DEMO_SETTINGS, only_unset=True)
-    config = config.merged(recipe.defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
-    if config.data is None:  # the demo's smaller widths, where the chosen networks take them
-        config = config.merged({
-            "gen_opt": _without_unaccepted_demo_options(components, "generator", config.gen, config.gen_opt),
-            "disc_opt": _without_unaccepted_demo_options(components, "discriminator", config.disc, config.disc_opt),
-        })
+        chosen = {net: getattr(config, net) or defaults.get(net) for net in ("gen", "disc")}
+        config = config.merged(demo_settings(components, **chosen), only_unset=True)
+    config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
     if config.disc == "none":
         config = config.merged({"disc": None, "disc_opt": {}})
     config.validate()
     return config
 
 
-def _without_unaccepted_demo_options(components: Components, kind: str, name: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    if name in (None, "none"):
-        return {}
-    entry = components.registry(kind).get(name)
-    demo = DEMO_SETTINGS["gen_opt" if kind == "generator" else "disc_opt"]
-    if entry.accepts_any_option():
-        return dict(options)
-    return {key: value for key, value in options.items() if key in entry.options() or key not in demo}
+def demo_settings(components: Components, gen: str | None, disc: str | None) -> dict[str, Any]:
+    """``DEMO_SETTINGS`` without the width options that the chosen networks do not take."""
+    settings = dict(DEMO_SETTINGS)
+    for kind, name, key in (("generator", gen, "gen_opt"), ("discriminator", disc, "disc_opt")):
+        entry = None if name in (None, "none") else components.registry(kind).get(name)
+        if entry is None:
+            settings[key] = {}
+        elif not entry.accepts_any_option():
+            settings[key] = {k: v for k, v in settings[key].items() if k in entry.options()}
+    return settings
 
 
 def fit_generator_depth(config: TrainConfig, components: Components) -> TrainConfig:
@@ -83,7 +87,8 @@ def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
         "recipe": config.recipe,
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
         "disc": config.disc, "disc_opt": dict(config.disc_opt),
-        "conditional": config.conditional, "loss": config.loss, "pool_size": config.pool_size,
+        "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
+        "pool_size": config.pool_size,
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
         "data_format": dataset.format, "direction": config.direction,
         "load_size": config.load_size, "crop_size": config.crop_size,

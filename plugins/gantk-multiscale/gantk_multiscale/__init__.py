@@ -1,7 +1,7 @@
 """pix2pixHD's multi-scale discriminator and feature-matching loss as a gantk plugin."""
 
 from .discriminator import MultiscaleDiscriminator, multiscale
-from .feature_matching import FeatureMatchingLoss, feature_matching, feature_matching_loss, features_module
+from .feature_matching import FeatureMatchingLoss, feature_matching_loss, features_module
 
 __version__ = "0.1.0"
 
@@ -9,7 +9,6 @@ __all__ = [
     "FeatureMatchingLoss",
     "MultiscaleDiscriminator",
     "__version__",
-    "feature_matching",
     "feature_matching_loss",
     "features_module",
     "multiscale",

@@ -45,25 +45,28 @@ def feature_matching_loss(fake: Features, real: Features) -> Tensor:
 def features_module(discriminator: Any) -> Any:
     """The module whose ``features`` to call: ``discriminator`` itself, or the one it wraps.
 
-    ``torch.compile`` keeps the module in ``_orig_mod``, ``DistributedDataParallel`` and
-    ``DataParallel`` in ``module``; wrappers are peeled until one has ``features``. Calling the
-    inner module bypasses DDP's forward, which is right for a generator-side term: the
-    discriminator is frozen then and its parameters get no gradients to synchronise.
+    ``torch.compile`` keeps the module in ``_orig_mod`` (always peeled: ``features`` runs
+    eagerly); ``DistributedDataParallel`` and ``DataParallel`` keep it in ``module`` (peeled until
+    one has ``features``). Calling the inner module bypasses DDP's forward, which is right for a
+    generator-side term: the discriminator is frozen then, its parameters get no gradients to
+    synchronise.
 
     Raises:
         OptionError: no discriminator, or none of the wrapped modules has ``features``.
     """
     module = discriminator
-    while module is not None and not hasattr(module, "features"):
-        inner = getattr(module, "_orig_mod", None)
-        module = getattr(module, "module", None) if inner is None else inner
-    if module is None:
-        name = "no discriminator" if discriminator is None else f"the discriminator {type(discriminator).__name__}"
-        raise OptionError(
-            f"feature-matching needs a discriminator with features(x), and {name} has none: "
-            "use --disc multiscale or a built-in PatchGAN (e.g. patch70), with an adversarial term such as bce."
-        )
-    return module
+    while module is not None:
+        if hasattr(module, "_orig_mod"):
+            module = module._orig_mod
+        elif hasattr(module, "features"):
+            return module
+        else:
+            module = getattr(module, "module", None)
+    name = "there is no discriminator" if discriminator is None else f"{type(discriminator).__name__} has none"
+    raise OptionError(
+        f"feature-matching needs a discriminator with features(x), and {name}: use --disc multiscale "
+        "or a built-in PatchGAN (e.g. patch70), with an adversarial term such as bce."
+    )
 
 
 class FeatureMatchingLoss(Objective):

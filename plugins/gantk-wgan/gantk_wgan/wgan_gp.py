@@ -98,7 +98,7 @@ def warn_on_batch_norm(discriminator: Any) -> None:
             "wgan-gp with batch norm in the discriminator: the gradient penalty is per image, batch norm "
             "couples the images of a batch. Use --disc-opt norm=instance (or none), or an sn-* discriminator.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
 
 
