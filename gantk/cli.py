@@ -138,6 +138,8 @@ TRAIN_FLAGS = [
     click.option("--seed", type=int),
     click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes."),
     click.option("--log-every", type=click.IntRange(min=1)),
+    click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
+    click.option("--val-split", help="Held-out split to validate on (default test)."),
     click.option("--sample-every", type=click.IntRange(min=1)),
     click.option("--checkpoint-every", type=click.IntRange(min=1)),
     click.option("--keep-checkpoints", type=click.IntRange(min=1)),

@@ -57,12 +57,14 @@ def test_cyclegan_resume_and_translate_both_ways(tmp_path):
                 raise Stop
 
         try:
-            Trainer(cycle_config(data, out, max_steps=4), progress=False, callbacks=[interrupt]).fit()
+            # a pool of 2 fills at once, so its random swaps and stored images must survive the resume
+            config = cycle_config(data, out, max_steps=5, checkpoint_every=3, pool_size=2)
+            Trainer(config, progress=False, callbacks=[interrupt]).fit()
         except Stop:
             Trainer.resume(out, progress=False).fit()
         return [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows(out)]
 
-    assert run(tmp_path / "resumed", stop_at=3) == run(tmp_path / "straight")
+    assert run(tmp_path / "resumed", stop_at=4) == run(tmp_path / "straight")
     for direction in ("AtoB", "BtoA"):
         written = translate(tmp_path / "straight", data / "trainA", tmp_path / direction, direction=direction, eval_mode=True)
         assert len(written) == 5
@@ -91,3 +93,27 @@ def test_segmentation_objectives_with_and_without_discriminator(tmp_path, loss):
                          gen_opt={"ngf": 8}, **TINY)
     logged = rows(Trainer(config, progress=False).fit())[0]
     assert all(float(logged[f"G/{name.split('@')[0]}"]) >= 0 for name in loss.split("+"))
+
+
+def test_validation_metrics_during_segmentation_training(tmp_path):
+    root = tmp_path / "data"
+    write_segmentation(root / "train")
+    write_segmentation(root / "test", count=3)
+    config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), max_steps=3, val_every=2,
+                         gen_opt={"ngf": 8}, **TINY)
+    run = Trainer(config, progress=False).fit()
+    with (run / "validation.csv").open() as handle:
+        validation = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in validation] == [2, 3]
+    for key in ("val/pixel_accuracy", "val/mean_iou", "val/foreground_iou", "val/mean_dice", "val/rmse"):
+        assert 0 <= float(validation[-1][key]) <= 1, key
+
+
+def test_validation_needs_a_held_out_split(tmp_path):
+    from gantk.errors import OptionError
+
+    data = write_segmentation(tmp_path / "flat")
+    config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=1, val_every=1,
+                         gen_opt={"ngf": 8}, **TINY)
+    with pytest.raises(OptionError, match="held-out split 'test'"):
+        Trainer(config, progress=False).fit()

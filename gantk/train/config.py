@@ -57,6 +57,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     log_every: int = 10
+    val_every: int | None = None  # steps between validations on val_split; None turns validation off
+    val_split: str = "test"
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -80,7 +82,7 @@ class TrainConfig:
         for key, choices in CHOICES.items():
             if getattr(self, key) not in choices:
                 raise OptionError(f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}.")
-        positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "log_every", "sample_every", "checkpoint_every")
+        positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "log_every", "val_every", "sample_every", "checkpoint_every")
         for key in positive:
             value = getattr(self, key)
             if value is not None and value <= 0:

@@ -24,6 +24,7 @@ from .logs import MetricsLog, save_sample_grid, tensorboard_writer
 from .plots import plot_losses
 from .precision import autocast, grad_scaler
 from .schedule import linear_decay
+from .validation import validate
 
 # Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
 DEMO_SETTINGS = {
@@ -139,13 +140,28 @@ class Trainer:
             (self.run_dir / "config.toml").write_text(to_toml(self.config.to_dict()))
 
     def _open_data(self):
+        """The training set and, with ``val_every``, the held-out validation set."""
         config = self.config
         root = config.data or demo_dataset_dir()
         summary = check_dataset(root, config.data_format)
-        return open_dataset(
+        train = open_dataset(
             root, format=summary.format, split="train", direction=config.direction,
             load_size=config.load_size, crop_size=config.crop_size, augment=True, flip=config.flip,
         )
+        if not config.val_every:
+            return train, None
+        if summary.format == "unaligned":
+            raise OptionError("validation compares outputs with targets, which unaligned data does not have: drop --val-every.")
+        if config.val_split not in summary.splits:
+            found = ", ".join(repr(name) for name in summary.splits)
+            raise OptionError(
+                f"--val-every needs a held-out split '{config.val_split}' in {root} (found {found}); "
+                "add that folder or choose another with --val-split."
+            )
+        options = {} if train.num_classes is None else {"num_classes": train.num_classes}
+        val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
+                           load_size=None, crop_size=config.crop_size, augment=False, **options)
+        return train, val
 
     def _build_system(self, dataset: Any, device: torch.device) -> System:
         sys_config = system_config(self.config, dataset)
@@ -189,7 +205,7 @@ class Trainer:
         process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
         self._prepare_run_dir(process)
-        dataset = self._open_data()
+        dataset, val_dataset = self._open_data()
         system = self._build_system(dataset, device)
         self.system = system
 
@@ -202,7 +218,7 @@ class Trainer:
         optimizers = {
             phase.name: torch.optim.Adam(
                 [p for net in phase.trains for p in system.networks[net].parameters()],
-                lr=config.lr, betas=(config.beta1, config.beta2), fused=device.type == "cuda" or None,
+                lr=config.lr, betas=(config.beta1, config.beta2), fused=True,  # one pass over the weights, CPU and CUDA
             )
             for phase in system.phases
         }
@@ -218,10 +234,13 @@ class Trainer:
         nets = self._wrap(system, process, device)
 
         metrics = MetricsLog(self.run_dir / "metrics.csv", self.step) if process.is_main else None
+        val_log = MetricsLog(self.run_dir / "validation.csv", self.step) if process.is_main and val_dataset is not None else None
         board = tensorboard_writer(self.run_dir) if process.is_main else None
-        loader_kwargs = dict(batch_size=config.batch_size, num_workers=config.workers, drop_last=True,
-                             pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
-        loader = DataLoader(dataset, sampler=sampler, **loader_kwargs)
+        # The loader gets its own generator: starting an epoch must not draw from the global RNG,
+        # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
+        loader = DataLoader(dataset, sampler=sampler, batch_size=config.batch_size, num_workers=config.workers, drop_last=True,
+                            pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
+                            generator=torch.Generator().manual_seed(config.seed))
         bar = tqdm(total=total_steps, initial=self.step, disable=not (self.progress and process.is_main), unit="step", dynamic_ncols=True)
         window: dict[str, list[torch.Tensor]] = {}
         window_start, window_steps = time.perf_counter(), 0
@@ -260,6 +279,14 @@ class Trainer:
                     window, window_start, window_steps = {}, time.perf_counter(), 0
                 if process.is_main and (self.step % config.sample_every == 0 or self.step == total_steps):
                     save_sample_grid(system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
+                if val_log is not None and (self.step % config.val_every == 0 or self.step == total_steps):
+                    scores = validate(system, val_dataset, device, config.batch_size)
+                    val_log.write({"step": self.step, **scores})
+                    if board is not None:
+                        for key, value in scores.items():
+                            board.add_scalar(key, value, self.step)
+                    if self.progress:
+                        bar.write(f"step {self.step}: " + ", ".join(f"{k[4:]} {v:.4g}" for k, v in scores.items()))
                 if self.step % config.checkpoint_every == 0 or self.step == total_steps:
                     self._save(system, optimizers, schedulers, scaler, process)
                 for callback in self.callbacks:

