@@ -13,7 +13,7 @@ size are upsampled bilinearly, then thresholded at 0.5):
 - RMSE: root mean squared difference between foreground probability and the 0/1 mask, over all pixels.
 
 Example:
-    python benchmarks/segmentation/benchmark.py --steps 600 --out /tmp/seg-bench
+    python benchmarks/segmentation/benchmark.py --steps 500 --batch-size 4 --out /tmp/seg-bench
     python benchmarks/segmentation/benchmark.py --table
 """
 
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision.utils import save_image
 
 from gantk.data import open_dataset, read_mask
 from gantk.train import TrainConfig, Trainer
@@ -54,16 +55,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("runs/seg-bench"), help="folder for the run directories")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON results")
     parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--size", type=int, default=128, help="training crop and test input size")
     parser.add_argument("--load-size", type=int, default=143, help="training images are resized to this, then cropped")
     parser.add_argument("--ngf", type=int, default=32)
     parser.add_argument("--ndf", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    parser.add_argument("--workers", type=int, default=1, help="data-loading processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on a busy CPU)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
     parser.add_argument("--table", action="store_true", help="only print the table of the results present")
+    parser.add_argument("--figure", type=Path, help="only save test predictions of the trained runs in OUT to this PNG")
     return parser.parse_args(argv)
 
 
@@ -82,12 +84,22 @@ def train(name: str, args: argparse.Namespace) -> tuple[Path, float]:
     return run_dir, time.perf_counter() - start
 
 
+def load_model(run_dir: Path):
+    """The trained system of ``run_dir`` in eval mode (running batch-norm statistics, no dropout)."""
+    system, _ = system_from_checkpoint(run_dir)
+    return system.eval()
+
+
+def open_test_split(data: Path, size: int):
+    """The test split resized to ``size`` (no crop, no flip); masks as class ids."""
+    return open_dataset(data, format="segmentation", split="test", augment=False, load_size=None, crop_size=size, num_classes=2)
+
+
 @torch.no_grad()
 def evaluate(run_dir: Path, data: Path, size: int, batch_size: int = 10) -> dict[str, float]:
-    """Test-split metrics of the model in ``run_dir`` (eval mode: running batch-norm statistics, no dropout)."""
-    system, _ = system_from_checkpoint(run_dir)
-    system.eval()
-    test = open_dataset(data, format="segmentation", split="test", augment=False, load_size=None, crop_size=size, num_classes=2)
+    """Test-split metrics of the model in ``run_dir``."""
+    system = load_model(run_dir)
+    test = open_test_split(data, size)
     inter = union = wrong = total = squared = 0.0
     image_ious = []
     for start in range(0, len(test), batch_size):
@@ -119,6 +131,7 @@ def foreground_share(data: Path) -> float:
 
 
 def table(results: Path) -> str:
+    """The markdown table of the JSON results in ``results``, in the order of ``RUNS``."""
     rows = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
     order = list(RUNS)
     rows.sort(key=lambda r: order.index(r["run"]) if r["run"] in order else len(order))
@@ -135,10 +148,29 @@ def table(results: Path) -> str:
     return "\n".join(lines)
 
 
+@torch.no_grad()
+def figure(args: argparse.Namespace, path: Path, indices: tuple[int, ...] = (0, 25, 50, 75)) -> None:
+    """Rows of test images: image | ground truth | the hard mask of each trained run."""
+    test = open_test_split(args.data, args.size)
+    images = torch.stack([test[i]["A"] for i in indices])
+    truth = torch.stack([test[i]["B"] for i in indices]).unsqueeze(1).float()
+    columns = [images * 0.5 + 0.5, truth]
+    names = [name for name in args.runs if (args.out / name).is_dir()]
+    for name in names:
+        columns.append((load_model(args.out / name).translate(images) > 0.5).float())
+    tiles = [column[row].expand(3, -1, -1) for row in range(len(indices)) for column in columns]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(torch.stack(tiles), path, nrow=len(columns), padding=2, pad_value=1.0)
+    print(f"{path}: image | ground truth | {' | '.join(names)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.table:
         print(table(args.results))
+        return
+    if args.figure:
+        figure(args, args.figure)
         return
     torch.set_num_threads(args.threads)
     args.results.mkdir(parents=True, exist_ok=True)

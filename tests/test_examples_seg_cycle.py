@@ -1,0 +1,49 @@
+"""The segmentation and CycleGAN examples run end to end at a tiny size on the shared data."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from gantk.data import read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not (DATA / "objects-seg").is_dir(), reason=f"shared data {DATA / 'objects-seg'} is absent")
+def test_segmentation_example(tmp_path):
+    out = tmp_path / "run"
+    grid = load_example("segmentation_lovasz").main(
+        ["--steps", "2", "--size", "32", "--batch-size", "2", "--ngf", "8", "--adversarial", "hinge", "--workers", "0",
+         "--rows", "2", "--out", str(out)]
+    )
+    masks = sorted(p for p in (out / "test").glob("*.png") if not p.stem.endswith("_overlay"))
+    assert len(masks) == 100 and len(list((out / "test").glob("*_overlay.png"))) == 100
+    mask = read_image(masks[0])
+    assert mask.shape == (1, 32, 32) and set(mask.unique().tolist()) <= {0, 255}
+    assert read_image(grid).shape[-2:] == (2 * 34 + 2, 3 * 34 + 2)
+
+
+@pytest.mark.skipif(not (DATA / "photos").is_dir(), reason=f"shared data {DATA / 'photos'} is absent")
+def test_cyclegan_example(tmp_path):
+    out, data = tmp_path / "run", tmp_path / "data"
+    grid = load_example("cyclegan_unpaired").main(
+        ["--steps", "2", "--size", "32", "--crops-per-photo", "1", "--ngf", "8", "--ndf", "8", "--workers", "0",
+         "--rows", "2", "--data-dir", str(data), "--out", str(out)]
+    )
+    unaligned = data / "unaligned"
+    a_photos = {p.stem.rsplit("_", 1)[0] for p in (unaligned / "trainA").iterdir()}
+    b_photos = {p.stem.rsplit("_", 1)[0] for p in (unaligned / "trainB").iterdir()}
+    assert a_photos and b_photos and not a_photos & b_photos  # no photo on both sides: no pairs
+    for direction in ("AtoB", "BtoA", "AtoB-BtoA", "BtoA-AtoB"):
+        images = list((out / "test" / direction).glob("*.png"))
+        assert images and read_image(images[0]).shape == (3, 32, 32)
+    assert read_image(grid).shape[-2:] == (2 * 34 + 2, 6 * 34 + 2)
