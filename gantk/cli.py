@@ -253,6 +253,12 @@ def plot(run_dir: str, out: str | None) -> None:
     click.echo(f"wrote {path}")
 
 
+from .commands_eval import ablate_command, eval_command  # noqa: E402  (they import cli lazily)
+
+cli.add_command(eval_command)
+cli.add_command(ablate_command)
+
+
 def main() -> None:
     """Entry point: adds plugin commands, reports plugins that failed to load, runs the CLI."""
     components = default_components()

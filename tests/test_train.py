@@ -49,6 +49,13 @@ def test_training_reduces_l1_on_a_learnable_mapping(pairs, tmp_path):
     assert last < 0.7 * first
 
 
+def test_resume_without_a_discriminator(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, disc="none", loss="l1"), progress=False).fit()
+    trainer = Trainer.resume(tmp_path / "run", {"max_steps": 3}, progress=False)
+    trainer.fit()
+    assert trainer.step == 3 and list(trainer.system.networks) == ["G"]
+
+
 def test_checkpoint_rebuilds_model_alone(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     system, payload = ckpt.system_from_checkpoint(run)

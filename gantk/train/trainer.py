@@ -51,8 +51,8 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
         chosen = {net: getattr(config, net) or defaults.get(net) for net in ("gen", "disc")}
         config = config.merged(demo_settings(components, **chosen), only_unset=True)
     config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
-    if config.disc == "none":
-        config = config.merged({"disc": None, "disc_opt": {}})
+    if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
+        config = config.merged({"disc_opt": {}})
     config.validate()
     return config
 
@@ -87,7 +87,7 @@ def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
     return {
         "recipe": config.recipe,
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
-        "disc": config.disc, "disc_opt": dict(config.disc_opt),
+        "disc": None if config.disc == "none" else config.disc, "disc_opt": dict(config.disc_opt),
         "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
         "pool_size": config.pool_size,
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,

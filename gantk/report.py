@@ -1,0 +1,122 @@
+"""The HTML page of an evaluation: metrics, then the best and worst images by L1 with their error maps."""
+
+from __future__ import annotations
+
+import heapq
+import html
+import itertools
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib import colormaps
+from torch import Tensor
+
+from .data.io import write_png
+
+PANELS = ("input", "output", "target", "error")
+ERROR_SCALE = 0.5  # per-pixel error (images in [0, 1]) shown at full brightness
+
+
+class Extremes:
+    """Keeps the ``k`` items with the lowest and the ``k`` with the highest score seen so far."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self._low: list[tuple] = []  # max-heap through negated scores
+        self._high: list[tuple] = []
+        self._order = itertools.count()
+
+    def offer(self, score: float, name: str, panels: dict[str, Tensor]) -> None:
+        if self.k <= 0:
+            return
+        entry = (next(self._order), score, name, panels)
+        for heap, key in ((self._low, -score), (self._high, score)):
+            if len(heap) < self.k:
+                heapq.heappush(heap, (key, *entry))
+            elif key > heap[0][0]:
+                heapq.heapreplace(heap, (key, *entry))
+
+    def best(self) -> list[tuple[float, str, dict[str, Tensor]]]:
+        """Lowest scores first."""
+        return [(score, name, panels) for _, _, score, name, panels in sorted(self._low, key=lambda e: (-e[0], e[1]))]
+
+    def worst(self) -> list[tuple[float, str, dict[str, Tensor]]]:
+        """Highest scores first."""
+        return [(score, name, panels) for _, _, score, name, panels in sorted(self._high, key=lambda e: (-e[0], e[1]))]
+
+
+def error_image(error: Tensor) -> Tensor:
+    """A per-pixel error map ``H x W`` (0..1) as an RGB image in [-1, 1] (magma colour map, 0..ERROR_SCALE)."""
+    scaled = (error.float() / ERROR_SCALE).clamp(0, 1).numpy()
+    rgb = torch.from_numpy(colormaps["magma"](scaled)[..., :3]).permute(2, 0, 1).float()
+    return rgb * 2 - 1
+
+
+def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | Path) -> Path:
+    """Write ``index.html`` and its PNG images into ``report_dir``; returns the page's path."""
+    report_dir = Path(report_dir)
+    (report_dir / "images").mkdir(parents=True, exist_ok=True)
+    sections = []
+    for title, label, items in (("Best", "best", extremes.best()), ("Worst", "worst", extremes.worst())):
+        rows = []
+        for rank, (score, name, panels) in enumerate(items, 1):
+            cells = []
+            for panel in PANELS:
+                image = error_image(panels[panel]) if panel == "error" else panels[panel]
+                file = write_png(image, report_dir / "images" / f"{label}-{rank:02d}-{panel}.png")
+                cells.append(f'<td><img src="images/{file.name}" alt="{panel}"></td>')
+            rows.append(f"<tr><td>{rank}. {html.escape(name)}<br>L1 {score:.4f}</td>{''.join(cells)}</tr>")
+        header = "".join(f"<th>{panel}</th>" for panel in ("image",) + PANELS)
+        sections.append(f"<h2>{title} {len(items)} by L1</h2>\n<table class=images><tr>{header}</tr>\n" + "\n".join(rows) + "</table>")
+    page = PAGE.format(
+        title=html.escape(f"gantk eval: {Path(result['checkpoint']).name}"),
+        facts=_facts(result),
+        metrics=_metrics(result),
+        scale=ERROR_SCALE,
+        sections="\n".join(sections),
+    )
+    path = report_dir / "index.html"
+    path.write_text(page)
+    return path
+
+
+def _facts(result: dict[str, Any]) -> str:
+    facts = {
+        "checkpoint": f"{result['checkpoint']} (step {result['step']})",
+        "model": ", ".join(f"{k}={v}" for k, v in result["model"].items()),
+        "data": f"{result['data']} (split {result['split']}, {result['images']} images)",
+        "mode": f"{result['mode']}, batch {result['batch_size']}, seed {result['seed']}",
+    }
+    return "\n".join(f"<tr><th>{key}</th><td>{html.escape(str(value))}</td></tr>" for key, value in facts.items())
+
+
+def _metrics(result: dict[str, Any]) -> str:
+    rows = [f"<tr><th>{html.escape(name)}</th><td>{value:.4g}</td></tr>" for name, value in result["metrics"].items()]
+    rows += [
+        f"<tr><th>{html.escape(name)}</th><td>unavailable: {html.escape(reason)}</td></tr>"
+        for name, reason in result["unavailable"].items()
+    ]
+    for name, values in result.get("classes", {}).items():
+        shown = ", ".join(f"{v:.4g}" for v in values)
+        rows.append(f"<tr><th>class {html.escape(name)}</th><td>{shown}</td></tr>")
+    return "\n".join(rows)
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
+th, td {{ padding: 4px 10px; text-align: left; vertical-align: top; }}
+table.images img {{ width: 192px; image-rendering: pixelated; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<table>{facts}</table>
+<h2>Metrics</h2>
+<table>{metrics}</table>
+<p>Each row: input | output | target | per-pixel absolute error (pixels in [0, 1]; black 0, yellow {scale} or more).</p>
+{sections}
+</body></html>
+"""

@@ -1,0 +1,134 @@
+"""gantk ablate: grids, a tiny two-cell study, and resuming it."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gantk.ablate import BUILTIN_GRIDS, AblationError, cell_config, load_grid, run_ablation
+from gantk.cli import GantkGroup
+from gantk.commands_eval import ablate_command
+from gantk.metrics import fid as fid_module
+from gantk.train import Trainer
+from helpers import write_paired
+
+GRID = """
+name = "tiny"
+description = "L1 against L1+cGAN"
+[common]
+gen_opt = { ngf = 8 }
+disc_opt = { ndf = 8 }
+[[cells]]
+name = "L1"
+loss = "l1"
+disc = "none"
+[[cells]]
+name = "L1+cGAN"
+loss = "bce+l1"
+"""
+FLAGS = ["--max-steps", "2", "--batch-size", "2", "--load-size", "36", "--crop-size", "32", "--workers", "0", "--no-progress"]
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID)
+    return grid, write_paired(tmp_path / "pairs", count=4, size=40), tmp_path / "study"
+
+
+def invoke(*args):
+    return CliRunner().invoke(GantkGroup(commands={"ablate": ablate_command}), ["ablate", *map(str, args)])
+
+
+def test_two_cell_study_then_rerun_skips(study, monkeypatch):
+    grid, pairs, out = study
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 0, result.output
+    for cell in ("l1", "l1+cgan"):
+        saved = json.loads((out / cell / "eval.json").read_text())
+        assert saved["step"] == 2 and (out / cell / "checkpoint-00000002.pt").is_file()
+        assert saved["cell"]["train_config"]["batch_size"] == 2 and saved["batch_size"] == 1
+    table = (out / "results.md").read_text()
+    assert "| L1 | unet | none | `l1` |" in table and "patch70 (conditional)" in table and "unavailable fid" in table
+    assert [c["cell"]["name"] for c in json.loads((out / "results.json").read_text())["cells"]] == ["L1", "L1+cGAN"]
+    assert (out / "metrics.png").is_file() and (out / "samples.png").is_file()
+
+    monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a finished cell was trained again"))
+    again = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert again.exit_code == 0, again.output
+    assert again.output.count("finished earlier, skipped") == 2
+
+
+def test_other_evaluation_settings_evaluate_again_without_training(study, monkeypatch):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    monkeypatch.setattr(Trainer, "_train_step", lambda *args: pytest.fail("a trained cell was trained again"))
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("from its checkpoint at step 2") == 2
+    assert json.loads((out / "l1" / "eval.json").read_text())["mode"] == "eval"
+
+
+def test_changed_settings_of_a_finished_cell_are_refused(study):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    changed = [*FLAGS[:-1], "--lr", "0.001", "--no-progress"]
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *changed)
+    assert result.exit_code == 1 and "other settings (lr)" in result.output
+
+
+class Interrupted(Exception):
+    pass
+
+
+def stop_at(step):
+    def callback(trainer, current, logged):
+        if current == step:
+            raise Interrupted
+
+    return callback
+
+
+def test_interrupted_cell_resumes(study):
+    grid, pairs, out = study
+    loaded = load_grid(grid)
+    common = {"max_steps": 2, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "checkpoint_every": 1}
+    with pytest.raises(Interrupted):
+        Trainer(cell_config(loaded, loaded.cells[0], pairs, out, common), progress=False, callbacks=[stop_at(1)]).fit()
+    lines = []
+    results = run_ablation(loaded, pairs, out, common=common, progress=False, log=lines.append)
+    assert "[1/2] L1: continuing" in lines[0] and "step 1" in lines[0]
+    assert [r["step"] for r in results] == [2, 2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[cells]]\nname = "a"\nlos = "l1"', "cell 'a': unknown configuration key"),
+    ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
+    ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),
+    ('name = "x"', "needs \\[\\[cells\\]\\]"),
+    ('[[cell]]\nname = "a"', "unknown top-level key"),
+])
+def test_bad_grid_files(tmp_path, text, message):
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    with pytest.raises(AblationError, match=message):
+        load_grid(path)
+
+
+def test_unknown_grid_name():
+    with pytest.raises(AblationError, match="neither a built-in grid"):
+        load_grid("table2")
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_GRIDS))
+def test_builtin_grid_cells_resolve(name, tmp_path):
+    grid = BUILTIN_GRIDS[name]
+    for cell in grid.cells:
+        Trainer(cell_config(grid, cell, tmp_path, tmp_path / "out", {"crop_size": 128}), progress=False)
+
+
+def test_list_builtin_grids():
+    result = invoke("--list")
+    assert result.exit_code == 0 and "table1" in result.output and "L1+cGAN: loss=bce+l1@100" in result.output

@@ -1,0 +1,134 @@
+"""gantk eval end to end on tiny trained checkpoints (CPU, 32 px)."""
+
+import json
+import warnings
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from gantk.cli import GantkGroup
+from gantk.commands_eval import ablate_command, eval_command
+from gantk.errors import DataError
+from gantk.evaluate import evaluate
+from gantk.metrics import fid as fid_module
+from gantk.train import TrainConfig, Trainer
+from helpers import write_paired, write_segmentation
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, checkpoint_every=2,
+            gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+
+class MeanFeatures(nn.Module):
+    """A stand-in for InceptionV3 (2048-d features), so FID/KID/precision/recall run in milliseconds."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)  # 3 * 64 values
+        return pooled.repeat(1, 11)[:, :2048]
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("image")
+    pairs = write_paired(root / "pairs", count=6, size=40)
+    run = Trainer(TrainConfig(data=str(pairs), out=str(root / "run"), **TINY), progress=False).fit()
+    return run, pairs
+
+
+@pytest.fixture(scope="module")
+def mask_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mask")
+    data = write_segmentation(root / "seg", count=6, size=40)
+    run = Trainer(TrainConfig(recipe="seg", data=str(data), out=str(root / "run"), **TINY), progress=False).fit()
+    return run, data
+
+
+@pytest.fixture
+def stand_in_weights(tmp_path):
+    path = tmp_path / "stand-in.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(MeanFeatures()).save(str(path))
+    return path
+
+
+@pytest.fixture
+def no_weights(monkeypatch):
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+
+
+def group():
+    return GantkGroup(commands={"eval": eval_command, "ablate": ablate_command})
+
+
+def test_image_model_eval_writes_json_and_html(image_run, stand_in_weights, tmp_path):
+    run, pairs = image_run
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(group(), [
+        "eval", "--checkpoint", str(run), "--data", str(pairs), "--inception-weights", str(stand_in_weights),
+        "--report", str(tmp_path / "report"), "--json", str(out), "--k", "2", "--no-progress",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "psnr" in result.output and "fid" in result.output
+    saved = json.loads(out.read_text())
+    assert saved["images"] == 6 and saved["step"] == 2 and saved["task"] == "image"
+    assert {"l1", "l2", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall"} <= set(saved["metrics"])
+    assert saved["unavailable"] == {} and saved["inception"]["reference"] is False
+    assert 0 <= saved["metrics"]["l1"] <= 1 and -1 <= saved["metrics"]["ssim"] <= 1
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Best 2 by L1" in page and "Worst 2 by L1" in page
+    images = sorted(p.name for p in (tmp_path / "report" / "images").iterdir())
+    assert len(images) == 16 and "worst-01-error.png" in images
+
+
+def test_json_to_stdout(image_run, no_weights):
+    run, pairs = image_run
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["l1"] > 0
+
+
+def test_missing_weights_make_fid_unavailable_with_the_fix(image_run, no_weights):
+    run, pairs = image_run
+    result = evaluate(run, pairs, progress=False)
+    assert "fid" not in result["metrics"] and "psnr" in result["metrics"]
+    for name in ("fid", "kid", "precision", "recall"):
+        assert "pip install 'gantk[fid]'" in result["unavailable"][name]
+        assert "GANTK_INCEPTION_WEIGHTS" in result["unavailable"][name]
+
+
+def test_missing_explicit_weights_is_an_error(image_run, tmp_path):
+    run, pairs = image_run
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs),
+                                          "--inception-weights", str(tmp_path / "absent.pt"), "--no-progress"])
+    assert result.exit_code == 1 and "does not exist" in result.output and "Traceback" not in result.output
+
+
+def test_modes_are_reproducible(image_run, no_weights):
+    run, pairs = image_run
+    paper = [evaluate(run, pairs, progress=False, seed=1)["metrics"] for _ in range(2)]
+    assert paper[0] == paper[1]
+    eval_mode = [evaluate(run, pairs, progress=False, eval_mode=True, batch_size=b)["metrics"] for b in (1, 3)]
+    assert eval_mode[0] == pytest.approx(eval_mode[1], rel=1e-5)  # running statistics: independent of the batch
+
+
+def test_mask_model_eval(mask_run, tmp_path):
+    run, data = mask_run
+    result = evaluate(run, data, progress=False, report_dir=tmp_path / "report", k_best_worst=1)
+    assert result["task"] == "segmentation" and result["unavailable"] == {}
+    metrics = result["metrics"]
+    assert {"pixel_accuracy", "mean_class_accuracy", "mean_iou", "mean_dice", "rmse", "foreground_iou", "foreground_dice"} <= set(metrics)
+    assert 0 <= metrics["pixel_accuracy"] <= 1 and len(result["classes"]["iou"]) == 2
+    assert (tmp_path / "report" / "images" / "best-01-target.png").is_file()
+    printed = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(data), "--no-progress"])
+    assert printed.exit_code == 0, printed.output
+    assert "mean_iou" in printed.output and "class iou" in printed.output
+
+
+def test_model_and_data_kinds_must_match(image_run, mask_run):
+    with pytest.raises(DataError, match="mask model"):
+        evaluate(mask_run[0], image_run[1], progress=False)
+    with pytest.raises(DataError, match="image model"):
+        evaluate(image_run[0], mask_run[1], progress=False)

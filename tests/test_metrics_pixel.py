@@ -1,0 +1,85 @@
+"""Pixel metrics against independent numpy/scipy computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import correlate2d
+
+from gantk.metrics import PixelScores, l1_per_image, mse_per_image, psnr_per_image, ssim_per_image, to_unit
+
+
+def numpy_ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """SSIM of Wang et al. 2004 for one channel: 11x11 Gaussian window (sigma 1.5), valid region, data range 1."""
+    coords = np.arange(11) - 5
+    g = np.exp(-(coords**2) / (2 * 1.5**2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+
+    def filt(a):
+        return correlate2d(a, window, mode="valid")
+
+    mu_x, mu_y = filt(x), filt(y)
+    var_x = filt(x * x) - mu_x**2
+    var_y = filt(y * y) - mu_y**2
+    cov = filt(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return float(ssim_map.mean())
+
+
+@pytest.fixture
+def pair():
+    generator = torch.Generator().manual_seed(1)
+    pred = torch.rand(3, 2, 20, 24, generator=generator, dtype=torch.float64)
+    target = (pred + 0.2 * torch.rand(3, 2, 20, 24, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    return pred, target
+
+
+def test_l1_mse_psnr_match_numpy(pair):
+    pred, target = pair
+    p, t = pred.numpy(), target.numpy()
+    for i in range(len(p)):
+        mse = np.mean((p[i] - t[i]) ** 2)
+        assert l1_per_image(pred, target)[i].item() == pytest.approx(np.mean(np.abs(p[i] - t[i])), rel=1e-12)
+        assert mse_per_image(pred, target)[i].item() == pytest.approx(mse, rel=1e-12)
+        assert psnr_per_image(pred, target)[i].item() == pytest.approx(10 * np.log10(1 / mse), rel=1e-12)
+
+
+def test_psnr_by_hand():
+    assert psnr_per_image(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)).item() == pytest.approx(20.0, rel=1e-5)
+    assert psnr_per_image(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == math.inf
+
+
+def test_ssim_matches_the_reference_formula(pair):
+    pred, target = pair
+    ours = ssim_per_image(pred, target)
+    for i in range(len(pred)):
+        expected = np.mean([numpy_ssim(pred[i, c].numpy(), target[i, c].numpy()) for c in range(pred.shape[1])])
+        assert ours[i].item() == pytest.approx(expected, abs=1e-10)
+
+
+def test_ssim_of_identical_images_is_one_and_small_images_are_nan(pair):
+    pred, _ = pair
+    assert torch.allclose(ssim_per_image(pred, pred), torch.ones(3, dtype=torch.float64))
+    assert ssim_per_image(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)).isnan().all()
+
+
+def test_pixel_scores_aggregate_over_batches():
+    generator = torch.Generator().manual_seed(2)
+    a = torch.rand(4, 3, 16, 16, generator=generator) * 2 - 1
+    b = torch.rand(4, 3, 16, 16, generator=generator) * 2 - 1
+    scores = PixelScores()
+    scores.update(a[:1], b[:1])
+    scores.update(a[1:], b[1:])
+    result = scores.compute()
+    ua, ub = to_unit(a).double(), to_unit(b).double()
+    assert result["l1"] == pytest.approx((ua - ub).abs().mean().item(), rel=1e-6)
+    assert result["l2"] == pytest.approx((ua - ub).square().mean().item(), rel=1e-6)
+    assert result["rmse"] == pytest.approx(math.sqrt(result["l2"]), rel=1e-12)
+    assert result["psnr"] == pytest.approx(psnr_per_image(ua, ub).mean().item(), rel=1e-6)
+    assert result["ssim"] == pytest.approx(ssim_per_image(ua, ub).mean().item(), rel=1e-5)
+
+
+def test_to_unit_maps_model_range():
+    assert to_unit(torch.tensor([-1.0, 0.0, 1.0, 3.0])).tolist() == [0.0, 0.5, 1.0, 1.0]
