@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -28,9 +29,9 @@ from .validation import validate
 
 # Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
 DEMO_SETTINGS = {
-    "load_size": 72, "crop_size": 64, "batch_size": 4, "max_steps": 300,
+    "load_size": 72, "crop_size": 64, "batch_size": 4, "max_steps": 1500,
     "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},
-    "sample_every": 100, "checkpoint_every": 150,
+    "sample_every": 250, "checkpoint_every": 500,
 }
 FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
              "conditional": True, "pool_size": 50}
@@ -52,7 +53,7 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
         config = config.merged(demo_settings(components, **chosen), only_unset=True)
     config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
-        config = config.merged({"disc_opt": {}})
+        config = dataclasses.replace(config, disc_opt={})
     config.validate()
     return config
 
