@@ -47,8 +47,8 @@ def write_unaligned(root: Path, count_a: int = 5, count_b: int = 4, size: int = 
     return root
 
 
-def record_optimizer_steps(trainer):
-    """Per optimizer step: which networks' weights changed, and which networks' gradients changed."""
+def fit_recording_optimizer_steps(trainer):
+    """Train, and per optimizer step record which networks' weights changed and the gradients before it."""
     from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
     steps, state = [], {}
@@ -73,4 +73,27 @@ def record_optimizer_steps(trainer):
         steps.append((changed(state["before"][0], weights), state.get("grads")))
         state["grads"] = grads
 
-    return steps, [register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
+    handles = [register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
+    try:
+        trainer.fit()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return steps
+
+
+def train_interrupted_then_resumed(config, stop_at=None):
+    """Train ``config``; when ``stop_at`` is given, stop after that step (as a crash would) and resume."""
+    from gantk.train import Trainer
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(trainer, step, logged):
+        if step == stop_at:
+            raise Interrupted
+
+    try:
+        Trainer(config, progress=False, callbacks=[interrupt]).fit()
+    except Interrupted:
+        Trainer.resume(config.out, progress=False).fit()

@@ -8,7 +8,7 @@ from torchvision.io import decode_image
 
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
-from helpers import record_optimizer_steps, write_segmentation, write_unaligned
+from helpers import fit_recording_optimizer_steps, train_interrupted_then_resumed, write_segmentation, write_unaligned
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
             disc_opt={"ndf": 8})
@@ -26,12 +26,7 @@ def cycle_config(data, out, **overrides):
 def test_cyclegan_step_updates_each_network_with_its_own_optimizer(tmp_path):
     data = write_unaligned(tmp_path / "data")
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1), progress=False)
-    steps, handles = record_optimizer_steps(trainer)
-    try:
-        trainer.fit()
-    finally:
-        for handle in handles:
-            handle.remove()
+    steps = fit_recording_optimizer_steps(trainer)
     assert [changed for changed, _ in steps] == [{"G_AB", "G_BA"}, {"D_A", "D_B"}]
     logged = rows(tmp_path / "run")[0]
     for key in ("G_AB/lsgan", "G_AB/cycle", "G_AB/identity", "G_BA/lsgan", "D_A/lsgan", "D_B/lsgan"):
@@ -49,19 +44,8 @@ def test_cyclegan_resume_and_translate_both_ways(tmp_path):
     data = write_unaligned(tmp_path / "data")
 
     def run(out, stop_at=None):
-        class Stop(Exception):
-            pass
-
-        def interrupt(trainer, step, logged):
-            if step == stop_at:
-                raise Stop
-
-        try:
-            # a pool of 2 fills at once, so its random swaps and stored images must survive the resume
-            config = cycle_config(data, out, max_steps=5, checkpoint_every=3, pool_size=2)
-            Trainer(config, progress=False, callbacks=[interrupt]).fit()
-        except Stop:
-            Trainer.resume(out, progress=False).fit()
+        # a pool of 2 fills at once, so its random swaps and stored images must survive the resume
+        train_interrupted_then_resumed(cycle_config(data, out, max_steps=5, checkpoint_every=3, pool_size=2), stop_at)
         return [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows(out)]
 
     assert run(tmp_path / "resumed", stop_at=4) == run(tmp_path / "straight")

@@ -8,7 +8,7 @@ import torch
 from gantk.errors import CheckpointError, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
-from helpers import record_optimizer_steps, write_paired
+from helpers import fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
@@ -67,19 +67,9 @@ def test_checkpoint_rebuilds_model_alone(pairs, tmp_path):
 
 
 def resume_losses(pairs, out, stop_at=None):
-    class Interrupted(Exception):
-        pass
-
-    def interrupt(trainer, step, logged):
-        if step == stop_at:
-            raise Interrupted
-
     # 64 px: the fitted U-Net (6 levels) has a dropout level, so the RNG state must be restored too
     config = tiny_config(pairs, out, max_steps=7, checkpoint_every=2, flip=True, load_size=72, crop_size=64)
-    try:
-        Trainer(config, progress=False, callbacks=[interrupt]).fit()
-    except Interrupted:
-        Trainer.resume(out, progress=False).fit()
+    train_interrupted_then_resumed(config, stop_at)
     return [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_rows(out)]
 
 
@@ -157,12 +147,7 @@ def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
 def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     """The D optimizer changes only D; then the G optimizer changes only G and D receives no gradient."""
     trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False)
-    steps, handles = record_optimizer_steps(trainer)
-    try:
-        trainer.fit()
-    finally:
-        for handle in handles:
-            handle.remove()
+    steps = fit_recording_optimizer_steps(trainer)
     assert [changed for changed, _ in steps] == [{"D"}, {"G"}]
     d_grads_after_d_step = steps[1][1]["D"]
     assert all(torch.equal(a, b) for a, b in zip(d_grads_after_d_step, [p.grad for p in trainer.system.networks["D"].parameters()]))

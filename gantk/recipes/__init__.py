@@ -29,12 +29,7 @@ def seg() -> Recipe:
     return Recipe(
         name="seg",
         system=PairedSystem,
-        defaults={
-            "gen": "unet", "gen_opt": {"norm": "batch", "dropout": 0.5},
-            "disc": "patch70", "disc_opt": {"norm": "batch"}, "conditional": True,
-            "loss": "hinge+lovasz", "batch_size": 1, "load_size": 286, "crop_size": 256, "flip": True,
-            "epochs": 200, "decay_start": 0.5, **ADAM,
-        },
+        defaults={**pix2pix().defaults, "loss": "hinge+lovasz"},
         source="pix2pix photo->labels (Isola et al. 2017) with hinge and Lovasz-Jaccard objectives (Berman et al. 2018)",
     )
 
