@@ -1,0 +1,118 @@
+"""Data-loader throughput: decode + paired augmentation of 256 x 256 JPEG pairs, as the trainer loads them.
+
+The pairs (``A/`` blurred, ``B/`` photo, JPEG quality 92) are cut from ``../shared/data/photos`` when
+it exists, else made of smooth synthetic images, in a temporary folder. The dataset comes from the
+trainer's own ``_open_data`` (286 -> random 256 crop + flip) and the ``DataLoader`` gets the
+trainer's settings; the default is the trainer's default worker count.
+
+    python benchmarks/loader.py [--pairs 128] [--workers N] [--out benchmarks/results/loader.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from torchvision.io import write_jpeg
+from torchvision.transforms.v2 import functional as TF
+
+from gantk.data import ResumableSampler, derive_input, read_image
+from gantk.data.io import list_images
+from gantk.train import TrainConfig, Trainer
+from hardware import load_average, machine
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos"
+
+
+def source_images(count: int, size: int, seed: int = 0) -> list[torch.Tensor]:
+    """``count`` RGB uint8 ``size`` x ``size`` crops of the shared photos, or smooth synthetic images."""
+    generator = torch.Generator().manual_seed(seed)
+    photos = list_images(PHOTOS)
+    crops = []
+    for i in range(count):
+        if photos:
+            photo = read_image(photos[i % len(photos)])[:3]
+            photo = TF.resize(photo, [int(1.5 * size)], antialias=True)
+            top = int(torch.randint(photo.shape[-2] - size + 1, (), generator=generator))
+            left = int(torch.randint(photo.shape[-1] - size + 1, (), generator=generator))
+            crops.append(TF.crop(photo, top, left, size, size).contiguous())
+        else:
+            coarse = torch.rand(1, 3, 6, 6, generator=generator)
+            image = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+            crops.append((image[0].clamp(0, 1) * 255).to(torch.uint8))
+    return crops
+
+
+def write_jpeg_pairs(root: Path, count: int, size: int = 256) -> Path:
+    for side in "AB":
+        (root / side).mkdir(parents=True, exist_ok=True)
+    for i, photo in enumerate(source_images(count, size)):
+        write_jpeg(derive_input(photo, "blur"), str(root / "A" / f"{i:04d}.jpg"), quality=92)
+        write_jpeg(photo, str(root / "B" / f"{i:04d}.jpg"), quality=92)
+    return root
+
+
+def loader_rate(root: Path, workers: int, epochs: int = 2, warmup: int = 8, load_size: int = 286, crop_size: int = 256) -> dict:
+    """Images per second of the trainer's loader over ``root`` (batch 1), after ``warmup`` items."""
+    config = TrainConfig(data=str(root), load_size=load_size, crop_size=crop_size, batch_size=1, workers=workers)
+    trainer = Trainer(config, progress=False)
+    dataset, _ = trainer._open_data()
+    sampler = ResumableSampler(len(dataset), seed=0, shuffle=True)
+    # The DataLoader arguments of Trainer.fit on CPU.
+    loader = DataLoader(dataset, sampler=sampler, batch_size=1, num_workers=workers, drop_last=True,
+                        pin_memory=False, persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
+    stamps = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for batch in loader:
+            assert batch["A"].shape[-1] == crop_size
+            stamps.append(time.perf_counter())
+    gaps = [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1:])]
+    return {
+        "workers": workers,
+        "images": len(gaps),
+        "images_per_s": len(gaps) / (stamps[-1] - stamps[warmup]),
+        "median_gap_s": statistics.median(gaps),
+        "load_average": load_average(),
+    }
+
+
+def measure(pairs: int = 128, workers: int | None = None) -> dict:
+    """Loader rates at the trainer's default worker count (or ``workers``) and with no workers."""
+    workers = TrainConfig().workers if workers is None else workers
+    with tempfile.TemporaryDirectory(prefix="gantk-loader-") as tmp:
+        root = write_jpeg_pairs(Path(tmp) / "pairs", pairs)
+        rates = [loader_rate(root, workers)]
+        if workers:
+            rates.append(loader_rate(root, 0))
+    return {
+        "source": "shared photos" if list_images(PHOTOS) else "synthetic",
+        "pairs": pairs, "load_size": 286, "crop_size": 256, "default_workers": TrainConfig().workers,
+        "rates": rates,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=128)
+    parser.add_argument("--workers", type=int, default=None, help="default: the trainer's default")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "loader.json")
+    args = parser.parse_args()
+    result = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
+              "loader": measure(args.pairs, args.workers)}
+    for rate in result["loader"]["rates"]:
+        print(f"workers={rate['workers']}: {rate['images_per_s']:.1f} images/s (load {rate['load_average']})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Training throughput of gantk against the plain eager reference loop, interleaved step by step.
+
+Each path (see ``cases.PATHS``) trains in its own process on the same fixed batches with the same
+networks; one round steps every path once, in a rotating order, so all paths see the same machine
+load. The first warm-up step of each path is counted with ``FlopCounterMode``. Reported per path:
+median step time and images/s, the median of the per-round speed ratios to ``eager``, FLOPs per step,
+achieved FLOP/s against the matmul rate measured here, and peak RSS. Then the data loader.
+
+    python benchmarks/throughput.py                       # the default suite (DEFAULT_PLAN)
+    python benchmarks/throughput.py --threads 1           # one thread per path: steadier on a shared machine
+    python benchmarks/throughput.py --cases pix2pix-128-b1 --paths eager,gantk --steps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import loader
+from cases import PATHS, Case, parse_case
+from hardware import load_average, machine, matmul_peaks
+from worker import Worker
+
+# case -> (paths, timed rounds, warm-up steps): about 15 minutes with one thread per path on this 2-core CPU.
+DEFAULT_PLAN = {
+    "pix2pix-256-b1": ("eager,eager-fused,gantk,gantk-cl,gantk-bf16,gantk-bf16-cl", 5, 2),
+    "seg-256-b1": ("eager,gantk,gantk-bf16,gantk-bf16-cl", 4, 2),
+    "pix2pix-256-b16": ("eager,gantk,gantk-bf16,gantk-bf16-cl", 2, 1),
+    "cyclegan-256-b1": ("eager,gantk,gantk-bf16,gantk-bf16-cl", 2, 1),
+}
+FALLBACK_PLAN = ("eager,gantk,gantk-bf16,gantk-bf16-cl", 3, 1)
+
+
+def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int | None = None) -> dict:
+    load_start = load_average()
+    started = time.perf_counter()
+    workers = [Worker(case, path, threads) for path in paths]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        counted = {w.path: w.ask("flops") for w in workers}
+        for _ in range(warmup - 1):
+            for worker in workers:
+                worker.ask("step")
+        times: dict[str, list[float]] = {path: [] for path in paths}
+        for round_ in range(steps):
+            shift = round_ % len(workers)
+            for worker in workers[shift:] + workers[:shift]:
+                times[worker.path].append(worker.ask("step")["seconds"])
+        memory = {w.path: w.ask("memory") for w in workers}
+        setup = {w.path: w.setup for w in workers}
+    finally:
+        for worker in workers:
+            worker.stop()
+    results = {}
+    for path in paths:
+        median = statistics.median(times[path])
+        flops = counted[path]["flops"]
+        ratios = [e / t for e, t in zip(times["eager"], times[path])] if "eager" in times else []
+        results[path] = {
+            "flags": PATHS[path],
+            "step_s": times[path],
+            "median_step_s": median,
+            "images_per_s": case.batch / median,
+            "vs_eager_median": statistics.median(ratios) if ratios else None,
+            "vs_eager_range": [min(ratios), max(ratios)] if ratios else None,
+            "flops_per_step": flops,
+            "achieved_flop_s": flops / median,
+            "flop_counted_step_s": counted[path]["seconds"],
+            "peak_rss_bytes": memory[path]["peak_rss"],
+            "cuda_max_allocated_bytes": memory[path]["cuda_max_allocated"],
+            "rss_after_setup_bytes": setup[path]["rss_after_setup"],
+        }
+    return {
+        "case": case.name, "recipe": case.recipe, "size": case.size, "batch": case.batch,
+        "steps": steps, "warmup": warmup, "wall_s": time.perf_counter() - started,
+        "load_average_start": load_start, "load_average_end": load_average(), "paths": results,
+    }
+
+
+def precision_of(path: str) -> str:
+    return (PATHS[path] or {}).get("precision", "fp32")
+
+
+def print_case(result: dict, peaks: dict) -> None:
+    print(f"\n{result['case']}  ({result['steps']} timed rounds after {result['warmup']} warm-up; "
+          f"load {result['load_average_start']} -> {result['load_average_end']})")
+    print(f"{'path':<22}{'img/s':>9}{'step s':>9}{'x eager':>9}{'  range':<14}{'GFLOP/step':>11}{'GFLOP/s':>9}"
+          f"{'% matmul':>10}{'peak RSS':>10}")
+    for path, r in result["paths"].items():
+        peak = peaks[precision_of(path)]["best"]
+        ratio = "" if r["vs_eager_median"] is None else f"{r['vs_eager_median']:.2f}"
+        spread = "" if r["vs_eager_range"] is None else "  {:.2f}-{:.2f}".format(*r["vs_eager_range"])
+        print(f"{path:<22}{r['images_per_s']:>9.3f}{r['median_step_s']:>9.2f}{ratio:>9}{spread:<14}"
+              f"{r['flops_per_step'] / 1e9:>11.1f}{r['achieved_flop_s'] / 1e9:>9.1f}"
+              f"{100 * r['achieved_flop_s'] / peak:>9.1f}%{r['peak_rss_bytes'] / 2**30:>8.2f}GB"
+              + ("" if r["cuda_max_allocated_bytes"] is None else f"  CUDA {r['cuda_max_allocated_bytes'] / 2**30:.2f}GB"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(DEFAULT_PLAN), help="comma-separated RECIPE-SIZE-bBATCH (pix2pix-256-b16)")
+    parser.add_argument("--paths", help=f"comma-separated, from: {', '.join(PATHS)} (default: per case, see DEFAULT_PLAN)")
+    parser.add_argument("--steps", type=int, help="timed rounds per case (default: per case)")
+    parser.add_argument("--warmup", type=int, help="warm-up steps per path, the first one FLOP-counted (default: per case)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, help="torch threads of every path and of the matmul rate (default: torch's)")
+    parser.add_argument("--no-loader", action="store_true", help="skip the data-loader measurement")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "throughput.json")
+    args = parser.parse_args()
+    unknown = [p for p in (args.paths or "").split(",") if p and p not in PATHS]
+    if unknown:
+        parser.error(f"unknown path(s) {', '.join(unknown)}; choose from {', '.join(PATHS)}")
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    result = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
+              "matmul_peak_start": matmul_peaks(args.device), "cases": []}
+    print(f"machine: {result['machine']['cpu']['model']}, flags {result['machine']['cpu']['flags']}, "
+          f"torch {result['machine']['torch']}, {result['machine']['cpu']['torch_threads']} threads")
+    peaks = result["matmul_peak_start"]
+    print("matmul peak (2048^2, best): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s (load {})".format(
+        peaks["fp32"]["best"] / 1e9, peaks["bf16"]["best"] / 1e9, peaks["load_average"]))
+    for text in args.cases.split(","):
+        case = parse_case(text, args.device)
+        paths, steps, warmup = DEFAULT_PLAN.get(case.name, FALLBACK_PLAN)
+        paths = (args.paths or paths).split(",")
+        outcome = run_case(case, paths, args.steps or steps, max(1, args.warmup or warmup), args.threads)
+        result["cases"].append(outcome)
+        print_case(outcome, peaks)
+    result["matmul_peak_end"] = matmul_peaks(args.device)
+    if not args.no_loader:
+        result["loader"] = loader.measure()
+        for rate in result["loader"]["rates"]:
+            print(f"\nloader, workers={rate['workers']}: {rate['images_per_s']:.1f} images/s (load {rate['load_average']})")
+    result["wall_s"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {args.out} ({result['wall_s'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

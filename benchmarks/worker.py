@@ -1,0 +1,84 @@
+"""A process that trains one benchmark path on command, so paths interleave step by step and each
+has its own peak memory.
+
+Commands over a pipe: ``"flops"`` (one step under ``FlopCounterMode``), ``"step"`` (one timed
+step), ``"memory"`` (peak and current RSS; CUDA's max allocated memory), ``"stop"``. Every reply is
+a dict.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cases import Case
+from hardware import current_rss_bytes, peak_rss_bytes
+
+
+def serve(case: Case, path: str, threads: int | None, conn: Connection) -> None:
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        cuda = case.device == "cuda"
+        sync = torch.cuda.synchronize if cuda else lambda: None
+        step = case.stepper(path)
+        batches = case.batches()
+        conn.send({"ready": True, "rss_after_setup": current_rss_bytes()})
+        count = 0
+        while (command := conn.recv()) != "stop":
+            if command == "memory":
+                conn.send({"peak_rss": peak_rss_bytes(), "rss": current_rss_bytes(),
+                           "cuda_max_allocated": torch.cuda.max_memory_allocated() if cuda else None})
+                continue
+            batch = batches[count % len(batches)]
+            count += 1
+            sync()
+            if command == "flops":
+                with FlopCounterMode(display=False) as counter:
+                    start = time.perf_counter()
+                    step(batch)
+                    sync()
+                conn.send({"flops": counter.get_total_flops(), "seconds": time.perf_counter() - start})
+            else:
+                start = time.perf_counter()
+                step(batch)
+                sync()
+                conn.send({"seconds": time.perf_counter() - start})
+    except Exception:  # reported to the parent, which stops the run
+        conn.send({"error": traceback.format_exc()})
+
+
+class Worker:
+    """Handle on a :func:`serve` process."""
+
+    def __init__(self, case: Case, path: str, threads: int | None = None):
+        self.path = path
+        context = mp.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(case, path, threads, child), daemon=True)
+        self.process.start()
+        self.setup: dict = {}
+
+    def wait_ready(self) -> None:
+        self.setup = self._reply()
+
+    def _reply(self) -> dict:
+        reply = self.conn.recv()
+        if "error" in reply:
+            self.process.join()
+            raise RuntimeError(f"benchmark path {self.path} failed:\n{reply['error']}")
+        return reply
+
+    def ask(self, command: str) -> dict:
+        self.conn.send(command)
+        return self._reply()
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.conn.send("stop")
+        self.process.join()

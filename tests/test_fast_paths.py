@@ -1,0 +1,85 @@
+"""The fast training paths (bf16, fp16, channels_last, torch.compile) against the fp32 eager step.
+
+Each path is one step of ``Trainer.fit`` with the ``TrainConfig`` flags ``gantk train`` sets, on
+the same fixed batch (same seed, no flip; at 32 px the U-Net has 5 levels and no dropout level),
+compared with the default fp32 eager step: the logged losses, and every network's gradients
+(relative error of the flattened gradient and its cosine with the fp32 one).
+
+The half-precision tolerances are set from what autocast itself gives: on these networks and this
+batch, a plain eager autocast step is off the float64 gradients by 13.6% (bf16) and 7.8% (fp16) for
+G, cosine 0.991 and 0.997, and gantk's autocast steps are off by the same amounts.
+"""
+
+import math
+
+import pytest
+import torch
+
+from gantk.train import TrainConfig, Trainer
+from gantk.train import trainer as trainer_module
+from helpers import write_paired
+
+TINY = dict(load_size=32, crop_size=32, batch_size=2, flip=False, workers=0, max_steps=1, log_every=1,
+            sample_every=1000, checkpoint_every=1000, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+# flags -> (relative tolerance of the losses, of the gradients; smallest cosine of the gradients)
+FAST_PATHS = {
+    "channels_last": ({"channels_last": True}, 1e-4, 1e-3, 0.99999),
+    "bf16": ({"precision": "bf16"}, 3e-2, 0.3, 0.98),
+    "bf16+channels_last": ({"precision": "bf16", "channels_last": True}, 3e-2, 0.3, 0.98),
+    "fp16": ({"precision": "fp16"}, 1e-2, 0.2, 0.99),
+}
+
+
+def one_step(data, out, **flags):
+    """Logged losses and per-network flattened gradients of one ``gantk train`` step with ``flags``."""
+    logged = {}
+    trainer = Trainer(TrainConfig(data=str(data), out=str(out), **{**TINY, **flags}), progress=False,
+                      callbacks=[lambda trainer, step, values: logged.update(values)])
+    trainer.fit()
+    grads = {name: torch.cat([p.grad.flatten() for p in net.parameters()])
+             for name, net in trainer.system.networks.items()}
+    return logged, grads
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    return write_paired(tmp_path_factory.mktemp("fast") / "pairs", count=2, size=32)
+
+
+@pytest.fixture(scope="module")
+def fp32_step(pairs, tmp_path_factory):
+    return one_step(pairs, tmp_path_factory.mktemp("fp32") / "run")
+
+
+def assert_close_step(step, reference, loss_rtol, grad_rtol, min_cosine):
+    losses, grads = step
+    ref_losses, ref_grads = reference
+    assert losses.keys() == ref_losses.keys()
+    for key, value in losses.items():
+        assert math.isfinite(value) and value == pytest.approx(ref_losses[key], rel=loss_rtol), key
+    for name, grad in grads.items():
+        ref = ref_grads[name]
+        assert torch.isfinite(grad).all(), name
+        error = ((grad - ref).norm() / ref.norm()).item()
+        cosine = torch.nn.functional.cosine_similarity(grad, ref, dim=0).item()
+        assert error < grad_rtol and cosine > min_cosine, f"{name}: relative error {error:.2e}, cosine {cosine:.6f}"
+
+
+@pytest.mark.parametrize("path", FAST_PATHS)
+def test_fast_path_step_matches_fp32(path, pairs, fp32_step, tmp_path, monkeypatch):
+    flags, loss_rtol, grad_rtol, min_cosine = FAST_PATHS[path]
+    # fp16: the default initial loss scale (2**16) overflows this step's gradients, so GradScaler would
+    # skip it (as designed); start from 2**8 to compare an applied step.
+    monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, precision: torch.amp.GradScaler(
+        device.type, init_scale=2.0**8, enabled=precision == "fp16"))
+    assert_close_step(one_step(pairs, tmp_path / "run", **flags), fp32_step, loss_rtol, grad_rtol, min_cosine)
+
+
+def test_compiled_step_matches_eager(pairs, tmp_path):
+    """torch.compile (inductor) on a one-level U-Net and the pixel discriminator, the fewest layers to
+    compile: on CPU inductor builds C++ kernels per layer, 20-30 s here even for these."""
+    small = {"gen_opt": {"ngf": 4, "num_downs": 1}, "disc": "pixel", "disc_opt": {"ndf": 4}}
+    eager = one_step(pairs, tmp_path / "eager", **small)
+    compiled = one_step(pairs, tmp_path / "compiled", compile=True, **small)
+    assert_close_step(compiled, eager, 1e-4, 1e-3, 0.99999)
