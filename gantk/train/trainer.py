@@ -31,7 +31,6 @@ from .validation import validate
 DEMO_SETTINGS = {
     "load_size": 72, "crop_size": 64, "batch_size": 4, "max_steps": 1500,
     "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},
-    "sample_every": 250, "checkpoint_every": 500,
 }
 FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
              "conditional": True, "pool_size": 50}
