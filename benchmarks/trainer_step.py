@@ -15,7 +15,7 @@ import torch
 from gantk.train import TrainConfig, Trainer
 from gantk.train.distributed import ProcessInfo, resolve_device
 from gantk.train.precision import grad_scaler
-from gantk.train.schedule import linear_decay
+from gantk.train.trainer import make_optimizers
 
 
 def data_info(channels: dict[str, int], num_classes: int | None = None, format: str = "paired") -> SimpleNamespace:
@@ -36,18 +36,8 @@ class TrainerStep:
     def __init__(self, config: TrainConfig, info: SimpleNamespace, total_steps: int = 1000):
         self.trainer, self.system, self.device = build_system(config, info)
         config = self.trainer.config
-        # Optimizers and schedulers exactly as Trainer.fit builds them.
-        self.optimizers = {
-            phase.name: torch.optim.Adam(
-                [p for net in phase.trains for p in self.system.networks[net].parameters()],
-                lr=config.lr, betas=(config.beta1, config.beta2), fused=True,
-            )
-            for phase in self.system.phases
-        }
-        self.schedulers = [
-            torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(total_steps, config.decay_start))
-            for opt in self.optimizers.values()
-        ]
+        self.optimizers, schedulers = make_optimizers(self.system, config, total_steps)
+        self.schedulers = list(schedulers.values())
         self.scaler = grad_scaler(self.device, config.precision)
         torch.manual_seed(config.seed)
         self.nets = self.trainer._wrap(self.system, ProcessInfo(), self.device)

@@ -96,6 +96,22 @@ def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
     }
 
 
+def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One Adam per phase over the networks it trains, each with the constant-then-linear-decay schedule."""
+    optimizers = {
+        phase.name: torch.optim.Adam(
+            [p for net in phase.trains for p in system.networks[net].parameters()],
+            lr=config.lr, betas=(config.beta1, config.beta2), fused=True,  # one pass over the weights, CPU and CUDA
+        )
+        for phase in system.phases
+    }
+    schedulers = {
+        name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(total_steps, config.decay_start))
+        for name, opt in optimizers.items()
+    }
+    return optimizers, schedulers
+
+
 class Trainer:
     """Trains the system a configuration describes.
 
@@ -215,17 +231,7 @@ class Trainer:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
         total_steps = config.max_steps or config.epochs * steps_per_epoch
 
-        optimizers = {
-            phase.name: torch.optim.Adam(
-                [p for net in phase.trains for p in system.networks[net].parameters()],
-                lr=config.lr, betas=(config.beta1, config.beta2), fused=True,  # one pass over the weights, CPU and CUDA
-            )
-            for phase in system.phases
-        }
-        schedulers = {
-            name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(total_steps, config.decay_start))
-            for name, opt in optimizers.items()
-        }
+        optimizers, schedulers = make_optimizers(system, config, total_steps)
         scaler = grad_scaler(device, config.precision)
         if self.resume_from is not None:
             self._restore(self.resume_from, system, optimizers, schedulers, scaler, process)
