@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from .cli_options import train_flags
+from .commands_eval import ablate_command, eval_command
 from .errors import GantkError
 from .plugins import KINDS, default_components, normalize_kind
 
@@ -23,43 +25,6 @@ class GantkGroup(click.Group):
             return super().invoke(ctx)
         except GantkError as error:
             raise click.ClickException(str(error)) from None
-
-
-def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float, bool or None when they look like one."""
-    options: dict[str, Any] = {}
-    for text in values:
-        for item in filter(None, (part.strip() for part in text.split(","))):
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}.", ctx, param)
-            options[key.strip()] = parse_value(value.strip())
-    return options
-
-
-def parse_objective_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """``NAME.KEY=VALUE`` items into ``{name: {key: value}}``."""
-    options: dict[str, dict[str, Any]] = {}
-    for qualified, value in parse_options(ctx, param, values).items():
-        name, dot, key = qualified.rpartition(".")
-        if not dot or not name:
-            raise click.BadParameter(f"expected NAME.KEY=VALUE (e.g. wgan-gp.lambda_gp=5), got {qualified!r}.", ctx, param)
-        options.setdefault(name, {})[key] = value
-    return options
-
-
-def parse_value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
 
 
 @click.group(cls=GantkGroup)
@@ -105,55 +70,8 @@ def describe(kind: str, name: str, as_json: bool) -> None:
     click.echo(json.dumps(info, indent=2) if as_json else describe_text(info))
 
 
-TRAIN_FLAGS = [
-    click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
-    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these flags."),
-    click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
-    click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),
-    click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input."),
-    click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics)."),
-    click.option("--gen", help="Generator name (see 'gantk list generators')."),
-    click.option("--gen-opt", multiple=True, callback=parse_options, help="Generator options KEY=VALUE[,KEY=VALUE]."),
-    click.option("--disc", help="Discriminator name, or 'none'."),
-    click.option("--disc-opt", multiple=True, callback=parse_options, help="Discriminator options KEY=VALUE[,...]."),
-    click.option("--conditional/--unconditional", default=None, help="Whether D sees the input image too."),
-    click.option("--loss", help="Objective spec, e.g. bce+l1 or hinge+l1@0.5 (name[@weight] joined by '+')."),
-    click.option("--loss-opt", multiple=True, callback=parse_objective_options,
-                 help="Objective options NAME.KEY=VALUE[,...], e.g. wgan-gp.lambda_gp=5."),
-    click.option("--epochs", type=click.IntRange(min=1), help="Length of the schedule in epochs."),
-    click.option("--max-steps", type=click.IntRange(min=1), help="Length of the schedule in steps (overrides --epochs)."),
-    click.option("--decay-start", type=click.FloatRange(0, 1), help="Fraction of the schedule after which the lr decays to 0."),
-    click.option("--batch-size", type=click.IntRange(min=1)),
-    click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
-    click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
-    click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
-    click.option("--lr", type=float),
-    click.option("--beta1", type=float),
-    click.option("--beta2", type=float),
-    click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
-    click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"])),
-    click.option("--channels-last/--no-channels-last", default=None),
-    click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
-    click.option("--seed", type=int),
-    click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes."),
-    click.option("--log-every", type=click.IntRange(min=1)),
-    click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
-    click.option("--val-split", help="Held-out split to validate on (default test)."),
-    click.option("--sample-every", type=click.IntRange(min=1)),
-    click.option("--checkpoint-every", type=click.IntRange(min=1)),
-    click.option("--keep-checkpoints", type=click.IntRange(min=1)),
-]
-
-
-def train_flags(function):
-    for option in reversed(TRAIN_FLAGS):
-        function = option(function)
-    return function
-
-
 @cli.command()
-@train_flags
+@train_flags()
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue the run in this directory.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def train(config_file: str | None, resume: str | None, progress: bool, compile_: bool | None, **flags: Any) -> None:
@@ -252,8 +170,6 @@ def plot(run_dir: str, out: str | None) -> None:
     path = plot_losses(Path(run_dir) / "metrics.csv", out or Path(run_dir) / "loss_curves.png")
     click.echo(f"wrote {path}")
 
-
-from .commands_eval import ablate_command, eval_command  # noqa: E402  (they import cli lazily)
 
 cli.add_command(eval_command)
 cli.add_command(ablate_command)

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .cli_options import train_flags
+
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
 EVAL_OPTIONS = [
     click.option("--split", default="test", show_default=True, help="Dataset split to evaluate."),
@@ -21,13 +23,6 @@ def eval_options(function):
     for option in reversed(EVAL_OPTIONS):
         function = option(function)
     return function
-
-
-def key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE[,KEY=VALUE]`` options, parsed as ``gantk train`` parses them."""
-    from .cli import parse_options
-
-    return parse_options(ctx, param, values)
 
 
 @click.command("eval")
@@ -83,23 +78,11 @@ def result_table(result: dict[str, Any]) -> str:
 @click.option("--data", type=click.Path(exists=True), help="Dataset every cell trains and is evaluated on.")
 @click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
 @click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file of training settings for every cell.")
-@click.option("--recipe", help="Recipe every cell starts from (default pix2pix).")
-@click.option("--gen-opt", multiple=True, callback=key_values, help="Generator options for every cell, KEY=VALUE[,...].")
-@click.option("--disc-opt", multiple=True, callback=key_values, help="Discriminator options for every cell, KEY=VALUE[,...].")
-@click.option("--max-steps", type=click.IntRange(min=1), help="Training steps of every cell.")
-@click.option("--epochs", type=click.IntRange(min=1))
-@click.option("--batch-size", type=click.IntRange(min=1))
-@click.option("--load-size", type=click.IntRange(min=1))
-@click.option("--crop-size", type=click.IntRange(min=1))
-@click.option("--lr", type=float)
-@click.option("--seed", type=int, help="Training seed shared by every cell.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]))
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--workers", type=click.IntRange(min=0))
-@click.option("--log-every", type=click.IntRange(min=1))
-@click.option("--sample-every", type=click.IntRange(min=1))
-@click.option("--checkpoint-every", type=click.IntRange(min=1))
+@train_flags(
+    "--config", "--recipe", "--gen-opt", "--disc-opt", "--max-steps", "--epochs", "--batch-size", "--load-size",
+    "--crop-size", "--lr", "--seed", "--precision", "--device", "--workers", "--log-every", "--sample-every",
+    "--checkpoint-every",
+)
 @eval_options
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
 @click.option("--eval-seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")

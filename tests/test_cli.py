@@ -5,7 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from gantk.cli import cli, parse_value
+from gantk.cli import cli
+from gantk.cli_options import parse_value
 from helpers import write_paired
 
 TINY_FLAGS = ["--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--workers", "0", "--gen-opt", "ngf=8",

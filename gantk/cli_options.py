@@ -1,0 +1,97 @@
+"""Options shared by the ``gantk`` commands: ``KEY=VALUE`` parsing and the training flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float, bool or None when they look like one."""
+    options: dict[str, Any] = {}
+    for text in values:
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}.", ctx, param)
+            options[key.strip()] = parse_value(value.strip())
+    return options
+
+
+def parse_objective_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``NAME.KEY=VALUE`` items into ``{name: {key: value}}``."""
+    options: dict[str, dict[str, Any]] = {}
+    for qualified, value in parse_options(ctx, param, values).items():
+        name, dot, key = qualified.rpartition(".")
+        if not dot or not name:
+            raise click.BadParameter(f"expected NAME.KEY=VALUE (e.g. wgan-gp.lambda_gp=5), got {qualified!r}.", ctx, param)
+        options.setdefault(name, {})[key] = value
+    return options
+
+
+def parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+TRAIN_FLAGS = {
+    "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
+    "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these flags."),
+    "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
+    "--data-format": click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),
+    "--direction": click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input."),
+    "--out": click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics)."),
+    "--gen": click.option("--gen", help="Generator name (see 'gantk list generators')."),
+    "--gen-opt": click.option("--gen-opt", multiple=True, callback=parse_options, help="Generator options KEY=VALUE[,KEY=VALUE]."),
+    "--disc": click.option("--disc", help="Discriminator name, or 'none'."),
+    "--disc-opt": click.option("--disc-opt", multiple=True, callback=parse_options, help="Discriminator options KEY=VALUE[,...]."),
+    "--conditional": click.option("--conditional/--unconditional", default=None, help="Whether D sees the input image too."),
+    "--loss": click.option("--loss", help="Objective spec, e.g. bce+l1 or hinge+l1@0.5 (name[@weight] joined by '+')."),
+    "--loss-opt": click.option("--loss-opt", multiple=True, callback=parse_objective_options,
+                               help="Objective options NAME.KEY=VALUE[,...], e.g. wgan-gp.lambda_gp=5."),
+    "--epochs": click.option("--epochs", type=click.IntRange(min=1), help="Length of the schedule in epochs."),
+    "--max-steps": click.option("--max-steps", type=click.IntRange(min=1), help="Length of the schedule in steps (overrides --epochs)."),
+    "--decay-start": click.option("--decay-start", type=click.FloatRange(0, 1), help="Fraction of the schedule after which the lr decays to 0."),
+    "--batch-size": click.option("--batch-size", type=click.IntRange(min=1)),
+    "--load-size": click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
+    "--crop-size": click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
+    "--flip": click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
+    "--lr": click.option("--lr", type=float),
+    "--beta1": click.option("--beta1", type=float),
+    "--beta2": click.option("--beta2", type=float),
+    "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
+    "--device": click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
+    "--precision": click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"])),
+    "--channels-last": click.option("--channels-last/--no-channels-last", default=None),
+    "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
+    "--seed": click.option("--seed", type=int),
+    "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes."),
+    "--log-every": click.option("--log-every", type=click.IntRange(min=1)),
+    "--val-every": click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
+    "--val-split": click.option("--val-split", help="Held-out split to validate on (default test)."),
+    "--sample-every": click.option("--sample-every", type=click.IntRange(min=1)),
+    "--checkpoint-every": click.option("--checkpoint-every", type=click.IntRange(min=1)),
+    "--keep-checkpoints": click.option("--keep-checkpoints", type=click.IntRange(min=1)),
+}
+
+
+def train_flags(*names: str):
+    """Decorator adding the ``gantk train`` flags named (all of them when none are named)."""
+    options = [TRAIN_FLAGS[name] for name in names] if names else list(TRAIN_FLAGS.values())
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
