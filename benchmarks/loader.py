@@ -2,10 +2,12 @@
 
 The pairs (``A/`` blurred, ``B/`` photo, JPEG quality 92) are cut from ``../shared/data/photos`` when
 it exists, else made of smooth synthetic images, in a temporary folder. The dataset comes from the
-trainer's own ``_open_data`` (286 -> random 256 crop + flip) and the ``DataLoader`` gets the
-trainer's settings; the default is the trainer's default worker count.
+trainer's own ``_open_data`` (286 -> random 256 crop + flip), the ``DataLoader`` gets the trainer's
+settings (the default is the trainer's default worker count), and each batch goes through the
+trainer's ``_to_device``. Both ``--augment-on`` settings are measured: crop and flip in the loader
+workers, or on ``--device`` in the training process.
 
-    python benchmarks/loader.py [--pairs 128] [--workers N] [--out benchmarks/results/loader.json]
+    python benchmarks/loader.py [--pairs 128] [--workers N] [--device cuda] [--batch-size 16] [--out benchmarks/results/loader.json]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torchvision.transforms.v2 import functional as TF
 from gantk.data import ResumableSampler, derive_input, read_image
 from gantk.data.io import list_images
 from gantk.train import TrainConfig, Trainer
+from gantk.train.distributed import resolve_device
 from hardware import load_average, machine
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos"
@@ -60,43 +63,56 @@ def write_jpeg_pairs(root: Path, count: int, size: int = 256) -> Path:
     return root
 
 
-def loader_rate(root: Path, workers: int, epochs: int = 2, warmup: int = 8, load_size: int = 286, crop_size: int = 256) -> dict:
-    """Images per second of the trainer's loader over ``root`` (batch 1), after ``warmup`` items."""
-    config = TrainConfig(data=str(root), load_size=load_size, crop_size=crop_size, batch_size=1, workers=workers)
+def loader_rate(root: Path, workers: int, augment_on: str = "loader", device: str = "cpu", batch_size: int = 1,
+                epochs: int = 2, warmup: int = 8, load_size: int = 286, crop_size: int = 256) -> dict:
+    """Images per second of the trainer's input pipeline over ``root``, after ``warmup`` batches.
+
+    The pipeline is the trainer's own: ``_open_data``, a ``DataLoader`` with ``Trainer.fit``'s
+    arguments, then ``_to_device`` (which crops and flips with ``augment_on="device"``).
+    """
+    config = TrainConfig(data=str(root), load_size=load_size, crop_size=crop_size, batch_size=batch_size, workers=workers,
+                         augment_on=augment_on, device=device)
     trainer = Trainer(config, progress=False)
     dataset, _ = trainer._open_data()
+    target = resolve_device(device)
+    sync = torch.cuda.synchronize if target.type == "cuda" else (lambda: None)
     sampler = ResumableSampler(len(dataset), seed=0, shuffle=True)
-    # The DataLoader arguments of Trainer.fit on CPU.
-    loader = DataLoader(dataset, sampler=sampler, batch_size=1, num_workers=workers, drop_last=True,
-                        pin_memory=False, persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(dataset, sampler=sampler, batch_size=batch_size, num_workers=workers, drop_last=True,
+                        pin_memory=target.type == "cuda", persistent_workers=workers > 0,
+                        generator=torch.Generator().manual_seed(0))
     stamps = []
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
         for batch in loader:
-            assert batch["A"].shape[-1] == crop_size
+            batch = trainer._to_device(batch, target)
+            sync()
+            assert batch["A"].shape[-1] == crop_size and batch["A"].dtype == torch.float32
             stamps.append(time.perf_counter())
     gaps = [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1:])]
     return {
+        "augment_on": augment_on,
         "workers": workers,
-        "images": len(gaps),
-        "images_per_s": len(gaps) / (stamps[-1] - stamps[warmup]),
+        "batch_size": batch_size,
+        "images": len(gaps) * batch_size,
+        "images_per_s": len(gaps) * batch_size / (stamps[-1] - stamps[warmup]),
         "median_gap_s": statistics.median(gaps),
         "load_average": load_average(),
     }
 
 
-def measure(pairs: int = 128, workers: int | None = None) -> dict:
-    """Loader rates at the trainer's default worker count (or ``workers``) and with no workers."""
+def measure(pairs: int = 128, workers: int | None = None, device: str = "cpu", batch_size: int = 1) -> dict:
+    """Rates with augmentation in the loader and on ``device``, at the default worker count (or ``workers``) and none."""
     workers = TrainConfig().workers if workers is None else workers
+    counts = [workers, 0] if workers else [0]
+    warmup = max(1, min(8, pairs // batch_size // 2))  # batches, out of two epochs
     with tempfile.TemporaryDirectory(prefix="gantk-loader-") as tmp:
         root = write_jpeg_pairs(Path(tmp) / "pairs", pairs)
-        rates = [loader_rate(root, workers)]
-        if workers:
-            rates.append(loader_rate(root, 0))
+        rates = [loader_rate(root, count, augment_on, device, batch_size, warmup=warmup)
+                 for augment_on in ("loader", "device") for count in counts]
     return {
         "source": "shared photos" if list_images(PHOTOS) else "synthetic",
         "pairs": pairs, "load_size": 286, "crop_size": 256, "default_workers": TrainConfig().workers,
-        "rates": rates,
+        "device": device, "batch_size": batch_size, "rates": rates,
     }
 
 
@@ -104,12 +120,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=128)
     parser.add_argument("--workers", type=int, default=None, help="default: the trainer's default")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where --augment-on device crops")
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "loader.json")
     args = parser.parse_args()
     result = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
-              "loader": measure(args.pairs, args.workers)}
+              "loader": measure(args.pairs, args.workers, args.device, args.batch_size)}
     for rate in result["loader"]["rates"]:
-        print(f"workers={rate['workers']}: {rate['images_per_s']:.1f} images/s (load {rate['load_average']})")
+        print(f"augment on {rate['augment_on']}, workers={rate['workers']}: {rate['images_per_s']:.1f} images/s "
+              f"(load {rate['load_average']})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 

@@ -75,19 +75,25 @@ def loader_table(loader: dict, cases: list[dict]) -> list[str]:
     training = next((c for c in cases if c["case"].startswith("pix2pix-256-b1")), None)
     lines = [
         f"**Data loader** — {loader['pairs']} JPEG pairs ({loader['source']}), {loader['load_size']} → random "
-        f"{loader['crop_size']} crop + flip, batch 1, the trainer's DataLoader settings",
+        f"{loader['crop_size']} crop + flip, batch {loader.get('batch_size', 1)}, the trainer's DataLoader settings"
+        + (f" and `_to_device` ({loader['device']})" if "device" in loader else ""),
         "",
-        "| workers | images/s | load average | × training (pix2pix-256-b1, per path) |",
-        "|---:|---:|---|---|",
+        "| augment on | workers | images/s | load average |" + (" × training (pix2pix-256-b1, per path) |" if training else ""),
+        "|---|---:|---:|---|" + ("---|" if training else ""),
     ]
     for rate in loader["rates"]:
-        versus = ""
-        if training:
-            versus = ", ".join(f"{path} {rate['images_per_s'] / r['images_per_s']:.0f}×"
-                               for path, r in training["paths"].items() if path not in EAGER_PATHS)
         default = " (default)" if rate["workers"] == loader["default_workers"] else ""
-        lines.append(f"| {rate['workers']}{default} | {rate['images_per_s']:.1f} | {rate['load_average']} | {versus} |")
+        row = f"| {rate.get('augment_on', 'loader')} | {rate['workers']}{default} | {rate['images_per_s']:.1f} | {rate['load_average']} |"
+        if training:
+            row += " " + ", ".join(f"{path} {rate['images_per_s'] / r['images_per_s']:.0f}×"
+                                   for path, r in training["paths"].items() if path not in EAGER_PATHS) + " |"
+        lines.append(row)
     return lines + [""]
+
+
+def loader_tables(result: dict) -> list[str]:
+    lines = [f"- Machine: {machine_line(result['machine'])}", f"- Command: `{result['command']}`", ""]
+    return lines + loader_table(result["loader"], [])
 
 
 def quality_tables(result: dict) -> list[str]:
@@ -128,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    renderers = {"throughput": throughput_tables, "pix2pix_quality": quality_tables}
+    renderers = {"throughput": throughput_tables, "pix2pix_quality": quality_tables, "loader": loader_tables}
     for path in sorted(args.results.glob("*.json")):
         result = json.loads(path.read_text())
         kind = next((k for k in renderers if path.stem.startswith(k)), None)

@@ -138,9 +138,10 @@ def main() -> None:
         print_case(outcome, peaks)
     result["matmul_peak_end"] = matmul_peaks(args.device)
     if not args.no_loader:
-        result["loader"] = loader.measure()
+        result["loader"] = loader.measure(device=args.device)
         for rate in result["loader"]["rates"]:
-            print(f"\nloader, workers={rate['workers']}: {rate['images_per_s']:.1f} images/s (load {rate['load_average']})")
+            print(f"\nloader, augment on {rate['augment_on']}, workers={rate['workers']}: {rate['images_per_s']:.1f} images/s "
+                  f"(load {rate['load_average']})")
     result["wall_s"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

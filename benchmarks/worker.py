@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from gantk.train.trainer import tune_backends
 from cases import Case
 from hardware import current_rss_bytes, peak_rss_bytes
 
@@ -26,6 +27,7 @@ def serve(case: Case, path: str, threads: int | None, conn: Connection) -> None:
             torch.set_num_threads(threads)
         cuda = case.device == "cuda"
         sync = torch.cuda.synchronize if cuda else lambda: None
+        tune_backends(torch.device(case.device))  # every path, the plain loops too: the reference sets it
         step = case.stepper(path)
         batches = case.batches()
         conn.send({"ready": True, "rss_after_setup": current_rss_bytes()})

@@ -66,6 +66,8 @@ TRAIN_FLAGS = {
     "--load-size": click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
     "--crop-size": click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
     "--flip": click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
+    "--augment-on": click.option("--augment-on", type=click.Choice(["loader", "device"]),
+                                 help="Crop and flip in the loader workers (default) or on the training device (GPU)."),
     "--lr": click.option("--lr", type=float),
     "--beta1": click.option("--beta1", type=float),
     "--beta2": click.option("--beta2", type=float),

@@ -152,3 +152,17 @@ def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     d_grads_after_d_step = steps[1][1]["D"]
     assert all(torch.equal(a, b) for a, b in zip(d_grads_after_d_step, [p.grad for p in trainer.system.networks["D"].parameters()]))
     assert all(p.requires_grad for p in trainer.system.networks["D"].parameters())
+
+
+def test_cudnn_picks_its_fastest_convolutions_on_cuda_only(pairs, tmp_path, monkeypatch):
+    from gantk.train import trainer as trainer_module
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    trainer_module.tune_backends(torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark is False
+    trainer_module.tune_backends(torch.device("cuda", 0))
+    assert torch.backends.cudnn.benchmark is True
+    tuned = []
+    monkeypatch.setattr(trainer_module, "tune_backends", tuned.append)
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    assert tuned == [torch.device("cpu")]

@@ -56,9 +56,13 @@ class DataFormat(abc.ABC):
     @abc.abstractmethod
     def open(
         self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
-        crop_size: int | None = 256, augment: bool = True, flip: bool = True,
+        crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
     ) -> GanDataset:
-        """The dataset of ``split``; raises ``DataError`` on layout problems it sees without decoding."""
+        """The dataset of ``split``; raises ``DataError`` on layout problems it sees without decoding.
+
+        ``normalize=False`` leaves images uint8 (for augmentation on the training device); a format
+        whose ``open`` lacks the argument still works there, with float images.
+        """
 
 
 # -- built-in formats -------------------------------------------------------------------------
@@ -90,7 +94,8 @@ class AlignedFormat(DataFormat):
                     problems.append(_odd_width(path, root, image.shape[-1]))
         return problems
 
-    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
+             normalize=True):
         folder = root / _pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
         files = _images_of(folder, root, problems, self._needs)
@@ -98,7 +103,7 @@ class AlignedFormat(DataFormat):
         problems += [_odd_width(path, root, info.width) for path, info in infos.items() if info.width % 2]
         _raise_if(problems, root, self.name)
         channels = infer_channels([info.channels for info in infos.values()])
-        transform = PairedTransform(load_size, crop_size, augment, flip)
+        transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return AlignedDataset(files, channels, transform, swap=direction == "BtoA")
 
     _needs = "an aligned image holds A (left half) and B (right half) side by side."
@@ -159,7 +164,8 @@ class PairedFormat(_TwoFolderFormat):
                 self._check_pair(pair, root, problems, read_image)
         return problems
 
-    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
+             normalize=True):
         problems: list[str] = []
         pairs = self._pairs(root, _pick_split(root, split, self.splits(root), self.name), problems)
         _raise_if(problems, root, self.name)
@@ -167,7 +173,7 @@ class PairedFormat(_TwoFolderFormat):
         if direction == "BtoA":
             pairs = [(b, a) for a, b in pairs]
             channels = {"A": channels["B"], "B": channels["A"]}
-        return PairedDataset(pairs, channels, PairedTransform(load_size, crop_size, augment, flip))
+        return PairedDataset(pairs, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
 
 
 class SegmentationFormat(_TwoFolderFormat):
@@ -194,7 +200,7 @@ class SegmentationFormat(_TwoFolderFormat):
 
     def open(
         self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-        num_classes: int | None = None,
+        normalize=True, num_classes: int | None = None,
     ):
         """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from this split's masks."""
         if direction != "AtoB":
@@ -208,7 +214,8 @@ class SegmentationFormat(_TwoFolderFormat):
             num_classes, problems = _mask_classes(values, root)
             _raise_if(problems, root, self.name)
         channels = _channels([image for image, _ in pairs])
-        return SegmentationDataset(pairs, channels, num_classes, PairedTransform(load_size, crop_size, augment, flip))
+        transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
+        return SegmentationDataset(pairs, channels, num_classes, transform)
 
 
 class UnalignedFormat(DataFormat):
@@ -235,7 +242,8 @@ class UnalignedFormat(DataFormat):
                     _decode(read_image, path, root, problems)
         return problems
 
-    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
+             normalize=True):
         split = _pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
         a_files, b_files = (_images_of(root / f"{split}{side}", root, problems, self._needs) for side in "AB")
@@ -243,7 +251,7 @@ class UnalignedFormat(DataFormat):
         if direction == "BtoA":
             a_files, b_files = b_files, a_files
         channels = {"A": _channels(a_files), "B": _channels(b_files)}
-        return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip))
+        return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
 
     _needs = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."
 
@@ -266,13 +274,14 @@ class SingleFormat(DataFormat):
             _decode(read_image, path, root, problems)
         return problems
 
-    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True):
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
+             normalize=True):
         """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored."""
         problems: list[str] = []
         files = self._files(root, problems)
         _raise_if(problems, root, self.name)
         channels = _channels(files)
-        return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip))
+        return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
 
     def _files(self, root: Path, problems: list[str]) -> list[Path]:
         if root.is_file():
@@ -343,6 +352,7 @@ def open_dataset(
     crop_size: int | None = 256,
     augment: bool = True,
     flip: bool = True,
+    normalize: bool = True,
     components: Components | None = None,
     **options: Any,
 ) -> GanDataset:
@@ -357,6 +367,7 @@ def open_dataset(
         crop_size: with ``augment``, the random crop size; without, the final size.
         augment: random crop and flip (training); off for evaluation and inference.
         flip: random horizontal flip when augmenting.
+        normalize: images as float in [-1, 1]; ``False`` keeps them uint8 where the format allows it.
         components: plugin components to look the format up in (default: the process-wide ones).
         **options: options of the format's ``open`` (e.g. ``num_classes`` for segmentation).
 
@@ -381,6 +392,8 @@ def open_dataset(
             f"data format '{data_format.name}' has no option {', '.join(map(repr, unknown))}; "
             f"its options are: {', '.join(p for p in accepted if p != 'root')}."
         )
+    if not normalize and "normalize" in accepted:
+        options["normalize"] = False
     dataset = data_format.open(
         root, split=split, direction=direction, load_size=load_size, crop_size=crop_size, augment=augment, flip=flip,
         **options,

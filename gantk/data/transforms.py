@@ -19,8 +19,9 @@ class PairedTransform:
     ``None`` skips that step, so ``load_size=None, crop_size=None`` keeps the original size.
     Random parameters come from the generator passed in, never from the global RNG.
 
-    Images (``tv_tensors.Image``, uint8) come out as float in [-1, 1]; masks (``tv_tensors.Mask``,
-    resized with nearest interpolation) as int64 ``H x W``.
+    Images (``tv_tensors.Image``, uint8) come out as float in [-1, 1], or stay uint8 without
+    ``normalize``; masks (``tv_tensors.Mask``, resized with nearest interpolation) come out as int64
+    ``H x W``.
 
     Example:
         >>> t = PairedTransform(load_size=36, crop_size=32)
@@ -30,11 +31,13 @@ class PairedTransform:
         (torch.Size([3, 32, 32]), -1.0)
     """
 
-    def __init__(self, load_size: int | None = 286, crop_size: int | None = 256, augment: bool = True, flip: bool = True):
+    def __init__(self, load_size: int | None = 286, crop_size: int | None = 256, augment: bool = True, flip: bool = True,
+                 normalize: bool = True):
         self.load_size = load_size
         self.crop_size = crop_size
         self.augment = augment
         self.flip = flip
+        self.normalize = normalize
 
     def __call__(self, tensors: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
         if self.augment:
@@ -56,10 +59,15 @@ class PairedTransform:
             out = {key: F.crop(value, top, left, crop, crop) for key, value in out.items()}
         if flip and bool(torch.rand((), generator=generator) < 0.5):
             out = {key: F.horizontal_flip(value) for key, value in out.items()}
-        return {key: _finish(value) for key, value in out.items()}
+        return {key: self._finish(value) for key, value in out.items()}
+
+    def _finish(self, value: Tensor) -> Tensor:
+        if isinstance(value, tv_tensors.Mask):
+            return value.as_subclass(Tensor).to(torch.int64).reshape(value.shape[-2:])
+        image = value.as_subclass(Tensor)
+        return normalize_image(image) if self.normalize else image.contiguous()
 
 
-def _finish(value: Tensor) -> Tensor:
-    if isinstance(value, tv_tensors.Mask):
-        return value.as_subclass(Tensor).to(torch.int64).reshape(value.shape[-2:])
-    return value.as_subclass(Tensor).float().div(127.5).sub(1.0)
+def normalize_image(image: Tensor) -> Tensor:
+    """uint8 pixels to float in [-1, 1]."""
+    return image.float().div(127.5).sub(1.0)

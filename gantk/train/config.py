@@ -16,6 +16,7 @@ CHOICES = {
     "direction": ("AtoB", "BtoA"),
     "device": ("auto", "cpu", "cuda"),
     "precision": ("fp32", "bf16", "fp16"),
+    "augment_on": ("loader", "device"),
 }
 
 
@@ -46,6 +47,7 @@ class TrainConfig:
     load_size: int | None = None
     crop_size: int | None = None
     flip: bool | None = None
+    augment_on: str = "loader"  # where the random crop and flip run: loader workers, or the training device
     lr: float | None = None
     beta1: float | None = None
     beta2: float | None = None

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
+from ..data.device_augment import DeviceAugment
 from ..errors import CheckpointError, GantkError, OptionError
 from ..plugins import Components, default_components
 from ..systems.base import System
@@ -112,6 +113,16 @@ def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tu
     return optimizers, schedulers
 
 
+def tune_backends(device: torch.device) -> None:
+    """On CUDA, let cuDNN time its convolution algorithms for the batch shape once and keep the fastest.
+
+    Training batches all have one shape (the crop size), so the search pays off after the first step;
+    the reference implementation does the same.
+    """
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
 class Trainer:
     """Trains the system a configuration describes.
 
@@ -135,6 +146,7 @@ class Trainer:
         self.resume_from = resume_from
         self.run_dir = Path(self.config.out)
         self.step = 0
+        self.device_augment: DeviceAugment | None = None  # set by _open_data with --augment-on device
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
@@ -160,10 +172,18 @@ class Trainer:
         config = self.config
         root = config.data or demo_dataset_dir()
         summary = check_dataset(root, config.data_format)
-        train = open_dataset(
-            root, format=summary.format, split="train", direction=config.direction,
-            load_size=config.load_size, crop_size=config.crop_size, augment=True, flip=config.flip,
-        )
+        if config.augment_on == "device":
+            if not config.load_size:
+                raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
+            # The loader only decodes and resizes; _to_device crops and flips.
+            train = open_dataset(root, format=summary.format, split="train", direction=config.direction,
+                                 load_size=config.load_size, crop_size=None, augment=True, flip=False, normalize=False)
+            self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=summary.format != "unaligned")
+        else:
+            train = open_dataset(
+                root, format=summary.format, split="train", direction=config.direction,
+                load_size=config.load_size, crop_size=config.crop_size, augment=True, flip=config.flip,
+            )
         if not config.val_every:
             return train, None
         if summary.format == "unaligned":
@@ -220,6 +240,7 @@ class Trainer:
         config = self.config
         process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
+        tune_backends(device)
         self._prepare_run_dir(process)
         dataset, val_dataset = self._open_data()
         system = self._build_system(dataset, device)
@@ -333,13 +354,14 @@ class Trainer:
         return losses, outputs
 
     def _to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-        moved = {}
-        for key, value in batch.items():
-            if isinstance(value, torch.Tensor):
-                value = value.to(device, non_blocking=True)
-                if self.config.channels_last and value.dim() == 4:
-                    value = value.contiguous(memory_format=torch.channels_last)
-            moved[key] = value
+        """The batch on ``device``; cropped and flipped there with --augment-on device; channels-last if asked."""
+        moved = {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
+        if self.device_augment is not None:
+            moved = self.device_augment(moved)
+        if self.config.channels_last:
+            for key, value in moved.items():
+                if isinstance(value, torch.Tensor) and value.dim() == 4:
+                    moved[key] = value.contiguous(memory_format=torch.channels_last)
         return moved
 
     # -- checkpoints ------------------------------------------------------------------------
