@@ -38,9 +38,9 @@ def throughput_tables(result: dict) -> list[str]:
     lines = [
         f"- Machine: {machine_line(result['machine'])}",
         f"- Command: `{result['command']}`" + (f" ({result['wall_s'] / 60:.1f} min)" if "wall_s" in result else ""),
-        "- Measured matmul rate (2048², best of 7): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s at the start (load {}); "
+        "- Measured matmul rate ({}², best of 7): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s at the start (load {}); "
         "fp32 {:.1f}, bf16 {:.1f} at the end (load {})".format(
-            start["fp32"]["best"] / 1e9, start["bf16"]["best"] / 1e9, start["load_average"],
+            start["fp32"]["n"], start["fp32"]["best"] / 1e9, start["bf16"]["best"] / 1e9, start["load_average"],
             end["fp32"]["best"] / 1e9, end["bf16"]["best"] / 1e9, end["load_average"]),
         "",
     ]

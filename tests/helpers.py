@@ -1,11 +1,15 @@
-"""Tiny datasets written on the fly for tests."""
+"""Tiny datasets written on the fly, and other helpers shared by the tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from torchvision.io import write_png
+
+# Devices to run device-dependent tests on: CUDA ones skip, with the reason, on a machine without a GPU.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
 
 
 def smooth_image(seed: int, size: int = 40, channels: int = 3) -> torch.Tensor:

@@ -13,7 +13,7 @@ from gantk.data.device_augment import DeviceAugment
 from gantk.data.transforms import normalize_image
 from gantk.errors import DataError, OptionError
 from gantk.train import TrainConfig, Trainer
-from helpers import train_interrupted_then_resumed, write_paired, write_segmentation, write_unaligned
+from helpers import DEVICES, train_interrupted_then_resumed, write_paired, write_segmentation, write_unaligned
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8}, augment_on="device")
@@ -35,9 +35,13 @@ def choice(crop, size=6):
     return top, left, flipped
 
 
-def test_image_and_mask_of_a_sample_share_one_crop_and_flip():
+@pytest.mark.parametrize("device", DEVICES)
+def test_image_and_mask_of_a_sample_share_one_crop_and_flip(device):
+    batch = {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in coded_batch(400).items()}
     torch.manual_seed(0)
-    out = DeviceAugment(crop_size=4, flip=True)(coded_batch(400))
+    out = DeviceAugment(crop_size=4, flip=True)(batch)
+    assert out["A"].device.type == out["B"].device.type == device
+    out = {key: value.cpu() if isinstance(value, torch.Tensor) else value for key, value in out.items()}
     assert out["A"].dtype == torch.float32 and out["A"].shape == (400, 3, 4, 4)
     assert out["B"].dtype == torch.int64 and out["B"].shape == (400, 4, 4)
     assert out["A_path"] == ["a"] * 400
@@ -99,9 +103,10 @@ def read_losses(run):
         return [{k: v for k, v in row.items() if k != "images_per_s"} for row in csv.DictReader(handle)]
 
 
-def test_trainer_hands_the_loader_uint8_and_the_system_crops(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_trainer_hands_the_loader_uint8_and_the_system_crops(tmp_path, device):
     pairs = write_paired(tmp_path / "pairs")
-    trainer = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), **TINY), progress=False)
+    trainer = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), device=device, **TINY), progress=False)
     dataset, _ = trainer._open_data()
     assert dataset[(0, 0)]["A"].dtype == torch.uint8 and dataset[(0, 0)]["A"].shape == (3, 36, 36)
     seen = []
@@ -109,6 +114,7 @@ def test_trainer_hands_the_loader_uint8_and_the_system_crops(tmp_path):
     trainer._to_device = lambda batch, device: seen.append(original(batch, device)) or seen[-1]
     trainer.config.max_steps = 2
     trainer.fit()
+    assert seen[0]["A"].device.type == device
     assert seen[0]["A"].dtype == torch.float32 and seen[0]["A"].shape == (2, 3, 32, 32)
     assert -1 <= seen[0]["A"].min() and seen[0]["A"].max() <= 1
 

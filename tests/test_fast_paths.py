@@ -2,8 +2,9 @@
 
 Each path is one step of ``Trainer.fit`` with the ``TrainConfig`` flags ``gantk train`` sets, on
 the same fixed batch (same seed, no flip; at 32 px the U-Net has 5 levels and no dropout level),
-compared with the default fp32 eager step: the logged losses, and every network's gradients
-(relative error of the flattened gradient and its cosine with the fp32 one).
+compared with the default fp32 eager step on the same device (CPU, and CUDA where there is one): the
+logged losses, and every network's gradients (relative error of the flattened gradient and its
+cosine with the fp32 one).
 
 The half-precision tolerances are set from what autocast itself gives: on these networks and this
 batch, a plain eager autocast step is off the float64 gradients by 13.6% (bf16) and 7.8% (fp16) for
@@ -17,7 +18,7 @@ import torch
 
 from gantk.train import TrainConfig, Trainer
 from gantk.train import trainer as trainer_module
-from helpers import write_paired
+from helpers import DEVICES, write_paired
 
 TINY = dict(load_size=32, crop_size=32, batch_size=2, flip=False, workers=0, max_steps=1, log_every=1,
             sample_every=1000, checkpoint_every=1000, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
@@ -49,7 +50,21 @@ def pairs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fp32_step(pairs, tmp_path_factory):
-    return one_step(pairs, tmp_path_factory.mktemp("fp32") / "run")
+    """The default fp32 step on a device, made once per device."""
+    steps = {}
+
+    def on(device):
+        if device not in steps:
+            steps[device] = one_step(pairs, tmp_path_factory.mktemp(f"fp32-{device}") / "run", device=device)
+        return steps[device]
+
+    return on
+
+
+@pytest.fixture(autouse=True)
+def _full_fp32(monkeypatch):
+    """fp32 references in full fp32: on CUDA, cuDNN would otherwise run them in TF32."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
 
 
 def assert_close_step(step, reference, loss_rtol, grad_rtol, min_cosine):
@@ -66,20 +81,23 @@ def assert_close_step(step, reference, loss_rtol, grad_rtol, min_cosine):
         assert error < grad_rtol and cosine > min_cosine, f"{name}: relative error {error:.2e}, cosine {cosine:.6f}"
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("path", FAST_PATHS)
-def test_fast_path_step_matches_fp32(path, pairs, fp32_step, tmp_path, monkeypatch):
+def test_fast_path_step_matches_fp32(path, device, pairs, fp32_step, tmp_path, monkeypatch):
     flags, loss_rtol, grad_rtol, min_cosine = FAST_PATHS[path]
     # fp16: the default initial loss scale (2**16) overflows this step's gradients, so GradScaler would
     # skip it (as designed); start from 2**8 to compare an applied step.
     monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, precision: torch.amp.GradScaler(
         device.type, init_scale=2.0**8, enabled=precision == "fp16"))
-    assert_close_step(one_step(pairs, tmp_path / "run", **flags), fp32_step, loss_rtol, grad_rtol, min_cosine)
+    step = one_step(pairs, tmp_path / "run", device=device, **flags)
+    assert_close_step(step, fp32_step(device), loss_rtol, grad_rtol, min_cosine)
 
 
-def test_compiled_step_matches_eager(pairs, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_compiled_step_matches_eager(device, pairs, tmp_path):
     """torch.compile (inductor) on a one-level U-Net and the pixel discriminator, the fewest layers to
     compile: on CPU inductor builds C++ kernels per layer, 20-30 s here even for these."""
-    small = {"gen_opt": {"ngf": 4, "num_downs": 1}, "disc": "pixel", "disc_opt": {"ndf": 4}}
+    small = {"gen_opt": {"ngf": 4, "num_downs": 1}, "disc": "pixel", "disc_opt": {"ndf": 4}, "device": device}
     eager = one_step(pairs, tmp_path / "eager", **small)
     compiled = one_step(pairs, tmp_path / "compiled", compile=True, **small)
     assert_close_step(compiled, eager, 1e-4, 1e-3, 0.99999)

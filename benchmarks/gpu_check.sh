@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The GPU checks of the performance targets in one run, meant to fit one ten-minute command: the
+# CUDA cases of the fast-path and --augment-on device tests, the training throughput of pix2pix 256
+# at batch 1 and 16 against the plain eager loop on CUDA, and the loader with both --augment-on
+# settings on the GPU.
+# Every result (logs, JSON for benchmarks/report.py) goes to OUT_DIR.
+#
+#   bash benchmarks/gpu_check.sh [OUT_DIR]          # default: benchmarks/results/gpu
+#
+# Needs a CUDA build of torch and gantk's dependencies importable; gantk itself is taken from this
+# checkout (PYTHONPATH). Where a dependency is missing (kornia, say), install its wheels first.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-benchmarks/results/gpu}
+mkdir -p "$out"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+status=0
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$out/gpu.txt" 2>&1
+python3 -c "import torch; assert torch.cuda.is_available(), 'torch sees no CUDA device'; print(torch.__version__, torch.cuda.get_device_name(0))" \
+    | tee -a "$out/gpu.txt" || exit 1
+
+python3 -m pytest -q -rs -p no:cacheprovider tests/test_fast_paths.py tests/test_device_augment.py -k cuda 2>&1 \
+    | tee "$out/cuda-tests.log" || status=1
+python3 benchmarks/throughput.py --device cuda --cases pix2pix-256-b1,pix2pix-256-b16 \
+    --paths eager,eager-fused,gantk,gantk-bf16-cl,gantk-bf16-cl-compile --steps 20 --warmup 5 --no-loader \
+    --out "$out/throughput-cuda.json" 2>&1 | tee "$out/throughput-cuda.log" || status=1
+python3 benchmarks/loader.py --device cuda --pairs 256 --batch-size 16 --out "$out/loader-cuda-b16.json" 2>&1 \
+    | tee "$out/loader-cuda-b16.log" || status=1
+exit $status
