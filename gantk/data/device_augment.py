@@ -37,28 +37,25 @@ class DeviceAugment:
         self.paired = paired
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out = dict(batch)
-        sides = {key: value for key, value in batch.items() if key in ("A", "B") and isinstance(value, Tensor)}
-        for key, value in sides.items():
-            self._check_size(key, value)
-            if value.dim() == 4 and value.dtype == torch.uint8:
-                sides[key] = normalize_image(value)
-        if self.sequence is None:
-            return {**out, **sides}
-        groups = [list(sides)] if self.paired else [[key] for key in sides]
-        for keys in groups:
-            inputs = [sides[key] if sides[key].dim() == 4 else sides[key][:, None] for key in keys]
-            data_keys = ["input" if sides[key].dim() == 4 else "mask" for key in keys]
-            results = self.sequence(*inputs, data_keys=data_keys)
-            results = results if isinstance(results, (list, tuple)) else [results]
-            for key, result in zip(keys, results):
-                out[key] = result if sides[key].dim() == 4 else result[:, 0]
-        return out
+        sides = {key: self._prepare(key, batch[key]) for key in ("A", "B") if isinstance(batch.get(key), Tensor)}
+        if self.sequence is not None:
+            for keys in [list(sides)] if self.paired else [[key] for key in sides]:
+                sides.update(self._augment({key: sides[key] for key in keys}))
+        return {**batch, **sides}
 
-    def _check_size(self, key: str, value: Tensor) -> None:
+    def _prepare(self, key: str, value: Tensor) -> Tensor:
         height, width = value.shape[-2:]
         if self.crop_size and (self.crop_size > height or self.crop_size > width):
             raise DataError(
                 f"crop_size {self.crop_size} is larger than the {key} images ({width}x{height}); "
                 "pass a smaller crop_size or a load_size of at least crop_size."
             )
+        return normalize_image(value) if value.dtype == torch.uint8 else value
+
+    def _augment(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One draw of crop and flip per sample for all ``tensors`` (images N x C x H x W, masks N x H x W)."""
+        masks = {key for key, value in tensors.items() if value.dim() == 3}
+        inputs = [value[:, None] if key in masks else value for key, value in tensors.items()]
+        results = self.sequence(*inputs, data_keys=["mask" if key in masks else "input" for key in tensors])
+        results = results if isinstance(results, (list, tuple)) else [results]
+        return {key: result[:, 0] if key in masks else result for key, result in zip(tensors, results)}
