@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +13,30 @@ import click
 
 from .cli_options import train_flags
 from .commands_eval import ablate_command, eval_command
-from .errors import GantkError
+from .errors import GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
 
 KIND_NAMES = sorted({f"{kind}s".replace("_", "-") for kind in KINDS})
 
 
 class GantkGroup(click.Group):
-    """A click group that prints gantk errors as one line, without a traceback, and exits 1."""
+    """A click group that prints gantk errors as one line, without a traceback, and exits 1, and
+    gantk warnings as one line each."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GantkError as error:
-            raise click.ClickException(str(error)) from None
+        with warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+            try:
+                return super().invoke(ctx)
+            except GantkError as error:
+                raise click.ClickException(str(error)) from None
+
+
+def _show_warning(fallback, message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, GantkWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        fallback(message, category, filename, lineno, file, line)
 
 
 @click.group(cls=GantkGroup)

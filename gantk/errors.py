@@ -9,6 +9,10 @@ class GantkError(Exception):
     """Base of every error gantk raises on bad input; the CLI prints it without a traceback."""
 
 
+class GantkWarning(UserWarning):
+    """A setting that works but likely not as the user wants (the CLI prints it as one line)."""
+
+
 class UnknownNameError(GantkError, KeyError):
     """A component, format or recipe name that is not registered."""
 

@@ -20,6 +20,9 @@ from gantk.train import TrainConfig, Trainer
 from gantk.train import trainer as trainer_module
 from helpers import DEVICES, write_paired
 
+# These check results, not speed: the warning about slow half precision on some CPUs does not matter here.
+pytestmark = pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")
+
 TINY = dict(load_size=32, crop_size=32, batch_size=2, flip=False, workers=0, max_steps=1, log_every=1,
             sample_every=1000, checkpoint_every=1000, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
 

@@ -124,6 +124,7 @@ def test_not_a_checkpoint(tmp_path):
         ckpt.load_checkpoint(empty)
 
 
+@pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # slow half precision on some CPUs
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs(pairs, tmp_path, precision):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, precision=precision, channels_last=True), progress=False).fit()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
+
+from ..errors import GantkWarning
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -17,3 +20,24 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def cpu_has_fast(precision: str) -> bool:
+    """Whether oneDNN has native kernels for ``precision`` on this CPU (AVX-512 or AMX for bf16/fp16)."""
+    if precision == "bf16":
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if precision == "fp16":
+        return torch.ops.mkldnn._is_mkldnn_fp16_supported()
+    return True
+
+
+def warn_if_slow(device: torch.device, precision: str) -> None:
+    """Warn when reduced precision on this CPU would run through slow fallback kernels."""
+    if device.type == "cpu" and not cpu_has_fast(precision):
+        warnings.warn(
+            f"--precision {precision}: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native "
+            f"{precision} kernels, so convolutions and matrix products fall back to code that is much slower "
+            "than fp32; train with --precision fp32 here.",
+            GantkWarning,
+            stacklevel=2,
+        )

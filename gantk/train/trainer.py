@@ -24,7 +24,7 @@ from .config import TrainConfig, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .logs import MetricsLog, save_sample_grid, tensorboard_writer
 from .plots import plot_losses
-from .precision import autocast, grad_scaler
+from .precision import autocast, grad_scaler, warn_if_slow
 from .schedule import linear_decay
 from .validation import validate
 
@@ -241,6 +241,7 @@ class Trainer:
         process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
         tune_backends(device)
+        warn_if_slow(device, config.precision)
         self._prepare_run_dir(process)
         dataset, val_dataset = self._open_data()
         system = self._build_system(dataset, device)
