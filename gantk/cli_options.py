@@ -72,6 +72,7 @@ TRAIN_FLAGS = {
     "--beta1": click.option("--beta1", type=float),
     "--beta2": click.option("--beta2", type=float),
     "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
+    "--n-critic": click.option("--n-critic", type=click.IntRange(min=1), help="Discriminator steps per generator step (e.g. 5 for WGAN-GP)."),
     "--device": click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
     "--precision": click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"])),
     "--channels-last": click.option("--channels-last/--no-channels-last", default=None),

@@ -33,6 +33,13 @@ def test_cyclegan_step_updates_each_network_with_its_own_optimizer(tmp_path):
         assert float(logged[key]) > 0, key
 
 
+def test_cyclegan_n_critic(tmp_path):
+    data = write_unaligned(tmp_path / "data")
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=4, n_critic=2), progress=False)
+    steps = fit_recording_optimizer_steps(trainer)
+    assert [changed for changed, _ in steps] == [{"D_A", "D_B"}, {"G_AB", "G_BA"}, {"D_A", "D_B"}] * 2
+
+
 def test_cyclegan_loss_spec_is_editable(tmp_path):
     data = write_unaligned(tmp_path / "data")
     run = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="hinge+cycle@10"), progress=False).fit()

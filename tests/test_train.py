@@ -1,6 +1,7 @@
 """The shared trainer end to end on tiny data (CPU, 32 px, a few steps)."""
 
 import csv
+import warnings
 
 import pytest
 import torch
@@ -153,6 +154,30 @@ def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     d_grads_after_d_step = steps[1][1]["D"]
     assert all(torch.equal(a, b) for a, b in zip(d_grads_after_d_step, [p.grad for p in trainer.system.networks["D"].parameters()]))
     assert all(p.requires_grad for p in trainer.system.networks["D"].parameters())
+
+
+def test_n_critic_steps_g_once_every_n_d_steps(pairs, tmp_path):
+    trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6, n_critic=3, checkpoint_every=6), progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        steps = fit_recording_optimizer_steps(trainer)
+    assert [changed for changed, _ in steps] == [{"D"}, {"D"}, {"D"}, {"G"}] * 2
+    rows = read_rows(tmp_path / "run")
+    assert [r["G/l1"] == "" for r in rows] == [True, True, False] * 2  # a G column from the first row with it on
+    assert all(float(r["D/bce"]) > 0 for r in rows)
+    # each phase's schedule spans the steps it takes: both learning rates reach 0 at the end
+    assert not [w for w in caught if "lr_scheduler" in str(w.message)]
+    schedulers = ckpt.load_checkpoint(tmp_path / "run")["schedulers"]
+    assert schedulers["G"]["_step_count"] == 3 and schedulers["D"]["_step_count"] == 7
+    assert schedulers["G"]["_last_lr"] == [0.0] and schedulers["D"]["_last_lr"] == [0.0]
+
+
+def test_resume_with_n_critic_reproduces_an_uninterrupted_run(pairs, tmp_path):
+    def run(out, stop_at=None):
+        train_interrupted_then_resumed(tiny_config(pairs, out, max_steps=6, n_critic=2, checkpoint_every=3), stop_at)
+        return [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_rows(out)]
+
+    assert run(tmp_path / "resumed", stop_at=5) == run(tmp_path / "straight")
 
 
 def test_cudnn_picks_its_fastest_convolutions_on_cuda_only(pairs, tmp_path, monkeypatch):

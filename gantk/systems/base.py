@@ -4,7 +4,8 @@ A recipe builds a system; the shared trainer runs it without knowing what it is.
 training step calls ``forward(batch, nets)`` once, then for every phase in order computes
 ``phase_losses(phase, batch, outputs, nets)``, back-propagates their sum and steps the
 phase's optimizer. Networks listed in ``Phase.frozen`` stop collecting gradients during that
-phase (pix2pix's G step with D frozen).
+phase (pix2pix's G step with D frozen). A phase with ``every=n`` runs on every n-th step only
+(the generator's phase under ``n_critic``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ class Phase:
         name: label in logs and the key of the phase's optimizer in checkpoints ("D", "G").
         trains: networks whose parameters this phase's optimizer updates.
         frozen: networks used by this phase whose parameters must not receive gradients.
+        every: the phase runs on steps n, 2n, 3n, ... (counting from 1) for ``every=n``.
     """
 
     name: str
     trains: tuple[str, ...]
     frozen: tuple[str, ...] = ()
+    every: int = 1
+
+    def runs_at(self, step: int) -> bool:
+        """Whether the phase takes part in training step ``step`` (counting from 0)."""
+        return (step + 1) % self.every == 0
 
 
 class System(nn.Module, metaclass=abc.ABCMeta):

@@ -54,7 +54,8 @@ class CycleSystem(System):
             self.networks["D_B"] = components.create("discriminator", disc, in_channels=channels["B"], **disc_opt)
             pool_size = int(config.get("pool_size", 50))
             self.pools = nn.ModuleDict({"D_A": ImagePool(pool_size), "D_B": ImagePool(pool_size)})
-            self.phases = (Phase("G", generators, frozen=("D_A", "D_B")), Phase("D", ("D_A", "D_B")))
+            n_critic = int(config.get("n_critic", 1))
+            self.phases = (Phase("G", generators, frozen=("D_A", "D_B"), every=n_critic), Phase("D", ("D_A", "D_B")))
         else:
             self.phases = (Phase("G", generators),)
 

@@ -41,7 +41,8 @@ class PairedSystem(System):
         if disc:
             d_in = out_channels + (channels["A"] if self.conditional else 0)
             self.networks["D"] = components.create("discriminator", disc, in_channels=d_in, **(config.get("disc_opt") or {}))
-            self.phases = (Phase("D", ("D",)), Phase("G", ("G",), frozen=("D",)))
+            n_critic = int(config.get("n_critic", 1))
+            self.phases = (Phase("D", ("D",)), Phase("G", ("G",), frozen=("D",), every=n_critic))
         else:
             self.phases = (Phase("G", ("G",)),)
 

@@ -52,6 +52,7 @@ class TrainConfig:
     beta1: float | None = None
     beta2: float | None = None
     pool_size: int | None = None
+    n_critic: int | None = None  # discriminator steps per generator step
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
@@ -84,7 +85,8 @@ class TrainConfig:
         for key, choices in CHOICES.items():
             if getattr(self, key) not in choices:
                 raise OptionError(f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}.")
-        positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "log_every", "val_every", "sample_every", "checkpoint_every")
+        positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every", "val_every",
+                    "sample_every", "checkpoint_every")
         for key in positive:
             value = getattr(self, key)
             if value is not None and value <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -12,7 +13,11 @@ from torchvision.utils import save_image
 
 
 class MetricsLog:
-    """Appends one CSV row per logging step; on resume, rows after the resumed step are dropped."""
+    """Appends one CSV row per logging step; on resume, rows after the resumed step are dropped.
+
+    A row with a new key (a generator loss first logged after a few discriminator-only steps, say)
+    adds a column, left empty in the earlier rows.
+    """
 
     def __init__(self, path: Path, resume_step: int = 0):
         self.path = path
@@ -24,16 +29,24 @@ class MetricsLog:
             self._rewrite(rows)
 
     def _rewrite(self, rows: list[dict]) -> None:
-        with self.path.open("w", newline="") as handle:
+        """Replace the file with ``rows`` (written beside it first, so a crash keeps the old one)."""
+        partial = self.path.with_name(self.path.name + ".partial")
+        with partial.open("w", newline="") as handle:
             if self.columns:
-                writer = csv.DictWriter(handle, self.columns)
+                writer = csv.DictWriter(handle, self.columns, restval="")
                 writer.writeheader()
                 writer.writerows(rows)
+        os.replace(partial, self.path)
 
     def write(self, row: dict[str, float]) -> None:
         if self.columns is None:
             self.columns = list(row)
             self._rewrite([])
+        elif new := [key for key in row if key not in self.columns]:
+            with self.path.open(newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            self.columns += new
+            self._rewrite(rows)
         with self.path.open("a", newline="") as handle:
             csv.DictWriter(handle, self.columns, extrasaction="ignore", restval="").writerow(row)
 

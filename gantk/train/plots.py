@@ -23,7 +23,7 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     rows = read_metrics(metrics_csv)
     if not rows:
         raise GantkError(f"{metrics_csv} has no rows yet: train for at least --log-every steps.")
-    losses = [key for key in rows[0] if key not in NOT_LOSSES]
+    losses = loss_columns(rows)
     panels = sorted({key.split("/")[0] for key in losses})
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
     for axis, panel in zip(axes[0], panels):
@@ -38,3 +38,8 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
+
+
+def loss_columns(rows: list[dict[str, float]]) -> list[str]:
+    """The loss columns of metrics rows, in order of first appearance (some start after the first row)."""
+    return [key for key in dict.fromkeys(key for row in rows for key in row) if key not in NOT_LOSSES]

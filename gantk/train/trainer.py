@@ -34,7 +34,7 @@ DEMO_SETTINGS = {
     "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},
 }
 FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
-             "conditional": True, "pool_size": 50}
+             "conditional": True, "pool_size": 50, "n_critic": 1}
 
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
@@ -90,7 +90,7 @@ def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
         "disc": None if config.disc == "none" else config.disc, "disc_opt": dict(config.disc_opt),
         "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
-        "pool_size": config.pool_size,
+        "pool_size": config.pool_size, "n_critic": config.n_critic,
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
         "data_format": dataset.format, "direction": config.direction,
         "load_size": config.load_size, "crop_size": config.crop_size,
@@ -98,7 +98,8 @@ def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
 
 
 def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One Adam per phase over the networks it trains, each with the constant-then-linear-decay schedule."""
+    """One Adam per phase over the networks it trains, each with the constant-then-linear-decay schedule
+    over the steps that phase takes (a ``total_steps / n`` of them for a phase that runs every n-th step)."""
     optimizers = {
         phase.name: torch.optim.Adam(
             [p for net in phase.trains for p in system.networks[net].parameters()],
@@ -107,8 +108,8 @@ def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tu
         for phase in system.phases
     }
     schedulers = {
-        name: torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(total_steps, config.decay_start))
-        for name, opt in optimizers.items()
+        phase.name: torch.optim.lr_scheduler.LambdaLR(optimizers[phase.name], linear_decay(total_steps // phase.every, config.decay_start))
+        for phase in system.phases
     }
     return optimizers, schedulers
 
@@ -281,8 +282,9 @@ class Trainer:
             for batch in loader:
                 batch = self._to_device(batch, device)
                 losses, outputs = self._train_step(system, nets, batch, optimizers, scaler, device)
-                for scheduler in schedulers.values():
-                    scheduler.step()
+                for phase in system.phases:
+                    if phase.runs_at(self.step):
+                        schedulers[phase.name].step()
                 self.step += 1
                 window_steps += 1
                 for key, value in losses.items():
@@ -336,7 +338,7 @@ class Trainer:
         with autocast(device, precision):
             outputs = system(batch, nets)
         losses: dict[str, torch.Tensor] = {}
-        for phase in system.phases:
+        for phase in (phase for phase in system.phases if phase.runs_at(self.step)):
             frozen = [system.networks[name] for name in phase.frozen]
             for net in frozen:
                 net.requires_grad_(False)

@@ -1,0 +1,35 @@
+"""The metrics CSV of a run: columns that appear late, resume truncation, and the loss-curve columns."""
+
+import csv
+
+from gantk.train.logs import MetricsLog, read_metrics
+from gantk.train.plots import loss_columns
+
+
+def read_raw(path):
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_late_key_adds_a_column_left_empty_before(tmp_path):
+    path = tmp_path / "metrics.csv"
+    log = MetricsLog(path)
+    log.write({"step": 1, "D/bce": 0.5})
+    log.write({"step": 2, "D/bce": 0.4, "G/l1": 3.0})
+    log.write({"step": 3, "D/bce": 0.3})
+    assert read_raw(path) == [
+        {"step": "1", "D/bce": "0.5", "G/l1": ""},
+        {"step": "2", "D/bce": "0.4", "G/l1": "3.0"},
+        {"step": "3", "D/bce": "0.3", "G/l1": ""},
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]
+    assert loss_columns(read_metrics(path)) == ["D/bce", "G/l1"]
+
+
+def test_resume_drops_rows_after_the_resumed_step(tmp_path):
+    path = tmp_path / "metrics.csv"
+    log = MetricsLog(path)
+    for step in (1, 2, 3):
+        log.write({"step": step, "D/bce": step / 10})
+    MetricsLog(path, resume_step=2).write({"step": 3, "D/bce": 0.9, "G/l1": 1.0})
+    assert [(r["step"], r["D/bce"], r["G/l1"]) for r in read_raw(path)] == [("1", "0.1", ""), ("2", "0.2", ""), ("3", "0.9", "1.0")]
