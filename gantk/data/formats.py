@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
-
-import torch
 
 from ..errors import DataError, OptionError
 from ..hookspecs import hookimpl
 from ..plugins import Components, default_components
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
 from .io import (
-    IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, other_files, pair_by_stem, probe, read_image,
+    IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, pair_by_stem, probe, read_image,
     read_mask,
 )
+from .layout import (
+    ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, mask_classes, mask_values, non_png_masks,
+    odd_width_problem, ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side, size_text, subdirs,
+)
 from .transforms import PairedTransform
-
-SPLITS = ("train", "val", "test")
-ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
-MAX_LISTED = 20
 
 
 class DataFormat(abc.ABC):
@@ -76,7 +73,7 @@ class AlignedFormat(DataFormat):
     def detect(self, root: Path) -> bool:
         if any(has_images(root / split) for split in SPLITS):
             return True
-        return has_images(root) and _side_by_side(list_images(root)[:4])
+        return has_images(root) and side_by_side(list_images(root)[:4])
 
     def splits(self, root: Path) -> list[str]:
         found = [split for split in SPLITS if has_images(root / split)]
@@ -88,20 +85,20 @@ class AlignedFormat(DataFormat):
         if not splits:
             problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._needs}")
         for split in splits:
-            for path in _images_of(root / split, root, problems, self._needs):
-                image = _decode(read_image, path, root, problems)
+            for path in images_of(root / split, root, problems, self._needs):
+                image = decode_or_note(read_image, path, root, problems)
                 if image is not None and image.shape[-1] % 2:
-                    problems.append(_odd_width(path, root, image.shape[-1]))
+                    problems.append(odd_width_problem(path, root, image.shape[-1]))
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
              normalize=True):
-        folder = root / _pick_split(root, split, self.splits(root), self.name)
+        folder = root / pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
-        files = _images_of(folder, root, problems, self._needs)
+        files = images_of(folder, root, problems, self._needs)
         infos = {path: probe(path) for path in files}
-        problems += [_odd_width(path, root, info.width) for path, info in infos.items() if info.width % 2]
-        _raise_if(problems, root, self.name)
+        problems += [odd_width_problem(path, root, info.width) for path, info in infos.items() if info.width % 2]
+        raise_if_problems(problems, root, self.name)
         channels = infer_channels([info.channels for info in infos.values()])
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return AlignedDataset(files, channels, transform, swap=direction == "BtoA")
@@ -120,7 +117,7 @@ class _TwoFolderFormat(DataFormat):
     def splits(self, root: Path) -> list[str]:
         if any((root / f).is_dir() for f in self.folders):
             return [ROOT_SPLIT]
-        return _ordered([d.name for d in _subdirs(root) if any((d / f).is_dir() for f in self.folders)])
+        return ordered_splits([d.name for d in subdirs(root) if any((d / f).is_dir() for f in self.folders)])
 
     @property
     def _needs(self) -> str:
@@ -130,21 +127,22 @@ class _TwoFolderFormat(DataFormat):
     def _pairs(self, root: Path, split: str, problems: list[str]) -> list[tuple[Path, Path]]:
         first, second = (root / split / f for f in self.folders)
         pairs, only_first, only_second = pair_by_stem(
-            _images_of(first, root, problems, self._needs), _images_of(second, root, problems, self._needs)
+            images_of(first, root, problems, self._needs), images_of(second, root, problems, self._needs)
         )
         for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
             problems.append(
-                f"{_rel(path, root)}: no file named '{path.stem}.*' in {_rel(other, root)}/; add its partner or delete it."
+                f"{relative(path, root)}: no file named '{path.stem}.*' in {relative(other, root)}/; "
+                "add its partner or delete it."
             )
         return pairs
 
     def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable) -> tuple:
-        first = _decode(read_image, pair[0], root, problems)
-        second = _decode(read_second, pair[1], root, problems)
+        first = decode_or_note(read_image, pair[0], root, problems)
+        second = decode_or_note(read_second, pair[1], root, problems)
         if first is not None and second is not None and first.shape[-2:] != second.shape[-2:]:
             problems.append(
-                f"{_rel(pair[0], root)} ({_size(first)}) and {_rel(pair[1], root)} ({_size(second)}) differ in size; "
-                "resize one of them so the pair matches."
+                f"{relative(pair[0], root)} ({size_text(first)}) and {relative(pair[1], root)} ({size_text(second)}) "
+                "differ in size; resize one of them so the pair matches."
             )
         return first, second
 
@@ -167,9 +165,9 @@ class PairedFormat(_TwoFolderFormat):
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
              normalize=True):
         problems: list[str] = []
-        pairs = self._pairs(root, _pick_split(root, split, self.splits(root), self.name), problems)
-        _raise_if(problems, root, self.name)
-        channels = {"A": _channels([a for a, _ in pairs]), "B": _channels([b for _, b in pairs])}
+        pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
+        raise_if_problems(problems, root, self.name)
+        channels = {"A": channels_of([a for a, _ in pairs]), "B": channels_of([b for _, b in pairs])}
         if direction == "BtoA":
             pairs = [(b, a) for a, b in pairs]
             channels = {"A": channels["B"], "B": channels["A"]}
@@ -190,12 +188,12 @@ class SegmentationFormat(_TwoFolderFormat):
         values: dict[Path, set[int]] = {}
         for split in splits:
             pairs = self._pairs(root, split, problems)
-            problems += _non_png_masks(pairs, root)
+            problems += non_png_masks(pairs, root)
             for pair in pairs:
                 _, mask = self._check_pair(pair, root, problems, read_mask)
                 if mask is not None:
-                    values[pair[1]] = _values(mask)
-        problems += _mask_classes(values, root)[1]
+                    values[pair[1]] = mask_values(mask)
+        problems += mask_classes(values, root)[1]
         return problems
 
     def open(
@@ -206,14 +204,14 @@ class SegmentationFormat(_TwoFolderFormat):
         if direction != "AtoB":
             raise DataError("the segmentation format maps images to masks only: use direction AtoB.")
         problems: list[str] = []
-        pairs = self._pairs(root, _pick_split(root, split, self.splits(root), self.name), problems)
-        problems += _non_png_masks(pairs, root)
-        _raise_if(problems, root, self.name)
+        pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
+        problems += non_png_masks(pairs, root)
+        raise_if_problems(problems, root, self.name)
         if num_classes is None:
-            values = {mask: _values(read_mask(mask)) for _, mask in pairs}
-            num_classes, problems = _mask_classes(values, root)
-            _raise_if(problems, root, self.name)
-        channels = _channels([image for image, _ in pairs])
+            values = {mask: mask_values(read_mask(mask)) for _, mask in pairs}
+            num_classes, problems = mask_classes(values, root)
+            raise_if_problems(problems, root, self.name)
+        channels = channels_of([image for image, _ in pairs])
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return SegmentationDataset(pairs, channels, num_classes, transform)
 
@@ -227,9 +225,9 @@ class UnalignedFormat(DataFormat):
         return any((root / f"{split}A").is_dir() and (root / f"{split}B").is_dir() for split in self.splits(root))
 
     def splits(self, root: Path) -> list[str]:
-        names = {d.name for d in _subdirs(root)}
+        names = {d.name for d in subdirs(root)}
         prefixes = {name[:-1] for name in names if len(name) > 1 and name[-1] in "AB"}
-        return _ordered([p for p in prefixes if {p + "A", p + "B"} <= names or p in SPLITS])
+        return ordered_splits([p for p in prefixes if {p + "A", p + "B"} <= names or p in SPLITS])
 
     def validate(self, root: Path) -> list[str]:
         problems: list[str] = []
@@ -238,19 +236,19 @@ class UnalignedFormat(DataFormat):
             problems.append(f"{root}: no trainA/ and trainB/ folders; {self._needs}")
         for split in splits:
             for side in "AB":
-                for path in _images_of(root / f"{split}{side}", root, problems, self._needs):
-                    _decode(read_image, path, root, problems)
+                for path in images_of(root / f"{split}{side}", root, problems, self._needs):
+                    decode_or_note(read_image, path, root, problems)
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
              normalize=True):
-        split = _pick_split(root, split, self.splits(root), self.name)
+        split = pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
-        a_files, b_files = (_images_of(root / f"{split}{side}", root, problems, self._needs) for side in "AB")
-        _raise_if(problems, root, self.name)
+        a_files, b_files = (images_of(root / f"{split}{side}", root, problems, self._needs) for side in "AB")
+        raise_if_problems(problems, root, self.name)
         if direction == "BtoA":
             a_files, b_files = b_files, a_files
-        channels = {"A": _channels(a_files), "B": _channels(b_files)}
+        channels = {"A": channels_of(a_files), "B": channels_of(b_files)}
         return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
 
     _needs = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."
@@ -271,7 +269,7 @@ class SingleFormat(DataFormat):
     def validate(self, root: Path) -> list[str]:
         problems: list[str] = []
         for path in self._files(root, problems):
-            _decode(read_image, path, root, problems)
+            decode_or_note(read_image, path, root, problems)
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
@@ -279,8 +277,8 @@ class SingleFormat(DataFormat):
         """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored."""
         problems: list[str] = []
         files = self._files(root, problems)
-        _raise_if(problems, root, self.name)
-        channels = _channels(files)
+        raise_if_problems(problems, root, self.name)
+        channels = channels_of(files)
         return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
 
     def _files(self, root: Path, problems: list[str]) -> list[Path]:
@@ -290,7 +288,7 @@ class SingleFormat(DataFormat):
             supported = ", ".join(IMAGE_EXTENSIONS)
             problems.append(f"{root}: not a supported image ({supported}); pass an image or a folder of images.")
             return []
-        return _images_of(root, root, problems, "pass an image or a folder of images.")
+        return images_of(root, root, problems, "pass an image or a folder of images.")
 
 
 BUILTIN_FORMATS = (AlignedFormat, PairedFormat, SegmentationFormat, UnalignedFormat, SingleFormat)
@@ -332,13 +330,13 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
     listing = "\n".join(f"  {f.name}: {f.summary}" for f in formats)
     if not matches:
         raise DataError(
-            f"cannot tell the format of dataset {root}: it holds {_contents(root)}, which matches no known layout.\n"
+            f"cannot tell the format of dataset {root}: it holds {describe_contents(root)}, which matches no known layout.\n"
             f"Known formats:\n{listing}\nArrange the files as one of them, or pass the format "
             "(--data-format NAME, or format=NAME)."
         )
     names = ", ".join(f.name for f in matches)
     raise DataError(
-        f"dataset {root} ({_contents(root)}) matches several formats: {names}.\n"
+        f"dataset {root} ({describe_contents(root)}) matches several formats: {names}.\n"
         f"Known formats:\n{listing}\nPass the one you mean (--data-format NAME, or format=NAME)."
     )
 
@@ -400,143 +398,3 @@ def open_dataset(
     )
     dataset.format = data_format.name
     return dataset
-
-
-def require_root(root: str | Path) -> Path:
-    """``root`` as a ``Path``; a missing one is a ``DataError``."""
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise DataError(f"dataset {root} does not exist; check the path.")
-    return root
-
-
-def problems_error(root: Path, format_name: str, problems: list[str]) -> DataError:
-    """One ``DataError`` listing up to :data:`MAX_LISTED` problems, then how many more."""
-    listed = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
-    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-    return DataError(
-        f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
-        f"{listed}{more}\nFix them, then check again with `gantk data check {root}`."
-    )
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def _raise_if(problems: list[str], root: Path, format_name: str) -> None:
-    if problems:
-        raise problems_error(root, format_name, problems)
-
-
-def _pick_split(root: Path, split: str, splits: list[str], format_name: str) -> str:
-    if splits == [ROOT_SPLIT]:
-        return ROOT_SPLIT
-    if split in splits:
-        return split
-    found = ", ".join(splits) or "none"
-    raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {found}); ask for one of those.")
-
-
-def _subdirs(root: Path) -> list[Path]:
-    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) if root.is_dir() else []
-
-
-def _ordered(splits: list[str]) -> list[str]:
-    return sorted(set(splits), key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
-
-
-def _channels(files: list[Path]) -> int:
-    return infer_channels([probe(path).channels for path in files])
-
-
-def _side_by_side(files: list[Path]) -> bool:
-    try:
-        return all(info.width == 2 * info.height for info in map(probe, files))
-    except DataError:
-        return False
-
-
-def _rel(path: Path, root: Path) -> str:
-    if path == root or not root.is_dir():
-        return str(path)
-    return path.relative_to(root).as_posix()
-
-
-def _images_of(folder: Path, root: Path, problems: list[str], needs: str) -> list[Path]:
-    """Images of ``folder``; a missing or empty folder and clashing names are added to ``problems``."""
-    label = f"{_rel(folder, root)}/" if folder != root else str(root)
-    if not folder.is_dir():
-        problems.append(f"{label}: folder missing; {needs}")
-        return []
-    files = list_images(folder)
-    if not files:
-        others = other_files(folder)
-        seen = f" ({len(others)} other file(s) such as {others[0]})" if others else ""
-        problems.append(f"{label}: holds no images{seen}; supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}")
-    clashes = [stem for stem, count in Counter(p.stem for p in files).items() if count > 1]
-    for stem in clashes:
-        names = ", ".join(p.name for p in files if p.stem == stem)
-        problems.append(f"{label}: {names} share the name '{stem}'; keep one of them.")
-    return [p for p in files if p.stem not in clashes]
-
-
-def _decode(reader: Callable, path: Path, root: Path, problems: list[str]):
-    try:
-        return reader(path)
-    except DataError as error:
-        problems.append(str(error).replace(str(path), _rel(path, root), 1))
-        return None
-
-
-def _odd_width(path: Path, root: Path, width: int) -> str:
-    return f"{_rel(path, root)}: width {width} is odd, so it cannot hold two equal halves A|B; crop one column off."
-
-
-def _size(image) -> str:
-    return f"{image.shape[-1]}x{image.shape[-2]}"
-
-
-def _non_png_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
-    return [
-        f"{_rel(mask, root)}: masks must be PNG files (lossy formats change label values); save it as PNG."
-        for _, mask in pairs
-        if mask.suffix.lower() != ".png"
-    ]
-
-
-def _values(mask) -> set[int]:
-    return set(torch.bincount(mask.flatten()).nonzero().flatten().tolist())
-
-
-def _mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[str]]:
-    """Number of classes from mask values, and the masks that break it.
-
-    Masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0 and
-    255; otherwise values are class ids and the classes are ``0 .. max``.
-    """
-    found = set().union(*values.values()) if values else set()
-    binary = 255 in found
-    num_classes = 2 if binary else max(2, max(found, default=0) + 1)
-    allowed = {0, 255} if binary else set(range(num_classes))
-    problems = []
-    for path, seen in values.items():
-        extra = sorted(seen - allowed)
-        if extra:
-            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
-            problems.append(
-                f"{_rel(path, root)}: values {shown} in a binary mask set; masks must hold only 0 (background) and "
-                "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression."
-            )
-    return num_classes, problems
-
-
-def _contents(root: Path) -> str:
-    if root.is_file():
-        return f"a file ({root.name})"
-    dirs = [f"{d.name}/" for d in _subdirs(root)]
-    images = len(list_images(root))
-    parts = []
-    if dirs:
-        parts.append("folders " + ", ".join(dirs[:10]) + (f" and {len(dirs) - 10} more" if len(dirs) > 10 else ""))
-    parts.append(f"{images} image file(s)")
-    return "; ".join(parts)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..plugins import Components
-from .formats import ROOT_SPLIT, detect_format, get_format, problems_error, require_root
+from .formats import detect_format, get_format
+from .layout import ROOT_SPLIT, problems_error, require_root
 from .io import probe
 
 

@@ -1,0 +1,157 @@
+"""What a dataset folder holds, and the problems found in it, in words a user can act on.
+
+Shared by the built-in formats and open to plugin formats: listing a folder's images, decoding
+with the failure noted instead of raised, mask classes, and the one error that lists them all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import DataError
+from .io import IMAGE_EXTENSIONS, infer_channels, list_images, other_files, probe
+
+SPLITS = ("train", "val", "test")
+ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
+MAX_LISTED = 20
+
+
+def require_root(root: str | Path) -> Path:
+    """``root`` as a ``Path``; a missing one is a ``DataError``."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"dataset {root} does not exist; check the path.")
+    return root
+
+
+def problems_error(root: Path, format_name: str, problems: list[str]) -> DataError:
+    """One ``DataError`` listing up to :data:`MAX_LISTED` problems, then how many more."""
+    listed = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
+    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    return DataError(
+        f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
+        f"{listed}{more}\nFix them, then check again with `gantk data check {root}`."
+    )
+
+
+def raise_if_problems(problems: list[str], root: Path, format_name: str) -> None:
+    if problems:
+        raise problems_error(root, format_name, problems)
+
+
+def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> str:
+    if splits == [ROOT_SPLIT]:
+        return ROOT_SPLIT
+    if split in splits:
+        return split
+    found = ", ".join(splits) or "none"
+    raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {found}); ask for one of those.")
+
+
+def subdirs(root: Path) -> list[Path]:
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) if root.is_dir() else []
+
+
+def ordered_splits(splits: list[str]) -> list[str]:
+    return sorted(set(splits), key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
+
+
+def channels_of(files: list[Path]) -> int:
+    return infer_channels([probe(path).channels for path in files])
+
+
+def side_by_side(files: list[Path]) -> bool:
+    try:
+        return all(info.width == 2 * info.height for info in map(probe, files))
+    except DataError:
+        return False
+
+
+def relative(path: Path, root: Path) -> str:
+    if path == root or not root.is_dir():
+        return str(path)
+    return path.relative_to(root).as_posix()
+
+
+def images_of(folder: Path, root: Path, problems: list[str], needs: str) -> list[Path]:
+    """Images of ``folder``; a missing or empty folder and clashing names are added to ``problems``."""
+    label = f"{relative(folder, root)}/" if folder != root else str(root)
+    if not folder.is_dir():
+        problems.append(f"{label}: folder missing; {needs}")
+        return []
+    files = list_images(folder)
+    if not files:
+        others = other_files(folder)
+        seen = f" ({len(others)} other file(s) such as {others[0]})" if others else ""
+        problems.append(f"{label}: holds no images{seen}; supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}")
+    clashes = [stem for stem, count in Counter(p.stem for p in files).items() if count > 1]
+    for stem in clashes:
+        names = ", ".join(p.name for p in files if p.stem == stem)
+        problems.append(f"{label}: {names} share the name '{stem}'; keep one of them.")
+    return [p for p in files if p.stem not in clashes]
+
+
+def decode_or_note(reader: Callable, path: Path, root: Path, problems: list[str]):
+    try:
+        return reader(path)
+    except DataError as error:
+        problems.append(str(error).replace(str(path), relative(path, root), 1))
+        return None
+
+
+def odd_width_problem(path: Path, root: Path, width: int) -> str:
+    return f"{relative(path, root)}: width {width} is odd, so it cannot hold two equal halves A|B; crop one column off."
+
+
+def size_text(image) -> str:
+    return f"{image.shape[-1]}x{image.shape[-2]}"
+
+
+def non_png_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
+    return [
+        f"{relative(mask, root)}: masks must be PNG files (lossy formats change label values); save it as PNG."
+        for _, mask in pairs
+        if mask.suffix.lower() != ".png"
+    ]
+
+
+def mask_values(mask) -> set[int]:
+    return set(torch.bincount(mask.flatten()).nonzero().flatten().tolist())
+
+
+def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[str]]:
+    """Number of classes from mask values, and the masks that break it.
+
+    Masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0 and
+    255; otherwise values are class ids and the classes are ``0 .. max``.
+    """
+    found = set().union(*values.values()) if values else set()
+    binary = 255 in found
+    num_classes = 2 if binary else max(2, max(found, default=0) + 1)
+    allowed = {0, 255} if binary else set(range(num_classes))
+    problems = []
+    for path, seen in values.items():
+        extra = sorted(seen - allowed)
+        if extra:
+            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            problems.append(
+                f"{relative(path, root)}: values {shown} in a binary mask set; masks must hold only 0 (background) and "
+                "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression."
+            )
+    return num_classes, problems
+
+
+def describe_contents(root: Path) -> str:
+    if root.is_file():
+        return f"a file ({root.name})"
+    dirs = [f"{d.name}/" for d in subdirs(root)]
+    images = len(list_images(root))
+    parts = []
+    if dirs:
+        parts.append("folders " + ", ".join(dirs[:10]) + (f" and {len(dirs) - 10} more" if len(dirs) > 10 else ""))
+    parts.append(f"{images} image file(s)")
+    return "; ".join(parts)
