@@ -52,12 +52,23 @@ def current_rss_bytes() -> int:
     return peak_rss_bytes()
 
 
-def matmul_rate(dtype: torch.dtype, device: str = "cpu", n: int = 2048, repeats: int = 7) -> dict:
-    """Best and median FLOP/s of an ``n x n`` matmul in ``dtype`` (``repeats`` runs after a warm-up)."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
+def matmul_rate(dtype: torch.dtype, device: str = "cpu", n: int = 2048, repeats: int = 7, budget_s: float = 2.0) -> dict:
+    """Best and median FLOP/s of an ``n x n`` matmul in ``dtype`` (``repeats`` runs after a warm-up).
+
+    ``n`` halves (down to 256) while one product takes over ``budget_s``: on a CPU without native
+    bf16 kernels a 2048² bf16 product takes about a minute.
+    """
     sync = torch.cuda.synchronize if device == "cuda" else lambda: None
-    a @ b
+    while True:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        sync()
+        start = time.perf_counter()
+        a @ b
+        sync()
+        if time.perf_counter() - start < budget_s or n <= 256:
+            break
+        n //= 2
     times = []
     for _ in range(repeats):
         sync()

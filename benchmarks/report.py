@@ -33,14 +33,19 @@ def cuda_memory(r: dict) -> str:
     return "" if allocated is None else f"; CUDA max allocated {allocated / 2**30:.2f} GiB"
 
 
+def matmul_sizes(peaks: dict) -> str:
+    fp32, bf16 = peaks["fp32"]["n"], peaks["bf16"]["n"]
+    return f"{fp32}²" if fp32 == bf16 else f"fp32 at {fp32}², bf16 at {bf16}²"
+
+
 def throughput_tables(result: dict) -> list[str]:
     start, end = result["matmul_peak_start"], result["matmul_peak_end"]
     lines = [
         f"- Machine: {machine_line(result['machine'])}",
         f"- Command: `{result['command']}`" + (f" ({result['wall_s'] / 60:.1f} min)" if "wall_s" in result else ""),
-        "- Measured matmul rate ({}², best of 7): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s at the start (load {}); "
+        "- Measured matmul rate ({}, best of 7): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s at the start (load {}); "
         "fp32 {:.1f}, bf16 {:.1f} at the end (load {})".format(
-            start["fp32"]["n"], start["fp32"]["best"] / 1e9, start["bf16"]["best"] / 1e9, start["load_average"],
+            matmul_sizes(start), start["fp32"]["best"] / 1e9, start["bf16"]["best"] / 1e9, start["load_average"],
             end["fp32"]["best"] / 1e9, end["bf16"]["best"] / 1e9, end["load_average"]),
         "",
     ]

@@ -127,8 +127,8 @@ def main() -> None:
     print(f"machine: {result['machine']['cpu']['model']}, flags {result['machine']['cpu']['flags']}, "
           f"torch {result['machine']['torch']}, {result['machine']['cpu']['torch_threads']} threads")
     peaks = result["matmul_peak_start"]
-    print("matmul peak (2048^2, best): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s (load {})".format(
-        peaks["fp32"]["best"] / 1e9, peaks["bf16"]["best"] / 1e9, peaks["load_average"]))
+    print("matmul peak (best): fp32 {:.1f} GFLOP/s at {}^2, bf16 {:.1f} GFLOP/s at {}^2 (load {})".format(
+        peaks["fp32"]["best"] / 1e9, peaks["fp32"]["n"], peaks["bf16"]["best"] / 1e9, peaks["bf16"]["n"], peaks["load_average"]))
     for text in args.cases.split(","):
         case = parse_case(text, args.device)
         paths, steps, warmup = DEFAULT_PLAN.get(case.name, FALLBACK_PLAN)
