@@ -99,6 +99,16 @@ def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
         ckpt.load_system_state(system, payload["system_state"], payload["path"])
 
 
+def test_resume_a_checkpoint_from_before_n_critic(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    payload = ckpt.load_checkpoint(run)
+    del payload["system"]["n_critic"], payload["train_config"]["n_critic"]
+    config = TrainConfig(**payload["train_config"]).merged({"max_steps": 3})  # as Trainer.resume builds it
+    trainer = Trainer(config, resume_from=payload, progress=False)
+    trainer.fit()
+    assert trainer.step == 3
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint-00000001.pt"
     ckpt.save_checkpoint(path, {"system": {}, "value": 1})

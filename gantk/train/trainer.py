@@ -36,6 +36,9 @@ DEMO_SETTINGS = {
 FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
              "conditional": True, "pool_size": 50, "n_critic": 1}
 
+# System settings added after the first release, with the value that checkpoints without them were made with.
+LATER_SYSTEM_KEYS = {"n_critic": 1}
+
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
@@ -203,7 +206,7 @@ class Trainer:
     def _build_system(self, dataset: Any, device: torch.device) -> System:
         sys_config = system_config(self.config, dataset)
         if self.resume_from is not None:
-            saved = self.resume_from["system"]
+            saved = {**LATER_SYSTEM_KEYS, **self.resume_from["system"]}
             changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k))
             if changed:
                 raise CheckpointError(
