@@ -182,6 +182,11 @@ def test_n_critic_steps_g_once_every_n_d_steps(pairs, tmp_path):
     assert schedulers["G"]["_last_lr"] == [0.0] and schedulers["D"]["_last_lr"] == [0.0]
 
 
+def test_n_critic_needs_a_discriminator(pairs, tmp_path):
+    with pytest.raises(OptionError, match="--n-critic 2 .* no discriminator"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, disc="none", loss="l1", n_critic=2), progress=False).fit()
+
+
 def test_resume_with_n_critic_reproduces_an_uninterrupted_run(pairs, tmp_path):
     def run(out, stop_at=None):
         train_interrupted_then_resumed(tiny_config(pairs, out, max_steps=6, n_critic=2, checkpoint_every=3), stop_at)

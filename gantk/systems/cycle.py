@@ -14,7 +14,7 @@ from ..plugins import Components
 from . import targets
 from .base import Nets, Phase, System
 from .image_pool import ImagePool
-from .paired import check_discriminator_matches_objective
+from .paired import check_discriminator_matches_objective, critic_steps
 
 # direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
 DIRECTIONS = {
@@ -44,6 +44,7 @@ class CycleSystem(System):
             )
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)
+        n_critic = critic_steps(config)
         gen_opt = config.get("gen_opt") or {}
         self.networks["G_AB"] = components.create("generator", config["gen"], in_channels=channels["A"], out_channels=channels["B"], **gen_opt)
         self.networks["G_BA"] = components.create("generator", config["gen"], in_channels=channels["B"], out_channels=channels["A"], **gen_opt)
@@ -54,7 +55,6 @@ class CycleSystem(System):
             self.networks["D_B"] = components.create("discriminator", disc, in_channels=channels["B"], **disc_opt)
             pool_size = int(config.get("pool_size", 50))
             self.pools = nn.ModuleDict({"D_A": ImagePool(pool_size), "D_B": ImagePool(pool_size)})
-            n_critic = int(config.get("n_critic", 1))
             self.phases = (Phase("G", generators, frozen=("D_A", "D_B"), every=n_critic), Phase("D", ("D_A", "D_B")))
         else:
             self.phases = (Phase("G", generators),)

@@ -38,10 +38,10 @@ class PairedSystem(System):
         self.conditional = bool(config.get("conditional", True))
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)
+        n_critic = critic_steps(config)
         if disc:
             d_in = out_channels + (channels["A"] if self.conditional else 0)
             self.networks["D"] = components.create("discriminator", disc, in_channels=d_in, **(config.get("disc_opt") or {}))
-            n_critic = int(config.get("n_critic", 1))
             self.phases = (Phase("D", ("D",)), Phase("G", ("G",), frozen=("D",), every=n_critic))
         else:
             self.phases = (Phase("G", ("G",)),)
@@ -107,3 +107,14 @@ def check_discriminator_matches_objective(disc: str | None, objective: Objective
             f"the objective '{objective.spec}' has the adversarial term '{objective.adversarial.name}' "
             "but no discriminator is set: choose one with --disc (e.g. patch70) or drop the term."
         )
+
+
+def critic_steps(config: dict[str, Any]) -> int:
+    """Discriminator steps per generator step; more than one needs a discriminator."""
+    n_critic = int(config.get("n_critic", 1))
+    if n_critic > 1 and not config.get("disc"):
+        raise OptionError(
+            f"--n-critic {n_critic} asks for discriminator steps, but no discriminator is set: "
+            "choose one with --disc (e.g. patch70) or drop --n-critic."
+        )
+    return n_critic
