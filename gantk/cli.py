@@ -107,7 +107,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
         config = TrainConfig().merged({**values, **given})
         trainer = Trainer(config, progress=progress)
     run_dir = trainer.fit()
-    click.echo(f"done: {trainer.step} steps; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
+    click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
 
 
 @cli.command("translate")
