@@ -7,13 +7,19 @@
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]          # default: benchmarks/results/gpu
 #
-# Needs a CUDA build of torch and gantk's dependencies importable; gantk itself is taken from this
-# checkout (PYTHONPATH). Where a dependency is missing (kornia, say), install its wheels first.
+# Needs a CUDA build of torch; gantk itself is taken from this checkout (PYTHONPATH). The wheels and
+# photos that benchmarks/gpu_prepare.sh puts in .gpu/ are used when present.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu}
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+if [ -d .gpu/wheels ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gantk-site .gpu/wheels/*.whl \
+        && export PYTHONPATH="$PYTHONPATH:/tmp/gantk-site" || exit 1
+fi
+photos=()
+[ -d .gpu/photos ] && photos=(--photos .gpu/photos)
 status=0
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$out/gpu.txt" 2>&1
@@ -25,6 +31,6 @@ python3 -m pytest -q -rs -p no:cacheprovider tests/test_fast_paths.py tests/test
 python3 benchmarks/throughput.py --device cuda --cases pix2pix-256-b1,pix2pix-256-b16 \
     --paths eager,eager-fused,gantk,gantk-bf16-cl,gantk-bf16-cl-compile --steps 20 --warmup 5 --no-loader \
     --out "$out/throughput-cuda.json" 2>&1 | tee "$out/throughput-cuda.log" || status=1
-python3 benchmarks/loader.py --device cuda --pairs 256 --batch-size 16 --out "$out/loader-cuda-b16.json" 2>&1 \
+python3 benchmarks/loader.py --device cuda --pairs 256 --batch-size 16 "${photos[@]}" --out "$out/loader-cuda-b16.json" 2>&1 \
     | tee "$out/loader-cuda-b16.log" || status=1
 exit $status

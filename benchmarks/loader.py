@@ -35,10 +35,10 @@ from hardware import load_average, machine
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos"
 
 
-def source_images(count: int, size: int, seed: int = 0) -> list[torch.Tensor]:
-    """``count`` RGB uint8 ``size`` x ``size`` crops of the shared photos, or smooth synthetic images."""
+def source_images(count: int, size: int, photo_dir: Path = PHOTOS, seed: int = 0) -> list[torch.Tensor]:
+    """``count`` RGB uint8 ``size`` x ``size`` crops of the photos in ``photo_dir``, or smooth synthetic images."""
     generator = torch.Generator().manual_seed(seed)
-    photos = list_images(PHOTOS)
+    photos = list_images(photo_dir)
     crops = []
     for i in range(count):
         if photos:
@@ -54,10 +54,10 @@ def source_images(count: int, size: int, seed: int = 0) -> list[torch.Tensor]:
     return crops
 
 
-def write_jpeg_pairs(root: Path, count: int, size: int = 256) -> Path:
+def write_jpeg_pairs(root: Path, count: int, size: int = 256, photo_dir: Path = PHOTOS) -> Path:
     for side in "AB":
         (root / side).mkdir(parents=True, exist_ok=True)
-    for i, photo in enumerate(source_images(count, size)):
+    for i, photo in enumerate(source_images(count, size, photo_dir)):
         write_jpeg(derive_input(photo, "blur"), str(root / "A" / f"{i:04d}.jpg"), quality=92)
         write_jpeg(photo, str(root / "B" / f"{i:04d}.jpg"), quality=92)
     return root
@@ -100,17 +100,18 @@ def loader_rate(root: Path, workers: int, augment_on: str = "loader", device: st
     }
 
 
-def measure(pairs: int = 128, workers: int | None = None, device: str = "cpu", batch_size: int = 1) -> dict:
+def measure(pairs: int = 128, workers: int | None = None, device: str = "cpu", batch_size: int = 1,
+            photo_dir: Path = PHOTOS) -> dict:
     """Rates with augmentation in the loader and on ``device``, at the default worker count (or ``workers``) and none."""
     workers = TrainConfig().workers if workers is None else workers
     counts = [workers, 0] if workers else [0]
     warmup = max(1, min(8, pairs // batch_size // 2))  # batches, out of two epochs
     with tempfile.TemporaryDirectory(prefix="gantk-loader-") as tmp:
-        root = write_jpeg_pairs(Path(tmp) / "pairs", pairs)
+        root = write_jpeg_pairs(Path(tmp) / "pairs", pairs, photo_dir=photo_dir)
         rates = [loader_rate(root, count, augment_on, device, batch_size, warmup=warmup)
                  for augment_on in ("loader", "device") for count in counts]
     return {
-        "source": "shared photos" if list_images(PHOTOS) else "synthetic",
+        "source": "shared photos" if list_images(photo_dir) else "synthetic",
         "pairs": pairs, "load_size": 286, "crop_size": 256, "default_workers": TrainConfig().workers,
         "device": device, "batch_size": batch_size, "rates": rates,
     }
@@ -122,10 +123,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: the trainer's default")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where --augment-on device crops")
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--photos", type=Path, default=PHOTOS, help="folder of the shared photos (a copy, on a GPU machine)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "loader.json")
     args = parser.parse_args()
     result = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
-              "loader": measure(args.pairs, args.workers, args.device, args.batch_size)}
+              "loader": measure(args.pairs, args.workers, args.device, args.batch_size, args.photos)}
     for rate in result["loader"]["rates"]:
         print(f"augment on {rate['augment_on']}, workers={rate['workers']}: {rate['images_per_s']:.1f} images/s "
               f"(load {rate['load_average']})")
