@@ -296,6 +296,13 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def steps_text(results: list[dict[str, Any]]) -> str:
+    """The training steps of the cells: one number when they all took the same."""
+    if len({r["step"] for r in results}) == 1:
+        return f"{results[0]['step']} training steps per cell"
+    return "training steps: " + ", ".join(f"{r['cell']['name']} {r['step']}" for r in results)
+
+
 def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path, eval_options: dict[str, Any]) -> None:
     first = results[0]
     header = [
@@ -303,7 +310,7 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         "",
         grid.description,
         "",
-        f"Data: `{data}` (split {first['split']}, {first['images']} images); {first['step']} training steps per cell; "
+        f"Data: `{data}` (split {first['split']}, {first['images']} images); {steps_text(results)}; "
         f"evaluation mode: {first['mode']}.",
         "",
     ]

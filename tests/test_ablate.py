@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from gantk.ablate import BUILTIN_GRIDS, AblationError, cell_config, load_grid, run_ablation
+from gantk.ablate import BUILTIN_GRIDS, AblationError, cell_config, load_grid, run_ablation, steps_text
 from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command
 from gantk.metrics import fid as fid_module
@@ -52,6 +52,7 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
         assert saved["cell"]["train_config"]["batch_size"] == 2 and saved["batch_size"] == 1
     table = (out / "results.md").read_text()
     assert "| L1 | unet | none | `l1` |" in table and "patch70 (conditional)" in table and "unavailable fid" in table
+    assert "; 2 training steps per cell;" in table
     assert [c["cell"]["name"] for c in json.loads((out / "results.json").read_text())["cells"]] == ["L1", "L1+cGAN"]
     assert (out / "metrics.png").is_file() and (out / "samples.png").is_file()
 
@@ -59,6 +60,11 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
     again = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
     assert again.exit_code == 0, again.output
     assert again.output.count("finished earlier, skipped") == 2
+
+
+def test_cells_of_different_lengths_list_their_steps():
+    results = [{"step": 300, "cell": {"name": "bce+l1"}}, {"step": 1500, "cell": {"name": "n_critic 5"}}]
+    assert steps_text(results) == "training steps: bce+l1 300, n_critic 5 1500"
 
 
 def test_other_evaluation_settings_evaluate_again_without_training(study, monkeypatch):
