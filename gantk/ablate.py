@@ -300,7 +300,7 @@ def steps_text(results: list[dict[str, Any]]) -> str:
     """The training steps of the cells: one number when they all took the same."""
     if len({r["step"] for r in results}) == 1:
         return f"{results[0]['step']} training steps per cell"
-    return "training steps: " + ", ".join(f"{r['cell']['name']} {r['step']}" for r in results)
+    return "training steps per cell: " + ", ".join(f"{r['step']} ({r['cell']['name']})" for r in results)
 
 
 def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path, eval_options: dict[str, Any]) -> None:
