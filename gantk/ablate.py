@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -374,7 +375,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
     rows = len(columns_[0])
     fig, axes = plt.subplots(rows, len(columns_), figsize=(1.3 * len(columns_), 1.3 * rows + 0.3), squeeze=False)
     for col, (title, images) in enumerate(zip(titles, columns_)):
-        axes[0][col].set_title(title, fontsize=8)
+        axes[0][col].set_title(textwrap.fill(title, 18), fontsize=8)  # long cell names wrap within the column
         for row, image in enumerate(images):
             axes[row][col].imshow((image.float().permute(1, 2, 0) * 0.5 + 0.5).clamp(0, 1).numpy())
             axes[row][col].axis("off")
