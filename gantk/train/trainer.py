@@ -176,18 +176,17 @@ class Trainer:
         config = self.config
         root = config.data or demo_dataset_dir()
         summary = check_dataset(root, config.data_format)
-        if config.augment_on == "device":
-            if not config.load_size:
-                raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
-            # The loader only decodes and resizes; _to_device crops and flips.
-            train = open_dataset(root, format=summary.format, split="train", direction=config.direction,
-                                 load_size=config.load_size, crop_size=None, augment=True, flip=False, normalize=False)
+        on_device = config.augment_on == "device"
+        if on_device and not config.load_size:
+            raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
+        # With --augment-on device the loader only decodes and resizes; _to_device crops and flips.
+        train = open_dataset(
+            root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
+            crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
+            normalize=not on_device,
+        )
+        if on_device:
             self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=summary.format != "unaligned")
-        else:
-            train = open_dataset(
-                root, format=summary.format, split="train", direction=config.direction,
-                load_size=config.load_size, crop_size=config.crop_size, augment=True, flip=config.flip,
-            )
         if not config.val_every:
             return train, None
         if summary.format == "unaligned":
