@@ -164,6 +164,17 @@ def test_adversarial_module_matches_function(objective, d_loss, g_loss):
 
 
 @pytest.mark.parametrize("objective", [entry[0] for entry in ADVERSARIAL])
+def test_discriminator_step_sees_the_fake_before_the_real(objective):
+    # With momentum 1 the running mean is the mean of the last batch the norm layer saw:
+    # the reference's D step ends on the real pair.
+    disc = nn.Sequential(nn.BatchNorm2d(2, momentum=1.0), nn.Conv2d(2, 1, 3))
+    ctx = _adversarial_context(disc)
+    objective.discriminator_loss(ctx)
+    real_mean = torch.cat([ctx.input, ctx.real], 1).mean(dim=(0, 2, 3))
+    torch.testing.assert_close(disc[0].running_mean, real_mean)
+
+
+@pytest.mark.parametrize("objective", [entry[0] for entry in ADVERSARIAL])
 def test_generator_gradient_flows_only_in_generator_step(objective):
     disc = _discriminator()
     ctx = _adversarial_context(disc)

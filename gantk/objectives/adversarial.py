@@ -142,7 +142,7 @@ class BCEGANLoss(Objective):
         return bce_generator_loss(ctx.d_fake)
 
     def discriminator_loss(self, ctx: LossContext) -> Tensor:
-        return bce_discriminator_loss(ctx.d_real, ctx.d_fake_detached, self.real_label, self.fake_label)
+        return bce_discriminator_loss(*ctx.discriminator_step_logits(), self.real_label, self.fake_label)
 
     def extra_repr(self) -> str:
         return f"real_label={self.real_label}, fake_label={self.fake_label}"
@@ -167,7 +167,7 @@ class LSGANLoss(Objective):
         return lsgan_generator_loss(ctx.d_fake)
 
     def discriminator_loss(self, ctx: LossContext) -> Tensor:
-        return lsgan_discriminator_loss(ctx.d_real, ctx.d_fake_detached, self.real_label, self.fake_label)
+        return lsgan_discriminator_loss(*ctx.discriminator_step_logits(), self.real_label, self.fake_label)
 
     def extra_repr(self) -> str:
         return f"real_label={self.real_label}, fake_label={self.fake_label}"
@@ -183,4 +183,4 @@ class HingeGANLoss(Objective):
         return hinge_generator_loss(ctx.d_fake)
 
     def discriminator_loss(self, ctx: LossContext) -> Tensor:
-        return hinge_discriminator_loss(ctx.d_real, ctx.d_fake_detached)
+        return hinge_discriminator_loss(*ctx.discriminator_step_logits())

@@ -80,6 +80,15 @@ class LossContext:
         """Discriminator logits on the fake, cut from the generator (for the discriminator's step)."""
         return self.discriminate(self.fake.detach())
 
+    def discriminator_step_logits(self) -> tuple[Logits, Logits]:
+        """``(d_real, d_fake_detached)`` for a discriminator loss.
+
+        The fake pass runs first, as in the reference implementation, so the discriminator's
+        normalisation running statistics end each step on the same batch.
+        """
+        fake = self.d_fake_detached
+        return self.d_real, fake
+
     @cached_property
     def reconstructed(self) -> Tensor:
         if self._reconstruct is None:

@@ -132,7 +132,7 @@ class WGANGPLoss(Objective):
         return wgan_generator_loss(ctx.d_fake)
 
     def discriminator_loss(self, ctx: LossContext) -> Tensor:
-        loss = wgan_discriminator_loss(ctx.d_real, ctx.d_fake_detached)
+        loss = wgan_discriminator_loss(*ctx.discriminator_step_logits())
         if self.lambda_gp == 0:
             return loss
         warn_on_batch_norm(ctx.discriminator)
