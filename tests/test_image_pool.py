@@ -39,3 +39,14 @@ def test_size_zero_is_a_pass_through_and_state_round_trips():
     restored = ImagePool(3)
     restored.load_state_dict(pool.state_dict())
     assert len(restored.images) == 2 and all(torch.equal(a, b) for a, b in zip(pool.images, restored.images))
+
+
+def test_images_restored_on_the_cpu_follow_the_fakes_to_their_device():
+    # Checkpoints are read on the CPU; the "meta" device stands in for a GPU.
+    pool = ImagePool(2)
+    pool.query(torch.randn(2, 3, 4, 4))
+    restored = ImagePool(2)
+    restored.load_state_dict(pool.state_dict())
+    out = restored.query(torch.empty(4, 3, 4, 4, device="meta"))
+    assert out.device.type == "meta"
+    assert {image.device.type for image in restored.images} == {"meta"}

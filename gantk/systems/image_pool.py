@@ -29,6 +29,8 @@ class ImagePool(nn.Module):
         """Return a batch of the same shape: new images while filling, then a 50/50 mix of new and stored."""
         if self.size == 0:
             return images
+        if self.images and self.images[0].device != images.device:  # restored from a checkpoint read on the CPU
+            self.images = [image.to(images.device) for image in self.images]
         chosen = []
         for image in images.detach():
             image = image.unsqueeze(0)
