@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gantk.train.checkpoint import load_checkpoint
 from helpers import write_paired, write_unaligned
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -21,24 +22,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("recipe", ["pix2pix", "cyclegan"])
-def test_two_process_replicas_stay_identical(tmp_path, recipe):
-    if recipe == "pix2pix":
-        data, extra = write_paired(tmp_path / "data", count=8), {}
-    else:
-        data, extra = write_unaligned(tmp_path / "data", 8, 6), {"gen": "resnet6", "gen_opt": {"ngf": 8}}
-    config = {
-        "recipe": recipe, "data": str(data), "out": str(tmp_path / "run"), "load_size": 36, "crop_size": 32,
-        "batch_size": 2, "max_steps": 3, "workers": 0, "log_every": 1, "checkpoint_every": 3,
-        "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}, **extra,
-    }
+def torchrun(config: dict, replicas_dir: Path, *worker_args: str) -> None:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-        "--master-port", str(free_port()), str(WORKER), json.dumps(config), str(tmp_path),
+        "--master-port", str(free_port()), str(WORKER), json.dumps(config), str(replicas_dir), *worker_args,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
+
+
+def cyclegan_config(tmp_path: Path) -> dict:
+    return {
+        "recipe": "cyclegan", "data": str(write_unaligned(tmp_path / "data", 8, 6)), "load_size": 36, "crop_size": 32,
+        "batch_size": 2, "workers": 0, "log_every": 1, "gen": "resnet6", "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8},
+    }
+
+
+@pytest.mark.parametrize("recipe", ["pix2pix", "cyclegan"])
+def test_two_process_replicas_stay_identical(tmp_path, recipe):
+    if recipe == "pix2pix":
+        config = {
+            "recipe": recipe, "data": str(write_paired(tmp_path / "data", count=8)), "load_size": 36, "crop_size": 32,
+            "batch_size": 2, "workers": 0, "log_every": 1, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8},
+        }
+    else:
+        config = cyclegan_config(tmp_path)
+    torchrun({**config, "out": str(tmp_path / "run"), "max_steps": 3, "checkpoint_every": 3}, tmp_path)
     replicas = [torch.load(tmp_path / f"replica-{rank}.pt", weights_only=True) for rank in (0, 1)]
     assert replicas[0].keys() == replicas[1].keys()
     for name, value in replicas[0].items():
@@ -46,3 +56,39 @@ def test_two_process_replicas_stay_identical(tmp_path, recipe):
     run = tmp_path / "run"
     assert (run / "checkpoint-00000003.pt").is_file()
     assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 3  # one writer: header + 3 steps
+
+
+def test_two_process_cyclegan_resume_is_exact(tmp_path):
+    # Each process has its own image pools; a resumed run must get back its own, not rank 0's.
+    # A constant learning rate makes the first 2 steps of a 4-step run those of a 2-step run.
+    config = {**cyclegan_config(tmp_path), "pool_size": 2, "decay_start": 1.0, "checkpoint_every": 2}
+    torchrun({**config, "out": str(tmp_path / "straight"), "max_steps": 4}, tmp_path)
+    torchrun({**config, "out": str(tmp_path / "resumed"), "max_steps": 2}, tmp_path)
+    torchrun({**config, "out": str(tmp_path / "resumed"), "max_steps": 4}, tmp_path, "resume")
+    straight, resumed = (load_checkpoint(tmp_path / run) for run in ("straight", "resumed"))
+    assert resumed["step"] == straight["step"] == 4
+    for name, value in straight["system_state"].items():
+        assert torch.equal(value, resumed["system_state"][name]), name
+    pools = [state["process_extra_state"] for state in (straight, resumed)]
+    assert len(pools[0]) == 2 and not torch.equal(*(rank["pools.D_A._extra_state"] for rank in pools[0]))
+    for rank_straight, rank_resumed in zip(*pools):
+        assert rank_straight.keys() == rank_resumed.keys()
+        for name, value in rank_straight.items():
+            assert torch.equal(value, rank_resumed[name]), name
+
+
+def test_each_cuda_process_takes_its_local_gpu_before_joining(monkeypatch):
+    # Collectives such as all_gather_object use the current CUDA device: every rank must set its own.
+    from gantk.train import distributed
+
+    calls = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: calls.append(("set_device", index)))
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend: calls.append(("init", backend)))
+    info = distributed.init_process_group("cuda")
+    assert (info.rank, info.world_size, info.local_rank) == (1, 2, 1)
+    assert calls == [("set_device", 1), ("init", "nccl")]

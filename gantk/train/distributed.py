@@ -44,8 +44,12 @@ def init_process_group(device: str) -> ProcessInfo:
         return ProcessInfo()
     info = ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        backend = "nccl" if resolve_device(device, info.local_rank).type == "cuda" else "gloo"
-        dist.init_process_group(backend)
+        if resolve_device(device, info.local_rank).type == "cuda":
+            # Collectives (all_gather_object at checkpoints) and pinned memory use the current device.
+            torch.cuda.set_device(info.local_rank)
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
     return info
 
 

@@ -117,6 +117,19 @@ def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tu
     return optimizers, schedulers
 
 
+def process_extra_state(system: System) -> dict[str, Any]:
+    """The modules' extra state (image pools), on the CPU.
+
+    DDP keeps parameters and buffers equal across processes but not extra state, so a checkpoint
+    holds this once per process.
+    """
+    return {
+        key: value.cpu() if isinstance(value, torch.Tensor) else value
+        for key, value in system.state_dict().items()
+        if key.endswith("_extra_state")  # the suffix torch gives get_extra_state() entries
+    }
+
+
 def tune_backends(device: torch.device) -> None:
     """On CUDA, let cuDNN time its convolution algorithms for the batch shape once and keep the fastest.
 
@@ -373,7 +386,7 @@ class Trainer:
 
     def _save(self, system, optimizers, schedulers, scaler, process: ProcessInfo) -> None:
         rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-        rng_all = gather_objects(rng, process)
+        per_process = gather_objects({"rng": rng, "extra_state": process_extra_state(system)}, process)
         if not process.is_main:
             return
         payload = {
@@ -384,7 +397,9 @@ class Trainer:
             "scaler": scaler.state_dict(),
             "step": self.step,
             "train_config": self.config.to_dict(),
-            "rng": rng_all,
+            "rng": [state["rng"] for state in per_process],
+            # system_state holds rank 0's; every rank's is kept only when there are several.
+            "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
         }
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
         for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
@@ -398,6 +413,9 @@ class Trainer:
             sch.load_state_dict(payload["schedulers"][name])
         scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
+        extra_states = payload.get("process_extra_state", [])  # absent from checkpoints of older versions
+        if process.rank < len(extra_states):
+            system.load_state_dict(extra_states[process.rank], strict=False)
         rng = payload["rng"][process.rank] if process.rank < len(payload["rng"]) else payload["rng"][0]
         torch.set_rng_state(rng["cpu"])
         if rng["cuda"] and torch.cuda.is_available():
