@@ -109,6 +109,30 @@ def test_resume_a_checkpoint_from_before_n_critic(pairs, tmp_path):
     assert trainer.step == 3
 
 
+def test_lr_column_is_the_rate_each_step_used(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=4, lr=2e-4, decay_start=0.5), progress=False).fit()
+    # constant for the first half, then linear towards 0 at step 4
+    assert [float(r["lr"]) for r in read_rows(run)] == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])
+
+
+def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=4, lr=2e-4, decay_start=0.5, checkpoint_every=4)
+    Trainer(config, progress=False).fit()
+    Trainer.resume(tmp_path / "run", {"max_steps": 8}, progress=False).fit()
+    straight = Trainer(config.merged({"out": str(tmp_path / "straight"), "max_steps": 8}), progress=False).fit()
+    # the finished 4-step run ended at lr 0; its continuation must not spend step 5 there
+    lengthened = [float(r["lr"]) for r in read_rows(tmp_path / "run")[4:]]
+    assert lengthened == pytest.approx([float(r["lr"]) for r in read_rows(straight)[4:]])
+    assert lengthened == pytest.approx([2e-4, 1.5e-4, 1e-4, 0.5e-4])
+
+
+def test_resume_with_epochs_replaces_a_length_set_in_steps(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    trainer = Trainer.resume(tmp_path / "run", {"epochs": 2}, progress=False)
+    trainer.fit()
+    assert trainer.config.max_steps is None and trainer.step == 2 * 3  # 6 pairs, batch 2
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint-00000001.pt"
     ckpt.save_checkpoint(path, {"system": {}, "value": 1})

@@ -167,9 +167,16 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
-        """Continue the run in ``run_dir`` from its newest checkpoint (``overrides`` may extend the schedule)."""
+        """Continue the run in ``run_dir`` from its newest checkpoint.
+
+        ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``) and settings that do
+        not change the result (device, workers, logging and checkpoint intervals).
+        """
         payload = ckpt.load_checkpoint(run_dir)
-        config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **(overrides or {})})
+        overrides = dict(overrides or {})
+        if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
+            overrides.setdefault("max_steps", None)
+        config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
         return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -296,6 +303,7 @@ class Trainer:
             sampler.set_start(position * config.batch_size)
             for batch in loader:
                 batch = self._to_device(batch, device)
+                lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
                 losses, outputs = self._train_step(system, nets, batch, optimizers, scaler, device)
                 for phase in system.phases:
                     if phase.runs_at(self.step):
@@ -314,7 +322,7 @@ class Trainer:
                     if bad and config.precision != "fp16":
                         raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
                     speed = window_steps * config.batch_size * process.world_size / max(elapsed, 1e-9)
-                    row = {"step": self.step, "epoch": epoch, "lr": next(iter(schedulers.values())).get_last_lr()[0], "images_per_s": speed, **logged}
+                    row = {"step": self.step, "epoch": epoch, "lr": lr, "images_per_s": speed, **logged}
                     if metrics is not None:
                         metrics.write(row)
                     if board is not None:
@@ -411,6 +419,9 @@ class Trainer:
             opt.load_state_dict(payload["optimizers"][name])
         for name, sch in schedulers.items():
             sch.load_state_dict(payload["schedulers"][name])
+            # The saved rate follows the saved schedule; take it from this run's, which may be longer.
+            for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas):
+                group["lr"] = base_lr * factor(sch.last_epoch)
         scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
         extra_states = payload.get("process_extra_state", [])  # absent from checkpoints of older versions
