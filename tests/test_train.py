@@ -1,6 +1,8 @@
 """The shared trainer end to end on tiny data (CPU, 32 px, a few steps)."""
 
 import csv
+import os
+import stat
 import warnings
 
 import pytest
@@ -146,6 +148,15 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         ckpt.save_checkpoint(path, {"system": {}, "value": 2})
     assert ckpt.load_checkpoint(path)["value"] == 1
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_checkpoint_mode_follows_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = ckpt.save_checkpoint(tmp_path / "checkpoint-00000001.pt", {"system": {}})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 def test_not_a_checkpoint(tmp_path):
