@@ -87,3 +87,14 @@ def test_normalisation_range():
 def test_crop_larger_than_image_is_a_clear_error():
     with pytest.raises(DataError, match="crop_size 32 is larger"):
         PairedTransform(load_size=None, crop_size=32)({"A": tv_tensors.Image(ramp())}, torch.Generator())
+
+
+def test_images_are_resized_bicubically_as_in_the_reference():
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    image = tv_tensors.Image(ramp(20, 24))
+    out = PairedTransform(load_size=None, crop_size=16, augment=False, normalize=False)({"A": image}, torch.Generator())
+    expected = F.resize(image, [16, 16], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    assert torch.equal(out["A"], expected.as_subclass(torch.Tensor))
+    assert not torch.equal(out["A"], F.resize(image, [16, 16], antialias=True).as_subclass(torch.Tensor))

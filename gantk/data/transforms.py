@@ -17,6 +17,7 @@ class PairedTransform:
     ``crop_size`` x ``crop_size`` window and flipped with probability 1/2 (when ``flip``). Without
     it they are resized straight to ``crop_size`` (or ``load_size``) and never flipped. A size of
     ``None`` skips that step, so ``load_size=None, crop_size=None`` keeps the original size.
+    Images are resized bicubically, as in the reference implementation.
     Random parameters come from the generator passed in, never from the global RNG.
 
     Images (``tv_tensors.Image``, uint8) come out as float in [-1, 1], or stay uint8 without
@@ -46,7 +47,9 @@ class PairedTransform:
             size, crop, flip = self.crop_size or self.load_size, None, False
         out = dict(tensors)
         if size is not None:
-            out = {key: F.resize(value, [size, size], antialias=True) for key, value in out.items()}
+            # Bicubic for images as in the reference; masks always take nearest neighbours.
+            out = {key: F.resize(value, [size, size], interpolation=F.InterpolationMode.BICUBIC, antialias=True)
+                   for key, value in out.items()}
         if crop is not None:
             height, width = next(iter(out.values())).shape[-2:]
             if crop > height or crop > width:
