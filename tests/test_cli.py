@@ -95,7 +95,7 @@ def test_objective_options_reach_the_objective(tmp_path, run):
     assert bad.exit_code != 0 and "NAME.KEY=VALUE" in bad.output
 
 
-def test_recipe_network_options_stay_with_the_recipe_networks(tmp_path):
+def test_a_replacement_network_keeps_the_recipe_options_it_takes(tmp_path):
     from gantk.plugins import default_components
     from gantk.train import TrainConfig
     from gantk.train.trainer import resolve_config
@@ -103,9 +103,11 @@ def test_recipe_network_options_stay_with_the_recipe_networks(tmp_path):
     components = default_components()
     own = resolve_config(TrainConfig(data="x"), components)
     assert own.disc == "patch70" and own.disc_opt == {"norm": "batch"}
-    other = resolve_config(TrainConfig(data="x", disc="pixel", gen="resnet6"), components)
-    assert other.disc_opt == {} and other.gen_opt == {}
-    demo = resolve_config(TrainConfig(gen="smp"), components)
+    cycle = resolve_config(TrainConfig(recipe="cyclegan", data="x", disc="patch16", gen="unet"), components)
+    assert cycle.disc_opt == {"norm": "instance"} and cycle.gen_opt == {"norm": "instance", "dropout": 0.0}
+    pix = resolve_config(TrainConfig(data="x", disc="pixel", gen="resnet6", gen_opt={"norm": "instance"}), components)
+    assert pix.disc_opt == {"norm": "batch"} and pix.gen_opt == {"norm": "instance", "dropout": 0.5}
+    demo = resolve_config(TrainConfig(gen="smp"), components)  # smp takes neither norm nor dropout
     assert demo.gen_opt == {} and demo.disc_opt == {"ndf": 32, "norm": "batch"}
 
 

@@ -42,15 +42,19 @@ LATER_SYSTEM_KEYS = {"n_critic": 1}
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
+NETWORK_KINDS = {"gen": "generator", "disc": "discriminator"}
+
+
 def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     """Fill unset keys from the demo settings (no data), the recipe, then the fallbacks.
 
-    A recipe's network options (``gen_opt``, ``disc_opt``) apply only to the recipe's own networks.
+    When another network replaces a recipe's, it keeps the recipe's options it accepts (as the
+    reference's command-line flags do: ``--norm instance`` stays with any CycleGAN discriminator).
     """
     defaults = dict(components.create("recipe", config.recipe).defaults)
-    for net in ("gen", "disc"):
+    for net, kind in NETWORK_KINDS.items():
         if getattr(config, net) not in (None, defaults.get(net)):
-            defaults.pop(f"{net}_opt", None)
+            defaults[f"{net}_opt"] = accepted_options(components, kind, getattr(config, net), defaults.get(f"{net}_opt", {}))
     if config.data is None:
         chosen = {net: getattr(config, net) or defaults.get(net) for net in ("gen", "disc")}
         config = config.merged(demo_settings(components, **chosen), only_unset=True)
@@ -64,13 +68,19 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
 def demo_settings(components: Components, gen: str | None, disc: str | None) -> dict[str, Any]:
     """``DEMO_SETTINGS`` without the width options that the chosen networks do not take."""
     settings = dict(DEMO_SETTINGS)
-    for kind, name, key in (("generator", gen, "gen_opt"), ("discriminator", disc, "disc_opt")):
-        entry = None if name in (None, "none") else components.registry(kind).get(name)
-        if entry is None:
-            settings[key] = {}
-        elif not entry.accepts_any_option():
-            settings[key] = {k: v for k, v in settings[key].items() if k in entry.options()}
+    for net, name in (("gen", gen), ("disc", disc)):
+        settings[f"{net}_opt"] = accepted_options(components, NETWORK_KINDS[net], name, settings[f"{net}_opt"])
     return settings
+
+
+def accepted_options(components: Components, kind: str, name: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``options`` that component ``name`` of ``kind`` takes (none without a component)."""
+    entry = None if name in (None, "none") else components.registry(kind).get(name)
+    if entry is None:
+        return {}
+    if entry.accepts_any_option():
+        return dict(options)
+    return {key: value for key, value in options.items() if key in entry.options()}
 
 
 def fit_generator_depth(config: TrainConfig, components: Components) -> TrainConfig:
