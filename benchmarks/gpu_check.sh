@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of the performance targets in one run, meant to fit one ten-minute command: the
+# The GPU checks of docs/benchmarks.md in one run of under ten minutes: the
 # CUDA cases of the fast-path and --augment-on device tests, the training throughput of pix2pix 256
 # at batch 1 and 16 against the plain eager loop on CUDA, and the loader with both --augment-on
 # settings on the GPU.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Run here, before the GPU checks: fills .gpu/ (git-ignored) with what the GPU machine lacks and
-# cannot fetch: wheels of gantk's dependencies missing from its Python 3.12 image (kornia,
-# kornia_rs, segmentation-models-pytorch) and a copy of ../shared/data/photos for the loader
-# benchmark. Then, on the machine, with .gpu carried along:
+# For a GPU machine that cannot download: run this where pip works. It fills .gpu/ (git-ignored)
+# with wheels of the gantk dependencies a PyTorch image often lacks (kornia, kornia_rs,
+# segmentation-models-pytorch; for CPython 3.12 on x86-64 Linux, edit --python-version otherwise)
+# and a copy of ../shared/data/photos for the loader benchmark. Copy the checkout with .gpu/ to
+# the GPU machine and run there:
 #
-#   bash benchmarks/gpu_check.sh "$OUT"
+#   bash benchmarks/gpu_check.sh OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu/wheels
