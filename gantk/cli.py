@@ -21,7 +21,13 @@ KIND_NAMES = sorted({f"{kind}s".replace("_", "-") for kind in KINDS})
 
 class GantkGroup(click.Group):
     """A click group that prints gantk errors as one line, without a traceback, and exits 1, and
-    gantk warnings as one line each."""
+    gantk warnings as one line each. A command cannot replace another of the same name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        if name in self.commands and self.commands[name] is not cmd:
+            raise GantkError(f"command '{name}' already exists; a plugin adds its commands under new names.")
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():

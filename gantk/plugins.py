@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -66,7 +67,7 @@ class Components:
             try:
                 impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as error:  # a broken plugin must not break the others
-                self.failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {error}"))
+                self.failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {_describe(error)}"))
 
 
 def normalize_kind(kind: str) -> str:
@@ -99,6 +100,7 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
         _load_entry_points(manager, failures)
     for plugin in plugins:
         _register(manager, plugin, failures)
+    failures.extend(_misnamed_hooks(manager))
 
     components = Components(manager, {}, failures)
     for kind, hook_name in KINDS.items():
@@ -124,11 +126,34 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
 def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailure]) -> None:
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if manager.get_plugin(entry_point.name) is not None:
+            dist = getattr(getattr(entry_point, "dist", None), "name", None) or "another distribution"
+            failures.append(PluginFailure(
+                entry_point.name,
+                f"the entry point of {dist} ({getattr(entry_point, 'value', '?')}) is ignored: another plugin already "
+                "has this name; rename the entry point in its pyproject.toml.",
+            ))
             continue
         try:
             manager.register(entry_point.load(), name=entry_point.name)
         except Exception as error:
             failures.append(PluginFailure(entry_point.name, f"could not be loaded: {_describe(error)}"))
+
+
+def _misnamed_hooks(manager: pluggy.PluginManager) -> list[PluginFailure]:
+    """Functions named like hooks that pluggy would skip in silence: unknown names, no ``@hookimpl``."""
+    hooks = [name for name in dir(hookspecs) if name.startswith("gantk_")]
+    failures = []
+    for plugin_name, plugin in manager.list_name_plugin():
+        for attr in dir(plugin):
+            if not attr.startswith("gantk_") or not callable(getattr(plugin, attr, None)):
+                continue
+            if attr not in hooks:
+                close = difflib.get_close_matches(attr, hooks, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"the hooks are: {', '.join(hooks)}."
+                failures.append(PluginFailure(plugin_name, f"'{attr}' is not a gantk hook; {hint}"))
+            elif manager.parse_hookimpl_opts(plugin, attr) is None:
+                failures.append(PluginFailure(plugin_name, f"'{attr}' is not decorated with @gantk.hookimpl, so it is never called."))
+    return failures
 
 
 def _describe(error: Exception) -> str:

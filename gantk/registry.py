@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import DuplicateNameError, OptionError, UnknownNameError
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs accept
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,8 @@ class Entry:
 
     @property
     def summary(self) -> str:
-        doc = inspect.getdoc(self.factory) or ""
+        """The first line of the factory's own docstring (a class does not inherit its base's here)."""
+        doc = inspect.cleandoc(getattr(self.factory, "__doc__", None) or "")
         return doc.splitlines()[0] if doc else ""
 
     def options(self) -> dict[str, Any]:
@@ -53,8 +57,13 @@ class Registry:
 
     def add(self, name: str, factory: Callable[..., Any], *, plugin: str = "?", override: bool = False) -> None:
         """Register ``factory`` under ``name``; an existing name is an error unless ``override``."""
-        if not name or any(c in name for c in " +@,=*?"):
-            raise OptionError(f"{self.kind} name '{name}' is invalid: use letters, digits, '-', '_' and '.'.")
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise OptionError(f"{self.kind} name {name!r} is invalid: use letters, digits, '-', '_' and '.'.")
+        if not callable(factory) or (not inspect.isclass(factory) and hasattr(factory, "forward")):
+            raise OptionError(
+                f"{self.kind} '{name}' of plugin '{plugin}' is registered with {factory!r}: "
+                "register the class or a function that builds the component, not an instance."
+            )
         if name in self._entries and not override:
             owner = self._entries[name].plugin
             raise DuplicateNameError(

@@ -29,6 +29,7 @@ To test several components with one class, override the ``component_name`` fixtu
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, ClassVar, Sequence
 
 import pytest
@@ -76,6 +77,10 @@ def _assert_gradients_reach_parameters(module: nn.Module) -> None:
     assert not bad, f"non-finite gradients: {bad}"
 
 
+def _loss_text(loss: Tensor) -> str:
+    return f"a tensor of shape {tuple(loss.shape)}" if loss.dim() else f"{loss.item()}"
+
+
 def _random_projection(out: Tensor | Sequence[Tensor]) -> Tensor:
     """A scalar that depends on every output element with random signs (so nothing cancels)."""
     outs = [out] if isinstance(out, Tensor) else list(out)
@@ -103,7 +108,7 @@ class GeneratorConformance(_Conformance):
 
     def test_size_multiple_is_a_positive_int(self, components, component_name, component_options):
         multiple = getattr(self.build(components, component_name, component_options), "size_multiple", 1)
-        assert isinstance(multiple, int) and multiple >= 1
+        assert isinstance(multiple, int) and multiple >= 1, f"size_multiple must be a positive int, got {multiple!r}"
 
     @pytest.mark.parametrize("in_channels, out_channels", [(3, 3), (1, 3), (3, 1), (4, 2)])
     def test_output_shape(self, components, component_name, component_options, in_channels, out_channels):
@@ -112,8 +117,9 @@ class GeneratorConformance(_Conformance):
         for h, w in self.sizes(model):
             with torch.no_grad():
                 y = model(torch.randn(self.batch_size, in_channels, h, w))
-            assert y.shape == (self.batch_size, out_channels, h, w)
-            assert torch.isfinite(y).all()
+            expected = (self.batch_size, out_channels, h, w)
+            assert y.shape == expected, f"returned {tuple(y.shape)} for a {(self.batch_size, in_channels, h, w)} input, expected {expected}"
+            assert torch.isfinite(y).all(), f"non-finite outputs for a {h}x{w} input"
 
     def test_gradients_reach_every_parameter(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=3)
@@ -143,7 +149,7 @@ class DiscriminatorConformance(_Conformance):
 
     def test_receptive_field_attribute(self, components, component_name, component_options):
         field = self.build(components, component_name, component_options).receptive_field
-        assert field is None or (isinstance(field, int) and field >= 1)
+        assert field is None or (isinstance(field, int) and field >= 1), f"receptive_field must be None (whole image) or a positive int, got {field!r}"
 
     @pytest.mark.parametrize("in_channels", [1, 3, 6])
     def test_outputs_logit_maps(self, components, component_name, component_options, in_channels):
@@ -152,8 +158,11 @@ class DiscriminatorConformance(_Conformance):
             with torch.no_grad():
                 out = model(torch.randn(self.batch_size, in_channels, h, w))
             for logits in [out] if isinstance(out, Tensor) else out:
-                assert logits.dim() == 4 and logits.shape[:2] == (self.batch_size, 1)
-                assert torch.isfinite(logits).all()
+                assert logits.dim() == 4 and logits.shape[:2] == (self.batch_size, 1), (
+                    f"returned logits of shape {tuple(logits.shape)} for a {(self.batch_size, in_channels, h, w)} input, "
+                    f"expected a map ({self.batch_size}, 1, H', W')"
+                )
+                assert torch.isfinite(logits).all(), f"non-finite logits for a {h}x{w} input"
 
     def test_features_end_with_the_logits(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=6).eval()
@@ -226,19 +235,23 @@ class ObjectiveConformance(_Conformance):
         )
 
     def test_is_an_objective(self, objective):
-        assert isinstance(objective, Objective)
-        assert isinstance(objective.adversarial, bool)
-        assert isinstance(objective.default_weight, (int, float)) and objective.default_weight >= 0
+        assert isinstance(objective, Objective), f"the factory returned {type(objective).__name__}, not a gantk.Objective"
+        assert isinstance(objective.adversarial, bool), "adversarial must be True or False"
+        weight = objective.default_weight
+        assert isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0, (
+            f"default_weight must be a finite number > 0 (a spec can use no other), got {weight!r}"
+        )
 
     def test_takes_part_in_a_step(self, objective, networks):
         ctx = self.make_context(**networks)
-        assert objective.generator_loss(ctx) is not None or objective.discriminator_loss(ctx) is not None
+        taking_part = objective.generator_loss(ctx) is not None or objective.discriminator_loss(ctx) is not None
+        assert taking_part, "generator_loss and discriminator_loss both return None: override at least one"
 
     def test_generator_loss_is_a_finite_scalar_that_trains_the_generator(self, objective, networks):
         loss = objective.generator_loss(self.make_context(**networks))
         if loss is None:
             pytest.skip("no generator term")
-        assert loss.dim() == 0 and torch.isfinite(loss)
+        assert loss.dim() == 0 and torch.isfinite(loss), f"expected a finite scalar, got {_loss_text(loss)}"
         loss.backward()
         generators = [*networks["generator"].parameters(), *networks["reverse"].parameters()]
         reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in generators)
@@ -248,7 +261,7 @@ class ObjectiveConformance(_Conformance):
         loss = objective.discriminator_loss(self.make_context(**networks))
         if loss is None:
             pytest.skip("no discriminator term")
-        assert loss.dim() == 0 and torch.isfinite(loss)
+        assert loss.dim() == 0 and torch.isfinite(loss), f"expected a finite scalar, got {_loss_text(loss)}"
         loss.backward()
         assert any(p.grad is not None for p in networks["discriminator"].parameters())
         untouched = all(p.grad is None for p in networks["generator"].parameters())

@@ -294,3 +294,17 @@ def test_plugins_can_add_formats(tmp_path):
     assert detect_format(tmp_path, components=components) == "pairs-folder"
     ds = open_dataset(tmp_path, split="pairs", components=components, crop_size=8, load_size=8)
     assert ds.format == "pairs-folder" and len(ds) == 3
+
+
+class RenamedFormatPlugin:
+    @hookimpl
+    def gantk_register_data_formats(self, registry):
+        registry.add("renamed", PairsFolderFormat)  # its class says "pairs-folder"
+
+
+def test_a_format_goes_by_the_name_it_is_registered_under(tmp_path):
+    components = load_components(autoload=False, plugins=[RenamedFormatPlugin()])
+    make_aligned(tmp_path, splits=("pairs",))
+    assert detect_format(tmp_path, components=components) == "renamed"
+    ds = open_dataset(tmp_path, format="renamed", split="pairs", components=components, crop_size=8, load_size=8)
+    assert ds.format == "renamed"

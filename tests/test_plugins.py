@@ -121,3 +121,42 @@ def test_every_kind_has_a_hook():
 
     for hook in KINDS.values():
         assert hasattr(hookspecs, hook)
+
+
+def test_hooks_pluggy_would_skip_are_reported():
+    plugin = types.ModuleType("typo_plugin")
+    plugin.gantk_register_generator = hookimpl(lambda registry: None)  # singular: not a hook
+    plugin.gantk_register_objectives = lambda registry: None  # no @hookimpl
+    messages = [str(f) for f in load_components(autoload=False, plugins=[plugin]).failures]
+    assert any("'gantk_register_generator' is not a gantk hook; did you mean 'gantk_register_generators'" in m for m in messages)
+    assert any("'gantk_register_objectives' is not decorated with @gantk.hookimpl" in m for m in messages)
+    assert all(m.startswith("plugin 'typo_plugin'") for m in messages) and len(messages) == 2
+
+
+def test_an_entry_point_whose_name_is_taken_is_reported(fake_entry_points, monkeypatch):
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    fake_entry_points.append(FakeEntryPoint("ep_plugin", make_plugin("shadow")))
+    messages = [str(f) for f in load_components().failures]
+    assert any(m.startswith("plugin 'ep_plugin'") and "is ignored: another plugin already has this name" in m for m in messages)
+
+
+def test_a_plugin_command_cannot_replace_an_existing_one():
+    import click
+
+    from gantk.cli import GantkGroup
+
+    group = GantkGroup()
+    original = click.Command("train")
+    group.add_command(original)
+    fake_train, extra = click.Command("train"), click.Command("extra")
+
+    def register(cli):
+        cli.add_command(extra)
+        cli.add_command(fake_train)
+
+    components = load_components(autoload=False, plugins=[make_plugin("hijack", gantk_register_commands=register)])
+    components.call_hook("gantk_register_commands", cli=group)
+    assert group.commands["train"] is original and group.commands["extra"] is extra
+    assert any("hijack" in str(f) and "command 'train' already exists" in str(f) for f in components.failures)
+    components.call_hook("gantk_register_commands", cli=group)  # again: 'extra' is the same command, 'train' clashes again
+    assert len(components.failures) == 2

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from gantk.errors import DuplicateNameError, OptionError, UnknownNameError
 from gantk.registry import Registry
@@ -51,7 +52,7 @@ def test_unknown_option_lists_valid_options():
         registry.create("tiny", depth=3)
 
 
-@pytest.mark.parametrize("name", ["", "a+b", "a@1", "with space", "x*"])
+@pytest.mark.parametrize("name", ["", "a+b", "a@1", "with space", "x*", "tv:smooth", "TV/2", "a\tb", None])
 def test_invalid_names_rejected(name):
     with pytest.raises(OptionError, match="invalid"):
         Registry("objective").add(name, make_net)
@@ -61,3 +62,26 @@ def test_scoped_registry_records_plugin():
     registry = Registry("objective")
     registry.scoped("my-plugin").add("mine", make_net)
     assert registry.get("mine").plugin == "my-plugin"
+
+
+@pytest.mark.parametrize("factory", [None, "make_net", torch.nn.Identity()])
+def test_a_factory_must_build_the_component(factory):
+    with pytest.raises(OptionError, match="not an instance"):
+        Registry("generator").add("x", factory, plugin="mine")
+
+
+def test_summary_is_the_factory_own_docstring():
+    class Undocumented(torch.nn.Module):
+        pass
+
+    class Documented(torch.nn.Module):
+        """Documented here.
+
+        More.
+        """
+
+    registry = Registry("generator")
+    registry.add("bare", Undocumented)
+    registry.add("doc", Documented)
+    assert registry.get("bare").summary == ""  # not nn.Module's docstring
+    assert registry.get("doc").summary == "Documented here."

@@ -25,7 +25,7 @@ from .transforms import PairedTransform
 class DataFormat(abc.ABC):
     """Contract of a dataset layout; subclass it and register the class in ``gantk_register_data_formats``.
 
-    A format has a ``name``, a one-line ``summary`` (the class docstring's first line) and four
+    A format has a ``name`` (set to the name it is registered under), a one-line ``summary`` (the class docstring's first line) and four
     methods. ``split`` names a split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands
     for a layout kept directly in the root, which serves every requested split. A ``fallback``
     format is detected only when no other format matches.
@@ -304,8 +304,13 @@ def gantk_register_data_formats(registry):
 
 
 def get_format(name: str, components: Components | None = None) -> DataFormat:
-    """The registered format ``name``; an unknown name raises an error listing the formats."""
-    return (components or default_components()).create("data_format", name)
+    """The registered format ``name``; an unknown name raises an error listing the formats.
+
+    The instance's ``name`` is the one it is registered under, whatever its class sets.
+    """
+    data_format = (components or default_components()).create("data_format", name)
+    data_format.name = name
+    return data_format
 
 
 def detect_format(root: str | Path, split: str | None = None, components: Components | None = None) -> str:
@@ -318,8 +323,8 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
         DataError: no format or several match; the message lists what was found and the formats.
     """
     root = require_root(root)
-    registry = (components or default_components()).registry("data_format")
-    formats = [registry.create(name) for name in registry.names()]
+    components = components or default_components()
+    formats = [get_format(name, components) for name in components.registry("data_format").names()]
     matches = [f for f in formats if not f.fallback and f.detect(root)]
     matches = matches or [f for f in formats if f.fallback and f.detect(root)]
     if len(matches) > 1 and split is not None:

@@ -15,12 +15,11 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 from torch import Tensor, nn
 
 from ..errors import OptionError, SpecError
-from ..registry import Registry
+from ..registry import NAME_PATTERN, Registry
 from .base import LossContext, Objective
 
 GRAMMAR = "spec := term ('+' term)*, term := name ['@' weight], weight a positive number (e.g. 'bce+l1@100')"
 
-_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _EXPONENT_CUT = re.compile(r"@\s*(\d+\.?\d*|\.\d+)[eE]$")  # 'l1@1e' of 'l1@1e+3' split at its '+'
 
 
@@ -85,7 +84,7 @@ def parse_spec(text: str, known: Sequence[str] = ()) -> list[tuple[str, float | 
             raise _error(text, "it has an empty term (a '+' with nothing on one side)", known)
         if not name:
             raise _error(text, f"term {term!r} has no name", known)
-        if not _NAME.fullmatch(name):
+        if not NAME_PATTERN.fullmatch(name):
             raise _error(text, f"{name!r} in term {term!r} is not a valid name (letters, digits, '-', '_', '.')", known)
         weight = None
         if has_weight:
