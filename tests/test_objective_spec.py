@@ -190,8 +190,35 @@ def test_parse_spec_without_known_names():
 
 
 def test_factory_must_build_an_objective():
-    with pytest.raises(TypeError, match="not a gantk.Objective"):
+    with pytest.raises(OptionError, match="'odd' .plugin '.'. was built as a Identity, not a gantk.Objective"):
         ObjectiveSet.from_spec("odd", _registry_with(odd=lambda: nn.Identity()))
+
+
+class Weightless(Scale):
+    """An objective whose default weight no spec can use."""
+
+    default_weight = 0.0
+
+
+class PerPixel(Scale):
+    """An objective that forgets to reduce its loss."""
+
+    def generator_loss(self, ctx):
+        return ctx.fake
+
+
+def test_a_default_weight_of_zero_needs_a_weight_in_the_spec():
+    registry = _registry_with(weightless=Weightless)
+    with pytest.raises(OptionError, match="'weightless' .* default_weight 0.0.*weightless@W"):
+        ObjectiveSet.from_spec("l1+weightless", registry)
+    assert ObjectiveSet.from_spec("l1+weightless@2", registry).spec == "l1@100+weightless@2"
+
+
+def test_a_loss_that_is_not_a_scalar_is_named():
+    objectives = ObjectiveSet.from_spec("per-pixel", _registry_with(**{"per-pixel": PerPixel}))
+    ctx = LossContext(input=torch.zeros(1, 1, 4, 4), fake=torch.zeros(1, 3, 4, 4), real=torch.zeros(1, 3, 4, 4))
+    with pytest.raises(OptionError, match="'per-pixel' returned a tensor of shape \\(1, 3, 4, 4\\) from generator_loss"):
+        objectives.generator_losses(ctx)
 
 
 def test_constructor_checks_terms():

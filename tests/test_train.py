@@ -242,3 +242,38 @@ def test_cudnn_picks_its_fastest_convolutions_on_cuda_only(pairs, tmp_path, monk
     monkeypatch.setattr(trainer_module, "tune_backends", tuned.append)
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     assert tuned == [torch.device("cpu")]
+
+
+def test_a_step_without_loss_terms_is_a_clear_error(pairs, tmp_path):
+    from gantk import Objective, hookimpl, load_components
+
+    class Silent(Objective):
+        """Takes part in no step."""
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("silent", Silent)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, disc="none", loss="silent")
+    with pytest.raises(OptionError, match="no loss term takes part in the G step"):
+        Trainer(config, components=components, progress=False).fit()
+
+
+def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
+    from gantk import hookimpl, load_components
+
+    def halving(in_channels=3, out_channels=3):
+        """Halves the image (a broken generator)."""
+        return torch.nn.Conv2d(in_channels, out_channels, 2, stride=2)
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add("halving", halving)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="halving", gen_opt={})
+    with pytest.raises(OptionError, match=r"generator 'halving' returned \(2, 3, 16, 16\) for an input of \(2, 3, 32, 32\)"):
+        Trainer(config, components=components, progress=False).fit()

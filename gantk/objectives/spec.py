@@ -183,8 +183,17 @@ class ObjectiveSet(nn.Module):
         terms = []
         for name, weight in parsed:
             objective = registry.create(name, **options.get(name, {}))
+            plugin = registry.get(name).plugin
             if not isinstance(objective, Objective):
-                raise TypeError(f"objective factory {name!r} returned {type(objective).__name__}, not a gantk.Objective")
+                raise OptionError(
+                    f"objective {name!r} (plugin '{plugin}') was built as a {type(objective).__name__}, not a "
+                    "gantk.Objective: its factory must return an Objective subclass."
+                )
+            if weight is None and not (isinstance(objective.default_weight, (int, float)) and objective.default_weight > 0):
+                raise OptionError(
+                    f"objective {name!r} (plugin '{plugin}') has default_weight {objective.default_weight!r}, which no "
+                    f"spec can use: give it a weight ({name}@W) or fix the plugin."
+                )
             terms.append(ObjectiveTerm(name, objective.default_weight if weight is None else weight, objective))
         problem = _terms_problem(terms)
         if problem:
@@ -203,8 +212,12 @@ class ObjectiveSet(nn.Module):
         losses = {}
         for term in self.terms:
             loss = getattr(term.objective, step)(ctx)
-            if loss is not None:
-                losses[term.name] = term.weight * loss
+            if loss is None:
+                continue
+            if not isinstance(loss, Tensor) or loss.dim() != 0:
+                got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
+                raise OptionError(f"objective {term.name!r} returned {got} from {step}; a loss must be a scalar tensor.")
+            losses[term.name] = term.weight * loss
         return losses
 
     def extra_repr(self) -> str:

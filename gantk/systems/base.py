@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping
 
 from torch import Tensor, nn
 
+from ..errors import OptionError
+
 Nets = Mapping[str, Callable[..., Any]]  # network name -> callable (possibly DDP-wrapped or compiled)
 
 
@@ -38,6 +40,17 @@ class Phase:
     def runs_at(self, step: int) -> bool:
         """Whether the phase takes part in training step ``step`` (counting from 0)."""
         return (step + 1) % self.every == 0
+
+
+def checked_output(output: Tensor, input: Tensor, out_channels: int, generator: str) -> Tensor:
+    """``output`` of the generator named ``generator`` for ``input``, checked to be ``N x out_channels x H x W``."""
+    expected = (input.shape[0], out_channels, *input.shape[2:])
+    if tuple(output.shape) != expected:
+        raise OptionError(
+            f"generator '{generator}' returned {tuple(output.shape)} for an input of {tuple(input.shape)}; "
+            f"a generator must return N x {out_channels} x H x W, the size of its input."
+        )
+    return output
 
 
 class System(nn.Module, metaclass=abc.ABCMeta):

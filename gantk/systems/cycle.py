@@ -12,7 +12,7 @@ from ..objectives.cycle import IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
-from .base import Nets, Phase, System
+from .base import Nets, Phase, System, checked_output
 from .image_pool import ImagePool
 from .paired import check_discriminator_matches_objective, critic_steps
 
@@ -60,7 +60,11 @@ class CycleSystem(System):
             self.phases = (Phase("G", generators),)
 
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
-        return {"fake_B": nets["G_AB"](batch["A"]), "fake_A": nets["G_BA"](batch["B"])}
+        channels, gen = self.config["channels"], self.config["gen"]
+        return {
+            "fake_B": checked_output(nets["G_AB"](batch["A"]), batch["A"], channels["B"], gen),
+            "fake_A": checked_output(nets["G_BA"](batch["B"]), batch["B"], channels["A"], gen),
+        }
 
     def _context(self, direction: str, batch: Mapping[str, Tensor], fake: Tensor, nets: Nets) -> LossContext:
         gen, reverse, disc, source, target = DIRECTIONS[direction]
@@ -94,4 +98,5 @@ class CycleSystem(System):
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         if direction not in DIRECTIONS:
             raise OptionError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}.")
-        return self.networks[DIRECTIONS[direction][0]](images)
+        gen, _, _, _, target = DIRECTIONS[direction]
+        return checked_output(self.networks[gen](images), images, self.config["channels"][target], self.config["gen"])

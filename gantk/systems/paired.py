@@ -11,7 +11,7 @@ from ..objectives.base import LossContext
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
-from .base import Nets, Phase, System
+from .base import Nets, Phase, System, checked_output
 
 
 class PairedSystem(System):
@@ -34,6 +34,7 @@ class PairedSystem(System):
         self.networks["G"] = components.create(
             "generator", config["gen"], in_channels=channels["A"], out_channels=out_channels, **gen_opt
         )
+        self.out_channels = out_channels
         self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
         self.conditional = bool(config.get("conditional", True))
         disc = config.get("disc")
@@ -53,7 +54,7 @@ class PairedSystem(System):
         return target if self.num_classes is None else targets.encode_mask(target, self.num_classes)
 
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
-        logits = nets["G"](batch["A"])
+        logits = checked_output(nets["G"](batch["A"]), batch["A"], self.out_channels, self.config["gen"])
         return {"fake_logits": logits, "fake": self._visible(logits)}
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
@@ -92,7 +93,7 @@ class PairedSystem(System):
                 f"a paired model maps A to B only (got direction {direction!r}); "
                 "train another model with --direction BtoA for the reverse mapping."
             )
-        return self._visible(self.networks["G"](images))
+        return self._visible(checked_output(self.networks["G"](images), images, self.out_channels, self.config["gen"]))
 
 
 def check_discriminator_matches_objective(disc: str | None, objective: ObjectiveSet) -> None:

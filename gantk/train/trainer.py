@@ -379,6 +379,11 @@ class Trainer:
             phase_nets = {name: (system.networks[name] if name in phase.frozen else net) for name, net in nets.items()}
             with autocast(device, precision):
                 terms = system.phase_losses(phase, batch, outputs, phase_nets)
+            if not terms:
+                raise OptionError(
+                    f"no loss term takes part in the {phase.name} step: every term of the objective returned None "
+                    "there; check --loss."
+                )
             optimizer = optimizers[phase.name]
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(sum(terms.values())).backward()
