@@ -28,6 +28,7 @@ def eval_options(function):
 @click.command("eval")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
 @click.option("--data", required=True, type=click.Path(exists=True), help="Dataset with pairs (aligned, paired or segmentation).")
+@click.option("--data-format", help="The dataset's format (default: detected).")
 @eval_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
 @click.option("--seed", "eval_seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise.")

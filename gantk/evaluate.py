@@ -18,17 +18,18 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
+from .data.formats import get_format
 from .errors import DataError
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import precision_recall
+from .plugins import Components
 from .report import Extremes, write_report
 from .systems import targets
 from .train.checkpoint import system_from_checkpoint
 from .train.distributed import resolve_device
 from .translate import match_channels
 
-PAIRED_FORMATS = ("aligned", "paired", "segmentation")
 FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3
 KID_SUBSETS = 100
@@ -39,6 +40,7 @@ def evaluate(
     checkpoint: str | Path,
     data: str | Path,
     *,
+    data_format: str | None = None,
     split: str = "test",
     batch_size: int = 1,
     device: str = "auto",
@@ -50,6 +52,7 @@ def evaluate(
     workers: int = 0,
     progress: bool = True,
     feature_cache: dict[tuple, torch.Tensor] | None = None,
+    components: Components | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model in ``checkpoint`` on ``split`` of the paired dataset ``data``.
 
@@ -60,7 +63,9 @@ def evaluate(
 
     Args:
         checkpoint: a checkpoint file or a run directory (its newest checkpoint).
-        data: a dataset with pairs (aligned, paired or segmentation format).
+        data: a dataset with pairs (aligned, paired or segmentation format, or a plugin format with
+            ``paired_targets``).
+        data_format: the dataset's format; ``None`` detects it.
         split: the split to evaluate.
         batch_size: images per forward pass of the generator.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -73,6 +78,7 @@ def evaluate(
         workers: data-loading processes.
         progress: show a progress bar.
         feature_cache: a dict kept between calls on the same data to reuse the real images' features.
+        components: plugin components that provide the model's parts (default: the installed ones).
 
     Returns:
         A JSON-ready dict: ``metrics`` (name -> value), ``unavailable`` (name -> reason), per-class
@@ -82,11 +88,11 @@ def evaluate(
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
     """
     device_ = resolve_device(device)
-    system, payload = system_from_checkpoint(checkpoint, map_location=device_)
+    system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components)
     system.to(device_).train(not eval_mode)
     config = payload["system"]
     num_classes = config.get("num_classes")
-    dataset = open_test_split(data, config, split)
+    dataset = open_test_split(data, config, split, data_format, components)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
 
     if num_classes is None:
@@ -165,22 +171,26 @@ def evaluate(
     return result
 
 
-def open_test_split(data: str | Path, config: dict[str, Any], split: str):
+def open_test_split(
+    data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
+):
     """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation."""
-    data_format = detect_format(data, split)
-    if data_format not in PAIRED_FORMATS:
+    data_format = data_format or detect_format(data, split, components)
+    targets_kind = get_format(data_format, components).paired_targets
+    if targets_kind is None:
         raise DataError(
             f"dataset {data} is in the {data_format} format, which has no targets to compare outputs with; "
-            f"gantk eval needs pairs ({', '.join(PAIRED_FORMATS)} format)."
+            "gantk eval needs pairs (aligned, paired or segmentation format)."
         )
     is_mask_model = config.get("num_classes") is not None
-    if is_mask_model != (data_format == "segmentation"):
+    if is_mask_model != (targets_kind == "masks"):
         wanted = "a segmentation dataset (images/ + masks/)" if is_mask_model else "image pairs (aligned or paired format)"
         kind = "mask" if is_mask_model else "image"
         raise DataError(f"the checkpoint is a {kind} model but {data} is in the {data_format} format; pass {wanted}.")
     options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
     return open_dataset(
-        data, format=data_format, split=split, load_size=None, crop_size=config.get("crop_size"), augment=False, **options
+        data, format=data_format, split=split, load_size=None, crop_size=config.get("crop_size"), augment=False,
+        components=components, **options,
     )
 
 

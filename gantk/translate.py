@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from .data import open_dataset
 from .data.io import write_png
+from .plugins import Components
 from .systems import targets
 from .train.checkpoint import system_from_checkpoint
 from .train.distributed import resolve_device
@@ -35,6 +36,7 @@ def translate(
     device: str = "auto",
     batch_size: int = 1,
     overlay: bool = False,
+    components: Components | None = None,
 ) -> list[Path]:
     """Translate one image or a folder of images; returns the written PNG files.
 
@@ -42,10 +44,11 @@ def translate(
     test phase: dropout active and batch normalisation using the statistics of the test batch
     (``train()`` mode, nothing is updated). ``eval_mode=True`` uses running statistics and no
     dropout instead, which is deterministic. Mask models write class ids as PNG (binary masks as
-    0/255) and, with ``overlay``, the mask blended over the input.
+    0/255) and, with ``overlay``, the mask blended over the input. ``components`` are the plugin
+    components that provide the model's parts (default: the installed ones).
     """
     device_ = resolve_device(device)
-    system, payload = system_from_checkpoint(checkpoint, map_location=device_)
+    system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components)
     system.to(device_)
     system.train(not eval_mode)
     config = payload["system"]

@@ -132,3 +132,63 @@ def test_model_and_data_kinds_must_match(image_run, mask_run):
         evaluate(mask_run[0], image_run[1], progress=False)
     with pytest.raises(DataError, match="image model"):
         evaluate(image_run[0], mask_run[1], progress=False)
+
+
+def test_a_plugin_format_with_paired_targets_can_be_evaluated(image_run, no_weights):
+    from gantk import hookimpl, load_components
+    from gantk.data.formats import PairedFormat
+
+    class Pairs(PairedFormat):
+        """Pairs under another name (a plugin's format)."""
+
+    class Sides(PairedFormat):
+        """The same folders read as unrelated sides."""
+
+        paired_targets = None
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_data_formats(self, registry):
+            registry.add("my-pairs", Pairs)
+            registry.add("my-sides", Sides)
+
+    run, pairs = image_run
+    components = load_components(autoload=False, plugins=[Plugin()])
+    result = evaluate(run, pairs, data_format="my-pairs", components=components, progress=False)
+    assert result["metrics"]["l1"] == evaluate(run, pairs, data_format="paired", progress=False)["metrics"]["l1"]
+    with pytest.raises(DataError, match="my-sides format, which has no targets"):
+        evaluate(run, pairs, data_format="my-sides", components=components, progress=False)
+
+
+def test_eval_takes_the_data_format(image_run, no_weights):
+    run, pairs = image_run
+    args = ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress", "--data-format"]
+    assert CliRunner().invoke(group(), [*args, "paired"]).exit_code == 0
+    wrong = CliRunner().invoke(group(), [*args, "unaligned"])
+    assert wrong.exit_code != 0 and "unaligned format, which has no targets" in wrong.output
+
+
+def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
+    from gantk import hookimpl, load_components
+    from gantk.errors import CheckpointError
+    from gantk.translate import translate
+
+    def plain(in_channels=3, out_channels=3):
+        """A one-convolution generator (a plugin's)."""
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.Tanh())
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add("plain", plain)
+
+    with_plugin = load_components(autoload=False, plugins=[Plugin()])
+    pairs = write_paired(tmp_path / "pairs", count=4, size=40)
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), gen="plain", **{**TINY, "gen_opt": {}})
+    run = Trainer(config, components=with_plugin, progress=False).fit()
+    assert len(translate(run, pairs / "A", tmp_path / "out", components=with_plugin)) == 4
+    without = load_components(autoload=False)
+    with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoint-00000002.pt uses a part .*unknown generator 'plain'"):
+        translate(run, pairs / "A", tmp_path / "out2", components=without)
+    with pytest.raises(CheckpointError, match="unknown generator 'plain'.*Install"):
+        Trainer.resume(run, {"max_steps": 3}, components=without)

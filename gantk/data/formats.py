@@ -26,13 +26,15 @@ class DataFormat(abc.ABC):
     """Contract of a dataset layout; subclass it and register the class in ``gantk_register_data_formats``.
 
     A format has a ``name`` (set to the name it is registered under), a one-line ``summary`` (the class docstring's first line) and four
-    methods. ``split`` names a split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands
+    methods. ``paired_targets`` says what each item pairs with its input: ``"images"``, ``"masks"``,
+    or ``None`` (unaligned sides, single images); ``gantk eval`` needs paired targets. ``split`` names a split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands
     for a layout kept directly in the root, which serves every requested split. A ``fallback``
     format is detected only when no other format matches.
     """
 
     name = ""
     fallback = False
+    paired_targets: str | None = None
 
     @property
     def summary(self) -> str:
@@ -69,6 +71,7 @@ class AlignedFormat(DataFormat):
     """A|B side by side in one image (pix2pix datasets), in train/, val/, test/ or directly in the root."""
 
     name = "aligned"
+    paired_targets = "images"
 
     def detect(self, root: Path) -> bool:
         if any(has_images(root / split) for split in SPLITS):
@@ -151,6 +154,7 @@ class PairedFormat(_TwoFolderFormat):
     """Pairs in root[/split]/A/ and root[/split]/B/ with matching file names (extensions may differ)."""
 
     name = "paired"
+    paired_targets = "images"
 
     def validate(self, root: Path) -> list[str]:
         problems: list[str] = []
@@ -178,6 +182,7 @@ class SegmentationFormat(_TwoFolderFormat):
     """Images with label masks: root[/split]/images/ and root[/split]/masks/ (PNG, same names)."""
 
     name = "segmentation"
+    paired_targets = "masks"
     folders = ("images", "masks")
 
     def validate(self, root: Path) -> list[str]:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from .. import __version__
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SpecError, UnknownNameError
 from ..plugins import Components, default_components
 from ..systems.base import System
 
@@ -92,6 +93,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
+@contextlib.contextmanager
+def parts_from_plugins(source: str) -> Iterator[None]:
+    """Turn a part of checkpoint ``source`` that no loaded plugin provides into an error naming the checkpoint."""
+    try:
+        yield
+    except (UnknownNameError, SpecError) as error:
+        raise CheckpointError(
+            f"checkpoint {source} uses a part that no loaded plugin provides: {error} "
+            "Install (or load) the plugin the run was trained with."
+        ) from None
+
+
 def build_system(system_config: dict[str, Any], components: Components | None = None) -> System:
     """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded)."""
     components = components or default_components()
@@ -114,6 +127,7 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
     """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
     payload = load_checkpoint(path, map_location)
-    system = build_system(payload["system"], components)
+    with parts_from_plugins(payload["path"]):
+        system = build_system(payload["system"], components)
     load_system_state(system, payload["system_state"], payload["path"])
     return system, payload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
+from ..data.formats import get_format
 from ..errors import CheckpointError, GantkError, OptionError
 from ..plugins import Components, default_components
 from ..systems.base import System
@@ -187,7 +189,8 @@ class Trainer:
         if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
             overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
-        return cls(config, resume_from=payload, **kwargs)
+        with ckpt.parts_from_plugins(payload["path"]):
+            return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -205,7 +208,8 @@ class Trainer:
         """The training set and, with ``val_every``, the held-out validation set."""
         config = self.config
         root = config.data or demo_dataset_dir()
-        summary = check_dataset(root, config.data_format)
+        summary = check_dataset(root, config.data_format, self.components)
+        paired = get_format(summary.format, self.components).paired_targets is not None
         on_device = config.augment_on == "device"
         if on_device and not config.load_size:
             raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
@@ -213,14 +217,16 @@ class Trainer:
         train = open_dataset(
             root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
             crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
-            normalize=not on_device,
+            normalize=not on_device, components=self.components,
         )
         if on_device:
-            self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=summary.format != "unaligned")
+            self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
         if not config.val_every:
             return train, None
-        if summary.format == "unaligned":
-            raise OptionError("validation compares outputs with targets, which unaligned data does not have: drop --val-every.")
+        if not paired:
+            raise OptionError(
+                f"validation compares outputs with targets, which {summary.format} data does not have: drop --val-every."
+            )
         if config.val_split not in summary.splits:
             found = ", ".join(repr(name) for name in summary.splits)
             raise OptionError(
@@ -229,7 +235,7 @@ class Trainer:
             )
         options = {} if train.num_classes is None else {"num_classes": train.num_classes}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
-                           load_size=None, crop_size=config.crop_size, augment=False, **options)
+                           load_size=None, crop_size=config.crop_size, augment=False, components=self.components, **options)
         return train, val
 
     def _build_system(self, dataset: Any, device: torch.device) -> System:
@@ -244,7 +250,8 @@ class Trainer:
                 )
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
-        system = ckpt.build_system(sys_config, self.components).to(device)
+        with ckpt.parts_from_plugins(self.resume_from["path"]) if self.resume_from else contextlib.nullcontext():
+            system = ckpt.build_system(sys_config, self.components).to(device)
         for name, net in system.networks.items():
             multiple = getattr(net, "size_multiple", 1)
             if self.config.crop_size and self.config.crop_size % multiple:
