@@ -33,18 +33,24 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         "summary": entry.summary,
         "options": jsonable(entry.options()),
     }
+    required = [option for option, default in entry.options().items() if default is inspect.Parameter.empty]
+    if required and kind != "data_format":
+        info["default instance"] = f"none: options without a default ({', '.join(required)})"
+        return info
     if kind in ("generator", "discriminator"):
         module = entry.factory()
         info["parameters"] = sum(p.numel() for p in module.parameters())
         if kind == "discriminator":
-            field = getattr(module, "receptive_field", None)
-            info["receptive_field"] = field if field is not None else "whole image"
+            if not hasattr(module, "receptive_field"):
+                info["receptive_field"] = "unknown (the discriminator declares no receptive_field)"
+            else:
+                info["receptive_field"] = module.receptive_field if module.receptive_field is not None else "whole image"
         else:
             info["size_multiple"] = getattr(module, "size_multiple", 1)
     elif kind == "objective":
         objective = entry.factory()
-        info["adversarial"] = bool(objective.adversarial)
-        info["default_weight"] = objective.default_weight
+        info["adversarial"] = bool(getattr(objective, "adversarial", False))
+        info["default_weight"] = getattr(objective, "default_weight", "none (not a gantk.Objective)")
     elif kind == "recipe":
         recipe = entry.factory()
         info["system"] = recipe.system.__name__

@@ -81,6 +81,12 @@ class Registry:
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options are an error listing the valid ones."""
         entry = self.get(name)
+        missing = [key for key, default in entry.options().items() if default is inspect.Parameter.empty and key not in options]
+        if missing:
+            raise OptionError(
+                f"{self.kind} '{name}' (plugin '{entry.plugin}') needs the option(s) {', '.join(missing)}, "
+                "which have no default: give them (e.g. --gen-opt / --disc-opt / --loss-opt KEY=VALUE)."
+            )
         if not entry.accepts_any_option():
             valid = entry.options()
             unknown = sorted(set(options) - set(valid))

@@ -134,3 +134,32 @@ def test_data_commands(tmp_path, run):
 @pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("None", None), ("resnet34", "resnet34")])
 def test_option_values(text, value):
     assert parse_value(text) == value
+
+
+def test_describe_components_that_cannot_say_everything():
+    import torch
+
+    from gantk import hookimpl, load_components
+    from gantk.describe import describe
+
+    def deep(in_channels=3, out_channels=3, *, depth):
+        """A generator that needs its depth."""
+        return torch.nn.Identity()
+
+    def silent(in_channels=6):
+        """A discriminator without a receptive_field."""
+        return torch.nn.Conv2d(in_channels, 1, 3)
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add("deep", deep)
+
+        @hookimpl
+        def gantk_register_discriminators(self, registry):
+            registry.add("silent", silent)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    assert describe("generator", "deep", components)["default instance"] == "none: options without a default (depth)"
+    assert describe("discriminator", "silent", components)["receptive_field"].startswith("unknown")
+    assert describe("discriminator", "patch70", components)["receptive_field"] == 70

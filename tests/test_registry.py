@@ -85,3 +85,15 @@ def test_summary_is_the_factory_own_docstring():
     registry.add("doc", Documented)
     assert registry.get("bare").summary == ""  # not nn.Module's docstring
     assert registry.get("doc").summary == "Documented here."
+
+
+def test_options_without_a_default_must_be_given():
+    def deep(in_channels=3, *, depth):
+        """Needs its depth."""
+        return depth
+
+    registry = Registry("generator")
+    registry.add("deep", deep, plugin="mine")
+    with pytest.raises(OptionError, match="generator 'deep' .plugin 'mine'. needs the option.s. depth"):
+        registry.create("deep")
+    assert registry.create("deep", depth=4) == 4
