@@ -308,3 +308,11 @@ def test_a_format_goes_by_the_name_it_is_registered_under(tmp_path):
     assert detect_format(tmp_path, components=components) == "renamed"
     ds = open_dataset(tmp_path, format="renamed", split="pairs", components=components, crop_size=8, load_size=8)
     assert ds.format == "renamed"
+
+
+def test_split_folders_of_square_images_are_not_taken_for_aligned(tmp_path):
+    make_aligned(tmp_path / "aligned")
+    assert detect_format(tmp_path / "aligned") == "aligned"
+    for split in ("train", "test"):
+        write_png(torch.zeros(3, 20, 20, dtype=torch.uint8), tmp_path / "square" / split / "0.png")
+    assert not AlignedFormat().detect(tmp_path / "square")

@@ -74,9 +74,8 @@ class AlignedFormat(DataFormat):
     paired_targets = "images"
 
     def detect(self, root: Path) -> bool:
-        if any(has_images(root / split) for split in SPLITS):
-            return True
-        return has_images(root) and side_by_side(list_images(root)[:4])
+        folders = [root / split for split in SPLITS if has_images(root / split)] or [root]
+        return any(has_images(folder) and side_by_side(list_images(folder)[:4]) for folder in folders)
 
     def splits(self, root: Path) -> list[str]:
         found = [split for split in SPLITS if has_images(root / split)]
