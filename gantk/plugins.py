@@ -107,10 +107,12 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
         registry = Registry(kind)
         components.registries[kind] = registry
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            scoped = registry.scoped(impl.plugin_name)
             try:
-                impl.function(registry.scoped(impl.plugin_name))
-            except Exception as error:  # reported by name, the other plugins keep working
-                failures.append(PluginFailure(impl.plugin_name, _describe(error)))
+                impl.function(scoped)
+            except Exception as error:  # reported by name, adds nothing; the other plugins keep working
+                scoped.rollback()
+                failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {_describe(error)}"))
     return components
 
 
@@ -124,7 +126,8 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
 
 
 def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailure]) -> None:
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    # In name order, so which of two clashing plugins loads first does not depend on the file system.
+    for entry_point in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda point: point.name):
         if manager.get_plugin(entry_point.name) is not None:
             dist = getattr(getattr(entry_point, "dist", None), "name", None) or "another distribution"
             failures.append(PluginFailure(
@@ -157,7 +160,9 @@ def _misnamed_hooks(manager: pluggy.PluginManager) -> list[PluginFailure]:
 
 
 def _describe(error: Exception) -> str:
-    return str(error) if isinstance(error, GantkError) else f"{type(error).__name__}: {error}"
+    """The error on one line (pluggy's validation errors span several)."""
+    text = str(error) if isinstance(error, GantkError) else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
 
 
 @functools.lru_cache(maxsize=1)

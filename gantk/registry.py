@@ -115,11 +115,23 @@ class PluginRegistry:
 
     def __init__(self, registry: Registry, plugin: str):
         self._registry = registry
+        self._replaced: list[tuple[str, Entry | None]] = []  # what each add replaced, for rollback()
         self.plugin = plugin
         self.kind = registry.kind
 
     def add(self, name: str, factory: Callable[..., Any], *, override: bool = False) -> None:
+        previous = self._registry._entries.get(name)
         self._registry.add(name, factory, plugin=self.plugin, override=override)
+        self._replaced.append((name, previous))
+
+    def rollback(self) -> None:
+        """Undo this plugin's additions (its hook failed part-way: it adds all or nothing)."""
+        for name, previous in reversed(self._replaced):
+            if previous is None:
+                del self._registry._entries[name]
+            else:
+                self._registry._entries[name] = previous
+        self._replaced.clear()
 
     def names(self, pattern: str = "*") -> list[str]:
         return self._registry.names(pattern)

@@ -160,3 +160,20 @@ def test_a_plugin_command_cannot_replace_an_existing_one():
     assert any("hijack" in str(f) and "command 'train' already exists" in str(f) for f in components.failures)
     components.call_hook("gantk_register_commands", cli=group)  # again: 'extra' is the same command, 'train' clashes again
     assert len(components.failures) == 2
+
+
+def test_a_plugin_whose_hook_fails_adds_nothing_of_that_kind():
+    def register(registry):
+        registry.add("mine-a", lambda: None)
+        registry.add("bce", lambda: "replaced", override=True)
+        registry.add("l1", lambda: None)  # clashes: the hook fails here
+        registry.add("mine-b", lambda: None)
+
+    components = load_components(autoload=False, plugins=[make_plugin("partial", gantk_register_objectives=register)])
+    objectives = components.registry("objective")
+    assert "mine-a" not in objectives and "mine-b" not in objectives
+    assert objectives.get("bce").plugin == "gantk.objectives"
+    assert [str(f) for f in components.failures] == [
+        "plugin 'partial': gantk_register_objectives failed: objective 'l1' is already registered by plugin "
+        "'gantk.objectives'; plugin 'partial' must pass override=True to replace it, or pick another name."
+    ]
