@@ -25,11 +25,12 @@ from .transforms import PairedTransform
 class DataFormat(abc.ABC):
     """Contract of a dataset layout; subclass it and register the class in ``gantk_register_data_formats``.
 
-    A format has a ``name`` (set to the name it is registered under), a one-line ``summary`` (the class docstring's first line) and four
-    methods. ``paired_targets`` says what each item pairs with its input: ``"images"``, ``"masks"``,
-    or ``None`` (unaligned sides, single images); ``gantk eval`` needs paired targets. ``split`` names a split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands
-    for a layout kept directly in the root, which serves every requested split. A ``fallback``
-    format is detected only when no other format matches.
+    A format has a ``name`` (set to the name it is registered under), a one-line ``summary`` (the
+    class docstring's first line) and four methods. ``paired_targets`` says what each item pairs
+    with its input: ``"images"``, ``"masks"``, or ``None`` (unaligned sides, single images);
+    ``gantk eval`` needs paired targets. ``split`` names a split folder (``train``, ``test``...);
+    :data:`ROOT_SPLIT` stands for a layout kept directly in the root, which serves every requested
+    split. A ``fallback`` format is detected only when no other format matches.
     """
 
     name = ""
