@@ -129,3 +129,18 @@ def test_cache_dir_follows_xdg(tmp_path, monkeypatch):
     monkeypatch.delenv("GANTK_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_dir() == tmp_path / "gantk"
+
+
+def test_written_folders_get_the_mode_mkdir_would_give(tmp_path):
+    import os
+    import stat
+
+    for i in range(2):
+        write_png(torch.zeros(3, 6, 5, dtype=torch.uint8), tmp_path / "a" / f"{i}.png")
+        write_png(torch.zeros(3, 6, 5, dtype=torch.uint8), tmp_path / "b" / f"{i}.png")
+    old = os.umask(0o022)
+    try:
+        combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "ab").stat().st_mode) == 0o755  # not mkdtemp's owner-only 0700

@@ -12,6 +12,7 @@ from matplotlib import cbook
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError
+from ..file_modes import give_default_mode
 from .derive import derive_input
 from .io import read_image, write_png
 from .sampler import derive_seed
@@ -52,6 +53,7 @@ def demo_dataset_dir() -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}-", dir=final.parent))
     try:
         _build(read_image(photo_path), tmp)
+        give_default_mode(tmp)
         try:
             tmp.rename(final)
         except OSError:

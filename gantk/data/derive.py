@@ -16,6 +16,7 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError, OptionError
+from ..file_modes import give_default_mode
 from .io import infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .sampler import derive_seed
 
@@ -184,6 +185,7 @@ def fresh_folder(out_dir: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         yield tmp
+        give_default_mode(tmp)
         if out_dir.exists():
             out_dir.rmdir()
         tmp.rename(out_dir)

@@ -13,6 +13,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, SpecError, UnknownNameError
+from ..file_modes import give_default_mode
 from ..plugins import Components, default_components
 from ..systems.base import System
 
@@ -54,19 +55,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it owner-only; give it a normal file's mode
+        give_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     sync_directory(path.parent)
     return path
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def sync_directory(directory: Path) -> None:
