@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from .data import open_dataset
 from .data.io import write_png
+from .errors import DataError
 from .plugins import Components
 from .systems import targets
 from .train.checkpoint import system_from_checkpoint
@@ -57,13 +58,14 @@ def translate(
     size = config.get("crop_size")
     dataset = open_dataset(inputs, format="single", augment=False, load_size=None, crop_size=size)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     num_classes = config.get("num_classes")
+    refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and num_classes is not None)
     written = []
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             images = match_channels(batch["A"].to(device_), in_channels)
             outputs = system.translate(images, direction=direction)
+            output_dir.mkdir(parents=True, exist_ok=True)
             for i, path in enumerate(batch["A_path"]):
                 stem = Path(path).stem
                 if num_classes is None:
@@ -75,6 +77,18 @@ def translate(
                     blended = 0.5 * targets.displayable(images[i : i + 1]) + 0.5 * targets.colorize(ids[None])
                     written.append(write_png(blended[0], output_dir / f"{stem}_overlay.png"))
     return written
+
+
+def refuse_to_overwrite_inputs(inputs: list[Path], output_dir: Path, overlay: bool) -> None:
+    """Raise when an output PNG would replace one of the input images."""
+    suffixes = (".png", "_overlay.png") if overlay else (".png",)
+    planned = {(output_dir / f"{path.stem}{suffix}").resolve() for path in inputs for suffix in suffixes}
+    clashing = sorted(str(path) for path in inputs if path.resolve() in planned)
+    if clashing:
+        raise DataError(
+            f"translating into {output_dir} would overwrite the input image(s) {', '.join(clashing[:3])}"
+            f"{' ...' if len(clashing) > 3 else ''}; choose another output folder."
+        )
 
 
 def write_mask_png(ids: torch.Tensor, num_classes: int, path: Path) -> Path:

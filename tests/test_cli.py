@@ -76,6 +76,10 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert refused.exit_code != 0 and "cannot change: gen" in refused.output
     result = run("translate", "--checkpoint", out, data / "A", tmp_path / "translated")
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
+    before = (data / "A" / "000.png").read_bytes()
+    in_place = run("translate", "--checkpoint", out, data / "A", data / "A")
+    assert in_place.exit_code != 0 and "would overwrite the input image(s)" in in_place.output
+    assert (data / "A" / "000.png").read_bytes() == before
     assert run("plot", out).exit_code == 0 and (out / "loss_curves.png").is_file()
 
 
