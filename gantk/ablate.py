@@ -49,7 +49,7 @@ EVAL_FILE = "eval.json"
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
 EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "seed": 0}
 # Keys that change how a run is executed, not what it computes: they may differ between runs of a study.
-EXECUTION_KEYS = {"data", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "compile"}
+EXECUTION_KEYS = {"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "compile"}
 IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall")
 MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
 HIGHER_IS_BETTER = {
@@ -70,8 +70,9 @@ class Cell:
 
     @property
     def folder(self) -> str:
-        """The cell's run-directory name (lower case; characters other than letters, digits, ``+._-`` become ``-``)."""
-        return re.sub(r"[^a-z0-9+._-]+", "-", self.name.lower()).strip("-")
+        """The cell's run-directory name: lower case, runs of characters other than letters, digits and ``+._-``
+        become ``-``, without leading or trailing ``-`` and ``.`` (so never ``.`` or ``..``)."""
+        return re.sub(r"[^a-z0-9+._-]+", "-", self.name.lower()).strip("-.")
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,9 @@ def test_changed_settings_of_a_finished_cell_are_refused(study):
     changed = [*FLAGS[:-1], "--lr", "0.001", "--no-progress"]
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *changed)
     assert result.exit_code == 1 and "other settings (lr)" in result.output
+    other_data = write_paired(pairs.parent / "other", count=4, size=40)
+    result = invoke("--grid", grid, "--data", other_data, "--out", out, *FLAGS)
+    assert result.exit_code == 1 and "other settings (data)" in result.output
 
 
 class Interrupted(Exception):
@@ -112,6 +115,7 @@ def test_interrupted_cell_resumes(study):
 @pytest.mark.parametrize("text, message", [
     ('[[cells]]\nname = "a"\nlos = "l1"', "cell 'a': unknown configuration key"),
     ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
+    ('[[cells]]\nname = ".."', "clashing: empty"),
     ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),
     ('name = "x"', "needs \\[\\[cells\\]\\]"),
     ('[[cell]]\nname = "a"', "unknown top-level key"),

@@ -277,3 +277,13 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="halving", gen_opt={})
     with pytest.raises(OptionError, match=r"generator 'halving' returned \(2, 3, 16, 16\) for an input of \(2, 3, 32, 32\)"):
         Trainer(config, components=components, progress=False).fit()
+
+
+def test_a_run_resumes_from_another_working_directory(pairs, tmp_path, monkeypatch):
+    monkeypatch.chdir(pairs.parent)
+    Trainer(tiny_config(pairs.name, tmp_path / "run", max_steps=2), progress=False).fit()  # a relative --data
+    monkeypatch.chdir(tmp_path / "run")
+    trainer = Trainer.resume(tmp_path / "run", {"max_steps": 3}, progress=False)
+    assert trainer.config.data == str(pairs)
+    trainer.fit()
+    assert trainer.step == 3

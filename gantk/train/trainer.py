@@ -63,6 +63,8 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
+    if config.data is not None:  # absolute, so the run resumes from any working directory
+        config = dataclasses.replace(config, data=str(Path(config.data).expanduser().absolute()))
     config.validate()
     return config
 
