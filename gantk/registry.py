@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import DuplicateNameError, OptionError, UnknownNameError
+from .errors import DuplicateNameError, GantkError, OptionError, UnknownNameError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs accept
 
@@ -95,7 +95,16 @@ class Registry:
                     f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
                     f"its options are: {', '.join(valid) or '(none)'}."
                 )
-        return entry.factory(**options)
+        try:
+            return entry.factory(**options)
+        except GantkError:
+            raise
+        except Exception as error:  # a bad option value: say which component and options
+            given = ", ".join(f"{key}={value!r}" for key, value in options.items()) or "no options"
+            raise OptionError(
+                f"{self.kind} '{name}' (plugin '{entry.plugin}') could not be built with {given}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))

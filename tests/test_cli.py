@@ -52,11 +52,15 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
         (["train", "--data", "{data}", "--gen-opt", "ngf", "--out", "{out}"], "expected KEY=VALUE"),
         (["train", "--data", "{data}", "--gen-opt", "depth=3", "--out", "{out}"], "no option 'depth'"),
         (["train", "--data", "{missing}", "--out", "{out}"], "missing"),
+        (["train", "--data", "{data}", "--gen-opt", "ngf=abc", "--out", "{out}"], "generator 'unet' (plugin 'gantk.generators') could not be built with"),
+        (["train", "--data", "{data}", "--gen-opt", "in_channels=5", "--out", "{out}"], "in_channels in --gen-opt is set from the data"),
+        (["train", "--data", "{data}", "--config", "{config}", "--out", "{out}"], "flip must be true or false, got 'no'"),
     ],
 )
 def test_errors_are_one_clear_line_without_traceback(tmp_path, args, message):
     data = write_paired(tmp_path / "pairs")
-    args = [a.format(data=data, out=tmp_path / "run", missing=tmp_path / "missing") for a in args]
+    (tmp_path / "run.toml").write_text('flip = "no"\n')
+    args = [a.format(data=data, out=tmp_path / "run", missing=tmp_path / "missing", config=tmp_path / "run.toml") for a in args]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0
     assert message in result.output
@@ -167,3 +171,15 @@ def test_describe_components_that_cannot_say_everything():
     assert describe("generator", "deep", components)["default instance"] == "none: options without a default (depth)"
     assert describe("discriminator", "silent", components)["receptive_field"].startswith("unknown")
     assert describe("discriminator", "patch70", components)["receptive_field"] == 70
+
+
+def test_a_failed_run_leaves_no_folder_and_a_foreign_folder_is_refused(tmp_path):
+    data = write_paired(tmp_path / "pairs")
+    failed = CliRunner().invoke(cli, ["train", "--data", str(data), "--loss", "l1@-1", "--out", str(tmp_path / "run")])
+    assert failed.exit_code != 0 and not (tmp_path / "run").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    refused = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(mine), *TINY_FLAGS, "--max-steps", "1"])
+    assert refused.exit_code != 0 and "holds files that are not a gantk run's (notes.txt)" in refused.output
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

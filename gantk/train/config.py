@@ -6,6 +6,8 @@ import dataclasses
 import math
 import re
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,7 @@ class TrainConfig:
             raise OptionError(f"unknown configuration key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}.")
         updates = {}
         for key, value in values.items():
+            check_type(key, value)
             current = getattr(self, key)
             if isinstance(current, dict):
                 updates[key] = {**value, **current} if only_unset else {**current, **value}
@@ -97,11 +100,37 @@ class TrainConfig:
             raise OptionError(f"decay_start is a fraction of the schedule in [0, 1], got {self.decay_start}.")
         if self.load_size and self.crop_size and self.crop_size > self.load_size:
             raise OptionError(f"crop_size ({self.crop_size}) cannot exceed load_size ({self.load_size}).")
+        for key in ("gen_opt", "disc_opt"):
+            reserved = sorted({"in_channels", "out_channels"} & set(getattr(self, key)))
+            if reserved:
+                raise OptionError(f"{', '.join(reserved)} in --{key.replace('_', '-')} is set from the data's channels; remove it.")
         if self.workers < 0 or self.keep_checkpoints < 1:
             raise OptionError("workers must be >= 0 and keep_checkpoints >= 1.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def check_type(key: str, value: Any) -> None:
+    """Raise unless ``value`` fits the type of the ``TrainConfig`` field ``key`` (an int is a float, a bool is no number)."""
+    hint = typing.get_type_hints(TrainConfig)[key]
+    allowed = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) is types.UnionType else [hint]
+    if value is None and type(None) in typing.get_args(hint):
+        return
+    for expected in allowed:
+        origin = typing.get_origin(expected) or expected
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if (origin is bool and isinstance(value, bool)) or (origin is float and number) or (origin is int and number and isinstance(value, int)):
+            return
+        if origin in (str, dict) and isinstance(value, origin):
+            if origin is dict and key == "loss_opt" and not all(isinstance(v, dict) for v in value.values()):
+                continue
+            return
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table of options"}
+    wanted = " or ".join(names[typing.get_origin(t) or t] for t in allowed)
+    if key == "loss_opt":
+        wanted = "a table of option tables, one per objective (e.g. bce.real_label = 0.9)"
+    raise OptionError(f"{key.replace('_', '-')} must be {wanted}, got {value!r}.")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

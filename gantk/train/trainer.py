@@ -38,6 +38,9 @@ DEMO_SETTINGS = {
 FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
              "conditional": True, "pool_size": 50, "n_critic": 1}
 
+# What a run directory holds besides checkpoints: a new run may reuse a folder that holds only these.
+RUN_FILES = {"config.toml", "metrics.csv", "validation.csv", "loss_curves.png", "samples", "tensorboard", "eval.json"}
+
 # System settings added after the first release, with the value that checkpoints without them were made with.
 LATER_SYSTEM_KEYS = {"n_critic": 1}
 
@@ -196,12 +199,25 @@ class Trainer:
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _prepare_run_dir(self, process: ProcessInfo) -> None:
-        if self.resume_from is None and ckpt.list_checkpoints(self.run_dir):
+    def _check_run_dir(self) -> None:
+        """A new run needs an empty (or missing) folder, or one left by a run that stopped before its first checkpoint."""
+        if self.resume_from is not None:
+            return
+        if ckpt.list_checkpoints(self.run_dir):
             raise OptionError(
                 f"{self.run_dir} already holds checkpoints of another run: pass --resume {self.run_dir} "
                 "to continue it, or choose a new --out directory."
             )
+        if self.run_dir.is_file():
+            raise OptionError(f"--out {self.run_dir} is a file; choose a directory.")
+        foreign = sorted(p.name for p in self.run_dir.glob("*") if p.name not in RUN_FILES) if self.run_dir.is_dir() else []
+        if foreign:
+            raise OptionError(
+                f"--out {self.run_dir} holds files that are not a gantk run's ({', '.join(foreign[:5])}"
+                f"{', ...' if len(foreign) > 5 else ''}); choose a new or empty directory."
+            )
+
+    def _write_run_dir(self, process: ProcessInfo) -> None:
         if process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.toml").write_text(to_toml(self.config.to_dict()))
@@ -284,7 +300,7 @@ class Trainer:
         device = resolve_device(config.device, process.local_rank)
         tune_backends(device)
         warn_if_slow(device, config.precision)
-        self._prepare_run_dir(process)
+        self._check_run_dir()
         dataset, val_dataset = self._open_data()
         system = self._build_system(dataset, device)
         self.system = system
@@ -297,6 +313,7 @@ class Trainer:
 
         optimizers, schedulers = make_optimizers(system, config, total_steps)
         scaler = grad_scaler(device, config.precision)
+        self._write_run_dir(process)
         if self.resume_from is not None:
             self._restore(self.resume_from, system, optimizers, schedulers, scaler, process)
         else:
