@@ -55,6 +55,8 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
         (["train", "--data", "{data}", "--gen-opt", "ngf=abc", "--out", "{out}"], "generator 'unet' (plugin 'gantk.generators') could not be built with"),
         (["train", "--data", "{data}", "--gen-opt", "in_channels=5", "--out", "{out}"], "in_channels in --gen-opt is set from the data"),
         (["train", "--data", "{data}", "--config", "{config}", "--out", "{out}"], "flip must be true or false, got 'no'"),
+        (["train", "--data", "{data}/A", "--out", "{out}"], "which holds inputs only"),
+        (["train", "--recipe", "seg", "--data", "{data}", "--out", "{out}"], "the lovasz term scores class masks"),
     ],
 )
 def test_errors_are_one_clear_line_without_traceback(tmp_path, args, message):

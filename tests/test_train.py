@@ -162,8 +162,13 @@ def test_checkpoint_mode_follows_the_umask(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     bad = tmp_path / "checkpoint-00000001.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match="cannot read checkpoint") as error:
         ckpt.load_checkpoint(bad)
+    assert "weights_only" not in str(error.value)  # none of torch's advice to load it unsafely
+    ckpt.save_checkpoint(tmp_path / "checkpoint-00000000.pt", {"system": {}})
+    (tmp_path / "checkpoint-00000002.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"\(the file is empty\).*also holds checkpoint-00000000.pt, checkpoint-00000001.pt"):
+        ckpt.load_checkpoint(tmp_path)
     empty = tmp_path / "empty-run"
     empty.mkdir()
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
@@ -287,3 +292,11 @@ def test_a_run_resumes_from_another_working_directory(pairs, tmp_path, monkeypat
     assert trainer.config.data == str(pairs)
     trainer.fit()
     assert trainer.step == 3
+
+
+def test_resume_to_fewer_steps_than_done_is_refused(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    config_before = (tmp_path / "run" / "config.toml").read_text()
+    with pytest.raises(OptionError, match="is at step 2, past the 1 steps asked for"):
+        Trainer.resume(tmp_path / "run", {"max_steps": 1}, progress=False).fit()
+    assert (tmp_path / "run" / "config.toml").read_text() == config_before

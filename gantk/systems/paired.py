@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..errors import OptionError
 from ..objectives.base import LossContext
+from ..objectives.lovasz import LovaszLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
@@ -36,6 +37,11 @@ class PairedSystem(System):
         )
         self.out_channels = out_channels
         self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
+        if self.num_classes is None and any(isinstance(t.objective, LovaszLoss) for t in self.objective.terms):
+            raise OptionError(
+                "the lovasz term scores class masks, but the data are image pairs: train it on a segmentation "
+                "dataset (images/ + masks/), or drop it from --loss."
+            )
         self.conditional = bool(config.get("conditional", True))
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)

@@ -37,7 +37,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if path.is_dir():
         found = list_checkpoints(path)
         if not found:
-            raise CheckpointError(f"run directory {path} holds no checkpoint-*.pt file; train first or pass a checkpoint file.")
+            raise CheckpointError(
+                f"run directory {path} holds no checkpoint-*.pt file; train into it first "
+                "(gantk translate and eval also take a checkpoint file)."
+            )
         return found[-1]
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass a .pt file or a run directory.")
@@ -81,7 +84,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: {error}. Is it a gantk checkpoint, fully written?") from None
+        reason = "the file is empty" if path.stat().st_size == 0 else f"{type(error).__name__} while reading it safely"
+        older = [p.name for p in list_checkpoints(path.parent) if p != path]
+        hint = f"; {path.parent} also holds {', '.join(older)}: delete the unreadable file to use those" if older else ""
+        raise CheckpointError(f"cannot read checkpoint {path} ({reason}): it is not a complete gantk checkpoint{hint}.") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "system" not in payload:
         raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
     payload["path"] = str(path)

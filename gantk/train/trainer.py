@@ -237,6 +237,11 @@ class Trainer:
             crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
             normalize=not on_device, components=self.components,
         )
+        if "B" not in train.channels:
+            raise OptionError(
+                f"{root} is in the {summary.format} format, which holds inputs only; training needs inputs and targets "
+                "(aligned, paired, segmentation or unaligned format; see gantk data check)."
+            )
         if on_device:
             self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
         if not config.val_every:
@@ -310,6 +315,11 @@ class Trainer:
         if steps_per_epoch == 0:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
         total_steps = config.max_steps or config.epochs * steps_per_epoch
+        if self.resume_from is not None and total_steps < self.resume_from["step"]:
+            raise OptionError(
+                f"the run in {self.run_dir} is at step {self.resume_from['step']}, past the {total_steps} steps asked for; "
+                "resume with a longer --max-steps or --epochs."
+            )
 
         optimizers, schedulers = make_optimizers(system, config, total_steps)
         scaler = grad_scaler(device, config.precision)
