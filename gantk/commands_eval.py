@@ -47,6 +47,8 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     """
     from .evaluate import evaluate, finite, save_result
 
+    if json_out not in (None, "-") and Path(json_out).is_dir():
+        raise click.BadParameter(f"{json_out} is a folder; give a file name for the JSON results.", param_hint="--json")
     result = evaluate(checkpoint, data, seed=eval_seed, **options)
     if json_out == "-":
         click.echo(json.dumps(finite(result), indent=2))

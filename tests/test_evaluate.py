@@ -192,3 +192,12 @@ def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
         translate(run, pairs / "A", tmp_path / "out2", components=without)
     with pytest.raises(CheckpointError, match="unknown generator 'plain'.*Install"):
         Trainer.resume(run, {"max_steps": 3}, components=without)
+
+
+def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_path, monkeypatch):
+    import gantk.evaluate
+
+    monkeypatch.setattr(gantk.evaluate, "evaluate", lambda *a, **k: pytest.fail("evaluated before checking --json"))
+    run, pairs = image_run
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder; give a file name" in result.output

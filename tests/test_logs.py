@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from gantk.train.logs import MetricsLog, read_metrics
 from gantk.train.plots import loss_columns
 
@@ -33,3 +35,15 @@ def test_resume_drops_rows_after_the_resumed_step(tmp_path):
         log.write({"step": step, "D/bce": step / 10})
     MetricsLog(path, resume_step=2).write({"step": 3, "D/bce": 0.9, "G/l1": 1.0})
     assert [(r["step"], r["D/bce"], r["G/l1"]) for r in read_raw(path)] == [("1", "0.1", ""), ("2", "0.2", ""), ("3", "0.9", "1.0")]
+
+
+def test_plot_errors_name_the_problem(tmp_path):
+    from gantk.errors import GantkError
+    from gantk.train.plots import plot_losses
+
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("step,epoch,lr,G/l1\n1,0,0.0002,0.5\ngarbage\n")
+    with pytest.raises(GantkError, match="has a damaged row"):
+        plot_losses(metrics, tmp_path / "curves.png")
+    with pytest.raises(GantkError, match="ending in .png"):
+        plot_losses(metrics, tmp_path / "curves.txt")

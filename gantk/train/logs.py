@@ -11,6 +11,8 @@ import torch
 from torch import Tensor
 from torchvision.utils import save_image
 
+from ..errors import GantkError
+
 
 class MetricsLog:
     """Appends one CSV row per logging step; on resume, rows after the resumed step are dropped.
@@ -54,7 +56,10 @@ class MetricsLog:
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
     """Rows of a run's metrics CSV as numbers (empty cells skipped)."""
     with Path(path).open(newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+        try:
+            return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+        except (TypeError, ValueError):  # a short row gives None, a damaged one text
+            raise GantkError(f"{path} has a damaged row (not all numbers); repair or delete that row.") from None
 
 
 def save_sample_grid(rows: Sequence[Tensor], path: Path, max_samples: int = 4) -> None:

@@ -18,6 +18,8 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     metrics_csv, out_png = Path(metrics_csv), Path(out_png)
+    if out_png.suffix.lower() != ".png":
+        raise GantkError(f"the plot is written as PNG: give a path ending in .png, not {out_png}.")
     if not metrics_csv.is_file():
         raise GantkError(f"{metrics_csv} does not exist: pass a run directory written by 'gantk train'.")
     rows = read_metrics(metrics_csv)
