@@ -40,6 +40,8 @@ import torch
 
 from .errors import GantkError
 from .evaluate import evaluate, open_test_split, save_result
+from .metrics.fid import find_inception_weights
+from .objectives.spec import ObjectiveSet
 from .systems import targets
 from .train import TrainConfig, Trainer
 from .train import checkpoint as ckpt
@@ -210,9 +212,11 @@ def run_ablation(
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
     feature_cache: dict = {}
     results = []
-    for number, cell in enumerate(grid.cells, 1):
+    trainers = [_checked_trainer(grid, cell, data, out, common, progress) for cell in grid.cells]  # every cell before any trains
+    if eval_options.get("inception_weights") is not None:
+        find_inception_weights(eval_options["inception_weights"])  # a wrong file is reported now, not after training
+    for number, (cell, trainer) in enumerate(zip(grid.cells, trainers), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
-        trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress)
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
         finished = _finished_result(run_dir, settings, evaluation, cell)
         if finished is not None:
@@ -235,6 +239,16 @@ def run_ablation(
     write_outputs(grid, results, data, out, eval_options)
     log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
     return results
+
+
+def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], progress: bool) -> Trainer:
+    """The cell's trainer, its settings resolved and its objective spec built."""
+    try:
+        trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress)
+        ObjectiveSet.from_spec(trainer.config.loss, trainer.components.registry("objective"), trainer.config.loss_opt)
+    except GantkError as error:
+        raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None
+    return trainer
 
 
 def _finished_result(run_dir: Path, settings: dict[str, Any], evaluation: dict[str, Any], cell: Cell) -> dict[str, Any] | None:

@@ -142,3 +142,14 @@ def test_builtin_grid_cells_resolve(name, tmp_path):
 def test_list_builtin_grids():
     result = invoke("--list")
     assert result.exit_code == 0 and "table1" in result.output and "L1+cGAN: loss=bce+l1@100" in result.output
+
+
+def test_a_bad_cell_is_reported_before_any_cell_trains(study):
+    grid, pairs, out = study
+    grid.write_text(GRID + '[[cells]]\nname = "broken"\nloss = "bce+"\n')
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 1 and "cell 'broken'" in result.output and "empty term" in result.output
+    assert not out.exists()
+    grid.write_text(GRID)
+    weights = invoke("--grid", grid, "--data", pairs, "--out", out, "--inception-weights", out.with_name("junk.pt"), *FLAGS)
+    assert weights.exit_code == 1 and "junk.pt" in weights.output and not out.exists()
