@@ -185,8 +185,8 @@ def open_test_split(
     is_mask_model = config.get("num_classes") is not None
     if is_mask_model != (targets_kind == "masks"):
         wanted = "a segmentation dataset (images/ + masks/)" if is_mask_model else "image pairs (aligned or paired format)"
-        kind = "mask" if is_mask_model else "image"
-        raise DataError(f"the checkpoint is a {kind} model but {data} is in the {data_format} format; pass {wanted}.")
+        kind = "a mask" if is_mask_model else "an image"
+        raise DataError(f"the checkpoint is {kind} model but {data} is in the {data_format} format; pass {wanted}.")
     options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
     return open_dataset(
         data, format=data_format, split=split, load_size=None, crop_size=config.get("crop_size"), augment=False,

@@ -76,7 +76,7 @@ def normalize_kind(kind: str) -> str:
     for candidate in (key, key[:-1] if key.endswith("s") else key):
         if candidate in KINDS:
             return candidate
-    raise UnknownNameError("component kind", kind, sorted(KINDS))
+    raise UnknownNameError("component kind", kind, sorted(k.replace("_", "-") for k in KINDS))
 
 
 def autoload_enabled() -> bool:

