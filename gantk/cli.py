@@ -99,6 +99,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     """
     from .train import TrainConfig, Trainer
     from .train.config import read_config_file
+    from .train.interrupt import TrainingInterrupted
 
     flags["compile"] = compile_
     given = {k: v for k, v in flags.items() if v is not None and v != {}}
@@ -112,7 +113,11 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
         values = read_config_file(config_file) if config_file else {}
         config = TrainConfig().merged({**values, **given})
         trainer = Trainer(config, progress=progress)
-    run_dir = trainer.fit()
+    try:
+        run_dir = trainer.fit()
+    except TrainingInterrupted as stop:
+        click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume {trainer.run_dir}", err=True)
+        sys.exit(130)
     click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
 
 

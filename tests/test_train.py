@@ -300,3 +300,23 @@ def test_resume_to_fewer_steps_than_done_is_refused(pairs, tmp_path):
     with pytest.raises(OptionError, match="is at step 2, past the 1 steps asked for"):
         Trainer.resume(tmp_path / "run", {"max_steps": 1}, progress=False).fit()
     assert (tmp_path / "run" / "config.toml").read_text() == config_before
+
+
+def test_ctrl_c_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_path):
+    import os
+    import signal
+
+    from gantk.train.interrupt import TrainingInterrupted
+
+    def press_ctrl_c(trainer, step, logged):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=6, checkpoint_every=100)
+    with pytest.raises(TrainingInterrupted) as stop:
+        Trainer(config, callbacks=[press_ctrl_c], progress=False).fit()
+    assert stop.value.step == 3 and ckpt.load_checkpoint(tmp_path / "run")["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C acts as usual again
+    trainer = Trainer.resume(tmp_path / "run", progress=False)
+    trainer.fit()
+    assert trainer.step == 6

@@ -26,6 +26,7 @@ from .config import TrainConfig, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .logs import MetricsLog, save_sample_grid, tensorboard_writer
 from .plots import plot_losses
+from .interrupt import TrainingInterrupted, stop_after_step_on_interrupt
 from .precision import autocast, grad_scaler, warn_if_slow
 from .schedule import linear_decay
 from .validation import validate
@@ -299,7 +300,11 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------
 
     def fit(self) -> Path:
-        """Train to the end of the schedule; returns the run directory."""
+        """Train to the end of the schedule; returns the run directory.
+
+        Raises:
+            TrainingInterrupted: on Ctrl-C (single process), after finishing the step and saving a checkpoint.
+        """
         config = self.config
         process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
@@ -343,55 +348,64 @@ class Trainer:
         window_start, window_steps = time.perf_counter(), 0
         system.train()
 
-        while self.step < total_steps:
-            epoch, position = divmod(self.step, steps_per_epoch)
-            sampler.set_epoch(epoch)
-            sampler.set_start(position * config.batch_size)
-            for batch in loader:
-                batch = self._to_device(batch, device)
-                lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
-                losses, outputs = self._train_step(system, nets, batch, optimizers, scaler, device)
-                for phase in system.phases:
-                    if phase.runs_at(self.step):
-                        schedulers[phase.name].step()
-                self.step += 1
-                window_steps += 1
-                for key, value in losses.items():
-                    window.setdefault(key, []).append(value)
-                bar.update(1)
+        # One process only: under torchrun every rank would have to agree on the step to stop at.
+        with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_requested:
+            while self.step < total_steps:
+                epoch, position = divmod(self.step, steps_per_epoch)
+                sampler.set_epoch(epoch)
+                sampler.set_start(position * config.batch_size)
+                for batch in loader:
+                    batch = self._to_device(batch, device)
+                    lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
+                    losses, outputs = self._train_step(system, nets, batch, optimizers, scaler, device)
+                    for phase in system.phases:
+                        if phase.runs_at(self.step):
+                            schedulers[phase.name].step()
+                    self.step += 1
+                    window_steps += 1
+                    for key, value in losses.items():
+                        window.setdefault(key, []).append(value)
+                    bar.update(1)
 
-                logged: dict[str, float] = {}
-                if self.step % config.log_every == 0 or self.step == total_steps:
-                    elapsed = time.perf_counter() - window_start
-                    logged = {key: torch.stack(values).float().mean().item() for key, values in window.items()}
-                    bad = [key for key, value in logged.items() if not math.isfinite(value)]
-                    if bad and config.precision != "fp16":
-                        raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
-                    speed = window_steps * config.batch_size * process.world_size / max(elapsed, 1e-9)
-                    row = {"step": self.step, "epoch": epoch, "lr": lr, "images_per_s": speed, **logged}
-                    if metrics is not None:
-                        metrics.write(row)
-                    if board is not None:
-                        for key, value in row.items():
-                            board.add_scalar(key, value, self.step)
-                    bar.set_postfix({k.split("/")[0] + "/" + k.split("/")[-1]: f"{v:.3g}" for k, v in logged.items()} | {"img/s": f"{speed:.1f}"})
-                    window, window_start, window_steps = {}, time.perf_counter(), 0
-                if process.is_main and (self.step % config.sample_every == 0 or self.step == total_steps):
-                    save_sample_grid(system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
-                if val_log is not None and (self.step % config.val_every == 0 or self.step == total_steps):
-                    scores = validate(system, val_dataset, device, config.batch_size)
-                    val_log.write({"step": self.step, **scores})
-                    if board is not None:
-                        for key, value in scores.items():
-                            board.add_scalar(key, value, self.step)
-                    if self.progress:
-                        bar.write(f"step {self.step}: " + ", ".join(f"{k[4:]} {v:.4g}" for k, v in scores.items()))
-                if self.step % config.checkpoint_every == 0 or self.step == total_steps:
-                    self._save(system, optimizers, schedulers, scaler, process)
-                for callback in self.callbacks:
-                    callback(self, self.step, logged)
-                if self.step >= total_steps:
-                    break
+                    logged: dict[str, float] = {}
+                    if self.step % config.log_every == 0 or self.step == total_steps:
+                        elapsed = time.perf_counter() - window_start
+                        logged = {key: torch.stack(values).float().mean().item() for key, values in window.items()}
+                        bad = [key for key, value in logged.items() if not math.isfinite(value)]
+                        if bad and config.precision != "fp16":
+                            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
+                        speed = window_steps * config.batch_size * process.world_size / max(elapsed, 1e-9)
+                        row = {"step": self.step, "epoch": epoch, "lr": lr, "images_per_s": speed, **logged}
+                        if metrics is not None:
+                            metrics.write(row)
+                        if board is not None:
+                            for key, value in row.items():
+                                board.add_scalar(key, value, self.step)
+                        bar.set_postfix({k.split("/")[0] + "/" + k.split("/")[-1]: f"{v:.3g}" for k, v in logged.items()} | {"img/s": f"{speed:.1f}"})
+                        window, window_start, window_steps = {}, time.perf_counter(), 0
+                    if process.is_main and (self.step % config.sample_every == 0 or self.step == total_steps):
+                        save_sample_grid(system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
+                    if val_log is not None and (self.step % config.val_every == 0 or self.step == total_steps):
+                        scores = validate(system, val_dataset, device, config.batch_size)
+                        val_log.write({"step": self.step, **scores})
+                        if board is not None:
+                            for key, value in scores.items():
+                                board.add_scalar(key, value, self.step)
+                        if self.progress:
+                            bar.write(f"step {self.step}: " + ", ".join(f"{k[4:]} {v:.4g}" for k, v in scores.items()))
+                    if self.step % config.checkpoint_every == 0 or self.step == total_steps:
+                        self._save(system, optimizers, schedulers, scaler, process)
+                    for callback in self.callbacks:
+                        callback(self, self.step, logged)
+                    if stop_requested() and self.step < total_steps:
+                        if self.step % config.checkpoint_every:
+                            self._save(system, optimizers, schedulers, scaler, process)
+                        bar.close()
+                        if board is not None:
+                            board.close()
+                        raise TrainingInterrupted(self.step)
+                    if self.step >= total_steps:
+                        break
 
         bar.close()
         if board is not None:
