@@ -24,9 +24,9 @@ from ..systems.base import System
 from . import checkpoint as ckpt
 from .config import TrainConfig, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
+from .interrupt import TrainingInterrupted, stop_after_step_on_interrupt
 from .logs import MetricsLog, save_sample_grid, tensorboard_writer
 from .plots import plot_losses
-from .interrupt import TrainingInterrupted, stop_after_step_on_interrupt
 from .precision import autocast, grad_scaler, warn_if_slow
 from .schedule import linear_decay
 from .validation import validate
@@ -45,10 +45,9 @@ RUN_FILES = {"config.toml", "metrics.csv", "validation.csv", "loss_curves.png", 
 # System settings added after the first release, with the value that checkpoints without them were made with.
 LATER_SYSTEM_KEYS = {"n_critic": 1}
 
+NETWORK_KINDS = {"gen": "generator", "disc": "discriminator"}  # config key -> registry kind
+
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
-
-
-NETWORK_KINDS = {"gen": "generator", "disc": "discriminator"}
 
 
 def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
