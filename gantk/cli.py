@@ -13,7 +13,7 @@ import click
 
 from .cli_options import train_flags
 from .commands_eval import ablate_command, eval_command
-from .errors import GantkError, GantkWarning
+from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
 
 KIND_NAMES = sorted({f"{kind}s".replace("_", "-") for kind in KINDS})
@@ -151,7 +151,12 @@ def data_check(root: str, data_format: str | None, as_json: bool) -> None:
     """Validate a dataset and summarise it; problems are listed with the files to fix."""
     from .data import check_dataset
 
-    summary = check_dataset(root, data_format)
+    try:
+        summary = check_dataset(root, data_format)
+    except DataError as error:
+        if as_json and error.problems:  # every problem, for scripts, on stdout
+            click.echo(json.dumps({"root": root, "problems": error.problems}, indent=2))
+        raise
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.text())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import Sequence
 
 
 class GantkError(Exception):
@@ -40,7 +41,11 @@ class SpecError(GantkError):
 
 
 class DataError(GantkError):
-    """A dataset that is missing, malformed or inconsistent."""
+    """A dataset that is missing, malformed or inconsistent; ``problems`` lists each one found by validation."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class CheckpointError(GantkError):

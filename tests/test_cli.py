@@ -139,6 +139,9 @@ def test_data_commands(tmp_path, run):
     assert run("data", "combine", data / "A", data / "B", tmp_path / "aligned").exit_code == 0
     assert len(list((tmp_path / "aligned").iterdir())) == 6
     assert json.loads(run("data", "check", tmp_path / "aligned", "--json").output)["format"] == "aligned"
+    (data / "B" / "000.png").unlink()
+    broken = CliRunner().invoke(cli, ["data", "check", str(data), "--json"])
+    assert broken.exit_code == 1 and "000" in json.loads(broken.stdout)["problems"][0]
 
 
 @pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("None", None), ("resnet34", "resnet34")])

@@ -34,7 +34,8 @@ def problems_error(root: Path, format_name: str, problems: list[str]) -> DataErr
     more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
     return DataError(
         f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
-        f"{listed}{more}\nFix them, then check again with `gantk data check {root}`."
+        f"{listed}{more}\nFix them, then check again with `gantk data check {root}`.",
+        problems,
     )
 
 
