@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -117,7 +118,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
         run_dir = trainer.fit()
     except TrainingInterrupted as stop:
         click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume {trainer.run_dir}", err=True)
-        sys.exit(130)
+        sys.exit(128 + stop.signum)
     click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
 
 
@@ -203,8 +204,14 @@ cli.add_command(eval_command)
 cli.add_command(ablate_command)
 
 
+def exit_on_sigterm(signum, frame) -> None:
+    """SIGTERM ends the command as an exception would, so half-written outputs are cleaned up."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point: adds plugin commands, reports plugins that failed to load, runs the CLI."""
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     components = default_components()
     components.call_hook("gantk_register_commands", cli=cli)
     for failure in components.failures:

@@ -153,3 +153,22 @@ def test_written_folders_get_the_mode_mkdir_would_give(tmp_path):
 def test_derive_pairs_names_the_bad_option(tmp_path, options, message):
     with pytest.raises(OptionError, match=message):
         derive_pairs(tmp_path, tmp_path / "out", **options)
+
+
+def test_sigterm_removes_a_half_written_folder(tmp_path):
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal
+from pathlib import Path
+from gantk.cli import exit_on_sigterm
+from gantk.data.derive import fresh_folder
+signal.signal(signal.SIGTERM, exit_on_sigterm)
+with fresh_folder(Path({str(tmp_path / "out")!r})) as tmp:
+    (tmp / "half.png").write_bytes(b"")
+    os.kill(os.getpid(), signal.SIGTERM)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 128 + 15, result.stderr
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its hidden temporary folder

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import signal
 import stat
 import warnings
 
@@ -302,21 +303,20 @@ def test_resume_to_fewer_steps_than_done_is_refused(pairs, tmp_path):
     assert (tmp_path / "run" / "config.toml").read_text() == config_before
 
 
-def test_ctrl_c_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_path):
-    import os
-    import signal
-
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_path, signum):
     from gantk.train.interrupt import TrainingInterrupted
 
-    def press_ctrl_c(trainer, step, logged):
+    def send_signal(trainer, step, logged):
         if step == 3:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
 
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     config = tiny_config(pairs, tmp_path / "run", max_steps=6, checkpoint_every=100)
     with pytest.raises(TrainingInterrupted) as stop:
-        Trainer(config, callbacks=[press_ctrl_c], progress=False).fit()
-    assert stop.value.step == 3 and ckpt.load_checkpoint(tmp_path / "run")["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C acts as usual again
+        Trainer(config, callbacks=[send_signal], progress=False).fit()
+    assert (stop.value.step, stop.value.signum) == (3, signum) and ckpt.load_checkpoint(tmp_path / "run")["step"] == 3
+    assert handlers == {sig: signal.getsignal(sig) for sig in handlers}  # the signals act as before again
     trainer = Trainer.resume(tmp_path / "run", progress=False)
     trainer.fit()
     assert trainer.step == 6

@@ -1,4 +1,4 @@
-"""Ctrl-C during training: finish the current step and save a checkpoint before stopping."""
+"""Ctrl-C or SIGTERM during training: finish the current step and save a checkpoint before stopping."""
 
 from __future__ import annotations
 
@@ -7,30 +7,35 @@ import signal
 import threading
 from typing import Callable, Iterator
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what job schedulers send before killing
+
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped on Ctrl-C after saving a checkpoint at ``step``."""
+    """Training stopped on signal ``signum`` after saving a checkpoint at ``step``."""
 
-    def __init__(self, step: int):
-        super().__init__(step)
-        self.step = step
+    def __init__(self, step: int, signum: int):
+        super().__init__(step, signum)
+        self.step, self.signum = step, signum
 
 
 @contextlib.contextmanager
-def stop_after_step_on_interrupt(enabled: bool = True) -> Iterator[Callable[[], bool]]:
-    """Yield a function telling whether Ctrl-C was pressed; the first Ctrl-C only asks for a stop,
-    a second one interrupts at once. Without ``enabled`` (or off the main thread) Ctrl-C acts as usual."""
-    requested = threading.Event()
+def stop_after_step_on_interrupt(enabled: bool = True) -> Iterator[Callable[[], int | None]]:
+    """Yield a function returning the stop signal received so far (``None`` before one); the first
+    Ctrl-C or SIGTERM only asks for a stop, a second one acts as usual. Without ``enabled`` (or off
+    the main thread) the signals act as usual."""
+    received: list[int] = []
     if not enabled or threading.current_thread() is not threading.main_thread():
-        yield requested.is_set
+        yield lambda: None
         return
 
     def ask_to_stop(signum, frame):
-        requested.set()
-        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts at once
+        received.append(signum)
+        for sig, handler in previous.items():  # a second signal acts at once
+            signal.signal(sig, handler)
 
-    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in STOP_SIGNALS}
     try:
-        yield requested.is_set
+        yield lambda: received[0] if received else None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -302,7 +302,7 @@ class Trainer:
         """Train to the end of the schedule; returns the run directory.
 
         Raises:
-            TrainingInterrupted: on Ctrl-C (single process), after finishing the step and saving a checkpoint.
+            TrainingInterrupted: on Ctrl-C or SIGTERM (single process), after finishing the step and saving a checkpoint.
         """
         config = self.config
         process = init_process_group(config.device)
@@ -348,7 +348,7 @@ class Trainer:
         system.train()
 
         # One process only: under torchrun every rank would have to agree on the step to stop at.
-        with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_requested:
+        with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal:
             while self.step < total_steps:
                 epoch, position = divmod(self.step, steps_per_epoch)
                 sampler.set_epoch(epoch)
@@ -396,13 +396,13 @@ class Trainer:
                         self._save(system, optimizers, schedulers, scaler, process)
                     for callback in self.callbacks:
                         callback(self, self.step, logged)
-                    if stop_requested() and self.step < total_steps:
+                    if stop_signal() is not None and self.step < total_steps:
                         if self.step % config.checkpoint_every:
                             self._save(system, optimizers, schedulers, scaler, process)
                         bar.close()
                         if board is not None:
                             board.close()
-                        raise TrainingInterrupted(self.step)
+                        raise TrainingInterrupted(self.step, stop_signal())
                     if self.step >= total_steps:
                         break
 
