@@ -320,3 +320,24 @@ def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_p
     trainer = Trainer.resume(tmp_path / "run", progress=False)
     trainer.fit()
     assert trainer.step == 6
+
+
+def test_a_signal_to_the_whole_process_group_spares_the_loader_workers(tmp_path):
+    # Job schedulers signal every process of a job: the loader's workers must not die mid-step.
+    import subprocess
+    import time
+
+    pairs = write_paired(tmp_path / "pairs", count=40)
+    command = ["gantk", "train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--load-size", "36", "--crop-size", "32",
+               "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "2", "--log-every", "1", "--max-steps", "100000",
+               "--no-progress"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics = tmp_path / "run" / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "interrupted: checkpoint saved at step" in stderr
+    assert ckpt.load_checkpoint(tmp_path / "run")["step"] >= 3

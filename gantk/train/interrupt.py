@@ -18,6 +18,13 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.step, self.signum = step, signum
 
 
+def ignore_stop_signals(worker_id: int | None = None) -> None:
+    """For data-loader workers (``worker_init_fn``): a signal sent to the whole process group must
+    not kill them mid-step; the training process stops them when it is done."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def stop_after_step_on_interrupt(enabled: bool = True) -> Iterator[Callable[[], int | None]]:
     """Yield a function returning the stop signal received so far (``None`` before one); the first

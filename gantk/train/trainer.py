@@ -24,7 +24,7 @@ from ..systems.base import System
 from . import checkpoint as ckpt
 from .config import TrainConfig, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
-from .interrupt import TrainingInterrupted, stop_after_step_on_interrupt
+from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
 from .logs import MetricsLog, save_sample_grid, tensorboard_writer
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
@@ -341,7 +341,7 @@ class Trainer:
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
         loader = DataLoader(dataset, sampler=sampler, batch_size=config.batch_size, num_workers=config.workers, drop_last=True,
                             pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
-                            generator=torch.Generator().manual_seed(config.seed))
+                            generator=torch.Generator().manual_seed(config.seed), worker_init_fn=ignore_stop_signals)
         bar = tqdm(total=total_steps, initial=self.step, disable=not (self.progress and process.is_main), unit="step", dynamic_ncols=True)
         window: dict[str, list[torch.Tensor]] = {}
         window_start, window_steps = time.perf_counter(), 0
