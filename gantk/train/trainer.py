@@ -458,7 +458,9 @@ class Trainer:
 
     def _save(self, system, optimizers, schedulers, scaler, process: ProcessInfo) -> None:
         rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-        per_process = gather_objects({"rng": rng, "extra_state": process_extra_state(system)}, process)
+        # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
+        extra_state = process_extra_state(system) if process.distributed else {}
+        per_process = gather_objects({"rng": rng, "extra_state": extra_state}, process)
         if not process.is_main:
             return
         payload = {
@@ -470,7 +472,6 @@ class Trainer:
             "step": self.step,
             "train_config": self.config.to_dict(),
             "rng": [state["rng"] for state in per_process],
-            # system_state holds rank 0's; every rank's is kept only when there are several.
             "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
         }
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
