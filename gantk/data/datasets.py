@@ -14,6 +14,7 @@ from torchvision import tv_tensors
 
 from ..errors import DataError
 from .io import read_image, read_mask, to_channels
+from .layout import size_text
 from .sampler import derive_seed
 from .transforms import PairedTransform
 
@@ -156,9 +157,5 @@ class SingleDataset(GanDataset):
 def _same_size(a: Tensor, b: Tensor, a_path: Path, b_path: Path) -> None:
     if a.shape[-2:] != b.shape[-2:]:
         raise DataError(
-            f"{a_path} ({_size(a)}) and {b_path} ({_size(b)}) differ in size; resize one of them so the pair matches."
+            f"{a_path} ({size_text(a)}) and {b_path} ({size_text(b)}) differ in size; resize one of them so the pair matches."
         )
-
-
-def _size(image: Tensor) -> str:
-    return f"{image.shape[-1]}x{image.shape[-2]}"
