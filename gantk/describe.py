@@ -33,7 +33,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         "summary": entry.summary,
         "options": jsonable(entry.options()),
     }
-    required = [option for option, default in entry.options().items() if default is inspect.Parameter.empty]
+    required = entry.required_options()
     if required and kind != "data_format":
         info["default instance"] = f"none: options without a default ({', '.join(required)})"
         return info

@@ -36,6 +36,10 @@ class Entry:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         }
 
+    def required_options(self) -> list[str]:
+        """Options of the factory that have no default."""
+        return [name for name, default in self.options().items() if default is inspect.Parameter.empty]
+
     def accepts_any_option(self) -> bool:
         params = inspect.signature(self.factory).parameters.values()
         return any(p.kind is p.VAR_KEYWORD for p in params)
@@ -81,7 +85,7 @@ class Registry:
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options are an error listing the valid ones."""
         entry = self.get(name)
-        missing = [key for key, default in entry.options().items() if default is inspect.Parameter.empty and key not in options]
+        missing = [key for key in entry.required_options() if key not in options]
         if missing:
             raise OptionError(
                 f"{self.kind} '{name}' (plugin '{entry.plugin}') needs the option(s) {', '.join(missing)}, "

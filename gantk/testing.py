@@ -28,7 +28,6 @@ To test several components with one class, override the ``component_name`` fixtu
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any, ClassVar, Sequence
 
@@ -65,7 +64,7 @@ class _Conformance:
 
     def test_factory_has_defaults_and_summary(self, components: Components, component_name: str) -> None:
         entry = components.registry(self.kind).get(component_name)
-        required = [k for k, v in entry.options().items() if v is inspect.Parameter.empty]
+        required = entry.required_options()
         assert not required, f"options without a default: {required}"
         assert entry.summary, "the factory needs a docstring whose first line summarises it"
 
