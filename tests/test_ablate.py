@@ -70,7 +70,7 @@ def test_cells_of_different_lengths_list_their_steps():
 def test_other_evaluation_settings_evaluate_again_without_training(study, monkeypatch):
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
-    monkeypatch.setattr(Trainer, "_train_step", lambda *args: pytest.fail("a trained cell was trained again"))
+    monkeypatch.setattr(Trainer, "train_step", lambda *args: pytest.fail("a trained cell was trained again"))
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode")
     assert result.exit_code == 0, result.output
     assert result.output.count("from its checkpoint at step 2") == 2

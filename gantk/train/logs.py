@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import Tensor
 from torchvision.utils import save_image
+from tqdm import tqdm
 
 from ..errors import GantkError
 
@@ -77,3 +79,68 @@ def tensorboard_writer(run_dir: Path):
     except ImportError:
         return None
     return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+class LossWindow:
+    """The losses of the steps since the last log row, and how long those steps took."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[Tensor]] = {}
+        self.steps = 0
+        self.start = time.perf_counter()
+
+    def add(self, losses: dict[str, Tensor]) -> None:
+        self.steps += 1
+        for key, value in losses.items():
+            self.values.setdefault(key, []).append(value)
+
+    def means(self) -> dict[str, float]:
+        return {key: torch.stack(values).float().mean().item() for key, values in self.values.items()}
+
+    def steps_per_second(self) -> float:
+        return self.steps / max(time.perf_counter() - self.start, 1e-9)
+
+
+class RunLog:
+    """Where a training process reports: the progress bar and, from the main process only, the
+    metrics and validation CSVs and TensorBoard."""
+
+    def __init__(self, run_dir: Path, step: int, total_steps: int, *, is_main: bool, validation: bool, progress: bool):
+        self.metrics = MetricsLog(run_dir / "metrics.csv", step) if is_main else None
+        self.validation = MetricsLog(run_dir / "validation.csv", step) if is_main and validation else None
+        self.board = tensorboard_writer(run_dir) if is_main else None
+        self.bar = tqdm(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
+        self.window = LossWindow()
+
+    def step_done(self, losses: dict[str, Tensor]) -> None:
+        self.window.add(losses)
+        self.bar.update(1)
+
+    def write_losses(self, step: int, epoch: int, lr: float, images_per_step: int) -> dict[str, float]:
+        """Write the mean losses since the last row, and start a new window; returns the means."""
+        losses = self.window.means()
+        speed = self.window.steps_per_second() * images_per_step
+        self.window = LossWindow()
+        row = {"step": step, "epoch": epoch, "lr": lr, "images_per_s": speed, **losses}
+        if self.metrics is not None:
+            self.metrics.write(row)
+        self._add_scalars(row, step)
+        short = {key.split("/")[0] + "/" + key.split("/")[-1]: f"{value:.3g}" for key, value in losses.items()}
+        self.bar.set_postfix(short | {"img/s": f"{speed:.1f}"})
+        return losses
+
+    def write_validation(self, step: int, scores: dict[str, float]) -> None:
+        self.validation.write({"step": step, **scores})
+        self._add_scalars(scores, step)
+        if not self.bar.disable:
+            self.bar.write(f"step {step}: " + ", ".join(f"{key[4:]} {value:.4g}" for key, value in scores.items()))
+
+    def _add_scalars(self, values: dict[str, float], step: int) -> None:
+        if self.board is not None:
+            for key, value in values.items():
+                self.board.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.board is not None:
+            self.board.close()

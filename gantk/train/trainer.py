@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -13,7 +13,6 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
@@ -25,7 +24,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
-from .logs import MetricsLog, save_sample_grid, tensorboard_writer
+from .logs import RunLog, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .schedule import linear_decay
@@ -157,6 +156,20 @@ def tune_backends(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+@dataclasses.dataclass
+class TrainingParts:
+    """What a training step works with: the system, its networks as called (DDP-wrapped, compiled),
+    one optimizer, schedule and gradient scaler per phase, and where it runs."""
+
+    system: System
+    nets: dict[str, Any]
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    process: ProcessInfo
+
+
 class Trainer:
     """Trains the system a configuration describes.
 
@@ -180,6 +193,7 @@ class Trainer:
         self.resume_from = resume_from
         self.run_dir = Path(self.config.out)
         self.step = 0
+        self.total_steps: int | None = None  # set by fit
         self.device_augment: DeviceAugment | None = None  # set by _open_data with --augment-on device
 
     @classmethod
@@ -310,137 +324,116 @@ class Trainer:
         tune_backends(device)
         warn_if_slow(device, config.precision)
         self._check_run_dir()
-        dataset, val_dataset = self._open_data()
-        system = self._build_system(dataset, device)
-        self.system = system
-
+        dataset, self.val_dataset = self._open_data()
+        self.system = self._build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         steps_per_epoch = len(sampler) // config.batch_size
         if steps_per_epoch == 0:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
-        total_steps = config.max_steps or config.epochs * steps_per_epoch
-        if self.resume_from is not None and total_steps < self.resume_from["step"]:
+        self.total_steps = config.max_steps or config.epochs * steps_per_epoch
+        if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
             raise OptionError(
-                f"the run in {self.run_dir} is at step {self.resume_from['step']}, past the {total_steps} steps asked for; "
+                f"the run in {self.run_dir} is at step {self.resume_from['step']}, past the {self.total_steps} steps asked for; "
                 "resume with a longer --max-steps or --epochs."
             )
-
-        optimizers, schedulers = make_optimizers(system, config, total_steps)
-        scaler = grad_scaler(device, config.precision)
+        parts = self.training_parts(self.system, device, process, self.total_steps)
         self._write_run_dir(process)
-        if self.resume_from is not None:
-            self._restore(self.resume_from, system, optimizers, schedulers, scaler, process)
-        else:
-            torch.manual_seed(config.seed + process.rank)
-        nets = self._wrap(system, process, device)
-
-        metrics = MetricsLog(self.run_dir / "metrics.csv", self.step) if process.is_main else None
-        val_log = MetricsLog(self.run_dir / "validation.csv", self.step) if process.is_main and val_dataset is not None else None
-        board = tensorboard_writer(self.run_dir) if process.is_main else None
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
         loader = DataLoader(dataset, sampler=sampler, batch_size=config.batch_size, num_workers=config.workers, drop_last=True,
                             pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=ignore_stop_signals)
-        bar = tqdm(total=total_steps, initial=self.step, disable=not (self.progress and process.is_main), unit="step", dynamic_ncols=True)
-        window: dict[str, list[torch.Tensor]] = {}
-        window_start, window_steps = time.perf_counter(), 0
-        system.train()
-
-        # One process only: under torchrun every rank would have to agree on the step to stop at.
-        with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal:
-            while self.step < total_steps:
-                epoch, position = divmod(self.step, steps_per_epoch)
-                sampler.set_epoch(epoch)
-                sampler.set_start(position * config.batch_size)
-                for batch in loader:
-                    batch = self._to_device(batch, device)
-                    lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
-                    losses, outputs = self._train_step(system, nets, batch, optimizers, scaler, device)
-                    for phase in system.phases:
-                        if phase.runs_at(self.step):
-                            schedulers[phase.name].step()
-                    self.step += 1
-                    window_steps += 1
-                    for key, value in losses.items():
-                        window.setdefault(key, []).append(value)
-                    bar.update(1)
-
-                    logged: dict[str, float] = {}
-                    if self.step % config.log_every == 0 or self.step == total_steps:
-                        elapsed = time.perf_counter() - window_start
-                        logged = {key: torch.stack(values).float().mean().item() for key, values in window.items()}
-                        bad = [key for key, value in logged.items() if not math.isfinite(value)]
-                        if bad and config.precision != "fp16":
-                            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
-                        speed = window_steps * config.batch_size * process.world_size / max(elapsed, 1e-9)
-                        row = {"step": self.step, "epoch": epoch, "lr": lr, "images_per_s": speed, **logged}
-                        if metrics is not None:
-                            metrics.write(row)
-                        if board is not None:
-                            for key, value in row.items():
-                                board.add_scalar(key, value, self.step)
-                        bar.set_postfix({k.split("/")[0] + "/" + k.split("/")[-1]: f"{v:.3g}" for k, v in logged.items()} | {"img/s": f"{speed:.1f}"})
-                        window, window_start, window_steps = {}, time.perf_counter(), 0
-                    if process.is_main and (self.step % config.sample_every == 0 or self.step == total_steps):
-                        save_sample_grid(system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
-                    if val_log is not None and (self.step % config.val_every == 0 or self.step == total_steps):
-                        scores = validate(system, val_dataset, device, config.batch_size)
-                        val_log.write({"step": self.step, **scores})
-                        if board is not None:
-                            for key, value in scores.items():
-                                board.add_scalar(key, value, self.step)
-                        if self.progress:
-                            bar.write(f"step {self.step}: " + ", ".join(f"{k[4:]} {v:.4g}" for k, v in scores.items()))
-                    if self.step % config.checkpoint_every == 0 or self.step == total_steps:
-                        self._save(system, optimizers, schedulers, scaler, process)
-                    for callback in self.callbacks:
-                        callback(self, self.step, logged)
-                    if stop_signal() is not None and self.step < total_steps:
-                        if self.step % config.checkpoint_every:
-                            self._save(system, optimizers, schedulers, scaler, process)
-                        bar.close()
-                        if board is not None:
-                            board.close()
-                        raise TrainingInterrupted(self.step, stop_signal())
-                    if self.step >= total_steps:
-                        break
-
-        bar.close()
-        if board is not None:
-            board.close()
+        log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
+                     validation=self.val_dataset is not None, progress=self.progress)
+        self.system.train()
+        try:
+            # One process only: under torchrun every rank would have to agree on the step to stop at.
+            with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal:
+                while self.step < self.total_steps:
+                    epoch, position = divmod(self.step, steps_per_epoch)
+                    sampler.set_epoch(epoch)
+                    sampler.set_start(position * config.batch_size)
+                    for batch in itertools.islice(loader, self.total_steps - self.step):
+                        self._step(parts, log, batch, epoch)
+                        if stop_signal() is not None and self.step < self.total_steps:
+                            if self.step % config.checkpoint_every:
+                                self._save(parts)
+                            raise TrainingInterrupted(self.step, stop_signal())
+        finally:
+            log.close()
         if process.is_main:
             plot_losses(self.run_dir / "metrics.csv", self.run_dir / "loss_curves.png")
         if process.distributed:
             dist.barrier()
         return self.run_dir
 
-    def _train_step(self, system, nets, batch, optimizers, scaler, device):
-        precision = self.config.precision
-        with autocast(device, precision):
-            outputs = system(batch, nets)
+    def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
+        """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
+        optimizers, schedulers = make_optimizers(system, self.config, total_steps)
+        parts = TrainingParts(system, {}, optimizers, schedulers, grad_scaler(device, self.config.precision), device, process)
+        if self.resume_from is not None:
+            self._restore(self.resume_from, parts)
+        else:
+            torch.manual_seed(self.config.seed + process.rank)
+        parts.nets = self._wrap(system, process, device)  # after restoring: DDP starts from rank 0's weights
+        return parts
+
+    def _step(self, parts: TrainingParts, log: RunLog, batch: dict[str, Any], epoch: int) -> None:
+        """Train on ``batch``, then log, sample, validate and checkpoint where due."""
+        config = self.config
+        batch = self._to_device(batch, parts.device)
+        lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
+        losses, outputs = self.train_step(parts, batch)
+        log.step_done(losses)
+
+        def due(every: int) -> bool:
+            return self.step % every == 0 or self.step == self.total_steps
+
+        logged: dict[str, float] = {}
+        if due(config.log_every):
+            logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size)
+            bad = [key for key, value in logged.items() if not math.isfinite(value)]
+            if bad and config.precision != "fp16":  # fp16's scaler skips such steps
+                raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
+        if parts.process.is_main and due(config.sample_every):
+            save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
+        if log.validation is not None and due(config.val_every):
+            log.write_validation(self.step, validate(parts.system, self.val_dataset, parts.device, config.batch_size))
+        if due(config.checkpoint_every):
+            self._save(parts)
+        for callback in self.callbacks:
+            callback(self, self.step, logged)
+
+    def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """One training step on a batch already on the device: each phase due at this step updates its
+        networks and steps its schedule. Returns the detached losses and the system's outputs."""
+        precision, system = self.config.precision, parts.system
+        with autocast(parts.device, precision):
+            outputs = system(batch, parts.nets)
         losses: dict[str, torch.Tensor] = {}
         for phase in (phase for phase in system.phases if phase.runs_at(self.step)):
             frozen = [system.networks[name] for name in phase.frozen]
             for net in frozen:
                 net.requires_grad_(False)
             # Frozen networks are called unwrapped: they take no part in this phase's gradient sync.
-            phase_nets = {name: (system.networks[name] if name in phase.frozen else net) for name, net in nets.items()}
-            with autocast(device, precision):
+            phase_nets = {name: (system.networks[name] if name in phase.frozen else net) for name, net in parts.nets.items()}
+            with autocast(parts.device, precision):
                 terms = system.phase_losses(phase, batch, outputs, phase_nets)
             if not terms:
                 raise OptionError(
                     f"no loss term takes part in the {phase.name} step: every term of the objective returned None "
                     "there; check --loss."
                 )
-            optimizer = optimizers[phase.name]
+            optimizer = parts.optimizers[phase.name]
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(sum(terms.values())).backward()
-            scaler.step(optimizer)
+            parts.scaler.scale(sum(terms.values())).backward()
+            parts.scaler.step(optimizer)
+            parts.schedulers[phase.name].step()
             for net in frozen:
                 net.requires_grad_(True)
             losses.update({key: value.detach() for key, value in terms.items()})
-        scaler.update()
+        parts.scaler.update()
+        self.step += 1
         return losses, outputs
 
     def _to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -456,7 +449,8 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
 
-    def _save(self, system, optimizers, schedulers, scaler, process: ProcessInfo) -> None:
+    def _save(self, parts: TrainingParts) -> None:
+        system, process = parts.system, parts.process
         rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
         extra_state = process_extra_state(system) if process.distributed else {}
@@ -466,9 +460,9 @@ class Trainer:
         payload = {
             "system": self.system_config,
             "system_state": system.state_dict(),
-            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-            "schedulers": {name: sch.state_dict() for name, sch in schedulers.items()},
-            "scaler": scaler.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in parts.optimizers.items()},
+            "schedulers": {name: sch.state_dict() for name, sch in parts.schedulers.items()},
+            "scaler": parts.scaler.state_dict(),
             "step": self.step,
             "train_config": self.config.to_dict(),
             "rng": [state["rng"] for state in per_process],
@@ -478,16 +472,17 @@ class Trainer:
         for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
             old.unlink(missing_ok=True)
 
-    def _restore(self, payload, system, optimizers, schedulers, scaler, process: ProcessInfo) -> None:
+    def _restore(self, payload: dict[str, Any], parts: TrainingParts) -> None:
+        system, process = parts.system, parts.process
         ckpt.load_system_state(system, payload["system_state"], payload["path"])
-        for name, opt in optimizers.items():
+        for name, opt in parts.optimizers.items():
             opt.load_state_dict(payload["optimizers"][name])
-        for name, sch in schedulers.items():
+        for name, sch in parts.schedulers.items():
             sch.load_state_dict(payload["schedulers"][name])
             # The saved rate follows the saved schedule; take it from this run's, which may be longer.
             for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas):
                 group["lr"] = base_lr * factor(sch.last_epoch)
-        scaler.load_state_dict(payload["scaler"])
+        parts.scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
         extra_states = payload.get("process_extra_state", [])  # absent from checkpoints of older versions
         if process.rank < len(extra_states):
