@@ -45,13 +45,12 @@ from .objectives.spec import ObjectiveSet
 from .systems import targets
 from .train import TrainConfig, Trainer
 from .train import checkpoint as ckpt
+from .train.config import EXECUTION_KEYS
 from .translate import match_channels
 
 EVAL_FILE = "eval.json"
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
 EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "seed": 0}
-# Keys that change how a run is executed, not what it computes: they may differ between runs of a study.
-EXECUTION_KEYS = {"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "compile"}
 IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall")
 MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
 HIGHER_IS_BETTER = {

@@ -105,10 +105,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     flags["compile"] = compile_
     given = {k: v for k, v in flags.items() if v is not None and v != {}}
     if resume:
-        extendable = {"epochs", "max_steps", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"}
-        fixed = sorted(set(given) - extendable) + (["config"] if config_file else [])
-        if fixed:
-            raise click.UsageError(f"--resume continues a run with its own settings; it cannot change: {', '.join(fixed)}.")
+        if config_file:
+            raise click.UsageError("--resume continues a run with its own settings; it cannot take --config.")
         trainer = Trainer.resume(resume, given, progress=progress)
     else:
         values = read_config_file(config_file) if config_file else {}

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import signal
 import stat
 import warnings
@@ -311,6 +312,26 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="halving", gen_opt={})
     with pytest.raises(OptionError, match=r"generator 'halving' returned \(2, 3, 16, 16\) for an input of \(2, 3, 32, 32\)"):
         Trainer(config, components=components, progress=False).fit()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("beta1", 1.5, "beta1 is an Adam decay rate in [0, 1), got 1.5."),
+    ("beta2", -0.1, "beta2 is an Adam decay rate in [0, 1), got -0.1."),
+    ("pool_size", -1, "pool_size must be an integer >= 0, got -1."),
+    ("workers", -2, "workers must be an integer >= 0, got -2."),
+    ("keep_checkpoints", 0, "keep_checkpoints must be an integer >= 1, got 0."),
+])
+def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
+    with pytest.raises(OptionError, match=re.escape(message)):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, **{key: value}), progress=False)
+
+
+def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    with pytest.raises(OptionError, match="cannot change: lr, seed"):
+        Trainer.resume(tmp_path / "run", {"lr": 1e-3, "seed": 1, "log_every": 5})
+    trainer = Trainer.resume(tmp_path / "run", {"max_steps": 2, "log_every": 5, "compile": False}, progress=False)
+    assert trainer.config.log_every == 5 and trainer.fit() and trainer.step == 2
 
 
 def test_a_run_resumes_from_another_working_directory(pairs, tmp_path, monkeypatch):

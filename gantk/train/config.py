@@ -22,6 +22,13 @@ CHOICES = {
 }
 
 
+# Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG).
+EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+                            "compile", "val_every", "val_split"})
+# What a resumed run may change: how it is executed, and the schedule's length.
+RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps"}
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs. ``None`` means "take it from the recipe".
@@ -104,8 +111,14 @@ class TrainConfig:
             reserved = sorted({"in_channels", "out_channels"} & set(getattr(self, key)))
             if reserved:
                 raise OptionError(f"{', '.join(reserved)} in --{key.replace('_', '-')} is set from the data's channels; remove it.")
-        if self.workers < 0 or self.keep_checkpoints < 1:
-            raise OptionError("workers must be >= 0 and keep_checkpoints >= 1.")
+        for key in ("beta1", "beta2"):
+            value = getattr(self, key)
+            if value is not None and not 0 <= value < 1:
+                raise OptionError(f"{key} is an Adam decay rate in [0, 1), got {value}.")
+        for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1)):
+            value = getattr(self, key)
+            if value is not None and value < least:
+                raise OptionError(f"{key} must be an integer >= {least}, got {value}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,15 +147,20 @@ def check_type(key: str, value: Any) -> None:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Keys of a TOML file (the same names as the flags, with '_' or '-')."""
+    """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise OptionError(f"config file {path} does not exist.") from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise OptionError(f"config file {path} is not valid TOML: {error}.") from None
-    return {key.replace("-", "_"): value for key, value in data.items()}
+    values = {key.replace("-", "_"): value for key, value in data.items()}
+    try:
+        TrainConfig().merged(values)
+    except OptionError as error:
+        raise OptionError(f"config file {path}: {error}") from None
+    return values
 
 
 def to_toml(values: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from ..errors import CheckpointError, GantkError, OptionError
 from ..plugins import Components, default_components
 from ..systems.base import System
 from . import checkpoint as ckpt
-from .config import TrainConfig, to_toml
+from .config import RESUMABLE_KEYS, TrainConfig, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
 from .logs import RunLog, save_sample_grid
@@ -201,10 +201,16 @@ class Trainer:
         """Continue the run in ``run_dir`` from its newest checkpoint.
 
         ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``) and settings that do
-        not change the result (device, workers, logging and checkpoint intervals).
+        not change the result (``RESUMABLE_KEYS``: device, workers, compile, logging, validation and
+        checkpoint intervals).
         """
-        payload = ckpt.load_checkpoint(run_dir)
         overrides = dict(overrides or {})
+        if fixed := sorted(set(overrides) - RESUMABLE_KEYS):
+            raise OptionError(
+                f"--resume continues a run with its own settings; it cannot change: {', '.join(fixed)} "
+                f"(it may change {', '.join(sorted(RESUMABLE_KEYS))})."
+            )
+        payload = ckpt.load_checkpoint(run_dir)
         if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
             overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
