@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tqdm import tqdm
 from .data import detect_format, open_dataset
 from .data.formats import get_format
 from .errors import DataError
+from .files import replacing
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import precision_recall
@@ -219,16 +219,9 @@ def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: d
 
 def save_result(result: dict[str, Any], path: str | Path) -> Path:
     """Write a result as JSON through a temporary file (non-finite numbers become ``null``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(finite(result), indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    with replacing(path) as handle:
+        handle.write(json.dumps(finite(result), indent=2) + "\n")
+    return Path(path)
 
 
 def finite(value: Any) -> Any:

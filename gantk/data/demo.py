@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -12,7 +10,7 @@ from matplotlib import cbook
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError
-from ..file_modes import give_default_mode
+from ..files import building_folder
 from .derive import derive_input
 from .io import read_image, write_png
 from .sampler import derive_seed
@@ -49,18 +47,8 @@ def demo_dataset_dir() -> Path:
     photo_path = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     if not photo_path.is_file():
         raise DataError(f"matplotlib's sample photo {photo_path} is missing; reinstall matplotlib to get the demo set.")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}-", dir=final.parent))
-    try:
+    with building_folder(final, shared=True) as tmp:
         _build(read_image(photo_path), tmp)
-        give_default_mode(tmp)
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not final.is_dir():  # not another caller finishing first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

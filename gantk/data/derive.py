@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import kornia
 import torch
@@ -16,7 +13,7 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError, OptionError
-from ..file_modes import give_default_mode
+from ..files import building_folder
 from .io import infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .sampler import derive_seed
 
@@ -181,22 +178,11 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
     return len(pairs)
 
 
-@contextlib.contextmanager
-def fresh_folder(out_dir: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``out_dir`` that becomes ``out_dir`` on success, or is removed."""
+def fresh_folder(out_dir: Path) -> contextlib.AbstractContextManager[Path]:
+    """A temporary sibling of ``out_dir`` that becomes ``out_dir`` on success; ``out_dir`` must be new or empty."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise DataError(f"{out_dir} already exists and is not empty; choose a new output folder or empty it.")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        yield tmp
-        give_default_mode(tmp)
-        if out_dir.exists():
-            out_dir.rmdir()
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return building_folder(out_dir)
 
 
 def _fit_short_side(image: Tensor, short_side: int) -> Tensor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -14,6 +13,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from ..errors import GantkError
+from ..files import replacing
 
 
 class MetricsLog:
@@ -34,13 +34,11 @@ class MetricsLog:
 
     def _rewrite(self, rows: list[dict]) -> None:
         """Replace the file with ``rows`` (written beside it first, so a crash keeps the old one)."""
-        partial = self.path.with_name(self.path.name + ".partial")
-        with partial.open("w", newline="") as handle:
+        with replacing(self.path) as handle:
             if self.columns:
                 writer = csv.DictWriter(handle, self.columns, restval="")
                 writer.writeheader()
                 writer.writerows(rows)
-        os.replace(partial, self.path)
 
     def write(self, row: dict[str, float]) -> None:
         if self.columns is None:

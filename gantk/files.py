@@ -1,0 +1,73 @@
+"""Writing files and folders safely: built under a temporary name, renamed into place, given default modes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+def give_default_mode(path: str | Path) -> None:
+    """Give ``path`` the mode a plain ``open()`` or ``mkdir()`` would have: 0666 or 0777 less the umask
+    (``tempfile`` makes files and folders owner-only)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~mask)
+
+
+def sync_directory(directory: Path) -> None:
+    """Make a rename inside ``directory`` survive a power loss (POSIX; elsewhere a no-op)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) -> Iterator[IO]:
+    """Yield a handle to a temporary file beside ``path`` that replaces ``path`` once written; on any
+    error it is removed and ``path`` is left as it was. ``durable`` also syncs the data and the rename
+    to disk (for files a power loss must not lose, such as checkpoints)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        give_default_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if durable:
+        sync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``folder`` that becomes ``folder`` (replacing an empty one) once
+    filled, or is removed on any error, so no one sees a half-built folder. With ``shared`` (a cache
+    that concurrent callers may build), a ``folder`` another caller finished first is kept."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        yield tmp
+        give_default_mode(tmp)
+        if folder.is_dir() and not shared and not any(folder.iterdir()):
+            folder.rmdir()
+        try:
+            tmp.rename(folder)
+        except OSError:
+            if not (shared and folder.is_dir()):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

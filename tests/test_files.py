@@ -1,0 +1,55 @@
+"""Safe writes: a file or folder appears whole or not at all."""
+
+import os
+import stat
+
+import pytest
+
+from gantk.files import building_folder, replacing
+from gantk.train.logs import MetricsLog
+
+
+def test_replacing_writes_whole_files_with_the_default_mode(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text("old")
+    with replacing(path) as handle:
+        handle.write("new")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.read_text() == "new" and stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    with pytest.raises(RuntimeError), replacing(path) as handle:
+        handle.write("half")
+        raise RuntimeError("crash")
+    assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_a_failed_metrics_rewrite_keeps_the_old_file_and_leaves_nothing_beside_it(tmp_path, monkeypatch):
+    log = MetricsLog(tmp_path / "metrics.csv")
+    log.write({"step": 1, "G/l1": 0.5})
+    before = (tmp_path / "metrics.csv").read_text()
+    monkeypatch.setattr("csv.DictWriter.writerows", lambda self, rows: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        log.write({"step": 2, "G/l1": 0.4, "D/bce": 0.7})  # a new column rewrites the file
+    assert (tmp_path / "metrics.csv").read_text() == before and [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]
+
+
+def test_building_folder_appears_whole_or_not_at_all(tmp_path):
+    with pytest.raises(RuntimeError), building_folder(tmp_path / "out") as tmp:
+        (tmp / "a.png").write_bytes(b"x")
+        raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "out").mkdir()  # an empty folder is replaced
+    with building_folder(tmp_path / "out") as tmp:
+        (tmp / "a.png").write_bytes(b"x")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+
+
+def test_a_shared_folder_another_caller_finished_first_is_kept(tmp_path):
+    with building_folder(tmp_path / "cache", shared=True) as tmp:
+        (tmp / "mine").write_text("x")
+        (tmp_path / "cache").mkdir()
+        (tmp_path / "cache" / "theirs").write_text("y")
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["theirs"] and len(list(tmp_path.iterdir())) == 1
+    with pytest.raises(OSError), building_folder(tmp_path / "cache") as tmp:  # not shared: a clash is an error
+        (tmp / "mine").write_text("x")
+    assert len(list(tmp_path.iterdir())) == 1
