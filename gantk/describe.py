@@ -38,7 +38,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         info["default instance"] = f"none: options without a default ({', '.join(required)})"
         return info
     if kind in ("generator", "discriminator"):
-        module = entry.factory()
+        module = components.create(kind, name)
         info["parameters"] = sum(p.numel() for p in module.parameters())
         if kind == "discriminator":
             if not hasattr(module, "receptive_field"):
@@ -48,11 +48,11 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         else:
             info["size_multiple"] = getattr(module, "size_multiple", 1)
     elif kind == "objective":
-        objective = entry.factory()
+        objective = components.create(kind, name)
         info["adversarial"] = bool(getattr(objective, "adversarial", False))
         info["default_weight"] = getattr(objective, "default_weight", "none (not a gantk.Objective)")
     elif kind == "recipe":
-        recipe = entry.factory()
+        recipe = components.create(kind, name)
         info["system"] = recipe.system.__name__
         info["defaults"] = jsonable(recipe.defaults)
         info["source"] = recipe.source

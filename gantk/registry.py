@@ -13,6 +13,16 @@ from .errors import DuplicateNameError, GantkError, OptionError, UnknownNameErro
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs accept
 
 
+# How a user gives options to each kind of component.
+OPTION_FLAGS = {"generator": "--gen-opt KEY=VALUE", "discriminator": "--disc-opt KEY=VALUE", "objective": "--loss-opt NAME.KEY=VALUE"}
+
+
+def own_summary(obj: Any) -> str:
+    """The first line of ``obj``'s own docstring (a class does not inherit its base's here)."""
+    doc = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
+    return doc.splitlines()[0] if doc else ""
+
+
 @dataclass(frozen=True)
 class Entry:
     """One registered name: the factory that builds it and the plugin that provided it."""
@@ -23,9 +33,7 @@ class Entry:
 
     @property
     def summary(self) -> str:
-        """The first line of the factory's own docstring (a class does not inherit its base's here)."""
-        doc = inspect.cleandoc(getattr(self.factory, "__doc__", None) or "")
-        return doc.splitlines()[0] if doc else ""
+        return own_summary(self.factory)
 
     def options(self) -> dict[str, Any]:
         """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
@@ -87,9 +95,10 @@ class Registry:
         entry = self.get(name)
         missing = [key for key in entry.required_options() if key not in options]
         if missing:
+            flag = f" with {OPTION_FLAGS[self.kind]}" if self.kind in OPTION_FLAGS else ""
             raise OptionError(
                 f"{self.kind} '{name}' (plugin '{entry.plugin}') needs the option(s) {', '.join(missing)}, "
-                "which have no default: give them (e.g. --gen-opt / --disc-opt / --loss-opt KEY=VALUE)."
+                f"which have no default: give them{flag}."
             )
         if not entry.accepts_any_option():
             valid = entry.options()

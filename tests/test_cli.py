@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from gantk.cli import cli
 from gantk.cli_options import parse_value
+from gantk.errors import OptionError
 from helpers import write_paired
 
 TINY_FLAGS = ["--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--workers", "0", "--gen-opt", "ngf=8",
@@ -165,10 +166,15 @@ def test_describe_components_that_cannot_say_everything():
         """A discriminator without a receptive_field."""
         return torch.nn.Conv2d(in_channels, 1, 3)
 
+    def broken(in_channels=3, out_channels=3):
+        """A generator whose optional dependency is missing."""
+        raise RuntimeError("libfoo is not installed")
+
     class Plugin:
         @hookimpl
         def gantk_register_generators(self, registry):
             registry.add("deep", deep)
+            registry.add("broken", broken)
 
         @hookimpl
         def gantk_register_discriminators(self, registry):
@@ -178,6 +184,8 @@ def test_describe_components_that_cannot_say_everything():
     assert describe("generator", "deep", components)["default instance"] == "none: options without a default (depth)"
     assert describe("discriminator", "silent", components)["receptive_field"].startswith("unknown")
     assert describe("discriminator", "patch70", components)["receptive_field"] == 70
+    with pytest.raises(OptionError, match="generator 'broken' .* could not be built with no options: RuntimeError: libfoo"):
+        describe("generator", "broken", components)
 
 
 def test_a_failed_run_leaves_no_folder_and_a_foreign_folder_is_refused(tmp_path):

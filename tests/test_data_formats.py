@@ -296,6 +296,14 @@ def test_plugins_can_add_formats(tmp_path):
     assert ds.format == "pairs-folder" and len(ds) == 3
 
 
+def test_a_format_without_a_docstring_has_no_summary_rather_than_its_base_class_text():
+    class Bare(PairsFolderFormat):
+        pass
+
+    Bare.__doc__ = None
+    assert Bare().summary == "" and PairsFolderFormat().summary.startswith("A|B pairs stored in folders")
+
+
 class RenamedFormatPlugin:
     @hookimpl
     def gantk_register_data_formats(self, registry):

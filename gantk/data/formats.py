@@ -10,6 +10,7 @@ from typing import Any, Callable
 from ..errors import DataError, OptionError
 from ..hookspecs import hookimpl
 from ..plugins import Components, default_components
+from ..registry import own_summary
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
 from .io import (
     IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, pair_by_stem, probe, read_image,
@@ -39,7 +40,7 @@ class DataFormat(abc.ABC):
 
     @property
     def summary(self) -> str:
-        return (inspect.getdoc(type(self)) or "").splitlines()[0]
+        return own_summary(type(self))
 
     @abc.abstractmethod
     def detect(self, root: Path) -> bool:
