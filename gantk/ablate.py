@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -45,7 +44,7 @@ from .objectives.spec import ObjectiveSet
 from .systems import targets
 from .train import TrainConfig, Trainer
 from .train import checkpoint as ckpt
-from .train.config import EXECUTION_KEYS
+from .train.config import EXECUTION_KEYS, read_toml, setting_keys
 from .translate import match_channels
 
 EVAL_FILE = "eval.json"
@@ -126,10 +125,7 @@ def load_grid(spec: str | Path) -> Grid:
     path = Path(spec)
     if not path.is_file():
         raise AblationError(f"'{spec}' is neither a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a TOML file; pass one of them.")
-    try:
-        document = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise AblationError(f"grid file {path} is not valid TOML: {error}.") from None
+    document = read_toml(path, "grid file")
     unknown = sorted(set(document) - {"name", "description", "common", "cells"})
     if unknown:
         raise AblationError(
@@ -138,11 +134,14 @@ def load_grid(spec: str | Path) -> Grid:
     cells = document.get("cells")
     if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in cells):
         raise AblationError(f"grid file {path} needs [[cells]] tables, each with a name (e.g. name = \"L1\") and its settings.")
+    common = document.get("common", {})
+    if not isinstance(common, dict):
+        raise AblationError(f"grid file {path}: common must be a [common] table of settings, got {common!r}.")
     grid = Grid(
         name=str(document.get("name", path.stem)),
-        cells=tuple(Cell(c["name"], {k.replace("-", "_"): v for k, v in c.items() if k != "name"}) for c in cells),
+        cells=tuple(Cell(c["name"], setting_keys({k: v for k, v in c.items() if k != "name"})) for c in cells),
         description=str(document.get("description", "")),
-        common={k.replace("-", "_"): v for k, v in document.get("common", {}).items()},
+        common=setting_keys(common),
     )
     check_grid(grid, str(path))
     return grid
@@ -256,8 +255,8 @@ def _finished_result(run_dir: Path, settings: dict[str, Any], evaluation: dict[s
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
-    if not ckpt.checkpoint_path(run_dir, result["step"]).is_file():
-        return None
+    if not isinstance(result.get("cell"), dict) or not ckpt.checkpoint_path(run_dir, result["step"]).is_file():
+        return None  # not written by gantk ablate, or its checkpoint is gone
     _check_same(result["cell"]["train_config"], settings, run_dir, cell)
     return result if result["cell"].get("evaluation") == evaluation else None
 

@@ -139,7 +139,6 @@ class PluginRegistry:
         self._registry = registry
         self._replaced: list[tuple[str, Entry | None]] = []  # what each add replaced, for rollback()
         self.plugin = plugin
-        self.kind = registry.kind
 
     def add(self, name: str, factory: Callable[..., Any], *, override: bool = False) -> None:
         previous = self._registry._entries.get(name)
@@ -154,6 +153,3 @@ class PluginRegistry:
             else:
                 self._registry._entries[name] = previous
         self._replaced.clear()
-
-    def names(self, pattern: str = "*") -> list[str]:
-        return self._registry.names(pattern)

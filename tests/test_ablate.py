@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from gantk.ablate import BUILTIN_GRIDS, AblationError, cell_config, load_grid, run_ablation, steps_text
 from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command
+from gantk.errors import GantkError
 from gantk.metrics import fid as fid_module
 from gantk.train import Trainer
 from helpers import write_paired
@@ -119,12 +120,24 @@ def test_interrupted_cell_resumes(study):
     ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),
     ('name = "x"', "needs \\[\\[cells\\]\\]"),
     ('[[cell]]\nname = "a"', "unknown top-level key"),
+    ('common = 5\n[[cells]]\nname = "a"', "common must be a \\[common\\] table of settings, got 5"),
+    ('name = "x', "grid file .*grid.toml is not valid TOML"),
 ])
 def test_bad_grid_files(tmp_path, text, message):
     path = tmp_path / "grid.toml"
     path.write_text(text)
-    with pytest.raises(AblationError, match=message):
+    with pytest.raises(GantkError, match=message):
         load_grid(path)
+
+
+def test_a_cell_folder_with_another_eval_json_is_evaluated_by_the_study(study):
+    grid, pairs, out = study
+    loaded = load_grid(grid)
+    common = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0}
+    Trainer(cell_config(loaded, loaded.cells[0], pairs, out, common), progress=False).fit()
+    (out / loaded.cells[0].folder / "eval.json").write_text(json.dumps({"step": 1, "metrics": {"l1": 0.5}}))  # as gantk eval --json writes
+    results = run_ablation(loaded, pairs, out, common=common, progress=False, log=lambda line: None)
+    assert results[0]["cell"]["name"] == "L1" and results[0]["step"] == 1
 
 
 def test_unknown_grid_name():

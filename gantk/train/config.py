@@ -146,16 +146,24 @@ def check_type(key: str, value: Any) -> None:
     raise OptionError(f"{key.replace('_', '-')} must be {wanted}, got {value!r}.")
 
 
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The contents of the TOML file ``path``; errors name it as ``what`` (e.g. "config file")."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, IsADirectoryError):
+        raise OptionError(f"{what} {path} does not exist or is not a file.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise OptionError(f"{what} {path} is not valid TOML: {error}.") from None
+
+
+def setting_keys(table: dict[str, Any]) -> dict[str, Any]:
+    """``table`` with keys spelt as flags ('max-steps') turned into setting names ('max_steps')."""
+    return {key.replace("-", "_"): value for key, value in table.items()}
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OptionError(f"config file {path} does not exist.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise OptionError(f"config file {path} is not valid TOML: {error}.") from None
-    values = {key.replace("-", "_"): value for key, value in data.items()}
+    values = setting_keys(read_toml(path, "config file"))
     try:
         TrainConfig().merged(values)
     except OptionError as error:
