@@ -111,7 +111,7 @@ def test_objective_options_reach_the_objective(tmp_path, run):
 def test_a_replacement_network_keeps_the_recipe_options_it_takes(tmp_path):
     from gantk.plugins import default_components
     from gantk.train import TrainConfig
-    from gantk.train.trainer import resolve_config
+    from gantk.train.resolve import resolve_config
 
     components = default_components()
     own = resolve_config(TrainConfig(data="x"), components)

@@ -34,7 +34,8 @@ class TrainConfig:
     """Everything a training run needs. ``None`` means "take it from the recipe".
 
     Precedence: command-line flags > ``--config`` file > demo settings (no ``--data``) >
-    recipe defaults > the defaults below.
+    recipe defaults > ``FALLBACKS`` (``gantk.train.resolve``); a key that none of them sets keeps
+    the default below.
     """
 
     recipe: str = "pix2pix"

@@ -27,79 +27,18 @@ from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step
 from .logs import RunLog, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
+from .resolve import fit_generator_depth, resolve_config
 from .schedule import linear_decay
 from .validation import validate
-
-# Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
-DEMO_SETTINGS = {
-    "load_size": 72, "crop_size": 64, "batch_size": 4, "max_steps": 1500,
-    "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},
-}
-FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
-             "conditional": True, "pool_size": 50, "n_critic": 1}
 
 # What a run directory holds besides checkpoints: a new run may reuse a folder that holds only these.
 RUN_FILES = {"config.toml", "metrics.csv", "validation.csv", "loss_curves.png", "samples", "tensorboard", "eval.json"}
 
-# System settings added after the first release, with the value that checkpoints without them were made with.
+# System settings a checkpoint may lack (it predates them), with the value such checkpoints were made with.
 LATER_SYSTEM_KEYS = {"n_critic": 1}
 
-NETWORK_KINDS = {"gen": "generator", "disc": "discriminator"}  # config key -> registry kind
 
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
-
-
-def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
-    """Fill unset keys from the demo settings (no data), the recipe, then the fallbacks.
-
-    When another network replaces a recipe's, it keeps the recipe's options it accepts (as the
-    reference's command-line flags do: ``--norm instance`` stays with any CycleGAN discriminator).
-    """
-    defaults = dict(components.create("recipe", config.recipe).defaults)
-    for net, kind in NETWORK_KINDS.items():
-        if getattr(config, net) not in (None, defaults.get(net)):
-            defaults[f"{net}_opt"] = accepted_options(components, kind, getattr(config, net), defaults.get(f"{net}_opt", {}))
-    if config.data is None:
-        chosen = {net: getattr(config, net) or defaults.get(net) for net in ("gen", "disc")}
-        config = config.merged(demo_settings(components, **chosen), only_unset=True)
-    config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
-    if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
-        config = dataclasses.replace(config, disc_opt={})
-    if config.data is not None:  # absolute, so the run resumes from any working directory
-        config = dataclasses.replace(config, data=str(Path(config.data).expanduser().absolute()))
-    config.validate()
-    return config
-
-
-def demo_settings(components: Components, gen: str | None, disc: str | None) -> dict[str, Any]:
-    """``DEMO_SETTINGS`` without the width options that the chosen networks do not take."""
-    settings = dict(DEMO_SETTINGS)
-    for net, name in (("gen", gen), ("disc", disc)):
-        settings[f"{net}_opt"] = accepted_options(components, NETWORK_KINDS[net], name, settings[f"{net}_opt"])
-    return settings
-
-
-def accepted_options(components: Components, kind: str, name: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``options`` that component ``name`` of ``kind`` takes (none without a component)."""
-    entry = None if name in (None, "none") else components.registry(kind).get(name)
-    if entry is None:
-        return {}
-    if entry.accepts_any_option():
-        return dict(options)
-    return {key: value for key, value in options.items() if key in entry.options()}
-
-
-def fit_generator_depth(config: TrainConfig, components: Components) -> TrainConfig:
-    """Give a generator with a ``num_downs`` option the deepest depth the crop size allows, unless set.
-
-    The paper's U-Net reaches a 1x1 bottleneck: 8 down-samplings at 256 px, 7 at 128 px.
-    """
-    entry = components.registry("generator").get(config.gen)
-    default = entry.options().get("num_downs")
-    if not isinstance(default, int) or "num_downs" in config.gen_opt or not config.crop_size:
-        return config
-    fitting = min(default, (config.crop_size & -config.crop_size).bit_length() - 1)
-    return config if fitting == default else config.merged({"gen_opt": {"num_downs": fitting}})
 
 
 def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
@@ -490,7 +429,7 @@ class Trainer:
                 group["lr"] = base_lr * factor(sch.last_epoch)
         parts.scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
-        extra_states = payload.get("process_extra_state", [])  # absent from checkpoints of older versions
+        extra_states = payload.get("process_extra_state", [])  # absent from checkpoints that predate it
         if process.rank < len(extra_states):
             system.load_state_dict(extra_states[process.rank], strict=False)
         rng = payload["rng"][process.rank] if process.rank < len(payload["rng"]) else payload["rng"][0]

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from gantk import LossContext, Objective
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.objectives.base import Logits
 
 
@@ -97,7 +97,7 @@ def warn_on_batch_norm(discriminator: Any) -> None:
         warnings.warn(
             "wgan-gp with batch norm in the discriminator: the gradient penalty is per image, batch norm "
             "couples the images of a batch. Use --disc-opt norm=instance (or none), or an sn-* discriminator.",
-            UserWarning,
+            GantkWarning,
             stacklevel=2,
         )
 

@@ -13,7 +13,7 @@ from torch.func import grad, vmap
 
 from gantk import LossContext
 from gantk.discriminators.patch import patch
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.testing import ObjectiveConformance
 from gantk_wgan import WGANGPLoss, critic_scores, gradient_penalty, wgan_discriminator_loss
 
@@ -91,7 +91,7 @@ def test_multiscale_penalty_constrains_the_averaged_critic():
 
 def test_warns_about_batch_norm_only():
     ctx = dict(input=torch.randn(2, 3, 32, 32), fake=torch.randn(2, 3, 32, 32), real=torch.randn(2, 3, 32, 32))
-    with pytest.warns(UserWarning, match="batch norm"):
+    with pytest.warns(GantkWarning, match="batch norm"):
         WGANGPLoss().discriminator_loss(LossContext(**ctx, discriminator=patch(6, ndf=4, n_layers=1, norm="batch")))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

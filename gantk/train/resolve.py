@@ -1,0 +1,75 @@
+"""Filling a configuration's unset keys: demo settings, the recipe's defaults, then fallbacks; and a
+generator depth that fits the crop size."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..plugins import Components
+from .config import TrainConfig
+
+# Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
+DEMO_SETTINGS = {
+    "load_size": 72, "crop_size": 64, "batch_size": 4, "max_steps": 1500,
+    "gen_opt": {"ngf": 32}, "disc_opt": {"ndf": 32},
+}
+# Values of the keys that neither the user nor the recipe set (the pix2pix paper's).
+FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
+             "conditional": True, "pool_size": 50, "n_critic": 1}
+
+NETWORK_KINDS = {"gen": "generator", "disc": "discriminator"}  # config key -> registry kind
+
+
+def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
+    """Fill unset keys from the demo settings (no data), the recipe, then the fallbacks.
+
+    When another network replaces a recipe's, it keeps the recipe's options it accepts (as the
+    reference's command-line flags do: ``--norm instance`` stays with any CycleGAN discriminator).
+    """
+    defaults = dict(components.create("recipe", config.recipe).defaults)
+    for net, kind in NETWORK_KINDS.items():
+        if getattr(config, net) not in (None, defaults.get(net)):
+            defaults[f"{net}_opt"] = accepted_options(components, kind, getattr(config, net), defaults.get(f"{net}_opt", {}))
+    if config.data is None:
+        chosen = {net: getattr(config, net) or defaults.get(net) for net in ("gen", "disc")}
+        config = config.merged(demo_settings(components, **chosen), only_unset=True)
+    config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
+    if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
+        config = dataclasses.replace(config, disc_opt={})
+    if config.data is not None:  # absolute, so the run resumes from any working directory
+        config = dataclasses.replace(config, data=str(Path(config.data).expanduser().absolute()))
+    config.validate()
+    return config
+
+
+def demo_settings(components: Components, gen: str | None, disc: str | None) -> dict[str, Any]:
+    """``DEMO_SETTINGS`` without the width options that the chosen networks do not take."""
+    settings = dict(DEMO_SETTINGS)
+    for net, name in (("gen", gen), ("disc", disc)):
+        settings[f"{net}_opt"] = accepted_options(components, NETWORK_KINDS[net], name, settings[f"{net}_opt"])
+    return settings
+
+
+def accepted_options(components: Components, kind: str, name: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``options`` that component ``name`` of ``kind`` takes (none without a component)."""
+    entry = None if name in (None, "none") else components.registry(kind).get(name)
+    if entry is None:
+        return {}
+    if entry.accepts_any_option():
+        return dict(options)
+    return {key: value for key, value in options.items() if key in entry.options()}
+
+
+def fit_generator_depth(config: TrainConfig, components: Components) -> TrainConfig:
+    """Give a generator with a ``num_downs`` option the deepest depth the crop size allows, unless set.
+
+    The paper's U-Net reaches a 1x1 bottleneck: 8 down-samplings at 256 px, 7 at 128 px.
+    """
+    entry = components.registry("generator").get(config.gen)
+    default = entry.options().get("num_downs")
+    if not isinstance(default, int) or "num_downs" in config.gen_opt or not config.crop_size:
+        return config
+    fitting = min(default, (config.crop_size & -config.crop_size).bit_length() - 1)
+    return config if fitting == default else config.merged({"gen_opt": {"num_downs": fitting}})
