@@ -3,7 +3,7 @@ evaluate each, and write a markdown table and plots (``gantk ablate``).
 
 A grid is a list of cells; each cell is a set of training settings (the keys of
 :class:`gantk.train.TrainConfig`) applied on top of the settings common to every cell. Built-in
-grids follow the ablations of pix2pix (Isola et al. 2017); others come from TOML files::
+grids follow the ablations of pix2pix (Isola et al. 2017), plus L1 against L2; others come from TOML files::
 
     name = "losses"                        # optional
     description = "L1 against L1+cGAN"    # optional
@@ -110,7 +110,7 @@ BUILTIN_GRIDS = {
             Cell("286x286 ImageGAN", {"disc": "patch286", **L1_CGAN}),
         ), "pix2pix Table 3: discriminator receptive fields with L1+cGAN"),
         Grid("pixel-loss", (
-            Cell("L1+cGAN", {"loss": "bce+l1@100", "conditional": True}),
+            Cell("L1+cGAN", L1_CGAN),
             Cell("L2+cGAN", {"loss": "bce+l2@100", "conditional": True}),
             Cell("0.5 L1+0.5 L2+cGAN", {"loss": "bce+l1@50+l2@50", "conditional": True}),
         ), "reconstruction term with cGAN: L1, L2 and their half-half mix, all with total weight lambda = 100"),
@@ -278,7 +278,7 @@ def _check_same(saved: dict[str, Any], wanted: dict[str, Any], run_dir: Path, ce
 # -- outputs ------------------------------------------------------------------------------------
 
 
-def columns(results: list[dict[str, Any]]) -> list[str]:
+def metric_columns(results: list[dict[str, Any]]) -> list[str]:
     """Metric columns of the table: those of the task that at least one cell has."""
     wanted = MASK_COLUMNS if results and results[0]["task"] == "segmentation" else IMAGE_COLUMNS
     return [name for name in wanted if any(name in r["metrics"] for r in results)]
@@ -286,7 +286,7 @@ def columns(results: list[dict[str, Any]]) -> list[str]:
 
 def markdown_table(results: list[dict[str, Any]]) -> str:
     """The study as a markdown table, one row per cell; the best value of each column in bold (unless all are equal)."""
-    names = columns(results)
+    names = metric_columns(results)
     best = {}
     for name in names:
         values = [r["metrics"][name] for r in results if r["metrics"].get(name) is not None]
@@ -343,7 +343,7 @@ def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = columns(results)
+    names = metric_columns(results)
     labels = [r["cell"]["name"] for r in results]
     fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.6), squeeze=False)
     for axis, name in zip(axes[0], names):
@@ -368,7 +368,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
     split = eval_options.get("split", "test")
     eval_mode, seed = eval_options.get("eval_mode", False), eval_options.get("seed", 0)
     titles: list[str] = []
-    columns_: list[list[torch.Tensor]] = []
+    image_columns: list[list[torch.Tensor]] = []
     for result in results:
         system, payload = ckpt.system_from_checkpoint(result["checkpoint"])
         system.train(not eval_mode)
@@ -376,18 +376,18 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
         dataset = open_test_split(data, config, split)
         picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().unique().tolist()
         items = [dataset[i] for i in picks]
-        if not columns_:
+        if not image_columns:
             titles += ["input", "target"]
-            columns_.append([targets.displayable(it["A"][None])[0] for it in items])
-            columns_.append([_shown(it["B"][None], config)[0] for it in items])
+            image_columns.append([targets.displayable(it["A"][None])[0] for it in items])
+            image_columns.append([_shown(it["B"][None], config)[0] for it in items])
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(seed)
             outputs = [system.translate(match_channels(it["A"][None], config["channels"]["A"])) for it in items]
         titles.append(result["cell"]["name"])
-        columns_.append([_shown(o, config)[0] for o in outputs])
-    rows = len(columns_[0])
-    fig, axes = plt.subplots(rows, len(columns_), figsize=(1.3 * len(columns_), 1.3 * rows + 0.3), squeeze=False)
-    for col, (title, images) in enumerate(zip(titles, columns_)):
+        image_columns.append([_shown(o, config)[0] for o in outputs])
+    rows = len(image_columns[0])
+    fig, axes = plt.subplots(rows, len(image_columns), figsize=(1.3 * len(image_columns), 1.3 * rows + 0.3), squeeze=False)
+    for col, (title, images) in enumerate(zip(titles, image_columns)):
         axes[0][col].set_title(textwrap.fill(title, 18), fontsize=8)  # long cell names wrap within the column
         for row, image in enumerate(images):
             axes[row][col].imshow((image.float().permute(1, 2, 0) * 0.5 + 0.5).clamp(0, 1).numpy())

@@ -11,7 +11,7 @@ import torch
 
 from gantk.data import check_dataset, combine_folders, demo_dataset_dir, derive_input, derive_pairs, open_dataset
 from gantk.data.io import read_image, write_png
-from gantk.errors import DataError, OptionError
+from gantk.errors import DataError, GantkWarning, OptionError
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"shared photos {PHOTOS} are not available")
@@ -73,6 +73,15 @@ def test_derive_pairs_refuses_a_full_output_and_leaves_nothing(photos, tmp_path)
     with pytest.raises(OptionError):
         derive_pairs(photos, tmp_path / "new", task="paint")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos"]
+
+
+def test_photos_smaller_than_the_crops_need_are_named(tmp_path):
+    (tmp_path / "photos").mkdir()
+    for name, side in (("big", 48), ("small", 30)):
+        write_png(torch.randint(0, 256, (3, side, side + 4), dtype=torch.uint8), tmp_path / "photos" / f"{name}.png")
+    with pytest.warns(GantkWarning, match=r"1 of 2 photos \(small.png\) have a short side under 48 px"):
+        result = derive_pairs(tmp_path / "photos", tmp_path / "out", task="gray", size=32, crops_per_photo=1)
+    assert result.upscaled_photos == ["small.png"]
 
 
 def test_derive_pairs_needs_photos(tmp_path):
@@ -147,7 +156,7 @@ def test_written_folders_get_the_mode_mkdir_would_give(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"size": 4}, "size must be at least 8, got 4"),
+    ({"size": 8}, "size must be at least 16, got 8"),
     ({"test_fraction": 1.0}, "test-fraction must be in \\[0, 1\\)"),
 ])
 def test_derive_pairs_names_the_bad_option(tmp_path, options, message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from ..errors import DataError, OptionError
+from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
 from .io import infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .sampler import derive_seed
@@ -66,6 +67,7 @@ class DerivedSet:
     test_photos: list[str]
     train_pairs: int
     test_pairs: int
+    upscaled_photos: list[str]  # photos with a short side under 1.5 * size, enlarged to give their crops
 
     def as_dict(self) -> dict:
         return {**vars(self), "out_dir": str(self.out_dir)}
@@ -95,6 +97,7 @@ def derive_pairs(
     renamed to ``out_dir`` at the end, so a failure leaves nothing behind.
 
     Layout: ``out_dir/{train,test}/{A,B}/<photo>_<k>.png`` (test only when it gets photos).
+    Photos smaller than ``1.5 * size`` are enlarged, which blurs their crops; a ``GantkWarning`` names them.
 
     Args:
         photos_dir: folder of photos.
@@ -108,7 +111,7 @@ def derive_pairs(
     if task not in TASKS:
         raise OptionError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}.")
     for name, value, valid, wanted in (
-        ("size", size, size >= 8, "at least 8"),
+        ("size", size, size >= 16, "at least 16"),
         ("crops_per_photo", crops_per_photo, crops_per_photo >= 1, "at least 1"),
         ("test_fraction", test_fraction, 0 <= test_fraction < 1, "in [0, 1): some photos must be left to train on"),
     ):
@@ -121,10 +124,15 @@ def derive_pairs(
     n_test = min(len(photos) - 1, max(1, round(len(photos) * test_fraction))) if test_fraction > 0 else 0
     test_ids = set(order[:n_test])
     counts = {"train": 0, "test": 0}
+    short_side = round(1.5 * size)
+    upscaled = []
     with fresh_folder(Path(out_dir)) as tmp:
         for number, photo_path in enumerate(photos):
             split = "test" if number in test_ids else "train"
-            photo = _fit_short_side(to_channels(read_image(photo_path), 3), round(1.5 * size))
+            photo = to_channels(read_image(photo_path), 3)
+            if min(photo.shape[-2:]) < short_side:
+                upscaled.append(photo_path.name)
+            photo = _fit_short_side(photo, short_side)
             generator = torch.Generator().manual_seed(derive_seed(seed, number))
             for k in range(crops_per_photo):
                 crop = _random_crop(photo, size, generator)
@@ -133,12 +141,20 @@ def derive_pairs(
                 write_png(crop, tmp / split / "B" / name)
                 counts[split] += 1
     names = [p.name for p in photos]
-    return DerivedSet(
+    derived = DerivedSet(
         Path(out_dir), task, size,
         train_photos=[n for i, n in enumerate(names) if i not in test_ids],
         test_photos=[n for i, n in enumerate(names) if i in test_ids],
-        train_pairs=counts["train"], test_pairs=counts["test"],
+        train_pairs=counts["train"], test_pairs=counts["test"], upscaled_photos=upscaled,
     )
+    if upscaled:
+        listed = ", ".join(upscaled[:3]) + (", ..." if len(upscaled) > 3 else "")
+        warnings.warn(
+            f"{len(upscaled)} of {len(photos)} photos ({listed}) have a short side under {short_side} px (1.5 x --size) "
+            f"and were enlarged, so their crops are blurred; use a smaller --size for sharp targets.",
+            GantkWarning, stacklevel=2,
+        )
+    return derived
 
 
 def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -> int:

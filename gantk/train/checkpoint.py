@@ -16,7 +16,7 @@ from ..plugins import Components, default_components
 from ..systems.base import System
 
 FORMAT_VERSION = 1
-NAME_PATTERN = re.compile(r"checkpoint-(\d+)\.pt$")
+CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -25,7 +25,7 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
     """Checkpoints of a run directory, oldest first."""
-    found = [(int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*.pt") if (m := NAME_PATTERN.search(p.name))]
+    found = [(int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*.pt") if (m := CHECKPOINT_FILE.search(p.name))]
     return [p for _, p in sorted(found)]
 
 
@@ -70,7 +70,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 @contextlib.contextmanager
-def parts_from_plugins(source: str) -> Iterator[None]:
+def missing_plugin_errors(source: str) -> Iterator[None]:
     """Turn a part of checkpoint ``source`` that no loaded plugin provides into an error naming the checkpoint."""
     try:
         yield
@@ -103,7 +103,7 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
     """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
     payload = load_checkpoint(path, map_location)
-    with parts_from_plugins(payload["path"]):
+    with missing_plugin_errors(payload["path"]):
         system = build_system(payload["system"], components)
     load_system_state(system, payload["system_state"], payload["path"])
     return system, payload

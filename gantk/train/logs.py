@@ -15,6 +15,10 @@ from tqdm import tqdm
 from ..errors import GantkError
 from ..files import replacing
 
+# Columns of metrics.csv that are not losses; validation scores are logged as "val/<metric>".
+NOT_LOSSES = ("step", "epoch", "lr", "images_per_s")
+VALIDATION_PREFIX = "val/"
+
 
 class MetricsLog:
     """Appends one CSV row per logging step; on resume, rows after the resumed step are dropped.
@@ -131,7 +135,7 @@ class RunLog:
         self.validation.write({"step": step, **scores})
         self._add_scalars(scores, step)
         if not self.bar.disable:
-            self.bar.write(f"step {step}: " + ", ".join(f"{key[4:]} {value:.4g}" for key, value in scores.items()))
+            self.bar.write(f"step {step}: " + ", ".join(f"{key.removeprefix(VALIDATION_PREFIX)} {value:.4g}" for key, value in scores.items()))
 
     def _add_scalars(self, values: dict[str, float], step: int) -> None:
         if self.board is not None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import GantkError
-from .logs import read_metrics
-
-NOT_LOSSES = {"step", "epoch", "lr", "images_per_s"}
+from .logs import NOT_LOSSES, read_metrics
 
 
 def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:

@@ -153,7 +153,7 @@ class Trainer:
         if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
             overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
-        with ckpt.parts_from_plugins(payload["path"]):
+        with ckpt.missing_plugin_errors(payload["path"]):
             return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -232,7 +232,7 @@ class Trainer:
                 )
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
-        with ckpt.parts_from_plugins(self.resume_from["path"]) if self.resume_from else contextlib.nullcontext():
+        with ckpt.missing_plugin_errors(self.resume_from["path"]) if self.resume_from else contextlib.nullcontext():
             system = ckpt.build_system(sys_config, self.components).to(device)
         for name, net in system.networks.items():
             multiple = getattr(net, "size_multiple", 1)

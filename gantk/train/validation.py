@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from ..metrics.pixel import PixelScores
 from ..metrics.segmentation import SegmentationScores
 from ..systems.base import System
+from .logs import VALIDATION_PREFIX
 
 
 def validate(system: System, dataset: Any, device: torch.device, batch_size: int) -> dict[str, float]:
@@ -29,4 +30,4 @@ def validate(system: System, dataset: Any, device: torch.device, batch_size: int
             outputs = system.translate(batch["A"].to(device))
             scores.update(outputs.float(), batch["B"].to(device))
     system.train(was_training)
-    return {f"val/{key}": value for key, value in scores.compute().items() if isinstance(value, float)}
+    return {f"{VALIDATION_PREFIX}{key}": value for key, value in scores.compute().items() if isinstance(value, float)}
