@@ -70,6 +70,15 @@ def test_measured_receptive_field_matches_the_attribute(name):
         assert model.receptive_field == KNOWN_FIELDS[name]
 
 
+@pytest.mark.parametrize("name, smallest", [("patch16", 6), ("patch70", 24), ("patch286", 96)])
+def test_min_input_size_is_exact(name, smallest):
+    model = create(name, in_channels=6, ndf=4, norm="batch")
+    assert model.min_input_size == smallest
+    assert model(torch.randn(1, 6, smallest, smallest)).shape[2:] == (1, 1)
+    with pytest.raises((RuntimeError, ValueError)):  # the batch norm or the last convolution gets too little
+        model(torch.randn(1, 6, smallest - 1, smallest - 1))
+
+
 def test_patch70_has_the_reference_parameter_count():
     assert sum(p.numel() for p in create("patch70", in_channels=6, ndf=64, norm="batch").parameters()) == 2_768_705
 

@@ -199,6 +199,13 @@ def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
         Trainer(config, progress=False).fit()
 
 
+def test_crop_size_the_discriminator_cannot_take(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, disc="patch286", batch_size=1)
+    with pytest.raises(OptionError, match=r"D \(patch286\) needs images of at least 96 px a side, but --crop-size is 32"):
+        Trainer(config, progress=False).fit()
+    assert not (tmp_path / "run").exists()
+
+
 def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     """The D optimizer changes only D; then the G optimizer changes only G and D receives no gradient."""
     trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False)

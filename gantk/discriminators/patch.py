@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Iterable
-
 from torch import Tensor, nn
 
+from ..nn.geometry import min_input_side, receptive_field, windows
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
-
-
-def receptive_field(layers: Iterable[nn.Module]) -> int:
-    """Receptive field in pixels of one output unit of a chain of convolutions (other layers ignored)."""
-    field = 1
-    for conv in reversed([m for m in layers if isinstance(m, nn.Conv2d)]):
-        field = (field - 1) * conv.stride[0] + (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
-    return field
 
 
 class BlockDiscriminator(nn.Module):
@@ -43,7 +34,8 @@ class PatchDiscriminator(BlockDiscriminator):
 
     ``n_layers`` stride-2 convolutions (``ndf * min(2**i, 8)`` filters, no norm on the first), a
     stride-1 convolution with ``ndf * min(2**n_layers, 8)`` filters, then a stride-1 convolution to
-    one channel. ``n_layers`` 1, 3 and 5 give receptive fields of 16, 70 and 286 pixels.
+    one channel. ``n_layers`` 1, 3 and 5 give receptive fields of 16, 70 and 286 pixels, and take
+    inputs of at least ``min_input_size`` (6, 24 and 96) pixels a side.
 
     Example:
         >>> import torch
@@ -67,7 +59,8 @@ class PatchDiscriminator(BlockDiscriminator):
             channels = out
         blocks.append(nn.Sequential(conv(channels, 1, stride=1)))
         self.blocks = nn.ModuleList(blocks)
-        self.receptive_field = receptive_field(self.modules())
+        self.receptive_field = receptive_field(windows(self))
+        self.min_input_size = min_input_side(windows(self))
 
 
 class PixelDiscriminator(BlockDiscriminator):

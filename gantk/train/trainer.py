@@ -234,13 +234,19 @@ class Trainer:
         self.system_config = sys_config
         with ckpt.missing_plugin_errors(self.resume_from["path"]) if self.resume_from else contextlib.nullcontext():
             system = ckpt.build_system(sys_config, self.components).to(device)
+        crop = self.config.crop_size
         for name, net in system.networks.items():
-            multiple = getattr(net, "size_multiple", 1)
-            if self.config.crop_size and self.config.crop_size % multiple:
+            network = f"{name} ({self.config.gen if name.startswith('G') else self.config.disc})"
+            multiple, smallest = getattr(net, "size_multiple", 1), getattr(net, "min_input_size", 1)
+            if crop and crop % multiple:
                 raise OptionError(
-                    f"{name} ({self.config.gen if name.startswith('G') else self.config.disc}) needs image sizes that are "
-                    f"multiples of {multiple}, but --crop-size is {self.config.crop_size}: change --crop-size or the "
-                    "network's depth option (e.g. --gen-opt num_downs=N)."
+                    f"{network} needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
+                    "change --crop-size or the network's depth option (e.g. --gen-opt num_downs=N)."
+                )
+            if crop and crop < smallest:
+                raise OptionError(
+                    f"{network} needs images of at least {smallest} px a side, but --crop-size is {crop}: raise "
+                    "--crop-size (and --load-size) or choose a smaller network (e.g. --disc patch70 or patch16)."
                 )
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)

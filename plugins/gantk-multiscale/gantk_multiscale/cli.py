@@ -8,10 +8,10 @@ from typing import Any
 import click
 import torch
 
+from gantk.nn.geometry import output_side, windows
 from gantk.nn.norm import NORMS
 
 from .discriminator import MultiscaleDiscriminator
-from .geometry import output_side, windows
 
 
 def scale_summary(model: MultiscaleDiscriminator, height: int, width: int) -> list[dict[str, Any]]:

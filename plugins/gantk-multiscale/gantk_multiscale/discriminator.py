@@ -6,8 +6,7 @@ from torch import Tensor, nn
 
 from gantk.discriminators.patch import patch
 from gantk.errors import OptionError
-
-from .geometry import Window, min_input_side, output_side, receptive_field, windows
+from gantk.nn.geometry import Window, min_input_side, output_side, receptive_field, windows
 
 
 class MultiscaleDiscriminator(nn.Module):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import gantk_multiscale.discriminator
-import gantk_multiscale.geometry
+from gantk.nn import geometry
 from gantk.errors import OptionError
 from gantk.testing import DiscriminatorConformance
 from gantk_multiscale import MultiscaleDiscriminator
@@ -99,6 +99,6 @@ def test_rejects_bad_options():
         MultiscaleDiscriminator(6, norm="group")
 
 
-@pytest.mark.parametrize("module", [gantk_multiscale.discriminator, gantk_multiscale.geometry])
+@pytest.mark.parametrize("module", [gantk_multiscale.discriminator, geometry])
 def test_docstring_examples(module):
     assert doctest.testmod(module, verbose=False).failed == 0

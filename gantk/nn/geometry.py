@@ -1,4 +1,5 @@
-"""Side-length arithmetic of chains of convolutions and average pools (square kernels)."""
+"""Side-length arithmetic of chains of convolutions and average pools (square kernels): receptive
+fields, output sizes and the smallest input a network takes."""
 
 from __future__ import annotations
 
