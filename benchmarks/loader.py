@@ -2,9 +2,9 @@
 
 The pairs (``A/`` blurred, ``B/`` photo, JPEG quality 92) are cut from ``../shared/data/photos`` when
 it exists, else made of smooth synthetic images, in a temporary folder. The dataset comes from the
-trainer's own ``_open_data`` (286 -> random 256 crop + flip), the ``DataLoader`` gets the trainer's
+trainer's own ``open_data`` (286 -> random 256 crop + flip), the ``DataLoader`` gets the trainer's
 settings (the default is the trainer's default worker count), and each batch goes through the
-trainer's ``_to_device``. Both ``--augment-on`` settings are measured: crop and flip in the loader
+trainer's ``to_device``. Both ``--augment-on`` settings are measured: crop and flip in the loader
 workers, or on ``--device`` in the training process.
 
     python benchmarks/loader.py [--pairs 128] [--workers N] [--device cuda] [--batch-size 16] [--out benchmarks/results/loader.json]
@@ -67,13 +67,13 @@ def loader_rate(root: Path, workers: int, augment_on: str = "loader", device: st
                 epochs: int = 2, warmup: int = 8, load_size: int = 286, crop_size: int = 256) -> dict:
     """Images per second of the trainer's input pipeline over ``root``, after ``warmup`` batches.
 
-    The pipeline is the trainer's own: ``_open_data``, a ``DataLoader`` with ``Trainer.fit``'s
-    arguments, then ``_to_device`` (which crops and flips with ``augment_on="device"``).
+    The pipeline is the trainer's own: ``open_data``, a ``DataLoader`` with ``Trainer.fit``'s
+    arguments, then ``to_device`` (which crops and flips with ``augment_on="device"``).
     """
     config = TrainConfig(data=str(root), load_size=load_size, crop_size=crop_size, batch_size=batch_size, workers=workers,
                          augment_on=augment_on, device=device)
     trainer = Trainer(config, progress=False)
-    dataset, _ = trainer._open_data()
+    dataset, _ = trainer.open_data()
     target = resolve_device(device)
     sync = torch.cuda.synchronize if target.type == "cuda" else (lambda: None)
     sampler = ResumableSampler(len(dataset), seed=0, shuffle=True)
@@ -84,7 +84,7 @@ def loader_rate(root: Path, workers: int, augment_on: str = "loader", device: st
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
         for batch in loader:
-            batch = trainer._to_device(batch, target)
+            batch = trainer.to_device(batch, target)
             sync()
             assert batch["A"].shape[-1] == crop_size and batch["A"].dtype == torch.float32
             stamps.append(time.perf_counter())

@@ -85,7 +85,7 @@ def lockstep(data: Path, args, channels: dict[str, int], steps: int = 5) -> dict
     gantk_step = TrainerStep(gantk_config(data, data / "unused", args, seed=0), data_info(channels))
     nets = gantk_step.system.networks
     plain = Pix2PixStep(copy.deepcopy(nets["G"]), copy.deepcopy(nets["D"]), fused=True)
-    dataset, _ = gantk_step.trainer._open_data()
+    dataset, _ = gantk_step.trainer.open_data()
     loss_gap = 0.0
     for k in range(steps):
         batch = {key: value[None] for key, value in dataset[(k, 0)].items() if key in "AB"}

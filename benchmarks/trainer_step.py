@@ -1,7 +1,7 @@
 """gantk training steps for benchmarks, run by the trainer's own code on in-memory batches.
 
 ``TrainerStep`` builds the system and its training parts (optimizers, schedulers, gradient scaler and
-network wrappers) with ``Trainer.fit``'s own methods, then each call runs the trainer's ``_to_device``
+network wrappers) with ``Trainer.fit``'s own methods, then each call runs the trainer's ``to_device``
 and ``train_step``: the loop body of ``fit`` without the data loader, logs and checkpoints.
 """
 
@@ -25,7 +25,7 @@ def build_system(config: TrainConfig, info: SimpleNamespace):
     """The system ``Trainer.fit`` would train for ``config`` on data described by ``info``, and the trainer."""
     trainer = Trainer(config, progress=False)
     device = resolve_device(trainer.config.device)
-    return trainer, trainer._build_system(info, device), device
+    return trainer, trainer.build_system(info, device), device
 
 
 class TrainerStep:
@@ -37,5 +37,5 @@ class TrainerStep:
         self.system.train()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        losses, _ = self.trainer.train_step(self.parts, self.trainer._to_device(batch, self.device))
+        losses, _ = self.trainer.train_step(self.parts, self.trainer.to_device(batch, self.device))
         return losses

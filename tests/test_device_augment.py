@@ -107,11 +107,11 @@ def read_losses(run):
 def test_trainer_hands_the_loader_uint8_and_the_system_crops(tmp_path, device):
     pairs = write_paired(tmp_path / "pairs")
     trainer = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), device=device, **TINY), progress=False)
-    dataset, _ = trainer._open_data()
+    dataset, _ = trainer.open_data()
     assert dataset[(0, 0)]["A"].dtype == torch.uint8 and dataset[(0, 0)]["A"].shape == (3, 36, 36)
     seen = []
-    original = trainer._to_device
-    trainer._to_device = lambda batch, device: seen.append(original(batch, device)) or seen[-1]
+    original = trainer.to_device
+    trainer.to_device = lambda batch, device: seen.append(original(batch, device)) or seen[-1]
     trainer.config.max_steps = 2
     trainer.fit()
     assert seen[0]["A"].device.type == device
@@ -152,7 +152,7 @@ def test_device_augmentation_needs_a_load_size(tmp_path):
     trainer = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), **TINY), progress=False)
     trainer.config = dataclasses.replace(trainer.config, load_size=None)  # as a recipe without a load size leaves it
     with pytest.raises(OptionError, match="--augment-on device.*--load-size"):
-        trainer._open_data()
+        trainer.open_data()
     with pytest.raises(OptionError, match="augment_on must be one of loader, device"):
         TrainConfig(augment_on="gpu").validate()
 

@@ -133,7 +133,7 @@ class Trainer:
         self.run_dir = Path(self.config.out)
         self.step = 0
         self.total_steps: int | None = None  # set by fit
-        self.device_augment: DeviceAugment | None = None  # set by _open_data with --augment-on device
+        self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
@@ -181,7 +181,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.toml").write_text(to_toml(self.config.to_dict()))
 
-    def _open_data(self):
+    def open_data(self):
         """The training set and, with ``val_every``, the held-out validation set."""
         config = self.config
         root = config.data or demo_dataset_dir()
@@ -190,7 +190,7 @@ class Trainer:
         on_device = config.augment_on == "device"
         if on_device and not config.load_size:
             raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
-        # With --augment-on device the loader only decodes and resizes; _to_device crops and flips.
+        # With --augment-on device the loader only decodes and resizes; to_device crops and flips.
         train = open_dataset(
             root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
             crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
@@ -220,7 +220,8 @@ class Trainer:
                            load_size=None, crop_size=config.crop_size, augment=False, components=self.components, **options)
         return train, val
 
-    def _build_system(self, dataset: Any, device: torch.device) -> System:
+    def build_system(self, dataset: Any, device: torch.device) -> System:
+        """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
         sys_config = system_config(self.config, dataset)
         if self.resume_from is not None:
             saved = {**LATER_SYSTEM_KEYS, **self.resume_from["system"]}
@@ -275,8 +276,8 @@ class Trainer:
         tune_backends(device)
         warn_if_slow(device, config.precision)
         self._check_run_dir()
-        dataset, self.val_dataset = self._open_data()
-        self.system = self._build_system(dataset, device)
+        dataset, self.val_dataset = self.open_data()
+        self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         steps_per_epoch = len(sampler) // config.batch_size
         if steps_per_epoch == 0:
@@ -332,7 +333,7 @@ class Trainer:
     def _step(self, parts: TrainingParts, log: RunLog, batch: dict[str, Any], epoch: int) -> None:
         """Train on ``batch``, then log, sample, validate and checkpoint where due."""
         config = self.config
-        batch = self._to_device(batch, parts.device)
+        batch = self.to_device(batch, parts.device)
         lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
         losses, outputs = self.train_step(parts, batch)
         log.step_done(losses)
@@ -387,7 +388,7 @@ class Trainer:
         self.step += 1
         return losses, outputs
 
-    def _to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    def to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
         """The batch on ``device``; cropped and flipped there with --augment-on device; channels-last if asked."""
         moved = {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
         if self.device_augment is not None:
