@@ -38,14 +38,14 @@ from typing import Any, Callable
 import torch
 
 from .errors import GantkError
-from .evaluate import evaluate, open_test_split, save_result
+from .evaluate import evaluate, open_eval_split, save_result
+from .inference import TrainedModel
 from .metrics.fid import find_inception_weights
 from .objectives.spec import ObjectiveSet
 from .systems import targets
 from .train import TrainConfig, Trainer
 from .train import checkpoint as ckpt
 from .train.config import EXECUTION_KEYS, read_toml, setting_keys
-from .translate import match_channels
 
 EVAL_FILE = "eval.json"
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
@@ -370,21 +370,18 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
     titles: list[str] = []
     image_columns: list[list[torch.Tensor]] = []
     for result in results:
-        system, payload = ckpt.system_from_checkpoint(result["checkpoint"])
-        system.train(not eval_mode)
-        config = payload["system"]
-        dataset = open_test_split(data, config, split)
+        model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=eval_mode)
+        dataset = open_eval_split(data, model.config, split)
         picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().unique().tolist()
         items = [dataset[i] for i in picks]
         if not image_columns:
             titles += ["input", "target"]
             image_columns.append([targets.displayable(it["A"][None])[0] for it in items])
-            image_columns.append([_shown(it["B"][None], config)[0] for it in items])
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(seed)
-            outputs = [system.translate(match_channels(it["A"][None], config["channels"]["A"])) for it in items]
+            image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
+        with model.seeded(seed):
+            outputs = [model.translate(model.inputs(it["A"][None])) for it in items]
         titles.append(result["cell"]["name"])
-        image_columns.append([_shown(o, config)[0] for o in outputs])
+        image_columns.append([targets.shown(o, model.num_classes)[0] for o in outputs])
     rows = len(image_columns[0])
     fig, axes = plt.subplots(rows, len(image_columns), figsize=(1.3 * len(image_columns), 1.3 * rows + 0.3), squeeze=False)
     for col, (title, images) in enumerate(zip(titles, image_columns)):
@@ -396,10 +393,3 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
-
-
-def _shown(images: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
-    """Images, class ids (``N x H x W``) or mask probabilities as RGB in [-1, 1]."""
-    if not config.get("num_classes"):
-        return targets.displayable(images)
-    return targets.colorize(images if images.dim() == 3 else targets.predicted_ids(images))

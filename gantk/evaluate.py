@@ -20,15 +20,13 @@ from .data import detect_format, open_dataset
 from .data.formats import get_format
 from .errors import DataError
 from .files import replacing
+from .inference import TrainedModel, match_channels
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import precision_recall
 from .plugins import Components
 from .report import Extremes, write_report
 from .systems import targets
-from .train.checkpoint import system_from_checkpoint
-from .train.distributed import resolve_device
-from .translate import match_channels
 
 FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3
@@ -87,12 +85,9 @@ def evaluate(
     Example:
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
     """
-    device_ = resolve_device(device)
-    system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components)
-    system.to(device_).train(not eval_mode)
-    config = payload["system"]
-    num_classes = config.get("num_classes")
-    dataset = open_test_split(data, config, split, data_format, components)
+    model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
+    device_, config, num_classes = model.device, model.config, model.num_classes
+    dataset = open_eval_split(data, config, split, data_format, components)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
 
     if num_classes is None:
@@ -115,11 +110,10 @@ def evaluate(
             real_feats.append(features(torch.cat(pending["real"])))
         pending["real"], pending["fake"] = [], []
 
-    with torch.random.fork_rng(devices=[device_] if device_.type == "cuda" else []), torch.no_grad():
-        torch.manual_seed(seed)
+    with model.seeded(seed), torch.no_grad():
         for batch in tqdm(loader, desc="eval", unit="batch", disable=not progress, dynamic_ncols=True):
-            inputs = match_channels(batch["A"].to(device_), config["channels"]["A"])
-            outputs = system.translate(inputs)
+            inputs = model.inputs(batch["A"])
+            outputs = model.translate(inputs)
             truth = batch["B"].to(device_)
             if num_classes is None:
                 truth = match_channels(truth, outputs.shape[1])
@@ -128,11 +122,10 @@ def evaluate(
                 pending["real"].append(truth.cpu())
                 flush()
                 errors = (outputs - truth).abs().mean(1) / 2
-                shown = (targets.displayable(outputs), targets.displayable(truth))
             else:
                 per_image = scores.update(outputs, truth)
                 errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1)
-                shown = (targets.colorize(targets.predicted_ids(outputs)), targets.colorize(truth))
+            shown = (targets.shown(outputs, num_classes), targets.shown(truth, num_classes))
             for i, value in enumerate(per_image.tolist()):
                 extremes.offer(value, Path(batch["A_path"][i]).name, {
                     "input": targets.displayable(inputs[i : i + 1])[0].cpu(),
@@ -143,8 +136,8 @@ def evaluate(
         flush(force=True)
 
     result: dict[str, Any] = {
-        "checkpoint": payload["path"],
-        "step": int(payload["step"]),
+        "checkpoint": model.checkpoint,
+        "step": model.step,
         "model": {key: config.get(key) for key in ("recipe", "gen", "disc", "conditional", "loss")},
         "data": str(data),
         "split": split,
@@ -171,7 +164,7 @@ def evaluate(
     return result
 
 
-def open_test_split(
+def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
 ):
     """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation."""

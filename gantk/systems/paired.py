@@ -81,10 +81,7 @@ class PairedSystem(System):
 
     def display(self, images: Tensor, *, side: str) -> Tensor:
         """Images of side "A" or "B" (B: outputs, or class ids / one-hot / probabilities for masks) for a grid."""
-        if side == "B" and self.num_classes is not None:
-            ids = images if images.dim() == 3 else targets.predicted_ids(images)
-            return targets.colorize(ids)
-        return targets.displayable(images)
+        return targets.shown(images, self.num_classes if side == "B" else None)
 
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
         return [

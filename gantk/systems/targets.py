@@ -50,3 +50,10 @@ def displayable(images: Tensor) -> Tensor:
     if images.shape[1] == 1:
         return images.expand(-1, 3, -1, -1)
     return images[:, :3]
+
+
+def shown(images: Tensor, num_classes: int | None) -> Tensor:
+    """Images, or for a mask model class ids (``N x H x W``) or class probabilities, as RGB in [-1, 1] for a grid."""
+    if num_classes is None:
+        return displayable(images)
+    return colorize(images if images.dim() == 3 else predicted_ids(images))

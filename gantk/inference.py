@@ -1,0 +1,73 @@
+"""A trained model ready to run on images: rebuilt from a checkpoint, in the paper's test mode or eval mode."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .plugins import Components
+from .systems.base import System
+from .train.checkpoint import system_from_checkpoint
+from .train.distributed import resolve_device
+
+
+def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Convert normalised images to the channel count a model was trained on (gray <-> RGB)."""
+    if images.shape[1] == channels:
+        return images
+    if channels == 1:
+        return images[:, :3].mean(dim=1, keepdim=True)
+    if images.shape[1] == 1:
+        return images.expand(-1, channels, -1, -1).contiguous()
+    return images[:, :channels]
+
+
+@dataclass
+class TrainedModel:
+    """A checkpoint's system on a device, the settings it was trained with (``config``), and the
+    checkpoint file and training step it comes from.
+
+    By default the networks run as in the paper's test phase: dropout active and batch
+    normalisation using the statistics of the test batch (``train()`` mode; nothing is updated).
+    ``eval_mode`` uses running statistics and no dropout instead, which is deterministic.
+    """
+
+    system: System
+    config: dict[str, Any]
+    device: torch.device
+    checkpoint: str
+    step: int
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, *, device: str = "auto", eval_mode: bool = False,
+             components: Components | None = None) -> "TrainedModel":
+        """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint)."""
+        device_ = resolve_device(device)
+        system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components)
+        system.to(device_).train(not eval_mode)
+        return cls(system, payload["system"], device_, payload["path"], int(payload["step"]))
+
+    @property
+    def num_classes(self) -> int | None:
+        """Classes of a mask model; ``None`` for an image model."""
+        return self.config.get("num_classes")
+
+    def inputs(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """Normalised images on the model's device, with the channels its generator for ``direction`` takes."""
+        return match_channels(images.to(self.device), self.config["channels"]["A" if direction == "AtoB" else "B"])
+
+    @torch.no_grad()
+    def translate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """Outputs for ``inputs`` (see :meth:`inputs`): images in [-1, 1], or class probabilities for masks."""
+        return self.system.translate(inputs, direction=direction)
+
+    @contextlib.contextmanager
+    def seeded(self, seed: int) -> Iterator[None]:
+        """Run the block with dropout noise drawn from ``seed``, leaving the caller's random state as it was."""
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            yield
