@@ -14,7 +14,7 @@ from torchvision import tv_tensors
 
 from ..errors import DataError
 from .io import read_image, read_mask, to_channels
-from .layout import size_text
+from .layout import odd_width_problem, size_mismatch_problem, size_text
 from .sampler import derive_seed
 from .transforms import PairedTransform
 
@@ -74,7 +74,7 @@ class AlignedDataset(GanDataset):
         image = to_channels(read_image(path), self.channels["A"])
         width = image.shape[-1]
         if width % 2:
-            raise DataError(f"{path}: width {width} is odd, so it cannot hold two equal halves A|B; crop one column off.")
+            raise DataError(odd_width_problem(path, path, width))
         left, right = image[..., : width // 2], image[..., width // 2 :]
         a, b = (right, left) if self.swap else (left, right)
         out = self.transform({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator)
@@ -156,6 +156,4 @@ class SingleDataset(GanDataset):
 
 def _same_size(a: Tensor, b: Tensor, a_path: Path, b_path: Path) -> None:
     if a.shape[-2:] != b.shape[-2:]:
-        raise DataError(
-            f"{a_path} ({size_text(a)}) and {b_path} ({size_text(b)}) differ in size; resize one of them so the pair matches."
-        )
+        raise DataError(size_mismatch_problem(str(a_path), size_text(a), str(b_path), size_text(b)))

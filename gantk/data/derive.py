@@ -15,7 +15,8 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
-from .io import infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
+from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
+from .layout import listed, missing_partner_problem, size_mismatch_problem
 from .sampler import derive_seed
 
 TASKS = ("edges", "gray", "blur", "downscale")
@@ -119,7 +120,7 @@ def derive_pairs(
             raise OptionError(f"{name.replace('_', '-')} must be {wanted}, got {value}.")
     photos = list_images(Path(photos_dir))
     if not photos:
-        raise DataError(f"{photos_dir}: no photos (.png, .jpg, .jpeg, .webp) found; point it at a folder of photos.")
+        raise DataError(f"{photos_dir}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found; point it at a folder of photos.")
     order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(derive_seed(seed))).tolist()
     n_test = min(len(photos) - 1, max(1, round(len(photos) * test_fraction))) if test_fraction > 0 else 0
     test_ids = set(order[:n_test])
@@ -169,22 +170,21 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
     a_dir, b_dir = Path(a_dir), Path(b_dir)
     a_files, b_files = list_images(a_dir), list_images(b_dir)
     pairs, only_a, only_b = pair_by_stem(a_files, b_files)
-    problems = [f"{p}: no file named '{p.stem}.*' in {b_dir}" for p in only_a]
-    problems += [f"{p}: no file named '{p.stem}.*' in {a_dir}" for p in only_b]
+    problems = [missing_partner_problem(str(p), str(b_dir)) for p in only_a]
+    problems += [missing_partner_problem(str(p), str(a_dir)) for p in only_b]
     infos = {path: probe(path) for pair in pairs for path in pair}
     problems += [
-        f"{a} ({infos[a].width}x{infos[a].height}) and {b} ({infos[b].width}x{infos[b].height}) differ in size"
+        size_mismatch_problem(str(a), f"{infos[a].width}x{infos[a].height}", str(b), f"{infos[b].width}x{infos[b].height}")
         for a, b in pairs
         if (infos[a].width, infos[a].height) != (infos[b].width, infos[b].height)
     ]
     if not pairs and not problems:
         problems.append(f"{a_dir} and {b_dir}: no images to combine")
     if problems:
-        listed = "\n".join(f"  - {p}" for p in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise DataError(
-            f"cannot combine {a_dir} and {b_dir}:\n{listed}{more}\n"
-            "Both folders need the same file names (extensions may differ) and each pair the same size."
+            f"cannot combine {a_dir} and {b_dir}:\n{listed(problems)}\n"
+            "Both folders need the same file names (extensions may differ) and each pair the same size.",
+            problems,
         )
     channels = min(3, infer_channels([info.channels for info in infos.values()]))
     with fresh_folder(Path(out_dir)) as tmp:

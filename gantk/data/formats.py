@@ -18,7 +18,8 @@ from .io import (
 )
 from .layout import (
     ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, mask_classes, mask_values, non_png_masks,
-    odd_width_problem, ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side, size_text, subdirs,
+    missing_partner_problem, odd_width_problem, ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem,
+    size_text, subdirs,
 )
 from .transforms import PairedTransform
 
@@ -134,10 +135,7 @@ class _TwoFolderFormat(DataFormat):
             images_of(first, root, problems, self._needs), images_of(second, root, problems, self._needs)
         )
         for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
-            problems.append(
-                f"{relative(path, root)}: no file named '{path.stem}.*' in {relative(other, root)}/; "
-                "add its partner or delete it."
-            )
+            problems.append(missing_partner_problem(relative(path, root), relative(other, root)))
         return pairs
 
     def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable) -> tuple:
@@ -145,8 +143,7 @@ class _TwoFolderFormat(DataFormat):
         second = decode_or_note(read_second, pair[1], root, problems)
         if first is not None and second is not None and first.shape[-2:] != second.shape[-2:]:
             problems.append(
-                f"{relative(pair[0], root)} ({size_text(first)}) and {relative(pair[1], root)} ({size_text(second)}) "
-                "differ in size; resize one of them so the pair matches."
+                size_mismatch_problem(relative(pair[0], root), size_text(first), relative(pair[1], root), size_text(second))
             )
         return first, second
 

@@ -28,13 +28,17 @@ def require_root(root: str | Path) -> Path:
     return root
 
 
+def listed(problems: list[str]) -> str:
+    """Up to :data:`MAX_LISTED` problems, one per line, then how many more."""
+    lines = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
+    return lines + (f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else "")
+
+
 def problems_error(root: Path, format_name: str, problems: list[str]) -> DataError:
-    """One ``DataError`` listing up to :data:`MAX_LISTED` problems, then how many more."""
-    listed = "\n".join(f"  - {p}" for p in problems[:MAX_LISTED])
-    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    """One ``DataError`` listing the problems found in a dataset."""
     return DataError(
         f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
-        f"{listed}{more}\nFix them, then check again with `gantk data check {root}`.",
+        f"{listed(problems)}\nFix them, then check again with `gantk data check {root}`.",
         problems,
     )
 
@@ -106,6 +110,14 @@ def decode_or_note(reader: Callable, path: Path, root: Path, problems: list[str]
 
 def odd_width_problem(path: Path, root: Path, width: int) -> str:
     return f"{relative(path, root)}: width {width} is odd, so it cannot hold two equal halves A|B; crop one column off."
+
+
+def missing_partner_problem(path: str, other_folder: str) -> str:
+    return f"{path}: no file named '{Path(path).stem}.*' in {other_folder.rstrip('/')}/; add its partner or delete it."
+
+
+def size_mismatch_problem(first: str, first_size: str, second: str, second_size: str) -> str:
+    return f"{first} ({first_size}) and {second} ({second_size}) differ in size; resize one of them so the pair matches."
 
 
 def size_text(image) -> str:
