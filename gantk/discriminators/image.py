@@ -4,41 +4,19 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..nn.init import init_weights
 from .patch import PatchDiscriminator
 
 
 class ImageDiscriminator(PatchDiscriminator):
-    """A PatchGAN whose logit map is averaged into one logit per image, ``N x 1 x 1 x 1``.
+    """ImageGAN discriminator: a PatchGAN stack averaged into one logit per image.
 
-    Every input pixel influences the decision, whatever the image size: ``receptive_field`` is
+    The logit map is averaged into ``N x 1 x 1 x 1``. Every input pixel influences the decision, whatever the image size: ``receptive_field`` is
     ``None``. ``features(x)`` ends with the pooled logits.
 
     Example:
         >>> import torch
         >>> ImageDiscriminator(6, ndf=8)(torch.randn(2, 6, 128, 128)).shape
         torch.Size([2, 1, 1, 1])
-    """
-
-    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 5):
-        super().__init__(in_channels, ndf=ndf, norm=norm, n_layers=n_layers)
-        self.receptive_field = None
-
-    def features(self, x: Tensor) -> list[Tensor]:
-        out = super().features(x)
-        out[-1] = out[-1].mean(dim=(2, 3), keepdim=True)
-        return out
-
-
-def image(
-    in_channels: int = 6,
-    ndf: int = 64,
-    norm: str = "batch",
-    n_layers: int = 5,
-    init: str = "normal",
-    init_gain: float = 0.02,
-) -> ImageDiscriminator:
-    """ImageGAN discriminator: a PatchGAN stack averaged into one logit per image.
 
     Args:
         in_channels: input channels (both images for a conditional discriminator).
@@ -48,4 +26,13 @@ def image(
         init: weight initialisation (see ``gantk.nn.init``).
         init_gain: its gain.
     """
-    return init_weights(ImageDiscriminator(in_channels, ndf=ndf, norm=norm, n_layers=n_layers), init, init_gain)
+
+    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 5,
+                 init: str = "normal", init_gain: float = 0.02):
+        super().__init__(in_channels, ndf=ndf, norm=norm, n_layers=n_layers, init=init, init_gain=init_gain)
+        self.receptive_field = None
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        out = super().features(x)
+        out[-1] = out[-1].mean(dim=(2, 3), keepdim=True)
+        return out

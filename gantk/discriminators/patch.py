@@ -30,9 +30,9 @@ class BlockDiscriminator(nn.Module):
 
 
 class PatchDiscriminator(BlockDiscriminator):
-    """The reference ``NLayerDiscriminator``: 4x4 convolutions, LeakyReLU 0.2, logits ``N x 1 x h x w``.
+    """PatchGAN discriminator (reference NLayerDiscriminator) with n_layers stride-2 convolutions.
 
-    ``n_layers`` stride-2 convolutions (``ndf * min(2**i, 8)`` filters, no norm on the first), a
+    4x4 convolutions, LeakyReLU 0.2, logits ``N x 1 x h x w``: ``n_layers`` stride-2 convolutions (``ndf * min(2**i, 8)`` filters, no norm on the first), a
     stride-1 convolution with ``ndf * min(2**n_layers, 8)`` filters, then a stride-1 convolution to
     one channel. ``n_layers`` 1, 3 and 5 give receptive fields of 16, 70 and 286 pixels, and take
     inputs of at least ``min_input_size`` (6, 24 and 96) pixels a side.
@@ -42,9 +42,18 @@ class PatchDiscriminator(BlockDiscriminator):
         >>> d = PatchDiscriminator(6, ndf=8)
         >>> d(torch.randn(1, 6, 64, 64)).shape, d.receptive_field
         (torch.Size([1, 1, 6, 6]), 70)
+
+    Args:
+        in_channels: input channels (both images for a conditional discriminator).
+        ndf: filters of the first convolution.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        n_layers: stride-2 convolutions; 1, 3, 5 give 16, 70, 286 pixel patches.
+        init: weight initialisation (see ``gantk.nn.init``).
+        init_gain: its gain.
     """
 
-    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 3):
+    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 3,
+                 init: str = "normal", init_gain: float = 0.02):
         super().__init__()
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         conv = partial(nn.Conv2d, kernel_size=4, padding=1)
@@ -61,14 +70,26 @@ class PatchDiscriminator(BlockDiscriminator):
         self.blocks = nn.ModuleList(blocks)
         self.receptive_field = receptive_field(windows(self))
         self.min_input_size = min_input_side(windows(self))
+        init_weights(self, init, init_gain)
 
 
 class PixelDiscriminator(BlockDiscriminator):
-    """The reference ``PixelDiscriminator`` (1x1 PatchGAN): 1x1 convolutions ``ndf``, ``2 ndf``, 1."""
+    """PixelGAN discriminator: one logit per pixel (1x1 convolutions).
+
+    The reference ``PixelDiscriminator`` (1x1 PatchGAN): 1x1 convolutions ``ndf``, ``2 ndf``, 1.
+
+    Args:
+        in_channels: input channels (both images for a conditional discriminator).
+        ndf: filters of the first convolution.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        init: weight initialisation (see ``gantk.nn.init``).
+        init_gain: its gain.
+    """
 
     receptive_field = 1
 
-    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch"):
+    def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", init: str = "normal",
+                 init_gain: float = 0.02):
         super().__init__()
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         self.blocks = nn.ModuleList(
@@ -78,51 +99,12 @@ class PixelDiscriminator(BlockDiscriminator):
                 nn.Sequential(nn.Conv2d(ndf * 2, 1, 1, bias=bias)),
             ]
         )
+        init_weights(self, init, init_gain)
 
 
-def patch(
-    in_channels: int = 6,
-    ndf: int = 64,
-    norm: str = "batch",
-    n_layers: int = 3,
-    init: str = "normal",
-    init_gain: float = 0.02,
-) -> PatchDiscriminator:
-    """PatchGAN discriminator (reference NLayerDiscriminator) with n_layers stride-2 convolutions.
-
-    Args:
-        in_channels: input channels (both images for a conditional discriminator).
-        ndf: filters of the first convolution.
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        n_layers: stride-2 convolutions; 1, 3, 5 give 16, 70, 286 pixel patches.
-        init: weight initialisation (see ``gantk.nn.init``).
-        init_gain: its gain.
-    """
-    return init_weights(PatchDiscriminator(in_channels, ndf=ndf, norm=norm, n_layers=n_layers), init, init_gain)
-
-
-def pixel(
-    in_channels: int = 6,
-    ndf: int = 64,
-    norm: str = "batch",
-    init: str = "normal",
-    init_gain: float = 0.02,
-) -> PixelDiscriminator:
-    """PixelGAN discriminator: one logit per pixel (1x1 convolutions).
-
-    Args:
-        in_channels: input channels (both images for a conditional discriminator).
-        ndf: filters of the first convolution.
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        init: weight initialisation (see ``gantk.nn.init``).
-        init_gain: its gain.
-    """
-    return init_weights(PixelDiscriminator(in_channels, ndf=ndf, norm=norm), init, init_gain)
-
-
-patch16 = partial(patch, n_layers=1)
+patch16 = partial(PatchDiscriminator, n_layers=1)
 patch16.__doc__ = "16x16 PatchGAN discriminator (C64-C128)."
-patch70 = partial(patch, n_layers=3)
+patch70 = partial(PatchDiscriminator, n_layers=3)
 patch70.__doc__ = "70x70 PatchGAN discriminator (C64-C128-C256-C512), the pix2pix default."
-patch286 = partial(patch, n_layers=5)
+patch286 = partial(PatchDiscriminator, n_layers=5)
 patch286.__doc__ = "286x286 PatchGAN discriminator (C64-C128-C256-C512-C512-C512)."

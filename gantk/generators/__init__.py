@@ -6,11 +6,11 @@ from . import resnet, smp, unet
 
 @hookimpl
 def gantk_register_generators(registry):
-    registry.add("unet", unet.unet)
+    registry.add("unet", unet.UnetGenerator)
     registry.add("unet128", unet.unet128)
     registry.add("unet256", unet.unet256)
     registry.add("encoder-decoder", unet.encoder_decoder)
-    registry.add("resnet", resnet.resnet)
+    registry.add("resnet", resnet.ResnetGenerator)
     registry.add("resnet6", resnet.resnet6)
     registry.add("resnet9", resnet.resnet9)
     registry.add("smp", smp.smp)

@@ -31,10 +31,23 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """The CycleGAN generator: 7x7 conv, two stride-2 downs, ``n_blocks`` residual blocks, two ups, 7x7 conv.
+    """CycleGAN ResNet generator (residual blocks between two downs and two ups).
 
-    The 7x7 convolutions use reflection padding as in the reference; ``padding`` applies to the
-    residual blocks. H and W must be multiples of ``size_multiple = 4``.
+    7x7 conv, two stride-2 downs, ``n_blocks`` residual blocks, two ups, 7x7 conv. The 7x7
+    convolutions use reflection padding as in the reference; ``padding`` applies to the residual
+    blocks. H and W must be multiples of ``size_multiple = 4``.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        ngf: filters of the first convolution.
+        n_blocks: residual blocks at 1/4 resolution.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        dropout: dropout inside each residual block (0 turns it off).
+        padding: ``"reflect"``, ``"replicate"`` or ``"zero"`` padding of the residual blocks.
+        init: weight initialisation (see ``gantk.nn.init``).
+        init_gain: its gain.
+        final_activation: ``"tanh"`` for images, ``"none"`` for logits.
 
     Example:
         >>> import torch
@@ -55,6 +68,8 @@ class ResnetGenerator(nn.Module):
         norm: str = "instance",
         dropout: float = 0.0,
         padding: str = "reflect",
+        init: str = "normal",
+        init_gain: float = 0.02,
         final_activation: str = "tanh",
     ):
         super().__init__()
@@ -84,53 +99,14 @@ class ResnetGenerator(nn.Module):
             output_activation(final_activation),
         ]
         self.model = nn.Sequential(*layers)
+        init_weights(self, init, init_gain)
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model="the resnet generator (two stride-2 downsamplings)")
         return self.model(x)
 
 
-def resnet(
-    in_channels: int = 3,
-    out_channels: int = 3,
-    *,
-    ngf: int = 64,
-    n_blocks: int = 9,
-    norm: str = "instance",
-    dropout: float = 0.0,
-    padding: str = "reflect",
-    init: str = "normal",
-    init_gain: float = 0.02,
-    final_activation: str = "tanh",
-) -> ResnetGenerator:
-    """CycleGAN ResNet generator (residual blocks between two downs and two ups).
-
-    Args:
-        in_channels: input channels.
-        out_channels: output channels.
-        ngf: filters of the first convolution.
-        n_blocks: residual blocks at 1/4 resolution.
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        dropout: dropout inside each residual block (0 turns it off).
-        padding: ``"reflect"``, ``"replicate"`` or ``"zero"`` padding of the residual blocks.
-        init: weight initialisation (see ``gantk.nn.init``).
-        init_gain: its gain.
-        final_activation: ``"tanh"`` for images, ``"none"`` for logits.
-    """
-    model = ResnetGenerator(
-        in_channels,
-        out_channels,
-        ngf=ngf,
-        n_blocks=n_blocks,
-        norm=norm,
-        dropout=dropout,
-        padding=padding,
-        final_activation=final_activation,
-    )
-    return init_weights(model, init, init_gain)
-
-
-resnet6 = partial(resnet, n_blocks=6)
+resnet6 = partial(ResnetGenerator, n_blocks=6)
 resnet6.__doc__ = "CycleGAN ResNet generator with 6 residual blocks (128 px images)."
-resnet9 = partial(resnet, n_blocks=9)
+resnet9 = partial(ResnetGenerator, n_blocks=9)
 resnet9.__doc__ = "CycleGAN ResNet generator with 9 residual blocks (256 px images)."

@@ -66,11 +66,23 @@ class UnetBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    """The pix2pix U-Net: ``num_downs`` stride-2 levels with skip connections between mirrored levels.
+    """pix2pix U-Net generator (skip connections between mirrored levels).
 
-    Level ``i`` (outermost 0) has ``ngf * min(2 ** i, 8)`` channels; levels 4 to ``num_downs - 2``
-    (the reference's ``num_downs - 5`` intermediate ``8 ngf`` levels) carry ``dropout``.
-    H and W must be multiples of ``size_multiple = 2 ** num_downs``.
+    ``num_downs`` stride-2 levels; level ``i`` (outermost 0) has ``ngf * min(2 ** i, 8)`` channels;
+    levels 4 to ``num_downs - 2`` (the reference's ``num_downs - 5`` intermediate ``8 ngf`` levels)
+    carry ``dropout``. H and W must be multiples of ``size_multiple = 2 ** num_downs``.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        ngf: filters of the outermost level.
+        num_downs: stride-2 levels; H and W must be multiples of ``2 ** num_downs``.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        dropout: dropout in the intermediate ``8 ngf`` levels (0 turns it off).
+        skips: the skip connections; without them the network is the paper's encoder-decoder.
+        init: weight initialisation (see ``gantk.nn.init``).
+        init_gain: its gain.
+        final_activation: ``"tanh"`` for images, ``"none"`` for logits.
 
     Example:
         >>> g = UnetGenerator(3, 3, ngf=8, num_downs=5)
@@ -88,6 +100,8 @@ class UnetGenerator(nn.Module):
         norm: str = "batch",
         dropout: float = 0.5,
         skips: bool = True,
+        init: str = "normal",
+        init_gain: float = 0.02,
         final_activation: str = "tanh",
     ):
         super().__init__()
@@ -111,55 +125,16 @@ class UnetGenerator(nn.Module):
         self.num_downs = num_downs
         self.size_multiple = 2**num_downs
         self._label = "unet" if skips else "encoder-decoder"
+        init_weights(self, init, init_gain)
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model=f"{self._label} with num_downs={self.num_downs}", fix="lower num_downs")
         return self.model(x)
 
 
-def unet(
-    in_channels: int = 3,
-    out_channels: int = 3,
-    *,
-    ngf: int = 64,
-    num_downs: int = 8,
-    norm: str = "batch",
-    dropout: float = 0.5,
-    skips: bool = True,
-    init: str = "normal",
-    init_gain: float = 0.02,
-    final_activation: str = "tanh",
-) -> UnetGenerator:
-    """pix2pix U-Net generator (skip connections between mirrored levels).
-
-    Args:
-        in_channels: input channels.
-        out_channels: output channels.
-        ngf: filters of the outermost level.
-        num_downs: stride-2 levels; H and W must be multiples of ``2 ** num_downs``.
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        dropout: dropout in the intermediate ``8 ngf`` levels (0 turns it off).
-        skips: the skip connections; without them the network is the paper's encoder-decoder.
-        init: weight initialisation (see ``gantk.nn.init``).
-        init_gain: its gain.
-        final_activation: ``"tanh"`` for images, ``"none"`` for logits.
-    """
-    model = UnetGenerator(
-        in_channels,
-        out_channels,
-        ngf=ngf,
-        num_downs=num_downs,
-        norm=norm,
-        dropout=dropout,
-        skips=skips,
-        final_activation=final_activation,
-    )
-    return init_weights(model, init, init_gain)
-
-
-unet128 = partial(unet, num_downs=7)
+unet128 = partial(UnetGenerator, num_downs=7)
 unet128.__doc__ = "pix2pix U-Net for 128 px inputs (7 levels)."
-unet256 = partial(unet, num_downs=8)
+unet256 = partial(UnetGenerator, num_downs=8)
 unet256.__doc__ = "pix2pix U-Net for 256 px inputs (8 levels)."
-encoder_decoder = partial(unet, skips=False)
+encoder_decoder = partial(UnetGenerator, skips=False)
 encoder_decoder.__doc__ = "Encoder-decoder generator: the pix2pix U-Net without skip connections."

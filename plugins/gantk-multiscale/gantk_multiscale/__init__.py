@@ -1,6 +1,6 @@
 """pix2pixHD's multi-scale discriminator and feature-matching loss as a gantk plugin."""
 
-from .discriminator import MultiscaleDiscriminator, multiscale
+from .discriminator import MultiscaleDiscriminator
 from .feature_matching import FeatureMatchingLoss, feature_matching_loss, features_module
 
 __version__ = "0.1.0"
@@ -11,5 +11,4 @@ __all__ = [
     "__version__",
     "feature_matching_loss",
     "features_module",
-    "multiscale",
 ]

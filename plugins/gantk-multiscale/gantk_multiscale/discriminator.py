@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gantk.discriminators.patch import patch
+from gantk.discriminators.patch import PatchDiscriminator
 from gantk.errors import OptionError
 from gantk.nn.geometry import Window, min_input_side, output_side, receptive_field, windows
 
 
 class MultiscaleDiscriminator(nn.Module):
-    """``num_scales`` PatchGANs, scale ``s`` judging the input average-pooled ``s`` times (Wang et al. 2018).
+    """pix2pixHD multi-scale discriminator: a PatchGAN per pyramid level, one logit map per scale.
 
-    Each pooling is pix2pixHD's ``AvgPool2d(3, stride=2, padding=1, count_include_pad=False)``,
+    ``num_scales`` PatchGANs, scale ``s`` judging the input average-pooled ``s`` times (Wang et al.
+    2018). Each pooling is pix2pixHD's ``AvgPool2d(3, stride=2, padding=1, count_include_pad=False)``,
     which halves the side (rounding up). ``forward(x)`` returns one logit map per scale, finest
     first; gantk's adversarial objectives average their loss over the list. ``features(x)``
     returns, per scale, the output of every block of that scale's PatchGAN, ending with its
     logits.
+
+    Args:
+        in_channels: input channels (both images for a conditional discriminator).
+        num_scales: pyramid levels, each judged by its own PatchGAN.
+        n_layers: stride-2 convolutions per PatchGAN (3 gives 70 px patches at the finest scale).
+        ndf: filters of each PatchGAN's first convolution.
+        norm: ``"instance"`` (pix2pixHD), ``"batch"`` or ``"none"``.
+        init: weight initialisation (see ``gantk.nn.init``).
+        init_gain: its gain.
 
     Attributes:
         receptive_field: the finest scale's receptive field in input pixels (70 for ``n_layers=3``).
@@ -45,7 +55,7 @@ class MultiscaleDiscriminator(nn.Module):
         if num_scales < 1 or n_layers < 1:
             raise OptionError(f"multiscale needs num_scales >= 1 and n_layers >= 1, got {num_scales} and {n_layers}.")
         self.scales = nn.ModuleList(
-            patch(in_channels, ndf=ndf, norm=norm, n_layers=n_layers, init=init, init_gain=init_gain)
+            PatchDiscriminator(in_channels, ndf=ndf, norm=norm, n_layers=n_layers, init=init, init_gain=init_gain)
             for _ in range(num_scales)
         )
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
@@ -82,28 +92,3 @@ class MultiscaleDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         return [scale(level) for scale, level in zip(self.scales, self.pyramid(x))]
-
-
-def multiscale(
-    in_channels: int = 6,
-    num_scales: int = 3,
-    n_layers: int = 3,
-    ndf: int = 64,
-    norm: str = "instance",
-    init: str = "normal",
-    init_gain: float = 0.02,
-) -> MultiscaleDiscriminator:
-    """pix2pixHD multi-scale discriminator: a PatchGAN per pyramid level, one logit map per scale.
-
-    Args:
-        in_channels: input channels (both images for a conditional discriminator).
-        num_scales: pyramid levels, each judged by its own PatchGAN.
-        n_layers: stride-2 convolutions per PatchGAN (3 gives 70 px patches at the finest scale).
-        ndf: filters of each PatchGAN's first convolution.
-        norm: ``"instance"`` (pix2pixHD), ``"batch"`` or ``"none"``.
-        init: weight initialisation (see ``gantk.nn.init``).
-        init_gain: its gain.
-    """
-    return MultiscaleDiscriminator(
-        in_channels, num_scales=num_scales, n_layers=n_layers, ndf=ndf, norm=norm, init=init, init_gain=init_gain
-    )

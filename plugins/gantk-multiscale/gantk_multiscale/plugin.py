@@ -3,13 +3,13 @@
 from gantk import hookimpl
 
 from .cli import multiscale_info
-from .discriminator import multiscale
+from .discriminator import MultiscaleDiscriminator
 from .feature_matching import feature_matching
 
 
 @hookimpl
 def gantk_register_discriminators(registry):
-    registry.add("multiscale", multiscale)
+    registry.add("multiscale", MultiscaleDiscriminator)
 
 
 @hookimpl

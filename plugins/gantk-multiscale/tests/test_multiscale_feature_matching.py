@@ -13,7 +13,7 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 import gantk_multiscale.feature_matching
 from gantk import LossContext
-from gantk.discriminators.patch import patch
+from gantk.discriminators.patch import PatchDiscriminator
 from gantk.errors import OptionError
 from gantk.testing import ObjectiveConformance
 from gantk_multiscale import FeatureMatchingLoss, MultiscaleDiscriminator, feature_matching_loss, features_module
@@ -27,7 +27,7 @@ class TestFeatureMatchingConformance(ObjectiveConformance):
     def networks(self, request):
         torch.manual_seed(0)
         if request.param == "patch16":
-            discriminator = patch(6, ndf=4, n_layers=1, norm="none")
+            discriminator = PatchDiscriminator(6, ndf=4, n_layers=1, norm="none")
         else:
             discriminator = MultiscaleDiscriminator(6, ndf=4, num_scales=2, n_layers=1)
         return {"generator": nn.Conv2d(3, 3, 3, padding=1), "reverse": nn.Conv2d(3, 3, 3, padding=1), "discriminator": discriminator}
@@ -64,7 +64,7 @@ def make_context(discriminator, conditional=True, size=24):
 
 
 def test_single_scale_equals_a_hand_computation():
-    d = patch(6, ndf=4, n_layers=2, norm="none", init_gain=0.3)
+    d = PatchDiscriminator(6, ndf=4, n_layers=2, norm="none", init_gain=0.3)
     ctx = make_context(d)
     with torch.no_grad():
         fake = hand_features(d, torch.cat([ctx.input, ctx.fake], 1))
@@ -121,7 +121,7 @@ def process_group(tmp_path):
 
 
 def test_reaches_features_through_compile_and_ddp(process_group):
-    d = patch(6, ndf=4, n_layers=1, norm="none")
+    d = PatchDiscriminator(6, ndf=4, n_layers=1, norm="none")
     for wrapped in (torch.compile(d), DistributedDataParallel(d), torch.compile(DistributedDataParallel(d)), DataParallel(d)):
         assert features_module(wrapped) is d
     ctx = make_context(d)

@@ -20,12 +20,12 @@ from gantk.errors import OptionError
 Factory = Callable[..., nn.Module]
 
 VARIANTS: dict[str, tuple[Factory, str]] = {
-    "sn-patch": (patch.patch, "PatchGAN (n_layers stride-2 convolutions)"),
+    "sn-patch": (patch.PatchDiscriminator, "PatchGAN (n_layers stride-2 convolutions)"),
     "sn-patch16": (patch.patch16, "16x16 PatchGAN"),
     "sn-patch70": (patch.patch70, "70x70 PatchGAN"),
     "sn-patch286": (patch.patch286, "286x286 PatchGAN"),
-    "sn-pixel": (patch.pixel, "PixelGAN (1x1 convolutions)"),
-    "sn-image": (image.image, "ImageGAN (one logit per image)"),
+    "sn-pixel": (patch.PixelDiscriminator, "PixelGAN (1x1 convolutions)"),
+    "sn-image": (image.ImageDiscriminator, "ImageGAN (one logit per image)"),
 }
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.func import grad, vmap
 
 from gantk import LossContext
-from gantk.discriminators.patch import patch
+from gantk.discriminators.patch import PatchDiscriminator
 from gantk.errors import GantkWarning, OptionError
 from gantk.testing import ObjectiveConformance
 from gantk_wgan import WGANGPLoss, critic_scores, gradient_penalty, wgan_discriminator_loss
@@ -92,10 +92,10 @@ def test_multiscale_penalty_constrains_the_averaged_critic():
 def test_warns_about_batch_norm_only():
     ctx = dict(input=torch.randn(2, 3, 32, 32), fake=torch.randn(2, 3, 32, 32), real=torch.randn(2, 3, 32, 32))
     with pytest.warns(GantkWarning, match="batch norm"):
-        WGANGPLoss().discriminator_loss(LossContext(**ctx, discriminator=patch(6, ndf=4, n_layers=1, norm="batch")))
+        WGANGPLoss().discriminator_loss(LossContext(**ctx, discriminator=PatchDiscriminator(6, ndf=4, n_layers=1, norm="batch")))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        WGANGPLoss().discriminator_loss(LossContext(**ctx, discriminator=patch(6, ndf=4, n_layers=1, norm="instance")))
+        WGANGPLoss().discriminator_loss(LossContext(**ctx, discriminator=PatchDiscriminator(6, ndf=4, n_layers=1, norm="instance")))
 
 
 def test_a_compiled_discriminator_trains_with_the_penalty():
