@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .cli_options import train_flags
+from .cli_options import given_flags, train_flags
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
@@ -103,7 +103,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     from .train.interrupt import TrainingInterrupted
 
     flags["compile"] = compile_
-    given = {k: v for k, v in flags.items() if v is not None and v != {}}
+    given = given_flags(flags)
     if resume:
         if config_file:
             raise click.UsageError("--resume continues a run with its own settings; it cannot take --config.")

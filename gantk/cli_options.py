@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -88,9 +88,8 @@ TRAIN_FLAGS = {
 }
 
 
-def train_flags(*names: str):
-    """Decorator adding the ``gantk train`` flags named (all of them when none are named)."""
-    options = [TRAIN_FLAGS[name] for name in names] if names else list(TRAIN_FLAGS.values())
+def with_options(options: list) -> Callable:
+    """Decorator adding click ``options``, shown in ``--help`` in the order given."""
 
     def decorate(function):
         for option in reversed(options):
@@ -98,3 +97,13 @@ def train_flags(*names: str):
         return function
 
     return decorate
+
+
+def train_flags(*names: str) -> Callable:
+    """Decorator adding the ``gantk train`` flags named (all of them when none are named)."""
+    return with_options([TRAIN_FLAGS[name] for name in names] if names else list(TRAIN_FLAGS.values()))
+
+
+def given_flags(flags: dict[str, Any]) -> dict[str, Any]:
+    """The training flags the user gave (click passes ``None`` or ``{}`` for the others)."""
+    return {key: value for key, value in flags.items() if value is not None and value != {}}

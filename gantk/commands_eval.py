@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_options import train_flags
+from .cli_options import given_flags, train_flags, with_options
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
 EVAL_OPTIONS = [
@@ -19,10 +19,7 @@ EVAL_OPTIONS = [
 ]
 
 
-def eval_options(function):
-    for option in reversed(EVAL_OPTIONS):
-        function = option(function)
-    return function
+eval_options = with_options(EVAL_OPTIONS)
 
 
 @click.command("eval")
@@ -110,7 +107,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
     common = read_config_file(config_file) if config_file else {}
-    common.update({key: value for key, value in flags.items() if value is not None and value != {}})
+    common.update(given_flags(flags))
     run_ablation(
         load_grid(grid_spec), data, Path(out), common=common, progress=progress, log=click.echo,
         eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,

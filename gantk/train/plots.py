@@ -8,13 +8,19 @@ from ..errors import GantkError
 from .logs import NOT_LOSSES, read_metrics
 
 
-def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
-    """Plot every loss column of a metrics CSV against the step, one panel per network."""
+def pyplot():
+    """``matplotlib.pyplot`` drawing to files only (no window, works without a display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
+    """Plot every loss column of a metrics CSV against the step, one panel per network."""
+    plt = pyplot()
     metrics_csv, out_png = Path(metrics_csv), Path(out_png)
     if out_png.suffix.lower() != ".png":
         raise GantkError(f"the plot is written as PNG: give a path ending in .png, not {out_png}.")

@@ -1,0 +1,126 @@
+"""The grids of an ablation study: cells of training settings, the built-in grids and TOML grid files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import GantkError
+from ..train import TrainConfig
+from ..train.config import read_toml, setting_keys
+
+
+class AblationError(GantkError):
+    """A grid that cannot be read or run."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One composition of a grid: a name and the training settings that define it."""
+
+    name: str
+    settings: dict[str, Any]
+
+    @property
+    def folder(self) -> str:
+        """The cell's run-directory name: lower case, runs of characters other than letters, digits and ``+._-``
+        become ``-``, without leading or trailing ``-`` and ``.`` (so never ``.`` or ``..``)."""
+        return re.sub(r"[^a-z0-9+._-]+", "-", self.name.lower()).strip("-.")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A named list of cells and the settings they share."""
+
+    name: str
+    cells: tuple[Cell, ...]
+    description: str = ""
+    common: dict[str, Any] = field(default_factory=dict)
+
+
+L1_CGAN = {"loss": "bce+l1@100", "conditional": True}
+
+BUILTIN_GRIDS = {
+    grid.name: grid
+    for grid in (
+        Grid("table1", (
+            Cell("L1", {"loss": "l1", "disc": "none"}),
+            Cell("GAN", {"loss": "bce", "conditional": False}),
+            Cell("cGAN", {"loss": "bce", "conditional": True}),
+            Cell("L1+GAN", {"loss": "bce+l1@100", "conditional": False}),
+            Cell("L1+cGAN", L1_CGAN),
+        ), "pix2pix Table 1: objectives with the U-Net and the 70x70 PatchGAN (GAN: D sees the output only)"),
+        Grid("generators", (
+            Cell("encoder-decoder L1", {"gen": "encoder-decoder", "loss": "l1", "disc": "none"}),
+            Cell("encoder-decoder L1+cGAN", {"gen": "encoder-decoder", **L1_CGAN}),
+            Cell("U-Net L1", {"gen": "unet", "loss": "l1", "disc": "none"}),
+            Cell("U-Net L1+cGAN", {"gen": "unet", **L1_CGAN}),
+        ), "pix2pix generator ablation: encoder-decoder against U-Net, with L1 and L1+cGAN"),
+        Grid("table3", (
+            Cell("1x1 PixelGAN", {"disc": "pixel", **L1_CGAN}),
+            Cell("16x16 PatchGAN", {"disc": "patch16", **L1_CGAN}),
+            Cell("70x70 PatchGAN", {"disc": "patch70", **L1_CGAN}),
+            Cell("286x286 ImageGAN", {"disc": "patch286", **L1_CGAN}),
+        ), "pix2pix Table 3: discriminator receptive fields with L1+cGAN"),
+        Grid("pixel-loss", (
+            Cell("L1+cGAN", L1_CGAN),
+            Cell("L2+cGAN", {"loss": "bce+l2@100", "conditional": True}),
+            Cell("0.5 L1+0.5 L2+cGAN", {"loss": "bce+l1@50+l2@50", "conditional": True}),
+        ), "reconstruction term with cGAN: L1, L2 and their half-half mix, all with total weight lambda = 100"),
+    )
+}
+
+
+def load_grid(spec: str | Path) -> Grid:
+    """A built-in grid by name (see :data:`BUILTIN_GRIDS`) or a grid from a TOML file."""
+    if str(spec) in BUILTIN_GRIDS:
+        return BUILTIN_GRIDS[str(spec)]
+    path = Path(spec)
+    if not path.is_file():
+        raise AblationError(f"'{spec}' is neither a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a TOML file; pass one of them.")
+    document = read_toml(path, "grid file")
+    unknown = sorted(set(document) - {"name", "description", "common", "cells"})
+    if unknown:
+        raise AblationError(
+            f"grid file {path}: unknown top-level key(s) {', '.join(unknown)}; expected name, description, [common] and [[cells]]."
+        )
+    cells = document.get("cells")
+    if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in cells):
+        raise AblationError(f"grid file {path} needs [[cells]] tables, each with a name (e.g. name = \"L1\") and its settings.")
+    common = document.get("common", {})
+    if not isinstance(common, dict):
+        raise AblationError(f"grid file {path}: common must be a [common] table of settings, got {common!r}.")
+    grid = Grid(
+        name=str(document.get("name", path.stem)),
+        cells=tuple(Cell(c["name"], setting_keys({k: v for k, v in c.items() if k != "name"})) for c in cells),
+        description=str(document.get("description", "")),
+        common=setting_keys(common),
+    )
+    check_grid(grid, str(path))
+    return grid
+
+
+def check_grid(grid: Grid, source: str) -> None:
+    """Cell names unique as folders; every key a training setting; ``data`` and ``out`` left to the runner."""
+    folders = [cell.folder for cell in grid.cells]
+    clashes = sorted({f for f in folders if folders.count(f) > 1 or not f})
+    if clashes:
+        raise AblationError(
+            f"grid {source}: cell names must differ as folder names (letters, digits, +._-), clashing: {', '.join(clashes) or 'empty'}."
+        )
+    for label, settings in [("[common]", grid.common)] + [(f"cell '{c.name}'", c.settings) for c in grid.cells]:
+        reserved = sorted({"data", "out"} & set(settings))
+        if reserved:
+            raise AblationError(f"grid {source}, {label}: {', '.join(reserved)} is set by gantk ablate (--data, --out); remove it.")
+        try:
+            TrainConfig().merged(settings)
+        except GantkError as error:
+            raise AblationError(f"grid {source}, {label}: {error}") from None
+
+
+def cell_config(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any]) -> TrainConfig:
+    """The training configuration of one cell (recipe defaults are filled in by the trainer)."""
+    base = TrainConfig().merged(grid.common).merged(common)
+    return base.merged(cell.settings).merged({"data": str(data), "out": str(Path(out) / cell.folder)})

@@ -1,0 +1,130 @@
+"""A study's outputs: the results table, a bar chart per metric and a grid of sample outputs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..evaluate import open_eval_split, save_result
+from ..inference import TrainedModel
+from ..systems import targets
+from ..train.plots import pyplot
+from .grids import Grid
+
+IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall")
+MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
+HIGHER_IS_BETTER = {
+    "psnr", "ssim", "precision", "recall", "pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice",
+}
+
+
+def metric_columns(results: list[dict[str, Any]]) -> list[str]:
+    """Metric columns of the table: those of the task that at least one cell has."""
+    wanted = MASK_COLUMNS if results and results[0]["task"] == "segmentation" else IMAGE_COLUMNS
+    return [name for name in wanted if any(name in r["metrics"] for r in results)]
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    """The study as a markdown table, one row per cell; the best value of each column in bold (unless all are equal)."""
+    names = metric_columns(results)
+    best = {}
+    for name in names:
+        values = [r["metrics"][name] for r in results if r["metrics"].get(name) is not None]
+        if values:
+            best[name] = max(values) if name in HIGHER_IS_BETTER else min(values)
+    arrows = {name: "↑" if name in HIGHER_IS_BETTER else "↓" for name in names}
+    contested = {name for name in best if len({r["metrics"].get(name) for r in results}) > 1}
+    lines = [
+        "| cell | generator | discriminator | objective | " + " | ".join(f"{n} {arrows[n]}" for n in names) + " |",
+        "|---|---|---|---|" + "---:|" * len(names),
+    ]
+    for r in results:
+        model = r["model"]
+        disc = "none" if not model["disc"] else f"{model['disc']} ({'conditional' if model['conditional'] else 'unconditional'})"
+        cells = []
+        for name in names:
+            value = r["metrics"].get(name)
+            text = "n/a" if value is None else f"{value:.4g}"
+            cells.append(f"**{text}**" if value is not None and value == best.get(name) and name in contested else text)
+        lines.append(f"| {r['cell']['name']} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def steps_text(results: list[dict[str, Any]]) -> str:
+    """The training steps of the cells: one number when they all took the same."""
+    if len({r["step"] for r in results}) == 1:
+        return f"{results[0]['step']} training steps per cell"
+    return "training steps per cell: " + ", ".join(f"{r['step']} ({r['cell']['name']})" for r in results)
+
+
+def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path, eval_options: dict[str, Any]) -> None:
+    first = results[0]
+    header = [
+        f"# Ablation: {grid.name}",
+        "",
+        grid.description,
+        "",
+        f"Data: `{data}` (split {first['split']}, {first['images']} images); {steps_text(results)}; "
+        f"evaluation mode: {first['mode']}.",
+        "",
+    ]
+    reasons = sorted({f"{name}: {reason}" for r in results for name, reason in r["unavailable"].items()})
+    footer = ["", *(f"- unavailable {reason}" for reason in reasons)] if reasons else []
+    (out / "results.md").write_text("\n".join(header) + "\n" + markdown_table(results) + "\n".join(footer) + ("\n" if footer else ""))
+    save_result({"grid": grid.name, "description": grid.description, "cells": results}, out / "results.json")
+    plot_metrics(results, out / "metrics.png")
+    comparison_grid(results, data, out / "samples.png", eval_options)
+
+
+def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
+    """One bar chart per metric column, cells on the x axis."""
+    plt = pyplot()
+    names = metric_columns(results)
+    labels = [r["cell"]["name"] for r in results]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.6), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        values = [r["metrics"].get(name) for r in results]
+        axis.bar(range(len(values)), [v if v is not None else 0 for v in values], color="#4c72b0")
+        axis.set_title(f"{name} {'↑' if name in HIGHER_IS_BETTER else '↓'}", fontsize=10)
+        axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+        axis.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, eval_options: dict[str, Any], count: int = 3) -> Path:
+    """``count`` test images spread over the split, one row each: input, target, then every cell's output."""
+    plt = pyplot()
+    split = eval_options.get("split", "test")
+    eval_mode, seed = eval_options.get("eval_mode", False), eval_options.get("seed", 0)
+    titles: list[str] = []
+    image_columns: list[list[torch.Tensor]] = []
+    for result in results:
+        model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=eval_mode)
+        dataset = open_eval_split(data, model.config, split)
+        picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().unique().tolist()
+        items = [dataset[i] for i in picks]
+        if not image_columns:
+            titles += ["input", "target"]
+            image_columns.append([targets.displayable(it["A"][None])[0] for it in items])
+            image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
+        with model.seeded(seed):
+            outputs = [model.translate(model.inputs(it["A"][None])) for it in items]
+        titles.append(result["cell"]["name"])
+        image_columns.append([targets.shown(o, model.num_classes)[0] for o in outputs])
+    rows = len(image_columns[0])
+    fig, axes = plt.subplots(rows, len(image_columns), figsize=(1.3 * len(image_columns), 1.3 * rows + 0.3), squeeze=False)
+    for col, (title, images) in enumerate(zip(titles, image_columns)):
+        axes[0][col].set_title(textwrap.fill(title, 18), fontsize=8)  # long cell names wrap within the column
+        for row, image in enumerate(images):
+            axes[row][col].imshow((image.float().permute(1, 2, 0) * 0.5 + 0.5).clamp(0, 1).numpy())
+            axes[row][col].axis("off")
+    fig.tight_layout(pad=0.2)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

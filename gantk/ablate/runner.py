@@ -1,0 +1,128 @@
+"""Running a study: train and evaluate every cell, skip finished ones, resume interrupted ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import GantkError
+from ..evaluate import evaluate, save_result
+from ..metrics.fid import find_inception_weights
+from ..objectives.spec import ObjectiveSet
+from ..train import TrainConfig, Trainer
+from ..train import checkpoint as ckpt
+from ..train.config import EXECUTION_KEYS
+from .grids import AblationError, Cell, Grid, cell_config, check_grid
+from .outputs import write_outputs
+
+EVAL_FILE = "eval.json"
+# Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
+EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "seed": 0}
+
+
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved configuration without the keys that only change how a run executes."""
+    return {key: value for key, value in config.items() if key not in EXECUTION_KEYS}
+
+
+def run_ablation(
+    grid: Grid,
+    data: str | Path,
+    out: str | Path,
+    *,
+    common: dict[str, Any] | None = None,
+    eval_options: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Train and evaluate every cell of ``grid`` (skipping finished ones), then write the study's outputs.
+
+    Writes ``OUT/<cell>/`` (run directory and ``eval.json``), ``OUT/results.json``,
+    ``OUT/results.md`` (markdown table), ``OUT/metrics.png`` and ``OUT/samples.png`` (three test
+    images through every cell).
+
+    Args:
+        grid: the cells (see :func:`load_grid`).
+        data: the dataset every cell trains and is evaluated on.
+        out: the study's folder.
+        common: training settings for every cell (e.g. ``{"max_steps": 500, "gen_opt": {"ngf": 32}}``).
+        eval_options: keyword arguments of :func:`gantk.evaluate.evaluate` (``split``, ``inception_weights``...).
+        progress: progress bars of training and evaluation.
+        log: receives one line per cell and stage.
+
+    Returns:
+        The evaluation result of every cell, in grid order, each with a ``cell`` entry.
+    """
+    out = Path(out)
+    common, eval_options = dict(common or {}), dict(eval_options or {})
+    check_grid(grid, grid.name)
+    evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
+    feature_cache: dict = {}
+    results = []
+    trainers = [_checked_trainer(grid, cell, data, out, common, progress) for cell in grid.cells]  # every cell before any trains
+    if eval_options.get("inception_weights") is not None:
+        find_inception_weights(eval_options["inception_weights"])  # a wrong file is reported now, not after training
+    for number, (cell, trainer) in enumerate(zip(grid.cells, trainers), 1):
+        label = f"[{number}/{len(grid.cells)}] {cell.name}"
+        run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
+        finished = _finished_result(run_dir, settings, evaluation, cell)
+        if finished is not None:
+            log(f"{label}: finished earlier, skipped ({run_dir / EVAL_FILE})")
+            results.append(finished)
+            continue
+        if ckpt.list_checkpoints(run_dir):
+            payload = ckpt.load_checkpoint(run_dir)
+            _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
+            log(f"{label}: continuing {run_dir} from its checkpoint at step {payload['step']}")
+            trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, resume_from=payload)
+        else:
+            log(f"{label}: training into {run_dir}")
+        trainer.fit()
+        log(f"{label}: evaluating")
+        result = evaluate(run_dir, data, feature_cache=feature_cache, **{"progress": progress, **eval_options})
+        result["cell"] = {"name": cell.name, "settings": cell.settings, "train_config": settings, "evaluation": evaluation}
+        save_result(result, run_dir / EVAL_FILE)
+        results.append(result)
+    write_outputs(grid, results, data, out, eval_options)
+    log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
+    return results
+
+
+def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], progress: bool) -> Trainer:
+    """The cell's trainer, its settings resolved and its objective spec built."""
+    try:
+        trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress)
+        ObjectiveSet.from_spec(trainer.config.loss, trainer.components.registry("objective"), trainer.config.loss_opt)
+    except GantkError as error:
+        raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None
+    return trainer
+
+
+def _finished_result(run_dir: Path, settings: dict[str, Any], evaluation: dict[str, Any], cell: Cell) -> dict[str, Any] | None:
+    """The saved result of a finished cell; ``None`` when it must train or be evaluated (again)."""
+    path = run_dir / EVAL_FILE
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    if not isinstance(result.get("cell"), dict) or not ckpt.checkpoint_path(run_dir, result["step"]).is_file():
+        return None  # not written by gantk ablate, or its checkpoint is gone
+    _check_same(result["cell"]["train_config"], settings, run_dir, cell)
+    return result if result["cell"].get("evaluation") == evaluation else None
+
+
+def _check_same(saved: dict[str, Any], wanted: dict[str, Any], run_dir: Path, cell: Cell) -> None:
+    """Raise unless two resolved configurations agree (a key only one of them has counts when it is not the default)."""
+    defaults = TrainConfig().to_dict()
+    changed = sorted(
+        k for k in set(saved) | set(wanted)
+        if saved.get(k, defaults.get(k)) != wanted.get(k, defaults.get(k))
+    )
+    if changed:
+        raise AblationError(
+            f"cell '{cell.name}' in {run_dir} was run with other settings ({', '.join(changed)}); "
+            "run the study with its original settings, choose a new --out, or delete that cell's folder."
+        )
+
+
+# -- outputs ------------------------------------------------------------------------------------
