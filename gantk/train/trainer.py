@@ -29,7 +29,7 @@ from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
 from .schedule import linear_decay
-from .validation import validate
+from .validation import validation_scores
 
 # What a run directory holds besides checkpoints: a new run may reuse a folder that holds only these.
 RUN_FILES = {"config.toml", "metrics.csv", "validation.csv", "loss_curves.png", "samples", "tensorboard", "eval.json"}
@@ -350,7 +350,7 @@ class Trainer:
         if parts.process.is_main and due(config.sample_every):
             save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
         if log.validation is not None and due(config.val_every):
-            log.write_validation(self.step, validate(parts.system, self.val_dataset, parts.device, config.batch_size))
+            log.write_validation(self.step, validation_scores(parts.system, self.val_dataset, parts.device, config.batch_size))
         if due(config.checkpoint_every):
             self._save(parts)
         for callback in self.callbacks:

@@ -13,7 +13,7 @@ from ..systems.base import System
 from .logs import VALIDATION_PREFIX
 
 
-def validate(system: System, dataset: Any, device: torch.device, batch_size: int) -> dict[str, float]:
+def validation_scores(system: System, dataset: Any, device: torch.device, batch_size: int) -> dict[str, float]:
     """Mean pixel metrics (images) or segmentation metrics (masks) of ``system`` on ``dataset``.
 
     The networks run in eval mode (running statistics, no dropout) under ``no_grad`` and a forked
