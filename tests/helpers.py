@@ -43,11 +43,11 @@ def write_segmentation(root: Path, count: int = 6, size: int = 40, num_classes: 
     return root
 
 
-def write_unaligned(root: Path, count_a: int = 5, count_b: int = 4, size: int = 40) -> Path:
-    for side, count, offset in (("trainA", count_a, 0), ("trainB", count_b, 100)):
+def write_unaligned(root: Path, count_a: int = 5, count_b: int = 4, size: int = 40, channels_a: int = 3) -> Path:
+    for side, count, offset, channels in (("trainA", count_a, 0, channels_a), ("trainB", count_b, 100, 3)):
         (root / side).mkdir(parents=True, exist_ok=True)
         for i in range(count):
-            write_png(smooth_image(offset + i, size), str(root / side / f"{i:03d}.png"))
+            write_png(smooth_image(offset + i, size, channels), str(root / side / f"{i:03d}.png"))
     return root
 
 

@@ -89,6 +89,14 @@ def test_crop_larger_than_image_is_a_clear_error():
         PairedTransform(load_size=None, crop_size=32)({"A": tv_tensors.Image(ramp())}, torch.Generator())
 
 
+def test_random_crops_reach_every_position():
+    image = ramp(3, 4)  # pixel (0, 0) of a crop tells where it was taken: x = 12 * left, y = 12 * top
+    transform = PairedTransform(load_size=None, crop_size=2, flip=False, normalize=False)
+    corners = {tuple(transform({"A": tv_tensors.Image(image)}, torch.Generator().manual_seed(seed))["A"][:2, 0, 0].tolist())
+               for seed in range(100)}
+    assert corners == {(12 * left, 12 * top) for top in range(2) for left in range(3)}
+
+
 def test_images_are_resized_bicubically_as_in_the_reference():
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as F

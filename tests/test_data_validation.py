@@ -130,6 +130,12 @@ def test_multiclass_masks_with_explicit_classes(tmp_path):
         open_dataset(tmp_path, num_classes=4)[0]
 
 
+def test_masks_that_are_all_background_still_give_two_classes(tmp_path):
+    png(tmp_path / "images" / "a.png")
+    png(tmp_path / "masks" / "a.png", channels=1, value=0)
+    assert check_dataset(tmp_path).splits[""].num_classes == 2
+
+
 def test_long_lists_are_cut_with_a_count(tmp_path):
     for i in range(25):
         png(tmp_path / "A" / f"{i:02d}.png")

@@ -78,6 +78,13 @@ def test_a_crop_larger_than_the_images_names_the_fix():
         DeviceAugment(crop_size=8, flip=True)(coded_batch(2))
 
 
+def test_images_too_narrow_for_the_crop_are_refused_too():
+    batch = coded_batch(2, size=8)
+    batch["A"], batch["B"] = batch["A"][..., :5], batch["B"][..., :5]
+    with pytest.raises(DataError, match="crop_size 6 is larger than the A images .5x8"):
+        DeviceAugment(crop_size=6, flip=True)(batch)
+
+
 def test_device_crops_are_crops_of_what_the_loader_would_make(tmp_path):
     pairs = write_paired(tmp_path / "pairs", count=2, size=40)
     raw = open_dataset(pairs, load_size=36, crop_size=None, flip=False, normalize=False)[(0, 0)]

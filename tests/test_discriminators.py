@@ -79,6 +79,12 @@ def test_min_input_size_is_exact(name, smallest):
         model(torch.randn(1, 6, smallest - 1, smallest - 1))
 
 
+@pytest.mark.parametrize("name", ["patch16", "patch70", "patch286", "pixel", "image"])
+def test_every_activation_is_the_reference_leaky_relu(name):
+    slopes = [m.negative_slope for m in create(name, in_channels=6, ndf=4).modules() if isinstance(m, nn.LeakyReLU)]
+    assert slopes and set(slopes) == {0.2}
+
+
 def test_patch70_has_the_reference_parameter_count():
     assert sum(p.numel() for p in create("patch70", in_channels=6, ndf=64, norm="batch").parameters()) == 2_768_705
 

@@ -178,3 +178,10 @@ def test_smp_keeps_its_own_init_unless_asked():
     normal = create("smp", encoder="resnet18", init="normal", init_gain=0.02)
     assert conv_std(normal.model.decoder) == pytest.approx(0.02, rel=0.05)
     assert conv_std(normal.model.encoder) == pytest.approx(0.02, rel=0.05)  # random encoder: re-initialised too
+
+
+@pytest.mark.parametrize("norm", ["none", "instance", "batch"])
+def test_a_resnet_block_adds_its_branch_to_its_input(norm):
+    block = ResnetBlock(4, norm=norm, dropout=0.0).eval()
+    x = torch.randn(2, 4, 8, 8)
+    torch.testing.assert_close(block(x), x + block.block(x))

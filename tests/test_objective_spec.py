@@ -45,6 +45,7 @@ def _registry_with(**extra) -> Registry:
         ("  bce +\tl1 @ 100 ", [("bce", None), ("l1", 100.0)]),
         ("l1@1e-3+l2@1e+3+cycle@2E2+identity@.5", [("l1", 1e-3), ("l2", 1e3), ("cycle", 200.0), ("identity", 0.5)]),
         ("my-loss_v2.1@2", [("my-loss_v2.1", 2.0)]),
+        ("l1@1E+3+l2@2E-2", [("l1", 1000.0), ("l2", 0.02)]),
     ],
 )
 def test_parse_spec(text, expected):

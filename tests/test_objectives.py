@@ -435,6 +435,21 @@ def _segmentation_context():
     return ctx, [*g_ab.parameters(), *g_ba.parameters()], list(disc.parameters())
 
 
+def test_lovasz_reads_the_logits_not_the_probabilities():
+    ctx, _, _ = _segmentation_context()
+    loss = LovaszLoss().generator_loss(ctx)
+    assert torch.equal(loss, lovasz_loss(ctx.fake_logits, ctx.target))
+    assert not torch.allclose(loss, lovasz_loss(ctx.fake, ctx.target))
+
+
+@pytest.mark.parametrize("name, distance", [("cycle", "l1"), ("cycle-l2", "l2"), ("identity", "l1"), ("identity-l2", "l2")])
+def test_l2_variants_use_the_l2_distance(name, distance):
+    ctx, _, _ = _segmentation_context()
+    expected = cycle_loss(ctx.reconstructed, ctx.input, distance) if name.startswith("cycle") else \
+        identity_loss(ctx.identity_output, ctx.real, distance)
+    assert torch.equal(OBJECTIVES.create(name).generator_loss(ctx), expected)
+
+
 def _has_gradient(params) -> bool:
     return any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
 

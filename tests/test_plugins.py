@@ -101,6 +101,21 @@ def test_disable_autoload_env(fake_entry_points, monkeypatch):
     components = load_components()
     assert "ep-disc" not in components.registry("discriminator")
     assert not components.failures
+    for value in ("0", "false", "No", ""):  # values that leave autoload on
+        monkeypatch.setenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", value)
+        assert "ep-disc" in load_components().registry("discriminator"), value
+
+
+def test_entry_points_load_in_name_order(monkeypatch):
+    def claiming(name):
+        return make_plugin(name, gantk_register_objectives=lambda registry: registry.add("shared-name", lambda: None))
+
+    points = [FakeEntryPoint("zeta", claiming("zeta")), FakeEntryPoint("alpha", claiming("alpha"))]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: points if group == "gantk" else [])
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    components = load_components()
+    assert components.registry("objective").get("shared-name").plugin == "alpha"
+    assert [f.plugin for f in components.failures] == ["zeta"]
 
 
 def test_public_api(monkeypatch):
@@ -166,6 +181,7 @@ def test_a_plugin_whose_hook_fails_adds_nothing_of_that_kind():
     def register(registry):
         registry.add("mine-a", lambda: None)
         registry.add("bce", lambda: "replaced", override=True)
+        registry.add("bce", lambda: "replaced again", override=True)  # undone last-first, the built-in comes back
         registry.add("l1", lambda: None)  # clashes: the hook fails here
         registry.add("mine-b", lambda: None)
 

@@ -17,6 +17,12 @@ def no_fast_bf16(monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_fast", lambda name: name == "fp32")
 
 
+@pytest.mark.parametrize("name, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16), ("fp32", torch.float32)])
+def test_autocast_computes_in_the_precision_asked_for(name, dtype):
+    with precision.autocast(torch.device("cpu"), name):
+        assert torch.nn.Linear(4, 4)(torch.randn(2, 4)).dtype == dtype
+
+
 def test_warns_for_slow_reduced_precision_on_cpu(no_fast_bf16):
     with pytest.warns(GantkWarning, match=r"--precision bf16: this CPU .* --precision fp32"):
         precision.warn_if_slow(torch.device("cpu"), "bf16")

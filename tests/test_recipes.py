@@ -23,6 +23,34 @@ def cycle_config(data, out, **overrides):
     return TrainConfig(recipe="cyclegan", data=str(data), out=str(out), gen="resnet6", gen_opt={"ngf": 8}, **{**TINY, **overrides})
 
 
+def test_cyclegan_discriminators_learn_from_their_pools(tmp_path):
+    data = write_unaligned(tmp_path / "data")
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, pool_size=2), progress=False)
+    trainer.fit()
+    assert [len(trainer.system.pools[name].images) for name in ("D_A", "D_B")] == [2, 2]
+
+
+def test_each_identity_term_runs_the_generator_into_its_own_domain(tmp_path):
+    data = write_unaligned(tmp_path / "data")
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, disc="none", loss="cycle+identity"), progress=False)
+    trainer.fit()
+    system = trainer.system
+    a, b = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    nets = {"G_AB": lambda x: x, "G_BA": lambda x: -x}  # G_AB keeps B images as they are; G_BA does not keep A's
+    losses = system.phase_losses(system.phases[0], {"A": a, "B": b}, {"fake_B": a, "fake_A": -b}, nets)
+    assert losses["G_AB/identity"] == 0
+    assert losses["G_BA/identity"] == pytest.approx(5 * (2 * a).abs().mean())  # weight 5 times |G_BA(a) - a|
+
+
+def test_cyclegan_between_gray_and_colour(tmp_path):
+    data = write_unaligned(tmp_path / "data", channels_a=1)
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle"), progress=False)
+    trainer.fit()
+    first_conv = {name: next(m for m in trainer.system.networks[name].modules() if isinstance(m, torch.nn.Conv2d))
+                  for name in ("D_A", "D_B", "G_AB", "G_BA")}
+    assert {name: conv.in_channels for name, conv in first_conv.items()} == {"D_A": 1, "D_B": 3, "G_AB": 1, "G_BA": 3}
+
+
 def test_cyclegan_step_updates_each_network_with_its_own_optimizer(tmp_path):
     data = write_unaligned(tmp_path / "data")
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1), progress=False)

@@ -5,7 +5,9 @@ import os
 import re
 import signal
 import stat
+import types
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,6 +116,26 @@ def test_resume_a_checkpoint_from_before_n_critic(pairs, tmp_path):
     assert trainer.step == 3
 
 
+def test_only_the_newest_checkpoints_are_kept(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6), progress=False).fit()  # every 2 steps, keep 2
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["checkpoint-00000004.pt", "checkpoint-00000006.pt"]
+    Trainer.resume(tmp_path / "run", {"max_steps": 8, "keep_checkpoints": 1}, progress=False).fit()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["checkpoint-00000008.pt"]
+
+
+def test_log_rows_hold_the_epoch_the_window_mean_and_the_image_rate(pairs, tmp_path, monkeypatch):
+    clock = iter(range(10**6))  # every reading of the clock is one second later: a log window lasts 1 s
+    monkeypatch.setattr("gantk.train.logs.time", types.SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    every_step = read_rows(Trainer(tiny_config(pairs, tmp_path / "a", max_steps=4), progress=False).fit())
+    every_other = read_rows(Trainer(tiny_config(pairs, tmp_path / "b", max_steps=4, log_every=2), progress=False).fit())
+    assert [row["epoch"] for row in every_step] == ["0", "0", "0", "1"]  # 6 pairs, batch 2: 3 steps an epoch
+    assert [float(row["images_per_s"]) for row in every_step] == [2.0] * 4  # 1 step of 2 images per window
+    assert [float(row["images_per_s"]) for row in every_other] == [4.0] * 2  # 2 steps of 2 images
+    for key in ("D/bce", "G/bce", "G/l1"):
+        mean = (float(every_step[0][key]) + float(every_step[1][key])) / 2
+        assert float(every_other[0][key]) == pytest.approx(mean, rel=1e-5)
+
+
 def test_lr_column_is_the_rate_each_step_used(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=4, lr=2e-4, decay_start=0.5), progress=False).fit()
     # constant for the first half, then linear towards 0 at step 4
@@ -153,6 +175,31 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+def test_a_checkpoint_write_replaces_the_file_rather_than_overwriting_it(tmp_path):
+    path = ckpt.save_checkpoint(tmp_path / "checkpoint-00000001.pt", {"system": {}, "value": 1})
+    before = path.stat().st_ino
+    ckpt.save_checkpoint(path, {"system": {}, "value": 2})
+    assert path.stat().st_ino != before and ckpt.load_checkpoint(path)["value"] == 2
+
+
+class Planted:
+    """Pickles into a call that creates ``marker``: what a malicious checkpoint could run."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
+    marker = tmp_path / "code-ran"
+    torch.save({"format": ckpt.FORMAT_VERSION, "system": {}, "trap": Planted(marker)}, tmp_path / "checkpoint-00000001.pt")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        ckpt.load_checkpoint(tmp_path)
+    assert not marker.exists()
+
+
 def test_checkpoint_mode_follows_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
@@ -176,12 +223,16 @@ def test_not_a_checkpoint(tmp_path):
     empty.mkdir()
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         ckpt.load_checkpoint(empty)
+    torch.save({"format": ckpt.FORMAT_VERSION + 1, "system": {}}, empty / "checkpoint-00000001.pt")
+    with pytest.raises(CheckpointError, match=f"is not a gantk checkpoint \\(format {ckpt.FORMAT_VERSION}\\)"):
+        ckpt.load_checkpoint(empty)
 
 
 @pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # slow half precision on some CPUs
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs(pairs, tmp_path, precision):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, precision=precision, channels_last=True), progress=False).fit()
+    assert bool(ckpt.load_checkpoint(run)["scaler"]) == (precision == "fp16")  # fp16 only scales its gradients
     rows = read_rows(run)
     assert len(rows) == 2 and all(float(r["G/l1"]) > 0 for r in rows)
 
