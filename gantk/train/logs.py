@@ -123,7 +123,7 @@ class RunLog:
         losses = self.window.means()
         speed = self.window.steps_per_second() * images_per_step
         self.window = LossWindow()
-        row = {"step": step, "epoch": epoch, "lr": lr, "images_per_s": speed, **losses}
+        row = {**dict(zip(NOT_LOSSES, (step, epoch, lr, speed))), **losses}
         if self.metrics is not None:
             self.metrics.write(row)
         self._add_scalars(row, step)
