@@ -128,6 +128,21 @@ def test_validation_metrics_during_segmentation_training(tmp_path):
         assert 0 <= float(validation[-1][key]) <= 1, key
 
 
+def test_validation_leaves_the_run_as_it_would_be_without_it(tmp_path):
+    from gantk.train import checkpoint as ckpt
+
+    root = tmp_path / "data"
+    write_segmentation(root / "train")
+    write_segmentation(root / "test", count=3)
+    states = []
+    for name, val_every in (("plain", None), ("validated", 1)):
+        config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / name), max_steps=3, val_every=val_every,
+                             gen="resnet6", gen_opt={"ngf": 8, "dropout": 0.5}, **TINY)  # dropout draws from the RNG
+        states.append(ckpt.load_checkpoint(Trainer(config, progress=False).fit())["system_state"])
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
 def test_validation_needs_a_held_out_split(tmp_path):
     from gantk.errors import OptionError
 

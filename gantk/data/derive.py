@@ -149,9 +149,9 @@ def derive_pairs(
         train_pairs=counts["train"], test_pairs=counts["test"], upscaled_photos=upscaled,
     )
     if upscaled:
-        listed = ", ".join(upscaled[:3]) + (", ..." if len(upscaled) > 3 else "")
+        shown = ", ".join(upscaled[:3]) + (", ..." if len(upscaled) > 3 else "")
         warnings.warn(
-            f"{len(upscaled)} of {len(photos)} photos ({listed}) have a short side under {short_side} px (1.5 x --size) "
+            f"{len(upscaled)} of {len(photos)} photos ({shown}) have a short side under {short_side} px (1.5 x --size) "
             f"and were enlarged, so their crops are blurred; use a smaller --size for sharp targets.",
             GantkWarning, stacklevel=2,
         )
