@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from torch import Tensor, nn
 
 from ..errors import OptionError
+
+if TYPE_CHECKING:
+    from ..objectives.spec import ObjectiveSet
 
 Nets = Mapping[str, Callable[..., Any]]  # network name -> callable (possibly DDP-wrapped or compiled)
 
@@ -51,6 +54,31 @@ def checked_output(output: Tensor, input: Tensor, out_channels: int, generator: 
             f"a generator must return N x {out_channels} x H x W, the size of its input."
         )
     return output
+
+
+def check_discriminator_matches_objective(disc: str | None, objective: ObjectiveSet) -> None:
+    """A discriminator needs an adversarial term and an adversarial term needs a discriminator."""
+    if disc and objective.adversarial is None:
+        raise OptionError(
+            f"--disc {disc} is set but the objective '{objective.spec}' has no adversarial term: "
+            "add one (e.g. bce+l1) or pass --disc none."
+        )
+    if not disc and objective.adversarial is not None:
+        raise OptionError(
+            f"the objective '{objective.spec}' has the adversarial term '{objective.adversarial.name}' "
+            "but no discriminator is set: choose one with --disc (e.g. patch70) or drop the term."
+        )
+
+
+def critic_steps(config: dict[str, Any]) -> int:
+    """Discriminator steps per generator step; more than one needs a discriminator."""
+    n_critic = int(config.get("n_critic", 1))
+    if n_critic > 1 and not config.get("disc"):
+        raise OptionError(
+            f"--n-critic {n_critic} asks for discriminator steps, but no discriminator is set: "
+            "choose one with --disc (e.g. patch70) or drop --n-critic."
+        )
+    return n_critic
 
 
 class System(nn.Module, metaclass=abc.ABCMeta):

@@ -12,9 +12,8 @@ from ..objectives.cycle import IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
-from .base import Nets, Phase, System, checked_output
+from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
 from .image_pool import ImagePool
-from .paired import check_discriminator_matches_objective, critic_steps
 
 # direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
 DIRECTIONS = {

@@ -12,7 +12,7 @@ from ..objectives.lovasz import LovaszLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
-from .base import Nets, Phase, System, checked_output
+from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
 
 
 class PairedSystem(System):
@@ -97,28 +97,3 @@ class PairedSystem(System):
                 "train another model with --direction BtoA for the reverse mapping."
             )
         return self._visible(checked_output(self.networks["G"](images), images, self.out_channels, self.config["gen"]))
-
-
-def check_discriminator_matches_objective(disc: str | None, objective: ObjectiveSet) -> None:
-    """A discriminator needs an adversarial term and an adversarial term needs a discriminator."""
-    if disc and objective.adversarial is None:
-        raise OptionError(
-            f"--disc {disc} is set but the objective '{objective.spec}' has no adversarial term: "
-            "add one (e.g. bce+l1) or pass --disc none."
-        )
-    if not disc and objective.adversarial is not None:
-        raise OptionError(
-            f"the objective '{objective.spec}' has the adversarial term '{objective.adversarial.name}' "
-            "but no discriminator is set: choose one with --disc (e.g. patch70) or drop the term."
-        )
-
-
-def critic_steps(config: dict[str, Any]) -> int:
-    """Discriminator steps per generator step; more than one needs a discriminator."""
-    n_critic = int(config.get("n_critic", 1))
-    if n_critic > 1 and not config.get("disc"):
-        raise OptionError(
-            f"--n-critic {n_critic} asks for discriminator steps, but no discriminator is set: "
-            "choose one with --disc (e.g. patch70) or drop --n-critic."
-        )
-    return n_critic
