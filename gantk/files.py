@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -56,9 +58,17 @@ def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) 
 def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``folder`` that becomes ``folder`` (replacing an empty one) once
     filled, or is removed on any error, so no one sees a half-built folder. With ``shared`` (a cache
-    that concurrent callers may build), a ``folder`` another caller finished first is kept."""
+    that concurrent callers may build), a ``folder`` another caller finished first is kept.
+
+    The temporary name holds the host and process id, so one left by a process that was killed
+    (SIGKILL, power loss) is removed by the next build of ``folder`` on that host."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    prefix = f".{folder.name}.building-{socket.gethostname()}-"
+    for abandoned in folder.parent.glob(glob.escape(prefix) + "*"):
+        pid = abandoned.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(abandoned, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder.parent))
     try:
         yield tmp
         give_default_mode(tmp)
@@ -71,3 +81,16 @@ def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (assumed so where that cannot be asked safely)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

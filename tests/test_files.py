@@ -53,3 +53,21 @@ def test_a_shared_folder_another_caller_finished_first_is_kept(tmp_path):
     with pytest.raises(OSError), building_folder(tmp_path / "cache") as tmp:  # not shared: a clash is an error
         (tmp / "mine").write_text("x")
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_folder_left_by_a_killed_build_is_removed_by_the_next_one(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(finished.stdout)
+    host = socket.gethostname()
+    abandoned = tmp_path / f".out.building-{host}-{dead}-x1y2"
+    running = tmp_path / f".out.building-{host}-{os.getpid()}-z3w4"  # a build still under way here
+    other = tmp_path / f".out.building-{host}x-{dead}-q5"  # another host's
+    for folder in (abandoned, running, other):
+        folder.mkdir()
+    with building_folder(tmp_path / "out") as tmp:
+        (tmp / "a.png").write_bytes(b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name, "out"])
