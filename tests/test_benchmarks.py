@@ -1,0 +1,38 @@
+"""The benchmark scripts drive the trainer's own code; tiny runs keep them working (nothing is timed here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def benchmarks(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
+@pytest.mark.parametrize("recipe", ["pix2pix", "seg", "cyclegan"])
+def test_the_eager_baseline_computes_what_the_trainer_computes(benchmarks, recipe):
+    from cases import Case
+
+    case = Case(recipe, 32, 2)
+    batches = case.batches(2)
+    gantk_step, eager_step = case.stepper("gantk"), case.stepper("eager-fused")
+    for batch in batches:
+        ours, eager = gantk_step(batch), eager_step(batch)
+        for phase in {key.split("/")[0][0] for key in ours}:  # "D" and "G" (D_A, G_AB... for cyclegan)
+            total = sum(value.item() for key, value in ours.items() if key.startswith(phase))
+            assert total == pytest.approx(eager[phase], rel=1e-4), (phase, ours, eager)
+    assert gantk_step.trainer.step == 2
+
+
+def test_the_loader_benchmark_reads_through_the_trainers_pipeline(benchmarks, tmp_path):
+    import loader
+
+    root = loader.write_jpeg_pairs(tmp_path / "pairs", 4, size=40, photo_dir=tmp_path / "no-photos")
+    for augment_on in ("loader", "device"):
+        rate = loader.loader_rate(root, workers=0, augment_on=augment_on, epochs=2, warmup=1, load_size=40, crop_size=32)
+        assert rate["images"] == 6 and rate["images_per_s"] > 0
