@@ -1,0 +1,102 @@
+"""Small contracts that are easy to break silently: settings checks, TOML round trips, channels, colours, geometry."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import torch
+
+from gantk.ablate import Cell, Grid, cell_config, markdown_table
+from gantk.cli_options import parse_value
+from gantk.errors import OptionError
+from gantk.evaluate import finite
+from gantk.inference import match_channels
+from gantk.nn.geometry import Window, receptive_field
+from gantk.plugins import load_components
+from gantk.recipes import cyclegan, pix2pix
+from gantk.systems import targets
+from gantk.train import TrainConfig
+from gantk.train.config import check_type, to_toml
+from gantk.train.distributed import ProcessInfo
+from gantk.train.resolve import resolve_config
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"load_size": 32, "crop_size": 36}, "crop_size (36) cannot exceed load_size (32)"),
+    ({"gen_opt": {"in_channels": 4}}, "in_channels in --gen-opt is set from the data's channels"),
+    ({"beta1": 1.0}, "beta1 is an Adam decay rate in [0, 1), got 1.0"),
+    ({"decay_start": 1.5}, "decay_start is a fraction of the schedule in [0, 1], got 1.5"),
+])
+def test_settings_out_of_range_are_refused(values, message):
+    with pytest.raises(OptionError, match=re.escape(message)):
+        TrainConfig(**values).validate()
+    TrainConfig(decay_start=1.0, beta1=0.0).validate()  # the ends that are allowed
+
+
+def test_a_bool_is_not_a_number_setting():
+    with pytest.raises(OptionError, match="lr must be a number, got True"):
+        check_type("lr", True)
+
+
+def test_config_toml_round_trips_awkward_text():
+    config = TrainConfig(data="C:\\data\\pairs \"quoted\"", loss_opt={"my.loss": {"real_label": 0.9}}, gen_opt={"ngf": 8})
+    assert TrainConfig(**tomllib.loads(to_toml(config.to_dict()))) == config
+
+
+def test_training_without_a_discriminator_keeps_no_discriminator_options():
+    assert resolve_config(TrainConfig(data="x", disc="none"), load_components(autoload=False)).disc_opt == {}
+
+
+def test_recipes_keep_the_papers_settings():
+    assert {k: pix2pix().defaults[k] for k in ("load_size", "crop_size", "batch_size", "loss")} == \
+        {"load_size": 286, "crop_size": 256, "batch_size": 1, "loss": "bce+l1@100"}
+    assert {k: cyclegan().defaults[k] for k in ("pool_size", "batch_size")} == {"pool_size": 50, "batch_size": 1}
+
+
+@pytest.mark.parametrize("text, value", [("false", False), ("False", False), ("true", True)])
+def test_option_booleans(text, value):
+    assert parse_value(text) is value
+
+
+def test_only_the_first_process_of_all_nodes_is_main():
+    assert ProcessInfo(rank=0, world_size=4, local_rank=0).is_main
+    assert not ProcessInfo(rank=2, world_size=4, local_rank=0).is_main  # first process of the second node
+
+
+def test_gray_from_colour_is_the_mean_of_the_colours():
+    rgb = torch.tensor([0.9, -0.3, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    torch.testing.assert_close(match_channels(rgb, 1), torch.full((1, 1, 2, 2), 0.2))
+
+
+def test_display_colours():
+    many = targets.colorize(torch.arange(40).view(1, 5, 8))  # more ids than colours: they repeat
+    assert many.shape == (1, 3, 5, 8)
+    four = torch.arange(4.0).view(1, 4, 1, 1).expand(1, 4, 2, 2)
+    assert targets.displayable(four)[0, :, 0, 0].tolist() == [0.0, 1.0, 2.0]  # the first three channels
+
+
+def test_receptive_field_counts_dilation():
+    assert receptive_field([Window(3, 1, 1, dilation=2)]) == 5
+    assert receptive_field([Window(4, 2, 1), Window(4, 1, 1)]) == 10
+
+
+def test_non_finite_numbers_become_null():
+    assert finite({"a": [float("inf"), float("-inf"), float("nan"), 1.5]}) == {"a": [None, None, None, 1.5]}
+
+
+def test_command_line_settings_win_over_the_grids_common_and_lose_to_the_cell():
+    grid = Grid("g", (Cell("a", {"lr": 0.1}),), common={"max_steps": 5, "lr": 0.3})
+    config = cell_config(grid, grid.cells[0], "data", "out", {"max_steps": 7, "lr": 0.2})
+    assert (config.max_steps, config.lr) == (7, 0.1)
+
+
+def test_the_best_value_of_each_column_is_bold():
+    def result(name, l1, psnr):
+        return {"cell": {"name": name}, "task": "image", "metrics": {"l1": l1, "psnr": psnr},
+                "model": {"gen": "unet", "disc": "patch70", "conditional": True, "loss": "bce+l1"}}
+
+    table = markdown_table([result("a", 0.2, 20.0), result("b", 0.1, 18.0)])
+    row_a, row_b = (line for line in table.splitlines() if line.startswith(("| a", "| b")))
+    assert "**20" in row_a and "**0.1" in row_b and "**0.2" not in row_a and "**18" not in row_b
