@@ -201,3 +201,18 @@ def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_pat
     run, pairs = image_run
     result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder; give a file name" in result.output
+
+
+def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):
+    from gantk.data import open_dataset
+    from gantk.inference import TrainedModel
+    from gantk.metrics import PixelScores
+
+    pairs = write_paired(tmp_path / "pairs", count=4, size=40)
+    run = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), direction="BtoA", **TINY), progress=False).fit()
+    model = TrainedModel.load(run, eval_mode=True)
+    scores = PixelScores()
+    for item in open_dataset(pairs, direction="BtoA", load_size=None, crop_size=32, augment=False):
+        scores.update(model.translate(model.inputs(item["A"][None])), item["B"][None])
+    result = evaluate(run, pairs, split="train", eval_mode=True, progress=False)
+    assert result["metrics"]["l1"] == pytest.approx(scores.compute()["l1"])

@@ -49,6 +49,8 @@ def test_cyclegan_between_gray_and_colour(tmp_path):
     first_conv = {name: next(m for m in trainer.system.networks[name].modules() if isinstance(m, torch.nn.Conv2d))
                   for name in ("D_A", "D_B", "G_AB", "G_BA")}
     assert {name: conv.in_channels for name, conv in first_conv.items()} == {"D_A": 1, "D_B": 3, "G_AB": 1, "G_BA": 3}
+    written = translate(tmp_path / "run", data / "trainB", tmp_path / "gray", direction="BtoA")  # colour in, gray out
+    assert len(written) == 4 and all(decode_image(str(path)).shape[0] == 1 for path in written)
 
 
 def test_cyclegan_step_updates_each_network_with_its_own_optimizer(tmp_path):
