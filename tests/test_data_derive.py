@@ -181,3 +181,14 @@ with fresh_folder(Path({str(tmp_path / "out")!r})) as tmp:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 128 + 15, result.stderr
     assert list(tmp_path.iterdir()) == []  # neither the output nor its hidden temporary folder
+
+
+def test_every_photo_gets_crops_of_its_own_and_training_keeps_a_photo(tmp_path):
+    (tmp_path / "photos").mkdir()
+    photo = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for name in ("one", "two"):  # the same picture twice
+        write_png(photo, tmp_path / "photos" / f"{name}.png")
+    result = derive_pairs(tmp_path / "photos", tmp_path / "out", task="gray", size=16, crops_per_photo=1, test_fraction=0.9)
+    assert (len(result.train_photos), len(result.test_photos)) == (1, 1)
+    crops = [read_image(next((tmp_path / "out" / split / "B").iterdir())) for split in ("train", "test")]
+    assert not torch.equal(*crops)  # each photo draws its own crop positions

@@ -11,7 +11,7 @@ from PIL import Image
 
 from gantk.data import check_dataset, open_dataset
 from gantk.data.io import write_png
-from gantk.errors import DataError
+from gantk.errors import DataError, OptionError
 
 
 def png(path: Path, channels: int = 3, height: int = 8, width: int = 8, value: int = 0) -> None:
@@ -152,3 +152,22 @@ def test_unaligned_and_single_validation(tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0junk")
     assert "broken.jpg: cannot be decoded" in problems(tmp_path / "s", "single")
+
+
+def test_an_aligned_image_of_odd_width_is_named_even_when_its_height_is_even(tmp_path):
+    png(tmp_path / "train" / "wide.png", width=17, height=8)
+    with pytest.raises(DataError, match="width 17 is odd"):
+        check_dataset(tmp_path, "aligned")
+
+
+def test_upper_case_extensions_are_images(tmp_path):
+    png(tmp_path / "A" / "a.PNG")
+    png(tmp_path / "B" / "a.Png")
+    assert len(open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)) == 1
+
+
+@pytest.mark.parametrize("size", [0, -4])
+def test_sizes_must_be_positive(tmp_path, size):
+    paired(tmp_path)
+    with pytest.raises(OptionError, match=f"load_size must be a positive integer or None, not {size}"):
+        open_dataset(tmp_path, load_size=size)
