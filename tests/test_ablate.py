@@ -58,8 +58,8 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
     assert (out / "metrics.png").is_file() and (out / "samples.png").is_file()
 
     monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a finished cell was trained again"))
-    again = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
-    assert again.exit_code == 0, again.output
+    again = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--log-every", "5", "--workers", "1")
+    assert again.exit_code == 0, again.output  # how cells run (logging, workers) is not what they compute
     assert again.output.count("finished earlier, skipped") == 2
 
 

@@ -145,6 +145,22 @@ def test_validation_leaves_the_run_as_it_would_be_without_it(tmp_path):
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
 
 
+def test_validation_runs_the_networks_in_eval_mode(tmp_path, monkeypatch):
+    from gantk.systems.paired import PairedSystem
+
+    root = tmp_path / "data"
+    write_segmentation(root / "train")
+    write_segmentation(root / "test", count=3)
+    modes = []
+    translate = PairedSystem.translate
+    monkeypatch.setattr(PairedSystem, "translate", lambda self, *a, **k: modes.append(self.training) or translate(self, *a, **k))
+    config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), max_steps=2, val_every=1,
+                         gen_opt={"ngf": 8}, **TINY)
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    assert modes == [False] * 4 and trainer.system.training  # 2 validations of 2 batches, then back to training
+
+
 def test_validation_needs_a_held_out_split(tmp_path):
     from gantk.errors import OptionError
 
