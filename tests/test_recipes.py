@@ -98,6 +98,10 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
     config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=2, gen_opt={"ngf": 8}, **TINY)
     run = Trainer(config, progress=False).fit()
     assert {"D/hinge", "G/hinge", "G/lovasz"} <= set(rows(run)[0])
+    from gantk.train import checkpoint as ckpt
+
+    system, _ = ckpt.system_from_checkpoint(run)
+    assert not any(isinstance(m, torch.nn.Tanh) for m in system.networks["G"].modules())  # logits, not images
     written = translate(run, data / "images", tmp_path / "masks", overlay=True)
     masks = [decode_image(str(p)) for p in written if not p.stem.endswith("_overlay")]
     assert len(masks) == 6 and masks[0].shape == (1, 32, 32)
