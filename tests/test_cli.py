@@ -83,6 +83,9 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert result.exit_code == 0 and "done: 3 steps" in result.output
     refused = CliRunner().invoke(cli, ["train", "--resume", str(out), "--gen", "resnet9"])
     assert refused.exit_code != 0 and "cannot change: gen" in refused.output
+    (tmp_path / "other.toml").write_text("max_steps = 9\n")
+    refused = CliRunner().invoke(cli, ["train", "--resume", str(out), "--config", str(tmp_path / "other.toml")])
+    assert refused.exit_code != 0 and "cannot take --config" in refused.output
     result = run("translate", "--checkpoint", out, data / "A", tmp_path / "translated")
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
     before = (data / "A" / "000.png").read_bytes()

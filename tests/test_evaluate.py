@@ -216,3 +216,11 @@ def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):
         scores.update(model.translate(model.inputs(item["A"][None])), item["B"][None])
     result = evaluate(run, pairs, split="train", eval_mode=True, progress=False)
     assert result["metrics"]["l1"] == pytest.approx(scores.compute()["l1"])
+
+
+def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
+    pairs = write_paired(tmp_path / "pairs", count=4, size=40)
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), gen="resnet6", **{**TINY, "gen_opt": {"ngf": 8, "dropout": 0.5}})
+    run = Trainer(config, progress=False).fit()
+    l1 = [evaluate(run, pairs, split="train", progress=False, seed=seed)["metrics"]["l1"] for seed in (1, 1, 2)]
+    assert l1[0] == l1[1] != l1[2]

@@ -100,3 +100,37 @@ def test_the_best_value_of_each_column_is_bold():
     table = markdown_table([result("a", 0.2, 20.0), result("b", 0.1, 18.0)])
     row_a, row_b = (line for line in table.splitlines() if line.startswith(("| a", "| b")))
     assert "**20" in row_a and "**0.1" in row_b and "**0.2" not in row_a and "**18" not in row_b
+
+
+def test_a_second_stop_signal_acts_at_once():
+    import os
+    import signal
+
+    from gantk.train.interrupt import stop_after_step_on_interrupt
+
+    with stop_after_step_on_interrupt() as stop_signal:
+        os.kill(os.getpid(), signal.SIGINT)  # the first only asks for a stop
+        assert stop_signal() == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_sample_grids_show_at_most_four_samples_mapped_to_pixels(tmp_path):
+    from gantk.data.io import read_image
+    from gantk.train.logs import save_sample_grid
+
+    rows = [torch.full((6, 3, 4, 4), -1.0), torch.full((6, 3, 4, 4), 1.0)]  # black inputs, white outputs
+    save_sample_grid(rows, tmp_path / "grid.png")
+    grid = read_image(tmp_path / "grid.png")
+    assert grid.shape[-2:] == (2 + 4 * (4 + 2), 2 + 2 * (4 + 2))  # 4 lines of 2 tiles, 2 px padding
+    assert grid[:, 2, 2].tolist() == [0, 0, 0] and grid[:, 2, 8].tolist() == [255, 255, 255]
+
+
+def test_report_lists_the_best_first_and_the_worst_first():
+    from gantk.report import Extremes
+
+    extremes = Extremes(2)
+    for score, name in ((3.0, "c"), (1.0, "a"), (2.0, "b"), (1.0, "tie")):
+        extremes.offer(score, name, {})
+    assert [name for _, name, _ in extremes.best()] == ["a", "tie"]
+    assert [name for _, name, _ in extremes.worst()] == ["c", "b"]
