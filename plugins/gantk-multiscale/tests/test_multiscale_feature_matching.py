@@ -138,3 +138,8 @@ def test_a_discriminator_without_features_is_an_error():
 
 def test_docstring_examples():
     assert doctest.testmod(gantk_multiscale.feature_matching, verbose=False).failed == 0
+
+
+def test_features_without_maps_before_the_logits_are_a_clear_error():
+    with pytest.raises(OptionError, match="at least one feature map"):
+        feature_matching_loss([torch.zeros(1, 1, 2, 2)], [torch.zeros(1, 1, 2, 2)])

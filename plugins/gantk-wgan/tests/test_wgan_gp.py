@@ -117,3 +117,13 @@ def test_rejects_a_bad_lambda(value):
 
 def test_docstring_examples():
     assert doctest.testmod(importlib.import_module("gantk_wgan.wgan_gp"), verbose=False).failed == 0
+
+
+def test_a_flat_critic_gives_a_finite_penalty_gradient():
+    critic = nn.Conv2d(2, 1, 1)
+    nn.init.zeros_(critic.weight)
+    nn.init.zeros_(critic.bias)
+    penalty = gradient_penalty(critic, torch.randn(4, 2, 4, 4), torch.randn(4, 2, 4, 4))
+    penalty.backward()
+    assert penalty.item() == pytest.approx(1.0, abs=1e-5)  # (0 - 1)^2
+    assert all(torch.isfinite(p.grad).all() for p in critic.parameters())

@@ -86,3 +86,10 @@ def test_state_dict_rebuilds_an_equal_model():
 
 def test_docstring_examples():
     assert doctest.testmod(importlib.import_module("gantk_wgan.spectral"), verbose=False).failed == 0
+
+
+@pytest.mark.parametrize("value", [0, "2"])
+def test_the_power_iterations_must_be_a_positive_integer(value):
+    components = load_components(autoload=False, plugins=["gantk_wgan.plugin"])
+    with pytest.raises(OptionError, match="n_power_iterations must be a positive integer"):
+        components.create("discriminator", "sn-patch16", in_channels=6, n_power_iterations=value)
