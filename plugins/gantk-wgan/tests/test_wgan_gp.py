@@ -126,4 +126,4 @@ def test_a_flat_critic_gives_a_finite_penalty_gradient():
     penalty = gradient_penalty(critic, torch.randn(4, 2, 4, 4), torch.randn(4, 2, 4, 4))
     penalty.backward()
     assert penalty.item() == pytest.approx(1.0, abs=1e-5)  # (0 - 1)^2
-    assert all(torch.isfinite(p.grad).all() for p in critic.parameters())
+    assert torch.isfinite(critic.weight.grad).all()  # the bias does not change the gradient it penalises
