@@ -171,3 +171,20 @@ def test_sizes_must_be_positive(tmp_path, size):
     paired(tmp_path)
     with pytest.raises(OptionError, match=f"load_size must be a positive integer or None, not {size}"):
         open_dataset(tmp_path, load_size=size)
+
+
+def test_a_folder_is_aligned_only_when_all_its_images_are_twice_as_wide_as_high(tmp_path):
+    from gantk.data import detect_format
+
+    png(tmp_path / "a.png", width=16, height=8)
+    for name in ("b", "c", "d"):
+        png(tmp_path / f"{name}.png")
+    assert detect_format(tmp_path) == "single"
+
+
+def test_a_stray_class_id_in_a_binary_mask_set_is_named(tmp_path):
+    for name in ("a", "b"):
+        png(tmp_path / "images" / f"{name}.png")
+    write_png(torch.tensor([0, 255], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / "a.png")
+    write_png(torch.tensor([0, 1, 255, 0], dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / "b.png")
+    assert "masks/b.png: values 1 in a binary mask set" in problems(tmp_path)

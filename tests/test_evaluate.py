@@ -224,3 +224,14 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     run = Trainer(config, progress=False).fit()
     l1 = [evaluate(run, pairs, split="train", progress=False, seed=seed)["metrics"]["l1"] for seed in (1, 1, 2)]
     assert l1[0] == l1[1] != l1[2]
+
+
+def test_cached_real_features_belong_to_one_crop_size(tmp_path, stand_in_weights):
+    pairs = write_paired(tmp_path / "pairs", count=4, size=56)
+    runs = [Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / f"run{size}"), **{**TINY, "crop_size": size, "load_size": size}),
+                    progress=False).fit() for size in (32, 48)]
+    options = dict(split="train", progress=False, inception_weights=stand_in_weights, eval_mode=True)
+    cache: dict = {}
+    evaluate(runs[0], pairs, feature_cache=cache, **options)
+    shared = evaluate(runs[1], pairs, feature_cache=cache, **options)["metrics"]
+    assert shared["fid"] == pytest.approx(evaluate(runs[1], pairs, **options)["metrics"]["fid"])
