@@ -192,3 +192,20 @@ def test_every_photo_gets_crops_of_its_own_and_training_keeps_a_photo(tmp_path):
     assert (len(result.train_photos), len(result.test_photos)) == (1, 1)
     crops = [read_image(next((tmp_path / "out" / split / "B").iterdir())) for split in ("train", "test")]
     assert not torch.equal(*crops)  # each photo draws its own crop positions
+
+
+def test_demo_test_crops_never_share_photo_columns_with_training(tmp_path):
+    from gantk.data import demo
+
+    columns = torch.arange(512).div(2, rounding_mode="floor").to(torch.uint8)  # red = column // 2
+    photo = torch.stack([columns.expand(200, 512), torch.zeros(200, 512, dtype=torch.uint8), torch.zeros(200, 512, dtype=torch.uint8)])
+    demo._build(photo, tmp_path)
+    reds = {split: [read_image(p)[0].float() for p in (tmp_path / split / "B").iterdir()] for split in ("train", "test")}
+    assert max(red.max() for red in reds["test"]) <= demo.TEST_COLUMNS[1] // 2 + 1
+    assert min(red.min() for red in reds["train"]) >= demo.TRAIN_COLUMNS[0] // 2 - 1
+
+
+@pytest.mark.parametrize("task, period, flat", [("downscale", 4, True), ("downscale", 16, False)])
+def test_downscale_loses_details_finer_than_four_pixels(task, period, flat):
+    stripes = ((torch.arange(64) // (period // 2)) % 2 * 255).to(torch.uint8).expand(3, 64, 64).contiguous()
+    assert (derive_input(stripes, task).float().std() < 8) == flat
