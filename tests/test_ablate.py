@@ -166,3 +166,14 @@ def test_a_bad_cell_is_reported_before_any_cell_trains(study):
     grid.write_text(GRID)
     weights = invoke("--grid", grid, "--data", pairs, "--out", out, "--inception-weights", out.with_name("junk.pt"), *FLAGS)
     assert weights.exit_code == 1 and "junk.pt" in weights.output and not out.exists()
+
+
+def test_evaluation_options_reach_every_cell(study, monkeypatch):
+    import gantk.ablate
+
+    grid, pairs, out = study
+    seen = {}
+    monkeypatch.setattr(gantk.ablate, "run_ablation", lambda *args, eval_options, **kwargs: seen.update(eval_options))
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--eval-seed", "7", "--eval-mode", "--split", "train")
+    assert result.exit_code == 0, result.output
+    assert (seen["seed"], seen["eval_mode"], seen["split"]) == (7, True, "train")

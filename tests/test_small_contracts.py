@@ -134,3 +134,23 @@ def test_report_lists_the_best_first_and_the_worst_first():
         extremes.offer(score, name, {})
     assert [name for _, name, _ in extremes.best()] == ["a", "tie"]
     assert [name for _, name, _ in extremes.worst()] == ["c", "b"]
+
+
+def test_error_maps_saturate_at_the_stated_scale():
+    from gantk.report import ERROR_SCALE, error_image
+
+    full = error_image(torch.full((2, 2), ERROR_SCALE))
+    assert torch.equal(full, error_image(torch.full((2, 2), 0.9)))
+    assert not torch.equal(full, error_image(torch.full((2, 2), ERROR_SCALE / 2)))
+
+
+def test_report_pages_escape_file_names(tmp_path):
+    from gantk.report import PANELS, Extremes, write_report
+
+    extremes = Extremes(1)
+    panels = {panel: torch.zeros(3, 4, 4) for panel in PANELS if panel != "error"} | {"error": torch.zeros(4, 4)}
+    extremes.offer(0.1, "a<b>&.png", panels)
+    result = {"checkpoint": "run/checkpoint-00000001.pt", "step": 1, "model": {"gen": "unet"}, "data": "pairs", "split": "test",
+              "images": 1, "mode": "eval", "batch_size": 1, "seed": 0, "metrics": {"l1": 0.1}, "unavailable": {}}
+    page = write_report(result, extremes, tmp_path).read_text()
+    assert "a&lt;b&gt;&amp;.png" in page and "a<b>" not in page
