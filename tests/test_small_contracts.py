@@ -154,3 +154,20 @@ def test_report_pages_escape_file_names(tmp_path):
               "images": 1, "mode": "eval", "batch_size": 1, "seed": 0, "metrics": {"l1": 0.1}, "unavailable": {}}
     page = write_report(result, extremes, tmp_path).read_text()
     assert "a&lt;b&gt;&amp;.png" in page and "a<b>" not in page
+
+
+def test_each_process_takes_its_local_gpu(monkeypatch):
+    from gantk.train.distributed import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("cuda", 3) == torch.device("cuda", 3) and resolve_device("auto", 1) == torch.device("cuda", 1)
+
+
+def test_negative_indices_count_from_the_end(tmp_path):
+    from gantk.data import open_dataset
+    from helpers import write_paired
+
+    dataset = open_dataset(write_paired(tmp_path / "pairs", count=3), load_size=None, crop_size=None, augment=False)
+    assert dataset[-1]["A_path"] == dataset[2]["A_path"]
+    with pytest.raises(IndexError, match="index -4 is out of range for a dataset of 3 items"):
+        dataset[-4]

@@ -47,13 +47,12 @@ class GanDataset(Dataset, abc.ABC):
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, seed = key if isinstance(key, tuple) else (key, None)
         index = operator.index(index)
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items.")
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()))
-        return self.load(index, torch.Generator().manual_seed(derive_seed(index, seed)))
+        return self.load(position, torch.Generator().manual_seed(derive_seed(position, seed)))
 
     @abc.abstractmethod
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
