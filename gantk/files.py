@@ -1,4 +1,7 @@
-"""Writing files and folders safely: built under a temporary name, renamed into place, given default modes."""
+"""Writing files and folders safely: built under a temporary name, renamed into place, given default modes.
+
+Temporary names hold the host and process id, so one left by a process that was killed (SIGKILL, power
+loss) is removed by the next write of the same file or folder on that host."""
 
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) 
     to disk (for files a power loss must not lose, such as checkpoints)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = _claim_temporary_name(path, "writing")
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as handle:
             yield handle
@@ -58,17 +62,9 @@ def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) 
 def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``folder`` that becomes ``folder`` (replacing an empty one) once
     filled, or is removed on any error, so no one sees a half-built folder. With ``shared`` (a cache
-    that concurrent callers may build), a ``folder`` another caller finished first is kept.
-
-    The temporary name holds the host and process id, so one left by a process that was killed
-    (SIGKILL, power loss) is removed by the next build of ``folder`` on that host."""
+    that concurrent callers may build), a ``folder`` another caller finished first is kept."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{folder.name}.building-{socket.gethostname()}-"
-    for abandoned in folder.parent.glob(glob.escape(prefix) + "*"):
-        pid = abandoned.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(abandoned, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_claim_temporary_name(folder, "building"), dir=folder.parent))
     try:
         yield tmp
         give_default_mode(tmp)
@@ -81,6 +77,20 @@ def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _claim_temporary_name(path: Path, action: str) -> str:
+    """The prefix of this process's temporary names for ``path``, after removing those that processes
+    on this host which no longer run left behind."""
+    host_prefix = f".{path.name}.{action}-{socket.gethostname()}-"
+    for abandoned in path.parent.glob(glob.escape(host_prefix) + "*"):
+        pid = abandoned.name[len(host_prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            if abandoned.is_dir():
+                shutil.rmtree(abandoned, ignore_errors=True)
+            else:
+                abandoned.unlink(missing_ok=True)
+    return f"{host_prefix}{os.getpid()}-"
 
 
 def _running(pid: int) -> bool:

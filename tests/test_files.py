@@ -71,3 +71,25 @@ def test_a_folder_left_by_a_killed_build_is_removed_by_the_next_one(tmp_path):
     with building_folder(tmp_path / "out") as tmp:
         (tmp / "a.png").write_bytes(b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name, "out"])
+
+
+def test_a_file_left_by_a_killed_write_is_removed_by_the_next_one(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "last.pt"
+    killed = subprocess.run(
+        [sys.executable, "-c", "import os, signal, sys\nfrom gantk.files import replacing\n"
+         f"with replacing({str(path)!r}, binary=True) as handle:\n"
+         "    handle.write(b'half'); handle.flush(); os.kill(os.getpid(), signal.SIGKILL)"],
+        capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    (left,) = tmp_path.iterdir()
+    assert left.name.startswith(".last.pt.writing-") and left.read_bytes() == b"half"
+    other = tmp_path / ".metrics.csv.writing-host-1-x.tmp"  # another file's: not touched
+    other.write_bytes(b"")
+    with replacing(path, binary=True) as handle:
+        handle.write(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, "last.pt"])
+    assert path.read_bytes() == b"whole"
