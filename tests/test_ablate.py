@@ -89,6 +89,23 @@ def test_changed_settings_of_a_finished_cell_are_refused(study):
     assert result.exit_code == 1 and "other settings (data)" in result.output
 
 
+
+def test_a_cell_saved_without_a_newer_setting_counts_it_as_its_default(study, monkeypatch):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a finished cell was trained again"))
+    for key in ("augment_on", "batch_size"):  # default-valued, then set by FLAGS
+        for cell in ("l1", "l1+cgan"):  # as a version without the key would have saved it
+            path = out / cell / "eval.json"
+            saved = json.loads(path.read_text())
+            del saved["cell"]["train_config"][key]
+            path.write_text(json.dumps(saved))
+        result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+        if key == "augment_on":
+            assert result.exit_code == 0 and result.output.count("finished earlier, skipped") == 2, result.output
+        else:
+            assert result.exit_code == 1 and "other settings (batch_size)" in result.output
+
 class Interrupted(Exception):
     pass
 

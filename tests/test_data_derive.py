@@ -209,3 +209,12 @@ def test_demo_test_crops_never_share_photo_columns_with_training(tmp_path):
 def test_downscale_loses_details_finer_than_four_pixels(period, flat):
     stripes = ((torch.arange(64) // (period // 2)) % 2 * 255).to(torch.uint8).expand(3, 64, 64).contiguous()
     assert (derive_input(stripes, "downscale").float().std() < 8) == flat
+
+
+@pytest.mark.parametrize("size, sigma", [(64, 1.0), (256, 2.0), (512, 4.0)])
+def test_blur_width_is_the_documented_sigma(size, sigma):
+    line = torch.zeros(3, size, size, dtype=torch.uint8)
+    line[:, :, size // 2] = 255  # a one-pixel vertical line: each row becomes the Gaussian
+    row = derive_input(line, "blur")[0, size // 2].double()
+    x = torch.arange(size, dtype=torch.float64) - size // 2
+    assert (row * x**2).sum() / row.sum() == pytest.approx(sigma**2, rel=0.1)

@@ -163,6 +163,7 @@ def test_smp_size_multiple_is_the_encoder_output_stride():
 def test_smp_shallow_unet_and_size_changing_models():
     model = create("smp", encoder="resnet18", encoder_depth=3, out_channels=2, final_activation="none")
     assert model(torch.randn(2, 3, 24, 40)).shape == (2, 2, 24, 40)
+    assert model.model.segmentation_head[0].in_channels == 16  # smp's narrowest decoder widths: 64, 32, 16
     broken = create("smp", arch="fpn", encoder="resnet18", encoder_depth=4)  # smp upsamples FPN by a fixed 4
     with pytest.raises(OptionError, match="must keep the size"):
         broken(torch.randn(2, 3, 32, 32))

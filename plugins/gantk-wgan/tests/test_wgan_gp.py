@@ -56,6 +56,20 @@ def test_penalty_equals_an_independent_per_image_computation():
     torch.testing.assert_close(penalty, expected)
 
 
+def test_each_image_gets_its_own_interpolation_weight():
+    seen = []
+
+    def critic(x_hat):
+        seen.append(x_hat.detach())
+        return x_hat.sum((1, 2, 3), keepdim=True)
+
+    torch.manual_seed(0)
+    gradient_penalty(critic, torch.zeros(8, 1, 2, 2), torch.ones(8, 1, 2, 2))
+    weights = 1 - seen[0][:, 0, 0, 0]  # real is 0, fake is 1
+    assert weights.unique().numel() == 8 and bool(((weights >= 0) & (weights < 1)).all())
+    assert bool((seen[0] == seen[0][:, :1, :1, :1]).all())  # one weight for all of an image
+
+
 def test_discriminator_loss_is_distance_plus_weighted_penalty():
     d = conv_critic()
     ctx = LossContext(input=torch.randn(2, 3, 10, 10), fake=torch.randn(2, 3, 10, 10), real=torch.randn(2, 3, 10, 10), discriminator=d)
