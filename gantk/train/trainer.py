@@ -169,7 +169,10 @@ class Trainer:
             )
         if self.run_dir.is_file():
             raise OptionError(f"--out {self.run_dir} is a file; choose a directory.")
-        foreign = sorted(p.name for p in self.run_dir.glob("*") if p.name not in RUN_FILES) if self.run_dir.is_dir() else []
+        # Hidden files are neither a run's results nor a user's work (e.g. the temporary file of a killed write).
+        foreign = sorted(
+            p.name for p in self.run_dir.iterdir() if p.name not in RUN_FILES and not p.name.startswith(".")
+        ) if self.run_dir.is_dir() else []
         if foreign:
             raise OptionError(
                 f"--out {self.run_dir} holds files that are not a gantk run's ({', '.join(foreign[:5])}"
