@@ -324,3 +324,11 @@ def test_split_folders_of_square_images_are_not_taken_for_aligned(tmp_path):
     for split in ("train", "test"):
         write_png(torch.zeros(3, 20, 20, dtype=torch.uint8), tmp_path / "square" / split / "0.png")
     assert not AlignedFormat().detect(tmp_path / "square")
+
+
+def test_when_two_formats_match_the_one_holding_the_split_is_chosen(tmp_path):
+    make_aligned(tmp_path, splits=("train",))
+    make_paired(tmp_path, split="test")
+    assert detect_format(tmp_path, "train") == "aligned" and detect_format(tmp_path, "test") == "paired"
+    with pytest.raises(DataError, match="matches several formats: aligned, paired"):
+        detect_format(tmp_path, None)

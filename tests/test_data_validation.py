@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from gantk.data import check_dataset, open_dataset
+from gantk.data.formats import get_format
 from gantk.data.io import write_png
 from gantk.errors import DataError, OptionError
 
@@ -44,6 +45,22 @@ def test_valid_paired_set_is_summarised(tmp_path):
     assert data["splits"]["train"]["channels"] == {"A": 3, "B": 3}
     assert data["splits"]["test"]["sizes"]["B"] == {"10x6": 1}
 
+
+
+def test_summary_lists_the_commonest_sizes_first_and_names_binary_masks(tmp_path):
+    sizes = [(2, 14)] + [(4, 12)] * 2 + [(6, 10)] * 3 + [(8, 8)] * 4
+    for i, (height, width) in enumerate(sizes):
+        for side in ("A", "B"):
+            png(tmp_path / "pairs" / "train" / side / f"{i}.png", height=height, width=width)
+    assert "A: 10 files, 4 sizes: 8x8 (4), 10x6 (3), 12x4 (2), ..." in check_dataset(tmp_path / "pairs").text()
+    png(tmp_path / "seg" / "images" / "a.png")
+    png(tmp_path / "seg" / "masks" / "a.png", channels=1, value=255)
+    png(tmp_path / "seg" / "images" / "b.png", height=6, width=10)
+    png(tmp_path / "seg" / "masks" / "b.png", channels=1, height=6, width=10)
+    png(tmp_path / "seg" / "images" / "c.png", height=4, width=12)
+    png(tmp_path / "seg" / "masks" / "c.png", channels=1, height=4, width=12)
+    text = check_dataset(tmp_path / "seg").text()
+    assert "B: 3 files, 3 sizes: 8x8 (1), 10x6 (1), 12x4 (1), 2 classes (binary masks)" in text
 
 def test_hidden_and_non_image_files_are_ignored(tmp_path):
     paired(tmp_path)
@@ -156,6 +173,7 @@ def test_unaligned_and_single_validation(tmp_path):
 
 def test_an_aligned_image_of_odd_width_is_named_even_when_its_height_is_even(tmp_path):
     png(tmp_path / "train" / "wide.png", width=17, height=8)
+    assert any("train/wide.png: width 17 is odd" in p for p in get_format("aligned").validate(tmp_path))
     with pytest.raises(DataError, match="width 17 is odd"):
         check_dataset(tmp_path, "aligned")
 
