@@ -206,3 +206,18 @@ def test_a_stray_class_id_in_a_binary_mask_set_is_named(tmp_path):
     write_png(torch.tensor([0, 255], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / "a.png")
     write_png(torch.tensor([0, 1, 255, 0], dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / "b.png")
     assert "masks/b.png: values 1 in a binary mask set" in problems(tmp_path)
+
+
+def test_problem_lists_stop_after_twenty_and_count_the_rest():
+    from gantk.data.layout import MAX_LISTED, listed
+
+    assert MAX_LISTED == 20
+    assert listed([f"p{i}" for i in range(20)]).splitlines()[-1] == "  - p19"
+    assert listed([f"p{i}" for i in range(21)]).splitlines()[-2:] == ["  - p19", "  ... and 1 more"]
+
+
+def test_splits_are_ordered_train_val_test_then_by_name(tmp_path):
+    for split in ("test", "zoo", "extra", "val", "train"):
+        png(tmp_path / split / "A" / "a.png")
+        png(tmp_path / split / "B" / "a.png")
+    assert list(check_dataset(tmp_path).splits) == ["train", "val", "test", "extra", "zoo"]
