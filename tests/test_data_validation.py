@@ -182,6 +182,9 @@ def test_upper_case_extensions_are_images(tmp_path):
     png(tmp_path / "A" / "a.PNG")
     png(tmp_path / "B" / "a.Png")
     assert len(open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)) == 1
+    png(tmp_path / "seg" / "images" / "a.JPG")
+    png(tmp_path / "seg" / "masks" / "a.PNG", channels=1)
+    assert check_dataset(tmp_path / "seg").splits[""].num_classes == 2
 
 
 @pytest.mark.parametrize("size", [0, -4])
