@@ -235,3 +235,15 @@ def test_cached_real_features_belong_to_one_crop_size(tmp_path, stand_in_weights
     evaluate(runs[0], pairs, feature_cache=cache, **options)
     shared = evaluate(runs[1], pairs, feature_cache=cache, **options)["metrics"]
     assert shared["fid"] == pytest.approx(evaluate(runs[1], pairs, **options)["metrics"]["fid"])
+
+
+@pytest.mark.parametrize("count, available", [(2, False), (3, False), (4, True)])
+def test_precision_recall_need_more_images_than_neighbours(count, available):
+    from gantk.evaluate import PR_NEIGHBOURS, _distribution_metrics
+
+    unavailable = {}
+    metrics = _distribution_metrics(torch.randn(count, 8), torch.randn(count + 5, 8), unavailable)
+    assert PR_NEIGHBOURS == 3 and "fid" in metrics
+    assert ("precision" in metrics) == available and ("precision" in unavailable) != available
+    if not available:
+        assert unavailable["recall"] == f"needs more than 3 images, the split has {count}."
