@@ -19,7 +19,8 @@ ERROR_SCALE = 0.5  # per-pixel error (images in [0, 1]) shown at full brightness
 
 
 class Extremes:
-    """Keeps the ``k`` items with the lowest and the ``k`` with the highest score seen so far."""
+    """Keeps the ``k`` items with the lowest and the ``k`` with the highest score seen so far (of equal
+    scores, the first seen)."""
 
     def __init__(self, k: int):
         self.k = k

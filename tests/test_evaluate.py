@@ -247,3 +247,17 @@ def test_precision_recall_need_more_images_than_neighbours(count, available):
     assert ("precision" in metrics) == available and ("precision" in unavailable) != available
     if not available:
         assert unavailable["recall"] == f"needs more than 3 images, the split has {count}."
+
+
+def test_extremes_keep_the_lowest_and_highest_scores_in_order_first_seen_on_ties():
+    from gantk.report import Extremes
+
+    extremes = Extremes(2)
+    for score, name in [(0.5, "a"), (0.1, "b"), (0.9, "c"), (0.3, "d"), (0.2, "e"), (0.9, "f")]:
+        extremes.offer(score, name, {})
+    assert [(score, name) for score, name, _ in extremes.best()] == [(0.1, "b"), (0.2, "e")]
+    assert [(score, name) for score, name, _ in extremes.worst()] == [(0.9, "c"), (0.9, "f")]
+    tie = Extremes(1)
+    tie.offer(0.2, "x", {})
+    tie.offer(0.2, "y", {})
+    assert tie.best()[0][1] == tie.worst()[0][1] == "x"
