@@ -125,6 +125,9 @@ def test_a_replacement_network_keeps_the_recipe_options_it_takes(tmp_path):
     assert pix.disc_opt == {"norm": "batch"} and pix.gen_opt == {"norm": "instance", "dropout": 0.5}
     demo = resolve_config(TrainConfig(gen="smp"), components)  # smp takes neither norm nor dropout
     assert demo.gen_opt == {} and demo.disc_opt == {"ndf": 32, "norm": "batch"}
+    # A grid's common disc_opt reaches a cell without a discriminator: dropped, as the recipe's are.
+    alone = resolve_config(TrainConfig(recipe="cyclegan", data="x", disc="none", disc_opt={"ndf": 8}, loss="l1"), components)
+    assert alone.disc == "none" and alone.disc_opt == {}
 
 
 def test_train_from_toml_config_with_flag_override(tmp_path, run):
