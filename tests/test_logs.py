@@ -3,6 +3,7 @@
 import csv
 
 import pytest
+import torch
 
 from gantk.train.logs import MetricsLog, read_metrics
 from gantk.train.plots import loss_columns
@@ -47,3 +48,17 @@ def test_plot_errors_name_the_problem(tmp_path):
         plot_losses(metrics, tmp_path / "curves.png")
     with pytest.raises(GantkError, match="ending in .png"):
         plot_losses(metrics, tmp_path / "curves.txt")
+
+
+def test_sample_grid_shows_four_samples_a_line_each_mapped_from_minus_one_one(tmp_path):
+    from torchvision.io import decode_image
+
+    from gantk.train.logs import save_sample_grid
+
+    inputs, outputs = torch.full((6, 3, 8, 8), -1.0), torch.full((6, 3, 8, 8), 1.0)
+    outputs[3] = 0.0
+    save_sample_grid([inputs, outputs], tmp_path / "grid.png")
+    grid = decode_image(str(tmp_path / "grid.png"))
+    assert grid.shape == (3, 2 + 4 * 10, 2 + 2 * 10)  # 4 of 6 samples, 2 px padding
+    assert grid[:, 2, 2].tolist() == [0, 0, 0] and grid[:, 2, 12].tolist() == [255, 255, 255]
+    assert grid[:, 32, 12].tolist() == [128, 128, 128]  # sample 4's output, 0 -> mid gray
