@@ -34,7 +34,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         "options": jsonable(entry.options()),
     }
     required = entry.required_options()
-    if required and kind != "data_format":
+    if required:
         info["default instance"] = f"none: options without a default ({', '.join(required)})"
         return info
     if kind in ("generator", "discriminator"):
