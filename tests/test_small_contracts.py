@@ -100,6 +100,8 @@ def test_the_best_value_of_each_column_is_bold():
     table = markdown_table([result("a", 0.2, 20.0), result("b", 0.1, 18.0)])
     row_a, row_b = (line for line in table.splitlines() if line.startswith(("| a", "| b")))
     assert "**20" in row_a and "**0.1" in row_b and "**0.2" not in row_a and "**18" not in row_b
+    tied = markdown_table([result("a", 0.2, 20.0), result("b", 0.1, 20.0)])  # equal values: none is best
+    assert "**20" not in tied and "**0.1" in tied
 
 
 def test_a_second_stop_signal_acts_at_once():
