@@ -41,8 +41,7 @@ def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) 
     to disk (for files a power loss must not lose, such as checkpoints)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = _claim_temporary_name(path, "writing")
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_claim_temporary_name(path, "writing"), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as handle:
             yield handle
