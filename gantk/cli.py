@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import signal
@@ -17,7 +18,6 @@ from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
 
-KIND_NAMES = sorted({f"{kind}s".replace("_", "-") for kind in KINDS})
 
 
 class GantkGroup(click.Group):
@@ -37,6 +37,30 @@ class GantkGroup(click.Group):
                 return super().invoke(ctx)
             except GantkError as error:
                 raise click.ClickException(str(error)) from None
+            except OSError as error:
+                if error.filename is None:  # not about a path the user gave: a bug, shown in full
+                    raise
+                raise click.ClickException(file_error_text(error)) from None
+
+
+# What to do about the file-system errors a user meets (by errno); others say only what happened.
+FILE_ERROR_FIXES = {
+    errno.EACCES: "choose a location you may write to (or read), or change its permissions",
+    errno.EPERM: "choose a location you may write to (or read), or change its permissions",
+    errno.EROFS: "the file system is read-only; choose another location",
+    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another path",
+    errno.EISDIR: "that is a folder; give a file path",
+    errno.EEXIST: "it is in the way (a file where a folder is needed?); choose another path",
+    errno.ENOSPC: "the disk is full; free some space or choose another location",
+    errno.EDQUOT: "the disk quota is used up; free some space or choose another location",
+}
+
+
+def file_error_text(error: OSError) -> str:
+    """One line for a file-system error on a path: the path, what happened and, where known, the fix."""
+    path = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+    fix = FILE_ERROR_FIXES.get(error.errno)
+    return f"{path}: {error.strerror or error}" + (f"; {fix}." if fix else ".")
 
 
 def _show_warning(fallback, message, category, filename, lineno, file=None, line=None) -> None:
@@ -53,10 +77,13 @@ def cli() -> None:
 
 
 @cli.command("list")
-@click.argument("kind", required=False, type=click.Choice(KIND_NAMES + [k.replace("_", "-") for k in KINDS]))
+@click.argument("kind", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(kind: str | None, as_json: bool) -> None:
-    """List registered components (all kinds, or one) with the plugin that provides each."""
+    """List registered components (all kinds, or one KIND) with the plugin that provides each.
+
+    KIND is one of: generator, discriminator, objective, recipe, data-format (or the plural, or with
+    '_' for '-')."""
     components = default_components()
     kinds = [normalize_kind(kind)] if kind else list(KINDS)
     listing = {

@@ -1,11 +1,13 @@
 """The gantk command line as a user runs it (click's runner, no subprocess)."""
 
+import errno
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 
-from gantk.cli import cli
+from gantk.cli import cli, file_error_text
 from gantk.cli_options import parse_value
 from gantk.errors import OptionError
 from helpers import write_paired
@@ -209,3 +211,23 @@ def test_a_failed_run_leaves_no_folder_and_a_foreign_folder_is_refused(tmp_path)
     (killed / ".metrics.csv.writing-host-1-x.tmp").write_text("step,")
     started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(killed), *TINY_FLAGS, "--max-steps", "1"])
     assert started.exit_code == 0, started.output
+
+
+def test_a_file_system_error_on_a_given_path_is_one_line(run, tmp_path):
+    from gantk.data.io import write_png
+
+    for side in ("A", "B"):
+        write_png(torch.zeros(3, 8, 8, dtype=torch.uint8), tmp_path / side / "x.png")
+    (tmp_path / "notes.txt").write_text("a file")
+    result = run("data", "combine", tmp_path / "A", tmp_path / "B", tmp_path / "notes.txt" / "out")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "notes.txt: File exists; it is in the way (a file where a folder is needed?)" in result.output
+    error = NotADirectoryError(errno.ENOTDIR, "Not a directory", "notes.txt/out")
+    assert file_error_text(error) == "notes.txt/out: Not a directory; a part of that path is a file, not a folder; choose another path."
+
+
+def test_list_takes_a_kind_in_any_documented_spelling(run):
+    for kind in ("data_format", "data-format", "data-formats", "Generators"):
+        assert run("list", kind).output.startswith(("data formats:", "generators:")), kind
+    unknown = run("list", "decoder")
+    assert unknown.exit_code == 1 and "unknown component kind 'decoder'" in unknown.output
