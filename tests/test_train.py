@@ -219,6 +219,9 @@ def test_not_a_checkpoint(tmp_path):
     (tmp_path / "checkpoint-00000002.pt").write_bytes(b"")
     with pytest.raises(CheckpointError, match=r"\(the file is empty\).*also holds checkpoint-00000000.pt, checkpoint-00000001.pt"):
         ckpt.load_checkpoint(tmp_path)
+    (tmp_path / "config.toml").write_text("seed = 0\n")  # a run's other file, passed by mistake: never to be deleted
+    with pytest.raises(CheckpointError, match=r"config.toml .*checkpoint; pass a checkpoint-\*.pt file or the run directory\.$"):
+        ckpt.load_checkpoint(tmp_path / "config.toml")
     empty = tmp_path / "empty-run"
     empty.mkdir()
     with pytest.raises(CheckpointError, match="holds no checkpoint"):

@@ -60,13 +60,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
         reason = "the file is empty" if path.stat().st_size == 0 else f"{type(error).__name__} while reading it safely"
-        older = [p.name for p in list_checkpoints(path.parent) if p != path]
-        hint = f"; {path.parent} also holds {', '.join(older)}: delete the unreadable file to use those" if older else ""
-        raise CheckpointError(f"cannot read checkpoint {path} ({reason}): it is not a complete gantk checkpoint{hint}.") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({reason}): it is not a complete gantk checkpoint{_unreadable_hint(path)}."
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "system" not in payload:
         raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
     payload["path"] = str(path)
     return payload
+
+
+def _unreadable_hint(path: Path) -> str:
+    """What to do about an unreadable file: for a run's checkpoint (a write cut short), use the older
+    ones; for any other file, pass a checkpoint instead."""
+    if not CHECKPOINT_FILE.fullmatch(path.name):
+        return "; pass a checkpoint-*.pt file or the run directory"
+    older = [p.name for p in list_checkpoints(path.parent) if p != path]
+    return f"; {path.parent} also holds {', '.join(older)}: delete the unreadable file to use those" if older else ""
 
 
 @contextlib.contextmanager
