@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -16,11 +17,47 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs acce
 # How a user gives options to each kind of component.
 OPTION_FLAGS = {"generator": "--gen-opt KEY=VALUE", "discriminator": "--disc-opt KEY=VALUE", "objective": "--loss-opt NAME.KEY=VALUE"}
 
+# By the type of an option's default: the types of value it takes and how a message names them.
+# bool comes first as it is a subclass of int; ``type_mismatch`` takes no bool as a number.
+VALUE_TYPES = (
+    (bool, (bool,), "true or false"),
+    (int, (numbers.Integral,), "an integer"),
+    (float, (numbers.Real,), "a number"),
+    (str, (str,), "a string"),
+)
+
 
 def own_summary(obj: Any) -> str:
     """The first line of ``obj``'s own docstring (a class does not inherit its base's here)."""
     doc = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
     return doc.splitlines()[0] if doc else ""
+
+
+def type_mismatch(option: str, default: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for an option whose default is ``default``; None if its type fits.
+
+    Only a bool, int, float or str default constrains the value.
+
+    Example:
+        >>> type_mismatch("ngf", 64, "eight")
+        "option ngf must be an integer (default 64), got 'eight'"
+        >>> type_mismatch("dropout", 0.5, 0) is None
+        True
+    """
+    for default_type, accepted, description in VALUE_TYPES:
+        if isinstance(default, default_type):
+            fits = isinstance(value, accepted) and (default_type is bool or not isinstance(value, bool))
+            return None if fits else f"option {option} must be {description} (default {default!r}), got {value!r}"
+    return None
+
+
+def with_nones(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the text ``none`` read as ``None`` for options whose default is ``None`` (TOML and
+    ``KEY=VALUE`` flags have no null); elsewhere ``none`` is a word, as in ``norm=none``."""
+    return {
+        key: None if key in defaults and defaults[key] is None and isinstance(value, str) and value.lower() == "none" else value
+        for key, value in options.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -91,13 +128,13 @@ class Registry:
             raise UnknownNameError(self.kind, name, self.names()) from None
 
     def create(self, name: str, **options: Any) -> Any:
-        """Build the component ``name`` with ``options``; unknown options are an error listing the valid ones."""
+        """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""
         entry = self.get(name)
         missing = [key for key in entry.required_options() if key not in options]
         if missing:
             flag = f" with {OPTION_FLAGS[self.kind]}" if self.kind in OPTION_FLAGS else ""
             raise OptionError(
-                f"{self.kind} '{name}' (plugin '{entry.plugin}') needs the option(s) {', '.join(missing)}, "
+                f"{self._label(entry)} needs the option(s) {', '.join(missing)}, "
                 f"which have no default: give them{flag}."
             )
         if not entry.accepts_any_option():
@@ -108,16 +145,36 @@ class Registry:
                     f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
                     f"its options are: {', '.join(valid) or '(none)'}."
                 )
+        options = with_nones(options, entry.options())
+        self._check_option_types(entry, options)
         try:
             return entry.factory(**options)
+        except OptionError as error:  # a component's own check: add which component, unless it starts with the name
+            if str(error).startswith(f"{name} "):
+                raise
+            raise OptionError(f"{self._label(entry)}: {error}") from error
         except GantkError:
             raise
         except Exception as error:  # a bad option value: say which component and options
             given = ", ".join(f"{key}={value!r}" for key, value in options.items()) or "no options"
             raise OptionError(
-                f"{self.kind} '{name}' (plugin '{entry.plugin}') could not be built with {given}: "
-                f"{type(error).__name__}: {error}"
+                f"{self._label(entry)} could not be built with {given}: {type(error).__name__}: {error}"
             ) from error
+
+    def _check_option_types(self, entry: Entry, options: dict[str, Any]) -> None:
+        """Raise ``OptionError`` naming every option whose value's type does not fit its default's."""
+        defaults = entry.options()
+        problems = [
+            problem
+            for key, value in options.items()
+            if key in defaults and (problem := type_mismatch(key, defaults[key], value))
+        ]
+        if problems:
+            raise OptionError(f"{self._label(entry)}: {'; '.join(problems)}.")
+
+    def _label(self, entry: Entry) -> str:
+        """How messages name the component of ``entry``, e.g. ``generator 'unet' (plugin 'gantk.generators')``."""
+        return f"{self.kind} '{entry.name}' (plugin '{entry.plugin}')"
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))

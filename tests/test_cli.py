@@ -55,7 +55,7 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
         (["train", "--data", "{data}", "--gen-opt", "ngf", "--out", "{out}"], "expected KEY=VALUE"),
         (["train", "--data", "{data}", "--gen-opt", "depth=3", "--out", "{out}"], "no option 'depth'"),
         (["train", "--data", "{missing}", "--out", "{out}"], "missing"),
-        (["train", "--data", "{data}", "--gen-opt", "ngf=abc", "--out", "{out}"], "generator 'unet' (plugin 'gantk.generators') could not be built with"),
+        (["train", "--data", "{data}", "--gen-opt", "ngf=abc", "--out", "{out}"], "generator 'unet' (plugin 'gantk.generators'): option ngf must be an integer (default 64), got 'abc'"),
         (["train", "--data", "{data}", "--gen-opt", "in_channels=5", "--out", "{out}"], "in_channels in --gen-opt is set from the data"),
         (["train", "--data", "{data}", "--config", "{config}", "--out", "{out}"], "run.toml: flip must be true or false, got 'no'"),
         (["ablate", "--grid", "table1", "--data", "{data}", "--config", "{config}", "--out", "{out}"], "run.toml: flip must be"),
@@ -155,7 +155,7 @@ def test_data_commands(tmp_path, run):
     assert broken.exit_code == 1 and "000" in json.loads(broken.stdout)["problems"][0]
 
 
-@pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("None", None), ("resnet34", "resnet34")])
+@pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("none", "none"), ("resnet34", "resnet34")])
 def test_option_values(text, value):
     assert parse_value(text) == value
 
@@ -231,3 +231,11 @@ def test_list_takes_a_kind_in_any_documented_spelling(run):
         assert run("list", kind).output.startswith(("data formats:", "generators:")), kind
     unknown = run("list", "decoder")
     assert unknown.exit_code == 1 and "unknown component kind 'decoder'" in unknown.output
+
+
+def test_network_options_named_none_reach_the_networks(tmp_path):
+    data = write_paired(tmp_path / "pairs")
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY_FLAGS, "--max-steps", "1", "--disc-opt", "norm=none"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert '[disc_opt]\nnorm = "none"\nndf = 8\n' in (tmp_path / "run" / "config.toml").read_text()

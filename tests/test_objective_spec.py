@@ -230,3 +230,9 @@ def test_constructor_checks_terms():
         ObjectiveSet([("l1", 0.0, PixelL1Loss())])
     with pytest.raises(SpecError, match="more than one adversarial"):
         ObjectiveSet([("bce", 1.0, BCEGANLoss()), ("hinge", 1.0, HingeGANLoss())])
+
+
+@pytest.mark.parametrize("name", ["l1", "l2", "hinge"])
+def test_an_objective_without_options_names_an_unknown_one(name):
+    with pytest.raises(OptionError, match=f"objective '{name}' has no option 'foo'; its options are: \\(none\\)"):
+        ObjectiveSet.from_spec(name, gantk.default_components().registry("objective"), {name: {"foo": 1}})

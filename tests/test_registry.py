@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from gantk.errors import DuplicateNameError, OptionError, UnknownNameError
+from gantk.nn import check_choice
 from gantk.registry import Registry
 
 
@@ -97,3 +99,85 @@ def test_options_without_a_default_must_be_given():
     with pytest.raises(OptionError, match="generator 'deep' .plugin 'mine'. needs the option.s. depth"):
         registry.create("deep")
     assert registry.create("deep", depth=4) == 4
+
+
+def typed(*, ngf=64, gain=0.02, skips=True, norm="batch", encoder=None, **extra):
+    """Options of each type."""
+    return dict(ngf=ngf, gain=gain, skips=skips, norm=norm, encoder=encoder, **extra)
+
+
+def typed_registry() -> Registry:
+    registry = Registry("generator")
+    registry.add("typed", typed, plugin="mine")
+    return registry
+
+
+@pytest.mark.parametrize(
+    "option, value, wanted",
+    [
+        ("ngf", "eight", "option ngf must be an integer (default 64), got 'eight'"),
+        ("ngf", 8.0, "option ngf must be an integer (default 64), got 8.0"),
+        ("ngf", True, "option ngf must be an integer (default 64), got True"),
+        ("gain", "abc", "option gain must be a number (default 0.02), got 'abc'"),
+        ("gain", False, "option gain must be a number (default 0.02), got False"),
+        ("skips", 1, "option skips must be true or false (default True), got 1"),
+        ("norm", 3, "option norm must be a string (default 'batch'), got 3"),
+        ("norm", None, "option norm must be a string (default 'batch'), got None"),
+    ],
+)
+def test_option_values_must_have_the_type_of_their_default(option, value, wanted):
+    with pytest.raises(OptionError) as error:
+        typed_registry().create("typed", **{option: value})
+    assert str(error.value) == f"generator 'typed' (plugin 'mine'): {wanted}."
+
+
+def test_every_option_of_the_wrong_type_is_named():
+    with pytest.raises(OptionError, match="option ngf must be .*; option norm must be "):
+        typed_registry().create("typed", ngf="eight", norm=3)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"ngf": 8, "gain": 1, "skips": False, "norm": "none"},  # an int is a number too
+        {"ngf": np.int64(8), "gain": np.float32(0.5)},
+        {"encoder": "resnet18"},  # a None default takes any type
+        {"encoder": 3},
+        {"extra": "anything"},  # so does an option of **kwargs
+    ],
+)
+def test_values_of_a_fitting_type_are_accepted(options):
+    assert typed_registry().create("typed", **options).items() >= options.items()
+
+
+def test_none_is_a_word_except_for_options_that_default_to_none():
+    built = typed_registry().create("typed", norm="none", encoder="None", extra="none")
+    assert (built["norm"], built["encoder"], built["extra"]) == ("none", None, "none")
+
+
+def test_an_option_without_a_default_takes_any_type():
+    registry = Registry("generator")
+    registry.add("deep", lambda *, depth: depth, plugin="mine")
+    assert registry.create("deep", depth="4") == "4"
+
+
+def test_an_option_error_from_the_factory_says_which_component():
+    def normed(norm="batch"):
+        check_choice("norm", norm, ("batch", "none"))
+
+    registry = Registry("discriminator")
+    registry.add("normed", normed, plugin="mine")
+    with pytest.raises(OptionError) as error:
+        registry.create("normed", norm="foo")
+    assert str(error.value) == "discriminator 'normed' (plugin 'mine'): norm='foo' is not valid; choose one of: batch, none."
+
+
+def test_an_option_error_that_names_the_component_is_kept():
+    def fussy(depth=1):
+        raise OptionError(f"fussy needs depth >= 2, got {depth}.")
+
+    registry = Registry("generator")
+    registry.add("fussy", fussy, plugin="mine")
+    with pytest.raises(OptionError) as error:
+        registry.create("fussy")
+    assert str(error.value) == "fussy needs depth >= 2, got 1."

@@ -113,6 +113,9 @@ class Objective(nn.Module):
     adversarial: ClassVar[bool] = False
     default_weight: ClassVar[float] = 1.0
 
+    def __init__(self) -> None:  # no options: the registry then refuses any (nn.Module's signature takes all)
+        super().__init__()
+
     def generator_loss(self, ctx: LossContext) -> Tensor | None:
         return None
 

@@ -88,8 +88,11 @@ def test_docstring_examples():
     assert doctest.testmod(importlib.import_module("gantk_wgan.spectral"), verbose=False).failed == 0
 
 
-@pytest.mark.parametrize("value", [0, "2"])
-def test_the_power_iterations_must_be_a_positive_integer(value):
+@pytest.mark.parametrize("value, message", [
+    (0, "n_power_iterations must be a positive integer, got 0"),
+    ("2", r"option n_power_iterations must be an integer \(default 1\), got '2'"),
+])
+def test_the_power_iterations_must_be_a_positive_integer(value, message):
     components = load_components(autoload=False, plugins=["gantk_wgan.plugin"])
-    with pytest.raises(OptionError, match="n_power_iterations must be a positive integer"):
+    with pytest.raises(OptionError, match=message):
         components.create("discriminator", "sn-patch16", in_channels=6, n_power_iterations=value)
