@@ -131,9 +131,44 @@ def test_detection_without_match_names_contents_and_formats(tmp_path):
     with pytest.raises(DataError) as info:
         detect_format(tmp_path)
     message = str(info.value)
-    assert "stuff/" in message and "--data-format" in message
+    assert "stuff/" in message and "--data-format" in message and "Hints" not in message
     for name in MAKERS:
         assert f"  {name}:" in message
+
+
+def detection_error(root: Path) -> str:
+    with pytest.raises(DataError) as info:
+        detect_format(root)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "folders, hints",
+    [
+        (
+            ["train/A", "test/B"],
+            ["train/A/ has no partner train/B/ (paired format)", "test/B/ has no partner test/A/ (paired format)"],
+        ),
+        (["trainA"], ["trainA/ has no partner trainB/ (unaligned format)"]),
+        (["images"], ["images/ has no partner masks/ (segmentation format)"]),
+        (["masks"], ["masks/ has no partner images/ (segmentation format)"]),
+    ],
+)
+def test_a_folder_without_its_partner_gets_a_hint(tmp_path, folders, hints):
+    for folder in folders:
+        png(tmp_path / folder / "0.png", noise(1, 8, 8))
+    listed = "".join(f"  - {hint}; add it.\n" for hint in hints)
+    assert f"Hints:\n{listed}Known formats:" in detection_error(tmp_path)
+
+
+def test_a_parent_folder_gets_a_hint_for_each_dataset_in_it(tmp_path):
+    make_paired(tmp_path / "pairs")
+    make_aligned(tmp_path / "facades")
+    make_single(tmp_path / "photos")  # any folder of images is single: not worth a hint
+    message = detection_error(tmp_path)
+    assert f"  - facades/ is a dataset itself (aligned format): pass {tmp_path / 'facades'} instead.\n" in message
+    assert f"  - pairs/ is a dataset itself (paired format): pass {tmp_path / 'pairs'} instead.\n" in message
+    assert "photos/ is" not in message
 
 
 def test_ambiguous_detection_names_the_candidates(tmp_path):

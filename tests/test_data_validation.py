@@ -92,6 +92,15 @@ def test_size_mismatch_and_corrupt_files_are_named(tmp_path):
     assert "train/A/c.png: cannot be decoded" in message and "replace or delete" in message
 
 
+def test_undecodable_files_get_a_short_reason_without_decoder_internals(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "zeros.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    message = problems(tmp_path, "single")
+    assert "notes.png: cannot be decoded as an image (unsupported image file); replace or delete the file." in message
+    assert "zeros.png: cannot be decoded as an image (damaged or unsupported file); replace or delete" in message
+    assert ".cpp" not in message and "avif" not in message
+
+
 def test_missing_and_empty_folders(tmp_path):
     png(tmp_path / "train" / "A" / "a.png")
     (tmp_path / "test" / "A").mkdir(parents=True)
@@ -224,3 +233,33 @@ def test_splits_are_ordered_train_val_test_then_by_name(tmp_path):
         png(tmp_path / split / "A" / "a.png")
         png(tmp_path / split / "B" / "a.png")
     assert list(check_dataset(tmp_path).splits) == ["train", "val", "test", "extra", "zoo"]
+
+
+@pytest.mark.parametrize("first, second", [("A", "B"), ("images", "masks")])
+def test_folders_both_in_the_root_and_in_split_folders_are_refused(tmp_path, first, second):
+    for folder in (first, second, f"train/{first}", f"train/{second}"):
+        png(tmp_path / folder / "a.png", channels=1)
+    assert (
+        f"{tmp_path}: holds {first}/, {second}/ both directly and in split folders train/; the split folders would be "
+        "ignored: keep one layout" in problems(tmp_path)
+    )
+    with pytest.raises(DataError, match="keep one layout"):
+        open_dataset(tmp_path)
+
+
+def test_aligned_images_both_in_the_root_and_in_split_folders_are_refused(tmp_path):
+    png(tmp_path / "a.png", width=16)
+    png(tmp_path / "train" / "a.png", width=16)
+    assert (
+        f"{tmp_path}: holds images both directly and in split folders train/; the root images would be ignored: "
+        "keep one layout" in problems(tmp_path)
+    )
+    with pytest.raises(DataError, match="keep one layout"):
+        open_dataset(tmp_path)
+
+
+def test_the_suggested_check_keeps_a_format_given_explicitly(tmp_path):
+    paired(tmp_path)
+    assert f"check again with `gantk data check {tmp_path} --data-format unaligned`." in problems(tmp_path, "unaligned")
+    png(tmp_path / "train" / "A" / "orphan.png")
+    assert f"check again with `gantk data check {tmp_path}`." in problems(tmp_path)

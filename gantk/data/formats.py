@@ -17,9 +17,9 @@ from .io import (
     read_mask,
 )
 from .layout import (
-    ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, mask_classes, mask_values, non_png_masks,
-    missing_partner_problem, odd_width_problem, ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem,
-    size_text, subdirs,
+    ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, listed, lone_folder_hints,
+    mask_classes, mask_values, non_png_masks, missing_partner_problem, odd_width_problem, ordered_splits, pick_split,
+    raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem, size_text, subdirs,
 )
 from .transforms import PairedTransform
 
@@ -28,11 +28,12 @@ class DataFormat(abc.ABC):
     """Contract of a dataset layout; subclass it and register the class in ``gantk_register_data_formats``.
 
     A format has a ``name`` (set to the name it is registered under), a one-line ``summary`` (the
-    class docstring's first line) and four methods. ``paired_targets`` says what each item pairs
-    with its input: ``"images"``, ``"masks"``, or ``None`` (unaligned sides, single images);
-    ``gantk eval`` needs paired targets. ``split`` names a split folder (``train``, ``test``...);
-    :data:`ROOT_SPLIT` stands for a layout kept directly in the root, which serves every requested
-    split. A ``fallback`` format is detected only when no other format matches.
+    class docstring's first line), four methods and, optionally, ``near_miss_hints``.
+    ``paired_targets`` says what each item pairs with its input: ``"images"``, ``"masks"``, or
+    ``None`` (unaligned sides, single images); ``gantk eval`` needs paired targets. ``split`` names a
+    split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands for a layout kept directly in the
+    root, which serves every requested split. A ``fallback`` format is detected only when no other
+    format matches.
     """
 
     name = ""
@@ -66,6 +67,10 @@ class DataFormat(abc.ABC):
         whose ``open`` lacks the argument still works there, with float images.
         """
 
+    def near_miss_hints(self, root: Path) -> list[str]:
+        """What ``root`` lacks to be in this format when it nearly is; shown when no format matches."""
+        return []
+
 
 # -- built-in formats -------------------------------------------------------------------------
 
@@ -89,6 +94,7 @@ class AlignedFormat(DataFormat):
         splits = self.splits(root)
         if not splits:
             problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._needs}")
+        problems += self._images_beside_split_folders(root, splits)
         for split in splits:
             for path in images_of(root / split, root, problems, self._needs):
                 image = decode_or_note(read_image, path, root, problems)
@@ -98,8 +104,9 @@ class AlignedFormat(DataFormat):
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
              normalize=True):
-        folder = root / pick_split(root, split, self.splits(root), self.name)
-        problems: list[str] = []
+        splits = self.splits(root)
+        folder = root / pick_split(root, split, splits, self.name)
+        problems = self._images_beside_split_folders(root, splits)
         files = images_of(folder, root, problems, self._needs)
         infos = {path: probe(path) for path in files}
         problems += [odd_width_problem(path, root, info.width) for path, info in infos.items() if info.width % 2]
@@ -107,6 +114,17 @@ class AlignedFormat(DataFormat):
         channels = infer_channels([info.channels for info in infos.values()])
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return AlignedDataset(files, channels, transform, swap=direction == "BtoA")
+
+    def _images_beside_split_folders(self, root: Path, splits: list[str]) -> list[str]:
+        """The problem of images directly in a root that also has split folders (which it would read instead)."""
+        if ROOT_SPLIT in splits or not has_images(root):
+            return []
+        split_folders = ", ".join(f"{split}/" for split in splits)
+        return [
+            f"{root}: holds images both directly and in split folders {split_folders}; the root images would be "
+            "ignored: keep one layout (move them into a split folder such as train/, or the split folders' images "
+            "into the root)."
+        ]
 
     _needs = "an aligned image holds A (left half) and B (right half) side by side."
 
@@ -122,7 +140,16 @@ class _TwoFolderFormat(DataFormat):
     def splits(self, root: Path) -> list[str]:
         if any((root / f).is_dir() for f in self.folders):
             return [ROOT_SPLIT]
+        return self._split_folders(root)
+
+    def _split_folders(self, root: Path) -> list[str]:
         return ordered_splits([d.name for d in subdirs(root) if any((d / f).is_dir() for f in self.folders)])
+
+    def near_miss_hints(self, root: Path) -> list[str]:
+        return [
+            hint for split in self.splits(root)
+            for hint in lone_folder_hints(tuple(root / split / f for f in self.folders), root, self.name)
+        ]
 
     @property
     def _needs(self) -> str:
@@ -130,6 +157,8 @@ class _TwoFolderFormat(DataFormat):
         return f"the {self.name} format needs {first}/ and {second}/ folders holding files with matching names."
 
     def _pairs(self, root: Path, split: str, problems: list[str]) -> list[tuple[Path, Path]]:
+        if split == ROOT_SPLIT:
+            problems += self._split_folders_beside_root_folders(root)
         first, second = (root / split / f for f in self.folders)
         pairs, only_first, only_second = pair_by_stem(
             images_of(first, root, problems, self._needs), images_of(second, root, problems, self._needs)
@@ -137,6 +166,19 @@ class _TwoFolderFormat(DataFormat):
         for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
             problems.append(missing_partner_problem(relative(path, root), relative(other, root)))
         return pairs
+
+    def _split_folders_beside_root_folders(self, root: Path) -> list[str]:
+        """The problem of a root holding the folders both directly and in split folders (which it would ignore)."""
+        splits = self._split_folders(root)
+        if not splits:
+            return []
+        root_folders = ", ".join(f"{f}/" for f in self.folders if (root / f).is_dir())
+        split_folders = ", ".join(f"{split}/" for split in splits)
+        return [
+            f"{root}: holds {root_folders} both directly and in split folders {split_folders}; the split "
+            f"folders would be ignored: keep one layout (move {root_folders} into a split folder such as train/, or "
+            "merge the split folders into them)."
+        ]
 
     def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable) -> tuple:
         first = decode_or_note(read_image, pair[0], root, problems)
@@ -231,6 +273,12 @@ class UnalignedFormat(DataFormat):
         names = {d.name for d in subdirs(root)}
         prefixes = {name[:-1] for name in names if len(name) > 1 and name[-1] in "AB"}
         return ordered_splits([p for p in prefixes if {p + "A", p + "B"} <= names or p in SPLITS])
+
+    def near_miss_hints(self, root: Path) -> list[str]:
+        return [
+            hint for split in self.splits(root)
+            for hint in lone_folder_hints((root / f"{split}A", root / f"{split}B"), root, self.name)
+        ]
 
     def validate(self, root: Path) -> list[str]:
         problems: list[str] = []
@@ -337,9 +385,11 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
         return matches[0].name
     listing = "\n".join(f"  {f.name}: {f.summary}" for f in formats)
     if not matches:
+        hints = [hint for f in formats for hint in f.near_miss_hints(root)] + _dataset_subfolder_hints(root, formats)
+        hinted = f"Hints:\n{listed(hints)}\n" if hints else ""
         raise DataError(
             f"cannot tell the format of dataset {root}: it holds {describe_contents(root)}, which matches no known layout.\n"
-            f"Known formats:\n{listing}\nArrange the files as one of them, or pass the format "
+            f"{hinted}Known formats:\n{listing}\nArrange the files as one of them, or pass the format "
             "(--data-format NAME, or format=NAME)."
         )
     names = ", ".join(f.name for f in matches)
@@ -347,6 +397,16 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
         f"dataset {root} ({describe_contents(root)}) matches several formats: {names}.\n"
         f"Known formats:\n{listing}\nPass the one you mean (--data-format NAME, or format=NAME)."
     )
+
+
+def _dataset_subfolder_hints(root: Path, formats: list[DataFormat]) -> list[str]:
+    """A hint for each direct subfolder that is a dataset itself (``root`` is its parent)."""
+    hints = []
+    for folder in subdirs(root):
+        names = [f.name for f in formats if not f.fallback and f.detect(folder)]
+        if names:
+            hints.append(f"{folder.name}/ is a dataset itself ({' or '.join(names)} format): pass {folder} instead.")
+    return hints
 
 
 def open_dataset(

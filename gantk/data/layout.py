@@ -34,11 +34,16 @@ def listed(problems: list[str]) -> str:
     return lines + (f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else "")
 
 
-def problems_error(root: Path, format_name: str, problems: list[str]) -> DataError:
-    """One ``DataError`` listing the problems found in a dataset."""
+def problems_error(root: Path, format_name: str, problems: list[str], format_given: bool = False) -> DataError:
+    """One ``DataError`` listing the problems found in a dataset.
+
+    With ``format_given`` (the user chose the format) the suggested command names it, as
+    detection might pick another format.
+    """
+    command = f"gantk data check {root}" + (f" --data-format {format_name}" if format_given else "")
     return DataError(
         f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
-        f"{listed(problems)}\nFix them, then check again with `gantk data check {root}`.",
+        f"{listed(problems)}\nFix them, then check again with `{command}`.",
         problems,
     )
 
@@ -110,6 +115,15 @@ def decode_or_note(reader: Callable, path: Path, root: Path, problems: list[str]
 
 def odd_width_problem(path: Path, root: Path, width: int) -> str:
     return f"{relative(path, root)}: width {width} is odd, so it cannot hold two equal halves A|B; crop one column off."
+
+
+def lone_folder_hints(folders: tuple[Path, Path], root: Path, format_name: str) -> list[str]:
+    """A hint when only one of two partner folders exists (``train/A/`` without ``train/B/``)."""
+    first, second = folders
+    if first.is_dir() == second.is_dir():
+        return []
+    there, missing = (first, second) if first.is_dir() else (second, first)
+    return [f"{relative(there, root)}/ has no partner {relative(missing, root)}/ ({format_name} format); add it."]
 
 
 def missing_partner_problem(path: str, other_folder: str) -> str:

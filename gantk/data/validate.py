@@ -76,7 +76,7 @@ def check_dataset(root: str | Path, format: str | None = None, components: Compo
     data_format = get_format(format or detect_format(root, components=components), components)
     problems = data_format.validate(root)
     if problems:
-        raise problems_error(root, data_format.name, problems)
+        raise problems_error(root, data_format.name, problems, format_given=format is not None)
     summary = DatasetSummary(root, data_format.name, data_format.summary)
     for split in data_format.splits(root):
         dataset = data_format.open(root, split=split or "train", load_size=None, crop_size=None, augment=False)
