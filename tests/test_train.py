@@ -249,13 +249,15 @@ def test_mismatched_discriminator_and_objective(pairs, tmp_path):
 
 def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=36, gen_opt={"ngf": 8, "num_downs": 5})
-    with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30"):
+    with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30: use --crop-size 32, or a shallower "
+                                          "generator \\(`gantk describe generator unet` lists its options\\)"):
         Trainer(config, progress=False).fit()
 
 
 def test_crop_size_the_discriminator_cannot_take(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, disc="patch286", batch_size=1)
-    with pytest.raises(OptionError, match=r"D \(patch286\) needs images of at least 96 px a side, but --crop-size is 32"):
+    with pytest.raises(OptionError, match=r"D \(patch286\) needs images of at least 96 px a side, but --crop-size is 32: "
+                                          r"raise --crop-size \(and --load-size\) to 96 or more, or choose a discriminator"):
         Trainer(config, progress=False).fit()
     assert not (tmp_path / "run").exists()
 

@@ -240,17 +240,20 @@ class Trainer:
             system = ckpt.build_system(sys_config, self.components).to(device)
         crop = self.config.crop_size
         for name, net in system.networks.items():
-            network = f"{name} ({self.config.gen if name.startswith('G') else self.config.disc})"
+            kind, component = ("generator", self.config.gen) if name.startswith("G") else ("discriminator", self.config.disc)
             multiple, smallest = getattr(net, "size_multiple", 1), getattr(net, "min_input_size", 1)
             if crop and crop % multiple:
+                below, above = crop // multiple * multiple, (crop // multiple + 1) * multiple
                 raise OptionError(
-                    f"{network} needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    "change --crop-size or the network's depth option (e.g. --gen-opt num_downs=N)."
+                    f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
+                    f"use --crop-size {above}{f' or {below}' if below else ''}, or a shallower {kind} "
+                    f"(`gantk describe {kind} {component}` lists its options)."
                 )
             if crop and crop < smallest:
                 raise OptionError(
-                    f"{network} needs images of at least {smallest} px a side, but --crop-size is {crop}: raise "
-                    "--crop-size (and --load-size) or choose a smaller network (e.g. --disc patch70 or patch16)."
+                    f"{name} ({component}) needs images of at least {smallest} px a side, but --crop-size is {crop}: "
+                    f"raise --crop-size (and --load-size) to {smallest} or more, or choose a {kind} that sees less "
+                    f"(`gantk describe {kind} NAME` shows each one's min_input_size)."
                 )
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
