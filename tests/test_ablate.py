@@ -1,6 +1,7 @@
 """gantk ablate: grids, a tiny two-cell study, and resuming it."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +12,7 @@ from gantk.commands_eval import ablate_command
 from gantk.errors import GantkError
 from gantk.metrics import fid as fid_module
 from gantk.train import Trainer
-from helpers import write_paired
+from helpers import write_paired, write_unaligned
 
 GRID = """
 name = "tiny"
@@ -71,10 +72,10 @@ def test_cells_of_different_lengths_list_their_steps():
 def test_other_evaluation_settings_evaluate_again_without_training(study, monkeypatch):
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
-    monkeypatch.setattr(Trainer, "train_step", lambda *args: pytest.fail("a trained cell was trained again"))
+    monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode")
     assert result.exit_code == 0, result.output
-    assert result.output.count("from its checkpoint at step 2") == 2
+    assert result.output.count("trained earlier (step 2), evaluating with the new settings") == 2
     assert json.loads((out / "l1" / "eval.json").read_text())["mode"] == "eval"
 
 
@@ -194,3 +195,23 @@ def test_evaluation_options_reach_every_cell(study, monkeypatch):
     result = invoke("--grid", grid, "--data", pairs, "--out", out, "--eval-seed", "7", "--eval-mode", "--split", "train")
     assert result.exit_code == 0, result.output
     assert (seen["seed"], seen["eval_mode"], seen["split"]) == (7, True, "train")
+
+
+@pytest.mark.parametrize("bad_cell, message", [
+    ('disc = "patch286"', r"D \(patch286\) needs images of at least 96 px"),
+    ('loss = "l1"', "has no adversarial term"),
+])
+def test_a_cell_that_cannot_train_is_reported_before_any_cell_trains(study, bad_cell, message):
+    grid, pairs, out = study
+    grid.write_text(GRID + f'[[cells]]\nname = "bad"\n{bad_cell}\n')
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 1 and "Error: grid tiny, cell 'bad': " in result.output
+    assert re.search(message, result.output) and not out.exists()
+
+
+def test_data_that_cannot_be_evaluated_is_reported_before_training(study, tmp_path):
+    grid, _, out = study
+    unaligned = write_unaligned(tmp_path / "unaligned")
+    result = invoke("--grid", grid, "--data", unaligned, "--out", out, "--recipe", "cyclegan", *FLAGS)
+    assert result.exit_code == 1 and "cell 'L1': dataset" in result.output and "no targets" in result.output
+    assert not out.exists()

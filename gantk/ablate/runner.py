@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from ..errors import GantkError
-from ..evaluate import evaluate, save_result
+from ..evaluate import evaluate, open_eval_split, save_result
 from ..metrics.fid import find_inception_weights
-from ..objectives.spec import ObjectiveSet
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train.config import EXECUTION_KEYS
@@ -60,27 +61,35 @@ def run_ablation(
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
     feature_cache: dict = {}
     results = []
-    trainers = [_checked_trainer(grid, cell, data, out, common, progress) for cell in grid.cells]  # every cell before any trains
+    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], progress) for cell in grid.cells]
     if eval_options.get("inception_weights") is not None:
         find_inception_weights(eval_options["inception_weights"])  # a wrong file is reported now, not after training
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
-        finished = _finished_result(run_dir, settings, evaluation, cell)
-        if finished is not None:
+        saved = _saved_result(run_dir, settings, cell)
+        if saved is not None and saved["cell"].get("evaluation") == evaluation:
             log(f"{label}: finished earlier, skipped ({run_dir / EVAL_FILE})")
-            results.append(finished)
+            results.append(saved)
             continue
-        if ckpt.list_checkpoints(run_dir):
-            payload = ckpt.load_checkpoint(run_dir)
-            _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
-            log(f"{label}: continuing {run_dir} from its checkpoint at step {payload['step']}")
-            trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, resume_from=payload)
-        else:
-            log(f"{label}: training into {run_dir}")
-        trainer.fit()
-        log(f"{label}: evaluating")
-        result = evaluate(run_dir, data, feature_cache=feature_cache, **{"progress": progress, **eval_options})
+        try:
+            if saved is not None:
+                log(f"{label}: trained earlier (step {saved['step']}), evaluating with the new settings")
+            else:
+                if ckpt.list_checkpoints(run_dir):
+                    payload = ckpt.load_checkpoint(run_dir)
+                    _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
+                    log(f"{label}: continuing {run_dir} from its checkpoint at step {payload['step']}")
+                    trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, resume_from=payload)
+                else:
+                    log(f"{label}: training into {run_dir}")
+                trainer.fit()
+                log(f"{label}: evaluating")
+            result = evaluate(run_dir, data, feature_cache=feature_cache, **{"progress": progress, **eval_options})
+        except AblationError:
+            raise
+        except GantkError as error:
+            raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None
         result["cell"] = {"name": cell.name, "settings": cell.settings, "train_config": settings, "evaluation": evaluation}
         save_result(result, run_dir / EVAL_FILE)
         results.append(result)
@@ -89,26 +98,31 @@ def run_ablation(
     return results
 
 
-def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], progress: bool) -> Trainer:
-    """The cell's trainer, its settings resolved and its objective spec built."""
+def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
+                     progress: bool) -> Trainer:
+    """The cell's trainer, once what would stop the cell later is checked: its settings, data and networks
+    (the sizes they take, the discriminator against the objective), and the split it is evaluated on."""
     try:
         trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress)
-        ObjectiveSet.from_spec(trainer.config.loss, trainer.components.registry("objective"), trainer.config.loss_opt)
+        train, _ = trainer.open_data()
+        trainer.build_system(train, torch.device("cpu"))
+        open_eval_split(data, trainer.system_config, split, components=trainer.components)
     except GantkError as error:
         raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None
     return trainer
 
 
-def _finished_result(run_dir: Path, settings: dict[str, Any], evaluation: dict[str, Any], cell: Cell) -> dict[str, Any] | None:
-    """The saved result of a finished cell; ``None`` when it must train or be evaluated (again)."""
+def _saved_result(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[str, Any] | None:
+    """The result saved when the cell finished training and was evaluated; ``None`` when it has not
+    (or the file was not written by gantk ablate, or its checkpoint is gone)."""
     path = run_dir / EVAL_FILE
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
     if not isinstance(result.get("cell"), dict) or not ckpt.checkpoint_path(run_dir, result["step"]).is_file():
-        return None  # not written by gantk ablate, or its checkpoint is gone
+        return None
     _check_same(result["cell"]["train_config"], settings, run_dir, cell)
-    return result if result["cell"].get("evaluation") == evaluation else None
+    return result
 
 
 def _check_same(saved: dict[str, Any], wanted: dict[str, Any], run_dir: Path, cell: Cell) -> None:
