@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gantk.errors import CheckpointError, GantkError, OptionError
+from gantk.errors import CheckpointError, GantkError, GantkWarning, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train.logs import read_metrics
@@ -453,3 +453,22 @@ def test_a_signal_to_the_whole_process_group_spares_the_loader_workers(tmp_path)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert "interrupted: checkpoint saved at step" in stderr
     assert ckpt.load_checkpoint(tmp_path / "run")["step"] >= 3
+
+
+def test_a_run_whose_dataset_moved_resumes_with_its_new_place(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    moved = pairs.rename(tmp_path / "moved")
+    with pytest.raises(OptionError, match=f"the run's dataset {re.escape(str(pairs))} does not exist; if it moved, pass "
+                                          f"its new place: gantk train --resume {re.escape(str(tmp_path / 'run'))} --data NEW_PATH"):
+        Trainer.resume(tmp_path / "run", {"max_steps": 4}, progress=False).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same items: no warning
+        Trainer.resume(tmp_path / "run", {"max_steps": 4, "data": str(moved)}, progress=False).fit()
+    assert ckpt.load_checkpoint(tmp_path / "run")["train_config"]["data"] == str(moved)
+
+
+def test_resuming_on_a_dataset_that_changed_warns(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    write_paired(pairs, count=8)
+    with pytest.warns(GantkWarning, match="the run trained on 6 items and its dataset now holds 8"):
+        Trainer.resume(tmp_path / "run", {"max_steps": 4}, progress=False).fit()

@@ -25,8 +25,8 @@ CHOICES = {
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                             "compile", "val_every", "val_split"})
-# What a resumed run may change: how it is executed, and the schedule's length.
-RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps"}
+# What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
+RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 
 
 @dataclass

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -17,7 +18,7 @@ from torch.utils.data import DataLoader
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
 from ..data.formats import get_format
-from ..errors import CheckpointError, GantkError, OptionError
+from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
 from ..plugins import Components, default_components
 from ..systems.base import System
 from . import checkpoint as ckpt
@@ -133,15 +134,16 @@ class Trainer:
         self.run_dir = Path(self.config.out)
         self.step = 0
         self.total_steps: int | None = None  # set by fit
+        self.train_items: int | None = None  # set by fit
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
         """Continue the run in ``run_dir`` from its newest checkpoint.
 
-        ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``) and settings that do
-        not change the result (``RESUMABLE_KEYS``: device, workers, compile, logging, validation and
-        checkpoint intervals).
+        ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``), the dataset's
+        path (``data``, for a dataset that moved) and settings that do not change the result
+        (``RESUMABLE_KEYS``: device, workers, compile, logging, validation and checkpoint intervals).
         """
         overrides = dict(overrides or {})
         if fixed := sorted(set(overrides) - RESUMABLE_KEYS):
@@ -188,6 +190,11 @@ class Trainer:
         """The training set and, with ``val_every``, the held-out validation set."""
         config = self.config
         root = config.data or demo_dataset_dir()
+        if self.resume_from is not None and not Path(root).exists():
+            raise OptionError(
+                f"the run's dataset {root} does not exist; if it moved, pass its new place: "
+                f"gantk train --resume {self.run_dir} --data NEW_PATH."
+            )
         summary = check_dataset(root, config.data_format, self.components)
         paired = get_format(summary.format, self.components).paired_targets is not None
         on_device = config.augment_on == "device"
@@ -285,6 +292,8 @@ class Trainer:
         dataset, self.val_dataset = self.open_data()
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
+        self.train_items = len(dataset)
+        self._warn_if_the_data_changed()
         steps_per_epoch = len(sampler) // config.batch_size
         if steps_per_epoch == 0:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
@@ -324,6 +333,16 @@ class Trainer:
         if process.distributed:
             dist.barrier()
         return self.run_dir
+
+    def _warn_if_the_data_changed(self) -> None:
+        trained_on = (self.resume_from or {}).get("train_items")  # absent from checkpoints that predate it
+        if trained_on is not None and trained_on != self.train_items:
+            warnings.warn(
+                f"the run trained on {trained_on} items and its dataset now holds {self.train_items}: the resumed run "
+                "continues, but it is not the run an uninterrupted one would have been.",
+                GantkWarning,
+                stacklevel=3,
+            )
 
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
@@ -423,6 +442,7 @@ class Trainer:
             "scaler": parts.scaler.state_dict(),
             "step": self.step,
             "train_config": self.config.to_dict(),
+            "train_items": self.train_items,
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
         }
