@@ -472,3 +472,17 @@ def test_resuming_on_a_dataset_that_changed_warns(pairs, tmp_path):
     write_paired(pairs, count=8)
     with pytest.warns(GantkWarning, match="the run trained on 6 items and its dataset now holds 8"):
         Trainer.resume(tmp_path / "run", {"max_steps": 4}, progress=False).fit()
+
+
+def test_a_load_size_that_enlarges_most_images_warns(pairs, tmp_path):
+    from gantk.data.io import write_png
+
+    aligned = tmp_path / "aligned"
+    for i in range(4):  # 80x60 A|B images: 40x60 halves
+        write_png(torch.full((3, 60, 80), 10 * i, dtype=torch.uint8), aligned / "train" / f"{i}.png")
+    for data, data_format in ((pairs, None), (aligned, "aligned")):
+        with pytest.warns(GantkWarning, match=r"--load-size 64 enlarges most training images of .* \(40 px on their shorter side\) 1.6 times"):
+            Trainer(tiny_config(data, tmp_path / "run", load_size=64, crop_size=64, data_format=data_format), progress=False).open_data()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Trainer(tiny_config(data, tmp_path / "run", load_size=56, crop_size=48, data_format=data_format), progress=False).open_data()

@@ -41,6 +41,17 @@ class DatasetSummary:
             "splits": {_split_label(name): vars(split) for name, split in self.splits.items()},
         }
 
+    def typical_short_side(self, split: str) -> int | None:
+        """The shorter side of the commonest image size of ``split`` (of each half of A|B images), the
+        smallest over the sides; ``None`` when the split is not summarised."""
+        if split not in self.splits:
+            return None
+        sides = []
+        for side, sizes in self.splits[split].sizes.items():
+            width, height = map(int, next(iter(sizes)).split("x"))  # sizes come commonest first
+            sides.append(min(width // 2 if "|" in side else width, height))
+        return min(sides, default=None)
+
     def text(self) -> str:
         """Human-readable summary, one block per split."""
         lines = [f"dataset: {self.root}", f"format:  {self.format} ({self.format_summary.rstrip('.')})"]

@@ -16,6 +16,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
+from ..data.layout import ROOT_SPLIT
+from ..data.validate import DatasetSummary
 from ..data.device_augment import DeviceAugment
 from ..data.formats import get_format
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
@@ -196,6 +198,7 @@ class Trainer:
                 f"gantk train --resume {self.run_dir} --data NEW_PATH."
             )
         summary = check_dataset(root, config.data_format, self.components)
+        self._warn_if_enlarged(summary)
         paired = get_format(summary.format, self.components).paired_targets is not None
         on_device = config.augment_on == "device"
         if on_device and not config.load_size:
@@ -229,6 +232,17 @@ class Trainer:
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, components=self.components, **options)
         return train, val
+
+    def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
+        """Warn when --load-size enlarges most training images a lot: the run costs more and learns blur."""
+        load, short = self.config.load_size, summary.typical_short_side("train" if "train" in summary.splits else ROOT_SPLIT)
+        if load and short and load > 1.5 * short:
+            warnings.warn(
+                f"--load-size {load} enlarges most training images of {summary.root} ({short} px on their shorter "
+                f"side) {load / short:.1f} times; set --load-size and --crop-size near {short} for images of that size.",
+                GantkWarning,
+                stacklevel=3,
+            )
 
     def build_system(self, dataset: Any, device: torch.device) -> System:
         """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
