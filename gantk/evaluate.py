@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from tqdm import tqdm
 
 from .data import detect_format, open_dataset
 from .data.formats import get_format
-from .errors import DataError
+from .data.layout import ROOT_SPLIT
+from .errors import DataError, GantkWarning
 from .files import replacing
 from .inference import TrainedModel, match_channels
 from .metrics import PixelScores, SegmentationScores
@@ -169,7 +171,8 @@ def open_eval_split(
 ):
     """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation."""
     data_format = data_format or detect_format(data, split, components)
-    targets_kind = get_format(data_format, components).paired_targets
+    layout = get_format(data_format, components)
+    targets_kind = layout.paired_targets
     if targets_kind is None:
         raise DataError(
             f"dataset {data} is in the {data_format} format, which has no targets to compare outputs with; "
@@ -180,6 +183,13 @@ def open_eval_split(
         wanted = "a segmentation dataset (images/ + masks/)" if is_mask_model else "image pairs (aligned or paired format)"
         kind = "a mask" if is_mask_model else "an image"
         raise DataError(f"the checkpoint is {kind} model but {data} is in the {data_format} format; pass {wanted}.")
+    if layout.splits(Path(data)) == [ROOT_SPLIT]:
+        warnings.warn(
+            f"{data} has no split folders, so its images serve every split: if the model trained on them, "
+            "these scores are on its training images, not held-out ones.",
+            GantkWarning,
+            stacklevel=2,
+        )
     options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
     return open_dataset(
         data, format=data_format, split=split, load_size=None, crop_size=config.get("crop_size"), augment=False,

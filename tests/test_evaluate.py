@@ -10,7 +10,7 @@ from torch import nn
 
 from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command, eval_command
-from gantk.errors import DataError
+from gantk.errors import DataError, GantkWarning
 from gantk.evaluate import evaluate
 from gantk.metrics import fid as fid_module
 from gantk.train import TrainConfig, Trainer
@@ -87,7 +87,7 @@ def test_json_to_stdout(image_run, no_weights):
     run, pairs = image_run
     result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["metrics"]["l1"] > 0
+    assert json.loads(result.stdout)["metrics"]["l1"] > 0  # warnings go to stderr
 
 
 def test_missing_weights_make_fid_unavailable_with_the_fix(image_run, no_weights):
@@ -261,3 +261,13 @@ def test_extremes_keep_the_lowest_and_highest_scores_in_order_first_seen_on_ties
     tie.offer(0.2, "x", {})
     tie.offer(0.2, "y", {})
     assert tie.best()[0][1] == tie.worst()[0][1] == "x"
+
+
+def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training_set(image_run, no_weights, tmp_path):
+    run, pairs = image_run
+    with pytest.warns(GantkWarning, match="has no split folders, so its images serve every split"):
+        evaluate(run, pairs, progress=False)
+    held_out = write_paired(tmp_path / "split" / "test", count=2, size=40).parent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(run, held_out, progress=False)

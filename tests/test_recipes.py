@@ -1,6 +1,7 @@
 """Segmentation and CycleGAN as compositions run by the shared trainer; translate with their checkpoints."""
 
 import csv
+import dataclasses
 
 import pytest
 import torch
@@ -171,5 +172,8 @@ def test_validation_needs_a_held_out_split(tmp_path):
     data = write_segmentation(tmp_path / "flat")
     config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=1, val_every=1,
                          gen_opt={"ngf": 8}, **TINY)
-    with pytest.raises(OptionError, match="held-out split 'test'"):
+    with pytest.raises(OptionError, match=r"held-out split 'test' in .*flat \(it has no split folders\)"):
         Trainer(config, progress=False).fit()
+    split = write_segmentation(tmp_path / "split" / "train")
+    with pytest.raises(OptionError, match=r"held-out split 'test' in .* \(it has splits train\)"):
+        Trainer(dataclasses.replace(config, data=str(split.parent)), progress=False).fit()

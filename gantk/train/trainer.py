@@ -223,9 +223,9 @@ class Trainer:
                 f"validation compares outputs with targets, which {summary.format} data does not have: drop --val-every."
             )
         if config.val_split not in summary.splits:
-            found = ", ".join(repr(name) for name in summary.splits)
+            found = "no split folders" if ROOT_SPLIT in summary.splits else "splits " + ", ".join(summary.splits)
             raise OptionError(
-                f"--val-every needs a held-out split '{config.val_split}' in {root} (found {found}); "
+                f"--val-every needs a held-out split '{config.val_split}' in {root} (it has {found}); "
                 "add that folder or choose another with --val-split."
             )
         options = {} if train.num_classes is None else {"num_classes": train.num_classes}
