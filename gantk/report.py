@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import html
 import itertools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ from matplotlib import colormaps
 from torch import Tensor
 
 from .data.io import write_png
+from .files import replacing
 
 PANELS = ("input", "output", "target", "error")
+REPORT_IMAGE = re.compile(rf"(best|worst)-\d+-({'|'.join(PANELS)})\.png")  # the image files a report writes
 ERROR_SCALE = 0.5  # per-pixel error (images in [0, 1]) shown at full brightness
 
 
@@ -58,6 +61,9 @@ def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | P
     """Write ``index.html`` and its PNG images into ``report_dir``; returns the page's path."""
     report_dir = Path(report_dir)
     (report_dir / "images").mkdir(parents=True, exist_ok=True)
+    for old in (report_dir / "images").iterdir():  # an earlier report's, which may have shown more images
+        if REPORT_IMAGE.fullmatch(old.name):
+            old.unlink()
     sections = []
     for title, label, items in (("Best", "best", extremes.best()), ("Worst", "worst", extremes.worst())):
         rows = []
@@ -78,7 +84,8 @@ def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | P
         sections="\n".join(sections),
     )
     path = report_dir / "index.html"
-    path.write_text(page)
+    with replacing(path) as handle:
+        handle.write(page)
     return path
 
 

@@ -271,3 +271,12 @@ def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(run, held_out, progress=False)
+
+
+def test_a_report_written_again_keeps_only_its_own_images(image_run, no_weights, tmp_path):
+    run, pairs = image_run
+    evaluate(run, pairs, report_dir=tmp_path / "report", k_best_worst=2, progress=False)
+    (tmp_path / "report" / "images" / "mine.png").write_bytes(b"")  # the user's, beside the report
+    evaluate(run, pairs, report_dir=tmp_path / "report", k_best_worst=1, progress=False)
+    images = sorted(p.name for p in (tmp_path / "report" / "images").iterdir())
+    assert len(images) == 9 and "mine.png" in images and "best-02-input.png" not in images
