@@ -186,3 +186,17 @@ def test_a_resnet_block_adds_its_branch_to_its_input(norm):
     block = ResnetBlock(4, norm=norm, dropout=0.0).eval()
     x = torch.randn(2, 4, 8, 8)
     torch.testing.assert_close(block(x), x + block.block(x))
+
+
+def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    connections = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: connections.append(address))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    before = constants.HF_HUB_OFFLINE
+    with pytest.raises(OptionError, match="encoder_weights='imagenet': the weights are not in the local Hugging Face cache"):
+        create("smp", encoder="resnet18", encoder_weights="imagenet")
+    assert connections == [] and constants.HF_HUB_OFFLINE == before

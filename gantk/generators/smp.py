@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 from torch import Tensor, nn
 
 from ..errors import OptionError
@@ -9,6 +12,19 @@ from ..nn import FINAL_ACTIVATIONS, check_choice, check_size, output_activation
 from ..nn.init import INIT_SCHEMES, init_weights
 
 UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default for encoder_depth=5
+
+
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """The Hugging Face Hub in offline mode: pretrained weights come from the local cache or not at all."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
 
 
 class SmpGenerator(nn.Module):
@@ -51,8 +67,8 @@ def smp(
 ) -> SmpGenerator:
     """segmentation-models-pytorch network (any smp arch and encoder) as a generator.
 
-    Nothing is downloaded unless ``encoder_weights`` names pretrained weights (e.g.
-    ``"imagenet"``), which then need network access or smp's local cache.
+    Pretrained ``encoder_weights`` (e.g. ``"imagenet"``) are read from the local Hugging Face cache
+    only: the Hub is in offline mode while the model is built, so nothing is downloaded.
 
     Args:
         in_channels: input channels.
@@ -76,16 +92,25 @@ def smp(
     options = {}
     if arch.lower() in ("unet", "unetplusplus", "manet"):  # one decoder stage per encoder stage
         options["decoder_channels"] = UNET_DECODER_CHANNELS[-encoder_depth:]
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     try:
-        model = smp_lib.create_model(
-            arch,
-            encoder_name=encoder,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=out_channels,
-            encoder_depth=encoder_depth,
-            **options,
-        )
+        with hub_offline():
+            model = smp_lib.create_model(
+                arch,
+                encoder_name=encoder,
+                encoder_weights=encoder_weights,
+                in_channels=in_channels,
+                classes=out_channels,
+                encoder_depth=encoder_depth,
+                **options,
+            )
+    except LocalEntryNotFoundError:
+        raise OptionError(
+            f"smp encoder {encoder!r} with encoder_weights={encoder_weights!r}: the weights are not in the local "
+            "Hugging Face cache, and gantk never downloads. Put them there on a machine with network access "
+            "(building this model once with segmentation-models-pytorch does), or use encoder_weights=none."
+        ) from None
     except (KeyError, ValueError) as error:  # smp's messages list the valid encoders or depths
         message = error.args[0] if error.args else str(error)
         raise OptionError(f"smp cannot build arch={arch!r} with encoder={encoder!r}: {message}") from None
