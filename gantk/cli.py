@@ -156,6 +156,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
+@click.option("--original-size", is_flag=True, help="Resize the outputs back to each input's size (the model runs at its crop size).")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
     """Translate one image or a folder of images with a trained model."""
     from .translate import translate

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .data import open_dataset
-from .data.io import write_png
+from .data.io import read_image, write_png
+from .data.transforms import normalize_image
 from .errors import DataError
 from .inference import TrainedModel
 from .plugins import Components
@@ -25,14 +27,18 @@ def translate(
     device: str = "auto",
     batch_size: int = 1,
     overlay: bool = False,
+    original_size: bool = False,
     components: Components | None = None,
 ) -> list[Path]:
     """Translate one image or a folder of images; returns the written PNG files.
 
-    Inputs are resized to the training crop size. By default the networks run as in the paper's
-    test phase (see :class:`gantk.inference.TrainedModel`); ``eval_mode=True`` is deterministic. Mask models write class ids as PNG (binary masks as
-    0/255) and, with ``overlay``, the mask blended over the input. ``components`` are the plugin
-    components that provide the model's parts (default: the installed ones).
+    Inputs are resized to the training crop size; with ``original_size`` the outputs are resized
+    back to each input's size (bilinearly; masks from their resized probabilities, overlays on the
+    original image). By default the networks run as in the paper's test phase (see
+    :class:`gantk.inference.TrainedModel`); ``eval_mode=True`` is deterministic. Mask models write
+    class ids as PNG (binary masks as 0/255) and, with ``overlay``, the mask blended over the input.
+    ``components`` are the plugin components that provide the model's parts (default: the installed
+    ones).
     """
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
     dataset = open_dataset(inputs, format="single", augment=False, load_size=None, crop_size=model.config.get("crop_size"))
@@ -46,15 +52,25 @@ def translate(
         output_dir.mkdir(parents=True, exist_ok=True)
         for i, path in enumerate(batch["A_path"]):
             stem = Path(path).stem
+            output, image = outputs[i : i + 1], images[i : i + 1]
+            if original_size:
+                output, image = at_original_size(output, Path(path), model, direction)
             if num_classes is None:
-                written.append(write_png(outputs[i], output_dir / f"{stem}.png"))
+                written.append(write_png(output[0], output_dir / f"{stem}.png"))
                 continue
-            ids = targets.predicted_ids(outputs[i : i + 1])[0]
+            ids = targets.predicted_ids(output)[0]
             written.append(write_mask_png(ids, num_classes, output_dir / f"{stem}.png"))
             if overlay:
-                blended = 0.5 * targets.displayable(images[i : i + 1]) + 0.5 * targets.colorize(ids[None])
+                blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
                 written.append(write_png(blended[0], output_dir / f"{stem}_overlay.png"))
     return written
+
+
+def at_original_size(output: torch.Tensor, path: Path, model: TrainedModel, direction: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``output`` resized to the size of the input image at ``path``, and that image as the model sees it."""
+    original = model.inputs(normalize_image(read_image(path))[None], direction)
+    resized = F.interpolate(output.float(), size=original.shape[-2:], mode="bilinear", align_corners=False)
+    return resized, original
 
 
 def refuse_to_overwrite_inputs(inputs: list[Path], output_dir: Path, overlay: bool) -> None:

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from torchvision.io import decode_image
 
 from gantk.cli import cli, file_error_text
 from gantk.cli_options import parse_value
@@ -90,6 +91,9 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert refused.exit_code != 0 and "cannot take --config" in refused.output
     result = run("translate", "--checkpoint", out, data / "A", tmp_path / "translated")
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
+    assert decode_image(str(tmp_path / "translated" / "000.png")).shape == (3, 32, 32)  # the crop size
+    result = run("translate", "--checkpoint", out, "--original-size", data / "A", tmp_path / "full")
+    assert result.exit_code == 0 and decode_image(str(tmp_path / "full" / "000.png")).shape == (3, 40, 40)
     before = (data / "A" / "000.png").read_bytes()
     in_place = run("translate", "--checkpoint", out, data / "A", data / "A")
     assert in_place.exit_code != 0 and "would overwrite the input image(s)" in in_place.output

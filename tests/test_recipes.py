@@ -7,6 +7,9 @@ import pytest
 import torch
 from torchvision.io import decode_image
 
+from gantk.data import open_dataset
+from gantk.inference import TrainedModel
+from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
 from helpers import fit_recording_optimizer_steps, train_interrupted_then_resumed, write_segmentation, write_unaligned
@@ -109,6 +112,14 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
     allowed = {0, 255} if num_classes == 2 else set(range(num_classes))
     assert set(torch.cat([m.flatten() for m in masks]).unique().tolist()) <= allowed
     assert sum(p.stem.endswith("_overlay") for p in written) == 6
+    full = translate(run, data / "images", tmp_path / "full", overlay=True, original_size=True, eval_mode=True)
+    mask, overlay = decode_image(str(full[0])), decode_image(str(full[1]))
+    assert mask.shape == (1, 40, 40) and overlay.shape == (3, 40, 40)
+    model = TrainedModel.load(run, eval_mode=True)  # the mask comes from the probabilities, resized
+    image = open_dataset(data / "images", format="single", augment=False, load_size=None, crop_size=32)[0]["A"]
+    probs = torch.nn.functional.interpolate(model.translate(model.inputs(image[None])), size=(40, 40), mode="bilinear")
+    ids = targets.predicted_ids(probs)[0]
+    assert torch.equal(mask[0], (ids * 255 if num_classes == 2 else ids).to(torch.uint8))
 
 
 @pytest.mark.parametrize("loss", ["lovasz", "l1", "hinge+l1@0.5", "bce+lovasz"])
