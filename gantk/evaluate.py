@@ -187,8 +187,7 @@ def open_eval_split(
         warnings.warn(
             f"{data} has no split folders, so its images serve every split: if the model trained on them, "
             "these scores are on its training images, not held-out ones.",
-            GantkWarning,
-            stacklevel=2,
+            GantkWarning,  # raised here, so a study's several callers show it once
         )
     options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
     return open_dataset(
