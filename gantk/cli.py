@@ -22,7 +22,7 @@ from .plugins import KINDS, default_components, normalize_kind
 
 class GantkGroup(click.Group):
     """A click group that prints gantk errors as one line, without a traceback, and exits 1, and
-    gantk warnings as one line each. A command cannot replace another of the same name."""
+    gantk warnings as one line each, once. A command cannot replace another of the same name."""
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         name = name or cmd.name
@@ -32,7 +32,7 @@ class GantkGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():
-            warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+            warnings.showwarning = functools.partial(_show_warning, warnings.showwarning, set())
             try:
                 return super().invoke(ctx)
             except GantkError as error:
@@ -63,9 +63,11 @@ def file_error_text(error: OSError) -> str:
     return f"{path}: {error.strerror or error}" + (f"; {fix}." if fix else ".")
 
 
-def _show_warning(fallback, message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(fallback, shown: set[str], message, category, filename, lineno, file=None, line=None) -> None:
     if issubclass(category, GantkWarning):
-        click.echo(f"warning: {message}", err=True)
+        if str(message) not in shown:  # once per command, however many times it is raised
+            shown.add(str(message))
+            click.echo(f"warning: {message}", err=True)
     else:
         fallback(message, category, filename, lineno, file, line)
 
