@@ -81,15 +81,15 @@ def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
 def _claim_temporary_name(path: Path, action: str) -> str:
     """The prefix of this process's temporary names for ``path``, after removing those that processes
     on this host which no longer run left behind."""
-    host_prefix = f".{path.name}.{action}-{socket.gethostname()}-"
+    host_prefix = f".{path.name}.{action}+{socket.gethostname()}+"  # '+' is in no host name: 'gpu' never matches 'gpu-2'
     for abandoned in path.parent.glob(glob.escape(host_prefix) + "*"):
-        pid = abandoned.name[len(host_prefix):].split("-", 1)[0]
+        pid = abandoned.name[len(host_prefix):].split("+", 1)[0]
         if pid.isdigit() and not _running(int(pid)):
             if abandoned.is_dir():
                 shutil.rmtree(abandoned, ignore_errors=True)
             else:
                 abandoned.unlink(missing_ok=True)
-    return f"{host_prefix}{os.getpid()}-"
+    return f"{host_prefix}{os.getpid()}+"
 
 
 def _running(pid: int) -> bool:

@@ -212,7 +212,7 @@ def test_a_failed_run_leaves_no_folder_and_a_foreign_folder_is_refused(tmp_path)
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     killed = tmp_path / "killed"  # a run killed while writing metrics.csv, before its first checkpoint
     killed.mkdir()
-    (killed / ".metrics.csv.writing-host-1-x.tmp").write_text("step,")
+    (killed / ".metrics.csv.writing+host+1+x.tmp").write_text("step,")
     started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(killed), *TINY_FLAGS, "--max-steps", "1"])
     assert started.exit_code == 0, started.output
 

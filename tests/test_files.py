@@ -63,9 +63,9 @@ def test_a_folder_left_by_a_killed_build_is_removed_by_the_next_one(tmp_path):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(finished.stdout)
     host = socket.gethostname()
-    abandoned = tmp_path / f".out.building-{host}-{dead}-x1y2"
-    running = tmp_path / f".out.building-{host}-{os.getpid()}-z3w4"  # a build still under way here
-    other = tmp_path / f".out.building-{host}x-{dead}-q5"  # another host's
+    abandoned = tmp_path / f".out.building+{host}+{dead}+x1y2"
+    running = tmp_path / f".out.building+{host}+{os.getpid()}+z3w4"  # a build still under way here
+    other = tmp_path / f".out.building+{host}-{dead}+{dead}+q5"  # host '{host}-{dead}', a different machine
     for folder in (abandoned, running, other):
         folder.mkdir()
     with building_folder(tmp_path / "out") as tmp:
@@ -86,8 +86,8 @@ def test_a_file_left_by_a_killed_write_is_removed_by_the_next_one(tmp_path):
         capture_output=True)
     assert killed.returncode == -signal.SIGKILL
     (left,) = tmp_path.iterdir()
-    assert left.name.startswith(".last.pt.writing-") and left.read_bytes() == b"half"
-    other = tmp_path / ".metrics.csv.writing-host-1-x.tmp"  # another file's: not touched
+    assert left.name.startswith(".last.pt.writing+") and left.read_bytes() == b"half"
+    other = tmp_path / ".metrics.csv.writing+host+1+x.tmp"  # another file's: not touched
     other.write_bytes(b"")
     with replacing(path, binary=True) as handle:
         handle.write(b"whole")
