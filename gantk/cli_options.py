@@ -8,7 +8,7 @@ import click
 
 
 def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float or bool when they look like one."""
+    """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float, bool or None when they look like one."""
     options: dict[str, Any] = {}
     for text in values:
         for item in filter(None, (part.strip() for part in text.split(","))):
@@ -34,6 +34,8 @@ def parse_value(text: str) -> Any:
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
     for convert in (int, float):
         try:
             return convert(text)

@@ -52,12 +52,18 @@ def type_mismatch(option: str, default: Any, value: Any) -> str | None:
 
 
 def with_nones(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with the text ``none`` read as ``None`` for options whose default is ``None`` (TOML and
-    ``KEY=VALUE`` flags have no null); elsewhere ``none`` is a word, as in ``norm=none``."""
-    return {
-        key: None if key in defaults and defaults[key] is None and isinstance(value, str) and value.lower() == "none" else value
-        for key, value in options.items()
-    }
+    """``options`` with none spelled as each option takes it: ``None`` for an option whose default is
+    ``None`` (also from the text ``none``, as TOML has no null), the word ``"none"`` for a text option
+    (``norm=none`` on the command line gives ``None``)."""
+    spelled = {}
+    for key, value in options.items():
+        default = defaults.get(key, inspect.Parameter.empty)
+        if default is None and isinstance(value, str) and value.lower() in ("none", "null"):
+            value = None
+        elif isinstance(default, str) and value is None:
+            value = "none"
+        spelled[key] = value
+    return spelled
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ def test_data_commands(tmp_path, run):
     assert broken.exit_code == 1 and "000" in json.loads(broken.stdout)["problems"][0]
 
 
-@pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("none", "none"), ("resnet34", "resnet34")])
+@pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("None", None), ("null", None), ("resnet34", "resnet34")])
 def test_option_values(text, value):
     assert parse_value(text) == value
 

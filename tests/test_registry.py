@@ -122,7 +122,6 @@ def typed_registry() -> Registry:
         ("gain", False, "option gain must be a number (default 0.02), got False"),
         ("skips", 1, "option skips must be true or false (default True), got 1"),
         ("norm", 3, "option norm must be a string (default 'batch'), got 3"),
-        ("norm", None, "option norm must be a string (default 'batch'), got None"),
     ],
 )
 def test_option_values_must_have_the_type_of_their_default(option, value, wanted):
@@ -150,9 +149,10 @@ def test_values_of_a_fitting_type_are_accepted(options):
     assert typed_registry().create("typed", **options).items() >= options.items()
 
 
-def test_none_is_a_word_except_for_options_that_default_to_none():
-    built = typed_registry().create("typed", norm="none", encoder="None", extra="none")
+def test_none_is_spelled_as_each_option_takes_it():
+    built = typed_registry().create("typed", norm=None, encoder="None", extra="none")
     assert (built["norm"], built["encoder"], built["extra"]) == ("none", None, "none")
+    assert typed_registry().create("typed", norm="none", encoder="null")["encoder"] is None
 
 
 def test_an_option_without_a_default_takes_any_type():

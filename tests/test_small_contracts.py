@@ -15,6 +15,7 @@ from gantk.evaluate import finite
 from gantk.inference import match_channels
 from gantk.nn.geometry import Window, receptive_field
 from gantk.plugins import load_components
+from gantk.registry import with_nones
 from gantk.recipes import cyclegan, pix2pix
 from gantk.systems import targets
 from gantk.train import TrainConfig
@@ -173,3 +174,14 @@ def test_negative_indices_count_from_the_end(tmp_path):
     assert dataset[-1]["A_path"] == dataset[2]["A_path"]
     with pytest.raises(IndexError, match="index -4 is out of range for a dataset of 3 items"):
         dataset[-4]
+
+
+def test_none_component_options_survive_config_toml():
+    config = TrainConfig(gen="smp", gen_opt={"encoder": "resnet18", "encoder_weights": None}, disc_opt={"norm": None},
+                         loss_opt={"bce": {"real_label": None}})
+    read = tomllib.loads(to_toml(config.to_dict()))
+    assert read["gen_opt"]["encoder_weights"] == read["disc_opt"]["norm"] == read["loss_opt"]["bce"]["real_label"] == "none"
+    components = load_components(autoload=False)
+    assert components.create("discriminator", "patch70", in_channels=6, **read["disc_opt"]) is not None  # norm "none"
+    smp = components.registry("generator").get("smp")
+    assert with_nones(read["gen_opt"], smp.options()) == {"encoder": "resnet18", "encoder_weights": None}

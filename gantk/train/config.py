@@ -173,13 +173,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def to_toml(values: dict[str, Any]) -> str:
-    """Flat TOML for a resolved configuration (``None`` values are left out)."""
+    """Flat TOML for a resolved configuration. ``None`` settings are left out; ``None`` component
+    options (in the option tables) are written ``"none"``, which components read back as none."""
     lines, tables = [], []
     for key, value in values.items():
         if value is None:
             continue
         if isinstance(value, dict):
-            tables.append(f"\n[{key}]\n" + "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in value.items() if v is not None))
+            tables.append(f"\n[{key}]\n" + "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in value.items()))
         else:
             lines.append(f"{key} = {_toml_value(value)}\n")
     return "".join(lines) + "".join(tables)
@@ -192,7 +193,9 @@ def _toml_key(key: Any) -> str:
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + "}"
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if value is None:  # only inside option tables: TOML has no null
+        return '"none"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
