@@ -6,6 +6,8 @@ import fnmatch
 import inspect
 import numbers
 import re
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -17,14 +19,15 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs acce
 # How a user gives options to each kind of component.
 OPTION_FLAGS = {"generator": "--gen-opt KEY=VALUE", "discriminator": "--disc-opt KEY=VALUE", "objective": "--loss-opt NAME.KEY=VALUE"}
 
-# By the type of an option's default: the types of value it takes and how a message names them.
-# bool comes first as it is a subclass of int; ``type_mismatch`` takes no bool as a number.
-VALUE_TYPES = (
-    (bool, (bool,), "true or false"),
-    (int, (numbers.Integral,), "an integer"),
-    (float, (numbers.Real,), "a number"),
-    (str, (str,), "a string"),
-)
+# By the type an option takes: the types of value it accepts and how a message names them
+# (``type_mismatch`` takes no bool as a number).
+VALUE_TYPES = {
+    bool: ((bool,), "true or false"),
+    int: ((numbers.Integral,), "an integer"),
+    float: ((numbers.Real,), "a number"),
+    str: ((str,), "a string"),
+}
+SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES}  # bool first: it is a subclass of int
 
 
 def own_summary(obj: Any) -> str:
@@ -33,22 +36,48 @@ def own_summary(obj: Any) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
-def type_mismatch(option: str, default: Any, value: Any) -> str | None:
-    """What is wrong with ``value`` for an option whose default is ``default``; None if its type fits.
+def declared_type(parameter: inspect.Parameter) -> tuple[type | None, bool]:
+    """The type an option's values must have, and whether ``None`` is allowed too.
 
-    Only a bool, int, float or str default constrains the value.
+    The annotation decides when it is ``bool``, ``int``, ``float`` or ``str`` (alone or with
+    ``None``); without an annotation, the default's type does (``None`` allowed when it is the
+    default). Any other annotation or default constrains nothing: ``(None, True)``.
+    """
+    if parameter.annotation is not parameter.empty:
+        names = _annotation_names(parameter.annotation)
+        simple = names - {"None", "NoneType"}
+        if len(simple) == 1 and (name := simple.pop()) in SIMPLE_TYPES:
+            return SIMPLE_TYPES[name], len(names) > 1
+        return None, True
+    default = parameter.default
+    return next((t for t in SIMPLE_TYPES.values() if isinstance(default, t)), None), default is None or default is parameter.empty
+
+
+def _annotation_names(annotation: Any) -> set[str]:
+    """The type names of an annotation, written (``"float | None"``, ``"Optional[str]"``) or evaluated."""
+    if isinstance(annotation, str):
+        text = annotation.replace(" ", "")
+        if text.startswith("Optional[") and text.endswith("]"):
+            text = text[len("Optional["):-1] + "|None"
+        return set(text.split("|"))
+    parts = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    return {getattr(part, "__name__", str(part)) for part in parts}
+
+
+def type_mismatch(option: str, wanted: type, default: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for an option that takes ``wanted`` values; None if it fits.
 
     Example:
-        >>> type_mismatch("ngf", 64, "eight")
+        >>> type_mismatch("ngf", int, 64, "eight")
         "option ngf must be an integer (default 64), got 'eight'"
-        >>> type_mismatch("dropout", 0.5, 0) is None
+        >>> type_mismatch("dropout", float, 0.5, 0) is None
         True
     """
-    for default_type, accepted, description in VALUE_TYPES:
-        if isinstance(default, default_type):
-            fits = isinstance(value, accepted) and (default_type is bool or not isinstance(value, bool))
-            return None if fits else f"option {option} must be {description} (default {default!r}), got {value!r}"
-    return None
+    accepted, description = VALUE_TYPES[wanted]
+    if isinstance(value, accepted) and (wanted is bool or not isinstance(value, bool)):
+        return None
+    shown = "" if default is inspect.Parameter.empty else f" (default {default!r})"
+    return f"option {option} must be {description}{shown}, got {value!r}"
 
 
 def with_nones(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +115,11 @@ class Entry:
             for p in params
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         }
+
+    def option_types(self) -> dict[str, tuple[type | None, bool]]:
+        """Per option, the type its values must have and whether ``None`` is allowed (see :func:`declared_type`)."""
+        params = inspect.signature(self.factory).parameters.values()
+        return {p.name: declared_type(p) for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
     def required_options(self) -> list[str]:
         """Options of the factory that have no default."""
@@ -168,13 +202,15 @@ class Registry:
             ) from error
 
     def _check_option_types(self, entry: Entry, options: dict[str, Any]) -> None:
-        """Raise ``OptionError`` naming every option whose value's type does not fit its default's."""
-        defaults = entry.options()
-        problems = [
-            problem
-            for key, value in options.items()
-            if key in defaults and (problem := type_mismatch(key, defaults[key], value))
-        ]
+        """Raise ``OptionError`` naming every option whose value's type is not the one it takes."""
+        defaults, types_ = entry.options(), entry.option_types()
+        problems = []
+        for key, value in options.items():
+            wanted, none_allowed = types_.get(key, (None, True))
+            if wanted is None or (value is None and none_allowed):
+                continue
+            if problem := type_mismatch(key, wanted, defaults[key], value):
+                problems.append(problem)
         if problems:
             raise OptionError(f"{self._label(entry)}: {'; '.join(problems)}.")
 

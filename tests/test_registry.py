@@ -181,3 +181,21 @@ def test_an_option_error_that_names_the_component_is_kept():
     with pytest.raises(OptionError) as error:
         registry.create("fussy")
     assert str(error.value) == "fussy needs depth >= 2, got 1."
+
+
+def annotated(*, margin: float = 1, depth: "int | None" = None, label: "Optional[str]" = None, sizes: tuple = (1, 2), ratio=1):
+    """Options whose annotation, not their default, says what they take."""
+    return dict(margin=margin, depth=depth, label=label, sizes=sizes, ratio=ratio)
+
+
+def test_an_annotation_decides_over_the_default():
+    registry = Registry("objective")
+    registry.add("annotated", annotated, plugin="mine")
+    built = registry.create("annotated", margin=0.5, depth=None, label=None, sizes=[3])  # float annotation, int default
+    assert (built["margin"], built["depth"], built["label"], built["sizes"]) == (0.5, None, None, [3])
+    for option, value, wanted in [("depth", "x", "option depth must be an integer (default None), got 'x'"),
+                                  ("label", 3, "option label must be a string (default None), got 3"),
+                                  ("ratio", 0.5, "option ratio must be an integer (default 1), got 0.5")]:
+        with pytest.raises(OptionError) as error:
+            registry.create("annotated", **{option: value})
+        assert str(error.value) == f"objective 'annotated' (plugin 'mine'): {wanted}."
