@@ -142,6 +142,7 @@ def evaluate(
         "step": model.step,
         "model": {key: config.get(key) for key in ("recipe", "gen", "disc", "conditional", "loss")},
         "data": str(data),
+        "data_format": dataset.format,
         "split": split,
         "images": len(dataset),
         "task": "image" if num_classes is None else "segmentation",

@@ -216,3 +216,25 @@ def test_data_that_cannot_be_evaluated_is_reported_before_training(study, tmp_pa
     result = invoke("--grid", grid, "--data", unaligned, "--out", out, "--recipe", "cyclegan", *FLAGS)
     assert result.exit_code == 1 and "cell 'L1': dataset" in result.output and "no targets" in result.output
     assert not out.exists()
+
+
+def test_a_study_validates_its_data_once_before_training_and_evaluates_in_its_format(study, tmp_path, monkeypatch):
+    import torch
+
+    from gantk.ablate import run_ablation
+    from gantk.data.io import write_png
+    from gantk.train import trainer as trainer_module
+
+    grid, _, out = study
+    wide = tmp_path / "wide"  # A|B images of 40x32 halves: not 2:1, so the format must be named
+    for split in ("train", "test"):
+        for i in range(4):
+            write_png(torch.full((3, 32, 80), 20 * i, dtype=torch.uint8), wide / split / f"{i}.png")
+    checks = []
+    check = trainer_module.check_dataset
+    monkeypatch.setattr(trainer_module, "check_dataset", lambda *args: checks.append(args) or check(*args))
+    common = {"data_format": "aligned", "max_steps": 1, "batch_size": 2, "load_size": 32, "crop_size": 32, "workers": 0,
+              "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
+    results = run_ablation(load_grid(str(grid)), wide, out, common=common, progress=False, log=lambda line: None)
+    assert len(checks) == 3  # once before training, then once per cell's training
+    assert [r["data_format"] for r in results] == ["aligned", "aligned"] and (out / "samples.png").is_file()

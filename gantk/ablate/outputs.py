@@ -106,7 +106,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
     image_columns: list[list[torch.Tensor]] = []
     for result in results:
         model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=eval_mode)
-        dataset = open_eval_split(data, model.config, split)
+        dataset = open_eval_split(data, model.config, split, result.get("data_format"))
         picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().unique().tolist()
         items = [dataset[i] for i in picks]
         if not image_columns:

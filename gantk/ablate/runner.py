@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..data.validate import DatasetSummary
 from ..errors import GantkError
 from ..evaluate import evaluate, open_eval_split, save_result
 from ..metrics.fid import find_inception_weights
@@ -61,7 +62,8 @@ def run_ablation(
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
     feature_cache: dict = {}
     results = []
-    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], progress) for cell in grid.cells]
+    summaries: dict[str | None, DatasetSummary] = {}  # the data is validated once per format, not per cell
+    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress) for cell in grid.cells]
     if eval_options.get("inception_weights") is not None:
         find_inception_weights(eval_options["inception_weights"])  # a wrong file is reported now, not after training
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers), 1):
@@ -85,7 +87,8 @@ def run_ablation(
                     log(f"{label}: training into {run_dir}")
                 trainer.fit()
                 log(f"{label}: evaluating")
-            result = evaluate(run_dir, data, feature_cache=feature_cache, **{"progress": progress, **eval_options})
+            options = {"progress": progress, "data_format": trainer.config.data_format, **eval_options}
+            result = evaluate(run_dir, data, feature_cache=feature_cache, **options)
         except AblationError:
             raise
         except GantkError as error:
@@ -99,14 +102,17 @@ def run_ablation(
 
 
 def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
-                     progress: bool) -> Trainer:
+                     summaries: dict[str | None, DatasetSummary], progress: bool) -> Trainer:
     """The cell's trainer, once what would stop the cell later is checked: its settings, data and networks
-    (the sizes they take, the discriminator against the objective), and the split it is evaluated on."""
+    (the sizes they take, the discriminator against the objective), and the split it is evaluated on.
+    ``summaries`` keeps the data's validation per format for the next cells."""
     try:
         trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress)
-        train, _ = trainer.open_data()
+        data_format = trainer.config.data_format
+        train, _ = trainer.open_data(summaries.get(data_format))
+        summaries[data_format] = trainer.summary
         trainer.build_system(train, torch.device("cpu"))
-        open_eval_split(data, trainer.system_config, split, components=trainer.components)
+        open_eval_split(data, trainer.system_config, split, data_format, components=trainer.components)
     except GantkError as error:
         raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None
     return trainer

@@ -138,6 +138,7 @@ class Trainer:
         self.total_steps: int | None = None  # set by fit
         self.train_items: int | None = None  # set by fit
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
+        self.summary: DatasetSummary | None = None  # set by open_data
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
@@ -188,8 +189,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.toml").write_text(to_toml(self.config.to_dict()))
 
-    def open_data(self):
-        """The training set and, with ``val_every``, the held-out validation set."""
+    def open_data(self, summary: DatasetSummary | None = None):
+        """The training set and, with ``val_every``, the held-out validation set; the data is validated
+        first (``self.summary``) unless its ``summary`` is given."""
         config = self.config
         root = config.data or demo_dataset_dir()
         if self.resume_from is not None and not Path(root).exists():
@@ -197,7 +199,7 @@ class Trainer:
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
                 f"gantk train --resume {self.run_dir} --data NEW_PATH."
             )
-        summary = check_dataset(root, config.data_format, self.components)
+        self.summary = summary = summary or check_dataset(root, config.data_format, self.components)
         self._warn_if_enlarged(summary)
         paired = get_format(summary.format, self.components).paired_targets is not None
         on_device = config.augment_on == "device"
