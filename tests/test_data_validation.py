@@ -12,6 +12,7 @@ from PIL import Image
 from gantk.data import check_dataset, open_dataset
 from gantk.data.formats import get_format
 from gantk.data.io import write_png
+from gantk.data.validate import DatasetSummary, SplitSummary
 from gantk.errors import DataError, OptionError
 
 
@@ -61,6 +62,16 @@ def test_summary_lists_the_commonest_sizes_first_and_names_binary_masks(tmp_path
     png(tmp_path / "seg" / "masks" / "c.png", channels=1, height=4, width=12)
     text = check_dataset(tmp_path / "seg").text()
     assert "B: 3 files, 3 sizes: 8x8 (1), 10x6 (1), 12x4 (1), 2 classes (binary masks)" in text
+
+
+def test_the_typical_short_side_skips_a_side_without_files():
+    split = SplitSummary(
+        items=3, files={"A|B": 3, "B": 0}, channels={"A": 3, "B": 3}, sizes={"A|B": {"40x24": 2, "8x8": 1}, "B": {}}
+    )
+    summary = DatasetSummary(Path("plugin"), "plugin", "A plugin format.", {"train": split})
+    assert summary.typical_short_side("train") == 20  # half of the commonest A|B size, 40x24
+    assert summary.typical_short_side("test") is None
+
 
 def test_hidden_and_non_image_files_are_ignored(tmp_path):
     paired(tmp_path)
@@ -247,15 +258,20 @@ def test_folders_both_in_the_root_and_in_split_folders_are_refused(tmp_path, fir
         open_dataset(tmp_path)
 
 
-def test_aligned_images_both_in_the_root_and_in_split_folders_are_refused(tmp_path):
-    png(tmp_path / "a.png", width=16)
+@pytest.mark.parametrize("first, second", [("A", "B"), ("images", "masks")])
+def test_other_subfolders_beside_root_folders_are_ignored(tmp_path, first, second):
+    for folder in (first, second, f"old_runs/{first}"):
+        png(tmp_path / folder / "a.png", channels=1)
+    assert list(check_dataset(tmp_path).splits) == [""]
+    assert len(open_dataset(tmp_path)) == 1
+
+
+def test_aligned_images_in_a_root_with_split_folders_are_ignored(tmp_path):
+    png(tmp_path / "preview.png", width=12)
+    (tmp_path / "README.png").write_text("not an image")
     png(tmp_path / "train" / "a.png", width=16)
-    assert (
-        f"{tmp_path}: holds images both directly and in split folders train/; the root images would be ignored: "
-        "keep one layout" in problems(tmp_path)
-    )
-    with pytest.raises(DataError, match="keep one layout"):
-        open_dataset(tmp_path)
+    assert list(check_dataset(tmp_path).splits) == ["train"]
+    assert len(open_dataset(tmp_path)) == 1
 
 
 def test_the_suggested_check_keeps_a_format_given_explicitly(tmp_path):

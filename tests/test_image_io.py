@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gantk.data.io import list_images, probe, read_image, write_png
+from gantk.data.io import _reason, list_images, probe, read_image, write_png
+from gantk.errors import DataError
 
 
 def test_gray_jpegs_are_one_channel(tmp_path):
@@ -52,3 +53,19 @@ def test_file_name_case_does_not_hide_images(tmp_path):
         Image.new("RGB", (4, 4)).save(tmp_path / name, format="PNG")
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.Png"]
+
+
+def test_a_truncated_png_is_reported_without_the_decoder_source(tmp_path):
+    path = write_png(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8), tmp_path / "cut.png")
+    with path.open("r+b") as file:
+        file.truncate(100)
+    with pytest.raises(DataError, match=r"cut.png: cannot be decoded as an image \(\w") as info:
+        read_image(path)
+    assert ".cpp" not in str(info.value) and "operator()" not in str(info.value)
+
+
+def test_a_reason_keeps_a_quoted_path_whole_and_drops_the_advice():
+    denied = "[Errno 13] Permission denied: '/data/odd dir. name/q.png'"
+    assert _reason(RuntimeError(f"read_file, /src/read_write_file.cpp:78, {denied}")) == denied
+    advised = "decode_png, /src/decode_png.cpp:79, Out of bound read. Probably, the input image is corrupted"
+    assert _reason(RuntimeError(advised)) == "out of bound read"

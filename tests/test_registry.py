@@ -1,3 +1,5 @@
+from typing import Optional  # noqa: F401  (named in a written annotation below)
+
 import numpy as np
 import pytest
 import torch

@@ -94,7 +94,6 @@ class AlignedFormat(DataFormat):
         splits = self.splits(root)
         if not splits:
             problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._needs}")
-        problems += self._images_beside_split_folders(root, splits)
         for split in splits:
             for path in images_of(root / split, root, problems, self._needs):
                 image = decode_or_note(read_image, path, root, problems)
@@ -104,9 +103,8 @@ class AlignedFormat(DataFormat):
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
              normalize=True):
-        splits = self.splits(root)
-        folder = root / pick_split(root, split, splits, self.name)
-        problems = self._images_beside_split_folders(root, splits)
+        folder = root / pick_split(root, split, self.splits(root), self.name)
+        problems: list[str] = []
         files = images_of(folder, root, problems, self._needs)
         infos = {path: probe(path) for path in files}
         problems += [odd_width_problem(path, root, info.width) for path, info in infos.items() if info.width % 2]
@@ -114,17 +112,6 @@ class AlignedFormat(DataFormat):
         channels = infer_channels([info.channels for info in infos.values()])
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return AlignedDataset(files, channels, transform, swap=direction == "BtoA")
-
-    def _images_beside_split_folders(self, root: Path, splits: list[str]) -> list[str]:
-        """The problem of images directly in a root that also has split folders (which it would read instead)."""
-        if ROOT_SPLIT in splits or not has_images(root):
-            return []
-        split_folders = ", ".join(f"{split}/" for split in splits)
-        return [
-            f"{root}: holds images both directly and in split folders {split_folders}; the root images would be "
-            "ignored: keep one layout (move them into a split folder such as train/, or the split folders' images "
-            "into the root)."
-        ]
 
     _needs = "an aligned image holds A (left half) and B (right half) side by side."
 
@@ -168,8 +155,12 @@ class _TwoFolderFormat(DataFormat):
         return pairs
 
     def _split_folders_beside_root_folders(self, root: Path) -> list[str]:
-        """The problem of a root holding the folders both directly and in split folders (which it would ignore)."""
-        splits = self._split_folders(root)
+        """The problem of a root holding the folders both directly and in split folders (which it would ignore).
+
+        Only the known splits (train/, val/, test/) count: other subfolders holding the folders, such as a
+        leftover ``old_runs/A/``, are no layout and stay ignored.
+        """
+        splits = [split for split in self._split_folders(root) if split in SPLITS]
         if not splits:
             return []
         root_folders = ", ".join(f"{f}/" for f in self.folders if (root / f).is_dir())

@@ -24,8 +24,10 @@ _PNG_PALETTE = 3
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
 # JPEG start-of-frame markers (they hold the size and component count).
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-# torchvision starts its errors with "function, path/of/source.cpp:line, ".
-_TORCH_SOURCE = re.compile(r"^\w+, \S+:\d+, ")
+# torchvision starts its errors with "function, path/of/source.cpp:line, " (the function may be "operator()").
+_TORCH_SOURCE = re.compile(r"^[^,]+, \S+:\d+, ")
+# The end of a message's first sentence: ". " outside '...' quotes (an even number of quotes follows it).
+_SENTENCE_END = re.compile(r"\. (?=[^']*(?:'[^']*'[^']*)*$)")
 
 
 class ImageInfo(NamedTuple):
@@ -236,7 +238,8 @@ def _is_palette_png(head: bytes) -> bool:
 def _reason(error: Exception) -> str:
     """The first sentence of the decoder's message, without torchvision's source location and advice."""
     lines = str(error).strip().splitlines()
-    first = _TORCH_SOURCE.sub("", lines[-1] if lines else "").split(". ")[0].strip().rstrip(".")
+    message = _TORCH_SOURCE.sub("", lines[-1] if lines else "")
+    first = _SENTENCE_END.split(message, maxsplit=1)[0].strip().rstrip(".")
     if first.lower() in ("", "internal error"):
         return "damaged or unsupported file"
     return first[0].lower() + first[1:] if first[1:2].islower() else first  # keeps "JPEG ..."

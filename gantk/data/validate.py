@@ -42,12 +42,15 @@ class DatasetSummary:
         }
 
     def typical_short_side(self, split: str) -> int | None:
-        """The shorter side of the commonest image size of ``split`` (of each half of A|B images), the
-        smallest over the sides; ``None`` when the split is not summarised."""
+        """The shorter side of each side's commonest image size in ``split`` (of one half for A|B images),
+        the smallest over the sides; sides without files are skipped. ``None`` when the split is not
+        summarised or holds no files."""
         if split not in self.splits:
             return None
         sides = []
         for side, sizes in self.splits[split].sizes.items():
+            if not sizes:
+                continue
             width, height = map(int, next(iter(sizes)).split("x"))  # sizes come commonest first
             sides.append(min(width // 2 if "|" in side else width, height))
         return min(sides, default=None)
