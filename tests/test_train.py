@@ -249,8 +249,11 @@ def test_mismatched_discriminator_and_objective(pairs, tmp_path):
 
 def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=36, gen_opt={"ngf": 8, "num_downs": 5})
-    with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30: use --crop-size 32, or a shallower "
-                                          "generator \\(`gantk describe generator unet` lists its options\\)"):
+    with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30: use --crop-size 32, or another generator "
+                                          "\\(`gantk describe generator unet` shows its options and size multiple\\)"):
+        Trainer(config, progress=False).fit()
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=34, load_size=34, gen="resnet6", gen_opt={"ngf": 8})
+    with pytest.raises(OptionError, match=r"multiples of 4, but --crop-size is 34: use --crop-size 32 \(or --crop-size 36 --load-size 36\)"):
         Trainer(config, progress=False).fit()
 
 

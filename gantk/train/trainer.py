@@ -224,11 +224,15 @@ class Trainer:
             raise OptionError(
                 f"validation compares outputs with targets, which {summary.format} data does not have: drop --val-every."
             )
-        if config.val_split not in summary.splits:
-            found = "no split folders" if ROOT_SPLIT in summary.splits else "splits " + ", ".join(summary.splits)
+        if ROOT_SPLIT in summary.splits:
             raise OptionError(
-                f"--val-every needs a held-out split '{config.val_split}' in {root} (it has {found}); "
-                "add that folder or choose another with --val-split."
+                f"--val-every needs a held-out split '{config.val_split}' in {root}, which has no split folders: "
+                f"move the training data into train/ and held-out data into {config.val_split}/, or drop --val-every."
+            )
+        if config.val_split not in summary.splits:
+            raise OptionError(
+                f"--val-every needs a held-out split '{config.val_split}' in {root} (it has splits "
+                f"{', '.join(summary.splits)}); add that folder or choose another with --val-split."
             )
         options = {} if train.num_classes is None else {"num_classes": train.num_classes}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
@@ -266,11 +270,10 @@ class Trainer:
             kind, component = ("generator", self.config.gen) if name.startswith("G") else ("discriminator", self.config.disc)
             multiple, smallest = getattr(net, "size_multiple", 1), getattr(net, "min_input_size", 1)
             if crop and crop % multiple:
-                below, above = crop // multiple * multiple, (crop // multiple + 1) * multiple
                 raise OptionError(
                     f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    f"use --crop-size {above}{f' or {below}' if below else ''}, or a shallower {kind} "
-                    f"(`gantk describe {kind} {component}` lists its options)."
+                    f"use {self._crop_sizes_to_try(multiple)}, or another {kind} "
+                    f"(`gantk describe {kind} {component}` shows its options and size multiple)."
                 )
             if crop and crop < smallest:
                 raise OptionError(
@@ -281,6 +284,15 @@ class Trainer:
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
         return system
+
+    def _crop_sizes_to_try(self, multiple: int) -> str:
+        """The nearest crop sizes that are multiples of ``multiple``, the one below first when the one
+        above needs a larger --load-size."""
+        crop, load = self.config.crop_size, self.config.load_size
+        below, above = crop // multiple * multiple, (crop // multiple + 1) * multiple
+        if below and load and above > load:
+            return f"--crop-size {below} (or --crop-size {above} --load-size {above})"
+        return f"--crop-size {above}" + (f" or {below}" if below else "")
 
     def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> dict[str, Any]:
         """Callables per network: DDP-wrapped under torchrun, compiled with --compile."""
