@@ -193,8 +193,14 @@ def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkey
 
     from huggingface_hub import constants
 
-    connections = []
-    monkeypatch.setattr(socket.socket, "connect", lambda self, address: connections.append(address))
+    connections = []  # name lookups and connections: without network the lookup fails before any connect
+
+    def refuse(address, *args, **kwargs):
+        connections.append(address)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: refuse(address))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
     before = constants.HF_HUB_OFFLINE
     with pytest.raises(OptionError, match="encoder_weights='imagenet': the weights are not in the local Hugging Face cache"):
