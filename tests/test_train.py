@@ -470,6 +470,17 @@ def test_a_run_whose_dataset_moved_resumes_with_its_new_place(pairs, tmp_path):
     assert ckpt.load_checkpoint(tmp_path / "run")["train_config"]["data"] == str(moved)
 
 
+def test_a_checkpoint_without_an_item_count_resumed_on_moved_data_warns(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    path = ckpt.list_checkpoints(tmp_path / "run")[-1]
+    payload = torch.load(path, weights_only=True)
+    del payload["train_items"]  # as gantk saved it before counting items
+    torch.save(payload, path)
+    moved = pairs.rename(tmp_path / "moved")
+    with pytest.warns(GantkWarning, match="the checkpoint predates item counts"):
+        Trainer.resume(tmp_path / "run", {"max_steps": 3, "data": str(moved)}, progress=False).fit()
+
+
 def test_resuming_on_a_dataset_that_changed_warns(pairs, tmp_path):
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     write_paired(pairs, count=8)

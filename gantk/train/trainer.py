@@ -363,11 +363,20 @@ class Trainer:
         return self.run_dir
 
     def _warn_if_the_data_changed(self) -> None:
-        trained_on = (self.resume_from or {}).get("train_items")  # absent from checkpoints that predate it
+        if self.resume_from is None:
+            return
+        trained_on = self.resume_from.get("train_items")  # absent from checkpoints that predate it
         if trained_on is not None and trained_on != self.train_items:
             warnings.warn(
                 f"the run trained on {trained_on} items and its dataset now holds {self.train_items}: the resumed run "
                 "continues, but it is not the run an uninterrupted one would have been.",
+                GantkWarning,
+                stacklevel=3,
+            )
+        elif trained_on is None and self.resume_from["train_config"].get("data") != self.config.data:
+            warnings.warn(
+                f"the checkpoint predates item counts, so whether {self.config.data} holds the items the run "
+                "trained on cannot be checked.",
                 GantkWarning,
                 stacklevel=3,
             )
