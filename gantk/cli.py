@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import shlex
 import signal
 import sys
 import warnings
@@ -144,7 +145,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     try:
         run_dir = trainer.fit()
     except TrainingInterrupted as stop:
-        click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume {trainer.run_dir}", err=True)
+        click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume {shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)
     click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,11 @@ def test_the_suggested_check_keeps_a_format_given_explicitly(tmp_path):
     assert f"check again with `gantk data check {tmp_path} --data-format unaligned`." in problems(tmp_path, "unaligned")
     png(tmp_path / "train" / "A" / "orphan.png")
     assert f"check again with `gantk data check {tmp_path}`." in problems(tmp_path)
+
+
+def test_the_suggested_check_quotes_a_path_with_spaces(tmp_path):
+    root = tmp_path / "my data"
+    png(root / "train" / "A" / "a.png")
+    png(root / "train" / "B" / "b.png")  # a partner missing for each
+    with pytest.raises(DataError, match=re.escape(f"check again with `gantk data check '{root}'`")):
+        check_dataset(root)

@@ -6,6 +6,7 @@ with the failure noted instead of raised, mask classes, and the one error that l
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -40,7 +41,7 @@ def problems_error(root: Path, format_name: str, problems: list[str], format_giv
     With ``format_given`` (the user chose the format) the suggested command names it, as
     detection might pick another format.
     """
-    command = f"gantk data check {root}" + (f" --data-format {format_name}" if format_given else "")
+    command = f"gantk data check {shlex.quote(str(root))}" + (f" --data-format {format_name}" if format_given else "")
     return DataError(
         f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
         f"{listed(problems)}\nFix them, then check again with `{command}`.",

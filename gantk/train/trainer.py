@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import shlex
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -169,7 +170,7 @@ class Trainer:
             return
         if ckpt.list_checkpoints(self.run_dir):
             raise OptionError(
-                f"{self.run_dir} already holds checkpoints of another run: pass --resume {self.run_dir} "
+                f"{self.run_dir} already holds checkpoints of another run: pass --resume {shlex.quote(str(self.run_dir))} "
                 "to continue it, or choose a new --out directory."
             )
         if self.run_dir.is_file():
@@ -197,7 +198,7 @@ class Trainer:
         if self.resume_from is not None and not Path(root).exists():
             raise OptionError(
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
-                f"gantk train --resume {self.run_dir} --data NEW_PATH."
+                f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
             )
         self.summary = summary = summary or check_dataset(root, config.data_format, self.components)
         self._warn_if_enlarged(summary)
