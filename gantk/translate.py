@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .data import open_dataset
-from .data.io import read_image, write_png
+from .data.io import probe, read_image, write_png
 from .data.transforms import normalize_image
 from .errors import DataError
 from .inference import TrainedModel
@@ -54,7 +54,10 @@ def translate(
             stem = Path(path).stem
             output, image = outputs[i : i + 1], images[i : i + 1]
             if original_size:
-                output, image = at_original_size(output, Path(path), model, direction)
+                info = probe(Path(path))
+                output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False)
+                if overlay:  # blended over the original image, not the resized one
+                    image = model.inputs(normalize_image(read_image(Path(path)))[None], direction)
             if num_classes is None:
                 written.append(write_png(output[0], output_dir / f"{stem}.png"))
                 continue
@@ -64,13 +67,6 @@ def translate(
                 blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
                 written.append(write_png(blended[0], output_dir / f"{stem}_overlay.png"))
     return written
-
-
-def at_original_size(output: torch.Tensor, path: Path, model: TrainedModel, direction: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``output`` resized to the size of the input image at ``path``, and that image as the model sees it."""
-    original = model.inputs(normalize_image(read_image(path))[None], direction)
-    resized = F.interpolate(output.float(), size=original.shape[-2:], mode="bilinear", align_corners=False)
-    return resized, original
 
 
 def refuse_to_overwrite_inputs(inputs: list[Path], output_dir: Path, overlay: bool) -> None:
