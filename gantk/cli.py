@@ -20,7 +20,6 @@ from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
 
 
-
 class GantkGroup(click.Group):
     """A click group that prints gantk errors as one line, without a traceback, and exits 1, and
     gantk warnings as one line each, once. A command cannot replace another of the same name."""

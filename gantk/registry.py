@@ -107,19 +107,17 @@ class Entry:
     def summary(self) -> str:
         return own_summary(self.factory)
 
+    def _option_parameters(self) -> list[inspect.Parameter]:
+        params = inspect.signature(self.factory).parameters.values()
+        return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
     def options(self) -> dict[str, Any]:
         """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
-        params = inspect.signature(self.factory).parameters.values()
-        return {
-            p.name: p.default
-            for p in params
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        }
+        return {p.name: p.default for p in self._option_parameters()}
 
     def option_types(self) -> dict[str, tuple[type | None, bool]]:
         """Per option, the type its values must have and whether ``None`` is allowed (see :func:`declared_type`)."""
-        params = inspect.signature(self.factory).parameters.values()
-        return {p.name: declared_type(p) for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return {p.name: declared_type(p) for p in self._option_parameters()}
 
     def required_options(self) -> list[str]:
         """Options of the factory that have no default."""

@@ -17,10 +17,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
-from ..data.layout import ROOT_SPLIT
-from ..data.validate import DatasetSummary
 from ..data.device_augment import DeviceAugment
 from ..data.formats import get_format
+from ..data.layout import ROOT_SPLIT
+from ..data.validate import DatasetSummary
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
 from ..plugins import Components, default_components
 from ..systems.base import System
