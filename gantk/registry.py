@@ -168,7 +168,8 @@ class Registry:
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""
         entry = self.get(name)
-        missing = [key for key in entry.required_options() if key not in options]
+        defaults = entry.options()  # read once: each reading walks the factory's signature
+        missing = [key for key, default in defaults.items() if default is inspect.Parameter.empty and key not in options]
         if missing:
             flag = f" with {OPTION_FLAGS[self.kind]}" if self.kind in OPTION_FLAGS else ""
             raise OptionError(
@@ -176,15 +177,14 @@ class Registry:
                 f"which have no default: give them{flag}."
             )
         if not entry.accepts_any_option():
-            valid = entry.options()
-            unknown = sorted(set(options) - set(valid))
+            unknown = sorted(set(options) - set(defaults))
             if unknown:
                 raise OptionError(
                     f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
-                    f"its options are: {', '.join(valid) or '(none)'}."
+                    f"its options are: {', '.join(defaults) or '(none)'}."
                 )
-        options = with_nones(options, entry.options())
-        self._check_option_types(entry, options)
+        options = with_nones(options, defaults)
+        self._check_option_types(entry, defaults, options)
         try:
             return entry.factory(**options)
         except OptionError as error:  # a component's own check: add which component, unless it starts with the name
@@ -199,9 +199,9 @@ class Registry:
                 f"{self._label(entry)} could not be built with {given}: {type(error).__name__}: {error}"
             ) from error
 
-    def _check_option_types(self, entry: Entry, options: dict[str, Any]) -> None:
+    def _check_option_types(self, entry: Entry, defaults: dict[str, Any], options: dict[str, Any]) -> None:
         """Raise ``OptionError`` naming every option whose value's type is not the one it takes."""
-        defaults, types_ = entry.options(), entry.option_types()
+        types_ = entry.option_types()
         problems = []
         for key, value in options.items():
             wanted, none_allowed = types_.get(key, (None, True))
