@@ -50,8 +50,9 @@ def problems_error(root: Path, format_name: str, problems: list[str], format_giv
 
 
 def raise_if_problems(problems: list[str], root: Path, format_name: str) -> None:
+    """For a format opening data: the format is settled by then, so the suggested check names it."""
     if problems:
-        raise problems_error(root, format_name, problems)
+        raise problems_error(root, format_name, problems, format_given=True)
 
 
 def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> str:
