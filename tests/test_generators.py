@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -188,7 +190,12 @@ def test_a_resnet_block_adds_its_branch_to_its_input(norm):
     torch.testing.assert_close(block(x), x + block.block(x))
 
 
-def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkeypatch):
+@pytest.mark.parametrize("encoder, weights, cache", [
+    ("resnet18", "imagenet", "the local Hugging Face cache"),
+    ("tu-resnet18", True, "the local Hugging Face cache"),
+    ("tu-legacy_seresnet18", True, "torch's hub cache: https://"),  # a timm encoder whose weights have only a URL
+])
+def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkeypatch, encoder, weights, cache):
     import socket
 
     from huggingface_hub import constants
@@ -201,11 +208,12 @@ def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkey
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", lambda self, address: refuse(address))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
-    before = constants.HF_HUB_OFFLINE
-    with pytest.raises(OptionError, match="encoder_weights='imagenet': the weights are not in the local Hugging Face cache"):
-        create("smp", encoder="resnet18", encoder_weights="imagenet")
-    assert connections == [] and constants.HF_HUB_OFFLINE == before
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # empty caches
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    before = constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file
+    with pytest.raises(OptionError, match=f"encoder_weights={weights!r}: the weights are not in {re.escape(cache)}"):
+        create("smp", encoder=encoder, encoder_weights=weights, encoder_depth=3)
+    assert connections == [] and (constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file) == before
 
 
 def test_smp_names_the_fix_when_batch_norm_sees_one_value():

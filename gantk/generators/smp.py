@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Iterator
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
@@ -14,17 +16,29 @@ from ..nn.init import INIT_SCHEMES, init_weights
 UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default for encoder_depth=5
 
 
+class DownloadRefused(RuntimeError):
+    """A weight file asked for by URL is not in torch's hub cache, and gantk does not download it."""
+
+
+def _refuse_download(url: str, destination: str, *args: object, **kwargs: object) -> None:
+    raise DownloadRefused(f"{url} (expected in {Path(destination).parent})")
+
+
 @contextlib.contextmanager
 def hub_offline() -> Iterator[None]:
-    """The Hugging Face Hub in offline mode: pretrained weights come from the local cache or not at all."""
+    """Pretrained weights from local caches or not at all.
+
+    The Hugging Face Hub is put in offline mode, and torch's hub refuses to download (timm
+    encoders whose weights have only a URL go through it).
+    """
     from huggingface_hub import constants
 
-    before = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
+    before = constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file
+    constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file = True, _refuse_download
     try:
         yield
     finally:
-        constants.HF_HUB_OFFLINE = before
+        constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file = before
 
 
 class SmpGenerator(nn.Module):
@@ -68,7 +82,7 @@ def smp(
     *,
     arch: str = "unet",
     encoder: str = "resnet34",
-    encoder_weights: str | None = None,
+    encoder_weights: str | bool | None = None,
     encoder_depth: int = 5,
     init: str | None = None,
     init_gain: float = 0.02,
@@ -84,7 +98,8 @@ def smp(
         out_channels: output channels (smp's ``classes``).
         arch: smp architecture, e.g. ``"unet"``, ``"unetplusplus"``, ``"fpn"``, ``"deeplabv3plus"``.
         encoder: smp encoder name, e.g. ``"resnet18"``, ``"resnet34"``, ``"efficientnet-b0"``.
-        encoder_weights: pretrained encoder weights, or ``None`` for random ones.
+        encoder_weights: pretrained encoder weights (e.g. ``"imagenet"``; ``True`` for a timm ``tu-``
+            encoder, whose name carries the weights' tag), or ``None`` for random ones.
         encoder_depth: encoder stages; inputs must be multiples of the resulting output stride
             for architectures that require it.
         init: ``None`` keeps smp's own initialisation; a gantk scheme (see ``gantk.nn.init``)
@@ -114,10 +129,11 @@ def smp(
                 encoder_depth=encoder_depth,
                 **options,
             )
-    except LocalEntryNotFoundError:
+    except (LocalEntryNotFoundError, DownloadRefused) as error:
+        where = f"torch's hub cache: {error}" if isinstance(error, DownloadRefused) else "the local Hugging Face cache"
         raise OptionError(
-            f"smp encoder {encoder!r} with encoder_weights={encoder_weights!r}: the weights are not in the local "
-            "Hugging Face cache, and gantk never downloads. Put them there on a machine with network access "
+            f"smp encoder {encoder!r} with encoder_weights={encoder_weights!r}: the weights are not in {where}, "
+            "and gantk never downloads. Put them there on a machine with network access "
             "(building this model once with segmentation-models-pytorch does), or use encoder_weights=none."
         ) from None
     except (KeyError, ValueError) as error:  # smp's messages list the valid encoders or depths
