@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import inspect
 import numbers
 import re
@@ -107,9 +108,13 @@ class Entry:
     def summary(self) -> str:
         return own_summary(self.factory)
 
+    @functools.cached_property
+    def _parameters(self) -> list[inspect.Parameter]:
+        """The factory's parameters, read from its signature once."""
+        return list(inspect.signature(self.factory).parameters.values())
+
     def _option_parameters(self) -> list[inspect.Parameter]:
-        params = inspect.signature(self.factory).parameters.values()
-        return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return [p for p in self._parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
     def options(self) -> dict[str, Any]:
         """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
@@ -124,8 +129,7 @@ class Entry:
         return [name for name, default in self.options().items() if default is inspect.Parameter.empty]
 
     def accepts_any_option(self) -> bool:
-        params = inspect.signature(self.factory).parameters.values()
-        return any(p.kind is p.VAR_KEYWORD for p in params)
+        return any(p.kind is p.VAR_KEYWORD for p in self._parameters)
 
 
 class Registry:
@@ -168,7 +172,7 @@ class Registry:
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""
         entry = self.get(name)
-        defaults = entry.options()  # read once: each reading walks the factory's signature
+        defaults = entry.options()
         missing = [key for key, default in defaults.items() if default is inspect.Parameter.empty and key not in options]
         if missing:
             flag = f" with {OPTION_FLAGS[self.kind]}" if self.kind in OPTION_FLAGS else ""

@@ -1,3 +1,4 @@
+import inspect
 from typing import Optional  # noqa: F401  (named in a written annotation below)
 
 import numpy as np
@@ -201,3 +202,13 @@ def test_an_annotation_decides_over_the_default():
         with pytest.raises(OptionError) as error:
             registry.create("annotated", **{option: value})
         assert str(error.value) == f"objective 'annotated' (plugin 'mine'): {wanted}."
+
+
+def test_a_factory_signature_is_read_once(monkeypatch):
+    reads = []
+    signature = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda obj: reads.append(obj) or signature(obj))
+    registry = Registry("generator")
+    registry.add("small", make_net, plugin="demo")
+    assert registry.create("small", width=4) == (3, 3, 4) and registry.create("small") == (3, 3, 8)
+    assert len(reads) == 1
