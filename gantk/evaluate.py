@@ -97,7 +97,11 @@ def evaluate(
         features, unavailable = _feature_network(inception_weights, device_)
     else:
         scores, features, unavailable = SegmentationScores(num_classes), None, {}
-    cache_key = (str(Path(data).resolve()), split, config.get("crop_size"), features.sha1) if features else None
+    # The real images' features depend on which side is the target and how it is cropped and matched.
+    cache_key = (
+        str(Path(data).resolve()), dataset.format, split, config.get("crop_size"), config.get("direction", "AtoB"),
+        config["channels"].get("B"), features.sha1,
+    ) if features else None
     cached_real = (feature_cache or {}).get(cache_key)
     real_feats: list[torch.Tensor] = []
     fake_feats: list[torch.Tensor] = []

@@ -226,10 +226,11 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     assert l1[0] == l1[1] != l1[2]
 
 
-def test_cached_real_features_belong_to_one_crop_size(tmp_path, stand_in_weights):
+@pytest.mark.parametrize("second", [{"crop_size": 48, "load_size": 48}, {"direction": "BtoA"}])
+def test_cached_real_features_belong_to_one_crop_size_and_direction(tmp_path, stand_in_weights, second):
     pairs = write_paired(tmp_path / "pairs", count=4, size=56)
-    runs = [Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / f"run{size}"), **{**TINY, "crop_size": size, "load_size": size}),
-                    progress=False).fit() for size in (32, 48)]
+    runs = [Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / f"run{i}"), **{**TINY, **changes}), progress=False).fit()
+            for i, changes in enumerate(({}, second))]
     options = dict(split="train", progress=False, inception_weights=stand_in_weights, eval_mode=True)
     cache: dict = {}
     evaluate(runs[0], pairs, feature_cache=cache, **options)
