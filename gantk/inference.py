@@ -32,7 +32,8 @@ class TrainedModel:
     checkpoint file and training step it comes from.
 
     By default the networks run as in the paper's test phase: dropout active and batch
-    normalisation using the statistics of the test batch (``train()`` mode; nothing is updated).
+    normalisation using the statistics of the test batch (``train()`` mode; the updated running
+    statistics are never saved).
     ``eval_mode`` uses running statistics and no dropout instead, which is deterministic.
     """
 

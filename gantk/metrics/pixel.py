@@ -1,7 +1,8 @@
 """Pixel fidelity of translated images: L1, L2 (MSE), RMSE, PSNR and SSIM.
 
 All metrics compare images mapped from the models' [-1, 1] to [0, 1] (data range 1), so L1 is
-half the L1 of the training objective and PSNR equals the PSNR of the 8-bit images.
+half the L1 of the training objective and PSNR is on the scale of 8-bit images' PSNR (outputs are
+scored before rounding to 8 bits).
 """
 
 from __future__ import annotations
