@@ -155,6 +155,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.argument("output_dir", type=click.Path(file_okay=False))
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
+from .data.sampler import in_order
 from .data.formats import get_format
 from .data.layout import ROOT_SPLIT
 from .errors import DataError, GantkWarning
@@ -90,7 +91,7 @@ def evaluate(
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
     device_, config, num_classes = model.device, model.config, model.num_classes
     dataset = open_eval_split(data, config, split, data_format, components)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers)
 
     if num_classes is None:
         scores: PixelScores | SegmentationScores = PixelScores()

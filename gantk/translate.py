@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from .data import open_dataset
 from .data.io import probe, read_image, write_png
+from .data.sampler import in_order
 from .data.transforms import normalize_image
 from .errors import DataError
 from .inference import TrainedModel
@@ -24,6 +25,7 @@ def translate(
     *,
     direction: str = "AtoB",
     eval_mode: bool = False,
+    seed: int = 0,
     device: str = "auto",
     batch_size: int = 1,
     overlay: bool = False,
@@ -35,37 +37,42 @@ def translate(
     Inputs are resized to the training crop size; with ``original_size`` the outputs are resized
     back to each input's size (bilinearly; masks from their resized probabilities, overlays on the
     original image). By default the networks run as in the paper's test phase (see
-    :class:`gantk.inference.TrainedModel`); ``eval_mode=True`` is deterministic. Mask models write
-    class ids as PNG (binary masks as 0/255) and, with ``overlay``, the mask blended over the input.
-    ``components`` are the plugin components that provide the model's parts (default: the installed
-    ones).
+    :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
+    is deterministic. Mask models write class ids as PNG (binary masks as 0/255) and, with
+    ``overlay``, the mask blended over the input. ``components`` are the plugin components that
+    provide the model's parts (default: the installed ones).
     """
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
     dataset = open_dataset(inputs, format="single", augment=False, load_size=None, crop_size=model.config.get("crop_size"))
     output_dir = Path(output_dir)
-    num_classes = model.num_classes
-    refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and num_classes is not None)
+    refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and model.num_classes is not None)
     written = []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        images = model.inputs(batch["A"], direction)
-        outputs = model.translate(images, direction)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for i, path in enumerate(batch["A_path"]):
-            stem = Path(path).stem
-            output, image = outputs[i : i + 1], images[i : i + 1]
-            if original_size:
-                info = probe(Path(path))
-                output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False)
-                if overlay:  # blended over the original image, not the resized one
-                    image = model.inputs(normalize_image(read_image(Path(path)))[None], direction)
-            if num_classes is None:
-                written.append(write_png(output[0], output_dir / f"{stem}.png"))
-                continue
-            ids = targets.predicted_ids(output)[0]
-            written.append(write_mask_png(ids, num_classes, output_dir / f"{stem}.png"))
-            if overlay:
-                blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
-                written.append(write_png(blended[0], output_dir / f"{stem}_overlay.png"))
+    with model.seeded(seed):
+        for batch in DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset)):
+            images = model.inputs(batch["A"], direction)
+            outputs = model.translate(images, direction)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            for i, path in enumerate(batch["A_path"]):
+                written += write_translation(model, Path(path), images[i : i + 1], outputs[i : i + 1], output_dir,
+                                             direction=direction, overlay=overlay, original_size=original_size)
+    return written
+
+
+def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, output: torch.Tensor, output_dir: Path, *,
+                      direction: str, overlay: bool, original_size: bool) -> list[Path]:
+    """Write the output for the input image at ``path`` (and its overlay); returns the files written."""
+    if original_size:
+        info = probe(path)
+        output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False)
+        if overlay:  # blended over the original image, not the resized one
+            image = model.inputs(normalize_image(read_image(path))[None], direction)
+    if model.num_classes is None:
+        return [write_png(output[0], output_dir / f"{path.stem}.png")]
+    ids = targets.predicted_ids(output)[0]
+    written = [write_mask_png(ids, model.num_classes, output_dir / f"{path.stem}.png")]
+    if overlay:
+        blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
+        written.append(write_png(blended[0], output_dir / f"{path.stem}_overlay.png"))
     return written
 
 
