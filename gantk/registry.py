@@ -128,6 +128,11 @@ class Entry:
         """Options of the factory that have no default."""
         return [name for name, default in self.options().items() if default is inspect.Parameter.empty]
 
+    @property
+    def starting_weight_options(self) -> tuple[str, ...]:
+        """Options that only choose the starting weights (the factory's ``starting_weight_options``)."""
+        return tuple(getattr(self.factory, "starting_weight_options", ()))
+
     def accepts_any_option(self) -> bool:
         return any(p.kind is p.VAR_KEYWORD for p in self._parameters)
 

@@ -500,3 +500,24 @@ def test_a_load_size_that_enlarges_most_images_warns(pairs, tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             Trainer(tiny_config(data, tmp_path / "run", load_size=56, crop_size=48, data_format=data_format), progress=False).open_data()
+
+
+def test_a_model_trained_from_pretrained_weights_loads_and_resumes_without_them(pairs, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from gantk.inference import TrainedModel
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=2, gen="smp", gen_opt={"encoder": "resnet18", "encoder_depth": 3})
+    run = Trainer(config, progress=False).fit()
+    # What --gen-opt encoder_weights=imagenet records, on a machine whose cache lacks those weights.
+    path = ckpt.list_checkpoints(run)[-1]
+    payload = ckpt.load_checkpoint(path)
+    for entry in (payload["system"], payload["train_config"]):
+        entry["gen_opt"]["encoder_weights"] = "imagenet"
+    del payload["path"]
+    ckpt.save_checkpoint(path, payload)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    model = TrainedModel.load(run)
+    torch.testing.assert_close(model.system.state_dict(), ckpt.load_checkpoint(path)["system_state"])
+    Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
+    assert ckpt.load_checkpoint(run)["system"]["gen_opt"]["encoder_weights"] == "imagenet"

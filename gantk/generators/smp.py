@@ -145,3 +145,6 @@ def smp(
         if encoder_weights is None:
             init_weights(model.encoder, init, init_gain)
     return SmpGenerator(model, arch=arch, encoder_depth=encoder_depth, final_activation=final_activation)
+
+
+smp.starting_weight_options = ("encoder_weights",)  # a trained model's weights come from its checkpoint

@@ -90,9 +90,20 @@ def missing_plugin_errors(source: str) -> Iterator[None]:
         ) from None
 
 
-def build_system(system_config: dict[str, Any], components: Components | None = None) -> System:
-    """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded)."""
+def build_system(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
+    """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded).
+
+    With ``for_checkpoint`` the weights will come from a checkpoint, so the options a component
+    lists in its factory's ``starting_weight_options`` (such as smp's pretrained
+    ``encoder_weights``) keep their defaults: no pretrained file is needed to load a trained model.
+    """
     components = components or default_components()
+    if for_checkpoint:
+        system_config = {**system_config}
+        for kind, name_key, options_key in (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc_opt")):
+            if system_config.get(name_key) in components.registry(kind):
+                unused = components.registry(kind).get(system_config[name_key]).starting_weight_options
+                system_config[options_key] = {k: v for k, v in system_config[options_key].items() if k not in unused}
     recipe = components.create("recipe", system_config["recipe"])
     return recipe.system(system_config, components)
 
@@ -113,6 +124,6 @@ def system_from_checkpoint(path: str | Path, map_location: str | torch.device = 
     """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
     payload = load_checkpoint(path, map_location)
     with missing_plugin_errors(payload["path"]):
-        system = build_system(payload["system"], components)
+        system = build_system(payload["system"], components, for_checkpoint=True)
     load_system_state(system, payload["system_state"], payload["path"])
     return system, payload

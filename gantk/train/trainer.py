@@ -265,7 +265,7 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
         with ckpt.missing_plugin_errors(self.resume_from["path"]) if self.resume_from else contextlib.nullcontext():
-            system = ckpt.build_system(sys_config, self.components).to(device)
+            system = ckpt.build_system(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         crop = self.config.crop_size
         for name, net in system.networks.items():
             kind, component = ("generator", self.config.gen) if name.startswith("G") else ("discriminator", self.config.disc)
