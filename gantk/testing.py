@@ -216,7 +216,7 @@ class ObjectiveConformance(_Conformance):
             real = F.one_hot(target, self.classes).permute(0, 3, 1, 2).float()
             return LossContext(
                 input=input,
-                fake=logits.softmax(1),
+                fake=logits.float().softmax(1),
                 real=real,
                 fake_logits=logits,
                 target=target,
@@ -265,6 +265,16 @@ class ObjectiveConformance(_Conformance):
         assert any(p.grad is not None for p in networks["discriminator"].parameters())
         untouched = all(p.grad is None for p in networks["generator"].parameters())
         assert untouched, "the discriminator loss trains the generator: use ctx.d_fake_detached"
+
+    def test_losses_are_float32_under_mixed_precision(self, objective, networks):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ctx = self.make_context(**networks)
+            losses = {"generator": objective.generator_loss(ctx), "discriminator": objective.discriminator_loss(ctx)}
+        for step, loss in losses.items():
+            assert loss is None or loss.dtype == torch.float32, (
+                f"the {step} loss is {loss.dtype} under bf16 autocast: compute it on float32 values "
+                "(ctx's discriminator logits are float32; cast other low-precision tensors with .float())"
+            )
 
     def test_accepts_a_multiscale_discriminator(self, objective, networks):
         if not objective.adversarial:

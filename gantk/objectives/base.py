@@ -13,6 +13,11 @@ from ..errors import OptionError
 Logits = Union[Tensor, Sequence[Tensor]]  # one map, or one per scale for multi-scale discriminators
 
 
+def _in_float32(logits: Logits) -> Logits:
+    """Logits in float32, so that losses on them are computed in full precision under autocast."""
+    return logits.float() if isinstance(logits, Tensor) else [_in_float32(scale) for scale in logits]
+
+
 class LossContext:
     """What the terms of an objective see for one translation direction (A -> B).
 
@@ -28,7 +33,8 @@ class LossContext:
         reconstruct: computes ``G_BA(fake)`` (cycle consistency), called at most once.
         identity: computes ``G_AB(real)`` (identity mapping), called at most once.
 
-    Discriminator outputs are computed on first use and shared by all terms of a step.
+    Discriminator outputs are computed on first use, in float32 (also under mixed precision), and
+    shared by all terms of a step.
     """
 
     def __init__(
@@ -64,7 +70,7 @@ class LossContext:
                 "the objective has an adversarial term but no discriminator was given: "
                 "choose one with --disc, or drop the adversarial term from --loss."
             )
-        return self.discriminator(self.discriminator_input(image))
+        return _in_float32(self.discriminator(self.discriminator_input(image)))
 
     @cached_property
     def d_real(self) -> Logits:

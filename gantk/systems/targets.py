@@ -22,7 +22,9 @@ def logit_channels(num_classes: int) -> int:
 
 
 def probabilities(logits: Tensor) -> Tensor:
-    """Mask probabilities from logits: sigmoid for one channel, softmax over classes otherwise."""
+    """Mask probabilities from logits (in float32, also under autocast): sigmoid for one channel,
+    softmax over classes otherwise."""
+    logits = logits.float()
     return torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(dim=1)
 
 
