@@ -13,9 +13,12 @@ from ..errors import OptionError
 Logits = Union[Tensor, Sequence[Tensor]]  # one map, or one per scale for multi-scale discriminators
 
 
-def _in_float32(logits: Logits) -> Logits:
-    """Logits in float32, so that losses on them are computed in full precision under autocast."""
-    return logits.float() if isinstance(logits, Tensor) else [_in_float32(scale) for scale in logits]
+def _in_float32(values: Logits) -> Logits:
+    """Floating-point tensors (or a list of them) in float32, so that losses on them are computed in
+    full precision under autocast; class ids are left as they are."""
+    if isinstance(values, Tensor):
+        return values.float() if values.is_floating_point() else values
+    return [_in_float32(scale) for scale in values]
 
 
 class LossContext:
@@ -33,8 +36,9 @@ class LossContext:
         reconstruct: computes ``G_BA(fake)`` (cycle consistency), called at most once.
         identity: computes ``G_AB(real)`` (identity mapping), called at most once.
 
-    Discriminator outputs are computed on first use, in float32 (also under mixed precision), and
-    shared by all terms of a step.
+    What terms read (``fake``, ``real``, their raw forms, reconstructions, identity outputs and
+    discriminator logits) is float32, also under mixed precision, so losses are computed in full
+    precision. Discriminator outputs are computed on first use and shared by all terms of a step.
     """
 
     def __init__(
@@ -51,10 +55,10 @@ class LossContext:
         identity: Callable[[], Tensor] | None = None,
     ):
         self.input = input
-        self.fake = fake
-        self.real = real
-        self.fake_logits = fake if fake_logits is None else fake_logits
-        self.target = real if target is None else target
+        self.fake = _in_float32(fake)
+        self.real = _in_float32(real)
+        self.fake_logits = self.fake if fake_logits is None else _in_float32(fake_logits)
+        self.target = self.real if target is None else _in_float32(target)
         self.discriminator = discriminator
         self.conditional = conditional
         self._reconstruct = reconstruct
@@ -99,13 +103,13 @@ class LossContext:
     def reconstructed(self) -> Tensor:
         if self._reconstruct is None:
             raise OptionError("this objective needs a reverse generator (cycle consistency); use an unpaired recipe.")
-        return self._reconstruct()
+        return _in_float32(self._reconstruct())
 
     @cached_property
     def identity_output(self) -> Tensor:
         if self._identity is None:
             raise OptionError("the identity objective needs a generator that maps B to B; use an unpaired recipe.")
-        return self._identity()
+        return _in_float32(self._identity())
 
 
 class Objective(nn.Module):
