@@ -215,7 +215,11 @@ def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: d
     count = min(len(real), len(fake))
     if count >= 2:
         metrics["fid"] = frechet_distance(real, fake)
-        metrics["kid"], metrics["kid_std"] = kernel_inception_distance(real, fake, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)
+        metrics["kid"], kid_std = kernel_inception_distance(real, fake, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)
+        if math.isfinite(kid_std):
+            metrics["kid_std"] = kid_std
+        else:
+            unavailable["kid_std"] = f"the KID subsets of {KID_SUBSET_SIZE} images differ only with more images, the split has {count}."
     else:
         unavailable["fid"] = unavailable["kid"] = f"needs at least 2 images, the split has {count}."
     if count > PR_NEIGHBOURS:

@@ -1,5 +1,6 @@
 """FID, KID and the InceptionV3 loader against direct numpy/scipy computations."""
 
+import math
 import warnings
 
 import numpy as np
@@ -69,9 +70,11 @@ def test_kid_equals_the_direct_unbiased_estimator():
     generator = torch.Generator().manual_seed(4)
     a = torch.randn(12, 5, generator=generator, dtype=torch.float64)
     b = torch.randn(12, 5, generator=generator, dtype=torch.float64) + 0.3
-    mean, std = kernel_inception_distance(a, b, subsets=1, subset_size=12)  # one subset holding every feature
-    assert mean == pytest.approx(numpy_kid(a.numpy(), b.numpy()), rel=1e-10)
-    assert std == 0.0
+    for subsets in (1, 100):  # each subset holds every feature: no spread
+        mean, std = kernel_inception_distance(a, b, subsets=subsets, subset_size=12)
+        assert mean == pytest.approx(numpy_kid(a.numpy(), b.numpy()), rel=1e-10) and math.isnan(std)
+    mean, std = kernel_inception_distance(a, b, subsets=20, subset_size=6)
+    assert std > 0 and mean == pytest.approx(numpy_kid(a.numpy(), b.numpy()), abs=3 * std)
 
 
 def test_kid_subsets_are_reproducible(features):

@@ -166,11 +166,15 @@ def kernel_inception_distance(
     """KID (Bińkowski et al. 2018): unbiased MMD² with the kernel ``(x·y / d + 1)^3``, mean and std over subsets.
 
     Each subset draws ``min(subset_size, N_a, N_b)`` features from each set without replacement.
+    When that takes the whole of both sets, every subset is the same: the MMD² is computed once and
+    the std is NaN (no spread to measure), as it is for one subset.
     """
     a, b = features_a.double(), features_b.double()
     size = min(subset_size, len(a), len(b))
     if size < 2:
         raise GantkError(f"KID needs at least 2 images in each set, got {len(a)} and {len(b)}.")
+    if size == len(a) == len(b):
+        return _unbiased_mmd2(a, b), math.nan
     generator = np.random.default_rng(seed)
     values = []
     for _ in range(subsets):
@@ -178,7 +182,7 @@ def kernel_inception_distance(
         y = b[torch.from_numpy(generator.choice(len(b), size, replace=False))]
         values.append(_unbiased_mmd2(x, y))
     scores = torch.tensor(values, dtype=torch.float64)
-    return scores.mean().item(), (scores.std().item() if subsets > 1 else 0.0)
+    return scores.mean().item(), (scores.std().item() if subsets > 1 else math.nan)
 
 
 def _unbiased_mmd2(x: Tensor, y: Tensor) -> float:
