@@ -335,11 +335,12 @@ def test_a_step_without_loss_terms_is_a_clear_error(pairs, tmp_path):
         Trainer(config, components=components, progress=False).fit()
 
 
-def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
+def exploding_components():
+    """Components with the objective ``exploding``: L1 that turns into NaN from the second step on."""
     from gantk import Objective, hookimpl, load_components
 
     class Exploding(Objective):
-        """L1 that turns into NaN at the second step."""
+        """L1 that turns into NaN from the second step on."""
 
         def __init__(self):
             super().__init__()
@@ -348,18 +349,33 @@ def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
         def generator_loss(self, ctx):
             self.calls += 1
             loss = (ctx.fake - ctx.real).abs().mean()
-            return loss * float("nan") if self.calls == 2 else loss
+            return loss * float("nan") if self.calls >= 2 else loss
 
     class Plugin:
         @hookimpl
         def gantk_register_objectives(self, registry):
             registry.add("exploding", Exploding)
 
-    components = load_components(autoload=False, plugins=[Plugin()])
+    return load_components(autoload=False, plugins=[Plugin()])
+
+
+def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=4, disc="none", loss="exploding", log_every=1)
     with pytest.raises(GantkError, match="training diverged at step 2: G/exploding is not finite"):
-        Trainer(config, components=components, progress=False).fit()
+        Trainer(config, components=exploding_components(), progress=False).fit()
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
+
+
+@pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # fp16 may be slow on this CPU
+def test_a_diverged_fp16_run_stops_once_the_loss_scale_falls_below_one(pairs, tmp_path, monkeypatch):
+    from gantk.train import trainer as trainer_module
+
+    # Skipped steps halve the scale: from 4, the steps 2, 3 and 4 overflow and take it to 0.5.
+    monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, precision: torch.amp.GradScaler(
+        device.type, init_scale=4.0, enabled=precision == "fp16"))
+    config = tiny_config(pairs, tmp_path / "run", max_steps=8, disc="none", loss="exploding", log_every=1, precision="fp16")
+    with pytest.raises(GantkError, match="diverged at step 4: G/exploding is not finite and the fp16 loss scale fell to 0.5"):
+        Trainer(config, components=exploding_components(), progress=False).fit()
 
 
 def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):

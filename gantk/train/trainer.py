@@ -407,9 +407,7 @@ class Trainer:
         logged: dict[str, float] = {}
         if due(config.log_every):
             logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size)
-            bad = [key for key, value in logged.items() if not math.isfinite(value)]
-            if bad and config.precision != "fp16":  # fp16's scaler skips such steps
-                raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
+            self._stop_if_diverged(logged, parts.scaler)
         if parts.process.is_main and due(config.sample_every):
             save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
         if log.validation is not None and due(config.val_every):
@@ -418,6 +416,20 @@ class Trainer:
             self._save(parts)
         for callback in self.callbacks:
             callback(self, self.step, logged)
+
+    def _stop_if_diverged(self, logged: dict[str, float], scaler: torch.amp.GradScaler) -> None:
+        """Raise when a logged loss is not finite. Under fp16 the scaler skips such steps, so only
+        once its scale has fallen below 1 (every recent step overflowed) is the run lost."""
+        bad = [key for key, value in logged.items() if not math.isfinite(value)]
+        if not bad:
+            return
+        if self.config.precision != "fp16":
+            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
+        if scaler.get_scale() < 1:
+            raise GantkError(
+                f"training diverged at step {self.step}: {', '.join(bad)} is not finite and the fp16 loss scale fell to "
+                f"{scaler.get_scale():.2g} as every step overflowed; lower --lr or use --precision bf16 or fp32."
+            )
 
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """One training step on a batch already on the device: each phase due at this step updates its
