@@ -104,3 +104,26 @@ def test_compiled_step_matches_eager(device, pairs, tmp_path):
     eager = one_step(pairs, tmp_path / "eager", **small)
     compiled = one_step(pairs, tmp_path / "compiled", compile=True, **small)
     assert_close_step(compiled, eager, 1e-4, 1e-3, 0.99999)
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_frozen_networks_run_compiled_without_ddp(pairs, tmp_path, distributed):
+    """With --compile, a network frozen in a phase (D in the generator step) is still compiled; under
+    DDP it is the bare module compiled, as it takes no part in the gradient sync."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from gantk.train.distributed import ProcessInfo
+
+    trainer = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), compile=True, **TINY), progress=False)
+    system = trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
+    if distributed:  # a one-process group stands in for torchrun's
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        nets, frozen = trainer._wrap(system, ProcessInfo(world_size=2 if distributed else 1), torch.device("cpu"))
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+    for name, net in system.networks.items():
+        assert isinstance(frozen[name], torch._dynamo.eval_frame.OptimizedModule) and frozen[name]._orig_mod is net
+        assert isinstance(nets[name]._orig_mod, DistributedDataParallel) == distributed

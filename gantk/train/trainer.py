@@ -101,11 +101,13 @@ def tune_backends(device: torch.device) -> None:
 
 @dataclasses.dataclass
 class TrainingParts:
-    """What a training step works with: the system, its networks as called (DDP-wrapped, compiled),
-    one optimizer, schedule and gradient scaler per phase, and where it runs."""
+    """What a training step works with: the system, its networks as called (DDP-wrapped, compiled)
+    and as called while frozen (compiled only: they take no part in a gradient sync), one optimizer,
+    schedule and gradient scaler per phase, and where it runs."""
 
     system: System
     nets: dict[str, Any]
+    frozen_nets: dict[str, Any]
     optimizers: dict[str, torch.optim.Optimizer]
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
     scaler: torch.amp.GradScaler
@@ -295,14 +297,15 @@ class Trainer:
             return f"--crop-size {below} (or --crop-size {above} --load-size {above})"
         return f"--crop-size {above}" + (f" or {below}" if below else "")
 
-    def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> dict[str, Any]:
-        """Callables per network: DDP-wrapped under torchrun, compiled with --compile."""
-        nets: dict[str, Any] = {}
-        for name, net in system.networks.items():
-            if process.distributed:
-                net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-            nets[name] = torch.compile(net) if self.config.compile else net
-        return nets
+    def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Callables per network, trained and frozen: compiled with --compile, and the trained ones
+        DDP-wrapped under torchrun."""
+        compiled = torch.compile if self.config.compile else (lambda net: net)
+        frozen = {name: compiled(net) for name, net in system.networks.items()}
+        if not process.distributed:
+            return dict(frozen), frozen
+        device_ids = [device.index] if device.type == "cuda" else None
+        return {name: compiled(DistributedDataParallel(net, device_ids=device_ids)) for name, net in system.networks.items()}, frozen
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -385,12 +388,12 @@ class Trainer:
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
         optimizers, schedulers = make_optimizers(system, self.config, total_steps)
-        parts = TrainingParts(system, {}, optimizers, schedulers, grad_scaler(device, self.config.precision), device, process)
+        parts = TrainingParts(system, {}, {}, optimizers, schedulers, grad_scaler(device, self.config.precision), device, process)
         if self.resume_from is not None:
             self._restore(self.resume_from, parts)
         else:
             torch.manual_seed(self.config.seed + process.rank)
-        parts.nets = self._wrap(system, process, device)  # after restoring: DDP starts from rank 0's weights
+        parts.nets, parts.frozen_nets = self._wrap(system, process, device)  # after restoring: DDP starts from rank 0's weights
         return parts
 
     def _step(self, parts: TrainingParts, log: RunLog, batch: dict[str, Any], epoch: int) -> None:
@@ -442,8 +445,7 @@ class Trainer:
             frozen = [system.networks[name] for name in phase.frozen]
             for net in frozen:
                 net.requires_grad_(False)
-            # Frozen networks are called unwrapped: they take no part in this phase's gradient sync.
-            phase_nets = {name: (system.networks[name] if name in phase.frozen else net) for name, net in parts.nets.items()}
+            phase_nets = {name: (parts.frozen_nets[name] if name in phase.frozen else net) for name, net in parts.nets.items()}
             with autocast(parts.device, precision):
                 terms = system.phase_losses(phase, batch, outputs, phase_nets)
             if not terms:
