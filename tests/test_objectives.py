@@ -451,12 +451,13 @@ def test_l2_variants_use_the_l2_distance(name, distance):
 
 
 def test_builtins_are_registered():
+    assert MASK_OBJECTIVES == ["lovasz"]
     expected = {"bce", "lsgan", "hinge", "l1", "l2", "lovasz", "cycle", "identity"}
     assert expected <= set(OBJECTIVES.names())
     assert all(OBJECTIVES.get(name).plugin == "gantk.objectives" for name in expected)
 
 
-MASK_OBJECTIVES = ["lovasz"]  # they read mask logits and class ids
+MASK_OBJECTIVES = [name for name in OBJECTIVES.names() if OBJECTIVES.create(name).needs_masks]
 
 
 class TestEveryImageObjective(ObjectiveConformance):

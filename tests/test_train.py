@@ -257,6 +257,20 @@ def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
         Trainer(config, progress=False).fit()
 
 
+def test_systems_record_the_component_of_each_network(pairs, tmp_path):
+    from helpers import write_unaligned
+
+    def parts(data, **overrides):
+        trainer = Trainer(tiny_config(data, tmp_path / "run", **overrides), progress=False)
+        return trainer.build_system(trainer.open_data()[0], torch.device("cpu")).network_parts
+
+    assert parts(pairs, disc="patch16") == {"G": ("generator", "unet"), "D": ("discriminator", "patch16")}
+    assert parts(write_unaligned(tmp_path / "unaligned"), recipe="cyclegan", gen="resnet6") == {
+        "G_AB": ("generator", "resnet6"), "G_BA": ("generator", "resnet6"),
+        "D_A": ("discriminator", "patch70"), "D_B": ("discriminator", "patch70"),
+    }
+
+
 def test_crop_size_the_discriminator_cannot_take(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, disc="patch286", batch_size=1)
     with pytest.raises(OptionError, match=r"D \(patch286\) needs images of at least 96 px a side, but --crop-size is 32: "

@@ -116,12 +116,14 @@ class Objective(nn.Module):
     """A loss term. Override ``generator_loss`` and/or ``discriminator_loss``.
 
     ``adversarial`` terms train against a discriminator (at most one per spec);
-    ``default_weight`` is the weight a spec uses when none is written (``l1`` -> 100).
+    ``default_weight`` is the weight a spec uses when none is written (``l1`` -> 100);
+    ``needs_masks`` terms score class masks, so image pairs are refused for them.
     A method returning ``None`` means the term does not take part in that step.
     """
 
     adversarial: ClassVar[bool] = False
     default_weight: ClassVar[float] = 1.0
+    needs_masks: ClassVar[bool] = False
 
     def __init__(self) -> None:  # no options: the registry then refuses any (nn.Module's signature takes all)
         super().__init__()

@@ -84,8 +84,8 @@ def critic_steps(config: dict[str, Any]) -> int:
 class System(nn.Module, metaclass=abc.ABCMeta):
     """Base of the compositions the trainer runs (paired translation, cycle translation, ...).
 
-    Subclasses fill ``self.networks`` (an ``nn.ModuleDict``), set ``phases`` and implement the
-    methods below. ``config`` is the resolved, JSON-serialisable description the system was
+    Subclasses fill ``self.networks`` (an ``nn.ModuleDict``), best through :meth:`add_network`,
+    set ``phases`` and implement the methods below. ``config`` is the resolved, JSON-serialisable description the system was
     built from: checkpoints store it so the system can be rebuilt from the file alone.
     """
 
@@ -95,6 +95,13 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         super().__init__()
         self.config = config
         self.networks = nn.ModuleDict()
+        self.network_parts: dict[str, tuple[str, str]] = {}  # name -> (kind, registered name), for messages
+
+    def add_network(self, name: str, components: "Components", kind: str, component: str, **options: Any) -> nn.Module:
+        """Build the registered ``kind`` ``component`` with ``options`` as the network ``name``."""
+        self.networks[name] = net = components.create(kind, component, **options)
+        self.network_parts[name] = (kind, component)
+        return net
 
     @abc.abstractmethod
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:

@@ -45,13 +45,13 @@ class CycleSystem(System):
         check_discriminator_matches_objective(disc, self.objective)
         n_critic = critic_steps(config)
         gen_opt = config.get("gen_opt") or {}
-        self.networks["G_AB"] = components.create("generator", config["gen"], in_channels=channels["A"], out_channels=channels["B"], **gen_opt)
-        self.networks["G_BA"] = components.create("generator", config["gen"], in_channels=channels["B"], out_channels=channels["A"], **gen_opt)
+        self.add_network("G_AB", components, "generator", config["gen"], in_channels=channels["A"], out_channels=channels["B"], **gen_opt)
+        self.add_network("G_BA", components, "generator", config["gen"], in_channels=channels["B"], out_channels=channels["A"], **gen_opt)
         generators = ("G_AB", "G_BA")
         if disc:
             disc_opt = config.get("disc_opt") or {}
-            self.networks["D_A"] = components.create("discriminator", disc, in_channels=channels["A"], **disc_opt)
-            self.networks["D_B"] = components.create("discriminator", disc, in_channels=channels["B"], **disc_opt)
+            self.add_network("D_A", components, "discriminator", disc, in_channels=channels["A"], **disc_opt)
+            self.add_network("D_B", components, "discriminator", disc, in_channels=channels["B"], **disc_opt)
             pool_size = int(config.get("pool_size", 50))
             self.pools = nn.ModuleDict({"D_A": ImagePool(pool_size), "D_B": ImagePool(pool_size)})
             self.phases = (Phase("G", generators, frozen=("D_A", "D_B"), every=n_critic), Phase("D", ("D_A", "D_B")))

@@ -8,7 +8,6 @@ from torch import Tensor
 
 from ..errors import OptionError
 from ..objectives.base import LossContext
-from ..objectives.lovasz import LovaszLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
@@ -32,15 +31,14 @@ class PairedSystem(System):
         else:
             out_channels = targets.logit_channels(self.num_classes)
             gen_opt["final_activation"] = "none"
-        self.networks["G"] = components.create(
-            "generator", config["gen"], in_channels=channels["A"], out_channels=out_channels, **gen_opt
-        )
+        self.add_network("G", components, "generator", config["gen"], in_channels=channels["A"], out_channels=out_channels, **gen_opt)
         self.out_channels = out_channels
         self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
-        if self.num_classes is None and any(isinstance(t.objective, LovaszLoss) for t in self.objective.terms):
+        mask_terms = [t.name for t in self.objective.terms if t.objective.needs_masks]
+        if self.num_classes is None and mask_terms:
             raise OptionError(
-                "the lovasz term scores class masks, but the data are image pairs: train it on a segmentation "
-                "dataset (images/ + masks/), or drop it from --loss."
+                f"the {', '.join(mask_terms)} term scores class masks, but the data are image pairs: train it on a "
+                "segmentation dataset (images/ + masks/), or drop it from --loss."
             )
         self.conditional = bool(config.get("conditional", True))
         disc = config.get("disc")
@@ -48,7 +46,7 @@ class PairedSystem(System):
         n_critic = critic_steps(config)
         if disc:
             d_in = out_channels + (channels["A"] if self.conditional else 0)
-            self.networks["D"] = components.create("discriminator", disc, in_channels=d_in, **(config.get("disc_opt") or {}))
+            self.add_network("D", components, "discriminator", disc, in_channels=d_in, **(config.get("disc_opt") or {}))
             self.phases = (Phase("D", ("D",)), Phase("G", ("G",), frozen=("D",), every=n_critic))
         else:
             self.phases = (Phase("G", ("G",)),)

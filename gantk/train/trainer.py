@@ -270,19 +270,21 @@ class Trainer:
             system = ckpt.build_system(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         crop = self.config.crop_size
         for name, net in system.networks.items():
-            kind, component = ("generator", self.config.gen) if name.startswith("G") else ("discriminator", self.config.disc)
+            # A network a system added without add_network is named by its class, with no describe hint.
+            kind, component = system.network_parts.get(name, ("network", type(net).__name__))
+            describe = kind in ("generator", "discriminator")
             multiple, smallest = getattr(net, "size_multiple", 1), getattr(net, "min_input_size", 1)
             if crop and crop % multiple:
                 raise OptionError(
                     f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    f"use {self._crop_sizes_to_try(multiple)}, or another {kind} "
-                    f"(`gantk describe {kind} {component}` shows its options and size multiple)."
+                    f"use {self._crop_sizes_to_try(multiple)}, or another {kind}"
+                    + (f" (`gantk describe {kind} {component}` shows its options and size multiple)." if describe else ".")
                 )
             if crop and crop < smallest:
                 raise OptionError(
                     f"{name} ({component}) needs images of at least {smallest} px a side, but --crop-size is {crop}: "
-                    f"raise --crop-size (and --load-size) to {smallest} or more, or choose a {kind} that sees less "
-                    f"(`gantk describe {kind} NAME` shows each one's min_input_size)."
+                    f"raise --crop-size (and --load-size) to {smallest} or more, or choose a {kind} that sees less"
+                    + (f" (`gantk describe {kind} NAME` shows each one's min_input_size)." if describe else ".")
                 )
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
