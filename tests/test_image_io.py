@@ -69,3 +69,24 @@ def test_a_reason_keeps_a_quoted_path_whole_and_drops_the_advice():
     assert _reason(RuntimeError(f"read_file, /src/read_write_file.cpp:78, {denied}")) == denied
     advised = "decode_png, /src/decode_png.cpp:79, Out of bound read. Probably, the input image is corrupted"
     assert _reason(RuntimeError(advised)) == "out of bound read"
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+@pytest.mark.parametrize("orientation, shape", [(1, (3, 6, 8)), (3, (3, 6, 8)), (6, (3, 8, 6)), (8, (3, 8, 6))])
+def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
+    """A phone photo taken upright is stored sideways with an EXIF orientation: it is read as shown."""
+    from gantk.data.io import read_mask
+
+    image = Image.new("RGB", (8, 6))
+    image.putpixel((0, 0), (255, 255, 255))  # top left as stored
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"photo{suffix}"
+    image.save(path, exif=exif, quality=100)
+    decoded = read_image(path)
+    assert decoded.shape == shape and probe(path) == (3, *shape[1:])
+    corner = {1: (0, 0), 3: (-1, -1), 6: (0, -1), 8: (-1, 0)}[orientation]  # where the stored top left is shown
+    assert decoded[:, corner[0], corner[1]].float().mean() > 128
+    if suffix == ".png":
+        image.convert("P").save(tmp_path / "palette.png", exif=exif)
+        assert read_mask(path).shape == read_mask(tmp_path / "palette.png").shape == shape[1:]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-import struct
 import warnings
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 from torchvision import io as tvio
 
@@ -20,10 +19,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_PALETTE = 3
-# PNG colour type -> channels once decoded here (palette -> RGB, gray+alpha -> gray).
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
-# JPEG start-of-frame markers (they hold the size and component count).
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# PIL mode of a PNG or JPEG -> channels once decoded here (gray+alpha -> gray, RGBA -> 4, others -> RGB).
+_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "I;16B": 1, "RGBA": 4}
+_EXIF_ORIENTATION = 0x0112
+_EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
 # torchvision starts its errors with "function, path/of/source.cpp:line, " (the function may be "operator()").
 _TORCH_SOURCE = re.compile(r"^[^,]+, \S+:\d+, ")
 # The end of a message's first sentence: ". " outside '...' quotes (an even number of quotes follows it).
@@ -89,53 +88,26 @@ def _quiet() -> Iterator[None]:
 
 
 def probe(path: Path) -> ImageInfo:
-    """Channels and size from the PNG or JPEG header, without decoding; other files are decoded."""
-    with open(path, "rb") as handle:
-        head = handle.read(26)
-        if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", head[16:24])
-            return ImageInfo(_PNG_CHANNELS.get(head[25], 3), height, width)
-        if head[:2] == b"\xff\xd8":
-            handle.seek(2)
-            info = _jpeg_frame(handle)
-            if info is not None:
-                return info
+    """Channels and size (as displayed: EXIF rotations applied) from a PNG or JPEG header, without
+    decoding; other files are decoded."""
+    try:
+        with Image.open(path) as image:
+            if image.format in ("PNG", "JPEG"):
+                width, height = image.size
+                if image.getexif().get(_EXIF_ORIENTATION, 1) in _EXIF_QUARTER_TURNS:
+                    width, height = height, width
+                return ImageInfo(_MODE_CHANNELS.get(image.mode, 3), height, width)
+    except (OSError, SyntaxError, ValueError):  # what PIL raises for a bad header: read_image names the file
+        pass
     image = read_image(path)
     return ImageInfo(*image.shape)
-
-
-def _jpeg_frame(handle) -> ImageInfo | None:
-    while True:
-        byte = handle.read(1)
-        if not byte:
-            return None
-        if byte != b"\xff":
-            continue
-        marker = handle.read(1)
-        while marker == b"\xff":
-            marker = handle.read(1)
-        if not marker:
-            return None
-        code = marker[0]
-        if code == 0x01 or 0xD0 <= code <= 0xD9:  # markers without a length field
-            continue
-        length_bytes = handle.read(2)
-        if len(length_bytes) < 2:
-            return None
-        if code in _JPEG_SOF:
-            frame = handle.read(6)
-            if len(frame) < 6:
-                return None
-            _, height, width, components = struct.unpack(">BHHB", frame)
-            return ImageInfo(1 if components == 1 else 3, height, width)
-        handle.seek(struct.unpack(">H", length_bytes)[0] - 2, 1)
 
 
 def read_image(path: Path) -> Tensor:
     """Decode an image as uint8 ``C x H x W`` keeping its kind: 1 (gray), 3 (RGB) or 4 (RGBA) channels.
 
-    Palette PNGs become RGB, gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits and CMYK
-    JPEGs are converted to RGB.
+    Palette PNGs become RGB, gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits, CMYK
+    JPEGs are converted to RGB, and EXIF orientation is applied (phone photos come upright).
 
     Raises:
         DataError: the file cannot be read or decoded.
@@ -145,9 +117,9 @@ def read_image(path: Path) -> Tensor:
             data = tvio.read_file(str(path))
             head = bytes(data[:26].tolist())
             mode = tvio.ImageReadMode.RGB if _is_palette_png(head) else tvio.ImageReadMode.UNCHANGED
-            image = tvio.decode_image(data, mode=mode)
+            image = tvio.decode_image(data, mode=mode, apply_exif_orientation=True)
             if head[:2] == b"\xff\xd8" and image.shape[0] == 4:
-                image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB)
+                image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB, apply_exif_orientation=True)
     except Exception as error:
         raise DataError(f"{path}: cannot be decoded as an image ({_reason(error)}); replace or delete the file.") from None
     if image.dtype == torch.uint16:
@@ -168,11 +140,12 @@ def read_mask(path: Path) -> Tensor:
             data = tvio.read_file(str(path))
         if _is_palette_png(bytes(data[:26].tolist())):
             # torchvision decodes palette PNGs to colours; the labels are the indices, which PIL keeps.
-            with Image.open(path) as image:
+            with Image.open(path) as opened:
+                image = ImageOps.exif_transpose(opened)
                 indices = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
                 return indices.view(image.height, image.width).long()
         with _quiet():
-            mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED)
+            mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
     except Exception as error:
         raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
     mask = mask.to(torch.int64)
