@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import kornia
 import torch
 
 from .plugins import Components
@@ -16,11 +17,15 @@ from .train.distributed import resolve_device
 
 
 def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """Convert normalised images to the channel count a model was trained on (gray <-> RGB)."""
+    """Convert normalised images to the channel count a model was trained on (gray <-> RGB).
+
+    Gray is ITU-R 601 luma, as ``gantk data derive`` makes it (the weights sum to 1, so it holds
+    on [-1, 1] images as on [0, 1] ones).
+    """
     if images.shape[1] == channels:
         return images
     if channels == 1:
-        return images[:, :3].mean(dim=1, keepdim=True)
+        return kornia.color.rgb_to_grayscale(images[:, :3])
     if images.shape[1] == 1:
         return images.expand(-1, channels, -1, -1).contiguous()
     return images[:, :channels]

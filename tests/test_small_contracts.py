@@ -66,9 +66,14 @@ def test_only_the_first_process_of_all_nodes_is_main():
     assert not ProcessInfo(rank=2, world_size=4, local_rank=0).is_main  # first process of the second node
 
 
-def test_gray_from_colour_is_the_mean_of_the_colours():
-    rgb = torch.tensor([0.9, -0.3, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
-    torch.testing.assert_close(match_channels(rgb, 1), torch.full((1, 1, 2, 2), 0.2))
+def test_gray_from_colour_is_the_gray_that_derived_training_inputs_have():
+    from gantk.data.derive import derive_input
+
+    photo = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    gray = match_channels(photo[None].float() / 127.5 - 1, 1)
+    torch.testing.assert_close(gray, derive_input(photo, "gray")[None] / 127.5 - 1, atol=1 / 127.5, rtol=0)  # 8-bit rounding
+    rgb = torch.tensor([0.9, -0.3, 0.0]).view(1, 3, 1, 1)
+    torch.testing.assert_close(match_channels(rgb, 1), torch.tensor(0.299 * 0.9 - 0.587 * 0.3).view(1, 1, 1, 1))
 
 
 def test_display_colours():
