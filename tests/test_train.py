@@ -518,6 +518,18 @@ def test_resuming_on_a_dataset_that_changed_warns(pairs, tmp_path):
         Trainer.resume(tmp_path / "run", {"max_steps": 4}, progress=False).fit()
 
 
+def test_resuming_with_another_number_of_processes_warns(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", epochs=2), progress=False).fit()
+    path = ckpt.list_checkpoints(tmp_path / "run")[-1]
+    payload = torch.load(path, weights_only=True)
+    payload["rng"] = payload["rng"] * 2  # as two processes under torchrun save it
+    payload["step"] = 1
+    torch.save(payload, path)
+    with pytest.warns(GantkWarning, match="trained with 2 process.es. and resumes with 1: a step now takes 2 images "
+                                          "instead of 4, the epochs are dealt out anew and the run ends at step 6"):
+        Trainer.resume(tmp_path / "run", progress=False).fit()
+
+
 def test_a_load_size_that_enlarges_most_images_warns(pairs, tmp_path):
     from gantk.data.io import write_png
 

@@ -332,6 +332,7 @@ class Trainer:
         if steps_per_epoch == 0:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
         self.total_steps = config.max_steps or config.epochs * steps_per_epoch
+        self._warn_if_the_processes_changed(process)
         if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
             raise OptionError(
                 f"the run in {self.run_dir} is at step {self.resume_from['step']}, past the {self.total_steps} steps asked for; "
@@ -386,6 +387,19 @@ class Trainer:
                 GantkWarning,
                 stacklevel=3,
             )
+
+    def _warn_if_the_processes_changed(self, process: ProcessInfo) -> None:
+        if self.resume_from is None or len(self.resume_from["rng"]) == process.world_size:  # one RNG state per process
+            return
+        trained_with, batch = len(self.resume_from["rng"]), self.config.batch_size
+        warnings.warn(
+            f"the run trained with {trained_with} process(es) and resumes with {process.world_size}: a step now takes "
+            f"{batch * process.world_size} images instead of {batch * trained_with}, the epochs are dealt out anew and "
+            f"the run ends at step {self.total_steps}. It continues, but not as an uninterrupted run would have; "
+            f"resume with {trained_with} process(es) for that.",
+            GantkWarning,
+            stacklevel=3,
+        )
 
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
