@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import kornia
 import torch
 
+from .nn import one_value_per_channel
 from .plugins import Components
 from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
@@ -69,7 +70,8 @@ class TrainedModel:
     @torch.no_grad()
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """Outputs for ``inputs`` (see :meth:`inputs`): images in [-1, 1], or class probabilities for masks."""
-        return self.system.translate(inputs, direction=direction)
+        with one_value_per_channel("translate a batch of 2 or more images, or use eval mode (running statistics)"):
+            return self.system.translate(inputs, direction=direction)
 
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:

@@ -214,10 +214,3 @@ def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkey
     with pytest.raises(OptionError, match=f"encoder_weights={weights!r}: the weights are not in {re.escape(cache)}"):
         create("smp", encoder=encoder, encoder_weights=weights, encoder_depth=3)
     assert connections == [] and (constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file) == before
-
-
-def test_smp_names_the_fix_when_batch_norm_sees_one_value():
-    model = create("smp", encoder="resnet18").train()
-    with pytest.raises(OptionError, match=r"reduces a batch of 1 \(32, 32\) image\(s\) to 1x1 features.*--batch-size 2 or more"):
-        model(torch.randn(1, 3, 32, 32))
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3, 32, 32)

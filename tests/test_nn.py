@@ -94,3 +94,15 @@ def test_output_activation():
     assert isinstance(output_activation("none"), nn.Identity)
     with pytest.raises(OptionError, match="final_activation='relu'.*tanh, none"):
         output_activation("relu")
+
+
+def test_one_value_per_channel_names_the_fix_and_lets_other_errors_through():
+    from gantk.nn import one_value_per_channel
+
+    norm = nn.BatchNorm2d(2).train()
+    with pytest.raises(OptionError, match=r"features of shape \[1, 2, 1, 1\]: raise the batch\.$"):
+        with one_value_per_channel("raise the batch"):
+            norm(torch.randn(1, 2, 1, 1))
+    with pytest.raises(ValueError, match="another"):
+        with one_value_per_channel("raise the batch"):
+            raise ValueError("another")

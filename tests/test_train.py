@@ -257,6 +257,20 @@ def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
         Trainer(config, progress=False).fit()
 
 
+def test_batch_norm_that_sees_one_value_per_channel_names_the_fixes(pairs, tmp_path):
+    # resnet18 reduces 32 px to 1x1 features, which a batch of one gives batch norm one value each.
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, batch_size=1, gen="smp", gen_opt={"encoder": "resnet18"})
+    with pytest.raises(OptionError, match=r"needs more than one value per channel, but a network reduced its batch to "
+                                          r"features of shape \[1, 512, 1, 1\]: use --batch-size 2 or more"):
+        Trainer(config, progress=False).fit()
+    from gantk.inference import TrainedModel
+
+    model = TrainedModel.load(Trainer(config.merged({"batch_size": 2}), progress=False).fit())  # the paper's test mode
+    with pytest.raises(OptionError, match=r"\[1, 512, 1, 1\]: translate a batch of 2 or more images, or use eval mode"):
+        model.translate(torch.zeros(1, 3, 32, 32))
+    assert model.translate(torch.zeros(2, 3, 32, 32)).shape == (2, 3, 32, 32)
+
+
 def test_systems_record_the_component_of_each_network(pairs, tmp_path):
     from helpers import write_unaligned
 

@@ -58,16 +58,7 @@ class SmpGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model=self._label, fix="lower encoder_depth")
-        try:
-            y = self.model(x)
-        except ValueError as error:
-            if "more than 1 value per channel" not in str(error):
-                raise
-            raise OptionError(  # batch norm on the deepest features: one value per channel
-                f"{self._label} reduces a batch of {x.shape[0]} {tuple(x.shape[-2:])} image(s) to 1x1 features, where "
-                "batch norm needs more than one value in training: use --batch-size 2 or more, a larger --crop-size, "
-                "or a lower encoder_depth."
-            ) from None
+        y = self.model(x)
         if y.shape[-2:] != x.shape[-2:]:
             raise OptionError(
                 f"{self._label} maps {tuple(x.shape[-2:])} inputs to {tuple(y.shape[-2:])} outputs; "

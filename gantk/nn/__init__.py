@@ -6,7 +6,8 @@ module holds the option checks and the output activation the networks share.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import contextlib
+from typing import Any, Iterable, Iterator
 
 from torch import Tensor, nn
 
@@ -56,3 +57,19 @@ def output_activation(name: str) -> nn.Module:
     """The generator's last layer: ``"tanh"`` for images in [-1, 1], ``"none"`` for raw logits."""
     check_choice("final_activation", name, FINAL_ACTIVATIONS)
     return nn.Tanh() if name == "tanh" else nn.Identity()
+
+
+@contextlib.contextmanager
+def one_value_per_channel(fix: str) -> Iterator[None]:
+    """Turn torch's error for batch norm that sees one value per channel in training mode (a batch of
+    one reduced to 1x1 features) into an ``OptionError`` that names ``fix``."""
+    try:
+        yield
+    except ValueError as error:
+        if "more than 1 value per channel" not in str(error):
+            raise
+        shape = str(error).rpartition("input size ")[2].replace("torch.Size(", "").rstrip(")")
+        raise OptionError(
+            f"batch norm in training mode needs more than one value per channel, but a network reduced its batch "
+            f"to features of shape {shape}: {fix}."
+        ) from None

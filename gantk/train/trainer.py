@@ -22,6 +22,7 @@ from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
+from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
 from ..systems.base import System
 from . import checkpoint as ckpt
@@ -417,7 +418,9 @@ class Trainer:
         config = self.config
         batch = self.to_device(batch, parts.device)
         lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
-        losses, outputs = self.train_step(parts, batch)
+        with one_value_per_channel("use --batch-size 2 or more, a larger --crop-size, or a network with fewer downsamplings "
+                                   "(e.g. a lower num_downs or encoder_depth)"):
+            losses, outputs = self.train_step(parts, batch)
         log.step_done(losses)
 
         def due(every: int) -> bool:
