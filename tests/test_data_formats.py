@@ -367,3 +367,12 @@ def test_when_two_formats_match_the_one_holding_the_split_is_chosen(tmp_path):
     assert detect_format(tmp_path, "train") == "aligned" and detect_format(tmp_path, "test") == "paired"
     with pytest.raises(DataError, match="matches several formats: aligned, paired"):
         detect_format(tmp_path, None)
+
+
+def test_single_points_to_a_subfolder_with_images_and_names_hidden_files(tmp_path):
+    png(tmp_path / "test" / "A" / "x.png", noise(3, 8, 8))
+    png(tmp_path / ".hidden.png", noise(3, 8, 8))
+    with pytest.raises(DataError, match=rf"holds no images.*its subfolder A/ holds images: pass {tmp_path / 'test' / 'A'}\)"):
+        open_dataset(tmp_path / "test", format="single")
+    with pytest.raises(DataError, match=r"\.hidden\.png: hidden files \(names starting with '\.'\) are skipped; rename it"):
+        open_dataset(tmp_path / ".hidden.png", format="single")

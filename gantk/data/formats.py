@@ -327,10 +327,14 @@ class SingleFormat(DataFormat):
         if root.is_file():
             if is_image_file(root):
                 return [root]
-            supported = ", ".join(IMAGE_EXTENSIONS)
-            problems.append(f"{root}: not a supported image ({supported}); pass an image or a folder of images.")
+            if root.name.startswith("."):
+                problems.append(f"{root}: hidden files (names starting with '.') are skipped; rename it.")
+            else:
+                problems.append(f"{root}: not a supported image ({', '.join(IMAGE_EXTENSIONS)}); pass an image or a folder of images.")
             return []
-        return images_of(root, root, problems, "pass an image or a folder of images.")
+        with_images = [folder for folder in subdirs(root) if has_images(folder)]
+        hint = f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if with_images else ""
+        return images_of(root, root, problems, f"pass an image or a folder of images{hint}.")
 
 
 BUILTIN_FORMATS = (AlignedFormat, PairedFormat, SegmentationFormat, UnalignedFormat, SingleFormat)
