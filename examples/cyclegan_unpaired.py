@@ -51,6 +51,8 @@ def make_unpaired(photos: Path, out: Path, size: int, crops_per_photo: int, seed
     generator = torch.Generator().manual_seed(seed)
     unaligned = out / "unaligned"
     for split, names in (("train", pairs.train_photos), ("test", pairs.test_photos)):
+        if len(names) < 2:  # one photo for each side
+            raise SystemExit(f"{photos} gives {len(names)} {split} photo(s), and each side needs one: add photos.")
         stems = [Path(names[i]).stem for i in torch.randperm(len(names), generator=generator).tolist()]
         half = (len(stems) + 1) // 2
         for side, group in (("A", stems[:half]), ("B", stems[half:])):

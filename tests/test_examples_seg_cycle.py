@@ -47,3 +47,16 @@ def test_cyclegan_example(tmp_path):
         images = list((out / "test" / direction).glob("*.png"))
         assert images and read_image(images[0]).shape == (3, 32, 32)
     assert read_image(grid).shape[-2:] == (2 * 34 + 2, 6 * 34 + 2)
+
+
+@pytest.mark.skipif(not (DATA / "photos").is_dir(), reason=f"shared data {DATA / 'photos'} is absent")
+def test_cyclegan_example_needs_a_test_photo_for_each_side(tmp_path):
+    import shutil
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in sorted((DATA / "photos").glob("*.jpg"))[:4]:  # one of them is held out for testing
+        shutil.copy(path, photos)
+    with pytest.raises(SystemExit, match="gives 1 test photo.s., and each side needs one: add photos"):
+        load_example("cyclegan_unpaired").main(["--photos", str(photos), "--size", "32", "--crops-per-photo", "1",
+                                                "--out", str(tmp_path / "run")])
