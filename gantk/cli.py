@@ -18,6 +18,7 @@ from .cli_options import given_flags, train_flags
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
+from .train.distributed import process_from_environment
 
 
 class GantkGroup(click.Group):
@@ -36,11 +37,17 @@ class GantkGroup(click.Group):
             try:
                 return super().invoke(ctx)
             except GantkError as error:
-                raise click.ClickException(str(error)) from None
+                raise click.ClickException(_from_this_process(str(error))) from None
             except OSError as error:
                 if error.filename is None:  # not about a path the user gave: a bug, shown in full
                     raise
-                raise click.ClickException(file_error_text(error)) from None
+                raise click.ClickException(_from_this_process(file_error_text(error))) from None
+
+
+def _from_this_process(message: str) -> str:
+    """``message`` prefixed with the process's rank under torchrun, where every process reports its own errors."""
+    process = process_from_environment()
+    return f"[rank {process.rank}] {message}" if process.distributed else message
 
 
 # What to do about the file-system errors a user meets (by errno); others say only what happened.
@@ -65,7 +72,7 @@ def file_error_text(error: OSError) -> str:
 
 def _show_warning(fallback, shown: set[str], message, category, filename, lineno, file=None, line=None) -> None:
     if issubclass(category, GantkWarning):
-        if str(message) not in shown:  # once per command, however many times it is raised
+        if str(message) not in shown and process_from_environment().is_main:  # once per command (and run), however often raised
             shown.add(str(message))
             click.echo(f"warning: {message}", err=True)
     else:
@@ -146,7 +153,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     except TrainingInterrupted as stop:
         click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume {shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)
-    click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
+    if process_from_environment().is_main:
+        click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
 
 
 @cli.command("translate")

@@ -244,3 +244,22 @@ def test_network_options_named_none_reach_the_networks(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert '[disc_opt]\nnorm = "none"\nndf = 8\n' in (tmp_path / "run" / "config.toml").read_text()
+
+
+def test_under_torchrun_errors_name_their_process_and_only_the_first_shows_warnings(tmp_path, monkeypatch):
+    import warnings
+
+    from gantk.cli import _show_warning
+    from gantk.errors import GantkWarning
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    result = CliRunner().invoke(cli, ["data", "check", str(tmp_path)])  # an empty folder
+    assert result.exit_code == 1 and result.output.startswith("Error: [rank 1] cannot tell the format of dataset ")
+
+    shown = []
+    monkeypatch.setattr("click.echo", lambda message, err=False: shown.append(message))
+    for rank in ("1", "0"):
+        monkeypatch.setenv("RANK", rank)
+        _show_warning(warnings.showwarning, set(), "slow", GantkWarning, "f.py", 1)
+    assert shown == ["warning: slow"]

@@ -26,6 +26,14 @@ class ProcessInfo:
         return self.rank == 0
 
 
+def process_from_environment() -> ProcessInfo:
+    """This process's place in a torchrun job, from the variables torchrun sets (one process without them)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return ProcessInfo()
+    return ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
 def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
     """``auto`` picks CUDA when available; under torchrun each process takes its local GPU."""
     if requested == "auto":
@@ -39,10 +47,9 @@ def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
 
 def init_process_group(device: str) -> ProcessInfo:
     """Join the process group described by torchrun's environment variables, if any."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return ProcessInfo()
-    info = ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    info = process_from_environment()
+    if not info.distributed:
+        return info
     if not dist.is_initialized():
         if resolve_device(device, info.local_rank).type == "cuda":
             # Collectives (all_gather_object at checkpoints) and pinned memory use the current device.
