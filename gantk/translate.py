@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -9,10 +10,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .data import open_dataset
-from .data.io import probe, read_image, write_png
+from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_png
+from .data.layout import subdirs
 from .data.sampler import in_order
 from .data.transforms import normalize_image
-from .errors import DataError
+from .errors import DataError, GantkWarning
 from .inference import TrainedModel
 from .plugins import Components
 from .systems import targets
@@ -46,6 +48,7 @@ def translate(
     dataset = open_dataset(inputs, format="single", augment=False, load_size=None, crop_size=model.config.get("crop_size"))
     output_dir = Path(output_dir)
     refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and model.num_classes is not None)
+    warn_of_skipped_files(Path(inputs))
     written = []
     with model.seeded(seed):
         for batch in DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset)):
@@ -74,6 +77,17 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
         written.append(write_png(blended[0], output_dir / f"{path.stem}_overlay.png"))
     return written
+
+
+def warn_of_skipped_files(folder: Path) -> None:
+    """Warn about the files and subfolders of an input folder that are not translated."""
+    others, folders = other_files(folder), [d.name + "/" for d in subdirs(folder)]
+    counts = [f"{len(others)} file(s) that are not {', '.join(IMAGE_EXTENSIONS)} images"] * bool(others)
+    counts += [f"{len(folders)} subfolder(s)"] * bool(folders)
+    if counts:
+        named = ", ".join((others + folders)[:3]) + (" ..." if len(others) + len(folders) > 3 else "")
+        warnings.warn(f"{folder}: skipped {' and '.join(counts)} ({named}); convert or move what should be translated.",
+                      GantkWarning, stacklevel=3)
 
 
 def refuse_to_overwrite_inputs(inputs: list[Path], output_dir: Path, overlay: bool) -> None:
