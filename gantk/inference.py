@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import kornia
 import torch
 
+from .data.transforms import normalize_image
 from .nn import one_value_per_channel
 from .plugins import Components
 from .systems.base import System
@@ -64,7 +65,9 @@ class TrainedModel:
         return self.config.get("num_classes")
 
     def inputs(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """Normalised images on the model's device, with the channels its generator for ``direction`` takes."""
+        """``images`` (``N x C x H x W``, uint8 as ``gantk.data.read_image`` gives them or already in
+        [-1, 1]) normalised on the model's device, with the channels its generator for ``direction`` takes."""
+        images = normalize_image(images) if images.dtype == torch.uint8 else images
         return match_channels(images.to(self.device), self.config["channels"]["A" if direction == "AtoB" else "B"])
 
     @torch.no_grad()

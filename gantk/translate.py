@@ -13,7 +13,6 @@ from .data import open_dataset
 from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_png
 from .data.layout import subdirs
 from .data.sampler import in_order
-from .data.transforms import normalize_image
 from .errors import DataError, GantkWarning
 from .inference import TrainedModel
 from .plugins import Components
@@ -68,7 +67,7 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
         info = probe(path)
         output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False)
         if overlay:  # blended over the original image, not the resized one
-            image = model.inputs(normalize_image(read_image(path))[None], direction)
+            image = model.inputs(read_image(path)[None], direction)
     if model.num_classes is None:
         return [write_png(output[0], output_dir / f"{path.stem}.png")]
     ids = targets.predicted_ids(output)[0]

@@ -289,3 +289,13 @@ def test_a_report_written_again_keeps_only_its_own_images(image_run, no_weights,
     evaluate(run, pairs, report_dir=tmp_path / "report", k_best_worst=1, progress=False)
     images = sorted(p.name for p in (tmp_path / "report" / "images").iterdir())
     assert len(images) == 9 and "mine.png" in images and "best-02-input.png" not in images
+
+
+def test_a_model_takes_images_as_read_or_normalised(image_run):
+    from gantk.data import read_image
+    from gantk.inference import TrainedModel
+
+    run, pairs = image_run
+    model = TrainedModel.load(run)
+    image = read_image(sorted((pairs / "A").glob("*.png"))[0])[None]
+    torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
