@@ -19,6 +19,7 @@ from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
 from .train.distributed import process_from_environment
+from .translate import TRANSLATE_SIZES
 
 
 class GantkGroup(click.Group):
@@ -167,7 +168,9 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
-@click.option("--original-size", is_flag=True, help="Resize the outputs back to each input's size (the model runs at its crop size).")
+@click.option("--size", type=click.Choice(TRANSLATE_SIZES), default="crop", show_default=True,
+              help="crop: run and write at the training crop size; original: resize the outputs back to each input's "
+                   "size; native: run at each input's own size (padded to the generator's multiple).")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
     """Translate one image or a folder of images with a trained model."""
     from .translate import translate

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import kornia
 import torch
+import torch.nn.functional as F
 
 from .data.transforms import normalize_image
 from .nn import one_value_per_channel
@@ -70,11 +72,26 @@ class TrainedModel:
         images = normalize_image(images) if images.dtype == torch.uint8 else images
         return match_channels(images.to(self.device), self.config["channels"]["A" if direction == "AtoB" else "B"])
 
+    @property
+    def size_multiple(self) -> int:
+        """What the generators need image sides to be multiples of."""
+        generators = [self.system.networks[name] for name, (kind, _) in self.system.network_parts.items() if kind == "generator"]
+        return math.lcm(*(getattr(net, "size_multiple", 1) for net in generators))
+
     @torch.no_grad()
-    def translate(self, inputs: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """Outputs for ``inputs`` (see :meth:`inputs`): images in [-1, 1], or class probabilities for masks."""
+    def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False) -> torch.Tensor:
+        """Outputs for ``inputs`` (see :meth:`inputs`): images in [-1, 1], or class probabilities for masks.
+
+        With ``pad``, inputs of any size are padded (repeating their edges) to the generators'
+        :attr:`size_multiple` and the outputs cropped back to the inputs' size.
+        """
+        height, width = inputs.shape[-2:]
+        if pad:
+            multiple = self.size_multiple
+            inputs = F.pad(inputs, (0, -width % multiple, 0, -height % multiple), mode="replicate")
         with one_value_per_channel("translate a batch of 2 or more images, or use eval mode (running statistics)"):
-            return self.system.translate(inputs, direction=direction)
+            outputs = self.system.translate(inputs, direction=direction)
+        return outputs[..., :height, :width] if pad else outputs
 
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:

@@ -13,10 +13,14 @@ from .data import open_dataset
 from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_png
 from .data.layout import subdirs
 from .data.sampler import in_order
-from .errors import DataError, GantkWarning
+from .errors import DataError, GantkWarning, OptionError
 from .inference import TrainedModel
+from .nn import check_choice
 from .plugins import Components
 from .systems import targets
+
+
+TRANSLATE_SIZES = ("crop", "original", "native")
 
 
 def translate(
@@ -30,21 +34,28 @@ def translate(
     device: str = "auto",
     batch_size: int = 1,
     overlay: bool = False,
-    original_size: bool = False,
+    size: str = "crop",
     components: Components | None = None,
 ) -> list[Path]:
     """Translate one image or a folder of images; returns the written PNG files.
 
-    Inputs are resized to the training crop size; with ``original_size`` the outputs are resized
-    back to each input's size (bilinearly; masks from their resized probabilities, overlays on the
-    original image). By default the networks run as in the paper's test phase (see
+    ``size`` says where the model runs and what it writes: ``"crop"`` resizes inputs to the
+    training crop size and writes that size; ``"original"`` also resizes the outputs back to each
+    input's size (bilinearly; masks from their resized probabilities, overlays on the original
+    image); ``"native"`` runs the model on each input at its own size, padded to the generator's
+    size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
+    must be 1). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
     is deterministic. Mask models write class ids as PNG (binary masks as 0/255) and, with
     ``overlay``, the mask blended over the input. ``components`` are the plugin components that
     provide the model's parts (default: the installed ones).
     """
+    check_choice("size", size, TRANSLATE_SIZES)
+    if size == "native" and batch_size != 1:
+        raise OptionError(f"size native runs each image at its own size, one at a time: use batch size 1, not {batch_size}.")
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
-    dataset = open_dataset(inputs, format="single", augment=False, load_size=None, crop_size=model.config.get("crop_size"))
+    crop_size = None if size == "native" else model.config.get("crop_size")
+    dataset = open_dataset(inputs, format="single", augment=False, load_size=None, crop_size=crop_size)
     output_dir = Path(output_dir)
     refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and model.num_classes is not None)
     warn_of_skipped_files(Path(inputs))
@@ -52,11 +63,11 @@ def translate(
     with model.seeded(seed):
         for batch in DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset)):
             images = model.inputs(batch["A"], direction)
-            outputs = model.translate(images, direction)
+            outputs = model.translate(images, direction, pad=size == "native")
             output_dir.mkdir(parents=True, exist_ok=True)
             for i, path in enumerate(batch["A_path"]):
                 written += write_translation(model, Path(path), images[i : i + 1], outputs[i : i + 1], output_dir,
-                                             direction=direction, overlay=overlay, original_size=original_size)
+                                             direction=direction, overlay=overlay, original_size=size == "original")
     return written
 
 

@@ -95,7 +95,7 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
     assert "skipped 1 file(s) that are not .png, .jpg, .jpeg, .webp images and 1 subfolder(s) (scan.tif, more/)" in result.output
     assert decode_image(str(tmp_path / "translated" / "000.png")).shape == (3, 32, 32)  # the crop size
-    result = run("translate", "--checkpoint", out, "--original-size", data / "A", tmp_path / "full")
+    result = run("translate", "--checkpoint", out, "--size", "original", data / "A", tmp_path / "full")
     assert result.exit_code == 0 and decode_image(str(tmp_path / "full" / "000.png")).shape == (3, 40, 40)
     before = (data / "A" / "000.png").read_bytes()
     in_place = run("translate", "--checkpoint", out, data / "A", data / "A")

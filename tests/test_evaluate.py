@@ -299,3 +299,24 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     model = TrainedModel.load(run)
     image = read_image(sorted((pairs / "A").glob("*.png"))[0])[None]
     torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
+
+
+def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp_path):
+    from gantk.data import read_image, write_png
+    from gantk.errors import OptionError
+    from gantk.inference import TrainedModel
+    from gantk.translate import translate
+
+    run, _ = image_run
+    model = TrainedModel.load(run, eval_mode=True)
+    images = {"square.png": torch.rand(3, 64, 64) * 2 - 1, "wide.png": torch.rand(3, 40, 72) * 2 - 1}
+    for name, image in images.items():
+        write_png(image, tmp_path / "in" / name)
+    written = translate(run, tmp_path / "in", tmp_path / "out", size="native", eval_mode=True)
+    assert [read_image(path).shape for path in sorted(written)] == [(3, 64, 64), (3, 40, 72)]
+    assert model.size_multiple == 32
+    square = model.translate(model.inputs(read_image(tmp_path / "in" / "square.png")[None]))  # no resize, no padding
+    torch.testing.assert_close(read_image(tmp_path / "out" / "square.png"), ((square[0] + 1) * 127.5).round().to(torch.uint8),
+                               atol=1, rtol=0)
+    with pytest.raises(OptionError, match="use batch size 1, not 2"):
+        translate(run, tmp_path / "in", tmp_path / "out2", size="native", batch_size=2)

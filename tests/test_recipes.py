@@ -112,7 +112,7 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
     allowed = {0, 255} if num_classes == 2 else set(range(num_classes))
     assert set(torch.cat([m.flatten() for m in masks]).unique().tolist()) <= allowed
     assert sum(p.stem.endswith("_overlay") for p in written) == 6
-    full = translate(run, data / "images", tmp_path / "full", overlay=True, original_size=True, eval_mode=True)
+    full = translate(run, data / "images", tmp_path / "full", overlay=True, size="original", eval_mode=True)
     mask, overlay = decode_image(str(full[0])), decode_image(str(full[1]))
     assert mask.shape == (1, 40, 40) and overlay.shape == (3, 40, 40)
     model = TrainedModel.load(run, eval_mode=True)  # the mask comes from the probabilities, resized
