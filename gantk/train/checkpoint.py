@@ -12,7 +12,8 @@ import torch
 from .. import __version__
 from ..errors import CheckpointError, SpecError, UnknownNameError
 from ..files import replacing
-from ..plugins import Components, default_components
+from ..objectives.spec import parse_spec
+from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import System
 
 FORMAT_VERSION = 1
@@ -79,15 +80,25 @@ def _unreadable_hint(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def missing_plugin_errors(source: str) -> Iterator[None]:
-    """Turn a part of checkpoint ``source`` that no loaded plugin provides into an error naming the checkpoint."""
+def missing_plugin_errors(payload: dict[str, Any]) -> Iterator[None]:
+    """Turn a part of a checkpoint that no loaded plugin provides into an error naming the checkpoint
+    and the plugins its run was trained with."""
     try:
         yield
     except (UnknownNameError, SpecError) as error:
+        plugins = [name for name in payload.get("plugins", []) if name not in BUILTIN_PLUGINS]  # absent from older checkpoints
+        which = f"the plugin(s) the run was trained with: {', '.join(plugins)}" if plugins else "the plugin the run was trained with"
         raise CheckpointError(
-            f"checkpoint {source} uses a part that no loaded plugin provides: {error} "
-            "Install (or load) the plugin the run was trained with."
+            f"checkpoint {payload['path']} uses a part that no loaded plugin provides: {error} Install (or load) {which}."
         ) from None
+
+
+def part_plugins(system_config: dict[str, Any], components: Components) -> list[str]:
+    """The plugins that provide the recipe, networks and objective terms of ``system_config``."""
+    parts = [("recipe", system_config["recipe"]), ("generator", system_config["gen"])]
+    parts += [("discriminator", system_config["disc"])] if system_config.get("disc") else []
+    parts += [("objective", name) for name, _ in parse_spec(system_config["loss"])]
+    return sorted({components.registry(kind).get(name).plugin for kind, name in parts})
 
 
 def build_system(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
@@ -123,7 +134,7 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
     """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
     payload = load_checkpoint(path, map_location)
-    with missing_plugin_errors(payload["path"]):
+    with missing_plugin_errors(payload):
         system = build_system(payload["system"], components, for_checkpoint=True)
     load_system_state(system, payload["system_state"], payload["path"])
     return system, payload

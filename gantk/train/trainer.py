@@ -162,7 +162,7 @@ class Trainer:
         if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
             overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
-        with ckpt.missing_plugin_errors(payload["path"]):
+        with ckpt.missing_plugin_errors(payload):
             return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -267,8 +267,9 @@ class Trainer:
                 )
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
-        with ckpt.missing_plugin_errors(self.resume_from["path"]) if self.resume_from else contextlib.nullcontext():
+        with ckpt.missing_plugin_errors(self.resume_from) if self.resume_from else contextlib.nullcontext():
             system = ckpt.build_system(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
+        self.plugins = ckpt.part_plugins(sys_config, self.components)
         crop = self.config.crop_size
         for name, net in system.networks.items():
             # A network a system added without add_network is named by its class, with no describe hint.
@@ -514,6 +515,7 @@ class Trainer:
             "step": self.step,
             "train_config": self.config.to_dict(),
             "train_items": self.train_items,
+            "plugins": self.plugins,
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
         }
