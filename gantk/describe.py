@@ -53,6 +53,11 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         objective = components.create(kind, name)
         info["adversarial"] = bool(getattr(objective, "adversarial", False))
         info["default_weight"] = getattr(objective, "default_weight", "none (not a gantk.Objective)")
+    elif kind == "data_format":
+        data_format = components.create(kind, name)
+        targets = getattr(data_format, "paired_targets", None)
+        info["targets"] = f"{targets} paired with each input" if targets else "none paired with inputs (gantk eval cannot score it)"
+        info["detected"] = "only when no other format matches" if getattr(data_format, "fallback", False) else "by its layout"
     elif kind == "recipe":
         recipe = components.create(kind, name)
         info["system"] = recipe.system.__name__
