@@ -7,6 +7,7 @@ FID, KID and precision/recall; mask models get segmentation scores. The model ru
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import warnings
@@ -89,13 +90,12 @@ def evaluate(
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
     """
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
-    device_, config, num_classes = model.device, model.config, model.num_classes
+    config, num_classes = model.config, model.num_classes
     dataset = open_eval_split(data, config, split, data_format, components)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers)
-
     if num_classes is None:
         scores: PixelScores | SegmentationScores = PixelScores()
-        features, unavailable = _feature_network(inception_weights, device_)
+        features, unavailable = _feature_network(inception_weights, model.device)
     else:
         scores, features, unavailable = SegmentationScores(num_classes), None, {}
     # The real images' features depend on which side is the target and how it is cropped and matched.
@@ -103,44 +103,26 @@ def evaluate(
         str(Path(data).resolve()), dataset.format, split, config.get("crop_size"), config.get("direction", "AtoB"),
         config["channels"].get("B"), features.sha1,
     ) if features else None
-    cached_real = (feature_cache or {}).get(cache_key)
-    real_feats: list[torch.Tensor] = []
-    fake_feats: list[torch.Tensor] = []
-    pending: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
-    extremes = Extremes(k_best_worst)
-
-    def flush(force: bool = False) -> None:
-        if features is None or not pending["fake"] or (not force and sum(map(len, pending["fake"])) < FEATURE_BATCH):
-            return
-        fake_feats.append(features(torch.cat(pending["fake"])))
-        if cached_real is None:
-            real_feats.append(features(torch.cat(pending["real"])))
-        pending["real"], pending["fake"] = [], []
+    collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
+    extremes = Extremes(k_best_worst if report_dir is not None else 0)
 
     with model.seeded(seed), torch.no_grad():
         for batch in tqdm(loader, desc="eval", unit="batch", disable=not progress, dynamic_ncols=True):
             inputs = model.inputs(batch["A"])
             outputs = model.translate(inputs)
-            truth = batch["B"].to(device_)
+            truth = batch["B"].to(model.device)
             if num_classes is None:
                 truth = match_channels(truth, outputs.shape[1])
                 per_image = scores.update(outputs, truth)["l1"]
-                pending["fake"].append(outputs.cpu())
-                pending["real"].append(truth.cpu())
-                flush()
+                if collector is not None:
+                    collector.add(truth, outputs)
                 errors = (outputs - truth).abs().mean(1) / 2
             else:
                 per_image = scores.update(outputs, truth)
                 errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1)
-            shown = (targets.shown(outputs, num_classes), targets.shown(truth, num_classes))
             for i, value in enumerate(per_image.tolist()):
-                extremes.offer(value, Path(batch["A_path"][i]).name, {
-                    "input": targets.displayable(inputs[i : i + 1])[0].cpu(),
-                    "output": shown[0][i].cpu(),
-                    "target": shown[1][i].cpu(),
-                    "error": errors[i].cpu(),
-                })
-        flush(force=True)
+                extremes.offer(value, Path(batch["A_path"][i]).name, functools.partial(
+                    _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes))
 
     result: dict[str, Any] = {
         "checkpoint": model.checkpoint,
@@ -158,11 +140,11 @@ def evaluate(
     metrics = scores.compute()
     if num_classes is not None:
         result["classes"] = {key[len("class_"):]: metrics.pop(key) for key in ("class_accuracy", "class_iou", "class_dice")}
-    if features is not None:
-        real = cached_real if cached_real is not None else torch.cat(real_feats)
+    if collector is not None:
+        real, fake = collector.finish()
         if feature_cache is not None:
             feature_cache[cache_key] = real
-        metrics.update(_distribution_metrics(real, torch.cat(fake_feats), unavailable))
+        metrics.update(_distribution_metrics(real, fake, unavailable))
         result["inception"] = {"weights": str(features.path), "sha1": features.sha1, "reference": features.is_reference}
     result["metrics"] = metrics
     result["unavailable"] = unavailable
@@ -170,6 +152,46 @@ def evaluate(
     if report_dir is not None:
         result["report"] = str(write_report(result, extremes, report_dir))
     return result
+
+
+def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,
+                   num_classes: int | None) -> dict[str, torch.Tensor]:
+    """The images a report shows for one item: input, output, target and error map, on the CPU."""
+    shown = {"output": output, "target": truth}
+    return {
+        "input": targets.displayable(input[None])[0].cpu(),
+        **{key: targets.shown(value[None], num_classes)[0].cpu() for key, value in shown.items()},
+        "error": error.cpu(),
+    }
+
+
+class FeatureCollector:
+    """Inception features of an evaluation's targets and outputs, computed :data:`FEATURE_BATCH`
+    images at a time; the targets' come from ``cached_real`` instead when it is given."""
+
+    def __init__(self, features: InceptionFeatures, cached_real: torch.Tensor | None = None):
+        self.features, self.cached_real = features, cached_real
+        self._pending: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
+        self._done: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
+
+    def add(self, real: torch.Tensor, fake: torch.Tensor) -> None:
+        self._pending["fake"].append(fake.cpu())
+        if self.cached_real is None:
+            self._pending["real"].append(real.cpu())
+        if sum(map(len, self._pending["fake"])) >= FEATURE_BATCH:
+            self._flush()
+
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(real, fake)`` features of every image added."""
+        self._flush()
+        real = self.cached_real if self.cached_real is not None else torch.cat(self._done["real"])
+        return real, torch.cat(self._done["fake"])
+
+    def _flush(self) -> None:
+        for side, images in self._pending.items():
+            if images:
+                self._done[side].append(self.features(torch.cat(images)))
+        self._pending = {"real": [], "fake": []}
 
 
 def open_eval_split(

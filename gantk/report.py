@@ -7,7 +7,7 @@ import html
 import itertools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from matplotlib import colormaps
@@ -31,15 +31,15 @@ class Extremes:
         self._high: list[tuple] = []
         self._order = itertools.count()
 
-    def offer(self, score: float, name: str, panels: dict[str, Tensor]) -> None:
+    def offer(self, score: float, name: str, panels: Callable[[], dict[str, Tensor]]) -> None:
+        """Consider an item; ``panels`` gives its images, and is called only if the item is kept."""
         if self.k <= 0:
             return
-        entry = (next(self._order), score, name, panels)
+        entry: tuple | None = None
         for heap, key in ((self._low, -score), (self._high, score)):
-            if len(heap) < self.k:
-                heapq.heappush(heap, (key, *entry))
-            elif key > heap[0][0]:
-                heapq.heapreplace(heap, (key, *entry))
+            if len(heap) < self.k or key > heap[0][0]:
+                entry = entry or (next(self._order), score, name, panels())
+                (heapq.heappush if len(heap) < self.k else heapq.heapreplace)(heap, (key, *entry))
 
     def best(self) -> list[tuple[float, str, dict[str, Tensor]]]:
         """Lowest scores first."""

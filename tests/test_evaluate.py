@@ -266,13 +266,18 @@ def test_extremes_keep_the_lowest_and_highest_scores_in_order_first_seen_on_ties
 
     extremes = Extremes(2)
     for score, name in [(0.5, "a"), (0.1, "b"), (0.9, "c"), (0.3, "d"), (0.2, "e"), (0.9, "f")]:
-        extremes.offer(score, name, {})
+        extremes.offer(score, name, dict)
     assert [(score, name) for score, name, _ in extremes.best()] == [(0.1, "b"), (0.2, "e")]
     assert [(score, name) for score, name, _ in extremes.worst()] == [(0.9, "c"), (0.9, "f")]
     tie = Extremes(1)
-    tie.offer(0.2, "x", {})
-    tie.offer(0.2, "y", {})
+    tie.offer(0.2, "x", dict)
+    tie.offer(0.2, "y", dict)
     assert tie.best()[0][1] == tie.worst()[0][1] == "x"
+    built = []
+    one = Extremes(1)
+    for score in (0.5, 0.4, 0.6, 0.45):  # 0.45 is neither the lowest nor the highest so far
+        one.offer(score, str(score), lambda score=score: built.append(score) or {})
+    assert built == [0.5, 0.4, 0.6]
 
 
 def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training_set(image_run, no_weights, tmp_path):

@@ -139,7 +139,7 @@ def test_report_lists_the_best_first_and_the_worst_first():
 
     extremes = Extremes(2)
     for score, name in ((3.0, "c"), (1.0, "a"), (2.0, "b"), (1.0, "tie")):
-        extremes.offer(score, name, {})
+        extremes.offer(score, name, dict)
     assert [name for _, name, _ in extremes.best()] == ["a", "tie"]
     assert [name for _, name, _ in extremes.worst()] == ["c", "b"]
 
@@ -157,7 +157,7 @@ def test_report_pages_escape_file_names(tmp_path):
 
     extremes = Extremes(1)
     panels = {panel: torch.zeros(3, 4, 4) for panel in PANELS if panel != "error"} | {"error": torch.zeros(4, 4)}
-    extremes.offer(0.1, "a<b>&.png", panels)
+    extremes.offer(0.1, "a<b>&.png", lambda: panels)
     result = {"checkpoint": "run/checkpoint-00000001.pt", "step": 1, "model": {"gen": "unet"}, "data": "pairs", "split": "test",
               "images": 1, "mode": "eval", "batch_size": 1, "seed": 0, "metrics": {"l1": 0.1}, "unavailable": {}}
     page = write_report(result, extremes, tmp_path).read_text()
