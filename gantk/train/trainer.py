@@ -359,10 +359,7 @@ class Trainer:
                     sampler.set_start(position * config.batch_size)
                     for batch in itertools.islice(loader, self.total_steps - self.step):
                         self._step(parts, log, batch, epoch)
-                        if stop_signal() is not None and self.step < self.total_steps:
-                            if self.step % config.checkpoint_every:
-                                self._save(parts)
-                            raise TrainingInterrupted(self.step, stop_signal())
+                        self._stop_if_asked(parts, stop_signal())
         finally:
             log.close()
         if process.is_main:
@@ -370,6 +367,14 @@ class Trainer:
         if process.distributed:
             dist.barrier()
         return self.run_dir
+
+    def _stop_if_asked(self, parts: TrainingParts, signum: int | None) -> None:
+        """After a step during which signal ``signum`` came: save a checkpoint, then stop."""
+        if signum is None or self.step >= self.total_steps:
+            return
+        if self.step % self.config.checkpoint_every:  # else this step's checkpoint is written
+            self._save(parts)
+        raise TrainingInterrupted(self.step, signum)
 
     def _warn_if_the_data_changed(self) -> None:
         if self.resume_from is None:
