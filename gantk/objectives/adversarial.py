@@ -8,7 +8,7 @@ discriminator: the loss is then the mean over scales.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -117,7 +117,31 @@ def _labels(name: str, real_label: float, fake_label: float, *, probabilities: b
     return float(real_label), float(fake_label)
 
 
-class BCEGANLoss(Objective):
+class _LabelledGANLoss(Objective):
+    """An adversarial loss whose discriminator targets are the labels ``real_label`` and ``fake_label``."""
+
+    adversarial = True
+    default_weight = 1.0
+    spec_name: ClassVar[str]  # how messages name the loss
+    labels_are_probabilities: ClassVar[bool]
+    _generator_loss: ClassVar[Callable[[Logits], Tensor]]
+    _discriminator_loss: ClassVar[Callable[[Logits, Logits, float, float], Tensor]]
+
+    def __init__(self, real_label: float = 1.0, fake_label: float = 0.0):
+        super().__init__()
+        self.real_label, self.fake_label = _labels(self.spec_name, real_label, fake_label, probabilities=self.labels_are_probabilities)
+
+    def generator_loss(self, ctx: LossContext) -> Tensor:
+        return self._generator_loss(ctx.d_fake)
+
+    def discriminator_loss(self, ctx: LossContext) -> Tensor:
+        return self._discriminator_loss(*ctx.discriminator_step_logits(), self.real_label, self.fake_label)
+
+    def extra_repr(self) -> str:
+        return f"real_label={self.real_label}, fake_label={self.fake_label}"
+
+
+class BCEGANLoss(_LabelledGANLoss):
     """Vanilla GAN loss (binary cross-entropy on logits), non-saturating for the generator.
 
     Args:
@@ -131,24 +155,12 @@ class BCEGANLoss(Objective):
         torch.Size([])
     """
 
-    adversarial = True
-    default_weight = 1.0
-
-    def __init__(self, real_label: float = 1.0, fake_label: float = 0.0):
-        super().__init__()
-        self.real_label, self.fake_label = _labels("bce", real_label, fake_label, probabilities=True)
-
-    def generator_loss(self, ctx: LossContext) -> Tensor:
-        return bce_generator_loss(ctx.d_fake)
-
-    def discriminator_loss(self, ctx: LossContext) -> Tensor:
-        return bce_discriminator_loss(*ctx.discriminator_step_logits(), self.real_label, self.fake_label)
-
-    def extra_repr(self) -> str:
-        return f"real_label={self.real_label}, fake_label={self.fake_label}"
+    spec_name, labels_are_probabilities = "bce", True
+    _generator_loss = staticmethod(bce_generator_loss)
+    _discriminator_loss = staticmethod(bce_discriminator_loss)
 
 
-class LSGANLoss(Objective):
+class LSGANLoss(_LabelledGANLoss):
     """Least-squares GAN loss (Mao et al. 2017): squared distance of the logits to their targets.
 
     Args:
@@ -156,21 +168,9 @@ class LSGANLoss(Objective):
         fake_label: the discriminator's target for fakes.
     """
 
-    adversarial = True
-    default_weight = 1.0
-
-    def __init__(self, real_label: float = 1.0, fake_label: float = 0.0):
-        super().__init__()
-        self.real_label, self.fake_label = _labels("lsgan", real_label, fake_label, probabilities=False)
-
-    def generator_loss(self, ctx: LossContext) -> Tensor:
-        return lsgan_generator_loss(ctx.d_fake)
-
-    def discriminator_loss(self, ctx: LossContext) -> Tensor:
-        return lsgan_discriminator_loss(*ctx.discriminator_step_logits(), self.real_label, self.fake_label)
-
-    def extra_repr(self) -> str:
-        return f"real_label={self.real_label}, fake_label={self.fake_label}"
+    spec_name, labels_are_probabilities = "lsgan", False
+    _generator_loss = staticmethod(lsgan_generator_loss)
+    _discriminator_loss = staticmethod(lsgan_discriminator_loss)
 
 
 class HingeGANLoss(Objective):
