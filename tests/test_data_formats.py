@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -376,3 +377,15 @@ def test_single_points_to_a_subfolder_with_images_and_names_hidden_files(tmp_pat
         open_dataset(tmp_path / "test", format="single")
     with pytest.raises(DataError, match=r"\.hidden\.png: hidden files \(names starting with '\.'\) are skipped; rename it"):
         open_dataset(tmp_path / ".hidden.png", format="single")
+
+
+def test_segmentation_masks_may_be_tiff_labels(tmp_path):
+    for name in ("a", "b"):
+        png(tmp_path / "images" / f"{name}.png", noise(3, 8, 8))
+        labels = np.zeros((8, 8), np.uint16)
+        labels[:4] = 2  # three classes: 0, 1 (absent here) and 2
+        (tmp_path / "masks").mkdir(exist_ok=True)
+        Image.fromarray(labels).save(tmp_path / "masks" / f"{name}.tif")
+    dataset = open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)
+    assert dataset.format == "segmentation" and dataset.num_classes == 3
+    assert dataset[0]["B"].shape == (8, 8) and set(dataset[0]["B"].unique().tolist()) == {0, 2}

@@ -117,11 +117,11 @@ def test_missing_and_empty_folders(tmp_path):
     png(tmp_path / "train" / "A" / "a.png")
     (tmp_path / "test" / "A").mkdir(parents=True)
     (tmp_path / "test" / "B").mkdir()
-    (tmp_path / "test" / "B" / "photo.bmp").write_bytes(b"BM")
+    (tmp_path / "test" / "B" / "photo.gif").write_bytes(b"GIF89a")
     message = problems(tmp_path, "paired")
     assert "train/B/: folder missing" in message
     assert "test/A/: holds no images" in message
-    assert "test/B/: holds no images (1 other file(s) such as photo.bmp)" in message
+    assert "test/B/: holds no images (1 other file(s) such as photo.gif)" in message
 
 
 def test_clashing_names_in_one_folder(tmp_path):
@@ -153,7 +153,7 @@ def test_segmentation_problems_name_the_files(tmp_path):
     assert "images/f.png: no file named 'f.*' in masks/" in message
     assert "masks/b.png: values 128 in a binary mask set" in message
     assert "images/c.png (8x8) and masks/c.png (8x7) differ in size" in message
-    assert "masks/d.jpg: masks must be PNG" in message
+    assert "masks/d.jpg: masks must be lossless (.png, .bmp, .tif, .tiff;" in message
     assert "masks/e.png: a mask must hold one class id per pixel" in message
     assert "masks/a.png" not in message
     with pytest.raises(DataError, match="masks/d.jpg"):

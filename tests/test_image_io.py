@@ -90,3 +90,42 @@ def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
     if suffix == ".png":
         image.convert("P").save(tmp_path / "palette.png", exif=exif)
         assert read_mask(path).shape == read_mask(tmp_path / "palette.png").shape == shape[1:]
+
+
+@pytest.mark.parametrize("suffix, mode, value, expected", [
+    (".bmp", "RGB", (10, 20, 30), [10, 20, 30]),
+    (".bmp", "L", 77, [77]),
+    (".tif", "RGBA", (10, 20, 30, 40), [10, 20, 30, 40]),
+    (".tiff", "I;16", 0x1234, [0x12]),  # 16 bits keep their high byte
+    (".tif", "P", 3, None),  # a palette image is read as the RGB of its palette
+    (".tif", "1", 1, [255]),
+    (".tif", "CMYK", (0, 0, 0, 0), [255, 255, 255]),
+])
+def test_bmp_and_tiff_files_are_read_as_other_images(tmp_path, suffix, mode, value, expected):
+    image = Image.new(mode, (8, 6), value)
+    if mode == "P":
+        image.putpalette([0] * 9 + [200, 100, 50])
+        expected = [200, 100, 50]
+    path = tmp_path / f"scan{suffix}"
+    image.save(path)
+    decoded = read_image(path)
+    assert decoded.dtype == torch.uint8 and decoded.shape == (len(expected), 6, 8) and probe(path) == (len(expected), 6, 8)
+    assert decoded[:, 0, 0].tolist() == expected and list_images(tmp_path) == [path]
+
+
+def test_tiff_masks_keep_their_labels_and_float_tiffs_are_refused(tmp_path):
+    from gantk.data.io import read_mask
+
+    labels = np.arange(48, dtype=np.uint16).reshape(6, 8) * 300  # 16-bit label ids
+    Image.fromarray(labels).save(tmp_path / "labels.tif")
+    assert read_mask(tmp_path / "labels.tif").tolist() == labels.astype(np.int64).tolist()
+    palette = Image.new("P", (8, 6), 2)
+    palette.putpalette([0] * 3 + [255] * 6)
+    palette.save(tmp_path / "palette.tif")
+    assert set(read_mask(tmp_path / "palette.tif").flatten().tolist()) == {2}
+    Image.fromarray(np.zeros((6, 8), np.float32)).save(tmp_path / "depth.tif")
+    with pytest.raises(DataError, match=r"depth.tif: 32-bit and floating-point files are not read as an image; save it with 8 or 16 bits"):
+        read_image(tmp_path / "depth.tif")
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
+    with pytest.raises(DataError, match=r"broken.tif: cannot be decoded as an image"):
+        read_image(tmp_path / "broken.tif")

@@ -18,7 +18,7 @@ from .io import (
 )
 from .layout import (
     ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, listed, lone_folder_hints,
-    mask_classes, mask_values, non_png_masks, missing_partner_problem, odd_width_problem, ordered_splits, pick_split,
+    mask_classes, mask_values, lossy_masks, missing_partner_problem, odd_width_problem, ordered_splits, pick_split,
     raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem, size_text, subdirs,
 )
 from .transforms import PairedTransform
@@ -210,7 +210,7 @@ class PairedFormat(_TwoFolderFormat):
 
 
 class SegmentationFormat(_TwoFolderFormat):
-    """Images with label masks: root[/split]/images/ and root[/split]/masks/ (PNG, same names)."""
+    """Images with label masks: root[/split]/images/ and root[/split]/masks/ (lossless masks, same names)."""
 
     name = "segmentation"
     paired_targets = "masks"
@@ -224,7 +224,7 @@ class SegmentationFormat(_TwoFolderFormat):
         values: dict[Path, set[int]] = {}
         for split in splits:
             pairs = self._pairs(root, split, problems)
-            problems += non_png_masks(pairs, root)
+            problems += lossy_masks(pairs, root)
             for pair in pairs:
                 _, mask = self._check_pair(pair, root, problems, read_mask)
                 if mask is not None:
@@ -241,7 +241,7 @@ class SegmentationFormat(_TwoFolderFormat):
             raise DataError("the segmentation format maps images to masks only: use direction AtoB.")
         problems: list[str] = []
         pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
-        problems += non_png_masks(pairs, root)
+        problems += lossy_masks(pairs, root)
         raise_if_problems(problems, root, self.name)
         if num_classes is None:
             values = {mask: mask_values(read_mask(mask)) for _, mask in pairs}

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
@@ -15,12 +16,13 @@ from torchvision import io as tvio
 
 from ..errors import DataError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+_PIL_EXTENSIONS = (".bmp", ".tif", ".tiff")  # torchvision does not decode these; PIL does
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_PALETTE = 3
-# PIL mode of a PNG or JPEG -> channels once decoded here (gray+alpha -> gray, RGBA -> 4, others -> RGB).
-_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "I;16B": 1, "RGBA": 4}
+# PIL mode of an image file -> channels once decoded here (gray+alpha -> gray, RGBA -> 4, others -> RGB).
+_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "RGBA": 4}
 _EXIF_ORIENTATION = 0x0112
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
 # torchvision starts its errors with "function, path/of/source.cpp:line, " (the function may be "operator()").
@@ -88,11 +90,11 @@ def _quiet() -> Iterator[None]:
 
 
 def probe(path: Path) -> ImageInfo:
-    """Channels and size (as displayed: EXIF rotations applied) from a PNG or JPEG header, without
-    decoding; other files are decoded."""
+    """Channels and size (as displayed: EXIF rotations applied) from the file's header, without
+    decoding; files PIL cannot open are decoded."""
     try:
         with Image.open(path) as image:
-            if image.format in ("PNG", "JPEG"):
+            if image.format in ("PNG", "JPEG", "WEBP", "BMP", "TIFF"):
                 width, height = image.size
                 if image.getexif().get(_EXIF_ORIENTATION, 1) in _EXIF_QUARTER_TURNS:
                     width, height = height, width
@@ -112,6 +114,10 @@ def read_image(path: Path) -> Tensor:
     Raises:
         DataError: the file cannot be read or decoded.
     """
+    if path.suffix.lower() in _PIL_EXTENSIONS:
+        array = _read_with_pil(path)
+        image = torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
+        return image[:1] if image.shape[0] == 2 else image
     try:
         with _quiet():
             data = tvio.read_file(str(path))
@@ -135,6 +141,10 @@ def read_mask(path: Path) -> Tensor:
     Raises:
         DataError: the file cannot be decoded, or its colour channels differ (a colour image, not labels).
     """
+    if path.suffix.lower() in _PIL_EXTENSIONS:
+        array = _read_with_pil(path, as_mask=True)
+        mask = torch.from_numpy(array.astype(np.int64))
+        return _one_id_per_pixel(mask.permute(2, 0, 1) if mask.dim() == 3 else mask[None], path)
     try:
         with _quiet():
             data = tvio.read_file(str(path))
@@ -148,13 +158,35 @@ def read_mask(path: Path) -> Tensor:
             mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
     except Exception as error:
         raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
-    mask = mask.to(torch.int64)
+    return _one_id_per_pixel(mask.to(torch.int64), path)
+
+
+def _one_id_per_pixel(mask: Tensor, path: Path) -> Tensor:
+    """The ``H x W`` class ids of a decoded ``C x H x W`` mask, whose colour channels must agree."""
     if mask.shape[0] in (3, 4) and not torch.equal(mask[1:3], mask[:1].expand(2, -1, -1)):
         raise DataError(
             f"{path}: a mask must hold one class id per pixel, but this file has different colour channels; "
             "save it as a grayscale (or palette) PNG of class ids."
         )
     return mask[0]
+
+
+def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
+    """A BMP or TIFF file, upright, as an ``H x W`` or ``H x W x C`` array: for an image, 8-bit gray,
+    RGB or RGBA as :func:`read_image` gives them; for a mask, the stored values (palette indices,
+    16-bit labels)."""
+    what = "a mask" if as_mask else "an image"
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            if image.mode == "F" or (image.mode == "I" and not as_mask):
+                raise DataError(f"{path}: 32-bit and floating-point files are not read as {what}; save it with 8 or 16 bits.")
+            if not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16"):
+                image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # palette, CMYK, ... -> RGB
+            array = np.array(image)
+    except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
+        raise DataError(f"{path}: cannot be decoded as {what} ({error}); replace or delete the file.") from None
+    return (array >> 8).astype(np.uint8) if array.dtype == np.uint16 and not as_mask else array
 
 
 def to_channels(image: Tensor, channels: int) -> Tensor:

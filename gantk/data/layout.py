@@ -140,11 +140,15 @@ def size_text(image) -> str:
     return f"{image.shape[-1]}x{image.shape[-2]}"
 
 
-def non_png_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
+MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")  # lossless: JPEG and WebP may change label values
+
+
+def lossy_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
     return [
-        f"{relative(mask, root)}: masks must be PNG files (lossy formats change label values); save it as PNG."
+        f"{relative(mask, root)}: masks must be lossless ({', '.join(MASK_EXTENSIONS)}; lossy formats change label "
+        "values); save it as PNG."
         for _, mask in pairs
-        if mask.suffix.lower() != ".png"
+        if mask.suffix.lower() not in MASK_EXTENSIONS
     ]
 
 
