@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.sampler import in_order
 from .data.formats import get_format
 from .data.layout import ROOT_SPLIT
+from .data.sampler import in_order
 from .errors import DataError, GantkWarning
 from .files import replacing
 from .inference import TrainedModel, match_channels

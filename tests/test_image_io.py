@@ -97,6 +97,7 @@ def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
     (".bmp", "L", 77, [77]),
     (".tif", "RGBA", (10, 20, 30, 40), [10, 20, 30, 40]),
     (".tiff", "I;16", 0x1234, [0x12]),  # 16 bits keep their high byte
+    (".tiff", "I;16B", 0x1234, [0x12]),  # in either byte order
     (".tif", "P", 3, None),  # a palette image is read as the RGB of its palette
     (".tif", "1", 1, [255]),
     (".tif", "CMYK", (0, 0, 0, 0), [255, 255, 255]),

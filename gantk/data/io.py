@@ -186,6 +186,7 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
             array = np.array(image)
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
         raise DataError(f"{path}: cannot be decoded as {what} ({error}); replace or delete the file.") from None
+    array = array.astype(array.dtype.newbyteorder("="))  # big-endian 16-bit TIFFs: native order, as torch needs
     return (array >> 8).astype(np.uint8) if array.dtype == np.uint16 and not as_mask else array
 
 
