@@ -74,9 +74,8 @@ class TrainedModel:
 
     @property
     def size_multiple(self) -> int:
-        """What the generators need image sides to be multiples of."""
-        generators = [self.system.networks[name] for name, (kind, _) in self.system.network_parts.items() if kind == "generator"]
-        return math.lcm(*(getattr(net, "size_multiple", 1) for net in generators))
+        """What the networks (in practice the generators) need image sides to be multiples of."""
+        return math.lcm(*(getattr(net, "size_multiple", 1) for net in self.system.networks.values()))
 
     @torch.no_grad()
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False) -> torch.Tensor:
