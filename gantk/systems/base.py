@@ -85,8 +85,9 @@ class System(nn.Module, metaclass=abc.ABCMeta):
     """Base of the compositions the trainer runs (paired translation, cycle translation, ...).
 
     Subclasses fill ``self.networks`` (an ``nn.ModuleDict``), best through :meth:`add_network`,
-    set ``phases`` and implement the methods below. ``config`` is the resolved, JSON-serialisable description the system was
-    built from: checkpoints store it so the system can be rebuilt from the file alone.
+    set ``phases`` and implement the methods below. ``config`` is the resolved, JSON-serialisable
+    description the system was built from: checkpoints store it so the system can be rebuilt from
+    the file alone.
     """
 
     phases: tuple[Phase, ...] = ()
