@@ -71,7 +71,7 @@ def test_a_reason_keeps_a_quoted_path_whole_and_drops_the_advice():
     assert _reason(RuntimeError(advised)) == "out of bound read"
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
 @pytest.mark.parametrize("orientation, shape", [(1, (3, 6, 8)), (3, (3, 6, 8)), (6, (3, 8, 6)), (8, (3, 8, 6))])
 def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
     """A phone photo taken upright is stored sideways with an EXIF orientation: it is read as shown."""
@@ -125,8 +125,28 @@ def test_tiff_masks_keep_their_labels_and_float_tiffs_are_refused(tmp_path):
     palette.save(tmp_path / "palette.tif")
     assert set(read_mask(tmp_path / "palette.tif").flatten().tolist()) == {2}
     Image.fromarray(np.zeros((6, 8), np.float32)).save(tmp_path / "depth.tif")
-    with pytest.raises(DataError, match=r"depth.tif: 32-bit and floating-point files are not read as an image; save it with 8 or 16 bits"):
+    with pytest.raises(DataError, match=r"depth.tif: 32-bit and floating-point files are not read as an image; save it with 8 or 16 bits \(integers for a mask\)"):
         read_image(tmp_path / "depth.tif")
     (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
     with pytest.raises(DataError, match=r"broken.tif: cannot be decoded as an image"):
         read_image(tmp_path / "broken.tif")
+
+
+def test_probing_reads_headers_only(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (8, 6)).save(tmp_path / "photo.png", exif=exif)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("probe decoded the image"))
+    assert probe(tmp_path / "photo.png") == (3, 8, 6)
+
+
+def test_images_above_pils_pixel_limit_are_read(tmp_path, monkeypatch):
+    """PIL refuses images above a size (about 179 megapixels by default): scans may be larger."""
+    for suffix in (".tif", ".png"):
+        Image.new("RGB", (80, 60)).save(tmp_path / f"scan{suffix}")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 80 x 60 is then a "decompression bomb"
+    for suffix in (".tif", ".png"):
+        assert probe(tmp_path / f"scan{suffix}") == (3, 60, 80) and read_image(tmp_path / f"scan{suffix}").shape == (3, 60, 80)
+    assert Image.MAX_IMAGE_PIXELS == 100

@@ -17,7 +17,8 @@ from torchvision import io as tvio
 from ..errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-_PIL_EXTENSIONS = (".bmp", ".tif", ".tiff")  # torchvision does not decode these; PIL does
+# Decoded with PIL: torchvision reads neither BMP nor TIFF, and WebP without its EXIF orientation.
+_PIL_EXTENSIONS = (".webp", ".bmp", ".tif", ".tiff")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_PALETTE = 3
@@ -25,6 +26,8 @@ _PNG_PALETTE = 3
 _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "RGBA": 4}
 _EXIF_ORIENTATION = 0x0112
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
+_PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+_STORED_SIZE_FORMATS = ("PNG", "JPEG", "WEBP")  # PIL gives their stored size (it turns TIFFs upright itself)
 # torchvision starts its errors with "function, path/of/source.cpp:line, " (the function may be "operator()").
 _TORCH_SOURCE = re.compile(r"^[^,]+, \S+:\d+, ")
 # The end of a message's first sentence: ". " outside '...' quotes (an even number of quotes follows it).
@@ -90,19 +93,40 @@ def _quiet() -> Iterator[None]:
 
 
 def probe(path: Path) -> ImageInfo:
-    """Channels and size (as displayed: EXIF rotations applied) from the file's header, without
-    decoding; files PIL cannot open are decoded."""
+    """Channels and size as :func:`read_image` gives them (upright), from the file's header; files
+    PIL cannot open are decoded."""
     try:
-        with Image.open(path) as image:
-            if image.format in ("PNG", "JPEG", "WEBP", "BMP", "TIFF"):
+        with _no_pixel_limit(), Image.open(path) as image:
+            if image.format in _PROBED_FORMATS:
                 width, height = image.size
-                if image.getexif().get(_EXIF_ORIENTATION, 1) in _EXIF_QUARTER_TURNS:
+                if image.format in _STORED_SIZE_FORMATS and _orientation(image) in _EXIF_QUARTER_TURNS:
                     width, height = height, width
                 return ImageInfo(_MODE_CHANNELS.get(image.mode, 3), height, width)
     except (OSError, SyntaxError, ValueError):  # what PIL raises for a bad header: read_image names the file
         pass
     image = read_image(path)
     return ImageInfo(*image.shape)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation read with the header (``getexif()`` would decode a PNG to look further)."""
+    exif = image.info.get("exif")
+    if not exif:
+        return 1
+    parsed = Image.Exif()
+    parsed.load(exif)
+    return parsed.get(_EXIF_ORIENTATION, 1)
+
+
+@contextlib.contextmanager
+def _no_pixel_limit() -> Iterator[None]:
+    """PIL without its limit of about 179 megapixels (a guard against decompression bombs): a
+    dataset's own scans may be larger."""
+    before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
 
 
 def read_image(path: Path) -> Tensor:
@@ -150,7 +174,7 @@ def read_mask(path: Path) -> Tensor:
             data = tvio.read_file(str(path))
         if _is_palette_png(bytes(data[:26].tolist())):
             # torchvision decodes palette PNGs to colours; the labels are the indices, which PIL keeps.
-            with Image.open(path) as opened:
+            with _no_pixel_limit(), Image.open(path) as opened:
                 image = ImageOps.exif_transpose(opened)
                 indices = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
                 return indices.view(image.height, image.width).long()
@@ -172,15 +196,16 @@ def _one_id_per_pixel(mask: Tensor, path: Path) -> Tensor:
 
 
 def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
-    """A BMP or TIFF file, upright, as an ``H x W`` or ``H x W x C`` array: for an image, 8-bit gray,
+    """A WebP, BMP or TIFF file, upright, as an ``H x W`` or ``H x W x C`` array: for an image, 8-bit gray,
     RGB or RGBA as :func:`read_image` gives them; for a mask, the stored values (palette indices,
     16-bit labels)."""
     what = "a mask" if as_mask else "an image"
     try:
-        with Image.open(path) as opened:
+        with _no_pixel_limit(), Image.open(path) as opened:
             image = ImageOps.exif_transpose(opened)
             if image.mode == "F" or (image.mode == "I" and not as_mask):
-                raise DataError(f"{path}: 32-bit and floating-point files are not read as {what}; save it with 8 or 16 bits.")
+                refused = "32-bit and floating-point files are" if not as_mask else "floating-point files are"
+                raise DataError(f"{path}: {refused} not read as {what}; save it with 8 or 16 bits (integers for a mask).")
             if not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16"):
                 image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # palette, CMYK, ... -> RGB
             array = np.array(image)
