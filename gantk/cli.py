@@ -18,8 +18,7 @@ from .cli_options import given_flags, train_flags
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
-from .train.distributed import process_from_environment
-from .translate import TRANSLATE_SIZES
+from .torchrun import process_from_environment
 
 
 class GantkGroup(click.Group):
@@ -168,7 +167,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
-@click.option("--size", type=click.Choice(TRANSLATE_SIZES), default="crop", show_default=True,
+@click.option("--size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
               help="crop: run and write at the training crop size; original: resize the outputs back to each input's "
                    "size; native: run at each input's own size (padded to the generator's multiple).")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:

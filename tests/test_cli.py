@@ -269,3 +269,20 @@ def test_under_torchrun_errors_name_their_process_and_only_the_first_shows_warni
         monkeypatch.setenv("RANK", rank)
         _show_warning(warnings.showwarning, set(), "slow", GantkWarning, "f.py", 1)
     assert shown == ["warning: slow"]
+
+
+def test_the_cli_starts_without_importing_the_heavy_parts():
+    """`gantk --help` and `gantk list` stay quick: training, data and smp are imported by the commands that use them."""
+    import subprocess
+    import sys
+
+    heavy = ("gantk.train", "torchvision", "segmentation_models_pytorch", "matplotlib")
+    code = f"import gantk.cli, sys; print([m for m in {heavy!r} if m in sys.modules])"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_translate_size_choices_are_the_librarys():
+    from gantk.translate import TRANSLATE_SIZES
+
+    size = next(param for param in cli.commands["translate"].params if param.name == "size")
+    assert tuple(size.type.choices) == TRANSLATE_SIZES

@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import torch
 import torch.distributed as dist
 
 from ..errors import OptionError
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def process_from_environment() -> ProcessInfo:
-    """This process's place in a torchrun job, from the variables torchrun sets (one process without them)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return ProcessInfo()
-    return ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+from ..torchrun import ProcessInfo, process_from_environment
 
 
 def resolve_device(requested: str, local_rank: int = 0) -> torch.device:

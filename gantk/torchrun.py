@@ -1,0 +1,30 @@
+"""Where this process stands in a torchrun job, read from the variables torchrun sets (no torch
+needed, so the CLI can ask before anything heavy is imported)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def process_from_environment() -> ProcessInfo:
+    """This process's place in a torchrun job, from the variables torchrun sets (one process without them)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return ProcessInfo()
+    return ProcessInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
