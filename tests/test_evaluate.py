@@ -196,6 +196,14 @@ def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
         translate(run, pairs / "A", tmp_path / "out2", components=without)
     with pytest.raises(CheckpointError, match=f"unknown generator 'plain'.*Install .*: {re.escape(plugin)}"):
         Trainer.resume(run, {"max_steps": 3}, components=without)
+    from gantk.train import checkpoint as ckpt
+
+    path = ckpt.list_checkpoints(run)[-1]
+    payload = torch.load(path, weights_only=True)
+    del payload["plugins"]  # as gantk saved checkpoints before recording them
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"Install \(or load\) the plugin the run was trained with\.$"):
+        translate(run, pairs / "A", tmp_path / "out3", components=without)
 
 
 def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_path, monkeypatch):

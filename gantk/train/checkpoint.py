@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import CheckpointError, SpecError, UnknownNameError
 from ..files import replacing
 from ..objectives.spec import parse_spec
-from ..plugins import BUILTIN_PLUGINS, Components, default_components
+from ..plugins import Components, default_components
 from ..systems.base import System
 
 FORMAT_VERSION = 1
@@ -80,13 +80,14 @@ def _unreadable_hint(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def missing_plugin_errors(payload: dict[str, Any]) -> Iterator[None]:
-    """Turn a part of a checkpoint that no loaded plugin provides into an error naming the checkpoint
-    and the plugins its run was trained with."""
+def missing_plugin_errors(payload: dict[str, Any], components: Components) -> Iterator[None]:
+    """Turn a part of a checkpoint that no plugin of ``components`` provides into an error naming the
+    checkpoint and the plugins its run was trained with that are not loaded."""
     try:
         yield
     except (UnknownNameError, SpecError) as error:
-        plugins = [name for name in payload.get("plugins", []) if name not in BUILTIN_PLUGINS]  # absent from older checkpoints
+        # "plugins" is absent from checkpoints that predate it
+        plugins = [name for name in payload.get("plugins", []) if not components.manager.has_plugin(name)]
         which = f"the plugin(s) the run was trained with: {', '.join(plugins)}" if plugins else "the plugin the run was trained with"
         raise CheckpointError(
             f"checkpoint {payload['path']} uses a part that no loaded plugin provides: {error} Install (or load) {which}."
@@ -134,7 +135,8 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
     """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
     payload = load_checkpoint(path, map_location)
-    with missing_plugin_errors(payload):
+    components = components or default_components()
+    with missing_plugin_errors(payload, components):
         system = build_system(payload["system"], components, for_checkpoint=True)
     load_system_state(system, payload["system_state"], payload["path"])
     return system, payload

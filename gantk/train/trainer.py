@@ -162,7 +162,7 @@ class Trainer:
         if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
             overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
-        with ckpt.missing_plugin_errors(payload):
+        with ckpt.missing_plugin_errors(payload, kwargs.get("components") or default_components()):
             return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -267,7 +267,7 @@ class Trainer:
                 )
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
-        with ckpt.missing_plugin_errors(self.resume_from) if self.resume_from else contextlib.nullcontext():
+        with ckpt.missing_plugin_errors(self.resume_from, self.components) if self.resume_from else contextlib.nullcontext():
             system = ckpt.build_system(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         self.plugins = ckpt.part_plugins(sys_config, self.components)
         crop = self.config.crop_size
