@@ -214,3 +214,4 @@ def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkey
     with pytest.raises(OptionError, match=f"encoder_weights={weights!r}: the weights are not in {re.escape(cache)}"):
         create("smp", encoder=encoder, encoder_weights=weights, encoder_depth=3)
     assert connections == [] and (constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file) == before
+    assert create("smp", encoder=encoder, encoder_weights=False, encoder_depth=3) is not None  # false reads as none

@@ -332,7 +332,7 @@ class SingleFormat(DataFormat):
             else:
                 problems.append(f"{root}: not a supported image ({', '.join(IMAGE_EXTENSIONS)}); pass an image or a folder of images.")
             return []
-        with_images = [folder for folder in subdirs(root) if has_images(folder)]
+        with_images = [] if has_images(root) else [folder for folder in subdirs(root) if has_images(folder)]
         hint = f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if with_images else ""
         return images_of(root, root, problems, f"pass an image or a folder of images{hint}.")
 

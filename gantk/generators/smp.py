@@ -90,7 +90,7 @@ def smp(
         arch: smp architecture, e.g. ``"unet"``, ``"unetplusplus"``, ``"fpn"``, ``"deeplabv3plus"``.
         encoder: smp encoder name, e.g. ``"resnet18"``, ``"resnet34"``, ``"efficientnet-b0"``.
         encoder_weights: pretrained encoder weights (e.g. ``"imagenet"``; ``True`` for a timm ``tu-``
-            encoder, whose name carries the weights' tag), or ``None`` for random ones.
+            encoder, whose name carries the weights' tag), or ``None`` (or ``False``) for random ones.
         encoder_depth: encoder stages; inputs must be multiples of the resulting output stride
             for architectures that require it.
         init: ``None`` keeps smp's own initialisation; a gantk scheme (see ``gantk.nn.init``)
@@ -99,6 +99,8 @@ def smp(
         final_activation: ``"tanh"`` for images, ``"none"`` for logits.
     """
     import segmentation_models_pytorch as smp_lib  # heavy: only when an smp model is built
+
+    encoder_weights = None if encoder_weights is False else encoder_weights  # false reads as none
 
     check_choice("arch", arch.lower(), smp_lib.MODEL_ARCHITECTURES_MAPPING)
     check_choice("final_activation", final_activation, FINAL_ACTIVATIONS)

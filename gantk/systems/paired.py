@@ -37,8 +37,8 @@ class PairedSystem(System):
         mask_terms = [t.name for t in self.objective.terms if t.objective.needs_masks]
         if self.num_classes is None and mask_terms:
             raise OptionError(
-                f"the {', '.join(mask_terms)} term scores class masks, but the data are image pairs: train it on a "
-                "segmentation dataset (images/ + masks/), or drop it from --loss."
+                f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but the "
+                "data are image pairs: train on a segmentation dataset (images/ + masks/), or drop it from --loss."
             )
         self.conditional = bool(config.get("conditional", True))
         disc = config.get("disc")

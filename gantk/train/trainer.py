@@ -447,7 +447,7 @@ class Trainer:
 
     def _stop_if_diverged(self, logged: dict[str, float], scaler: torch.amp.GradScaler) -> None:
         """Raise when a logged loss is not finite. Under fp16 the scaler skips such steps, so only
-        once its scale has fallen below 1 (every recent step overflowed) is the run lost."""
+        once its scale has fallen below 1 (overflowing steps halved it again and again) is the run lost."""
         bad = [key for key, value in logged.items() if not math.isfinite(value)]
         if not bad:
             return
@@ -456,7 +456,7 @@ class Trainer:
         if scaler.get_scale() < 1:
             raise GantkError(
                 f"training diverged at step {self.step}: {', '.join(bad)} is not finite and the fp16 loss scale fell to "
-                f"{scaler.get_scale():.2g} as every step overflowed; lower --lr or use --precision bf16 or fp32."
+                f"{scaler.get_scale():.2g} as steps kept overflowing; lower --lr or use --precision bf16 or fp32."
             )
 
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
