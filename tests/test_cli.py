@@ -48,6 +48,7 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     formats = {name: json.loads(run("describe", "data_format", name, "--json").output) for name in ("segmentation", "single")}
     assert formats["segmentation"]["targets"] == "masks paired with each input"
     assert formats["single"]["targets"].startswith("none") and formats["single"]["detected"] == "only when no other format matches"
+    assert formats["segmentation"]["detected"] == "by its layout"
 
 
 @pytest.mark.parametrize(
@@ -279,6 +280,17 @@ def test_the_cli_starts_without_importing_the_heavy_parts():
     heavy = ("gantk.train", "torchvision", "segmentation_models_pytorch", "matplotlib")
     code = f"import gantk.cli, sys; print([m for m in {heavy!r} if m in sys.modules])"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_translate_passes_its_options_to_the_library(tmp_path, monkeypatch):
+    import gantk.translate
+
+    given = {}
+    monkeypatch.setattr(gantk.translate, "translate", lambda *args, **options: given.update(options) or [])
+    result = CliRunner().invoke(cli, ["translate", "--checkpoint", str(tmp_path), "--seed", "3", "--size", "native",
+                                      str(tmp_path), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert given["seed"] == 3 and given["size"] == "native"
 
 
 def test_translate_size_choices_are_the_librarys():

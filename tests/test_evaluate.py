@@ -85,6 +85,13 @@ def test_image_model_eval_writes_json_and_html(image_run, stand_in_weights, tmp_
     assert len(images) == 16 and "worst-01-error.png" in images
 
 
+def test_without_a_report_no_report_images_are_made(image_run, no_weights, monkeypatch):
+    import gantk.evaluate
+
+    monkeypatch.setattr(gantk.evaluate, "_report_panels", lambda *args: pytest.fail("built report images"))
+    assert evaluate(image_run[0], image_run[1], progress=False)["report"] is None
+
+
 def test_json_to_stdout(image_run, no_weights):
     run, pairs = image_run
     result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress"])

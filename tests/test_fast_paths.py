@@ -127,3 +127,21 @@ def test_frozen_networks_run_compiled_without_ddp(pairs, tmp_path, distributed):
     for name, net in system.networks.items():
         assert isinstance(frozen[name], torch._dynamo.eval_frame.OptimizedModule) and frozen[name]._orig_mod is net
         assert isinstance(nets[name]._orig_mod, DistributedDataParallel) == distributed
+
+
+def test_each_phase_calls_the_frozen_form_of_the_networks_it_freezes(pairs, tmp_path):
+    """The generator step runs D as ``frozen_nets`` holds it (compiled, not DDP-wrapped); D's own step, as ``nets``."""
+    calls = []
+
+    class Recording(Trainer):
+        def _wrap(self, system, process, device):
+            nets, frozen = super()._wrap(system, process, device)
+
+            def recorded(name, net, form):
+                return lambda *args: calls.append((name, form)) or net(*args)
+
+            return ({name: recorded(name, net, "trained") for name, net in nets.items()},
+                    {name: recorded(name, net, "frozen") for name, net in frozen.items()})
+
+    Recording(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), **TINY), progress=False).fit()
+    assert ("D", "frozen") in calls and ("D", "trained") in calls and ("G", "frozen") not in calls

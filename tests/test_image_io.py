@@ -124,7 +124,15 @@ def test_tiff_masks_keep_their_labels_and_float_tiffs_are_refused(tmp_path):
     palette.putpalette([0] * 3 + [255] * 6)
     palette.save(tmp_path / "palette.tif")
     assert set(read_mask(tmp_path / "palette.tif").flatten().tolist()) == {2}
+    Image.new("L", (8, 6), 1).save(tmp_path / "labels.bmp")
+    assert read_mask(tmp_path / "labels.bmp").unique().tolist() == [1]
+    Image.fromarray(np.full((6, 8), 70000, np.int32)).save(tmp_path / "wide.tif")  # 32-bit: labels, not an image
+    assert read_mask(tmp_path / "wide.tif").unique().tolist() == [70000]
+    with pytest.raises(DataError, match=r"wide.tif: 32-bit and floating-point files are not read as an image"):
+        read_image(tmp_path / "wide.tif")
     Image.fromarray(np.zeros((6, 8), np.float32)).save(tmp_path / "depth.tif")
+    with pytest.raises(DataError, match=r"depth.tif: floating-point files are not read as a mask"):
+        read_mask(tmp_path / "depth.tif")
     with pytest.raises(DataError, match=r"depth.tif: 32-bit and floating-point files are not read as an image; save it with 8 or 16 bits \(integers for a mask\)"):
         read_image(tmp_path / "depth.tif")
     (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")

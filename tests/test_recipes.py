@@ -120,6 +120,8 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
     probs = torch.nn.functional.interpolate(model.translate(model.inputs(image[None])), size=(40, 40), mode="bilinear")
     ids = targets.predicted_ids(probs)[0]
     assert torch.equal(mask[0], (ids * 255 if num_classes == 2 else ids).to(torch.uint8))
+    native = translate(run, data / "images", tmp_path / "native", overlay=True, size="native", eval_mode=True)
+    assert [decode_image(str(p)).shape for p in native[:2]] == [(1, 40, 40), (3, 40, 40)]  # 40 px, padded to 64 inside
 
 
 @pytest.mark.parametrize("loss", ["lovasz", "l1", "hinge+l1@0.5", "bce+lovasz"])
