@@ -49,6 +49,8 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     assert formats["segmentation"]["targets"] == "masks paired with each input"
     assert formats["single"]["targets"].startswith("none") and formats["single"]["detected"] == "only when no other format matches"
     assert formats["segmentation"]["detected"] == "by its layout"
+    assert "scores: class masks (segmentation data)" in run("describe", "objective", "lovasz").output
+    assert "scores: images or masks" in run("describe", "objective", "l1").output
 
 
 @pytest.mark.parametrize(
