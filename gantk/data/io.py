@@ -98,6 +98,7 @@ def probe(path: Path) -> ImageInfo:
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             if image.format in _PROBED_FORMATS:
+                _refuse_turned_tiff(image, path)
                 width, height = image.size
                 if image.format in _STORED_SIZE_FORMATS and _orientation(image) in _EXIF_QUARTER_TURNS:
                     width, height = height, width
@@ -116,6 +117,16 @@ def _orientation(image: Image.Image) -> int:
     parsed = Image.Exif()
     parsed.load(exif)
     return parsed.get(_EXIF_ORIENTATION, 1)
+
+
+def _refuse_turned_tiff(image: Image.Image, path: Path) -> None:
+    """PIL turns a TIFF whose orientation swaps width and height upright as it loads it, and for most
+    kinds of TIFF (gray, 16-bit, palette, RGBA, CMYK) the pixels come out scrambled: refuse them."""
+    if image.format == "TIFF" and image.tag_v2.get(_EXIF_ORIENTATION, 1) in _EXIF_QUARTER_TURNS:
+        raise DataError(
+            f"{path}: a TIFF stored turned a quarter (orientation {image.tag_v2[_EXIF_ORIENTATION]}) is not read "
+            "reliably; save it upright (orientation 1), or as PNG."
+        )
 
 
 @contextlib.contextmanager
@@ -202,6 +213,7 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
     what = "a mask" if as_mask else "an image"
     try:
         with _no_pixel_limit(), Image.open(path) as opened:
+            _refuse_turned_tiff(opened, path)
             image = ImageOps.exif_transpose(opened)
             if image.mode == "F" or (image.mode == "I" and not as_mask):
                 refused = "32-bit and floating-point files are" if not as_mask else "floating-point files are"
