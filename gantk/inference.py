@@ -77,17 +77,29 @@ class TrainedModel:
         """What the networks (in practice the generators) need image sides to be multiples of."""
         return math.lcm(*(getattr(net, "size_multiple", 1) for net in self.system.networks.values()))
 
+    @property
+    def min_input_size(self) -> int:
+        """The smallest side the generators take (a discriminator's smallest does not matter here)."""
+        generators = [self.system.networks[name] for name, (kind, _) in self.system.network_parts.items() if kind == "generator"]
+        return max([getattr(net, "min_input_size", 1) for net in generators], default=1)
+
     @torch.no_grad()
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False) -> torch.Tensor:
         """Outputs for ``inputs`` (see :meth:`inputs`): images in [-1, 1], or class probabilities for masks.
 
         With ``pad``, inputs of any size are padded (repeating their edges) to the generators'
-        :attr:`size_multiple` and the outputs cropped back to the inputs' size.
+        :attr:`size_multiple`, and to at least their :attr:`min_input_size`, and the outputs cropped
+        back to the inputs' size.
         """
         height, width = inputs.shape[-2:]
         if pad:
-            multiple = self.size_multiple
-            inputs = F.pad(inputs, (0, -width % multiple, 0, -height % multiple), mode="replicate")
+            multiple, smallest = self.size_multiple, self.min_input_size
+
+            def padded(side: int) -> int:
+                side = max(side, smallest)
+                return side + -side % multiple
+
+            inputs = F.pad(inputs, (0, padded(width) - width, 0, padded(height) - height), mode="replicate")
         with one_value_per_channel("translate a batch of 2 or more images, or use eval mode (running statistics)"):
             outputs = self.system.translate(inputs, direction=direction)
         return outputs[..., :height, :width] if pad else outputs

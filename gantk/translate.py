@@ -13,7 +13,7 @@ from .data import open_dataset
 from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_png
 from .data.layout import subdirs
 from .data.sampler import in_order
-from .errors import DataError, GantkWarning, OptionError
+from .errors import DataError, GantkError, GantkWarning, OptionError
 from .inference import TrainedModel
 from .nn import check_choice
 from .plugins import Components
@@ -63,7 +63,10 @@ def translate(
     with model.seeded(seed):
         for batch in DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset)):
             images = model.inputs(batch["A"], direction)
-            outputs = model.translate(images, direction, pad=size == "native")
+            try:
+                outputs = model.translate(images, direction, pad=size == "native")
+            except GantkError as error:  # name the inputs: a folder may hold one image the model cannot take
+                raise OptionError(f"translating {', '.join(batch['A_path'])}: {error}") from None
             output_dir.mkdir(parents=True, exist_ok=True)
             for i, path in enumerate(batch["A_path"]):
                 written += write_translation(model, Path(path), images[i : i + 1], outputs[i : i + 1], output_dir,

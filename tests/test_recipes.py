@@ -8,6 +8,7 @@ import torch
 from torchvision.io import decode_image
 
 from gantk.data import open_dataset
+from gantk.errors import OptionError
 from gantk.inference import TrainedModel
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
@@ -180,7 +181,6 @@ def test_validation_runs_the_networks_in_eval_mode(tmp_path, monkeypatch):
 
 
 def test_validation_needs_a_held_out_split(tmp_path):
-    from gantk.errors import OptionError
 
     data = write_segmentation(tmp_path / "flat")
     config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=1, val_every=1,
@@ -190,3 +190,23 @@ def test_validation_needs_a_held_out_split(tmp_path):
     split = write_segmentation(tmp_path / "split" / "train")
     with pytest.raises(OptionError, match=r"held-out split 'test' in .* \(it has splits train\)"):
         Trainer(dataclasses.replace(config, data=str(split.parent)), progress=False).fit()
+
+
+def test_cyclegan_translates_tiny_and_thin_images_at_native_size(tmp_path, monkeypatch):
+    """The resnet generators need 8 px a side: native-size inputs are padded up to that, then cropped back."""
+    from gantk.data.io import write_png
+
+    data = write_unaligned(tmp_path / "data")
+    config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), gen="resnet6", max_steps=1,
+                         gen_opt={"ngf": 8}, **TINY)
+    run = Trainer(config, progress=False).fit()
+    for name, (height, width) in {"dot": (1, 1), "thin": (3, 30)}.items():
+        write_png(torch.rand(3, height, width) * 2 - 1, tmp_path / "odd" / f"{name}.png")
+    written = translate(run, tmp_path / "odd", tmp_path / "out", size="native", direction="BtoA", eval_mode=True)
+    assert [decode_image(str(p)).shape for p in written] == [(3, 1, 1), (3, 3, 30)]
+    model = TrainedModel.load(run, eval_mode=True)
+    with pytest.raises(OptionError, match="the resnet generator needs images of at least 8 px a side, got 4x4"):
+        model.translate(torch.zeros(1, 3, 4, 4), "BtoA")  # not padded
+    monkeypatch.setattr(TrainedModel, "translate", lambda *args, **kwargs: (_ for _ in ()).throw(OptionError("too small")))
+    with pytest.raises(OptionError, match=r"translating .*dot.png: too small"):  # which input, in a folder
+        translate(run, tmp_path / "odd", tmp_path / "out2")

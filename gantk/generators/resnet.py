@@ -6,6 +6,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
+from ..errors import OptionError
 from ..nn import check_choice, check_probability, check_size, output_activation
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
@@ -35,7 +36,7 @@ class ResnetGenerator(nn.Module):
 
     7x7 conv, two stride-2 downs, ``n_blocks`` residual blocks, two ups, 7x7 conv. The 7x7
     convolutions use reflection padding as in the reference; ``padding`` applies to the residual
-    blocks. H and W must be multiples of ``size_multiple = 4``.
+    blocks. H and W must be multiples of ``size_multiple = 4`` and at least ``min_input_size = 8``.
 
     Args:
         in_channels: input channels.
@@ -57,6 +58,7 @@ class ResnetGenerator(nn.Module):
     """
 
     size_multiple = 4
+    min_input_size = 8  # 2x2 features at 1/4 resolution: the blocks' reflection padding and instance norm need them
 
     def __init__(
         self,
@@ -103,6 +105,9 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model="the resnet generator (two stride-2 downsamplings)")
+        if min(x.shape[-2:]) < self.min_input_size:
+            raise OptionError(f"the resnet generator needs images of at least {self.min_input_size} px a side, got "
+                              f"{x.shape[-1]}x{x.shape[-2]}.")
         return self.model(x)
 
 
