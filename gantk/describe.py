@@ -45,10 +45,10 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
                 info["receptive_field"] = "unknown (the discriminator declares no receptive_field)"
             else:
                 info["receptive_field"] = module.receptive_field if module.receptive_field is not None else "whole image"
-            if hasattr(module, "min_input_size"):
-                info["min_input_size"] = module.min_input_size
         else:
             info["size_multiple"] = getattr(module, "size_multiple", 1)
+        if hasattr(module, "min_input_size"):
+            info["min_input_size"] = module.min_input_size
     elif kind == "objective":
         objective = components.create(kind, name)
         info["adversarial"] = bool(getattr(objective, "adversarial", False))

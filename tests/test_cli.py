@@ -45,6 +45,7 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     text = run("describe", "generator", "unet").output
     assert "parameters: 54,413,955" in text and "num_downs = 8" in text
     assert "whole image" in run("describe", "discriminator", "image").output
+    assert "min input size: 8" in run("describe", "generator", "resnet9").output
     formats = {name: json.loads(run("describe", "data_format", name, "--json").output) for name in ("segmentation", "single")}
     assert formats["segmentation"]["targets"] == "masks paired with each input"
     assert formats["single"]["targets"].startswith("none") and formats["single"]["detected"] == "only when no other format matches"
