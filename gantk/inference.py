@@ -21,7 +21,8 @@ from .train.distributed import resolve_device
 
 
 def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """Convert normalised images to the channel count a model was trained on (gray <-> RGB).
+    """Convert normalised images to the channel count a model was trained on (gray <-> RGB, RGBA
+    with an opaque alpha).
 
     Gray is ITU-R 601 luma, as ``gantk data derive`` makes it (the weights sum to 1, so it holds
     on [-1, 1] images as on [0, 1] ones).
@@ -30,9 +31,10 @@ def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
         return images
     if channels == 1:
         return kornia.color.rgb_to_grayscale(images[:, :3])
-    if images.shape[1] == 1:
-        return images.expand(-1, channels, -1, -1).contiguous()
-    return images[:, :channels]
+    rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images[:, :3]
+    if channels == 4:  # an opaque alpha channel
+        return torch.cat([rgb, torch.ones_like(rgb[:, :1])], dim=1)
+    return rgb.contiguous()
 
 
 @dataclass

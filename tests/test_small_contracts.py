@@ -66,6 +66,15 @@ def test_only_the_first_process_of_all_nodes_is_main():
     assert not ProcessInfo(rank=2, world_size=4, local_rank=0).is_main  # first process of the second node
 
 
+def test_channels_are_matched_to_what_a_model_takes():
+    gray, rgb, rgba = (torch.rand(1, c, 2, 2) * 2 - 1 for c in (1, 3, 4))
+    assert torch.equal(match_channels(gray, 3), gray.expand(1, 3, 2, 2))
+    assert torch.equal(match_channels(rgba, 3), rgba[:, :3])
+    for image, colour in ((rgb, rgb), (gray, gray.expand(1, 3, 2, 2))):  # RGBA: the colour, then an opaque alpha
+        four = match_channels(image, 4)
+        assert torch.equal(four[:, :3], colour) and torch.equal(four[:, 3], torch.ones(1, 2, 2))
+
+
 def test_gray_from_colour_is_the_gray_that_derived_training_inputs_have():
     from gantk.data.derive import derive_input
 
