@@ -241,7 +241,7 @@ def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: d
         if math.isfinite(kid_std):
             metrics["kid_std"] = kid_std
         else:
-            unavailable["kid_std"] = f"the KID subsets of {KID_SUBSET_SIZE} images differ only with more images, the split has {count}."
+            unavailable["kid_std"] = f"needs more than {KID_SUBSET_SIZE} images (subsets of that many), the split has {count}."
     else:
         unavailable["fid"] = unavailable["kid"] = f"needs at least 2 images, the split has {count}."
     if count > PR_NEIGHBOURS:

@@ -145,8 +145,8 @@ MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")  # lossless: JPEG and WebP m
 
 def lossy_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
     return [
-        f"{relative(mask, root)}: masks must be lossless ({', '.join(MASK_EXTENSIONS)}; lossy formats change label "
-        "values); save it as PNG."
+        f"{relative(mask, root)}: masks must be {', '.join(MASK_EXTENSIONS)} files (JPEG and WebP may change label "
+        "values); save the labels as PNG again from their source, as converting keeps any changed values."
         for _, mask in pairs
         if mask.suffix.lower() not in MASK_EXTENSIONS
     ]
