@@ -72,7 +72,8 @@ def file_error_text(error: OSError) -> str:
 
 def _show_warning(fallback, shown: set[str], message, category, filename, lineno, file=None, line=None) -> None:
     if issubclass(category, GantkWarning):
-        if str(message) not in shown and process_from_environment().is_main:  # once per command (and run), however often raised
+        # once per command, however often raised, and under torchrun by the first process only
+        if str(message) not in shown and process_from_environment().is_main:
             shown.add(str(message))
             click.echo(f"warning: {message}", err=True)
     else:

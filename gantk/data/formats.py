@@ -17,9 +17,10 @@ from .io import (
     read_mask,
 )
 from .layout import (
-    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, listed, lone_folder_hints,
-    mask_classes, mask_values, lossy_masks, missing_partner_problem, odd_width_problem, ordered_splits, pick_split,
-    raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem, size_text, subdirs,
+    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, listed,
+    lone_folder_hints, lossy_masks, mask_classes, mask_values, missing_partner_problem, odd_width_problem,
+    ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem,
+    size_text, subdirs,
 )
 from .transforms import PairedTransform
 
@@ -330,7 +331,8 @@ class SingleFormat(DataFormat):
             if root.name.startswith("."):
                 problems.append(f"{root}: hidden files (names starting with '.') are skipped; rename it.")
             else:
-                problems.append(f"{root}: not a supported image ({', '.join(IMAGE_EXTENSIONS)}); pass an image or a folder of images.")
+                supported = ", ".join(IMAGE_EXTENSIONS)
+                problems.append(f"{root}: not a supported image ({supported}); pass an image or a folder of images.")
             return []
         with_images = [] if has_images(root) else [folder for folder in subdirs(root) if has_images(folder)]
         hint = f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if with_images else ""

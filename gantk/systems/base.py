@@ -20,6 +20,7 @@ from ..errors import OptionError
 
 if TYPE_CHECKING:
     from ..objectives.spec import ObjectiveSet
+    from ..plugins import Components
 
 Nets = Mapping[str, Callable[..., Any]]  # network name -> callable (possibly DDP-wrapped or compiled)
 
@@ -98,7 +99,7 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         self.networks = nn.ModuleDict()
         self.network_parts: dict[str, tuple[str, str]] = {}  # name -> (kind, registered name), for messages
 
-    def add_network(self, name: str, components: "Components", kind: str, component: str, **options: Any) -> nn.Module:
+    def add_network(self, name: str, components: Components, kind: str, component: str, **options: Any) -> nn.Module:
         """Build the registered ``kind`` ``component`` with ``options`` as the network ``name``."""
         self.networks[name] = net = components.create(kind, component, **options)
         self.network_parts[name] = (kind, component)
