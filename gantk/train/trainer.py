@@ -435,7 +435,7 @@ class Trainer:
         logged: dict[str, float] = {}
         if due(config.log_every):
             logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size)
-            self._stop_if_diverged(logged, parts.scaler)
+            self._stop_if_diverged(logged, parts)
         if parts.process.is_main and due(config.sample_every):
             save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
         if log.validation is not None and due(config.val_every):
@@ -445,12 +445,18 @@ class Trainer:
         for callback in self.callbacks:
             callback(self, self.step, logged)
 
-    def _stop_if_diverged(self, logged: dict[str, float], scaler: torch.amp.GradScaler) -> None:
-        """Raise when a logged loss is not finite. Under fp16 the scaler skips such steps, so only
-        once its scale has fallen below 1 (overflowing steps halved it again and again) is the run lost."""
+    def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
+        """Raise when a logged loss is not finite, in every process when one sees it. Under fp16 the
+        scaler skips such steps, so only once its scale has fallen below 1 (overflowing steps halved
+        it again and again) is the run lost."""
         bad = [key for key, value in logged.items() if not math.isfinite(value)]
+        if parts.process.distributed:  # every process logs at this step: decide together
+            seen = torch.tensor([float(bool(bad))], device=parts.device)
+            dist.all_reduce(seen, op=dist.ReduceOp.MAX)
+            bad = bad or (["a loss of another process"] if seen.item() else [])
         if not bad:
             return
+        scaler = parts.scaler
         if self.config.precision != "fp16":
             raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
         if scaler.get_scale() < 1:
