@@ -8,36 +8,17 @@ import sys
 
 import torch
 
-from gantk import GantkError, Objective, hookimpl, load_components
+from gantk import GantkError
 from gantk.train import TrainConfig, Trainer
+from helpers import exploding_components
 
 rank = int(os.environ["RANK"])
-
-
-class NanOnRank1(Objective):
-    """L1 that is NaN on rank 1 from its second step on."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def generator_loss(self, ctx):
-        self.calls += 1
-        loss = (ctx.fake - ctx.real).abs().mean()
-        return loss * float("nan") if rank == 1 and self.calls >= 2 else loss
-
-
-class Plugin:
-    @hookimpl
-    def gantk_register_objectives(self, registry):
-        registry.add("nan-on-rank-1", NanOnRank1)
-
-
 config = json.loads(sys.argv[1])
 if sys.argv[3:] == ["resume"]:
     trainer = Trainer.resume(config["out"], {"max_steps": config["max_steps"]}, progress=False)
 elif sys.argv[3:] == ["diverge"]:
-    trainer = Trainer(TrainConfig(**config), progress=False, components=load_components(autoload=False, plugins=[Plugin()]))
+    components = exploding_components("nan-on-rank-1", explodes=rank == 1)
+    trainer = Trainer(TrainConfig(**config), progress=False, components=components)
     try:
         trainer.fit()
     except GantkError as error:

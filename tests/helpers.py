@@ -101,3 +101,29 @@ def train_interrupted_then_resumed(config, stop_at=None):
         Trainer(config, progress=False, callbacks=[interrupt]).fit()
     except Interrupted:
         Trainer.resume(config.out, progress=False).fit()
+
+
+def exploding_components(name: str = "exploding", explodes: bool = True):
+    """Components with the objective ``name``: L1 that turns into NaN from its second step on
+    (when ``explodes``; a process of a multi-process run may be told it does not)."""
+    from gantk import Objective, hookimpl, load_components
+
+    class Exploding(Objective):
+        """L1 that turns into NaN from the second step on."""
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def generator_loss(self, ctx):
+            self.calls += 1
+            loss = (ctx.fake - ctx.real).abs().mean()
+            return loss * float("nan") if explodes and self.calls >= 2 else loss
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add(name, Exploding)
+
+    return load_components(autoload=False, plugins=[Plugin()])
+

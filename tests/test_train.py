@@ -16,7 +16,7 @@ from gantk.errors import CheckpointError, GantkError, GantkWarning, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train.logs import read_metrics
-from helpers import fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired
+from helpers import exploding_components, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
@@ -361,30 +361,6 @@ def test_a_step_without_loss_terms_is_a_clear_error(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, disc="none", loss="silent")
     with pytest.raises(OptionError, match="no loss term takes part in the G step"):
         Trainer(config, components=components, progress=False).fit()
-
-
-def exploding_components():
-    """Components with the objective ``exploding``: L1 that turns into NaN from the second step on."""
-    from gantk import Objective, hookimpl, load_components
-
-    class Exploding(Objective):
-        """L1 that turns into NaN from the second step on."""
-
-        def __init__(self):
-            super().__init__()
-            self.calls = 0
-
-        def generator_loss(self, ctx):
-            self.calls += 1
-            loss = (ctx.fake - ctx.real).abs().mean()
-            return loss * float("nan") if self.calls >= 2 else loss
-
-    class Plugin:
-        @hookimpl
-        def gantk_register_objectives(self, registry):
-            registry.add("exploding", Exploding)
-
-    return load_components(autoload=False, plugins=[Plugin()])
 
 
 def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
