@@ -17,7 +17,7 @@ from .io import (
     read_mask,
 )
 from .layout import (
-    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, listed,
+    ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, is_lossless_mask, listed,
     lone_folder_hints, lossy_masks, mask_classes, mask_values, missing_partner_problem, odd_width_problem,
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem,
     size_text, subdirs,
@@ -228,7 +228,7 @@ class SegmentationFormat(_TwoFolderFormat):
             problems += lossy_masks(pairs, root)
             for pair in pairs:
                 _, mask = self._check_pair(pair, root, problems, read_mask)
-                if mask is not None and pair[1].suffix.lower() in MASK_EXTENSIONS:  # a lossy mask is reported once
+                if mask is not None and is_lossless_mask(pair[1]):  # a lossy mask is reported once
                     values[pair[1]] = mask_values(mask)
         problems += mask_classes(values, root)[1]
         return problems

@@ -143,12 +143,16 @@ def size_text(image) -> str:
 MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")  # lossless: JPEG and WebP may change label values
 
 
+def is_lossless_mask(path: Path) -> bool:
+    return path.suffix.lower() in MASK_EXTENSIONS
+
+
 def lossy_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
     return [
         f"{relative(mask, root)}: masks must be {', '.join(MASK_EXTENSIONS)} files (JPEG and WebP may change label "
         "values); save the labels as PNG again from their source, as converting keeps any changed values."
         for _, mask in pairs
-        if mask.suffix.lower() not in MASK_EXTENSIONS
+        if not is_lossless_mask(mask)
     ]
 
 
