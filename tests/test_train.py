@@ -102,7 +102,7 @@ def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
     with pytest.raises(CheckpointError, match="different settings.*gen_opt"):
         Trainer(tiny_config(pairs, run, max_steps=4, gen_opt={"ngf": 4}), resume_from=payload, progress=False).fit()
     system = ckpt.build_system({**payload["system"], "gen_opt": {"ngf": 4, "num_downs": 5}})
-    with pytest.raises(CheckpointError, match="another architecture"):
+    with pytest.raises(CheckpointError, match=r"another architecture .*\(size mismatch for networks\.G\..*torch\.Size"):
         ckpt.load_system_state(system, payload["system_state"], payload["path"])
 
 
@@ -195,8 +195,9 @@ class Planted:
 def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
     marker = tmp_path / "code-ran"
     torch.save({"format": ckpt.FORMAT_VERSION, "system": {}, "trap": Planted(marker)}, tmp_path / "checkpoint-00000001.pt")
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*\(Unsupported global: GLOBAL getattr was not an allowed global by default\)") as error:
         ckpt.load_checkpoint(tmp_path)
+    assert "weights_only" not in str(error.value)  # none of torch's advice to load it unsafely
     assert not marker.exists()
 
 
@@ -212,10 +213,12 @@ def test_checkpoint_mode_follows_the_umask(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     bad = tmp_path / "checkpoint-00000001.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot read checkpoint") as error:
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*\(Unsupported operand"):
         ckpt.load_checkpoint(bad)
-    assert "weights_only" not in str(error.value)  # none of torch's advice to load it unsafely
     ckpt.save_checkpoint(tmp_path / "checkpoint-00000000.pt", {"system": {}})
+    bad.write_bytes((tmp_path / "checkpoint-00000000.pt").read_bytes()[:300])  # a write cut short
+    with pytest.raises(CheckpointError, match=r"\(RuntimeError: PytorchStreamReader failed reading zip archive"):
+        ckpt.load_checkpoint(bad)
     (tmp_path / "checkpoint-00000002.pt").write_bytes(b"")
     with pytest.raises(CheckpointError, match=r"\(the file is empty\).*also holds checkpoint-00000000.pt, checkpoint-00000001.pt"):
         ckpt.load_checkpoint(tmp_path)

@@ -60,7 +60,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        reason = "the file is empty" if path.stat().st_size == 0 else f"{type(error).__name__} while reading it safely"
+        reason = "the file is empty" if path.stat().st_size == 0 else _load_error_reason(error)
         raise CheckpointError(
             f"cannot read checkpoint {path} ({reason}): it is not a complete gantk checkpoint{_unreadable_hint(path)}."
         ) from None
@@ -68,6 +68,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
     payload["path"] = str(path)
     return payload
+
+
+def _load_error_reason(error: Exception) -> str:
+    """What torch said went wrong reading a file safely, without its advice to load it unsafely."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
+        return _first_sentence(text.split("WeightsUnpickler error:", 1)[1])
+    if isinstance(error, RuntimeError) and text.strip():  # e.g. the zip reader's "failed finding central directory"
+        return f"{type(error).__name__}: {_first_sentence(text)}"
+    return f"{type(error).__name__} while reading it safely"
+
+
+def _first_sentence(text: str) -> str:
+    return text.strip().splitlines()[0].split(". ")[0].rstrip(".")
 
 
 def _unreadable_hint(path: Path) -> str:
@@ -125,9 +139,10 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
     try:
         system.load_state_dict(state)
     except RuntimeError as error:
-        first = str(error).splitlines()[0]
+        lines = [line.strip().rstrip(".") for line in str(error).splitlines()[1:] if line.strip()]
+        details = "; ".join(lines[:3]) + ("; ..." if len(lines) > 3 else "")
         raise CheckpointError(
-            f"checkpoint {source} was made for another architecture than the one configured ({first}); "
+            f"checkpoint {source} was made for another architecture than the one configured ({details}); "
             "use the same --gen/--disc/--loss and options as the run that wrote it, or start a new run directory."
         ) from None
 
