@@ -219,7 +219,7 @@ def data_combine(a_dir: str, b_dir: str, out: str) -> None:
 @click.option("--task", type=click.Choice(["edges", "gray", "blur", "downscale"]), required=True)
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True)
 @click.option("--crops-per-photo", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def data_derive(photos: str, out: str, **options: Any) -> None:
     """Make a paired set (input derived from photo -> photo), split by photo."""

@@ -296,8 +296,26 @@ def test_translate_passes_its_options_to_the_library(tmp_path, monkeypatch):
     assert given["seed"] == 3 and given["size"] == "native"
 
 
-def test_translate_size_choices_are_the_librarys():
+def _choices(command, name: str) -> tuple[str, ...]:
+    return tuple(next(param for param in command.params if param.name == name).type.choices)
+
+
+def test_cli_choices_are_the_librarys():
+    """The CLI spells its choices out (it does not import the modules that define them at start-up)."""
+    from gantk.data.derive import TASKS
+    from gantk.train.config import CHOICES
     from gantk.translate import TRANSLATE_SIZES
 
-    size = next(param for param in cli.commands["translate"].params if param.name == "size")
-    assert tuple(size.type.choices) == TRANSLATE_SIZES
+    assert _choices(cli.commands["translate"], "size") == TRANSLATE_SIZES
+    assert _choices(cli.commands["data"].commands["derive"], "task") == TASKS
+    for key, choices in CHOICES.items():
+        assert _choices(cli.commands["train"], key) == choices, key
+    for command in ("translate", "eval"):
+        assert _choices(cli.commands[command], "device") == CHOICES["device"]
+    assert _choices(cli.commands["translate"], "direction") == CHOICES["direction"]
+
+
+def test_derive_refuses_a_test_fraction_of_one(tmp_path):
+    result = CliRunner().invoke(cli, ["data", "derive", str(tmp_path), str(tmp_path / "out"), "--task", "gray",
+                                      "--test-fraction", "1"])
+    assert result.exit_code == 2 and "--test-fraction" in result.output and "0<=x<1" in result.output
