@@ -62,6 +62,9 @@ class _Conformance:
     def component_options(self) -> dict[str, Any]:
         return dict(self.options)
 
+    def build(self, components: Components, name: str, options: dict[str, Any], **channels: int) -> nn.Module:
+        return components.create(self.kind, name, **{**options, **channels})
+
     def test_factory_has_defaults_and_summary(self, components: Components, component_name: str) -> None:
         entry = components.registry(self.kind).get(component_name)
         required = entry.required_options()
@@ -95,9 +98,6 @@ class GeneratorConformance(_Conformance):
     kind = "generator"
     min_size: ClassVar[int] = 32
     batch_size: ClassVar[int] = 2
-
-    def build(self, components: Components, name: str, options: dict[str, Any], **channels: int) -> nn.Module:
-        return components.create("generator", name, **{**options, **channels})
 
     def sizes(self, module: nn.Module) -> list[tuple[int, int]]:
         """A square size and a wider one, both allowed by ``size_multiple``."""
@@ -142,9 +142,6 @@ class DiscriminatorConformance(_Conformance):
     kind = "discriminator"
     input_sizes: ClassVar[Sequence[tuple[int, int]]] = ((128, 128), (96, 160))
     batch_size: ClassVar[int] = 2
-
-    def build(self, components: Components, name: str, options: dict[str, Any], **channels: int) -> nn.Module:
-        return components.create("discriminator", name, **{**options, **channels})
 
     def test_receptive_field_attribute(self, components, component_name, component_options):
         field = self.build(components, component_name, component_options).receptive_field

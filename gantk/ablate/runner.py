@@ -143,6 +143,3 @@ def _check_same(saved: dict[str, Any], wanted: dict[str, Any], run_dir: Path, ce
             f"cell '{cell.name}' in {run_dir} was run with other settings ({', '.join(changed)}); "
             "run the study with its original settings, choose a new --out, or delete that cell's folder."
         )
-
-
-# -- outputs ------------------------------------------------------------------------------------

@@ -151,8 +151,7 @@ def read_image(path: Path) -> Tensor:
     """
     if path.suffix.lower() in _PIL_EXTENSIONS:
         array = _read_with_pil(path)
-        image = torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
-        return image[:1] if image.shape[0] == 2 else image
+        return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
     try:
         with _quiet():
             data = tvio.read_file(str(path))
