@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..evaluate import open_eval_split, save_result
+from ..files import replacing
 from ..inference import TrainedModel
 from ..systems import targets
 from ..train.plots import pyplot
@@ -73,7 +74,8 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
     ]
     reasons = sorted({f"{name}: {reason}" for r in results for name, reason in r["unavailable"].items()})
     footer = ["", *(f"- unavailable {reason}" for reason in reasons)] if reasons else []
-    (out / "results.md").write_text("\n".join(header) + "\n" + markdown_table(results) + "\n".join(footer) + ("\n" if footer else ""))
+    with replacing(out / "results.md") as handle:
+        handle.write("\n".join(header) + "\n" + markdown_table(results) + "\n".join(footer) + ("\n" if footer else ""))
     save_result({"grid": grid.name, "description": grid.description, "cells": results}, out / "results.json")
     plot_metrics(results, out / "metrics.png")
     comparison_grid(results, data, out / "samples.png", eval_options)

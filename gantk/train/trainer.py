@@ -22,6 +22,7 @@ from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
+from ..files import replacing
 from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
 from ..systems.base import System
@@ -191,7 +192,8 @@ class Trainer:
     def _write_run_dir(self, process: ProcessInfo) -> None:
         if process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.toml").write_text(to_toml(self.config.to_dict()))
+            with replacing(self.run_dir / "config.toml") as handle:
+                handle.write(to_toml(self.config.to_dict()))
 
     def open_data(self, summary: DatasetSummary | None = None):
         """The training set and, with ``val_every``, the held-out validation set; the data is validated
