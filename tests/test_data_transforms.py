@@ -10,6 +10,7 @@ from torchvision import tv_tensors
 
 from gantk.data import PairedTransform, open_dataset
 from gantk.data.io import write_png
+from gantk.data.transforms import normalize_image, to_uint8, to_unit
 from gantk.errors import DataError
 
 
@@ -106,3 +107,10 @@ def test_images_are_resized_bicubically_as_in_the_reference():
     expected = F.resize(image, [16, 16], interpolation=InterpolationMode.BICUBIC, antialias=True)
     assert torch.equal(out["A"], expected.as_subclass(torch.Tensor))
     assert not torch.equal(out["A"], F.resize(image, [16, 16], antialias=True).as_subclass(torch.Tensor))
+
+
+def test_to_uint8_inverts_normalize_image_and_clamps():
+    pixels = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(to_uint8(normalize_image(pixels)), pixels)
+    assert to_uint8(torch.tensor([-3.0, 1.5, 0.0])).tolist() == [0, 255, 128]
+    assert to_unit(torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0])).tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]

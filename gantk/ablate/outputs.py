@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..data.transforms import to_unit
 from ..evaluate import open_eval_split, save_result
 from ..files import replacing
 from ..inference import TrainedModel
@@ -124,7 +125,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
     for col, (title, images) in enumerate(zip(titles, image_columns)):
         axes[0][col].set_title(textwrap.fill(title, 18), fontsize=8)  # long cell names wrap within the column
         for row, image in enumerate(images):
-            axes[row][col].imshow((image.float().permute(1, 2, 0) * 0.5 + 0.5).clamp(0, 1).numpy())
+            axes[row][col].imshow(to_unit(image).permute(1, 2, 0).numpy())
             axes[row][col].axis("off")
     fig.tight_layout(pad=0.2)
     fig.savefig(path, dpi=80)

@@ -15,6 +15,7 @@ from torch import Tensor
 from torchvision import io as tvio
 
 from ..errors import DataError
+from .transforms import to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 # Decoded with PIL: torchvision reads neither BMP nor TIFF, and WebP without its EXIF orientation.
@@ -260,7 +261,7 @@ def write_png(image: Tensor, path: str | Path) -> Path:
     path = Path(path)
     image = image.detach().cpu()
     if image.is_floating_point():
-        image = ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        image = to_uint8(image)
     if image.dim() != 3 or image.shape[0] not in (1, 2, 3, 4):
         raise DataError(
             f"cannot write an image of shape {tuple(image.shape)} to {path}: expected C x H x W with 1 to 4 channels."

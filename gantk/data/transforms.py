@@ -74,3 +74,13 @@ class PairedTransform:
 def normalize_image(image: Tensor) -> Tensor:
     """uint8 pixels to float in [-1, 1]."""
     return image.float().div(127.5).sub(1.0)
+
+
+def to_unit(images: Tensor) -> Tensor:
+    """Images in [-1, 1] as float images in [0, 1] (clamped)."""
+    return ((images.float() + 1) / 2).clamp(0, 1)
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """Images in [-1, 1] as uint8 pixels (clamped and rounded): the inverse of :func:`normalize_image`."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

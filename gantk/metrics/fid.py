@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..data.transforms import to_uint8
 from ..errors import GantkError
 
 ENV_VAR = "GANTK_INCEPTION_WEIGHTS"
@@ -119,7 +120,7 @@ class InceptionFeatures:
 
     def __call__(self, images: Tensor) -> Tensor:
         """Features ``N x 2048`` (float64, CPU) of images ``N x C x H x W`` in [-1, 1]."""
-        pixels = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(self.device)
+        pixels = to_uint8(images).to(self.device).float()
         if pixels.shape[1] == 1:
             pixels = pixels.expand(-1, 3, -1, -1)
         pixels = pixels[:, :3]

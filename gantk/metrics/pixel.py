@@ -13,12 +13,9 @@ import kornia
 import torch
 from torch import Tensor
 
+from ..data.transforms import to_unit
+
 SSIM_WINDOW = 11  # Gaussian window of Wang et al. 2004 (sigma 1.5)
-
-
-def to_unit(images: Tensor) -> Tensor:
-    """Images in [-1, 1] as float images in [0, 1] (clamped)."""
-    return ((images.float() + 1) / 2).clamp(0, 1)
 
 
 def l1_per_image(pred: Tensor, target: Tensor) -> Tensor:

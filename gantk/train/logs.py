@@ -12,6 +12,7 @@ from torch import Tensor
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from ..data.transforms import to_unit
 from ..errors import GantkError
 from ..files import replacing
 
@@ -71,7 +72,7 @@ def save_sample_grid(rows: Sequence[Tensor], path: Path, max_samples: int = 4) -
     count = min(max_samples, rows[0].shape[0])
     tiles = [row[i].float().cpu() for i in range(count) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(torch.stack(tiles) * 0.5 + 0.5, path, nrow=len(rows), padding=2, pad_value=1.0)
+    save_image(to_unit(torch.stack(tiles)), path, nrow=len(rows), padding=2, pad_value=1.0)
 
 
 def tensorboard_writer(run_dir: Path):
