@@ -21,7 +21,8 @@ def gantk_register_generators(registry):
     """Add generator factories ``f(in_channels, out_channels, **options) -> nn.Module``.
 
     The module maps ``N x in_channels x H x W`` to ``N x out_channels x H x W``. It may expose
-    ``size_multiple`` (H and W must be multiples of it).
+    ``size_multiple`` (H and W must be multiples of it) and ``min_input_size`` (the smallest H and W
+    it takes); training and translation check crop and input sizes against both.
     """
 
 
@@ -32,8 +33,8 @@ def gantk_register_discriminators(registry):
     The module maps ``N x in_channels x H x W`` to logits ``N x 1 x h x w`` (or a list of such maps
     for multi-scale models) and exposes ``receptive_field`` (pixels, or ``None`` for the whole
     image). It may expose ``features(x) -> list[Tensor]`` (one list per scale for multi-scale
-    models) for feature-matching objectives. A
-    conditional discriminator's ``in_channels`` counts both images.
+    models) for feature-matching objectives, and ``size_multiple`` and ``min_input_size`` as
+    generators do. A conditional discriminator's ``in_channels`` counts both images.
     """
 
 

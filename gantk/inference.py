@@ -75,15 +75,19 @@ class TrainedModel:
         return match_channels(images.to(self.device), self.config["channels"]["A" if direction == "AtoB" else "B"])
 
     @property
+    def generators(self) -> list[torch.nn.Module]:
+        """The networks that translate (what :meth:`translate` runs)."""
+        return [self.system.networks[name] for name, (kind, _) in self.system.network_parts.items() if kind == "generator"]
+
+    @property
     def size_multiple(self) -> int:
-        """What the networks (in practice the generators) need image sides to be multiples of."""
-        return math.lcm(*(getattr(net, "size_multiple", 1) for net in self.system.networks.values()))
+        """What the generators need image sides to be multiples of."""
+        return math.lcm(*(getattr(net, "size_multiple", 1) for net in self.generators))
 
     @property
     def min_input_size(self) -> int:
         """The smallest side the generators take (a discriminator's smallest does not matter here)."""
-        generators = [self.system.networks[name] for name, (kind, _) in self.system.network_parts.items() if kind == "generator"]
-        return max([getattr(net, "min_input_size", 1) for net in generators], default=1)
+        return max([getattr(net, "min_input_size", 1) for net in self.generators], default=1)
 
     @torch.no_grad()
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False) -> torch.Tensor:
