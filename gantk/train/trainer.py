@@ -144,6 +144,10 @@ class Trainer:
         self.train_items: int | None = None  # set by fit
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
         self.summary: DatasetSummary | None = None  # set by open_data
+        self.val_dataset: Any = None  # set by fit, with val_every
+        self.system: System | None = None  # set by fit
+        self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
+        self.plugins: list[str] = []  # set by build_system: the plugins that provide the system's parts
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
