@@ -19,6 +19,11 @@ from ..systems.base import System
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 
+# Entries added to the format after its first checkpoints, with the value those checkpoints were made
+# with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
+LATER_KEYS = {"plugins": [], "process_extra_state": [], "train_items": None}
+LATER_SYSTEM_KEYS = {"n_critic": 1}
+
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / f"checkpoint-{step:08d}.pt"
@@ -66,6 +71,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "system" not in payload:
         raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
+    payload = {**LATER_KEYS, **payload, "system": {**LATER_SYSTEM_KEYS, **payload["system"]}}
     payload["path"] = str(path)
     return payload
 
@@ -100,8 +106,7 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components) -> It
     try:
         yield
     except (UnknownNameError, SpecError) as error:
-        # "plugins" is absent from checkpoints that predate it
-        plugins = [name for name in payload.get("plugins", []) if not components.manager.has_plugin(name)]
+        plugins = [name for name in payload["plugins"] if not components.manager.has_plugin(name)]
         which = f"the plugin(s) the run was trained with: {', '.join(plugins)}" if plugins else "the plugin the run was trained with"
         raise CheckpointError(
             f"checkpoint {payload['path']} uses a part that no loaded plugin provides: {error} Install (or load) {which}."

@@ -40,9 +40,6 @@ from .validation import validation_scores
 # What a run directory holds besides checkpoints: a new run may reuse a folder that holds only these.
 RUN_FILES = {"config.toml", "metrics.csv", "validation.csv", "loss_curves.png", "samples", "tensorboard", "eval.json"}
 
-# System settings a checkpoint may lack (it predates them), with the value such checkpoints were made with.
-LATER_SYSTEM_KEYS = {"n_critic": 1}
-
 
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
@@ -264,7 +261,7 @@ class Trainer:
         """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
         sys_config = system_config(self.config, dataset)
         if self.resume_from is not None:
-            saved = {**LATER_SYSTEM_KEYS, **self.resume_from["system"]}
+            saved = self.resume_from["system"]
             changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k))
             if changed:
                 raise CheckpointError(
@@ -385,7 +382,7 @@ class Trainer:
     def _warn_if_the_data_changed(self) -> None:
         if self.resume_from is None:
             return
-        trained_on = self.resume_from.get("train_items")  # absent from checkpoints that predate it
+        trained_on = self.resume_from["train_items"]
         if trained_on is not None and trained_on != self.train_items:
             warnings.warn(
                 f"the run trained on {trained_on} items and its dataset now holds {self.train_items}: the resumed run "
@@ -552,7 +549,7 @@ class Trainer:
                 group["lr"] = base_lr * factor(sch.last_epoch)
         parts.scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
-        extra_states = payload.get("process_extra_state", [])  # absent from checkpoints that predate it
+        extra_states = payload["process_extra_state"]
         if process.rank < len(extra_states):
             system.load_state_dict(extra_states[process.rank], strict=False)
         rng = payload["rng"][process.rank] if process.rank < len(payload["rng"]) else payload["rng"][0]
