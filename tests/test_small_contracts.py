@@ -39,6 +39,8 @@ def test_settings_out_of_range_are_refused(values, message):
 def test_a_bool_is_not_a_number_setting():
     with pytest.raises(OptionError, match="lr must be a number, got True"):
         check_type("lr", True)
+    with pytest.raises(OptionError, match="^max_steps must be an integer, got .big."):  # spelt as validate() spells settings
+        check_type("max_steps", "big")
 
 
 def test_config_toml_round_trips_awkward_text():

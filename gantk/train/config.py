@@ -144,7 +144,7 @@ def check_type(key: str, value: Any) -> None:
     wanted = " or ".join(names[typing.get_origin(t) or t] for t in allowed)
     if key == "loss_opt":
         wanted = "a table of option tables, one per objective (e.g. bce.real_label = 0.9)"
-    raise OptionError(f"{key.replace('_', '-')} must be {wanted}, got {value!r}.")
+    raise OptionError(f"{key} must be {wanted}, got {value!r}.")
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
