@@ -1,8 +1,8 @@
 """Built-in objectives and objective specs.
 
 Registered names: ``bce``, ``lsgan``, ``hinge`` (adversarial), ``l1``, ``l2`` (pixel),
-``lovasz`` (masks), ``cycle`` and ``identity`` (unpaired). Combine them in a spec such as
-``"bce+l1"`` with :class:`ObjectiveSet`.
+``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired).
+Combine them in a spec such as ``"bce+l1"`` with :class:`ObjectiveSet`.
 """
 
 from ..hookspecs import hookimpl
