@@ -21,7 +21,7 @@ class PairedTransform:
     Random parameters come from the generator passed in, never from the global RNG.
 
     Images (``tv_tensors.Image``, uint8) come out as float in [-1, 1], or stay uint8 without
-    ``normalize``; masks (``tv_tensors.Mask``, resized with nearest interpolation) come out as int64
+    ``normalize``; masks (``tv_tensors.Mask``, resized by nearest pixel centres) come out as int64
     ``H x W``.
 
     Example:
@@ -47,9 +47,7 @@ class PairedTransform:
             size, crop, flip = self.crop_size or self.load_size, None, False
         out = dict(tensors)
         if size is not None:
-            # Bicubic for images as in the reference; masks always take nearest neighbours.
-            out = {key: F.resize(value, [size, size], interpolation=F.InterpolationMode.BICUBIC, antialias=True)
-                   for key, value in out.items()}
+            out = {key: _resized(value, size) for key, value in out.items()}
         if crop is not None:
             height, width = next(iter(out.values())).shape[-2:]
             if crop > height or crop > width:
@@ -69,6 +67,14 @@ class PairedTransform:
             return value.as_subclass(Tensor).to(torch.int64).reshape(value.shape[-2:])
         image = value.as_subclass(Tensor)
         return normalize_image(image) if self.normalize else image.contiguous()
+
+
+def _resized(value: Tensor, size: int) -> Tensor:
+    """Images bicubically, as in the reference; masks by the nearest pixel centre ("nearest-exact":
+    torch's plain "nearest" would shift them up to half a pixel against their images)."""
+    if isinstance(value, tv_tensors.Mask):
+        return F.resize(value, [size, size], interpolation=F.InterpolationMode.NEAREST_EXACT)
+    return F.resize(value, [size, size], interpolation=F.InterpolationMode.BICUBIC, antialias=True)
 
 
 def normalize_image(image: Tensor) -> Tensor:
