@@ -76,7 +76,8 @@ class FeatureMatchingLoss(Objective):
     (gantk's PatchGANs) or one such list per scale (``multiscale``). Generator-side only; the
     discriminator is trained by the spec's adversarial term. Real features are computed without
     gradients. pix2pixHD weights each layer by ``4 / (n_layers + 1)``, i.e. four times this mean:
-    ``feature-matching@40`` reproduces its ``lambda_feat = 10``.
+    ``feature-matching@40`` reproduces its ``lambda_feat = 10``. pix2pixHD sums its GAN loss over
+    scales where gantk averages it, so its balance of the two terms is ``@40 / num_scales``.
 
     Example:
         >>> from gantk.discriminators.patch import patch16
