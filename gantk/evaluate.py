@@ -100,7 +100,7 @@ def evaluate(
         scores, features, unavailable = SegmentationScores(num_classes), None, {}
     # The real images' features depend on which side is the target and how it is cropped and matched.
     cache_key = (
-        str(Path(data).resolve()), dataset.format, split, config.get("crop_size"), config.get("direction", "AtoB"),
+        str(Path(data).resolve()), dataset.format, split, config.get("load_size"), config.get("crop_size"), config.get("direction", "AtoB"),
         config["channels"].get("B"), features.sha1,
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
@@ -219,7 +219,7 @@ def open_eval_split(
         )
     options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
     return open_dataset(
-        data, format=data_format, split=split, load_size=None, crop_size=config.get("crop_size"), augment=False,
+        data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
         components=components, **options,
     )
 

@@ -12,7 +12,7 @@ from torch import nn
 from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command, eval_command
 from gantk.errors import DataError, GantkWarning
-from gantk.evaluate import evaluate
+from gantk.evaluate import evaluate, open_eval_split
 from gantk.metrics import fid as fid_module
 from gantk.train import TrainConfig, Trainer
 from helpers import write_paired, write_segmentation
@@ -343,3 +343,9 @@ def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp
                                atol=1, rtol=0)
     with pytest.raises(OptionError, match="use batch size 1, not 2"):
         translate(run, tmp_path / "in", tmp_path / "out2", size="native", batch_size=2)
+
+
+def test_a_run_without_a_crop_size_is_evaluated_at_its_load_size(tmp_path):
+    pairs = write_paired(tmp_path / "pairs", count=2, size=56)
+    dataset = open_eval_split(pairs, {"num_classes": None, "load_size": 32, "crop_size": None, "direction": "AtoB"}, "train")
+    assert dataset[0]["A"].shape[-2:] == (32, 32) and dataset[0]["B"].shape[-2:] == (32, 32)
