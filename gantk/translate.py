@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .data import open_dataset
-from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_png
+from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_mask, write_png
 from .data.layout import subdirs
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
@@ -85,7 +85,7 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
     if model.num_classes is None:
         return [write_png(output[0], output_dir / f"{path.stem}.png")]
     ids = targets.predicted_ids(output)[0]
-    written = [write_mask_png(ids, model.num_classes, output_dir / f"{path.stem}.png")]
+    written = [write_mask(ids, model.num_classes, output_dir / f"{path.stem}.png")]
     if overlay:
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
         written.append(write_png(blended[0], output_dir / f"{path.stem}_overlay.png"))
@@ -113,9 +113,3 @@ def refuse_to_overwrite_inputs(inputs: list[Path], output_dir: Path, overlay: bo
             f"translating into {output_dir} would overwrite the input image(s) {', '.join(clashing[:3])}"
             f"{' ...' if len(clashing) > 3 else ''}; choose another output folder."
         )
-
-
-def write_mask_png(ids: torch.Tensor, num_classes: int, path: Path) -> Path:
-    """Class ids as an 8-bit PNG: binary masks as 0/255, otherwise the ids themselves."""
-    values = ids.to(torch.uint8) * 255 if num_classes == 2 else ids.to(torch.uint8)
-    return write_png(values[None], path)

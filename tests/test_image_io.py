@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gantk.data.io import _reason, list_images, probe, read_image, write_png
+from gantk.data.io import _reason, list_images, probe, read_image, read_mask, write_mask, write_png
 from gantk.errors import DataError
 
 
@@ -175,3 +175,10 @@ def test_tiffs_are_turned_upright_or_refused_when_pil_cannot(tmp_path, mode):
         with pytest.raises(DataError, match=r"turned.tif: a TIFF stored turned a quarter \(orientation 6\) is not read reliably"):
             read(tmp_path / "turned.tif")
 
+
+
+@pytest.mark.parametrize("num_classes, ids", [(2, [0, 1]), (256, [0, 7, 255]), (300, [0, 255, 256, 299])])
+def test_written_masks_read_back_as_their_ids(tmp_path, num_classes, ids):
+    written = torch.tensor([ids] * 3)
+    mask = read_mask(write_mask(written, num_classes, tmp_path / "mask.png"))
+    assert torch.equal(mask, written * 255 if num_classes == 2 else written)

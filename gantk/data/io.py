@@ -274,6 +274,18 @@ def write_png(image: Tensor, path: str | Path) -> Path:
     return path
 
 
+def write_mask(ids: Tensor, num_classes: int, path: str | Path) -> Path:
+    """Write class ids ``H x W`` as a PNG that :func:`read_mask` reads back: a binary mask as 0/255,
+    up to 256 classes as 8-bit ids, more as 16-bit ids."""
+    path = Path(path)
+    ids = ids.detach().cpu()
+    if num_classes > 256:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(ids.numpy().astype(np.uint16)).save(path)
+        return path
+    return write_png((ids.to(torch.uint8) * 255 if num_classes == 2 else ids.to(torch.uint8))[None], path)
+
+
 def _is_palette_png(head: bytes) -> bool:
     return len(head) > 25 and head[:8] == _PNG_SIGNATURE and head[25] == _PNG_PALETTE
 

@@ -163,11 +163,12 @@ def mask_values(mask) -> set[int]:
 def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[str]]:
     """Number of classes from mask values, and the masks that break it.
 
-    Masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0 and
-    255; otherwise values are class ids and the classes are ``0 .. max``.
+    8-bit masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0
+    and 255; otherwise values are class ids and the classes are ``0 .. max`` (16-bit label masks
+    may use 255 as an id).
     """
     found = set().union(*values.values()) if values else set()
-    binary = 255 in found
+    binary = 255 in found and max(found) <= 255
     num_classes = 2 if binary else max(2, max(found, default=0) + 1)
     allowed = {0, 255} if binary else set(range(num_classes))
     problems = []
