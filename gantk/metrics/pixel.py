@@ -49,8 +49,8 @@ def ssim_per_image(pred: Tensor, target: Tensor, max_value: float = 1.0) -> Tens
 class PixelScores:
     """Accumulates per-image pixel metrics over batches; ``compute()`` gives the dataset means.
 
-    L1, PSNR and SSIM are means over images; ``l2`` is the mean squared error over all pixels and
-    ``rmse`` its square root.
+    Every metric is a mean over images of its per-image value (``l2``: each image's mean squared error);
+    ``rmse`` is the square root of ``l2``.
 
     Example:
         >>> scores = PixelScores()
