@@ -45,7 +45,7 @@ def evaluate(
     data_format: str | None = None,
     split: str = "test",
     batch_size: int = 1,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     eval_mode: bool = False,
     report_dir: str | Path | None = None,
     inception_weights: str | Path | None = None,
@@ -70,7 +70,7 @@ def evaluate(
         data_format: the dataset's format; ``None`` detects it.
         split: the split to evaluate.
         batch_size: images per forward pass of the generator.
-        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:N`` or a ``torch.device``.
         eval_mode: deterministic inference instead of the paper's test-time behaviour.
         report_dir: also write an HTML page with the best and worst ``k_best_worst`` images by L1.
         inception_weights: InceptionV3 TorchScript file for FID/KID/precision/recall (default:

@@ -55,7 +55,7 @@ class TrainedModel:
     step: int
 
     @classmethod
-    def load(cls, checkpoint: str | Path, *, device: str = "auto", eval_mode: bool = False,
+    def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False,
              components: Components | None = None) -> "TrainedModel":
         """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint)."""
         device_ = resolve_device(device)

@@ -31,7 +31,7 @@ def translate(
     direction: str = "AtoB",
     eval_mode: bool = False,
     seed: int = 0,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     batch_size: int = 1,
     overlay: bool = False,
     size: str = "crop",

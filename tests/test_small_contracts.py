@@ -179,7 +179,23 @@ def test_each_process_takes_its_local_gpu(monkeypatch):
     from gantk.train.distributed import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     assert resolve_device("cuda", 3) == torch.device("cuda", 3) and resolve_device("auto", 1) == torch.device("cuda", 1)
+
+
+def test_a_device_is_the_one_asked_for_or_an_error(monkeypatch):
+    from gantk.train.distributed import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == resolve_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    for requested, message in [("cuda:2", "sees 2 CUDA device"), ("gpu", "not a device name"), ("mps", "the CPU or CUDA")]:
+        with pytest.raises(OptionError, match=message):
+            resolve_device(requested)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(OptionError, match="sees no CUDA device"):
+        resolve_device("cuda:0")
 
 
 def test_negative_indices_count_from_the_end(tmp_path):

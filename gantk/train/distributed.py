@@ -9,15 +9,26 @@ from ..errors import OptionError
 from ..torchrun import ProcessInfo, process_from_environment
 
 
-def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """``auto`` picks CUDA when available; under torchrun each process takes its local GPU."""
+def resolve_device(requested: str | torch.device, local_rank: int = 0) -> torch.device:
+    """The device ``requested`` names: ``auto`` picks CUDA when available, ``cuda`` is the local GPU
+    (under torchrun each process takes its own), ``cuda:N`` and ``torch.device`` objects are taken as
+    given; anything but the CPU and CUDA is refused."""
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise OptionError("--device cuda was asked for but PyTorch sees no CUDA device; use --device cpu or auto.")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError):
+        raise OptionError(f"device {requested!r} is not a device name: use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise OptionError(f"device {requested!r}: gantk runs on the CPU or CUDA; use auto, cpu, cuda or cuda:N.")
+    if not torch.cuda.is_available():
+        raise OptionError(f"--device {requested} was asked for but PyTorch sees no CUDA device; use --device cpu or auto.")
+    index = local_rank if device.index is None else device.index
+    if index >= torch.cuda.device_count():
+        raise OptionError(f"device {requested!r}: PyTorch sees {torch.cuda.device_count()} CUDA device(s), numbered from 0.")
+    return torch.device("cuda", index)
 
 
 def init_process_group(device: str) -> ProcessInfo:
