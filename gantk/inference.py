@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.transforms import normalize_image
+from .errors import DataError
 from .nn import one_value_per_channel
 from .plugins import Components
 from .systems.base import System
@@ -69,9 +70,28 @@ class TrainedModel:
         return self.config.get("num_classes")
 
     def inputs(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """``images`` (``N x C x H x W``, uint8 as ``gantk.data.read_image`` gives them or already in
-        [-1, 1]) normalised on the model's device, with the channels its generator for ``direction`` takes."""
-        images = normalize_image(images) if images.dtype == torch.uint8 else images
+        """``images`` (``N x C x H x W``, or one ``C x H x W``; uint8 as ``gantk.data.read_image`` gives
+        them, or float already in [-1, 1]) normalised on the model's device, with the channels its
+        generator for ``direction`` takes.
+
+        Raises:
+            DataError: another shape or dtype, or float values outside [-1, 1] (such as 0..255).
+        """
+        images = images[None] if images.dim() == 3 else images
+        if images.dim() != 4:
+            raise DataError(f"images must be N x C x H x W (or one C x H x W), got a tensor of shape {tuple(images.shape)}.")
+        if images.dtype == torch.uint8:
+            images = normalize_image(images)
+        elif images.is_floating_point():
+            images = images.float()
+            low, high = (images.min().item(), images.max().item()) if images.numel() else (0.0, 0.0)
+            if low < -1 - 1e-3 or high > 1 + 1e-3:
+                raise DataError(
+                    f"float images must be in [-1, 1], got values from {low:g} to {high:g}: pass uint8 pixels, "
+                    "or map them with gantk.data.transforms.normalize_image."
+                )
+        else:
+            raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
         return match_channels(images.to(self.device), self.config["channels"]["A" if direction == "AtoB" else "B"])
 
     @property
@@ -97,6 +117,7 @@ class TrainedModel:
         :attr:`size_multiple`, and to at least their :attr:`min_input_size`, and the outputs cropped
         back to the inputs' size.
         """
+        inputs = inputs.to(self.device)
         height, width = inputs.shape[-2:]
         if pad:
             multiple, smallest = self.size_multiple, self.min_input_size

@@ -322,6 +322,11 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     model = TrainedModel.load(run)
     image = read_image(sorted((pairs / "A").glob("*.png"))[0])[None]
     torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
+    torch.testing.assert_close(model.inputs(image[0]), model.inputs(image.double() / 127.5 - 1))  # one image; float64
+    for wrong, message in [(image.float(), "must be in \\[-1, 1\\], got values from [0-9]+ to [0-9]+"),
+                           (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W")]:
+        with pytest.raises(DataError, match=message):
+            model.inputs(wrong)
 
 
 def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp_path):
