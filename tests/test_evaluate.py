@@ -11,7 +11,7 @@ from torch import nn
 
 from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command, eval_command
-from gantk.errors import DataError, GantkWarning
+from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate, open_eval_split
 from gantk.metrics import fid as fid_module
 from gantk.train import TrainConfig, Trainer
@@ -235,6 +235,8 @@ def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):
         scores.update(model.translate(model.inputs(item["A"][None])), item["B"][None])
     result = evaluate(run, pairs, split="train", eval_mode=True, progress=False)
     assert result["metrics"]["l1"] == pytest.approx(scores.compute()["l1"])
+    with pytest.raises(OptionError, match="use direction 'AtoB' .the default; this model maps the data's B images to A"):
+        model.translate(model.inputs(item["A"][None]), direction="BtoA")
 
 
 def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
@@ -331,7 +333,6 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
 
 def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp_path):
     from gantk.data import read_image, write_png
-    from gantk.errors import OptionError
     from gantk.inference import TrainedModel
     from gantk.translate import translate
 

@@ -145,6 +145,16 @@ def test_sample_grids_show_at_most_four_samples_mapped_to_pixels(tmp_path):
     assert grid[:, 2, 2].tolist() == [0, 0, 0] and grid[:, 2, 8].tolist() == [255, 255, 255]
 
 
+def test_sample_grids_take_rows_of_any_channel_count(tmp_path):
+    from gantk.data.io import read_image
+    from gantk.train.logs import save_sample_grid
+
+    rows = [torch.full((2, 1, 4, 4), 1.0), torch.full((2, 3, 4, 4), -1.0), torch.full((2, 4, 4, 4), 1.0)]  # gray, RGB, RGBA
+    save_sample_grid(rows, tmp_path / "grid.png")
+    grid = read_image(tmp_path / "grid.png")
+    assert [grid[:, 2, 2 + 6 * tile].tolist() for tile in range(3)] == [[255] * 3, [0] * 3, [255] * 3]
+
+
 def test_report_lists_the_best_first_and_the_worst_first():
     from gantk.report import Extremes
 

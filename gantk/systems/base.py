@@ -117,7 +117,8 @@ class System(nn.Module, metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
-        """Rows of a sample grid (e.g. input | output | target) as images in [-1, 1]."""
+        """Rows of a sample grid (e.g. input | output | target) as images in [-1, 1]; rows of one
+        channel are shown gray, and channels beyond the third are left out."""
 
     @abc.abstractmethod
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:

@@ -11,7 +11,6 @@ from ..objectives.base import LossContext
 from ..objectives.cycle import IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
-from . import targets
 from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
 from .image_pool import ImagePool
 
@@ -91,8 +90,7 @@ class CycleSystem(System):
         return losses
 
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
-        rows = [batch["A"], outputs["fake_B"].detach(), batch["B"], outputs["fake_A"].detach()]
-        return [targets.displayable(row) for row in rows]
+        return [batch["A"], outputs["fake_B"].detach(), batch["B"], outputs["fake_A"].detach()]
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         if direction not in DIRECTIONS:

@@ -90,8 +90,10 @@ class PairedSystem(System):
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         if direction != "AtoB":
+            source, target = ("B", "A") if self.config.get("direction") == "BtoA" else ("A", "B")
             raise OptionError(
-                f"a paired model maps A to B only (got direction {direction!r}); "
-                "train another model with --direction BtoA for the reverse mapping."
+                f"a paired model maps its input to its output only: use direction 'AtoB' (the default; this model "
+                f"maps the data's {source} images to {target}). Direction 'BtoA' is for cyclegan models; for the "
+                "reverse mapping, train another model with the other --direction."
             )
         return self._visible(checked_output(self.networks["G"](images), images, self.out_channels, self.config["gen"]))

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ..data.transforms import to_unit
 from ..errors import GantkError
 from ..files import replacing
+from ..systems.targets import displayable
 
 # Columns of metrics.csv that are not losses; validation scores are logged as "val/<metric>".
 NOT_LOSSES = ("step", "epoch", "lr", "images_per_s")
@@ -68,9 +69,11 @@ def read_metrics(path: str | Path) -> list[dict[str, float]]:
 
 
 def save_sample_grid(rows: Sequence[Tensor], path: Path, max_samples: int = 4) -> None:
-    """One line per sample: the images of ``rows`` side by side (e.g. input | output | target)."""
+    """One line per sample: the images of ``rows`` side by side (e.g. input | output | target), each
+    shown in RGB (gray repeated, channels beyond the third left out)."""
     count = min(max_samples, rows[0].shape[0])
-    tiles = [row[i].float().cpu() for i in range(count) for row in rows]
+    rows = [displayable(row[:count]).cpu() for row in rows]
+    tiles = [row[i] for i in range(count) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(to_unit(torch.stack(tiles)), path, nrow=len(rows), padding=2, pad_value=1.0)
 

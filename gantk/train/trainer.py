@@ -423,7 +423,7 @@ class Trainer:
         return parts
 
     def _step(self, parts: TrainingParts, log: RunLog, batch: dict[str, Any], epoch: int) -> None:
-        """Train on ``batch``, then log, sample, validate and checkpoint where due."""
+        """Train on ``batch``, then log, checkpoint, sample and validate where due."""
         config = self.config
         batch = self.to_device(batch, parts.device)
         lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
@@ -439,12 +439,12 @@ class Trainer:
         if due(config.log_every):
             logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size)
             self._stop_if_diverged(logged, parts)
+        if due(config.checkpoint_every):  # first: a failing sample or validation loses no training
+            self._save(parts)
         if parts.process.is_main and due(config.sample_every):
             save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
         if log.validation is not None and due(config.val_every):
             log.write_validation(self.step, validation_scores(parts.system, self.val_dataset, parts.device, config.batch_size))
-        if due(config.checkpoint_every):
-            self._save(parts)
         for callback in self.callbacks:
             callback(self, self.step, logged)
 
