@@ -21,7 +21,7 @@ from gantk.systems import targets
 from gantk.train import TrainConfig
 from gantk.train.config import check_type, to_toml
 from gantk.train.distributed import ProcessInfo
-from gantk.train.resolve import resolve_config
+from gantk.train.resolve import fit_generator_depth, resolve_config
 
 
 @pytest.mark.parametrize("values, message", [
@@ -50,6 +50,18 @@ def test_config_toml_round_trips_awkward_text():
 
 def test_training_without_a_discriminator_keeps_no_discriminator_options():
     assert resolve_config(TrainConfig(data="x", disc="none"), load_components(autoload=False)).disc_opt == {}
+
+
+def test_the_demo_takes_a_length_in_epochs():
+    components = load_components(autoload=False)
+    assert resolve_config(TrainConfig(), components).max_steps == 1500  # the demo's length
+    resolved = resolve_config(TrainConfig(epochs=1), components)
+    assert (resolved.epochs, resolved.max_steps) == (1, None)
+
+
+def test_an_odd_crop_size_is_refused_naming_it():
+    with pytest.raises(OptionError, match=r"odd --crop-size \(31\) does not allow: use .* e\.g\. 32"):
+        fit_generator_depth(TrainConfig(data="x", gen="unet", crop_size=31), load_components(autoload=False))
 
 
 def test_recipes_keep_the_papers_settings():

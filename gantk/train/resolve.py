@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from ..errors import OptionError
 from ..plugins import Components
 from .config import TrainConfig
 
@@ -34,7 +35,10 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
             defaults[f"{net}_opt"] = accepted_options(components, kind, getattr(config, net), defaults.get(f"{net}_opt", {}))
     if config.data is None:
         chosen = {net: getattr(config, net) or defaults.get(net) for net in ("gen", "disc")}
-        config = config.merged(demo_settings(components, **chosen), only_unset=True)
+        settings = demo_settings(components, **chosen)
+        if config.epochs is not None:  # a length in epochs replaces the demo's in steps
+            del settings["max_steps"]
+        config = config.merged(settings, only_unset=True)
     config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
@@ -72,4 +76,9 @@ def fit_generator_depth(config: TrainConfig, components: Components) -> TrainCon
     if not isinstance(default, int) or "num_downs" in config.gen_opt or not config.crop_size:
         return config
     fitting = min(default, (config.crop_size & -config.crop_size).bit_length() - 1)
+    if fitting < 1:
+        raise OptionError(
+            f"generator '{config.gen}' halves the image num_downs times, which an odd --crop-size "
+            f"({config.crop_size}) does not allow: use a multiple of a power of two, e.g. {-(-config.crop_size // 16) * 16}."
+        )
     return config if fitting == default else config.merged({"gen_opt": {"num_downs": fitting}})
