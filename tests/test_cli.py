@@ -92,7 +92,7 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     result = run("train", "--resume", out, "--max-steps", 3, "--no-progress")
     assert result.exit_code == 0 and "done: 3 steps" in result.output
     refused = CliRunner().invoke(cli, ["train", "--resume", str(out), "--gen", "resnet9"])
-    assert refused.exit_code != 0 and "cannot change: gen" in refused.output
+    assert refused.exit_code != 0 and "cannot change --gen (the run has --gen unet)" in refused.output
     (tmp_path / "other.toml").write_text("max_steps = 9\n")
     refused = CliRunner().invoke(cli, ["train", "--resume", str(out), "--config", str(tmp_path / "other.toml")])
     assert refused.exit_code != 0 and "cannot take --config" in refused.output

@@ -22,11 +22,19 @@ CHOICES = {
 }
 
 
-# Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG).
+# Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
+# see COMPUTATION_KEYS for the exceptions in arithmetic).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                             "compile", "val_every", "val_split"})
 # What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
+# Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
+COMPUTATION_KEYS = frozenset({"device", "compile"})
+
+
+def flag(key: str) -> str:
+    """The command-line flag of the setting ``key`` (``max_steps`` -> ``--max-steps``)."""
+    return "--" + key.replace("_", "-")
 
 
 @dataclass

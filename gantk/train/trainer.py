@@ -27,7 +27,7 @@ from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
 from ..systems.base import System
 from . import checkpoint as ckpt
-from .config import RESUMABLE_KEYS, TrainConfig, to_toml
+from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
 from .logs import RunLog, save_sample_grid
@@ -98,6 +98,11 @@ def tune_backends(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def _runs_on(value: Any) -> Any:
+    """What a setting value means on this machine: ``auto`` as the device it picks, others as they are."""
+    return ("cuda" if torch.cuda.is_available() else "cpu") if value == "auto" else value
+
+
 @dataclasses.dataclass
 class TrainingParts:
     """What a training step works with: the system, its networks as called (DDP-wrapped, compiled)
@@ -151,16 +156,36 @@ class Trainer:
         """Continue the run in ``run_dir`` from its newest checkpoint.
 
         ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``), the dataset's
-        path (``data``, for a dataset that moved) and settings that do not change the result
-        (``RESUMABLE_KEYS``: device, workers, compile, logging, validation and checkpoint intervals).
+        path (``data``, for a dataset that moved) and how the run is executed (``RESUMABLE_KEYS``:
+        device, workers, compile, logging, validation and checkpoint intervals; a new device or
+        compile setting warns that the arithmetic changes). Other settings may be given only with
+        the run's own values.
         """
-        overrides = dict(overrides or {})
-        if fixed := sorted(set(overrides) - RESUMABLE_KEYS):
+        if Path(run_dir).is_file():
             raise OptionError(
-                f"--resume continues a run with its own settings; it cannot change: {', '.join(fixed)} "
-                f"(it may change {', '.join(sorted(RESUMABLE_KEYS))})."
+                f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; "
+                "to continue from an older checkpoint, move the newer ones out of the directory."
             )
         payload = ckpt.load_checkpoint(run_dir)
+        saved = payload["train_config"]
+        overrides = dict(overrides or {})
+        if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():
+            del overrides["out"]
+        fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and value != saved.get(key))
+        if fixed:
+            raise OptionError(
+                f"--resume continues a run with its own settings; it cannot change {', '.join(map(flag, fixed))} "
+                f"(the run has {', '.join(f'{flag(key)} {saved.get(key)}' for key in fixed)}); "
+                f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
+            )
+        for key in sorted(COMPUTATION_KEYS & set(overrides)):
+            if _runs_on(overrides[key]) != _runs_on(saved.get(key)):
+                warnings.warn(
+                    f"the run had {flag(key)} {saved.get(key)}: changing it changes the arithmetic, so the resumed run "
+                    "continues, but not bit for bit as an uninterrupted one would.",
+                    GantkWarning,
+                    stacklevel=2,
+                )
         if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
             overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
