@@ -74,19 +74,21 @@ def test_checkpoint_rebuilds_model_alone(pairs, tmp_path):
     assert out.shape == (1, 3, 32, 32) and out.abs().max() <= 1
 
 
-def resume_losses(pairs, out, stop_at=None):
+def resume_losses(pairs, out, stop_at=None, log_every=1):
     # 64 px: the fitted U-Net (6 levels) has a dropout level, so the RNG state must be restored too
-    config = tiny_config(pairs, out, max_steps=7, checkpoint_every=2, flip=True, load_size=72, crop_size=64)
+    config = tiny_config(pairs, out, max_steps=7, checkpoint_every=2, flip=True, load_size=72, crop_size=64, log_every=log_every)
     train_interrupted_then_resumed(config, stop_at)
     return [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_rows(out)]
 
 
-def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("log_every, rows", [(1, 7), (3, 3)])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, log_every, rows):
     pairs = write_paired(tmp_path / "pairs", size=72)
-    straight = resume_losses(pairs, tmp_path / "straight")
-    # 3 steps per epoch: resumes mid-epoch from the checkpoint at step 2, step 3 is lost and redone
-    resumed = resume_losses(pairs, tmp_path / "resumed", stop_at=3)
-    assert len(straight) == 7
+    straight = resume_losses(pairs, tmp_path / "straight", log_every=log_every)
+    # 3 steps per epoch: resumes mid-epoch from the checkpoint at step 2, step 3 is lost and redone;
+    # with log_every 3, the row of step 3 averages steps 1 and 2 from the checkpoint and the redone step 3
+    resumed = resume_losses(pairs, tmp_path / "resumed", stop_at=3, log_every=log_every)
+    assert len(straight) == rows
     assert resumed == straight
 
 

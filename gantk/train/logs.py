@@ -91,6 +91,9 @@ class LossWindow:
     """The losses of the steps since the last log row, and how long those steps took."""
 
     def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
         self.values: dict[str, list[Tensor]] = {}
         self.steps = 0
         self.start = time.perf_counter()
@@ -101,7 +104,18 @@ class LossWindow:
             self.values.setdefault(key, []).append(value)
 
     def means(self) -> dict[str, float]:
-        return {key: torch.stack(values).float().mean().item() for key, values in self.values.items()}
+        # Losses carried over from a checkpoint are on the CPU; the reduction is the one an unbroken run makes.
+        return {key: torch.stack([v.to(values[-1].device) for v in values]).float().mean().item()
+                for key, values in self.values.items()}
+
+    def state(self) -> dict[str, list[float]]:
+        """The losses so far, for a checkpoint (a run resumed from it writes the row this window would have)."""
+        return {key: [value.item() for value in values] for key, values in self.values.items()}
+
+    def carry(self, state: dict[str, list[float]]) -> None:
+        """Start from the losses of :meth:`state` (taken before the current ones)."""
+        for key, values in state.items():
+            self.values[key] = [torch.tensor(value) for value in values] + self.values.get(key, [])
 
     def steps_per_second(self) -> float:
         return self.steps / max(time.perf_counter() - self.start, 1e-9)
@@ -126,7 +140,7 @@ class RunLog:
         """Write the mean losses since the last row, and start a new window; returns the means."""
         losses = self.window.means()
         speed = self.window.steps_per_second() * images_per_step
-        self.window = LossWindow()
+        self.window.clear()
         row = {**dict(zip(NOT_LOSSES, (step, epoch, lr, speed))), **losses}
         if self.metrics is not None:
             self.metrics.write(row)

@@ -30,7 +30,7 @@ from . import checkpoint as ckpt
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
-from .logs import RunLog, save_sample_grid
+from .logs import LossWindow, RunLog, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
@@ -150,6 +150,7 @@ class Trainer:
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.plugins: list[str] = []  # set by build_system: the plugins that provide the system's parts
+        self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
@@ -377,6 +378,9 @@ class Trainer:
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=ignore_stop_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
                      validation=self.val_dataset is not None, progress=self.progress)
+        self.loss_window = log.window
+        if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
+            log.window.carry(self.resume_from["loss_windows"][process.rank])
         self.system.train()
         try:
             # One process only: under torchrun every rank would have to agree on the step to stop at.
@@ -542,7 +546,7 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
         extra_state = process_extra_state(system) if process.distributed else {}
-        per_process = gather_objects({"rng": rng, "extra_state": extra_state}, process)
+        per_process = gather_objects({"rng": rng, "extra_state": extra_state, "loss_window": self.loss_window.state()}, process)
         if not process.is_main:
             return
         payload = {
@@ -557,6 +561,7 @@ class Trainer:
             "plugins": self.plugins,
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
+            "loss_windows": [state["loss_window"] for state in per_process],
         }
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
         for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
