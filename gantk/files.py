@@ -1,7 +1,7 @@
 """Writing files and folders safely: built under a temporary name, renamed into place, given default modes.
 
 Temporary names hold the host and process id, so one left by a process that was killed (SIGKILL, power
-loss) is removed by the next write of the same file or folder on that host."""
+loss) is removed by the next write of the same file or folder on that host, or by ``remove_abandoned``."""
 
 from __future__ import annotations
 
@@ -81,15 +81,24 @@ def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
 def _claim_temporary_name(path: Path, action: str) -> str:
     """The prefix of this process's temporary names for ``path``, after removing those that processes
     on this host which no longer run left behind."""
-    host_prefix = f".{path.name}.{action}+{socket.gethostname()}+"  # '+' is in no host name: 'gpu' never matches 'gpu-2'
-    for abandoned in path.parent.glob(glob.escape(host_prefix) + "*"):
-        pid = abandoned.name[len(host_prefix):].split("+", 1)[0]
+    remove_abandoned(path.parent, glob.escape(path.name), action)
+    return f"{_marker(path.name, action)}{os.getpid()}+"
+
+
+def remove_abandoned(directory: Path, pattern: str, action: str = "writing") -> None:
+    """Remove the temporary files and folders that processes on this host which no longer run left in
+    ``directory`` while writing (or building) a file whose name matches the glob ``pattern``."""
+    for abandoned in directory.glob(_marker(pattern, action) + "*"):
+        pid = abandoned.name.rsplit("+", 2)[1]  # .NAME.ACTION+HOST+PID+RANDOM
         if pid.isdigit() and not _running(int(pid)):
             if abandoned.is_dir():
                 shutil.rmtree(abandoned, ignore_errors=True)
             else:
                 abandoned.unlink(missing_ok=True)
-    return f"{host_prefix}{os.getpid()}+"
+
+
+def _marker(name: str, action: str) -> str:
+    return f".{name}.{action}+{socket.gethostname()}+"  # '+' is in no host name: 'gpu' never matches 'gpu-2'
 
 
 def _running(pid: int) -> bool:

@@ -93,3 +93,20 @@ def test_a_file_left_by_a_killed_write_is_removed_by_the_next_one(tmp_path):
         handle.write(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, "last.pt"])
     assert path.read_bytes() == b"whole"
+
+
+def test_a_checkpoint_save_removes_any_checkpoint_a_killed_process_was_writing(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from gantk.train import checkpoint as ckpt
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    host = socket.gethostname()
+    abandoned = tmp_path / f".checkpoint-00000006.pt.writing+{host}+{dead}+ab12.tmp"  # a step never written again
+    running = tmp_path / f".checkpoint-00000007.pt.writing+{host}+{os.getpid()}+cd34.tmp"
+    for path in (abandoned, running):
+        path.write_bytes(b"half")
+    ckpt.save_checkpoint(tmp_path / "checkpoint-00000008.pt", {"system": {}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, "checkpoint-00000008.pt"])

@@ -11,7 +11,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, SpecError, UnknownNameError
-from ..files import replacing
+from ..files import remove_abandoned, replacing
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..systems.base import System
@@ -52,7 +52,11 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` through a temporary file and a rename: a crash leaves the old file intact."""
+    """Write ``payload`` to ``path`` through a temporary file and a rename: a crash leaves the old file intact.
+
+    Temporary files of any checkpoint that a killed process left in the folder are removed first.
+    """
+    remove_abandoned(Path(path).parent, "checkpoint-*.pt")
     payload = {"format": FORMAT_VERSION, "gantk_version": __version__, **payload}
     with replacing(path, binary=True, durable=True) as handle:
         torch.save(payload, handle)
