@@ -285,6 +285,14 @@ def test_the_cli_starts_without_importing_the_heavy_parts():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
+def test_python_m_gantk_is_the_command():
+    import subprocess
+    import sys
+
+    listed = subprocess.run([sys.executable, "-m", "gantk", "list", "recipes"], capture_output=True, text=True, check=True)
+    assert "pix2pix" in listed.stdout
+
+
 def test_translate_passes_its_options_to_the_library(tmp_path, monkeypatch):
     import gantk.translate
 

@@ -1,0 +1,5 @@
+"""``python -m gantk``: the ``gantk`` command."""
+
+from .cli import main
+
+main()
