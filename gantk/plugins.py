@@ -62,12 +62,25 @@ class Components:
         return self.registry(kind).create(name, **options)
 
     def call_hook(self, hook_name: str, **kwargs: Any) -> None:
-        """Call every implementation of a hook on its own, recording a plugin that raises."""
-        for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+        """Call every implementation of a hook on its own, recording a plugin that raises; one that
+        raises while adding commands to ``cli=group`` leaves none of its commands there."""
+        group = kwargs.get("cli")
+        for impl in hook_impls(self.manager, hook_name):
+            commands = dict(group.commands) if group is not None else {}
             try:
                 impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as error:  # a broken plugin must not break the others
+                if group is not None:
+                    group.commands.clear()
+                    group.commands.update(commands)
                 self.failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {_describe(error)}"))
+
+
+def hook_impls(manager: pluggy.PluginManager, hook_name: str) -> list[Any]:
+    """The implementations of a hook in the order their plugins were registered (built-ins first),
+    whatever their ``tryfirst``/``trylast`` marks: a plugin never registers before the built-ins."""
+    order = {name: index for index, (name, _) in enumerate(manager.list_name_plugin())}
+    return sorted(getattr(manager.hook, hook_name).get_hookimpls(), key=lambda impl: order[impl.plugin_name])
 
 
 def normalize_kind(kind: str) -> str:
@@ -106,7 +119,7 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
     for kind, hook_name in KINDS.items():
         registry = Registry(kind)
         components.registries[kind] = registry
-        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+        for impl in hook_impls(manager, hook_name):
             scoped = registry.scoped(impl.plugin_name)
             try:
                 impl.function(scoped)
@@ -120,6 +133,8 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
     name = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", repr(plugin))
     try:
         obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
+        if manager.is_registered(obj):  # already loaded, e.g. through its entry point
+            return
         manager.register(obj, name=name)
     except Exception as error:
         failures.append(PluginFailure(name, f"could not be loaded: {_describe(error)}"))

@@ -171,10 +171,28 @@ def test_a_plugin_command_cannot_replace_an_existing_one():
 
     components = load_components(autoload=False, plugins=[make_plugin("hijack", gantk_register_commands=register)])
     components.call_hook("gantk_register_commands", cli=group)
-    assert group.commands["train"] is original and group.commands["extra"] is extra
+    assert group.commands["train"] is original and "extra" not in group.commands  # the failing hook adds nothing
     assert any("hijack" in str(f) and "command 'train' already exists" in str(f) for f in components.failures)
-    components.call_hook("gantk_register_commands", cli=group)  # again: 'extra' is the same command, 'train' clashes again
-    assert len(components.failures) == 2
+    components.call_hook("gantk_register_commands", cli=group)  # again: it fails again, the same way
+    assert len(components.failures) == 2 and "extra" not in group.commands
+
+
+def test_a_trylast_or_tryfirst_plugin_registers_after_the_builtins():
+    def register(registry):
+        registry.add("l1", lambda: "mine", override=True)
+
+    for mark in ({"trylast": True}, {"tryfirst": True}):
+        plugin = types.ModuleType("marked")
+        plugin.gantk_register_objectives = hookimpl(**mark)(register)
+        components = load_components(autoload=False, plugins=[plugin])
+        assert not components.failures, mark
+        assert components.create("objective", "l1") == "mine" and "bce" in components.registry("objective"), mark
+
+
+def test_a_plugin_passed_again_is_loaded_once_without_a_failure():
+    plugin = make_plugin("once", gantk_register_objectives=lambda registry: registry.add("once-loss", lambda: None))
+    components = load_components(autoload=False, plugins=[plugin, plugin])
+    assert not components.failures and "once-loss" in components.registry("objective")
 
 
 def test_a_plugin_whose_hook_fails_adds_nothing_of_that_kind():
