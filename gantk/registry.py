@@ -32,7 +32,10 @@ SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES}  # bool first: it is a subcl
 
 
 def own_summary(obj: Any) -> str:
-    """The first line of ``obj``'s own docstring (a class does not inherit its base's here)."""
+    """The first line of ``obj``'s own docstring (a class does not inherit its base's here; a
+    ``functools.partial`` without one of its own gives its function's)."""
+    if isinstance(obj, functools.partial) and obj.__doc__ == functools.partial.__doc__:
+        obj = obj.func
     doc = inspect.cleandoc(getattr(obj, "__doc__", None) or "")
     return doc.splitlines()[0] if doc else ""
 

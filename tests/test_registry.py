@@ -1,3 +1,4 @@
+import functools
 import inspect
 from typing import Optional  # noqa: F401  (named in a written annotation below)
 
@@ -90,6 +91,12 @@ def test_summary_is_the_factory_own_docstring():
     registry.add("doc", Documented)
     assert registry.get("bare").summary == ""  # not nn.Module's docstring
     assert registry.get("doc").summary == "Documented here."
+    registry.add("variant", functools.partial(Documented))
+    bound = functools.partial(Documented)
+    bound.__doc__ = "A variant."
+    registry.add("named-variant", bound)
+    assert registry.get("variant").summary == "Documented here."  # not functools.partial's docstring
+    assert registry.get("named-variant").summary == "A variant."
 
 
 def test_options_without_a_default_must_be_given():
