@@ -22,7 +22,9 @@ def gantk_register_generators(registry):
 
     The module maps ``N x in_channels x H x W`` to ``N x out_channels x H x W``. It may expose
     ``size_multiple`` (H and W must be multiples of it) and ``min_input_size`` (the smallest H and W
-    it takes); training and translation check crop and input sizes against both.
+    it takes); training and translation check crop and input sizes against both. A generator
+    that can be trained on masks (``--recipe seg``) takes ``final_activation``: ``"tanh"`` (its
+    default, for images) or ``"none"`` (raw logits).
     """
 
 

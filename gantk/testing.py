@@ -90,7 +90,8 @@ def _random_projection(out: Tensor | Sequence[Tensor]) -> Tensor:
 
 
 class GeneratorConformance(_Conformance):
-    """Tests every generator must pass: shapes, sizes, gradients, documented defaults.
+    """Tests every generator must pass: shapes, sizes, gradients, documented defaults, and (for
+    generators with a ``final_activation`` option, which mask training needs) raw logits.
 
     Sizes are multiples of the module's ``size_multiple`` (1 if absent) of at least ``min_size``.
     """
@@ -125,6 +126,21 @@ class GeneratorConformance(_Conformance):
         h, w = self.sizes(model)[0]
         _random_projection(model(torch.randn(self.batch_size, 3, h, w))).backward()
         _assert_gradients_reach_parameters(model)
+
+    def test_final_activation_none_gives_the_logits_under_its_tanh(self, components, component_name, component_options):
+        """What mask training (``--recipe seg``) needs: ``final_activation="none"`` for raw logits."""
+        entry = components.registry("generator").get(component_name)
+        if "final_activation" not in entry.options() and not entry.accepts_any_option():
+            pytest.skip("no final_activation option: this generator cannot output mask logits (--recipe seg)")
+        outputs = {}
+        for activation in ("tanh", "none"):
+            torch.manual_seed(0)
+            model = self.build(components, component_name, {**component_options, "final_activation": activation}, in_channels=3)
+            h, w = self.sizes(model)[0]
+            torch.manual_seed(1)
+            with torch.no_grad():
+                outputs[activation] = model.eval()(torch.randn(self.batch_size, 3, h, w))
+        torch.testing.assert_close(torch.tanh(outputs["none"]), outputs["tanh"], msg="final_activation='tanh' is not tanh of 'none'")
 
     def test_rejects_a_size_it_cannot_take(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=3)

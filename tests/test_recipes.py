@@ -210,3 +210,21 @@ def test_cyclegan_translates_tiny_and_thin_images_at_native_size(tmp_path, monke
     monkeypatch.setattr(TrainedModel, "translate", lambda *args, **kwargs: (_ for _ in ()).throw(OptionError("too small")))
     with pytest.raises(OptionError, match=r"translating .*dot.png: too small"):  # which input, in a folder
         translate(run, tmp_path / "odd", tmp_path / "out2")
+
+
+def test_mask_training_names_a_generator_that_cannot_output_logits(tmp_path):
+    import types
+
+    from gantk import hookimpl, load_components
+
+    def fixed(in_channels=3, out_channels=3):
+        """A generator without a final_activation option."""
+        return torch.nn.Sequential(torch.nn.Conv2d(in_channels, out_channels, 1), torch.nn.Tanh())
+
+    plugin = types.ModuleType("fixed_plugin")
+    plugin.gantk_register_generators = hookimpl(lambda registry: registry.add("fixed", fixed))
+    components = load_components(autoload=False, plugins=[plugin])
+    data = write_segmentation(tmp_path / "data")
+    config = TrainConfig(recipe="seg", gen="fixed", data=str(data), out=str(tmp_path / "run"), max_steps=1, **TINY)
+    with pytest.raises(OptionError, match="generator 'fixed' does not take: choose another --gen"):
+        Trainer(config, components=components, progress=False).fit()

@@ -30,6 +30,12 @@ class PairedSystem(System):
             out_channels = channels["B"]
         else:
             out_channels = targets.logit_channels(self.num_classes)
+            entry = components.registry("generator").get(config["gen"])
+            if "final_activation" not in entry.options() and not entry.accepts_any_option():
+                raise OptionError(
+                    f"mask targets need the generator to output logits through a final_activation option, which "
+                    f"generator '{config['gen']}' does not take: choose another --gen (e.g. unet, resnet9 or smp)."
+                )
             gen_opt["final_activation"] = "none"
         self.add_network("G", components, "generator", config["gen"], in_channels=channels["A"], out_channels=out_channels, **gen_opt)
         self.out_channels = out_channels
