@@ -239,3 +239,21 @@ def test_none_component_options_survive_config_toml():
     assert components.create("discriminator", "patch70", in_channels=6, **read["disc_opt"]) is not None  # norm "none"
     smp = components.registry("generator").get("smp")
     assert with_nones(read["gen_opt"], smp.options()) == {"encoder": "resnet18", "encoder_weights": None}
+
+
+def test_a_system_whose_phases_cannot_be_trained_is_named():
+    from gantk.systems.base import Phase, System, check_phases
+
+    class Bare(System):
+        forward = phase_losses = sample_images = translate = None
+
+    system = Bare({})
+    system.networks["G"] = torch.nn.Linear(1, 1)
+    for phases, message in [((), "recipe 'mine' built a Bare without phases"),
+                            ((Phase("G", ("G",)), Phase("G", ("G",))), "share a name"),
+                            ((Phase("G", ("G",), frozen=("D",)),), r"name the network\(s\) D, which it does not have \(its networks: G\)")]:
+        system.phases = phases
+        with pytest.raises(OptionError, match=message):
+            check_phases(system, "mine")
+    system.phases = (Phase("G", ("G",)),)
+    check_phases(system, "mine")

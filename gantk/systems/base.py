@@ -71,6 +71,23 @@ def check_discriminator_matches_objective(disc: str | None, objective: Objective
         )
 
 
+def check_phases(system: "System", recipe: str) -> None:
+    """Raise ``OptionError`` naming ``recipe`` unless its system's phases can be trained: at least
+    one, with distinct names, each naming only networks the system has."""
+    where = f"recipe '{recipe}' built a {type(system).__name__}"
+    if not system.phases:
+        raise OptionError(f"{where} without phases; a system sets phases = (Phase(...), ...) (see gantk.systems.base.Phase).")
+    names = [phase.name for phase in system.phases]
+    if len(set(names)) != len(names):
+        raise OptionError(f"{where} whose phases share a name ({', '.join(names)}); each phase needs its own.")
+    unknown = sorted({net for phase in system.phases for net in (*phase.trains, *phase.frozen)} - set(system.networks))
+    if unknown:
+        raise OptionError(
+            f"{where} whose phases name the network(s) {', '.join(unknown)}, which it does not have "
+            f"(its networks: {', '.join(system.networks) or 'none'})."
+        )
+
+
 def critic_steps(config: dict[str, Any]) -> int:
     """Discriminator steps per generator step; more than one needs a discriminator."""
     n_critic = int(config.get("n_critic", 1))

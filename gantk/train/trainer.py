@@ -25,7 +25,7 @@ from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
 from ..files import replacing
 from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
-from ..systems.base import System
+from ..systems.base import System, check_phases
 from . import checkpoint as ckpt
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
@@ -298,6 +298,7 @@ class Trainer:
         self.system_config = sys_config
         with ckpt.missing_plugin_errors(self.resume_from, self.components) if self.resume_from else contextlib.nullcontext():
             system = ckpt.build_system(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
+        check_phases(system, self.config.recipe)
         self.plugins = ckpt.part_plugins(sys_config, self.components)
         crop = self.config.crop_size
         for name, net in system.networks.items():
