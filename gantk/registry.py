@@ -139,6 +139,9 @@ class Entry:
     def accepts_any_option(self) -> bool:
         return any(p.kind is p.VAR_KEYWORD for p in self._parameters)
 
+    def takes_option(self, name: str) -> bool:
+        return name in self.options() or self.accepts_any_option()
+
 
 class Registry:
     """Named factories of one kind.

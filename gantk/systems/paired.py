@@ -31,7 +31,7 @@ class PairedSystem(System):
         else:
             out_channels = targets.logit_channels(self.num_classes)
             entry = components.registry("generator").get(config["gen"])
-            if "final_activation" not in entry.options() and not entry.accepts_any_option():
+            if not entry.takes_option("final_activation"):
                 raise OptionError(
                     f"mask targets need the generator to output logits through a final_activation option, which "
                     f"generator '{config['gen']}' does not take: choose another --gen (e.g. unet, resnet9 or smp)."

@@ -61,9 +61,7 @@ def accepted_options(components: Components, kind: str, name: str | None, option
     entry = None if name in (None, "none") else components.registry(kind).get(name)
     if entry is None:
         return {}
-    if entry.accepts_any_option():
-        return dict(options)
-    return {key: value for key, value in options.items() if key in entry.options()}
+    return {key: value for key, value in options.items() if entry.takes_option(key)}
 
 
 def fit_generator_depth(config: TrainConfig, components: Components) -> TrainConfig:
