@@ -113,6 +113,8 @@ def test_resume_a_checkpoint_from_before_later_keys(pairs, tmp_path):
     path = ckpt.list_checkpoints(run)[-1]
     payload = torch.load(path, weights_only=True)
     del payload["system"]["n_critic"], payload["train_config"]["n_critic"], payload["plugins"], payload["process_extra_state"]
+    for key in ("gen_opt", "disc_opt"):  # the options given, without the factories' defaults
+        payload["system"][key] = payload["train_config"][key]
     torch.save(payload, path)  # as gantk saved it before these keys
     trainer = Trainer.resume(run, {"max_steps": 3}, progress=False)
     trainer.fit()
@@ -566,3 +568,29 @@ def test_a_model_trained_from_pretrained_weights_loads_and_resumes_without_them(
     torch.testing.assert_close(model.system.state_dict(), ckpt.load_checkpoint(path)["system_state"])
     Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
     assert ckpt.load_checkpoint(run)["system"]["gen_opt"]["encoder_weights"] == "imagenet"
+
+
+def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp_path):
+    """A plugin whose default changes later rebuilds the trained network, not a new one."""
+    import types
+
+    from gantk import hookimpl, load_components
+
+    def plugin_with(default_slope):
+        def leaky(in_channels=3, out_channels=3, slope=default_slope, act=torch.nn.ReLU):
+            """A one-layer generator with a leaky ReLU before its tanh."""
+            net = torch.nn.Sequential(torch.nn.Conv2d(in_channels, out_channels, 1), torch.nn.LeakyReLU(slope), torch.nn.Tanh())
+            net.slope = slope
+            return net
+
+        plugin = types.ModuleType("leaky_plugin")
+        plugin.gantk_register_generators = hookimpl(lambda registry: registry.add("leaky", leaky))
+        return load_components(autoload=False, plugins=[plugin])
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="leaky", gen_opt={})
+    run = Trainer(config, components=plugin_with(0.1), progress=False).fit()
+    assert ckpt.load_checkpoint(run)["system"]["gen_opt"] == {"slope": 0.1}  # the class default is no plain value
+    system, _ = ckpt.system_from_checkpoint(run, components=plugin_with(0.3))
+    assert system.networks["G"].slope == 0.1
+    with pytest.raises(CheckpointError, match=r"different settings \(gen_opt\)"):
+        Trainer.resume(run, {"max_steps": 2}, components=plugin_with(0.3), progress=False).fit()

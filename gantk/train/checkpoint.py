@@ -125,6 +125,31 @@ def part_plugins(system_config: dict[str, Any], components: Components) -> list[
     return sorted({components.registry(kind).get(name).plugin for kind, name in parts})
 
 
+NETWORK_KEYS = (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc_opt"))  # kind, name key, options key
+PLAIN_VALUES = (type(None), bool, int, float, str)
+
+
+def with_default_options(system_config: dict[str, Any], components: Components) -> dict[str, Any]:
+    """``system_config`` with each network's options completed by its factory's defaults (the channels
+    aside), so a checkpoint rebuilds the networks it trained even after a default changes. Defaults
+    that are not plain values (a class, a function) cannot be stored safely and stay out."""
+    system_config = {**system_config}
+    for kind, name_key, options_key in NETWORK_KEYS:
+        if system_config.get(name_key) in components.registry(kind):
+            defaults = {
+                key: value for key, value in components.registry(kind).get(system_config[name_key]).options().items()
+                if key not in ("in_channels", "out_channels") and _plain(value)
+            }
+            system_config[options_key] = {**defaults, **system_config[options_key]}
+    return system_config
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(map(_plain, value))
+    return isinstance(value, PLAIN_VALUES)
+
+
 def build_system(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
     """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded).
 
@@ -135,7 +160,7 @@ def build_system(system_config: dict[str, Any], components: Components | None = 
     components = components or default_components()
     if for_checkpoint:
         system_config = {**system_config}
-        for kind, name_key, options_key in (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc_opt")):
+        for kind, name_key, options_key in NETWORK_KEYS:
             if system_config.get(name_key) in components.registry(kind):
                 unused = components.registry(kind).get(system_config[name_key]).starting_weight_options
                 system_config[options_key] = {k: v for k, v in system_config[options_key].items() if k not in unused}

@@ -45,7 +45,8 @@ StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
 def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
-    """What a checkpoint needs to rebuild the system: component names, options, channels."""
+    """What a checkpoint needs to rebuild the system: component names, options (see
+    ``checkpoint.with_default_options`` for the ones not given), channels."""
     return {
         "recipe": config.recipe,
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
@@ -285,9 +286,10 @@ class Trainer:
 
     def build_system(self, dataset: Any, device: torch.device) -> System:
         """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
-        sys_config = system_config(self.config, dataset)
+        sys_config = ckpt.with_default_options(system_config(self.config, dataset), self.components)
         if self.resume_from is not None:
-            saved = self.resume_from["system"]
+            # Older checkpoints hold only the options that were given: complete them the same way.
+            saved = ckpt.with_default_options(self.resume_from["system"], self.components)
             changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k))
             if changed:
                 raise CheckpointError(
