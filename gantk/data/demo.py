@@ -14,6 +14,7 @@ from ..files import building_folder
 from .derive import derive_input
 from .io import read_image, write_png
 from .sampler import derive_seed
+from .transforms import random_window
 
 DEMO_NAME = "demo-edges2hopper-v1"
 DEMO_SIZE = 64
@@ -58,8 +59,8 @@ def _build(photo: torch.Tensor, out: Path) -> None:
         generator = torch.Generator().manual_seed(derive_seed(number))
         for k in range(CROPS[split]):
             window = WINDOWS[k % len(WINDOWS)]
-            top = int(torch.randint(height - window + 1, (), generator=generator))
-            left = first + int(torch.randint(last - first - window + 1, (), generator=generator))
+            top, left = random_window(height, last - first, window, generator)  # left within the split's columns
+            left += first
             crop = TF.resize(photo[:, top : top + window, left : left + window], [DEMO_SIZE, DEMO_SIZE], antialias=True)
             name = f"hopper_{k:03d}.png"
             write_png(derive_input(crop, "edges"), out / split / "A" / name)

@@ -18,6 +18,7 @@ from ..files import building_folder
 from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .layout import listed, missing_partner_problem, size_mismatch_problem
 from .sampler import derive_seed
+from .transforms import random_window
 
 TASKS = ("edges", "gray", "blur", "downscale")
 
@@ -208,7 +209,5 @@ def _fit_short_side(image: Tensor, short_side: int) -> Tensor:
 
 
 def _random_crop(image: Tensor, size: int, generator: torch.Generator) -> Tensor:
-    height, width = image.shape[-2:]
-    top = int(torch.randint(height - size + 1, (), generator=generator))
-    left = int(torch.randint(width - size + 1, (), generator=generator))
+    top, left = random_window(*image.shape[-2:], size, generator)
     return image[:, top : top + size, left : left + size]

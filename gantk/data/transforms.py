@@ -55,8 +55,7 @@ class PairedTransform:
                     f"crop_size {crop} is larger than the image ({width}x{height}); "
                     "pass a smaller crop_size or a load_size of at least crop_size."
                 )
-            top = int(torch.randint(height - crop + 1, (), generator=generator))
-            left = int(torch.randint(width - crop + 1, (), generator=generator))
+            top, left = random_window(height, width, crop, generator)
             out = {key: F.crop(value, top, left, crop, crop) for key, value in out.items()}
         if flip and bool(torch.rand((), generator=generator) < 0.5):
             out = {key: F.horizontal_flip(value) for key, value in out.items()}
@@ -67,6 +66,13 @@ class PairedTransform:
             return value.as_subclass(Tensor).to(torch.int64).reshape(value.shape[-2:])
         image = value.as_subclass(Tensor)
         return normalize_image(image) if self.normalize else image.contiguous()
+
+
+def random_window(height: int, width: int, size: int, generator: torch.Generator) -> tuple[int, int]:
+    """The top and left of a random ``size`` x ``size`` window in a ``height`` x ``width`` image."""
+    top = int(torch.randint(height - size + 1, (), generator=generator))
+    left = int(torch.randint(width - size + 1, (), generator=generator))
+    return top, left
 
 
 def _resized(value: Tensor, size: int) -> Tensor:
