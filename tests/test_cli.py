@@ -91,6 +91,9 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert (out / "checkpoint-00000002.pt").is_file()
     result = run("train", "--resume", out, "--max-steps", 3, "--no-progress")
     assert result.exit_code == 0 and "done: 3 steps" in result.output
+    again = run("train", "--gen", "unet", "--disc", "patch70", "--loss", "bce+l1", "--data", data, "--out", out,  # the first
+                "--max-steps", 4, "--log-every", 1, *TINY_FLAGS, "--resume", out)  # command again, with --resume
+    assert again.exit_code == 0 and "done: 4 steps" in again.output, again.output
     refused = CliRunner().invoke(cli, ["train", "--resume", str(out), "--gen", "resnet9"])
     assert refused.exit_code != 0 and "cannot change --gen (the run has --gen unet)" in refused.output
     (tmp_path / "other.toml").write_text("max_steps = 9\n")

@@ -422,14 +422,17 @@ def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
 
 def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
-    with pytest.raises(OptionError, match=r"cannot change --lr, --seed \(the run has --lr 0.0002, --seed 0\); it may change .*--max-steps"):
+    with pytest.raises(OptionError, match=r"cannot change --lr, --seed \(the run has --lr 0.0002; --seed 0\); it may change .*--max-steps"):
         Trainer.resume(tmp_path / "run", {"lr": 1e-3, "seed": 1, "log_every": 5})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the run's own values, its own folder and the device auto picks: no change
-        Trainer.resume(tmp_path / "run", {"lr": 2e-4, "seed": 0, "out": str(tmp_path / "run" / "."), "device": "cpu"})
+        Trainer.resume(tmp_path / "run", {"lr": 2e-4, "seed": 0, "out": str(tmp_path / "run" / "."), "device": "cpu",
+                                          "gen_opt": {"ngf": 8}, "flip": True})  # part of the run's options table
+    with pytest.raises(OptionError, match=r"cannot change --flip, --gen-opt \(the run has --flip; --gen-opt .*ngf=8,num_downs=5\)"):
+        Trainer.resume(tmp_path / "run", {"gen_opt": {"ngf": 16}, "flip": False})
     with pytest.raises(OptionError, match="takes a run directory .* not the file"):
         Trainer.resume(ckpt.list_checkpoints(tmp_path / "run")[-1])
-    with pytest.warns(GantkWarning, match="the run had --compile False: changing it changes the arithmetic"):
+    with pytest.warns(GantkWarning, match="the run had --no-compile: changing it changes the arithmetic"):
         Trainer.resume(tmp_path / "run", {"compile": True})
     trainer = Trainer.resume(tmp_path / "run", {"max_steps": 2, "log_every": 5, "compile": False}, progress=False)
     assert trainer.config.log_every == 5 and trainer.fit() and trainer.step == 2

@@ -37,6 +37,27 @@ def flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+def spelled(key: str, value: Any) -> str:
+    """A setting as the command line gives it: ``--lr 0.0002``, ``--no-flip``, ``--gen-opt ngf=8,norm=batch``."""
+    if isinstance(value, bool):
+        if key == "conditional":
+            return "--conditional" if value else "--unconditional"
+        return flag(key) if value else "--no-" + flag(key)[2:]
+    if isinstance(value, dict):
+        if key == "loss_opt":  # one table per objective: NAME.KEY=VALUE
+            value = {f"{name}.{option}": v for name, options in value.items() for option, v in options.items()}
+        return f"{flag(key)} " + (",".join(f"{option}={v}" for option, v in value.items()) or "(none)")
+    return f"{flag(key)} {value}"
+
+
+def same_setting(given: Any, saved: Any) -> bool:
+    """Whether a setting given again agrees with a run's: an option table agrees when each option
+    given has the run's value (the run's table also holds its recipe's and fitted options)."""
+    if isinstance(given, dict) and isinstance(saved, dict):
+        return all(key in saved and same_setting(value, saved[key]) for key, value in given.items())
+    return given == saved
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs. ``None`` means "take it from the recipe".

@@ -27,7 +27,7 @@ from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
 from ..systems.base import System, check_phases
 from . import checkpoint as ckpt
-from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, to_toml
+from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, save_sample_grid
@@ -173,17 +173,17 @@ class Trainer:
         overrides = dict(overrides or {})
         if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():
             del overrides["out"]
-        fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and value != saved.get(key))
+        fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and not same_setting(value, saved.get(key)))
         if fixed:
             raise OptionError(
                 f"--resume continues a run with its own settings; it cannot change {', '.join(map(flag, fixed))} "
-                f"(the run has {', '.join(f'{flag(key)} {saved.get(key)}' for key in fixed)}); "
+                f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
                 f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
             )
         for key in sorted(COMPUTATION_KEYS & set(overrides)):
             if _runs_on(overrides[key]) != _runs_on(saved.get(key)):
                 warnings.warn(
-                    f"the run had {flag(key)} {saved.get(key)}: changing it changes the arithmetic, so the resumed run "
+                    f"the run had {spelled(key, saved.get(key))}: changing it changes the arithmetic, so the resumed run "
                     "continues, but not bit for bit as an uninterrupted one would.",
                     GantkWarning,
                     stacklevel=2,
