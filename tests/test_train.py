@@ -113,8 +113,7 @@ def test_resume_a_checkpoint_from_before_later_keys(pairs, tmp_path):
     path = ckpt.list_checkpoints(run)[-1]
     payload = torch.load(path, weights_only=True)
     del payload["system"]["n_critic"], payload["train_config"]["n_critic"], payload["plugins"], payload["process_extra_state"]
-    for key in ("gen_opt", "disc_opt"):  # the options given, without the factories' defaults
-        payload["system"][key] = payload["train_config"][key]
+    del payload["system"]["gen_defaults"], payload["system"]["disc_defaults"]
     torch.save(payload, path)  # as gantk saved it before these keys
     trainer = Trainer.resume(run, {"max_steps": 3}, progress=False)
     trainer.fit()
@@ -564,7 +563,7 @@ def test_a_model_trained_from_pretrained_weights_loads_and_resumes_without_them(
     payload = ckpt.load_checkpoint(path)
     for entry in (payload["system"], payload["train_config"]):
         entry["gen_opt"]["encoder_weights"] = "imagenet"
-    del payload["path"]
+    del payload["path"], payload["system"]["gen_defaults"]["encoder_weights"]  # given, so not a default
     ckpt.save_checkpoint(path, payload)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     model = TrainedModel.load(run)
@@ -592,8 +591,32 @@ def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp
 
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="leaky", gen_opt={})
     run = Trainer(config, components=plugin_with(0.1), progress=False).fit()
-    assert ckpt.load_checkpoint(run)["system"]["gen_opt"] == {"slope": 0.1}  # the class default is no plain value
+    assert ckpt.load_checkpoint(run)["system"]["gen_defaults"] == {"slope": 0.1}  # the class default is no plain value
     system, _ = ckpt.system_from_checkpoint(run, components=plugin_with(0.3))
     assert system.networks["G"].slope == 0.1
-    with pytest.raises(CheckpointError, match=r"different settings \(gen_opt\)"):
+    with pytest.raises(CheckpointError, match=r"different settings \(gen_defaults\)"):
         Trainer.resume(run, {"max_steps": 2}, components=plugin_with(0.3), progress=False).fit()
+
+
+def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(pairs, tmp_path):
+    import types
+
+    from gantk import hookimpl, load_components
+
+    def components(with_option):
+        def plain(in_channels=3, out_channels=3, bias=True):
+            """A one-layer generator."""
+            return torch.nn.Sequential(torch.nn.Conv2d(in_channels, out_channels, 1, bias=bias), torch.nn.Tanh())
+
+        def legacy(in_channels=3, out_channels=3, bias=True, legacy_flag=False):
+            """The same generator with an option it later dropped."""
+            return plain(in_channels, out_channels, bias)
+
+        plugin = types.ModuleType("changing_plugin")
+        plugin.gantk_register_generators = hookimpl(lambda registry: registry.add("one", legacy if with_option else plain))
+        return load_components(autoload=False, plugins=[plugin])
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, gen="one", gen_opt={}), components=components(True),
+                  progress=False).fit()
+    with pytest.warns(GantkWarning, match="generator 'one' was trained with legacy_flag=False, which it no longer takes"):
+        ckpt.system_from_checkpoint(run, components=components(False))

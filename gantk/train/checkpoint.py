@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
 from .. import __version__
-from ..errors import CheckpointError, SpecError, UnknownNameError
+from ..errors import CheckpointError, GantkWarning, SpecError, UnknownNameError
 from ..files import remove_abandoned, replacing
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
@@ -22,7 +23,7 @@ CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "process_extra_state": [], "train_items": None, "loss_windows": []}
-LATER_SYSTEM_KEYS = {"n_critic": 1}
+LATER_SYSTEM_KEYS = {"n_critic": 1, "gen_defaults": None, "disc_defaults": None}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -129,19 +130,19 @@ NETWORK_KEYS = (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc
 PLAIN_VALUES = (type(None), bool, int, float, str)
 
 
-def with_default_options(system_config: dict[str, Any], components: Components) -> dict[str, Any]:
-    """``system_config`` with each network's options completed by its factory's defaults (the channels
-    aside), so a checkpoint rebuilds the networks it trained even after a default changes. Defaults
-    that are not plain values (a class, a function) cannot be stored safely and stay out."""
-    system_config = {**system_config}
+def network_defaults(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, Any]]:
+    """Per network (``gen_defaults``, ``disc_defaults``), the factory defaults of the options not given
+    (the channels aside): a checkpoint keeps them, so a model rebuilt after a default changed is the
+    one trained. Defaults that are not plain values (a class, a function) cannot be stored safely."""
+    found = {}
     for kind, name_key, options_key in NETWORK_KEYS:
-        if system_config.get(name_key) in components.registry(kind):
-            defaults = {
-                key: value for key, value in components.registry(kind).get(system_config[name_key]).options().items()
-                if key not in ("in_channels", "out_channels") and _plain(value)
-            }
-            system_config[options_key] = {**defaults, **system_config[options_key]}
-    return system_config
+        name, given = system_config.get(name_key), system_config.get(options_key) or {}
+        options = components.registry(kind).get(name).options() if name in components.registry(kind) else {}
+        found[f"{name_key}_defaults"] = {
+            key: value for key, value in options.items()
+            if key not in ("in_channels", "out_channels") and key not in given and _plain(value)
+        }
+    return found
 
 
 def _plain(value: Any) -> bool:
@@ -153,17 +154,27 @@ def _plain(value: Any) -> bool:
 def build_system(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
     """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded).
 
-    With ``for_checkpoint`` the weights will come from a checkpoint, so the options a component
-    lists in its factory's ``starting_weight_options`` (such as smp's pretrained
-    ``encoder_weights``) keep their defaults: no pretrained file is needed to load a trained model.
+    With ``for_checkpoint`` the weights will come from a checkpoint: each network is built with the
+    defaults it was trained with (see :func:`network_defaults`), and the options a component lists
+    in its factory's ``starting_weight_options`` (such as smp's pretrained ``encoder_weights``)
+    keep their defaults: no pretrained file is needed to load a trained model.
     """
     components = components or default_components()
     if for_checkpoint:
         system_config = {**system_config}
         for kind, name_key, options_key in NETWORK_KEYS:
             if system_config.get(name_key) in components.registry(kind):
-                unused = components.registry(kind).get(system_config[name_key]).starting_weight_options
-                system_config[options_key] = {k: v for k, v in system_config[options_key].items() if k not in unused}
+                entry = components.registry(kind).get(system_config[name_key])
+                defaults = system_config.get(f"{name_key}_defaults") or {}
+                if gone := [f"{key}={value!r}" for key, value in defaults.items() if not entry.takes_option(key)]:
+                    warnings.warn(
+                        f"{kind} '{entry.name}' was trained with {', '.join(gone)}, which it no longer takes: "
+                        "the rebuilt network may compute something else than the trained one.",
+                        GantkWarning,
+                        stacklevel=2,
+                    )
+                options = {**{k: v for k, v in defaults.items() if entry.takes_option(k)}, **system_config[options_key]}
+                system_config[options_key] = {k: v for k, v in options.items() if k not in entry.starting_weight_options}
     recipe = components.create("recipe", system_config["recipe"])
     return recipe.system(system_config, components)
 

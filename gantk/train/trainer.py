@@ -45,8 +45,8 @@ StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
 def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
-    """What a checkpoint needs to rebuild the system: component names, options (see
-    ``checkpoint.with_default_options`` for the ones not given), channels."""
+    """What a checkpoint needs to rebuild the system: component names, options (and, added by the
+    trainer, ``checkpoint.network_defaults``), channels."""
     return {
         "recipe": config.recipe,
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
@@ -286,11 +286,14 @@ class Trainer:
 
     def build_system(self, dataset: Any, device: torch.device) -> System:
         """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
-        sys_config = ckpt.with_default_options(system_config(self.config, dataset), self.components)
+        sys_config = system_config(self.config, dataset)
+        sys_config.update(ckpt.network_defaults(sys_config, self.components))
         if self.resume_from is not None:
-            # Older checkpoints hold only the options that were given: complete them the same way.
-            saved = ckpt.with_default_options(self.resume_from["system"], self.components)
-            changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k))
+            saved = self.resume_from["system"]
+            changed = sorted(
+                k for k in set(saved) | set(sys_config)
+                if saved.get(k) != sys_config.get(k) and not (k.endswith("_defaults") and saved.get(k) is None)  # None: not recorded
+            )
             if changed:
                 raise CheckpointError(
                     f"checkpoint {self.resume_from['path']} was made with different settings ({', '.join(changed)}); "
