@@ -60,7 +60,7 @@ def test_the_demo_takes_a_length_in_epochs():
 
 
 def test_an_odd_crop_size_is_refused_naming_it():
-    with pytest.raises(OptionError, match=r"odd --crop-size \(31\) does not allow: use .* e\.g\. 32"):
+    with pytest.raises(OptionError, match=r"odd --crop-size \(31\) does not allow: use .* e\.g\. 16 or 32 \(no more than --load-size\)\."):
         fit_generator_depth(TrainConfig(data="x", gen="unet", crop_size=31), load_components(autoload=False))
 
 
@@ -161,10 +161,11 @@ def test_sample_grids_take_rows_of_any_channel_count(tmp_path):
     from gantk.data.io import read_image
     from gantk.train.logs import save_sample_grid
 
-    rows = [torch.full((2, 1, 4, 4), 1.0), torch.full((2, 3, 4, 4), -1.0), torch.full((2, 4, 4, 4), 1.0)]  # gray, RGB, RGBA
+    rows = [torch.full((2, 1, 4, 4), 1.0), torch.full((2, 3, 4, 4), -1.0), torch.full((2, 4, 4, 4), 1.0),  # gray, RGB, RGBA
+            torch.full((2, 2, 4, 4), -1.0)]  # gray and alpha
     save_sample_grid(rows, tmp_path / "grid.png")
     grid = read_image(tmp_path / "grid.png")
-    assert [grid[:, 2, 2 + 6 * tile].tolist() for tile in range(3)] == [[255] * 3, [0] * 3, [255] * 3]
+    assert [grid[:, 2, 2 + 6 * tile].tolist() for tile in range(4)] == [[255] * 3, [0] * 3, [255] * 3, [0] * 3]
 
 
 def test_report_lists_the_best_first_and_the_worst_first():

@@ -47,10 +47,11 @@ def colorize(ids: Tensor) -> Tensor:
 
 
 def displayable(images: Tensor) -> Tensor:
-    """Images in [-1, 1] with 1, 3 or more channels as 3-channel images for a grid."""
+    """Images in [-1, 1] with any number of channels as 3-channel images for a grid (the first as
+    gray when there are fewer than 3)."""
     images = images.float()
-    if images.shape[1] == 1:
-        return images.expand(-1, 3, -1, -1)
+    if images.shape[1] < 3:  # gray, or gray and alpha
+        return images[:, :1].expand(-1, 3, -1, -1)
     return images[:, :3]
 
 

@@ -77,6 +77,8 @@ def fit_generator_depth(config: TrainConfig, components: Components) -> TrainCon
     if fitting < 1:
         raise OptionError(
             f"generator '{config.gen}' halves the image num_downs times, which an odd --crop-size "
-            f"({config.crop_size}) does not allow: use a multiple of a power of two, e.g. {-(-config.crop_size // 16) * 16}."
+            f"({config.crop_size}) does not allow: use a multiple of a power of two, e.g. "
+            f"{' or '.join(str(side) for side in (config.crop_size // 16 * 16, -(-config.crop_size // 16) * 16) if side)} "
+            "(no more than --load-size)."
         )
     return config if fitting == default else config.merged({"gen_opt": {"num_downs": fitting}})
