@@ -54,8 +54,9 @@ def translate(
     if size == "native" and batch_size != 1:
         raise OptionError(f"size native runs each image at its own size, one at a time: use batch size 1, not {batch_size}.")
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
-    crop_size = None if size == "native" else model.config.get("crop_size")
-    dataset = open_dataset(inputs, format="single", augment=False, load_size=None, crop_size=crop_size)
+    sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
+        "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
+    dataset = open_dataset(inputs, format="single", augment=False, **sizes)
     output_dir = Path(output_dir)
     refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and model.num_classes is not None)
     warn_of_skipped_files(Path(inputs))

@@ -351,7 +351,18 @@ def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp
         translate(run, tmp_path / "in", tmp_path / "out2", size="native", batch_size=2)
 
 
-def test_a_run_without_a_crop_size_is_evaluated_at_its_load_size(tmp_path):
+def test_a_run_without_a_crop_size_is_evaluated_and_translated_at_its_load_size(image_run, tmp_path):
+    from gantk.data import read_image
+    from gantk.train import checkpoint as ckpt
+    from gantk.translate import translate
+
     pairs = write_paired(tmp_path / "pairs", count=2, size=56)
     dataset = open_eval_split(pairs, {"num_classes": None, "load_size": 32, "crop_size": None, "direction": "AtoB"}, "train")
     assert dataset[0]["A"].shape[-2:] == (32, 32) and dataset[0]["B"].shape[-2:] == (32, 32)
+    run, _ = image_run
+    payload = ckpt.load_checkpoint(run)
+    payload["system"].update(load_size=32, crop_size=None)  # as a recipe without crops records it
+    del payload["path"]
+    ckpt.save_checkpoint(tmp_path / "run" / "checkpoint-00000001.pt", payload)
+    written = translate(tmp_path / "run", pairs / "A", tmp_path / "out")
+    assert read_image(written[0]).shape[-2:] == (32, 32)
