@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gantk.data.io import _reason, list_images, probe, read_image, read_mask, write_mask, write_png
+from gantk.data.io import _reason, has_wide_ids, list_images, probe, read_image, read_mask, write_mask, write_png
 from gantk.errors import DataError
 
 
@@ -177,8 +177,9 @@ def test_tiffs_are_turned_upright_or_refused_when_pil_cannot(tmp_path, mode):
 
 
 
-@pytest.mark.parametrize("num_classes, ids", [(2, [0, 1]), (256, [0, 7, 255]), (300, [0, 255, 256, 299])])
+@pytest.mark.parametrize("num_classes, ids", [(2, [0, 1]), (255, [0, 7, 254]), (256, [0, 7, 255]), (300, [0, 255, 256, 299])])
 def test_written_masks_read_back_as_their_ids(tmp_path, num_classes, ids):
     written = torch.tensor([ids] * 3)
-    mask = read_mask(write_mask(written, num_classes, tmp_path / "mask.png"))
-    assert torch.equal(mask, written * 255 if num_classes == 2 else written)
+    path = write_mask(written, num_classes, tmp_path / "mask.png")
+    assert torch.equal(read_mask(path), written * 255 if num_classes == 2 else written)
+    assert has_wide_ids(path) == (num_classes > 255)  # so 255 reads as a class id, not as binary

@@ -274,12 +274,21 @@ def write_png(image: Tensor, path: str | Path) -> Path:
     return path
 
 
+def has_wide_ids(path: Path) -> bool:
+    """Whether a mask file stores more than 8 bits per pixel (16-bit labels), read from its header."""
+    try:
+        with _no_pixel_limit(), Image.open(path) as image:
+            return image.mode.startswith("I")
+    except (OSError, SyntaxError, ValueError):  # read_mask reports the file
+        return False
+
+
 def write_mask(ids: Tensor, num_classes: int, path: str | Path) -> Path:
     """Write class ids ``H x W`` as a PNG that :func:`read_mask` reads back: a binary mask as 0/255,
-    up to 256 classes as 8-bit ids, more as 16-bit ids."""
+    up to 255 classes as 8-bit ids, more as 16-bit ids (in 8 bits, 255 would read as binary)."""
     path = Path(path)
     ids = ids.detach().cpu()
-    if num_classes > 256:
+    if num_classes > 255:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(ids.numpy().astype(np.uint16)).save(path)
         return path

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from ..errors import DataError
-from .io import IMAGE_EXTENSIONS, infer_channels, list_images, other_files, probe
+from .io import IMAGE_EXTENSIONS, has_wide_ids, infer_channels, list_images, other_files, probe
 
 SPLITS = ("train", "val", "test")
 ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
@@ -164,11 +164,11 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
     """Number of classes from mask values, and the masks that break it.
 
     8-bit masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0
-    and 255; otherwise values are class ids and the classes are ``0 .. max`` (16-bit label masks
-    may use 255 as an id).
+    and 255; otherwise values are class ids and the classes are ``0 .. max`` (a set with 16-bit
+    label masks may use 255 as an id).
     """
     found = set().union(*values.values()) if values else set()
-    binary = 255 in found and max(found) <= 255
+    binary = 255 in found and not any(has_wide_ids(path) for path in values)
     num_classes = 2 if binary else max(2, max(found, default=0) + 1)
     allowed = {0, 255} if binary else set(range(num_classes))
     problems = []
