@@ -184,12 +184,26 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
     try:
         system.load_state_dict(state)
     except RuntimeError as error:
-        lines = [line.strip().rstrip(".") for line in str(error).splitlines()[1:] if line.strip()]
-        details = "; ".join(lines[:3]) + ("; ..." if len(lines) > 3 else "")
+        details = _state_mismatch(str(error))
         raise CheckpointError(
             f"checkpoint {source} was made for another architecture than the one configured ({details}); "
             "use the same --gen/--disc/--loss and options as the run that wrote it, or start a new run directory."
         ) from None
+
+
+def _state_mismatch(text: str) -> str:
+    """torch's ``load_state_dict`` complaint in short: how many keys differ and how, with the first of each."""
+    parts = []
+    for kind, pattern in (("missing key", r"Missing key\(s\) in state_dict: (.*)"), ("unexpected key", r"Unexpected key\(s\) in state_dict: (.*)")):
+        for match in re.finditer(pattern, text):
+            keys = re.findall(r'"([^"]+)"', match[1])
+            parts.append(f"{len(keys)} {kind}{'s' if len(keys) != 1 else ''}, e.g. {keys[0]}")
+    sizes = re.findall(r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from checkpoint, "
+                       r"the shape in current model is torch\.Size\((\[.*?\])\)", text)
+    if sizes:
+        name, saved, built = sizes[0]
+        parts.append(f"{len(sizes)} size mismatch{'es' if len(sizes) != 1 else ''}, e.g. {name}: {saved} in the checkpoint, {built} here")
+    return "; ".join(parts) or _first_sentence(text)
 
 
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
