@@ -66,14 +66,23 @@ class Components:
         raises while adding commands to ``cli=group`` leaves none of its commands there."""
         group = kwargs.get("cli")
         for impl in hook_impls(self.manager, hook_name):
-            commands = dict(group.commands) if group is not None else {}
+            commands = _command_tables(group) if group is not None else []
             try:
                 impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as error:  # a broken plugin must not break the others
-                if group is not None:
-                    group.commands.clear()
-                    group.commands.update(commands)
+                for subgroup, table in commands:  # its commands go, in subgroups too
+                    subgroup.commands.clear()
+                    subgroup.commands.update(table)
                 self.failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {_describe(error)}"))
+
+
+def _command_tables(group: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """Each click group in ``group`` (itself included) with a copy of its commands."""
+    tables = [(group, dict(group.commands))]
+    for command in group.commands.values():
+        if hasattr(command, "commands"):
+            tables += _command_tables(command)
+    return tables
 
 
 def hook_impls(manager: pluggy.PluginManager, hook_name: str) -> list[Any]:

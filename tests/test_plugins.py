@@ -177,6 +177,23 @@ def test_a_plugin_command_cannot_replace_an_existing_one():
     assert len(components.failures) == 2 and "extra" not in group.commands
 
 
+def test_a_failing_commands_hook_leaves_no_subcommand_either():
+    import click
+
+    from gantk.cli import GantkGroup
+
+    group, data = GantkGroup(), GantkGroup("data")
+    group.add_command(data)
+
+    def register(cli):
+        cli.commands["data"].add_command(click.Command("extra-check"))
+        raise RuntimeError("broken after adding")
+
+    components = load_components(autoload=False, plugins=[make_plugin("half", gantk_register_commands=register)])
+    components.call_hook("gantk_register_commands", cli=group)
+    assert "extra-check" not in data.commands and any("broken after adding" in str(f) for f in components.failures)
+
+
 def test_a_trylast_or_tryfirst_plugin_registers_after_the_builtins():
     def register(registry):
         registry.add("l1", lambda: "mine", override=True)
