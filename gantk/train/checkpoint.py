@@ -196,8 +196,8 @@ def _state_mismatch(text: str) -> str:
     parts = []
     for kind, pattern in (("missing key", r"Missing key\(s\) in state_dict: (.*)"), ("unexpected key", r"Unexpected key\(s\) in state_dict: (.*)")):
         for match in re.finditer(pattern, text):
-            keys = re.findall(r'"([^"]+)"', match[1])
-            parts.append(f"{len(keys)} {kind}{'s' if len(keys) != 1 else ''}, e.g. {keys[0]}")
+            if keys := re.findall(r'"([^"]+)"', match[1]):
+                parts.append(f"{len(keys)} {kind}{'s' if len(keys) != 1 else ''}, e.g. {keys[0]}")
     sizes = re.findall(r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from checkpoint, "
                        r"the shape in current model is torch\.Size\((\[.*?\])\)", text)
     if sizes:
