@@ -127,3 +127,14 @@ def exploding_components(name: str = "exploding", explodes: bool = True):
 
     return load_components(autoload=False, plugins=[Plugin()])
 
+
+def components_with_generator(name: str, factory):
+    """The built-in components and one plugin generator ``name`` built by ``factory``."""
+    from gantk import hookimpl, load_components
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add(name, factory)
+
+    return load_components(autoload=False, plugins=[Plugin()])

@@ -13,7 +13,9 @@ from gantk.inference import TrainedModel
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
-from helpers import fit_recording_optimizer_steps, train_interrupted_then_resumed, write_segmentation, write_unaligned
+from helpers import (
+    components_with_generator, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_segmentation, write_unaligned,
+)
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
             disc_opt={"ndf": 8})
@@ -213,17 +215,11 @@ def test_cyclegan_translates_tiny_and_thin_images_at_native_size(tmp_path, monke
 
 
 def test_mask_training_names_a_generator_that_cannot_output_logits(tmp_path):
-    import types
-
-    from gantk import hookimpl, load_components
-
     def fixed(in_channels=3, out_channels=3):
         """A generator without a final_activation option."""
         return torch.nn.Sequential(torch.nn.Conv2d(in_channels, out_channels, 1), torch.nn.Tanh())
 
-    plugin = types.ModuleType("fixed_plugin")
-    plugin.gantk_register_generators = hookimpl(lambda registry: registry.add("fixed", fixed))
-    components = load_components(autoload=False, plugins=[plugin])
+    components = components_with_generator("fixed", fixed)
     data = write_segmentation(tmp_path / "data")
     config = TrainConfig(recipe="seg", gen="fixed", data=str(data), out=str(tmp_path / "run"), max_steps=1, **TINY)
     with pytest.raises(OptionError, match="generator 'fixed' does not take: choose another --gen"):

@@ -16,7 +16,9 @@ from gantk.errors import CheckpointError, GantkError, GantkWarning, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train.logs import read_metrics
-from helpers import exploding_components, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired
+from helpers import (
+    components_with_generator, exploding_components, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired,
+)
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
@@ -579,10 +581,6 @@ def test_a_model_trained_from_pretrained_weights_loads_and_resumes_without_them(
 
 def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp_path):
     """A plugin whose default changes later rebuilds the trained network, not a new one."""
-    import types
-
-    from gantk import hookimpl, load_components
-
     def plugin_with(default_slope):
         def leaky(in_channels=3, out_channels=3, slope=default_slope, act=torch.nn.ReLU):
             """A one-layer generator with a leaky ReLU before its tanh."""
@@ -590,9 +588,7 @@ def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp
             net.slope = slope
             return net
 
-        plugin = types.ModuleType("leaky_plugin")
-        plugin.gantk_register_generators = hookimpl(lambda registry: registry.add("leaky", leaky))
-        return load_components(autoload=False, plugins=[plugin])
+        return components_with_generator("leaky", leaky)
 
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="leaky", gen_opt={})
     run = Trainer(config, components=plugin_with(0.1), progress=False).fit()
@@ -604,10 +600,6 @@ def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp
 
 
 def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(pairs, tmp_path):
-    import types
-
-    from gantk import hookimpl, load_components
-
     def components(with_option):
         def plain(in_channels=3, out_channels=3, bias=True):
             """A one-layer generator."""
@@ -617,9 +609,7 @@ def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(
             """The same generator with an option it later dropped."""
             return plain(in_channels, out_channels, bias)
 
-        plugin = types.ModuleType("changing_plugin")
-        plugin.gantk_register_generators = hookimpl(lambda registry: registry.add("one", legacy if with_option else plain))
-        return load_components(autoload=False, plugins=[plugin])
+        return components_with_generator("one", legacy if with_option else plain)
 
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, gen="one", gen_opt={}), components=components(True),
                   progress=False).fit()
