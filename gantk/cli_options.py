@@ -46,6 +46,8 @@ def parse_value(text: str) -> Any:
 
 TRAIN_FLAGS = {
     "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
+    "--recipe-opt": click.option("--recipe-opt", multiple=True, callback=parse_options,
+                                 help="The recipe's own options KEY=VALUE[,...] (see 'gantk describe recipe NAME')."),
     "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these flags."),
     "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
     "--data-format": click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),

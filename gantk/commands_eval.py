@@ -79,7 +79,7 @@ def result_table(result: dict[str, Any]) -> str:
 @click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
 @click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells.")
 @train_flags(
-    "--config", "--recipe", "--gen-opt", "--disc-opt", "--max-steps", "--epochs", "--batch-size", "--load-size",
+    "--config", "--recipe", "--recipe-opt", "--gen-opt", "--disc-opt", "--max-steps", "--epochs", "--batch-size", "--load-size",
     "--crop-size", "--lr", "--seed", "--precision", "--device", "--workers", "--log-every", "--sample-every",
     "--checkpoint-every",
 )

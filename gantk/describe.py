@@ -62,6 +62,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
     elif kind == "recipe":
         recipe = components.create(kind, name)
         info["system"] = recipe.system.__name__
+        info["options"] = jsonable(recipe.options)
         info["defaults"] = jsonable(recipe.defaults)
         info["source"] = recipe.source
     return info

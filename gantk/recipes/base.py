@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import OptionError
+from ..registry import VALUE_TYPES, type_mismatch
 from ..systems.base import System
 
 
@@ -17,9 +19,25 @@ class Recipe:
         system: the ``System`` subclass built from the resolved configuration.
         defaults: values for ``TrainConfig`` fields, e.g. ``{"gen": "unet", "loss": "bce+l1"}``.
         source: where the settings come from (paper, section).
+        options: the system's own settings and their defaults (``--recipe-opt KEY=VALUE``); the
+            system reads them, with the values given, from ``config["recipe_opt"]``.
     """
 
     name: str
     system: type[System]
     defaults: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, given: dict[str, Any]) -> dict[str, Any]:
+        """:attr:`options` with the ``given`` values, each checked to be one of them and of its default's
+        type (an option whose default is ``None`` or not a plain value takes any)."""
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            takes = ", ".join(f"{key}={value!r}" for key, value in self.options.items()) or "none"
+            raise OptionError(f"--recipe-opt: recipe '{self.name}' has no option {', '.join(unknown)} (its options: {takes}).")
+        for key, value in given.items():
+            default = self.options[key]
+            if type(default) in VALUE_TYPES and (problem := type_mismatch(key, type(default), default, value)):
+                raise OptionError(f"--recipe-opt: recipe '{self.name}': {problem}.")
+        return {**self.options, **given}

@@ -2,8 +2,8 @@
 
 A recipe builds a system; the shared trainer runs it without knowing what it is. Each
 training step calls ``forward(batch, nets)`` once, then for every phase in order computes
-``phase_losses(phase, batch, outputs, nets)``, back-propagates their sum and steps the
-phase's optimizer. Networks listed in ``Phase.frozen`` stop collecting gradients during that
+``phase_losses(phase, batch, outputs, nets)``, back-propagates their sum, steps the
+phase's optimizer and calls ``after_optimizer_step(phase)``. Networks listed in ``Phase.frozen`` stop collecting gradients during that
 phase (pix2pix's G step with D frozen). A phase with ``every=n`` runs on every n-th step only
 (the generator's phase under ``n_critic``).
 """
@@ -140,3 +140,11 @@ class System(nn.Module, metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         """Run the trained mapping on a batch of normalised images (inference)."""
+
+    def after_optimizer_step(self, phase: Phase) -> None:
+        """What must follow each update of ``phase``'s networks (clipping a critic's weights, say).
+
+        The trainer calls it without gradients right after the phase's optimizer step, in every
+        process (keep it deterministic so the processes' weights stay equal), also when the fp16
+        gradient scaler skipped that step. Does nothing by default.
+        """

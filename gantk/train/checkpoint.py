@@ -23,7 +23,7 @@ CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "process_extra_state": [], "train_items": None, "loss_windows": []}
-LATER_SYSTEM_KEYS = {"n_critic": 1, "gen_defaults": None, "disc_defaults": None}
+LATER_SYSTEM_KEYS = {"n_critic": 1, "gen_defaults": None, "disc_defaults": None, "recipe_opt": {}}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:

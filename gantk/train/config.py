@@ -68,6 +68,7 @@ class TrainConfig:
     """
 
     recipe: str = "pix2pix"
+    recipe_opt: dict[str, Any] = field(default_factory=dict)  # the recipe's own settings (Recipe.options)
     data: str | None = None
     data_format: str | None = None
     direction: str = "AtoB"

@@ -29,7 +29,8 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     When another network replaces a recipe's, it keeps the recipe's options it accepts (as the
     reference's command-line flags do: ``--norm instance`` stays with any CycleGAN discriminator).
     """
-    defaults = dict(components.create("recipe", config.recipe).defaults)
+    recipe = components.create("recipe", config.recipe)
+    defaults = dict(recipe.defaults)
     for net, kind in NETWORK_KINDS.items():
         if getattr(config, net) not in (None, defaults.get(net)):
             defaults[f"{net}_opt"] = accepted_options(components, kind, getattr(config, net), defaults.get(f"{net}_opt", {}))
@@ -40,6 +41,7 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
             del settings["max_steps"]
         config = config.merged(settings, only_unset=True)
     config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
+    config = dataclasses.replace(config, recipe_opt=recipe.settings(config.recipe_opt))
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
     if config.data is not None:  # absolute, so the run resumes from any working directory

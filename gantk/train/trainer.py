@@ -48,7 +48,7 @@ def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
     """What a checkpoint needs to rebuild the system: component names, options (and, added by the
     trainer, ``checkpoint.network_defaults``), channels."""
     return {
-        "recipe": config.recipe,
+        "recipe": config.recipe, "recipe_opt": dict(config.recipe_opt),
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
         "disc": None if config.disc == "none" else config.disc, "disc_opt": dict(config.disc_opt),
         "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
@@ -526,6 +526,8 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             parts.scaler.scale(sum(terms.values())).backward()
             parts.scaler.step(optimizer)
+            with torch.no_grad():
+                system.after_optimizer_step(phase)
             parts.schedulers[phase.name].step()
             for net in frozen:
                 net.requires_grad_(True)
