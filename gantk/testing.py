@@ -21,6 +21,11 @@ plugins=...)``); the base's tests then run against your component::
         masks = True  # the context holds mask logits and class ids instead of images
         plugins = ["my_package.plugin"]
 
+    class TestMyRecipe(SystemConformance):
+        name = "my-recipe"  # a recipe: its system is built and run for one step
+        options = {"clip": 0.05}  # the recipe's own (--recipe-opt)
+        plugins = ["my_package.plugin"]
+
 To test several components with one class, override the ``component_name`` fixture (e.g. with
 ``params=``) and ``component_options``; to build the registries yourself, override
 ``components``.
@@ -29,7 +34,9 @@ To test several components with one class, override the ``component_name`` fixtu
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar, Mapping, Sequence
 
 import pytest
 import torch
@@ -39,6 +46,13 @@ from torch import Tensor, nn
 from .errors import GantkError
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
+from .recipes.base import Recipe
+from .systems.base import System, check_phases
+from .train import checkpoint as ckpt
+from .train.config import TrainConfig
+from .train.logs import save_sample_grid
+from .train.resolve import fit_generator_depth, resolve_config
+from .train.trainer import system_config
 
 
 class _Conformance:
@@ -297,3 +311,113 @@ class ObjectiveConformance(_Conformance):
         ctx = self.make_context(**networks)
         for loss in (objective.generator_loss(ctx), objective.discriminator_loss(ctx)):
             assert loss is None or (loss.dim() == 0 and torch.isfinite(loss))
+
+
+class SystemConformance(_Conformance):
+    """Tests every recipe's system must pass, built as ``gantk train`` builds it: phases that can be
+    trained; a step whose losses are finite scalars that reach each phase's networks and no
+    others; sample rows and translations of the batch's size in [-1, 1]; and weights that rebuild
+    the same model from a checkpoint's description.
+
+    ``options`` are the recipe's own (``--recipe-opt``); ``settings`` other training settings
+    (``TrainConfig`` keys; the demo's narrow networks unless set). The data have the ``channels``
+    given, and are masks of ``num_classes`` classes when it is set. Override ``make_batch`` for a
+    system that needs more than ``A`` and ``B``.
+    """
+
+    kind = "recipe"
+    settings: ClassVar[dict[str, Any]] = {}
+    channels: ClassVar[dict[str, int]] = {"A": 3, "B": 3}
+    num_classes: ClassVar[int | None] = None
+    directions: ClassVar[Sequence[str]] = ("AtoB",)  # what translate() takes
+    size: ClassVar[int] = 32
+    batch_size: ClassVar[int] = 2
+
+    @pytest.fixture
+    def config(self, components, component_name, component_options) -> dict[str, Any]:
+        """The system's configuration, as a checkpoint records it."""
+        sides = {"load_size": self.size, "crop_size": self.size, "batch_size": self.batch_size}
+        settings = TrainConfig(recipe=component_name, recipe_opt=component_options).merged({**sides, **self.settings})
+        resolved = fit_generator_depth(resolve_config(settings, components), components)
+        data = SimpleNamespace(channels=dict(self.channels), num_classes=self.num_classes, format=None)
+        return system_config(resolved, data, components)
+
+    @pytest.fixture
+    def system(self, components, config) -> System:
+        torch.manual_seed(0)
+        return ckpt.build_system(config, components)
+
+    def make_batch(self) -> dict[str, Tensor]:
+        """A training batch: ``A`` images in [-1, 1], ``B`` images or class ids (``N x H x W``)."""
+        generator = torch.Generator().manual_seed(0)
+        shape = (self.batch_size, self.size, self.size)
+
+        def images(channels: int) -> Tensor:
+            return torch.rand(shape[0], channels, *shape[1:], generator=generator) * 2 - 1
+
+        target = images(self.channels["B"]) if self.num_classes is None else torch.randint(self.num_classes, shape, generator=generator)
+        return {"A": images(self.channels["A"]), "B": target}
+
+    def test_recipe_and_its_options(self, components, component_name):
+        recipe = components.create("recipe", component_name)
+        assert isinstance(recipe, Recipe), f"the factory returned {type(recipe).__name__}, not a gantk.recipes.base.Recipe"
+        assert issubclass(recipe.system, System), f"{recipe.system!r} is not a gantk.systems.base.System"
+        unstorable = {key: value for key, value in recipe.options.items() if not ckpt.storable(value)}
+        assert not unstorable, f"option defaults a checkpoint cannot hold (only numbers, text, true/false, none, lists): {unstorable}"
+
+    def test_phases_can_be_trained(self, system, component_name):
+        check_phases(system, component_name)
+
+    def test_a_step_trains_each_phase_networks_and_no_others(self, system):
+        batch, nets = self.make_batch(), dict(system.networks.items())
+        outputs = system(batch, nets)
+        assert isinstance(outputs, Mapping), f"forward returned {type(outputs).__name__}, not a dict of outputs"
+        for phase in system.phases:
+            system.zero_grad(set_to_none=True)
+            for name in phase.frozen:
+                system.networks[name].requires_grad_(False)
+            losses = system.phase_losses(phase, batch, outputs, nets)
+            assert losses, f"phase {phase.name} has no loss terms"
+            for key, loss in losses.items():
+                assert loss.dim() == 0 and torch.isfinite(loss), f"phase {phase.name}, {key}: expected a finite scalar, got {_loss_text(loss)}"
+            sum(losses.values()).backward()
+            for name in phase.frozen:
+                system.networks[name].requires_grad_(True)
+            for name, net in system.networks.items():
+                reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+                if name in phase.trains:
+                    assert reached, f"no gradient of phase {phase.name} reaches {name}, which it trains"
+                else:
+                    assert not reached, f"phase {phase.name} back-propagates into {name}, which it does not train (detach it)"
+            with torch.no_grad():
+                system.after_optimizer_step(phase)
+
+    def test_sample_rows_are_images_of_the_batch(self, system, tmp_path: Path):
+        batch = self.make_batch()
+        with torch.no_grad():
+            rows = system.sample_images(batch, system(batch, dict(system.networks.items())))
+        assert rows, "sample_images returned no rows"
+        for row in rows:
+            assert row.dim() == 4 and row.shape[0] == self.batch_size and row.shape[2:] == (self.size, self.size), (
+                f"a sample row of shape {tuple(row.shape)}, expected ({self.batch_size}, C, {self.size}, {self.size})"
+            )
+            assert torch.isfinite(row).all() and row.min() >= -1 and row.max() <= 1, "sample rows must be images in [-1, 1]"
+        save_sample_grid(rows, tmp_path / "grid.png")
+
+    def test_translations_have_the_input_size(self, system):
+        batch = self.make_batch()
+        for direction in self.directions:
+            images = batch["A"] if direction == "AtoB" else batch["B"]
+            with torch.no_grad():
+                out = system.translate(images, direction=direction)
+            assert out.dim() == 4 and out.shape[0] == self.batch_size and out.shape[2:] == images.shape[2:], (
+                f"translate({direction}) returned {tuple(out.shape)} for {tuple(images.shape)}"
+            )
+            assert torch.isfinite(out).all() and out.min() >= -1 and out.max() <= 1, f"translate({direction}) left [-1, 1]"
+
+    def test_weights_rebuild_the_same_model(self, components, config, system):
+        rebuilt = ckpt.build_system(config, components, for_checkpoint=True)
+        rebuilt.load_state_dict(system.state_dict())
+        images = self.make_batch()["A"]
+        with torch.no_grad():
+            torch.testing.assert_close(rebuilt.eval().translate(images), system.eval().translate(images))

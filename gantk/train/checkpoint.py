@@ -140,14 +140,15 @@ def network_defaults(system_config: dict[str, Any], components: Components) -> d
         options = components.registry(kind).get(name).options() if name in components.registry(kind) else {}
         found[f"{name_key}_defaults"] = {
             key: value for key, value in options.items()
-            if key not in ("in_channels", "out_channels") and key not in given and _plain(value)
+            if key not in ("in_channels", "out_channels") and key not in given and storable(value)
         }
     return found
 
 
-def _plain(value: Any) -> bool:
+def storable(value: Any) -> bool:
+    """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or a list of them."""
     if isinstance(value, (list, tuple)):
-        return all(map(_plain, value))
+        return all(map(storable, value))
     return isinstance(value, PLAIN_VALUES)
 
 

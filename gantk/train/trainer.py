@@ -44,10 +44,10 @@ RUN_FILES = {"config.toml", "metrics.csv", "validation.csv", "loss_curves.png", 
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
-def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
-    """What a checkpoint needs to rebuild the system: component names, options (and, added by the
-    trainer, ``checkpoint.network_defaults``), channels."""
-    return {
+def system_config(config: TrainConfig, dataset: Any, components: Components) -> dict[str, Any]:
+    """What a checkpoint needs to rebuild the system: component names, options (with the defaults of
+    those not given, ``checkpoint.network_defaults``), channels."""
+    described = {
         "recipe": config.recipe, "recipe_opt": dict(config.recipe_opt),
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
         "disc": None if config.disc == "none" else config.disc, "disc_opt": dict(config.disc_opt),
@@ -57,6 +57,7 @@ def system_config(config: TrainConfig, dataset: Any) -> dict[str, Any]:
         "data_format": dataset.format, "direction": config.direction,
         "load_size": config.load_size, "crop_size": config.crop_size,
     }
+    return {**described, **ckpt.network_defaults(described, components)}
 
 
 def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -286,8 +287,7 @@ class Trainer:
 
     def build_system(self, dataset: Any, device: torch.device) -> System:
         """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
-        sys_config = system_config(self.config, dataset)
-        sys_config.update(ckpt.network_defaults(sys_config, self.components))
+        sys_config = system_config(self.config, dataset, self.components)
         if self.resume_from is not None:
             saved = self.resume_from["system"]
             changed = sorted(
