@@ -52,7 +52,7 @@ def gantk_register_data_formats(registry):
 
 @hookspec
 def gantk_register_recipes(registry):
-    """Add recipes: factories ``f() -> gantk.recipes.Recipe`` (defaults plus the system they build)."""
+    """Add recipes: factories ``f() -> gantk.recipes.base.Recipe`` (defaults, the system they build and its own options)."""
 
 
 @hookspec

@@ -144,6 +144,11 @@ class WGANGPLoss(Objective):
         return f"lambda_gp={self.lambda_gp}"
 
 
+def wgan() -> WGANGPLoss:
+    """Wasserstein loss without a penalty, for a critic kept Lipschitz otherwise (clipped weights, spectral norm)."""
+    return WGANGPLoss(lambda_gp=0.0)
+
+
 def wgan_gp(lambda_gp: float = 10.0) -> WGANGPLoss:
     """WGAN-GP loss: Wasserstein critic with a gradient penalty (Gulrajani et al. 2017).
 
