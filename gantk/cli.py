@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .cli_options import given_flags, train_flags
+from .cli_options import DeviceName, given_flags, train_flags
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
 from .plugins import KINDS, default_components, normalize_kind
@@ -165,7 +165,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
 @click.option("--size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,

@@ -6,6 +6,8 @@ from typing import Any, Callable
 
 import click
 
+from .train.config import is_device_name
+
 
 def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float, bool or None when they look like one."""
@@ -28,6 +30,17 @@ def parse_objective_options(ctx: click.Context, param: click.Parameter, values: 
             raise click.BadParameter(f"expected NAME.KEY=VALUE (e.g. wgan-gp.lambda_gp=5), got {qualified!r}.", ctx, param)
         options.setdefault(name, {})[key] = value
     return options
+
+
+class DeviceName(click.ParamType):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (the GPU numbered N)."""
+
+    name = "auto|cpu|cuda|cuda:N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not is_device_name(str(value)):
+            self.fail(f"{value!r} is not one of auto, cpu, cuda or cuda:N (e.g. cuda:1).", param, ctx)
+        return str(value)
 
 
 def parse_value(text: str) -> Any:
@@ -75,7 +88,7 @@ TRAIN_FLAGS = {
     "--beta2": click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), help="Adam's second decay rate."),
     "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
     "--n-critic": click.option("--n-critic", type=click.IntRange(min=1), help="Discriminator steps per generator step (e.g. 5 for WGAN-GP)."),
-    "--device": click.option("--device", type=click.Choice(["auto", "cpu", "cuda"])),
+    "--device": click.option("--device", type=DeviceName(), help="auto (CUDA when available), cpu, cuda or cuda:N."),
     "--precision": click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"])),
     "--channels-last": click.option("--channels-last/--no-channels-last", default=None),
     "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),

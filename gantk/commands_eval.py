@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_options import given_flags, train_flags, with_options
+from .cli_options import DeviceName, given_flags, train_flags, with_options
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
 EVAL_OPTIONS = [
@@ -29,7 +29,7 @@ eval_options = with_options(EVAL_OPTIONS)
 @eval_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
 @click.option("--seed", "eval_seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data-loading processes.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write an HTML page (best and worst images) here.")
 @click.option("--k", "k_best_worst", type=click.IntRange(min=0), default=5, show_default=True,

@@ -321,9 +321,22 @@ def test_cli_choices_are_the_librarys():
     assert _choices(cli.commands["data"].commands["derive"], "task") == TASKS
     for key, choices in CHOICES.items():
         assert _choices(cli.commands["train"], key) == choices, key
-    for command in ("translate", "eval"):
-        assert _choices(cli.commands[command], "device") == CHOICES["device"]
     assert _choices(cli.commands["translate"], "direction") == CHOICES["direction"]
+
+
+@pytest.mark.parametrize("command", ["train", "translate", "eval", "ablate"])
+def test_every_device_option_takes_a_gpu_number_and_names_a_wrong_device(command):
+    option = next(param for param in cli.commands[command].params if param.name == "device")
+    assert option.type.convert("cuda:1", option, None) == "cuda:1"
+    result = CliRunner().invoke(cli, [command, "--device", "gpu"])
+    assert result.exit_code == 2 and "'gpu' is not one of auto, cpu, cuda or cuda:N (e.g. cuda:1)" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_training_on_a_numbered_gpu_without_cuda_is_a_clear_error(tmp_path):
+    pairs = write_paired(tmp_path / "pairs")
+    result = CliRunner().invoke(cli, ["train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--device", "cuda:1", *TINY_FLAGS])
+    assert result.exit_code == 1 and "--device cuda:1 was asked for but PyTorch sees no CUDA device" in result.output
 
 
 def test_derive_refuses_a_test_fraction_of_one(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gantk.errors import OptionError
 from gantk.train.checkpoint import load_checkpoint
 from helpers import write_paired, write_unaligned
 
@@ -87,6 +88,15 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
     result = torchrun(config, tmp_path, "diverge", check=False)
     assert "rank 1: training diverged at step 2: G/nan-on-rank-1 is not finite" in result.stdout, result.stderr[-4000:]
     assert "rank 0: training diverged at step 2: a loss of another process is not finite" in result.stdout
+
+
+def test_a_numbered_gpu_under_torchrun_is_refused(monkeypatch):
+    from gantk.train import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(OptionError, match=r"--device cuda:1 names one GPU, but torchrun started 2 processes.*use --device cuda"):
+        distributed.init_process_group("cuda:1")
 
 
 def test_each_cuda_process_takes_its_local_gpu_before_joining(monkeypatch):

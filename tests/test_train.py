@@ -420,6 +420,7 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     ("pool_size", -1, "pool_size must be an integer >= 0, got -1."),
     ("workers", -2, "workers must be an integer >= 0, got -2."),
     ("keep_checkpoints", 0, "keep_checkpoints must be an integer >= 1, got 0."),
+    ("device", "cuda:x", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:x'."),
 ])
 def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
     with pytest.raises(OptionError, match=re.escape(message)):

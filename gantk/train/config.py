@@ -16,7 +16,6 @@ from ..errors import OptionError
 
 CHOICES = {
     "direction": ("AtoB", "BtoA"),
-    "device": ("auto", "cpu", "cuda"),
     "precision": ("fp32", "bf16", "fp16"),
     "augment_on": ("loader", "device"),
 }
@@ -30,6 +29,11 @@ EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_eve
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 # Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
 COMPUTATION_KEYS = frozenset({"device", "compile"})
+
+
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` is a device setting: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    return re.fullmatch(r"auto|cpu|cuda(:\d+)?", name) is not None
 
 
 def flag(key: str) -> str:
@@ -126,6 +130,8 @@ class TrainConfig:
         for key, choices in CHOICES.items():
             if getattr(self, key) not in choices:
                 raise OptionError(f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}.")
+        if not is_device_name(self.device):
+            raise OptionError(f"device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got {self.device!r}.")
         positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every", "val_every",
                     "sample_every", "checkpoint_every")
         for key in positive:

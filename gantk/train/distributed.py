@@ -36,6 +36,11 @@ def init_process_group(device: str) -> ProcessInfo:
     info = process_from_environment()
     if not info.distributed:
         return info
+    if ":" in str(device):
+        raise OptionError(
+            f"--device {device} names one GPU, but torchrun started {info.world_size} processes, each of which takes "
+            "its own (cuda:LOCAL_RANK): use --device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose the GPUs."
+        )
     if not dist.is_initialized():
         if resolve_device(device, info.local_rank).type == "cuda":
             # Collectives (all_gather_object at checkpoints) and pinned memory use the current device.

@@ -357,6 +357,8 @@ class Trainer:
         config = self.config
         process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # pinned batches and cuDNN work on the current device: make it the run's
         tune_backends(device)
         warn_if_slow(device, config.precision)
         self._check_run_dir()
