@@ -234,9 +234,10 @@ def data_derive(photos: str, out: str, **options: Any) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default RUN_DIR/loss_curves.png).")
 def plot(run_dir: str, out: str | None) -> None:
     """Plot a run's loss curves from its metrics.csv."""
+    from .train import run_files
     from .train.plots import plot_losses
 
-    path = plot_losses(Path(run_dir) / "metrics.csv", out or Path(run_dir) / "loss_curves.png")
+    path = plot_losses(Path(run_dir) / run_files.METRICS, out or Path(run_dir) / run_files.LOSS_CURVES)
     click.echo(f"wrote {path}")
 
 

@@ -14,11 +14,12 @@ from ..evaluate import evaluate, open_eval_split, save_result
 from ..metrics.fid import RESIZE, find_inception_weights
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
+from ..train import run_files
 from ..train.config import EXECUTION_KEYS
 from .grids import AblationError, Cell, Grid, cell_config, check_grid
 from .outputs import write_outputs
 
-EVAL_FILE = "eval.json"
+EVAL_FILE = run_files.EVAL
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
 EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "seed": 0}
 

@@ -16,6 +16,7 @@ from ..data.transforms import to_unit
 from ..errors import GantkError
 from ..files import replacing
 from ..systems.targets import displayable
+from . import run_files
 
 # Columns of metrics.csv that are not losses; validation scores are logged as "val/<metric>".
 NOT_LOSSES = ("step", "epoch", "lr", "images_per_s")
@@ -84,7 +85,7 @@ def tensorboard_writer(run_dir: Path):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
+    return SummaryWriter(str(run_dir / run_files.TENSORBOARD))
 
 
 class LossWindow:
@@ -126,8 +127,8 @@ class RunLog:
     metrics and validation CSVs and TensorBoard."""
 
     def __init__(self, run_dir: Path, step: int, total_steps: int, *, is_main: bool, validation: bool, progress: bool):
-        self.metrics = MetricsLog(run_dir / "metrics.csv", step) if is_main else None
-        self.validation = MetricsLog(run_dir / "validation.csv", step) if is_main and validation else None
+        self.metrics = MetricsLog(run_dir / run_files.METRICS, step) if is_main else None
+        self.validation = MetricsLog(run_dir / run_files.VALIDATION, step) if is_main and validation else None
         self.board = tensorboard_writer(run_dir) if is_main else None
         self.bar = tqdm(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
         self.window = LossWindow()

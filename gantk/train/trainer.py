@@ -27,6 +27,7 @@ from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
 from ..systems.base import System, check_phases
 from . import checkpoint as ckpt
+from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
 from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
@@ -36,9 +37,6 @@ from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
 from .schedule import linear_decay
 from .validation import validation_scores
-
-# What a run directory holds besides checkpoints: a new run may reuse a folder that holds only these.
-RUN_FILES = {"config.toml", "metrics.csv", "validation.csv", "loss_curves.png", "samples", "tensorboard", "eval.json"}
 
 
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
@@ -210,7 +208,7 @@ class Trainer:
             raise OptionError(f"--out {self.run_dir} is a file; choose a directory.")
         # Hidden files are neither a run's results nor a user's work (e.g. the temporary file of a killed write).
         foreign = sorted(
-            p.name for p in self.run_dir.iterdir() if p.name not in RUN_FILES and not p.name.startswith(".")
+            p.name for p in self.run_dir.iterdir() if p.name not in run_files.ALL and not p.name.startswith(".")
         ) if self.run_dir.is_dir() else []
         if foreign:
             raise OptionError(
@@ -221,7 +219,7 @@ class Trainer:
     def _write_run_dir(self, process: ProcessInfo) -> None:
         if process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            with replacing(self.run_dir / "config.toml") as handle:
+            with replacing(self.run_dir / run_files.CONFIG) as handle:
                 handle.write(to_toml(self.config.to_dict()))
 
     def open_data(self, summary: DatasetSummary | None = None):
@@ -403,7 +401,7 @@ class Trainer:
         finally:
             log.close()
         if process.is_main:
-            plot_losses(self.run_dir / "metrics.csv", self.run_dir / "loss_curves.png")
+            plot_losses(self.run_dir / run_files.METRICS, self.run_dir / run_files.LOSS_CURVES)
         if process.distributed:
             dist.barrier()
         return self.run_dir
@@ -479,7 +477,7 @@ class Trainer:
         if due(config.checkpoint_every):  # first: a failing sample or validation loses no training
             self._save(parts)
         if parts.process.is_main and due(config.sample_every):
-            save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / "samples" / f"step-{self.step:08d}.png")
+            save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / run_files.SAMPLES / f"step-{self.step:08d}.png")
         if log.validation is not None and due(config.val_every):
             log.write_validation(self.step, validation_scores(parts.system, self.val_dataset, parts.device, config.batch_size))
         for callback in self.callbacks:
