@@ -283,7 +283,7 @@ def test_the_cli_starts_without_importing_the_heavy_parts():
     import subprocess
     import sys
 
-    heavy = ("gantk.train", "torchvision", "segmentation_models_pytorch", "matplotlib")
+    heavy = ("gantk.train.trainer", "torchvision", "segmentation_models_pytorch", "matplotlib")
     code = f"import gantk.cli, sys; print([m for m in {heavy!r} if m in sys.modules])"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
