@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OptionError
+from ..registry import VALUE_TYPES, type_mismatch
 
 CHOICES = {
     "direction": ("AtoB", "BtoA"),
@@ -167,17 +168,13 @@ def check_type(key: str, value: Any) -> None:
     allowed = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) is types.UnionType else [hint]
     if value is None and type(None) in typing.get_args(hint):
         return
-    for expected in allowed:
-        origin = typing.get_origin(expected) or expected
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if (origin is bool and isinstance(value, bool)) or (origin is float and number) or (origin is int and number and isinstance(value, int)):
+    origins = [typing.get_origin(t) or t for t in allowed]
+    for origin in origins:
+        if origin in VALUE_TYPES and type_mismatch(key, origin, None, value) is None:
             return
-        if origin in (str, dict) and isinstance(value, origin):
-            if origin is dict and key == "loss_opt" and not all(isinstance(v, dict) for v in value.values()):
-                continue
+        if origin is dict and isinstance(value, dict) and (key != "loss_opt" or all(isinstance(v, dict) for v in value.values())):
             return
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table of options"}
-    wanted = " or ".join(names[typing.get_origin(t) or t] for t in allowed)
+    wanted = " or ".join(VALUE_TYPES[origin][1] if origin in VALUE_TYPES else "a table of options" for origin in origins)
     if key == "loss_opt":
         wanted = "a table of option tables, one per objective (e.g. bce.real_label = 0.9)"
     raise OptionError(f"{key} must be {wanted}, got {value!r}.")
