@@ -38,7 +38,7 @@ class ClippedSystem(PairedSystem):
 
 def clipped() -> Recipe:
     """pix2pix with a weight-clipped discriminator."""
-    return Recipe(name="clipped", system=ClippedSystem, defaults=pix2pix().defaults, options={"clip": 0.01, "note": "x"})
+    return Recipe(name="clipped", system=ClippedSystem, defaults=pix2pix().defaults, options={"clip": 0.01, "note": "x", "bound": None})
 
 
 class Plugin:
@@ -73,14 +73,14 @@ def test_the_hook_follows_each_optimizer_step_without_gradients(pairs, tmp_path,
 def test_recipe_options_take_their_defaults_and_the_values_given(pairs, tmp_path, components):
     trainer = Trainer(config(pairs, tmp_path / "run", max_steps=2, recipe_opt={"clip": 0.05}), components=components, progress=False)
     trainer.fit()
-    assert trainer.config.recipe_opt == {"clip": 0.05, "note": "x"}
+    assert trainer.config.recipe_opt == {"clip": 0.05, "note": "x", "bound": None}
     assert trainer.system.clip == 0.05
-    assert read_config_file(tmp_path / "run" / "config.toml")["recipe_opt"] == {"clip": 0.05, "note": "x"}
+    assert read_config_file(tmp_path / "run" / "config.toml")["recipe_opt"] == {"clip": 0.05, "note": "x", "bound": "none"}  # TOML has no null
     payload = ckpt.load_checkpoint(tmp_path / "run")
-    assert payload["system"]["recipe_opt"] == {"clip": 0.05, "note": "x"}
+    assert payload["system"]["recipe_opt"] == {"clip": 0.05, "note": "x", "bound": None}
     system, _ = ckpt.system_from_checkpoint(tmp_path / "run", components=components)
     assert system.clip == 0.05
-    with pytest.raises(OptionError, match=r"cannot change --recipe-opt \(the run has --recipe-opt clip=0.05,note=x\)"):
+    with pytest.raises(OptionError, match=r"cannot change --recipe-opt \(the run has --recipe-opt clip=0.05,note=x,bound=None\)"):
         Trainer.resume(tmp_path / "run", {"recipe_opt": {"clip": 0.1}}, components=components)
     resumed = Trainer.resume(tmp_path / "run", {"recipe_opt": {"clip": 0.05}, "max_steps": 3}, components=components, progress=False)
     resumed.fit()
@@ -88,7 +88,7 @@ def test_recipe_options_take_their_defaults_and_the_values_given(pairs, tmp_path
 
 
 @pytest.mark.parametrize("given, message", [
-    ({"clp": 0.1}, r"--recipe-opt: recipe 'clipped' has no option clp \(its options: clip=0.01, note='x'\)"),
+    ({"clp": 0.1}, r"--recipe-opt: recipe 'clipped' has no option clp \(its options: clip=0.01, note='x', bound=None\)"),
     ({"clip": "big"}, r"--recipe-opt: recipe 'clipped': option clip must be a number \(default 0.01\), got 'big'"),
     ({"note": 3}, r"option note must be a string"),
 ])
@@ -97,13 +97,19 @@ def test_unknown_or_mistyped_recipe_options_are_named(pairs, tmp_path, component
         Trainer(config(pairs, tmp_path / "run", recipe_opt=given), components=components)
 
 
+def test_none_is_spelt_as_each_recipe_option_takes_it(pairs, tmp_path, components):
+    """A config.toml writes None as "none" (TOML has no null); given back, it is None again, and a text option's none is "none"."""
+    trainer = Trainer(config(pairs, tmp_path / "run", recipe_opt={"bound": "none", "note": None}), components=components)
+    assert trainer.config.recipe_opt == {"clip": 0.01, "note": "none", "bound": None}
+
+
 def test_a_recipe_without_options_refuses_any(pairs, tmp_path):
     with pytest.raises(OptionError, match=r"recipe 'pix2pix' has no option clip \(its options: none\)"):
         Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), recipe_opt={"clip": 1}, **TINY))
 
 
 def test_describe_lists_a_recipes_options(components):
-    assert describe("recipe", "clipped", components)["options"] == {"clip": 0.01, "note": "x"}
+    assert describe("recipe", "clipped", components)["options"] == {"clip": 0.01, "note": "x", "bound": None}
     assert describe("recipe", "pix2pix")["options"] == {}
 
 

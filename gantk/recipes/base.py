@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import OptionError
-from ..registry import VALUE_TYPES, type_mismatch
+from ..registry import VALUE_TYPES, type_mismatch, with_nones
 from ..systems.base import System
 
 
@@ -31,7 +31,9 @@ class Recipe:
 
     def settings(self, given: dict[str, Any]) -> dict[str, Any]:
         """:attr:`options` with the ``given`` values, each checked to be one of them and of its default's
-        type (an option whose default is ``None`` or not a plain value takes any)."""
+        type (an option whose default is ``None`` or not a plain value takes any). ``none`` is spelt as
+        each option takes it, as for a component's options (TOML has no null)."""
+        given = with_nones(given, self.options)
         unknown = sorted(set(given) - set(self.options))
         if unknown:
             takes = ", ".join(f"{key}={value!r}" for key, value in self.options.items()) or "none"
