@@ -136,7 +136,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     Example: gantk train --gen unet --disc patch70 --loss bce+l1 --data DIR
     """
     from .train import TrainConfig, Trainer
-    from .train.config import read_config_file
+    from .train.config import layered, read_config_file
     from .train.interrupt import TrainingInterrupted
 
     flags["compile"] = compile_
@@ -147,7 +147,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
         trainer = Trainer.resume(resume, given, progress=progress)
     else:
         values = read_config_file(config_file) if config_file else {}
-        config = TrainConfig().merged({**values, **given})
+        config = TrainConfig().merged(layered(values, given))
         trainer = Trainer(config, progress=progress)
     try:
         run_dir = trainer.fit()

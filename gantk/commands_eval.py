@@ -95,7 +95,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     Example: gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
     """
     from .ablate import BUILTIN_GRIDS, load_grid, run_ablation
-    from .train.config import read_config_file
+    from .train.config import layered, read_config_file
 
     if list_grids:
         for grid in BUILTIN_GRIDS.values():
@@ -106,8 +106,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     missing = [flag for flag, value in (("--grid", grid_spec), ("--data", data), ("--out", out)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
-    common = read_config_file(config_file) if config_file else {}
-    common.update(given_flags(flags))
+    common = layered(read_config_file(config_file) if config_file else {}, given_flags(flags))
     run_ablation(
         load_grid(grid_spec), data, Path(out), common=common, progress=progress, log=click.echo,
         eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,

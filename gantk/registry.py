@@ -31,6 +31,27 @@ VALUE_TYPES = {
 SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES}  # bool first: it is a subclass of int
 
 
+def plain(value: Any) -> Any:
+    """``value`` in Python's own types, which TOML files and safely loaded checkpoints hold: numbers
+    of other kinds (numpy, fractions) as ``int`` or ``float``, tuples as lists, in tables too.
+
+    Example:
+        >>> plain({"betas": (0.5, 0.9), "ndf": 64})
+        {'betas': [0.5, 0.9], 'ndf': 64}
+    """
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
 def own_summary(obj: Any) -> str:
     """The first line of ``obj``'s own docstring (a class does not inherit its base's here; a
     ``functools.partial`` without one of its own gives its function's)."""

@@ -52,7 +52,6 @@ from .train import checkpoint as ckpt
 from .train.config import TrainConfig
 from .train.logs import save_sample_grid
 from .train.resolve import fit_generator_depth, resolve_config
-from .train.trainer import system_config
 
 
 class _Conformance:
@@ -321,8 +320,9 @@ class SystemConformance(_Conformance):
 
     ``options`` are the recipe's own (``--recipe-opt``); ``settings`` other training settings
     (``TrainConfig`` keys; the demo's narrow networks unless set). The data have the ``channels``
-    given, and are masks of ``num_classes`` classes when it is set. Override ``make_batch`` for a
-    system that needs more than ``A`` and ``B``.
+    given, and B is masks of ``num_classes`` classes when it is set. Override ``make_batch`` for a
+    system that needs more than ``A`` and ``B``. The kit checks one step's parts; the trainer's
+    schedule (``every``), mixed precision and test-time batch statistics are not run here.
     """
 
     kind = "recipe"
@@ -339,8 +339,13 @@ class SystemConformance(_Conformance):
         sides = {"load_size": self.size, "crop_size": self.size, "batch_size": self.batch_size}
         settings = TrainConfig(recipe=component_name, recipe_opt=component_options).merged({**sides, **self.settings})
         resolved = fit_generator_depth(resolve_config(settings, components), components)
-        data = SimpleNamespace(channels=dict(self.channels), num_classes=self.num_classes, format=None)
-        return system_config(resolved, data, components)
+        return ckpt.system_config(resolved, self.data(), components)
+
+    def data(self) -> SimpleNamespace:
+        """What the system learns of the dataset: its channels (a mask side has one per class), classes and format."""
+        channels = dict(self.channels) if self.num_classes is None else {**self.channels, "B": self.num_classes}
+        data_format = "segmentation" if self.num_classes is not None else "unaligned" if "BtoA" in self.directions else "aligned"
+        return SimpleNamespace(channels=channels, num_classes=self.num_classes, format=data_format)
 
     @pytest.fixture
     def system(self, components, config) -> System:
@@ -363,7 +368,7 @@ class SystemConformance(_Conformance):
         assert isinstance(recipe, Recipe), f"the factory returned {type(recipe).__name__}, not a gantk.recipes.base.Recipe"
         assert issubclass(recipe.system, System), f"{recipe.system!r} is not a gantk.systems.base.System"
         unstorable = {key: value for key, value in recipe.options.items() if not ckpt.storable(value)}
-        assert not unstorable, f"option defaults a checkpoint cannot hold (only numbers, text, true/false, none, lists): {unstorable}"
+        assert not unstorable, f"option defaults a checkpoint cannot hold (only numbers, text, true/false, none, lists, tables): {unstorable}"
 
     def test_phases_can_be_trained(self, system, component_name):
         check_phases(system, component_name)

@@ -250,3 +250,19 @@ def test_a_study_validates_its_data_once_before_training_and_evaluates_in_its_fo
     results = run_ablation(load_grid(str(grid)), wide, out, common=common, progress=False, log=lambda line: None)
     assert len(checks) == 3  # once before training, then once per cell's training
     assert [r["data_format"] for r in results] == ["aligned", "aligned"] and (out / "samples.png").is_file()
+
+
+def test_each_cell_is_evaluated_on_the_training_device_and_config_tables_merge_with_flags(study, monkeypatch):
+    import gantk.ablate.runner as runner
+
+    grid, pairs, out = study
+    seen, evaluate = [], runner.evaluate
+    monkeypatch.setattr(runner, "evaluate", lambda *args, **options: seen.append(options["device"]) or evaluate(*args, **options))
+    config = out.parent / "common.toml"
+    config.write_text('[gen_opt]\nngf = 4\nnorm = "instance"\n')
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--device", "cpu", "--config", config, "--gen-opt", "ngf=8", *FLAGS)
+    assert result.exit_code == 0, result.output
+    assert seen == ["cpu", "cpu"]
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert all(cell["cell"]["train_config"]["gen_opt"]["norm"] == "instance" for cell in cells)  # the file's, kept
+    assert all(cell["cell"]["train_config"]["gen_opt"]["ngf"] == 8 for cell in cells)  # the flag's, over the file's

@@ -328,8 +328,9 @@ def test_cli_choices_are_the_librarys():
 def test_every_device_option_takes_a_gpu_number_and_names_a_wrong_device(command):
     option = next(param for param in cli.commands[command].params if param.name == "device")
     assert option.type.convert("cuda:1", option, None) == "cuda:1"
-    result = CliRunner().invoke(cli, [command, "--device", "gpu"])
-    assert result.exit_code == 2 and "'gpu' is not one of auto, cpu, cuda or cuda:N (e.g. cuda:1)" in result.output
+    for wrong in ("gpu", "cuda:01", "cuda:\u0663"):  # the last, an Arabic-Indic digit
+        result = CliRunner().invoke(cli, [command, "--device", wrong])
+        assert result.exit_code == 2 and f"{wrong!r} is not one of auto, cpu, cuda or cuda:N (e.g. cuda:1)" in result.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

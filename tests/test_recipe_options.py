@@ -1,20 +1,23 @@
 """A recipe's own options (``--recipe-opt``) and the system hook after each optimizer step."""
 
+import fractions
+import warnings
+
+import numpy as np
 import pytest
 import torch
-
-from gantk import hookimpl, load_components
 from click.testing import CliRunner
 
+from gantk import hookimpl, load_components
 from gantk.cli import cli
 from gantk.describe import describe
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.recipes import pix2pix
 from gantk.recipes.base import Recipe
 from gantk.systems import PairedSystem
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
-from gantk.train.config import read_config_file
+from gantk.train.config import read_config_file, to_toml
 from helpers import write_paired
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=100, checkpoint_every=2,
@@ -36,20 +39,24 @@ class ClippedSystem(PairedSystem):
                 parameter.clamp_(-self.clip, self.clip)
 
 
-def clipped() -> Recipe:
-    """pix2pix with a weight-clipped discriminator."""
-    return Recipe(name="clipped", system=ClippedSystem, defaults=pix2pix().defaults, options={"clip": 0.01, "note": "x", "bound": None})
+def recipe_plugin(**options):
+    """A plugin registering the recipe ``clipped`` with ``options``."""
 
+    def clipped() -> Recipe:
+        """pix2pix with a weight-clipped discriminator."""
+        return Recipe(name="clipped", system=ClippedSystem, defaults=pix2pix().defaults, options=options)
 
-class Plugin:
-    @hookimpl
-    def gantk_register_recipes(self, registry):
-        registry.add("clipped", clipped)
+    class Plugin:
+        @hookimpl
+        def gantk_register_recipes(self, registry):
+            registry.add("clipped", clipped)
+
+    return load_components(autoload=False, plugins=[Plugin()])
 
 
 @pytest.fixture(scope="module")
 def components():
-    return load_components(autoload=False, plugins=[Plugin()])
+    return recipe_plugin(clip=0.01, note="x", bound=None)
 
 
 @pytest.fixture
@@ -113,7 +120,60 @@ def test_describe_lists_a_recipes_options(components):
     assert describe("recipe", "pix2pix")["options"] == {}
 
 
-def test_the_cli_passes_recipe_options(pairs, tmp_path):
+def test_the_cli_names_a_recipe_option_the_recipe_lacks(pairs, tmp_path):
     result = CliRunner().invoke(cli, ["train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--recipe-opt", "clip=1,note=y"])
     assert result.exit_code != 0
     assert "recipe 'pix2pix' has no option clip, note (its options: none)" in result.output
+
+
+def test_numbers_of_other_kinds_are_stored_as_plain_ones(pairs, tmp_path, components):
+    """numpy and fractions numbers (from a sweep, say) become int and float: TOML and safe checkpoint loading take no others."""
+    config = TrainConfig(recipe="clipped").merged({"lr": np.float32(0.5), "max_steps": np.int64(2), "decay_start": fractions.Fraction(1, 2),
+                                                   "recipe_opt": {"clip": np.float64(0.05)}, "gen_opt": {"ngf": np.int32(8)}})
+    assert [type(value) for value in (config.lr, config.max_steps, config.decay_start, config.gen_opt["ngf"])] == [float, int, float, int]
+    assert type(components.create("recipe", "clipped").settings({"clip": np.float32(0.25)})["clip"]) is float
+    with pytest.raises(TypeError, match="has no TOML form"):
+        to_toml({"gen_opt": {"weights": object()}})
+    trainer = Trainer(config.merged({"data": str(pairs), "out": str(tmp_path / "run"), **TINY, "lr": np.float32(2e-4)}),
+                      components=components, progress=False)
+    trainer.fit()
+    assert read_config_file(tmp_path / "run" / "config.toml")["recipe_opt"]["clip"] == 0.05
+    Trainer.resume(tmp_path / "run", {"max_steps": 3}, components=components, progress=False).fit()
+
+
+def test_resume_takes_a_text_option_given_as_none(pairs, tmp_path, components):
+    Trainer(config(pairs, tmp_path / "run", max_steps=1, recipe_opt={"note": None}), components=components, progress=False).fit()
+    resumed = Trainer.resume(tmp_path / "run", {"recipe_opt": {"note": None, "bound": "none"}, "max_steps": 2},  # as the CLI and a TOML give them
+                             components=components, progress=False)
+    assert resumed.fit() and resumed.system.config["recipe_opt"] == {"clip": 0.01, "note": "none", "bound": None}
+
+
+def test_a_run_resumes_and_loads_after_its_recipe_gained_and_lost_options(pairs, tmp_path, components):
+    Trainer(config(pairs, tmp_path / "run", max_steps=1, recipe_opt={"clip": 0.05}), components=components, progress=False).fit()
+    changed = recipe_plugin(clip=0.01, every=2)
+    with pytest.warns(GantkWarning) as caught:
+        resumed = Trainer.resume(tmp_path / "run", {"max_steps": 2}, components=changed, progress=False)
+        resumed.fit()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "no longer takes note='x', bound=None" in messages and "take their defaults: every=2" in messages
+    assert resumed.system.config["recipe_opt"] == {"clip": 0.05, "every": 2}
+    with pytest.warns(GantkWarning) as caught:  # the older checkpoint still holds the options as they were
+        system, _ = ckpt.system_from_checkpoint(ckpt.list_checkpoints(tmp_path / "run")[0], components=changed)
+    assert [str(w.message).split(",")[0] for w in caught] == [
+        "recipe 'clipped' no longer takes note='x'",
+        "recipe 'clipped' has options the run was trained without; they take their defaults: every=2.",
+    ]
+    assert system.config["recipe_opt"] == {"clip": 0.05, "every": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the newest checkpoint holds the options as they are now
+        ckpt.system_from_checkpoint(tmp_path / "run", components=changed)
+
+
+def test_each_old_checkpoint_gets_its_own_tables(pairs, tmp_path):
+    Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), max_steps=1, **TINY), progress=False).fit()
+    path = ckpt.list_checkpoints(tmp_path / "run")[-1]
+    payload = torch.load(path, weights_only=True)
+    del payload["system"]["recipe_opt"]
+    torch.save(payload, path)
+    ckpt.load_checkpoint(path)["system"]["recipe_opt"]["changed"] = True
+    assert ckpt.load_checkpoint(path)["system"]["recipe_opt"] == {} and ckpt.LATER_SYSTEM_KEYS["recipe_opt"] == {}

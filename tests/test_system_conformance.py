@@ -16,14 +16,12 @@ class TestPix2pixWithoutDiscriminatorFromGray(SystemConformance):
 class TestBinarySegmentation(SystemConformance):
     name = "seg"
     num_classes = 2
-    channels = {"A": 3, "B": 2}
 
 
 class TestMultiClassSegmentation(SystemConformance):
     name = "seg"
     settings = {"loss": "bce+lovasz", "gen": "resnet6"}
     num_classes = 4
-    channels = {"A": 3, "B": 4}
 
 
 class TestCycleGAN(SystemConformance):

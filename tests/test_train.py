@@ -421,10 +421,22 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     ("workers", -2, "workers must be an integer >= 0, got -2."),
     ("keep_checkpoints", 0, "keep_checkpoints must be an integer >= 1, got 0."),
     ("device", "cuda:x", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:x'."),
+    ("device", "cuda:01", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:01'."),
+    ("device", torch.device("cpu"), "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got device(type='cpu')."),
 ])
 def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
     with pytest.raises(OptionError, match=re.escape(message)):
         Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, **{key: value}), progress=False)
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_a_device_named_otherwise_is_the_same_device(monkeypatch, cuda):
+    """Resuming with --device cuda:0 a run of --device cuda (or auto, on a GPU) changes no arithmetic: no warning."""
+    from gantk.train.trainer import _runs_on
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert (_runs_on("auto") == _runs_on("cuda") == _runs_on("cuda:0")) is cuda
+    assert _runs_on("cuda:1") != _runs_on("cuda") and (_runs_on("auto") == _runs_on("cpu")) is not cuda
 
 
 def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):

@@ -89,7 +89,7 @@ def run_ablation(
                     log(f"{label}: training into {run_dir}")
                 trainer.fit()
                 log(f"{label}: evaluating")
-            options = {"progress": progress, "data_format": trainer.config.data_format, **eval_options}
+            options = {"progress": progress, "data_format": trainer.config.data_format, "device": trainer.config.device, **eval_options}
             result = evaluate(run_dir, data, feature_cache=feature_cache, **options)
         except AblationError:
             raise

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import OptionError
-from ..registry import VALUE_TYPES, type_mismatch, with_nones
+from ..registry import VALUE_TYPES, plain, type_mismatch, with_nones
 from ..systems.base import System
 
 
@@ -33,7 +33,7 @@ class Recipe:
         """:attr:`options` with the ``given`` values, each checked to be one of them and of its default's
         type (an option whose default is ``None`` or not a plain value takes any). ``none`` is spelt as
         each option takes it, as for a component's options (TOML has no null)."""
-        given = with_nones(given, self.options)
+        given = with_nones(plain(given), self.options)
         unknown = sorted(set(given) - set(self.options))
         if unknown:
             takes = ", ".join(f"{key}={value!r}" for key, value in self.options.items()) or "none"
@@ -42,4 +42,4 @@ class Recipe:
             default = self.options[key]
             if type(default) in VALUE_TYPES and (problem := type_mismatch(key, type(default), default, value)):
                 raise OptionError(f"--recipe-opt: recipe '{self.name}': {problem}.")
-        return {**self.options, **given}
+        return {**plain(self.options), **given}

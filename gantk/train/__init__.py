@@ -1,6 +1,11 @@
 """The shared trainer and what it writes."""
 
+from typing import TYPE_CHECKING
+
 from .config import TrainConfig
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
 
 __all__ = ["TrainConfig", "Trainer"]
 
@@ -11,3 +16,7 @@ def __getattr__(name: str):
 
         return Trainer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

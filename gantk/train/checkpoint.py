@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import warnings
 from pathlib import Path
@@ -15,7 +16,10 @@ from ..errors import CheckpointError, GantkWarning, SpecError, UnknownNameError
 from ..files import remove_abandoned, replacing
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
+from ..recipes.base import Recipe
+from ..registry import plain
 from ..systems.base import System
+from .config import TrainConfig
 
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
@@ -76,7 +80,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "system" not in payload:
         raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
-    payload = {**LATER_KEYS, **payload, "system": {**LATER_SYSTEM_KEYS, **payload["system"]}}
+    later, later_system = copy.deepcopy(LATER_KEYS), copy.deepcopy(LATER_SYSTEM_KEYS)  # each payload its own lists and tables
+    payload = {**later, **payload, "system": {**later_system, **payload["system"]}}
     payload["path"] = str(path)
     return payload
 
@@ -130,6 +135,22 @@ NETWORK_KEYS = (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc
 PLAIN_VALUES = (type(None), bool, int, float, str)
 
 
+def system_config(config: TrainConfig, dataset: Any, components: Components) -> dict[str, Any]:
+    """What a checkpoint needs to rebuild the system: component names, options (with the defaults of
+    those not given, :func:`network_defaults`), channels."""
+    described = {
+        "recipe": config.recipe, "recipe_opt": dict(config.recipe_opt),
+        "gen": config.gen, "gen_opt": dict(config.gen_opt),
+        "disc": None if config.disc == "none" else config.disc, "disc_opt": dict(config.disc_opt),
+        "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
+        "pool_size": config.pool_size, "n_critic": config.n_critic,
+        "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
+        "data_format": dataset.format, "direction": config.direction,
+        "load_size": config.load_size, "crop_size": config.crop_size,
+    }
+    return {**described, **network_defaults(described, components)}
+
+
 def network_defaults(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, Any]]:
     """Per network (``gen_defaults``, ``disc_defaults``), the factory defaults of the options not given
     (the channels aside): a checkpoint keeps them, so a model rebuilt after a default changed is the
@@ -146,23 +167,49 @@ def network_defaults(system_config: dict[str, Any], components: Components) -> d
 
 
 def storable(value: Any) -> bool:
-    """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or a list of them."""
+    """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or lists and tables of them."""
     if isinstance(value, (list, tuple)):
         return all(map(storable, value))
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and storable(item) for key, item in value.items())
     return isinstance(value, PLAIN_VALUES)
+
+
+def recipe_options(saved: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+    """A checkpoint's options of ``recipe`` as the recipe takes them now: options it gained since the
+    run take their defaults, options it dropped are left out (each with a warning)."""
+    gone = [f"{key}={value!r}" for key, value in saved.items() if key not in recipe.options]
+    added = {key: plain(value) for key, value in recipe.options.items() if key not in saved}
+    if gone:
+        warnings.warn(
+            f"recipe '{recipe.name}' no longer takes {', '.join(gone)}, which the run was trained with: "
+            "the rebuilt system may compute something else than the trained one.",
+            GantkWarning,
+            stacklevel=3,
+        )
+    if added:
+        warnings.warn(
+            f"recipe '{recipe.name}' has options the run was trained without; they take their defaults: "
+            f"{', '.join(f'{key}={value!r}' for key, value in added.items())}.",
+            GantkWarning,
+            stacklevel=3,
+        )
+    return {**{key: value for key, value in saved.items() if key in recipe.options}, **added}
 
 
 def build_system(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
     """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded).
 
     With ``for_checkpoint`` the weights will come from a checkpoint: each network is built with the
-    defaults it was trained with (see :func:`network_defaults`), and the options a component lists
+    defaults it was trained with (see :func:`network_defaults`), the options a component lists
     in its factory's ``starting_weight_options`` (such as smp's pretrained ``encoder_weights``)
-    keep their defaults: no pretrained file is needed to load a trained model.
+    keep their defaults: no pretrained file is needed to load a trained model; and the recipe's
+    options are those it takes now (see :func:`recipe_options`).
     """
     components = components or default_components()
+    recipe = components.create("recipe", system_config["recipe"])
     if for_checkpoint:
-        system_config = {**system_config}
+        system_config = {**system_config, "recipe_opt": recipe_options(system_config["recipe_opt"], recipe)}
         for kind, name_key, options_key in NETWORK_KEYS:
             if system_config.get(name_key) in components.registry(kind):
                 entry = components.registry(kind).get(system_config[name_key])
@@ -176,7 +223,6 @@ def build_system(system_config: dict[str, Any], components: Components | None = 
                     )
                 options = {**{k: v for k, v in defaults.items() if entry.takes_option(k)}, **system_config[options_key]}
                 system_config[options_key] = {k: v for k, v in options.items() if k not in entry.starting_weight_options}
-    recipe = components.create("recipe", system_config["recipe"])
     return recipe.system(system_config, components)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OptionError
-from ..registry import VALUE_TYPES, type_mismatch
+from ..registry import VALUE_TYPES, plain, type_mismatch
 
 CHOICES = {
     "direction": ("AtoB", "BtoA"),
@@ -34,7 +34,7 @@ COMPUTATION_KEYS = frozenset({"device", "compile"})
 
 def is_device_name(name: str) -> bool:
     """Whether ``name`` is a device setting: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
-    return re.fullmatch(r"auto|cpu|cuda(:\d+)?", name) is not None
+    return isinstance(name, str) and re.fullmatch(r"auto|cpu|cuda(:(0|[1-9][0-9]{0,3}))?", name, re.ASCII) is not None
 
 
 def flag(key: str) -> str:
@@ -113,6 +113,7 @@ class TrainConfig:
 
     def merged(self, values: dict[str, Any], *, only_unset: bool = False) -> "TrainConfig":
         """A copy with ``values`` applied (dict options merge key by key); ``only_unset`` fills ``None`` fields only."""
+        values = plain(values)
         known = {f.name for f in fields(self)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -180,6 +181,21 @@ def check_type(key: str, value: Any) -> None:
     raise OptionError(f"{key} must be {wanted}, got {value!r}.")
 
 
+def layered(*tables: dict[str, Any]) -> dict[str, Any]:
+    """Settings given in layers (a file, then flags): later values win, option tables merge key by key.
+
+    Example:
+        >>> layered({"lr": 1e-4, "gen_opt": {"ngf": 8, "norm": "batch"}}, {"gen_opt": {"ngf": 16}})
+        {'lr': 0.0001, 'gen_opt': {'ngf': 16, 'norm': 'batch'}}
+    """
+    merged: dict[str, Any] = {}
+    for table in tables:
+        for key, value in table.items():
+            both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if both else value
+    return merged
+
+
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     """The contents of the TOML file ``path``; errors name it as ``what`` (e.g. "config file")."""
     try:
@@ -235,5 +251,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} has no TOML form: settings hold numbers, text, true/false, lists and tables.")
+    text = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'

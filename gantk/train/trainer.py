@@ -25,6 +25,7 @@ from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
 from ..files import replacing
 from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
+from ..registry import plain, with_nones
 from ..systems.base import System, check_phases
 from . import checkpoint as ckpt
 from . import run_files
@@ -40,22 +41,6 @@ from .validation import validation_scores
 
 
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
-
-
-def system_config(config: TrainConfig, dataset: Any, components: Components) -> dict[str, Any]:
-    """What a checkpoint needs to rebuild the system: component names, options (with the defaults of
-    those not given, ``checkpoint.network_defaults``), channels."""
-    described = {
-        "recipe": config.recipe, "recipe_opt": dict(config.recipe_opt),
-        "gen": config.gen, "gen_opt": dict(config.gen_opt),
-        "disc": None if config.disc == "none" else config.disc, "disc_opt": dict(config.disc_opt),
-        "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
-        "pool_size": config.pool_size, "n_critic": config.n_critic,
-        "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
-        "data_format": dataset.format, "direction": config.direction,
-        "load_size": config.load_size, "crop_size": config.crop_size,
-    }
-    return {**described, **ckpt.network_defaults(described, components)}
 
 
 def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -99,8 +84,11 @@ def tune_backends(device: torch.device) -> None:
 
 
 def _runs_on(value: Any) -> Any:
-    """What a setting value means on this machine: ``auto`` as the device it picks, others as they are."""
-    return ("cuda" if torch.cuda.is_available() else "cpu") if value == "auto" else value
+    """What a setting value means on this machine: ``auto`` as the device it picks, ``cuda`` as the GPU
+    one process takes (the first; a numbered GPU is refused under torchrun), others as they are."""
+    if value == "auto":
+        value = "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda:0" if value == "cuda" else value
 
 
 @dataclasses.dataclass
@@ -168,8 +156,15 @@ class Trainer:
                 "to continue from an older checkpoint, move the newer ones out of the directory."
             )
         payload = ckpt.load_checkpoint(run_dir)
+        components = kwargs["components"] = kwargs.get("components") or default_components()
+        with ckpt.missing_plugin_errors(payload, components):
+            recipe = components.create("recipe", payload["system"]["recipe"])
+        options = ckpt.recipe_options(payload["system"]["recipe_opt"], recipe)
+        payload["system"]["recipe_opt"], payload["train_config"]["recipe_opt"] = options, dict(options)
         saved = payload["train_config"]
         overrides = dict(overrides or {})
+        if "recipe_opt" in overrides:  # none spelt as the run's options hold it
+            overrides["recipe_opt"] = with_nones(plain(overrides["recipe_opt"]), recipe.options)
         if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():
             del overrides["out"]
         fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and not same_setting(value, saved.get(key)))
@@ -190,7 +185,7 @@ class Trainer:
         if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
             overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
-        with ckpt.missing_plugin_errors(payload, kwargs.get("components") or default_components()):
+        with ckpt.missing_plugin_errors(payload, components):
             return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -285,7 +280,7 @@ class Trainer:
 
     def build_system(self, dataset: Any, device: torch.device) -> System:
         """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
-        sys_config = system_config(self.config, dataset, self.components)
+        sys_config = ckpt.system_config(self.config, dataset, self.components)
         if self.resume_from is not None:
             saved = self.resume_from["system"]
             changed = sorted(

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import torch
+from torch.nn.utils import parametrize
 
 from gantk.errors import OptionError
 from gantk.plugins import Components
@@ -29,6 +30,13 @@ class WeightClippedSystem(PairedSystem):
             raise OptionError(f"--recipe-opt clip must be a positive number (0.01 in the paper), got {clip}.")
         self.clip = float(clip)
         self.critics = [name for name, (kind, _) in self.network_parts.items() if kind == "discriminator"]
+        for name in self.critics:
+            if any(parametrize.is_parametrized(module) for module in self.networks[name].modules()):
+                raise OptionError(
+                    f"--recipe wgan-clip clips the weights of discriminator '{config['disc']}', but it reparametrizes them "
+                    "(spectral norm: the weights it uses are not the ones clipped). Use a plain discriminator "
+                    "(e.g. --disc patch70), or train an sn-* critic with --recipe pix2pix --loss wgan+l1."
+                )
 
     @torch.no_grad()
     def after_optimizer_step(self, phase: Phase) -> None:
@@ -46,7 +54,7 @@ def wgan_clip() -> Recipe:
         defaults={
             **pix2pix().defaults,
             "loss": "wgan+l1@100", "disc_opt": {"norm": "instance"}, "n_critic": 5,
-            "lr": 5e-5, "beta1": 0.0, "beta2": 0.99,
+            "lr": 5e-5, "beta1": 0.0, "beta2": 0.99, "decay_start": 1.0,
         },
         source="Arjovsky et al. 2017, algorithm 1 (Adam with beta1 = 0 standing in for RMSProp), on pix2pix's networks and L1 term",
         options={"clip": 0.01},

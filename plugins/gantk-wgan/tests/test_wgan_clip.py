@@ -40,7 +40,7 @@ def train(tmp_path, *flags):
 
 
 def test_gantk_train_clips_the_critic_after_each_of_its_steps(tmp_path):
-    result = train(tmp_path, "--recipe-opt", "clip=0.02", "--max-steps", "3")
+    result = train(tmp_path, "--recipe-opt", "clip=0.02", "--max-steps", "3", "--n-critic", "1")  # G steps too
     assert result.exit_code == 0, result.output
     assert read_config_file(tmp_path / "run" / "config.toml")["recipe_opt"] == {"clip": 0.02}
     system, payload = ckpt.system_from_checkpoint(tmp_path / "run")
@@ -48,7 +48,7 @@ def test_gantk_train_clips_the_critic_after_each_of_its_steps(tmp_path):
     critic = torch.cat([p.flatten() for p in system.networks["D"].parameters()])
     generator = torch.cat([p.flatten() for p in system.networks["G"].parameters()])
     assert critic.abs().max().item() == pytest.approx(0.02)  # clipped, and some weights needed it
-    assert generator.abs().max() > 0.1  # the generator's weights are left alone
+    assert generator.abs().max() > 0.1  # the generator's weights, updated by its own steps, are left alone
 
 
 def test_the_recipe_follows_the_paper_unless_told_otherwise(tmp_path):
@@ -56,6 +56,7 @@ def test_the_recipe_follows_the_paper_unless_told_otherwise(tmp_path):
     assert result.exit_code == 0, result.output
     config = read_config_file(tmp_path / "run" / "config.toml")
     assert config["recipe_opt"] == {"clip": 0.01} and config["n_critic"] == 5 and config["lr"] == 5e-5
+    assert config["decay_start"] == 1.0  # a constant learning rate
     assert config["loss"] == "wgan+l1@100"
 
 
@@ -65,6 +66,12 @@ def test_a_clip_that_is_not_positive_is_refused(tmp_path, clip):
                                       "--out", str(tmp_path / "run"), "--recipe-opt", f"clip={clip}", *TINY])
     assert result.exit_code != 0
     assert f"--recipe-opt clip must be a positive number (0.01 in the paper), got {clip}." in result.output
+
+
+def test_a_spectral_norm_critic_is_refused(tmp_path):
+    result = train(tmp_path, "--disc", "sn-patch70", "--max-steps", "1")
+    assert result.exit_code != 0
+    assert "clips the weights of discriminator 'sn-patch70', but it reparametrizes them" in result.output
 
 
 def test_describe_shows_the_clip_option():
