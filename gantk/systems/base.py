@@ -2,9 +2,9 @@
 
 A recipe builds a system; the shared trainer runs it without knowing what it is. Each
 training step calls ``forward(batch, nets)`` once, then for every phase in order computes
-``phase_losses(phase, batch, outputs, nets)``, back-propagates their sum, steps the
-phase's optimizer and calls ``after_optimizer_step(phase)``. Networks listed in ``Phase.frozen`` stop collecting gradients during that
-phase (pix2pix's G step with D frozen). A phase with ``every=n`` runs on every n-th step only
+``phase_losses(phase, batch, outputs, nets)``, back-propagates their sum, steps the phase's
+optimizer and calls ``after_optimizer_step(phase)``. Networks listed in ``Phase.frozen`` stop
+collecting gradients during that phase (pix2pix's G step with D frozen). A phase with ``every=n`` runs on every n-th step only
 (the generator's phase under ``n_critic``).
 """
 

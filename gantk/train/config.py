@@ -32,7 +32,7 @@ RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 COMPUTATION_KEYS = frozenset({"device", "compile"})
 
 
-def is_device_name(name: str) -> bool:
+def is_device_name(name: Any) -> bool:
     """Whether ``name`` is a device setting: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
     return isinstance(name, str) and re.fullmatch(r"auto|cpu|cuda(:(0|[1-9][0-9]{0,3}))?", name, re.ASCII) is not None
 
