@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import OptionError
 from ..objectives.base import LossContext
@@ -102,4 +102,10 @@ class PairedSystem(System):
                 f"maps the data's {source} images to {target}). Direction 'BtoA' is for cyclegan models; for the "
                 "reverse mapping, train another model with the other --direction."
             )
-        return self._visible(checked_output(self.networks["G"](images), images, self.out_channels, self.config["gen"]))
+        generator = self.translation_generator()
+        return self._visible(checked_output(generator(images), images, self.out_channels, self.config["gen"]))
+
+    def translation_generator(self) -> nn.Module:
+        """The network :meth:`translate` runs: ``G``, or in a subclass another with its architecture
+        (an average of its weights, say)."""
+        return self.networks["G"]
