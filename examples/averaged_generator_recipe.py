@@ -77,7 +77,7 @@ def gantk_register_recipes(registry):
     registry.add("pix2pix-ema", pix2pix_ema)
 
 
-def test_l1(model: TrainedModel, generator: torch.nn.Module, data: Path, size: int) -> float:
+def l1_on_test_split(model: TrainedModel, generator: torch.nn.Module, data: Path, size: int) -> float:
     """Mean L1 of ``generator``'s translations of the test split of ``data``, on [-1, 1] images."""
     pairs = open_dataset(data, split="test", load_size=size, crop_size=size, augment=False)
     errors = []
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     model = TrainedModel.load(run_dir, eval_mode=True, components=components)
     data = args.data or demo_dataset_dir()
-    averaged, last = (test_l1(model, net, data, args.size) for net in (model.system.averaged, model.system.networks["G"]))
+    averaged, last = (l1_on_test_split(model, net, data, args.size) for net in (model.system.averaged, model.system.networks["G"]))
     print(f"step {model.step}, decay {args.decay}: test L1 of the averaged generator {averaged:.4f}, of the last weights {last:.4f}")
     return run_dir
 
