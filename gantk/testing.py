@@ -424,5 +424,10 @@ class SystemConformance(_Conformance):
         rebuilt = ckpt.build_system(config, components, for_checkpoint=True)
         rebuilt.load_state_dict(system.state_dict())
         images = self.make_batch()["A"]
-        with torch.no_grad():
-            torch.testing.assert_close(rebuilt.eval().translate(images), system.eval().translate(images))
+        for train in (False, True):  # eval mode, and the paper's test mode (batch statistics, dropout)
+            outputs = []
+            for model in (system, rebuilt):
+                torch.manual_seed(1)
+                with torch.no_grad():
+                    outputs.append(model.train(train).translate(images))
+            torch.testing.assert_close(*outputs, msg=f"the rebuilt model translates otherwise in {'train' if train else 'eval'} mode")
