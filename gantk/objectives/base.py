@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Callable, ClassVar, Sequence, Union
+from typing import Any, Callable, ClassVar, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,30 @@ def _in_float32(values: Logits) -> Logits:
     if isinstance(values, Tensor):
         return values.float() if values.is_floating_point() else values
     return [_in_float32(scale) for scale in values]
+
+
+def feature_extractor(discriminator: Any) -> Any:
+    """The module whose ``features(x)`` to call for ``discriminator``, or ``None`` when it has none.
+
+    ``torch.compile`` keeps the module in ``_orig_mod`` (always peeled: ``features`` runs eagerly);
+    ``DistributedDataParallel`` keeps it in ``module`` (peeled until one has ``features``). Calling
+    the inner module bypasses DDP's forward, which is right on the generator's side: the
+    discriminator is frozen then, its parameters get no gradients to synchronise.
+    """
+    module = discriminator
+    while module is not None:
+        if hasattr(module, "_orig_mod"):
+            module = module._orig_mod
+        elif hasattr(module, "features"):
+            return module
+        else:
+            module = getattr(module, "module", None)
+    return None
+
+
+def logits_of(features: Sequence[Any]) -> Logits:
+    """The logits ending ``features(x)``: the last map, or the last map of each scale."""
+    return features[-1] if isinstance(features[0], Tensor) else [scale[-1] for scale in features]
 
 
 class LossContext:
@@ -38,7 +62,9 @@ class LossContext:
 
     What terms read (``fake``, ``real``, their raw forms, reconstructions, identity outputs and
     discriminator logits) is float32, also under mixed precision, so losses are computed in full
-    precision. Discriminator outputs are computed on first use and shared by all terms of a step.
+    precision. Discriminator outputs are computed on first use and shared by all terms of a step;
+    when the discriminator's features on the fake are computed (``d_fake_features``, for a term
+    that reads them), ``d_fake`` is their last maps: one pass of the discriminator serves both.
     """
 
     def __init__(
@@ -83,7 +109,22 @@ class LossContext:
     @cached_property
     def d_fake(self) -> Logits:
         """Discriminator logits on the fake with gradients flowing back to the generator."""
+        if "d_fake_features" in self.__dict__:
+            return logits_of(self.d_fake_features)
         return self.discriminate(self.fake)
+
+    @cached_property
+    def d_fake_features(self) -> list[Any]:
+        """The discriminator's ``features(x)`` on the fake, with gradients flowing back to the generator:
+        maps ending with the logits, or one such list per scale (see :func:`feature_extractor`)."""
+        module = feature_extractor(self.discriminator)
+        if module is None:
+            what = "there is no discriminator" if self.discriminator is None else f"{type(self.discriminator).__name__} has none"
+            raise OptionError(
+                f"a term of the objective reads the discriminator's features(x), and {what}: use a discriminator "
+                "with features (the built-in PatchGANs, or multiscale from gantk-multiscale)."
+            )
+        return _in_float32(module.features(self.discriminator_input(self.fake)))
 
     @cached_property
     def d_fake_detached(self) -> Logits:
@@ -117,13 +158,16 @@ class Objective(nn.Module):
 
     ``adversarial`` terms train against a discriminator (at most one per spec);
     ``default_weight`` is the weight a spec uses when none is written (``l1`` -> 100);
-    ``needs_masks`` terms score class masks, so image pairs are refused for them.
+    ``needs_masks`` terms score class masks, so image pairs are refused for them;
+    ``reads_discriminator_features`` terms read ``ctx.d_fake_features`` in their generator loss,
+    which is then computed first, so the adversarial term takes its logits from the same pass.
     A method returning ``None`` means the term does not take part in that step.
     """
 
     adversarial: ClassVar[bool] = False
     default_weight: ClassVar[float] = 1.0
     needs_masks: ClassVar[bool] = False
+    reads_discriminator_features: ClassVar[bool] = False
 
     def __init__(self) -> None:  # no options: the registry then refuses any (nn.Module's signature takes all)
         super().__init__()

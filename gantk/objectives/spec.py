@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..errors import OptionError, SpecError
 from ..registry import NAME_PATTERN, Registry
-from .base import LossContext, Objective
+from .base import LossContext, Objective, feature_extractor
 
 GRAMMAR = "spec := term ('+' term)*, term := name ['@' weight], weight a positive number (e.g. 'bce+l1@100')"
 
@@ -202,6 +202,8 @@ class ObjectiveSet(nn.Module):
 
     def generator_losses(self, ctx: LossContext) -> dict[str, Tensor]:
         """Weighted generator losses keyed by term name; terms without a generator loss are left out."""
+        if any(getattr(term.objective, "reads_discriminator_features", False) for term in self.terms) and feature_extractor(ctx.discriminator):
+            _ = ctx.d_fake_features  # one discriminator pass for the features and the adversarial term's logits
         return self._losses(ctx, "generator_loss")
 
     def discriminator_losses(self, ctx: LossContext) -> dict[str, Tensor]:

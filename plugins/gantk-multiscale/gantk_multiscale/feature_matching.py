@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gantk import LossContext, Objective
+from gantk.objectives.base import feature_extractor
 from gantk.errors import OptionError
 
 Features = Union[Sequence[Tensor], Sequence[Sequence[Tensor]]]  # one scale, or one list per scale
@@ -43,30 +44,20 @@ def feature_matching_loss(fake: Features, real: Features) -> Tensor:
 
 
 def features_module(discriminator: Any) -> Any:
-    """The module whose ``features`` to call: ``discriminator`` itself, or the one it wraps.
-
-    ``torch.compile`` keeps the module in ``_orig_mod`` (always peeled: ``features`` runs
-    eagerly); ``DistributedDataParallel`` and ``DataParallel`` keep it in ``module`` (peeled until
-    one has ``features``). Calling the inner module bypasses DDP's forward, which is right for a
-    generator-side term: the discriminator is frozen then, its parameters get no gradients to
-    synchronise.
+    """The module whose ``features`` to call: ``discriminator`` itself, or the one a ``torch.compile``
+    or DDP wrapper holds (``gantk.objectives.base.feature_extractor``).
 
     Raises:
         OptionError: no discriminator, or none of the wrapped modules has ``features``.
     """
-    module = discriminator
-    while module is not None:
-        if hasattr(module, "_orig_mod"):
-            module = module._orig_mod
-        elif hasattr(module, "features"):
-            return module
-        else:
-            module = getattr(module, "module", None)
-    name = "there is no discriminator" if discriminator is None else f"{type(discriminator).__name__} has none"
-    raise OptionError(
-        f"feature-matching needs a discriminator with features(x), and {name}: use --disc multiscale "
-        "or a built-in PatchGAN (e.g. patch70), with an adversarial term such as bce."
-    )
+    module = feature_extractor(discriminator)
+    if module is None:
+        name = "there is no discriminator" if discriminator is None else f"{type(discriminator).__name__} has none"
+        raise OptionError(
+            f"feature-matching needs a discriminator with features(x), and {name}: use --disc multiscale "
+            "or a built-in PatchGAN (e.g. patch70), with an adversarial term such as bce."
+        )
+    return module
 
 
 class FeatureMatchingLoss(Objective):
@@ -89,12 +80,13 @@ class FeatureMatchingLoss(Objective):
 
     adversarial = False
     default_weight = 10.0
+    reads_discriminator_features = True  # the adversarial term then takes its logits from the same pass on the fake
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         discriminator = features_module(ctx.discriminator)
         with torch.no_grad():
             real = discriminator.features(ctx.discriminator_input(ctx.real))
-        return feature_matching_loss(discriminator.features(ctx.discriminator_input(ctx.fake)), real)
+        return feature_matching_loss(ctx.d_fake_features, real)
 
 
 def feature_matching() -> FeatureMatchingLoss:

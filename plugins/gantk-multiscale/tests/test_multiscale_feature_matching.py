@@ -12,9 +12,10 @@ from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 import gantk_multiscale.feature_matching
-from gantk import LossContext
+from gantk import LossContext, load_components
 from gantk.discriminators.patch import PatchDiscriminator
 from gantk.errors import OptionError
+from gantk.objectives.spec import ObjectiveSet
 from gantk.testing import ObjectiveConformance
 from gantk_multiscale import FeatureMatchingLoss, MultiscaleDiscriminator, feature_matching_loss, features_module
 
@@ -143,3 +144,31 @@ def test_docstring_examples():
 def test_features_without_maps_before_the_logits_are_a_clear_error():
     with pytest.raises(OptionError, match="at least one feature map"):
         feature_matching_loss([torch.zeros(1, 1, 2, 2)], [torch.zeros(1, 1, 2, 2)])
+
+
+@pytest.mark.parametrize("num_scales", [1, 2])
+def test_the_adversarial_term_takes_its_logits_from_the_features_pass(num_scales):
+    """bce+feature-matching runs D twice on the generator's side (features of the fake, of the real), not three times."""
+    torch.manual_seed(0)
+    if num_scales == 1:
+        d = PatchDiscriminator(6, ndf=4, n_layers=1, norm="none")
+    else:
+        d = MultiscaleDiscriminator(6, ndf=4, num_scales=num_scales, n_layers=1)
+    passes = []
+    next(m for m in d.modules() if isinstance(m, nn.Conv2d)).register_forward_hook(lambda *args: passes.append(1))
+    components = load_components(autoload=False, plugins=["gantk_multiscale.plugin"])
+    objective = ObjectiveSet.from_spec("bce+feature-matching+l1", components.registry("objective"))
+
+    def context():
+        torch.manual_seed(1)
+        return make_context(d)
+
+    ctx = context()
+    together = objective.generator_losses(ctx)
+    assert len(passes) == 2
+    apart = {term.name: term.weight * term.objective.generator_loss(context()) for term in objective.terms}  # a context per term
+    assert len(passes) == 5  # bce's pass, and feature matching's two
+    for name in apart:
+        torch.testing.assert_close(together[name], apart[name])
+    sum(together.values()).backward()
+    assert ctx.fake.grad is not None and ctx.fake.grad.abs().sum() > 0
