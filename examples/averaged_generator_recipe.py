@@ -8,7 +8,9 @@ Averaging a generator's weights over training smooths out the noise of adversari
 what a system of one's own can use: an option of the recipe (``decay``; ``--recipe-opt
 decay=0.99`` on the command line), state that checkpoints keep (the averaged copy), the
 trainer's hook after each optimizer step, and a translation by another network than the one
-trained. This module is the plugin, handed to ``gantk.load_components(plugins=[...])``.
+trained: ``gantk translate``, ``gantk eval`` and validation run the average, the sample grids
+show the trained generator. This module is the plugin, handed to
+``gantk.load_components(plugins=[...])``.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ class AveragedPairedSystem(PairedSystem):
     def after_optimizer_step(self, phase: Phase) -> None:
         if "G" not in phase.trains:
             return
-        # A shorter memory at first, so that the average soon forgets the random starting weights.
-        count = int(self.updates)
-        decay = min(self.decay, (1 + count) / (10 + count))
+        # A shorter memory at first, so that the average soon forgets the random starting weights
+        # (kept a tensor: no wait for the GPU).
+        decay = ((1 + self.updates) / (10 + self.updates)).clamp(max=self.decay)
         trained = self.networks["G"]
         for average, weight in zip(self.averaged.parameters(), trained.parameters()):
-            average.lerp_(weight, 1 - decay)
+            average.lerp_(weight, (1 - decay).to(average.dtype))
         for average, buffer in zip(self.averaged.buffers(), trained.buffers()):
             average.copy_(buffer)  # batch-norm statistics: the newest
         self.updates += 1

@@ -96,7 +96,8 @@ class TrainedModel:
 
     @property
     def generators(self) -> list[torch.nn.Module]:
-        """The networks that translate (what :meth:`translate` runs)."""
+        """The generator networks (their sizes bound what :meth:`translate` takes; a system may translate
+        with another network of the same architecture, such as an average of a generator's weights)."""
         return [self.system.networks[name] for name, (kind, _) in self.system.network_parts.items() if kind == "generator"]
 
     @property

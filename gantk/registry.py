@@ -6,6 +6,7 @@ import fnmatch
 import functools
 import inspect
 import numbers
+import os
 import re
 import types
 import typing
@@ -32,13 +33,18 @@ SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES}  # bool first: it is a subcl
 
 
 def plain(value: Any) -> Any:
-    """``value`` in Python's own types, which TOML files and safely loaded checkpoints hold: numbers
-    of other kinds (numpy, fractions) as ``int`` or ``float``, tuples as lists, in tables too.
+    """``value`` in Python's own types, which TOML files and safely loaded checkpoints hold: scalars
+    of numpy or torch as their Python value, other numbers (fractions) as ``int`` or ``float``, paths
+    as text, tuples as lists, in tables too.
 
     Example:
         >>> plain({"betas": (0.5, 0.9), "ndf": 64})
         {'betas': [0.5, 0.9], 'ndf': 64}
     """
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy or torch scalar
+        value = value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if isinstance(value, (bool, str)) or value is None:
         return value
     if isinstance(value, numbers.Integral):

@@ -85,6 +85,15 @@ def test_averaged_generator_recipe(tmp_path, monkeypatch, capsys):
         torch.testing.assert_close(model.translate(inputs), model.system.averaged(inputs))
 
 
+def test_an_average_with_no_memory_is_the_last_weights(tmp_path, monkeypatch):
+    run_example("averaged_generator_recipe.py", monkeypatch, tmp_path,
+                "--steps", "2", "--size", "32", "--workers", "0", "--decay", "0", "--out", "ema-run")
+    state = load_checkpoint(tmp_path / "ema-run")["system_state"]
+    averaged = {key.removeprefix("averaged."): value for key, value in state.items() if key.startswith("averaged.")}
+    for key, value in averaged.items():
+        torch.testing.assert_close(value, state[f"networks.G.{key}"])
+
+
 def test_custom_objective_plugin(tmp_path, monkeypatch, capsys):
     run_example("custom_objective_plugin.py", monkeypatch, tmp_path,
                 "--steps", "2", "--size", "32", "--workers", "0", "--out", "ssim-run")

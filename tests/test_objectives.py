@@ -205,6 +205,69 @@ def test_bad_labels_are_rejected(factory, real_label, fake_label):
         factory(real_label=real_label, fake_label=fake_label)
 
 
+class FeaturesSubmodule(nn.Module):
+    """A discriminator whose ``features`` is a submodule (torchvision style), not a ``features(x)`` method."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Conv2d(2, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 1, 1)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class Augmenting(nn.Module):
+    """A wrapper that changes what its discriminator sees: not one of the trainer's wrappers."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x.flip(-1))
+
+
+class TwoMaps(nn.Module):
+    """A discriminator with ``features(x)``: two maps, the logits last."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = nn.Conv2d(2, 4, 3, padding=1), nn.Conv2d(4, 1, 3, padding=1)
+
+    def features(self, x):
+        hidden = self.body(x)
+        return [hidden, self.head(hidden)]
+
+    def forward(self, x):
+        return self.features(x)[-1]
+
+
+def test_only_a_features_method_behind_the_trainers_wrappers_is_read():
+    from gantk.objectives.base import feature_extractor
+    from gantk.objectives.spec import ObjectiveSet
+
+    patch = TwoMaps()
+    assert feature_extractor(torch.compile(patch)) is patch and feature_extractor(nn.DataParallel(patch)) is patch
+    assert feature_extractor(Augmenting(patch)) is None and feature_extractor(FeaturesSubmodule()) is None
+    spec = ObjectiveSet.from_spec("bce+l1", gantk.load_components(autoload=False).registry("objective"))
+    spec.terms[1].objective.reads_discriminator_features = True  # as feature matching declares
+    for discriminator in (Augmenting(patch), FeaturesSubmodule()):  # D itself gives the adversarial logits
+        ctx = _adversarial_context(discriminator)
+        expected = BCEGANLoss().generator_loss(_adversarial_context(discriminator))
+        torch.testing.assert_close(spec.generator_losses(ctx)["bce"], expected)
+
+
+def test_features_that_are_no_list_are_named():
+    class OneMap(nn.Conv2d):
+        def features(self, x):
+            return self(x)
+
+    ctx = _adversarial_context(OneMap(2, 1, 3))
+    with pytest.raises(OptionError, match=r"OneMap.features\(x\) returned Tensor; it must return the list of feature maps"):
+        ctx.d_fake_features
+
+
 def test_adversarial_without_discriminator_explains():
     ctx = LossContext(input=torch.zeros(1, 1, 2, 2), fake=torch.zeros(1, 1, 2, 2), real=torch.zeros(1, 1, 2, 2))
     with pytest.raises(OptionError, match="no discriminator"):

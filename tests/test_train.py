@@ -439,6 +439,17 @@ def test_a_device_named_otherwise_is_the_same_device(monkeypatch, cuda):
     assert _runs_on("cuda:1") != _runs_on("cuda") and (_runs_on("auto") == _runs_on("cpu")) is not cuda
 
 
+def test_option_tables_merge_at_every_depth():
+    """A flag's table adds to a config file's (and a recipe's): one objective's option leaves its others."""
+    from gantk.train.config import layered
+
+    config = TrainConfig(loss_opt={"bce": {"real_label": 0.9}}, gen_opt={"ngf": 8})
+    merged = config.merged({"loss_opt": {"bce": {"fake_label": 0.2}, "l1": {}}, "gen_opt": {"norm": "batch"}})
+    assert merged.loss_opt == {"bce": {"real_label": 0.9, "fake_label": 0.2}, "l1": {}} and merged.gen_opt == {"ngf": 8, "norm": "batch"}
+    assert layered({"loss_opt": {"bce": {"real_label": 0.9}}}, {"loss_opt": {"bce": {"fake_label": 0.2}}}) == {
+        "loss_opt": {"bce": {"real_label": 0.9, "fake_label": 0.2}}}
+
+
 def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     with pytest.raises(OptionError, match=r"cannot change --lr, --seed \(the run has --lr 0.0002; --seed 0\); it may change .*--max-steps"):

@@ -22,22 +22,23 @@ def _in_float32(values: Logits) -> Logits:
 
 
 def feature_extractor(discriminator: Any) -> Any:
-    """The module whose ``features(x)`` to call for ``discriminator``, or ``None`` when it has none.
+    """The module whose ``features(x)`` method to call for ``discriminator``, or ``None`` when it has none.
 
-    ``torch.compile`` keeps the module in ``_orig_mod`` (always peeled: ``features`` runs eagerly);
-    ``DistributedDataParallel`` keeps it in ``module`` (peeled until one has ``features``). Calling
-    the inner module bypasses DDP's forward, which is right on the generator's side: the
-    discriminator is frozen then, its parameters get no gradients to synchronise.
+    The wrappers the trainer puts around a network are peeled: ``torch.compile``'s (its module is
+    ``_orig_mod``; ``features`` then runs eagerly), ``DistributedDataParallel`` and ``DataParallel``
+    (``module``). Calling the inner module bypasses DDP's forward, which is right on the generator's
+    side: the discriminator is frozen then, its parameters get no gradients to synchronise. Any
+    other wrapper, or a ``features`` attribute that is a submodule rather than a method, counts as none.
     """
     module = discriminator
-    while module is not None:
-        if hasattr(module, "_orig_mod"):
+    while True:
+        if isinstance(module, nn.Module) and "_orig_mod" in module._modules:  # torch.compile's wrapper
             module = module._orig_mod
-        elif hasattr(module, "features"):
-            return module
+        elif isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            module = module.module
         else:
-            module = getattr(module, "module", None)
-    return None
+            features = getattr(module, "features", None)
+            return module if callable(features) and not isinstance(features, nn.Module) else None
 
 
 def logits_of(features: Sequence[Any]) -> Logits:
@@ -124,7 +125,13 @@ class LossContext:
                 f"a term of the objective reads the discriminator's features(x), and {what}: use a discriminator "
                 "with features (the built-in PatchGANs, or multiscale from gantk-multiscale)."
             )
-        return _in_float32(module.features(self.discriminator_input(self.fake)))
+        features = module.features(self.discriminator_input(self.fake))
+        if not isinstance(features, (list, tuple)) or not features:
+            raise OptionError(
+                f"{type(module).__name__}.features(x) returned {type(features).__name__}; it must return the list of "
+                "feature maps ending with the logits (or one such list per scale)."
+            )
+        return _in_float32(list(features))
 
     @cached_property
     def d_fake_detached(self) -> Logits:

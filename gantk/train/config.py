@@ -111,6 +111,10 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
 
+    def __post_init__(self) -> None:
+        for key, value in vars(self).items():  # however given, stored as TOML and safe checkpoint loading take it
+            setattr(self, key, plain(value))
+
     def merged(self, values: dict[str, Any], *, only_unset: bool = False) -> "TrainConfig":
         """A copy with ``values`` applied (dict options merge key by key); ``only_unset`` fills ``None`` fields only."""
         values = plain(values)
@@ -123,7 +127,7 @@ class TrainConfig:
             check_type(key, value)
             current = getattr(self, key)
             if isinstance(current, dict):
-                updates[key] = {**value, **current} if only_unset else {**current, **value}
+                updates[key] = layered(value, current) if only_unset else layered(current, value)
             elif not only_unset or current is None:
                 updates[key] = value
         return dataclasses.replace(self, **updates)
@@ -182,7 +186,8 @@ def check_type(key: str, value: Any) -> None:
 
 
 def layered(*tables: dict[str, Any]) -> dict[str, Any]:
-    """Settings given in layers (a file, then flags): later values win, option tables merge key by key.
+    """Settings given in layers (a file, then flags): later values win, tables merge key by key, at
+    every depth (``loss_opt`` holds a table per objective).
 
     Example:
         >>> layered({"lr": 1e-4, "gen_opt": {"ngf": 8, "norm": "batch"}}, {"gen_opt": {"ngf": 16}})
@@ -192,7 +197,7 @@ def layered(*tables: dict[str, Any]) -> dict[str, Any]:
     for table in tables:
         for key, value in table.items():
             both = isinstance(value, dict) and isinstance(merged.get(key), dict)
-            merged[key] = {**merged[key], **value} if both else value
+            merged[key] = layered(merged[key], value) if both else value
     return merged
 
 

@@ -34,7 +34,7 @@ class WeightClippedSystem(PairedSystem):
             if any(parametrize.is_parametrized(module) for module in self.networks[name].modules()):
                 raise OptionError(
                     f"--recipe wgan-clip clips the weights of discriminator '{config['disc']}', but it reparametrizes them "
-                    "(spectral norm: the weights it uses are not the ones clipped). Use a plain discriminator "
+                    "(spectral norm, say: the weights it computes with are not the ones clipped). Use a plain discriminator "
                     "(e.g. --disc patch70), or train an sn-* critic with --recipe pix2pix --loss wgan+l1."
                 )
 
