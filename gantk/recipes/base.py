@@ -29,11 +29,15 @@ class Recipe:
     source: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
+    def spelt(self, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` options in plain values, ``none`` spelt as each option takes it (as for a component's
+        options: TOML has no null)."""
+        return with_nones(plain(given), self.options)
+
     def settings(self, given: dict[str, Any]) -> dict[str, Any]:
-        """:attr:`options` with the ``given`` values, each checked to be one of them and of its default's
-        type (an option whose default is ``None`` or not a plain value takes any). ``none`` is spelt as
-        each option takes it, as for a component's options (TOML has no null)."""
-        given = with_nones(plain(given), self.options)
+        """:attr:`options` with the ``given`` values (:meth:`spelt`), each checked to be one of them and
+        of its default's type (an option whose default is ``None`` or not a plain value takes any)."""
+        given = self.spelt(given)
         unknown = sorted(set(given) - set(self.options))
         if unknown:
             takes = ", ".join(f"{key}={value!r}" for key, value in self.options.items()) or "none"

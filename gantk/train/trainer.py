@@ -25,7 +25,6 @@ from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
 from ..files import replacing
 from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
-from ..registry import plain, with_nones
 from ..systems.base import System, check_phases
 from . import checkpoint as ckpt
 from . import run_files
@@ -164,7 +163,7 @@ class Trainer:
         saved = payload["train_config"]
         overrides = dict(overrides or {})
         if "recipe_opt" in overrides:  # none spelt as the run's options hold it
-            overrides["recipe_opt"] = with_nones(plain(overrides["recipe_opt"]), recipe.options)
+            overrides["recipe_opt"] = recipe.spelt(overrides["recipe_opt"])
         if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():
             del overrides["out"]
         fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and not same_setting(value, saved.get(key)))
