@@ -13,12 +13,18 @@ from typing import Any, Callable
 import torch
 
 from gantk.train import TrainConfig
+from gantk.train.host_memory import keep_freed_memory
 from reference_cyclegan import CycleGANStep
 from reference_pix2pix import Pix2PixStep, SegmentationStep
 from trainer_step import TrainerStep, build_system, data_info
 
-# Plain eager reference loops in fp32: path -> Adam's ``fused`` argument (None: PyTorch's default, foreach).
-EAGER_PATHS = {"eager": None, "eager-fused": True}
+# Plain eager reference loops in fp32: path -> Adam's ``fused`` argument (None: PyTorch's default, foreach)
+# and whether freed host memory is kept as gantk's trainer keeps it (gantk.train.host_memory).
+EAGER_PATHS = {
+    "eager": {"fused": None, "keep_memory": False},
+    "eager-fused": {"fused": True, "keep_memory": False},
+    "eager-kept-memory": {"fused": None, "keep_memory": True},
+}
 # gantk through its trainer: path -> the TrainConfig flags (None for the eager paths).
 PATHS: dict[str, dict[str, Any] | None] = {
     **dict.fromkeys(EAGER_PATHS),
@@ -76,7 +82,9 @@ class Case:
             return TrainerStep(self.config(path), self.info)
         _, system, device = build_system(self.config(path), self.info)
         system.train()
-        nets, fused = system.networks, EAGER_PATHS[path]
+        nets, fused = system.networks, EAGER_PATHS[path]["fused"]
+        if EAGER_PATHS[path]["keep_memory"]:
+            keep_freed_memory(device)
         if self.recipe == "cyclegan":
             reference = CycleGANStep(nets["G_AB"], nets["G_BA"], nets["D_A"], nets["D_B"], fused=fused)
         else:

@@ -14,7 +14,9 @@ from cases import EAGER_PATHS, PATHS
 
 def _flags(path: str) -> str:
     if path in EAGER_PATHS:
-        return "plain eager loop, fp32, " + ("fused Adam" if EAGER_PATHS[path] else "default (foreach) Adam")
+        settings = EAGER_PATHS[path]
+        return ("plain eager loop, fp32, " + ("fused Adam" if settings["fused"] else "default (foreach) Adam")
+                + (", freed memory kept" if settings["keep_memory"] else ""))
     flags = PATHS[path]
     names = {"precision": lambda v: f"--precision {v}", "channels_last": lambda v: "--channels-last",
              "compile": lambda v: "--compile"}

@@ -1,8 +1,9 @@
 """gantk training steps for benchmarks, run by the trainer's own code on in-memory batches.
 
 ``TrainerStep`` builds the system and its training parts (optimizers, schedulers, gradient scaler and
-network wrappers) with ``Trainer.fit``'s own methods, then each call runs the trainer's ``to_device``
-and ``train_step``: the loop body of ``fit`` without the data loader, logs and checkpoints.
+network wrappers) with ``Trainer.fit``'s own methods and keeps freed host memory as ``fit`` does, then
+each call runs the trainer's ``to_device`` and ``train_step``: the loop body of ``fit`` without the data
+loader, logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from gantk.train import TrainConfig, Trainer
 from gantk.train.distributed import ProcessInfo, resolve_device
+from gantk.train.host_memory import keep_freed_memory
 
 
 def data_info(channels: dict[str, int], num_classes: int | None = None, format: str = "paired") -> SimpleNamespace:
@@ -35,6 +37,7 @@ class TrainerStep:
         self.trainer, self.system, self.device = build_system(config, info)
         self.parts = self.trainer.training_parts(self.system, self.device, ProcessInfo(), total_steps)
         self.system.train()
+        keep_freed_memory(self.device)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         losses, _ = self.trainer.train_step(self.parts, self.trainer.to_device(batch, self.device))
