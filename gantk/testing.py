@@ -48,6 +48,8 @@ from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
 from .recipes.base import Recipe
 from .systems.base import System, check_phases
+from .torchrun import ProcessInfo
+from .train import Trainer
 from .train import checkpoint as ckpt
 from .train.config import TrainConfig
 from .train.logs import save_sample_grid
@@ -321,8 +323,8 @@ class SystemConformance(_Conformance):
     ``options`` are the recipe's own (``--recipe-opt``); ``settings`` other training settings
     (``TrainConfig`` keys; the demo's narrow networks unless set). The data have the ``channels``
     given, and B is masks of ``num_classes`` classes when it is set. Override ``make_batch`` for a
-    system that needs more than ``A`` and ``B``. The kit checks one step's parts; the trainer's
-    schedule (``every``), mixed precision and test-time batch statistics are not run here.
+    system that needs more than ``A`` and ``B``. Besides one step's parts, the kit runs a few steps
+    of the trainer itself, in fp32 and under bf16 autocast, with each phase on its schedule (``every``).
     """
 
     kind = "recipe"
@@ -396,6 +398,31 @@ class SystemConformance(_Conformance):
                     assert not reached, f"phase {phase.name} back-propagates into {name}, which it does not train (detach it)"
             with torch.no_grad():
                 system.after_optimizer_step(phase)
+
+    @pytest.mark.parametrize("precision", ["fp32", "bf16"])
+    def test_the_trainer_steps_each_phase_on_its_schedule(self, components, component_name, component_options, precision):
+        sides = {"load_size": self.size, "crop_size": self.size, "batch_size": self.batch_size}
+        settings = TrainConfig(recipe=component_name, recipe_opt=component_options, data="<in-memory batches>",
+                               device="cpu", precision=precision).merged({**sides, **self.settings})
+        trainer, cpu = Trainer(settings, components=components, progress=False), torch.device("cpu")
+        system = trainer.build_system(self.data(), cpu)
+        steps = 2 * math.lcm(*(phase.every for phase in system.phases))
+        parts = trainer.training_parts(system, cpu, ProcessInfo(), total_steps=steps)
+        taken = dict.fromkeys(parts.optimizers, 0)
+        for name, optimizer in parts.optimizers.items():
+            optimizer.register_step_post_hook(lambda *_, name=name: taken.update({name: taken[name] + 1}))
+        system.train()
+        batch = self.make_batch()
+        for step in range(steps):
+            losses, _ = trainer.train_step(parts, trainer.to_device(batch, cpu))
+            bad = {key: _loss_text(loss) for key, loss in losses.items() if not torch.isfinite(loss).all()}
+            assert not bad, f"{precision}, step {step}: losses that are not finite: {bad}"
+        assert taken == {phase.name: steps // phase.every for phase in system.phases}, (
+            f"optimizer steps per phase in {steps} training steps: {taken}"
+        )
+        weights = [*system.named_parameters(), *system.named_buffers()]
+        broken = [name for name, weight in weights if weight.is_floating_point() and not torch.isfinite(weight).all()]
+        assert not broken, f"{precision}: weights that are not finite after {steps} steps: {broken}"
 
     def test_sample_rows_are_images_of_the_batch(self, system, tmp_path: Path):
         batch = self.make_batch()

@@ -32,6 +32,8 @@ class TestCycleGAN(SystemConformance):
 
 
 BROKEN_RECIPES = '''
+import torch
+
 from gantk import hookimpl
 from gantk.recipes import pix2pix
 from gantk.recipes.base import Recipe
@@ -54,6 +56,19 @@ class PixelSystem(PairedSystem):
         return [(row + 1) * 127.5 for row in super().sample_images(batch, outputs)]
 
 
+class BufferSystem(PairedSystem):
+    """Keeps its last fakes in a float32 tensor, written by index: bf16 fakes do not fit."""
+
+    last_fakes = None
+
+    def phase_losses(self, phase, batch, outputs, nets):
+        fake = outputs["fake"].detach()
+        if self.last_fakes is None:
+            self.last_fakes = torch.zeros(fake.shape)
+        self.last_fakes[torch.arange(len(fake))] = fake
+        return super().phase_losses(phase, batch, outputs, nets)
+
+
 def leaky():
     """pix2pix whose D loss leaks into G."""
     return Recipe("leaky", LeakySystem, pix2pix().defaults)
@@ -64,11 +79,16 @@ def pixels():
     return Recipe("pixels", PixelSystem, pix2pix().defaults)
 
 
+def buffered():
+    """pix2pix keeping its fakes in a float32 buffer."""
+    return Recipe("buffered", BufferSystem, pix2pix().defaults)
+
+
 class Plugin:
     @hookimpl
     def gantk_register_recipes(self, registry):
-        registry.add("leaky", leaky)
-        registry.add("pixels", pixels)
+        for recipe in (leaky, pixels, buffered):
+            registry.add(recipe.__name__, recipe)
 
 
 class TestLeaky(SystemConformance):
@@ -79,6 +99,11 @@ class TestLeaky(SystemConformance):
 class TestPixels(SystemConformance):
     name = "pixels"
     plugins = [Plugin()]
+
+
+class TestBuffered(SystemConformance):
+    name = "buffered"
+    plugins = [Plugin()]
 '''
 
 
@@ -86,7 +111,11 @@ def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
     pytester.makepyfile(test_broken=BROKEN_RECIPES)
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     failed = sorted(report.nodeid.split("::", 1)[1] for report in result.reprec.getreports("pytest_runtest_logreport") if report.failed)
-    assert failed == ["TestLeaky::test_a_step_trains_each_phase_networks_and_no_others",
+    assert failed == ["TestBuffered::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
+                      "TestLeaky::test_a_step_trains_each_phase_networks_and_no_others",
+                      "TestLeaky::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
+                      "TestLeaky::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
                       "TestPixels::test_sample_rows_are_images_of_the_batch"]
     result.stdout.fnmatch_lines(["*phase D back-propagates into G, which it does not train (detach it)*",
-                                 "*sample rows must be images in ?-1, 1?*"])
+                                 "*sample rows must be images in ?-1, 1?*",
+                                 "*Index put requires the source and destination dtypes match*"])
