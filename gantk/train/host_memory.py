@@ -2,46 +2,65 @@
 
 A training step frees and allocates the same large activation buffers every step. By default glibc
 gives memory freed at the top of its heap back to the kernel and serves large blocks with fresh
-mappings, so each step faults the same pages in again (10-25% of a 256 x 256 step on a 2-core CPU,
-docs/benchmarks.md). Keeping freed memory, as PyTorch's CPU launcher does with jemalloc, removes
-those faults; the process's memory then stays at the step's peak, which it reaches every step anyway.
+mappings, so each step faults the same pages in again: a fifth or more of a pix2pix batch-16 step's
+time on a 2-core CPU (docs/benchmarks.md). Keeping freed memory, as PyTorch's CPU launcher does with
+jemalloc, removes most of those faults; the process then holds the step's peak, which it reaches
+every step anyway.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import platform
 
 import torch
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
-LARGEST_HEAP_BLOCK = 32 * 2**20  # glibc's ceiling for M_MMAP_THRESHOLD on 64-bit systems
-NEVER_TRIM = 2**31 - 1  # M_TRIM_THRESHOLD takes an int
+MMAP_THRESHOLD = 32 * 2**20  # the largest every glibc accepts (older versions refuse more)
+NEVER_TRIM = -1  # glibc reads it as the largest size: trimming off
+# A user's own choice of allocator or malloc settings, which gantk leaves alone.
+PRELOADED_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
+MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
-    return ctypes.CDLL("libc.so.6")
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc
+
+
+def _malloc_chosen_by_user() -> bool:
+    preloaded = os.environ.get("LD_PRELOAD", "")
+    return (any(name in preloaded for name in PRELOADED_ALLOCATORS) or any(os.environ.get(name) for name in MALLOC_VARIABLES)
+            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))
 
 
 def keep_freed_memory(device: torch.device) -> bool:
     """When training on the CPU with glibc, keep freed memory in the process for the next step's
-    buffers: blocks up to 32 MiB come from the heap, and its top is never given back to the kernel.
+    buffers: blocks under 32 MiB come from the heap, and its top is never given back to the kernel.
 
-    The setting holds for the rest of the process. Returns whether it was made (False on CUDA, and
-    where the C library is not glibc).
+    The setting holds for the rest of the process. Returns whether it was made: not on CUDA, not
+    where the C library is not glibc, and not where the environment already chooses the allocator
+    or its settings (jemalloc, tcmalloc or mimalloc in ``LD_PRELOAD``, ``MALLOC_*_`` variables,
+    ``GLIBC_TUNABLES=glibc.malloc.*``).
     """
-    libc = _glibc()
-    if device.type != "cpu" or libc is None:
+    if device.type != "cpu" or _malloc_chosen_by_user():
         return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST_HEAP_BLOCK) and libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM))
+    libc = _glibc()
+    if libc is None:
+        return False
+    made = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD), libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM)
+    return any(made)
 
 
 def give_back_freed_memory() -> None:
-    """Return the memory glibc holds freed to the kernel (after training, so kept memory does not outlive it)."""
+    """Return the freed memory glibc holds to the kernel (after training: the kept memory does not outlive it)."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -395,9 +395,9 @@ class Trainer:
                         self._step(parts, log, batch, epoch)
                         self._stop_if_asked(parts, stop_signal())
         finally:
-            log.close()
             if kept_memory:
                 give_back_freed_memory()
+            log.close()
         if process.is_main:
             plot_losses(self.run_dir / run_files.METRICS, self.run_dir / run_files.LOSS_CURVES)
         if process.distributed:
