@@ -13,13 +13,13 @@ from typing import Any, Callable
 import torch
 
 from gantk.train import TrainConfig
-from gantk.train.host_memory import keep_freed_memory
+from gantk.host_memory import keep_freed_memory
 from reference_cyclegan import CycleGANStep
 from reference_pix2pix import Pix2PixStep, SegmentationStep
 from trainer_step import TrainerStep, build_system, data_info
 
 # Plain eager reference loops in fp32: path -> Adam's ``fused`` argument (None: PyTorch's default, foreach)
-# and whether freed host memory is kept as gantk's trainer keeps it (gantk.train.host_memory; CPU only).
+# and whether freed host memory is kept as gantk's trainer keeps it (gantk.host_memory; CPU only).
 EAGER_PATHS = {
     "eager": {"fused": None, "keep_memory": False},
     "eager-fused": {"fused": True, "keep_memory": False},

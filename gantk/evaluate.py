@@ -24,6 +24,7 @@ from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .errors import DataError, GantkWarning
 from .files import replacing
+from .host_memory import freed_memory_kept
 from .inference import TrainedModel, match_channels
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
@@ -106,7 +107,7 @@ def evaluate(
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
 
-    with model.seeded(seed), torch.no_grad():
+    with model.seeded(seed), torch.no_grad(), freed_memory_kept(model.device):
         for batch in tqdm(loader, desc="eval", unit="batch", disable=not progress, dynamic_ncols=True):
             inputs = model.inputs(batch["A"])
             outputs = model.translate(inputs)

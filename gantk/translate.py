@@ -14,6 +14,7 @@ from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_mas
 from .data.layout import subdirs
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
+from .host_memory import freed_memory_kept
 from .inference import TrainedModel
 from .nn import check_choice
 from .plugins import Components
@@ -61,7 +62,7 @@ def translate(
     refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and model.num_classes is not None)
     warn_of_skipped_files(Path(inputs))
     written = []
-    with model.seeded(seed):
+    with model.seeded(seed), freed_memory_kept(model.device):
         for batch in DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset)):
             images = model.inputs(batch["A"], direction)
             try:

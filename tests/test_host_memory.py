@@ -11,8 +11,12 @@ import sys
 import pytest
 import torch
 
-from gantk.train import TrainConfig, Trainer, host_memory
-from gantk.train import trainer as trainer_module
+from gantk import host_memory
+from gantk.errors import GantkWarning
+from gantk.evaluate import evaluate
+from gantk.inference import TrainedModel
+from gantk.train import TrainConfig, Trainer
+from gantk.translate import translate
 from helpers import write_paired
 
 # Rounds like steps: eight 4 MiB blocks and one of 24 MiB malloc'ed (as torch allocates tensors),
@@ -21,7 +25,7 @@ from helpers import write_paired
 # depends on the heap's layout).
 ROUNDS = """
 import ctypes, json, resource, sys, torch
-from gantk.train import host_memory
+from gantk import host_memory
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes, libc.memset.argtypes = [ctypes.c_void_p], [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
@@ -106,12 +110,26 @@ def test_nothing_is_set_on_cuda_or_without_glibc(libc, monkeypatch):
     host_memory.give_back_freed_memory()
 
 
+def tiny_config(data, out, **overrides):
+    return TrainConfig(data=str(data), out=str(out), load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2,
+                       gen_opt={"ngf": 8}, disc_opt={"ndf": 8}, **overrides)
+
+
+@pytest.fixture
+def events(monkeypatch):
+    """What happens in order: keeping memory (and for which device), giving it back, and the steps between."""
+    happened = []
+    monkeypatch.setattr(host_memory, "keep_freed_memory", lambda device: happened.append(("keep", device.type)) or True)
+    monkeypatch.setattr(host_memory, "give_back_freed_memory", lambda: happened.append("give back"))
+    return happened
+
+
 @pytest.mark.parametrize("kept", [True, False])
 @pytest.mark.parametrize("fails", [False, True])
 def test_training_on_the_cpu_keeps_memory_while_it_steps_and_gives_it_back_after(tmp_path, monkeypatch, fails, kept):
     events = []
-    monkeypatch.setattr(trainer_module, "keep_freed_memory", lambda device: events.append(("keep", device.type)) or kept)
-    monkeypatch.setattr(trainer_module, "give_back_freed_memory", lambda: events.append("give back"))
+    monkeypatch.setattr(host_memory, "keep_freed_memory", lambda device: events.append(("keep", device.type)) or kept)
+    monkeypatch.setattr(host_memory, "give_back_freed_memory", lambda: events.append("give back"))
     step = Trainer.train_step
 
     def recorded_step(self, parts, batch):
@@ -121,12 +139,29 @@ def test_training_on_the_cpu_keeps_memory_while_it_steps_and_gives_it_back_after
         return step(self, parts, batch)
 
     monkeypatch.setattr(Trainer, "train_step", recorded_step)
-    config = TrainConfig(data=str(write_paired(tmp_path / "pairs")), out=str(tmp_path / "run"), load_size=36, crop_size=32,
-                         batch_size=2, workers=0, max_steps=2, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
-    trainer = Trainer(config, progress=False)
+    trainer = Trainer(tiny_config(write_paired(tmp_path / "pairs"), tmp_path / "run"), progress=False)
     if fails:
         with pytest.raises(RuntimeError, match="a failing step"):
             trainer.fit()
     else:
         trainer.fit()
     assert events == [("keep", "cpu"), *["step"] * (1 if fails else 2), *["give back"] * kept]
+
+
+def test_translating_and_evaluating_keep_memory_for_their_batches_and_give_it_back_after(tmp_path, monkeypatch, events):
+    pairs = write_paired(tmp_path / "pairs", count=4)
+    run = Trainer(tiny_config(pairs, tmp_path / "run"), progress=False).fit()
+    events.clear()
+    batch = TrainedModel.translate
+
+    def recorded_batch(self, inputs, *args, **kwargs):
+        events.append("batch")
+        return batch(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(TrainedModel, "translate", recorded_batch)
+    translate(run, pairs / "A", tmp_path / "out", device="cpu", batch_size=2)
+    assert events == [("keep", "cpu"), "batch", "batch", "give back"]
+    events.clear()
+    with pytest.warns(GantkWarning, match="no split folders"):  # the run's own training images: enough here
+        evaluate(run, pairs, device="cpu", batch_size=2, progress=False)
+    assert events == [("keep", "cpu"), "batch", "batch", "give back"]

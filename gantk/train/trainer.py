@@ -23,6 +23,7 @@ from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
 from ..files import replacing
+from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
 from ..systems.base import System, check_phases
@@ -30,7 +31,6 @@ from . import checkpoint as ckpt
 from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
-from .host_memory import give_back_freed_memory, keep_freed_memory
 from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, save_sample_grid
 from .plots import plot_losses
@@ -383,10 +383,9 @@ class Trainer:
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
             log.window.carry(self.resume_from["loss_windows"][process.rank])
         self.system.train()
-        kept_memory = keep_freed_memory(device)
         try:
             # One process only: under torchrun every rank would have to agree on the step to stop at.
-            with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal:
+            with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device):
                 while self.step < self.total_steps:
                     epoch, position = divmod(self.step, steps_per_epoch)
                     sampler.set_epoch(epoch)
@@ -395,8 +394,6 @@ class Trainer:
                         self._step(parts, log, batch, epoch)
                         self._stop_if_asked(parts, stop_signal())
         finally:
-            if kept_memory:
-                give_back_freed_memory()
             log.close()
         if process.is_main:
             plot_losses(self.run_dir / run_files.METRICS, self.run_dir / run_files.LOSS_CURVES)

@@ -1,19 +1,21 @@
-"""Freed host memory kept for reuse while training on the CPU (glibc's malloc).
+"""Freed host memory kept for reuse while training or translating on the CPU (glibc's malloc).
 
-A training step frees and allocates the same large activation buffers every step. By default glibc
-gives memory freed at the top of its heap back to the kernel and serves large blocks with fresh
-mappings, so each step faults the same pages in again: a fifth or more of a pix2pix batch-16 step's
-time on a 2-core CPU (docs/benchmarks.md). Keeping freed memory, as PyTorch's CPU launcher does with
-jemalloc, removes most of those faults; the process then holds the step's peak, which it reaches
-every step anyway.
+A training step frees and allocates the same large activation buffers every step, and so does
+each batch a model translates. By default glibc gives memory freed at the top of its heap back to
+the kernel and serves large blocks with fresh mappings, so each step faults the same pages in
+again: a fifth or more of a pix2pix batch-16 step's time on a 2-core CPU (docs/benchmarks.md).
+Keeping freed memory, as PyTorch's CPU launcher does with jemalloc, removes most of those faults;
+the process then holds the step's peak, which it reaches every step anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
 import platform
+from typing import Iterator
 
 import torch
 
@@ -42,7 +44,7 @@ def _malloc_chosen_by_user() -> bool:
 
 
 def keep_freed_memory(device: torch.device) -> bool:
-    """When training on the CPU with glibc, keep freed memory in the process for the next step's
+    """On the CPU with glibc, keep freed memory in the process for the next step's or batch's
     buffers: blocks under 32 MiB come from the heap, and its top is never given back to the kernel.
 
     The setting holds for the rest of the process. Returns whether it was made: not on CUDA, not
@@ -60,7 +62,18 @@ def keep_freed_memory(device: torch.device) -> bool:
 
 
 def give_back_freed_memory() -> None:
-    """Return the freed memory glibc holds to the kernel (after training: the kept memory does not outlive it)."""
+    """Return the freed memory glibc holds to the kernel (after the loop: the kept memory does not outlive it)."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+@contextlib.contextmanager
+def freed_memory_kept(device: torch.device) -> Iterator[None]:
+    """Keep freed memory (:func:`keep_freed_memory`) for the block's loop, and give it back after."""
+    kept = keep_freed_memory(device)
+    try:
+        yield
+    finally:
+        if kept:
+            give_back_freed_memory()
