@@ -20,44 +20,46 @@ from typing import Iterator
 import torch
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
-MMAP_THRESHOLD = 32 * 2**20  # the largest every glibc accepts (older versions refuse more)
-NEVER_TRIM = -1  # glibc reads it as the largest size: trimming off
-# A user's own choice of allocator or malloc settings, which gantk leaves alone.
-PRELOADED_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
-MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+# What gantk sets, by the name glibc's environment variables and tunables give it: blocks under
+# 32 MiB (the largest threshold every glibc accepts) from the heap, and trimming off (-1).
+SETTINGS = {"mmap_threshold": (M_MMAP_THRESHOLD, 32 * 2**20), "trim_threshold": (M_TRIM_THRESHOLD, -1)}
+
+
+def _address(function: object) -> int | None:
+    return ctypes.cast(function, ctypes.c_void_p).value
 
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    """glibc, where it is the C library and its malloc the one the process uses (not one preloaded)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     libc = ctypes.CDLL("libc.so.6")
+    if _address(ctypes.CDLL(None).malloc) != _address(libc.malloc):
+        return None
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.malloc_trim.argtypes = [ctypes.c_size_t]
     return libc
 
 
-def _malloc_chosen_by_user() -> bool:
-    preloaded = os.environ.get("LD_PRELOAD", "")
-    return (any(name in preloaded for name in PRELOADED_ALLOCATORS) or any(os.environ.get(name) for name in MALLOC_VARIABLES)
-            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""))
+def _set_by_user(name: str) -> bool:
+    """Whether the environment sets glibc's ``name`` (``MALLOC_<NAME>_`` or ``GLIBC_TUNABLES=glibc.malloc.<name>=``)."""
+    return bool(os.environ.get(f"MALLOC_{name.upper()}_")) or f"glibc.malloc.{name}=" in os.environ.get("GLIBC_TUNABLES", "")
 
 
 def keep_freed_memory(device: torch.device) -> bool:
     """On the CPU with glibc, keep freed memory in the process for the next step's or batch's
     buffers: blocks under 32 MiB come from the heap, and its top is never given back to the kernel.
 
-    The setting holds for the rest of the process. Returns whether it was made: not on CUDA, not
-    where the C library is not glibc, and not where the environment already chooses the allocator
-    or its settings (jemalloc, tcmalloc or mimalloc in ``LD_PRELOAD``, ``MALLOC_*_`` variables,
-    ``GLIBC_TUNABLES=glibc.malloc.*``).
+    The setting holds for the rest of the process; a value the environment sets
+    (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or their ``GLIBC_TUNABLES``) is left as
+    it is. Returns whether anything was set: not on CUDA, and not where malloc is not glibc's (another
+    C library, or an allocator such as jemalloc preloaded).
     """
-    if device.type != "cpu" or _malloc_chosen_by_user():
-        return False
-    libc = _glibc()
+    libc = _glibc() if device.type == "cpu" else None
     if libc is None:
         return False
-    made = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD), libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM)
+    made = [libc.mallopt(parameter, value) for name, (parameter, value) in SETTINGS.items() if not _set_by_user(name)]
     return any(made)
 
 

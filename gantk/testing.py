@@ -43,13 +43,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import GantkError
+from .errors import GantkError, OptionError
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
 from .recipes.base import Recipe
 from .systems.base import System, check_phases
 from .torchrun import ProcessInfo
-from .train import Trainer
 from .train import checkpoint as ckpt
 from .train.config import TrainConfig
 from .train.logs import save_sample_grid
@@ -335,11 +334,15 @@ class SystemConformance(_Conformance):
     size: ClassVar[int] = 32
     batch_size: ClassVar[int] = 2
 
+    def train_config(self, component_name: str, component_options: dict[str, Any], **fixed: Any) -> TrainConfig:
+        """The training settings the kit runs with: ``settings`` on the demo's, then ``fixed``."""
+        sides = {"load_size": self.size, "crop_size": self.size, "batch_size": self.batch_size}
+        return TrainConfig(recipe=component_name, recipe_opt=component_options).merged({**sides, **self.settings, **fixed})
+
     @pytest.fixture
     def config(self, components, component_name, component_options) -> dict[str, Any]:
         """The system's configuration, as a checkpoint records it."""
-        sides = {"load_size": self.size, "crop_size": self.size, "batch_size": self.batch_size}
-        settings = TrainConfig(recipe=component_name, recipe_opt=component_options).merged({**sides, **self.settings})
+        settings = self.train_config(component_name, component_options)
         resolved = fit_generator_depth(resolve_config(settings, components), components)
         return ckpt.system_config(resolved, self.data(), components)
 
@@ -401,24 +404,34 @@ class SystemConformance(_Conformance):
 
     @pytest.mark.parametrize("precision", ["fp32", "bf16"])
     def test_the_trainer_steps_each_phase_on_its_schedule(self, components, component_name, component_options, precision):
-        sides = {"load_size": self.size, "crop_size": self.size, "batch_size": self.batch_size}
-        settings = TrainConfig(recipe=component_name, recipe_opt=component_options, data="<in-memory batches>",
-                               device="cpu", precision=precision).merged({**sides, **self.settings})
-        trainer, cpu = Trainer(settings, components=components, progress=False), torch.device("cpu")
-        system = trainer.build_system(self.data(), cpu)
-        steps = 2 * math.lcm(*(phase.every for phase in system.phases))
-        parts = trainer.training_parts(system, cpu, ProcessInfo(), total_steps=steps)
-        taken = dict.fromkeys(parts.optimizers, 0)
-        for name, optimizer in parts.optimizers.items():
-            optimizer.register_step_post_hook(lambda *_, name=name: taken.update({name: taken[name] + 1}))
-        system.train()
-        batch = self.make_batch()
-        for step in range(steps):
-            losses, _ = trainer.train_step(parts, trainer.to_device(batch, cpu))
-            bad = {key: _loss_text(loss) for key, loss in losses.items() if not torch.isfinite(loss).all()}
-            assert not bad, f"{precision}, step {step}: losses that are not finite: {bad}"
-        assert taken == {phase.name: steps // phase.every for phase in system.phases}, (
-            f"optimizer steps per phase in {steps} training steps: {taken}"
+        from .train.trainer import Trainer  # loaded here: the trainer pulls in the metrics' libraries
+
+        cpu = torch.device("cpu")
+        trainer = Trainer(self.train_config(component_name, component_options, device="cpu", precision=precision),
+                          components=components, progress=False)
+        with torch.random.fork_rng():
+            try:
+                system = trainer.build_system(self.data(), cpu)
+            except OptionError as error:
+                pytest.fail(f"{error} (in the kit, the crop size is the test class's `size`, now {self.size})")
+            steps = 2 * max(phase.every for phase in system.phases)
+            parts = trainer.training_parts(system, cpu, ProcessInfo(), total_steps=steps)
+            stepped_at: dict[str, list[int]] = {name: [] for name in parts.optimizers}  # training steps, from 1
+            for name, optimizer in parts.optimizers.items():
+                optimizer.register_step_post_hook(lambda *_, name=name: stepped_at[name].append(trainer.step + 1))
+            system.train()
+            batch = self.make_batch()
+            for step in range(steps):
+                try:
+                    losses, _ = trainer.train_step(parts, trainer.to_device(batch, cpu))
+                except Exception as error:  # whatever the system raises, named with the precision and step
+                    hint = " (under bf16 autocast the networks' outputs are bfloat16)" if precision == "bf16" else ""
+                    pytest.fail(f"{precision}, training step {step + 1}: {type(error).__name__}: {error}{hint}")
+                bad = {key: _loss_text(loss) for key, loss in losses.items() if not torch.isfinite(loss).all()}
+                assert not bad, f"{precision}, training step {step + 1}: losses that are not finite: {bad}"
+        expected = {phase.name: list(range(phase.every, steps + 1, phase.every)) for phase in system.phases}
+        assert stepped_at == expected, (
+            f"training steps at which each phase's optimizer stepped: {stepped_at}; a phase with every=n steps at n, 2n, ...: {expected}"
         )
         weights = [*system.named_parameters(), *system.named_buffers()]
         broken = [name for name, weight in weights if weight.is_floating_point() and not torch.isfinite(weight).all()]

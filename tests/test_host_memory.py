@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
+import shutil
 import subprocess
 import sys
 
@@ -21,7 +23,7 @@ from helpers import write_paired
 
 # Rounds like steps: eight 4 MiB blocks and one of 24 MiB malloc'ed (as torch allocates tensors),
 # written, then freed; the page faults of each round. Huge pages are off, so faults count 4 KiB pages
-# whatever the host's setting; "plain" holds glibc's default threshold fixed (its adaptive one
+# of the system's size whatever the host's setting; "plain" holds glibc's default threshold fixed (its adaptive one
 # depends on the heap's layout).
 ROUNDS = """
 import ctypes, json, resource, sys, torch
@@ -45,17 +47,23 @@ for _ in range(6):
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 print(json.dumps({"kept": kept, "faults": faults}))
 """
-PAGES = (8 * 4 + 24) * 2**20 // 4096
+PAGES = (8 * 4 + 24) * 2**20 // resource.getpagesize()
+
+
+def unset_malloc_choices(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if key not in ("LD_PRELOAD", "GLIBC_TUNABLES") and not key.startswith("MALLOC_")}
 
 
 def faults_per_round(mode: str) -> dict:
-    chosen = {"LD_PRELOAD", "GLIBC_TUNABLES", *host_memory.MALLOC_VARIABLES}
-    env = {key: value for key, value in os.environ.items() if key not in chosen}
-    done = subprocess.run([sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True, check=True, env=env)
+    done = subprocess.run([sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True, env=unset_malloc_choices(os.environ))
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+GLIBC_ONLY = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+
+
+@GLIBC_ONLY
 def test_kept_memory_serves_the_next_rounds_without_page_faults():
     plain, kept = faults_per_round("plain"), faults_per_round("keep")
     assert not plain["kept"] and kept["kept"]
@@ -80,34 +88,64 @@ class RecordingLibc:
 def libc(monkeypatch):
     recording = RecordingLibc()
     monkeypatch.setattr(host_memory, "_glibc", lambda: recording)
-    for name in ("LD_PRELOAD", "GLIBC_TUNABLES", *host_memory.MALLOC_VARIABLES):
-        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name == "GLIBC_TUNABLES" or name.startswith("MALLOC_")]:
+        monkeypatch.delenv(name)
     return recording
+
+
+MMAP_32_MIB, NEVER_TRIM = ("mallopt", -3, 32 * 2**20), ("mallopt", -1, -1)
 
 
 def test_the_cpu_keeps_memory_and_gives_it_back(libc):
     assert host_memory.keep_freed_memory(torch.device("cpu")) is True
     host_memory.give_back_freed_memory()
-    assert libc.calls == [("mallopt", host_memory.M_MMAP_THRESHOLD, 32 * 2**20),
-                          ("mallopt", host_memory.M_TRIM_THRESHOLD, host_memory.NEVER_TRIM), ("malloc_trim", 0)]
+    assert libc.calls == [MMAP_32_MIB, NEVER_TRIM, ("malloc_trim", 0)]
 
 
-@pytest.mark.parametrize("variable, value", [("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"),
-                                             ("MALLOC_TRIM_THRESHOLD_", "0"),
-                                             ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1048576")])
-def test_an_allocator_or_settings_the_user_chose_are_left_alone(libc, monkeypatch, variable, value):
+@pytest.mark.parametrize("variable, value, made", [
+    ("MALLOC_TRIM_THRESHOLD_", "0", [MMAP_32_MIB]),
+    ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1048576", [NEVER_TRIM]),
+    ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0:glibc.malloc.mmap_threshold=1048576", []),
+    ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", [MMAP_32_MIB, NEVER_TRIM]),  # another setting: no matter
+    ("MALLOC_ARENA_MAX", "2", [MMAP_32_MIB, NEVER_TRIM]),
+])
+def test_a_value_the_environment_sets_is_left_as_it_is(libc, monkeypatch, variable, value, made):
     monkeypatch.setenv(variable, value)
-    assert host_memory.keep_freed_memory(torch.device("cpu")) is False
-    assert libc.calls == []
+    assert host_memory.keep_freed_memory(torch.device("cpu")) is bool(made)
+    assert libc.calls == made
+
+
+def test_one_setting_made_is_enough_to_give_memory_back(libc, monkeypatch):
+    monkeypatch.setattr(libc, "mallopt", lambda parameter, value: int(parameter == -1))  # the threshold refused
+    assert host_memory.keep_freed_memory(torch.device("cpu")) is True
 
 
 def test_nothing_is_set_on_cuda_or_without_glibc(libc, monkeypatch):
-    monkeypatch.setenv("LD_PRELOAD", "libprofiler-hooks.so")  # not an allocator: no matter
     assert host_memory.keep_freed_memory(torch.device("cuda", 0)) is False
     assert libc.calls == []
     monkeypatch.setattr(host_memory, "_glibc", lambda: None)
     assert host_memory.keep_freed_memory(torch.device("cpu")) is False
     host_memory.give_back_freed_memory()
+
+
+PRELOADED_MALLOC = """
+#include <stddef.h>
+extern void *__libc_malloc(size_t size);
+void *malloc(size_t size) { return __libc_malloc(size); }
+"""
+
+
+@GLIBC_ONLY
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler to build a preloaded malloc")
+def test_a_preloaded_malloc_is_left_alone(tmp_path):
+    (tmp_path / "malloc.c").write_text(PRELOADED_MALLOC)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "malloc.so"), str(tmp_path / "malloc.c")], check=True)
+    script = "import torch; from gantk import host_memory; print(host_memory.keep_freed_memory(torch.device('cpu')))"
+    for preload, kept in [(None, "True"), (str(tmp_path / "malloc.so"), "False")]:
+        env = unset_malloc_choices(os.environ) | ({"LD_PRELOAD": preload} if preload else {})
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == kept, preload
 
 
 def tiny_config(data, out, **overrides):

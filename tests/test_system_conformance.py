@@ -13,6 +13,11 @@ class TestPix2pixWithoutDiscriminatorFromGray(SystemConformance):
     channels = {"A": 1, "B": 3}
 
 
+class TestPix2pixWithCriticSteps(SystemConformance):
+    name = "pix2pix"
+    settings = {"n_critic": 3}
+
+
 class TestBinarySegmentation(SystemConformance):
     name = "seg"
     num_classes = 2

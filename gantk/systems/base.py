@@ -73,13 +73,17 @@ def check_discriminator_matches_objective(disc: str | None, objective: Objective
 
 def check_phases(system: "System", recipe: str) -> None:
     """Raise ``OptionError`` naming ``recipe`` unless its system's phases can be trained: at least
-    one, with distinct names, each naming only networks the system has."""
+    one, with distinct names, each running every n-th step for a whole n >= 1 and naming only
+    networks the system has."""
     where = f"recipe '{recipe}' built a {type(system).__name__}"
     if not system.phases:
         raise OptionError(f"{where} without phases; a system sets phases = (Phase(...), ...) (see gantk.systems.base.Phase).")
     names = [phase.name for phase in system.phases]
     if len(set(names)) != len(names):
         raise OptionError(f"{where} whose phases share a name ({', '.join(names)}); each phase needs its own.")
+    for phase in system.phases:
+        if isinstance(phase.every, bool) or not isinstance(phase.every, int) or phase.every < 1:
+            raise OptionError(f"{where} whose phase {phase.name} has every={phase.every!r}; it takes a whole number of steps, 1 or more.")
     unknown = sorted({net for phase in system.phases for net in (*phase.trains, *phase.frozen)} - set(system.networks))
     if unknown:
         raise OptionError(
