@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import torch
 
-from gantk.train import TrainConfig
 from gantk.host_memory import keep_freed_memory
+from gantk.train import TrainConfig
 from reference_cyclegan import CycleGANStep
 from reference_pix2pix import Pix2PixStep, SegmentationStep
 from trainer_step import TrainerStep, build_system, data_info

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from gantk.host_memory import keep_freed_memory
 from gantk.train import TrainConfig, Trainer
 from gantk.train.distributed import ProcessInfo, resolve_device
-from gantk.host_memory import keep_freed_memory
 
 
 def data_info(channels: dict[str, int], num_classes: int | None = None, format: str = "paired") -> SimpleNamespace:

@@ -1,4 +1,4 @@
-"""Freed host memory is kept for the next training step on the CPU, and given back when training ends."""
+"""Freed host memory is kept for the next step or batch on the CPU, and given back when the loop ends."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from gantk.translate import translate
 from helpers import write_paired
 
 # Rounds like steps: eight 4 MiB blocks and one of 24 MiB malloc'ed (as torch allocates tensors),
-# written, then freed; the page faults of each round. Huge pages are off, so faults count 4 KiB pages
-# of the system's size whatever the host's setting; "plain" holds glibc's default threshold fixed (its adaptive one
-# depends on the heap's layout).
+# written, then freed; the page faults of each round. Huge pages are off, so faults count pages of the
+# system's size whatever the host's huge-page setting; "plain" holds glibc's default threshold fixed
+# (its adaptive one depends on the heap's layout).
 ROUNDS = """
 import ctypes, json, resource, sys, torch
 from gantk import host_memory
@@ -164,10 +164,8 @@ def events(monkeypatch):
 
 @pytest.mark.parametrize("kept", [True, False])
 @pytest.mark.parametrize("fails", [False, True])
-def test_training_on_the_cpu_keeps_memory_while_it_steps_and_gives_it_back_after(tmp_path, monkeypatch, fails, kept):
-    events = []
+def test_training_on_the_cpu_keeps_memory_while_it_steps_and_gives_it_back_after(tmp_path, monkeypatch, events, fails, kept):
     monkeypatch.setattr(host_memory, "keep_freed_memory", lambda device: events.append(("keep", device.type)) or kept)
-    monkeypatch.setattr(host_memory, "give_back_freed_memory", lambda: events.append("give back"))
     step = Trainer.train_step
 
     def recorded_step(self, parts, batch):
