@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from cases import EAGER_PATHS, PATHS
@@ -52,13 +53,14 @@ def throughput_tables(result: dict) -> list[str]:
         "",
     ]
     for case in result["cases"]:
+        faults = all("page_faults" in r for r in case["paths"].values())  # measured since the kept-memory runs
         lines += [
             f"**{case['case']}** — {case['steps']} timed round(s) after {case['warmup']} warm-up step(s); "
             f"load average {case['load_average_start']} → {case['load_average_end']}; {case['wall_s'] / 60:.1f} min",
             "",
             "| path | flags | images/s | step (s, median) | × eager (median, range) | GFLOP/step | GFLOP/s "
-            "| % of matmul rate | peak RSS (after set-up) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| % of matmul rate | peak RSS (after set-up) |" + (" page faults / step (system s), median |" if faults else ""),
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if faults else ""),
         ]
         for path, r in case["paths"].items():
             precision = (PATHS.get(path) or {}).get("precision", "fp32")
@@ -71,6 +73,7 @@ def throughput_tables(result: dict) -> list[str]:
                 f"{r['flops_per_step'] / 1e9:.1f} | {r['achieved_flop_s'] / 1e9:.1f} | "
                 f"{100 * r['achieved_flop_s'] / peak:.1f}% ({precision}) | {r['peak_rss_bytes'] / 2**30:.2f} GiB "
                 f"({r['rss_after_setup_bytes'] / 2**30:.2f}){cuda_memory(r)} |"
+                + (f" {statistics.median(r['page_faults']):,.0f} ({statistics.median(r['system_s']):.2f}) |" if faults else "")
             )
         lines.append("")
     if "loader" in result:

@@ -51,10 +51,15 @@ def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int
             for worker in workers:
                 worker.ask("step")
         times: dict[str, list[float]] = {path: [] for path in paths}
+        faults: dict[str, list[int]] = {path: [] for path in paths}
+        system_s: dict[str, list[float]] = {path: [] for path in paths}
         for round_ in range(steps):
             shift = round_ % len(workers)
             for worker in workers[shift:] + workers[:shift]:
-                times[worker.path].append(worker.ask("step")["seconds"])
+                reply = worker.ask("step")
+                times[worker.path].append(reply["seconds"])
+                faults[worker.path].append(reply["page_faults"])
+                system_s[worker.path].append(reply["system_s"])
         memory = {w.path: w.ask("memory") for w in workers}
         setup = {w.path: w.setup for w in workers}
     finally:
@@ -75,6 +80,8 @@ def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int
             "flops_per_step": flops,
             "achieved_flop_s": flops / median,
             "flop_counted_step_s": counted[path]["seconds"],
+            "page_faults": faults[path],
+            "system_s": system_s[path],
             "peak_rss_bytes": memory[path]["peak_rss"],
             "cuda_max_allocated_bytes": memory[path]["cuda_max_allocated"],
             "rss_after_setup_bytes": setup[path]["rss_after_setup"],
@@ -94,7 +101,7 @@ def print_case(result: dict, peaks: dict) -> None:
     print(f"\n{result['case']}  ({result['steps']} timed rounds after {result['warmup']} warm-up; "
           f"load {result['load_average_start']} -> {result['load_average_end']})")
     print(f"{'path':<22}{'img/s':>9}{'step s':>9}{'x eager':>9}{'  range':<14}{'GFLOP/step':>11}{'GFLOP/s':>9}"
-          f"{'% matmul':>10}{'peak RSS':>10}")
+          f"{'% matmul':>10}{'peak RSS':>10}{'faults/step':>13}{'sys s':>7}")
     for path, r in result["paths"].items():
         peak = peaks[precision_of(path)]["best"]
         ratio = "" if r["vs_eager_median"] is None else f"{r['vs_eager_median']:.2f}"
@@ -102,6 +109,7 @@ def print_case(result: dict, peaks: dict) -> None:
         print(f"{path:<22}{r['images_per_s']:>9.3f}{r['median_step_s']:>9.2f}{ratio:>9}{spread:<14}"
               f"{r['flops_per_step'] / 1e9:>11.1f}{r['achieved_flop_s'] / 1e9:>9.1f}"
               f"{100 * r['achieved_flop_s'] / peak:>9.1f}%{r['peak_rss_bytes'] / 2**30:>8.2f}GB"
+              f"{statistics.median(r['page_faults']):>13.0f}{statistics.median(r['system_s']):>7.2f}"
               + ("" if r["cuda_max_allocated_bytes"] is None else f"  CUDA {r['cuda_max_allocated_bytes'] / 2**30:.2f}GB"))
 
 

@@ -2,13 +2,14 @@
 has its own peak memory.
 
 Commands over a pipe: ``"flops"`` (one step under ``FlopCounterMode``), ``"step"`` (one timed
-step), ``"memory"`` (peak and current RSS; CUDA's max allocated memory), ``"stop"``. Every reply is
+step, with its minor page faults and system time), ``"memory"`` (peak and current RSS; CUDA's max allocated memory), ``"stop"``. Every reply is
 a dict.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import resource
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -47,10 +48,12 @@ def serve(case: Case, path: str, threads: int | None, conn: Connection) -> None:
                     sync()
                 conn.send({"flops": counter.get_total_flops(), "seconds": time.perf_counter() - start})
             else:
-                start = time.perf_counter()
+                before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
                 step(batch)
                 sync()
-                conn.send({"seconds": time.perf_counter() - start})
+                seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+                conn.send({"seconds": seconds, "page_faults": after.ru_minflt - before.ru_minflt,
+                           "system_s": after.ru_stime - before.ru_stime})
     except Exception:  # reported to the parent, which stops the run
         conn.send({"error": traceback.format_exc()})
 
