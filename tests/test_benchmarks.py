@@ -36,3 +36,15 @@ def test_the_loader_benchmark_reads_through_the_trainers_pipeline(benchmarks, tm
     for augment_on in ("loader", "device"):
         rate = loader.loader_rate(root, workers=0, augment_on=augment_on, epochs=2, warmup=1, load_size=40, crop_size=32)
         assert rate["images"] == 6 and rate["images_per_s"] > 0
+
+
+def test_a_case_interleaves_its_paths_and_records_each_steps_time_faults_and_system_time(benchmarks):
+    from cases import Case
+    from throughput import run_case
+
+    result = run_case(Case("pix2pix", 32, 2), ["eager", "gantk"], steps=2, warmup=1, threads=1)
+    for path in ("eager", "gantk"):
+        measured = result["paths"][path]
+        assert len(measured["step_s"]) == len(measured["page_faults"]) == len(measured["system_s"]) == 2
+        assert all(faults >= 0 for faults in measured["page_faults"]) and all(s >= 0 for s in measured["system_s"])
+    assert result["paths"]["eager"]["vs_eager_median"] == 1.0
