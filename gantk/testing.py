@@ -22,7 +22,7 @@ plugins=...)``); the base's tests then run against your component::
         plugins = ["my_package.plugin"]
 
     class TestMyRecipe(SystemConformance):
-        name = "my-recipe"  # a recipe: its system is built and run for one step
+        name = "my-recipe"  # a recipe: its system is built, stepped, and trained a few steps
         options = {"clip": 0.05}  # the recipe's own (--recipe-opt)
         plugins = ["my_package.plugin"]
 
