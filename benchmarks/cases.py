@@ -20,8 +20,10 @@ from trainer_step import TrainerStep, build_system, data_info
 
 # Plain eager reference loops in fp32: path -> Adam's ``fused`` argument (None: PyTorch's default, foreach)
 # and whether freed host memory is kept as gantk's trainer keeps it (gantk.host_memory; CPU only).
+# ``eager-twin`` is ``eager`` again in its own process: its ratio to ``eager`` shows the run's noise.
 EAGER_PATHS = {
     "eager": {"fused": None, "keep_memory": False},
+    "eager-twin": {"fused": None, "keep_memory": False},
     "eager-fused": {"fused": True, "keep_memory": False},
     "eager-kept-memory": {"fused": None, "keep_memory": True},
 }

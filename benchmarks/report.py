@@ -17,7 +17,7 @@ def _flags(path: str) -> str:
     if path in EAGER_PATHS:
         settings = EAGER_PATHS[path]
         return ("plain eager loop, fp32, " + ("fused Adam" if settings["fused"] else "default (foreach) Adam")
-                + (", freed memory kept" if settings["keep_memory"] else ""))
+                + (", freed memory kept" if settings["keep_memory"] else "") + (", a second process" if path == "eager-twin" else ""))
     flags = PATHS[path]
     names = {"precision": lambda v: f"--precision {v}", "channels_last": lambda v: "--channels-last",
              "compile": lambda v: "--compile"}

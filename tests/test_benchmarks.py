@@ -42,8 +42,9 @@ def test_a_case_interleaves_its_paths_and_records_each_steps_time_faults_and_sys
     from cases import Case
     from throughput import run_case
 
-    result = run_case(Case("pix2pix", 32, 2), ["eager", "gantk"], steps=2, warmup=1, threads=1)
-    for path in ("eager", "gantk"):
+    paths = ["eager", "eager-twin", "gantk"]
+    result = run_case(Case("pix2pix", 32, 2), paths, steps=2, warmup=1, threads=1)
+    for path in paths:
         measured = result["paths"][path]
         assert len(measured["step_s"]) == len(measured["page_faults"]) == len(measured["system_s"]) == 2
         assert all(faults >= 0 for faults in measured["page_faults"]) and all(s >= 0 for s in measured["system_s"])
