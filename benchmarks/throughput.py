@@ -29,7 +29,7 @@ from cases import PATHS, Case, parse_case
 from hardware import load_average, machine, matmul_peaks
 from worker import Worker
 
-# case -> (paths, timed rounds, warm-up steps): about 13 minutes with one thread per path on this 2-core CPU.
+# case -> (paths, timed rounds, warm-up steps): about 12 minutes with one thread per path on this 2-core CPU.
 DEFAULT_PLAN = {
     "pix2pix-256-b1": ("eager,eager-twin,eager-fused,eager-kept-memory,gantk,gantk-cl,gantk-bf16,gantk-bf16-cl", 5, 2),
     "seg-256-b1": ("eager,eager-twin,eager-kept-memory,gantk,gantk-bf16,gantk-bf16-cl", 4, 2),
