@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import stat
+import sys
 import types
 import warnings
 from pathlib import Path
@@ -266,6 +267,10 @@ def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
     with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30: use --crop-size 32, or another generator "
                                           "\\(`gantk describe generator unet` shows its options and size multiple\\)"):
         Trainer(config, progress=False).fit()
+    for load_size, advice in [(32, "--crop-size 32,"), (30, "--crop-size 32 --load-size 32,")]:  # the advice is taken
+        config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=load_size, gen_opt={"ngf": 8, "num_downs": 5})
+        with pytest.raises(OptionError, match=f"--crop-size is 30: use {advice} or another generator"):
+            Trainer(config, progress=False).fit()
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=34, load_size=34, gen="resnet6", gen_opt={"ngf": 8})
     with pytest.raises(OptionError, match=r"multiples of 4, but --crop-size is 34: use --crop-size 32 \(or --crop-size 36 --load-size 36\)"):
         Trainer(config, progress=False).fit()
@@ -511,16 +516,20 @@ def test_a_signal_to_the_whole_process_group_spares_the_loader_workers(tmp_path)
     import time
 
     pairs = write_paired(tmp_path / "pairs", count=40)
-    command = ["gantk", "train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--load-size", "36", "--crop-size", "32",
-               "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "2", "--log-every", "1", "--max-steps", "100000",
+    command = [sys.executable, "-m", "gantk", "train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--load-size", "36", "--crop-size", "32",
+               "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "2", "--log-every", "1", "--max-steps", "2000",
                "--no-progress"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    metrics = tmp_path / "run" / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        metrics = tmp_path / "run" / "metrics.csv"
+        deadline = time.monotonic() + 120
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:  # a failed or killed test leaves no training behind
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert "interrupted: checkpoint saved at step" in stderr
     assert ckpt.load_checkpoint(tmp_path / "run")["step"] >= 3

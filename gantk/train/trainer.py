@@ -322,11 +322,12 @@ class Trainer:
 
     def _crop_sizes_to_try(self, multiple: int) -> str:
         """The nearest crop sizes that are multiples of ``multiple``, the one below first when the one
-        above needs a larger --load-size."""
+        above needs a larger --load-size (which it then names)."""
         crop, load = self.config.crop_size, self.config.load_size
         below, above = crop // multiple * multiple, (crop // multiple + 1) * multiple
-        if below and load and above > load:
-            return f"--crop-size {below} (or --crop-size {above} --load-size {above})"
+        if load and above > load:
+            larger = f"--crop-size {above} --load-size {above}"
+            return f"--crop-size {below} (or {larger})" if below else larger
         return f"--crop-size {above}" + (f" or {below}" if below else "")
 
     def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
