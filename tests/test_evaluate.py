@@ -78,6 +78,7 @@ def test_image_model_eval_writes_json_and_html(image_run, stand_in_weights, tmp_
     assert {"l1", "l2", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall"} <= set(saved["metrics"])
     # 6 images: every KID subset holds them all, so there is no spread to report
     assert saved["unavailable"].keys() == {"kid_std"} and saved["inception"]["reference"] is False
+    assert saved["inception"]["resize"] == "tf_bilinear"
     assert 0 <= saved["metrics"]["l1"] <= 1 and -1 <= saved["metrics"]["ssim"] <= 1
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Best 2 by L1" in page and "Worst 2 by L1" in page
@@ -90,6 +91,15 @@ def test_without_a_report_no_report_images_are_made(image_run, no_weights, monke
 
     monkeypatch.setattr(gantk.evaluate, "_report_panels", lambda *args: pytest.fail("built report images"))
     assert evaluate(image_run[0], image_run[1], progress=False)["report"] is None
+
+
+def test_a_report_shows_each_item_input_output_target_and_error_in_their_places():
+    from gantk.evaluate import _report_panels
+
+    image, output, truth, error = (torch.full((3, 4, 4), value) for value in (-0.5, 0.0, 0.5, 1.0))
+    panels = _report_panels(image, output, truth, error, None)
+    assert {name: panel.unique().tolist() for name, panel in panels.items()} == {
+        "input": [-0.5], "output": [0.0], "target": [0.5], "error": [1.0]}
 
 
 def test_json_to_stdout(image_run, no_weights):
@@ -254,16 +264,38 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     assert translated(1, "a") == translated(1, "b") != translated(2, "c")
 
 
-@pytest.mark.parametrize("second", [{"crop_size": 48, "load_size": 48}, {"direction": "BtoA"}])
-def test_cached_real_features_belong_to_one_crop_size_and_direction(tmp_path, stand_in_weights, second):
+@pytest.mark.parametrize("second", [{"crop_size": 48, "load_size": 48}, {"direction": "BtoA"}, {"load_size": 64, "crop_size": None}])
+def test_cached_real_features_belong_to_one_size_and_direction(tmp_path, stand_in_weights, second):
+    from gantk.train import checkpoint as ckpt
+
     pairs = write_paired(tmp_path / "pairs", count=4, size=56)
+    trained = {key: value for key, value in second.items() if value is not None}
     runs = [Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / f"run{i}"), **{**TINY, **changes}), progress=False).fit()
-            for i, changes in enumerate(({}, second))]
+            for i, changes in enumerate(({}, trained))]
+    if second.get("crop_size", 0) is None:  # runs evaluated at their load size, as recipes without crops record them
+        for run, load_size in zip(runs, (32, 64)):
+            payload = ckpt.load_checkpoint(run)
+            payload["system"].update(load_size=load_size, crop_size=None)
+            ckpt.save_checkpoint(payload.pop("path"), payload)
     options = dict(split="train", progress=False, inception_weights=stand_in_weights, eval_mode=True)
     cache: dict = {}
     evaluate(runs[0], pairs, feature_cache=cache, **options)
     shared = evaluate(runs[1], pairs, feature_cache=cache, **options)["metrics"]
+    assert len(cache) == 2
     assert shared["fid"] == pytest.approx(evaluate(runs[1], pairs, **options)["metrics"]["fid"])
+
+
+def test_a_second_evaluation_of_the_same_targets_reads_their_features_from_the_cache(image_run, stand_in_weights, monkeypatch):
+    run, pairs = image_run
+    options = dict(split="train", progress=False, inception_weights=stand_in_weights, eval_mode=True)
+    cache: dict = {}
+    first = evaluate(run, pairs, feature_cache=cache, **options)["metrics"]
+    featurised = []
+    features = fid_module.InceptionFeatures.__call__
+    monkeypatch.setattr(fid_module.InceptionFeatures, "__call__", lambda self, images: featurised.append(len(images)) or features(self, images))
+    again = evaluate(run, pairs, feature_cache=cache, **options)["metrics"]
+    assert featurised == [6] and len(cache) == 1  # the outputs only
+    assert again["fid"] == pytest.approx(first["fid"])
 
 
 @pytest.mark.parametrize("count, available", [(2, False), (3, False), (4, True)])
@@ -347,8 +379,23 @@ def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp
     square = model.translate(model.inputs(read_image(tmp_path / "in" / "square.png")[None]))  # no resize, no padding
     torch.testing.assert_close(read_image(tmp_path / "out" / "square.png"), ((square[0] + 1) * 127.5).round().to(torch.uint8),
                                atol=1, rtol=0)
+    wide = model.inputs(read_image(tmp_path / "in" / "wide.png")[None])  # 40x72, padded with its edges to 64x96
+    torch.testing.assert_close(model.translate(wide, pad=True),
+                               model.translate(torch.nn.functional.pad(wide, (0, 24, 0, 24), mode="replicate"))[..., :40, :72])
     with pytest.raises(OptionError, match="use batch size 1, not 2"):
         translate(run, tmp_path / "in", tmp_path / "out2", size="native", batch_size=2)
+    with pytest.raises(OptionError, match="size='orignal' is not valid; choose one of: crop, original, native"):
+        translate(run, tmp_path / "in", tmp_path / "out2", size="orignal")
+
+
+def test_translate_at_the_original_size_writes_each_image_at_its_own(image_run, tmp_path):
+    from gantk.data import read_image, write_png
+    from gantk.translate import translate
+
+    for name, shape in {"square.png": (3, 64, 64), "wide.png": (3, 40, 72)}.items():
+        write_png(torch.rand(shape) * 2 - 1, tmp_path / "in" / name)
+    written = translate(image_run[0], tmp_path / "in", tmp_path / "out", size="original", eval_mode=True)
+    assert [read_image(path).shape for path in sorted(written)] == [(3, 64, 64), (3, 40, 72)]
 
 
 def test_a_run_without_a_crop_size_is_evaluated_and_translated_at_its_load_size(image_run, tmp_path):
