@@ -133,7 +133,9 @@ def test_numbers_of_other_kinds_are_stored_as_plain_ones(pairs, tmp_path, compon
     assert [type(value) for value in (config.lr, config.max_steps, config.decay_start, config.gen_opt["ngf"])] == [float, int, float, int]
     assert type(components.create("recipe", "clipped").settings({"clip": np.float32(0.25)})["clip"]) is float
     built = TrainConfig(lr=np.float64(1e-4), flip=np.bool_(True), out=tmp_path / "out", gen_opt={"betas": (1, 2)})  # not through merged
-    assert (type(built.lr), built.flip, built.out, built.gen_opt) == (float, True, str(tmp_path / "out"), {"betas": [1, 2]})
+    assert (type(built.lr), type(built.flip), built.out, built.gen_opt) == (float, bool, str(tmp_path / "out"), {"betas": [1, 2]})
+    merged = TrainConfig().merged({"flip": np.bool_(False), "out": tmp_path / "out"})
+    assert (type(merged.flip), merged.out) == (bool, str(tmp_path / "out"))
     with pytest.raises(TypeError, match="has no TOML form"):
         to_toml({"gen_opt": {"weights": object()}})
     trainer = Trainer(config.merged({"data": str(pairs), "out": str(tmp_path / "run"), **TINY, "lr": np.float32(2e-4)}),

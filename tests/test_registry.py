@@ -132,6 +132,7 @@ def typed_registry() -> Registry:
         ("gain", False, "option gain must be a number (default 0.02), got False"),
         ("skips", 1, "option skips must be true or false (default True), got 1"),
         ("norm", 3, "option norm must be a string (default 'batch'), got 3"),
+        ("ngf", None, "option ngf must be an integer (default 64), got None"),
     ],
 )
 def test_option_values_must_have_the_type_of_their_default(option, value, wanted):
@@ -219,3 +220,18 @@ def test_a_factory_signature_is_read_once(monkeypatch):
     registry.add("small", make_net, plugin="demo")
     assert registry.create("small", width=4) == (3, 3, 4) and registry.create("small") == (3, 3, 8)
     assert len(reads) == 1
+
+
+def test_scalars_of_numpy_and_torch_become_python_values():
+    from gantk.registry import plain
+
+    values = plain({"flip": np.bool_(True), "gain": torch.tensor(0.5), "ngf": torch.tensor(3), "sizes": (np.int64(2), np.float32(0.25))})
+    assert values == {"flip": True, "gain": 0.5, "ngf": 3, "sizes": [2, 0.25]}
+    assert [type(value) for value in (values["flip"], values["gain"], values["ngf"], *values["sizes"])] == [bool, float, int, int, float]
+
+
+def test_a_factory_taking_any_keyword_takes_every_option():
+    registry = Registry("generator")
+    registry.add("open", lambda in_channels=3, **options: options, plugin="mine")
+    entry = registry.get("open")
+    assert entry.takes_option("anything") and entry.takes_option("in_channels")

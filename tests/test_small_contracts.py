@@ -36,11 +36,14 @@ def test_settings_out_of_range_are_refused(values, message):
     TrainConfig(decay_start=1.0, beta1=0.0).validate()  # the ends that are allowed
 
 
-def test_a_bool_is_not_a_number_setting():
+def test_settings_of_the_wrong_type_are_named():  # a bool is no number
     with pytest.raises(OptionError, match="lr must be a number, got True"):
         check_type("lr", True)
     with pytest.raises(OptionError, match="^max_steps must be an integer, got .big."):  # spelt as validate() spells settings
         check_type("max_steps", "big")
+    with pytest.raises(OptionError, match=r"loss_opt must be a table of option tables, one per objective \(e\.g\. bce\.real_label = 0\.9\), "
+                                          r"got \{'bce': 0\.9\}"):  # as `[loss_opt] bce = 0.9` in a config file gives it
+        TrainConfig().merged({"loss_opt": {"bce": 0.9}})
 
 
 def test_config_toml_round_trips_awkward_text():
