@@ -110,3 +110,32 @@ def test_a_checkpoint_save_removes_any_checkpoint_a_killed_process_was_writing(t
         path.write_bytes(b"half")
     ckpt.save_checkpoint(tmp_path / "checkpoint-00000008.pt", {"system": {}})
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, "checkpoint-00000008.pt"])
+
+
+
+def test_a_temporary_left_under_a_name_with_glob_characters_is_removed(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    abandoned = tmp_path / f".run[1].json.writing+{socket.gethostname()}+{dead}+x1.tmp"
+    abandoned.write_text("half")
+    with replacing(tmp_path / "run[1].json") as handle:
+        handle.write("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["run[1].json"]
+
+
+def test_the_temporaries_of_another_users_process_are_kept(tmp_path, monkeypatch):
+    import socket
+
+    from gantk.files import remove_abandoned
+
+    def not_permitted(pid, signal):
+        raise PermissionError(f"process {pid} belongs to another user")
+
+    theirs = tmp_path / f".out.writing+{socket.gethostname()}+4242+x1.tmp"
+    theirs.write_text("half")
+    monkeypatch.setattr(os, "kill", not_permitted)
+    remove_abandoned(tmp_path, "out")
+    assert theirs.exists()

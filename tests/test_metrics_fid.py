@@ -75,6 +75,9 @@ def test_kid_equals_the_direct_unbiased_estimator():
         assert mean == pytest.approx(numpy_kid(a.numpy(), b.numpy()), rel=1e-10) and math.isnan(std)
     mean, std = kernel_inception_distance(a, b, subsets=20, subset_size=6)
     assert std > 0 and mean == pytest.approx(numpy_kid(a.numpy(), b.numpy()), abs=3 * std)
+    assert math.isnan(kernel_inception_distance(a, b, subsets=1, subset_size=6)[1])  # one subset: no spread either
+    many = torch.cat([b, b + 0.1])  # the whole of a, subsets of b: each subset differs
+    assert kernel_inception_distance(a, many, subsets=20, subset_size=12)[1] > 0
 
 
 def test_kid_subsets_are_reproducible(features):

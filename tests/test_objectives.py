@@ -2,6 +2,7 @@
 
 import doctest
 import math
+import types
 
 import pytest
 import torch
@@ -535,3 +536,28 @@ class TestEveryMaskObjective(ObjectiveConformance):
     @pytest.fixture(params=MASK_OBJECTIVES)
     def component_name(self, request):
         return request.param
+
+
+def test_terms_read_float32_and_class_ids_stay_integers():
+    half = torch.zeros(1, 3, 4, 4, dtype=torch.bfloat16)
+    ctx = LossContext(input=half, fake=half, real=half, fake_logits=half, reconstruct=lambda: half, identity=lambda: half)
+    read = [ctx.fake, ctx.real, ctx.fake_logits, ctx.target, ctx.reconstructed, ctx.identity_output]
+    assert [value.dtype for value in read] == [torch.float32] * 6
+    ids = torch.zeros(1, 4, 4, dtype=torch.long)
+    assert LossContext(input=half, fake=half, real=half, target=ids).target.dtype == torch.long
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_mask_probabilities_are_float32_under_mixed_precision(channels):
+    from gantk.systems import targets
+
+    assert targets.probabilities(torch.zeros(1, channels, 2, 2, dtype=torch.bfloat16)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("discriminator, returned", [(nn.Conv2d(6, 1, 1), "Conv2d has none"),
+                                                     (types.SimpleNamespace(features=lambda x: []), "returned list")])
+def test_reading_features_of_a_discriminator_without_them_is_explained(discriminator, returned):
+    image = torch.zeros(1, 3, 4, 4)
+    ctx = LossContext(input=image, fake=image, real=image, discriminator=discriminator)
+    with pytest.raises(OptionError, match=returned):
+        ctx.d_fake_features
