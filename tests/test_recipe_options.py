@@ -15,6 +15,7 @@ from gantk.errors import GantkWarning, OptionError
 from gantk.recipes import pix2pix
 from gantk.recipes.base import Recipe
 from gantk.systems import PairedSystem
+from gantk.systems.base import Phase
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train.config import read_config_file, to_toml
@@ -75,6 +76,19 @@ def test_the_hook_follows_each_optimizer_step_without_gradients(pairs, tmp_path,
     assert system.calls == [("D", False), ("D", False), ("G", False), ("D", False)]  # G runs every second step
     weights = torch.cat([p.detach().flatten() for p in system.networks["D"].parameters()])
     assert weights.abs().max().item() == pytest.approx(0.01)  # clipped, and some weights needed it
+
+
+def test_a_recipe_whose_phases_cannot_be_trained_is_refused_before_training(pairs, tmp_path, components, monkeypatch):
+    built = ClippedSystem.__init__
+
+    def with_a_phase_that_never_runs(self, config, components):
+        built(self, config, components)
+        self.phases = (self.phases[0], Phase("G", ("G",), frozen=("D",), every=0))
+
+    monkeypatch.setattr(ClippedSystem, "__init__", with_a_phase_that_never_runs)
+    with pytest.raises(OptionError, match="recipe 'clipped' built a ClippedSystem whose phase G has every=0"):
+        Trainer(config(pairs, tmp_path / "run", max_steps=2), components=components, progress=False).fit()
+    assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
 def test_recipe_options_take_their_defaults_and_the_values_given(pairs, tmp_path, components):

@@ -257,6 +257,7 @@ def test_a_system_whose_phases_cannot_be_trained_is_named():
                             ((Phase("G", ("G",)), Phase("G", ("G",))), "share a name"),
                             ((Phase("G", ("G",), every=0),), "phase G has every=0; it takes a whole number of steps, 1 or more"),
                             ((Phase("G", ("G",), every=2.0),), "every=2.0"),
+                            ((Phase("G", ("G",), every=True),), "every=True"),
                             ((Phase("G", ("G",), frozen=("D",)),), r"name the network\(s\) D, which it does not have \(its networks: G\)")]:
         system.phases = phases
         with pytest.raises(OptionError, match=message):

@@ -461,7 +461,7 @@ def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
         Trainer.resume(tmp_path / "run", {"lr": 1e-3, "seed": 1, "log_every": 5})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the run's own values, its own folder and the device auto picks: no change
-        Trainer.resume(tmp_path / "run", {"lr": 2e-4, "seed": 0, "out": str(tmp_path / "run" / "."), "device": "cpu",
+        Trainer.resume(tmp_path / "run", {"lr": 2e-4, "seed": 0, "out": f"{tmp_path / 'run'}/", "device": "cpu",
                                           "gen_opt": {"ngf": 8}, "flip": True})  # part of the run's options table
     with pytest.raises(OptionError, match=r"cannot change --flip, --gen-opt \(the run has --flip; --gen-opt .*ngf=8,num_downs=5\)"):
         Trainer.resume(tmp_path / "run", {"gen_opt": {"ngf": 16}, "flip": False})
@@ -508,6 +508,33 @@ def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_p
     trainer = Trainer.resume(tmp_path / "run", progress=False)
     trainer.fit()
     assert trainer.step == 6
+
+
+def test_a_failing_sample_grid_loses_no_training(pairs, tmp_path, monkeypatch):
+    from gantk.train import trainer as trainer_module
+
+    def fail(images, path):
+        raise OSError(f"{path}: no space left on device")
+
+    monkeypatch.setattr(trainer_module, "save_sample_grid", fail)
+    with pytest.raises(OSError, match="no space left"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=4), progress=False).fit()
+    assert ckpt.load_checkpoint(tmp_path / "run")["step"] == 2  # the step's checkpoint came first
+
+
+def test_a_signal_during_the_last_step_lets_the_run_finish(pairs, tmp_path):
+    def send_signal(trainer, step, logged):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    from gantk.train.interrupt import TrainingInterrupted
+
+    trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), callbacks=[send_signal], progress=False)
+    try:
+        trainer.fit()
+    except TrainingInterrupted:  # a KeyboardInterrupt, which would stop the test session
+        pytest.fail("a signal during the last step interrupted a finished run")
+    assert trainer.step == 2 and (tmp_path / "run" / "loss_curves.png").is_file()
 
 
 def test_a_signal_to_the_whole_process_group_spares_the_loader_workers(tmp_path):
