@@ -5,8 +5,9 @@ import csv
 import pytest
 import torch
 
-from gantk.train.logs import MetricsLog, read_metrics
+from gantk.train.logs import LossWindow, MetricsLog, read_metrics
 from gantk.train.plots import loss_columns
+from helpers import DEVICES
 
 
 def read_raw(path):
@@ -62,3 +63,11 @@ def test_sample_grid_shows_four_samples_a_line_each_mapped_from_minus_one_one(tm
     assert grid.shape == (3, 2 + 4 * 10, 2 + 2 * 10)  # 4 of 6 samples, 2 px padding
     assert grid[:, 2, 2].tolist() == [0, 0, 0] and grid[:, 2, 12].tolist() == [255, 255, 255]
     assert grid[:, 32, 12].tolist() == [128, 128, 128]  # sample 4's output, 0 -> mid gray
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_losses_carried_from_a_checkpoint_join_those_of_the_run_device(device):
+    window = LossWindow()
+    window.add({"G/l1": torch.tensor(3.0, device=device)})
+    window.carry({"G/l1": [1.0, 2.0]})  # as a checkpoint holds them, taken before the resumed run's
+    assert window.means() == {"G/l1": 2.0} and window.state() == {"G/l1": [1.0, 2.0, 3.0]}

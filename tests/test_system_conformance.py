@@ -38,11 +38,13 @@ class TestCycleGAN(SystemConformance):
 
 BROKEN_RECIPES = '''
 import torch
+from torch import nn
 
 from gantk import hookimpl
 from gantk.recipes import pix2pix
 from gantk.recipes.base import Recipe
 from gantk.systems import PairedSystem
+from gantk.systems.base import Phase
 from gantk.testing import SystemConformance
 
 
@@ -74,6 +76,51 @@ class BufferSystem(PairedSystem):
         return super().phase_losses(phase, batch, outputs, nets)
 
 
+class RescaledSystem(PairedSystem):
+    """Its translations are pixel values, not images in [-1, 1]."""
+
+    def translate(self, images, direction="AtoB"):
+        return (super().translate(images, direction) + 1) * 127.5
+
+
+class PoisonedSystem(PairedSystem):
+    """Fills a buffer the losses never read with NaN after each optimizer step."""
+
+    def __init__(self, config, components):
+        super().__init__(config, components)
+        self.register_buffer("running_scale", torch.ones(1))
+
+    def after_optimizer_step(self, phase):
+        self.running_scale.fill_(float("nan"))
+
+
+class EagerPhase(Phase):
+    """Says it runs every n-th step, but runs at every step."""
+
+    def runs_at(self, step):
+        return True
+
+
+class EagerSystem(PairedSystem):
+    """Its D phase has every=2, yet the trainer steps it at every step."""
+
+    def __init__(self, config, components):
+        super().__init__(config, components)
+        self.phases = (EagerPhase("D", ("D",), every=2), Phase("G", ("G",), frozen=("D",)))
+
+
+class Shifted(nn.Module):
+    """A convolution whose input, in train mode, is shifted by a random offset that is not saved."""
+
+    def __init__(self, in_channels=3, out_channels=3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.register_buffer("shift", torch.randn(1), persistent=False)
+
+    def forward(self, x):
+        return torch.tanh(self.conv(x + self.shift if self.training else x))
+
+
 def leaky():
     """pix2pix whose D loss leaks into G."""
     return Recipe("leaky", LeakySystem, pix2pix().defaults)
@@ -89,11 +136,40 @@ def buffered():
     return Recipe("buffered", BufferSystem, pix2pix().defaults)
 
 
+def rescaled():
+    """pix2pix translating to 0..255."""
+    return Recipe("rescaled", RescaledSystem, pix2pix().defaults)
+
+
+def unstorable():
+    """pix2pix with an option default a checkpoint cannot hold."""
+    return Recipe("unstorable", PairedSystem, pix2pix().defaults, options={"sentinel": object()})
+
+
+def poisoned():
+    """pix2pix whose buffer turns NaN as it trains."""
+    return Recipe("poisoned", PoisonedSystem, pix2pix().defaults)
+
+
+def eager():
+    """pix2pix whose D phase ignores its schedule."""
+    return Recipe("eager", EagerSystem, pix2pix().defaults)
+
+
+def shifted():
+    """pix2pix whose generator's train-mode output depends on weights a checkpoint does not hold."""
+    return Recipe("shifted", PairedSystem, {**pix2pix().defaults, "gen": "shifted", "gen_opt": {}})
+
+
 class Plugin:
     @hookimpl
     def gantk_register_recipes(self, registry):
-        for recipe in (leaky, pixels, buffered):
+        for recipe in (leaky, pixels, buffered, rescaled, unstorable, poisoned, eager, shifted):
             registry.add(recipe.__name__, recipe)
+
+    @hookimpl
+    def gantk_register_generators(self, registry):
+        registry.add("shifted", Shifted)
 
 
 class TestLeaky(SystemConformance):
@@ -109,6 +185,31 @@ class TestPixels(SystemConformance):
 class TestBuffered(SystemConformance):
     name = "buffered"
     plugins = [Plugin()]
+
+
+class TestRescaled(SystemConformance):
+    name = "rescaled"
+    plugins = [Plugin()]
+
+
+class TestUnstorable(SystemConformance):
+    name = "unstorable"
+    plugins = [Plugin()]
+
+
+class TestPoisoned(SystemConformance):
+    name = "poisoned"
+    plugins = [Plugin()]
+
+
+class TestEager(SystemConformance):
+    name = "eager"
+    plugins = [Plugin()]
+
+
+class TestShifted(SystemConformance):
+    name = "shifted"
+    plugins = [Plugin()]
 '''
 
 
@@ -117,10 +218,23 @@ def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     failed = sorted(report.nodeid.split("::", 1)[1] for report in result.reprec.getreports("pytest_runtest_logreport") if report.failed)
     assert failed == ["TestBuffered::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
+                      "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
+                      "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
                       "TestLeaky::test_a_step_trains_each_phase_networks_and_no_others",
                       "TestLeaky::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestLeaky::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
-                      "TestPixels::test_sample_rows_are_images_of_the_batch"]
+                      "TestPixels::test_sample_rows_are_images_of_the_batch",
+                      "TestPoisoned::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
+                      "TestPoisoned::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
+                      "TestRescaled::test_translations_have_the_input_size",
+                      "TestShifted::test_weights_rebuild_the_same_model",
+                      "TestUnstorable::test_recipe_and_its_options"]
+    # One line per broken class, in the order the classes run.
     result.stdout.fnmatch_lines(["*phase D back-propagates into G, which it does not train (detach it)*",
                                  "*sample rows must be images in ?-1, 1?*",
-                                 "*Index put requires the source and destination dtypes match*"])
+                                 "*Index put requires the source and destination dtypes match*",
+                                 "*translate(AtoB) left ?-1, 1?*",
+                                 "*option defaults a checkpoint cannot hold*'sentinel'*",
+                                 "*weights that are not finite after 2 steps: ?'running_scale'?*",
+                                 "*optimizer stepped: {'D': ?1, 2, 3, 4?, *{'D': ?2, 4?, *",
+                                 "*the rebuilt model translates otherwise in train mode*"])
