@@ -14,7 +14,8 @@ from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
 from helpers import (
-    components_with_generator, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_segmentation, write_unaligned,
+    components_with_generator, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired, write_segmentation,
+    write_unaligned,
 )
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
@@ -224,3 +225,20 @@ def test_mask_training_names_a_generator_that_cannot_output_logits(tmp_path):
     config = TrainConfig(recipe="seg", gen="fixed", data=str(data), out=str(tmp_path / "run"), max_steps=1, **TINY)
     with pytest.raises(OptionError, match="generator 'fixed' does not take: choose another --gen"):
         Trainer(config, components=components, progress=False).fit()
+
+
+def test_image_pairs_refuse_every_term_that_scores_masks(tmp_path):
+    from gantk import Objective, hookimpl, load_components
+
+    class Dice(Objective):
+        needs_masks = True
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("dice", Dice)
+
+    pairs = write_paired(tmp_path / "pairs", count=2)
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), loss="bce+l1+dice+lovasz", **{**TINY, "max_steps": 1})
+    with pytest.raises(OptionError, match="the dice and lovasz terms score class masks, but the data are image pairs"):
+        Trainer(config, components=load_components(autoload=False, plugins=[Plugin()]), progress=False).fit()

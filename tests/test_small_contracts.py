@@ -264,3 +264,31 @@ def test_a_system_whose_phases_cannot_be_trained_is_named():
             check_phases(system, "mine")
     system.phases = (Phase("G", ("G",)),)
     check_phases(system, "mine")
+
+
+def test_a_checkpoint_names_the_plugins_of_every_part():
+    from gantk import Objective, hookimpl
+    from gantk.discriminators.patch import PatchDiscriminator
+    from gantk.train.checkpoint import part_plugins
+
+    class Critic:
+        @hookimpl
+        def gantk_register_discriminators(self, registry):
+            registry.add("critic", PatchDiscriminator)
+
+    class Penalty:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("penalty", type("PenaltyTerm", (Objective,), {}))
+
+    components = load_components(autoload=False, plugins=[Critic(), Penalty()])
+    plugin = {kind: components.registry(kind).get(name).plugin for kind, name in [("discriminator", "critic"), ("objective", "penalty"),
+                                                                                  ("generator", "unet")]}
+    used = part_plugins({"recipe": "pix2pix", "gen": "unet", "disc": "critic", "loss": "bce+penalty"}, components)
+    assert set(plugin.values()) <= set(used) and len(set(plugin.values())) == 3
+
+
+def test_a_checkpoint_holds_option_defaults_in_lists_and_tables():
+    from gantk.train.checkpoint import storable
+
+    assert storable({"widths": (4, 8), "names": ["a", None, [2.0]]}) and not storable({"widths": [object()]})
