@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gantk.errors import OptionError
+from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
 from helpers import write_paired, write_unaligned
 
@@ -58,6 +59,17 @@ def test_two_process_replicas_stay_identical(tmp_path, recipe):
     run = tmp_path / "run"
     assert (run / "checkpoint-00000003.pt").is_file()
     assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 3  # one writer: header + 3 steps
+    rng = load_checkpoint(run)["rng"]  # each process draws its own dropout and pool choices
+    assert not torch.equal(rng[0]["cpu"], rng[1]["cpu"])
+
+
+def test_a_process_a_resumed_run_did_not_have_draws_its_own_random_numbers(tmp_path):
+    config = {"data": str(write_paired(tmp_path / "data", count=8)), "out": str(tmp_path / "run"), "load_size": 36, "crop_size": 32,
+              "batch_size": 2, "workers": 0, "checkpoint_every": 1, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
+    Trainer(TrainConfig(**config, max_steps=1), progress=False).fit()  # one process
+    torchrun({**config, "max_steps": 2}, tmp_path, "resume")
+    rng = load_checkpoint(tmp_path / "run")["rng"]
+    assert len(rng) == 2 and not torch.equal(rng[0]["cpu"], rng[1]["cpu"])
 
 
 def test_two_process_cyclegan_resume_is_exact(tmp_path):

@@ -586,7 +586,10 @@ class Trainer:
         extra_states = payload["process_extra_state"]
         if process.rank < len(extra_states):
             system.load_state_dict(extra_states[process.rank], strict=False)
-        rng = payload["rng"][process.rank] if process.rank < len(payload["rng"]) else payload["rng"][0]
-        torch.set_rng_state(rng["cpu"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        if process.rank < len(payload["rng"]):
+            rng = payload["rng"][process.rank]
+            torch.set_rng_state(rng["cpu"])
+            if rng["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+        else:  # a process the run did not have: a stream of its own, as in a new run
+            torch.manual_seed(self.config.seed + process.rank)
