@@ -2,6 +2,7 @@
 
 import json
 import re
+import types
 import warnings
 
 import pytest
@@ -357,6 +358,7 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     image = read_image(sorted((pairs / "A").glob("*.png"))[0])[None]
     torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
     torch.testing.assert_close(model.inputs(image[0]), model.inputs(image.double() / 127.5 - 1))  # one image; float64
+    assert model.inputs(torch.empty(0, 3, 32, 32)).shape == (0, 3, 32, 32)
     for wrong, message in [(image.float(), "must be in \\[-1, 1\\], got values from [0-9]+ to [0-9]+"),
                            (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W")]:
         with pytest.raises(DataError, match=message):
@@ -376,6 +378,8 @@ def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp
     written = translate(run, tmp_path / "in", tmp_path / "out", size="native", eval_mode=True)
     assert [read_image(path).shape for path in sorted(written)] == [(3, 64, 64), (3, 40, 72)]
     assert model.size_multiple == 32
+    two = types.SimpleNamespace(generators=[types.SimpleNamespace(size_multiple=4), types.SimpleNamespace(size_multiple=6)])
+    assert TrainedModel.size_multiple.fget(two) == 12  # a size both generators take
     square = model.translate(model.inputs(read_image(tmp_path / "in" / "square.png")[None]))  # no resize, no padding
     torch.testing.assert_close(read_image(tmp_path / "out" / "square.png"), ((square[0] + 1) * 127.5).round().to(torch.uint8),
                                atol=1, rtol=0)

@@ -91,6 +91,22 @@ def test_a_recipe_whose_phases_cannot_be_trained_is_refused_before_training(pair
     assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
+def test_a_network_a_system_adds_itself_is_named_by_its_class(pairs, tmp_path, components, monkeypatch):
+    built = ClippedSystem.__init__
+
+    class Strided(torch.nn.Conv2d):
+        size_multiple = 3
+
+    def with_a_network_of_its_own(self, config, components):
+        built(self, config, components)
+        self.networks["H"] = Strided(3, 3, 3, stride=3)
+
+    monkeypatch.setattr(ClippedSystem, "__init__", with_a_network_of_its_own)
+    with pytest.raises(OptionError, match=r"H \(Strided\) needs image sizes that are multiples of 3, but --crop-size is 32: "
+                                          r"use --crop-size 33 or 30, or another network\.$"):  # no component to describe
+        Trainer(config(pairs, tmp_path / "run", max_steps=1), components=components, progress=False).fit()
+
+
 def test_recipe_options_take_their_defaults_and_the_values_given(pairs, tmp_path, components):
     trainer = Trainer(config(pairs, tmp_path / "run", max_steps=2, recipe_opt={"clip": 0.05}), components=components, progress=False)
     trainer.fit()

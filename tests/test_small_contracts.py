@@ -19,7 +19,7 @@ from gantk.registry import with_nones
 from gantk.recipes import cyclegan, pix2pix
 from gantk.systems import targets
 from gantk.train import TrainConfig
-from gantk.train.config import check_type, to_toml
+from gantk.train.config import check_type, spelled, to_toml
 from gantk.train.distributed import ProcessInfo
 from gantk.train.resolve import fit_generator_depth, resolve_config
 
@@ -292,3 +292,10 @@ def test_a_checkpoint_holds_option_defaults_in_lists_and_tables():
     from gantk.train.checkpoint import storable
 
     assert storable({"widths": (4, 8), "names": ["a", None, [2.0]]}) and not storable({"widths": [object()]})
+
+
+def test_settings_are_spelt_as_the_command_line_gives_them():
+    assert [spelled("conditional", True), spelled("conditional", False), spelled("flip", False), spelled("lr", 0.0002)] == [
+        "--conditional", "--unconditional", "--no-flip", "--lr 0.0002"]
+    assert spelled("loss_opt", {"bce": {"real_label": 0.9}, "l1": {"weight": 50}}) == "--loss-opt bce.real_label=0.9,l1.weight=50"
+    assert spelled("gen_opt", {}) == "--gen-opt (none)"

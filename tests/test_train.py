@@ -96,9 +96,10 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, log_every, rows):
 
 
 def test_new_run_refuses_a_directory_with_checkpoints(pairs, tmp_path):
-    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
-    with pytest.raises(OptionError, match="--resume"):
-        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    run = tmp_path / "my run"
+    Trainer(tiny_config(pairs, run, max_steps=2), progress=False).fit()
+    with pytest.raises(OptionError, match=f"pass --resume {re.escape(repr(str(run)))} to continue it"):  # quoted for a shell
+        Trainer(tiny_config(pairs, run, max_steps=2), progress=False).fit()
 
 
 def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
