@@ -299,6 +299,17 @@ def test_a_second_evaluation_of_the_same_targets_reads_their_features_from_the_c
     assert again["fid"] == pytest.approx(first["fid"])
 
 
+def test_features_are_computed_a_bounded_number_of_images_at_a_time(image_run, stand_in_weights, monkeypatch):
+    import gantk.evaluate
+
+    featurised = []
+    features = fid_module.InceptionFeatures.__call__
+    monkeypatch.setattr(fid_module.InceptionFeatures, "__call__", lambda self, images: featurised.append(len(images)) or features(self, images))
+    monkeypatch.setattr(gantk.evaluate, "FEATURE_BATCH", 4)
+    evaluate(image_run[0], image_run[1], split="train", batch_size=2, progress=False, inception_weights=stand_in_weights)
+    assert featurised == [4, 4, 2, 2]  # targets and outputs of 6 images, in batches of 2
+
+
 @pytest.mark.parametrize("count, available", [(2, False), (3, False), (4, True)])
 def test_precision_recall_need_more_images_than_neighbours(count, available):
     from gantk.evaluate import PR_NEIGHBOURS, _distribution_metrics
