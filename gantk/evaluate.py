@@ -99,10 +99,11 @@ def evaluate(
         features, unavailable = _feature_network(inception_weights, model.device)
     else:
         scores, features, unavailable = SegmentationScores(num_classes), None, {}
-    # The real images' features depend on which side is the target and how it is cropped and matched.
+    # The real images' features depend on which side is the target, the size it is resized to
+    # (the crop size, or without one the load size) and the channels it is matched to.
     cache_key = (
-        str(Path(data).resolve()), dataset.format, split, config.get("load_size"), config.get("crop_size"), config.get("direction", "AtoB"),
-        config["channels"].get("B"), features.sha1,
+        str(Path(data).resolve()), dataset.format, split, config.get("crop_size") or config.get("load_size"),
+        config.get("direction", "AtoB"), config["channels"].get("B"), features.sha1,
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
