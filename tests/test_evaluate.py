@@ -430,3 +430,14 @@ def test_a_run_without_a_crop_size_is_evaluated_and_translated_at_its_load_size(
     ckpt.save_checkpoint(tmp_path / "run" / "checkpoint-00000001.pt", payload)
     written = translate(tmp_path / "run", pairs / "A", tmp_path / "out")
     assert read_image(written[0]).shape[-2:] == (32, 32)
+
+
+@pytest.mark.parametrize("others, named", [(["a.txt", "b.txt"], "(a.txt, b.txt, c/)"), (["a.txt", "b.txt", "d.txt"], "(a.txt, b.txt, d.txt ...)")])
+def test_translate_names_the_first_three_things_it_skips(tmp_path, others, named):
+    from gantk.translate import warn_of_skipped_files
+
+    for name in others:
+        (tmp_path / name).write_text("")
+    (tmp_path / "c").mkdir()
+    with pytest.warns(GantkWarning, match=re.escape(named)):
+        warn_of_skipped_files(tmp_path)

@@ -2,6 +2,7 @@
 
 import doctest
 import math
+import re
 import types
 
 import pytest
@@ -198,12 +199,14 @@ def test_adversarial_accepts_multi_scale_discriminator():
 
 
 @pytest.mark.parametrize(
-    "factory, real_label, fake_label",
-    [(BCEGANLoss, 1.1, 0.0), (BCEGANLoss, 0.5, 0.5), (BCEGANLoss, 1.0, -0.1), (LSGANLoss, 0.0, 1.0)],
+    "factory, real_label, fake_label, bounds",
+    [(BCEGANLoss, 1.1, 0.0, "bce needs 0 <= fake_label < real_label <= 1"), (BCEGANLoss, 0.5, 0.5, "bce needs 0 <="),
+     (BCEGANLoss, 1.0, -0.1, "bce needs 0 <="), (LSGANLoss, 0.0, 1.0, "lsgan needs fake_label < real_label, ")],
 )
-def test_bad_labels_are_rejected(factory, real_label, fake_label):
-    with pytest.raises(OptionError, match="fake_label < real_label"):
+def test_bad_labels_are_rejected(factory, real_label, fake_label, bounds):
+    with pytest.raises(OptionError, match=f"^{re.escape(bounds)}.*got real_label={real_label}, fake_label={fake_label}"):
         factory(real_label=real_label, fake_label=fake_label)
+    assert repr(factory(real_label=0.9)) == f"{factory.__name__}(real_label=0.9, fake_label=0.0)"
 
 
 class FeaturesSubmodule(nn.Module):
