@@ -7,7 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gantk.data.io import _reason, has_wide_ids, list_images, probe, read_image, read_mask, write_mask, write_png
+from gantk.data.io import (
+    _reason, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, read_image, read_mask, to_channels, write_mask,
+    write_png,
+)
 from gantk.errors import DataError
 
 
@@ -72,7 +75,8 @@ def test_a_reason_keeps_a_quoted_path_whole_and_drops_the_advice():
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
-@pytest.mark.parametrize("orientation, shape", [(1, (3, 6, 8)), (3, (3, 6, 8)), (6, (3, 8, 6)), (8, (3, 8, 6))])
+@pytest.mark.parametrize("orientation, shape", [(1, (3, 6, 8)), (3, (3, 6, 8)), (5, (3, 8, 6)), (6, (3, 8, 6)), (7, (3, 8, 6)),
+                                                (8, (3, 8, 6))])
 def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
     """A phone photo taken upright is stored sideways with an EXIF orientation: it is read as shown."""
     from gantk.data.io import read_mask
@@ -85,7 +89,7 @@ def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
     image.save(path, exif=exif, quality=100)
     decoded = read_image(path)
     assert decoded.shape == shape and probe(path) == (3, *shape[1:])
-    corner = {1: (0, 0), 3: (-1, -1), 6: (0, -1), 8: (-1, 0)}[orientation]  # where the stored top left is shown
+    corner = {1: (0, 0), 3: (-1, -1), 5: (0, 0), 6: (0, -1), 7: (-1, -1), 8: (-1, 0)}[orientation]  # where the stored top left is shown
     assert decoded[:, corner[0], corner[1]].float().mean() > 128
     if suffix == ".png":
         image.convert("P").save(tmp_path / "palette.png", exif=exif)
@@ -183,3 +187,37 @@ def test_written_masks_read_back_as_their_ids(tmp_path, num_classes, ids):
     path = write_mask(written, num_classes, tmp_path / "mask.png")
     assert torch.equal(read_mask(path), written * 255 if num_classes == 2 else written)
     assert has_wide_ids(path) == (num_classes > 255)  # so 255 reads as a class id, not as binary
+
+
+def test_a_folder_of_other_files_has_no_images_and_names_only_the_visible_ones(tmp_path):
+    for name in ("notes.txt", ".DS_Store"):
+        (tmp_path / name).write_text("")
+    assert not has_images(tmp_path) and other_files(tmp_path) == ["notes.txt"]
+    write_png(torch.zeros(3, 4, 4), tmp_path / "a.png")
+    assert has_images(tmp_path) and other_files(tmp_path) == ["notes.txt"]
+
+
+def test_a_side_takes_the_channels_all_its_files_share_or_rgb():
+    assert [infer_channels(counts) for counts in ([1, 1], [4, 4], [1, 3], [1, 4], [3, 4])] == [1, 4, 3, 3, 3]
+    image = torch.arange(4, dtype=torch.uint8)[:, None, None].expand(4, 2, 2)
+    assert to_channels(image, 3)[:, 0, 0].tolist() == [0, 1, 2]  # alpha dropped
+    assert to_channels(image[:1], 3)[:, 0, 0].tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("channels, written", [(2, 1), (4, 3)])
+def test_writing_drops_the_alpha_channel(tmp_path, channels, written):
+    image = torch.arange(channels, dtype=torch.uint8)[:, None, None].expand(channels, 2, 2) * 50
+    assert read_image(write_png(image, tmp_path / "a.png"))[:, 0, 0].tolist() == image[:written, 0, 0].tolist()
+
+
+@pytest.mark.parametrize("mode, colour", [("RGB", (1, 1, 2)), ("RGBA", (1, 2, 1, 255))])
+def test_a_mask_whose_colour_channels_differ_anywhere_is_refused(tmp_path, mode, colour):
+    Image.new(mode, (4, 4), colour).save(tmp_path / "mask.png")
+    with pytest.raises(DataError, match="a mask must hold one class id per pixel"):
+        read_mask(tmp_path / "mask.png")
+
+
+@pytest.mark.parametrize("mode, wide", [("L", False), ("P", False), ("I;16", True), ("I", True)])
+def test_masks_of_more_than_8_bits_are_told_from_their_header(tmp_path, mode, wide):
+    Image.new(mode, (4, 4), 3).save(tmp_path / "mask.tif")
+    assert has_wide_ids(tmp_path / "mask.tif") is wide and read_mask(tmp_path / "mask.tif").unique().tolist() == [3]
