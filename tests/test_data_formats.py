@@ -14,6 +14,7 @@ from gantk.data import DataFormat, detect_format, open_dataset
 from gantk.data.formats import AlignedFormat
 from gantk.data.io import write_png
 from gantk.errors import DataError, OptionError, UnknownNameError
+from helpers import smooth_image, write_paired, write_segmentation
 
 OBJECTS_SEG = Path(__file__).resolve().parents[2] / "shared" / "data" / "objects-seg"
 
@@ -400,3 +401,33 @@ def test_a_16_bit_label_set_may_use_255_as_a_class(tmp_path, step, classes):
         (tmp_path / "masks").mkdir(exist_ok=True)
         Image.fromarray(labels).save(tmp_path / "masks" / f"{name}.png")
     assert open_dataset(tmp_path, load_size=None, crop_size=None, augment=False).num_classes == classes
+
+
+def test_a_file_changed_after_the_data_were_opened_is_named_when_read(tmp_path):
+    from gantk.data.io import write_mask
+
+    pairs = open_dataset(write_paired(tmp_path / "pairs", count=2), load_size=None, crop_size=None, augment=False)
+    write_png(torch.zeros(3, 32, 40, dtype=torch.uint8), tmp_path / "pairs" / "B" / "001.png")
+    masks = open_dataset(write_segmentation(tmp_path / "seg", count=2), load_size=None, crop_size=None, augment=False)
+    write_png(torch.zeros(3, 40, 32, dtype=torch.uint8), tmp_path / "seg" / "images" / "000.png")
+    write_mask(torch.full((40, 40), 2), 3, tmp_path / "seg" / "masks" / "001.png")  # a class id this binary set lacks
+    for side in (0, 1):
+        write_png(torch.zeros(3, 40, 80, dtype=torch.uint8), tmp_path / "aligned" / f"{side}.png")
+    aligned = open_dataset(tmp_path / "aligned", format="aligned", load_size=None, crop_size=None, augment=False)
+    write_png(torch.zeros(3, 40, 81, dtype=torch.uint8), tmp_path / "aligned" / "1.png")
+    for dataset, index, message in [(pairs, 1, "001.png"), (masks, 0, "000.png"), (masks, 1, "001.png: holds value 2"),
+                                    (aligned, 1, "1.png")]:
+        with pytest.raises(DataError, match=message):
+            dataset[index]
+    with pytest.raises(IndexError, match="index 2 is out of range for a dataset of 2 items"):
+        pairs[2]
+
+
+def test_each_item_draws_its_own_augmentation_from_one_seed(tmp_path):
+    root = tmp_path / "pairs"
+    for side in ("A", "B"):
+        for name in ("0.png", "1.png"):  # the same image twice
+            write_png(smooth_image(0, 40), root / side / name)
+    dataset = open_dataset(root, load_size=40, crop_size=24)
+    assert not torch.equal(dataset[(0, 7)]["A"], dataset[(1, 7)]["A"])
+    assert torch.equal(dataset[(0, 7)]["A"], dataset[(0, 7)]["A"])
