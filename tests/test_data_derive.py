@@ -218,3 +218,37 @@ def test_blur_width_is_the_documented_sigma(size, sigma):
     row = derive_input(line, "blur")[0, size // 2].double()
     x = torch.arange(size, dtype=torch.float64) - size // 2
     assert (row * x**2).sum() / row.sum() == pytest.approx(sigma**2, rel=0.1)
+
+
+def test_edges_are_dark_lines_on_white():
+    photo = torch.zeros(3, 32, 32, dtype=torch.uint8)
+    photo[:, 8:24, 8:24] = 255
+    edges = derive_input(photo, "edges")[0]
+    assert (edges == 255).float().mean() > 0.8  # the background
+    assert (edges[6:26, 6:26] == 0).any() and (edges[:4] == 255).all()  # lines along the square only
+
+
+def few_photos(folder: Path) -> Path:
+    for i in range(3):
+        write_png(torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8), folder / f"{i}.png")
+    return folder
+
+
+def test_a_small_test_fraction_still_holds_out_a_photo(tmp_path):
+    result = derive_pairs(few_photos(tmp_path / "photos"), tmp_path / "out", task="gray", size=16, crops_per_photo=1, test_fraction=0.01)
+    assert (len(result.train_photos), len(result.test_photos)) == (2, 1)
+
+
+def test_a_file_is_no_output_folder(tmp_path):
+    few_photos(tmp_path / "photos")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match="file already exists and is not empty"):
+        derive_pairs(tmp_path / "photos", tmp_path / "file", task="gray", size=16, crops_per_photo=1)
+
+
+def test_combining_empty_folders_is_refused(tmp_path):
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+    with pytest.raises(DataError, match="no images to combine"):
+        combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab")
+    assert not (tmp_path / "ab").exists()
