@@ -431,3 +431,16 @@ def test_each_item_draws_its_own_augmentation_from_one_seed(tmp_path):
     dataset = open_dataset(root, load_size=40, crop_size=24)
     assert not torch.equal(dataset[(0, 7)]["A"], dataset[(1, 7)]["A"])
     assert torch.equal(dataset[(0, 7)]["A"], dataset[(0, 7)]["A"])
+
+
+def test_images_stay_8_bit_unless_normalised(tmp_path):
+    root = write_paired(tmp_path / "pairs", count=1)
+    options = dict(load_size=None, crop_size=None, augment=False)
+    assert open_dataset(root, normalize=False, **options)[0]["A"].dtype == torch.uint8
+    assert open_dataset(root, **options)[0]["A"].dtype == torch.float32
+
+
+def test_a_folder_without_images_has_no_aligned_split(tmp_path):
+    (tmp_path / "notes.txt").write_text("")
+    assert AlignedFormat().splits(tmp_path) == []
+    assert AlignedFormat().validate(tmp_path)[0].startswith(f"{tmp_path}: no images in train/, val/, test/ or the folder itself")
