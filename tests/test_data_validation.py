@@ -61,16 +61,20 @@ def test_summary_lists_the_commonest_sizes_first_and_names_binary_masks(tmp_path
     png(tmp_path / "seg" / "masks" / "b.png", channels=1, height=6, width=10)
     png(tmp_path / "seg" / "images" / "c.png", height=4, width=12)
     png(tmp_path / "seg" / "masks" / "c.png", channels=1, height=4, width=12)
-    text = check_dataset(tmp_path / "seg").text()
-    assert "B: 3 files, 3 sizes: 8x8 (1), 10x6 (1), 12x4 (1), 2 classes (binary masks)" in text
+    summary = check_dataset(tmp_path / "seg")
+    assert "B: 3 files, 3 sizes: 8x8 (1), 10x6 (1), 12x4 (1), 2 classes (binary masks)" in summary.text()
+    assert "A: 3 files, 3 sizes: 8x8 (1), 10x6 (1), 12x4 (1), 3 channels (RGB)" in summary.text()
+    assert list(summary.as_dict()["splits"]) == ["(root)"]  # a layout without split folders
 
 
-def test_the_typical_short_side_skips_a_side_without_files():
+def test_the_typical_short_side_is_the_smallest_of_the_sides_with_files():
     split = SplitSummary(
         items=3, files={"A|B": 3, "B": 0}, channels={"A": 3, "B": 3}, sizes={"A|B": {"40x24": 2, "8x8": 1}, "B": {}}
     )
     summary = DatasetSummary(Path("plugin"), "plugin", "A plugin format.", {"train": split})
     assert summary.typical_short_side("train") == 20  # half of the commonest A|B size, 40x24
+    split.sizes["B"] = {"16x18": 3}
+    assert summary.typical_short_side("train") == 16  # the smaller side's
     assert summary.typical_short_side("test") is None
 
 
