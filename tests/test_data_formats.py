@@ -369,6 +369,8 @@ def test_when_two_formats_match_the_one_holding_the_split_is_chosen(tmp_path):
     assert detect_format(tmp_path, "train") == "aligned" and detect_format(tmp_path, "test") == "paired"
     with pytest.raises(DataError, match="matches several formats: aligned, paired"):
         detect_format(tmp_path, None)
+    flat = make_paired(make_aligned(tmp_path / "flat", splits=("",)), split="train")  # A|B images in the root serve every split
+    assert detect_format(flat, "test") == "aligned"
 
 
 def test_single_points_to_a_subfolder_with_images_and_names_hidden_files(tmp_path):
