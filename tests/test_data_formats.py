@@ -417,8 +417,13 @@ def test_a_file_changed_after_the_data_were_opened_is_named_when_read(tmp_path):
         write_png(torch.zeros(3, 40, 80, dtype=torch.uint8), tmp_path / "aligned" / f"{side}.png")
     aligned = open_dataset(tmp_path / "aligned", format="aligned", load_size=None, crop_size=None, augment=False)
     write_png(torch.zeros(3, 40, 81, dtype=torch.uint8), tmp_path / "aligned" / "1.png")
-    for dataset, index, message in [(pairs, 1, "001.png"), (masks, 0, "000.png"), (masks, 1, "001.png: holds value 2"),
-                                    (aligned, 1, "1.png")]:
+    stray = torch.zeros(40, 40, dtype=torch.long)
+    stray[0, :3] = torch.tensor([255, 7, 9])  # 255 is a binary mask's 1; 7 and 9 are no class
+    stray_set = open_dataset(write_segmentation(tmp_path / "stray", count=1), num_classes=2, load_size=None, crop_size=None, augment=False)
+    write_mask(stray, 256, tmp_path / "stray" / "masks" / "000.png")
+    for dataset, index, message in [(pairs, 1, "001.png"), (masks, 0, "000.png"), (masks, 1, "001.png: holds value 2, outside"),
+                                    (stray_set, 0, r"000.png: holds values 7, 9, outside the class ids 0..1 of this dataset "
+                                                    r"\(or 255 for binary masks\)"), (aligned, 1, "1.png")]:
         with pytest.raises(DataError, match=message):
             dataset[index]
     with pytest.raises(IndexError, match="index 2 is out of range for a dataset of 2 items"):

@@ -114,9 +114,11 @@ class SegmentationDataset(GanDataset):
         _same_size(image, mask, image_path, mask_path)
         ids = torch.where(mask == 255, 1, mask) if self.num_classes == 2 else mask
         if int(ids.max()) >= self.num_classes:
+            outside = mask[ids >= self.num_classes].unique().tolist()
             raise DataError(
-                f"{mask_path}: holds value {int(mask.max())}, outside the class ids 0..{self.num_classes - 1} "
-                f"of this dataset{' (or 255 for binary masks)' if self.num_classes == 2 else ''}; fix the mask."
+                f"{mask_path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside the class "
+                f"ids 0..{self.num_classes - 1} of this dataset{' (or 255 for binary masks)' if self.num_classes == 2 else ''}; "
+                "fix the mask."
             )
         out = self.transform({"A": tv_tensors.Image(image), "B": tv_tensors.Mask(ids[None])}, generator)
         return {**out, "A_path": str(image_path), "B_path": str(mask_path)}
