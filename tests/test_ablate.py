@@ -144,6 +144,28 @@ def test_interrupted_cell_resumes(study):
     assert [r["step"] for r in results] == [2, 2]
 
 
+def test_an_interrupted_cell_is_not_continued_with_other_settings(study):
+    grid, pairs, out = study
+    loaded = load_grid(grid)
+    common = {"max_steps": 2, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "checkpoint_every": 1}
+    with pytest.raises(Interrupted):
+        Trainer(cell_config(loaded, loaded.cells[0], pairs, out, common), progress=False, callbacks=[stop_at(1)]).fit()
+    with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(lr\); run the study with its "):
+        run_ablation(loaded, pairs, out, common={**common, "lr": 1e-3}, progress=False)
+
+
+def test_a_cell_whose_checkpoint_is_gone_trains_again(study):
+    grid, pairs, out = study
+    loaded = load_grid(grid)
+    common = {"max_steps": 2, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0}
+    run_ablation(loaded, pairs, out, common=common, progress=False)
+    for checkpoint in (out / "l1").glob("checkpoint-*.pt"):
+        checkpoint.unlink()
+    lines = []
+    run_ablation(loaded, pairs, out, common=common, progress=False, log=lines.append)
+    assert lines[:2] == [f"[1/2] L1: training into {out / 'l1'}", "[1/2] L1: evaluating"]
+
+
 @pytest.mark.parametrize("text, message", [
     ('[[cells]]\nname = "a"\nlos = "l1"', "cell 'a': unknown configuration key"),
     ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
