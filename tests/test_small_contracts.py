@@ -136,6 +136,21 @@ def test_the_best_value_of_each_column_is_bold():
     assert "**20" not in tied and "**0.1" in tied
 
 
+@pytest.mark.parametrize("task, metrics, arrows", [
+    ("image", {"l1": 0.1, "rmse": 0.2, "psnr": 20.0, "ssim": 0.5, "fid": 9.0, "kid": 0.01, "precision": 0.4, "recall": 0.3},
+     "l1 ↓ | rmse ↓ | psnr ↑ | ssim ↑ | fid ↓ | kid ↓ | precision ↑ | recall ↑"),
+    ("segmentation", {"pixel_accuracy": 0.9, "mean_class_accuracy": 0.8, "mean_iou": 0.7, "foreground_iou": 0.6, "mean_dice": 0.5,
+                      "rmse": 0.2, "l1": 0.1}, "pixel_accuracy ↑ | mean_class_accuracy ↑ | mean_iou ↑ | foreground_iou ↑ | mean_dice ↑ | rmse ↓"),
+])
+def test_each_column_of_a_study_says_which_way_is_better(task, metrics, arrows):
+    results = [{"cell": {"name": name}, "task": task, "metrics": {key: value * scale for key, value in metrics.items()},
+                "model": {"gen": "unet", "disc": None, "conditional": True, "loss": "l1"}} for name, scale in (("a", 1), ("b", 2))]
+    header, _, row_a, row_b = markdown_table(results).splitlines()
+    assert header == f"| cell | generator | discriminator | objective | {arrows} |"  # the task's columns only
+    for name, arrow in (column.rsplit(" ", 1) for column in arrows.split(" | ")):  # b has the higher values
+        assert f"**{metrics[name] * 2:.4g}**" in row_b if arrow == "↑" else f"**{metrics[name]:.4g}**" in row_a
+
+
 def test_a_second_stop_signal_acts_at_once():
     import os
     import signal
