@@ -344,3 +344,74 @@ def test_derive_refuses_a_test_fraction_of_one(tmp_path):
     result = CliRunner().invoke(cli, ["data", "derive", str(tmp_path), str(tmp_path / "out"), "--task", "gray",
                                       "--test-fraction", "1"])
     assert result.exit_code == 2 and "--test-fraction" in result.output and "0<=x<1" in result.output
+
+
+def test_an_interrupted_run_says_how_to_continue_it(tmp_path, monkeypatch):
+    import signal
+
+    from gantk.train import Trainer
+    from gantk.train.interrupt import TrainingInterrupted
+
+    def interrupted(self):
+        raise TrainingInterrupted(7, signal.SIGTERM)
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    out = tmp_path / "my run"
+    result = CliRunner().invoke(cli, ["train", "--out", str(out), "--max-steps", "1"])
+    assert result.exit_code == 128 + signal.SIGTERM
+    assert f"interrupted: checkpoint saved at step 7; continue with gantk train --resume '{out}'" in result.output
+
+
+def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_reported(monkeypatch, capsys):
+    import signal
+    import sys
+
+    import gantk.cli
+    from gantk import hookimpl, load_components
+
+    with pytest.raises(SystemExit) as stop:
+        gantk.cli.exit_on_sigterm(signal.SIGTERM, None)
+    assert stop.value.code == 128 + signal.SIGTERM
+
+    class Broken:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            raise RuntimeError("broken on purpose")
+
+    components = load_components(autoload=False, plugins=[Broken()])
+    monkeypatch.setattr(gantk.cli, "default_components", lambda: components)
+    monkeypatch.setattr(sys, "argv", ["gantk", "--version"])
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    with pytest.raises(SystemExit):
+        gantk.cli.main()
+    assert f"warning: {components.failures[0]}" in capsys.readouterr().err and "broken on purpose" in str(components.failures[0])
+
+
+def test_commands_show_each_warning_once_and_file_errors_in_one_line():
+    import warnings
+
+    import click
+
+    from gantk.cli import GantkGroup
+    from gantk.errors import GantkWarning
+
+    @click.group(cls=GantkGroup)
+    def group():
+        pass
+
+    @group.command()
+    def warn():
+        warnings.simplefilter("always")  # every warning reaches the command's display
+        for _ in range(3):
+            warnings.warn("same thing", GantkWarning)
+        warnings.warn("other thing", GantkWarning)
+
+    @group.command()
+    @click.argument("kind")
+    def fail(kind):
+        raise {"bug": OSError(errno.EIO, "I/O error"), "rename": OSError(errno.EEXIST, "File exists", "/a", None, "/b")}[kind]
+
+    assert CliRunner().invoke(group, ["warn"]).output == "warning: same thing\nwarning: other thing\n"
+    assert isinstance(CliRunner().invoke(group, ["fail", "bug"]).exception, OSError)  # not about a given path: in full
+    renamed = CliRunner().invoke(group, ["fail", "rename"])
+    assert renamed.exit_code == 1 and "/a -> /b: File exists; it is in the way" in renamed.output
