@@ -52,6 +52,7 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     assert formats["segmentation"]["detected"] == "by its layout"
     assert "scores: class masks (segmentation data)" in run("describe", "objective", "lovasz").output
     assert "scores: images or masks" in run("describe", "objective", "l1").output
+    assert "adversarial: True" in run("describe", "objective", "bce").output  # a bool, not 1
 
 
 @pytest.mark.parametrize(
@@ -181,7 +182,7 @@ def test_describe_components_that_cannot_say_everything():
     import torch
 
     from gantk import hookimpl, load_components
-    from gantk.describe import describe
+    from gantk.describe import describe, jsonable
 
     def deep(in_channels=3, out_channels=3, *, depth):
         """A generator that needs its depth."""
@@ -195,6 +196,9 @@ def test_describe_components_that_cannot_say_everything():
         """A generator whose optional dependency is missing."""
         raise RuntimeError("libfoo is not installed")
 
+    class Unscored:
+        """A loss that is no gantk.Objective."""
+
     class Plugin:
         @hookimpl
         def gantk_register_generators(self, registry):
@@ -202,11 +206,18 @@ def test_describe_components_that_cannot_say_everything():
             registry.add("broken", broken)
 
         @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("unscored", Unscored)
+
+        @hookimpl
         def gantk_register_discriminators(self, registry):
             registry.add("silent", silent)
 
     components = load_components(autoload=False, plugins=[Plugin()])
-    assert describe("generator", "deep", components)["default instance"] == "none: options without a default (depth)"
+    described = describe("generator", "deep", components)
+    assert described["default instance"] == "none: options without a default (depth)" and described["options"]["depth"] == "<required>"
+    assert describe("objective", "unscored", components)["adversarial"] is False
+    assert jsonable({"sizes": (1, (2, 3)), "kind": torch.nn.Identity}) == {"sizes": [1, [2, 3]], "kind": repr(torch.nn.Identity)}
     assert describe("discriminator", "silent", components)["receptive_field"].startswith("unknown")
     assert describe("discriminator", "patch70", components)["receptive_field"] == 70
     with pytest.raises(OptionError, match="generator 'broken' .* could not be built with no options: RuntimeError: libfoo"):
