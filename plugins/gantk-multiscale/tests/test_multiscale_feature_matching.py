@@ -73,6 +73,13 @@ def test_single_scale_equals_a_hand_computation():
     torch.testing.assert_close(FeatureMatchingLoss().generator_loss(ctx), hand_loss([fake], [real]))
 
 
+def test_features_of_other_scales_or_layers_are_refused():
+    scale = [torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 2, 2)]
+    for fake, real in [([scale, scale], [scale]), ([[*scale, torch.zeros(1, 1, 1, 1)]], [scale])]:
+        with pytest.raises(ValueError, match="fake and real features must have the same scales and layers"):
+            feature_matching_loss(fake, real)
+
+
 def test_multiscale_equals_a_hand_computation():
     d = MultiscaleDiscriminator(3, ndf=4, num_scales=3, n_layers=1, norm="none", init_gain=0.3)
     ctx = make_context(d, conditional=False, size=40)
