@@ -49,6 +49,7 @@ def test_l1_mse_psnr_match_numpy(pair):
 def test_psnr_by_hand():
     assert psnr_per_image(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)).item() == pytest.approx(20.0, rel=1e-5)
     assert psnr_per_image(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == math.inf
+    assert psnr_per_image(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 25.5), max_value=255).item() == pytest.approx(20.0)
 
 
 def test_ssim_matches_the_reference_formula(pair):
@@ -62,7 +63,9 @@ def test_ssim_matches_the_reference_formula(pair):
 def test_ssim_of_identical_images_is_one_and_small_images_are_nan(pair):
     pred, _ = pair
     assert torch.allclose(ssim_per_image(pred, pred), torch.ones(3, dtype=torch.float64))
-    assert ssim_per_image(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)).isnan().all()
+    assert ssim_per_image(torch.rand(1, 3, 10, 10), torch.rand(1, 3, 10, 10)).isnan().all()
+    one_window = torch.rand(1, 3, 11, 11)  # the smallest image the window fits
+    assert ssim_per_image(one_window, one_window).item() == pytest.approx(1.0)
 
 
 def test_pixel_scores_aggregate_over_batches():
