@@ -178,6 +178,18 @@ def test_option_values(text, value):
     assert parse_value(text) == value
 
 
+def test_option_lists_take_stray_commas_and_name_an_item_without_its_key():
+    import click
+
+    from gantk.cli_options import parse_objective_options, parse_options
+
+    assert parse_options(None, None, ("ngf=32,", "a=1,,b=x")) == {"ngf": 32, "a": 1, "b": "x"}
+    assert parse_objective_options(None, None, ("wgan-gp.lambda_gp=5",)) == {"wgan-gp": {"lambda_gp": 5}}
+    for parse, item, wanted in [(parse_options, "=5", "expected KEY=VALUE"), (parse_objective_options, ".lambda_gp=5", "expected NAME.KEY")]:
+        with pytest.raises(click.BadParameter, match=wanted):
+            parse(None, None, (item,))
+
+
 def test_describe_components_that_cannot_say_everything():
     import torch
 
