@@ -10,6 +10,7 @@ from gantk.ablate import BUILTIN_GRIDS, AblationError, cell_config, load_grid, r
 from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command
 from gantk.errors import GantkError
+from gantk.inference import TrainedModel
 from gantk.metrics import fid as fid_module
 from gantk.train import Trainer
 from helpers import write_paired, write_unaligned
@@ -74,10 +75,14 @@ def test_other_evaluation_settings_evaluate_again_without_training(study, monkey
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
     monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
-    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode")
+    seeds = []
+    seeded = TrainedModel.seeded
+    monkeypatch.setattr(TrainedModel, "seeded", lambda self, seed: seeds.append(seed) or seeded(self, seed))
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode", "--eval-seed", "5")
     assert result.exit_code == 0, result.output
     assert result.output.count("trained earlier (step 2), evaluating with the new settings") == 2
     assert json.loads((out / "l1" / "eval.json").read_text())["mode"] == "eval"
+    assert seeds == [5] * 4  # each cell's evaluation and its samples.png column
 
 
 def test_cells_scored_with_another_inception_resize_are_scored_again(study, monkeypatch):
