@@ -524,11 +524,11 @@ def test_a_failing_sample_grid_loses_no_training(pairs, tmp_path, monkeypatch):
 
 
 def test_a_signal_during_the_last_step_lets_the_run_finish(pairs, tmp_path):
+    from gantk.train.interrupt import TrainingInterrupted
+
     def send_signal(trainer, step, logged):
         if step == 2:
             os.kill(os.getpid(), signal.SIGINT)
-
-    from gantk.train.interrupt import TrainingInterrupted
 
     trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), callbacks=[send_signal], progress=False)
     try:
@@ -544,9 +544,9 @@ def test_a_signal_to_the_whole_process_group_spares_the_loader_workers(tmp_path)
     import time
 
     pairs = write_paired(tmp_path / "pairs", count=40)
-    command = [sys.executable, "-m", "gantk", "train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--load-size", "36", "--crop-size", "32",
-               "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "2", "--log-every", "1", "--max-steps", "2000",
-               "--no-progress"]
+    command = [sys.executable, "-m", "gantk", "train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--load-size", "36",
+               "--crop-size", "32", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "2", "--log-every", "1",
+               "--max-steps", "2000", "--no-progress"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         metrics = tmp_path / "run" / "metrics.csv"
