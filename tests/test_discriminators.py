@@ -137,3 +137,13 @@ def test_bad_options_name_the_choices(name, options, fragments):
         create(name, **options)
     for fragment in fragments:
         assert fragment in str(error.value)
+
+
+def test_patchgan_layers_are_the_references():
+    # A stride-2 conv and LeakyReLU(0.2), then conv-norm-LeakyReLU blocks, then a conv to raw logits.
+    d = create("patch70", ndf=4)
+    names = [type(m).__name__ for m in d.modules() if not list(m.children())]
+    assert names == ["Conv2d", "LeakyReLU"] + ["Conv2d", "BatchNorm2d", "LeakyReLU"] * 3 + ["Conv2d"]
+    assert {m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)} == {0.2}
+    strides = [m.stride[0] for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert strides == [2, 2, 2, 1, 1] and d(torch.randn(1, 6, 32, 32)).min() < 0  # logits, not activations

@@ -215,3 +215,33 @@ def test_smp_reads_pretrained_weights_from_the_local_cache_only(tmp_path, monkey
         create("smp", encoder=encoder, encoder_weights=weights, encoder_depth=3)
     assert connections == [] and (constants.HF_HUB_OFFLINE, torch.hub.download_url_to_file) == before
     assert create("smp", encoder=encoder, encoder_weights=False, encoder_depth=3) is not None  # false reads as none
+
+
+def layer_names(module: nn.Module) -> list[str]:
+    """The leaf layers of ``module`` in order, as the reference implementation builds them."""
+    return [type(m).__name__ for m in module.modules() if not list(m.children())]
+
+
+def test_unet_levels_are_the_references():
+    # Down: LeakyReLU(0.2), stride-2 conv, norm (none at either end); up: ReLU, transposed conv, norm, dropout.
+    g = create("unet", ngf=4, num_downs=6, dropout=0.5)
+    names = layer_names(g)
+    assert names[:3] == ["Conv2d", "LeakyReLU", "Conv2d"] and names[-3:] == ["ReLU", "ConvTranspose2d", "Tanh"]
+    assert [m.negative_slope for m in g.modules() if isinstance(m, nn.LeakyReLU)] == [0.2] * 5
+    innermost = [m for m in g.modules() if type(m).__name__ == "UnetBlock"][-1]
+    assert layer_names(innermost) == ["LeakyReLU", "Conv2d", "ReLU", "ConvTranspose2d", "BatchNorm2d"]
+    x = torch.randn(1, 32, 2, 2)  # the innermost level's input
+    assert torch.equal(innermost(x)[:, :32], x)  # the skip comes first, as the reference concatenates it
+    dropped = [m for m in g.modules() if type(m).__name__ == "UnetBlock" and isinstance(list(m.model)[-1], nn.Dropout)]
+    assert layer_names(dropped[0].model)[-3:] == ["ConvTranspose2d", "BatchNorm2d", "Dropout"]
+
+
+def test_resnet_layers_are_the_references():
+    g = create("resnet6", ngf=4, dropout=0.5)
+    first = next(m for m in g.modules() if isinstance(m, nn.Conv2d))
+    assert (first.kernel_size, first.padding_mode) == ((7, 7), "reflect")
+    block = next(m for m in g.modules() if isinstance(m, ResnetBlock))
+    assert layer_names(block) == ["Conv2d", "InstanceNorm2d", "ReLU", "Dropout", "Conv2d", "InstanceNorm2d"]
+    assert g.min_input_size == 8 and g(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+    with pytest.raises(OptionError, match="at least 8 px a side, got 4x4"):  # 1x1 features, which reflection cannot pad
+        g(torch.randn(1, 3, 4, 4))

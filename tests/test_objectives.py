@@ -428,6 +428,12 @@ def test_lovasz_softmax_is_mean_jaccard_loss_of_present_classes():
     assert value(lovasz_loss(logits, target, per_image=True)) == pytest.approx(per_image, abs=1e-6)
 
 
+def test_two_class_scores_take_the_lovasz_softmax():
+    target, pred = torch.tensor(MULTICLASS_TARGET).clamp(max=1), torch.tensor(MULTICLASS_PRED).clamp(max=1)
+    logits = 100.0 * F.one_hot(pred, 2).permute(0, 3, 1, 2).float()  # two channels: scores of class 0 and 1, not a mask
+    assert value(lovasz_loss(logits, target)) == pytest.approx(_present_class_jaccard(pred, target, 2), abs=1e-6)
+
+
 def test_lovasz_softmax_skips_classes_absent_from_target():
     target = torch.tensor([[[0, 0], [1, 1]]])
     pred = torch.tensor([[[0, 2], [1, 1]]])  # class 2 is predicted but absent from the target

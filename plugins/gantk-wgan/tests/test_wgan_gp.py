@@ -129,6 +129,14 @@ def test_rejects_a_bad_lambda(value):
         WGANGPLoss(lambda_gp=value)
 
 
+def test_the_registered_terms_weigh_the_penalty_as_the_paper_or_not_at_all():
+    from gantk import load_components
+
+    objectives = load_components().registry("objective")
+    assert [objectives.create(name).lambda_gp for name in ("wgan-gp", "wgan")] == [10.0, 0.0]
+    assert WGANGPLoss().lambda_gp == 10.0
+
+
 def test_docstring_examples():
     assert doctest.testmod(importlib.import_module("gantk_wgan.wgan_gp"), verbose=False).failed == 0
 
