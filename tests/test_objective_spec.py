@@ -1,5 +1,7 @@
 """Objective specs: parsing, default and explicit weights, building an ObjectiveSet, errors."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -215,19 +217,29 @@ def test_a_default_weight_of_zero_needs_a_weight_in_the_spec():
     assert ObjectiveSet.from_spec("l1+weightless@2", registry).spec == "l1@100+weightless@2"
 
 
+class OneElement(Objective):
+    """An objective whose loss keeps a dimension of one element."""
+
+    def generator_loss(self, ctx):
+        return ctx.fake.mean()[None]
+
+
 def test_a_loss_that_is_not_a_scalar_is_named():
-    objectives = ObjectiveSet.from_spec("per-pixel", _registry_with(**{"per-pixel": PerPixel}))
+    objectives = ObjectiveSet.from_spec("per-pixel+one", _registry_with(**{"per-pixel": PerPixel, "one": OneElement}))
     ctx = LossContext(input=torch.zeros(1, 1, 4, 4), fake=torch.zeros(1, 3, 4, 4), real=torch.zeros(1, 3, 4, 4))
     with pytest.raises(OptionError, match="'per-pixel' returned a tensor of shape \\(1, 3, 4, 4\\) from generator_loss"):
         objectives.generator_losses(ctx)
+    with pytest.raises(OptionError, match="'one' returned a tensor of shape \\(1,\\) from generator_loss"):
+        ObjectiveSet(objectives.terms[1:]).generator_losses(ctx)
 
 
 def test_constructor_checks_terms():
     assert ObjectiveSet([("bce", 2.0, BCEGANLoss()), ObjectiveTerm("l1", 1.0, PixelL1Loss())]).spec == "bce@2+l1@1"
     with pytest.raises(SpecError, match="at least one term"):
         ObjectiveSet([])
-    with pytest.raises(SpecError, match="'l1' are not positive and finite"):
-        ObjectiveSet([("l1", 0.0, PixelL1Loss())])
+    for weight in (0.0, math.inf):
+        with pytest.raises(SpecError, match="'l1' are not positive and finite"):
+            ObjectiveSet([("l1", weight, PixelL1Loss())])
     with pytest.raises(SpecError, match="more than one adversarial"):
         ObjectiveSet([("bce", 1.0, BCEGANLoss()), ("hinge", 1.0, HingeGANLoss())])
 

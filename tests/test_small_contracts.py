@@ -110,7 +110,10 @@ def test_display_colours():
 
 
 def test_receptive_field_counts_dilation():
+    from gantk.nn.geometry import windows
+
     assert receptive_field([Window(3, 1, 1, dilation=2)]) == 5
+    assert receptive_field(windows(torch.nn.Conv2d(1, 1, 3, dilation=2))) == 5  # read from the layer
     assert receptive_field([Window(4, 2, 1), Window(4, 1, 1)]) == 10
 
 
