@@ -135,3 +135,17 @@ def test_a_resized_mask_stays_on_its_image(source, size):
     # torch's plain "nearest" puts masks 0.37 to 0.5 px down and right of their images at these sizes
     mean_offset = torch.stack(offsets).mean(0)
     assert mean_offset.abs().max() < 0.1, mean_offset.tolist()
+
+
+def test_a_crop_larger_than_the_image_on_either_side_is_refused():
+    for height, width in ((20, 40), (40, 20)):
+        image = tv_tensors.Image(torch.zeros(3, height, width, dtype=torch.uint8))
+        with pytest.raises(DataError, match="crop_size 32 is larger than the image"):
+            PairedTransform(load_size=None, crop_size=32)({"A": image}, torch.Generator().manual_seed(0))
+
+
+def test_images_are_flipped_half_the_time():
+    image = tv_tensors.Image(torch.tensor([[[0, 255]]], dtype=torch.uint8))
+    transform = PairedTransform(load_size=None, crop_size=None, flip=True, normalize=False)
+    flipped = sum(int(transform({"A": image}, torch.Generator().manual_seed(seed))["A"][0, 0, 0]) == 255 for seed in range(400))
+    assert 160 < flipped < 240  # 200 expected; the bounds are 4 standard deviations out

@@ -237,9 +237,9 @@ def test_unet_levels_are_the_references():
 
 
 def test_resnet_layers_are_the_references():
-    g = create("resnet6", ngf=4, dropout=0.5)
-    first = next(m for m in g.modules() if isinstance(m, nn.Conv2d))
-    assert (first.kernel_size, first.padding_mode) == ((7, 7), "reflect")
+    g = create("resnet6", ngf=4, dropout=0.5, padding="zero")  # the blocks' padding; the 7x7 convolutions reflect
+    wide = [m for m in g.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (7, 7)]
+    assert [m.padding_mode for m in wide] == ["reflect", "reflect"]
     block = next(m for m in g.modules() if isinstance(m, ResnetBlock))
     assert layer_names(block) == ["Conv2d", "InstanceNorm2d", "ReLU", "Dropout", "Conv2d", "InstanceNorm2d"]
     assert g.min_input_size == 8 and g(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)

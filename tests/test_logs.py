@@ -71,3 +71,17 @@ def test_losses_carried_from_a_checkpoint_join_those_of_the_run_device(device):
     window.add({"G/l1": torch.tensor(3.0, device=device)})
     window.carry({"G/l1": [1.0, 2.0]})  # as a checkpoint holds them, taken before the resumed run's
     assert window.means() == {"G/l1": 2.0} and window.state() == {"G/l1": [1.0, 2.0, 3.0]}
+
+
+def test_loss_curves_have_a_panel_per_network_and_points_only_where_logged(tmp_path, monkeypatch):
+    from gantk.train import plots
+
+    plt = plots.pyplot()
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("step,epoch,lr,D/bce,G/bce,G/l1\n1,0,0.0002,0.7,0.6,\n2,0,0.0002,0.6,0.7,0.5\n")
+    assert plots.plot_losses(metrics, tmp_path / "curves.PNG").is_file()
+    panels = figures[0].axes
+    assert [panel.get_title() for panel in panels] == ["D", "G"]
+    assert {line.get_label(): list(line.get_xdata()) for line in panels[1].lines} == {"G/bce": [1, 2], "G/l1": [2]}

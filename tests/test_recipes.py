@@ -242,3 +242,9 @@ def test_image_pairs_refuse_every_term_that_scores_masks(tmp_path):
     config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), loss="bce+l1+dice+lovasz", **{**TINY, "max_steps": 1})
     with pytest.raises(OptionError, match="the dice and lovasz terms score class masks, but the data are image pairs"):
         Trainer(config, components=load_components(autoload=False, plugins=[Plugin()]), progress=False).fit()
+
+
+def test_the_identity_term_needs_sides_of_equal_channels(tmp_path):
+    data = write_unaligned(tmp_path / "data", channels_a=1)
+    with pytest.raises(OptionError, match="the identity term needs the same channel count in A and B"):
+        Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle+identity"), progress=False).fit()

@@ -73,3 +73,12 @@ def test_drives_a_dataloader(tmp_path):
     again = list(DataLoader(ds, sampler=sampler, batch_size=2, num_workers=1))
     assert len(batches) == 2 and batches[0]["A"].shape == (2, 3, 6, 6)
     assert all(torch.equal(a["A"], b["A"]) and a["A_path"] == b["A_path"] for a, b in zip(batches, again))
+
+
+def test_items_in_order_and_dealt_round_robin_across_processes():
+    from gantk.data.sampler import derive_seed, in_order
+
+    assert [index for index, _ in in_order(range(7))] == list(range(7))
+    assert [index for index, _ in ResumableSampler(6, shuffle=False, rank=1, world_size=2)] == [1, 3, 5]
+    seeds = [derive_seed(i) for i in range(200)]
+    assert all(0 <= seed < 2**63 for seed in seeds) and max(seeds) > 2**60  # the whole 63-bit range
