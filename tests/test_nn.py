@@ -84,8 +84,8 @@ def test_check_size():
     with pytest.raises(OptionError) as error:
         check_size(torch.zeros(1, 3, 70, 32), 32, model="unet with num_downs=5", fix="lower num_downs")
     assert str(error.value) == (
-        "unet with num_downs=5 needs height and width that are multiples of 32, got 70x32: "
-        "change the crop size to a multiple of 32 (e.g. 96x32) or lower num_downs."
+        "unet with num_downs=5 needs a width and height that are multiples of 32, got 32x70: "  # width x height, as elsewhere
+        "change the crop size to a multiple of 32 (e.g. 32x96) or lower num_downs."
     )
 
 

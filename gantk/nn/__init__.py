@@ -47,10 +47,10 @@ def check_size(x: Tensor, multiple: int, *, model: str, fix: str | None = None) 
     """
     h, w = x.shape[-2:]
     if h % multiple or w % multiple:
-        suggestion = f"{-(-h // multiple) * multiple}x{-(-w // multiple) * multiple}"  # rounded up
+        suggestion = f"{-(-w // multiple) * multiple}x{-(-h // multiple) * multiple}"  # rounded up, width x height
         remedy = f"change the crop size to a multiple of {multiple} (e.g. {suggestion})"
         remedy += f" or {fix}" if fix else ""
-        raise OptionError(f"{model} needs height and width that are multiples of {multiple}, got {h}x{w}: {remedy}.")
+        raise OptionError(f"{model} needs a width and height that are multiples of {multiple}, got {w}x{h}: {remedy}.")
 
 
 def output_activation(name: str) -> nn.Module:
