@@ -140,11 +140,11 @@ def test_bad_options_name_the_choices(name, options, fragments):
 
 
 @pytest.mark.parametrize(
-    "name, options, size, fragments",
+    "name, options, size, fragments",  # size: height, width; messages write width x height
     [
-        ("unet", {"ngf": 4}, (100, 256), ["num_downs=8", "multiples of 256", "got 100x256", "256x256", "num_downs"]),
+        ("unet", {"ngf": 4}, (100, 256), ["num_downs=8", "multiples of 256", "got 256x100", "256x256", "num_downs"]),
         ("encoder-decoder", {"ngf": 4, "num_downs": 5}, (40, 40), ["multiples of 32", "got 40x40", "64x64"]),
-        ("resnet", {"ngf": 4}, (30, 32), ["multiples of 4", "got 30x32", "32x32"]),
+        ("resnet", {"ngf": 4}, (30, 32), ["multiples of 4", "got 32x30", "32x32"]),
         ("smp", {"arch": "fpn", "encoder": "resnet18"}, (48, 64), ["multiples of 32", "encoder_depth"]),
     ],
 )
