@@ -137,12 +137,18 @@ def stop_at(step):
     return callback
 
 
-def test_interrupted_cell_resumes(study):
+def interrupt_the_first_cell(study):
+    """The study's grid, data, folder and common settings, with its first cell stopped after step 1."""
     grid, pairs, out = study
     loaded = load_grid(grid)
     common = {"max_steps": 2, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "checkpoint_every": 1}
     with pytest.raises(Interrupted):
         Trainer(cell_config(loaded, loaded.cells[0], pairs, out, common), progress=False, callbacks=[stop_at(1)]).fit()
+    return loaded, pairs, out, common
+
+
+def test_interrupted_cell_resumes(study):
+    loaded, pairs, out, common = interrupt_the_first_cell(study)
     lines = []
     results = run_ablation(loaded, pairs, out, common=common, progress=False, log=lines.append)
     assert "[1/2] L1: continuing" in lines[0] and "step 1" in lines[0]
@@ -150,11 +156,7 @@ def test_interrupted_cell_resumes(study):
 
 
 def test_an_interrupted_cell_is_not_continued_with_other_settings(study):
-    grid, pairs, out = study
-    loaded = load_grid(grid)
-    common = {"max_steps": 2, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "checkpoint_every": 1}
-    with pytest.raises(Interrupted):
-        Trainer(cell_config(loaded, loaded.cells[0], pairs, out, common), progress=False, callbacks=[stop_at(1)]).fit()
+    loaded, pairs, out, common = interrupt_the_first_cell(study)
     with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(lr\); run the study with its "):
         run_ablation(loaded, pairs, out, common={**common, "lr": 1e-3}, progress=False)
 
