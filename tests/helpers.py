@@ -138,3 +138,11 @@ def components_with_generator(name: str, factory):
             registry.add(name, factory)
 
     return load_components(autoload=False, plugins=[Plugin()])
+
+
+def failed_tests(pytester, source: str):
+    """Run the test file ``source`` in ``pytester``: its result and the sorted names of the tests that failed."""
+    pytester.makepyfile(test_broken=source)
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    failed = sorted(report.nodeid.split("::", 1)[1] for report in result.reprec.getreports("pytest_runtest_logreport") if report.failed)
+    return result, failed

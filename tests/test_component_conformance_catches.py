@@ -1,5 +1,7 @@
 """The generator and objective conformance kits fail components that break their contract."""
 
+from helpers import failed_tests
+
 BROKEN_OBJECTIVE = '''
 from gantk import Objective, hookimpl
 from gantk.testing import ObjectiveConformance
@@ -52,14 +54,6 @@ class TestSquashed(GeneratorConformance):
     name = "squashed"
     plugins = [Plugin()]
 '''
-
-
-def failed_tests(pytester, source):
-    """Run the kit in ``source``: the result and the names of the tests that failed."""
-    pytester.makepyfile(test_broken=source)
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
-    failed = sorted(report.nodeid.split("::", 1)[1] for report in result.reprec.getreports("pytest_runtest_logreport") if report.failed)
-    return result, failed
 
 
 def test_the_objective_kit_fails_a_loss_left_in_bfloat16(pytester):

@@ -1,6 +1,7 @@
 """The built-in recipes pass the system conformance kit that plugin recipes use."""
 
 from gantk.testing import SystemConformance
+from helpers import failed_tests
 
 
 class TestPix2pix(SystemConformance):
@@ -46,6 +47,7 @@ from gantk.recipes.base import Recipe
 from gantk.systems import PairedSystem
 from gantk.systems.base import Phase
 from gantk.testing import SystemConformance
+from helpers import failed_tests
 
 
 class LeakySystem(PairedSystem):
@@ -214,9 +216,7 @@ class TestShifted(SystemConformance):
 
 
 def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
-    pytester.makepyfile(test_broken=BROKEN_RECIPES)
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
-    failed = sorted(report.nodeid.split("::", 1)[1] for report in result.reprec.getreports("pytest_runtest_logreport") if report.failed)
+    result, failed = failed_tests(pytester, BROKEN_RECIPES)
     assert failed == ["TestBuffered::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
