@@ -288,25 +288,29 @@ def test_cached_real_features_belong_to_one_size_and_direction(tmp_path, stand_i
     assert shared["fid"] == pytest.approx(evaluate(runs[1], pairs, **options)["metrics"]["fid"])
 
 
-def test_a_second_evaluation_of_the_same_targets_reads_their_features_from_the_cache(image_run, stand_in_weights, monkeypatch):
+@pytest.fixture
+def featurised(monkeypatch):
+    """The number of images of each call of the Inception features, as evaluations make them."""
+    counts = []
+    features = fid_module.InceptionFeatures.__call__
+    monkeypatch.setattr(fid_module.InceptionFeatures, "__call__", lambda self, images: counts.append(len(images)) or features(self, images))
+    return counts
+
+
+def test_a_second_evaluation_of_the_same_targets_reads_their_features_from_the_cache(image_run, stand_in_weights, featurised):
     run, pairs = image_run
     options = dict(split="train", progress=False, inception_weights=stand_in_weights, eval_mode=True)
     cache: dict = {}
     first = evaluate(run, pairs, feature_cache=cache, **options)["metrics"]
-    featurised = []
-    features = fid_module.InceptionFeatures.__call__
-    monkeypatch.setattr(fid_module.InceptionFeatures, "__call__", lambda self, images: featurised.append(len(images)) or features(self, images))
+    featurised.clear()
     again = evaluate(run, pairs, feature_cache=cache, **options)["metrics"]
     assert featurised == [6] and len(cache) == 1  # the outputs only
     assert again["fid"] == pytest.approx(first["fid"])
 
 
-def test_features_are_computed_a_bounded_number_of_images_at_a_time(image_run, stand_in_weights, monkeypatch):
+def test_features_are_computed_a_bounded_number_of_images_at_a_time(image_run, stand_in_weights, featurised, monkeypatch):
     import gantk.evaluate
 
-    featurised = []
-    features = fid_module.InceptionFeatures.__call__
-    monkeypatch.setattr(fid_module.InceptionFeatures, "__call__", lambda self, images: featurised.append(len(images)) or features(self, images))
     monkeypatch.setattr(gantk.evaluate, "FEATURE_BATCH", 4)
     evaluate(image_run[0], image_run[1], split="train", batch_size=2, progress=False, inception_weights=stand_in_weights)
     assert featurised == [4, 4, 2, 2]  # targets and outputs of 6 images, in batches of 2
