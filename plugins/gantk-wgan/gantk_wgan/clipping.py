@@ -27,7 +27,7 @@ class WeightClippedSystem(PairedSystem):
         super().__init__(config, components)
         clip = config["recipe_opt"]["clip"]
         if not (math.isfinite(clip) and clip > 0):
-            raise OptionError(f"--recipe-opt clip must be a positive number (0.01 in the paper), got {clip}.")
+            raise OptionError(f"--recipe-opt clip must be a finite positive number (0.01 in the paper), got {clip}.")
         self.clip = float(clip)
         self.critics = [name for name, (kind, _) in self.network_parts.items() if kind == "discriminator"]
         for name in self.critics:

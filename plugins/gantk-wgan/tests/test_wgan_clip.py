@@ -65,7 +65,7 @@ def test_a_clip_that_is_not_positive_is_refused(tmp_path, clip):
     result = CliRunner().invoke(cli, ["train", "--recipe", "wgan-clip", "--data", str(write_pairs(tmp_path / "pairs")),
                                       "--out", str(tmp_path / "run"), "--recipe-opt", f"clip={clip}", *TINY])
     assert result.exit_code != 0
-    assert f"--recipe-opt clip must be a positive number (0.01 in the paper), got {clip}." in result.output
+    assert f"--recipe-opt clip must be a finite positive number (0.01 in the paper), got {clip}." in result.output
 
 
 def test_a_spectral_norm_critic_is_refused(tmp_path):
