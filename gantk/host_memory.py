@@ -4,8 +4,8 @@ A training step frees and allocates the same large activation buffers every step
 each batch a model translates. By default glibc gives memory freed at the top of its heap back to
 the kernel and serves large blocks with fresh mappings, so each step faults the same pages in
 again: a fifth or more of a pix2pix batch-16 step's time on a 2-core CPU (docs/benchmarks.md).
-Keeping freed memory, as PyTorch's CPU launcher does with jemalloc, removes most of those faults;
-the process then holds the step's peak, which it reaches every step anyway.
+Keeping freed memory, as PyTorch's CPU launcher does with jemalloc, removes those faults; the
+process then holds the step's peak, which it reaches every step anyway.
 """
 
 from __future__ import annotations
@@ -15,14 +15,25 @@ import ctypes
 import functools
 import os
 import platform
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import torch
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
-# What gantk sets, by the name glibc's environment variables and tunables give it: blocks under
-# 32 MiB (the largest threshold every glibc accepts) from the heap, and trimming off (-1).
-SETTINGS = {"mmap_threshold": (M_MMAP_THRESHOLD, 32 * 2**20), "trim_threshold": (M_TRIM_THRESHOLD, -1)}
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt parameters, from glibc's malloc.h
+
+
+class Setting(NamedTuple):
+    parameter: int
+    kept: int  # the value while memory is kept
+    default: int  # glibc's default, set again after
+    chosen_by: tuple[str, ...]  # the user's settings (as glibc's environment names them) it leaves alone
+
+
+SETTINGS = (
+    # every block from the heap, none from a mapping of its own (a threshold the user sets keeps mappings)
+    Setting(M_MMAP_MAX, 0, 65536, ("mmap_max", "mmap_threshold")),
+    Setting(M_TRIM_THRESHOLD, -1, 128 * 1024, ("trim_threshold",)),  # the heap's top never given back
+)
 
 
 def _address(function: object) -> int | None:
@@ -42,31 +53,40 @@ def _glibc() -> ctypes.CDLL | None:
     return libc
 
 
-def _set_by_user(name: str) -> bool:
-    """Whether the environment sets glibc's ``name`` (``MALLOC_<NAME>_`` or ``GLIBC_TUNABLES=glibc.malloc.<name>=``)."""
-    return bool(os.environ.get(f"MALLOC_{name.upper()}_")) or f"glibc.malloc.{name}=" in os.environ.get("GLIBC_TUNABLES", "")
+def _chosen_by_user(setting: Setting) -> bool:
+    """Whether the environment sets one of ``setting.chosen_by`` (``MALLOC_<NAME>_`` or
+    ``GLIBC_TUNABLES=glibc.malloc.<name>=``)."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    return any(os.environ.get(f"MALLOC_{name.upper()}_") or f"glibc.malloc.{name}=" in tunables for name in setting.chosen_by)
+
+
+def _settings_to_make() -> list[Setting]:
+    return [setting for setting in SETTINGS if not _chosen_by_user(setting)]
 
 
 def keep_freed_memory(device: torch.device) -> bool:
     """On the CPU with glibc, keep freed memory in the process for the next step's or batch's
-    buffers: blocks under 32 MiB come from the heap, and its top is never given back to the kernel.
+    buffers: every block comes from the heap, and its top is never given back to the kernel.
 
-    The setting holds for the rest of the process; a value the environment sets
-    (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or their ``GLIBC_TUNABLES``) is left as
-    it is. Returns whether anything was set: not on CUDA, and not where malloc is not glibc's (another
-    C library, or an allocator such as jemalloc preloaded).
+    The setting holds until :func:`give_back_freed_memory`; a value the environment sets
+    (``MALLOC_MMAP_MAX_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or their
+    ``GLIBC_TUNABLES``) is left as it is. Returns whether anything was set: not on CUDA, and not
+    where malloc is not glibc's (another C library, or an allocator such as jemalloc preloaded).
     """
     libc = _glibc() if device.type == "cpu" else None
     if libc is None:
         return False
-    made = [libc.mallopt(parameter, value) for name, (parameter, value) in SETTINGS.items() if not _set_by_user(name)]
+    made = [libc.mallopt(setting.parameter, setting.kept) for setting in _settings_to_make()]
     return any(made)
 
 
 def give_back_freed_memory() -> None:
-    """Return the freed memory glibc holds to the kernel (after the loop: the kept memory does not outlive it)."""
+    """Return the freed memory glibc holds to the kernel and set glibc's defaults again (after the
+    loop: the kept memory does not outlive it)."""
     libc = _glibc()
     if libc is not None:
+        for setting in _settings_to_make():
+            libc.mallopt(setting.parameter, setting.default)
         libc.malloc_trim(0)
 
 

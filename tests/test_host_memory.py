@@ -21,7 +21,7 @@ from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
 from helpers import write_paired
 
-# Rounds like steps: eight 4 MiB blocks and one of 24 MiB malloc'ed (as torch allocates tensors),
+# Rounds like steps: eight 4 MiB blocks, one of 24 MiB and one of 48 MiB malloc'ed (as torch allocates tensors),
 # written, then freed; the page faults of each round. Huge pages are off, so faults count pages of the
 # system's size whatever the host's huge-page setting; "plain" holds glibc's default threshold fixed
 # (its adaptive one depends on the heap's layout).
@@ -33,13 +33,13 @@ libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes, libc.memset.argtypes = [ctypes.c_void_p], [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
 libc.prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE
 if sys.argv[1] == "plain":
-    kept = not libc.mallopt(host_memory.M_MMAP_THRESHOLD, 128 * 1024)
+    kept = not libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 else:
     kept = host_memory.keep_freed_memory(torch.device("cpu"))
 faults = []
 for _ in range(6):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    blocks = [(libc.malloc(size), size) for size in [4 * 2**20] * 8 + [24 * 2**20]]
+    blocks = [(libc.malloc(size), size) for size in [4 * 2**20] * 8 + [24 * 2**20, 48 * 2**20]]
     for address, size in blocks:
         libc.memset(address, 1, size)
     for address, _ in reversed(blocks):
@@ -47,7 +47,7 @@ for _ in range(6):
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 print(json.dumps({"kept": kept, "faults": faults}))
 """
-PAGES = (8 * 4 + 24) * 2**20 // resource.getpagesize()
+PAGES = (8 * 4 + 24 + 48) * 2**20 // resource.getpagesize()
 
 
 def unset_malloc_choices(env: dict[str, str]) -> dict[str, str]:
@@ -93,30 +93,36 @@ def libc(monkeypatch):
     return recording
 
 
-MMAP_32_MIB, NEVER_TRIM = ("mallopt", -3, 32 * 2**20), ("mallopt", -1, -1)
+NO_MMAP, NEVER_TRIM = ("mallopt", -4, 0), ("mallopt", -1, -1)
+DEFAULT_MMAP, DEFAULT_TRIM = ("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024)
 
 
-def test_the_cpu_keeps_memory_and_gives_it_back(libc):
+def test_the_cpu_keeps_memory_and_gives_it_back_with_glibcs_defaults_set_again(libc):
     assert host_memory.keep_freed_memory(torch.device("cpu")) is True
     host_memory.give_back_freed_memory()
-    assert libc.calls == [MMAP_32_MIB, NEVER_TRIM, ("malloc_trim", 0)]
+    assert libc.calls == [NO_MMAP, NEVER_TRIM, DEFAULT_MMAP, DEFAULT_TRIM, ("malloc_trim", 0)]
 
 
-@pytest.mark.parametrize("variable, value, made", [
-    ("MALLOC_TRIM_THRESHOLD_", "0", [MMAP_32_MIB]),
-    ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1048576", [NEVER_TRIM]),
-    ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0:glibc.malloc.mmap_threshold=1048576", []),
-    ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", [MMAP_32_MIB, NEVER_TRIM]),  # another setting: no matter
-    ("MALLOC_ARENA_MAX", "2", [MMAP_32_MIB, NEVER_TRIM]),
+@pytest.mark.parametrize("variable, value, made, restored", [
+    ("MALLOC_TRIM_THRESHOLD_", "0", [NO_MMAP], [DEFAULT_MMAP]),
+    ("MALLOC_MMAP_MAX_", "8", [NEVER_TRIM], [DEFAULT_TRIM]),
+    ("MALLOC_MMAP_THRESHOLD_", "1048576", [NEVER_TRIM], [DEFAULT_TRIM]),  # mappings above it: left on
+    ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1048576", [NEVER_TRIM], [DEFAULT_TRIM]),
+    ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0:glibc.malloc.mmap_max=0", [], []),
+    ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", [NO_MMAP, NEVER_TRIM], [DEFAULT_MMAP, DEFAULT_TRIM]),  # another setting
+    ("MALLOC_ARENA_MAX", "2", [NO_MMAP, NEVER_TRIM], [DEFAULT_MMAP, DEFAULT_TRIM]),
 ])
-def test_a_value_the_environment_sets_is_left_as_it_is(libc, monkeypatch, variable, value, made):
+def test_a_value_the_environment_sets_is_left_as_it_is(libc, monkeypatch, variable, value, made, restored):
     monkeypatch.setenv(variable, value)
     assert host_memory.keep_freed_memory(torch.device("cpu")) is bool(made)
     assert libc.calls == made
+    libc.calls.clear()
+    host_memory.give_back_freed_memory()
+    assert libc.calls == [*restored, ("malloc_trim", 0)]
 
 
 def test_one_setting_made_is_enough_to_give_memory_back(libc, monkeypatch):
-    monkeypatch.setattr(libc, "mallopt", lambda parameter, value: int(parameter == -1))  # the threshold refused
+    monkeypatch.setattr(libc, "mallopt", lambda parameter, value: int(parameter == -1))  # the mapping limit refused
     assert host_memory.keep_freed_memory(torch.device("cpu")) is True
 
 
