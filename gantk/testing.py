@@ -47,7 +47,7 @@ from .errors import GantkError, OptionError
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
 from .recipes.base import Recipe
-from .systems.base import System, check_phases
+from .systems.base import System, check_phases, frozen_networks
 from .torchrun import ProcessInfo
 from .train import checkpoint as ckpt
 from .train.config import TrainConfig
@@ -384,15 +384,12 @@ class SystemConformance(_Conformance):
         assert isinstance(outputs, Mapping), f"forward returned {type(outputs).__name__}, not a dict of outputs"
         for phase in system.phases:
             system.zero_grad(set_to_none=True)
-            for name in phase.frozen:
-                system.networks[name].requires_grad_(False)
-            losses = system.phase_losses(phase, batch, outputs, nets)
-            assert losses, f"phase {phase.name} has no loss terms"
-            for key, loss in losses.items():
-                assert loss.dim() == 0 and torch.isfinite(loss), f"phase {phase.name}, {key}: expected a finite scalar, got {_loss_text(loss)}"
-            sum(losses.values()).backward()
-            for name in phase.frozen:
-                system.networks[name].requires_grad_(True)
+            with frozen_networks(system.networks[name] for name in phase.frozen):
+                losses = system.phase_losses(phase, batch, outputs, nets)
+                assert losses, f"phase {phase.name} has no loss terms"
+                for key, loss in losses.items():
+                    assert loss.dim() == 0 and torch.isfinite(loss), f"phase {phase.name}, {key}: expected a finite scalar, got {_loss_text(loss)}"
+                sum(losses.values()).backward()
             for name, net in system.networks.items():
                 reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
                 if name in phase.trains:

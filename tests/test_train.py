@@ -323,6 +323,24 @@ def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     assert all(p.requires_grad for p in trainer.system.networks["D"].parameters())
 
 
+def test_a_parameter_frozen_on_purpose_stays_frozen(pairs, tmp_path, monkeypatch):
+    """Freezing D for the G step must not unfreeze, afterwards, a D parameter its network keeps fixed."""
+    kept = {}
+
+    def build_with_a_fixed_parameter(trainer, dataset, device):
+        system = build_system(trainer, dataset, device)
+        kept["param"] = next(system.networks["D"].parameters())
+        kept["param"].requires_grad_(False)
+        kept["value"] = kept["param"].detach().clone()
+        return system
+
+    build_system = Trainer.build_system
+    monkeypatch.setattr(Trainer, "build_system", build_with_a_fixed_parameter)
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=3), progress=False).fit()
+    assert not kept["param"].requires_grad
+    assert torch.equal(kept["param"].detach(), kept["value"])
+
+
 def test_n_critic_steps_g_once_every_n_d_steps(pairs, tmp_path):
     trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6, n_critic=3, checkpoint_every=6), progress=False)
     with warnings.catch_warnings(record=True) as caught:

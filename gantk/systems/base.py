@@ -11,8 +11,9 @@ collecting gradients during that phase (pix2pix's G step with D frozen). A phase
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from torch import Tensor, nn
 
@@ -44,6 +45,20 @@ class Phase:
     def runs_at(self, step: int) -> bool:
         """Whether the phase takes part in training step ``step`` (counting from 0)."""
         return (step + 1) % self.every == 0
+
+
+@contextlib.contextmanager
+def frozen_networks(networks: Iterable[nn.Module]) -> Iterator[None]:
+    """No parameter of ``networks`` takes gradients inside the block; afterwards each parameter
+    takes them again only if it did before (a network may hold parameters frozen on purpose)."""
+    before = {param: param.requires_grad for net in networks for param in net.parameters()}
+    for param in before:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param, requires_grad in before.items():
+            param.requires_grad_(requires_grad)
 
 
 def checked_output(output: Tensor, input: Tensor, out_channels: int, generator: str) -> Tensor:

@@ -26,7 +26,7 @@ from ..files import replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
-from ..systems.base import System, check_phases
+from ..systems.base import System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
@@ -507,26 +507,22 @@ class Trainer:
             outputs = system(batch, parts.nets)
         losses: dict[str, torch.Tensor] = {}
         for phase in (phase for phase in system.phases if phase.runs_at(self.step)):
-            frozen = [system.networks[name] for name in phase.frozen]
-            for net in frozen:
-                net.requires_grad_(False)
             phase_nets = {name: (parts.frozen_nets[name] if name in phase.frozen else net) for name, net in parts.nets.items()}
-            with autocast(parts.device, precision):
-                terms = system.phase_losses(phase, batch, outputs, phase_nets)
-            if not terms:
-                raise OptionError(
-                    f"no loss term takes part in the {phase.name} step: every term of the objective returned None "
-                    "there; check --loss."
-                )
-            optimizer = parts.optimizers[phase.name]
-            optimizer.zero_grad(set_to_none=True)
-            parts.scaler.scale(sum(terms.values())).backward()
-            parts.scaler.step(optimizer)
-            with torch.no_grad():
-                system.after_optimizer_step(phase)
-            parts.schedulers[phase.name].step()
-            for net in frozen:
-                net.requires_grad_(True)
+            with frozen_networks(system.networks[name] for name in phase.frozen):
+                with autocast(parts.device, precision):
+                    terms = system.phase_losses(phase, batch, outputs, phase_nets)
+                if not terms:
+                    raise OptionError(
+                        f"no loss term takes part in the {phase.name} step: every term of the objective returned None "
+                        "there; check --loss."
+                    )
+                optimizer = parts.optimizers[phase.name]
+                optimizer.zero_grad(set_to_none=True)
+                parts.scaler.scale(sum(terms.values())).backward()
+                parts.scaler.step(optimizer)
+                with torch.no_grad():
+                    system.after_optimizer_step(phase)
+                parts.schedulers[phase.name].step()
             losses.update({key: value.detach() for key, value in terms.items()})
         parts.scaler.update()
         self.step += 1
