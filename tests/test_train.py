@@ -1,6 +1,7 @@
 """The shared trainer end to end on tiny data (CPU, 32 px, a few steps)."""
 
 import csv
+import errno
 import os
 import re
 import signal
@@ -226,11 +227,11 @@ def test_checkpoint_mode_follows_the_umask(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     bad = tmp_path / "checkpoint-00000001.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*\(Unsupported operand"):
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*\(the file was not written by torch.save\)"):
         ckpt.load_checkpoint(bad)
     ckpt.save_checkpoint(tmp_path / "checkpoint-00000000.pt", {"system": {}})
     bad.write_bytes((tmp_path / "checkpoint-00000000.pt").read_bytes()[:300])  # a write cut short
-    with pytest.raises(CheckpointError, match=r"\(RuntimeError: PytorchStreamReader failed reading zip archive"):
+    with pytest.raises(CheckpointError, match=r"\(the file is cut short or damaged: PytorchStreamReader failed reading zip archive"):
         ckpt.load_checkpoint(bad)
     (tmp_path / "checkpoint-00000002.pt").write_bytes(b"")
     with pytest.raises(CheckpointError, match=r"\(the file is empty\).*also holds checkpoint-00000000.pt, checkpoint-00000001.pt"):
@@ -245,6 +246,20 @@ def test_not_a_checkpoint(tmp_path):
     torch.save({"format": ckpt.FORMAT_VERSION + 1, "system": {}}, empty / "checkpoint-00000001.pt")
     with pytest.raises(CheckpointError, match=f"is not a gantk checkpoint \\(format {ckpt.FORMAT_VERSION}\\)"):
         ckpt.load_checkpoint(empty)
+
+
+def test_a_checkpoint_that_cannot_be_read_is_not_called_damaged(tmp_path, monkeypatch):
+    """A failing disk, a denied read or too little memory is no reason to delete a whole checkpoint."""
+    older, newer = tmp_path / "checkpoint-00000001.pt", tmp_path / "checkpoint-00000002.pt"
+    for path in (older, newer):
+        ckpt.save_checkpoint(path, {"system": {}})
+    for error in (OSError(errno.EIO, "Input/output error"), PermissionError(errno.EACCES, "Permission denied")):
+        monkeypatch.setattr(torch, "load", lambda *args, error=error, **kwargs: (_ for _ in ()).throw(error))
+        with pytest.raises(CheckpointError, match=f"cannot read checkpoint .*{newer.name}: {error.strerror}\\.$"):
+            ckpt.load_checkpoint(tmp_path)
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: (_ for _ in ()).throw(MemoryError()))
+    with pytest.raises(MemoryError):
+        ckpt.load_checkpoint(tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # slow half precision on some CPUs

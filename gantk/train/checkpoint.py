@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import re
 import warnings
 from pathlib import Path
@@ -23,6 +24,9 @@ from .config import TrainConfig
 
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
+_ZIP_SIGNATURE = b"PK\x03\x04"  # how torch.save's files start (older ones: a pickle's protocol opcode)
+_PICKLE_PROTOCOL = b"\x80"
+_READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file's
 
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
@@ -73,10 +77,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = resolve_checkpoint(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (MemoryError, torch.OutOfMemoryError):
+        raise  # the machine's limit, not the file's fault
     except Exception as error:
-        reason = "the file is empty" if path.stat().st_size == 0 else _load_error_reason(error)
+        if isinstance(error, OSError) and error.errno in _READ_FAILURES:  # the file itself may be whole
+            raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}.") from error
         raise CheckpointError(
-            f"cannot read checkpoint {path} ({reason}): it is not a complete gantk checkpoint{_unreadable_hint(path)}."
+            f"cannot read checkpoint {path} ({_load_error_reason(path, error)}): it is not a complete gantk "
+            f"checkpoint{_unreadable_hint(path)}."
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "system" not in payload:
         raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
@@ -86,13 +94,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
-def _load_error_reason(error: Exception) -> str:
-    """What torch said went wrong reading a file safely, without its advice to load it unsafely."""
+def _load_error_reason(path: Path, error: Exception) -> str:
+    """Why a file could not be read safely, in plain words (without torch's advice to load it unsafely)."""
+    with path.open("rb") as handle:
+        head = handle.read(len(_ZIP_SIGNATURE))
+    if not head:
+        return "the file is empty"
+    zip_file = head.startswith(_ZIP_SIGNATURE) or _ZIP_SIGNATURE.startswith(head)
+    if not zip_file and not head.startswith(_PICKLE_PROTOCOL):
+        return "the file was not written by torch.save"
     text = str(error)
     if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
         return _first_sentence(text.split("WeightsUnpickler error:", 1)[1])
-    if isinstance(error, RuntimeError) and text.strip():  # e.g. the zip reader's "failed finding central directory"
-        return f"{type(error).__name__}: {_first_sentence(text)}"
+    if zip_file:  # e.g. the zip reader's "failed finding central directory"
+        return f"the file is cut short or damaged: {_first_sentence(text) or type(error).__name__}"
     return f"{type(error).__name__} while reading it safely"
 
 
