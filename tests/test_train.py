@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import stat
+import subprocess
 import sys
 import types
 import warnings
@@ -17,6 +18,7 @@ import torch
 from gantk.errors import CheckpointError, GantkError, GantkWarning, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
+from gantk.train.interrupt import WorkerStopSignals
 from gantk.train.logs import read_metrics
 from helpers import (
     components_with_generator, exploding_components, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired,
@@ -336,6 +338,41 @@ def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     d_grads_after_d_step = steps[1][1]["D"]
     assert all(torch.equal(a, b) for a, b in zip(d_grads_after_d_step, [p.grad for p in trainer.system.networks["D"].parameters()]))
     assert all(p.requires_grad for p in trainer.system.networks["D"].parameters())
+
+
+class WorkerPids(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return os.getpid()
+
+
+def test_loader_workers_outlive_stop_signals_while_training():
+    """Inside the loop a group-wide SIGTERM must not kill them: the training process stops them."""
+    signals = WorkerStopSignals()
+    loader = torch.utils.data.DataLoader(WorkerPids(), batch_size=1, num_workers=1, persistent_workers=True,
+                                         worker_init_fn=signals)
+    with signals.training():
+        pid = int(next(iter(loader)))
+        os.kill(pid, signal.SIGTERM)
+        assert [int(item) for item in loader] == [pid] * 4  # the worker still serves the next epoch
+
+
+def test_a_loader_worker_left_behind_does_not_hold_up_the_exit(tmp_path):
+    """After the loop, the SIGTERM with which multiprocessing ends a worker still alive at exit
+    must end it, or the process would wait for it forever."""
+    script = tmp_path / "leak.py"
+    script.write_text(
+        "import torch\n"
+        "from gantk.train.interrupt import WorkerStopSignals\n"
+        "signals = WorkerStopSignals()\n"
+        "loader = torch.utils.data.DataLoader(torch.arange(4), num_workers=1, persistent_workers=True, worker_init_fn=signals)\n"
+        "with signals.training():\n"
+        "    assert len(list(loader)) == 4\n"
+        "left_behind = loader  # alive at exit, its worker never shut down\n"
+    )
+    subprocess.run([sys.executable, str(script)], check=True, timeout=120)
 
 
 def test_a_parameter_frozen_on_purpose_stays_frozen(pairs, tmp_path, monkeypatch):

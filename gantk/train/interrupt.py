@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import signal
 import threading
 from typing import Callable, Iterator
@@ -18,11 +20,31 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.step, self.signum = step, signum
 
 
-def ignore_stop_signals(worker_id: int | None = None) -> None:
-    """For data-loader workers (``worker_init_fn``): a signal sent to the whole process group must
-    not kill them mid-step; the training process stops them when it is done."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
+class WorkerStopSignals:
+    """Stop signals in data-loader workers (the ``worker_init_fn``): ignored while :meth:`training`
+    holds, since a signal sent to the whole process group must not kill them mid-step (the training
+    process finishes the step and stops them); acted on as usual afterwards, so that a worker left
+    behind is still ended by the SIGTERM that stops it at exit."""
+
+    def __init__(self):
+        self._training = multiprocessing.Event()
+
+    @contextlib.contextmanager
+    def training(self) -> Iterator[None]:
+        self._training.set()
+        try:
+            yield
+        finally:
+            self._training.clear()
+
+    def __call__(self, worker_id: int | None = None) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame) -> None:
+        if not self._training.is_set():
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from . import checkpoint as ckpt
 from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
-from .interrupt import TrainingInterrupted, ignore_stop_signals, stop_after_step_on_interrupt
+from .interrupt import TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
@@ -373,11 +373,12 @@ class Trainer:
             )
         parts = self.training_parts(self.system, device, process, self.total_steps)
         self._write_run_dir(process)
+        worker_signals = WorkerStopSignals()
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
         loader = DataLoader(dataset, sampler=sampler, batch_size=config.batch_size, num_workers=config.workers, drop_last=True,
                             pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
-                            generator=torch.Generator().manual_seed(config.seed), worker_init_fn=ignore_stop_signals)
+                            generator=torch.Generator().manual_seed(config.seed), worker_init_fn=worker_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
                      validation=self.val_dataset is not None, progress=self.progress)
         self.loss_window = log.window
@@ -386,7 +387,8 @@ class Trainer:
         self.system.train()
         try:
             # One process only: under torchrun every rank would have to agree on the step to stop at.
-            with stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device):
+            with (stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device),
+                  worker_signals.training()):
                 while self.step < self.total_steps:
                     epoch, position = divmod(self.step, steps_per_epoch)
                     sampler.set_epoch(epoch)
