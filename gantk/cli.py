@@ -168,6 +168,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
+@click.option("--overwrite", is_flag=True, help="Replace files that already exist in OUTPUT_DIR (never the inputs).")
 @click.option("--size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
               help="crop: run and write at the training crop size; original: resize the outputs back to each input's "
                    "size; native: run at each input's own size (padded to the generator's multiple).")

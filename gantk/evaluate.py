@@ -30,13 +30,14 @@ from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import precision_recall
 from .plugins import Components
-from .report import Extremes, write_report
+from .report import Extremes, check_report_dir, write_report
 from .systems import targets
 
 FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
+RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in every result evaluate() returns
 
 
 def evaluate(
@@ -90,6 +91,8 @@ def evaluate(
     Example:
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
     """
+    if report_dir is not None:
+        check_report_dir(report_dir)
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
     config, num_classes = model.config, model.num_classes
     dataset = open_eval_split(data, config, split, data_format, components)
@@ -259,6 +262,15 @@ def save_result(result: dict[str, Any], path: str | Path) -> Path:
     with replacing(path) as handle:
         handle.write(json.dumps(finite(result), indent=2) + "\n")
     return Path(path)
+
+
+def is_result_file(path: str | Path) -> bool:
+    """Whether ``path`` holds a result saved by :func:`save_result` (JSON with the keys of a result)."""
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON
+        return False
+    return isinstance(result, dict) and RESULT_KEYS.issubset(result)
 
 
 def finite(value: Any) -> Any:

@@ -12,7 +12,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 
 def give_default_mode(path: str | Path) -> None:
@@ -112,3 +112,12 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def foreign_entries(folder: Path, is_own: Callable[[Path], bool]) -> str:
+    """The visible entries of ``folder`` that ``is_own`` does not claim, listed for an error ("a, b, ...");
+    "" when there are none or ``folder`` is missing. Hidden entries are ignored (e.g. a killed write's temporary file)."""
+    if not folder.is_dir():
+        return ""
+    foreign = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and not is_own(p))
+    return ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")

@@ -14,11 +14,13 @@ from matplotlib import colormaps
 from torch import Tensor
 
 from .data.io import write_png
-from .files import replacing
+from .errors import OptionError
+from .files import foreign_entries, replacing
 
 PANELS = ("input", "output", "target", "error")
 REPORT_IMAGE = re.compile(rf"(best|worst)-\d+-({'|'.join(PANELS)})\.png")  # the image files a report writes
 ERROR_SCALE = 0.5  # per-pixel error (images in [0, 1]) shown at full brightness
+TITLE_MARK = "<title>gantk eval: "  # how a page of an earlier report begins (see PAGE)
 
 
 class Extremes:
@@ -55,6 +57,27 @@ def error_image(error: Tensor) -> Tensor:
     scaled = (error.float() / ERROR_SCALE).clamp(0, 1).numpy()
     rgb = torch.from_numpy(colormaps["magma"](scaled)[..., :3]).permute(2, 0, 1).float()
     return rgb * 2 - 1
+
+
+def is_report(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier report: its ``index.html`` is a gantk eval page."""
+    page = folder / "index.html"
+    if not page.is_file() or (folder / "images").is_file():
+        return False
+    with open(page, encoding="utf-8", errors="replace") as handle:
+        return TITLE_MARK in handle.read(4096)
+
+
+def check_report_dir(report_dir: str | Path) -> None:
+    """Raise unless ``report_dir`` is missing, empty or an earlier report (which a new one replaces)."""
+    report_dir = Path(report_dir)
+    if report_dir.is_file():
+        raise OptionError(f"--report {report_dir} is a file; choose a folder.")
+    foreign = foreign_entries(report_dir, lambda path: False)
+    if foreign and not is_report(report_dir):
+        raise OptionError(
+            f"--report {report_dir} holds files that are not a gantk report's ({foreign}); choose a new or empty folder."
+        )
 
 
 def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | Path) -> Path:

@@ -36,6 +36,7 @@ def translate(
     batch_size: int = 1,
     overlay: bool = False,
     size: str = "crop",
+    overwrite: bool = False,
     components: Components | None = None,
 ) -> list[Path]:
     """Translate one image or a folder of images; returns the written PNG files.
@@ -48,18 +49,26 @@ def translate(
     must be 1). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
     is deterministic. Mask models write class ids as PNG (binary masks as 0/255) and, with
-    ``overlay``, the mask blended over the input. ``components`` are the plugin components that
-    provide the model's parts (default: the installed ones).
+    ``overlay``, the mask blended over the input. Existing files are replaced only with ``overwrite``
+    (never the inputs). ``components`` are the plugin components that provide the model's parts
+    (default: the installed ones).
     """
     check_choice("size", size, TRANSLATE_SIZES)
     if size == "native" and batch_size != 1:
         raise OptionError(f"size native runs each image at its own size, one at a time: use batch size 1, not {batch_size}.")
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
+    if overlay and model.num_classes is None:
+        raise OptionError(f"--overlay blends a mask over its input, but {checkpoint} is an image model; overlays are for "
+                          "mask models (trained with --recipe seg): drop --overlay.")
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
     dataset = open_dataset(inputs, format="single", augment=False, **sizes)
     output_dir = Path(output_dir)
-    refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay and model.num_classes is not None)
+    planned = planned_outputs(dataset.files["A"], output_dir, overlay)
+    refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay)
+    refuse_shared_outputs(planned)
+    if not overwrite:
+        refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs))
     written = []
     with model.seeded(seed), freed_memory_kept(model.device):
@@ -84,14 +93,25 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
         output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False)
         if overlay:  # blended over the original image, not the resized one
             image = model.inputs(read_image(path)[None], direction)
+    names = output_names(path, output_dir, overlay)
     if model.num_classes is None:
-        return [write_png(output[0], output_dir / f"{path.stem}.png")]
+        return [write_png(output[0], names[0])]
     ids = targets.predicted_ids(output)[0]
-    written = [write_mask(ids, model.num_classes, output_dir / f"{path.stem}.png")]
+    written = [write_mask(ids, model.num_classes, names[0])]
     if overlay:
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
-        written.append(write_png(blended[0], output_dir / f"{path.stem}_overlay.png"))
+        written.append(write_png(blended[0], names[1]))
     return written
+
+
+def output_names(path: Path, output_dir: Path, overlay: bool) -> list[Path]:
+    """The files written for the input ``path``: its output, then (with ``overlay``) its overlay."""
+    return [output_dir / f"{path.stem}{suffix}" for suffix in ((".png", "_overlay.png") if overlay else (".png",))]
+
+
+def planned_outputs(inputs: list[Path], output_dir: Path, overlay: bool) -> list[tuple[Path, Path]]:
+    """Every (input, output file) pair a translation writes."""
+    return [(path, out) for path in inputs for out in output_names(path, output_dir, overlay)]
 
 
 def warn_of_skipped_files(folder: Path) -> None:
@@ -107,11 +127,31 @@ def warn_of_skipped_files(folder: Path) -> None:
 
 def refuse_to_overwrite_inputs(inputs: list[Path], output_dir: Path, overlay: bool) -> None:
     """Raise when an output PNG would replace one of the input images."""
-    suffixes = (".png", "_overlay.png") if overlay else (".png",)
-    planned = {(output_dir / f"{path.stem}{suffix}").resolve() for path in inputs for suffix in suffixes}
+    planned = {out.resolve() for _, out in planned_outputs(inputs, output_dir, overlay)}
     clashing = sorted(str(path) for path in inputs if path.resolve() in planned)
     if clashing:
         raise DataError(
             f"translating into {output_dir} would overwrite the input image(s) {', '.join(clashing[:3])}"
             f"{' ...' if len(clashing) > 3 else ''}; choose another output folder."
+        )
+
+
+def refuse_shared_outputs(planned: list[tuple[Path, Path]]) -> None:
+    """Raise when two inputs would be written to the same file (e.g. a.jpg and a.png, or m's overlay and m_overlay.jpg)."""
+    first: dict[Path, Path] = {}
+    for path, out in planned:
+        other = first.setdefault(out.resolve(), path)
+        if other != path:
+            raise DataError(
+                f"{other} and {path} would both be written to {out}; rename one of them or translate them separately."
+            )
+
+
+def refuse_to_replace(planned: list[tuple[Path, Path]], output_dir: Path) -> None:
+    """Raise, before anything is written, when output files already exist."""
+    existing = [str(out) for _, out in planned if out.exists()]
+    if existing:
+        raise OptionError(
+            f"{output_dir} already holds {len(existing)} of the output file(s) ({', '.join(existing[:3])}"
+            f"{', ...' if len(existing) > 3 else ''}); pass --overwrite to replace them, or choose another output folder."
         )

@@ -295,3 +295,34 @@ def test_each_cell_is_evaluated_on_the_training_device_and_config_tables_merge_w
     cells = json.loads((out / "results.json").read_text())["cells"]
     assert all(cell["cell"]["train_config"]["gen_opt"]["norm"] == "instance" for cell in cells)  # the file's, kept
     assert all(cell["cell"]["train_config"]["gen_opt"]["ngf"] == 8 for cell in cells)  # the flag's, over the file's
+
+
+def test_a_study_is_not_written_into_a_folder_of_other_files(study):
+    grid, pairs, out = study
+    out.mkdir()
+    (out / "photo.jpg").write_bytes(b"jpeg")
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"--out {out} holds files that are not a gantk ablate study's (photo.jpg); choose a new" in result.output
+    assert [p.name for p in out.iterdir()] == ["photo.jpg"]
+
+
+def test_an_earlier_study_folder_is_recognised():
+    from gantk.ablate.runner import check_study_dir
+
+    import tempfile
+    from pathlib import Path
+
+    loaded = load_grid("table1")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        check_study_dir(loaded, out / "missing")
+        for name in ("results.md", "results.json", "metrics.png", "samples.png", ".results.md.writing+h+1+x.tmp"):
+            (out / name).write_text("")
+        (out / loaded.cells[0].folder).mkdir()  # a cell not yet trained or interrupted
+        (out / "old-cell").mkdir()  # another grid's cell, run into this folder
+        (out / "old-cell" / "config.toml").write_text("")
+        check_study_dir(loaded, out)
+        (out / "photos").mkdir()
+        with pytest.raises(AblationError, match=r"holds files that are not a gantk ablate study's \(photos\)"):
+            check_study_dir(loaded, out)

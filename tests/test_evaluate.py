@@ -445,3 +445,83 @@ def test_translate_names_the_first_three_things_it_skips(tmp_path, others, named
     (tmp_path / "c").mkdir()
     with pytest.warns(GantkWarning, match=re.escape(named)):
         warn_of_skipped_files(tmp_path)
+
+
+def _cli_translate(*args):
+    from gantk.cli import cli
+
+    return CliRunner().invoke(cli, ["translate", *map(str, args)])
+
+
+def test_translate_replaces_existing_files_only_with_overwrite(image_run, tmp_path):
+    run, pairs = image_run
+    images = sorted((pairs / "A").glob("*.png"))[:2]
+    (tmp_path / "in").mkdir()
+    for image in images:
+        (tmp_path / "in" / image.name).write_bytes(image.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / images[1].name).write_bytes(b"mine")
+    refused = _cli_translate("--checkpoint", run, tmp_path / "in", out)
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert f"already holds 1 of the output file(s) ({out / images[1].name}); pass --overwrite" in refused.output
+    assert [p.name for p in out.iterdir()] == [images[1].name] and (out / images[1].name).read_bytes() == b"mine"
+    replaced = _cli_translate("--checkpoint", run, "--overwrite", tmp_path / "in", out)
+    assert replaced.exit_code == 0, replaced.output
+    assert len(list(out.iterdir())) == 2 and (out / images[1].name).read_bytes() != b"mine"
+
+
+def test_translate_refuses_two_inputs_that_would_write_one_file(mask_run, tmp_path):
+    from gantk.translate import translate
+
+    run, data = mask_run
+    image = sorted(data.rglob("*.png"))[0].read_bytes()
+    (tmp_path / "in").mkdir()
+    for name in ("m.png", "m_overlay.png"):  # m's overlay and m_overlay's mask are both m_overlay.png
+        (tmp_path / "in" / name).write_bytes(image)
+    with pytest.raises(DataError, match="m.png and .*m_overlay.png would both be written to .*m_overlay.png"):
+        translate(run, tmp_path / "in", tmp_path / "out", overlay=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_translate_refuses_an_overlay_of_an_image_model(image_run, tmp_path):
+    run, pairs = image_run
+    result = _cli_translate("--checkpoint", run, "--overlay", pairs / "A", tmp_path / "out")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "is an image model; overlays are for mask models (trained with --recipe seg): drop --overlay" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_json_replaces_only_an_earlier_evals_json(image_run, no_weights, tmp_path):
+    run, pairs = image_run
+    photo = tmp_path / "photo.json"
+    photo.write_bytes(b"\xff\xd8 a photo")
+    refused = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(photo)])
+    assert refused.exit_code == 2 and "photo.json exists and is not the JSON of an earlier gantk eval" in refused.output
+    assert photo.read_bytes() == b"\xff\xd8 a photo"
+    out = tmp_path / "eval.json"
+    for _ in range(2):  # the second run replaces the first's results
+        result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(out),
+                                              "--no-progress"])
+        assert result.exit_code == 0, result.output
+    out.write_text(json.dumps({"step": 1}))  # JSON, but not an eval's
+    refused = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(out)])
+    assert refused.exit_code == 2 and "is not the JSON of an earlier gantk eval" in refused.output
+
+
+def test_a_report_is_not_written_into_a_folder_of_other_files(image_run, no_weights, tmp_path):
+    run, pairs = image_run
+    for name, content in [("photos", {"a.jpg": "jpeg"}), ("site", {"index.html": "<title>my site</title>"})]:
+        folder = tmp_path / name
+        folder.mkdir()
+        for file, text in content.items():
+            (folder / file).write_text(text)
+        result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--report", str(folder)])
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        assert f"--report {folder} holds files that are not a gantk report's ({', '.join(content)})" in result.output
+        assert sorted(p.name for p in folder.iterdir()) == sorted(content)
+    report = tmp_path / "report"
+    evaluate(run, pairs, report_dir=report, k_best_worst=1, progress=False)
+    (report / "notes.txt").write_text("mine")  # an earlier report, with the user's notes beside it
+    evaluate(run, pairs, report_dir=report, k_best_worst=1, progress=False)
+    assert (report / "notes.txt").read_text() == "mine"

@@ -18,6 +18,7 @@ from .grids import Grid
 
 IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall")
 MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
+STUDY_FILES = frozenset({"results.md", "results.json", "metrics.png", "samples.png"})  # what write_outputs writes
 HIGHER_IS_BETTER = {
     "psnr", "ssim", "precision", "recall", "pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice",
 }

@@ -11,13 +11,14 @@ import torch
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
 from ..evaluate import evaluate, open_eval_split, save_result
+from ..files import foreign_entries
 from ..metrics.fid import RESIZE, find_inception_weights
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS
 from .grids import AblationError, Cell, Grid, cell_config, check_grid
-from .outputs import write_outputs
+from .outputs import STUDY_FILES, write_outputs
 
 EVAL_FILE = run_files.EVAL
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
@@ -60,6 +61,7 @@ def run_ablation(
     out = Path(out)
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid, grid.name)
+    check_study_dir(grid, out)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
     feature_cache: dict = {}
@@ -101,6 +103,25 @@ def run_ablation(
     write_outputs(grid, results, data, out, eval_options)
     log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
     return results
+
+
+def check_study_dir(grid: Grid, out: Path) -> None:
+    """Raise unless ``out`` is missing, empty or an earlier study's folder: its results, this grid's cell
+    folders and other run directories (an earlier grid's cells); a cell folder's own files are the trainer's to check."""
+    if out.is_file():
+        raise AblationError(f"--out {out} is a file; choose a directory.")
+    cells = {cell.folder for cell in grid.cells}
+
+    def is_own(path: Path) -> bool:
+        if path.is_dir():
+            return path.name in cells or (path / run_files.CONFIG).is_file() or bool(ckpt.list_checkpoints(path))
+        return path.name in STUDY_FILES
+
+    foreign = foreign_entries(out, is_own)
+    if foreign:
+        raise AblationError(
+            f"--out {out} holds files that are not a gantk ablate study's ({foreign}); choose a new or empty directory."
+        )
 
 
 def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
