@@ -81,8 +81,9 @@ def keep_freed_memory(device: torch.device) -> bool:
 
 
 def give_back_freed_memory() -> None:
-    """Return the freed memory glibc holds to the kernel and set glibc's defaults again (after the
-    loop: the kept memory does not outlive it)."""
+    """Return the freed memory glibc holds to the kernel and set glibc's default values again (after
+    the loop: the kept memory does not outlive it). glibc's dynamic mmap threshold stays off for the
+    rest of the process, as after any ``mallopt`` call: blocks over 128 KiB are mapped afresh."""
     libc = _glibc()
     if libc is not None:
         for setting in _settings_to_make():
