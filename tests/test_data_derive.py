@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from gantk.data import check_dataset, combine_folders, demo_dataset_dir, derive_input, derive_pairs, open_dataset
 from gantk.data.io import read_image, write_png
@@ -252,3 +253,27 @@ def test_combining_empty_folders_is_refused(tmp_path):
     with pytest.raises(DataError, match="no images to combine"):
         combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab")
     assert not (tmp_path / "ab").exists()
+
+
+def test_combine_folders_names_clashing_files_and_writes_nothing(tmp_path):
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+    for path in ("a/x.png", "b/x.jpg", "b/x.png", "a/y.png", "b/y.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / path)
+    with pytest.raises(DataError) as info:
+        combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab")
+    assert f"{tmp_path / 'b'}: x.jpg, x.png share the name 'x'" in str(info.value)
+    assert "no file named" not in str(info.value)
+    assert not (tmp_path / "ab").exists()
+
+
+def test_derive_pairs_names_every_unreadable_photo_and_writes_nothing(tmp_path):
+    photos = few_photos(tmp_path / "photos")
+    (photos / "corrupt.jpg").write_bytes(b"junk")
+    (photos / "trunc.png").write_bytes((photos / "0.png").read_bytes()[:100])
+    with pytest.raises(DataError) as info:
+        derive_pairs(photos, tmp_path / "out", task="gray", size=16, crops_per_photo=1)
+    message = str(info.value)
+    assert "2 of 5 photos cannot be read" in message and "corrupt.jpg: cannot be decoded" in message
+    assert "trunc.png: cannot be decoded" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]

@@ -138,6 +138,15 @@ def test_detection_without_match_names_contents_and_formats(tmp_path):
         assert f"  {name}:" in message
 
 
+def test_split_folders_of_partly_aligned_images_are_counted_and_hinted(tmp_path):
+    png(tmp_path / "train" / "a.png", noise(3, 8, 16))
+    png(tmp_path / "train" / "b.png", noise(3, 8, 10))
+    message = detection_error(tmp_path)
+    assert "holds folders train/; 0 image file(s) directly, 2 in train/," in message
+    assert "train/: 1 of 2 images are twice as wide as high (A|B side by side); " in message
+    assert "pass --data-format aligned" in message
+
+
 def detection_error(root: Path) -> str:
     with pytest.raises(DataError) as info:
         detect_format(root)
@@ -451,3 +460,11 @@ def test_a_folder_without_images_has_no_aligned_split(tmp_path):
     (tmp_path / "notes.txt").write_text("")
     assert AlignedFormat().splits(tmp_path) == []
     assert AlignedFormat().validate(tmp_path)[0].startswith(f"{tmp_path}: no images in train/, val/, test/ or the folder itself")
+
+
+def test_every_split_opens_with_the_classes_of_the_whole_dataset(tmp_path):
+    root = make_segmentation(make_segmentation(tmp_path, "train", values=(0, 1)), "test", values=(0, 1, 2))
+    for split in ("train", "test"):
+        assert open_dataset(root, split=split, augment=False, load_size=None, crop_size=None).num_classes == 3
+    png(root / "train" / "masks" / "0.png", torch.full((1, 24, 24), 4, dtype=torch.uint8))  # a changed file counts
+    assert open_dataset(root, split="test", augment=False, load_size=None, crop_size=None).num_classes == 5

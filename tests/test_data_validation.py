@@ -131,7 +131,18 @@ def test_missing_and_empty_folders(tmp_path):
 def test_clashing_names_in_one_folder(tmp_path):
     paired(tmp_path)
     Image.new("RGB", (8, 8)).save(tmp_path / "train" / "A" / "a.jpg")
-    assert "train/A/: a.jpg, a.png share the name 'a'" in problems(tmp_path)
+    message = problems(tmp_path)
+    assert "train/A/: a.jpg, a.png share the name 'a'" in message
+    assert "no file named" not in message  # B/a.png has partners: the two clashing files
+
+
+def test_a_broken_link_is_named_instead_of_its_partner(tmp_path):
+    paired(tmp_path)
+    (tmp_path / "train" / "A" / "link.png").symlink_to(tmp_path / "gone.png")
+    png(tmp_path / "train" / "B" / "link.png")
+    message = problems(tmp_path)
+    assert f"train/A/link.png: a broken link (its target {tmp_path / 'gone.png'} does not exist)" in message
+    assert "no file named" not in message
 
 
 def test_aligned_odd_width(tmp_path):

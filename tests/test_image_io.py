@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -221,3 +224,24 @@ def test_a_mask_whose_colour_channels_differ_anywhere_is_refused(tmp_path, mode,
 def test_masks_of_more_than_8_bits_are_told_from_their_header(tmp_path, mode, wide):
     Image.new(mode, (4, 4), 3).save(tmp_path / "mask.tif")
     assert has_wide_ids(tmp_path / "mask.tif") is wide and read_mask(tmp_path / "mask.tif").unique().tolist() == [3]
+
+
+def write_png16(path, array: np.ndarray, colour_type: int) -> None:
+    """A 16-bit PNG of an ``H x W x C`` array (PIL writes none with alpha or colour): 4 gray+alpha, 2 RGB, 6 RGBA."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    height, width = array.shape[:2]
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in array)  # filter 0 before each row
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("colour_type, channels", [(4, 1), (2, 3), (6, 4)])
+def test_sixteen_bit_pngs_are_probed_as_read_and_hold_wide_ids(tmp_path, colour_type, channels):
+    pixels = np.full((6, 8, {4: 2, 2: 3, 6: 4}[colour_type]), 300, np.uint16)
+    if colour_type != 2:
+        pixels[..., -1] = 65535  # opaque alpha
+    write_png16(tmp_path / "a.png", pixels, colour_type)
+    assert probe(tmp_path / "a.png") == (channels, 6, 8) and read_image(tmp_path / "a.png").shape == (channels, 6, 8)
+    assert has_wide_ids(tmp_path / "a.png") and read_mask(tmp_path / "a.png").unique().tolist() == [300]

@@ -16,7 +16,10 @@ from torchvision.transforms.v2 import functional as TF
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
 from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
-from .layout import listed, missing_partner_problem, size_mismatch_problem
+from .layout import (
+    decode_or_note, listed, missing_partner_problem, note_broken_links, reported_stems, size_mismatch_problem,
+    without_clashes,
+)
 from .sampler import derive_seed
 from .transforms import random_window
 
@@ -128,10 +131,14 @@ def derive_pairs(
     counts = {"train": 0, "test": 0}
     short_side = round(1.5 * size)
     upscaled = []
+    bad: list[str] = []
     with fresh_folder(Path(out_dir)) as tmp:
         for number, photo_path in enumerate(photos):
             split = "test" if number in test_ids else "train"
-            photo = to_channels(read_image(photo_path), 3)
+            photo = decode_or_note(read_image, photo_path, Path(photos_dir), bad)
+            if bad:  # nothing is kept now: only look for the other bad photos
+                continue
+            photo = to_channels(photo, 3)
             if min(photo.shape[-2:]) < short_side:
                 upscaled.append(photo_path.name)
             photo = _fit_short_side(photo, short_side)
@@ -142,6 +149,12 @@ def derive_pairs(
                 write_png(derive_input(crop, task), tmp / split / "A" / name)
                 write_png(crop, tmp / split / "B" / name)
                 counts[split] += 1
+        if bad:
+            raise DataError(
+                f"{photos_dir}: {len(bad)} of {len(photos)} photos cannot be read, so nothing was written:\n{listed(bad)}\n"
+                "Replace or delete them, then run again.",
+                bad,
+            )
     names = [p.name for p in photos]
     derived = DerivedSet(
         Path(out_dir), task, size,
@@ -169,10 +182,14 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
         DataError: names without a partner or pairs of different sizes, all listed; nothing is written.
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
-    a_files, b_files = list_images(a_dir), list_images(b_dir)
+    problems: list[str] = []
+    for folder in (a_dir, b_dir):
+        note_broken_links(folder, problems)
+    a_files, b_files = (without_clashes(list_images(d), str(d), problems) for d in (a_dir, b_dir))
     pairs, only_a, only_b = pair_by_stem(a_files, b_files)
-    problems = [missing_partner_problem(str(p), str(b_dir)) for p in only_a]
-    problems += [missing_partner_problem(str(p), str(a_dir)) for p in only_b]
+    reported_a, reported_b = reported_stems(a_dir), reported_stems(b_dir)
+    problems += [missing_partner_problem(str(p), str(b_dir)) for p in only_a if p.stem not in reported_b]
+    problems += [missing_partner_problem(str(p), str(a_dir)) for p in only_b if p.stem not in reported_a]
     infos = {path: probe(path) for pair in pairs for path in pair}
     problems += [
         size_mismatch_problem(str(a), f"{infos[a].width}x{infos[a].height}", str(b), f"{infos[b].width}x{infos[b].height}")

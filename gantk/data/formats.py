@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 from pathlib import Path
 from typing import Any, Callable
@@ -19,8 +20,8 @@ from .io import (
 from .layout import (
     ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, is_lossless_mask, listed,
     lone_folder_hints, lossy_masks, mask_classes, mask_values, missing_partner_problem, odd_width_problem,
-    ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side, size_mismatch_problem,
-    size_text, subdirs,
+    ordered_splits, pick_split, raise_if_problems, relative, reported_stems, require_root, side_by_side,
+    size_mismatch_problem, size_text, subdirs,
 )
 from .transforms import PairedTransform
 
@@ -114,6 +115,18 @@ class AlignedFormat(DataFormat):
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return AlignedDataset(files, channels, transform, swap=direction == "BtoA")
 
+    def near_miss_hints(self, root: Path) -> list[str]:
+        hints = []
+        for split in self.splits(root):
+            files = list_images(root / split)
+            aligned = sum(side_by_side([path]) for path in files)
+            if 0 < aligned < len(files):
+                hints.append(
+                    f"{f'{split}/' if split else root}: {aligned} of {len(files)} images are twice as wide as high "
+                    "(A|B side by side); if it is an aligned set, pass --data-format aligned."
+                )
+        return hints
+
     _needs = "an aligned image holds A (left half) and B (right half) side by side."
 
 
@@ -151,8 +164,10 @@ class _TwoFolderFormat(DataFormat):
         pairs, only_first, only_second = pair_by_stem(
             images_of(first, root, problems, self._needs), images_of(second, root, problems, self._needs)
         )
+        reported = {first: reported_stems(first), second: reported_stems(second)}
         for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
-            problems.append(missing_partner_problem(relative(path, root), relative(other, root)))
+            if path.stem not in reported[other]:
+                problems.append(missing_partner_problem(relative(path, root), relative(other, root)))
         return pairs
 
     def _split_folders_beside_root_folders(self, root: Path) -> list[str]:
@@ -237,7 +252,7 @@ class SegmentationFormat(_TwoFolderFormat):
         self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
         normalize=True, num_classes: int | None = None,
     ):
-        """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from this split's masks."""
+        """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks."""
         if direction != "AtoB":
             raise DataError("the segmentation format maps images to masks only: use direction AtoB.")
         problems: list[str] = []
@@ -245,12 +260,28 @@ class SegmentationFormat(_TwoFolderFormat):
         problems += lossy_masks(pairs, root)
         raise_if_problems(problems, root, self.name)
         if num_classes is None:
-            values = {mask: mask_values(read_mask(mask)) for _, mask in pairs}
-            num_classes, problems = mask_classes(values, root)
-            raise_if_problems(problems, root, self.name)
+            num_classes = self.num_classes(root)
         channels = channels_of([image for image, _ in pairs])
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return SegmentationDataset(pairs, channels, num_classes, transform)
+
+    def num_classes(self, root: Path) -> int:
+        """The class count of the whole dataset, from the paired lossless masks of every split (as
+        :meth:`validate` counts them), so that every split opens with the same classes."""
+        masks = [
+            mask for split in self.splits(root) for _, mask in self._pairs(root, split, [])  # validate reports their problems
+            if is_lossless_mask(mask)
+        ]
+        stamps = tuple((mask, stat.st_mtime_ns, stat.st_size) for mask in masks for stat in [mask.stat()])
+        num_classes, problems = _mask_classes(stamps, root)
+        raise_if_problems(problems, root, self.name)
+        return num_classes
+
+
+@functools.lru_cache(maxsize=16)
+def _mask_classes(stamps: tuple[tuple[Path, int, int], ...], root: Path) -> tuple[int, list[str]]:
+    """:func:`mask_classes` of the masks in ``stamps`` (path, mtime, size): decoded once per version of the files."""
+    return mask_classes({mask: mask_values(read_mask(mask)) for mask, _, _ in stamps}, root)
 
 
 class UnalignedFormat(DataFormat):

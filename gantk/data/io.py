@@ -23,6 +23,8 @@ _PIL_EXTENSIONS = (".webp", ".bmp", ".tif", ".tiff")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_PALETTE = 3
+# PNG colour type (IHDR) -> channels once decoded here; PIL opens 16-bit gray+alpha (type 4) as RGBA.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
 # PIL mode of an image file -> channels once decoded here (gray+alpha -> gray, RGBA -> 4, others -> RGB).
 _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "RGBA": 4}
 _EXIF_ORIENTATION = 0x0112
@@ -103,7 +105,10 @@ def probe(path: Path) -> ImageInfo:
                 width, height = image.size
                 if image.format in _STORED_SIZE_FORMATS and _orientation(image) in _EXIF_QUARTER_TURNS:
                     width, height = height, width
-                return ImageInfo(_MODE_CHANNELS.get(image.mode, 3), height, width)
+                channels = _MODE_CHANNELS.get(image.mode, 3)
+                if image.format == "PNG":
+                    channels = _PNG_CHANNELS.get(_png_header(path)[25], channels)
+                return ImageInfo(channels, height, width)
     except (OSError, SyntaxError, ValueError):  # what PIL raises for a bad header: read_image names the file
         pass
     image = read_image(path)
@@ -278,6 +283,8 @@ def has_wide_ids(path: Path) -> bool:
     """Whether a mask file stores more than 8 bits per pixel (16-bit labels), read from its header."""
     try:
         with _no_pixel_limit(), Image.open(path) as image:
+            if image.format == "PNG":  # PIL opens 16-bit gray+alpha and colour PNGs as 8-bit modes
+                return _png_header(path)[24] == 16
             return image.mode.startswith("I")
     except (OSError, SyntaxError, ValueError):  # read_mask reports the file
         return False
@@ -293,6 +300,12 @@ def write_mask(ids: Tensor, num_classes: int, path: str | Path) -> Path:
         Image.fromarray(ids.numpy().astype(np.uint16)).save(path)
         return path
     return write_png((ids.to(torch.uint8) * 255 if num_classes == 2 else ids.to(torch.uint8))[None], path)
+
+
+def _png_header(path: Path) -> bytes:
+    """The signature and IHDR chunk of a PNG file PIL opened: bit depth at 24, colour type at 25."""
+    with open(path, "rb") as file:
+        return file.read(26)
 
 
 def _is_palette_png(head: bytes) -> bool:

@@ -6,6 +6,7 @@ with the failure noted instead of raised, mask classes, and the one error that l
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections import Counter
 from pathlib import Path
@@ -96,12 +97,46 @@ def images_of(folder: Path, root: Path, problems: list[str], needs: str) -> list
         problems.append(f"{label}: folder missing; {needs}")
         return []
     files = list_images(folder)
+    note_broken_links(folder, problems, root)
     if not files:
         others = other_files(folder)
         seen = f" ({len(others)} other file(s) such as {others[0]})" if others else ""
         problems.append(f"{label}: holds no images{seen}; supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}")
-    clashes = [stem for stem, count in Counter(p.stem for p in files).items() if count > 1]
-    for stem in clashes:
+    return without_clashes(files, label, problems)
+
+
+def broken_links(folder: Path) -> list[Path]:
+    """Links in ``folder`` named like images whose target is missing (listing images skips them)."""
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_symlink() and not p.exists() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    ) if folder.is_dir() else []
+
+
+def note_broken_links(folder: Path, problems: list[str], root: Path | None = None) -> None:
+    """Adds the broken links of ``folder`` to ``problems``, named relative to ``root`` if given."""
+    for link in broken_links(folder):
+        problems.append(
+            f"{relative(link, root) if root else link}: a broken link (its target {os.readlink(link)} does not exist); "
+            "point it at the file or delete it."
+        )
+
+
+def reported_stems(folder: Path) -> set[str]:
+    """Names of ``folder`` whose files are reported themselves (clashing or broken links), so that their
+    partners are not also reported as lacking one."""
+    return clashing_stems(list_images(folder)) | {link.stem for link in broken_links(folder)}
+
+
+def clashing_stems(files: list[Path]) -> set[str]:
+    """Names (without extension) shared by several of ``files``, such as ``x`` of x.jpg and x.png."""
+    return {stem for stem, count in Counter(p.stem for p in files).items() if count > 1}
+
+
+def without_clashes(files: list[Path], label: str, problems: list[str]) -> list[Path]:
+    """``files`` less those sharing a name, which are added to ``problems`` (``label`` names their folder)."""
+    clashes = clashing_stems(files)
+    for stem in sorted(clashes):
         names = ", ".join(p.name for p in files if p.stem == stem)
         problems.append(f"{label}: {names} share the name '{stem}'; keep one of them.")
     return [p for p in files if p.stem not in clashes]
@@ -188,8 +223,9 @@ def describe_contents(root: Path) -> str:
         return f"a file ({root.name})"
     dirs = [f"{d.name}/" for d in subdirs(root)]
     images = len(list_images(root))
+    in_splits = [f"{count} in {d.name}/" for d in subdirs(root) if d.name in SPLITS and (count := len(list_images(d)))]
     parts = []
     if dirs:
         parts.append("folders " + ", ".join(dirs[:10]) + (f" and {len(dirs) - 10} more" if len(dirs) > 10 else ""))
-    parts.append(f"{images} image file(s)")
+    parts.append(f"{images} image file(s)" + (f" directly, {', '.join(in_splits)}" if in_splits else ""))
     return "; ".join(parts)
