@@ -49,6 +49,12 @@ def test_plot_errors_name_the_problem(tmp_path):
         plot_losses(metrics, tmp_path / "curves.png")
     with pytest.raises(GantkError, match="ending in .png"):
         plot_losses(metrics, tmp_path / "curves.txt")
+    metrics.write_text("garbage,,,\n")  # not "no rows yet": no run wrote this
+    with pytest.raises(GantkError, match="is not a run's metrics file: its header has no 'step' column"):
+        plot_losses(metrics, tmp_path / "curves.png")
+    metrics.write_text("step,epoch,lr,G/l1\n")
+    with pytest.raises(GantkError, match="has no rows yet"):
+        plot_losses(metrics, tmp_path / "curves.png")
 
 
 def test_sample_grid_shows_four_samples_a_line_each_mapped_from_minus_one_one(tmp_path):
