@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from gantk.ablate import BUILTIN_GRIDS, AblationError, cell_config, load_grid, run_ablation, steps_text
+from gantk.ablate.runner import check_study_dir
 from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command
 from gantk.errors import GantkError
@@ -307,22 +308,16 @@ def test_a_study_is_not_written_into_a_folder_of_other_files(study):
     assert [p.name for p in out.iterdir()] == ["photo.jpg"]
 
 
-def test_an_earlier_study_folder_is_recognised():
-    from gantk.ablate.runner import check_study_dir
-
-    import tempfile
-    from pathlib import Path
-
-    loaded = load_grid("table1")
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder)
-        check_study_dir(loaded, out / "missing")
-        for name in ("results.md", "results.json", "metrics.png", "samples.png", ".results.md.writing+h+1+x.tmp"):
-            (out / name).write_text("")
-        (out / loaded.cells[0].folder).mkdir()  # a cell not yet trained or interrupted
-        (out / "old-cell").mkdir()  # another grid's cell, run into this folder
-        (out / "old-cell" / "config.toml").write_text("")
+def test_an_earlier_study_folder_is_recognised(tmp_path):
+    loaded, out = load_grid("table1"), tmp_path / "study"
+    check_study_dir(loaded, out)  # a new folder
+    out.mkdir()
+    for name in ("results.md", "results.json", "metrics.png", "samples.png", ".results.md.writing+h+1+x.tmp"):
+        (out / name).write_text("")
+    (out / loaded.cells[0].folder).mkdir()  # a cell not yet trained or interrupted
+    (out / "old-cell").mkdir()  # another grid's cell, run into this folder
+    (out / "old-cell" / "config.toml").write_text("")
+    check_study_dir(loaded, out)
+    (out / "photos").mkdir()
+    with pytest.raises(AblationError, match=r"holds files that are not a gantk ablate study's \(photos\)"):
         check_study_dir(loaded, out)
-        (out / "photos").mkdir()
-        with pytest.raises(AblationError, match=r"holds files that are not a gantk ablate study's \(photos\)"):
-            check_study_dir(loaded, out)

@@ -377,7 +377,7 @@ def test_a_loader_worker_left_behind_does_not_hold_up_the_exit(tmp_path):
 
 def test_a_parameter_frozen_on_purpose_stays_frozen(pairs, tmp_path, monkeypatch):
     """Freezing D for the G step must not unfreeze, afterwards, a D parameter its network keeps fixed."""
-    kept = {}
+    kept, build_system = {}, Trainer.build_system
 
     def build_with_a_fixed_parameter(trainer, dataset, device):
         system = build_system(trainer, dataset, device)
@@ -386,7 +386,6 @@ def test_a_parameter_frozen_on_purpose_stays_frozen(pairs, tmp_path, monkeypatch
         kept["value"] = kept["param"].detach().clone()
         return system
 
-    build_system = Trainer.build_system
     monkeypatch.setattr(Trainer, "build_system", build_with_a_fixed_parameter)
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=3), progress=False).fit()
     assert not kept["param"].requires_grad
