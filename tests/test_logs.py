@@ -1,11 +1,13 @@
 """The metrics CSV of a run: columns that appear late, resume truncation, and the loss-curve columns."""
 
 import csv
+import sys
+import types
 
 import pytest
 import torch
 
-from gantk.train.logs import LossWindow, MetricsLog, read_metrics
+from gantk.train.logs import LossWindow, MetricsLog, read_metrics, tensorboard_writer
 from gantk.train.plots import loss_columns
 from helpers import DEVICES
 
@@ -91,3 +93,13 @@ def test_loss_curves_have_a_panel_per_network_and_points_only_where_logged(tmp_p
     panels = figures[0].axes
     assert [panel.get_title() for panel in panels] == ["D", "G"]
     assert {line.get_label(): list(line.get_xdata()) for line in panels[1].lines} == {"G/bce": [1, 2], "G/l1": [2]}
+
+
+def test_a_resumed_run_purges_the_tensorboard_events_after_its_checkpoint(tmp_path, monkeypatch):
+    made = []
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = lambda log_dir, purge_step=None: made.append((log_dir, purge_step))
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    tensorboard_writer(tmp_path)
+    tensorboard_writer(tmp_path, step=40)
+    assert [purge for _, purge in made] == [None, 40]

@@ -82,13 +82,14 @@ def save_sample_grid(rows: Sequence[Tensor], path: Path, max_samples: int = 4) -
     save_image(to_unit(torch.stack(tiles)), path, nrow=len(rows), padding=2, pad_value=1.0)
 
 
-def tensorboard_writer(run_dir: Path):
-    """A TensorBoard ``SummaryWriter`` when the tensorboard package is installed, else ``None``."""
+def tensorboard_writer(run_dir: Path, step: int = 0):
+    """A TensorBoard ``SummaryWriter`` when the tensorboard package is installed, else ``None``.
+    A run resumed at ``step`` hides the events an interrupted process logged after that step."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(run_dir / run_files.TENSORBOARD))
+    return SummaryWriter(str(run_dir / run_files.TENSORBOARD), purge_step=step or None)
 
 
 class LossWindow:
@@ -132,7 +133,7 @@ class RunLog:
     def __init__(self, run_dir: Path, step: int, total_steps: int, *, is_main: bool, validation: bool, progress: bool):
         self.metrics = MetricsLog(run_dir / run_files.METRICS, step) if is_main else None
         self.validation = MetricsLog(run_dir / run_files.VALIDATION, step) if is_main and validation else None
-        self.board = tensorboard_writer(run_dir) if is_main else None
+        self.board = tensorboard_writer(run_dir, step) if is_main else None
         self.bar = tqdm(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
         self.window = LossWindow()
 
