@@ -65,7 +65,7 @@ def translate(
     dataset = open_dataset(inputs, format="single", augment=False, **sizes)
     output_dir = Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
-    refuse_to_overwrite_inputs(dataset.files["A"], output_dir, overlay)
+    refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)
     refuse_shared_outputs(planned)
     if not overwrite:
         refuse_to_replace(planned, output_dir)
@@ -125,10 +125,10 @@ def warn_of_skipped_files(folder: Path) -> None:
                       GantkWarning, stacklevel=3)
 
 
-def refuse_to_overwrite_inputs(inputs: list[Path], output_dir: Path, overlay: bool) -> None:
+def refuse_to_overwrite_inputs(inputs: list[Path], planned: list[tuple[Path, Path]], output_dir: Path) -> None:
     """Raise when an output PNG would replace one of the input images."""
-    planned = {out.resolve() for _, out in planned_outputs(inputs, output_dir, overlay)}
-    clashing = sorted(str(path) for path in inputs if path.resolve() in planned)
+    outputs = {out.resolve() for _, out in planned}
+    clashing = sorted(str(path) for path in inputs if path.resolve() in outputs)
     if clashing:
         raise DataError(
             f"translating into {output_dir} would overwrite the input image(s) {', '.join(clashing[:3])}"

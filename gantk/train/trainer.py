@@ -22,7 +22,7 @@ from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
-from ..files import replacing
+from ..files import foreign_entries, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
 from ..plugins import Components, default_components
@@ -201,14 +201,10 @@ class Trainer:
             )
         if self.run_dir.is_file():
             raise OptionError(f"--out {self.run_dir} is a file; choose a directory.")
-        # Hidden files are neither a run's results nor a user's work (e.g. the temporary file of a killed write).
-        foreign = sorted(
-            p.name for p in self.run_dir.iterdir() if p.name not in run_files.ALL and not p.name.startswith(".")
-        ) if self.run_dir.is_dir() else []
+        foreign = foreign_entries(self.run_dir, lambda path: path.name in run_files.ALL)
         if foreign:
             raise OptionError(
-                f"--out {self.run_dir} holds files that are not a gantk run's ({', '.join(foreign[:5])}"
-                f"{', ...' if len(foreign) > 5 else ''}); choose a new or empty directory."
+                f"--out {self.run_dir} holds files that are not a gantk run's ({foreign}); choose a new or empty directory."
             )
 
     def _write_run_dir(self, process: ProcessInfo) -> None:
