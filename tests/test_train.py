@@ -561,6 +561,15 @@ def test_resume_to_fewer_steps_than_done_is_refused(pairs, tmp_path):
     assert (tmp_path / "run" / "config.toml").read_text() == config_before
 
 
+def test_a_finished_run_resumed_for_no_step_keeps_its_settings(pairs, tmp_path):
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    config_before = (tmp_path / "run" / "config.toml").read_text()
+    other = write_paired(tmp_path / "other")
+    trainer = Trainer.resume(tmp_path / "run", {"max_steps": 2, "data": str(other)}, progress=False)
+    trainer.fit()
+    assert trainer.step == 2 and (tmp_path / "run" / "config.toml").read_text() == config_before
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_path, signum):
     from gantk.train.interrupt import TrainingInterrupted

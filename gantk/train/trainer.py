@@ -368,7 +368,8 @@ class Trainer:
                 "resume with a longer --max-steps or --epochs."
             )
         parts = self.training_parts(self.system, device, process, self.total_steps)
-        self._write_run_dir(process)
+        if self.step < self.total_steps:  # a finished run resumed for no step keeps the settings it was trained with
+            self._write_run_dir(process)
         worker_signals = WorkerStopSignals()
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
