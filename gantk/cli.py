@@ -136,7 +136,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     Example: gantk train --gen unet --disc patch70 --loss bce+l1 --data DIR
     """
     from .train import TrainConfig, Trainer
-    from .train.config import layered, read_config_file
+    from .train.config import layered, naming_config_file, read_config_file
     from .train.interrupt import TrainingInterrupted
 
     flags["compile"] = compile_
@@ -147,10 +147,11 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
         trainer = Trainer.resume(resume, given, progress=progress)
     else:
         values = read_config_file(config_file) if config_file else {}
-        config = TrainConfig().merged(layered(values, given))
-        trainer = Trainer(config, progress=progress)
+        with naming_config_file(config_file):
+            trainer = Trainer(TrainConfig().merged(layered(values, given)), progress=progress)
     try:
-        run_dir = trainer.fit()
+        with naming_config_file(config_file):
+            run_dir = trainer.fit()
     except TrainingInterrupted as stop:
         click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume {shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)

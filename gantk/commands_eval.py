@@ -98,7 +98,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     Example: gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
     """
     from .ablate import BUILTIN_GRIDS, load_grid, run_ablation
-    from .train.config import layered, read_config_file
+    from .train.config import layered, naming_config_file, read_config_file
 
     if list_grids:
         for grid in BUILTIN_GRIDS.values():
@@ -110,8 +110,9 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
     common = layered(read_config_file(config_file) if config_file else {}, given_flags(flags))
-    run_ablation(
-        load_grid(grid_spec), data, Path(out), common=common, progress=progress, log=click.echo,
-        eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,
-                      "inception_weights": inception_weights, "seed": eval_seed},
-    )
+    with naming_config_file(config_file):
+        run_ablation(
+            load_grid(grid_spec), data, Path(out), common=common, progress=progress, log=click.echo,
+            eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,
+                          "inception_weights": inception_weights, "seed": eval_seed},
+        )

@@ -161,6 +161,20 @@ def test_train_from_toml_config_with_flag_override(tmp_path, run):
     assert 'loss = "lsgan+l1@10"' in written and "max_steps = 2" in written
 
 
+@pytest.mark.parametrize("setting, named", [
+    ("decay_start = 2.0", "config file {path}: decay_start is a fraction"),  # a value TrainConfig checks itself
+    ('gen = "nope"', "unknown generator 'nope'"),  # a value checked when the run is built
+    ("crop_size = 31\nload_size = 33", "odd --crop-size (31)"),
+    ("[gen_opt]\nngff = 3", "has no option 'ngff'"),  # checked when the networks are built, in fit
+])
+def test_train_setting_errors_name_the_config_file(tmp_path, setting, named):
+    config = tmp_path / "run.toml"
+    config.write_text("max_steps = 1\n" + setting + "\n")
+    result = CliRunner().invoke(cli, ["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.exit_code == 1 and named.format(path=config) in result.output
+    assert str(config) in result.output and "Traceback" not in result.output
+
+
 def test_data_commands(tmp_path, run):
     data = write_paired(tmp_path / "pairs")
     check = run("data", "check", data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -10,9 +11,9 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ..errors import OptionError
+from ..errors import OptionError, SpecError, UnknownNameError
 from ..registry import VALUE_TYPES, plain, type_mismatch
 
 CHOICES = {
@@ -220,10 +221,22 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type."""
     values = setting_keys(read_toml(path, "config file"))
     try:
-        TrainConfig().merged(values)
+        TrainConfig().merged(values).validate()
     except OptionError as error:
         raise OptionError(f"config file {path}: {error}") from None
     return values
+
+
+@contextlib.contextmanager
+def naming_config_file(path: str | Path | None) -> Iterator[None]:
+    """Setting errors raised inside name the config file ``path`` the settings were read from (errors
+    name settings as flags, which a file may have set instead)."""
+    try:
+        yield
+    except (OptionError, SpecError, UnknownNameError) as error:
+        if path is not None and not str(error).startswith(f"config file {path}"):
+            error.args = (f"{error} Settings were read from config file {path}, then from the flags.", *error.args[1:])
+        raise
 
 
 def to_toml(values: dict[str, Any]) -> str:
