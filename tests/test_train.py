@@ -459,6 +459,14 @@ def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
 
 
+def test_a_checkpoint_between_logged_steps_is_not_written_with_diverged_weights(pairs, tmp_path):
+    # The loss turns NaN at step 2 and so do G's weights; step 3 checkpoints but logs nothing.
+    config = tiny_config(pairs, tmp_path / "run", max_steps=6, disc="none", loss="exploding", log_every=5, checkpoint_every=3)
+    with pytest.raises(GantkError, match="training diverged at step 3: G holds weights that are not finite"):
+        Trainer(config, components=exploding_components(), progress=False).fit()
+    assert ckpt.list_checkpoints(tmp_path / "run") == []
+
+
 @pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # fp16 may be slow on this CPU
 def test_a_diverged_fp16_run_stops_once_the_loss_scale_falls_below_one(pairs, tmp_path, monkeypatch):
     from gantk.train import trainer as trainer_module

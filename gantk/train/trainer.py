@@ -540,7 +540,23 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
 
+    def _stop_if_weights_diverged(self, parts: TrainingParts) -> None:
+        """Raise, in every process when one sees it, when a network holds a weight that is not finite:
+        no checkpoint is written of a run that cannot go on (the losses are checked only when logged)."""
+        bad = [name for name, net in parts.system.networks.items()
+               if not all(bool(t.isfinite().all()) for t in net.state_dict().values() if t.is_floating_point())]
+        if parts.process.distributed:
+            seen = torch.tensor([float(bool(bad))], device=parts.device)
+            dist.all_reduce(seen, op=dist.ReduceOp.MAX)
+            bad = bad or (["a network of another process"] if seen.item() else [])
+        if bad:
+            raise GantkError(
+                f"training diverged at step {self.step}: {', '.join(bad)} holds weights that are not finite, so no checkpoint "
+                "is written for this step; lower --lr, or log every step (--log-every 1) to see which loss went first."
+            )
+
     def _save(self, parts: TrainingParts) -> None:
+        self._stop_if_weights_diverged(parts)
         system, process = parts.system, parts.process
         rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
