@@ -167,6 +167,37 @@ def test_validation_leaves_the_run_as_it_would_be_without_it(tmp_path):
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
 
 
+def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_path, monkeypatch):
+    from gantk.train import trainer as trainer_module
+
+    root = tmp_path / "data"
+    write_segmentation(root / "train")
+    write_segmentation(root / "test", count=3)
+    tables, scores = [], trainer_module.validation_scores
+    for name, fails_at in (("straight", None), ("cut", 2)):
+        config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / name), max_steps=3, val_every=2,
+                             gen_opt={"ngf": 8}, **TINY)
+
+        def failing(system, dataset, device, batch_size, trainer=None):
+            if trainer.step == fails_at:
+                raise RuntimeError("validation stopped")
+            return scores(system, dataset, device, batch_size)
+
+        trainer = Trainer(config, progress=False)
+        monkeypatch.setattr(trainer_module, "validation_scores", lambda *args: failing(*args, trainer=trainer))
+        if fails_at:
+            with pytest.raises(RuntimeError, match="validation stopped"):
+                trainer.fit()
+            monkeypatch.setattr(trainer_module, "validation_scores", scores)
+            Trainer.resume(config.out, progress=False).fit()
+        else:
+            trainer.fit()
+        with (tmp_path / name / "validation.csv").open() as handle:
+            tables.append(list(csv.DictReader(handle)))
+    assert [int(row["step"]) for row in tables[1]] == [2, 3]
+    assert tables[1] == tables[0]
+
+
 def test_validation_runs_the_networks_in_eval_mode(tmp_path, monkeypatch):
     from gantk.systems.paired import PairedSystem
 

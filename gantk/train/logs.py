@@ -33,10 +33,12 @@ class MetricsLog:
     def __init__(self, path: Path, resume_step: int = 0):
         self.path = path
         self.columns: list[str] | None = None
+        self.last_step: int | None = None  # of the newest row
         if self.path.exists():
             with self.path.open(newline="") as handle:
                 rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
             self.columns = list(rows[0]) if rows else None
+            self.last_step = int(rows[-1]["step"]) if rows else None
             self._rewrite(rows)
 
     def _rewrite(self, rows: list[dict]) -> None:
@@ -58,6 +60,7 @@ class MetricsLog:
             self._rewrite(rows)
         with self.path.open("a", newline="") as handle:
             csv.DictWriter(handle, self.columns, extrasaction="ignore", restval="").writerow(row)
+        self.last_step = int(row["step"])
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:

@@ -382,6 +382,9 @@ class Trainer:
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
             log.window.carry(self.resume_from["loss_windows"][process.rank])
         self.system.train()
+        if self.resume_from is not None and log.validation is not None and self._due(config.val_every) \
+                and log.validation.last_step != self.step:  # the run stopped before its checkpoint's validation ended
+            self._validate(parts, log)
         try:
             # One process only: under torchrun every rank would have to agree on the step to stop at.
             with (stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device),
@@ -461,22 +464,25 @@ class Trainer:
                                    "(e.g. a lower num_downs or encoder_depth)"):
             losses, outputs = self.train_step(parts, batch)
         log.step_done(losses)
-
-        def due(every: int) -> bool:
-            return self.step % every == 0 or self.step == self.total_steps
-
         logged: dict[str, float] = {}
-        if due(config.log_every):
+        if self._due(config.log_every):
             logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size)
             self._stop_if_diverged(logged, parts)
-        if due(config.checkpoint_every):  # first: a failing sample or validation loses no training
+        if self._due(config.checkpoint_every):  # first: a failing sample or validation loses no training
             self._save(parts)
-        if parts.process.is_main and due(config.sample_every):
+        if parts.process.is_main and self._due(config.sample_every):
             save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / run_files.SAMPLES / f"step-{self.step:08d}.png")
-        if log.validation is not None and due(config.val_every):
-            log.write_validation(self.step, validation_scores(parts.system, self.val_dataset, parts.device, config.batch_size))
+        if log.validation is not None and self._due(config.val_every):
+            self._validate(parts, log)
         for callback in self.callbacks:
             callback(self, self.step, logged)
+
+    def _due(self, every: int) -> bool:
+        """Whether a task done every ``every`` steps (and at the last) is due at this step."""
+        return self.step % every == 0 or self.step == self.total_steps
+
+    def _validate(self, parts: TrainingParts, log: RunLog) -> None:
+        log.write_validation(self.step, validation_scores(parts.system, self.val_dataset, parts.device, self.config.batch_size))
 
     def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
         """Raise when a logged loss is not finite, in every process when one sees it. Under fp16 the
