@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -70,8 +72,8 @@ def translate(
     if not overwrite:
         refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs))
-    written = []
-    with model.seeded(seed), freed_memory_kept(model.device):
+    written: list[Path] = []
+    with model.seeded(seed), freed_memory_kept(model.device), naming_written(written, output_dir):
         for batch in DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset)):
             images = model.inputs(batch["A"], direction)
             try:
@@ -83,6 +85,18 @@ def translate(
                 written += write_translation(model, Path(path), images[i : i + 1], outputs[i : i + 1], output_dir,
                                              direction=direction, overlay=overlay, original_size=size == "original")
     return written
+
+
+@contextlib.contextmanager
+def naming_written(written: list[Path], output_dir: Path) -> Iterator[None]:
+    """An input error raised inside says which outputs were already written, and how to finish."""
+    try:
+        yield
+    except GantkError as error:
+        if written:
+            error.args = (f"{error} The {len(written)} file(s) written to {output_dir} before it are kept; once it is "
+                          "fixed, translate again with --overwrite.", *error.args[1:])
+        raise
 
 
 def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, output: torch.Tensor, output_dir: Path, *,

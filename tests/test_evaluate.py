@@ -471,6 +471,20 @@ def test_translate_replaces_existing_files_only_with_overwrite(image_run, tmp_pa
     assert len(list(out.iterdir())) == 2 and (out / images[1].name).read_bytes() != b"mine"
 
 
+def test_translate_stopped_by_an_unreadable_input_says_what_it_kept(image_run, tmp_path):
+    run, pairs = image_run
+    image = sorted((pairs / "A").glob("*.png"))[0].read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(image)
+    (tmp_path / "in" / "b.png").write_bytes(image[: len(image) // 2])
+    out = tmp_path / "out"
+    stopped = _cli_translate("--checkpoint", run, tmp_path / "in", out)
+    assert stopped.exit_code != 0 and "Traceback" not in stopped.output
+    assert "b.png: cannot be decoded" in stopped.output
+    assert f"The 1 file(s) written to {out} before it are kept; once it is fixed, translate again with --overwrite" in stopped.output
+    assert [p.name for p in out.iterdir()] == ["a.png"]
+
+
 def test_translate_refuses_two_inputs_that_would_write_one_file(mask_run, tmp_path):
     from gantk.translate import translate
 
