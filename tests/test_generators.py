@@ -162,6 +162,16 @@ def test_smp_size_multiple_is_the_encoder_output_stride():
     assert create("smp", arch="unet", encoder="resnet18").size_multiple == 1  # smp's Unet resizes internally
 
 
+@pytest.mark.parametrize("depth, stride", [(5, 16), (3, 8)])  # smp's PAN dilates its encoder's last stage
+def test_smp_pan_declares_the_size_its_decoder_pools_down_from(depth, stride):
+    model = create("smp", arch="pan", encoder="resnet18", encoder_depth=depth).eval()
+    assert (model.size_multiple, model.min_input_size) == (stride, 8 * stride)
+    assert model(torch.randn(1, 3, 8 * stride, 9 * stride)).shape == (1, 3, 8 * stride, 9 * stride)
+    with pytest.raises(OptionError, match=f"needs images of at least {8 * stride} px a side, got {8 * stride}x{7 * stride}"):
+        model(torch.randn(1, 3, 7 * stride, 8 * stride))
+    assert create("smp", arch="linknet", encoder="resnet18", encoder_depth=depth).min_input_size == 2**depth
+
+
 def test_smp_shallow_unet_and_size_changing_models():
     model = create("smp", encoder="resnet18", encoder_depth=3, out_channels=2, final_activation="none")
     assert model(torch.randn(2, 3, 24, 40)).shape == (2, 2, 24, 40)

@@ -14,6 +14,8 @@ from ..nn import FINAL_ACTIVATIONS, check_choice, check_size, output_activation
 from ..nn.init import INIT_SCHEMES, init_weights
 
 UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default for encoder_depth=5
+# Architectures whose decoder down-samples the encoder's deepest features again: by how much.
+DECODER_DOWNSAMPLING = {"pan": 8}  # PAN's feature pyramid attention max-pools them three times
 
 
 class DownloadRefused(RuntimeError):
@@ -45,7 +47,8 @@ class SmpGenerator(nn.Module):
     """An smp model followed by the generator's final activation.
 
     ``size_multiple`` is the encoder's output stride when smp requires inputs divisible by it,
-    else 1 (smp's ``Unet`` resizes internally).
+    else 1 (smp's ``Unet`` resizes internally); ``min_input_size`` is larger than that for
+    architectures whose decoder down-samples further (``DECODER_DOWNSAMPLING``).
     """
 
     def __init__(self, model: nn.Module, *, arch: str, encoder_depth: int, final_activation: str = "tanh"):
@@ -53,11 +56,16 @@ class SmpGenerator(nn.Module):
         self.model = model
         self.activation = output_activation(final_activation)
         divisible = getattr(model, "requires_divisible_input_shape", True)
-        self.size_multiple = int(getattr(model.encoder, "output_stride", 2**encoder_depth)) if divisible else 1
+        stride = int(getattr(model.encoder, "output_stride", 2**encoder_depth))
+        self.size_multiple = stride if divisible else 1
+        self.min_input_size = max(self.size_multiple, stride * DECODER_DOWNSAMPLING.get(arch.lower(), 1))
         self._label = f"smp {arch} with encoder_depth={encoder_depth}"
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model=self._label, fix="lower encoder_depth")
+        if min(x.shape[-2:]) < self.min_input_size:
+            raise OptionError(f"{self._label} needs images of at least {self.min_input_size} px a side, got "
+                              f"{x.shape[-1]}x{x.shape[-2]}: raise the crop size or lower encoder_depth.")
         y = self.model(x)
         if y.shape[-2:] != x.shape[-2:]:
             raise OptionError(
