@@ -80,6 +80,17 @@ def test_kid_equals_the_direct_unbiased_estimator():
     assert kernel_inception_distance(a, many, subsets=20, subset_size=12)[1] > 0
 
 
+def test_kid_std_is_the_spread_of_the_subset_scores_as_the_reference_reports_it():
+    generator = torch.Generator().manual_seed(5)
+    a = torch.randn(12, 5, generator=generator, dtype=torch.float64)
+    b = torch.randn(12, 5, generator=generator, dtype=torch.float64) + 0.3
+    draws = np.random.default_rng(0)  # the subsets kernel_inception_distance draws with seed 0
+    scores = [numpy_kid(a.numpy()[draws.choice(12, 6, replace=False)], b.numpy()[draws.choice(12, 6, replace=False)])
+              for _ in range(5)]
+    mean, std = kernel_inception_distance(a, b, subsets=5, subset_size=6)
+    assert mean == pytest.approx(np.mean(scores), rel=1e-10) and std == pytest.approx(np.std(scores), rel=1e-10)
+
+
 def test_kid_subsets_are_reproducible(features):
     a, b = features
     assert kernel_inception_distance(a, b, subsets=5, subset_size=50) == kernel_inception_distance(a, b, subsets=5, subset_size=50)

@@ -181,7 +181,8 @@ def _psd_sqrt(matrix: Tensor) -> Tensor:
 def kernel_inception_distance(
     features_a: Tensor, features_b: Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """KID (Bińkowski et al. 2018): unbiased MMD² with the kernel ``(x·y / d + 1)^3``, mean and std over subsets.
+    """KID (Bińkowski et al. 2018): unbiased MMD² with the kernel ``(x·y / d + 1)^3``, mean and std over subsets
+    (the population std, as the authors' code and torch-fidelity report it).
 
     Each subset draws ``min(subset_size, N_a, N_b)`` features from each set without replacement.
     When that takes the whole of both sets, every subset is the same: the MMD² is computed once and
@@ -200,7 +201,7 @@ def kernel_inception_distance(
         y = b[torch.from_numpy(generator.choice(len(b), size, replace=False))]
         values.append(_unbiased_mmd2(x, y))
     scores = torch.tensor(values, dtype=torch.float64)
-    return scores.mean().item(), (scores.std().item() if subsets > 1 else math.nan)
+    return scores.mean().item(), (scores.std(correction=0).item() if subsets > 1 else math.nan)  # np.std, as published
 
 
 def _unbiased_mmd2(x: Tensor, y: Tensor) -> float:
