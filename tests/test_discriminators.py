@@ -139,6 +139,12 @@ def test_bad_options_name_the_choices(name, options, fragments):
         assert fragment in str(error.value)
 
 
+@pytest.mark.parametrize("n_layers", [0, -1])
+def test_patchgan_takes_at_least_one_stride_2_layer(n_layers):
+    with pytest.raises(OptionError, match=f"n_layers is the number of stride-2 convolutions, at least 1 .*got {n_layers}"):
+        create("patch", n_layers=n_layers)
+
+
 def test_patchgan_layers_are_the_references():
     # A stride-2 conv and LeakyReLU(0.2), then conv-norm-LeakyReLU blocks, then a conv to raw logits.
     d = create("patch70", ndf=4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from torch import Tensor, nn
 
+from ..errors import OptionError
 from ..nn.geometry import min_input_side, receptive_field, windows
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
@@ -55,6 +56,9 @@ class PatchDiscriminator(BlockDiscriminator):
     def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 3,
                  init: str = "normal", init_gain: float = 0.02):
         super().__init__()
+        if n_layers < 1:
+            raise OptionError(f"n_layers is the number of stride-2 convolutions, at least 1 (16 px patches), got {n_layers!r}; "
+                              "for one logit per pixel use the pixel discriminator.")
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         conv = partial(nn.Conv2d, kernel_size=4, padding=1)
         blocks = [nn.Sequential(conv(in_channels, ndf, stride=2), nn.LeakyReLU(0.2, True))]
