@@ -13,7 +13,7 @@ from gantk import hookimpl, load_components
 from gantk.data import DataFormat, detect_format, open_dataset
 from gantk.data.formats import AlignedFormat
 from gantk.data.io import write_png
-from gantk.errors import DataError, OptionError, UnknownNameError
+from gantk.errors import DataError, GantkWarning, OptionError, UnknownNameError
 from helpers import smooth_image, write_paired, write_segmentation
 
 OBJECTS_SEG = Path(__file__).resolve().parents[2] / "shared" / "data" / "objects-seg"
@@ -196,6 +196,24 @@ def test_single_is_detected_only_when_nothing_else_matches(tmp_path):
         png(tmp_path / "photos" / f"{i}.png", noise(3, 10, 10, i))
     assert detect_format(tmp_path / "pairs") == "aligned"
     assert detect_format(tmp_path / "photos") == "single"
+
+
+def test_a_format_whose_detect_fails_is_named_and_left_out(tmp_path):
+    class Crashing(AlignedFormat):
+        """Reads a file that most datasets lack."""
+
+        def detect(self, root):
+            return (root / "meta.json").read_text() == "crashing"
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_data_formats(self, registry):
+            registry.add("crashing", Crashing)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    make_paired(tmp_path)
+    with pytest.warns(GantkWarning, match=r"data format 'crashing' \(plugin '.*'\) failed to check .* left out: FileNotFoundError"):
+        assert detect_format(tmp_path, components=components) == "paired"
 
 
 def test_missing_root_and_unknown_format(tmp_path):

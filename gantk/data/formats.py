@@ -5,10 +5,11 @@ from __future__ import annotations
 import abc
 import functools
 import inspect
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import DataError, OptionError
+from ..errors import DataError, GantkError, GantkWarning, OptionError
 from ..hookspecs import hookimpl
 from ..plugins import Components, default_components
 from ..registry import own_summary
@@ -404,8 +405,8 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
     root = require_root(root)
     components = components or default_components()
     formats = [get_format(name, components) for name in components.registry("data_format").names()]
-    matches = [f for f in formats if not f.fallback and f.detect(root)]
-    matches = matches or [f for f in formats if f.fallback and f.detect(root)]
+    matches = [f for f in formats if not f.fallback and detects(f, root, components)]
+    matches = matches or [f for f in formats if f.fallback and detects(f, root, components)]
     if len(matches) > 1 and split is not None:
         holding = [f for f in matches if split in f.splits(root) or f.splits(root) == [ROOT_SPLIT]]
         matches = holding or matches
@@ -413,7 +414,7 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
         return matches[0].name
     listing = "\n".join(f"  {f.name}: {f.summary}" for f in formats)
     if not matches:
-        hints = [hint for f in formats for hint in f.near_miss_hints(root)] + _dataset_subfolder_hints(root, formats)
+        hints = [hint for f in formats for hint in f.near_miss_hints(root)] + _dataset_subfolder_hints(root, formats, components)
         hinted = f"Hints:\n{listed(hints)}\n" if hints else ""
         raise DataError(
             f"cannot tell the format of dataset {root}: it holds {describe_contents(root)}, which matches no known layout.\n"
@@ -427,11 +428,29 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
     )
 
 
-def _dataset_subfolder_hints(root: Path, formats: list[DataFormat]) -> list[str]:
+def detects(data_format: DataFormat, root: Path, components: Components) -> bool:
+    """Whether ``data_format`` finds its layout in ``root``. A format whose ``detect`` fails (a plugin's
+    bug, say) matches nothing and is named in a warning, so that the other formats still work."""
+    try:
+        return bool(data_format.detect(root))
+    except GantkError:
+        raise
+    except Exception as error:
+        plugin = components.registry("data_format").get(data_format.name).plugin
+        warnings.warn(
+            f"data format '{data_format.name}' (plugin '{plugin}') failed to check {root} and is left out: "
+            f"{type(error).__name__}: {error}. Fix or uninstall the plugin, or pass --data-format.",
+            GantkWarning,
+            stacklevel=3,
+        )
+        return False
+
+
+def _dataset_subfolder_hints(root: Path, formats: list[DataFormat], components: Components) -> list[str]:
     """A hint for each direct subfolder that is a dataset itself (``root`` is its parent)."""
     hints = []
     for folder in subdirs(root):
-        names = [f.name for f in formats if not f.fallback and f.detect(folder)]
+        names = [f.name for f in formats if not f.fallback and detects(f, folder, components)]
         if names:
             hints.append(f"{folder.name}/ is a dataset itself ({' or '.join(names)} format): pass {folder} instead.")
     return hints
