@@ -5,7 +5,7 @@ Set ``name`` (the registered name), ``options`` (small sizes keep the tests fast
 plugins=...)``); the base's tests then run against your component::
 
     # tests/test_my_plugin.py
-    from gantk.testing import DiscriminatorConformance, GeneratorConformance, ObjectiveConformance
+    from gantk.testing import DiscriminatorConformance, GeneratorConformance, ObjectiveConformance, SystemConformance
 
     class TestMyGenerator(GeneratorConformance):
         name = "my-unet"
@@ -174,8 +174,12 @@ class DiscriminatorConformance(_Conformance):
     batch_size: ClassVar[int] = 2
 
     def test_receptive_field_attribute(self, components, component_name, component_options):
-        field = self.build(components, component_name, component_options).receptive_field
-        assert field is None or (isinstance(field, int) and field >= 1), f"receptive_field must be None (whole image) or a positive int, got {field!r}"
+        model = self.build(components, component_name, component_options)
+        assert hasattr(model, "receptive_field"), (
+            f"{type(model).__name__} has no receptive_field attribute: set it to the patch size in pixels, or None (whole image)"
+        )
+        field = model.receptive_field
+        assert field is None or (type(field) is int and field >= 1), f"receptive_field must be None (whole image) or a positive int, got {field!r}"
 
     @pytest.mark.parametrize("in_channels", [1, 3, 6])
     def test_outputs_logit_maps(self, components, component_name, component_options, in_channels):
@@ -264,7 +268,7 @@ class ObjectiveConformance(_Conformance):
         assert isinstance(objective, Objective), f"the factory returned {type(objective).__name__}, not a gantk.Objective"
         assert isinstance(objective.adversarial, bool), "adversarial must be True or False"
         weight = objective.default_weight
-        assert isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0, (
+        assert isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0, (
             f"default_weight must be a finite number > 0 (a spec can use no other), got {weight!r}"
         )
 

@@ -1,4 +1,4 @@
-"""The generator and objective conformance kits fail components that break their contract."""
+"""The generator, discriminator and objective conformance kits fail components that break their contract."""
 
 from helpers import failed_tests
 
@@ -66,3 +66,58 @@ def test_the_generator_kit_fails_a_tanh_kept_without_final_activation(pytester):
     result, failed = failed_tests(pytester, BROKEN_GENERATOR)
     assert failed == ["TestSquashed::test_final_activation_none_gives_the_logits_under_its_tanh"]
     result.stdout.fnmatch_lines(["*final_activation='tanh' is not tanh of 'none'*"])
+
+
+BROKEN_DISCRIMINATOR_AND_WEIGHT = '''
+from torch import nn
+
+from gantk import Objective, hookimpl
+from gantk.testing import DiscriminatorConformance, ObjectiveConformance
+
+
+class Unmeasured(nn.Module):
+    """A patch discriminator that does not say how large its patches are."""
+
+    def __init__(self, in_channels=6):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 1, 4, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class TrueWeighted(Objective):
+    """L1 whose default weight is True."""
+
+    default_weight = True
+
+    def generator_loss(self, ctx):
+        return (ctx.fake - ctx.real).abs().mean()
+
+
+class Plugin:
+    @hookimpl
+    def gantk_register_discriminators(self, registry):
+        registry.add("unmeasured", Unmeasured)
+
+    @hookimpl
+    def gantk_register_objectives(self, registry):
+        registry.add("true-weighted", TrueWeighted)
+
+
+class TestUnmeasured(DiscriminatorConformance):
+    name = "unmeasured"
+    plugins = [Plugin()]
+
+
+class TestTrueWeighted(ObjectiveConformance):
+    name = "true-weighted"
+    plugins = [Plugin()]
+'''
+
+
+def test_the_kits_fail_a_missing_receptive_field_and_a_true_weight(pytester):
+    result, failed = failed_tests(pytester, BROKEN_DISCRIMINATOR_AND_WEIGHT)
+    assert failed == ["TestTrueWeighted::test_is_an_objective", "TestUnmeasured::test_receptive_field_attribute"]
+    result.stdout.fnmatch_lines(["*Unmeasured has no receptive_field attribute: set it to the patch size in pixels*"])
+    result.stdout.fnmatch_lines(["*default_weight must be a finite number > 0 (a spec can use no other), got True*"])
