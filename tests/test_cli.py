@@ -11,7 +11,7 @@ from torchvision.io import decode_image
 from gantk.cli import cli, file_error_text
 from gantk.cli_options import parse_value
 from gantk.errors import OptionError
-from helpers import write_paired
+from helpers import components_with_generator, write_paired
 
 TINY_FLAGS = ["--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--workers", "0", "--gen-opt", "ngf=8",
               "--disc-opt", "ndf=8", "--no-progress"]
@@ -148,6 +148,18 @@ def test_a_replacement_network_keeps_the_recipe_options_it_takes(tmp_path):
     # A grid's common disc_opt reaches a cell without a discriminator: dropped, as the recipe's are.
     alone = resolve_config(TrainConfig(recipe="cyclegan", data="x", disc="none", disc_opt={"ndf": 8}, loss="l1"), components)
     assert alone.disc == "none" and alone.disc_opt == {}
+
+
+def test_a_replacement_network_leaves_out_recipe_options_of_another_type(tmp_path):
+    from gantk.train import TrainConfig
+    from gantk.train.resolve import resolve_config
+
+    def switched(in_channels=3, out_channels=3, dropout: bool = False, norm: str = "batch"):
+        """Dropout on or off."""
+        return torch.nn.Conv2d(in_channels, out_channels, 1)
+
+    config = resolve_config(TrainConfig(data="x", gen="switched"), components_with_generator("switched", switched))
+    assert config.gen_opt == {"norm": "batch"}  # pix2pix's dropout=0.5 is no bool
 
 
 def test_train_from_toml_config_with_flag_override(tmp_path, run):

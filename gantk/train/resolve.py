@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import OptionError
 from ..plugins import Components
+from ..registry import type_mismatch
 from .config import TrainConfig
 
 # Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
@@ -59,11 +60,18 @@ def demo_settings(components: Components, gen: str | None, disc: str | None) -> 
 
 
 def accepted_options(components: Components, kind: str, name: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``options`` that component ``name`` of ``kind`` takes (none without a component)."""
+    """The part of ``options`` that component ``name`` of ``kind`` takes, with values of the types it
+    takes (a recipe's ``dropout=0.5`` does not go to a network whose ``dropout`` is true or false)."""
     entry = None if name in (None, "none") else components.registry(kind).get(name)
     if entry is None:
         return {}
-    return {key: value for key, value in options.items() if entry.takes_option(key)}
+    types_ = entry.option_types()
+
+    def fits(key: str, value: Any) -> bool:
+        wanted, none_allowed = types_.get(key, (None, True))
+        return wanted is None or (value is None and none_allowed) or type_mismatch(key, wanted, None, value) is None
+
+    return {key: value for key, value in options.items() if entry.takes_option(key) and fits(key, value)}
 
 
 def fit_generator_depth(config: TrainConfig, components: Components) -> TrainConfig:
