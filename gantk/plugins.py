@@ -68,12 +68,15 @@ class Components:
         for impl in hook_impls(self.manager, hook_name):
             commands = _command_tables(group) if group is not None else []
             try:
-                impl.function(*[kwargs[name] for name in impl.argnames])
+                result = impl.function(*[kwargs[name] for name in impl.argnames])
             except Exception as error:  # a broken plugin must not break the others
                 for subgroup, table in commands:  # its commands go, in subgroups too
                     subgroup.commands.clear()
                     subgroup.commands.update(table)
                 self.failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {_describe(error)}"))
+                continue
+            if result is not None:
+                self.failures.append(PluginFailure(impl.plugin_name, _ignored_result(hook_name, result)))
 
 
 def _command_tables(group: Any) -> list[tuple[Any, dict[str, Any]]]:
@@ -87,9 +90,11 @@ def _command_tables(group: Any) -> list[tuple[Any, dict[str, Any]]]:
 
 def hook_impls(manager: pluggy.PluginManager, hook_name: str) -> list[Any]:
     """The implementations of a hook in the order their plugins were registered (built-ins first),
-    whatever their ``tryfirst``/``trylast`` marks: a plugin never registers before the built-ins."""
+    whatever their ``tryfirst``/``trylast`` marks: a plugin never registers before the built-ins.
+    Wrappers are left out (``load_components`` reports them): each implementation is called on its own."""
     order = {name: index for index, (name, _) in enumerate(manager.list_name_plugin())}
-    return sorted(getattr(manager.hook, hook_name).get_hookimpls(), key=lambda impl: order[impl.plugin_name])
+    impls = [i for i in getattr(manager.hook, hook_name).get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+    return sorted(impls, key=lambda impl: order[impl.plugin_name])
 
 
 def normalize_kind(kind: str) -> str:
@@ -122,20 +127,50 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
         _load_entry_points(manager, failures)
     for plugin in plugins:
         _register(manager, plugin, failures)
-    failures.extend(_misnamed_hooks(manager))
+    failures.extend(_hooks_never_run(manager))
 
     components = Components(manager, {}, failures)
+    products = _products()
     for kind, hook_name in KINDS.items():
-        registry = Registry(kind)
+        registry = Registry(kind, builds=products.get(kind))
         components.registries[kind] = registry
+        added = []
         for impl in hook_impls(manager, hook_name):
             scoped = registry.scoped(impl.plugin_name)
             try:
-                impl.function(scoped)
+                result = impl.function(scoped)
             except Exception as error:  # reported by name, adds nothing; the other plugins keep working
                 scoped.rollback()
                 failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {_describe(error)}"))
+                continue
+            added.append(scoped)
+            if result is not None:
+                failures.append(PluginFailure(impl.plugin_name, _ignored_result(hook_name, result)))
+        for scoped in added:  # after every plain add, so an override wins whatever order plugins load in
+            scoped.apply_overrides()
     return components
+
+
+def _products() -> dict[str, tuple[type, str]]:
+    """Per kind, the type its factories must build and how messages name it (``ObjectiveSet`` checks
+    objectives). Imported here: these modules import the plugin layer."""
+    from torch import nn
+
+    from .data.formats import DataFormat
+    from .recipes.base import Recipe
+
+    module = (nn.Module, "torch.nn.Module")
+    return {"generator": module, "discriminator": module, "data_format": (DataFormat, "gantk.data.DataFormat"),
+            "recipe": (Recipe, "gantk.recipes.Recipe")}
+
+
+def _ignored_result(hook_name: str, result: Any) -> str:
+    """The failure of a hook implementation that returned something: pluggy's results are not read."""
+    if hook_name in KINDS.values():
+        how = "register components with registry.add(...)"
+    else:
+        how = "add commands with cli.add_command(...)"
+    return f"{hook_name} returned a {type(result).__name__}, which gantk ignores; {how} instead."
 
 
 def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:
@@ -150,36 +185,58 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
 
 
 def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailure]) -> None:
-    # In name order, so which of two clashing plugins loads first does not depend on the file system.
-    for entry_point in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda point: point.name):
+    # By name, then distribution: which of two plugins of one name loads does not depend on the file system.
+    kept: dict[str, str] = {}  # entry-point name -> distribution whose plugin has it
+    points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for entry_point in sorted(points, key=lambda point: (point.name, _distribution(point))):
+        dist = _distribution(entry_point) or "an unnamed distribution"
         if manager.get_plugin(entry_point.name) is not None:
-            dist = getattr(getattr(entry_point, "dist", None), "name", None) or "another distribution"
+            holder = kept.get(entry_point.name)
+            owner = f"that of {holder}, kept as the first by distribution name" if holder else "a built-in"
             failures.append(PluginFailure(
                 entry_point.name,
                 f"the entry point of {dist} ({getattr(entry_point, 'value', '?')}) is ignored: another plugin already "
-                "has this name; rename the entry point in its pyproject.toml.",
+                f"has this name ({owner}); rename the entry point in one pyproject.toml.",
             ))
             continue
         try:
             manager.register(entry_point.load(), name=entry_point.name)
         except Exception as error:
             failures.append(PluginFailure(entry_point.name, f"could not be loaded: {_describe(error)}"))
+            continue
+        kept[entry_point.name] = dist
 
 
-def _misnamed_hooks(manager: pluggy.PluginManager) -> list[PluginFailure]:
-    """Functions named like hooks that pluggy would skip in silence: unknown names, no ``@hookimpl``."""
+def _distribution(entry_point: Any) -> str:
+    """The name of the distribution that declares ``entry_point`` ("" if unknown)."""
+    return getattr(getattr(entry_point, "dist", None), "name", None) or ""
+
+
+def _hooks_never_run(manager: pluggy.PluginManager) -> list[PluginFailure]:
+    """Functions meant as hooks that would never run: unknown hook names (a function's own or its
+    ``specname``), functions named like hooks without ``@hookimpl``, and wrappers."""
     hooks = [name for name in dir(hookspecs) if name.startswith("gantk_")]
     failures = []
     for plugin_name, plugin in manager.list_name_plugin():
         for attr in dir(plugin):
-            if not attr.startswith("gantk_") or not callable(getattr(plugin, attr, None)):
+            if not callable(getattr(plugin, attr, None)):
                 continue
-            if attr not in hooks:
-                close = difflib.get_close_matches(attr, hooks, n=1)
+            opts = manager.parse_hookimpl_opts(plugin, attr)
+            if opts is None and not attr.startswith("gantk_"):
+                continue
+            hook = (opts or {}).get("specname") or attr
+            if hook not in hooks:
+                close = difflib.get_close_matches(hook, hooks, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else f"the hooks are: {', '.join(hooks)}."
-                failures.append(PluginFailure(plugin_name, f"'{attr}' is not a gantk hook; {hint}"))
-            elif manager.parse_hookimpl_opts(plugin, attr) is None:
+                failures.append(PluginFailure(plugin_name, f"'{hook}' is not a gantk hook; {hint}"))
+            elif opts is None:
                 failures.append(PluginFailure(plugin_name, f"'{attr}' is not decorated with @gantk.hookimpl, so it is never called."))
+            elif opts.get("wrapper") or opts.get("hookwrapper"):
+                failures.append(PluginFailure(
+                    plugin_name,
+                    f"'{attr}' is a hook wrapper, which gantk never runs (it calls each implementation on its own); "
+                    "drop wrapper=True/hookwrapper=True from its @gantk.hookimpl.",
+                ))
     return failures
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import functools
 import inspect
@@ -111,6 +112,19 @@ def type_mismatch(option: str, wanted: type, default: Any, value: Any) -> str | 
     return f"option {option} must be {description}{shown}, got {value!r}"
 
 
+def as_declared(wanted: type | None, value: Any) -> Any:
+    """``value`` for an option that takes ``wanted`` values: a whole number given to a text option is
+    its text (``--gen-opt revision=2024``); a fraction is not, as its text may differ from the one typed.
+
+    Example:
+        >>> as_declared(str, 2024), as_declared(str, 0.5), as_declared(int, 3)
+        ('2024', 0.5, 3)
+    """
+    if wanted is str and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def with_nones(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """``options`` with none spelled as each option takes it: ``None`` for an option whose default is
     ``None`` (also from the text ``none``, as TOML has no null), the word ``"none"`` for a text option
@@ -180,19 +194,15 @@ class Registry:
         ['identity']
     """
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, builds: tuple[type, str] | None = None):
+        """``builds``: the type every factory must return and how messages name it (unchecked if None)."""
         self.kind = kind
+        self.builds = builds
         self._entries: dict[str, Entry] = {}
 
     def add(self, name: str, factory: Callable[..., Any], *, plugin: str = "?", override: bool = False) -> None:
         """Register ``factory`` under ``name``; an existing name is an error unless ``override``."""
-        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-            raise OptionError(f"{self.kind} name {name!r} is invalid: use letters, digits, '-', '_' and '.'.")
-        if not callable(factory) or (not inspect.isclass(factory) and hasattr(factory, "forward")):
-            raise OptionError(
-                f"{self.kind} '{name}' of plugin '{plugin}' is registered with {factory!r}: "
-                "register the class or a function that builds the component, not an instance."
-            )
+        self.check_new_entry(name, factory, plugin)
         if name in self._entries and not override:
             owner = self._entries[name].plugin
             raise DuplicateNameError(
@@ -200,6 +210,16 @@ class Registry:
                 f"plugin '{plugin}' must pass override=True to replace it, or pick another name."
             )
         self._entries[name] = Entry(name, factory, plugin)
+
+    def check_new_entry(self, name: str, factory: Callable[..., Any], plugin: str) -> None:
+        """Raise ``OptionError`` if ``name`` is not a valid name or ``factory`` cannot build components."""
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise OptionError(f"{self.kind} name {name!r} is invalid: use letters, digits, '-', '_' and '.'.")
+        if not callable(factory) or (not inspect.isclass(factory) and hasattr(factory, "forward")):
+            raise OptionError(
+                f"{self.kind} '{name}' of plugin '{plugin}' is registered with {factory!r}: "
+                "register the class or a function that builds the component, not an instance."
+            )
 
     def get(self, name: str) -> Entry:
         try:
@@ -221,14 +241,17 @@ class Registry:
         if not entry.accepts_any_option():
             unknown = sorted(set(options) - set(defaults))
             if unknown:
+                close = [(key, difflib.get_close_matches(key, list(defaults), n=1)) for key in unknown]
+                hints = [f"'{match[0]}' instead of '{key}'" for key, match in close if match]
                 raise OptionError(
                     f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
                     f"its options are: {', '.join(defaults) or '(none)'}."
+                    + (f" Did you mean {', '.join(hints)}?" if hints else "")
+                    + f" The {self.kind} comes from plugin '{entry.plugin}'."
                 )
-        options = with_nones(options, defaults)
-        self._check_option_types(entry, defaults, options)
+        options = self._typed_options(entry, defaults, with_nones(options, defaults))
         try:
-            return entry.factory(**options)
+            component = entry.factory(**options)
         except OptionError as error:  # a component's own check: add which component, unless it starts with the name
             if str(error).startswith(f"{name} "):
                 raise
@@ -240,19 +263,29 @@ class Registry:
             raise OptionError(
                 f"{self._label(entry)} could not be built with {given}: {type(error).__name__}: {error}"
             ) from error
+        if self.builds is not None and not isinstance(component, self.builds[0]):
+            expected = self.builds[1]
+            raise OptionError(
+                f"{self._label(entry)} was built as a {type(component).__name__}, not a {expected}: "
+                f"its factory must return a {expected}."
+            )
+        return component
 
-    def _check_option_types(self, entry: Entry, defaults: dict[str, Any], options: dict[str, Any]) -> None:
-        """Raise ``OptionError`` naming every option whose value's type is not the one it takes."""
+    def _typed_options(self, entry: Entry, defaults: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` as their options take them (:func:`as_declared`); raise ``OptionError`` naming every
+        option whose value's type is not the one it takes."""
         types_ = entry.option_types()
-        problems = []
+        typed, problems = {}, []
         for key, value in options.items():
             wanted, none_allowed = types_.get(key, (None, True))
+            typed[key] = value = as_declared(wanted, value)
             if wanted is None or (value is None and none_allowed):
                 continue
             if problem := type_mismatch(key, wanted, defaults[key], value):
                 problems.append(problem)
         if problems:
             raise OptionError(f"{self._label(entry)}: {'; '.join(problems)}.")
+        return typed
 
     def _label(self, entry: Entry) -> str:
         """How messages name the component of ``entry``, e.g. ``generator 'unet' (plugin 'gantk.generators')``."""
@@ -272,23 +305,33 @@ class Registry:
 
 
 class PluginRegistry:
-    """What a plugin's hook receives: ``add`` records the plugin as the provider."""
+    """What a plugin's hook receives: ``add`` records the plugin as the provider. An ``override=True``
+    add is checked at once but applied by ``apply_overrides()``, once every plugin's plain adds are in,
+    so it wins whatever order the plugins load in."""
 
     def __init__(self, registry: Registry, plugin: str):
         self._registry = registry
-        self._replaced: list[tuple[str, Entry | None]] = []  # what each add replaced, for rollback()
+        self._added: list[str] = []  # for rollback()
+        self._overrides: list[tuple[str, Callable[..., Any]]] = []
         self.plugin = plugin
 
     def add(self, name: str, factory: Callable[..., Any], *, override: bool = False) -> None:
-        previous = self._registry._entries.get(name)
-        self._registry.add(name, factory, plugin=self.plugin, override=override)
-        self._replaced.append((name, previous))
+        if override:
+            self._registry.check_new_entry(name, factory, self.plugin)
+            self._overrides.append((name, factory))
+        else:
+            self._registry.add(name, factory, plugin=self.plugin)
+            self._added.append(name)
+
+    def apply_overrides(self) -> None:
+        """Register the names this plugin overrides, replacing any other plugin's."""
+        for name, factory in self._overrides:
+            self._registry.add(name, factory, plugin=self.plugin, override=True)
+        self._overrides.clear()
 
     def rollback(self) -> None:
         """Undo this plugin's additions (its hook failed part-way: it adds all or nothing)."""
-        for name, previous in reversed(self._replaced):
-            if previous is None:
-                del self._registry._entries[name]
-            else:
-                self._registry._entries[name] = previous
-        self._replaced.clear()
+        for name in self._added:
+            del self._registry._entries[name]
+        self._added.clear()
+        self._overrides.clear()

@@ -2,10 +2,13 @@ import importlib.metadata
 import types
 
 import pytest
+import torch
 
 import gantk
 from gantk import hookimpl
+from gantk.errors import OptionError
 from gantk.plugins import BUILTIN_PLUGINS, KINDS, load_components
+from gantk.registry import Registry
 
 
 def make_plugin(name, **hooks):
@@ -65,8 +68,9 @@ def test_clashing_name_is_reported_and_override_replaces():
 
 
 class FakeEntryPoint:
-    def __init__(self, name, target):
-        self.name, self.target = name, target
+    def __init__(self, name, target, dist=None):
+        self.name, self.target, self.value = name, target, f"{name.replace('-', '_')}:plugin"
+        self.dist = types.SimpleNamespace(name=dist) if dist else None
 
     def load(self):
         if isinstance(self.target, Exception):
@@ -216,7 +220,7 @@ def test_a_plugin_whose_hook_fails_adds_nothing_of_that_kind():
     def register(registry):
         registry.add("mine-a", lambda: None)
         registry.add("bce", lambda: "replaced", override=True)
-        registry.add("bce", lambda: "replaced again", override=True)  # undone last-first, the built-in comes back
+        registry.add("bce", lambda: "replaced again", override=True)  # never applied: the hook fails
         registry.add("l1", lambda: None)  # clashes: the hook fails here
         registry.add("mine-b", lambda: None)
 
@@ -228,3 +232,145 @@ def test_a_plugin_whose_hook_fails_adds_nothing_of_that_kind():
         "plugin 'partial': gantk_register_objectives failed: objective 'l1' is already registered by plugin "
         "'gantk.objectives'; plugin 'partial' must pass override=True to replace it, or pick another name."
     ]
+
+
+def use_entry_points(monkeypatch, points):
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: points if group == "gantk" else [])
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+
+
+def test_a_hook_that_returns_something_is_reported():
+    import click
+
+    def total_variation():
+        """Total variation."""
+
+    plugin = make_plugin(
+        "returning",
+        gantk_register_objectives=lambda registry: {"tv": total_variation},
+        gantk_register_commands=lambda cli: [cli],
+    )
+    components = load_components(autoload=False, plugins=[plugin])
+    components.call_hook("gantk_register_commands", cli=click.Group())
+    assert "tv" not in components.registry("objective")
+    assert [str(f) for f in components.failures] == [
+        "plugin 'returning': gantk_register_objectives returned a dict, which gantk ignores; register components "
+        "with registry.add(...) instead.",
+        "plugin 'returning': gantk_register_commands returned a list, which gantk ignores; add commands with "
+        "cli.add_command(...) instead.",
+    ]
+
+
+def test_hook_wrappers_are_refused():
+    def wrapping(registry):
+        registry.add("wrapped", lambda: None)
+        yield
+
+    plugin = types.ModuleType("wrapping")
+    plugin.gantk_register_objectives = hookimpl(wrapper=True)(wrapping)
+    plugin.gantk_register_recipes = hookimpl(hookwrapper=True)(wrapping)
+    components = load_components(autoload=False, plugins=[plugin])
+    assert "wrapped" not in components.registry("objective") and "wrapped" not in components.registry("recipe")
+    assert sorted(str(f) for f in components.failures) == [
+        f"plugin 'wrapping': '{hook}' is a hook wrapper, which gantk never runs (it calls each implementation on its "
+        "own); drop wrapper=True/hookwrapper=True from its @gantk.hookimpl."
+        for hook in ("gantk_register_objectives", "gantk_register_recipes")
+    ]
+
+
+@pytest.mark.parametrize("overriding", ["bad-override", "zz-override"])  # loads before, then after gantk-tv
+def test_an_override_wins_whatever_order_plugins_load_in(monkeypatch, overriding):
+    def tv():
+        """Total variation."""
+
+    def replacement():
+        """Another total variation."""
+
+    override = make_plugin(overriding, gantk_register_objectives=lambda registry: registry.add("tv", replacement, override=True))
+    plain = make_plugin("gantk-tv", gantk_register_objectives=lambda registry: registry.add("tv", tv))
+    use_entry_points(monkeypatch, [FakeEntryPoint(overriding, override), FakeEntryPoint("gantk-tv", plain)])
+    components = load_components()
+    assert not components.failures, [str(f) for f in components.failures]
+    assert components.registry("objective").get("tv").plugin == overriding
+    for extra in ([override, plain], [plain, override]):
+        components = load_components(autoload=False, plugins=extra)
+        assert not components.failures and components.registry("objective").get("tv").factory is replacement
+
+
+@pytest.mark.parametrize("discovered", [["gantk-tv", "zz-fork"], ["zz-fork", "gantk-tv"]])
+def test_of_two_distributions_with_one_entry_point_name_the_first_by_name_loads(monkeypatch, discovered):
+    plugins = {
+        dist: make_plugin(dist, gantk_register_objectives=lambda registry, dist=dist: registry.add("tv", lambda: dist))
+        for dist in discovered
+    }
+    use_entry_points(monkeypatch, [FakeEntryPoint("tv-plugin", plugins[dist], dist=dist) for dist in discovered])
+    components = load_components()
+    assert components.create("objective", "tv") == "gantk-tv"
+    assert [str(f) for f in components.failures] == [
+        "plugin 'tv-plugin': the entry point of zz-fork (tv_plugin:plugin) is ignored: another plugin already has "
+        "this name (that of gantk-tv, kept as the first by distribution name); rename the entry point in one "
+        "pyproject.toml."
+    ]
+
+
+def test_a_hook_named_by_specname_runs_and_is_not_reported():
+    plugin = types.ModuleType("extra_objectives")
+    plugin.gantk_register_extra_objectives = hookimpl(specname="gantk_register_objectives")(
+        lambda registry: registry.add("extra-loss", lambda: None)
+    )
+    plugin.register_more = hookimpl(specname="gantk_register_objective")(lambda registry: None)  # a typo
+    components = load_components(autoload=False, plugins=[plugin])
+    assert "extra-loss" in components.registry("objective")
+    assert [str(f) for f in components.failures] == [
+        "plugin 'extra_objectives': 'gantk_register_objective' is not a gantk hook; did you mean "
+        "'gantk_register_objectives'?"
+    ]
+
+
+@pytest.mark.parametrize(
+    "kind, built, expected",
+    [
+        ("generator", "text", "torch.nn.Module"),
+        ("discriminator", None, "torch.nn.Module"),
+        ("recipe", {"gen": "unet"}, "gantk.recipes.Recipe"),
+        ("data_format", torch.nn.Identity(), "gantk.data.DataFormat"),
+    ],
+)
+def test_a_factory_must_build_its_kind_of_component(kind, built, expected):
+    def factory():
+        """Builds the wrong thing."""
+        return built
+
+    plugin = make_plugin("wrong_builds", **{KINDS[kind]: lambda registry: registry.add("wrong", factory)})
+    components = load_components(autoload=False, plugins=[plugin])
+    with pytest.raises(OptionError) as error:
+        components.create(kind, "wrong")
+    assert str(error.value) == (
+        f"{kind} 'wrong' (plugin 'wrong_builds') was built as a {type(built).__name__}, not a {expected}: "
+        f"its factory must return a {expected}."
+    )
+
+
+def test_a_number_given_to_a_text_option_is_its_text():
+    def versioned(revision="v1", label: str | None = None, strict=False):
+        return revision, label, strict
+
+    registry = Registry("generator")
+    registry.add("versioned", versioned, plugin="mine")
+    assert registry.create("versioned", revision=2024, label=15) == ("2024", "15", False)
+    with pytest.raises(OptionError, match="option label must be a string .default None., got 1.5"):
+        registry.create("versioned", label=1.5)  # 1.50 would read back as 1.5
+    with pytest.raises(OptionError, match="option revision must be a string .default 'v1'., got True"):
+        registry.create("versioned", revision=True)
+    with pytest.raises(OptionError, match="option strict must be true or false .default False., got '1'"):
+        registry.create("versioned", strict="1")
+
+
+def test_an_unknown_option_names_the_plugin_and_the_closest_option():
+    components = load_components(autoload=False)
+    with pytest.raises(OptionError) as error:
+        components.create("discriminator", "patch70", nfd=8)
+    assert str(error.value) == (
+        "discriminator 'patch70' has no option 'nfd'; its options are: in_channels, ndf, norm, n_layers, init, "
+        "init_gain. Did you mean 'ndf' instead of 'nfd'? The discriminator comes from plugin 'gantk.discriminators'."
+    )

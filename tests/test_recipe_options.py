@@ -127,11 +127,16 @@ def test_recipe_options_take_their_defaults_and_the_values_given(pairs, tmp_path
 @pytest.mark.parametrize("given, message", [
     ({"clp": 0.1}, r"--recipe-opt: recipe 'clipped' has no option clp \(its options: clip=0.01, note='x', bound=None\)"),
     ({"clip": "big"}, r"--recipe-opt: recipe 'clipped': option clip must be a number \(default 0.01\), got 'big'"),
-    ({"note": 3}, r"option note must be a string"),
+    ({"note": 0.5}, r"option note must be a string"),
 ])
 def test_unknown_or_mistyped_recipe_options_are_named(pairs, tmp_path, components, given, message):
     with pytest.raises(OptionError, match=message):
         Trainer(config(pairs, tmp_path / "run", recipe_opt=given), components=components)
+
+
+def test_a_whole_number_given_to_a_text_recipe_option_is_its_text(pairs, tmp_path, components):
+    trainer = Trainer(config(pairs, tmp_path / "run", recipe_opt={"note": 2024}), components=components)
+    assert trainer.config.recipe_opt["note"] == "2024"
 
 
 def test_none_is_spelt_as_each_recipe_option_takes_it(pairs, tmp_path, components):

@@ -131,7 +131,7 @@ def typed_registry() -> Registry:
         ("gain", "abc", "option gain must be a number (default 0.02), got 'abc'"),
         ("gain", False, "option gain must be a number (default 0.02), got False"),
         ("skips", 1, "option skips must be true or false (default True), got 1"),
-        ("norm", 3, "option norm must be a string (default 'batch'), got 3"),
+        ("norm", 0.5, "option norm must be a string (default 'batch'), got 0.5"),
         ("ngf", None, "option ngf must be an integer (default 64), got None"),
     ],
 )
@@ -143,7 +143,7 @@ def test_option_values_must_have_the_type_of_their_default(option, value, wanted
 
 def test_every_option_of_the_wrong_type_is_named():
     with pytest.raises(OptionError, match="option ngf must be .*; option norm must be "):
-        typed_registry().create("typed", ngf="eight", norm=3)
+        typed_registry().create("typed", ngf="eight", norm=0.5)
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_an_annotation_decides_over_the_default():
     built = registry.create("annotated", margin=0.5, depth=None, label=None, sizes=[3])  # float annotation, int default
     assert (built["margin"], built["depth"], built["label"], built["sizes"]) == (0.5, None, None, [3])
     for option, value, wanted in [("depth", "x", "option depth must be an integer (default None), got 'x'"),
-                                  ("label", 3, "option label must be a string (default None), got 3"),
+                                  ("label", 0.5, "option label must be a string (default None), got 0.5"),
                                   ("ratio", 0.5, "option ratio must be an integer (default 1), got 0.5")]:
         with pytest.raises(OptionError) as error:
             registry.create("annotated", **{option: value})

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import OptionError
-from ..registry import VALUE_TYPES, plain, type_mismatch, with_nones
+from ..registry import VALUE_TYPES, as_declared, plain, type_mismatch, with_nones
 from ..systems.base import System
 
 
@@ -44,6 +44,7 @@ class Recipe:
             raise OptionError(f"--recipe-opt: recipe '{self.name}' has no option {', '.join(unknown)} (its options: {takes}).")
         for key, value in given.items():
             default = self.options[key]
+            given[key] = value = as_declared(type(default), value)
             if type(default) in VALUE_TYPES and (problem := type_mismatch(key, type(default), default, value)):
                 raise OptionError(f"--recipe-opt: recipe '{self.name}': {problem}.")
         return {**plain(self.options), **given}
