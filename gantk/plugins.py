@@ -7,6 +7,7 @@ import functools
 import importlib
 import importlib.metadata
 import os
+import types
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -173,8 +174,20 @@ def _ignored_result(hook_name: str, result: Any) -> str:
     return f"{hook_name} returned a {type(result).__name__}, which gantk ignores; {how} instead."
 
 
+def plugin_name(plugin: Any) -> str:
+    """The name a plugin given to ``load_components`` is known by, the same in every session: a
+    module's name (a script's as it would be imported), or an object's class."""
+    if isinstance(plugin, str):
+        return plugin
+    if isinstance(plugin, types.ModuleType):
+        script = getattr(plugin, "__file__", None) if plugin.__name__ == "__main__" else None
+        return os.path.splitext(os.path.basename(script))[0] if script else plugin.__name__
+    kind = plugin if isinstance(plugin, type) else type(plugin)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:
-    name = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", repr(plugin))
+    name = plugin_name(plugin)
     try:
         obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
         if manager.is_registered(obj):  # already loaded, e.g. through its entry point

@@ -224,6 +224,35 @@ def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
         translate(run, pairs / "A", tmp_path / "out3", components=without)
 
 
+def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path):
+    from gantk import hookimpl, load_components
+    from gantk.errors import CheckpointError
+    from gantk.translate import translate
+
+    def plain(in_channels=3, out_channels=3, **unet_options):
+        """A one-convolution generator that replaces the built-in U-Net."""
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.Tanh())
+
+    class OverridingPlugin:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add("unet", plain, override=True)
+
+    overriding, built_in = load_components(autoload=False, plugins=[OverridingPlugin()]), load_components(autoload=False)
+    pairs = write_paired(tmp_path / "pairs", count=4, size=40)
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), gen="unet", **TINY)
+    run = Trainer(config, components=overriding, progress=False).fit()
+    plugin = overriding.registry("generator").get("unet").plugin
+    assert plugin == f"{__name__}.test_a_run_whose_part_another_plugin_provides_now_is_refused.<locals>.OverridingPlugin"
+    moved = rf"trained with parts that other plugins provide now: generator 'unet' came from plugin '{re.escape(plugin)}'"
+    with pytest.raises(CheckpointError, match=moved + r" and now comes from 'gantk.generators'\. Load the plugin"):
+        translate(run, pairs / "A", tmp_path / "out", components=built_in)
+    with pytest.raises(CheckpointError, match=moved):
+        Trainer.resume(run, {"max_steps": 3}, components=built_in)
+    again = load_components(autoload=False, plugins=[OverridingPlugin()])  # another session: the same plugin name
+    assert len(translate(run, pairs / "A", tmp_path / "out", components=again)) == 4
+
+
 def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_path, monkeypatch):
     import gantk.evaluate
 

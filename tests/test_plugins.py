@@ -374,3 +374,16 @@ def test_an_unknown_option_names_the_plugin_and_the_closest_option():
         "discriminator 'patch70' has no option 'nfd'; its options are: in_channels, ndf, norm, n_layers, init, "
         "init_gain. Did you mean 'ndf' instead of 'nfd'? The discriminator comes from plugin 'gantk.discriminators'."
     )
+
+
+def test_a_plugin_is_named_the_same_in_every_session(tmp_path):
+    from gantk.plugins import plugin_name
+
+    class Plugin:
+        """A plugin object."""
+
+    script = types.ModuleType("__main__")
+    script.__file__ = str(tmp_path / "my_recipe.py")
+    assert plugin_name(script) == "my_recipe"  # as `import my_recipe` names it
+    assert plugin_name(types.ModuleType("pkg.plugin")) == "pkg.plugin" == plugin_name("pkg.plugin")
+    assert plugin_name(Plugin()) == plugin_name(Plugin()) == f"{__name__}.{Plugin.__qualname__}"

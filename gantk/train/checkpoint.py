@@ -30,7 +30,7 @@ _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file'
 
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
-LATER_KEYS = {"plugins": [], "process_extra_state": [], "train_items": None, "loss_windows": []}
+LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
 LATER_SYSTEM_KEYS = {"n_critic": 1, "gen_defaults": None, "disc_defaults": None, "recipe_opt": {}}
 
 
@@ -127,7 +127,16 @@ def _unreadable_hint(path: Path) -> str:
 @contextlib.contextmanager
 def missing_plugin_errors(payload: dict[str, Any], components: Components) -> Iterator[None]:
     """Turn a part of a checkpoint that no plugin of ``components`` provides into an error naming the
-    checkpoint and the plugins its run was trained with that are not loaded."""
+    checkpoint and the plugins its run was trained with that are not loaded; a part that another
+    plugin provides now (one that overrides it, say) is an error too."""
+    moved = [f"{kind} '{name}' came from plugin '{then}' and now comes from '{components.registry(kind).get(name).plugin}'"
+             for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
+             if name in components.registry(kind) and components.registry(kind).get(name).plugin != then]
+    if moved:
+        raise CheckpointError(
+            f"checkpoint {payload['path']} was trained with parts that other plugins provide now: {'; '.join(moved)}. "
+            "Load the plugin(s) the run was trained with, and not one that overrides their parts."
+        )
     try:
         yield
     except (UnknownNameError, SpecError) as error:
@@ -138,12 +147,15 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components) -> It
         ) from None
 
 
-def part_plugins(system_config: dict[str, Any], components: Components) -> list[str]:
-    """The plugins that provide the recipe, networks and objective terms of ``system_config``."""
+def part_plugins(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, str]]:
+    """Per kind, the plugin that provides each part of ``system_config``: recipe, networks, objective terms."""
     parts = [("recipe", system_config["recipe"]), ("generator", system_config["gen"])]
     parts += [("discriminator", system_config["disc"])] if system_config.get("disc") else []
     parts += [("objective", name) for name, _ in parse_spec(system_config["loss"])]
-    return sorted({components.registry(kind).get(name).plugin for kind, name in parts})
+    providers: dict[str, dict[str, str]] = {}
+    for kind, name in parts:
+        providers.setdefault(kind, {})[name] = components.registry(kind).get(name).plugin
+    return providers
 
 
 NETWORK_KEYS = (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc_opt"))  # kind, name key, options key

@@ -137,7 +137,7 @@ class Trainer:
         self.val_dataset: Any = None  # set by fit, with val_every
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
-        self.plugins: list[str] = []  # set by build_system: the plugins that provide the system's parts
+        self.part_plugins: dict[str, dict[str, str]] = {}  # set by build_system: the plugin of each part, per kind
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
 
     @classmethod
@@ -293,7 +293,7 @@ class Trainer:
         with ckpt.missing_plugin_errors(self.resume_from, self.components) if self.resume_from else contextlib.nullcontext():
             system = ckpt.build_system(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
-        self.plugins = ckpt.part_plugins(sys_config, self.components)
+        self.part_plugins = ckpt.part_plugins(sys_config, self.components)
         crop = self.config.crop_size
         for name, net in system.networks.items():
             # A network a system added without add_network is named by its class, with no describe hint.
@@ -579,7 +579,8 @@ class Trainer:
             "step": self.step,
             "train_config": self.config.to_dict(),
             "train_items": self.train_items,
-            "plugins": self.plugins,
+            "plugins": sorted({plugin for providers in self.part_plugins.values() for plugin in providers.values()}),
+            "part_plugins": self.part_plugins,
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
             "loss_windows": [state["loss_window"] for state in per_process],
