@@ -139,6 +139,12 @@ def test_bad_options_name_the_choices(name, options, fragments):
         assert fragment in str(error.value)
 
 
+@pytest.mark.parametrize("name", ["patch70", "pixel", "image"])
+def test_a_width_below_one_is_refused(name):
+    with pytest.raises(OptionError, match="ndf=0 is not valid: it is the number of filters of the first layer, at least 1"):
+        create(name, ndf=0)
+
+
 @pytest.mark.parametrize("n_layers", [0, -1])
 def test_patchgan_takes_at_least_one_stride_2_layer(n_layers):
     with pytest.raises(OptionError, match=f"n_layers is the number of stride-2 convolutions, at least 1 .*got {n_layers}"):

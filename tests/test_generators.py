@@ -156,6 +156,13 @@ def test_size_errors_say_what_to_change(name, options, size, fragments):
         assert fragment in str(error.value)
 
 
+@pytest.mark.parametrize("name", ["unet", "encoder-decoder", "resnet9"])
+@pytest.mark.parametrize("ngf", [0, -3])
+def test_a_width_below_one_is_refused(name, ngf):
+    with pytest.raises(OptionError, match=f"ngf={ngf} is not valid: it is the number of filters of the first layer, at least 1"):
+        create(name, ngf=ngf)
+
+
 def test_smp_size_multiple_is_the_encoder_output_stride():
     assert create("smp", arch="fpn", encoder="resnet18", encoder_depth=5).size_multiple == 32
     assert create("smp", arch="linknet", encoder="resnet18", encoder_depth=4).size_multiple == 16

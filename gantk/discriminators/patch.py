@@ -6,6 +6,7 @@ from functools import partial
 from torch import Tensor, nn
 
 from ..errors import OptionError
+from ..nn import check_width
 from ..nn.geometry import min_input_side, receptive_field, windows
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
@@ -56,6 +57,7 @@ class PatchDiscriminator(BlockDiscriminator):
     def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 3,
                  init: str = "normal", init_gain: float = 0.02):
         super().__init__()
+        check_width("ndf", ndf)
         if n_layers < 1:
             raise OptionError(f"n_layers is the number of stride-2 convolutions, at least 1 (16 px patches), got {n_layers!r}; "
                               "for one logit per pixel use the pixel discriminator.")
@@ -95,6 +97,7 @@ class PixelDiscriminator(BlockDiscriminator):
     def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", init: str = "normal",
                  init_gain: float = 0.02):
         super().__init__()
+        check_width("ndf", ndf)
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         self.blocks = nn.ModuleList(
             [

@@ -30,6 +30,13 @@ def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
         raise OptionError(f"{option}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}.")
 
 
+def check_width(option: str, value: int) -> None:
+    """Raise ``OptionError`` unless ``value`` (filters of a network's first layer) is at least 1."""
+    if value < 1:
+        raise OptionError(f"{option}={value!r} is not valid: it is the number of filters of the first layer, at least 1 "
+                          "(64 in the paper; 8 to 32 for small, fast models).")
+
+
 def check_probability(option: str, value: float) -> None:
     """Raise ``OptionError`` unless ``0 <= value < 1`` (a dropout probability)."""
     if not 0 <= value < 1:
