@@ -279,6 +279,21 @@ def test_a_failed_run_leaves_no_folder_and_a_foreign_folder_is_refused(tmp_path)
     assert started.exit_code == 0, started.output
 
 
+def test_a_run_reusing_a_folder_left_before_a_checkpoint_keeps_none_of_its_outputs(tmp_path):
+    data = write_paired(tmp_path / "pairs")
+    left = tmp_path / "left"  # what a run killed after step 560, before its first checkpoint, wrote
+    (left / "samples").mkdir(parents=True)
+    (left / "samples" / "step-00000550.png").write_bytes(b"old")
+    (left / "samples" / "mine.png").write_bytes(b"a file gantk did not write")
+    (left / "validation.csv").write_text("step,val/l1\n560,0.3\n")
+    (left / "eval.json").write_text("{}")
+    started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(left), *TINY_FLAGS, "--max-steps", "1",
+                                       "--sample-every", "1"])
+    assert started.exit_code == 0, started.output
+    assert sorted(p.name for p in (left / "samples").iterdir()) == ["mine.png", "step-00000001.png"]
+    assert not (left / "validation.csv").exists() and not (left / "eval.json").exists()
+
+
 def test_a_file_system_error_on_a_given_path_is_one_line(run, tmp_path):
     from gantk.data.io import write_png
 

@@ -210,6 +210,8 @@ class Trainer:
     def _write_run_dir(self, process: ProcessInfo) -> None:
         if process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.resume_from is None:
+                run_files.clear_outputs(self.run_dir)
             with replacing(self.run_dir / run_files.CONFIG) as handle:
                 handle.write(to_toml(self.config.to_dict()))
 
