@@ -204,8 +204,16 @@ def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
 ):
     """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation."""
+    given_format = data_format
     data_format = data_format or detect_format(data, split, components)
     layout = get_format(data_format, components)
+    if given_format is not None and not layout.detect(Path(data)):
+        try:
+            looks = f"it looks like the {detect_format(data, split, components)} format"
+        except DataError:
+            looks = "its layout fits no known format"
+        raise DataError(f"dataset {data} is not in the {data_format} format that --data-format gives ({looks}); "
+                        "drop --data-format to detect the format, or arrange the files as that format expects.")
     targets_kind = layout.paired_targets
     if targets_kind is None:
         raise DataError(

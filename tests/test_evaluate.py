@@ -184,8 +184,11 @@ def test_eval_takes_the_data_format(image_run, no_weights):
     run, pairs = image_run
     args = ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress", "--data-format"]
     assert CliRunner().invoke(group(), [*args, "paired"]).exit_code == 0
-    wrong = CliRunner().invoke(group(), [*args, "unaligned"])
-    assert wrong.exit_code != 0 and "unaligned format, which has no targets" in wrong.output
+    for other in ("segmentation", "aligned", "unaligned"):
+        wrong = CliRunner().invoke(group(), [*args, other])
+        assert wrong.exit_code != 0 and "Traceback" not in wrong.output
+        assert (f"dataset {pairs} is not in the {other} format that --data-format gives (it looks like the paired format); "
+                "drop --data-format") in wrong.output
 
 
 def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
