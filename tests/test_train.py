@@ -416,6 +416,17 @@ def test_a_run_too_short_for_one_generator_step_is_refused(pairs, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_resumed_run_whose_dataset_is_gone_says_which_path_to_fix(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    pairs.rename(tmp_path / "moved")
+    with pytest.raises(OptionError, match=r"the run's dataset .*pairs does not exist; if it moved, pass its new place: "
+                                          r"gantk train --resume .*run --data NEW_PATH\."):
+        Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+    with pytest.raises(OptionError, match=r"^--data .*elsewhere does not exist; check the path\.$"):
+        Trainer.resume(run, {"max_steps": 2, "data": str(tmp_path / "elsewhere")}, progress=False).fit()
+    Trainer.resume(run, {"max_steps": 2, "data": str(tmp_path / "moved")}, progress=False).fit()
+
+
 def test_n_critic_needs_a_discriminator(pairs, tmp_path):
     with pytest.raises(OptionError, match="--n-critic 2 .* no discriminator"):
         Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, disc="none", loss="l1", n_critic=2), progress=False).fit()

@@ -221,6 +221,8 @@ class Trainer:
         config = self.config
         root = config.data or demo_dataset_dir()
         if self.resume_from is not None and not Path(root).exists():
+            if root != self.resume_from["train_config"].get("data"):  # given with --resume
+                raise OptionError(f"--data {root} does not exist; check the path.")
             raise OptionError(
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
                 f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
