@@ -31,8 +31,8 @@ DEFAULT_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder of photos")
-    parser.add_argument("--out", type=Path, default=Path("runs/cyclegan-unpaired"), help="new run directory")
-    parser.add_argument("--data-dir", type=Path, help="keep the derived unpaired set here (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=Path("runs/cyclegan-unpaired"), help="new or empty run directory")
+    parser.add_argument("--data-dir", type=Path, help="new or empty folder to keep the derived unpaired set in (default: a temporary folder)")
     parser.add_argument("--grid", type=Path, help="where to save the sample grid (default: OUT/grid.png)")
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--size", type=int, default=64, help="training crop size (a multiple of 4)")
@@ -42,7 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=4, help="test images per direction in the grid")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag, folder in (("--out", args.out), ("--data-dir", args.data_dir)):
+        if folder is not None and folder.exists() and any(folder.iterdir()):
+            parser.error(f"{folder} is not empty: choose a new {flag} folder")
+    return args
 
 
 def make_unpaired(photos: Path, out: Path, size: int, crops_per_photo: int, seed: int) -> Path:

@@ -27,7 +27,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="segmentation set with train/ and test/")
-    parser.add_argument("--out", type=Path, default=Path("runs/seg-lovasz"), help="new run directory")
+    parser.add_argument("--out", type=Path, default=Path("runs/seg-lovasz"), help="new or empty run directory")
     parser.add_argument("--grid", type=Path, help="where to save the grid (default: OUT/grid.png)")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--size", type=int, default=128, help="training crop and inference size (a power of 2)")
@@ -37,7 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=4, help="test images in the grid")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"{args.out} is not empty: choose a new --out folder")
+    return args
 
 
 def main(argv: list[str] | None = None) -> Path:

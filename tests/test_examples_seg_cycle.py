@@ -60,3 +60,14 @@ def test_cyclegan_example_needs_a_test_photo_for_each_side(tmp_path):
     with pytest.raises(SystemExit, match="gives 1 test photo.s., and each side needs one: add photos"):
         load_example("cyclegan_unpaired").main(["--photos", str(photos), "--size", "32", "--crops-per-photo", "1",
                                                 "--out", str(tmp_path / "run")])
+
+
+@pytest.mark.parametrize("name, flag", [("cyclegan_unpaired", "--out"), ("cyclegan_unpaired", "--data-dir"),
+                                        ("segmentation_lovasz", "--out")])
+def test_the_examples_refuse_a_folder_that_is_not_empty_before_working(tmp_path, capsys, name, flag):
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "earlier.txt").write_text("an earlier run's")
+    with pytest.raises(SystemExit):
+        load_example(name).main([flag, str(used)])
+    assert f"{used} is not empty: choose a new {flag} folder" in capsys.readouterr().err
