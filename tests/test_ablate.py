@@ -70,6 +70,7 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
 def test_cells_of_different_lengths_list_their_steps():
     results = [{"step": 300, "cell": {"name": "bce+l1"}}, {"step": 1500, "cell": {"name": "n_critic 5"}}]
     assert steps_text(results) == "training steps per cell: 300 (bce+l1), 1500 (n_critic 5)"
+    assert steps_text([{"step": 1, "cell": {"name": "bce+l1"}}]) == "1 training step per cell"
 
 
 def test_other_evaluation_settings_evaluate_again_without_training(study, monkeypatch):

@@ -51,7 +51,7 @@ def test_derive_pairs_splits_by_photo_and_is_deterministic(photos, tmp_path):
     result = derive_pairs(photos, tmp_path / "out", task="edges", size=32, crops_per_photo=2, test_fraction=0.34, seed=1)
     assert (len(result.train_photos), len(result.test_photos)) == (2, 1)
     assert (result.train_pairs, result.test_pairs) == (4, 2)
-    assert "4 train pairs from 2 photos" in str(result)
+    assert str(result) == "4 train pairs from 2 photos, 2 test pairs from 1 photo (edges -> photo, 32 px)"
     for split, names in (("train", result.train_photos), ("test", result.test_photos)):
         stems = {p.stem.rsplit("_", 1)[0] for p in (tmp_path / "out" / split / "B").iterdir()}
         assert stems == {Path(n).stem for n in names}

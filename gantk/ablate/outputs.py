@@ -59,7 +59,8 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 def steps_text(results: list[dict[str, Any]]) -> str:
     """The training steps of the cells: one number when they all took the same."""
     if len({r["step"] for r in results}) == 1:
-        return f"{results[0]['step']} training steps per cell"
+        step = results[0]["step"]
+        return f"{step} training step{'s' if step != 1 else ''} per cell"
     return "training steps per cell: " + ", ".join(f"{r['step']} ({r['cell']['name']})" for r in results)
 
 

@@ -78,9 +78,13 @@ class DerivedSet:
         return {**vars(self), "out_dir": str(self.out_dir)}
 
     def __str__(self) -> str:
+        def counted(count: int, noun: str) -> str:
+            return f"{count} {noun}{'s' if count != 1 else ''}"
+
         return (
-            f"{self.train_pairs} train pairs from {len(self.train_photos)} photos, "
-            f"{self.test_pairs} test pairs from {len(self.test_photos)} photos ({self.task} -> photo, {self.size} px)"
+            f"{counted(self.train_pairs, 'train pair')} from {counted(len(self.train_photos), 'photo')}, "
+            f"{counted(self.test_pairs, 'test pair')} from {counted(len(self.test_photos), 'photo')} "
+            f"({self.task} -> photo, {self.size} px)"
         )
 
 

@@ -51,8 +51,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         found = list_checkpoints(path)
         if not found:
             raise CheckpointError(
-                f"run directory {path} holds no checkpoint-*.pt file; train into it first "
-                "(gantk translate and eval also take a checkpoint file)."
+                f"{path} holds no checkpoint (checkpoint-*.pt): pass a run directory that gantk train wrote checkpoints to "
+                "(or, to translate or evaluate, a checkpoint file)."
             )
         return found[-1]
     if not path.is_file():
