@@ -17,6 +17,9 @@ def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str,
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}.", ctx, param)
+            if key.strip() in options:
+                raise click.BadParameter(f"{key.strip()} is given twice ({key.strip()}={options[key.strip()]!r} and {item!r}); "
+                                         "give it once.", ctx, param)
             options[key.strip()] = parse_value(value.strip())
     return options
 

@@ -214,6 +214,8 @@ def test_option_lists_take_stray_commas_and_name_an_item_without_its_key():
     for parse, item, wanted in [(parse_options, "=5", "expected KEY=VALUE"), (parse_objective_options, ".lambda_gp=5", "expected NAME.KEY")]:
         with pytest.raises(click.BadParameter, match=wanted):
             parse(None, None, (item,))
+    with pytest.raises(click.BadParameter, match=r"ngf is given twice \(ngf=8 and 'ngf=16'\); give it once"):
+        parse_options(None, None, ("ngf=8", "norm=batch,ngf=16"))
 
 
 def test_describe_components_that_cannot_say_everything():
