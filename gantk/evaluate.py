@@ -203,17 +203,26 @@ class FeatureCollector:
 def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
 ):
-    """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation."""
-    given_format = data_format
-    data_format = data_format or detect_format(data, split, components)
-    layout = get_format(data_format, components)
-    if given_format is not None and not layout.detect(Path(data)):
+    """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation.
+    An error with a ``data_format`` that does not look like the dataset's says so."""
+    if data_format is None:
+        return _open_eval_split(data, config, split, detect_format(data, split, components), components)
+    try:
+        return _open_eval_split(data, config, split, data_format, components)
+    except DataError as error:
+        if get_format(data_format, components).detect(Path(data)):
+            raise
         try:
             looks = f"it looks like the {detect_format(data, split, components)} format"
         except DataError:
             looks = "its layout fits no known format"
-        raise DataError(f"dataset {data} is not in the {data_format} format that --data-format gives ({looks}); "
-                        "drop --data-format to detect the format, or arrange the files as that format expects.")
+        error.args = (f"{error} Note: --data-format {data_format} was given, and {data} does not look like that format "
+                      f"({looks}); drop --data-format to detect the format.", *error.args[1:])
+        raise
+
+
+def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_format: str, components: Components | None):
+    layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
     if targets_kind is None:
         raise DataError(

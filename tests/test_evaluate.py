@@ -184,11 +184,12 @@ def test_eval_takes_the_data_format(image_run, no_weights):
     run, pairs = image_run
     args = ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress", "--data-format"]
     assert CliRunner().invoke(group(), [*args, "paired"]).exit_code == 0
-    for other in ("segmentation", "aligned", "unaligned"):
+    for other, problem in (("segmentation", "the checkpoint is an image model"), ("aligned", "has no split 'test'"),
+                           ("unaligned", "unaligned format, which has no targets")):
         wrong = CliRunner().invoke(group(), [*args, other])
-        assert wrong.exit_code != 0 and "Traceback" not in wrong.output
-        assert (f"dataset {pairs} is not in the {other} format that --data-format gives (it looks like the paired format); "
-                "drop --data-format") in wrong.output
+        assert wrong.exit_code != 0 and "Traceback" not in wrong.output and problem in wrong.output
+        assert (f"Note: --data-format {other} was given, and {pairs} does not look like that format (it looks like the "
+                "paired format); drop --data-format to detect the format.") in " ".join(wrong.output.split())
 
 
 def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
