@@ -98,8 +98,27 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
         "out": str(tmp_path / "run"), "max_steps": 4,
     }
     result = torchrun(config, tmp_path, "diverge", check=False)
-    assert "rank 1: training diverged at step 2: G/nan-on-rank-1 is not finite" in result.stdout, result.stderr[-4000:]
-    assert "rank 0: training diverged at step 2: a loss of another process is not finite" in result.stdout
+    for rank in (0, 1):  # rank 0's own loss is finite; the logged mean over the processes is not
+        assert f"rank {rank}: training diverged at step 2: G/nan-on-rank-1 is not finite" in result.stdout, result.stderr[-4000:]
+
+
+def _mean_of_ranks(rank: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from gantk.torchrun import ProcessInfo
+    from gantk.train.distributed import mean_over_processes
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    info = ProcessInfo(rank=rank, local_rank=rank, world_size=2)
+    means = mean_over_processes({"G/l1": 10.0 * (rank + 1), "D/bce": float(rank)}, info, torch.device("cpu"))
+    Path(out, f"rank-{rank}.json").write_text(json.dumps(list(means.items())))
+    dist.destroy_process_group()
+
+
+def test_logged_losses_are_the_mean_over_the_processes(tmp_path):
+    torch.multiprocessing.spawn(_mean_of_ranks, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    for rank in (0, 1):  # in the order each process gave them
+        assert json.loads((tmp_path / f"rank-{rank}.json").read_text()) == [["G/l1", 15.0], ["D/bce", 0.5]]
 
 
 def test_a_numbered_gpu_under_torchrun_is_refused(monkeypatch):

@@ -51,6 +51,18 @@ def init_process_group(device: str) -> ProcessInfo:
     return info
 
 
+def mean_over_processes(values: dict[str, float], info: ProcessInfo, device: torch.device) -> dict[str, float]:
+    """Each value's mean over the processes of a run, which all give the same keys (``values`` itself
+    in a single process)."""
+    if not info.distributed or not values:
+        return values
+    keys = sorted(values)
+    summed = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(summed)
+    means = dict(zip(keys, (summed / info.world_size).tolist()))
+    return {key: means[key] for key in values}
+
+
 def gather_objects(value: object, info: ProcessInfo) -> list[object]:
     """``value`` from every rank (a one-element list when not distributed)."""
     if not info.distributed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -144,9 +144,11 @@ class RunLog:
         self.window.add(losses)
         self.bar.update(1)
 
-    def write_losses(self, step: int, epoch: int, lr: float, images_per_step: int) -> dict[str, float]:
-        """Write the mean losses since the last row, and start a new window; returns the means."""
-        losses = self.window.means()
+    def write_losses(self, step: int, epoch: int, lr: float, images_per_step: int,
+                     over_processes: Callable[[dict[str, float]], dict[str, float]] = lambda means: means) -> dict[str, float]:
+        """Write the mean losses since the last row (``over_processes`` averages them over a run's
+        processes), and start a new window; returns the means."""
+        losses = over_processes(self.window.means())
         speed = self.window.steps_per_second() * images_per_step
         self.window.clear()
         row = {**dict(zip(NOT_LOSSES, (step, epoch, lr, speed))), **losses}

@@ -30,7 +30,7 @@ from ..systems.base import System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
-from .distributed import ProcessInfo, gather_objects, init_process_group, resolve_device
+from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device
 from .interrupt import TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, save_sample_grid
 from .plots import plot_losses
@@ -481,7 +481,8 @@ class Trainer:
         log.step_done(losses)
         logged: dict[str, float] = {}
         if self._due(config.log_every):
-            logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size)
+            logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size,
+                                      lambda means: mean_over_processes(means, parts.process, parts.device))
             self._stop_if_diverged(logged, parts)
         if self._due(config.checkpoint_every):  # first: a failing sample or validation loses no training
             self._save(parts)
@@ -500,14 +501,10 @@ class Trainer:
         log.write_validation(self.step, validation_scores(parts.system, self.val_dataset, parts.device, self.config.batch_size))
 
     def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
-        """Raise when a logged loss is not finite, in every process when one sees it. Under fp16 the
-        scaler skips such steps, so only once its scale has fallen below 1 (overflowing steps halved
-        it again and again) is the run lost."""
+        """Raise when a logged loss (a mean over the processes, so every process sees it) is not finite.
+        Under fp16 the scaler skips such steps, so only once its scale has fallen below 1 (overflowing
+        steps halved it again and again) is the run lost."""
         bad = [key for key, value in logged.items() if not math.isfinite(value)]
-        if parts.process.distributed:  # every process logs at this step: decide together
-            seen = torch.tensor([float(bool(bad))], device=parts.device)
-            dist.all_reduce(seen, op=dist.ReduceOp.MAX)
-            bad = bad or (["a loss of another process"] if seen.item() else [])
         if not bad:
             return
         scaler = parts.scaler
