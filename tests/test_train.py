@@ -427,6 +427,20 @@ def test_a_resumed_run_whose_dataset_is_gone_says_which_path_to_fix(pairs, tmp_p
     Trainer.resume(run, {"max_steps": 2, "data": str(tmp_path / "moved")}, progress=False).fit()
 
 
+def test_a_resumed_process_restores_the_cuda_random_state_of_its_own_gpu(monkeypatch):
+    from gantk.train.trainer import restore_cuda_rng
+
+    restored = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, device)))
+    gpu1 = torch.device("cuda", 1)
+    restore_cuda_rng(["mine"], gpu1)  # saved by this process: its GPU's state alone
+    restore_cuda_rng(["gpu0", "gpu1", "gpu2"], gpu1)  # an older checkpoint: every visible GPU's, by index
+    restore_cuda_rng(["gpu0", "gpu1"], torch.device("cuda", 3))  # resumed where the GPUs are numbered otherwise
+    restore_cuda_rng(["gpu0"], torch.device("cpu"))
+    restore_cuda_rng([], gpu1)
+    assert restored == [("mine", gpu1), ("gpu1", gpu1), ("gpu1", torch.device("cuda", 3))]
+
+
 def test_n_critic_needs_a_discriminator(pairs, tmp_path):
     with pytest.raises(OptionError, match="--n-critic 2 .* no discriminator"):
         Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, disc="none", loss="l1", n_critic=2), progress=False).fit()

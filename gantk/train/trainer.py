@@ -107,6 +107,16 @@ class TrainingParts:
     process: ProcessInfo
 
 
+def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
+    """Give ``device`` the CUDA random state a checkpoint saved for it: the one state of the process's
+    GPU (checkpoints before it hold every visible GPU's, by index). A CPU run has none to restore."""
+    if not states or device.type != "cuda":
+        return
+    index = device.index or 0
+    state = states[0] if len(states) == 1 else states[min(index, len(states) - 1)]
+    torch.cuda.set_rng_state(state, device)
+
+
 class Trainer:
     """Trains the system a configuration describes.
 
@@ -576,7 +586,8 @@ class Trainer:
     def _save(self, parts: TrainingParts) -> None:
         self._stop_if_weights_diverged(parts)
         system, process = parts.system, parts.process
-        rng = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+        # The CUDA state of this process's GPU only: a run may resume on a machine with fewer GPUs.
+        rng = {"cpu": torch.get_rng_state(), "cuda": [torch.cuda.get_rng_state(parts.device)] if parts.device.type == "cuda" else []}
         # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
         extra_state = process_extra_state(system) if process.distributed else {}
         per_process = gather_objects({"rng": rng, "extra_state": extra_state, "loss_window": self.loss_window.state()}, process)
@@ -619,7 +630,6 @@ class Trainer:
         if process.rank < len(payload["rng"]):
             rng = payload["rng"][process.rank]
             torch.set_rng_state(rng["cpu"])
-            if rng["cuda"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(rng["cuda"])
+            restore_cuda_rng(rng["cuda"], parts.device)
         else:  # a process the run did not have: a stream of its own, as in a new run
             torch.manual_seed(self.config.seed + process.rank)
