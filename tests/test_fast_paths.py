@@ -1,4 +1,5 @@
-"""The fast training paths (bf16, fp16, channels_last, torch.compile) against the fp32 eager step.
+"""The fast training paths (bf16, fp16, channels_last, torch.compile) against the fp32 eager step, and
+their resume.
 
 Each path is one step of ``Trainer.fit`` with the ``TrainConfig`` flags ``gantk train`` sets, on
 the same fixed batch (same seed, no flip; at 32 px the U-Net has 5 levels and no dropout level),
@@ -18,7 +19,9 @@ import torch
 
 from gantk.train import TrainConfig, Trainer
 from gantk.train import trainer as trainer_module
-from helpers import DEVICES, write_paired
+from gantk.train.checkpoint import load_checkpoint
+from gantk.train.logs import read_metrics
+from helpers import DEVICES, train_interrupted_then_resumed, write_paired
 
 # These check results, not speed: the warning about slow half precision on some CPUs does not matter here.
 pytestmark = pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")
@@ -94,6 +97,24 @@ def test_fast_path_step_matches_fp32(path, device, pairs, fp32_step, tmp_path, m
         device.type, init_scale=2.0**8, enabled=precision == "fp16"))
     step = one_step(pairs, tmp_path / "run", device=device, **flags)
     assert_close_step(step, fp32_step(device), loss_rtol, grad_rtol, min_cosine)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("path", FAST_PATHS)
+def test_fast_path_resumes_exactly(path, device, pairs, tmp_path):
+    """An interrupted and resumed run equals a straight one, bit for bit (fp16 restores its loss scale)."""
+    results = []
+    for name, stop_at in (("straight", None), ("resumed", 3)):
+        config = TrainConfig(data=str(pairs), out=str(tmp_path / name), device=device,
+                             **{**TINY, "max_steps": 5, "checkpoint_every": 2, **FAST_PATHS[path][0]})
+        train_interrupted_then_resumed(config, stop_at)
+        rows = [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_metrics(tmp_path / name / "metrics.csv")]
+        results.append((rows, load_checkpoint(tmp_path / name)))
+    (rows, straight), (resumed_rows, resumed) = results
+    assert len(rows) == 5 and resumed_rows == rows
+    assert resumed["scaler"] == straight["scaler"]
+    for key, value in straight["system_state"].items():
+        assert torch.equal(value, resumed["system_state"][key]), key
 
 
 @pytest.mark.parametrize("device", DEVICES)
