@@ -111,14 +111,17 @@ def _mean_of_ranks(rank: int, init_file: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     info = ProcessInfo(rank=rank, local_rank=rank, world_size=2)
     means = mean_over_processes({"G/l1": 10.0 * (rank + 1), "D/bce": float(rank)}, info, torch.device("cpu"))
-    Path(out, f"rank-{rank}.json").write_text(json.dumps(list(means.items())))
+    # A resumed process carries the losses its checkpoint saved (G's); a new one has the step's (D's) alone.
+    uneven = mean_over_processes({"G/l1": 4.0, "D/bce": 1.0} if rank == 0 else {"D/bce": 3.0}, info, torch.device("cpu"))
+    Path(out, f"rank-{rank}.json").write_text(json.dumps([list(means.items()), list(uneven.items())]))
     dist.destroy_process_group()
 
 
-def test_logged_losses_are_the_mean_over_the_processes(tmp_path):
+def test_logged_losses_are_the_mean_over_the_processes_that_hold_them(tmp_path):
     torch.multiprocessing.spawn(_mean_of_ranks, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
     for rank in (0, 1):  # in the order each process gave them
-        assert json.loads((tmp_path / f"rank-{rank}.json").read_text()) == [["G/l1", 15.0], ["D/bce", 0.5]]
+        assert json.loads((tmp_path / f"rank-{rank}.json").read_text()) == [[["G/l1", 15.0], ["D/bce", 0.5]],
+                                                                          [["G/l1", 4.0], ["D/bce", 2.0]]]
 
 
 def test_a_numbered_gpu_under_torchrun_is_refused(monkeypatch):

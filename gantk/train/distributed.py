@@ -52,15 +52,14 @@ def init_process_group(device: str) -> ProcessInfo:
 
 
 def mean_over_processes(values: dict[str, float], info: ProcessInfo, device: torch.device) -> dict[str, float]:
-    """Each value's mean over the processes of a run, which all give the same keys (``values`` itself
-    in a single process)."""
-    if not info.distributed or not values:
+    """Each value's mean over the processes of a run that have it (``values`` itself in a single
+    process). Processes may hold other keys: one that a resumed run added carries no saved losses."""
+    if not info.distributed:
         return values
-    keys = sorted(values)
-    summed = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(summed)
-    means = dict(zip(keys, (summed / info.world_size).tolist()))
-    return {key: means[key] for key in values}
+    keys = list(dict.fromkeys(key for keys in gather_objects(list(values), info) for key in keys))  # rank 0's order first
+    sums = torch.tensor([[values.get(key, 0.0), float(key in values)] for key in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(sums)
+    return {key: total / count for key, (total, count) in zip(keys, sums.tolist())}
 
 
 def gather_objects(value: object, info: ProcessInfo) -> list[object]:
