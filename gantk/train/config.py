@@ -221,7 +221,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type."""
     values = setting_keys(read_toml(path, "config file"))
     try:
-        TrainConfig().merged(values).validate()
+        TrainConfig().merged(values)  # values are checked once layered with the flags, which may replace them
     except OptionError as error:
         raise OptionError(f"config file {path}: {error}") from None
     return values
