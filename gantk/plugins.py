@@ -7,6 +7,7 @@ import functools
 import importlib
 import importlib.metadata
 import os
+import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -180,14 +181,33 @@ def plugin_name(plugin: Any) -> str:
     if isinstance(plugin, str):
         return plugin
     if isinstance(plugin, types.ModuleType):
-        script = getattr(plugin, "__file__", None) if plugin.__name__ == "__main__" else None
+        if plugin.__name__ != "__main__":
+            return plugin.__name__
+        spec, script = getattr(plugin, "__spec__", None), getattr(plugin, "__file__", None)
+        if spec is not None:  # python -m package.script
+            return spec.name
         return os.path.splitext(os.path.basename(script))[0] if script else plugin.__name__
     kind = plugin if isinstance(plugin, type) else type(plugin)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    return f"{module_name(kind.__module__)}.{kind.__qualname__}"
+
+
+def module_name(name: str) -> str:
+    """The module ``name`` as it would be imported: a script run as ``__main__`` by its own name."""
+    return plugin_name(sys.modules["__main__"]) if name == "__main__" and "__main__" in sys.modules else name
+
+
+def factory_name(factory: Any) -> str:
+    """Where a component factory's code lives (``module.qualname``, a partial's function), the same in
+    every session whatever name its plugin is loaded under."""
+    function = getattr(factory, "func", factory)  # functools.partial
+    qualname = getattr(function, "__qualname__", type(function).__qualname__)
+    return f"{module_name(getattr(function, '__module__', None) or '?')}.{qualname}"
 
 
 def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:
     name = plugin_name(plugin)
+    if not isinstance(plugin, str) and manager.get_plugin(name) not in (None, plugin):  # another object of one class
+        name += f"#{sum(1 for other, _ in manager.list_name_plugin() if other.split('#')[0] == name) + 1}"
     try:
         obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
         if manager.is_registered(obj):  # already loaded, e.g. through its entry point

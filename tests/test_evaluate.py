@@ -1,5 +1,6 @@
 """gantk eval end to end on tiny trained checkpoints (CPU, 32 px)."""
 
+import importlib.metadata
 import json
 import re
 import types
@@ -228,7 +229,7 @@ def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
         translate(run, pairs / "A", tmp_path / "out3", components=without)
 
 
-def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path):
+def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monkeypatch):
     from gantk import hookimpl, load_components
     from gantk.errors import CheckpointError
     from gantk.translate import translate
@@ -255,6 +256,13 @@ def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path):
         Trainer.resume(run, {"max_steps": 3}, components=built_in)
     again = load_components(autoload=False, plugins=[OverridingPlugin()])  # another session: the same plugin name
     assert len(translate(run, pairs / "A", tmp_path / "out", components=again)) == 4
+    # Installed now: the same code under its entry point's name.
+    entry_point = types.SimpleNamespace(name="gantk-overriding", value="overriding:plugin", dist=None, load=lambda: OverridingPlugin())
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [entry_point] if group == "gantk" else [])
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    installed = load_components()
+    assert installed.registry("generator").get("unet").plugin == "gantk-overriding"
+    assert len(translate(run, pairs / "A", tmp_path / "out-installed", components=installed)) == 4
 
 
 def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_path, monkeypatch):

@@ -385,5 +385,23 @@ def test_a_plugin_is_named_the_same_in_every_session(tmp_path):
     script = types.ModuleType("__main__")
     script.__file__ = str(tmp_path / "my_recipe.py")
     assert plugin_name(script) == "my_recipe"  # as `import my_recipe` names it
+    script.__spec__ = types.SimpleNamespace(name="pkg.my_recipe")  # python -m pkg.my_recipe
+    assert plugin_name(script) == "pkg.my_recipe"
     assert plugin_name(types.ModuleType("pkg.plugin")) == "pkg.plugin" == plugin_name("pkg.plugin")
     assert plugin_name(Plugin()) == plugin_name(Plugin()) == f"{__name__}.{Plugin.__qualname__}"
+
+
+def test_two_plugin_objects_of_one_class_both_load():
+    def adding(name):
+        class Plugin:
+            @hookimpl
+            def gantk_register_objectives(self, registry):
+                registry.add(name, type(name, (gantk.Objective,), {"__doc__": "A loss."}))
+
+        return Plugin()
+
+    first, second = adding("first-loss"), adding("second-loss")
+    components = load_components(autoload=False, plugins=[first, second])
+    assert not components.failures, [str(f) for f in components.failures]
+    plugins = [components.registry("objective").get(name).plugin for name in ("first-loss", "second-loss")]
+    assert plugins[1] == plugins[0] + "#2"

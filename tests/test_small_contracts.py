@@ -305,9 +305,10 @@ def test_a_checkpoint_names_the_plugins_of_every_part():
     plugin = {kind: components.registry(kind).get(name).plugin for kind, name in [("discriminator", "critic"), ("objective", "penalty"),
                                                                                   ("generator", "unet")]}
     used = part_plugins({"recipe": "pix2pix", "gen": "unet", "disc": "critic", "loss": "bce+penalty"}, components)
-    assert used == {"recipe": {"pix2pix": "gantk.recipes"}, "generator": {"unet": plugin["generator"]},
-                    "discriminator": {"critic": plugin["discriminator"]},
-                    "objective": {"bce": "gantk.objectives", "penalty": plugin["objective"]}}
+    assert {kind: {name: part["plugin"] for name, part in parts.items()} for kind, parts in used.items()} == {
+        "recipe": {"pix2pix": "gantk.recipes"}, "generator": {"unet": plugin["generator"]},
+        "discriminator": {"critic": plugin["discriminator"]}, "objective": {"bce": "gantk.objectives", "penalty": plugin["objective"]}}
+    assert used["discriminator"]["critic"]["factory"] == "gantk.discriminators.patch.PatchDiscriminator"
     assert len(set(plugin.values())) == 3
 
 

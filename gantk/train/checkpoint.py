@@ -16,7 +16,7 @@ from .. import __version__
 from ..errors import CheckpointError, GantkWarning, SpecError, UnknownNameError
 from ..files import remove_abandoned, replacing
 from ..objectives.spec import parse_spec
-from ..plugins import Components, default_components
+from ..plugins import Components, default_components, factory_name
 from ..recipes.base import Recipe
 from ..registry import plain
 from ..systems.base import System
@@ -129,9 +129,9 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components) -> It
     """Turn a part of a checkpoint that no plugin of ``components`` provides into an error naming the
     checkpoint and the plugins its run was trained with that are not loaded; a part that another
     plugin provides now (one that overrides it, say) is an error too."""
-    moved = [f"{kind} '{name}' came from plugin '{then}' and now comes from '{components.registry(kind).get(name).plugin}'"
+    moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{components.registry(kind).get(name).plugin}'"
              for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
-             if name in components.registry(kind) and components.registry(kind).get(name).plugin != then]
+             if name in components.registry(kind) and factory_name(components.registry(kind).get(name).factory) != then["factory"]]
     if moved:
         raise CheckpointError(
             f"checkpoint {payload['path']} was trained with parts that other plugins provide now: {'; '.join(moved)}. "
@@ -147,14 +147,16 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components) -> It
         ) from None
 
 
-def part_plugins(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, str]]:
-    """Per kind, the plugin that provides each part of ``system_config``: recipe, networks, objective terms."""
+def part_plugins(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, dict[str, str]]]:
+    """Per kind, the plugin and factory (:func:`gantk.plugins.factory_name`) of each part of
+    ``system_config``: recipe, networks, objective terms."""
     parts = [("recipe", system_config["recipe"]), ("generator", system_config["gen"])]
     parts += [("discriminator", system_config["disc"])] if system_config.get("disc") else []
     parts += [("objective", name) for name, _ in parse_spec(system_config["loss"])]
-    providers: dict[str, dict[str, str]] = {}
+    providers: dict[str, dict[str, dict[str, str]]] = {}
     for kind, name in parts:
-        providers.setdefault(kind, {})[name] = components.registry(kind).get(name).plugin
+        entry = components.registry(kind).get(name)
+        providers.setdefault(kind, {})[name] = {"plugin": entry.plugin, "factory": factory_name(entry.factory)}
     return providers
 
 

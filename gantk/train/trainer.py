@@ -147,7 +147,7 @@ class Trainer:
         self.val_dataset: Any = None  # set by fit, with val_every
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
-        self.part_plugins: dict[str, dict[str, str]] = {}  # set by build_system: the plugin of each part, per kind
+        self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's plugin and factory
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
 
     @classmethod
@@ -602,7 +602,7 @@ class Trainer:
             "step": self.step,
             "train_config": self.config.to_dict(),
             "train_items": self.train_items,
-            "plugins": sorted({plugin for providers in self.part_plugins.values() for plugin in providers.values()}),
+            "plugins": sorted({part["plugin"] for providers in self.part_plugins.values() for part in providers.values()}),
             "part_plugins": self.part_plugins,
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
