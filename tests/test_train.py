@@ -492,6 +492,23 @@ def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
 
 
+def test_a_network_may_keep_an_infinite_buffer(pairs, tmp_path):
+    class Floored(torch.nn.Module):
+        """A convolution that keeps a floor of -inf (a mask value) in a buffer."""
+
+        def __init__(self, in_channels=3, out_channels=3):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(in_channels, out_channels, 3, padding=1)
+            self.register_buffer("floor", torch.tensor(float("-inf")))
+
+        def forward(self, x):
+            return torch.tanh(self.conv(x)).clamp(min=self.floor)
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=2, gen="floored", gen_opt={})
+    Trainer(config, components=components_with_generator("floored", Floored), progress=False).fit()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["checkpoint-00000002.pt"]
+
+
 def test_a_checkpoint_between_logged_steps_is_not_written_with_diverged_weights(pairs, tmp_path):
     # The loss turns NaN at step 2 and so do G's weights; step 3 checkpoints but logs nothing.
     config = tiny_config(pairs, tmp_path / "run", max_steps=6, disc="none", loss="exploding", log_every=5, checkpoint_every=3)
