@@ -302,6 +302,14 @@ def test_a_run_reusing_a_folder_left_before_a_checkpoint_keeps_none_of_its_outpu
     assert started.exit_code == 0, started.output
     assert sorted(p.name for p in (left / "samples").iterdir()) == ["mine.png", "step-00000001.png"]
     assert not (left / "validation.csv").exists() and not (left / "eval.json").exists()
+    linked, elsewhere = tmp_path / "linked", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "step-00000099.png").write_bytes(b"not the run's")
+    linked.mkdir()
+    (linked / "samples").symlink_to(elsewhere)
+    started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(linked), *TINY_FLAGS, "--max-steps", "1"])
+    assert started.exit_code == 0, started.output
+    assert (elsewhere / "step-00000099.png").read_bytes() == b"not the run's"
 
 
 def test_a_file_system_error_on_a_given_path_is_one_line(run, tmp_path):

@@ -19,6 +19,8 @@ def clear_outputs(run_dir: Path) -> None:
     there starts with logs, samples and scores of its own (files gantk did not write are left)."""
     for name in (METRICS, VALIDATION, LOSS_CURVES, EVAL):
         (run_dir / name).unlink(missing_ok=True)
-    for pattern in (f"{SAMPLES}/step-*.png", f"{TENSORBOARD}/events.out.tfevents.*"):
-        for path in run_dir.glob(pattern):
+    for folder, pattern in ((SAMPLES, "step-*.png"), (TENSORBOARD, "events.out.tfevents.*")):
+        if (run_dir / folder).is_symlink():  # what it points to is not the run's
+            continue
+        for path in (run_dir / folder).glob(pattern):
             path.unlink(missing_ok=True)
