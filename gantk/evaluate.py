@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.formats import get_format
+from .data.formats import detects, get_format
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .errors import DataError, GantkWarning
@@ -29,7 +29,7 @@ from .inference import TrainedModel, match_channels
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import precision_recall
-from .plugins import Components
+from .plugins import Components, default_components
 from .report import Extremes, check_report_dir, write_report
 from .systems import targets
 
@@ -210,7 +210,8 @@ def open_eval_split(
     try:
         return _open_eval_split(data, config, split, data_format, components)
     except DataError as error:
-        if get_format(data_format, components).detect(Path(data)):
+        components = components or default_components()
+        if not Path(data).is_dir() or detects(get_format(data_format, components), Path(data), components):
             raise
         try:
             looks = f"it looks like the {detect_format(data, split, components)} format"

@@ -185,6 +185,11 @@ def test_eval_takes_the_data_format(image_run, no_weights):
     run, pairs = image_run
     args = ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress", "--data-format"]
     assert CliRunner().invoke(group(), [*args, "paired"]).exit_code == 0
+    from gantk.train.checkpoint import load_checkpoint
+
+    with pytest.raises(DataError) as missing:  # the Python API takes a path that is not there
+        open_eval_split(pairs.parent / "nosuch", load_checkpoint(run)["system"], "test", "aligned")
+    assert "does not exist" in str(missing.value) and "Note:" not in str(missing.value)
     for other, problem in (("segmentation", "the checkpoint is an image model"), ("aligned", "has no split 'test'"),
                            ("unaligned", "unaligned format, which has no targets")):
         wrong = CliRunner().invoke(group(), [*args, other])
