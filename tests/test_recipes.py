@@ -174,9 +174,9 @@ def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_pa
     write_segmentation(root / "train")
     write_segmentation(root / "test", count=3)
     tables, scores = [], trainer_module.validation_scores
-    for name, fails_at in (("straight", None), ("cut", 2)):
+    for name, fails_at in (("straight", None), ("cut", 2), ("cut-at-the-end", 3)):
         config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / name), max_steps=3, val_every=2,
-                             gen_opt={"ngf": 8}, **TINY)
+                             gen_opt={"ngf": 8}, **{**TINY, "checkpoint_every": 1})
 
         def failing(system, dataset, device, batch_size, trainer=None):
             if trainer.step == fails_at:
@@ -189,13 +189,13 @@ def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_pa
             with pytest.raises(RuntimeError, match="validation stopped"):
                 trainer.fit()
             monkeypatch.setattr(trainer_module, "validation_scores", scores)
-            Trainer.resume(config.out, progress=False).fit()
+            Trainer.resume(config.out, {"max_steps": 3 if fails_at == 2 else 4}, progress=False).fit()  # a longer run
         else:
             trainer.fit()
         with (tmp_path / name / "validation.csv").open() as handle:
             tables.append(list(csv.DictReader(handle)))
-    assert [int(row["step"]) for row in tables[1]] == [2, 3]
-    assert tables[1] == tables[0]
+    assert [int(row["step"]) for row in tables[1]] == [2, 3] and tables[1] == tables[0]
+    assert [int(row["step"]) for row in tables[2]] == [2, 3, 4]  # step 3 ended the first schedule
 
 
 def test_validation_runs_the_networks_in_eval_mode(tmp_path, monkeypatch):

@@ -397,9 +397,11 @@ class Trainer:
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
             log.window.carry(self.resume_from["loss_windows"][process.rank])
         self.system.train()
-        if self.resume_from is not None and log.validation is not None and self._due(config.val_every) \
-                and log.validation.last_step != self.step:  # the run stopped before its checkpoint's validation ended
-            self._validate(parts, log)
+        if self.resume_from is not None and log.validation is not None and log.validation.last_step != self.step:
+            saved = self.resume_from["train_config"]
+            ended = saved.get("max_steps") or (saved.get("epochs") or 0) * steps_per_epoch  # the schedule it had
+            if self._due(config.val_every) or self.step == ended:  # it stopped before its checkpoint's validation ended
+                self._validate(parts, log)
         try:
             # One process only: under torchrun every rank would have to agree on the step to stop at.
             with (stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device),
