@@ -149,7 +149,7 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
             if result is not None:
                 failures.append(PluginFailure(impl.plugin_name, _ignored_result(hook_name, result)))
         for scoped in added:  # after every plain add, so an override wins whatever order plugins load in
-            scoped.apply_overrides()
+            failures.extend(PluginFailure(scoped.plugin, clash) for clash in scoped.apply_overrides())
     return components
 
 

@@ -199,6 +199,7 @@ class Registry:
         self.kind = kind
         self.builds = builds
         self._entries: dict[str, Entry] = {}
+        self.overridden_by: dict[str, str] = {}  # name -> the plugin whose override holds it
 
     def add(self, name: str, factory: Callable[..., Any], *, plugin: str = "?", override: bool = False) -> None:
         """Register ``factory`` under ``name``; an existing name is an error unless ``override``."""
@@ -323,11 +324,19 @@ class PluginRegistry:
             self._registry.add(name, factory, plugin=self.plugin)
             self._added.append(name)
 
-    def apply_overrides(self) -> None:
-        """Register the names this plugin overrides, replacing any other plugin's."""
+    def apply_overrides(self) -> list[str]:
+        """Register the names this plugin overrides, replacing any other plugin's; returns what clashed
+        with another plugin's override (this one is kept, as the later loaded)."""
+        clashes = []
         for name, factory in self._overrides:
+            earlier = self._registry.overridden_by.get(name)
+            if earlier not in (None, self.plugin):
+                clashes.append(f"{self._registry.kind} '{name}' is overridden by plugin '{earlier}' too; this plugin's, "
+                               "loaded later, is kept: uninstall one of them to choose.")
             self._registry.add(name, factory, plugin=self.plugin, override=True)
+            self._registry.overridden_by[name] = self.plugin
         self._overrides.clear()
+        return clashes
 
     def rollback(self) -> None:
         """Undo this plugin's additions (its hook failed part-way: it adds all or nothing)."""

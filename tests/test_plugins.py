@@ -297,6 +297,23 @@ def test_an_override_wins_whatever_order_plugins_load_in(monkeypatch, overriding
         assert not components.failures and components.registry("objective").get("tv").factory is replacement
 
 
+def test_two_plugins_overriding_one_name_are_reported():
+    def unet_a():
+        """One replacement."""
+
+    def unet_b():
+        """Another."""
+
+    first = make_plugin("first", gantk_register_generators=lambda registry: registry.add("unet", unet_a, override=True))
+    second = make_plugin("second", gantk_register_generators=lambda registry: registry.add("unet", unet_b, override=True))
+    components = load_components(autoload=False, plugins=[first, second])
+    assert components.registry("generator").get("unet").factory is unet_b
+    assert [str(f) for f in components.failures] == [
+        "plugin 'second': generator 'unet' is overridden by plugin 'first' too; this plugin's, loaded later, is kept: "
+        "uninstall one of them to choose."
+    ]
+
+
 @pytest.mark.parametrize("discovered", [["gantk-tv", "zz-fork"], ["zz-fork", "gantk-tv"]])
 def test_of_two_distributions_with_one_entry_point_name_the_first_by_name_loads(monkeypatch, discovered):
     plugins = {
