@@ -322,3 +322,12 @@ def test_an_earlier_study_folder_is_recognised(tmp_path):
     (out / "photos").mkdir()
     with pytest.raises(AblationError, match=r"holds files that are not a gantk ablate study's \(photos\)"):
         check_study_dir(loaded, out)
+
+
+def test_a_cell_too_short_for_its_generator_steps_stops_the_study_before_any_training(study, tmp_path):
+    _, pairs, out = study
+    grid = tmp_path / "critic.toml"
+    grid.write_text(GRID + 'n_critic = 5\n')  # the second cell's G steps once in 5 steps, in a study of 2
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code != 0 and "cell 'L1+cGAN': the G step runs once every 5 steps" in result.output
+    assert not (out / "l1").exists()  # the first cell did not train

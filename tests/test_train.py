@@ -411,7 +411,7 @@ def test_n_critic_steps_g_once_every_n_d_steps(pairs, tmp_path):
 def test_a_run_too_short_for_one_generator_step_is_refused(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=3, n_critic=5)
     with pytest.raises(OptionError, match=r"the G step runs once every 5 steps \(as --n-critic sets it\), so in a run of 3 "
-                                          r"step\(s\) it never runs and G would not train: raise --max-steps to 5 or more"):
+                                          r"step\(s\) it never runs and G would not train: raise --max-steps to 5 steps or more"):
         Trainer(config, progress=False).fit()
     assert not (tmp_path / "run").exists()
 

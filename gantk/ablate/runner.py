@@ -134,7 +134,9 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         data_format = trainer.config.data_format
         train, _ = trainer.open_data(summaries.get(data_format))
         summaries[data_format] = trainer.summary
-        trainer.build_system(train, torch.device("cpu"))
+        system = trainer.build_system(train, torch.device("cpu"))
+        config = trainer.config
+        trainer.check_every_phase_runs(system, config.max_steps or config.epochs * (len(train) // config.batch_size))
         open_eval_split(data, trainer.system_config, split, data_format, components=trainer.components)
     except GantkError as error:
         raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None

@@ -375,7 +375,7 @@ class Trainer:
         if steps_per_epoch == 0:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
         self.total_steps = config.max_steps or config.epochs * steps_per_epoch
-        self._check_every_phase_runs()
+        self.check_every_phase_runs(self.system, self.total_steps)
         self._warn_if_the_processes_changed(process)
         if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
             raise OptionError(
@@ -429,14 +429,15 @@ class Trainer:
             self._save(parts)
         raise TrainingInterrupted(self.step, signum)
 
-    def _check_every_phase_runs(self) -> None:
-        """Raise when a phase (G with --n-critic N, say) would not run once in the whole schedule."""
-        for phase in self.system.phases:
-            if phase.every > self.total_steps:
+    def check_every_phase_runs(self, system: System, total_steps: int) -> None:
+        """Raise when a phase (G with --n-critic N, say) would not run once in a schedule of ``total_steps``."""
+        length = "--max-steps" if self.config.max_steps else "--epochs"
+        for phase in system.phases:
+            if phase.every > total_steps:
                 raise OptionError(
                     f"the {phase.name} step runs once every {phase.every} steps (as --n-critic sets it), so in a run of "
-                    f"{self.total_steps} step(s) it never runs and {', '.join(phase.trains)} would not train: raise "
-                    f"--max-steps to {phase.every} or more, or lower --n-critic."
+                    f"{total_steps} step(s) it never runs and {', '.join(phase.trains)} would not train: raise "
+                    f"{length} to {phase.every} steps or more, or lower --n-critic."
                 )
 
     def _warn_if_the_data_changed(self) -> None:
