@@ -97,7 +97,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
 
     Example: gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
     """
-    from .ablate import BUILTIN_GRIDS, load_grid, run_ablation
+    from .ablate import BUILTIN_GRIDS, AblationError, load_grid, run_ablation
     from .train.config import layered, naming_config_file, read_config_file
 
     if list_grids:
@@ -110,7 +110,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
     common = layered(read_config_file(config_file) if config_file else {}, given_flags(flags))
-    with naming_config_file(config_file):
+    with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
         run_ablation(
             load_grid(grid_spec), data, Path(out), common=common, progress=progress, log=click.echo,
             eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,

@@ -331,3 +331,12 @@ def test_a_cell_too_short_for_its_generator_steps_stops_the_study_before_any_tra
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
     assert result.exit_code != 0 and "cell 'L1+cGAN': the G step runs once every 5 steps" in result.output
     assert not (out / "l1").exists()  # the first cell did not train
+
+
+def test_a_cell_error_names_the_config_file_of_the_common_settings(study, tmp_path):
+    grid, pairs, out = study
+    config = tmp_path / "common.toml"
+    config.write_text('gen = "nope"\n')
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", config, *FLAGS)
+    assert result.exit_code != 0 and "unknown generator 'nope'" in result.output
+    assert f"Settings were read from config file {config}, then from the flags." in " ".join(result.output.split())

@@ -228,12 +228,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def naming_config_file(path: str | Path | None) -> Iterator[None]:
-    """Setting errors raised inside name the config file ``path`` the settings were read from (errors
-    name settings as flags, which a file may have set instead)."""
+def naming_config_file(path: str | Path | None, *also: type[Exception]) -> Iterator[None]:
+    """Setting errors (and errors of the types ``also``) raised inside name the config file ``path``
+    the settings were read from (errors name settings as flags, which a file may have set instead)."""
     try:
         yield
-    except (OptionError, SpecError, UnknownNameError) as error:
+    except (OptionError, SpecError, UnknownNameError, *also) as error:
         if path is not None and not str(error).startswith(f"config file {path}"):
             error.args = (f"{error} Settings were read from config file {path}, then from the flags.", *error.args[1:])
         raise
