@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for flag, folder in (("--out", args.out), ("--data-dir", args.data_dir)):
-        if folder is not None and folder.exists() and any(folder.iterdir()):
+        if folder is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             parser.error(f"{folder} is not empty: choose a new {flag} folder")
     return args
 

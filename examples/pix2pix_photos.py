@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"no photo folder at {args.photos}: pass one with --photos DIR")
     if args.size < 32 or args.size % 32:
         parser.error(f"--size must be a multiple of 32 of at least 32, got {args.size}")
-    if args.out.exists() and any(args.out.iterdir()):
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         parser.error(f"{args.out} is not empty: choose a new --out folder")
     return args
 

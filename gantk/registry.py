@@ -114,7 +114,8 @@ def type_mismatch(option: str, wanted: type, default: Any, value: Any) -> str | 
 
 def as_declared(wanted: type | None, value: Any) -> Any:
     """``value`` for an option that takes ``wanted`` values: a whole number given to a text option is
-    its text (``--gen-opt revision=2024``); a fraction is not, as its text may differ from the one typed.
+    its text (``--gen-opt revision=2024``; written with leading zeros or ``_`` it reads back without
+    them); a fraction is not, as its text may differ more from the one typed.
 
     Example:
         >>> as_declared(str, 2024), as_declared(str, 0.5), as_declared(int, 3)

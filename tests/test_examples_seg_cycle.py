@@ -68,6 +68,7 @@ def test_the_examples_refuse_a_folder_that_is_not_empty_before_working(tmp_path,
     used = tmp_path / "used"
     used.mkdir()
     (used / "earlier.txt").write_text("an earlier run's")
-    with pytest.raises(SystemExit):
-        load_example(name).main([flag, str(used)])
-    assert f"{used} is not empty: choose a new {flag} folder" in capsys.readouterr().err
+    for taken in (used, used / "earlier.txt"):  # a folder with files, or a file
+        with pytest.raises(SystemExit):
+            load_example(name).main([flag, str(taken)])
+        assert f"{taken} is not empty: choose a new {flag} folder" in capsys.readouterr().err

@@ -215,6 +215,9 @@ def test_a_default_weight_of_zero_needs_a_weight_in_the_spec():
     with pytest.raises(OptionError, match="'weightless' .* default_weight 0.0.*weightless@W"):
         ObjectiveSet.from_spec("l1+weightless", registry)
     assert ObjectiveSet.from_spec("l1+weightless@2", registry).spec == "l1@100+weightless@2"
+    truthy = _registry_with(truthy=type("Truthy", (Scale,), {"__doc__": "Weight True.", "default_weight": True}))
+    with pytest.raises(OptionError, match="'truthy' .* default_weight True.*truthy@W"):  # a bool is no weight
+        ObjectiveSet.from_spec("truthy", truthy)
 
 
 class OneElement(Objective):

@@ -292,6 +292,10 @@ def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=34, load_size=34, gen="resnet6", gen_opt={"ngf": 8})
     with pytest.raises(OptionError, match=r"multiples of 4, but --crop-size is 34: use --crop-size 32 \(or --crop-size 36 --load-size 36\)"):
         Trainer(config, progress=False).fit()
+    pan = {"arch": "pan", "encoder": "resnet18"}  # multiples of 16, 128 px at least: 80 and 64 would not do
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=72, load_size=72, gen="smp", gen_opt=pan)
+    with pytest.raises(OptionError, match=r"multiples of 16, but --crop-size is 72: use --crop-size 128 --load-size 128, or"):
+        Trainer(config, progress=False).fit()
 
 
 def test_batch_norm_that_sees_one_value_per_channel_names_the_fixes(pairs, tmp_path):

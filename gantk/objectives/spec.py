@@ -189,7 +189,8 @@ class ObjectiveSet(nn.Module):
                     f"objective {name!r} (plugin '{plugin}') was built as a {type(objective).__name__}, not a "
                     "gantk.Objective: its factory must return an Objective subclass."
                 )
-            if weight is None and not (isinstance(objective.default_weight, (int, float)) and objective.default_weight > 0):
+            default = objective.default_weight
+            if weight is None and not (isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0):
                 raise OptionError(
                     f"objective {name!r} (plugin '{plugin}') has default_weight {objective.default_weight!r}, which no "
                     f"spec can use: give it a weight ({name}@W) or fix the plugin."

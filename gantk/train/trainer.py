@@ -317,7 +317,7 @@ class Trainer:
             if crop and crop % multiple:
                 raise OptionError(
                     f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    f"use {self._crop_sizes_to_try(multiple)}, or another {kind}"
+                    f"use {self._crop_sizes_to_try(multiple, smallest)}, or another {kind}"
                     + (f" (`gantk describe {kind} {component}` shows its options and size multiple)." if describe else ".")
                 )
             if crop and crop < smallest:
@@ -330,11 +330,12 @@ class Trainer:
             system.to(memory_format=torch.channels_last)
         return system
 
-    def _crop_sizes_to_try(self, multiple: int) -> str:
-        """The nearest crop sizes that are multiples of ``multiple``, the one below first when the one
-        above needs a larger --load-size (which it then names)."""
+    def _crop_sizes_to_try(self, multiple: int, smallest: int = 1) -> str:
+        """The nearest crop sizes that are multiples of ``multiple`` and at least ``smallest``, the one
+        below first when the one above needs a larger --load-size (which it then names)."""
         crop, load = self.config.crop_size, self.config.load_size
-        below, above = crop // multiple * multiple, (crop // multiple + 1) * multiple
+        below, above = crop // multiple * multiple, max(crop // multiple + 1, -(-smallest // multiple)) * multiple
+        below = below if below >= smallest else 0
         if load and above > load:
             larger = f"--crop-size {above} --load-size {above}"
             return f"--crop-size {below} (or {larger})" if below else larger
