@@ -128,10 +128,14 @@ def _unreadable_hint(path: Path) -> str:
 def missing_plugin_errors(payload: dict[str, Any], components: Components) -> Iterator[None]:
     """Turn a part of a checkpoint that no plugin of ``components`` provides into an error naming the
     checkpoint and the plugins its run was trained with that are not loaded; a part that another
-    plugin provides now (one that overrides it, say) is an error too."""
-    moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{components.registry(kind).get(name).plugin}'"
+    provider gives now (a plugin that overrides it, say) is an error too: neither the plugin (an
+    upgraded one may have moved its code) nor the code (loaded under another plugin name) is the same."""
+    now = {(kind, name): components.registry(kind).get(name) for kind, providers in payload["part_plugins"].items()
+           for name in providers if name in components.registry(kind)}
+    moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{now[kind, name].plugin}'"
              for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
-             if name in components.registry(kind) and factory_name(components.registry(kind).get(name).factory) != then["factory"]]
+             if (kind, name) in now and now[kind, name].plugin != then["plugin"]
+             and factory_name(now[kind, name].factory) != then["factory"]]
     if moved:
         raise CheckpointError(
             f"checkpoint {payload['path']} was trained with parts that other plugins provide now: {'; '.join(moved)}. "
