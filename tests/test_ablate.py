@@ -176,7 +176,7 @@ def test_a_cell_whose_checkpoint_is_gone_trains_again(study):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[[cells]]\nname = "a"\nlos = "l1"', "cell 'a': unknown configuration key"),
+    ('[[cells]]\nname = "a"\nlos = "l1"', "cell 'a': unknown setting\\(s\\) los; a cell takes: .*crop_size, data_format, decay_start, .*, n_critic, pool_size,"),
     ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
     ('[[cells]]\nname = ".."', "clashing: empty"),
     ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),

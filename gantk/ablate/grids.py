@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import GantkError
 from ..train import TrainConfig
 from ..train.config import read_toml, setting_keys
+
+
+RUNNER_KEYS = frozenset({"data", "out"})  # settings gantk ablate gives every cell
 
 
 class AblationError(GantkError):
@@ -111,9 +114,13 @@ def check_grid(grid: Grid, source: str) -> None:
             f"grid {source}: cell names must differ as folder names (letters, digits, +._-), clashing: {', '.join(clashes) or 'empty'}."
         )
     for label, settings in [("[common]", grid.common)] + [(f"cell '{c.name}'", c.settings) for c in grid.cells]:
-        reserved = sorted({"data", "out"} & set(settings))
+        reserved = sorted(RUNNER_KEYS & set(settings))
         if reserved:
             raise AblationError(f"grid {source}, {label}: {', '.join(reserved)} is set by gantk ablate (--data, --out); remove it.")
+        unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            known = sorted({f.name for f in fields(TrainConfig)} - RUNNER_KEYS)
+            raise AblationError(f"grid {source}, {label}: unknown setting(s) {', '.join(unknown)}; a cell takes: {', '.join(known)}.")
         try:
             TrainConfig().merged(settings)
         except GantkError as error:
