@@ -17,6 +17,7 @@ from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS
+from ..train.trainer import schedule_steps
 from .grids import AblationError, Cell, Grid, cell_config, check_grid
 from .outputs import STUDY_FILES, write_outputs
 
@@ -136,7 +137,7 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         summaries[data_format] = trainer.summary
         system = trainer.build_system(train, torch.device("cpu"))
         config = trainer.config
-        trainer.check_every_phase_runs(system, config.max_steps or config.epochs * (len(train) // config.batch_size))
+        trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, len(train) // config.batch_size))
         open_eval_split(data, trainer.system_config, split, data_format, components=trainer.components)
     except GantkError as error:
         raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None

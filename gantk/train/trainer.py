@@ -107,6 +107,11 @@ class TrainingParts:
     process: ProcessInfo
 
 
+def schedule_steps(max_steps: int | None, epochs: int | None, steps_per_epoch: int) -> int:
+    """The steps of a schedule set in steps (``max_steps``, which wins) or in epochs."""
+    return max_steps or (epochs or 0) * steps_per_epoch
+
+
 def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
     """Give ``device`` the CUDA random state a checkpoint saved for it: the one state of the process's
     GPU (checkpoints before it hold every visible GPU's, by index). A CPU run has none to restore."""
@@ -375,7 +380,7 @@ class Trainer:
         steps_per_epoch = len(sampler) // config.batch_size
         if steps_per_epoch == 0:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
-        self.total_steps = config.max_steps or config.epochs * steps_per_epoch
+        self.total_steps = schedule_steps(config.max_steps, config.epochs, steps_per_epoch)
         self.check_every_phase_runs(self.system, self.total_steps)
         self._warn_if_the_processes_changed(process)
         if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
@@ -400,7 +405,7 @@ class Trainer:
         self.system.train()
         if self.resume_from is not None and log.validation is not None and log.validation.last_step != self.step:
             saved = self.resume_from["train_config"]
-            ended = saved.get("max_steps") or (saved.get("epochs") or 0) * steps_per_epoch  # the schedule it had
+            ended = schedule_steps(saved.get("max_steps"), saved.get("epochs"), steps_per_epoch)  # the schedule it had
             if self._due(config.val_every) or self.step == ended:  # it stopped before its checkpoint's validation ended
                 self._validate(parts, log)
         try:
