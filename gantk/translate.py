@@ -59,6 +59,7 @@ def translate(
     if size == "native" and batch_size != 1:
         raise OptionError(f"size native runs each image at its own size, one at a time: use batch size 1, not {batch_size}.")
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
+    model.system.check_direction(direction)
     if overlay and model.num_classes is None:
         raise OptionError(f"--overlay blends a mask over its input, but {checkpoint} is an image model; overlays are for "
                           "mask models (trained with --recipe seg): drop --overlay.")

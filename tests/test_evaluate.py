@@ -531,6 +531,14 @@ def test_translate_stopped_by_an_unreadable_input_says_what_it_kept(image_run, t
     assert [p.name for p in out.iterdir()] == ["a.png"]
 
 
+def test_translate_refuses_a_direction_before_reading_any_input(image_run, tmp_path):
+    run, pairs = image_run
+    refused = _cli_translate("--checkpoint", run, "--direction", "BtoA", pairs / "A", tmp_path / "out")
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert refused.output.startswith("Error: a paired model maps its input to its output only"), refused.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_translate_refuses_two_inputs_that_would_write_one_file(mask_run, tmp_path):
     from gantk.translate import translate
 

@@ -160,6 +160,10 @@ class System(nn.Module, metaclass=abc.ABCMeta):
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         """Run the trained mapping on a batch of normalised images (inference)."""
 
+    def check_direction(self, direction: str) -> None:
+        """Raise :class:`~gantk.errors.OptionError` for a ``direction`` :meth:`translate` does not take,
+        so a caller can refuse it before reading any image. Accepts every direction by default."""
+
     def after_optimizer_step(self, phase: Phase) -> None:
         """What must follow each update of ``phase``'s networks (clipping a critic's weights, say).
 

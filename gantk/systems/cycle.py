@@ -92,8 +92,11 @@ class CycleSystem(System):
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
         return [batch["A"], outputs["fake_B"].detach(), batch["B"], outputs["fake_A"].detach()]
 
-    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+    def check_direction(self, direction: str) -> None:
         if direction not in DIRECTIONS:
             raise OptionError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}.")
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        self.check_direction(direction)
         gen, _, _, _, target = DIRECTIONS[direction]
         return checked_output(self.networks[gen](images), images, self.config["channels"][target], self.config["gen"])

@@ -94,7 +94,7 @@ class PairedSystem(System):
             self.display(batch["B"], side="B"),
         ]
 
-    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+    def check_direction(self, direction: str) -> None:
         if direction != "AtoB":
             source, target = ("B", "A") if self.config.get("direction") == "BtoA" else ("A", "B")
             raise OptionError(
@@ -102,6 +102,9 @@ class PairedSystem(System):
                 f"maps the data's {source} images to {target}). Direction 'BtoA' is for cyclegan models; for the "
                 "reverse mapping, train another model with the other --direction."
             )
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        self.check_direction(direction)
         generator = self.translation_generator()
         return self._visible(checked_output(generator(images), images, self.out_channels, self.config["gen"]))
 
