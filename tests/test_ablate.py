@@ -176,7 +176,7 @@ def test_a_cell_whose_checkpoint_is_gone_trains_again(study):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[[cells]]\nname = "a"\nlos = "l1"', "cell 'a': unknown setting\\(s\\) los; a cell takes: .*crop_size, data_format, decay_start, .*, n_critic, pool_size,"),
+    ('[[cells]]\nname = "a"\nlos = "l1"', "grid grid \\(.*grid.toml\\), cell 'a': unknown setting\\(s\\) los; a cell takes: .*crop_size, data_format, decay_start, .*, n_critic, pool_size,"),
     ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
     ('[[cells]]\nname = ".."', "clashing: empty"),
     ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),
@@ -249,7 +249,7 @@ def test_a_cell_that_cannot_train_is_reported_before_any_cell_trains(study, bad_
     grid, pairs, out = study
     grid.write_text(GRID + f'[[cells]]\nname = "bad"\n{bad_cell}\n')
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
-    assert result.exit_code == 1 and "Error: grid tiny, cell 'bad': " in result.output
+    assert result.exit_code == 1 and f"Error: grid tiny ({grid}), cell 'bad': " in result.output
     assert re.search(message, result.output) and not out.exists()
 
 

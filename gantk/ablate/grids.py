@@ -35,12 +35,18 @@ class Cell:
 
 @dataclass(frozen=True)
 class Grid:
-    """A named list of cells and the settings they share."""
+    """A named list of cells and the settings they share; ``source`` is the file it was read from, if any."""
 
     name: str
     cells: tuple[Cell, ...]
     description: str = ""
     common: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        """How messages name the grid: its name, and its file."""
+        return f"{self.name} ({self.source})" if self.source else self.name
 
 
 L1_CGAN = {"loss": "bce+l1@100", "conditional": True}
@@ -100,31 +106,32 @@ def load_grid(spec: str | Path) -> Grid:
         cells=tuple(Cell(c["name"], setting_keys({k: v for k, v in c.items() if k != "name"})) for c in cells),
         description=str(document.get("description", "")),
         common=setting_keys(common),
+        source=str(path),
     )
-    check_grid(grid, str(path))
+    check_grid(grid)
     return grid
 
 
-def check_grid(grid: Grid, source: str) -> None:
+def check_grid(grid: Grid) -> None:
     """Cell names unique as folders; every key a training setting; ``data`` and ``out`` left to the runner."""
     folders = [cell.folder for cell in grid.cells]
     clashes = sorted({f for f in folders if folders.count(f) > 1 or not f})
     if clashes:
         raise AblationError(
-            f"grid {source}: cell names must differ as folder names (letters, digits, +._-), clashing: {', '.join(clashes) or 'empty'}."
+            f"grid {grid.label}: cell names must differ as folder names (letters, digits, +._-), clashing: {', '.join(clashes) or 'empty'}."
         )
     for label, settings in [("[common]", grid.common)] + [(f"cell '{c.name}'", c.settings) for c in grid.cells]:
         reserved = sorted(RUNNER_KEYS & set(settings))
         if reserved:
-            raise AblationError(f"grid {source}, {label}: {', '.join(reserved)} is set by gantk ablate (--data, --out); remove it.")
+            raise AblationError(f"grid {grid.label}, {label}: {', '.join(reserved)} is set by gantk ablate (--data, --out); remove it.")
         unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
         if unknown:
             known = sorted({f.name for f in fields(TrainConfig)} - RUNNER_KEYS)
-            raise AblationError(f"grid {source}, {label}: unknown setting(s) {', '.join(unknown)}; a cell takes: {', '.join(known)}.")
+            raise AblationError(f"grid {grid.label}, {label}: unknown setting(s) {', '.join(unknown)}; a cell takes: {', '.join(known)}.")
         try:
             TrainConfig().merged(settings)
         except GantkError as error:
-            raise AblationError(f"grid {source}, {label}: {error}") from None
+            raise AblationError(f"grid {grid.label}, {label}: {error}") from None
 
 
 def cell_config(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any]) -> TrainConfig:

@@ -61,7 +61,7 @@ def run_ablation(
     """
     out = Path(out)
     common, eval_options = dict(common or {}), dict(eval_options or {})
-    check_grid(grid, grid.name)
+    check_grid(grid)
     check_study_dir(grid, out)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
@@ -97,7 +97,7 @@ def run_ablation(
         except AblationError:
             raise
         except GantkError as error:
-            raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None
+            raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
         result["cell"] = {"name": cell.name, "settings": cell.settings, "train_config": settings, "evaluation": evaluation}
         save_result(result, run_dir / EVAL_FILE)
         results.append(result)
@@ -140,7 +140,7 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, len(train) // config.batch_size))
         open_eval_split(data, trainer.system_config, split, data_format, components=trainer.components)
     except GantkError as error:
-        raise AblationError(f"grid {grid.name}, cell '{cell.name}': {error}") from None
+        raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer
 
 
