@@ -22,10 +22,11 @@ from .data import detect_format, open_dataset
 from .data.formats import detects, get_format
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
+from .data.transforms import match_channels
 from .errors import DataError, GantkWarning
 from .files import replacing
 from .host_memory import freed_memory_kept
-from .inference import TrainedModel, match_channels
+from .inference import TrainedModel
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import precision_recall

@@ -8,34 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import kornia
 import torch
 import torch.nn.functional as F
 
-from .data.transforms import normalize_image
+from .data.transforms import match_channels, normalize_image
 from .errors import DataError
 from .nn import one_value_per_channel
 from .plugins import Components
 from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
 from .train.distributed import resolve_device
-
-
-def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """Convert normalised images to the channel count a model was trained on (gray <-> RGB, RGBA
-    with an opaque alpha).
-
-    Gray is ITU-R 601 luma, as ``gantk data derive`` makes it (the weights sum to 1, so it holds
-    on [-1, 1] images as on [0, 1] ones).
-    """
-    if images.shape[1] == channels:
-        return images
-    if channels == 1:
-        return kornia.color.rgb_to_grayscale(images[:, :3])
-    rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images[:, :3]
-    if channels == 4:  # an opaque alpha channel
-        return torch.cat([rgb, torch.ones_like(rgb[:, :1])], dim=1)
-    return rgb.contiguous()
 
 
 @dataclass

@@ -296,6 +296,24 @@ def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):
         model.translate(model.inputs(item["A"][None]), direction="BtoA")
 
 
+def test_validation_converts_a_split_of_other_channels_as_eval_does(tmp_path, no_weights):
+    import csv
+
+    from gantk.data.io import read_image, write_png
+
+    root = tmp_path / "pairs"
+    write_paired(root / "train", count=4, size=40, channels_a=1)
+    write_paired(root / "test", count=3, size=40, channels_a=3)  # colour inputs
+    for path in (root / "test" / "B").glob("*.png"):  # gray targets
+        write_png(read_image(path).float().mean(0, keepdim=True).to(torch.uint8), path)
+    run = Trainer(TrainConfig(data=str(root), out=str(tmp_path / "run"), val_every=2, **TINY), progress=False).fit()
+    with (run / "validation.csv").open() as handle:
+        validated = list(csv.DictReader(handle))[-1]
+    evaluated = evaluate(run, root, split="test", eval_mode=True, progress=False)["metrics"]
+    assert float(validated["val/l1"]) == pytest.approx(evaluated["l1"], rel=1e-5)
+    assert float(validated["val/ssim"]) == pytest.approx(evaluated["ssim"], rel=1e-5)
+
+
 def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     pairs = write_paired(tmp_path / "pairs", count=4, size=40)
     config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), gen="resnet6", **{**TINY, "gen_opt": {"ngf": 8, "dropout": 0.5}})

@@ -12,7 +12,7 @@ from gantk.ablate import Cell, Grid, cell_config, markdown_table
 from gantk.cli_options import parse_value
 from gantk.errors import OptionError
 from gantk.evaluate import finite
-from gantk.inference import match_channels
+from gantk.data.transforms import match_channels
 from gantk.nn.geometry import Window, receptive_field
 from gantk.plugins import load_components
 from gantk.registry import with_nones

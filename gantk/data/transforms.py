@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import kornia
 import torch
 from torch import Tensor
 from torchvision import tv_tensors
@@ -96,3 +97,20 @@ def to_unit(images: Tensor) -> Tensor:
 def to_uint8(images: Tensor) -> Tensor:
     """Images in [-1, 1] as uint8 pixels (clamped and rounded): the inverse of :func:`normalize_image`."""
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def match_channels(images: Tensor, channels: int) -> Tensor:
+    """Convert normalised images to the channel count a model was trained on (gray <-> RGB, RGBA
+    with an opaque alpha).
+
+    Gray is ITU-R 601 luma, as ``gantk data derive`` makes it (the weights sum to 1, so it holds
+    on [-1, 1] images as on [0, 1] ones).
+    """
+    if images.shape[1] == channels:
+        return images
+    if channels == 1:
+        return kornia.color.rgb_to_grayscale(images[:, :3])
+    rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images[:, :3]
+    if channels == 4:  # an opaque alpha channel
+        return torch.cat([rgb, torch.ones_like(rgb[:, :1])], dim=1)
+    return rgb.contiguous()

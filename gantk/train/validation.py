@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from ..data.transforms import match_channels
 from ..metrics.pixel import PixelScores
 from ..metrics.segmentation import SegmentationScores
 from ..systems.base import System
@@ -18,7 +19,8 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
 
     The networks run in eval mode (running statistics, no dropout) under ``no_grad`` and a forked
     RNG, so validating changes neither the weights, the normalisation statistics nor the random
-    stream of the run.
+    stream of the run. Images of another channel count than the training data's (a gray test split
+    of colour training data, say) are converted, as ``gantk eval`` converts them.
     """
     num_classes = dataset.num_classes
     scores = PixelScores() if num_classes is None else SegmentationScores(num_classes)
@@ -27,7 +29,8 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
     devices = [device] if device.type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            outputs = system.translate(batch["A"].to(device))
-            scores.update(outputs.float(), batch["B"].to(device))
+            outputs = system.translate(match_channels(batch["A"].to(device), system.config["channels"]["A"]))
+            truth = batch["B"].to(device)
+            scores.update(outputs.float(), truth if num_classes is not None else match_channels(truth, outputs.shape[1]))
     system.train(was_training)
     return {f"{VALIDATION_PREFIX}{key}": value for key, value in scores.compute().items() if isinstance(value, float)}
