@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.formats import detects, get_format
+from .data.formats import SegmentationFormat, detects, get_format
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .data.transforms import match_channels
@@ -241,6 +241,11 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             f"{data} has no split folders, so its images serve every split: if the model trained on them, "
             "these scores are on its training images, not held-out ones.",
             GantkWarning,  # raised here, so a study's several callers show it once
+        )
+    if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data))) > config["num_classes"]:
+        raise DataError(
+            f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
+            f"(ids 0..{found - 1}); evaluate on data with the classes the model was trained on."
         )
     options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
     return open_dataset(

@@ -277,3 +277,12 @@ def test_derive_pairs_names_every_unreadable_photo_and_writes_nothing(tmp_path):
     assert "2 of 5 photos cannot be read" in message and "corrupt.jpg: cannot be decoded" in message
     assert "trunc.png: cannot be decoded" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_derive_pairs_refuses_photos_whose_crops_would_share_files(tmp_path):
+    photos = few_photos(tmp_path / "photos")
+    (photos / "0.jpg").write_bytes((photos / "1.png").read_bytes())  # 0.png's crops and 0.jpg's are 0_00.png, ...
+    with pytest.raises(DataError) as info:
+        derive_pairs(photos, tmp_path / "out", task="gray", size=16, crops_per_photo=1)
+    assert f"{photos}: 0.jpg, 0.png share the name '0'" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]

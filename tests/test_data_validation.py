@@ -34,6 +34,23 @@ def problems(root: Path, data_format: str | None = None) -> str:
     return str(info.value)
 
 
+def test_a_partner_in_a_format_that_is_not_read_is_named(tmp_path):
+    paired(tmp_path)
+    png(tmp_path / "train" / "A" / "x.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "train" / "B" / "x.gif")
+    message = problems(tmp_path)
+    assert "train/A/x.png: its partner train/B/x.gif is not a .png, .jpg" in message and "no file named" not in message
+
+
+def test_names_pair_whatever_their_unicode_form(tmp_path):
+    import unicodedata
+
+    paired(tmp_path)
+    png(tmp_path / "train" / "A" / f"{unicodedata.normalize('NFD', 'café')}.png")  # as macOS writes it
+    png(tmp_path / "train" / "B" / f"{unicodedata.normalize('NFC', 'café')}.png")
+    assert check_dataset(tmp_path).splits["train"].items == 4
+
+
 def test_valid_paired_set_is_summarised(tmp_path):
     paired(tmp_path)
     png(tmp_path / "test" / "A" / "z.png", channels=1, height=6, width=10)

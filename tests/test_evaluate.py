@@ -314,6 +314,13 @@ def test_validation_converts_a_split_of_other_channels_as_eval_does(tmp_path, no
     assert float(validated["val/ssim"]) == pytest.approx(evaluated["ssim"], rel=1e-5)
 
 
+def test_a_mask_model_is_not_evaluated_on_masks_of_more_classes(mask_run, tmp_path, no_weights):
+    run, _ = mask_run
+    data = write_segmentation(tmp_path / "five", count=3, size=40, num_classes=5)
+    with pytest.raises(DataError, match=rf"the checkpoint's model predicts 2 classes, but the masks of {data} hold 5 \(ids 0..4\)"):
+        evaluate(run, data, split="train", progress=False)
+
+
 def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     pairs = write_paired(tmp_path / "pairs", count=4, size=40)
     config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), gen="resnet6", **{**TINY, "gen_opt": {"ngf": 8, "dropout": 0.5}})

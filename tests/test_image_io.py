@@ -133,8 +133,8 @@ def test_tiff_masks_keep_their_labels_and_float_tiffs_are_refused(tmp_path):
     assert set(read_mask(tmp_path / "palette.tif").flatten().tolist()) == {2}
     Image.new("L", (8, 6), 1).save(tmp_path / "labels.bmp")
     assert read_mask(tmp_path / "labels.bmp").unique().tolist() == [1]
-    Image.fromarray(np.full((6, 8), 70000, np.int32)).save(tmp_path / "wide.tif")  # 32-bit: labels, not an image
-    assert read_mask(tmp_path / "wide.tif").unique().tolist() == [70000]
+    Image.fromarray(np.full((6, 8), 65535, np.int32)).save(tmp_path / "wide.tif")  # 32-bit: labels, not an image
+    assert read_mask(tmp_path / "wide.tif").unique().tolist() == [65535]
     with pytest.raises(DataError, match=r"wide.tif: 32-bit and floating-point files are not read as an image"):
         read_image(tmp_path / "wide.tif")
     Image.fromarray(np.zeros((6, 8), np.float32)).save(tmp_path / "depth.tif")
@@ -245,3 +245,28 @@ def test_sixteen_bit_pngs_are_probed_as_read_and_hold_wide_ids(tmp_path, colour_
     write_png16(tmp_path / "a.png", pixels, colour_type)
     assert probe(tmp_path / "a.png") == (channels, 6, 8) and read_image(tmp_path / "a.png").shape == (channels, 6, 8)
     assert has_wide_ids(tmp_path / "a.png") and read_mask(tmp_path / "a.png").unique().tolist() == [300]
+
+
+def test_an_animation_under_another_extension_reads_as_its_first_frame(tmp_path):
+    frames = [Image.new("RGB", (10, 6), colour) for colour in ((255, 255, 255), (0, 200, 0))]
+    frames[0].save(tmp_path / "moving.jpg", format="GIF", save_all=True, append_images=frames[1:])
+    image = read_image(tmp_path / "moving.jpg")
+    assert image.shape == (3, 6, 10) and image[:, 0, 0].tolist() == [255, 255, 255]
+    assert probe(tmp_path / "moving.jpg") == (3, 6, 10) and read_mask(tmp_path / "moving.jpg").unique().tolist() == [255]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".bmp"])
+def test_one_bit_masks_read_as_0_and_255_in_every_container(tmp_path, suffix):
+    bits = np.zeros((6, 8), bool)
+    bits[2:4, 3:6] = True
+    Image.fromarray(bits).save(tmp_path / f"mask{suffix}")
+    assert read_mask(tmp_path / f"mask{suffix}").tolist() == (bits.astype(np.int64) * 255).tolist()
+
+
+@pytest.mark.parametrize("value", [-1, 2**16])
+def test_32_bit_labels_outside_16_bits_are_refused(tmp_path, value):
+    labels = np.zeros((6, 8), np.int32)
+    labels[0, 0] = value
+    Image.fromarray(labels).save(tmp_path / "labels.tif")
+    with pytest.raises(DataError, match=rf"labels.tif: holds label values from {min(value, 0)} to {max(value, 0)}, but class ids are 0..65535"):
+        read_mask(tmp_path / "labels.tif")

@@ -15,7 +15,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
-from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
+from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, stem_key, to_channels, write_png
 from .layout import (
     decode_or_note, listed, missing_partner_problem, note_broken_links, reported_stems, size_mismatch_problem,
     without_clashes,
@@ -129,6 +129,11 @@ def derive_pairs(
     photos = list_images(Path(photos_dir))
     if not photos:
         raise DataError(f"{photos_dir}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found; point it at a folder of photos.")
+    clashes: list[str] = []
+    without_clashes(photos, str(photos_dir), clashes)  # their crops would be written to the same files
+    if clashes:
+        raise DataError(f"{photos_dir}: photos whose crops would be written to the same files, so nothing was written:\n"
+                        f"{listed(clashes)}\nRename or delete them, then run again.", clashes)
     order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(derive_seed(seed))).tolist()
     n_test = min(len(photos) - 1, max(1, round(len(photos) * test_fraction))) if test_fraction > 0 else 0
     test_ids = set(order[:n_test])
@@ -192,8 +197,8 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
     a_files, b_files = (without_clashes(list_images(d), str(d), problems) for d in (a_dir, b_dir))
     pairs, only_a, only_b = pair_by_stem(a_files, b_files)
     reported_a, reported_b = reported_stems(a_dir), reported_stems(b_dir)
-    problems += [missing_partner_problem(str(p), str(b_dir)) for p in only_a if p.stem not in reported_b]
-    problems += [missing_partner_problem(str(p), str(a_dir)) for p in only_b if p.stem not in reported_a]
+    problems += [missing_partner_problem(p, b_dir) for p in only_a if stem_key(p) not in reported_b]
+    problems += [missing_partner_problem(p, a_dir) for p in only_b if stem_key(p) not in reported_a]
     infos = {path: probe(path) for pair in pairs for path in pair}
     problems += [
         size_mismatch_problem(str(a), f"{infos[a].width}x{infos[a].height}", str(b), f"{infos[b].width}x{infos[b].height}")

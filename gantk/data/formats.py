@@ -16,7 +16,7 @@ from ..registry import own_summary
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
 from .io import (
     IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, pair_by_stem, probe, read_image,
-    read_mask,
+    read_mask, stem_key,
 )
 from .layout import (
     ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, is_lossless_mask, listed,
@@ -167,8 +167,8 @@ class _TwoFolderFormat(DataFormat):
         )
         reported = {first: reported_stems(first), second: reported_stems(second)}
         for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
-            if path.stem not in reported[other]:
-                problems.append(missing_partner_problem(relative(path, root), relative(other, root)))
+            if stem_key(path) not in reported[other]:
+                problems.append(missing_partner_problem(path, other, root))
         return pairs
 
     def _split_folders_beside_root_folders(self, root: Path) -> list[str]:

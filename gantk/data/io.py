@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -27,6 +28,7 @@ _PNG_PALETTE = 3
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
 # PIL mode of an image file -> channels once decoded here (gray+alpha -> gray, RGBA -> 4, others -> RGB).
 _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "RGBA": 4}
+MAX_CLASS_ID = 2**16 - 1  # the largest id a 16-bit mask holds
 _EXIF_ORIENTATION = 0x0112
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
 _PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
@@ -72,18 +74,23 @@ def other_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and not is_image_file(p))
 
 
+def stem_key(path: Path) -> str:
+    """The name without extension that pairs files, in one Unicode form (macOS writes names decomposed)."""
+    return unicodedata.normalize("NFC", path.stem)
+
+
 def pair_by_stem(a_files: list[Path], b_files: list[Path]) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
-    """Match two file lists by name without extension.
+    """Match two file lists by name without extension (:func:`stem_key`).
 
     Returns:
         ``(pairs, only_a, only_b)``: matched pairs sorted by name, then the files of each side without
         a partner.
     """
-    b_by_stem = {p.stem: p for p in b_files}
-    a_stems = {p.stem for p in a_files}
-    pairs = [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
-    only_a = [a for a in a_files if a.stem not in b_by_stem]
-    only_b = [b for b in b_files if b.stem not in a_stems]
+    b_by_stem = {stem_key(p): p for p in b_files}
+    a_stems = {stem_key(p) for p in a_files}
+    pairs = [(a, b_by_stem[stem_key(a)]) for a in a_files if stem_key(a) in b_by_stem]
+    only_a = [a for a in a_files if stem_key(a) not in b_by_stem]
+    only_b = [b for b in b_files if stem_key(b) not in a_stems]
     return pairs, only_a, only_b
 
 
@@ -168,6 +175,7 @@ def read_image(path: Path) -> Tensor:
                 image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB, apply_exif_orientation=True)
     except Exception as error:
         raise DataError(f"{path}: cannot be decoded as an image ({_reason(error)}); replace or delete the file.") from None
+    image = _first_frame(image)
     if image.dtype == torch.uint16:
         image = (image.to(torch.int32) >> 8).to(torch.uint8)
     if image.shape[0] == 2:
@@ -184,6 +192,11 @@ def read_mask(path: Path) -> Tensor:
     if path.suffix.lower() in _PIL_EXTENSIONS:
         array = _read_with_pil(path, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
+        if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be
+            raise DataError(
+                f"{path}: holds label values from {mask.min().item()} to {mask.max().item()}, but class ids are 0..{MAX_CLASS_ID}; map "
+                "them to ids 0..K-1 (an 'ignore' or 'void' label too: gantk has none) and save the mask again."
+            )
         return _one_id_per_pixel(mask.permute(2, 0, 1) if mask.dim() == 3 else mask[None], path)
     try:
         with _quiet():
@@ -198,7 +211,13 @@ def read_mask(path: Path) -> Tensor:
             mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
     except Exception as error:
         raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
-    return _one_id_per_pixel(mask.to(torch.int64), path)
+    return _one_id_per_pixel(_first_frame(mask).to(torch.int64), path)
+
+
+def _first_frame(image: Tensor) -> Tensor:
+    """The first frame of a decoded animation (``N x C x H x W``, a GIF whatever its extension), as multi-frame
+    WebP and TIFF files read."""
+    return image[0] if image.dim() == 4 else image
 
 
 def _one_id_per_pixel(mask: Tensor, path: Path) -> Tensor:
@@ -223,8 +242,8 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
             if image.mode == "F" or (image.mode == "I" and not as_mask):
                 refused = "32-bit and floating-point files are" if not as_mask else "floating-point files are"
                 raise DataError(f"{path}: {refused} not read as {what}; save it with 8 or 16 bits (integers for a mask).")
-            if not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16"):
-                image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # palette, CMYK, ... -> RGB
+            if image.mode == "1" or (not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16")):
+                image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # 1-bit -> 0/255 as PNGs; palette, CMYK, ... -> RGB
             array = np.array(image)
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
         raise DataError(f"{path}: cannot be decoded as {what} ({error}); replace or delete the file.") from None

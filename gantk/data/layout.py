@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from ..errors import DataError
-from .io import IMAGE_EXTENSIONS, has_wide_ids, infer_channels, list_images, other_files, probe
+from .io import IMAGE_EXTENSIONS, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
 
 SPLITS = ("train", "val", "test")
 ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
@@ -125,21 +125,22 @@ def note_broken_links(folder: Path, problems: list[str], root: Path | None = Non
 def reported_stems(folder: Path) -> set[str]:
     """Names of ``folder`` whose files are reported themselves (clashing or broken links), so that their
     partners are not also reported as lacking one."""
-    return clashing_stems(list_images(folder)) | {link.stem for link in broken_links(folder)}
+    return clashing_stems(list_images(folder)) | {stem_key(link) for link in broken_links(folder)}
 
 
 def clashing_stems(files: list[Path]) -> set[str]:
-    """Names (without extension) shared by several of ``files``, such as ``x`` of x.jpg and x.png."""
-    return {stem for stem, count in Counter(p.stem for p in files).items() if count > 1}
+    """Names (without extension, :func:`~gantk.data.io.stem_key`) shared by several of ``files``, such as
+    ``x`` of x.jpg and x.png."""
+    return {stem for stem, count in Counter(map(stem_key, files)).items() if count > 1}
 
 
 def without_clashes(files: list[Path], label: str, problems: list[str]) -> list[Path]:
     """``files`` less those sharing a name, which are added to ``problems`` (``label`` names their folder)."""
     clashes = clashing_stems(files)
     for stem in sorted(clashes):
-        names = ", ".join(p.name for p in files if p.stem == stem)
+        names = ", ".join(p.name for p in files if stem_key(p) == stem)
         problems.append(f"{label}: {names} share the name '{stem}'; keep one of them.")
-    return [p for p in files if p.stem not in clashes]
+    return [p for p in files if stem_key(p) not in clashes]
 
 
 def decode_or_note(reader: Callable, path: Path, root: Path, problems: list[str]):
@@ -163,8 +164,15 @@ def lone_folder_hints(folders: tuple[Path, Path], root: Path, format_name: str) 
     return [f"{relative(there, root)}/ has no partner {relative(missing, root)}/ ({format_name} format); add it."]
 
 
-def missing_partner_problem(path: str, other_folder: str) -> str:
-    return f"{path}: no file named '{Path(path).stem}.*' in {other_folder.rstrip('/')}/; add its partner or delete it."
+def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = None) -> str:
+    """The problem of ``path`` lacking a partner in ``other_folder`` (paths shown relative to ``root``): none
+    there, or one in a format that is not read."""
+    shown = (lambda p: relative(p, root)) if root is not None else str
+    unread = sorted(p.name for p in other_folder.iterdir() if stem_key(p) == stem_key(path) and p.is_file()) if other_folder.is_dir() else []
+    if unread:
+        return (f"{shown(path)}: its partner {shown(other_folder)}/{unread[0]} is not a {', '.join(IMAGE_EXTENSIONS)} "
+                "image; convert it (to PNG, say).")
+    return f"{shown(path)}: no file named '{path.stem}.*' in {shown(other_folder)}/; add its partner or delete it."
 
 
 def size_mismatch_problem(first: str, first_size: str, second: str, second_size: str) -> str:
@@ -213,7 +221,8 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
             shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
             problems.append(
                 f"{relative(path, root)}: values {shown} in a binary mask set; masks must hold only 0 (background) and "
-                "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression."
+                "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression (or, if "
+                "255 marks pixels to ignore, as Pascal VOC's 'void' does, map them to a class id: gantk has no ignore label)."
             )
     return num_classes, problems
 
