@@ -270,3 +270,15 @@ def test_32_bit_labels_outside_16_bits_are_refused(tmp_path, value):
     Image.fromarray(labels).save(tmp_path / "labels.tif")
     with pytest.raises(DataError, match=rf"labels.tif: holds label values from {min(value, 0)} to {max(value, 0)}, but class ids are 0..65535"):
         read_mask(tmp_path / "labels.tif")
+
+
+def test_files_are_decoded_by_their_content_whatever_their_extension(tmp_path):
+    upright = Image.new("RGB", (8, 6), (10, 20, 30))
+    upright.putpixel((0, 0), (250, 0, 0))
+    upright.save(tmp_path / "bitmap.jpg", format="BMP")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown rotated 90 degrees clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", format="WEBP", lossless=True, exif=exif)
+    assert read_image(tmp_path / "bitmap.jpg")[:, 0, 0].tolist() == [250, 0, 0]
+    turned = read_image(tmp_path / "phone.jpg")
+    assert turned.shape == (3, 6, 8) and turned[:, 0, 0].tolist() == [250, 0, 0] and probe(tmp_path / "phone.jpg") == (3, 6, 8)

@@ -19,8 +19,9 @@ from ..errors import DataError
 from .transforms import to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-# Decoded with PIL: torchvision reads neither BMP nor TIFF, and WebP without its EXIF orientation.
-_PIL_EXTENSIONS = (".webp", ".bmp", ".tif", ".tiff")
+# Files torchvision decodes, told by their first bytes (PNG, JPEG, GIF); PIL decodes the others: torchvision
+# reads neither BMP nor TIFF, and WebP without its EXIF orientation.
+_TORCHVISION_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"GIF8")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_PALETTE = 3
@@ -162,7 +163,7 @@ def read_image(path: Path) -> Tensor:
     Raises:
         DataError: the file cannot be read or decoded.
     """
-    if path.suffix.lower() in _PIL_EXTENSIONS:
+    if _decoded_with_pil(path):
         array = _read_with_pil(path)
         return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
     try:
@@ -189,7 +190,7 @@ def read_mask(path: Path) -> Tensor:
     Raises:
         DataError: the file cannot be decoded, or its colour channels differ (a colour image, not labels).
     """
-    if path.suffix.lower() in _PIL_EXTENSIONS:
+    if _decoded_with_pil(path):
         array = _read_with_pil(path, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
         if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be
@@ -230,6 +231,16 @@ def _one_id_per_pixel(mask: Tensor, path: Path) -> Tensor:
     return mask[0]
 
 
+def _decoded_with_pil(path: Path) -> bool:
+    """Whether the file's content (not its extension, which may be wrong) is for PIL to decode."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+    except OSError:  # torchvision's reading names the file
+        return False
+    return not head.startswith(_TORCHVISION_SIGNATURES)
+
+
 def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
     """A WebP, BMP or TIFF file, upright, as an ``H x W`` or ``H x W x C`` array: for an image, 8-bit gray,
     RGB or RGBA as :func:`read_image` gives them; for a mask, the stored values (palette indices,
@@ -246,7 +257,8 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
                 image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # 1-bit -> 0/255 as PNGs; palette, CMYK, ... -> RGB
             array = np.array(image)
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
-        raise DataError(f"{path}: cannot be decoded as {what} ({error}); replace or delete the file.") from None
+        reason = "unsupported image file" if str(error).startswith("cannot identify image file") else error  # it names the file
+        raise DataError(f"{path}: cannot be decoded as {what} ({reason}); replace or delete the file.") from None
     array = array.astype(array.dtype.newbyteorder("="))  # big-endian 16-bit TIFFs: native order, as torch needs
     return (array >> 8).astype(np.uint8) if array.dtype == np.uint16 and not as_mask else array
 
