@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for flag, folder in (("--out", args.out), ("--data-dir", args.data_dir)):
         if folder is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             parser.error(f"{folder} is not empty: choose a new {flag} folder")
+    if not args.photos.is_dir():
+        parser.error(f"no photo folder at {args.photos}: pass one with --photos DIR")
     return args
 
 

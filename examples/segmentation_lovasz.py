@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         parser.error(f"{args.out} is not empty: choose a new --out folder")
+    if not args.data.is_dir():
+        parser.error(f"no segmentation set at {args.data}: pass one (train/ and test/, each with images/ and masks/) with --data DIR")
     return args
 
 

@@ -72,3 +72,11 @@ def test_the_examples_refuse_a_folder_that_is_not_empty_before_working(tmp_path,
         with pytest.raises(SystemExit):
             load_example(name).main([flag, str(taken)])
         assert f"{taken} is not empty: choose a new {flag} folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, flag, message", [("cyclegan_unpaired", "--photos", "no photo folder at"),
+                                                 ("segmentation_lovasz", "--data", "no segmentation set at")])
+def test_the_examples_explain_a_missing_data_folder(tmp_path, capsys, name, flag, message):
+    with pytest.raises(SystemExit) as exit_info:
+        load_example(name).main([flag, str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2 and f"{message} {tmp_path / 'nowhere'}: pass one" in capsys.readouterr().err

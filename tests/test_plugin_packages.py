@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import importlib.util
 import json
 
@@ -32,6 +33,16 @@ def components(monkeypatch):
     default_components.cache_clear()
     yield default_components()
     default_components.cache_clear()
+
+
+@pytest.mark.parametrize("distribution, module", [("gantk", "gantk"), ("gantk-wgan", "gantk_wgan"),
+                                                  ("gantk-multiscale", "gantk_multiscale")])
+def test_each_package_has_one_version_and_ships_its_licence(distribution, module):
+    import importlib.metadata
+
+    metadata = importlib.metadata.metadata(distribution)
+    assert importlib.metadata.version(distribution) == importlib.import_module(module).__version__
+    assert metadata["License-Expression"] == "MIT" and metadata.get_all("License-File") == ["LICENSE"]
 
 
 def test_entry_points_register_the_components(components):
