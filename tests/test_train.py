@@ -334,6 +334,18 @@ def test_crop_size_the_discriminator_cannot_take(pairs, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_suggested_crop_sizes_suit_every_network(pairs, tmp_path):
+    def refusal(crop_size):
+        config = tiny_config(pairs, tmp_path / "run", max_steps=1, disc="patch286", batch_size=1, crop_size=crop_size,
+                             load_size=160, gen_opt={"ngf": 8, "num_downs": 6})  # sizes: multiples of 64; D: 96 px or more
+        with pytest.raises(OptionError) as info:
+            Trainer(config, progress=False).fit()
+        return str(info.value)
+
+    assert "G (unet) needs image sizes that are multiples of 64, but --crop-size is 93: use --crop-size 128, or another" in refusal(93)
+    assert "D (patch286) needs images of at least 96 px a side, but --crop-size is 64: raise --crop-size (and --load-size) to 128 or more" in refusal(64)
+
+
 def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     """The D optimizer changes only D; then the G optimizer changes only G and D receives no gradient."""
     trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False)

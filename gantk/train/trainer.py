@@ -314,6 +314,9 @@ class Trainer:
         check_phases(system, self.config.recipe)
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
         crop = self.config.crop_size
+        # Suggested sizes suit every network: a multiple of all their multiples, at least all their minimums.
+        every_multiple = math.lcm(*(getattr(net, "size_multiple", 1) for net in system.networks.values()))
+        every_smallest = max([getattr(net, "min_input_size", 1) for net in system.networks.values()], default=1)
         for name, net in system.networks.items():
             # A network a system added without add_network is named by its class, with no describe hint.
             kind, component = system.network_parts.get(name, ("network", type(net).__name__))
@@ -322,13 +325,14 @@ class Trainer:
             if crop and crop % multiple:
                 raise OptionError(
                     f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    f"use {self._crop_sizes_to_try(multiple, smallest)}, or another {kind}"
+                    f"use {self._crop_sizes_to_try(every_multiple, every_smallest)}, or another {kind}"
                     + (f" (`gantk describe {kind} {component}` shows its options and size multiple)." if describe else ".")
                 )
             if crop and crop < smallest:
+                fitting = -(-every_smallest // every_multiple) * every_multiple
                 raise OptionError(
                     f"{name} ({component}) needs images of at least {smallest} px a side, but --crop-size is {crop}: "
-                    f"raise --crop-size (and --load-size) to {smallest} or more, or choose a {kind} that sees less"
+                    f"raise --crop-size (and --load-size) to {fitting} or more, or choose a {kind} that sees less"
                     + (f" (`gantk describe {kind} NAME` shows each one's min_input_size)." if describe else ".")
                 )
         if self.config.channels_last:
