@@ -103,7 +103,7 @@ def test_a_network_a_system_adds_itself_is_named_by_its_class(pairs, tmp_path, c
 
     monkeypatch.setattr(ClippedSystem, "__init__", with_a_network_of_its_own)
     with pytest.raises(OptionError, match=r"H \(Strided\) needs image sizes that are multiples of 3, but --crop-size is 32: "
-                                          r"use --crop-size 33 or 30, or another network\.$"):  # no component to describe
+                                          r"use --crop-size 96 --load-size 96, or another network\.$"):  # fits G too; no component to describe
         Trainer(config(pairs, tmp_path / "run", max_steps=1), components=components, progress=False).fit()
 
 
