@@ -346,6 +346,19 @@ def test_suggested_crop_sizes_suit_every_network(pairs, tmp_path):
     assert "D (patch286) needs images of at least 96 px a side, but --crop-size is 64: raise --crop-size (and --load-size) to 128 or more" in refusal(64)
 
 
+def test_a_run_directory_another_process_trains_in_is_refused(pairs, tmp_path):
+    from gantk.train import run_files
+
+    run_dir = tmp_path / "run"
+    Trainer(tiny_config(pairs, run_dir, max_steps=2), progress=False).fit()
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    with run_files.claimed(run_dir):  # as a gantk train process still running there holds it
+        with pytest.raises(OptionError, match=f"another process is training in {run_dir}; wait for it to end"):
+            Trainer.resume(run_dir, {"max_steps": 4}, progress=False).fit()
+    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+    assert Trainer.resume(run_dir, {"max_steps": 4}, progress=False).fit() == run_dir  # free again
+
+
 def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     """The D optimizer changes only D; then the G optimizer changes only G and D receives no gradient."""
     trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False)

@@ -1,6 +1,12 @@
-"""The names of what a run directory holds besides its checkpoints (``checkpoint.checkpoint_path``)."""
+"""The names of what a run directory holds besides its checkpoints (``checkpoint.checkpoint_path``), and
+the claim of the process training in it."""
 
+import contextlib
+import os
 from pathlib import Path
+from typing import Iterator
+
+from ..errors import OptionError
 
 CONFIG = "config.toml"  # the resolved settings
 METRICS = "metrics.csv"  # losses, learning rate and speed, one row per --log-every steps
@@ -24,3 +30,28 @@ def clear_outputs(run_dir: Path) -> None:
             continue
         for path in (run_dir / folder).glob(pattern):
             path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def claimed(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for this process while the block runs: another process claiming it meanwhile (a
+    second ``gantk train`` with the same --out) is refused. An advisory lock on the folder, released
+    when the process ends however it ends; where locks are not available, nothing is checked."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OptionError(
+                f"another process is training in {run_dir}; wait for it to end, or choose another --out directory."
+            ) from None
+        except OSError:  # a file system without locks
+            pass
+        yield
+    finally:
+        os.close(fd)

@@ -222,9 +222,12 @@ class Trainer:
                 f"--out {self.run_dir} holds files that are not a gantk run's ({foreign}); choose a new or empty directory."
             )
 
-    def _write_run_dir(self, process: ProcessInfo) -> None:
+    def _write_run_dir(self, process: ProcessInfo, held: contextlib.ExitStack) -> None:
+        """Claim the run directory for the rest of the run (``held``), then write its settings."""
         if process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            held.enter_context(run_files.claimed(self.run_dir))
+            self._check_run_dir()  # again, now that no other process can write checkpoints here
             if self.resume_from is None:
                 run_files.clear_outputs(self.run_dir)
             with replacing(self.run_dir / run_files.CONFIG) as handle:
@@ -368,6 +371,10 @@ class Trainer:
         Raises:
             TrainingInterrupted: on Ctrl-C or SIGTERM (single process), after finishing the step and saving a checkpoint.
         """
+        with contextlib.ExitStack() as held:
+            return self._fit(held)
+
+    def _fit(self, held: contextlib.ExitStack) -> Path:
         config = self.config
         process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
@@ -394,7 +401,7 @@ class Trainer:
             )
         parts = self.training_parts(self.system, device, process, self.total_steps)
         if self.step < self.total_steps:  # a finished run resumed for no step keeps the settings it was trained with
-            self._write_run_dir(process)
+            self._write_run_dir(process, held)
         worker_signals = WorkerStopSignals()
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
