@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import shlex
@@ -17,6 +16,7 @@ import click
 from .cli_options import DeviceName, given_flags, train_flags
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
+from .files import file_error_text
 from .plugins import KINDS, default_components, normalize_kind
 from .torchrun import process_from_environment
 
@@ -48,26 +48,6 @@ def _from_this_process(message: str) -> str:
     """``message`` prefixed with the process's rank under torchrun, where every process reports its own errors."""
     process = process_from_environment()
     return f"[rank {process.rank}] {message}" if process.distributed else message
-
-
-# What to do about the file-system errors a user meets (by errno); others say only what happened.
-FILE_ERROR_FIXES = {
-    errno.EACCES: "choose a location you may write to (or read), or change its permissions",
-    errno.EPERM: "choose a location you may write to (or read), or change its permissions",
-    errno.EROFS: "the file system is read-only; choose another location",
-    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another path",
-    errno.EISDIR: "that is a folder; give a file path",
-    errno.EEXIST: "it is in the way (a file where a folder is needed?); choose another path",
-    errno.ENOSPC: "the disk is full; free some space or choose another location",
-    errno.EDQUOT: "the disk quota is used up; free some space or choose another location",
-}
-
-
-def file_error_text(error: OSError) -> str:
-    """One line for a file-system error on a path: the path, what happened and, where known, the fix."""
-    path = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
-    fix = FILE_ERROR_FIXES.get(error.errno)
-    return f"{path}: {error.strerror or error}" + (f"; {fix}." if fix else ".")
 
 
 def _show_warning(fallback, shown: set[str], message, category, filename, lineno, file=None, line=None) -> None:

@@ -6,6 +6,7 @@ loss) is removed by the next write of the same file or folder on that host, or b
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
@@ -34,6 +35,30 @@ def sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+# What to do about the file-system errors a user meets (by errno); others say only what happened.
+FILE_ERROR_FIXES = {
+    errno.EACCES: "choose a location you may write to (or read), or change its permissions",
+    errno.EPERM: "choose a location you may write to (or read), or change its permissions",
+    errno.EROFS: "the file system is read-only; choose another location",
+    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another path",
+    errno.EISDIR: "that is a folder; give a file path",
+    errno.EEXIST: "it is in the way (a file where a folder is needed?); choose another path",
+    errno.ENOSPC: "the disk is full; free some space or choose another location",
+    errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file system holds; raise the limit or choose another location",
+    errno.EDQUOT: "the disk quota is used up; free some space or choose another location",
+}
+
+
+WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a write that did not fit
+
+
+def file_error_text(error: OSError) -> str:
+    """One line for a file-system error on a path: the path, what happened and, where known, the fix."""
+    path = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+    fix = FILE_ERROR_FIXES.get(error.errno)
+    return f"{path}: {error.strerror or error}" + (f"; {fix}." if fix else ".")
+
+
 @contextlib.contextmanager
 def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) -> Iterator[IO]:
     """Yield a handle to a temporary file beside ``path`` that replaces ``path`` once written; on any
@@ -50,8 +75,10 @@ def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) 
                 os.fsync(handle.fileno())
         give_default_mode(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in WRITE_FAILURES and error.filename is None:  # name the file
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
     if durable:
         sync_directory(path.parent)

@@ -8,7 +8,8 @@ import torch
 from click.testing import CliRunner
 from torchvision.io import decode_image
 
-from gantk.cli import cli, file_error_text
+from gantk.cli import cli
+from gantk.files import file_error_text
 from gantk.cli_options import parse_value
 from gantk.errors import OptionError
 from helpers import components_with_generator, write_paired

@@ -2,6 +2,7 @@
 
 import os
 import stat
+import sys
 
 import pytest
 
@@ -139,3 +140,42 @@ def test_the_temporaries_of_another_users_process_are_kept(tmp_path, monkeypatch
     monkeypatch.setattr(os, "kill", not_permitted)
     remove_abandoned(tmp_path, "out")
     assert theirs.exists()
+
+
+FULL_DISK_WRITER = """
+import sys, torch
+from pathlib import Path
+from gantk.data.io import write_png
+from gantk.errors import CheckpointError
+from gantk.train.checkpoint import save_checkpoint
+
+out = Path(sys.argv[1])
+try:
+    write_png(torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)), out / "image.png")
+except OSError as error:
+    print("png:", error.filename, error.strerror)
+try:
+    save_checkpoint(out / "checkpoint-00000002.pt", {"system": {}, "weights": torch.rand(10000)})
+except CheckpointError as error:
+    print("checkpoint:", error)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file size limits are POSIX")
+def test_writes_cut_short_by_a_full_disk_are_errors_that_keep_the_old_files(tmp_path):
+    import resource
+    import subprocess
+
+    (tmp_path / "image.png").write_bytes(b"an earlier image")
+    (tmp_path / "checkpoint-00000001.pt").write_bytes(b"an earlier checkpoint")
+    limit = 4096  # bytes a file may grow to: less than either write needs, as on a full disk
+    done = subprocess.run([sys.executable, "-c", FULL_DISK_WRITER, str(tmp_path)], capture_output=True, text=True, check=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert done.stdout.splitlines() == [
+        f"png: {tmp_path / 'image.png'} File too large",
+        f"checkpoint: cannot write checkpoint {tmp_path / 'checkpoint-00000002.pt'}: File too large; the file is larger than "
+        "this process may write (ulimit -f) or the file system holds; raise the limit or choose another location. The "
+        "checkpoints written before it are intact: once there is room, resume from the newest with --resume.",
+    ], done.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-00000001.pt", "image.png"]
+    assert (tmp_path / "image.png").read_bytes() == b"an earlier image"

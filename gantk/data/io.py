@@ -16,6 +16,7 @@ from torch import Tensor
 from torchvision import io as tvio
 
 from ..errors import DataError
+from ..files import replacing
 from .transforms import to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -304,9 +305,10 @@ def write_png(image: Tensor, path: str | Path) -> Path:
         )
     if image.shape[0] in (2, 4):
         image = image[:-1]
-    path.parent.mkdir(parents=True, exist_ok=True)
     with _quiet():
-        tvio.write_png(image.contiguous(), str(path))
+        encoded = tvio.encode_png(image.contiguous())
+    with replacing(path, binary=True) as handle:  # a write cut short (disk full) is an error, and no file
+        handle.write(encoded.numpy().tobytes())
     return path
 
 
@@ -327,8 +329,8 @@ def write_mask(ids: Tensor, num_classes: int, path: str | Path) -> Path:
     path = Path(path)
     ids = ids.detach().cpu()
     if num_classes > 255:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(ids.numpy().astype(np.uint16)).save(path)
+        with replacing(path, binary=True) as handle:
+            Image.fromarray(ids.numpy().astype(np.uint16)).save(handle, format="PNG")
         return path
     return write_png((ids.to(torch.uint8) * 255 if num_classes == 2 else ids.to(torch.uint8))[None], path)
 

@@ -14,7 +14,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, GantkWarning, SpecError, UnknownNameError
-from ..files import remove_abandoned, replacing
+from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components, factory_name
 from ..recipes.base import Recipe
@@ -67,8 +67,17 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """
     remove_abandoned(Path(path).parent, "checkpoint-*.pt")
     payload = {"format": FORMAT_VERSION, "gantk_version": __version__, **payload}
-    with replacing(path, binary=True, durable=True) as handle:
-        torch.save(payload, handle)
+    try:
+        with replacing(path, binary=True, durable=True) as handle:
+            torch.save(payload, handle)
+    except (OSError, RuntimeError) as error:  # torch's zip writer reports a failed write as a RuntimeError
+        failed = error if isinstance(error, OSError) else error.__context__
+        if not (isinstance(failed, OSError) and failed.errno in WRITE_FAILURES):
+            raise
+        raise CheckpointError(
+            f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} The "
+            "checkpoints written before it are intact: once there is room, resume from the newest with --resume."
+        ) from None
     return Path(path)
 
 
