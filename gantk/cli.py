@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .cli_options import DeviceName, given_flags, train_flags
+from .cli_options import SEED, DeviceName, given_flags, train_flags
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning
 from .files import file_error_text
@@ -145,7 +145,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.argument("output_dir", type=click.Path(file_okay=False))
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
@@ -202,7 +202,7 @@ def data_combine(a_dir: str, b_dir: str, out: str) -> None:
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True)
 @click.option("--crops-per-photo", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def data_derive(photos: str, out: str, **options: Any) -> None:
     """Make a paired set (input derived from photo -> photo), split by photo."""
     from .data import derive_pairs

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from .train.config import is_device_name
+from .train.config import SEEDS, is_device_name
 
 
 def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -60,6 +60,8 @@ def parse_value(text: str) -> Any:
     return text
 
 
+SEED = click.IntRange(*SEEDS)  # refused as a usage error naming the flag
+
 TRAIN_FLAGS = {
     "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
     "--recipe-opt": click.option("--recipe-opt", multiple=True, callback=parse_options,
@@ -95,7 +97,7 @@ TRAIN_FLAGS = {
     "--precision": click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"])),
     "--channels-last": click.option("--channels-last/--no-channels-last", default=None),
     "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
-    "--seed": click.option("--seed", type=int),
+    "--seed": click.option("--seed", type=SEED),
     "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes."),
     "--log-every": click.option("--log-every", type=click.IntRange(min=1)),
     "--val-every": click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),

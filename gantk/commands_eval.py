@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_options import DeviceName, given_flags, train_flags, with_options
+from .cli_options import SEED, DeviceName, given_flags, train_flags, with_options
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
 EVAL_OPTIONS = [
@@ -28,7 +28,7 @@ eval_options = with_options(EVAL_OPTIONS)
 @click.option("--data-format", help="The dataset's format (default: detected).")
 @eval_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
-@click.option("--seed", "eval_seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise.")
+@click.option("--seed", "eval_seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data-loading processes.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write an HTML page (best and worst images) here.")
@@ -88,7 +88,7 @@ def result_table(result: dict[str, Any]) -> str:
 )
 @eval_options
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
-@click.option("--eval-seed", type=int, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")
+@click.option("--eval-seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def ablate_command(grid_spec: str | None, data: str | None, out: str | None, list_grids: bool, config_file: str | None,
                    split: str, eval_mode: bool, eval_batch_size: int, inception_weights: str | None, eval_seed: int,

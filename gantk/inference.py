@@ -17,6 +17,7 @@ from .nn import one_value_per_channel
 from .plugins import Components
 from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
+from .train.config import check_seed
 from .train.distributed import resolve_device
 
 
@@ -117,6 +118,7 @@ class TrainedModel:
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:
         """Run the block with dropout noise drawn from ``seed``, leaving the caller's random state as it was."""
+        check_seed(seed)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
             yield

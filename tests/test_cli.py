@@ -498,3 +498,20 @@ def test_commands_show_each_warning_once_and_file_errors_in_one_line():
     assert isinstance(CliRunner().invoke(group, ["fail", "bug"]).exception, OSError)  # not about a given path: in full
     renamed = CliRunner().invoke(group, ["fail", "rename"])
     assert renamed.exit_code == 1 and "/a -> /b: File exists; it is in the way" in renamed.output
+
+
+@pytest.mark.parametrize("command", [["train"], ["translate", "--checkpoint", "{d}", "{d}", "out"], ["eval", "--checkpoint", "{d}", "--data", "{d}"],
+                                     ["ablate", "--grid", "table1", "--data", "{d}", "--eval-seed"], ["data", "derive", "{d}", "o", "--task", "gray"]])
+def test_a_seed_torch_cannot_take_is_a_usage_error(command, tmp_path):
+    flag = [] if command[-1] == "--eval-seed" else ["--seed"]
+    result = CliRunner().invoke(cli, [*(part.format(d=tmp_path) for part in command), *flag, str(2**64)])
+    assert result.exit_code == 2 and "is not in the range -9223372036854775808<=x<=18446744073709551615" in result.output
+
+
+def test_translate_refuses_a_seed_torch_cannot_take(tmp_path):
+    from gantk.inference import TrainedModel
+
+    model = TrainedModel.__new__(TrainedModel)
+    with pytest.raises(OptionError, match=f"seed must be an integer from {-2**63} to {2**64 - 1}, got {-2**63 - 1}"):
+        with model.seeded(-2**63 - 1):
+            pass

@@ -582,6 +582,7 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     ("pool_size", -1, "pool_size must be an integer >= 0, got -1."),
     ("workers", -2, "workers must be an integer >= 0, got -2."),
     ("keep_checkpoints", 0, "keep_checkpoints must be an integer >= 1, got 0."),
+    ("seed", 2**64, f"seed must be an integer from {-2**63} to {2**64 - 1}, got {2**64}."),
     ("device", "cuda:x", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:x'."),
     ("device", "cuda:01", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:01'."),
     ("device", torch.device("cpu"), "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got device(type='cpu')."),

@@ -159,6 +159,7 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and not 0 <= value < 1:
                 raise OptionError(f"{key} is an Adam decay rate in [0, 1), got {value}.")
+        check_seed(self.seed)
         for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1)):
             value = getattr(self, key)
             if value is not None and value < least:
@@ -166,6 +167,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+SEEDS = (-2**63, 2**64 - 1)  # the seeds torch.manual_seed takes
+
+
+def check_seed(seed: int, name: str = "seed") -> None:
+    """Raise unless ``seed`` is one torch can seed with."""
+    if not SEEDS[0] <= seed <= SEEDS[1]:
+        raise OptionError(f"{name} must be an integer from {SEEDS[0]} to {SEEDS[1]}, got {seed}.")
 
 
 def check_type(key: str, value: Any) -> None:
