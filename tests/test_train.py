@@ -217,6 +217,45 @@ def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
     assert not marker.exists()
 
 
+def test_a_checkpoint_referring_to_code_is_refused_as_such(tmp_path):
+    class Calls:
+        def __reduce__(self):
+            return (os.getcwd, ())  # a function of a module weights-only loading blocks
+
+    torch.save({"format": ckpt.FORMAT_VERSION, "system": Calls()}, tmp_path / "calls.pt")
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*calls.pt \(it refers to code \(posix.getcwd\), which gantk does not load\)"):
+        ckpt.load_checkpoint(tmp_path / "calls.pt")
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda p: p["system"].pop("gen"), "system.gen"), (lambda p: p["system"].update(channels={"A": 3}), "system.channels"),
+    (lambda p: p.pop("system_state"), "system_state"), (lambda p: p.update(step="x"), "step"),
+    (lambda p: p.pop("optimizers"), "optimizers"),
+])
+def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damage, named):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    path = run / "checkpoint-00000002.pt"
+    payload = torch.load(path, weights_only=True)
+    damage(payload)
+    torch.save(payload, path)
+    message = rf"checkpoint {path} is incomplete or damaged \({named} missing or of another kind than gantk writes\)"
+    with pytest.raises(CheckpointError, match=message):
+        Trainer.resume(run, {"max_steps": 3})
+    if named != "optimizers":  # what translating needs
+        with pytest.raises(CheckpointError, match=message):
+            ckpt.system_from_checkpoint(run)
+
+
+def test_a_run_of_a_newer_gantk_with_settings_this_one_lacks_is_not_resumed(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    path = run / "checkpoint-00000002.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["train_config"]["ema_decay"], payload["gantk_version"] = 0.999, "9.0"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"was written by gantk 9.0 with settings this gantk .* does not know \(ema_decay\); upgrade"):
+        Trainer.resume(run, {"max_steps": 3})
+
+
 def test_checkpoint_mode_follows_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
@@ -245,8 +284,12 @@ def test_not_a_checkpoint(tmp_path):
     empty.mkdir()
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         ckpt.load_checkpoint(empty)
-    torch.save({"format": ckpt.FORMAT_VERSION + 1, "system": {}}, empty / "checkpoint-00000001.pt")
-    with pytest.raises(CheckpointError, match=f"is not a gantk checkpoint \\(format {ckpt.FORMAT_VERSION}\\)"):
+    torch.save({"G.weight": torch.zeros(1)}, empty / "checkpoint-00000001.pt")  # another project's state_dict
+    with pytest.raises(CheckpointError, match=f"is not a gantk checkpoint \\(format {ckpt.FORMAT_VERSION}\\); pass a checkpoint-"):
+        ckpt.load_checkpoint(empty)
+    torch.save({"format": ckpt.FORMAT_VERSION + 1, "gantk_version": "9.0", "system": {}}, empty / "checkpoint-00000001.pt")
+    with pytest.raises(CheckpointError, match=f"was written by gantk 9.0 in checkpoint format {ckpt.FORMAT_VERSION + 1}, newer than "
+                                              f"the format {ckpt.FORMAT_VERSION} this gantk .* reads; upgrade gantk"):
         ckpt.load_checkpoint(empty)
 
 

@@ -95,12 +95,55 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"cannot read checkpoint {path} ({_load_error_reason(path, error)}): it is not a complete gantk "
             f"checkpoint{_unreadable_hint(path)}."
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "system" not in payload:
-        raise CheckpointError(f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}).")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or not isinstance(payload.get("system"), dict):
+        if isinstance(payload, dict) and isinstance(payload.get("format"), int) and payload["format"] > FORMAT_VERSION:
+            raise CheckpointError(
+                f"checkpoint {path} was written by gantk {payload.get('gantk_version', '(version unknown)')} in checkpoint "
+                f"format {payload['format']}, newer than the format {FORMAT_VERSION} this gantk {__version__} reads; upgrade gantk."
+            )
+        raise CheckpointError(
+            f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}); pass a checkpoint-*.pt file that gantk train "
+            "wrote, or its run directory."
+        )
     later, later_system = copy.deepcopy(LATER_KEYS), copy.deepcopy(LATER_SYSTEM_KEYS)  # each payload its own lists and tables
     payload = {**later, **payload, "system": {**later_system, **payload["system"]}}
     payload["path"] = str(path)
     return payload
+
+
+_MISSING = object()
+
+
+def _is_channels(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(side), int) for side in ("A", "B"))
+
+
+# What a payload must hold to rebuild its model ("system." entries are in its system description), and to
+# resume its run; checked where they are needed, so that a damaged file is named rather than a KeyError raised.
+MODEL_ENTRIES = {
+    "step": lambda value: isinstance(value, int), "system_state": lambda value: isinstance(value, dict),
+    "system.recipe": lambda value: isinstance(value, str), "system.gen": lambda value: isinstance(value, str),
+    "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
+}
+RUN_ENTRIES = {
+    **MODEL_ENTRIES, "train_config": lambda value: isinstance(value, dict),
+    **{key: lambda value: isinstance(value, dict) for key in ("optimizers", "schedulers", "scaler")},
+    "rng": lambda value: isinstance(value, list),
+}
+
+
+def check_entries(payload: dict[str, Any], entries: dict[str, Any]) -> None:
+    """Raise naming the ``entries`` a checkpoint lacks, or holds as something else (a damaged or hand-edited file)."""
+    def value(key: str) -> Any:
+        where, _, name = key.rpartition(".")
+        return (payload.get(where) if where else payload).get(name, _MISSING)
+
+    wrong = [key for key, fits in entries.items() if value(key) is _MISSING or not fits(value(key))]
+    if wrong:
+        raise CheckpointError(
+            f"checkpoint {payload['path']} is incomplete or damaged ({', '.join(wrong)} missing or of another kind than "
+            "gantk writes); use another checkpoint of the run."
+        )
 
 
 def _load_error_reason(path: Path, error: Exception) -> str:
@@ -115,6 +158,8 @@ def _load_error_reason(path: Path, error: Exception) -> str:
     text = str(error)
     if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
         return _first_sentence(text.split("WeightsUnpickler error:", 1)[1])
+    if blocked := re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text):
+        return f"it refers to code ({blocked[1]}), which gantk does not load"
     if zip_file:  # e.g. the zip reader's "failed finding central directory"
         return f"the file is cut short or damaged: {_first_sentence(text) or type(error).__name__}"
     return f"{type(error).__name__} while reading it safely"
@@ -298,6 +343,7 @@ def _state_mismatch(text: str) -> str:
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
     """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
     payload = load_checkpoint(path, map_location)
+    check_entries(payload, MODEL_ENTRIES)
     components = components or default_components()
     with missing_plugin_errors(payload, components):
         system = build_system(payload["system"], components, for_checkpoint=True)

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from .. import __version__
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
 from ..data.formats import get_format
@@ -171,6 +172,12 @@ class Trainer:
                 "to continue from an older checkpoint, move the newer ones out of the directory."
             )
         payload = ckpt.load_checkpoint(run_dir)
+        ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
+        if unknown := sorted(set(payload["train_config"]) - {field.name for field in dataclasses.fields(TrainConfig)}):
+            raise CheckpointError(
+                f"checkpoint {payload['path']} was written by gantk {payload.get('gantk_version', '(version unknown)')} with "
+                f"settings this gantk {__version__} does not know ({', '.join(unknown)}); upgrade gantk to resume the run."
+            )
         components = kwargs["components"] = kwargs.get("components") or default_components()
         with ckpt.missing_plugin_errors(payload, components):
             recipe = components.create("recipe", payload["system"]["recipe"])
