@@ -559,9 +559,17 @@ def test_a_step_without_loss_terms_is_a_clear_error(pairs, tmp_path):
 
 def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=4, disc="none", loss="exploding", log_every=1)
-    with pytest.raises(GantkError, match="training diverged at step 2: G/exploding is not finite"):
+    with pytest.raises(GantkError, match=r"training diverged at step 2: G/exploding is not finite; lower --lr\.$"):  # fp32 already
         Trainer(config, components=exploding_components(), progress=False).fit()
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
+
+
+def test_a_damaged_metrics_file_is_named_when_the_run_resumes(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    with (run / "metrics.csv").open("a") as handle:
+        handle.write("garbage\n")
+    with pytest.raises(GantkError, match=f"{run / 'metrics.csv'} is damaged: a row without a step number; repair or delete"):
+        Trainer.resume(run, {"max_steps": 3}, progress=False).fit()
 
 
 def test_a_network_may_keep_an_infinite_buffer(pairs, tmp_path):

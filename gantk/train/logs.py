@@ -36,7 +36,10 @@ class MetricsLog:
         self.last_step: int | None = None  # of the newest row
         if self.path.exists():
             with self.path.open(newline="") as handle:
-                rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
+                try:
+                    rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
+                except (KeyError, TypeError, ValueError):  # no step column; a short or damaged row
+                    raise GantkError(f"{path} is damaged: a row without a step number; repair or delete that row, then resume.") from None
             self.columns = list(rows[0]) if rows else None
             self.last_step = int(rows[-1]["step"]) if rows else None
             self._rewrite(rows)

@@ -546,7 +546,8 @@ class Trainer:
             return
         scaler = parts.scaler
         if self.config.precision != "fp16":
-            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; lower --lr or use --precision fp32.")
+            fix = "lower --lr" + (" or use --precision fp32" if self.config.precision != "fp32" else "")
+            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; {fix}.")
         if scaler.get_scale() < 1:
             raise GantkError(
                 f"training diverged at step {self.step}: {', '.join(bad)} is not finite and the fp16 loss scale fell to "
