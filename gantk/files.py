@@ -66,7 +66,10 @@ def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) 
     to disk (for files a power loss must not lose, such as checkpoints)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_claim_temporary_name(path, "writing"), suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_claim_temporary_name(path, "writing"), suffix=".tmp", dir=path.parent)
+    except OSError as error:  # a folder that takes no new file: name the file meant, not the temporary one
+        raise OSError(error.errno, error.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as handle:
             yield handle

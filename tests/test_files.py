@@ -179,3 +179,17 @@ def test_writes_cut_short_by_a_full_disk_are_errors_that_keep_the_old_files(tmp_
     ], done.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-00000001.pt", "image.png"]
     assert (tmp_path / "image.png").read_bytes() == b"an earlier image"
+
+
+def test_a_folder_that_takes_no_file_is_named_with_the_file_meant(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def denied(prefix, suffix, dir):
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "x" + suffix))
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(PermissionError) as info:
+        with replacing(tmp_path / "config.toml") as handle:
+            handle.write("seed = 0\n")
+    assert info.value.filename == str(tmp_path / "config.toml") and info.value.errno == errno.EACCES
