@@ -20,11 +20,10 @@ from ..files import replacing
 from .transforms import to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Files torchvision decodes, told by their first bytes (PNG, JPEG, GIF); PIL decodes the others: torchvision
 # reads neither BMP nor TIFF, and WebP without its EXIF orientation.
-_TORCHVISION_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"GIF8")
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TORCHVISION_SIGNATURES = (_PNG_SIGNATURE, b"\xff\xd8", b"GIF8")
 _PNG_PALETTE = 3
 # PNG colour type (IHDR) -> channels once decoded here; PIL opens 16-bit gray+alpha (type 4) as RGBA.
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
@@ -194,7 +193,7 @@ def read_mask(path: Path) -> Tensor:
     if _decoded_with_pil(path):
         array = _read_with_pil(path, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
-        if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be
+        if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be negative, or wider
             raise DataError(
                 f"{path}: holds label values from {mask.min().item()} to {mask.max().item()}, but class ids are 0..{MAX_CLASS_ID}; map "
                 "them to ids 0..K-1 (an 'ignore' or 'void' label too: gantk has none) and save the mask again."
