@@ -125,6 +125,18 @@ def test_size_mismatch_and_corrupt_files_are_named(tmp_path):
     assert "train/A/c.png: cannot be decoded" in message and "replace or delete" in message
 
 
+def test_a_pair_turned_against_each_other_is_named_as_such(tmp_path):
+    paired(tmp_path)
+    upright = Image.new("RGB", (8, 6))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned, shown upright
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "train" / "A" / "d.jpg", exif=exif)
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "train" / "B" / "d.png")  # stored turned, no orientation
+    message = problems(tmp_path)
+    assert ("train/A/d.jpg (8x6) and train/B/d.png (6x8) are turned against each other; one of them is likely stored turned "
+            "with an EXIF orientation, which is applied: save both upright.") in message
+
+
 def test_undecodable_files_get_a_short_reason_without_decoder_internals(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "zeros.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)

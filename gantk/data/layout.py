@@ -176,6 +176,9 @@ def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = 
 
 
 def size_mismatch_problem(first: str, first_size: str, second: str, second_size: str) -> str:
+    if first_size.split("x") == second_size.split("x")[::-1]:  # one turned a quarter: its EXIF orientation, most likely
+        return (f"{first} ({first_size}) and {second} ({second_size}) are turned against each other; one of them is "
+                "likely stored turned with an EXIF orientation, which is applied: save both upright.")
     return f"{first} ({first_size}) and {second} ({second_size}) differ in size; resize one of them so the pair matches."
 
 
