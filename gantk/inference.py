@@ -43,7 +43,7 @@ class TrainedModel:
              components: Components | None = None) -> "TrainedModel":
         """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint)."""
         device_ = resolve_device(device)
-        system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components)
+        system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components, to_translate=True)
         system.to(device_).train(not eval_mode)
         return cls(system, payload["system"], device_, payload["path"], int(payload["step"]))
 

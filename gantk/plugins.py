@@ -16,7 +16,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import GantkError, UnknownNameError
-from .registry import Registry
+from .registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "gantk"
 AUTOLOAD_ENV = "GANTK_DISABLE_PLUGIN_AUTOLOAD"
@@ -202,6 +202,12 @@ def factory_name(factory: Any) -> str:
     function = getattr(factory, "func", factory)  # functools.partial
     qualname = getattr(function, "__qualname__", type(function).__qualname__)
     return f"{module_name(getattr(function, '__module__', None) or '?')}.{qualname}"
+
+
+def same_provider(entry: Entry, recorded: dict[str, str]) -> bool:
+    """Whether ``entry`` comes from the provider a checkpoint recorded (``{"plugin", "factory"}``): the same
+    plugin (an upgrade may move its code), or the same code (loaded under another plugin name)."""
+    return entry.plugin == recorded["plugin"] or factory_name(entry.factory) == recorded["factory"]
 
 
 def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:

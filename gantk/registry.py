@@ -223,6 +223,12 @@ class Registry:
                 "register the class or a function that builds the component, not an instance."
             )
 
+    def copy(self) -> "Registry":
+        """A registry of the same entries, to which entries can be added without changing this one."""
+        copied = Registry(self.kind, self.builds)
+        copied._entries, copied.overridden_by = dict(self._entries), dict(self.overridden_by)
+        return copied
+
     def get(self, name: str) -> Entry:
         try:
             return self._entries[name]

@@ -198,6 +198,51 @@ def test_eval_takes_the_data_format(image_run, no_weights):
                 "paired format); drop --data-format to detect the format.") in " ".join(wrong.output.split())
 
 
+@pytest.mark.parametrize("recipe, disc", [("pix2pix", "patch-x"), ("cyclegan", "patch-x"), ("pix2pix", "patch70")])  # patch70: overridden
+def test_a_model_translates_without_the_plugins_of_its_discriminator_and_loss_terms(tmp_path, recipe, disc, no_weights):
+    from gantk import Objective, hookimpl, load_components
+    from gantk.data.io import read_image
+    from gantk.discriminators.patch import PatchDiscriminator
+    from gantk.inference import TrainedModel
+    from gantk.objectives.adversarial import LSGANLoss
+    from gantk.translate import translate
+    from helpers import write_unaligned
+
+    class CountingLSGAN(LSGANLoss):  # an adversarial term with state of its own in the checkpoint
+        def __init__(self, start: int = 0):
+            super().__init__()
+            self.register_buffer("calls", torch.tensor(start))
+
+    class Smoothness(Objective):
+        def generator_loss(self, ctx):
+            return (ctx.fake[..., 1:] - ctx.fake[..., :-1]).abs().mean()
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_discriminators(self, registry):
+            registry.add(disc, lambda in_channels=3, ndf=8, **recipe_options: PatchDiscriminator(in_channels, ndf=ndf, n_layers=1),
+                         override=disc == "patch70")
+
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("lsgan-x", CountingLSGAN)
+            registry.add("smooth-x", Smoothness)
+
+    with_plugin = load_components(autoload=False, plugins=[Plugin()])
+    data = write_unaligned(tmp_path / "data") if recipe == "cyclegan" else write_paired(tmp_path / "data", count=4, size=40)
+    inputs = data / ("trainA" if recipe == "cyclegan" else "A")
+    config = TrainConfig(recipe=recipe, data=str(data), out=str(tmp_path / "run"), disc=disc, loss="lsgan-x+smooth-x@5",
+                         loss_opt={"lsgan-x": {"start": 3}}, **TINY)
+    run = Trainer(config, components=with_plugin, progress=False).fit()
+    kept = translate(run, inputs, tmp_path / "with", components=with_plugin, eval_mode=True)
+    without = load_components(autoload=False)
+    written = translate(run, inputs, tmp_path / "without", components=without, eval_mode=True)
+    assert [p.name for p in written] == [p.name for p in kept]
+    assert all(torch.equal(read_image(a), read_image(b)) for a, b in zip(kept, written))
+    model = TrainedModel.load(run, components=without)
+    assert all(not list(net.parameters()) for name, net in model.system.networks.items() if name.startswith("D"))
+
+
 def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
     from gantk import hookimpl, load_components
     from gantk.errors import CheckpointError

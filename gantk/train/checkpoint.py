@@ -16,10 +16,11 @@ from .. import __version__
 from ..errors import CheckpointError, GantkWarning, SpecError, UnknownNameError
 from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import parse_spec
-from ..plugins import Components, default_components, factory_name
+from ..plugins import Components, default_components, factory_name, same_provider
 from ..recipes.base import Recipe
 from ..registry import plain
 from ..systems.base import System
+from . import stand_ins
 from .config import TrainConfig
 
 FORMAT_VERSION = 1
@@ -179,17 +180,16 @@ def _unreadable_hint(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def missing_plugin_errors(payload: dict[str, Any], components: Components) -> Iterator[None]:
+def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds: tuple[str, ...] | None = None) -> Iterator[None]:
     """Turn a part of a checkpoint that no plugin of ``components`` provides into an error naming the
-    checkpoint and the plugins its run was trained with that are not loaded; a part that another
-    provider gives now (a plugin that overrides it, say) is an error too: neither the plugin (an
-    upgraded one may have moved its code) nor the code (loaded under another plugin name) is the same."""
+    checkpoint and the plugins its run was trained with that are not loaded; a part of ``kinds`` (default:
+    all) that another provider gives now (a plugin that overrides it, say) is an error too (see
+    :func:`gantk.plugins.same_provider`)."""
     now = {(kind, name): components.registry(kind).get(name) for kind, providers in payload["part_plugins"].items()
-           for name in providers if name in components.registry(kind)}
+           for name in providers if name in components.registry(kind) and (kinds is None or kind in kinds)}
     moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{now[kind, name].plugin}'"
              for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
-             if (kind, name) in now and now[kind, name].plugin != then["plugin"]
-             and factory_name(now[kind, name].factory) != then["factory"]]
+             if (kind, name) in now and not same_provider(now[kind, name], then)]
     if moved:
         raise CheckpointError(
             f"checkpoint {payload['path']} was trained with parts that other plugins provide now: {'; '.join(moved)}. "
@@ -340,12 +340,16 @@ def _state_mismatch(text: str) -> str:
     return "; ".join(parts) or _first_sentence(text)
 
 
-def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None) -> tuple[System, dict[str, Any]]:
-    """The trained system of a checkpoint, with its weights, and the checkpoint payload."""
+def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None, *,
+                           to_translate: bool = False) -> tuple[System, dict[str, Any]]:
+    """The trained system of a checkpoint, with its weights, and the checkpoint payload. ``to_translate``:
+    a discriminator or loss term that no loaded plugin provides is stood in for (translating runs neither;
+    see :mod:`gantk.train.stand_ins`)."""
     payload = load_checkpoint(path, map_location)
     check_entries(payload, MODEL_ENTRIES)
     components = components or default_components()
-    with missing_plugin_errors(payload, components):
-        system = build_system(payload["system"], components, for_checkpoint=True)
-    load_system_state(system, payload["system_state"], payload["path"])
+    with missing_plugin_errors(payload, components, stand_ins.RUN_PARTS if to_translate else None):
+        built_from = stand_ins.with_stand_ins(payload, components) if to_translate else components
+        system = build_system(payload["system"], built_from, for_checkpoint=True)
+    load_system_state(system, stand_ins.without_stand_in_state(system, payload["system_state"]), payload["path"])
     return system, payload
