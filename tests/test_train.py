@@ -634,13 +634,15 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     ("workers", -2, "workers must be an integer >= 0, got -2."),
     ("keep_checkpoints", 0, "keep_checkpoints must be an integer >= 1, got 0."),
     ("seed", 2**64, f"seed must be an integer from {-2**63} to {2**64 - 1}, got {2**64}."),
+    ("max_steps", 1e1, "max_steps must be an integer, got 10.0."),
+    ("lr", "2e-4", "lr must be a number, got '2e-4'."),
     ("device", "cuda:x", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:x'."),
     ("device", "cuda:01", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:01'."),
     ("device", torch.device("cpu"), "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got device(type='cpu')."),
 ])
 def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
     with pytest.raises(OptionError, match=re.escape(message)):
-        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, **{key: value}), progress=False)
+        Trainer(tiny_config(pairs, tmp_path / "run", **{"max_steps": 1, key: value}), progress=False)
 
 
 @pytest.mark.parametrize("cuda", [True, False])
