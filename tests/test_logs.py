@@ -84,15 +84,37 @@ def test_losses_carried_from_a_checkpoint_join_those_of_the_run_device(device):
 def test_loss_curves_have_a_panel_per_network_and_points_only_where_logged(tmp_path, monkeypatch):
     from gantk.train import plots
 
-    plt = plots.pyplot()
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)
+    figures, made = [], plots.figure
+
+    def recorded(*args, **kwargs):
+        fig, axes = made(*args, **kwargs)
+        figures.append(fig)
+        return fig, axes
+
+    monkeypatch.setattr(plots, "figure", recorded)
     metrics = tmp_path / "metrics.csv"
     metrics.write_text("step,epoch,lr,D/bce,G/bce,G/l1\n1,0,0.0002,0.7,0.6,\n2,0,0.0002,0.6,0.7,0.5\n")
     assert plots.plot_losses(metrics, tmp_path / "curves.PNG").is_file()
     panels = figures[0].axes
     assert [panel.get_title() for panel in panels] == ["D", "G"]
     assert {line.get_label(): list(line.get_xdata()) for line in panels[1].lines} == {"G/bce": [1, 2], "G/l1": [2]}
+
+
+def test_plots_leave_the_callers_matplotlib_backend_alone(tmp_path):
+    import subprocess
+    import sys
+
+    script = """
+import sys, matplotlib
+matplotlib.use("pdf")
+from gantk.train.plots import plot_losses
+metrics = sys.argv[1] + "/metrics.csv"
+open(metrics, "w").write("step,epoch,lr,G/l1\\n1,0,0.0002,0.5\\n")
+plot_losses(metrics, sys.argv[1] + "/curves.png")
+print(matplotlib.get_backend())
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "pdf" and (tmp_path / "curves.png").stat().st_size > 0
 
 
 def test_a_resumed_run_purges_the_tensorboard_events_after_its_checkpoint(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from ..evaluate import open_eval_split, save_result
 from ..files import replacing
 from ..inference import TrainedModel
 from ..systems import targets
-from ..train.plots import pyplot
+from ..train.plots import figure
 from .grids import Grid
 
 IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall")
@@ -86,10 +86,9 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
 
 def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
     """One bar chart per metric column, cells on the x axis."""
-    plt = pyplot()
     names = metric_columns(results)
     labels = [r["cell"]["name"] for r in results]
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.6), squeeze=False)
+    fig, axes = figure(1, len(names), figsize=(2.6 * len(names), 3.6))
     for axis, name in zip(axes[0], names):
         values = [r["metrics"].get(name) for r in results]
         axis.bar(range(len(values)), [v if v is not None else 0 for v in values], color="#4c72b0")
@@ -98,13 +97,11 @@ def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
         axis.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
 def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, eval_options: dict[str, Any], count: int = 3) -> Path:
     """``count`` test images spread over the split, one row each: input, target, then every cell's output."""
-    plt = pyplot()
     split = eval_options.get("split", "test")
     eval_mode, seed = eval_options.get("eval_mode", False), eval_options.get("seed", 0)
     titles: list[str] = []
@@ -123,7 +120,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
         titles.append(result["cell"]["name"])
         image_columns.append([targets.shown(o, model.num_classes)[0] for o in outputs])
     rows = len(image_columns[0])
-    fig, axes = plt.subplots(rows, len(image_columns), figsize=(1.3 * len(image_columns), 1.3 * rows + 0.3), squeeze=False)
+    fig, axes = figure(rows, len(image_columns), figsize=(1.3 * len(image_columns), 1.3 * rows + 0.3))
     for col, (title, images) in enumerate(zip(titles, image_columns)):
         axes[0][col].set_title(textwrap.fill(title, 18), fontsize=8)  # long cell names wrap within the column
         for row, image in enumerate(images):
@@ -131,5 +128,4 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
             axes[row][col].axis("off")
     fig.tight_layout(pad=0.2)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path

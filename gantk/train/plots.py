@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import GantkError
 from .logs import NOT_LOSSES, read_metrics
 
 
-def pyplot():
-    """``matplotlib.pyplot`` drawing to files only (no window, works without a display)."""
-    import matplotlib
+def figure(rows: int, columns: int, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A matplotlib figure for files (no window, no display needed) and its ``rows x columns`` axes; built
+    without pyplot, so the caller's backend and figures are left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, columns, squeeze=False)
 
 
 def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     """Plot every loss column of a metrics CSV against the step, one panel per network."""
-    plt = pyplot()
     metrics_csv, out_png = Path(metrics_csv), Path(out_png)
     if out_png.suffix.lower() != ".png":
         raise GantkError(f"the plot is written as PNG: give a path ending in .png, not {out_png}.")
@@ -31,7 +30,7 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
         raise GantkError(f"{metrics_csv} has no rows yet: train for at least --log-every steps.")
     losses = loss_columns(rows)
     panels = sorted({key.split("/")[0] for key in losses})
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    fig, axes = figure(1, len(panels), figsize=(5 * len(panels), 3.5))
     for axis, panel in zip(axes[0], panels):
         for key in (k for k in losses if k.split("/")[0] == panel):
             points = [(row["step"], row[key]) for row in rows if key in row]
@@ -42,7 +41,6 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=100)
-    plt.close(fig)
     return out_png
 
 
