@@ -67,6 +67,8 @@ class TrainedModel:
             images = normalize_image(images)
         elif images.is_floating_point():
             images = images.float()
+            if not bool(images.isfinite().all()):
+                raise DataError("float images hold NaN or infinite values: pass finite values in [-1, 1].")
             low, high = (images.min().item(), images.max().item()) if images.numel() else (0.0, 0.0)
             if low < -1 - 1e-3 or high > 1 + 1e-3:
                 raise DataError(
@@ -119,6 +121,10 @@ class TrainedModel:
     def seeded(self, seed: int) -> Iterator[None]:
         """Run the block with dropout noise drawn from ``seed``, leaving the caller's random state as it was."""
         check_seed(seed)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        cuda = self.device.type == "cuda"
+        with torch.random.fork_rng(devices=[self.device] if cuda else []):  # the generators seeded here, and only those
+            torch.random.default_generator.manual_seed(seed)
+            if cuda:
+                with torch.cuda.device(self.device):
+                    torch.cuda.manual_seed(seed)
             yield

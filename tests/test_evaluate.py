@@ -569,6 +569,33 @@ def _cli_translate(*args):
     return CliRunner().invoke(cli, ["translate", *map(str, args)])
 
 
+def test_loading_and_seeding_a_model_leave_the_callers_random_state_alone(image_run, monkeypatch):
+    from gantk.inference import TrainedModel
+
+    run, _ = image_run
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    model = TrainedModel.load(run, device="cpu")
+    assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(0)
+    seeded_gpus = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeded_gpus.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeded_gpus.append)
+    with model.seeded(5):
+        model.translate(model.inputs(torch.zeros(1, 3, 32, 32, dtype=torch.uint8)))
+    assert torch.equal(torch.rand(3), expected) and seeded_gpus == []  # a CPU model seeds no GPU's generator
+
+
+def test_model_inputs_refuse_values_that_are_not_finite(image_run):
+    from gantk.inference import TrainedModel
+
+    images = torch.zeros(1, 3, 32, 32)
+    images[..., 0, 0] = float("nan")
+    with pytest.raises(DataError, match="float images hold NaN or infinite values"):
+        TrainedModel.load(image_run[0], device="cpu").inputs(images)
+
+
 def test_translate_replaces_existing_files_only_with_overwrite(image_run, tmp_path):
     run, pairs = image_run
     images = sorted((pairs / "A").glob("*.png"))[:2]

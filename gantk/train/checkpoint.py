@@ -342,7 +342,8 @@ def _state_mismatch(text: str) -> str:
 
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None, *,
                            to_translate: bool = False) -> tuple[System, dict[str, Any]]:
-    """The trained system of a checkpoint, with its weights, and the checkpoint payload. ``to_translate``:
+    """The trained system of a checkpoint, with its weights, and the checkpoint payload (the caller's random
+    state is left as it was: the weights the networks are built with are replaced). ``to_translate``:
     a discriminator or loss term that no loaded plugin provides is stood in for (translating runs neither;
     see :mod:`gantk.train.stand_ins`)."""
     payload = load_checkpoint(path, map_location)
@@ -350,6 +351,7 @@ def system_from_checkpoint(path: str | Path, map_location: str | torch.device = 
     components = components or default_components()
     with missing_plugin_errors(payload, components, stand_ins.RUN_PARTS if to_translate else None):
         built_from = stand_ins.with_stand_ins(payload, components) if to_translate else components
-        system = build_system(payload["system"], built_from, for_checkpoint=True)
+        with torch.random.fork_rng(devices=[]):  # networks are built on the CPU
+            system = build_system(payload["system"], built_from, for_checkpoint=True)
     load_system_state(system, stand_ins.without_stand_in_state(system, payload["system_state"]), payload["path"])
     return system, payload
