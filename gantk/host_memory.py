@@ -91,12 +91,19 @@ def give_back_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+_blocks_keeping = 0  # freed_memory_kept blocks running that set the setting (they may nest: eval inside training)
+
+
 @contextlib.contextmanager
 def freed_memory_kept(device: torch.device) -> Iterator[None]:
-    """Keep freed memory (:func:`keep_freed_memory`) for the block's loop, and give it back after."""
+    """Keep freed memory (:func:`keep_freed_memory`) for the block's loop, and give it back after, once
+    no enclosing block keeps it."""
+    global _blocks_keeping
     kept = keep_freed_memory(device)
+    _blocks_keeping += kept
     try:
         yield
     finally:
-        if kept:
+        _blocks_keeping -= kept
+        if kept and not _blocks_keeping:
             give_back_freed_memory()

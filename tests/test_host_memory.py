@@ -103,6 +103,14 @@ def test_the_cpu_keeps_memory_and_gives_it_back_with_glibcs_defaults_set_again(l
     assert libc.calls == [NO_MMAP, NEVER_TRIM, DEFAULT_MMAP, DEFAULT_TRIM, ("malloc_trim", 0)]
 
 
+def test_a_block_inside_another_leaves_memory_kept_for_the_outer_one(libc):
+    with host_memory.freed_memory_kept(torch.device("cpu")):
+        with host_memory.freed_memory_kept(torch.device("cpu")):  # an evaluation inside a training run, say
+            pass
+        assert libc.calls == [NO_MMAP, NEVER_TRIM] * 2
+    assert libc.calls == [NO_MMAP, NEVER_TRIM] * 2 + [DEFAULT_MMAP, DEFAULT_TRIM, ("malloc_trim", 0)]
+
+
 @pytest.mark.parametrize("variable, value, made, restored", [
     ("MALLOC_TRIM_THRESHOLD_", "0", [NO_MMAP], [DEFAULT_MMAP]),
     ("MALLOC_MMAP_MAX_", "8", [NEVER_TRIM], [DEFAULT_TRIM]),
