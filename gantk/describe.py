@@ -54,6 +54,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         info["adversarial"] = bool(getattr(objective, "adversarial", False))
         info["default_weight"] = getattr(objective, "default_weight", "none (not a gantk.Objective)")
         info["scores"] = "class masks (segmentation data)" if getattr(objective, "needs_masks", False) else "images or masks"
+        info["needs_pairs"] = bool(getattr(objective, "compares_pairs", False))
     elif kind == "data_format":
         data_format = components.create(kind, name)
         targets = getattr(data_format, "paired_targets", None)

@@ -85,6 +85,27 @@ def test_cyclegan_loss_spec_is_editable(tmp_path):
     assert "G_AB/hinge" in keys and "G_AB/cycle" in keys and "G_AB/identity" not in keys
 
 
+@pytest.mark.parametrize("setting, message", [
+    ({"loss": "lsgan+lovasz+cycle"}, "lovasz scores an output against its own target, which unpaired data does not have"),
+    ({"loss": "lsgan+l1+l2+cycle"}, "l1 and l2 score an output against its own target"),
+    ({"conditional": True}, "discriminators see one domain's images alone .*: drop --conditional"),
+    ({"direction": "BtoA"}, "learns both directions at once: train with --direction AtoB and translate with --direction BtoA"),
+])
+def test_cyclegan_refuses_what_unpaired_training_cannot_do(tmp_path, setting, message):
+    config = TrainConfig(recipe="cyclegan", data=str(write_unaligned(tmp_path / "data")), out=str(tmp_path / "run"), max_steps=1,
+                         **{**TINY, **setting})
+    with pytest.raises(OptionError, match=message):
+        Trainer(config, progress=False).fit()
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("recipe", ["pix2pix", "seg"])
+def test_a_paired_recipe_refuses_unpaired_data(tmp_path, recipe):
+    config = TrainConfig(recipe=recipe, data=str(write_unaligned(tmp_path / "data")), out=str(tmp_path / "run"), max_steps=1, **TINY)
+    with pytest.raises(OptionError, match="this recipe trains on pairs, and unaligned data has none .*: train unpaired data with --recipe cyclegan"):
+        Trainer(config, progress=False).fit()
+
+
 def test_cyclegan_resume_and_translate_both_ways(tmp_path):
     data = write_unaligned(tmp_path / "data")
 

@@ -166,6 +166,7 @@ class Objective(nn.Module):
     ``adversarial`` terms train against a discriminator (at most one per spec);
     ``default_weight`` is the weight a spec uses when none is written (``l1`` -> 100);
     ``needs_masks`` terms score class masks, so image pairs are refused for them;
+    ``compares_pairs`` terms score the output against its own target, so unpaired data is refused for them;
     ``reads_discriminator_features`` terms read ``ctx.d_fake_features`` in their generator loss,
     which is then computed first, so the adversarial term takes its logits from the same pass.
     A method returning ``None`` means the term does not take part in that step.
@@ -174,6 +175,7 @@ class Objective(nn.Module):
     adversarial: ClassVar[bool] = False
     default_weight: ClassVar[float] = 1.0
     needs_masks: ClassVar[bool] = False
+    compares_pairs: ClassVar[bool] = False
     reads_discriminator_features: ClassVar[bool] = False
 
     def __init__(self) -> None:  # no options: the registry then refuses any (nn.Module's signature takes all)

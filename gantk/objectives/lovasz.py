@@ -53,6 +53,7 @@ class LovaszLoss(Objective):
 
     default_weight = 1.0
     needs_masks = True
+    compares_pairs = True
 
     def __init__(self, per_image: bool = False):
         super().__init__()

@@ -44,6 +44,7 @@ class PixelL1Loss(Objective):
     """
 
     default_weight = 100.0
+    compares_pairs = True
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return pixel_loss(ctx.fake, ctx.real, "l1")
@@ -53,6 +54,7 @@ class PixelL2Loss(Objective):
     """Mean squared error between the fake and the real image (weight 100, as for l1)."""
 
     default_weight = 100.0
+    compares_pairs = True
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return pixel_loss(ctx.fake, ctx.real, "l2")

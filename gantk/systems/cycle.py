@@ -34,7 +34,20 @@ class CycleSystem(System):
         channels = config["channels"]
         if config.get("num_classes") is not None:
             raise OptionError("cycle translation works on images, not masks: use an 'unaligned' image dataset.")
+        if config.get("conditional"):
+            raise OptionError("cycle translation's discriminators see one domain's images alone (no input to condition "
+                              "on: the data is unpaired): drop --conditional.")
+        if config.get("direction", "AtoB") != "AtoB":
+            raise OptionError("cycle translation learns both directions at once: train with --direction AtoB and "
+                              "translate with --direction BtoA for the reverse mapping.")
         self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
+        paired_terms = [t.name for t in self.objective.terms if t.objective.compares_pairs or t.objective.needs_masks]
+        if paired_terms:
+            raise OptionError(
+                f"{' and '.join(paired_terms)} {'score' if len(paired_terms) > 1 else 'scores'} an output against its "
+                "own target, which unpaired data does not have: drop it from --loss (cycle and identity are the "
+                "reconstruction terms of unpaired training)."
+            )
         if any(isinstance(t.objective, IdentityLoss) for t in self.objective.terms) and channels["A"] != channels["B"]:
             raise OptionError(
                 f"the identity term needs the same channel count in A and B (got {channels['A']} and "

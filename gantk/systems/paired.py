@@ -23,6 +23,12 @@ class PairedSystem(System):
 
     def __init__(self, config: dict[str, Any], components: Components):
         super().__init__(config)
+        data_format = config.get("data_format")
+        if data_format in components.registry("data_format") and components.create("data_format", data_format).paired_targets is None:
+            raise OptionError(
+                f"this recipe trains on pairs, and {data_format} data has none (an input with its target): train "
+                "unpaired data with --recipe cyclegan, or pass paired data."
+            )
         channels = config["channels"]
         self.num_classes = config.get("num_classes")
         gen_opt = dict(config.get("gen_opt") or {})
