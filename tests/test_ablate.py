@@ -99,6 +99,34 @@ def test_cells_scored_with_another_inception_resize_are_scored_again(study, monk
     assert result.exit_code == 0 and result.output.count("evaluating with the new settings") == 2, result.output
 
 
+def test_cells_scored_with_other_inception_weights_are_scored_again(study, monkeypatch):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    for cell in ("l1", "l1+cgan"):
+        saved = json.loads((out / cell / "eval.json").read_text())
+        assert saved["cell"]["evaluation"]["inception_sha1"] is None  # no weights: no FID
+        saved["cell"]["evaluation"]["inception_sha1"] = "0" * 40  # as if scored with other weights
+        (out / cell / "eval.json").write_text(json.dumps(saved))
+    monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 0 and result.output.count("evaluating with the new settings") == 2, result.output
+
+
+def test_a_moved_study_reads_its_cells_where_they_are_now(study, monkeypatch):
+    import shutil
+
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    moved = out.with_name("moved")
+    shutil.copytree(out, moved)
+    shutil.rmtree(out)
+    monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a finished cell was trained again"))
+    result = invoke("--grid", grid, "--data", pairs, "--out", moved, *FLAGS)
+    assert result.exit_code == 0 and result.output.count("finished earlier, skipped") == 2, result.output
+    cells = json.loads((moved / "results.json").read_text())["cells"]
+    assert [cell["checkpoint"] for cell in cells] == [str(moved / folder / "checkpoint-00000002.pt") for folder in ("l1", "l1+cgan")]
+
+
 def test_changed_settings_of_a_finished_cell_are_refused(study):
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
@@ -255,9 +283,10 @@ def test_a_cell_that_cannot_train_is_reported_before_any_cell_trains(study, bad_
 
 def test_data_that_cannot_be_evaluated_is_reported_before_training(study, tmp_path):
     grid, _, out = study
+    grid.write_text('[[cells]]\nname = "cycle"\nloss = "lsgan+cycle@10"\n')
     unaligned = write_unaligned(tmp_path / "unaligned")
     result = invoke("--grid", grid, "--data", unaligned, "--out", out, "--recipe", "cyclegan", *FLAGS)
-    assert result.exit_code == 1 and "cell 'L1': dataset" in result.output and "no targets" in result.output
+    assert result.exit_code == 1 and "cell 'cycle': dataset" in result.output and "no targets" in result.output
     assert not out.exists()
 
 

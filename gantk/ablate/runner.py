@@ -12,7 +12,7 @@ from ..data.validate import DatasetSummary
 from ..errors import GantkError
 from ..evaluate import evaluate, open_eval_split, save_result
 from ..files import foreign_entries
-from ..metrics.fid import RESIZE, find_inception_weights
+from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
@@ -69,8 +69,8 @@ def run_ablation(
     results = []
     summaries: dict[str | None, DatasetSummary] = {}  # the data is validated once per format, not per cell
     trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress) for cell in grid.cells]
-    if eval_options.get("inception_weights") is not None:
-        find_inception_weights(eval_options["inception_weights"])  # a wrong file is reported now, not after training
+    weights = find_inception_weights(eval_options.get("inception_weights"))  # a wrong file is reported now, not after training
+    evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
@@ -151,10 +151,11 @@ def _saved_result(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[s
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
-    if not isinstance(result.get("cell"), dict) or not ckpt.checkpoint_path(run_dir, result["step"]).is_file():
+    checkpoint = ckpt.checkpoint_path(run_dir, result.get("step", -1))
+    if not isinstance(result.get("cell"), dict) or not checkpoint.is_file():
         return None
     _check_same(result["cell"]["train_config"], settings, run_dir, cell)
-    return result
+    return {**result, "checkpoint": str(checkpoint)}  # where the study's folder is now (it may have moved)
 
 
 def _check_same(saved: dict[str, Any], wanted: dict[str, Any], run_dir: Path, cell: Cell) -> None:
