@@ -369,3 +369,15 @@ def test_a_cell_error_names_the_config_file_of_the_common_settings(study, tmp_pa
     result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", config, *FLAGS)
     assert result.exit_code != 0 and "unknown generator 'nope'" in result.output
     assert f"Settings were read from config file {config}, then from the flags." in " ".join(result.output.split())
+
+
+def test_values_that_are_not_finite_read_as_in_results_json():
+    from gantk.ablate import markdown_table
+
+    def cell(name, ssim):
+        return {"cell": {"name": name}, "task": "image", "model": {"gen": "unet", "disc": None, "conditional": True, "loss": "l1"},
+                "metrics": {"l1": 0.1, "ssim": ssim}}
+
+    fresh = markdown_table([cell("a", float("nan")), cell("b", 0.5), cell("c", float("inf"))])
+    assert fresh == markdown_table([cell("a", None), cell("b", 0.5), cell("c", None)])  # as saved, then read back
+    assert "| a | unet | none | `l1` | 0.1 | n/a |" in fresh and "| b | unet | none | `l1` | 0.1 | **0.5** |" in fresh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ def metric_columns(results: list[dict[str, Any]]) -> list[str]:
 def markdown_table(results: list[dict[str, Any]]) -> str:
     """The study as a markdown table, one row per cell; the best value of each column in bold (unless all are equal)."""
     names = metric_columns(results)
+    # A value that is not finite reads as n/a, as results.json (and so a study run again) holds it: null.
+    results = [{**r, "metrics": {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r["metrics"].items()}}
+               for r in results]
     best = {}
     for name in names:
         values = [r["metrics"][name] for r in results if r["metrics"].get(name) is not None]
