@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gantk.train.trainer import tune_backends
+from gantk.train.trainer import tuned_backends
 from cases import Case
 from hardware import current_rss_bytes, peak_rss_bytes
 
@@ -28,32 +28,32 @@ def serve(case: Case, path: str, threads: int | None, conn: Connection) -> None:
             torch.set_num_threads(threads)
         cuda = case.device == "cuda"
         sync = torch.cuda.synchronize if cuda else lambda: None
-        tune_backends(torch.device(case.device))  # every path, the plain loops too: the reference sets it
-        step = case.stepper(path)
-        batches = case.batches()
-        conn.send({"ready": True, "rss_after_setup": current_rss_bytes()})
-        count = 0
-        while (command := conn.recv()) != "stop":
-            if command == "memory":
-                conn.send({"peak_rss": peak_rss_bytes(), "rss": current_rss_bytes(),
-                           "cuda_max_allocated": torch.cuda.max_memory_allocated() if cuda else None})
-                continue
-            batch = batches[count % len(batches)]
-            count += 1
-            sync()
-            if command == "flops":
-                with FlopCounterMode(display=False) as counter:
-                    start = time.perf_counter()
+        with tuned_backends(torch.device(case.device)):  # every path, the plain loops too: the reference sets it
+            step = case.stepper(path)
+            batches = case.batches()
+            conn.send({"ready": True, "rss_after_setup": current_rss_bytes()})
+            count = 0
+            while (command := conn.recv()) != "stop":
+                if command == "memory":
+                    conn.send({"peak_rss": peak_rss_bytes(), "rss": current_rss_bytes(),
+                               "cuda_max_allocated": torch.cuda.max_memory_allocated() if cuda else None})
+                    continue
+                batch = batches[count % len(batches)]
+                count += 1
+                sync()
+                if command == "flops":
+                    with FlopCounterMode(display=False) as counter:
+                        start = time.perf_counter()
+                        step(batch)
+                        sync()
+                    conn.send({"flops": counter.get_total_flops(), "seconds": time.perf_counter() - start})
+                else:
+                    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
                     step(batch)
                     sync()
-                conn.send({"flops": counter.get_total_flops(), "seconds": time.perf_counter() - start})
-            else:
-                before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-                step(batch)
-                sync()
-                seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
-                conn.send({"seconds": seconds, "page_faults": after.ru_minflt - before.ru_minflt,
-                           "system_s": after.ru_stime - before.ru_stime})
+                    seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+                    conn.send({"seconds": seconds, "page_faults": after.ru_minflt - before.ru_minflt,
+                               "system_s": after.ru_stime - before.ru_stime})
     except Exception:  # reported to the parent, which stops the run
         conn.send({"error": traceback.format_exc()})
 

@@ -526,16 +526,20 @@ def test_resume_with_n_critic_reproduces_an_uninterrupted_run(pairs, tmp_path):
     assert run(tmp_path / "resumed", stop_at=5) == run(tmp_path / "straight")
 
 
-def test_cudnn_picks_its_fastest_convolutions_on_cuda_only(pairs, tmp_path, monkeypatch):
+def test_cudnn_picks_its_fastest_convolutions_on_cuda_only_while_training(pairs, tmp_path, monkeypatch):
     from gantk.train import trainer as trainer_module
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    trainer_module.tune_backends(torch.device("cpu"))
-    assert torch.backends.cudnn.benchmark is False
-    trainer_module.tune_backends(torch.device("cuda", 0))
-    assert torch.backends.cudnn.benchmark is True
-    tuned = []
-    monkeypatch.setattr(trainer_module, "tune_backends", tuned.append)
+    current = [0]
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current[0])
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: current.__setitem__(0, device if isinstance(device, int) else device.index))
+    with trainer_module.tuned_backends(torch.device("cpu")):
+        assert torch.backends.cudnn.benchmark is False and current == [0]
+    with trainer_module.tuned_backends(torch.device("cuda", 1)):
+        assert torch.backends.cudnn.benchmark is True and current == [1]
+    assert torch.backends.cudnn.benchmark is False and current == [0]  # the caller's settings again
+    tuned, tuning = [], trainer_module.tuned_backends
+    monkeypatch.setattr(trainer_module, "tuned_backends", lambda device: tuned.append(device) or tuning(device))
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     assert tuned == [torch.device("cpu")]
 

@@ -9,7 +9,7 @@ import math
 import shlex
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -74,14 +74,26 @@ def process_extra_state(system: System) -> dict[str, Any]:
     }
 
 
-def tune_backends(device: torch.device) -> None:
-    """On CUDA, let cuDNN time its convolution algorithms for the batch shape once and keep the fastest.
+@contextlib.contextmanager
+def tuned_backends(device: torch.device) -> Iterator[None]:
+    """On CUDA, for the block: make ``device`` the current GPU (pinned batches and cuDNN work on it), and
+    let cuDNN time its convolution algorithms for the batch shape once and keep the fastest; both are set
+    back after, so the caller's process is left as it was.
 
     Training batches all have one shape (the crop size), so the search pays off after the first step;
     the reference implementation does the same.
     """
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    if device.type != "cuda":
+        yield
+        return
+    benchmark, current = torch.backends.cudnn.benchmark, torch.cuda.current_device()
+    torch.cuda.set_device(device)
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+        torch.cuda.set_device(current)
 
 
 def _runs_on(value: Any) -> Any:
@@ -385,9 +397,7 @@ class Trainer:
         config = self.config
         process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
-        if device.type == "cuda":
-            torch.cuda.set_device(device)  # pinned batches and cuDNN work on the current device: make it the run's
-        tune_backends(device)
+        held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
         self._check_run_dir()
         dataset, self.val_dataset = self.open_data()
