@@ -60,6 +60,8 @@ class TrainedModel:
         Raises:
             DataError: another shape or dtype, or float values outside [-1, 1] (such as 0..255).
         """
+        if not isinstance(images, torch.Tensor):
+            raise DataError(f"images must be a torch tensor, got {type(images).__name__}: convert it (torch.from_numpy, say).")
         images = images[None] if images.dim() == 3 else images
         if images.dim() != 4:
             raise DataError(f"images must be N x C x H x W (or one C x H x W), got a tensor of shape {tuple(images.shape)}.")

@@ -592,8 +592,11 @@ def test_model_inputs_refuse_values_that_are_not_finite(image_run):
 
     images = torch.zeros(1, 3, 32, 32)
     images[..., 0, 0] = float("nan")
+    model = TrainedModel.load(image_run[0], device="cpu")
     with pytest.raises(DataError, match="float images hold NaN or infinite values"):
-        TrainedModel.load(image_run[0], device="cpu").inputs(images)
+        model.inputs(images)
+    with pytest.raises(DataError, match="images must be a torch tensor, got ndarray: convert it"):
+        model.inputs(images.numpy())
 
 
 def test_translate_replaces_existing_files_only_with_overwrite(image_run, tmp_path):
