@@ -381,3 +381,26 @@ def test_values_that_are_not_finite_read_as_in_results_json():
     fresh = markdown_table([cell("a", float("nan")), cell("b", 0.5), cell("c", float("inf"))])
     assert fresh == markdown_table([cell("a", None), cell("b", 0.5), cell("c", None)])  # as saved, then read back
     assert "| a | unet | none | `l1` | 0.1 | n/a |" in fresh and "| b | unet | none | `l1` | 0.1 | **0.5** |" in fresh
+
+
+def test_a_study_builds_its_cells_from_the_components_given(study):
+    from torch import nn
+
+    from gantk import hookimpl, load_components
+    from gantk.ablate.grids import Cell, Grid
+
+    def plain(in_channels=3, out_channels=3):
+        """A one-convolution generator, of a plugin loaded without installing it."""
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.Tanh())
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add("plain", plain)
+
+    _, pairs, out = study
+    grid = Grid("plugin", (Cell("plain L1", {"gen": "plain", "gen_opt": {}, "loss": "l1", "disc": "none"}),))
+    common = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0}
+    results = run_ablation(grid, pairs, out, common=common, progress=False, log=lambda line: None,
+                           components=load_components(autoload=False, plugins=[Plugin()]))
+    assert results[0]["model"]["gen"] == "plain" and (out / "samples.png").is_file()

@@ -13,6 +13,7 @@ from ..data.transforms import to_unit
 from ..evaluate import open_eval_split, save_result
 from ..files import replacing
 from ..inference import TrainedModel
+from ..plugins import Components
 from ..systems import targets
 from ..train.plots import figure
 from .grids import Grid
@@ -68,7 +69,8 @@ def steps_text(results: list[dict[str, Any]]) -> str:
     return "training steps per cell: " + ", ".join(f"{r['step']} ({r['cell']['name']})" for r in results)
 
 
-def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path, eval_options: dict[str, Any]) -> None:
+def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path, eval_options: dict[str, Any],
+                  components: Components | None = None) -> None:
     first = results[0]
     header = [
         f"# Ablation: {grid.name}",
@@ -85,7 +87,7 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         handle.write("\n".join(header) + "\n" + markdown_table(results) + "\n".join(footer) + ("\n" if footer else ""))
     save_result({"grid": grid.name, "description": grid.description, "cells": results}, out / "results.json")
     plot_metrics(results, out / "metrics.png")
-    comparison_grid(results, data, out / "samples.png", eval_options)
+    comparison_grid(results, data, out / "samples.png", eval_options, components=components)
 
 
 def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
@@ -104,15 +106,16 @@ def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, eval_options: dict[str, Any], count: int = 3) -> Path:
+def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, eval_options: dict[str, Any], count: int = 3,
+                    components: Components | None = None) -> Path:
     """``count`` test images spread over the split, one row each: input, target, then every cell's output."""
     split = eval_options.get("split", "test")
     eval_mode, seed = eval_options.get("eval_mode", False), eval_options.get("seed", 0)
     titles: list[str] = []
     image_columns: list[list[torch.Tensor]] = []
     for result in results:
-        model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=eval_mode)
-        dataset = open_eval_split(data, model.config, split, result.get("data_format"))
+        model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=eval_mode, components=components)
+        dataset = open_eval_split(data, model.config, split, result.get("data_format"), components=components)
         picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().unique().tolist()
         items = [dataset[i] for i in picks]
         if not image_columns:

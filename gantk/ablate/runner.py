@@ -13,6 +13,7 @@ from ..errors import GantkError
 from ..evaluate import evaluate, open_eval_split, save_result
 from ..files import foreign_entries
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
+from ..plugins import Components
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
@@ -40,6 +41,7 @@ def run_ablation(
     eval_options: dict[str, Any] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    components: Components | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every cell of ``grid`` (skipping finished ones), then write the study's outputs.
 
@@ -55,6 +57,7 @@ def run_ablation(
         eval_options: keyword arguments of :func:`gantk.evaluate.evaluate` (``split``, ``inception_weights``...).
         progress: progress bars of training and evaluation.
         log: receives one line per cell and stage.
+        components: the plugin components cells are built from (default: the installed ones).
 
     Returns:
         The evaluation result of every cell, in grid order, each with a ``cell`` entry.
@@ -68,7 +71,8 @@ def run_ablation(
     feature_cache: dict = {}
     results = []
     summaries: dict[str | None, DatasetSummary] = {}  # the data is validated once per format, not per cell
-    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress) for cell in grid.cells]
+    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress, components)
+                for cell in grid.cells]
     weights = find_inception_weights(eval_options.get("inception_weights"))  # a wrong file is reported now, not after training
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers), 1):
@@ -87,12 +91,14 @@ def run_ablation(
                     payload = ckpt.load_checkpoint(run_dir)
                     _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
                     log(f"{label}: continuing {run_dir} from its checkpoint at step {payload['step']}")
-                    trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, resume_from=payload)
+                    trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, resume_from=payload,
+                                      components=trainer.components)
                 else:
                     log(f"{label}: training into {run_dir}")
                 trainer.fit()
                 log(f"{label}: evaluating")
-            options = {"progress": progress, "data_format": trainer.config.data_format, "device": trainer.config.device, **eval_options}
+            options = {"progress": progress, "data_format": trainer.config.data_format, "device": trainer.config.device,
+                       "components": trainer.components, **eval_options}
             result = evaluate(run_dir, data, feature_cache=feature_cache, **options)
         except AblationError:
             raise
@@ -101,7 +107,7 @@ def run_ablation(
         result["cell"] = {"name": cell.name, "settings": cell.settings, "train_config": settings, "evaluation": evaluation}
         save_result(result, run_dir / EVAL_FILE)
         results.append(result)
-    write_outputs(grid, results, data, out, eval_options)
+    write_outputs(grid, results, data, out, eval_options, trainers[0].components)
     log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
     return results
 
@@ -126,12 +132,12 @@ def check_study_dir(grid: Grid, out: Path) -> None:
 
 
 def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
-                     summaries: dict[str | None, DatasetSummary], progress: bool) -> Trainer:
+                     summaries: dict[str | None, DatasetSummary], progress: bool, components: Components | None) -> Trainer:
     """The cell's trainer, once what would stop the cell later is checked: its settings, data and networks
     (the sizes they take, the discriminator against the objective), and the split it is evaluated on.
     ``summaries`` keeps the data's validation per format for the next cells."""
     try:
-        trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress)
+        trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, components=components)
         data_format = trainer.config.data_format
         train, _ = trainer.open_data(summaries.get(data_format))
         summaries[data_format] = trainer.summary
