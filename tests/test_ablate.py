@@ -87,25 +87,17 @@ def test_other_evaluation_settings_evaluate_again_without_training(study, monkey
     assert seeds == [5] * 4  # each cell's evaluation and its samples.png column
 
 
-def test_cells_scored_with_another_inception_resize_are_scored_again(study, monkeypatch):
-    grid, pairs, out = study
-    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
-    for cell in ("l1", "l1+cgan"):
-        saved = json.loads((out / cell / "eval.json").read_text())
-        del saved["cell"]["evaluation"]["inception_resize"]  # as results of the earlier resize were saved
-        (out / cell / "eval.json").write_text(json.dumps(saved))
-    monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
-    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
-    assert result.exit_code == 0 and result.output.count("evaluating with the new settings") == 2, result.output
-
-
-def test_cells_scored_with_other_inception_weights_are_scored_again(study, monkeypatch):
+@pytest.mark.parametrize("scored_otherwise", [
+    lambda evaluation: evaluation.pop("inception_resize"),  # as results of the earlier resize were saved
+    lambda evaluation: evaluation.update(inception_sha1="0" * 40),  # as if scored with other weights (here: none)
+])
+def test_cells_scored_with_another_inception_network_are_scored_again(study, monkeypatch, scored_otherwise):
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
     for cell in ("l1", "l1+cgan"):
         saved = json.loads((out / cell / "eval.json").read_text())
         assert saved["cell"]["evaluation"]["inception_sha1"] is None  # no weights: no FID
-        saved["cell"]["evaluation"]["inception_sha1"] = "0" * 40  # as if scored with other weights
+        scored_otherwise(saved["cell"]["evaluation"])
         (out / cell / "eval.json").write_text(json.dumps(saved))
     monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
@@ -386,21 +378,16 @@ def test_values_that_are_not_finite_read_as_in_results_json():
 def test_a_study_builds_its_cells_from_the_components_given(study):
     from torch import nn
 
-    from gantk import hookimpl, load_components
     from gantk.ablate.grids import Cell, Grid
+    from helpers import components_with_generator
 
     def plain(in_channels=3, out_channels=3):
         """A one-convolution generator, of a plugin loaded without installing it."""
         return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.Tanh())
 
-    class Plugin:
-        @hookimpl
-        def gantk_register_generators(self, registry):
-            registry.add("plain", plain)
-
     _, pairs, out = study
     grid = Grid("plugin", (Cell("plain L1", {"gen": "plain", "gen_opt": {}, "loss": "l1", "disc": "none"}),))
     common = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0}
     results = run_ablation(grid, pairs, out, common=common, progress=False, log=lambda line: None,
-                           components=load_components(autoload=False, plugins=[Plugin()]))
+                           components=components_with_generator("plain", plain))
     assert results[0]["model"]["gen"] == "plain" and (out / "samples.png").is_file()
