@@ -148,6 +148,7 @@ from pathlib import Path
 from gantk.data.io import write_png
 from gantk.errors import CheckpointError
 from gantk.train.checkpoint import save_checkpoint
+from gantk.train.logs import save_sample_grid
 
 out = Path(sys.argv[1])
 try:
@@ -158,6 +159,10 @@ try:
     save_checkpoint(out / "checkpoint-00000002.pt", {"system": {}, "weights": torch.rand(10000)})
 except CheckpointError as error:
     print("checkpoint:", error)
+try:
+    save_sample_grid([torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1], out / "grid.png")
+except OSError as error:
+    print("grid:", error.filename, error.strerror)
 """
 
 
@@ -176,6 +181,7 @@ def test_writes_cut_short_by_a_full_disk_are_errors_that_keep_the_old_files(tmp_
         f"checkpoint: cannot write checkpoint {tmp_path / 'checkpoint-00000002.pt'}: File too large; the file is larger than "
         "this process may write (ulimit -f) or the file system holds; raise the limit or choose another location. The "
         "checkpoints written before it are intact: once there is room, resume from the newest with --resume.",
+        f"grid: {tmp_path / 'grid.png'} File too large",
     ], done.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-00000001.pt", "image.png"]
     assert (tmp_path / "image.png").read_bytes() == b"an earlier image"

@@ -84,8 +84,8 @@ def save_sample_grid(rows: Sequence[Tensor], path: Path, max_samples: int = 4) -
     count = min(max_samples, rows[0].shape[0])
     rows = [displayable(row[:count]).cpu() for row in rows]
     tiles = [row[i] for i in range(count) for row in rows]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(to_unit(torch.stack(tiles)), path, nrow=len(rows), padding=2, pad_value=1.0)
+    with replacing(path, binary=True) as handle:  # a grid cut short (disk full) is an error, and no file
+        save_image(to_unit(torch.stack(tiles)), handle, format="png", nrow=len(rows), padding=2, pad_value=1.0)
 
 
 def tensorboard_writer(run_dir: Path, step: int = 0):
