@@ -568,6 +568,15 @@ def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
 
 
+def test_a_run_stopped_by_an_error_stops_its_loader_workers(pairs, tmp_path):
+    import multiprocessing
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=4, disc="none", loss="exploding", log_every=1, workers=1)
+    with pytest.raises(GantkError) as stopped:  # its traceback, kept here, holds the trainer's frames
+        Trainer(config, components=exploding_components(), progress=False).fit()
+    assert stopped.value.__traceback__ is not None and multiprocessing.active_children() == []  # not left to be killed at exit
+
+
 def test_a_damaged_metrics_file_is_named_when_the_run_resumes(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     with (run / "metrics.csv").open("a") as handle:

@@ -449,6 +449,9 @@ class Trainer:
                         self._stop_if_asked(parts, stop_signal())
         finally:
             log.close()
+            # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
+            # still holds this frame would leave them to be killed (with a DataLoader error printed).
+            del loader
         if process.is_main:
             plot_losses(self.run_dir / run_files.METRICS, self.run_dir / run_files.LOSS_CURVES)
         if process.distributed:
