@@ -104,11 +104,19 @@ class TrainedModel:
         With ``pad``, inputs of any size are padded (repeating their edges) to the generators'
         :attr:`size_multiple`, and to at least their :attr:`min_input_size`, and the outputs cropped
         back to the inputs' size.
+
+        Raises:
+            DataError: without ``pad``, inputs of a size the generators do not take.
         """
         inputs = inputs.to(self.device)
         height, width = inputs.shape[-2:]
+        multiple, smallest = self.size_multiple, self.min_input_size
+        if not pad and (height % multiple or width % multiple or min(height, width) < smallest):
+            raise DataError(
+                f"the model takes sides that are multiples of {multiple} and at least {smallest} px, got {height}x{width}: "
+                "translate with pad=True (padded, and the outputs cropped back), or resize the images."
+            )
         if pad:
-            multiple, smallest = self.size_multiple, self.min_input_size
 
             def padded(side: int) -> int:
                 side = max(side, smallest)

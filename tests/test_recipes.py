@@ -8,7 +8,7 @@ import torch
 from torchvision.io import decode_image
 
 from gantk.data import open_dataset
-from gantk.errors import OptionError
+from gantk.errors import DataError, OptionError
 from gantk.inference import TrainedModel
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
@@ -260,7 +260,7 @@ def test_cyclegan_translates_tiny_and_thin_images_at_native_size(tmp_path, monke
     written = translate(run, tmp_path / "odd", tmp_path / "out", size="native", direction="BtoA", eval_mode=True)
     assert [decode_image(str(p)).shape for p in written] == [(3, 1, 1), (3, 3, 30)]
     model = TrainedModel.load(run, eval_mode=True)
-    with pytest.raises(OptionError, match="the resnet generator needs images of at least 8 px a side, got 4x4"):
+    with pytest.raises(DataError, match=r"the model takes sides that are multiples of 4 and at least 8 px, got 4x4: translate with pad=True"):
         model.translate(torch.zeros(1, 3, 4, 4), "BtoA")  # not padded
     monkeypatch.setattr(TrainedModel, "translate", lambda *args, **kwargs: (_ for _ in ()).throw(OptionError("too small")))
     with pytest.raises(OptionError, match=r"translating .*dot.png: too small"):  # which input, in a folder
