@@ -139,8 +139,8 @@ class TrainConfig:
                 raise OptionError(f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}.")
         if not is_device_name(self.device):
             raise OptionError(f"device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got {self.device!r}.")
-        for field in fields(self):  # however it was built: a float count fails far from here otherwise
-            check_type(field.name, getattr(self, field.name))
+        for key in (f.name for f in fields(self)):  # however it was built: a float count fails far from here otherwise
+            check_type(key, getattr(self, key))
         positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every", "val_every",
                     "sample_every", "checkpoint_every")
         for key in positive:
