@@ -13,7 +13,7 @@ from ..errors import GantkError
 from ..evaluate import evaluate, open_eval_split, save_result
 from ..files import foreign_entries
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
-from ..plugins import Components
+from ..plugins import Components, default_components
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
@@ -62,7 +62,7 @@ def run_ablation(
     Returns:
         The evaluation result of every cell, in grid order, each with a ``cell`` entry.
     """
-    out = Path(out)
+    out, components = Path(out), components or default_components()
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid)
     check_study_dir(grid, out)
@@ -92,13 +92,13 @@ def run_ablation(
                     _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
                     log(f"{label}: continuing {run_dir} from its checkpoint at step {payload['step']}")
                     trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, resume_from=payload,
-                                      components=trainer.components)
+                                      components=components)
                 else:
                     log(f"{label}: training into {run_dir}")
                 trainer.fit()
                 log(f"{label}: evaluating")
             options = {"progress": progress, "data_format": trainer.config.data_format, "device": trainer.config.device,
-                       "components": trainer.components, **eval_options}
+                       "components": components, **eval_options}
             result = evaluate(run_dir, data, feature_cache=feature_cache, **options)
         except AblationError:
             raise
@@ -107,7 +107,7 @@ def run_ablation(
         result["cell"] = {"name": cell.name, "settings": cell.settings, "train_config": settings, "evaluation": evaluation}
         save_result(result, run_dir / EVAL_FILE)
         results.append(result)
-    write_outputs(grid, results, data, out, eval_options, trainers[0].components)
+    write_outputs(grid, results, data, out, eval_options, components)
     log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
     return results
 
@@ -132,7 +132,7 @@ def check_study_dir(grid: Grid, out: Path) -> None:
 
 
 def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
-                     summaries: dict[str | None, DatasetSummary], progress: bool, components: Components | None) -> Trainer:
+                     summaries: dict[str | None, DatasetSummary], progress: bool, components: Components) -> Trainer:
     """The cell's trainer, once what would stop the cell later is checked: its settings, data and networks
     (the sizes they take, the discriminator against the objective), and the split it is evaluated on.
     ``summaries`` keeps the data's validation per format for the next cells."""
@@ -144,7 +144,7 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         system = trainer.build_system(train, torch.device("cpu"))
         config = trainer.config
         trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, len(train) // config.batch_size))
-        open_eval_split(data, trainer.system_config, split, data_format, components=trainer.components)
+        open_eval_split(data, trainer.system_config, split, data_format, components=components)
     except GantkError as error:
         raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer
