@@ -32,6 +32,10 @@ def norm_layer(name: str) -> Callable[[int], nn.Module]:
 
 
 def conv_bias(name: str) -> bool:
-    """Whether a convolution followed by the normalisation ``name`` has a bias (not before batch norm)."""
+    """Whether a convolution followed by the normalisation ``name`` has a bias.
+
+    Not before batch norm, which cancels it. The reference implementation also drops it with no
+    normalisation; here such a convolution keeps its bias.
+    """
     check_choice("norm", name, NORMS)
     return name != "batch"

@@ -141,7 +141,7 @@ class LossContext:
     def discriminator_step_logits(self) -> tuple[Logits, Logits]:
         """``(d_real, d_fake_detached)`` for a discriminator loss.
 
-        The fake pass runs first, as in the reference implementation, so the discriminator's
+        The fake pass runs first, as in the reference implementation's pix2pix, so the discriminator's
         normalisation running statistics end each step on the same batch.
         """
         fake = self.d_fake_detached

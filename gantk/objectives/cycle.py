@@ -1,6 +1,7 @@
 """Unpaired objectives of CycleGAN (Zhu et al. 2017): cycle consistency and identity mapping.
 
 Weights follow the reference implementation: λ = 10 for the cycle term and 0.5·λ = 5 for identity.
+Both weights are absolute: ``identity@W`` does not scale with the cycle weight.
 """
 
 from __future__ import annotations
