@@ -212,12 +212,17 @@ def test_bad_grid_files(tmp_path, text, message):
         load_grid(path)
 
 
-def test_a_cell_folder_with_another_eval_json_is_evaluated_by_the_study(study):
+@pytest.mark.parametrize("text", [
+    json.dumps({"step": 1, "metrics": {"l1": 0.5}}),  # as gantk eval --json writes
+    '{"step": 1, "metr',  # cut short
+    json.dumps({"checkpoint": "c.pt", "step": "1", "metrics": {}, "unavailable": {}, "cell": {"name": "L1"}}),
+])
+def test_a_cell_folder_with_another_or_a_damaged_eval_json_is_evaluated_by_the_study(study, text):
     grid, pairs, out = study
     loaded = load_grid(grid)
     common = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0}
     Trainer(cell_config(loaded, loaded.cells[0], pairs, out, common), progress=False).fit()
-    (out / loaded.cells[0].folder / "eval.json").write_text(json.dumps({"step": 1, "metrics": {"l1": 0.5}}))  # as gantk eval --json writes
+    (out / loaded.cells[0].folder / "eval.json").write_text(text)
     results = run_ablation(loaded, pairs, out, common=common, progress=False, log=lambda line: None)
     assert results[0]["cell"]["name"] == "L1" and results[0]["step"] == 1
 

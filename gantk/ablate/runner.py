@@ -10,7 +10,7 @@ import torch
 
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
-from ..evaluate import evaluate, open_eval_split, save_result
+from ..evaluate import evaluate, is_result_file, open_eval_split, save_result
 from ..files import foreign_entries
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
 from ..plugins import Components, default_components
@@ -152,13 +152,16 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
 
 def _saved_result(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[str, Any] | None:
     """The result saved when the cell finished training and was evaluated; ``None`` when it has not
-    (or the file was not written by gantk ablate, or its checkpoint is gone)."""
+    (or the file is damaged or was not written by gantk ablate, or its checkpoint is gone)."""
     path = run_dir / EVAL_FILE
-    if not path.is_file():
+    if not is_result_file(path):
         return None
-    result = json.loads(path.read_text())
-    checkpoint = ckpt.checkpoint_path(run_dir, result.get("step", -1))
-    if not isinstance(result.get("cell"), dict) or not checkpoint.is_file():
+    result = json.loads(path.read_text(encoding="utf-8"))
+    step, cell_entry = result["step"], result.get("cell")
+    if not (isinstance(step, int) and isinstance(cell_entry, dict) and isinstance(cell_entry.get("train_config"), dict)):
+        return None
+    checkpoint = ckpt.checkpoint_path(run_dir, step)
+    if not checkpoint.is_file():
         return None
     _check_same(result["cell"]["train_config"], settings, run_dir, cell)
     return {**result, "checkpoint": str(checkpoint)}  # where the study's folder is now (it may have moved)
