@@ -6,7 +6,7 @@ from functools import partial
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..nn import check_width
+from ..nn import check_min_size, check_width
 from ..nn.geometry import min_input_side, receptive_field, windows
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
@@ -76,7 +76,13 @@ class PatchDiscriminator(BlockDiscriminator):
         self.blocks = nn.ModuleList(blocks)
         self.receptive_field = receptive_field(windows(self))
         self.min_input_size = min_input_side(windows(self))
+        self.n_layers = n_layers
         init_weights(self, init, init_gain)
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        check_min_size(x, self.min_input_size, model=f"a PatchGAN discriminator with n_layers={self.n_layers}",
+                       fix="raise the crop size or lower n_layers")
+        return super().features(x)
 
 
 class PixelDiscriminator(BlockDiscriminator):

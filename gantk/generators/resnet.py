@@ -6,8 +6,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from ..errors import OptionError
-from ..nn import check_choice, check_probability, check_size, check_width, output_activation
+from ..nn import check_choice, check_min_size, check_probability, check_size, check_width, output_activation
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
 
@@ -106,9 +105,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model="the resnet generator (two stride-2 downsamplings)")
-        if min(x.shape[-2:]) < self.min_input_size:
-            raise OptionError(f"the resnet generator needs images of at least {self.min_input_size} px a side, got "
-                              f"{x.shape[-1]}x{x.shape[-2]}.")
+        check_min_size(x, self.min_input_size, model="the resnet generator", fix="raise the crop size")
         return self.model(x)
 
 

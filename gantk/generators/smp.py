@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..nn import FINAL_ACTIVATIONS, check_choice, check_size, output_activation
+from ..nn import FINAL_ACTIVATIONS, check_choice, check_min_size, check_size, output_activation
 from ..nn.init import INIT_SCHEMES, init_weights
 
 UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default for encoder_depth=5
@@ -63,9 +63,7 @@ class SmpGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model=self._label, fix="lower encoder_depth")
-        if min(x.shape[-2:]) < self.min_input_size:
-            raise OptionError(f"{self._label} needs images of at least {self.min_input_size} px a side, got "
-                              f"{x.shape[-1]}x{x.shape[-2]}: raise the crop size or lower encoder_depth.")
+        check_min_size(x, self.min_input_size, model=self._label, fix="raise the crop size or lower encoder_depth")
         y = self.model(x)
         if y.shape[-2:] != x.shape[-2:]:
             raise OptionError(

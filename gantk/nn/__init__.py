@@ -60,6 +60,20 @@ def check_size(x: Tensor, multiple: int, *, model: str, fix: str | None = None) 
         raise OptionError(f"{model} needs a width and height that are multiples of {multiple}, got {w}x{h}: {remedy}.")
 
 
+def check_min_size(x: Tensor, smallest: int, *, model: str, fix: str) -> None:
+    """Raise ``OptionError`` unless the height and width of ``x`` are at least ``smallest``.
+
+    Args:
+        x: a batch ``N x C x H x W``.
+        smallest: the smallest side the network takes.
+        model: how the message names the network.
+        fix: what to change, e.g. ``"raise the crop size or lower n_layers"``.
+    """
+    h, w = x.shape[-2:]
+    if min(h, w) < smallest:
+        raise OptionError(f"{model} needs images of at least {smallest} px a side, got {w}x{h}: {fix}.")
+
+
 def output_activation(name: str) -> nn.Module:
     """The generator's last layer: ``"tanh"`` for images in [-1, 1], ``"none"`` for raw logits."""
     check_choice("final_activation", name, FINAL_ACTIVATIONS)
