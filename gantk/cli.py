@@ -22,8 +22,9 @@ from .torchrun import process_from_environment
 
 
 class GantkGroup(click.Group):
-    """A click group that prints gantk errors as one line, without a traceback, and exits 1, and
-    gantk warnings as one line each, once. A command cannot replace another of the same name."""
+    """A click group that prints gantk errors and errors about a named file as one line, without a
+    traceback, and exits 1, and gantk warnings as one line each, once. A command cannot replace
+    another of the same name."""
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         name = name or cmd.name

@@ -22,7 +22,9 @@ def jsonable(value: Any) -> Any:
 
 
 def describe(kind: str, name: str, components: Components | None = None) -> dict[str, Any]:
-    """Options with defaults and, for networks, the parameter count of a default instance."""
+    """What ``gantk describe`` shows: options with defaults, and what a default instance tells of its kind
+    (networks: parameters and input sizes; objectives: weight and what they score; formats: targets
+    and detection; recipes: system and defaults)."""
     components = components or default_components()
     kind = normalize_kind(kind)
     entry = components.registry(kind).get(name)

@@ -1,6 +1,6 @@
 import functools
 import inspect
-from typing import Optional  # noqa: F401  (named in a written annotation below)
+from typing import Optional  # named in a written annotation below
 
 import numpy as np
 import pytest

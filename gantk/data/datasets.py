@@ -1,4 +1,4 @@
-"""Torch datasets over image files: items are dicts of normalised tensors and their source paths."""
+"""Torch datasets over image files: items are dicts of image tensors (normalised, or uint8 when asked) and their source paths."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ class ImageDiscriminator(PatchDiscriminator):
     The paper's "286x286 ImageGAN" is ``patch286``, whose 286 px field covers a 256 px input; this
     one decides once per image at any size, its loss taken on the averaged logit.
 
-    The logit map is averaged into ``N x 1 x 1 x 1``. Every input pixel influences the decision, whatever the image size: ``receptive_field`` is
-    ``None``. ``features(x)`` ends with the pooled logits.
+    The logit map is averaged into ``N x 1 x 1 x 1``. Every input pixel influences the decision,
+    whatever the image size: ``receptive_field`` is ``None``. ``features(x)`` ends with the pooled logits.
 
     Example:
         >>> import torch

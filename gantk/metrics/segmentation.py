@@ -57,7 +57,7 @@ class SegmentationScores:
         return error.abs().flatten(1).mean(1)
 
     def compute(self) -> dict[str, float | list[float]]:
-        tp, fp, fn, tn = self.counts
+        tp, fp, fn, _ = self.counts
         pixels = (tp + fn).sum()
         accuracy = _ratio(tp, tp + fn)
         iou = _ratio(tp, tp + fp + fn)

@@ -1,7 +1,8 @@
 """Layer helpers shared by the built-in networks.
 
 ``gantk.nn.norm`` builds normalisation layers and ``gantk.nn.init`` initialises weights; this
-module holds the option checks and the output activation the networks share.
+module holds what the networks share: option and input-size checks, the output activation, and
+the translation of batch norm's one-value error.
 """
 
 from __future__ import annotations

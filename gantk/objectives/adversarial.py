@@ -121,7 +121,6 @@ class _LabelledGANLoss(Objective):
     """An adversarial loss whose discriminator targets are the labels ``real_label`` and ``fake_label``."""
 
     adversarial = True
-    default_weight = 1.0
     spec_name: ClassVar[str]  # how messages name the loss
     labels_are_probabilities: ClassVar[bool]
     _generator_loss: ClassVar[Callable[[Logits], Tensor]]
@@ -177,7 +176,6 @@ class HingeGANLoss(Objective):
     """Hinge GAN loss (Lim & Ye 2017; used by SAGAN and SPADE)."""
 
     adversarial = True
-    default_weight = 1.0
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return hinge_generator_loss(ctx.d_fake)

@@ -51,7 +51,6 @@ class LovaszLoss(Objective):
         per_image: average the loss over images instead of computing it over the whole batch.
     """
 
-    default_weight = 1.0
     needs_masks = True
     compares_pairs = True
 

@@ -203,7 +203,7 @@ class ObjectiveSet(nn.Module):
 
     def generator_losses(self, ctx: LossContext) -> dict[str, Tensor]:
         """Weighted generator losses keyed by term name; terms without a generator loss are left out."""
-        reads_features = any(getattr(term.objective, "reads_discriminator_features", False) for term in self.terms)
+        reads_features = any(term.objective.reads_discriminator_features for term in self.terms)
         if reads_features and feature_extractor(ctx.discriminator) is not None:
             _ = ctx.d_fake_features  # one discriminator pass for the features and the adversarial term's logits
         return self._losses(ctx, "generator_loss")

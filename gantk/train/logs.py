@@ -148,7 +148,7 @@ class RunLog:
         self.bar.update(1)
 
     def write_losses(self, step: int, epoch: int, lr: float, images_per_step: int,
-                     over_processes: Callable[[dict[str, float]], dict[str, float]] = lambda means: means) -> dict[str, float]:
+                     over_processes: Callable[[dict[str, float]], dict[str, float]]) -> dict[str, float]:
         """Write the mean losses since the last row (``over_processes`` averages them over a run's
         processes), and start a new window; returns the means."""
         losses = over_processes(self.window.means())

@@ -78,7 +78,6 @@ class FeatureMatchingLoss(Objective):
         torch.Size([])
     """
 
-    adversarial = False
     default_weight = 10.0
     reads_discriminator_features = True  # the adversarial term then takes its logits from the same pass on the fake
 

@@ -120,7 +120,6 @@ class WGANGPLoss(Objective):
     """
 
     adversarial = True
-    default_weight = 1.0
 
     def __init__(self, lambda_gp: float = 10.0):
         super().__init__()
