@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import torch
-from gantk.train.precision import cpu_has_fast
+from gantk.train.precision import cpu_has_fast_kernels
 
 import loader
 from cases import PATHS, Case, parse_case
@@ -142,7 +142,7 @@ def main() -> None:
     for text in args.cases.split(","):
         case = parse_case(text, args.device)
         paths, steps, warmup = DEFAULT_PLAN.get(case.name, FALLBACK_PLAN)
-        if not args.paths and args.device == "cpu" and not cpu_has_fast("bf16"):
+        if not args.paths and args.device == "cpu" and not cpu_has_fast_kernels("bf16"):
             print("this CPU has no native bf16 kernels: the default plan leaves out the bf16 paths (pass --paths for them)")
             paths = ",".join(path for path in paths.split(",") if (PATHS[path] or {}).get("precision") != "bf16")
         paths = (args.paths or paths).split(",")

@@ -42,7 +42,7 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
 
     Example: gantk eval --checkpoint runs/edges --data pairs --report report/
     """
-    from .evaluate import evaluate, finite, is_result_file, save_result
+    from .evaluate import evaluate, json_ready, is_result_file, save_result
 
     if json_out not in (None, "-") and Path(json_out).is_dir():
         raise click.BadParameter(f"{json_out} is a folder; give a file name for the JSON results.", param_hint="--json")
@@ -51,7 +51,7 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
                                  "give a new file name (or delete that file).", param_hint="--json")
     result = evaluate(checkpoint, data, seed=eval_seed, **options)
     if json_out == "-":
-        click.echo(json.dumps(finite(result), indent=2))
+        click.echo(json.dumps(json_ready(result), indent=2))
         return
     if json_out:
         save_result(result, json_out)

@@ -284,7 +284,7 @@ def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: d
 def save_result(result: dict[str, Any], path: str | Path) -> Path:
     """Write a result as JSON through a temporary file (non-finite numbers become ``null``)."""
     with replacing(path) as handle:
-        handle.write(json.dumps(finite(result), indent=2) + "\n")
+        handle.write(json.dumps(json_ready(result), indent=2) + "\n")
     return Path(path)
 
 
@@ -297,12 +297,12 @@ def is_result_file(path: str | Path) -> bool:
     return isinstance(result, dict) and RESULT_KEYS.issubset(result)
 
 
-def finite(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """``value`` with every non-finite float replaced by ``None`` (strict JSON)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
+        return [json_ready(item) for item in value]
     return value

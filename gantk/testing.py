@@ -359,7 +359,7 @@ class SystemConformance(_Conformance):
     @pytest.fixture
     def system(self, components, config) -> System:
         torch.manual_seed(0)
-        return ckpt.build_system(config, components)
+        return ckpt.system_from_config(config, components)
 
     def make_batch(self) -> dict[str, Tensor]:
         """A training batch: ``A`` images in [-1, 1], ``B`` images or class ids (``N x H x W``)."""
@@ -462,7 +462,7 @@ class SystemConformance(_Conformance):
             assert torch.isfinite(out).all() and out.min() >= -1 and out.max() <= 1, f"translate({direction}) left [-1, 1]"
 
     def test_weights_rebuild_the_same_model(self, components, config, system):
-        rebuilt = ckpt.build_system(config, components, for_checkpoint=True)
+        rebuilt = ckpt.system_from_config(config, components, for_checkpoint=True)
         rebuilt.load_state_dict(system.state_dict())
         images = self.make_batch()["A"]
         for train in (False, True):  # eval mode, and the paper's test mode (batch statistics, dropout)

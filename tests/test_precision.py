@@ -14,7 +14,7 @@ from helpers import write_paired
 
 @pytest.fixture
 def no_fast_bf16(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_has_fast", lambda name: name == "fp32")
+    monkeypatch.setattr(precision, "cpu_has_fast_kernels", lambda name: name == "fp32")
 
 
 @pytest.mark.parametrize("name, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16), ("fp32", torch.float32)])
@@ -36,15 +36,15 @@ def test_no_warning_where_the_precision_is_fast(no_fast_bf16, device, name):
 
 
 def test_no_warning_on_a_cpu_with_native_kernels(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_has_fast", lambda name: True)
+    monkeypatch.setattr(precision, "cpu_has_fast_kernels", lambda name: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         precision.warn_if_slow(torch.device("cpu"), "bf16")
 
 
 def test_cpu_has_fast_fp32_always():
-    assert precision.cpu_has_fast("fp32")
-    assert isinstance(precision.cpu_has_fast("bf16"), bool)
+    assert precision.cpu_has_fast_kernels("fp32")
+    assert isinstance(precision.cpu_has_fast_kernels("bf16"), bool)
 
 
 def test_train_prints_the_warning_as_one_line(no_fast_bf16, tmp_path):

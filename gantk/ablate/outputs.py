@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import torch
 
 from ..data.transforms import to_unit
-from ..evaluate import open_eval_split, save_result
+from ..evaluate import json_ready, open_eval_split, save_result
 from ..files import replacing
 from ..inference import TrainedModel
 from ..plugins import Components
@@ -36,8 +35,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     """The study as a markdown table, one row per cell; the best value of each column in bold (unless all are equal)."""
     names = metric_columns(results)
     # A value that is not finite reads as n/a, as results.json (and so a study run again) holds it: null.
-    results = [{**r, "metrics": {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r["metrics"].items()}}
-               for r in results]
+    results = [{**r, "metrics": json_ready(r["metrics"])} for r in results]
     best = {}
     for name in names:
         values = [r["metrics"][name] for r in results if r["metrics"].get(name) is not None]

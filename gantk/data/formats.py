@@ -96,9 +96,9 @@ class AlignedFormat(DataFormat):
         problems: list[str] = []
         splits = self.splits(root)
         if not splits:
-            problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._needs}")
+            problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._layout_hint}")
         for split in splits:
-            for path in images_of(root / split, root, problems, self._needs):
+            for path in images_of(root / split, root, problems, self._layout_hint):
                 image = decode_or_note(read_image, path, root, problems)
                 if image is not None and image.shape[-1] % 2:
                     problems.append(odd_width_problem(path, root, image.shape[-1]))
@@ -108,7 +108,7 @@ class AlignedFormat(DataFormat):
              normalize=True):
         folder = root / pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
-        files = images_of(folder, root, problems, self._needs)
+        files = images_of(folder, root, problems, self._layout_hint)
         infos = {path: probe(path) for path in files}
         problems += [odd_width_problem(path, root, info.width) for path, info in infos.items() if info.width % 2]
         raise_if_problems(problems, root, self.name)
@@ -128,7 +128,7 @@ class AlignedFormat(DataFormat):
                 )
         return hints
 
-    _needs = "an aligned image holds A (left half) and B (right half) side by side."
+    _layout_hint = "an aligned image holds A (left half) and B (right half) side by side."
 
 
 class _TwoFolderFormat(DataFormat):
@@ -154,7 +154,7 @@ class _TwoFolderFormat(DataFormat):
         ]
 
     @property
-    def _needs(self) -> str:
+    def _layout_hint(self) -> str:
         first, second = self.folders
         return f"the {self.name} format needs {first}/ and {second}/ folders holding files with matching names."
 
@@ -163,7 +163,7 @@ class _TwoFolderFormat(DataFormat):
             problems += self._split_folders_beside_root_folders(root)
         first, second = (root / split / f for f in self.folders)
         pairs, only_first, only_second = pair_by_stem(
-            images_of(first, root, problems, self._needs), images_of(second, root, problems, self._needs)
+            images_of(first, root, problems, self._layout_hint), images_of(second, root, problems, self._layout_hint)
         )
         reported = {first: reported_stems(first), second: reported_stems(second)}
         for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
@@ -208,7 +208,7 @@ class PairedFormat(_TwoFolderFormat):
         problems: list[str] = []
         splits = self.splits(root)
         if not splits:
-            problems.append(f"{root}: no A/ and B/ folders, directly or under train/, test/...; {self._needs}")
+            problems.append(f"{root}: no A/ and B/ folders, directly or under train/, test/...; {self._layout_hint}")
         for split in splits:
             for pair in self._pairs(root, split, problems):
                 self._check_pair(pair, root, problems, read_image)
@@ -237,7 +237,7 @@ class SegmentationFormat(_TwoFolderFormat):
         problems: list[str] = []
         splits = self.splits(root)
         if not splits:
-            problems.append(f"{root}: no images/ and masks/ folders, directly or under train/, test/...; {self._needs}")
+            problems.append(f"{root}: no images/ and masks/ folders, directly or under train/, test/...; {self._layout_hint}")
         values: dict[Path, set[int]] = {}
         for split in splits:
             pairs = self._pairs(root, split, problems)
@@ -308,10 +308,10 @@ class UnalignedFormat(DataFormat):
         problems: list[str] = []
         splits = self.splits(root)
         if not splits:
-            problems.append(f"{root}: no trainA/ and trainB/ folders; {self._needs}")
+            problems.append(f"{root}: no trainA/ and trainB/ folders; {self._layout_hint}")
         for split in splits:
             for side in "AB":
-                for path in images_of(root / f"{split}{side}", root, problems, self._needs):
+                for path in images_of(root / f"{split}{side}", root, problems, self._layout_hint):
                     decode_or_note(read_image, path, root, problems)
         return problems
 
@@ -319,14 +319,14 @@ class UnalignedFormat(DataFormat):
              normalize=True):
         split = pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
-        a_files, b_files = (images_of(root / f"{split}{side}", root, problems, self._needs) for side in "AB")
+        a_files, b_files = (images_of(root / f"{split}{side}", root, problems, self._layout_hint) for side in "AB")
         raise_if_problems(problems, root, self.name)
         if direction == "BtoA":
             a_files, b_files = b_files, a_files
         channels = {"A": channels_of(a_files), "B": channels_of(b_files)}
         return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
 
-    _needs = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."
+    _layout_hint = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."
 
 
 class SingleFormat(DataFormat):

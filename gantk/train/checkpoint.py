@@ -284,7 +284,7 @@ def recipe_options(saved: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
     return {**{key: value for key, value in saved.items() if key in recipe.options}, **added}
 
 
-def build_system(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
+def system_from_config(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
     """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded).
 
     With ``for_checkpoint`` the weights will come from a checkpoint: each network is built with the
@@ -352,6 +352,6 @@ def system_from_checkpoint(path: str | Path, map_location: str | torch.device = 
     with missing_plugin_errors(payload, components, stand_ins.RUN_PARTS if to_translate else None):
         built_from = stand_ins.with_stand_ins(payload, components) if to_translate else components
         with torch.random.fork_rng(devices=[]):  # networks are built on the CPU
-            system = build_system(payload["system"], built_from, for_checkpoint=True)
+            system = system_from_config(payload["system"], built_from, for_checkpoint=True)
     load_system_state(system, stand_ins.without_stand_in_state(system, payload["system_state"]), payload["path"])
     return system, payload

@@ -22,7 +22,7 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
-def cpu_has_fast(precision: str) -> bool:
+def cpu_has_fast_kernels(precision: str) -> bool:
     """Whether oneDNN has native kernels for ``precision`` on this CPU (AVX-512 or AMX for bf16/fp16)."""
     if precision == "bf16":
         return torch.ops.mkldnn._is_mkldnn_bf16_supported()
@@ -33,7 +33,7 @@ def cpu_has_fast(precision: str) -> bool:
 
 def warn_if_slow(device: torch.device, precision: str) -> None:
     """Warn when reduced precision on this CPU would run through slow fallback kernels."""
-    if device.type == "cpu" and not cpu_has_fast(precision):
+    if device.type == "cpu" and not cpu_has_fast_kernels(precision):
         warnings.warn(
             f"--precision {precision}: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native "
             f"{precision} kernels, so convolutions and matrix products fall back to code that is much slower "
