@@ -86,7 +86,8 @@ def list_command(kind: str | None, as_json: bool) -> None:
     }
     failures = [str(f) for f in components.failures]
     if as_json:
-        click.echo(json.dumps({"components": listing, "plugin_failures": failures}, indent=2))
+        plugins = [name for name, _ in components.manager.list_name_plugin()]
+        click.echo(json.dumps({"components": listing, "plugins": plugins, "plugin_failures": failures}, indent=2))
         return
     for k, entries in listing.items():
         click.echo(f"{k.replace('_', ' ')}s:")

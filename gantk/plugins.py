@@ -252,11 +252,12 @@ def _distribution(entry_point: Any) -> str:
 
 
 def _hooks_never_run(manager: pluggy.PluginManager) -> list[PluginFailure]:
-    """Functions meant as hooks that would never run: unknown hook names (a function's own or its
-    ``specname``), functions named like hooks without ``@hookimpl``, and wrappers."""
+    """Plugins that implement no hook, and functions meant as hooks that would never run: unknown hook
+    names (a function's own or its ``specname``), functions named like hooks without ``@hookimpl``, and wrappers."""
     hooks = [name for name in dir(hookspecs) if name.startswith("gantk_")]
     failures = []
     for plugin_name, plugin in manager.list_name_plugin():
+        found = len(failures)
         for attr in dir(plugin):
             if not callable(getattr(plugin, attr, None)):
                 continue
@@ -276,6 +277,12 @@ def _hooks_never_run(manager: pluggy.PluginManager) -> list[PluginFailure]:
                     f"'{attr}' is a hook wrapper, which gantk never runs (it calls each implementation on its own); "
                     "drop wrapper=True/hookwrapper=True from its @gantk.hookimpl.",
                 ))
+        if len(failures) == found and not manager.get_hookcallers(plugin):
+            failures.append(PluginFailure(
+                plugin_name,
+                f"{plugin!r} implements no gantk hook, so it adds nothing; a plugin is a module or an object with "
+                "functions decorated with @gantk.hookimpl (an entry point names the module, not a function).",
+            ))
     return failures
 
 

@@ -277,6 +277,11 @@ class Registry:
                 f"{self._label(entry)} was built as a {type(component).__name__}, not a {expected}: "
                 f"its factory must return a {expected}."
             )
+        if _module_not_set_up(component):
+            raise OptionError(
+                f"{self._label(entry)} is a torch.nn.Module whose __init__ does not call super().__init__(): "
+                f"call it first in {type(component).__qualname__}.__init__."
+            )
         return component
 
     def _typed_options(self, entry: Entry, defaults: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -310,6 +315,14 @@ class Registry:
 
     def scoped(self, plugin: str) -> "PluginRegistry":
         return PluginRegistry(self, plugin)
+
+
+def _module_not_set_up(component: Any) -> bool:
+    """Whether ``component`` is an ``nn.Module`` that ``nn.Module.__init__`` never ran on (torch fails
+    on it later, far from the cause)."""
+    from torch import nn
+
+    return isinstance(component, nn.Module) and "_modules" not in vars(component)
 
 
 class PluginRegistry:

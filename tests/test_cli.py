@@ -37,6 +37,7 @@ def test_list_every_kind_and_json(run):
     listing = json.loads(run("list", "discriminators", "--json").output)
     builtin = [e["name"] for e in listing["components"]["discriminator"] if e["plugin"] == "gantk.discriminators"]
     assert builtin == ["image", "patch", "patch16", "patch286", "patch70", "pixel"]
+    assert set(listing["plugins"]) >= {"gantk.generators", "gantk.discriminators", "gantk.objectives"}
 
 
 def test_describe_shows_options_parameters_and_receptive_field(run):

@@ -152,6 +152,14 @@ def test_hooks_pluggy_would_skip_are_reported():
     assert all(m.startswith("plugin 'typo_plugin'") for m in messages) and len(messages) == 2
 
 
+def test_a_plugin_without_hooks_is_reported(fake_entry_points, monkeypatch):
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    fake_entry_points.append(FakeEntryPoint("function_plugin", lambda registry: None))  # names a function, not its module
+    messages = [str(f) for f in load_components(plugins=[types.ModuleType("empty_plugin")]).failures]
+    assert sorted(m.split(":")[0] for m in messages if "implements no gantk hook, so it adds nothing" in m) == [
+        "plugin 'empty_plugin'", "plugin 'function_plugin'"]
+
+
 def test_an_entry_point_whose_name_is_taken_is_reported(fake_entry_points, monkeypatch):
     monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     fake_entry_points.append(FakeEntryPoint("ep_plugin", make_plugin("shadow")))
@@ -366,6 +374,22 @@ def test_a_factory_must_build_its_kind_of_component(kind, built, expected):
         f"{kind} 'wrong' (plugin 'wrong_builds') was built as a {type(built).__name__}, not a {expected}: "
         f"its factory must return a {expected}."
     )
+
+
+@pytest.mark.parametrize("kind", ["generator", "objective"])
+def test_a_module_whose_init_skips_the_base_init_is_refused(kind):
+    base = gantk.Objective if kind == "objective" else torch.nn.Module
+
+    class Forgetful(base):
+        """Does not call super().__init__()."""
+
+        def __init__(self, scale: float = 1.0):
+            self.scale = scale
+
+    plugin = make_plugin("forgetful", **{KINDS[kind]: lambda registry: registry.add("forgetful", Forgetful)})
+    with pytest.raises(OptionError, match=rf"^{kind} 'forgetful' \(plugin 'forgetful'\) is a torch.nn.Module whose __init__ "
+                                          r"does not call super\(\).__init__\(\): call it first in .*Forgetful.__init__.$"):
+        load_components(autoload=False, plugins=[plugin]).create(kind, "forgetful")
 
 
 def test_a_number_given_to_a_text_option_is_its_text():
