@@ -14,15 +14,20 @@ class GantkWarning(UserWarning):
     """A setting that works but likely not as the user wants (the CLI prints it as one line)."""
 
 
-class UnknownNameError(GantkError, KeyError):
-    """A component, format or recipe name that is not registered."""
+PLUGIN_HINT = " A plugin's components are known once it is installed in this Python environment: 'gantk list' shows them."
 
-    def __init__(self, kind: str, name: str, known: list[str]):
+
+class UnknownNameError(GantkError, KeyError):
+    """A component, format or recipe name that is not registered (``from_plugins``: which plugins may
+    register, so a name close to none of them gets :data:`PLUGIN_HINT`)."""
+
+    def __init__(self, kind: str, name: str, known: list[str], *, from_plugins: bool = False):
         self.kind, self.name, self.known = kind, name, known
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        close_hint = f" Did you mean '{close[0]}'?" if close else ""
+        plugin_hint = PLUGIN_HINT if from_plugins and not close else ""
         listing = ", ".join(known) if known else "(none registered)"
-        super().__init__(f"unknown {kind} '{name}'.{hint} Known {kind}s: {listing}.")
+        super().__init__(f"unknown {kind} '{name}'.{close_hint} Known {kind}s: {listing}.{plugin_hint}")
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]

@@ -49,6 +49,11 @@ def test_unknown_name_lists_choices_and_closest_match():
     assert "unknown discriminator 'patch71'" in message
     assert "Did you mean 'patch70'?" in message
     assert "patch16, patch70, pixel" in message
+    assert "plugin" not in message  # a typo, most likely
+    with pytest.raises(UnknownNameError) as info:
+        registry.create("dilated")
+    assert str(info.value) == ("unknown discriminator 'dilated'. Known discriminators: patch16, patch70, pixel. A plugin's "
+                               "components are known once it is installed in this Python environment: 'gantk list' shows them.")
 
 
 def test_unknown_option_lists_valid_options():

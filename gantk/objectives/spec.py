@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from torch import Tensor, nn
 
-from ..errors import OptionError, SpecError
+from ..errors import PLUGIN_HINT, OptionError, SpecError
 from ..registry import NAME_PATTERN, Registry
 from .base import LossContext, Objective, feature_extractor
 
@@ -171,7 +171,7 @@ class ObjectiveSet(nn.Module):
         for name, _ in parsed:
             if name not in registry:
                 close = difflib.get_close_matches(name.lower(), known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = f" Did you mean {close[0]!r}?" if close else PLUGIN_HINT
                 raise _error(text, f"unknown objective {name!r}", known, hint)
         options = dict(options or {})
         stray = sorted(set(options) - {name for name, _ in parsed})
