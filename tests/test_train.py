@@ -908,3 +908,11 @@ def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(
                   progress=False).fit()
     with pytest.warns(GantkWarning, match="generator 'one' was trained with legacy_flag=False, which it no longer takes"):
         ckpt.system_from_checkpoint(run, components=components(False))
+    given = Trainer(tiny_config(pairs, tmp_path / "given", max_steps=1, gen="one", gen_opt={"legacy_flag": True}),
+                    components=components(True), progress=False).fit()
+    refusal = (r"checkpoint .*given.checkpoint-00000001.pt was trained with settings that its parts do not take now: "
+               r"generator 'one' has no option 'legacy_flag'.* The run's command line or recipe gave them: install the version")
+    with pytest.raises(CheckpointError, match=refusal):
+        ckpt.system_from_checkpoint(given, components=components(False))
+    with pytest.raises(CheckpointError, match=refusal):
+        Trainer.resume(given, {"max_steps": 2}, components=components(False), progress=False).fit()

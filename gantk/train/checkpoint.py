@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import torch
 
 from .. import __version__
-from ..errors import CheckpointError, GantkWarning, SpecError, UnknownNameError
+from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError
 from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components, factory_name, same_provider
@@ -180,11 +180,13 @@ def _unreadable_hint(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds: tuple[str, ...] | None = None) -> Iterator[None]:
+def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds: tuple[str, ...] | None = None, *,
+                          rebuilding: bool = False) -> Iterator[None]:
     """Turn a part of a checkpoint that no plugin of ``components`` provides into an error naming the
     checkpoint and the plugins its run was trained with that are not loaded; a part of ``kinds`` (default:
     all) that another provider gives now (a plugin that overrides it, say) is an error too (see
-    :func:`gantk.plugins.same_provider`)."""
+    :func:`gantk.plugins.same_provider`). ``rebuilding``: the system is built from the settings the
+    checkpoint holds, so an option a part refuses is a part that changed since the run."""
     now = {(kind, name): components.registry(kind).get(name) for kind, providers in payload["part_plugins"].items()
            for name in providers if name in components.registry(kind) and (kinds is None or kind in kinds)}
     moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{now[kind, name].plugin}'"
@@ -202,6 +204,13 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
         which = f"the plugin(s) the run was trained with: {', '.join(plugins)}" if plugins else "the plugin the run was trained with"
         raise CheckpointError(
             f"checkpoint {payload['path']} uses a part that no loaded plugin provides: {error} Install (or load) {which}."
+        ) from None
+    except OptionError as error:
+        if not rebuilding:
+            raise
+        raise CheckpointError(
+            f"checkpoint {payload['path']} was trained with settings that its parts do not take now: {error} "
+            "The run's command line or recipe gave them: install the version of the part's plugin the run was trained with."
         ) from None
 
 
@@ -349,7 +358,7 @@ def system_from_checkpoint(path: str | Path, map_location: str | torch.device = 
     payload = load_checkpoint(path, map_location)
     check_entries(payload, MODEL_ENTRIES)
     components = components or default_components()
-    with missing_plugin_errors(payload, components, stand_ins.RUN_PARTS if to_translate else None):
+    with missing_plugin_errors(payload, components, stand_ins.RUN_PARTS if to_translate else None, rebuilding=True):
         built_from = stand_ins.with_stand_ins(payload, components) if to_translate else components
         with torch.random.fork_rng(devices=[]):  # networks are built on the CPU
             system = system_from_config(payload["system"], built_from, for_checkpoint=True)

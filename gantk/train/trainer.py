@@ -331,7 +331,8 @@ class Trainer:
                 )
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
-        with ckpt.missing_plugin_errors(self.resume_from, self.components) if self.resume_from else contextlib.nullcontext():
+        resuming = ckpt.missing_plugin_errors(self.resume_from, self.components, rebuilding=True) if self.resume_from else None
+        with resuming or contextlib.nullcontext():
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
