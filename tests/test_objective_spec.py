@@ -197,6 +197,15 @@ def test_factory_must_build_an_objective():
         ObjectiveSet.from_spec("odd", _registry_with(odd=lambda: nn.Identity()))
 
 
+def test_an_adversarial_term_needs_a_discriminator_loss():
+    class GeneratorSideOnly(Scale):
+        adversarial = True
+
+    with pytest.raises(OptionError, match="objective 'rsgan' .plugin '.'. is adversarial but has no discriminator_loss, so the "
+                                          "discriminator would never train: override discriminator_loss"):
+        ObjectiveSet.from_spec("rsgan+l1", _registry_with(rsgan=GeneratorSideOnly))
+
+
 class Weightless(Scale):
     """An objective whose default weight no spec can use."""
 

@@ -11,7 +11,7 @@ import torch
 from gantk.ablate import Cell, Grid, cell_config, markdown_table
 from gantk.cli_options import parse_value
 from gantk.errors import OptionError
-from gantk.evaluate import finite
+from gantk.evaluate import json_ready
 from gantk.data.transforms import match_channels
 from gantk.nn.geometry import Window, receptive_field
 from gantk.plugins import load_components
@@ -118,7 +118,7 @@ def test_receptive_field_counts_dilation():
 
 
 def test_non_finite_numbers_become_null():
-    assert finite({"a": [float("inf"), float("-inf"), float("nan"), 1.5]}) == {"a": [None, None, None, 1.5]}
+    assert json_ready({"a": [float("inf"), float("-inf"), float("nan"), 1.5]}) == {"a": [None, None, None, 1.5]}
 
 
 def test_command_line_settings_win_over_the_grids_common_and_lose_to_the_cell():

@@ -189,6 +189,11 @@ class ObjectiveSet(nn.Module):
                     f"objective {name!r} (plugin '{plugin}') was built as a {type(objective).__name__}, not a "
                     "gantk.Objective: its factory must return an Objective subclass."
                 )
+            if objective.adversarial and type(objective).discriminator_loss is Objective.discriminator_loss:
+                raise OptionError(
+                    f"objective {name!r} (plugin '{plugin}') is adversarial but has no discriminator_loss, so the "
+                    "discriminator would never train: override discriminator_loss, or set adversarial = False."
+                )
             default = objective.default_weight
             if weight is None and not (isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0):
                 raise OptionError(
