@@ -570,3 +570,40 @@ def test_reading_features_of_a_discriminator_without_them_is_explained(discrimin
     ctx = LossContext(input=image, fake=image, real=image, discriminator=discriminator)
     with pytest.raises(OptionError, match=returned):
         ctx.d_fake_features
+
+
+class Shaped(nn.Module):
+    """A discriminator whose logits have the shape its ``make`` gives them."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, x):
+        return self.make(x)
+
+    def features(self, x):  # maps ending with the logits, one list per scale for several
+        logits = self.make(x)
+        return [[scale] for scale in logits] if isinstance(logits, list) else [logits]
+
+
+@pytest.mark.parametrize("make, got", [
+    (lambda x: x.mean(1), "(2, 8, 8)"),
+    (lambda x: x.mean((2, 3))[:, :1], "(2, 1)"),
+    (lambda x: x[:1, :1], "(1, 1, 8, 8)"),
+    (lambda x: [x[:, :1], x.mean(1)], "[(2, 1, 8, 8), (2, 8, 8)]"),
+    (lambda x: x.mean().item(), "['float']"),
+])
+@pytest.mark.parametrize("read", ["d_real", "d_fake", "d_fake_features"])
+def test_logits_that_are_not_n_x_1_x_h_x_w_maps_are_refused_naming_the_discriminator(make, got, read):
+    ctx = LossContext(input=torch.zeros(2, 1, 8, 8), fake=torch.zeros(2, 3, 8, 8), real=torch.zeros(2, 3, 8, 8),
+                      discriminator=Shaped(make))
+    with pytest.raises(OptionError, match=rf"^the discriminator Shaped returned {re.escape(got)} for an input of \(2, 4, 8, 8\); "
+                                          r"a discriminator returns N x 1 x h x w logits"):
+        getattr(ctx, read)
+
+
+def test_logit_maps_of_each_scale_pass():
+    ctx = LossContext(input=torch.zeros(2, 1, 8, 8), fake=torch.zeros(2, 3, 8, 8), real=torch.zeros(2, 3, 8, 8),
+                      discriminator=Shaped(lambda x: [x[:, :1], x[:, :1, ::2, ::2]]))
+    assert [tuple(m.shape) for m in ctx.d_fake] == [(2, 1, 8, 8), (2, 1, 4, 4)]

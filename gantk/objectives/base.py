@@ -30,20 +30,38 @@ def feature_extractor(discriminator: Any) -> Any:
     side: the discriminator is frozen then, its parameters get no gradients to synchronise. Any
     other wrapper, or a ``features`` attribute that is a submodule rather than a method, counts as none.
     """
-    module = discriminator
+    module = unwrapped(discriminator)
+    features = getattr(module, "features", None)
+    return module if callable(features) and not isinstance(features, nn.Module) else None
+
+
+def unwrapped(module: Any) -> Any:
+    """The network under the wrappers the trainer may put around it: ``torch.compile``'s (``_orig_mod``),
+    ``DistributedDataParallel``'s and ``DataParallel``'s (``module``)."""
     while True:
-        if isinstance(module, nn.Module) and "_orig_mod" in module._modules:  # torch.compile's wrapper
+        if isinstance(module, nn.Module) and "_orig_mod" in module._modules:
             module = module._orig_mod
         elif isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             module = module.module
         else:
-            features = getattr(module, "features", None)
-            return module if callable(features) and not isinstance(features, nn.Module) else None
+            return module
+
+
+def checked_logits(logits: Any, image: Tensor, discriminator: Any) -> Logits:
+    """``logits`` of ``discriminator`` for ``image``, checked to be ``N x 1 x h x w`` maps (one, or a list of them)."""
+    maps = logits if isinstance(logits, (list, tuple)) and logits else [logits]
+    if all(isinstance(m, Tensor) and m.dim() == 4 and tuple(m.shape[:2]) == (image.shape[0], 1) for m in maps):
+        return logits
+    got = [tuple(m.shape) if isinstance(m, Tensor) else type(m).__name__ for m in maps]
+    raise OptionError(
+        f"the discriminator {type(unwrapped(discriminator)).__name__} returned {got[0] if isinstance(logits, Tensor) else got} "
+        f"for an input of {tuple(image.shape)}; a discriminator returns N x 1 x h x w logits (or a list of such maps, one per scale)."
+    )
 
 
 def logits_of(features: Sequence[Any]) -> Logits:
     """The logits ending ``features(x)``: the last map, or the last map of each scale."""
-    return features[-1] if isinstance(features[0], Tensor) else [scale[-1] for scale in features]
+    return [scale[-1] for scale in features] if isinstance(features[0], (list, tuple)) else features[-1]
 
 
 class LossContext:
@@ -101,7 +119,8 @@ class LossContext:
                 "the objective has an adversarial term but no discriminator was given: "
                 "choose one with --disc, or drop the adversarial term from --loss."
             )
-        return _in_float32(self.discriminator(self.discriminator_input(image)))
+        shown = self.discriminator_input(image)
+        return _in_float32(checked_logits(self.discriminator(shown), shown, self.discriminator))
 
     @cached_property
     def d_real(self) -> Logits:
@@ -125,12 +144,14 @@ class LossContext:
                 f"a term of the objective reads the discriminator's features(x), and {what}: use a discriminator "
                 "with features (the built-in PatchGANs, or multiscale from gantk-multiscale)."
             )
-        features = module.features(self.discriminator_input(self.fake))
+        shown = self.discriminator_input(self.fake)
+        features = module.features(shown)
         if not isinstance(features, (list, tuple)) or not features:
             raise OptionError(
                 f"{type(module).__name__}.features(x) returned {type(features).__name__}; it must return the list of "
                 "feature maps ending with the logits (or one such list per scale)."
             )
+        checked_logits(logits_of(features), shown, self.discriminator)
         return _in_float32(list(features))
 
     @cached_property
