@@ -24,7 +24,7 @@ eval_options = with_options(EVAL_OPTIONS)
 
 @click.command("eval")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
-@click.option("--data", required=True, type=click.Path(exists=True), help="Dataset with pairs (aligned, paired or segmentation).")
+@click.option("--data", required=True, type=click.Path(exists=True), help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
 @eval_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.formats import SegmentationFormat, detects, get_format
+from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .data.transforms import match_channels
@@ -226,16 +226,15 @@ def open_eval_split(
 def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_format: str, components: Components | None):
     layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
-    if targets_kind is None:
+    wanted_kind = "images" if config.get("num_classes") is None else "masks"
+    if targets_kind != wanted_kind:
+        has = "has no targets to compare outputs with" if targets_kind is None else f"pairs inputs with {targets_kind}"
+        wanted = ", ".join(formats_with_targets(wanted_kind, components))
+        model = "an image model" if wanted_kind == "images" else "a mask model"
         raise DataError(
-            f"dataset {data} is in the {data_format} format, which has no targets to compare outputs with; "
-            "gantk eval needs pairs (aligned, paired or segmentation format)."
+            f"the checkpoint is {model} but dataset {data} is in the {data_format} format, which {has}; "
+            f"gantk eval needs a dataset that pairs inputs with {wanted_kind}, in a format such as: {wanted}."
         )
-    is_mask_model = config.get("num_classes") is not None
-    if is_mask_model != (targets_kind == "masks"):
-        wanted = "a segmentation dataset (images/ + masks/)" if is_mask_model else "image pairs (aligned or paired format)"
-        kind = "a mask" if is_mask_model else "an image"
-        raise DataError(f"the checkpoint is {kind} model but {data} is in the {data_format} format; pass {wanted}.")
     if layout.splits(Path(data)) == [ROOT_SPLIT]:
         warnings.warn(
             f"{data} has no split folders, so its images serve every split: if the model trained on them, "
@@ -247,7 +246,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
             f"(ids 0..{found - 1}); evaluate on data with the classes the model was trained on."
         )
-    options = {"num_classes": config["num_classes"]} if is_mask_model else {"direction": config.get("direction", "AtoB")}
+    options = {"num_classes": config["num_classes"]} if wanted_kind == "masks" else {"direction": config.get("direction", "AtoB")}
     return open_dataset(
         data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
         components=components, **options,

@@ -177,7 +177,8 @@ def test_a_plugin_format_with_paired_targets_can_be_evaluated(image_run, no_weig
     components = load_components(autoload=False, plugins=[Plugin()])
     result = evaluate(run, pairs, data_format="my-pairs", components=components, progress=False)
     assert result["metrics"]["l1"] == evaluate(run, pairs, data_format="paired", progress=False)["metrics"]["l1"]
-    with pytest.raises(DataError, match="my-sides format, which has no targets"):
+    with pytest.raises(DataError, match="my-sides format, which has no targets to compare outputs with; gantk eval needs a "
+                                        "dataset that pairs inputs with images, in a format such as: aligned, my-pairs, paired."):
         evaluate(run, pairs, data_format="my-sides", components=components, progress=False)
 
 

@@ -393,6 +393,13 @@ def get_format(name: str, components: Components | None = None) -> DataFormat:
     return data_format
 
 
+def formats_with_targets(kind: str, components: Components | None = None) -> list[str]:
+    """The registered formats whose items pair each input with a target of ``kind`` (``"images"`` or ``"masks"``)."""
+    components = components or default_components()
+    return [name for name in components.registry("data_format").names()
+            if getattr(components.create("data_format", name), "paired_targets", None) == kind]
+
+
 def detect_format(root: str | Path, split: str | None = None, components: Components | None = None) -> str:
     """Name of the one registered format whose layout ``root`` matches.
 
