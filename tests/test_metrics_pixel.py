@@ -8,6 +8,7 @@ import torch
 from scipy.signal import correlate2d
 
 from gantk.metrics import PixelScores, l1_per_image, mse_per_image, psnr_per_image, ssim_per_image, to_unit
+from gantk.metrics.pixel import MAX_PSNR
 
 
 def numpy_ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -48,7 +49,7 @@ def test_l1_mse_psnr_match_numpy(pair):
 
 def test_psnr_by_hand():
     assert psnr_per_image(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)).item() == pytest.approx(20.0, rel=1e-5)
-    assert psnr_per_image(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == math.inf
+    assert psnr_per_image(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == MAX_PSNR == 120
     assert psnr_per_image(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 25.5), max_value=255).item() == pytest.approx(20.0)
 
 
@@ -76,12 +77,20 @@ def test_pixel_scores_aggregate_over_batches():
     scores.update(a[:1], b[:1])
     scores.update(a[1:], b[1:])
     result = scores.compute()
-    ua, ub = to_unit(a).double(), to_unit(b).double()
-    assert result["l1"] == pytest.approx((ua - ub).abs().mean().item(), rel=1e-6)
-    assert result["l2"] == pytest.approx((ua - ub).square().mean().item(), rel=1e-6)
+    ua, ub = to_unit(a).double(), to_unit(b).double()  # scored in float64
+    assert result["l1"] == pytest.approx((ua - ub).abs().mean().item(), rel=1e-12)
+    assert result["l2"] == pytest.approx((ua - ub).square().mean().item(), rel=1e-12)
     assert result["rmse"] == pytest.approx(math.sqrt(result["l2"]), rel=1e-12)
-    assert result["psnr"] == pytest.approx(psnr_per_image(ua, ub).mean().item(), rel=1e-6)
-    assert result["ssim"] == pytest.approx(ssim_per_image(ua, ub).mean().item(), rel=1e-5)
+    assert result["psnr"] == pytest.approx(psnr_per_image(ua, ub).mean().item(), rel=1e-12)
+    assert result["ssim"] == pytest.approx(ssim_per_image(ua, ub).mean().item(), rel=1e-12)
+
+
+def test_one_identical_pair_leaves_the_mean_psnr_finite():
+    a = torch.linspace(-1, 1, 3 * 16 * 16).reshape(1, 3, 16, 16)
+    scores = PixelScores()
+    scores.update(torch.cat([a, a]), torch.cat([a, a * 0.9]))
+    expected = (MAX_PSNR + psnr_per_image(to_unit(a), to_unit(a * 0.9)).item()) / 2
+    assert scores.compute()["psnr"] == pytest.approx(expected)
 
 
 def test_to_unit_maps_model_range():

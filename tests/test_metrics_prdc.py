@@ -1,11 +1,11 @@
-"""Improved precision and recall on hand-made point clouds."""
+"""Improved precision and recall, density and coverage on hand-made point clouds."""
 
 import numpy as np
 import pytest
 import torch
 
 from gantk.errors import GantkError
-from gantk.metrics import precision_recall
+from gantk.metrics import density_coverage, precision_recall
 from gantk.metrics.prdc import knn_radii
 
 LINE = torch.tensor([[float(x), 0.0] for x in range(10)], dtype=torch.float64)  # points 0..9 on the x axis
@@ -56,3 +56,32 @@ def test_matches_brute_force_numpy():
 def test_too_few_points_raise():
     with pytest.raises(GantkError, match="more than 3 images"):
         precision_recall(LINE[:3], LINE)
+
+
+def test_density_and_coverage_by_hand():
+    # Real radii with k = 3: 3 at the ends, 2 inside. (0.5, 0) lies in the balls of points 0, 1 and 2
+    # (0.5, 0.5, 1.5 away) but not 3 (2.5 > 2); (4, 1) in those of 3, 4 and 5 (sqrt 2, 1, sqrt 2 <= 2); (4, 9) in none.
+    fake = torch.tensor([[0.5, 0.0], [4.0, 1.0], [4.0, 9.0]], dtype=torch.float64)
+    density, coverage = density_coverage(LINE, fake, k=3)
+    assert density == pytest.approx(6 / (3 * 3)) and coverage == pytest.approx(6 / 10)
+
+
+def test_density_counts_repeated_fakes_and_coverage_does_not():
+    crowded = LINE[[4, 4, 4, 4]]  # four fakes on point 4, inside the balls of points 2..6
+    density, coverage = density_coverage(LINE, crowded, k=3)
+    assert density == pytest.approx(4 * 5 / (3 * 4)) and coverage == pytest.approx(0.5)
+
+
+def test_density_and_coverage_match_brute_force_numpy():
+    generator = torch.Generator().manual_seed(7)
+    real = torch.randn(40, 3, generator=generator, dtype=torch.float64)
+    fake = torch.randn(30, 3, generator=generator, dtype=torch.float64) * 1.5 + 0.5
+    r, f = real.numpy(), fake.numpy()
+    radius = np.sort(np.linalg.norm(r[:, None] - r[None], axis=-1), axis=1)[:, 5]
+    inside = np.linalg.norm(r[:, None] - f[None], axis=-1) <= radius[:, None]  # real x fake
+    assert density_coverage(real, fake) == pytest.approx((inside.sum() / (5 * len(f)), inside.any(axis=1).mean()))
+
+
+def test_too_few_points_for_density_raise():
+    with pytest.raises(GantkError, match="k=5 need more than 5 images per set, got 5"):
+        density_coverage(LINE[:5], LINE)

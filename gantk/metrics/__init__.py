@@ -2,7 +2,7 @@
 
 from .fid import InceptionFeatures, InceptionWeightsError, find_inception_weights, frechet_distance, kernel_inception_distance
 from .pixel import PixelScores, l1_per_image, mse_per_image, psnr_per_image, ssim_per_image, to_unit
-from .prdc import precision_recall
+from .prdc import density_coverage, precision_recall
 from .segmentation import SegmentationScores
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "InceptionWeightsError",
     "PixelScores",
     "SegmentationScores",
+    "density_coverage",
     "find_inception_weights",
     "frechet_distance",
     "kernel_inception_distance",

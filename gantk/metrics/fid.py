@@ -159,6 +159,8 @@ def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
         True
     """
     a, b = features_a.double(), features_b.double()
+    if min(len(a), len(b)) < 2:
+        raise GantkError(f"FID needs at least 2 images in each set (for covariances), got {len(a)} and {len(b)}.")
     mu_a, mu_b = a.mean(0), b.mean(0)
     centred_a, centred_b = a - mu_a, b - mu_b
     dof_a, dof_b = len(a) - 1, len(b) - 1

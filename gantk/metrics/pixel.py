@@ -1,8 +1,8 @@
 """Pixel fidelity of translated images: L1, L2 (MSE), RMSE, PSNR and SSIM.
 
-All metrics compare images mapped from the models' [-1, 1] to [0, 1] (data range 1), so L1 is
-half the L1 of the training objective and PSNR is on the scale of 8-bit images' PSNR (outputs are
-scored before rounding to 8 bits).
+All metrics compare images mapped from the models' [-1, 1] to [0, 1] (data range 1), in float64,
+so L1 is half the L1 of the training objective and PSNR is on the scale of 8-bit images' PSNR
+(outputs are scored before rounding to 8 bits).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from torch import Tensor
 from ..data.transforms import to_unit
 
 SSIM_WINDOW = 11  # Gaussian window of Wang et al. 2004 (sigma 1.5)
+MAX_PSNR = 120.0  # dB, for identical images: one of them leaves a mean over images finite
 
 
 def l1_per_image(pred: Tensor, target: Tensor) -> Tensor:
@@ -29,13 +30,13 @@ def mse_per_image(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def psnr_per_image(pred: Tensor, target: Tensor, max_value: float = 1.0) -> Tensor:
-    """Peak signal-to-noise ratio in dB of each image pair -> ``N`` (``inf`` for identical images).
+    """Peak signal-to-noise ratio in dB of each image pair -> ``N``, at most ``MAX_PSNR`` (identical images).
 
     Example:
         >>> psnr_per_image(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)).round()
         tensor([20.])
     """
-    return 10 * torch.log10(max_value**2 / mse_per_image(pred, target))
+    return (10 * torch.log10(max_value**2 / mse_per_image(pred, target))).clamp_max(MAX_PSNR)
 
 
 def ssim_per_image(pred: Tensor, target: Tensor, max_value: float = 1.0) -> Tensor:
@@ -64,7 +65,7 @@ class PixelScores:
 
     def update(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
         """Add a batch of images in [-1, 1]; returns its per-image values."""
-        pred, target = to_unit(pred), to_unit(target)
+        pred, target = to_unit(pred).double(), to_unit(target).double()
         batch = {
             "l1": l1_per_image(pred, target),
             "l2": mse_per_image(pred, target),

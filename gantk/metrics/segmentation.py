@@ -13,6 +13,7 @@ import torch
 from segmentation_models_pytorch.metrics import get_stats
 from torch import Tensor
 
+from ..errors import DataError
 from ..systems import targets
 
 
@@ -31,7 +32,8 @@ class SegmentationScores:
       (the true mask itself for binary masks), over pixels and probability channels.
 
     A class absent from both the truth and the predictions has undefined ratios (``nan``) and is
-    left out of the means.
+    left out of the means; a class that is predicted but absent from the truth has an undefined
+    accuracy, left out of ``mean_class_accuracy``, and an IoU and Dice of 0, which count in their means.
 
     Example:
         >>> scores = SegmentationScores(2)
@@ -48,6 +50,11 @@ class SegmentationScores:
 
     def update(self, probs: Tensor, ids: Tensor) -> Tensor:
         """Add a batch; returns the per-image mean absolute error of the probabilities (for ranking)."""
+        if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < self.num_classes:
+            raise DataError(
+                f"true class ids must lie in 0..{self.num_classes - 1} for a {self.num_classes}-class model, got ids "
+                f"{int(ids.min())}..{int(ids.max())}; map other labels (an ignore label such as 255) to a class first."
+            )
         predicted = targets.predicted_ids(probs)
         stats = get_stats(predicted.long(), ids.long(), mode="multiclass", num_classes=self.num_classes)
         self.counts += torch.stack([s.sum(0) for s in stats]).double().cpu()
