@@ -396,3 +396,11 @@ def test_a_study_builds_its_cells_from_the_components_given(study):
     results = run_ablation(grid, pairs, out, common=common, progress=False, log=lambda line: None,
                            components=components_with_generator("plain", plain))
     assert results[0]["model"]["gen"] == "plain" and (out / "samples.png").is_file()
+
+
+def test_a_cell_length_in_epochs_wins_over_common_steps(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[common]\nmax_steps = 5\n[[cells]]\nname = "epochs"\nepochs = 1\n[[cells]]\nname = "steps"\n')
+    loaded = load_grid(grid)
+    configs = [cell_config(loaded, cell, tmp_path, tmp_path / "out", {"max_steps": 2}) for cell in loaded.cells]
+    assert [(c.epochs, c.max_steps) for c in configs] == [(1, None), (None, 2)]

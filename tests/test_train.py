@@ -679,6 +679,16 @@ def test_option_tables_merge_at_every_depth():
         "loss_opt": {"bce": {"real_label": 0.9, "fake_label": 0.2}}}
 
 
+def test_a_later_layer_in_epochs_replaces_a_length_in_steps():
+    from gantk.train.config import layered
+
+    assert layered({"max_steps": 2, "lr": 1e-3}, {"epochs": 1}) == {"lr": 1e-3, "epochs": 1}
+    assert layered({"epochs": 1}, {"max_steps": 2}) == {"epochs": 1, "max_steps": 2}  # steps override epochs
+    assert layered({"max_steps": 2}, {"epochs": 1, "max_steps": 3}) == {"max_steps": 3, "epochs": 1}
+    assert TrainConfig(max_steps=2).merged({"epochs": 1}).max_steps is None
+    assert TrainConfig(max_steps=2).merged({"epochs": 1}, only_unset=True).max_steps == 2
+
+
 def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     with pytest.raises(OptionError, match=r"cannot change --lr, --seed \(the run has --lr 0.0002; --seed 0\); it may change .*--max-steps"):

@@ -117,8 +117,11 @@ class TrainConfig:
             setattr(self, key, plain(value))
 
     def merged(self, values: dict[str, Any], *, only_unset: bool = False) -> "TrainConfig":
-        """A copy with ``values`` applied (dict options merge key by key); ``only_unset`` fills ``None`` fields only."""
+        """A copy with ``values`` applied (dict options merge key by key; a length in epochs replaces one
+        in steps, see :func:`layered`); ``only_unset`` fills ``None`` fields only."""
         values = plain(values)
+        if not only_unset and "epochs" in values:
+            values = {"max_steps": None, **values}
         known = {f.name for f in fields(self)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -200,7 +203,8 @@ def check_type(key: str, value: Any) -> None:
 
 def layered(*tables: dict[str, Any]) -> dict[str, Any]:
     """Settings given in layers (a file, then flags): later values win, tables merge key by key, at
-    every depth (``loss_opt`` holds a table per objective).
+    every depth (``loss_opt`` holds a table per objective). The run's length is one setting: a layer
+    that gives ``epochs`` without ``max_steps`` replaces an earlier ``max_steps``.
 
     Example:
         >>> layered({"lr": 1e-4, "gen_opt": {"ngf": 8, "norm": "batch"}}, {"gen_opt": {"ngf": 16}})
@@ -208,6 +212,8 @@ def layered(*tables: dict[str, Any]) -> dict[str, Any]:
     """
     merged: dict[str, Any] = {}
     for table in tables:
+        if "epochs" in table and "max_steps" not in table:
+            merged.pop("max_steps", None)
         for key, value in table.items():
             both = isinstance(value, dict) and isinstance(merged.get(key), dict)
             merged[key] = layered(merged[key], value) if both else value

@@ -216,8 +216,6 @@ class Trainer:
                     GantkWarning,
                     stacklevel=2,
                 )
-        if "epochs" in overrides:  # a new length in epochs replaces one the run set in steps
-            overrides.setdefault("max_steps", None)
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
         with ckpt.missing_plugin_errors(payload, components):
             return cls(config, resume_from=payload, **kwargs)
