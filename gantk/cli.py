@@ -101,7 +101,10 @@ def list_command(kind: str | None, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def describe(kind: str, name: str, as_json: bool) -> None:
-    """Show a component's options and defaults, parameter count and receptive field."""
+    """Show a component's options and defaults, parameter count and receptive field.
+
+    KIND is one of: generator, discriminator, objective, recipe, data-format (or the plural, or with
+    '_' for '-')."""
     from .describe import describe as describe_component, describe_text
 
     info = describe_component(kind, name)
@@ -171,7 +174,7 @@ def data() -> None:
 @data.command("check")
 @click.argument("root", type=click.Path(exists=True))
 @click.option("--data-format", help="Format to check against (detected when omitted).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary and problems as JSON.")
 def data_check(root: str, data_format: str | None, as_json: bool) -> None:
     """Validate a dataset and summarise it; problems are listed with the files to fix."""
     from .data import check_dataset

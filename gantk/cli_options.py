@@ -60,13 +60,28 @@ def parse_value(text: str) -> Any:
     return text
 
 
-SEED = click.IntRange(*SEEDS)  # refused as a usage error naming the flag
+class Seed(click.ParamType):
+    """A seed ``torch.manual_seed`` takes; one it cannot is a usage error naming the flag (help shows no range)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            seed = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not an integer.", param, ctx)
+        if not SEEDS[0] <= seed <= SEEDS[1]:
+            self.fail(f"{seed} is not a seed torch takes: use an integer from {SEEDS[0]} to {SEEDS[1]}.", param, ctx)
+        return seed
+
+
+SEED = Seed()
 
 TRAIN_FLAGS = {
     "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
     "--recipe-opt": click.option("--recipe-opt", multiple=True, callback=parse_options,
                                  help="The recipe's own options KEY=VALUE[,...] (see 'gantk describe recipe NAME')."),
-    "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these flags."),
+    "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file of settings, keyed by these flags' names (all but --config, --resume, --progress)."),
     "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
     "--data-format": click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),
     "--direction": click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input."),
@@ -82,29 +97,31 @@ TRAIN_FLAGS = {
     "--epochs": click.option("--epochs", type=click.IntRange(min=1), help="Length of the schedule in epochs."),
     "--max-steps": click.option("--max-steps", type=click.IntRange(min=1), help="Length of the schedule in steps (overrides --epochs)."),
     "--decay-start": click.option("--decay-start", type=click.FloatRange(0, 1), help="Fraction of the schedule after which the lr decays to 0."),
-    "--batch-size": click.option("--batch-size", type=click.IntRange(min=1)),
+    "--batch-size": click.option("--batch-size", type=click.IntRange(min=1), help="Images per step (recipe default; pix2pix: 1)."),
     "--load-size": click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
     "--crop-size": click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
     "--flip": click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
     "--augment-on": click.option("--augment-on", type=click.Choice(["loader", "device"]),
                                  help="Crop and flip in the loader workers (default) or on the training device (GPU)."),
-    "--lr": click.option("--lr", type=float),
+    "--lr": click.option("--lr", type=float, help="Adam learning rate (recipe default; pix2pix: 2e-4)."),
     "--beta1": click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), help="Adam's first decay rate."),
     "--beta2": click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), help="Adam's second decay rate."),
     "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
     "--n-critic": click.option("--n-critic", type=click.IntRange(min=1), help="Discriminator steps per generator step (e.g. 5 for WGAN-GP)."),
     "--device": click.option("--device", type=DeviceName(), help="auto (CUDA when available), cpu, cuda or cuda:N."),
-    "--precision": click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"])),
-    "--channels-last": click.option("--channels-last/--no-channels-last", default=None),
+    "--precision": click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+                                help="Autocast dtype (default fp32); fp16 also scales gradients."),
+    "--channels-last": click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory format (default off)."),
     "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
-    "--seed": click.option("--seed", type=SEED),
-    "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes."),
-    "--log-every": click.option("--log-every", type=click.IntRange(min=1)),
+    "--seed": click.option("--seed", type=SEED, help="Seed of initialisation, data order and augmentation (default 0)."),
+    "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes (default 2)."),
+    "--log-every": click.option("--log-every", type=click.IntRange(min=1), help="Steps between rows of metrics.csv (default 10)."),
     "--val-every": click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
     "--val-split": click.option("--val-split", help="Held-out split to validate on (default test)."),
-    "--sample-every": click.option("--sample-every", type=click.IntRange(min=1)),
-    "--checkpoint-every": click.option("--checkpoint-every", type=click.IntRange(min=1)),
-    "--keep-checkpoints": click.option("--keep-checkpoints", type=click.IntRange(min=1)),
+    "--sample-every": click.option("--sample-every", type=click.IntRange(min=1), help="Steps between sample grids (default 200)."),
+    "--checkpoint-every": click.option("--checkpoint-every", type=click.IntRange(min=1),
+                                       help="Steps between checkpoints (default 1000; one is always written at the end)."),
+    "--keep-checkpoints": click.option("--keep-checkpoints", type=click.IntRange(min=1), help="Newest checkpoints kept (default 2)."),
 }
 
 

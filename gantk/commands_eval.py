@@ -95,7 +95,9 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
                    progress: bool, **flags: Any) -> None:
     """Train and evaluate a grid of compositions with the same seed, steps and data; finished cells are skipped.
 
-    Example: gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
+    \b
+    Example:
+      gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
     """
     from .ablate import BUILTIN_GRIDS, AblationError, load_grid, run_ablation
     from .train.config import layered, naming_config_file, read_config_file
