@@ -98,6 +98,7 @@ def test_loss_curves_have_a_panel_per_network_and_points_only_where_logged(tmp_p
     panels = figures[0].axes
     assert [panel.get_title() for panel in panels] == ["D", "G"]
     assert {line.get_label(): list(line.get_xdata()) for line in panels[1].lines} == {"G/bce": [1, 2], "G/l1": [2]}
+    assert {line.get_label(): line.get_marker() for line in panels[1].lines} == {"G/bce": "None", "G/l1": "o"}  # one point: a dot
 
 
 def test_plots_leave_the_callers_matplotlib_backend_alone(tmp_path):

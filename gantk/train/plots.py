@@ -34,7 +34,8 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     for axis, panel in zip(axes[0], panels):
         for key in (k for k in losses if k.split("/")[0] == panel):
             points = [(row["step"], row[key]) for row in rows if key in row]
-            axis.plot([p[0] for p in points], [p[1] for p in points], label=key)
+            marker = "o" if len(points) == 1 else None  # one point draws no line
+            axis.plot([p[0] for p in points], [p[1] for p in points], label=key, marker=marker)
         axis.set_title(panel)
         axis.set_xlabel("step")
         axis.legend(fontsize=8)
