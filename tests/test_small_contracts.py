@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+import warnings
 
 import pytest
 import torch
 
 from gantk.ablate import Cell, Grid, cell_config, markdown_table
 from gantk.cli_options import parse_value
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.evaluate import json_ready
 from gantk.data.transforms import match_channels
 from gantk.nn.geometry import Window, receptive_field
@@ -65,6 +66,17 @@ def test_the_demo_takes_a_length_in_epochs():
 def test_an_odd_crop_size_is_refused_naming_it():
     with pytest.raises(OptionError, match=r"odd --crop-size \(31\) does not allow: use .* e\.g\. 16 or 32 \(no more than --load-size\)\."):
         fit_generator_depth(TrainConfig(data="x", gen="unet", crop_size=31), load_components(autoload=False))
+
+
+def test_a_crop_size_that_leaves_a_wide_bottleneck_is_warned_about():
+    components = load_components(autoload=False)
+    with pytest.warns(GantkWarning, match=r"generator 'unet' takes num_downs=2 at --crop-size 36 .* leaving a 9x9 bottleneck: "
+                                          r"a crop size that is a multiple of a larger power of two \(e\.g\. 32\)"):
+        assert fit_generator_depth(TrainConfig(data="x", gen="unet", crop_size=36), components).gen_opt == {"num_downs": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for crop, depth in ((96, 5), (48, 4), (32, 5)):  # bottlenecks of 3, 3 and 1 px
+            assert fit_generator_depth(TrainConfig(data="x", gen="unet", crop_size=crop), components).gen_opt == {"num_downs": depth}
 
 
 def test_recipes_keep_the_papers_settings():

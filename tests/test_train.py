@@ -325,12 +325,12 @@ def test_mismatched_discriminator_and_objective(pairs, tmp_path):
 
 def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=36, gen_opt={"ngf": 8, "num_downs": 5})
-    with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30: use --crop-size 32, or another generator "
-                                          "\\(`gantk describe generator unet` shows its options and size multiple\\)"):
+    with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30: use --crop-size 32, or other options for the "
+                                          "generator, or another \\(`gantk describe generator unet` shows its options and size multiple\\)"):
         Trainer(config, progress=False).fit()
     for load_size, advice in [(32, "--crop-size 32,"), (30, "--crop-size 32 --load-size 32,")]:  # the advice is taken
         config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=load_size, gen_opt={"ngf": 8, "num_downs": 5})
-        with pytest.raises(OptionError, match=f"--crop-size is 30: use {advice} or another generator"):
+        with pytest.raises(OptionError, match=f"--crop-size is 30: use {advice} or other options for the generator"):
             Trainer(config, progress=False).fit()
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=34, load_size=34, gen="resnet6", gen_opt={"ngf": 8})
     with pytest.raises(OptionError, match=r"multiples of 4, but --crop-size is 34: use --crop-size 32 \(or --crop-size 36 --load-size 36\)"):
@@ -385,7 +385,7 @@ def test_suggested_crop_sizes_suit_every_network(pairs, tmp_path):
             Trainer(config, progress=False).fit()
         return str(info.value)
 
-    assert "G (unet) needs image sizes that are multiples of 64, but --crop-size is 93: use --crop-size 128, or another" in refusal(93)
+    assert "G (unet) needs image sizes that are multiples of 64, but --crop-size is 93: use --crop-size 128, or other options" in refusal(93)
     assert "D (patch286) needs images of at least 96 px a side, but --crop-size is 64: raise --crop-size (and --load-size) to 128 or more" in refusal(64)
 
 

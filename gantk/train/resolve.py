@@ -4,10 +4,11 @@ generator depth that fits the crop size."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import OptionError
+from ..errors import GantkWarning, OptionError
 from ..plugins import Components
 from ..registry import type_mismatch
 from .config import TrainConfig
@@ -21,6 +22,7 @@ DEMO_SETTINGS = {
 FALLBACKS = {"epochs": 200, "decay_start": 0.5, "batch_size": 1, "flip": True, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
              "conditional": True, "pool_size": 50, "n_critic": 1}
 
+WIDE_BOTTLENECK = 4  # px a side left by a fitted U-Net depth above which the trainer warns
 NETWORK_KINDS = {"gen": "generator", "disc": "discriminator"}  # config key -> registry kind
 
 
@@ -91,4 +93,16 @@ def fit_generator_depth(config: TrainConfig, components: Components) -> TrainCon
             f"{' or '.join(str(side) for side in (config.crop_size // 16 * 16, -(-config.crop_size // 16) * 16) if side)} "
             "(no more than --load-size)."
         )
-    return config if fitting == default else config.merged({"gen_opt": {"num_downs": fitting}})
+    if fitting == default:
+        return config
+    bottleneck = config.crop_size >> fitting
+    if bottleneck > WIDE_BOTTLENECK:
+        deeper = 1 << config.crop_size.bit_length() - 1  # the largest power of two below the crop size
+        warnings.warn(
+            f"generator '{config.gen}' takes num_downs={fitting} at --crop-size {config.crop_size} (its sides must be "
+            f"multiples of 2 ** num_downs), leaving a {bottleneck}x{bottleneck} bottleneck: a crop size that is a multiple "
+            f"of a larger power of two (e.g. {deeper}) gives a deeper network.",
+            GantkWarning,
+            stacklevel=2,
+        )
+    return config.merged({"gen_opt": {"num_downs": fitting}})

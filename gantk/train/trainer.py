@@ -346,7 +346,7 @@ class Trainer:
             if crop and crop % multiple:
                 raise OptionError(
                     f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    f"use {self._crop_sizes_to_try(every_multiple, every_smallest)}, or another {kind}"
+                    f"use {self._crop_sizes_to_try(every_multiple, every_smallest)}, or other options for the {kind}, or another"
                     + (f" (`gantk describe {kind} {component}` shows its options and size multiple)." if describe else ".")
                 )
             if crop and crop < smallest:
