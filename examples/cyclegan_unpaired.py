@@ -22,15 +22,17 @@ from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import save_image
 
 from gantk.data import derive_pairs, read_image, write_png
+from gantk.data.io import list_images
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos"
+MIN_PHOTOS = 8  # the fifth derive_pairs holds out for testing is then 2, one per side
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder of photos")
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help=f"folder of at least {MIN_PHOTOS} photos")
     parser.add_argument("--out", type=Path, default=Path("runs/cyclegan-unpaired"), help="new or empty run directory")
     parser.add_argument("--data-dir", type=Path, help="new or empty folder to keep the derived unpaired set in (default: a temporary folder)")
     parser.add_argument("--grid", type=Path, help="where to save the sample grid (default: OUT/grid.png)")
@@ -48,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"{folder} is not empty: choose a new {flag} folder")
     if not args.photos.is_dir():
         parser.error(f"no photo folder at {args.photos}: pass one with --photos DIR")
+    if (count := len(list_images(args.photos))) < MIN_PHOTOS:
+        parser.error(f"{args.photos} holds {count} photo(s); the example needs at least {MIN_PHOTOS}: "
+                     "a fifth of them test, and each split gives photos to both sides")
     return args
 
 
@@ -57,8 +62,6 @@ def make_unpaired(photos: Path, out: Path, size: int, crops_per_photo: int, seed
     generator = torch.Generator().manual_seed(seed)
     unaligned = out / "unaligned"
     for split, names in (("train", pairs.train_photos), ("test", pairs.test_photos)):
-        if len(names) < 2:  # one photo for each side
-            raise SystemExit(f"{photos} gives {len(names)} {split} photo(s), and each side needs one: add photos.")
         stems = [Path(names[i]).stem for i in torch.randperm(len(names), generator=generator).tolist()]
         half = (len(stems) + 1) // 2
         for side, group in (("A", stems[:half]), ("B", stems[half:])):

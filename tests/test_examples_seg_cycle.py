@@ -50,16 +50,18 @@ def test_cyclegan_example(tmp_path):
 
 
 @pytest.mark.skipif(not (DATA / "photos").is_dir(), reason=f"shared data {DATA / 'photos'} is absent")
-def test_cyclegan_example_needs_a_test_photo_for_each_side(tmp_path):
+def test_cyclegan_example_needs_two_test_photos_before_writing_anything(tmp_path, capsys):
     import shutil
 
     photos = tmp_path / "photos"
     photos.mkdir()
-    for path in sorted((DATA / "photos").glob("*.jpg"))[:4]:  # one of them is held out for testing
+    for path in sorted((DATA / "photos").glob("*.jpg"))[:7]:  # one of them would be held out for testing
         shutil.copy(path, photos)
-    with pytest.raises(SystemExit, match="gives 1 test photo.s., and each side needs one: add photos"):
+    with pytest.raises(SystemExit) as exit:
         load_example("cyclegan_unpaired").main(["--photos", str(photos), "--size", "32", "--crops-per-photo", "1",
-                                                "--out", str(tmp_path / "run")])
+                                                "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")])
+    assert exit.value.code == 2 and "holds 7 photo(s); the example needs at least 8" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("name, flag", [("cyclegan_unpaired", "--out"), ("cyclegan_unpaired", "--data-dir"),
