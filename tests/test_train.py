@@ -902,6 +902,22 @@ def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp
         Trainer.resume(run, {"max_steps": 2}, components=plugin_with(0.3), progress=False).fit()
 
 
+def test_a_network_refusing_an_option_the_recipe_gave_it_says_so(pairs, tmp_path):
+    def strict(in_channels=3, out_channels=3, norm: str = "instance"):
+        """A generator without batch norm."""
+        if norm == "batch":
+            raise ValueError("no batch norm here")
+        return torch.nn.Sequential(torch.nn.Conv2d(in_channels, out_channels, 1), torch.nn.Tanh())
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="strict", gen_opt={})
+    with pytest.raises(OptionError, match=r"generator 'strict' .* could not be built with .*norm='batch'.*no batch norm here\. "
+                                          r"Recipe 'pix2pix' gives the generator norm='batch' unless --gen-opt sets them\.$"):
+        Trainer(config, components=components_with_generator("strict", strict), progress=False).fit()
+    given = tiny_config(pairs, tmp_path / "given", max_steps=1, gen="strict", gen_opt={"norm": "batch"})
+    with pytest.raises(OptionError, match=r"no batch norm here$"):  # typed by the user: no recipe to name
+        Trainer(given, components=components_with_generator("strict", strict), progress=False).fit()
+
+
 def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(pairs, tmp_path):
     def components(with_option):
         def plain(in_channels=3, out_channels=3, bias=True):

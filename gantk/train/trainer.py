@@ -152,6 +152,7 @@ class Trainer:
         resume_from: dict[str, Any] | None = None,
     ):
         self.components = components or default_components()
+        self.given_config = config  # as given, before the recipe and the fallbacks filled it
         self.config = fit_generator_depth(resolve_config(config, self.components), self.components)
         self.callbacks = list(callbacks)
         self.progress = progress
@@ -330,7 +331,7 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
         resuming = ckpt.missing_plugin_errors(self.resume_from, self.components, rebuilding=True) if self.resume_from else None
-        with resuming or contextlib.nullcontext():
+        with resuming or contextlib.nullcontext(), self._recipe_options_named():
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
@@ -346,8 +347,9 @@ class Trainer:
             if crop and crop % multiple:
                 raise OptionError(
                     f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    f"use {self._crop_sizes_to_try(every_multiple, every_smallest)}, or other options for the {kind}, or another"
-                    + (f" (`gantk describe {kind} {component}` shows its options and size multiple)." if describe else ".")
+                    f"use {self._crop_sizes_to_try(every_multiple, every_smallest)}, or "
+                    + (f"other options for the {kind}, or another (`gantk describe {kind} {component}` shows its options "
+                       "and size multiple)." if describe else f"another {kind}.")
                 )
             if crop and crop < smallest:
                 fitting = -(-every_smallest // every_multiple) * every_multiple
@@ -359,6 +361,22 @@ class Trainer:
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
         return system
+
+    @contextlib.contextmanager
+    def _recipe_options_named(self) -> Iterator[None]:
+        """Add to a network's refusal of its options the ones the recipe gave it, which the user did not type."""
+        try:
+            yield
+        except OptionError as error:
+            defaults = self.components.create("recipe", self.config.recipe).defaults
+            for kind, key, flag in (("generator", "gen_opt", "--gen-opt"), ("discriminator", "disc_opt", "--disc-opt")):
+                used, typed = getattr(self.config, key), getattr(self.given_config, key)
+                from_recipe = {k: v for k, v in (defaults.get(key) or {}).items() if k in used and k not in typed}
+                if str(error).startswith(f"{kind} ") and from_recipe:
+                    options = ", ".join(f"{k}={v!r}" for k, v in from_recipe.items())
+                    raise OptionError(f"{str(error).rstrip('.')}. Recipe '{self.config.recipe}' gives the {kind} {options} "
+                                      f"unless {flag} sets them.") from None
+            raise
 
     def _crop_sizes_to_try(self, multiple: int, smallest: int = 1) -> str:
         """The nearest crop sizes that are multiples of ``multiple`` and at least ``smallest``, the one
