@@ -214,6 +214,9 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
     name = plugin_name(plugin)
     if not isinstance(plugin, str) and manager.get_plugin(name) not in (None, plugin):  # another object of one class
         name += f"#{sum(1 for other, _ in manager.list_name_plugin() if other.split('#')[0] == name) + 1}"
+    if isinstance(plugin, type):
+        failures.append(PluginFailure(name, f"is a class; pass an instance ({plugin.__name__}()) or a module."))
+        return
     try:
         obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
         if manager.is_registered(obj):  # already loaded, e.g. through its entry point
@@ -289,6 +292,8 @@ def _hooks_never_run(manager: pluggy.PluginManager) -> list[PluginFailure]:
 def _describe(error: Exception) -> str:
     """The error on one line (pluggy's validation errors span several)."""
     text = str(error) if isinstance(error, GantkError) else f"{type(error).__name__}: {error}"
+    if isinstance(error, pluggy.PluginValidationError):
+        text += " A hook's parameters are named as in gantk.hookspecs: registry (or cli for gantk_register_commands)."
     return " ".join(text.split())
 
 
