@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,7 +12,7 @@ import torch.nn.functional as F
 
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError
-from .nn import one_value_per_channel
+from .nn import one_value_per_channel, size_rules
 from .plugins import Components
 from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
@@ -90,12 +89,12 @@ class TrainedModel:
     @property
     def size_multiple(self) -> int:
         """What the generators need image sides to be multiples of."""
-        return math.lcm(*(getattr(net, "size_multiple", 1) for net in self.generators))
+        return size_rules(self.generators)[0]
 
     @property
     def min_input_size(self) -> int:
         """The smallest side the generators take (a discriminator's smallest does not matter here)."""
-        return max([getattr(net, "min_input_size", 1) for net in self.generators], default=1)
+        return size_rules(self.generators)[1]
 
     @torch.no_grad()
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False) -> torch.Tensor:

@@ -8,6 +8,7 @@ the translation of batch norm's one-value error.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Iterable, Iterator
 
 from torch import Tensor, nn
@@ -59,6 +60,14 @@ def check_size(x: Tensor, multiple: int, *, model: str, fix: str | None = None) 
         remedy = f"change the crop size to a multiple of {multiple} (e.g. {suggestion})"
         remedy += f" or {fix}" if fix else ""
         raise OptionError(f"{model} needs a width and height that are multiples of {multiple}, got {w}x{h}: {remedy}.")
+
+
+def size_rules(networks: Iterable[nn.Module]) -> tuple[int, int]:
+    """What image sides must be for every one of ``networks``: a multiple of each one's ``size_multiple``
+    (their least common multiple) and at least each one's ``min_input_size`` (the largest)."""
+    networks = list(networks)
+    return (math.lcm(*(getattr(net, "size_multiple", 1) for net in networks)),
+            max([getattr(net, "min_input_size", 1) for net in networks], default=1))
 
 
 def check_min_size(x: Tensor, smallest: int, *, model: str, fix: str) -> None:

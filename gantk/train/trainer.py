@@ -25,7 +25,7 @@ from ..data.validate import DatasetSummary
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
 from ..files import foreign_entries, replacing
 from ..host_memory import freed_memory_kept
-from ..nn import one_value_per_channel
+from ..nn import one_value_per_channel, size_rules
 from ..plugins import Components, default_components
 from ..systems.base import System, check_phases, frozen_networks
 from . import checkpoint as ckpt
@@ -337,8 +337,7 @@ class Trainer:
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
         crop = self.config.crop_size
         # Suggested sizes suit every network: a multiple of all their multiples, at least all their minimums.
-        every_multiple = math.lcm(*(getattr(net, "size_multiple", 1) for net in system.networks.values()))
-        every_smallest = max([getattr(net, "min_input_size", 1) for net in system.networks.values()], default=1)
+        every_multiple, every_smallest = size_rules(system.networks.values())
         for name, net in system.networks.items():
             # A network a system added without add_network is named by its class, with no describe hint.
             kind, component = system.network_parts.get(name, ("network", type(net).__name__))
