@@ -19,6 +19,7 @@ from .errors import DataError, GantkError, GantkWarning
 from .files import file_error_text
 from .plugins import KINDS, default_components, normalize_kind
 from .torchrun import process_from_environment
+from .train.config import CHOICES
 
 
 class GantkGroup(click.Group):
@@ -148,7 +149,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
 @click.argument("input_path", type=click.Path(exists=True))
 @click.argument("output_dir", type=click.Path(file_okay=False))
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
+@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
 @click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)

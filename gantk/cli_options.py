@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from .train.config import SEEDS, is_device_name
+from .train.config import CHOICES, SEEDS, is_device_name
 
 
 def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -84,7 +84,7 @@ TRAIN_FLAGS = {
     "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file of settings, keyed by these flags' names (all but --config, --resume, --progress)."),
     "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
     "--data-format": click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),
-    "--direction": click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), help="Which side is the input."),
+    "--direction": click.option("--direction", type=click.Choice(CHOICES["direction"]), help="Which side is the input."),
     "--out": click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics)."),
     "--gen": click.option("--gen", help="Generator name (see 'gantk list generators')."),
     "--gen-opt": click.option("--gen-opt", multiple=True, callback=parse_options, help="Generator options KEY=VALUE[,KEY=VALUE]."),
@@ -101,7 +101,7 @@ TRAIN_FLAGS = {
     "--load-size": click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
     "--crop-size": click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
     "--flip": click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
-    "--augment-on": click.option("--augment-on", type=click.Choice(["loader", "device"]),
+    "--augment-on": click.option("--augment-on", type=click.Choice(CHOICES["augment_on"]),
                                  help="Crop and flip in the loader workers (default) or on the training device (GPU)."),
     "--lr": click.option("--lr", type=float, help="Adam learning rate (recipe default; pix2pix: 2e-4)."),
     "--beta1": click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), help="Adam's first decay rate."),
@@ -109,7 +109,7 @@ TRAIN_FLAGS = {
     "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
     "--n-critic": click.option("--n-critic", type=click.IntRange(min=1), help="Discriminator steps per generator step (e.g. 5 for WGAN-GP)."),
     "--device": click.option("--device", type=DeviceName(), help="auto (CUDA when available), cpu, cuda or cuda:N."),
-    "--precision": click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+    "--precision": click.option("--precision", type=click.Choice(CHOICES["precision"]),
                                 help="Autocast dtype (default fp32); fp16 also scales gradients."),
     "--channels-last": click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory format (default off)."),
     "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
