@@ -45,11 +45,16 @@ class Extremes:
 
     def best(self) -> list[tuple[float, str, dict[str, Tensor]]]:
         """Lowest scores first."""
-        return [(score, name, panels) for _, _, score, name, panels in sorted(self._low, key=lambda e: (-e[0], e[1]))]
+        return _ranked(self._low)
 
     def worst(self) -> list[tuple[float, str, dict[str, Tensor]]]:
         """Highest scores first."""
-        return [(score, name, panels) for _, _, score, name, panels in sorted(self._high, key=lambda e: (-e[0], e[1]))]
+        return _ranked(self._high)
+
+
+def _ranked(heap: list[tuple]) -> list[tuple[float, str, dict[str, Tensor]]]:
+    """A heap's items, the most extreme key first, ties in the order they were offered."""
+    return [(score, name, panels) for _, _, score, name, panels in sorted(heap, key=lambda e: (-e[0], e[1]))]
 
 
 def error_image(error: Tensor) -> Tensor:
