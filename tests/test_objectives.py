@@ -269,7 +269,7 @@ def test_features_that_are_no_list_are_named():
 
     ctx = _adversarial_context(OneMap(2, 1, 3))
     with pytest.raises(OptionError, match=r"OneMap.features\(x\) returned Tensor; it must return the list of feature maps"):
-        ctx.d_fake_features
+        _ = ctx.d_fake_features
 
 
 def test_adversarial_without_discriminator_explains():
@@ -569,7 +569,7 @@ def test_reading_features_of_a_discriminator_without_them_is_explained(discrimin
     image = torch.zeros(1, 3, 4, 4)
     ctx = LossContext(input=image, fake=image, real=image, discriminator=discriminator)
     with pytest.raises(OptionError, match=returned):
-        ctx.d_fake_features
+        _ = ctx.d_fake_features
 
 
 class Shaped(nn.Module):

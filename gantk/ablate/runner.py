@@ -75,7 +75,7 @@ def run_ablation(
                 for cell in grid.cells]
     weights = find_inception_weights(eval_options.get("inception_weights"))  # a wrong file is reported now, not after training
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
-    for number, (cell, trainer) in enumerate(zip(grid.cells, trainers), 1):
+    for number, (cell, trainer) in enumerate(zip(grid.cells, trainers, strict=True), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
         saved = _saved_result(run_dir, settings, cell)

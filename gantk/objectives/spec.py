@@ -108,7 +108,7 @@ def _module_key(name: str) -> str:
 def _terms_problem(terms: Sequence[ObjectiveTerm]) -> str | None:
     """What makes ``terms`` unusable together, or ``None``."""
     keys = [_module_key(t.name) for t in terms]
-    clashes = sorted({t.name for t, key in zip(terms, keys) if keys.count(key) > 1})
+    clashes = sorted({t.name for t, key in zip(terms, keys, strict=True) if keys.count(key) > 1})
     if clashes:
         return f"terms {', '.join(map(repr, clashes))} clash; give each objective once"
     adversarial = [t.name for t in terms if t.objective.adversarial]

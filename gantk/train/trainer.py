@@ -677,7 +677,7 @@ class Trainer:
         for name, sch in parts.schedulers.items():
             sch.load_state_dict(payload["schedulers"][name])
             # The saved rate follows the saved schedule; take it from this run's, which may be longer.
-            for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas):
+            for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas, strict=True):
                 group["lr"] = base_lr * factor(sch.last_epoch)
         parts.scaler.load_state_dict(payload["scaler"])
         self.step = int(payload["step"])
