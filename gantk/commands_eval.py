@@ -42,7 +42,7 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
 
     Example: gantk eval --checkpoint runs/edges --data pairs --report report/
     """
-    from .evaluate import evaluate, json_ready, is_result_file, save_result
+    from .evaluate import evaluate, is_result_file, json_ready, save_result
 
     if json_out not in (None, "-") and Path(json_out).is_dir():
         raise click.BadParameter(f"{json_out} is a folder; give a file name for the JSON results.", param_hint="--json")
