@@ -204,6 +204,20 @@ def factory_name(factory: Any) -> str:
     return f"{module_name(getattr(function, '__module__', None) or '?')}.{qualname}"
 
 
+def package_of(factory: Any) -> str | None:
+    """The installed distribution holding a component factory's code, with its version (``gantk-wgan 0.1.0``);
+    ``None`` for code that no installed distribution holds (a script, a test)."""
+    function = getattr(factory, "func", factory)  # functools.partial
+    top = (getattr(function, "__module__", None) or "").split(".")[0]
+    names = _distributions_of_modules().get(top)
+    return f"{names[0]} {importlib.metadata.version(names[0])}" if names else None
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions_of_modules() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
 def same_provider(entry: Entry, recorded: dict[str, str]) -> bool:
     """Whether ``entry`` comes from the provider a checkpoint recorded (``{"plugin", "factory"}``): the same
     plugin (an upgrade may move its code), or the same code (loaded under another plugin name)."""

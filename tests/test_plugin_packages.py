@@ -88,3 +88,19 @@ def test_gantk_train_with_plugin_components(components, tmp_path, disc, disc_opt
     assert int(rows[-1]["step"]) == 2
     assert columns <= set(rows[-1]), sorted(rows[-1])
     assert all(float(rows[-1][column]) == float(rows[-1][column]) for column in columns)  # not NaN
+
+
+def test_a_checkpoint_names_the_packages_its_plugin_parts_came_from(components, tmp_path):
+    from gantk.errors import CheckpointError
+    from gantk.train import checkpoint as ckpt
+
+    data, out = write_paired(tmp_path / "pairs"), tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--disc", "sn-patch16", "--disc-opt", "ndf=8", *TINY]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    recorded = ckpt.load_checkpoint(out)["part_plugins"]
+    version = importlib.import_module("gantk_wgan").__version__
+    assert recorded["discriminator"]["sn-patch16"]["package"] == f"gantk-wgan {version}"
+    assert recorded["generator"]["unet"]["package"] == f"gantk {importlib.import_module('gantk').__version__}"
+    with pytest.raises(CheckpointError, match=rf"unknown discriminator 'sn-patch16'.* Install \(or load\) the plugin\(s\) the run "
+                                              rf"was trained with: gantk-wgan \(package gantk-wgan {version}\)\.$"):
+        ckpt.system_from_checkpoint(out, components=load_components(autoload=False))

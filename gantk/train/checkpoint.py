@@ -8,7 +8,7 @@ import errno
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 
@@ -16,7 +16,7 @@ from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError
 from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import parse_spec
-from ..plugins import Components, default_components, factory_name, same_provider
+from ..plugins import Components, default_components, factory_name, package_of, same_provider
 from ..recipes.base import Recipe
 from ..registry import plain
 from ..systems.base import System
@@ -201,29 +201,43 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
         yield
     except (UnknownNameError, SpecError) as error:
         plugins = [name for name in payload["plugins"] if not components.manager.has_plugin(name)]
+        packages = _packages(payload, plugins)
         which = f"the plugin(s) the run was trained with: {', '.join(plugins)}" if plugins else "the plugin the run was trained with"
+        which += f" (package {', '.join(packages)})" if packages else ""
         raise CheckpointError(
             f"checkpoint {payload['path']} uses a part that no loaded plugin provides: {error} Install (or load) {which}."
         ) from None
     except OptionError as error:
         if not rebuilding:
             raise
+        packages = _packages(payload)
         raise CheckpointError(
             f"checkpoint {payload['path']} was trained with settings that its parts do not take now: {error} "
-            "The run's command line or recipe gave them: install the version of the part's plugin the run was trained with."
+            "The run's command line or recipe gave them: install the version of the part's plugin the run was trained with"
+            + (f" (the run's parts came from {', '.join(packages)})." if packages else ".")
         ) from None
 
 
+def _packages(payload: dict[str, Any], plugins: Iterable[str] | None = None) -> list[str]:
+    """The packages (with versions) a checkpoint records for the parts of ``plugins`` (default: all)."""
+    recorded = (then for providers in payload["part_plugins"].values() for then in providers.values())
+    return sorted({then["package"] for then in recorded if "package" in then and (plugins is None or then["plugin"] in plugins)})
+
+
 def part_plugins(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, dict[str, str]]]:
-    """Per kind, the plugin and factory (:func:`gantk.plugins.factory_name`) of each part of
-    ``system_config``: recipe, networks, objective terms."""
+    """Per kind, the plugin, factory (:func:`gantk.plugins.factory_name`) and, when an installed
+    distribution holds it, package (:func:`gantk.plugins.package_of`) of each part of ``system_config``:
+    recipe, networks, objective terms."""
     parts = [("recipe", system_config["recipe"]), ("generator", system_config["gen"])]
     parts += [("discriminator", system_config["disc"])] if system_config.get("disc") else []
     parts += [("objective", name) for name, _ in parse_spec(system_config["loss"])]
     providers: dict[str, dict[str, dict[str, str]]] = {}
     for kind, name in parts:
         entry = components.registry(kind).get(name)
-        providers.setdefault(kind, {})[name] = {"plugin": entry.plugin, "factory": factory_name(entry.factory)}
+        provider = {"plugin": entry.plugin, "factory": factory_name(entry.factory)}
+        if package := package_of(entry.factory):
+            provider["package"] = package
+        providers.setdefault(kind, {})[name] = provider
     return providers
 
 
