@@ -126,3 +126,15 @@ def test_a_resumed_run_purges_the_tensorboard_events_after_its_checkpoint(tmp_pa
     tensorboard_writer(tmp_path)
     tensorboard_writer(tmp_path, step=40)
     assert [purge for _, purge in made] == [None, 40]
+
+
+def test_a_plot_replaces_a_link_at_its_path_and_leaves_its_target_alone(tmp_path):
+    from gantk.train.plots import plot_losses
+
+    metrics, precious = tmp_path / "metrics.csv", tmp_path / "precious.txt"
+    metrics.write_text("step,epoch,lr,G/l1\n1,0,0.0002,0.5\n2,0,0.0002,0.4\n")
+    precious.write_text("keep me")
+    (tmp_path / "loss_curves.png").symlink_to(precious)
+    plot_losses(metrics, tmp_path / "loss_curves.png")
+    assert precious.read_text() == "keep me"
+    assert not (tmp_path / "loss_curves.png").is_symlink() and (tmp_path / "loss_curves.png").read_bytes().startswith(b"\x89PNG")

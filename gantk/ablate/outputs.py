@@ -14,7 +14,7 @@ from ..files import replacing
 from ..inference import TrainedModel
 from ..plugins import Components
 from ..systems import targets
-from ..train.plots import figure
+from ..train.plots import figure, save_png
 from .grids import Grid
 
 IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall")
@@ -100,8 +100,7 @@ def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
         axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
         axis.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return save_png(fig, path, dpi=100)
 
 
 def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, eval_options: dict[str, Any], count: int = 3,
@@ -132,5 +131,4 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
             axes[row][col].imshow(to_unit(image).permute(1, 2, 0).numpy())
             axes[row][col].axis("off")
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=80)
-    return path
+    return save_png(fig, path, dpi=80)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GantkError
+from ..files import replacing
 from .logs import NOT_LOSSES, read_metrics
 
 
@@ -16,6 +17,13 @@ def figure(rows: int, columns: int, figsize: tuple[float, float]) -> tuple[Any, 
 
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(rows, columns, squeeze=False)
+
+
+def save_png(fig: Any, path: str | Path, dpi: int) -> Path:
+    """Write ``fig`` as a PNG through a temporary file: a link at ``path`` is replaced, never written through."""
+    with replacing(path, binary=True) as handle:
+        fig.savefig(handle, format="png", dpi=dpi)
+    return Path(path)
 
 
 def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
@@ -40,9 +48,7 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
         axis.set_xlabel("step")
         axis.legend(fontsize=8)
     fig.tight_layout()
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=100)
-    return out_png
+    return save_png(fig, out_png, dpi=100)
 
 
 def loss_columns(rows: list[dict[str, float]]) -> list[str]:
