@@ -282,3 +282,34 @@ def test_files_are_decoded_by_their_content_whatever_their_extension(tmp_path):
     assert read_image(tmp_path / "bitmap.jpg")[:, 0, 0].tolist() == [250, 0, 0]
     turned = read_image(tmp_path / "phone.jpg")
     assert turned.shape == (3, 6, 8) and turned[:, 0, 0].tolist() == [250, 0, 0] and probe(tmp_path / "phone.jpg") == (3, 6, 8)
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims ``width x height`` gray pixels and which holds no image data."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("read", [read_image, read_mask])
+def test_an_image_claiming_more_pixels_than_the_limit_is_refused_from_its_header(tmp_path, read):
+    bomb = _png_header_only(tmp_path / "bomb.png", 100_000, 100_000)
+    with pytest.raises(DataError, match=r"bomb.png: 100000x100000 is 10000 megapixels, more than the 268 gantk decodes .* "
+                                        "set GANTK_MAX_IMAGE_PIXELS higher if you trust the file"):
+        read(bomb)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_the_pixel_limit_is_set_by_the_environment(tmp_path, monkeypatch, suffix):
+    path = tmp_path / f"small{suffix}"
+    Image.fromarray(np.zeros((20, 20), dtype=np.uint8)).save(path)
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "399")
+    with pytest.raises(DataError, match="20x20 is 0 megapixels, more than the 0 gantk decodes"):
+        read_image(path)
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "400")
+    assert read_image(path).shape == (1, 20, 20)
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(DataError, match="GANTK_MAX_IMAGE_PIXELS='lots' is not a number of pixels"):
+        read_image(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import unicodedata
 import warnings
@@ -30,6 +31,8 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
 # PIL mode of an image file -> channels once decoded here (gray+alpha -> gray, RGBA -> 4, others -> RGB).
 _MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "RGBA": 4}
 MAX_CLASS_ID = 2**16 - 1  # the largest id a 16-bit mask holds
+MAX_PIXELS = 2**28  # decoded at most (a guard against decompression bombs), unless GANTK_MAX_IMAGE_PIXELS says otherwise
+MAX_PIXELS_ENV = "GANTK_MAX_IMAGE_PIXELS"
 _EXIF_ORIENTATION = 0x0112
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
 _PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
@@ -163,6 +166,7 @@ def read_image(path: Path) -> Tensor:
     Raises:
         DataError: the file cannot be read or decoded.
     """
+    _check_pixels(path)
     if _decoded_with_pil(path):
         array = _read_with_pil(path)
         return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
@@ -190,6 +194,7 @@ def read_mask(path: Path) -> Tensor:
     Raises:
         DataError: the file cannot be decoded, or its colour channels differ (a colour image, not labels).
     """
+    _check_pixels(path)
     if _decoded_with_pil(path):
         array = _read_with_pil(path, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
@@ -213,6 +218,30 @@ def read_mask(path: Path) -> Tensor:
     except Exception as error:
         raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
     return _one_id_per_pixel(_first_frame(mask).to(torch.int64), path)
+
+
+def max_pixels() -> int:
+    """The most pixels an image may have to be decoded: ``GANTK_MAX_IMAGE_PIXELS``, else ``MAX_PIXELS``."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise DataError(f"{MAX_PIXELS_ENV}={text!r} is not a number of pixels; set a whole number such as {MAX_PIXELS}.")
+    return int(text)
+
+
+def _check_pixels(path: Path) -> None:
+    """Refuse, from its header, an image larger than :func:`max_pixels` (a few bytes can claim gigapixels)."""
+    try:
+        with _no_pixel_limit(), Image.open(path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError):  # no header PIL reads: decoding names the problem
+        return
+    if width * height > (limit := max_pixels()):
+        raise DataError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more than the {limit / 1e6:.0f} gantk decodes "
+            f"(a guard against decompression bombs); downscale it, or set {MAX_PIXELS_ENV} higher if you trust the file."
+        )
 
 
 def _first_frame(image: Tensor) -> Tensor:
