@@ -7,6 +7,7 @@ import json
 import shlex
 import signal
 import sys
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,13 @@ class GantkGroup(click.Group):
 def _from_this_process(message: str) -> str:
     """``message`` prefixed with the process's rank under torchrun, where every process reports its own errors."""
     process = process_from_environment()
-    return f"[rank {process.rank}] {message}" if process.distributed else message
+    return printable(f"[rank {process.rank}] {message}" if process.distributed else message)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters other than newline and tab written as escapes: messages quote
+    file names and checkpoint contents, which must not drive the terminal."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text)
 
 
 def _show_warning(fallback, shown: set[str], message, category, filename, lineno, file=None, line=None) -> None:
@@ -57,7 +64,7 @@ def _show_warning(fallback, shown: set[str], message, category, filename, lineno
         # once per command, however often raised, and under torchrun by the first process only
         if str(message) not in shown and process_from_environment().is_main:
             shown.add(str(message))
-            click.echo(f"warning: {message}", err=True)
+            click.echo(f"warning: {printable(str(message))}", err=True)
     else:
         fallback(message, category, filename, lineno, file, line)
 
@@ -244,7 +251,7 @@ def main() -> None:
     components = default_components()
     components.call_hook("gantk_register_commands", cli=cli)
     for failure in components.failures:
-        click.echo(f"warning: {failure}", err=True)
+        click.echo(f"warning: {printable(str(failure))}", err=True)
     cli.main(prog_name="gantk")
 
 

@@ -471,6 +471,27 @@ def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_repo
     assert f"warning: {components.failures[0]}" in capsys.readouterr().err and "broken on purpose" in str(components.failures[0])
 
 
+def test_messages_show_control_characters_as_escapes():
+    import warnings
+
+    import click
+
+    from gantk.cli import GantkGroup
+    from gantk.errors import GantkError, GantkWarning
+
+    @click.group(cls=GantkGroup)
+    def group():
+        pass
+
+    @group.command()
+    def quoting():  # a file name or checkpoint value that would clear the screen
+        warnings.warn("file \x1b[2Jname", GantkWarning)
+        raise GantkError("bad \x1b[31mred\x07 value\nsecond line")
+
+    result = CliRunner().invoke(group, ["quoting"])
+    assert result.output == "warning: file \\x1b[2Jname\nError: bad \\x1b[31mred\\x07 value\nsecond line\n"
+
+
 def test_commands_show_each_warning_once_and_file_errors_in_one_line():
     import warnings
 
