@@ -299,6 +299,7 @@ def test_a_run_reusing_a_folder_left_before_a_checkpoint_keeps_none_of_its_outpu
     (left / "samples" / "mine.png").write_bytes(b"a file gantk did not write")
     (left / "validation.csv").write_text("step,val/l1\n560,0.3\n")
     (left / "eval.json").write_text("{}")
+    (left / "config.toml").write_text('recipe = "pix2pix"\nmax_steps = 1000\n')  # written as the run started
     started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(left), *TINY_FLAGS, "--max-steps", "1",
                                        "--sample-every", "1"])
     assert started.exit_code == 0, started.output
@@ -312,6 +313,21 @@ def test_a_run_reusing_a_folder_left_before_a_checkpoint_keeps_none_of_its_outpu
     started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(linked), *TINY_FLAGS, "--max-steps", "1"])
     assert started.exit_code == 0, started.output
     assert (elsewhere / "step-00000099.png").read_bytes() == b"not the run's"
+
+
+def test_files_named_as_a_runs_without_its_settings_are_not_replaced(tmp_path):
+    data = write_paired(tmp_path / "pairs")
+    mine = tmp_path / "mine"  # a project of the user's, whose files have a run's names
+    (mine / "samples").mkdir(parents=True)
+    (mine / "samples" / "step-1.png").write_bytes(b"my figure")
+    (mine / "metrics.csv").write_text("my numbers")
+    for config in (None, "title = 'my project'\n", "not toml ["):
+        if config is not None:
+            (mine / "config.toml").write_text(config)
+        refused = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(mine), *TINY_FLAGS, "--max-steps", "1"])
+        assert refused.exit_code != 0 and "holds files named as a gantk run's" in refused.output, refused.output
+        assert "no settings gantk wrote (config.toml)" in " ".join(refused.output.split())
+        assert (mine / "metrics.csv").read_text() == "my numbers" and (mine / "samples" / "step-1.png").read_bytes() == b"my figure"
 
 
 def test_a_file_system_error_on_a_given_path_is_one_line(run, tmp_path):

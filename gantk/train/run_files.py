@@ -2,7 +2,9 @@
 the claim of the process training in it."""
 
 import contextlib
+import dataclasses
 import os
+import tomllib
 from pathlib import Path
 from typing import Iterator
 
@@ -20,16 +22,33 @@ EVAL = "eval.json"  # a gantk ablate cell's scores
 ALL = frozenset({CONFIG, METRICS, VALIDATION, LOSS_CURVES, SAMPLES, TENSORBOARD, EVAL})
 
 
-def clear_outputs(run_dir: Path) -> None:
-    """Remove what a run that stopped before its first checkpoint left in ``run_dir``, so that a new run
-    there starts with logs, samples and scores of its own (files gantk did not write are left)."""
-    for name in (METRICS, VALIDATION, LOSS_CURVES, EVAL):
-        (run_dir / name).unlink(missing_ok=True)
+def left_outputs(run_dir: Path) -> list[Path]:
+    """What a run that stopped before its first checkpoint left in ``run_dir`` and a new run there
+    replaces: settings, logs, samples and scores (not what a linked ``samples/`` points to)."""
+    found = [run_dir / name for name in (CONFIG, METRICS, VALIDATION, LOSS_CURVES, EVAL) if os.path.lexists(run_dir / name)]
     for folder, pattern in ((SAMPLES, "step-*.png"), (TENSORBOARD, "events.out.tfevents.*")):
-        if (run_dir / folder).is_symlink():  # what it points to is not the run's
-            continue
-        for path in (run_dir / folder).glob(pattern):
-            path.unlink(missing_ok=True)
+        if not (run_dir / folder).is_symlink():
+            found += sorted((run_dir / folder).glob(pattern))
+    return found
+
+
+def clear_outputs(run_dir: Path) -> None:
+    """Remove :func:`left_outputs`, so that a new run in ``run_dir`` starts with logs, samples and scores
+    of its own (other files are left)."""
+    for path in left_outputs(run_dir):
+        path.unlink(missing_ok=True)
+
+
+def written_by_gantk(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run's settings as gantk writes them (``config.toml``), which tells a
+    folder left by a run from one whose files only have a run's names."""
+    from .config import TrainConfig
+
+    try:
+        settings = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return "recipe" in settings and set(settings) <= {field.name for field in dataclasses.fields(TrainConfig)}
 
 
 @contextlib.contextmanager

@@ -239,6 +239,12 @@ class Trainer:
             raise OptionError(
                 f"--out {self.run_dir} holds files that are not a gantk run's ({foreign}); choose a new or empty directory."
             )
+        if (left := run_files.left_outputs(self.run_dir)) and not run_files.written_by_gantk(self.run_dir):
+            names = ", ".join(str(path.relative_to(self.run_dir)) for path in left[:5]) + (", ..." if len(left) > 5 else "")
+            raise OptionError(
+                f"--out {self.run_dir} holds files named as a gantk run's ({names}) but no settings gantk wrote "
+                f"({run_files.CONFIG}), so they are not taken for an earlier run's and replaced; choose a new or empty directory."
+            )
 
     def _write_run_dir(self, process: ProcessInfo, held: contextlib.ExitStack) -> None:
         """Claim the run directory for the rest of the run (``held``), then write its settings."""
