@@ -261,7 +261,15 @@ def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple
     if path is None:
         reason = f"no InceptionV3 weights found: {HOW_TO_GET}."
         return None, {name: reason for name in FEATURE_METRICS}
-    return InceptionFeatures(path, device), {}
+    network = InceptionFeatures(path, device)
+    if not network.is_reference:
+        warnings.warn(
+            f"{path} is not the verified InceptionV3 of published FIDs (SHA-1 {network.sha1}): FID, KID and the "
+            "neighbour metrics compare only with scores computed with the same file.",
+            GantkWarning,
+            stacklevel=3,
+        )
+    return network, {}
 
 
 def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: dict[str, str]) -> dict[str, float]:

@@ -76,6 +76,11 @@ def test_image_model_eval_writes_json_and_html(image_run, stand_in_weights, tmp_
     assert result.exit_code == 0, result.output
     assert "psnr" in result.output and "fid" in result.output
     saved = json.loads(out.read_text())
+    from gantk.metrics.fid import sha1_of
+
+    assert saved["inception"]["sha1"] == sha1_of(stand_in_weights)
+    assert f"warning: {stand_in_weights} is not the verified InceptionV3 of published FIDs (SHA-1 {sha1_of(stand_in_weights)})" in (
+        " ".join(result.stderr.split()))
     assert saved["images"] == 6 and saved["step"] == 2 and saved["task"] == "image"
     assert {"l1", "l2", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall", "density", "coverage"} <= set(saved["metrics"])
     # 6 images: every KID subset holds them all, so there is no spread to report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import math
 import os
 import warnings
@@ -112,9 +113,11 @@ class InceptionFeatures:
         self.path = Path(path)
         self.device = torch.device(device)
         try:
+            data = self.path.read_bytes()  # read once: the network loaded is the one hashed
+            self.sha1 = hashlib.sha1(data).hexdigest()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the format used
-                self.net = torch.jit.load(str(self.path), map_location=self.device).eval()
+                self.net = torch.jit.load(io.BytesIO(data), map_location=self.device).eval()
         except Exception as error:
             raise InceptionWeightsError(f"cannot read {self.path} as a TorchScript InceptionV3 ({error}); {HOW_TO_GET}.") from None
         probe = self._run(torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE, device=self.device))
@@ -123,7 +126,6 @@ class InceptionFeatures:
                 f"{self.path} gives features of shape {tuple(probe.shape)} for one 299x299 image, "
                 f"not (1, {FEATURES}): it is not the FID InceptionV3; {HOW_TO_GET}."
             )
-        self.sha1 = sha1_of(self.path)
 
     @property
     def is_reference(self) -> bool:
