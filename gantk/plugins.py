@@ -219,9 +219,10 @@ def _distributions_of_modules() -> dict[str, list[str]]:
 
 
 def same_provider(entry: Entry, recorded: dict[str, str]) -> bool:
-    """Whether ``entry`` comes from the provider a checkpoint recorded (``{"plugin", "factory"}``): the same
-    plugin (an upgrade may move its code), or the same code (loaded under another plugin name)."""
-    return entry.plugin == recorded["plugin"] or factory_name(entry.factory) == recorded["factory"]
+    """Whether ``entry`` comes from the provider a checkpoint recorded (``{"plugin", "factory"}``; checkpoints
+    of format 1 name the plugin only): the same plugin (an upgrade may move its code), or the same code
+    (loaded under another plugin name)."""
+    return entry.plugin == recorded["plugin"] or factory_name(entry.factory) == recorded.get("factory")
 
 
 def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:

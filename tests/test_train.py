@@ -293,6 +293,22 @@ def test_not_a_checkpoint(tmp_path):
         ckpt.load_checkpoint(empty)
 
 
+def test_a_checkpoint_of_format_1_which_names_each_parts_plugin_only_loads_and_resumes(pairs, tmp_path):
+    from gantk.inference import TrainedModel
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = ckpt.list_checkpoints(run)[-1]
+    payload = torch.load(path, weights_only=True)
+    payload["format"] = 1
+    payload["part_plugins"] = {kind: {name: then["plugin"] for name, then in providers.items()}
+                               for kind, providers in payload["part_plugins"].items()}
+    torch.save(payload, path)
+    assert ckpt.load_checkpoint(run)["part_plugins"]["generator"] == {"unet": {"plugin": "gantk.generators"}}
+    assert TrainedModel.load(run).translate(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+    assert ckpt.load_checkpoint(run)["format"] == ckpt.FORMAT_VERSION == 2
+
+
 def test_a_checkpoint_that_cannot_be_read_is_not_called_damaged(tmp_path, monkeypatch):
     """A failing disk, a denied read or too little memory is no reason to delete a whole checkpoint."""
     older, newer = tmp_path / "checkpoint-00000001.pt", tmp_path / "checkpoint-00000002.pt"

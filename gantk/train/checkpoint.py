@@ -23,7 +23,8 @@ from ..systems.base import System
 from . import stand_ins
 from .config import TrainConfig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: part_plugins records each part's provider as a table (format 1: the plugin's name)
+READABLE_FORMATS = (1, 2)
 CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 _ZIP_SIGNATURE = b"PK\x03\x04"  # how torch.save's files start (older ones: a pickle's protocol opcode)
 _PICKLE_PROTOCOL = b"\x80"
@@ -96,7 +97,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"cannot read checkpoint {path} ({_load_error_reason(path, error)}): it is not a complete gantk "
             f"checkpoint{_unreadable_hint(path)}."
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or not isinstance(payload.get("system"), dict):
+    if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS or not isinstance(payload.get("system"), dict):
         if isinstance(payload, dict) and isinstance(payload.get("format"), int) and payload["format"] > FORMAT_VERSION:
             raise CheckpointError(
                 f"checkpoint {path} was written by gantk {payload.get('gantk_version', '(version unknown)')} in checkpoint "
@@ -108,6 +109,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         )
     later, later_system = copy.deepcopy(LATER_KEYS), copy.deepcopy(LATER_SYSTEM_KEYS)  # each payload its own lists and tables
     payload = {**later, **payload, "system": {**later_system, **payload["system"]}}
+    if payload["format"] == 1 and isinstance(payload["part_plugins"], dict):  # providers by plugin name only
+        payload["part_plugins"] = {kind: {name: {"plugin": then} if isinstance(then, str) else then for name, then in providers.items()}
+                                   for kind, providers in payload["part_plugins"].items() if isinstance(providers, dict)}
     payload["path"] = str(path)
     return payload
 
