@@ -82,7 +82,7 @@ def test_other_evaluation_settings_evaluate_again_without_training(study, monkey
     monkeypatch.setattr(TrainedModel, "seeded", lambda self, seed: seeds.append(seed) or seeded(self, seed))
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode", "--eval-seed", "5")
     assert result.exit_code == 0, result.output
-    assert result.output.count("trained earlier (step 2), evaluating with the new settings") == 2
+    assert result.output.count("trained earlier (step 2), scored with other evaluation settings or weights (or by an earlier gantk): evaluating again") == 2
     assert json.loads((out / "l1" / "eval.json").read_text())["mode"] == "eval"
     assert seeds == [5] * 4  # each cell's evaluation and its samples.png column
 
@@ -101,7 +101,7 @@ def test_cells_scored_with_another_inception_network_are_scored_again(study, mon
         (out / cell / "eval.json").write_text(json.dumps(saved))
     monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
-    assert result.exit_code == 0 and result.output.count("evaluating with the new settings") == 2, result.output
+    assert result.exit_code == 0 and result.output.count("evaluating again") == 2, result.output
 
 
 def test_a_moved_study_reads_its_cells_where_they_are_now(study, monkeypatch):

@@ -85,7 +85,8 @@ def run_ablation(
             continue
         try:
             if saved is not None:
-                log(f"{label}: trained earlier (step {saved['step']}), evaluating with the new settings")
+                log(f"{label}: trained earlier (step {saved['step']}), scored with other evaluation settings or weights "
+                    "(or by an earlier gantk): evaluating again")
             else:
                 if ckpt.list_checkpoints(run_dir):
                     payload = ckpt.load_checkpoint(run_dir)
