@@ -380,6 +380,15 @@ def test_values_that_are_not_finite_read_as_in_results_json():
     assert "| a | unet | none | `l1` | 0.1 | n/a |" in fresh and "| b | unet | none | `l1` | 0.1 | **0.5** |" in fresh
 
 
+def test_a_cell_name_stays_in_its_table_cell():
+    from gantk.ablate import markdown_table
+
+    row = {"cell": {"name": "a | b\n<img src=x>"}, "task": "image", "metrics": {"l1": 0.1},
+           "model": {"gen": "unet", "disc": None, "conditional": True, "loss": "l1"}}
+    table = markdown_table([row])
+    assert table.splitlines()[2] == "| a \\| b &lt;img src=x&gt; | unet | none | `l1` | 0.1 |" and len(table.splitlines()) == 3
+
+
 def test_a_study_builds_its_cells_from_the_components_given(study):
     from torch import nn
 

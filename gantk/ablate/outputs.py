@@ -55,8 +55,14 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             value = r["metrics"].get(name)
             text = "n/a" if value is None else f"{value:.4g}"
             cells.append(f"**{text}**" if value is not None and value == best.get(name) and name in contested else text)
-        lines.append(f"| {r['cell']['name']} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
+        lines.append(f"| {table_text(r['cell']['name'])} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def table_text(text: str) -> str:
+    """``text`` as one markdown table cell shows it as written: its own ``|``, line breaks and tags do not
+    end the cell, start a row or become HTML."""
+    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def steps_text(results: list[dict[str, Any]]) -> str:
