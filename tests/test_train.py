@@ -229,7 +229,7 @@ def test_a_checkpoint_referring_to_code_is_refused_as_such(tmp_path):
 
 @pytest.mark.parametrize("damage, named", [
     (lambda p: p["system"].pop("gen"), "system.gen"), (lambda p: p["system"].update(channels={"A": 3}), "system.channels"),
-    (lambda p: p.pop("system_state"), "system_state"), (lambda p: p.update(step="x"), "step"),
+    (lambda p: p.pop("system_state"), "system_state"), (lambda p: p.update(step="x"), "step"), (lambda p: p.update(step=-5), "step"),
     (lambda p: p.pop("optimizers"), "optimizers"),
 ])
 def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damage, named):

@@ -126,7 +126,8 @@ def _is_channels(value: Any) -> bool:
 # What a payload must hold to rebuild its model ("system." entries are in its system description), and to
 # resume its run; checked where they are needed, so that a damaged file is named rather than a KeyError raised.
 MODEL_ENTRIES = {
-    "step": lambda value: isinstance(value, int), "system_state": lambda value: isinstance(value, dict),
+    "step": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+    "system_state": lambda value: isinstance(value, dict),
     "system.recipe": lambda value: isinstance(value, str), "system.gen": lambda value: isinstance(value, str),
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
 }
