@@ -432,6 +432,18 @@ def test_a_16_bit_label_set_may_use_255_as_a_class(tmp_path, step, classes):
     assert open_dataset(tmp_path, load_size=None, crop_size=None, augment=False).num_classes == classes
 
 
+def test_a_label_set_whose_ids_are_mostly_unused_is_refused_naming_the_highest(tmp_path):
+    for name, top in (("a", 3), ("b", 65535)):  # 65535 marking pixels to ignore, as some sets do
+        png(tmp_path / "images" / f"{name}.png", noise(3, 8, 8))
+        labels = np.zeros((8, 8), np.uint16)
+        labels[:4], labels[0, 0] = 1, top
+        (tmp_path / "masks").mkdir(exist_ok=True)
+        Image.fromarray(labels).save(tmp_path / "masks" / f"{name}.png")
+    with pytest.raises(DataError, match=r"masks/b.png: holds class id 65535, but the masks use only 4 distinct ids, so the model "
+                                        r"would have 65536 output channels"):
+        open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)
+
+
 def test_a_file_changed_after_the_data_were_opened_is_named_when_read(tmp_path):
     from gantk.data.io import write_mask
 

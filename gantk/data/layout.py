@@ -202,6 +202,9 @@ def lossy_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
     ]
 
 
+SPARSE_IDS = 1024  # class ids above which mostly unused ids are refused
+
+
 def mask_values(mask) -> set[int]:
     return set(torch.bincount(mask.flatten()).nonzero().flatten().tolist())
 
@@ -211,7 +214,8 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
 
     8-bit masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0
     and 255; otherwise values are class ids and the classes are ``0 .. max`` (a set with 16-bit
-    label masks may use 255 as an id).
+    label masks may use 255 as an id). Ids above ``SPARSE_IDS`` that leave three quarters of
+    ``0 .. max`` unused are refused: each class is an output channel of the model.
     """
     found = set().union(*values.values()) if values else set()
     binary = 255 in found and not any(has_wide_ids(path) for path in values)
@@ -227,6 +231,13 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
                 "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression (or, if "
                 "255 marks pixels to ignore, as Pascal VOC's 'void' does, map them to a class id: gantk has no ignore label)."
             )
+    if not binary and num_classes > SPARSE_IDS and 4 * len(found) < num_classes:
+        highest = max(values, key=lambda path: max(values[path], default=0))
+        problems.append(
+            f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct ids, "
+            f"so the model would have {num_classes} output channels, most for ids no mask holds: map the ids to 0..K-1 "
+            "(an 'ignore' label such as 65535 too: gantk has none) and save the masks again."
+        )
     return num_classes, problems
 
 
