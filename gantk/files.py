@@ -19,9 +19,22 @@ from typing import IO, Callable, Iterator
 def give_default_mode(path: str | Path) -> None:
     """Give ``path`` the mode a plain ``open()`` or ``mkdir()`` would have: 0666 or 0777 less the umask
     (``tempfile`` makes files and folders owner-only)."""
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask())
+
+
+def umask() -> int:
+    """The process's umask: read where the system tells it (Linux), else set and set back, which
+    leaves a moment in which another thread's new file would get no mask."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~mask)
+    return mask
 
 
 def sync_directory(directory: Path) -> None:

@@ -24,6 +24,19 @@ def test_replacing_writes_whole_files_with_the_default_mode(tmp_path):
     assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
+def test_the_umask_is_read_without_being_changed(tmp_path):
+    from gantk.files import umask
+
+    before = os.umask(0o027)
+    try:
+        assert umask() == 0o027 and umask() == 0o027  # reading leaves it as it was
+        with replacing(tmp_path / "private.txt") as handle:
+            handle.write("x")
+        assert stat.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o640
+    finally:
+        os.umask(before)
+
+
 def test_a_failed_metrics_rewrite_keeps_the_old_file_and_leaves_nothing_beside_it(tmp_path, monkeypatch):
     log = MetricsLog(tmp_path / "metrics.csv")
     log.write({"step": 1, "G/l1": 0.5})
