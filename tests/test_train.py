@@ -246,6 +246,19 @@ def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damag
             ckpt.system_from_checkpoint(run)
 
 
+@pytest.mark.parametrize("damage", [lambda p: p.update(optimizers={}), lambda p: p.update(rng=[{"cpu": "x"}]),
+                                    lambda p: p["schedulers"]["G"].update(base_lrs="x")])
+def test_training_state_that_cannot_be_restored_is_named(pairs, tmp_path, damage):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    damage(payload)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=rf"checkpoint {path} holds training state gantk cannot restore \(\w+Error: .*\); "
+                                              "it is damaged or was edited: use another checkpoint of the run"):
+        Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+
+
 def test_a_run_of_a_newer_gantk_with_settings_this_one_lacks_is_not_resumed(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     path = run / "checkpoint-00000002.pt"

@@ -676,8 +676,18 @@ class Trainer:
             old.unlink(missing_ok=True)
 
     def _restore(self, payload: dict[str, Any], parts: TrainingParts) -> None:
+        ckpt.load_system_state(parts.system, payload["system_state"], payload["path"])
+        try:
+            self._restore_training_state(payload, parts)
+        except (KeyError, TypeError, ValueError, IndexError) as error:  # entries of the right kind, with wrong contents
+            raise CheckpointError(
+                f"checkpoint {payload['path']} holds training state gantk cannot restore ({type(error).__name__}: {error}); "
+                "it is damaged or was edited: use another checkpoint of the run."
+            ) from None
+
+    def _restore_training_state(self, payload: dict[str, Any], parts: TrainingParts) -> None:
+        """Optimizers, schedules, the gradient scaler, the step, module state and random streams of ``payload``."""
         system, process = parts.system, parts.process
-        ckpt.load_system_state(system, payload["system_state"], payload["path"])
         for name, opt in parts.optimizers.items():
             opt.load_state_dict(payload["optimizers"][name])
         for name, sch in parts.schedulers.items():
