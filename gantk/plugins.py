@@ -6,6 +6,7 @@ import difflib
 import functools
 import importlib
 import importlib.metadata
+import inspect
 import os
 import sys
 import types
@@ -229,8 +230,9 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
     name = plugin_name(plugin)
     if not isinstance(plugin, str) and manager.get_plugin(name) not in (None, plugin):  # another object of one class
         name += f"#{sum(1 for other, _ in manager.list_name_plugin() if other.split('#')[0] == name) + 1}"
-    if isinstance(plugin, type):
-        failures.append(PluginFailure(name, f"is a class; pass an instance ({plugin.__name__}()) or a module."))
+    if isinstance(plugin, type) and any(inspect.isfunction(inspect.getattr_static(plugin, hook, None)) for hook in dir(plugin)
+                                        if manager.parse_hookimpl_opts(plugin, hook) is not None):
+        failures.append(PluginFailure(name, f"is a class whose hooks take self; pass an instance ({plugin.__name__}()) or a module."))
         return
     try:
         obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin

@@ -296,7 +296,7 @@ def _png_header_only(path, width, height):
 @pytest.mark.parametrize("read", [read_image, read_mask])
 def test_an_image_claiming_more_pixels_than_the_limit_is_refused_from_its_header(tmp_path, read):
     bomb = _png_header_only(tmp_path / "bomb.png", 100_000, 100_000)
-    with pytest.raises(DataError, match=r"bomb.png: 100000x100000 is 10000 megapixels, more than the 268 gantk decodes .* "
+    with pytest.raises(DataError, match=r"bomb.png: 100000x100000 is 10,000,000,000 pixels, more than the 268,435,456 gantk decodes .* "
                                         "set GANTK_MAX_IMAGE_PIXELS higher if you trust the file"):
         read(bomb)
 
@@ -306,10 +306,11 @@ def test_the_pixel_limit_is_set_by_the_environment(tmp_path, monkeypatch, suffix
     path = tmp_path / f"small{suffix}"
     Image.fromarray(np.zeros((20, 20), dtype=np.uint8)).save(path)
     monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "399")
-    with pytest.raises(DataError, match="20x20 is 0 megapixels, more than the 0 gantk decodes"):
+    with pytest.raises(DataError, match="20x20 is 400 pixels, more than the 399 gantk decodes"):
         read_image(path)
     monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "400")
     assert read_image(path).shape == (1, 20, 20)
-    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "lots")
-    with pytest.raises(DataError, match="GANTK_MAX_IMAGE_PIXELS='lots' is not a number of pixels"):
-        read_image(path)
+    for text in ("lots", "\u00b2"):
+        monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", text)
+        with pytest.raises(DataError, match="GANTK_MAX_IMAGE_PIXELS=.* is not a number of pixels"):
+            read_image(path)

@@ -160,6 +160,17 @@ def test_a_plugin_without_hooks_is_reported(fake_entry_points, monkeypatch):
         "plugin 'empty_plugin'", "plugin 'function_plugin'"]
 
 
+def test_a_class_of_static_hooks_is_a_plugin():
+    class Namespace:
+        @staticmethod
+        @hookimpl
+        def gantk_register_generators(registry):
+            registry.add("static", torch.nn.Identity)
+
+    components = load_components(autoload=False, plugins=[Namespace])
+    assert not components.failures and "static" in components.registry("generator")
+
+
 def test_a_plugin_class_or_a_misnamed_hook_parameter_is_reported_with_the_fix():
     class ClassPlugin:
         @hookimpl
@@ -169,7 +180,7 @@ def test_a_plugin_class_or_a_misnamed_hook_parameter_is_reported_with_the_fix():
     misnamed = make_plugin("misnamed", gantk_register_generators=lambda reg: None)
     components = load_components(autoload=False, plugins=[ClassPlugin, misnamed])
     messages = [str(f) for f in components.failures]
-    assert any(m.endswith("ClassPlugin': is a class; pass an instance (ClassPlugin()) or a module.") for m in messages)
+    assert any(m.endswith("ClassPlugin': is a class whose hooks take self; pass an instance (ClassPlugin()) or a module.") for m in messages)
     assert any(m.startswith("plugin 'misnamed': could not be loaded: PluginValidationError") and "{'reg'}" in m
                and m.endswith("named as in gantk.hookspecs: registry (or cli for gantk_register_commands).") for m in messages)
     assert "never" not in components.registry("generator")

@@ -940,11 +940,15 @@ def test_a_network_refusing_an_option_the_recipe_gave_it_says_so(pairs, tmp_path
 
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="strict", gen_opt={})
     with pytest.raises(OptionError, match=r"generator 'strict' .* could not be built with .*norm='batch'.*no batch norm here\. "
-                                          r"Recipe 'pix2pix' gives the generator norm='batch' unless --gen-opt sets them\.$"):
+                                          r"Recipe 'pix2pix' gives the generator norm='batch' unless --gen-opt sets it\.$"):
         Trainer(config, components=components_with_generator("strict", strict), progress=False).fit()
     given = tiny_config(pairs, tmp_path / "given", max_steps=1, gen="strict", gen_opt={"norm": "batch"})
     with pytest.raises(OptionError, match=r"no batch norm here$"):  # typed by the user: no recipe to name
         Trainer(given, components=components_with_generator("strict", strict), progress=False).fit()
+    own = tiny_config(pairs, tmp_path / "own", max_steps=1, gen_opt={"ngf": 8, "final_activation": "relu"})
+    with pytest.raises(OptionError) as refused:  # the option refused is the user's, not the recipe's
+        Trainer(own, progress=False).fit()
+    assert "final_activation" in str(refused.value) and "Recipe" not in str(refused.value)
 
 
 def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(pairs, tmp_path):

@@ -225,7 +225,7 @@ def max_pixels() -> int:
     text = os.environ.get(MAX_PIXELS_ENV, "").strip()
     if not text:
         return MAX_PIXELS
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise DataError(f"{MAX_PIXELS_ENV}={text!r} is not a number of pixels; set a whole number such as {MAX_PIXELS}.")
     return int(text)
 
@@ -239,7 +239,7 @@ def _check_pixels(path: Path) -> None:
         return
     if width * height > (limit := max_pixels()):
         raise DataError(
-            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more than the {limit / 1e6:.0f} gantk decodes "
+            f"{path}: {width}x{height} is {width * height:,} pixels, more than the {limit:,} gantk decodes "
             f"(a guard against decompression bombs); downscale it, or set {MAX_PIXELS_ENV} higher if you trust the file."
         )
 

@@ -231,7 +231,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
                 "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression (or, if "
                 "255 marks pixels to ignore, as Pascal VOC's 'void' does, map them to a class id: gantk has no ignore label)."
             )
-    if not binary and num_classes > SPARSE_IDS and 4 * len(found) < num_classes:
+    if not binary and num_classes - 1 > SPARSE_IDS and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path], default=0))
         problems.append(
             f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct ids, "

@@ -131,7 +131,7 @@ class TrainConfig:
             check_type(key, value)
             current = getattr(self, key)
             if isinstance(current, dict):
-                updates[key] = layered(value, current) if only_unset else layered(current, value)
+                updates[key] = merged_tables(value, current) if only_unset else merged_tables(current, value)
             elif not only_unset or current is None:
                 updates[key] = value
         return dataclasses.replace(self, **updates)
@@ -214,9 +214,16 @@ def layered(*tables: dict[str, Any]) -> dict[str, Any]:
     for table in tables:
         if "epochs" in table and "max_steps" not in table:
             merged.pop("max_steps", None)
-        for key, value in table.items():
-            both = isinstance(value, dict) and isinstance(merged.get(key), dict)
-            merged[key] = layered(merged[key], value) if both else value
+        merged = merged_tables(merged, table)
+    return merged
+
+
+def merged_tables(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """``earlier`` with ``later``'s values, tables merged key by key at every depth."""
+    merged = dict(earlier)
+    for key, value in later.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = merged_tables(merged[key], value) if both else value
     return merged
 
 

@@ -376,11 +376,12 @@ class Trainer:
             defaults = self.components.create("recipe", self.config.recipe).defaults
             for kind, key, flag in (("generator", "gen_opt", "--gen-opt"), ("discriminator", "disc_opt", "--disc-opt")):
                 used, typed = getattr(self.config, key), getattr(self.given_config, key)
-                from_recipe = {k: v for k, v in (defaults.get(key) or {}).items() if k in used and k not in typed}
+                from_recipe = {k: v for k, v in (defaults.get(key) or {}).items()
+                               if k in used and k not in typed and (f"{k}=" in str(error) or f"'{k}'" in str(error))}
                 if str(error).startswith(f"{kind} ") and from_recipe:
                     options = ", ".join(f"{k}={v!r}" for k, v in from_recipe.items())
                     raise OptionError(f"{str(error).rstrip('.')}. Recipe '{self.config.recipe}' gives the {kind} {options} "
-                                      f"unless {flag} sets them.") from None
+                                      f"unless {flag} sets {'it' if len(from_recipe) == 1 else 'them'}.") from None
             raise
 
     def _crop_sizes_to_try(self, multiple: int, smallest: int = 1) -> str:
