@@ -41,6 +41,9 @@ class GantkGroup(click.Group):
                 return super().invoke(ctx)
             except GantkError as error:
                 raise click.ClickException(_from_this_process(str(error))) from None
+            except click.ClickException as error:  # a usage error naming a given path
+                error.message = printable(error.message)
+                raise
             except OSError as error:
                 if error.filename is None:  # not about a path the user gave: a bug, shown in full
                     raise

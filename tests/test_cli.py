@@ -12,6 +12,8 @@ from gantk.cli import cli
 from gantk.files import file_error_text
 from gantk.cli_options import parse_value
 from gantk.errors import OptionError
+from gantk.train import TrainConfig
+from gantk.train.config import to_toml
 from helpers import components_with_generator, write_paired
 
 TINY_FLAGS = ["--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--workers", "0", "--gen-opt", "ngf=8",
@@ -299,7 +301,7 @@ def test_a_run_reusing_a_folder_left_before_a_checkpoint_keeps_none_of_its_outpu
     (left / "samples" / "mine.png").write_bytes(b"a file gantk did not write")
     (left / "validation.csv").write_text("step,val/l1\n560,0.3\n")
     (left / "eval.json").write_text("{}")
-    (left / "config.toml").write_text('recipe = "pix2pix"\nmax_steps = 1000\n')  # written as the run started
+    (left / "config.toml").write_text(to_toml(TrainConfig(max_steps=1000).to_dict()))  # written as the run started
     started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(left), *TINY_FLAGS, "--max-steps", "1",
                                        "--sample-every", "1"])
     assert started.exit_code == 0, started.output
@@ -321,12 +323,12 @@ def test_files_named_as_a_runs_without_its_settings_are_not_replaced(tmp_path):
     (mine / "samples").mkdir(parents=True)
     (mine / "samples" / "step-1.png").write_bytes(b"my figure")
     (mine / "metrics.csv").write_text("my numbers")
-    for config in (None, "title = 'my project'\n", "not toml ["):
+    for config in (None, "title = 'my project'\n", "not toml [", "recipe = 'pix2pix'\nlr = 0.001\n"):
         if config is not None:
             (mine / "config.toml").write_text(config)
         refused = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(mine), *TINY_FLAGS, "--max-steps", "1"])
         assert refused.exit_code != 0 and "holds files named as a gantk run's" in refused.output, refused.output
-        assert "no settings gantk wrote (config.toml)" in " ".join(refused.output.split())
+        assert "but no config.toml of the settings gantk writes" in " ".join(refused.output.split())
         assert (mine / "metrics.csv").read_text() == "my numbers" and (mine / "samples" / "step-1.png").read_bytes() == b"my figure"
 
 
@@ -506,6 +508,12 @@ def test_messages_show_control_characters_as_escapes():
 
     result = CliRunner().invoke(group, ["quoting"])
     assert result.output == "warning: file \\x1b[2Jname\nError: bad \\x1b[31mred\\x07 value\nsecond line\n"
+
+    @group.command()
+    def usage():  # a usage error naming a given path
+        raise click.BadParameter("folder \x1b[31mred is a folder", param_hint="--json")
+
+    assert "folder \\x1b[31mred is a folder" in CliRunner().invoke(group, ["usage"]).output
 
 
 def test_commands_show_each_warning_once_and_file_errors_in_one_line():

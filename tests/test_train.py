@@ -255,7 +255,7 @@ def test_training_state_that_cannot_be_restored_is_named(pairs, tmp_path, damage
     damage(payload)
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=rf"checkpoint {path} holds training state gantk cannot restore \(\w+Error: .*\); "
-                                              "it is damaged or was edited: use another checkpoint of the run"):
+                                              "it may be damaged or edited: try another checkpoint of the run"):
         Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
 
 

@@ -62,7 +62,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 def table_text(text: str) -> str:
     """``text`` as one markdown table cell shows it as written: its own ``|``, line breaks and tags do not
     end the cell, start a row or become HTML."""
-    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def steps_text(results: list[dict[str, Any]]) -> str:

@@ -30,6 +30,8 @@ class ImageDiscriminator(PatchDiscriminator):
         init_gain: its gain.
     """
 
+    label = "an ImageGAN discriminator"
+
     def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 5,
                  init: str = "normal", init_gain: float = 0.02):
         super().__init__(in_channels, ndf=ndf, norm=norm, n_layers=n_layers, init=init, init_gain=init_gain)

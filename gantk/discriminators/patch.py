@@ -54,6 +54,8 @@ class PatchDiscriminator(BlockDiscriminator):
         init_gain: its gain.
     """
 
+    label = "a PatchGAN discriminator"  # how size errors name it
+
     def __init__(self, in_channels: int = 6, *, ndf: int = 64, norm: str = "batch", n_layers: int = 3,
                  init: str = "normal", init_gain: float = 0.02):
         super().__init__()
@@ -80,7 +82,7 @@ class PatchDiscriminator(BlockDiscriminator):
         init_weights(self, init, init_gain)
 
     def features(self, x: Tensor) -> list[Tensor]:
-        check_min_size(x, self.min_input_size, model=f"a PatchGAN discriminator with n_layers={self.n_layers}",
+        check_min_size(x, self.min_input_size, model=f"{self.label} with n_layers={self.n_layers}",
                        fix="raise the crop size or lower n_layers")
         return super().features(x)
 

@@ -18,6 +18,9 @@ SAMPLES = "samples"  # a folder of sample grids
 TENSORBOARD = "tensorboard"  # a folder of event files
 EVAL = "eval.json"  # a gantk ablate cell's scores
 
+# Settings that gantk writes into every run's config.toml (they are never None).
+WRITTEN_KEYS = frozenset({"recipe", "out", "seed", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"})
+
 # A new run may reuse a folder that holds only these.
 ALL = frozenset({CONFIG, METRICS, VALIDATION, LOSS_CURVES, SAMPLES, TENSORBOARD, EVAL})
 
@@ -48,7 +51,7 @@ def written_by_gantk(run_dir: Path) -> bool:
         settings = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
-    return "recipe" in settings and set(settings) <= {field.name for field in dataclasses.fields(TrainConfig)}
+    return WRITTEN_KEYS <= set(settings) <= {field.name for field in dataclasses.fields(TrainConfig)}
 
 
 @contextlib.contextmanager

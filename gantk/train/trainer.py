@@ -166,7 +166,7 @@ class Trainer:
         self.val_dataset: Any = None  # set by fit, with val_every
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
-        self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's plugin and factory
+        self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
 
     @classmethod
@@ -242,8 +242,8 @@ class Trainer:
         if (left := run_files.left_outputs(self.run_dir)) and not run_files.written_by_gantk(self.run_dir):
             names = ", ".join(str(path.relative_to(self.run_dir)) for path in left[:5]) + (", ..." if len(left) > 5 else "")
             raise OptionError(
-                f"--out {self.run_dir} holds files named as a gantk run's ({names}) but no settings gantk wrote "
-                f"({run_files.CONFIG}), so they are not taken for an earlier run's and replaced; choose a new or empty directory."
+                f"--out {self.run_dir} holds files named as a gantk run's ({names}), but no {run_files.CONFIG} of the "
+                "settings gantk writes, so they are not taken for an earlier run's and replaced; choose a new or empty directory."
             )
 
     def _write_run_dir(self, process: ProcessInfo, held: contextlib.ExitStack) -> None:
@@ -683,7 +683,7 @@ class Trainer:
         except (KeyError, TypeError, ValueError, IndexError) as error:  # entries of the right kind, with wrong contents
             raise CheckpointError(
                 f"checkpoint {payload['path']} holds training state gantk cannot restore ({type(error).__name__}: {error}); "
-                "it is damaged or was edited: use another checkpoint of the run."
+                "it may be damaged or edited: try another checkpoint of the run."
             ) from None
 
     def _restore_training_state(self, payload: dict[str, Any], parts: TrainingParts) -> None:
