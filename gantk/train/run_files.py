@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import OptionError
+from .config import TrainConfig
 
 CONFIG = "config.toml"  # the resolved settings
 METRICS = "metrics.csv"  # losses, learning rate and speed, one row per --log-every steps
@@ -45,8 +46,6 @@ def clear_outputs(run_dir: Path) -> None:
 def written_by_gantk(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run's settings as gantk writes them (``config.toml``), which tells a
     folder left by a run from one whose files only have a run's names."""
-    from .config import TrainConfig
-
     try:
         settings = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
