@@ -163,4 +163,9 @@ def foreign_entries(folder: Path, is_own: Callable[[Path], bool]) -> str:
     if not folder.is_dir():
         return ""
     foreign = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and not is_own(p))
-    return ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+    return first_names(foreign)
+
+
+def first_names(names: list[str]) -> str:
+    """The first five of ``names`` for a message ("a, b, ..." beyond them)."""
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")

@@ -23,7 +23,7 @@ from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
-from ..files import foreign_entries, replacing
+from ..files import first_names, foreign_entries, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel, size_rules
 from ..plugins import Components, default_components
@@ -240,7 +240,7 @@ class Trainer:
                 f"--out {self.run_dir} holds files that are not a gantk run's ({foreign}); choose a new or empty directory."
             )
         if (left := run_files.left_outputs(self.run_dir)) and not run_files.written_by_gantk(self.run_dir):
-            names = ", ".join(str(path.relative_to(self.run_dir)) for path in left[:5]) + (", ..." if len(left) > 5 else "")
+            names = first_names([str(path.relative_to(self.run_dir)) for path in left])
             raise OptionError(
                 f"--out {self.run_dir} holds files named as a gantk run's ({names}), but no {run_files.CONFIG} of the "
                 "settings gantk writes, so they are not taken for an earlier run's and replaced; choose a new or empty directory."
