@@ -230,7 +230,7 @@ def test_a_checkpoint_referring_to_code_is_refused_as_such(tmp_path):
 @pytest.mark.parametrize("damage, named", [
     (lambda p: p["system"].pop("gen"), "system.gen"), (lambda p: p["system"].update(channels={"A": 3}), "system.channels"),
     (lambda p: p.pop("system_state"), "system_state"), (lambda p: p.update(step="x"), "step"), (lambda p: p.update(step=-5), "step"),
-    (lambda p: p.pop("optimizers"), "optimizers"),
+    (lambda p: p.pop("optimizers"), "optimizers"), (lambda p: p.update(loss_windows=[{"G_l1": "x"}]), "loss_windows"),
 ])
 def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damage, named):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
@@ -241,9 +241,26 @@ def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damag
     message = rf"checkpoint {path} is incomplete or damaged \({named} missing or of another kind than gantk writes\)"
     with pytest.raises(CheckpointError, match=message):
         Trainer.resume(run, {"max_steps": 3})
-    if named != "optimizers":  # what translating needs
+    if named not in ("optimizers", "loss_windows"):  # what translating needs
         with pytest.raises(CheckpointError, match=message):
             ckpt.system_from_checkpoint(run)
+
+
+def test_weights_that_do_not_fit_the_networks_described_are_refused_before_those_are_built(pairs, tmp_path, monkeypatch):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["system"]["gen_opt"]["ngf"] = payload["train_config"]["gen_opt"]["ngf"] = 64  # hostile files ask for far more
+    torch.save(payload, path)
+    built_on, build = [], ckpt.system_from_config
+    monkeypatch.setattr(ckpt, "system_from_config", lambda *a, **k: built_on.append(torch.empty(0).device.type) or build(*a, **k))
+    message = (rf"checkpoint {path} holds weights that do not fit the networks its settings describe \(\d+ size mismatches, "
+               r"e.g. networks.G.\S+: \[8, .*\] in the checkpoint, \[64, .*\] here\): the file is damaged or was edited")
+    with pytest.raises(CheckpointError, match=message):
+        ckpt.system_from_checkpoint(run)
+    with pytest.raises(CheckpointError, match=message):
+        Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+    assert built_on == ["meta", "meta"]
 
 
 @pytest.mark.parametrize("damage", [lambda p: p.update(optimizers={}), lambda p: p.update(rng=[{"cpu": "x"}]),

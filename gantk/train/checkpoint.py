@@ -131,8 +131,19 @@ MODEL_ENTRIES = {
     "system.recipe": lambda value: isinstance(value, str), "system.gen": lambda value: isinstance(value, str),
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
 }
+def _is_loss_windows(value: Any) -> bool:
+    """Each process's losses since its last log row: ``[{"G_l1": [0.5, ...], ...}, ...]``."""
+    def is_numbers(values: Any) -> bool:
+        return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+    return isinstance(value, list) and all(
+        isinstance(window, dict) and all(isinstance(key, str) and is_numbers(values) for key, values in window.items())
+        for window in value
+    )
+
+
 RUN_ENTRIES = {
-    **MODEL_ENTRIES, "train_config": lambda value: isinstance(value, dict),
+    **MODEL_ENTRIES, "train_config": lambda value: isinstance(value, dict), "loss_windows": _is_loss_windows,
     **{key: lambda value: isinstance(value, dict) for key in ("optimizers", "schedulers", "scaler")},
     "rng": lambda value: isinstance(value, list),
 }
@@ -341,6 +352,26 @@ def system_from_config(system_config: dict[str, Any], components: Components | N
     return recipe.system(system_config, components)
 
 
+def check_weights_fit(system_config: dict[str, Any], components: Components, state: dict[str, Any], source: str) -> None:
+    """Refuse weights that do not fit the networks ``system_config`` describes, before any network is built:
+    the networks are first built on the meta device, which allocates nothing (a damaged or hostile file
+    could otherwise describe networks too large for the machine's memory). A part that cannot be built
+    there is checked when its weights are loaded."""
+    try:
+        with torch.device("meta"), warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+            warnings.simplefilter("ignore")  # the real build warns
+            described = system_from_config(system_config, components, for_checkpoint=True)
+    except (RuntimeError, NotImplementedError):  # an operation the meta device lacks; a real failure recurs in the build
+        return
+    try:
+        described.load_state_dict(stand_ins.without_stand_in_state(described, state), assign=True)  # no copy
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"checkpoint {source} holds weights that do not fit the networks its settings describe "
+            f"({_state_mismatch(str(error))}): the file is damaged or was edited; use another checkpoint of the run."
+        ) from None
+
+
 def load_system_state(system: System, state: dict[str, Any], source: str) -> None:
     """Load weights, turning a mismatch into an error that names the checkpoint."""
     try:
@@ -379,6 +410,7 @@ def system_from_checkpoint(path: str | Path, map_location: str | torch.device = 
     components = components or default_components()
     with missing_plugin_errors(payload, components, stand_ins.RUN_PARTS if to_translate else None, rebuilding=True):
         built_from = stand_ins.with_stand_ins(payload, components) if to_translate else components
+        check_weights_fit(payload["system"], built_from, payload["system_state"], payload["path"])
         with torch.random.fork_rng(devices=[]):  # networks are built on the CPU
             system = system_from_config(payload["system"], built_from, for_checkpoint=True)
     load_system_state(system, stand_ins.without_stand_in_state(system, payload["system_state"]), payload["path"])

@@ -338,6 +338,8 @@ class Trainer:
         self.system_config = sys_config
         resuming = ckpt.missing_plugin_errors(self.resume_from, self.components, rebuilding=True) if self.resume_from else None
         with resuming or contextlib.nullcontext(), self._recipe_options_named():
+            if self.resume_from is not None:
+                ckpt.check_weights_fit(sys_config, self.components, self.resume_from["system_state"], self.resume_from["path"])
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
