@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import errno
@@ -363,8 +364,10 @@ def check_weights_fit(system_config: dict[str, Any], components: Components, sta
             described = system_from_config(system_config, components, for_checkpoint=True)
     except (RuntimeError, NotImplementedError):  # an operation the meta device lacks; a real failure recurs in the build
         return
+    checked = collections.OrderedDict(stand_ins.without_stand_in_state(described, state))
+    checked._metadata = copy.deepcopy(getattr(state, "_metadata", {}))  # torch marks the metadata it loads with for assigning
     try:
-        described.load_state_dict(stand_ins.without_stand_in_state(described, state), assign=True)  # no copy
+        described.load_state_dict(checked, assign=True)  # no copy
     except RuntimeError as error:
         raise CheckpointError(
             f"checkpoint {source} holds weights that do not fit the networks its settings describe "
