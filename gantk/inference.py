@@ -9,6 +9,8 @@ from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms.functional import pil_to_tensor
 
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError
@@ -18,6 +20,8 @@ from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
 from .train.config import check_seed
 from .train.distributed import resolve_device
+
+PIL_MODES = ("L", "RGB", "RGBA")  # PIL images taken as they are (8-bit gray, RGB, RGBA)
 
 
 @dataclass
@@ -51,19 +55,28 @@ class TrainedModel:
         """Classes of a mask model; ``None`` for an image model."""
         return self.config.get("num_classes")
 
-    def inputs(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """``images`` (``N x C x H x W``, or one ``C x H x W``; uint8 as ``gantk.data.read_image`` gives
-        them, or float already in [-1, 1]) normalised on the model's device, with the channels its
-        generator for ``direction`` takes.
+    def inputs(self, images: torch.Tensor | Image.Image, direction: str = "AtoB") -> torch.Tensor:
+        """``images`` (``N x C x H x W``, or one ``C x H x W``, with 1, 3 or 4 channels; uint8 as
+        ``gantk.data.read_image`` gives them, or float already in [-1, 1]; or one gray, RGB or RGBA PIL
+        image) normalised on the model's device, with the channels its generator for ``direction`` takes.
 
         Raises:
-            DataError: another shape or dtype, or float values outside [-1, 1] (such as 0..255).
+            DataError: another shape, dtype or image mode, or float values outside [-1, 1] (such as 0..255).
         """
+        if isinstance(images, Image.Image):
+            if images.mode not in PIL_MODES:
+                raise DataError(f"PIL images must be of mode {', '.join(PIL_MODES)}, got {images.mode}: convert it "
+                                "(image.convert('RGB'), say).")
+            images = pil_to_tensor(images)
         if not isinstance(images, torch.Tensor):
-            raise DataError(f"images must be a torch tensor, got {type(images).__name__}: convert it (torch.from_numpy, say).")
+            raise DataError(f"images must be a torch tensor or a PIL image, got {type(images).__name__}: convert it "
+                            "(torch.from_numpy, say).")
         images = images[None] if images.dim() == 3 else images
-        if images.dim() != 4:
-            raise DataError(f"images must be N x C x H x W (or one C x H x W), got a tensor of shape {tuple(images.shape)}.")
+        if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
+            raise DataError(
+                f"images must be N x C x H x W (or one C x H x W) with 1, 3 or 4 channels, got a tensor of shape "
+                f"{tuple(images.shape)}" + (": channels last? permute them to the front." if images.shape[-1] in (1, 3, 4) else ".")
+            )
         if images.dtype == torch.uint8:
             images = normalize_image(images)
         elif images.is_floating_point():

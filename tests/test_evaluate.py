@@ -491,6 +491,8 @@ def test_a_report_written_again_keeps_only_its_own_images(image_run, no_weights,
 
 
 def test_a_model_takes_images_as_read_or_normalised(image_run):
+    from torchvision.transforms.functional import to_pil_image
+
     from gantk.data import read_image
     from gantk.inference import TrainedModel
 
@@ -500,8 +502,12 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
     torch.testing.assert_close(model.inputs(image[0]), model.inputs(image.double() / 127.5 - 1))  # one image; float64
     assert model.inputs(torch.empty(0, 3, 32, 32)).shape == (0, 3, 32, 32)
+    torch.testing.assert_close(model.inputs(to_pil_image(image[0])), model.inputs(image))
     for wrong, message in [(image.float(), "must be in \\[-1, 1\\], got values from [0-9]+ to [0-9]+"),
-                           (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W")]:
+                           (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W"),
+                           (image.permute(0, 2, 3, 1), r"with 1, 3 or 4 channels, got a tensor of shape \(1, \d+, \d+, 3\): channels last\?"),
+                           (to_pil_image(image[0]).convert("CMYK"), r"PIL images must be of mode L, RGB, RGBA, got CMYK"),
+                           (image.numpy(), "must be a torch tensor or a PIL image, got ndarray")]:
         with pytest.raises(DataError, match=message):
             model.inputs(wrong)
 

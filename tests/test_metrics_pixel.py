@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.signal import correlate2d
 
+from gantk.errors import DataError
 from gantk.metrics import PixelScores, l1_per_image, mse_per_image, psnr_per_image, ssim_per_image, to_unit
 from gantk.metrics.pixel import MAX_PSNR
 
@@ -95,3 +96,15 @@ def test_one_identical_pair_leaves_the_mean_psnr_finite():
 
 def test_to_unit_maps_model_range():
     assert to_unit(torch.tensor([-1.0, 0.0, 1.0, 3.0])).tolist() == [0.0, 0.5, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("pred, named", [
+    (torch.zeros(2, 3, 16, 16, dtype=torch.uint8), r"pred must be float images in \[-1, 1\], got torch.uint8: map uint8 pixels"),
+    (torch.full((2, 3, 16, 16), 200.0), r"pred must be images in \[-1, 1\], got values from 200 to 200"),
+    (torch.zeros(2, 3, 16, 8), r"pred and target must be N x C x H x W images of one shape, got \(2, 3, 16, 8\) and \(2, 3, 16, 16\)"),
+])
+def test_pixel_scores_refuse_what_is_not_an_image_in_the_models_range(pred, named):
+    with pytest.raises(DataError, match=named):
+        PixelScores().update(pred, torch.zeros(2, 3, 16, 16))
+    with pytest.raises(DataError, match=r"no images to score: add batches with update\(\) first"):
+        PixelScores().compute()
