@@ -799,6 +799,24 @@ def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_p
     assert trainer.step == 6
 
 
+@pytest.mark.parametrize("stop_at, saved", [(3, [2, 3]), (4, [2, 4])])  # a step between checkpoints, and one of them
+def test_a_callback_stops_training_after_a_checkpoint(pairs, tmp_path, stop_at, saved):
+    from gantk.train import StopTraining
+
+    def stop(trainer, step, logged):
+        if step == stop_at:
+            raise StopTraining
+
+    steps = []
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=8, checkpoint_every=2, keep_checkpoints=5),
+                  callbacks=[stop, lambda trainer, step, logged: steps.append(step)], progress=False).fit()
+    assert steps == list(range(1, stop_at)) and [int(p.stem[11:]) for p in ckpt.list_checkpoints(run)] == saved
+    assert (run / "loss_curves.png").is_file()
+    trainer = Trainer.resume(run, progress=False)
+    trainer.fit()
+    assert trainer.step == 8
+
+
 def test_a_failing_sample_grid_loses_no_training(pairs, tmp_path, monkeypatch):
     from gantk.train import trainer as trainer_module
 

@@ -3,11 +3,12 @@
 from typing import TYPE_CHECKING
 
 from .config import TrainConfig
+from .interrupt import StopTraining
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["StopTraining", "TrainConfig", "Trainer"]
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""Ctrl-C or SIGTERM during training: finish the current step and save a checkpoint before stopping."""
+"""Stopping training early: on Ctrl-C or SIGTERM, or when a step callback asks, the current step is
+finished and a checkpoint saved before stopping."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, step: int, signum: int):
         super().__init__(step, signum)
         self.step, self.signum = step, signum
+
+
+class StopTraining(Exception):
+    """Raised by a step callback to end training after this step: the trainer saves a checkpoint and
+    returns as from a finished run (``Trainer.resume`` continues it). Under torchrun every process
+    must raise it at the same step (decide on the logged losses, which are means over the processes)."""
 
 
 class WorkerStopSignals:

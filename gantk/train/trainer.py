@@ -32,7 +32,7 @@ from . import checkpoint as ckpt
 from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device
-from .interrupt import TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
+from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
@@ -41,6 +41,8 @@ from .schedule import linear_decay
 from .validation import validation_scores
 
 
+# Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
+# steps, the logged loss means ({} otherwise); may raise StopTraining.
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
@@ -410,7 +412,8 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------
 
     def fit(self) -> Path:
-        """Train to the end of the schedule; returns the run directory.
+        """Train to the end of the schedule, or until a callback raises :class:`StopTraining` (after the
+        step's checkpoint); returns the run directory.
 
         Raises:
             TrainingInterrupted: on Ctrl-C or SIGTERM (single process), after finishing the step and saving a checkpoint.
@@ -465,12 +468,19 @@ class Trainer:
             # One process only: under torchrun every rank would have to agree on the step to stop at.
             with (stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device),
                   worker_signals.training()):
-                while self.step < self.total_steps:
+                stopped = False  # by a callback
+                while self.step < self.total_steps and not stopped:
                     epoch, position = divmod(self.step, steps_per_epoch)
                     sampler.set_epoch(epoch)
                     sampler.set_start(position * config.batch_size)
                     for batch in itertools.islice(loader, self.total_steps - self.step):
-                        self._step(parts, log, batch, epoch)
+                        try:
+                            self._step(parts, log, batch, epoch)
+                        except StopTraining:
+                            if not self._due(config.checkpoint_every):  # else this step's checkpoint is written
+                                self._save(parts)
+                            stopped = True
+                            break
                         self._stop_if_asked(parts, stop_signal())
         finally:
             log.close()
