@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import tomllib
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from gantk.ablate import Cell, Grid, cell_config, markdown_table
 from gantk.cli_options import parse_value
@@ -45,6 +47,11 @@ def test_settings_of_the_wrong_type_are_named():  # a bool is no number
     with pytest.raises(OptionError, match=r"loss_opt must be a table of option tables, one per objective \(e\.g\. bce\.real_label = 0\.9\), "
                                           r"got \{'bce': 0\.9\}"):  # as `[loss_opt] bce = 0.9` in a config file gives it
         TrainConfig().merged({"loss_opt": {"bce": 0.9}})
+    components = load_components(autoload=False)
+    assert resolve_config(TrainConfig(data=Path("pairs")), components).data == str(Path("pairs").absolute())
+    with pytest.raises(OptionError, match=r"data must be the path of a dataset directory, got a TensorDataset: write the data to a "
+                                          "folder in one of the layouts of `gantk list data-formats`, or read another layout"):
+        resolve_config(TrainConfig(data=TensorDataset(torch.zeros(2))), components)
 
 
 def test_config_toml_round_trips_awkward_text():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import re
 import tomllib
 import types
@@ -187,7 +188,7 @@ def check_type(key: str, value: Any) -> None:
     """Raise unless ``value`` fits the type of the ``TrainConfig`` field ``key`` (an int is a float, a bool is no number)."""
     hint = typing.get_type_hints(TrainConfig)[key]
     allowed = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) is types.UnionType else [hint]
-    if value is None and type(None) in typing.get_args(hint):
+    if (value is None and type(None) in typing.get_args(hint)) or (key == "data" and isinstance(value, os.PathLike)):
         return
     origins = [typing.get_origin(t) or t for t in allowed]
     for origin in origins:
@@ -198,6 +199,10 @@ def check_type(key: str, value: Any) -> None:
     wanted = " or ".join(VALUE_TYPES[origin][1] if origin in VALUE_TYPES else "a table of options" for origin in origins)
     if key == "loss_opt":
         wanted = "a table of option tables, one per objective (e.g. bce.real_label = 0.9)"
+    if key == "data":
+        raise OptionError(f"data must be the path of a dataset directory, got a {type(value).__name__}: write the data "
+                          "to a folder in one of the layouts of `gantk list data-formats`, or read another layout "
+                          "through a data-format plugin (docs/writing-a-plugin.md).")
     raise OptionError(f"{key} must be {wanted}, got {value!r}.")
 
 

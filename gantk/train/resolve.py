@@ -4,6 +4,7 @@ generator depth that fits the crop size."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     config = dataclasses.replace(config, recipe_opt=recipe.settings(config.recipe_opt))
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
-    if config.data is not None:  # absolute, so the run resumes from any working directory
+    if isinstance(config.data, (str, os.PathLike)):  # absolute, so the run resumes from any working directory
         config = dataclasses.replace(config, data=str(Path(config.data).expanduser().absolute()))
     config.validate()
     return config
