@@ -25,8 +25,12 @@ eval_options = with_options(EVAL_OPTIONS)
 
 @click.command("eval")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
-@click.option("--data", required=True, type=click.Path(exists=True), help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation).")
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation), or unpaired "
+                   "sets (unaligned: FID, KID and the neighbour metrics only).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+              help="BtoA scores a two-way model's (cyclegan) translation from the data's B images to its A images.")
 @eval_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
 @click.option("--seed", "eval_seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
@@ -67,8 +71,10 @@ def result_table(result: dict[str, Any]) -> str:
     """An evaluation result as aligned text lines."""
     lines = [
         f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: {result['images']} images",
-        f"mode: {result['mode']}, batch {result['batch_size']}",
+        f"direction: {result['direction']}, mode: {result['mode']}, batch {result['batch_size']}",
     ]
+    if "real_images" in result:
+        lines.append(f"unpaired: outputs compared with the {result['real_images']} images of the other side")
     rows = [(name, f"{value:.4f}" if value is not None else "n/a") for name, value in result["metrics"].items()]
     for name, values in result.get("classes", {}).items():
         rows.append((f"class {name}", "  ".join(f"{v:.4f}" for v in values)))

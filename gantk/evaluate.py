@@ -1,7 +1,8 @@
 """Evaluate a trained model on a test split: ``gantk eval``.
 
 Image models get pixel metrics (L1, L2, RMSE, PSNR, SSIM) and, with the standard InceptionV3,
-FID, KID and precision/recall; mask models get segmentation scores. The model runs as in
+FID, KID and precision/recall; on unpaired data (CycleGAN) only the latter, comparing the outputs
+with the other side's images as a whole. Mask models get segmentation scores. The model runs as in
 ``gantk translate``.
 """
 
@@ -11,6 +12,7 @@ import functools
 import json
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
+from .data.datasets import SingleDataset
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
-from .data.transforms import match_channels
-from .errors import DataError, GantkWarning
+from .data.transforms import PairedTransform, match_channels
+from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel
@@ -38,6 +41,7 @@ FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
 DC_NEIGHBOURS = 5  # Naeem et al.
 FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # computed on Inception features
+PIXEL_METRICS = ("l1", "l2", "rmse", "psnr", "ssim")  # of each output against its target
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in every result evaluate() returns
@@ -49,6 +53,7 @@ def evaluate(
     *,
     data_format: str | None = None,
     split: str = "test",
+    direction: str = "AtoB",
     batch_size: int = 1,
     device: str | torch.device = "auto",
     eval_mode: bool = False,
@@ -61,7 +66,7 @@ def evaluate(
     feature_cache: dict[tuple, torch.Tensor] | None = None,
     components: Components | None = None,
 ) -> dict[str, Any]:
-    """Metrics of the model in ``checkpoint`` on ``split`` of the paired dataset ``data``.
+    """Metrics of the model in ``checkpoint`` on ``split`` of the dataset ``data``.
 
     By default the networks run in the paper's test-time mode (dropout on, batch normalisation
     with the statistics of the test batch); the outputs then depend on ``batch_size`` (1, as in
@@ -71,9 +76,12 @@ def evaluate(
     Args:
         checkpoint: a checkpoint file or a run directory (its newest checkpoint).
         data: a dataset with pairs (aligned, paired or segmentation format, or a plugin format with
-            ``paired_targets``).
+            ``paired_targets``), or for an image model unpaired sets (unaligned format): their outputs
+            get the distribution metrics only, against the other side's images.
         data_format: the dataset's format; ``None`` detects it.
         split: the split to evaluate.
+        direction: ``AtoB`` scores the model's translation; ``BtoA`` the reverse one of a two-way
+            model (CycleGAN), from the data's B images to its A images.
         batch_size: images per forward pass of the generator.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:N`` or a ``torch.device``.
         eval_mode: deterministic inference instead of the paper's test-time behaviour.
@@ -96,10 +104,16 @@ def evaluate(
     """
     if report_dir is not None:
         check_report_dir(report_dir)
+    if direction not in ("AtoB", "BtoA"):
+        raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}.")
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
     config, num_classes = model.config, model.num_classes
     dataset = open_eval_split(data, config, split, data_format, components)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers)
+    unpaired = isinstance(dataset, UnpairedSplit)
+    if unpaired and report_dir is not None:
+        raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
+                        "drop --report (gantk translate writes the outputs).")
+    source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     if num_classes is None:
         scores: PixelScores | SegmentationScores = PixelScores()
         features, unavailable = _feature_network(inception_weights, model.device)
@@ -109,28 +123,42 @@ def evaluate(
     # (the crop size, or without one the load size) and the channels it is matched to.
     cache_key = (
         str(Path(data).resolve()), dataset.format, split, config.get("crop_size") or config.get("load_size"),
-        config.get("direction", "AtoB"), config["channels"].get("B"), features.sha1,
+        config.get("direction", "AtoB"), direction, config["channels"].get(target), features.sha1,
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
+    loading = dict(batch_size=batch_size, num_workers=workers)
+    bar = dict(unit="batch", disable=not progress, dynamic_ncols=True)
 
     with model.seeded(seed), torch.no_grad(), freed_memory_kept(model.device):
-        for batch in tqdm(loader, desc="eval", unit="batch", disable=not progress, dynamic_ncols=True):
-            inputs = model.inputs(batch["A"])
-            outputs = model.translate(inputs)
-            truth = batch["B"].to(model.device)
-            if num_classes is None:
-                truth = match_channels(truth, outputs.shape[1])
-                per_image = scores.update(outputs, truth)["l1"]
-                if collector is not None:
-                    collector.add(truth, outputs)
-                errors = (outputs - truth).abs().mean(1) / 2
-            else:
-                per_image = scores.update(outputs, truth)
-                errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1)
-            for i, value in enumerate(per_image.tolist()):
-                extremes.offer(value, Path(batch["A_path"][i]).name, functools.partial(
-                    _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes))
+        if unpaired:
+            for side, role in ((source, "fake"), (target, "real")):
+                images = dataset.sides[side]
+                if collector is None or (role == "real" and collector.cached_real is not None):
+                    continue
+                for batch in tqdm(DataLoader(images, sampler=in_order(images), **loading), desc=f"eval {side}", **bar):
+                    if role == "fake":
+                        collector.add("fake", model.translate(model.inputs(batch["A"], direction), direction))
+                    else:
+                        collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
+        else:
+            for batch in tqdm(DataLoader(dataset, sampler=in_order(dataset), **loading), desc="eval", **bar):
+                inputs = model.inputs(batch[source], direction)
+                outputs = model.translate(inputs, direction)
+                truth = batch[target].to(model.device)
+                if num_classes is None:
+                    truth = match_channels(truth, outputs.shape[1])
+                    per_image = scores.update(outputs, truth)["l1"]
+                    if collector is not None:
+                        collector.add("real", truth)
+                        collector.add("fake", outputs)
+                    errors = (outputs - truth).abs().mean(1) / 2
+                else:
+                    per_image = scores.update(outputs, truth)
+                    errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1)
+                for i, value in enumerate(per_image.tolist()):
+                    extremes.offer(value, Path(batch[f"{source}_path"][i]).name, functools.partial(
+                        _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes))
 
     result: dict[str, Any] = {
         "checkpoint": model.checkpoint,
@@ -139,13 +167,19 @@ def evaluate(
         "data": str(data),
         "data_format": dataset.format,
         "split": split,
-        "images": len(dataset),
+        "direction": direction,
+        "images": len(dataset.sides[source]) if unpaired else len(dataset),
         "task": "image" if num_classes is None else "segmentation",
         "mode": "eval" if eval_mode else "paper test-time (batch statistics, dropout)",
         "batch_size": batch_size,
         "seed": seed,
     }
-    metrics = scores.compute()
+    if unpaired:
+        result["real_images"] = len(dataset.sides[target])
+        metrics: dict[str, float] = {}
+        unavailable.update(dict.fromkeys(PIXEL_METRICS, "unpaired data: no target for each output."))
+    else:
+        metrics = scores.compute()
     if num_classes is not None:
         result["classes"] = {key[len("class_"):]: metrics.pop(key) for key in ("class_accuracy", "class_iou", "class_dice")}
     if collector is not None:
@@ -175,32 +209,42 @@ def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tenso
 
 
 class FeatureCollector:
-    """Inception features of an evaluation's targets and outputs, computed :data:`FEATURE_BATCH`
-    images at a time; the targets' come from ``cached_real`` instead when it is given."""
+    """Inception features of an evaluation's real images (targets) and outputs ("fake"), computed
+    :data:`FEATURE_BATCH` images at a time; the real ones come from ``cached_real`` instead when it is given."""
 
     def __init__(self, features: InceptionFeatures, cached_real: torch.Tensor | None = None):
         self.features, self.cached_real = features, cached_real
         self._pending: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
         self._done: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
 
-    def add(self, real: torch.Tensor, fake: torch.Tensor) -> None:
-        self._pending["fake"].append(fake.cpu())
-        if self.cached_real is None:
-            self._pending["real"].append(real.cpu())
-        if sum(map(len, self._pending["fake"])) >= FEATURE_BATCH:
-            self._flush()
+    def add(self, role: str, images: torch.Tensor) -> None:
+        """Add real images or outputs (``role``: ``"real"`` or ``"fake"``)."""
+        if role == "real" and self.cached_real is not None:
+            return
+        self._pending[role].append(images.cpu())
+        if sum(map(len, self._pending[role])) >= FEATURE_BATCH:
+            self._flush(role)
 
     def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(real, fake)`` features of every image added."""
-        self._flush()
+        for role in self._pending:
+            self._flush(role)
         real = self.cached_real if self.cached_real is not None else torch.cat(self._done["real"])
         return real, torch.cat(self._done["fake"])
 
-    def _flush(self) -> None:
-        for side, images in self._pending.items():
-            if images:
-                self._done[side].append(self.features(torch.cat(images)))
-        self._pending = {"real": [], "fake": []}
+    def _flush(self, role: str) -> None:
+        if self._pending[role]:
+            self._done[role].append(self.features(torch.cat(self._pending[role])))
+        self._pending[role] = []
+
+
+@dataclass
+class UnpairedSplit:
+    """A split of unpaired data (CycleGAN) for evaluation: each side's images on their own (as ``A``
+    items), at the model's size."""
+
+    format: str
+    sides: dict[str, SingleDataset]
 
 
 def open_eval_split(
@@ -229,7 +273,8 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
     wanted_kind = "images" if config.get("num_classes") is None else "masks"
-    if targets_kind != wanted_kind:
+    unpaired = targets_kind is None and wanted_kind == "images"
+    if targets_kind != wanted_kind and not unpaired:
         wanted = f"a dataset that pairs inputs with {wanted_kind}, in a format such as: " + ", ".join(
             formats_with_targets(wanted_kind, components))
         if targets_kind is None:
@@ -250,10 +295,18 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             f"(ids 0..{found - 1}); evaluate on data with the classes the model was trained on."
         )
     options = {"num_classes": config["num_classes"]} if wanted_kind == "masks" else {"direction": config.get("direction", "AtoB")}
-    return open_dataset(
+    dataset = open_dataset(
         data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
         components=components, **options,
     )
+    if not unpaired:
+        return dataset
+    files = getattr(dataset, "files", None)
+    if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
+        raise DataError(f"dataset {data} is in the {data_format} format, whose dataset lists no files of each side (a "
+                        "files table with A and B, as gantk.data.GanDataset has): gantk eval cannot compare its sides.")
+    transform = PairedTransform(config.get("load_size"), config.get("crop_size"), augment=False)
+    return UnpairedSplit(data_format, {side: SingleDataset(files[side], dataset.channels[side], transform) for side in "AB"})
 
 
 def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple[InceptionFeatures | None, dict[str, str]]:

@@ -14,7 +14,7 @@ from gantk.errors import GantkError
 from gantk.inference import TrainedModel
 from gantk.metrics import fid as fid_module
 from gantk.train import Trainer
-from helpers import write_paired, write_unaligned
+from helpers import write_paired, write_stand_in_inception, write_unaligned
 
 GRID = """
 name = "tiny"
@@ -281,10 +281,23 @@ def test_a_cell_that_cannot_train_is_reported_before_any_cell_trains(study, bad_
 def test_data_that_cannot_be_evaluated_is_reported_before_training(study, tmp_path):
     grid, _, out = study
     grid.write_text('[[cells]]\nname = "cycle"\nloss = "lsgan+cycle@10"\n')
-    unaligned = write_unaligned(tmp_path / "unaligned")
+    unaligned = write_unaligned(tmp_path / "unaligned")  # a train split only
     result = invoke("--grid", grid, "--data", unaligned, "--out", out, "--recipe", "cyclegan", *FLAGS)
-    assert result.exit_code == 1 and "cell 'cycle': dataset" in result.output and "no targets" in result.output
+    assert result.exit_code == 1 and "cell 'cycle': dataset" in result.output and "has no split 'test'" in result.output
     assert not out.exists()
+
+
+def test_a_study_on_unpaired_data_compares_its_cells_by_their_outputs_distribution(study, tmp_path):
+    grid, _, out = study
+    grid.write_text('[[cells]]\nname = "cycle"\nloss = "lsgan+cycle@10"\n')
+    unaligned = write_unaligned(tmp_path / "unaligned", count_a=6, count_b=6)
+    weights = write_stand_in_inception(tmp_path / "stand-in.pt")
+    result = invoke("--grid", grid, "--data", unaligned, "--out", out, "--recipe", "cyclegan", "--split", "train",
+                    "--inception-weights", weights, *FLAGS)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "cycle" / "eval.json").read_text())
+    assert {"fid", "kid", "precision", "recall"} <= saved["metrics"].keys() and "l1" not in saved["metrics"]
+    assert "| fid |" in (out / "results.md").read_text().replace("fid ↓", "fid") and (out / "samples.png").is_file()
 
 
 def test_a_study_validates_its_data_once_before_training_and_evaluates_in_its_format(study, tmp_path, monkeypatch):

@@ -17,18 +17,10 @@ from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate, open_eval_split
 from gantk.metrics import fid as fid_module
 from gantk.train import TrainConfig, Trainer
-from helpers import write_paired, write_segmentation
+from helpers import write_paired, write_segmentation, write_stand_in_inception, write_unaligned
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, checkpoint_every=2,
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
-
-
-class MeanFeatures(nn.Module):
-    """A stand-in for InceptionV3 (2048-d features), so FID/KID/precision/recall run in milliseconds."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)  # 3 * 64 values
-        return pooled.repeat(1, 11)[:, :2048]
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +41,7 @@ def mask_run(tmp_path_factory):
 
 @pytest.fixture
 def stand_in_weights(tmp_path):
-    path = tmp_path / "stand-in.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.jit.script(MeanFeatures()).save(str(path))
-    return path
+    return write_stand_in_inception(tmp_path / "stand-in.pt")
 
 
 @pytest.fixture
@@ -160,7 +148,7 @@ def test_model_and_data_kinds_must_match(image_run, mask_run):
         evaluate(image_run[0], mask_run[1], progress=False)
 
 
-def test_a_plugin_format_with_paired_targets_can_be_evaluated(image_run, no_weights):
+def test_a_plugin_format_with_or_without_paired_targets_can_be_evaluated(image_run, mask_run, no_weights):
     from gantk import hookimpl, load_components
     from gantk.data.formats import PairedFormat
 
@@ -182,9 +170,11 @@ def test_a_plugin_format_with_paired_targets_can_be_evaluated(image_run, no_weig
     components = load_components(autoload=False, plugins=[Plugin()])
     result = evaluate(run, pairs, data_format="my-pairs", components=components, progress=False)
     assert result["metrics"]["l1"] == evaluate(run, pairs, data_format="paired", progress=False)["metrics"]["l1"]
+    unpaired = evaluate(run, pairs, data_format="my-sides", components=components, progress=False)
+    assert unpaired["metrics"] == {} and unpaired["unavailable"]["l1"] == "unpaired data: no target for each output."
     with pytest.raises(DataError, match="my-sides format, which has no targets to compare outputs with; gantk eval needs a "
-                                        "dataset that pairs inputs with images, in a format such as: aligned, my-pairs, paired."):
-        evaluate(run, pairs, data_format="my-sides", components=components, progress=False)
+                                        "dataset that pairs inputs with masks, in a format such as: segmentation."):
+        evaluate(mask_run[0], pairs, data_format="my-sides", components=components, progress=False)
 
 
 def test_eval_takes_the_data_format(image_run, no_weights):
@@ -197,7 +187,7 @@ def test_eval_takes_the_data_format(image_run, no_weights):
         open_eval_split(pairs.parent / "nosuch", load_checkpoint(run)["system"], "test", "aligned")
     assert "does not exist" in str(missing.value) and "Note:" not in str(missing.value)
     for other, problem in (("segmentation", "the checkpoint is an image model"), ("aligned", "has no split 'test'"),
-                           ("unaligned", "unaligned format, which has no targets")):
+                           ("unaligned", "(format unaligned) has no split 'test'")):
         wrong = CliRunner().invoke(group(), [*args, other])
         assert wrong.exit_code != 0 and "Traceback" not in wrong.output and problem in wrong.output
         assert (f"Note: --data-format {other} was given, and {pairs} does not look like that format (it looks like the "
@@ -506,8 +496,7 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     for wrong, message in [(image.float(), "must be in \\[-1, 1\\], got values from [0-9]+ to [0-9]+"),
                            (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W"),
                            (image.permute(0, 2, 3, 1), r"with 1, 3 or 4 channels, got a tensor of shape \(1, \d+, \d+, 3\): channels last\?"),
-                           (to_pil_image(image[0]).convert("CMYK"), r"PIL images must be of mode L, RGB, RGBA, got CMYK"),
-                           (image.numpy(), "must be a torch tensor or a PIL image, got ndarray")]:
+                           (to_pil_image(image[0]).convert("CMYK"), r"PIL images must be of mode L, RGB, RGBA, got CMYK")]:
         with pytest.raises(DataError, match=message):
             model.inputs(wrong)
 
@@ -609,7 +598,7 @@ def test_model_inputs_refuse_values_that_are_not_finite(image_run):
     model = TrainedModel.load(image_run[0], device="cpu")
     with pytest.raises(DataError, match="float images hold NaN or infinite values"):
         model.inputs(images)
-    with pytest.raises(DataError, match="images must be a torch tensor, got ndarray: convert it"):
+    with pytest.raises(DataError, match="images must be a torch tensor or a PIL image, got ndarray: convert it"):
         model.inputs(images.numpy())
 
 
@@ -707,3 +696,46 @@ def test_a_report_is_not_written_into_a_folder_of_other_files(image_run, no_weig
     (report / "notes.txt").write_text("mine")  # an earlier report, with the user's notes beside it
     evaluate(run, pairs, report_dir=report, k_best_worst=1, progress=False)
     assert (report / "notes.txt").read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def cycle_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cycle")
+    data = write_unaligned(root / "unaligned", count_a=5, count_b=4)
+    run = Trainer(TrainConfig(recipe="cyclegan", data=str(data), out=str(root / "run"), **TINY), progress=False).fit()
+    return run, data
+
+
+def test_unpaired_data_scores_the_outputs_against_the_other_sides_images(cycle_run, stand_in_weights, tmp_path):
+    from gantk.data.io import list_images, read_image
+    from gantk.data.transforms import PairedTransform
+    from gantk.inference import TrainedModel
+    from gantk.metrics.fid import frechet_distance
+    from torchvision import tv_tensors
+
+    run, data = cycle_run
+    model = TrainedModel.load(run, eval_mode=True)
+    features = fid_module.InceptionFeatures(stand_in_weights, model.device)
+    transform = PairedTransform(36, 32, augment=False)
+
+    def images(side):
+        return torch.stack([transform({"A": tv_tensors.Image(read_image(p))}, torch.Generator())["A"]
+                            for p in list_images(data / f"train{side}")])
+
+    options = dict(split="train", eval_mode=True, inception_weights=stand_in_weights, progress=False)
+    for direction, source, target in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
+        result = evaluate(run, data, direction=direction, **options)
+        fakes = model.translate(model.inputs(images(source), direction), direction)
+        assert result["metrics"]["fid"] == pytest.approx(frechet_distance(features(images(target)), features(fakes)), rel=1e-4)
+        assert (result["direction"], result["images"], result["real_images"]) == (direction, *(len(images(s)) for s in (source, target)))
+        assert "l1" not in result["metrics"] and result["unavailable"]["l1"] == "unpaired data: no target for each output."
+    with pytest.raises(DataError, match="a report shows each output beside its target, and the unpaired data .* has none"):
+        evaluate(run, data, report_dir=tmp_path / "report", **options)
+    shown = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(data), "--split", "train", "--direction",
+                                         "BtoA", "--inception-weights", str(stand_in_weights), "--no-progress"])
+    assert shown.exit_code == 0 and "direction: BtoA" in shown.output and "compared with the 5 images of the other side" in shown.output
+
+
+def test_a_one_way_model_is_not_scored_backwards(image_run, no_weights):
+    with pytest.raises(OptionError, match="a paired model maps its input to its output only: use direction 'AtoB'"):
+        evaluate(*image_run, split="train", direction="BtoA", progress=False)

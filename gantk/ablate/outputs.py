@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..data.transforms import to_unit
-from ..evaluate import json_ready, open_eval_split, save_result
+from ..evaluate import UnpairedSplit, json_ready, open_eval_split, save_result
 from ..files import replacing
 from ..inference import TrainedModel
 from ..plugins import Components
@@ -111,7 +111,8 @@ def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
 
 def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, eval_options: dict[str, Any], count: int = 3,
                     components: Components | None = None) -> Path:
-    """``count`` test images spread over the split, one row each: input, target, then every cell's output."""
+    """``count`` test images spread over the split, one row each: input, target (paired data), then every
+    cell's output."""
     split = eval_options.get("split", "test")
     eval_mode, seed = eval_options.get("eval_mode", False), eval_options.get("seed", 0)
     titles: list[str] = []
@@ -119,12 +120,16 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
     for result in results:
         model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=eval_mode, components=components)
         dataset = open_eval_split(data, model.config, split, result.get("data_format"), components=components)
-        picks = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().unique().tolist()
-        items = [dataset[i] for i in picks]
+        paired = not isinstance(dataset, UnpairedSplit)
+        inputs = dataset if paired else dataset.sides["A"]
+        picks = torch.linspace(0, len(inputs) - 1, min(count, len(inputs))).round().long().unique().tolist()
+        items = [inputs[i] for i in picks]
         if not image_columns:
-            titles += ["input", "target"]
+            titles.append("input")
             image_columns.append([targets.displayable(it["A"][None])[0] for it in items])
-            image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
+            if paired:
+                titles.append("target")
+                image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
         with model.seeded(seed):
             outputs = [model.translate(model.inputs(it["A"][None])) for it in items]
         titles.append(result["cell"]["name"])
