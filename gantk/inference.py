@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,8 +35,8 @@ class TrainedModel:
     ``eval_mode`` uses running statistics and no dropout instead, which is deterministic.
     """
 
-    system: System
-    config: dict[str, Any]
+    system: System = field(repr=False)  # the networks' repr runs to pages
+    config: dict[str, Any] = field(repr=False)
     device: torch.device
     checkpoint: str
     step: int

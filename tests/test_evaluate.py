@@ -488,6 +488,7 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
 
     run, pairs = image_run
     model = TrainedModel.load(run)
+    assert repr(model) == f"TrainedModel(device=device(type='cpu'), checkpoint='{model.checkpoint}', step=2)"  # not the networks
     image = read_image(sorted((pairs / "A").glob("*.png"))[0])[None]
     torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
     torch.testing.assert_close(model.inputs(image[0]), model.inputs(image.double() / 127.5 - 1))  # one image; float64
