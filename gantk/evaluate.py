@@ -26,6 +26,7 @@ from .data.formats import SegmentationFormat, detects, formats_with_targets, get
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .data.transforms import PairedTransform, match_channels
+from .data.worker_errors import raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
@@ -136,13 +137,15 @@ def evaluate(
                 images = dataset.sides[side]
                 if collector is None or (role == "real" and collector.cached_real is not None):
                     continue
-                for batch in tqdm(DataLoader(images, sampler=in_order(images), **loading), desc=f"eval {side}", **bar):
+                for batch in tqdm(raised_as_in_workers(DataLoader(images, sampler=in_order(images), **loading)), desc=f"eval {side}",
+                                  total=-(-len(images) // batch_size), **bar):
                     if role == "fake":
                         collector.add("fake", model.translate(model.inputs(batch["A"], direction), direction))
                     else:
                         collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
         else:
-            for batch in tqdm(DataLoader(dataset, sampler=in_order(dataset), **loading), desc="eval", **bar):
+            for batch in tqdm(raised_as_in_workers(DataLoader(dataset, sampler=in_order(dataset), **loading)), desc="eval",
+                              total=-(-len(dataset) // batch_size), **bar):
                 inputs = model.inputs(batch[source], direction)
                 outputs = model.translate(inputs, direction)
                 truth = batch[target].to(model.device)

@@ -740,3 +740,17 @@ def test_unpaired_data_scores_the_outputs_against_the_other_sides_images(cycle_r
 def test_a_one_way_model_is_not_scored_backwards(image_run, no_weights):
     with pytest.raises(OptionError, match="a paired model maps its input to its output only: use direction 'AtoB'"):
         evaluate(*image_run, split="train", direction="BtoA", progress=False)
+
+
+def test_a_data_error_in_a_loader_worker_is_its_message_alone(image_run, no_weights, tmp_path):
+    import multiprocessing
+    import shutil
+
+    run, pairs = image_run
+    data = shutil.copytree(pairs, tmp_path / "pairs")
+    damaged = sorted((data / "B").iterdir())[3]
+    damaged.write_bytes(damaged.read_bytes()[:100])  # its header is whole: the worker decoding it fails
+    with pytest.raises(DataError) as failed:
+        evaluate(run, data, split="train", workers=2, progress=False)
+    assert str(failed.value).startswith(f"{damaged}: cannot be decoded as an image (") and "Traceback" not in str(failed.value)
+    assert not multiprocessing.active_children()

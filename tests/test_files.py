@@ -198,7 +198,8 @@ def test_writes_cut_short_by_a_full_disk_are_errors_that_keep_the_old_files(tmp_
         f"png: {tmp_path / 'image.png'} File too large",
         f"checkpoint: cannot write checkpoint {tmp_path / 'checkpoint-00000002.pt'}: File too large; the file is larger than "
         "this process may write (ulimit -f) or the file system holds; raise the limit or choose another location. The "
-        "checkpoints written before it are intact: once there is room, resume from the newest with --resume.",
+        "checkpoints written before it are intact: once there is room, resume from the newest with --resume (each write "
+        "needs room for one more checkpoint than --keep-checkpoints keeps).",
         f"grid: {tmp_path / 'grid.png'} File too large",
     ], done.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-00000001.pt", "image.png"]

@@ -70,6 +70,12 @@ def test_a_truncated_png_is_reported_without_the_decoder_source(tmp_path):
     assert ".cpp" not in str(info.value) and "operator()" not in str(info.value)
 
 
+@pytest.mark.parametrize("read", [read_image, read_mask])
+def test_a_file_gone_since_the_data_were_listed_is_named_as_such(tmp_path, read):
+    with pytest.raises(DataError, match=r"gone.png: not found: it was moved or deleted after gantk listed the data; put it back"):
+        read(tmp_path / "gone.png")
+
+
 def test_a_reason_keeps_a_quoted_path_whole_and_drops_the_advice():
     denied = "[Errno 13] Permission denied: '/data/odd dir. name/q.png'"
     assert _reason(RuntimeError(f"read_file, /src/read_write_file.cpp:78, {denied}")) == denied

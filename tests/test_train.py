@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gantk.errors import CheckpointError, GantkError, GantkWarning, OptionError
+from gantk.errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train.interrupt import WorkerStopSignals
@@ -781,7 +781,7 @@ def test_a_finished_run_resumed_for_no_step_keeps_its_settings(pairs, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_path, signum):
+def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_path, signum, capsys):
     from gantk.train.interrupt import TrainingInterrupted
 
     def send_signal(trainer, step, logged):
@@ -793,6 +793,7 @@ def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_p
     with pytest.raises(TrainingInterrupted) as stop:
         Trainer(config, callbacks=[send_signal], progress=False).fit()
     assert (stop.value.step, stop.value.signum) == (3, signum) and ckpt.load_checkpoint(tmp_path / "run")["step"] == 3
+    assert f"{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again" in capsys.readouterr().err
     assert handlers == {sig: signal.getsignal(sig) for sig in handlers}  # the signals act as before again
     trainer = Trainer.resume(tmp_path / "run", progress=False)
     trainer.fit()
@@ -815,6 +816,22 @@ def test_a_callback_stops_training_after_a_checkpoint(pairs, tmp_path, stop_at, 
     trainer = Trainer.resume(run, progress=False)
     trainer.fit()
     assert trainer.step == 8
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_file_removed_during_training_stops_it_with_one_message_after_a_checkpoint(pairs, tmp_path, workers):
+    import multiprocessing
+
+    gone = sorted((pairs / "B").iterdir())[0]
+    remove = lambda trainer, step, logged: step == 1 and gone.unlink()  # noqa: E731
+    config = tiny_config(pairs, tmp_path / "run", max_steps=30, checkpoint_every=100, workers=workers)
+    with pytest.raises(DataError) as stopped:
+        Trainer(config, callbacks=[remove], progress=False).fit()
+    step = ckpt.load_checkpoint(tmp_path / "run")["step"]
+    assert str(stopped.value) == (f"{gone}: not found: it was moved or deleted after gantk listed the data; put it back. Training "
+                                  f"stopped at step {step}, which is saved: once the data are fixed, continue with "
+                                  f"`gantk train --resume {tmp_path / 'run'}`.")
+    assert 1 <= step < 30 and not multiprocessing.active_children()  # the loader's workers stopped with it
 
 
 def test_a_failing_sample_grid_loses_no_training(pairs, tmp_path, monkeypatch):

@@ -179,6 +179,7 @@ def read_image(path: Path) -> Tensor:
             if head[:2] == b"\xff\xd8" and image.shape[0] == 4:
                 image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB, apply_exif_orientation=True)
     except Exception as error:
+        _refuse_if_gone(path)
         raise DataError(f"{path}: cannot be decoded as an image ({_reason(error)}); replace or delete the file.") from None
     image = _first_frame(image)
     if image.dtype == torch.uint16:
@@ -216,6 +217,7 @@ def read_mask(path: Path) -> Tensor:
         with _quiet():
             mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
     except Exception as error:
+        _refuse_if_gone(path)
         raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
     return _one_id_per_pixel(_first_frame(mask).to(torch.int64), path)
 
@@ -371,6 +373,12 @@ def _png_header(path: Path) -> bytes:
 
 def _is_palette_png(head: bytes) -> bool:
     return len(head) > 25 and head[:8] == _PNG_SIGNATURE and head[25] == _PNG_PALETTE
+
+
+def _refuse_if_gone(path: Path) -> None:
+    """Name a file that is no longer there (moved or deleted after the data were listed) as such."""
+    if not path.exists():
+        raise DataError(f"{path}: not found: it was moved or deleted after gantk listed the data; put it back.") from None
 
 
 def _reason(error: Exception) -> str:

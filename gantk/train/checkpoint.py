@@ -79,7 +79,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
             raise
         raise CheckpointError(
             f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} The "
-            "checkpoints written before it are intact: once there is room, resume from the newest with --resume."
+            "checkpoints written before it are intact: once there is room, resume from the newest with --resume "
+            "(each write needs room for one more checkpoint than --keep-checkpoints keeps)."
         ) from None
     return Path(path)
 

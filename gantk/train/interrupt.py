@@ -7,6 +7,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from typing import Callable, Iterator
 
@@ -66,6 +67,8 @@ def stop_after_step_on_interrupt(enabled: bool = True) -> Iterator[Callable[[], 
 
     def ask_to_stop(signum, frame):
         received.append(signum)
+        print(f"\n{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again to stop at once "
+              "(losing the steps since the last checkpoint).", file=sys.stderr, flush=True)
         for sig, handler in previous.items():  # a second signal acts at once
             signal.signal(sig, handler)
 

@@ -22,7 +22,8 @@ from ..data.device_augment import DeviceAugment
 from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
-from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
+from ..data.worker_errors import raised_as_in_workers
+from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import first_names, foreign_entries, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel, size_rules
@@ -473,7 +474,7 @@ class Trainer:
                     epoch, position = divmod(self.step, steps_per_epoch)
                     sampler.set_epoch(epoch)
                     sampler.set_start(position * config.batch_size)
-                    for batch in itertools.islice(loader, self.total_steps - self.step):
+                    for batch in self._batches(loader, parts):
                         try:
                             self._step(parts, log, batch, epoch)
                         except StopTraining:
@@ -492,6 +493,20 @@ class Trainer:
         if process.distributed:
             dist.barrier()
         return self.run_dir
+
+    def _batches(self, loader: DataLoader, parts: TrainingParts) -> Iterator[dict[str, Any]]:
+        """The batches left in this epoch. A data error in reading one (a file damaged or removed since the
+        run began) stops training, with one process after a checkpoint of the steps done."""
+        try:
+            yield from raised_as_in_workers(itertools.islice(loader, self.total_steps - self.step))
+        except DataError as error:
+            del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
+            if parts.process.distributed or not self.step:  # every process would have to save together
+                raise
+            if self.step % self.config.checkpoint_every:  # else this step's checkpoint is written
+                self._save(parts)
+            raise DataError(f"{error} Training stopped at step {self.step}, which is saved: once the data are fixed, "
+                            f"continue with `gantk train --resume {self.run_dir}`.") from None
 
     def _stop_if_asked(self, parts: TrainingParts, signum: int | None) -> None:
         """After a step during which signal ``signum`` came: save a checkpoint, then stop."""
