@@ -1,5 +1,5 @@
 """Run under torchrun by test_distributed.py: trains (or, with "resume", continues the run in
-config["out"] to config["max_steps"]), then saves this rank's parameters. With "diverge", the
+config["out"], to config["max_steps"] when given), then saves this rank's parameters. With "diverge", the
 objective "nan-on-rank-1" is loaded, and a gantk error is printed as "rank N: message" (exit 3)."""
 
 import json
@@ -15,7 +15,7 @@ from helpers import exploding_components
 rank = int(os.environ["RANK"])
 config = json.loads(sys.argv[1])
 if sys.argv[3:] == ["resume"]:
-    trainer = Trainer.resume(config["out"], {"max_steps": config["max_steps"]}, progress=False)
+    trainer = Trainer.resume(config["out"], {key: config[key] for key in ("max_steps",) if key in config}, progress=False)
 elif sys.argv[3:] == ["diverge"]:
     components = exploding_components("nan-on-rank-1", explodes=rank == 1)
     trainer = Trainer(TrainConfig(**config), progress=False, components=components)

@@ -72,6 +72,16 @@ def test_a_process_a_resumed_run_did_not_have_draws_its_own_random_numbers(tmp_p
     assert len(rng) == 2 and not torch.equal(rng[0]["cpu"], rng[1]["cpu"])
 
 
+def test_a_run_in_epochs_resumed_in_more_processes_past_its_new_end_is_refused_saying_why(tmp_path):
+    config = {"data": str(write_paired(tmp_path / "data", count=8)), "out": str(tmp_path / "run"), "load_size": 36, "crop_size": 32,
+              "batch_size": 2, "workers": 0, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
+    Trainer(TrainConfig(**config, epochs=1), progress=False).fit()  # 4 steps in one process, 2 in two
+    result = torchrun(config, tmp_path, "resume", check=False)
+    assert result.returncode != 0
+    assert ("is at step 4, past the 2 steps asked for (with 2 processes instead of the 1 it trained with, an epoch has fewer "
+            "steps); resume with a longer --max-steps or --epochs, or with 1 process(es).") in result.stderr
+
+
 def test_two_process_cyclegan_resume_is_exact(tmp_path):
     # Each process has its own image pools; a resumed run must get back its own, not rank 0's.
     # A constant learning rate makes the first 2 steps of a 4-step run those of a 2-step run.

@@ -439,12 +439,16 @@ class Trainer:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
         self.total_steps = schedule_steps(config.max_steps, config.epochs, steps_per_epoch)
         self.check_every_phase_runs(self.system, self.total_steps)
-        self._warn_if_the_processes_changed(process)
         if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
+            trained_with = len(self.resume_from["rng"])  # one RNG state per process
+            fewer = config.max_steps is None and process.world_size > trained_with
             raise OptionError(
-                f"the run in {self.run_dir} is at step {self.resume_from['step']}, past the {self.total_steps} steps asked for; "
-                "resume with a longer --max-steps or --epochs."
+                f"the run in {self.run_dir} is at step {self.resume_from['step']}, past the {self.total_steps} steps asked for"
+                + (f" (with {process.world_size} processes instead of the {trained_with} it trained with, an epoch has fewer "
+                   "steps)" if fewer else "")
+                + "; resume with a longer --max-steps or --epochs" + (f", or with {trained_with} process(es)." if fewer else ".")
             )
+        self._warn_if_the_processes_changed(process)
         parts = self.training_parts(self.system, device, process, self.total_steps)
         if self.step < self.total_steps:  # a finished run resumed for no step keeps the settings it was trained with
             self._write_run_dir(process, held)
