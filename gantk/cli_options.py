@@ -91,6 +91,9 @@ TRAIN_FLAGS = {
     "--gen-opt": click.option("--gen-opt", multiple=True, callback=parse_options, help="Generator options KEY=VALUE[,KEY=VALUE]."),
     "--disc": click.option("--disc", help="Discriminator name, or 'none'."),
     "--disc-opt": click.option("--disc-opt", multiple=True, callback=parse_options, help="Discriminator options KEY=VALUE[,...]."),
+    "--init-from": click.option("--init-from", type=click.Path(exists=True),
+                                help="Start the networks from this checkpoint's weights (file or run directory): fine-tuning; "
+                                     "optimizers, schedule and step start afresh."),
     "--conditional": click.option("--conditional/--unconditional", default=None, help="Whether D sees the input image too."),
     "--loss": click.option("--loss", help="Objective spec, e.g. bce+l1 or hinge+l1@0.5 (name[@weight] joined by '+')."),
     "--loss-opt": click.option("--loss-opt", multiple=True, callback=parse_objective_options,

@@ -105,6 +105,24 @@ def test_new_run_refuses_a_directory_with_checkpoints(pairs, tmp_path):
         Trainer(tiny_config(pairs, run, max_steps=2), progress=False).fit()
 
 
+def test_a_run_started_from_another_runs_weights_trains_from_them_afresh(pairs, tmp_path):
+    first = Trainer(tiny_config(pairs, tmp_path / "first", max_steps=2), progress=False).fit()
+    trained = ckpt.load_checkpoint(first)["system_state"]
+    trainer = Trainer(tiny_config(pairs, tmp_path / "tuned", max_steps=1, lr=1e-4, init_from=first), progress=False)
+    system = trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
+    assert system.state_dict().keys() == trained.keys()
+    for key, value in system.state_dict().items():
+        torch.testing.assert_close(value, trained[key], rtol=0, atol=0, msg=key)
+    trainer = Trainer(tiny_config(pairs, tmp_path / "tuned", max_steps=1, lr=1e-4, init_from=first), progress=False)
+    tuned = ckpt.load_checkpoint(trainer.fit())
+    assert tuned["step"] == 1 and tuned["train_config"]["init_from"] == str(first)
+    assert tuned["optimizers"]["G"]["state"][0]["step"] == 1  # Adam started afresh
+    with pytest.raises(OptionError, match=rf"--init-from {first}/checkpoint-00000002.pt holds the weights of other networks than "
+                                          r"this run's \(\d+ size mismatches, e.g. G.\S+: \[8, .*\] in the checkpoint, "
+                                          r"\[16, .*\] here\): train with the --gen, --disc and network options"):
+        Trainer(tiny_config(pairs, tmp_path / "wider", max_steps=1, gen_opt={"ngf": 16}, init_from=first), progress=False).fit()
+
+
 def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     payload = ckpt.load_checkpoint(run)

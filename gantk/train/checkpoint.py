@@ -372,7 +372,7 @@ def check_weights_fit(system_config: dict[str, Any], components: Components, sta
     except RuntimeError as error:
         raise CheckpointError(
             f"checkpoint {source} holds weights that do not fit the networks its settings describe "
-            f"({_state_mismatch(str(error))}): the file is damaged or was edited; use another checkpoint of the run."
+            f"({state_mismatch(str(error))}): the file is damaged or was edited; use another checkpoint of the run."
         ) from None
 
 
@@ -381,14 +381,14 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
     try:
         system.load_state_dict(state)
     except RuntimeError as error:
-        details = _state_mismatch(str(error))
+        details = state_mismatch(str(error))
         raise CheckpointError(
             f"checkpoint {source} was made for another architecture than the one configured ({details}); "
             "use the same --gen/--disc/--loss and options as the run that wrote it, or start a new run directory."
         ) from None
 
 
-def _state_mismatch(text: str) -> str:
+def state_mismatch(text: str) -> str:
     """torch's ``load_state_dict`` complaint in short: how many keys differ and how, with the first of each."""
     parts = []
     for kind, pattern in (("missing key", r"Missing key\(s\) in state_dict: (.*)"), ("unexpected key", r"Unexpected key\(s\) in state_dict: (.*)")):

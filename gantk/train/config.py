@@ -84,6 +84,7 @@ class TrainConfig:
     gen_opt: dict[str, Any] = field(default_factory=dict)
     disc: str | None = None  # "none" trains without a discriminator
     disc_opt: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # a checkpoint (or run directory) whose network weights the run starts from
     conditional: bool | None = None
     loss: str | None = None
     loss_opt: dict[str, dict[str, Any]] = field(default_factory=dict)  # objective name -> its options
@@ -188,7 +189,7 @@ def check_type(key: str, value: Any) -> None:
     """Raise unless ``value`` fits the type of the ``TrainConfig`` field ``key`` (an int is a float, a bool is no number)."""
     hint = typing.get_type_hints(TrainConfig)[key]
     allowed = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) is types.UnionType else [hint]
-    if (value is None and type(None) in typing.get_args(hint)) or (key == "data" and isinstance(value, os.PathLike)):
+    if (value is None and type(None) in typing.get_args(hint)) or (key in ("data", "init_from") and isinstance(value, os.PathLike)):
         return
     origins = [typing.get_origin(t) or t for t in allowed]
     for origin in origins:

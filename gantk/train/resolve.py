@@ -48,8 +48,9 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     config = dataclasses.replace(config, recipe_opt=recipe.settings(config.recipe_opt))
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
-    if isinstance(config.data, (str, os.PathLike)):  # absolute, so the run resumes from any working directory
-        config = dataclasses.replace(config, data=str(Path(config.data).expanduser().absolute()))
+    for key in ("data", "init_from"):  # absolute, so the run resumes from any working directory
+        if isinstance(path := getattr(config, key), (str, os.PathLike)):
+            config = dataclasses.replace(config, **{key: str(Path(path).expanduser().absolute())})
     config.validate()
     return config
 

@@ -370,7 +370,24 @@ class Trainer:
                 )
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
+        if self.config.init_from is not None and self.resume_from is None:
+            self._start_from_weights(system)
         return system
+
+    def _start_from_weights(self, system: System) -> None:
+        """Load the networks' weights of the ``init_from`` checkpoint (fine-tuning); all else starts afresh."""
+        payload = ckpt.load_checkpoint(self.config.init_from)
+        ckpt.check_entries(payload, {"system_state": ckpt.MODEL_ENTRIES["system_state"]})
+        prefix = "networks."
+        weights = {key[len(prefix):]: value for key, value in payload["system_state"].items() if key.startswith(prefix)}
+        try:
+            system.networks.load_state_dict(weights)
+        except RuntimeError as error:
+            raise OptionError(
+                f"--init-from {payload['path']} holds the weights of other networks than this run's "
+                f"({ckpt.state_mismatch(str(error))}): train with the --gen, --disc and network options of the run that "
+                "wrote it (its config.toml), on data with its channels."
+            ) from None
 
     @contextlib.contextmanager
     def _recipe_options_named(self) -> Iterator[None]:
