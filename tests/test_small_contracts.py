@@ -176,14 +176,19 @@ def test_each_column_of_a_study_says_which_way_is_better(task, metrics, arrows):
 def test_a_second_stop_signal_acts_at_once():
     import os
     import signal
+    import time
 
     from gantk.train.interrupt import stop_after_step_on_interrupt
 
     with stop_after_step_on_interrupt() as stop_signal:
         os.kill(os.getpid(), signal.SIGINT)  # the first only asks for a stop
+        deadline = time.monotonic() + 5  # the handler runs between bytecodes, soon after
+        while stop_signal() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert stop_signal() == signal.SIGINT
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
 
 
 def test_sample_grids_show_at_most_four_samples_mapped_to_pixels(tmp_path):
