@@ -260,3 +260,8 @@ def test_constructor_checks_terms():
 def test_an_objective_without_options_names_an_unknown_one(name):
     with pytest.raises(OptionError, match=f"objective '{name}' has no option 'foo'; its options are: \\(none\\)"):
         ObjectiveSet.from_spec(name, gantk.default_components().registry("objective"), {name: {"foo": 1}})
+
+
+def test_a_spec_is_built_from_the_installed_objectives_by_default():
+    objectives = ObjectiveSet.from_spec("hinge+l1@50", options={"l1": {}})
+    assert objectives.spec == "hinge@1+l1@50" and objectives.adversarial.name == "hinge"

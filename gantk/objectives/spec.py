@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 from torch import Tensor, nn
 
 from ..errors import PLUGIN_HINT, OptionError, SpecError
+from ..plugins import default_components
 from ..registry import NAME_PATTERN, Registry
 from .base import LossContext, Objective, feature_extractor
 
@@ -151,14 +152,14 @@ class ObjectiveSet(nn.Module):
     def from_spec(
         cls,
         text: str,
-        registry: Registry,
+        registry: Registry | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> "ObjectiveSet":
         """Build the objectives named in ``text`` from ``registry``, the registry of objectives.
 
         Args:
             text: an objective spec such as ``"lsgan+cycle@10+identity@5"``.
-            registry: where the names are looked up.
+            registry: where the names are looked up (default: the installed objectives).
             options: factory options per term name, e.g. ``{"bce": {"real_label": 0.9}}``.
 
         Raises:
@@ -166,6 +167,8 @@ class ObjectiveSet(nn.Module):
                 adversarial term.
             OptionError: options for a name not in the spec, or options an objective rejects.
         """
+        if registry is None:
+            registry = default_components().registry("objective")
         known = registry.names()
         parsed = parse_spec(text, known)
         for name, _ in parsed:
