@@ -133,8 +133,10 @@ MODEL_ENTRIES = {
     "system.recipe": lambda value: isinstance(value, str), "system.gen": lambda value: isinstance(value, str),
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
 }
+
+
 def _is_loss_windows(value: Any) -> bool:
-    """Each process's losses since its last log row: ``[{"G_l1": [0.5, ...], ...}, ...]``."""
+    """Each process's losses since its last log row: ``[{"G/l1": [0.5, ...], ...}, ...]``."""
     def is_numbers(values: Any) -> bool:
         return isinstance(values, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
