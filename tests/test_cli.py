@@ -223,6 +223,7 @@ def test_option_lists_take_stray_commas_and_name_an_item_without_its_key():
 
     assert parse_options(None, None, ("ngf=32,", "a=1,,b=x")) == {"ngf": 32, "a": 1, "b": "x"}
     assert parse_objective_options(None, None, ("wgan-gp.lambda_gp=5",)) == {"wgan-gp": {"lambda_gp": 5}}
+    assert parse_objective_options(None, None, ("my.loss.weight=2",)) == {"my.loss": {"weight": 2}}  # a plugin's dotted name
     for parse, item, wanted in [(parse_options, "=5", "expected KEY=VALUE"), (parse_objective_options, ".lambda_gp=5", "expected NAME.KEY")]:
         with pytest.raises(click.BadParameter, match=wanted):
             parse(None, None, (item,))

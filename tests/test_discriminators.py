@@ -159,3 +159,18 @@ def test_patchgan_layers_are_the_references():
     assert {m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)} == {0.2}
     strides = [m.stride[0] for m in d.modules() if isinstance(m, nn.Conv2d)]
     assert strides == [2, 2, 2, 1, 1] and d(torch.randn(1, 6, 32, 32)).min() < 0  # logits, not activations
+
+
+def test_default_init_is_the_references_normal_0_02():
+    torch.manual_seed(0)
+    net = gantk.create("discriminator", "patch70", in_channels=6, ndf=16)
+    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, nn.Conv2d)])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.05)
+
+
+@pytest.mark.parametrize("name", ["patch70", "pixel", "image"])
+def test_every_feature_map_carries_gradients_back_to_the_input(name):  # feature matching trains through them
+    net = gantk.create("discriminator", name, in_channels=3, ndf=8)
+    images = torch.rand(2, 3, 96, 96, requires_grad=True)
+    for feature in net.features(images):
+        assert feature.requires_grad and torch.autograd.grad(feature.sum(), images, retain_graph=True)[0].abs().sum() > 0

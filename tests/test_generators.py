@@ -262,3 +262,11 @@ def test_resnet_layers_are_the_references():
     assert g.min_input_size == 8 and g(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)
     with pytest.raises(OptionError, match="at least 8 px a side, got 4x4"):  # 1x1 features, which reflection cannot pad
         g(torch.randn(1, 3, 4, 4))
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet9"])
+def test_default_init_is_the_references_normal_0_02(name):
+    torch.manual_seed(0)
+    net = gantk.create("generator", name, in_channels=3, out_channels=3, ngf=16)
+    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.05) and abs(weights.mean().item()) < 1e-3

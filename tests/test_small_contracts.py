@@ -109,6 +109,8 @@ def test_channels_are_matched_to_what_a_model_takes():
     for image, colour in ((rgb, rgb), (gray, gray.expand(1, 3, 2, 2))):  # RGBA: the colour, then an opaque alpha
         four = match_channels(image, 4)
         assert torch.equal(four[:, :3], colour) and torch.equal(four[:, 3], torch.ones(1, 2, 2))
+    red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)  # gray is ITU-R 601 luma: 0.299 of red
+    torch.testing.assert_close(match_channels(red, 1), torch.full((1, 1, 1, 1), 0.299 * 2 - 1))
 
 
 def test_gray_from_colour_is_the_gray_that_derived_training_inputs_have():
