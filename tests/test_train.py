@@ -380,6 +380,28 @@ def test_mixed_precision_runs(pairs, tmp_path, precision):
     assert len(rows) == 2 and all(float(r["G/l1"]) > 0 for r in rows)
 
 
+@pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # slow half precision on some CPUs
+def test_a_resumed_fp16_run_keeps_its_gradient_scale(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, precision="fp16"), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["scaler"]["scale"] = 1024.0  # as a run that backed off from overflows has it
+    torch.save(payload, path)
+    Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+    assert ckpt.load_checkpoint(run)["scaler"]["scale"] == 1024.0
+
+
+def test_the_optimizers_take_the_betas_and_the_weights_channels_last(pairs, tmp_path):
+    from gantk.train.trainer import make_optimizers
+
+    trainer = Trainer(tiny_config(pairs, tmp_path / "run", beta1=0.3, beta2=0.9, channels_last=True), progress=False)
+    system = trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
+    optimizers, _ = make_optimizers(system, trainer.config, 10)
+    assert {group["betas"] for optimizer in optimizers.values() for group in optimizer.param_groups} == {(0.3, 0.9)}
+    convs = [m.weight for m in system.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+    assert all(weight.is_contiguous(memory_format=torch.channels_last) for weight in convs)
+
+
 def test_mismatched_discriminator_and_objective(pairs, tmp_path):
     with pytest.raises(OptionError, match="no adversarial term"):
         Trainer(tiny_config(pairs, tmp_path / "a", max_steps=1, loss="l1"), progress=False).fit()
