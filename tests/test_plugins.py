@@ -472,3 +472,10 @@ def test_two_plugin_objects_of_one_class_both_load():
     assert not components.failures, [str(f) for f in components.failures]
     plugins = [components.registry("objective").get(name).plugin for name in ("first-loss", "second-loss")]
     assert plugins[1] == plugins[0] + "#2"
+
+
+def test_kinds_are_taken_in_the_plural_and_with_hyphens():
+    import gantk
+
+    assert gantk.list_components("generators") == gantk.list_components("generator") and "unet" in gantk.list_components("Generators")
+    assert gantk.list_components("data-formats") == gantk.list_components("data_format")
