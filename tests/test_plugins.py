@@ -479,3 +479,13 @@ def test_kinds_are_taken_in_the_plural_and_with_hyphens():
 
     assert gantk.list_components("generators") == gantk.list_components("generator") and "unet" in gantk.list_components("Generators")
     assert gantk.list_components("data-formats") == gantk.list_components("data_format")
+
+
+def test_a_part_is_the_recorded_one_when_its_plugin_or_its_code_is_the_same():
+    from gantk.plugins import factory_name, same_provider
+
+    entry = load_components(autoload=False).registry("generator").get("unet")
+    assert same_provider(entry, {"plugin": entry.plugin, "factory": "moved.elsewhere"})  # an upgrade moved the code
+    assert same_provider(entry, {"plugin": "renamed-plugin", "factory": factory_name(entry.factory)})  # loaded under another name
+    assert not same_provider(entry, {"plugin": "renamed-plugin", "factory": "other.code"})
+    assert not same_provider(entry, {"plugin": "renamed-plugin"})  # format 1 recorded the plugin only
