@@ -161,11 +161,12 @@ def test_patchgan_layers_are_the_references():
     assert strides == [2, 2, 2, 1, 1] and d(torch.randn(1, 6, 32, 32)).min() < 0  # logits, not activations
 
 
-def test_default_init_is_the_references_normal_0_02():
+@pytest.mark.parametrize("gain", [None, 0.1])  # the reference's normal(0, 0.02) by default
+def test_init_is_normal_with_the_gain(gain):
     torch.manual_seed(0)
-    net = gantk.create("discriminator", "patch70", in_channels=6, ndf=16)
+    net = gantk.create("discriminator", "patch70", in_channels=6, ndf=16, **({"init_gain": gain} if gain else {}))
     weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, nn.Conv2d)])
-    assert weights.std().item() == pytest.approx(0.02, rel=0.05)
+    assert weights.std().item() == pytest.approx(gain or 0.02, rel=0.05)
 
 
 @pytest.mark.parametrize("name", ["patch70", "pixel", "image"])

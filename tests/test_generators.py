@@ -265,8 +265,9 @@ def test_resnet_layers_are_the_references():
 
 
 @pytest.mark.parametrize("name", ["unet", "resnet9"])
-def test_default_init_is_the_references_normal_0_02(name):
+@pytest.mark.parametrize("gain", [None, 0.1])  # the reference's normal(0, 0.02) by default
+def test_init_is_normal_with_the_gain(name, gain):
     torch.manual_seed(0)
-    net = gantk.create("generator", name, in_channels=3, out_channels=3, ngf=16)
+    net = gantk.create("generator", name, in_channels=3, out_channels=3, ngf=16, **({"init_gain": gain} if gain else {}))
     weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
-    assert weights.std().item() == pytest.approx(0.02, rel=0.05) and abs(weights.mean().item()) < 1e-3
+    assert weights.std().item() == pytest.approx(gain or 0.02, rel=0.05) and abs(weights.mean().item()) < 1e-3
