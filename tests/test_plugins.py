@@ -242,6 +242,10 @@ def test_a_trylast_or_tryfirst_plugin_registers_after_the_builtins():
         components = load_components(autoload=False, plugins=[plugin])
         assert not components.failures, mark
         assert components.create("objective", "l1") == "mine" and "bce" in components.registry("objective"), mark
+        plugin.gantk_register_objectives = hookimpl(**mark)(lambda registry: registry.add("l1", lambda: "mine"))
+        components = load_components(autoload=False, plugins=[plugin])  # without override: the plugin's hook fails
+        assert [failure.plugin for failure in components.failures] == ["marked"], mark
+        assert components.create("objective", "l1") != "mine" and "bce" in components.registry("objective"), mark
 
 
 def test_a_plugin_passed_again_is_loaded_once_without_a_failure():
