@@ -14,7 +14,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader
@@ -128,8 +128,7 @@ def evaluate(
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
-    loading = dict(batch_size=batch_size, num_workers=workers)
-    bar = dict(unit="batch", disable=not progress, dynamic_ncols=True)
+    batches = functools.partial(_batches, batch_size=batch_size, workers=workers, progress=progress)
 
     with model.seeded(seed), torch.no_grad(), freed_memory_kept(model.device):
         if unpaired:
@@ -137,15 +136,13 @@ def evaluate(
                 images = dataset.sides[side]
                 if collector is None or (role == "real" and collector.cached_real is not None):
                     continue
-                for batch in tqdm(raised_as_in_workers(DataLoader(images, sampler=in_order(images), **loading)), desc=f"eval {side}",
-                                  total=-(-len(images) // batch_size), **bar):
+                for batch in batches(images, f"eval {side}"):
                     if role == "fake":
                         collector.add("fake", model.translate(model.inputs(batch["A"], direction), direction))
                     else:
                         collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
         else:
-            for batch in tqdm(raised_as_in_workers(DataLoader(dataset, sampler=in_order(dataset), **loading)), desc="eval",
-                              total=-(-len(dataset) // batch_size), **bar):
+            for batch in batches(dataset, "eval"):
                 inputs = model.inputs(batch[source], direction)
                 outputs = model.translate(inputs, direction)
                 truth = batch[target].to(model.device)
@@ -198,6 +195,12 @@ def evaluate(
     if report_dir is not None:
         result["report"] = str(write_report(result, extremes, report_dir))
     return result
+
+
+def _batches(dataset: Any, desc: str, *, batch_size: int, workers: int, progress: bool) -> Iterator[dict[str, Any]]:
+    """``dataset`` in order and in batches, with a progress bar."""
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers)
+    return tqdm(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress, dynamic_ncols=True)
 
 
 def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,
