@@ -100,11 +100,20 @@ def test_to_unit_maps_model_range():
 
 @pytest.mark.parametrize("pred, named", [
     (torch.zeros(2, 3, 16, 16, dtype=torch.uint8), r"pred must be float images in \[-1, 1\], got torch.uint8: map uint8 pixels"),
-    (torch.full((2, 3, 16, 16), 200.0), r"pred must be images in \[-1, 1\], got values from 200 to 200"),
+    (torch.full((2, 3, 16, 16), float("nan")), r"pred holds NaN or infinite values"),
     (torch.zeros(2, 3, 16, 8), r"pred and target must be N x C x H x W images of one shape, got \(2, 3, 16, 8\) and \(2, 3, 16, 16\)"),
 ])
 def test_pixel_scores_refuse_what_is_not_an_image_in_the_models_range(pred, named):
     with pytest.raises(DataError, match=named):
         PixelScores().update(pred, torch.zeros(2, 3, 16, 16))
-    with pytest.raises(DataError, match=r"no images to score: add batches with update\(\) first"):
-        PixelScores().compute()
+    empty = PixelScores()
+    empty.update(torch.zeros(0, 3, 16, 16), torch.zeros(0, 3, 16, 16))
+    for scores in (PixelScores(), empty):
+        with pytest.raises(DataError, match=r"no images to score: add batches with update\(\) first"):
+            scores.compute()
+
+
+def test_values_beyond_the_models_range_are_clamped():  # a generator without a final tanh
+    scores = PixelScores()
+    scores.update(torch.full((1, 3, 16, 16), 3.0), torch.ones(1, 3, 16, 16))
+    assert scores.compute()["l1"] == 0.0

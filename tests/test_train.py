@@ -874,6 +874,27 @@ def test_a_file_removed_during_training_stops_it_with_one_message_after_a_checkp
     assert 1 <= step < 30 and not multiprocessing.active_children()  # the loader's workers stopped with it
 
 
+def test_a_validation_file_removed_during_training_stops_it_after_a_checkpoint(tmp_path):
+    data = tmp_path / "data"
+    write_paired(data / "train")
+    gone = sorted((write_paired(data / "val") / "B").iterdir())[0]
+    remove = lambda trainer, step, logged: step == 3 and gone.unlink()  # noqa: E731
+    config = tiny_config(data, tmp_path / "run", max_steps=8, checkpoint_every=100, val_every=5, val_split="val")
+    with pytest.raises(DataError, match=rf"{gone}: not found: .* Training stopped at step 5, which is saved"):
+        Trainer(config, callbacks=[remove], progress=False).fit()
+    assert ckpt.load_checkpoint(tmp_path / "run")["step"] == 5
+
+
+def test_a_run_stopped_before_its_first_log_row_ends_without_a_plot(pairs, tmp_path):
+    from gantk.train import StopTraining
+
+    def stop(trainer, step, logged):
+        raise StopTraining
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=20, log_every=10), callbacks=[stop], progress=False).fit()
+    assert ckpt.load_checkpoint(run)["step"] == 1 and not (run / "loss_curves.png").exists()
+
+
 def test_a_failing_sample_grid_loses_no_training(pairs, tmp_path, monkeypatch):
     from gantk.train import trainer as trainer_module
 

@@ -18,7 +18,6 @@ from ..errors import DataError
 
 SSIM_WINDOW = 11  # Gaussian window of Wang et al. 2004 (sigma 1.5)
 MAX_PSNR = 120.0  # dB, for identical images: one of them leaves a mean over images finite
-RANGE_SLACK = 1e-3  # rounding beyond [-1, 1] that images may carry (they are clamped)
 
 
 def l1_per_image(pred: Tensor, target: Tensor) -> Tensor:
@@ -66,11 +65,11 @@ class PixelScores:
         self.values: dict[str, list[Tensor]] = {"l1": [], "l2": [], "psnr": [], "ssim": []}
 
     def update(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """Add a batch of images (``N x C x H x W`` floats in [-1, 1], as the models give them: map [0, 1]
-        images with ``2 * x - 1``); returns its per-image values.
+        """Add a batch of images (``N x C x H x W`` floats in [-1, 1], as the models give them, values
+        beyond clamped: map [0, 1] images with ``2 * x - 1``); returns its per-image values.
 
         Raises:
-            DataError: images of other shapes, dtypes or ranges (uint8 pixels, floats in [0, 255]).
+            DataError: images of other shapes or dtypes (uint8 pixels), or not finite.
         """
         if pred.dim() != 4 or pred.shape != target.shape:
             raise DataError(f"pred and target must be N x C x H x W images of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}.")
@@ -78,9 +77,8 @@ class PixelScores:
             if not images.is_floating_point():
                 raise DataError(f"{name} must be float images in [-1, 1], got {images.dtype}: map uint8 pixels with "
                                 "gantk.data.transforms.normalize_image.")
-            if images.numel() and not -1 - RANGE_SLACK <= images.min() <= images.max() <= 1 + RANGE_SLACK:
-                raise DataError(f"{name} must be images in [-1, 1], got values from {images.min().item():g} to "
-                                f"{images.max().item():g}: map them to [-1, 1] first.")
+            if not bool(images.isfinite().all()):
+                raise DataError(f"{name} holds NaN or infinite values (a model whose training diverged?).")
         pred, target = to_unit(pred).double(), to_unit(target).double()
         batch = {
             "l1": l1_per_image(pred, target),
@@ -93,7 +91,7 @@ class PixelScores:
         return batch
 
     def compute(self) -> dict[str, float]:
-        if not self.values["l1"]:
+        if not sum(len(chunk) for chunk in self.values["l1"]):
             raise DataError("no images to score: add batches with update() first.")
         values = {key: torch.cat(chunks) for key, chunks in self.values.items()}
         mse = values["l2"].mean().item()

@@ -34,7 +34,7 @@ from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
-from .logs import LossWindow, RunLog, save_sample_grid
+from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
@@ -509,8 +509,9 @@ class Trainer:
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
             # still holds this frame would leave them to be killed (with a DataLoader error printed).
             del loader
-        if process.is_main:
-            plot_losses(self.run_dir / run_files.METRICS, self.run_dir / run_files.LOSS_CURVES)
+        metrics = self.run_dir / run_files.METRICS
+        if process.is_main and metrics.is_file() and read_metrics(metrics):  # none when stopped before the first row
+            plot_losses(metrics, self.run_dir / run_files.LOSS_CURVES)
         if process.distributed:
             dist.barrier()
         return self.run_dir
@@ -522,12 +523,17 @@ class Trainer:
             yield from raised_as_in_workers(itertools.islice(loader, self.total_steps - self.step))
         except DataError as error:
             del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
-            if parts.process.distributed or not self.step:  # every process would have to save together
-                raise
-            if self.step % self.config.checkpoint_every:  # else this step's checkpoint is written
-                self._save(parts)
-            raise DataError(f"{error} Training stopped at step {self.step}, which is saved: once the data are fixed, "
-                            f"continue with `gantk train --resume {self.run_dir}`.") from None
+            raise self._saved_before(error, parts) from None
+
+    def _saved_before(self, error: DataError, parts: TrainingParts) -> DataError:
+        """``error`` (data that could not be read mid-run), after a checkpoint of the steps done when one
+        process trains (every process would have to save together), saying how to continue."""
+        if parts.process.distributed or not self.step:
+            return error
+        if not self._due(self.config.checkpoint_every):  # else this step's checkpoint is written
+            self._save(parts)
+        return DataError(f"{error} Training stopped at step {self.step}, which is saved: once the data are fixed, "
+                         f"continue with `gantk train --resume {self.run_dir}`.")
 
     def _stop_if_asked(self, parts: TrainingParts, signum: int | None) -> None:
         """After a step during which signal ``signum`` came: save a checkpoint, then stop."""
@@ -619,7 +625,11 @@ class Trainer:
         return self.step % every == 0 or self.step == self.total_steps
 
     def _validate(self, parts: TrainingParts, log: RunLog) -> None:
-        log.write_validation(self.step, validation_scores(parts.system, self.val_dataset, parts.device, self.config.batch_size))
+        try:
+            scores = validation_scores(parts.system, self.val_dataset, parts.device, self.config.batch_size)
+        except DataError as error:
+            raise self._saved_before(error, parts) from None
+        log.write_validation(self.step, scores)
 
     def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
         """Raise when a logged loss (a mean over the processes, so every process sees it) is not finite.

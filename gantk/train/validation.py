@@ -27,10 +27,12 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
     was_training = system.training
     system.eval()
     devices = [device] if device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            outputs = system.translate(match_channels(batch["A"].to(device), system.config["channels"]["A"]))
-            truth = batch["B"].to(device)
-            scores.update(outputs.float(), truth if num_classes is not None else match_channels(truth, outputs.shape[1]))
-    system.train(was_training)
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+                outputs = system.translate(match_channels(batch["A"].to(device), system.config["channels"]["A"]))
+                truth = batch["B"].to(device)
+                scores.update(outputs.float(), truth if num_classes is not None else match_channels(truth, outputs.shape[1]))
+    finally:
+        system.train(was_training)
     return {f"{VALIDATION_PREFIX}{key}": value for key, value in scores.compute().items() if isinstance(value, float)}
