@@ -118,6 +118,9 @@ def evaluate(
     if num_classes is None:
         scores: PixelScores | SegmentationScores = PixelScores()
         features, unavailable = _feature_network(inception_weights, model.device)
+        if unpaired and features is None:
+            raise DataError(f"unpaired data such as {data} is scored by FID, KID and the neighbour metrics only, and they "
+                            f"need InceptionV3 weights: {HOW_TO_GET}.")
     else:
         scores, features, unavailable = SegmentationScores(num_classes), None, {}
     # The real images' features depend on which side is the target, the size it is resized to
@@ -134,7 +137,7 @@ def evaluate(
         if unpaired:
             for side, role in ((source, "fake"), (target, "real")):
                 images = dataset.sides[side]
-                if collector is None or (role == "real" and collector.cached_real is not None):
+                if role == "real" and collector.cached_real is not None:
                     continue
                 for batch in batches(images, f"eval {side}"):
                     if role == "fake":
