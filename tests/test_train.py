@@ -115,12 +115,19 @@ def test_a_run_started_from_another_runs_weights_trains_from_them_afresh(pairs, 
         torch.testing.assert_close(value, trained[key], rtol=0, atol=0, msg=key)
     trainer = Trainer(tiny_config(pairs, tmp_path / "tuned", max_steps=1, lr=1e-4, init_from=first), progress=False)
     tuned = ckpt.load_checkpoint(trainer.fit())
-    assert tuned["step"] == 1 and tuned["train_config"]["init_from"] == str(first)
+    assert tuned["step"] == 1 and tuned["train_config"]["init_from"] == str(first / "checkpoint-00000002.pt")  # the file read
     assert tuned["optimizers"]["G"]["state"][0]["step"] == 1  # Adam started afresh
-    with pytest.raises(OptionError, match=rf"--init-from {first}/checkpoint-00000002.pt holds the weights of other networks than "
-                                          r"this run's \(\d+ size mismatches, e.g. G.\S+: \[8, .*\] in the checkpoint, "
+    with pytest.raises(OptionError, match=rf"--init-from {first}/checkpoint-00000002.pt holds other weights for G than this "
+                                          r"run's network \(\d+ size mismatches, e.g. model.\S+: \[8, .*\] in the checkpoint, "
                                           r"\[16, .*\] here\): train with the --gen, --disc and network options"):
         Trainer(tiny_config(pairs, tmp_path / "wider", max_steps=1, gen_opt={"ngf": 16}, init_from=first), progress=False).fit()
+    alone = Trainer(tiny_config(pairs, tmp_path / "alone", max_steps=1, disc="none", loss="l1", init_from=first), progress=False)
+    with pytest.warns(GantkWarning, match=r"--init-from .*checkpoint-00000002.pt: the checkpoint's D is not used"):
+        system = alone.build_system(alone.open_data()[0], torch.device("cpu"))
+    torch.testing.assert_close(system.networks["G"].state_dict(), {k[len("networks.G."):]: v for k, v in trained.items()
+                                                                  if k.startswith("networks.G.")}, rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match=rf"--init-from: .*{pairs}"):
+        Trainer(tiny_config(pairs, tmp_path / "none", max_steps=1, init_from=pairs), progress=False).fit()
 
 
 def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):

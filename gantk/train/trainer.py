@@ -375,19 +375,42 @@ class Trainer:
         return system
 
     def _start_from_weights(self, system: System) -> None:
-        """Load the networks' weights of the ``init_from`` checkpoint (fine-tuning); all else starts afresh."""
-        payload = ckpt.load_checkpoint(self.config.init_from)
-        ckpt.check_entries(payload, {"system_state": ckpt.MODEL_ENTRIES["system_state"]})
-        prefix = "networks."
-        weights = {key[len(prefix):]: value for key, value in payload["system_state"].items() if key.startswith(prefix)}
+        """Load the weights of the ``init_from`` checkpoint into the networks it has (fine-tuning); all else
+        starts afresh. The settings record the checkpoint file read."""
         try:
-            system.networks.load_state_dict(weights)
-        except RuntimeError as error:
-            raise OptionError(
-                f"--init-from {payload['path']} holds the weights of other networks than this run's "
-                f"({ckpt.state_mismatch(str(error))}): train with the --gen, --disc and network options of the run that "
-                "wrote it (its config.toml), on data with its channels."
-            ) from None
+            payload = ckpt.load_checkpoint(self.config.init_from)
+        except CheckpointError as error:
+            raise CheckpointError(f"--init-from: {error}") from None
+        ckpt.check_entries(payload, {"system_state": ckpt.MODEL_ENTRIES["system_state"]})
+        self.config = dataclasses.replace(self.config, init_from=payload["path"])
+        saved: dict[str, dict[str, Any]] = {}
+        for key, value in payload["system_state"].items():
+            if key.startswith("networks."):
+                name, _, rest = key[len("networks."):].partition(".")
+                saved.setdefault(name, {})[rest] = value
+        if not saved.keys() & system.networks.keys():
+            raise OptionError(f"--init-from {payload['path']} has none of this run's networks ({', '.join(system.networks)}), "
+                              f"only {', '.join(saved) or 'none'}: start from a checkpoint of the same recipe.")
+        for name in saved.keys() & system.networks.keys():
+            try:
+                system.networks[name].load_state_dict(saved[name])
+            except RuntimeError as error:
+                raise OptionError(
+                    f"--init-from {payload['path']} holds other weights for {name} than this run's network "
+                    f"({ckpt.state_mismatch(str(error))}): train with the --gen, --disc and network options of the run "
+                    "that wrote it (its config.toml), on data with its channels."
+                ) from None
+        fresh, unused = sorted(system.networks.keys() - saved.keys()), sorted(saved.keys() - system.networks.keys())
+        if fresh or unused:
+            warnings.warn(
+                f"--init-from {payload['path']}: " + "; ".join(
+                    ([f"{', '.join(fresh)} start{'s' if len(fresh) == 1 else ''} from {'its' if len(fresh) == 1 else 'their'} "
+                      f"initialisation (the checkpoint has no weights for {'it' if len(fresh) == 1 else 'them'})"] if fresh else [])
+                    + ([f"the checkpoint's {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used"] if unused else [])
+                ) + ".",
+                GantkWarning,
+                stacklevel=4,
+            )
 
     @contextlib.contextmanager
     def _recipe_options_named(self) -> Iterator[None]:
