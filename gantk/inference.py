@@ -10,8 +10,8 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torchvision.transforms.functional import pil_to_tensor
 
+from .data.io import image_from_pil
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError
 from .nn import one_value_per_channel, size_rules
@@ -20,9 +20,6 @@ from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
 from .train.config import check_seed
 from .train.distributed import resolve_device
-
-PIL_MODES = ("L", "RGB", "RGBA")  # PIL images taken as they are (8-bit gray, RGB, RGBA)
-
 
 @dataclass
 class TrainedModel:
@@ -57,25 +54,24 @@ class TrainedModel:
 
     def inputs(self, images: torch.Tensor | Image.Image, direction: str = "AtoB") -> torch.Tensor:
         """``images`` (``N x C x H x W``, or one ``C x H x W``, with 1, 3 or 4 channels; uint8 as
-        ``gantk.data.read_image`` gives them, or float already in [-1, 1]; or one gray, RGB or RGBA PIL
-        image) normalised on the model's device, with the channels its generator for ``direction`` takes.
+        ``gantk.data.read_image`` gives them, or float already in [-1, 1]; or one PIL image, converted as
+        ``read_image`` converts a file) normalised on the model's device, with the channels its generator
+        for ``direction`` takes.
 
         Raises:
-            DataError: another shape, dtype or image mode, or float values outside [-1, 1] (such as 0..255).
+            DataError: another shape or dtype, a 32-bit PIL image, or float values outside [-1, 1] (such as 0..255).
         """
         if isinstance(images, Image.Image):
-            if images.mode not in PIL_MODES:
-                raise DataError(f"PIL images must be of mode {', '.join(PIL_MODES)}, got {images.mode}: convert it "
-                                "(image.convert('RGB'), say).")
-            images = pil_to_tensor(images)
+            images = image_from_pil(images)
         if not isinstance(images, torch.Tensor):
             raise DataError(f"images must be a torch tensor or a PIL image, got {type(images).__name__}: convert it "
                             "(torch.from_numpy, say).")
+        shape = tuple(images.shape)
         images = images[None] if images.dim() == 3 else images
         if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
             raise DataError(
-                f"images must be N x C x H x W (or one C x H x W) with 1, 3 or 4 channels, got a tensor of shape "
-                f"{tuple(images.shape)}" + (": channels last? permute them to the front." if images.shape[-1] in (1, 3, 4) else ".")
+                f"images must be N x C x H x W (or one C x H x W) with 1, 3 or 4 channels, got a tensor of shape {shape}"
+                + (": channels last? permute them to the front." if shape and shape[-1] in (1, 3, 4) else ".")
             )
         if images.dtype == torch.uint8:
             images = normalize_image(images)

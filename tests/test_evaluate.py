@@ -494,10 +494,15 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     torch.testing.assert_close(model.inputs(image[0]), model.inputs(image.double() / 127.5 - 1))  # one image; float64
     assert model.inputs(torch.empty(0, 3, 32, 32)).shape == (0, 3, 32, 32)
     torch.testing.assert_close(model.inputs(to_pil_image(image[0])), model.inputs(image))
+    palette = to_pil_image(image[0]).convert("P")  # converted as read_image converts a file
+    torch.testing.assert_close(model.inputs(palette), model.inputs(palette.convert("RGB")))
+    turned = to_pil_image(image[0, :, :, :20])  # upright by its EXIF orientation (6: turned 90 degrees)
+    turned.getexif()[0x0112] = 6
+    assert model.inputs(turned).shape[-2:] == (20, image.shape[-2])
     for wrong, message in [(image.float(), "must be in \\[-1, 1\\], got values from [0-9]+ to [0-9]+"),
                            (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W"),
-                           (image.permute(0, 2, 3, 1), r"with 1, 3 or 4 channels, got a tensor of shape \(1, \d+, \d+, 3\): channels last\?"),
-                           (to_pil_image(image[0]).convert("CMYK"), r"PIL images must be of mode L, RGB, RGBA, got CMYK")]:
+                           (image[0].permute(1, 2, 0), r"with 1, 3 or 4 channels, got a tensor of shape \(\d+, \d+, 3\): channels last\?"),
+                           (to_pil_image(image[0]).convert("F"), r"the PIL image: 32-bit and floating-point images are not read")]:
         with pytest.raises(DataError, match=message):
             model.inputs(wrong)
 

@@ -141,12 +141,12 @@ def test_tiff_masks_keep_their_labels_and_float_tiffs_are_refused(tmp_path):
     assert read_mask(tmp_path / "labels.bmp").unique().tolist() == [1]
     Image.fromarray(np.full((6, 8), 65535, np.int32)).save(tmp_path / "wide.tif")  # 32-bit: labels, not an image
     assert read_mask(tmp_path / "wide.tif").unique().tolist() == [65535]
-    with pytest.raises(DataError, match=r"wide.tif: 32-bit and floating-point files are not read as an image"):
+    with pytest.raises(DataError, match=r"wide.tif: 32-bit and floating-point images are not read as an image"):
         read_image(tmp_path / "wide.tif")
     Image.fromarray(np.zeros((6, 8), np.float32)).save(tmp_path / "depth.tif")
-    with pytest.raises(DataError, match=r"depth.tif: floating-point files are not read as a mask"):
+    with pytest.raises(DataError, match=r"depth.tif: floating-point images are not read as a mask"):
         read_mask(tmp_path / "depth.tif")
-    with pytest.raises(DataError, match=r"depth.tif: 32-bit and floating-point files are not read as an image; save it with 8 or 16 bits \(integers for a mask\)"):
+    with pytest.raises(DataError, match=r"depth.tif: 32-bit and floating-point images are not read as an image; save it with 8 or 16 bits \(integers for a mask\)"):
         read_image(tmp_path / "depth.tif")
     (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
     with pytest.raises(DataError, match=r"broken.tif: cannot be decoded as an image"):

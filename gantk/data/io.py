@@ -280,16 +280,28 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
     try:
         with _no_pixel_limit(), Image.open(path) as opened:
             _refuse_turned_tiff(opened, path)
-            image = ImageOps.exif_transpose(opened)
-            if image.mode == "F" or (image.mode == "I" and not as_mask):
-                refused = "32-bit and floating-point files are" if not as_mask else "floating-point files are"
-                raise DataError(f"{path}: {refused} not read as {what}; save it with 8 or 16 bits (integers for a mask).")
-            if image.mode == "1" or (not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16")):
-                image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # 1-bit -> 0/255 as PNGs; palette, CMYK, ... -> RGB
-            array = np.array(image)
+            return _pixels(opened, str(path), as_mask)
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
         reason = "unsupported image file" if str(error).startswith("cannot identify image file") else error  # it names the file
         raise DataError(f"{path}: cannot be decoded as {what} ({reason}); replace or delete the file.") from None
+
+
+def image_from_pil(image: Image.Image) -> Tensor:
+    """A PIL image as :func:`read_image` gives a file: upright, uint8 ``C x H x W``, gray, RGB or RGBA."""
+    array = _pixels(image, "the PIL image")
+    return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
+
+
+def _pixels(image: Image.Image, name: str, as_mask: bool = False) -> np.ndarray:
+    """An opened image upright, as an ``H x W`` or ``H x W x C`` array (see :func:`_read_with_pil`)."""
+    what = "a mask" if as_mask else "an image"
+    image = ImageOps.exif_transpose(image)
+    if image.mode == "F" or (image.mode == "I" and not as_mask):
+        refused = "32-bit and floating-point images are" if not as_mask else "floating-point images are"
+        raise DataError(f"{name}: {refused} not read as {what}; save it with 8 or 16 bits (integers for a mask).")
+    if image.mode == "1" or (not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16")):
+        image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # 1-bit -> 0/255 as PNGs; palette, CMYK, ... -> RGB
+    array = np.array(image)
     array = array.astype(array.dtype.newbyteorder("="))  # big-endian 16-bit TIFFs: native order, as torch needs
     return (array >> 8).astype(np.uint8) if array.dtype == np.uint16 and not as_mask else array
 
