@@ -23,20 +23,21 @@ TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, ch
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
 
 
+def trained_run(tmp_path_factory, recipe, write_data):
+    """A tiny run of ``recipe`` on the data ``write_data(folder)`` writes: its directory and the data's."""
+    root = tmp_path_factory.mktemp(recipe)
+    data = write_data(root / "data")
+    return Trainer(TrainConfig(recipe=recipe, data=str(data), out=str(root / "run"), **TINY), progress=False).fit(), data
+
+
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("image")
-    pairs = write_paired(root / "pairs", count=6, size=40)
-    run = Trainer(TrainConfig(data=str(pairs), out=str(root / "run"), **TINY), progress=False).fit()
-    return run, pairs
+    return trained_run(tmp_path_factory, "pix2pix", lambda folder: write_paired(folder, count=6, size=40))
 
 
 @pytest.fixture(scope="module")
 def mask_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mask")
-    data = write_segmentation(root / "seg", count=6, size=40)
-    run = Trainer(TrainConfig(recipe="seg", data=str(data), out=str(root / "run"), **TINY), progress=False).fit()
-    return run, data
+    return trained_run(tmp_path_factory, "seg", lambda folder: write_segmentation(folder, count=6, size=40))
 
 
 @pytest.fixture
@@ -706,10 +707,7 @@ def test_a_report_is_not_written_into_a_folder_of_other_files(image_run, no_weig
 
 @pytest.fixture(scope="module")
 def cycle_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cycle")
-    data = write_unaligned(root / "unaligned", count_a=5, count_b=4)
-    run = Trainer(TrainConfig(recipe="cyclegan", data=str(data), out=str(root / "run"), **TINY), progress=False).fit()
-    return run, data
+    return trained_run(tmp_path_factory, "cyclegan", lambda folder: write_unaligned(folder, count_a=5, count_b=4))
 
 
 def test_unpaired_data_scores_the_outputs_against_the_other_sides_images(cycle_run, stand_in_weights, tmp_path):
