@@ -119,8 +119,7 @@ def evaluate(
         scores: PixelScores | SegmentationScores = PixelScores()
         features, unavailable = _feature_network(inception_weights, model.device)
         if unpaired and features is None:
-            raise DataError(f"unpaired data such as {data} is scored by FID, KID and the neighbour metrics only, and they "
-                            f"need InceptionV3 weights: {HOW_TO_GET}.")
+            raise unscorable_unpaired(data)
     else:
         scores, features, unavailable = SegmentationScores(num_classes), None, {}
     # The real images' features depend on which side is the target, the size it is resized to
@@ -198,6 +197,12 @@ def evaluate(
     if report_dir is not None:
         result["report"] = str(write_report(result, extremes, report_dir))
     return result
+
+
+def unscorable_unpaired(data: str | Path) -> DataError:
+    """The error for unpaired data without InceptionV3 weights, with which nothing could be scored."""
+    return DataError(f"unpaired data such as {data} is scored by FID, KID and the neighbour metrics only, and they need "
+                     f"InceptionV3 weights: {HOW_TO_GET}.")
 
 
 def _batches(dataset: Any, desc: str, *, batch_size: int, workers: int, progress: bool) -> Iterator[dict[str, Any]]:

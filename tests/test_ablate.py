@@ -287,6 +287,17 @@ def test_data_that_cannot_be_evaluated_is_reported_before_training(study, tmp_pa
     assert not out.exists()
 
 
+def test_a_study_on_unpaired_data_without_inception_weights_is_refused_before_training(study, tmp_path, monkeypatch):
+    grid, _, out = study
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+    grid.write_text('[[cells]]\nname = "cycle"\nloss = "lsgan+cycle@10"\n')
+    unaligned = write_unaligned(tmp_path / "unaligned", count_a=6, count_b=6)
+    result = invoke("--grid", grid, "--data", unaligned, "--out", out, "--recipe", "cyclegan", "--split", "train", *FLAGS)
+    assert result.exit_code == 1 and "cell 'cycle': unpaired data such as" in result.output and "need InceptionV3 weights" in result.output
+    assert not out.exists()
+
+
 def test_a_study_on_unpaired_data_compares_its_cells_by_their_outputs_distribution(study, tmp_path):
     grid, _, out = study
     grid.write_text('[[cells]]\nname = "cycle"\nloss = "lsgan+cycle@10"\n')

@@ -10,7 +10,7 @@ import torch
 
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
-from ..evaluate import evaluate, is_result_file, open_eval_split, save_result
+from ..evaluate import UnpairedSplit, evaluate, is_result_file, open_eval_split, save_result, unscorable_unpaired
 from ..files import foreign_entries
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
 from ..plugins import Components, default_components
@@ -71,9 +71,10 @@ def run_ablation(
     feature_cache: dict = {}
     results = []
     summaries: dict[str | None, DatasetSummary] = {}  # the data is validated once per format, not per cell
-    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress, components)
-                for cell in grid.cells]
     weights = find_inception_weights(eval_options.get("inception_weights"))  # a wrong file is reported now, not after training
+    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress, components,
+                                 scorable_unpaired=weights is not None)
+                for cell in grid.cells]
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers, strict=True), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
@@ -133,9 +134,11 @@ def check_study_dir(grid: Grid, out: Path) -> None:
 
 
 def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
-                     summaries: dict[str | None, DatasetSummary], progress: bool, components: Components) -> Trainer:
+                     summaries: dict[str | None, DatasetSummary], progress: bool, components: Components, *,
+                     scorable_unpaired: bool) -> Trainer:
     """The cell's trainer, once what would stop the cell later is checked: its settings, data and networks
-    (the sizes they take, the discriminator against the objective), and the split it is evaluated on.
+    (the sizes they take, the discriminator against the objective), and the split it is evaluated on
+    (unpaired data only when ``scorable_unpaired``: InceptionV3 weights were found).
     ``summaries`` keeps the data's validation per format for the next cells."""
     try:
         trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, components=components)
@@ -145,7 +148,9 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         system = trainer.build_system(train, torch.device("cpu"))
         config = trainer.config
         trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, len(train) // config.batch_size))
-        open_eval_split(data, trainer.system_config, split, data_format, components=components)
+        if isinstance(open_eval_split(data, trainer.system_config, split, data_format, components=components), UnpairedSplit):
+            if not scorable_unpaired:
+                raise unscorable_unpaired(data)
     except GantkError as error:
         raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer
