@@ -21,6 +21,7 @@ from .train.checkpoint import system_from_checkpoint
 from .train.config import check_seed
 from .train.distributed import resolve_device
 
+
 @dataclass
 class TrainedModel:
     """A checkpoint's system on a device, the settings it was trained with (``config``), and the

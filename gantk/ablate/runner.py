@@ -148,9 +148,9 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         system = trainer.build_system(train, torch.device("cpu"))
         config = trainer.config
         trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, len(train) // config.batch_size))
-        if isinstance(open_eval_split(data, trainer.system_config, split, data_format, components=components), UnpairedSplit):
-            if not scorable_unpaired:
-                raise unscorable_unpaired(data)
+        evaluated = open_eval_split(data, trainer.system_config, split, data_format, components=components)
+        if isinstance(evaluated, UnpairedSplit) and not scorable_unpaired:
+            raise unscorable_unpaired(data)
     except GantkError as error:
         raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer

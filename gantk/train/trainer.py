@@ -391,7 +391,7 @@ class Trainer:
         if not saved.keys() & system.networks.keys():
             raise OptionError(f"--init-from {payload['path']} has none of this run's networks ({', '.join(system.networks)}), "
                               f"only {', '.join(saved) or 'none'}: start from a checkpoint of the same recipe.")
-        for name in saved.keys() & system.networks.keys():
+        for name in sorted(saved.keys() & system.networks.keys()):
             try:
                 system.networks[name].load_state_dict(saved[name])
             except RuntimeError as error:
