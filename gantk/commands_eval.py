@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .cli_options import SEED, DeviceName, given_flags, train_flags, with_options
+from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
 EVAL_OPTIONS = [
@@ -29,7 +30,7 @@ eval_options = with_options(EVAL_OPTIONS)
               help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation), or unpaired "
                    "sets (unaligned: FID, KID and the neighbour metrics only).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True,
               help="BtoA scores a two-way model's (cyclegan) translation from the data's B images to its A images.")
 @eval_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)

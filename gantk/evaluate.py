@@ -27,16 +27,18 @@ from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .data.transforms import PairedTransform, match_channels
 from .data.worker_errors import raised_as_in_workers
-from .errors import DataError, GantkWarning, OptionError
+from .errors import DataError, GantkWarning
 from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import density_coverage, precision_recall
+from .nn import check_choice
 from .plugins import Components, default_components
 from .report import Extremes, check_report_dir, write_report
 from .systems import targets
+from .train.config import CHOICES
 
 FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
@@ -105,8 +107,7 @@ def evaluate(
     """
     if report_dir is not None:
         check_report_dir(report_dir)
-    if direction not in ("AtoB", "BtoA"):
-        raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}.")
+    check_choice("direction", direction, CHOICES["direction"])
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
     config, num_classes = model.config, model.num_classes
     dataset = open_eval_split(data, config, split, data_format, components)

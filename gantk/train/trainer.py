@@ -522,8 +522,7 @@ class Trainer:
                         try:
                             self._step(parts, log, batch, epoch)
                         except StopTraining:
-                            if not self._due(config.checkpoint_every):  # else this step's checkpoint is written
-                                self._save(parts)
+                            self._save_unless_saved(parts)
                             stopped = True
                             break
                         self._stop_if_asked(parts, stop_signal())
@@ -553,17 +552,20 @@ class Trainer:
         process trains (every process would have to save together), saying how to continue."""
         if parts.process.distributed or not self.step:
             return error
-        if not self._due(self.config.checkpoint_every):  # else this step's checkpoint is written
-            self._save(parts)
+        self._save_unless_saved(parts)
         return DataError(f"{error} Training stopped at step {self.step}, which is saved: once the data are fixed, "
                          f"continue with `gantk train --resume {self.run_dir}`.")
+
+    def _save_unless_saved(self, parts: TrainingParts) -> None:
+        """A checkpoint of this step for a run that stops after it, unless the step wrote one."""
+        if not self._due(self.config.checkpoint_every):
+            self._save(parts)
 
     def _stop_if_asked(self, parts: TrainingParts, signum: int | None) -> None:
         """After a step during which signal ``signum`` came: save a checkpoint, then stop."""
         if signum is None or self.step >= self.total_steps:
             return
-        if self.step % self.config.checkpoint_every:  # else this step's checkpoint is written
-            self._save(parts)
+        self._save_unless_saved(parts)
         raise TrainingInterrupted(self.step, signum)
 
     def check_every_phase_runs(self, system: System, total_steps: int) -> None:
