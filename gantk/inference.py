@@ -137,6 +137,18 @@ class TrainedModel:
         return outputs[..., :height, :width] if pad else outputs
 
     @contextlib.contextmanager
+    def buffers_kept(self) -> Iterator[None]:
+        """Run the block, then put back the networks' buffers as they were before it (the running
+        statistics that batch normalisation updates in the paper's test-time mode)."""
+        kept = {name: buffer.clone() for name, buffer in self.system.named_buffers()}
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, buffer in self.system.named_buffers():
+                    buffer.copy_(kept[name])
+
+    @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:
         """Run the block with dropout noise drawn from ``seed``, leaving the caller's random state as it was."""
         check_seed(seed)

@@ -15,6 +15,7 @@ from gantk.cli import GantkGroup
 from gantk.commands_eval import ablate_command, eval_command
 from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate, open_eval_split
+from gantk.inference import TrainedModel
 from gantk.metrics import fid as fid_module
 from gantk.train import TrainConfig, Trainer
 from helpers import write_paired, write_segmentation, write_stand_in_inception, write_unaligned
@@ -128,6 +129,20 @@ def test_modes_are_reproducible(image_run, no_weights):
     eval_mode = [evaluate(run, pairs, progress=False, eval_mode=True, batch_size=b)["metrics"] for b in (1, 3)]
     assert eval_mode[0] == pytest.approx(eval_mode[1], rel=1e-5)  # running statistics: independent of the batch
 
+
+
+def test_a_loaded_model_is_evaluated_as_its_checkpoint_and_left_as_it_was(image_run, no_weights):
+    run, pairs = image_run
+    for eval_mode in (False, True):
+        model = TrainedModel.load(run, eval_mode=eval_mode)
+        buffers = {name: value.clone() for name, value in model.system.named_buffers()}
+        loaded = evaluate(model, pairs, progress=False, seed=3)
+        assert loaded == evaluate(run, pairs, progress=False, seed=3, eval_mode=eval_mode)
+        assert loaded["mode"] == ("eval" if eval_mode else "paper test-time (batch statistics, dropout)")
+        for name, value in model.system.named_buffers():  # batch normalisation ran on the test batches in paper mode
+            torch.testing.assert_close(value, buffers[name], rtol=0, atol=0, msg=name)
+    with pytest.raises(OptionError, match="pass them to TrainedModel.load"):
+        evaluate(model, pairs, progress=False, device="cpu")
 
 def test_mask_model_eval(mask_run, tmp_path):
     run, data = mask_run
