@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import GantkError, UnknownNameError
+from .errors import GantkError, OptionError, UnknownNameError
 from .registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "gantk"
@@ -102,6 +102,8 @@ def hook_impls(manager: pluggy.PluginManager, hook_name: str) -> list[Any]:
 
 def normalize_kind(kind: str) -> str:
     """Accept 'generators', 'data-format', ... as well as the canonical singular names."""
+    if not isinstance(kind, str):
+        raise OptionError(f"a component kind must be a string such as 'generator', not {kind!r}.")
     key = kind.strip().lower().replace("-", "_")
     for candidate in (key, key[:-1] if key.endswith("s") else key):
         if candidate in KINDS:

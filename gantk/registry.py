@@ -230,6 +230,10 @@ class Registry:
         return copied
 
     def get(self, name: str) -> Entry:
+        if not isinstance(name, str):
+            known = self.names()
+            example = f" such as '{known[0]}'" if known else ""
+            raise OptionError(f"a {self.kind} name must be a string{example}, not {name!r}: 'gantk list' shows the names.")
         try:
             return self._entries[name]
         except KeyError:

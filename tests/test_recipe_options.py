@@ -150,6 +150,32 @@ def test_a_recipe_without_options_refuses_any(pairs, tmp_path):
         Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), recipe_opt={"clip": 1}, **TINY))
 
 
+def test_a_recipe_without_a_network_or_loss_asks_for_the_flag(pairs, tmp_path):
+    def bare() -> Recipe:
+        return Recipe(name="bare", system=PairedSystem, defaults={"disc": "patch70", "loss": "bce+l1"})
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_recipes(self, registry):
+            registry.add("bare", bare)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    with pytest.raises(OptionError, match=r"recipe 'bare' sets no --gen and none was given: pass --gen NAME \('gantk list generators'"):
+        Trainer(TrainConfig(recipe="bare", data=str(pairs), out=str(tmp_path / "run"), **TINY), components=components)
+    trainer = Trainer(TrainConfig(recipe="bare", gen="unet", data=str(pairs), out=str(tmp_path / "run"), **TINY), components=components)
+    assert trainer.config.gen == "unet"
+
+
+def test_a_recipe_names_its_system_class(components):
+    with pytest.raises(OptionError, match=r"recipe 'x' has system='PairedSystem': give the System subclass"):
+        Recipe(name="x", system="PairedSystem")
+    with pytest.raises(OptionError, match="recipe 'x' has system=<class 'dict'>"):
+        Recipe(name="x", system=dict)
+    for kind, name in (("generator", None), (None, "unet")):
+        with pytest.raises(OptionError, match="a generator name must be a string such as '.*', not None|a component kind must be a string such as 'generator', not None"):
+            components.create(kind, name)
+
+
 def test_describe_lists_a_recipes_options(components):
     assert describe("recipe", "clipped", components)["options"] == {"clip": 0.01, "note": "x", "bound": None}
     assert describe("recipe", "pix2pix")["options"] == {}

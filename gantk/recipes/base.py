@@ -29,6 +29,13 @@ class Recipe:
     source: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        if not (isinstance(self.system, type) and issubclass(self.system, System)):
+            raise OptionError(
+                f"recipe '{self.name}' has system={self.system!r}: give the System subclass it builds "
+                "(gantk.systems.PairedSystem, CycleSystem or your own subclass), not an instance or another class."
+            )
+
     def spelt(self, given: dict[str, Any]) -> dict[str, Any]:
         """``given`` options in plain values, ``none`` spelt as each option takes it (as for a component's
         options: TOML has no null)."""

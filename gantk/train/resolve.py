@@ -35,6 +35,12 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     """
     recipe = components.create("recipe", config.recipe)
     defaults = dict(recipe.defaults)
+    for key, listing in (("gen", "generators"), ("disc", "discriminators"), ("loss", "objectives")):
+        if getattr(config, key) is None and defaults.get(key) is None:
+            raise OptionError(
+                f"recipe '{config.recipe}' sets no --{key} and none was given: pass --{key} NAME "
+                f"('gantk list {listing}' shows them), or add \"{key}\" to the recipe's defaults."
+            )
     for net, kind in NETWORK_KINDS.items():
         if getattr(config, net) not in (None, defaults.get(net)):
             defaults[f"{net}_opt"] = accepted_options(components, kind, getattr(config, net), defaults.get(f"{net}_opt", {}))
