@@ -288,6 +288,20 @@ def test_weights_that_do_not_fit_the_networks_described_are_refused_before_those
     assert built_on == ["meta", "meta"]
 
 
+def test_weights_that_are_not_finite_are_refused_naming_the_checkpoint(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    weight = next(key for key in payload["system_state"] if key.startswith("networks.D.") and key.endswith("weight"))
+    payload["system_state"][weight][0] = float("nan")
+    torch.save(payload, path)
+    message = rf"checkpoint {path} holds weights that are not finite \(NaN or infinity\) in D; .*use another checkpoint of the run"
+    with pytest.raises(CheckpointError, match=message):
+        ckpt.system_from_checkpoint(run)
+    with pytest.raises(CheckpointError, match=message):
+        Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+
+
 @pytest.mark.parametrize("damage", [lambda p: p.update(optimizers={}), lambda p: p.update(rng=[{"cpu": "x"}]),
                                     lambda p: p["schedulers"]["G"].update(base_lrs="x")])
 def test_training_state_that_cannot_be_restored_is_named(pairs, tmp_path, damage):

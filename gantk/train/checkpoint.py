@@ -379,7 +379,8 @@ def check_weights_fit(system_config: dict[str, Any], components: Components, sta
 
 
 def load_system_state(system: System, state: dict[str, Any], source: str) -> None:
-    """Load weights, turning a mismatch into an error that names the checkpoint."""
+    """Load weights, turning a mismatch or a weight that is not finite into an error that names the checkpoint
+    (training writes none: a NaN would only turn every output black)."""
     try:
         system.load_state_dict(state)
     except RuntimeError as error:
@@ -388,6 +389,12 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
             f"checkpoint {source} was made for another architecture than the one configured ({details}); "
             "use the same --gen/--disc/--loss and options as the run that wrote it, or start a new run directory."
         ) from None
+    bad = [name for name, net in system.networks.items() if not all(bool(p.isfinite().all()) for p in net.parameters())]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {source} holds weights that are not finite (NaN or infinity) in {', '.join(bad)}; training "
+            "never writes such weights, so the file was damaged or edited: use another checkpoint of the run."
+        )
 
 
 def state_mismatch(text: str) -> str:
