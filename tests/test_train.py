@@ -1109,3 +1109,32 @@ def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(
         ckpt.system_from_checkpoint(given, components=components(False))
     with pytest.raises(CheckpointError, match=refusal):
         Trainer.resume(given, {"max_steps": 2}, components=components(False), progress=False).fit()
+
+
+def test_a_run_on_a_plugin_format_resumes_with_it_and_names_its_plugin_when_missing(pairs, tmp_path):
+    from gantk import hookimpl, load_components
+    from gantk.data.formats import PairedFormat
+    from gantk.plugins import plugin_name
+
+    class FolderPairs(PairedFormat):
+        """A/ and B/ pairs, as the built-in paired format finds them too."""
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_data_formats(self, registry):
+            registry.add("folder-pairs", FolderPairs)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    with pytest.raises(DataError, match="folder-pairs"):  # two formats match: the user picks one
+        Trainer(tiny_config(pairs, tmp_path / "ambiguous", max_steps=1), components=components, progress=False).fit()
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, data_format="folder-pairs"), components=components,
+                  progress=False).fit()
+    payload = ckpt.load_checkpoint(run)
+    assert payload["part_plugins"]["data_format"]["folder-pairs"]["plugin"] == plugin_name(Plugin())
+    for overrides in ({"max_steps": 2}, {"max_steps": 3, "data_format": "folder-pairs"}):
+        resumed = Trainer.resume(run, overrides, components=components, progress=False)
+        resumed.fit()
+        assert resumed.summary.format == "folder-pairs"
+    with pytest.raises(CheckpointError, match=r"uses a part that no loaded plugin provides: unknown data_format 'folder-pairs'.*"
+                                              rf"Install \(or load\) the plugin\(s\) the run was trained with: .*Plugin"):
+        Trainer.resume(run, {"max_steps": 4}, progress=False).fit()

@@ -247,10 +247,11 @@ def _packages(payload: dict[str, Any], plugins: Iterable[str] | None = None) -> 
 def part_plugins(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, dict[str, str]]]:
     """Per kind, the plugin, factory (:func:`gantk.plugins.factory_name`) and, when an installed
     distribution holds it, package (:func:`gantk.plugins.package_of`) of each part of ``system_config``:
-    recipe, networks, objective terms."""
+    recipe, networks, objective terms, data format."""
     parts = [("recipe", system_config["recipe"]), ("generator", system_config["gen"])]
     parts += [("discriminator", system_config["disc"])] if system_config.get("disc") else []
     parts += [("objective", name) for name, _ in parse_spec(system_config["loss"])]
+    parts += [("data_format", system_config["data_format"])] if system_config.get("data_format") else []
     providers: dict[str, dict[str, dict[str, str]]] = {}
     for kind, name in parts:
         entry = components.registry(kind).get(name)

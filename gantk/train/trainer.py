@@ -200,6 +200,7 @@ class Trainer:
         options = ckpt.recipe_options(payload["system"]["recipe_opt"], recipe)
         payload["system"]["recipe_opt"], payload["train_config"]["recipe_opt"] = options, dict(options)
         saved = payload["train_config"]
+        saved["data_format"] = saved.get("data_format") or payload["system"].get("data_format")  # as detected then
         overrides = dict(overrides or {})
         if "recipe_opt" in overrides:  # none spelt as the run's options hold it
             overrides["recipe_opt"] = recipe.spelt(overrides["recipe_opt"])
@@ -222,6 +223,8 @@ class Trainer:
                 )
         config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
         with ckpt.missing_plugin_errors(payload, components):
+            if config.data_format:  # read when the data opens, after the checks of the parts
+                components.registry("data_format").get(config.data_format)
             return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
