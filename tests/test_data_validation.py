@@ -334,3 +334,14 @@ def test_the_suggested_check_quotes_a_path_with_spaces(tmp_path):
     png(root / "train" / "B" / "b.png")  # a partner missing for each
     with pytest.raises(DataError, match=re.escape(f"check again with `gantk data check '{root}'`")):
         check_dataset(root)
+
+
+def test_a_stray_255_in_a_set_of_class_ids_names_only_that_mask(tmp_path):
+    for name in ("a", "b", "c", "d"):
+        png(tmp_path / "images" / f"{name}.png")
+    for name, ids in (("a", [0, 1, 2, 3]), ("b", [0, 2, 1, 0]), ("c", [3, 3, 0, 1])):
+        write_png(torch.tensor(ids, dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / f"{name}.png")
+    write_png(torch.tensor([0, 1, 255, 0], dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / "d.png")
+    message = problems(tmp_path)
+    assert "masks/d.png: value 255 in a set of class-id masks (ids 0..3, e.g. in masks/a.png); if 255 marks pixels to ignore" in message
+    assert "masks/a.png:" not in message and "masks/b.png:" not in message and "masks/c.png:" not in message

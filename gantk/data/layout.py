@@ -214,25 +214,36 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
 
     8-bit masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0
     and 255; otherwise values are class ids and the classes are ``0 .. max`` (a set with 16-bit
-    label masks may use 255 as an id). Ids above ``SPARSE_IDS`` that leave three quarters of
-    ``0 .. max`` unused are refused: each class is an output channel of the model.
+    label masks may use 255 as an id). When more masks hold ids without 255 than hold 255, the set
+    is one of class ids and the masks holding 255 are the odd ones. Ids above ``SPARSE_IDS`` that
+    leave three quarters of ``0 .. max`` unused are refused: each class is an output channel of the model.
     """
-    found = set().union(*values.values()) if values else set()
-    binary = 255 in found and not any(has_wide_ids(path) for path in values)
+    with_255 = [path for path, seen in values.items() if 255 in seen]
+    ids_only = [path for path, seen in values.items() if 255 not in seen and seen - {0}]
+    wide = any(has_wide_ids(path) for path in values)
+    binary = bool(with_255) and not wide and len(ids_only) <= len(with_255)
+    stray_255 = bool(with_255) and not wide and not binary
+    found = set().union(*values.values()) - ({255} if stray_255 else set()) if values else set()
     num_classes = 2 if binary else max(2, max(found, default=0) + 1)
     allowed = {0, 255} if binary else set(range(num_classes))
     problems = []
     for path, seen in values.items():
         extra = sorted(seen - allowed)
-        if extra:
+        if binary and extra:
             shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
             problems.append(
                 f"{relative(path, root)}: values {shown} in a binary mask set; masks must hold only 0 (background) and "
                 "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression (or, if "
                 "255 marks pixels to ignore, as Pascal VOC's 'void' does, map them to a class id: gantk has no ignore label)."
             )
+        elif stray_255 and 255 in seen:
+            problems.append(
+                f"{relative(path, root)}: value 255 in a set of class-id masks (ids 0..{num_classes - 1}, e.g. in "
+                f"{relative(ids_only[0], root)}); if 255 marks pixels to ignore, as Pascal VOC's 'void' does, map them to a "
+                "class id (gantk has no ignore label); if the mask is a binary one (255 = object), save the object as its class id."
+            )
     if not binary and num_classes - 1 > SPARSE_IDS and 4 * len(found) < num_classes:
-        highest = max(values, key=lambda path: max(values[path], default=0))
+        highest = max(values, key=lambda path: max(values[path] & found, default=0))
         problems.append(
             f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct ids, "
             f"so the model would have {num_classes} output channels, most for ids no mask holds: map the ids to 0..K-1 "
