@@ -32,11 +32,12 @@ from gantk.train.resolve import fit_generator_depth, resolve_config
     ({"gen_opt": {"in_channels": 4}}, "in_channels in --gen-opt is set from the data's channels"),
     ({"beta1": 1.0}, "beta1 is an Adam decay rate in [0, 1), got 1.0"),
     ({"decay_start": 1.5}, "decay_start is a fraction of the schedule in [0, 1], got 1.5"),
+    ({"load_size": 1_000_000, "crop_size": 256}, "load_size is 1000000 px a side, more than the largest gantk takes (16384); give a smaller --load-size"),
 ])
 def test_settings_out_of_range_are_refused(values, message):
     with pytest.raises(OptionError, match=re.escape(message)):
         TrainConfig(**values).validate()
-    TrainConfig(decay_start=1.0, beta1=0.0).validate()  # the ends that are allowed
+    TrainConfig(decay_start=1.0, beta1=0.0, load_size=16384, crop_size=16384).validate()  # the ends that are allowed
 
 
 def test_settings_of_the_wrong_type_are_named():  # a bool is no number

@@ -1138,3 +1138,19 @@ def test_a_run_on_a_plugin_format_resumes_with_it_and_names_its_plugin_when_miss
     with pytest.raises(CheckpointError, match=r"uses a part that no loaded plugin provides: unknown data_format 'folder-pairs'.*"
                                               rf"Install \(or load\) the plugin\(s\) the run was trained with: .*Plugin"):
         Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
+
+
+def test_a_generator_too_deep_for_any_crop_size_says_so(pairs, tmp_path):
+    with pytest.raises(OptionError, match=r"G \(unet\) needs image sizes that are multiples of 1048576, more than the largest --crop-size "
+                                          r"\(16384\): its options make it too deep for any image; lower them \(`gantk describe generator unet`"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, gen_opt={"ngf": 8, "num_downs": 20}), progress=False).fit()
+
+
+def test_a_checkpoint_asking_for_huge_images_is_refused_as_edited(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["system"]["load_size"] = 10**6
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"is incomplete or damaged \(system.load_size missing or of another kind"):
+        ckpt.system_from_checkpoint(run)

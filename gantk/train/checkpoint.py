@@ -22,7 +22,7 @@ from ..recipes.base import Recipe
 from ..registry import plain
 from ..systems.base import System
 from . import stand_ins
-from .config import TrainConfig
+from .config import MAX_SIDE, TrainConfig
 
 FORMAT_VERSION = 2  # 2: part_plugins records each part's provider as a table (format 1: the plugin's name)
 READABLE_FORMATS = (1, 2)
@@ -34,7 +34,7 @@ _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file'
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
-LATER_SYSTEM_KEYS = {"n_critic": 1, "gen_defaults": None, "disc_defaults": None, "recipe_opt": {}}
+LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "gen_defaults": None, "disc_defaults": None, "recipe_opt": {}}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -132,6 +132,8 @@ MODEL_ENTRIES = {
     "system_state": lambda value: isinstance(value, dict),
     "system.recipe": lambda value: isinstance(value, str), "system.gen": lambda value: isinstance(value, str),
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
+    **{f"system.{key}": lambda value: value is None or (isinstance(value, int) and 0 < value <= MAX_SIDE)
+       for key in ("load_size", "crop_size")},
 }
 
 

@@ -23,6 +23,7 @@ CHOICES = {
     "augment_on": ("loader", "device"),
 }
 
+MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
@@ -156,6 +157,9 @@ class TrainConfig:
             raise OptionError(f"lr must be a positive number, got {self.lr}.")
         if self.decay_start is not None and not 0 <= self.decay_start <= 1:
             raise OptionError(f"decay_start is a fraction of the schedule in [0, 1], got {self.decay_start}.")
+        for key in ("load_size", "crop_size"):
+            if (value := getattr(self, key)) is not None and value > MAX_SIDE:
+                raise OptionError(f"{key} is {value} px a side, more than the largest gantk takes ({MAX_SIDE}); give a smaller {flag(key)}.")
         if self.load_size and self.crop_size and self.crop_size > self.load_size:
             raise OptionError(f"crop_size ({self.crop_size}) cannot exceed load_size ({self.load_size}).")
         for key in ("gen_opt", "disc_opt"):

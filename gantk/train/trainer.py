@@ -31,7 +31,7 @@ from ..plugins import Components, default_components
 from ..systems.base import System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
+from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
@@ -357,6 +357,13 @@ class Trainer:
             kind, component = system.network_parts.get(name, ("network", type(net).__name__))
             describe = kind in ("generator", "discriminator")
             multiple, smallest = getattr(net, "size_multiple", 1), getattr(net, "min_input_size", 1)
+            if crop and crop % multiple and multiple > MAX_SIDE:
+                raise OptionError(
+                    f"{name} ({component}) needs image sizes that are multiples of {multiple}, more than the largest "
+                    f"--crop-size ({MAX_SIDE}): its options make it too deep for any image; "
+                    + (f"lower them (`gantk describe {kind} {component}` shows its options and size multiple)." if describe
+                       else f"choose another {kind}.")
+                )
             if crop and crop % multiple:
                 raise OptionError(
                     f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
