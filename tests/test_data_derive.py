@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,6 +84,11 @@ def test_photos_smaller_than_the_crops_need_are_named(tmp_path):
     with pytest.warns(GantkWarning, match=r"1 of 2 photos \(small.png\) have a short side under 48 px"):
         result = derive_pairs(tmp_path / "photos", tmp_path / "out", task="gray", size=32, crops_per_photo=1)
     assert result.upscaled_photos == ["small.png"]
+    with warnings.catch_warnings():  # the warning comes before the work: as an error, it leaves nothing written
+        warnings.simplefilter("error", GantkWarning)
+        with pytest.raises(GantkWarning, match="small.png"):
+            derive_pairs(tmp_path / "photos", tmp_path / "out2", task="gray", size=32, crops_per_photo=1)
+    assert not (tmp_path / "out2").exists()
 
 
 def test_derive_pairs_needs_photos(tmp_path):

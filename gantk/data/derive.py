@@ -139,18 +139,25 @@ def derive_pairs(
     test_ids = set(order[:n_test])
     counts = {"train": 0, "test": 0}
     short_side = round(1.5 * size)
-    upscaled = []
     bad: list[str] = []
+    infos = {path: decode_or_note(probe, path, Path(photos_dir), bad) for path in photos}
+    upscaled = [path.name for path, info in infos.items() if info and min(info.height, info.width) < short_side]
+    if upscaled and not bad:  # before the work, which enlarging makes longer
+        shown = ", ".join(upscaled[:3]) + (", ..." if len(upscaled) > 3 else "")
+        warnings.warn(
+            f"{len(upscaled)} of {len(photos)} photos ({shown}) have a short side under {short_side} px (1.5 x --size) "
+            f"and are enlarged, so their crops are blurred; use a smaller --size for sharp targets.",
+            GantkWarning, stacklevel=2,
+        )
     with fresh_folder(Path(out_dir)) as tmp:
         for number, photo_path in enumerate(photos):
             split = "test" if number in test_ids else "train"
+            if infos[photo_path] is None:  # noted when probed
+                continue
             photo = decode_or_note(read_image, photo_path, Path(photos_dir), bad)
             if bad:  # nothing is kept now: only look for the other bad photos
                 continue
-            photo = to_channels(photo, 3)
-            if min(photo.shape[-2:]) < short_side:
-                upscaled.append(photo_path.name)
-            photo = _fit_short_side(photo, short_side)
+            photo = _fit_short_side(to_channels(photo, 3), short_side)
             generator = torch.Generator().manual_seed(derive_seed(seed, number))
             for k in range(crops_per_photo):
                 crop = _random_crop(photo, size, generator)
@@ -165,20 +172,12 @@ def derive_pairs(
                 bad,
             )
     names = [p.name for p in photos]
-    derived = DerivedSet(
+    return DerivedSet(
         Path(out_dir), task, size,
         train_photos=[n for i, n in enumerate(names) if i not in test_ids],
         test_photos=[n for i, n in enumerate(names) if i in test_ids],
         train_pairs=counts["train"], test_pairs=counts["test"], upscaled_photos=upscaled,
     )
-    if upscaled:
-        shown = ", ".join(upscaled[:3]) + (", ..." if len(upscaled) > 3 else "")
-        warnings.warn(
-            f"{len(upscaled)} of {len(photos)} photos ({shown}) have a short side under {short_side} px (1.5 x --size) "
-            f"and were enlarged, so their crops are blurred; use a smaller --size for sharp targets.",
-            GantkWarning, stacklevel=2,
-        )
-    return derived
 
 
 def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -> int:
