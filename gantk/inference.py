@@ -13,12 +13,12 @@ from PIL import Image
 
 from .data.io import image_from_pil
 from .data.transforms import match_channels, normalize_image
-from .errors import DataError
-from .nn import one_value_per_channel, size_rules
+from .errors import DataError, OptionError
+from .nn import check_choice, one_value_per_channel, size_rules
 from .plugins import Components
 from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
-from .train.config import check_seed
+from .train.config import CHOICES, check_seed
 from .train.distributed import resolve_device
 
 
@@ -43,6 +43,8 @@ class TrainedModel:
     def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False,
              components: Components | None = None) -> "TrainedModel":
         """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint)."""
+        if not isinstance(checkpoint, (str, Path)):
+            raise OptionError(f"checkpoint must be the path of a checkpoint file or run directory, got {checkpoint!r}.")
         device_ = resolve_device(device)
         system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components, to_translate=True)
         system.to(device_).train(not eval_mode)
@@ -62,6 +64,7 @@ class TrainedModel:
         Raises:
             DataError: another shape or dtype, a 32-bit PIL image, or float values outside [-1, 1] (such as 0..255).
         """
+        channels = self._input_channels(direction)
         if isinstance(images, Image.Image):
             images = image_from_pil(images)
         if not isinstance(images, torch.Tensor):
@@ -88,7 +91,13 @@ class TrainedModel:
                 )
         else:
             raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
-        return match_channels(images.to(self.device), self.config["channels"]["A" if direction == "AtoB" else "B"])
+        return match_channels(images.to(self.device), channels)
+
+    def _input_channels(self, direction: str) -> int:
+        """The channels the generator for ``direction`` takes; a direction the model does not translate is an error."""
+        check_choice("direction", direction, CHOICES["direction"])
+        self.system.check_direction(direction)
+        return self.config["channels"]["A" if direction == "AtoB" else "B"]
 
     @property
     def generators(self) -> list[torch.nn.Module]:
@@ -115,8 +124,16 @@ class TrainedModel:
         back to the inputs' size.
 
         Raises:
-            DataError: without ``pad``, inputs of a size the generators do not take.
+            DataError: inputs unlike those :meth:`inputs` gives (another dtype, shape or number of channels);
+                without ``pad``, inputs of a size the generators do not take.
         """
+        channels = self._input_channels(direction)
+        if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype == torch.float32 and inputs.shape[1] == channels):
+            got = f"a {inputs.dtype} tensor of shape {tuple(inputs.shape)}" if isinstance(inputs, torch.Tensor) else f"a {type(inputs).__name__}"
+            raise DataError(
+                f"translate takes float32 N x {channels} x H x W inputs in [-1, 1], got {got}: pass the images through "
+                f"model.inputs(images, direction={direction!r}) first."
+            )
         inputs = inputs.to(self.device)
         height, width = inputs.shape[-2:]
         multiple, smallest = self.size_multiple, self.min_input_size

@@ -56,6 +56,8 @@ def translate(
     (default: the installed ones).
     """
     check_choice("size", size, TRANSLATE_SIZES)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise OptionError(f"batch size must be a positive integer, got {batch_size!r}.")
     if size == "native" and batch_size != 1:
         raise OptionError(f"size native runs each image at its own size, one at a time: use batch size 1, not {batch_size}.")
     model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)

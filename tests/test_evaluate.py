@@ -624,6 +624,34 @@ def test_model_inputs_refuse_values_that_are_not_finite(image_run):
         model.inputs(images.numpy())
 
 
+def test_a_model_names_what_it_takes_when_given_something_else(image_run, tmp_path):
+    from gantk.inference import TrainedModel
+    from gantk.translate import translate
+
+    model = TrainedModel.load(image_run[0], device="cpu")
+    pixels = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    for given, got in ((pixels, r"a torch.uint8 tensor of shape \(1, 3, 32, 32\)"), (torch.zeros(3, 32, 32), r"shape \(3, 32, 32\)"),
+                       (torch.zeros(1, 1, 32, 32), r"shape \(1, 1, 32, 32\)"), (torch.zeros(1, 3, 32, 32, dtype=torch.float64), "torch.float64"),
+                       ([pixels], "a list")):
+        with pytest.raises(DataError, match=rf"translate takes float32 N x 3 x H x W inputs in \[-1, 1\], got .*{got}.*: pass the images "
+                                            r"through model.inputs\(images, direction='AtoB'\) first"):
+            model.translate(given)
+    assert model.translate(model.inputs(pixels)).shape == (1, 3, 32, 32)
+    for call in (lambda: model.inputs(pixels, direction="atob"), lambda: model.translate(model.inputs(pixels), direction="atob")):
+        with pytest.raises(OptionError, match="direction='atob' is not valid; choose one of: AtoB, BtoA"):
+            call()
+    with pytest.raises(OptionError, match="a paired model maps its input to its output only"):
+        model.inputs(pixels, direction="BtoA")
+    with pytest.raises(OptionError, match="checkpoint must be the path of a checkpoint file or run directory, got None"):
+        TrainedModel.load(None)
+    with pytest.raises(OptionError, match="seed must be an integer from .*, got 'a'"):
+        with model.seeded("a"):
+            pass
+    for batch_size in (0, "2"):
+        with pytest.raises(OptionError, match=f"batch size must be a positive integer, got {batch_size!r}"):
+            translate(image_run[0], image_run[1] / "A", tmp_path / "out", batch_size=batch_size)
+
+
 def test_translate_replaces_existing_files_only_with_overwrite(image_run, tmp_path):
     run, pairs = image_run
     images = sorted((pairs / "A").glob("*.png"))[:2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -320,3 +321,11 @@ def test_the_pixel_limit_is_set_by_the_environment(tmp_path, monkeypatch, suffix
         monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", text)
         with pytest.raises(DataError, match="GANTK_MAX_IMAGE_PIXELS=.* is not a number of pixels"):
             read_image(path)
+
+
+def test_readers_take_text_paths_and_refuse_a_folder(tmp_path):
+    write_png(torch.zeros(1, 4, 4, dtype=torch.uint8), tmp_path / "a.png")
+    assert read_image(str(tmp_path / "a.png")).shape == (1, 4, 4) and read_mask(str(tmp_path / "a.png")).shape == (4, 4)
+    for read in (read_image, read_mask):
+        with pytest.raises(DataError, match=f"^{re.escape(str(tmp_path))} is a folder; pass an image file.$"):
+            read(str(tmp_path))

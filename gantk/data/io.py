@@ -157,7 +157,7 @@ def _no_pixel_limit() -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = before
 
 
-def read_image(path: Path) -> Tensor:
+def read_image(path: str | Path) -> Tensor:
     """Decode an image as uint8 ``C x H x W`` keeping its kind: 1 (gray), 3 (RGB) or 4 (RGBA) channels.
 
     Palette PNGs become RGB, gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits, CMYK
@@ -166,6 +166,7 @@ def read_image(path: Path) -> Tensor:
     Raises:
         DataError: the file cannot be read or decoded.
     """
+    path = _image_file(path)
     _check_pixels(path)
     if _decoded_with_pil(path):
         array = _read_with_pil(path)
@@ -189,12 +190,13 @@ def read_image(path: Path) -> Tensor:
     return image
 
 
-def read_mask(path: Path) -> Tensor:
+def read_mask(path: str | Path) -> Tensor:
     """Decode a label mask as ``H x W`` int64 values (palette PNGs give their palette indices).
 
     Raises:
         DataError: the file cannot be decoded, or its colour channels differ (a colour image, not labels).
     """
+    path = _image_file(path)
     _check_pixels(path)
     if _decoded_with_pil(path):
         array = _read_with_pil(path, as_mask=True)
@@ -385,6 +387,14 @@ def _png_header(path: Path) -> bytes:
 
 def _is_palette_png(head: bytes) -> bool:
     return len(head) > 25 and head[:8] == _PNG_SIGNATURE and head[25] == _PNG_PALETTE
+
+
+def _image_file(path: str | Path) -> Path:
+    """``path`` as a ``Path``; a folder is an error (decoding would blame the file's contents)."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; pass an image file.")
+    return path
 
 
 def _refuse_if_gone(path: Path) -> None:

@@ -185,8 +185,8 @@ SEEDS = (-2**63, 2**64 - 1)  # the seeds torch.manual_seed takes
 
 def check_seed(seed: int) -> None:
     """Raise unless ``seed`` is one torch can seed with."""
-    if not SEEDS[0] <= seed <= SEEDS[1]:
-        raise OptionError(f"seed must be an integer from {SEEDS[0]} to {SEEDS[1]}, got {seed}.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not SEEDS[0] <= seed <= SEEDS[1]:
+        raise OptionError(f"seed must be an integer from {SEEDS[0]} to {SEEDS[1]}, got {seed!r}.")
 
 
 def check_type(key: str, value: Any) -> None:
