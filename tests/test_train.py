@@ -854,6 +854,7 @@ def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_p
     with pytest.raises(TrainingInterrupted) as stop:
         Trainer(config, callbacks=[send_signal], progress=False).fit()
     assert (stop.value.step, stop.value.signum) == (3, signum) and ckpt.load_checkpoint(tmp_path / "run")["step"] == 3
+    assert (tmp_path / "run" / "loss_curves.png").is_file()  # plotted from the rows logged before the signal
     assert f"{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again" in capsys.readouterr().err
     assert handlers == {sig: signal.getsignal(sig) for sig in handlers}  # the signals act as before again
     trainer = Trainer.resume(tmp_path / "run", progress=False)

@@ -519,6 +519,7 @@ class Trainer:
             ended = schedule_steps(saved.get("max_steps"), saved.get("epochs"), steps_per_epoch)  # the schedule it had
             if self._due(config.val_every) or self.step == ended:  # it stopped before its checkpoint's validation ended
                 self._validate(parts, log)
+        interrupted = None
         try:
             # One process only: under torchrun every rank would have to agree on the step to stop at.
             with (stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device),
@@ -536,6 +537,8 @@ class Trainer:
                             stopped = True
                             break
                         self._stop_if_asked(parts, stop_signal())
+        except TrainingInterrupted as signalled:  # raised once the losses are plotted
+            interrupted = signalled
         finally:
             log.close()
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
@@ -544,6 +547,8 @@ class Trainer:
         metrics = self.run_dir / run_files.METRICS
         if process.is_main and metrics.is_file() and read_metrics(metrics):  # none when stopped before the first row
             plot_losses(metrics, self.run_dir / run_files.LOSS_CURVES)
+        if interrupted is not None:
+            raise interrupted
         if process.distributed:
             dist.barrier()
         return self.run_dir
