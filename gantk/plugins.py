@@ -312,7 +312,7 @@ def _describe(error: Exception) -> str:
     """The error on one line (pluggy's validation errors span several)."""
     text = str(error) if isinstance(error, GantkError) else f"{type(error).__name__}: {error}"
     if isinstance(error, pluggy.PluginValidationError):
-        text += " A hook's parameters are named as in gantk.hookspecs: registry (or cli for gantk_register_commands)."
+        text = text.rstrip(". ") + ". A hook's parameters are named as in gantk.hookspecs: registry (or cli for gantk_register_commands)."
     return " ".join(text.split())
 
 

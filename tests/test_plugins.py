@@ -182,7 +182,8 @@ def test_a_plugin_class_or_a_misnamed_hook_parameter_is_reported_with_the_fix():
     messages = [str(f) for f in components.failures]
     assert any(m.endswith("ClassPlugin': is a class whose hooks take self; pass an instance (ClassPlugin()) or a module.") for m in messages)
     assert any(m.startswith("plugin 'misnamed': could not be loaded: PluginValidationError") and "{'reg'}" in m
-               and m.endswith("named as in gantk.hookspecs: registry (or cli for gantk_register_commands).") for m in messages)
+               and m.endswith("can not be found in the hookspec. A hook's parameters are named as in gantk.hookspecs: registry "
+                              "(or cli for gantk_register_commands).") for m in messages)
     assert "never" not in components.registry("generator")
 
 
