@@ -79,8 +79,11 @@ def result_table(result: dict[str, Any]) -> str:
     rows = [(name, f"{value:.4f}" if value is not None else "n/a") for name, value in result["metrics"].items()]
     for name, values in result.get("classes", {}).items():
         rows.append((f"class {name}", "  ".join(f"{v:.4f}" for v in values)))
-    rows += [(name, f"unavailable: {reason}") for name, reason in result["unavailable"].items()]
-    width = max(len(name) for name, _ in rows)
+    by_reason: dict[str, list[str]] = {}  # metrics that share a reason are listed once (no Inception weights: six of them)
+    for name, reason in result["unavailable"].items():
+        by_reason.setdefault(reason, []).append(name)
+    width = max((len(name) for name, _ in rows), default=0)  # a list of names sharing a reason runs past it
+    rows += [(", ".join(names), f"unavailable: {reason}") for reason, names in by_reason.items()]
     return "\n".join(lines + [f"  {name:<{width}}  {text}" for name, text in rows])
 
 

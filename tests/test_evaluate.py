@@ -193,6 +193,15 @@ def test_a_plugin_format_with_or_without_paired_targets_can_be_evaluated(image_r
         evaluate(mask_run[0], pairs, data_format="my-sides", components=components, progress=False)
 
 
+def test_eval_lists_the_metrics_that_share_a_reason_once(image_run, no_weights):
+    run, pairs = image_run
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    unavailable = [line.split() for line in result.output.splitlines() if "unavailable:" in line]
+    assert len(unavailable) == 1 and unavailable[0][:6] == ["fid,", "kid,", "precision,", "recall,", "density,", "coverage"]
+    assert any(line.split()[:1] == ["l1"] for line in result.output.splitlines())
+
+
 def test_eval_takes_the_data_format(image_run, no_weights):
     run, pairs = image_run
     args = ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", "--no-progress", "--data-format"]
