@@ -239,9 +239,10 @@ class OneElement(Objective):
 def test_a_loss_that_is_not_a_scalar_is_named():
     objectives = ObjectiveSet.from_spec("per-pixel+one", _registry_with(**{"per-pixel": PerPixel, "one": OneElement}))
     ctx = LossContext(input=torch.zeros(1, 1, 4, 4), fake=torch.zeros(1, 3, 4, 4), real=torch.zeros(1, 3, 4, 4))
-    with pytest.raises(OptionError, match="'per-pixel' returned a tensor of shape \\(1, 3, 4, 4\\) from generator_loss"):
+    with pytest.raises(OptionError, match="'per-pixel' \\(plugin '\\?'\\) returned a tensor of shape \\(1, 3, 4, 4\\) from generator_loss"):
         objectives.generator_losses(ctx)
-    with pytest.raises(OptionError, match="'one' returned a tensor of shape \\(1,\\) from generator_loss"):
+    with pytest.raises(OptionError, match=r"'one' \(plugin '.*'\) returned a tensor of shape \(1,\) from generator_loss; a loss must "
+                                          r"be a scalar tensor: reduce it \(with .mean\(\), say\)"):
         ObjectiveSet(objectives.terms[1:]).generator_losses(ctx)
 
 

@@ -670,9 +670,15 @@ def test_a_step_without_loss_terms_is_a_clear_error(pairs, tmp_path):
 
 def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=4, disc="none", loss="exploding", log_every=1)
-    with pytest.raises(GantkError, match=r"training diverged at step 2: G/exploding is not finite; lower --lr\.$"):  # fp32 already
+    with pytest.raises(GantkError, match=r"training diverged at step 2: G/exploding is not finite; lower --lr; or check the loss terms "
+                                          r"of plugin\(s\) helpers\..*Plugin\.$"):  # fp32 already
         Trainer(config, components=exploding_components(), progress=False).fit()
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
+    config = tiny_config(pairs, tmp_path / "init", max_steps=2, gen_opt={"ngf": 8, "init_gain": float("inf")}, log_every=1)
+    with pytest.raises(GantkError, match=r"training diverged at step 1: .* is not finite; at the first step, check the networks' "
+                                          r"starting options \(--gen-opt, --disc-opt\), the loss options and the data before the "
+                                          r"learning rate \(lower --lr\)\.$"):
+        Trainer(config, progress=False).fit()
 
 
 def test_a_run_stopped_by_an_error_stops_its_loader_workers(pairs, tmp_path):

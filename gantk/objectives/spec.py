@@ -25,11 +25,12 @@ _EXPONENT_CUT = re.compile(r"@\s*(\d+\.?\d*|\.\d+)[eE]$")  # 'l1@1e' of 'l1@1e+3
 
 
 class ObjectiveTerm(NamedTuple):
-    """One term of a spec: the objective's registered name, its weight and the objective."""
+    """One term of a spec: the objective's registered name, its weight, the objective and the plugin providing it."""
 
     name: str
     weight: float
     objective: Objective
+    plugin: str = "?"
 
 
 def _error(text: str, problem: str, known: Sequence[str], hint: str = "") -> SpecError:
@@ -203,7 +204,7 @@ class ObjectiveSet(nn.Module):
                     f"objective {name!r} (plugin '{plugin}') has default_weight {objective.default_weight!r}, which no "
                     f"spec can use: give it a weight ({name}@W) or fix the plugin."
                 )
-            terms.append(ObjectiveTerm(name, objective.default_weight if weight is None else weight, objective))
+            terms.append(ObjectiveTerm(name, objective.default_weight if weight is None else weight, objective, plugin))
         problem = _terms_problem(terms)
         if problem:
             raise _error(text, problem, known)
@@ -228,7 +229,10 @@ class ObjectiveSet(nn.Module):
                 continue
             if not isinstance(loss, Tensor) or loss.dim() != 0:
                 got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else type(loss).__name__
-                raise OptionError(f"objective {term.name!r} returned {got} from {step}; a loss must be a scalar tensor.")
+                raise OptionError(
+                    f"objective {term.name!r} (plugin '{term.plugin}') returned {got} from {step}; a loss must be a scalar "
+                    "tensor: reduce it (with .mean(), say) in the objective."
+                )
             losses[term.name] = term.weight * loss
         return losses
 

@@ -27,7 +27,7 @@ from ..errors import CheckpointError, DataError, GantkError, GantkWarning, Optio
 from ..files import first_names, foreign_entries, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel, size_rules
-from ..plugins import Components, default_components
+from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
@@ -681,12 +681,22 @@ class Trainer:
         scaler = parts.scaler
         if self.config.precision != "fp16":
             fix = "lower --lr" + (" or use --precision fp32" if self.config.precision != "fp32" else "")
-            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; {fix}.")
+            if self.step == 1:  # barely trained: the learning rate is unlikely to be the cause
+                fix = ("at the first step, check the networks' starting options (--gen-opt, --disc-opt), the loss options "
+                       f"and the data before the learning rate ({fix})")
+            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; {fix}{self._plugin_terms(bad)}.")
         if scaler.get_scale() < 1:
             raise GantkError(
                 f"training diverged at step {self.step}: {', '.join(bad)} is not finite and the fp16 loss scale fell to "
                 f"{scaler.get_scale():.2g} as steps kept overflowing; lower --lr or use --precision bf16 or fp32."
             )
+
+    def _plugin_terms(self, losses: list[str]) -> str:
+        """A note naming the plugins outside gantk that provide the terms of ``losses`` (``G/tv``, ...), if any."""
+        terms = {key.rpartition("/")[2] for key in losses}
+        providers = self.part_plugins.get("objective", {})
+        plugins = sorted({providers[t]["plugin"] for t in terms if t in providers and providers[t]["plugin"] not in BUILTIN_PLUGINS})
+        return f"; or check the loss terms of plugin(s) {', '.join(plugins)}" if plugins else ""
 
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """One training step on a batch already on the device: each phase due at this step updates its
