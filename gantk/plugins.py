@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import importlib
@@ -62,7 +63,10 @@ class Components:
         return self.registries[kind]
 
     def create(self, kind: str, name: str, **options: Any) -> Any:
-        return self.registry(kind).create(name, **options)
+        component = self.registry(kind).create(name, **options)
+        if normalize_kind(kind) == "recipe" and component.name != name:  # it goes by the name it is registered under
+            component = dataclasses.replace(component, name=name)
+        return component
 
     def call_hook(self, hook_name: str, **kwargs: Any) -> None:
         """Call every implementation of a hook on its own, recording a plugin that raises; one that

@@ -166,6 +166,19 @@ def test_a_recipe_without_a_network_or_loss_asks_for_the_flag(pairs, tmp_path):
     assert trainer.config.gen == "unet"
 
 
+def test_a_recipe_goes_by_the_name_it_is_registered_under(pairs, tmp_path):
+    class Plugin:
+        @hookimpl
+        def gantk_register_recipes(self, registry):
+            registry.add("renamed", lambda: Recipe(name="pix2pix", system=PairedSystem, defaults=pix2pix().defaults))
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    assert components.create("recipe", "renamed").name == "renamed"
+    with pytest.raises(OptionError, match=r"recipe 'renamed' has no option clip"):
+        Trainer(TrainConfig(recipe="renamed", data=str(pairs), out=str(tmp_path / "run"), recipe_opt={"clip": 1}, **TINY),
+                components=components)
+
+
 def test_a_recipe_names_its_system_class(components):
     with pytest.raises(OptionError, match=r"recipe 'x' has system='PairedSystem': give the System subclass"):
         Recipe(name="x", system="PairedSystem")

@@ -15,7 +15,7 @@ class Recipe:
     """Defaults for ``gantk train`` (any flag overrides them) and the system class they configure.
 
     Attributes:
-        name: the registered name (``--recipe``).
+        name: the registered name (``--recipe``; a recipe registered under another name goes by that one).
         system: the ``System`` subclass built from the resolved configuration.
         defaults: values for ``TrainConfig`` fields, e.g. ``{"gen": "unet", "loss": "bce+l1"}``.
         source: where the settings come from (paper, section).
