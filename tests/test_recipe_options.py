@@ -179,6 +179,18 @@ def test_a_recipe_goes_by_the_name_it_is_registered_under(pairs, tmp_path):
                 components=components)
 
 
+def test_a_recipe_default_of_the_wrong_type_names_the_recipe(pairs, tmp_path):
+    class Plugin:
+        @hookimpl
+        def gantk_register_recipes(self, registry):
+            registry.add("fast", lambda: Recipe(name="fast", system=PairedSystem, defaults={**pix2pix().defaults, "lr": "fast"}))
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    with pytest.raises(OptionError, match=r"^recipe 'fast' \(plugin '.*Plugin'\) has a default that is not a setting's value: lr must "
+                                          r"be a number, got 'fast'. Fix the recipe's defaults.$"):
+        Trainer(TrainConfig(recipe="fast", data=str(pairs), out=str(tmp_path / "run"), **TINY), components=components)
+
+
 def test_a_recipe_names_its_system_class(components):
     with pytest.raises(OptionError, match=r"recipe 'x' has system='PairedSystem': give the System subclass"):
         Recipe(name="x", system="PairedSystem")

@@ -50,7 +50,13 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
         if config.epochs is not None:  # a length in epochs replaces the demo's in steps
             del settings["max_steps"]
         config = config.merged(settings, only_unset=True)
-    config = config.merged(defaults, only_unset=True).merged(FALLBACKS, only_unset=True)
+    try:
+        config = config.merged(defaults, only_unset=True)
+    except OptionError as error:
+        plugin = components.registry("recipe").get(config.recipe).plugin
+        raise OptionError(f"recipe '{config.recipe}' (plugin '{plugin}') has a default that is not a setting's value: {error} "
+                          "Fix the recipe's defaults.") from None
+    config = config.merged(FALLBACKS, only_unset=True)
     config = dataclasses.replace(config, recipe_opt=recipe.settings(config.recipe_opt))
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
