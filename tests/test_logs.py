@@ -47,8 +47,15 @@ def test_plot_errors_name_the_problem(tmp_path):
 
     metrics = tmp_path / "metrics.csv"
     metrics.write_text("step,epoch,lr,G/l1\n1,0,0.0002,0.5\ngarbage\n")
-    with pytest.raises(GantkError, match="has a damaged row"):
+    with pytest.raises(GantkError, match="has a damaged row at line 3 "):
         plot_losses(metrics, tmp_path / "curves.png")
+    for text, problem in ((b"step,G/l1\n1,\xf0\x28\n", "it is not CSV text"), (b"step\n1\n2\n", r"has no loss columns \(only step\)")):
+        metrics.write_bytes(text)
+        with pytest.raises(GantkError, match=problem):
+            plot_losses(metrics, tmp_path / "curves.png")
+    (tmp_path / "run" / "metrics.csv").mkdir(parents=True)
+    with pytest.raises(GantkError, match="metrics.csv is not a file: pass a run directory"):
+        plot_losses(tmp_path / "run" / "metrics.csv", tmp_path / "curves.png")
     with pytest.raises(GantkError, match="ending in .png"):
         plot_losses(metrics, tmp_path / "curves.txt")
     metrics.write_text("garbage,,,\n")  # not "no rows yet": no run wrote this

@@ -68,14 +68,21 @@ class MetricsLog:
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
     """Rows of a run's metrics CSV as numbers (empty cells skipped)."""
+    rows = []
     with Path(path).open(newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is not None and "step" not in reader.fieldnames:
-            raise GantkError(f"{path} is not a run's metrics file: its header has no 'step' column.")
         try:
-            return [{k: float(v) for k, v in row.items() if v != ""} for row in reader]
-        except (TypeError, ValueError):  # a short row gives None, a damaged one text
-            raise GantkError(f"{path} has a damaged row (not all numbers); repair or delete that row.") from None
+            if reader.fieldnames is not None and "step" not in reader.fieldnames:
+                raise GantkError(f"{path} is not a run's metrics file: its header has no 'step' column.")
+            for row in reader:
+                try:
+                    rows.append({k: float(v) for k, v in row.items() if v != ""})
+                except (TypeError, ValueError):  # a short row gives None, a damaged one text
+                    raise GantkError(f"{path} has a damaged row at line {reader.line_num} (not all numbers); repair or delete "
+                                     "that row.") from None
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise GantkError(f"{path} is not a run's metrics file: it is not CSV text ({error}).") from None
+    return rows
 
 
 def save_sample_grid(rows: Sequence[Tensor], path: Path, max_samples: int = 4) -> None:

@@ -32,11 +32,14 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     if out_png.suffix.lower() != ".png":
         raise GantkError(f"the plot is written as PNG: give a path ending in .png, not {out_png}.")
     if not metrics_csv.is_file():
-        raise GantkError(f"{metrics_csv} does not exist: pass a run directory written by 'gantk train'.")
+        missing = "is not a file" if metrics_csv.exists() else "does not exist"
+        raise GantkError(f"{metrics_csv} {missing}: pass a run directory written by 'gantk train'.")
     rows = read_metrics(metrics_csv)
     if not rows:
         raise GantkError(f"{metrics_csv} has no rows yet: train for at least --log-every steps.")
     losses = loss_columns(rows)
+    if not losses:
+        raise GantkError(f"{metrics_csv} has no loss columns (only {', '.join(rows[0])}): it is not a training run's metrics file.")
     panels = sorted({key.split("/")[0] for key in losses})
     fig, axes = figure(1, len(panels), figsize=(5 * len(panels), 3.5))
     for axis, panel in zip(axes[0], panels):
