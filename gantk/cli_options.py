@@ -41,9 +41,10 @@ class DeviceName(click.ParamType):
     name = "auto|cpu|cuda|cuda:N"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        if not is_device_name(str(value)):
+        name = str(value).lower()  # the help shows the names upper-cased, as click does metavars
+        if not is_device_name(name):
             self.fail(f"{value!r} is not one of auto, cpu, cuda or cuda:N (e.g. cuda:1).", param, ctx)
-        return str(value)
+        return name
 
 
 def parse_value(text: str) -> Any:

@@ -431,6 +431,7 @@ def test_cli_choices_are_the_librarys():
 def test_every_device_option_takes_a_gpu_number_and_names_a_wrong_device(command):
     option = next(param for param in cli.commands[command].params if param.name == "device")
     assert option.type.convert("cuda:1", option, None) == "cuda:1"
+    assert [option.type.convert(name, option, None) for name in ("CPU", "Cuda:1")] == ["cpu", "cuda:1"]  # as the help spells them
     for wrong in ("gpu", "cuda:01", "cuda:\u0663"):  # the last, an Arabic-Indic digit
         result = CliRunner().invoke(cli, [command, "--device", wrong])
         assert result.exit_code == 2 and f"{wrong!r} is not one of auto, cpu, cuda or cuda:N (e.g. cuda:1)" in result.output
