@@ -91,7 +91,7 @@ def result_table(result: dict[str, Any]) -> str:
 @click.option("--grid", "grid_spec", help="A built-in grid (table1, generators, table3, pixel-loss) or a TOML grid file.")
 @click.option("--data", type=click.Path(exists=True), help="Dataset every cell trains and is evaluated on.")
 @click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
-@click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells.")
+@click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells (with --grid: that grid's).")
 @train_flags(
     "--config", "--recipe", "--recipe-opt", "--gen-opt", "--disc-opt", "--max-steps", "--epochs", "--batch-size", "--load-size",
     "--crop-size", "--lr", "--seed", "--precision", "--device", "--workers", "--log-every", "--sample-every",
@@ -113,8 +113,8 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     from .ablate import BUILTIN_GRIDS, AblationError, load_grid, run_ablation
     from .train.config import layered, naming_config_file, read_config_file
 
-    if list_grids:
-        for grid in BUILTIN_GRIDS.values():
+    if list_grids:  # the grid given, or every built-in one
+        for grid in [load_grid(grid_spec)] if grid_spec else BUILTIN_GRIDS.values():
             click.echo(f"{grid.name}: {grid.description}")
             for cell in grid.cells:
                 click.echo(f"  {cell.name}: " + ", ".join(f"{k}={v}" for k, v in cell.settings.items()))

@@ -198,7 +198,7 @@ def test_a_cell_whose_checkpoint_is_gone_trains_again(study):
 @pytest.mark.parametrize("text, message", [
     ('[[cells]]\nname = "a"\nlos = "l1"', "grid grid \\(.*grid.toml\\), cell 'a': unknown setting\\(s\\) los; a cell takes: .*crop_size, data_format, decay_start, .*, n_critic, pool_size,"),
     ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
-    ('[[cells]]\nname = ".."', "clashing: empty"),
+    ('[[cells]]\nname = ".."\n[[cells]]\nname = "a"', "cell name\\(s\\) '..' leave no letters or digits to name a folder with; give each cell a name"),
     ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),
     ('name = "x"', "needs \\[\\[cells\\]\\]"),
     ('[[cell]]\nname = "a"', "unknown top-level key"),
@@ -242,6 +242,13 @@ def test_builtin_grid_cells_resolve(name, tmp_path):
 def test_list_builtin_grids():
     result = invoke("--list")
     assert result.exit_code == 0 and "table1" in result.output and "L1+cGAN: loss=bce+l1@100" in result.output
+
+
+def test_list_with_a_grid_lists_that_grid(study):
+    grid = study[0]
+    result = invoke("--list", "--grid", grid)
+    assert result.exit_code == 0, result.output
+    assert "table1" not in result.output and result.output.splitlines()[0].startswith(f"{load_grid(grid).name}:")
 
 
 def test_a_bad_cell_is_reported_before_any_cell_trains(study):

@@ -114,12 +114,16 @@ def load_grid(spec: str | Path) -> Grid:
 
 def check_grid(grid: Grid) -> None:
     """Cell names unique as folders; every key a training setting; ``data`` and ``out`` left to the runner."""
-    folders = [cell.folder for cell in grid.cells]
-    clashes = sorted({f for f in folders if folders.count(f) > 1 or not f})
-    if clashes:
+    unnamed = [cell.name for cell in grid.cells if not cell.folder]
+    if unnamed:
         raise AblationError(
-            f"grid {grid.label}: cell names must differ as folder names (letters, digits, +._-), clashing: {', '.join(clashes) or 'empty'}."
+            f"grid {grid.label}: cell name(s) {', '.join(map(repr, unnamed))} leave no letters or digits to name a folder with; "
+            "give each cell a name such as 'L1+cGAN'."
         )
+    folders = [cell.folder for cell in grid.cells]
+    clashes = sorted({f for f in folders if folders.count(f) > 1})
+    if clashes:
+        raise AblationError(f"grid {grid.label}: cell names must differ as folder names (letters, digits, +._-), clashing: {', '.join(clashes)}.")
     for label, settings in [("[common]", grid.common)] + [(f"cell '{c.name}'", c.settings) for c in grid.cells]:
         reserved = sorted(RUNNER_KEYS & set(settings))
         if reserved:
