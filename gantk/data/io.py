@@ -340,9 +340,13 @@ def write_png(image: Tensor, path: str | Path) -> Path:
     gray and RGB PNGs only.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"cannot write an image to {path}: it is a folder; give a file name ending in .png.")
     image = image.detach().cpu()
     if image.is_floating_point():
         image = to_uint8(image)
+    elif image.dtype != torch.uint8:
+        raise DataError(f"cannot write a {image.dtype} image to {path}: pass uint8 pixels, or floats in [-1, 1].")
     if image.dim() != 3 or image.shape[0] not in (1, 2, 3, 4):
         raise DataError(
             f"cannot write an image of shape {tuple(image.shape)} to {path}: expected C x H x W with 1 to 4 channels."
