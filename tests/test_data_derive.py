@@ -292,3 +292,11 @@ def test_derive_pairs_refuses_photos_whose_crops_would_share_files(tmp_path):
         derive_pairs(photos, tmp_path / "out", task="gray", size=16, crops_per_photo=1)
     assert f"{photos}: 0.jpg, 0.png share the name '0'" in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_one_photo_gives_a_training_split_and_says_there_is_no_test_split(tmp_path):
+    (tmp_path / "photos").mkdir()
+    write_png(torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8), tmp_path / "photos" / "only.png")
+    with pytest.warns(GantkWarning, match="one photo, so no test split"):
+        result = derive_pairs(tmp_path / "photos", tmp_path / "out", task="gray", size=16, crops_per_photo=2)
+    assert (result.train_pairs, result.test_pairs) == (2, 0) and not (tmp_path / "out" / "test").exists()

@@ -137,6 +137,9 @@ def derive_pairs(
     order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(derive_seed(seed))).tolist()
     n_test = min(len(photos) - 1, max(1, round(len(photos) * test_fraction))) if test_fraction > 0 else 0
     test_ids = set(order[:n_test])
+    if test_fraction > 0 and not n_test:
+        warnings.warn(f"{photos_dir}: one photo, so no test split (photos, not crops, are split): add photos for a test set.",
+                      GantkWarning, stacklevel=2)
     counts = {"train": 0, "test": 0}
     short_side = round(1.5 * size)
     bad: list[str] = []
