@@ -256,6 +256,8 @@ def test_a_checkpoint_referring_to_code_is_refused_as_such(tmp_path):
     (lambda p: p["system"].pop("gen"), "system.gen"), (lambda p: p["system"].update(channels={"A": 3}), "system.channels"),
     (lambda p: p.pop("system_state"), "system_state"), (lambda p: p.update(step="x"), "step"), (lambda p: p.update(step=-5), "step"),
     (lambda p: p.pop("optimizers"), "optimizers"), (lambda p: p.update(loss_windows=[{"G_l1": "x"}]), "loss_windows"),
+    (lambda p: p["system"].update(num_classes=-3), "system.num_classes"), (lambda p: p["system"].update(direction="up"), "system.direction"),
+    (lambda p: p["system"].update(conditional="yes"), "system.conditional"), (lambda p: p["system"].update(data_format=3), "system.data_format"),
 ])
 def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damage, named):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()

@@ -22,7 +22,7 @@ from ..recipes.base import Recipe
 from ..registry import plain
 from ..systems.base import System
 from . import stand_ins
-from .config import MAX_SIDE, TrainConfig
+from .config import CHOICES, MAX_SIDE, TrainConfig
 
 FORMAT_VERSION = 2  # 2: part_plugins records each part's provider as a table (format 1: the plugin's name)
 READABLE_FORMATS = (1, 2)
@@ -134,6 +134,10 @@ MODEL_ENTRIES = {
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
     **{f"system.{key}": lambda value: value is None or (isinstance(value, int) and 0 < value <= MAX_SIDE)
        for key in ("load_size", "crop_size")},
+    "system.num_classes": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 2),
+    "system.conditional": lambda value: isinstance(value, bool),
+    "system.direction": lambda value: value in CHOICES["direction"],
+    "system.data_format": lambda value: value is None or isinstance(value, str),
 }
 
 
