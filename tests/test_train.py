@@ -242,6 +242,16 @@ def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
     assert not marker.exists()
 
 
+def test_a_plain_pickle_is_refused_without_torchs_protocol_note(tmp_path):
+    import pickle
+
+    (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*plain.pt \(.*\): it is not a complete gantk checkpoint"):
+            ckpt.load_checkpoint(tmp_path / "plain.pt")
+
+
 def test_a_checkpoint_referring_to_code_is_refused_as_such(tmp_path):
     class Calls:
         def __reduce__(self):

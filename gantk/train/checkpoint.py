@@ -89,7 +89,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint with ``weights_only=True`` (no code from the file runs)."""
     path = resolve_checkpoint(path)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a plain pickle's protocol: the error below says more
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except (MemoryError, torch.OutOfMemoryError):
         raise  # the machine's limit, not the file's fault
     except Exception as error:
