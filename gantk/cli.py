@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import shlex
@@ -95,9 +96,9 @@ def list_command(kind: str | None, as_json: bool) -> None:
         ]
         for k in kinds
     }
-    failures = [str(f) for f in components.failures]
     if as_json:
         plugins = [name for name, _ in components.manager.list_name_plugin()]
+        failures = [dataclasses.asdict(failure) for failure in components.failures]
         click.echo(json.dumps({"components": listing, "plugins": plugins, "plugin_failures": failures}, indent=2))
         return
     for k, entries in listing.items():

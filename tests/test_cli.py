@@ -42,6 +42,21 @@ def test_list_every_kind_and_json(run):
     assert set(listing["plugins"]) >= {"gantk.generators", "gantk.discriminators", "gantk.objectives"}
 
 
+def test_list_json_gives_each_plugin_failure_as_plugin_and_error(monkeypatch):
+    import gantk.cli
+    from gantk import hookimpl, load_components
+
+    class Broken:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            raise RuntimeError("missing dependency xyz")
+
+    monkeypatch.setattr(gantk.cli, "default_components", lambda: load_components(autoload=False, plugins=[Broken()]))
+    listing = json.loads(CliRunner().invoke(cli, ["list", "--json"]).output)
+    assert [(f["plugin"], "missing dependency xyz" in f["error"]) for f in listing["plugin_failures"]] == [
+        (f"{__name__}.test_list_json_gives_each_plugin_failure_as_plugin_and_error.<locals>.Broken", True)]
+
+
 def test_describe_shows_options_parameters_and_receptive_field(run):
     info = json.loads(run("describe", "discriminator", "patch70", "--json").output)
     assert info["parameters"] == 2_768_705 and info["receptive_field"] == 70
