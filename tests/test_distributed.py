@@ -112,6 +112,35 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
         assert f"rank {rank}: training diverged at step 2: G/nan-on-rank-1 is not finite" in result.stdout, result.stderr[-4000:]
 
 
+def test_ctrl_c_under_torchrun_stops_every_process_after_one_step_with_a_checkpoint(tmp_path):
+    # Ctrl-C signals the whole foreground group: torchrun, which passes the signal on, and its workers.
+    import re
+    import signal
+    import time
+
+    pairs = write_paired(tmp_path / "pairs", count=8)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(free_port()), "-m", "gantk.cli", "train", "--data", str(pairs), "--out", str(tmp_path / "run"),
+               "--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8",
+               "--workers", "0", "--log-every", "1", "--checkpoint-every", "1000", "--max-steps", "2000", "--no-progress"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        metrics = tmp_path / "run" / "metrics.csv"
+        deadline = time.monotonic() + 180
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:  # a failed or killed test leaves no training behind
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    stopped = re.findall(r"interrupted: checkpoint saved at step (\d+)", stderr)
+    assert len(stopped) == 2 and stopped[0] == stopped[1], stderr[-4000:]  # each process, after the same step
+    checkpoint = load_checkpoint(tmp_path / "run")
+    assert checkpoint["step"] == int(stopped[0]) >= 3 and len(checkpoint["rng"]) == 2
+
+
 def _mean_of_ranks(rank: int, init_file: str, out: str) -> None:
     import torch.distributed as dist
 

@@ -176,12 +176,12 @@ def test_each_column_of_a_study_says_which_way_is_better(task, metrics, arrows):
         assert f"**{metrics[name] * 2:.4g}**" in row_b if arrow == "↑" else f"**{metrics[name]:.4g}**" in row_a
 
 
-def test_a_second_stop_signal_acts_at_once():
+def test_a_second_stop_signal_acts_at_once_unless_it_passes_on_the_first():
     import os
     import signal
     import time
 
-    from gantk.train.interrupt import stop_after_step_on_interrupt
+    from gantk.train.interrupt import REPEAT_WINDOW_S, stop_after_step_on_interrupt
 
     with stop_after_step_on_interrupt() as stop_signal:
         os.kill(os.getpid(), signal.SIGINT)  # the first only asks for a stop
@@ -189,6 +189,10 @@ def test_a_second_stop_signal_acts_at_once():
         while stop_signal() is None and time.monotonic() < deadline:
             time.sleep(0.001)
         assert stop_signal() == signal.SIGINT
+        os.kill(os.getpid(), signal.SIGTERM)  # at once: the same request, passed on (by torchrun, say)
+        time.sleep(0.1)
+        assert stop_signal() == signal.SIGINT
+        time.sleep(REPEAT_WINDOW_S)
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(5)

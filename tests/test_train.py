@@ -1156,7 +1156,7 @@ def test_a_run_on_a_plugin_format_resumes_with_it_and_names_its_plugin_when_miss
         resumed.fit()
         assert resumed.summary.format == "folder-pairs"
     with pytest.raises(CheckpointError, match=r"uses a part that no loaded plugin provides: unknown data_format 'folder-pairs'.*"
-                                              rf"Install \(or load\) the plugin\(s\) the run was trained with: .*Plugin"):
+                                              r"Install \(or load\) the plugin\(s\) the run was trained with: .*Plugin"):
         Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.distributed as dist
 
@@ -69,3 +71,19 @@ def gather_objects(value: object, info: ProcessInfo) -> list[object]:
     gathered: list[object] = [None] * info.world_size
     dist.all_gather_object(gathered, value)
     return gathered
+
+
+def stop_agreement(info: ProcessInfo) -> Callable[[int | None], int | None]:
+    """A function from this process's stop signal (``None`` before one) to the one any process got, for
+    every process to stop after the same step. It is called every step, so it runs on the CPU (its own
+    gloo group beside NCCL), never waiting on the GPU."""
+    if not info.distributed:
+        return lambda signum: signum
+    group = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
+
+    def agreed(signum: int | None) -> int | None:
+        seen = torch.tensor([signum or 0])
+        dist.all_reduce(seen, op=dist.ReduceOp.MAX, group=group)
+        return int(seen.item()) or None
+
+    return agreed

@@ -9,9 +9,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Callable, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what job schedulers send before killing
+REPEAT_WINDOW_S = 1.0  # a stop signal this soon after the first is the same request, passed on by a launcher
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -58,23 +60,27 @@ class WorkerStopSignals:
 @contextlib.contextmanager
 def stop_after_step_on_interrupt(enabled: bool = True) -> Iterator[Callable[[], int | None]]:
     """Yield a function returning the stop signal received so far (``None`` before one); the first
-    Ctrl-C or SIGTERM only asks for a stop, a second one acts as usual. Without ``enabled`` (or off
-    the main thread) the signals act as usual."""
-    received: list[int] = []
+    Ctrl-C or SIGTERM only asks for a stop, and so does one that follows it within ``REPEAT_WINDOW_S``
+    (a launcher such as torchrun passing the same signal on); a later one acts as usual. Without
+    ``enabled`` (or off the main thread) the signals act as usual."""
+    received: list[tuple[int, float]] = []
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield lambda: None
         return
 
     def ask_to_stop(signum, frame):
-        received.append(signum)
-        print(f"\n{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again to stop at once "
-              "(losing the steps since the last checkpoint).", file=sys.stderr, flush=True)
-        for sig, handler in previous.items():  # a second signal acts at once
-            signal.signal(sig, handler)
+        if received and time.monotonic() - received[0][1] >= REPEAT_WINDOW_S:  # asked again: act at once
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            signal.raise_signal(signum)
+        elif not received:
+            received.append((signum, time.monotonic()))
+            print(f"\n{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again to stop at "
+                  "once (losing the steps since the last checkpoint).", file=sys.stderr, flush=True)
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in STOP_SIGNALS}
     try:
-        yield lambda: received[0] if received else None
+        yield lambda: received[0][0] if received else None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -32,7 +32,7 @@ from ..systems.base import System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
 from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
-from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device
+from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device, stop_agreement
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
@@ -467,7 +467,8 @@ class Trainer:
         step's checkpoint); returns the run directory.
 
         Raises:
-            TrainingInterrupted: on Ctrl-C or SIGTERM (single process), after finishing the step and saving a checkpoint.
+            TrainingInterrupted: on Ctrl-C or SIGTERM, after finishing the step and saving a checkpoint (under torchrun,
+                in every process, after the same step).
         """
         with contextlib.ExitStack() as held:
             return self._fit(held)
@@ -520,10 +521,9 @@ class Trainer:
             if self._due(config.val_every) or self.step == ended:  # it stopped before its checkpoint's validation ended
                 self._validate(parts, log)
         interrupted = None
+        agreed = stop_agreement(process)  # under torchrun, every process stops after the step one was signalled in
         try:
-            # One process only: under torchrun every rank would have to agree on the step to stop at.
-            with (stop_after_step_on_interrupt(enabled=not process.distributed) as stop_signal, freed_memory_kept(device),
-                  worker_signals.training()):
+            with (stop_after_step_on_interrupt() as stop_signal, freed_memory_kept(device), worker_signals.training()):
                 stopped = False  # by a callback
                 while self.step < self.total_steps and not stopped:
                     epoch, position = divmod(self.step, steps_per_epoch)
@@ -536,7 +536,7 @@ class Trainer:
                             self._save_unless_saved(parts)
                             stopped = True
                             break
-                        self._stop_if_asked(parts, stop_signal())
+                        self._stop_if_asked(parts, agreed(stop_signal()))
         except TrainingInterrupted as signalled:  # raised once the losses are plotted
             interrupted = signalled
         finally:
