@@ -58,13 +58,13 @@ class WorkerStopSignals:
 
 
 @contextlib.contextmanager
-def stop_after_step_on_interrupt(enabled: bool = True) -> Iterator[Callable[[], int | None]]:
+def stop_after_step_on_interrupt() -> Iterator[Callable[[], int | None]]:
     """Yield a function returning the stop signal received so far (``None`` before one); the first
     Ctrl-C or SIGTERM only asks for a stop, and so does one that follows it within ``REPEAT_WINDOW_S``
-    (a launcher such as torchrun passing the same signal on); a later one acts as usual. Without
-    ``enabled`` (or off the main thread) the signals act as usual."""
+    (a launcher such as torchrun passing the same signal on); a later one acts as usual. Off the main
+    thread the signals act as usual."""
     received: list[tuple[int, float]] = []
-    if not enabled or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield lambda: None
         return
 
