@@ -157,6 +157,8 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
                 failures.append(PluginFailure(impl.plugin_name, _ignored_result(hook_name, result)))
         for scoped in added:  # after every plain add, so an override wins whatever order plugins load in
             failures.extend(PluginFailure(scoped.plugin, clash) for clash in scoped.apply_overrides())
+    for registry in components.registries.values():
+        registry.failed_plugins = sorted({failure.plugin for failure in failures})
     return components
 
 

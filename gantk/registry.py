@@ -201,6 +201,7 @@ class Registry:
         self.builds = builds
         self._entries: dict[str, Entry] = {}
         self.overridden_by: dict[str, str] = {}  # name -> the plugin whose override holds it
+        self.failed_plugins: list[str] = []  # plugins that failed to load: an unknown name may be theirs
 
     def add(self, name: str, factory: Callable[..., Any], *, plugin: str = "?", override: bool = False) -> None:
         """Register ``factory`` under ``name``; an existing name is an error unless ``override``."""
@@ -227,6 +228,7 @@ class Registry:
         """A registry of the same entries, to which entries can be added without changing this one."""
         copied = Registry(self.kind, self.builds)
         copied._entries, copied.overridden_by = dict(self._entries), dict(self.overridden_by)
+        copied.failed_plugins = list(self.failed_plugins)
         return copied
 
     def get(self, name: str) -> Entry:
@@ -237,7 +239,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, self.names(), from_plugins=True) from None
+            raise UnknownNameError(self.kind, name, self.names(), from_plugins=True, failed_plugins=self.failed_plugins) from None
 
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""

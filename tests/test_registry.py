@@ -56,6 +56,22 @@ def test_unknown_name_lists_choices_and_closest_match():
                                "components are known once it is installed in this Python environment: 'gantk list' shows them.")
 
 
+def test_an_unknown_name_names_the_plugins_that_failed_to_load():
+    from gantk import hookimpl, load_components
+
+    class Broken:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            raise ImportError("no module named 'kornia_tv'")
+
+    components = load_components(autoload=False, plugins=[Broken()])
+    with pytest.raises(UnknownNameError, match=r"unknown objective 'tv'\. Known objectives: .*\. Plugin\(s\) .*Broken failed to load and "
+                                               r"may provide it: 'gantk list' says why \(in Python, components.failures\)\.$"):
+        components.create("objective", "tv")
+    with pytest.raises(UnknownNameError, match=r"Did you mean 'l1'\?"):  # a typo is still one
+        components.create("objective", "l11")
+
+
 def test_unknown_option_lists_valid_options():
     registry = Registry("generator")
     registry.add("tiny", make_net, plugin="demo")
