@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
 from pathlib import Path
 
@@ -163,3 +164,24 @@ def failed_tests(pytester, source: str):
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     failed = sorted(report.nodeid.split("::", 1)[1] for report in result.reprec.getreports("pytest_runtest_logreport") if report.failed)
     return result, failed
+
+
+def signalled_once_training(command: list[str], run_dir: Path, signum: int, env: dict | None = None) -> tuple[int, str]:
+    """Run the training ``command`` in a session of its own, send ``signum`` to its whole process group
+    (as a terminal's Ctrl-C or a job scheduler does) once ``run_dir`` logged 3 rows; its exit status and stderr."""
+    import os
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    try:
+        metrics = run_dir / "metrics.csv"
+        deadline = time.monotonic() + 180
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(process.pid, signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:  # a failed or killed test leaves no training behind
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode, stderr

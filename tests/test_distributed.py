@@ -13,7 +13,7 @@ import torch
 from gantk.errors import OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
-from helpers import write_paired, write_unaligned
+from helpers import signalled_once_training, write_paired, write_unaligned
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -116,25 +116,13 @@ def test_ctrl_c_under_torchrun_stops_every_process_after_one_step_with_a_checkpo
     # Ctrl-C signals the whole foreground group: torchrun, which passes the signal on, and its workers.
     import re
     import signal
-    import time
 
     pairs = write_paired(tmp_path / "pairs", count=8)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
                "--master-port", str(free_port()), "-m", "gantk.cli", "train", "--data", str(pairs), "--out", str(tmp_path / "run"),
                "--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8",
                "--workers", "0", "--log-every", "1", "--checkpoint-every", "1000", "--max-steps", "2000", "--no-progress"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:
-        metrics = tmp_path / "run" / "metrics.csv"
-        deadline = time.monotonic() + 180
-        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        os.killpg(process.pid, signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    finally:  # a failed or killed test leaves no training behind
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    _, stderr = signalled_once_training(command, tmp_path / "run", signal.SIGINT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     stopped = re.findall(r"interrupted: checkpoint saved at step (\d+)", stderr)
     assert len(stopped) == 2 and stopped[0] == stopped[1], stderr[-4000:]  # each process, after the same step
     checkpoint = load_checkpoint(tmp_path / "run")

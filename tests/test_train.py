@@ -21,7 +21,8 @@ from gantk.train import checkpoint as ckpt
 from gantk.train.interrupt import WorkerStopSignals
 from gantk.train.logs import read_metrics
 from helpers import (
-    components_with_generator, exploding_components, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired,
+    components_with_generator, exploding_components, fit_recording_optimizer_steps, signalled_once_training, train_interrupted_then_resumed,
+    write_paired,
 )
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
@@ -965,25 +966,12 @@ def test_a_signal_during_the_last_step_lets_the_run_finish(pairs, tmp_path):
 
 def test_a_signal_to_the_whole_process_group_spares_the_loader_workers(tmp_path):
     # Job schedulers signal every process of a job: the loader's workers must not die mid-step.
-    import subprocess
-    import time
-
     pairs = write_paired(tmp_path / "pairs", count=40)
     command = [sys.executable, "-m", "gantk", "train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--load-size", "36",
                "--crop-size", "32", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "2", "--log-every", "1",
                "--max-steps", "2000", "--no-progress"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        metrics = tmp_path / "run" / "metrics.csv"
-        deadline = time.monotonic() + 120
-        while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        os.killpg(process.pid, signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
-    finally:  # a failed or killed test leaves no training behind
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    returncode, stderr = signalled_once_training(command, tmp_path / "run", signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert "interrupted: checkpoint saved at step" in stderr
     assert ckpt.load_checkpoint(tmp_path / "run")["step"] >= 3
 
