@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,6 +21,8 @@ from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
 from .train.config import CHOICES, check_seed
 from .train.distributed import resolve_device
+
+FLOAT_INPUTS = (torch.float32, torch.bfloat16, torch.float16)  # what translate takes: model.inputs gives float32
 
 
 @dataclass
@@ -43,7 +46,7 @@ class TrainedModel:
     def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False,
              components: Components | None = None) -> "TrainedModel":
         """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint)."""
-        if not isinstance(checkpoint, (str, Path)):
+        if not isinstance(checkpoint, (str, os.PathLike)):
             raise OptionError(f"checkpoint must be the path of a checkpoint file or run directory, got {checkpoint!r}.")
         device_ = resolve_device(device)
         system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components, to_translate=True)
@@ -128,10 +131,11 @@ class TrainedModel:
                 without ``pad``, inputs of a size the generators do not take.
         """
         channels = self._input_channels(direction)
-        if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype == torch.float32 and inputs.shape[1] == channels):
+        if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype in FLOAT_INPUTS and inputs.shape[1] == channels):
             got = f"a {inputs.dtype} tensor of shape {tuple(inputs.shape)}" if isinstance(inputs, torch.Tensor) else f"a {type(inputs).__name__}"
             raise DataError(
-                f"translate takes float32 N x {channels} x H x W inputs in [-1, 1], got {got}: pass the images through "
+                f"translate takes float N x {channels} x H x W inputs in [-1, 1] (float32, or bfloat16 or float16 under "
+                f"autocast), got {got}: pass the images through "
                 f"model.inputs(images, direction={direction!r}) first."
             )
         inputs = inputs.to(self.device)
@@ -168,7 +172,7 @@ class TrainedModel:
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:
         """Run the block with dropout noise drawn from ``seed``, leaving the caller's random state as it was."""
-        check_seed(seed)
+        seed = check_seed(seed)
         cuda = self.device.type == "cuda"
         with torch.random.fork_rng(devices=[self.device] if cuda else []):  # the generators seeded here, and only those
             torch.random.default_generator.manual_seed(seed)

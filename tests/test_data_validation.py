@@ -12,7 +12,7 @@ from PIL import Image
 
 from gantk.data import check_dataset, open_dataset
 from gantk.data.formats import get_format
-from gantk.data.io import write_png
+from gantk.data.io import read_mask, write_png
 from gantk.data.validate import DatasetSummary, SplitSummary
 from gantk.errors import DataError, OptionError
 
@@ -345,3 +345,15 @@ def test_a_stray_255_in_a_set_of_class_ids_names_only_that_mask(tmp_path):
     message = problems(tmp_path)
     assert "masks/d.png: value 255 in a set of class-id masks (ids 0..3, e.g. in masks/a.png); if 255 marks pixels to ignore" in message
     assert "masks/a.png:" not in message and "masks/b.png:" not in message and "masks/c.png:" not in message
+
+
+def test_class_id_masks_without_255_are_not_opened_again_for_their_bit_depth(tmp_path, monkeypatch):
+    from gantk.data import layout
+
+    for name, ids in (("a", [0, 1, 2, 3]), ("b", [0, 2, 1, 0])):
+        png(tmp_path / "images" / f"{name}.png")
+        write_png(torch.tensor(ids, dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / f"{name}.png")
+    opened = []
+    monkeypatch.setattr(layout, "has_wide_ids", lambda path: opened.append(path) or False)
+    assert layout.mask_classes({path: set(layout.mask_values(read_mask(path))) for path in (tmp_path / "masks").iterdir()},
+                               tmp_path) == (4, []) and opened == []

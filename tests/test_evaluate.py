@@ -6,6 +6,7 @@ import re
 import types
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -642,10 +643,18 @@ def test_a_model_names_what_it_takes_when_given_something_else(image_run, tmp_pa
     for given, got in ((pixels, r"a torch.uint8 tensor of shape \(1, 3, 32, 32\)"), (torch.zeros(3, 32, 32), r"shape \(3, 32, 32\)"),
                        (torch.zeros(1, 1, 32, 32), r"shape \(1, 1, 32, 32\)"), (torch.zeros(1, 3, 32, 32, dtype=torch.float64), "torch.float64"),
                        ([pixels], "a list")):
-        with pytest.raises(DataError, match=rf"translate takes float32 N x 3 x H x W inputs in \[-1, 1\], got .*{got}.*: pass the images "
+        with pytest.raises(DataError, match=rf"translate takes float N x 3 x H x W inputs in \[-1, 1\] \(float32, or bfloat16 or float16 under autocast\), got .*{got}.*: pass the images "
                                             r"through model.inputs\(images, direction='AtoB'\) first"):
             model.translate(given)
     assert model.translate(model.inputs(pixels)).shape == (1, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # half-precision inputs under autocast are taken
+        assert model.translate(model.inputs(pixels).bfloat16()).shape == (1, 3, 32, 32)
+
+    class RunPath:  # any os.PathLike names a checkpoint
+        def __fspath__(self):
+            return str(image_run[0])
+
+    assert TrainedModel.load(RunPath(), device="cpu").step == model.step
     for call in (lambda: model.inputs(pixels, direction="atob"), lambda: model.translate(model.inputs(pixels), direction="atob")):
         with pytest.raises(OptionError, match="direction='atob' is not valid; choose one of: AtoB, BtoA"):
             call()
@@ -656,6 +665,8 @@ def test_a_model_names_what_it_takes_when_given_something_else(image_run, tmp_pa
     with pytest.raises(OptionError, match="seed must be an integer from .*, got 'a'"):
         with model.seeded("a"):
             pass
+    with model.seeded(np.int64(3)):  # as torch.manual_seed takes it
+        pass
     for batch_size in (0, "2"):
         with pytest.raises(OptionError, match=f"batch size must be a positive integer, got {batch_size!r}"):
             translate(image_run[0], image_run[1] / "A", tmp_path / "out", batch_size=batch_size)

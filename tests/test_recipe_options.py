@@ -165,6 +165,16 @@ def test_a_recipe_without_a_network_or_loss_asks_for_the_flag(pairs, tmp_path):
     trainer = Trainer(TrainConfig(recipe="bare", gen="unet", data=str(pairs), out=str(tmp_path / "run"), **TINY), components=components)
     assert trainer.config.gen == "unet"
 
+    class NoDiscriminator:
+        @hookimpl
+        def gantk_register_recipes(self, registry):
+            registry.add("l1-only", lambda: Recipe(name="l1-only", system=PairedSystem, defaults={"gen": "unet", "loss": "l1"}))
+
+    trainer = Trainer(TrainConfig(recipe="l1-only", data=str(pairs), out=str(tmp_path / "l1"), max_steps=1, **TINY),
+                      components=load_components(autoload=False, plugins=[NoDiscriminator()]), progress=False)
+    trainer.fit()  # no discriminator is a choice, not a missing setting
+    assert trainer.config.disc is None and list(trainer.system.networks) == ["G"]
+
 
 def test_a_recipe_goes_by_the_name_it_is_registered_under(pairs, tmp_path):
     class Plugin:

@@ -196,6 +196,15 @@ def test_a_second_stop_signal_acts_at_once_unless_it_passes_on_the_first():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(5)
+    with stop_after_step_on_interrupt() as stop_signal:  # the usual handlers are back once the window has passed
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 5
+        while stop_signal() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        time.sleep(REPEAT_WINDOW_S)
+        stop_signal()  # polled after a step
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_sample_grids_show_at_most_four_samples_mapped_to_pixels(tmp_path):

@@ -309,7 +309,7 @@ def test_weights_that_are_not_finite_are_refused_naming_the_checkpoint(pairs, tm
     weight = next(key for key in payload["system_state"] if key.startswith("networks.D.") and key.endswith("weight"))
     payload["system_state"][weight][0] = float("nan")
     torch.save(payload, path)
-    message = rf"checkpoint {path} holds weights that are not finite \(NaN or infinity\) in D; .*use another checkpoint of the run"
+    message = rf"checkpoint {path} holds weights that are not finite \(NaN or infinity\) in D; .*use an earlier checkpoint of the run"
     with pytest.raises(CheckpointError, match=message):
         ckpt.system_from_checkpoint(run)
     with pytest.raises(CheckpointError, match=message):

@@ -117,7 +117,7 @@ def check_grid(grid: Grid) -> None:
     unnamed = [cell.name for cell in grid.cells if not cell.folder]
     if unnamed:
         raise AblationError(
-            f"grid {grid.label}: cell name(s) {', '.join(map(repr, unnamed))} leave no letters or digits to name a folder with; "
+            f"grid {grid.label}: cell name(s) {', '.join(map(repr, unnamed))} leave no ASCII letters or digits to name a folder with; "
             "give each cell a name such as 'L1+cGAN'."
         )
     folders = [cell.folder for cell in grid.cells]

@@ -220,7 +220,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
     """
     with_255 = [path for path, seen in values.items() if 255 in seen]
     ids_only = [path for path, seen in values.items() if 255 not in seen and seen - {0}]
-    wide = any(has_wide_ids(path) for path in values)
+    wide = bool(with_255) and any(has_wide_ids(path) for path in values)  # read from each header: only when it matters
     binary = bool(with_255) and not wide and len(ids_only) <= len(with_255)
     stray_255 = bool(with_255) and not wide and not binary
     found = set().union(*values.values()) - ({255} if stray_255 else set()) if values else set()

@@ -389,7 +389,7 @@ def check_weights_fit(system_config: dict[str, Any], components: Components, sta
 
 def load_system_state(system: System, state: dict[str, Any], source: str) -> None:
     """Load weights, turning a mismatch or a weight that is not finite into an error that names the checkpoint
-    (training writes none: a NaN would only turn every output black)."""
+    (a NaN would only turn every output black)."""
     try:
         system.load_state_dict(state)
     except RuntimeError as error:
@@ -401,8 +401,9 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
     bad = [name for name, net in system.networks.items() if not all(bool(p.isfinite().all()) for p in net.parameters())]
     if bad:
         raise CheckpointError(
-            f"checkpoint {source} holds weights that are not finite (NaN or infinity) in {', '.join(bad)}; training "
-            "never writes such weights, so the file was damaged or edited: use another checkpoint of the run."
+            f"checkpoint {source} holds weights that are not finite (NaN or infinity) in {', '.join(bad)}; gantk does not "
+            "write such checkpoints, so this one was damaged, edited or written by an older gantk after the run diverged: "
+            "use an earlier checkpoint of the run."
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import operator
 import os
 import re
 import tomllib
@@ -183,10 +184,15 @@ class TrainConfig:
 SEEDS = (-2**63, 2**64 - 1)  # the seeds torch.manual_seed takes
 
 
-def check_seed(seed: int) -> None:
-    """Raise unless ``seed`` is one torch can seed with."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or not SEEDS[0] <= seed <= SEEDS[1]:
+def check_seed(seed: int) -> int:
+    """``seed`` as a Python integer; raise unless it is one torch can seed with."""
+    try:
+        number = operator.index(seed)  # a numpy integer too, as torch.manual_seed takes
+    except TypeError:
+        number = None
+    if number is None or isinstance(seed, bool) or not SEEDS[0] <= number <= SEEDS[1]:
         raise OptionError(f"seed must be an integer from {SEEDS[0]} to {SEEDS[1]}, got {seed!r}.")
+    return number
 
 
 def check_type(key: str, value: Any) -> None:

@@ -59,28 +59,36 @@ class WorkerStopSignals:
 
 @contextlib.contextmanager
 def stop_after_step_on_interrupt() -> Iterator[Callable[[], int | None]]:
-    """Yield a function returning the stop signal received so far (``None`` before one); the first
-    Ctrl-C or SIGTERM only asks for a stop, and so does one that follows it within ``REPEAT_WINDOW_S``
-    (a launcher such as torchrun passing the same signal on); a later one acts as usual. Off the main
-    thread the signals act as usual."""
+    """Yield a function returning the stop signal received so far (``None`` before one), called after
+    every step; the first Ctrl-C or SIGTERM only asks for a stop, and so does one that follows it within
+    ``REPEAT_WINDOW_S`` (a launcher such as torchrun passing the same signal on). Once that window has
+    passed, the usual handlers are back (put back by the handler or the next call), so a later signal
+    acts as usual, even while the process waits in C code. Off the main thread the signals act as usual."""
     received: list[tuple[int, float]] = []
     if threading.current_thread() is not threading.main_thread():
         yield lambda: None
         return
 
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
     def ask_to_stop(signum, frame):
-        if received and time.monotonic() - received[0][1] >= REPEAT_WINDOW_S:  # asked again: act at once
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            signal.raise_signal(signum)
-        elif not received:
+        if not received:
             received.append((signum, time.monotonic()))
             print(f"\n{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again to stop at "
                   "once (losing the steps since the last checkpoint).", file=sys.stderr, flush=True)
+        elif time.monotonic() - received[0][1] >= REPEAT_WINDOW_S:  # asked again: act at once
+            restore()
+            signal.raise_signal(signum)
+
+    def stop_signal() -> int | None:
+        if received and time.monotonic() - received[0][1] >= REPEAT_WINDOW_S:
+            restore()
+        return received[0][0] if received else None
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in STOP_SIGNALS}
     try:
-        yield lambda: received[0][0] if received else None
+        yield stop_signal
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore()

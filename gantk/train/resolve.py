@@ -35,7 +35,7 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     """
     recipe = components.create("recipe", config.recipe)
     defaults = dict(recipe.defaults)
-    for key, listing in (("gen", "generators"), ("disc", "discriminators"), ("loss", "objectives")):
+    for key, listing in (("gen", "generators"), ("loss", "objectives")):  # no discriminator is a choice
         if getattr(config, key) is None and defaults.get(key) is None:
             raise OptionError(
                 f"recipe '{config.recipe}' sets no --{key} and none was given: pass --{key} NAME "
