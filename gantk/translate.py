@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from .data import open_dataset
 from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_mask, write_png
-from .data.layout import subdirs
+from .data.layout import listed, subdirs
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .host_memory import freed_memory_kept
@@ -52,7 +52,8 @@ def translate(
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
     is deterministic. Mask models write class ids as PNG (binary masks as 0/255) and, with
     ``overlay``, the mask blended over the input. Existing files are replaced only with ``overwrite``
-    (never the inputs). ``components`` are the plugin components that provide the model's parts
+    (never the inputs). Inputs that cannot be read are left out and named together in a ``DataError``
+    raised once the others are written. ``components`` are the plugin components that provide the model's parts
     (default: the installed ones).
     """
     check_choice("size", size, TRANSLATE_SIZES)
@@ -76,8 +77,12 @@ def translate(
         refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs))
     written: list[Path] = []
+    unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
+    loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept)
     with model.seeded(seed), freed_memory_kept(model.device), naming_written(written, output_dir):
-        for batch in DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset)):
+        for batch in loader:
+            if batch is None:
+                continue
             images = model.inputs(batch["A"], direction)
             try:
                 outputs = model.translate(images, direction, pad=size == "native")
@@ -87,7 +92,39 @@ def translate(
             for i, path in enumerate(batch["A_path"]):
                 written += write_translation(model, Path(path), images[i : i + 1], outputs[i : i + 1], output_dir,
                                              direction=direction, overlay=overlay, original_size=size == "original")
+    if unreadable:
+        done = len(dataset) - len(unreadable)
+        kept = f"the outputs of the other {done} are written to {output_dir}" if done else "nothing was written"
+        raise DataError(
+            f"{len(unreadable)} of {len(dataset)} input(s) cannot be read and were not translated:\n{listed(unreadable)}\n"
+            f"{kept[0].upper()}{kept[1:]}; replace or delete those files, then translate them alone (or every input again "
+            "with --overwrite).",
+            unreadable,
+        )
     return written
+
+
+class ReadableItems(Dataset):
+    """The items of ``dataset``, ``None`` for one whose file cannot be read: its error goes to ``unreadable``."""
+
+    def __init__(self, dataset: Dataset, unreadable: list[str]):
+        self.dataset, self.unreadable = dataset, unreadable
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: Any) -> dict[str, Any] | None:
+        try:
+            return self.dataset[key]
+        except DataError as error:
+            self.unreadable.append(str(error))
+            return None
+
+
+def collate_kept(items: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """A batch of the items that could be read; ``None`` when none could."""
+    kept = [item for item in items if item is not None]
+    return default_collate(kept) if kept else None
 
 
 @contextlib.contextmanager

@@ -690,18 +690,26 @@ def test_translate_replaces_existing_files_only_with_overwrite(image_run, tmp_pa
     assert len(list(out.iterdir())) == 2 and (out / images[1].name).read_bytes() != b"mine"
 
 
-def test_translate_stopped_by_an_unreadable_input_says_what_it_kept(image_run, tmp_path):
+@pytest.mark.parametrize("batch_size", ["1", "2"])
+def test_translate_writes_every_readable_input_then_names_the_unreadable_ones(image_run, tmp_path, batch_size):
     run, pairs = image_run
     image = sorted((pairs / "A").glob("*.png"))[0].read_bytes()
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "a.png").write_bytes(image)
-    (tmp_path / "in" / "b.png").write_bytes(image[: len(image) // 2])
+    for name in ("a", "c", "d"):
+        (tmp_path / "in" / f"{name}.png").write_bytes(image)
+    for name in ("b", "e"):
+        (tmp_path / "in" / f"{name}.png").write_bytes(image[: len(image) // 2])
     out = tmp_path / "out"
-    stopped = _cli_translate("--checkpoint", run, tmp_path / "in", out)
+    stopped = _cli_translate("--checkpoint", run, "--batch-size", batch_size, tmp_path / "in", out)
     assert stopped.exit_code != 0 and "Traceback" not in stopped.output
-    assert "b.png: cannot be decoded" in stopped.output
-    assert f"The 1 file(s) written to {out} before it are kept; once it is fixed, translate again with --overwrite" in stopped.output
-    assert [p.name for p in out.iterdir()] == ["a.png"]
+    assert "2 of 5 input(s) cannot be read and were not translated" in stopped.output
+    assert "b.png: cannot be decoded" in stopped.output and "e.png: cannot be decoded" in stopped.output
+    assert f"The outputs of the other 3 are written to {out}; replace or delete those files, then translate them alone" in stopped.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.png"]
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "b.png").write_bytes(image[:100])
+    nothing = _cli_translate("--checkpoint", run, tmp_path / "only", tmp_path / "none")
+    assert "1 of 1 input(s) cannot be read" in nothing.output and "Nothing was written" in nothing.output
 
 
 def test_translate_refuses_a_direction_before_reading_any_input(image_run, tmp_path):
