@@ -94,10 +94,10 @@ def translate(
                                              direction=direction, overlay=overlay, original_size=size == "original")
     if unreadable:
         done = len(dataset) - len(unreadable)
-        kept = f"the outputs of the other {done} are written to {output_dir}" if done else "nothing was written"
+        kept = f"The outputs of the other {done} are written to {output_dir}" if done else "Nothing was written"
         raise DataError(
             f"{len(unreadable)} of {len(dataset)} input(s) cannot be read and were not translated:\n{listed(unreadable)}\n"
-            f"{kept[0].upper()}{kept[1:]}; replace or delete those files, then translate them alone (or every input again "
+            f"{kept}; replace or delete those files, then translate them alone (or every input again "
             "with --overwrite).",
             unreadable,
         )
