@@ -106,7 +106,10 @@ def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
     filled, or is removed on any error, so no one sees a half-built folder. With ``shared`` (a cache
     that concurrent callers may build), a ``folder`` another caller finished first is kept."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_claim_temporary_name(folder, "building"), dir=folder.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_claim_temporary_name(folder, "building"), dir=folder.parent))
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(folder)) from None
     try:
         yield tmp
         give_default_mode(tmp)

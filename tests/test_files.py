@@ -218,3 +218,17 @@ def test_a_folder_that_takes_no_file_is_named_with_the_file_meant(tmp_path, monk
         with replacing(tmp_path / "config.toml") as handle:
             handle.write("seed = 0\n")
     assert info.value.filename == str(tmp_path / "config.toml") and info.value.errno == errno.EACCES
+
+
+def test_a_folder_that_takes_no_folder_is_named_with_the_folder_meant(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def denied(prefix, dir):
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "x"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", denied)
+    with pytest.raises(PermissionError) as info:
+        with building_folder(tmp_path / "pairs"):
+            pass
+    assert info.value.filename == str(tmp_path / "pairs") and info.value.errno == errno.EACCES
