@@ -102,7 +102,9 @@ def test_fast_path_step_matches_fp32(path, device, pairs, fp32_step, tmp_path, m
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("path", FAST_PATHS)
 def test_fast_path_resumes_exactly(path, device, pairs, tmp_path):
-    """An interrupted and resumed run equals a straight one, bit for bit (fp16 restores its loss scale)."""
+    """An interrupted and resumed run equals a straight one, bit for bit (fp16 restores its loss scale). On
+    CUDA, to rounding: there two straight runs already differ in the last bits (cuDNN times its algorithms,
+    some backward kernels add in a varying order)."""
     results = []
     for name, stop_at in (("straight", None), ("resumed", 3)):
         config = TrainConfig(data=str(pairs), out=str(tmp_path / name), device=device,
@@ -111,10 +113,18 @@ def test_fast_path_resumes_exactly(path, device, pairs, tmp_path):
         rows = [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_metrics(tmp_path / name / "metrics.csv")]
         results.append((rows, load_checkpoint(tmp_path / name)))
     (rows, straight), (resumed_rows, resumed) = results
-    assert len(rows) == 5 and resumed_rows == rows
+    assert len(rows) == 5
+    if device == "cpu":
+        assert resumed_rows == rows
+    else:
+        assert resumed_rows == [pytest.approx(row, rel=1e-4) for row in rows]
     assert resumed["scaler"] == straight["scaler"]
     for key, value in straight["system_state"].items():
-        assert torch.equal(value, resumed["system_state"][key]), key
+        other = resumed["system_state"][key]
+        if device == "cpu" or not value.is_floating_point():
+            assert torch.equal(value, other), key
+        else:
+            assert ((value - other).norm() / value.norm().clamp_min(1e-12)).item() < 1e-3, key
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -125,6 +135,20 @@ def test_compiled_step_matches_eager(device, pairs, tmp_path):
     eager = one_step(pairs, tmp_path / "eager", **small)
     compiled = one_step(pairs, tmp_path / "compiled", compile=True, **small)
     assert_close_step(compiled, eager, 1e-4, 1e-3, 0.99999)
+
+
+@pytest.mark.parametrize("device", DEVICES[1:])
+def test_cuda_graph_steps_match_eager(device, pairs, tmp_path):
+    """--compile-mode reduce-overhead over five steps (CUDA graphs are recorded on the second and replayed
+    from the third) against eager: every network call runs as a graph, and the last step agrees."""
+    from torch._dynamo.utils import counters
+
+    small = {"gen_opt": {"ngf": 4, "num_downs": 1}, "disc": "pixel", "disc_opt": {"ndf": 4}, "device": device, "max_steps": 5}
+    eager = one_step(pairs, tmp_path / "eager", **small)
+    counters.clear()
+    graphs = one_step(pairs, tmp_path / "graphs", compile=True, compile_mode="reduce-overhead", **small)
+    assert counters["inductor"]["cudagraph_skips"] == 0, dict(counters["inductor"])
+    assert_close_step(graphs, eager, 1e-3, 1e-2, 0.9999)
 
 
 @pytest.mark.parametrize("distributed", [False, True])

@@ -661,7 +661,7 @@ def test_cudnn_picks_its_fastest_convolutions_on_cuda_only_while_training(pairs,
     assert torch.backends.cudnn.benchmark is False and current == [0]  # the caller's settings again
     tuned, tuning = [], trainer_module.tuned_backends
     monkeypatch.setattr(trainer_module, "tuned_backends", lambda device: tuned.append(device) or tuning(device))
-    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, device="cpu"), progress=False).fit()
     assert tuned == [torch.device("cpu")]
 
 
@@ -779,6 +779,8 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     ("device", "cuda:x", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:x'."),
     ("device", "cuda:01", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:01'."),
     ("device", torch.device("cpu"), "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got device(type='cpu')."),
+    ("compile_mode", "fast", "compile_mode must be one of default, reduce-overhead, max-autotune, got 'fast'."),
+    ("compile_mode", "reduce-overhead", "compile_mode reduce-overhead is a mode of torch.compile, which is off: add --compile."),
 ])
 def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
     with pytest.raises(OptionError, match=re.escape(message)):

@@ -33,7 +33,7 @@ class ImagePool(nn.Module):
             self.images = [image.to(images.device) for image in self.images]
         chosen = []
         for image in images.detach():
-            image = image.unsqueeze(0)
+            image = image.unsqueeze(0).clone()  # its own memory: a compiled generator may reuse that of its outputs
             if len(self.images) < self.size:
                 self.images.append(image)
                 chosen.append(image)

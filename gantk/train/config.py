@@ -22,6 +22,7 @@ CHOICES = {
     "direction": ("AtoB", "BtoA"),
     "precision": ("fp32", "bf16", "fp16"),
     "augment_on": ("loader", "device"),
+    "compile_mode": ("default", "reduce-overhead", "max-autotune"),
 }
 
 MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
@@ -29,11 +30,11 @@ MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                            "compile", "val_every", "val_split"})
+                            "compile", "compile_mode", "val_every", "val_split"})
 # What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 # Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
-COMPUTATION_KEYS = frozenset({"device", "compile"})
+COMPUTATION_KEYS = frozenset({"device", "compile", "compile_mode"})
 
 
 def is_device_name(name: Any) -> bool:
@@ -107,6 +108,7 @@ class TrainConfig:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile's mode; reduce-overhead also replays CUDA graphs
     seed: int = 0
     workers: int = 2
     log_every: int = 10
@@ -172,6 +174,8 @@ class TrainConfig:
             if value is not None and not 0 <= value < 1:
                 raise OptionError(f"{key} is an Adam decay rate in [0, 1), got {value}.")
         check_seed(self.seed)
+        if self.compile_mode != "default" and not self.compile:
+            raise OptionError(f"compile_mode {self.compile_mode} is a mode of torch.compile, which is off: add --compile.")
         for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1)):
             value = getattr(self, key)
             if value is not None and value < least:

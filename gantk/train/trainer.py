@@ -453,7 +453,8 @@ class Trainer:
     def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
         """Callables per network, trained and frozen: compiled with --compile, and the trained ones
         DDP-wrapped under torchrun."""
-        compiled = torch.compile if self.config.compile else (lambda net: net)
+        mode = self.config.compile_mode
+        compiled = (lambda net: torch.compile(net, mode=mode)) if self.config.compile else (lambda net: net)
         frozen = {name: compiled(net) for name, net in system.networks.items()}
         if not process.distributed:
             return dict(frozen), frozen
@@ -702,6 +703,8 @@ class Trainer:
         """One training step on a batch already on the device: each phase due at this step updates its
         networks and steps its schedule. Returns the detached losses and the system's outputs."""
         precision, system = self.config.precision, parts.system
+        if self.config.compile:  # CUDA graphs (reduce-overhead) may reuse the previous step's output memory
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(parts.device, precision):
             outputs = system(batch, parts.nets)
         losses: dict[str, torch.Tensor] = {}
