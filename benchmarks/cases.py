@@ -36,6 +36,8 @@ PATHS: dict[str, dict[str, Any] | None] = {
     "gantk-bf16-cl": {"precision": "bf16", "channels_last": True},
     "gantk-compile": {"compile": True},
     "gantk-bf16-cl-compile": {"precision": "bf16", "channels_last": True, "compile": True},
+    "gantk-cudagraphs": {"compile": True, "compile_mode": "reduce-overhead"},
+    "gantk-bf16-cl-cudagraphs": {"precision": "bf16", "channels_last": True, "compile": True, "compile_mode": "reduce-overhead"},
 }
 
 

@@ -20,7 +20,7 @@ def _flags(path: str) -> str:
                 + (", freed memory kept" if settings["keep_memory"] else "") + (", a second process" if path == "eager-twin" else ""))
     flags = PATHS[path]
     names = {"precision": lambda v: f"--precision {v}", "channels_last": lambda v: "--channels-last",
-             "compile": lambda v: "--compile"}
+             "compile": lambda v: "--compile", "compile_mode": lambda v: f"--compile-mode {v}"}
     return " ".join(names[k](v) for k, v in flags.items()) or "(defaults: fp32)"
 
 
@@ -55,7 +55,8 @@ def throughput_tables(result: dict) -> list[str]:
     for case in result["cases"]:
         faults = all("page_faults" in r for r in case["paths"].values())  # measured since the kept-memory runs
         lines += [
-            f"**{case['case']}** — {case['steps']} timed round(s) after {case['warmup']} warm-up step(s); "
+            f"**{case['case']}** — {case['steps']} timed round(s) after {case['warmup']} warm-up step(s)"
+            f"{', each path alone' if case.get('alone') else ''}; "
             f"load average {case['load_average_start']} → {case['load_average_end']}; {case['wall_s'] / 60:.1f} min",
             "",
             "| path | flags | images/s | step (s, median) | × eager (median, range) | GFLOP/step | GFLOP/s "
@@ -69,7 +70,7 @@ def throughput_tables(result: dict) -> list[str]:
             if r["vs_eager_median"] is not None:
                 ratio = "{:.2f} ({:.2f}–{:.2f})".format(r["vs_eager_median"], *r["vs_eager_range"])
             lines.append(
-                f"| {path} | {_flags(path)} | {r['images_per_s']:.3f} | {r['median_step_s']:.2f} | {ratio} | "
+                f"| {path} | {_flags(path)} | {r['images_per_s']:.3f} | {r['median_step_s']:.3g} | {ratio} | "
                 f"{r['flops_per_step'] / 1e9:.1f} | {r['achieved_flop_s'] / 1e9:.1f} | "
                 f"{100 * r['achieved_flop_s'] / peak:.1f}% ({precision}) | {r['peak_rss_bytes'] / 2**30:.2f} GiB "
                 f"({r['rss_after_setup_bytes'] / 2**30:.2f}){cuda_memory(r)} |"

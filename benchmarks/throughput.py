@@ -40,32 +40,36 @@ DEFAULT_PLAN = {
 FALLBACK_PLAN = ("eager,eager-twin,eager-kept-memory,gantk,gantk-bf16,gantk-bf16-cl", 3, 1)
 
 
-def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int | None = None) -> dict:
+def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int | None = None, alone: bool = False) -> dict:
+    """Time ``paths`` on ``case``: interleaved round by round, or with ``alone`` one after another, each
+    path's process the only one (on a GPU, interleaved processes lengthen each other's steps)."""
     load_start = load_average()
     started = time.perf_counter()
-    workers = [Worker(case, path, threads) for path in paths]
-    try:
-        for worker in workers:
-            worker.wait_ready()
-        counted = {w.path: w.ask("flops") for w in workers}
-        for _ in range(warmup - 1):
+    counted, memory, setup = {}, {}, {}
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    faults: dict[str, list[int]] = {path: [] for path in paths}
+    system_s: dict[str, list[float]] = {path: [] for path in paths}
+    for group in ([path] for path in paths) if alone else [paths]:
+        workers = [Worker(case, path, threads) for path in group]
+        try:
             for worker in workers:
-                worker.ask("step")
-        times: dict[str, list[float]] = {path: [] for path in paths}
-        faults: dict[str, list[int]] = {path: [] for path in paths}
-        system_s: dict[str, list[float]] = {path: [] for path in paths}
-        for round_ in range(steps):
-            shift = round_ % len(workers)
-            for worker in workers[shift:] + workers[:shift]:
-                reply = worker.ask("step")
-                times[worker.path].append(reply["seconds"])
-                faults[worker.path].append(reply["page_faults"])
-                system_s[worker.path].append(reply["system_s"])
-        memory = {w.path: w.ask("memory") for w in workers}
-        setup = {w.path: w.setup for w in workers}
-    finally:
-        for worker in workers:
-            worker.stop()
+                worker.wait_ready()
+            # Untimed, so all paths at once: each compiles (--compile) in parallel with the others.
+            counted.update(zip(group, Worker.ask_all(workers, "flops")))
+            for _ in range(warmup - 1):
+                Worker.ask_all(workers, "step")
+            for round_ in range(steps):
+                shift = round_ % len(workers)
+                for worker in workers[shift:] + workers[:shift]:
+                    reply = worker.ask("step")
+                    times[worker.path].append(reply["seconds"])
+                    faults[worker.path].append(reply["page_faults"])
+                    system_s[worker.path].append(reply["system_s"])
+            memory.update({w.path: w.ask("memory") for w in workers})
+            setup.update({w.path: w.setup for w in workers})
+        finally:
+            for worker in workers:
+                worker.stop()
     results = {}
     for path in paths:
         median = statistics.median(times[path])
@@ -89,7 +93,7 @@ def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int
         }
     return {
         "case": case.name, "recipe": case.recipe, "size": case.size, "batch": case.batch,
-        "steps": steps, "warmup": warmup, "wall_s": time.perf_counter() - started,
+        "steps": steps, "warmup": warmup, "alone": alone, "wall_s": time.perf_counter() - started,
         "load_average_start": load_start, "load_average_end": load_average(), "paths": results,
     }
 
@@ -99,15 +103,16 @@ def precision_of(path: str) -> str:
 
 
 def print_case(result: dict, peaks: dict) -> None:
-    print(f"\n{result['case']}  ({result['steps']} timed rounds after {result['warmup']} warm-up; "
+    print(f"\n{result['case']}  ({result['steps']} timed rounds after {result['warmup']} warm-up"
+          f"{', each path alone' if result['alone'] else ''}; "
           f"load {result['load_average_start']} -> {result['load_average_end']})")
-    print(f"{'path':<22}{'img/s':>9}{'step s':>9}{'x eager':>9}{'  range':<14}{'GFLOP/step':>11}{'GFLOP/s':>9}"
+    print(f"{'path':<26}{'img/s':>9}{'step s':>9}{'x eager':>9}{'  range':<14}{'GFLOP/step':>11}{'GFLOP/s':>9}"
           f"{'% matmul':>10}{'peak RSS':>10}{'faults/step':>13}{'sys s':>7}")
     for path, r in result["paths"].items():
         peak = peaks[precision_of(path)]["best"]
         ratio = "" if r["vs_eager_median"] is None else f"{r['vs_eager_median']:.2f}"
         spread = "" if r["vs_eager_range"] is None else "  {:.2f}-{:.2f}".format(*r["vs_eager_range"])
-        print(f"{path:<22}{r['images_per_s']:>9.3f}{r['median_step_s']:>9.2f}{ratio:>9}{spread:<14}"
+        print(f"{path:<26}{r['images_per_s']:>9.3f}{r['median_step_s']:>9.2f}{ratio:>9}{spread:<14}"
               f"{r['flops_per_step'] / 1e9:>11.1f}{r['achieved_flop_s'] / 1e9:>9.1f}"
               f"{100 * r['achieved_flop_s'] / peak:>9.1f}%{r['peak_rss_bytes'] / 2**30:>8.2f}GB"
               f"{statistics.median(r['page_faults']):>13.0f}{statistics.median(r['system_s']):>7.2f}"
@@ -122,6 +127,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="warm-up steps per path, the first one FLOP-counted (default: per case)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, help="torch threads of every path and of the matmul rate (default: torch's)")
+    parser.add_argument("--alone", action="store_true", help="time the paths one after another, not interleaved (for a GPU)")
     parser.add_argument("--no-loader", action="store_true", help="skip the data-loader measurement")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "throughput.json")
     args = parser.parse_args()
@@ -146,7 +152,7 @@ def main() -> None:
             print("this CPU has no native bf16 kernels: the default plan leaves out the bf16 paths (pass --paths for them)")
             paths = ",".join(path for path in paths.split(",") if (PATHS[path] or {}).get("precision") != "bf16")
         paths = (args.paths or paths).split(",")
-        outcome = run_case(case, paths, args.steps or steps, max(1, args.warmup or warmup), args.threads)
+        outcome = run_case(case, paths, args.steps or steps, max(1, args.warmup or warmup), args.threads, args.alone)
         result["cases"].append(outcome)
         print_case(outcome, peaks)
     result["matmul_peak_end"] = matmul_peaks(args.device)

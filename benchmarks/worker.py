@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from gantk.train.distributed import resolve_device
 from gantk.train.trainer import tuned_backends
 from cases import Case
 from hardware import current_rss_bytes, peak_rss_bytes
@@ -28,7 +29,7 @@ def serve(case: Case, path: str, threads: int | None, conn: Connection) -> None:
             torch.set_num_threads(threads)
         cuda = case.device == "cuda"
         sync = torch.cuda.synchronize if cuda else lambda: None
-        with tuned_backends(torch.device(case.device)):  # every path, the plain loops too: the reference sets it
+        with tuned_backends(resolve_device(case.device)):  # every path, the plain loops too: the reference sets it
             step = case.stepper(path)
             batches = case.batches()
             conn.send({"ready": True, "rss_after_setup": current_rss_bytes()})
@@ -82,6 +83,13 @@ class Worker:
     def ask(self, command: str) -> dict:
         self.conn.send(command)
         return self._reply()
+
+    @staticmethod
+    def ask_all(workers: list["Worker"], command: str) -> list[dict]:
+        """``command`` sent to every worker before any reply is read, so they run it at the same time."""
+        for worker in workers:
+            worker.conn.send(command)
+        return [worker._reply() for worker in workers]
 
     def stop(self) -> None:
         if self.process.is_alive():

@@ -49,3 +49,38 @@ def test_a_case_interleaves_its_paths_and_records_each_steps_time_faults_and_sys
         assert len(measured["step_s"]) == len(measured["page_faults"]) == len(measured["system_s"]) == 2
         assert all(faults >= 0 for faults in measured["page_faults"]) and all(s >= 0 for s in measured["system_s"])
     assert result["paths"]["eager"]["vs_eager_median"] == 1.0
+
+
+def test_a_case_can_time_each_path_alone(benchmarks, monkeypatch):
+    import throughput
+    from cases import Case
+    from worker import Worker
+
+    events = []
+
+    class Recorded(Worker):
+        def __init__(self, case, path, threads=None):
+            events.append(f"start {path}")
+            super().__init__(case, path, threads)
+
+        def stop(self):
+            super().stop()
+            events.append(f"stop {self.path}")
+
+    monkeypatch.setattr(throughput, "Worker", Recorded)
+    result = throughput.run_case(Case("pix2pix", 32, 2), ["eager", "gantk"], steps=2, warmup=1, threads=1, alone=True)
+    assert events == ["start eager", "stop eager", "start gantk", "stop gantk"] and result["alone"]
+    assert [len(result["paths"][path]["step_s"]) for path in ("eager", "gantk")] == [2, 2]
+
+
+def test_a_path_alone_is_timed_step_by_step_and_profiled(benchmarks, monkeypatch, capsys):
+    import sys
+
+    import step_profile
+
+    monkeypatch.setattr(sys, "argv", ["step_profile.py", "gantk", "--case", "pix2pix-32-b2", "--device", "cpu", "--steps", "2"])
+    step_profile.main()
+    out = capsys.readouterr().out
+    times = out.split("step ms", 1)[1].splitlines()[0]
+    assert out.startswith("gantk pix2pix-32-b2 step ms") and len(times.split(",")) == 2
+    assert "Self CPU time total" in out and "aten::convolution" in out
