@@ -112,7 +112,7 @@ def print_case(result: dict, peaks: dict) -> None:
         peak = peaks[precision_of(path)]["best"]
         ratio = "" if r["vs_eager_median"] is None else f"{r['vs_eager_median']:.2f}"
         spread = "" if r["vs_eager_range"] is None else "  {:.2f}-{:.2f}".format(*r["vs_eager_range"])
-        print(f"{path:<26}{r['images_per_s']:>9.3f}{r['median_step_s']:>9.2f}{ratio:>9}{spread:<14}"
+        print(f"{path:<26}{r['images_per_s']:>9.3f}{r['median_step_s']:>9.3g}{ratio:>9}{spread:<14}"
               f"{r['flops_per_step'] / 1e9:>11.1f}{r['achieved_flop_s'] / 1e9:>9.1f}"
               f"{100 * r['achieved_flop_s'] / peak:>9.1f}%{r['peak_rss_bytes'] / 2**30:>8.2f}GB"
               f"{statistics.median(r['page_faults']):>13.0f}{statistics.median(r['system_s']):>7.2f}"

@@ -459,6 +459,14 @@ def test_training_on_a_numbered_gpu_without_cuda_is_a_clear_error(tmp_path):
     assert result.exit_code == 1 and "--device cuda:1 was asked for but PyTorch sees no CUDA device" in result.output
 
 
+def test_a_compile_mode_without_compile_is_a_clear_error(tmp_path):
+    pairs = write_paired(tmp_path / "pairs")
+    result = CliRunner().invoke(cli, ["train", "--data", str(pairs), "--out", str(tmp_path / "run"),
+                                      "--compile-mode", "reduce-overhead", *TINY_FLAGS])
+    assert result.exit_code == 1 and "compile_mode reduce-overhead is a mode of torch.compile, which is off: add --compile." in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_derive_refuses_a_test_fraction_of_one(tmp_path):
     result = CliRunner().invoke(cli, ["data", "derive", str(tmp_path), str(tmp_path / "out"), "--task", "gray",
                                       "--test-fraction", "1"])

@@ -137,6 +137,13 @@ def test_compiled_step_matches_eager(device, pairs, tmp_path):
     assert_close_step(compiled, eager, 1e-4, 1e-3, 0.99999)
 
 
+def test_the_compile_mode_reaches_torch_compile(pairs, tmp_path, monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda net, mode=None: modes.append(mode) or net)
+    one_step(pairs, tmp_path / "run", compile=True, compile_mode="max-autotune")
+    assert modes == ["max-autotune", "max-autotune"]  # G and D
+
+
 @pytest.mark.parametrize("device", DEVICES[1:])
 def test_cuda_graph_steps_match_eager(device, pairs, tmp_path):
     """--compile-mode reduce-overhead over five steps (CUDA graphs are recorded on the second and replayed
