@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 import types
 import warnings
 from pathlib import Path
@@ -19,7 +20,7 @@ from gantk.errors import CheckpointError, DataError, GantkError, GantkWarning, O
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train.interrupt import WorkerStopSignals
-from gantk.train.logs import read_metrics
+from gantk.train.logs import TIMINGS, read_metrics
 from helpers import (
     components_with_generator, exploding_components, fit_recording_optimizer_steps, signalled_once_training, train_interrupted_then_resumed,
     write_paired,
@@ -85,7 +86,7 @@ def resume_losses(pairs, out, stop_at=None, log_every=1):
     # 64 px: the fitted U-Net (6 levels) has a dropout level, so the RNG state must be restored too
     config = tiny_config(pairs, out, max_steps=7, checkpoint_every=2, flip=True, load_size=72, crop_size=64, log_every=log_every)
     train_interrupted_then_resumed(config, stop_at)
-    return [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_rows(out)]
+    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in read_rows(out)]
 
 
 @pytest.mark.parametrize("log_every, rows", [(1, 7), (3, 3)])
@@ -156,6 +157,19 @@ def test_resume_a_checkpoint_from_before_later_keys(pairs, tmp_path):
     trainer = Trainer.resume(run, {"max_steps": 3}, progress=False)
     trainer.fit()
     assert trainer.step == 3
+
+
+def test_log_rows_hold_the_share_of_time_spent_waiting_for_data(pairs, tmp_path, monkeypatch):
+    batches = Trainer._batches
+
+    def slow(self, loader, parts):
+        for batch in batches(self, loader, parts):
+            time.sleep(0.5)  # a loader far slower than the step
+            yield batch
+
+    monkeypatch.setattr(Trainer, "_batches", slow)
+    rows = read_rows(Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, log_every=2), progress=False).fit())
+    assert len(rows) == 1 and 0.25 < float(rows[0]["data_wait"]) <= 1
 
 
 def test_only_the_newest_checkpoints_are_kept(pairs, tmp_path):
@@ -642,7 +656,7 @@ def test_n_critic_needs_a_discriminator(pairs, tmp_path):
 def test_resume_with_n_critic_reproduces_an_uninterrupted_run(pairs, tmp_path):
     def run(out, stop_at=None):
         train_interrupted_then_resumed(tiny_config(pairs, out, max_steps=6, n_critic=2, checkpoint_every=3), stop_at)
-        return [{k: v for k, v in row.items() if k != "images_per_s"} for row in read_rows(out)]
+        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in read_rows(out)]
 
     assert run(tmp_path / "resumed", stop_at=5) == run(tmp_path / "straight")
 

@@ -19,7 +19,8 @@ from ..systems.targets import displayable
 from . import run_files
 
 # Columns of metrics.csv that are not losses; validation scores are logged as "val/<metric>".
-NOT_LOSSES = ("step", "epoch", "lr", "images_per_s")
+TIMINGS = ("images_per_s", "data_wait")  # columns that differ between two runs of the same settings
+NOT_LOSSES = ("step", "epoch", "lr", *TIMINGS)
 VALIDATION_PREFIX = "val/"
 
 
@@ -106,7 +107,8 @@ def tensorboard_writer(run_dir: Path, step: int = 0):
 
 
 class LossWindow:
-    """The losses of the steps since the last log row, and how long those steps took."""
+    """The losses of the steps since the last log row, how long those steps took, and how much of that
+    the training process spent waiting for the loader's next batch."""
 
     def __init__(self) -> None:
         self.clear()
@@ -114,6 +116,7 @@ class LossWindow:
     def clear(self) -> None:
         self.values: dict[str, list[Tensor]] = {}
         self.steps = 0
+        self.waited = 0.0
         self.start = time.perf_counter()
 
     def add(self, losses: dict[str, Tensor]) -> None:
@@ -135,8 +138,10 @@ class LossWindow:
         for key, values in state.items():
             self.values[key] = [torch.tensor(value) for value in values] + self.values.get(key, [])
 
-    def steps_per_second(self) -> float:
-        return self.steps / max(time.perf_counter() - self.start, 1e-9)
+    def timings(self) -> tuple[float, float]:
+        """Steps per second since the window began, and the share of that time spent waiting for data."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        return self.steps / elapsed, min(self.waited / elapsed, 1.0)
 
 
 class RunLog:
@@ -150,6 +155,9 @@ class RunLog:
         self.bar = tqdm(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
         self.window = LossWindow()
 
+    def waited_for_data(self, seconds: float) -> None:
+        self.window.waited += seconds
+
     def step_done(self, losses: dict[str, Tensor]) -> None:
         self.window.add(losses)
         self.bar.update(1)
@@ -159,14 +167,15 @@ class RunLog:
         """Write the mean losses since the last row (``over_processes`` averages them over a run's
         processes), and start a new window; returns the means."""
         losses = over_processes(self.window.means())
-        speed = self.window.steps_per_second() * images_per_step
+        steps_per_second, waiting = self.window.timings()
+        speed = steps_per_second * images_per_step
         self.window.clear()
-        row = {**dict(zip(NOT_LOSSES, (step, epoch, lr, speed))), **losses}
+        row = {**dict(zip(NOT_LOSSES, (step, epoch, lr, speed, waiting))), **losses}
         if self.metrics is not None:
             self.metrics.write(row)
         self._add_scalars(row, step)
         short = {key.split("/")[0] + "/" + key.split("/")[-1]: f"{value:.3g}" for key, value in losses.items()}
-        self.bar.set_postfix(short | {"img/s": f"{speed:.1f}"})
+        self.bar.set_postfix(short | {"img/s": f"{speed:.1f}", "data": f"{waiting:.0%}"})
         return losses
 
     def write_validation(self, step: int, scores: dict[str, float]) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import math
 import shlex
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -530,7 +531,9 @@ class Trainer:
                     epoch, position = divmod(self.step, steps_per_epoch)
                     sampler.set_epoch(epoch)
                     sampler.set_start(position * config.batch_size)
+                    waiting_since = time.perf_counter()
                     for batch in self._batches(loader, parts):
+                        log.waited_for_data(time.perf_counter() - waiting_since)
                         try:
                             self._step(parts, log, batch, epoch)
                         except StopTraining:
@@ -538,6 +541,7 @@ class Trainer:
                             stopped = True
                             break
                         self._stop_if_asked(parts, agreed(stop_signal()))
+                        waiting_since = time.perf_counter()
         except TrainingInterrupted as signalled:  # raised once the losses are plotted
             interrupted = signalled
         finally:
