@@ -119,7 +119,7 @@ TRAIN_FLAGS = {
     "--channels-last": click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory format (default off)."),
     "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
     "--compile-mode": click.option("--compile-mode", type=click.Choice(CHOICES["compile_mode"]),
-                                   help="torch.compile's mode with --compile (default: default); reduce-overhead adds CUDA graphs."),
+                                   help="torch.compile's mode with --compile (default: default); reduce-overhead and max-autotune add CUDA graphs."),
     "--seed": click.option("--seed", type=SEED, help="Seed of initialisation, data order and augmentation (default 0)."),
     "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes (default 2)."),
     "--log-every": click.option("--log-every", type=click.IntRange(min=1), help="Steps between rows of metrics.csv (default 10)."),

@@ -10,8 +10,15 @@ import pytest
 import torch
 from torchvision.io import write_png
 
+from gantk.train.logs import TIMINGS
+
 # Devices to run device-dependent tests on: CUDA ones skip, with the reason, on a machine without a GPU.
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+def without_timings(rows: list[dict]) -> list[dict]:
+    """Metrics rows without the columns that differ between two runs of the same settings (images/s, ...)."""
+    return [{key: value for key, value in row.items() if key not in TIMINGS} for row in rows]
 
 
 def smooth_image(seed: int, size: int = 40, channels: int = 3) -> torch.Tensor:

@@ -13,8 +13,7 @@ from gantk.data.device_augment import DeviceAugment
 from gantk.data.transforms import normalize_image
 from gantk.errors import DataError, OptionError
 from gantk.train import TrainConfig, Trainer
-from gantk.train.logs import TIMINGS
-from helpers import DEVICES, train_interrupted_then_resumed, write_paired, write_segmentation, write_unaligned
+from helpers import DEVICES, train_interrupted_then_resumed, without_timings, write_paired, write_segmentation, write_unaligned
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8}, augment_on="device")
@@ -108,7 +107,7 @@ def _crop(image, top, left, flipped):
 
 def read_losses(run):
     with (run / "metrics.csv").open() as handle:
-        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in csv.DictReader(handle)]
+        return without_timings(csv.DictReader(handle))
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -20,8 +20,8 @@ import torch
 from gantk.train import TrainConfig, Trainer
 from gantk.train import trainer as trainer_module
 from gantk.train.checkpoint import load_checkpoint
-from gantk.train.logs import TIMINGS, read_metrics
-from helpers import DEVICES, train_interrupted_then_resumed, write_paired
+from gantk.train.logs import read_metrics
+from helpers import DEVICES, train_interrupted_then_resumed, without_timings, write_paired
 
 # These check results, not speed: the warning about slow half precision on some CPUs does not matter here.
 pytestmark = pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")
@@ -110,7 +110,7 @@ def test_fast_path_resumes_exactly(path, device, pairs, tmp_path):
         config = TrainConfig(data=str(pairs), out=str(tmp_path / name), device=device,
                              **{**TINY, "max_steps": 5, "checkpoint_every": 2, **FAST_PATHS[path][0]})
         train_interrupted_then_resumed(config, stop_at)
-        rows = [{k: v for k, v in row.items() if k not in TIMINGS} for row in read_metrics(tmp_path / name / "metrics.csv")]
+        rows = without_timings(read_metrics(tmp_path / name / "metrics.csv"))
         results.append((rows, load_checkpoint(tmp_path / name)))
     (rows, straight), (resumed_rows, resumed) = results
     assert len(rows) == 5

@@ -12,11 +12,10 @@ from gantk.errors import DataError, OptionError
 from gantk.inference import TrainedModel
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
-from gantk.train.logs import TIMINGS
 from gantk.translate import translate
 from helpers import (
     components_with_generator, fit_recording_optimizer_steps, train_interrupted_then_resumed, write_paired, write_segmentation,
-    write_unaligned,
+    without_timings, write_unaligned,
 )
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
@@ -113,7 +112,7 @@ def test_cyclegan_resume_and_translate_both_ways(tmp_path):
     def run(out, stop_at=None):
         # a pool of 2 fills at once, so its random swaps and stored images must survive the resume
         train_interrupted_then_resumed(cycle_config(data, out, max_steps=5, checkpoint_every=3, pool_size=2), stop_at)
-        return [{k: v for k, v in r.items() if k not in TIMINGS} for r in rows(out)]
+        return without_timings(rows(out))
 
     assert run(tmp_path / "resumed", stop_at=4) == run(tmp_path / "straight")
     for direction in ("AtoB", "BtoA"):

@@ -20,10 +20,10 @@ from gantk.errors import CheckpointError, DataError, GantkError, GantkWarning, O
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train.interrupt import WorkerStopSignals
-from gantk.train.logs import TIMINGS, read_metrics
+from gantk.train.logs import read_metrics
 from helpers import (
     components_with_generator, exploding_components, fit_recording_optimizer_steps, signalled_once_training, train_interrupted_then_resumed,
-    write_paired,
+    without_timings, write_paired,
 )
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
@@ -86,7 +86,7 @@ def resume_losses(pairs, out, stop_at=None, log_every=1):
     # 64 px: the fitted U-Net (6 levels) has a dropout level, so the RNG state must be restored too
     config = tiny_config(pairs, out, max_steps=7, checkpoint_every=2, flip=True, load_size=72, crop_size=64, log_every=log_every)
     train_interrupted_then_resumed(config, stop_at)
-    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in read_rows(out)]
+    return without_timings(read_rows(out))
 
 
 @pytest.mark.parametrize("log_every, rows", [(1, 7), (3, 3)])
@@ -656,7 +656,7 @@ def test_n_critic_needs_a_discriminator(pairs, tmp_path):
 def test_resume_with_n_critic_reproduces_an_uninterrupted_run(pairs, tmp_path):
     def run(out, stop_at=None):
         train_interrupted_then_resumed(tiny_config(pairs, out, max_steps=6, n_critic=2, checkpoint_every=3), stop_at)
-        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in read_rows(out)]
+        return without_timings(read_rows(out))
 
     assert run(tmp_path / "resumed", stop_at=5) == run(tmp_path / "straight")
 

@@ -108,7 +108,7 @@ class TrainConfig:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
-    compile_mode: str = "default"  # torch.compile's mode; reduce-overhead also replays CUDA graphs
+    compile_mode: str = "default"  # torch.compile's mode; reduce-overhead and max-autotune also replay CUDA graphs
     seed: int = 0
     workers: int = 2
     log_every: int = 10

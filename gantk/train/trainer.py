@@ -707,7 +707,7 @@ class Trainer:
         """One training step on a batch already on the device: each phase due at this step updates its
         networks and steps its schedule. Returns the detached losses and the system's outputs."""
         precision, system = self.config.precision, parts.system
-        if self.config.compile:  # CUDA graphs (reduce-overhead) may reuse the previous step's output memory
+        if self.config.compile:  # CUDA graphs (reduce-overhead, max-autotune) may reuse the previous step's output memory
             torch.compiler.cudagraph_mark_step_begin()
         with autocast(parts.device, precision):
             outputs = system(batch, parts.nets)
