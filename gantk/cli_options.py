@@ -120,6 +120,8 @@ TRAIN_FLAGS = {
     "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
     "--compile-mode": click.option("--compile-mode", type=click.Choice(CHOICES["compile_mode"]),
                                    help="torch.compile's mode with --compile (default: default); reduce-overhead and max-autotune add CUDA graphs."),
+    "--cuda-graph": click.option("--cuda-graph/--no-cuda-graph", default=None,
+                                 help="Record each training step once as a CUDA graph and replay it (CUDA, one process; not with fp16)."),
     "--seed": click.option("--seed", type=SEED, help="Seed of initialisation, data order and augmentation (default 0)."),
     "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes (default 2)."),
     "--log-every": click.option("--log-every", type=click.IntRange(min=1), help="Steps between rows of metrics.csv (default 10)."),

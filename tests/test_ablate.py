@@ -196,7 +196,7 @@ def test_a_cell_whose_checkpoint_is_gone_trains_again(study):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[[cells]]\nname = "a"\nlos = "l1"', "grid grid \\(.*grid.toml\\), cell 'a': unknown setting\\(s\\) los; a cell takes: .*crop_size, data_format, decay_start, .*, n_critic, pool_size,"),
+    ('[[cells]]\nname = "a"\nlos = "l1"', "grid grid \\(.*grid.toml\\), cell 'a': unknown setting\\(s\\) los; a cell takes: .*crop_size, cuda_graph, data_format, decay_start, .*, n_critic, pool_size,"),
     ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
     ('[[cells]]\nname = ".."\n[[cells]]\nname = "a"', "cell name\\(s\\) '..' leave no ASCII letters or digits to name a folder with; give each cell a name"),
     ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),

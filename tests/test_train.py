@@ -2,6 +2,7 @@
 
 import csv
 import errno
+import itertools
 import os
 import re
 import signal
@@ -164,12 +165,32 @@ def test_log_rows_hold_the_share_of_time_spent_waiting_for_data(pairs, tmp_path,
 
     def slow(self, loader, parts):
         for batch in batches(self, loader, parts):
-            time.sleep(0.5)  # a loader far slower than the step
+            time.sleep(0.1)  # a loader far slower than the step
             yield batch
 
     monkeypatch.setattr(Trainer, "_batches", slow)
-    rows = read_rows(Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, log_every=2), progress=False).fit())
-    assert len(rows) == 1 and 0.25 < float(rows[0]["data_wait"]) <= 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = read_rows(Trainer(tiny_config(pairs, tmp_path / "run", max_steps=24, log_every=4, sample_every=24,
+                                             checkpoint_every=24), progress=False).fit())
+    assert len(rows) == 6 and all(0.25 < float(row["data_wait"]) <= 1 for row in rows)
+    # Once, over 10 steps or more after the first row (which waits for the loader to start too).
+    told = [str(w.message) for w in caught if "waited for its next batch" in str(w.message)]
+    assert len(told) == 1 and "over the last 12 steps" in told[0] and "raise --workers (now 0;" in told[0], told
+
+
+def test_a_run_that_keeps_up_with_its_loader_is_not_told_to_raise_workers(pairs, tmp_path, monkeypatch):
+    first = []
+
+    def instant(self, loader, parts):  # the first batch of the run again and again, at once
+        first[:] = first or [next(iter(loader))]
+        yield from itertools.repeat(first[0], min(len(loader), self.total_steps - self.step))
+
+    monkeypatch.setattr(Trainer, "_batches", instant)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=24, log_every=4), progress=False).fit()
+    assert not [w for w in caught if "waited for its next batch" in str(w.message)]
 
 
 def test_only_the_newest_checkpoints_are_kept(pairs, tmp_path):

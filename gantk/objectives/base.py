@@ -190,6 +190,9 @@ class Objective(nn.Module):
     ``compares_pairs`` terms score the output against its own target, so unpaired data is refused for them;
     ``reads_discriminator_features`` terms read ``ctx.d_fake_features`` in their generator loss,
     which is then computed first, so the adversarial term takes its logits from the same pass.
+    ``cpu_decides`` says why a term's device work is not the same every step (it reads tensor values
+    on the CPU, or keeps Python-side state), so a step with it cannot be replayed as a CUDA graph
+    (``gantk train --cuda-graph``); ``None`` for a term computed from its inputs alone.
     A method returning ``None`` means the term does not take part in that step.
     """
 
@@ -198,6 +201,7 @@ class Objective(nn.Module):
     needs_masks: ClassVar[bool] = False
     compares_pairs: ClassVar[bool] = False
     reads_discriminator_features: ClassVar[bool] = False
+    cpu_decides: ClassVar[str | None] = None
 
     def __init__(self) -> None:  # no options: the registry then refuses any (nn.Module's signature takes all)
         super().__init__()

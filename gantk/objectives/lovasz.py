@@ -53,6 +53,7 @@ class LovaszLoss(Objective):
 
     needs_masks = True
     compares_pairs = True
+    cpu_decides = "reads on the CPU which classes each batch holds"
 
     def __init__(self, per_image: bool = False):
         super().__init__()

@@ -149,6 +149,11 @@ class ObjectiveSet(nn.Module):
         self.adversarial = next((t for t in terms if t.objective.adversarial), None)
         self.objectives = nn.ModuleDict({_module_key(t.name): t.objective for t in terms})
 
+    def cuda_graph_obstacle(self) -> str | None:
+        """Why a step computing these terms cannot be replayed as a CUDA graph, or ``None``."""
+        reasons = [f"its {t.name} term {t.objective.cpu_decides}" for t in self.terms if t.objective.cpu_decides]
+        return "; ".join(reasons) or None
+
     @classmethod
     def from_spec(
         cls,

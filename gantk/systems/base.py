@@ -164,6 +164,16 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         """Raise :class:`~gantk.errors.OptionError` for a ``direction`` :meth:`translate` does not take,
         so a caller can refuse it before reading any image. Accepts every direction by default."""
 
+    def cuda_graph_obstacle(self) -> str | None:
+        """Why a training step of this system cannot be recorded once and replayed as a CUDA graph
+        (``gantk train --cuda-graph``), or ``None`` when it can.
+
+        A replay repeats the device work of the recorded step: a step must do the same work every time
+        it runs, with nothing decided on the CPU from step to step (Python-side randomness or state,
+        reading tensor values). A system vouches for that by returning ``None``; the default does not.
+        """
+        return f"{type(self).__name__} does not say that its step can be replayed (see System.cuda_graph_obstacle)"
+
     def after_optimizer_step(self, phase: Phase) -> None:
         """What must follow each update of ``phase``'s networks (clipping a critic's weights, say).
 

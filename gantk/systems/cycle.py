@@ -70,6 +70,11 @@ class CycleSystem(System):
         else:
             self.phases = (Phase("G", generators),)
 
+    def cuda_graph_obstacle(self) -> str | None:
+        if any(pool.size for pool in getattr(self, "pools", {}).values()):
+            return "its image pools choose past fakes on the CPU each step; add --pool-size 0 to train without them"
+        return self.objective.cuda_graph_obstacle()
+
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         channels, gen = self.config["channels"], self.config["gen"]
         return {

@@ -63,6 +63,9 @@ class PairedSystem(System):
         else:
             self.phases = (Phase("G", ("G",)),)
 
+    def cuda_graph_obstacle(self) -> str | None:
+        return self.objective.cuda_graph_obstacle()  # the same networks every step; dropout draws on the device
+
     def _visible(self, output: Tensor) -> Tensor:
         return output if self.num_classes is None else targets.probabilities(output)
 

@@ -30,11 +30,11 @@ MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                            "compile", "compile_mode", "val_every", "val_split"})
+                            "compile", "compile_mode", "cuda_graph", "val_every", "val_split"})
 # What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 # Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
-COMPUTATION_KEYS = frozenset({"device", "compile", "compile_mode"})
+COMPUTATION_KEYS = frozenset({"device", "compile", "compile_mode", "cuda_graph"})
 
 
 def is_device_name(name: Any) -> bool:
@@ -109,6 +109,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     compile_mode: str = "default"  # torch.compile's mode; reduce-overhead and max-autotune also replay CUDA graphs
+    cuda_graph: bool = False  # replay each whole training step as one recorded CUDA graph
     seed: int = 0
     workers: int = 2
     log_every: int = 10
@@ -176,6 +177,12 @@ class TrainConfig:
         check_seed(self.seed)
         if self.compile_mode != "default" and not self.compile:
             raise OptionError(f"compile_mode {self.compile_mode} is a mode of torch.compile, which is off: add --compile.")
+        if self.cuda_graph and self.compile_mode != "default":
+            raise OptionError(f"cuda_graph records the whole step as one CUDA graph, and compile_mode {self.compile_mode} "
+                              "records graphs of its own inside it: use --compile-mode default with --cuda-graph.")
+        if self.cuda_graph and self.precision == "fp16":
+            raise OptionError("cuda_graph cannot record an fp16 step: its loss scaler checks every step on the CPU for "
+                              "overflowed gradients; use --precision bf16 (no scaler) or fp32.")
         for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1)):
             value = getattr(self, key)
             if value is not None and value < least:

@@ -154,6 +154,9 @@ class RunLog:
         self.board = tensorboard_writer(run_dir, step) if is_main else None
         self.bar = tqdm(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
         self.window = LossWindow()
+        self.rows = 0  # loss rows written by this process
+        # Since the first row (which also waits for the loader to start): steps, seconds, seconds waiting for data.
+        self.steps_since_first, self.time_since_first, self.waited_since_first = 0, 0.0, 0.0
 
     def waited_for_data(self, seconds: float) -> None:
         self.window.waited += seconds
@@ -169,6 +172,11 @@ class RunLog:
         losses = over_processes(self.window.means())
         steps_per_second, waiting = self.window.timings()
         speed = steps_per_second * images_per_step
+        if self.rows:
+            self.steps_since_first += self.window.steps
+            self.time_since_first += time.perf_counter() - self.window.start
+            self.waited_since_first += self.window.waited
+        self.rows += 1
         self.window.clear()
         row = {**dict(zip(NOT_LOSSES, (step, epoch, lr, speed, waiting))), **losses}
         if self.metrics is not None:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import os
 import shlex
 import time
 import warnings
@@ -29,7 +30,7 @@ from ..files import first_names, foreign_entries, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel, size_rules
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
-from ..systems.base import System, check_phases, frozen_networks
+from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
 from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
@@ -40,6 +41,7 @@ from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
 from .schedule import linear_decay
+from .step_graph import StepGraphs, check_recordable
 from .validation import validation_scores
 
 
@@ -112,7 +114,7 @@ def _runs_on(value: Any) -> Any:
 class TrainingParts:
     """What a training step works with: the system, its networks as called (DDP-wrapped, compiled)
     and as called while frozen (compiled only: they take no part in a gradient sync), one optimizer,
-    schedule and gradient scaler per phase, and where it runs."""
+    schedule and gradient scaler per phase, where it runs, and with --cuda-graph its recorded steps."""
 
     system: System
     nets: dict[str, Any]
@@ -122,6 +124,7 @@ class TrainingParts:
     scaler: torch.amp.GradScaler
     device: torch.device
     process: ProcessInfo
+    graphs: StepGraphs | None = None
 
 
 def schedule_steps(max_steps: int | None, epochs: int | None, steps_per_epoch: int) -> int:
@@ -172,6 +175,7 @@ class Trainer:
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
+        self.warned_of_data = False  # that the loader holds training back
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
@@ -640,6 +644,9 @@ class Trainer:
         else:
             torch.manual_seed(self.config.seed + process.rank)
         parts.nets, parts.frozen_nets = self._wrap(system, process, device)  # after restoring: DDP starts from rank 0's weights
+        if self.config.cuda_graph:
+            check_recordable(system, self.config.recipe, device, process.distributed)
+            parts.graphs = StepGraphs(optimizers, device)
         return parts
 
     def _step(self, parts: TrainingParts, log: RunLog, batch: dict[str, Any], epoch: int) -> None:
@@ -656,6 +663,7 @@ class Trainer:
             logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size,
                                       lambda means: mean_over_processes(means, parts.process, parts.device))
             self._stop_if_diverged(logged, parts)
+            self._warn_if_waiting_for_data(log, parts)
         if self._due(config.checkpoint_every):  # first: a failing sample or validation loses no training
             self._save(parts)
         if parts.process.is_main and self._due(config.sample_every):
@@ -696,6 +704,25 @@ class Trainer:
                 f"{scaler.get_scale():.2g} as steps kept overflowing; lower --lr or use --precision bf16 or fp32."
             )
 
+    def _warn_if_waiting_for_data(self, log: RunLog, parts: TrainingParts) -> None:
+        """Warn once when, over 10 steps or more since the first log row (which also waits for the
+        loader to start), the training process spent a quarter or more of the time waiting for batches."""
+        if self.warned_of_data or log.steps_since_first < 10 or not parts.process.is_main:
+            return
+        share = log.waited_since_first / log.time_since_first
+        if share < 0.25:
+            return
+        self.warned_of_data = True
+        config = self.config
+        advice = f"raise --workers (now {config.workers}; this machine has {os.cpu_count()} CPUs)"
+        if parts.device.type == "cuda" and config.augment_on == "loader":
+            advice += ", or crop and flip on the GPU with --augment-on device"
+        warnings.warn(
+            f"the training process waited for its next batch {share:.0%} of the time over the last {log.steps_since_first} "
+            f"steps (data_wait in metrics.csv): the data loader holds training back; {advice}.",
+            GantkWarning, stacklevel=2,
+        )
+
     def _plugin_terms(self, losses: list[str]) -> str:
         """A note naming the plugins outside gantk that provide the terms of ``losses`` (``G/tv``, ...), if any."""
         terms = {key.rpartition("/")[2] for key in losses}
@@ -705,14 +732,28 @@ class Trainer:
 
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """One training step on a batch already on the device: each phase due at this step updates its
-        networks and steps its schedule. Returns the detached losses and the system's outputs."""
-        precision, system = self.config.precision, parts.system
+        networks and steps its schedule. Returns the detached losses and the system's outputs (with
+        --cuda-graph, the outputs are overwritten by the next step)."""
+        due = [phase for phase in parts.system.phases if phase.runs_at(self.step)]
         if self.config.compile:  # CUDA graphs (reduce-overhead, max-autotune) may reuse the previous step's output memory
             torch.compiler.cudagraph_mark_step_begin()
+        if parts.graphs is None:
+            losses, outputs = self._update(parts, batch, due)
+        else:
+            losses, outputs = parts.graphs.run(tuple(phase.name for phase in due), batch, lambda inputs: self._update(parts, inputs, due))
+        for phase in due:
+            parts.schedulers[phase.name].step()
+        parts.scaler.update()
+        self.step += 1
+        return losses, outputs
+
+    def _update(self, parts: TrainingParts, batch: dict[str, Any], due: list[Phase]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The device work of a step: the system's forward, then each phase in ``due`` updates its networks."""
+        precision, system = self.config.precision, parts.system
         with autocast(parts.device, precision):
             outputs = system(batch, parts.nets)
         losses: dict[str, torch.Tensor] = {}
-        for phase in (phase for phase in system.phases if phase.runs_at(self.step)):
+        for phase in due:
             phase_nets = {name: (parts.frozen_nets[name] if name in phase.frozen else net) for name, net in parts.nets.items()}
             with frozen_networks(system.networks[name] for name in phase.frozen):
                 with autocast(parts.device, precision):
@@ -728,10 +769,7 @@ class Trainer:
                 parts.scaler.step(optimizer)
                 with torch.no_grad():
                     system.after_optimizer_step(phase)
-                parts.schedulers[phase.name].step()
             losses.update({key: value.detach() for key, value in terms.items()})
-        parts.scaler.update()
-        self.step += 1
         return losses, outputs
 
     def to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
