@@ -38,6 +38,10 @@ PATHS: dict[str, dict[str, Any] | None] = {
     "gantk-bf16-cl-compile": {"precision": "bf16", "channels_last": True, "compile": True},
     "gantk-cudagraphs": {"compile": True, "compile_mode": "reduce-overhead"},
     "gantk-bf16-cl-cudagraphs": {"precision": "bf16", "channels_last": True, "compile": True, "compile_mode": "reduce-overhead"},
+    "gantk-graph": {"cuda_graph": True},
+    "gantk-bf16-cl-graph": {"precision": "bf16", "channels_last": True, "cuda_graph": True},
+    "gantk-compile-graph": {"compile": True, "cuda_graph": True},
+    "gantk-bf16-cl-compile-graph": {"precision": "bf16", "channels_last": True, "compile": True, "cuda_graph": True},
 }
 
 

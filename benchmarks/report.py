@@ -20,7 +20,7 @@ def _flags(path: str) -> str:
                 + (", freed memory kept" if settings["keep_memory"] else "") + (", a second process" if path == "eager-twin" else ""))
     flags = PATHS[path]
     names = {"precision": lambda v: f"--precision {v}", "channels_last": lambda v: "--channels-last",
-             "compile": lambda v: "--compile", "compile_mode": lambda v: f"--compile-mode {v}"}
+             "compile": lambda v: "--compile", "compile_mode": lambda v: f"--compile-mode {v}", "cuda_graph": lambda v: "--cuda-graph"}
     return " ".join(names[k](v) for k, v in flags.items()) or "(defaults: fp32)"
 
 
