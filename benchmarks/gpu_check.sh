@@ -6,7 +6,7 @@
 #   b1-graphs, b16-graphs   the same cases with --compile-mode reduce-overhead (CUDA graphs of each network call)
 #   b1-step-graph, b16-step-graph   the same cases with --cuda-graph (the whole step as one CUDA graph)
 #   seg-cyclegan  segmentation and CycleGAN 256 at batch 1
-#   loader        the loader with both --augment-on settings, at batch 16 (loader-8: with 8 workers)
+#   loader        the loader with both --augment-on settings, at batch 16 and the default worker count
 #   tests         the CUDA cases of the test suite (fast paths, CUDA graphs, --augment-on device, ...)
 #   graph-tests   the tests of the fast paths and of --cuda-graph alone
 # Every result (gpu.log, JSON for benchmarks/report.py) goes to OUT_DIR.
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results/gpu}
 shift || true
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(graph-tests b1-step-graph b16-step-graph b1-graphs b1 b16 b16-graphs tests loader loader-8 seg-cyclegan)
+[ ${#parts[@]} -gt 0 ] || parts=(graph-tests b1-step-graph b16-step-graph b1-graphs b1 b16 b16-graphs loader tests seg-cyclegan)
 budget=${GPU_CHECK_BUDGET_S:-3600}
 mkdir -p "$out"
 log="$out/gpu.log"
@@ -79,11 +79,9 @@ for name in "${parts[@]}"; do
             --out "$out/throughput-cuda-seg-cyclegan.json" --paths eager,gantk,gantk-bf16-cl,gantk-bf16-cl-cudagraphs ;;
         loader) part loader 60 python3 benchmarks/loader.py --device cuda --pairs 256 --batch-size 16 "${photos[@]}" \
             --out "$out/loader-cuda-b16.json" ;;
-        loader-8) part loader-8 60 python3 benchmarks/loader.py --device cuda --pairs 256 --batch-size 16 --workers 8 "${photos[@]}" \
-            --out "$out/loader-cuda-b16-w8.json" ;;
         graph-tests) part graph-tests 200 python3 -m pytest -v -rs -p no:cacheprovider -k cuda tests/test_cuda_graph.py tests/test_fast_paths.py ;;
         tests) part tests 150 python3 -m pytest -v -rs -p no:cacheprovider --continue-on-collection-errors -k cuda tests ;;
-        *) echo "unknown part $name: choose from b1 b1-graphs b1-step-graph b16 b16-graphs b16-step-graph seg-cyclegan loader loader-8 tests graph-tests" >&2; exit 2 ;;
+        *) echo "unknown part $name: choose from b1 b1-graphs b1-step-graph b16 b16-graphs b16-step-graph seg-cyclegan loader tests graph-tests" >&2; exit 2 ;;
     esac
 done
 exit $status

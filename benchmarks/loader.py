@@ -29,6 +29,7 @@ from torchvision.transforms.v2 import functional as TF
 from gantk.data import ResumableSampler, derive_input, read_image
 from gantk.data.io import list_images
 from gantk.train import TrainConfig, Trainer
+from gantk.train.config import default_workers
 from gantk.train.distributed import resolve_device
 from hardware import load_average, machine
 
@@ -103,7 +104,7 @@ def loader_rate(root: Path, workers: int, augment_on: str = "loader", device: st
 def measure(pairs: int = 128, workers: int | None = None, device: str = "cpu", batch_size: int = 1,
             photo_dir: Path = PHOTOS) -> dict:
     """Rates with augmentation in the loader and on ``device``, at the default worker count (or ``workers``) and none."""
-    workers = TrainConfig().workers if workers is None else workers
+    workers = default_workers() if workers is None else workers
     counts = [workers, 0] if workers else [0]
     warmup = max(1, min(8, pairs // batch_size // 2))  # batches, out of two epochs
     with tempfile.TemporaryDirectory(prefix="gantk-loader-") as tmp:
@@ -112,7 +113,7 @@ def measure(pairs: int = 128, workers: int | None = None, device: str = "cpu", b
                  for augment_on in ("loader", "device") for count in counts]
     return {
         "source": "shared photos" if list_images(photo_dir) else "synthetic",
-        "pairs": pairs, "load_size": 286, "crop_size": 256, "default_workers": TrainConfig().workers,
+        "pairs": pairs, "load_size": 286, "crop_size": 256, "default_workers": default_workers(),
         "device": device, "batch_size": batch_size, "rates": rates,
     }
 

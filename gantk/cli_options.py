@@ -123,7 +123,7 @@ TRAIN_FLAGS = {
     "--cuda-graph": click.option("--cuda-graph/--no-cuda-graph", default=None,
                                  help="Record each training step once as a CUDA graph and replay it (CUDA, one process; not with fp16)."),
     "--seed": click.option("--seed", type=SEED, help="Seed of initialisation, data order and augmentation (default 0)."),
-    "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes (default 2)."),
+    "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes (default: one per CPU left to each training process, 2 to 16)."),
     "--log-every": click.option("--log-every", type=click.IntRange(min=1), help="Steps between rows of metrics.csv (default 10)."),
     "--val-every": click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
     "--val-split": click.option("--val-split", help="Held-out split to validate on (default test)."),

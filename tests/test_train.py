@@ -20,6 +20,8 @@ import torch
 from gantk.errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
+from gantk.train import trainer as trainer_module
+from gantk.train.config import default_workers
 from gantk.train.interrupt import WorkerStopSignals
 from gantk.train.logs import read_metrics
 from helpers import (
@@ -191,6 +193,33 @@ def test_a_run_that_keeps_up_with_its_loader_is_not_told_to_raise_workers(pairs,
         warnings.simplefilter("always")
         Trainer(tiny_config(pairs, tmp_path / "run", max_steps=24, log_every=4), progress=False).fit()
     assert not [w for w in caught if "waited for its next batch" in str(w.message)]
+
+
+@pytest.mark.parametrize(("cpus", "local_processes", "workers"), [(1, 1, 2), (2, 1, 2), (5, 1, 4), (16, 1, 15), (64, 1, 16),
+                                                               (16, 4, 3), (16, 8, 2)])
+def test_the_default_worker_count_shares_the_cpus_among_the_training_processes(monkeypatch, cpus, local_processes, workers):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert default_workers(local_processes) == workers
+
+
+def test_a_run_without_workers_set_takes_the_default_count_each_time_it_starts(pairs, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)  # three workers
+    seen = []
+
+    def loader(*args, num_workers, persistent_workers, **kwargs):  # records the count, loads in this process
+        seen.append(num_workers)
+        return torch.utils.data.DataLoader(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "DataLoader", loader)
+    config = tiny_config(pairs, tmp_path / "run", max_steps=2)
+    config.workers = None
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    assert seen and set(seen) == {3} and trainer.workers == 3
+    assert not re.search(r"^workers", (tmp_path / "run" / "config.toml").read_text(), re.M)  # resumed elsewhere, the count fits that machine
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(9)), raising=False)
+    Trainer.resume(tmp_path / "run", {"max_steps": 3}, progress=False).fit()
+    assert seen[-1] == 8
 
 
 def test_only_the_newest_checkpoints_are_kept(pairs, tmp_path):
@@ -683,8 +712,6 @@ def test_resume_with_n_critic_reproduces_an_uninterrupted_run(pairs, tmp_path):
 
 
 def test_cudnn_picks_its_fastest_convolutions_on_cuda_only_while_training(pairs, tmp_path, monkeypatch):
-    from gantk.train import trainer as trainer_module
-
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     current = [0]
     monkeypatch.setattr(torch.cuda, "current_device", lambda: current[0])
@@ -774,8 +801,6 @@ def test_a_checkpoint_between_logged_steps_is_not_written_with_diverged_weights(
 
 @pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # fp16 may be slow on this CPU
 def test_a_diverged_fp16_run_stops_once_the_loss_scale_falls_below_one(pairs, tmp_path, monkeypatch):
-    from gantk.train import trainer as trainer_module
-
     # Skipped steps halve the scale: from 4, the steps 2, 3 and 4 overflow and take it to 0.5.
     monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, precision: torch.amp.GradScaler(
         device.type, init_scale=4.0, enabled=precision == "fp16"))

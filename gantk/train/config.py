@@ -37,6 +37,16 @@ RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 COMPUTATION_KEYS = frozenset({"device", "compile", "compile_mode", "cuda_graph"})
 
 
+MOST_DEFAULT_WORKERS = 16  # beyond, more workers add start-up time and memory for little speed
+
+
+def default_workers(local_processes: int = 1) -> int:
+    """Loader processes per training process when ``workers`` is not set: the CPUs this process may
+    use, shared among the training processes on this machine, less one for each of them; 2 to 16."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(MOST_DEFAULT_WORKERS, max(2, cpus // local_processes - 1))
+
+
 def is_device_name(name: Any) -> bool:
     """Whether ``name`` is a device setting: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
     return isinstance(name, str) and re.fullmatch(r"auto|cpu|cuda(:(0|[1-9][0-9]{0,3}))?", name, re.ASCII) is not None
@@ -111,7 +121,7 @@ class TrainConfig:
     compile_mode: str = "default"  # torch.compile's mode; reduce-overhead and max-autotune also replay CUDA graphs
     cuda_graph: bool = False  # replay each whole training step as one recorded CUDA graph
     seed: int = 0
-    workers: int = 2
+    workers: int | None = None  # None: default_workers() for this machine
     log_every: int = 10
     val_every: int | None = None  # steps between validations on val_split; None turns validation off
     val_split: str = "test"

@@ -33,7 +33,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
+from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, default_workers, flag, same_setting, spelled, to_toml
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device, stop_agreement
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
@@ -176,6 +176,7 @@ class Trainer:
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
         self.warned_of_data = False  # that the loader holds training back
+        self.workers = 0  # set by fit: the loader's processes
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
@@ -512,8 +513,9 @@ class Trainer:
         worker_signals = WorkerStopSignals()
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
-        loader = DataLoader(dataset, sampler=sampler, batch_size=config.batch_size, num_workers=config.workers, drop_last=True,
-                            pin_memory=device.type == "cuda", persistent_workers=config.workers > 0,
+        self.workers = default_workers(process.local_world_size) if config.workers is None else config.workers
+        loader = DataLoader(dataset, sampler=sampler, batch_size=config.batch_size, num_workers=self.workers, drop_last=True,
+                            pin_memory=device.type == "cuda", persistent_workers=self.workers > 0,
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=worker_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
                      validation=self.val_dataset is not None, progress=self.progress)
@@ -714,7 +716,7 @@ class Trainer:
             return
         self.warned_of_data = True
         config = self.config
-        advice = f"raise --workers (now {config.workers}; this machine has {os.cpu_count()} CPUs)"
+        advice = f"raise --workers (now {self.workers}; this machine has {os.cpu_count()} CPUs)"
         if parts.device.type == "cuda" and config.augment_on == "loader":
             advice += ", or crop and flip on the GPU with --augment-on device"
         warnings.warn(
