@@ -715,13 +715,14 @@ class Trainer:
         if share < 0.25:
             return
         self.warned_of_data = True
-        config = self.config
-        advice = f"raise --workers (now {self.workers}; this machine has {os.cpu_count()} CPUs)"
-        if parts.device.type == "cuda" and config.augment_on == "loader":
-            advice += ", or crop and flip on the GPU with --augment-on device"
+        cpus = os.cpu_count() or 1
+        advice = [f"raise --workers (now {self.workers}; this machine has {cpus} CPUs)"] if self.workers < cpus - 1 else []
+        if parts.device.type == "cuda" and self.config.augment_on == "loader":
+            advice.append("crop and flip on the GPU with --augment-on device")
+        advice = advice or [f"the loader has every CPU ({self.workers} workers): images stored at --load-size decode faster and need no resizing"]
         warnings.warn(
             f"the training process waited for its next batch {share:.0%} of the time over the last {log.steps_since_first} "
-            f"steps (data_wait in metrics.csv): the data loader holds training back; {advice}.",
+            f"steps (data_wait in metrics.csv): the data loader holds training back; {', or '.join(advice)}.",
             GantkWarning, stacklevel=2,
         )
 
