@@ -138,10 +138,10 @@ class LossWindow:
         for key, values in state.items():
             self.values[key] = [torch.tensor(value) for value in values] + self.values.get(key, [])
 
-    def timings(self) -> tuple[float, float]:
-        """Steps per second since the window began, and the share of that time spent waiting for data."""
+    def timings(self) -> tuple[float, float, float]:
+        """Seconds since the window began, steps per second, and the share of that time spent waiting for data."""
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        return self.steps / elapsed, min(self.waited / elapsed, 1.0)
+        return elapsed, self.steps / elapsed, min(self.waited / elapsed, 1.0)
 
 
 class RunLog:
@@ -170,11 +170,11 @@ class RunLog:
         """Write the mean losses since the last row (``over_processes`` averages them over a run's
         processes), and start a new window; returns the means."""
         losses = over_processes(self.window.means())
-        steps_per_second, waiting = self.window.timings()
+        elapsed, steps_per_second, waiting = self.window.timings()
         speed = steps_per_second * images_per_step
         if self.rows:
             self.steps_since_first += self.window.steps
-            self.time_since_first += time.perf_counter() - self.window.start
+            self.time_since_first += elapsed
             self.waited_since_first += self.window.waited
         self.rows += 1
         self.window.clear()
