@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--steps", type=int, default=300, help="training steps (default: 300)")
     parser.add_argument("--size", type=int, default=64, help="crop size in pixels (default: 64)")
     parser.add_argument("--out", type=Path, default=Path("runs/ema"), help="run directory (default: runs/ema)")
-    parser.add_argument("--workers", type=int, default=2, help="data-loading processes (default: 2)")
+    parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one)")
     args = parser.parse_args(argv)
 
     components = gantk.load_components(plugins=[sys.modules[__name__]])
