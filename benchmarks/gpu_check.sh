@@ -72,7 +72,7 @@ for name in "${parts[@]}"; do
             --out "$out/throughput-cuda-b16-graphs.json" --paths eager,gantk-bf16-cl-cudagraphs ;;
         b1-step-graph) part b1-step-graph 200 "${throughput[@]}" --cases pix2pix-256-b1 --steps 20 --warmup 6 \
             --out "$out/throughput-cuda-b1-step-graph.json" \
-            --paths eager,gantk-graph,gantk-compile-graph,gantk-bf16-cl-graph,gantk-bf16-cl-compile-graph ;;
+            --paths eager,gantk-graph,gantk-bf16-cl-graph,gantk-compile-graph,gantk-bf16-cl-compile-graph ;;
         b16-step-graph) part b16-step-graph 120 "${throughput[@]}" --cases pix2pix-256-b16 --steps 10 --warmup 6 \
             --out "$out/throughput-cuda-b16-step-graph.json" --paths eager,gantk-bf16-cl-graph,gantk-bf16-cl-compile-graph ;;
         seg-cyclegan) part seg-cyclegan 150 "${throughput[@]}" --cases seg-256-b1,cyclegan-256-b1 --steps 10 --warmup 4 \

@@ -65,6 +65,8 @@ def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int
                     times[worker.path].append(reply["seconds"])
                     faults[worker.path].append(reply["page_faults"])
                     system_s[worker.path].append(reply["system_s"])
+            if alone:  # in the log as it comes: a run cut short keeps the paths it timed
+                print(f"{group[0]}: median step {statistics.median(times[group[0]]):.4g} s", flush=True)
             memory.update({w.path: w.ask("memory") for w in workers})
             setup.update({w.path: w.setup for w in workers})
         finally:

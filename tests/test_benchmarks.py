@@ -51,7 +51,7 @@ def test_a_case_interleaves_its_paths_and_records_each_steps_time_faults_and_sys
     assert result["paths"]["eager"]["vs_eager_median"] == 1.0
 
 
-def test_a_case_can_time_each_path_alone(benchmarks, monkeypatch):
+def test_a_case_can_time_each_path_alone(benchmarks, monkeypatch, capsys):
     import throughput
     from cases import Case
     from worker import Worker
@@ -71,6 +71,9 @@ def test_a_case_can_time_each_path_alone(benchmarks, monkeypatch):
     result = throughput.run_case(Case("pix2pix", 32, 2), ["eager", "gantk"], steps=2, warmup=1, threads=1, alone=True)
     assert events == ["start eager", "stop eager", "start gantk", "stop gantk"] and result["alone"]
     assert [len(result["paths"][path]["step_s"]) for path in ("eager", "gantk")] == [2, 2]
+    printed = capsys.readouterr().out  # each path's median as soon as it is timed, in case the run is cut short
+    for path in ("eager", "gantk"):
+        assert f"{path}: median step {result['paths'][path]['median_step_s']:.4g} s" in printed
 
 
 def test_a_path_alone_is_timed_step_by_step_and_profiled(benchmarks, monkeypatch, capsys):
