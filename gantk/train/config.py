@@ -40,11 +40,15 @@ COMPUTATION_KEYS = frozenset({"device", "compile", "compile_mode", "cuda_graph"}
 MOST_DEFAULT_WORKERS = 16  # beyond, more workers add start-up time and memory for little speed
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_workers(local_processes: int = 1) -> int:
     """Loader processes per training process when ``workers`` is not set: the CPUs this process may
     use, shared among the training processes on this machine, less one for each of them; 2 to 16."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(MOST_DEFAULT_WORKERS, max(2, cpus // local_processes - 1))
+    return min(MOST_DEFAULT_WORKERS, max(2, usable_cpus() // local_processes - 1))
 
 
 def is_device_name(name: Any) -> bool:

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import itertools
 import math
-import os
 import shlex
 import time
 import warnings
@@ -33,7 +32,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, default_workers, flag, same_setting, spelled, to_toml
+from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, default_workers, flag, same_setting, spelled, to_toml, usable_cpus
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device, stop_agreement
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
@@ -715,7 +714,7 @@ class Trainer:
         if share < 0.25:
             return
         self.warned_of_data = True
-        cpus = os.cpu_count() or 1
+        cpus = usable_cpus()
         advice = [f"raise --workers (now {self.workers}; this machine has {cpus} CPUs)"] if self.workers < cpus - 1 else []
         if parts.device.type == "cuda" and self.config.augment_on == "loader":
             advice.append("crop and flip on the GPU with --augment-on device")
