@@ -128,6 +128,16 @@ def train_interrupted_then_resumed(config, stop_at=None):
         Trainer.resume(config.out, progress=False).fit()
 
 
+def losses_and_gradients(config):
+    """Train ``config``: the losses of its last log row and each network's gradients, flattened, after its last step."""
+    from gantk.train import Trainer
+
+    logged = {}
+    trainer = Trainer(config, progress=False, callbacks=[lambda trainer, step, values: logged.update(values)])
+    trainer.fit()
+    return logged, {name: torch.cat([p.grad.flatten() for p in net.parameters()]) for name, net in trainer.system.networks.items()}
+
+
 def exploding_components(name: str = "exploding", explodes: bool = True):
     """Components with the objective ``name``: L1 that turns into NaN from its second step on
     (when ``explodes``; a process of a multi-process run may be told it does not)."""

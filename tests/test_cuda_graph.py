@@ -22,7 +22,7 @@ from gantk.train.checkpoint import load_checkpoint
 from gantk.train.logs import read_metrics
 from gantk.train import trainer as trainer_module
 from gantk.train.step_graph import WARMUP_STEPS, Recorded, StepGraphs
-from helpers import train_interrupted_then_resumed, without_timings, write_paired, write_segmentation, write_unaligned
+from helpers import losses_and_gradients, train_interrupted_then_resumed, without_timings, write_paired, write_segmentation, write_unaligned
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -122,7 +122,7 @@ def test_recorded_steps_replay_on_new_batches_with_the_schedule_s_rates(pairs, t
 
 def run(data, out, **flags):
     """The last step's logged losses, every network's gradients and the number of graph replays of a run."""
-    logged, replays = {}, []
+    replays = []
     replay = torch.cuda.CUDAGraph.replay
 
     def counted(graph):
@@ -131,10 +131,7 @@ def run(data, out, **flags):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch.cuda.CUDAGraph, "replay", counted)
-        trainer = Trainer(TrainConfig(data=str(data), out=str(out), device="cuda", **{**TINY, **flags}), progress=False,
-                          callbacks=[lambda trainer, step, values: logged.update(values)])
-        trainer.fit()
-    grads = {name: torch.cat([p.grad.flatten() for p in net.parameters()]) for name, net in trainer.system.networks.items()}
+        logged, grads = losses_and_gradients(TrainConfig(data=str(data), out=str(out), device="cuda", **{**TINY, **flags}))
     return logged, grads, len(replays), len(set(map(id, replays)))
 
 

@@ -21,7 +21,7 @@ from gantk.train import TrainConfig, Trainer
 from gantk.train import trainer as trainer_module
 from gantk.train.checkpoint import load_checkpoint
 from gantk.train.logs import read_metrics
-from helpers import DEVICES, train_interrupted_then_resumed, without_timings, write_paired
+from helpers import DEVICES, losses_and_gradients, train_interrupted_then_resumed, without_timings, write_paired
 
 # These check results, not speed: the warning about slow half precision on some CPUs does not matter here.
 pytestmark = pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")
@@ -40,13 +40,7 @@ FAST_PATHS = {
 
 def one_step(data, out, **flags):
     """Logged losses and per-network flattened gradients of one ``gantk train`` step with ``flags``."""
-    logged = {}
-    trainer = Trainer(TrainConfig(data=str(data), out=str(out), **{**TINY, **flags}), progress=False,
-                      callbacks=[lambda trainer, step, values: logged.update(values)])
-    trainer.fit()
-    grads = {name: torch.cat([p.grad.flatten() for p in net.parameters()])
-             for name, net in trainer.system.networks.items()}
-    return logged, grads
+    return losses_and_gradients(TrainConfig(data=str(data), out=str(out), **{**TINY, **flags}))
 
 
 @pytest.fixture(scope="module")
