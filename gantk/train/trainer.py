@@ -27,13 +27,15 @@ from ..data.worker_errors import raised_as_in_workers
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import first_names, foreign_entries, replacing
 from ..host_memory import freed_memory_kept
-from ..nn import one_value_per_channel, size_rules
+from ..nn import one_value_per_channel
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, MAX_SIDE, RESUMABLE_KEYS, TrainConfig, default_workers, flag, same_setting, spelled, to_toml, usable_cpus
+from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, default_workers, flag, same_setting, spelled, to_toml, usable_cpus
+from .crop_fit import check_crop_fits
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device, stop_agreement
+from .init_from import start_from_weights
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
@@ -354,78 +356,12 @@ class Trainer:
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
-        crop = self.config.crop_size
-        # Suggested sizes suit every network: a multiple of all their multiples, at least all their minimums.
-        every_multiple, every_smallest = size_rules(system.networks.values())
-        for name, net in system.networks.items():
-            # A network a system added without add_network is named by its class, with no describe hint.
-            kind, component = system.network_parts.get(name, ("network", type(net).__name__))
-            describe = kind in ("generator", "discriminator")
-            multiple, smallest = getattr(net, "size_multiple", 1), getattr(net, "min_input_size", 1)
-            if crop and crop % multiple and multiple > MAX_SIDE:
-                raise OptionError(
-                    f"{name} ({component}) needs image sizes that are multiples of {multiple}, more than the largest "
-                    f"--crop-size ({MAX_SIDE}): its options make it too deep for any image; "
-                    + (f"lower them (`gantk describe {kind} {component}` shows its options and size multiple)." if describe
-                       else f"choose another {kind}.")
-                )
-            if crop and crop % multiple:
-                raise OptionError(
-                    f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
-                    f"use {self._crop_sizes_to_try(every_multiple, every_smallest)}, or "
-                    + (f"other options for the {kind}, or another (`gantk describe {kind} {component}` shows its options "
-                       "and size multiple)." if describe else f"another {kind}.")
-                )
-            if crop and crop < smallest:
-                fitting = -(-every_smallest // every_multiple) * every_multiple
-                raise OptionError(
-                    f"{name} ({component}) needs images of at least {smallest} px a side, but --crop-size is {crop}: "
-                    f"raise --crop-size (and --load-size) to {fitting} or more, or choose a {kind} that sees less"
-                    + (f" (`gantk describe {kind} NAME` shows each one's min_input_size)." if describe else ".")
-                )
+        check_crop_fits(system, self.config.crop_size, self.config.load_size)
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
         if self.config.init_from is not None and self.resume_from is None:
-            self._start_from_weights(system)
+            self.config = dataclasses.replace(self.config, init_from=start_from_weights(system, self.config.init_from))
         return system
-
-    def _start_from_weights(self, system: System) -> None:
-        """Load the weights of the ``init_from`` checkpoint into the networks it has (fine-tuning); all else
-        starts afresh. The settings record the checkpoint file read."""
-        try:
-            payload = ckpt.load_checkpoint(self.config.init_from)
-        except CheckpointError as error:
-            raise CheckpointError(f"--init-from: {error}") from None
-        ckpt.check_entries(payload, {"system_state": ckpt.MODEL_ENTRIES["system_state"]})
-        self.config = dataclasses.replace(self.config, init_from=payload["path"])
-        saved: dict[str, dict[str, Any]] = {}
-        for key, value in payload["system_state"].items():
-            if key.startswith("networks."):
-                name, _, rest = key[len("networks."):].partition(".")
-                saved.setdefault(name, {})[rest] = value
-        if not saved.keys() & system.networks.keys():
-            raise OptionError(f"--init-from {payload['path']} has none of this run's networks ({', '.join(system.networks)}), "
-                              f"only {', '.join(saved) or 'none'}: start from a checkpoint of the same recipe.")
-        for name in sorted(saved.keys() & system.networks.keys()):
-            try:
-                system.networks[name].load_state_dict(saved[name])
-            except RuntimeError as error:
-                raise OptionError(
-                    f"--init-from {payload['path']} holds other weights for {name} than this run's network "
-                    f"({ckpt.state_mismatch(str(error))}): train with the --gen, --disc and network options of the run "
-                    "that wrote it (its config.toml), on data with its channels."
-                ) from None
-        fresh, unused = sorted(system.networks.keys() - saved.keys()), sorted(saved.keys() - system.networks.keys())
-        if fresh or unused:
-            warnings.warn(
-                f"--init-from {payload['path']}: " + "; ".join(
-                    ([f"{', '.join(fresh)} start{'s' if len(fresh) == 1 else ''} from {'its' if len(fresh) == 1 else 'their'} "
-                      f"initialisation (the checkpoint has no weights for {'it' if len(fresh) == 1 else 'them'})"] if fresh else [])
-                    + ([f"the checkpoint's {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used"] if unused else [])
-                ) + ".",
-                GantkWarning,
-                stacklevel=4,
-            )
 
     @contextlib.contextmanager
     def _recipe_options_named(self) -> Iterator[None]:
@@ -443,17 +379,6 @@ class Trainer:
                     raise OptionError(f"{str(error).rstrip('.')}. Recipe '{self.config.recipe}' gives the {kind} {options} "
                                       f"unless {flag} sets {'it' if len(from_recipe) == 1 else 'them'}.") from None
             raise
-
-    def _crop_sizes_to_try(self, multiple: int, smallest: int = 1) -> str:
-        """The nearest crop sizes that are multiples of ``multiple`` and at least ``smallest``, the one
-        below first when the one above needs a larger --load-size (which it then names)."""
-        crop, load = self.config.crop_size, self.config.load_size
-        below, above = crop // multiple * multiple, max(crop // multiple + 1, -(-smallest // multiple)) * multiple
-        below = below if below >= smallest else 0
-        if load and above > load:
-            larger = f"--crop-size {above} --load-size {above}"
-            return f"--crop-size {below} (or {larger})" if below else larger
-        return f"--crop-size {above}" + (f" or {below}" if below else "")
 
     def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
         """Callables per network, trained and frozen: compiled with --compile, and the trained ones

@@ -1,0 +1,49 @@
+"""Starting a run from another run's network weights (``gantk train --init-from``)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ..errors import CheckpointError, GantkWarning, OptionError
+from ..systems.base import System
+from . import checkpoint as ckpt
+
+
+def start_from_weights(system: System, source: str) -> str:
+    """Load the weights of checkpoint ``source`` (a file or run directory) into the networks of ``system``
+    it has (fine-tuning); all else starts afresh. Returns the checkpoint file read, for the run's settings."""
+    try:
+        payload = ckpt.load_checkpoint(source)
+    except CheckpointError as error:
+        raise CheckpointError(f"--init-from: {error}") from None
+    ckpt.check_entries(payload, {"system_state": ckpt.MODEL_ENTRIES["system_state"]})
+    saved: dict[str, dict[str, Any]] = {}
+    for key, value in payload["system_state"].items():
+        if key.startswith("networks."):
+            name, _, rest = key[len("networks."):].partition(".")
+            saved.setdefault(name, {})[rest] = value
+    if not saved.keys() & system.networks.keys():
+        raise OptionError(f"--init-from {payload['path']} has none of this run's networks ({', '.join(system.networks)}), "
+                          f"only {', '.join(saved) or 'none'}: start from a checkpoint of the same recipe.")
+    for name in sorted(saved.keys() & system.networks.keys()):
+        try:
+            system.networks[name].load_state_dict(saved[name])
+        except RuntimeError as error:
+            raise OptionError(
+                f"--init-from {payload['path']} holds other weights for {name} than this run's network "
+                f"({ckpt.state_mismatch(str(error))}): train with the --gen, --disc and network options of the run "
+                "that wrote it (its config.toml), on data with its channels."
+            ) from None
+    fresh, unused = sorted(system.networks.keys() - saved.keys()), sorted(saved.keys() - system.networks.keys())
+    if fresh or unused:
+        warnings.warn(
+            f"--init-from {payload['path']}: " + "; ".join(
+                ([f"{', '.join(fresh)} start{'s' if len(fresh) == 1 else ''} from {'its' if len(fresh) == 1 else 'their'} "
+                  f"initialisation (the checkpoint has no weights for {'it' if len(fresh) == 1 else 'them'})"] if fresh else [])
+                + ([f"the checkpoint's {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used"] if unused else [])
+            ) + ".",
+            GantkWarning,
+            stacklevel=4,
+        )
+    return payload["path"]
