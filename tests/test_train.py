@@ -688,7 +688,7 @@ def test_a_resumed_run_whose_dataset_is_gone_says_which_path_to_fix(pairs, tmp_p
 
 
 def test_a_resumed_process_restores_the_cuda_random_state_of_its_own_gpu(monkeypatch):
-    from gantk.train.trainer import restore_cuda_rng
+    from gantk.train.resume import restore_cuda_rng
 
     restored = []
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, device)))
@@ -853,7 +853,7 @@ def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
 @pytest.mark.parametrize("cuda", [True, False])
 def test_a_device_named_otherwise_is_the_same_device(monkeypatch, cuda):
     """Resuming with --device cuda:0 a run of --device cuda (or auto, on a GPU) changes no arithmetic: no warning."""
-    from gantk.train.trainer import _runs_on
+    from gantk.train.resume import _runs_on
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     assert (_runs_on("auto") == _runs_on("cuda") == _runs_on("cuda:0")) is cuda

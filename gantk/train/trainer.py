@@ -17,7 +17,6 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from .. import __version__
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
 from ..data.formats import get_format
@@ -32,7 +31,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, default_workers, flag, same_setting, spelled, to_toml, usable_cpus
+from .config import TrainConfig, default_workers, to_toml, usable_cpus
 from .crop_fit import check_crop_fits
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device, stop_agreement
 from .init_from import start_from_weights
@@ -41,6 +40,7 @@ from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
+from .resume import restore, resumed_config, warn_if_the_data_changed, warn_if_the_processes_changed
 from .schedule import linear_decay
 from .step_graph import StepGraphs, check_recordable
 from .validation import validation_scores
@@ -103,14 +103,6 @@ def tuned_backends(device: torch.device) -> Iterator[None]:
         torch.cuda.set_device(current)
 
 
-def _runs_on(value: Any) -> Any:
-    """What a setting value means on this machine: ``auto`` as the device it picks, ``cuda`` as the GPU
-    one process takes (the first; a numbered GPU is refused under torchrun), others as they are."""
-    if value == "auto":
-        value = "cuda" if torch.cuda.is_available() else "cpu"
-    return "cuda:0" if value == "cuda" else value
-
-
 @dataclasses.dataclass
 class TrainingParts:
     """What a training step works with: the system, its networks as called (DDP-wrapped, compiled)
@@ -131,16 +123,6 @@ class TrainingParts:
 def schedule_steps(max_steps: int | None, epochs: int | None, steps_per_epoch: int) -> int:
     """The steps of a schedule set in steps (``max_steps``, which wins) or in epochs."""
     return max_steps or (epochs or 0) * steps_per_epoch
-
-
-def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
-    """Give ``device`` the CUDA random state a checkpoint saved for it: the one state of the process's
-    GPU (checkpoints before it hold every visible GPU's, by index). A CPU run has none to restore."""
-    if not states or device.type != "cuda":
-        return
-    index = device.index or 0
-    state = states[0] if len(states) == 1 else states[min(index, len(states) - 1)]
-    torch.cuda.set_rng_state(state, device)
 
 
 class Trainer:
@@ -181,54 +163,10 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
-        """Continue the run in ``run_dir`` from its newest checkpoint.
-
-        ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``), the dataset's
-        path (``data``, for a dataset that moved) and how the run is executed (``RESUMABLE_KEYS``:
-        device, workers, compile, logging, validation and checkpoint intervals; a new device or
-        compile setting warns that the arithmetic changes). Other settings may be given only with
-        the run's own values.
-        """
-        if Path(run_dir).is_file():
-            raise OptionError(
-                f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; "
-                "to continue from an older checkpoint, move the newer ones out of the directory."
-            )
-        payload = ckpt.load_checkpoint(run_dir)
-        ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
-        if unknown := sorted(set(payload["train_config"]) - {field.name for field in dataclasses.fields(TrainConfig)}):
-            raise CheckpointError(
-                f"checkpoint {payload['path']} was written by gantk {payload.get('gantk_version', '(version unknown)')} with "
-                f"settings this gantk {__version__} does not know ({', '.join(unknown)}); upgrade gantk to resume the run."
-            )
+        """Continue the run in ``run_dir`` from its newest checkpoint, with the ``overrides`` that
+        :func:`~gantk.train.resume.resumed_config` allows."""
         components = kwargs["components"] = kwargs.get("components") or default_components()
-        with ckpt.missing_plugin_errors(payload, components):
-            recipe = components.create("recipe", payload["system"]["recipe"])
-        options = ckpt.recipe_options(payload["system"]["recipe_opt"], recipe)
-        payload["system"]["recipe_opt"], payload["train_config"]["recipe_opt"] = options, dict(options)
-        saved = payload["train_config"]
-        saved["data_format"] = saved.get("data_format") or payload["system"].get("data_format")  # as detected then
-        overrides = dict(overrides or {})
-        if "recipe_opt" in overrides:  # none spelt as the run's options hold it
-            overrides["recipe_opt"] = recipe.spelt(overrides["recipe_opt"])
-        if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():
-            del overrides["out"]
-        fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and not same_setting(value, saved.get(key)))
-        if fixed:
-            raise OptionError(
-                f"--resume continues a run with its own settings; it cannot change {', '.join(map(flag, fixed))} "
-                f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
-                f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
-            )
-        for key in sorted(COMPUTATION_KEYS & set(overrides)):
-            if _runs_on(overrides[key]) != _runs_on(saved.get(key)):
-                warnings.warn(
-                    f"the run had {spelled(key, saved.get(key))}: changing it changes the arithmetic, so the resumed run "
-                    "continues, but not bit for bit as an uninterrupted one would.",
-                    GantkWarning,
-                    stacklevel=2,
-                )
-        config = TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides})
+        config, payload = resumed_config(run_dir, overrides, components)
         with ckpt.missing_plugin_errors(payload, components):
             if config.data_format:  # read when the data opens, after the checks of the parts
                 components.registry("data_format").get(config.data_format)
@@ -415,7 +353,8 @@ class Trainer:
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         self.train_items = len(dataset)
-        self._warn_if_the_data_changed()
+        if self.resume_from is not None:
+            warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
         steps_per_epoch = len(sampler) // config.batch_size
         if steps_per_epoch == 0:
             raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
@@ -430,7 +369,8 @@ class Trainer:
                    "steps)" if fewer else "")
                 + "; resume with a longer --max-steps or --epochs" + (f", or with {trained_with} process(es)." if fewer else ".")
             )
-        self._warn_if_the_processes_changed(process)
+        if self.resume_from is not None:
+            warn_if_the_processes_changed(self.resume_from, process.world_size, config.batch_size, self.total_steps)
         parts = self.training_parts(self.system, device, process, self.total_steps)
         if self.step < self.total_steps:  # a finished run resumed for no step keeps the settings it was trained with
             self._write_run_dir(process, held)
@@ -529,44 +469,12 @@ class Trainer:
                     f"{length} to {phase.every} steps or more, or lower --n-critic."
                 )
 
-    def _warn_if_the_data_changed(self) -> None:
-        if self.resume_from is None:
-            return
-        trained_on = self.resume_from["train_items"]
-        if trained_on is not None and trained_on != self.train_items:
-            warnings.warn(
-                f"the run trained on {trained_on} items and its dataset now holds {self.train_items}: the resumed run "
-                "continues, but it is not the run an uninterrupted one would have been.",
-                GantkWarning,
-                stacklevel=3,
-            )
-        elif trained_on is None and self.resume_from["train_config"].get("data") != self.config.data:
-            warnings.warn(
-                f"the checkpoint predates item counts, so whether {self.config.data} holds the items the run "
-                "trained on cannot be checked.",
-                GantkWarning,
-                stacklevel=3,
-            )
-
-    def _warn_if_the_processes_changed(self, process: ProcessInfo) -> None:
-        if self.resume_from is None or len(self.resume_from["rng"]) == process.world_size:  # one RNG state per process
-            return
-        trained_with, batch = len(self.resume_from["rng"]), self.config.batch_size
-        warnings.warn(
-            f"the run trained with {trained_with} process(es) and resumes with {process.world_size}: a step now takes "
-            f"{batch * process.world_size} images instead of {batch * trained_with}, the epochs are dealt out anew and "
-            f"the run ends at step {self.total_steps}. It continues, but not as an uninterrupted run would have; "
-            f"resume with {trained_with} process(es) for that.",
-            GantkWarning,
-            stacklevel=3,
-        )
-
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
         optimizers, schedulers = make_optimizers(system, self.config, total_steps)
         parts = TrainingParts(system, {}, {}, optimizers, schedulers, grad_scaler(device, self.config.precision), device, process)
         if self.resume_from is not None:
-            self._restore(self.resume_from, parts)
+            self.step = restore(self.resume_from, parts, self.config.seed)
         else:
             torch.manual_seed(self.config.seed + process.rank)
         parts.nets, parts.frozen_nets = self._wrap(system, process, device)  # after restoring: DDP starts from rank 0's weights
@@ -755,35 +663,3 @@ class Trainer:
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
         for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
             old.unlink(missing_ok=True)
-
-    def _restore(self, payload: dict[str, Any], parts: TrainingParts) -> None:
-        ckpt.load_system_state(parts.system, payload["system_state"], payload["path"])
-        try:
-            self._restore_training_state(payload, parts)
-        except (KeyError, TypeError, ValueError, IndexError) as error:  # entries of the right kind, with wrong contents
-            raise CheckpointError(
-                f"checkpoint {payload['path']} holds training state gantk cannot restore ({type(error).__name__}: {error}); "
-                "it may be damaged or edited: try another checkpoint of the run."
-            ) from None
-
-    def _restore_training_state(self, payload: dict[str, Any], parts: TrainingParts) -> None:
-        """Optimizers, schedules, the gradient scaler, the step, module state and random streams of ``payload``."""
-        system, process = parts.system, parts.process
-        for name, opt in parts.optimizers.items():
-            opt.load_state_dict(payload["optimizers"][name])
-        for name, sch in parts.schedulers.items():
-            sch.load_state_dict(payload["schedulers"][name])
-            # The saved rate follows the saved schedule; take it from this run's, which may be longer.
-            for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas, strict=True):
-                group["lr"] = base_lr * factor(sch.last_epoch)
-        parts.scaler.load_state_dict(payload["scaler"])
-        self.step = int(payload["step"])
-        extra_states = payload["process_extra_state"]
-        if process.rank < len(extra_states):
-            system.load_state_dict(extra_states[process.rank], strict=False)
-        if process.rank < len(payload["rng"]):
-            rng = payload["rng"][process.rank]
-            torch.set_rng_state(rng["cpu"])
-            restore_cuda_rng(rng["cuda"], parts.device)
-        else:  # a process the run did not have: a stream of its own, as in a new run
-            torch.manual_seed(self.config.seed + process.rank)

@@ -1,0 +1,157 @@
+"""Continuing a run from its checkpoint: the settings it may change, and the state it restores."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .. import __version__
+from ..errors import CheckpointError, GantkWarning, OptionError
+from ..plugins import Components
+from . import checkpoint as ckpt
+from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled
+
+if TYPE_CHECKING:
+    from .trainer import TrainingParts
+
+
+def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, components: Components) -> tuple[TrainConfig, dict[str, Any]]:
+    """The settings of the run in ``run_dir`` with ``overrides``, and its newest checkpoint.
+
+    ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``), the dataset's
+    path (``data``, for a dataset that moved) and how the run is executed (``RESUMABLE_KEYS``:
+    device, workers, compile, logging, validation and checkpoint intervals; a new device or
+    compile setting warns that the arithmetic changes). Other settings may be given only with
+    the run's own values.
+    """
+    if Path(run_dir).is_file():
+        raise OptionError(
+            f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; "
+            "to continue from an older checkpoint, move the newer ones out of the directory."
+        )
+    payload = ckpt.load_checkpoint(run_dir)
+    ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
+    if unknown := sorted(set(payload["train_config"]) - {field.name for field in dataclasses.fields(TrainConfig)}):
+        raise CheckpointError(
+            f"checkpoint {payload['path']} was written by gantk {payload.get('gantk_version', '(version unknown)')} with "
+            f"settings this gantk {__version__} does not know ({', '.join(unknown)}); upgrade gantk to resume the run."
+        )
+    with ckpt.missing_plugin_errors(payload, components):
+        recipe = components.create("recipe", payload["system"]["recipe"])
+    options = ckpt.recipe_options(payload["system"]["recipe_opt"], recipe)
+    payload["system"]["recipe_opt"], payload["train_config"]["recipe_opt"] = options, dict(options)
+    saved = payload["train_config"]
+    saved["data_format"] = saved.get("data_format") or payload["system"].get("data_format")  # as detected then
+    overrides = dict(overrides or {})
+    if "recipe_opt" in overrides:  # none spelt as the run's options hold it
+        overrides["recipe_opt"] = recipe.spelt(overrides["recipe_opt"])
+    if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():
+        del overrides["out"]
+    fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and not same_setting(value, saved.get(key)))
+    if fixed:
+        raise OptionError(
+            f"--resume continues a run with its own settings; it cannot change {', '.join(map(flag, fixed))} "
+            f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
+            f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
+        )
+    for key in sorted(COMPUTATION_KEYS & set(overrides)):
+        if _runs_on(overrides[key]) != _runs_on(saved.get(key)):
+            warnings.warn(
+                f"the run had {spelled(key, saved.get(key))}: changing it changes the arithmetic, so the resumed run "
+                "continues, but not bit for bit as an uninterrupted one would.",
+                GantkWarning,
+                stacklevel=3,
+            )
+    return TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides}), payload
+
+
+def _runs_on(value: Any) -> Any:
+    """What a setting value means on this machine: ``auto`` as the device it picks, ``cuda`` as the GPU
+    one process takes (the first; a numbered GPU is refused under torchrun), others as they are."""
+    if value == "auto":
+        value = "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda:0" if value == "cuda" else value
+
+
+def restore(payload: dict[str, Any], parts: TrainingParts, seed: int) -> int:
+    """Put the weights and training state of checkpoint ``payload`` into ``parts``; returns its step."""
+    ckpt.load_system_state(parts.system, payload["system_state"], payload["path"])
+    try:
+        return _restore_training_state(payload, parts, seed)
+    except (KeyError, TypeError, ValueError, IndexError) as error:  # entries of the right kind, with wrong contents
+        raise CheckpointError(
+            f"checkpoint {payload['path']} holds training state gantk cannot restore ({type(error).__name__}: {error}); "
+            "it may be damaged or edited: try another checkpoint of the run."
+        ) from None
+
+
+def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed: int) -> int:
+    """Optimizers, schedules, the gradient scaler, module state and random streams of ``payload``; its step."""
+    system, process = parts.system, parts.process
+    for name, opt in parts.optimizers.items():
+        opt.load_state_dict(payload["optimizers"][name])
+    for name, sch in parts.schedulers.items():
+        sch.load_state_dict(payload["schedulers"][name])
+        # The saved rate follows the saved schedule; take it from this run's, which may be longer.
+        for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas, strict=True):
+            group["lr"] = base_lr * factor(sch.last_epoch)
+    parts.scaler.load_state_dict(payload["scaler"])
+    step = int(payload["step"])
+    extra_states = payload["process_extra_state"]
+    if process.rank < len(extra_states):
+        system.load_state_dict(extra_states[process.rank], strict=False)
+    if process.rank < len(payload["rng"]):
+        rng = payload["rng"][process.rank]
+        torch.set_rng_state(rng["cpu"])
+        restore_cuda_rng(rng["cuda"], parts.device)
+    else:  # a process the run did not have: a stream of its own, as in a new run
+        torch.manual_seed(seed + process.rank)
+    return step
+
+
+def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
+    """Give ``device`` the CUDA random state a checkpoint saved for it: the one state of the process's
+    GPU (checkpoints before it hold every visible GPU's, by index). A CPU run has none to restore."""
+    if not states or device.type != "cuda":
+        return
+    index = device.index or 0
+    state = states[0] if len(states) == 1 else states[min(index, len(states) - 1)]
+    torch.cuda.set_rng_state(state, device)
+
+
+def warn_if_the_data_changed(payload: dict[str, Any], train_items: int, data: str | None) -> None:
+    """Warn when the dataset (``data``, now holding ``train_items``) is not the one the run trained on."""
+    trained_on = payload["train_items"]
+    if trained_on is not None and trained_on != train_items:
+        warnings.warn(
+            f"the run trained on {trained_on} items and its dataset now holds {train_items}: the resumed run "
+            "continues, but it is not the run an uninterrupted one would have been.",
+            GantkWarning,
+            stacklevel=3,
+        )
+    elif trained_on is None and payload["train_config"].get("data") != data:
+        warnings.warn(
+            f"the checkpoint predates item counts, so whether {data} holds the items the run "
+            "trained on cannot be checked.",
+            GantkWarning,
+            stacklevel=3,
+        )
+
+
+def warn_if_the_processes_changed(payload: dict[str, Any], world_size: int, batch_size: int, total_steps: int) -> None:
+    """Warn when the run resumes with another number of processes than it trained with."""
+    trained_with = len(payload["rng"])  # one RNG state per process
+    if trained_with == world_size:
+        return
+    warnings.warn(
+        f"the run trained with {trained_with} process(es) and resumes with {world_size}: a step now takes "
+        f"{batch_size * world_size} images instead of {batch_size * trained_with}, the epochs are dealt out anew and "
+        f"the run ends at step {total_steps}. It continues, but not as an uninterrupted run would have; "
+        f"resume with {trained_with} process(es) for that.",
+        GantkWarning,
+        stacklevel=3,
+    )
