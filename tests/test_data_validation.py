@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -37,9 +38,9 @@ def problems(root: Path, data_format: str | None = None) -> str:
 def test_a_partner_in_a_format_that_is_not_read_is_named(tmp_path):
     paired(tmp_path)
     png(tmp_path / "train" / "A" / "x.png")
-    Image.new("RGB", (8, 8)).save(tmp_path / "train" / "B" / "x.gif")
+    (tmp_path / "train" / "B" / "x.heic").write_bytes(b"\0\0\0\x18ftypheic")
     message = problems(tmp_path)
-    assert "train/A/x.png: its partner train/B/x.gif is not a .png, .jpg" in message and "no file named" not in message
+    assert "train/A/x.png: its partner train/B/x.heic is not a .png, .jpg" in message and "no file named" not in message
 
 
 def test_names_pair_whatever_their_unicode_form(tmp_path):
@@ -150,11 +151,11 @@ def test_missing_and_empty_folders(tmp_path):
     png(tmp_path / "train" / "A" / "a.png")
     (tmp_path / "test" / "A").mkdir(parents=True)
     (tmp_path / "test" / "B").mkdir()
-    (tmp_path / "test" / "B" / "photo.gif").write_bytes(b"GIF89a")
+    (tmp_path / "test" / "B" / "photo.heic").write_bytes(b"\0\0\0\x18ftypheic")
     message = problems(tmp_path, "paired")
     assert "train/B/: folder missing" in message
     assert "test/A/: holds no images" in message
-    assert "test/B/: holds no images (1 other file(s) such as photo.gif)" in message
+    assert "test/B/: holds no images (1 other file(s) such as photo.heic)" in message
 
 
 def test_clashing_names_in_one_folder(tmp_path):
@@ -197,12 +198,27 @@ def test_segmentation_problems_name_the_files(tmp_path):
     assert "images/f.png: no file named 'f.*' in masks/" in message
     assert "masks/b.png: values 128 in a binary mask set" in message
     assert "images/c.png (8x8) and masks/c.png (8x7) differ in size" in message
-    assert "masks/d.jpg: masks must be .png, .bmp, .tif, .tiff files (JPEG and WebP may change label values)" in message
+    assert "masks/d.jpg: masks must be .png, .bmp, .tif, .tiff, .gif files (JPEG and WebP may change label values)" in message
     assert message.count("d.jpg") == 1  # reported as lossy only
     assert "masks/e.png: a mask must hold one class id per pixel" in message
     assert "masks/a.png" not in message
     with pytest.raises(DataError, match="masks/d.jpg"):
         open_dataset(tmp_path)
+
+
+def test_gif_images_and_black_and_white_gif_masks_make_a_segmentation_set(tmp_path):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    Image.new("RGB", (8, 6), (200, 30, 10)).save(tmp_path / "images" / "a.gif")
+    indices = np.zeros((6, 8), np.uint8)
+    indices[1:4, 2:6] = 1
+    mask = Image.fromarray(indices, mode="P")
+    mask.putpalette([0, 0, 0, 255, 255, 255])  # index 1 is white: the mask's object
+    mask.save(tmp_path / "masks" / "a.gif")
+    summary = check_dataset(tmp_path)
+    assert summary.format == "segmentation" and summary.splits[""].num_classes == 2
+    item = open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)[0]
+    assert item["A"].shape == (3, 6, 8) and item["B"].tolist() == indices.astype(np.int64).tolist()
 
 
 def test_multiclass_masks_with_explicit_classes(tmp_path):

@@ -254,6 +254,20 @@ def test_sixteen_bit_pngs_are_probed_as_read_and_hold_wide_ids(tmp_path, colour_
     assert has_wide_ids(tmp_path / "a.png") and read_mask(tmp_path / "a.png").unique().tolist() == [300]
 
 
+@pytest.mark.parametrize("palette", ["grey ramp", "colours"])  # PIL opens a GIF whose whole palette is the grey ramp as mode L
+def test_gif_files_are_listed_and_read_as_rgb_as_probed(tmp_path, palette):
+    indices = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([v for i in range(256) for v in ((i, i, i) if palette == "grey ramp" else (i, 255 - i, 7))])
+    image.save(tmp_path / "a.gif")
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert list_images(tmp_path) == [tmp_path / "a.gif"] and other_files(tmp_path) == ["notes.txt"]
+    decoded = read_image(tmp_path / "a.gif")
+    assert probe(tmp_path / "a.gif") == (3, 16, 16) and decoded.shape == (3, 16, 16)
+    expected = [[i, i, i] if palette == "grey ramp" else [i, 255 - i, 7] for i in (0, 21, 255)]
+    assert [decoded[:, y, x].tolist() for y, x in ((0, 0), (1, 5), (15, 15))] == expected
+
+
 def test_an_animation_under_another_extension_reads_as_its_first_frame(tmp_path):
     frames = [Image.new("RGB", (10, 6), colour) for colour in ((255, 255, 255), (0, 200, 0))]
     frames[0].save(tmp_path / "moving.jpg", format="GIF", save_all=True, append_images=frames[1:])

@@ -20,7 +20,7 @@ from ..errors import DataError
 from ..files import replacing
 from .transforms import to_uint8
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Files torchvision decodes, told by their first bytes (PNG, JPEG, GIF); PIL decodes the others: torchvision
 # reads neither BMP nor TIFF, and WebP without its EXIF orientation.
@@ -35,7 +35,7 @@ MAX_PIXELS = 2**28  # decoded at most (a guard against decompression bombs), unl
 MAX_PIXELS_ENV = "GANTK_MAX_IMAGE_PIXELS"
 _EXIF_ORIENTATION = 0x0112
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
-_PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+_PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _STORED_SIZE_FORMATS = ("PNG", "JPEG", "WEBP")  # PIL gives their stored size (it turns TIFFs upright itself)
 # torchvision starts its errors with "function, path/of/source.cpp:line, " (the function may be "operator()").
 _TORCH_SOURCE = re.compile(r"^[^,]+, \S+:\d+, ")
@@ -116,7 +116,7 @@ def probe(path: Path) -> ImageInfo:
                 width, height = image.size
                 if image.format in _STORED_SIZE_FORMATS and _orientation(image) in _EXIF_QUARTER_TURNS:
                     width, height = height, width
-                channels = _MODE_CHANNELS.get(image.mode, 3)
+                channels = 3 if image.format == "GIF" else _MODE_CHANNELS.get(image.mode, 3)  # torchvision decodes GIFs to RGB
                 if image.format == "PNG":
                     channels = _PNG_CHANNELS.get(_png_header(path)[25], channels)
                 return ImageInfo(channels, height, width)

@@ -186,7 +186,7 @@ def size_text(image) -> str:
     return f"{image.shape[-1]}x{image.shape[-2]}"
 
 
-MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")  # lossless: JPEG and WebP may change label values
+MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".gif")  # lossless: JPEG and WebP may change label values
 
 
 def is_lossless_mask(path: Path) -> bool:
