@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 
 from gantk.cli import cli
-from gantk.errors import OptionError
+from gantk.errors import GantkError, OptionError
 from gantk.systems.base import System
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
@@ -120,6 +120,34 @@ def test_recorded_steps_replay_on_new_batches_with_the_schedule_s_rates(pairs, t
     assert type(graphed["optimizers"]["G"]["param_groups"][0]["lr"]) is float  # as a run without --cuda-graph saves it
 
 
+def test_a_step_that_cannot_be_recorded_is_named_by_its_own_error(monkeypatch):
+    """torch ends a failed recording with an error of its own, and leaves the recording stream current."""
+    streams = []
+
+    class FailingRecording:
+        def __init__(self, graph, stream, capture_error_mode):
+            pass
+
+        def __enter__(self):
+            streams.append("recording")
+
+        def __exit__(self, *error):
+            raise RuntimeError("operation failed due to a previous error during capture")
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: "recording")
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: "training")
+    monkeypatch.setattr(torch.cuda, "set_stream", streams.append)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: None)
+    monkeypatch.setattr(torch.cuda, "graph", FailingRecording)
+
+    def step(batch):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    with pytest.raises(GantkError, match=r"could not be recorded as a CUDA graph \(operation not permitted when stream is capturing\)"):
+        StepGraphs({}, torch.device("cuda"))._record({"A": torch.zeros(1)}, step)
+    assert streams == ["recording", "training"]
+
+
 def run(data, out, **flags):
     """The last step's logged losses, every network's gradients and the number of graph replays of a run."""
     replays = []
@@ -155,6 +183,19 @@ def test_replayed_steps_match_eager_ones(flags, pairs, tmp_path, monkeypatch):
     graphed = run(pairs, tmp_path / "graphed", max_steps=steps, cuda_graph=True, **flags)
     assert graphed[2:] == (2, 1) and eager[2] == 0
     assert_close(graphed, eager, 1e-3 if flags.get("precision") != "bf16" else 2e-2)
+
+
+@cuda
+def test_replays_draw_dropout_masks_as_eager_steps_do(tmp_path, monkeypatch):
+    """A U-Net deep enough for dropout (its levels 4 and deeper): each replay draws new masks, the ones an
+    eager step draws from the same random state."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    pairs = write_paired(tmp_path / "pairs", count=4, size=64)
+    flags = dict(load_size=64, crop_size=64, gen_opt={"ngf": 4, "num_downs": 6}, max_steps=WARMUP_STEPS + 2)
+    eager = run(pairs, tmp_path / "eager", **flags)
+    graphed = run(pairs, tmp_path / "graphed", cuda_graph=True, **flags)
+    assert graphed[2:] == (2, 1)
+    assert_close(graphed, eager, 1e-3)
 
 
 @cuda
