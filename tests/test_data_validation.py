@@ -43,6 +43,31 @@ def test_a_partner_in_a_format_that_is_not_read_is_named(tmp_path):
     assert "train/A/x.png: its partner train/B/x.heic is not a .png, .jpg" in message and "no file named" not in message
 
 
+def test_partners_named_with_text_added_are_one_problem_that_says_what_to_remove(tmp_path):
+    for name in ("0001", "0002", "0003"):
+        png(tmp_path / "images" / f"{name}.png")
+        png(tmp_path / "masks" / f"{name}_mask.png", channels=1)
+    png(tmp_path / "images" / "0004.png")
+    message = problems(tmp_path, "segmentation")
+    assert ("masks/: 3 file(s) are named as their partners in images/ with '_mask' added at the end (0001_mask.png for "
+            "0001.png), but partners pair by the same name (extensions may differ): rename them without '_mask'.") in message
+    assert "images/0004.png: no file named '0004.*' in masks/" in message and "0001_mask.*" not in message
+    assert "1 problem" not in message and "2 problems" in message
+
+
+def test_a_prefix_on_the_input_side_is_named_and_numbered_names_are_no_prefix(tmp_path):
+    for name in ("a", "b"):
+        png(tmp_path / "A" / f"img_{name}.png")
+        png(tmp_path / "B" / f"{name}.png")
+    assert "A/: 2 file(s) are named as their partners in B/ with 'img_' added at the start (img_a.png for a.png)" in problems(tmp_path)
+    numbered = tmp_path / "numbered"
+    for name in ("1", "2"):
+        png(numbered / "A" / f"{name}.png")
+        png(numbered / "B" / f"{name}.png")
+    png(numbered / "B" / "12.png")  # 1 with 2 added, by chance
+    assert "B/12.png: no file named '12.*' in A/; add its partner" in problems(numbered)
+
+
 def test_names_pair_whatever_their_unicode_form(tmp_path):
     import unicodedata
 

@@ -15,9 +15,9 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
-from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, stem_key, to_channels, write_png
+from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .layout import (
-    decode_or_note, listed, missing_partner_problem, note_broken_links, reported_stems, size_mismatch_problem,
+    decode_or_note, listed, note_broken_links, partner_problems, size_mismatch_problem,
     without_clashes,
 )
 from .sampler import derive_seed
@@ -198,9 +198,7 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
         note_broken_links(folder, problems)
     a_files, b_files = (without_clashes(list_images(d), str(d), problems) for d in (a_dir, b_dir))
     pairs, only_a, only_b = pair_by_stem(a_files, b_files)
-    reported_a, reported_b = reported_stems(a_dir), reported_stems(b_dir)
-    problems += [missing_partner_problem(p, b_dir) for p in only_a if stem_key(p) not in reported_b]
-    problems += [missing_partner_problem(p, a_dir) for p in only_b if stem_key(p) not in reported_a]
+    problems += partner_problems(only_a, only_b, a_dir, b_dir)
     infos = {path: probe(path) for pair in pairs for path in pair}
     problems += [
         size_mismatch_problem(str(a), f"{infos[a].width}x{infos[a].height}", str(b), f"{infos[b].width}x{infos[b].height}")

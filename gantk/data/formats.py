@@ -16,12 +16,12 @@ from ..registry import own_summary
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
 from .io import (
     IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, pair_by_stem, probe, read_image,
-    read_mask, stem_key,
+    read_mask,
 )
 from .layout import (
     ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, is_lossless_mask, listed,
-    lone_folder_hints, lossy_masks, mask_classes, mask_values, missing_partner_problem, odd_width_problem,
-    ordered_splits, pick_split, raise_if_problems, relative, reported_stems, require_root, side_by_side,
+    lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
+    ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
     size_mismatch_problem, size_text, subdirs,
 )
 from .transforms import PairedTransform
@@ -165,10 +165,7 @@ class _TwoFolderFormat(DataFormat):
         pairs, only_first, only_second = pair_by_stem(
             images_of(first, root, problems, self._layout_hint), images_of(second, root, problems, self._layout_hint)
         )
-        reported = {first: reported_stems(first), second: reported_stems(second)}
-        for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
-            if stem_key(path) not in reported[other]:
-                problems.append(missing_partner_problem(path, other, root))
+        problems += partner_problems(only_first, only_second, first, second, root)
         return pairs
 
     def _split_folders_beside_root_folders(self, root: Path) -> list[str]:

@@ -164,6 +164,50 @@ def lone_folder_hints(folders: tuple[Path, Path], root: Path, format_name: str) 
     return [f"{relative(there, root)}/ has no partner {relative(missing, root)}/ ({format_name} format); add it."]
 
 
+def partner_problems(only_first: list[Path], only_second: list[Path], first: Path, second: Path, root: Path | None = None) -> list[str]:
+    """The problems of the files of folders ``first`` and ``second`` left without a partner (paths shown
+    relative to ``root``): one for a side whose names are their partners' with the same text added
+    (``0001_mask.png`` for ``0001.jpg``), then one per other file, unless reported itself (see
+    :func:`reported_stems`)."""
+    shown = (lambda p: relative(p, root)) if root is not None else str
+    problems, explained = [], set()
+    for named, plain, named_folder, plain_folder in ((only_second, only_first, second, first), (only_first, only_second, first, second)):
+        affixed = affixed_names(named, plain)
+        if affixed is None:
+            continue
+        where, affix, pairs = affixed
+        path, partner = pairs[0]
+        problems.append(
+            f"{shown(named_folder)}/: {len(pairs)} file(s) are named as their partners in {shown(plain_folder)}/ with "
+            f"'{affix}' added at the {where} ({path.name} for {partner.name}), but partners pair by the same name "
+            f"(extensions may differ): rename them without '{affix}'."
+        )
+        explained |= {p for pair in pairs for p in pair}
+    reported = {first: reported_stems(first), second: reported_stems(second)}
+    for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
+        if path not in explained and stem_key(path) not in reported[other]:
+            problems.append(missing_partner_problem(path, other, root))
+    return problems
+
+
+def affixed_names(named: list[Path], plain: list[Path]) -> tuple[str, str, list[tuple[Path, Path]]] | None:
+    """Where (``"end"`` or ``"start"``) and what text the names of ``named`` add to those of ``plain``,
+    with the pairs it gives, when one such text (not digits alone, which would be a coincidence of
+    numbered names) explains at least half of ``named``; else ``None``."""
+    stems = {stem_key(p): p for p in plain}
+    found: dict[tuple[str, str], list[tuple[Path, Path]]] = {}
+    for path in named:
+        stem = stem_key(path)
+        for cut in range(1, len(stem)):
+            for where, affix, base in (("end", stem[cut:], stem[:cut]), ("start", stem[:cut], stem[cut:])):
+                if base in stems and not affix.isdigit():
+                    found.setdefault((where, affix), []).append((path, stems[base]))
+    if not found:
+        return None
+    (where, affix), pairs = max(found.items(), key=lambda item: len(item[1]))
+    return (where, affix, pairs) if 2 * len(pairs) >= len(named) else None
+
+
 def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = None) -> str:
     """The problem of ``path`` lacking a partner in ``other_folder`` (paths shown relative to ``root``): none
     there, or one in a format that is not read."""
