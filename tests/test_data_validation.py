@@ -68,6 +68,22 @@ def test_a_prefix_on_the_input_side_is_named_and_numbered_names_are_no_prefix(tm
     assert "B/12.png: no file named '12.*' in A/; add its partner" in problems(numbered)
 
 
+def test_names_that_each_add_a_text_to_a_shared_name_are_one_problem(tmp_path):
+    for number in (21, 22, 23):  # as the DRIVE retina set names its images and vessel masks
+        png(tmp_path / "images" / f"{number}_training.png")
+        (tmp_path / "masks").mkdir(exist_ok=True)
+        Image.new("L", (8, 8)).save(tmp_path / "masks" / f"{number}_manual1.gif")
+    message = problems(tmp_path, "segmentation")
+    assert ("images/ and masks/: 3 pair(s) share a name but for '_training' and '_manual1' at its end (21_training.png "
+            "and 21_manual1.gif), but partners pair by the same name (extensions may differ): rename them without these.") in message
+    assert "1 problem" in message
+    unrelated = tmp_path / "unrelated"
+    png(unrelated / "A" / "cat.png")
+    png(unrelated / "B" / "car.png")
+    message = problems(unrelated)
+    assert "A/cat.png: no file named 'cat.*' in B/" in message and "B/car.png: no file named 'car.*' in A/" in message
+
+
 def test_names_pair_whatever_their_unicode_form(tmp_path):
     import unicodedata
 

@@ -10,7 +10,7 @@ import os
 import shlex
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -166,23 +166,26 @@ def lone_folder_hints(folders: tuple[Path, Path], root: Path, format_name: str) 
 
 def partner_problems(only_first: list[Path], only_second: list[Path], first: Path, second: Path, root: Path | None = None) -> list[str]:
     """The problems of the files of folders ``first`` and ``second`` left without a partner (paths shown
-    relative to ``root``): one for a side whose names are their partners' with the same text added
-    (``0001_mask.png`` for ``0001.jpg``), then one per other file, unless reported itself (see
-    :func:`reported_stems`)."""
+    relative to ``root``): one for names that differ from their partners' by the same text (see
+    :func:`renamed_partners`), then one per other file, unless reported itself (see :func:`reported_stems`)."""
     shown = (lambda p: relative(p, root)) if root is not None else str
     problems, explained = [], set()
-    for named, plain, named_folder, plain_folder in ((only_second, only_first, second, first), (only_first, only_second, first, second)):
-        affixed = affixed_names(named, plain)
-        if affixed is None:
-            continue
-        where, affix, pairs = affixed
-        path, partner = pairs[0]
-        problems.append(
-            f"{shown(named_folder)}/: {len(pairs)} file(s) are named as their partners in {shown(plain_folder)}/ with "
-            f"'{affix}' added at the {where} ({path.name} for {partner.name}), but partners pair by the same name "
-            f"(extensions may differ): rename them without '{affix}'."
-        )
-        explained |= {p for pair in pairs for p in pair}
+    renamed = renamed_partners(only_first, only_second)
+    if renamed is not None:
+        where, first_text, second_text, pairs = renamed
+        (path_a, path_b), count = pairs[0], len(pairs)
+        if first_text and second_text:
+            problem = (f"{shown(first)}/ and {shown(second)}/: {count} pair(s) share a name but for '{first_text}' and "
+                       f"'{second_text}' at its {where} ({path_a.name} and {path_b.name})")
+            fix = "rename them without these"
+        else:
+            named, plain, text = (second, first, second_text) if second_text else (first, second, first_text)
+            path, partner = (path_b, path_a) if second_text else (path_a, path_b)
+            problem = (f"{shown(named)}/: {count} file(s) are named as their partners in {shown(plain)}/ with '{text}' "
+                       f"added at the {where} ({path.name} for {partner.name})")
+            fix = f"rename them without '{text}'"
+        problems.append(f"{problem}, but partners pair by the same name (extensions may differ): {fix}.")
+        explained = {path for pair in pairs for path in pair}
     reported = {first: reported_stems(first), second: reported_stems(second)}
     for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
         if path not in explained and stem_key(path) not in reported[other]:
@@ -190,22 +193,46 @@ def partner_problems(only_first: list[Path], only_second: list[Path], first: Pat
     return problems
 
 
-def affixed_names(named: list[Path], plain: list[Path]) -> tuple[str, str, list[tuple[Path, Path]]] | None:
-    """Where (``"end"`` or ``"start"``) and what text the names of ``named`` add to those of ``plain``,
-    with the pairs it gives, when one such text (not digits alone, which would be a coincidence of
-    numbered names) explains at least half of ``named``; else ``None``."""
-    stems = {stem_key(p): p for p in plain}
-    found: dict[tuple[str, str], list[tuple[Path, Path]]] = {}
-    for path in named:
-        stem = stem_key(path)
-        for cut in range(1, len(stem)):
-            for where, affix, base in (("end", stem[cut:], stem[:cut]), ("start", stem[:cut], stem[cut:])):
-                if base in stems and not affix.isdigit():
-                    found.setdefault((where, affix), []).append((path, stems[base]))
-    if not found:
+def renamed_partners(first: list[Path], second: list[Path]) -> tuple[str, str, str, list[tuple[Path, Path]]] | None:
+    """How the names of ``first`` and ``second`` (files without a partner) differ from a name they share:
+    where (``"end"`` or ``"start"``), the text each adds (one may add none: ``0001.jpg`` and
+    ``0001_mask.gif``; both may: ``21_training.tif`` and ``21_manual1.gif``) and the pairs that gives.
+    ``None`` unless one such difference pairs half the files of the shorter list or more, and two
+    files or more where both add a text (``only_a`` and ``only_b`` are no pair). A text begins (at the
+    end) or ends (at the start) with a separator, not a letter or digit, and the texts hold a letter:
+    numbered names would pair by chance otherwise."""
+    found: dict[tuple[str, str, str], list[tuple[Path, Path]]] = {}
+    for where in ("end", "start"):
+        cores = _unique_cores(first, where)
+        for path in second:
+            for core, text in _name_splits(stem_key(path), where):
+                if core in cores:
+                    partner, partner_text = cores[core]
+                    if partner_text != text and any(c.isalpha() for c in partner_text + text):
+                        found.setdefault((where, partner_text, text), []).append((partner, path))
+    enough = {key: pairs for key, pairs in found.items()
+              if 2 * len(pairs) >= min(len(first), len(second)) and (len(pairs) > 1 or not (key[1] and key[2]))}
+    if not enough:
         return None
-    (where, affix), pairs = max(found.items(), key=lambda item: len(item[1]))
-    return (where, affix, pairs) if 2 * len(pairs) >= len(named) else None
+    (where, first_text, second_text), pairs = max(enough.items(), key=lambda item: (len(item[1]), len(item[0][1] + item[0][2])))
+    return where, first_text, second_text, pairs
+
+
+def _name_splits(stem: str, where: str) -> Iterator[tuple[str, str]]:
+    """``(shared name, added text)`` splits of ``stem``: the whole name, and each cut at a separator."""
+    yield stem, ""
+    for cut in range(1, len(stem)):
+        if where == "end" and not stem[cut].isalnum():
+            yield stem[:cut], stem[cut:]
+        elif where == "start" and not stem[cut - 1].isalnum():
+            yield stem[cut:], stem[:cut]
+
+
+def _unique_cores(files: list[Path], where: str) -> dict[str, tuple[Path, str]]:
+    """Each shared name (see :func:`_name_splits`) that one of ``files`` alone gives, with its file and added text."""
+    splits = [(core, (path, text)) for path in files for core, text in _name_splits(stem_key(path), where)]
+    counts = Counter(core for core, _ in splits)
+    return {core: found for core, found in splits if counts[core] == 1}
 
 
 def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = None) -> str:
