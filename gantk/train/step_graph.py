@@ -122,16 +122,20 @@ class StepGraphs:
         graph = torch.cuda.CUDAGraph()
         for group in self.groups:
             group["capturable"] = True  # Adam refuses to be recorded otherwise; the fused update is the same
-        current = torch.cuda.current_stream(self.device)
+        current, failure = torch.cuda.current_stream(self.device), None
         try:
             # thread_local: the loader's pin-memory thread may call CUDA meanwhile.
             with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
-                losses, outputs = step(inputs)
-                values = stacked(losses)
+                try:
+                    losses, outputs = step(inputs)
+                    values = stacked(losses)
+                except RuntimeError as error:
+                    failure = error
+                    raise
         except RuntimeError as error:
             # An error in the step makes ending the recording fail too, which then leaves the graph's stream current.
             torch.cuda.set_stream(current)
-            cause = error.__context__ or error
+            cause = failure or error
             raise GantkError(
                 f"the training step could not be recorded as a CUDA graph ({cause}). Something in it waits for the "
                 "GPU or reads a tensor's value on the CPU (.item(), a data-dependent shape, a Python branch on a "
