@@ -172,6 +172,15 @@ def test_a_folder_without_its_partner_gets_a_hint(tmp_path, folders, hints):
     assert f"Hints:\n{listed}Known formats:" in detection_error(tmp_path)
 
 
+def test_two_folders_of_images_under_other_names_get_a_hint_naming_the_layouts(tmp_path):
+    for folder in ("img", "gt"):
+        png(tmp_path / folder / "0.png", noise(1, 8, 8))
+    assert ("Hints:\n  - gt/ and img/ hold images: for pairs, name them A/ and B/ (the inputs in A/), or images/ and masks/ "
+            "for images with label masks; for unpaired sets, trainA/ and trainB/.\n") in detection_error(tmp_path)
+    png(tmp_path / "more" / "0.png", noise(1, 8, 8))
+    assert "Hints" not in detection_error(tmp_path)  # three folders: no guess at which two go together
+
+
 def test_a_parent_folder_gets_a_hint_for_each_dataset_in_it(tmp_path):
     make_paired(tmp_path / "pairs")
     make_aligned(tmp_path / "facades")

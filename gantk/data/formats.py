@@ -419,6 +419,7 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
     listing = "\n".join(f"  {f.name}: {f.summary}" for f in formats)
     if not matches:
         hints = [hint for f in formats for hint in f.near_miss_hints(root)] + _dataset_subfolder_hints(root, formats, components)
+        hints = hints or _two_image_folders_hint(root)
         hinted = f"Hints:\n{listed(hints)}\n" if hints else ""
         raise DataError(
             f"cannot tell the format of dataset {root}: it holds {describe_contents(root)}, which matches no known layout.\n"
@@ -458,6 +459,15 @@ def _dataset_subfolder_hints(root: Path, formats: list[DataFormat], components: 
         if names:
             hints.append(f"{folder.name}/ is a dataset itself ({' or '.join(names)} format): pass {folder} instead.")
     return hints
+
+
+def _two_image_folders_hint(root: Path) -> list[str]:
+    """A hint for a root holding two folders of images under names no built-in format uses (``img/``, ``gt/``)."""
+    folders = [d.name for d in subdirs(root) if has_images(d)]
+    if len(folders) != 2:
+        return []
+    return [f"{folders[0]}/ and {folders[1]}/ hold images: for pairs, name them A/ and B/ (the inputs in A/), or images/ "
+            "and masks/ for images with label masks; for unpaired sets, trainA/ and trainB/."]
 
 
 def open_dataset(
