@@ -172,6 +172,18 @@ def test_a_folder_without_its_partner_gets_a_hint(tmp_path, folders, hints):
     assert f"Hints:\n{listed}Known formats:" in detection_error(tmp_path)
 
 
+def test_a_lone_folder_s_hint_names_the_one_folder_of_images_beside_it(tmp_path):
+    for folder in ("images", "labels", "train/A", "train/gt"):
+        png(tmp_path / folder / "0.png", noise(1, 8, 8))
+    message = detection_error(tmp_path)
+    assert "images/ has no partner masks/ (segmentation format); if labels/ holds the partners, rename it masks/; else add it." in message
+    assert "train/A/ has no partner train/B/ (paired format); if train/gt/ holds the partners, rename it B/; else add it." in message
+    unpaired = tmp_path / "unpaired"
+    for folder in ("trainA", "testA"):
+        png(unpaired / folder / "0.png", noise(1, 8, 8))
+    assert "trainA/ has no partner trainB/ (unaligned format); add it." in detection_error(unpaired)  # testA/ has a partner of its own
+
+
 def test_two_folders_of_images_under_other_names_get_a_hint_naming_the_layouts(tmp_path):
     for folder in ("img", "gt"):
         png(tmp_path / folder / "0.png", noise(1, 8, 8))

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import torch
 
 from ..errors import DataError
-from .io import IMAGE_EXTENSIONS, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
+from .io import IMAGE_EXTENSIONS, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
 
 SPLITS = ("train", "val", "test")
 ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
@@ -156,12 +156,16 @@ def odd_width_problem(path: Path, root: Path, width: int) -> str:
 
 
 def lone_folder_hints(folders: tuple[Path, Path], root: Path, format_name: str) -> list[str]:
-    """A hint when only one of two partner folders exists (``train/A/`` without ``train/B/``)."""
+    """A hint when only one of two partner folders exists (``train/A/`` without ``train/B/``); where one
+    other folder of images lies beside it (``labels/`` beside ``images/``), the hint names it."""
     first, second = folders
     if first.is_dir() == second.is_dir():
         return []
     there, missing = (first, second) if first.is_dir() else (second, first)
-    return [f"{relative(there, root)}/ has no partner {relative(missing, root)}/ ({format_name} format); add it."]
+    # Split folders and the A/B folders of other layouts are partners of their own.
+    beside = [d for d in subdirs(there.parent) if d != there and d.name not in SPLITS and d.name[-1:] not in "AB" and has_images(d)]
+    fix = f"if {relative(beside[0], root)}/ holds the partners, rename it {missing.name}/; else add it" if len(beside) == 1 else "add it"
+    return [f"{relative(there, root)}/ has no partner {relative(missing, root)}/ ({format_name} format); {fix}."]
 
 
 def partner_problems(only_first: list[Path], only_second: list[Path], first: Path, second: Path, root: Path | None = None) -> list[str]:
