@@ -462,7 +462,7 @@ def _dataset_subfolder_hints(root: Path, formats: list[DataFormat], components: 
 
 
 def _two_image_folders_hint(root: Path) -> list[str]:
-    """A hint for a root holding two folders of images under names no built-in format uses (``img/``, ``gt/``)."""
+    """A hint for a root holding just two folders of images (``img/``, ``gt/``), when nothing else is hinted."""
     folders = [d.name for d in subdirs(root) if has_images(d)]
     if len(folders) != 2:
         return []
