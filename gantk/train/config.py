@@ -45,10 +45,15 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpus_per_process(local_processes: int = 1) -> int:
+    """The CPUs this process may use, shared among the ``local_processes`` training processes on this machine."""
+    return usable_cpus() // local_processes
+
+
 def default_workers(local_processes: int = 1) -> int:
-    """Loader processes per training process when ``workers`` is not set: the CPUs this process may
-    use, shared among the training processes on this machine, less one for each of them; 2 to 16."""
-    return min(MOST_DEFAULT_WORKERS, max(2, usable_cpus() // local_processes - 1))
+    """Loader processes per training process when ``workers`` is not set: its share of the CPUs
+    (:func:`cpus_per_process`) less one for itself; 2 to 16."""
+    return min(MOST_DEFAULT_WORKERS, max(2, cpus_per_process(local_processes) - 1))
 
 
 def is_device_name(name: Any) -> bool:

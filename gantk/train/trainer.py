@@ -31,7 +31,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import TrainConfig, default_workers, to_toml, usable_cpus
+from .config import TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
 from .crop_fit import check_crop_fits
 from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device, stop_agreement
 from .init_from import start_from_weights
@@ -547,8 +547,8 @@ class Trainer:
         if share < 0.25:
             return
         self.warned_of_data = True
-        cpus = usable_cpus()
-        advice = [f"raise --workers (now {self.workers}; this machine has {cpus} CPUs)"] if self.workers < cpus - 1 else []
+        left = self.workers < cpus_per_process(parts.process.local_world_size) - 1  # as default_workers shares them
+        advice = [f"raise --workers (now {self.workers}; this machine has {usable_cpus()} CPUs)"] if left else []
         if parts.device.type == "cuda" and self.config.augment_on == "loader":
             advice.append("crop and flip on the GPU with --augment-on device")
         advice = advice or [f"the loader has every CPU ({self.workers} workers): images stored at --load-size decode faster and need no resizing"]
