@@ -86,6 +86,8 @@ TRAIN_FLAGS = {
                              help="TOML file of settings, keyed by these flags' names (all but --config, --resume, --progress)."),
     "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
     "--data-format": click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),
+    "--ignore-label": click.option("--ignore-label", type=click.IntRange(0, 65535),
+                                   help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC)."),
     "--direction": click.option("--direction", type=click.Choice(CHOICES["direction"]), help="Which side is the input."),
     "--out": click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics)."),
     "--gen": click.option("--gen", help="Generator name (see 'gantk list generators')."),

@@ -171,7 +171,7 @@ def evaluate(
                     errors = (outputs - truth).abs().mean(1) / 2
                 else:
                     per_image = scores.update(outputs, truth)
-                    errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1)
+                    errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1) * (truth >= 0)
                 for i, value in enumerate(per_image.tolist()):
                     extremes.offer(value, Path(batch[f"{source}_path"][i]).name, functools.partial(
                         _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes))
@@ -317,12 +317,15 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             "these scores are on its training images, not held-out ones.",
             GantkWarning,  # raised here, so a study's several callers show it once
         )
-    if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data))) > config["num_classes"]:
+    label = config.get("ignore_label")
+    ignored = {} if label is None else {"ignore_label": label}
+    if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data), **ignored)) > config["num_classes"]:
         raise DataError(
             f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
-            f"(ids 0..{found - 1}); evaluate on data with the classes the model was trained on."
+            f"(ids 0..{found - 1}{'' if label is None else f', {label} ignored'}); evaluate on data with the "
+            "classes the model was trained on."
         )
-    options = {"num_classes": config["num_classes"]} if wanted_kind == "masks" else {"direction": config.get("direction", "AtoB")}
+    options = {"num_classes": config["num_classes"], **ignored} if wanted_kind == "masks" else {"direction": config.get("direction", "AtoB")}
     dataset = open_dataset(
         data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
         components=components, **options,

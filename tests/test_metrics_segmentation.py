@@ -65,11 +65,11 @@ def test_update_returns_per_image_probability_error():
     assert SegmentationScores(2).update(probs, truth).tolist() == [0.0, 0.5]
 
 
-@pytest.mark.parametrize("bad", [2, 255, -1])
+@pytest.mark.parametrize("bad", [2, 255, -2])
 def test_class_ids_outside_the_model_classes_are_refused(bad):
     from gantk.errors import DataError
 
     ids = torch.tensor([[[0, 1, bad]]])
-    with pytest.raises(DataError, match=rf"true class ids must lie in 0..1 for a 2-class model, got ids {min(0, bad)}..{max(1, bad)}; "
-                                        "map other labels"):
+    with pytest.raises(DataError, match=rf"true class ids must lie in 0..1 for a 2-class model \(or be -1 where ignored\), "
+                                        rf"got ids {min(0, bad)}..{max(1, bad)}; map other labels"):
         SegmentationScores(2).update(torch.tensor([[[[0.1, 0.9, 0.5]]]]), ids)

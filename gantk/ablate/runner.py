@@ -70,7 +70,7 @@ def run_ablation(
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
     feature_cache: dict = {}
     results = []
-    summaries: dict[str | None, DatasetSummary] = {}  # the data is validated once per format, not per cell
+    summaries: dict[tuple, DatasetSummary] = {}  # the data is validated once per format and ignore label, not per cell
     weights = find_inception_weights(eval_options.get("inception_weights"))  # a wrong file is reported now, not after training
     trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress, components,
                                  scorable_unpaired=weights is not None)
@@ -134,17 +134,18 @@ def check_study_dir(grid: Grid, out: Path) -> None:
 
 
 def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
-                     summaries: dict[str | None, DatasetSummary], progress: bool, components: Components, *,
+                     summaries: dict[tuple, DatasetSummary], progress: bool, components: Components, *,
                      scorable_unpaired: bool) -> Trainer:
     """The cell's trainer, once what would stop the cell later is checked: its settings, data and networks
     (the sizes they take, the discriminator against the objective), and the split it is evaluated on
     (unpaired data only when ``scorable_unpaired``: InceptionV3 weights were found).
-    ``summaries`` keeps the data's validation per format for the next cells."""
+    ``summaries`` keeps the data's validation per format and ignore label for the next cells."""
     try:
         trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, components=components)
         data_format = trainer.config.data_format
-        train, _ = trainer.open_data(summaries.get(data_format))
-        summaries[data_format] = trainer.summary
+        read_as = (data_format, trainer.config.ignore_label)
+        train, _ = trainer.open_data(summaries.get(read_as))
+        summaries[read_as] = trainer.summary
         system = trainer.build_system(train, torch.device("cpu"))
         config = trainer.config
         trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, len(train) // config.batch_size))

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from ..errors import DataError
+from ..systems.targets import IGNORED
 from .io import read_image, read_mask, to_channels
 from .layout import odd_width_problem, size_mismatch_problem, size_text
 from .sampler import derive_seed
@@ -30,11 +31,13 @@ class GanDataset(Dataset, abc.ABC):
         format: name of the data format.
         channels: ``{"A": int, "B": int}`` channels of each side (for masks, ``B`` is the class count).
         num_classes: number of mask classes, or ``None`` when B is an image.
+        ignore_label: the mask value whose pixels are ignored (given the id -1), or ``None``.
         files: the source files of each side, for summaries.
     """
 
     format = "?"
     num_classes: int | None = None
+    ignore_label: int | None = None
 
     def __init__(self, files: dict[str, list[Path]], channels: dict[str, int], transform: PairedTransform):
         self.files = files
@@ -98,26 +101,35 @@ class PairedDataset(GanDataset):
 
 
 class SegmentationDataset(GanDataset):
-    """Images (A) with label masks (B, int64 class ids); with 2 classes, 0/255 masks give ids 0/1."""
+    """Images (A) with label masks (B, int64 class ids); with 2 classes, 0/255 masks give ids 0/1.
+
+    Pixels holding ``ignore_label`` get the id :data:`~gantk.systems.targets.IGNORED` (-1), which no
+    loss term or score counts.
+    """
 
     format = "segmentation"
 
-    def __init__(self, pairs: list[tuple[Path, Path]], channels: int, num_classes: int, transform: PairedTransform):
+    def __init__(self, pairs: list[tuple[Path, Path]], channels: int, num_classes: int, transform: PairedTransform,
+                 ignore_label: int | None = None):
         files = {"A": [a for a, _ in pairs], "B": [b for _, b in pairs]}
         super().__init__(files, {"A": channels, "B": num_classes}, transform)
         self.num_classes = num_classes
+        self.ignore_label = ignore_label
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
         image_path, mask_path = self.files["A"][index], self.files["B"][index]
         image = to_channels(read_image(image_path), self.channels["A"])
         mask = read_mask(mask_path)
         _same_size(image, mask, image_path, mask_path)
-        ids = torch.where(mask == 255, 1, mask) if self.num_classes == 2 else mask
+        ids = torch.where(mask == 255, 1, mask) if self.num_classes == 2 and self.ignore_label != 255 else mask
+        ids = torch.where(mask == self.ignore_label, IGNORED, ids) if self.ignore_label is not None else ids
         if int(ids.max()) >= self.num_classes:
             outside = mask[ids >= self.num_classes].unique().tolist()
+            binary = self.num_classes == 2 and self.ignore_label != 255
+            ignored = f"; {self.ignore_label} is ignored" if self.ignore_label is not None else ""
             raise DataError(
                 f"{mask_path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside the class "
-                f"ids 0..{self.num_classes - 1} of this dataset{' (or 255 for binary masks)' if self.num_classes == 2 else ''}; "
+                f"ids 0..{self.num_classes - 1} of this dataset{' (or 255 for binary masks)' if binary else ''}{ignored}; "
                 "fix the mask."
             )
         out = self.transform({"A": tv_tensors.Image(image), "B": tv_tensors.Mask(ids[None])}, generator)

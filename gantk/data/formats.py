@@ -19,8 +19,8 @@ from .io import (
     read_mask,
 )
 from .layout import (
-    ROOT_SPLIT, SPLITS, channels_of, decode_or_note, describe_contents, images_of, is_lossless_mask, listed,
-    lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
+    ROOT_SPLIT, SPLITS, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
+    listed, lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
     size_mismatch_problem, size_text, subdirs,
 )
@@ -230,7 +230,9 @@ class SegmentationFormat(_TwoFolderFormat):
     paired_targets = "masks"
     folders = ("images", "masks")
 
-    def validate(self, root: Path) -> list[str]:
+    def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
+        """As :meth:`DataFormat.validate`; mask pixels holding ``ignore_label`` are no class."""
+        check_ignore_label(ignore_label)
         problems: list[str] = []
         splits = self.splits(root)
         if not splits:
@@ -243,27 +245,29 @@ class SegmentationFormat(_TwoFolderFormat):
                 _, mask = self._check_pair(pair, root, problems, read_mask)
                 if mask is not None and is_lossless_mask(pair[1]):  # a lossy mask is reported once
                     values[pair[1]] = mask_values(mask)
-        problems += mask_classes(values, root)[1]
+        problems += mask_classes(values, root, ignore_label)[1]
         return problems
 
     def open(
         self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-        normalize=True, num_classes: int | None = None,
+        normalize=True, num_classes: int | None = None, ignore_label: int | None = None,
     ):
-        """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks."""
+        """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks, and mask
+        pixels holding ``ignore_label`` get the class id -1, which no loss term or score counts."""
         if direction != "AtoB":
             raise DataError("the segmentation format maps images to masks only: use direction AtoB.")
+        check_ignore_label(ignore_label)
         problems: list[str] = []
         pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
         problems += lossy_masks(pairs, root)
         raise_if_problems(problems, root, self.name)
         if num_classes is None:
-            num_classes = self.num_classes(root)
+            num_classes = self.num_classes(root, ignore_label)
         channels = channels_of([image for image, _ in pairs])
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
-        return SegmentationDataset(pairs, channels, num_classes, transform)
+        return SegmentationDataset(pairs, channels, num_classes, transform, ignore_label)
 
-    def num_classes(self, root: Path) -> int:
+    def num_classes(self, root: Path, ignore_label: int | None = None) -> int:
         """The class count of the whole dataset, from the paired lossless masks of every split (as
         :meth:`validate` counts them), so that every split opens with the same classes."""
         masks = [
@@ -271,15 +275,15 @@ class SegmentationFormat(_TwoFolderFormat):
             if is_lossless_mask(mask)
         ]
         stamps = tuple((mask, stat.st_mtime_ns, stat.st_size) for mask in masks for stat in [mask.stat()])
-        num_classes, problems = _mask_classes(stamps, root)
-        raise_if_problems(problems, root, self.name)
+        num_classes, problems = _mask_classes(stamps, root, ignore_label)
+        raise_if_problems(problems, root, self.name, {} if ignore_label is None else {"ignore_label": ignore_label})
         return num_classes
 
 
 @functools.lru_cache(maxsize=16)
-def _mask_classes(stamps: tuple[tuple[Path, int, int], ...], root: Path) -> tuple[int, list[str]]:
+def _mask_classes(stamps: tuple[tuple[Path, int, int], ...], root: Path, ignore_label: int | None) -> tuple[int, list[str]]:
     """:func:`mask_classes` of the masks in ``stamps`` (path, mtime, size): decoded once per version of the files."""
-    return mask_classes({mask: mask_values(read_mask(mask)) for mask, _, _ in stamps}, root)
+    return mask_classes({mask: mask_values(read_mask(mask)) for mask, _, _ in stamps}, root, ignore_label)
 
 
 class UnalignedFormat(DataFormat):
@@ -470,6 +474,17 @@ def _two_image_folders_hint(root: Path) -> list[str]:
             "and masks/ for images with label masks; for unpaired sets, trainA/ and trainB/."]
 
 
+def check_options(method: Callable, format_name: str, options: dict[str, Any]) -> None:
+    """Raise naming the ``options`` that a data format's ``method`` (``open`` or ``validate``) does not take."""
+    accepted = inspect.signature(method).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise OptionError(
+            f"data format '{format_name}' has no option {', '.join(map(repr, unknown))}; "
+            f"its options are: {', '.join(p for p in accepted if p != 'root') or 'none'}."
+        )
+
+
 def open_dataset(
     root: str | Path,
     format: str | None = None,
@@ -512,14 +527,8 @@ def open_dataset(
     if augment and load_size and crop_size and crop_size > load_size:
         raise OptionError(f"crop_size ({crop_size}) cannot exceed load_size ({load_size}).")
     data_format = get_format(format or detect_format(root, split, components), components)
-    accepted = inspect.signature(data_format.open).parameters
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise OptionError(
-            f"data format '{data_format.name}' has no option {', '.join(map(repr, unknown))}; "
-            f"its options are: {', '.join(p for p in accepted if p != 'root')}."
-        )
-    if not normalize and "normalize" in accepted:
+    check_options(data_format.open, data_format.name, options)
+    if not normalize and "normalize" in inspect.signature(data_format.open).parameters:
         options["normalize"] = False
     dataset = data_format.open(
         root, split=split, direction=direction, load_size=load_size, crop_size=crop_size, augment=augment, flip=flip,

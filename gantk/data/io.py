@@ -204,7 +204,7 @@ def read_mask(path: str | Path) -> Tensor:
         if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be negative, or wider
             raise DataError(
                 f"{path}: holds label values from {mask.min().item()} to {mask.max().item()}, but class ids are 0..{MAX_CLASS_ID}; map "
-                "them to ids 0..K-1 (an 'ignore' or 'void' label too: gantk has none) and save the mask again."
+                "them to ids 0..K-1 (an 'ignore' or 'void' label to a value --ignore-label then names) and save the mask again."
             )
         return _one_id_per_pixel(mask.permute(2, 0, 1) if mask.dim() == 3 else mask[None], path)
     try:

@@ -10,12 +10,12 @@ import os
 import shlex
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
-from ..errors import DataError
-from .io import IMAGE_EXTENSIONS, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
+from ..errors import DataError, OptionError
+from .io import IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
 
 SPLITS = ("train", "val", "test")
 ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
@@ -36,13 +36,15 @@ def listed(problems: list[str]) -> str:
     return lines + (f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else "")
 
 
-def problems_error(root: Path, format_name: str, problems: list[str], format_given: bool = False) -> DataError:
+def problems_error(root: Path, format_name: str, problems: list[str], format_given: bool = False,
+                   options: dict[str, Any] | None = None) -> DataError:
     """One ``DataError`` listing the problems found in a dataset.
 
     With ``format_given`` (the user chose the format) the suggested command names it, as
-    detection might pick another format.
+    detection might pick another format; it names the ``options`` checked with too (``ignore_label``).
     """
     command = f"gantk data check {shlex.quote(str(root))}" + (f" --data-format {format_name}" if format_given else "")
+    command += "".join(f" --{key.replace('_', '-')} {value}" for key, value in (options or {}).items())
     return DataError(
         f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
         f"{listed(problems)}\nFix them, then check again with `{command}`.",
@@ -50,10 +52,10 @@ def problems_error(root: Path, format_name: str, problems: list[str], format_giv
     )
 
 
-def raise_if_problems(problems: list[str], root: Path, format_name: str) -> None:
+def raise_if_problems(problems: list[str], root: Path, format_name: str, options: dict[str, Any] | None = None) -> None:
     """For a format opening data: the format is settled by then, so the suggested check names it."""
     if problems:
-        raise problems_error(root, format_name, problems, format_given=True)
+        raise problems_error(root, format_name, problems, format_given=True, options=options)
 
 
 def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> str:
@@ -284,7 +286,15 @@ def mask_values(mask) -> set[int]:
     return set(torch.bincount(mask.flatten()).nonzero().flatten().tolist())
 
 
-def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[str]]:
+def check_ignore_label(ignore_label: Any) -> None:
+    """Raise unless ``ignore_label`` is ``None`` or a value a mask can hold (0..65535)."""
+    if ignore_label is not None and (
+        not isinstance(ignore_label, int) or isinstance(ignore_label, bool) or not 0 <= ignore_label <= MAX_CLASS_ID
+    ):
+        raise OptionError(f"ignore_label must be a mask value from 0 to {MAX_CLASS_ID} (255 in Pascal VOC), got {ignore_label!r}.")
+
+
+def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | None = None) -> tuple[int, list[str]]:
     """Number of classes from mask values, and the masks that break it.
 
     8-bit masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0
@@ -292,7 +302,10 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
     label masks may use 255 as an id). When more masks hold ids without 255 than hold 255, the set
     is one of class ids and the masks holding 255 are the odd ones. Ids above ``SPARSE_IDS`` that
     leave three quarters of ``0 .. max`` unused are refused: each class is an output channel of the model.
+    ``ignore_label`` is no class: the value is left out before any of this.
     """
+    if ignore_label is not None:
+        values = {path: seen - {ignore_label} for path, seen in values.items()}
     with_255 = [path for path, seen in values.items() if 255 in seen]
     ids_only = [path for path, seen in values.items() if 255 not in seen and seen - {0}]
     wide = bool(with_255) and any(has_wide_ids(path) for path in values)  # read from each header: only when it matters
@@ -309,20 +322,20 @@ def mask_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[st
             problems.append(
                 f"{relative(path, root)}: values {shown} in a binary mask set; masks must hold only 0 (background) and "
                 "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression (or, if "
-                "255 marks pixels to ignore, as Pascal VOC's 'void' does, map them to a class id: gantk has no ignore label)."
+                "255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255)."
             )
         elif stray_255 and 255 in seen:
             problems.append(
                 f"{relative(path, root)}: value 255 in a set of class-id masks (ids 0..{num_classes - 1}, e.g. in "
-                f"{relative(ids_only[0], root)}); if 255 marks pixels to ignore, as Pascal VOC's 'void' does, map them to a "
-                "class id (gantk has no ignore label); if the mask is a binary one (255 = object), save the object as its class id."
+                f"{relative(ids_only[0], root)}); if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass "
+                "--ignore-label 255; if the mask is a binary one (255 = object), save the object as its class id."
             )
     if not binary and num_classes - 1 > SPARSE_IDS and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path] & found, default=0))
         problems.append(
             f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct ids, "
-            f"so the model would have {num_classes} output channels, most for ids no mask holds: map the ids to 0..K-1 "
-            "(an 'ignore' label such as 65535 too: gantk has none) and save the masks again."
+            f"so the model would have {num_classes} output channels, most for ids no mask holds: if it marks pixels to "
+            f"ignore, pass --ignore-label {num_classes - 1}; else map the ids to 0..K-1 and save the masks again."
         )
     return num_classes, problems
 

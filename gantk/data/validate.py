@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..plugins import Components
-from .formats import detect_format, get_format
+from .formats import check_options, detect_format, get_format
 from .layout import ROOT_SPLIT, problems_error, require_root
 from .io import probe
 
@@ -22,6 +22,7 @@ class SplitSummary:
     channels: dict[str, int]
     sizes: dict[str, dict[str, int]]
     num_classes: int | None = None
+    ignore_label: int | None = None
 
 
 @dataclass
@@ -64,19 +65,23 @@ class DatasetSummary:
                 first = side.split("|")[0]
                 if side == "B" and split.num_classes is not None:
                     kind = f"{split.num_classes} classes" + (" (binary masks)" if split.num_classes == 2 else "")
+                    kind += f", {split.ignore_label} ignored" if split.ignore_label is not None else ""
                 else:
                     kind = _describe_channels(split.channels[first])
                 lines.append(f"  {side}: {count} files, {_describe_sizes(split.sizes[side])}, {kind}")
         return "\n".join(lines)
 
 
-def check_dataset(root: str | Path, format: str | None = None, components: Components | None = None) -> DatasetSummary:
+def check_dataset(
+    root: str | Path, format: str | None = None, components: Components | None = None, **options: Any,
+) -> DatasetSummary:
     """Validate every file of a dataset and summarise it.
 
     Args:
         root: dataset folder (or one image for the ``single`` format).
         format: format name; ``None`` detects it.
         components: plugin components to look the format up in (default: the process-wide ones).
+        **options: options of the format's ``validate`` and ``open`` (``ignore_label`` for segmentation).
 
     Raises:
         DataError: listing all problems (the first 20, then how many more), each with its file and fix.
@@ -88,12 +93,14 @@ def check_dataset(root: str | Path, format: str | None = None, components: Compo
     """
     root = require_root(root)
     data_format = get_format(format or detect_format(root, components=components), components)
-    problems = data_format.validate(root)
+    for method in (data_format.validate, data_format.open):
+        check_options(method, data_format.name, options)
+    problems = data_format.validate(root, **options)
     if problems:
-        raise problems_error(root, data_format.name, problems, format_given=format is not None)
+        raise problems_error(root, data_format.name, problems, format_given=format is not None, options=options)
     summary = DatasetSummary(root, data_format.name, data_format.summary)
     for split in data_format.splits(root):
-        dataset = data_format.open(root, split=split or "train", load_size=None, crop_size=None, augment=False)
+        dataset = data_format.open(root, split=split or "train", load_size=None, crop_size=None, augment=False, **options)
         files = getattr(dataset, "files", {})
         summary.splits[split] = SplitSummary(
             items=len(dataset),
@@ -101,6 +108,7 @@ def check_dataset(root: str | Path, format: str | None = None, components: Compo
             channels=dict(dataset.channels),
             sizes={side: _sizes(paths) for side, paths in files.items()},
             num_classes=dataset.num_classes,
+            ignore_label=getattr(dataset, "ignore_label", None),
         )
     return summary
 

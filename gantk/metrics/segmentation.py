@@ -21,7 +21,8 @@ class SegmentationScores:
     """Accumulates the confusion counts of a mask model over batches.
 
     ``update(probs, ids)`` takes the model's probabilities (``N x 1 x H x W`` for binary masks,
-    ``N x K x H x W`` otherwise) and the true class ids (``N x H x W``). ``compute()`` gives:
+    ``N x K x H x W`` otherwise) and the true class ids (``N x H x W``; pixels of id -1, ignored,
+    count in no score). ``compute()`` gives:
 
     - ``pixel_accuracy``: share of pixels whose predicted class is right;
     - ``class_accuracy`` (per class) and ``mean_class_accuracy``: TP / (TP + FN), i.e. recall;
@@ -50,18 +51,21 @@ class SegmentationScores:
 
     def update(self, probs: Tensor, ids: Tensor) -> Tensor:
         """Add a batch; returns the per-image mean absolute error of the probabilities (for ranking)."""
-        if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < self.num_classes:
+        if ids.numel() and not targets.IGNORED <= int(ids.min()) <= int(ids.max()) < self.num_classes:
             raise DataError(
-                f"true class ids must lie in 0..{self.num_classes - 1} for a {self.num_classes}-class model, got ids "
-                f"{int(ids.min())}..{int(ids.max())}; map other labels (an ignore label such as 255) to a class first."
+                f"true class ids must lie in 0..{self.num_classes - 1} for a {self.num_classes}-class model (or be -1 "
+                f"where ignored), got ids {int(ids.min())}..{int(ids.max())}; map other labels to a class first, or "
+                "ignore them (--ignore-label)."
             )
         predicted = targets.predicted_ids(probs)
-        stats = get_stats(predicted.long(), ids.long(), mode="multiclass", num_classes=self.num_classes)
+        stats = get_stats(predicted.long(), ids.long(), mode="multiclass", num_classes=self.num_classes,
+                          ignore_index=targets.IGNORED)
         self.counts += torch.stack([s.sum(0) for s in stats]).double().cpu()
-        error = probs.float() - targets.encode_mask(ids, self.num_classes)
+        kept = targets.kept_pixels(ids)
+        error = (probs.float() - targets.encode_mask(ids, self.num_classes)) * kept
         self.squared_error += error.double().square().sum().item()
-        self.values += error.numel()
-        return error.abs().flatten(1).mean(1)
+        self.values += int(kept.sum().item()) * error.shape[1]
+        return error.abs().flatten(1).sum(1) / (kept.flatten(1).sum(1) * error.shape[1]).clamp_min(1)
 
     def compute(self) -> dict[str, float | list[float]]:
         tp, fp, fn, _ = self.counts
@@ -74,7 +78,7 @@ class SegmentationScores:
             "mean_class_accuracy": _nanmean(accuracy),
             "mean_iou": _nanmean(iou),
             "mean_dice": _nanmean(dice),
-            "rmse": math.sqrt(self.squared_error / self.values),
+            "rmse": math.sqrt(self.squared_error / self.values) if self.values else math.nan,
             "class_accuracy": accuracy.tolist(),
             "class_iou": iou.tolist(),
             "class_dice": dice.tolist(),

@@ -73,7 +73,8 @@ class LossContext:
             or mask probabilities (``N x K x H x W``).
         real: the target in the same space as ``fake`` (an image, or one-hot masks).
         fake_logits: the raw generator output (defaults to ``fake``).
-        target: the raw target (defaults to ``real``); class ids ``N x H x W`` for masks.
+        target: the raw target (defaults to ``real``); class ids ``N x H x W`` for masks, -1 where a
+            pixel is ignored (``--ignore-label``: ``fake`` and ``real`` are 0 there).
         discriminator: the discriminator of domain B, or ``None`` when training without one.
         conditional: the discriminator sees ``cat(input, image)`` rather than the image alone.
         reconstruct: computes ``G_BA(fake)`` (cycle consistency), called at most once.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..systems.targets import IGNORED
 from .base import LossContext, Objective
 
 
@@ -23,7 +24,7 @@ def lovasz_loss(logits: Tensor, target: Tensor, per_image: bool = False) -> Tens
 
     Args:
         logits: raw scores ``N x K x H x W``; ``K = 1`` for a binary mask.
-        target: class ids ``N x H x W`` (0/1 for a binary mask).
+        target: class ids ``N x H x W`` (0/1 for a binary mask); pixels of id -1 are left out.
         per_image: average the loss over images instead of computing it over the whole batch.
 
     Example:
@@ -39,7 +40,7 @@ def lovasz_loss(logits: Tensor, target: Tensor, per_image: bool = False) -> Tens
             f"got {tuple(logits.shape)} and {tuple(target.shape)}"
         )
     mode = "binary" if logits.shape[1] == 1 else "multiclass"
-    return SMPLovaszLoss(mode, per_image=per_image, from_logits=True)(logits.float(), target)
+    return SMPLovaszLoss(mode, per_image=per_image, ignore_index=IGNORED, from_logits=True)(logits.float(), target)
 
 
 class LovaszLoss(Objective):

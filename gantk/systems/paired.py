@@ -19,6 +19,8 @@ class PairedSystem(System):
 
     With ``num_classes`` set the target is a mask: G outputs logits (one channel for binary
     masks), the objective's pixel terms and D see probabilities, and real masks are one-hot.
+    With ``ignore_label`` set too, pixels of the ignored id are 0 in both the real and the fake
+    maps, so no term scores them (the ``lovasz`` term leaves them out itself).
     """
 
     def __init__(self, config: dict[str, Any], components: Components):
@@ -31,6 +33,7 @@ class PairedSystem(System):
             )
         channels = config["channels"]
         self.num_classes = config.get("num_classes")
+        self.ignores = self.num_classes is not None and config.get("ignore_label") is not None
         gen_opt = dict(config.get("gen_opt") or {})
         if self.num_classes is None:
             out_channels = channels["B"]
@@ -77,9 +80,10 @@ class PairedSystem(System):
         return {"fake_logits": logits, "fake": self._visible(logits)}
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
+        fake = outputs["fake"] * targets.kept_pixels(batch["B"]) if self.ignores else outputs["fake"]
         ctx = LossContext(
             input=batch["A"],
-            fake=outputs["fake"],
+            fake=fake,
             real=self._real(batch["B"]),
             fake_logits=outputs["fake_logits"],
             target=batch["B"],

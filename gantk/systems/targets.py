@@ -14,6 +14,9 @@ PALETTE = torch.tensor(
     ],
     dtype=torch.float32,
 ) / 127.5 - 1
+IGNORED_COLOUR = torch.tensor([128, 128, 128], dtype=torch.float32) / 127.5 - 1  # pixels no term or score counts
+
+IGNORED = -1  # the class id of mask pixels to ignore (``--ignore-label``): no loss term or score counts them
 
 
 def logit_channels(num_classes: int) -> int:
@@ -29,10 +32,17 @@ def probabilities(logits: Tensor) -> Tensor:
 
 
 def encode_mask(ids: Tensor, num_classes: int) -> Tensor:
-    """Class ids ``N x H x W`` as the float maps a discriminator sees (``N x C x H x W``)."""
+    """Class ids ``N x H x W`` as the float maps a discriminator sees (``N x C x H x W``); an
+    :data:`IGNORED` pixel is 0 in every channel."""
+    kept = ids >= 0
     if num_classes == 2:
-        return ids.unsqueeze(1).float()
-    return F.one_hot(ids.long(), num_classes).permute(0, 3, 1, 2).float()
+        return (ids * kept).unsqueeze(1).float()
+    return (F.one_hot((ids * kept).long(), num_classes) * kept.unsqueeze(-1)).permute(0, 3, 1, 2).float()
+
+
+def kept_pixels(ids: Tensor) -> Tensor:
+    """``N x 1 x H x W`` floats: 1 where the class ids ``N x H x W`` are scored, 0 where :data:`IGNORED`."""
+    return (ids >= 0).unsqueeze(1).float()
 
 
 def predicted_ids(probs: Tensor) -> Tensor:
@@ -41,9 +51,10 @@ def predicted_ids(probs: Tensor) -> Tensor:
 
 
 def colorize(ids: Tensor) -> Tensor:
-    """Class ids ``N x H x W`` as RGB images in [-1, 1] (binary masks: black/white)."""
-    palette = PALETTE.to(ids.device)
-    return palette[ids.long() % len(palette)].permute(0, 3, 1, 2)
+    """Class ids ``N x H x W`` as RGB images in [-1, 1] (binary masks: black/white; :data:`IGNORED` pixels grey)."""
+    palette = torch.cat([PALETTE, IGNORED_COLOUR[None]]).to(ids.device)
+    shown = torch.where(ids >= 0, ids.long() % len(PALETTE), len(PALETTE))
+    return palette[shown].permute(0, 3, 1, 2)
 
 
 def displayable(images: Tensor) -> Tensor:

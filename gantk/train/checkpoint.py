@@ -284,6 +284,7 @@ def system_config(config: TrainConfig, dataset: Any, components: Components) -> 
         "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
         "pool_size": config.pool_size, "n_critic": config.n_critic,
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
+        "ignore_label": getattr(dataset, "ignore_label", None),
         "data_format": dataset.format, "direction": config.direction,
         "load_size": config.load_size, "crop_size": config.crop_size,
     }

@@ -100,6 +100,7 @@ class TrainConfig:
     recipe_opt: dict[str, Any] = field(default_factory=dict)  # the recipe's own settings (Recipe.options)
     data: str | None = None
     data_format: str | None = None
+    ignore_label: int | None = None  # mask value of pixels no loss term or score counts (segmentation data)
     direction: str = "AtoB"
     out: str = "runs/gantk"
     gen: str | None = None
@@ -202,7 +203,7 @@ class TrainConfig:
         if self.cuda_graph and self.precision == "fp16":
             raise OptionError("cuda_graph cannot record an fp16 step: its loss scaler checks every step on the CPU for "
                               "overflowed gradients; use --precision bf16 (no scaler) or fp32.")
-        for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1)):
+        for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1), ("ignore_label", 0)):
             value = getattr(self, key)
             if value is not None and value < least:
                 raise OptionError(f"{key} must be an integer >= {least}, got {value}.")

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
-from ..data.formats import get_format
+from ..data.formats import detect_format, get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import raised_as_in_workers
@@ -220,7 +220,8 @@ class Trainer:
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
                 f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
             )
-        self.summary = summary = summary or check_dataset(root, config.data_format, self.components)
+        masks = self._mask_options(root)
+        self.summary = summary = summary or check_dataset(root, config.data_format, self.components, **masks)
         self._warn_if_enlarged(summary)
         paired = get_format(summary.format, self.components).paired_targets is not None
         on_device = config.augment_on == "device"
@@ -230,7 +231,7 @@ class Trainer:
         train = open_dataset(
             root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
             crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
-            normalize=not on_device, components=self.components,
+            normalize=not on_device, components=self.components, **masks,
         )
         if "B" not in train.channels:
             raise OptionError(
@@ -255,10 +256,23 @@ class Trainer:
                 f"--val-every needs a held-out split '{config.val_split}' in {root} (it has splits "
                 f"{', '.join(summary.splits)}); add that folder or choose another with --val-split."
             )
-        options = {} if train.num_classes is None else {"num_classes": train.num_classes}
+        options = {} if train.num_classes is None else {"num_classes": train.num_classes, **masks}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, components=self.components, **options)
         return train, val
+
+    def _mask_options(self, root: str | Path) -> dict[str, int]:
+        """The data's ``ignore_label`` option, if one is set; refused for data without masks."""
+        label = self.config.ignore_label
+        if label is None:
+            return {}
+        data_format = get_format(self.config.data_format or detect_format(root, "train", self.components), self.components)
+        if data_format.paired_targets != "masks":
+            raise OptionError(
+                f"--ignore-label {label} names a mask value to ignore, and {root} holds {data_format.name} data, which has "
+                "no masks: drop --ignore-label."
+            )
+        return {"ignore_label": label}
 
     def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
         """Warn when --load-size enlarges most training images a lot: the run costs more and learns blur."""

@@ -1,0 +1,188 @@
+"""Ignored mask pixels (--ignore-label): read as id -1, left out of classes, losses, gradients and scores."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gantk.cli import GantkGroup, cli
+from gantk.data import open_dataset, write_png
+from gantk.data.layout import mask_classes
+from gantk.errors import OptionError
+from gantk.metrics import SegmentationScores
+from gantk.objectives import lovasz_loss
+from gantk.systems import targets
+from gantk.train import TrainConfig, Trainer
+from gantk.train.checkpoint import load_checkpoint
+from helpers import smooth_image, write_paired
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+
+def write_void_bordered(root: Path, count: int = 4, size: int = 40, num_classes: int = 3) -> Path:
+    """Class-id masks (0..num_classes-1) whose class borders are 255, as Pascal VOC marks them, in train/ and test/."""
+    for split in ("train", "test"):
+        for side in ("images", "masks"):
+            (root / split / side).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            image = smooth_image(i + (100 if split == "test" else 0), size)
+            ids = (image.float().mean(0) * num_classes / 256).long().clamp(max=num_classes - 1)
+            border = torch.zeros_like(ids, dtype=torch.bool)
+            border[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+            border[1:] |= ids[1:] != ids[:-1]
+            border[0, :3] = True  # every mask holds some
+            mask = torch.where(border, 255, ids).to(torch.uint8)
+            write_png(image, str(root / split / "images" / f"{i:03d}.png"))
+            write_png(mask[None], str(root / split / "masks" / f"{i:03d}.png"))
+    return root
+
+
+def test_the_ignore_label_is_no_class(tmp_path):
+    voc = {tmp_path / "a.png": {0, 1, 2, 255}, tmp_path / "b.png": {0, 2, 255}}
+    classes, problems = mask_classes(voc, tmp_path)
+    assert problems and all("pass --ignore-label 255" in problem for problem in problems)
+    assert mask_classes(voc, tmp_path, ignore_label=255) == (3, [])
+    binary_ids = {tmp_path / "a.png": {0, 1, 255}, tmp_path / "b.png": {0, 255}}
+    assert mask_classes(binary_ids, tmp_path, ignore_label=255) == (2, [])
+    sparse = {tmp_path / "a.png": {0, 1, 65535}}
+    assert "pass --ignore-label 65535" in mask_classes(sparse, tmp_path)[1][0]
+    assert mask_classes(sparse, tmp_path, ignore_label=65535) == (2, [])
+
+
+def test_ignored_pixels_read_as_minus_one(tmp_path):
+    root = write_void_bordered(tmp_path)
+    mask_file = root / "train" / "masks" / "000.png"
+    dataset = open_dataset(root, augment=False, load_size=None, crop_size=None, ignore_label=255)
+    assert dataset.num_classes == 3 and dataset.ignore_label == 255
+    item = next(dataset[(i, 0)] for i in range(len(dataset)) if dataset[(i, 0)]["B_path"] == str(mask_file))
+    from gantk.data import read_mask
+
+    raw = read_mask(mask_file)
+    assert torch.equal(item["B"] == -1, raw == 255) and torch.equal(item["B"][raw != 255], raw[raw != 255])
+    augmented = open_dataset(root, load_size=36, crop_size=32, ignore_label=255)
+    values = set(torch.cat([augmented[(i, 7)]["B"].flatten() for i in range(len(augmented))]).tolist())
+    assert -1 in values and values <= {-1, 0, 1, 2}
+
+
+def test_the_ignore_label_is_refused_where_it_does_not_apply(tmp_path):
+    pairs = write_paired(tmp_path / "pairs", count=2)
+    with pytest.raises(OptionError, match="data format 'paired' has no option 'ignore_label'"):
+        open_dataset(pairs, ignore_label=255)
+    voc = write_void_bordered(tmp_path / "voc", count=1)
+    for bad in (70000, True, "255"):
+        with pytest.raises(OptionError, match="ignore_label must be a mask value from 0 to 65535"):
+            open_dataset(voc, ignore_label=bad)
+    with pytest.raises(OptionError, match="--ignore-label 255 names a mask value to ignore, and .* holds paired data"):
+        Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), ignore_label=255, **TINY), progress=False).fit()
+    with pytest.raises(OptionError, match="ignore_label must be an integer >= 0"):
+        TrainConfig(ignore_label=-1).validate()
+
+
+def test_ignored_pixels_encode_as_zeros_and_show_grey():
+    ids = torch.tensor([[[0, 2, -1]]])
+    assert targets.encode_mask(ids, 3)[0, :, 0].T.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
+    assert targets.encode_mask(torch.tensor([[[1, -1]]]), 2).flatten().tolist() == [1, 0]
+    shown = targets.colorize(ids)[0, :, 0, 2]
+    assert torch.allclose(shown, torch.full((3,), 128 / 127.5 - 1), atol=1e-6)
+    assert not any(torch.allclose(colour, shown, atol=1e-3) for colour in targets.PALETTE)
+
+
+def kept_only(logits: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kept pixels of a batch as one image, ``1 x K x 1 x P`` and ``1 x 1 x P``."""
+    kept = ids >= 0
+    return logits.movedim(1, -1)[kept].T[None, :, None], ids[kept][None, None]
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_lovasz_leaves_ignored_pixels_out(channels):
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, channels, 6, 6, generator=generator)
+    ids = torch.randint(max(channels, 2), (2, 6, 6), generator=generator)
+    ids[0, :3] = -1
+    assert lovasz_loss(logits, ids) == pytest.approx(lovasz_loss(*kept_only(logits, ids)).item(), abs=1e-6)
+    assert lovasz_loss(logits, ids) != pytest.approx(lovasz_loss(logits, ids.clamp(min=0)).item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_scores_leave_ignored_pixels_out(channels):
+    generator = torch.Generator().manual_seed(1)
+    probs = targets.probabilities(torch.randn(2, channels, 6, 6, generator=generator))
+    ids = torch.randint(max(channels, 2), (2, 6, 6), generator=generator)
+    ids[1, 2:] = -1
+    num_classes = max(channels, 2)
+    scores, alone = SegmentationScores(num_classes), SegmentationScores(num_classes)
+    errors = scores.update(probs, ids)
+    alone.update(*kept_only(probs, ids))
+    got, expected = scores.compute(), alone.compute()
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, nan_ok=True), key
+    second_image = SegmentationScores(num_classes).update(*kept_only(probs[1:], ids[1:]))
+    assert errors[1].item() == pytest.approx(second_image.item())
+
+
+def test_no_term_scores_or_trains_on_ignored_pixels(tmp_path):
+    """Every term of the generator's loss (adversarial, lovasz, l1) gives ignored pixels no gradient."""
+    root = write_void_bordered(tmp_path / "voc")
+    config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), loss="hinge+lovasz+l1", ignore_label=255, **TINY)
+    trainer = Trainer(config, progress=False)
+    dataset, _ = trainer.open_data()
+    system = trainer.build_system(dataset, torch.device("cpu"))
+    batch = torch.utils.data.default_collate([dataset[(i, 3)] for i in range(2)])
+    ignored = batch["B"] == -1
+    assert ignored.any() and not ignored.all()
+    logits = torch.randn(2, 3, 32, 32, requires_grad=True)
+    outputs = {"fake_logits": logits, "fake": targets.probabilities(logits)}
+    g_phase = next(phase for phase in system.phases if phase.name == "G")
+    losses = system.phase_losses(g_phase, batch, outputs, dict(system.networks))
+    assert {"G/hinge", "G/lovasz", "G/l1"} <= set(losses)
+    sum(losses.values()).backward()
+    per_pixel = logits.grad.abs().sum(1)
+    assert per_pixel[ignored].max() == 0 and (per_pixel[~ignored] > 0).float().mean() > 0.9
+
+
+def test_train_check_and_eval_with_an_ignore_label(tmp_path):
+    root = write_void_bordered(tmp_path / "voc")
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(cli, [str(a) for a in args])
+
+    checked = run("data", "check", root, "--ignore-label", 255)
+    assert checked.exit_code == 0, checked.output
+    assert "3 classes, 255 ignored" in checked.output
+    refused = run("data", "check", root)
+    assert refused.exit_code != 0 and "pass --ignore-label 255" in refused.output
+
+    out = tmp_path / "run"
+    trained = run("train", "--recipe", "seg", "--data", root, "--ignore-label", 255, "--out", out, "--max-steps", 2,
+                  "--val-every", 2, "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0,
+                  "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--no-progress")
+    assert trained.exit_code == 0, trained.output
+    system = load_checkpoint(out)["system"]
+    assert system["num_classes"] == 3 and system["ignore_label"] == 255
+    assert (out / "validation.csv").read_text().count("\n") == 2
+
+    evaluated = run("eval", "--checkpoint", out, "--data", root, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "mean_iou" in evaluated.output
+
+    changed = run("train", "--resume", out, "--ignore-label", 254, "--no-progress")
+    assert changed.exit_code != 0 and "it cannot change --ignore-label (the run has --ignore-label 255)" in changed.output
+
+
+def test_a_study_trains_and_scores_its_cells_with_the_ignore_label(tmp_path):
+    from gantk.commands_eval import ablate_command
+
+    root = write_void_bordered(tmp_path / "voc")
+    grid = tmp_path / "grid.toml"
+    grid.write_text('name = "seg"\n[common]\nrecipe = "seg"\ngen_opt = { ngf = 8 }\ndisc_opt = { ndf = 8 }\n'
+                    '[[cells]]\nname = "lovasz"\nloss = "lovasz"\ndisc = "none"\n[[cells]]\nname = "hinge+lovasz"\n')
+    group = GantkGroup(commands={"ablate": ablate_command})
+    args = ["ablate", "--grid", grid, "--data", root, "--out", tmp_path / "study", "--ignore-label", 255, "--max-steps", 1,
+            "--batch-size", 2, "--load-size", 36, "--crop-size", 32, "--workers", 0, "--no-progress"]
+    result = CliRunner().invoke(group, [str(arg) for arg in args])
+    assert result.exit_code == 0, result.output
+    for cell in ("lovasz", "hinge+lovasz"):
+        assert load_checkpoint(tmp_path / "study" / cell)["system"]["ignore_label"] == 255
