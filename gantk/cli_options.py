@@ -85,7 +85,7 @@ TRAIN_FLAGS = {
     "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False),
                              help="TOML file of settings, keyed by these flags' names (all but --config, --resume, --progress)."),
     "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
-    "--data-format": click.option("--data-format", help="aligned, paired, segmentation, unaligned (detected when unambiguous)."),
+    "--data-format": click.option("--data-format", help="aligned, paired, segmentation, unaligned, voc (detected when unambiguous)."),
     "--ignore-label": click.option("--ignore-label", type=click.IntRange(0, 65535),
                                    help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC)."),
     "--direction": click.option("--direction", type=click.Choice(CHOICES["direction"]), help="Which side is the input."),

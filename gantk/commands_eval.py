@@ -27,7 +27,7 @@ eval_options = with_options(EVAL_OPTIONS)
 @click.command("eval")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
 @click.option("--data", required=True, type=click.Path(exists=True),
-              help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation), or unpaired "
+              help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation, voc), or unpaired "
                    "sets (unaligned: FID, KID and the neighbour metrics only).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True,

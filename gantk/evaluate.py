@@ -80,7 +80,7 @@ def evaluate(
         checkpoint: a checkpoint file or a run directory (its newest checkpoint), or a loaded
             :class:`~gantk.inference.TrainedModel`, which runs on its device and in its mode and is
             left as it was (batch normalisation's running statistics included).
-        data: a dataset with pairs (aligned, paired or segmentation format, or a plugin format with
+        data: a dataset with pairs (aligned, paired, segmentation or voc format, or a plugin format with
             ``paired_targets``), or for an image model unpaired sets (unaligned format): their outputs
             get the distribution metrics only, against the other side's images.
         data_format: the dataset's format; ``None`` detects it.

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS = (
     "gantk.discriminators",
     "gantk.objectives",
     "gantk.data.formats",
+    "gantk.data.voc",
     "gantk.recipes",
 )
 

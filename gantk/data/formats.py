@@ -255,7 +255,7 @@ class SegmentationFormat(_TwoFolderFormat):
         """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks, and mask
         pixels holding ``ignore_label`` get the class id -1, which no loss term or score counts."""
         if direction != "AtoB":
-            raise DataError("the segmentation format maps images to masks only: use direction AtoB.")
+            raise DataError(f"the {self.name} format maps images to masks only: use direction AtoB.")
         check_ignore_label(ignore_label)
         problems: list[str] = []
         pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)

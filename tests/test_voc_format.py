@@ -1,0 +1,106 @@
+"""The voc data format: Pascal VOC's segmentation layout, read where it is unpacked."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from gantk.cli import cli
+from gantk.data import check_dataset, detect_format, open_dataset
+from gantk.errors import DataError
+from gantk.train.checkpoint import load_checkpoint
+from helpers import smooth_image
+
+VOC_PALETTE = [0, 0, 0, 128, 0, 0, 0, 128, 0] + [0, 0, 0] * 252 + [224, 224, 192]
+
+
+def write_voc(root: Path, lists: dict[str, list[str]], masked: list[str], size: int = 40) -> Path:
+    """A VOC2012-like tree: a JPEG per name of ``lists`` (and two more, unlisted and without masks), a palette
+    mask of classes 0..2 with 255 borders per name of ``masked``, and the split lists."""
+    for folder in ("JPEGImages", "SegmentationClass", "SegmentationObject", "Annotations", "ImageSets/Segmentation"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    names = sorted({name for names in lists.values() for name in names} | set(masked) | {"2012_000001", "2012_000002"})
+    for i, name in enumerate(names):
+        image = smooth_image(i, size)
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / "JPEGImages" / f"{name}.jpg", quality=95)
+        if name in masked:
+            ids = (image.float().mean(0) * 3 / 256).long().clamp(max=2)
+            border = torch.zeros_like(ids, dtype=torch.bool)
+            border[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+            border[0, :2] = True
+            mask = Image.fromarray(torch.where(border, 255, ids).numpy().astype(np.uint8), "P")
+            mask.putpalette(VOC_PALETTE)
+            mask.save(root / "SegmentationClass" / f"{name}.png")
+    for split, split_names in lists.items():
+        (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(f"{name}\n" for name in split_names))
+    return root
+
+
+@pytest.fixture
+def voc(tmp_path):
+    train, val = [f"2007_{i:06d}" for i in range(4)], [f"2008_{i:06d}" for i in range(3)]
+    lists = {"train": train, "val": val, "trainval": train + val, "test": ["2009_000001", "2009_000002"]}
+    return write_voc(tmp_path / "VOCdevkit" / "VOC2012", lists, masked=train + val)
+
+
+def test_voc_is_detected_with_its_listed_splits_and_void_ignored(voc):
+    assert detect_format(voc) == "voc"
+    summary = check_dataset(voc)
+    assert list(summary.splits) == ["train", "val", "trainval"]  # test lists images without published masks
+    assert {name: split.items for name, split in summary.splits.items()} == {"train": 4, "val": 3, "trainval": 7}
+    assert all(split.num_classes == 3 and split.ignore_label == 255 for split in summary.splits.values())
+    val = open_dataset(voc, split="val", augment=False, load_size=None, crop_size=None)
+    assert [Path(path).stem for path in val.files["A"]] == ["2008_000000", "2008_000001", "2008_000002"]
+    ids = torch.cat([val[(i, 0)]["B"].flatten() for i in range(len(val))])
+    assert set(ids.tolist()) == {-1, 0, 1, 2}
+
+
+def test_voc_problems_name_the_list_and_the_file(voc):
+    listing = voc / "ImageSets" / "Segmentation" / "train.txt"
+    listing.write_text(listing.read_text() + "2007_999999\n")
+    (voc / "SegmentationClass" / "2008_000001.png").unlink()
+    with pytest.raises(DataError) as raised:
+        check_dataset(voc)
+    problems = raised.value.problems
+    assert ("ImageSets/Segmentation/train.txt lists 2007_999999, but JPEGImages/ and SegmentationClass/ have no file "
+            "named '2007_999999.*'; add it or remove the line.") in problems
+    assert ("ImageSets/Segmentation/val.txt lists 2008_000001, but SegmentationClass/ has no file named "
+            "'2008_000001.*'; add it or remove the line.") in problems
+
+
+def test_voc_without_lists_pairs_every_mask_with_its_image(tmp_path):
+    root = write_voc(tmp_path / "voc", {}, masked=["a", "b"])
+    assert check_dataset(root).splits[""].items == 2
+    (root / "SegmentationClass" / "c.png").write_bytes((root / "SegmentationClass" / "a.png").read_bytes())
+    with pytest.raises(DataError, match=r"SegmentationClass/c.png: JPEGImages/ has no image named 'c\.\*'; add it or "
+                                        "delete the mask"):
+        check_dataset(root)
+
+
+def test_voc_near_misses_are_hinted(voc):
+    with pytest.raises(DataError, match=r"VOC2012/ is a dataset itself \(voc format\): pass .*VOC2012 instead"):
+        detect_format(voc.parent)
+    for folder in ("SegmentationClass", "SegmentationObject"):
+        for path in (voc / folder).iterdir():
+            path.unlink()
+        (voc / folder).rmdir()
+    with pytest.raises(DataError, match="JPEGImages/ without SegmentationClass/"):
+        detect_format(voc)
+
+
+def test_train_and_eval_on_voc(voc, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    trained = runner.invoke(cli, [str(arg) for arg in (
+        "train", "--recipe", "seg", "--data", voc, "--out", out, "--max-steps", 2, "--val-every", 2, "--val-split", "val",
+        "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0, "--gen-opt", "ngf=8", "--disc-opt",
+        "ndf=8", "--no-progress")])
+    assert trained.exit_code == 0, trained.output
+    system = load_checkpoint(out)["system"]
+    assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("voc", 3, 255)
+    evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", "val"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "3 images" in evaluated.output
