@@ -27,9 +27,11 @@ eval_options = with_options(EVAL_OPTIONS)
 @click.command("eval")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
 @click.option("--data", required=True, type=click.Path(exists=True),
-              help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation, voc), or unpaired "
-                   "sets (unaligned: FID, KID and the neighbour metrics only).")
+              help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation, voc, "
+                   "cityscapes), or unpaired sets (unaligned: FID, KID and the neighbour metrics only).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
+@click.option("--ignore-label", type=click.IntRange(0, 65535),
+              help="Mask value of pixels to leave out of the scores (default: the model's, if it was trained with one).")
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True,
               help="BtoA scores a two-way model's (cyclegan) translation from the data's B images to its A images.")
 @eval_options

@@ -55,6 +55,7 @@ def evaluate(
     data: str | Path,
     *,
     data_format: str | None = None,
+    ignore_label: int | None = None,
     split: str = "test",
     direction: str = "AtoB",
     batch_size: int = 1,
@@ -80,10 +81,12 @@ def evaluate(
         checkpoint: a checkpoint file or a run directory (its newest checkpoint), or a loaded
             :class:`~gantk.inference.TrainedModel`, which runs on its device and in its mode and is
             left as it was (batch normalisation's running statistics included).
-        data: a dataset with pairs (aligned, paired, segmentation or voc format, or a plugin format with
-            ``paired_targets``), or for an image model unpaired sets (unaligned format): their outputs
-            get the distribution metrics only, against the other side's images.
+        data: a dataset with pairs (aligned, paired, segmentation, voc or cityscapes format, or a plugin
+            format with ``paired_targets``), or for an image model unpaired sets (unaligned format): their
+            outputs get the distribution metrics only, against the other side's images.
         data_format: the dataset's format; ``None`` detects it.
+        ignore_label: for a mask model, the mask value of pixels no score counts; ``None`` takes the
+            model's (the one it was trained with, if any).
         split: the split to evaluate.
         direction: ``AtoB`` scores the model's translation; ``BtoA`` the reverse one of a two-way
             model (CycleGAN), from the data's B images to its A images.
@@ -123,6 +126,11 @@ def evaluate(
         model = TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode), components=components)
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
+    if ignore_label is not None:
+        if num_classes is None:
+            raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
+                              f"{checkpoint} is an image model: drop it.")
+        config = {**config, "ignore_label": ignore_label}
     dataset = open_eval_split(data, config, split, data_format, components)
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:

@@ -29,6 +29,7 @@ BUILTIN_PLUGINS = (
     "gantk.objectives",
     "gantk.data.formats",
     "gantk.data.voc",
+    "gantk.data.cityscapes",
     "gantk.recipes",
 )
 

@@ -190,7 +190,7 @@ def test_a_plugin_format_with_or_without_paired_targets_can_be_evaluated(image_r
     with pytest.raises(DataError, match="is scored by FID, KID and the neighbour metrics only, and they need InceptionV3 weights"):
         evaluate(run, pairs, data_format="my-sides", components=components, progress=False)
     with pytest.raises(DataError, match="my-sides format, which has no targets to compare outputs with; gantk eval needs a "
-                                        "dataset that pairs inputs with masks, in a format such as: segmentation."):
+                                        "dataset that pairs inputs with masks, in a format such as: cityscapes, segmentation, voc."):
         evaluate(mask_run[0], pairs, data_format="my-sides", components=components, progress=False)
 
 

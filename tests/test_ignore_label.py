@@ -10,6 +10,7 @@ from gantk.cli import GantkGroup, cli
 from gantk.data import open_dataset, write_png
 from gantk.data.layout import mask_classes
 from gantk.errors import OptionError
+from gantk.evaluate import evaluate
 from gantk.metrics import SegmentationScores
 from gantk.objectives import lovasz_loss
 from gantk.systems import targets
@@ -45,6 +46,10 @@ def test_the_ignore_label_is_no_class(tmp_path):
     assert mask_classes(voc, tmp_path, ignore_label=255) == (3, [])
     binary_ids = {tmp_path / "a.png": {0, 1, 255}, tmp_path / "b.png": {0, 255}}
     assert mask_classes(binary_ids, tmp_path, ignore_label=255) == (2, [])
+    among_classes = mask_classes({tmp_path / "a.png": {0, 1, 2, 3}}, tmp_path, ignore_label=0)[1]
+    assert len(among_classes) == 1 and "the ignore label 0 lies among the class ids (0..3)" in among_classes[0]
+    objects_ignored = mask_classes({tmp_path / "a.png": {0, 255}, tmp_path / "b.png": {0, 255}}, tmp_path, ignore_label=255)[1]
+    assert len(objects_ignored) == 1 and "no mask holds a class but 0 once 255 is ignored" in objects_ignored[0]
     sparse = {tmp_path / "a.png": {0, 1, 65535}}
     assert "pass --ignore-label 65535" in mask_classes(sparse, tmp_path)[1][0]
     assert mask_classes(sparse, tmp_path, ignore_label=65535) == (2, [])
@@ -73,7 +78,8 @@ def test_the_ignore_label_is_refused_where_it_does_not_apply(tmp_path):
     for bad in (70000, True, "255"):
         with pytest.raises(OptionError, match="ignore_label must be a mask value from 0 to 65535"):
             open_dataset(voc, ignore_label=bad)
-    with pytest.raises(OptionError, match="--ignore-label 255 names a mask value to ignore, and .* holds paired data"):
+    with pytest.raises(OptionError, match=r"ignore_label \(--ignore-label\) names a mask value to ignore, and .* holds "
+                                          "paired data, which has no masks"):
         Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), ignore_label=255, **TINY), progress=False).fit()
     with pytest.raises(OptionError, match="ignore_label must be an integer >= 0"):
         TrainConfig(ignore_label=-1).validate()
@@ -102,6 +108,19 @@ def test_lovasz_leaves_ignored_pixels_out(channels):
     ids[0, :3] = -1
     assert lovasz_loss(logits, ids) == pytest.approx(lovasz_loss(*kept_only(logits, ids)).item(), abs=1e-6)
     assert lovasz_loss(logits, ids) != pytest.approx(lovasz_loss(logits, ids.clamp(min=0)).item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_lovasz_of_images_with_every_pixel_ignored(channels):
+    generator = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, channels, 6, 6, generator=generator, requires_grad=True)
+    ids = torch.randint(max(channels, 2), (2, 6, 6), generator=generator)
+    ids[1] = -1
+    for per_image in (False, True):
+        assert lovasz_loss(logits, ids, per_image).item() == pytest.approx(lovasz_loss(logits[:1], ids[:1]).item(), abs=1e-6)
+    nothing = lovasz_loss(logits, torch.full_like(ids, -1), per_image=True)
+    nothing.backward()
+    assert nothing.item() == 0 and nothing.shape == () and logits.grad.abs().sum() == 0
 
 
 @pytest.mark.parametrize("channels", [1, 4])
@@ -170,6 +189,25 @@ def test_train_check_and_eval_with_an_ignore_label(tmp_path):
 
     changed = run("train", "--resume", out, "--ignore-label", 254, "--no-progress")
     assert changed.exit_code != 0 and "it cannot change --ignore-label (the run has --ignore-label 255)" in changed.output
+
+
+def test_eval_takes_another_ignore_label(tmp_path):
+    from helpers import write_segmentation
+
+    plain = write_segmentation(tmp_path / "plain", count=4, size=40, num_classes=3)
+    out = tmp_path / "run"
+    Trainer(TrainConfig(recipe="seg", data=str(plain), out=str(out), **TINY), progress=False).fit()
+    bordered = write_void_bordered(tmp_path / "voc")
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(bordered)])
+    assert refused.exit_code != 0 and "pass --ignore-label 255" in refused.output
+    scored = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(bordered), "--ignore-label", "255"])
+    assert scored.exit_code == 0, scored.output
+    pairs = write_paired(tmp_path / "pairs", count=2)
+    image_run = tmp_path / "image-run"
+    Trainer(TrainConfig(data=str(pairs), out=str(image_run), **TINY), progress=False).fit()
+    with pytest.raises(OptionError, match="is an image model: drop it"):
+        evaluate(image_run, pairs, ignore_label=255, progress=False)
 
 
 def test_a_study_trains_and_scores_its_cells_with_the_ignore_label(tmp_path):

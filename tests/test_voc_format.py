@@ -71,6 +71,20 @@ def test_voc_problems_name_the_list_and_the_file(voc):
             "'2008_000001.*'; add it or remove the line.") in problems
 
 
+def test_a_voc_list_counts_as_a_split_while_any_of_its_images_has_a_mask(voc):
+    (voc / "SegmentationClass" / "2007_000000.png").unlink()  # the first name of train.txt
+    with pytest.raises(DataError, match="train.txt lists 2007_000000, but SegmentationClass/ has no file"):
+        check_dataset(voc)
+    lists = voc / "ImageSets" / "Segmentation"
+    (lists / "trainval.txt").write_text((lists / "trainval.txt").read_text().replace("2007_000000\n", ""))
+    listing = lists / "train.txt"
+    listing.write_text("\ufeff" + listing.read_text().replace("\n", "\r\n").replace("2007_000000\r\n", "") + "2007_000001\n")
+    for mask in (voc / "SegmentationClass").iterdir():
+        mask.rename(mask.with_suffix(".PNG"))
+    summary = check_dataset(voc)  # a byte-order mark, Windows line ends, a name listed twice, upper-case extensions
+    assert {name: split.items for name, split in summary.splits.items()} == {"train": 3, "val": 3, "trainval": 6}
+
+
 def test_voc_without_lists_pairs_every_mask_with_its_image(tmp_path):
     root = write_voc(tmp_path / "voc", {}, masked=["a", "b"])
     assert check_dataset(root).splits[""].items == 2
@@ -104,3 +118,5 @@ def test_train_and_eval_on_voc(voc, tmp_path):
     evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", "val"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "3 images" in evaluated.output
+    resumed = runner.invoke(cli, ["train", "--resume", str(out), "--ignore-label", "255", "--max-steps", "3", "--no-progress"])
+    assert resumed.exit_code == 0, resumed.output  # the label the run ignored, though the voc format chose it

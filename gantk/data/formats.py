@@ -238,8 +238,10 @@ class SegmentationFormat(_TwoFolderFormat):
         if not splits:
             problems.append(f"{root}: no images/ and masks/ folders, directly or under train/, test/...; {self._layout_hint}")
         values: dict[Path, set[int]] = {}
+        checked: set[tuple[Path, Path]] = set()  # each pair once, also where splits share it (voc's trainval)
         for split in splits:
-            pairs = self._pairs(root, split, problems)
+            pairs = [pair for pair in self._pairs(root, split, problems) if pair not in checked]
+            checked.update(pairs)
             problems += lossy_masks(pairs, root)
             for pair in pairs:
                 _, mask = self._check_pair(pair, root, problems, read_mask)
@@ -278,6 +280,32 @@ class SegmentationFormat(_TwoFolderFormat):
         num_classes, problems = _mask_classes(stamps, root, ignore_label)
         raise_if_problems(problems, root, self.name, {} if ignore_label is None else {"ignore_label": ignore_label})
         return num_classes
+
+
+class VoidIgnoringFormat(SegmentationFormat):
+    """Base of the layouts of public segmentation sets whose masks give unlabelled pixels the value
+    255 ("void"): those pixels are ignored unless another ``ignore_label`` is given. A subclass names
+    its two ``folders`` (images, masks) and lists its ``splits`` and ``_pairs``."""
+
+    VOID = 255
+
+    def validate(self, root: Path, ignore_label: int | None = VOID) -> list[str]:
+        if not self.detect(root):
+            first, second = self.folders
+            return [f"{root}: no {first}/ and {second}/ folders; {self._layout_hint}"]
+        return super().validate(root, ignore_label)
+
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
+             normalize=True, num_classes: int | None = None, ignore_label: int | None = VOID):
+        return super().open(root, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
+                            augment=augment, flip=flip, normalize=normalize, num_classes=num_classes,
+                            ignore_label=ignore_label)
+
+    def num_classes(self, root: Path, ignore_label: int | None = VOID) -> int:
+        return super().num_classes(root, ignore_label)
+
+    def detect(self, root: Path) -> bool:
+        return all((root / folder).is_dir() for folder in self.folders)
 
 
 @functools.lru_cache(maxsize=16)

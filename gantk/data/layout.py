@@ -302,8 +302,10 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     label masks may use 255 as an id). When more masks hold ids without 255 than hold 255, the set
     is one of class ids and the masks holding 255 are the odd ones. Ids above ``SPARSE_IDS`` that
     leave three quarters of ``0 .. max`` unused are refused: each class is an output channel of the model.
-    ``ignore_label`` is no class: the value is left out before any of this.
+    ``ignore_label`` is no class: the value is left out before any of this, and must lie outside the
+    class ids and leave a class besides 0.
     """
+    ignored = ignore_label is not None and any(ignore_label in seen for seen in values.values())
     if ignore_label is not None:
         values = {path: seen - {ignore_label} for path, seen in values.items()}
     with_255 = [path for path, seen in values.items() if 255 in seen]
@@ -315,6 +317,19 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     num_classes = 2 if binary else max(2, max(found, default=0) + 1)
     allowed = {0, 255} if binary else set(range(num_classes))
     problems = []
+    if ignore_label in allowed:
+        ids = "0 (background) and 255 (object)" if binary else f"0..{num_classes - 1}"
+        problems.append(
+            f"{root}: the ignore label {ignore_label} lies among the class ids ({ids}), so the model would keep an output "
+            f"channel for it that nothing teaches: give ignored pixels a value above the class ids (255), or map the "
+            "classes to ids 0..K-1 without it, and save the masks again."
+        )
+    elif ignored and not found - {0}:
+        problems.append(
+            f"{root}: no mask holds a class but 0 once {ignore_label} is ignored; if {ignore_label} marks objects (binary "
+            "masks: 0 background, 255 object), do not ignore it (the voc and cityscapes formats ignore 255 unless "
+            "--ignore-label names another value)."
+        )
     for path, seen in values.items():
         extra = sorted(seen - allowed)
         if binary and extra:

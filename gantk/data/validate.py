@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import OptionError
 from ..plugins import Components
 from .formats import check_options, detect_format, get_format
 from .layout import ROOT_SPLIT, problems_error, require_root
@@ -93,6 +94,9 @@ def check_dataset(
     """
     root = require_root(root)
     data_format = get_format(format or detect_format(root, components=components), components)
+    if options.get("ignore_label") is not None and data_format.paired_targets != "masks":
+        raise OptionError(f"ignore_label (--ignore-label) names a mask value to ignore, and {root} holds "
+                          f"{data_format.name} data, which has no masks: drop it.")
     for method in (data_format.validate, data_format.open):
         check_options(method, data_format.name, options)
     problems = data_format.validate(root, **options)

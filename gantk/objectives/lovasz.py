@@ -27,6 +27,8 @@ def lovasz_loss(logits: Tensor, target: Tensor, per_image: bool = False) -> Tens
         target: class ids ``N x H x W`` (0/1 for a binary mask); pixels of id -1 are left out.
         per_image: average the loss over images instead of computing it over the whole batch.
 
+    An image of ignored pixels only is left out of the per-image average; a batch of them has a loss of 0.
+
     Example:
         >>> logits = torch.tensor([[[[1.0, 0.0], [-1.0, -1.0]]]])  # pixel (0, 1) is wrong
         >>> lovasz_loss(logits, torch.tensor([[[1, 1], [0, 0]]]))  # 1 - IoU = 1 - 1/2
@@ -39,8 +41,14 @@ def lovasz_loss(logits: Tensor, target: Tensor, per_image: bool = False) -> Tens
             "lovasz expects logits N x K x H x W and class ids N x H x W, "
             f"got {tuple(logits.shape)} and {tuple(target.shape)}"
         )
-    mode = "binary" if logits.shape[1] == 1 else "multiclass"
-    return SMPLovaszLoss(mode, per_image=per_image, ignore_index=IGNORED, from_logits=True)(logits.float(), target)
+    loss = SMPLovaszLoss("binary" if logits.shape[1] == 1 else "multiclass", ignore_index=IGNORED, from_logits=True)
+    logits = logits.float()
+    scored = (target != IGNORED).flatten(1).any(1).tolist()  # images with a pixel that is not ignored
+    if not any(scored):
+        return logits.sum() * 0  # smp gives an empty tensor for no pixels
+    if not per_image:
+        return loss(logits, target)
+    return torch.stack([loss(logits[i : i + 1], target[i : i + 1]) for i, kept in enumerate(scored) if kept]).mean()
 
 
 class LovaszLoss(Objective):

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
-from ..data.formats import detect_format, get_format
+from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import raised_as_in_workers
@@ -220,7 +220,7 @@ class Trainer:
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
                 f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
             )
-        masks = self._mask_options(root)
+        masks = {} if config.ignore_label is None else {"ignore_label": config.ignore_label}
         self.summary = summary = summary or check_dataset(root, config.data_format, self.components, **masks)
         self._warn_if_enlarged(summary)
         paired = get_format(summary.format, self.components).paired_targets is not None
@@ -260,19 +260,6 @@ class Trainer:
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, components=self.components, **options)
         return train, val
-
-    def _mask_options(self, root: str | Path) -> dict[str, int]:
-        """The data's ``ignore_label`` option, if one is set; refused for data without masks."""
-        label = self.config.ignore_label
-        if label is None:
-            return {}
-        data_format = get_format(self.config.data_format or detect_format(root, "train", self.components), self.components)
-        if data_format.paired_targets != "masks":
-            raise OptionError(
-                f"--ignore-label {label} names a mask value to ignore, and {root} holds {data_format.name} data, which has "
-                "no masks: drop --ignore-label."
-            )
-        return {"ignore_label": label}
 
     def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
         """Warn when --load-size enlarges most training images a lot: the run costs more and learns blur."""

@@ -1,0 +1,85 @@
+"""The cityscapes data format: leftImg8bit/ photos with gtFine/ training-id masks, as the archives unpack."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gantk.data import check_dataset, detect_format, open_dataset, write_png
+from gantk.errors import DataError
+from gantk.evaluate import evaluate
+from gantk.train import TrainConfig, Trainer
+from helpers import smooth_image
+
+CITIES = {"train": ["aachen", "bochum"], "val": ["frankfurt"], "test": ["berlin"]}
+
+
+def write_cityscapes(root: Path, per_city: int = 2, size: int = 32) -> Path:
+    """Photos and masks of training ids 0..2 with 255 borders per city; the test masks all 255, as
+    Cityscapes' test labels are placeholders; labelIds and colour files beside them, as unpacked."""
+    for split, cities in CITIES.items():
+        for c, city in enumerate(cities):
+            for i in range(per_city):
+                name = f"{city}_{c:06d}_{i:06d}"
+                image = smooth_image(10 * c + i, size)
+                ids = (image.float().mean(0) * 3 / 256).long().clamp(max=2)
+                ids[:, :: size // 4] = 255
+                if split == "test":
+                    ids[:] = 255
+                write_png(image, root / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png")
+                masks = root / "gtFine" / split / city
+                write_png(ids.to(torch.uint8)[None], masks / f"{name}_gtFine_labelTrainIds.png")
+                write_png((ids.clamp(max=33) + 7).to(torch.uint8)[None], masks / f"{name}_gtFine_labelIds.png")
+                write_png(image, masks / f"{name}_gtFine_color.png")
+    return root
+
+
+@pytest.fixture
+def cityscapes(tmp_path):
+    return write_cityscapes(tmp_path / "cityscapes")
+
+
+def test_cityscapes_is_detected_with_its_splits_and_void_ignored(cityscapes):
+    assert detect_format(cityscapes) == "cityscapes"
+    summary = check_dataset(cityscapes)
+    assert {name: split.items for name, split in summary.splits.items()} == {"train": 4, "val": 2, "test": 2}
+    assert all(split.num_classes == 3 and split.ignore_label == 255 for split in summary.splits.values())
+    train = open_dataset(cityscapes, augment=False, load_size=None, crop_size=None)
+    assert all(Path(mask).name.endswith("_gtFine_labelTrainIds.png") for mask in train.files["B"])
+    assert all(Path(a).name.replace("leftImg8bit", "gtFine_labelTrainIds") == Path(b).name
+               for a, b in zip(train.files["A"], train.files["B"]))
+    assert set(torch.cat([train[(i, 0)]["B"].flatten() for i in range(len(train))]).tolist()) == {-1, 0, 1, 2}
+
+
+def test_cityscapes_problems_name_the_missing_mask_and_how_to_write_them(cityscapes):
+    missing = cityscapes / "gtFine" / "train" / "bochum" / "bochum_000001_000000_gtFine_labelTrainIds.png"
+    missing.unlink()
+    for mask in (cityscapes / "gtFine" / "val").rglob("*_labelTrainIds.png"):
+        mask.unlink()
+    with pytest.raises(DataError) as raised:
+        check_dataset(cityscapes)
+    assert raised.value.problems == [
+        "leftImg8bit/train/bochum/bochum_000001_000000_leftImg8bit.png: no mask "
+        "gtFine/train/bochum/bochum_000001_000000_gtFine_labelTrainIds.png; add it or delete the photo.",
+        f"gtFine/val/: no *_gtFine_labelTrainIds.png masks; write them with cityscapesScripts: pip install "
+        f"cityscapesscripts, then CITYSCAPES_DATASET={cityscapes} csCreateTrainIdLabelImgs.",
+    ]
+
+
+def test_photos_without_labels_are_hinted(tmp_path):
+    root = write_cityscapes(tmp_path / "cityscapes", per_city=1)
+    for path in sorted((root / "gtFine").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "gtFine").rmdir()
+    with pytest.raises(DataError, match="leftImg8bit/ without gtFine/; for the cityscapes format, unpack gtFine_trainvaltest.zip"):
+        detect_format(root)
+
+
+def test_train_and_evaluate_on_cityscapes(cityscapes, tmp_path):
+    config = TrainConfig(recipe="seg", data=str(cityscapes), out=str(tmp_path / "run"), load_size=32, crop_size=32,
+                         batch_size=2, workers=0, max_steps=2, val_every=2, val_split="val", gen_opt={"ngf": 8},
+                         disc_opt={"ndf": 8})
+    run = Trainer(config, progress=False).fit()
+    scores = evaluate(run, cityscapes, split="val")
+    assert scores["data_format"] == "cityscapes" and scores["images"] == 2
+    assert 0 <= scores["metrics"]["pixel_accuracy"] <= 1
