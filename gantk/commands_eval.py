@@ -76,6 +76,8 @@ def result_table(result: dict[str, Any]) -> str:
         f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: {result['images']} images",
         f"direction: {result['direction']}, mode: {result['mode']}, batch {result['batch_size']}",
     ]
+    if result.get("ignore_label") is not None:
+        lines.append(f"pixels of mask value {result['ignore_label']} ignored")
     if "real_images" in result:
         lines.append(f"unpaired: outputs compared with the {result['real_images']} images of the other side")
     rows = [(name, f"{value:.4f}" if value is not None else "n/a") for name, value in result["metrics"].items()]

@@ -206,6 +206,7 @@ def evaluate(
         metrics = scores.compute()
     if num_classes is not None:
         result["classes"] = {key[len("class_"):]: metrics.pop(key) for key in ("class_accuracy", "class_iou", "class_dice")}
+        result["ignore_label"] = getattr(dataset, "ignore_label", None)
     if collector is not None:
         real, fake = collector.finish()
         if feature_cache is not None:

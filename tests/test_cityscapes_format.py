@@ -42,7 +42,7 @@ def cityscapes(tmp_path):
 def test_cityscapes_is_detected_with_its_splits_and_void_ignored(cityscapes):
     assert detect_format(cityscapes) == "cityscapes"
     summary = check_dataset(cityscapes)
-    assert {name: split.items for name, split in summary.splits.items()} == {"train": 4, "val": 2, "test": 2}
+    assert {name: split.items for name, split in summary.splits.items()} == {"train": 4, "val": 2}  # test: placeholders
     assert all(split.num_classes == 3 and split.ignore_label == 255 for split in summary.splits.values())
     train = open_dataset(cityscapes, augment=False, load_size=None, crop_size=None)
     assert all(Path(mask).name.endswith("_gtFine_labelTrainIds.png") for mask in train.files["B"])
@@ -64,6 +64,15 @@ def test_cityscapes_problems_name_the_missing_mask_and_how_to_write_them(citysca
         f"gtFine/val/: no *_gtFine_labelTrainIds.png masks; write them with cityscapesScripts: pip install "
         f"cityscapesscripts, then CITYSCAPES_DATASET={cityscapes} csCreateTrainIdLabelImgs.",
     ]
+
+
+def test_folders_without_a_labelled_split_in_common_are_reported(cityscapes):
+    for split in ("train", "val"):
+        for path in sorted((cityscapes / "gtFine" / split).rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        (cityscapes / "gtFine" / split).rmdir()
+    with pytest.raises(DataError, match="leftImg8bit/ and gtFine/ share no split with labels"):
+        check_dataset(cityscapes)
 
 
 def test_photos_without_labels_are_hinted(tmp_path):

@@ -1,5 +1,6 @@
 """Ignored mask pixels (--ignore-label): read as id -1, left out of classes, losses, gradients and scores."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from click.testing import CliRunner
 from gantk.cli import GantkGroup, cli
 from gantk.data import open_dataset, write_png
 from gantk.data.layout import mask_classes
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.metrics import SegmentationScores
 from gantk.objectives import lovasz_loss
@@ -139,6 +140,10 @@ def test_scores_leave_ignored_pixels_out(channels):
         assert got[key] == pytest.approx(value, nan_ok=True), key
     second_image = SegmentationScores(num_classes).update(*kept_only(probs[1:], ids[1:]))
     assert errors[1].item() == pytest.approx(second_image.item())
+    nothing = SegmentationScores(num_classes)
+    nothing.update(probs, torch.full_like(ids, -1))
+    with pytest.warns(GantkWarning, match="no pixel was scored, as every true pixel is ignored"):
+        assert math.isnan(nothing.compute()["mean_iou"])
 
 
 def test_no_term_scores_or_trains_on_ignored_pixels(tmp_path):
@@ -203,6 +208,8 @@ def test_eval_takes_another_ignore_label(tmp_path):
     assert refused.exit_code != 0 and "pass --ignore-label 255" in refused.output
     scored = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(bordered), "--ignore-label", "255"])
     assert scored.exit_code == 0, scored.output
+    assert "pixels of mask value 255 ignored" in scored.output
+    assert evaluate(out, plain, progress=False)["ignore_label"] is None
     pairs = write_paired(tmp_path / "pairs", count=2)
     image_run = tmp_path / "image-run"
     Trainer(TrainConfig(data=str(pairs), out=str(image_run), **TINY), progress=False).fit()

@@ -12,6 +12,7 @@ from .layout import ordered_splits, relative, subdirs
 
 IMAGE_SUFFIX = "_leftImg8bit"
 MASK_SUFFIX = "_gtFine_labelTrainIds"
+UNLABELLED_SPLIT = "test"
 
 
 class CityscapesFormat(VoidIgnoringFormat):
@@ -19,7 +20,8 @@ class CityscapesFormat(VoidIgnoringFormat):
 
     The masks are the training ids cityscapesScripts writes (``csCreateTrainIdLabelImgs``): the 19
     classes of the benchmark, 0..18, and 255 for the pixels it leaves out, ignored unless another
-    ``ignore_label`` is given. A split is a folder of ``leftImg8bit/`` that ``gtFine/`` has too.
+    ``ignore_label`` is given. A split is a folder of ``leftImg8bit/`` that ``gtFine/`` has too, but
+    ``test``: its published labels are placeholders (every training id 255), nothing to score.
     """
 
     name = "cityscapes"
@@ -29,7 +31,9 @@ class CityscapesFormat(VoidIgnoringFormat):
         if not self.detect(root):
             return []
         images, masks = (root / folder for folder in self.folders)
-        return ordered_splits([split.name for split in subdirs(images) if (masks / split.name).is_dir()])
+        return ordered_splits([
+            split.name for split in subdirs(images) if (masks / split.name).is_dir() and split.name != UNLABELLED_SPLIT
+        ])
 
     def near_miss_hints(self, root: Path) -> list[str]:
         images, masks = (root / folder for folder in self.folders)

@@ -240,7 +240,7 @@ class SegmentationFormat(_TwoFolderFormat):
         values: dict[Path, set[int]] = {}
         checked: set[tuple[Path, Path]] = set()  # each pair once, also where splits share it (voc's trainval)
         for split in splits:
-            pairs = [pair for pair in self._pairs(root, split, problems) if pair not in checked]
+            pairs = [pair for pair in map(tuple, self._pairs(root, split, problems)) if pair not in checked]
             checked.update(pairs)
             problems += lossy_masks(pairs, root)
             for pair in pairs:
@@ -290,9 +290,11 @@ class VoidIgnoringFormat(SegmentationFormat):
     VOID = 255
 
     def validate(self, root: Path, ignore_label: int | None = VOID) -> list[str]:
+        first, second = self.folders
         if not self.detect(root):
-            first, second = self.folders
             return [f"{root}: no {first}/ and {second}/ folders; {self._layout_hint}"]
+        if not self.splits(root):
+            return [f"{root}: {first}/ and {second}/ share no split with labels; {self._layout_hint}"]
         return super().validate(root, ignore_label)
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,

@@ -327,8 +327,8 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     elif ignored and not found - {0}:
         problems.append(
             f"{root}: no mask holds a class but 0 once {ignore_label} is ignored; if {ignore_label} marks objects (binary "
-            "masks: 0 background, 255 object), do not ignore it (the voc and cityscapes formats ignore 255 unless "
-            "--ignore-label names another value)."
+            "masks: 0 background, 255 object), save the objects as class id 1, or, in the segmentation format, drop "
+            "--ignore-label."
         )
     for path, seen in values.items():
         extra = sorted(seen - allowed)

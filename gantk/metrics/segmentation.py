@@ -8,12 +8,13 @@ pix2pix and the Cityscapes benchmark), not averaged per image.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from segmentation_models_pytorch.metrics import get_stats
 from torch import Tensor
 
-from ..errors import DataError
+from ..errors import DataError, GantkWarning
 from ..systems import targets
 
 
@@ -70,6 +71,9 @@ class SegmentationScores:
     def compute(self) -> dict[str, float | list[float]]:
         tp, fp, fn, _ = self.counts
         pixels = (tp + fn).sum()
+        if not pixels:
+            warnings.warn("no pixel was scored, as every true pixel is ignored (--ignore-label): the scores are NaN; "
+                          "score on a split with labels.", GantkWarning, stacklevel=2)
         accuracy = _ratio(tp, tp + fn)
         iou = _ratio(tp, tp + fp + fn)
         dice = _ratio(2 * tp, 2 * tp + fp + fn)
