@@ -121,11 +121,11 @@ class SegmentationDataset(GanDataset):
         image = to_channels(read_image(image_path), self.channels["A"])
         mask = read_mask(mask_path)
         _same_size(image, mask, image_path, mask_path)
-        ids = torch.where(mask == 255, 1, mask) if self.num_classes == 2 and self.ignore_label != 255 else mask
+        binary = self.num_classes == 2 and self.ignore_label != 255  # 0/255 masks: ids 0/1
+        ids = torch.where(mask == 255, 1, mask) if binary else mask
         ids = torch.where(mask == self.ignore_label, IGNORED, ids) if self.ignore_label is not None else ids
         if int(ids.max()) >= self.num_classes:
             outside = mask[ids >= self.num_classes].unique().tolist()
-            binary = self.num_classes == 2 and self.ignore_label != 255
             ignored = f"; {self.ignore_label} is ignored" if self.ignore_label is not None else ""
             raise DataError(
                 f"{mask_path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside the class "

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+IGNORED = -1  # the class id of mask pixels to ignore (``--ignore-label``): no loss term or score counts them
+
 # Colours of class ids in sample grids and overlays (class 0 black, then distinct hues).
 PALETTE = torch.tensor(
     [
@@ -14,9 +16,7 @@ PALETTE = torch.tensor(
     ],
     dtype=torch.float32,
 ) / 127.5 - 1
-IGNORED_COLOUR = torch.tensor([128, 128, 128], dtype=torch.float32) / 127.5 - 1  # pixels no term or score counts
-
-IGNORED = -1  # the class id of mask pixels to ignore (``--ignore-label``): no loss term or score counts them
+IGNORED_COLOUR = torch.tensor([128, 128, 128], dtype=torch.float32) / 127.5 - 1  # ignored pixels: grey
 
 
 def logit_channels(num_classes: int) -> int:
