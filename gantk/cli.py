@@ -188,12 +188,14 @@ def data() -> None:
 @click.option("--data-format", help="Format to check against (detected when omitted).")
 @click.option("--ignore-label", type=click.IntRange(0, 65535), help="Mask value of pixels to ignore (segmentation; e.g. 255).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and problems as JSON.")
-def data_check(root: str, data_format: str | None, ignore_label: int | None, as_json: bool) -> None:
+@click.option("--progress/--no-progress", default=True, help="Count the files checked on a progress bar (after 2 s).")
+def data_check(root: str, data_format: str | None, ignore_label: int | None, as_json: bool, progress: bool) -> None:
     """Validate a dataset and summarise it; problems are listed with the files to fix."""
     from .data import check_dataset
 
+    masks = {} if ignore_label is None else {"ignore_label": ignore_label}
     try:
-        summary = check_dataset(root, data_format, **({} if ignore_label is None else {"ignore_label": ignore_label}))
+        summary = check_dataset(root, data_format, progress=progress, **masks)
     except DataError as error:
         if as_json and error.problems:  # every problem, for scripts, on stdout
             click.echo(json.dumps({"root": root, "problems": error.problems}, indent=2))

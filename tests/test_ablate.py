@@ -332,7 +332,7 @@ def test_a_study_validates_its_data_once_before_training_and_evaluates_in_its_fo
             write_png(torch.full((3, 32, 80), 20 * i, dtype=torch.uint8), wide / split / f"{i}.png")
     checks = []
     check = trainer_module.check_dataset
-    monkeypatch.setattr(trainer_module, "check_dataset", lambda *args: checks.append(args) or check(*args))
+    monkeypatch.setattr(trainer_module, "check_dataset", lambda *args, **kwargs: checks.append(args) or check(*args, **kwargs))
     common = {"data_format": "aligned", "max_steps": 1, "batch_size": 2, "load_size": 32, "crop_size": 32, "workers": 0,
               "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
     results = run_ablation(load_grid(str(grid)), wide, out, common=common, progress=False, log=lambda line: None)

@@ -16,6 +16,7 @@ from gantk.data.formats import get_format
 from gantk.data.io import read_mask, write_png
 from gantk.data.validate import DatasetSummary, SplitSummary
 from gantk.errors import DataError, OptionError
+from helpers import write_segmentation
 
 
 def png(path: Path, channels: int = 3, height: int = 8, width: int = 8, value: int = 0) -> None:
@@ -414,3 +415,32 @@ def test_class_id_masks_without_255_are_not_opened_again_for_their_bit_depth(tmp
     monkeypatch.setattr(layout, "has_wide_ids", lambda path: opened.append(path) or False)
     assert layout.mask_classes({path: set(layout.mask_values(read_mask(path))) for path in (tmp_path / "masks").iterdir()},
                                tmp_path) == (4, []) and opened == []
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_the_check_counts_every_file_it_decodes_on_a_bar(tmp_path, monkeypatch, progress):
+    from gantk.data import layout
+
+    bars = []
+
+    class Bar:
+        def __init__(self, **options):
+            self.options, self.count = options, 0
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            self.count += n
+
+    monkeypatch.setattr(layout, "tqdm", Bar)
+    write_segmentation(tmp_path / "seg", count=5, size=16)
+    check_dataset(tmp_path / "seg", progress=progress)
+    assert len(bars) == 1 and bars[0].count == 10  # 5 images and 5 masks
+    assert bars[0].options["disable"] is not progress and bars[0].options["delay"] == 2
+    layout.decode_or_note(lambda path: None, tmp_path, tmp_path, [])  # outside a check: counted nowhere
+    assert bars[0].count == 10

@@ -6,13 +6,16 @@ with the failure noted instead of raised, mask classes, and the one error that l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from collections import Counter
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
+from tqdm import tqdm
 
 from ..errors import DataError, OptionError
 from .io import IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
@@ -151,6 +154,23 @@ def decode_or_note(reader: Callable, path: Path, root: Path, problems: list[str]
     except DataError as error:
         problems.append(str(error).replace(str(path), relative(path, root), 1))
         return None
+    finally:
+        if (bar := _checked_files.get()) is not None:
+            bar.update()
+
+
+_checked_files: ContextVar[Any] = ContextVar("checked_files", default=None)  # the bar decode_or_note counts on
+
+
+@contextlib.contextmanager
+def checked_files_counted(progress: bool) -> Iterator[None]:
+    """Count the files :func:`decode_or_note` decodes on a progress bar (shown once checking takes 2 s)."""
+    with tqdm(desc="checking files", unit="file", disable=not progress, delay=2, dynamic_ncols=True) as bar:
+        token = _checked_files.set(bar)
+        try:
+            yield
+        finally:
+            _checked_files.reset(token)
 
 
 def odd_width_problem(path: Path, root: Path, width: int) -> str:

@@ -208,9 +208,10 @@ class Trainer:
             with replacing(self.run_dir / run_files.CONFIG) as handle:
                 handle.write(to_toml(self.config.to_dict()))
 
-    def open_data(self, summary: DatasetSummary | None = None):
+    def open_data(self, summary: DatasetSummary | None = None, progress: bool = False):
         """The training set and, with ``val_every``, the held-out validation set; the data is validated
-        first (``self.summary``) unless its ``summary`` is given."""
+        first (``self.summary``, counting the files checked on a bar with ``progress``) unless its
+        ``summary`` is given."""
         config = self.config
         root = config.data or demo_dataset_dir()
         if self.resume_from is not None and not Path(root).exists():
@@ -221,7 +222,7 @@ class Trainer:
                 f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
             )
         masks = {} if config.ignore_label is None else {"ignore_label": config.ignore_label}
-        self.summary = summary = summary or check_dataset(root, config.data_format, self.components, **masks)
+        self.summary = summary = summary or check_dataset(root, config.data_format, self.components, progress=progress, **masks)
         self._warn_if_enlarged(summary)
         paired = get_format(summary.format, self.components).paired_targets is not None
         on_device = config.augment_on == "device"
@@ -350,7 +351,7 @@ class Trainer:
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
         self._check_run_dir()
-        dataset, self.val_dataset = self.open_data()
+        dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         self.train_items = len(dataset)
