@@ -108,6 +108,10 @@ def test_voc_near_misses_are_hinted(voc):
 def test_train_and_eval_on_voc(voc, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
+    no_test = runner.invoke(cli, ["train", "--recipe", "seg", "--data", str(voc), "--val-every", "2", "--out", str(out)])
+    assert no_test.exit_code != 0
+    assert ("--val-every needs a held-out split 'test' in" in no_test.output
+            and "(it has splits train, val, trainval); choose one with --val-split (e.g. --val-split val)" in no_test.output)
     trained = runner.invoke(cli, [str(arg) for arg in (
         "train", "--recipe", "seg", "--data", voc, "--out", out, "--max-steps", 2, "--val-every", 2, "--val-split", "val",
         "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0, "--gen-opt", "ngf=8", "--disc-opt",
@@ -115,6 +119,8 @@ def test_train_and_eval_on_voc(voc, tmp_path):
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
     assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("voc", 3, 255)
+    default_split = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc)])
+    assert "has no split 'test' (found: train, val, trainval); ask for one of those (gantk eval --split NAME)" in default_split.output
     evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", "val"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "3 images" in evaluated.output

@@ -67,7 +67,8 @@ def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> s
     if split in splits:
         return split
     found = ", ".join(splits) or "none"
-    raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {found}); ask for one of those.")
+    raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {found}); ask for one of "
+                    "those (gantk eval --split NAME).")
 
 
 def subdirs(root: Path) -> list[Path]:
@@ -355,9 +356,10 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
         if binary and extra:
             shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
             problems.append(
-                f"{relative(path, root)}: values {shown} in a binary mask set; masks must hold only 0 (background) and "
-                "255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or compression (or, if "
-                "255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255)."
+                f"{relative(path, root)}: values {shown} in a binary mask set; if 255 marks pixels to ignore, as Pascal "
+                "VOC's 'void' does, pass --ignore-label 255 (the other values are then class ids); else masks hold only "
+                "0 (background) and 255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or "
+                "compression."
             )
         elif stray_255 and 255 in seen:
             problems.append(

@@ -253,9 +253,12 @@ class Trainer:
                 f"move the training data into train/ and held-out data into {config.val_split}/, or drop --val-every."
             )
         if config.val_split not in summary.splits:
+            held_out = [split for split in summary.splits if split != "train"]
             raise OptionError(
                 f"--val-every needs a held-out split '{config.val_split}' in {root} (it has splits "
-                f"{', '.join(summary.splits)}); add that folder or choose another with --val-split."
+                f"{', '.join(summary.splits)}); choose one with --val-split"
+                + (f" (e.g. --val-split {'val' if 'val' in held_out else held_out[0]})" if held_out else "")
+                + f", or add a split '{config.val_split}' as the {summary.format} format lays splits out."
             )
         options = {} if train.num_classes is None else {"num_classes": train.num_classes, **masks}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
