@@ -193,9 +193,8 @@ def data_check(root: str, data_format: str | None, ignore_label: int | None, as_
     """Validate a dataset and summarise it; problems are listed with the files to fix."""
     from .data import check_dataset
 
-    masks = {} if ignore_label is None else {"ignore_label": ignore_label}
     try:
-        summary = check_dataset(root, data_format, progress=progress, **masks)
+        summary = check_dataset(root, data_format, progress=progress, ignore_label=ignore_label)
     except DataError as error:
         if as_json and error.problems:  # every problem, for scripts, on stdout
             click.echo(json.dumps({"root": root, "problems": error.problems}, indent=2))

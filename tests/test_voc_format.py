@@ -53,6 +53,8 @@ def test_voc_is_detected_with_its_listed_splits_and_void_ignored(voc):
     assert {name: split.items for name, split in summary.splits.items()} == {"train": 4, "val": 3, "trainval": 7}
     assert all(split.num_classes == 3 and split.ignore_label == 255 for split in summary.splits.values())
     val = open_dataset(voc, split="val", augment=False, load_size=None, crop_size=None)
+    assert open_dataset(voc, split="val", ignore_label=None).ignore_label == 255  # None: the format's own
+    assert check_dataset(voc, ignore_label=None).splits["val"].ignore_label == 255
     assert [Path(path).stem for path in val.files["A"]] == ["2008_000000", "2008_000001", "2008_000002"]
     ids = torch.cat([val[(i, 0)]["B"].flatten() for i in range(len(val))])
     assert set(ids.tolist()) == {-1, 0, 1, 2}

@@ -26,6 +26,8 @@ class CityscapesFormat(VoidIgnoringFormat):
 
     name = "cityscapes"
     folders = ("leftImg8bit", "gtFine")
+    masks_source = ("unpack gtFine_trainvaltest.zip beside it and write its training-id masks with cityscapesScripts' "
+                    "csCreateTrainIdLabelImgs")
 
     def splits(self, root: Path) -> list[str]:
         if not self.detect(root):
@@ -34,13 +36,6 @@ class CityscapesFormat(VoidIgnoringFormat):
         return ordered_splits([
             split.name for split in subdirs(images) if (masks / split.name).is_dir() and split.name != UNLABELLED_SPLIT
         ])
-
-    def near_miss_hints(self, root: Path) -> list[str]:
-        images, masks = (root / folder for folder in self.folders)
-        if images.is_dir() and not masks.is_dir():
-            return [f"{root}: leftImg8bit/ without gtFine/; for the cityscapes format, unpack gtFine_trainvaltest.zip "
-                    "beside it and write its training-id masks with cityscapesScripts' csCreateTrainIdLabelImgs."]
-        return []
 
     @property
     def _layout_hint(self) -> str:

@@ -285,9 +285,17 @@ class SegmentationFormat(_TwoFolderFormat):
 class VoidIgnoringFormat(SegmentationFormat):
     """Base of the layouts of public segmentation sets whose masks give unlabelled pixels the value
     255 ("void"): those pixels are ignored unless another ``ignore_label`` is given. A subclass names
-    its two ``folders`` (images, masks) and lists its ``splits`` and ``_pairs``."""
+    its two ``folders`` (images, masks), where its masks come from (``masks_source``, for the hint on
+    a root holding the images only) and lists its ``splits`` and ``_pairs``."""
 
     VOID = 255
+    masks_source = ""
+
+    def near_miss_hints(self, root: Path) -> list[str]:
+        images, masks = (root / folder for folder in self.folders)
+        if images.is_dir() and not masks.is_dir():
+            return [f"{root}: {images.name}/ without {masks.name}/; for the {self.name} format, {self.masks_source}."]
+        return []
 
     def validate(self, root: Path, ignore_label: int | None = VOID) -> list[str]:
         first, second = self.folders
@@ -504,15 +512,19 @@ def _two_image_folders_hint(root: Path) -> list[str]:
             "and masks/ for images with label masks; for unpaired sets, trainA/ and trainB/."]
 
 
-def check_options(method: Callable, format_name: str, options: dict[str, Any]) -> None:
-    """Raise naming the ``options`` that a data format's ``method`` (``open`` or ``validate``) does not take."""
-    accepted = inspect.signature(method).parameters
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise OptionError(
-            f"data format '{format_name}' has no option {', '.join(map(repr, unknown))}; "
-            f"its options are: {', '.join(p for p in accepted if p != 'root') or 'none'}."
-        )
+def given_options(methods: tuple[Callable, ...], format_name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``options`` given for a data format's ``methods`` (``open``, ``validate``): those not ``None``
+    (an option given as ``None`` takes the format's default); raise naming any a method does not take."""
+    given = {key: value for key, value in options.items() if value is not None}
+    for method in methods:
+        accepted = inspect.signature(method).parameters
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise OptionError(
+                f"data format '{format_name}' has no option {', '.join(map(repr, unknown))}; "
+                f"its options are: {', '.join(p for p in accepted if p != 'root') or 'none'}."
+            )
+    return given
 
 
 def open_dataset(
@@ -541,7 +553,8 @@ def open_dataset(
         flip: random horizontal flip when augmenting.
         normalize: images as float in [-1, 1]; ``False`` keeps them uint8 where the format allows it.
         components: plugin components to look the format up in (default: the process-wide ones).
-        **options: options of the format's ``open`` (e.g. ``num_classes`` for segmentation).
+        **options: options of the format's ``open`` (e.g. ``num_classes`` for segmentation); one given as
+            ``None`` takes the format's default.
 
     Example:
         >>> ds = open_dataset(demo_dataset_dir(), load_size=72, crop_size=64)  # doctest: +SKIP
@@ -557,7 +570,7 @@ def open_dataset(
     if augment and load_size and crop_size and crop_size > load_size:
         raise OptionError(f"crop_size ({crop_size}) cannot exceed load_size ({load_size}).")
     data_format = get_format(format or detect_format(root, split, components), components)
-    check_options(data_format.open, data_format.name, options)
+    options = given_options((data_format.open,), data_format.name, options)
     if not normalize and "normalize" in inspect.signature(data_format.open).parameters:
         options["normalize"] = False
     dataset = data_format.open(

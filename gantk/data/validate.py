@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import OptionError
 from ..plugins import Components
-from .formats import check_options, detect_format, get_format
+from .formats import detect_format, get_format, given_options
 from .layout import ROOT_SPLIT, checked_files_counted, problems_error, require_root
 from .io import probe
 
@@ -84,7 +84,8 @@ def check_dataset(
         format: format name; ``None`` detects it.
         components: plugin components to look the format up in (default: the process-wide ones).
         progress: count the files checked on a progress bar, once checking takes 2 s.
-        **options: options of the format's ``validate`` and ``open`` (``ignore_label`` for segmentation).
+        **options: options of the format's ``validate`` and ``open`` (``ignore_label`` for segmentation); one
+            given as ``None`` takes the format's default.
 
     Raises:
         DataError: listing all problems (the first 20, then how many more), each with its file and fix.
@@ -99,8 +100,7 @@ def check_dataset(
     if options.get("ignore_label") is not None and data_format.paired_targets != "masks":
         raise OptionError(f"ignore_label (--ignore-label) names a mask value to ignore, and {root} holds "
                           f"{data_format.name} data, which has no masks: drop it.")
-    for method in (data_format.validate, data_format.open):
-        check_options(method, data_format.name, options)
+    options = given_options((data_format.validate, data_format.open), data_format.name, options)
     with checked_files_counted(progress):
         problems = data_format.validate(root, **options)
     if problems:

@@ -23,6 +23,7 @@ class VocFormat(VoidIgnoringFormat):
     name = "voc"
     folders = ("JPEGImages", "SegmentationClass")
     lists = Path("ImageSets", "Segmentation")
+    masks_source = "add the segmentation masks (SegmentationClass/ of VOC2012, or of VOC2007's segmentation set)"
 
     def splits(self, root: Path) -> list[str]:
         if not self.detect(root):
@@ -39,13 +40,6 @@ class VocFormat(VoidIgnoringFormat):
         """The image names ``listing`` holds, in order, once each (the first word of each line)."""
         lines = listing.read_text(encoding="utf-8-sig", errors="replace").splitlines()
         return list(dict.fromkeys(line.split()[0] for line in lines if line.strip()))
-
-    def near_miss_hints(self, root: Path) -> list[str]:
-        images, masks = (root / folder for folder in self.folders)
-        if images.is_dir() and not masks.is_dir():
-            return [f"{root}: JPEGImages/ without SegmentationClass/; for the voc format, add the segmentation masks "
-                    "(SegmentationClass/ of VOC2012, or of VOC2007's segmentation set)."]
-        return []
 
     @property
     def _layout_hint(self) -> str:

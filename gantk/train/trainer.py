@@ -221,8 +221,9 @@ class Trainer:
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
                 f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
             )
-        masks = {} if config.ignore_label is None else {"ignore_label": config.ignore_label}
-        self.summary = summary = summary or check_dataset(root, config.data_format, self.components, progress=progress, **masks)
+        self.summary = summary = summary or check_dataset(
+            root, config.data_format, self.components, progress=progress, ignore_label=config.ignore_label,
+        )
         self._warn_if_enlarged(summary)
         paired = get_format(summary.format, self.components).paired_targets is not None
         on_device = config.augment_on == "device"
@@ -232,7 +233,7 @@ class Trainer:
         train = open_dataset(
             root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
             crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
-            normalize=not on_device, components=self.components, **masks,
+            normalize=not on_device, components=self.components, ignore_label=config.ignore_label,
         )
         if "B" not in train.channels:
             raise OptionError(
@@ -260,7 +261,7 @@ class Trainer:
                 + (f" (e.g. --val-split {'val' if 'val' in held_out else held_out[0]})" if held_out else "")
                 + f", or add a split '{config.val_split}' as the {summary.format} format lays splits out."
             )
-        options = {} if train.num_classes is None else {"num_classes": train.num_classes, **masks}
+        options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, components=self.components, **options)
         return train, val
