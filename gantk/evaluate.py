@@ -14,7 +14,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader
@@ -132,6 +132,8 @@ def evaluate(
                               f"{checkpoint} is an image model: drop it.")
         config = {**config, "ignore_label": ignore_label}
     dataset = open_eval_split(data, config, split, data_format, components)
+    warn_of_training_images(model.trained_on, data, split, dataset,
+                            lambda: open_eval_split(data, config, "train", dataset.format, components), components)
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:
         raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
@@ -284,6 +286,29 @@ class UnpairedSplit:
     sides: dict[str, SingleDataset]
 
 
+def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any,
+                            training_split: Callable[[], Any], components: Components | None = None) -> None:
+    """Warn when the split scored holds files of the split the model trained on (``train`` of the same data)."""
+    splits = get_format(dataset.format, components).splits(Path(data))
+    if trained_on is None or Path(trained_on).resolve() != Path(data).resolve() or "train" not in splits:
+        return  # without split folders, open_eval_split has warned already
+    scored = _input_files(dataset)
+    shared = scored & (scored if split == "train" else _input_files(training_split()))
+    if shared:
+        warnings.warn(
+            f"{len(shared)} of the {len(scored)} images of split {split} of {data} are images the model trained on (split "
+            "train), so these scores are not held-out ones; score a split it did not train on (--split NAME).",
+            GantkWarning,
+        )
+
+
+def _input_files(dataset: Any) -> set[Path]:
+    """The input images a split's dataset lists (both sides' for unpaired data); none where it lists none."""
+    datasets = dataset.sides.values() if isinstance(dataset, UnpairedSplit) else [dataset]
+    tables = [table for each in datasets if isinstance(table := getattr(each, "files", None), dict)]
+    return {Path(path).resolve() for table in tables for path in table.get("A", [])}
+
+
 def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
 ):
@@ -329,10 +354,10 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     label = config.get("ignore_label")
     ignored = {} if label is None else {"ignore_label": label}
     if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data), **ignored)) > config["num_classes"]:
+        held = (f"values 1..{found}" if label == 0 else f"ids 0..{found - 1}") + ("" if label is None else f", {label} ignored")
         raise DataError(
             f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
-            f"(ids 0..{found - 1}{'' if label is None else f', {label} ignored'}); evaluate on data with the "
-            "classes the model was trained on."
+            f"({held}); evaluate on data with the classes the model was trained on."
         )
     options = {"num_classes": config["num_classes"], **ignored} if wanted_kind == "masks" else {"direction": config.get("direction", "AtoB")}
     dataset = open_dataset(

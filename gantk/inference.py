@@ -41,6 +41,7 @@ class TrainedModel:
     device: torch.device
     checkpoint: str
     step: int
+    trained_on: str | None = None  # the data the model trained on, where its checkpoint records it
 
     @classmethod
     def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False,
@@ -51,7 +52,8 @@ class TrainedModel:
         device_ = resolve_device(device)
         system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components, to_translate=True)
         system.to(device_).train(not eval_mode)
-        return cls(system, payload["system"], device_, payload["path"], int(payload["step"]))
+        return cls(system, payload["system"], device_, payload["path"], int(payload["step"]),
+                   payload.get("train_config", {}).get("data"))
 
     @property
     def num_classes(self) -> int | None:

@@ -118,10 +118,12 @@ def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | P
 
 
 def _facts(result: dict[str, Any]) -> str:
+    label = result.get("ignore_label")
     facts = {
         "checkpoint": f"{result['checkpoint']} (step {result['step']})",
         "model": ", ".join(f"{k}={v}" for k, v in result["model"].items()),
-        "data": f"{result['data']} (split {result['split']}, {result['images']} images)",
+        "data": f"{result['data']} (split {result['split']}, {result['images']} images)"
+                + (f"; pixels of mask value {label} ignored (grey)" if label is not None else ""),
         "mode": f"{result['mode']}, batch {result['batch_size']}, seed {result['seed']}",
     }
     return "\n".join(f"<tr><th>{key}</th><td>{html.escape(str(value))}</td></tr>" for key, value in facts.items())

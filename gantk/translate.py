@@ -50,10 +50,10 @@ def translate(
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
     must be 1). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
-    is deterministic. Mask models write class ids as PNG (binary masks as 0/255) and, with
-    ``overlay``, the mask blended over the input. Existing files are replaced only with ``overwrite``
-    (never the inputs). Inputs that cannot be read are left out and named together in a ``DataError``
-    raised once the others are written. ``components`` are the plugin components that provide the model's parts
+    is deterministic. Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
+    0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
+    input. Existing files are replaced only with ``overwrite`` (never the inputs). Inputs that cannot
+    be read are left out and named together in a ``DataError`` raised once the others are written. ``components`` are the plugin components that provide the model's parts
     (default: the installed ones).
     """
     check_choice("size", size, TRANSLATE_SIZES)
@@ -151,7 +151,7 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
     if model.num_classes is None:
         return [write_png(output[0], names[0])]
     ids = targets.predicted_ids(output)[0]
-    written = [write_mask(ids, model.num_classes, names[0])]
+    written = [write_mask(ids, model.num_classes, names[0], model.config.get("ignore_label"))]
     if overlay:
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
         written.append(write_png(blended[0], names[1]))

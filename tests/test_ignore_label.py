@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from gantk.cli import GantkGroup, cli
 from gantk.data import open_dataset, write_png
 from gantk.data.layout import mask_classes
-from gantk.errors import GantkWarning, OptionError
+from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.metrics import SegmentationScores
 from gantk.objectives import lovasz_loss
@@ -22,8 +22,9 @@ from helpers import smooth_image, write_paired
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
 
 
-def write_void_bordered(root: Path, count: int = 4, size: int = 40, num_classes: int = 3) -> Path:
-    """Class-id masks (0..num_classes-1) whose class borders are 255, as Pascal VOC marks them, in train/ and test/."""
+def write_void_bordered(root: Path, count: int = 4, size: int = 40, num_classes: int = 3, void: int = 255) -> Path:
+    """Class-id masks (0..num_classes-1) whose class borders are 255, as Pascal VOC marks them, in train/ and test/;
+    with ``void`` 0, the classes are the values 1..num_classes and the borders 0, as ADE20K marks them."""
     for split in ("train", "test"):
         for side in ("images", "masks"):
             (root / split / side).mkdir(parents=True, exist_ok=True)
@@ -34,7 +35,7 @@ def write_void_bordered(root: Path, count: int = 4, size: int = 40, num_classes:
             border[:, 1:] |= ids[:, 1:] != ids[:, :-1]
             border[1:] |= ids[1:] != ids[:-1]
             border[0, :3] = True  # every mask holds some
-            mask = torch.where(border, 255, ids).to(torch.uint8)
+            mask = torch.where(border, void, ids + (void == 0)).to(torch.uint8)
             write_png(image, str(root / split / "images" / f"{i:03d}.png"))
             write_png(mask[None], str(root / split / "masks" / f"{i:03d}.png"))
     return root
@@ -47,13 +48,73 @@ def test_the_ignore_label_is_no_class(tmp_path):
     assert mask_classes(voc, tmp_path, ignore_label=255) == (3, [])
     binary_ids = {tmp_path / "a.png": {0, 1, 255}, tmp_path / "b.png": {0, 255}}
     assert mask_classes(binary_ids, tmp_path, ignore_label=255) == (2, [])
-    among_classes = mask_classes({tmp_path / "a.png": {0, 1, 2, 3}}, tmp_path, ignore_label=0)[1]
-    assert len(among_classes) == 1 and "the ignore label 0 lies among the class ids (0..3)" in among_classes[0]
+    among_classes = mask_classes({tmp_path / "a.png": {0, 1, 2, 3}}, tmp_path, ignore_label=2)[1]
+    assert len(among_classes) == 1 and "the ignore label 2 lies among the class ids (0..3)" in among_classes[0]
     objects_ignored = mask_classes({tmp_path / "a.png": {0, 255}, tmp_path / "b.png": {0, 255}}, tmp_path, ignore_label=255)[1]
     assert len(objects_ignored) == 1 and "no mask holds a class but 0 once 255 is ignored" in objects_ignored[0]
     sparse = {tmp_path / "a.png": {0, 1, 65535}}
     assert "pass --ignore-label 65535" in mask_classes(sparse, tmp_path)[1][0]
     assert mask_classes(sparse, tmp_path, ignore_label=65535) == (2, [])
+
+
+def test_the_ignore_label_0_makes_the_values_1_to_k_the_classes(tmp_path):
+    ade = {tmp_path / "a.png": {0, 1, 2, 3}, tmp_path / "b.png": {0, 5}}
+    assert mask_classes(ade, tmp_path, ignore_label=0) == (5, [])
+    assert mask_classes({tmp_path / "a.png": {1, 2}}, tmp_path, ignore_label=0) == (2, [])
+    for single in ({0, 1}, {0, 255}):
+        problems = mask_classes({tmp_path / "a.png": single}, tmp_path, ignore_label=0)[1]
+        assert len(problems) == 1 and "no mask holds more than one class once 0 is ignored" in problems[0]
+    voided = mask_classes({tmp_path / "a.png": {0, 1, 2}, tmp_path / "b.png": {0, 1, 255}}, tmp_path, ignore_label=0)[1]
+    assert len(voided) == 1 and voided[0].startswith("b.png: value 255 with --ignore-label 0")
+    sparse = mask_classes({tmp_path / "a.png": {0, 1, 2, 5000}}, tmp_path, ignore_label=0)
+    assert sparse[0] == 5000 and "holds value 5000, but the masks use only 3 distinct values" in sparse[1][0]
+
+    root = write_void_bordered(tmp_path / "ade", void=0)
+    mask_file = root / "train" / "masks" / "000.png"
+    dataset = open_dataset(root, augment=False, load_size=None, crop_size=None, ignore_label=0)
+    assert dataset.num_classes == 3
+    item = next(dataset[(i, 0)] for i in range(len(dataset)) if dataset[(i, 0)]["B_path"] == str(mask_file))
+    from gantk.data import read_mask
+
+    raw = read_mask(mask_file)
+    assert torch.equal(item["B"], raw - 1) and (raw == 0).any() and set(raw.unique().tolist()) == {0, 1, 2, 3}
+    write_png(torch.full((1, 40, 40), 4, dtype=torch.uint8), str(mask_file))
+    with pytest.raises(DataError, match=r"000.png: holds value 4, outside the values 1..3 of this dataset's classes "
+                                        r"\(0 is ignored\)"):
+        dataset[(dataset.files["B"].index(mask_file), 0)]
+
+
+def test_train_check_eval_and_translate_with_0_ignored(tmp_path):
+    root = write_void_bordered(tmp_path / "ade", void=0)
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(cli, [str(a) for a in args])
+
+    checked = run("data", "check", root, "--ignore-label", 0)
+    assert checked.exit_code == 0, checked.output
+    assert "3 classes (values 1..3), 0 ignored" in checked.output
+    out = tmp_path / "run"
+    trained = run("train", "--recipe", "seg", "--data", root, "--ignore-label", 0, "--out", out, "--max-steps", 2,
+                  "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0,
+                  "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--no-progress")
+    assert trained.exit_code == 0, trained.output
+    system = load_checkpoint(out)["system"]
+    assert system["num_classes"] == 3 and system["ignore_label"] == 0
+    evaluated = run("eval", "--checkpoint", out, "--data", root, "--report", tmp_path / "report")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "pixels of mask value 0 ignored" in evaluated.output
+    assert "pixels of mask value 0 ignored (grey)" in (tmp_path / "report" / "index.html").read_text()
+    more = run("eval", "--checkpoint", out, "--data", write_void_bordered(tmp_path / "ade4", num_classes=4, void=0))
+    assert more.exit_code != 0 and "masks of" in more.output and "hold 4 (values 1..4, 0 ignored)" in more.output
+
+    written = tmp_path / "written"
+    translated = run("translate", "--checkpoint", out, root / "test" / "images", written, "--eval-mode")
+    assert translated.exit_code == 0, translated.output
+    from gantk.data import read_mask
+
+    values = set(torch.cat([read_mask(path).flatten() for path in written.glob("*.png")]).unique().tolist())
+    assert values and values <= {1, 2, 3}  # the classes' values in the masks trained on, never the ignored 0
 
 
 def test_ignored_pixels_read_as_minus_one(tmp_path):

@@ -240,7 +240,7 @@ def test_validation_needs_a_held_out_split(tmp_path):
     data = write_segmentation(tmp_path / "flat")
     config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=1, val_every=1,
                          gen_opt={"ngf": 8}, **TINY)
-    with pytest.raises(OptionError, match=r"held-out split 'test' in .*flat, which has no split folders: move the training data into train/ and held-out data into test/"):
+    with pytest.raises(OptionError, match=r"held-out split 'test' in .*flat, which has no splits: move the training data into train/ and held-out data into test/"):
         Trainer(config, progress=False).fit()
     split = write_segmentation(tmp_path / "split" / "train")
     with pytest.raises(OptionError, match=r"held-out split 'test' in .* \(it has splits train\)"):

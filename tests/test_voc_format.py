@@ -90,6 +90,11 @@ def test_a_voc_list_counts_as_a_split_while_any_of_its_images_has_a_mask(voc):
 def test_voc_without_lists_pairs_every_mask_with_its_image(tmp_path):
     root = write_voc(tmp_path / "voc", {}, masked=["a", "b"])
     assert check_dataset(root).splits[""].items == 2
+    validated = CliRunner().invoke(cli, ["train", "--recipe", "seg", "--data", str(root), "--val-every", "2", "--val-split",
+                                         "val", "--out", str(tmp_path / "run")])
+    assert validated.exit_code != 0
+    assert ("which has no splits: list the training images in ImageSets/Segmentation/train.txt and the held-out ones in "
+            "ImageSets/Segmentation/val.txt, one name per line, or drop --val-every") in " ".join(validated.output.split())
     (root / "SegmentationClass" / "c.png").write_bytes((root / "SegmentationClass" / "a.png").read_bytes())
     with pytest.raises(DataError, match=r"SegmentationClass/c.png: JPEGImages/ has no image named 'c\.\*'; add it or "
                                         "delete the mask"):
@@ -125,6 +130,11 @@ def test_train_and_eval_on_voc(voc, tmp_path):
     assert "has no split 'test' (found: train, val, trainval); ask for one of those (gantk eval --split NAME)" in default_split.output
     evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", "val"])
     assert evaluated.exit_code == 0, evaluated.output
-    assert "3 images" in evaluated.output
+    assert "3 images" in evaluated.output and "warning" not in evaluated.stderr
+    for split, shared in (("trainval", "4 of the 7"), ("train", "4 of the 4")):
+        scored = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", split])
+        assert scored.exit_code == 0, scored.output
+        assert (f"{shared} images of split {split} of {voc} are images the model trained on (split train), so these "
+                "scores are not held-out ones; score a split it did not train on (--split NAME)") in " ".join(scored.stderr.split())
     resumed = runner.invoke(cli, ["train", "--resume", str(out), "--ignore-label", "255", "--max-steps", "3", "--no-progress"])
     assert resumed.exit_code == 0, resumed.output  # the label the run ignored, though the voc format chose it

@@ -121,16 +121,12 @@ class SegmentationDataset(GanDataset):
         image = to_channels(read_image(image_path), self.channels["A"])
         mask = read_mask(mask_path)
         _same_size(image, mask, image_path, mask_path)
-        binary = self.num_classes == 2 and self.ignore_label != 255  # 0/255 masks: ids 0/1
-        ids = torch.where(mask == 255, 1, mask) if binary else mask
-        ids = torch.where(mask == self.ignore_label, IGNORED, ids) if self.ignore_label is not None else ids
+        ids = mask_ids(mask, self.num_classes, self.ignore_label)
         if int(ids.max()) >= self.num_classes:
             outside = mask[ids >= self.num_classes].unique().tolist()
-            ignored = f"; {self.ignore_label} is ignored" if self.ignore_label is not None else ""
             raise DataError(
-                f"{mask_path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside the class "
-                f"ids 0..{self.num_classes - 1} of this dataset{' (or 255 for binary masks)' if binary else ''}{ignored}; "
-                "fix the mask."
+                f"{mask_path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside "
+                f"{mask_value_range(self.num_classes, self.ignore_label)}; fix the mask."
             )
         out = self.transform({"A": tv_tensors.Image(image), "B": tv_tensors.Mask(ids[None])}, generator)
         return {**out, "A_path": str(image_path), "B_path": str(mask_path)}
@@ -165,6 +161,24 @@ class SingleDataset(GanDataset):
         path = self.files["A"][index]
         out = self.transform({"A": tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))}, generator)
         return {**out, "A_path": str(path)}
+
+
+def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) -> Tensor:
+    """Class ids of mask values: a binary set's 0/255 give 0/1, ``ignore_label`` gives :data:`IGNORED`; with
+    the ignore label 0, the values ``1..K`` give ``0..K-1``."""
+    if ignore_label == 0:
+        return mask - 1
+    ids = torch.where(mask == 255, 1, mask) if num_classes == 2 and ignore_label != 255 else mask
+    return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
+
+
+def mask_value_range(num_classes: int, ignore_label: int | None) -> str:
+    """The mask values :func:`mask_ids` takes, in words."""
+    if ignore_label == 0:
+        return f"the values 1..{num_classes} of this dataset's classes (0 is ignored)"
+    binary = " (or 255 for binary masks)" if num_classes == 2 and ignore_label != 255 else ""
+    ignored = f"; {ignore_label} is ignored" if ignore_label is not None else ""
+    return f"the class ids 0..{num_classes - 1} of this dataset{binary}{ignored}"
 
 
 def _same_size(a: Tensor, b: Tensor, a_path: Path, b_path: Path) -> None:

@@ -35,13 +35,14 @@ class DataFormat(abc.ABC):
     ``paired_targets`` says what each item pairs with its input: ``"images"``, ``"masks"``, or
     ``None`` (unaligned sides, single images); ``gantk eval`` needs paired targets. ``split`` names a
     split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands for a layout kept directly in the
-    root, which serves every requested split. A ``fallback`` format is detected only when no other
-    format matches.
+    root, which serves every requested split; ``how_to_split`` says how to give such a root the
+    held-out ``{split}``. A ``fallback`` format is detected only when no other format matches.
     """
 
     name = ""
     fallback = False
     paired_targets: str | None = None
+    how_to_split = "move the training data into train/ and held-out data into {split}/"
 
     @property
     def summary(self) -> str:

@@ -371,16 +371,22 @@ def has_wide_ids(path: Path) -> bool:
         return False
 
 
-def write_mask(ids: Tensor, num_classes: int, path: str | Path) -> Path:
+def write_mask(ids: Tensor, num_classes: int, path: str | Path, ignore_label: int | None = None) -> Path:
     """Write class ids ``H x W`` as a PNG that :func:`read_mask` reads back: a binary mask as 0/255,
-    up to 255 classes as 8-bit ids, more as 16-bit ids (in 8 bits, 255 would read as binary)."""
+    up to 255 classes as 8-bit ids, more as 16-bit ids (in 8 bits, 255 would read as binary). With
+    the ignore label 0 (classes ``0..K-1`` read from the values ``1..K``), the values written are
+    the ids plus one."""
     path = Path(path)
     ids = ids.detach().cpu()
-    if num_classes > 255:
+    if ignore_label == 0:
+        ids = ids + 1
+    elif num_classes == 2:
+        ids = ids * 255
+    if num_classes + (ignore_label == 0) > 255:
         with replacing(path, binary=True) as handle:
             Image.fromarray(ids.numpy().astype(np.uint16)).save(handle, format="PNG")
         return path
-    return write_png((ids.to(torch.uint8) * 255 if num_classes == 2 else ids.to(torch.uint8))[None], path)
+    return write_png(ids.to(torch.uint8)[None], path)
 
 
 def _png_header(path: Path) -> bytes:

@@ -324,8 +324,11 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     is one of class ids and the masks holding 255 are the odd ones. Ids above ``SPARSE_IDS`` that
     leave three quarters of ``0 .. max`` unused are refused: each class is an output channel of the model.
     ``ignore_label`` is no class: the value is left out before any of this, and must lie outside the
-    class ids and leave a class besides 0.
+    class ids and leave a class besides 0. The ignore label 0 shifts the classes instead: values
+    ``1..K`` are the classes ``0..K-1`` (ADE20K's 0 "other" below its classes 1..150).
     """
+    if ignore_label == 0:
+        return zero_ignored_classes(values, root)
     ignored = ignore_label is not None and any(ignore_label in seen for seen in values.values())
     if ignore_label is not None:
         values = {path: seen - {ignore_label} for path, seen in values.items()}
@@ -373,6 +376,32 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
             f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct ids, "
             f"so the model would have {num_classes} output channels, most for ids no mask holds: if it marks pixels to "
             f"ignore, pass --ignore-label {num_classes - 1}; else map the ids to 0..K-1 and save the masks again."
+        )
+    return num_classes, problems
+
+
+def zero_ignored_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[str]]:
+    """:func:`mask_classes` where 0 is ignored: mask values ``1..K`` are the classes ``0..K-1``."""
+    found = set().union(*values.values()) - {0}
+    num_classes = max(2, max(found, default=1))
+    problems = []
+    if len(found) < 2:
+        problems.append(
+            f"{root}: no mask holds more than one class once 0 is ignored (with --ignore-label 0, the values 1..K are "
+            "the classes 0..K-1); if 0 is the background, drop --ignore-label."
+        )
+    with_255 = [path for path, seen in values.items() if 255 in seen]
+    if len(found) > 1 and with_255 and not any(has_wide_ids(path) for path in values):  # in 8 bits, 255 is a void too
+        problems.append(
+            f"{relative(with_255[0], root)}: value 255 with --ignore-label 0 (values 1..K are the classes 0..K-1); if "
+            "255 marks pixels to ignore as well, set them to 0 and save the masks again."
+        )
+    if num_classes > SPARSE_IDS and 4 * len(found) < num_classes:
+        highest = max(values, key=lambda path: max(values[path], default=0))
+        problems.append(
+            f"{relative(highest, root)}: holds value {num_classes}, but the masks use only {len(found)} distinct values "
+            f"besides 0, so the model would have {num_classes} output channels, most for values no mask holds: map the "
+            "values to 1..K and save the masks again."
         )
     return num_classes, problems
 

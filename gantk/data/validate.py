@@ -65,7 +65,7 @@ class DatasetSummary:
             for side, count in split.files.items():
                 first = side.split("|")[0]
                 if side == "B" and split.num_classes is not None:
-                    kind = f"{split.num_classes} classes" + (" (binary masks)" if split.num_classes == 2 else "")
+                    kind = f"{split.num_classes} classes" + _class_values(split.num_classes, split.ignore_label)
                     kind += f", {split.ignore_label} ignored" if split.ignore_label is not None else ""
                 else:
                     kind = _describe_channels(split.channels[first])
@@ -130,6 +130,12 @@ def _describe_sizes(sizes: dict[str, int]) -> str:
         return next(iter(sizes))
     shown = ", ".join(f"{size} ({count})" for size, count in list(sizes.items())[:3])
     return f"{len(sizes)} sizes: {shown}" + (", ..." if len(sizes) > 3 else "")
+
+
+def _class_values(num_classes: int, ignore_label: int | None) -> str:
+    if ignore_label == 0:
+        return f" (values 1..{num_classes})"
+    return " (binary masks)" if num_classes == 2 else ""
 
 
 def _describe_channels(channels: int) -> str:

@@ -24,6 +24,8 @@ class VocFormat(VoidIgnoringFormat):
     folders = ("JPEGImages", "SegmentationClass")
     lists = Path("ImageSets", "Segmentation")
     masks_source = "add the segmentation masks (SegmentationClass/ of VOC2012, or of VOC2007's segmentation set)"
+    how_to_split = ("list the training images in ImageSets/Segmentation/train.txt and the held-out ones in "
+                    "ImageSets/Segmentation/{split}.txt, one name per line")
 
     def splits(self, root: Path) -> list[str]:
         if not self.detect(root):

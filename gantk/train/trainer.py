@@ -225,7 +225,8 @@ class Trainer:
             root, config.data_format, self.components, progress=progress, ignore_label=config.ignore_label,
         )
         self._warn_if_enlarged(summary)
-        paired = get_format(summary.format, self.components).paired_targets is not None
+        layout = get_format(summary.format, self.components)
+        paired = layout.paired_targets is not None
         on_device = config.augment_on == "device"
         if on_device and not config.load_size:
             raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
@@ -250,8 +251,8 @@ class Trainer:
             )
         if ROOT_SPLIT in summary.splits:
             raise OptionError(
-                f"--val-every needs a held-out split '{config.val_split}' in {root}, which has no split folders: "
-                f"move the training data into train/ and held-out data into {config.val_split}/, or drop --val-every."
+                f"--val-every needs a held-out split '{config.val_split}' in {root}, which has no splits: "
+                f"{layout.how_to_split.format(split=config.val_split)}, or drop --val-every."
             )
         if config.val_split not in summary.splits:
             held_out = [split for split in summary.splits if split != "train"]
