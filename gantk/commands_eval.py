@@ -72,6 +72,8 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
 
 def result_table(result: dict[str, Any]) -> str:
     """An evaluation result as aligned text lines."""
+    from .report import per_class
+
     lines = [
         f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: {result['images']} images",
         f"direction: {result['direction']}, mode: {result['mode']}, batch {result['batch_size']}",
@@ -81,14 +83,18 @@ def result_table(result: dict[str, Any]) -> str:
     if "real_images" in result:
         lines.append(f"unpaired: outputs compared with the {result['real_images']} images of the other side")
     rows = [(name, f"{value:.4f}" if value is not None else "n/a") for name, value in result["metrics"].items()]
-    for name, values in result.get("classes", {}).items():
-        rows.append((f"class {name}", "  ".join(f"{v:.4f}" for v in values)))
     by_reason: dict[str, list[str]] = {}  # metrics that share a reason are listed once (no Inception weights: six of them)
     for name, reason in result["unavailable"].items():
         by_reason.setdefault(reason, []).append(name)
     width = max((len(name) for name, _ in rows), default=0)  # a list of names sharing a reason runs past it
     rows += [(", ".join(names), f"unavailable: {reason}") for reason, names in by_reason.items()]
-    return "\n".join(lines + [f"  {name:<{width}}  {text}" for name, text in rows])
+    lines += [f"  {name:<{width}}  {text}" for name, text in rows]
+    scores, classes = per_class(result)
+    if classes:
+        width = max(len("class"), *(len(label) for label, _ in classes))
+        lines.append(f"  {'class':<{width}}  " + "  ".join(f"{name:>8}" for name in scores))
+        lines += [f"  {label:<{width}}  " + "  ".join(f"{value:8.4f}" for value in values) for label, values in classes]
+    return "\n".join(lines)
 
 
 @click.command("ablate")

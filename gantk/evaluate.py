@@ -209,6 +209,7 @@ def evaluate(
     if num_classes is not None:
         result["classes"] = {key[len("class_"):]: metrics.pop(key) for key in ("class_accuracy", "class_iou", "class_dice")}
         result["ignore_label"] = getattr(dataset, "ignore_label", None)
+        result["class_names"] = _class_names(data, dataset, num_classes, components)
     if collector is not None:
         real, fake = collector.finish()
         if feature_cache is not None:
@@ -222,6 +223,13 @@ def evaluate(
     if report_dir is not None:
         result["report"] = str(write_report(result, extremes, report_dir))
     return result
+
+
+def _class_names(data: str | Path, dataset: Any, num_classes: int, components: Components | None) -> list[str] | None:
+    """The names of a mask model's classes where the data's format names at least as many."""
+    layout = get_format(dataset.format, components)
+    names = layout.class_names(Path(data), dataset.ignore_label) if isinstance(layout, SegmentationFormat) else None
+    return names[:num_classes] if names and len(names) >= num_classes else None
 
 
 def unscorable_unpaired(data: str | Path) -> DataError:

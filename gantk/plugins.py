@@ -30,6 +30,7 @@ BUILTIN_PLUGINS = (
     "gantk.data.formats",
     "gantk.data.voc",
     "gantk.data.cityscapes",
+    "gantk.data.ade20k",
     "gantk.recipes",
 )
 

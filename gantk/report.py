@@ -108,6 +108,7 @@ def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | P
         title=html.escape(f"gantk eval: {Path(result['checkpoint']).name}"),
         facts=_facts(result),
         metrics=_metrics(result),
+        per_class=_per_class_table(result),
         scale=ERROR_SCALE,
         sections="\n".join(sections),
     )
@@ -135,10 +136,28 @@ def _metrics(result: dict[str, Any]) -> str:
         f"<tr><th>{html.escape(name)}</th><td>unavailable: {html.escape(reason)}</td></tr>"
         for name, reason in result["unavailable"].items()
     ]
-    for name, values in result.get("classes", {}).items():
-        shown = ", ".join(f"{v:.4g}" for v in values)
-        rows.append(f"<tr><th>class {html.escape(name)}</th><td>{shown}</td></tr>")
     return "\n".join(rows)
+
+
+def per_class(result: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[float]]]]:
+    """A mask model's scores per class: the scores' names, and a row per class of its label (id, and name
+    where the data's format gives one) and scores; nothing for an image model."""
+    classes = result.get("classes") or {}
+    names = result.get("class_names") or []
+    count = len(next(iter(classes.values()), []))
+    return list(classes), [
+        (f"{i} {names[i]}" if i < len(names) else str(i), [values[i] for values in classes.values()]) for i in range(count)
+    ]
+
+
+def _per_class_table(result: dict[str, Any]) -> str:
+    scores, classes = per_class(result)
+    if not classes:
+        return ""
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in ["class", *scores])
+    rows = [f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{value:.4g}</td>" for value in values) + "</tr>"
+            for label, values in classes]
+    return f"<h2>Per class</h2>\n<table><tr>{header}</tr>\n" + "\n".join(rows) + "</table>"
 
 
 PAGE = """<!doctype html>
@@ -154,6 +173,7 @@ table.images img {{ width: 192px; image-rendering: pixelated; }}
 <table>{facts}</table>
 <h2>Metrics</h2>
 <table>{metrics}</table>
+{per_class}
 <p>Each row: input | output | target | per-pixel absolute error (pixels in [0, 1]; black 0, yellow {scale} or more).</p>
 {sections}
 </body></html>

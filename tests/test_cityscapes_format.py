@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gantk.data import check_dataset, detect_format, open_dataset, write_png
+from gantk.data.cityscapes import CityscapesFormat
 from gantk.errors import DataError
 from gantk.evaluate import evaluate
 from gantk.train import TrainConfig, Trainer
@@ -49,6 +50,9 @@ def test_cityscapes_is_detected_with_its_splits_and_void_ignored(cityscapes):
     assert all(Path(a).name.replace("leftImg8bit", "gtFine_labelTrainIds") == Path(b).name
                for a, b in zip(train.files["A"], train.files["B"]))
     assert set(torch.cat([train[(i, 0)]["B"].flatten() for i in range(len(train))]).tolist()) == {-1, 0, 1, 2}
+    names = CityscapesFormat().class_names(cityscapes)
+    assert len(names) == 19 and names[:3] == ["road", "sidewalk", "building"] and names[-1] == "bicycle"
+    assert CityscapesFormat().class_names(cityscapes, ignore_label=254) is None  # ids counted otherwise
 
 
 def test_cityscapes_problems_name_the_missing_mask_and_how_to_write_them(cityscapes):

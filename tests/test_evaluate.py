@@ -155,7 +155,11 @@ def test_mask_model_eval(mask_run, tmp_path):
     assert (tmp_path / "report" / "images" / "best-01-target.png").is_file()
     printed = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(data), "--no-progress"])
     assert printed.exit_code == 0, printed.output
-    assert "mean_iou" in printed.output and "class iou" in printed.output
+    assert "mean_iou" in printed.output and result["class_names"] is None
+    table = printed.output.splitlines()[-3:]  # a row per class, without names in a plain segmentation set
+    assert table[0].split() == ["class", "accuracy", "iou", "dice"]
+    for i, row in enumerate(table[1:]):
+        assert row.split() == [str(i)] + [f"{result['classes'][name][i]:.4f}" for name in ("accuracy", "iou", "dice")]
 
 
 def test_model_and_data_kinds_must_match(image_run, mask_run):
@@ -190,7 +194,7 @@ def test_a_plugin_format_with_or_without_paired_targets_can_be_evaluated(image_r
     with pytest.raises(DataError, match="is scored by FID, KID and the neighbour metrics only, and they need InceptionV3 weights"):
         evaluate(run, pairs, data_format="my-sides", components=components, progress=False)
     with pytest.raises(DataError, match="my-sides format, which has no targets to compare outputs with; gantk eval needs a "
-                                        "dataset that pairs inputs with masks, in a format such as: cityscapes, segmentation, voc."):
+                                        "dataset that pairs inputs with masks, in a format such as: ade20k, cityscapes, segmentation, voc."):
         evaluate(mask_run[0], pairs, data_format="my-sides", components=components, progress=False)
 
 
@@ -514,7 +518,8 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
 
     run, pairs = image_run
     model = TrainedModel.load(run)
-    assert repr(model) == f"TrainedModel(device=device(type='cpu'), checkpoint='{model.checkpoint}', step=2)"  # not the networks
+    assert repr(model) == (f"TrainedModel(device=device(type='cpu'), checkpoint='{model.checkpoint}', step=2, "
+                           f"trained_on='{pairs.resolve()}')")  # not the networks
     image = read_image(sorted((pairs / "A").glob("*.png"))[0])[None]
     torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
     torch.testing.assert_close(model.inputs(image[0]), model.inputs(image.double() / 127.5 - 1))  # one image; float64

@@ -255,10 +255,13 @@ def test_report_pages_escape_what_they_show_and_list_unavailable_metrics(tmp_pat
     extremes.offer(0.1, "a<b>&.png", lambda: panels)
     result = {"checkpoint": "run/checkpoint-00000001.pt", "step": 1, "model": {"gen": "unet"}, "data": "pairs", "split": "test",
               "images": 1, "mode": "eval", "batch_size": 1, "seed": 0, "metrics": {"l1": 0.1}, "unavailable": {}}
-    result.update(data="/d/a<b&c", unavailable={"fid": "no Inception weights <x>"}, classes={"iou": [0.5, 0.25]})
+    result.update(data="/d/a<b&c", unavailable={"fid": "no Inception weights <x>"}, classes={"iou": [0.5, 0.25]},
+                  class_names=["back<ground>", "object"])
     page = write_report(result, extremes, tmp_path).read_text()
     assert "a&lt;b&gt;&amp;.png" in page and "a<b>" not in page and "/d/a&lt;b&amp;c" in page
-    assert "<th>fid</th><td>unavailable: no Inception weights &lt;x&gt;</td>" in page and "<th>class iou</th><td>0.5, 0.25</td>" in page
+    assert "<th>fid</th><td>unavailable: no Inception weights &lt;x&gt;</td>" in page
+    assert ("<tr><th>class</th><th>iou</th></tr>\n<tr><th>0 back&lt;ground&gt;</th><td>0.5</td></tr>\n"
+            "<tr><th>1 object</th><td>0.25</td></tr></table>") in page
 
 
 def test_each_process_takes_its_local_gpu(monkeypatch):

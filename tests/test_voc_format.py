@@ -131,6 +131,9 @@ def test_train_and_eval_on_voc(voc, tmp_path):
     evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", "val"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "3 images" in evaluated.output and "warning" not in evaluated.stderr
+    rows = [line.split() for line in evaluated.output.splitlines()]
+    header = rows.index(["class", "accuracy", "iou", "dice"])
+    assert [row[:2] for row in rows[header + 1 : header + 4]] == [["0", "background"], ["1", "aeroplane"], ["2", "bicycle"]]
     for split, shared in (("trainval", "4 of the 7"), ("train", "4 of the 4")):
         scored = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", split])
         assert scored.exit_code == 0, scored.output

@@ -28,6 +28,10 @@ class CityscapesFormat(VoidIgnoringFormat):
     folders = ("leftImg8bit", "gtFine")
     masks_source = ("unpack gtFine_trainvaltest.zip beside it and write its training-id masks with cityscapesScripts' "
                     "csCreateTrainIdLabelImgs")
+    CLASS_NAMES = (
+        "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation", "terrain",
+        "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
+    )
 
     def splits(self, root: Path) -> list[str]:
         if not self.detect(root):

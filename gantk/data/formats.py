@@ -270,6 +270,11 @@ class SegmentationFormat(_TwoFolderFormat):
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
         return SegmentationDataset(pairs, channels, num_classes, transform, ignore_label)
 
+    def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
+        """The names of the class ids ``0, 1, ...`` where the layout gives them (read with ``ignore_label``);
+        ``None`` here, where masks hold bare ids."""
+        return None
+
     def num_classes(self, root: Path, ignore_label: int | None = None) -> int:
         """The class count of the whole dataset, from the paired lossless masks of every split (as
         :meth:`validate` counts them), so that every split opens with the same classes."""
@@ -284,13 +289,18 @@ class SegmentationFormat(_TwoFolderFormat):
 
 
 class VoidIgnoringFormat(SegmentationFormat):
-    """Base of the layouts of public segmentation sets whose masks give unlabelled pixels the value
-    255 ("void"): those pixels are ignored unless another ``ignore_label`` is given. A subclass names
-    its two ``folders`` (images, masks), where its masks come from (``masks_source``, for the hint on
-    a root holding the images only) and lists its ``splits`` and ``_pairs``."""
+    """Base of the layouts of public segmentation sets whose masks give unlabelled pixels one value,
+    ``VOID`` (255, Pascal VOC's "void"; 0 in ADE20K): those pixels are ignored unless another
+    ``ignore_label`` is given. A subclass names its two ``folders`` (images, masks), where its masks
+    come from (``masks_source``, for the hint on a root holding the images only) and lists its
+    ``splits`` and ``_pairs``."""
 
     VOID = 255
     masks_source = ""
+    CLASS_NAMES: tuple[str, ...] = ()  # the names of the class ids 0, 1, ... with VOID ignored
+
+    def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
+        return list(self.CLASS_NAMES) if self.CLASS_NAMES and self._label(ignore_label) == self.VOID else None
 
     def near_miss_hints(self, root: Path) -> list[str]:
         images, masks = (root / folder for folder in self.folders)
@@ -298,22 +308,26 @@ class VoidIgnoringFormat(SegmentationFormat):
             return [f"{root}: {images.name}/ without {masks.name}/; for the {self.name} format, {self.masks_source}."]
         return []
 
-    def validate(self, root: Path, ignore_label: int | None = VOID) -> list[str]:
+    def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
         first, second = self.folders
         if not self.detect(root):
             return [f"{root}: no {first}/ and {second}/ folders; {self._layout_hint}"]
         if not self.splits(root):
             return [f"{root}: {first}/ and {second}/ share no split with labels; {self._layout_hint}"]
-        return super().validate(root, ignore_label)
+        return super().validate(root, self._label(ignore_label))
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True, num_classes: int | None = None, ignore_label: int | None = VOID):
+             normalize=True, num_classes: int | None = None, ignore_label: int | None = None):
         return super().open(root, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
                             augment=augment, flip=flip, normalize=normalize, num_classes=num_classes,
-                            ignore_label=ignore_label)
+                            ignore_label=self._label(ignore_label))
 
-    def num_classes(self, root: Path, ignore_label: int | None = VOID) -> int:
-        return super().num_classes(root, ignore_label)
+    def num_classes(self, root: Path, ignore_label: int | None = None) -> int:
+        return super().num_classes(root, self._label(ignore_label))
+
+    def _label(self, ignore_label: int | None) -> int:
+        """The mask value to ignore: the one given, else ``VOID``."""
+        return self.VOID if ignore_label is None else ignore_label
 
     def detect(self, root: Path) -> bool:
         return all((root / folder).is_dir() for folder in self.folders)

@@ -1,0 +1,71 @@
+"""The ADE20K scene-parsing layout (ADEChallengeData2016), read where it is unpacked: images/ with annotations/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..hookspecs import hookimpl
+from .formats import VoidIgnoringFormat
+from .io import pair_by_stem
+from .layout import images_of, partner_problems
+
+SPLIT_FOLDERS = {"train": "training", "val": "validation"}  # split name: its folder under images/ and annotations/
+CLASS_LIST = "objectInfo150.txt"  # the names of the classes 1..150
+
+
+class Ade20kFormat(VoidIgnoringFormat):
+    """ADE20K scene parsing: images/{training,validation}/ photos with annotations/ masks of the same names.
+
+    The masks hold the benchmark's 150 classes as the values 1..150 and 0 for "other", the pixels it
+    leaves out: 0 is ignored unless another ``ignore_label`` is given, so the values 1..K are the
+    classes 0..K-1 (``gantk translate`` writes them back as 1..K). The splits are ``train``
+    (``training/``) and ``val`` (``validation/``).
+    """
+
+    name = "ade20k"
+    folders = ("images", "annotations")
+    VOID = 0
+    masks_source = "unpack the annotations/ of ADEChallengeData2016.zip beside it"
+
+    def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
+        """The first name of each class in the set's ``objectInfo150.txt`` (``Idx Ratio Train Val Name`` rows,
+        tab-separated, names such as ``building;edifice``); ``None`` without that file, or read with another label."""
+        listing = root / CLASS_LIST
+        if self._label(ignore_label) != self.VOID or not listing.is_file():
+            return None
+        rows = [line.split("\t") for line in listing.read_text(encoding="utf-8-sig", errors="replace").splitlines()[1:]]
+        names = [row[-1].split(";")[0].strip() for row in rows if len(row) >= 2]
+        numbered = [row[0].strip() for row in rows if len(row) >= 2] == [str(i) for i in range(1, len(names) + 1)]
+        return names if names and numbered else None
+
+    def detect(self, root: Path) -> bool:
+        return super().detect(root) and any((root / "annotations" / folder).is_dir() for folder in SPLIT_FOLDERS.values())
+
+    def splits(self, root: Path) -> list[str]:
+        if not self.detect(root):
+            return []
+        return [split for split, folder in SPLIT_FOLDERS.items()
+                if all((root / side / folder).is_dir() for side in self.folders)]
+
+    def near_miss_hints(self, root: Path) -> list[str]:
+        if any((root / "images" / folder).is_dir() for folder in SPLIT_FOLDERS.values()):
+            return super().near_miss_hints(root)
+        return []  # images/ alone is the segmentation format's folder too
+
+    @property
+    def _layout_hint(self) -> str:
+        return ("the ade20k format needs images/training/ and images/validation/ with the masks of the same names in "
+                "annotations/training/ and annotations/validation/, as ADEChallengeData2016.zip unpacks.")
+
+    def _pairs(self, root: Path, split: str, problems: list[str]) -> list[tuple[Path, Path]]:
+        images, masks = (root / side / SPLIT_FOLDERS[split] for side in self.folders)
+        pairs, only_images, only_masks = pair_by_stem(
+            images_of(images, root, problems, self._layout_hint), images_of(masks, root, problems, self._layout_hint)
+        )
+        problems += partner_problems(only_images, only_masks, images, masks, root)
+        return pairs
+
+
+@hookimpl
+def gantk_register_data_formats(registry):
+    registry.add(Ade20kFormat.name, Ade20kFormat)

@@ -1,0 +1,96 @@
+"""The ade20k data format: ADEChallengeData2016's images/ and annotations/, 0 ignored, values 1..K the classes."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from gantk.cli import cli
+from gantk.data import check_dataset, detect_format, open_dataset, read_mask, write_png
+from gantk.data.ade20k import Ade20kFormat
+from gantk.errors import DataError
+from gantk.train.checkpoint import load_checkpoint
+from helpers import smooth_image
+
+FOLDERS = {"train": "training", "val": "validation"}
+
+
+def write_ade20k(root: Path, count: int = 3, size: int = 40) -> Path:
+    """JPEG photos with grayscale masks of values 1..3 ("classes") and 0 ("other") borders, as the archive unpacks."""
+    for s, (split, folder) in enumerate(FOLDERS.items()):
+        for side in ("images", "annotations"):
+            (root / side / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            name = f"ADE_{split}_{i + 1:08d}"
+            image = smooth_image(100 * s + i, size)
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / "images" / folder / f"{name}.jpg", quality=95)
+            values = (image.float().mean(0) * 3 / 256).long().clamp(max=2) + 1
+            values[:, ::8] = 0
+            write_png(values.to(torch.uint8)[None], root / "annotations" / folder / f"{name}.png")
+    (root / "objectInfo150.txt").write_text("Idx\tRatio\tTrain\tVal\tName\n1\t0.1576\t11664\t1172\twall\n"
+                                           "2\t0.1072\t6046\t612\tbuilding;edifice\n3\t0.0878\t8265\t796\tsky\n")
+    return root
+
+
+@pytest.fixture
+def ade20k(tmp_path):
+    return write_ade20k(tmp_path / "ADEChallengeData2016")
+
+
+def test_ade20k_is_detected_with_its_splits_and_0_ignored(ade20k):
+    assert detect_format(ade20k) == "ade20k"
+    summary = check_dataset(ade20k)
+    assert {name: split.items for name, split in summary.splits.items()} == {"train": 3, "val": 3}
+    assert all(split.num_classes == 3 and split.ignore_label == 0 for split in summary.splits.values())
+    assert "3 classes (values 1..3), 0 ignored" in summary.text()
+    val = open_dataset(ade20k, split="val", augment=False, load_size=None, crop_size=None)
+    assert [Path(path).name for path in val.files["A"]] == [f"ADE_val_{i:08d}.jpg" for i in (1, 2, 3)]
+    item = val[(0, 0)]
+    assert torch.equal(item["B"], read_mask(val.files["B"][0]) - 1)
+    assert set(item["B"].unique().tolist()) == {-1, 0, 1, 2}
+    assert check_dataset(ade20k, ignore_label=255).splits["val"].num_classes == 4  # 0 a class when another is named
+    layout = Ade20kFormat()
+    assert layout.class_names(ade20k) == ["wall", "building", "sky"] and layout.class_names(ade20k, 255) is None
+    (ade20k / "objectInfo150.txt").write_text("Idx\tName\n2\tbuilding\n")  # not numbered from 1: no names
+    assert layout.class_names(ade20k) is None
+
+
+def test_ade20k_problems_name_the_file_and_the_fix(ade20k, tmp_path):
+    (ade20k / "annotations" / "training" / "ADE_train_00000002.png").unlink()
+    write_png(torch.zeros(1, 40, 40, dtype=torch.uint8), ade20k / "annotations" / "validation" / "ADE_val_00000009.png")
+    with pytest.raises(DataError) as raised:
+        check_dataset(ade20k)
+    problems = " | ".join(raised.value.problems)
+    assert "images/training/ADE_train_00000002.jpg" in problems and "annotations/training/" in problems
+    assert "annotations/validation/ADE_val_00000009.png" in problems
+    images_only = tmp_path / "images-only"
+    (images_only / "images" / "training").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"images/ without annotations/; for the ade20k format, unpack the annotations/ of "
+                                        r"ADEChallengeData2016.zip beside it"):
+        detect_format(images_only)
+
+
+def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    trained = runner.invoke(cli, [str(arg) for arg in (
+        "train", "--recipe", "seg", "--data", ade20k, "--out", out, "--max-steps", 2, "--val-every", 2, "--val-split", "val",
+        "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0, "--gen-opt", "ngf=8", "--disc-opt",
+        "ndf=8", "--no-progress")])
+    assert trained.exit_code == 0, trained.output
+    system = load_checkpoint(out)["system"]
+    assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("ade20k", 3, 0)
+    evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(ade20k), "--split", "val"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "3 images" in evaluated.output and "pixels of mask value 0 ignored" in evaluated.output
+    rows = [line.split() for line in evaluated.output.splitlines()]
+    header = rows.index(["class", "accuracy", "iou", "dice"])
+    assert [row[:2] for row in rows[header + 1 : header + 4]] == [["0", "wall"], ["1", "building"], ["2", "sky"]]
+    written = tmp_path / "masks"
+    translated = runner.invoke(cli, ["translate", "--checkpoint", str(out), "--eval-mode",
+                                     str(ade20k / "images" / "validation"), str(written)])
+    assert translated.exit_code == 0, translated.output
+    values = set(torch.cat([read_mask(path).flatten() for path in written.glob("*.png")]).unique().tolist())
+    assert values and values <= {1, 2, 3}
