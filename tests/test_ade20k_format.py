@@ -30,7 +30,7 @@ def write_ade20k(root: Path, count: int = 3, size: int = 40) -> Path:
             values[:, ::8] = 0
             write_png(values.to(torch.uint8)[None], root / "annotations" / folder / f"{name}.png")
     (root / "objectInfo150.txt").write_text("Idx\tRatio\tTrain\tVal\tName\n1\t0.1576\t11664\t1172\twall\n"
-                                           "2\t0.1072\t6046\t612\tbuilding;edifice\n3\t0.0878\t8265\t796\tsky\n")
+                                           "2\t0.1072\t6046\t612\tbuilding;edifice\n3\t0.0878\t8265\t796\tsky, heavens\n")
     return root
 
 

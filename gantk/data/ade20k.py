@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..hookspecs import hookimpl
@@ -28,13 +29,13 @@ class Ade20kFormat(VoidIgnoringFormat):
     masks_source = "unpack the annotations/ of ADEChallengeData2016.zip beside it"
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
-        """The first name of each class in the set's ``objectInfo150.txt`` (``Idx Ratio Train Val Name`` rows,
-        tab-separated, names such as ``building;edifice``); ``None`` without that file, or read with another label."""
+        """The first name of each class in the set's ``objectInfo150.txt`` (tab-separated ``Idx Ratio Train
+        Val Name`` rows, names such as ``building;edifice``); ``None`` without that file, or read with another label."""
         listing = root / CLASS_LIST
         if self._label(ignore_label) != self.VOID or not listing.is_file():
             return None
         rows = [line.split("\t") for line in listing.read_text(encoding="utf-8-sig", errors="replace").splitlines()[1:]]
-        names = [row[-1].split(";")[0].strip() for row in rows if len(row) >= 2]
+        names = [re.split("[;,]", row[-1])[0].strip() for row in rows if len(row) >= 2]
         numbered = [row[0].strip() for row in rows if len(row) >= 2] == [str(i) for i in range(1, len(names) + 1)]
         return names if names and numbered else None
 
