@@ -88,7 +88,8 @@ TRAIN_FLAGS = {
     "--data-format": click.option("--data-format",
                                   help="aligned, paired, segmentation, unaligned, voc, cityscapes (detected when unambiguous)."),
     "--ignore-label": click.option("--ignore-label", type=click.IntRange(0, 65535),
-                                   help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC)."),
+                                   help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC; 0 "
+                                        "makes the values 1..K the classes, as in ADE20K)."),
     "--direction": click.option("--direction", type=click.Choice(CHOICES["direction"]), help="Which side is the input."),
     "--out": click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics)."),
     "--gen": click.option("--gen", help="Generator name (see 'gantk list generators')."),

@@ -140,13 +140,16 @@ def _metrics(result: dict[str, Any]) -> str:
 
 
 def per_class(result: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[float]]]]:
-    """A mask model's scores per class: the scores' names, and a row per class of its label (id, and name
-    where the data's format gives one) and scores; nothing for an image model."""
+    """A mask model's scores per class: the scores' names, and a row per class of its label and scores;
+    nothing for an image model. A label is the class's id (its mask value 1..K where 0 was ignored),
+    and its name where the data's format gives one."""
     classes = result.get("classes") or {}
     names = result.get("class_names") or []
+    first = 1 if result.get("ignore_label") == 0 else 0
     count = len(next(iter(classes.values()), []))
     return list(classes), [
-        (f"{i} {names[i]}" if i < len(names) else str(i), [values[i] for values in classes.values()]) for i in range(count)
+        (f"{first + i} {names[i]}" if i < len(names) else str(first + i), [values[i] for values in classes.values()])
+        for i in range(count)
     ]
 
 

@@ -70,6 +70,40 @@ def test_ade20k_problems_name_the_file_and_the_fix(ade20k, tmp_path):
     with pytest.raises(DataError, match=r"images/ without annotations/; for the ade20k format, unpack the annotations/ of "
                                         r"ADEChallengeData2016.zip beside it"):
         detect_format(images_only)
+    with pytest.raises(DataError, match=r"images-only: no annotations/; the ade20k format needs images/training/"):
+        check_dataset(images_only, "ade20k")
+    annotations_only = tmp_path / "annotations-only"
+    (annotations_only / "annotations" / "validation").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"annotations/ without images/; for the ade20k format, unpack the images/ of"):
+        detect_format(annotations_only)
+    flat = tmp_path / "flat"
+    for side in ("images", "annotations"):
+        (flat / side).mkdir(parents=True)
+    with pytest.raises(DataError, match=r"flat: images/ and annotations/ share no split with labels; the ade20k format needs"):
+        check_dataset(flat, "ade20k")
+
+
+def test_a_split_folder_on_one_side_only_is_reported(ade20k, tmp_path):
+    import shutil
+
+    shutil.rmtree(ade20k / "annotations" / "validation")
+    with pytest.raises(DataError) as raised:
+        check_dataset(ade20k)
+    assert raised.value.problems == ["images/validation/ has no annotations/validation/ beside it, so the split val is "
+                                     "left out: add that folder, as ADEChallengeData2016.zip unpacks it, or remove "
+                                     "images/validation/."]
+    shutil.rmtree(ade20k / "images" / "validation")
+    assert list(check_dataset(ade20k).splits) == ["train"]
+    no_val = CliRunner().invoke(cli, ["train", "--recipe", "seg", "--data", str(ade20k), "--val-every", "2", "--out",
+                                      str(tmp_path / "run")])
+    assert no_val.exit_code != 0 and ("(it has splits train); add a held-out split as the ade20k format lays splits out, "
+                                      "and name it with --val-split.") in " ".join(no_val.output.split())
+    val_only = write_ade20k(tmp_path / "val-only")
+    for side in ("images", "annotations"):
+        shutil.rmtree(val_only / side / "training")
+    with pytest.raises(DataError, match=r"has no split 'train' \(found: val\); training reads the split 'train': add it "
+                                        r"as the ade20k format lays splits out"):
+        open_dataset(val_only)
 
 
 def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
@@ -87,7 +121,8 @@ def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
     assert "3 images" in evaluated.output and "pixels of mask value 0 ignored" in evaluated.output
     rows = [line.split() for line in evaluated.output.splitlines()]
     header = rows.index(["class", "accuracy", "iou", "dice"])
-    assert [row[:2] for row in rows[header + 1 : header + 4]] == [["0", "wall"], ["1", "building"], ["2", "sky"]]
+    # classes shown by their mask values 1..3
+    assert [row[:2] for row in rows[header + 1 : header + 4]] == [["1", "wall"], ["2", "building"], ["3", "sky"]]
     written = tmp_path / "masks"
     translated = runner.invoke(cli, ["translate", "--checkpoint", str(out), "--eval-mode",
                                      str(ade20k / "images" / "validation"), str(written)])

@@ -64,6 +64,7 @@ def test_the_ignore_label_0_makes_the_values_1_to_k_the_classes(tmp_path):
     for single in ({0, 1}, {0, 255}):
         problems = mask_classes({tmp_path / "a.png": single}, tmp_path, ignore_label=0)[1]
         assert len(problems) == 1 and "no mask holds more than one class once 0 is ignored" in problems[0]
+    assert mask_classes({}, tmp_path, ignore_label=0) == (2, [])  # no mask read: the files' problems say why
     voided = mask_classes({tmp_path / "a.png": {0, 1, 2}, tmp_path / "b.png": {0, 1, 255}}, tmp_path, ignore_label=0)[1]
     assert len(voided) == 1 and voided[0].startswith("b.png: value 255 with --ignore-label 0")
     sparse = mask_classes({tmp_path / "a.png": {0, 1, 2, 5000}}, tmp_path, ignore_label=0)

@@ -127,7 +127,7 @@ def test_train_and_eval_on_voc(voc, tmp_path):
     system = load_checkpoint(out)["system"]
     assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("voc", 3, 255)
     default_split = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc)])
-    assert "has no split 'test' (found: train, val, trainval); ask for one of those (gantk eval --split NAME)" in default_split.output
+    assert "has no split 'test' (found: train, val, trainval); ask for one of those (--split NAME of gantk eval and gantk ablate)" in default_split.output
     evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", "val"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "3 images" in evaluated.output and "warning" not in evaluated.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
 from .io import pair_by_stem
-from .layout import images_of, partner_problems
+from .layout import images_of, partner_problems, relative
 
 SPLIT_FOLDERS = {"train": "training", "val": "validation"}  # split name: its folder under images/ and annotations/
 CLASS_LIST = "objectInfo150.txt"  # the names of the classes 1..150
@@ -49,9 +49,23 @@ class Ade20kFormat(VoidIgnoringFormat):
                 if all((root / side / folder).is_dir() for side in self.folders)]
 
     def near_miss_hints(self, root: Path) -> list[str]:
-        if any((root / "images" / folder).is_dir() for folder in SPLIT_FOLDERS.values()):
+        images, masks = (root / side for side in self.folders)
+        if any((masks / folder).is_dir() for folder in SPLIT_FOLDERS.values()) and not images.is_dir():
+            return [f"{root}: annotations/ without images/; for the ade20k format, unpack the images/ of "
+                    "ADEChallengeData2016.zip beside it."]
+        if any((images / folder).is_dir() for folder in SPLIT_FOLDERS.values()):
             return super().near_miss_hints(root)
         return []  # images/ alone is the segmentation format's folder too
+
+    def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
+        images, masks = (root / side for side in self.folders)
+        one_sided = [
+            f"{relative(one / folder, root)}/ has no {relative(other / folder, root)}/ beside it, so the split {split} "
+            f"is left out: add that folder, as ADEChallengeData2016.zip unpacks it, or remove {relative(one / folder, root)}/."
+            for split, folder in SPLIT_FOLDERS.items() for one, other in ((images, masks), (masks, images))
+            if images.is_dir() and masks.is_dir() and (one / folder).is_dir() and not (other / folder).is_dir()
+        ]
+        return one_sided + super().validate(root, ignore_label)
 
     @property
     def _layout_hint(self) -> str:

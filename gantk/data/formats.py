@@ -310,8 +310,8 @@ class VoidIgnoringFormat(SegmentationFormat):
 
     def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
         first, second = self.folders
-        if not self.detect(root):
-            return [f"{root}: no {first}/ and {second}/ folders; {self._layout_hint}"]
+        if missing := [f"{folder}/" for folder in self.folders if not (root / folder).is_dir()]:
+            return [f"{root}: no {' and no '.join(missing)}; {self._layout_hint}"]
         if not self.splits(root):
             return [f"{root}: {first}/ and {second}/ share no split with labels; {self._layout_hint}"]
         return super().validate(root, self._label(ignore_label))

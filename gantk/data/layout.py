@@ -67,8 +67,9 @@ def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> s
     if split in splits:
         return split
     found = ", ".join(splits) or "none"
-    raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {found}); ask for one of "
-                    "those (gantk eval --split NAME).")
+    fix = (f"training reads the split 'train': add it as the {format_name} format lays splits out" if split == "train"
+           else "ask for one of those (--split NAME of gantk eval and gantk ablate)")
+    raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {found}); {fix}.")
 
 
 def subdirs(root: Path) -> list[Path]:
@@ -385,10 +386,11 @@ def zero_ignored_classes(values: dict[Path, set[int]], root: Path) -> tuple[int,
     found = set().union(*values.values()) - {0}
     num_classes = max(2, max(found, default=1))
     problems = []
-    if len(found) < 2:
+    if values and len(found) < 2:  # where no mask could be read, the files' own problems say why
         problems.append(
-            f"{root}: no mask holds more than one class once 0 is ignored (with --ignore-label 0, the values 1..K are "
-            "the classes 0..K-1); if 0 is the background, drop --ignore-label."
+            f"{root}: no mask holds more than one class once 0 is ignored (the values 1..K are the classes 0..K-1); "
+            "if 0 is a class (the background), do not ignore it: no --ignore-label 0 (the ade20k format ignores 0 "
+            "unless --ignore-label names another value)."
         )
     with_255 = [path for path, seen in values.items() if 255 in seen]
     if len(found) > 1 and with_255 and not any(has_wide_ids(path) for path in values):  # in 8 bits, 255 is a void too

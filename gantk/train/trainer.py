@@ -258,9 +258,9 @@ class Trainer:
             held_out = [split for split in summary.splits if split != "train"]
             raise OptionError(
                 f"--val-every needs a held-out split '{config.val_split}' in {root} (it has splits "
-                f"{', '.join(summary.splits)}); choose one with --val-split"
-                + (f" (e.g. --val-split {'val' if 'val' in held_out else held_out[0]})" if held_out else "")
-                + f", or add a split '{config.val_split}' as the {summary.format} format lays splits out."
+                f"{', '.join(summary.splits)}); "
+                + (f"choose one with --val-split (e.g. --val-split {'val' if 'val' in held_out else held_out[0]})." if held_out
+                   else f"add a held-out split as the {summary.format} format lays splits out, and name it with --val-split.")
             )
         options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
