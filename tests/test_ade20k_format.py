@@ -104,6 +104,11 @@ def test_a_split_folder_on_one_side_only_is_reported(ade20k, tmp_path):
     with pytest.raises(DataError, match=r"has no split 'train' \(found: val\); training reads the split 'train': add it "
                                         r"as the ade20k format lays splits out"):
         open_dataset(val_only)
+    shutil.rmtree(val_only / "images" / "validation")
+    (val_only / "images" / "training").mkdir()  # no split on both sides
+    with pytest.raises(DataError, match=r"has no split of this format; gantk data check .*val-only --data-format ade20k "
+                                        "says what it lacks"):
+        open_dataset(val_only, format="ade20k", split="val")
 
 
 def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
