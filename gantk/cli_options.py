@@ -86,7 +86,8 @@ TRAIN_FLAGS = {
                              help="TOML file of settings, keyed by these flags' names (all but --config, --resume, --progress)."),
     "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
     "--data-format": click.option("--data-format",
-                                  help="aligned, paired, segmentation, unaligned, voc, cityscapes (detected when unambiguous)."),
+                                  help="aligned, paired, segmentation, unaligned, voc, cityscapes, ade20k (detected when "
+                                       "unambiguous)."),
     "--ignore-label": click.option("--ignore-label", type=click.IntRange(0, 65535),
                                    help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC; 0 "
                                         "makes the values 1..K the classes, as in ADE20K)."),

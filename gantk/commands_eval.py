@@ -28,7 +28,7 @@ eval_options = with_options(EVAL_OPTIONS)
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
 @click.option("--data", required=True, type=click.Path(exists=True),
               help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation, voc, "
-                   "cityscapes), or unpaired sets (unaligned: FID, KID and the neighbour metrics only).")
+                   "cityscapes, ade20k), or unpaired sets (unaligned: FID, KID and the neighbour metrics only).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
 @click.option("--ignore-label", type=click.IntRange(0, 65535),
               help="Mask value of pixels to leave out of the scores (default: the model's, if it was trained with one).")

@@ -58,10 +58,14 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         info["scores"] = "class masks (segmentation data)" if getattr(objective, "needs_masks", False) else "images or masks"
         info["needs_pairs"] = bool(getattr(objective, "compares_pairs", False))
     elif kind == "data_format":
+        from .data.formats import VoidIgnoringFormat
+
         data_format = components.create(kind, name)
         targets = getattr(data_format, "paired_targets", None)
         info["targets"] = f"{targets} paired with each input" if targets else "none paired with inputs (gantk eval cannot score it)"
         info["detected"] = "only when no other format matches" if getattr(data_format, "fallback", False) else "by its layout"
+        if isinstance(data_format, VoidIgnoringFormat):
+            info["ignores"] = f"mask value {data_format.VOID} unless --ignore-label names another"
     elif kind == "recipe":
         recipe = components.create(kind, name)
         info["system"] = recipe.system.__name__

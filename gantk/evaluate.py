@@ -14,7 +14,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader
@@ -81,7 +81,7 @@ def evaluate(
         checkpoint: a checkpoint file or a run directory (its newest checkpoint), or a loaded
             :class:`~gantk.inference.TrainedModel`, which runs on its device and in its mode and is
             left as it was (batch normalisation's running statistics included).
-        data: a dataset with pairs (aligned, paired, segmentation, voc or cityscapes format, or a plugin
+        data: a dataset with pairs (aligned, paired, segmentation, voc, cityscapes or ade20k format, or a plugin
             format with ``paired_targets``), or for an image model unpaired sets (unaligned format): their
             outputs get the distribution metrics only, against the other side's images.
         data_format: the dataset's format; ``None`` detects it.
@@ -132,13 +132,12 @@ def evaluate(
                               f"{checkpoint} is an image model: drop it.")
         config = {**config, "ignore_label": ignore_label}
     dataset = open_eval_split(data, config, split, data_format, components)
-    warn_of_training_images(model.trained_on, data, split, dataset,
-                            lambda: open_eval_split(data, config, "train", dataset.format, components), components)
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:
         raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
                         "drop --report (gantk translate writes the outputs).")
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+    warn_of_training_images(model.trained_on, data, split, dataset, source, components)
     if num_classes is None:
         scores: PixelScores | SegmentationScores = PixelScores()
         features, unavailable = _feature_network(inception_weights, model.device)
@@ -294,27 +293,35 @@ class UnpairedSplit:
     sides: dict[str, SingleDataset]
 
 
-def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any,
-                            training_split: Callable[[], Any], components: Components | None = None) -> None:
-    """Warn when the split scored holds files of the split the model trained on (``train`` of the same data)."""
-    splits = get_format(dataset.format, components).splits(Path(data))
-    if trained_on is None or Path(trained_on).resolve() != Path(data).resolve() or "train" not in splits:
-        return  # without split folders, open_eval_split has warned already
-    scored = _input_files(dataset)
-    shared = scored & (scored if split == "train" else _input_files(training_split()))
+def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any, source: str,
+                            components: Components | None = None) -> None:
+    """Warn when items of the split scored hold files of the split the model trained on (``train`` of the
+    same data). Only formats that list a split's files without decoding them (:meth:`DataFormat.split_files`)
+    are checked against another split."""
+    root = Path(data).expanduser()
+    if trained_on is None or Path(trained_on).resolve() != root.resolve():
+        return
+    items = _scored_items(dataset, source)
+    layout = get_format(dataset.format, components)
+    if not items or "train" not in layout.splits(root):
+        return  # a root without splits: open_eval_split has warned already
+    trained = set().union(*items) if split == "train" else {Path(path).resolve() for path in layout.split_files(root, "train") or ()}
+    shared = sum(not item.isdisjoint(trained) for item in items)
     if shared:
         warnings.warn(
-            f"{len(shared)} of the {len(scored)} images of split {split} of {data} are images the model trained on (split "
+            f"{shared} of the {len(items)} images of split {split} of {data} are images the model trained on (split "
             "train), so these scores are not held-out ones; score a split it did not train on (--split NAME).",
             GantkWarning,
         )
 
 
-def _input_files(dataset: Any) -> set[Path]:
-    """The input images a split's dataset lists (both sides' for unpaired data); none where it lists none."""
-    datasets = dataset.sides.values() if isinstance(dataset, UnpairedSplit) else [dataset]
-    tables = [table for each in datasets if isinstance(table := getattr(each, "files", None), dict)]
-    return {Path(path).resolve() for table in tables for path in table.get("A", [])}
+def _scored_items(dataset: Any, source: str) -> list[set[Path]]:
+    """The files of each item scored: a pair's both, an input image of unpaired data; none where the dataset
+    lists no files."""
+    if isinstance(dataset, UnpairedSplit):
+        return [{Path(path).resolve()} for path in dataset.sides[source].files["A"]]
+    files = getattr(dataset, "files", None)
+    return [{Path(path).resolve() for path in item} for item in zip(*files.values())] if isinstance(files, dict) else []
 
 
 def open_eval_split(

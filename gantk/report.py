@@ -145,10 +145,10 @@ def per_class(result: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[f
     and its name where the data's format gives one."""
     classes = result.get("classes") or {}
     names = result.get("class_names") or []
-    first = 1 if result.get("ignore_label") == 0 else 0
+    first_value = 1 if result.get("ignore_label") == 0 else 0
     count = len(next(iter(classes.values()), []))
     return list(classes), [
-        (f"{first + i} {names[i]}" if i < len(names) else str(first + i), [values[i] for values in classes.values()])
+        (f"{first_value + i} {names[i]}" if i < len(names) else str(first_value + i), [values[i] for values in classes.values()])
         for i in range(count)
     ]
 

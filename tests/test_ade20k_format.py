@@ -96,13 +96,15 @@ def test_a_split_folder_on_one_side_only_is_reported(ade20k, tmp_path):
     assert list(check_dataset(ade20k).splits) == ["train"]
     no_val = CliRunner().invoke(cli, ["train", "--recipe", "seg", "--data", str(ade20k), "--val-every", "2", "--out",
                                       str(tmp_path / "run")])
-    assert no_val.exit_code != 0 and ("(it has splits train); add a held-out split as the ade20k format lays splits out, "
-                                      "and name it with --val-split.") in " ".join(no_val.output.split())
+    assert no_val.exit_code != 0 and ("(it has splits train); put held-out photos in images/validation/ and their masks "
+                                      "in annotations/validation/, then pass --val-split val, or drop --val-every.") in (
+        " ".join(no_val.output.split()))
     val_only = write_ade20k(tmp_path / "val-only")
     for side in ("images", "annotations"):
         shutil.rmtree(val_only / side / "training")
-    with pytest.raises(DataError, match=r"has no split 'train' \(found: val\); training reads the split 'train': add it "
-                                        r"as the ade20k format lays splits out"):
+    with pytest.raises(DataError, match=r"has no split 'train' \(found: val\); ask for one of those \(--split NAME of "
+                                        r"gantk eval and gantk ablate\); gantk train reads the split 'train': add it as "
+                                        r"the ade20k format lays splits out"):
         open_dataset(val_only)
     shutil.rmtree(val_only / "images" / "validation")
     (val_only / "images" / "training").mkdir()  # no split on both sides

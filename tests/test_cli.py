@@ -65,7 +65,11 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     assert "parameters: 54,413,955" in text and "num_downs = 8" in text
     assert "whole image" in run("describe", "discriminator", "image").output
     assert "min input size: 8" in run("describe", "generator", "resnet9").output
-    formats = {name: json.loads(run("describe", "data_format", name, "--json").output) for name in ("segmentation", "single")}
+    formats = {name: json.loads(run("describe", "data_format", name, "--json").output)
+               for name in ("segmentation", "single", "voc", "ade20k")}
+    assert formats["voc"]["ignores"] == "mask value 255 unless --ignore-label names another"
+    assert formats["ade20k"]["ignores"] == "mask value 0 unless --ignore-label names another"
+    assert "ignores" not in formats["segmentation"]
     assert formats["segmentation"]["targets"] == "masks paired with each input"
     assert formats["single"]["targets"].startswith("none") and formats["single"]["detected"] == "only when no other format matches"
     assert formats["segmentation"]["detected"] == "by its layout"

@@ -216,8 +216,8 @@ def test_eval_takes_the_data_format(image_run, no_weights):
     with pytest.raises(DataError) as missing:  # the Python API takes a path that is not there
         open_eval_split(pairs.parent / "nosuch", load_checkpoint(run)["system"], "test", "aligned")
     assert "does not exist" in str(missing.value) and "Note:" not in str(missing.value)
-    for other, problem in (("segmentation", "the checkpoint is an image model"), ("aligned", "has no split 'test'"),
-                           ("unaligned", "(format unaligned) has no split 'test'")):
+    for other, problem in (("segmentation", "the checkpoint is an image model"), ("aligned", "(format aligned) has no split of this format"),
+                           ("unaligned", "(format unaligned) has no split of this format")):
         wrong = CliRunner().invoke(group(), [*args, other])
         assert wrong.exit_code != 0 and "Traceback" not in wrong.output and problem in wrong.output
         assert (f"Note: --data-format {other} was given, and {pairs} does not look like that format (it looks like the "
@@ -489,6 +489,20 @@ def test_extremes_keep_the_lowest_and_highest_scores_in_order_first_seen_on_ties
     for score in (0.5, 0.4, 0.6, 0.45):  # 0.45 is neither the lowest nor the highest so far
         one.offer(score, str(score), lambda score=score: built.append(score) or {})
     assert built == [0.5, 0.4, 0.6]
+
+
+def test_scoring_a_held_out_split_neither_warns_nor_reads_the_training_split(tmp_path, no_weights):
+    data = tmp_path / "seg"
+    for split, count in (("train", 4), ("test", 2)):
+        write_segmentation(data / split, count=count, size=40)
+    run = Trainer(TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), **TINY), progress=False).fit()
+    with pytest.warns(GantkWarning, match=r"4 of the 4 images of split train of .* are images the model trained on \(split "
+                                          r"train\), so these scores are not held-out ones"):
+        evaluate(run, data, split="train", progress=False)
+    (data / "train" / "masks" / "000.png").unlink()  # a problem of the training split alone
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate(run, data, split="test", progress=False)["images"] == 2
 
 
 def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training_set(image_run, no_weights, tmp_path):
@@ -804,7 +818,10 @@ def test_unpaired_data_scores_the_outputs_against_the_other_sides_images(cycle_r
 
     options = dict(split="train", eval_mode=True, inception_weights=stand_in_weights, progress=False)
     for direction, source, target in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
-        result = evaluate(run, data, direction=direction, **options)
+        inputs = len(list_images(data / f"train{source}"))  # the input side's images, all trained on
+        with pytest.warns(GantkWarning, match=f"{inputs} of the {inputs} images of split train of .* are images the model "
+                                              "trained on"):
+            result = evaluate(run, data, direction=direction, **options)
         fakes = model.translate(model.inputs(images(source), direction), direction)
         assert result["metrics"]["fid"] == pytest.approx(frechet_distance(features(images(target)), features(fakes)), rel=1e-4)
         assert (result["direction"], result["images"], result["real_images"]) == (direction, *(len(images(s)) for s in (source, target)))

@@ -1,6 +1,7 @@
 """Ignored mask pixels (--ignore-label): read as id -1, left out of classes, losses, gradients and scores."""
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,18 @@ def test_train_check_eval_and_translate_with_0_ignored(tmp_path):
 
     values = set(torch.cat([read_mask(path).flatten() for path in written.glob("*.png")]).unique().tolist())
     assert values and values <= {1, 2, 3}  # the classes' values in the masks trained on, never the ignored 0
+
+
+def test_an_ignore_label_no_mask_holds_is_warned_of(tmp_path):
+    from gantk.data import check_dataset
+    from helpers import write_segmentation
+
+    plain = write_segmentation(tmp_path / "plain", count=2, num_classes=3)
+    with pytest.warns(GantkWarning, match="plain: no mask holds the ignore label 255, so no pixel is ignored"):
+        assert check_dataset(plain, ignore_label=255).splits[""].num_classes == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_dataset(write_void_bordered(tmp_path / "voc"), ignore_label=255)
 
 
 def test_ignored_pixels_read_as_minus_one(tmp_path):
@@ -293,3 +306,4 @@ def test_a_study_trains_and_scores_its_cells_with_the_ignore_label(tmp_path):
     assert result.exit_code == 0, result.output
     for cell in ("lovasz", "hinge+lovasz"):
         assert load_checkpoint(tmp_path / "study" / cell)["system"]["ignore_label"] == 255
+    assert "images, pixels of mask value 255 ignored);" in (tmp_path / "study" / "results.md").read_text()

@@ -81,8 +81,9 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         "",
         grid.description,
         "",
-        f"Data: `{data}` (split {first['split']}, {first['images']} images); {steps_text(results)}; "
-        f"evaluation mode: {first['mode']}.",
+        f"Data: `{data}` (split {first['split']}, {first['images']} images"
+        + (f", pixels of mask value {first['ignore_label']} ignored" if first.get("ignore_label") is not None else "")
+        + f"); {steps_text(results)}; evaluation mode: {first['mode']}.",
         "",
     ]
     reasons = sorted({f"{name}: {reason}" for r in results for name, reason in r["unavailable"].items()})

@@ -27,17 +27,18 @@ class Ade20kFormat(VoidIgnoringFormat):
     folders = ("images", "annotations")
     VOID = 0
     masks_source = "unpack the annotations/ of ADEChallengeData2016.zip beside it"
+    how_to_split = "put held-out photos in images/validation/ and their masks in annotations/validation/, then pass --val-split val"
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
         """The first name of each class in the set's ``objectInfo150.txt`` (tab-separated ``Idx Ratio Train
         Val Name`` rows, names such as ``building;edifice``); ``None`` without that file, or read with another label."""
         listing = root / CLASS_LIST
-        if self._label(ignore_label) != self.VOID or not listing.is_file():
+        if self._ignored_value(ignore_label) != self.VOID or not listing.is_file():
             return None
-        rows = [line.split("\t") for line in listing.read_text(encoding="utf-8-sig", errors="replace").splitlines()[1:]]
-        names = [re.split("[;,]", row[-1])[0].strip() for row in rows if len(row) >= 2]
-        numbered = [row[0].strip() for row in rows if len(row) >= 2] == [str(i) for i in range(1, len(names) + 1)]
-        return names if names and numbered else None
+        lines = listing.read_text(encoding="utf-8-sig", errors="replace").splitlines()[1:]
+        rows = [row for row in (line.split("\t") for line in lines) if len(row) >= 2]
+        numbered = [row[0].strip() for row in rows] == [str(i) for i in range(1, len(rows) + 1)]
+        return [re.split("[;,]", row[-1])[0].strip() for row in rows] if rows and numbered else None
 
     def detect(self, root: Path) -> bool:
         return super().detect(root) and any((root / "annotations" / folder).is_dir() for folder in SPLIT_FOLDERS.values())
@@ -58,14 +59,19 @@ class Ade20kFormat(VoidIgnoringFormat):
         return []  # images/ alone is the segmentation format's folder too
 
     def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
+        return self._one_sided_splits(root) + super().validate(root, ignore_label)
+
+    def _one_sided_splits(self, root: Path) -> list[str]:
+        """The problems of split folders under one of images/ and annotations/ only."""
         images, masks = (root / side for side in self.folders)
-        one_sided = [
+        if not (images.is_dir() and masks.is_dir()):
+            return []  # validate names the missing folder
+        return [
             f"{relative(one / folder, root)}/ has no {relative(other / folder, root)}/ beside it, so the split {split} "
             f"is left out: add that folder, as ADEChallengeData2016.zip unpacks it, or remove {relative(one / folder, root)}/."
             for split, folder in SPLIT_FOLDERS.items() for one, other in ((images, masks), (masks, images))
-            if images.is_dir() and masks.is_dir() and (one / folder).is_dir() and not (other / folder).is_dir()
+            if (one / folder).is_dir() and not (other / folder).is_dir()
         ]
-        return one_sided + super().validate(root, ignore_label)
 
     @property
     def _layout_hint(self) -> str:

@@ -28,6 +28,7 @@ class CityscapesFormat(VoidIgnoringFormat):
     folders = ("leftImg8bit", "gtFine")
     masks_source = ("unpack gtFine_trainvaltest.zip beside it and write its training-id masks with cityscapesScripts' "
                     "csCreateTrainIdLabelImgs")
+    how_to_split = "put held-out cities in leftImg8bit/val/ and gtFine/val/, then pass --val-split val"
     CLASS_NAMES = (
         "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation", "terrain",
         "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",

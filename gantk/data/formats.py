@@ -35,8 +35,9 @@ class DataFormat(abc.ABC):
     ``paired_targets`` says what each item pairs with its input: ``"images"``, ``"masks"``, or
     ``None`` (unaligned sides, single images); ``gantk eval`` needs paired targets. ``split`` names a
     split folder (``train``, ``test``...); :data:`ROOT_SPLIT` stands for a layout kept directly in the
-    root, which serves every requested split; ``how_to_split`` says how to give such a root the
-    held-out ``{split}``. A ``fallback`` format is detected only when no other format matches.
+    root, which serves every requested split; ``how_to_split`` says how data without a held-out split
+    gets one (``{split}``: the name asked for). A ``fallback`` format is detected only when no other
+    format matches.
     """
 
     name = ""
@@ -74,6 +75,11 @@ class DataFormat(abc.ABC):
     def near_miss_hints(self, root: Path) -> list[str]:
         """What ``root`` lacks to be in this format when it nearly is; shown when no format matches."""
         return []
+
+    def split_files(self, root: Path, split: str) -> set[Path] | None:
+        """Every file of ``split``, listed without decoding; ``None`` where the format does not list them so
+        (``gantk eval`` then checks a split for the model's training images only when it is ``train``)."""
+        return None
 
 
 # -- built-in formats -------------------------------------------------------------------------
@@ -158,6 +164,9 @@ class _TwoFolderFormat(DataFormat):
     def _layout_hint(self) -> str:
         first, second = self.folders
         return f"the {self.name} format needs {first}/ and {second}/ folders holding files with matching names."
+
+    def split_files(self, root: Path, split: str) -> set[Path] | None:
+        return {path for pair in self._pairs(root, split, []) for path in pair}  # validate reports the problems
 
     def _pairs(self, root: Path, split: str, problems: list[str]) -> list[tuple[Path, Path]]:
         if split == ROOT_SPLIT:
@@ -249,6 +258,9 @@ class SegmentationFormat(_TwoFolderFormat):
                 if mask is not None and is_lossless_mask(pair[1]):  # a lossy mask is reported once
                     values[pair[1]] = mask_values(mask)
         problems += mask_classes(values, root, ignore_label)[1]
+        if ignore_label is not None and values and not any(ignore_label in seen for seen in values.values()):
+            warnings.warn(f"{root}: no mask holds the ignore label {ignore_label}, so no pixel is ignored; if the masks "
+                          "mark pixels to ignore with another value, name it with --ignore-label; else drop --ignore-label.", GantkWarning, stacklevel=2)
         return problems
 
     def open(
@@ -300,7 +312,7 @@ class VoidIgnoringFormat(SegmentationFormat):
     CLASS_NAMES: tuple[str, ...] = ()  # the names of the class ids 0, 1, ... with VOID ignored
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
-        return list(self.CLASS_NAMES) if self.CLASS_NAMES and self._label(ignore_label) == self.VOID else None
+        return list(self.CLASS_NAMES) if self.CLASS_NAMES and self._ignored_value(ignore_label) == self.VOID else None
 
     def near_miss_hints(self, root: Path) -> list[str]:
         images, masks = (root / folder for folder in self.folders)
@@ -314,18 +326,18 @@ class VoidIgnoringFormat(SegmentationFormat):
             return [f"{root}: no {' and no '.join(missing)}; {self._layout_hint}"]
         if not self.splits(root):
             return [f"{root}: {first}/ and {second}/ share no split with labels; {self._layout_hint}"]
-        return super().validate(root, self._label(ignore_label))
+        return super().validate(root, self._ignored_value(ignore_label))
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
              normalize=True, num_classes: int | None = None, ignore_label: int | None = None):
         return super().open(root, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
                             augment=augment, flip=flip, normalize=normalize, num_classes=num_classes,
-                            ignore_label=self._label(ignore_label))
+                            ignore_label=self._ignored_value(ignore_label))
 
     def num_classes(self, root: Path, ignore_label: int | None = None) -> int:
-        return super().num_classes(root, self._label(ignore_label))
+        return super().num_classes(root, self._ignored_value(ignore_label))
 
-    def _label(self, ignore_label: int | None) -> int:
+    def _ignored_value(self, ignore_label: int | None) -> int:
         """The mask value to ignore: the one given, else ``VOID``."""
         return self.VOID if ignore_label is None else ignore_label
 

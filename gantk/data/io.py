@@ -378,11 +378,12 @@ def write_mask(ids: Tensor, num_classes: int, path: str | Path, ignore_label: in
     the ids plus one."""
     path = Path(path)
     ids = ids.detach().cpu()
+    largest_id = num_classes if ignore_label == 0 else num_classes - 1  # as written; a binary mask's 255 aside
     if ignore_label == 0:
         ids = ids + 1
     elif num_classes == 2:
         ids = ids * 255
-    if num_classes + (ignore_label == 0) > 255:
+    if largest_id >= 255:
         with replacing(path, binary=True) as handle:
             Image.fromarray(ids.numpy().astype(np.uint16)).save(handle, format="PNG")
         return path

@@ -69,8 +69,9 @@ def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> s
     if not splits:
         raise DataError(f"dataset {root} (format {format_name}) has no split of this format; gantk data check "
                         f"{shlex.quote(str(root))} --data-format {format_name} says what it lacks.")
-    fix = (f"training reads the split 'train': add it as the {format_name} format lays splits out" if split == "train"
-           else "ask for one of those (--split NAME of gantk eval and gantk ablate)")
+    fix = "ask for one of those (--split NAME of gantk eval and gantk ablate)"
+    if split == "train":
+        fix += f"; gantk train reads the split 'train': add it as the {format_name} format lays splits out"
     raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {', '.join(splits)}); {fix}.")
 
 

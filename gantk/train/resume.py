@@ -46,7 +46,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     payload["system"]["recipe_opt"], payload["train_config"]["recipe_opt"] = options, dict(options)
     saved = payload["train_config"]
     saved["data_format"] = saved.get("data_format") or payload["system"].get("data_format")  # as detected then
-    if saved.get("ignore_label") is None:  # the data format's own (voc, cityscapes: 255)
+    if saved.get("ignore_label") is None:  # the data format's own (voc, cityscapes: 255; ade20k: 0)
         saved["ignore_label"] = payload["system"].get("ignore_label")
     overrides = dict(overrides or {})
     if "recipe_opt" in overrides:  # none spelt as the run's options hold it

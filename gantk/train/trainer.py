@@ -260,7 +260,7 @@ class Trainer:
                 f"--val-every needs a held-out split '{config.val_split}' in {root} (it has splits "
                 f"{', '.join(summary.splits)}); "
                 + (f"choose one with --val-split (e.g. --val-split {'val' if 'val' in held_out else held_out[0]})." if held_out
-                   else f"add a held-out split as the {summary.format} format lays splits out, and name it with --val-split.")
+                   else f"{layout.how_to_split.format(split=config.val_split)}, or drop --val-every.")
             )
         options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
