@@ -227,7 +227,7 @@ def evaluate(
 def _class_names(data: str | Path, dataset: Any, num_classes: int, components: Components | None) -> list[str] | None:
     """The names of a mask model's classes where the data's format names at least as many."""
     layout = get_format(dataset.format, components)
-    names = layout.class_names(Path(data), dataset.ignore_label) if isinstance(layout, SegmentationFormat) else None
+    names = layout.class_names(Path(data).expanduser(), dataset.ignore_label) if isinstance(layout, SegmentationFormat) else None
     return names[:num_classes] if names and len(names) >= num_classes else None
 
 
@@ -305,7 +305,8 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
     layout = get_format(dataset.format, components)
     if not items or "train" not in layout.splits(root):
         return  # a root without splits: open_eval_split has warned already
-    trained = set().union(*items) if split == "train" else {Path(path).resolve() for path in layout.split_files(root, "train") or ()}
+    listed = layout.split_files(root, "train") if split != "train" else None
+    trained = set().union(*items) if split == "train" else {Path(path).resolve() for path in listed or ()}
     shared = sum(not item.isdisjoint(trained) for item in items)
     if shared:
         warnings.warn(

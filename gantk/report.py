@@ -147,10 +147,8 @@ def per_class(result: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[f
     names = result.get("class_names") or []
     first_value = 1 if result.get("ignore_label") == 0 else 0
     count = len(next(iter(classes.values()), []))
-    return list(classes), [
-        (f"{first_value + i} {names[i]}" if i < len(names) else str(first_value + i), [values[i] for values in classes.values()])
-        for i in range(count)
-    ]
+    labels = [f"{first_value + i}" + (f" {names[i]}" if i < len(names) else "") for i in range(count)]
+    return list(classes), [(label, [values[i] for values in classes.values()]) for i, label in enumerate(labels)]
 
 
 def _per_class_table(result: dict[str, Any]) -> str:

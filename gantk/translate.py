@@ -53,8 +53,8 @@ def translate(
     is deterministic. Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
     0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
     input. Existing files are replaced only with ``overwrite`` (never the inputs). Inputs that cannot
-    be read are left out and named together in a ``DataError`` raised once the others are written. ``components`` are the plugin components that provide the model's parts
-    (default: the installed ones).
+    be read are left out and named together in a ``DataError`` raised once the others are written.
+    ``components`` are the plugin components that provide the model's parts (default: the installed ones).
     """
     check_choice("size", size, TRANSLATE_SIZES)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:

@@ -27,11 +27,13 @@ class Ade20kFormat(VoidIgnoringFormat):
     folders = ("images", "annotations")
     VOID = 0
     masks_source = "unpack the annotations/ of ADEChallengeData2016.zip beside it"
-    how_to_split = "put held-out photos in images/validation/ and their masks in annotations/validation/, then pass --val-split val"
+    how_to_split = ("put held-out photos in images/validation/ and their masks in annotations/validation/, then pass "
+                    "--val-split val")
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
         """The first name of each class in the set's ``objectInfo150.txt`` (tab-separated ``Idx Ratio Train
-        Val Name`` rows, names such as ``building;edifice``); ``None`` without that file, or read with another label."""
+        Val Name`` rows, names such as ``building;edifice``); ``None`` without that file, or read with
+        another label."""
         listing = root / CLASS_LIST
         if self._ignored_value(ignore_label) != self.VOID or not listing.is_file():
             return None

@@ -260,7 +260,8 @@ class SegmentationFormat(_TwoFolderFormat):
         problems += mask_classes(values, root, ignore_label)[1]
         if ignore_label is not None and values and not any(ignore_label in seen for seen in values.values()):
             warnings.warn(f"{root}: no mask holds the ignore label {ignore_label}, so no pixel is ignored; if the masks "
-                          "mark pixels to ignore with another value, name it with --ignore-label; else drop --ignore-label.", GantkWarning, stacklevel=2)
+                          "mark pixels to ignore with another value, name it with --ignore-label; else drop --ignore-label.",
+                          GantkWarning, stacklevel=2)
         return problems
 
     def open(
