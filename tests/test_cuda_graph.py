@@ -61,6 +61,7 @@ def test_only_systems_that_vouch_for_their_step_are_recorded(tmp_path):
     assert system("pix2pix", pairs).cuda_graph_obstacle() is None
     masks = write_segmentation(tmp_path / "masks")
     assert system("seg", masks, loss="l1", disc="none").cuda_graph_obstacle() is None
+    assert system("seg", masks, loss="hinge+ce").cuda_graph_obstacle() is None
     assert "lovasz term reads on the CPU which classes" in system("seg", masks, loss="lovasz", disc="none").cuda_graph_obstacle()
     assert "add --pool-size 0" in system("cyclegan", unaligned).cuda_graph_obstacle()
     assert system("cyclegan", unaligned, pool_size=0).cuda_graph_obstacle() is None

@@ -222,9 +222,10 @@ def test_scores_leave_ignored_pixels_out(channels):
 
 
 def test_no_term_scores_or_trains_on_ignored_pixels(tmp_path):
-    """Every term of the generator's loss (adversarial, lovasz, l1) gives ignored pixels no gradient."""
+    """Every term of the generator's loss (adversarial, lovasz, ce, l1) gives ignored pixels no gradient."""
     root = write_void_bordered(tmp_path / "voc")
-    config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), loss="hinge+lovasz+l1", ignore_label=255, **TINY)
+    config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), loss="hinge+lovasz+ce+l1", ignore_label=255,
+                         **TINY)
     trainer = Trainer(config, progress=False)
     dataset, _ = trainer.open_data()
     system = trainer.build_system(dataset, torch.device("cpu"))
@@ -235,7 +236,7 @@ def test_no_term_scores_or_trains_on_ignored_pixels(tmp_path):
     outputs = {"fake_logits": logits, "fake": targets.probabilities(logits)}
     g_phase = next(phase for phase in system.phases if phase.name == "G")
     losses = system.phase_losses(g_phase, batch, outputs, dict(system.networks))
-    assert {"G/hinge", "G/lovasz", "G/l1"} <= set(losses)
+    assert {"G/hinge", "G/lovasz", "G/ce", "G/l1"} <= set(losses)
     sum(losses.values()).backward()
     per_pixel = logits.grad.abs().sum(1)
     assert per_pixel[ignored].max() == 0 and (per_pixel[~ignored] > 0).float().mean() > 0.9

@@ -16,6 +16,7 @@ from gantk import LossContext
 from gantk.errors import GantkError, OptionError
 from gantk.objectives import (
     BCEGANLoss,
+    CrossEntropyLoss,
     CycleLoss,
     HingeGANLoss,
     IdentityLoss,
@@ -26,6 +27,8 @@ from gantk.objectives import (
     adversarial,
     bce_discriminator_loss,
     bce_generator_loss,
+    cross_entropy,
+    cross_entropy_loss,
     cycle,
     cycle_loss,
     hinge_discriminator_loss,
@@ -64,7 +67,7 @@ def value(loss: torch.Tensor) -> float:
     return loss.item()
 
 
-@pytest.mark.parametrize("module", [adversarial, pixel, cycle, lovasz, spec])
+@pytest.mark.parametrize("module", [adversarial, pixel, cycle, lovasz, cross_entropy, spec])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
@@ -490,6 +493,43 @@ def test_lovasz_module_options_and_shape_errors():
         lovasz_loss(logits, F.one_hot(target, 3).permute(0, 3, 1, 2))
 
 
+# --- ce ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_ce_is_the_cross_entropy_of_the_pixels_not_ignored(classes):
+    torch.manual_seed(0)
+    logits = torch.randn(2, classes, 5, 5, requires_grad=True)
+    target = torch.randint(0, max(classes, 2), (2, 5, 5))
+    target[0, :2] = -1  # ignored
+    kept = target >= 0
+    if classes == 1:
+        expected = F.binary_cross_entropy_with_logits(logits[:, 0][kept], target[kept].float())
+    else:
+        expected = F.cross_entropy(logits, target, ignore_index=-1)
+    loss = cross_entropy_loss(logits, target)
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    ignored = ~kept.unsqueeze(1).expand_as(logits)
+    assert logits.grad[ignored].abs().max() == 0 and (logits.grad[~ignored] != 0).all()
+
+
+def test_ce_of_ignored_pixels_only_is_0_and_trains_nothing():
+    logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+    loss = cross_entropy_loss(logits, torch.full((2, 4, 4), -1))
+    loss.backward()
+    assert loss.item() == 0 and logits.grad.abs().max() == 0
+
+
+def test_ce_module_reads_the_logits_in_float32():
+    ctx = _segmentation_context()
+    assert torch.equal(CrossEntropyLoss().generator_loss(ctx), cross_entropy_loss(ctx.fake_logits, ctx.target))
+    assert CrossEntropyLoss().discriminator_loss(ctx) is None
+    assert cross_entropy_loss(torch.zeros(1, 3, 2, 2, dtype=torch.bfloat16), torch.zeros(1, 2, 2, dtype=torch.long)).dtype == \
+        torch.float32
+    with pytest.raises(ValueError, match="ce expects logits N x K x H x W and class ids N x H x W"):
+        cross_entropy_loss(torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2, dtype=torch.long))
+
+
 # --- every registered objective -------------------------------------------------------------
 
 def _segmentation_context():
@@ -524,8 +564,8 @@ def test_l2_variants_use_the_l2_distance(name, distance):
 
 
 def test_builtins_are_registered():
-    assert MASK_OBJECTIVES == ["lovasz"]
-    expected = {"bce", "lsgan", "hinge", "l1", "l2", "lovasz", "cycle", "identity"}
+    assert MASK_OBJECTIVES == ["ce", "lovasz"]
+    expected = {"bce", "lsgan", "hinge", "l1", "l2", "ce", "lovasz", "cycle", "identity"}
     assert expected <= set(OBJECTIVES.names())
     assert all(OBJECTIVES.get(name).plugin == "gantk.objectives" for name in expected)
 

@@ -1,7 +1,7 @@
 """Built-in objectives and objective specs.
 
 Registered names: ``bce``, ``lsgan``, ``hinge`` (adversarial), ``l1``, ``l2`` (pixel),
-``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired).
+``ce`` and ``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired).
 Combine them in a spec such as ``"bce+l1"`` with :class:`ObjectiveSet`.
 """
 
@@ -18,6 +18,7 @@ from .adversarial import (
     lsgan_generator_loss,
 )
 from .base import LossContext, Objective
+from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .cycle import CycleLoss, IdentityLoss, cycle_loss, identity_loss
 from .lovasz import LovaszLoss, lovasz_loss
 from .pixel import PixelL1Loss, PixelL2Loss, pixel_loss
@@ -42,6 +43,7 @@ def gantk_register_objectives(registry):
     registry.add("hinge", HingeGANLoss)
     registry.add("l1", PixelL1Loss)
     registry.add("l2", PixelL2Loss)
+    registry.add("ce", CrossEntropyLoss)
     registry.add("lovasz", LovaszLoss)
     registry.add("cycle", CycleLoss)
     registry.add("identity", IdentityLoss)
@@ -51,6 +53,7 @@ def gantk_register_objectives(registry):
 
 __all__ = [
     "BCEGANLoss",
+    "CrossEntropyLoss",
     "CycleLoss",
     "HingeGANLoss",
     "IdentityLoss",
@@ -64,6 +67,7 @@ __all__ = [
     "PixelL2Loss",
     "bce_discriminator_loss",
     "bce_generator_loss",
+    "cross_entropy_loss",
     "cycle_loss",
     "gantk_register_objectives",
     "hinge_discriminator_loss",
