@@ -24,6 +24,7 @@ import json
 import platform
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -46,6 +47,8 @@ RUNS = {
     "hinge-lovasz-l1": ("hinge+lovasz+l1@0.5", "patch70"),
     "l1": ("l1", "none"),
     "lovasz": ("lovasz", "none"),
+    "ce": ("ce", "none"),
+    "ce-lovasz": ("ce+lovasz", "none"),
 }
 
 
@@ -187,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             "test": metrics, "test_foreground_share": share, "eval_mode": True,
             "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
             "torch": torch.__version__, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         (args.results / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"{name}: {json.dumps(metrics)} ({seconds:.0f} s)", flush=True)
