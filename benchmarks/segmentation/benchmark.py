@@ -49,6 +49,7 @@ RUNS = {
     "lovasz": ("lovasz", "none"),
     "ce": ("ce", "none"),
     "ce-lovasz": ("ce+lovasz", "none"),
+    "hinge-ce-lovasz": ("hinge+ce+lovasz", "patch70"),
 }
 
 
