@@ -126,6 +126,8 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     if list_grids:  # the grid given, or every built-in one
         for grid in [load_grid(grid_spec)] if grid_spec else BUILTIN_GRIDS.values():
             click.echo(f"{grid.name}: {grid.description}")
+            if grid.common:
+                click.echo("  every cell: " + ", ".join(f"{k}={v}" for k, v in grid.common.items()))
             for cell in grid.cells:
                 click.echo(f"  {cell.name}: " + ", ".join(f"{k}={v}" for k, v in cell.settings.items()))
         return

@@ -14,7 +14,8 @@ from gantk.errors import GantkError
 from gantk.inference import TrainedModel
 from gantk.metrics import fid as fid_module
 from gantk.train import Trainer
-from helpers import write_paired, write_stand_in_inception, write_unaligned
+from gantk.train.checkpoint import load_checkpoint
+from helpers import write_paired, write_segmentation, write_stand_in_inception, write_unaligned
 
 GRID = """
 name = "tiny"
@@ -242,6 +243,22 @@ def test_builtin_grid_cells_resolve(name, tmp_path):
 def test_list_builtin_grids():
     result = invoke("--list")
     assert result.exit_code == 0 and "table1" in result.output and "L1+cGAN: loss=bce+l1@100" in result.output
+    assert "seg-losses: segmentation objectives" in result.output and "  every cell: recipe=seg\n" in result.output
+
+
+def test_the_segmentation_grid_trains_and_scores_every_cell(tmp_path):
+    data = tmp_path / "seg"
+    for split in ("train", "test"):
+        write_segmentation(data / split, count=2, size=40, num_classes=3)
+    result = invoke("--grid", "seg-losses", "--data", data, "--out", tmp_path / "study", "--max-steps", 1, "--batch-size", 2,
+                    "--load-size", 36, "--crop-size", 32, "--workers", 0, "--gen-opt", "ngf=8", "--disc-opt", "ndf=8",
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "study" / "results.md").read_text()
+    for cell in BUILTIN_GRIDS["seg-losses"].cells:
+        assert f"| {cell.name} |" in table
+        assert load_checkpoint(tmp_path / "study" / cell.folder)["system"]["recipe"] == "seg"
+    assert "mean_iou" in table
 
 
 def test_list_with_a_grid_lists_that_grid(study):

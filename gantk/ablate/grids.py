@@ -78,6 +78,14 @@ BUILTIN_GRIDS = {
             Cell("L2+cGAN", {"loss": "bce+l2@100", "conditional": True}),
             Cell("0.5 L1+0.5 L2+cGAN", {"loss": "bce+l1@50+l2@50", "conditional": True}),
         ), "reconstruction term with cGAN: L1, L2 and their half-half mix, all with total weight lambda = 100"),
+        Grid("seg-losses", (
+            Cell("lovasz", {"loss": "lovasz", "disc": "none"}),
+            Cell("ce", {"loss": "ce", "disc": "none"}),
+            Cell("ce+lovasz", {"loss": "ce+lovasz", "disc": "none"}),
+            Cell("hinge+lovasz", {"loss": "hinge+lovasz"}),
+            Cell("hinge+ce+lovasz", {"loss": "hinge+ce+lovasz"}),
+        ), "segmentation objectives (seg recipe, mask data): Lovasz and cross-entropy alone and together, without a "
+           "discriminator and with the recipe's hinge term against the conditional 70x70 PatchGAN", {"recipe": "seg"}),
     )
 }
 
