@@ -305,8 +305,10 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
     layout = get_format(dataset.format, components)
     if not items or "train" not in layout.splits(root):
         return  # a root without splits: open_eval_split has warned already
-    listed = layout.split_files(root, "train") if split != "train" else None
-    trained = set().union(*items) if split == "train" else {Path(path).resolve() for path in listed or ()}
+    if split == "train":
+        trained = set().union(*items)
+    else:
+        trained = {Path(path).resolve() for path in layout.split_files(root, "train") or ()}
     shared = sum(not item.isdisjoint(trained) for item in items)
     if shared:
         warnings.warn(
@@ -367,15 +369,15 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             "these scores are on its training images, not held-out ones.",
             GantkWarning,  # raised here, so a study's several callers show it once
         )
-    label = config.get("ignore_label")
-    ignored = {} if label is None else {"ignore_label": label}
-    if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data), **ignored)) > config["num_classes"]:
+    label = config.get("ignore_label")  # None: the format's own (open_dataset leaves an option given as None out)
+    if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data), label)) > config["num_classes"]:
         held = (f"values 1..{found}" if label == 0 else f"ids 0..{found - 1}") + ("" if label is None else f", {label} ignored")
         raise DataError(
             f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
             f"({held}); evaluate on data with the classes the model was trained on."
         )
-    options = {"num_classes": config["num_classes"], **ignored} if wanted_kind == "masks" else {"direction": config.get("direction", "AtoB")}
+    options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
+        "direction": config.get("direction", "AtoB")}
     dataset = open_dataset(
         data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
         components=components, **options,

@@ -168,7 +168,7 @@ def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) ->
     the ignore label 0, the values ``1..K`` give ``0..K-1``."""
     if ignore_label == 0:
         return mask - 1
-    ids = torch.where(mask == 255, 1, mask) if num_classes == 2 and ignore_label != 255 else mask
+    ids = torch.where(mask == 255, 1, mask) if _binary_255(num_classes, ignore_label) else mask
     return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
 
 
@@ -176,9 +176,14 @@ def mask_value_range(num_classes: int, ignore_label: int | None) -> str:
     """The mask values :func:`mask_ids` takes, in words."""
     if ignore_label == 0:
         return f"the values 1..{num_classes} of this dataset's classes (0 is ignored)"
-    binary = " (or 255 for binary masks)" if num_classes == 2 and ignore_label != 255 else ""
+    binary = " (or 255 for binary masks)" if _binary_255(num_classes, ignore_label) else ""
     ignored = f"; {ignore_label} is ignored" if ignore_label is not None else ""
     return f"the class ids 0..{num_classes - 1} of this dataset{binary}{ignored}"
+
+
+def _binary_255(num_classes: int, ignore_label: int | None) -> bool:
+    """Whether a mask's 255 is the object of a binary set (read as id 1), not a value to ignore."""
+    return num_classes == 2 and ignore_label != 255
 
 
 def _same_size(a: Tensor, b: Tensor, a_path: Path, b_path: Path) -> None:
