@@ -16,6 +16,11 @@ from gantk.train.logs import TIMINGS
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
 
 
+# gantk train flags of a tiny run (32 px crops, 8-filter networks), for CLI tests
+TINY_FLAGS = ("--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--workers", "0", "--gen-opt", "ngf=8",
+              "--disc-opt", "ndf=8", "--no-progress")
+
+
 def without_timings(rows: list[dict]) -> list[dict]:
     """Metrics rows without the columns that differ between two runs of the same settings (images/s, ...)."""
     return [{key: value for key, value in row.items() if key not in TIMINGS} for row in rows]

@@ -250,9 +250,8 @@ def test_the_segmentation_grid_trains_and_scores_every_cell(tmp_path):
     data = tmp_path / "seg"
     for split in ("train", "test"):
         write_segmentation(data / split, count=2, size=40, num_classes=3)
-    result = invoke("--grid", "seg-losses", "--data", data, "--out", tmp_path / "study", "--max-steps", 1, "--batch-size", 2,
-                    "--load-size", 36, "--crop-size", 32, "--workers", 0, "--gen-opt", "ngf=8", "--disc-opt", "ndf=8",
-                    "--no-progress")
+    result = invoke("--grid", "seg-losses", "--data", data, "--out", tmp_path / "study", *FLAGS, "--gen-opt", "ngf=8",
+                    "--disc-opt", "ndf=8")
     assert result.exit_code == 0, result.output
     table = (tmp_path / "study" / "results.md").read_text()
     for cell in BUILTIN_GRIDS["seg-losses"].cells:

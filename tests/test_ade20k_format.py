@@ -12,7 +12,7 @@ from gantk.data import check_dataset, detect_format, open_dataset, read_mask, wr
 from gantk.data.ade20k import Ade20kFormat
 from gantk.errors import DataError
 from gantk.train.checkpoint import load_checkpoint
-from helpers import smooth_image
+from helpers import TINY_FLAGS, smooth_image
 
 FOLDERS = {"train": "training", "val": "validation"}
 
@@ -118,8 +118,7 @@ def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
     out = tmp_path / "run"
     trained = runner.invoke(cli, [str(arg) for arg in (
         "train", "--recipe", "seg", "--data", ade20k, "--out", out, "--max-steps", 2, "--val-every", 2, "--val-split", "val",
-        "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0, "--gen-opt", "ngf=8", "--disc-opt",
-        "ndf=8", "--no-progress")])
+        *TINY_FLAGS)])
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
     assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("ade20k", 3, 0)

@@ -18,9 +18,14 @@ from gantk.objectives import lovasz_loss
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
-from helpers import smooth_image, write_paired
+from helpers import TINY_FLAGS, smooth_image, write_paired
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+
+def run(*args):
+    """``gantk ARGS`` in this process."""
+    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def write_void_bordered(root: Path, count: int = 4, size: int = 40, num_classes: int = 3, void: int = 255) -> Path:
@@ -88,18 +93,11 @@ def test_the_ignore_label_0_makes_the_values_1_to_k_the_classes(tmp_path):
 
 def test_train_check_eval_and_translate_with_0_ignored(tmp_path):
     root = write_void_bordered(tmp_path / "ade", void=0)
-    runner = CliRunner()
-
-    def run(*args):
-        return runner.invoke(cli, [str(a) for a in args])
-
     checked = run("data", "check", root, "--ignore-label", 0)
     assert checked.exit_code == 0, checked.output
     assert "3 classes (values 1..3), 0 ignored" in checked.output
     out = tmp_path / "run"
-    trained = run("train", "--recipe", "seg", "--data", root, "--ignore-label", 0, "--out", out, "--max-steps", 2,
-                  "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0,
-                  "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--no-progress")
+    trained = run("train", "--recipe", "seg", "--data", root, "--ignore-label", 0, "--out", out, "--max-steps", 2, *TINY_FLAGS)
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
     assert system["num_classes"] == 3 and system["ignore_label"] == 0
@@ -244,11 +242,6 @@ def test_no_term_scores_or_trains_on_ignored_pixels(tmp_path):
 
 def test_train_check_and_eval_with_an_ignore_label(tmp_path):
     root = write_void_bordered(tmp_path / "voc")
-    runner = CliRunner()
-
-    def run(*args):
-        return runner.invoke(cli, [str(a) for a in args])
-
     checked = run("data", "check", root, "--ignore-label", 255)
     assert checked.exit_code == 0, checked.output
     assert "3 classes, 255 ignored" in checked.output
@@ -257,8 +250,7 @@ def test_train_check_and_eval_with_an_ignore_label(tmp_path):
 
     out = tmp_path / "run"
     trained = run("train", "--recipe", "seg", "--data", root, "--ignore-label", 255, "--out", out, "--max-steps", 2,
-                  "--val-every", 2, "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0,
-                  "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--no-progress")
+                  "--val-every", 2, *TINY_FLAGS)
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
     assert system["num_classes"] == 3 and system["ignore_label"] == 255

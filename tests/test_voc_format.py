@@ -12,7 +12,7 @@ from gantk.cli import cli
 from gantk.data import check_dataset, detect_format, open_dataset
 from gantk.errors import DataError
 from gantk.train.checkpoint import load_checkpoint
-from helpers import smooth_image
+from helpers import TINY_FLAGS, smooth_image
 
 VOC_PALETTE = [0, 0, 0, 128, 0, 0, 0, 128, 0] + [0, 0, 0] * 252 + [224, 224, 192]
 
@@ -121,8 +121,7 @@ def test_train_and_eval_on_voc(voc, tmp_path):
             and "(it has splits train, val, trainval); choose one with --val-split (e.g. --val-split val)" in no_test.output)
     trained = runner.invoke(cli, [str(arg) for arg in (
         "train", "--recipe", "seg", "--data", voc, "--out", out, "--max-steps", 2, "--val-every", 2, "--val-split", "val",
-        "--load-size", 36, "--crop-size", 32, "--batch-size", 2, "--workers", 0, "--gen-opt", "ngf=8", "--disc-opt",
-        "ndf=8", "--no-progress")])
+        *TINY_FLAGS)])
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
     assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("voc", 3, 255)
