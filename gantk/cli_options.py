@@ -109,6 +109,9 @@ TRAIN_FLAGS = {
     "--decay-start": click.option("--decay-start", type=click.FloatRange(0, 1), help="Fraction of the schedule after which the lr decays to 0."),
     "--batch-size": click.option("--batch-size", type=click.IntRange(min=1), help="Images per step (recipe default; pix2pix: 1)."),
     "--load-size": click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
+    "--resize": click.option("--resize", type=click.Choice(CHOICES["resize"]),
+                             help="square: both sides to --load-size (pix2pix, the default); short-side: the shorter side, "
+                                  "keeping the aspect ratio (evaluation and translation then keep each image's shape)."),
     "--crop-size": click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
     "--flip": click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
     "--augment-on": click.option("--augment-on", type=click.Choice(CHOICES["augment_on"]),

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.datasets import SingleDataset
+from .data.datasets import SingleDataset, collate_same_size
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
@@ -163,13 +163,13 @@ def evaluate(
                     continue
                 for batch in batches(images, f"eval {side}"):
                     if role == "fake":
-                        collector.add("fake", model.translate(model.inputs(batch["A"], direction), direction))
+                        collector.add("fake", model.translate(model.inputs(batch["A"], direction), direction, pad=True))
                     else:
                         collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
         else:
             for batch in batches(dataset, "eval"):
                 inputs = model.inputs(batch[source], direction)
-                outputs = model.translate(inputs, direction)
+                outputs = model.translate(inputs, direction, pad=True)  # images kept in shape (--resize short-side) need it
                 truth = batch[target].to(model.device)
                 if num_classes is None:
                     truth = match_channels(truth, outputs.shape[1])
@@ -239,7 +239,8 @@ def unscorable_unpaired(data: str | Path) -> DataError:
 
 def _batches(dataset: Any, desc: str, *, batch_size: int, workers: int, progress: bool) -> Iterator[dict[str, Any]]:
     """``dataset`` in order and in batches, with a progress bar."""
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers,
+                        collate_fn=collate_same_size)
     return tqdm(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress, dynamic_ncols=True)
 
 
@@ -267,6 +268,9 @@ class FeatureCollector:
         """Add real images or outputs (``role``: ``"real"`` or ``"fake"``)."""
         if role == "real" and self.cached_real is not None:
             return
+        pending = self._pending[role]
+        if pending and pending[-1].shape[-2:] != images.shape[-2:]:  # images kept in shape differ in size
+            self._flush(role)
         self._pending[role].append(images.cpu())
         if sum(map(len, self._pending[role])) >= FEATURE_BATCH:
             self._flush(role)
@@ -380,7 +384,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         "direction": config.get("direction", "AtoB")}
     dataset = open_dataset(
         data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
-        components=components, **options,
+        resize=config["resize"], components=components, **options,
     )
     if not unpaired:
         return dataset
@@ -388,7 +392,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
         raise DataError(f"dataset {data} is in the {data_format} format, whose dataset lists no files of each side (a "
                         "files table with A and B, as gantk.data.GanDataset has): gantk eval cannot compare its sides.")
-    transform = PairedTransform(config.get("load_size"), config.get("crop_size"), augment=False)
+    transform = PairedTransform(config.get("load_size"), config.get("crop_size"), augment=False, resize=config["resize"])
     return UnpairedSplit(data_format, {side: SingleDataset(files[side], dataset.channels[side], transform) for side in "AB"})
 
 

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .data.io import image_from_pil
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError, OptionError
-from .nn import check_choice, one_value_per_channel, size_rules
+from .nn import check_choice, one_value_per_channel, padded_to_fit, size_rules
 from .plugins import Components
 from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
@@ -108,7 +107,7 @@ class TrainedModel:
     def generators(self) -> list[torch.nn.Module]:
         """The generator networks (their sizes bound what :meth:`translate` takes; a system may translate
         with another network of the same architecture, such as an average of a generator's weights)."""
-        return [self.system.networks[name] for name, (kind, _) in self.system.network_parts.items() if kind == "generator"]
+        return self.system.generators
 
     @property
     def size_multiple(self) -> int:
@@ -149,12 +148,7 @@ class TrainedModel:
                 "translate with pad=True (padded, and the outputs cropped back), or resize the images."
             )
         if pad:
-
-            def padded(side: int) -> int:
-                side = max(side, smallest)
-                return side + -side % multiple
-
-            inputs = F.pad(inputs, (0, padded(width) - width, 0, padded(height) - height), mode="replicate")
+            inputs = padded_to_fit(inputs, multiple, smallest)
         with one_value_per_channel("translate a batch of 2 or more images, or use eval mode (running statistics)"):
             outputs = self.system.translate(inputs, direction=direction)
         return outputs[..., :height, :width] if pad else outputs

@@ -9,9 +9,10 @@ from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 
 from .data import open_dataset
+from .data.datasets import collate_same_size
 from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_mask, write_png
 from .data.layout import listed, subdirs
 from .data.sampler import in_order
@@ -44,7 +45,9 @@ def translate(
     """Translate one image or a folder of images; returns the written PNG files.
 
     ``size`` says where the model runs and what it writes: ``"crop"`` resizes inputs to the
-    training crop size and writes that size; ``"original"`` also resizes the outputs back to each
+    training crop size and writes that size (for a model trained with ``--resize short-side``, the
+    shorter side to it, keeping the aspect ratio and padded as in ``"native"``; a batch then holds
+    images of one shape only); ``"original"`` also resizes the outputs back to each
     input's size (bilinearly; masks from their resized probabilities, overlays on the original
     image); ``"native"`` runs the model on each input at its own size, padded to the generator's
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
@@ -68,7 +71,7 @@ def translate(
                           "mask models (trained with --recipe seg): drop --overlay.")
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
-    dataset = open_dataset(inputs, format="single", augment=False, **sizes)
+    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config["resize"], **sizes)
     output_dir = Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
     refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)
@@ -85,7 +88,7 @@ def translate(
                 continue
             images = model.inputs(batch["A"], direction)
             try:
-                outputs = model.translate(images, direction, pad=size == "native")
+                outputs = model.translate(images, direction, pad=True)  # images at their own shape need it
             except GantkError as error:  # name the inputs: a folder may hold one image the model cannot take
                 raise OptionError(f"translating {', '.join(batch['A_path'])}: {error}") from None
             output_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,7 @@ class ReadableItems(Dataset):
 def collate_kept(items: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     """A batch of the items that could be read; ``None`` when none could."""
     kept = [item for item in items if item is not None]
-    return default_collate(kept) if kept else None
+    return collate_same_size(kept) if kept else None
 
 
 @contextlib.contextmanager

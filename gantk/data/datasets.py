@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 from torchvision import tv_tensors
 
 from ..errors import DataError
@@ -161,6 +161,21 @@ class SingleDataset(GanDataset):
         path = self.files["A"][index]
         out = self.transform({"A": tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))}, generator)
         return {**out, "A_path": str(path)}
+
+
+def collate_same_size(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The batch of ``items`` (``default_collate``); items whose images differ in size (as images kept in
+    shape by ``resize="short-side"`` may) are refused, naming the two files and the fix."""
+    first = items[0]
+    for key, value in first.items():
+        for item in items[1:]:
+            if isinstance(value, Tensor) and item[key].shape != value.shape:
+                name = f"{key}_path"
+                raise DataError(
+                    f"{first.get(name, key)} and {item.get(name, key)} differ in size once resized ({size_text(value)} and "
+                    f"{size_text(item[key])}), so they cannot share a batch: use batch size 1 (--batch-size 1)."
+                )
+    return default_collate(items)
 
 
 def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) -> Tensor:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from ..errors import DataError, GantkError, GantkWarning, OptionError
 from ..hookspecs import hookimpl
 from ..plugins import Components, default_components
+from ..nn import check_choice
 from ..registry import own_summary
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
 from .io import (
@@ -24,7 +25,7 @@ from .layout import (
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
     size_mismatch_problem, size_text, subdirs,
 )
-from .transforms import PairedTransform
+from .transforms import RESIZE_MODES, PairedTransform
 
 
 class DataFormat(abc.ABC):
@@ -65,11 +66,14 @@ class DataFormat(abc.ABC):
     def open(
         self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
         crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
+        resize: str = "square",
     ) -> GanDataset:
         """The dataset of ``split``; raises ``DataError`` on layout problems it sees without decoding.
 
         ``normalize=False`` leaves images uint8 (for augmentation on the training device); a format
-        whose ``open`` lacks the argument still works there, with float images.
+        whose ``open`` lacks the argument still works there, with float images. ``resize`` is
+        :class:`~gantk.data.transforms.PairedTransform`'s; a format whose ``open`` lacks it serves
+        ``"square"`` only.
         """
 
     def near_miss_hints(self, root: Path) -> list[str]:
@@ -112,7 +116,7 @@ class AlignedFormat(DataFormat):
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True):
+             normalize=True, resize="square"):
         folder = root / pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
         files = images_of(folder, root, problems, self._layout_hint)
@@ -120,7 +124,7 @@ class AlignedFormat(DataFormat):
         problems += [odd_width_problem(path, root, info.width) for path, info in infos.items() if info.width % 2]
         raise_if_problems(problems, root, self.name)
         channels = infer_channels([info.channels for info in infos.values()])
-        transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
+        transform = PairedTransform(load_size, crop_size, augment, flip, normalize, resize)
         return AlignedDataset(files, channels, transform, swap=direction == "BtoA")
 
     def near_miss_hints(self, root: Path) -> list[str]:
@@ -222,7 +226,7 @@ class PairedFormat(_TwoFolderFormat):
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True):
+             normalize=True, resize="square"):
         problems: list[str] = []
         pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
         raise_if_problems(problems, root, self.name)
@@ -230,7 +234,7 @@ class PairedFormat(_TwoFolderFormat):
         if direction == "BtoA":
             pairs = [(b, a) for a, b in pairs]
             channels = {"A": channels["B"], "B": channels["A"]}
-        return PairedDataset(pairs, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
+        return PairedDataset(pairs, channels, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
 
 
 class SegmentationFormat(_TwoFolderFormat):
@@ -266,7 +270,7 @@ class SegmentationFormat(_TwoFolderFormat):
 
     def open(
         self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-        normalize=True, num_classes: int | None = None, ignore_label: int | None = None,
+        normalize=True, resize="square", num_classes: int | None = None, ignore_label: int | None = None,
     ):
         """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks, and mask
         pixels holding ``ignore_label`` get the class id -1, which no loss term or score counts."""
@@ -280,7 +284,7 @@ class SegmentationFormat(_TwoFolderFormat):
         if num_classes is None:
             num_classes = self.num_classes(root, ignore_label)
         channels = channels_of([image for image, _ in pairs])
-        transform = PairedTransform(load_size, crop_size, augment, flip, normalize)
+        transform = PairedTransform(load_size, crop_size, augment, flip, normalize, resize)
         return SegmentationDataset(pairs, channels, num_classes, transform, ignore_label)
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
@@ -330,9 +334,9 @@ class VoidIgnoringFormat(SegmentationFormat):
         return super().validate(root, self._ignored_value(ignore_label))
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True, num_classes: int | None = None, ignore_label: int | None = None):
+             normalize=True, resize="square", num_classes: int | None = None, ignore_label: int | None = None):
         return super().open(root, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
-                            augment=augment, flip=flip, normalize=normalize, num_classes=num_classes,
+                            augment=augment, flip=flip, normalize=normalize, resize=resize, num_classes=num_classes,
                             ignore_label=self._ignored_value(ignore_label))
 
     def num_classes(self, root: Path, ignore_label: int | None = None) -> int:
@@ -383,7 +387,7 @@ class UnalignedFormat(DataFormat):
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True):
+             normalize=True, resize="square"):
         split = pick_split(root, split, self.splits(root), self.name)
         problems: list[str] = []
         a_files, b_files = (images_of(root / f"{split}{side}", root, problems, self._layout_hint) for side in "AB")
@@ -391,7 +395,7 @@ class UnalignedFormat(DataFormat):
         if direction == "BtoA":
             a_files, b_files = b_files, a_files
         channels = {"A": channels_of(a_files), "B": channels_of(b_files)}
-        return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
+        return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
 
     _layout_hint = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."
 
@@ -415,13 +419,13 @@ class SingleFormat(DataFormat):
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True):
+             normalize=True, resize="square"):
         """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored."""
         problems: list[str] = []
         files = self._files(root, problems)
         raise_if_problems(problems, root, self.name)
         channels = channels_of(files)
-        return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize))
+        return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
 
     def _files(self, root: Path, problems: list[str]) -> list[Path]:
         if root.is_file():
@@ -565,6 +569,7 @@ def open_dataset(
     augment: bool = True,
     flip: bool = True,
     normalize: bool = True,
+    resize: str = "square",
     components: Components | None = None,
     **options: Any,
 ) -> GanDataset:
@@ -575,11 +580,13 @@ def open_dataset(
         format: registered format name; ``None`` detects it.
         split: ``train``, ``val``, ``test``...; an unsplit layout serves every split.
         direction: ``AtoB``, or ``BtoA`` to swap the sides.
-        load_size: with ``augment``, images are resized to this square size before cropping.
+        load_size: with ``augment``, images are resized to this size before cropping.
         crop_size: with ``augment``, the random crop size; without, the final size.
         augment: random crop and flip (training); off for evaluation and inference.
         flip: random horizontal flip when augmenting.
         normalize: images as float in [-1, 1]; ``False`` keeps them uint8 where the format allows it.
+        resize: ``square`` resizes both sides to the size; ``short-side`` the shorter side, keeping the
+            aspect ratio (without ``augment``, items then keep their image's shape).
         components: plugin components to look the format up in (default: the process-wide ones).
         **options: options of the format's ``open`` (e.g. ``num_classes`` for segmentation); one given as
             ``None`` takes the format's default.
@@ -601,6 +608,12 @@ def open_dataset(
     options = given_options((data_format.open,), data_format.name, options)
     if not normalize and "normalize" in inspect.signature(data_format.open).parameters:
         options["normalize"] = False
+    check_choice("resize", resize, RESIZE_MODES)
+    if resize != "square":
+        if "resize" not in inspect.signature(data_format.open).parameters:
+            raise OptionError(f"the {data_format.name} format resizes images to squares only (its open() takes no "
+                              f"resize argument): use resize 'square' (--resize square).")
+        options["resize"] = resize
     dataset = data_format.open(
         root, split=split, direction=direction, load_size=load_size, crop_size=crop_size, augment=augment, flip=flip,
         **options,

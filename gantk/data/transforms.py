@@ -9,6 +9,10 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError
+from ..nn import check_choice
+
+# How images reach the load size: both sides to it (pix2pix), or the shorter side with the aspect kept.
+RESIZE_MODES = ("square", "short-side")
 
 
 class PairedTransform:
@@ -18,6 +22,8 @@ class PairedTransform:
     ``crop_size`` x ``crop_size`` window and flipped with probability 1/2 (when ``flip``). Without
     it they are resized straight to ``crop_size`` (or ``load_size``) and never flipped. A size of
     ``None`` skips that step, so ``load_size=None, crop_size=None`` keeps the original size.
+    ``resize="short-side"`` resizes the shorter side to that size and keeps the aspect ratio
+    instead, so without ``augment`` the tensors keep their image's shape.
     Images are resized bicubically, as in the reference implementation.
     Random parameters come from the generator passed in, never from the global RNG.
 
@@ -34,12 +40,14 @@ class PairedTransform:
     """
 
     def __init__(self, load_size: int | None = 286, crop_size: int | None = 256, augment: bool = True, flip: bool = True,
-                 normalize: bool = True):
+                 normalize: bool = True, resize: str = "square"):
+        check_choice("resize", resize, RESIZE_MODES)
         self.load_size = load_size
         self.crop_size = crop_size
         self.augment = augment
         self.flip = flip
         self.normalize = normalize
+        self.resize = resize
 
     def __call__(self, tensors: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
         if self.augment:
@@ -48,7 +56,7 @@ class PairedTransform:
             size, crop, flip = self.crop_size or self.load_size, None, False
         out = dict(tensors)
         if size is not None:
-            out = {key: _resized(value, size) for key, value in out.items()}
+            out = {key: _resized(value, size if self.resize == "short-side" else [size, size]) for key, value in out.items()}
         if crop is not None:
             height, width = next(iter(out.values())).shape[-2:]
             if crop > height or crop > width:
@@ -76,12 +84,13 @@ def random_window(height: int, width: int, size: int, generator: torch.Generator
     return top, left
 
 
-def _resized(value: Tensor, size: int) -> Tensor:
-    """Images bicubically, as in the reference; masks by the nearest pixel centre ("nearest-exact":
-    torch's plain "nearest" would shift them up to half a pixel against their images)."""
+def _resized(value: Tensor, size: int | list[int]) -> Tensor:
+    """Resized to ``size`` (``[height, width]``, or one int for the shorter side): images bicubically, as in
+    the reference; masks by the nearest pixel centre ("nearest-exact": torch's plain "nearest" would shift
+    them up to half a pixel against their images)."""
     if isinstance(value, tv_tensors.Mask):
-        return F.resize(value, [size, size], interpolation=F.InterpolationMode.NEAREST_EXACT)
-    return F.resize(value, [size, size], interpolation=F.InterpolationMode.BICUBIC, antialias=True)
+        return F.resize(value, size, interpolation=F.InterpolationMode.NEAREST_EXACT)
+    return F.resize(value, size, interpolation=F.InterpolationMode.BICUBIC, antialias=True)
 
 
 def normalize_image(image: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ import contextlib
 import math
 from typing import Any, Iterable, Iterator
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import OptionError
@@ -68,6 +69,24 @@ def size_rules(networks: Iterable[nn.Module]) -> tuple[int, int]:
     networks = list(networks)
     return (math.lcm(*(getattr(net, "size_multiple", 1) for net in networks)),
             max([getattr(net, "min_input_size", 1) for net in networks], default=1))
+
+
+def padded_to_fit(images: Tensor, multiple: int, smallest: int) -> Tensor:
+    """``images`` (``N x C x H x W``) padded at the bottom and right, repeating their edges, to sides that
+    are multiples of ``multiple`` and at least ``smallest``; crop outputs back with ``[..., :H, :W]``.
+
+    Example:
+        >>> import torch
+        >>> padded_to_fit(torch.zeros(1, 3, 30, 70), 16, 32).shape
+        torch.Size([1, 3, 32, 80])
+    """
+
+    def fitting(side: int) -> int:
+        side = max(side, smallest)
+        return side + -side % multiple
+
+    height, width = images.shape[-2:]
+    return F.pad(images, (0, fitting(width) - width, 0, fitting(height) - height), mode="replicate")
 
 
 def check_min_size(x: Tensor, smallest: int, *, model: str, fix: str) -> None:

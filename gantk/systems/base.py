@@ -141,6 +141,11 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         self.network_parts[name] = (kind, component)
         return net
 
+    @property
+    def generators(self) -> list[nn.Module]:
+        """The networks added as generators."""
+        return [self.networks[name] for name, (kind, _) in self.network_parts.items() if kind == "generator"]
+
     @abc.abstractmethod
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         """Generator outputs shared by all phases of a step."""

@@ -34,7 +34,7 @@ _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file'
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
-LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "gen_defaults": None, "disc_defaults": None, "recipe_opt": {}}
+LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None, "recipe_opt": {}}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -139,6 +139,7 @@ MODEL_ENTRIES = {
     "system.num_classes": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 2),
     "system.conditional": lambda value: isinstance(value, bool),
     "system.direction": lambda value: value in CHOICES["direction"],
+    "system.resize": lambda value: value in CHOICES["resize"],
     "system.data_format": lambda value: value is None or isinstance(value, str),
 }
 
@@ -286,7 +287,7 @@ def system_config(config: TrainConfig, dataset: Any, components: Components) -> 
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
         "ignore_label": getattr(dataset, "ignore_label", None),
         "data_format": dataset.format, "direction": config.direction,
-        "load_size": config.load_size, "crop_size": config.crop_size,
+        "load_size": config.load_size, "crop_size": config.crop_size, "resize": config.resize,
     }
     return {**described, **network_defaults(described, components)}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..data.transforms import RESIZE_MODES
 from ..errors import OptionError, SpecError, UnknownNameError
 from ..registry import VALUE_TYPES, plain, type_mismatch
 
@@ -22,6 +23,7 @@ CHOICES = {
     "direction": ("AtoB", "BtoA"),
     "precision": ("fp32", "bf16", "fp16"),
     "augment_on": ("loader", "device"),
+    "resize": RESIZE_MODES,
     "compile_mode": ("default", "reduce-overhead", "max-autotune"),
 }
 
@@ -116,6 +118,7 @@ class TrainConfig:
     decay_start: float | None = None  # fraction of the schedule after which the lr decays linearly to 0
     batch_size: int | None = None
     load_size: int | None = None
+    resize: str = "square"  # to load_size x load_size, or the shorter side to load_size (aspect kept)
     crop_size: int | None = None
     flip: bool | None = None
     augment_on: str = "loader"  # where the random crop and flip run: loader workers, or the training device
@@ -186,6 +189,12 @@ class TrainConfig:
                 raise OptionError(f"{key} is {value} px a side, more than the largest gantk takes ({MAX_SIDE}); give a smaller {flag(key)}.")
         if self.load_size and self.crop_size and self.crop_size > self.load_size:
             raise OptionError(f"crop_size ({self.crop_size}) cannot exceed load_size ({self.load_size}).")
+        if self.resize == "short-side" and not self.crop_size:
+            raise OptionError("--resize short-side keeps each image's aspect ratio, so training needs --crop-size to cut "
+                              "squares of one size: set --crop-size.")
+        if self.resize == "short-side" and self.augment_on == "device":
+            raise OptionError("--augment-on device batches images before cropping them, so they need one size, and "
+                              "--resize short-side keeps each image's aspect ratio: use --augment-on loader or --resize square.")
         for key in ("gen_opt", "disc_opt"):
             reserved = sorted({"in_channels", "out_channels"} & set(getattr(self, key)))
             if reserved:

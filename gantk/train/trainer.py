@@ -234,7 +234,7 @@ class Trainer:
         train = open_dataset(
             root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
             crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
-            normalize=not on_device, components=self.components, ignore_label=config.ignore_label,
+            normalize=not on_device, resize=config.resize, components=self.components, ignore_label=config.ignore_label,
         )
         if "B" not in train.channels:
             raise OptionError(
@@ -264,7 +264,8 @@ class Trainer:
             )
         options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
         val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
-                           load_size=None, crop_size=config.crop_size, augment=False, components=self.components, **options)
+                           load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
+                           components=self.components, **options)
         return train, val
 
     def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
@@ -520,7 +521,9 @@ class Trainer:
 
     def _validate(self, parts: TrainingParts, log: RunLog) -> None:
         try:
-            scores = validation_scores(parts.system, self.val_dataset, parts.device, self.config.batch_size)
+            # Images kept in shape (--resize short-side) differ in size, so they run one at a time.
+            batch_size = 1 if self.config.resize == "short-side" else self.config.batch_size
+            scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size)
         except DataError as error:
             raise self._saved_before(error, parts) from None
         log.write_validation(self.step, scores)

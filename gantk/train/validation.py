@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from ..data.transforms import match_channels
 from ..metrics.pixel import PixelScores
 from ..metrics.segmentation import SegmentationScores
+from ..nn import padded_to_fit, size_rules
 from ..systems.base import System
 from .logs import VALIDATION_PREFIX
 
@@ -19,10 +20,12 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
 
     The networks run in eval mode (running statistics, no dropout) under ``no_grad`` and a forked
     RNG, so validating changes neither the weights, the normalisation statistics nor the random
-    stream of the run. Images of another channel count than the training data's (a gray test split
+    stream of the run. Images of a size the generators do not take (kept in shape by ``--resize
+    short-side``) are padded, and the outputs cropped back. Images of another channel count than the training data's (a gray test split
     of colour training data, say) are converted, as ``gantk eval`` converts them.
     """
     num_classes = dataset.num_classes
+    multiple, smallest = size_rules(system.generators)
     scores = PixelScores() if num_classes is None else SegmentationScores(num_classes)
     was_training = system.training
     system.eval()
@@ -30,7 +33,8 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
             for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-                outputs = system.translate(match_channels(batch["A"].to(device), system.config["channels"]["A"]))
+                inputs = match_channels(batch["A"].to(device), system.config["channels"]["A"])
+                outputs = system.translate(padded_to_fit(inputs, multiple, smallest))[..., : inputs.shape[-2], : inputs.shape[-1]]
                 truth = batch["B"].to(device)
                 scores.update(outputs.float(), truth if num_classes is not None else match_channels(truth, outputs.shape[1]))
     finally:
