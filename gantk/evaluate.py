@@ -384,7 +384,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         "direction": config.get("direction", "AtoB")}
     dataset = open_dataset(
         data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
-        resize=config["resize"], components=components, **options,
+        resize=config.get("resize", "square"), components=components, **options,
     )
     if not unpaired:
         return dataset
@@ -392,7 +392,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
         raise DataError(f"dataset {data} is in the {data_format} format, whose dataset lists no files of each side (a "
                         "files table with A and B, as gantk.data.GanDataset has): gantk eval cannot compare its sides.")
-    transform = PairedTransform(config.get("load_size"), config.get("crop_size"), augment=False, resize=config["resize"])
+    transform = PairedTransform(config.get("load_size"), config.get("crop_size"), augment=False, resize=config.get("resize", "square"))
     return UnpairedSplit(data_format, {side: SingleDataset(files[side], dataset.channels[side], transform) for side in "AB"})
 
 

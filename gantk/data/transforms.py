@@ -10,9 +10,9 @@ from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError
 from ..nn import check_choice
+from ..train.config import CHOICES
 
-# How images reach the load size: both sides to it (pix2pix), or the shorter side with the aspect kept.
-RESIZE_MODES = ("square", "short-side")
+RESIZE_MODES = CHOICES["resize"]
 
 
 class PairedTransform:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..data.transforms import RESIZE_MODES
 from ..errors import OptionError, SpecError, UnknownNameError
 from ..registry import VALUE_TYPES, plain, type_mismatch
 
@@ -23,7 +22,7 @@ CHOICES = {
     "direction": ("AtoB", "BtoA"),
     "precision": ("fp32", "bf16", "fp16"),
     "augment_on": ("loader", "device"),
-    "resize": RESIZE_MODES,
+    "resize": ("square", "short-side"),  # both sides to the load size, or the shorter one (aspect kept)
     "compile_mode": ("default", "reduce-overhead", "max-autotune"),
 }
 
