@@ -382,17 +382,15 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         )
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}
-    dataset = open_dataset(
-        data, format=data_format, split=split, load_size=config.get("load_size"), crop_size=config.get("crop_size"), augment=False,
-        resize=config.get("resize", "square"), components=components, **options,
-    )
+    sizes = {"load_size": config.get("load_size"), "crop_size": config.get("crop_size"), "resize": config.get("resize", "square")}
+    dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
     if not unpaired:
         return dataset
     files = getattr(dataset, "files", None)
     if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
         raise DataError(f"dataset {data} is in the {data_format} format, whose dataset lists no files of each side (a "
                         "files table with A and B, as gantk.data.GanDataset has): gantk eval cannot compare its sides.")
-    transform = PairedTransform(config.get("load_size"), config.get("crop_size"), augment=False, resize=config.get("resize", "square"))
+    transform = PairedTransform(augment=False, **sizes)
     return UnpairedSplit(data_format, {side: SingleDataset(files[side], dataset.channels[side], transform) for side in "AB"})
 
 

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 from ..errors import DataError, GantkError, GantkWarning, OptionError
 from ..hookspecs import hookimpl
-from ..plugins import Components, default_components
 from ..nn import check_choice
+from ..plugins import Components, default_components
 from ..registry import own_summary
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
 from .io import (
