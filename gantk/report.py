@@ -1,4 +1,5 @@
-"""The HTML page of an evaluation: metrics, then the best and worst images by L1 with their error maps."""
+"""The HTML page of an evaluation: metrics, then the best and worst images by L1 (of the class probabilities,
+for masks) with their error maps."""
 
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | P
         if REPORT_IMAGE.fullmatch(old.name):
             old.unlink()
     sections = []
+    ranked_by = "L1" if result.get("task") != "segmentation" else "L1 of the class probabilities"
     for title, label, items in (("Best", "best", extremes.best()), ("Worst", "worst", extremes.worst())):
         rows = []
         for rank, (score, name, panels) in enumerate(items, 1):
@@ -103,7 +105,7 @@ def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | P
                 cells.append(f'<td><img src="images/{file.name}" alt="{panel}"></td>')
             rows.append(f"<tr><td>{rank}. {html.escape(name)}<br>L1 {score:.4f}</td>{''.join(cells)}</tr>")
         header = "".join(f"<th>{panel}</th>" for panel in ("image",) + PANELS)
-        sections.append(f"<h2>{title} {len(items)} by L1</h2>\n<table class=images><tr>{header}</tr>\n" + "\n".join(rows) + "</table>")
+        sections.append(f"<h2>{title} {len(items)} by {html.escape(ranked_by)}</h2>\n<table class=images><tr>{header}</tr>\n" + "\n".join(rows) + "</table>")
     page = PAGE.format(
         title=html.escape(f"gantk eval: {Path(result['checkpoint']).name}"),
         facts=_facts(result),

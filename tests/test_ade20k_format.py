@@ -81,6 +81,17 @@ def test_ade20k_problems_name_the_file_and_the_fix(ade20k, tmp_path):
         (flat / side).mkdir(parents=True)
     with pytest.raises(DataError, match=r"flat: images/ and annotations/ share no split with labels; the ade20k format needs"):
         check_dataset(flat, "ade20k")
+    renamed = tmp_path / "renamed"
+    for side in ("images", "annotations"):
+        (ade20k / side / "training").rename(ade20k / side / "train")
+    (ade20k / "annotations" / "validation").rename(renamed)
+    fix = (r"images/train/, annotations/train/: the ade20k format's split folders are training/ and validation/, as "
+           r"ADEChallengeData2016.zip unpacks them; rename train/ to training/ and val/ to validation/")
+    with pytest.raises(DataError, match=fix):
+        check_dataset(ade20k, "ade20k")
+    (ade20k / "images" / "validation").rename(tmp_path / "moved")
+    with pytest.raises(DataError, match=fix):  # nothing left that ade20k detects: a hint
+        detect_format(ade20k)
 
 
 def test_a_split_folder_on_one_side_only_is_reported(ade20k, tmp_path):

@@ -153,6 +153,7 @@ def test_mask_model_eval(mask_run, tmp_path):
     assert {"pixel_accuracy", "mean_class_accuracy", "mean_iou", "mean_dice", "rmse", "foreground_iou", "foreground_dice"} <= set(metrics)
     assert 0 <= metrics["pixel_accuracy"] <= 1 and len(result["classes"]["iou"]) == 2
     assert (tmp_path / "report" / "images" / "best-01-target.png").is_file()
+    assert "Best 1 by L1 of the class probabilities" in (tmp_path / "report" / "index.html").read_text()
     printed = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(data), "--no-progress"])
     assert printed.exit_code == 0, printed.output
     assert "mean_iou" in printed.output and result["class_names"] is None

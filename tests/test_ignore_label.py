@@ -71,8 +71,10 @@ def test_the_ignore_label_0_makes_the_values_1_to_k_the_classes(tmp_path):
         problems = mask_classes({tmp_path / "a.png": single}, tmp_path, ignore_label=0)[1]
         assert len(problems) == 1 and "no mask holds more than one class once 0 is ignored" in problems[0]
     assert mask_classes({}, tmp_path, ignore_label=0) == (2, [])  # no mask read: the files' problems say why
-    voided = mask_classes({tmp_path / "a.png": {0, 1, 2}, tmp_path / "b.png": {0, 1, 255}}, tmp_path, ignore_label=0)[1]
-    assert len(voided) == 1 and voided[0].startswith("b.png: value 255 with --ignore-label 0")
+    with_255 = {tmp_path / "a.png": {0, 1, 2}, tmp_path / "b.png": {0, 1, 255}, tmp_path / "c.png": {1, 255}}
+    voided = mask_classes(with_255, tmp_path, ignore_label=0)[1]
+    assert [problem.split(":")[0] for problem in voided] == ["b.png", "c.png"]  # every mask holding it
+    assert voided[0].startswith("b.png: value 255 beside the ignored 0 (values 1..K are the classes 0..K-1)")
     sparse = mask_classes({tmp_path / "a.png": {0, 1, 2, 5000}}, tmp_path, ignore_label=0)
     assert sparse[0] == 5000 and "holds value 5000, but the masks use only 3 distinct values" in sparse[1][0]
 
@@ -127,6 +129,18 @@ def test_an_ignore_label_no_mask_holds_is_warned_of(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_dataset(write_void_bordered(tmp_path / "voc"), ignore_label=255)
+    from test_ade20k_format import write_ade20k
+
+    ade = write_ade20k(tmp_path / "ade")
+    for mask in ade.glob("annotations/*/*.png"):
+        write_png(torch.ones(1, 40, 40, dtype=torch.uint8) + (torch.arange(40) % 2).to(torch.uint8), mask)  # no 0
+    with pytest.warns(GantkWarning) as warned:  # the format's own label: no flag to drop
+        check_dataset(ade)
+    assert [str(w.message).split("so no pixel is ignored; ")[1] for w in warned] == [
+        "if the masks mark pixels to ignore with another value, name it with --ignore-label (the ade20k format ignores "
+        "0 unless told otherwise)."]
+    with pytest.warns(GantkWarning, match="name it with --ignore-label; else drop --ignore-label"):
+        check_dataset(plain, ignore_label=255)
 
 
 def test_ignored_pixels_read_as_minus_one(tmp_path):

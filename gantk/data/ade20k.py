@@ -58,10 +58,19 @@ class Ade20kFormat(VoidIgnoringFormat):
                     "ADEChallengeData2016.zip beside it."]
         if any((images / folder).is_dir() for folder in SPLIT_FOLDERS.values()):
             return super().near_miss_hints(root)
-        return []  # images/ alone is the segmentation format's folder too
+        return self._misnamed_splits(root)  # images/ alone is the segmentation format's folder too
 
     def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
-        return self._one_sided_splits(root) + super().validate(root, ignore_label)
+        return self._misnamed_splits(root) + self._one_sided_splits(root) + super().validate(root, ignore_label)
+
+    def _misnamed_splits(self, root: Path) -> list[str]:
+        """The problem of split folders named as gantk names the splits (train/, val/) under images/ and annotations/."""
+        if not all((root / side).is_dir() for side in self.folders):
+            return []
+        found = [f"{side}/{split}/" for side in self.folders for split in SPLIT_FOLDERS if (root / side / split).is_dir()]
+        renames = " and ".join(f"{split}/ to {folder}/" for split, folder in SPLIT_FOLDERS.items())
+        return [f"{root}: {', '.join(found)}: the ade20k format's split folders are training/ and validation/, as "
+                f"ADEChallengeData2016.zip unpacks them; rename {renames}."] if found else []
 
     def _one_sided_splits(self, root: Path) -> list[str]:
         """The problems of split folders under one of images/ and annotations/ only."""

@@ -243,6 +243,7 @@ class SegmentationFormat(_TwoFolderFormat):
     name = "segmentation"
     paired_targets = "masks"
     folders = ("images", "masks")
+    VOID: int | None = None  # the mask value ignored without --ignore-label
 
     def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
         """As :meth:`DataFormat.validate`; mask pixels holding ``ignore_label`` are no class."""
@@ -263,8 +264,10 @@ class SegmentationFormat(_TwoFolderFormat):
                     values[pair[1]] = mask_values(mask)
         problems += mask_classes(values, root, ignore_label)[1]
         if ignore_label is not None and values and not any(ignore_label in seen for seen in values.values()):
+            otherwise = (f" (the {self.name} format ignores {ignore_label} unless told otherwise)" if ignore_label == self.VOID
+                         else "; else drop --ignore-label")
             warnings.warn(f"{root}: no mask holds the ignore label {ignore_label}, so no pixel is ignored; if the masks "
-                          "mark pixels to ignore with another value, name it with --ignore-label; else drop --ignore-label.",
+                          f"mark pixels to ignore with another value, name it with --ignore-label{otherwise}.",
                           GantkWarning, stacklevel=2)
         return problems
 
@@ -312,7 +315,7 @@ class VoidIgnoringFormat(SegmentationFormat):
     come from (``masks_source``, for the hint on a root holding the images only) and lists its
     ``splits`` and ``_pairs``."""
 
-    VOID = 255
+    VOID: int | None = 255
     masks_source = ""
     CLASS_NAMES: tuple[str, ...] = ()  # the names of the class ids 0, 1, ... with VOID ignored
 

@@ -397,10 +397,11 @@ def zero_ignored_classes(values: dict[Path, set[int]], root: Path) -> tuple[int,
         )
     with_255 = [path for path, seen in values.items() if 255 in seen]
     if len(found) > 1 and with_255 and not any(has_wide_ids(path) for path in values):  # in 8 bits, 255 is a void too
-        problems.append(
-            f"{relative(with_255[0], root)}: value 255 with --ignore-label 0 (values 1..K are the classes 0..K-1); if "
-            "255 marks pixels to ignore as well, set them to 0 and save the masks again."
-        )
+        problems += [
+            f"{relative(path, root)}: value 255 beside the ignored 0 (values 1..K are the classes 0..K-1); if 255 marks "
+            "pixels to ignore as well, set them to 0 and save the mask again."
+            for path in with_255
+        ]
     if num_classes > SPARSE_IDS and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path], default=0))
         problems.append(
