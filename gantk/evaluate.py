@@ -130,8 +130,7 @@ def evaluate(
         if num_classes is None:
             raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
                               f"{checkpoint} is an image model: drop it.")
-        config = {**config, "ignore_label": ignore_label}
-    dataset = open_eval_split(data, config, split, data_format, components)
+    dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label)
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:
         raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
@@ -333,13 +332,15 @@ def _scored_items(dataset: Any, source: str) -> list[set[Path]]:
 
 def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
+    *, ignore_label: int | None = None,
 ):
-    """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation.
-    An error with a ``data_format`` that does not look like the dataset's says so."""
+    """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation; a mask
+    model's masks read with ``ignore_label`` where given, else with the model's. An error with a ``data_format``
+    that does not look like the dataset's says so."""
     if data_format is None:
-        return _open_eval_split(data, config, split, detect_format(data, split, components), components)
+        return _open_eval_split(data, config, split, detect_format(data, split, components), components, ignore_label)
     try:
-        return _open_eval_split(data, config, split, data_format, components)
+        return _open_eval_split(data, config, split, data_format, components, ignore_label)
     except DataError as error:
         components = components or default_components()
         if not Path(data).is_dir() or detects(get_format(data_format, components), Path(data), components):
@@ -353,7 +354,8 @@ def open_eval_split(
         raise
 
 
-def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_format: str, components: Components | None):
+def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_format: str, components: Components | None,
+                     ignore_label: int | None):
     layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
     wanted_kind = "images" if config.get("num_classes") is None else "masks"
@@ -373,12 +375,16 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             "these scores are on its training images, not held-out ones.",
             GantkWarning,  # raised here, so a study's several callers show it once
         )
-    label = config.get("ignore_label")  # None: the format's own (open_dataset leaves an option given as None out)
+    trained = config.get("ignore_label")
+    label = trained if ignore_label is None else ignore_label  # None: the format's own (open_dataset leaves it out)
     if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data), label)) > config["num_classes"]:
         held = (f"values 1..{found}" if label == 0 else f"ids 0..{found - 1}") + ("" if label is None else f", {label} ignored")
+        relabelled = "" if label == trained else (
+            f" (it was trained {'without an ignore label' if trained is None else f'with the ignore label {trained}'}, and "
+            f"--ignore-label {label} makes other mask values its classes)")
         raise DataError(
             f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
-            f"({held}); evaluate on data with the classes the model was trained on."
+            f"({held}); evaluate on data with the classes the model was trained on{relabelled}."
         )
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}

@@ -140,6 +140,11 @@ def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
     header = rows.index(["class", "accuracy", "iou", "dice"])
     # classes shown by their mask values 1..3
     assert [row[:2] for row in rows[header + 1 : header + 4]] == [["1", "wall"], ["2", "building"], ["3", "sky"]]
+    relabelled = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(ade20k), "--split", "val",
+                                     "--ignore-label", "255"])
+    assert relabelled.exit_code != 0 and ("hold 4 (ids 0..3, 255 ignored); evaluate on data with the classes the model was "
+                                          "trained on (it was trained with the ignore label 0, and --ignore-label 255 makes "
+                                          "other mask values its classes).") in " ".join(relabelled.output.split())
     written = tmp_path / "masks"
     translated = runner.invoke(cli, ["translate", "--checkpoint", str(out), "--eval-mode",
                                      str(ade20k / "images" / "validation"), str(written)])
