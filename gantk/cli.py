@@ -169,7 +169,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist in OUTPUT_DIR (never the inputs).")
 @click.option("--size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
               help="crop: run and write at the training crop size (its shorter side, for a model trained with --resize "
-                   "short-side); original: resize the outputs back to each input's "
+                   "short-side; each input's own size for --resize none); original: resize the outputs back to each input's "
                    "size; native: run at each input's own size (padded to the generator's multiple).")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
     """Translate one image or a folder of images with a trained model."""

@@ -111,7 +111,8 @@ TRAIN_FLAGS = {
     "--load-size": click.option("--load-size", type=click.IntRange(min=1), help="Resize to this before the random crop."),
     "--resize": click.option("--resize", type=click.Choice(CHOICES["resize"]),
                              help="square: both sides to --load-size (pix2pix, the default); short-side: the shorter side, "
-                                  "keeping the aspect ratio (evaluation and translation then keep each image's shape)."),
+                                  "keeping the aspect ratio; none: no resize, crops at the images' own scale. With "
+                                  "short-side and none, evaluation and translation keep each image's shape."),
     "--crop-size": click.option("--crop-size", type=click.IntRange(min=1), help="Training crop size."),
     "--flip": click.option("--flip/--no-flip", default=None, help="Random horizontal flips."),
     "--augment-on": click.option("--augment-on", type=click.Choice(CHOICES["augment_on"]),

@@ -583,13 +583,14 @@ def open_dataset(
         format: registered format name; ``None`` detects it.
         split: ``train``, ``val``, ``test``...; an unsplit layout serves every split.
         direction: ``AtoB``, or ``BtoA`` to swap the sides.
-        load_size: with ``augment``, images are resized to this size before cropping.
+        load_size: with ``augment``, images are resized to this size before cropping (see ``resize``).
         crop_size: with ``augment``, the random crop size; without, the final size.
         augment: random crop and flip (training); off for evaluation and inference.
         flip: random horizontal flip when augmenting.
         normalize: images as float in [-1, 1]; ``False`` keeps them uint8 where the format allows it.
         resize: ``square`` resizes both sides to the size; ``short-side`` the shorter side, keeping the
-            aspect ratio (without ``augment``, items then keep their image's shape).
+            aspect ratio; ``none`` keeps the image's size (the sizes then only crop). Without ``augment``,
+            items of the last two keep their image's shape.
         components: plugin components to look the format up in (default: the process-wide ones).
         **options: options of the format's ``open`` (e.g. ``num_classes`` for segmentation); one given as
             ``None`` takes the format's default.
@@ -605,7 +606,7 @@ def open_dataset(
     for label, size in (("load_size", load_size), ("crop_size", crop_size)):
         if size is not None and (not isinstance(size, int) or size < 1):
             raise OptionError(f"{label} must be a positive integer or None, not {size!r}.")
-    if augment and load_size and crop_size and crop_size > load_size:
+    if augment and load_size and crop_size and crop_size > load_size and resize != "none":
         raise OptionError(f"crop_size ({crop_size}) cannot exceed load_size ({load_size}).")
     data_format = get_format(format or detect_format(root, split, components), components)
     options = given_options((data_format.open,), data_format.name, options)

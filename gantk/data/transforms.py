@@ -23,7 +23,8 @@ class PairedTransform:
     it they are resized straight to ``crop_size`` (or ``load_size``) and never flipped. A size of
     ``None`` skips that step, so ``load_size=None, crop_size=None`` keeps the original size.
     ``resize="short-side"`` resizes the shorter side to that size and keeps the aspect ratio
-    instead, so without ``augment`` the tensors keep their image's shape.
+    instead, and ``resize="none"`` does not resize (the random crop is taken from the image as it is):
+    without ``augment`` the tensors then keep their image's shape.
     Images are resized bicubically, as in the reference implementation.
     Random parameters come from the generator passed in, never from the global RNG.
 
@@ -55,14 +56,15 @@ class PairedTransform:
         else:
             size, crop, flip = self.crop_size or self.load_size, None, False
         out = dict(tensors)
-        if size is not None:
+        if size is not None and self.resize != "none":
             out = {key: _resized(value, size if self.resize == "short-side" else [size, size]) for key, value in out.items()}
         if crop is not None:
             height, width = next(iter(out.values())).shape[-2:]
             if crop > height or crop > width:
                 raise DataError(
-                    f"crop_size {crop} is larger than the image ({width}x{height}); "
-                    "pass a smaller crop_size or a load_size of at least crop_size."
+                    f"crop_size {crop} is larger than the image ({width}x{height}); pass a smaller crop_size or "
+                    + ("resize the images (resize 'square' or 'short-side')." if self.resize == "none"
+                       else "a load_size of at least crop_size.")
                 )
             top, left = random_window(height, width, crop, generator)
             out = {key: F.crop(value, top, left, crop, crop) for key, value in out.items()}

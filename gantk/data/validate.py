@@ -47,14 +47,20 @@ class DatasetSummary:
         """The shorter side of each side's commonest image size in ``split`` (of one half for A|B images),
         the smallest over the sides; sides without files are skipped. ``None`` when the split is not
         summarised or holds no files."""
+        return self._short_side(split, commonest=True)
+
+    def smallest_short_side(self, split: str) -> int | None:
+        """As :meth:`typical_short_side`, over every image size of ``split``."""
+        return self._short_side(split, commonest=False)
+
+    def _short_side(self, split: str, commonest: bool) -> int | None:
         if split not in self.splits:
             return None
         sides = []
         for side, sizes in self.splits[split].sizes.items():
-            if not sizes:
-                continue
-            width, height = map(int, next(iter(sizes)).split("x"))  # sizes come commonest first
-            sides.append(min(width // 2 if "|" in side else width, height))
+            for size in list(sizes)[:1] if commonest else sizes:  # sizes come commonest first
+                width, height = map(int, size.split("x"))
+                sides.append(min(width // 2 if "|" in side else width, height))
         return min(sides, default=None)
 
     def text(self) -> str:

@@ -22,7 +22,7 @@ CHOICES = {
     "direction": ("AtoB", "BtoA"),
     "precision": ("fp32", "bf16", "fp16"),
     "augment_on": ("loader", "device"),
-    "resize": ("square", "short-side"),  # both sides to the load size, or the shorter one (aspect kept)
+    "resize": ("square", "short-side", "none"),  # both sides to the load size, the shorter one (aspect kept), or none
     "compile_mode": ("default", "reduce-overhead", "max-autotune"),
 }
 
@@ -117,7 +117,7 @@ class TrainConfig:
     decay_start: float | None = None  # fraction of the schedule after which the lr decays linearly to 0
     batch_size: int | None = None
     load_size: int | None = None
-    resize: str = "square"  # to load_size x load_size, or the shorter side to load_size (aspect kept)
+    resize: str = "square"  # to load_size x load_size, the shorter side to load_size (aspect kept), or not at all
     crop_size: int | None = None
     flip: bool | None = None
     augment_on: str = "loader"  # where the random crop and flip run: loader workers, or the training device
@@ -186,14 +186,14 @@ class TrainConfig:
         for key in ("load_size", "crop_size"):
             if (value := getattr(self, key)) is not None and value > MAX_SIDE:
                 raise OptionError(f"{key} is {value} px a side, more than the largest gantk takes ({MAX_SIDE}); give a smaller {flag(key)}.")
-        if self.load_size and self.crop_size and self.crop_size > self.load_size:
+        if self.load_size and self.crop_size and self.crop_size > self.load_size and self.resize != "none":
             raise OptionError(f"crop_size ({self.crop_size}) cannot exceed load_size ({self.load_size}).")
-        if self.resize == "short-side" and not self.crop_size:
-            raise OptionError("--resize short-side keeps each image's aspect ratio, so training needs --crop-size to cut "
+        if self.resize != "square" and not self.crop_size:
+            raise OptionError(f"--resize {self.resize} keeps each image's shape, so training needs --crop-size to cut "
                               "squares of one size: set --crop-size.")
-        if self.resize == "short-side" and self.augment_on == "device":
+        if self.resize != "square" and self.augment_on == "device":
             raise OptionError("--augment-on device batches images before cropping them, so they need one size, and "
-                              "--resize short-side keeps each image's aspect ratio: use --augment-on loader or --resize square.")
+                              f"--resize {self.resize} keeps each image's shape: use --augment-on loader or --resize square.")
         for key in ("gen_opt", "disc_opt"):
             reserved = sorted({"in_channels", "out_channels"} & set(getattr(self, key)))
             if reserved:

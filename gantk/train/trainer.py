@@ -225,6 +225,7 @@ class Trainer:
             root, config.data_format, self.components, progress=progress, ignore_label=config.ignore_label,
         )
         self._warn_if_enlarged(summary)
+        self._check_crop_fits_unresized(summary)
         layout = get_format(summary.format, self.components)
         paired = layout.paired_targets is not None
         on_device = config.augment_on == "device"
@@ -268,10 +269,20 @@ class Trainer:
                            components=self.components, **options)
         return train, val
 
+    def _check_crop_fits_unresized(self, summary: DatasetSummary) -> None:
+        """With --resize none, refuse a --crop-size larger than some training images, before any is loaded."""
+        crop, smallest = self.config.crop_size, summary.smallest_short_side("train" if "train" in summary.splits else ROOT_SPLIT)
+        if self.config.resize == "none" and crop and smallest and crop > smallest:
+            raise OptionError(
+                f"--crop-size {crop} is larger than the smallest training images of {summary.root} ({smallest} px on their "
+                f"shorter side), which --resize none leaves as they are: lower --crop-size to {smallest} or less, or resize "
+                f"them (--resize short-side --load-size {crop})."
+            )
+
     def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
         """Warn when --load-size enlarges most training images a lot: the run costs more and learns blur."""
         load, short = self.config.load_size, summary.typical_short_side("train" if "train" in summary.splits else ROOT_SPLIT)
-        if load and short and load > 1.5 * short:
+        if load and short and load > 1.5 * short and self.config.resize != "none":
             warnings.warn(
                 f"--load-size {load} enlarges most training images of {summary.root} ({short} px on their shorter "
                 f"side) {load / short:.1f} times; set --load-size and --crop-size near {short} for images of that size.",
@@ -521,8 +532,8 @@ class Trainer:
 
     def _validate(self, parts: TrainingParts, log: RunLog) -> None:
         try:
-            # Images kept in shape (--resize short-side) differ in size, so they run one at a time.
-            batch_size = 1 if self.config.resize == "short-side" else self.config.batch_size
+            # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
+            batch_size = self.config.batch_size if self.config.resize == "square" else 1
             scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size)
         except DataError as error:
             raise self._saved_before(error, parts) from None

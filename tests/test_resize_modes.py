@@ -1,5 +1,5 @@
-"""--resize short-side: the shorter side to the load size with the aspect ratio kept, in training, validation,
-evaluation and translation."""
+"""--resize short-side (the shorter side to the load size, the aspect ratio kept) and --resize none (no resize), in
+training, validation, evaluation and translation."""
 
 from __future__ import annotations
 
@@ -80,8 +80,22 @@ def test_training_crops_are_windows_of_the_aspect_kept_resize_and_masks_stay_on_
     assert max(lefts) > 5 + 4  # crops reach beyond where a squashed square resize would end (width 20)
 
 
+def test_without_resizing_crops_come_from_the_image_as_it_is():
+    image = wide_image(30, 60)
+    transform = PairedTransform(load_size=286, crop_size=16, flip=False, normalize=False, resize="none")
+    for seed in range(10):
+        out = transform({"A": tv_tensors.Image(image)}, torch.Generator().manual_seed(seed))["A"]
+        assert out.shape == (3, 16, 16)
+        assert any(torch.equal(out, image[:, top:top + 16, left:left + 16]) for top in range(15) for left in range(45))
+    whole = PairedTransform(load_size=286, crop_size=16, augment=False, normalize=False, resize="none")
+    assert torch.equal(whole({"A": tv_tensors.Image(image)}, torch.Generator())["A"], image)
+    with pytest.raises(DataError, match=r"crop_size 40 is larger than the image \(60x30\); pass a smaller crop_size or "
+                                        r"resize the images"):
+        PairedTransform(load_size=286, crop_size=40, resize="none")({"A": tv_tensors.Image(image)}, torch.Generator())
+
+
 def test_an_unknown_resize_mode_is_refused(tmp_path):
-    with pytest.raises(OptionError, match="resize='shortest' is not valid; choose one of: square, short-side"):
+    with pytest.raises(OptionError, match="resize='shortest' is not valid; choose one of: square, short-side, none"):
         PairedTransform(resize="shortest")
     with pytest.raises(OptionError, match="resize='shortest'"):
         open_dataset(write_wide_pairs(tmp_path, [(20, 40)]), resize="shortest")
@@ -152,13 +166,18 @@ def test_unpaired_evaluation_keeps_each_image_shape(tmp_path):
     assert [tuple(split.sides[side][0]["A"].shape) for side in "AB"] == [(3, 16, 32), (3, 32, 16)]
 
 
-def test_short_side_needs_a_crop_size_and_loader_augmentation():
+def test_keeping_the_shape_needs_a_crop_size_and_loader_augmentation():
     with pytest.raises(OptionError, match="--augment-on device batches images before cropping.*--resize short-side"):
         TrainConfig(resize="short-side", crop_size=32, augment_on="device").validate()
-    with pytest.raises(OptionError, match="--resize short-side keeps each image's aspect ratio.*set --crop-size"):
+    with pytest.raises(OptionError, match="--resize short-side keeps each image's shape.*set --crop-size"):
         TrainConfig(resize="short-side").validate()
-    with pytest.raises(OptionError, match="resize must be one of square, short-side"):
+    with pytest.raises(OptionError, match="--resize none keeps each image's shape.*set --crop-size"):
+        TrainConfig(resize="none").validate()
+    with pytest.raises(OptionError, match="resize must be one of square, short-side, none"):
         TrainConfig(resize="shortest").validate()
+    TrainConfig(resize="none", load_size=286, crop_size=512).validate()  # the load size is not used
+    with pytest.raises(OptionError, match="crop_size"):
+        TrainConfig(load_size=286, crop_size=512).validate()
 
 
 def test_checkpoints_made_before_the_option_load_as_square():
@@ -196,3 +215,23 @@ def test_resuming_with_another_resize_is_refused(tmp_path):
     Trainer(config, progress=False).fit()
     result = run("train", "--resume", tmp_path / "run", "--max-steps", "2", "--resize", "square")
     assert result.exit_code != 0 and "cannot change --resize (the run has --resize short-side)" in result.output
+
+
+def test_without_resizing_the_model_trains_and_runs_at_the_images_own_scale(tmp_path):
+    data = write_wide_pairs(tmp_path / "data", [(40, 70), (48, 48)])
+    out = tmp_path / "run"
+    flags = [flag for flag in TINY_FLAGS]
+    flags[flags.index("--load-size") + 1] = "16"  # unused: no refusal of a crop above it
+    too_large = run("train", "--data", data, "--out", out, "--resize", "none", "--max-steps", "1", *flags[:2], "--crop-size",
+                    "48", *flags[4:])
+    assert too_large.exit_code != 0 and ("--crop-size 48 is larger than the smallest training images of "
+                                         f"{data} (40 px on their shorter side), which --resize none leaves as they are: "
+                                         "lower --crop-size to 40 or less") in " ".join(too_large.output.split())
+    trained = run("train", "--data", data, "--out", out, "--resize", "none", "--max-steps", "2", "--val-every", "2", *flags)
+    assert trained.exit_code == 0, trained.output
+    assert (out / "validation.csv").read_text().count("\n") == 2
+    written = run("translate", "--checkpoint", out, data / "test" / "A", tmp_path / "out")
+    assert written.exit_code == 0, written.output
+    from PIL import Image
+
+    assert [Image.open(tmp_path / "out" / f"{i}.png").size for i in range(2)] == [(70, 40), (48, 48)]
