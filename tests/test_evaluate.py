@@ -851,3 +851,11 @@ def test_a_data_error_in_a_loader_worker_is_its_message_alone(image_run, no_weig
         evaluate(run, data, split="train", workers=2, progress=False)
     assert str(failed.value).startswith(f"{damaged}: cannot be decoded as an image (") and "Traceback" not in str(failed.value)
     assert not multiprocessing.active_children()
+
+
+def test_a_model_without_a_discriminator_is_neither_conditional_nor_not(image_run, no_weights, tmp_path):
+    run, pairs = image_run
+    assert evaluate(run, pairs, progress=False)["model"]["conditional"] is True
+    alone = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "alone"), disc="none", loss="l1", **TINY), progress=False)
+    model = evaluate(alone.fit(), pairs, progress=False)["model"]
+    assert model["disc"] is None and model["conditional"] is None
