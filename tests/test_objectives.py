@@ -17,6 +17,7 @@ from gantk.errors import GantkError, OptionError
 from gantk.objectives import (
     BCEGANLoss,
     CrossEntropyLoss,
+    FocalLoss,
     CycleLoss,
     HingeGANLoss,
     IdentityLoss,
@@ -530,6 +531,44 @@ def test_ce_module_reads_the_logits_in_float32():
         cross_entropy_loss(torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2, dtype=torch.long))
 
 
+# --- focal ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_focal_is_the_cross_entropy_scaled_by_one_minus_p_to_the_gamma(classes):
+    from torchvision.ops import sigmoid_focal_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, classes, 5, 5, requires_grad=True)
+    target = torch.randint(0, max(classes, 2), (2, 5, 5))
+    target[0, :2] = -1  # ignored
+    kept = target >= 0
+    if classes == 1:  # torchvision's, without its alpha weighting (alpha < 0)
+        per_pixel = sigmoid_focal_loss(logits[:, 0], target.clamp(min=0).float(), alpha=-1, gamma=2.0)
+    else:
+        p = logits.softmax(1).gather(1, target.clamp(min=0)[:, None])[:, 0]
+        per_pixel = -(1 - p) ** 2 * p.log()
+    ctx = LossContext(input=logits, fake=logits, real=logits, fake_logits=logits, target=target)
+    loss = FocalLoss().generator_loss(ctx)
+    torch.testing.assert_close(loss, per_pixel[kept].mean())
+    loss.backward()
+    ignored = ~kept.unsqueeze(1).expand_as(logits)
+    assert logits.grad[ignored].abs().max() == 0 and (logits.grad[~ignored] != 0).all()
+    torch.testing.assert_close(cross_entropy_loss(logits, target, gamma=0.0), cross_entropy_loss(logits, target))
+
+
+def test_focal_down_weights_the_pixels_already_right_and_keeps_gradients_finite():
+    logits = torch.tensor([[[[4.0, 0.0, 60.0]], [[0.0, 0.0, 0.0]]]], requires_grad=True)  # right, unsure, saturated
+    target = torch.zeros(1, 1, 3, dtype=torch.long)
+    ce = F.cross_entropy(logits, target, reduction="none")[0, 0]
+    for gamma in (0.5, 2.0):
+        per_pixel = [cross_entropy_loss(logits[..., i : i + 1], target[..., i : i + 1], gamma) for i in range(3)]
+        assert per_pixel[0] / ce[0] < per_pixel[1] / ce[1]  # the well classified pixel loses more of its loss
+        grad, = torch.autograd.grad(cross_entropy_loss(logits, target, gamma), logits)
+        assert torch.isfinite(grad).all()
+    with pytest.raises(OptionError, match="focal's gamma is a focusing exponent of 0 or more, got -1"):
+        FocalLoss(gamma=-1)
+
+
 # --- every registered objective -------------------------------------------------------------
 
 def _segmentation_context():
@@ -564,8 +603,8 @@ def test_l2_variants_use_the_l2_distance(name, distance):
 
 
 def test_builtins_are_registered():
-    assert MASK_OBJECTIVES == ["ce", "lovasz"]
-    expected = {"bce", "lsgan", "hinge", "l1", "l2", "ce", "lovasz", "cycle", "identity"}
+    assert MASK_OBJECTIVES == ["ce", "focal", "lovasz"]
+    expected = {"bce", "lsgan", "hinge", "l1", "l2", "ce", "focal", "lovasz", "cycle", "identity"}
     assert expected <= set(OBJECTIVES.names())
     assert all(OBJECTIVES.get(name).plugin == "gantk.objectives" for name in expected)
 

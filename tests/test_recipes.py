@@ -149,7 +149,7 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
     assert [decode_image(str(p)).shape for p in native[:2]] == [(1, 40, 40), (3, 40, 40)]  # 40 px, padded to 64 inside
 
 
-@pytest.mark.parametrize("loss", ["lovasz", "l1", "ce", "hinge+l1@0.5", "bce+lovasz", "hinge+ce+lovasz"])
+@pytest.mark.parametrize("loss", ["lovasz", "l1", "ce", "focal", "hinge+l1@0.5", "bce+lovasz", "hinge+ce+lovasz"])
 def test_segmentation_objectives_with_and_without_discriminator(tmp_path, loss):
     data = write_segmentation(tmp_path / "data")
     disc = None if "+" in loss else "none"

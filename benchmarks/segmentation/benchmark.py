@@ -50,6 +50,8 @@ RUNS = {
     "ce": ("ce", "none"),
     "ce-lovasz": ("ce+lovasz", "none"),
     "hinge-ce-lovasz": ("hinge+ce+lovasz", "patch70"),
+    "focal": ("focal", "none"),
+    "focal-lovasz": ("focal+lovasz", "none"),
 }
 
 

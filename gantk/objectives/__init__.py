@@ -1,7 +1,7 @@
 """Built-in objectives and objective specs.
 
 Registered names: ``bce``, ``lsgan``, ``hinge`` (adversarial), ``l1``, ``l2`` (pixel),
-``ce`` and ``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired).
+``ce``, ``focal`` and ``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired).
 Combine them in a spec such as ``"bce+l1"`` with :class:`ObjectiveSet`.
 """
 
@@ -18,7 +18,7 @@ from .adversarial import (
     lsgan_generator_loss,
 )
 from .base import LossContext, Objective
-from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
+from .cross_entropy import CrossEntropyLoss, FocalLoss, cross_entropy_loss
 from .cycle import CycleLoss, IdentityLoss, cycle_loss, identity_loss
 from .lovasz import LovaszLoss, lovasz_loss
 from .pixel import PixelL1Loss, PixelL2Loss, pixel_loss
@@ -44,6 +44,7 @@ def gantk_register_objectives(registry):
     registry.add("l1", PixelL1Loss)
     registry.add("l2", PixelL2Loss)
     registry.add("ce", CrossEntropyLoss)
+    registry.add("focal", FocalLoss)
     registry.add("lovasz", LovaszLoss)
     registry.add("cycle", CycleLoss)
     registry.add("identity", IdentityLoss)
@@ -55,6 +56,7 @@ __all__ = [
     "BCEGANLoss",
     "CrossEntropyLoss",
     "CycleLoss",
+    "FocalLoss",
     "HingeGANLoss",
     "IdentityLoss",
     "LSGANLoss",
