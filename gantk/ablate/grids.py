@@ -81,11 +81,13 @@ BUILTIN_GRIDS = {
         Grid("seg-losses", (
             Cell("lovasz", {"loss": "lovasz", "disc": "none"}),
             Cell("ce", {"loss": "ce", "disc": "none"}),
+            Cell("focal", {"loss": "focal", "disc": "none"}),
             Cell("ce+lovasz", {"loss": "ce+lovasz", "disc": "none"}),
             Cell("hinge+lovasz", {"loss": "hinge+lovasz"}),
             Cell("hinge+ce+lovasz", {"loss": "hinge+ce+lovasz"}),
-        ), "segmentation objectives (seg recipe, mask data): Lovasz and cross-entropy alone and together, without a "
-           "discriminator and with the recipe's hinge term against the conditional 70x70 PatchGAN", {"recipe": "seg"}),
+        ), "segmentation objectives (seg recipe, mask data): Lovasz, cross-entropy and focal alone, Lovasz and "
+           "cross-entropy together, without a discriminator and with the recipe's hinge term against the conditional "
+           "70x70 PatchGAN", {"recipe": "seg"}),
     )
 }
 
