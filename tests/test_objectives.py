@@ -496,22 +496,31 @@ def test_lovasz_module_options_and_shape_errors():
 
 # --- ce ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("classes", [1, 3])
-def test_ce_is_the_cross_entropy_of_the_pixels_not_ignored(classes):
+def _logits_with_ignored_pixels(classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random logits ``2 x classes x 5 x 5`` (requiring gradients), class ids with some pixels ignored, and the kept ones."""
     torch.manual_seed(0)
     logits = torch.randn(2, classes, 5, 5, requires_grad=True)
     target = torch.randint(0, max(classes, 2), (2, 5, 5))
     target[0, :2] = -1  # ignored
-    kept = target >= 0
+    return logits, target, target >= 0
+
+
+def _check_ignored_pixels_get_no_gradient(loss: torch.Tensor, logits: torch.Tensor, kept: torch.Tensor) -> None:
+    loss.backward()
+    ignored = ~kept.unsqueeze(1).expand_as(logits)
+    assert logits.grad[ignored].abs().max() == 0 and (logits.grad[~ignored] != 0).all()
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_ce_is_the_cross_entropy_of_the_pixels_not_ignored(classes):
+    logits, target, kept = _logits_with_ignored_pixels(classes)
     if classes == 1:
         expected = F.binary_cross_entropy_with_logits(logits[:, 0][kept], target[kept].float())
     else:
         expected = F.cross_entropy(logits, target, ignore_index=-1)
     loss = cross_entropy_loss(logits, target)
     torch.testing.assert_close(loss, expected)
-    loss.backward()
-    ignored = ~kept.unsqueeze(1).expand_as(logits)
-    assert logits.grad[ignored].abs().max() == 0 and (logits.grad[~ignored] != 0).all()
+    _check_ignored_pixels_get_no_gradient(loss, logits, kept)
 
 
 def test_ce_of_ignored_pixels_only_is_0_and_trains_nothing():
@@ -537,11 +546,7 @@ def test_ce_module_reads_the_logits_in_float32():
 def test_focal_is_the_cross_entropy_scaled_by_one_minus_p_to_the_gamma(classes):
     from torchvision.ops import sigmoid_focal_loss
 
-    torch.manual_seed(0)
-    logits = torch.randn(2, classes, 5, 5, requires_grad=True)
-    target = torch.randint(0, max(classes, 2), (2, 5, 5))
-    target[0, :2] = -1  # ignored
-    kept = target >= 0
+    logits, target, kept = _logits_with_ignored_pixels(classes)
     if classes == 1:  # torchvision's, without its alpha weighting (alpha < 0)
         per_pixel = sigmoid_focal_loss(logits[:, 0], target.clamp(min=0).float(), alpha=-1, gamma=2.0)
     else:
@@ -550,9 +555,7 @@ def test_focal_is_the_cross_entropy_scaled_by_one_minus_p_to_the_gamma(classes):
     ctx = LossContext(input=logits, fake=logits, real=logits, fake_logits=logits, target=target)
     loss = FocalLoss().generator_loss(ctx)
     torch.testing.assert_close(loss, per_pixel[kept].mean())
-    loss.backward()
-    ignored = ~kept.unsqueeze(1).expand_as(logits)
-    assert logits.grad[ignored].abs().max() == 0 and (logits.grad[~ignored] != 0).all()
+    _check_ignored_pixels_get_no_gradient(loss, logits, kept)
     torch.testing.assert_close(cross_entropy_loss(logits, target, gamma=0.0), cross_entropy_loss(logits, target))
 
 
