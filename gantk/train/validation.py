@@ -21,8 +21,9 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
     The networks run in eval mode (running statistics, no dropout) under ``no_grad`` and a forked
     RNG, so validating changes neither the weights, the normalisation statistics nor the random
     stream of the run. Images of a size the generators do not take (kept in shape by ``--resize
-    short-side``) are padded, and the outputs cropped back. Images of another channel count than the training data's (a gray test split
-    of colour training data, say) are converted, as ``gantk eval`` converts them.
+    short-side`` or ``none``) are padded, and the outputs cropped back. Images of another channel
+    count than the training data's (a gray test split of colour training data, say) are converted, as
+    ``gantk eval`` converts them.
     """
     num_classes = dataset.num_classes
     multiple, smallest = size_rules(system.generators)
