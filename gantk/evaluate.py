@@ -145,9 +145,10 @@ def evaluate(
     else:
         scores, features, unavailable = SegmentationScores(num_classes), None, {}
     # The real images' features depend on which side is the target, the size it is resized to
-    # (the crop size, or without one the load size) and the channels it is matched to.
+    # (the crop size, or without one the load size, and how) and the channels it is matched to.
     cache_key = (
         str(Path(data).resolve()), dataset.format, split, config.get("crop_size") or config.get("load_size"),
+        config.get("resize", "square"),
         config.get("direction", "AtoB"), direction, config["channels"].get(target), features.sha1,
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None

@@ -71,7 +71,7 @@ def translate(
                           "mask models (trained with --recipe seg): drop --overlay.")
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
-    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config["resize"], **sizes)
+    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes)
     output_dir = Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
     refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)

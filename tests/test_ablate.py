@@ -460,3 +460,24 @@ def test_a_cell_length_in_epochs_wins_over_common_steps(tmp_path):
     loaded = load_grid(grid)
     configs = [cell_config(loaded, cell, tmp_path, tmp_path / "out", {"max_steps": 2}) for cell in loaded.cells]
     assert [(c.epochs, c.max_steps) for c in configs] == [(1, None), (None, 2)]
+
+
+def test_cells_that_keep_image_shapes_get_their_samples_and_their_own_real_features(tmp_path, monkeypatch):
+    from gantk.evaluate import evaluate
+    from test_resize_modes import write_wide_pairs
+
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    data = write_wide_pairs(tmp_path / "pairs", [(40, 70), (40, 70), (40, 40)])
+    weights = write_stand_in_inception(tmp_path / "stand-in.pt")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID.replace('disc = "none"', 'disc = "none"\nresize = "short-side"').replace(
+        'loss = "bce+l1"', 'loss = "l1"\ndisc = "none"'))
+    out = tmp_path / "study"
+    result = invoke("--grid", grid, "--data", data, "--out", out, "--inception-weights", weights, *FLAGS)
+    assert result.exit_code == 0, result.output
+    assert (out / "samples.png").is_file()
+    for cell, resize in (("l1", "short-side"), ("l1+cgan", "square")):  # the second one scored after the first
+        saved = json.loads((out / cell / "eval.json").read_text())
+        assert saved["cell"]["train_config"]["resize"] == resize
+        alone = evaluate(out / cell, data, inception_weights=weights, progress=False)
+        assert saved["metrics"]["fid"] == pytest.approx(alone["metrics"]["fid"], rel=1e-6)

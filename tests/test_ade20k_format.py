@@ -86,7 +86,8 @@ def test_ade20k_problems_name_the_file_and_the_fix(ade20k, tmp_path):
         (ade20k / side / "training").rename(ade20k / side / "train")
     (ade20k / "annotations" / "validation").rename(renamed)
     fix = (r"images/train/, annotations/train/: the ade20k format's split folders are training/ and validation/, as "
-           r"ADEChallengeData2016.zip unpacks them; rename train/ to training/ and val/ to validation/")
+           r"ADEChallengeData2016.zip unpacks them; rename train/ to training/\.")  # no val/ of images: not named
+    (ade20k / "images" / "val").mkdir()  # an empty folder is no split
     with pytest.raises(DataError, match=fix):
         check_dataset(ade20k, "ade20k")
     (ade20k / "images" / "validation").rename(tmp_path / "moved")

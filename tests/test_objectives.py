@@ -570,6 +570,8 @@ def test_focal_down_weights_the_pixels_already_right_and_keeps_gradients_finite(
         assert torch.isfinite(grad).all()
     with pytest.raises(OptionError, match="focal's gamma is a focusing exponent of 0 or more, got -1"):
         FocalLoss(gamma=-1)
+    with pytest.raises(OptionError, match="got True"):
+        FocalLoss(gamma=True)
 
 
 # --- every registered objective -------------------------------------------------------------

@@ -132,7 +132,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
                 titles.append("target")
                 image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
         with model.seeded(seed):
-            outputs = [model.translate(model.inputs(it["A"][None])) for it in items]
+            outputs = [model.translate(model.inputs(it["A"][None]), pad=True) for it in items]  # shapes may not fit
         titles.append(result["cell"]["name"])
         image_columns.append([targets.shown(o, model.num_classes)[0] for o in outputs])
     rows = len(image_columns[0])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
-from .io import pair_by_stem
+from .io import has_images, pair_by_stem
 from .layout import images_of, partner_problems, relative
 
 SPLIT_FOLDERS = {"train": "training", "val": "validation"}  # split name: its folder under images/ and annotations/
@@ -67,8 +67,9 @@ class Ade20kFormat(VoidIgnoringFormat):
         """The problem of split folders named as gantk names the splits (train/, val/) under images/ and annotations/."""
         if not all((root / side).is_dir() for side in self.folders):
             return []
-        found = [f"{side}/{split}/" for side in self.folders for split in SPLIT_FOLDERS if (root / side / split).is_dir()]
-        renames = " and ".join(f"{split}/ to {folder}/" for split, folder in SPLIT_FOLDERS.items())
+        misnamed = [split for split in SPLIT_FOLDERS if any(has_images(root / side / split) for side in self.folders)]
+        found = [f"{side}/{split}/" for side in self.folders for split in misnamed if (root / side / split).is_dir()]
+        renames = " and ".join(f"{split}/ to {SPLIT_FOLDERS[split]}/" for split in misnamed)
         return [f"{root}: {', '.join(found)}: the ade20k format's split folders are training/ and validation/, as "
                 f"ADEChallengeData2016.zip unpacks them; rename {renames}."] if found else []
 

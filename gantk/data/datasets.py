@@ -172,8 +172,9 @@ def collate_same_size(items: list[dict[str, Any]]) -> dict[str, Any]:
             if isinstance(value, Tensor) and item[key].shape != value.shape:
                 name = f"{key}_path"
                 raise DataError(
-                    f"{first.get(name, key)} and {item.get(name, key)} differ in size once resized ({size_text(value)} and "
-                    f"{size_text(item[key])}), so they cannot share a batch: use batch size 1 (--batch-size 1)."
+                    f"{first.get(name, key)} and {item.get(name, key)} come out in different sizes ({size_text(value)} and "
+                    f"{size_text(item[key])}), so they cannot share a batch: use a batch size of 1 (--batch-size 1; "
+                    "--eval-batch-size 1 in gantk ablate)."
                 )
     return default_collate(items)
 

@@ -77,7 +77,7 @@ class FocalLoss(Objective):
 
     def __init__(self, gamma: float = 2.0):
         super().__init__()
-        if not (isinstance(gamma, (int, float)) and 0 <= gamma < float("inf")):
+        if isinstance(gamma, bool) or not (isinstance(gamma, (int, float)) and 0 <= gamma < float("inf")):
             raise OptionError(f"focal's gamma is a focusing exponent of 0 or more, got {gamma!r}.")
         self.gamma = float(gamma)
 
