@@ -179,6 +179,25 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
     click.echo(f"wrote {len(written)} file(s) to {output_dir}")
 
 
+@cli.command("export")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
+@click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def export_command(checkpoint: str, out: str, **options: Any) -> None:
+    """Write a trained model's translation to the ONNX file OUT (checked with onnxruntime)."""
+    from .export import export_onnx
+
+    summary = export_onnx(checkpoint, out, **options)
+    click.echo(f"wrote {summary.path}")
+    for key in ("input", "output", "mode"):
+        click.echo(f"  {key}: {summary.metadata[f'gantk.{key}']}")
+    click.echo("  checked with onnxruntime: " + (
+        f"outputs within {summary.difference:.1g} of gantk's" if summary.difference is not None
+        else "output shape only (test-time dropout draws other noise in each run)"))
+
+
 @cli.group(cls=GantkGroup)
 def data() -> None:
     """Prepare and check datasets."""

@@ -1,0 +1,221 @@
+"""A trained model's translation as an ONNX file, to run without gantk or torch: ``gantk export``.
+
+The file maps normalised images (``N x C x H x W`` float32 in [-1, 1]) to what
+:meth:`gantk.inference.TrainedModel.translate` returns: images in [-1, 1], or class probabilities for
+mask models. Batch size, height and width are free (sides a multiple of the generator's, as
+:class:`~gantk.inference.TrainedModel` needs). Its ``metadata_props`` (``gantk.*``) say how to feed it
+and read it. The export is checked: onnxruntime runs the file on a random batch, and its outputs must
+match the model's.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .errors import GantkError, OptionError
+from .files import replacing
+from .inference import TrainedModel
+from .plugins import Components
+
+INPUT_NAME, OUTPUT_NAME = "images", "outputs"
+AXES = ("batch", "height", "width")  # the free axes of the input and output, as the file names them
+TOLERANCE = 1e-3  # largest difference allowed between onnxruntime's outputs and the model's
+NEEDED = ("onnx", "onnxscript", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What :func:`export_onnx` wrote: the file, its metadata, and how far onnxruntime's outputs were
+    from the model's on the check batch (``None`` where the model draws test-time dropout noise, so two
+    runs differ anyway)."""
+
+    path: Path
+    metadata: dict[str, str]
+    difference: float | None
+
+
+class Translation(nn.Module):
+    """``system.translate(images, direction)`` as a module of one input, the graph that is exported."""
+
+    def __init__(self, system: nn.Module, direction: str):
+        super().__init__()
+        self.system, self.direction = system, direction
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.system.translate(images, self.direction)
+
+
+def export_onnx(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    direction: str = "AtoB",
+    eval_mode: bool = False,
+    overwrite: bool = False,
+    components: Components | None = None,
+) -> ExportSummary:
+    """Write the translation of ``checkpoint`` (a file or a run directory) for ``direction`` to the ONNX file ``out``.
+
+    By default the file runs as the paper's test phase does (and ``gantk translate``): batch
+    normalisation with the statistics of the batch it is given, dropout active (drawn by the ONNX
+    runtime); ``eval_mode=True`` exports running statistics and no dropout, which is deterministic.
+    ``out`` is written only once onnxruntime's outputs on a random batch match the model's (within
+    ``TOLERANCE``), and replaces an existing file only with ``overwrite``.
+
+    Raises:
+        OptionError: ``out`` is no ``.onnx`` path, exists without ``overwrite``, or the ONNX packages are missing.
+        GantkError: the model cannot be exported, or onnxruntime's outputs differ from it.
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise OptionError(f"the export is an ONNX file: name it with the .onnx extension, not '{out.name}'.")
+    if out.is_dir():
+        raise OptionError(f"{out} is a folder; name the .onnx file to write (e.g. {out / 'model.onnx'}).")
+    if out.exists() and not overwrite:
+        raise OptionError(f"{out} already exists; pass --overwrite to replace it, or choose another path.")
+    missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
+    if missing:
+        raise OptionError(f"exporting to ONNX needs the packages {', '.join(missing)}: pip install 'gantk[onnx]'.")
+    import onnx
+
+    model = TrainedModel.load(checkpoint, device="cpu", eval_mode=eval_mode, components=components)
+    model.system.check_direction(direction)
+    system = model.system if eval_mode else in_test_phase(model.system)
+    translation = Translation(system, direction)
+    channels = model.config["channels"]["A" if direction == "AtoB" else "B"]
+    side = max(2 * model.min_input_size, 2 * model.size_multiple, 64)  # a size that leaves height and width free
+    batch = torch.rand(2, channels, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    proto = _exported(translation, batch, model)
+    metadata = model_metadata(model, direction, eval_mode)
+    proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value) for key, value in metadata.items())
+    data = proto.SerializeToString()
+    difference = _checked(data, translation, batch, out)
+    with replacing(out, binary=True) as handle:
+        handle.write(data)
+    return ExportSummary(out, metadata, difference)
+
+
+def in_test_phase(system: nn.Module) -> nn.Module:
+    """A copy of ``system`` (in training mode) that runs the paper's test phase as a graph without state:
+    its normalisation layers keep no running statistics, so they normalise with the batch's and update
+    nothing (an exported update would not be run), and its dropout layers draw their masks with
+    :class:`DrawnDropout`."""
+    copied = copy.deepcopy(system)
+    for module in copied.modules():
+        if getattr(module, "track_running_stats", False):
+            module.track_running_stats = False
+            module.running_mean = module.running_var = module.num_batches_tracked = None
+        for name, child in module.named_children():
+            if type(child) in (nn.Dropout, nn.Dropout2d):
+                setattr(module, name, DrawnDropout(child.p, channels=isinstance(child, nn.Dropout2d)))
+    return copied
+
+
+class DrawnDropout(nn.Module):
+    """Dropout from uniform draws: ONNX runtimes keep it, where their graph optimisations remove
+    Dropout nodes (onnxruntime's do, training mode or not). ``channels`` zeroes whole channels (Dropout2d)."""
+
+    def __init__(self, p: float, channels: bool = False):
+        super().__init__()
+        self.p, self.channels = p, channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        draws = torch.rand_like(x[:, :, :1, :1] if self.channels else x)
+        return x * (draws >= self.p) / max(1 - self.p, torch.finfo(x.dtype).tiny)
+
+
+def _exported(translation: Translation, batch: torch.Tensor, model: TrainedModel) -> Any:
+    """The ONNX ModelProto of ``translation`` traced on ``batch``, with a free batch size, height and width."""
+    free = {axis: torch.export.Dim.AUTO for axis in (0, 2, 3)}
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")  # the paper's test mode
+            program = torch.onnx.export(translation, (batch,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                        dynamic_shapes=(free,), verbose=False)
+    except Exception as error:  # torch.export and the ONNX translation raise many kinds; the model is what failed
+        parts = ", ".join(f"{kind} '{name}'" for kind, name in model.system.network_parts.values())
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise GantkError(f"the model of {model.checkpoint} ({parts}) could not be exported to ONNX: {first_line}") from error
+    proto = program.model_proto
+    for node in (*proto.graph.node, *(node for function in proto.functions for node in function.node)):
+        del node.metadata_props[:]  # the exporter's trace of each node: source lines and paths of this machine
+    for value in (*proto.graph.input, *proto.graph.output):  # outputs have their input's size: name their axes alike
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in zip((0, 2, 3), AXES):
+            if dims[axis].dim_param:  # a free axis (one the trace fixed keeps its size)
+                dims[axis].dim_param = name
+    return proto
+
+
+def _checked(data: bytes, translation: Translation, batch: torch.Tensor, out: Path) -> float | None:
+    """The largest difference between onnxruntime's outputs for ``batch`` and the model's; ``None``
+    where the model is random (test-time dropout). Raises when it is above ``TOLERANCE``."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    ran = torch.from_numpy(session.run(None, {INPUT_NAME: batch.numpy()})[0])
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(0)
+        expected = translation(batch)
+        torch.manual_seed(1)
+        random = not torch.equal(expected, translation(batch))
+    if ran.shape != expected.shape:
+        raise GantkError(f"the ONNX graph gives outputs of shape {tuple(ran.shape)} where the model gives "
+                         f"{tuple(expected.shape)}; {out} is not written.")
+    if random:
+        if np.array_equal(ran.numpy(), session.run(None, {INPUT_NAME: batch.numpy()})[0]):
+            raise GantkError(
+                f"the model draws test-time noise (dropout) that the ONNX graph does not: onnxruntime gives the same "
+                f"outputs twice, so some dropout was exported as a node its optimisations remove; export with --eval-mode "
+                f"(no dropout). {out} is not written."
+            )
+        return None
+    difference = float((ran - expected).abs().max())
+    if not difference <= TOLERANCE:
+        raise GantkError(f"onnxruntime's outputs differ from the model's by up to {difference:.3g} (more than {TOLERANCE:g}) "
+                         f"on a check batch; {out} is not written.")
+    return difference
+
+
+def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict[str, str]:
+    """The ``gantk.*`` metadata of the exported file: where it comes from and how to feed and read it."""
+    config, channels = model.config, model.config["channels"]
+    source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+    num_classes, ignore_label = model.num_classes, config.get("ignore_label")
+    if num_classes is None:
+        output = f"N x {channels[target]} x H x W images in [-1, 1] (pixels = (outputs + 1) * 127.5)"
+    elif num_classes == 2:
+        output = "N x 1 x H x W probabilities of the object (sigmoid); class 1 where above 0.5"
+    else:
+        output = f"N x {num_classes} x H x W class probabilities (softmax); a pixel's class is the argmax over channels"
+    metadata = {
+        "gantk.version": __version__,
+        "gantk.checkpoint": Path(model.checkpoint).name,
+        "gantk.step": str(model.step),
+        "gantk.recipe": str(config.get("recipe", "")),
+        "gantk.direction": direction,
+        "gantk.mode": "eval: running statistics, no dropout" if eval_mode else
+                      "test: batch normalisation with the batch's statistics, dropout active (the paper's test phase)",
+        "gantk.input": (f"N x {channels[source]} x H x W float32 images in [-1, 1] (pixels / 127.5 - 1); H and W multiples of "
+                        f"{model.size_multiple}, at least {max(model.min_input_size, model.size_multiple)}"),
+        "gantk.output": output,
+        "gantk.crop_size": str(config.get("crop_size")),
+        "gantk.resize": str(config.get("resize", "square")),
+    }
+    if num_classes is not None:
+        metadata["gantk.num_classes"] = str(num_classes)
+    if num_classes is not None and ignore_label is not None:
+        metadata["gantk.ignore_label"] = str(ignore_label)
+        if ignore_label == 0:
+            metadata["gantk.output"] += "; class k is the mask value k + 1 (the value 0 was ignored in training)"
+    return metadata
