@@ -14,7 +14,7 @@ from gantk.data.layout import mask_classes
 from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.metrics import SegmentationScores
-from gantk.objectives import lovasz_loss
+from gantk.objectives import lovasz_loss, pixel_loss
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
@@ -252,6 +252,24 @@ def test_no_term_scores_or_trains_on_ignored_pixels(tmp_path):
     sum(losses.values()).backward()
     per_pixel = logits.grad.abs().sum(1)
     assert per_pixel[ignored].max() == 0 and (per_pixel[~ignored] > 0).float().mean() > 0.9
+    kept = ~ignored
+    probs, truth = outputs["fake"].movedim(1, -1)[kept], targets.encode_mask(batch["B"], 3).movedim(1, -1)[kept]
+    assert losses["G/l1"].item() == pytest.approx(100 * (probs - truth).abs().mean().item(), rel=1e-5)  # the kept pixels' mean
+
+
+@pytest.mark.parametrize("distance", ["l1", "l2"])
+def test_pixel_losses_average_over_the_kept_pixels(distance):
+    generator = torch.Generator().manual_seed(3)
+    fake, real = torch.rand(2, 3, 5, 5, generator=generator), torch.rand(2, 3, 5, 5, generator=generator)
+    ids = torch.randint(3, (2, 5, 5), generator=generator)
+    ids[0, :2] = -1
+    kept = targets.kept_pixels(ids)
+    got = pixel_loss(fake * kept, real * kept, distance, kept)
+    alone = pixel_loss(fake.movedim(1, -1)[ids >= 0], real.movedim(1, -1)[ids >= 0], distance)
+    assert got.item() == pytest.approx(alone.item(), rel=1e-6)
+    assert got.item() != pytest.approx(pixel_loss(fake * kept, real * kept, distance).item(), rel=1e-3)
+    nothing = torch.zeros_like(kept)
+    assert pixel_loss(fake * nothing, real * nothing, distance, nothing).item() == 0
 
 
 def test_train_check_and_eval_with_an_ignore_label(tmp_path):

@@ -75,6 +75,8 @@ class LossContext:
         fake_logits: the raw generator output (defaults to ``fake``).
         target: the raw target (defaults to ``real``); class ids ``N x H x W`` for masks, -1 where a
             pixel is ignored (``--ignore-label``: ``fake`` and ``real`` are 0 there).
+        kept: ``N x 1 x H x W``, 1 at the pixels scored and 0 at ignored ones, where a pixel may be
+            ignored; ``None`` (the default) where every pixel is.
         discriminator: the discriminator of domain B, or ``None`` when training without one.
         conditional: the discriminator sees ``cat(input, image)`` rather than the image alone.
         reconstruct: computes ``G_BA(fake)`` (cycle consistency), called at most once.
@@ -95,6 +97,7 @@ class LossContext:
         real: Tensor,
         fake_logits: Tensor | None = None,
         target: Tensor | None = None,
+        kept: Tensor | None = None,
         discriminator: nn.Module | Callable[[Tensor], Logits] | None = None,
         conditional: bool = True,
         reconstruct: Callable[[], Tensor] | None = None,
@@ -105,6 +108,7 @@ class LossContext:
         self.real = _in_float32(real)
         self.fake_logits = self.fake if fake_logits is None else _in_float32(fake_logits)
         self.target = self.real if target is None else _in_float32(target)
+        self.kept = kept
         self.discriminator = discriminator
         self.conditional = conditional
         self._reconstruct = reconstruct

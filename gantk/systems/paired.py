@@ -80,13 +80,14 @@ class PairedSystem(System):
         return {"fake_logits": logits, "fake": self._visible(logits)}
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
-        fake = outputs["fake"] * targets.kept_pixels(batch["B"]) if self.ignores else outputs["fake"]
+        kept = targets.kept_pixels(batch["B"]) if self.ignores else None
         ctx = LossContext(
             input=batch["A"],
-            fake=fake,
+            fake=outputs["fake"] if kept is None else outputs["fake"] * kept,
             real=self._real(batch["B"]),
             fake_logits=outputs["fake_logits"],
             target=batch["B"],
+            kept=kept,
             discriminator=nets.get("D"),
             conditional=self.conditional,
         )
