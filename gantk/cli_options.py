@@ -118,6 +118,9 @@ TRAIN_FLAGS = {
     "--augment-on": click.option("--augment-on", type=click.Choice(CHOICES["augment_on"]),
                                  help="Crop and flip in the loader workers (default) or on the training device (GPU)."),
     "--lr": click.option("--lr", type=float, help="Adam learning rate (recipe default; pix2pix: 2e-4)."),
+    "--disc-lr": click.option("--disc-lr", type=float,
+                              help="The discriminators' Adam learning rate, when it differs from --lr (two time-scale "
+                                   "updates, e.g. 4e-4 with --lr 1e-4)."),
     "--beta1": click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), help="Adam's first decay rate."),
     "--beta2": click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), help="Adam's second decay rate."),
     "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),

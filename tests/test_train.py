@@ -26,7 +26,7 @@ from gantk.train.interrupt import WorkerStopSignals
 from gantk.train.logs import read_metrics
 from helpers import (
     components_with_generator, exploding_components, fit_recording_optimizer_steps, signalled_once_training, train_interrupted_then_resumed,
-    without_timings, write_paired,
+    without_timings, write_paired, write_unaligned,
 )
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
@@ -518,6 +518,26 @@ def test_the_optimizers_take_the_betas_and_the_weights_channels_last(pairs, tmp_
     assert {group["betas"] for optimizer in optimizers.values() for group in optimizer.param_groups} == {(0.3, 0.9)}
     convs = [m.weight for m in system.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
     assert all(weight.is_contiguous(memory_format=torch.channels_last) for weight in convs)
+
+
+def test_disc_lr_sets_the_rate_of_the_phases_that_train_discriminators(pairs, tmp_path):
+    from gantk.train.trainer import make_optimizers
+
+    unaligned = write_unaligned(tmp_path / "unaligned")
+    for recipe, data in (("pix2pix", pairs), ("cyclegan", unaligned)):
+        trainer = Trainer(tiny_config(data, tmp_path / recipe, recipe=recipe, lr=1e-4, disc_lr=4e-4), progress=False)
+        system = trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
+        optimizers, _ = make_optimizers(system, trainer.config, 10)
+        assert {name: opt.param_groups[0]["lr"] for name, opt in optimizers.items()} == {"D": 4e-4, "G": 1e-4}, recipe
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, lr=1e-4, disc_lr=4e-4), progress=False).fit()
+    Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
+    schedulers = ckpt.load_checkpoint(run)["schedulers"]
+    assert {name: state["base_lrs"] for name, state in schedulers.items()} == {"D": [4e-4], "G": [1e-4]}
+    alone = Trainer(tiny_config(pairs, tmp_path / "alone", disc="none", loss="l1", lr=1e-4, disc_lr=4e-4), progress=False)
+    system = alone.build_system(alone.open_data()[0], torch.device("cpu"))
+    assert {name: opt.param_groups[0]["lr"] for name, opt in make_optimizers(system, alone.config, 10)[0].items()} == {"G": 1e-4}
+    with pytest.raises(OptionError, match="disc_lr must be a positive number"):
+        TrainConfig(disc_lr=0.0).validate()
 
 
 def test_mismatched_discriminator_and_objective(pairs, tmp_path):

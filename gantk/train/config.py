@@ -122,6 +122,7 @@ class TrainConfig:
     flip: bool | None = None
     augment_on: str = "loader"  # where the random crop and flip run: loader workers, or the training device
     lr: float | None = None
+    disc_lr: float | None = None  # the discriminators' learning rate (two time-scale updates); None: lr
     beta1: float | None = None
     beta2: float | None = None
     pool_size: int | None = None
@@ -179,8 +180,10 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise OptionError(f"{key} must be a positive integer, got {value}.")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise OptionError(f"lr must be a positive number, got {self.lr}.")
+        for key in ("lr", "disc_lr"):
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise OptionError(f"{key} must be a positive number, got {value}.")
         if self.decay_start is not None and not 0 <= self.decay_start <= 1:
             raise OptionError(f"decay_start is a fraction of the schedule in [0, 1], got {self.decay_start}.")
         for key in ("load_size", "crop_size"):

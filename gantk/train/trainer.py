@@ -53,11 +53,16 @@ StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """One Adam per phase over the networks it trains, each with the constant-then-linear-decay schedule
-    over the steps that phase takes (a ``total_steps / n`` of them for a phase that runs every n-th step)."""
+    over the steps that phase takes (a ``total_steps / n`` of them for a phase that runs every n-th step).
+    A phase that trains discriminators only takes ``config.disc_lr`` where it is set (a run without
+    one has no such phase, and ignores it, as it ignores ``disc_opt``)."""
+    critics = {phase.name for phase in system.phases
+               if all(system.network_parts.get(net, ("",))[0] == "discriminator" for net in phase.trains)}
     optimizers = {
         phase.name: torch.optim.Adam(
             [p for net in phase.trains for p in system.networks[net].parameters()],
-            lr=config.lr, betas=(config.beta1, config.beta2), fused=True,  # one pass over the weights, CPU and CUDA
+            lr=config.disc_lr if phase.name in critics and config.disc_lr is not None else config.lr,
+            betas=(config.beta1, config.beta2), fused=True,  # one pass over the weights, CPU and CUDA
         )
         for phase in system.phases
     }
