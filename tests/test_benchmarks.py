@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,14 @@ def test_a_path_alone_is_timed_step_by_step_and_profiled(benchmarks, monkeypatch
     times = out.split("step ms", 1)[1].splitlines()[0]
     assert out.startswith("gantk pix2pix-32-b2 step ms") and len(times.split(",")) == 2
     assert "Self CPU time total" in out and "aten::convolution" in out
+
+
+def test_the_inference_benchmark_runs_both_runtimes_on_an_exported_checkpoint(benchmarks, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    import inference
+
+    out = tmp_path / "inference.json"
+    results = inference.main(["--size", "32", "--ngf", "8", "--batch-sizes", "1,2", "--runs", "2", "--warmup", "1", "--out", str(out)])
+    assert [(r["mode"], r["batch_size"]) for r in results] == [("eval", 1), ("eval", 2), ("test", 1), ("test", 2)]
+    assert all(set(r["median_s"]) == {"torch", "onnxruntime"} and r["onnxruntime_speedup"] > 0 for r in results)
+    assert json.loads(out.read_text())["results"] == results
