@@ -214,7 +214,7 @@ def data_check(root: str, data_format: str | None, ignore_label: int | None, as_
     from .data import check_dataset
 
     try:
-        summary = check_dataset(root, data_format, progress=progress, ignore_label=ignore_label)
+        summary = check_dataset(root, data_format, progress=progress, ignore_label=ignore_label, count_classes=True)
     except DataError as error:
         if as_json and error.problems:  # every problem, for scripts, on stdout
             click.echo(json.dumps({"root": root, "problems": error.problems}, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import click
@@ -9,11 +10,15 @@ import click
 from .train.config import CHOICES, SEEDS, is_device_name
 
 
+ITEM_SEPARATOR = re.compile(r",(?![^\[]*\])")  # a comma outside brackets: lists ([1,2]) keep theirs
+
+
 def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float, bool or None when they look like one."""
+    """``KEY=VALUE[,KEY=VALUE]`` (repeatable) into a dict; values become int, float, bool or None when they look
+    like one, and ``[A,B,...]`` a list of such values."""
     options: dict[str, Any] = {}
     for text in values:
-        for item in filter(None, (part.strip() for part in text.split(","))):
+        for item in filter(None, (part.strip() for part in ITEM_SEPARATOR.split(text))):
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}.", ctx, param)
@@ -48,6 +53,8 @@ class DeviceName(click.ParamType):
 
 
 def parse_value(text: str) -> Any:
+    if text.startswith("[") and text.endswith("]"):
+        return [parse_value(item.strip()) for item in text[1:-1].split(",") if item.strip()]
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

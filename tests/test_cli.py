@@ -2,6 +2,7 @@
 
 import errno
 import json
+import re
 
 import pytest
 import torch
@@ -243,6 +244,8 @@ def test_option_lists_take_stray_commas_and_name_an_item_without_its_key():
     assert parse_options(None, None, ("ngf=32,", "a=1,,b=x")) == {"ngf": 32, "a": 1, "b": "x"}
     assert parse_objective_options(None, None, ("wgan-gp.lambda_gp=5",)) == {"wgan-gp": {"lambda_gp": 5}}
     assert parse_objective_options(None, None, ("my.loss.weight=2",)) == {"my.loss": {"weight": 2}}  # a plugin's dotted name
+    assert parse_objective_options(None, None, ("ce.class_weights=[0.5, 2],ce.x=[],focal.gamma=1",)) == {
+        "ce": {"class_weights": [0.5, 2], "x": []}, "focal": {"gamma": 1}}  # lists keep their commas
     for parse, item, wanted in [(parse_options, "=5", "expected KEY=VALUE"), (parse_objective_options, ".lambda_gp=5", "expected NAME.KEY")]:
         with pytest.raises(click.BadParameter, match=wanted):
             parse(None, None, (item,))
@@ -591,3 +594,20 @@ def test_translate_refuses_a_seed_torch_cannot_take(tmp_path):
     with pytest.raises(OptionError, match=f"seed must be an integer from {-2**63} to {2**64 - 1}, got {-2**63 - 1}"):
         with model.seeded(-2**63 - 1):
             pass
+
+
+def test_class_weights_from_data_check_train_and_resume_a_segmentation_run(run, tmp_path):
+    from helpers import write_segmentation
+
+    from gantk.inference import TrainedModel
+
+    data, out = write_segmentation(tmp_path / "data", num_classes=3), tmp_path / "run"
+    checked = run("data", "check", data)
+    weights = re.search(r"--loss-opt '(ce\.class_weights=\[[0-9.,e-]+\])'", checked.output).group(1)
+    trained = run("train", "--recipe", "seg", "--data", data, "--out", out, "--loss", "focal", "--disc", "none",
+                  "--loss-opt", weights.replace("ce.", "focal."), "--max-steps", 1, *TINY_FLAGS)
+    assert trained.exit_code == 0, trained.output
+    assert run("train", "--resume", out, "--max-steps", 2, "--no-progress").exit_code == 0
+    model = TrainedModel.load(out, device="cpu")
+    expected = [float(w) for w in weights.split("[")[1].rstrip("]").split(",")]
+    assert model.step == 2 and model.system.objective.terms[0].objective.class_weights.tolist() == pytest.approx(expected)

@@ -444,3 +444,26 @@ def test_the_check_counts_every_file_it_decodes_on_a_bar(tmp_path, monkeypatch, 
     assert bars[0].options["disable"] is not progress and bars[0].options["delay"] == 2
     layout.decode_or_note(lambda path: None, tmp_path, tmp_path, [])  # outside a check: counted nowhere
     assert bars[0].count == 10
+
+
+def test_data_check_counts_the_class_pixels_of_the_training_masks_and_balances_them(tmp_path):
+    """Two 4x4 training masks: one of class 0 with 4 pixels of class 2, one of class 0 with 4 pixels of
+    class 1 and 4 ignored (255); class 1 is held by an image of 12 counted pixels, class 2 by one of 16."""
+    for split, masks in {"train": [(0, 2, None), (0, 1, 255)], "test": [(1, 1, None)]}.items():
+        for index, (background, other, ignored) in enumerate(masks):
+            mask = torch.full((1, 4, 4), background, dtype=torch.uint8)
+            mask[0, 0] = other
+            if ignored is not None:
+                mask[0, 1] = ignored
+            write_png(mask, tmp_path / split / "masks" / f"{index}.png")
+            png(tmp_path / split / "images" / f"{index}.png", height=4, width=4)
+    summary = check_dataset(tmp_path, ignore_label=255, count_classes=True)
+    train = summary.splits["train"]
+    assert train.class_pixels == [20, 4, 4] and summary.splits["test"].class_pixels is None
+    frequencies = [20 / 28, 4 / 12, 4 / 16]  # median 1/3
+    assert train.class_weights == pytest.approx([(1 / 3) / f for f in frequencies])
+    text = summary.text()
+    assert "class pixels: 0 71.4%, 1 14.3%, 2 14.3%" in text
+    assert "median-frequency class weights: --loss-opt 'ce.class_weights=[0.467,1,1.33]'" in text
+    assert json.loads(json.dumps(summary.as_dict()))["splits"]["train"]["class_weights"] == pytest.approx(train.class_weights)
+    assert check_dataset(tmp_path, ignore_label=255).splits["train"].class_pixels is None  # counted only when asked

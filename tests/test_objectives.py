@@ -574,6 +574,43 @@ def test_focal_down_weights_the_pixels_already_right_and_keeps_gradients_finite(
         FocalLoss(gamma=True)
 
 
+# --- class weights ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_class_weights_scale_each_pixel_by_its_class_and_divide_by_their_sum(classes):
+    logits, target, kept = _logits_with_ignored_pixels(classes)
+    weights = torch.tensor([0.5, 3.0] if classes == 1 else [0.5, 3.0, 1.5])
+    if classes == 1:
+        per_pixel = F.binary_cross_entropy_with_logits(logits[:, 0], target.clamp(min=0).float(), reduction="none")
+        pixel_weights = weights[target.clamp(min=0)] * kept
+        expected = (per_pixel * pixel_weights).sum() / pixel_weights.sum()
+    else:
+        expected = F.cross_entropy(logits, target, weight=weights, ignore_index=-1)
+    ctx = LossContext(input=logits, fake=logits, real=logits, fake_logits=logits, target=target)
+    loss = CrossEntropyLoss(class_weights=weights.tolist()).generator_loss(ctx)
+    torch.testing.assert_close(loss, expected)
+    _check_ignored_pixels_get_no_gradient(loss, logits, kept)
+    focal = FocalLoss(gamma=0.0, class_weights=weights.tolist()).generator_loss(ctx)
+    torch.testing.assert_close(focal, expected)  # focal at gamma 0 is the weighted cross-entropy
+    alike = CrossEntropyLoss(class_weights=[2.0] * max(classes, 2)).generator_loss(ctx)
+    torch.testing.assert_close(alike, CrossEntropyLoss().generator_loss(ctx))  # equal weights change nothing
+
+
+@pytest.mark.parametrize("weights", [5, [1, -1], [0, 0], [1, True], [1, float("inf")], "balanced"])
+def test_class_weights_that_are_no_weights_are_refused(weights):
+    for objective in (CrossEntropyLoss, FocalLoss):
+        with pytest.raises(OptionError, match=r"class_weights is one weight of 0 or more per class.*ce\.class_weights=|focal\.class_weights="):
+            objective(class_weights=weights)
+
+
+def test_class_weights_of_another_class_count_are_refused_naming_the_option():
+    logits, target, _ = _logits_with_ignored_pixels(3)
+    ctx = LossContext(input=logits, fake=logits, real=logits, fake_logits=logits, target=target)
+    with pytest.raises(OptionError, match=r"--loss-opt focal\.class_weights gives 2 weight\(s\), but the masks have 3 classes"):
+        FocalLoss(class_weights=[1, 2]).generator_loss(ctx)
+    assert "class_weights" not in CrossEntropyLoss(class_weights=[1, 2, 3]).state_dict()  # options, not weights: the config keeps them
+
+
 # --- every registered objective -------------------------------------------------------------
 
 def _segmentation_context():

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
-from gantk.data import open_dataset, read_mask
+from gantk.data import check_dataset, open_dataset, read_mask
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import system_from_checkpoint
 
@@ -40,7 +40,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "objects-seg"
 
 # run name -> (objective spec, discriminator); "lovasz+l1@0.5" needs an adversarial term to use a
-# discriminator, so that run pairs it with hinge, the seg recipe's adversarial term.
+# discriminator, so that run pairs it with hinge, the seg recipe's adversarial term. Runs in BALANCED
+# give their ce or focal term the median-frequency class weights of the training masks.
 RUNS = {
     "bce-l1": ("bce+l1@100", "patch70"),
     "hinge-l1": ("hinge+l1@0.5", "patch70"),
@@ -52,7 +53,10 @@ RUNS = {
     "hinge-ce-lovasz": ("hinge+ce+lovasz", "patch70"),
     "focal": ("focal", "none"),
     "focal-lovasz": ("focal+lovasz", "none"),
+    "ce-balanced": ("ce", "none"),
+    "focal-balanced": ("focal", "none"),
 }
+BALANCED = {"ce-balanced": "ce", "focal-balanced": "focal"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,12 +79,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def class_weights(data: Path) -> list[float]:
+    """The median-frequency class weights of the training masks, as ``gantk data check`` gives them."""
+    return check_dataset(data, "segmentation", count_classes=True).splits["train"].class_weights
+
+
 def train(name: str, args: argparse.Namespace) -> tuple[Path, float]:
     """Train one run; returns its directory and the wall time of ``fit``."""
     loss, disc = RUNS[name]
+    loss_opt = {BALANCED[name]: {"class_weights": class_weights(args.data)}} if name in BALANCED else {}
     config = TrainConfig(
         recipe="seg", data=str(args.data), data_format="segmentation", out=str(args.out / name),
-        loss=loss, disc=disc, gen_opt={"ngf": args.ngf}, disc_opt={"ndf": args.ndf} if disc != "none" else {},
+        loss=loss, disc=disc, loss_opt=loss_opt, gen_opt={"ngf": args.ngf}, disc_opt={"ndf": args.ndf} if disc != "none" else {},
         max_steps=args.steps, batch_size=args.batch_size, load_size=args.load_size, crop_size=args.size,
         seed=args.seed, workers=args.workers, device="cpu", log_every=20, sample_every=args.steps,
         checkpoint_every=args.steps, keep_checkpoints=1,
@@ -147,8 +157,10 @@ def table(results: Path) -> str:
     ]
     for r in rows:
         m = r["test"]
+        weights = r.get("class_weights")
+        objective = f"`{r['loss']}`" + (f" with class weights {', '.join(f'{w:.3g}' for w in weights)}" if weights else "")
         lines.append(
-            f"| `{r['loss']}` | {r['disc']} | {m['iou']:.3f} | {m['mean_image_iou']:.3f} | {m['pixel_accuracy']:.3f} "
+            f"| {objective} | {r['disc']} | {m['iou']:.3f} | {m['mean_image_iou']:.3f} | {m['pixel_accuracy']:.3f} "
             f"| {m['rmse']:.3f} | {r['seconds_per_step']:.2f} | {r['train_seconds'] / 60:.1f} min |"
         )
     return "\n".join(lines)
@@ -186,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         metrics = evaluate(run_dir, args.data, args.size)
         loss, disc = RUNS[name]
         result = {
-            "run": name, "loss": loss, "disc": disc, "steps": args.steps, "batch_size": args.batch_size,
+            "run": name, "loss": loss, "disc": disc, "class_weights": class_weights(args.data) if name in BALANCED else None,
+            "steps": args.steps, "batch_size": args.batch_size,
             "load_size": args.load_size, "crop_size": args.size, "ngf": args.ngf, "ndf": args.ndf if disc != "none" else None,
             "seed": args.seed, "threads": args.threads, "workers": args.workers,
             "train_seconds": round(seconds, 1), "seconds_per_step": round(seconds / args.steps, 3),

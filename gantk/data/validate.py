@@ -9,6 +9,8 @@ from typing import Any
 
 from ..errors import OptionError
 from ..plugins import Components
+from .class_balance import count_class_pixels
+from .datasets import SegmentationDataset
 from .formats import detect_format, get_format, given_options
 from .layout import ROOT_SPLIT, checked_files_counted, problems_error, require_root
 from .io import probe
@@ -24,6 +26,8 @@ class SplitSummary:
     sizes: dict[str, dict[str, int]]
     num_classes: int | None = None
     ignore_label: int | None = None
+    class_pixels: list[int] | None = None  # per class id, where counted (check_dataset's count_classes)
+    class_weights: list[float] | None = None  # median-frequency weights of those counts
 
 
 @dataclass
@@ -76,12 +80,14 @@ class DatasetSummary:
                 else:
                     kind = _describe_channels(split.channels[first])
                 lines.append(f"  {side}: {count} files, {_describe_sizes(split.sizes[side])}, {kind}")
+            if split.class_pixels is not None and split.class_weights is not None:
+                lines += _class_balance_lines(split.class_pixels, split.class_weights)
         return "\n".join(lines)
 
 
 def check_dataset(
     root: str | Path, format: str | None = None, components: Components | None = None, *, progress: bool = False,
-    **options: Any,
+    count_classes: bool = False, **options: Any,
 ) -> DatasetSummary:
     """Validate every file of a dataset and summarise it.
 
@@ -90,6 +96,8 @@ def check_dataset(
         format: format name; ``None`` detects it.
         components: plugin components to look the format up in (default: the process-wide ones).
         progress: count the files checked on a progress bar, once checking takes 2 s.
+        count_classes: count the pixels of each class in the training masks (split ``train``, or the root's
+            masks), and give the median-frequency class weights of those counts; the masks are read again.
         **options: options of the format's ``validate`` and ``open`` (``ignore_label`` for segmentation); one
             given as ``None`` takes the format's default.
 
@@ -123,6 +131,10 @@ def check_dataset(
             num_classes=dataset.num_classes,
             ignore_label=getattr(dataset, "ignore_label", None),
         )
+        if count_classes and isinstance(dataset, SegmentationDataset) and split in ("train", ROOT_SPLIT):
+            counted = count_class_pixels(dataset)
+            summary.splits[split].class_pixels = counted.pixels
+            summary.splits[split].class_weights = counted.median_frequency_weights()
     return summary
 
 
@@ -147,6 +159,18 @@ def _class_values(num_classes: int, ignore_label: int | None) -> str:
 def _describe_channels(channels: int) -> str:
     kind = {1: " (gray)", 3: " (RGB)", 4: " (RGBA)"}.get(channels, "")
     return f"{channels} channel{'s' if channels != 1 else ''}{kind}"
+
+
+def _class_balance_lines(pixels: list[int], weights: list[float]) -> list[str]:
+    """The classes' shares of the pixels (the 10 largest and the smallest, for many classes), and the
+    weights as ``--loss-opt`` takes them."""
+    total = sum(pixels) or 1
+    order = sorted(range(len(pixels)), key=lambda c: -pixels[c])
+    shown = order if len(order) <= 12 else order[:10] + order[-1:]
+    shares = ", ".join(f"{c} {pixels[c] / total:.1%}" for c in shown) + (f" (+{len(order) - 11} more)" if len(order) > 12 else "")
+    listed = ",".join(f"{w:.3g}" for w in weights)
+    return [f"  class pixels: {shares}",
+            f"  median-frequency class weights: --loss-opt 'ce.class_weights=[{listed}]' (focal too)"]
 
 
 def _split_label(name: str) -> str:

@@ -2,10 +2,14 @@
 focal form (Lin et al. 2017), which down-weights the pixels already classified well.
 
 One output channel is a binary mask scored with the sigmoid (binary cross-entropy); K channels are
-class scores scored with the softmax. Ignored pixels (class id -1) are left out of the mean.
+class scores scored with the softmax. Ignored pixels (class id -1) are left out of the mean. Class
+weights (``class_weights``, one per class) scale each pixel's term by its true class's weight, the
+mean then dividing by the weights' sum, as ``torch.nn.functional.cross_entropy`` does.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +20,7 @@ from ..systems.targets import IGNORED
 from .base import LossContext, Objective
 
 
-def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0) -> Tensor:
+def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0, class_weights: Tensor | None = None) -> Tensor:
     """Mean cross-entropy over the pixels not ignored, of raw logits against class ids (float32).
 
     Args:
@@ -24,6 +28,8 @@ def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0) -> Te
         target: class ids ``N x H x W`` (0/1 for a binary mask); pixels of id -1 are left out.
         gamma: the focal loss's focusing exponent: each pixel's cross-entropy ``-log p`` is scaled by
             ``(1 - p)^gamma``, ``p`` the probability of its true class; 0 is plain cross-entropy.
+        class_weights: one weight per class (2 for a binary mask): each pixel's term is scaled by its
+            class's weight and the mean is over the weights of the pixels kept; ``None`` weighs all alike.
 
     A batch of ignored pixels only has a loss of 0. The mean is taken on the device, without reading
     the number of pixels kept on the CPU.
@@ -41,26 +47,65 @@ def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0) -> Te
         )
     logits, kept = logits.float(), target != IGNORED
     ids = torch.where(kept, target, 0)
+    classes = max(logits.shape[1], 2)
+    if class_weights is not None and class_weights.numel() != classes:
+        raise ValueError(f"class_weights holds {class_weights.numel()} weight(s) for {classes} classes")
     if logits.shape[1] == 1:
         per_pixel = F.binary_cross_entropy_with_logits(logits[:, 0], ids.float(), reduction="none")
     else:
         per_pixel = F.cross_entropy(logits, ids, reduction="none")
     if gamma:  # (1 - p)^gamma, kept above 0 so that a gamma below 1 has a finite gradient where p is 1
         per_pixel = per_pixel * (-torch.expm1(-per_pixel)).clamp(min=torch.finfo(per_pixel.dtype).tiny).pow(gamma)
-    return (per_pixel * kept).sum() / kept.sum().clamp(min=1)
+    weights = kept.float() if class_weights is None else class_weights.float()[ids] * kept
+    return (per_pixel * weights).sum() / weights.sum().clamp(min=torch.finfo(per_pixel.dtype).tiny)
+
+
+def checked_class_weights(name: str, class_weights: Sequence[float] | None) -> Tensor | None:
+    """``class_weights`` as a float32 tensor, or ``None``; raises unless they are numbers of 0 or more, one above 0."""
+    if class_weights is None:
+        return None
+    numbers = isinstance(class_weights, (list, tuple)) and all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float("inf") for w in class_weights)
+    if not numbers or not any(class_weights):
+        raise OptionError(
+            f"{name}'s class_weights is one weight of 0 or more per class, one above 0 at least (e.g. --loss-opt "
+            f"'{name}.class_weights=[0.6,3.5]'; gantk data check suggests some), got {class_weights!r}."
+        )
+    return torch.tensor(class_weights, dtype=torch.float32)
+
+
+def fitting_class_weights(name: str, class_weights: Tensor | None, logits: Tensor) -> Tensor | None:
+    """``class_weights``, once checked to hold one weight per class of ``logits``; raises naming ``name``'s option."""
+    classes = max(logits.shape[1], 2)
+    if class_weights is not None and class_weights.numel() != classes:
+        raise OptionError(
+            f"--loss-opt {name}.class_weights gives {class_weights.numel()} weight(s), but the masks have {classes} classes "
+            f"(ids 0..{classes - 1}): give one weight per class (gantk data check suggests some)."
+        )
+    return class_weights
 
 
 class CrossEntropyLoss(Objective):
     """Pixel-wise cross-entropy of the generator's mask logits against class ids (sigmoid for binary masks).
 
     Reads ``ctx.fake_logits`` (``N x K x H x W``) and ``ctx.target`` (``N x H x W``).
+
+    Args:
+        class_weights: one weight per class (2 for binary masks), or ``None``: all alike.
     """
 
     needs_masks = True
     compares_pairs = True
 
+    def __init__(self, class_weights: Sequence[float] | None = None):
+        super().__init__()
+        self.register_buffer("class_weights", checked_class_weights("ce", class_weights), persistent=False)
+
     def generator_loss(self, ctx: LossContext) -> Tensor:
-        return cross_entropy_loss(ctx.fake_logits, ctx.target)
+        return cross_entropy_loss(ctx.fake_logits, ctx.target, class_weights=fitting_class_weights("ce", self.class_weights, ctx.fake_logits))
+
+    def extra_repr(self) -> str:
+        return "" if self.class_weights is None else f"class_weights={self.class_weights.tolist()}"
 
 
 class FocalLoss(Objective):
@@ -70,19 +115,23 @@ class FocalLoss(Objective):
 
     Args:
         gamma: the focusing exponent (2 in the paper; 0 is plain cross-entropy).
+        class_weights: one weight per class (2 for binary masks; the paper's α balances the two), or
+            ``None``: all alike.
     """
 
     needs_masks = True
     compares_pairs = True
 
-    def __init__(self, gamma: float = 2.0):
+    def __init__(self, gamma: float = 2.0, class_weights: Sequence[float] | None = None):
         super().__init__()
         if isinstance(gamma, bool) or not (isinstance(gamma, (int, float)) and 0 <= gamma < float("inf")):
             raise OptionError(f"focal's gamma is a focusing exponent of 0 or more, got {gamma!r}.")
         self.gamma = float(gamma)
+        self.register_buffer("class_weights", checked_class_weights("focal", class_weights), persistent=False)
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
-        return cross_entropy_loss(ctx.fake_logits, ctx.target, self.gamma)
+        return cross_entropy_loss(ctx.fake_logits, ctx.target, self.gamma, fitting_class_weights("focal", self.class_weights, ctx.fake_logits))
 
     def extra_repr(self) -> str:
-        return f"gamma={self.gamma}"
+        weights = "" if self.class_weights is None else f", class_weights={self.class_weights.tolist()}"
+        return f"gamma={self.gamma}{weights}"
