@@ -181,7 +181,7 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
 
 @cli.command("export")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path())
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
 @click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
@@ -191,8 +191,9 @@ def export_command(checkpoint: str, out: str, **options: Any) -> None:
 
     summary = export_onnx(checkpoint, out, **options)
     click.echo(f"wrote {summary.path}")
-    for key in ("input", "output", "mode"):
-        click.echo(f"  {key}: {summary.metadata[f'gantk.{key}']}")
+    for key in ("maps", "input", "preprocess", "output", "mode", "batch"):
+        if f"gantk.{key}" in summary.metadata:
+            click.echo(f"  {key}: {summary.metadata[f'gantk.{key}']}")
     click.echo("  checked with onnxruntime: " + (
         f"outputs within {summary.difference:.1g} of gantk's" if summary.difference is not None
         else "output shape only (test-time dropout draws other noise in each run)"))

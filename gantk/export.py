@@ -11,7 +11,11 @@ match the model's.
 from __future__ import annotations
 
 import copy
+import errno
 import importlib.util
+import os
+import re
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +81,17 @@ def export_onnx(
         GantkError: the model cannot be exported, or onnxruntime's outputs differ from it.
     """
     out = Path(out)
+    if not isinstance(eval_mode, bool):
+        raise OptionError(f"eval_mode is True or False, got {eval_mode!r}.")
+    if out.name.lower() == ".onnx":
+        raise OptionError(f"'{out}' is an extension without a name: name the file, e.g. {out.with_name('model.onnx')}.")
     if out.suffix.lower() != ".onnx":
         raise OptionError(f"the export is an ONNX file: name it with the .onnx extension, not '{out.name}'.")
     if out.is_dir():
         raise OptionError(f"{out} is a folder; name the .onnx file to write (e.g. {out / 'model.onnx'}).")
     if out.exists() and not overwrite:
         raise OptionError(f"{out} already exists; pass --overwrite to replace it, or choose another path.")
+    check_writable(out)
     missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
     if missing:
         raise OptionError(f"exporting to ONNX needs the packages {', '.join(missing)}: pip install 'gantk[onnx]'.")
@@ -97,12 +106,45 @@ def export_onnx(
     batch = torch.rand(2, channels, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
     proto = _exported(translation, batch, model)
     metadata = model_metadata(model, direction, eval_mode)
+    if not eval_mode and not takes_one_image(translation, channels, max(model.min_input_size, model.size_multiple)):
+        metadata["gantk.batch"] = (
+            "2 or more images at the smallest sides: batch normalisation with the batch's statistics needs more than one "
+            "value per channel, and where the deepest features are 1x1 a batch of 1 gives a constant there (gantk translate "
+            "refuses it); export --eval-mode to run single images of that size"
+        )
     proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value) for key, value in metadata.items())
     data = proto.SerializeToString()
     difference = _checked(data, translation, batch, out)
     with replacing(out, binary=True) as handle:
         handle.write(data)
     return ExportSummary(out, metadata, difference)
+
+
+def takes_one_image(translation: Translation, channels: int, side: int) -> bool:
+    """Whether ``translation`` runs on one image of ``side`` px (batch statistics of 1x1 features it does not)."""
+    try:
+        with torch.no_grad(), torch.random.fork_rng():
+            translation(torch.zeros(1, channels, side, side))
+    except ValueError as error:
+        if "more than 1 value per channel" in str(error):
+            return False
+        raise
+    return True
+
+
+def check_writable(out: Path) -> None:
+    """Raise, before any work, where ``out`` cannot be written: its folder (or the nearest one that
+    exists, where it is to be made) is a file, or takes no new file."""
+    existing = next(folder for folder in out.absolute().parents if folder.exists())
+    if not existing.is_dir():
+        raise OptionError(f"{out}: {existing} is a file, not a folder; choose another path.")
+    try:
+        if existing == out.absolute().parent:
+            tempfile.TemporaryFile(dir=existing).close()
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(out)) from None
 
 
 def in_test_phase(system: nn.Module) -> nn.Module:
@@ -134,6 +176,18 @@ class DrawnDropout(nn.Module):
         return x * (draws >= self.p) / max(1 - self.p, torch.finfo(x.dtype).tiny)
 
 
+def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
+    """What ``gantk translate`` (``--size crop``) does to an image before the model and to its output after."""
+    crop, resize = config.get("crop_size"), config.get("resize", "square")
+    padded = (f"padded at the right and bottom by repeating the edge pixels to sides that are multiples of {multiple} "
+              f"(at least {smallest}), the outputs cropped back")
+    if resize == "square":
+        return f"each image resized to {crop}x{crop} (bicubic, antialiased)"
+    if resize == "short-side":
+        return f"the shorter side resized to {crop}, keeping the aspect ratio (bicubic, antialiased), then {padded}"
+    return f"no resize: {padded} to each image's size"
+
+
 def _exported(translation: Translation, batch: torch.Tensor, model: TrainedModel) -> Any:
     """The ONNX ModelProto of ``translation`` traced on ``batch``, with a free batch size, height and width."""
     free = {axis: torch.export.Dim.AUTO for axis in (0, 2, 3)}
@@ -149,11 +203,14 @@ def _exported(translation: Translation, batch: torch.Tensor, model: TrainedModel
     proto = program.model_proto
     for node in (*proto.graph.node, *(node for function in proto.functions for node in function.node)):
         del node.metadata_props[:]  # the exporter's trace of each node: source lines and paths of this machine
-    for value in (*proto.graph.input, *proto.graph.output):  # outputs have their input's size: name their axes alike
-        dims = value.type.tensor_type.shape.dim
-        for axis, name in zip((0, 2, 3), AXES):
-            if dims[axis].dim_param:  # a free axis (one the trace fixed keeps its size)
-                dims[axis].dim_param = name
+    inputs = proto.graph.input[0].type.tensor_type.shape.dim
+    names = {inputs[axis].dim_param: name for axis, name in zip((0, 2, 3), AXES) if inputs[axis].dim_param}  # free axes
+    if names:  # in the outputs too, whose sizes are expressions of them ("2*((height//2))")
+        symbol = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+        for value in (*proto.graph.input, *proto.graph.output):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.dim_param:
+                    dim.dim_param = symbol.sub(lambda match: names[match.group(1)], dim.dim_param)
     return proto
 
 
@@ -192,10 +249,11 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
     config, channels = model.config, model.config["channels"]
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     num_classes, ignore_label = model.num_classes, config.get("ignore_label")
+    data_source, data_target = (source, target) if config.get("direction", "AtoB") == "AtoB" else (target, source)
     if num_classes is None:
         output = f"N x {channels[target]} x H x W images in [-1, 1] (pixels = (outputs + 1) * 127.5)"
     elif num_classes == 2:
-        output = "N x 1 x H x W probabilities of the object (sigmoid); class 1 where above 0.5"
+        output = "N x 1 x H x W probabilities of the object (sigmoid); class 1 where above 0.5 (gantk translate writes it as 255)"
     else:
         output = f"N x {num_classes} x H x W class probabilities (softmax); a pixel's class is the argmax over channels"
     metadata = {
@@ -204,11 +262,13 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         "gantk.step": str(model.step),
         "gantk.recipe": str(config.get("recipe", "")),
         "gantk.direction": direction,
+        "gantk.maps": f"the training data's {data_source} images to its {data_target} {'masks' if num_classes else 'images'}",
         "gantk.mode": "eval: running statistics, no dropout" if eval_mode else
                       "test: batch normalisation with the batch's statistics, dropout active (the paper's test phase)",
         "gantk.input": (f"N x {channels[source]} x H x W float32 images in [-1, 1] (pixels / 127.5 - 1); H and W multiples of "
                         f"{model.size_multiple}, at least {max(model.min_input_size, model.size_multiple)}"),
         "gantk.output": output,
+        "gantk.preprocess": preprocessing(config, model.size_multiple, max(model.min_input_size, model.size_multiple)),
         "gantk.crop_size": str(config.get("crop_size")),
         "gantk.resize": str(config.get("resize", "square")),
     }

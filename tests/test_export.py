@@ -56,10 +56,13 @@ def test_eval_mode_file_runs_as_the_trained_model_at_any_batch_and_size(image_ru
     assert summary.difference is not None and summary.difference < 1e-4
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [d for d in session.get_inputs()[0].shape] == ["batch", 3, "height", "width"]
-    assert session.get_outputs()[0].shape == ["batch", 3, "height", "width"]
+    batch_axis, channels, height, width = session.get_outputs()[0].shape  # expressions of the input's axes
+    assert batch_axis == "batch" and channels == 3 and "height" in height and "width" in width
     metadata = session.get_modelmeta().custom_metadata_map
     assert metadata == summary.metadata
     assert metadata["gantk.step"] == "2" and metadata["gantk.direction"] == "AtoB" and metadata["gantk.recipe"] == "pix2pix"
+    assert metadata["gantk.maps"] == "the training data's A images to its B images"
+    assert metadata["gantk.preprocess"] == "each image resized to 32x32 (bicubic, antialiased)"
     assert "multiples of 32" in metadata["gantk.input"] and metadata["gantk.mode"].startswith("eval")
     assert b"stack_trace" not in out.read_bytes()  # the exporter's source lines and paths stay out of the file
 
@@ -140,6 +143,20 @@ def test_other_generators_export_in_the_test_phase(tmp_path_factory, tmp_path, g
     with paper.buffers_kept():
         expected = paper.translate(inputs)
     assert summary.difference is not None and torch.allclose(run_onnx(summary.path, inputs), expected, atol=1e-4)
+    # smp's 1x1 deepest features at 32 px: batch statistics of one image are refused by translate, and said so here
+    assert ("gantk.batch" in summary.metadata) == (gen == "smp")
+
+
+def test_a_model_trained_the_other_way_and_at_its_images_shape_says_so(tmp_path_factory, tmp_path):
+    run = trained(tmp_path_factory, "pix2pix", lambda folder: write_paired(folder, size=48), direction="BtoA",
+                  resize="short-side", gen_opt={"ngf": 8, "dropout": 0.0})
+    summary = export_onnx(run, tmp_path / "model.onnx", eval_mode=True)
+    assert summary.metadata["gantk.maps"] == "the training data's B images to its A images"
+    assert summary.metadata["gantk.preprocess"].startswith("the shorter side resized to 32, keeping the aspect ratio")
+    model = TrainedModel.load(run, device="cpu", eval_mode=True)
+    inputs = model.inputs(batch(3, 32, 48))  # 48 is no multiple of the U-Net's 32: padded, as the metadata says
+    padded = torch.nn.functional.pad(inputs, (0, 16, 0, 0), mode="replicate")
+    assert torch.allclose(run_onnx(summary.path, padded)[..., :48], model.translate(inputs, pad=True), atol=1e-4)
 
 
 def test_a_failed_check_writes_nothing_and_keeps_the_old_file(image_run, tmp_path, monkeypatch):
@@ -180,7 +197,9 @@ def test_drawn_dropout_keeps_the_expected_value():
 
 @pytest.mark.parametrize("name, match", [
     ("model.pt", "with the .onnx extension, not 'model.pt'"),
+    (".onnx", "is an extension without a name: name the file, e.g."),
     ("taken.onnx", "already exists; pass --overwrite"),
+    ("taken.onnx/model.onnx", "taken.onnx is a file, not a folder"),
 ])
 def test_bad_paths_are_refused_before_loading(image_run, tmp_path, name, match):
     (tmp_path / "taken.onnx").write_bytes(b"kept")
