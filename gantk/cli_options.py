@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 import click
@@ -10,7 +9,15 @@ import click
 from .train.config import CHOICES, SEEDS, is_device_name
 
 
-ITEM_SEPARATOR = re.compile(r",(?![^\[]*\])")  # a comma outside brackets: lists ([1,2]) keep theirs
+def split_items(text: str) -> list[str]:
+    """``text`` split at its commas outside brackets (``a=1,b=[2,3]`` -> ``a=1``, ``b=[2,3]``), stripped."""
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth <= 0:
+            items.append(text[start:index].strip())
+            start = index + 1
+    return [*items, text[start:].strip()]
 
 
 def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
@@ -18,10 +25,11 @@ def parse_options(ctx: click.Context, param: click.Parameter, values: tuple[str,
     like one, and ``[A,B,...]`` a list of such values."""
     options: dict[str, Any] = {}
     for text in values:
-        for item in filter(None, (part.strip() for part in ITEM_SEPARATOR.split(text))):
+        for item in filter(None, split_items(text)):
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}.", ctx, param)
+                hint = " (a list is written in brackets: KEY=[A,B])" if options and "=" not in item else ""
+                raise click.BadParameter(f"expected KEY=VALUE (e.g. ngf=32), got {item!r}{hint}.", ctx, param)
             if key.strip() in options:
                 raise click.BadParameter(f"{key.strip()} is given twice ({key.strip()}={options[key.strip()]!r} and {item!r}); "
                                          "give it once.", ctx, param)
@@ -54,7 +62,8 @@ class DeviceName(click.ParamType):
 
 def parse_value(text: str) -> Any:
     if text.startswith("[") and text.endswith("]"):
-        return [parse_value(item.strip()) for item in text[1:-1].split(",") if item.strip()]
+        inner = text[1:-1].strip()
+        return [parse_value(item) for item in split_items(inner)] if inner else []
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

@@ -463,7 +463,16 @@ def test_data_check_counts_the_class_pixels_of_the_training_masks_and_balances_t
     frequencies = [20 / 28, 4 / 12, 4 / 16]  # median 1/3
     assert train.class_weights == pytest.approx([(1 / 3) / f for f in frequencies])
     text = summary.text()
-    assert "class pixels: 0 71.4%, 1 14.3%, 2 14.3%" in text
+    assert "class pixels (by mask value): 0 71.4%, 1 14.3%, 2 14.3%" in text
     assert "median-frequency class weights: --loss-opt 'ce.class_weights=[0.467,1,1.33]'" in text
     assert json.loads(json.dumps(summary.as_dict()))["splits"]["train"]["class_weights"] == pytest.approx(train.class_weights)
     assert check_dataset(tmp_path, ignore_label=255).splits["train"].class_pixels is None  # counted only when asked
+    ade = tmp_path / "ade"  # ADE20K's way: 0 ignored, the values 1.. are the classes
+    for index, value in enumerate((1, 2)):
+        mask = torch.full((1, 4, 4), value, dtype=torch.uint8)
+        mask[0, 0] = 0
+        write_png(mask, ade / "train" / "masks" / f"{index}.png")
+        png(ade / "train" / "images" / f"{index}.png", height=4, width=4)
+    shifted = check_dataset(ade, ignore_label=0, count_classes=True)
+    assert shifted.splits["train"].class_pixels == [12, 12]
+    assert "class pixels (by mask value): 1 50.0%, 2 50.0%" in shifted.text()

@@ -596,19 +596,33 @@ def test_class_weights_scale_each_pixel_by_its_class_and_divide_by_their_sum(cla
     torch.testing.assert_close(alike, CrossEntropyLoss().generator_loss(ctx))  # equal weights change nothing
 
 
-@pytest.mark.parametrize("weights", [5, [1, -1], [0, 0], [1, True], [1, float("inf")], "balanced"])
+@pytest.mark.parametrize("weights", [5, [1, -1], [0, 0], [1, True], [1, float("inf")], [1e39, 1], [[1, 2]], "balanced"])
 def test_class_weights_that_are_no_weights_are_refused(weights):
+    import numpy as np
+
+    assert CrossEntropyLoss(class_weights=np.array([0.5, 2.0], dtype=np.float32)).class_weights.tolist() == [0.5, 2.0]
     for objective in (CrossEntropyLoss, FocalLoss):
-        with pytest.raises(OptionError, match=r"class_weights is one weight of 0 or more per class.*ce\.class_weights=|focal\.class_weights="):
+        with pytest.raises(OptionError, match=r"class_weights is one finite weight of 0 or more per class.*ce\.class_weights=|focal\.class_weights="):
             objective(class_weights=weights)
 
 
-def test_class_weights_of_another_class_count_are_refused_naming_the_option():
-    logits, target, _ = _logits_with_ignored_pixels(3)
-    ctx = LossContext(input=logits, fake=logits, real=logits, fake_logits=logits, target=target)
+def test_class_weights_of_another_class_count_are_refused_naming_the_option(tmp_path):
+    from helpers import write_segmentation
+
+    from gantk.train import TrainConfig, Trainer
+
     with pytest.raises(OptionError, match=r"--loss-opt focal\.class_weights gives 2 weight\(s\), but the masks have 3 classes"):
-        FocalLoss(class_weights=[1, 2]).generator_loss(ctx)
+        FocalLoss(class_weights=[1, 2]).check_classes(3)
+    CrossEntropyLoss(class_weights=[1, 2, 3]).check_classes(3)
+    with pytest.raises(ValueError, match="class_weights holds 2 weight"):
+        cross_entropy_loss(*_logits_with_ignored_pixels(3)[:2], class_weights=torch.ones(2))
     assert "class_weights" not in CrossEntropyLoss(class_weights=[1, 2, 3]).state_dict()  # options, not weights: the config keeps them
+    data = write_segmentation(tmp_path / "data", num_classes=2)
+    config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), loss="ce", disc="none", max_steps=1, workers=0,
+                         load_size=36, crop_size=32, loss_opt={"ce": {"class_weights": [1, 2, 3]}})
+    with pytest.raises(OptionError, match=r"ce\.class_weights gives 3 weight\(s\), but the masks have 2 classes"):
+        Trainer(config, progress=False).fit()
+    assert not (tmp_path / "run").exists()  # refused before the run directory is written
 
 
 # --- every registered objective -------------------------------------------------------------

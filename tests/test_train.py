@@ -529,7 +529,8 @@ def test_disc_lr_sets_the_rate_of_the_phases_that_train_discriminators(pairs, tm
         system = trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
         optimizers, _ = make_optimizers(system, trainer.config, 10)
         assert {name: opt.param_groups[0]["lr"] for name, opt in optimizers.items()} == {"D": 4e-4, "G": 1e-4}, recipe
-    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, lr=1e-4, disc_lr=4e-4), progress=False).fit()
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, lr=1e-4, disc_lr=4e-4, log_every=1), progress=False).fit()
+    assert read_metrics(run / "metrics.csv")[0]["lr"] == pytest.approx(1e-4)  # the generator's, though D steps first
     Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
     schedulers = ckpt.load_checkpoint(run)["schedulers"]
     assert {name: state["base_lrs"] for name, state in schedulers.items()} == {"D": [4e-4], "G": [1e-4]}

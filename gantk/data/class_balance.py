@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from .datasets import SegmentationDataset, mask_ids
 from .io import read_mask
@@ -41,11 +42,13 @@ class ClassPixels:
         return [median / f if f else 0.0 for f in frequencies]
 
 
-def count_class_pixels(dataset: SegmentationDataset) -> ClassPixels:
-    """The :class:`ClassPixels` of every mask of ``dataset``, read as training reads them (class ids, ignored pixels left out)."""
+def count_class_pixels(dataset: SegmentationDataset, progress: bool = False) -> ClassPixels:
+    """The :class:`ClassPixels` of every mask of ``dataset``, read as training reads them (class ids,
+    ignored pixels left out); with ``progress``, the masks read are counted on a bar once it takes 2 s."""
     pixels = torch.zeros(dataset.num_classes, dtype=torch.long)
     image_pixels = torch.zeros(dataset.num_classes, dtype=torch.long)
-    for path in dataset.files["B"]:
+    for path in tqdm(dataset.files["B"], desc="counting class pixels", unit="mask", disable=not progress, delay=2,
+                     dynamic_ncols=True):
         ids = mask_ids(read_mask(path), dataset.num_classes, dataset.ignore_label)
         counts = torch.bincount(ids[ids >= 0], minlength=dataset.num_classes)
         pixels += counts

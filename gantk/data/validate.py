@@ -81,7 +81,7 @@ class DatasetSummary:
                     kind = _describe_channels(split.channels[first])
                 lines.append(f"  {side}: {count} files, {_describe_sizes(split.sizes[side])}, {kind}")
             if split.class_pixels is not None and split.class_weights is not None:
-                lines += _class_balance_lines(split.class_pixels, split.class_weights)
+                lines += _class_balance_lines(split.class_pixels, split.class_weights, split.ignore_label)
         return "\n".join(lines)
 
 
@@ -132,7 +132,7 @@ def check_dataset(
             ignore_label=getattr(dataset, "ignore_label", None),
         )
         if count_classes and isinstance(dataset, SegmentationDataset) and split in ("train", ROOT_SPLIT):
-            counted = count_class_pixels(dataset)
+            counted = count_class_pixels(dataset, progress=progress)
             summary.splits[split].class_pixels = counted.pixels
             summary.splits[split].class_weights = counted.median_frequency_weights()
     return summary
@@ -161,15 +161,15 @@ def _describe_channels(channels: int) -> str:
     return f"{channels} channel{'s' if channels != 1 else ''}{kind}"
 
 
-def _class_balance_lines(pixels: list[int], weights: list[float]) -> list[str]:
-    """The classes' shares of the pixels (the 10 largest and the smallest, for many classes), and the
-    weights as ``--loss-opt`` takes them."""
-    total = sum(pixels) or 1
+def _class_balance_lines(pixels: list[int], weights: list[float], ignore_label: int | None) -> list[str]:
+    """The classes' shares of the pixels by mask value (the 10 largest and the smallest, for many
+    classes), and the weights, in class order, as ``--loss-opt`` takes them."""
+    total, shift = sum(pixels) or 1, 1 if ignore_label == 0 else 0  # with 0 ignored, class c is the mask value c + 1
     order = sorted(range(len(pixels)), key=lambda c: -pixels[c])
     shown = order if len(order) <= 12 else order[:10] + order[-1:]
-    shares = ", ".join(f"{c} {pixels[c] / total:.1%}" for c in shown) + (f" (+{len(order) - 11} more)" if len(order) > 12 else "")
+    shares = ", ".join(f"{c + shift} {pixels[c] / total:.1%}" for c in shown) + (f" (+{len(order) - 11} more)" if len(order) > 12 else "")
     listed = ",".join(f"{w:.3g}" for w in weights)
-    return [f"  class pixels: {shares}",
+    return [f"  class pixels (by mask value): {shares}",
             f"  median-frequency class weights: --loss-opt 'ce.class_weights=[{listed}]' (focal too)"]
 
 

@@ -198,7 +198,8 @@ class Objective(nn.Module):
     ``cpu_decides`` says why a term's device work is not the same every step (it reads tensor values
     on the CPU, or keeps Python-side state), so a step with it cannot be replayed as a CUDA graph
     (``gantk train --cuda-graph``); ``None`` for a term computed from its inputs alone.
-    A method returning ``None`` means the term does not take part in that step.
+    A method returning ``None`` means the term does not take part in that step. ``check_classes``
+    refuses options that do not fit the data's mask classes, before training starts.
     """
 
     adversarial: ClassVar[bool] = False
@@ -216,3 +217,7 @@ class Objective(nn.Module):
 
     def discriminator_loss(self, ctx: LossContext) -> Tensor | None:
         return None
+
+    def check_classes(self, num_classes: int) -> None:
+        """Raise :class:`~gantk.errors.OptionError` when the term's options do not suit masks of
+        ``num_classes`` classes (a weight per class, say); called once, on mask data. Accepts any by default."""

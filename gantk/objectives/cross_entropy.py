@@ -4,11 +4,12 @@ focal form (Lin et al. 2017), which down-weights the pixels already classified w
 One output channel is a binary mask scored with the sigmoid (binary cross-entropy); K channels are
 class scores scored with the softmax. Ignored pixels (class id -1) are left out of the mean. Class
 weights (``class_weights``, one per class) scale each pixel's term by its true class's weight, the
-mean then dividing by the weights' sum, as ``torch.nn.functional.cross_entropy`` does.
+mean then dividing by the sum of the pixels' weights, as ``torch.nn.functional.cross_entropy`` does.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import torch
@@ -61,31 +62,36 @@ def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0, class
 
 
 def checked_class_weights(name: str, class_weights: Sequence[float] | None) -> Tensor | None:
-    """``class_weights`` as a float32 tensor, or ``None``; raises unless they are numbers of 0 or more, one above 0."""
+    """``class_weights`` (a sequence of real numbers, or ``None``) as a float32 tensor; raises unless they
+    are finite numbers of 0 or more, one above 0."""
     if class_weights is None:
         return None
-    numbers = isinstance(class_weights, (list, tuple)) and all(
-        isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float("inf") for w in class_weights)
-    if not numbers or not any(class_weights):
+    values = class_weights.tolist() if hasattr(class_weights, "tolist") else class_weights  # a tensor or an array
+    largest = torch.finfo(torch.float32).max  # checked in Python: a network may be built on the meta device
+    weights = isinstance(values, (list, tuple)) and all(
+        isinstance(w, numbers.Real) and not isinstance(w, bool) and 0 <= w <= largest for w in values) and any(values)
+    if not weights:
         raise OptionError(
-            f"{name}'s class_weights is one weight of 0 or more per class, one above 0 at least (e.g. --loss-opt "
+            f"{name}'s class_weights is one finite weight of 0 or more per class, one above 0 at least (e.g. --loss-opt "
             f"'{name}.class_weights=[0.6,3.5]'; gantk data check suggests some), got {class_weights!r}."
         )
-    return torch.tensor(class_weights, dtype=torch.float32)
+    return torch.tensor(values, dtype=torch.float32)
 
 
-def fitting_class_weights(name: str, class_weights: Tensor | None, logits: Tensor) -> Tensor | None:
-    """``class_weights``, once checked to hold one weight per class of ``logits``; raises naming ``name``'s option."""
-    classes = max(logits.shape[1], 2)
-    if class_weights is not None and class_weights.numel() != classes:
-        raise OptionError(
-            f"--loss-opt {name}.class_weights gives {class_weights.numel()} weight(s), but the masks have {classes} classes "
-            f"(ids 0..{classes - 1}): give one weight per class (gantk data check suggests some)."
-        )
-    return class_weights
+class _ClassWeighted(Objective):
+    """Base of the terms that take one weight per class (``class_weights``) and refuse another count."""
+
+    spec_name = ""  # the name the objective spec gives the term, for messages
+
+    def check_classes(self, num_classes: int) -> None:
+        if self.class_weights is not None and self.class_weights.numel() != num_classes:
+            raise OptionError(
+                f"--loss-opt {self.spec_name}.class_weights gives {self.class_weights.numel()} weight(s), but the masks have "
+                f"{num_classes} classes (ids 0..{num_classes - 1}): give one weight per class (gantk data check suggests some)."
+            )
 
 
-class CrossEntropyLoss(Objective):
+class CrossEntropyLoss(_ClassWeighted):
     """Pixel-wise cross-entropy of the generator's mask logits against class ids (sigmoid for binary masks).
 
     Reads ``ctx.fake_logits`` (``N x K x H x W``) and ``ctx.target`` (``N x H x W``).
@@ -96,19 +102,20 @@ class CrossEntropyLoss(Objective):
 
     needs_masks = True
     compares_pairs = True
+    spec_name = "ce"
 
     def __init__(self, class_weights: Sequence[float] | None = None):
         super().__init__()
         self.register_buffer("class_weights", checked_class_weights("ce", class_weights), persistent=False)
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
-        return cross_entropy_loss(ctx.fake_logits, ctx.target, class_weights=fitting_class_weights("ce", self.class_weights, ctx.fake_logits))
+        return cross_entropy_loss(ctx.fake_logits, ctx.target, class_weights=self.class_weights)
 
     def extra_repr(self) -> str:
         return "" if self.class_weights is None else f"class_weights={self.class_weights.tolist()}"
 
 
-class FocalLoss(Objective):
+class FocalLoss(_ClassWeighted):
     """Focal loss (Lin et al. 2017): pixel-wise cross-entropy scaled by (1 - p)^gamma, down-weighting pixels already right.
 
     Reads ``ctx.fake_logits`` (``N x K x H x W``) and ``ctx.target`` (``N x H x W``), as ``ce`` does.
@@ -121,6 +128,7 @@ class FocalLoss(Objective):
 
     needs_masks = True
     compares_pairs = True
+    spec_name = "focal"
 
     def __init__(self, gamma: float = 2.0, class_weights: Sequence[float] | None = None):
         super().__init__()
@@ -130,7 +138,7 @@ class FocalLoss(Objective):
         self.register_buffer("class_weights", checked_class_weights("focal", class_weights), persistent=False)
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
-        return cross_entropy_loss(ctx.fake_logits, ctx.target, self.gamma, fitting_class_weights("focal", self.class_weights, ctx.fake_logits))
+        return cross_entropy_loss(ctx.fake_logits, ctx.target, self.gamma, self.class_weights)
 
     def extra_repr(self) -> str:
         weights = "" if self.class_weights is None else f", class_weights={self.class_weights.tolist()}"

@@ -8,6 +8,7 @@ import math
 import operator
 import os
 import re
+import shlex
 import tomllib
 import types
 import typing
@@ -76,8 +77,14 @@ def spelled(key: str, value: Any) -> str:
     if isinstance(value, dict):
         if key == "loss_opt":  # one table per objective: NAME.KEY=VALUE
             value = {f"{name}.{option}": v for name, options in value.items() for option, v in options.items()}
-        return f"{flag(key)} " + (",".join(f"{option}={v}" for option, v in value.items()) or "(none)")
+        options = ",".join(f"{option}={_spelled_value(v)}" for option, v in value.items())
+        return f"{flag(key)} " + (shlex.quote(options) if options else "(none)")
     return f"{flag(key)} {value}"
+
+
+def _spelled_value(value: Any) -> str:
+    """An option's value as the command line takes it: lists in brackets, without spaces."""
+    return f"[{','.join(map(_spelled_value, value))}]" if isinstance(value, (list, tuple)) else str(value)
 
 
 def same_setting(given: Any, saved: Any) -> bool:

@@ -51,13 +51,17 @@ from .validation import validation_scores
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
+def trains_discriminators_only(system: System, phase: Phase) -> bool:
+    """Whether every network ``phase`` trains was added as a discriminator (the phase ``--disc-lr`` sets)."""
+    return all(system.network_parts.get(net, ("",))[0] == "discriminator" for net in phase.trains)
+
+
 def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """One Adam per phase over the networks it trains, each with the constant-then-linear-decay schedule
     over the steps that phase takes (a ``total_steps / n`` of them for a phase that runs every n-th step).
     A phase that trains discriminators only takes ``config.disc_lr`` where it is set (a run without
     one has no such phase, and ignores it, as it ignores ``disc_opt``)."""
-    critics = {phase.name for phase in system.phases
-               if all(system.network_parts.get(net, ("",))[0] == "discriminator" for net in phase.trains)}
+    critics = {phase.name for phase in system.phases if trains_discriminators_only(system, phase)}
     optimizers = {
         phase.name: torch.optim.Adam(
             [p for net in phase.trains for p in system.networks[net].parameters()],
@@ -511,7 +515,9 @@ class Trainer:
         """Train on ``batch``, then log, checkpoint, sample and validate where due."""
         config = self.config
         batch = self.to_device(batch, parts.device)
-        lr = next(iter(parts.optimizers.values())).param_groups[0]["lr"]  # the first phase's, for the log
+        # For the log: the rate of the first phase that trains a generator (--lr, where --disc-lr sets the others).
+        shown = next((p for p in parts.system.phases if not trains_discriminators_only(parts.system, p)), parts.system.phases[0])
+        lr = parts.optimizers[shown.name].param_groups[0]["lr"]
         with one_value_per_channel("use --batch-size 2 or more, a larger --crop-size, or a network with fewer downsamplings "
                                    "(e.g. a lower num_downs or encoder_depth)"):
             losses, outputs = self.train_step(parts, batch)
