@@ -24,11 +24,6 @@ class ClassPixels:
     pixels: list[int]
     image_pixels: list[int]
 
-    def shares(self) -> list[float]:
-        """Each class's share of every pixel counted."""
-        total = sum(self.pixels)
-        return [count / total if total else 0.0 for count in self.pixels]
-
     def median_frequency_weights(self) -> list[float]:
         """One weight per class: the median frequency over the class's, 0 for a class no image holds.
 

@@ -68,9 +68,9 @@ def checked_class_weights(name: str, class_weights: Sequence[float] | None) -> T
         return None
     values = class_weights.tolist() if hasattr(class_weights, "tolist") else class_weights  # a tensor or an array
     largest = torch.finfo(torch.float32).max  # checked in Python: a network may be built on the meta device
-    weights = isinstance(values, (list, tuple)) and all(
+    valid = isinstance(values, (list, tuple)) and all(
         isinstance(w, numbers.Real) and not isinstance(w, bool) and 0 <= w <= largest for w in values) and any(values)
-    if not weights:
+    if not valid:
         raise OptionError(
             f"{name}'s class_weights is one finite weight of 0 or more per class, one above 0 at least (e.g. --loss-opt "
             f"'{name}.class_weights=[0.6,3.5]'; gantk data check suggests some), got {class_weights!r}."
@@ -106,7 +106,7 @@ class CrossEntropyLoss(_ClassWeighted):
 
     def __init__(self, class_weights: Sequence[float] | None = None):
         super().__init__()
-        self.register_buffer("class_weights", checked_class_weights("ce", class_weights), persistent=False)
+        self.register_buffer("class_weights", checked_class_weights(self.spec_name, class_weights), persistent=False)
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return cross_entropy_loss(ctx.fake_logits, ctx.target, class_weights=self.class_weights)
@@ -135,7 +135,7 @@ class FocalLoss(_ClassWeighted):
         if isinstance(gamma, bool) or not (isinstance(gamma, (int, float)) and 0 <= gamma < float("inf")):
             raise OptionError(f"focal's gamma is a focusing exponent of 0 or more, got {gamma!r}.")
         self.gamma = float(gamma)
-        self.register_buffer("class_weights", checked_class_weights("focal", class_weights), persistent=False)
+        self.register_buffer("class_weights", checked_class_weights(self.spec_name, class_weights), persistent=False)
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return cross_entropy_loss(ctx.fake_logits, ctx.target, self.gamma, self.class_weights)
