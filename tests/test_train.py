@@ -614,6 +614,16 @@ def test_suggested_crop_sizes_suit_every_network(pairs, tmp_path):
     assert "D (patch286) needs images of at least 96 px a side, but --crop-size is 64: raise --crop-size (and --load-size) to 128 or more" in refusal(64)
 
 
+def test_suggested_crop_sizes_fit_images_that_are_not_resized(tmp_path):
+    pairs = write_paired(tmp_path / "pairs", size=40)
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, resize="none", crop_size=36, load_size=286,
+                         gen_opt={"ngf": 8, "num_downs": 5})  # sizes: multiples of 32
+    with pytest.raises(OptionError) as info:
+        Trainer(config, progress=False).fit()
+    assert "but --crop-size is 36: use --crop-size 32, or" in str(info.value)  # not 64: no image has 64 px
+    assert "--load-size" not in str(info.value)  # unused without a resize
+
+
 def test_a_run_directory_another_process_trains_in_is_refused(pairs, tmp_path):
     from gantk.train import run_files
 

@@ -322,7 +322,9 @@ class Trainer:
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
-        check_crop_fits(system, self.config.crop_size, self.config.load_size)
+        unresized = self.config.resize == "none"
+        smallest = self.summary.smallest_short_side("train" if "train" in self.summary.splits else ROOT_SPLIT) if self.summary else None
+        check_crop_fits(system, self.config.crop_size, None if unresized else self.config.load_size, smallest if unresized else None)
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
         if self.config.init_from is not None and self.resume_from is None:
