@@ -42,12 +42,13 @@ def cyclegan_config(tmp_path: Path) -> dict:
     }
 
 
-@pytest.mark.parametrize("recipe", ["pix2pix", "cyclegan"])
+@pytest.mark.parametrize("recipe", ["pix2pix", "pix2pix-r1", "cyclegan"])
 def test_two_process_replicas_stay_identical(tmp_path, recipe):
-    if recipe == "pix2pix":
+    if recipe.startswith("pix2pix"):  # with r1: a second D pass and a double backward through DDP
         config = {
-            "recipe": recipe, "data": str(write_paired(tmp_path / "data", count=8)), "load_size": 36, "crop_size": 32,
+            "recipe": "pix2pix", "data": str(write_paired(tmp_path / "data", count=8)), "load_size": 36, "crop_size": 32,
             "batch_size": 2, "workers": 0, "log_every": 1, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8},
+            **({"loss": "bce+l1+r1"} if recipe.endswith("r1") else {}),
         }
     else:
         config = cyclegan_config(tmp_path)

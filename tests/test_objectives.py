@@ -13,7 +13,7 @@ from torch.autograd import gradcheck
 
 import gantk
 from gantk import LossContext
-from gantk.errors import GantkError, OptionError
+from gantk.errors import GantkError, OptionError, SpecError
 from gantk.objectives import (
     BCEGANLoss,
     CrossEntropyLoss,
@@ -25,6 +25,7 @@ from gantk.objectives import (
     LSGANLoss,
     PixelL1Loss,
     PixelL2Loss,
+    R1Penalty,
     adversarial,
     bce_discriminator_loss,
     bce_generator_loss,
@@ -41,6 +42,8 @@ from gantk.objectives import (
     lsgan_generator_loss,
     pixel,
     pixel_loss,
+    r1,
+    r1_penalty,
     spec,
 )
 from gantk.testing import ObjectiveConformance
@@ -68,7 +71,7 @@ def value(loss: torch.Tensor) -> float:
     return loss.item()
 
 
-@pytest.mark.parametrize("module", [adversarial, pixel, cycle, lovasz, cross_entropy, spec])
+@pytest.mark.parametrize("module", [adversarial, pixel, cycle, lovasz, cross_entropy, r1, spec])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
@@ -625,6 +628,41 @@ def test_class_weights_of_another_class_count_are_refused_naming_the_option(tmp_
     assert not (tmp_path / "run").exists()  # refused before the run directory is written
 
 
+# --- r1 ---------------------------------------------------------------------------------------
+
+def test_r1_is_half_the_squared_gradient_norm_at_the_real_images_only():
+    torch.manual_seed(0)
+    d = nn.Sequential(nn.Conv2d(5, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
+    condition, real = torch.randn(3, 2, 6, 6), torch.randn(3, 3, 6, 6)
+    x = real.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(torch.cat([condition, x], 1)).flatten(1).mean(1).sum(), x)
+    expected = 0.5 * grad.flatten(1).pow(2).sum(1).mean()
+    penalty = r1_penalty(d, real, condition)
+    torch.testing.assert_close(penalty, expected)
+    penalty.backward()  # a double backward: the penalty trains D (its weights: no bias moves its input gradient)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for name, p in d.named_parameters() if name.endswith("weight"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert r1_penalty(d, real, condition).dtype == torch.float32
+
+
+def test_r1_term_reads_the_condition_of_a_conditional_discriminator():
+    d = nn.Conv2d(4, 1, 1, bias=False)
+    with torch.no_grad():
+        d.weight.copy_(torch.tensor([10.0, 3.0, 4.0, 0.0]).view(1, 4, 1, 1))  # a steep condition weight, not penalised
+    image = torch.zeros(2, 3, 2, 2)
+    ctx = LossContext(input=torch.zeros(2, 1, 2, 2), fake=image, real=image, discriminator=d, conditional=True)
+    # the mean over 4 pixels of 3 x_1 + 4 x_2: per pixel gradient (3, 4) / 4, so the norm squared is 4 * 25 / 16
+    assert R1Penalty().discriminator_loss(ctx).item() == pytest.approx(0.5 * 4 * 25 / 16)
+    assert R1Penalty().generator_loss(ctx) is None and R1Penalty.default_weight == 10
+
+
+def test_r1_needs_an_adversarial_term():
+    with pytest.raises(SpecError, match="'r1' trains the discriminator, which only a spec with an adversarial term has; "
+                                        r"add one \(e\.g\. hinge\+l1\+r1\)"):
+        spec.ObjectiveSet.from_spec("l1+r1", OBJECTIVES)
+    assert [t.name for t in spec.ObjectiveSet.from_spec("hinge+l1+r1@1", OBJECTIVES).terms] == ["hinge", "l1", "r1"]
+
+
 # --- every registered objective -------------------------------------------------------------
 
 def _segmentation_context():
@@ -660,7 +698,7 @@ def test_l2_variants_use_the_l2_distance(name, distance):
 
 def test_builtins_are_registered():
     assert MASK_OBJECTIVES == ["ce", "focal", "lovasz"]
-    expected = {"bce", "lsgan", "hinge", "l1", "l2", "ce", "focal", "lovasz", "cycle", "identity"}
+    expected = {"bce", "lsgan", "hinge", "l1", "l2", "ce", "focal", "lovasz", "cycle", "identity", "r1"}
     assert expected <= set(OBJECTIVES.names())
     assert all(OBJECTIVES.get(name).plugin == "gantk.objectives" for name in expected)
 

@@ -1,7 +1,8 @@
 """Built-in objectives and objective specs.
 
 Registered names: ``bce``, ``lsgan``, ``hinge`` (adversarial), ``l1``, ``l2`` (pixel),
-``ce``, ``focal`` and ``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired).
+``ce``, ``focal`` and ``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired),
+``r1`` (a discriminator regulariser).
 Combine them in a spec such as ``"bce+l1"`` with :class:`ObjectiveSet`.
 """
 
@@ -22,6 +23,7 @@ from .cross_entropy import CrossEntropyLoss, FocalLoss, cross_entropy_loss
 from .cycle import CycleLoss, IdentityLoss, cycle_loss, identity_loss
 from .lovasz import LovaszLoss, lovasz_loss
 from .pixel import PixelL1Loss, PixelL2Loss, pixel_loss
+from .r1 import R1Penalty, r1_penalty
 from .spec import ObjectiveSet, ObjectiveTerm, parse_spec
 
 
@@ -50,6 +52,7 @@ def gantk_register_objectives(registry):
     registry.add("identity", IdentityLoss)
     registry.add("cycle-l2", cycle_l2)
     registry.add("identity-l2", identity_l2)
+    registry.add("r1", R1Penalty)
 
 
 __all__ = [
@@ -67,6 +70,7 @@ __all__ = [
     "ObjectiveTerm",
     "PixelL1Loss",
     "PixelL2Loss",
+    "R1Penalty",
     "bce_discriminator_loss",
     "bce_generator_loss",
     "cross_entropy_loss",
@@ -80,4 +84,5 @@ __all__ = [
     "lsgan_generator_loss",
     "parse_spec",
     "pixel_loss",
+    "r1_penalty",
 ]

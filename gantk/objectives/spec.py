@@ -119,6 +119,13 @@ def _terms_problem(terms: Sequence[ObjectiveTerm]) -> str | None:
             f"it has more than one adversarial term ({', '.join(map(repr, adversarial))}); "
             "a spec trains against one discriminator, keep one of them"
         )
+    regularisers = [t.name for t in terms
+                    if not t.objective.adversarial and type(t.objective).discriminator_loss is not Objective.discriminator_loss]
+    if regularisers and not adversarial:
+        return (
+            f"{', '.join(map(repr, regularisers))} train{'s' if len(regularisers) == 1 else ''} the discriminator, which "
+            f"only a spec with an adversarial term has; add one (e.g. hinge+l1+{regularisers[0]})"
+        )
     return None
 
 
