@@ -78,6 +78,13 @@ BUILTIN_GRIDS = {
             Cell("L2+cGAN", {"loss": "bce+l2@100", "conditional": True}),
             Cell("0.5 L1+0.5 L2+cGAN", {"loss": "bce+l1@50+l2@50", "conditional": True}),
         ), "reconstruction term with cGAN: L1, L2 and their half-half mix, all with total weight lambda = 100"),
+        Grid("gan-losses", (
+            Cell("bce+l1", L1_CGAN),
+            Cell("lsgan+l1", {"loss": "lsgan+l1@100", "conditional": True}),
+            Cell("hinge+l1", {"loss": "hinge+l1@100", "conditional": True}),
+            Cell("hinge+l1+r1", {"loss": "hinge+l1@100+r1@10", "conditional": True}),
+        ), "adversarial losses with L1 (lambda = 100) and the conditional 70x70 PatchGAN: BCE (the paper's), least "
+           "squares, hinge, and hinge with R1 on the discriminator (gamma = 10)"),
         Grid("seg-losses", (
             Cell("lovasz", {"loss": "lovasz", "disc": "none"}),
             Cell("ce", {"loss": "ce", "disc": "none"}),
