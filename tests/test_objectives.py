@@ -4,6 +4,7 @@ import doctest
 import math
 import re
 import types
+import warnings
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from torch.autograd import gradcheck
 
 import gantk
 from gantk import LossContext
-from gantk.errors import GantkError, OptionError, SpecError
+from gantk.errors import GantkError, GantkWarning, OptionError, SpecError
 from gantk.objectives import (
     BCEGANLoss,
     CrossEntropyLoss,
@@ -630,19 +631,40 @@ def test_class_weights_of_another_class_count_are_refused_naming_the_option(tmp_
 
 # --- r1 ---------------------------------------------------------------------------------------
 
-def test_r1_is_half_the_squared_gradient_norm_at_the_real_images_only():
-    torch.manual_seed(0)
-    d = nn.Sequential(nn.Conv2d(5, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
-    condition, real = torch.randn(3, 2, 6, 6), torch.randn(3, 3, 6, 6)
+def per_logit_r1(d, real, condition):
+    """R1 of each logit of ``d``'s map (one backward per logit), averaged over the logits and the images."""
     x = real.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(torch.cat([condition, x], 1)).flatten(1).mean(1).sum(), x)
-    expected = 0.5 * grad.flatten(1).pow(2).sum(1).mean()
-    penalty = r1_penalty(d, real, condition)
-    torch.testing.assert_close(penalty, expected)
+    logits = d(torch.cat([condition, x], 1))
+    squares = [torch.autograd.grad(logits[:, :, i, j].sum(), x, retain_graph=True)[0].flatten(1).pow(2).sum(1)
+               for i in range(logits.shape[2]) for j in range(logits.shape[3])]
+    return 0.5 * torch.stack(squares).mean(0).mean()
+
+
+def test_r1_is_half_the_squared_gradient_norm_of_each_logit_at_the_real_images_only():
+    torch.manual_seed(0)
+    condition, real = torch.randn(3, 2, 6, 6), torch.randn(3, 3, 6, 6)
+    one_logit = nn.Sequential(nn.Conv2d(5, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 6))  # one logit per image
+    torch.testing.assert_close(r1_penalty(one_logit, real, condition), per_logit_r1(one_logit, real, condition))  # exact
+    patches = nn.Sequential(nn.Conv2d(5, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))  # a 4x4 map
+    draws = torch.stack([r1_penalty(patches, real, condition).detach() for _ in range(2000)])
+    assert draws.std() > 0  # random signs: an estimate per draw ...
+    assert draws.mean().item() == pytest.approx(per_logit_r1(patches, real, condition).item(), rel=0.05)  # ... of this mean
+    penalty = r1_penalty(patches, real, condition)
     penalty.backward()  # a double backward: the penalty trains D (its weights: no bias moves its input gradient)
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for name, p in d.named_parameters() if name.endswith("weight"))
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for name, p in patches.named_parameters() if name.endswith("weight"))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert r1_penalty(d, real, condition).dtype == torch.float32
+        assert r1_penalty(patches, real, condition).dtype == torch.float32
+
+
+def test_r1_warns_of_batch_norm_that_couples_the_images():
+    d = nn.Sequential(nn.Conv2d(4, 2, 1), nn.BatchNorm2d(2), nn.Conv2d(2, 1, 1))
+    image = torch.randn(2, 3, 2, 2)
+    ctx = LossContext(input=torch.zeros(2, 1, 2, 2), fake=image, real=image, discriminator=d)
+    with pytest.warns(GantkWarning, match="r1 with batch norm in the discriminator"):
+        R1Penalty().discriminator_loss(ctx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        R1Penalty().discriminator_loss(LossContext(input=ctx.input[:1], fake=image[:1], real=image[:1], discriminator=d))
 
 
 def test_r1_term_reads_the_condition_of_a_conditional_discriminator():
@@ -651,14 +673,14 @@ def test_r1_term_reads_the_condition_of_a_conditional_discriminator():
         d.weight.copy_(torch.tensor([10.0, 3.0, 4.0, 0.0]).view(1, 4, 1, 1))  # a steep condition weight, not penalised
     image = torch.zeros(2, 3, 2, 2)
     ctx = LossContext(input=torch.zeros(2, 1, 2, 2), fake=image, real=image, discriminator=d, conditional=True)
-    # the mean over 4 pixels of 3 x_1 + 4 x_2: per pixel gradient (3, 4) / 4, so the norm squared is 4 * 25 / 16
-    assert R1Penalty().discriminator_loss(ctx).item() == pytest.approx(0.5 * 4 * 25 / 16)
+    # each of the 4 logits 3 x_1 + 4 x_2 of its pixel: a gradient of norm 5 whatever the signs
+    assert R1Penalty().discriminator_loss(ctx).item() == pytest.approx(0.5 * 25)
     assert R1Penalty().generator_loss(ctx) is None and R1Penalty.default_weight == 10
 
 
 def test_r1_needs_an_adversarial_term():
-    with pytest.raises(SpecError, match="'r1' trains the discriminator, which only a spec with an adversarial term has; "
-                                        r"add one \(e\.g\. hinge\+l1\+r1\)"):
+    with pytest.raises(SpecError, match="'r1' trains the discriminator, and the spec has no adversarial term to train it "
+                                        r"with: add one \(bce, lsgan or hinge\), or drop 'r1'"):
         spec.ObjectiveSet.from_spec("l1+r1", OBJECTIVES)
     assert [t.name for t in spec.ObjectiveSet.from_spec("hinge+l1+r1@1", OBJECTIVES).terms] == ["hinge", "l1", "r1"]
 

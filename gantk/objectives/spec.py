@@ -123,8 +123,9 @@ def _terms_problem(terms: Sequence[ObjectiveTerm]) -> str | None:
                     if not t.objective.adversarial and type(t.objective).discriminator_loss is not Objective.discriminator_loss]
     if regularisers and not adversarial:
         return (
-            f"{', '.join(map(repr, regularisers))} train{'s' if len(regularisers) == 1 else ''} the discriminator, which "
-            f"only a spec with an adversarial term has; add one (e.g. hinge+l1+{regularisers[0]})"
+            f"{', '.join(map(repr, regularisers))} train{'s' if len(regularisers) == 1 else ''} the discriminator, and the "
+            f"spec has no adversarial term to train it with: add one (bce, lsgan or hinge), or drop "
+            f"{', '.join(map(repr, regularisers))}"
         )
     return None
 
