@@ -83,8 +83,9 @@ BUILTIN_GRIDS = {
             Cell("lsgan+l1", {"loss": "lsgan+l1@100", "conditional": True}),
             Cell("hinge+l1", {"loss": "hinge+l1@100", "conditional": True}),
             Cell("hinge+l1+r1", {"loss": "hinge+l1@100+r1@10", "conditional": True}),
+            Cell("hinge+l1+r1@1", {"loss": "hinge+l1@100+r1@1", "conditional": True}),
         ), "adversarial losses with L1 (lambda = 100) and the conditional 70x70 PatchGAN: BCE (the paper's), least "
-           "squares, hinge, and hinge with R1 on the discriminator (gamma = 10)"),
+           "squares, hinge, and hinge with R1 on the discriminator (gamma = 10 and 1)"),
         Grid("seg-losses", (
             Cell("lovasz", {"loss": "lovasz", "disc": "none"}),
             Cell("ce", {"loss": "ce", "disc": "none"}),
