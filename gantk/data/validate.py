@@ -47,6 +47,11 @@ class DatasetSummary:
             "splits": {_split_label(name): vars(split) for name, split in self.splits.items()},
         }
 
+    @property
+    def training_split(self) -> str:
+        """The split training reads: ``train``, or the root of an unsplit dataset."""
+        return "train" if "train" in self.splits else ROOT_SPLIT
+
     def typical_short_side(self, split: str) -> int | None:
         """The shorter side of each side's commonest image size in ``split`` (of one half for A|B images),
         the smallest over the sides; sides without files are skipped. ``None`` when the split is not

@@ -280,7 +280,7 @@ class Trainer:
 
     def _check_crop_fits_unresized(self, summary: DatasetSummary) -> None:
         """With --resize none, refuse a --crop-size larger than some training images, before any is loaded."""
-        crop, smallest = self.config.crop_size, summary.smallest_short_side("train" if "train" in summary.splits else ROOT_SPLIT)
+        crop, smallest = self.config.crop_size, summary.smallest_short_side(summary.training_split)
         if self.config.resize == "none" and crop and smallest and crop > smallest:
             raise OptionError(
                 f"--crop-size {crop} is larger than the smallest training images of {summary.root} ({smallest} px on their "
@@ -290,7 +290,7 @@ class Trainer:
 
     def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
         """Warn when --load-size enlarges most training images a lot: the run costs more and learns blur."""
-        load, short = self.config.load_size, summary.typical_short_side("train" if "train" in summary.splits else ROOT_SPLIT)
+        load, short = self.config.load_size, summary.typical_short_side(summary.training_split)
         if load and short and load > 1.5 * short and self.config.resize != "none":
             warnings.warn(
                 f"--load-size {load} enlarges most training images of {summary.root} ({short} px on their shorter "
@@ -323,7 +323,7 @@ class Trainer:
         check_phases(system, self.config.recipe)
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
         unresized = self.config.resize == "none"
-        smallest = self.summary.smallest_short_side("train" if "train" in self.summary.splits else ROOT_SPLIT) if self.summary else None
+        smallest = self.summary.smallest_short_side(self.summary.training_split) if self.summary else None
         check_crop_fits(system, self.config.crop_size, None if unresized else self.config.load_size, smallest if unresized else None)
         if self.config.channels_last:
             system.to(memory_format=torch.channels_last)
