@@ -35,12 +35,18 @@ def feature_extractor(discriminator: Any) -> Any:
     return module if callable(features) and not isinstance(features, nn.Module) else None
 
 
+def uncompiled(module: Any) -> Any:
+    """The module under a ``torch.compile`` wrapper (its ``_orig_mod``), or ``module`` itself: what a
+    term calls for a double backward, which compiled graphs do not have (a DDP wrapper stays)."""
+    return module._orig_mod if isinstance(module, nn.Module) and "_orig_mod" in module._modules else module
+
+
 def unwrapped(module: Any) -> Any:
     """The network under the wrappers the trainer may put around it: ``torch.compile``'s (``_orig_mod``),
     ``DistributedDataParallel``'s and ``DataParallel``'s (``module``)."""
     while True:
-        if isinstance(module, nn.Module) and "_orig_mod" in module._modules:
-            module = module._orig_mod
+        if uncompiled(module) is not module:
+            module = uncompiled(module)
         elif isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
             module = module.module
         else:

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import GantkWarning, OptionError
-from .base import LossContext, Logits, Objective
+from .base import LossContext, Logits, Objective, uncompiled
 
 
 def signed_scores(logits: Logits) -> Tensor:
@@ -63,11 +63,6 @@ def r1_penalty(discriminator: Callable[[Tensor], Logits], real: Tensor, conditio
 def couples_images(discriminator: Any) -> bool:
     """Whether ``discriminator`` normalises with batch statistics (a batch norm layer in training mode)."""
     return isinstance(discriminator, nn.Module) and any(isinstance(m, _BatchNorm) and m.training for m in discriminator.modules())
-
-
-def uncompiled(discriminator: Any) -> Any:
-    """The module under a ``torch.compile`` wrapper (compiled graphs have no double backward)."""
-    return getattr(discriminator, "_orig_mod", discriminator)
 
 
 class R1Penalty(Objective):

@@ -18,7 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from gantk import LossContext, Objective
 from gantk.errors import GantkWarning, OptionError
-from gantk.objectives.base import Logits
+from gantk.objectives.base import Logits, uncompiled
 
 
 def critic_scores(logits: Logits) -> Tensor:
@@ -84,11 +84,6 @@ def gradient_penalty(
         (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
         norm = grad.flatten(1).pow(2).sum(1).add(1e-12).sqrt()  # finite gradient at a zero norm
         return (norm - 1).pow(2).mean()
-
-
-def uncompiled(discriminator: Any) -> Any:
-    """The module under a ``torch.compile`` wrapper (compiled graphs have no double backward)."""
-    return getattr(discriminator, "_orig_mod", discriminator)
 
 
 def warn_on_batch_norm(discriminator: Any) -> None:
