@@ -103,7 +103,7 @@ def result_table(result: dict[str, Any]) -> str:
 @click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
 @click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells (with --grid: that grid's).")
 @train_flags(
-    "--config", "--recipe", "--recipe-opt", "--ignore-label", "--gen-opt", "--disc-opt", "--max-steps", "--epochs",
+    "--config", "--recipe", "--recipe-opt", "--ignore-label", "--gen-opt", "--disc-opt", "--loss-opt", "--max-steps", "--epochs",
     "--batch-size", "--load-size", "--resize", "--crop-size", "--lr", "--disc-lr", "--seed", "--precision", "--device", "--workers", "--log-every",
     "--sample-every", "--checkpoint-every",
 )

@@ -372,6 +372,50 @@ def test_each_cell_is_evaluated_on_the_training_device_and_config_tables_merge_w
     assert all(cell["cell"]["train_config"]["gen_opt"]["ngf"] == 8 for cell in cells)  # the flag's, over the file's
 
 
+def test_shared_objective_options_reach_the_cells_whose_spec_has_their_term(tmp_path):
+    grid = BUILTIN_GRIDS["seg-losses"]
+    common = {"loss_opt": {"ce": {"class_weights": [0.5, 1.0, 2.0]}, "focal": {"gamma": 1.0}}}
+    for cell in grid.cells:
+        options = cell_config(grid, cell, tmp_path, tmp_path / "out", common).loss_opt
+        assert ("ce" in options) == ("ce" in cell.settings["loss"].split("+")), cell.name
+        assert ("focal" in options) == (cell.settings["loss"] == "focal"), cell.name
+    gan = load_grid_text(tmp_path, GRID + '[cells.loss_opt.bce]\nreal_label = 0.9\n')  # a cell's own option stays
+    assert cell_config(gan, gan.cells[1], tmp_path, tmp_path / "out", {"loss_opt": {"l1": {}}}).loss_opt == {
+        "bce": {"real_label": 0.9}, "l1": {}}
+
+
+def load_grid_text(tmp_path, text):
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    return load_grid(path)
+
+
+def test_the_recipe_spec_of_a_cell_without_its_own_counts_for_shared_objective_options(tmp_path):
+    grid = load_grid_text(tmp_path, '[[cells]]\nname = "recipe"\n[[cells]]\nname = "seg"\nrecipe = "seg"\n')
+    common = {"loss_opt": {"bce": {"real_label": 0.9}, "lovasz": {}}}
+    assert cell_config(grid, grid.cells[0], tmp_path, tmp_path / "out", common).loss_opt == {"bce": {"real_label": 0.9}}
+    assert cell_config(grid, grid.cells[1], tmp_path, tmp_path / "out", common).loss_opt == {"lovasz": {}}
+
+
+def test_class_weights_for_the_ce_cells_of_the_segmentation_grid(tmp_path):
+    data = tmp_path / "seg"
+    for split in ("train", "test"):
+        write_segmentation(data / split, count=2, size=40, num_classes=3)
+    result = invoke("--grid", "seg-losses", "--data", data, "--out", tmp_path / "study", *FLAGS, "--gen-opt", "ngf=8",
+                    "--disc-opt", "ndf=8", "--loss-opt", "ce.class_weights=[1,2,3]")
+    assert result.exit_code == 0, result.output
+    for cell in BUILTIN_GRIDS["seg-losses"].cells:
+        options = load_checkpoint(tmp_path / "study" / cell.folder)["system"]["loss_opt"]
+        assert options == ({"ce": {"class_weights": [1, 2, 3]}} if "ce" in cell.settings["loss"] else {}), cell.name
+
+
+def test_shared_objective_options_no_cell_uses_are_refused_before_training(study):
+    grid, pairs, out = study
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--loss-opt", "lsgan.real_label=0.9")
+    assert result.exit_code != 0 and not out.exists()
+    assert "objective options for 'lsgan' (--loss-opt or loss_opt), a term no cell's objective has (the cells use bce, l1)" in result.output
+
+
 def test_a_study_is_not_written_into_a_folder_of_other_files(study):
     grid, pairs, out = study
     out.mkdir()

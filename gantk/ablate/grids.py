@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import GantkError
+from ..objectives.spec import parse_spec
+from ..plugins import Components, default_components
 from ..train import TrainConfig
-from ..train.config import read_toml, setting_keys
+from ..train.config import merged_tables, read_toml, setting_keys
 
 
 RUNNER_KEYS = frozenset({"data", "out"})  # settings gantk ablate gives every cell
@@ -156,7 +159,37 @@ def check_grid(grid: Grid) -> None:
             raise AblationError(f"grid {grid.label}, {label}: {error}") from None
 
 
-def cell_config(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any]) -> TrainConfig:
-    """The training configuration of one cell (recipe defaults are filled in by the trainer)."""
-    base = TrainConfig().merged(grid.common).merged(common)
-    return base.merged(cell.settings).merged({"data": str(data), "out": str(Path(out) / cell.folder)})
+def cell_config(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any],
+                components: Components | None = None) -> TrainConfig:
+    """The training configuration of one cell (recipe defaults are filled in by the trainer). Objective
+    options shared by every cell (the grid's ``[common]``, ``common``) go to the cells whose spec has the
+    term they name: ``ce.class_weights`` reaches the ``ce`` cells of a grid that also has ``lovasz`` alone."""
+    shared = TrainConfig().merged(grid.common).merged(common)
+    config = dataclasses.replace(shared, loss_opt={}).merged(cell.settings)
+    terms = set(cell_terms(config, components or default_components()))
+    kept = {name: options for name, options in shared.loss_opt.items() if name in terms}
+    return config.merged({"loss_opt": merged_tables(kept, config.loss_opt), "data": str(data),
+                          "out": str(Path(out) / cell.folder)})
+
+
+def cell_terms(config: TrainConfig, components: Components) -> list[str]:
+    """The objective names of a cell's spec: its own ``loss``, else its recipe's (an unknown recipe or a
+    spec that does not parse names none here: the cell's trainer reports it)."""
+    try:
+        loss = config.loss or components.create("recipe", config.recipe).defaults.get("loss")
+        return [name for name, _ in parse_spec(loss)] if isinstance(loss, str) else []
+    except GantkError:
+        return []
+
+
+def check_shared_loss_options(grid: Grid, common: dict[str, Any], components: Components) -> None:
+    """Refuse shared objective options that name a term no cell's spec has (a typo would otherwise
+    reach no cell, silently)."""
+    shared = TrainConfig().merged(grid.common).merged(common)
+    used = {name for cell in grid.cells for name in cell_terms(shared.merged(cell.settings), components)}
+    unused = sorted(set(shared.loss_opt) - used)
+    if unused:
+        raise AblationError(
+            f"grid {grid.label}: objective options for {', '.join(map(repr, unused))} (--loss-opt or loss_opt), a term no cell's "
+            f"objective has (the cells use {', '.join(sorted(used))}); fix the name or drop the option."
+        )

@@ -19,7 +19,7 @@ from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS
 from ..train.trainer import schedule_steps
-from .grids import AblationError, Cell, Grid, cell_config, check_grid
+from .grids import AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options
 from .outputs import STUDY_FILES, write_outputs
 
 EVAL_FILE = run_files.EVAL
@@ -65,6 +65,7 @@ def run_ablation(
     out, components = Path(out), components or default_components()
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid)
+    check_shared_loss_options(grid, common, components)
     check_study_dir(grid, out)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
@@ -93,7 +94,7 @@ def run_ablation(
                     payload = ckpt.load_checkpoint(run_dir)
                     _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
                     log(f"{label}: continuing {run_dir} from its checkpoint at step {payload['step']}")
-                    trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, resume_from=payload,
+                    trainer = Trainer(cell_config(grid, cell, data, out, common, components), progress=progress, resume_from=payload,
                                       components=components)
                 else:
                     log(f"{label}: training into {run_dir}")
@@ -141,7 +142,7 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
     (unpaired data only when ``scorable_unpaired``: InceptionV3 weights were found).
     ``summaries`` keeps the data's validation per format and ignore label for the next cells."""
     try:
-        trainer = Trainer(cell_config(grid, cell, data, out, common), progress=progress, components=components)
+        trainer = Trainer(cell_config(grid, cell, data, out, common, components), progress=progress, components=components)
         data_format = trainer.config.data_format
         read_as = (data_format, trainer.config.ignore_label)
         train, _ = trainer.open_data(summaries.get(read_as), progress=progress)
