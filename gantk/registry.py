@@ -31,12 +31,22 @@ VALUE_TYPES = {
     str: ((str,), "a string"),
 }
 SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES}  # bool first: it is a subclass of int
+PLAIN_VALUES = (type(None), bool, int, float, str)  # what a safely loaded checkpoint holds, with lists and tables of them
+
+
+def storable(value: Any) -> bool:
+    """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or lists and tables of them."""
+    if type(value) in (list, tuple):
+        return all(map(storable, value))
+    if type(value) is dict:
+        return all(type(key) is str and storable(item) for key, item in value.items())
+    return type(value) in PLAIN_VALUES  # a subclass (an enum's member) is a global that safe loading refuses
 
 
 def plain(value: Any) -> Any:
     """``value`` in Python's own types, which TOML files and safely loaded checkpoints hold: scalars
-    of numpy or torch as their Python value, other numbers (fractions) as ``int`` or ``float``, paths
-    as text, tuples as lists, in tables too.
+    of numpy or torch as their Python value, other numbers (fractions) as ``int`` or ``float``, text of
+    a ``str`` subclass (a ``str`` enum's member) as its ``str``, paths as text, tuples as lists, in tables too.
 
     Example:
         >>> plain({"betas": (0.5, 0.9), "ndf": 64})
@@ -46,14 +56,16 @@ def plain(value: Any) -> Any:
         value = value.item()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if isinstance(value, (bool, str)) or value is None:
+    if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, str):
+        return str.__str__(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
+        return {plain(key): plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
     return value

@@ -47,6 +47,7 @@ from .errors import GantkError, OptionError
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
 from .recipes.base import Recipe
+from .registry import plain, storable
 from .systems.base import System, check_phases, frozen_networks
 from .torchrun import ProcessInfo
 from .train import checkpoint as ckpt
@@ -376,8 +377,12 @@ class SystemConformance(_Conformance):
         recipe = components.create("recipe", component_name)
         assert isinstance(recipe, Recipe), f"the factory returned {type(recipe).__name__}, not a gantk.recipes.base.Recipe"
         assert issubclass(recipe.system, System), f"{recipe.system!r} is not a gantk.systems.base.System"
-        unstorable = {key: value for key, value in recipe.options.items() if not ckpt.storable(value)}
+        unstorable = {key: value for key, value in recipe.options.items() if not storable(plain(value))}
         assert not unstorable, f"option defaults a checkpoint cannot hold (only numbers, text, true/false, none, lists, tables): {unstorable}"
+        try:
+            TrainConfig().merged(recipe.defaults)
+        except GantkError as error:
+            pytest.fail(f"recipe defaults that are not settings' values: {error}")
 
     def test_phases_can_be_trained(self, system, component_name):
         check_phases(system, component_name)

@@ -1,5 +1,6 @@
 """A recipe's own options (``--recipe-opt``) and the system hook after each optimizer step."""
 
+import enum
 import fractions
 import warnings
 
@@ -8,10 +9,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from gantk import hookimpl, load_components
+from gantk import create, hookimpl, load_components
 from gantk.cli import cli
 from gantk.describe import describe
 from gantk.errors import GantkWarning, OptionError
+from gantk.inference import TrainedModel
 from gantk.recipes import pix2pix
 from gantk.recipes.base import Recipe
 from gantk.systems import PairedSystem
@@ -239,6 +241,54 @@ def test_numbers_of_other_kinds_are_stored_as_plain_ones(pairs, tmp_path, compon
     trainer.fit()
     assert read_config_file(tmp_path / "run" / "config.toml")["recipe_opt"]["clip"] == 0.05
     Trainer.resume(tmp_path / "run", {"max_steps": 3}, components=components, progress=False).fit()
+
+
+class Norm(str, enum.Enum):
+    BATCH = "batch"
+    INSTANCE = "instance"
+
+
+def test_text_enum_members_are_stored_as_their_text_and_the_run_loads(pairs, tmp_path):
+    """A str enum's member is a global that safe checkpoint loading refuses: options, recipe defaults and network
+    factory defaults hold its text."""
+
+    def unet_with_enum(in_channels=3, out_channels=3, ngf=8, norm: Norm = Norm.INSTANCE):
+        """U-Net whose norm default is an enum member."""
+        return create("generator", "unet", in_channels=in_channels, out_channels=out_channels, ngf=ngf, num_downs=5,
+                      norm=Norm(norm).value)  # text from the command line or a checkpoint
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add("enum-unet", unet_with_enum)
+
+        @hookimpl
+        def gantk_register_recipes(self, registry):
+            registry.add("enum", lambda: Recipe(name="enum", system=ClippedSystem, defaults={**pix2pix().defaults, "gen": "enum-unet", "gen_opt": {}},
+                                                options={"clip": 0.01, "mode": Norm.BATCH}))
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    TINY_ENUM = {**TINY, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8, "norm": Norm.INSTANCE}}
+    Trainer(TrainConfig(recipe="enum", data=str(pairs), out=str(tmp_path / "run"), max_steps=1, **TINY_ENUM),
+            components=components, progress=False).fit()
+    system = ckpt.load_checkpoint(tmp_path / "run")["system"]
+    assert (system["recipe_opt"]["mode"], system["disc_opt"]["norm"], system["gen_defaults"]["norm"]) == ("batch", "instance", "instance")
+    assert all(type(value) is str for value in (system["recipe_opt"]["mode"], system["gen_defaults"]["norm"]))
+    TrainedModel.load(tmp_path / "run", components=components)
+
+
+def test_a_recipe_default_a_checkpoint_cannot_hold_names_the_recipe_and_the_value(pairs, tmp_path):
+    class Plugin:
+        @hookimpl
+        def gantk_register_recipes(self, registry):
+            registry.add("objects", lambda: Recipe(name="objects", system=PairedSystem,
+                                                   defaults={**pix2pix().defaults, "gen_opt": {"act": torch.nn.ReLU}}))
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    with pytest.raises(OptionError, match=r"^recipe 'objects' \(plugin '.*Plugin'\) has a default that is not a setting's value: gen_opt "
+                                          r"holds \{'act': <class 'torch.nn.modules.activation.ReLU'>\}, with a value a checkpoint cannot hold"):
+        Trainer(TrainConfig(recipe="objects", data=str(pairs), out=str(tmp_path / "run"), **TINY), components=components)
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_takes_a_text_option_given_as_none(pairs, tmp_path, components):

@@ -356,7 +356,7 @@ def test_a_checkpoint_names_the_plugins_of_every_part():
 
 
 def test_a_checkpoint_holds_option_defaults_in_lists_and_tables():
-    from gantk.train.checkpoint import storable
+    from gantk.registry import storable
 
     assert storable({"widths": (4, 8), "names": ["a", None, [2.0]]}) and not storable({"widths": [object()]})
 

@@ -217,7 +217,8 @@ class TestShifted(SystemConformance):
 
 def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
     result, failed = failed_tests(pytester, BROKEN_RECIPES)
-    assert failed == ["TestBuffered::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
+    assert "TestUnstorable::test_phases_can_be_trained" in failed  # an option a checkpoint cannot hold stops the system's build too
+    assert [name for name in failed if not name.startswith("TestUnstorable::") or "recipe_and" in name] == ["TestBuffered::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
                       "TestLeaky::test_a_step_trains_each_phase_networks_and_no_others",

@@ -19,7 +19,7 @@ from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components, factory_name, package_of, same_provider
 from ..recipes.base import Recipe
-from ..registry import plain
+from ..registry import plain, storable
 from ..systems.base import System
 from . import stand_ins
 from .config import CHOICES, MAX_SIDE, TrainConfig
@@ -272,7 +272,6 @@ def part_plugins(system_config: dict[str, Any], components: Components) -> dict[
 
 
 NETWORK_KEYS = (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc_opt"))  # kind, name key, options key
-PLAIN_VALUES = (type(None), bool, int, float, str)
 
 
 def system_config(config: TrainConfig, dataset: Any, components: Components) -> dict[str, Any]:
@@ -301,19 +300,10 @@ def network_defaults(system_config: dict[str, Any], components: Components) -> d
         name, given = system_config.get(name_key), system_config.get(options_key) or {}
         options = components.registry(kind).get(name).options() if name in components.registry(kind) else {}
         found[f"{name_key}_defaults"] = {
-            key: value for key, value in options.items()
-            if key not in ("in_channels", "out_channels") and key not in given and storable(value)
+            key: plain(value) for key, value in options.items()
+            if key not in ("in_channels", "out_channels") and key not in given and storable(plain(value))
         }
     return found
-
-
-def storable(value: Any) -> bool:
-    """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or lists and tables of them."""
-    if isinstance(value, (list, tuple)):
-        return all(map(storable, value))
-    if isinstance(value, dict):
-        return all(isinstance(key, str) and storable(item) for key, item in value.items())
-    return isinstance(value, PLAIN_VALUES)
 
 
 def recipe_options(saved: dict[str, Any], recipe: Recipe) -> dict[str, Any]:

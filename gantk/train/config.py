@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import OptionError, SpecError, UnknownNameError
-from ..registry import VALUE_TYPES, plain, type_mismatch
+from ..registry import VALUE_TYPES, plain, storable, type_mismatch
 
 CHOICES = {
     "direction": ("AtoB", "BtoA"),
@@ -255,6 +255,11 @@ def check_type(key: str, value: Any) -> None:
         if origin in VALUE_TYPES and type_mismatch(key, origin, None, value) is None:
             return
         if origin is dict and isinstance(value, dict) and (key != "loss_opt" or all(isinstance(v, dict) for v in value.values())):
+            if not storable(value):
+                raise OptionError(
+                    f"{key} holds {value!r}, with a value a checkpoint cannot hold: options are numbers, text, true/false, "
+                    "none, and lists and tables of them; name a choice with text (e.g. act = \"relu\") and build the object from it."
+                )
             return
     wanted = " or ".join(VALUE_TYPES[origin][1] if origin in VALUE_TYPES else "a table of options" for origin in origins)
     if key == "loss_opt":
