@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .discriminators.patch import PatchDiscriminator
 from .errors import GantkError, OptionError
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
@@ -214,8 +215,8 @@ class DiscriminatorConformance(_Conformance):
 class ObjectiveConformance(_Conformance):
     """Tests every objective must pass on a small hand-made ``LossContext``.
 
-    The context is conditional, with a one-layer generator, reverse generator and
-    discriminator. Set ``masks = True`` for objectives on segmentation masks: the generator then
+    The context is conditional, with a one-layer generator and reverse generator and a 16 px
+    PatchGAN discriminator (with ``features``). Set ``masks = True`` for objectives on segmentation masks: the generator then
     gives ``classes`` logits, ``fake`` holds their softmax, ``real`` one-hot masks and ``target``
     class ids. Override ``make_context`` for anything else.
     """
@@ -236,7 +237,8 @@ class ObjectiveConformance(_Conformance):
         return {
             "generator": nn.Conv2d(3, out, 3, padding=1),
             "reverse": nn.Conv2d(out, 3, 3, padding=1),
-            "discriminator": nn.Sequential(nn.Conv2d(3 + out, 4, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3)),
+            # a 16 px PatchGAN: its features(x) serve terms that read them
+            "discriminator": PatchDiscriminator(3 + out, ndf=4, n_layers=1, norm="none"),
         }
 
     def make_context(self, generator: nn.Module, reverse: nn.Module, discriminator: nn.Module) -> LossContext:

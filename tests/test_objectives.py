@@ -13,7 +13,7 @@ from torch import nn
 from torch.autograd import gradcheck
 
 import gantk
-from gantk import LossContext
+from gantk import LossContext, Objective
 from gantk.errors import GantkError, GantkWarning, OptionError, SpecError
 from gantk.objectives import (
     BCEGANLoss,
@@ -740,6 +740,36 @@ class TestEveryMaskObjective(ObjectiveConformance):
     @pytest.fixture(params=MASK_OBJECTIVES)
     def component_name(self, request):
         return request.param
+
+
+class FeatureEnergy(Objective):
+    """Mean magnitude of the discriminator's hidden features on the fake (a stand-in for feature matching)."""
+
+    reads_discriminator_features = True
+
+    def generator_loss(self, ctx):
+        return sum(feature.abs().mean() for feature in ctx.d_fake_features[:-1])
+
+
+class FeatureEnergyPlugin:
+    @gantk.hookimpl
+    def gantk_register_objectives(self, registry):
+        registry.add("feature-energy", FeatureEnergy)
+
+
+class TestAFeatureReadingObjective(ObjectiveConformance):
+    """The kit's discriminator has features(x): a term that reads them passes as it is."""
+
+    name = "feature-energy"
+    plugins = [FeatureEnergyPlugin()]
+
+
+def test_a_term_reading_discriminator_features_needs_an_adversarial_term():
+    objectives = gantk.load_components(autoload=False, plugins=[FeatureEnergyPlugin()]).registry("objective")
+    with pytest.raises(SpecError, match="'feature-energy' reads the features of the discriminator, and the spec has no adversarial "
+                                        r"term to train it with: add one \(bce, lsgan or hinge\), or drop 'feature-energy'"):
+        spec.ObjectiveSet.from_spec("l1+feature-energy", objectives)
+    assert spec.ObjectiveSet.from_spec("hinge+l1+feature-energy", objectives).adversarial.name == "hinge"
 
 
 def test_terms_read_float32_and_class_ids_stay_integers():

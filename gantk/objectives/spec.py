@@ -121,12 +121,12 @@ def _terms_problem(terms: Sequence[ObjectiveTerm]) -> str | None:
         )
     regularisers = [t.name for t in terms
                     if not t.objective.adversarial and type(t.objective).discriminator_loss is not Objective.discriminator_loss]
-    if regularisers and not adversarial:
-        return (
-            f"{', '.join(map(repr, regularisers))} train{'s' if len(regularisers) == 1 else ''} the discriminator, and the "
-            f"spec has no adversarial term to train it with: add one (bce, lsgan or hinge), or drop "
-            f"{', '.join(map(repr, regularisers))}"
-        )
+    readers = [t.name for t in terms if not t.objective.adversarial and t.objective.reads_discriminator_features]
+    for names, one, several in ((regularisers, "trains", "train"), (readers, "reads the features of", "read the features of")):
+        if names and not adversarial:
+            listed = ", ".join(map(repr, names))
+            return (f"{listed} {one if len(names) == 1 else several} the discriminator, and the spec has no adversarial term "
+                    f"to train it with: add one (bce, lsgan or hinge), or drop {listed}")
     return None
 
 
