@@ -807,6 +807,30 @@ def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
         Trainer(config, progress=False).fit()
 
 
+def test_a_discriminator_loss_through_the_generators_graph_is_named_with_its_fix(pairs, tmp_path):
+    from gantk import Objective, hookimpl, load_components
+    from gantk.objectives.adversarial import bce_discriminator_loss
+
+    class Undetached(Objective):
+        """BCE whose discriminator loss reads the fake undetached: its backward frees the generator's graph."""
+
+        adversarial = True
+
+        def discriminator_loss(self, ctx):
+            return bce_discriminator_loss(ctx.d_real, ctx.d_fake)
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("undetached", Undetached)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    with pytest.raises(GantkError, match=r"^the G step's losses \(G/l1\) back-propagate through outputs whose graph an earlier step "
+                                          r"of this training step freed \(D/undetached\): a term's discriminator loss must read "
+                                          r"ctx.d_fake_detached, not ctx.d_fake"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, loss="undetached+l1"), components=components, progress=False).fit()
+
+
 def test_a_run_stopped_by_an_error_stops_its_loader_workers(pairs, tmp_path):
     import multiprocessing
 

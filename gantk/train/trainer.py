@@ -634,7 +634,16 @@ class Trainer:
                     )
                 optimizer = parts.optimizers[phase.name]
                 optimizer.zero_grad(set_to_none=True)
-                parts.scaler.scale(sum(terms.values())).backward()
+                try:
+                    parts.scaler.scale(sum(terms.values())).backward()
+                except RuntimeError as error:
+                    if "backward through the graph a second time" not in str(error) or not losses:
+                        raise
+                    raise GantkError(
+                        f"the {phase.name} step's losses ({', '.join(terms)}) back-propagate through outputs whose graph an "
+                        f"earlier step of this training step freed ({', '.join(losses)}): a term's discriminator loss must "
+                        "read ctx.d_fake_detached, not ctx.d_fake (gantk.testing.ObjectiveConformance names the term)."
+                    ) from error
                 parts.scaler.step(optimizer)
                 with torch.no_grad():
                     system.after_optimizer_step(phase)
