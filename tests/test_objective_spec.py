@@ -266,3 +266,15 @@ def test_an_objective_without_options_names_an_unknown_one(name):
 def test_a_spec_is_built_from_the_installed_objectives_by_default():
     objectives = ObjectiveSet.from_spec("hinge+l1@50", options={"l1": {}})
     assert objectives.spec == "hinge@1+l1@50" and objectives.adversarial.name == "hinge"
+
+
+@pytest.mark.parametrize("name", ["train", "float", "cuda", "type"])
+def test_a_term_named_as_a_module_attribute_takes_part(name):
+    class Plugin:
+        @gantk.hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add(name, PixelL1Loss)
+
+    objectives = gantk.load_components(autoload=False, plugins=[Plugin()]).registry("objective")
+    terms = ObjectiveSet.from_spec(f"bce+{name}", objectives)
+    assert [t.name for t in terms.terms] == ["bce", name] and callable(terms.train)

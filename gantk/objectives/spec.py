@@ -104,7 +104,9 @@ def parse_spec(text: str, known: Sequence[str] = ()) -> list[tuple[str, float | 
 
 
 def _module_key(name: str) -> str:
-    return name.replace(".", "_")  # module names cannot contain '.'
+    """The term's key among the set's modules: no '.', and none of a module's attributes ('train', 'float')."""
+    key = name.replace(".", "_")
+    return f"{key}_term" if hasattr(nn.ModuleDict, key) else key
 
 
 def _terms_problem(terms: Sequence[ObjectiveTerm]) -> str | None:
