@@ -203,8 +203,10 @@ class DiscriminatorConformance(_Conformance):
         x = torch.randn(self.batch_size, 6, *self.input_sizes[0])
         with torch.no_grad():
             features, logits = model.features(x), model(x)
-        assert isinstance(features, list) and all(isinstance(f, Tensor) for f in features)
-        torch.testing.assert_close(features[-1], logits)
+        assert isinstance(features, list) and all(isinstance(f, Tensor) for f in features), (
+            f"features(x) returned {type(features).__name__}; it must return the list of feature maps ending with the logits"
+        )
+        torch.testing.assert_close(features[-1], logits, msg=lambda text: f"features(x) must end with the logits forward returns: {text}")
 
     def test_gradients_reach_every_parameter(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=6)

@@ -823,8 +823,11 @@ class Shaped(nn.Module):
 def test_logits_that_are_not_n_x_1_x_h_x_w_maps_are_refused_naming_the_discriminator(make, got, read):
     ctx = LossContext(input=torch.zeros(2, 1, 8, 8), fake=torch.zeros(2, 3, 8, 8), real=torch.zeros(2, 3, 8, 8),
                       discriminator=Shaped(make))
-    with pytest.raises(OptionError, match=rf"^the discriminator Shaped returned {re.escape(got)} for an input of \(2, 4, 8, 8\); "
-                                          r"a discriminator returns N x 1 x h x w logits"):
+    expected = (rf"^the features\(x\) of the discriminator Shaped end with {re.escape(got)} for an input of \(2, 4, 8, 8\); they "
+                r"must end with the logits its forward returns, N x 1 x h x w" if read == "d_fake_features" else
+                rf"^the discriminator Shaped returned {re.escape(got)} for an input of \(2, 4, 8, 8\); a discriminator returns "
+                r"N x 1 x h x w logits")
+    with pytest.raises(OptionError, match=expected):
         getattr(ctx, read)
 
 

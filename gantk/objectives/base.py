@@ -53,15 +53,22 @@ def unwrapped(module: Any) -> Any:
             return module
 
 
-def checked_logits(logits: Any, image: Tensor, discriminator: Any) -> Logits:
-    """``logits`` of ``discriminator`` for ``image``, checked to be ``N x 1 x h x w`` maps (one, or a list of them)."""
+def checked_logits(logits: Any, image: Tensor, discriminator: Any, *, from_features: bool = False) -> Logits:
+    """``logits`` of ``discriminator`` for ``image``, checked to be ``N x 1 x h x w`` maps (one, or a list of them);
+    ``from_features``: they are the last maps of its ``features(x)``."""
     maps = logits if isinstance(logits, (list, tuple)) and logits else [logits]
     if all(isinstance(m, Tensor) and m.dim() == 4 and tuple(m.shape[:2]) == (image.shape[0], 1) for m in maps):
         return logits
     got = [tuple(m.shape) if isinstance(m, Tensor) else type(m).__name__ for m in maps]
+    name, got = type(unwrapped(discriminator)).__name__, got[0] if isinstance(logits, Tensor) else got
+    if from_features:
+        raise OptionError(
+            f"the features(x) of the discriminator {name} end with {got} for an input of {tuple(image.shape)}; they must end "
+            "with the logits its forward returns, N x 1 x h x w (or, per scale, lists ending with them)."
+        )
     raise OptionError(
-        f"the discriminator {type(unwrapped(discriminator)).__name__} returned {got[0] if isinstance(logits, Tensor) else got} "
-        f"for an input of {tuple(image.shape)}; a discriminator returns N x 1 x h x w logits (or a list of such maps, one per scale)."
+        f"the discriminator {name} returned {got} for an input of {tuple(image.shape)}; a discriminator returns "
+        "N x 1 x h x w logits (or a list of such maps, one per scale)."
     )
 
 
@@ -162,7 +169,7 @@ class LossContext:
                 f"{type(module).__name__}.features(x) returned {type(features).__name__}; it must return the list of "
                 "feature maps ending with the logits (or one such list per scale)."
             )
-        checked_logits(logits_of(features), shown, self.discriminator)
+        checked_logits(logits_of(features), shown, self.discriminator, from_features=True)
         return _in_float32(list(features))
 
     @cached_property
