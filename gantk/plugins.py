@@ -10,8 +10,11 @@ import importlib.metadata
 import inspect
 import os
 import sys
+import sysconfig
+import traceback
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 import pluggy
@@ -318,11 +321,22 @@ def _hooks_never_run(manager: pluggy.PluginManager) -> list[PluginFailure]:
 
 
 def _describe(error: Exception) -> str:
-    """The error on one line (pluggy's validation errors span several)."""
+    """The error on one line (pluggy's validation errors span several), with where a plugin's own code raised it."""
     text = str(error) if isinstance(error, GantkError) else f"{type(error).__name__}: {error}"
     if isinstance(error, pluggy.PluginValidationError):
         text = text.rstrip(". ") + ". A hook's parameters are named as in gantk.hookspecs: registry (or cli for gantk_register_commands)."
+    elif not isinstance(error, GantkError) and (where := _raised_in_plugin_code(error)):
+        text = f"{text} (raised at {where})"
     return " ".join(text.split())
+
+
+def _raised_in_plugin_code(error: Exception) -> str | None:
+    """``file:line`` of the innermost frame of ``error``'s traceback in a file outside gantk, pluggy and the
+    standard library (importlib's loading), if any."""
+    own = (Path(__file__).parent, Path(pluggy.__file__).parent, Path(sysconfig.get_paths()["stdlib"]))
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith("<")
+              and not any(Path(frame.filename).is_relative_to(folder) for folder in own)]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
 
 
 @functools.lru_cache(maxsize=1)
