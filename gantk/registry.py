@@ -43,6 +43,12 @@ def storable(value: Any) -> bool:
     return type(value) in PLAIN_VALUES  # a subclass (an enum's member) is a global that safe loading refuses
 
 
+def described(value: Any) -> str:
+    """``value`` as a message shows it: its repr when short (a network's spans pages), else its type."""
+    text = repr(value)
+    return text if len(text) <= 80 and "\n" not in text else f"a {type(value).__module__}.{type(value).__qualname__} object"
+
+
 def plain(value: Any) -> Any:
     """``value`` in Python's own types, which TOML files and safely loaded checkpoints hold: scalars
     of numpy or torch as their Python value, other numbers (fractions) as ``int`` or ``float``, text of
@@ -232,7 +238,7 @@ class Registry:
             raise OptionError(f"{self.kind} name {name!r} is invalid: use letters, digits, '-', '_' and '.'.")
         if not callable(factory) or (not inspect.isclass(factory) and hasattr(factory, "forward")):
             raise OptionError(
-                f"{self.kind} '{name}' of plugin '{plugin}' is registered with {factory!r}: "
+                f"{self.kind} '{name}' of plugin '{plugin}' is registered with {described(factory)}: "
                 "register the class or a function that builds the component, not an instance."
             )
 

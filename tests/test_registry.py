@@ -97,6 +97,15 @@ def test_a_factory_must_build_the_component(factory):
         Registry("generator").add("x", factory, plugin="mine")
 
 
+def test_a_registered_network_is_named_by_its_type_not_its_repr():
+    network = torch.nn.Sequential(*[torch.nn.Conv2d(3, 3, 3) for _ in range(20)])
+    with pytest.raises(OptionError, match=r"^generator 'x' of plugin 'mine' is registered with a torch.nn.modules.container.Sequential "
+                                          r"object: register the class"):
+        Registry("generator").add("x", network, plugin="mine")
+    with pytest.raises(OptionError, match="is registered with 'make_net': register"):
+        Registry("generator").add("x", "make_net", plugin="mine")
+
+
 def test_summary_is_the_factory_own_docstring():
     class Undocumented(torch.nn.Module):
         pass
