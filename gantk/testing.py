@@ -68,6 +68,11 @@ class _Conformance:
     def components(cls) -> Components:
         components = load_components(autoload=False, plugins=cls.plugins)
         assert not components.failures, "plugins failed to load: " + "; ".join(map(str, components.failures))
+        name = getattr(cls, "name", None)
+        if name is not None and name not in components.registry(cls.kind):
+            pytest.fail(f"{cls.kind} '{name}' is not registered by the built-ins or the test class's plugins "
+                        f"({', '.join(map(str, cls.plugins)) or 'none'}): the kit loads no installed entry point; "
+                        "set plugins = [\"your_package.plugin\"] (the module or object with the hooks).")
         return components
 
     @pytest.fixture
@@ -103,6 +108,22 @@ def _random_projection(out: Tensor | Sequence[Tensor]) -> Tensor:
     """A scalar that depends on every output element with random signs (so nothing cancels)."""
     outs = [out] if isinstance(out, Tensor) else list(out)
     return sum((o * torch.randn_like(o)).sum() for o in outs)
+
+
+def _check_takes_its_smallest_size(model: nn.Module, channels: int, batch_size: int) -> None:
+    """``model`` runs in training mode on the smallest square input its ``size_multiple`` and
+    ``min_input_size`` allow, which the trainer lets users train at."""
+    multiple, smallest = getattr(model, "size_multiple", 1), getattr(model, "min_input_size", 1)
+    side = -(-smallest // multiple) * multiple
+    try:
+        out = model.train()(torch.randn(batch_size, channels, side, side))
+    except Exception as error:
+        pytest.fail(
+            f"a {side}x{side} input, the smallest its size_multiple ({multiple}) and min_input_size ({smallest}) allow, "
+            f"fails: {type(error).__name__}: {error}; set min_input_size to the smallest side it takes "
+            "(gantk.nn.geometry.min_input_side(windows(model)) gives it for a chain of convolutions)"
+        )
+    assert all(torch.isfinite(o).all() for o in ([out] if isinstance(out, Tensor) else out)), f"non-finite outputs for a {side}x{side} input"
 
 
 class GeneratorConformance(_Conformance):
@@ -158,6 +179,9 @@ class GeneratorConformance(_Conformance):
                 outputs[activation] = model.eval()(torch.randn(self.batch_size, 3, h, w))
         torch.testing.assert_close(torch.tanh(outputs["none"]), outputs["tanh"], msg="final_activation='tanh' is not tanh of 'none'")
 
+    def test_takes_its_smallest_size(self, components, component_name, component_options):
+        _check_takes_its_smallest_size(self.build(components, component_name, component_options, in_channels=3), 3, self.batch_size)
+
     def test_rejects_a_size_it_cannot_take(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=3)
         multiple = getattr(model, "size_multiple", 1)
@@ -207,6 +231,9 @@ class DiscriminatorConformance(_Conformance):
             f"features(x) returned {type(features).__name__}; it must return the list of feature maps ending with the logits"
         )
         torch.testing.assert_close(features[-1], logits, msg=lambda text: f"features(x) must end with the logits forward returns: {text}")
+
+    def test_takes_its_smallest_size(self, components, component_name, component_options):
+        _check_takes_its_smallest_size(self.build(components, component_name, component_options, in_channels=6), 6, self.batch_size)
 
     def test_gradients_reach_every_parameter(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=6)
@@ -318,8 +345,13 @@ class ObjectiveConformance(_Conformance):
         single = networks["discriminator"]
         networks["discriminator"] = lambda x: [single(x), single(F.avg_pool2d(x, 2))]
         ctx = self.make_context(**networks)
-        for loss in (objective.generator_loss(ctx), objective.discriminator_loss(ctx)):
-            assert loss is None or (loss.dim() == 0 and torch.isfinite(loss))
+        for step in ("generator", "discriminator"):
+            try:
+                loss = getattr(objective, f"{step}_loss")(ctx)
+            except Exception as error:
+                pytest.fail(f"the {step} loss fails on a multi-scale discriminator's logits, a list of maps (one per scale): "
+                            f"{type(error).__name__}: {error}; average the term over the maps when ctx.d_real/d_fake is a list")
+            assert loss is None or (loss.dim() == 0 and torch.isfinite(loss)), f"the {step} loss is not a finite scalar for a list of maps"
 
 
 class SystemConformance(_Conformance):

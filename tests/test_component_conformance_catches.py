@@ -116,8 +116,63 @@ class TestTrueWeighted(ObjectiveConformance):
 '''
 
 
-def test_the_kits_fail_a_missing_receptive_field_and_a_true_weight(pytester):
+def test_the_kits_fail_a_missing_receptive_field_and_minimum_size_and_a_true_weight(pytester):
     result, failed = failed_tests(pytester, BROKEN_DISCRIMINATOR_AND_WEIGHT)
-    assert failed == ["TestTrueWeighted::test_is_an_objective", "TestUnmeasured::test_receptive_field_attribute"]
+    assert failed == ["TestTrueWeighted::test_is_an_objective", "TestUnmeasured::test_receptive_field_attribute",
+                      "TestUnmeasured::test_takes_its_smallest_size"]
     result.stdout.fnmatch_lines(["*Unmeasured has no receptive_field attribute: set it to the patch size in pixels*"])
+    result.stdout.fnmatch_lines(["*a 1x1 input, the smallest its size_multiple (1) and min_input_size (1) allow, fails: RuntimeError: *; "
+                                 "set min_input_size to the smallest side it takes*"])
     result.stdout.fnmatch_lines(["*default_weight must be a finite number > 0 (a spec can use no other), got True*"])
+
+
+UNLISTED_PLUGIN = '''
+from gantk.testing import GeneratorConformance
+
+
+class TestInstalledOnly(GeneratorConformance):
+    name = "resunet"
+'''
+
+
+def test_the_kit_says_when_the_component_comes_from_no_plugin_it_loads(pytester):
+    result, failed = failed_tests(pytester, UNLISTED_PLUGIN)
+    assert failed and all(name.startswith("TestInstalledOnly::") for name in failed)
+    result.stdout.fnmatch_lines(["*generator 'resunet' is not registered by the built-ins or the test class's plugins (none): the kit "
+                                 "loads no installed entry point; set plugins = *"])
+
+
+SINGLE_SCALE_ONLY = '''
+from gantk import Objective, hookimpl
+from gantk.testing import ObjectiveConformance
+
+
+class SingleScale(Objective):
+    """A Wasserstein-style loss that takes one logit map only."""
+
+    adversarial = True
+
+    def generator_loss(self, ctx):
+        return -ctx.d_fake.mean()
+
+    def discriminator_loss(self, ctx):
+        return ctx.d_fake_detached.mean() - ctx.d_real.mean()
+
+
+class Plugin:
+    @hookimpl
+    def gantk_register_objectives(self, registry):
+        registry.add("single-scale", SingleScale)
+
+
+class TestSingleScale(ObjectiveConformance):
+    name = "single-scale"
+    plugins = [Plugin()]
+'''
+
+
+def test_the_objective_kit_explains_a_term_that_takes_one_logit_map_only(pytester):
+    result, failed = failed_tests(pytester, SINGLE_SCALE_ONLY)
+    assert failed == ["TestSingleScale::test_accepts_a_multiscale_discriminator"]
+    result.stdout.fnmatch_lines(["*the generator loss fails on a multi-scale discriminator's logits, a list of maps (one per scale): "
+                                 "AttributeError: *; average the term over the maps when ctx.d_real/d_fake is a list*"])
