@@ -33,10 +33,11 @@ To test several components with one class, override the ``component_name`` fixtu
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import pytest
 import torch
@@ -126,6 +127,21 @@ def _check_takes_its_smallest_size(model: nn.Module, channels: int, batch_size: 
     assert all(torch.isfinite(o).all() for o in ([out] if isinstance(out, Tensor) else out)), f"non-finite outputs for a {side}x{side} input"
 
 
+def _check_state_dict_rebuilds(build: Callable[[], nn.Module], inputs: Tensor) -> None:
+    """A network built under another seed and given ``build()``'s ``state_dict`` computes the same in eval
+    mode: everything that decides its outputs is in its state (what a checkpoint holds)."""
+    torch.manual_seed(0)
+    model = build().eval()
+    torch.manual_seed(1)
+    rebuilt = build().eval()
+    rebuilt.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        outputs = [network(inputs) for network in (model, rebuilt)]
+    torch.testing.assert_close(*outputs, msg=lambda text: (
+        "a copy built under another seed and loaded with its state_dict computes otherwise, so a checkpoint would not "
+        f"rebuild it: keep what its outputs depend on in parameters or persistent buffers ({text})"))
+
+
 class GeneratorConformance(_Conformance):
     """Tests every generator must pass: shapes, sizes, gradients, documented defaults, and (for
     generators with a ``final_activation`` option, which mask training needs) raw logits.
@@ -182,6 +198,11 @@ class GeneratorConformance(_Conformance):
     def test_takes_its_smallest_size(self, components, component_name, component_options):
         _check_takes_its_smallest_size(self.build(components, component_name, component_options, in_channels=3), 3, self.batch_size)
 
+    def test_its_state_dict_rebuilds_it(self, components, component_name, component_options):
+        build = functools.partial(self.build, components, component_name, component_options, in_channels=3)
+        h, w = self.sizes(build())[0]
+        _check_state_dict_rebuilds(build, torch.randn(self.batch_size, 3, h, w))
+
     def test_rejects_a_size_it_cannot_take(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=3)
         multiple = getattr(model, "size_multiple", 1)
@@ -234,6 +255,10 @@ class DiscriminatorConformance(_Conformance):
 
     def test_takes_its_smallest_size(self, components, component_name, component_options):
         _check_takes_its_smallest_size(self.build(components, component_name, component_options, in_channels=6), 6, self.batch_size)
+
+    def test_its_state_dict_rebuilds_it(self, components, component_name, component_options):
+        build = functools.partial(self.build, components, component_name, component_options, in_channels=6)
+        _check_state_dict_rebuilds(build, torch.randn(self.batch_size, 6, *self.input_sizes[0]))
 
     def test_gradients_reach_every_parameter(self, components, component_name, component_options):
         model = self.build(components, component_name, component_options, in_channels=6)
