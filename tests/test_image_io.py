@@ -351,3 +351,101 @@ def test_writing_names_a_folder_or_a_dtype_it_cannot_write(tmp_path):
     with pytest.raises(DataError, match="cannot write a torch.int16 image to .*: pass uint8 pixels, or floats in \\[-1, 1\\]"):
         write_png(torch.zeros(3, 4, 4, dtype=torch.int16), tmp_path / "a.png")
     assert not (tmp_path / "a.png").exists()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with_rows(path, width, height, rows: bytes, depth=8, colour_type=2, interlace=0) -> None:
+    """A PNG whose IDAT inflates to ``rows``, with valid CRCs (whatever ``rows`` holds)."""
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, interlace)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
+DAMAGED_PNG_READ = """
+import sys
+from gantk.data.io import read_image, read_mask
+from gantk.errors import DataError
+for read in (read_image, read_mask):
+    try:
+        read(sys.argv[1])
+    except DataError as error:
+        print(error)
+"""
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "too few rows", "wide mask, flipped byte", "wide mask, too few rows",
+                                    "wide mask, bad filter"])
+def test_damaged_pngs_are_named_not_a_crash(tmp_path, damage):
+    """torchvision's PNG decoder crashes the process on such files: each is an error naming the file, in a process
+    of its own here so that a crash fails this test rather than ending the run."""
+    import subprocess
+    import sys
+
+    path, wide = tmp_path / "damaged.png", damage.startswith("wide")
+    pixels = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    if wide:
+        write_png16(path, pixels.astype(np.uint16) * 257, colour_type=2)
+    else:
+        Image.fromarray(pixels).save(path)
+    row = (6 if wide else 3) * 16
+    if damage.endswith("flipped byte"):
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+    elif damage.endswith("too few rows"):
+        png_with_rows(path, 16, 16, (b"\0" + b"\x80" * row) * 3, depth=16 if wide else 8)
+    else:
+        png_with_rows(path, 16, 16, (b"\x09" + b"\x80" * row) * 16, depth=16)
+    result = subprocess.run([sys.executable, "-c", DAMAGED_PNG_READ, str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Rows missing from whole chunks and a whole data stream PIL reads as 0 (no crash): images, and 8-bit masks.
+    expected = [] if damage.endswith("too few rows") else [f"{path}: cannot be decoded as an image ("]
+    expected += [] if damage == "too few rows" else [f"{path}: cannot be decoded as a mask ("]
+    lines = result.stdout.splitlines()
+    assert [line[:len(start)] for line, start in zip(lines, expected)] == expected and len(lines) == len(expected), result.stdout
+    assert all(line.endswith("); replace or delete the file.") for line in lines)
+
+
+@pytest.mark.parametrize("interlace", [0, 1])
+def test_the_png_check_counts_the_rows_of_each_interlace_pass(interlace):
+    from gantk.data.png_check import png_problem
+
+    width, height = 13, 7  # Adam7 passes of 2x1, 2x1, 4x1, 3x2, 7x2, 6x4 and 13x3 pixels
+    sizes = [(height, width)] if not interlace else [(1, 2), (1, 2), (1, 4), (2, 3), (2, 7), (4, 6), (3, 13)]
+    rows = b"".join((b"\x04" + b"\x07" * columns) * count for count, columns in sizes)  # gray 8-bit, Paeth rows
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, interlace)
+
+    def png(rows):
+        return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
+
+    assert png_problem(png(rows)) is None
+    assert png_problem(png(rows[:-1])) == f"its image data holds {len(rows) - 1} bytes where 13x7 pixels need {len(rows)}"
+    assert png_problem(png(b"\x05" + rows[1:])) == "its rows name unknown filter types"
+    damaged = bytearray(png(rows))
+    damaged[-20] ^= 1  # inside IDAT
+    assert png_problem(bytes(damaged)) == "its IDAT chunk fails its CRC check"
+
+
+def test_pngs_of_every_colour_type_read_as_before(tmp_path):
+    """PNGs are decoded by PIL: the channels and values torchvision gave them."""
+    import torchvision.io as tvio
+
+    rng = np.random.default_rng(1)
+    cases = {
+        "L": Image.fromarray(rng.integers(0, 255, (6, 8), dtype=np.uint8)),
+        "LA": Image.fromarray(rng.integers(0, 255, (6, 8, 2), dtype=np.uint8), mode="LA"),
+        "RGB": Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)),
+        "RGBA": Image.fromarray(rng.integers(0, 255, (6, 8, 4), dtype=np.uint8)),
+        "I;16": Image.fromarray(rng.integers(0, 65535, (6, 8), dtype=np.uint16)),
+        "P": Image.fromarray(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE, colors=7),
+        "1": Image.fromarray(rng.integers(0, 2, (6, 8), dtype=bool)),
+    }
+    for mode, image in cases.items():
+        image.save(tmp_path / f"{mode}.png")
+        expected = tvio.decode_png(tvio.read_file(str(tmp_path / f"{mode}.png")),
+                                   mode=tvio.ImageReadMode.RGB if mode == "P" else tvio.ImageReadMode.UNCHANGED)
+        if expected.dtype == torch.uint16:
+            expected = (expected.to(torch.int32) >> 8).to(torch.uint8)
+        assert torch.equal(read_image(tmp_path / f"{mode}.png"), expected[:1] if mode == "LA" else expected), mode

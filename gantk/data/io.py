@@ -18,14 +18,16 @@ from torchvision import io as tvio
 
 from ..errors import DataError
 from ..files import replacing
+from .png_check import png_problem
 from .transforms import to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Files torchvision decodes, told by their first bytes (PNG, JPEG, GIF); PIL decodes the others: torchvision
-# reads neither BMP nor TIFF, and WebP without its EXIF orientation.
-_TORCHVISION_SIGNATURES = (_PNG_SIGNATURE, b"\xff\xd8", b"GIF8")
-_PNG_PALETTE = 3
+# Files torchvision decodes, told by their first bytes (JPEG, GIF); PIL decodes the others: torchvision
+# reads neither BMP nor TIFF, WebP without its EXIF orientation, and crashes on some damaged PNGs. A PNG
+# mask of 16-bit colour (or gray+alpha), which PIL reads in 8 bits, goes to torchvision once checked whole.
+_TORCHVISION_SIGNATURES = (b"\xff\xd8", b"GIF8")
+_PNG_WIDE_COLOUR_TYPES = (2, 4, 6)
 # PNG colour type (IHDR) -> channels once decoded here; PIL opens 16-bit gray+alpha (type 4) as RGBA.
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 4}
 # PIL mode of an image file -> channels once decoded here (gray+alpha -> gray, RGBA -> 4, others -> RGB).
@@ -162,6 +164,7 @@ def read_image(path: str | Path) -> Tensor:
 
     Palette PNGs become RGB, gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits, CMYK
     JPEGs are converted to RGB, and EXIF orientation is applied (phone photos come upright).
+    PNG, WebP, BMP and TIFF files are decoded with PIL, JPEG and GIF with torchvision.
 
     Raises:
         DataError: the file cannot be read or decoded.
@@ -174,20 +177,13 @@ def read_image(path: str | Path) -> Tensor:
     try:
         with _quiet():
             data = tvio.read_file(str(path))
-            head = bytes(data[:26].tolist())
-            mode = tvio.ImageReadMode.RGB if _is_palette_png(head) else tvio.ImageReadMode.UNCHANGED
-            image = tvio.decode_image(data, mode=mode, apply_exif_orientation=True)
-            if head[:2] == b"\xff\xd8" and image.shape[0] == 4:
+            image = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
+            if data[:2].numpy().tobytes() == b"\xff\xd8" and image.shape[0] == 4:
                 image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB, apply_exif_orientation=True)
     except Exception as error:
         _refuse_if_gone(path)
         raise DataError(f"{path}: cannot be decoded as an image ({_reason(error)}); replace or delete the file.") from None
-    image = _first_frame(image)
-    if image.dtype == torch.uint16:
-        image = (image.to(torch.int32) >> 8).to(torch.uint8)
-    if image.shape[0] == 2:
-        image = image[:1]
-    return image
+    return _first_frame(image)
 
 
 def read_mask(path: str | Path) -> Tensor:
@@ -198,7 +194,7 @@ def read_mask(path: str | Path) -> Tensor:
     """
     path = _image_file(path)
     _check_pixels(path)
-    if _decoded_with_pil(path):
+    if _decoded_with_pil(path, as_mask=True):
         array = _read_with_pil(path, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
         if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be negative, or wider
@@ -210,12 +206,8 @@ def read_mask(path: str | Path) -> Tensor:
     try:
         with _quiet():
             data = tvio.read_file(str(path))
-        if _is_palette_png(bytes(data[:26].tolist())):
-            # torchvision decodes palette PNGs to colours; the labels are the indices, which PIL keeps.
-            with _no_pixel_limit(), Image.open(path) as opened:
-                image = ImageOps.exif_transpose(opened)
-                indices = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-                return indices.view(image.height, image.width).long()
+        if data[:8].numpy().tobytes() == _PNG_SIGNATURE and (problem := png_problem(data.numpy().tobytes())):
+            raise DataError(problem)
         with _quiet():
             mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
     except Exception as error:
@@ -264,27 +256,34 @@ def _one_id_per_pixel(mask: Tensor, path: Path) -> Tensor:
     return mask[0]
 
 
-def _decoded_with_pil(path: Path) -> bool:
+def _decoded_with_pil(path: Path, as_mask: bool = False) -> bool:
     """Whether the file's content (not its extension, which may be wrong) is for PIL to decode."""
     try:
         with open(path, "rb") as file:
-            head = file.read(8)
+            head = file.read(26)
     except OSError:  # torchvision's reading names the file
         return False
+    if head.startswith(_PNG_SIGNATURE) and len(head) == 26:
+        return not (as_mask and head[24] == 16 and head[25] in _PNG_WIDE_COLOUR_TYPES)
     return not head.startswith(_TORCHVISION_SIGNATURES)
 
 
 def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
-    """A WebP, BMP or TIFF file, upright, as an ``H x W`` or ``H x W x C`` array: for an image, 8-bit gray,
-    RGB or RGBA as :func:`read_image` gives them; for a mask, the stored values (palette indices,
+    """A PNG, WebP, BMP or TIFF file, upright, as an ``H x W`` or ``H x W x C`` array: for an image, 8-bit
+    gray, RGB or RGBA as :func:`read_image` gives them; for a mask, the stored values (palette indices,
     16-bit labels)."""
     what = "a mask" if as_mask else "an image"
     try:
         with _no_pixel_limit(), Image.open(path) as opened:
             _refuse_turned_tiff(opened, path)
-            return _pixels(opened, str(path), as_mask)
+            array = _pixels(opened, str(path), as_mask)
+            if opened.format == "PNG" and not as_mask and array.ndim == 3 and _png_header(path)[25] == 4:
+                return array[..., 0]  # PIL opens 16-bit gray+alpha as RGBA of the gray's high byte
+            return array
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
-        reason = "unsupported image file" if str(error).startswith("cannot identify image file") else error  # it names the file
+        reason = error
+        if str(error).startswith("cannot identify image file"):  # PIL's message names the file
+            reason = "damaged or unsupported file" if _png_header(path).startswith(_PNG_SIGNATURE) else "unsupported image file"
         raise DataError(f"{path}: cannot be decoded as {what} ({reason}); replace or delete the file.") from None
 
 
@@ -394,10 +393,6 @@ def _png_header(path: Path) -> bytes:
     """The signature and IHDR chunk of a PNG file PIL opened: bit depth at 24, colour type at 25."""
     with open(path, "rb") as file:
         return file.read(26)
-
-
-def _is_palette_png(head: bytes) -> bool:
-    return len(head) > 25 and head[:8] == _PNG_SIGNATURE and head[25] == _PNG_PALETTE
 
 
 def _image_file(path: str | Path) -> Path:
