@@ -150,6 +150,23 @@ def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
         ckpt.load_system_state(system, payload["system_state"], payload["path"])
 
 
+def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, tmp_path):
+    import shutil
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    other = Trainer(tiny_config(pairs, tmp_path / "other", max_steps=2, seed=1, loss="lsgan+l1"), progress=False).fit()
+    kept = sorted(path.name for path in run.iterdir())
+    shutil.copy(other / "checkpoint-00000002.pt", run / "checkpoint-00000009.pt")
+    with pytest.raises(CheckpointError, match=r"checkpoint-00000009.pt holds step 2, not the step 9 its name says: it was renamed or "
+                                              r"copied from another run; move it out of .*run to resume from the run's own checkpoints"):
+        Trainer.resume(run, {"max_steps": 4}, progress=False)
+    (run / "checkpoint-00000009.pt").rename(run / "checkpoint-00000002.pt")  # another run's, under this run's name
+    with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoint-00000002.pt was written by another run than the one in .*run: "
+                                              r"its --loss lsgan\+l1; --seed 1, where the run's config.toml has --loss bce\+l1; --seed 0; "):
+        Trainer.resume(run, {"max_steps": 4}, progress=False)
+    assert sorted(path.name for path in run.iterdir()) == kept  # nothing of the run replaced
+
+
 def test_resume_a_checkpoint_from_before_later_keys(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     path = ckpt.list_checkpoints(run)[-1]

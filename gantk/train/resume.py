@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,11 @@ from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError
 from ..plugins import Components
 from . import checkpoint as ckpt
+from . import run_files
 from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled
+
+# Settings no resume changes, which tell a run's own checkpoints from another run's.
+IDENTITY_KEYS = ("recipe", "gen", "disc", "loss", "seed", "batch_size", "load_size", "crop_size")
 
 if TYPE_CHECKING:
     from .trainer import TrainingParts
@@ -35,6 +40,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
         )
     payload = ckpt.load_checkpoint(run_dir)
     ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
+    _check_checkpoint_is_the_runs(Path(run_dir), payload)
     if unknown := sorted(set(payload["train_config"]) - {field.name for field in dataclasses.fields(TrainConfig)}):
         raise CheckpointError(
             f"checkpoint {payload['path']} was written by gantk {payload.get('gantk_version', '(version unknown)')} with "
@@ -69,6 +75,32 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
                 stacklevel=3,
             )
     return TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides}), payload
+
+
+def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any]) -> None:
+    """Refuse a newest checkpoint that is not this run's own: its step is not the one its file name
+    says, or its settings are not those of the run's ``config.toml`` (a file copied from another run,
+    whose steps would replace this run's checkpoints and logs)."""
+    path, step = Path(payload["path"]), payload["step"]
+    named = int(ckpt.CHECKPOINT_FILE.search(path.name).group(1))
+    if named != step:
+        raise CheckpointError(
+            f"checkpoint {path} holds step {step}, not the step {named} its name says: it was renamed or copied from "
+            f"another run; move it out of {run_dir} to resume from the run's own checkpoints."
+        )
+    try:
+        settings = tomllib.loads((run_dir / run_files.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return  # no settings of the run to compare with
+    saved = payload["train_config"]
+    differing = [key for key in IDENTITY_KEYS if key in settings and not same_setting(settings[key], saved.get(key))]
+    if differing:
+        raise CheckpointError(
+            f"checkpoint {path} was written by another run than the one in {run_dir}: its "
+            f"{'; '.join(spelled(key, saved.get(key)) for key in differing)}, where the run's {run_files.CONFIG} has "
+            f"{'; '.join(spelled(key, settings[key]) for key in differing)}; move it out of {run_dir} to resume from the run's "
+            "own checkpoints."
+        )
 
 
 def _runs_on(value: Any) -> Any:
