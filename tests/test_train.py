@@ -402,11 +402,12 @@ def test_weights_that_do_not_fit_the_networks_described_are_refused_before_those
     assert built_on == ["meta", "meta"]
 
 
-def test_weights_that_are_not_finite_are_refused_naming_the_checkpoint(pairs, tmp_path):
+@pytest.mark.parametrize("entry", ["weight", "running_var"])  # a NaN running variance turns eval-mode outputs black
+def test_weights_that_are_not_finite_are_refused_naming_the_checkpoint(pairs, tmp_path, entry):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     path = run / "checkpoint-00000001.pt"
     payload = torch.load(path, weights_only=True)
-    weight = next(key for key in payload["system_state"] if key.startswith("networks.D.") and key.endswith("weight"))
+    weight = next(key for key in payload["system_state"] if key.startswith("networks.D.") and key.endswith(entry))
     payload["system_state"][weight][0] = float("nan")
     torch.save(payload, path)
     message = rf"checkpoint {path} holds weights that are not finite \(NaN or infinity\) in D; .*use an earlier checkpoint of the run"
@@ -416,8 +417,15 @@ def test_weights_that_are_not_finite_are_refused_naming_the_checkpoint(pairs, tm
         Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
 
 
+def moments(payload):
+    return payload["optimizers"]["G"]["state"][0]
+
+
 @pytest.mark.parametrize("damage", [lambda p: p.update(optimizers={}), lambda p: p.update(rng=[{"cpu": "x"}]),
-                                    lambda p: p["schedulers"]["G"].update(base_lrs="x")])
+                                    lambda p: p["schedulers"]["G"].update(base_lrs="x"),
+                                    lambda p: p["rng"][0].update(cpu=torch.zeros(3, dtype=torch.uint8)),  # torch's RuntimeError
+                                    lambda p: moments(p).update(exp_avg=torch.zeros(2)),  # the fused step would read past it
+                                    lambda p: moments(p).update(exp_avg_sq=moments(p)["exp_avg_sq"].long())])
 def test_training_state_that_cannot_be_restored_is_named(pairs, tmp_path, damage):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     path = run / "checkpoint-00000001.pt"

@@ -390,13 +390,21 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
             f"checkpoint {source} was made for another architecture than the one configured ({details}); "
             "use the same --gen/--disc/--loss and options as the run that wrote it, or start a new run directory."
         ) from None
-    bad = [name for name, net in system.networks.items() if not all(bool(p.isfinite().all()) for p in net.parameters())]
+    bad = diverged_networks(system)
     if bad:
         raise CheckpointError(
             f"checkpoint {source} holds weights that are not finite (NaN or infinity) in {', '.join(bad)}; gantk does not "
             "write such checkpoints, so this one was damaged, edited or written by an older gantk after the run diverged: "
             "use an earlier checkpoint of the run."
         )
+
+
+def diverged_networks(system: System) -> list[str]:
+    """The networks of ``system`` holding a parameter that is not finite, or a NaN in a float buffer (running
+    statistics; a buffer may hold -inf on purpose: a mask, a running maximum)."""
+    return [name for name, net in system.networks.items()
+            if not all(bool(p.isfinite().all()) for p in net.parameters())
+            or any(bool(b.isnan().any()) for b in net.buffers() if b.is_floating_point())]
 
 
 def state_mismatch(text: str) -> str:

@@ -116,7 +116,9 @@ def restore(payload: dict[str, Any], parts: TrainingParts, seed: int) -> int:
     ckpt.load_system_state(parts.system, payload["system_state"], payload["path"])
     try:
         return _restore_training_state(payload, parts, seed)
-    except (KeyError, TypeError, ValueError, IndexError) as error:  # entries of the right kind, with wrong contents
+    except torch.OutOfMemoryError:
+        raise  # the machine's limit, not the file's fault
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as error:  # entries of the right kind, with wrong contents
         raise CheckpointError(
             f"checkpoint {payload['path']} holds training state gantk cannot restore ({type(error).__name__}: {error}); "
             "it may be damaged or edited: try another checkpoint of the run."
@@ -127,6 +129,7 @@ def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed:
     """Optimizers, schedules, the gradient scaler, module state and random streams of ``payload``; its step."""
     system, process = parts.system, parts.process
     for name, opt in parts.optimizers.items():
+        _check_optimizer_state(name, opt, payload["optimizers"][name])
         opt.load_state_dict(payload["optimizers"][name])
     for name, sch in parts.schedulers.items():
         sch.load_state_dict(payload["schedulers"][name])
@@ -145,6 +148,18 @@ def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed:
     else:  # a process the run did not have: a stream of its own, as in a new run
         torch.manual_seed(seed + process.rank)
     return step
+
+
+def _check_optimizer_state(name: str, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless each parameter's saved moments are float tensors of its shape (the
+    fused Adam step reads them without checking)."""
+    saved = [index for group in state["param_groups"] for index in group["params"]]
+    parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    for index, parameter in zip(saved, parameters, strict=True):
+        for key, value in state["state"].get(index, {}).items():
+            if key != "step" and not (isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape == parameter.shape):
+                got = f"{value.dtype} of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(f"optimizer {name}'s {key} of parameter {index} is {got}, not a float of shape {tuple(parameter.shape)}")
 
 
 def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:

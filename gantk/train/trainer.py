@@ -664,10 +664,10 @@ class Trainer:
     # -- checkpoints ------------------------------------------------------------------------
 
     def _stop_if_weights_diverged(self, parts: TrainingParts) -> None:
-        """Raise, in every process when one sees it, when a network holds a parameter that is not finite:
-        no checkpoint is written of a run that cannot go on (the losses are checked only when logged).
-        Buffers are not checked: a network may keep -inf in one on purpose (a mask, a running maximum)."""
-        bad = [name for name, net in parts.system.networks.items() if not all(bool(p.isfinite().all()) for p in net.parameters())]
+        """Raise, in every process when one sees it, when a network holds a weight that is not finite (see
+        :func:`~gantk.train.checkpoint.diverged_networks`): no checkpoint is written of a run that cannot go on
+        (the losses are checked only when logged)."""
+        bad = ckpt.diverged_networks(parts.system)
         if parts.process.distributed:
             seen = torch.tensor([float(bool(bad))], device=parts.device)
             dist.all_reduce(seen, op=dist.ReduceOp.MAX)
