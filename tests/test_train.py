@@ -162,7 +162,7 @@ def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, t
         Trainer.resume(run, {"max_steps": 4}, progress=False)
     (run / "checkpoint-00000009.pt").rename(run / "checkpoint-00000002.pt")  # another run's, under this run's name
     with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoint-00000002.pt was written by another run than the one in .*run: "
-                                              r"its --loss lsgan\+l1; --seed 1, where the run's config.toml has --loss bce\+l1; --seed 0; "):
+                                              r"its --loss lsgan\+l1; --seed 1, where the run's config.toml has --loss bce\+l1@100; --seed 0; "):
         Trainer.resume(run, {"max_steps": 4}, progress=False)
     assert sorted(path.name for path in run.iterdir()) == kept  # nothing of the run replaced
 
@@ -1077,6 +1077,29 @@ def test_a_file_removed_during_training_stops_it_with_one_message_after_a_checkp
     assert 1 <= step < 30 and not multiprocessing.active_children()  # the loader's workers stopped with it
 
 
+def test_a_loader_worker_killed_mid_run_stops_training_after_a_checkpoint(pairs, tmp_path):
+    import multiprocessing
+    import os
+    import signal
+
+    def kill_a_worker(trainer, step, logged):
+        if step == 2:
+            os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)  # as the system's memory killer would
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=30, checkpoint_every=2, workers=2)
+    with pytest.raises(DataError) as stopped:
+        Trainer(config, callbacks=[kill_a_worker], progress=False).fit()
+    step = ckpt.load_checkpoint(tmp_path / "run")["step"]
+    # torch tells of it as a worker "killed by signal" (from its signal handler, anywhere in the main process: mid-step
+    # then, with no checkpoint of that step) or as one that "exited unexpectedly" (waiting for a batch: after a checkpoint).
+    ended = r"a data-loading worker ended: \((?:pid \d+\) is killed by signal: Killed|pid\(s\) \d+\) exited unexpectedly)"
+    resume = rf"continue (?:from the run's last checkpoint )?with `gantk train --resume {re.escape(str(tmp_path / 'run'))}`."
+    stopped_at = rf"Training stopped (?:at step {step}, which is saved|during step \d+, which is not saved)"
+    assert re.fullmatch(rf"{ended} \(by the system when short of memory, or by another process\). {stopped_at}: with fewer --workers "
+                        rf"or more free memory, {resume}", str(stopped.value)), str(stopped.value)
+    assert 2 <= step < 30 and not multiprocessing.active_children()  # the other worker stopped with the run
+
+
 def test_a_validation_file_removed_during_training_stops_it_after_a_checkpoint(tmp_path):
     data = tmp_path / "data"
     write_paired(data / "train")
@@ -1173,7 +1196,9 @@ def test_resuming_with_another_number_of_processes_warns(pairs, tmp_path):
     payload = torch.load(path, weights_only=True)
     payload["rng"] = payload["rng"] * 2  # as two processes under torchrun save it
     payload["step"] = 1
-    torch.save(payload, path)
+    for saved in ckpt.list_checkpoints(tmp_path / "run"):
+        saved.unlink()
+    torch.save(payload, tmp_path / "run" / "checkpoint-00000001.pt")
     with pytest.warns(GantkWarning, match="trained with 2 process.es. and resumes with 1: a step now takes 2 images "
                                           "instead of 4, the epochs are dealt out anew and the run ends at step 6"):
         Trainer.resume(tmp_path / "run", progress=False).fit()

@@ -22,7 +22,7 @@ from ..data.device_augment import DeviceAugment
 from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
-from ..data.worker_errors import raised_as_in_workers
+from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import first_names, foreign_entries, replacing
 from ..host_memory import freed_memory_kept
@@ -444,6 +444,13 @@ class Trainer:
                         waiting_since = time.perf_counter()
         except TrainingInterrupted as signalled:  # raised once the losses are plotted
             interrupted = signalled
+        except RuntimeError as error:  # torch raises a worker's end wherever the main process is, mid-step too
+            if (ended := worker_ended(error)) is None:
+                raise
+            drop_tracebacks(error)
+            raise DataError(f"{ended} Training stopped during step {self.step + 1}, which is not saved: with fewer --workers "
+                            f"or more free memory, continue from the run's last checkpoint with `gantk train --resume "
+                            f"{self.run_dir}`.") from None
         finally:
             log.close()
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
@@ -465,15 +472,16 @@ class Trainer:
             yield from raised_as_in_workers(itertools.islice(loader, self.total_steps - self.step))
         except DataError as error:
             del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
-            raise self._saved_before(error, parts) from None
+            when = "with fewer --workers or more free memory" if isinstance(error, WorkerEnded) else "once the data are fixed"
+            raise self._saved_before(error, parts, when) from None
 
-    def _saved_before(self, error: DataError, parts: TrainingParts) -> DataError:
+    def _saved_before(self, error: DataError, parts: TrainingParts, when: str = "once the data are fixed") -> DataError:
         """``error`` (data that could not be read mid-run), after a checkpoint of the steps done when one
-        process trains (every process would have to save together), saying how to continue."""
+        process trains (every process would have to save together), saying how (and ``when``) to continue."""
         if parts.process.distributed or not self.step:
             return error
         self._save_unless_saved(parts)
-        return DataError(f"{error} Training stopped at step {self.step}, which is saved: once the data are fixed, "
+        return DataError(f"{error} Training stopped at step {self.step}, which is saved: {when}, "
                          f"continue with `gantk train --resume {self.run_dir}`.")
 
     def _save_unless_saved(self, parts: TrainingParts) -> None:
