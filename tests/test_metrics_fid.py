@@ -23,14 +23,14 @@ def scipy_frechet(a: np.ndarray, b: np.ndarray) -> float:
 
 def numpy_kid(a: np.ndarray, b: np.ndarray) -> float:
     """Unbiased MMD^2 with the cubic polynomial kernel, written with explicit sums over pairs."""
-    d, m = a.shape[1], len(a)
+    d, m, n = a.shape[1], len(a), len(b)
 
     def k(x, y):
         return (x @ y / d + 1) ** 3
 
     xx = sum(k(a[i], a[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    yy = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    xy = sum(k(a[i], b[j]) for i in range(m) for j in range(m)) / (m * m)
+    yy = sum(k(b[i], b[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(a[i], b[j]) for i in range(m) for j in range(n)) / (m * n)
     return xx + yy - 2 * xy
 
 
@@ -86,6 +86,15 @@ def test_kid_equals_the_direct_unbiased_estimator():
     assert math.isnan(kernel_inception_distance(a, b, subsets=1, subset_size=6)[1])  # one subset: no spread either
     many = torch.cat([b, b + 0.1])  # the whole of a, subsets of b: each subset differs
     assert kernel_inception_distance(a, many, subsets=20, subset_size=12)[1] > 0
+
+
+def test_kid_of_sets_of_other_sizes_within_one_subset_compares_the_whole_sets():
+    """Unpaired test sets (10 A images, 8 B images) are compared whole, once, not by subsets of the smaller size."""
+    generator = torch.Generator().manual_seed(6)
+    a = torch.randn(10, 5, generator=generator, dtype=torch.float64)
+    b = torch.randn(8, 5, generator=generator, dtype=torch.float64) + 0.3
+    mean, std = kernel_inception_distance(a, b, subsets=100, subset_size=1000)
+    assert mean == pytest.approx(numpy_kid(a.numpy(), b.numpy()), rel=1e-10) and math.isnan(std)
 
 
 def test_kid_std_is_the_spread_of_the_subset_scores_as_the_reference_reports_it():

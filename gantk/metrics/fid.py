@@ -189,14 +189,15 @@ def kernel_inception_distance(
     (the population std, as the authors' code and torch-fidelity report it).
 
     Each subset draws ``min(subset_size, N_a, N_b)`` features from each set without replacement.
-    When that takes the whole of both sets, every subset is the same: the MMD² is computed once and
-    the std is NaN (no spread to measure), as it is for one subset.
+    When both sets hold ``subset_size`` features or fewer, the MMD² of the whole sets (of their own
+    sizes, as unpaired test sets have) is computed once and the std is NaN (no spread to measure), as
+    it is for one subset.
     """
     a, b = features_a.double(), features_b.double()
     size = min(subset_size, len(a), len(b))
     if size < 2:
         raise GantkError(f"KID needs at least 2 images in each set, got {len(a)} and {len(b)}.")
-    if size == len(a) == len(b):
+    if len(a) <= subset_size and len(b) <= subset_size:
         return _unbiased_mmd2(a, b), math.nan
     generator = np.random.default_rng(seed)
     values = []
@@ -209,9 +210,9 @@ def kernel_inception_distance(
 
 
 def _unbiased_mmd2(x: Tensor, y: Tensor) -> float:
-    dim, m = x.shape[1], x.shape[0]
+    dim, m, n = x.shape[1], x.shape[0], y.shape[0]
     k_xx = (x @ x.T / dim + 1) ** 3
     k_yy = (y @ y.T / dim + 1) ** 3
     k_xy = (x @ y.T / dim + 1) ** 3
-    within = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / (m * (m - 1))
+    within = (k_xx.sum() - k_xx.trace()) / (m * (m - 1)) + (k_yy.sum() - k_yy.trace()) / (n * (n - 1))
     return (within - 2 * k_xy.mean()).item()
