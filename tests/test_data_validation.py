@@ -476,3 +476,11 @@ def test_data_check_counts_the_class_pixels_of_the_training_masks_and_balances_t
     shifted = check_dataset(ade, ignore_label=0, count_classes=True)
     assert shifted.splits["train"].class_pixels == [12, 12]
     assert "class pixels (by mask value): 1 50.0%, 2 50.0%" in shifted.text()
+    binary = tmp_path / "binary"  # 0/255 masks: class 1 is the value 255
+    for index in range(2):
+        mask = torch.zeros((1, 4, 4), dtype=torch.uint8)
+        mask[0, :1] = 255
+        write_png(mask, binary / "train" / "masks" / f"{index}.png")
+        png(binary / "train" / "images" / f"{index}.png", height=4, width=4)
+    text = check_dataset(binary, count_classes=True).text()
+    assert "class pixels (by class id; a binary mask's class 1 is its value 1 or 255): 0 75.0%, 1 25.0%" in text

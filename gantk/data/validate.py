@@ -174,7 +174,9 @@ def _class_balance_lines(pixels: list[int], weights: list[float], ignore_label: 
     shown = order if len(order) <= 12 else order[:10] + order[-1:]
     shares = ", ".join(f"{c + shift} {pixels[c] / total:.1%}" for c in shown) + (f" (+{len(order) - 11} more)" if len(order) > 12 else "")
     listed = ",".join(f"{w:.3g}" for w in weights)
-    return [f"  class pixels (by mask value): {shares}",
+    binary = len(pixels) == 2 and ignore_label != 0
+    by = "class id; a binary mask's class 1 is its value 1 or 255" if binary else "mask value"
+    return [f"  class pixels (by {by}): {shares}",
             f"  median-frequency class weights: --loss-opt 'ce.class_weights=[{listed}]' (focal too)"]
 
 
