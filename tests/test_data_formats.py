@@ -453,6 +453,20 @@ def test_a_16_bit_label_set_may_use_255_as_a_class(tmp_path, step, classes):
     assert open_dataset(tmp_path, load_size=None, crop_size=None, augment=False).num_classes == classes
 
 
+def test_a_binary_set_with_one_16_bit_mask_is_refused_naming_it(tmp_path):
+    """255 is the object in 8-bit binary masks and a class id in 16-bit ones: a set mixing them would train 256 classes."""
+    for name in ("a", "b", "c"):
+        png(tmp_path / "images" / f"{name}.png", noise(3, 8, 8))
+        labels = np.zeros((8, 8), np.uint8)
+        labels[:4] = 255
+        (tmp_path / "masks").mkdir(exist_ok=True)
+        Image.fromarray(labels.astype(np.uint16) if name == "b" else labels).save(tmp_path / "masks" / f"{name}.png")
+    with pytest.raises(DataError, match=r"masks/b.png: stores 16-bit values, as 1 of the 3 masks do, where the others store 8 bits: "
+                                        r"255 is a class id in the one and the object of binary masks in the other; save every mask "
+                                        r"with one bit depth"):
+        open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)
+
+
 def test_a_label_set_whose_ids_are_mostly_unused_is_refused_naming_the_highest(tmp_path):
     for name, top in (("a", 3), ("b", 65535)):  # 65535 marking pixels to ignore, as some sets do
         png(tmp_path / "images" / f"{name}.png", noise(3, 8, 8))

@@ -338,13 +338,20 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
         values = {path: seen - {ignore_label} for path, seen in values.items()}
     with_255 = [path for path, seen in values.items() if 255 in seen]
     ids_only = [path for path, seen in values.items() if 255 not in seen and seen - {0}]
-    wide = bool(with_255) and any(has_wide_ids(path) for path in values)  # read from each header: only when it matters
+    wide_masks = [path for path in values if has_wide_ids(path)] if with_255 else []  # from each header: only when it matters
+    wide = bool(wide_masks)
     binary = bool(with_255) and not wide and len(ids_only) <= len(with_255)
     stray_255 = bool(with_255) and not wide and not binary
     found = set().union(*values.values()) - ({255} if stray_255 else set()) if values else set()
     num_classes = 2 if binary else max(2, max(found, default=0) + 1)
     allowed = {0, 255} if binary else set(range(num_classes))
     problems = []
+    if wide and len(wide_masks) < len(values):
+        problems.append(
+            f"{relative(wide_masks[0], root)}: stores 16-bit values, as {len(wide_masks)} of the {len(values)} masks do, where the "
+            "others store 8 bits: 255 is a class id in the one and the object of binary masks in the other; save every "
+            "mask with one bit depth (8 bits for binary masks and up to 255 classes)."
+        )
     if ignore_label in allowed:
         ids = "0 (background) and 255 (object)" if binary else f"0..{num_classes - 1}"
         problems.append(
