@@ -719,11 +719,12 @@ def test_translate_writes_every_readable_input_then_names_the_unreadable_ones(im
         (tmp_path / "in" / f"{name}.png").write_bytes(image)
     for name in ("b", "e"):
         (tmp_path / "in" / f"{name}.png").write_bytes(image[: len(image) // 2])
+    (tmp_path / "in" / "f.jpg").write_bytes(b"")  # no header to read either: named with the others
     out = tmp_path / "out"
     stopped = _cli_translate("--checkpoint", run, "--batch-size", batch_size, tmp_path / "in", out)
     assert stopped.exit_code != 0 and "Traceback" not in stopped.output
-    assert "2 of 5 input(s) cannot be read and were not translated" in stopped.output
-    assert "b.png: cannot be decoded" in stopped.output and "e.png: cannot be decoded" in stopped.output
+    assert "3 of 6 input(s) cannot be read and were not translated" in stopped.output
+    assert all(f"{name}: cannot be decoded" in stopped.output for name in ("b.png", "e.png", "f.jpg")), stopped.output
     assert f"The outputs of the other 3 are written to {out}; replace or delete those files, then translate them alone" in stopped.output
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.png"]
     (tmp_path / "only").mkdir()

@@ -427,7 +427,13 @@ class SingleFormat(DataFormat):
         problems: list[str] = []
         files = self._files(root, problems)
         raise_if_problems(problems, root, self.name)
-        channels = channels_of(files)
+        counts = []
+        for path in files:
+            try:
+                counts.append(probe(path).channels)
+            except DataError:  # named when its item is read: translate names every input it cannot read
+                continue
+        channels = infer_channels(counts) if counts else channels_of(files[:1])  # none readable: the first one's error
         return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
 
     def _files(self, root: Path, problems: list[str]) -> list[Path]:
