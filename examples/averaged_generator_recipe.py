@@ -8,8 +8,9 @@ Averaging a generator's weights over training smooths out the noise of adversari
 what a system of one's own can use: an option of the recipe (``decay``; ``--recipe-opt
 decay=0.99`` on the command line), state that checkpoints keep (the averaged copy), the
 trainer's hook after each optimizer step, and a translation by another network than the one
-trained: ``gantk translate``, ``gantk eval`` and validation run the average, the sample grids
-show the trained generator. This module is the plugin, handed to
+trained: validation, ``TrainedModel`` and, once the module is installed as a plugin (an entry
+point, see docs/writing-a-plugin.md), ``gantk translate`` and ``gantk eval`` run the average; the
+sample grids show the trained generator. Here the module is the plugin, handed to
 ``gantk.load_components(plugins=[...])``.
 """
 
@@ -25,7 +26,7 @@ import torch
 
 import gantk
 from gantk.data import demo_dataset_dir, open_dataset
-from gantk.errors import OptionError
+from gantk.errors import GantkError, OptionError
 from gantk.inference import TrainedModel
 from gantk.plugins import Components
 from gantk.recipes import pix2pix
@@ -100,6 +101,11 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=Path("runs/ema"), help="run directory (default: runs/ema)")
     parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one)")
     args = parser.parse_args(argv)
+    data = args.data or demo_dataset_dir()
+    try:  # the test split scores the run: a set without one is refused before training
+        open_dataset(data, split="test", load_size=args.size, crop_size=args.size, augment=False)
+    except GantkError as error:
+        parser.error(f"--data {data}: {error}")
 
     components = gantk.load_components(plugins=[sys.modules[__name__]])
     for failure in components.failures:
@@ -110,7 +116,6 @@ def main(argv: list[str] | None = None) -> Path:
     run_dir = Trainer(config, components=components, progress=False).fit()
 
     model = TrainedModel.load(run_dir, eval_mode=True, components=components)
-    data = args.data or demo_dataset_dir()
     averaged, last = (l1_on_test_split(model, net, data, args.size) for net in (model.system.averaged, model.system.networks["G"]))
     print(f"step {model.step}, decay {args.decay}: test L1 of the averaged generator {averaged:.4f}, of the last weights {last:.4f}")
     return run_dir

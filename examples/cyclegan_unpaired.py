@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.size < 8 or args.size % 4:  # the ResNet generator's two stride-2 levels and its residual blocks
+        parser.error(f"--size must be a multiple of 4 of at least 8, got {args.size}")
     for flag, folder in (("--out", args.out), ("--data-dir", args.data_dir)):
         if folder is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             parser.error(f"{folder} is not empty: choose a new {flag} folder")

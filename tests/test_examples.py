@@ -85,6 +85,16 @@ def test_averaged_generator_recipe(tmp_path, monkeypatch, capsys):
         torch.testing.assert_close(model.translate(inputs), model.system.averaged(inputs))
 
 
+def test_the_averaging_example_refuses_data_without_a_test_split_before_training(tmp_path, monkeypatch, capsys):
+    from helpers import write_paired
+
+    pairs = write_paired(tmp_path / "pairs" / "train")
+    with pytest.raises(SystemExit) as exit_info:
+        run_example("averaged_generator_recipe.py", monkeypatch, tmp_path, "--data", str(tmp_path / "pairs"), "--out", "ema-run")
+    assert exit_info.value.code == 2 and "has no split 'test' (found: train)" in capsys.readouterr().err
+    assert pairs.is_dir() and not (tmp_path / "ema-run").exists()
+
+
 def test_an_average_with_no_memory_is_the_last_weights(tmp_path, monkeypatch):
     run_example("averaged_generator_recipe.py", monkeypatch, tmp_path,
                 "--steps", "2", "--size", "32", "--workers", "0", "--decay", "0", "--out", "ema-run")
