@@ -94,6 +94,23 @@ class Seed(click.ParamType):
 
 SEED = Seed()
 
+
+class IgnoreLabelOrNone(click.ParamType):
+    """A mask value 0..65535, or ``none`` (as the word, for no ignore label)."""
+
+    name = "integer|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if str(value).lower() == "none":
+            return "none"
+        try:
+            label = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a mask value (0 to 65535) nor none.", param, ctx)
+        if not 0 <= label <= 65535:
+            self.fail(f"{label} is not a mask value: use 0 to 65535, or none.", param, ctx)
+        return label
+
 TRAIN_FLAGS = {
     "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
     "--recipe-opt": click.option("--recipe-opt", multiple=True, callback=parse_options,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_options import SEED, DeviceName, given_flags, train_flags, with_options
+from .cli_options import SEED, DeviceName, IgnoreLabelOrNone, given_flags, train_flags, with_options
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
@@ -30,8 +30,9 @@ eval_options = with_options(EVAL_OPTIONS)
               help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation, voc, "
                    "cityscapes, ade20k), or unpaired sets (unaligned: FID, KID and the neighbour metrics only).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
-@click.option("--ignore-label", type=click.IntRange(0, 65535),
-              help="Mask value of pixels to leave out of the scores (default: the model's, if it was trained with one).")
+@click.option("--ignore-label", type=IgnoreLabelOrNone(),
+              help="Mask value of pixels to leave out of the scores (default: the model's, if it was trained with one); "
+                   "none scores every pixel.")
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True,
               help="BtoA scores a two-way model's (cyclegan) translation from the data's B images to its A images.")
 @eval_options

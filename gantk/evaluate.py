@@ -8,6 +8,7 @@ with the other side's images as a whole. Mask models get segmentation scores. Th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -55,7 +56,7 @@ def evaluate(
     data: str | Path,
     *,
     data_format: str | None = None,
-    ignore_label: int | None = None,
+    ignore_label: int | str | None = None,
     split: str = "test",
     direction: str = "AtoB",
     batch_size: int = 1,
@@ -86,7 +87,8 @@ def evaluate(
             outputs get the distribution metrics only, against the other side's images.
         data_format: the dataset's format; ``None`` detects it.
         ignore_label: for a mask model, the mask value of pixels no score counts; ``None`` takes the
-            model's (the one it was trained with, if any).
+            model's (the one it was trained with, if any); ``"none"`` scores every pixel (a model trained
+            with 255 ignored, scored on 0/255 binary masks; a format with its own, as voc's 255, keeps it).
         split: the split to evaluate.
         direction: ``AtoB`` scores the model's translation; ``BtoA`` the reverse one of a two-way
             model (CycleGAN), from the data's B images to its A images.
@@ -126,7 +128,7 @@ def evaluate(
         model = TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode), components=components)
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
-    if ignore_label is not None:
+    if ignore_label not in (None, "none"):
         if num_classes is None:
             raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
                               f"{checkpoint} is an image model: drop it.")
@@ -332,12 +334,24 @@ def _scored_items(dataset: Any, source: str) -> list[set[Path]]:
     return [{Path(path).resolve() for path in item} for item in zip(*files.values())] if isinstance(files, dict) else []
 
 
+@contextlib.contextmanager
+def _naming_the_models_ignore_label(label: int | None) -> Iterator[None]:
+    """Data errors raised inside say that the ignore label ``label`` (not ``None``) is the model's, not one given."""
+    try:
+        yield
+    except DataError as error:
+        if label is not None:
+            error.args = (f"{error}\nNote: the ignore label {label} is the model's (it was trained with it); to score "
+                          f"masks that use {label} otherwise, pass --ignore-label none.", *error.args[1:])
+        raise
+
+
 def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
-    *, ignore_label: int | None = None,
+    *, ignore_label: int | str | None = None,
 ):
     """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation; a mask
-    model's masks read with ``ignore_label`` where given, else with the model's. An error with a ``data_format``
+    model's masks read with ``ignore_label`` where given (``"none"``: without one), else with the model's. An error with a ``data_format``
     that does not look like the dataset's says so."""
     if data_format is None:
         return _open_eval_split(data, config, split, detect_format(data, split, components), components, ignore_label)
@@ -357,7 +371,7 @@ def open_eval_split(
 
 
 def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_format: str, components: Components | None,
-                     ignore_label: int | None):
+                     ignore_label: int | str | None):
     layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
     wanted_kind = "images" if config.get("num_classes") is None else "masks"
@@ -378,12 +392,14 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             GantkWarning,  # raised here, so a study's several callers show it once
         )
     trained = config.get("ignore_label")
-    label = trained if ignore_label is None else ignore_label  # None: the format's own (open_dataset leaves it out)
-    if isinstance(layout, SegmentationFormat) and (found := layout.num_classes(Path(data), label)) > config["num_classes"]:
+    label = trained if ignore_label is None else None if ignore_label == "none" else ignore_label  # None: the format's own
+    with _naming_the_models_ignore_label(trained if ignore_label is None and wanted_kind == "masks" else None):
+        found = layout.num_classes(Path(data), label) if isinstance(layout, SegmentationFormat) else None
+    if found is not None and found > config["num_classes"]:
         held = (f"values 1..{found}" if label == 0 else f"ids 0..{found - 1}") + ("" if label is None else f", {label} ignored")
         relabelled = "" if label == trained else (
             f" (it was trained {'without an ignore label' if trained is None else f'with the ignore label {trained}'}, and "
-            f"--ignore-label {label} makes other mask values its classes)")
+            f"--ignore-label {'none' if label is None else label} makes other mask values its classes)")
         raise DataError(
             f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
             f"({held}); evaluate on data with the classes the model was trained on{relabelled}."
@@ -391,7 +407,8 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}
     sizes = {"load_size": config.get("load_size"), "crop_size": config.get("crop_size"), "resize": config.get("resize", "square")}
-    dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
+    with _naming_the_models_ignore_label(trained if ignore_label is None and wanted_kind == "masks" else None):
+        dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
     if not unpaired:
         return dataset
     files = getattr(dataset, "files", None)

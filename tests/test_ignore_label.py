@@ -317,6 +317,25 @@ def test_eval_takes_another_ignore_label(tmp_path):
         evaluate(image_run, pairs, ignore_label=255, progress=False)
 
 
+def test_a_model_trained_with_255_ignored_is_scored_on_0_255_binary_masks_with_none(tmp_path):
+    """Its own translations of a binary model come out 0/255 (255 the object): --ignore-label none scores them."""
+    from helpers import write_segmentation
+
+    bordered = write_void_bordered(tmp_path / "voc", num_classes=2)
+    out = tmp_path / "run"
+    Trainer(TrainConfig(recipe="seg", data=str(bordered), ignore_label=255, out=str(out), **TINY), progress=False).fit()
+    binary = write_segmentation(tmp_path / "binary", count=4, size=40, num_classes=2)  # 0 and 255
+    refused = run("eval", "--checkpoint", out, "--data", binary)
+    assert refused.exit_code != 0 and "no mask holds a class but 0 once 255 is ignored" in refused.output
+    assert "Note: the ignore label 255 is the model's (it was trained with it); to score masks that use 255 otherwise, pass " \
+           "--ignore-label none." in refused.output
+    scored = run("eval", "--checkpoint", out, "--data", binary, "--ignore-label", "none", "--json")
+    assert scored.exit_code == 0, scored.output
+    assert evaluate(out, binary, ignore_label="none", progress=False)["ignore_label"] is None
+    wrong = run("eval", "--checkpoint", out, "--data", binary, "--ignore-label", "nothing")
+    assert wrong.exit_code == 2 and "'nothing' is neither a mask value (0 to 65535) nor none" in wrong.output
+
+
 def test_a_study_trains_and_scores_its_cells_with_the_ignore_label(tmp_path):
     from gantk.commands_eval import ablate_command
 
