@@ -413,8 +413,10 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         return dataset
     files = getattr(dataset, "files", None)
     if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
-        raise DataError(f"dataset {data} is in the {data_format} format, whose dataset lists no files of each side (a "
-                        "files table with A and B, as gantk.data.GanDataset has): gantk eval cannot compare its sides.")
+        raise DataError(f"dataset {data} ({data_format} format) has no two sides to compare: gantk eval scores an image model "
+                        "on pairs (an input with its target: " + ", ".join(formats_with_targets("images", components)) +
+                        ") or on unpaired sets (unaligned: testA/ and testB/); a plugin format's dataset lists each side's "
+                        "files as gantk.data.GanDataset does (files['A'], files['B']).")
     transform = PairedTransform(augment=False, **sizes)
     return UnpairedSplit(data_format, {side: SingleDataset(files[side], dataset.channels[side], transform) for side in "AB"})
 

@@ -860,3 +860,11 @@ def test_a_model_without_a_discriminator_is_neither_conditional_nor_not(image_ru
     alone = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "alone"), disc="none", loss="l1", **TINY), progress=False)
     model = evaluate(alone.fit(), pairs, progress=False)["model"]
     assert model["disc"] is None and model["conditional"] is None
+
+
+def test_a_folder_of_images_alone_is_refused_naming_what_eval_scores_on(image_run):
+    run, pairs = image_run
+    with pytest.warns(GantkWarning, match="has no split folders"), pytest.raises(
+            DataError, match=r"\(single format\) has no two sides to compare: gantk eval scores an image model on pairs \(an input with "
+                             r"its target: aligned, paired\) or on unpaired sets \(unaligned: testA/ and testB/\)"):
+        evaluate(run, pairs / "A", progress=False)
