@@ -215,6 +215,9 @@ def test_a_broken_link_is_named_instead_of_its_partner(tmp_path):
     message = problems(tmp_path)
     assert f"train/A/link.png: a broken link (its target {tmp_path / 'gone.png'} does not exist)" in message
     assert "no file named" not in message
+    (tmp_path / "train" / "A" / "link.png").unlink()
+    (tmp_path / "train" / "A" / "link.png").symlink_to("link.png")  # a link to itself
+    assert "train/A/link.png: a broken link (it leads back to itself through link.png)" in problems(tmp_path)
 
 
 def test_aligned_odd_width(tmp_path):

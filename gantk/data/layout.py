@@ -7,6 +7,7 @@ with the failure noted instead of raised, mask classes, and the one error that l
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shlex
 from collections import Counter
@@ -126,10 +127,13 @@ def broken_links(folder: Path) -> list[Path]:
 def note_broken_links(folder: Path, problems: list[str], root: Path | None = None) -> None:
     """Adds the broken links of ``folder`` to ``problems``, named relative to ``root`` if given."""
     for link in broken_links(folder):
-        problems.append(
-            f"{relative(link, root) if root else link}: a broken link (its target {os.readlink(link)} does not exist); "
-            "point it at the file or delete it."
-        )
+        try:
+            os.stat(link)
+            looped = False
+        except OSError as error:
+            looped = error.errno == errno.ELOOP
+        why = f"it leads back to itself through {os.readlink(link)}" if looped else f"its target {os.readlink(link)} does not exist"
+        problems.append(f"{relative(link, root) if root else link}: a broken link ({why}); point it at the file or delete it.")
 
 
 def reported_stems(folder: Path) -> set[str]:
