@@ -393,7 +393,8 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         )
     trained = config.get("ignore_label")
     label = trained if ignore_label is None else None if ignore_label == "none" else ignore_label  # None: the format's own
-    with _naming_the_models_ignore_label(trained if ignore_label is None and wanted_kind == "masks" else None):
+    models_label = trained if ignore_label is None and wanted_kind == "masks" else None
+    with _naming_the_models_ignore_label(models_label):
         found = layout.num_classes(Path(data), label) if isinstance(layout, SegmentationFormat) else None
     if found is not None and found > config["num_classes"]:
         held = (f"values 1..{found}" if label == 0 else f"ids 0..{found - 1}") + ("" if label is None else f", {label} ignored")
@@ -407,7 +408,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}
     sizes = {"load_size": config.get("load_size"), "crop_size": config.get("crop_size"), "resize": config.get("resize", "square")}
-    with _naming_the_models_ignore_label(trained if ignore_label is None and wanted_kind == "masks" else None):
+    with _naming_the_models_ignore_label(models_label):
         dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
     if not unpaired:
         return dataset
