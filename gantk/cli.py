@@ -150,7 +150,9 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
         with naming_config_file(config_file):
             run_dir = trainer.fit()
     except TrainingInterrupted as stop:
-        click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume {shlex.quote(str(trainer.run_dir))}", err=True)
+        if process_from_environment().is_main:
+            click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume "
+                       f"{shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)
     if process_from_environment().is_main:
         click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")

@@ -1,9 +1,12 @@
 """Run under torchrun by test_distributed.py: trains (or, with "resume", continues the run in
 config["out"], to config["max_steps"] when given), then saves this rank's parameters. With "diverge", the
-objective "nan-on-rank-1" is loaded, and a gantk error is printed as "rank N: message" (exit 3)."""
+objective "nan-on-rank-1" is loaded, and a gantk error is printed as "rank N: message" (exit 3). With "slow-save",
+writing a checkpoint takes 2 s more, rank 1 signals itself (SIGTERM) at its first step, and each rank writes the
+time its training stopped (ended-N)."""
 
 import json
 import os
+import signal
 import sys
 
 import torch
@@ -24,6 +27,23 @@ elif sys.argv[3:] == ["diverge"]:
     except GantkError as error:
         print(f"rank {rank}: {error}", flush=True)
         sys.exit(3)
+elif sys.argv[3:] == ["slow-save"]:
+    import time
+
+    from gantk.train import checkpoint as ckpt
+
+    from gantk.train.interrupt import TrainingInterrupted
+
+    save = ckpt.save_checkpoint
+    ckpt.save_checkpoint = lambda path, payload: time.sleep(2) or save(path, payload)
+    signal_once = lambda trainer, step, logged: rank == 1 and step == 1 and os.kill(os.getpid(), signal.SIGTERM)  # noqa: E731
+    try:
+        Trainer(TrainConfig(**config), callbacks=[signal_once], progress=False).fit()
+    except TrainingInterrupted:
+        pass
+    with open(os.path.join(sys.argv[2], f"ended-{rank}"), "w") as handle:
+        handle.write(repr(time.time()))
+    sys.exit(0)
 else:
     trainer = Trainer(TrainConfig(**config), progress=False)
 trainer.fit()

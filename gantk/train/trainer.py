@@ -694,8 +694,14 @@ class Trainer:
         # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
         extra_state = process_extra_state(system) if process.distributed else {}
         per_process = gather_objects({"rng": rng, "extra_state": extra_state, "loss_window": self.loss_window.state()}, process)
-        if not process.is_main:
-            return
+        if process.is_main:
+            self._write_checkpoint(parts, per_process)
+        if process.distributed:  # no process goes on (or stops on a signal) before the checkpoint is written
+            dist.barrier()
+
+    def _write_checkpoint(self, parts: TrainingParts, per_process: list[dict[str, Any]]) -> None:
+        """The main process's part of :meth:`_save`: the checkpoint file, with every process's ``per_process`` state."""
+        system, process = parts.system, parts.process
         payload = {
             "system": self.system_config,
             "system_state": system.state_dict(),
