@@ -165,6 +165,11 @@ def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, t
                                               r"its --loss lsgan\+l1; --seed 1, where the run's config.toml has --loss bce\+l1@100; --seed 0; "):
         Trainer.resume(run, {"max_steps": 4}, progress=False)
     assert sorted(path.name for path in run.iterdir()) == kept  # nothing of the run replaced
+    lr = Trainer(tiny_config(pairs, tmp_path / "lr", max_steps=2, lr=1e-4, direction="BtoA"), progress=False).fit()
+    shutil.copy(lr / "checkpoint-00000002.pt", run / "checkpoint-00000002.pt")  # any setting a resume keeps tells the runs apart
+    with pytest.raises(CheckpointError, match=r"its --direction BtoA; --lr 0.0001, where the run's config.toml has --direction AtoB; "
+                                              r"--lr 0.0002; "):
+        Trainer.resume(run, {"max_steps": 4}, progress=False)
 
 
 def test_resume_a_checkpoint_from_before_later_keys(pairs, tmp_path):

@@ -15,10 +15,12 @@ from ..errors import CheckpointError, GantkWarning, OptionError
 from ..plugins import Components
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled
+from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
 
-# Settings no resume changes, which tell a run's own checkpoints from another run's.
-IDENTITY_KEYS = ("recipe", "gen", "disc", "loss", "seed", "batch_size", "load_size", "crop_size")
+# Settings no resume changes, which tell a run's own checkpoints from another run's: the option tables are left
+# out (a resumed run drops starting-weight options; a recipe's options change between gantk versions).
+IDENTITY_KEYS = tuple(field.name for field in dataclasses.fields(TrainConfig)
+                      if field.name not in RESUMABLE_KEYS | {"out"} and not field.name.endswith("_opt"))
 
 if TYPE_CHECKING:
     from .trainer import TrainingParts
@@ -93,7 +95,9 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any]) -> Non
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return  # no settings of the run to compare with
     saved = payload["train_config"]
-    differing = [key for key in IDENTITY_KEYS if key in settings and not same_setting(settings[key], saved.get(key))]
+    # Compared as the file writes them (None left out, none in option tables as "none"); a setting newer than the
+    # checkpoint (its gantk did not have it) is not.
+    differing = [key for key in IDENTITY_KEYS if key in saved and to_toml({key: settings.get(key)}) != to_toml({key: saved[key]})]
     if differing:
         raise CheckpointError(
             f"checkpoint {path} was written by another run than the one in {run_dir}: its "
