@@ -268,7 +268,7 @@ def test_a_spec_is_built_from_the_installed_objectives_by_default():
     assert objectives.spec == "hinge@1+l1@50" and objectives.adversarial.name == "hinge"
 
 
-@pytest.mark.parametrize("name", ["train", "float", "cuda", "type"])
+@pytest.mark.parametrize("name", ["train", "float", "cuda", "type", "training", "_modules"])
 def test_a_term_named_as_a_module_attribute_takes_part(name):
     class Plugin:
         @gantk.hookimpl

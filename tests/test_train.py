@@ -407,14 +407,16 @@ def test_weights_that_do_not_fit_the_networks_described_are_refused_before_those
     assert built_on == ["meta", "meta"]
 
 
-@pytest.mark.parametrize("entry", ["weight", "running_var"])  # a NaN running variance turns eval-mode outputs black
-def test_weights_that_are_not_finite_are_refused_naming_the_checkpoint(pairs, tmp_path, entry):
+@pytest.mark.parametrize("entry, value", [("weight", float("nan")), ("running_var", float("nan")), ("running_var", float("inf"))])
+def test_weights_that_are_not_finite_are_refused_naming_the_checkpoint(pairs, tmp_path, entry, value):  # eval-mode outputs go flat
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     path = run / "checkpoint-00000001.pt"
     payload = torch.load(path, weights_only=True)
     weight = next(key for key in payload["system_state"] if key.startswith("networks.D.") and key.endswith(entry))
-    payload["system_state"][weight][0] = float("nan")
+    payload["system_state"][weight][0] = value
     torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=rf"--init-from {path} holds weights that are not finite \(NaN or infinity\) in D: "):
+        Trainer(tiny_config(pairs, tmp_path / "tuned", max_steps=2, init_from=str(run)), progress=False).fit()
     message = rf"checkpoint {path} holds weights that are not finite \(NaN or infinity\) in D; .*use an earlier checkpoint of the run"
     with pytest.raises(CheckpointError, match=message):
         ckpt.system_from_checkpoint(run)

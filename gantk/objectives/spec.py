@@ -103,10 +103,13 @@ def parse_spec(text: str, known: Sequence[str] = ()) -> list[tuple[str, float | 
     return terms
 
 
+_MODULE_ATTRIBUTES = frozenset(dir(nn.ModuleDict()))  # of the class ('train') and of each instance ('training')
+
+
 def _module_key(name: str) -> str:
-    """The term's key among the set's modules: no '.', and none of a module's attributes ('train', 'float')."""
+    """The term's key among the set's modules: no '.', and none of a module's attributes ('train', 'training')."""
     key = name.replace(".", "_")
-    return f"{key}_term" if hasattr(nn.ModuleDict, key) else key
+    return f"{key}_term" if key in _MODULE_ATTRIBUTES else key
 
 
 def _terms_problem(terms: Sequence[ObjectiveTerm]) -> str | None:

@@ -400,11 +400,15 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
 
 
 def diverged_networks(system: System) -> list[str]:
-    """The networks of ``system`` holding a parameter that is not finite, or a NaN in a float buffer (running
-    statistics; a buffer may hold -inf on purpose: a mask, a running maximum)."""
-    return [name for name, net in system.networks.items()
-            if not all(bool(p.isfinite().all()) for p in net.parameters())
-            or any(bool(b.isnan().any()) for b in net.buffers() if b.is_floating_point())]
+    """The networks of ``system`` holding a parameter or normalisation running statistic that is not finite,
+    or a NaN in another float buffer (which may hold -inf on purpose: a mask, a running maximum)."""
+    def diverged(net: torch.nn.Module) -> bool:
+        statistics = [buffer for module in net.modules() if isinstance(module, torch.nn.modules.batchnorm._NormBase)
+                      for buffer in (module.running_mean, module.running_var) if buffer is not None]
+        return (not all(bool(t.isfinite().all()) for t in (*net.parameters(), *statistics))
+                or any(bool(b.isnan().any()) for b in net.buffers() if b.is_floating_point()))
+
+    return [name for name, net in system.networks.items() if diverged(net)]
 
 
 def state_mismatch(text: str) -> str:

@@ -35,6 +35,11 @@ def start_from_weights(system: System, source: str) -> str:
                 f"({ckpt.state_mismatch(str(error))}): train with the --gen, --disc and network options of the run "
                 "that wrote it (its config.toml), on data with its channels."
             ) from None
+    if bad := [name for name in ckpt.diverged_networks(system) if name in saved]:
+        raise CheckpointError(
+            f"--init-from {payload['path']} holds weights that are not finite (NaN or infinity) in {', '.join(bad)}: start "
+            "from an earlier checkpoint of that run."
+        )
     fresh, unused = sorted(system.networks.keys() - saved.keys()), sorted(saved.keys() - system.networks.keys())
     if fresh or unused:
         warnings.warn(

@@ -448,9 +448,10 @@ class Trainer:
             if (ended := worker_ended(error)) is None:
                 raise
             drop_tracebacks(error)
+            then = (f"continue from the run's last checkpoint with `gantk train --resume {self.run_dir}`"
+                    if ckpt.list_checkpoints(self.run_dir) else "start the run again (it has no checkpoint yet)")
             raise DataError(f"{ended} Training stopped during step {self.step + 1}, which is not saved: with fewer --workers "
-                            f"or more free memory, continue from the run's last checkpoint with `gantk train --resume "
-                            f"{self.run_dir}`.") from None
+                            f"or more free memory, {then}.") from None
         finally:
             log.close()
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
