@@ -432,7 +432,13 @@ def moments(payload):
                                     lambda p: p["schedulers"]["G"].update(base_lrs="x"),
                                     lambda p: p["rng"][0].update(cpu=torch.zeros(3, dtype=torch.uint8)),  # torch's RuntimeError
                                     lambda p: moments(p).update(exp_avg=torch.zeros(2)),  # the fused step would read past it
-                                    lambda p: moments(p).update(exp_avg_sq=moments(p)["exp_avg_sq"].long())])
+                                    lambda p: moments(p).update(exp_avg_sq=moments(p)["exp_avg_sq"].long()),
+                                    lambda p: moments(p).pop("exp_avg_sq"),  # read by the first step after
+                                    lambda p: p["optimizers"]["G"]["param_groups"][0].update(amsgrad=True),
+                                    lambda p: moments(p).update(step=torch.zeros(5)),
+                                    lambda p: p["optimizers"]["G"]["param_groups"][0].update(betas=(0.5,)),
+                                    lambda p: p["optimizers"]["G"].update(state=[]),
+                                    lambda p: p["schedulers"].update(G=None)])
 def test_training_state_that_cannot_be_restored_is_named(pairs, tmp_path, damage):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     path = run / "checkpoint-00000001.pt"

@@ -122,7 +122,7 @@ def restore(payload: dict[str, Any], parts: TrainingParts, seed: int) -> int:
         return _restore_training_state(payload, parts, seed)
     except torch.OutOfMemoryError:
         raise  # the machine's limit, not the file's fault
-    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as error:  # entries of the right kind, with wrong contents
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:  # entries of the right kind, wrong contents
         raise CheckpointError(
             f"checkpoint {payload['path']} holds training state gantk cannot restore ({type(error).__name__}: {error}); "
             "it may be damaged or edited: try another checkpoint of the run."
@@ -155,12 +155,27 @@ def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed:
 
 
 def _check_optimizer_state(name: str, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Raise ``ValueError`` unless each parameter's saved moments are float tensors of its shape (the
-    fused Adam step reads them without checking)."""
-    saved = [index for group in state["param_groups"] for index in group["params"]]
+    """Raise ``ValueError`` unless the saved groups hold Adam's betas (a pair of numbers) and amsgrad flag, and
+    each parameter's saved state is what an Adam step reads: a one-element step and moments that are float
+    tensors of the parameter's shape (the fused step reads them without checking)."""
+    for group in state["param_groups"]:
+        betas = group.get("betas")
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(isinstance(b, (int, float)) for b in betas)):
+            raise ValueError(f"optimizer {name}'s betas are {betas!r}, not a pair of numbers")
+        if not isinstance(group.get("amsgrad"), bool):
+            raise ValueError(f"optimizer {name}'s amsgrad is {group.get('amsgrad')!r}, not true or false")
+    saved = [(index, group) for group in state["param_groups"] for index in group["params"]]
     parameters = [parameter for group in optimizer.param_groups for parameter in group["params"]]
-    for index, parameter in zip(saved, parameters, strict=True):
-        for key, value in state["state"].get(index, {}).items():
+    for (index, group), parameter in zip(saved, parameters, strict=True):
+        moments = state["state"].get(index)
+        if moments is None:
+            continue
+        needed = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group["amsgrad"] else set())
+        if missing := sorted(needed - set(moments)):
+            raise ValueError(f"optimizer {name}'s state of parameter {index} lacks {', '.join(missing)}")
+        if not (isinstance(moments["step"], torch.Tensor) and moments["step"].numel() == 1):
+            raise ValueError(f"optimizer {name}'s step of parameter {index} is not one number")
+        for key, value in moments.items():
             if key != "step" and not (isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape == parameter.shape):
                 got = f"{value.dtype} of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
                 raise ValueError(f"optimizer {name}'s {key} of parameter {index} is {got}, not a float of shape {tuple(parameter.shape)}")
