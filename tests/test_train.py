@@ -172,6 +172,24 @@ def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, t
         Trainer.resume(run, {"max_steps": 4}, progress=False)
 
 
+def test_a_run_stopped_after_a_resume_rewrote_its_settings_resumes_from_its_older_checkpoint(tmp_path):
+    """The resumed run writes its config.toml with settings it filled in (the detected format): its checkpoints,
+    written before, are still its own."""
+    from helpers import write_segmentation
+
+    class Crash(Exception):
+        pass
+
+    def crash(trainer, step, logged):
+        raise Crash
+
+    data = write_segmentation(tmp_path / "seg", count=4, num_classes=3)
+    run = Trainer(tiny_config(data, tmp_path / "run", recipe="seg", max_steps=2), progress=False).fit()
+    with pytest.raises(Crash):
+        Trainer.resume(run, {"max_steps": 4}, callbacks=[crash], progress=False).fit()
+    assert Trainer.resume(run, {"max_steps": 4}, progress=False).fit() == run
+
+
 def test_resume_a_checkpoint_from_before_later_keys(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     path = ckpt.list_checkpoints(run)[-1]

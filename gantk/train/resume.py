@@ -95,9 +95,10 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any]) -> Non
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return  # no settings of the run to compare with
     saved = payload["train_config"]
-    # Compared as the file writes them (None left out, none in option tables as "none"); a setting newer than the
-    # checkpoint (its gantk did not have it) is not.
-    differing = [key for key in IDENTITY_KEYS if key in saved and to_toml({key: settings.get(key)}) != to_toml({key: saved[key]})]
+    # Compared as the file writes them (None left out). A setting the checkpoint leaves unset is not: its gantk did
+    # not have it, or the resumed run filled it in (the data format as detected, the format's ignore label).
+    differing = [key for key in IDENTITY_KEYS
+                 if saved.get(key) is not None and to_toml({key: settings.get(key)}) != to_toml({key: saved[key]})]
     if differing:
         raise CheckpointError(
             f"checkpoint {path} was written by another run than the one in {run_dir}: its "
