@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from .discriminators.patch import PatchDiscriminator
 from .errors import GantkError, OptionError
+from .nn import size_rules
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
 from .recipes.base import Recipe
@@ -114,7 +115,7 @@ def _random_projection(out: Tensor | Sequence[Tensor]) -> Tensor:
 def _check_takes_its_smallest_size(model: nn.Module, channels: int, batch_size: int) -> None:
     """``model`` runs in training mode on the smallest square input its ``size_multiple`` and
     ``min_input_size`` allow, which the trainer lets users train at."""
-    multiple, smallest = getattr(model, "size_multiple", 1), getattr(model, "min_input_size", 1)
+    multiple, smallest = size_rules([model])
     side = -(-smallest // multiple) * multiple
     try:
         out = model.train()(torch.randn(batch_size, channels, side, side))

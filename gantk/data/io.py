@@ -277,7 +277,7 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
         with _no_pixel_limit(), Image.open(path) as opened:
             _refuse_turned_tiff(opened, path)
             array = _pixels(opened, str(path), as_mask)
-            if opened.format == "PNG" and not as_mask and array.ndim == 3 and _png_header(path)[25] == 4:
+            if opened.format == "PNG" and not as_mask and array.ndim == 3 and array.shape[2] == 4 and _png_header(path)[25] == 4:
                 return array[..., 0]  # PIL opens 16-bit gray+alpha as RGBA of the gray's high byte
             return array
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
