@@ -113,6 +113,30 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
         assert f"rank {rank}: training diverged at step 2: G/nan-on-rank-1 is not finite" in result.stdout, result.stderr[-4000:]
 
 
+def test_when_the_main_process_stops_on_an_error_the_other_says_why_it_stopped_without_a_traceback(tmp_path):
+    import fcntl
+
+    run = tmp_path / "run"
+    run.mkdir()
+    held = os.open(run, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # another run trains there: only the main process claims the folder
+    # torchrun's check of its processes waits long enough for rank 1 to end on its own.
+    command = [sys.executable, "-m", "torch.distributed.run", "--monitor-interval", "5", "--nproc-per-node", "2",
+               "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "gantk.cli", "train",
+               "--data", str(write_paired(tmp_path / "pairs", count=8)), "--out", str(run), "--load-size", "36",
+               "--crop-size", "32", "--batch-size", "2", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "0",
+               "--max-steps", "2", "--no-progress"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    finally:
+        os.close(held)
+    assert result.returncode != 0
+    assert f"Error: [rank 0] another process is training in {run}" in result.stderr, result.stderr[-4000:]
+    assert ("Error: [rank 1] lost the connection to another process of this run, 0 step(s) into training (torch: Connection "
+            "closed by peer") in result.stderr, result.stderr[-4000:]
+    assert "[rank1]: Traceback" not in result.stderr
+
+
 def test_ctrl_c_under_torchrun_stops_every_process_after_one_step_with_a_checkpoint(tmp_path):
     # Ctrl-C signals the whole foreground group: torchrun, which passes the signal on, and its workers.
     import re

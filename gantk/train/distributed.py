@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import re
+from typing import Callable, Iterator
 
 import torch
 import torch.distributed as dist
 
-from ..errors import OptionError
+from ..errors import GantkError, OptionError
 from ..torchrun import ProcessInfo, process_from_environment
 
 
@@ -87,3 +89,25 @@ def stop_agreement(info: ProcessInfo) -> Callable[[int | None], int | None]:
         return int(seen.item()) or None
 
     return agreed
+
+
+# What gloo raises in a collective whose other end has exited.
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer")
+
+
+@contextlib.contextmanager
+def peer_loss_explained(info: ProcessInfo, steps_done: Callable[[], int]) -> Iterator[None]:
+    """Under torchrun, a collective that fails because another process ended (on an error of its own,
+    which that process prints) is reported in one line saying so, instead of torch's traceback."""
+    try:
+        yield
+    except RuntimeError as error:
+        lost = isinstance(error, dist.DistError) or any(text in str(error) for text in PEER_GONE)
+        if not info.distributed or not lost:
+            raise
+        first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
+        torch_says = re.sub(r"^\[[^\]]*\]\s*", "", first_line).split(". ")[0]  # without gloo's source location
+        raise GantkError(
+            f"lost the connection to another process of this run, {steps_done()} step(s) into training (torch: {torch_says[:300]}): "
+            "a process that stops on an error ends the others this way, and that process printed why."
+        ) from None

@@ -33,7 +33,8 @@ from . import checkpoint as ckpt
 from . import run_files
 from .config import TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
 from .crop_fit import check_crop_fits
-from .distributed import ProcessInfo, gather_objects, init_process_group, mean_over_processes, resolve_device, stop_agreement
+from .distributed import (ProcessInfo, gather_objects, init_process_group, mean_over_processes, peer_loss_explained, resolve_device,
+                          stop_agreement)
 from .init_from import start_from_weights
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
@@ -373,8 +374,12 @@ class Trainer:
             return self._fit(held)
 
     def _fit(self, held: contextlib.ExitStack) -> Path:
+        process = init_process_group(self.config.device)
+        with peer_loss_explained(process, lambda: self.step):
+            return self._fit_in_group(held, process)
+
+    def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo) -> Path:
         config = self.config
-        process = init_process_group(config.device)
         device = resolve_device(config.device, process.local_rank)
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
