@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import math
+import shlex
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from .data.formats import SegmentationFormat, detects, formats_with_targets, get
 from .data.layout import ROOT_SPLIT
 from .data.sampler import in_order
 from .data.transforms import PairedTransform, match_channels
-from .data.worker_errors import raised_as_in_workers
+from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
@@ -155,7 +156,7 @@ def evaluate(
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
-    batches = functools.partial(_batches, batch_size=batch_size, workers=workers, progress=progress)
+    batches = functools.partial(_batches, data=data, batch_size=batch_size, workers=workers, progress=progress)
 
     with model.seeded(seed), model.buffers_kept(), torch.no_grad(), freed_memory_kept(model.device):
         if unpaired:
@@ -240,11 +241,20 @@ def unscorable_unpaired(data: str | Path) -> DataError:
                      f"InceptionV3 weights: {HOW_TO_GET}.")
 
 
-def _batches(dataset: Any, desc: str, *, batch_size: int, workers: int, progress: bool) -> Iterator[dict[str, Any]]:
-    """``dataset`` in order and in batches, with a progress bar."""
+def _batches(dataset: Any, desc: str, *, data: str | Path, batch_size: int, workers: int, progress: bool) -> Iterator[dict[str, Any]]:
+    """``dataset`` (of ``data``) in order and in batches, with a progress bar. Reading stops at the first
+    file that cannot be read, so its error says how to find them all."""
     loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers,
                         collate_fn=collate_same_size)
-    return tqdm(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress, dynamic_ncols=True)
+    try:
+        yield from tqdm(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress,
+                        dynamic_ncols=True)
+    except DataError as error:
+        if isinstance(error, WorkerEnded):
+            raise
+        del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
+        raise DataError(f"{error} `gantk data check {shlex.quote(str(data))}` checks every file of the dataset at once.",
+                        error.problems) from None
 
 
 def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,

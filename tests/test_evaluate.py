@@ -840,7 +840,8 @@ def test_a_one_way_model_is_not_scored_backwards(image_run, no_weights):
         evaluate(*image_run, split="train", direction="BtoA", progress=False)
 
 
-def test_a_data_error_in_a_loader_worker_is_its_message_alone(image_run, no_weights, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_data_error_is_its_message_alone_with_how_to_find_every_unreadable_file(image_run, no_weights, tmp_path, workers):
     import multiprocessing
     import shutil
 
@@ -849,8 +850,9 @@ def test_a_data_error_in_a_loader_worker_is_its_message_alone(image_run, no_weig
     damaged = sorted((data / "B").iterdir())[3]
     damaged.write_bytes(damaged.read_bytes()[:100])  # its header is whole: the worker decoding it fails
     with pytest.raises(DataError) as failed:
-        evaluate(run, data, split="train", workers=2, progress=False)
+        evaluate(run, data, split="train", workers=workers, progress=False)
     assert str(failed.value).startswith(f"{damaged}: cannot be decoded as an image (") and "Traceback" not in str(failed.value)
+    assert str(failed.value).endswith(f"`gantk data check {data}` checks every file of the dataset at once.")
     assert not multiprocessing.active_children()
 
 
