@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Sequence
 
 
@@ -12,6 +13,16 @@ class GantkError(Exception):
 
 class GantkWarning(UserWarning):
     """A setting that works but likely not as the user wants (the CLI prints it as one line)."""
+
+
+# The end of a sentence: ". " outside '...' quotes (an even number of quotes follows it).
+_SENTENCE_END = re.compile(r"\. (?=[^']*(?:'[^']*'[^']*)*$)")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of another library's message (its first line, up to ". "), to quote it in short; "" for none."""
+    lines = text.strip().splitlines()
+    return _SENTENCE_END.split(lines[0], maxsplit=1)[0].strip().rstrip(".") if lines else ""
 
 
 PLUGIN_HINT = " A plugin's components are known once it is installed in this Python environment: 'gantk list' shows them."

@@ -263,7 +263,7 @@ class Registry:
         """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""
         entry = self.get(name)
         defaults = entry.options()
-        missing = [key for key, default in defaults.items() if default is inspect.Parameter.empty and key not in options]
+        missing = [key for key in entry.required_options() if key not in options]
         if missing:
             flag = f" with {OPTION_FLAGS[self.kind]}" if self.kind in OPTION_FLAGS else ""
             raise OptionError(

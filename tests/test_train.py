@@ -507,7 +507,7 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         ckpt.load_checkpoint(empty)
     torch.save({"G.weight": torch.zeros(1)}, empty / "checkpoint-00000001.pt")  # another project's state_dict
-    with pytest.raises(CheckpointError, match=f"is not a gantk checkpoint \\(format {ckpt.FORMAT_VERSION}\\); pass a checkpoint-"):
+    with pytest.raises(CheckpointError, match="is not a gantk checkpoint; pass a checkpoint-"):
         ckpt.load_checkpoint(empty)
     torch.save({"format": ckpt.FORMAT_VERSION + 1, "gantk_version": "9.0", "system": {}}, empty / "checkpoint-00000001.pt")
     with pytest.raises(CheckpointError, match=f"was written by gantk 9.0 in checkpoint format {ckpt.FORMAT_VERSION + 1}, newer than "

@@ -15,6 +15,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
+from ..nn import check_choice
 from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .layout import (
     decode_or_note, listed, note_broken_links, partner_problems, size_mismatch_problem,
@@ -39,6 +40,7 @@ def derive_input(photo: Tensor, task: str) -> Tensor:
         >>> derive_input(torch.zeros(3, 32, 32, dtype=torch.uint8), "edges").shape
         torch.Size([1, 32, 32])
     """
+    check_choice("task", task, TASKS)
     image = photo[None].float() / 255
     height, width = image.shape[-2:]
     if task == "edges":
@@ -53,11 +55,9 @@ def derive_input(photo: Tensor, task: str) -> Tensor:
         sigma = max(1.0, height / 128)
         kernel = 2 * int(3 * sigma) + 1
         out = kornia.filters.gaussian_blur2d(image, (kernel, kernel), (sigma, sigma))
-    elif task == "downscale":
+    else:  # downscale
         small = F.interpolate(image, size=(max(1, height // 4), max(1, width // 4)), mode="bilinear", antialias=True)
         out = F.interpolate(small, size=(height, width), mode="bicubic")
-    else:
-        raise OptionError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}.")
     return (out[0].clamp(0, 1) * 255).round().to(torch.uint8)
 
 
@@ -117,8 +117,7 @@ def derive_pairs(
         test_fraction: share of the photos (rounded, at least one of two or more) used for test.
         seed: seed of the split and of the crop positions.
     """
-    if task not in TASKS:
-        raise OptionError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}.")
+    check_choice("task", task, TASKS)
     for name, value, valid, wanted in (
         ("size", size, size >= 16, "at least 16"),
         ("crops_per_photo", crops_per_photo, crops_per_photo >= 1, "at least 1"),

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 from torch import Tensor
 from torchvision import io as tvio
 
-from ..errors import DataError
+from ..errors import DataError, first_sentence
 from ..files import replacing
 from .png_check import png_problem
 from .transforms import to_uint8
@@ -41,8 +41,6 @@ _PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _STORED_SIZE_FORMATS = ("PNG", "JPEG", "WEBP")  # PIL gives their stored size (it turns TIFFs upright itself)
 # torchvision starts its errors with "function, path/of/source.cpp:line, " (the function may be "operator()").
 _TORCH_SOURCE = re.compile(r"^[^,]+, \S+:\d+, ")
-# The end of a message's first sentence: ". " outside '...' quotes (an even number of quotes follows it).
-_SENTENCE_END = re.compile(r"\. (?=[^']*(?:'[^']*'[^']*)*$)")
 
 
 class ImageInfo(NamedTuple):
@@ -172,8 +170,7 @@ def read_image(path: str | Path) -> Tensor:
     path = _image_file(path)
     _check_pixels(path)
     if _decoded_with_pil(path):
-        array = _read_with_pil(path)
-        return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
+        return _channels_first(_read_with_pil(path))
     try:
         with _quiet():
             data = tvio.read_file(str(path))
@@ -259,8 +256,7 @@ def _one_id_per_pixel(mask: Tensor, path: Path) -> Tensor:
 def _decoded_with_pil(path: Path, as_mask: bool = False) -> bool:
     """Whether the file's content (not its extension, which may be wrong) is for PIL to decode."""
     try:
-        with open(path, "rb") as file:
-            head = file.read(26)
+        head = _png_header(path)
     except OSError:  # torchvision's reading names the file
         return False
     if head.startswith(_PNG_SIGNATURE) and len(head) == 26:
@@ -289,7 +285,11 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
 
 def image_from_pil(image: Image.Image) -> Tensor:
     """A PIL image as :func:`read_image` gives a file: upright, uint8 ``C x H x W``, gray, RGB or RGBA."""
-    array = _pixels(image, "the PIL image")
+    return _channels_first(_pixels(image, "the PIL image"))
+
+
+def _channels_first(array: np.ndarray) -> Tensor:
+    """An ``H x W`` or ``H x W x C`` array as a ``C x H x W`` tensor."""
     return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
 
 
@@ -390,7 +390,7 @@ def write_mask(ids: Tensor, num_classes: int, path: str | Path, ignore_label: in
 
 
 def _png_header(path: Path) -> bytes:
-    """The signature and IHDR chunk of a PNG file PIL opened: bit depth at 24, colour type at 25."""
+    """The first 26 bytes of a file: for a PNG, its signature and IHDR chunk, with bit depth at 24 and colour type at 25."""
     with open(path, "rb") as file:
         return file.read(26)
 
@@ -412,8 +412,7 @@ def _refuse_if_gone(path: Path) -> None:
 def _reason(error: Exception) -> str:
     """The first sentence of the decoder's message, without torchvision's source location and advice."""
     lines = str(error).strip().splitlines()
-    message = _TORCH_SOURCE.sub("", lines[-1] if lines else "")
-    first = _SENTENCE_END.split(message, maxsplit=1)[0].strip().rstrip(".")
+    first = first_sentence(_TORCH_SOURCE.sub("", lines[-1] if lines else ""))
     if first.lower() in ("", "internal error"):
         return "damaged or unsupported file"
     return first[0].lower() + first[1:] if first[1:2].islower() else first  # keeps "JPEG ..."

@@ -87,11 +87,8 @@ def tf_bilinear(images: Tensor, size: int) -> Tensor:
 
 
 def sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha1").hexdigest()
 
 
 class InceptionFeatures:

@@ -33,7 +33,18 @@ def identity_loss(identity_output: Tensor, real: Tensor, distance: str = "l1") -
     return pixel_loss(identity_output, real, distance)
 
 
-class CycleLoss(Objective):
+class _DistanceTerm(Objective):
+    """A term comparing two images by the L1 or L2 ``distance``."""
+
+    def __init__(self, distance: str = "l1"):
+        super().__init__()
+        self.distance = check_distance(distance)
+
+    def extra_repr(self) -> str:
+        return f"distance={self.distance!r}"
+
+
+class CycleLoss(_DistanceTerm):
     """Cycle consistency: the reverse generator must give back the input (weight 10).
 
     Args:
@@ -48,18 +59,11 @@ class CycleLoss(Objective):
 
     default_weight = 10.0
 
-    def __init__(self, distance: str = "l1"):
-        super().__init__()
-        self.distance = check_distance(distance)
-
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return cycle_loss(ctx.reconstructed, ctx.input, self.distance)
 
-    def extra_repr(self) -> str:
-        return f"distance={self.distance!r}"
 
-
-class IdentityLoss(Objective):
+class IdentityLoss(_DistanceTerm):
     """Identity mapping: the generator must leave images of its target domain unchanged (weight 5).
 
     Args:
@@ -68,12 +72,5 @@ class IdentityLoss(Objective):
 
     default_weight = 5.0
 
-    def __init__(self, distance: str = "l1"):
-        super().__init__()
-        self.distance = check_distance(distance)
-
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return identity_loss(ctx.identity_output, ctx.real, self.distance)
-
-    def extra_repr(self) -> str:
-        return f"distance={self.distance!r}"

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from .. import __version__
-from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError
+from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, first_sentence
 from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components, factory_name, package_of, same_provider
@@ -108,7 +108,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 f"format {payload['format']}, newer than the format {FORMAT_VERSION} this gantk {__version__} reads; upgrade gantk."
             )
         raise CheckpointError(
-            f"{path} is not a gantk checkpoint (format {FORMAT_VERSION}); pass a checkpoint-*.pt file that gantk train "
+            f"{path} is not a gantk checkpoint; pass a checkpoint-*.pt file that gantk train "
             "wrote, or its run directory."
         )
     later, later_system = copy.deepcopy(LATER_KEYS), copy.deepcopy(LATER_SYSTEM_KEYS)  # each payload its own lists and tables
@@ -187,16 +187,12 @@ def _load_error_reason(path: Path, error: Exception) -> str:
         return "the file was not written by torch.save"
     text = str(error)
     if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
-        return _first_sentence(text.split("WeightsUnpickler error:", 1)[1])
+        return first_sentence(text.split("WeightsUnpickler error:", 1)[1])
     if blocked := re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text):
         return f"it refers to code ({blocked[1]}), which gantk does not load"
     if zip_file:  # e.g. the zip reader's "failed finding central directory"
-        return f"the file is cut short or damaged: {_first_sentence(text) or type(error).__name__}"
+        return f"the file is cut short or damaged: {first_sentence(text) or type(error).__name__}"
     return f"{type(error).__name__} while reading it safely"
-
-
-def _first_sentence(text: str) -> str:
-    return text.strip().splitlines()[0].split(". ")[0].rstrip(".")
 
 
 def _unreadable_hint(path: Path) -> str:
@@ -423,7 +419,7 @@ def state_mismatch(text: str) -> str:
     if sizes:
         name, saved, built = sizes[0]
         parts.append(f"{len(sizes)} size mismatch{'es' if len(sizes) != 1 else ''}, e.g. {name}: {saved} in the checkpoint, {built} here")
-    return "; ".join(parts) or _first_sentence(text)
+    return "; ".join(parts) or first_sentence(text)
 
 
 def system_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", components: Components | None = None, *,

@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 import torch
 import torch.distributed as dist
 
-from ..errors import GantkError, OptionError
+from ..errors import GantkError, OptionError, first_sentence
 from ..torchrun import ProcessInfo, process_from_environment
 
 
@@ -93,6 +93,7 @@ def stop_agreement(info: ProcessInfo) -> Callable[[int | None], int | None]:
 
 # What gloo raises in a collective whose other end has exited.
 PEER_GONE = ("Connection closed by peer", "Connection reset by peer")
+_GLOO_SOURCE = re.compile(r"^\[[^\]]*\]\s*")  # "[path/of/source.cc:line] " before gloo's message
 
 
 @contextlib.contextmanager
@@ -102,11 +103,10 @@ def peer_loss_explained(info: ProcessInfo, steps_done: Callable[[], int]) -> Ite
     try:
         yield
     except RuntimeError as error:
-        lost = isinstance(error, dist.DistError) or any(text in str(error) for text in PEER_GONE)
+        lost = isinstance(error, dist.DistNetworkError) or any(text in str(error) for text in PEER_GONE)
         if not info.distributed or not lost:
             raise
-        first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
-        torch_says = re.sub(r"^\[[^\]]*\]\s*", "", first_line).split(". ")[0]  # without gloo's source location
+        torch_says = first_sentence(_GLOO_SOURCE.sub("", str(error).strip())) or type(error).__name__
         raise GantkError(
             f"lost the connection to another process of this run, {steps_done()} step(s) into training (torch: {torch_says[:300]}): "
             "a process that stops on an error ends the others this way, and that process printed why."
