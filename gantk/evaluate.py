@@ -32,7 +32,7 @@ from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
-from .inference import TrainedModel
+from .inference import TrainedModel, loaded_model
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import density_coverage, precision_recall
@@ -118,15 +118,7 @@ def evaluate(
     if report_dir is not None:
         check_report_dir(report_dir)
     check_choice("direction", direction, CHOICES["direction"])
-    if isinstance(checkpoint, TrainedModel):
-        if device is not None or eval_mode is not None:
-            raise OptionError(
-                "device and eval_mode choose how a checkpoint is loaded, and a TrainedModel is loaded already: "
-                "pass them to TrainedModel.load, or pass the checkpoint's path here."
-            )
-        model = checkpoint
-    else:
-        model = TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode), components=components)
+    model = loaded_model(checkpoint, device, eval_mode, components)
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
     if ignore_label not in (None, "none"):
@@ -158,7 +150,7 @@ def evaluate(
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
     batches = functools.partial(_batches, data=data, batch_size=batch_size, workers=workers, progress=progress)
 
-    with model.seeded(seed), model.buffers_kept(), torch.no_grad(), freed_memory_kept(model.device):
+    with model.seeded(seed), torch.no_grad(), freed_memory_kept(model.device):
         if unpaired:
             for side, role in ((source, "fake"), (target, "real")):
                 images = dataset.sides[side]

@@ -26,12 +26,13 @@ FLOAT_INPUTS = (torch.float32, torch.bfloat16, torch.float16)  # what translate 
 
 @dataclass
 class TrainedModel:
-    """A checkpoint's system on a device, the settings it was trained with (``config``), and the
-    checkpoint file and training step it comes from.
+    """A checkpoint's system on a device, the settings that rebuild it (``config``: the recipe, parts and
+    their options, channels, sizes and classes; the run's other settings, such as ``lr``, are its
+    ``config.toml``), and the checkpoint file and training step it comes from.
 
     By default the networks run as in the paper's test phase: dropout active and batch
-    normalisation using the statistics of the test batch (``train()`` mode; the updated running
-    statistics are never saved).
+    normalisation using the statistics of the test batch (``train()`` mode; :meth:`translate` leaves
+    the running statistics as loaded).
     ``eval_mode`` uses running statistics and no dropout instead, which is deterministic.
     """
 
@@ -149,7 +150,8 @@ class TrainedModel:
             )
         if pad:
             inputs = padded_to_fit(inputs, multiple, smallest)
-        with one_value_per_channel("translate a batch of 2 or more images, or use eval mode (running statistics)"):
+        kept = self.buffers_kept() if self.system.training else contextlib.nullcontext()  # batch statistics: left as loaded
+        with kept, one_value_per_channel("translate a batch of 2 or more images, or use eval mode (running statistics)"):
             outputs = self.system.translate(inputs, direction=direction)
         return outputs[..., :height, :width] if pad else outputs
 
@@ -176,3 +178,17 @@ class TrainedModel:
                 with torch.cuda.device(self.device):
                     torch.cuda.manual_seed(seed)
             yield
+
+
+def loaded_model(checkpoint: str | Path | TrainedModel, device: str | torch.device | None, eval_mode: bool | None,
+                 components: Components | None) -> TrainedModel:
+    """``checkpoint`` loaded on ``device`` (default ``"auto"``) in ``eval_mode`` (default the paper's test-time mode),
+    or, already loaded, as it is: then neither may be given."""
+    if not isinstance(checkpoint, TrainedModel):
+        return TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode), components=components)
+    if device is not None or eval_mode is not None:
+        raise OptionError(
+            "device and eval_mode choose how a checkpoint is loaded, and a TrainedModel is loaded already: "
+            "pass them to TrainedModel.load, or pass the checkpoint's path here."
+        )
+    return checkpoint

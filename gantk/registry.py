@@ -253,7 +253,10 @@ class Registry:
         if not isinstance(name, str):
             known = self.names()
             example = f" such as '{known[0]}'" if known else ""
-            raise OptionError(f"a {self.kind} name must be a string{example}, not {name!r}: 'gantk list' shows the names.")
+            own = (f"; to use a {self.kind} of your own, register it by name in a plugin and pass its components "
+                   "(gantk.load_components(plugins=[...]); see writing-a-plugin.md)") if callable(name) else ""
+            raise OptionError(f"a {self.kind} name must be a string{example}, not {described(name)}: 'gantk list' shows the "
+                              f"names{own}.")
         try:
             return self._entries[name]
         except KeyError:

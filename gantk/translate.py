@@ -18,7 +18,7 @@ from .data.layout import listed, subdirs
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .host_memory import freed_memory_kept
-from .inference import TrainedModel
+from .inference import TrainedModel, loaded_model
 from .nn import check_choice
 from .plugins import Components
 from .systems import targets
@@ -28,21 +28,22 @@ TRANSLATE_SIZES = ("crop", "original", "native")
 
 
 def translate(
-    checkpoint: str | Path,
+    checkpoint: str | Path | TrainedModel,
     inputs: str | Path,
     output_dir: str | Path,
     *,
     direction: str = "AtoB",
-    eval_mode: bool = False,
+    eval_mode: bool | None = None,
     seed: int = 0,
-    device: str | torch.device = "auto",
+    device: str | torch.device | None = None,
     batch_size: int = 1,
     overlay: bool = False,
     size: str = "crop",
     overwrite: bool = False,
     components: Components | None = None,
 ) -> list[Path]:
-    """Translate one image or a folder of images; returns the written PNG files.
+    """Translate one image or a folder of images with the model of ``checkpoint`` (a checkpoint file, a run
+    directory, or a loaded :class:`~gantk.inference.TrainedModel`); returns the written PNG files.
 
     ``size`` says where the model runs and what it writes: ``"crop"`` resizes inputs to the
     training crop size and writes that size (for a model trained with ``--resize short-side``, the
@@ -53,7 +54,7 @@ def translate(
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
     must be 1). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
-    is deterministic. Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
+    is deterministic (``device`` and ``eval_mode`` are for a checkpoint to load; a loaded model runs as it was loaded). Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
     0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
     input. Existing files are replaced only with ``overwrite`` (never the inputs). Inputs that cannot
     be read are left out and named together in a ``DataError`` raised once the others are written.
@@ -64,10 +65,10 @@ def translate(
         raise OptionError(f"batch size must be a positive integer, got {batch_size!r}.")
     if size == "native" and batch_size != 1:
         raise OptionError(f"size native runs each image at its own size, one at a time: use batch size 1, not {batch_size}.")
-    model = TrainedModel.load(checkpoint, device=device, eval_mode=eval_mode, components=components)
+    model = loaded_model(checkpoint, device, eval_mode, components)
     model.system.check_direction(direction)
     if overlay and model.num_classes is None:
-        raise OptionError(f"--overlay blends a mask over its input, but {checkpoint} is an image model; overlays are for "
+        raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is an image model; overlays are for "
                           "mask models (trained with --recipe seg): drop --overlay.")
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}

@@ -163,8 +163,9 @@ def test_written_folders_get_the_mode_mkdir_would_give(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"size": 8}, "size must be at least 16, got 8"),
-    ({"test_fraction": 1.0}, "test-fraction must be in \\[0, 1\\)"),
+    ({"size": 8}, "size must be an integer of at least 16, got 8"),
+    ({"test_fraction": 1.0}, "test_fraction must be a number in \\[0, 1\\)"),
+    ({"size": "32"}, "size must be an integer of at least 16, got '32'"),
 ])
 def test_derive_pairs_names_the_bad_option(tmp_path, options, message):
     with pytest.raises(OptionError, match=message):

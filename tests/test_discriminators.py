@@ -143,6 +143,8 @@ def test_bad_options_name_the_choices(name, options, fragments):
 def test_a_width_below_one_is_refused(name):
     with pytest.raises(OptionError, match="ndf=0 is not valid: it is the number of filters of the first layer, at least 1"):
         create(name, ndf=0)
+    with pytest.raises(OptionError, match="in_channels=0 is not valid: it is a number of image channels, at least 1"):
+        create(name, in_channels=0)
 
 
 @pytest.mark.parametrize("n_layers", [0, -1])

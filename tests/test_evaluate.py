@@ -590,6 +590,24 @@ def test_translate_at_the_original_size_writes_each_image_at_its_own(image_run, 
     assert [read_image(path).shape for path in sorted(written)] == [(3, 64, 64), (3, 40, 72)]
 
 
+def test_a_loaded_model_translates_as_loaded_and_leaves_its_running_statistics_alone(image_run, tmp_path):
+    from gantk.data import read_image
+    from gantk.translate import translate
+
+    run, pairs = image_run
+    model = TrainedModel.load(run)  # the paper's test-time mode: batch normalisation on each batch's statistics
+    buffers = {name: value.clone() for name, value in model.system.named_buffers()}
+    images = torch.stack([read_image(path) for path in sorted((pairs / "A").glob("*.png"))[:2]])
+    model.translate(model.inputs(images), pad=True)
+    written = translate(model, pairs / "A", tmp_path / "loaded", seed=4)
+    for name, value in model.system.named_buffers():
+        torch.testing.assert_close(value, buffers[name], rtol=0, atol=0, msg=name)
+    from_path = translate(run, pairs / "A", tmp_path / "path", seed=4)
+    assert [read_image(path).tolist() for path in written] == [read_image(path).tolist() for path in from_path]
+    with pytest.raises(OptionError, match="pass them to TrainedModel.load"):
+        translate(model, pairs / "A", tmp_path / "other", eval_mode=True)
+
+
 def test_a_run_without_a_crop_size_is_evaluated_and_translated_at_its_load_size(image_run, tmp_path):
     from gantk.data import read_image
     from gantk.train import checkpoint as ckpt

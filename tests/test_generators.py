@@ -161,6 +161,9 @@ def test_size_errors_say_what_to_change(name, options, size, fragments):
 def test_a_width_below_one_is_refused(name, ngf):
     with pytest.raises(OptionError, match=f"ngf={ngf} is not valid: it is the number of filters of the first layer, at least 1"):
         create(name, ngf=ngf)
+    for channels in ("in_channels", "out_channels"):
+        with pytest.raises(OptionError, match=f"{channels}={ngf} is not valid: it is a number of image channels, at least 1"):
+            create(name, **{channels: ngf})
 
 
 def test_smp_size_multiple_is_the_encoder_output_stride():

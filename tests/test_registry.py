@@ -265,3 +265,13 @@ def test_a_factory_taking_any_keyword_takes_every_option():
     registry.add("open", lambda in_channels=3, **options: options, plugin="mine")
     entry = registry.get("open")
     assert entry.takes_option("anything") and entry.takes_option("in_channels")
+
+
+def test_a_network_given_instead_of_a_name_is_told_how_to_register_it():
+    registry = Registry("generator")
+    registry.add("tiny", torch.nn.Identity)
+    with pytest.raises(OptionError, match=r"must be a string such as 'tiny', not <class 'torch.nn.modules.linear.Identity'>: "
+                                          r"'gantk list' shows the names; to use a generator of your own, register it"):
+        registry.get(torch.nn.Identity)
+    with pytest.raises(OptionError, match=r"not 3: 'gantk list' shows the names\.$"):
+        registry.get(3)

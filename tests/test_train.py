@@ -1024,6 +1024,31 @@ def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
         Trainer.resume(tmp_path / "run", {"compile": True})
     trainer = Trainer.resume(tmp_path / "run", {"max_steps": 2, "log_every": 5, "compile": False}, progress=False)
     assert trainer.config.log_every == 5 and trainer.fit() and trainer.step == 2
+    with pytest.raises(OptionError, match=r"this Trainer has trained the run in .* \(to step 2\): continue it with Trainer.resume"):
+        trainer.fit()
+
+
+def test_resume_names_overrides_given_the_wrong_way(pairs, tmp_path):
+    with pytest.raises(OptionError, match=r"run directory .*nowhere does not exist; resume the --out directory"):
+        Trainer.resume(tmp_path / "nowhere")
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    with pytest.raises(OptionError, match=r"unknown setting\(s\) max_step\. Did you mean max_steps\?"):
+        Trainer.resume(tmp_path / "run", {"max_step": 2})
+    with pytest.raises(OptionError, match=r"overrides is a dict of the settings to change .*, not a TrainConfig"):
+        Trainer.resume(tmp_path / "run", TrainConfig(max_steps=2))
+    with pytest.raises(OptionError, match=r"max_steps given as keyword: .* Trainer.resume\(run_dir, \{'max_steps': 2\}\)"):
+        Trainer.resume(tmp_path / "run", max_steps=2)
+
+
+def test_a_callback_that_fails_stops_the_run_after_a_checkpoint_of_its_step(pairs, tmp_path):
+    def broken(trainer, step, logged):
+        if step == 3:
+            raise ValueError("a bug in the callback")
+
+    with pytest.raises(ValueError, match="a bug in the callback"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6, checkpoint_every=4), callbacks=[broken], progress=False).fit()
+    assert [path.name for path in ckpt.list_checkpoints(tmp_path / "run")] == ["checkpoint-00000003.pt"]
+    assert Trainer.resume(tmp_path / "run", progress=False).fit() and ckpt.load_checkpoint(tmp_path / "run")["step"] == 6
 
 
 def test_a_run_resumes_from_another_working_directory(pairs, tmp_path, monkeypatch):

@@ -118,13 +118,13 @@ def derive_pairs(
         seed: seed of the split and of the crop positions.
     """
     check_choice("task", task, TASKS)
-    for name, value, valid, wanted in (
-        ("size", size, size >= 16, "at least 16"),
-        ("crops_per_photo", crops_per_photo, crops_per_photo >= 1, "at least 1"),
-        ("test_fraction", test_fraction, 0 <= test_fraction < 1, "in [0, 1): some photos must be left to train on"),
+    for name, value, kind, valid, wanted in (
+        ("size", size, int, lambda v: v >= 16, "an integer of at least 16"),
+        ("crops_per_photo", crops_per_photo, int, lambda v: v >= 1, "an integer of at least 1"),
+        ("test_fraction", test_fraction, (int, float), lambda v: 0 <= v < 1, "a number in [0, 1): some photos must be left to train on"),
     ):
-        if not valid:
-            raise OptionError(f"{name.replace('_', '-')} must be {wanted}, got {value}.")
+        if isinstance(value, bool) or not isinstance(value, kind) or not valid(value):
+            raise OptionError(f"{name} must be {wanted}, got {value!r}.")
     photos = list_images(Path(photos_dir))
     if not photos:
         raise DataError(f"{photos_dir}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found; point it at a folder of photos.")

@@ -6,7 +6,7 @@ from functools import partial
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..nn import check_min_size, check_width
+from ..nn import check_channels, check_min_size, check_width
 from ..nn.geometry import min_input_side, receptive_field, windows
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
@@ -60,6 +60,7 @@ class PatchDiscriminator(BlockDiscriminator):
                  init: str = "normal", init_gain: float = 0.02):
         super().__init__()
         check_width("ndf", ndf)
+        check_channels(in_channels=in_channels)
         if n_layers < 1:
             raise OptionError(f"n_layers is the number of stride-2 convolutions, at least 1 (16 px patches), got {n_layers!r}; "
                               "for one logit per pixel use the pixel discriminator.")
@@ -106,6 +107,7 @@ class PixelDiscriminator(BlockDiscriminator):
                  init_gain: float = 0.02):
         super().__init__()
         check_width("ndf", ndf)
+        check_channels(in_channels=in_channels)
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         self.blocks = nn.ModuleList(
             [

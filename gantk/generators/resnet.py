@@ -6,7 +6,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from ..nn import check_choice, check_min_size, check_probability, check_size, check_width, output_activation
+from ..nn import check_channels, check_choice, check_min_size, check_probability, check_size, check_width, output_activation
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
 
@@ -76,6 +76,7 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         check_choice("padding", padding, PADDINGS)
         check_width("ngf", ngf)
+        check_channels(in_channels=in_channels, out_channels=out_channels)
         check_probability("dropout", dropout)
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         layers = [

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..nn import FINAL_ACTIVATIONS, check_choice, check_min_size, check_size, output_activation
+from ..nn import FINAL_ACTIVATIONS, check_channels, check_choice, check_min_size, check_size, output_activation
 from ..nn.init import INIT_SCHEMES, init_weights
 
 UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's default for encoder_depth=5
@@ -110,6 +110,7 @@ def smp(
 
     check_choice("arch", arch.lower(), smp_lib.MODEL_ARCHITECTURES_MAPPING)
     check_choice("final_activation", final_activation, FINAL_ACTIVATIONS)
+    check_channels(in_channels=in_channels, out_channels=out_channels)
     if init is not None:
         check_choice("init", init, INIT_SCHEMES)
     options = {}

@@ -40,6 +40,14 @@ def check_width(option: str, value: int) -> None:
                           "(64 in the paper; 8 to 32 for small, fast models).")
 
 
+def check_channels(**channels: int) -> None:
+    """Raise ``OptionError`` unless each of ``channels`` (a network's image channels by option) is at least 1."""
+    for option, value in channels.items():
+        if value < 1:
+            raise OptionError(f"{option}={value!r} is not valid: it is a number of image channels, at least 1 (1 for gray, "
+                              "3 for RGB; gantk sets it from the data).")
+
+
 def check_probability(option: str, value: float) -> None:
     """Raise ``OptionError`` unless ``0 <= value < 1`` (a dropout probability)."""
     if not 0 <= value < 1:

@@ -220,7 +220,9 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
     if moved:
         raise CheckpointError(
             f"checkpoint {payload['path']} was trained with parts that other plugins provide now: {'; '.join(moved)}. "
-            "Load the plugin(s) the run was trained with, and not one that overrides their parts."
+            "Load the plugin(s) the run was trained with, and not one that overrides their parts. A plugin is known by "
+            "the module that defines it: one defined in a script or notebook is the same plugin only where it is imported "
+            "from that module, not where its code is copied into another."
         )
     try:
         yield

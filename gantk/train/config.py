@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import math
 import operator
 import os
@@ -159,10 +160,7 @@ class TrainConfig:
         values = plain(values)
         if not only_unset and "epochs" in values:
             values = {"max_steps": None, **values}
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise OptionError(f"unknown configuration key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}.")
+        check_setting_names(values)
         updates = {}
         for key, value in values.items():
             check_type(key, value)
@@ -286,6 +284,15 @@ def layered(*tables: dict[str, Any]) -> dict[str, Any]:
             merged.pop("max_steps", None)
         merged = merged_tables(merged, table)
     return merged
+
+
+def check_setting_names(values: dict[str, Any]) -> None:
+    """Refuse keys of ``values`` that are not settings of :class:`TrainConfig`, suggesting the closest ones."""
+    known = sorted(f.name for f in fields(TrainConfig))
+    if unknown := sorted(set(values) - set(known)):
+        close = [match for key in unknown for match in difflib.get_close_matches(key, known, n=1)]
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise OptionError(f"unknown setting(s) {', '.join(unknown)}.{hint} Known settings: {', '.join(known)}.")
 
 
 def merged_tables(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from ..errors import CheckpointError, GantkWarning, OptionError
 from ..plugins import Components
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, flag, same_setting, spelled, to_toml
+from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, check_setting_names, flag, same_setting, spelled, to_toml
 
 # Settings no resume changes, which tell a run's own checkpoints from another run's: the option tables are left
 # out (a resumed run drops starting-weight options; a recipe's options change between gantk versions).
@@ -35,6 +35,13 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     compile setting warns that the arithmetic changes). Other settings may be given only with
     the run's own values.
     """
+    if not isinstance(overrides, dict | None):
+        raise OptionError(f"overrides is a dict of the settings to change (such as {{'max_steps': 1000}}), not a "
+                          f"{type(overrides).__name__}.")
+    overrides = dict(overrides or {})
+    check_setting_names(overrides)
+    if not Path(run_dir).exists():
+        raise OptionError(f"run directory {run_dir} does not exist; resume the --out directory of a run gantk train wrote.")
     if Path(run_dir).is_file():
         raise OptionError(
             f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; "
@@ -56,7 +63,6 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     saved["data_format"] = saved.get("data_format") or payload["system"].get("data_format")  # as detected then
     if saved.get("ignore_label") is None:  # the data format's own (voc, cityscapes: 255; ade20k: 0)
         saved["ignore_label"] = payload["system"].get("ignore_label")
-    overrides = dict(overrides or {})
     if "recipe_opt" in overrides:  # none spelt as the run's options hold it
         overrides["recipe_opt"] = recipe.spelt(overrides["recipe_opt"])
     if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():

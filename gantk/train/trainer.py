@@ -175,6 +175,10 @@ class Trainer:
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
         """Continue the run in ``run_dir`` from its newest checkpoint, with the ``overrides`` that
         :func:`~gantk.train.resume.resumed_config` allows."""
+        if settings := sorted(set(kwargs) & {field.name for field in dataclasses.fields(TrainConfig)}):
+            given = ", ".join(f"{key!r}: {kwargs[key]!r}" for key in settings)
+            raise OptionError(f"{', '.join(settings)} given as keyword: settings to change are passed as the overrides, "
+                              f"Trainer.resume(run_dir, {{{given}}}).")
         components = kwargs["components"] = kwargs.get("components") or default_components()
         config, payload = resumed_config(run_dir, overrides, components)
         with ckpt.missing_plugin_errors(payload, components):
@@ -370,6 +374,9 @@ class Trainer:
             TrainingInterrupted: on Ctrl-C or SIGTERM, after finishing the step and saving a checkpoint (under torchrun,
                 in every process, after the same step).
         """
+        if self.step:
+            raise OptionError(f"this Trainer has trained the run in {self.run_dir} (to step {self.step}): continue it with "
+                              f"Trainer.resume({str(self.run_dir)!r}), with a longer max_steps or epochs among the overrides.")
         with contextlib.ExitStack() as held:
             return self._fit(held)
 
@@ -551,7 +558,14 @@ class Trainer:
         if log.validation is not None and self._due(config.val_every):
             self._validate(parts, log)
         for callback in self.callbacks:
-            callback(self, self.step, logged)
+            try:
+                callback(self, self.step, logged)
+            except StopTraining:
+                raise
+            except Exception:  # the step is done: keep it for a resume once the callback is fixed
+                if not parts.process.distributed:  # (every process would have to save together)
+                    self._save_unless_saved(parts)
+                raise
 
     def _due(self, every: int) -> bool:
         """Whether a task done every ``every`` steps (and at the last) is due at this step."""
