@@ -18,7 +18,7 @@ FOLDERS = {"train": "training", "val": "validation"}
 
 
 def write_ade20k(root: Path, count: int = 3, size: int = 40) -> Path:
-    """JPEG photos with grayscale masks of values 1..3 ("classes") and 0 ("other") borders, as the archive unpacks."""
+    """JPEG photos with grayscale masks of values 1..3 (of the 150 classes) and 0 ("other") borders, as the archive unpacks."""
     for s, (split, folder) in enumerate(FOLDERS.items()):
         for side in ("images", "annotations"):
             (root / side / folder).mkdir(parents=True, exist_ok=True)
@@ -29,8 +29,9 @@ def write_ade20k(root: Path, count: int = 3, size: int = 40) -> Path:
             values = (image.float().mean(0) * 3 / 256).long().clamp(max=2) + 1
             values[:, ::8] = 0
             write_png(values.to(torch.uint8)[None], root / "annotations" / folder / f"{name}.png")
-    (root / "objectInfo150.txt").write_text("Idx\tRatio\tTrain\tVal\tName\n1\t0.1576\t11664\t1172\twall\n"
-                                           "2\t0.1072\t6046\t612\tbuilding;edifice\n3\t0.0878\t8265\t796\tsky, heavens\n")
+    names = ["wall", "building;edifice", "sky, heavens"] + [f"class {i}" for i in range(4, 151)]
+    (root / "objectInfo150.txt").write_text("Idx\tRatio\tTrain\tVal\tName\n" + "".join(
+        f"{i}\t0.01\t100\t10\t{name}\n" for i, name in enumerate(names, 1)))
     return root
 
 
@@ -43,8 +44,8 @@ def test_ade20k_is_detected_with_its_splits_and_0_ignored(ade20k):
     assert detect_format(ade20k) == "ade20k"
     summary = check_dataset(ade20k)
     assert {name: split.items for name, split in summary.splits.items()} == {"train": 3, "val": 3}
-    assert all(split.num_classes == 3 and split.ignore_label == 0 for split in summary.splits.values())
-    assert "3 classes (values 1..3), 0 ignored" in summary.text()
+    assert all(split.num_classes == 150 and split.ignore_label == 0 for split in summary.splits.values())  # the benchmark's, of which the masks hold 3
+    assert "150 classes (values 1..150), 0 ignored" in summary.text()
     val = open_dataset(ade20k, split="val", augment=False, load_size=None, crop_size=None)
     assert [Path(path).name for path in val.files["A"]] == [f"ADE_val_{i:08d}.jpg" for i in (1, 2, 3)]
     item = val[(0, 0)]
@@ -52,7 +53,7 @@ def test_ade20k_is_detected_with_its_splits_and_0_ignored(ade20k):
     assert set(item["B"].unique().tolist()) == {-1, 0, 1, 2}
     assert check_dataset(ade20k, ignore_label=255).splits["val"].num_classes == 4  # 0 a class when another is named
     layout = Ade20kFormat()
-    assert layout.class_names(ade20k) == ["wall", "building", "sky"] and layout.class_names(ade20k, 255) is None
+    assert layout.class_names(ade20k)[:4] == ["wall", "building", "sky", "class 4"] and layout.class_names(ade20k, 255) is None
     (ade20k / "objectInfo150.txt").write_text("Idx\tName\n2\tbuilding\n")  # not numbered from 1: no names
     assert layout.class_names(ade20k) is None
 
@@ -95,6 +96,16 @@ def test_ade20k_problems_name_the_file_and_the_fix(ade20k, tmp_path):
         detect_format(ade20k)
 
 
+def test_ade20k_keeps_its_150_classes_and_names_a_mask_holding_another_value(ade20k):
+    mask = ade20k / "annotations" / "training" / "ADE_train_00000001.png"
+    values = read_mask(mask)
+    assert check_dataset(ade20k).splits["train"].num_classes == 150  # of which these masks hold 3
+    write_png(torch.where(values == 3, 151, values).to(torch.uint8)[None], mask)
+    with pytest.raises(DataError, match=r"annotations/training/ADE_train_00000001.png: values 151 outside the 150 classes of "
+                                        r"the ade20k benchmark \(values 1..150, and 0 ignored\); use the annotations/ of"):
+        check_dataset(ade20k)
+
+
 def test_a_split_folder_on_one_side_only_is_reported(ade20k, tmp_path):
     import shutil
 
@@ -133,7 +144,7 @@ def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
         *TINY_FLAGS)])
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
-    assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("ade20k", 3, 0)
+    assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("ade20k", 150, 0)
     evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(ade20k), "--split", "val"])
     assert evaluated.exit_code == 0, evaluated.output
     assert "3 images" in evaluated.output and "pixels of mask value 0 ignored" in evaluated.output
@@ -141,14 +152,9 @@ def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
     header = rows.index(["class", "accuracy", "iou", "dice"])
     # classes shown by their mask values 1..3
     assert [row[:2] for row in rows[header + 1 : header + 4]] == [["1", "wall"], ["2", "building"], ["3", "sky"]]
-    relabelled = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(ade20k), "--split", "val",
-                                     "--ignore-label", "255"])
-    assert relabelled.exit_code != 0 and ("hold 4 (ids 0..3, 255 ignored); evaluate on data with the classes the model was "
-                                          "trained on (it was trained with the ignore label 0, and --ignore-label 255 makes "
-                                          "other mask values its classes).") in " ".join(relabelled.output.split())
     written = tmp_path / "masks"
     translated = runner.invoke(cli, ["translate", "--checkpoint", str(out), "--eval-mode",
                                      str(ade20k / "images" / "validation"), str(written)])
     assert translated.exit_code == 0, translated.output
     values = set(torch.cat([read_mask(path).flatten() for path in written.glob("*.png")]).unique().tolist())
-    assert values and values <= {1, 2, 3}
+    assert values and values <= set(range(1, 151))  # the classes written back as their values, never 0

@@ -44,7 +44,7 @@ def test_cityscapes_is_detected_with_its_splits_and_void_ignored(cityscapes):
     assert detect_format(cityscapes) == "cityscapes"
     summary = check_dataset(cityscapes)
     assert {name: split.items for name, split in summary.splits.items()} == {"train": 4, "val": 2}  # test: placeholders
-    assert all(split.num_classes == 3 and split.ignore_label == 255 for split in summary.splits.values())
+    assert all(split.num_classes == 19 and split.ignore_label == 255 for split in summary.splits.values())  # the benchmark's, of which the masks hold 3
     train = open_dataset(cityscapes, augment=False, load_size=None, crop_size=None)
     assert all(Path(mask).name.endswith("_gtFine_labelTrainIds.png") for mask in train.files["B"])
     assert all(Path(a).name.replace("leftImg8bit", "gtFine_labelTrainIds") == Path(b).name
@@ -68,6 +68,16 @@ def test_cityscapes_problems_name_the_missing_mask_and_how_to_write_them(citysca
         f"gtFine/val/: no *_gtFine_labelTrainIds.png masks; write them with cityscapesScripts: pip install "
         f"cityscapesscripts, then CITYSCAPES_DATASET={cityscapes} csCreateTrainIdLabelImgs.",
     ]
+
+
+def test_label_ids_saved_as_training_ids_are_named_with_how_to_write_the_training_ids(cityscapes):
+    for mask in (cityscapes / "gtFine" / "train" / "aachen").glob("*_labelTrainIds.png"):
+        mask.write_bytes(mask.with_name(mask.name.replace("labelTrainIds", "labelIds")).read_bytes())
+    with pytest.raises(DataError) as raised:
+        check_dataset(cityscapes)
+    assert len(raised.value.problems) == 2 and raised.value.problems[0].startswith(
+        "gtFine/train/aachen/aachen_000000_000000_gtFine_labelTrainIds.png: values 40 outside the 19 classes of the "
+        "cityscapes benchmark (values 0..18, and 255 ignored); the _labelTrainIds.png masks hold the training ids")
 
 
 def test_folders_without_a_labelled_split_in_common_are_reported(cityscapes):

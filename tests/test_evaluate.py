@@ -391,6 +391,10 @@ def test_a_mask_model_is_not_evaluated_on_masks_of_more_classes(mask_run, tmp_pa
     data = write_segmentation(tmp_path / "five", count=3, size=40, num_classes=5)
     with pytest.raises(DataError, match=rf"the checkpoint's model predicts 2 classes, but the masks of {data} hold 5 \(ids 0..4\)"):
         evaluate(run, data, split="train", progress=False)
+    with pytest.raises(DataError, match=r"hold 5 \(ids 0..4, 7 ignored\); evaluate on data with the classes the model was "
+                                        r"trained on \(it was trained without an ignore label, and --ignore-label 7 makes "
+                                        r"other mask values its classes\)"):
+        evaluate(run, data, split="train", progress=False, ignore_label=7)
 
 
 def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):

@@ -51,13 +51,29 @@ def test_voc_is_detected_with_its_listed_splits_and_void_ignored(voc):
     summary = check_dataset(voc)
     assert list(summary.splits) == ["train", "val", "trainval"]  # test lists images without published masks
     assert {name: split.items for name, split in summary.splits.items()} == {"train": 4, "val": 3, "trainval": 7}
-    assert all(split.num_classes == 3 and split.ignore_label == 255 for split in summary.splits.values())
+    assert all(split.num_classes == 21 and split.ignore_label == 255 for split in summary.splits.values())  # the benchmark's, of which the masks hold 3
     val = open_dataset(voc, split="val", augment=False, load_size=None, crop_size=None)
     assert open_dataset(voc, split="val", ignore_label=None).ignore_label == 255  # None: the format's own
     assert check_dataset(voc, ignore_label=None).splits["val"].ignore_label == 255
     assert [Path(path).stem for path in val.files["A"]] == ["2008_000000", "2008_000001", "2008_000002"]
     ids = torch.cat([val[(i, 0)]["B"].flatten() for i in range(len(val))])
     assert set(ids.tolist()) == {-1, 0, 1, 2}
+
+
+def test_a_voc_subset_keeps_the_21_classes_and_a_mask_of_other_values_is_named(voc):
+    masks = sorted((voc / "SegmentationClass").iterdir())
+    for mask in masks:  # aeroplanes only: 0, 1 and the 255 borders, no longer read as a binary set
+        ids = np.array(Image.open(mask))
+        aeroplanes = Image.fromarray(np.where(ids == 2, 1, ids).astype(np.uint8), "P")
+        aeroplanes.putpalette(VOC_PALETTE)
+        aeroplanes.save(mask)
+    assert check_dataset(voc).splits["train"].num_classes == 21
+    gray = np.array(Image.open(masks[0]).convert("RGB").convert("L"))  # the palette's colours as luminance
+    Image.fromarray(gray).save(masks[0])
+    with pytest.raises(DataError) as raised:
+        check_dataset(voc)
+    assert (f"SegmentationClass/{masks[0].name}: values 38, 220 outside the 21 classes of the voc benchmark (values 0..20, and 255 "
+            "ignored); masks converted from VOC's palette PNGs to gray or colour hold other values") in raised.value.problems[0]
 
 
 def test_voc_problems_name_the_list_and_the_file(voc):
@@ -124,7 +140,7 @@ def test_train_and_eval_on_voc(voc, tmp_path):
         *TINY_FLAGS)])
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
-    assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("voc", 3, 255)
+    assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("voc", 21, 255)
     default_split = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc)])
     assert "has no split 'test' (found: train, val, trainval); ask for one of those (--split NAME of gantk eval and gantk ablate)" in default_split.output
     evaluated = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc), "--split", "val"])

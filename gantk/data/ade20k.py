@@ -29,6 +29,8 @@ class Ade20kFormat(VoidIgnoringFormat):
     masks_source = "unpack the annotations/ of ADEChallengeData2016.zip beside it"
     how_to_split = ("put held-out photos in images/validation/ and their masks in annotations/validation/, then pass "
                     "--val-split val")
+    CLASSES = 150
+    mask_values_hint = "use the annotations/ of ADEChallengeData2016.zip as it ships them (0 other, 1..150 the classes)"
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
         """The first name of each class in the set's ``objectInfo150.txt`` (tab-separated ``Idx Ratio Train

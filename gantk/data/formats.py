@@ -244,6 +244,7 @@ class SegmentationFormat(_TwoFolderFormat):
     paired_targets = "masks"
     folders = ("images", "masks")
     VOID: int | None = None  # the mask value ignored without --ignore-label
+    mask_values_hint = ""  # where mask values outside a benchmark's classes come from, and what to use instead
 
     def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
         """As :meth:`DataFormat.validate`; mask pixels holding ``ignore_label`` are no class."""
@@ -262,7 +263,8 @@ class SegmentationFormat(_TwoFolderFormat):
                 _, mask = self._check_pair(pair, root, problems, read_mask)
                 if mask is not None and is_lossless_mask(pair[1]):  # a lossy mask is reported once
                     values[pair[1]] = mask_values(mask)
-        problems += mask_classes(values, root, ignore_label)[1]
+        problems += _mask_classes_of(values, root, ignore_label, self.benchmark_classes(ignore_label), self.name,
+                                     self.mask_values_hint)[1]
         if ignore_label is not None and values and not any(ignore_label in seen for seen in values.values()):
             otherwise = (f" (the {self.name} format ignores {ignore_label} unless told otherwise)" if ignore_label == self.VOID
                          else "; else drop --ignore-label")
@@ -295,6 +297,11 @@ class SegmentationFormat(_TwoFolderFormat):
         ``None`` here, where masks hold bare ids."""
         return None
 
+    def benchmark_classes(self, ignore_label: int | None = None) -> int | None:
+        """The fixed class count of a benchmark's layout read with ``ignore_label``, whatever classes its
+        masks hold (a subset's too); ``None`` here, where the count comes from the masks."""
+        return None
+
     def num_classes(self, root: Path, ignore_label: int | None = None) -> int:
         """The class count of the whole dataset, from the paired lossless masks of every split (as
         :meth:`validate` counts them), so that every split opens with the same classes."""
@@ -303,7 +310,8 @@ class SegmentationFormat(_TwoFolderFormat):
             if is_lossless_mask(mask)
         ]
         stamps = tuple((mask, stat.st_mtime_ns, stat.st_size) for mask in masks for stat in [mask.stat()])
-        num_classes, problems = _mask_classes(stamps, root, ignore_label)
+        num_classes, problems = _mask_classes(stamps, root, ignore_label, self.benchmark_classes(ignore_label), self.name,
+                                              self.mask_values_hint)
         raise_if_problems(problems, root, self.name, {} if ignore_label is None else {"ignore_label": ignore_label})
         return num_classes
 
@@ -318,9 +326,13 @@ class VoidIgnoringFormat(SegmentationFormat):
     VOID: int | None = 255
     masks_source = ""
     CLASS_NAMES: tuple[str, ...] = ()  # the names of the class ids 0, 1, ... with VOID ignored
+    CLASSES: int | None = None  # the benchmark's class count with VOID ignored (None: from the masks)
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
         return list(self.CLASS_NAMES) if self.CLASS_NAMES and self._ignored_value(ignore_label) == self.VOID else None
+
+    def benchmark_classes(self, ignore_label: int | None = None) -> int | None:
+        return self.CLASSES if self._ignored_value(ignore_label) == self.VOID else None
 
     def near_miss_hints(self, root: Path) -> list[str]:
         images, masks = (root / folder for folder in self.folders)
@@ -354,9 +366,29 @@ class VoidIgnoringFormat(SegmentationFormat):
 
 
 @functools.lru_cache(maxsize=16)
-def _mask_classes(stamps: tuple[tuple[Path, int, int], ...], root: Path, ignore_label: int | None) -> tuple[int, list[str]]:
-    """:func:`mask_classes` of the masks in ``stamps`` (path, mtime, size): decoded once per version of the files."""
-    return mask_classes({mask: mask_values(read_mask(mask)) for mask, _, _ in stamps}, root, ignore_label)
+def _mask_classes(stamps: tuple[tuple[Path, int, int], ...], root: Path, ignore_label: int | None, classes: int | None,
+                  name: str, hint: str) -> tuple[int, list[str]]:
+    """:func:`_mask_classes_of` the masks in ``stamps`` (path, mtime, size): decoded once per version of the files."""
+    values = {mask: mask_values(read_mask(mask)) for mask, _, _ in stamps}
+    return _mask_classes_of(values, root, ignore_label, classes, name, hint)
+
+
+def _mask_classes_of(values: dict[Path, set[int]], root: Path, ignore_label: int | None, classes: int | None, name: str,
+                     hint: str) -> tuple[int, list[str]]:
+    """The class count and the masks that break it: from the mask ``values`` (:func:`mask_classes`), or, for a
+    benchmark of ``classes`` classes (the ``name`` format's), that count, with the masks holding other values
+    than its ids and ``ignore_label`` (``hint`` says where such values come from)."""
+    if classes is None:
+        return mask_classes(values, root, ignore_label)
+    first = 1 if ignore_label == 0 else 0  # the ignored 0 below the classes 1..K
+    allowed = set(range(first, first + classes)) | {ignore_label}
+    problems = []
+    for path, seen in values.items():
+        if extra := sorted(seen - allowed):
+            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            problems.append(f"{relative(path, root)}: values {shown} outside the {classes} classes of the {name} benchmark "
+                            f"(values {first}..{first + classes - 1}, and {ignore_label} ignored); {hint}")
+    return classes, problems
 
 
 class UnalignedFormat(DataFormat):
