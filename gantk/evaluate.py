@@ -403,9 +403,11 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         relabelled = "" if label == trained else (
             f" (it was trained {'without an ignore label' if trained is None else f'with the ignore label {trained}'}, and "
             f"--ignore-label {'none' if label is None else label} makes other mask values its classes)")
+        holds = (f"the {data_format} format of {data} has its benchmark's {found} classes" if layout.benchmark_classes(label)
+                 else f"the masks of {data} hold {found}")
         raise DataError(
-            f"the checkpoint's model predicts {config['num_classes']} classes, but the masks of {data} hold {found} "
-            f"({held}); evaluate on data with the classes the model was trained on{relabelled}."
+            f"the checkpoint's model predicts {config['num_classes']} classes, but {holds} ({held}); evaluate on data with "
+            f"the classes the model was trained on{relabelled}."
         )
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}

@@ -140,6 +140,8 @@ def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
     payload = ckpt.load_checkpoint(run)
     with pytest.raises(CheckpointError, match="different settings.*gen_opt"):
         Trainer(tiny_config(pairs, run, max_steps=4, gen_opt={"ngf": 4}), resume_from=payload, progress=False).fit()
+    with pytest.raises(CheckpointError, match="different settings .*disc: 'patch70' then, 'pixel' now"):
+        Trainer(tiny_config(pairs, run, max_steps=4, disc="pixel"), resume_from=payload, progress=False).fit()
     system = ckpt.system_from_config({**payload["system"], "gen_opt": {"ngf": 4, "num_downs": 5}})
     with pytest.raises(CheckpointError, match=r"another architecture .* \(\d+ size mismatches, e\.g\. networks\.G\.\S+: "
                                               r"\[8, 3, 4, 4\] in the checkpoint, \[4, 3, 4, 4\] here\)") as error:

@@ -11,6 +11,7 @@ from PIL import Image
 from gantk.cli import cli
 from gantk.data import check_dataset, detect_format, open_dataset
 from gantk.errors import DataError
+from gantk.evaluate import open_eval_split
 from gantk.train.checkpoint import load_checkpoint
 from helpers import TINY_FLAGS, smooth_image
 
@@ -68,6 +69,9 @@ def test_a_voc_subset_keeps_the_21_classes_and_a_mask_of_other_values_is_named(v
         aeroplanes.putpalette(VOC_PALETTE)
         aeroplanes.save(mask)
     assert check_dataset(voc).splits["train"].num_classes == 21
+    with pytest.raises(DataError, match=r"the checkpoint's model predicts 3 classes, but the voc format of .*VOC2012 has its "
+                                        r"benchmark's 21 classes \(ids 0..20, 255 ignored\)"):  # a model of an older gantk
+        open_eval_split(voc, {"num_classes": 3, "ignore_label": 255, "load_size": 32, "crop_size": 32}, "val")
     gray = np.array(Image.open(masks[0]).convert("RGB").convert("L"))  # the palette's colours as luminance
     Image.fromarray(gray).save(masks[0])
     with pytest.raises(DataError) as raised:

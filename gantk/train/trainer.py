@@ -314,8 +314,11 @@ class Trainer:
                 if saved.get(k) != sys_config.get(k) and not (k.endswith("_defaults") and saved.get(k) is None)  # None: not recorded
             )
             if changed:
+                described = [f"{k}: {saved.get(k)!r} then, {sys_config.get(k)!r} now"
+                             if all(isinstance(v, (str, int, float, type(None))) for v in (saved.get(k), sys_config.get(k))) else k
+                             for k in changed]
                 raise CheckpointError(
-                    f"checkpoint {self.resume_from['path']} was made with different settings ({', '.join(changed)}); "
+                    f"checkpoint {self.resume_from['path']} was made with different settings ({'; '.join(described)}); "
                     "resume with the data and options of the original run."
                 )
         torch.manual_seed(self.config.seed)
