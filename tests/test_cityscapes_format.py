@@ -80,6 +80,21 @@ def test_label_ids_saved_as_training_ids_are_named_with_how_to_write_the_trainin
         "cityscapes benchmark (values 0..18, and 255 ignored); the _labelTrainIds.png masks hold the training ids")
 
 
+def test_broken_links_in_cityscapes_are_named_as_such(cityscapes):
+    photo = cityscapes / "leftImg8bit" / "train" / "aachen" / "aachen_000000_000000_leftImg8bit.png"
+    mask = cityscapes / "gtFine" / "train" / "bochum" / "bochum_000001_000000_gtFine_labelTrainIds.png"
+    for link in (photo, mask):
+        link.unlink()
+        link.symlink_to(cityscapes / "gone.png")
+    with pytest.raises(DataError) as raised:
+        check_dataset(cityscapes)
+    assert raised.value.problems == [
+        f"{relative}: a broken link (its target {cityscapes / 'gone.png'} does not exist); point it at the file or delete it."
+        for relative in ("leftImg8bit/train/aachen/aachen_000000_000000_leftImg8bit.png",
+                         "gtFine/train/bochum/bochum_000001_000000_gtFine_labelTrainIds.png")
+    ]
+
+
 def test_folders_without_a_labelled_split_in_common_are_reported(cityscapes):
     for split in ("train", "val"):
         for path in sorted((cityscapes / "gtFine" / split).rglob("*"), reverse=True):

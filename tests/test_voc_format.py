@@ -93,6 +93,16 @@ def test_voc_problems_name_the_list_and_the_file(voc):
             "'2008_000001.*'; add it or remove the line.") in problems
 
 
+def test_a_broken_link_in_voc_is_named_as_one_once(voc):
+    image = voc / "JPEGImages" / "2007_000001.jpg"  # listed in train.txt and trainval.txt
+    image.unlink()
+    image.symlink_to(voc / "gone.jpg")
+    with pytest.raises(DataError) as raised:
+        check_dataset(voc)
+    assert raised.value.problems == [f"JPEGImages/2007_000001.jpg: a broken link (its target {voc / 'gone.jpg'} does not "
+                                     "exist); point it at the file or delete it."]
+
+
 def test_a_voc_list_counts_as_a_split_while_any_of_its_images_has_a_mask(voc):
     (voc / "SegmentationClass" / "2007_000000.png").unlink()  # the first name of train.txt
     with pytest.raises(DataError, match="train.txt lists 2007_000000, but SegmentationClass/ has no file"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
 from .io import list_images
-from .layout import ordered_splits, relative, subdirs
+from .layout import broken_link_problem, broken_links, ordered_splits, relative, subdirs
 
 IMAGE_SUFFIX = "_leftImg8bit"
 MASK_SUFFIX = "_gtFine_labelTrainIds"
@@ -57,6 +57,8 @@ class CityscapesFormat(VoidIgnoringFormat):
             (city.name, path.stem.removesuffix(MASK_SUFFIX)): path
             for city in subdirs(masks_dir) for path in list_images(city) if path.stem.endswith(MASK_SUFFIX)
         }
+        broken = [link for folder in (images_dir, masks_dir) for city in subdirs(folder) for link in broken_links(city)]
+        problems += [broken_link_problem(link, root) for link in broken]
         if not images:
             problems.append(f"{relative(images_dir, root)}/: no *{IMAGE_SUFFIX}.png photos in city folders; {self._layout_hint}")
         elif not masks:
@@ -71,6 +73,8 @@ class CityscapesFormat(VoidIgnoringFormat):
             mask = masks.get((image.parent.name, name))
             if mask is None:
                 expected = masks_dir / image.parent.name / f"{name}{MASK_SUFFIX}.png"
+                if expected in broken:  # named as such above
+                    continue
                 problems.append(f"{relative(image, root)}: no mask {relative(expected, root)}; add it or delete the photo.")
             else:
                 pairs.append((image, mask))

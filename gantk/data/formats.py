@@ -271,7 +271,7 @@ class SegmentationFormat(_TwoFolderFormat):
             warnings.warn(f"{root}: no mask holds the ignore label {ignore_label}, so no pixel is ignored; if the masks "
                           f"mark pixels to ignore with another value, name it with --ignore-label{otherwise}.",
                           GantkWarning, stacklevel=2)
-        return problems
+        return list(dict.fromkeys(problems))  # once each, where splits share files (voc's trainval)
 
     def open(
         self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,

@@ -126,14 +126,18 @@ def broken_links(folder: Path) -> list[Path]:
 
 def note_broken_links(folder: Path, problems: list[str], root: Path | None = None) -> None:
     """Adds the broken links of ``folder`` to ``problems``, named relative to ``root`` if given."""
-    for link in broken_links(folder):
-        try:
-            os.stat(link)
-            looped = False
-        except OSError as error:
-            looped = error.errno == errno.ELOOP
-        why = f"it leads back to itself through {os.readlink(link)}" if looped else f"its target {os.readlink(link)} does not exist"
-        problems.append(f"{relative(link, root) if root else link}: a broken link ({why}); point it at the file or delete it.")
+    problems += [broken_link_problem(link, root) for link in broken_links(folder)]
+
+
+def broken_link_problem(link: Path, root: Path | None = None) -> str:
+    """What is wrong with the broken ``link``, named relative to ``root`` if given."""
+    try:
+        os.stat(link)
+        looped = False
+    except OSError as error:
+        looped = error.errno == errno.ELOOP
+    why = f"it leads back to itself through {os.readlink(link)}" if looped else f"its target {os.readlink(link)} does not exist"
+    return f"{relative(link, root) if root else link}: a broken link ({why}); point it at the file or delete it."
 
 
 def reported_stems(folder: Path) -> set[str]:

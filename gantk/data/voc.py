@@ -7,7 +7,7 @@ from pathlib import Path
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
 from .io import list_images, stem_key
-from .layout import ROOT_SPLIT, ordered_splits, relative
+from .layout import ROOT_SPLIT, broken_link_problem, broken_links, ordered_splits, relative
 
 
 class VocFormat(VoidIgnoringFormat):
@@ -59,17 +59,21 @@ class VocFormat(VoidIgnoringFormat):
         images, masks = (self._files(root, folder) for folder in self.folders)
         if split == ROOT_SPLIT:
             names, listing = sorted(masks), None
+            problems += [broken_link_problem(link, root) for link in broken_links(root / self.folders[1])]
             if not names:
                 problems.append(f"{root}: SegmentationClass/ holds no masks; {self._layout_hint}")
         else:
             listing = root / self.lists / f"{split}.txt"
             names = self._names(listing)
+        broken = {stem_key(link): link for folder in self.folders for link in broken_links(root / folder)}
         pairs = []
         for name in names:
             lacking = [f"{folder}/" for folder, files in zip(self.folders, (images, masks)) if name not in files]
             missing = f"{' and '.join(lacking)} {'have' if len(lacking) > 1 else 'has'}"
             if not lacking:
                 pairs.append((images[name], masks[name]))
+            elif name in broken:
+                problems.append(broken_link_problem(broken[name], root))
             elif listing is None:
                 problems.append(f"{relative(masks[name], root)}: {missing} no image named '{name}.*'; add it or delete the mask.")
             else:
