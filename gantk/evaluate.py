@@ -412,8 +412,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}
     sizes = {"load_size": config.get("load_size"), "crop_size": config.get("crop_size"), "resize": config.get("resize", "square")}
-    with _naming_the_models_ignore_label(models_label):
-        dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
+    dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
     if not unpaired:
         return dataset
     files = getattr(dataset, "files", None)

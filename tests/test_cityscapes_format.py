@@ -121,3 +121,6 @@ def test_train_and_evaluate_on_cityscapes(cityscapes, tmp_path):
     scores = evaluate(run, cityscapes, split="val")
     assert scores["data_format"] == "cityscapes" and scores["images"] == 2
     assert 0 <= scores["metrics"]["pixel_accuracy"] <= 1
+    with pytest.raises(DataError, match=r"has no split 'test' \(found: train, val\)") as raised:
+        evaluate(run, cityscapes, split="test")
+    assert "Note" not in str(raised.value)  # the model's ignore label has nothing to do with it
