@@ -80,6 +80,7 @@ def translate(
     if not overwrite:
         refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs))
+    warn_of_aligned_pairs(model, dataset.files["A"], direction)
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
     loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept)
@@ -181,6 +182,23 @@ def warn_of_skipped_files(folder: Path) -> None:
         named = ", ".join((others + folders)[:3]) + (" ..." if len(others) + len(folders) > 3 else "")
         warnings.warn(f"{folder}: skipped {' and '.join(counts)} ({named}); convert or move what should be translated.",
                       GantkWarning, stacklevel=3)
+
+
+def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: str) -> None:
+    """Warn when a model trained on side-by-side pairs (the aligned format) is given images shaped as such pairs."""
+    if model.config.get("data_format") != "aligned":
+        return
+    for path in inputs[:3]:  # a folder of such pairs holds nothing else
+        try:
+            info = probe(path)
+        except DataError:  # named with the other unreadable inputs
+            continue
+        if info.width == 2 * info.height:
+            side, half = ("A", "left") if direction == "AtoB" else ("B", "right")
+            warnings.warn(f"{path} is twice as wide as high, as the side-by-side pairs the model trained on (aligned format); "
+                          f"translate takes each file whole, both halves as one input: translate the {side} sides, the "
+                          f"{half} halves of the pairs, cut out.", GantkWarning, stacklevel=3)
+            return
 
 
 def refuse_to_overwrite_inputs(inputs: list[Path], planned: list[tuple[Path, Path]], output_dir: Path) -> None:

@@ -612,6 +612,23 @@ def test_a_loaded_model_translates_as_loaded_and_leaves_its_running_statistics_a
         translate(model, pairs / "A", tmp_path / "other", eval_mode=True)
 
 
+def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cut_out_the_inputs(tmp_path):
+    from gantk.data import read_image, write_png
+    from gantk.translate import translate
+
+    pairs = write_paired(tmp_path / "pairs", count=3, size=40)
+    for a in sorted((pairs / "A").iterdir()):
+        sides = [read_image(a), read_image(pairs / "B" / a.name)]
+        write_png(torch.cat(sides, dim=-1).float() / 127.5 - 1, tmp_path / "aligned" / "train" / a.name)
+    run = Trainer(TrainConfig(data=str(tmp_path / "aligned"), out=str(tmp_path / "run"), **TINY), progress=False).fit()
+    with pytest.warns(GantkWarning, match=r"0.png is twice as wide as high, as the side-by-side pairs the model trained on "
+                                          r"\(aligned format\); .* translate the A sides, the left halves of the pairs"):
+        translate(run, tmp_path / "aligned" / "train", tmp_path / "out", eval_mode=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        translate(run, pairs / "A", tmp_path / "halves", eval_mode=True)
+
+
 def test_a_run_without_a_crop_size_is_evaluated_and_translated_at_its_load_size(image_run, tmp_path):
     from gantk.data import read_image
     from gantk.train import checkpoint as ckpt
