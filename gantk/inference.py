@@ -73,8 +73,9 @@ class TrainedModel:
         if isinstance(images, Image.Image):
             images = image_from_pil(images)
         if not isinstance(images, torch.Tensor):
-            raise DataError(f"images must be a torch tensor or a PIL image, got {type(images).__name__}: convert it "
-                            "(torch.from_numpy, say).")
+            how = ("read the file with gantk.data.read_image" if isinstance(images, (str, os.PathLike))
+                   else "convert it (torch.from_numpy, say)")
+            raise DataError(f"images must be a torch tensor or a PIL image, got {type(images).__name__}: {how}.")
         shape = tuple(images.shape)
         images = images[None] if images.dim() == 3 else images
         if images.dim() != 4 or images.shape[1] not in (1, 3, 4):

@@ -681,7 +681,7 @@ def test_loading_and_seeding_a_model_leave_the_callers_random_state_alone(image_
     assert torch.equal(torch.rand(3), expected) and seeded_gpus == []  # a CPU model seeds no GPU's generator
 
 
-def test_model_inputs_refuse_values_that_are_not_finite(image_run):
+def test_model_inputs_refuse_values_that_are_not_finite(image_run, tmp_path):
     from gantk.inference import TrainedModel
 
     images = torch.zeros(1, 3, 32, 32)
@@ -691,6 +691,8 @@ def test_model_inputs_refuse_values_that_are_not_finite(image_run):
         model.inputs(images)
     with pytest.raises(DataError, match="images must be a torch tensor or a PIL image, got ndarray: convert it"):
         model.inputs(images.numpy())
+    with pytest.raises(DataError, match="got PosixPath: read the file with gantk.data.read_image"):
+        model.inputs(tmp_path / "image.png")
 
 
 def test_a_model_names_what_it_takes_when_given_something_else(image_run, tmp_path):
