@@ -88,6 +88,17 @@ def test_other_evaluation_settings_evaluate_again_without_training(study, monkey
     assert seeds == [5] * 4  # each cell's evaluation and its samples.png column
 
 
+
+def test_a_cell_evaluated_again_is_scored_at_its_studys_step_after_its_run_went_on(study):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    Trainer.resume(out / "l1", {"max_steps": 3}, progress=False).fit()  # gantk train --resume, outside the study
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "l1" / "eval.json").read_text())
+    assert saved["step"] == 2 and saved["checkpoint"].endswith("checkpoint-00000002.pt")
+
+
 @pytest.mark.parametrize("scored_otherwise", [
     lambda evaluation: evaluation.pop("inception_resize"),  # as results of the earlier resize were saved
     lambda evaluation: evaluation.update(inception_sha1="0" * 40),  # as if scored with other weights (here: none)
@@ -292,6 +303,7 @@ def test_evaluation_options_reach_every_cell(study, monkeypatch):
 @pytest.mark.parametrize("bad_cell, message", [
     ('disc = "patch286"', r"D \(patch286\) needs images of at least 96 px"),
     ('loss = "l1"', "has no adversarial term"),
+    ("batch_size = 50", "the dataset has 4 samples per process, fewer than --batch-size 50"),
 ])
 def test_a_cell_that_cannot_train_is_reported_before_any_cell_trains(study, bad_cell, message):
     grid, pairs, out = study
@@ -414,6 +426,26 @@ def test_shared_objective_options_no_cell_uses_are_refused_before_training(study
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--loss-opt", "lsgan.real_label=0.9")
     assert result.exit_code != 0 and not out.exists()
     assert "objective options for 'lsgan' (--loss-opt or loss_opt), a term no cell's objective has (the cells use bce, l1)" in result.output
+
+
+def test_a_cell_folder_of_other_files_and_unknown_evaluation_options_are_refused_before_any_cell_trains(study):
+    grid, pairs, out = study
+    (out / "l1+cgan").mkdir(parents=True)
+    (out / "l1+cgan" / "notes.txt").write_text("mine")
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 1 and "cell 'L1+cGAN': --out" in result.output and "(notes.txt)" in result.output
+    assert not (out / "l1").exists()
+    with pytest.raises(AblationError, match=r"eval_options splt: not options of gantk.evaluate.evaluate"):
+        run_ablation(load_grid(str(grid)), pairs, out, eval_options={"splt": "test"})
+
+
+def test_a_study_folder_of_another_grid_is_not_written_over(study):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    grid.write_text(GRID.replace('name = "tiny"', 'name = "other"'))
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 1 and f"--out {out} holds the study of grid tiny, whose results grid other would replace" \
+        in " ".join(result.output.split())
 
 
 def test_a_study_is_not_written_into_a_folder_of_other_files(study):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,9 @@ def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
     fig, axes = figure(1, len(names), figsize=(2.6 * len(names), 3.6))
     for axis, name in zip(axes[0], names):
         values = [r["metrics"].get(name) for r in results]
-        axis.bar(range(len(values)), [v if v is not None else 0 for v in values], color="#4c72b0")
+        axis.bar(range(len(values)), [math.nan if v is None else v for v in values], color="#4c72b0")
+        for i in (i for i, v in enumerate(values) if v is None):
+            axis.text(i, 0, "n/a", ha="center", va="bottom", fontsize=8)
         axis.set_title(f"{name} {'↑' if name in HIGHER_IS_BETTER else '↓'}", fontsize=10)
         axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
         axis.tick_params(axis="y", labelsize=8)

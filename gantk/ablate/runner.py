@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -18,7 +19,7 @@ from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS
-from ..train.trainer import schedule_steps
+from ..train.trainer import epoch_steps, schedule_steps
 from .grids import AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options
 from .outputs import STUDY_FILES, write_outputs
 
@@ -65,6 +66,7 @@ def run_ablation(
     out, components = Path(out), components or default_components()
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid)
+    check_eval_options(eval_options)
     check_shared_loss_options(grid, common, components)
     check_study_dir(grid, out)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
@@ -102,7 +104,8 @@ def run_ablation(
                 log(f"{label}: evaluating")
             options = {"progress": progress, "data_format": trainer.config.data_format, "device": trainer.config.device,
                        "components": components, **eval_options}
-            result = evaluate(run_dir, data, feature_cache=feature_cache, **options)
+            # the checkpoint it was scored with, where the cell's run went on since (gantk train --resume)
+            result = evaluate(saved["checkpoint"] if saved else run_dir, data, feature_cache=feature_cache, **options)
         except AblationError:
             raise
         except GantkError as error:
@@ -113,6 +116,14 @@ def run_ablation(
     write_outputs(grid, results, data, out, eval_options, components)
     log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
     return results
+
+
+def check_eval_options(eval_options: dict[str, Any]) -> None:
+    """Refuse options :func:`~gantk.evaluate.evaluate` does not take, or that the study sets for each cell."""
+    taken = set(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache"}
+    if unknown := sorted(set(eval_options) - taken):
+        raise AblationError(f"eval_options {', '.join(unknown)}: not options of gantk.evaluate.evaluate that a study "
+                            f"passes on; it takes {', '.join(sorted(taken))}.")
 
 
 def check_study_dir(grid: Grid, out: Path) -> None:
@@ -132,6 +143,18 @@ def check_study_dir(grid: Grid, out: Path) -> None:
         raise AblationError(
             f"--out {out} holds files that are not a gantk ablate study's ({foreign}); choose a new or empty directory."
         )
+    if (other := _study_grid(out)) not in (None, grid.name):
+        raise AblationError(f"--out {out} holds the study of grid {other}, whose results grid {grid.name} would replace; "
+                            "choose a new --out for it.")
+
+
+def _study_grid(out: Path) -> str | None:
+    """The name of the grid whose results ``out`` holds; ``None`` for none (or a damaged file)."""
+    try:
+        saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved.get("grid") if isinstance(saved, dict) else None
 
 
 def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
@@ -149,7 +172,9 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         summaries[read_as] = trainer.summary
         system = trainer.build_system(train, torch.device("cpu"))
         config = trainer.config
-        trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, len(train) // config.batch_size))
+        trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, epoch_steps(len(train), config.batch_size)))
+        if not ckpt.list_checkpoints(trainer.run_dir):  # one with checkpoints is resumed
+            trainer.check_run_dir()
         evaluated = open_eval_split(data, trainer.system_config, split, data_format, components=components)
         if isinstance(evaluated, UnpairedSplit) and not scorable_unpaired:
             raise unscorable_unpaired(data)

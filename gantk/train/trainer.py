@@ -130,6 +130,13 @@ class TrainingParts:
     graphs: StepGraphs | None = None
 
 
+def epoch_steps(items: int, batch_size: int) -> int:
+    """The steps of an epoch of ``items`` (per process) in full batches of ``batch_size``; none is an error."""
+    if items < batch_size:
+        raise OptionError(f"the dataset has {items} samples per process, fewer than --batch-size {batch_size}.")
+    return items // batch_size
+
+
 def schedule_steps(max_steps: int | None, epochs: int | None, steps_per_epoch: int) -> int:
     """The steps of a schedule set in steps (``max_steps``, which wins) or in epochs."""
     return max_steps or (epochs or 0) * steps_per_epoch
@@ -188,7 +195,7 @@ class Trainer:
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _check_run_dir(self) -> None:
+    def check_run_dir(self) -> None:
         """A new run needs an empty (or missing) folder, or one left by a run that stopped before its first checkpoint."""
         if self.resume_from is not None:
             return
@@ -216,7 +223,7 @@ class Trainer:
         if process.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             held.enter_context(run_files.claimed(self.run_dir))
-            self._check_run_dir()  # again, now that no other process can write checkpoints here
+            self.check_run_dir()  # again, now that no other process can write checkpoints here
             if self.resume_from is None:
                 run_files.clear_outputs(self.run_dir)
             with replacing(self.run_dir / run_files.CONFIG) as handle:
@@ -393,16 +400,14 @@ class Trainer:
         device = resolve_device(config.device, process.local_rank)
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
-        self._check_run_dir()
+        self.check_run_dir()
         dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         self.train_items = len(dataset)
         if self.resume_from is not None:
             warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
-        steps_per_epoch = len(sampler) // config.batch_size
-        if steps_per_epoch == 0:
-            raise OptionError(f"the dataset has {len(sampler)} samples per process, fewer than --batch-size {config.batch_size}.")
+        steps_per_epoch = epoch_steps(len(sampler), config.batch_size)
         self.total_steps = schedule_steps(config.max_steps, config.epochs, steps_per_epoch)
         self.check_every_phase_runs(self.system, self.total_steps)
         if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
