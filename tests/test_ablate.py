@@ -437,6 +437,11 @@ def test_a_cell_folder_of_other_files_and_unknown_evaluation_options_are_refused
     assert not (out / "l1").exists()
     with pytest.raises(AblationError, match=r"eval_options splt: not options of gantk.evaluate.evaluate"):
         run_ablation(load_grid(str(grid)), pairs, out, eval_options={"splt": "test"})
+    config = out.with_name("run.toml")
+    config.write_text(f'data = "{pairs}"\nmax_steps = 2\n')
+    refused = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", config)
+    assert refused.exit_code == 1 and "data among the settings every cell shares: a study takes them as its data and out" \
+        in refused.output and str(config) in refused.output
 
 
 def test_a_study_folder_of_another_grid_is_not_written_over(study):

@@ -66,6 +66,9 @@ def run_ablation(
     out, components = Path(out), components or default_components()
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid)
+    if reserved := sorted({"data", "out"} & set(common)):
+        raise AblationError(f"{', '.join(reserved)} among the settings every cell shares: a study takes them as its data "
+                            "and out (--data, --out); remove them.")
     check_eval_options(eval_options)
     check_shared_loss_options(grid, common, components)
     check_study_dir(grid, out)
