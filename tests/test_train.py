@@ -508,6 +508,11 @@ def test_not_a_checkpoint(tmp_path):
     empty.mkdir()
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         ckpt.load_checkpoint(empty)
+    (tmp_path / "study" / "cell").mkdir(parents=True)
+    (tmp_path / "study" / "cell" / "checkpoint-00000001.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"holds no checkpoint \(checkpoint-\*.pt\); its folders cell/ do \(a study's "
+                                              r"cells\?\): pass one of them\.$"):
+        ckpt.load_checkpoint(tmp_path / "study")
     torch.save({"G.weight": torch.zeros(1)}, empty / "checkpoint-00000001.pt")  # another project's state_dict
     with pytest.raises(CheckpointError, match="is not a gantk checkpoint; pass a checkpoint-"):
         ckpt.load_checkpoint(empty)

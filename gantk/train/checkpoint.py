@@ -53,10 +53,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if path.is_dir():
         found = list_checkpoints(path)
         if not found:
-            raise CheckpointError(
-                f"{path} holds no checkpoint (checkpoint-*.pt): pass a run directory that gantk train wrote checkpoints to "
-                "(or, to translate or evaluate, a checkpoint file)."
-            )
+            runs = sorted(f"{run.name}/" for run in path.iterdir() if run.is_dir() and list_checkpoints(run))
+            inside = f"; its folders {', '.join(runs[:3])}{' ...' if len(runs) > 3 else ''} do (a study's cells?): pass one of them" \
+                if runs else ": pass a run directory that gantk train wrote checkpoints to (or, but to resume, a checkpoint file)"
+            raise CheckpointError(f"{path} holds no checkpoint (checkpoint-*.pt){inside}.")
         return found[-1]
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass a .pt file or a run directory.")
