@@ -2,8 +2,8 @@
 
 Derives the pairs from ``../shared/data/photos`` (split by photo) unless they exist, runs
 ``gantk ablate`` for each grid with the same seed, steps and data, and copies the tables into
-``benchmarks/ablation/results/`` and the plots into ``docs/images/ablation/``. Re-running skips
-finished cells.
+``benchmarks/ablation/results/`` and the plots into ``docs/images/ablation/`` (not with ``--trial``).
+Re-running skips finished cells.
 
 Usage: python benchmarks/ablation/run.py [--grids table1,table3,pixel-loss] [--steps 300]
 """
@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=1, help="1, as the paper.")
     parser.add_argument("--width", type=int, default=32, help="ngf and ndf.")
+    parser.add_argument("--trial", action="store_true",
+                        help="Leave benchmarks/ablation/results/ and docs/images/ablation/ as they are (the study stays in --work).")
     args = parser.parse_args()
 
     os.chdir(ROOT)  # relative paths in the results
@@ -42,8 +44,9 @@ def main() -> None:
         if not args.photos.is_dir():
             raise SystemExit(f"{args.photos} not found: pass --photos, a folder of photos.")
         print(derive_pairs(args.photos, pairs, task="edges", size=128, crops_per_photo=8, test_fraction=0.2, seed=0))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    if not args.trial:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        IMAGES.mkdir(parents=True, exist_ok=True)
     for grid in args.grids.split(","):
         out = pairs.parent / grid
         command = [
@@ -56,6 +59,8 @@ def main() -> None:
         start = time.perf_counter()
         ablate_command.main(command, standalone_mode=False)
         print(f"{grid}: {time.perf_counter() - start:.0f} s", flush=True)
+        if args.trial:
+            continue
         shutil.copy(out / "results.json", RESULTS / f"{grid}.json")
         shutil.copy(out / "results.md", RESULTS / f"{grid}.md")
         for name in ("metrics", "samples"):  # 256-colour copies keep the docs small
