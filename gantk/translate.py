@@ -54,7 +54,8 @@ def translate(
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
     must be 1). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
-    is deterministic (``device`` and ``eval_mode`` are for a checkpoint to load; a loaded model runs as it was loaded). Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
+    is deterministic (``device`` and ``eval_mode`` are for a checkpoint to load; a loaded model runs as
+    it was loaded). Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
     0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
     input. Existing files are replaced only with ``overwrite`` (never the inputs). Inputs that cannot
     be read are left out and named together in a ``DataError`` raised once the others are written.
