@@ -137,6 +137,28 @@ def test_when_the_main_process_stops_on_an_error_the_other_says_why_it_stopped_w
     assert "[rank1]: Traceback" not in result.stderr
 
 
+def test_only_gloo_losing_the_other_end_counts_as_a_lost_process():
+    from gantk.errors import GantkError
+    from gantk.torchrun import ProcessInfo
+    from gantk.train.distributed import peer_loss_explained
+
+    gloo = ("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:561] Connection closed by peer "
+            "[127.0.0.1]:8940. This is typically caused by a remote worker crashing.")
+    with pytest.raises(GantkError, match=r"^lost the connection to another process of this run, 3 step\(s\) into training "
+                                         r"\(torch: Connection closed by peer \[127.0.0.1\]:8940\): "):
+        with peer_loss_explained(ProcessInfo(0, 2), lambda: 3):
+            raise RuntimeError(gloo)
+    own = RuntimeError("upload of metrics failed: [Errno 104] Connection reset by peer")  # this process's own error
+    for info in (ProcessInfo(0, 2), ProcessInfo()):
+        with pytest.raises(RuntimeError) as raised:
+            with peer_loss_explained(info, lambda: 3):
+                raise own
+        assert raised.value is own
+    with pytest.raises(RuntimeError, match="Connection closed by peer"):  # a single process has no other end
+        with peer_loss_explained(ProcessInfo(), lambda: 3):
+            raise RuntimeError(gloo)
+
+
 def test_ctrl_c_under_torchrun_stops_every_process_after_one_step_with_a_checkpoint(tmp_path):
     # Ctrl-C signals the whole foreground group: torchrun, which passes the signal on, and its workers.
     import re

@@ -26,6 +26,8 @@ from .outputs import STUDY_FILES, write_outputs
 EVAL_FILE = run_files.EVAL
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
 EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "seed": 0}
+# What eval_options may hold: evaluate's options but those the study gives each cell.
+EVAL_OPTIONS = frozenset(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache"}
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -123,10 +125,9 @@ def run_ablation(
 
 def check_eval_options(eval_options: dict[str, Any]) -> None:
     """Refuse options :func:`~gantk.evaluate.evaluate` does not take, or that the study sets for each cell."""
-    taken = set(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache"}
-    if unknown := sorted(set(eval_options) - taken):
+    if unknown := sorted(set(eval_options) - EVAL_OPTIONS):
         raise AblationError(f"eval_options {', '.join(unknown)}: not options of gantk.evaluate.evaluate that a study "
-                            f"passes on; it takes {', '.join(sorted(taken))}.")
+                            f"passes on; it takes {', '.join(sorted(EVAL_OPTIONS))}.")
 
 
 def check_study_dir(grid: Grid, out: Path) -> None:

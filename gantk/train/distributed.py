@@ -91,9 +91,9 @@ def stop_agreement(info: ProcessInfo) -> Callable[[int | None], int | None]:
     return agreed
 
 
-# What gloo raises in a collective whose other end has exited.
+# What gloo raises in a collective whose other end has exited: its source location, then one of these.
+_GLOO_SOURCE = re.compile(r"^\[[^\]]*gloo[^\]]*\]\s*")
 PEER_GONE = ("Connection closed by peer", "Connection reset by peer")
-_GLOO_SOURCE = re.compile(r"^\[[^\]]*\]\s*")  # "[path/of/source.cc:line] " before gloo's message
 
 
 @contextlib.contextmanager
@@ -103,11 +103,13 @@ def peer_loss_explained(info: ProcessInfo, steps_done: Callable[[], int]) -> Ite
     try:
         yield
     except RuntimeError as error:
-        lost = isinstance(error, dist.DistNetworkError) or any(text in str(error) for text in PEER_GONE)
-        if not info.distributed or not lost:
+        message = str(error).strip()
+        from_gloo = _GLOO_SOURCE.match(message) and any(text in message for text in PEER_GONE)
+        if not info.distributed or not (from_gloo or isinstance(error, dist.DistNetworkError)):
             raise
-        torch_says = first_sentence(_GLOO_SOURCE.sub("", str(error).strip())) or type(error).__name__
+        torch_says = first_sentence(_GLOO_SOURCE.sub("", message)) or type(error).__name__
         raise GantkError(
             f"lost the connection to another process of this run, {steps_done()} step(s) into training (torch: {torch_says[:300]}): "
-            "a process that stops on an error ends the others this way, and that process printed why."
+            "a process that stops on an error ends the others this way, and prints why; one killed (out of memory, "
+            "say) prints nothing, and torchrun's summary names its signal."
         ) from None
