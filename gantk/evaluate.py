@@ -395,7 +395,9 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         )
     trained = config.get("ignore_label")
     label = trained if ignore_label is None else None if ignore_label == "none" else ignore_label  # None: the format's own
-    models_label = trained if ignore_label is None and wanted_kind == "masks" else None
+    # Whose ignore label a data error is under: the model's, unless given (or the benchmark's own, which 'none' keeps)
+    fixed = isinstance(layout, SegmentationFormat) and layout.benchmark_classes(label) is not None
+    models_label = trained if ignore_label is None and wanted_kind == "masks" and not fixed else None
     with _naming_the_models_ignore_label(models_label):
         found = layout.num_classes(Path(data), label) if isinstance(layout, SegmentationFormat) else None
     if found is not None and found > config["num_classes"]:
@@ -403,11 +405,12 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         relabelled = "" if label == trained else (
             f" (it was trained {'without an ignore label' if trained is None else f'with the ignore label {trained}'}, and "
             f"--ignore-label {'none' if label is None else label} makes other mask values its classes)")
-        holds = (f"the {data_format} format of {data} has its benchmark's {found} classes" if layout.benchmark_classes(label)
-                 else f"the masks of {data} hold {found}")
+        holds = f"the {data_format} format of {data} has its benchmark's {found} classes" if fixed else f"the masks of {data} hold {found}"
+        older = (" (a model trained on part of the benchmark by a gantk that counted the classes its masks held is one "
+                 "such: train it again to score it here; gantk translate runs it)") if fixed else ""
         raise DataError(
             f"the checkpoint's model predicts {config['num_classes']} classes, but {holds} ({held}); evaluate on data with "
-            f"the classes the model was trained on{relabelled}."
+            f"the classes the model was trained on{relabelled}{older}."
         )
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}

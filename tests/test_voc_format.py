@@ -10,7 +10,7 @@ from PIL import Image
 
 from gantk.cli import cli
 from gantk.data import check_dataset, detect_format, open_dataset
-from gantk.errors import DataError
+from gantk.errors import CheckpointError, DataError
 from gantk.evaluate import open_eval_split
 from gantk.train.checkpoint import load_checkpoint
 from helpers import TINY_FLAGS, smooth_image
@@ -78,6 +78,23 @@ def test_a_voc_subset_keeps_the_21_classes_and_a_mask_of_other_values_is_named(v
         check_dataset(voc)
     assert (f"SegmentationClass/{masks[0].name}: values 38, 220 outside the 21 classes of the voc benchmark (values 0..20, and 255 "
             "ignored); masks converted from VOC's palette PNGs to gray or colour hold other values") in raised.value.problems[0]
+    with pytest.raises(DataError, match="values 38, 220 outside the 21 classes") as raised:
+        open_eval_split(voc, {"num_classes": 21, "ignore_label": 255, "load_size": 32, "crop_size": 32}, "val")
+    assert "Note" not in str(raised.value)  # no --ignore-label makes VOC's 255 a class: nothing to suggest
+
+
+def test_a_run_of_an_older_gantk_on_part_of_voc_is_not_resumed_with_other_classes(voc, tmp_path):
+    from gantk.train import TrainConfig, Trainer
+    from gantk.train import checkpoint as ckpt
+
+    run = Trainer(TrainConfig(recipe="seg", data=str(voc), out=str(tmp_path / "run"), max_steps=1, load_size=36, crop_size=32,
+                              batch_size=2, workers=0, gen_opt={"ngf": 8}, disc_opt={"ndf": 8}), progress=False).fit()
+    payload = load_checkpoint(run)
+    payload["system"]["num_classes"] = 3  # as a gantk that counted the classes of these masks trained it
+    ckpt.save_checkpoint(payload.pop("path"), payload)
+    with pytest.raises(CheckpointError, match=r"predicts 3 classes, counted from the masks of part of the voc benchmark by a "
+                                              r"gantk that did not give that format the benchmark's 21 classes"):
+        Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
 
 
 def test_voc_problems_name_the_list_and_the_file(voc):

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
-from ..data.formats import get_format
+from ..data.formats import SegmentationFormat, get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
@@ -320,6 +320,13 @@ class Trainer:
                 k for k in set(saved) | set(sys_config)
                 if saved.get(k) != sys_config.get(k) and not (k.endswith("_defaults") and saved.get(k) is None)  # None: not recorded
             )
+            if "num_classes" in changed and self._benchmark_classes() == sys_config["num_classes"]:
+                raise CheckpointError(
+                    f"checkpoint {self.resume_from['path']} predicts {saved.get('num_classes')} classes, counted from the masks "
+                    f"of part of the {self.config.data_format} benchmark by a gantk that did not give that format the "
+                    f"benchmark's {sys_config['num_classes']} classes: the run cannot continue; start a new one (gantk "
+                    "translate runs its checkpoints)."
+                )
             if changed:
                 described = [f"{k}: {saved.get(k)!r} then, {sys_config.get(k)!r} now"
                              if all(isinstance(v, (str, int, float, type(None))) for v in (saved.get(k), sys_config.get(k))) else k
@@ -345,6 +352,11 @@ class Trainer:
         if self.config.init_from is not None and self.resume_from is None:
             self.config = dataclasses.replace(self.config, init_from=start_from_weights(system, self.config.init_from))
         return system
+
+    def _benchmark_classes(self) -> int | None:
+        """The fixed class count of the run's data format (a benchmark's layout), if it has one."""
+        layout = get_format(self.config.data_format, self.components) if self.config.data_format else None
+        return layout.benchmark_classes(self.config.ignore_label) if isinstance(layout, SegmentationFormat) else None
 
     @contextlib.contextmanager
     def _recipe_options_named(self) -> Iterator[None]:
