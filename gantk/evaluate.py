@@ -12,7 +12,6 @@ import contextlib
 import functools
 import json
 import math
-import shlex
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from tqdm import tqdm
 from .data import detect_format, open_dataset
 from .data.datasets import SingleDataset, collate_same_size
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
-from .data.layout import ROOT_SPLIT
+from .data.layout import ROOT_SPLIT, check_command
 from .data.sampler import in_order
 from .data.transforms import PairedTransform, match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
@@ -148,7 +147,9 @@ def evaluate(
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
-    batches = functools.partial(_batches, data=data, batch_size=batch_size, workers=workers, progress=progress)
+    label = getattr(dataset, "ignore_label", None)
+    check = check_command(Path(data), dataset.format, True, {} if label is None else {"ignore_label": label})
+    batches = functools.partial(_batches, check=check, batch_size=batch_size, workers=workers, progress=progress)
 
     with model.seeded(seed), torch.no_grad(), freed_memory_kept(model.device):
         if unpaired:
@@ -233,9 +234,9 @@ def unscorable_unpaired(data: str | Path) -> DataError:
                      f"InceptionV3 weights: {HOW_TO_GET}.")
 
 
-def _batches(dataset: Any, desc: str, *, data: str | Path, batch_size: int, workers: int, progress: bool) -> Iterator[dict[str, Any]]:
-    """``dataset`` (of ``data``) in order and in batches, with a progress bar. Reading stops at the first
-    file that cannot be read, so its error says how to find them all."""
+def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: int, progress: bool) -> Iterator[dict[str, Any]]:
+    """``dataset`` in order and in batches, with a progress bar. Reading stops at the first file that cannot
+    be read, so its error says how to find them all: the ``check`` command."""
     loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers,
                         collate_fn=collate_same_size)
     try:
@@ -245,8 +246,7 @@ def _batches(dataset: Any, desc: str, *, data: str | Path, batch_size: int, work
         if isinstance(error, WorkerEnded):
             raise
         del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
-        raise DataError(f"{error} `gantk data check {shlex.quote(str(data))}` checks every file of the dataset at once.",
-                        error.problems) from None
+        raise DataError(f"{error} `{check}` checks every file of the dataset at once.", error.problems) from None
 
 
 def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,

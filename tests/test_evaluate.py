@@ -893,7 +893,7 @@ def test_a_data_error_is_its_message_alone_with_how_to_find_every_unreadable_fil
     with pytest.raises(DataError) as failed:
         evaluate(run, data, split="train", workers=workers, progress=False)
     assert str(failed.value).startswith(f"{damaged}: cannot be decoded as an image (") and "Traceback" not in str(failed.value)
-    assert str(failed.value).endswith(f"`gantk data check {data}` checks every file of the dataset at once.")
+    assert str(failed.value).endswith(f"`gantk data check {data} --data-format paired` checks every file of the dataset at once.")
     assert not multiprocessing.active_children()
 
 

@@ -324,6 +324,13 @@ def test_a_model_trained_with_255_ignored_is_scored_on_0_255_binary_masks_with_n
     bordered = write_void_bordered(tmp_path / "voc", num_classes=2)
     out = tmp_path / "run"
     Trainer(TrainConfig(recipe="seg", data=str(bordered), ignore_label=255, out=str(out), **TINY), progress=False).fit()
+    image = sorted((bordered / "test" / "images").iterdir())[0]
+    kept = image.read_bytes()
+    image.write_bytes(kept[:100])  # its header is whole: decoding it fails
+    with pytest.raises(DataError, match=rf"`gantk data check {bordered} --data-format segmentation --ignore-label 255` checks "
+                                        "every file"):  # as the model reads the masks
+        evaluate(out, bordered, progress=False)
+    image.write_bytes(kept)
     binary = write_segmentation(tmp_path / "binary", count=4, size=40, num_classes=2)  # 0 and 255
     refused = run("eval", "--checkpoint", out, "--data", binary)
     assert refused.exit_code != 0 and "no mask holds a class but 0 once 255 is ignored" in refused.output
