@@ -196,9 +196,10 @@ def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: st
             continue
         if info.width == 2 * info.height:
             side, half = ("A", "left") if direction == "AtoB" else ("B", "right")
-            warnings.warn(f"{path} is twice as wide as high, as the side-by-side pairs the model trained on (aligned format); "
-                          f"translate takes each file whole, both halves as one input: translate the {side} sides, the "
-                          f"{half} halves of the pairs, cut out.", GantkWarning, stacklevel=3)
+            warnings.warn(f"{path} is twice as wide as high, as a side-by-side pair of square images is, and the model "
+                          "trained on side-by-side pairs (aligned format): if it is one, translate takes it whole, both "
+                          f"halves as one input; translate the {side} sides, the {half} halves cut out.", GantkWarning,
+                          stacklevel=3)
             return
 
 

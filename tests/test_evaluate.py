@@ -621,8 +621,9 @@ def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cu
         sides = [read_image(a), read_image(pairs / "B" / a.name)]
         write_png(torch.cat(sides, dim=-1).float() / 127.5 - 1, tmp_path / "aligned" / "train" / a.name)
     run = Trainer(TrainConfig(data=str(tmp_path / "aligned"), out=str(tmp_path / "run"), **TINY), progress=False).fit()
-    with pytest.warns(GantkWarning, match=r"0.png is twice as wide as high, as the side-by-side pairs the model trained on "
-                                          r"\(aligned format\); .* translate the A sides, the left halves of the pairs"):
+    with pytest.warns(GantkWarning, match=r"0.png is twice as wide as high, as a side-by-side pair of square images is, and "
+                                          r"the model trained on side-by-side pairs \(aligned format\): .* translate the A "
+                                          r"sides, the left halves cut out"):
         translate(run, tmp_path / "aligned" / "train", tmp_path / "out", eval_mode=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

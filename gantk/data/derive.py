@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,9 +120,9 @@ def derive_pairs(
     """
     check_choice("task", task, TASKS)
     for name, value, kind, valid, wanted in (
-        ("size", size, int, lambda v: v >= 16, "an integer of at least 16"),
-        ("crops_per_photo", crops_per_photo, int, lambda v: v >= 1, "an integer of at least 1"),
-        ("test_fraction", test_fraction, (int, float), lambda v: 0 <= v < 1, "a number in [0, 1): some photos must be left to train on"),
+        ("size", size, numbers.Integral, lambda v: v >= 16, "an integer of at least 16"),
+        ("crops_per_photo", crops_per_photo, numbers.Integral, lambda v: v >= 1, "an integer of at least 1"),
+        ("test_fraction", test_fraction, numbers.Real, lambda v: 0 <= v < 1, "a number in [0, 1): some photos must be left to train on"),
     ):
         if isinstance(value, bool) or not isinstance(value, kind) or not valid(value):
             raise OptionError(f"{name} must be {wanted}, got {value!r}.")

@@ -43,7 +43,7 @@ def check_width(option: str, value: int) -> None:
 def check_channels(**channels: int) -> None:
     """Raise ``OptionError`` unless each of ``channels`` (a network's image channels by option) is at least 1."""
     for option, value in channels.items():
-        if value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise OptionError(f"{option}={value!r} is not valid: it is a number of image channels, at least 1 (1 for gray, "
                               "3 for RGB; gantk sets it from the data).")
 

@@ -398,7 +398,8 @@ class Trainer:
         """
         if self.step:
             raise OptionError(f"this Trainer has trained the run in {self.run_dir} (to step {self.step}): continue it with "
-                              f"Trainer.resume({str(self.run_dir)!r}), with a longer max_steps or epochs among the overrides.")
+                              f"Trainer.resume({str(self.run_dir)!r}) (a finished run with a longer max_steps or epochs "
+                              "among the overrides).")
         with contextlib.ExitStack() as held:
             return self._fit(held)
 
