@@ -10,7 +10,7 @@ from PIL import Image
 
 from gantk.cli import cli
 from gantk.data import check_dataset, detect_format, open_dataset
-from gantk.errors import CheckpointError, DataError
+from gantk.errors import CheckpointError, DataError, GantkWarning
 from gantk.evaluate import open_eval_split
 from gantk.train.checkpoint import load_checkpoint
 from helpers import TINY_FLAGS, smooth_image
@@ -120,7 +120,7 @@ def test_a_broken_link_in_voc_is_named_as_one_once(voc):
                                      "exist); point it at the file or delete it."]
 
 
-def test_a_voc_list_counts_as_a_split_while_any_of_its_images_has_a_mask(voc):
+def test_a_voc_list_counts_as_a_split_while_most_of_its_images_have_a_mask(voc):
     (voc / "SegmentationClass" / "2007_000000.png").unlink()  # the first name of train.txt
     with pytest.raises(DataError, match="train.txt lists 2007_000000, but SegmentationClass/ has no file"):
         check_dataset(voc)
@@ -132,6 +132,15 @@ def test_a_voc_list_counts_as_a_split_while_any_of_its_images_has_a_mask(voc):
         mask.rename(mask.with_suffix(".PNG"))
     summary = check_dataset(voc)  # a byte-order mark, Windows line ends, a name listed twice, upper-case extensions
     assert {name: split.items for name, split in summary.splits.items()} == {"train": 3, "val": 3, "trainval": 6}
+
+
+def test_a_list_of_masks_kept_elsewhere_is_no_split_and_is_named(voc):
+    augmented = [f"2007_{i:06d}" for i in range(4)] + [f"2011_{i:06d}" for i in range(5)]  # most masks in SegmentationClassAug/
+    (voc / "ImageSets" / "Segmentation" / "train_aug.txt").write_text("".join(f"{name}\n" for name in augmented))
+    with pytest.warns(GantkWarning, match=r"ImageSets/Segmentation/train_aug.txt: 4 of its 9 images have a mask in "
+                                          r"SegmentationClass/, so it is no split"):
+        summary = check_dataset(voc)
+    assert list(summary.splits) == ["train", "val", "trainval"]
 
 
 def test_voc_without_lists_pairs_every_mask_with_its_image(tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from ..errors import GantkWarning
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
 from .io import list_images, stem_key
@@ -14,8 +16,8 @@ class VocFormat(VoidIgnoringFormat):
     """Pascal VOC segmentation: JPEGImages/ with SegmentationClass/ masks; splits listed in ImageSets/Segmentation/.
 
     Each split is the list ``ImageSets/Segmentation/<split>.txt`` (``train``, ``val``, ``trainval``),
-    one image name per line; a list none of whose images has a mask (VOC2012's ``test``, whose masks
-    were never published) is no split. Without lists, every mask of ``SegmentationClass/`` pairs with
+    one image name per line; a list most of whose images have no mask (VOC2012's ``test``, whose masks
+    were never published; SBD's ``train_aug``, whose masks are elsewhere) is no split. Without lists, every mask of ``SegmentationClass/`` pairs with
     its image. Images without a mask (most of ``JPEGImages/``, which also serves detection) are left
     out. The masks' 255 ("void") is ignored unless another ``ignore_label`` is given.
     """
@@ -38,7 +40,16 @@ class VocFormat(VoidIgnoringFormat):
         if not self.detect(root):
             return []
         masks = self._files(root, self.folders[1])
-        listings = [path for path in (root / self.lists).glob("*.txt") if not masks.keys().isdisjoint(self._names(path))]
+        listings = []
+        for path in sorted((root / self.lists).glob("*.txt")):
+            names = self._names(path)
+            masked = sum(name in masks for name in names)
+            if 2 * masked > len(names):
+                listings.append(path)
+            elif masked:
+                warnings.warn(f"{relative(path, root)}: {masked} of its {len(names)} images have a mask in SegmentationClass/, "
+                              "so it is no split (SBD's train_aug.txt lists the masks of SegmentationClassAug/, say); move "
+                              "it out of ImageSets/Segmentation/ to silence this.", GantkWarning, stacklevel=2)
         return ordered_splits([path.stem for path in listings]) or [ROOT_SPLIT]
 
     def _files(self, root: Path, folder: str) -> dict[str, Path]:
