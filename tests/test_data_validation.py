@@ -15,7 +15,7 @@ from gantk.data import check_dataset, open_dataset
 from gantk.data.formats import get_format
 from gantk.data.io import read_mask, write_png
 from gantk.data.validate import DatasetSummary, SplitSummary
-from gantk.errors import DataError, OptionError
+from gantk.errors import DataError, GantkWarning, OptionError
 from helpers import write_segmentation
 
 
@@ -198,6 +198,21 @@ def test_missing_and_empty_folders(tmp_path):
     assert "train/B/: folder missing" in message
     assert "test/A/: holds no images" in message
     assert "test/B/: holds no images (1 other file(s) such as photo.heic)" in message
+
+
+def test_images_in_subfolders_of_a_datasets_folder_are_named_as_not_read(tmp_path):
+    root = write_segmentation(tmp_path / "seg", count=4, size=40, num_classes=2)
+    for side in ("images", "masks"):
+        (root / side / "batch2").mkdir()
+        (root / side / "000.png").rename(root / side / "batch2" / "000.png")
+    with pytest.warns(GantkWarning, match=r"images/: its subfolder\(s\) batch2/ hold images, which are not read: move them "
+                                          r"up into images/ to use them"):
+        assert check_dataset(root).splits[""].items == 3
+    for side in ("images", "masks"):
+        for path in (root / side).glob("*.png"):
+            path.rename(root / side / "batch2" / path.name)
+    assert "images/: holds no images; its subfolder(s) batch2/ hold images, which are not read: move them up into " \
+        "images/." in problems(root, "segmentation")
 
 
 def test_clashing_names_in_one_folder(tmp_path):

@@ -10,6 +10,7 @@ import contextlib
 import errno
 import os
 import shlex
+import warnings
 from collections import Counter
 from contextvars import ContextVar
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Callable, Iterator
 import torch
 from tqdm import tqdm
 
-from ..errors import DataError, OptionError
+from ..errors import DataError, GantkWarning, OptionError
 from .io import IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
 
 SPLITS = ("train", "val", "test")
@@ -113,10 +114,16 @@ def images_of(folder: Path, root: Path, problems: list[str], needs: str) -> list
         return []
     files = list_images(folder)
     note_broken_links(folder, problems, root)
+    # Subfolders of a dataset's folder are not read (the root's are its splits and sides).
+    nested = [f"{d.name}/" for d in subdirs(folder) if has_images(d)] if folder != root else []
+    unread = f"its subfolder(s) {', '.join(nested[:3])} hold images, which are not read: move them up into {label}"
     if not files:
         others = other_files(folder)
         seen = f" ({len(others)} other file(s) such as {others[0]})" if others else ""
-        problems.append(f"{label}: holds no images{seen}; supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}")
+        problems.append(f"{label}: holds no images{seen}; " + (f"{unread}." if nested else
+                        f"supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}"))
+    elif nested:
+        warnings.warn(f"{label}: {unread} to use them.", GantkWarning, stacklevel=2)
     return without_clashes(files, label, problems)
 
 
