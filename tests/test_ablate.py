@@ -189,6 +189,15 @@ def test_interrupted_cell_resumes(study):
     assert [r["step"] for r in results] == [2, 2]
 
 
+def test_a_cell_stopped_between_training_and_evaluation_is_said_to_be_so(study):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    (out / "l1" / "eval.json").unlink()
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 0 and "[1/2] L1: trained earlier (step 2), not evaluated yet" in result.output, result.output
+    assert (out / "l1" / "eval.json").is_file()
+
+
 def test_an_interrupted_cell_is_not_continued_with_other_settings(study):
     loaded, pairs, out, common = interrupt_the_first_cell(study)
     with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(lr\); run the study with its "):

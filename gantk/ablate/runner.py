@@ -100,7 +100,9 @@ def run_ablation(
                 if ckpt.list_checkpoints(run_dir):
                     payload = ckpt.load_checkpoint(run_dir)
                     _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
-                    log(f"{label}: continuing {run_dir} from its checkpoint at step {payload['step']}")
+                    done = payload["step"] >= trainer.total_steps  # stopped between its last step and its evaluation
+                    log(f"{label}: " + (f"trained earlier (step {payload['step']}), not evaluated yet" if done else
+                                        f"continuing {run_dir} from its checkpoint at step {payload['step']}"))
                     trainer = Trainer(cell_config(grid, cell, data, out, common, components), progress=progress, resume_from=payload,
                                       components=components)
                 else:
@@ -176,7 +178,8 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         summaries[read_as] = trainer.summary
         system = trainer.build_system(train, torch.device("cpu"))
         config = trainer.config
-        trainer.check_every_phase_runs(system, schedule_steps(config.max_steps, config.epochs, epoch_steps(len(train), config.batch_size)))
+        trainer.total_steps = schedule_steps(config.max_steps, config.epochs, epoch_steps(len(train), config.batch_size))
+        trainer.check_every_phase_runs(system, trainer.total_steps)
         if not ckpt.list_checkpoints(trainer.run_dir):  # one with checkpoints is resumed
             trainer.check_run_dir()
         evaluated = open_eval_split(data, trainer.system_config, split, data_format, components=components)
