@@ -59,6 +59,8 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
     table = (out / "results.md").read_text()
     assert "| L1 | unet | none | `l1` |" in table and "patch70 (conditional)" in table and "unavailable fid" in table
     assert "; 2 training steps per cell;" in table
+    assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=2, " \
+        "workers=0." in table  # the grid's and the flags'
     assert [c["cell"]["name"] for c in json.loads((out / "results.json").read_text())["cells"]] == ["L1", "L1+cGAN"]
     assert (out / "metrics.png").is_file() and (out / "samples.png").is_file()
 

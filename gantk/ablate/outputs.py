@@ -75,17 +75,19 @@ def steps_text(results: list[dict[str, Any]]) -> str:
 
 
 def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path, eval_options: dict[str, Any],
-                  components: Components | None = None) -> None:
+                  components: Components | None = None, common: dict[str, Any] | None = None) -> None:
+    """The study's files (see :func:`~gantk.ablate.run_ablation`); ``common``: the settings given for every cell."""
     first = results[0]
+    shared = {**grid.common, **(common or {})}
     header = [
         f"# Ablation: {grid.name}",
         "",
-        grid.description,
-        "",
+        *([grid.description, ""] if grid.description else []),
         f"Data: `{data}` (split {first['split']}, {first['images']} images"
         + (f", pixels of mask value {first['ignore_label']} ignored" if first.get("ignore_label") is not None else "")
         + f"); {steps_text(results)}; evaluation mode: {first['mode']}.",
         "",
+        *([f"Settings of every cell: {table_text(settings_text(shared))}.", ""] if shared else []),
     ]
     reasons = sorted({f"{name}: {reason}" for r in results for name, reason in r["unavailable"].items()})
     footer = ["", *(f"- unavailable {reason}" for reason in reasons)] if reasons else []
@@ -94,6 +96,14 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
     save_result({"grid": grid.name, "description": grid.description, "cells": results}, out / "results.json")
     plot_metrics(results, out / "metrics.png")
     comparison_grid(results, data, out / "samples.png", eval_options, components=components)
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """Settings as ``key=value`` pairs, option tables as ``key={option=value, ...}``."""
+    def shown(value: Any) -> str:
+        return "{" + ", ".join(f"{k}={shown(v)}" for k, v in value.items()) + "}" if isinstance(value, dict) else str(value)
+
+    return ", ".join(f"{key}={shown(value)}" for key, value in sorted(settings.items()))
 
 
 def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:

@@ -120,7 +120,7 @@ def run_ablation(
         result["cell"] = {"name": cell.name, "settings": cell.settings, "train_config": settings, "evaluation": evaluation}
         save_result(result, run_dir / EVAL_FILE)
         results.append(result)
-    write_outputs(grid, results, data, out, eval_options, components)
+    write_outputs(grid, results, data, out, eval_options, components, common)
     log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
     return results
 
