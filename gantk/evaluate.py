@@ -393,6 +393,11 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             "these scores are on its training images, not held-out ones.",
             GantkWarning,  # raised here, so a study's several callers show it once
         )
+    void = getattr(layout, "VOID", None)
+    if ignore_label == "none" and void is not None:  # None reads as the format's own below
+        raise OptionError(f"--ignore-label none scores every pixel, but the {data_format} format always leaves out its "
+                          f"{void}, the pixels its benchmark does not label, unless another value to leave out is named: "
+                          "drop --ignore-label none.")
     trained = config.get("ignore_label")
     label = trained if ignore_label is None else None if ignore_label == "none" else ignore_label  # None: the format's own
     # Whose ignore label a data error is under: the model's, unless given (or the benchmark's own, which 'none' keeps)

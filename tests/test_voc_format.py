@@ -10,7 +10,7 @@ from PIL import Image
 
 from gantk.cli import cli
 from gantk.data import check_dataset, detect_format, open_dataset
-from gantk.errors import CheckpointError, DataError, GantkWarning
+from gantk.errors import CheckpointError, DataError, GantkWarning, OptionError
 from gantk.evaluate import open_eval_split
 from gantk.train.checkpoint import load_checkpoint
 from helpers import TINY_FLAGS, smooth_image
@@ -81,6 +81,10 @@ def test_a_voc_subset_keeps_the_21_classes_and_a_mask_of_other_values_is_named(v
     with pytest.raises(DataError, match="values 38, 220 outside the 21 classes") as raised:
         open_eval_split(voc, {"num_classes": 21, "ignore_label": 255, "load_size": 32, "crop_size": 32}, "val")
     assert "Note" not in str(raised.value)  # no --ignore-label makes VOC's 255 a class: nothing to suggest
+    with pytest.raises(OptionError, match=r"--ignore-label none scores every pixel, but the voc format always leaves out its "
+                                          r"255, .*: drop --ignore-label none"):
+        open_eval_split(voc, {"num_classes": 21, "ignore_label": 255, "load_size": 32, "crop_size": 32}, "val",
+                        ignore_label="none")
 
 
 def test_a_run_of_an_older_gantk_on_part_of_voc_is_not_resumed_with_other_classes(voc, tmp_path):
