@@ -400,7 +400,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
                           "drop --ignore-label none.")
     trained = config.get("ignore_label")
     label = trained if ignore_label is None else None if ignore_label == "none" else ignore_label  # None: the format's own
-    # Whose ignore label a data error is under: the model's, unless given (or the benchmark's own, which 'none' keeps)
+    # A data error is under the model's ignore label unless one is given or it is a benchmark format's own void
     fixed = isinstance(layout, SegmentationFormat) and layout.benchmark_classes(label) is not None
     models_label = trained if ignore_label is None and wanted_kind == "masks" and not fixed else None
     with _naming_the_models_ignore_label(models_label):
