@@ -58,6 +58,7 @@ def test_cityscapes_is_detected_with_its_splits_and_void_ignored(cityscapes):
 def test_cityscapes_problems_name_the_missing_mask_and_how_to_write_them(cityscapes):
     missing = cityscapes / "gtFine" / "train" / "bochum" / "bochum_000001_000000_gtFine_labelTrainIds.png"
     missing.unlink()
+    (cityscapes / "leftImg8bit" / "train" / "aachen" / "aachen_000000_000001_leftImg8bit.png").unlink()
     for mask in (cityscapes / "gtFine" / "val").rglob("*_labelTrainIds.png"):
         mask.unlink()
     with pytest.raises(DataError) as raised:
@@ -65,6 +66,8 @@ def test_cityscapes_problems_name_the_missing_mask_and_how_to_write_them(citysca
     assert raised.value.problems == [
         "leftImg8bit/train/bochum/bochum_000001_000000_leftImg8bit.png: no mask "
         "gtFine/train/bochum/bochum_000001_000000_gtFine_labelTrainIds.png; add it or delete the photo.",
+        "gtFine/train/aachen/aachen_000000_000001_gtFine_labelTrainIds.png: no photo "
+        "leftImg8bit/train/aachen/aachen_000000_000001_leftImg8bit.png; add it or delete the mask.",
         f"gtFine/val/: no *_gtFine_labelTrainIds.png masks; write them with cityscapesScripts: pip install "
         f"cityscapesscripts, then CITYSCAPES_DATASET={cityscapes} csCreateTrainIdLabelImgs.",
     ]

@@ -78,6 +78,11 @@ class CityscapesFormat(VoidIgnoringFormat):
                 problems.append(f"{relative(image, root)}: no mask {relative(expected, root)}; add it or delete the photo.")
             else:
                 pairs.append((image, mask))
+        paired = {mask for _, mask in pairs}
+        for (city, name), mask in sorted(masks.items()):
+            if mask not in paired and images_dir / city / f"{name}{IMAGE_SUFFIX}.png" not in broken:
+                photo = relative(images_dir / city / f"{name}{IMAGE_SUFFIX}.png", root)
+                problems.append(f"{relative(mask, root)}: no photo {photo}; add it or delete the mask.")
         return pairs
 
 
