@@ -79,16 +79,24 @@ def check_report_dir(report_dir: str | Path) -> None:
     report_dir = Path(report_dir)
     if report_dir.is_file():
         raise OptionError(f"--report {report_dir} is a file; choose a folder.")
-    foreign = foreign_entries(report_dir, lambda path: False)
+    foreign = foreign_entries(report_dir, lambda path: path.name == "images" and _report_images_only(path))
     if foreign and not is_report(report_dir):
         raise OptionError(
             f"--report {report_dir} holds files that are not a gantk report's ({foreign}); choose a new or empty folder."
         )
 
 
+def _report_images_only(folder: Path) -> bool:
+    """Whether ``folder`` holds only a report's images: one cut short before its page was written."""
+    return folder.is_dir() and not foreign_entries(folder, lambda path: bool(REPORT_IMAGE.fullmatch(path.name)))
+
+
 def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | Path) -> Path:
-    """Write ``index.html`` and its PNG images into ``report_dir``; returns the page's path."""
+    """Write ``index.html`` and its PNG images into ``report_dir``; returns the page's path. The earlier
+    page goes first, so a write cut short leaves no page showing images of two reports (and is replaced
+    by the next)."""
     report_dir = Path(report_dir)
+    (report_dir / "index.html").unlink(missing_ok=True)
     (report_dir / "images").mkdir(parents=True, exist_ok=True)
     for old in (report_dir / "images").iterdir():  # an earlier report's, which may have shown more images
         if REPORT_IMAGE.fullmatch(old.name):

@@ -529,6 +529,34 @@ def test_a_report_written_again_keeps_only_its_own_images(image_run, no_weights,
     assert len(images) == 9 and "mine.png" in images and "best-02-input.png" not in images
 
 
+def test_a_report_cut_short_shows_no_page_and_is_written_again(image_run, no_weights, tmp_path, monkeypatch):
+    import gantk.report
+
+    run, pairs = image_run
+    report = tmp_path / "report"
+    evaluate(run, pairs, report_dir=report, k_best_worst=2, progress=False)
+    write_png = gantk.report.write_png
+    written = []
+
+    def killed_at_the_third_image(image, path):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(path)
+        return write_png(image, path)
+
+    monkeypatch.setattr(gantk.report, "write_png", killed_at_the_third_image)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(run, pairs, report_dir=report, k_best_worst=1, progress=False)
+    assert not (report / "index.html").exists()  # no page showing images of two reports
+    monkeypatch.setattr(gantk.report, "write_png", write_png)
+    evaluate(run, pairs, report_dir=report, k_best_worst=1, progress=False)  # a folder of report images alone is taken
+    assert (report / "index.html").is_file() and len(list((report / "images").iterdir())) == 8
+    (report / "index.html").unlink()
+    (report / "images" / "mine.png").write_bytes(b"")
+    with pytest.raises(OptionError, match="holds files that are not a gantk report's"):
+        evaluate(run, pairs, report_dir=report, progress=False)
+
+
 def test_a_model_takes_images_as_read_or_normalised(image_run):
     from torchvision.transforms.functional import to_pil_image
 
