@@ -5,6 +5,7 @@ import errno
 import itertools
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -288,6 +289,19 @@ def test_only_the_newest_checkpoints_are_kept(pairs, tmp_path):
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["checkpoint-00000004.pt", "checkpoint-00000006.pt"]
     Trainer.resume(tmp_path / "run", {"max_steps": 8, "keep_checkpoints": 1}, progress=False).fit()
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["checkpoint-00000008.pt"]
+
+
+
+def test_a_run_killed_after_its_last_checkpoint_is_tidied_when_resumed(pairs, tmp_path):
+    import socket
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6), progress=False).fit()  # every 2 steps, keep 2
+    shutil.copy(run / "checkpoint-00000004.pt", run / "checkpoint-00000002.pt")  # killed before it was pruned
+    left = run / "samples" / f".step-00000006.png.writing+{socket.gethostname()}+999999999+x.tmp"  # a killed sample write
+    left.write_bytes(b"")
+    Trainer.resume(run, progress=False).fit()  # a finished run: no step
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["checkpoint-00000004.pt", "checkpoint-00000006.pt"]
+    assert not left.exists()
 
 
 def test_log_rows_hold_the_epoch_the_window_mean_and_the_image_rate(pairs, tmp_path, monkeypatch):
@@ -1038,6 +1052,11 @@ def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
 def test_resume_names_overrides_given_the_wrong_way(pairs, tmp_path):
     with pytest.raises(OptionError, match=r"run directory .*nowhere does not exist; resume the --out directory"):
         Trainer.resume(tmp_path / "nowhere")
+    (tmp_path / "early").mkdir()
+    (tmp_path / "early" / "config.toml").write_text("seed = 0\n")  # a run killed before its first checkpoint
+    with pytest.raises(OptionError, match=r"stopped before its first checkpoint, so there is nothing to resume: start it again "
+                                          r"with the same --out"):
+        Trainer.resume(tmp_path / "early")
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     with pytest.raises(OptionError, match=r"unknown setting\(s\) max_step\. Did you mean max_steps\?"):
         Trainer.resume(tmp_path / "run", {"max_step": 2})

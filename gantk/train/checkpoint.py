@@ -77,9 +77,10 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         failed = error if isinstance(error, OSError) else error.__context__
         if not (isinstance(failed, OSError) and failed.errno in WRITE_FAILURES):
             raise
+        then = ("The checkpoints written before it are intact: once there is room, resume from the newest with --resume"
+                if list_checkpoints(Path(path).parent) else "Once there is room, start the run again (it has no checkpoint)")
         raise CheckpointError(
-            f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} The "
-            "checkpoints written before it are intact: once there is room, resume from the newest with --resume "
+            f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} {then} "
             "(each write needs room for one more checkpoint than --keep-checkpoints keeps)."
         ) from None
     return Path(path)

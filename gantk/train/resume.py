@@ -47,6 +47,9 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; "
             "to continue from an older checkpoint, move the newer ones out of the directory."
         )
+    if (Path(run_dir) / run_files.CONFIG).is_file() and not ckpt.list_checkpoints(run_dir):
+        raise OptionError(f"the run in {run_dir} stopped before its first checkpoint, so there is nothing to resume: start "
+                          "it again with the same --out (and its other settings, in its config.toml).")
     payload = ckpt.load_checkpoint(run_dir)
     ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
     _check_checkpoint_is_the_runs(Path(run_dir), payload)

@@ -24,7 +24,7 @@ from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
-from ..files import first_names, foreign_entries, replacing
+from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
@@ -218,16 +218,27 @@ class Trainer:
                 "settings gantk writes, so they are not taken for an earlier run's and replaced; choose a new or empty directory."
             )
 
-    def _write_run_dir(self, process: ProcessInfo, held: contextlib.ExitStack) -> None:
-        """Claim the run directory for the rest of the run (``held``), then write its settings."""
-        if process.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            held.enter_context(run_files.claimed(self.run_dir))
-            self.check_run_dir()  # again, now that no other process can write checkpoints here
-            if self.resume_from is None:
-                run_files.clear_outputs(self.run_dir)
-            with replacing(self.run_dir / run_files.CONFIG) as handle:
-                handle.write(to_toml(self.config.to_dict()))
+    def _write_run_dir(self, process: ProcessInfo, held: contextlib.ExitStack, settings: bool = True) -> None:
+        """Claim the run directory for the rest of the run (``held``), tidy what a killed run left (a checkpoint
+        not yet pruned, a sample's temporary file), then write its ``settings``."""
+        if not process.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        held.enter_context(run_files.claimed(self.run_dir))
+        self.check_run_dir()  # again, now that no other process can write checkpoints here
+        self._prune_checkpoints()
+        remove_abandoned(self.run_dir / run_files.SAMPLES, "*")
+        if not settings:
+            return
+        if self.resume_from is None:
+            run_files.clear_outputs(self.run_dir)
+        with replacing(self.run_dir / run_files.CONFIG) as handle:
+            handle.write(to_toml(self.config.to_dict()))
+
+    def _prune_checkpoints(self) -> None:
+        """Remove all but the newest ``keep_checkpoints`` checkpoints."""
+        for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
+            old.unlink(missing_ok=True)
 
     def open_data(self, summary: DatasetSummary | None = None, progress: bool = False):
         """The training set and, with ``val_every``, the held-out validation set; the data is validated
@@ -435,8 +446,8 @@ class Trainer:
         if self.resume_from is not None:
             warn_if_the_processes_changed(self.resume_from, process.world_size, config.batch_size, self.total_steps)
         parts = self.training_parts(self.system, device, process, self.total_steps)
-        if self.step < self.total_steps:  # a finished run resumed for no step keeps the settings it was trained with
-            self._write_run_dir(process, held)
+        # a finished run resumed for no step keeps the settings it was trained with
+        self._write_run_dir(process, held, settings=self.step < self.total_steps)
         worker_signals = WorkerStopSignals()
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
@@ -759,5 +770,4 @@ class Trainer:
             "loss_windows": [state["loss_window"] for state in per_process],
         }
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
-        for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
-            old.unlink(missing_ok=True)
+        self._prune_checkpoints()
