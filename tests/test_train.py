@@ -292,6 +292,24 @@ def test_only_the_newest_checkpoints_are_kept(pairs, tmp_path):
 
 
 
+def test_a_sample_is_written_before_its_steps_checkpoint_and_a_failing_one_loses_no_training(pairs, tmp_path, monkeypatch):
+    import gantk.train.trainer as trainer_module
+
+    written, save_checkpoint, save_sample_grid = [], ckpt.save_checkpoint, trainer_module.save_sample_grid
+    monkeypatch.setattr(ckpt, "save_checkpoint", lambda path, payload: written.append(path.name) or save_checkpoint(path, payload))
+
+    def sample_failing_at_step_4(images, path):
+        written.append(path.name)
+        if path.name == "step-00000004.png":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return save_sample_grid(images, path)
+
+    monkeypatch.setattr(trainer_module, "save_sample_grid", sample_failing_at_step_4)
+    with pytest.raises(OSError, match="No space left"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6), progress=False).fit()  # every 2 steps
+    assert written == ["step-00000002.png", "checkpoint-00000002.pt", "step-00000004.png", "checkpoint-00000004.pt"]
+
+
 def test_a_run_killed_after_its_last_checkpoint_is_tidied_when_resumed(pairs, tmp_path):
     import socket
 

@@ -583,10 +583,13 @@ class Trainer:
                                       lambda means: mean_over_processes(means, parts.process, parts.device))
             self._stop_if_diverged(logged, parts)
             self._warn_if_waiting_for_data(log, parts)
-        if self._due(config.checkpoint_every):  # first: a failing sample or validation loses no training
-            self._save(parts)
-        if parts.process.is_main and self._due(config.sample_every):
-            save_sample_grid(parts.system.sample_images(batch, outputs), self.run_dir / run_files.SAMPLES / f"step-{self.step:08d}.png")
+        try:  # the sample first: a run killed before the checkpoint writes it again when resumed
+            if parts.process.is_main and self._due(config.sample_every):
+                sample = self.run_dir / run_files.SAMPLES / f"step-{self.step:08d}.png"
+                save_sample_grid(parts.system.sample_images(batch, outputs), sample)
+        finally:  # a failing sample (or validation, after) loses no training
+            if self._due(config.checkpoint_every):
+                self._save(parts)
         if log.validation is not None and self._due(config.val_every):
             self._validate(parts, log)
         for callback in self.callbacks:
