@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from ..errors import GantkError
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..train import TrainConfig
-from ..train.config import merged_tables, read_toml, setting_keys
+from ..train.config import SETTING_NAMES, merged_tables, read_toml, setting_keys
 
 
 RUNNER_KEYS = frozenset({"data", "out"})  # settings gantk ablate gives every cell
@@ -149,9 +149,9 @@ def check_grid(grid: Grid) -> None:
         reserved = sorted(RUNNER_KEYS & set(settings))
         if reserved:
             raise AblationError(f"grid {grid.label}, {label}: {', '.join(reserved)} is set by gantk ablate (--data, --out); remove it.")
-        unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
+        unknown = sorted(set(settings) - SETTING_NAMES)
         if unknown:
-            known = sorted({f.name for f in fields(TrainConfig)} - RUNNER_KEYS)
+            known = sorted(SETTING_NAMES - RUNNER_KEYS)
             raise AblationError(f"grid {grid.label}, {label}: unknown setting(s) {', '.join(unknown)}; a cell takes: {', '.join(known)}.")
         try:
             TrainConfig().merged(settings)

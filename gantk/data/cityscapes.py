@@ -29,13 +29,13 @@ class CityscapesFormat(VoidIgnoringFormat):
     masks_source = ("unpack gtFine_trainvaltest.zip beside it and write its training-id masks with cityscapesScripts' "
                     "csCreateTrainIdLabelImgs")
     how_to_split = "put held-out cities in leftImg8bit/val/ and gtFine/val/, then pass --val-split val"
-    CLASSES = 19
     mask_values_hint = ("the _labelTrainIds.png masks hold the training ids that cityscapesScripts' csCreateTrainIdLabelImgs "
                         "writes (the _labelIds.png files hold the 34 label ids): write them again with it")
     CLASS_NAMES = (
         "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation", "terrain",
         "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
     )
+    CLASSES = len(CLASS_NAMES)
 
     def splits(self, root: Path) -> list[str]:
         if not self.detect(root):

@@ -28,13 +28,13 @@ class VocFormat(VoidIgnoringFormat):
     masks_source = "add the segmentation masks (SegmentationClass/ of VOC2012, or of VOC2007's segmentation set)"
     how_to_split = ("list the training images in ImageSets/Segmentation/train.txt and the held-out ones in "
                     "ImageSets/Segmentation/{split}.txt, one name per line")
-    CLASSES = 21
     mask_values_hint = ("masks converted from VOC's palette PNGs to gray or colour hold other values: use the masks of "
                         "SegmentationClass/ as VOC ships them (palette indices)")
     CLASS_NAMES = (
         "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
         "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
     )
+    CLASSES = len(CLASS_NAMES)
 
     def splits(self, root: Path) -> list[str]:
         if not self.detect(root):

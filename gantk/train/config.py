@@ -228,6 +228,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+SETTING_NAMES = frozenset(f.name for f in fields(TrainConfig))
 SEEDS = (-2**63, 2**64 - 1)  # the seeds torch.manual_seed takes
 
 
@@ -288,8 +289,8 @@ def layered(*tables: dict[str, Any]) -> dict[str, Any]:
 
 def check_setting_names(values: dict[str, Any]) -> None:
     """Refuse keys of ``values`` that are not settings of :class:`TrainConfig`, suggesting the closest ones."""
-    known = sorted(f.name for f in fields(TrainConfig))
-    if unknown := sorted(set(values) - set(known)):
+    known = sorted(SETTING_NAMES)
+    if unknown := sorted(set(values) - SETTING_NAMES):
         close = [match for key in unknown for match in difflib.get_close_matches(key, known, n=1)]
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise OptionError(f"unknown setting(s) {', '.join(unknown)}.{hint} Known settings: {', '.join(known)}.")

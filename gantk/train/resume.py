@@ -15,7 +15,7 @@ from ..errors import CheckpointError, GantkWarning, OptionError
 from ..plugins import Components
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, TrainConfig, check_setting_names, flag, same_setting, spelled, to_toml
+from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, SETTING_NAMES, TrainConfig, check_setting_names, flag, same_setting, spelled, to_toml
 
 # Settings no resume changes, which tell a run's own checkpoints from another run's: the option tables are left
 # out (a resumed run drops starting-weight options; a recipe's options change between gantk versions).
@@ -53,7 +53,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     payload = ckpt.load_checkpoint(run_dir)
     ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
     _check_checkpoint_is_the_runs(Path(run_dir), payload)
-    if unknown := sorted(set(payload["train_config"]) - {field.name for field in dataclasses.fields(TrainConfig)}):
+    if unknown := sorted(set(payload["train_config"]) - SETTING_NAMES):
         raise CheckpointError(
             f"checkpoint {payload['path']} was written by gantk {payload.get('gantk_version', '(version unknown)')} with "
             f"settings this gantk {__version__} does not know ({', '.join(unknown)}); upgrade gantk to resume the run."

@@ -2,14 +2,13 @@
 the claim of the process training in it."""
 
 import contextlib
-import dataclasses
 import os
 import tomllib
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import OptionError
-from .config import TrainConfig
+from .config import SETTING_NAMES
 
 CONFIG = "config.toml"  # the resolved settings
 METRICS = "metrics.csv"  # losses, learning rate and speed, one row per --log-every steps
@@ -50,7 +49,7 @@ def written_by_gantk(run_dir: Path) -> bool:
         settings = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
-    return WRITTEN_KEYS <= set(settings) <= {field.name for field in dataclasses.fields(TrainConfig)}
+    return WRITTEN_KEYS <= set(settings) <= SETTING_NAMES
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
+from .config import SETTING_NAMES, TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
 from .crop_fit import check_crop_fits
 from .distributed import (ProcessInfo, gather_objects, init_process_group, mean_over_processes, peer_loss_explained, resolve_device,
                           stop_agreement)
@@ -182,7 +182,7 @@ class Trainer:
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
         """Continue the run in ``run_dir`` from its newest checkpoint, with the ``overrides`` that
         :func:`~gantk.train.resume.resumed_config` allows."""
-        if settings := sorted(set(kwargs) & {field.name for field in dataclasses.fields(TrainConfig)}):
+        if settings := sorted(set(kwargs) & SETTING_NAMES):
             given = ", ".join(f"{key!r}: {kwargs[key]!r}" for key in settings)
             raise OptionError(f"{', '.join(settings)} given as keyword: settings to change are passed as the overrides, "
                               f"Trainer.resume(run_dir, {{{given}}}).")
