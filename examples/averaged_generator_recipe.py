@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--steps", type=int, default=300, help="training steps (default: 300)")
     parser.add_argument("--size", type=int, default=64, help="crop size in pixels (default: 64)")
     parser.add_argument("--out", type=Path, default=Path("runs/ema"), help="run directory (default: runs/ema)")
-    parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one)")
+    parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one, 2 to 16)")
     args = parser.parse_args(argv)
     data = args.data or demo_dataset_dir()
     try:  # the test split scores the run: a set without one is refused before training

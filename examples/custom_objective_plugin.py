@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
     parser.add_argument("--size", type=int, default=64, help="crop size in pixels (default: 64)")
     parser.add_argument("--out", type=Path, default=Path("runs/ssim"), help="run directory (default: runs/ssim)")
-    parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one)")
+    parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one, 2 to 16)")
     args = parser.parse_args(argv)
 
     components = gantk.load_components(plugins=[sys.modules[__name__]])

@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="new or empty folder to keep the derived unpaired set in (default: a temporary folder)")
     parser.add_argument("--grid", type=Path, help="where to save the sample grid (default: OUT/grid.png)")
     parser.add_argument("--steps", type=int, default=1200)
-    parser.add_argument("--size", type=int, default=64, help="training crop size (a multiple of 4)")
+    parser.add_argument("--size", type=int, default=64, help="training crop size (a multiple of 4 of at least 24)")
     parser.add_argument("--crops-per-photo", type=int, default=8)
     parser.add_argument("--ngf", type=int, default=32)
     parser.add_argument("--ndf", type=int, default=32)
@@ -45,8 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.size < 8 or args.size % 4:  # the ResNet generator's two stride-2 levels and its residual blocks
-        parser.error(f"--size must be a multiple of 4 of at least 8, got {args.size}")
+    # The ResNet generator's two stride-2 levels want a multiple of 4; patch70's receptive field, 24 px.
+    if args.size < 24 or args.size % 4:
+        parser.error(f"--size must be a multiple of 4 of at least 24, got {args.size}")
     for flag, folder in (("--out", args.out), ("--data-dir", args.data_dir)):
         if folder is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             parser.error(f"{folder} is not empty: choose a new {flag} folder")

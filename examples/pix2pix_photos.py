@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=5000, help="training steps (default: 5000)")
     parser.add_argument("--crops-per-photo", type=int, default=4, help="crops taken from each photo (default: 4)")
     parser.add_argument("--ngf", type=int, default=64, help="generator width (default: 64, the paper's)")
-    parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one)")
+    parser.add_argument("--workers", type=int, default=None, help="data-loading processes (default: the trainer's, one per CPU less one, 2 to 16)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if not args.photos.is_dir():

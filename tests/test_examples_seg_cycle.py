@@ -84,9 +84,9 @@ def test_the_examples_explain_a_missing_data_folder(tmp_path, capsys, name, flag
     assert exit_info.value.code == 2 and f"{message} {tmp_path / 'nowhere'}: pass one" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("size", ["30", "4"])
+@pytest.mark.parametrize("size", ["30", "4", "16"])
 def test_the_cyclegan_example_checks_its_crop_size_before_deriving_the_set(tmp_path, capsys, size):
     with pytest.raises(SystemExit) as exit_info:
         load_example("cyclegan_unpaired").main(["--size", size, "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")])
-    assert exit_info.value.code == 2 and f"--size must be a multiple of 4 of at least 8, got {size}" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"--size must be a multiple of 4 of at least 24, got {size}" in capsys.readouterr().err
     assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()
