@@ -125,7 +125,7 @@ TRAIN_FLAGS = {
                                    help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC; 0 "
                                         "makes the values 1..K the classes, as in ADE20K)."),
     "--direction": click.option("--direction", type=click.Choice(CHOICES["direction"]), help="Which side is the input."),
-    "--out": click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics)."),
+    "--out": click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics; default: runs/gantk)."),
     "--gen": click.option("--gen", help="Generator name (see 'gantk list generators')."),
     "--gen-opt": click.option("--gen-opt", multiple=True, callback=parse_options, help="Generator options KEY=VALUE[,KEY=VALUE]."),
     "--disc": click.option("--disc", help="Discriminator name, or 'none'."),
