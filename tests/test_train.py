@@ -13,6 +13,7 @@ import sys
 import time
 import types
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,10 @@ def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, t
     shutil.copy(lr / "checkpoint-00000002.pt", run / "checkpoint-00000002.pt")  # any setting a resume keeps tells the runs apart
     with pytest.raises(CheckpointError, match=r"its --direction BtoA; --lr 0.0001, where the run's config.toml has --direction AtoB; "
                                               r"--lr 0.0002; "):
+        Trainer.resume(run, {"max_steps": 4}, progress=False)
+    config = run / "config.toml"
+    config.write_text(re.sub(r"^lr = .*\n", "", config.read_text(), flags=re.M))  # edited by hand
+    with pytest.raises(CheckpointError, match=r"its --direction BtoA; --lr 0.0001, where the run's config.toml has --direction AtoB; no --lr; "):
         Trainer.resume(run, {"max_steps": 4}, progress=False)
 
 
@@ -400,13 +405,27 @@ def test_loading_a_checkpoint_runs_no_code_from_it(tmp_path):
     assert not marker.exists()
 
 
+def test_a_checkpoint_path_that_is_no_file_says_what_it_is(tmp_path):
+    with pytest.raises(CheckpointError, match=r"checkpoint .*missing.pt does not exist; pass a .pt file or a run directory\.$"):
+        ckpt.load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "gone.pt").symlink_to(tmp_path / "moved.pt")
+    (tmp_path / "loop.pt").symlink_to(tmp_path / "loop.pt")
+    for link in ("gone.pt", "loop.pt"):
+        with pytest.raises(CheckpointError, match=rf"checkpoint .*{link} is a link that leads to no file \(its target is gone, or it loops\)"):
+            ckpt.load_checkpoint(tmp_path / link)
+    os.mkfifo(tmp_path / "pipe.pt")
+    with pytest.raises(CheckpointError, match=r"checkpoint .*pipe.pt is not a file \(a device or pipe\)"):
+        ckpt.load_checkpoint(tmp_path / "pipe.pt")
+
+
 def test_a_plain_pickle_is_refused_without_torchs_protocol_note(tmp_path):
     import pickle
 
     (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*plain.pt \(.*\): it is not a complete gantk checkpoint"):
+        with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*plain.pt \(a plain pickle, not a file torch.save wrote\): "
+                                                  "it is not a complete gantk checkpoint"):
             ckpt.load_checkpoint(tmp_path / "plain.pt")
     assert [str(w.message) for w in caught] == []
 
@@ -421,12 +440,31 @@ def test_a_checkpoint_referring_to_code_is_refused_as_such(tmp_path):
         ckpt.load_checkpoint(tmp_path / "calls.pt")
 
 
+def test_a_checkpoint_with_compressed_entries_is_refused_before_they_are_inflated(tmp_path, monkeypatch):
+    torch.save({"format": ckpt.FORMAT_VERSION, "system": {}}, tmp_path / "stored.pt")
+    with zipfile.ZipFile(tmp_path / "stored.pt") as stored, zipfile.ZipFile(tmp_path / "deflated.pt", "w") as deflated:
+        for info in stored.infolist():
+            deflated.writestr(info.filename, stored.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load read a compressed checkpoint"))
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*deflated.pt: it holds compressed entries \(.*data.pkl\.\.\.\), "
+                                              "which torch.save never writes"):
+        ckpt.load_checkpoint(tmp_path / "deflated.pt")
+
+
 @pytest.mark.parametrize("damage, named", [
     (lambda p: p["system"].pop("gen"), "system.gen"), (lambda p: p["system"].update(channels={"A": 3}), "system.channels"),
     (lambda p: p.pop("system_state"), "system_state"), (lambda p: p.update(step="x"), "step"), (lambda p: p.update(step=-5), "step"),
     (lambda p: p.pop("optimizers"), "optimizers"), (lambda p: p.update(loss_windows=[{"G_l1": "x"}]), "loss_windows"),
     (lambda p: p["system"].update(num_classes=-3), "system.num_classes"), (lambda p: p["system"].update(direction="up"), "system.direction"),
     (lambda p: p["system"].update(conditional="yes"), "system.conditional"), (lambda p: p["system"].update(data_format=3), "system.data_format"),
+    (lambda p: p["system"].update(gen_opt="ngf=8"), "system.gen_opt"), (lambda p: p["system"].update(disc_opt=None), "system.disc_opt"),
+    (lambda p: p["system"].update(loss_opt=["l1"]), "system.loss_opt"), (lambda p: p["system"].update(recipe_opt=[]), "system.recipe_opt"),
+    (lambda p: p["system"].update(gen_defaults=[1]), "system.gen_defaults"), (lambda p: p["system"].update(ignore_label="x"), "system.ignore_label"),
+    (lambda p: p.update(part_plugins=[]), "part_plugins"), (lambda p: p.update(part_plugins={"generator": {"unet": "x"}}), "part_plugins"),
+    (lambda p: p.update(plugins="gantk"), "plugins"), (lambda p: p["system_state"].update({3: torch.zeros(1)}), "system_state"),
+    (lambda p: p["system_state"].update({next(iter(p["system_state"])): "x"}), "system_state"),
+    (lambda p: p["system_state"].update({next(iter(p["system_state"])): torch.zeros(2, 2).to_sparse()}), "system_state"),
+    (lambda p: p.update(rng=[]), "rng"), (lambda p: p.update(train_items="x"), "train_items"),
 ])
 def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damage, named):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
@@ -437,7 +475,7 @@ def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damag
     message = rf"checkpoint {path} is incomplete or damaged \({named} missing or of another kind than gantk writes\)"
     with pytest.raises(CheckpointError, match=message):
         Trainer.resume(run, {"max_steps": 3})
-    if named not in ("optimizers", "loss_windows"):  # what translating needs
+    if named not in ("optimizers", "loss_windows", "rng", "train_items"):  # what translating needs
         with pytest.raises(CheckpointError, match=message):
             ckpt.system_from_checkpoint(run)
 
@@ -457,6 +495,32 @@ def test_weights_that_do_not_fit_the_networks_described_are_refused_before_those
     with pytest.raises(CheckpointError, match=message):
         Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
     assert built_on == ["meta", "meta"]
+
+
+@pytest.mark.parametrize("option, value", [("gen_opt", {"num_downs": 10**6}), ("disc_opt", {"n_layers": 10**6})])
+def test_networks_far_deeper_than_the_weights_held_are_refused_while_they_are_built(pairs, tmp_path, option, value):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["system"][option].update(value)  # built as described, these took minutes and gigabytes
+    torch.save(payload, path)
+    held = len(payload["system_state"])
+    with pytest.raises(CheckpointError, match=rf"checkpoint {path} describes networks of more than {2 * held + 1000} weight "
+                                              rf"tensors but holds {held}: the file is damaged or was edited"):
+        ckpt.system_from_checkpoint(run)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.complex64])
+def test_weights_of_another_kind_of_number_are_refused(pairs, tmp_path, dtype):  # a complex weight loaded as its real part
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    weight = next(key for key in payload["system_state"] if key.endswith(".weight"))
+    payload["system_state"][weight] = payload["system_state"][weight].to(dtype)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=rf"checkpoint {path} holds weights of another kind of number than the networks its "
+                                              rf"settings describe \(1 weight\(s\), e.g. {re.escape(weight)}: {dtype} in the checkpoint, torch.float32 here\)"):
+        ckpt.system_from_checkpoint(run)
 
 
 @pytest.mark.parametrize("entry, value", [("weight", float("nan")), ("running_var", float("nan")), ("running_var", float("inf"))])

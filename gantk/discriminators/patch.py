@@ -69,7 +69,7 @@ class PatchDiscriminator(BlockDiscriminator):
         blocks = [nn.Sequential(conv(in_channels, ndf, stride=2), nn.LeakyReLU(0.2, True))]
         channels = ndf
         for n in range(1, n_layers + 1):
-            out = ndf * min(2**n, 8)
+            out = ndf * 2 ** min(n, 3)
             stride = 2 if n < n_layers else 1
             blocks.append(
                 nn.Sequential(conv(channels, out, stride=stride, bias=bias), make_norm(out), nn.LeakyReLU(0.2, True))

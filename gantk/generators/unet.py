@@ -110,7 +110,7 @@ class UnetGenerator(nn.Module):
         check_width("ngf", ngf)
         check_channels(in_channels=in_channels, out_channels=out_channels)
         check_probability("dropout", dropout)
-        width = [ngf * min(2**i, 8) for i in range(num_downs)]  # channels after each level's down conv
+        width = [ngf * 2 ** min(i, 3) for i in range(num_downs)]  # channels after each level's down conv
         block = None
         for i in reversed(range(num_downs)):  # innermost first
             block = UnetBlock(

@@ -8,6 +8,7 @@ import copy
 import errno
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -34,7 +35,8 @@ _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file'
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
-LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None, "recipe_opt": {}}
+LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None, "recipe_opt": {},
+                     "loss_opt": {}, "ignore_label": None}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -55,12 +57,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if not found:
             runs = sorted(f"{run.name}/" for run in path.iterdir() if run.is_dir() and list_checkpoints(run))
             inside = f"; its folders {', '.join(runs[:3])}{' ...' if len(runs) > 3 else ''} do (a study's cells?): pass one of them" \
-                if runs else ": pass a run directory that gantk train wrote checkpoints to (or, but to resume, a checkpoint file)"
+                if runs else ": pass a run directory that gantk train wrote checkpoints to (or, except to resume, a checkpoint file)"
             raise CheckpointError(f"{path} holds no checkpoint (checkpoint-*.pt){inside}.")
         return found[-1]
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass a .pt file or a run directory.")
-    return path
+    if path.is_file():
+        return path
+    if path.exists():
+        raise CheckpointError(f"checkpoint {path} is not a file (a device or pipe); pass a .pt file or a run directory.")
+    if path.is_symlink():
+        raise CheckpointError(f"checkpoint {path} is a link that leads to no file (its target is gone, or it loops); "
+                              "pass a .pt file or a run directory.")
+    raise CheckpointError(f"checkpoint {path} does not exist; pass a .pt file or a run directory.")
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -89,6 +96,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True`` (no code from the file runs)."""
     path = resolve_checkpoint(path)
+    _refuse_compressed_entries(path)
     try:
         with warnings.catch_warnings():  # torch's note on a plain pickle's protocol: the error below says more
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
@@ -121,6 +129,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
+def _refuse_compressed_entries(path: Path) -> None:
+    """Refuse a zip whose entries are compressed: torch.save stores them as they are, and torch.load would
+    inflate each in memory before anything is checked (a small file could ask for gigabytes)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip, or a damaged one: torch.load's error says so
+    if compressed:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it holds compressed entries ({compressed[0]}...), which torch.save never "
+            "writes and which could unpack to far more memory than the file's size; it is not a gantk checkpoint: pass "
+            "a checkpoint-*.pt file that gantk train wrote, or its run directory."
+        )
+
+
 _MISSING = object()
 
 
@@ -128,11 +152,33 @@ def _is_channels(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(value.get(side), int) for side in ("A", "B"))
 
 
+def _is_options(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(key, str) for key in value)
+
+
+def _is_weights(value: Any) -> bool:
+    """A state dict: names to dense tensors (a module's extra state, ``*._extra_state``, may be any value)."""
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and (key.endswith("_extra_state") or (isinstance(tensor, torch.Tensor) and tensor.layout == torch.strided))
+        for key, tensor in value.items()
+    )
+
+
+def _is_providers(value: Any) -> bool:
+    """``part_plugins``: per kind, each part's provider, a table naming its plugin."""
+    return isinstance(value, dict) and all(
+        isinstance(parts, dict) and all(isinstance(then, dict) and isinstance(then.get("plugin"), str) for then in parts.values())
+        for parts in value.values()
+    )
+
+
 # What a payload must hold to rebuild its model ("system." entries are in its system description), and to
 # resume its run; checked where they are needed, so that a damaged file is named rather than a KeyError raised.
 MODEL_ENTRIES = {
     "step": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-    "system_state": lambda value: isinstance(value, dict),
+    "system_state": _is_weights,
+    "plugins": lambda value: isinstance(value, list) and all(isinstance(name, str) for name in value),
+    "part_plugins": _is_providers,
     "system.recipe": lambda value: isinstance(value, str), "system.gen": lambda value: isinstance(value, str),
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
     **{f"system.{key}": lambda value: value is None or (isinstance(value, int) and 0 < value <= MAX_SIDE)
@@ -142,6 +188,9 @@ MODEL_ENTRIES = {
     "system.direction": lambda value: value in CHOICES["direction"],
     "system.resize": lambda value: value in CHOICES["resize"],
     "system.data_format": lambda value: value is None or isinstance(value, str),
+    "system.ignore_label": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool)),
+    **{f"system.{key}": _is_options for key in ("gen_opt", "disc_opt", "loss_opt", "recipe_opt")},
+    **{f"system.{key}": lambda value: value is None or _is_options(value) for key in ("gen_defaults", "disc_defaults")},
 }
 
 
@@ -159,7 +208,8 @@ def _is_loss_windows(value: Any) -> bool:
 RUN_ENTRIES = {
     **MODEL_ENTRIES, "train_config": lambda value: isinstance(value, dict), "loss_windows": _is_loss_windows,
     **{key: lambda value: isinstance(value, dict) for key in ("optimizers", "schedulers", "scaler")},
-    "rng": lambda value: isinstance(value, list),
+    "rng": lambda value: isinstance(value, list) and len(value) > 0 and all(isinstance(state, dict) for state in value),
+    "train_items": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0),
 }
 
 
@@ -187,6 +237,8 @@ def _load_error_reason(path: Path, error: Exception) -> str:
     if not zip_file and not head.startswith(_PICKLE_PROTOCOL):
         return "the file was not written by torch.save"
     text = str(error)
+    if re.search(r"WeightsUnpickler error:\s*Unsupported operand", text) and not zip_file:  # a pickle protocol torch.save's files lack
+        return "a plain pickle, not a file torch.save wrote"
     if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
         return first_sentence(text.split("WeightsUnpickler error:", 1)[1])
     if blocked := re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text):
@@ -362,13 +414,22 @@ def check_weights_fit(system_config: dict[str, Any], components: Components, sta
     could otherwise describe networks too large for the machine's memory). A part that cannot be built
     there is checked when its weights are loaded."""
     try:
-        with torch.device("meta"), warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+        with torch.device("meta"), warnings.catch_warnings(), torch.random.fork_rng(devices=[]), _tensors_fit(state, source):
             warnings.simplefilter("ignore")  # the real build warns
             described = system_from_config(system_config, components, for_checkpoint=True)
     except (RuntimeError, NotImplementedError):  # an operation the meta device lacks; a real failure recurs in the build
         return
     checked = collections.OrderedDict(stand_ins.without_stand_in_state(described, state))
     checked._metadata = copy.deepcopy(getattr(state, "_metadata", {}))  # torch marks the metadata it loads with for assigning
+    kinds = [(key, checked[key].dtype, built.dtype) for key, built in described.state_dict().items()
+             if isinstance(checked.get(key), torch.Tensor) and _number_kind(checked[key]) != _number_kind(built)]
+    if kinds:
+        key, saved, built = kinds[0]
+        raise CheckpointError(
+            f"checkpoint {source} holds weights of another kind of number than the networks its settings describe "
+            f"({len(kinds)} weight(s), e.g. {key}: {saved} in the checkpoint, {built} here): the file is damaged or was "
+            "edited; use another checkpoint of the run."
+        )
     try:
         described.load_state_dict(checked, assign=True)  # no copy
     except RuntimeError as error:
@@ -376,6 +437,34 @@ def check_weights_fit(system_config: dict[str, Any], components: Components, sta
             f"checkpoint {source} holds weights that do not fit the networks its settings describe "
             f"({state_mismatch(str(error))}): the file is damaged or was edited; use another checkpoint of the run."
         ) from None
+
+
+def _number_kind(tensor: torch.Tensor) -> str:
+    return "complex" if tensor.is_complex() else "float" if tensor.is_floating_point() else "integer"
+
+
+@contextlib.contextmanager
+def _tensors_fit(state: dict[str, Any], source: str) -> Iterator[None]:
+    """Stop the modules built inside once they register far more parameters and buffers than ``state`` holds
+    (a hostile depth option would otherwise build for minutes); some are replaced while they are built."""
+    most, count = 2 * len(state) + 1000, 0
+
+    def counted(*_: Any) -> None:
+        nonlocal count
+        count += 1
+        if count > most:
+            raise CheckpointError(
+                f"checkpoint {source} describes networks of more than {most} weight tensors but holds {len(state)}: "
+                "the file is damaged or was edited; use another checkpoint of the run."
+            )
+
+    hooks = [torch.nn.modules.module.register_module_parameter_registration_hook(counted),
+             torch.nn.modules.module.register_module_buffer_registration_hook(counted)]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def load_system_state(system: System, state: dict[str, Any], source: str) -> None:
