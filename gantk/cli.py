@@ -17,7 +17,7 @@ import click
 
 from .cli_options import SEED, DeviceName, given_flags, train_flags
 from .commands_eval import ablate_command, eval_command
-from .errors import DataError, GantkError, GantkWarning
+from .errors import DataError, GantkError, GantkWarning, OptionError
 from .files import file_error_text
 from .plugins import KINDS, default_components, normalize_kind
 from .torchrun import process_from_environment
@@ -255,13 +255,17 @@ def data_derive(photos: str, out: str, **options: Any) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default RUN_DIR/loss_curves.png).")
-def plot(run_dir: str, out: str | None) -> None:
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default RUN_DIR/loss_curves.png, which is replaced).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def plot(run_dir: str, out: str | None, overwrite: bool) -> None:
     """Plot a run's loss curves from its metrics.csv."""
     from .train import run_files
     from .train.plots import plot_losses
 
-    path = plot_losses(Path(run_dir) / run_files.METRICS, out or Path(run_dir) / run_files.LOSS_CURVES)
+    default = Path(run_dir) / run_files.LOSS_CURVES
+    if out and Path(out).exists() and not overwrite and Path(out).resolve() != default.resolve():
+        raise OptionError(f"--out {out} already exists; pass --overwrite to replace it, or choose another path.")
+    path = plot_losses(Path(run_dir) / run_files.METRICS, out or default)
     click.echo(f"wrote {path}")
 
 

@@ -137,6 +137,12 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert in_place.exit_code != 0 and "would overwrite the input image(s)" in in_place.output
     assert (data / "A" / "000.png").read_bytes() == before
     assert run("plot", out).exit_code == 0 and (out / "loss_curves.png").is_file()
+    assert run("plot", out).exit_code == 0  # its own curves are redrawn
+    mistyped = run("plot", out, "--out", data / "A" / "000.png")
+    assert mistyped.exit_code != 0 and "000.png already exists; pass --overwrite to replace it" in mistyped.output
+    assert (data / "A" / "000.png").read_bytes() == before
+    assert run("plot", out, "--out", tmp_path / "curves.png").exit_code == 0
+    assert run("plot", out, "--out", tmp_path / "curves.png", "--overwrite").exit_code == 0
 
 
 def test_objective_options_reach_the_objective(tmp_path, run):
@@ -209,6 +215,18 @@ def test_train_setting_errors_name_the_config_file(tmp_path, setting, named):
     result = CliRunner().invoke(cli, ["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
     assert result.exit_code == 1 and named in result.output and "Traceback" not in result.output
     assert f"Settings were read from config file {config}, then from the flags." in " ".join(result.output.split())
+
+
+def test_a_setting_given_under_both_spellings_is_refused(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("max_steps = 2\nmax-steps = 3\n")  # one of them would win unseen
+    result = CliRunner().invoke(cli, ["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"config file {config}: max_steps and max-steps are one setting given twice; keep one of them." in " ".join(result.output.split())
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[common]\ncrop_size = 32\ncrop-size = 64\n[[cells]]\nname = "a"\nloss = "l1"\n')
+    result = CliRunner().invoke(cli, ["ablate", "--list", "--grid", str(grid)])
+    assert result.exit_code == 1 and f"grid file {grid}, [common]: crop_size and crop-size are one setting given twice" in " ".join(result.output.split())
 
 
 def test_a_config_value_that_a_flag_replaces_is_not_checked(tmp_path):

@@ -124,9 +124,10 @@ def load_grid(spec: str | Path) -> Grid:
         raise AblationError(f"grid file {path}: common must be a [common] table of settings, got {common!r}.")
     grid = Grid(
         name=str(document.get("name", path.stem)),
-        cells=tuple(Cell(c["name"], setting_keys({k: v for k, v in c.items() if k != "name"})) for c in cells),
+        cells=tuple(Cell(c["name"], setting_keys({k: v for k, v in c.items() if k != "name"}, f"grid file {path}, cell {c['name']!r}"))
+                    for c in cells),
         description=str(document.get("description", "")),
-        common=setting_keys(common),
+        common=setting_keys(common, f"grid file {path}, [common]"),
         source=str(path),
     )
     check_grid(grid)

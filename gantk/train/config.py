@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import difflib
@@ -315,14 +316,20 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         raise OptionError(f"{what} {path} is not valid TOML: {error}.") from None
 
 
-def setting_keys(table: dict[str, Any]) -> dict[str, Any]:
-    """``table`` with keys spelt as flags ('max-steps') turned into setting names ('max_steps')."""
+def setting_keys(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """``table`` with keys spelt as flags ('max-steps') turned into setting names ('max_steps'); a setting
+    given under both spellings is refused, naming ``where`` the table is (e.g. "config file x.toml")."""
+    names = collections.defaultdict(list)
+    for key in table:
+        names[key.replace("-", "_")].append(key)
+    if twice := [" and ".join(keys) for keys in names.values() if len(keys) > 1]:
+        raise OptionError(f"{where}: {'; '.join(twice)} are one setting given twice; keep one of them.")
     return {key.replace("-", "_"): value for key, value in table.items()}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type."""
-    values = setting_keys(read_toml(path, "config file"))
+    values = setting_keys(read_toml(path, "config file"), f"config file {path}")
     try:
         TrainConfig().merged(values)  # values are checked once layered with the flags, which may replace them
     except OptionError as error:
