@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import hashlib
 import os
 import shutil
 import socket
@@ -127,8 +128,17 @@ def building_folder(folder: Path, *, shared: bool = False) -> Iterator[Path]:
 def _claim_temporary_name(path: Path, action: str) -> str:
     """The prefix of this process's temporary names for ``path``, after removing those that processes
     on this host which no longer run left behind."""
-    remove_abandoned(path.parent, glob.escape(path.name), action)
-    return f"{_marker(path.name, action)}{os.getpid()}+"
+    name = _shortened(path.name)
+    remove_abandoned(path.parent, glob.escape(name), action)
+    return f"{_marker(name, action)}{os.getpid()}+"
+
+
+def _shortened(name: str) -> str:
+    """``name``, or the start of a long one and a digest of it: a temporary name adds up to about 100 characters
+    to it (host name, process id, random part), and a file name has at most 255 bytes."""
+    if len(name.encode()) <= 128:
+        return name
+    return name.encode()[:96].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 def remove_abandoned(directory: Path, pattern: str, action: str = "writing") -> None:

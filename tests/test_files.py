@@ -145,6 +145,22 @@ def test_a_temporary_left_under_a_name_with_glob_characters_is_removed(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["run[1].json"]
 
 
+def test_a_file_whose_name_is_near_the_limit_is_written_and_its_killed_write_removed(tmp_path, monkeypatch):
+    name = "é" * 120 + ".png"  # 244 bytes: its temporary name could not hold it and the writer's marks
+    with replacing(tmp_path / name) as handle:
+        handle.write("first")
+    temporaries = []
+    monkeypatch.setattr(os, "replace", lambda src, dst: temporaries.append(Path(src).name) or (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError), replacing(tmp_path / name) as handle:
+        handle.write("second")
+    monkeypatch.undo()
+    left = tmp_path / temporaries[0].replace(f"+{os.getpid()}+", "+999999999+")  # as if its writer had been killed
+    left.write_text("half")
+    with replacing(tmp_path / name) as handle:
+        handle.write("third")
+    assert [p.name for p in tmp_path.iterdir()] == [name] and (tmp_path / name).read_text() == "third"
+
+
 def test_the_temporaries_of_another_users_process_are_kept(tmp_path, monkeypatch):
     import socket
 
