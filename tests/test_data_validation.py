@@ -183,7 +183,9 @@ def test_a_pair_turned_against_each_other_is_named_as_such(tmp_path):
 def test_undecodable_files_get_a_short_reason_without_decoder_internals(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "zeros.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    (tmp_path / "empty.png").write_bytes(b"")
     message = problems(tmp_path, "single")
+    assert "empty.png: cannot be decoded as an image (the file is empty); replace or delete the file." in message
     assert "notes.png: cannot be decoded as an image (unsupported image file); replace or delete the file." in message
     assert "zeros.png: cannot be decoded as an image (damaged or unsupported file); replace or delete" in message
     assert ".cpp" not in message and "avif" not in message

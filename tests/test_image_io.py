@@ -337,6 +337,18 @@ def test_the_pixel_limit_is_set_by_the_environment(tmp_path, monkeypatch, suffix
             read_image(path)
 
 
+@pytest.mark.parametrize("read", [read_image, read_mask])
+def test_the_pixel_limit_counts_every_frame_of_a_gif_as_it_is_decoded(tmp_path, monkeypatch, read):
+    frames = [Image.new("L", (10, 10), value) for value in (0, 255, 0)]  # each frame differs, so each is stored
+    frames[0].save(tmp_path / "moving.png", format="GIF", save_all=True, append_images=frames[1:])
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "299")
+    with pytest.raises(DataError, match=r"moving.png: 3 frames of 10x10, decoded together, is 300 pixels, more than the 299 gantk "
+                                        r"decodes \(a guard against decompression bombs\); downscale it or save its first frame alone"):
+        read(tmp_path / "moving.png")
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "300")
+    assert read(tmp_path / "moving.png").shape[-2:] == (10, 10)
+
+
 def test_readers_take_text_paths_and_refuse_a_folder(tmp_path):
     write_png(torch.zeros(1, 4, 4, dtype=torch.uint8), tmp_path / "a.png")
     assert read_image(str(tmp_path / "a.png")).shape == (1, 4, 4) and read_mask(str(tmp_path / "a.png")).shape == (4, 4)

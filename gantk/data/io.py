@@ -228,12 +228,15 @@ def _check_pixels(path: Path) -> None:
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             width, height = image.size
+            frames = image.n_frames if image.format == "GIF" else 1  # torchvision decodes every frame of a GIF
     except (OSError, SyntaxError, ValueError):  # no header PIL reads: decoding names the problem
         return
-    if width * height > (limit := max_pixels()):
+    if width * height * frames > (limit := max_pixels()):
+        size = f"{width}x{height}" if frames == 1 else f"{frames} frames of {width}x{height}, decoded together,"
         raise DataError(
-            f"{path}: {width}x{height} is {width * height:,} pixels, more than the {limit:,} gantk decodes "
-            f"(a guard against decompression bombs); downscale it, or set {MAX_PIXELS_ENV} higher if you trust the file."
+            f"{path}: {size} is {width * height * frames:,} pixels, more than the {limit:,} gantk decodes "
+            f"(a guard against decompression bombs); downscale it{'' if frames == 1 else ' or save its first frame alone'}, "
+            f"or set {MAX_PIXELS_ENV} higher if you trust the file."
         )
 
 
@@ -279,7 +282,9 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
         reason = error
         if str(error).startswith("cannot identify image file"):  # PIL's message names the file
-            reason = "damaged or unsupported file" if _png_header(path).startswith(_PNG_SIGNATURE) else "unsupported image file"
+            head = _png_header(path)
+            reason = "the file is empty" if not head else "damaged or unsupported file" if head.startswith(_PNG_SIGNATURE) \
+                else "unsupported image file"
         raise DataError(f"{path}: cannot be decoded as {what} ({reason}); replace or delete the file.") from None
 
 
