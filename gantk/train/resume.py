@@ -15,7 +15,8 @@ from ..errors import CheckpointError, GantkWarning, OptionError
 from ..plugins import Components
 from . import checkpoint as ckpt
 from . import run_files
-from .config import COMPUTATION_KEYS, RESUMABLE_KEYS, SETTING_NAMES, TrainConfig, check_setting_names, flag, same_setting, spelled, to_toml
+from .config import (COMPUTATION_KEYS, RESUMABLE_KEYS, SETTING_NAMES, TrainConfig, check_setting_names, check_type, flag, same_setting, spelled,
+                     to_toml)
 
 # Settings no resume changes, which tell a run's own checkpoints from another run's: the option tables are left
 # out (a resumed run drops starting-weight options; a recipe's options change between gantk versions).
@@ -85,6 +86,12 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
                 GantkWarning,
                 stacklevel=3,
             )
+    try:
+        for key, value in payload["train_config"].items():
+            check_type(key, value)
+    except OptionError as error:
+        raise CheckpointError(f"checkpoint {payload['path']} holds settings gantk cannot take ({str(error).rstrip('.')}): the file is damaged or "
+                              "was edited; use another checkpoint of the run.") from None
     return TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides}), payload
 
 
