@@ -122,4 +122,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GantkError as error:  # a setting gantk refuses: its message, without a traceback
+        sys.exit(f"error: {error}")

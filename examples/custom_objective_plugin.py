@@ -19,6 +19,7 @@ import kornia
 from torch import Tensor
 
 import gantk
+from gantk.errors import GantkError
 from gantk.train import TrainConfig, Trainer
 from gantk.train.logs import read_metrics
 
@@ -70,4 +71,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GantkError as error:  # a setting gantk refuses: its message, without a traceback
+        sys.exit(f"error: {error}")

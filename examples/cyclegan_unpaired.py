@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from torchvision.utils import save_image
 
 from gantk.data import derive_pairs, read_image, write_png
 from gantk.data.io import list_images
+from gantk.errors import GantkError
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
 
@@ -134,4 +136,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GantkError as error:  # a setting gantk refuses: its message, without a traceback
+        sys.exit(f"error: {error}")

@@ -16,12 +16,14 @@ translated/ (the test inputs translated) and comparison.png (input | output | ta
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
 from gantk.data import derive_pairs, read_image
 from gantk.data.derive import TASKS
+from gantk.errors import GantkError
 from gantk.train import TrainConfig, Trainer
 from gantk.train.logs import save_sample_grid
 from gantk.translate import translate
@@ -89,4 +91,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GantkError as error:  # a setting gantk refuses: its message, without a traceback
+        sys.exit(f"error: {error}")

@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import save_image
 
 from gantk.data import read_image, read_mask
+from gantk.errors import GantkError
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
 
@@ -76,4 +78,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GantkError as error:  # a setting gantk refuses: its message, without a traceback
+        sys.exit(f"error: {error}")

@@ -111,3 +111,19 @@ def test_custom_objective_plugin(tmp_path, monkeypatch, capsys):
     assert "objective 'ssim' from plugin" in output and "bce@1+l1@100+ssim@10" in output
     rows = read_metrics(tmp_path / "ssim-run" / "metrics.csv")
     assert rows[-1]["step"] == 2 and rows[-1]["G/ssim"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in EXAMPLES.glob("*.py")))
+def test_an_example_run_as_a_script_reports_a_refused_setting_without_a_traceback(tmp_path, monkeypatch, capsys, name):
+    import gantk.train
+
+    def refuse(self, *args, **kwargs):
+        raise gantk.errors.OptionError("a setting gantk refuses")
+
+    monkeypatch.setattr(gantk.train.Trainer, "__init__", refuse)
+    monkeypatch.setattr(gantk.data, "derive_pairs", lambda *a, **k: refuse(None))
+    if name in ("pix2pix_photos.py", "cyclegan_unpaired.py", "segmentation_lovasz.py") and not SHARED_PHOTOS.parent.is_dir():
+        pytest.skip(f"the example reads the shared data set {SHARED_PHOTOS.parent}, which is absent (it is not part of the repository)")
+    with pytest.raises(SystemExit) as exit_info:
+        run_example(name, monkeypatch, tmp_path, "--out", str(tmp_path / "run"))
+    assert exit_info.value.code == "error: a setting gantk refuses"
