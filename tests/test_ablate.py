@@ -162,6 +162,7 @@ def test_a_cell_saved_without_a_newer_setting_counts_it_as_its_default(study, mo
         else:
             assert result.exit_code == 1 and "other settings (batch_size)" in result.output
 
+
 class Interrupted(Exception):
     pass
 
@@ -518,6 +519,22 @@ def test_values_that_are_not_finite_read_as_in_results_json():
     fresh = markdown_table([cell("a", float("nan")), cell("b", 0.5), cell("c", float("inf"))])
     assert fresh == markdown_table([cell("a", None), cell("b", 0.5), cell("c", None)])  # as saved, then read back
     assert "| a | unet | none | `l1` | 0.1 | n/a |" in fresh and "| b | unet | none | `l1` | 0.1 | **0.5** |" in fresh
+
+
+def test_the_table_bolds_the_highest_of_a_score_and_the_lowest_of_an_error():
+    from gantk.ablate import markdown_table
+
+    def cell(name, task, metrics):
+        return {"cell": {"name": name}, "task": task, "model": {"gen": "unet", "disc": None, "conditional": True, "loss": "l1"},
+                "metrics": metrics}
+
+    images = markdown_table([cell("a", "image", {"l1": 0.1, "ssim": 0.3}), cell("b", "image", {"l1": 0.2, "ssim": 0.6})])
+    assert images.splitlines()[0].endswith("| l1 ↓ | ssim ↑ |")
+    assert "| a | unet | none | `l1` | **0.1** | 0.3 |" in images and "| b | unet | none | `l1` | 0.2 | **0.6** |" in images
+    masks = markdown_table([cell("a", "segmentation", {"mean_iou": 0.4, "rmse": 0.5}),
+                            cell("b", "segmentation", {"mean_iou": 0.7, "rmse": 0.3})])
+    assert masks.splitlines()[0].endswith("| mean_iou ↑ | rmse ↓ |")
+    assert "| a | unet | none | `l1` | 0.4 | 0.5 |" in masks and "| b | unet | none | `l1` | **0.7** | **0.3** |" in masks
 
 
 def test_a_cell_name_stays_in_its_table_cell():

@@ -55,6 +55,12 @@ def test_cityscapes_is_detected_with_its_splits_and_void_ignored(cityscapes):
     assert CityscapesFormat().class_names(cityscapes, ignore_label=254) is None  # ids counted otherwise
 
 
+def test_cityscapes_counts_its_19_classes_without_an_ignore_label_given(cityscapes):
+    from gantk.data.formats import get_format
+
+    assert get_format("cityscapes").num_classes(cityscapes) == 19  # 255, in every mask, ignored as void
+
+
 def test_cityscapes_problems_name_the_missing_mask_and_how_to_write_them(cityscapes):
     missing = cityscapes / "gtFine" / "train" / "bochum" / "bochum_000001_000000_gtFine_labelTrainIds.png"
     missing.unlink()

@@ -373,6 +373,41 @@ def test_files_named_as_a_runs_without_its_settings_are_not_replaced(tmp_path):
         assert (mine / "metrics.csv").read_text() == "my numbers" and (mine / "samples" / "step-1.png").read_bytes() == b"my figure"
 
 
+def test_a_config_of_gantks_settings_and_one_of_its_own_is_not_taken_for_a_run_left_behind(tmp_path):
+    import tomllib
+
+    from gantk.train.run_files import WRITTEN_KEYS
+
+    data = write_paired(tmp_path / "pairs")
+    mine = tmp_path / "mine"  # a project of the user's, whose config.toml holds every key gantk writes, and a title
+    (mine / "samples").mkdir(parents=True)
+    (mine / "samples" / "step-1.png").write_bytes(b"my figure")
+    (mine / "metrics.csv").write_text("my numbers")
+    settings = to_toml(TrainConfig(max_steps=1000).to_dict())
+    config = 'title = "x"\n' + settings  # before the tables, so a key of the file itself
+    (mine / "config.toml").write_text(config)
+    assert WRITTEN_KEYS < set(tomllib.loads(config)) and "title" in tomllib.loads(config)
+    refused = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(mine), *TINY_FLAGS, "--max-steps", "1"])
+    assert refused.exit_code != 0 and "holds files named as a gantk run's" in refused.output, refused.output
+    assert "but no config.toml of the settings gantk writes" in " ".join(refused.output.split())
+    assert (mine / "metrics.csv").read_text() == "my numbers" and (mine / "samples" / "step-1.png").read_bytes() == b"my figure"
+    assert (mine / "config.toml").read_text() == config
+    assert sorted(p.name for p in mine.iterdir()) == ["config.toml", "metrics.csv", "samples"]
+    (mine / "config.toml").write_text(settings)  # the same settings without the title: a run left behind, replaced
+    started = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(mine), *TINY_FLAGS, "--max-steps", "1"])
+    assert started.exit_code == 0, started.output
+    assert (mine / "metrics.csv").read_text() != "my numbers"
+
+
+def test_an_unknown_setting_of_a_config_file_is_named_with_the_closest_one(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("max_step = 1\n")
+    result = CliRunner().invoke(cli, ["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit) and "Traceback" not in result.output, result.output
+    assert "unknown setting(s) max_step. Did you mean max_steps?" in " ".join(result.output.split())
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_file_system_error_on_a_given_path_is_one_line(run, tmp_path):
     from gantk.data.io import write_png
 

@@ -479,6 +479,18 @@ def test_a_label_set_whose_ids_are_mostly_unused_is_refused_naming_the_highest(t
         open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)
 
 
+def test_a_label_set_with_ids_beyond_1024_mostly_unused_is_refused(tmp_path):
+    for name, top in (("a", 1), ("b", 2000)):  # ids 0, 1 and 2000: 2001 output channels for 3 ids
+        png(tmp_path / "images" / f"{name}.png", noise(3, 8, 8))
+        labels = np.zeros((8, 8), np.uint16)
+        labels[:4], labels[0, 0] = 1, top
+        (tmp_path / "masks").mkdir(exist_ok=True)
+        Image.fromarray(labels).save(tmp_path / "masks" / f"{name}.png")
+    with pytest.raises(DataError, match=r"masks/b.png: holds class id 2000, but the masks use only 3 distinct ids, so the model "
+                                        r"would have 2001 output channels"):
+        open_dataset(tmp_path, load_size=None, crop_size=None, augment=False)
+
+
 def test_a_file_changed_after_the_data_were_opened_is_named_when_read(tmp_path):
     from gantk.data.io import write_mask
 

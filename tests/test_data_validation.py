@@ -237,6 +237,16 @@ def test_a_broken_link_is_named_instead_of_its_partner(tmp_path):
     assert "train/A/link.png: a broken link (it leads back to itself through link.png)" in problems(tmp_path)
 
 
+def test_a_link_to_an_image_elsewhere_checks_clean_and_opens(tmp_path):
+    root = paired(tmp_path / "set")
+    png(tmp_path / "store" / "x.png", value=7)
+    (root / "train" / "A" / "x.png").symlink_to(tmp_path / "store" / "x.png")
+    png(root / "train" / "B" / "x.png")
+    assert check_dataset(root).splits["train"].items == 4
+    dataset = open_dataset(root, load_size=None, crop_size=None, augment=False)
+    assert [Path(path).name for path in dataset.files["A"]] == ["a.png", "b.png", "c.png", "x.png"]
+
+
 def test_aligned_odd_width(tmp_path):
     png(tmp_path / "train" / "ok.png", width=16)
     png(tmp_path / "train" / "odd.png", width=15)

@@ -159,6 +159,23 @@ def test_only_gloo_losing_the_other_end_counts_as_a_lost_process():
             raise RuntimeError(gloo)
 
 
+def test_a_lost_connection_of_torchs_own_store_counts_as_a_lost_process():
+    import torch.distributed as dist
+
+    from gantk.errors import GantkError
+    from gantk.torchrun import ProcessInfo
+    from gantk.train.distributed import peer_loss_explained
+
+    lost = dist.DistNetworkError("Failed to recv, got 0 bytes. Connection was likely closed.")  # no gloo source
+    with pytest.raises(GantkError, match=r"^lost the connection to another process of this run, 5 step\(s\) into training "
+                                         r"\(torch: Failed to recv, got 0 bytes\): "):
+        with peer_loss_explained(ProcessInfo(0, 2), lambda: 5):
+            raise lost
+    with pytest.raises(dist.DistNetworkError):  # a single process has no other end
+        with peer_loss_explained(ProcessInfo(), lambda: 5):
+            raise lost
+
+
 def test_ctrl_c_under_torchrun_stops_every_process_after_one_step_with_a_checkpoint(tmp_path):
     # Ctrl-C signals the whole foreground group: torchrun, which passes the signal on, and its workers.
     import re

@@ -116,6 +116,23 @@ def test_missing_weights_make_fid_unavailable_with_the_fix(image_run, no_weights
         assert "GANTK_INCEPTION_WEIGHTS" in result["unavailable"][name]
 
 
+def test_fid_and_kid_of_one_image_are_unavailable(image_run, stand_in_weights, tmp_path):
+    run, _ = image_run
+    one = write_paired(tmp_path / "one" / "test", count=1, size=40).parent
+    with pytest.warns(GantkWarning, match="is not the verified InceptionV3"):
+        result = evaluate(run, one, inception_weights=stand_in_weights, progress=False)
+    assert result["images"] == 1 and "fid" not in result["metrics"] and "kid" not in result["metrics"]
+    assert result["unavailable"]["fid"] == result["unavailable"]["kid"] == "needs at least 2 images, the split has 1."
+
+
+def test_json_ready_replaces_values_that_are_not_finite_inside_lists_and_tuples():
+    from gantk.evaluate import json_ready
+
+    ready = json_ready({"c": [float("nan"), 1.0], "t": (float("inf"), {"d": [float("-inf")]})})
+    assert ready == {"c": [None, 1.0], "t": [None, {"d": [None]}]}
+    assert json.loads(json.dumps(json_ready({"c": [float("nan")]}), allow_nan=False)) == {"c": [None]}
+
+
 def test_missing_explicit_weights_is_an_error(image_run, tmp_path):
     run, pairs = image_run
     result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs),
@@ -144,6 +161,7 @@ def test_a_loaded_model_is_evaluated_as_its_checkpoint_and_left_as_it_was(image_
             torch.testing.assert_close(value, buffers[name], rtol=0, atol=0, msg=name)
     with pytest.raises(OptionError, match="pass them to TrainedModel.load"):
         evaluate(model, pairs, progress=False, device="cpu")
+
 
 def test_mask_model_eval(mask_run, tmp_path):
     run, data = mask_run
@@ -510,6 +528,16 @@ def test_scoring_a_held_out_split_neither_warns_nor_reads_the_training_split(tmp
         assert evaluate(run, data, split="test", progress=False)["images"] == 2
 
 
+def test_scoring_the_train_split_of_another_dataset_does_not_warn_of_training_images(mask_run, no_weights, tmp_path):
+    run, _ = mask_run
+    other = tmp_path / "other"
+    for split in ("train", "test"):
+        write_segmentation(other / split, count=2, size=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GantkWarning)
+        assert evaluate(run, other, split="train", progress=False)["images"] == 2
+
+
 def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training_set(image_run, no_weights, tmp_path):
     run, pairs = image_run
     with pytest.warns(GantkWarning, match="has no split folders, so its images serve every split"):
@@ -656,6 +684,18 @@ def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cu
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         translate(run, pairs / "A", tmp_path / "halves", eval_mode=True)
+
+
+def test_a_model_trained_on_pairs_of_files_takes_a_wide_image_without_warning(image_run, tmp_path):
+    from gantk.data import write_png
+    from gantk.translate import translate
+
+    run, _ = image_run  # paired format: A/ and B/ files, not side-by-side pairs
+    write_png(torch.zeros(3, 32, 64, dtype=torch.uint8), tmp_path / "wide" / "0.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GantkWarning)
+        written = translate(run, tmp_path / "wide", tmp_path / "out", eval_mode=True)
+    assert len(written) == 1
 
 
 def test_a_run_without_a_crop_size_is_evaluated_and_translated_at_its_load_size(image_run, tmp_path):
@@ -865,6 +905,21 @@ def test_a_report_is_not_written_into_a_folder_of_other_files(image_run, no_weig
     (report / "notes.txt").write_text("mine")  # an earlier report, with the user's notes beside it
     evaluate(run, pairs, report_dir=report, k_best_worst=1, progress=False)
     assert (report / "notes.txt").read_text() == "mine"
+
+
+def test_a_report_folder_with_a_file_named_images_is_refused_in_one_line(image_run, no_weights, tmp_path):
+    run, pairs = image_run
+    report = tmp_path / "report"
+    evaluate(run, pairs, report_dir=report, k_best_worst=1, progress=False)
+    for image in (report / "images").iterdir():
+        image.unlink()
+    (report / "images").rmdir()
+    (report / "images").write_text("a file of the user's")
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--report", str(report)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit) and "Traceback" not in result.output, result.output
+    assert f"--report {report} holds files that are not a gantk report's (images, index.html); choose a new or empty " \
+        "folder." in result.output
+    assert (report / "images").read_text() == "a file of the user's"
 
 
 @pytest.fixture(scope="module")

@@ -173,6 +173,23 @@ def test_the_ignore_label_is_refused_where_it_does_not_apply(tmp_path):
         TrainConfig(ignore_label=-1).validate()
 
 
+def test_the_largest_mask_value_is_taken_as_the_ignore_label(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for side in ("images", "masks"):
+        (tmp_path / side).mkdir()
+    for i in range(2):
+        write_png(smooth_image(i, 32), tmp_path / "images" / f"{i}.png")
+        labels = np.zeros((32, 32), np.uint16)
+        labels[:16], labels[0, :4] = i + 1, 65535  # classes 0..2, 16-bit masks whose ignored pixels are 65535
+        Image.fromarray(labels).save(tmp_path / "masks" / f"{i}.png")
+    checked = run("data", "check", tmp_path, "--ignore-label", 65535)
+    assert checked.exit_code == 0, checked.output
+    assert "3 classes, 65535 ignored" in checked.output
+    assert open_dataset(tmp_path, ignore_label=65535, load_size=None, crop_size=None).ignore_label == 65535
+
+
 def test_ignored_pixels_encode_as_zeros_and_show_grey():
     ids = torch.tensor([[[0, 2, -1]]])
     assert targets.encode_mask(ids, 3)[0, :, 0].T.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]

@@ -1131,6 +1131,30 @@ def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
         trainer.fit()
 
 
+def test_a_resumed_checkpoint_whose_settings_are_of_another_type_is_named_as_damaged(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    path = run / "checkpoint-00000001.pt"
+    payload = torch.load(path, weights_only=True)
+    payload["train_config"]["log_every"] = "x"  # a setting a resume may change, so not compared with config.toml
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=rf"checkpoint {path} holds settings gantk cannot take \(log_every must be an integer, "
+                                              r"got 'x'\): the file is damaged or was edited"):
+        Trainer.resume(run, {"max_steps": 2}, progress=False)
+
+
+def test_resuming_on_another_device_warns_that_the_arithmetic_changes(pairs, tmp_path):
+    from gantk.plugins import default_components
+    from gantk.train.resume import resumed_config
+
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, device="cpu"), progress=False).fit()
+    with pytest.warns(GantkWarning, match="the run had --device cpu: changing it changes the arithmetic"):
+        config, _ = resumed_config(tmp_path / "run", {"device": "cuda"}, default_components())  # not built: no GPU needed
+    assert config.device == "cuda"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the run's own device: no change
+        resumed_config(tmp_path / "run", {"device": "cpu"}, default_components())
+
+
 def test_resume_names_overrides_given_the_wrong_way(pairs, tmp_path):
     with pytest.raises(OptionError, match=r"run directory .*nowhere does not exist; resume the --out directory"):
         Trainer.resume(tmp_path / "nowhere")

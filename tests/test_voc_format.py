@@ -124,6 +124,15 @@ def test_a_broken_link_in_voc_is_named_as_one_once(voc):
                                      "exist); point it at the file or delete it."]
 
 
+def test_a_broken_mask_link_in_voc_without_lists_is_named_as_one(tmp_path):
+    root = write_voc(tmp_path / "voc", {}, masked=["a", "b"])
+    (root / "SegmentationClass" / "c.png").symlink_to(root / "gone.png")
+    with pytest.raises(DataError) as raised:
+        check_dataset(root)
+    assert raised.value.problems == [f"SegmentationClass/c.png: a broken link (its target {root / 'gone.png'} does not "
+                                     "exist); point it at the file or delete it."]
+
+
 def test_a_voc_list_counts_as_a_split_while_most_of_its_images_have_a_mask(voc):
     (voc / "SegmentationClass" / "2007_000000.png").unlink()  # the first name of train.txt
     with pytest.raises(DataError, match="train.txt lists 2007_000000, but SegmentationClass/ has no file"):
@@ -145,6 +154,22 @@ def test_a_list_of_masks_kept_elsewhere_is_no_split_and_is_named(voc):
                                           r"SegmentationClass/, so it is no split"):
         summary = check_dataset(voc)
     assert list(summary.splits) == ["train", "val", "trainval"]
+
+
+def test_a_list_with_half_its_images_masked_is_no_split(voc):
+    half = ["2007_000000", "2007_000001", "2010_000001", "2010_000002"]  # the last two have no mask
+    (voc / "ImageSets" / "Segmentation" / "half.txt").write_text("".join(f"{name}\n" for name in half))
+    with pytest.warns(GantkWarning, match=r"ImageSets/Segmentation/half.txt: 2 of its 4 images have a mask in "
+                                          r"SegmentationClass/, so it is no split"):
+        summary = check_dataset(voc)
+    assert list(summary.splits) == ["train", "val", "trainval"]
+
+
+def test_voc_counts_its_21_classes_without_an_ignore_label_given(voc):
+    from gantk.data.formats import get_format
+
+    assert get_format("voc").num_classes(voc) == 21  # 255, in every mask, ignored as VOC's void
+    assert get_format("voc").num_classes(voc, 255) == 21
 
 
 def test_voc_without_lists_pairs_every_mask_with_its_image(tmp_path):
