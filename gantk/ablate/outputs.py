@@ -80,9 +80,9 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
     first = results[0]
     shared = {**grid.common, **(common or {})}
     header = [
-        f"# Ablation: {table_text(grid.name)}",
+        f"# Ablation: {grid.name}",
         "",
-        *([grid.description.replace("<", "&lt;").replace(">", "&gt;"), ""] if grid.description else []),  # markdown, no HTML
+        *([grid.description, ""] if grid.description else []),
         f"Data: `{data}` (split {first['split']}, {first['images']} images"
         + (f", pixels of mask value {first['ignore_label']} ignored" if first.get("ignore_label") is not None else "")
         + f"); {steps_text(results)}; evaluation mode: {first['mode']}.",

@@ -228,7 +228,7 @@ def _check_pixels(path: Path) -> None:
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             width, height = image.size
-            frames = image.n_frames if image.format == "GIF" else 1  # torchvision decodes every frame of a GIF
+            frames = _gif_frames(image) if image.format == "GIF" else 1  # torchvision decodes every frame of a GIF
     except (OSError, SyntaxError, ValueError):  # no header PIL reads: decoding names the problem
         return
     if width * height * frames > (limit := max_pixels()):
@@ -238,6 +238,14 @@ def _check_pixels(path: Path) -> None:
             f"(a guard against decompression bombs); downscale it{'' if frames == 1 else ' or save its first frame alone'}, "
             f"or set {MAX_PIXELS_ENV} higher if you trust the file."
         )
+
+
+def _gif_frames(image: Image.Image) -> int:
+    """The frames of an opened GIF; 1 for a damaged one, whose decoding names the problem."""
+    try:
+        return image.n_frames
+    except Exception:  # PIL's errors for a cut-short or damaged frame: EOFError, IndexError, struct.error...
+        return 1
 
 
 def _first_frame(image: Tensor) -> Tensor:

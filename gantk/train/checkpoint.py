@@ -131,12 +131,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _refuse_compressed_entries(path: Path) -> None:
     """Refuse a zip whose entries are compressed: torch.save stores them as they are, and torch.load would
-    inflate each in memory before anything is checked (a small file could ask for gigabytes)."""
+    inflate each in memory before anything is checked (a small file could ask for gigabytes). A zip whose
+    directory cannot be read is refused too: torch's reader skips parts of it that this check reads."""
     try:
+        with path.open("rb") as handle:
+            if handle.read(len(_ZIP_SIGNATURE)) != _ZIP_SIGNATURE:
+                return  # not a zip: torch.load tells what it is
         with zipfile.ZipFile(path) as archive:
             compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return  # not a zip, or a damaged one: torch.load's error says so
+    except OSError:
+        return  # the file cannot be read: torch.load's error names it
+    except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError...
+        raise CheckpointError(
+            f"cannot read checkpoint {path} (the file is cut short or damaged: its zip directory cannot be read): it is not "
+            f"a complete gantk checkpoint{_unreadable_hint(path)}."
+        ) from None
     if compressed:
         raise CheckpointError(
             f"cannot read checkpoint {path}: it holds compressed entries ({compressed[0]}...), which torch.save never "
@@ -419,6 +428,10 @@ def check_weights_fit(system_config: dict[str, Any], components: Components, sta
             described = system_from_config(system_config, components, for_checkpoint=True)
     except (RuntimeError, NotImplementedError):  # an operation the meta device lacks; a real failure recurs in the build
         return
+    except OptionError as error:  # the same, met inside a part's factory
+        if isinstance(error.__cause__, (RuntimeError, NotImplementedError)):
+            return
+        raise
     checked = collections.OrderedDict(stand_ins.without_stand_in_state(described, state))
     checked._metadata = copy.deepcopy(getattr(state, "_metadata", {}))  # torch marks the metadata it loads with for assigning
     kinds = [(key, checked[key].dtype, built.dtype) for key, built in described.state_dict().items()
@@ -447,7 +460,7 @@ def _number_kind(tensor: torch.Tensor) -> str:
 def _tensors_fit(state: dict[str, Any], source: str) -> Iterator[None]:
     """Stop the modules built inside once they register far more parameters and buffers than ``state`` holds
     (a hostile depth option would otherwise build for minutes); some are replaced while they are built."""
-    most, count = 2 * len(state) + 1000, 0
+    most, count = 2 * len(state) + 20_000, 0  # backbones such as timm's are built whole, then cut to the depth used
 
     def counted(*_: Any) -> None:
         nonlocal count

@@ -53,12 +53,18 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
                           "it again with the same --out (and its other settings, in its config.toml).")
     payload = ckpt.load_checkpoint(run_dir)
     ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
-    _check_checkpoint_is_the_runs(Path(run_dir), payload)
     if unknown := sorted(set(payload["train_config"]) - SETTING_NAMES):
         raise CheckpointError(
             f"checkpoint {payload['path']} was written by gantk {payload.get('gantk_version', '(version unknown)')} with "
             f"settings this gantk {__version__} does not know ({', '.join(unknown)}); upgrade gantk to resume the run."
         )
+    try:
+        for key, value in payload["train_config"].items():
+            check_type(key, value)
+    except OptionError as error:
+        raise CheckpointError(f"checkpoint {payload['path']} holds settings gantk cannot take ({str(error).rstrip('.')}): the file is "
+                              "damaged or was edited; use another checkpoint of the run.") from None
+    _check_checkpoint_is_the_runs(Path(run_dir), payload)
     with ckpt.missing_plugin_errors(payload, components):
         recipe = components.create("recipe", payload["system"]["recipe"])
     options = ckpt.recipe_options(payload["system"]["recipe_opt"], recipe)
@@ -86,12 +92,6 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
                 GantkWarning,
                 stacklevel=3,
             )
-    try:
-        for key, value in payload["train_config"].items():
-            check_type(key, value)
-    except OptionError as error:
-        raise CheckpointError(f"checkpoint {payload['path']} holds settings gantk cannot take ({str(error).rstrip('.')}): the file is damaged or "
-                              "was edited; use another checkpoint of the run.") from None
     return TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides}), payload
 
 
