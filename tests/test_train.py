@@ -421,13 +421,14 @@ def test_a_checkpoint_path_that_is_no_file_says_what_it_is(tmp_path):
 def test_a_plain_pickle_is_refused_without_torchs_protocol_note(tmp_path):
     import pickle
 
-    (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*plain.pt \(a plain pickle, not a file torch.save wrote\): "
-                                                  "it is not a complete gantk checkpoint"):
-            ckpt.load_checkpoint(tmp_path / "plain.pt")
-    assert [str(w.message) for w in caught] == []
+    for protocol in (2, 4):
+        (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=protocol))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*plain.pt \(a plain pickle, not a file torch.save "
+                                                      r"wrote\): it is not a complete gantk checkpoint"):
+                ckpt.load_checkpoint(tmp_path / "plain.pt")
+        assert [str(w.message) for w in caught] == []
 
 
 def test_a_checkpoint_referring_to_code_is_refused_as_such(tmp_path):

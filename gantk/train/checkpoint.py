@@ -246,7 +246,8 @@ def _load_error_reason(path: Path, error: Exception) -> str:
     if not zip_file and not head.startswith(_PICKLE_PROTOCOL):
         return "the file was not written by torch.save"
     text = str(error)
-    if re.search(r"WeightsUnpickler error:\s*Unsupported operand", text) and not zip_file:  # a pickle protocol torch.save's files lack
+    plain = re.search(r"WeightsUnpickler error:\s*Unsupported operand", text) or "Invalid magic number" in text  # no torch header
+    if plain and not zip_file:
         return "a plain pickle, not a file torch.save wrote"
     if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
         return first_sentence(text.split("WeightsUnpickler error:", 1)[1])
