@@ -135,13 +135,15 @@ def _refuse_compressed_entries(path: Path) -> None:
     directory cannot be read is refused too: torch's reader skips parts of it that this check reads."""
     try:
         with path.open("rb") as handle:
-            if handle.read(len(_ZIP_SIGNATURE)) != _ZIP_SIGNATURE:
-                return  # not a zip: torch.load tells what it is
-        with zipfile.ZipFile(path) as archive:
-            compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
+            head = handle.read(len(_ZIP_SIGNATURE))
     except OSError:
         return  # the file cannot be read: torch.load's error names it
-    except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError...
+    if head != _ZIP_SIGNATURE:
+        return  # not a zip: torch.load tells what it is
+    try:
+        with zipfile.ZipFile(path) as archive:
+            compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
+    except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError, OSError (a bad offset)...
         raise CheckpointError(
             f"cannot read checkpoint {path} (the file is cut short or damaged: its zip directory cannot be read): it is not "
             f"a complete gantk checkpoint{_unreadable_hint(path)}."
