@@ -423,8 +423,9 @@ def system_from_config(system_config: dict[str, Any], components: Components | N
 def check_weights_fit(system_config: dict[str, Any], components: Components, state: dict[str, Any], source: str) -> None:
     """Refuse weights that do not fit the networks ``system_config`` describes, before any network is built:
     the networks are first built on the meta device, which allocates nothing (a damaged or hostile file
-    could otherwise describe networks too large for the machine's memory). A part that cannot be built
-    there is checked when its weights are loaded."""
+    could otherwise describe networks too large for the machine's memory, or so deep that describing them
+    takes minutes: see :func:`_tensors_fit`), and weights of another kind of number than the networks'
+    are refused. A part that cannot be built there is checked when its weights are loaded."""
     try:
         with torch.device("meta"), warnings.catch_warnings(), torch.random.fork_rng(devices=[]), _tensors_fit(state, source):
             warnings.simplefilter("ignore")  # the real build warns
