@@ -361,6 +361,17 @@ def test_a_gif_cut_short_is_named_as_undecodable(tmp_path):
             assert "cut.gif: cannot be decoded as an image" in str(error)
 
 
+def test_the_frames_of_a_gif_before_a_damaged_one_count_towards_the_pixel_limit(tmp_path, monkeypatch):
+    frames = [Image.new("L", (10, 10), value) for value in (0, 255, 0, 255)]
+    frames[0].save(tmp_path / "whole.gif", save_all=True, append_images=frames[1:])
+    (tmp_path / "cut.gif").write_bytes((tmp_path / "whole.gif").read_bytes()[:-30])  # into the last frame
+    with Image.open(tmp_path / "cut.gif") as cut, pytest.raises(IndexError):
+        cut.n_frames  # PIL cannot count them all
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "299")
+    with pytest.raises(DataError, match=r"cut.gif: 3 frames of 10x10, decoded together, is 300 pixels"):
+        read_image(tmp_path / "cut.gif")
+
+
 def test_readers_take_text_paths_and_refuse_a_folder(tmp_path):
     write_png(torch.zeros(1, 4, 4, dtype=torch.uint8), tmp_path / "a.png")
     assert read_image(str(tmp_path / "a.png")).shape == (1, 4, 4) and read_mask(str(tmp_path / "a.png")).shape == (4, 4)

@@ -241,11 +241,14 @@ def _check_pixels(path: Path) -> None:
 
 
 def _gif_frames(image: Image.Image) -> int:
-    """The frames of an opened GIF; 1 for a damaged one, whose decoding names the problem."""
+    """The frames of an opened GIF up to its first damaged one, if any (decoding reads those before it fails)."""
+    frames = 1
     try:
-        return image.n_frames
-    except Exception:  # PIL's errors for a cut-short or damaged frame: EOFError, IndexError, struct.error...
-        return 1
+        while True:
+            image.seek(frames)
+            frames += 1
+    except Exception:  # EOFError past the last frame; IndexError, struct.error... at a damaged one
+        return frames
 
 
 def _first_frame(image: Tensor) -> Tensor:
