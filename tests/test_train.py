@@ -830,6 +830,31 @@ def test_a_run_directory_another_process_trains_in_is_refused(pairs, tmp_path):
     assert Trainer.resume(run_dir, {"max_steps": 4}, progress=False).fit() == run_dir  # free again
 
 
+def test_loader_workers_of_a_killed_run_do_not_hold_its_folder(tmp_path):
+    # Killed hard (an out-of-memory killer), a trainer leaves its workers for seconds: resuming at once must work.
+    from gantk.train import run_files
+
+    pairs = write_paired(tmp_path / "pairs", count=40)
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "gantk", "train", "--data", str(pairs), "--out", str(run_dir), "--load-size", "36",
+               "--crop-size", "32", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "2", "--log-every", "1",
+               "--max-steps", "2000", "--no-progress"]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not ((run_dir / "metrics.csv").is_file() and len((run_dir / "metrics.csv").read_text().splitlines()) > 3):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.2)
+        workers = [int(pid) for task in Path(f"/proc/{process.pid}/task").iterdir() for pid in (task / "children").read_text().split()]
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        assert workers and all(Path(f"/proc/{pid}").exists() for pid in workers)  # still running
+        with run_files.claimed(run_dir):
+            pass
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def test_d_step_then_g_step_with_d_frozen(pairs, tmp_path):
     """The D optimizer changes only D; then the G optimizer changes only G and D receives no gradient."""
     trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False)

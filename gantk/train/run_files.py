@@ -52,6 +52,21 @@ def written_by_gantk(run_dir: Path) -> bool:
     return WRITTEN_KEYS <= set(settings) <= SETTING_NAMES
 
 
+_CLAIMS: set[int] = set()  # the descriptors holding this process's claims
+
+
+def _drop_claims_in_child() -> None:
+    """A forked child (a data-loader worker) closes its copies of the claims' descriptors: the lock lasts
+    while any copy is open, and workers outlive a killed trainer by seconds."""
+    for fd in _CLAIMS:
+        os.close(fd)
+    _CLAIMS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_claims_in_child)
+
+
 @contextlib.contextmanager
 def claimed(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` for this process while the block runs: another process claiming it meanwhile (a
@@ -63,6 +78,7 @@ def claimed(run_dir: Path) -> Iterator[None]:
         yield
         return
     fd = os.open(run_dir, os.O_RDONLY)
+    _CLAIMS.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -74,4 +90,5 @@ def claimed(run_dir: Path) -> Iterator[None]:
             pass
         yield
     finally:
+        _CLAIMS.discard(fd)
         os.close(fd)
