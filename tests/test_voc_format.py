@@ -147,20 +147,14 @@ def test_a_voc_list_counts_as_a_split_while_most_of_its_images_have_a_mask(voc):
     assert {name: split.items for name, split in summary.splits.items()} == {"train": 3, "val": 3, "trainval": 6}
 
 
-def test_a_list_of_masks_kept_elsewhere_is_no_split_and_is_named(voc):
-    augmented = [f"2007_{i:06d}" for i in range(4)] + [f"2011_{i:06d}" for i in range(5)]  # most masks in SegmentationClassAug/
-    (voc / "ImageSets" / "Segmentation" / "train_aug.txt").write_text("".join(f"{name}\n" for name in augmented))
-    with pytest.warns(GantkWarning, match=r"ImageSets/Segmentation/train_aug.txt: 4 of its 9 images have a mask in "
-                                          r"SegmentationClass/, so it is no split"):
-        summary = check_dataset(voc)
-    assert list(summary.splits) == ["train", "val", "trainval"]
-
-
-def test_a_list_with_half_its_images_masked_is_no_split(voc):
-    half = ["2007_000000", "2007_000001", "2010_000001", "2010_000002"]  # the last two have no mask
-    (voc / "ImageSets" / "Segmentation" / "half.txt").write_text("".join(f"{name}\n" for name in half))
-    with pytest.warns(GantkWarning, match=r"ImageSets/Segmentation/half.txt: 2 of its 4 images have a mask in "
-                                          r"SegmentationClass/, so it is no split"):
+@pytest.mark.parametrize("listing, names, masked", [
+    ("train_aug", [f"2007_{i:06d}" for i in range(4)] + [f"2011_{i:06d}" for i in range(5)], 4),  # most in SegmentationClassAug/
+    ("half", ["2007_000000", "2007_000001", "2010_000001", "2010_000002"], 2),  # half: still not most
+])
+def test_a_list_most_of_whose_masks_are_kept_elsewhere_is_no_split_and_is_named(voc, listing, names, masked):
+    (voc / "ImageSets" / "Segmentation" / f"{listing}.txt").write_text("".join(f"{name}\n" for name in names))
+    with pytest.warns(GantkWarning, match=rf"ImageSets/Segmentation/{listing}.txt: {masked} of its {len(names)} images have a mask "
+                                          r"in SegmentationClass/, so it is no split"):
         summary = check_dataset(voc)
     assert list(summary.splits) == ["train", "val", "trainval"]
 
