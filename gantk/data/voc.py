@@ -17,8 +17,8 @@ class VocFormat(VoidIgnoringFormat):
 
     Each split is the list ``ImageSets/Segmentation/<split>.txt`` (``train``, ``val``, ``trainval``),
     one image name per line; a list most of whose images have no mask (VOC2012's ``test``, whose masks
-    were never published; SBD's ``train_aug``, whose masks are elsewhere) is no split. Without lists, every mask of ``SegmentationClass/`` pairs with
-    its image. Images without a mask (most of ``JPEGImages/``, which also serves detection) are left
+    were never published; SBD's ``train_aug``, whose masks are elsewhere) is no split. Without lists,
+    every mask of ``SegmentationClass/`` pairs with its image. Images without a mask (most of ``JPEGImages/``, which also serves detection) are left
     out. The masks' 255 ("void") is ignored unless another ``ignore_label`` is given.
     """
 

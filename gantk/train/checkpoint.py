@@ -35,8 +35,8 @@ _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file'
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
-LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None, "recipe_opt": {},
-                     "loss_opt": {}, "ignore_label": None}
+LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None,
+                     "recipe_opt": {}, "loss_opt": {}, "ignore_label": None}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -159,6 +159,10 @@ def _refuse_compressed_entries(path: Path) -> None:
 _MISSING = object()
 
 
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _is_channels(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(value.get(side), int) for side in ("A", "B"))
 
@@ -186,7 +190,7 @@ def _is_providers(value: Any) -> bool:
 # What a payload must hold to rebuild its model ("system." entries are in its system description), and to
 # resume its run; checked where they are needed, so that a damaged file is named rather than a KeyError raised.
 MODEL_ENTRIES = {
-    "step": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+    "step": lambda value: _is_whole(value) and value >= 0,
     "system_state": _is_weights,
     "plugins": lambda value: isinstance(value, list) and all(isinstance(name, str) for name in value),
     "part_plugins": _is_providers,
@@ -194,12 +198,12 @@ MODEL_ENTRIES = {
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
     **{f"system.{key}": lambda value: value is None or (isinstance(value, int) and 0 < value <= MAX_SIDE)
        for key in ("load_size", "crop_size")},
-    "system.num_classes": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 2),
+    "system.num_classes": lambda value: value is None or (_is_whole(value) and value >= 2),
     "system.conditional": lambda value: isinstance(value, bool),
     "system.direction": lambda value: value in CHOICES["direction"],
     "system.resize": lambda value: value in CHOICES["resize"],
     "system.data_format": lambda value: value is None or isinstance(value, str),
-    "system.ignore_label": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool)),
+    "system.ignore_label": lambda value: value is None or _is_whole(value),
     **{f"system.{key}": _is_options for key in ("gen_opt", "disc_opt", "loss_opt", "recipe_opt")},
     **{f"system.{key}": lambda value: value is None or _is_options(value) for key in ("gen_defaults", "disc_defaults")},
 }
@@ -220,7 +224,7 @@ RUN_ENTRIES = {
     **MODEL_ENTRIES, "train_config": lambda value: isinstance(value, dict), "loss_windows": _is_loss_windows,
     **{key: lambda value: isinstance(value, dict) for key in ("optimizers", "schedulers", "scaler")},
     "rng": lambda value: isinstance(value, list) and len(value) > 0 and all(isinstance(state, dict) for state in value),
-    "train_items": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0),
+    "train_items": lambda value: value is None or (_is_whole(value) and value >= 0),
 }
 
 

@@ -119,8 +119,8 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any]) -> Non
         raise CheckpointError(
             f"checkpoint {path} was written by another run than the one in {run_dir}: its "
             f"{'; '.join(spelled(key, saved.get(key)) for key in differing)}, where the run's {run_files.CONFIG} has "
-            f"{'; '.join(spelled(key, settings[key]) if key in settings else f'no {flag(key)}' for key in differing)}; move it out of {run_dir} to resume from the run's "
-            "own checkpoints."
+            f"{'; '.join(spelled(key, settings[key]) if key in settings else f'no {flag(key)}' for key in differing)}; "
+            f"move it out of {run_dir} to resume from the run's own checkpoints."
         )
 
 
