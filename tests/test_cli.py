@@ -204,7 +204,7 @@ def test_train_from_toml_config_with_flag_override(tmp_path, run):
 
 
 @pytest.mark.parametrize("setting, named", [
-    ("decay_start = 2.0", "decay_start is a fraction"),  # a value TrainConfig checks itself
+    ("decay_start = 2.0", "--decay-start is a fraction"),  # a value TrainConfig checks itself
     ('gen = "nope"', "unknown generator 'nope'"),  # a value checked when the run is built
     ("crop_size = 31\nload_size = 33", "odd --crop-size (31)"),
     ("[gen_opt]\nngff = 3", "has no option 'ngff'"),  # checked when the networks are built, in fit
@@ -523,7 +523,7 @@ def test_a_compile_mode_without_compile_is_a_clear_error(tmp_path):
     pairs = write_paired(tmp_path / "pairs")
     result = CliRunner().invoke(cli, ["train", "--data", str(pairs), "--out", str(tmp_path / "run"),
                                       "--compile-mode", "reduce-overhead", *TINY_FLAGS])
-    assert result.exit_code == 1 and "compile_mode reduce-overhead is a mode of torch.compile, which is off: add --compile." in result.output
+    assert result.exit_code == 1 and "--compile-mode reduce-overhead is a mode of torch.compile, which is off: add --compile." in result.output
     assert not (tmp_path / "run").exists()
 
 

@@ -160,7 +160,7 @@ def test_device_augmentation_needs_a_load_size(tmp_path):
     trainer.config = dataclasses.replace(trainer.config, load_size=None)  # as a recipe without a load size leaves it
     with pytest.raises(OptionError, match="--augment-on device.*--load-size"):
         trainer.open_data()
-    with pytest.raises(OptionError, match="augment_on must be one of loader, device"):
+    with pytest.raises(OptionError, match="--augment-on must be one of loader, device"):
         TrainConfig(augment_on="gpu").validate()
 
 

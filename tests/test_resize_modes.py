@@ -174,10 +174,10 @@ def test_keeping_the_shape_needs_a_crop_size_and_loader_augmentation():
         TrainConfig(resize="short-side").validate()
     with pytest.raises(OptionError, match="--resize none keeps each image's shape.*set --crop-size"):
         TrainConfig(resize="none").validate()
-    with pytest.raises(OptionError, match="resize must be one of square, short-side, none"):
+    with pytest.raises(OptionError, match="--resize must be one of square, short-side, none"):
         TrainConfig(resize="shortest").validate()
     TrainConfig(resize="none", load_size=286, crop_size=512).validate()  # the load size is not used
-    with pytest.raises(OptionError, match="crop_size"):
+    with pytest.raises(OptionError, match="--crop-size 512 is larger than --load-size 286"):
         TrainConfig(load_size=286, crop_size=512).validate()
 
 

@@ -28,11 +28,11 @@ from gantk.train.resolve import fit_generator_depth, resolve_config
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"load_size": 32, "crop_size": 36}, "crop_size (36) cannot exceed load_size (32)"),
+    ({"load_size": 32, "crop_size": 36}, "--crop-size 36 is larger than --load-size 32"),
     ({"gen_opt": {"in_channels": 4}}, "in_channels in --gen-opt is set from the data's channels"),
-    ({"beta1": 1.0}, "beta1 is an Adam decay rate in [0, 1), got 1.0"),
-    ({"decay_start": 1.5}, "decay_start is a fraction of the schedule in [0, 1], got 1.5"),
-    ({"load_size": 1_000_000, "crop_size": 256}, "load_size is 1000000 px a side, more than the largest gantk takes (16384); give a smaller --load-size"),
+    ({"beta1": 1.0}, "--beta1 is an Adam decay rate in [0, 1), got 1.0"),
+    ({"decay_start": 1.5}, "--decay-start is a fraction of the schedule in [0, 1], got 1.5"),
+    ({"load_size": 1_000_000, "crop_size": 256}, "--load-size is 1000000 px a side, more than the largest gantk takes (16384); give a smaller one"),
 ])
 def test_settings_out_of_range_are_refused(values, message):
     with pytest.raises(OptionError, match=re.escape(message)):

@@ -730,7 +730,7 @@ def test_disc_lr_sets_the_rate_of_the_phases_that_train_discriminators(pairs, tm
     alone = Trainer(tiny_config(pairs, tmp_path / "alone", disc="none", loss="l1", lr=1e-4, disc_lr=4e-4), progress=False)
     system = alone.build_system(alone.open_data()[0], torch.device("cpu"))
     assert {name: opt.param_groups[0]["lr"] for name, opt in make_optimizers(system, alone.config, 10)[0].items()} == {"G": 1e-4}
-    with pytest.raises(OptionError, match="disc_lr must be a positive number"):
+    with pytest.raises(OptionError, match="--disc-lr must be a positive number"):
         TrainConfig(disc_lr=0.0).validate()
 
 
@@ -1120,19 +1120,19 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("beta1", 1.5, "beta1 is an Adam decay rate in [0, 1), got 1.5."),
-    ("beta2", -0.1, "beta2 is an Adam decay rate in [0, 1), got -0.1."),
-    ("pool_size", -1, "pool_size must be an integer >= 0, got -1."),
-    ("workers", -2, "workers must be an integer >= 0, got -2."),
-    ("keep_checkpoints", 0, "keep_checkpoints must be an integer >= 1, got 0."),
+    ("beta1", 1.5, "--beta1 is an Adam decay rate in [0, 1), got 1.5."),
+    ("beta2", -0.1, "--beta2 is an Adam decay rate in [0, 1), got -0.1."),
+    ("pool_size", -1, "--pool-size must be an integer >= 0, got -1."),
+    ("workers", -2, "--workers must be an integer >= 0, got -2."),
+    ("keep_checkpoints", 0, "--keep-checkpoints must be an integer >= 1, got 0."),
     ("seed", 2**64, f"seed must be an integer from {-2**63} to {2**64 - 1}, got {2**64}."),
     ("max_steps", 1e1, "max_steps must be an integer, got 10.0."),
     ("lr", "2e-4", "lr must be a number, got '2e-4'."),
-    ("device", "cuda:x", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:x'."),
-    ("device", "cuda:01", "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:01'."),
-    ("device", torch.device("cpu"), "device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got device(type='cpu')."),
-    ("compile_mode", "fast", "compile_mode must be one of default, reduce-overhead, max-autotune, got 'fast'."),
-    ("compile_mode", "reduce-overhead", "compile_mode reduce-overhead is a mode of torch.compile, which is off: add --compile."),
+    ("device", "cuda:x", "--device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:x'."),
+    ("device", "cuda:01", "--device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got 'cuda:01'."),
+    ("device", torch.device("cpu"), "--device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got device(type='cpu')."),
+    ("compile_mode", "fast", "--compile-mode must be one of default, reduce-overhead, max-autotune, got 'fast'."),
+    ("compile_mode", "reduce-overhead", "--compile-mode reduce-overhead is a mode of torch.compile, which is off: add --compile."),
 ])
 def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
     with pytest.raises(OptionError, match=re.escape(message)):

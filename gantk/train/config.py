@@ -175,9 +175,9 @@ class TrainConfig:
     def validate(self) -> None:
         for key, choices in CHOICES.items():
             if getattr(self, key) not in choices:
-                raise OptionError(f"{key} must be one of {', '.join(choices)}, got {getattr(self, key)!r}.")
+                raise OptionError(f"{flag(key)} must be one of {', '.join(choices)}, got {getattr(self, key)!r}.")
         if not is_device_name(self.device):
-            raise OptionError(f"device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got {self.device!r}.")
+            raise OptionError(f"--device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got {self.device!r}.")
         for key in (f.name for f in fields(self)):  # however it was built: a float count fails far from here otherwise
             check_type(key, getattr(self, key))
         positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every", "val_every",
@@ -185,18 +185,22 @@ class TrainConfig:
         for key in positive:
             value = getattr(self, key)
             if value is not None and value <= 0:
-                raise OptionError(f"{key} must be a positive integer, got {value}.")
+                raise OptionError(f"{flag(key)} must be a positive integer, got {value}.")
         for key in ("lr", "disc_lr"):
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise OptionError(f"{key} must be a positive number, got {value}.")
+                raise OptionError(f"{flag(key)} must be a positive number, got {value}.")
         if self.decay_start is not None and not 0 <= self.decay_start <= 1:
-            raise OptionError(f"decay_start is a fraction of the schedule in [0, 1], got {self.decay_start}.")
+            raise OptionError(f"--decay-start is a fraction of the schedule in [0, 1], got {self.decay_start}.")
         for key in ("load_size", "crop_size"):
             if (value := getattr(self, key)) is not None and value > MAX_SIDE:
-                raise OptionError(f"{key} is {value} px a side, more than the largest gantk takes ({MAX_SIDE}); give a smaller {flag(key)}.")
+                raise OptionError(f"{flag(key)} is {value} px a side, more than the largest gantk takes ({MAX_SIDE}); give a smaller one.")
         if self.load_size and self.crop_size and self.crop_size > self.load_size and self.resize != "none":
-            raise OptionError(f"crop_size ({self.crop_size}) cannot exceed load_size ({self.load_size}).")
+            raise OptionError(
+                f"--crop-size {self.crop_size} is larger than --load-size {self.load_size} (given, or the recipe's or the "
+                f"demo set's defaults): images are resized to --load-size, then a --crop-size square is cut from them; "
+                f"give a --crop-size of at most {self.load_size} or a --load-size of at least {self.crop_size}."
+            )
         if self.resize != "square" and not self.crop_size:
             raise OptionError(f"--resize {self.resize} keeps each image's shape, so training needs --crop-size to cut "
                               "squares of one size: set --crop-size.")
@@ -210,20 +214,20 @@ class TrainConfig:
         for key in ("beta1", "beta2"):
             value = getattr(self, key)
             if value is not None and not 0 <= value < 1:
-                raise OptionError(f"{key} is an Adam decay rate in [0, 1), got {value}.")
+                raise OptionError(f"{flag(key)} is an Adam decay rate in [0, 1), got {value}.")
         check_seed(self.seed)
         if self.compile_mode != "default" and not self.compile:
-            raise OptionError(f"compile_mode {self.compile_mode} is a mode of torch.compile, which is off: add --compile.")
+            raise OptionError(f"--compile-mode {self.compile_mode} is a mode of torch.compile, which is off: add --compile.")
         if self.cuda_graph and self.compile_mode != "default":
-            raise OptionError(f"cuda_graph records the whole step as one CUDA graph, and compile_mode {self.compile_mode} "
+            raise OptionError(f"--cuda-graph records the whole step as one CUDA graph, and --compile-mode {self.compile_mode} "
                               "records graphs of its own inside it: use --compile-mode default with --cuda-graph.")
         if self.cuda_graph and self.precision == "fp16":
-            raise OptionError("cuda_graph cannot record an fp16 step: its loss scaler checks every step on the CPU for "
+            raise OptionError("--cuda-graph cannot record an fp16 step: its loss scaler checks every step on the CPU for "
                               "overflowed gradients; use --precision bf16 (no scaler) or fp32.")
         for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1), ("ignore_label", 0)):
             value = getattr(self, key)
             if value is not None and value < least:
-                raise OptionError(f"{key} must be an integer >= {least}, got {value}.")
+                raise OptionError(f"{flag(key)} must be an integer >= {least}, got {value}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
