@@ -296,6 +296,16 @@ def test_image_pairs_refuse_every_term_that_scores_masks(tmp_path):
         Trainer(config, components=load_components(autoload=False, plugins=[Plugin()]), progress=False).fit()
 
 
+@pytest.mark.parametrize("loss, named", [("bce+l1+cycle", "the cycle term needs"),
+                                         ("bce+l1+cycle+identity", "the cycle and identity terms need")])
+def test_the_paired_recipes_refuse_the_terms_of_a_generator_pair(tmp_path, loss, named):
+    pairs = write_paired(tmp_path / "pairs", count=2)
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), loss=loss, **{**TINY, "max_steps": 1})
+    with pytest.raises(OptionError, match=f"{named} a generator each way .* --recipe cyclegan"):
+        Trainer(config, progress=False).fit()
+    assert not (tmp_path / "run" / "config.toml").exists()
+
+
 def test_the_identity_term_needs_sides_of_equal_channels(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
     with pytest.raises(OptionError, match="the identity term needs the same channel count in A and B"):

@@ -189,13 +189,15 @@ class LossContext:
     @cached_property
     def reconstructed(self) -> Tensor:
         if self._reconstruct is None:
-            raise OptionError("this objective needs a reverse generator (cycle consistency); use an unpaired recipe.")
+            raise OptionError("a term of --loss reads the reconstruction G_BA(G_AB(a)), which only a generator each way gives: "
+                              "drop it from --loss, or train unpaired data with --recipe cyclegan.")
         return _in_float32(self._reconstruct())
 
     @cached_property
     def identity_output(self) -> Tensor:
         if self._identity is None:
-            raise OptionError("the identity objective needs a generator that maps B to B; use an unpaired recipe.")
+            raise OptionError("a term of --loss reads the identity output G_AB(b), which only a generator each way gives: "
+                              "drop it from --loss, or train unpaired data with --recipe cyclegan.")
         return _in_float32(self._identity())
 
 
@@ -206,6 +208,8 @@ class Objective(nn.Module):
     ``default_weight`` is the weight a spec uses when none is written (``l1`` -> 100);
     ``needs_masks`` terms score class masks, so image pairs are refused for them;
     ``compares_pairs`` terms score the output against its own target, so unpaired data is refused for them;
+    ``needs_unpaired`` terms read ``ctx.reconstructed`` or ``ctx.identity_output``, which only a system with a
+    generator each way (CycleGAN) gives, so the paired recipes refuse them;
     ``reads_discriminator_features`` terms read ``ctx.d_fake_features`` in their generator loss,
     which is then computed first, so the adversarial term takes its logits from the same pass.
     ``cpu_decides`` says why a term's device work is not the same every step (it reads tensor values
@@ -219,6 +223,7 @@ class Objective(nn.Module):
     default_weight: ClassVar[float] = 1.0
     needs_masks: ClassVar[bool] = False
     compares_pairs: ClassVar[bool] = False
+    needs_unpaired: ClassVar[bool] = False
     reads_discriminator_features: ClassVar[bool] = False
     cpu_decides: ClassVar[str | None] = None
 

@@ -58,6 +58,7 @@ class CycleLoss(_DistanceTerm):
     """
 
     default_weight = 10.0
+    needs_unpaired = True
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return cycle_loss(ctx.reconstructed, ctx.input, self.distance)
@@ -71,6 +72,7 @@ class IdentityLoss(_DistanceTerm):
     """
 
     default_weight = 5.0
+    needs_unpaired = True
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return identity_loss(ctx.identity_output, ctx.real, self.distance)

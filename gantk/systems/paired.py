@@ -57,6 +57,13 @@ class PairedSystem(System):
                 f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but the "
                 "data are image pairs: train on a segmentation dataset (images/ + masks/), or drop it from --loss."
             )
+        unpaired_terms = [t.name for t in self.objective.terms if t.objective.needs_unpaired]
+        if unpaired_terms:
+            raise OptionError(
+                f"the {' and '.join(unpaired_terms)} term{'s need' if len(unpaired_terms) > 1 else ' needs'} a generator "
+                "each way (A to B and B to A), which this recipe does not train: drop it from --loss, or train unpaired "
+                "data with --recipe cyclegan."
+            )
         self.conditional = bool(config.get("conditional", True))
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)
