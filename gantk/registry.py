@@ -280,7 +280,8 @@ class Registry:
                 hints = [f"'{match[0]}' instead of '{key}'" for key, match in close if match]
                 raise OptionError(
                     f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
-                    f"its options are: {', '.join(defaults) or '(none)'}."
+                    f"its options{f' (set with {OPTION_FLAGS[self.kind]})' if self.kind in OPTION_FLAGS else ''} are: "
+                    f"{', '.join(defaults) or '(none)'}."
                     + (f" Did you mean {', '.join(hints)}?" if hints else "")
                     + f" The {self.kind} comes from plugin '{entry.plugin}'."
                 )
@@ -290,7 +291,7 @@ class Registry:
         except OptionError as error:  # a component's own check: add which component, unless it starts with the name
             if str(error).startswith(f"{name} "):
                 raise
-            raise OptionError(f"{self._label(entry)}: {error}") from error
+            raise OptionError(f"{self._label(entry)}: {error}{self._flag_hint()}") from error
         except GantkError:
             raise
         except Exception as error:  # a bad option value: say which component and options
@@ -324,8 +325,12 @@ class Registry:
             if problem := type_mismatch(key, wanted, defaults[key], value):
                 problems.append(problem)
         if problems:
-            raise OptionError(f"{self._label(entry)}: {'; '.join(problems)}.")
+            raise OptionError(f"{self._label(entry)}: {'; '.join(problems)}.{self._flag_hint()}")
         return typed
+
+    def _flag_hint(self) -> str:
+        """Where a command line sets the options of this kind of component, for the end of a message."""
+        return f" Its options are set with {OPTION_FLAGS[self.kind]}." if self.kind in OPTION_FLAGS else ""
 
     def _label(self, entry: Entry) -> str:
         """How messages name the component of ``entry``, e.g. ``generator 'unet' (plugin 'gantk.generators')``."""

@@ -168,7 +168,7 @@ def typed_registry() -> Registry:
 def test_option_values_must_have_the_type_of_their_default(option, value, wanted):
     with pytest.raises(OptionError) as error:
         typed_registry().create("typed", **{option: value})
-    assert str(error.value) == f"generator 'typed' (plugin 'mine'): {wanted}."
+    assert str(error.value) == f"generator 'typed' (plugin 'mine'): {wanted}. Its options are set with --gen-opt KEY=VALUE."
 
 
 def test_every_option_of_the_wrong_type_is_named():
@@ -210,7 +210,7 @@ def test_an_option_error_from_the_factory_says_which_component():
     registry.add("normed", normed, plugin="mine")
     with pytest.raises(OptionError) as error:
         registry.create("normed", norm="foo")
-    assert str(error.value) == "discriminator 'normed' (plugin 'mine'): norm='foo' is not valid; choose one of: batch, none."
+    assert str(error.value) == "discriminator 'normed' (plugin 'mine'): norm='foo' is not valid; choose one of: batch, none. Its options are set with --disc-opt KEY=VALUE."
 
 
 def test_an_option_error_that_names_the_component_is_kept():
@@ -239,7 +239,7 @@ def test_an_annotation_decides_over_the_default():
                                   ("ratio", 0.5, "option ratio must be an integer (default 1), got 0.5")]:
         with pytest.raises(OptionError) as error:
             registry.create("annotated", **{option: value})
-        assert str(error.value) == f"objective 'annotated' (plugin 'mine'): {wanted}."
+        assert str(error.value) == f"objective 'annotated' (plugin 'mine'): {wanted}. Its options are set with --loss-opt NAME.KEY=VALUE."
 
 
 def test_a_factory_signature_is_read_once(monkeypatch):
