@@ -1510,6 +1510,18 @@ def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp
         Trainer.resume(run, {"max_steps": 2}, components=plugin_with(0.3), progress=False).fit()
 
 
+def test_a_network_failing_for_another_reason_gets_no_word_on_the_recipes_options(pairs, tmp_path):
+    def greedy(in_channels=3, out_channels=3, norm: str = "instance", width: int = 4):
+        """A generator that fails on its width, not on the norm the recipe gives it."""
+        raise MemoryError(f"cannot hold width {width}")
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="greedy", gen_opt={"width": 10**9})
+    with pytest.raises(OptionError) as refusal:
+        Trainer(config, components=components_with_generator("greedy", greedy), progress=False).fit()
+    assert "norm='batch'" in str(refusal.value) and "cannot hold width" in str(refusal.value)
+    assert "Recipe 'pix2pix'" not in str(refusal.value)
+
+
 def test_a_network_refusing_an_option_the_recipe_gave_it_says_so(pairs, tmp_path):
     def strict(in_channels=3, out_channels=3, norm: str = "instance"):
         """A generator without batch norm."""

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
+import re
 import shlex
 import time
 import warnings
@@ -376,10 +377,13 @@ class Trainer:
             yield
         except OptionError as error:
             defaults = self.components.create("recipe", self.config.recipe).defaults
+            refusal = str(error)
+            if " could not be built with " in refusal:  # it lists every option given: look only at what refused them
+                refusal = refusal.split(" could not be built with ", 1)[1].partition(": ")[2]
             for kind, key, flag in (("generator", "gen_opt", "--gen-opt"), ("discriminator", "disc_opt", "--disc-opt")):
                 used, typed = getattr(self.config, key), getattr(self.given_config, key)
                 from_recipe = {k: v for k, v in (defaults.get(key) or {}).items()
-                               if k in used and k not in typed and (f"{k}=" in str(error) or f"'{k}'" in str(error))}
+                               if k in used and k not in typed and re.search(rf"\b{re.escape(k)}\b", refusal)}
                 if str(error).startswith(f"{kind} ") and from_recipe:
                     options = ", ".join(f"{k}={v!r}" for k, v in from_recipe.items())
                     raise OptionError(f"{str(error).rstrip('.')}. Recipe '{self.config.recipe}' gives the {kind} {options} "
