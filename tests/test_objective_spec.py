@@ -160,6 +160,10 @@ def _assert_spec_error(text: str, fragment: str, registry=OBJECTIVES) -> None:
         ("+l1", "empty term"),
         ("bce++l1", "empty term"),
         ("bce+l1 x", "'l1 x' in term 'l1 x' is not a valid name"),
+        ("bce+l1:100", "'l1:100' in term 'l1:100' is not a valid name (letters, digits, '-', '_', '.'). A weight follows '@': l1@100."),
+        ("l1*0.5+bce", "is not a valid name (letters, digits, '-', '_', '.'). A weight follows '@': l1@0.5."),
+        ("bce+l1 = 10", "A weight follows '@': l1@10."),
+        ("l1*abc", "'l1*abc' in term 'l1*abc' is not a valid name (letters, digits, '-', '_', '.'). Expected"),
         ("bce+@2", "term '@2' has no name"),
         ("l1@abc", "weight 'abc' in term 'l1@abc' is not a number"),
         ("l1@", "weight '' in term 'l1@' is not a number"),
@@ -259,7 +263,7 @@ def test_constructor_checks_terms():
 
 @pytest.mark.parametrize("name", ["l1", "l2", "hinge"])
 def test_an_objective_without_options_names_an_unknown_one(name):
-    with pytest.raises(OptionError, match=f"objective '{name}' has no option 'foo'; its options are: \\(none\\)"):
+    with pytest.raises(OptionError, match=f"objective '{name}' has no option 'foo'; its options \\(set with --loss-opt NAME.KEY=VALUE\\) are: \\(none\\)"):
         ObjectiveSet.from_spec(name, gantk.default_components().registry("objective"), {name: {"foo": 1}})
 
 

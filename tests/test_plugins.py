@@ -444,7 +444,7 @@ def test_an_unknown_option_names_the_plugin_and_the_closest_option():
     with pytest.raises(OptionError) as error:
         components.create("discriminator", "patch70", nfd=8)
     assert str(error.value) == (
-        "discriminator 'patch70' has no option 'nfd'; its options are: in_channels, ndf, norm, n_layers, init, "
+        "discriminator 'patch70' has no option 'nfd'; its options (set with --disc-opt KEY=VALUE) are: in_channels, ndf, norm, n_layers, init, "
         "init_gain. Did you mean 'ndf' instead of 'nfd'? The discriminator comes from plugin 'gantk.discriminators'."
     )
 

@@ -35,7 +35,16 @@ class ObjectiveTerm(NamedTuple):
 
 def _error(text: str, problem: str, known: Sequence[str], hint: str = "") -> SpecError:
     listing = f" Known objectives: {', '.join(known)}." if known else ""
-    return SpecError(f"invalid objective spec {text!r}: {problem}.{hint} Expected {GRAMMAR}.{listing}")
+    return SpecError(f"invalid objective spec (--loss) {text!r}: {problem}.{hint} Expected {GRAMMAR}.{listing}")
+
+
+def _weight_hint(name: str) -> str:
+    """A hint for a weight written after another sign than '@' (``l1:100``, ``l1*100``, ``l1=100``)."""
+    for sign in ":*=":
+        base, found, weight = (part.strip() for part in name.partition(sign))
+        if found and base and _parse_weight(weight) is not None:
+            return f" A weight follows '@': {base}@{weight}."
+    return ""
 
 
 def _format_weight(weight: float) -> str:
@@ -87,7 +96,8 @@ def parse_spec(text: str, known: Sequence[str] = ()) -> list[tuple[str, float | 
         if not name:
             raise _error(text, f"term {term!r} has no name", known)
         if not NAME_PATTERN.fullmatch(name):
-            raise _error(text, f"{name!r} in term {term!r} is not a valid name (letters, digits, '-', '_', '.')", known)
+            raise _error(text, f"{name!r} in term {term!r} is not a valid name (letters, digits, '-', '_', '.')", known,
+                         _weight_hint(name))
         weight = None
         if has_weight:
             weight = _parse_weight(raw_weight)
