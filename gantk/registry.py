@@ -254,7 +254,7 @@ class Registry:
             known = self.names()
             example = f" such as '{known[0]}'" if known else ""
             own = (f"; to use a {self.kind} of your own, register it by name in a plugin and pass its components "
-                   "(gantk.load_components(plugins=[...]); see writing-a-plugin.md)") if callable(name) else ""
+                   "(gantk.load_components(plugins=[...]); see docs/writing-a-plugin.md in gantk's source)") if callable(name) else ""
             raise OptionError(f"a {self.kind} name must be a string{example}, not {described(name)}: 'gantk list' shows the "
                               f"names{own}.")
         try:

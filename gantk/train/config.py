@@ -271,7 +271,7 @@ def check_type(key: str, value: Any) -> None:
     if key == "data":
         raise OptionError(f"data must be the path of a dataset directory, got a {type(value).__name__}: write the data "
                           "to a folder in one of the layouts of `gantk list data-formats`, or read another layout "
-                          "through a data-format plugin (docs/writing-a-plugin.md).")
+                          "through a data-format plugin (docs/writing-a-plugin.md in gantk's source).")
     raise OptionError(f"{key} must be {wanted}, got {value!r}.")
 
 
