@@ -42,7 +42,7 @@ def parse_objective_options(ctx: click.Context, param: click.Parameter, values: 
     options: dict[str, dict[str, Any]] = {}
     for qualified, value in parse_options(ctx, param, values).items():
         name, dot, key = qualified.rpartition(".")
-        if not dot or not name:
+        if not dot or not name or not key:
             raise click.BadParameter(f"expected NAME.KEY=VALUE (e.g. wgan-gp.lambda_gp=5), got {qualified!r}.", ctx, param)
         options.setdefault(name, {})[key] = value
     return options

@@ -65,7 +65,7 @@ def translate(
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise OptionError(f"batch size must be a positive integer, got {batch_size!r}.")
     if size == "native" and batch_size != 1:
-        raise OptionError(f"size native runs each image at its own size, one at a time: use batch size 1, not {batch_size}.")
+        raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
     model = loaded_model(checkpoint, device, eval_mode, components)
     model.system.check_direction(direction)
     if overlay and model.num_classes is None:

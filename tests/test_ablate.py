@@ -315,7 +315,7 @@ def test_evaluation_options_reach_every_cell(study, monkeypatch):
 @pytest.mark.parametrize("bad_cell, message", [
     ('disc = "patch286"', r"D \(patch286\) needs images of at least 96 px"),
     ('loss = "l1"', "has no adversarial term"),
-    ("batch_size = 50", "the dataset has 4 samples per process, fewer than --batch-size 50"),
+    ("batch_size = 50", "the dataset has 4 samples per process, fewer than --batch-size 50: give a --batch-size of at most 4, or more data"),
 ])
 def test_a_cell_that_cannot_train_is_reported_before_any_cell_trains(study, bad_cell, message):
     grid, pairs, out = study

@@ -264,7 +264,8 @@ def test_option_lists_take_stray_commas_and_name_an_item_without_its_key():
     assert parse_objective_options(None, None, ("my.loss.weight=2",)) == {"my.loss": {"weight": 2}}  # a plugin's dotted name
     assert parse_objective_options(None, None, ("ce.class_weights=[0.5, 2],ce.x=[],focal.gamma=1",)) == {
         "ce": {"class_weights": [0.5, 2], "x": []}, "focal": {"gamma": 1}}  # lists keep their commas
-    for parse, item, wanted in [(parse_options, "=5", "expected KEY=VALUE"), (parse_objective_options, ".lambda_gp=5", "expected NAME.KEY")]:
+    for parse, item, wanted in [(parse_options, "=5", "expected KEY=VALUE"), (parse_objective_options, ".lambda_gp=5", "expected NAME.KEY"),
+                                (parse_objective_options, "bce.=1", "expected NAME.KEY")]:
         with pytest.raises(click.BadParameter, match=wanted):
             parse(None, None, (item,))
     with pytest.raises(click.BadParameter, match=r"ngf is given twice \(ngf=8 and 'ngf=16'\); give it once"):

@@ -128,6 +128,12 @@ def test_single_image_file(tmp_path):
     assert len(ds) == 1 and ds.channels == {"A": 1} and ds[0]["A"].shape == (1, 10, 12)
 
 
+def test_a_file_that_is_no_dataset_is_named_as_a_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("not images")
+    with pytest.raises(DataError, match=r"(?s)notes.txt is a file, and a dataset is a folder: give --data the folder .*\n  aligned: "):
+        detect_format(tmp_path / "notes.txt")
+
+
 def test_detection_without_match_names_contents_and_formats(tmp_path):
     (tmp_path / "stuff").mkdir()
     with pytest.raises(DataError) as info:
@@ -280,7 +286,7 @@ def test_unaligned_direction_swaps_sets(tmp_path):
 
 
 def test_segmentation_refuses_btoa(tmp_path):
-    with pytest.raises(DataError, match="AtoB"):
+    with pytest.raises(DataError, match=r"dataset .*: the segmentation format maps images to masks only: use --direction AtoB"):
         open_dataset(make_segmentation(tmp_path), direction="BtoA")
 
 

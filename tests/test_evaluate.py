@@ -634,7 +634,7 @@ def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp
     wide = model.inputs(read_image(tmp_path / "in" / "wide.png")[None])  # 40x72, padded with its edges to 64x96
     torch.testing.assert_close(model.translate(wide, pad=True),
                                model.translate(torch.nn.functional.pad(wide, (0, 24, 0, 24), mode="replicate"))[..., :40, :72])
-    with pytest.raises(OptionError, match="use batch size 1, not 2"):
+    with pytest.raises(OptionError, match="--size native runs each image at its own size, one at a time: use --batch-size 1, not 2"):
         translate(run, tmp_path / "in", tmp_path / "out2", size="native", batch_size=2)
     with pytest.raises(OptionError, match="size='orignal' is not valid; choose one of: crop, original, native"):
         translate(run, tmp_path / "in", tmp_path / "out2", size="orignal")

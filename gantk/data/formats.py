@@ -280,7 +280,7 @@ class SegmentationFormat(_TwoFolderFormat):
         """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks, and mask
         pixels holding ``ignore_label`` get the class id -1, which no loss term or score counts."""
         if direction != "AtoB":
-            raise DataError(f"the {self.name} format maps images to masks only: use direction AtoB.")
+            raise DataError(f"dataset {root}: the {self.name} format maps images to masks only: use --direction AtoB (the default).")
         check_ignore_label(ignore_label)
         problems: list[str] = []
         pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
@@ -532,6 +532,9 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
     if len(matches) == 1:
         return matches[0].name
     listing = "\n".join(f"  {f.name}: {f.summary}" for f in formats)
+    if not matches and root.is_file():
+        raise DataError(f"dataset {root} is a file, and a dataset is a folder: give --data the folder of the images, "
+                        f"arranged as one of the known formats:\n{listing}")
     if not matches:
         hints = [hint for f in formats for hint in f.near_miss_hints(root)] + _dataset_subfolder_hints(root, formats, components)
         hints = hints or _two_image_folders_hint(root)

@@ -134,7 +134,8 @@ class TrainingParts:
 def epoch_steps(items: int, batch_size: int) -> int:
     """The steps of an epoch of ``items`` (per process) in full batches of ``batch_size``; none is an error."""
     if items < batch_size:
-        raise OptionError(f"the dataset has {items} samples per process, fewer than --batch-size {batch_size}.")
+        raise OptionError(f"the dataset has {items} samples per process, fewer than --batch-size {batch_size}: give a "
+                          f"--batch-size of at most {items}, or more data.")
     return items // batch_size
 
 
