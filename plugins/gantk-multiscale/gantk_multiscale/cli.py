@@ -10,6 +10,7 @@ import torch
 
 from gantk.nn.geometry import output_side, windows
 from gantk.nn.norm import NORMS
+from gantk.train.config import MAX_SIDE
 
 from .discriminator import MultiscaleDiscriminator
 
@@ -73,4 +74,7 @@ def multiscale_info(num_scales: int, n_layers: int, ndf: int, norm: str, in_chan
     for line in _table(rows):
         click.echo(line)
     if size < model.min_input_size:
-        click.echo(f"a {size} px input is too small: raise the crop size to {model.min_input_size} or lower --num-scales/--n-layers")
+        smallest = model.min_input_size
+        fix = (f"train at a --crop-size of {smallest} or more, or lower --num-scales/--n-layers" if smallest <= MAX_SIDE else
+               f"that is more than gantk trains at ({MAX_SIDE} px a side): lower --num-scales/--n-layers")
+        click.echo(f"a {size} px input is too small for these options, which need {smallest} px: {fix}")

@@ -44,7 +44,9 @@ def test_json_matches_the_model(runner):
 def test_says_when_the_input_is_too_small(runner):
     result = runner.invoke(cli, ["multiscale-info", "--size", "64"])
     assert result.exit_code == 0
-    assert "too small" in result.output and "93" in result.output
+    assert "too small for these options, which need 93 px: train at a --crop-size of 93 or more" in result.output
+    result = runner.invoke(cli, ["multiscale-info", "--num-scales", "12", "--size", "8"])
+    assert "which need 47105 px: that is more than gantk trains at (16384 px a side): lower --num-scales" in result.output
 
 
 def test_rejects_bad_options(runner):
