@@ -77,6 +77,9 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     assert "scores: class masks (segmentation data)" in run("describe", "objective", "lovasz").output
     assert "scores: images or masks" in run("describe", "objective", "l1").output
     assert "adversarial: True" in run("describe", "objective", "bce").output  # a bool, not 1
+    needs = {name: json.loads(run("describe", "objective", name, "--json").output) for name in ("l1", "cycle", "bce")}
+    assert [(needs[n]["needs_pairs"], needs[n]["needs_unpaired"]) for n in ("l1", "cycle", "bce")] == [
+        (True, False), (False, True), (False, False)]
 
 
 @pytest.mark.parametrize(
