@@ -10,14 +10,16 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
-from torchvision import tv_tensors
 
 from ..errors import DataError
+from ..lazy_import import LazyModule
 from ..systems.targets import IGNORED
 from .io import read_image, read_mask, to_channels
 from .layout import odd_width_problem, size_mismatch_problem, size_text
 from .sampler import derive_seed
 from .transforms import PairedTransform
+
+tv_tensors = LazyModule("torchvision.tv_tensors")
 
 
 class GanDataset(Dataset, abc.ABC):

@@ -6,15 +6,17 @@ import os
 from pathlib import Path
 
 import torch
-from matplotlib import cbook
-from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError
 from ..files import building_folder
+from ..lazy_import import LazyModule
 from .derive import derive_input
 from .io import read_image, write_png
 from .sampler import derive_seed
 from .transforms import random_window
+
+cbook = LazyModule("matplotlib.cbook")
+TF = LazyModule("torchvision.transforms.v2.functional")
 
 DEMO_NAME = "demo-edges2hopper-v1"
 DEMO_SIZE = 64

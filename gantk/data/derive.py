@@ -8,14 +8,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
+from ..lazy_import import LazyModule
 from ..nn import check_choice
 from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .layout import (
@@ -24,6 +23,9 @@ from .layout import (
 )
 from .sampler import derive_seed
 from .transforms import random_window
+
+kornia = LazyModule("kornia")
+TF = LazyModule("torchvision.transforms.v2.functional")
 
 TASKS = ("edges", "gray", "blur", "downscale")
 

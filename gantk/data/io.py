@@ -14,12 +14,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
-from torchvision import io as tvio
 
 from ..errors import DataError, first_sentence
 from ..files import replacing
+from ..lazy_import import LazyModule
 from .png_check import png_problem
 from .transforms import to_uint8
+
+tvio = LazyModule("torchvision.io")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import kornia
 import torch
 from torch import Tensor
-from torchvision import tv_tensors
-from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError
+from ..lazy_import import LazyModule
 from ..nn import check_choice
 from ..train.config import CHOICES
+
+kornia = LazyModule("kornia")
+tv_tensors = LazyModule("torchvision.tv_tensors")
+F = LazyModule("torchvision.transforms.v2.functional")
 
 RESIZE_MODES = CHOICES["resize"]
 
