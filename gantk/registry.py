@@ -291,7 +291,8 @@ class Registry:
         except OptionError as error:  # a component's own check: add which component, unless it starts with the name
             if str(error).startswith(f"{name} "):
                 raise
-            raise OptionError(f"{self._label(entry)}: {error}{self._flag_hint()}") from error
+            refusal = str(error) if str(error).endswith((".", "?", "!")) else f"{error}."
+            raise OptionError(f"{self._label(entry)}: {refusal}{self._flag_hint()}") from error
         except GantkError:
             raise
         except Exception as error:  # a bad option value: say which component and options

@@ -130,7 +130,7 @@ def test_single_image_file(tmp_path):
 
 def test_a_file_that_is_no_dataset_is_named_as_a_file(tmp_path):
     (tmp_path / "notes.txt").write_text("not images")
-    with pytest.raises(DataError, match=r"(?s)notes.txt is a file, and a dataset is a folder: give --data the folder .*\n  aligned: "):
+    with pytest.raises(DataError, match=r"(?s)notes.txt is a file that no format reads: give the folder that holds the images, .*\n  aligned: "):
         detect_format(tmp_path / "notes.txt")
 
 

@@ -185,6 +185,14 @@ def test_spec_errors(text, fragment):
     _assert_spec_error(text, fragment)
 
 
+@pytest.mark.parametrize("text", ["bce+:100", "l1=nan", "l1:-5", "l1:0", "l1*=5", "l 1:100"])
+def test_a_weight_hint_is_given_only_where_it_would_parse(text):
+    with pytest.raises(SpecError) as error:
+        ObjectiveSet.from_spec(text, OBJECTIVES)
+    assert str(error.value).startswith(f"invalid objective spec (--loss) {text!r}: ")
+    assert "A weight follows '@'" not in str(error.value)
+
+
 def test_module_key_clash_is_a_spec_error():
     registry = _registry_with(my__loss=Scale, my_loss=Scale)
     _assert_spec_error("my.loss+my_loss", "terms 'my.loss', 'my_loss' clash", registry)

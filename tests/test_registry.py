@@ -213,6 +213,17 @@ def test_an_option_error_from_the_factory_says_which_component():
     assert str(error.value) == "discriminator 'normed' (plugin 'mine'): norm='foo' is not valid; choose one of: batch, none. Its options are set with --disc-opt KEY=VALUE."
 
 
+def test_a_factorys_refusal_without_a_full_stop_is_ended_before_the_flag_hint():
+    def wide(width=1):
+        raise OptionError(f"width {width} is too big")
+
+    registry = Registry("generator")
+    registry.add("wide", wide, plugin="mine")
+    with pytest.raises(OptionError) as error:
+        registry.create("wide", width=100)
+    assert str(error.value) == "generator 'wide' (plugin 'mine'): width 100 is too big. Its options are set with --gen-opt KEY=VALUE."
+
+
 def test_an_option_error_that_names_the_component_is_kept():
     def fussy(depth=1):
         raise OptionError(f"fussy needs depth >= 2, got {depth}.")

@@ -533,7 +533,7 @@ def detect_format(root: str | Path, split: str | None = None, components: Compon
         return matches[0].name
     listing = "\n".join(f"  {f.name}: {f.summary}" for f in formats)
     if not matches and root.is_file():
-        raise DataError(f"dataset {root} is a file, and a dataset is a folder: give --data the folder of the images, "
+        raise DataError(f"dataset {root} is a file that no format reads: give the folder that holds the images, "
                         f"arranged as one of the known formats:\n{listing}")
     if not matches:
         hints = [hint for f in formats for hint in f.near_miss_hints(root)] + _dataset_subfolder_hints(root, formats, components)

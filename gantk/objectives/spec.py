@@ -42,7 +42,8 @@ def _weight_hint(name: str) -> str:
     """A hint for a weight written after another sign than '@' (``l1:100``, ``l1*100``, ``l1=100``)."""
     for sign in ":*=":
         base, found, weight = (part.strip() for part in name.partition(sign))
-        if found and base and _parse_weight(weight) is not None:
+        value = _parse_weight(weight)
+        if found and NAME_PATTERN.fullmatch(base) and value is not None and math.isfinite(value) and value > 0:
             return f" A weight follows '@': {base}@{weight}."
     return ""
 
