@@ -154,6 +154,18 @@ def test_resume_with_other_architecture_is_a_clear_error(pairs, tmp_path):
         ckpt.load_system_state(system, payload["system_state"], payload["path"])
 
 
+def test_a_resume_of_a_run_that_went_on_meanwhile_is_refused(pairs, tmp_path):
+    import shutil
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    resumed = Trainer.resume(run, {"max_steps": 4}, progress=False)
+    shutil.copy(run / "checkpoint-00000002.pt", run / "checkpoint-00000003.pt")  # what a trainer still running would write
+    with pytest.raises(CheckpointError, match=r"went on while this resume read its checkpoint checkpoint-00000002.pt: its "
+                                              r"newest is now checkpoint-00000003.pt, so another process trained it"):
+        resumed.fit()
+    assert sorted(p.name for p in run.glob("checkpoint-*.pt")) == ["checkpoint-00000002.pt", "checkpoint-00000003.pt"]
+
+
 def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, tmp_path):
     import shutil
 

@@ -198,8 +198,15 @@ class Trainer:
     # -- set-up -----------------------------------------------------------------------------
 
     def check_run_dir(self) -> None:
-        """A new run needs an empty (or missing) folder, or one left by a run that stopped before its first checkpoint."""
+        """A new run needs an empty (or missing) folder, or one left by a run that stopped before its first checkpoint;
+        a resumed one, that its checkpoint is still the newest (no other process trained it on meanwhile)."""
         if self.resume_from is not None:
+            read, newest = Path(self.resume_from["path"]).name, ckpt.list_checkpoints(self.run_dir)
+            if newest and newest[-1].name != read:
+                raise CheckpointError(
+                    f"the run in {self.run_dir} went on while this resume read its checkpoint {read}: its newest is now "
+                    f"{newest[-1].name}, so another process trained it; resume again once that one has stopped."
+                )
             return
         if ckpt.list_checkpoints(self.run_dir):
             raise OptionError(
