@@ -166,6 +166,27 @@ def test_a_resume_of_a_run_that_went_on_meanwhile_is_refused(pairs, tmp_path):
     assert sorted(p.name for p in run.glob("checkpoint-*.pt")) == ["checkpoint-00000002.pt", "checkpoint-00000003.pt"]
 
 
+def test_a_run_read_while_its_trainer_prunes_gives_its_newest_whole_checkpoint(pairs, tmp_path, monkeypatch):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    newest = run / "checkpoint-00000002.pt"
+    real_resolve, real_refuse = ckpt.resolve_checkpoint, ckpt._refuse_compressed_entries
+    pruned = iter([run / "checkpoint-00000001.pt"])  # listed as the newest, then removed before it was opened
+    monkeypatch.setattr(ckpt, "resolve_checkpoint", lambda path: next(pruned, None) or real_resolve(path))
+    assert ckpt.load_checkpoint(run)["path"] == str(newest)
+
+    def pruned_while_read(path, handle):  # the trainer removes the file once it is open
+        real_refuse(path, handle)
+        path.unlink()
+
+    monkeypatch.setattr(ckpt, "resolve_checkpoint", real_resolve)
+    monkeypatch.setattr(ckpt, "_refuse_compressed_entries", pruned_while_read)
+    assert ckpt.load_checkpoint(run)["step"] == 2 and not newest.exists()
+    monkeypatch.setattr(ckpt, "resolve_checkpoint", lambda path: run / "checkpoint-00000009.pt")  # each newest is gone
+    with pytest.raises(CheckpointError, match=f"each of the {ckpt.PRUNED_TRIES} newest checkpoints of {re.escape(str(run))} "
+                                              "was removed before it could be read"):
+        ckpt.load_checkpoint(run)
+
+
 def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, tmp_path):
     import shutil
 

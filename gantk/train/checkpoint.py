@@ -10,7 +10,7 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import torch
 
@@ -31,6 +31,7 @@ CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 _ZIP_SIGNATURE = b"PK\x03\x04"  # how torch.save's files start (older ones: a pickle's protocol opcode)
 _PICKLE_PROTOCOL = b"\x80"
 _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file's
+PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer prunes each before it is opened
 
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
@@ -94,22 +95,53 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` (no code from the file runs)."""
-    path = resolve_checkpoint(path)
-    _refuse_compressed_entries(path)
+    """Read a checkpoint with ``weights_only=True`` (no code from the file runs).
+
+    The file is opened once and every check reads that handle, so a trainer that prunes it meanwhile
+    does not take it away; a run directory's newest checkpoint pruned before it was opened is
+    replaced by the newest again.
+    """
+    given = Path(path)
+    for _ in range(PRUNED_TRIES):
+        path = resolve_checkpoint(given)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            if given.is_dir():
+                continue  # pruned between listing and opening: the newest is another file now
+            raise CheckpointError(f"checkpoint {path} does not exist (it was removed while it was being read).") from None
+        except OSError as error:
+            raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}.") from error
+        with handle:
+            payload = _read_payload(path, handle, map_location)
+        break
+    else:
+        raise CheckpointError(f"each of the {PRUNED_TRIES} newest checkpoints of {given} was removed before it could be read "
+                              "(a trainer keeping fewer checkpoints than it writes?); try again, or pass a checkpoint file.")
+    return _checked_payload(path, payload)
+
+
+def _read_payload(path: Path, handle: BinaryIO, map_location: str | torch.device) -> Any:
+    """What torch.load reads from the open checkpoint ``path``, refusing what it should not inflate."""
+    _refuse_compressed_entries(path, handle)
+    handle.seek(0)
     try:
         with warnings.catch_warnings():  # torch's note on a plain pickle's protocol: the error below says more
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            payload = torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(handle, map_location=map_location, weights_only=True)
     except (MemoryError, torch.OutOfMemoryError):
         raise  # the machine's limit, not the file's fault
     except Exception as error:
         if isinstance(error, OSError) and error.errno in _READ_FAILURES:  # the file itself may be whole
             raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}.") from error
         raise CheckpointError(
-            f"cannot read checkpoint {path} ({_load_error_reason(path, error)}): it is not a complete gantk "
+            f"cannot read checkpoint {path} ({_load_error_reason(handle, error)}): it is not a complete gantk "
             f"checkpoint{_unreadable_hint(path)}."
         ) from None
+
+
+def _checked_payload(path: Path, payload: Any) -> dict[str, Any]:
+    """``payload`` as a gantk checkpoint of a format this gantk reads, with the entries added since filled in."""
     if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS or not isinstance(payload.get("system"), dict):
         if isinstance(payload, dict) and isinstance(payload.get("format"), int) and payload["format"] > FORMAT_VERSION:
             raise CheckpointError(
@@ -129,19 +161,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
-def _refuse_compressed_entries(path: Path) -> None:
+def _refuse_compressed_entries(path: Path, handle: BinaryIO) -> None:
     """Refuse a zip whose entries are compressed: torch.save stores them as they are, and torch.load would
     inflate each in memory before anything is checked (a small file could ask for gigabytes). A zip whose
     directory cannot be read is refused too: torch's reader skips parts of it that this check reads."""
     try:
-        with path.open("rb") as handle:
-            head = handle.read(len(_ZIP_SIGNATURE))
+        head = handle.read(len(_ZIP_SIGNATURE))
     except OSError:
         return  # the file cannot be read: torch.load's error names it
     if head != _ZIP_SIGNATURE:
         return  # not a zip: torch.load tells what it is
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(handle) as archive:
             compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
     except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError, OSError (a bad offset)...
         raise CheckpointError(
@@ -242,10 +273,10 @@ def check_entries(payload: dict[str, Any], entries: dict[str, Any]) -> None:
         )
 
 
-def _load_error_reason(path: Path, error: Exception) -> str:
+def _load_error_reason(handle: BinaryIO, error: Exception) -> str:
     """Why a file could not be read safely, in plain words (without torch's advice to load it unsafely)."""
-    with path.open("rb") as handle:
-        head = handle.read(len(_ZIP_SIGNATURE))
+    handle.seek(0)
+    head = handle.read(len(_ZIP_SIGNATURE))
     if not head:
         return "the file is empty"
     zip_file = head.startswith(_ZIP_SIGNATURE) or _ZIP_SIGNATURE.startswith(head)
