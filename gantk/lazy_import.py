@@ -16,6 +16,9 @@ class LazyModule(types.ModuleType):
     to the module, so a test that patches the module itself is seen)."""
 
     def __getattr__(self, attribute: str) -> Any:
-        with _IMPORTING:
-            module = importlib.import_module(self.__name__)
+        module = self.__dict__.get("_module")
+        if module is None:
+            with _IMPORTING:
+                module = importlib.import_module(self.__name__)
+            self._module = module  # whole: later reads skip the lock and the import system
         return getattr(module, attribute)
