@@ -86,10 +86,12 @@ def matmul_peaks(device: str = "cpu") -> dict:
             "device": device, "load_average": load_average()}
 
 
-def git_revision() -> str:
+def git_revision(checkout: str | Path = ".") -> str:
+    """The commit of ``checkout`` (default: the working directory's), ``+dirty`` with uncommitted changes."""
+    git = ["git", "-C", str(checkout)]
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        out = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

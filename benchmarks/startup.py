@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardware import load_average, machine
+from hardware import git_revision, load_average, machine
 
 COMMANDS = {
     "gantk --help": ["-m", "gantk", "--help"],
@@ -28,11 +28,6 @@ COMMANDS = {
     "import gantk": ["-c", "import gantk"],
     "import torch": ["-c", "import torch"],
 }
-
-
-def revision(checkout: Path) -> str:
-    out = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or str(checkout)
 
 
 def wall_time(arguments: list[str], checkout: Path, cwd: str) -> float:
@@ -50,7 +45,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     args = parser.parse_args()
     checkouts = [c.resolve() for c in args.gantk or [Path(__file__).resolve().parents[1]]]
-    labels = [revision(c) for c in checkouts]
+    labels = [revision if (revision := git_revision(c)) != "unknown" else str(c) for c in checkouts]
     times: dict[str, dict[str, list[float]]] = {label: {name: [] for name in COMMANDS} for label in labels}
     load_start = load_average()
     with tempfile.TemporaryDirectory() as cwd:
