@@ -111,7 +111,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 continue  # pruned between listing and opening: the newest is another file now
             raise CheckpointError(f"checkpoint {path} does not exist (it was removed while it was being read).") from None
         except OSError as error:
-            raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}.") from error
+            raise _read_failure(path, error) from error
         with handle:
             payload = _read_payload(path, handle, map_location)
         break
@@ -133,11 +133,15 @@ def _read_payload(path: Path, handle: BinaryIO, map_location: str | torch.device
         raise  # the machine's limit, not the file's fault
     except Exception as error:
         if isinstance(error, OSError) and error.errno in _READ_FAILURES:  # the file itself may be whole
-            raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}.") from error
+            raise _read_failure(path, error) from error
         raise CheckpointError(
             f"cannot read checkpoint {path} ({_load_error_reason(handle, error)}): it is not a complete gantk "
             f"checkpoint{_unreadable_hint(path)}."
         ) from None
+
+
+def _read_failure(path: Path, error: OSError) -> CheckpointError:
+    return CheckpointError(f"cannot read checkpoint {path}: {error.strerror}.")
 
 
 def _checked_payload(path: Path, payload: Any) -> dict[str, Any]:
