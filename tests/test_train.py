@@ -1553,15 +1553,15 @@ def test_a_network_failing_for_another_reason_gets_no_word_on_the_recipes_option
         Trainer(config, components=components_with_generator("greedy", greedy), progress=False).fit()
     assert "norm='batch'" in str(refusal.value) and "cannot hold width" in str(refusal.value)
     assert "Recipe 'pix2pix'" not in str(refusal.value)
-    greedy_message = "abnormal width"  # 'norm' inside another word is not the option
+    abnormal_message = "abnormal width"  # 'norm' inside another word is not the option
     config = tiny_config(pairs, tmp_path / "run2", max_steps=1, gen="abnormal", gen_opt={})
 
     def abnormal(in_channels=3, out_channels=3, norm: str = "instance"):
-        raise ValueError(greedy_message)
+        raise ValueError(abnormal_message)
 
     with pytest.raises(OptionError) as refusal:
         Trainer(config, components=components_with_generator("abnormal", abnormal), progress=False).fit()
-    assert greedy_message in str(refusal.value) and "Recipe 'pix2pix'" not in str(refusal.value)
+    assert abnormal_message in str(refusal.value) and "Recipe 'pix2pix'" not in str(refusal.value)
 
 
 def test_a_network_refusing_an_option_the_recipe_gave_it_says_so(pairs, tmp_path):
