@@ -1,6 +1,8 @@
 """The segmentation and CycleGAN examples run end to end at a tiny size on the shared data."""
 
+import csv
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,14 @@ def test_the_cyclegan_example_checks_its_crop_size_before_deriving_the_set(tmp_p
         load_example("cyclegan_unpaired").main(["--size", size, "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")])
     assert exit_info.value.code == 2 and f"--size must be a multiple of 4 of at least 24, got {size}" in capsys.readouterr().err
     assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()
+
+
+def test_the_cyclegan_pages_loss_table_is_the_logged_run():
+    """docs/cyclegan.md quotes rows of the example run's metrics.csv, kept beside its grid."""
+    logged = {row["step"]: row for row in csv.DictReader((ROOT / "docs/images/cyclegan/metrics.csv").open())}
+    columns = ["G_AB/lsgan", "G_AB/cycle", "G_AB/identity", "G_BA/lsgan", "G_BA/cycle", "G_BA/identity", "D_A/lsgan", "D_B/lsgan"]
+    page = (ROOT / "docs/cyclegan.md").read_text(encoding="utf-8")
+    quoted = re.findall(r"^\| (\d+) \| ([\d.]+(?: \| [\d.]+){7}) \|$", page, flags=re.M)
+    assert len(quoted) == 2
+    for step, values in quoted:
+        assert [float(v) for v in values.split(" | ")] == [float(f"{float(logged[step][c]):.3g}") for c in columns], step
