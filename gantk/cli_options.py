@@ -171,7 +171,7 @@ TRAIN_FLAGS = {
     "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes (default: one per CPU left to each training process, 2 to 16)."),
     "--log-every": click.option("--log-every", type=click.IntRange(min=1), help="Steps between rows of metrics.csv (default 10)."),
     "--val-every": click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
-    "--val-split": click.option("--val-split", help="Held-out split to validate on (default test)."),
+    "--val-split": click.option("--val-split", help="Held-out split to validate on (default val where the data has it, else test)."),
     "--sample-every": click.option("--sample-every", type=click.IntRange(min=1), help="Steps between sample grids (default 200)."),
     "--checkpoint-every": click.option("--checkpoint-every", type=click.IntRange(min=1),
                                        help="Steps between checkpoints (default 1000; one is always written at the end)."),

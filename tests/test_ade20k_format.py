@@ -120,7 +120,7 @@ def test_a_split_folder_on_one_side_only_is_reported(ade20k, tmp_path):
     no_val = CliRunner().invoke(cli, ["train", "--recipe", "seg", "--data", str(ade20k), "--val-every", "2", "--out",
                                       str(tmp_path / "run")])
     assert no_val.exit_code != 0 and ("(it has splits train); put held-out photos in images/validation/ and their masks "
-                                      "in annotations/validation/, then pass --val-split val, or drop --val-every.") in (
+                                      "in annotations/validation/, or drop --val-every.") in (
         " ".join(no_val.output.split()))
     val_only = write_ade20k(tmp_path / "val-only")
     for side in ("images", "annotations"):
@@ -140,8 +140,7 @@ def test_train_eval_and_translate_on_ade20k(ade20k, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
     trained = runner.invoke(cli, [str(arg) for arg in (
-        "train", "--recipe", "seg", "--data", ade20k, "--out", out, "--max-steps", 2, "--val-every", 2, "--val-split", "val",
-        *TINY_FLAGS)])
+        "train", "--recipe", "seg", "--data", ade20k, "--out", out, "--max-steps", 2, "--val-every", 2, *TINY_FLAGS)])
     assert trained.exit_code == 0, trained.output
     system = load_checkpoint(out)["system"]
     assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("ade20k", 150, 0)

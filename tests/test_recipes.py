@@ -240,11 +240,32 @@ def test_validation_needs_a_held_out_split(tmp_path):
     data = write_segmentation(tmp_path / "flat")
     config = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), max_steps=1, val_every=1,
                          gen_opt={"ngf": 8}, **TINY)
-    with pytest.raises(OptionError, match=r"held-out split 'test' in .*flat, which has no splits: move the training data into train/ and held-out data into test/"):
+    with pytest.raises(OptionError, match=r"held-out split val or test in .*flat, which has no splits: move the training data into train/ and held-out data into val/"):
         Trainer(config, progress=False).fit()
     split = write_segmentation(tmp_path / "split" / "train")
-    with pytest.raises(OptionError, match=r"held-out split 'test' in .* \(it has splits train\)"):
+    with pytest.raises(OptionError, match=r"held-out split val or test in .* \(it has splits train\); move .* into val/"):
         Trainer(dataclasses.replace(config, data=str(split.parent)), progress=False).fit()
+    with pytest.raises(OptionError, match=r"held-out split 'test' in .*flat, which has no splits: move .* into test/"):
+        Trainer(dataclasses.replace(config, val_split="test"), progress=False).fit()
+
+
+def test_validation_takes_the_val_split_before_test_and_keeps_it_on_resume(tmp_path):
+    root = tmp_path / "data"
+    write_segmentation(root / "train")
+    write_segmentation(root / "test", count=3)
+    config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), max_steps=1, val_every=1,
+                         gen_opt={"ngf": 8}, **TINY)
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    assert (trainer.config.val_split, len(trainer.val_dataset)) == ("test", 3)
+    write_segmentation(root / "val", count=2)
+    resumed = Trainer.resume(config.out, {"max_steps": 2}, progress=False)
+    resumed.fit()
+    assert (resumed.config.val_split, len(resumed.val_dataset)) == ("test", 3)  # the split the run began with
+    trainer = Trainer(dataclasses.replace(config, out=str(tmp_path / "new")), progress=False)
+    trainer.fit()
+    assert (trainer.config.val_split, len(trainer.val_dataset)) == ("val", 2)
+    assert 'val_split = "val"' in (tmp_path / "new" / "config.toml").read_text()
 
 
 def test_cyclegan_translates_tiny_and_thin_images_at_native_size(tmp_path, monkeypatch):

@@ -194,14 +194,15 @@ def test_voc_near_misses_are_hinted(voc):
 def test_train_and_eval_on_voc(voc, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
-    no_test = runner.invoke(cli, ["train", "--recipe", "seg", "--data", str(voc), "--val-every", "2", "--out", str(out)])
+    no_test = runner.invoke(cli, ["train", "--recipe", "seg", "--data", str(voc), "--val-every", "2", "--val-split", "test",
+                                  "--out", str(out)])
     assert no_test.exit_code != 0
     assert ("--val-every needs a held-out split 'test' in" in no_test.output
             and "(it has splits train, val, trainval); choose one with --val-split (e.g. --val-split val)" in no_test.output)
     trained = runner.invoke(cli, [str(arg) for arg in (
-        "train", "--recipe", "seg", "--data", voc, "--out", out, "--max-steps", 2, "--val-every", 2, "--val-split", "val",
-        *TINY_FLAGS)])
+        "train", "--recipe", "seg", "--data", voc, "--out", out, "--max-steps", 2, "--val-every", 2, *TINY_FLAGS)])
     assert trained.exit_code == 0, trained.output
+    assert load_checkpoint(out)["train_config"]["val_split"] == "val"  # VOC's held-out split, without --val-split
     system = load_checkpoint(out)["system"]
     assert (system["data_format"], system["num_classes"], system["ignore_label"]) == ("voc", 21, 255)
     default_split = runner.invoke(cli, ["eval", "--checkpoint", str(out), "--data", str(voc)])

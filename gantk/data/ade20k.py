@@ -27,8 +27,7 @@ class Ade20kFormat(VoidIgnoringFormat):
     folders = ("images", "annotations")
     VOID = 0
     masks_source = "unpack the annotations/ of ADEChallengeData2016.zip beside it"
-    how_to_split = ("put held-out photos in images/validation/ and their masks in annotations/validation/, then pass "
-                    "--val-split val")
+    how_to_split = "put held-out photos in images/validation/ and their masks in annotations/validation/"
     CLASSES = 150
     mask_values_hint = "use the annotations/ of ADEChallengeData2016.zip as it ships them (0 other, 1..150 the classes)"
 

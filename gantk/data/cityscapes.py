@@ -28,7 +28,7 @@ class CityscapesFormat(VoidIgnoringFormat):
     folders = ("leftImg8bit", "gtFine")
     masks_source = ("unpack gtFine_trainvaltest.zip beside it and write its training-id masks with cityscapesScripts' "
                     "csCreateTrainIdLabelImgs")
-    how_to_split = "put held-out cities in leftImg8bit/val/ and gtFine/val/, then pass --val-split val"
+    how_to_split = "put held-out cities in leftImg8bit/val/ and gtFine/val/"
     mask_values_hint = ("the _labelTrainIds.png masks hold the training ids that cityscapesScripts' csCreateTrainIdLabelImgs "
                         "writes (the _labelIds.png files hold the 34 label ids): write them again with it")
     CLASS_NAMES = (

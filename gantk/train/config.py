@@ -146,7 +146,7 @@ class TrainConfig:
     workers: int | None = None  # None: default_workers() for this machine
     log_every: int = 10
     val_every: int | None = None  # steps between validations on val_split; None turns validation off
-    val_split: str = "test"
+    val_split: str | None = None  # None: "val" where the data has that split, else "test"
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2

@@ -47,6 +47,7 @@ from .schedule import linear_decay
 from .step_graph import StepGraphs, check_recordable
 from .validation import validation_scores
 
+DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means ({} otherwise); may raise StopTraining.
@@ -291,21 +292,21 @@ class Trainer:
             raise OptionError(
                 f"validation compares outputs with targets, which {summary.format} data does not have: drop --val-every."
             )
+        split = config.val_split or next((name for name in DEFAULT_VAL_SPLITS if name in summary.splits), None)
+        wanted = f"a held-out split '{config.val_split}'" if config.val_split else "a held-out split val or test"
+        how_to_split = layout.how_to_split.format(split=config.val_split or DEFAULT_VAL_SPLITS[0])
         if ROOT_SPLIT in summary.splits:
+            raise OptionError(f"--val-every needs {wanted} in {root}, which has no splits: {how_to_split}, or drop --val-every.")
+        if split not in summary.splits:
+            held_out = [name for name in summary.splits if name != "train"]
             raise OptionError(
-                f"--val-every needs a held-out split '{config.val_split}' in {root}, which has no splits: "
-                f"{layout.how_to_split.format(split=config.val_split)}, or drop --val-every."
+                f"--val-every needs {wanted} in {root} (it has splits {', '.join(summary.splits)}); "
+                + (f"choose one with --val-split (e.g. --val-split {held_out[0]})." if held_out
+                   else f"{how_to_split}, or drop --val-every.")
             )
-        if config.val_split not in summary.splits:
-            held_out = [split for split in summary.splits if split != "train"]
-            raise OptionError(
-                f"--val-every needs a held-out split '{config.val_split}' in {root} (it has splits "
-                f"{', '.join(summary.splits)}); "
-                + (f"choose one with --val-split (e.g. --val-split {'val' if 'val' in held_out else held_out[0]})." if held_out
-                   else f"{layout.how_to_split.format(split=config.val_split)}, or drop --val-every.")
-            )
+        config.val_split = split  # recorded: a resume validates on it, whatever splits are added meanwhile
         options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
-        val = open_dataset(root, format=summary.format, split=config.val_split, direction=config.direction,
+        val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
                            components=self.components, **options)
         return train, val
