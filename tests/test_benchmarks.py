@@ -172,3 +172,10 @@ def test_the_startup_benchmark_times_each_command_of_each_checkout(benchmarks, t
     assert set(timed) == {"gantk --help", "gantk list", "import gantk", "import torch"}
     assert all(len(t["s"]) == 1 and t["best_s"] > 0 for t in timed.values())
     assert "| `gantk --help` | " in "\n".join(report.render(out))
+
+
+def test_the_segmentation_pages_table_is_the_one_its_result_files_give(benchmarks):
+    from segmentation.benchmark import RESULTS, table
+
+    page = (BENCHMARKS.parent / "docs" / "segmentation.md").read_text(encoding="utf-8")
+    assert table(RESULTS) + "\n" in page

@@ -45,6 +45,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "objects-seg"
 RUNS = {
     "bce-l1": ("bce+l1@100", "patch70"),
     "hinge-l1": ("hinge+l1@0.5", "patch70"),
+    "hinge-lovasz": ("hinge+lovasz", "patch70"),  # the seg recipe's objective
     "hinge-lovasz-l1": ("hinge+lovasz+l1@0.5", "patch70"),
     "l1": ("l1", "none"),
     "lovasz": ("lovasz", "none"),
