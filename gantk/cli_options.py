@@ -95,6 +95,17 @@ class Seed(click.ParamType):
 SEED = Seed()
 
 
+class SeedList(click.ParamType):
+    """Seeds separated by commas, ``0,1,2``, each one :class:`Seed` takes."""
+
+    name = "S,S,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        if isinstance(value, list):
+            return value
+        return [SEED.convert(word.strip(), param, ctx) for word in str(value).split(",")]
+
+
 class IgnoreLabelOrNone(click.ParamType):
     """A mask value 0..65535, or ``none`` (as the word, for no ignore label)."""
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_options import SEED, DeviceName, IgnoreLabelOrNone, given_flags, train_flags, with_options
+from .cli_options import SEED, DeviceName, SeedList, IgnoreLabelOrNone, given_flags, train_flags, with_options
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
@@ -108,13 +108,15 @@ def result_table(result: dict[str, Any]) -> str:
     "--batch-size", "--load-size", "--resize", "--crop-size", "--lr", "--disc-lr", "--seed", "--precision", "--device", "--workers", "--log-every",
     "--sample-every", "--checkpoint-every",
 )
+@click.option("--seeds", type=SeedList(),
+              help="Train each cell once per seed (e.g. 0,1,2); the table shows the mean and standard deviation over them.")
 @eval_options
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
 @click.option("--eval-seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def ablate_command(grid_spec: str | None, data: str | None, out: str | None, list_grids: bool, config_file: str | None,
-                   split: str, eval_mode: bool, eval_batch_size: int, inception_weights: str | None, eval_seed: int,
-                   progress: bool, **flags: Any) -> None:
+                   seeds: list[int] | None, split: str, eval_mode: bool, eval_batch_size: int, inception_weights: str | None,
+                   eval_seed: int, progress: bool, **flags: Any) -> None:
     """Train and evaluate a grid of compositions with the same seed, steps and data; finished cells are skipped.
 
     \b
@@ -138,7 +140,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     common = layered(read_config_file(config_file) if config_file else {}, given_flags(flags))
     with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
         run_ablation(
-            load_grid(grid_spec), data, Path(out), common=common, progress=progress, log=click.echo,
+            load_grid(grid_spec), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
             eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,
                           "inception_weights": inception_weights, "seed": eval_seed},
         )

@@ -590,3 +590,48 @@ def test_cells_that_keep_image_shapes_get_their_samples_and_their_own_real_featu
         assert saved["cell"]["train_config"]["resize"] == resize
         alone = evaluate(out / cell, data, inception_weights=weights, progress=False)
         assert saved["metrics"]["fid"] == pytest.approx(alone["metrics"]["fid"], rel=1e-6)
+
+
+def test_a_study_with_seeds_trains_each_cell_once_per_seed_and_reports_their_spread(study):
+    grid, pairs, out = study
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--seeds", "3,5", *FLAGS)
+    assert result.exit_code == 0, result.output
+    runs = {folder: json.loads((out / folder / "eval.json").read_text())
+            for folder in ("l1-seed-3", "l1-seed-5", "l1+cgan-seed-3", "l1+cgan-seed-5")}
+    assert [run["cell"]["train_config"]["seed"] for run in runs.values()] == [3, 5, 3, 5]
+    assert {run["cell"]["group"] for run in runs.values()} == {"L1", "L1+cGAN"}
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["cells"]) == 4 and [entry["cell"] for entry in saved["summary"]] == ["L1", "L1+cGAN"]
+    psnr = [runs[f"l1-seed-{seed}"]["metrics"]["psnr"] for seed in (3, 5)]
+    spread = saved["summary"][0]["metrics"]["psnr"]
+    assert spread["n"] == 2 and spread["mean"] == pytest.approx(sum(psnr) / 2)
+    assert spread["sd"] == pytest.approx(abs(psnr[0] - psnr[1]) / 2 ** 0.5) and spread["sd"] > 0
+    table = (out / "results.md").read_text()
+    assert "each cell trained with seeds 3, 5: mean ± sample standard deviation over them" in table
+    assert re.search(rf"\| L1 \| unet \| none \| `l1` \| .*\b{spread['mean']:.4g} ± {spread['sd']:.2g}\b", table)
+    again = invoke("--grid", grid, "--data", pairs, "--out", out, "--seeds", "3,5", *FLAGS)
+    assert again.exit_code == 0 and again.output.count("finished earlier, skipped") == 4
+
+
+@pytest.mark.parametrize("args, text, message", [
+    (["--seeds", "0,1", "--seed", "2"], GRID, "--seeds gives each cell its seeds, and --seed (or seed in --config) sets one too"),
+    (["--seeds", "0,1"], GRID.replace('loss = "l1"', 'loss = "l1"\nseed = 4'), "and cell 'L1' sets one too"),
+    (["--seeds", "1,1"], GRID, "--seeds must list different seeds (e.g. --seeds 0,1,2), got 1, 1."),
+    (["--seeds", "1,x"], GRID, "Invalid value for '--seeds': 'x' is not an integer."),
+])
+def test_seeds_that_cannot_be_used_are_refused_before_any_cell_trains(study, args, text, message):
+    grid, pairs, out = study
+    grid.write_text(text)
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *args, *FLAGS)
+    assert result.exit_code != 0 and message in " ".join(result.output.split()) and not out.exists()
+
+
+def test_the_table_of_seeded_cells_shows_each_mean_and_spread_and_bolds_the_best_mean():
+    from gantk.ablate import markdown_table
+
+    def run(group, seed, psnr):
+        return {"cell": {"name": f"{group} seed={seed}", "group": group, "train_config": {"seed": seed}}, "task": "image",
+                "model": {"gen": "unet", "disc": None, "conditional": True, "loss": "l1"}, "metrics": {"psnr": psnr}}
+
+    table = markdown_table([run("a", 0, 10.0), run("a", 1, 12.0), run("b", 0, 11.5), run("b", 1, None)])
+    assert table.splitlines()[2:] == ["| a | unet | none | `l1` | 11 ± 1.4 |", "| b | unet | none | `l1` | **11.5 (1 of 2)** |"]

@@ -23,7 +23,8 @@ the command line, then the cell (option dicts such as ``gen_opt`` merge key by k
 trains into ``OUT/<cell>/``; a cell is finished when its final checkpoint and ``eval.json``
 exist, and finished cells are skipped when the study runs again (with other evaluation settings
 they are evaluated again, not retrained). An interrupted cell resumes from its newest checkpoint;
-changed training settings of a cell already trained are an error.
+changed training settings of a cell already trained are an error. With ``seeds`` each cell trains
+once per seed and the table shows the mean and standard deviation over them.
 """
 
 from .grids import BUILTIN_GRIDS, AblationError, Cell, Grid, cell_config, load_grid

@@ -6,13 +6,13 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import GantkError
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..train import TrainConfig
-from ..train.config import SETTING_NAMES, merged_tables, read_toml, setting_keys
+from ..train.config import SETTING_NAMES, check_seed, merged_tables, read_toml, setting_keys
 
 
 RUNNER_KEYS = frozenset({"data", "out"})  # settings gantk ablate gives every cell
@@ -24,10 +24,12 @@ class AblationError(GantkError):
 
 @dataclass(frozen=True)
 class Cell:
-    """One composition of a grid: a name and the training settings that define it."""
+    """One composition of a grid: a name and the training settings that define it; ``group`` names the cell
+    of which it is one seed's run (see :func:`with_seeds`), empty for a cell trained once."""
 
     name: str
     settings: dict[str, Any]
+    group: str = ""
 
     @property
     def folder(self) -> str:
@@ -132,6 +134,25 @@ def load_grid(spec: str | Path) -> Grid:
     )
     check_grid(grid)
     return grid
+
+
+def with_seeds(grid: Grid, seeds: Sequence[int], common: dict[str, Any] | None = None) -> Grid:
+    """``grid`` with each cell trained once per seed: cell ``L1`` becomes ``L1 seed=0``, ``L1 seed=1``...
+    (folders ``l1-seed-0``...), each of group ``L1``. A seed set by the grid or ``common`` is refused."""
+    try:
+        seeds = [check_seed(seed) for seed in seeds]
+    except GantkError as error:
+        raise AblationError(f"--seeds: {error}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise AblationError(f"--seeds must list different seeds (e.g. --seeds 0,1,2), got {', '.join(map(str, seeds)) or 'none'}.")
+    setters = [label for label, settings in [("[common]", grid.common), ("--seed (or seed in --config)", common or {})]
+               + [(f"cell '{c.name}'", c.settings) for c in grid.cells] if "seed" in settings]
+    if setters:
+        raise AblationError(f"grid {grid.label}: --seeds gives each cell its seeds, and {', '.join(setters)} sets one too; "
+                            "drop one of them.")
+    cells = tuple(Cell(f"{cell.name} seed={seed}", {**cell.settings, "seed": seed}, cell.name)
+                  for cell in grid.cells for seed in seeds)
+    return dataclasses.replace(grid, cells=cells)
 
 
 def check_grid(grid: Grid) -> None:

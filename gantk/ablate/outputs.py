@@ -32,32 +32,80 @@ def metric_columns(results: list[dict[str, Any]]) -> list[str]:
     return [name for name in wanted if any(name in r["metrics"] for r in results)]
 
 
-def markdown_table(results: list[dict[str, Any]]) -> str:
-    """The study as a markdown table, one row per cell; the best value of each column in bold (unless all are equal)."""
+def seed_groups(results: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The results by the grid cell they are runs of (one run per seed with ``--seeds``), in grid order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        groups.setdefault(result["cell"].get("group") or result["cell"]["name"], []).append(result)
+    return list(groups.values())
+
+
+def spread(runs: list[dict[str, Any]], name: str) -> dict[str, float | int | None] | None:
+    """Mean and sample standard deviation (``None`` for one value) of metric ``name`` over a cell's runs
+    (those that have it: ``n``)."""
+    values = [value for r in runs if (value := json_ready(r["metrics"]).get(name)) is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+    return {"mean": mean, "sd": sd, "n": len(values)}
+
+
+def run_seeds(runs: list[dict[str, Any]]) -> list[int | None]:
+    """The training seed of each of a cell's runs."""
+    return [r["cell"].get("train_config", {}).get("seed") for r in runs]
+
+
+def summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per grid cell: its seeds and the spread of each metric over them (see :func:`spread`)."""
     names = metric_columns(results)
+    return [{"cell": runs[0]["cell"].get("group") or runs[0]["cell"]["name"], "seeds": run_seeds(runs),
+             "metrics": {name: found for name in names if (found := spread(runs, name)) is not None}}
+            for runs in seed_groups(results)]
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    """The study as a markdown table, one row per grid cell; a cell run with several seeds shows the mean and
+    standard deviation over them. The best value (mean) of each column in bold (unless all are equal)."""
+    names = metric_columns(results)
+    groups = seed_groups(results)
     # A value that is not finite reads as n/a, as results.json (and so a study run again) holds it: null.
-    results = [{**r, "metrics": json_ready(r["metrics"])} for r in results]
+    spreads = [{name: spread(runs, name) for name in names} for runs in groups]
     best = {}
     for name in names:
-        values = [r["metrics"][name] for r in results if r["metrics"].get(name) is not None]
-        if values:
-            best[name] = max(values) if name in HIGHER_IS_BETTER else min(values)
+        means = [found[name]["mean"] for found in spreads if found[name] is not None]
+        if means:
+            best[name] = max(means) if name in HIGHER_IS_BETTER else min(means)
     arrows = {name: "↑" if name in HIGHER_IS_BETTER else "↓" for name in names}
-    contested = {name for name in best if len({r["metrics"].get(name) for r in results}) > 1}
+    contested = {name for name in best if len({found[name] and found[name]["mean"] for found in spreads}) > 1}
     lines = [
         "| cell | generator | discriminator | objective | " + " | ".join(f"{n} {arrows[n]}" for n in names) + " |",
         "|---|---|---|---|" + "---:|" * len(names),
     ]
-    for r in results:
-        model = r["model"]
+    for runs, found in zip(groups, spreads):
+        first, model = runs[0], runs[0]["model"]
         disc = "none" if not model["disc"] else f"{model['disc']} ({'conditional' if model['conditional'] else 'unconditional'})"
         cells = []
         for name in names:
-            value = r["metrics"].get(name)
-            text = "n/a" if value is None else f"{value:.4g}"
-            cells.append(f"**{text}**" if value is not None and value == best.get(name) and name in contested else text)
-        lines.append(f"| {table_text(r['cell']['name'])} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
+            value = found[name]
+            text = "n/a" if value is None else f"{value['mean']:.4g}"
+            if value is not None and len(runs) > 1:
+                text += (f" ± {value['sd']:.2g}" if value["sd"] is not None else "") + (
+                    f" ({value['n']} of {len(runs)})" if value["n"] < len(runs) else "")
+            bold = value is not None and value["mean"] == best.get(name) and name in contested
+            cells.append(f"**{text}**" if bold else text)
+        label = first["cell"].get("group") or first["cell"]["name"]
+        lines.append(f"| {table_text(label)} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def seeds_text(results: list[dict[str, Any]]) -> str:
+    """The seeds each cell ran with, when a study ran each several times; empty otherwise."""
+    groups = seed_groups(results)
+    if all(len(runs) == 1 for runs in groups):
+        return ""
+    seeds = ", ".join(str(seed) for seed in run_seeds(groups[0]))
+    return f"each cell trained with seeds {seeds}: mean ± sample standard deviation over them"
 
 
 def table_text(text: str) -> str:
@@ -85,7 +133,8 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         *([grid.description, ""] if grid.description else []),
         f"Data: `{data}` (split {first['split']}, {first['images']} images"
         + (f", pixels of mask value {first['ignore_label']} ignored" if first.get("ignore_label") is not None else "")
-        + f"); {steps_text(results)}; evaluation mode: {first['mode']}.",
+        + f"); {steps_text(results)}; evaluation mode: {first['mode']}"
+        + (f"; {seeds}." if (seeds := seeds_text(results)) else "."),
         "",
         *([f"Settings of every cell: {table_text(settings_text(shared))}.", ""] if shared else []),
     ]
@@ -93,9 +142,10 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
     footer = ["", *(f"- unavailable {reason}" for reason in reasons)] if reasons else []
     with replacing(out / "results.md") as handle:
         handle.write("\n".join(header) + "\n" + markdown_table(results) + "\n".join(footer) + ("\n" if footer else ""))
-    save_result({"grid": grid.name, "description": grid.description, "cells": results}, out / "results.json")
+    seeded = {"summary": summary(results)} if seeds_text(results) else {}
+    save_result({"grid": grid.name, "description": grid.description, "cells": results, **seeded}, out / "results.json")
     plot_metrics(results, out / "metrics.png")
-    comparison_grid(results, data, out / "samples.png", eval_options, components=components)
+    comparison_grid([runs[0] for runs in seed_groups(results)], data, out / "samples.png", eval_options, components=components)
 
 
 def settings_text(settings: dict[str, Any]) -> str:
@@ -107,13 +157,16 @@ def settings_text(settings: dict[str, Any]) -> str:
 
 
 def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
-    """One bar chart per metric column, cells on the x axis."""
+    """One bar chart per metric column, grid cells on the x axis (the mean over seeds, the standard deviation as a bar)."""
     names = metric_columns(results)
-    labels = [r["cell"]["name"] for r in results]
+    groups = seed_groups(results)
+    labels = [runs[0]["cell"].get("group") or runs[0]["cell"]["name"] for runs in groups]
     fig, axes = figure(1, len(names), figsize=(2.6 * len(names), 3.6))
     for axis, name in zip(axes[0], names):
-        values = [r["metrics"].get(name) for r in results]
-        axis.bar(range(len(values)), [math.nan if v is None else v for v in values], color="#4c72b0")
+        found = [spread(runs, name) for runs in groups]
+        values = [None if f is None else f["mean"] for f in found]
+        errors = [(f["sd"] or 0.0) if f else 0.0 for f in found] if any(len(runs) > 1 for runs in groups) else None
+        axis.bar(range(len(values)), [math.nan if v is None else v for v in values], yerr=errors, capsize=3, color="#4c72b0")
         for i in (i for i, v in enumerate(values) if v is None):
             axis.text(i, 0, "n/a", ha="center", va="bottom", fontsize=8)
         axis.set_title(f"{name} {'↑' if name in HIGHER_IS_BETTER else '↓'}", fontsize=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -20,7 +20,7 @@ from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS
 from ..train.trainer import epoch_steps, schedule_steps
-from .grids import AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options
+from .grids import AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options, with_seeds
 from .outputs import STUDY_FILES, write_outputs
 
 EVAL_FILE = run_files.EVAL
@@ -41,6 +41,7 @@ def run_ablation(
     out: str | Path,
     *,
     common: dict[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
     eval_options: dict[str, Any] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -57,6 +58,8 @@ def run_ablation(
         data: the dataset every cell trains and is evaluated on.
         out: the study's folder.
         common: training settings for every cell (e.g. ``{"max_steps": 500, "gen_opt": {"ngf": 32}}``).
+        seeds: train each cell once per seed (``OUT/<cell>-seed-<S>/``); the table and plots show the mean and
+            standard deviation over them, ``results.json`` each run and a ``summary``.
         eval_options: keyword arguments of :func:`gantk.evaluate.evaluate` (``split``, ``inception_weights``...).
         progress: progress bars of training and evaluation.
         log: receives one line per cell and stage.
@@ -68,6 +71,8 @@ def run_ablation(
     out, components = Path(out), components or default_components()
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid)
+    if seeds is not None:
+        grid = with_seeds(grid, seeds, common)
     if reserved := sorted({"data", "out"} & set(common)):
         raise AblationError(f"{', '.join(reserved)} among the settings every cell shares: a study takes them as its data "
                             "and out (--data, --out); remove them.")
@@ -90,7 +95,7 @@ def run_ablation(
         saved = _saved_result(run_dir, settings, cell)
         if saved is not None and saved["cell"].get("evaluation") == evaluation:
             log(f"{label}: finished earlier, skipped ({run_dir / EVAL_FILE})")
-            results.append(saved)
+            results.append({**saved, "cell": {**saved["cell"], "group": cell.group or cell.name}})
             continue
         try:
             if saved is not None:
@@ -117,7 +122,8 @@ def run_ablation(
             raise
         except GantkError as error:
             raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
-        result["cell"] = {"name": cell.name, "settings": cell.settings, "train_config": settings, "evaluation": evaluation}
+        result["cell"] = {"name": cell.name, "group": cell.group or cell.name, "settings": cell.settings, "train_config": settings,
+                          "evaluation": evaluation}
         save_result(result, run_dir / EVAL_FILE)
         results.append(result)
     write_outputs(grid, results, data, out, eval_options, components, common)
