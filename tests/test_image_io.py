@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zlib
@@ -9,7 +10,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from gantk.data.io import (
     _reason, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, read_image, read_mask, to_channels, write_mask,
@@ -104,6 +105,56 @@ def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
     if suffix == ".png":
         image.convert("P").save(tmp_path / "palette.png", exif=exif)
         assert read_mask(path).shape == read_mask(tmp_path / "palette.png").shape == shape[1:]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_jpeg_is_turned_upright_as_pil_turns_it(tmp_path, orientation):
+    blocks = np.kron(np.arange(12, dtype=np.uint8).reshape(3, 4) * 20, np.ones((8, 8), np.uint8))  # 4 x 3 blocks, each its own value
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(np.stack([blocks, 255 - blocks, blocks // 2], -1)).save(path, exif=exif, quality=100)
+    shown = torch.from_numpy(np.array(ImageOps.exif_transpose(Image.open(path)))).permute(2, 0, 1)
+    decoded = read_image(path)
+    assert decoded.shape == shown.shape and (decoded.int() - shown.int()).abs().max() <= 8
+    Image.fromarray(blocks).save(tmp_path / "mask.jpg", exif=exif, quality=100)
+    gray = torch.from_numpy(np.array(ImageOps.exif_transpose(Image.open(tmp_path / "mask.jpg"))))
+    assert (read_mask(tmp_path / "mask.jpg") - gray.long()).abs().max() <= 8
+
+
+def jpeg_with_xmp_before_exif(path, orientation):
+    """A JPEG whose first APP1 segment is XMP and whose second is the EXIF block, as some editors write them."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    after_app0 = 4 + struct.unpack(">H", data[4:6])[0]
+    tiff = b"MM" + struct.pack(">HIH", 42, 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + b"\0\0\0\0"
+    segments = [b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta xmlns:x='adobe:ns:meta/'/>", b"Exif\0\0" + tiff]
+    app1 = b"".join(b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body for body in segments)
+    path.write_bytes(data[:after_app0] + app1 + data[after_app0:])
+    return path
+
+
+def png_with_exif_after_the_image_data(path, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6)).save(buffer, "PNG", exif=exif)
+    data = buffer.getvalue()
+    start = data.index(b"eXIf") - 4
+    end = start + 12 + struct.unpack(">I", data[start:start + 4])[0]
+    chunk, data = data[start:end], data[:start] + data[end:]
+    iend = data.index(b"IEND") - 4
+    path.write_bytes(data[:iend] + chunk + data[iend:])
+    return path
+
+
+@pytest.mark.parametrize("written", [jpeg_with_xmp_before_exif, png_with_exif_after_the_image_data])
+def test_an_orientation_anywhere_in_the_file_is_read_by_probe_and_decoding_alike(tmp_path, written):
+    path = written(tmp_path / "photo", 6)
+    shown = ImageOps.exif_transpose(Image.open(path))
+    assert (shown.height, shown.width) == (8, 6)  # as viewers show it
+    assert read_image(path).shape == (3, 8, 6) and probe(path) == (3, 8, 6) and read_mask(path).shape == (8, 6)
 
 
 @pytest.mark.parametrize("suffix, mode, value, expected", [

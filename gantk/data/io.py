@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import struct
 import unicodedata
 import warnings
 from pathlib import Path
@@ -116,7 +117,7 @@ def probe(path: Path) -> ImageInfo:
             if image.format in _PROBED_FORMATS:
                 _refuse_turned_tiff(image, path)
                 width, height = image.size
-                if image.format in _STORED_SIZE_FORMATS and _orientation(image) in _EXIF_QUARTER_TURNS:
+                if image.format in _STORED_SIZE_FORMATS and _orientation(image, path) in _EXIF_QUARTER_TURNS:
                     width, height = height, width
                 channels = 3 if image.format == "GIF" else _MODE_CHANNELS.get(image.mode, 3)  # torchvision decodes GIFs to RGB
                 if image.format == "PNG":
@@ -128,14 +129,48 @@ def probe(path: Path) -> ImageInfo:
     return ImageInfo(*image.shape)
 
 
-def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation read with the header (``getexif()`` would decode a PNG to look further)."""
-    exif = image.info.get("exif")
+def _orientation(image: Image.Image, path: Path) -> int:
+    """The EXIF orientation of an opened file, as reading it applies it: PIL finds a JPEG's in any APP1
+    segment as it reads the header, a PNG's before or after the image data (there without decoding it)."""
+    exif = image.info.get("exif") or (_late_png_exif(path) if image.format == "PNG" else None)
     if not exif:
         return 1
     parsed = Image.Exif()
     parsed.load(exif)
     return parsed.get(_EXIF_ORIENTATION, 1)
+
+
+def _late_png_exif(path: Path) -> bytes | None:
+    """The body of a PNG's eXIf chunk when it comes after the image data, found by reading chunk headers only."""
+    with open(path, "rb") as file:
+        file.seek(8)
+        while len(head := file.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"eXIf":
+                return file.read(length)
+            if kind == b"IEND":
+                return None
+            file.seek(length + 4, os.SEEK_CUR)  # the body and its CRC
+    return None
+
+
+def _file_orientation(path: Path) -> int:
+    """The EXIF orientation of a file torchvision decodes, as PIL reads it (torchvision only looks in the
+    first APP1 segment of a JPEG, which may hold XMP instead); 1 for a header PIL cannot read."""
+    try:
+        with _no_pixel_limit(), Image.open(path) as image:
+            return _orientation(image, path)
+    except Exception:  # a damaged header or EXIF block: decoding names a file it cannot read
+        return 1
+
+
+def _upright(image: Tensor, orientation: int) -> Tensor:
+    """A ``C x H x W`` image stored with EXIF ``orientation``, turned upright as ``ImageOps.exif_transpose`` turns it."""
+    turned = {
+        2: lambda x: x.flip(2), 3: lambda x: x.flip(1, 2), 4: lambda x: x.flip(1), 5: lambda x: x.transpose(1, 2),
+        6: lambda x: x.rot90(-1, (1, 2)), 7: lambda x: x.transpose(1, 2).flip(1, 2), 8: lambda x: x.rot90(1, (1, 2)),
+    }.get(orientation)
+    return turned(image).contiguous() if turned else image
 
 
 def _refuse_turned_tiff(image: Image.Image, path: Path) -> None:
@@ -176,13 +211,13 @@ def read_image(path: str | Path) -> Tensor:
     try:
         with _quiet():
             data = tvio.read_file(str(path))
-            image = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
+            image = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED)
             if data[:2].numpy().tobytes() == b"\xff\xd8" and image.shape[0] == 4:
-                image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB, apply_exif_orientation=True)
+                image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB)
     except Exception as error:
         _refuse_if_gone(path)
         raise DataError(f"{path}: cannot be decoded as an image ({_reason(error)}); replace or delete the file.") from None
-    return _first_frame(image)
+    return _upright(_first_frame(image), _file_orientation(path))
 
 
 def read_mask(path: str | Path) -> Tensor:
@@ -208,11 +243,11 @@ def read_mask(path: str | Path) -> Tensor:
         if data[:8].numpy().tobytes() == _PNG_SIGNATURE and (problem := png_problem(data.numpy().tobytes())):
             raise DataError(problem)
         with _quiet():
-            mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED, apply_exif_orientation=True)
+            mask = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED)
     except Exception as error:
         _refuse_if_gone(path)
         raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
-    return _one_id_per_pixel(_first_frame(mask).to(torch.int64), path)
+    return _one_id_per_pixel(_upright(_first_frame(mask), _file_orientation(path)).to(torch.int64), path)
 
 
 def max_pixels() -> int:
