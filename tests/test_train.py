@@ -1134,6 +1134,18 @@ def test_a_diverged_fp16_run_stops_once_the_loss_scale_falls_below_one(pairs, tm
         Trainer(config, components=exploding_components(), progress=False).fit()
 
 
+def test_fp16_steps_skipped_for_overflowing_gradients_are_warned_of(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=22, loss="bce+l1@1e6", log_every=1, precision="fp16")
+    with pytest.warns(GantkWarning) as caught:
+        Trainer(config, progress=False).fit()
+    skips = [str(w.message) for w in caught if "loss scaler skipped" in str(w.message)]
+    assert len(skips) == 1 and re.match(r"fp16's loss scaler skipped (1[1-9]|20) of the 20 G steps so far", skips[0]), skips
+    assert "G barely trains. Lower the loss weights or --lr, or use --precision bf16 or fp32." in skips[0]
+    optimizers = ckpt.load_checkpoint(tmp_path / "run")["optimizers"]
+    steps = {name: int(next(iter(state["state"].values()))["step"]) for name, state in optimizers.items()}
+    assert steps["G"] < 11 and steps["D"] > 11  # D's steps, mostly taken, are not warned of
+
+
 def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     from gantk import hookimpl, load_components
 

@@ -179,6 +179,7 @@ class Trainer:
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
         self.warned_of_data = False  # that the loader holds training back
+        self.warned_of_skips: set[str] = set()  # phases whose fp16 steps were mostly skipped
         self.workers = 0  # set by fit: the loader's processes
 
     @classmethod
@@ -595,6 +596,7 @@ class Trainer:
             logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size,
                                       lambda means: mean_over_processes(means, parts.process, parts.device))
             self._stop_if_diverged(logged, parts)
+            self._warn_if_steps_skipped(parts)
             self._warn_if_waiting_for_data(log, parts)
         try:  # the sample first: a run killed before the checkpoint writes it again when resumed
             if parts.process.is_main and self._due(config.sample_every):
@@ -647,6 +649,26 @@ class Trainer:
                 f"training diverged at step {self.step}: {', '.join(bad)} is not finite and the fp16 loss scale fell to "
                 f"{scaler.get_scale():.2g} as steps kept overflowing; lower --lr or use --precision bf16 or fp32."
             )
+
+    def _warn_if_steps_skipped(self, parts: TrainingParts) -> None:
+        """Warn once per phase when, after 20 of its steps or more, fp16's loss scaler has skipped more than half of
+        them (their gradients overflowed): that phase's networks barely train, though every logged loss is finite."""
+        if self.config.precision != "fp16" or not parts.process.is_main:
+            return
+        for phase in parts.system.phases:
+            runs = self.step // phase.every
+            if phase.name in self.warned_of_skips or runs < 20:
+                continue
+            state = next(iter(parts.optimizers[phase.name].state.values()), {})
+            skipped = runs - int(state.get("step", 0))  # Adam counts the steps it took
+            if skipped > runs / 2:
+                self.warned_of_skips.add(phase.name)
+                warnings.warn(
+                    f"fp16's loss scaler skipped {skipped} of the {runs} {phase.name} steps so far, as their gradients "
+                    f"overflowed (loss scale now {parts.scaler.get_scale():.2g}): {phase.name} barely trains. Lower the loss "
+                    "weights or --lr, or use --precision bf16 or fp32.",
+                    GantkWarning, stacklevel=2,
+                )
 
     def _warn_if_waiting_for_data(self, log: RunLog, parts: TrainingParts) -> None:
         """Warn once when, over 10 steps or more since the first log row (which also waits for the
