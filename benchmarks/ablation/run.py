@@ -5,7 +5,7 @@ Derives the pairs from ``../shared/data/photos`` (split by photo) unless they ex
 ``benchmarks/ablation/results/`` and the plots into ``docs/images/ablation/`` (not with ``--trial``).
 Re-running skips finished cells.
 
-Usage: python benchmarks/ablation/run.py [--grids table1,table3,pixel-loss] [--steps 300]
+Usage: python benchmarks/ablation/run.py [--grids table1,table3,pixel-loss] [--steps 300] [--seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=1, help="1, as the paper.")
     parser.add_argument("--width", type=int, default=32, help="ngf and ndf.")
+    parser.add_argument("--seeds", help="Train each cell once per seed (e.g. 0,1,2) instead of with seed 0; "
+                                        "the study and its files are named GRID-seeds.")
     parser.add_argument("--trial", action="store_true",
                         help="Leave benchmarks/ablation/results/ and docs/images/ablation/ as they are (the study stays in --work).")
     args = parser.parse_args()
@@ -48,23 +50,24 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         IMAGES.mkdir(parents=True, exist_ok=True)
     for grid in args.grids.split(","):
-        out = pairs.parent / grid
+        name = f"{grid}-seeds" if args.seeds else grid
+        out = pairs.parent / name
         command = [
             "--grid", grid, "--data", str(pairs), "--out", str(out),
             "--max-steps", str(args.steps), "--batch-size", str(args.batch_size), "--load-size", "143", "--crop-size", "128",
-            "--gen-opt", f"ngf={args.width}", "--disc-opt", f"ndf={args.width}", "--seed", "0",
-            "--workers", "0", "--checkpoint-every", "100", "--no-progress",
+            "--gen-opt", f"ngf={args.width}", "--disc-opt", f"ndf={args.width}",
+            *(["--seeds", args.seeds] if args.seeds else ["--seed", "0"]), "--workers", "0", "--checkpoint-every", "100", "--no-progress",
         ]
         print("gantk ablate " + " ".join(command), flush=True)
         start = time.perf_counter()
         ablate_command.main(command, standalone_mode=False)
-        print(f"{grid}: {time.perf_counter() - start:.0f} s", flush=True)
+        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
         if args.trial:
             continue
-        shutil.copy(out / "results.json", RESULTS / f"{grid}.json")
-        shutil.copy(out / "results.md", RESULTS / f"{grid}.md")
-        for name in ("metrics", "samples"):  # 256-colour copies keep the docs small
-            Image.open(out / f"{name}.png").convert("RGB").quantize(256).save(IMAGES / f"{grid}-{name}.png", optimize=True)
+        shutil.copy(out / "results.json", RESULTS / f"{name}.json")
+        shutil.copy(out / "results.md", RESULTS / f"{name}.md")
+        for plot in ("metrics", "samples"):  # 256-colour copies keep the docs small
+            Image.open(out / f"{plot}.png").convert("RGB").quantize(256).save(IMAGES / f"{name}-{plot}.png", optimize=True)
 
 
 if __name__ == "__main__":
