@@ -73,3 +73,13 @@ def test_class_ids_outside_the_model_classes_are_refused(bad):
     with pytest.raises(DataError, match=rf"true class ids must lie in 0..1 for a 2-class model \(or be -1 where ignored\), "
                                         rf"got ids {min(0, bad)}..{max(1, bad)}; map other labels"):
         SegmentationScores(2).update(torch.tensor([[[[0.1, 0.9, 0.5]]]]), ids)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_probabilities_that_are_not_finite_are_refused(bad):
+    from gantk.errors import DataError
+
+    probs = torch.full((1, 1, 2, 2), 0.7)
+    probs[0, 0, 1, 1] = bad
+    with pytest.raises(DataError, match="probs holds NaN or infinite values"):
+        SegmentationScores(2).update(probs, torch.ones(1, 2, 2, dtype=torch.long))

@@ -1052,7 +1052,7 @@ def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
         Trainer(config, components=exploding_components(), progress=False).fit()
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
     config = tiny_config(pairs, tmp_path / "init", max_steps=2, gen_opt={"ngf": 8, "init_gain": float("inf")}, log_every=1)
-    with pytest.raises(GantkError, match=r"training diverged at step 1: .* is not finite; at the first step, check the networks' "
+    with pytest.raises(GantkError, match=r"training diverged at step 1: D/bce, G/bce and G/l1 are not finite; at the first step, check the networks' "
                                           r"starting options \(--gen-opt, --disc-opt\), the loss options and the data before the "
                                           r"learning rate \(lower --lr\)\.$"):
         Trainer(config, progress=False).fit()
@@ -1119,9 +1119,20 @@ def test_a_network_may_keep_an_infinite_buffer(pairs, tmp_path):
 def test_a_checkpoint_between_logged_steps_is_not_written_with_diverged_weights(pairs, tmp_path):
     # The loss turns NaN at step 2 and so do G's weights; step 3 checkpoints but logs nothing.
     config = tiny_config(pairs, tmp_path / "run", max_steps=6, disc="none", loss="exploding", log_every=5, checkpoint_every=3)
-    with pytest.raises(GantkError, match="training diverged at step 3: G holds weights that are not finite"):
+    with pytest.raises(GantkError, match=r"training diverged at step 3: G holds weights that are not finite, so no checkpoint "
+                                          r"is written for this step; lower --lr, or log every step \(--log-every 1\)"):
         Trainer(config, components=exploding_components(), progress=False).fit()
     assert ckpt.list_checkpoints(tmp_path / "run") == []
+
+
+def test_a_resumed_run_that_diverges_is_pointed_to_a_new_run(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, disc="none", loss="exploding", log_every=1)
+    Trainer(config, components=exploding_components(), progress=False).fit()
+    resumed = Trainer.resume(tmp_path / "run", {"max_steps": 4}, components=exploding_components(), progress=False)
+    with pytest.raises(GantkError, match=r"diverged at step 3: G/exploding is not finite; resuming this run repeats it, as its "
+                                          r"--lr cannot change: start a new run with a lower --lr \(--init-from an earlier "
+                                          r"checkpoint of this one keeps its progress\); or check"):
+        resumed.fit()
 
 
 @pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")  # fp16 may be slow on this CPU

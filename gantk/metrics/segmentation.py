@@ -51,7 +51,13 @@ class SegmentationScores:
         self.values = 0
 
     def update(self, probs: Tensor, ids: Tensor) -> Tensor:
-        """Add a batch; returns the per-image mean absolute error of the probabilities (for ranking)."""
+        """Add a batch; returns the per-image mean absolute error of the probabilities (for ranking).
+
+        Raises:
+            DataError: probabilities that are not finite, or class ids the model does not predict.
+        """
+        if not bool(probs.isfinite().all()):
+            raise DataError("probs holds NaN or infinite values (a model whose training diverged?).")
         if ids.numel() and not targets.IGNORED <= int(ids.min()) <= int(ids.max()) < self.num_classes:
             raise DataError(
                 f"true class ids must lie in 0..{self.num_classes - 1} for a {self.num_classes}-class model (or be -1 "

@@ -54,6 +54,11 @@ DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the fi
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
+def _and_joined(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def trains_discriminators_only(system: System, phase: Phase) -> bool:
     """Whether every network ``phase`` trains was added as a discriminator (the phase ``--disc-lr`` sets)."""
     return all(system.network_parts.get(net, ("",))[0] == "discriminator" for net in phase.trains)
@@ -639,14 +644,15 @@ class Trainer:
             return
         scaler = parts.scaler
         if self.config.precision != "fp16":
-            fix = "lower --lr" + (" or use --precision fp32" if self.config.precision != "fp32" else "")
+            fix = self._divergence_advice() + (" or use --precision fp32" if self.config.precision != "fp32" else "")
             if self.step == 1:  # barely trained: the learning rate is unlikely to be the cause
                 fix = ("at the first step, check the networks' starting options (--gen-opt, --disc-opt), the loss options "
                        f"and the data before the learning rate ({fix})")
-            raise GantkError(f"training diverged at step {self.step}: {', '.join(bad)} is not finite; {fix}{self._plugin_terms(bad)}.")
+            raise GantkError(f"training diverged at step {self.step}: {_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not "
+                             f"finite; {fix}{self._plugin_terms(bad)}.")
         if scaler.get_scale() < 1:
             raise GantkError(
-                f"training diverged at step {self.step}: {', '.join(bad)} is not finite and the fp16 loss scale fell to "
+                f"training diverged at step {self.step}: {_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not finite and the fp16 loss scale fell to "
                 f"{scaler.get_scale():.2g} as steps kept overflowing; lower --lr or use --precision bf16 or fp32."
             )
 
@@ -772,9 +778,17 @@ class Trainer:
             bad = bad or (["a network of another process"] if seen.item() else [])
         if bad:
             raise GantkError(
-                f"training diverged at step {self.step}: {', '.join(bad)} holds weights that are not finite, so no checkpoint "
-                "is written for this step; lower --lr, or log every step (--log-every 1) to see which loss went first."
+                f"training diverged at step {self.step}: {_and_joined(bad)} {'holds' if len(bad) == 1 else 'hold'} weights "
+                f"that are not finite, so no checkpoint is written for this step; {self._divergence_advice()}"
+                + (", or log every step (--log-every 1) to see which loss went first." if self.config.log_every > 1 else ".")
             )
+
+    def _divergence_advice(self) -> str:
+        """What to do about a run that diverged: a resumed one diverges again with its settings, which it cannot change."""
+        if self.resume_from is None:
+            return "lower --lr"
+        return ("resuming this run repeats it, as its --lr cannot change: start a new run with a lower --lr (--init-from "
+                "an earlier checkpoint of this one keeps its progress)")
 
     def _save(self, parts: TrainingParts) -> None:
         self._stop_if_weights_diverged(parts)
