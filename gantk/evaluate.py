@@ -202,6 +202,9 @@ def evaluate(
         unavailable.update(dict.fromkeys(PIXEL_METRICS, "unpaired data: no target for each output."))
     else:
         metrics = scores.compute()
+        if isinstance(scores, PixelScores):
+            unavailable.update(scores.unavailable())
+            metrics = {name: value for name, value in metrics.items() if name not in unavailable}
     if num_classes is not None:
         result["classes"] = {key[len("class_"):]: metrics.pop(key) for key in ("class_accuracy", "class_iou", "class_dice")}
         result["ignore_label"] = getattr(dataset, "ignore_label", None)

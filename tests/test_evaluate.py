@@ -995,3 +995,13 @@ def test_a_folder_of_images_alone_is_refused_naming_what_eval_scores_on(image_ru
             DataError, match=r"\(single format\) has no two sides to compare: gantk eval scores an image model on pairs \(an input with "
                              r"its target: aligned, paired\) or on unpaired sets \(unaligned: testA/ and testB/\)"):
         evaluate(run, pairs / "A", progress=False)
+
+
+def test_ssim_of_images_too_small_for_its_window_is_listed_as_unavailable(image_run, no_weights, monkeypatch):
+    from gantk.metrics import pixel
+
+    run, pairs = image_run
+    monkeypatch.setattr(pixel, "SSIM_WINDOW", 33)  # wider than the run's 32 px images
+    result = evaluate(run, pairs, progress=False)
+    assert "ssim" not in result["metrics"] and "psnr" in result["metrics"]
+    assert result["unavailable"]["ssim"] == "needs images of at least 33x33 px (its window), and 6 of the 6 scored are smaller."

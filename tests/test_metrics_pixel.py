@@ -117,3 +117,12 @@ def test_values_beyond_the_models_range_are_clamped():  # a generator without a 
     scores = PixelScores()
     scores.update(torch.full((1, 3, 16, 16), 3.0), torch.ones(1, 3, 16, 16))
     assert scores.compute()["l1"] == 0.0
+
+
+def test_ssim_of_images_smaller_than_its_window_is_said_to_be_unavailable():
+    scores = PixelScores()
+    scores.update(torch.zeros(2, 3, 16, 16), torch.zeros(2, 3, 16, 16))
+    assert scores.unavailable() == {}
+    scores.update(torch.zeros(1, 3, 8, 20), torch.zeros(1, 3, 8, 20))
+    assert math.isnan(scores.compute()["ssim"])
+    assert scores.unavailable() == {"ssim": "needs images of at least 11x11 px (its window), and 1 of the 3 scored are smaller."}

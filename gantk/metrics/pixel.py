@@ -102,3 +102,12 @@ class PixelScores:
             "psnr": values["psnr"].mean().item(),
             "ssim": values["ssim"].mean().item(),
         }
+
+    def unavailable(self) -> dict[str, str]:
+        """The metrics :meth:`compute` gives as NaN for want of large enough images, with the reason."""
+        ssim = torch.cat(self.values["ssim"]) if self.values["ssim"] else torch.zeros(0)
+        small = int(ssim.isnan().sum())
+        if not small:
+            return {}
+        return {"ssim": f"needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} px (its window), and {small} of the "
+                        f"{len(ssim)} scored are smaller."}
