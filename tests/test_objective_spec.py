@@ -166,7 +166,11 @@ def _assert_spec_error(text: str, fragment: str, registry=OBJECTIVES) -> None:
         ("l1*abc", "'l1*abc' in term 'l1*abc' is not a valid name (letters, digits, '-', '_', '.'). Expected"),
         ("bce+@2", "term '@2' has no name"),
         ("l1@abc", "weight 'abc' in term 'l1@abc' is not a number"),
-        ("l1@", "weight '' in term 'l1@' is not a number"),
+        ("l1@", "term 'l1@' has no weight after '@'. Expected"),
+        ("bce+l1@+5", "term 'l1@' has no weight after '@' (a '+' there starts the next term: write the weight without a sign)"),
+        ("bce+l1@1e40", "weight '1e40' in term 'l1@1e40' is outside the range of the float32 numbers losses are computed in "
+                        "(1.2e-38 to 3.4e+38)"),
+        ("bce+l1@1e-50", "weight '1e-50' in term 'l1@1e-50' is outside the range of the float32"),
         ("l1@1_0", "weight '1_0' in term 'l1@1_0' is not a number"),
         ("l1@2@3", "weight '2@3' in term 'l1@2@3' is not a number"),
         ("l1@1e+bce", "weight '1e+bce' in term 'l1@1e+bce' is not a number"),

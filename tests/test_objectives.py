@@ -209,7 +209,8 @@ def test_adversarial_accepts_multi_scale_discriminator():
 @pytest.mark.parametrize(
     "factory, real_label, fake_label, bounds",
     [(BCEGANLoss, 1.1, 0.0, "bce needs 0 <= fake_label < real_label <= 1"), (BCEGANLoss, 0.5, 0.5, "bce needs 0 <="),
-     (BCEGANLoss, 1.0, -0.1, "bce needs 0 <="), (LSGANLoss, 0.0, 1.0, "lsgan needs fake_label < real_label, ")],
+     (BCEGANLoss, 1.0, -0.1, "bce needs 0 <="), (LSGANLoss, 0.0, 1.0, "lsgan needs finite labels with fake_label < real_label, "),
+     (LSGANLoss, float("inf"), 0.0, "lsgan needs finite labels"), (LSGANLoss, 1.0, float("-inf"), "lsgan needs finite labels")],
 )
 def test_bad_labels_are_rejected(factory, real_label, fake_label, bounds):
     with pytest.raises(OptionError, match=f"^{re.escape(bounds)}.*got real_label={real_label}, fake_label={fake_label}"):
@@ -602,6 +603,8 @@ def test_class_weights_scale_each_pixel_by_its_class_and_divide_by_their_sum(cla
     torch.testing.assert_close(focal, expected)  # focal at gamma 0 is the weighted cross-entropy
     alike = CrossEntropyLoss(class_weights=[2.0] * max(classes, 2)).generator_loss(ctx)
     torch.testing.assert_close(alike, CrossEntropyLoss().generator_loss(ctx))  # equal weights change nothing
+    huge = CrossEntropyLoss(class_weights=(weights * 1e38).tolist()).generator_loss(ctx)
+    torch.testing.assert_close(huge, expected)  # their sum over the pixels would overflow float32
 
 
 @pytest.mark.parametrize("weights", [5, [1, -1], [0, 0], [1, True], [1, float("inf")], [1e39, 1], [[1, 2]], "balanced"])

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import OptionError
-from .base import LossContext, Logits, Objective
+from .base import FLOAT32_MAX, LossContext, Logits, Objective
 
 
 def _over_scales(loss: Callable[..., Tensor], *logits: Logits) -> Tensor:
@@ -107,9 +107,9 @@ def hinge_generator_loss(fake: Logits) -> Tensor:
 
 def _labels(name: str, real_label: float, fake_label: float, *, probabilities: bool) -> tuple[float, float]:
     """Check the discriminator targets of ``name``; BCE targets must also be probabilities."""
-    low, high = (0.0, 1.0) if probabilities else (-float("inf"), float("inf"))
+    low, high = (0.0, 1.0) if probabilities else (-FLOAT32_MAX, FLOAT32_MAX)
     if not low <= fake_label < real_label <= high:
-        bounds = "0 <= fake_label < real_label <= 1" if probabilities else "fake_label < real_label"
+        bounds = "0 <= fake_label < real_label <= 1" if probabilities else "finite labels with fake_label < real_label"
         raise OptionError(
             f"{name} needs {bounds}, got real_label={real_label}, fake_label={fake_label}; "
             "e.g. real_label=0.9 for one-sided label smoothing."

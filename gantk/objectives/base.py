@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from ..errors import OptionError
 
 Logits = Union[Tensor, Sequence[Tensor]]  # one map, or one per scale for multi-scale discriminators
+# Losses are computed in float32: the largest number it holds, and its smallest at full precision.
+FLOAT32_MAX, FLOAT32_TINY = torch.finfo(torch.float32).max, torch.finfo(torch.float32).tiny
 
 
 def _in_float32(values: Logits) -> Logits:

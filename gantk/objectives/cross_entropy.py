@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..errors import OptionError
 from ..systems.targets import IGNORED
-from .base import LossContext, Objective
+from .base import FLOAT32_MAX, LossContext, Objective
 
 
 def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0, class_weights: Tensor | None = None) -> Tensor:
@@ -57,7 +57,8 @@ def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0, class
         per_pixel = F.cross_entropy(logits, ids, reduction="none")
     if gamma:  # (1 - p)^gamma, kept above 0 so that a gamma below 1 has a finite gradient where p is 1
         per_pixel = per_pixel * (-torch.expm1(-per_pixel)).clamp(min=torch.finfo(per_pixel.dtype).tiny).pow(gamma)
-    weights = kept.float() if class_weights is None else class_weights.float()[ids] * kept
+    # Scaled to a largest weight of 1, which leaves the weighted mean as it is: their sum over many pixels stays finite.
+    weights = kept.float() if class_weights is None else (class_weights.float() / class_weights.max())[ids] * kept
     return (per_pixel * weights).sum() / weights.sum().clamp(min=torch.finfo(per_pixel.dtype).tiny)
 
 
@@ -67,9 +68,8 @@ def checked_class_weights(name: str, class_weights: Sequence[float] | None) -> T
     if class_weights is None:
         return None
     values = class_weights.tolist() if hasattr(class_weights, "tolist") else class_weights  # a tensor or an array
-    largest = torch.finfo(torch.float32).max  # checked in Python: a network may be built on the meta device
-    valid = isinstance(values, (list, tuple)) and all(
-        isinstance(w, numbers.Real) and not isinstance(w, bool) and 0 <= w <= largest for w in values) and any(values)
+    valid = isinstance(values, (list, tuple)) and all(  # checked in Python: a network may be built on the meta device
+        isinstance(w, numbers.Real) and not isinstance(w, bool) and 0 <= w <= FLOAT32_MAX for w in values) and any(values)
     if not valid:
         raise OptionError(
             f"{name}'s class_weights is one finite weight of 0 or more per class, one above 0 at least (e.g. --loss-opt "

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..errors import PLUGIN_HINT, OptionError, SpecError
 from ..plugins import default_components
 from ..registry import NAME_PATTERN, Registry
-from .base import LossContext, Objective, feature_extractor
+from .base import FLOAT32_MAX, FLOAT32_TINY, LossContext, Objective, feature_extractor
 
 GRAMMAR = "spec := term ('+' term)*, term := name ['@' weight], weight a positive number (e.g. 'bce+l1@100')"
 
@@ -102,12 +102,19 @@ def parse_spec(text: str, known: Sequence[str] = ()) -> list[tuple[str, float | 
         weight = None
         if has_weight:
             weight = _parse_weight(raw_weight)
+            if not raw_weight:
+                signed = "@+" in "".join(text.split())
+                raise _error(text, f"term {term!r} has no weight after '@'"
+                             + (" (a '+' there starts the next term: write the weight without a sign)" if signed else ""), known)
             if weight is None:
                 raise _error(text, f"weight {raw_weight!r} in term {term!r} is not a number", known)
             if not math.isfinite(weight):
                 raise _error(text, f"weight {raw_weight!r} in term {term!r} is not finite", known)
             if weight <= 0:
                 raise _error(text, f"weight {raw_weight!r} in term {term!r} is not positive", known)
+            if not FLOAT32_TINY <= weight <= FLOAT32_MAX:
+                raise _error(text, f"weight {raw_weight!r} in term {term!r} is outside the range of the float32 numbers losses are "
+                                   f"computed in ({FLOAT32_TINY:.2g} to {FLOAT32_MAX:.2g})", known)
         if any(name == seen for seen, _ in terms):
             raise _error(text, f"term {name!r} appears more than once; give each objective once", known)
         terms.append((name, weight))
