@@ -66,7 +66,7 @@ def main() -> None:
             continue
         shutil.copy(out / "results.json", RESULTS / f"{name}.json")
         shutil.copy(out / "results.md", RESULTS / f"{name}.md")
-        for plot in ("metrics", "samples"):  # 256-colour copies keep the docs small
+        for plot in ("metrics",) if args.seeds else ("metrics", "samples"):  # 256-colour copies keep the docs small
             Image.open(out / f"{plot}.png").convert("RGB").quantize(256).save(IMAGES / f"{name}-{plot}.png", optimize=True)
 
 
