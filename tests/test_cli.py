@@ -668,3 +668,19 @@ def test_class_weights_from_data_check_train_and_resume_a_segmentation_run(run, 
     model = TrainedModel.load(out, device="cpu")
     expected = [float(w) for w in weights.split("[")[1].rstrip("]").split(",")]
     assert model.step == 2 and model.system.objective.terms[0].objective.class_weights.tolist() == pytest.approx(expected)
+
+
+def test_a_model_of_rgba_targets_translates_to_rgba_files(tmp_path):
+    from gantk.data.io import read_image, write_png
+
+    data = write_paired(tmp_path / "pairs", count=4)
+    for path in (data / "B").iterdir():  # targets with a transparent border
+        image = read_image(path)
+        alpha = torch.zeros_like(image[:1])
+        alpha[:, 4:-4, 4:-4] = 255
+        write_png(torch.cat([image, alpha]), path)
+    trained = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--max-steps", "1", *TINY_FLAGS])
+    assert trained.exit_code == 0, trained.output
+    translated = CliRunner().invoke(cli, ["translate", "--checkpoint", str(tmp_path / "run"), str(data / "A"), str(tmp_path / "out")])
+    assert translated.exit_code == 0, translated.output
+    assert read_image(tmp_path / "out" / "000.png").shape == (4, 32, 32)

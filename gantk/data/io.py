@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import struct
@@ -387,9 +388,8 @@ def infer_channels(channel_counts: list[int]) -> int:
 def write_png(image: Tensor, path: str | Path) -> Path:
     """Write a ``C x H x W`` image as PNG and return its path (parents are created).
 
-    A floating image is read as values in [-1, 1] (clamped); uint8 is written as is. One or three
-    channels are kept; an alpha channel (2 or 4 channels) is dropped, as ``torchvision.io`` writes
-    gray and RGB PNGs only.
+    A floating image is read as values in [-1, 1] (clamped); uint8 is written as is. 1, 2, 3 or 4
+    channels: gray, gray with alpha, RGB or RGBA.
     """
     path = Path(path)
     if path.is_dir():
@@ -403,12 +403,15 @@ def write_png(image: Tensor, path: str | Path) -> Path:
         raise DataError(
             f"cannot write an image of shape {tuple(image.shape)} to {path}: expected C x H x W with 1 to 4 channels."
         )
-    if image.shape[0] in (2, 4):
-        image = image[:-1]
-    with _quiet():
-        encoded = tvio.encode_png(image.contiguous())
+    if image.shape[0] in (2, 4):  # torchvision encodes gray and RGB only
+        buffer = io.BytesIO()
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, "PNG")  # LA or RGBA, from the channels
+        encoded = buffer.getvalue()
+    else:
+        with _quiet():
+            encoded = tvio.encode_png(image.contiguous()).numpy().tobytes()
     with replacing(path, binary=True) as handle:  # a write cut short (disk full) is an error, and no file
-        handle.write(encoded.numpy().tobytes())
+        handle.write(encoded)
     return path
 
 
