@@ -302,10 +302,12 @@ def test_multiclass_masks_with_explicit_classes(tmp_path):
         open_dataset(tmp_path, num_classes=4)[0]
 
 
-def test_masks_that_are_all_background_still_give_two_classes(tmp_path):
+def test_masks_that_are_all_background_still_give_two_classes_with_a_warning(tmp_path):
     png(tmp_path / "images" / "a.png")
     png(tmp_path / "masks" / "a.png", channels=1, value=0)
-    assert check_dataset(tmp_path).splits[""].num_classes == 2
+    with pytest.warns(GantkWarning, match=r"every mask holds only 0 \(background\), so a model has no other class to learn; "
+                                          r"masks that keep their objects in the alpha channel \(cut-outs\)"):
+        assert check_dataset(tmp_path).splits[""].num_classes == 2
 
 
 def test_long_lists_are_cut_with_a_count(tmp_path):

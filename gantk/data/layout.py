@@ -384,6 +384,12 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
             "masks: 0 background, 255 object), save the objects as class id 1, or, in the segmentation format, drop "
             "--ignore-label."
         )
+    elif values and not found - {0}:
+        warnings.warn(
+            f"{root}: every mask holds only 0 (background), so a model has no other class to learn; masks that keep their "
+            "objects in the alpha channel (cut-outs) read as background: save the objects as 255 (or class ids) in gray masks.",
+            GantkWarning, stacklevel=2,
+        )
     for path, seen in values.items():
         extra = sorted(seen - allowed)
         if binary and extra:
