@@ -262,13 +262,17 @@ def test_segmentation_problems_name_the_files(tmp_path):
         png(tmp_path / "images" / f"{name}.png")
     write_png(torch.tensor([0, 255], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / "a.png")
     png(tmp_path / "masks" / "b.png", channels=1, value=128)
+    write_png(torch.linspace(0, 255, 64).round().to(torch.uint8).view(1, 8, 8), tmp_path / "masks" / "g.png")  # as after JPEG
+    png(tmp_path / "images" / "g.png")
     png(tmp_path / "masks" / "c.png", channels=1, height=7)
     Image.new("L", (8, 8), 3).save(tmp_path / "masks" / "d.jpg")  # a class id 3 would be one more problem
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "masks" / "e.png")
     png(tmp_path / "images" / "f.png")
     message = problems(tmp_path)
     assert "images/f.png: no file named 'f.*' in masks/" in message
-    assert "masks/b.png: values 128 in a binary mask set" in message
+    assert "masks/b.png: values 128 in a binary mask set; if 255 marks pixels to ignore" in message
+    assert ("masks/g.png: 62 values between 0 and 255 in a binary mask set: the mask was saved with compression (JPEG) or "
+            "antialiasing; threshold it (object where the value is above 127) and save it as PNG.") in message
     assert "images/c.png (8x8) and masks/c.png (8x7) differ in size" in message
     assert "masks/d.jpg: masks must be .png, .bmp, .tif, .tiff, .gif files (JPEG and WebP may change label values)" in message
     assert message.count("d.jpg") == 1  # reported as lossy only

@@ -324,6 +324,7 @@ def lossy_masks(pairs: list[tuple[Path, Path]], root: Path) -> list[str]:
 
 
 SPARSE_IDS = 1024  # class ids above which mostly unused ids are refused
+GRADED_VALUES = 16  # more values than this besides 0 and 255 in one binary mask: grey levels of compression, not labels
 
 
 def mask_values(mask) -> set[int]:
@@ -392,7 +393,12 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
         )
     for path, seen in values.items():
         extra = sorted(seen - allowed)
-        if binary and extra:
+        if binary and len(extra) > GRADED_VALUES:
+            problems.append(
+                f"{relative(path, root)}: {len(extra)} values between 0 and 255 in a binary mask set: the mask was saved with "
+                "compression (JPEG) or antialiasing; threshold it (object where the value is above 127) and save it as PNG."
+            )
+        elif binary and extra:
             shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
             problems.append(
                 f"{relative(path, root)}: values {shown} in a binary mask set; if 255 marks pixels to ignore, as Pascal "
