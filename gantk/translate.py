@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import open_dataset
 from .data.datasets import collate_same_size
-from .data.io import IMAGE_EXTENSIONS, other_files, probe, read_image, write_mask, write_png
-from .data.layout import listed, subdirs
+from .data.io import probe, read_image, write_mask, write_png
+from .data.layout import listed, warn_of_skipped_files
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .host_memory import freed_memory_kept
@@ -80,7 +80,7 @@ def translate(
     refuse_shared_outputs(planned)
     if not overwrite:
         refuse_to_replace(planned, output_dir)
-    warn_of_skipped_files(Path(inputs))
+    warn_of_skipped_files(Path(inputs), "translated")
     warn_of_aligned_pairs(model, dataset.files["A"], direction)
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
@@ -172,17 +172,6 @@ def output_names(path: Path, output_dir: Path, overlay: bool) -> list[Path]:
 def planned_outputs(inputs: list[Path], output_dir: Path, overlay: bool) -> list[tuple[Path, Path]]:
     """Every (input, output file) pair a translation writes."""
     return [(path, out) for path in inputs for out in output_names(path, output_dir, overlay)]
-
-
-def warn_of_skipped_files(folder: Path) -> None:
-    """Warn about the files and subfolders of an input folder that are not translated."""
-    others, folders = other_files(folder), [d.name + "/" for d in subdirs(folder)]
-    counts = [f"{len(others)} file(s) that are not {', '.join(IMAGE_EXTENSIONS)} images"] * bool(others)
-    counts += [f"{len(folders)} subfolder(s)"] * bool(folders)
-    if counts:
-        named = ", ".join((others + folders)[:3]) + (" ..." if len(others) + len(folders) > 3 else "")
-        warnings.warn(f"{folder}: skipped {' and '.join(counts)} ({named}); convert or move what should be translated.",
-                      GantkWarning, stacklevel=3)
 
 
 def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: str) -> None:

@@ -131,7 +131,7 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     (data / "A" / "more").mkdir()
     result = run("translate", "--checkpoint", out, data / "A", tmp_path / "translated")
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
-    assert "skipped 1 file(s) that are not .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .gif images and 1 subfolder(s) (notes.txt, more/)" in result.output
+    assert "skipped 1 file(s) that are not .png, .jpg, .jpeg, .jpe, .jfif, .webp, .bmp, .tif, .tiff, .gif images and 1 subfolder(s) (notes.txt, more/)" in result.output
     assert decode_image(str(tmp_path / "translated" / "000.png")).shape == (3, 32, 32)  # the crop size
     result = run("translate", "--checkpoint", out, "--size", "original", data / "A", tmp_path / "full")
     assert result.exit_code == 0 and decode_image(str(tmp_path / "full" / "000.png")).shape == (3, 40, 40)

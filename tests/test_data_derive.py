@@ -96,6 +96,18 @@ def test_derive_pairs_needs_photos(tmp_path):
         derive_pairs(tmp_path, tmp_path / "out")
 
 
+def test_derive_pairs_reads_jpeg_by_its_other_names_and_warns_of_what_it_skips(tmp_path):
+    photos = tmp_path / "photos"
+    for i, name in enumerate(("a.jpg", "b.jfif", "c.jpe", "trip/d.jpg")):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40), (40 * i, 90, 160)).save(photos / name, format="JPEG")
+    (photos / "notes.txt").write_text("not a photo")
+    with pytest.warns(GantkWarning, match=r"photos: skipped 1 file\(s\) that are not .* images and 1 subfolder\(s\) "
+                                          r"\(notes.txt, trip/\); convert or move what should be derived from"):
+        summary = derive_pairs(photos, tmp_path / "out", size=32, crops_per_photo=1)
+    assert sorted(summary.train_photos + summary.test_photos) == ["a.jpg", "b.jfif", "c.jpe"]
+
+
 def test_combine_folders_writes_aligned_pairs(tmp_path):
     for i in range(3):
         write_png(torch.full((1, 6, 5), 10 * i, dtype=torch.uint8), tmp_path / "a" / f"{i}.png")

@@ -18,7 +18,7 @@ from ..lazy_import import LazyModule
 from ..nn import check_choice
 from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .layout import (
-    decode_or_note, listed, note_broken_links, partner_problems, size_mismatch_problem,
+    decode_or_note, listed, note_broken_links, partner_problems, size_mismatch_problem, warn_of_skipped_files,
     without_clashes,
 )
 from .sampler import derive_seed
@@ -129,6 +129,8 @@ def derive_pairs(
         if isinstance(value, bool) or not isinstance(value, kind) or not valid(value):
             raise OptionError(f"{name} must be {wanted}, got {value!r}.")
     photos = list_images(Path(photos_dir))
+    if Path(photos_dir).is_dir():
+        warn_of_skipped_files(Path(photos_dir), "derived from")
     if not photos:
         raise DataError(f"{photos_dir}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found; point it at a folder of photos.")
     clashes: list[str] = []

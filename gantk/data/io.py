@@ -25,7 +25,7 @@ from .transforms import to_uint8
 
 tvio = LazyModule("torchvision.io")
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Files torchvision decodes, told by their first bytes (JPEG, GIF); PIL decodes the others: torchvision
 # reads neither BMP nor TIFF, WebP without its EXIF orientation, and crashes on some damaged PNGs. A PNG

@@ -81,6 +81,17 @@ def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> s
     raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {', '.join(splits)}); {fix}.")
 
 
+def warn_of_skipped_files(folder: Path, purpose: str) -> None:
+    """Warn about the files and subfolders of a folder of images that are not read (to be ``purpose``)."""
+    others, folders = other_files(folder), [d.name + "/" for d in subdirs(folder)]
+    counts = [f"{len(others)} file(s) that are not {', '.join(IMAGE_EXTENSIONS)} images"] * bool(others)
+    counts += [f"{len(folders)} subfolder(s)"] * bool(folders)
+    if counts:
+        named = ", ".join((others + folders)[:3]) + (" ..." if len(others) + len(folders) > 3 else "")
+        warnings.warn(f"{folder}: skipped {' and '.join(counts)} ({named}); convert or move what should be {purpose}.",
+                      GantkWarning, stacklevel=3)
+
+
 def subdirs(root: Path) -> list[Path]:
     return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")) if root.is_dir() else []
 
