@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import open_dataset
 from .data.datasets import collate_same_size
-from .data.io import probe, read_image, write_mask, write_png
+from .data.io import IMAGE_EXTENSIONS, probe, read_image, write_mask, write_png
 from .data.layout import listed, warn_of_skipped_files
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
@@ -76,6 +76,9 @@ def translate(
     dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes)
     output_dir = Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
+    if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS:
+        raise OptionError(f"OUTPUT_DIR {output_dir} is named as an image file, but translate writes into a folder, a file named "
+                          f"after each input ({planned[0][1].name}, ...): give a folder, such as {output_dir.with_suffix('')}.")
     refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)
     refuse_shared_outputs(planned)
     if not overwrite:

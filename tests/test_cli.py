@@ -684,3 +684,12 @@ def test_a_model_of_rgba_targets_translates_to_rgba_files(tmp_path):
     translated = CliRunner().invoke(cli, ["translate", "--checkpoint", str(tmp_path / "run"), str(data / "A"), str(tmp_path / "out")])
     assert translated.exit_code == 0, translated.output
     assert read_image(tmp_path / "out" / "000.png").shape == (4, 32, 32)
+
+
+def test_translate_refuses_an_output_folder_named_as_an_image_file(tmp_path, run):
+    data = write_paired(tmp_path / "pairs", count=2)
+    assert run("train", "--data", data, "--out", tmp_path / "run", "--max-steps", 1, *TINY_FLAGS).exit_code == 0
+    result = run("translate", "--checkpoint", tmp_path / "run", data / "A" / "000.png", tmp_path / "result.png")
+    assert result.exit_code != 0 and not (tmp_path / "result.png").exists()
+    assert (f"OUTPUT_DIR {tmp_path / 'result.png'} is named as an image file, but translate writes into a folder, a file named "
+            f"after each input (000.png, ...): give a folder, such as {tmp_path / 'result'}.") in " ".join(result.output.split())
