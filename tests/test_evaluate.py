@@ -861,6 +861,10 @@ def test_translate_refuses_two_inputs_that_would_write_one_file(mask_run, tmp_pa
         (tmp_path / "in" / name).write_bytes(image)
     with pytest.raises(DataError, match="m.png and .*m_overlay.png would both be written to .*m_overlay.png"):
         translate(run, tmp_path / "in", tmp_path / "out", overlay=True)
+    (tmp_path / "in" / "m.jpg").write_bytes(image)  # a PNG named .jpg: decoded by its content
+    with pytest.raises(DataError, match=r"m.jpg and .*m.png would both be written to .*m.png; rename one of them or translate "
+                                        "them separately"):
+        translate(run, tmp_path / "in", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

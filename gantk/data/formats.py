@@ -480,7 +480,8 @@ class SingleFormat(DataFormat):
             return []
         with_images = [] if has_images(root) else [folder for folder in subdirs(root) if has_images(folder)]
         hint = f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if with_images else ""
-        return images_of(root, root, problems, f"pass an image or a folder of images{hint}.")
+        # Images on their own pair with nothing: a.jpg and a.png are two inputs (translate refuses only their one output name).
+        return images_of(root, root, problems, f"pass an image or a folder of images{hint}.", named_apart=False)
 
 
 BUILTIN_FORMATS = (AlignedFormat, PairedFormat, SegmentationFormat, UnalignedFormat, SingleFormat)

@@ -117,8 +117,9 @@ def relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def images_of(folder: Path, root: Path, problems: list[str], needs: str) -> list[Path]:
-    """Images of ``folder``; a missing or empty folder and clashing names are added to ``problems``."""
+def images_of(folder: Path, root: Path, problems: list[str], needs: str, named_apart: bool = True) -> list[Path]:
+    """Images of ``folder``; a missing or empty folder and, where their names must differ (``named_apart``: they
+    pair files by name), names that clash are added to ``problems``."""
     label = f"{relative(folder, root)}/" if folder != root else str(root)
     if not folder.is_dir():
         problems.append(f"{label}: folder missing; {needs}")
@@ -135,7 +136,7 @@ def images_of(folder: Path, root: Path, problems: list[str], needs: str) -> list
                         f"supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}"))
     elif nested:
         warnings.warn(f"{label}: {unread} to use them.", GantkWarning, stacklevel=2)
-    return without_clashes(files, label, problems)
+    return without_clashes(files, label, problems) if named_apart else files
 
 
 def broken_links(folder: Path) -> list[Path]:
