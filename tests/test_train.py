@@ -3,6 +3,7 @@
 import csv
 import errno
 import itertools
+import math
 import os
 import re
 import shutil
@@ -377,6 +378,30 @@ def test_lr_column_is_the_rate_each_step_used(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=4, lr=2e-4, decay_start=0.5), progress=False).fit()
     # constant for the first half, then linear towards 0 at step 4
     assert [float(r["lr"]) for r in read_rows(run)] == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])
+
+
+def test_lr_column_follows_a_warm_up_then_a_cosine_decay(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=8, lr=2e-4, decay_start=0.25, lr_schedule="cosine", warmup_steps=4)
+    run = Trainer(config, progress=False).fit()
+    # warm-up: (s + 1) / 4 over steps 0..3; cosine from step 2 (a quarter of 8) to 0 at step 8
+    expected = [2e-4 * min(1, (s + 1) / 4) * 0.5 * (1 + math.cos(math.pi * max(0, s - 2) / 6)) for s in range(8)]
+    assert [float(r["lr"]) for r in read_rows(run)] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_grad_clip_bounds_the_norm_of_each_phases_gradients(pairs, tmp_path, precision, monkeypatch):
+    monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, precision: torch.amp.GradScaler(
+        device.type, init_scale=8.0, enabled=precision == "fp16"))  # a first fp16 step that does not overflow
+    norms = {}
+    for name, clip in (("clipped", 1e-3), ("free", None)):
+        trainer = Trainer(tiny_config(pairs, tmp_path / name, max_steps=1, grad_clip=clip, precision=precision), progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GantkWarning)  # fp16 may be slow on this CPU
+            trainer.fit()
+        norms[name] = {net: torch.linalg.vector_norm(torch.stack([p.grad.float().norm() for p in module.parameters()])).item()
+                       for net, module in trainer.system.networks.items()}  # the last step's gradients, as its phase left them
+    assert all(norm == pytest.approx(1e-3, rel=1e-3) for norm in norms["clipped"].values()), norms
+    assert all(norm > 1e-2 for norm in norms["free"].values()), norms
 
 
 def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs, tmp_path):
@@ -1179,6 +1204,10 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     ("beta1", 1.5, "--beta1 is an Adam decay rate in [0, 1), got 1.5."),
     ("beta2", -0.1, "--beta2 is an Adam decay rate in [0, 1), got -0.1."),
     ("pool_size", -1, "--pool-size must be an integer >= 0, got -1."),
+    ("warmup_steps", -1, "--warmup-steps must be an integer >= 0, got -1."),
+    ("grad_clip", 0.0, "--grad-clip must be a positive number, got 0.0."),
+    ("grad_clip", float("inf"), "--grad-clip must be a positive number, got inf."),
+    ("lr_schedule", "step", "--lr-schedule must be one of linear, cosine, got 'step'."),
     ("workers", -2, "--workers must be an integer >= 0, got -2."),
     ("keep_checkpoints", 0, "--keep-checkpoints must be an integer >= 1, got 0."),
     ("seed", 2**64, f"seed must be an integer from {-2**63} to {2**64 - 1}, got {2**64}."),

@@ -27,6 +27,7 @@ CHOICES = {
     "augment_on": ("loader", "device"),
     "resize": ("square", "short-side", "none"),  # both sides to the load size, the shorter one (aspect kept), or none
     "compile_mode": ("default", "reduce-overhead", "max-autotune"),
+    "lr_schedule": ("linear", "cosine"),
 }
 
 MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
@@ -123,7 +124,9 @@ class TrainConfig:
     loss_opt: dict[str, dict[str, Any]] = field(default_factory=dict)  # objective name -> its options
     epochs: int | None = None
     max_steps: int | None = None  # overrides epochs when set
-    decay_start: float | None = None  # fraction of the schedule after which the lr decays linearly to 0
+    decay_start: float | None = None  # fraction of the schedule after which the lr decays to 0
+    lr_schedule: str = "linear"  # the shape of that decay: linear (pix2pix) or cosine
+    warmup_steps: int = 0  # steps over which the lr rises linearly to its value at the start
     batch_size: int | None = None
     load_size: int | None = None
     resize: str = "square"  # to load_size x load_size, the shorter side to load_size (aspect kept), or not at all
@@ -134,6 +137,7 @@ class TrainConfig:
     disc_lr: float | None = None  # the discriminators' learning rate (two time-scale updates); None: lr
     beta1: float | None = None
     beta2: float | None = None
+    grad_clip: float | None = None  # the largest norm of each step's gradients over a phase's networks; None: not clipped
     pool_size: int | None = None
     n_critic: int | None = None  # discriminator steps per generator step
     device: str = "auto"
@@ -186,7 +190,7 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise OptionError(f"{flag(key)} must be a positive integer, got {value}.")
-        for key in ("lr", "disc_lr"):
+        for key in ("lr", "disc_lr", "grad_clip"):
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise OptionError(f"{flag(key)} must be a positive number, got {value}.")
@@ -224,7 +228,7 @@ class TrainConfig:
         if self.cuda_graph and self.precision == "fp16":
             raise OptionError("--cuda-graph cannot record an fp16 step: its loss scaler checks every step on the CPU for "
                               "overflowed gradients; use --precision bf16 (no scaler) or fp32.")
-        for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1), ("ignore_label", 0)):
+        for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1), ("ignore_label", 0), ("warmup_steps", 0)):
             value = getattr(self, key)
             if value is not None and value < least:
                 raise OptionError(f"{flag(key)} must be an integer >= {least}, got {value}.")

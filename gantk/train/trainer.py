@@ -43,7 +43,7 @@ from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
 from .resume import restore, resumed_config, warn_if_the_data_changed, warn_if_the_processes_changed
-from .schedule import linear_decay
+from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
 from .validation import validation_scores
 
@@ -65,8 +65,8 @@ def trains_discriminators_only(system: System, phase: Phase) -> bool:
 
 
 def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One Adam per phase over the networks it trains, each with the constant-then-linear-decay schedule
-    over the steps that phase takes (a ``total_steps / n`` of them for a phase that runs every n-th step).
+    """One Adam per phase over the networks it trains, each with the schedule (warm-up, constant, decay) over the
+    steps that phase takes (a ``total_steps / n`` of them, and of the warm-up, for a phase that runs every n-th step).
     A phase that trains discriminators only takes ``config.disc_lr`` where it is set (a run without
     one has no such phase, and ignores it, as it ignores ``disc_opt``)."""
     critics = {phase.name for phase in system.phases if trains_discriminators_only(system, phase)}
@@ -79,7 +79,8 @@ def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tu
         for phase in system.phases
     }
     schedulers = {
-        phase.name: torch.optim.lr_scheduler.LambdaLR(optimizers[phase.name], linear_decay(total_steps // phase.every, config.decay_start))
+        phase.name: torch.optim.lr_scheduler.LambdaLR(optimizers[phase.name], lr_factor(
+            total_steps // phase.every, config.decay_start, config.lr_schedule, config.warmup_steps // phase.every))
         for phase in system.phases
     }
     return optimizers, schedulers
@@ -748,6 +749,10 @@ class Trainer:
                         f"earlier step of this training step freed ({', '.join(losses)}): a term's discriminator loss must "
                         "read ctx.d_fake_detached, not ctx.d_fake (gantk.testing.ObjectiveConformance names the term)."
                     ) from error
+                if self.config.grad_clip is not None:
+                    parts.scaler.unscale_(optimizer)  # clip the gradients themselves, not fp16's scaled ones
+                    torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
+                                                   self.config.grad_clip, foreach=True)
                 parts.scaler.step(optimizer)
                 with torch.no_grad():
                     system.after_optimizer_step(phase)
