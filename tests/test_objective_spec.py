@@ -17,11 +17,11 @@ OBJECTIVES = gantk.load_components(autoload=False).registry("objective")
 
 
 class Scale(Objective):
-    """An objective with a parameter, to see it follow ``.to()``."""
+    """An objective with a (frozen) parameter, to see it follow ``.to()``."""
 
-    def __init__(self):
+    def __init__(self, trained: bool = False):
         super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
+        self.scale = nn.Parameter(torch.ones(()), requires_grad=trained)
 
     def generator_loss(self, ctx):
         return self.scale * ctx.fake.mean()
@@ -105,6 +105,12 @@ def test_modules_follow_to_and_names_with_dots():
     assert len(list(objectives.parameters())) == 1
     objectives.to(torch.float64)
     assert objectives.terms[0].objective.scale.dtype == torch.float64
+
+
+def test_an_objective_whose_parameters_take_gradients_is_refused():
+    with pytest.raises(OptionError, match=r"objective 'my.scale' \(plugin '.*'\) has parameters that take gradients \(scale\), but "
+                                          r"no optimizer updates an objective's: freeze them \(requires_grad_\(False\)\)"):
+        ObjectiveSet.from_spec("my.scale+l1", _registry_with(my__scale=Scale), {"my.scale": {"trained": True}})
 
 
 def test_options_reach_the_factories():

@@ -404,6 +404,33 @@ def test_grad_clip_bounds_the_norm_of_each_phases_gradients(pairs, tmp_path, pre
     assert all(norm > 1e-2 for norm in norms["free"].values()), norms
 
 
+@pytest.mark.parametrize("recipe", ["pix2pix", "cyclegan"])
+def test_loss_terms_read_the_share_of_training_done_at_each_step(tmp_path, recipe):
+    from gantk import Objective, hookimpl, load_components
+
+    seen = []
+
+    class Ramped(Objective):
+        """L1 whose weight rises over the first half of training."""
+
+        def generator_loss(self, ctx):
+            seen.append(ctx.progress.item())
+            return (2 * ctx.progress).clamp(max=1) * (ctx.fake - ctx.real).abs().mean()
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("ramped", Ramped)
+
+    data = write_unaligned(tmp_path / "data") if recipe == "cyclegan" else write_paired(tmp_path / "data")
+    config = tiny_config(data, tmp_path / "run", recipe=recipe, max_steps=4, loss="lsgan+ramped" if recipe == "cyclegan" else "bce+ramped",
+                         gen_opt={"ngf": 8}, **({"gen": "resnet6"} if recipe == "cyclegan" else {}))
+    run = Trainer(config, components=load_components(plugins=[Plugin()]), progress=False).fit()
+    per_step = 2 if recipe == "cyclegan" else 1  # both directions
+    assert seen == [step / 4 for step in range(4) for _ in range(per_step)]
+    assert float(read_rows(run)[0][("G_AB" if recipe == "cyclegan" else "G") + "/ramped"]) == 0.0  # weight 0 at the start
+
+
 def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=4, lr=2e-4, decay_start=0.5, checkpoint_every=4)
     Trainer(config, progress=False).fit()

@@ -96,6 +96,9 @@ class LossContext:
         conditional: the discriminator sees ``cat(input, image)`` rather than the image alone.
         reconstruct: computes ``G_BA(fake)`` (cycle consistency), called at most once.
         identity: computes ``G_AB(real)`` (identity mapping), called at most once.
+        progress: the share of training done before this step, a 0-d float tensor in [0, 1) on the device (a
+            tensor, so that a step recorded as a CUDA graph reads each step's value), for terms whose weight
+            follows the schedule; ``None`` where the system gives none (outside a trainer's system).
 
     What terms read (``fake``, ``real``, their raw forms, reconstructions, identity outputs and
     discriminator logits) is float32, also under mixed precision, so losses are computed in full
@@ -117,6 +120,7 @@ class LossContext:
         conditional: bool = True,
         reconstruct: Callable[[], Tensor] | None = None,
         identity: Callable[[], Tensor] | None = None,
+        progress: Tensor | None = None,
     ):
         self.input = input
         self.fake = _in_float32(fake)
@@ -128,6 +132,7 @@ class LossContext:
         self.conditional = conditional
         self._reconstruct = reconstruct
         self._identity = identity
+        self.progress = progress
 
     def discriminator_input(self, image: Tensor) -> Tensor:
         """What the discriminator is shown for ``image``: with the condition when conditional."""

@@ -15,6 +15,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
@@ -134,6 +135,9 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         self.config = config
         self.networks = nn.ModuleDict()
         self.network_parts: dict[str, tuple[str, str]] = {}  # name -> (kind, registered name), for messages
+        # The share of training done before the current step (LossContext.progress): a tensor the trainer sets in
+        # place, so that a recorded CUDA graph reads each step's value; 0 outside training. Not in checkpoints.
+        self.register_buffer("training_progress", torch.zeros(()), persistent=False)
 
     def add_network(self, name: str, components: Components, kind: str, component: str, **options: Any) -> nn.Module:
         """Build the registered ``kind`` ``component`` with ``options`` as the network ``name``."""

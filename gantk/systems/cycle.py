@@ -92,6 +92,7 @@ class CycleSystem(System):
             conditional=False,
             reconstruct=lambda: nets[reverse](fake),
             identity=lambda: nets[gen](batch[target]),
+            progress=self.training_progress,
         )
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:

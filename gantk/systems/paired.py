@@ -99,6 +99,7 @@ class PairedSystem(System):
             kept=kept,
             discriminator=nets.get("D"),
             conditional=self.conditional,
+            progress=self.training_progress,
         )
         if phase.name == "D":
             losses = self.objective.discriminator_losses(ctx)

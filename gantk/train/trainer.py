@@ -125,7 +125,8 @@ def tuned_backends(device: torch.device) -> Iterator[None]:
 class TrainingParts:
     """What a training step works with: the system, its networks as called (DDP-wrapped, compiled)
     and as called while frozen (compiled only: they take no part in a gradient sync), one optimizer,
-    schedule and gradient scaler per phase, where it runs, and with --cuda-graph its recorded steps."""
+    schedule and gradient scaler per phase, where it runs, the steps of the schedule, and with --cuda-graph its
+    recorded steps."""
 
     system: System
     nets: dict[str, Any]
@@ -135,6 +136,7 @@ class TrainingParts:
     scaler: torch.amp.GradScaler
     device: torch.device
     process: ProcessInfo
+    total_steps: int
     graphs: StepGraphs | None = None
 
 
@@ -575,7 +577,8 @@ class Trainer:
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
         optimizers, schedulers = make_optimizers(system, self.config, total_steps)
-        parts = TrainingParts(system, {}, {}, optimizers, schedulers, grad_scaler(device, self.config.precision), device, process)
+        parts = TrainingParts(system, {}, {}, optimizers, schedulers, grad_scaler(device, self.config.precision), device, process,
+                              total_steps)
         if self.resume_from is not None:
             self.step = restore(self.resume_from, parts, self.config.seed)
         else:
@@ -709,6 +712,7 @@ class Trainer:
         networks and steps its schedule. Returns the detached losses and the system's outputs (with
         --cuda-graph, the outputs are overwritten by the next step)."""
         due = [phase for phase in parts.system.phases if phase.runs_at(self.step)]
+        parts.system.training_progress.fill_(self.step / parts.total_steps)
         if self.config.compile:  # CUDA graphs (reduce-overhead, max-autotune) may reuse the previous step's output memory
             torch.compiler.cudagraph_mark_step_begin()
         if parts.graphs is None:
