@@ -238,6 +238,7 @@ def test_resume_a_checkpoint_from_before_later_keys(pairs, tmp_path):
     payload = torch.load(path, weights_only=True)
     del payload["system"]["n_critic"], payload["train_config"]["n_critic"], payload["plugins"], payload["process_extra_state"]
     del payload["system"]["gen_defaults"], payload["system"]["disc_defaults"]
+    del payload["system"]["loss_weights"], payload["system"]["loss_defaults"]
     torch.save(payload, path)  # as gantk saved it before these keys
     trainer = Trainer.resume(run, {"max_steps": 3}, progress=False)
     trainer.fit()
@@ -552,7 +553,8 @@ def test_a_checkpoint_with_compressed_entries_is_refused_before_they_are_inflate
     (lambda p: p["system"].update(conditional="yes"), "system.conditional"), (lambda p: p["system"].update(data_format=3), "system.data_format"),
     (lambda p: p["system"].update(gen_opt="ngf=8"), "system.gen_opt"), (lambda p: p["system"].update(disc_opt=None), "system.disc_opt"),
     (lambda p: p["system"].update(loss_opt=["l1"]), "system.loss_opt"), (lambda p: p["system"].update(recipe_opt=[]), "system.recipe_opt"),
-    (lambda p: p["system"].update(gen_defaults=[1]), "system.gen_defaults"), (lambda p: p["system"].update(ignore_label="x"), "system.ignore_label"),
+    (lambda p: p["system"].update(gen_defaults=[1]), "system.gen_defaults"), (lambda p: p["system"].update(loss_weights={"l1": "x"}), "system.loss_weights"),
+    (lambda p: p["system"].update(ignore_label="x"), "system.ignore_label"),
     (lambda p: p.update(part_plugins=[]), "part_plugins"), (lambda p: p.update(part_plugins={"generator": {"unet": "x"}}), "part_plugins"),
     (lambda p: p.update(plugins="gantk"), "plugins"), (lambda p: p["system_state"].update({3: torch.zeros(1)}), "system_state"),
     (lambda p: p["system_state"].update({next(iter(p["system_state"])): "x"}), "system_state"),
@@ -1620,6 +1622,39 @@ def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp
     assert system.networks["G"].slope == 0.1
     with pytest.raises(CheckpointError, match=r"different settings \(gen_defaults\)"):
         Trainer.resume(run, {"max_steps": 2}, components=plugin_with(0.3), progress=False).fit()
+
+
+def test_a_resume_after_an_objectives_default_weight_or_option_changed_is_refused(pairs, tmp_path):
+    from gantk import Objective, hookimpl, load_components
+
+    def plugin_with(weight, margin):
+        class Margined(Objective):
+            """L1 beyond a margin."""
+
+            default_weight = weight
+
+            def __init__(self, margin: float = margin):
+                super().__init__()
+                self.margin = margin
+
+            def generator_loss(self, ctx):
+                return ((ctx.fake - ctx.real).abs() - self.margin).clamp(min=0).mean()
+
+        class Plugin:
+            @hookimpl
+            def gantk_register_objectives(self, registry):
+                registry.add("margined", Margined)
+
+        return load_components(autoload=False, plugins=[Plugin()])
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, loss="bce+margined"), components=plugin_with(10.0, 0.1),
+                  progress=False).fit()
+    system = ckpt.load_checkpoint(run)["system"]
+    assert system["loss_weights"] == {"bce": 1.0, "margined": 10.0} and system["loss_defaults"]["margined"] == {"margin": 0.1}
+    for weight, margin, changed in ((20.0, 0.1, "loss_weights"), (10.0, 0.2, "loss_defaults")):
+        with pytest.raises(CheckpointError, match=rf"was made with different settings \({changed}\)"):
+            Trainer.resume(run, {"max_steps": 2}, components=plugin_with(weight, margin), progress=False).fit()
+    Trainer.resume(run, {"max_steps": 2}, components=plugin_with(10.0, 0.1), progress=False).fit()
 
 
 def test_a_network_failing_for_another_reason_gets_no_word_on_the_recipes_options(pairs, tmp_path):

@@ -17,7 +17,7 @@ import torch
 from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, first_sentence
 from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
-from ..objectives.spec import parse_spec
+from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import Components, default_components, factory_name, package_of, same_provider
 from ..recipes.base import Recipe
 from ..registry import plain, storable
@@ -37,7 +37,7 @@ PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer 
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
 LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None,
-                     "recipe_opt": {}, "loss_opt": {}, "ignore_label": None}
+                     "recipe_opt": {}, "loss_opt": {}, "ignore_label": None, "loss_weights": None, "loss_defaults": None}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -240,7 +240,9 @@ MODEL_ENTRIES = {
     "system.data_format": lambda value: value is None or isinstance(value, str),
     "system.ignore_label": lambda value: value is None or _is_whole(value),
     **{f"system.{key}": _is_options for key in ("gen_opt", "disc_opt", "loss_opt", "recipe_opt")},
-    **{f"system.{key}": lambda value: value is None or _is_options(value) for key in ("gen_defaults", "disc_defaults")},
+    **{f"system.{key}": lambda value: value is None or _is_options(value) for key in ("gen_defaults", "disc_defaults", "loss_defaults")},
+    "system.loss_weights": lambda value: value is None or (_is_options(value) and all(
+        isinstance(weight, (int, float)) and not isinstance(weight, bool) for weight in value.values())),
 }
 
 
@@ -378,7 +380,7 @@ NETWORK_KEYS = (("generator", "gen", "gen_opt"), ("discriminator", "disc", "disc
 
 def system_config(config: TrainConfig, dataset: Any, components: Components) -> dict[str, Any]:
     """What a checkpoint needs to rebuild the system: component names, options (with the defaults of
-    those not given, :func:`network_defaults`), channels."""
+    those not given, :func:`network_defaults`, :func:`objective_defaults`), channels."""
     described = {
         "recipe": config.recipe, "recipe_opt": dict(config.recipe_opt),
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
@@ -390,7 +392,22 @@ def system_config(config: TrainConfig, dataset: Any, components: Components) -> 
         "data_format": dataset.format, "direction": config.direction,
         "load_size": config.load_size, "crop_size": config.crop_size, "resize": config.resize,
     }
-    return {**described, **network_defaults(described, components)}
+    return {**described, **network_defaults(described, components), **objective_defaults(described, components)}
+
+
+def objective_defaults(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, Any]]:
+    """The weight each term of the spec trains with (``loss_weights``: its objective's default where the spec
+    gives none) and, per term, the factory defaults of the options not given (``loss_defaults``): a resume
+    after a default changed is refused rather than trained with another objective."""
+    registry = components.registry("objective")
+    terms = ObjectiveSet.from_spec(system_config["loss"], registry, system_config["loss_opt"]).terms
+    given = system_config["loss_opt"]
+    return {
+        "loss_weights": {term.name: float(term.weight) for term in terms},
+        "loss_defaults": {term.name: {key: plain(value) for key, value in registry.get(term.name).options().items()
+                                      if key not in given.get(term.name, {}) and storable(plain(value))}
+                          for term in terms},
+    }
 
 
 def network_defaults(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, Any]]:

@@ -348,7 +348,8 @@ class Trainer:
             saved = self.resume_from["system"]
             changed = sorted(
                 k for k in set(saved) | set(sys_config)
-                if saved.get(k) != sys_config.get(k) and not (k.endswith("_defaults") and saved.get(k) is None)  # None: not recorded
+                if saved.get(k) != sys_config.get(k)
+                and not ((k.endswith("_defaults") or k == "loss_weights") and saved.get(k) is None)  # None: not recorded
             )
             if "num_classes" in changed and self._benchmark_classes() == sys_config["num_classes"]:
                 raise CheckpointError(
