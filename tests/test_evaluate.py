@@ -717,13 +717,13 @@ def test_a_run_without_a_crop_size_is_evaluated_and_translated_at_its_load_size(
 
 @pytest.mark.parametrize("others, named", [(["a.txt", "b.txt"], "(a.txt, b.txt, c/)"), (["a.txt", "b.txt", "d.txt"], "(a.txt, b.txt, d.txt ...)")])
 def test_translate_names_the_first_three_things_it_skips(tmp_path, others, named):
-    from gantk.translate import warn_of_skipped_files
+    from gantk.data.layout import warn_of_skipped_files
 
     for name in others:
         (tmp_path / name).write_text("")
     (tmp_path / "c").mkdir()
-    with pytest.warns(GantkWarning, match=re.escape(named)):
-        warn_of_skipped_files(tmp_path)
+    with pytest.warns(GantkWarning, match=re.escape(named) + "; convert or move what should be translated"):
+        warn_of_skipped_files(tmp_path, "translated")
 
 
 def _cli_translate(*args):
