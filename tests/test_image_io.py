@@ -151,7 +151,39 @@ def png_with_exif_after_the_image_data(path, orientation):
     return path
 
 
-@pytest.mark.parametrize("written", [jpeg_with_xmp_before_exif, png_with_exif_after_the_image_data])
+def jpeg_with_a_damaged_exif_block(path, orientation):
+    buffer = io.BytesIO()
+    Image.new("RGB", (6, 8)).save(buffer, "JPEG")  # stored upright: the orientation cannot be read
+    data = buffer.getvalue()
+    after_app0 = 4 + struct.unpack(">H", data[4:6])[0]
+    body = b"Exif\0\0MM\0*\0\0"  # a TIFF header cut short
+    path.write_bytes(data[:after_app0] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + data[after_app0:])
+    return path
+
+
+def png_with_the_orientation_in_xmp(path, orientation):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", f'<x:xmpmeta><rdf:Description tiff:Orientation="{orientation}"/></x:xmpmeta>')
+    Image.new("RGB", (8, 6)).save(path, "PNG", pnginfo=info)
+    return path
+
+
+def png_with_the_orientation_in_a_raw_profile(path, orientation):
+    from PIL import PngImagePlugin
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = exif.tobytes()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(data)}\n{data.hex()}\n")  # as ImageMagick writes it
+    Image.new("RGB", (8, 6)).save(path, "PNG", pnginfo=info)
+    return path
+
+
+@pytest.mark.parametrize("written", [jpeg_with_xmp_before_exif, png_with_exif_after_the_image_data, jpeg_with_a_damaged_exif_block,
+                                     png_with_the_orientation_in_xmp, png_with_the_orientation_in_a_raw_profile])
 def test_an_orientation_anywhere_in_the_file_is_read_by_probe_and_decoding_alike(tmp_path, written):
     path = written(tmp_path / "photo", 6)
     shown = ImageOps.exif_transpose(Image.open(path))

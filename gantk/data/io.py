@@ -40,6 +40,9 @@ MAX_CLASS_ID = 2**16 - 1  # the largest id a 16-bit mask holds
 MAX_PIXELS = 2**28  # decoded at most (a guard against decompression bombs), unless GANTK_MAX_IMAGE_PIXELS says otherwise
 MAX_PIXELS_ENV = "GANTK_MAX_IMAGE_PIXELS"
 _EXIF_ORIENTATION = 0x0112
+# How each EXIF orientation is turned upright (as ImageOps.exif_transpose turns it).
+_TRANSPOSES = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
 _PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _STORED_SIZE_FORMATS = ("PNG", "JPEG", "WEBP")  # PIL gives their stored size (it turns TIFFs upright itself)
@@ -131,14 +134,26 @@ def probe(path: Path) -> ImageInfo:
 
 
 def _orientation(image: Image.Image, path: Path) -> int:
-    """The EXIF orientation of an opened file, as reading it applies it: PIL finds a JPEG's in any APP1
-    segment as it reads the header, a PNG's before or after the image data (there without decoding it)."""
+    """The EXIF orientation of an opened PNG, JPEG or WebP file, which both :func:`probe` and :func:`read_image`
+    apply: from its EXIF block (a JPEG's in any APP1 segment, a PNG's before or after the image data, found
+    without decoding it, or in ImageMagick's "Raw profile type exif" text), else from its XMP, as PIL reads
+    them; 1 where there is none or it is damaged (the pixels are then read as stored)."""
     exif = image.info.get("exif") or (_late_png_exif(path) if image.format == "PNG" else None)
-    if not exif:
+    raw = image.info.get("Raw profile type exif")
+    try:
+        if not exif and isinstance(raw, str):
+            exif = bytes.fromhex("".join(raw.split("\n")[3:]))
+        parsed = Image.Exif()
+        if exif:
+            parsed.load(exif)
+        orientation = parsed.get(_EXIF_ORIENTATION)
+        if orientation is None:
+            xmp = image.info.get("XML:com.adobe.xmp") or image.info.get("xmp") or ""
+            found = re.search(r'tiff:Orientation(?:="|>)([1-8])', xmp if isinstance(xmp, str) else xmp.decode("latin-1"))
+            orientation = int(found[1]) if found else 1
+    except Exception:  # a damaged block (PIL raises struct.error, ValueError, ...)
         return 1
-    parsed = Image.Exif()
-    parsed.load(exif)
-    return parsed.get(_EXIF_ORIENTATION, 1)
+    return orientation if orientation in _TRANSPOSES else 1
 
 
 def _late_png_exif(path: Path) -> bytes | None:
@@ -156,8 +171,8 @@ def _late_png_exif(path: Path) -> bytes | None:
 
 
 def _file_orientation(path: Path) -> int:
-    """The EXIF orientation of a file torchvision decodes, as PIL reads it (torchvision only looks in the
-    first APP1 segment of a JPEG, which may hold XMP instead); 1 for a header PIL cannot read."""
+    """The orientation of a file torchvision decodes, as :func:`_orientation` reads it (torchvision only looks in
+    the first APP1 segment of a JPEG, which may hold XMP instead); 1 for a header PIL cannot read."""
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             return _orientation(image, path)
@@ -324,7 +339,8 @@ def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
     try:
         with _no_pixel_limit(), Image.open(path) as opened:
             _refuse_turned_tiff(opened, path)
-            array = _pixels(opened, str(path), as_mask)
+            orientation = _orientation(opened, path) if opened.format in _STORED_SIZE_FORMATS else None
+            array = _pixels(opened, str(path), as_mask, orientation)
             if opened.format == "PNG" and not as_mask and array.ndim == 3 and array.shape[2] == 4 and _png_header(path)[25] == 4:
                 return array[..., 0]  # PIL opens 16-bit gray+alpha as RGBA of the gray's high byte
             return array
@@ -347,10 +363,17 @@ def _channels_first(array: np.ndarray) -> Tensor:
     return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
 
 
-def _pixels(image: Image.Image, name: str, as_mask: bool = False) -> np.ndarray:
-    """An opened image upright, as an ``H x W`` or ``H x W x C`` array (see :func:`_read_with_pil`)."""
+def _pixels(image: Image.Image, name: str, as_mask: bool = False, orientation: int | None = None) -> np.ndarray:
+    """An opened image upright, as an ``H x W`` or ``H x W x C`` array (see :func:`_read_with_pil`): turned by its
+    ``orientation`` (of :func:`_orientation`), or where that is ``None``, as PIL finds it."""
     what = "a mask" if as_mask else "an image"
-    image = ImageOps.exif_transpose(image)
+    if orientation is not None:
+        image = image.transpose(_TRANSPOSES[orientation]) if _TRANSPOSES[orientation] is not None else image
+    else:
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # a damaged EXIF block: the pixels as stored, as _orientation reads it
+            pass
     if image.mode == "F" or (image.mode == "I" and not as_mask):
         refused = "32-bit and floating-point images are" if not as_mask else "floating-point images are"
         raise DataError(f"{name}: {refused} not read as {what}; save it with 8 or 16 bits (integers for a mask).")
