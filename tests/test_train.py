@@ -1101,14 +1101,14 @@ def test_a_step_without_loss_terms_is_a_clear_error(pairs, tmp_path):
 
 def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=4, disc="none", loss="exploding", log_every=1)
-    with pytest.raises(GantkError, match=r"training diverged at step 2: G/exploding is not finite; lower --lr; or check the loss terms "
+    with pytest.raises(GantkError, match=r"training diverged at step 2: G/exploding is not finite; lower --lr or clip the gradients \(--grad-clip\); or check the loss terms "
                                           r"of plugin\(s\) helpers\..*Plugin\.$"):  # fp32 already
         Trainer(config, components=exploding_components(), progress=False).fit()
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
     config = tiny_config(pairs, tmp_path / "init", max_steps=2, gen_opt={"ngf": 8, "init_gain": float("inf")}, log_every=1)
     with pytest.raises(GantkError, match=r"training diverged at step 1: D/bce, G/bce and G/l1 are not finite; at the first step, check the networks' "
                                           r"starting options \(--gen-opt, --disc-opt\), the loss options and the data before the "
-                                          r"learning rate \(lower --lr\)\.$"):
+                                          r"learning rate \(lower --lr or clip the gradients \(--grad-clip\)\)\.$"):
         Trainer(config, progress=False).fit()
 
 
@@ -1174,7 +1174,7 @@ def test_a_checkpoint_between_logged_steps_is_not_written_with_diverged_weights(
     # The loss turns NaN at step 2 and so do G's weights; step 3 checkpoints but logs nothing.
     config = tiny_config(pairs, tmp_path / "run", max_steps=6, disc="none", loss="exploding", log_every=5, checkpoint_every=3)
     with pytest.raises(GantkError, match=r"training diverged at step 3: G holds weights that are not finite, so no checkpoint "
-                                          r"is written for this step; lower --lr, or log every step \(--log-every 1\)"):
+                                          r"is written for this step; lower --lr or clip the gradients \(--grad-clip\), or log every step \(--log-every 1\)"):
         Trainer(config, components=exploding_components(), progress=False).fit()
     assert ckpt.list_checkpoints(tmp_path / "run") == []
 
@@ -1184,8 +1184,9 @@ def test_a_resumed_run_that_diverges_is_pointed_to_a_new_run(pairs, tmp_path):
     Trainer(config, components=exploding_components(), progress=False).fit()
     resumed = Trainer.resume(tmp_path / "run", {"max_steps": 4}, components=exploding_components(), progress=False)
     with pytest.raises(GantkError, match=r"diverged at step 3: G/exploding is not finite; resuming this run repeats it, as its "
-                                          r"--lr cannot change: start a new run with a lower --lr \(--init-from an earlier "
-                                          r"checkpoint of this one keeps its progress\); or check"):
+                                          r"settings cannot change: start a new run instead \(--init-from an earlier checkpoint "
+                                          r"of this one starts it from those weights\), and lower --lr or clip the gradients "
+                                          r"\(--grad-clip\); or check"):
         resumed.fit()
 
 
@@ -1205,7 +1206,7 @@ def test_fp16_steps_skipped_for_overflowing_gradients_are_warned_of(pairs, tmp_p
         Trainer(config, progress=False).fit()
     skips = [str(w.message) for w in caught if "loss scaler skipped" in str(w.message)]
     assert len(skips) == 1 and re.match(r"fp16's loss scaler skipped (1[1-9]|20) of the 20 G steps so far", skips[0]), skips
-    assert "G barely trains. Lower the loss weights or --lr, or use --precision bf16 or fp32." in skips[0]
+    assert "G barely trains; lower the loss weights or --lr, or use --precision bf16 or fp32." in skips[0]
     optimizers = ckpt.load_checkpoint(tmp_path / "run")["optimizers"]
     steps = {name: int(next(iter(state["state"].values()))["step"]) for name, state in optimizers.items()}
     assert steps["G"] < 11 and steps["D"] > 11  # D's steps, mostly taken, are not warned of

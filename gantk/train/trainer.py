@@ -48,6 +48,7 @@ from .step_graph import StepGraphs, check_recordable
 from .validation import validation_scores
 
 DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
+CLIP_ADVICE = "lower --lr or clip the gradients (--grad-clip)"  # for a run whose losses or weights diverged
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means ({} otherwise); may raise StopTraining.
@@ -649,7 +650,7 @@ class Trainer:
             return
         scaler = parts.scaler
         if self.config.precision != "fp16":
-            fix = self._divergence_advice() + (" or use --precision fp32" if self.config.precision != "fp32" else "")
+            fix = self._divergence_advice(CLIP_ADVICE + (", or use --precision fp32" if self.config.precision != "fp32" else ""))
             if self.step == 1:  # barely trained: the learning rate is unlikely to be the cause
                 fix = ("at the first step, check the networks' starting options (--gen-opt, --disc-opt), the loss options "
                        f"and the data before the learning rate ({fix})")
@@ -658,7 +659,7 @@ class Trainer:
         if scaler.get_scale() < 1:
             raise GantkError(
                 f"training diverged at step {self.step}: {_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not finite and the fp16 loss scale fell to "
-                f"{scaler.get_scale():.2g} as steps kept overflowing; lower --lr or use --precision bf16 or fp32."
+                f"{scaler.get_scale():.2g} as steps kept overflowing; {self._divergence_advice('lower --lr or use --precision bf16 or fp32')}."
             )
 
     def _warn_if_steps_skipped(self, parts: TrainingParts) -> None:
@@ -676,8 +677,8 @@ class Trainer:
                 self.warned_of_skips.add(phase.name)
                 warnings.warn(
                     f"fp16's loss scaler skipped {skipped} of the {runs} {phase.name} steps so far, as their gradients "
-                    f"overflowed (loss scale now {parts.scaler.get_scale():.2g}): {phase.name} barely trains. Lower the loss "
-                    "weights or --lr, or use --precision bf16 or fp32.",
+                    f"overflowed (loss scale now {parts.scaler.get_scale():.2g}): {phase.name} barely trains; "
+                    f"{self._divergence_advice('lower the loss weights or --lr, or use --precision bf16 or fp32')}.",
                     GantkWarning, stacklevel=2,
                 )
 
@@ -789,16 +790,16 @@ class Trainer:
         if bad:
             raise GantkError(
                 f"training diverged at step {self.step}: {_and_joined(bad)} {'holds' if len(bad) == 1 else 'hold'} weights "
-                f"that are not finite, so no checkpoint is written for this step; {self._divergence_advice()}"
+                f"that are not finite, so no checkpoint is written for this step; {self._divergence_advice(CLIP_ADVICE)}"
                 + (", or log every step (--log-every 1) to see which loss went first." if self.config.log_every > 1 else ".")
             )
 
-    def _divergence_advice(self) -> str:
-        """What to do about a run that diverged: a resumed one diverges again with its settings, which it cannot change."""
+    def _divergence_advice(self, remedies: str) -> str:
+        """``remedies`` for a run that diverged; a resumed run would diverge again with its settings, which it cannot change."""
         if self.resume_from is None:
-            return "lower --lr"
-        return ("resuming this run repeats it, as its --lr cannot change: start a new run with a lower --lr (--init-from "
-                "an earlier checkpoint of this one keeps its progress)")
+            return remedies
+        return ("resuming this run repeats it, as its settings cannot change: start a new run instead (--init-from an "
+                f"earlier checkpoint of this one starts it from those weights), and {remedies}")
 
     def _save(self, parts: TrainingParts) -> None:
         self._stop_if_weights_diverged(parts)
