@@ -517,7 +517,8 @@ def test_values_that_are_not_finite_read_as_in_results_json():
 
     fresh = markdown_table([cell("a", float("nan")), cell("b", 0.5), cell("c", float("inf"))])
     assert fresh == markdown_table([cell("a", None), cell("b", 0.5), cell("c", None)])  # as saved, then read back
-    assert "| a | unet | none | `l1` | 0.1 | n/a |" in fresh and "| b | unet | none | `l1` | 0.1 | **0.5** |" in fresh
+    assert "| a | unet | none | `l1` | 0.1 | n/a |" in fresh
+    assert "| b | unet | none | `l1` | 0.1 | 0.5 |" in fresh  # the only score of its column: nothing to beat
 
 
 def test_the_table_bolds_the_highest_of_a_score_and_the_lowest_of_an_error():
@@ -635,3 +636,29 @@ def test_the_table_of_seeded_cells_shows_each_mean_and_spread_and_bolds_the_best
 
     table = markdown_table([run("a", 0, 10.0), run("a", 1, 12.0), run("b", 0, 11.5), run("b", 1, None)])
     assert table.splitlines()[2:] == ["| a | unet | none | `l1` | 11 ± 1.4 |", "| b | unet | none | `l1` | **11.5 (1 of 2)** |"]
+    alike = markdown_table([run("a", seed, 0.1) for seed in range(3)] + [run("b", 0, 0.2)])
+    assert "| a | unet | none | `l1` | 0.1 ± 0 |" in alike  # not a rounding error's 1.7e-17
+
+
+def test_a_metric_some_cells_could_not_score_names_them(study, monkeypatch):
+    from gantk.ablate import outputs
+
+    results = [{"cell": {"name": name}, "task": "image", "metrics": {"l1": 0.1}, "step": 2, "split": "test", "images": 3,
+                "mode": "eval", "model": {"gen": "unet", "disc": None, "conditional": True, "loss": "l1"},
+                "unavailable": {"ssim": "too small."} if name != "b" else {}} for name in ("a", "b", "c")]
+    monkeypatch.setattr(outputs, "plot_metrics", lambda *args: None)
+    monkeypatch.setattr(outputs, "comparison_grid", lambda *args, **kwargs: None)
+    grid, pairs, out = study
+    out.mkdir()
+    outputs.write_outputs(load_grid(grid), results, pairs, out, {})
+    assert "- unavailable ssim (a, c): too small." in (out / "results.md").read_text()
+
+
+def test_a_study_run_with_one_seed_says_which():
+    from gantk.ablate.outputs import seeds_text
+
+    def run(group, seed):
+        return {"cell": {"name": f"{group} seed={seed}", "group": group, "train_config": {"seed": seed}}}
+
+    assert seeds_text([run("a", 5), run("b", 5)]) == "each cell trained with seed 5"
+    assert seeds_text([{"cell": {"name": "a", "group": "a"}}]) == ""  # run without --seeds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ def metric_columns(results: list[dict[str, Any]]) -> list[str]:
     return [name for name in wanted if any(name in r["metrics"] for r in results)]
 
 
+def seeded(results: list[dict[str, Any]]) -> bool:
+    """Whether the study ran its cells with ``--seeds`` (each result is one seed's run of its grid cell)."""
+    return any(r["cell"].get("group", r["cell"]["name"]) != r["cell"]["name"] for r in results)
+
+
 def seed_groups(results: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """The results by the grid cell they are runs of (one run per seed with ``--seeds``), in grid order."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -46,9 +52,8 @@ def spread(runs: list[dict[str, Any]], name: str) -> dict[str, float | int | Non
     values = [value for r in runs if (value := json_ready(r["metrics"]).get(name)) is not None]
     if not values:
         return None
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
-    return {"mean": mean, "sd": sd, "n": len(values)}
+    sd = statistics.stdev(values) if len(values) > 1 else None  # exact: equal values give 0
+    return {"mean": statistics.fmean(values), "sd": sd, "n": len(values)}
 
 
 def run_seeds(runs: list[dict[str, Any]]) -> list[int | None]:
@@ -77,7 +82,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
         if means:
             best[name] = max(means) if name in HIGHER_IS_BETTER else min(means)
     arrows = {name: "↑" if name in HIGHER_IS_BETTER else "↓" for name in names}
-    contested = {name for name in best if len({found[name] and found[name]["mean"] for found in spreads}) > 1}
+    contested = {name for name in best if len({found[name]["mean"] for found in spreads if found[name] is not None}) > 1}
     lines = [
         "| cell | generator | discriminator | objective | " + " | ".join(f"{n} {arrows[n]}" for n in names) + " |",
         "|---|---|---|---|" + "---:|" * len(names),
@@ -100,12 +105,13 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 
 
 def seeds_text(results: list[dict[str, Any]]) -> str:
-    """The seeds each cell ran with, when a study ran each several times; empty otherwise."""
-    groups = seed_groups(results)
-    if all(len(runs) == 1 for runs in groups):
+    """The seeds each cell ran with, when a study ran them with ``--seeds``; empty otherwise."""
+    if not seeded(results):
         return ""
-    seeds = ", ".join(str(seed) for seed in run_seeds(groups[0]))
-    return f"each cell trained with seeds {seeds}: mean ± sample standard deviation over them"
+    seeds = run_seeds(seed_groups(results)[0])
+    if len(seeds) == 1:
+        return f"each cell trained with seed {seeds[0]}"
+    return f"each cell trained with seeds {', '.join(map(str, seeds))}: mean ± sample standard deviation over them"
 
 
 def table_text(text: str) -> str:
@@ -138,12 +144,17 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         "",
         *([f"Settings of every cell: {table_text(settings_text(shared))}.", ""] if shared else []),
     ]
-    reasons = sorted({f"{name}: {reason}" for r in results for name, reason in r["unavailable"].items()})
-    footer = ["", *(f"- unavailable {reason}" for reason in reasons)] if reasons else []
+    unscored: dict[tuple[str, str], list[str]] = {}  # metric and reason -> the cells it holds for
+    for r in results:
+        for name, reason in r["unavailable"].items():
+            unscored.setdefault((name, reason), []).append(r["cell"].get("group") or r["cell"]["name"])
+    footer = [""] * bool(unscored) + [
+        f"- unavailable {name}" + ("" if len(cells) == len(results) else f" ({table_text(', '.join(dict.fromkeys(cells)))})")
+        + f": {reason}" for (name, reason), cells in sorted(unscored.items())]
     with replacing(out / "results.md") as handle:
         handle.write("\n".join(header) + "\n" + markdown_table(results) + "\n".join(footer) + ("\n" if footer else ""))
-    seeded = {"summary": summary(results)} if seeds_text(results) else {}
-    save_result({"grid": grid.name, "description": grid.description, "cells": results, **seeded}, out / "results.json")
+    save_result({"grid": grid.name, "description": grid.description, "cells": results,
+                 **({"summary": summary(results)} if seeded(results) else {})}, out / "results.json")
     plot_metrics(results, out / "metrics.png")
     comparison_grid([runs[0] for runs in seed_groups(results)], data, out / "samples.png", eval_options, components=components)
 
