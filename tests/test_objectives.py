@@ -607,7 +607,7 @@ def test_class_weights_scale_each_pixel_by_its_class_and_divide_by_their_sum(cla
     torch.testing.assert_close(huge, expected)  # their sum over the pixels would overflow float32
 
 
-@pytest.mark.parametrize("weights", [5, [1, -1], [0, 0], [1, True], [1, float("inf")], [1e39, 1], [[1, 2]], "balanced"])
+@pytest.mark.parametrize("weights", [5, [1, -1], [0, 0], [1, True], [1, float("inf")], [1e39, 1], [[1, 2]], "balanced", [1e-50, 0]])
 def test_class_weights_that_are_no_weights_are_refused(weights):
     import numpy as np
 

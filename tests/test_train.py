@@ -389,6 +389,11 @@ def test_lr_column_follows_a_warm_up_then_a_cosine_decay(pairs, tmp_path):
     assert [float(r["lr"]) for r in read_rows(run)] == pytest.approx(expected)
 
 
+def test_a_warm_up_longer_than_the_run_is_warned_of(pairs, tmp_path):
+    with pytest.warns(GantkWarning, match=r"--warmup-steps 10 is longer than the run's 2 steps: the learning rate never reaches --lr"):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, warmup_steps=10), progress=False).fit()
+
+
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_grad_clip_bounds_the_norm_of_each_phases_gradients(pairs, tmp_path, precision, monkeypatch):
     monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, precision: torch.amp.GradScaler(

@@ -180,6 +180,14 @@ def test_voc_without_lists_pairs_every_mask_with_its_image(tmp_path):
         check_dataset(root)
 
 
+def test_voc_without_a_val_list_is_not_pointed_to_trainval_for_validation(tmp_path):
+    train = [f"2007_{i:06d}" for i in range(4)]
+    root = write_voc(tmp_path / "voc", {"train": train, "trainval": train}, masked=train)
+    result = CliRunner().invoke(cli, ["train", "--recipe", "seg", "--data", str(root), "--val-every", "2", "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "--val-split trainval" not in result.output  # it holds the training images
+    assert "(it has splits train, trainval); list the training images in ImageSets/Segmentation/train.txt" in " ".join(result.output.split())
+
+
 def test_voc_near_misses_are_hinted(voc):
     with pytest.raises(DataError, match=r"VOC2012/ is a dataset itself \(voc format\): pass .*VOC2012 instead"):
         detect_format(voc.parent)

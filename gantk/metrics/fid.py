@@ -171,7 +171,8 @@ def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
         middle = root_a @ cov_b @ root_a
         trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
     traces = centred_a.square().sum() / dof_a + centred_b.square().sum() / dof_b
-    return max(0.0, ((mu_a - mu_b).square().sum() + traces - 2 * trace_root).item())  # rounding can leave a tiny negative
+    distance = ((mu_a - mu_b).square().sum() + traces - 2 * trace_root).item()
+    return distance if math.isnan(distance) else max(0.0, distance)  # rounding can leave a tiny negative
 
 
 def _psd_sqrt(matrix: Tensor) -> Tensor:

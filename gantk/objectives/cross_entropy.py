@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..errors import OptionError
 from ..systems.targets import IGNORED
-from .base import FLOAT32_MAX, LossContext, Objective
+from .base import FLOAT32_MAX, FLOAT32_TINY, LossContext, Objective
 
 
 def cross_entropy_loss(logits: Tensor, target: Tensor, gamma: float = 0.0, class_weights: Tensor | None = None) -> Tensor:
@@ -69,7 +69,8 @@ def checked_class_weights(name: str, class_weights: Sequence[float] | None) -> T
         return None
     values = class_weights.tolist() if hasattr(class_weights, "tolist") else class_weights  # a tensor or an array
     valid = isinstance(values, (list, tuple)) and all(  # checked in Python: a network may be built on the meta device
-        isinstance(w, numbers.Real) and not isinstance(w, bool) and 0 <= w <= FLOAT32_MAX for w in values) and any(values)
+        isinstance(w, numbers.Real) and not isinstance(w, bool) and 0 <= w <= FLOAT32_MAX for w in values) and any(
+        w >= FLOAT32_TINY for w in values)  # one above 0 in float32 too
     if not valid:
         raise OptionError(
             f"{name}'s class_weights is one finite weight of 0 or more per class, one above 0 at least (e.g. --loss-opt "

@@ -308,7 +308,7 @@ class Trainer:
         if ROOT_SPLIT in summary.splits:
             raise OptionError(f"--val-every needs {wanted} in {root}, which has no splits: {how_to_split}, or drop --val-every.")
         if split not in summary.splits:
-            held_out = [name for name in summary.splits if name != "train"]
+            held_out = [name for name in summary.splits if "train" not in name]  # VOC's trainval holds the training images
             raise OptionError(
                 f"--val-every needs {wanted} in {root} (it has splits {', '.join(summary.splits)}); "
                 + (f"choose one with --val-split (e.g. --val-split {held_out[0]})." if held_out
@@ -458,6 +458,9 @@ class Trainer:
         steps_per_epoch = epoch_steps(len(sampler), config.batch_size)
         self.total_steps = schedule_steps(config.max_steps, config.epochs, steps_per_epoch)
         self.check_every_phase_runs(self.system, self.total_steps)
+        if config.warmup_steps > self.total_steps:
+            warnings.warn(f"--warmup-steps {config.warmup_steps} is longer than the run's {self.total_steps} steps: the "
+                          "learning rate never reaches --lr; give fewer warm-up steps.", GantkWarning, stacklevel=2)
         if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
             trained_with = len(self.resume_from["rng"])  # one RNG state per process
             fewer = config.max_steps is None and process.world_size > trained_with
