@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,11 +75,12 @@ def translate(
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
     dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes)
-    output_dir = Path(output_dir)
+    given_output, output_dir = output_dir, Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
-    if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS:
+    if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS and not str(given_output).endswith(os.sep):
+        names = planned[0][1].name + (", ..." if len(planned) > 1 else "")
         raise OptionError(f"OUTPUT_DIR {output_dir} is named as an image file, but translate writes into a folder, a file named "
-                          f"after each input ({planned[0][1].name}, ...): give a folder, such as {output_dir.with_suffix('')}.")
+                          f"after each input ({names}): give a folder, such as {output_dir.with_suffix('')} (or {output_dir}{os.sep}).")
     refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)
     refuse_shared_outputs(planned)
     if not overwrite:
