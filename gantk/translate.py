@@ -50,7 +50,7 @@ def translate(
     training crop size and writes that size (for a model trained with ``--resize short-side``, the
     shorter side to it, keeping the aspect ratio and padded as in ``"native"``; with ``--resize none``,
     as ``"native"``; a batch then holds images of one shape only); ``"original"`` also resizes the
-    outputs back to each input's size (bilinearly; masks from their resized probabilities, overlays on the original
+    outputs back to each input's size (bilinearly, antialiased where shrunk; masks from their resized probabilities, overlays on the original
     image); ``"native"`` runs the model on each input at its own size, padded to the generator's
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
     must be 1). By default the networks run as in the paper's test phase (see
@@ -155,7 +155,8 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
     """Write the output for the input image at ``path`` (and its overlay); returns the files written."""
     if original_size:
         info = probe(path)
-        output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False)
+        output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False,
+                               antialias=True)  # no aliasing where an output is shrunk back
         if overlay:  # blended over the original image, not the resized one
             image = model.inputs(read_image(path)[None], direction)
     names = output_names(path, output_dir, overlay)

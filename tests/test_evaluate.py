@@ -650,6 +650,21 @@ def test_translate_at_the_original_size_writes_each_image_at_its_own(image_run, 
     assert [read_image(path).shape for path in sorted(written)] == [(3, 64, 64), (3, 40, 72)]
 
 
+def test_an_output_shrunk_back_to_a_smaller_original_is_antialiased(image_run, tmp_path):
+    import torch.nn.functional as F
+
+    from gantk.data import read_image, write_png
+    from gantk.translate import write_translation
+
+    write_png(torch.zeros(3, 8, 8), tmp_path / "small.png")
+    noise = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1  # an output of fine detail only
+    written = write_translation(TrainedModel.load(image_run[0]), tmp_path / "small.png", None, noise, tmp_path / "out",
+                                direction="AtoB", overlay=False, original_size=True)
+    shrunk = {smooth: F.interpolate(noise, size=(8, 8), mode="bilinear", antialias=smooth)[0] for smooth in (True, False)}
+    pixels = read_image(written[0]).float() / 127.5 - 1
+    assert (pixels - shrunk[True]).abs().max() < 0.01 < (pixels - shrunk[False]).abs().max()
+
+
 def test_a_loaded_model_translates_as_loaded_and_leaves_its_running_statistics_alone(image_run, tmp_path):
     from gantk.data import read_image
     from gantk.translate import translate

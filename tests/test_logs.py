@@ -145,3 +145,14 @@ def test_a_plot_replaces_a_link_at_its_path_and_leaves_its_target_alone(tmp_path
     plot_losses(metrics, tmp_path / "loss_curves.png")
     assert precious.read_text() == "keep me"
     assert not (tmp_path / "loss_curves.png").is_symlink() and (tmp_path / "loss_curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_loss_that_stops_being_finite_is_marked_where_its_line_ends(tmp_path, monkeypatch):
+    from gantk.train import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "save_png", lambda fig, path, dpi: drawn.append(fig))
+    (tmp_path / "metrics.csv").write_text("step,epoch,lr,D/bce,G/bce\n1,0,0.0002,0.7,0.9\n2,0,0.0002,0.6,1.1\n3,0,0.0002,nan,inf\n")
+    plots.plot_losses(tmp_path / "metrics.csv", tmp_path / "curves.png")
+    labels = [text.get_text() for axis in drawn[0].axes for text in axis.get_legend().get_texts()]
+    assert labels == ["D/bce", "D/bce not finite from step 3", "G/bce", "G/bce not finite from step 3"]

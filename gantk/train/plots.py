@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,11 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     for axis, panel in zip(axes[0], panels):
         for key in (k for k in losses if k.split("/")[0] == panel):
             points = [(row["step"], row[key]) for row in rows if key in row]
-            marker = "o" if len(points) == 1 else None  # one point draws no line
-            axis.plot([p[0] for p in points], [p[1] for p in points], label=key, marker=marker)
+            marker = "o" if sum(math.isfinite(p[1]) for p in points) == 1 else None  # one point draws no line
+            (line,) = axis.plot([p[0] for p in points], [p[1] for p in points], label=key, marker=marker)
+            gone = next((step for step, value in points if not math.isfinite(value)), None)
+            if gone is not None:  # a line simply ends there: say why
+                axis.axvline(gone, color=line.get_color(), linestyle="--", label=f"{key} not finite from step {gone:g}")
         axis.set_title(panel)
         axis.set_xlabel("step")
         axis.legend(fontsize=8)
