@@ -50,8 +50,8 @@ def translate(
     training crop size and writes that size (for a model trained with ``--resize short-side``, the
     shorter side to it, keeping the aspect ratio and padded as in ``"native"``; with ``--resize none``,
     as ``"native"``; a batch then holds images of one shape only); ``"original"`` also resizes the
-    outputs back to each input's size (bilinearly, antialiased where shrunk; masks from their resized probabilities, overlays on the original
-    image); ``"native"`` runs the model on each input at its own size, padded to the generator's
+    outputs back to each input's size (bilinearly, antialiased where shrunk; masks from their resized
+    probabilities, overlays on the original image); ``"native"`` runs the model on each input at its own size, padded to the generator's
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
     must be 1). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
