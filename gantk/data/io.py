@@ -170,16 +170,6 @@ def _late_png_exif(path: Path) -> bytes | None:
     return None
 
 
-def _file_orientation(path: Path) -> int:
-    """The orientation of a file torchvision decodes, as :func:`_orientation` reads it (torchvision only looks in
-    the first APP1 segment of a JPEG, which may hold XMP instead); 1 for a header PIL cannot read."""
-    try:
-        with _no_pixel_limit(), Image.open(path) as image:
-            return _orientation(image, path)
-    except Exception:  # a damaged header or EXIF block: decoding names a file it cannot read
-        return 1
-
-
 def _upright(image: Tensor, orientation: int) -> Tensor:
     """A ``C x H x W`` image stored with EXIF ``orientation``, turned upright as ``ImageOps.exif_transpose`` turns it."""
     turned = {
@@ -221,7 +211,7 @@ def read_image(path: str | Path) -> Tensor:
         DataError: the file cannot be read or decoded.
     """
     path = _image_file(path)
-    _check_pixels(path)
+    orientation = _checked_header(path)
     if _decoded_with_pil(path):
         return _channels_first(_read_with_pil(path))
     try:
@@ -233,7 +223,7 @@ def read_image(path: str | Path) -> Tensor:
     except Exception as error:
         _refuse_if_gone(path)
         raise DataError(f"{path}: cannot be decoded as an image ({_reason(error)}); replace or delete the file.") from None
-    return _upright(_first_frame(image), _file_orientation(path))
+    return _upright(_first_frame(image), orientation)
 
 
 def read_mask(path: str | Path) -> Tensor:
@@ -243,7 +233,7 @@ def read_mask(path: str | Path) -> Tensor:
         DataError: the file cannot be decoded, or its colour channels differ (a colour image, not labels).
     """
     path = _image_file(path)
-    _check_pixels(path)
+    orientation = _checked_header(path)
     if _decoded_with_pil(path, as_mask=True):
         array = _read_with_pil(path, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
@@ -263,7 +253,7 @@ def read_mask(path: str | Path) -> Tensor:
     except Exception as error:
         _refuse_if_gone(path)
         raise DataError(f"{path}: cannot be decoded as a mask ({_reason(error)}); replace or delete the file.") from None
-    return _one_id_per_pixel(_upright(_first_frame(mask), _file_orientation(path)).to(torch.int64), path)
+    return _one_id_per_pixel(_upright(_first_frame(mask), orientation).to(torch.int64), path)
 
 
 def max_pixels() -> int:
@@ -276,14 +266,17 @@ def max_pixels() -> int:
     return int(text)
 
 
-def _check_pixels(path: Path) -> None:
-    """Refuse, from its header, an image larger than :func:`max_pixels` (a few bytes can claim gigapixels)."""
+def _checked_header(path: Path) -> int:
+    """Refuse, from its header, an image larger than :func:`max_pixels` (a few bytes can claim gigapixels); return
+    its orientation, which torchvision's decoding is then given (:func:`_orientation`: torchvision only looks in
+    the first APP1 segment of a JPEG, which may hold XMP instead; 1 for a header PIL cannot read)."""
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             width, height = image.size
             frames = _gif_frames(image) if image.format == "GIF" else 1  # torchvision decodes every frame of a GIF
+            orientation = _orientation(image, path)
     except (OSError, SyntaxError, ValueError):  # no header PIL reads: decoding names the problem
-        return
+        return 1
     if width * height * frames > (limit := max_pixels()):
         size = f"{width}x{height}" if frames == 1 else f"{frames} frames of {width}x{height}, decoded together,"
         raise DataError(
@@ -291,6 +284,7 @@ def _check_pixels(path: Path) -> None:
             f"(a guard against decompression bombs); downscale it{'' if frames == 1 else ' or save its first frame alone'}, "
             f"or set {MAX_PIXELS_ENV} higher if you trust the file."
         )
+    return orientation
 
 
 def _gif_frames(image: Image.Image) -> int:
