@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_options import SEED, DeviceName, SeedList, IgnoreLabelOrNone, given_flags, train_flags, with_options
+from .cli_options import SEED, DeviceName, IgnoreLabelOrNone, SeedList, given_flags, train_flags, with_options
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."

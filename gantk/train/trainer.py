@@ -651,19 +651,17 @@ class Trainer:
         bad = [key for key, value in logged.items() if not math.isfinite(value)]
         if not bad:
             return
-        scaler = parts.scaler
+        scaler, not_finite = parts.scaler, f"{_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not finite"
         if self.config.precision != "fp16":
             fix = self._divergence_advice(CLIP_ADVICE + (", or use --precision fp32" if self.config.precision != "fp32" else ""))
             if self.step == 1:  # barely trained: the learning rate is unlikely to be the cause
                 fix = ("at the first step, check the networks' starting options (--gen-opt, --disc-opt), the loss options "
                        f"and the data before the learning rate ({fix})")
-            raise GantkError(f"training diverged at step {self.step}: {_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not "
-                             f"finite; {fix}{self._plugin_terms(bad)}.")
+            raise GantkError(f"training diverged at step {self.step}: {not_finite}; {fix}{self._plugin_terms(bad)}.")
         if scaler.get_scale() < 1:
-            raise GantkError(
-                f"training diverged at step {self.step}: {_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not finite and the fp16 loss scale fell to "
-                f"{scaler.get_scale():.2g} as steps kept overflowing; {self._divergence_advice('lower --lr or use --precision bf16 or fp32')}."
-            )
+            fix = self._divergence_advice("lower --lr or use --precision bf16 or fp32")
+            raise GantkError(f"training diverged at step {self.step}: {not_finite} and the fp16 loss scale fell to "
+                             f"{scaler.get_scale():.2g} as steps kept overflowing; {fix}.")
 
     def _warn_if_steps_skipped(self, parts: TrainingParts) -> None:
         """Warn once per phase when, after 20 of its steps or more, fp16's loss scaler has skipped more than half of
