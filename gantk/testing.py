@@ -310,6 +310,7 @@ class ObjectiveConformance(_Conformance):
                 fake_logits=logits,
                 target=target,
                 discriminator=discriminator,
+                progress=torch.tensor(0.5),
             )
         real = torch.rand(2, 3, self.size, self.size) * 2 - 1
         fake = torch.tanh(generator(input))
@@ -320,6 +321,7 @@ class ObjectiveConformance(_Conformance):
             discriminator=discriminator,
             reconstruct=lambda: torch.tanh(reverse(fake)),
             identity=lambda: torch.tanh(generator(real)),
+            progress=torch.tensor(0.5),  # half of training done
         )
 
     def test_is_an_objective(self, objective):
@@ -329,6 +331,11 @@ class ObjectiveConformance(_Conformance):
         assert isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0, (
             f"default_weight must be a finite number > 0 (a spec can use no other), got {weight!r}"
         )
+
+    def test_has_no_parameters_to_train(self, objective):
+        trained = [name for name, param in objective.named_parameters() if param.requires_grad]
+        assert not trained, (f"parameters {', '.join(trained)} take gradients, but no optimizer updates an objective's: "
+                             "freeze them (requires_grad_(False)); training refuses them")
 
     def test_takes_part_in_a_step(self, objective, networks):
         ctx = self.make_context(**networks)

@@ -77,7 +77,7 @@ def translate(
     dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes)
     given_output, output_dir = output_dir, Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
-    if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS and not str(given_output).endswith(os.sep):
+    if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS and not str(given_output).endswith(("/", os.sep)):
         names = planned[0][1].name + (", ..." if len(planned) > 1 else "")
         raise OptionError(f"OUTPUT_DIR {output_dir} is named as an image file, but translate writes into a folder, a file named "
                           f"after each input ({names}): give a folder, such as {output_dir.with_suffix('')} (or {output_dir}{os.sep}).")

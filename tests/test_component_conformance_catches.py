@@ -215,3 +215,40 @@ def test_the_generator_kit_fails_outputs_that_depend_on_what_the_state_dict_leav
     assert failed == ["TestJittered::test_its_state_dict_rebuilds_it"]
     result.stdout.fnmatch_lines(["*a copy built under another seed and loaded with its state_dict computes otherwise, so a checkpoint "
                                  "would not rebuild it*"])
+
+
+LEARNED_SCALE = '''
+import torch
+from torch import nn
+
+from gantk import Objective, hookimpl
+from gantk.testing import ObjectiveConformance
+
+
+class LearnedScale(Objective):
+    """L1 times a parameter no optimizer would update."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def generator_loss(self, ctx):
+        return self.scale * (ctx.fake - ctx.real).abs().mean()
+
+
+class Plugin:
+    @hookimpl
+    def gantk_register_objectives(self, registry):
+        registry.add("learned-scale", LearnedScale)
+
+
+class TestLearnedScale(ObjectiveConformance):
+    name = "learned-scale"
+    plugins = [Plugin()]
+'''
+
+
+def test_the_objective_kit_fails_parameters_that_training_would_not_update(pytester):
+    result, failed = failed_tests(pytester, LEARNED_SCALE)
+    assert failed == ["TestLearnedScale::test_has_no_parameters_to_train"]
+    result.stdout.fnmatch_lines(["*parameters scale take gradients, but no optimizer updates an objective's*"])

@@ -155,4 +155,4 @@ def test_a_loss_that_stops_being_finite_is_marked_where_its_line_ends(tmp_path, 
     (tmp_path / "metrics.csv").write_text("step,epoch,lr,D/bce,G/bce\n1,0,0.0002,0.7,0.9\n2,0,0.0002,0.6,1.1\n3,0,0.0002,nan,inf\n")
     plots.plot_losses(tmp_path / "metrics.csv", tmp_path / "curves.png")
     labels = [text.get_text() for axis in drawn[0].axes for text in axis.get_legend().get_texts()]
-    assert labels == ["D/bce", "D/bce not finite from step 3", "G/bce", "G/bce not finite from step 3"]
+    assert labels == ["D/bce", "D/bce first not finite at step 3", "G/bce", "G/bce first not finite at step 3"]

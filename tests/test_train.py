@@ -1626,7 +1626,7 @@ def test_a_checkpoint_keeps_the_defaults_its_networks_were_built_with(pairs, tmp
     assert ckpt.load_checkpoint(run)["system"]["gen_defaults"] == {"slope": 0.1}  # the class default is no plain value
     system, _ = ckpt.system_from_checkpoint(run, components=plugin_with(0.3))
     assert system.networks["G"].slope == 0.1
-    with pytest.raises(CheckpointError, match=r"different settings \(gen_defaults\)"):
+    with pytest.raises(CheckpointError, match=r"different settings \(gen_defaults.slope: 0.1 then, 0.3 now\); a default of its parts"):
         Trainer.resume(run, {"max_steps": 2}, components=plugin_with(0.3), progress=False).fit()
 
 
@@ -1657,10 +1657,35 @@ def test_a_resume_after_an_objectives_default_weight_or_option_changed_is_refuse
                   progress=False).fit()
     system = ckpt.load_checkpoint(run)["system"]
     assert system["loss_weights"] == {"bce": 1.0, "margined": 10.0} and system["loss_defaults"]["margined"] == {"margin": 0.1}
-    for weight, margin, changed in ((20.0, 0.1, "loss_weights"), (10.0, 0.2, "loss_defaults")):
-        with pytest.raises(CheckpointError, match=rf"was made with different settings \({changed}\)"):
+    for weight, margin, changed in ((20.0, 0.1, "loss_weights.margined: 10.0 then, 20.0 now"),
+                                    (10.0, 0.2, "loss_defaults.margined.margin: 0.1 then, 0.2 now")):
+        with pytest.raises(CheckpointError, match=rf"was made with different settings \({changed}\); a default of its parts "
+                                                  "changed since: install the gantk or plugin versions it was trained with"):
             Trainer.resume(run, {"max_steps": 2}, components=plugin_with(weight, margin), progress=False).fit()
     Trainer.resume(run, {"max_steps": 2}, components=plugin_with(10.0, 0.1), progress=False).fit()
+
+
+def test_parameters_no_phase_trains_are_refused_before_training(pairs, tmp_path):
+    from gantk import Objective, hookimpl, load_components
+
+    class Learned(Objective):
+        """L1 times a scale the user may think is learned."""
+
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def generator_loss(self, ctx):
+            return self.scale * (ctx.fake - ctx.real).abs().mean()
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("learned", Learned)
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, loss="bce+learned")
+    with pytest.raises(OptionError, match=r"objective.objectives.learned.scale take gradients, but no phase of the system trains them"):
+        Trainer(config, components=load_components(autoload=False, plugins=[Plugin()]), progress=False).fit()
 
 
 def test_a_network_failing_for_another_reason_gets_no_word_on_the_recipes_options(pairs, tmp_path):

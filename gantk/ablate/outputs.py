@@ -144,10 +144,10 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         "",
         *([f"Settings of every cell: {table_text(settings_text(shared))}.", ""] if shared else []),
     ]
-    unscored: dict[tuple[str, str], list[str]] = {}  # metric and reason -> the cells it holds for
+    unscored: dict[tuple[str, str], list[str]] = {}  # metric and reason -> the runs it holds for
     for r in results:
         for name, reason in r["unavailable"].items():
-            unscored.setdefault((name, reason), []).append(r["cell"].get("group") or r["cell"]["name"])
+            unscored.setdefault((name, reason), []).append(r["cell"]["name"])  # with --seeds, the seed's run
     footer = [""] * bool(unscored) + [
         f"- unavailable {name}" + ("" if len(cells) == len(results) else f" ({table_text(', '.join(dict.fromkeys(cells)))})")
         + f": {reason}" for (name, reason), cells in sorted(unscored.items())]

@@ -229,12 +229,6 @@ class ObjectiveSet(nn.Module):
                     f"objective {name!r} (plugin '{plugin}') was built as a {type(objective).__name__}, not a "
                     "gantk.Objective: its factory must return an Objective subclass."
                 )
-            if trained := [key for key, param in objective.named_parameters() if param.requires_grad]:
-                raise OptionError(
-                    f"objective {name!r} (plugin '{plugin}') has parameters that take gradients ({', '.join(trained[:3])}), "
-                    "but no optimizer updates an objective's: freeze them (requires_grad_(False)), or make them part of "
-                    "a network the system trains."
-                )
             if objective.adversarial and type(objective).discriminator_loss is Objective.discriminator_loss:
                 raise OptionError(
                     f"objective {name!r} (plugin '{plugin}') is adversarial but has no discriminator_loss, so the "

@@ -6,6 +6,7 @@ import collections
 import contextlib
 import copy
 import errno
+import math
 import re
 import warnings
 import zipfile
@@ -240,9 +241,11 @@ MODEL_ENTRIES = {
     "system.data_format": lambda value: value is None or isinstance(value, str),
     "system.ignore_label": lambda value: value is None or _is_whole(value),
     **{f"system.{key}": _is_options for key in ("gen_opt", "disc_opt", "loss_opt", "recipe_opt")},
-    **{f"system.{key}": lambda value: value is None or _is_options(value) for key in ("gen_defaults", "disc_defaults", "loss_defaults")},
+    **{f"system.{key}": lambda value: value is None or _is_options(value) for key in ("gen_defaults", "disc_defaults")},
+    "system.loss_defaults": lambda value: value is None or (_is_options(value) and all(map(_is_options, value.values()))),
     "system.loss_weights": lambda value: value is None or (_is_options(value) and all(
-        isinstance(weight, (int, float)) and not isinstance(weight, bool) for weight in value.values())),
+        isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0
+        for weight in value.values())),
 }
 
 
@@ -405,8 +408,8 @@ def objective_defaults(system_config: dict[str, Any], components: Components) ->
     return {
         "loss_weights": {term.name: float(term.weight) for term in terms},
         "loss_defaults": {term.name: {key: plain(value) for key, value in registry.get(term.name).options().items()
-                                      if key not in given.get(term.name, {}) and storable(plain(value))}
-                          for term in terms},
+                                      if key not in given.get(term.name, {}) and storable(plain(value)) and value == value}
+                          for term in terms},  # value == value: a NaN default, which no resume would find equal, is left out
     }
 
 

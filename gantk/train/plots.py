@@ -49,8 +49,8 @@ def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
             marker = "o" if sum(math.isfinite(p[1]) for p in points) == 1 else None  # one point draws no line
             (line,) = axis.plot([p[0] for p in points], [p[1] for p in points], label=key, marker=marker)
             gone = next((step for step, value in points if not math.isfinite(value)), None)
-            if gone is not None:  # a line simply ends there: say why
-                axis.axvline(gone, color=line.get_color(), linestyle="--", label=f"{key} not finite from step {gone:g}")
+            if gone is not None:  # a line simply breaks there: say why
+                axis.axvline(gone, color=line.get_color(), linestyle="--", label=f"{key} first not finite at step {int(gone)}")
         axis.set_title(panel)
         axis.set_xlabel("step")
         axis.legend(fontsize=8)

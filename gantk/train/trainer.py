@@ -48,11 +48,20 @@ from .step_graph import StepGraphs, check_recordable
 from .validation import validation_scores
 
 DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
-CLIP_ADVICE = "lower --lr or clip the gradients (--grad-clip)"  # for a run whose losses or weights diverged
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means ({} otherwise); may raise StopTraining.
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
+
+
+def _changes(key: str, then: Any, now: Any) -> list[str]:
+    """How a setting differs between a checkpoint and now, entry by entry for tables (``loss_weights.l1: 100 then,
+    10 now``); a value too long to show is named only."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [change for k in sorted(set(then) | set(now), key=str) if then.get(k) != now.get(k)
+                for change in _changes(f"{key}.{k}", then.get(k), now.get(k))]
+    shown = all(isinstance(v, (str, int, float, type(None))) for v in (then, now))
+    return [f"{key}: {then!r} then, {now!r} now" if shown else key]
 
 
 def _and_joined(names: list[str]) -> str:
@@ -63,6 +72,18 @@ def _and_joined(names: list[str]) -> str:
 def trains_discriminators_only(system: System, phase: Phase) -> bool:
     """Whether every network ``phase`` trains was added as a discriminator (the phase ``--disc-lr`` sets)."""
     return all(system.network_parts.get(net, ("",))[0] == "discriminator" for net in phase.trains)
+
+
+def check_every_parameter_trains(system: System) -> None:
+    """Refuse parameters that take gradients but that no phase's optimizer updates (an objective's, say): they
+    would stay as built while the user believes them learned."""
+    trained = {id(p) for phase in system.phases for net in phase.trains for p in system.networks[net].parameters()}
+    if idle := [name for name, p in system.named_parameters() if p.requires_grad and id(p) not in trained]:
+        raise OptionError(
+            f"{', '.join(idle[:3])}{' ...' if len(idle) > 3 else ''} take gradients, but no phase of the system trains "
+            "them (an objective's parameters are not trained): freeze them (requires_grad_(False)), or make them part "
+            "of a network a phase trains."
+        )
 
 
 def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -360,12 +381,12 @@ class Trainer:
                     "translate runs its checkpoints)."
                 )
             if changed:
-                described = [f"{k}: {saved.get(k)!r} then, {sys_config.get(k)!r} now"
-                             if all(isinstance(v, (str, int, float, type(None))) for v in (saved.get(k), sys_config.get(k))) else k
-                             for k in changed]
+                described = [change for k in changed for change in _changes(k, saved.get(k), sys_config.get(k))]
+                defaults = [k for k in changed if k.endswith("_defaults") or k == "loss_weights"]
                 raise CheckpointError(
                     f"checkpoint {self.resume_from['path']} was made with different settings ({'; '.join(described)}); "
-                    "resume with the data and options of the original run."
+                    + ("a default of its parts changed since: install the gantk or plugin versions it was trained with to "
+                       "resume it." if defaults else "resume with the data and options of the original run.")
                 )
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
@@ -581,6 +602,7 @@ class Trainer:
 
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
+        check_every_parameter_trains(system)
         optimizers, schedulers = make_optimizers(system, self.config, total_steps)
         parts = TrainingParts(system, {}, {}, optimizers, schedulers, grad_scaler(device, self.config.precision), device, process,
                               total_steps)
@@ -653,7 +675,7 @@ class Trainer:
             return
         scaler, not_finite = parts.scaler, f"{_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not finite"
         if self.config.precision != "fp16":
-            fix = self._divergence_advice(CLIP_ADVICE + (", or use --precision fp32" if self.config.precision != "fp32" else ""))
+            fix = self._divergence_advice(self._clip_advice() + (", or use --precision fp32" if self.config.precision != "fp32" else ""))
             if self.step == 1:  # barely trained: the learning rate is unlikely to be the cause
                 fix = ("at the first step, check the networks' starting options (--gen-opt, --disc-opt), the loss options "
                        f"and the data before the learning rate ({fix})")
@@ -791,9 +813,13 @@ class Trainer:
         if bad:
             raise GantkError(
                 f"training diverged at step {self.step}: {_and_joined(bad)} {'holds' if len(bad) == 1 else 'hold'} weights "
-                f"that are not finite, so no checkpoint is written for this step; {self._divergence_advice(CLIP_ADVICE)}"
+                f"that are not finite, so no checkpoint is written for this step; {self._divergence_advice(self._clip_advice())}"
                 + (", or log every step (--log-every 1) to see which loss went first." if self.config.log_every > 1 else ".")
             )
+
+    def _clip_advice(self) -> str:
+        """The first remedies for a run whose losses or weights diverged."""
+        return "lower --lr or --grad-clip" if self.config.grad_clip is not None else "lower --lr or clip the gradients (--grad-clip)"
 
     def _divergence_advice(self, remedies: str) -> str:
         """``remedies`` for a run that diverged; a resumed run would diverge again with its settings, which it cannot change."""
