@@ -270,9 +270,16 @@ def test_tiffs_are_turned_upright_or_refused_when_pil_cannot(tmp_path, mode):
         if mode == "L":
             assert decoded[0].tolist() == shown.tolist()
     image.save(tmp_path / "turned.tif", tiffinfo={274: 6})  # PIL scrambles most kinds of TIFF it turns a quarter
+    from PIL import TiffImagePlugin, TiffTags
+
+    xmp = TiffImagePlugin.ImageFileDirectory_v2()
+    xmp[700], xmp.tagtype[700] = b'<x:xmpmeta><rdf:Description tiff:Orientation="8"/></x:xmpmeta>', TiffTags.BYTE
+    image.save(tmp_path / "turned-in-xmp.tif", tiffinfo=xmp)  # PIL turns these too, as it loads them
     for read in (probe, read_image):
-        with pytest.raises(DataError, match=r"turned.tif: a TIFF stored turned a quarter \(orientation 6\) is not read reliably"):
-            read(tmp_path / "turned.tif")
+        for name, orientation in (("turned", 6), ("turned-in-xmp", 8)):
+            with pytest.raises(DataError, match=rf"{name}.tif: a TIFF stored turned a quarter \(orientation {orientation}\) is not "
+                                                "read reliably"):
+                read(tmp_path / f"{name}.tif")
 
 
 

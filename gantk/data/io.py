@@ -182,9 +182,12 @@ def _upright(image: Tensor, orientation: int) -> Tensor:
 def _refuse_turned_tiff(image: Image.Image, path: Path) -> None:
     """PIL turns a TIFF whose orientation swaps width and height upright as it loads it, and for most
     kinds of TIFF (gray, 16-bit, palette, RGBA, CMYK) the pixels come out scrambled: refuse them."""
-    if image.format == "TIFF" and image.tag_v2.get(_EXIF_ORIENTATION, 1) in _EXIF_QUARTER_TURNS:
+    if image.format != "TIFF":
+        return
+    orientation = image.tag_v2.get(_EXIF_ORIENTATION) or _orientation(image, path)  # its tag, else its XMP
+    if orientation in _EXIF_QUARTER_TURNS:
         raise DataError(
-            f"{path}: a TIFF stored turned a quarter (orientation {image.tag_v2[_EXIF_ORIENTATION]}) is not read "
+            f"{path}: a TIFF stored turned a quarter (orientation {orientation}) is not read "
             "reliably; save it upright (orientation 1), or as PNG."
         )
 
