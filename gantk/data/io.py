@@ -216,7 +216,7 @@ def read_image(path: str | Path) -> Tensor:
     path = _image_file(path)
     orientation = _checked_header(path)
     if _decoded_with_pil(path):
-        return _channels_first(_read_with_pil(path))
+        return _channels_first(_read_with_pil(path, orientation))
     try:
         with _quiet():
             data = tvio.read_file(str(path))
@@ -238,7 +238,7 @@ def read_mask(path: str | Path) -> Tensor:
     path = _image_file(path)
     orientation = _checked_header(path)
     if _decoded_with_pil(path, as_mask=True):
-        array = _read_with_pil(path, as_mask=True)
+        array = _read_with_pil(path, orientation, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
         if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be negative, or wider
             raise DataError(
@@ -271,8 +271,8 @@ def max_pixels() -> int:
 
 def _checked_header(path: Path) -> int:
     """Refuse, from its header, an image larger than :func:`max_pixels` (a few bytes can claim gigapixels); return
-    its orientation, which torchvision's decoding is then given (:func:`_orientation`: torchvision only looks in
-    the first APP1 segment of a JPEG, which may hold XMP instead; 1 for a header PIL cannot read)."""
+    its orientation (:func:`_orientation`; 1 for a header PIL cannot read), which decoding then applies: torchvision
+    only looks in the first APP1 segment of a JPEG, which may hold XMP instead."""
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             width, height = image.size
@@ -328,16 +328,15 @@ def _decoded_with_pil(path: Path, as_mask: bool = False) -> bool:
     return not head.startswith(_TORCHVISION_SIGNATURES)
 
 
-def _read_with_pil(path: Path, as_mask: bool = False) -> np.ndarray:
-    """A PNG, WebP, BMP or TIFF file, upright, as an ``H x W`` or ``H x W x C`` array: for an image, 8-bit
-    gray, RGB or RGBA as :func:`read_image` gives them; for a mask, the stored values (palette indices,
-    16-bit labels)."""
+def _read_with_pil(path: Path, orientation: int, as_mask: bool = False) -> np.ndarray:
+    """A PNG, WebP, BMP or TIFF file, upright (by its ``orientation``, as :func:`_checked_header` read it), as an
+    ``H x W`` or ``H x W x C`` array: for an image, 8-bit gray, RGB or RGBA as :func:`read_image` gives them; for a
+    mask, the stored values (palette indices, 16-bit labels)."""
     what = "a mask" if as_mask else "an image"
     try:
         with _no_pixel_limit(), Image.open(path) as opened:
             _refuse_turned_tiff(opened, path)
-            orientation = _orientation(opened, path) if opened.format in _STORED_SIZE_FORMATS else None
-            array = _pixels(opened, str(path), as_mask, orientation)
+            array = _pixels(opened, str(path), as_mask, orientation if opened.format in _STORED_SIZE_FORMATS else None)
             if opened.format == "PNG" and not as_mask and array.ndim == 3 and array.shape[2] == 4 and _png_header(path)[25] == 4:
                 return array[..., 0]  # PIL opens 16-bit gray+alpha as RGBA of the gray's high byte
             return array
