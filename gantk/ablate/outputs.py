@@ -33,16 +33,21 @@ def metric_columns(results: list[dict[str, Any]]) -> list[str]:
     return [name for name in wanted if any(name in r["metrics"] for r in results)]
 
 
+def grid_cell(result: dict[str, Any]) -> str:
+    """The grid cell a result is a run of: its group (one seed's run, with ``--seeds``), else its own name."""
+    return result["cell"].get("group") or result["cell"]["name"]
+
+
 def seeded(results: list[dict[str, Any]]) -> bool:
     """Whether the study ran its cells with ``--seeds`` (each result is one seed's run of its grid cell)."""
-    return any(r["cell"].get("group", r["cell"]["name"]) != r["cell"]["name"] for r in results)
+    return any(grid_cell(r) != r["cell"]["name"] for r in results)
 
 
 def seed_groups(results: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """The results by the grid cell they are runs of (one run per seed with ``--seeds``), in grid order."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for result in results:
-        groups.setdefault(result["cell"].get("group") or result["cell"]["name"], []).append(result)
+        groups.setdefault(grid_cell(result), []).append(result)
     return list(groups.values())
 
 
@@ -64,7 +69,7 @@ def run_seeds(runs: list[dict[str, Any]]) -> list[int | None]:
 def summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per grid cell: its seeds and the spread of each metric over them (see :func:`spread`)."""
     names = metric_columns(results)
-    return [{"cell": runs[0]["cell"].get("group") or runs[0]["cell"]["name"], "seeds": run_seeds(runs),
+    return [{"cell": grid_cell(runs[0]), "seeds": run_seeds(runs),
              "metrics": {name: found for name in names if (found := spread(runs, name)) is not None}}
             for runs in seed_groups(results)]
 
@@ -99,8 +104,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
                     f" ({value['n']} of {len(runs)})" if value["n"] < len(runs) else "")
             bold = value is not None and value["mean"] == best.get(name) and name in contested
             cells.append(f"**{text}**" if bold else text)
-        label = first["cell"].get("group") or first["cell"]["name"]
-        lines.append(f"| {table_text(label)} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
+        lines.append(f"| {table_text(grid_cell(first))} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +175,7 @@ def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
     """One bar chart per metric column, grid cells on the x axis (the mean over seeds, the standard deviation as a bar)."""
     names = metric_columns(results)
     groups = seed_groups(results)
-    labels = [runs[0]["cell"].get("group") or runs[0]["cell"]["name"] for runs in groups]
+    labels = [grid_cell(runs[0]) for runs in groups]
     fig, axes = figure(1, len(names), figsize=(2.6 * len(names), 3.6))
     for axis, name in zip(axes[0], names):
         found = [spread(runs, name) for runs in groups]
