@@ -168,6 +168,28 @@ def exploding_components(name: str = "exploding", explodes: bool = True):
     return load_components(autoload=False, plugins=[Plugin()])
 
 
+def learned_objective_components():
+    """Components with the objective ``learned``: L1 times a parameter that takes gradients, which no phase trains."""
+    from gantk import Objective, hookimpl, load_components
+
+    class Learned(Objective):
+        """L1 times a scale the user may think is learned."""
+
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def generator_loss(self, ctx):
+            return self.scale * (ctx.fake - ctx.real).abs().mean()
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("learned", Learned)
+
+    return load_components(autoload=False, plugins=[Plugin()])
+
+
 def components_with_generator(name: str, factory):
     """The built-in components and one plugin generator ``name`` built by ``factory``."""
     from gantk import hookimpl, load_components

@@ -565,33 +565,15 @@ def test_a_study_builds_its_cells_from_the_components_given(study):
 
 
 def test_a_cell_whose_objective_has_parameters_to_train_is_refused_before_any_cell_trains(study):
-    import torch
-    from torch import nn
-
-    from gantk import Objective, hookimpl, load_components
     from gantk.ablate.grids import Cell, Grid
-
-    class Learned(Objective):
-        """L1 times a scale no optimizer updates."""
-
-        def __init__(self):
-            super().__init__()
-            self.scale = nn.Parameter(torch.ones(()))
-
-        def generator_loss(self, ctx):
-            return self.scale * (ctx.fake - ctx.real).abs().mean()
-
-    class Plugin:
-        @hookimpl
-        def gantk_register_objectives(self, registry):
-            registry.add("learned", Learned)
+    from helpers import learned_objective_components
 
     _, pairs, out = study
     grid = Grid("learned", (Cell("L1", {"loss": "l1", "disc": "none"}), Cell("learned", {"loss": "learned", "disc": "none"})))
     common = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "gen_opt": {"ngf": 8}}
     with pytest.raises(AblationError, match=r"cell 'learned': objective.objectives.learned.scale take gradients, but no phase"):
         run_ablation(grid, pairs, out, common=common, progress=False, log=lambda line: None,
-                     components=load_components(plugins=[Plugin()]))
+                     components=learned_objective_components())
     assert not (out / "l1").exists()
 
 

@@ -159,10 +159,15 @@ def test_segmentation_objectives_with_and_without_discriminator(tmp_path, loss):
     assert all(float(logged[f"G/{name.split('@')[0]}"]) >= 0 for name in loss.split("+"))
 
 
-def test_validation_metrics_during_segmentation_training(tmp_path):
-    root = tmp_path / "data"
+def split_masks(root):
+    """A segmentation set with train/ (6 pairs) and test/ (3 pairs) splits."""
     write_segmentation(root / "train")
     write_segmentation(root / "test", count=3)
+    return root
+
+
+def test_validation_metrics_during_segmentation_training(tmp_path):
+    root = split_masks(tmp_path / "data")
     config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), max_steps=3, val_every=2,
                          gen_opt={"ngf": 8}, **TINY)
     run = Trainer(config, progress=False).fit()
@@ -176,9 +181,7 @@ def test_validation_metrics_during_segmentation_training(tmp_path):
 def test_validation_leaves_the_run_as_it_would_be_without_it(tmp_path):
     from gantk.train import checkpoint as ckpt
 
-    root = tmp_path / "data"
-    write_segmentation(root / "train")
-    write_segmentation(root / "test", count=3)
+    root = split_masks(tmp_path / "data")
     states = []
     for name, val_every in (("plain", None), ("validated", 1)):
         config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / name), max_steps=3, val_every=val_every,
@@ -191,9 +194,7 @@ def test_validation_leaves_the_run_as_it_would_be_without_it(tmp_path):
 def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_path, monkeypatch):
     from gantk.train import trainer as trainer_module
 
-    root = tmp_path / "data"
-    write_segmentation(root / "train")
-    write_segmentation(root / "test", count=3)
+    root = split_masks(tmp_path / "data")
     tables, scores = [], trainer_module.validation_scores
     for name, fails_at in (("straight", None), ("cut", 2), ("cut-at-the-end", 3)):
         config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / name), max_steps=3, val_every=2,
@@ -222,9 +223,7 @@ def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_pa
 def test_validation_runs_the_networks_in_eval_mode(tmp_path, monkeypatch):
     from gantk.systems.paired import PairedSystem
 
-    root = tmp_path / "data"
-    write_segmentation(root / "train")
-    write_segmentation(root / "test", count=3)
+    root = split_masks(tmp_path / "data")
     modes = []
     translate = PairedSystem.translate
     monkeypatch.setattr(PairedSystem, "translate", lambda self, *a, **k: modes.append(self.training) or translate(self, *a, **k))
@@ -250,9 +249,7 @@ def test_validation_needs_a_held_out_split(tmp_path):
 
 
 def test_validation_takes_the_val_split_before_test_and_keeps_it_on_resume(tmp_path):
-    root = tmp_path / "data"
-    write_segmentation(root / "train")
-    write_segmentation(root / "test", count=3)
+    root = split_masks(tmp_path / "data")
     config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), max_steps=1, val_every=1,
                          gen_opt={"ngf": 8}, **TINY)
     trainer = Trainer(config, progress=False)

@@ -28,8 +28,8 @@ from gantk.train.config import default_workers
 from gantk.train.interrupt import WorkerStopSignals
 from gantk.train.logs import read_metrics
 from helpers import (
-    components_with_generator, exploding_components, fit_recording_optimizer_steps, signalled_once_training, train_interrupted_then_resumed,
-    without_timings, write_paired, write_unaligned,
+    components_with_generator, exploding_components, fit_recording_optimizer_steps, learned_objective_components, signalled_once_training,
+    train_interrupted_then_resumed, without_timings, write_paired, write_unaligned,
 )
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
@@ -1666,26 +1666,9 @@ def test_a_resume_after_an_objectives_default_weight_or_option_changed_is_refuse
 
 
 def test_parameters_no_phase_trains_are_refused_before_training(pairs, tmp_path):
-    from gantk import Objective, hookimpl, load_components
-
-    class Learned(Objective):
-        """L1 times a scale the user may think is learned."""
-
-        def __init__(self):
-            super().__init__()
-            self.scale = torch.nn.Parameter(torch.ones(()))
-
-        def generator_loss(self, ctx):
-            return self.scale * (ctx.fake - ctx.real).abs().mean()
-
-    class Plugin:
-        @hookimpl
-        def gantk_register_objectives(self, registry):
-            registry.add("learned", Learned)
-
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, loss="bce+learned")
     with pytest.raises(OptionError, match=r"objective.objectives.learned.scale take gradients, but no phase of the system trains them"):
-        Trainer(config, components=load_components(autoload=False, plugins=[Plugin()]), progress=False).fit()
+        Trainer(config, components=learned_objective_components(), progress=False).fit()
 
 
 def test_a_network_failing_for_another_reason_gets_no_word_on_the_recipes_options(pairs, tmp_path):
