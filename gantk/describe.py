@@ -55,7 +55,8 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         objective = components.create(kind, name)
         info["adversarial"] = bool(getattr(objective, "adversarial", False))
         info["default_weight"] = getattr(objective, "default_weight", "none (not a gantk.Objective)")
-        info["scores"] = "class masks (segmentation data)" if getattr(objective, "needs_masks", False) else "images or masks"
+        info["scores"] = ("class masks (segmentation data)" if getattr(objective, "needs_masks", False)
+                          else "images" if getattr(objective, "needs_images", False) else "images or masks")
         info["needs_pairs"] = bool(getattr(objective, "compares_pairs", False))
         info["needs_unpaired"] = bool(getattr(objective, "needs_unpaired", False))
     elif kind == "data_format":

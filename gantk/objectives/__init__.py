@@ -2,7 +2,7 @@
 
 Registered names: ``bce``, ``lsgan``, ``hinge`` (adversarial), ``l1``, ``l2`` (pixel),
 ``ce``, ``focal`` and ``lovasz`` (masks), ``cycle``, ``identity``, ``cycle-l2`` and ``identity-l2`` (unpaired),
-``r1`` (a discriminator regulariser).
+``r1`` (a discriminator regulariser), ``vgg`` (perceptual, on VGG19 features).
 Combine them in a spec such as ``"bce+l1"`` with :class:`ObjectiveSet`.
 """
 
@@ -22,6 +22,7 @@ from .base import LossContext, Objective
 from .cross_entropy import CrossEntropyLoss, FocalLoss, cross_entropy_loss
 from .cycle import CycleLoss, IdentityLoss, cycle_loss, identity_loss
 from .lovasz import LovaszLoss, lovasz_loss
+from .perceptual import PerceptualLoss
 from .pixel import PixelL1Loss, PixelL2Loss, pixel_loss
 from .r1 import R1Penalty, r1_penalty
 from .spec import ObjectiveSet, ObjectiveTerm, parse_spec
@@ -53,6 +54,7 @@ def gantk_register_objectives(registry):
     registry.add("cycle-l2", cycle_l2)
     registry.add("identity-l2", identity_l2)
     registry.add("r1", R1Penalty)
+    registry.add("vgg", PerceptualLoss)
 
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "Objective",
     "ObjectiveSet",
     "ObjectiveTerm",
+    "PerceptualLoss",
     "PixelL1Loss",
     "PixelL2Loss",
     "R1Penalty",

@@ -214,6 +214,7 @@ class Objective(nn.Module):
     ``adversarial`` terms train against a discriminator (at most one per spec);
     ``default_weight`` is the weight a spec uses when none is written (``l1`` -> 100);
     ``needs_masks`` terms score class masks, so image pairs are refused for them;
+    ``needs_images`` terms score image content (a network's features of it), so mask data is refused for them;
     ``compares_pairs`` terms score the output against its own target, so unpaired data is refused for them;
     ``needs_unpaired`` terms read ``ctx.reconstructed`` or ``ctx.identity_output``, which only a system with a
     generator each way (CycleGAN) gives, so the paired recipes refuse them;
@@ -229,6 +230,7 @@ class Objective(nn.Module):
     adversarial: ClassVar[bool] = False
     default_weight: ClassVar[float] = 1.0
     needs_masks: ClassVar[bool] = False
+    needs_images: ClassVar[bool] = False
     compares_pairs: ClassVar[bool] = False
     needs_unpaired: ClassVar[bool] = False
     reads_discriminator_features: ClassVar[bool] = False

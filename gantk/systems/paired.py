@@ -50,12 +50,18 @@ class PairedSystem(System):
         self.out_channels = out_channels
         self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
         mask_terms = [t.name for t in self.objective.terms if t.objective.needs_masks]
+        image_terms = [t.name for t in self.objective.terms if t.objective.needs_images]
         for term in self.objective.terms if self.num_classes is not None else ():
             term.objective.check_classes(self.num_classes)
         if self.num_classes is None and mask_terms:
             raise OptionError(
                 f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but the "
                 "data are image pairs: train on a segmentation dataset (images/ + masks/), or drop it from --loss."
+            )
+        if self.num_classes is not None and image_terms:
+            raise OptionError(
+                f"the {' and '.join(image_terms)} term{'s score' if len(image_terms) > 1 else ' scores'} images, but the "
+                "data's targets are class masks: drop it from --loss."
             )
         unpaired_terms = [t.name for t in self.objective.terms if t.objective.needs_unpaired]
         if unpaired_terms:

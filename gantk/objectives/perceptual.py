@@ -1,0 +1,113 @@
+"""A perceptual term (pix2pixHD, Wang et al. 2018): the distance between VGG19 features of the fake and the real image.
+
+The features are those after the first ReLU of each of VGG19's five blocks (relu1_1 … relu5_1),
+weighted 1/32, 1/16, 1/8, 1/4 and 1 and compared by L1, as in pix2pixHD; the term's weight is 10,
+pix2pixHD's λ. Images go in as VGG was trained on them: mapped from [-1, 1] to [0, 1] and
+normalised by ImageNet's mean and standard deviation (grey images repeated to three channels).
+
+The network's ImageNet weights are read from a file, never downloaded: by default torchvision's,
+where ``torchvision.models.vgg19(weights="IMAGENET1K_V1")`` saves it in torch's cache (see
+:func:`default_weights_file`); ``--loss-opt vgg.weights=PATH`` names another copy. The file is
+read when the term first runs, so a model trained with it translates without it; its weights are
+kept out of checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import OptionError
+from ..lazy_import import LazyModule
+from .base import LossContext, Objective
+
+models = LazyModule("torchvision.models")
+
+WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19's ImageNet weights
+TAPS = {1: 1 / 32, 6: 1 / 16, 11: 1 / 8, 20: 1 / 4, 29: 1.0}  # index of relu1_1 … relu5_1 in vgg19().features: weight
+SMALLEST_SIDE = 16  # four poolings before relu5_1
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+FETCH = "python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')\""
+
+
+def default_weights_file() -> Path:
+    """Where torchvision keeps VGG19's ImageNet weights once fetched: ``$TORCH_HOME/hub/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+
+
+def vgg19_features(path: Path) -> nn.Sequential:
+    """VGG19's layers up to relu5_1, frozen, with the weights of file ``path`` (a state dict of
+    ``torchvision.models.vgg19``, or of its ``features``), loaded without running code from it."""
+    if not path.is_file():
+        raise OptionError(
+            f"the vgg objective needs VGG19's ImageNet weights, and there is no file {path}: fetch them once (548 MB) with "
+            f"{FETCH}, which saves them there, or name a copy with --loss-opt vgg.weights=PATH."
+        )
+    with torch.device("meta"):  # the layers' shapes, without initialising weights that the file replaces
+        features = models.vgg19().features[: max(TAPS) + 1]
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise OptionError(f"--loss-opt vgg.weights: {path} cannot be read as a weights file ({error}).") from None
+    expected = features.state_dict()
+    found = {key.removeprefix("features."): value for key, value in saved.items()} if isinstance(saved, dict) else {}
+    for key, meta in expected.items():
+        value = found.get(key)
+        if not isinstance(value, Tensor) or value.shape != meta.shape:
+            got = f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else "no such tensor"
+            raise OptionError(
+                f"--loss-opt vgg.weights: {path} does not hold VGG19's weights: features.{key} should have shape "
+                f"{tuple(meta.shape)}, it has {got}. Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH})."
+            )
+    features.load_state_dict({key: found[key].float() for key in expected}, assign=True)
+    return features.requires_grad_(False).eval()
+
+
+class PerceptualLoss(Objective):
+    """L1 between VGG19 features of the fake and the real image, relu1_1 … relu5_1 (pix2pixHD, weight 10).
+
+    Args:
+        weights: file of VGG19's ImageNet weights (default: torchvision's, in torch's cache).
+    """
+
+    default_weight = 10.0
+    compares_pairs = True
+    needs_images = True
+
+    def __init__(self, weights: str | None = None):
+        super().__init__()
+        if weights is not None and not isinstance(weights, str):
+            raise OptionError(f"--loss-opt vgg.weights must be the path of a file, got {weights!r}.")
+        self.weights = weights
+        object.__setattr__(self, "network", None)  # not a submodule: checkpoints and optimizers never see it
+
+    def extra_repr(self) -> str:
+        return f"weights={self.weights!r}"
+
+    def vgg_features(self, images: Tensor) -> list[Tensor]:
+        """The weighted taps' features of ``images`` (``N x C x H x W`` in [-1, 1], 1 or 3 channels)."""
+        if images.shape[1] not in (1, 3) or min(images.shape[-2:]) < SMALLEST_SIDE:
+            raise OptionError(f"vgg compares RGB or grey images of at least {SMALLEST_SIDE} px, got {images.shape[1]} channels "
+                              f"of {images.shape[-2]}x{images.shape[-1]}: drop vgg from --loss.")
+        if self.network is None:
+            path = default_weights_file() if self.weights is None else Path(self.weights).expanduser()
+            object.__setattr__(self, "network", vgg19_features(path))
+        network = self.network
+        if next(network.parameters()).device != images.device:
+            object.__setattr__(self, "network", network := network.to(images.device))
+        mean, std = (images.new_tensor(values).view(1, 3, 1, 1) for values in (IMAGENET_MEAN, IMAGENET_STD))
+        x = ((images.expand(-1, 3, -1, -1) + 1) / 2 - mean) / std
+        taps = []
+        for index, layer in enumerate(network):
+            x = layer(x)
+            if index in TAPS:
+                taps.append(x.float())
+        return taps
+
+    def generator_loss(self, ctx: LossContext) -> Tensor:
+        with torch.no_grad():
+            real = self.vgg_features(ctx.real)
+        fake = self.vgg_features(ctx.fake)
+        return sum(weight * (f - r).abs().mean() for weight, f, r in zip(TAPS.values(), fake, real))
