@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from gantk.ablate import BUILTIN_GRIDS, AblationError, cell_config, load_grid, run_ablation, steps_text
@@ -205,6 +206,16 @@ def test_an_interrupted_cell_is_not_continued_with_other_settings(study):
     loaded, pairs, out, common = interrupt_the_first_cell(study)
     with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(lr\); run the study with its "):
         run_ablation(loaded, pairs, out, common={**common, "lr": 1e-3}, progress=False)
+
+
+def test_an_interrupted_cell_with_a_damaged_checkpoint_is_refused_as_gantk_train_resume_refuses_it(study):
+    loaded, pairs, out, common = interrupt_the_first_cell(study)
+    (checkpoint,) = (out / "l1").glob("checkpoint-*.pt")
+    payload = torch.load(checkpoint, weights_only=True)
+    del payload["train_config"]
+    torch.save(payload, checkpoint)
+    with pytest.raises(AblationError, match=r"^grid .*, cell 'L1': checkpoint .*checkpoint-00000001.pt .*train_config"):
+        run_ablation(loaded, pairs, out, common=common, progress=False)
 
 
 def test_a_cell_whose_checkpoint_is_gone_trains_again(study):

@@ -104,6 +104,7 @@ def run_ablation(
             else:
                 if ckpt.list_checkpoints(run_dir):
                     payload = ckpt.load_checkpoint(run_dir)
+                    ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
                     _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
                     done = payload["step"] >= trainer.total_steps  # stopped between its last step and its evaluation
                     log(f"{label}: " + (f"trained earlier (step {payload['step']}), not evaluated yet" if done else
