@@ -127,7 +127,7 @@ def describe(kind: str, name: str, as_json: bool) -> None:
 @train_flags()
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue the run in this directory.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def train(config_file: str | None, resume: str | None, progress: bool, compile_: bool | None, **flags: Any) -> None:
+def train(config_file: str | None, resume: str | None, progress: bool, **flags: Any) -> None:
     """Train a model. Without --data, trains pix2pix on the embedded demo set.
 
     Example: gantk train --gen unet --disc patch70 --loss bce+l1 --data DIR
@@ -136,7 +136,6 @@ def train(config_file: str | None, resume: str | None, progress: bool, compile_:
     from .train.config import layered, naming_config_file, read_config_file
     from .train.interrupt import TrainingInterrupted
 
-    flags["compile"] = compile_
     given = given_flags(flags)
     if resume:
         if config_file:

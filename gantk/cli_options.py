@@ -179,7 +179,7 @@ TRAIN_FLAGS = {
     "--precision": click.option("--precision", type=click.Choice(CHOICES["precision"]),
                                 help="Autocast dtype (default fp32); fp16 also scales gradients."),
     "--channels-last": click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory format (default off)."),
-    "--compile": click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile the networks."),
+    "--compile": click.option("--compile/--no-compile", default=None, help="torch.compile the networks."),
     "--compile-mode": click.option("--compile-mode", type=click.Choice(CHOICES["compile_mode"]),
                                    help="torch.compile's mode with --compile (default: default); reduce-overhead and max-autotune add CUDA graphs."),
     "--cuda-graph": click.option("--cuda-graph/--no-cuda-graph", default=None,

@@ -696,3 +696,10 @@ def test_translate_refuses_an_output_folder_named_as_an_image_file(tmp_path, run
             ) in " ".join(result.output.split())
     folder = run("translate", "--checkpoint", tmp_path / "run", data / "A", f"{tmp_path / 'result.png'}/")  # a folder, as asked
     assert folder.exit_code == 0 and (tmp_path / "result.png" / "000.png").is_file()
+
+
+def test_compile_reaches_the_settings(tmp_path):
+    pairs = write_paired(tmp_path / "pairs")
+    result = CliRunner().invoke(cli, ["train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--compile",
+                                      "--compile-mode", "reduce-overhead", "--cuda-graph", *TINY_FLAGS])
+    assert result.exit_code == 1 and "--cuda-graph records the whole step as one CUDA graph, and --compile-mode reduce-overhead" in result.output
