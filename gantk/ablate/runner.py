@@ -19,7 +19,7 @@ from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS
-from ..train.trainer import check_every_parameter_trains, epoch_steps, schedule_steps
+from ..train.trainer import check_every_parameter_trains
 from .grids import AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options, with_seeds
 from .outputs import STUDY_FILES, write_outputs
 
@@ -185,9 +185,7 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         summaries[read_as] = trainer.summary
         system = trainer.build_system(train, torch.device("cpu"))
         check_every_parameter_trains(system)
-        config = trainer.config
-        trainer.total_steps = schedule_steps(config.max_steps, config.epochs, epoch_steps(len(train), config.batch_size))
-        trainer.check_every_phase_runs(system, trainer.total_steps)
+        trainer.plan_schedule(system, len(train))
         if not ckpt.list_checkpoints(trainer.run_dir):  # one with checkpoints is resumed
             trainer.check_run_dir()
         evaluated = open_eval_split(data, trainer.system_config, split, data_format, components=components)

@@ -476,9 +476,8 @@ class Trainer:
         self.train_items = len(dataset)
         if self.resume_from is not None:
             warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
+        self.plan_schedule(self.system, len(sampler))
         steps_per_epoch = epoch_steps(len(sampler), config.batch_size)
-        self.total_steps = schedule_steps(config.max_steps, config.epochs, steps_per_epoch)
-        self.check_every_phase_runs(self.system, self.total_steps)
         if config.warmup_steps > self.total_steps:
             warnings.warn(f"--warmup-steps {config.warmup_steps} is longer than the run's {self.total_steps} steps: the "
                           "learning rate never reaches --lr; give fewer warm-up steps.", GantkWarning, stacklevel=2)
@@ -589,9 +588,12 @@ class Trainer:
         self._save_unless_saved(parts)
         raise TrainingInterrupted(self.step, signum)
 
-    def check_every_phase_runs(self, system: System, total_steps: int) -> None:
-        """Raise when a phase (G with --n-critic N, say) would not run once in a schedule of ``total_steps``."""
-        length = "--max-steps" if self.config.max_steps else "--epochs"
+    def plan_schedule(self, system: System, items: int) -> int:
+        """The run's length in steps (``self.total_steps``) for ``items`` training items per process, once it is
+        checked that every phase of ``system`` runs in it (G with --n-critic N, say)."""
+        config = self.config
+        self.total_steps = total_steps = schedule_steps(config.max_steps, config.epochs, epoch_steps(items, config.batch_size))
+        length = "--max-steps" if config.max_steps else "--epochs"
         for phase in system.phases:
             if phase.every > total_steps:
                 raise OptionError(
@@ -599,6 +601,7 @@ class Trainer:
                     f"{total_steps} step(s) it never runs and {', '.join(phase.trains)} would not train: raise "
                     f"{length} to {phase.every} steps or more, or lower --n-critic."
                 )
+        return total_steps
 
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
