@@ -674,7 +674,7 @@ def test_a_metric_some_cells_could_not_score_names_them(study, monkeypatch):
     monkeypatch.setattr(outputs, "comparison_grid", lambda *args, **kwargs: None)
     grid, pairs, out = study
     out.mkdir()
-    outputs.write_outputs(load_grid(grid), results, pairs, out, {})
+    outputs.write_outputs(load_grid(grid), results, pairs, out)
     assert "- unavailable ssim (a, c): too small." in (out / "results.md").read_text()
 
 

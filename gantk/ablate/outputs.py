@@ -22,6 +22,7 @@ from .grids import Grid
 IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall")
 MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
 STUDY_FILES = frozenset({"results.md", "results.json", "metrics.png", "samples.png"})  # what write_outputs writes
+SAMPLE_ROWS = 3  # test images samples.png shows
 HIGHER_IS_BETTER = {
     "psnr", "ssim", "precision", "recall", "pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice",
 }
@@ -74,22 +75,26 @@ def summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for runs in seed_groups(results)]
 
 
+def heading(name: str) -> str:
+    """A metric's name with the direction that is better: ``fid ↓``, ``psnr ↑``."""
+    return f"{name} {'↑' if name in HIGHER_IS_BETTER else '↓'}"
+
+
 def markdown_table(results: list[dict[str, Any]]) -> str:
     """The study as a markdown table, one row per grid cell; a cell run with several seeds shows the mean and
     standard deviation over them. The best value (mean) of each column in bold (unless all are equal)."""
     names = metric_columns(results)
     groups = seed_groups(results)
     # A value that is not finite reads as n/a, as results.json (and so a study run again) holds it: null.
-    spreads = [{name: spread(runs, name) for name in names} for runs in groups]
+    spreads = [{name: cell["metrics"].get(name) for name in names} for cell in summary(results)]  # in the order of groups
     best = {}
     for name in names:
         means = [found[name]["mean"] for found in spreads if found[name] is not None]
         if means:
             best[name] = max(means) if name in HIGHER_IS_BETTER else min(means)
-    arrows = {name: "↑" if name in HIGHER_IS_BETTER else "↓" for name in names}
     contested = {name for name in best if len({found[name]["mean"] for found in spreads if found[name] is not None}) > 1}
     lines = [
-        "| cell | generator | discriminator | objective | " + " | ".join(f"{n} {arrows[n]}" for n in names) + " |",
+        "| cell | generator | discriminator | objective | " + " | ".join(map(heading, names)) + " |",
         "|---|---|---|---|" + "---:|" * len(names),
     ]
     for runs, found in zip(groups, spreads):
@@ -132,7 +137,7 @@ def steps_text(results: list[dict[str, Any]]) -> str:
     return "training steps per cell: " + ", ".join(f"{r['step']} ({r['cell']['name']})" for r in results)
 
 
-def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path, eval_options: dict[str, Any],
+def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, out: Path,
                   components: Components | None = None, common: dict[str, Any] | None = None) -> None:
     """The study's files (see :func:`~gantk.ablate.run_ablation`); ``common``: the settings given for every cell."""
     first = results[0]
@@ -160,7 +165,7 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
     save_result({"grid": grid.name, "description": grid.description, "cells": results,
                  **({"summary": summary(results)} if seeded(results) else {})}, out / "results.json")
     plot_metrics(results, out / "metrics.png")
-    comparison_grid([runs[0] for runs in seed_groups(results)], data, out / "samples.png", eval_options, components=components)
+    comparison_grid([runs[0] for runs in seed_groups(results)], data, out / "samples.png", components=components)
 
 
 def settings_text(settings: dict[str, Any]) -> str:
@@ -173,38 +178,35 @@ def settings_text(settings: dict[str, Any]) -> str:
 
 def plot_metrics(results: list[dict[str, Any]], path: Path) -> Path:
     """One bar chart per metric column, grid cells on the x axis (the mean over seeds, the standard deviation as a bar)."""
-    names = metric_columns(results)
-    groups = seed_groups(results)
-    labels = [grid_cell(runs[0]) for runs in groups]
+    names, cells = metric_columns(results), summary(results)
+    labels = [cell["cell"] for cell in cells]
     fig, axes = figure(1, len(names), figsize=(2.6 * len(names), 3.6))
     for axis, name in zip(axes[0], names):
-        found = [spread(runs, name) for runs in groups]
+        found = [cell["metrics"].get(name) for cell in cells]
         values = [None if f is None else f["mean"] for f in found]
-        errors = [(f["sd"] or 0.0) if f else 0.0 for f in found] if any(len(runs) > 1 for runs in groups) else None
+        errors = [(f["sd"] or 0.0) if f else 0.0 for f in found] if any(len(cell["seeds"]) > 1 for cell in cells) else None
         axis.bar(range(len(values)), [math.nan if v is None else v for v in values], yerr=errors, capsize=3, color="#4c72b0")
         for i in (i for i, v in enumerate(values) if v is None):
             axis.text(i, 0, "n/a", ha="center", va="bottom", fontsize=8)
-        axis.set_title(f"{name} {'↑' if name in HIGHER_IS_BETTER else '↓'}", fontsize=10)
+        axis.set_title(heading(name), fontsize=10)
         axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
         axis.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return save_png(fig, path, dpi=100)
 
 
-def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, eval_options: dict[str, Any], count: int = 3,
-                    components: Components | None = None) -> Path:
-    """``count`` test images spread over the split, one row each: input, target (paired data), then every
-    cell's output."""
-    split = eval_options.get("split", "test")
-    eval_mode, seed = eval_options.get("eval_mode", False), eval_options.get("seed", 0)
+def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path, components: Components | None = None) -> Path:
+    """:data:`SAMPLE_ROWS` images spread over the evaluated split, one row each: input, target (paired data), then
+    every cell's output, translated as the cell was evaluated (its split, mode and seed)."""
     titles: list[str] = []
     image_columns: list[list[torch.Tensor]] = []
     for result in results:
-        model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=eval_mode, components=components)
-        dataset = open_eval_split(data, model.config, split, result.get("data_format"), components=components)
+        evaluation = result["cell"]["evaluation"]
+        model = TrainedModel.load(result["checkpoint"], device="cpu", eval_mode=evaluation["eval_mode"], components=components)
+        dataset = open_eval_split(data, model.config, evaluation["split"], result.get("data_format"), components=components)
         paired = not isinstance(dataset, UnpairedSplit)
         inputs = dataset if paired else dataset.sides["A"]
-        picks = torch.linspace(0, len(inputs) - 1, min(count, len(inputs))).round().long().unique().tolist()
+        picks = torch.linspace(0, len(inputs) - 1, min(SAMPLE_ROWS, len(inputs))).round().long().unique().tolist()
         items = [inputs[i] for i in picks]
         if not image_columns:
             titles.append("input")
@@ -212,7 +214,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
             if paired:
                 titles.append("target")
                 image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
-        with model.seeded(seed):
+        with model.seeded(evaluation["seed"]):
             outputs = [model.translate(model.inputs(it["A"][None]), pad=True) for it in items]  # shapes may not fit
         titles.append(result["cell"]["name"])
         image_columns.append([targets.shown(o, model.num_classes)[0] for o in outputs])

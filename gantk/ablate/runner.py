@@ -127,7 +127,7 @@ def run_ablation(
                           "evaluation": evaluation}
         save_result(result, run_dir / EVAL_FILE)
         results.append(result)
-    write_outputs(grid, results, data, out, eval_options, components, common)
+    write_outputs(grid, results, data, out, components, common)
     log(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'metrics.png'} and {out / 'samples.png'}")
     return results
 
