@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from .cli_options import SEED, DeviceName, given_flags, train_flags
+from .cli_options import CHECKPOINT, EVAL_MODE, SEED, DeviceName, given_flags, train_flags
+from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .files import file_error_text
@@ -158,11 +159,11 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 
 
 @cli.command("translate")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+@CHECKPOINT
 @click.argument("input_path", type=click.Path(exists=True))
 @click.argument("output_dir", type=click.Path(file_okay=False))
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
-@click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
+@EVAL_MODE
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
@@ -181,10 +182,10 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
 
 
 @cli.command("export")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+@CHECKPOINT
 @click.argument("out", type=click.Path())
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
-@click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
+@EVAL_MODE
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def export_command(checkpoint: str, out: str, **options: Any) -> None:
     """Write a trained model's translation to the ONNX file OUT (checked with onnxruntime)."""
@@ -208,7 +209,7 @@ def data() -> None:
 @data.command("check")
 @click.argument("root", type=click.Path(exists=True))
 @click.option("--data-format", help="Format to check against (detected when omitted).")
-@click.option("--ignore-label", type=click.IntRange(0, 65535), help="Mask value of pixels to ignore (segmentation; e.g. 255).")
+@click.option("--ignore-label", type=click.IntRange(0, MAX_CLASS_ID), help="Mask value of pixels to ignore (segmentation; e.g. 255).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and problems as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Count the files checked on a progress bar (after 2 s).")
 def data_check(root: str, data_format: str | None, ignore_label: int | None, as_json: bool, progress: bool) -> None:

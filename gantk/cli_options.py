@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import click
 
+from .data.io import MAX_CLASS_ID
 from .train.config import CHOICES, SEEDS, is_device_name
 
 
@@ -93,6 +94,10 @@ class Seed(click.ParamType):
 
 
 SEED = Seed()
+# Options of the commands that run a trained model.
+CHECKPOINT = click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+EVAL_MODE = click.option("--eval-mode", is_flag=True,
+                         help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
 
 
 class SeedList(click.ParamType):
@@ -107,7 +112,7 @@ class SeedList(click.ParamType):
 
 
 class IgnoreLabelOrNone(click.ParamType):
-    """A mask value 0..65535, or ``none`` (as the word, for no ignore label)."""
+    """A mask value 0..MAX_CLASS_ID, or ``none`` (as the word, for no ignore label)."""
 
     name = "integer|none"
 
@@ -117,9 +122,9 @@ class IgnoreLabelOrNone(click.ParamType):
         try:
             label = int(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is neither a mask value (0 to 65535) nor none.", param, ctx)
-        if not 0 <= label <= 65535:
-            self.fail(f"{label} is not a mask value: use 0 to 65535, or none.", param, ctx)
+            self.fail(f"{value!r} is neither a mask value (0 to {MAX_CLASS_ID}) nor none.", param, ctx)
+        if not 0 <= label <= MAX_CLASS_ID:
+            self.fail(f"{label} is not a mask value: use 0 to {MAX_CLASS_ID}, or none.", param, ctx)
         return label
 
 TRAIN_FLAGS = {
@@ -132,7 +137,7 @@ TRAIN_FLAGS = {
     "--data-format": click.option("--data-format",
                                   help="aligned, paired, segmentation, unaligned, voc, cityscapes, ade20k (detected when "
                                        "unambiguous)."),
-    "--ignore-label": click.option("--ignore-label", type=click.IntRange(0, 65535),
+    "--ignore-label": click.option("--ignore-label", type=click.IntRange(0, MAX_CLASS_ID),
                                    help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC; 0 "
                                         "makes the values 1..K the classes, as in ADE20K)."),
     "--direction": click.option("--direction", type=click.Choice(CHOICES["direction"]), help="Which side is the input."),

