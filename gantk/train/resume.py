@@ -204,7 +204,7 @@ def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
     if not states or device.type != "cuda":
         return
     index = device.index or 0
-    state = states[0] if len(states) == 1 else states[min(index, len(states) - 1)]
+    state = states[min(index, len(states) - 1)]
     torch.cuda.set_rng_state(state, device)
 
 
