@@ -384,9 +384,11 @@ def test_lr_column_is_the_rate_each_step_used(pairs, tmp_path):
 def test_lr_column_follows_a_warm_up_then_a_cosine_decay(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=8, lr=2e-4, decay_start=0.25, lr_schedule="cosine", warmup_steps=4)
     run = Trainer(config, progress=False).fit()
-    # warm-up: (s + 1) / 4 over steps 0..3; cosine from step 2 (a quarter of 8) to 0 at step 8
-    expected = [2e-4 * min(1, (s + 1) / 4) * 0.5 * (1 + math.cos(math.pi * max(0, s - 2) / 6)) for s in range(8)]
+    # warm-up: (s + 1) / 4 over steps 0..3, reaching --lr at step 3; the cosine starts there (not at a quarter of 8,
+    # inside the warm-up) and falls to 0 at step 8
+    expected = [2e-4 * (s + 1) / 4 if s < 4 else 2e-4 * 0.5 * (1 + math.cos(math.pi * (s - 3) / 5)) for s in range(8)]
     assert [float(r["lr"]) for r in read_rows(run)] == pytest.approx(expected)
+    assert max(expected) == 2e-4
 
 
 def test_a_warm_up_longer_than_the_run_is_warned_of(pairs, tmp_path):
