@@ -442,7 +442,9 @@ def test_loss_terms_read_the_share_of_training_done_at_each_step(tmp_path, recip
 def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=4, lr=2e-4, decay_start=0.5, checkpoint_every=4)
     Trainer(config, progress=False).fit()
-    Trainer.resume(tmp_path / "run", {"max_steps": 8}, progress=False).fit()
+    with pytest.warns(GantkWarning, match=r"the schedule is longer than the run's was, so its learning-rate decay is stretched "
+                                          r"over the new length: the rate goes back up \(D's from 0 to 0.0002; G's from 0 to 0.0002\)"):
+        Trainer.resume(tmp_path / "run", {"max_steps": 8}, progress=False).fit()
     straight = Trainer(config.merged({"out": str(tmp_path / "straight"), "max_steps": 8}), progress=False).fit()
     # the finished 4-step run ended at lr 0; its continuation must not spend step 5 there
     lengthened = [float(r["lr"]) for r in read_rows(tmp_path / "run")[4:]]

@@ -152,11 +152,18 @@ def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed:
     for name, opt in parts.optimizers.items():
         _check_optimizer_state(name, opt, payload["optimizers"][name])
         opt.load_state_dict(payload["optimizers"][name])
+    risen = []
     for name, sch in parts.schedulers.items():
         sch.load_state_dict(payload["schedulers"][name])
         # The saved rate follows the saved schedule; take it from this run's, which may be longer.
         for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas, strict=True):
-            group["lr"] = base_lr * factor(sch.last_epoch)
+            saved, group["lr"] = group["lr"], base_lr * factor(sch.last_epoch)
+            if group["lr"] > saved * (1 + 1e-6):
+                risen.append(f"{name}'s from {saved:.3g} to {group['lr']:.3g}")
+    if risen and process.is_main:
+        warnings.warn(f"the schedule is longer than the run's was, so its learning-rate decay is stretched over the new length: "
+                      f"the rate goes back up ({'; '.join(dict.fromkeys(risen))}) and decays again to 0 at the new end.",
+                      GantkWarning, stacklevel=2)
     parts.scaler.load_state_dict(payload["scaler"])
     step = int(payload["step"])
     extra_states = payload["process_extra_state"]
