@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -138,8 +139,17 @@ class LossWindow:
         for key, values in state.items():
             self.values[key] = [torch.tensor(value) for value in values] + self.values.get(key, [])
 
+    @contextlib.contextmanager
+    def untimed(self) -> Iterator[None]:
+        """Leave the block's time out of the window's: samples, checkpoints and validation are not training steps."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.start += time.perf_counter() - began
+
     def timings(self) -> tuple[float, float, float]:
-        """Seconds since the window began, steps per second, and the share of that time spent waiting for data."""
+        """Seconds since the window began (less those left out), steps per second, and the share of that time spent waiting for data."""
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         return elapsed, self.steps / elapsed, min(self.waited / elapsed, 1.0)
 

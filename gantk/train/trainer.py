@@ -637,24 +637,25 @@ class Trainer:
             self._stop_if_diverged(logged, parts)
             self._warn_if_steps_skipped(parts)
             self._warn_if_waiting_for_data(log, parts)
-        try:  # the sample first: a run killed before the checkpoint writes it again when resumed
-            if parts.process.is_main and self._due(config.sample_every):
-                sample = self.run_dir / run_files.SAMPLES / f"step-{self.step:08d}.png"
-                save_sample_grid(parts.system.sample_images(batch, outputs), sample)
-        finally:  # a failing sample (or validation, after) loses no training
-            if self._due(config.checkpoint_every):
-                self._save(parts)
-        if log.validation is not None and self._due(config.val_every):
-            self._validate(parts, log)
-        for callback in self.callbacks:
-            try:
-                callback(self, self.step, logged)
-            except StopTraining:
-                raise
-            except Exception:  # the step is done: keep it for a resume once the callback is fixed
-                if not parts.process.distributed:  # (every process would have to save together)
-                    self._save_unless_saved(parts)
-                raise
+        with log.window.untimed():  # the rate logged is that of training steps
+            try:  # the sample first: a run killed before the checkpoint writes it again when resumed
+                if parts.process.is_main and self._due(config.sample_every):
+                    sample = self.run_dir / run_files.SAMPLES / f"step-{self.step:08d}.png"
+                    save_sample_grid(parts.system.sample_images(batch, outputs), sample)
+            finally:  # a failing sample (or validation, after) loses no training
+                if self._due(config.checkpoint_every):
+                    self._save(parts)
+            if log.validation is not None and self._due(config.val_every):
+                self._validate(parts, log)
+            for callback in self.callbacks:
+                try:
+                    callback(self, self.step, logged)
+                except StopTraining:
+                    raise
+                except Exception:  # the step is done: keep it for a resume once the callback is fixed
+                    if not parts.process.distributed:  # (every process would have to save together)
+                        self._save_unless_saved(parts)
+                    raise
 
     def _due(self, every: int) -> bool:
         """Whether a task done every ``every`` steps (and at the last) is due at this step."""
