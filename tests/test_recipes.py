@@ -2,13 +2,14 @@
 
 import csv
 import dataclasses
+import re
 
 import pytest
 import torch
 from torchvision.io import decode_image
 
 from gantk.data import open_dataset
-from gantk.errors import DataError, OptionError
+from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.inference import TrainedModel
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
@@ -263,6 +264,22 @@ def test_validation_takes_the_val_split_before_test_and_keeps_it_on_resume(tmp_p
     trainer.fit()
     assert (trainer.config.val_split, len(trainer.val_dataset)) == ("val", 2)
     assert 'val_split = "val"' in (tmp_path / "new" / "config.toml").read_text()
+
+
+def test_validation_on_training_images_a_changed_split_and_a_split_without_validation_are_warned_of(tmp_path):
+    root = split_masks(tmp_path / "data")
+    config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), max_steps=1, val_every=1,
+                         gen_opt={"ngf": 8}, **TINY)
+    Trainer(config, progress=False).fit()
+    with pytest.warns(GantkWarning) as warned:
+        Trainer.resume(config.out, {"max_steps": 2, "val_split": "train"}, progress=False).fit()
+    messages = [str(w.message) for w in warned if issubclass(w.category, GantkWarning)]
+    assert any(re.match(r"the run validated on split test and goes on with train: the rows of validation.csv after step 1 "
+                        r"score other images than those before", m) for m in messages), messages
+    assert "--val-split train holds training images: validation.csv's scores are not on held-out images." in messages
+    with pytest.warns(GantkWarning, match="--val-split test names the split --val-every validates on, and there is no "
+                                          "--val-every: the run is not validated"):
+        Trainer(dataclasses.replace(config, out=str(tmp_path / "other"), val_every=None, val_split="test"), progress=False).fit()
 
 
 def test_cyclegan_translates_tiny_and_thin_images_at_native_size(tmp_path, monkeypatch):

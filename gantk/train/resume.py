@@ -84,6 +84,10 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
             f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
         )
+    if saved.get("val_split") not in (None, overrides.get("val_split", saved["val_split"])):
+        warnings.warn(f"the run validated on split {saved['val_split']} and goes on with {overrides['val_split']}: the rows "
+                      f"of validation.csv after step {payload['step']} score other images than those before.", GantkWarning,
+                      stacklevel=3)
     for key in sorted(COMPUTATION_KEYS & set(overrides)):
         if _runs_on(overrides[key]) != _runs_on(saved.get(key)):
             warnings.warn(

@@ -318,6 +318,9 @@ class Trainer:
         if on_device:
             self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
         if not config.val_every:
+            if config.val_split:
+                warnings.warn(f"--val-split {config.val_split} names the split --val-every validates on, and there is no "
+                              "--val-every: the run is not validated.", GantkWarning, stacklevel=3)
             return train, None
         if not paired:
             raise OptionError(
@@ -336,6 +339,9 @@ class Trainer:
                    else f"{how_to_split}, or drop --val-every.")
             )
         config.val_split = split  # recorded: a resume validates on it, whatever splits are added meanwhile
+        if "train" in split:  # VOC's trainval too
+            warnings.warn(f"--val-split {split} holds training images: validation.csv's scores are not on held-out images.",
+                          GantkWarning, stacklevel=3)
         options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
         val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
