@@ -139,10 +139,10 @@ def test_changed_settings_of_a_finished_cell_are_refused(study):
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
     changed = [*FLAGS[:-1], "--lr", "0.001", "--no-progress"]
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *changed)
-    assert result.exit_code == 1 and "other settings (lr)" in result.output
+    assert result.exit_code == 1 and "other settings (--lr 0.0002 then, --lr 0.001 now)" in result.output
     other_data = write_paired(pairs.parent / "other", count=4, size=40)
     result = invoke("--grid", grid, "--data", other_data, "--out", out, *FLAGS)
-    assert result.exit_code == 1 and "other settings (data)" in result.output
+    assert result.exit_code == 1 and f"other settings (--data {pairs} then, --data {other_data} now)" in result.output
 
 
 
@@ -160,7 +160,7 @@ def test_a_cell_saved_without_a_newer_setting_counts_it_as_its_default(study, mo
         if key == "augment_on":
             assert result.exit_code == 0 and result.output.count("finished earlier, skipped") == 2, result.output
         else:
-            assert result.exit_code == 1 and "other settings (batch_size)" in result.output
+            assert result.exit_code == 1 and "other settings (--batch-size 1 then, --batch-size 2 now)" in result.output
 
 
 class Interrupted(Exception):
@@ -204,7 +204,7 @@ def test_a_cell_stopped_between_training_and_evaluation_is_said_to_be_so(study):
 
 def test_an_interrupted_cell_is_not_continued_with_other_settings(study):
     loaded, pairs, out, common = interrupt_the_first_cell(study)
-    with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(lr\); run the study with its "):
+    with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(--lr 0.0002 then, --lr 0.001 now\); run the study with its "):
         run_ablation(loaded, pairs, out, common={**common, "lr": 1e-3}, progress=False)
 
 

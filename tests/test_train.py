@@ -1309,6 +1309,8 @@ def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     with pytest.raises(OptionError, match=r"cannot change --lr, --seed \(the run has --lr 0.0002; --seed 0\); it may change .*--max-steps"):
         Trainer.resume(tmp_path / "run", {"lr": 1e-3, "seed": 1, "log_every": 5})
+    with pytest.raises(OptionError, match=r"cannot change --grad-clip \(the run has no --grad-clip\)"):
+        Trainer.resume(tmp_path / "run", {"grad_clip": 1.0})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the run's own values, its own folder and the device auto picks: no change
         Trainer.resume(tmp_path / "run", {"lr": 2e-4, "seed": 0, "out": f"{tmp_path / 'run'}/", "device": "cpu",
@@ -1547,7 +1549,7 @@ def test_a_signal_to_the_whole_process_group_spares_the_loader_workers(tmp_path)
 
 
 def test_a_run_whose_dataset_moved_resumes_with_its_new_place(pairs, tmp_path):
-    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, decay_start=1.0), progress=False).fit()  # lengthened, no rise
     moved = pairs.rename(tmp_path / "moved")
     with pytest.raises(OptionError, match=f"the run's dataset {re.escape(str(pairs))} does not exist; if it moved, pass "
                                           f"its new place: gantk train --resume {re.escape(str(tmp_path / 'run'))} --data NEW_PATH"):

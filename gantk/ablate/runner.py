@@ -18,7 +18,7 @@ from ..plugins import Components, default_components
 from ..train import TrainConfig, Trainer
 from ..train import checkpoint as ckpt
 from ..train import run_files
-from ..train.config import EXECUTION_KEYS
+from ..train.config import EXECUTION_KEYS, spelled
 from ..train.trainer import check_every_parameter_trains
 from .grids import AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options, with_seeds
 from .outputs import STUDY_FILES, write_outputs
@@ -216,12 +216,14 @@ def _saved_result(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[s
 def _check_same(saved: dict[str, Any], wanted: dict[str, Any], run_dir: Path, cell: Cell) -> None:
     """Raise unless two resolved configurations agree (a key only one of them has counts when it is not the default)."""
     defaults = TrainConfig().to_dict()
-    changed = sorted(
-        k for k in set(saved) | set(wanted)
-        if saved.get(k, defaults.get(k)) != wanted.get(k, defaults.get(k))
-    )
+
+    def value(config: dict[str, Any], key: str) -> Any:
+        return config.get(key, defaults.get(key))
+
+    changed = sorted(k for k in set(saved) | set(wanted) if value(saved, k) != value(wanted, k))
     if changed:
+        differences = "; ".join(f"{spelled(k, value(saved, k))} then, {spelled(k, value(wanted, k))} now" for k in changed)
         raise AblationError(
-            f"cell '{cell.name}' in {run_dir} was run with other settings ({', '.join(changed)}); "
+            f"cell '{cell.name}' in {run_dir} was run with other settings ({differences}); "
             "run the study with its original settings, choose a new --out, or delete that cell's folder."
         )

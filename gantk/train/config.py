@@ -82,7 +82,7 @@ def spelled(key: str, value: Any) -> str:
             value = {f"{name}.{option}": v for name, options in value.items() for option, v in options.items()}
         options = ",".join(f"{option}={_spelled_value(v)}" for option, v in value.items())
         return f"{flag(key)} " + (shlex.quote(options) if options else "(none)")
-    return f"{flag(key)} {value}"
+    return f"no {flag(key)}" if value is None else f"{flag(key)} {value}"
 
 
 def _spelled_value(value: Any) -> str:
