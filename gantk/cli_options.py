@@ -132,7 +132,7 @@ TRAIN_FLAGS = {
     "--recipe-opt": click.option("--recipe-opt", multiple=True, callback=parse_options,
                                  help="The recipe's own options KEY=VALUE[,...] (see 'gantk describe recipe NAME')."),
     "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                             help="TOML file of settings, keyed by these flags' names (all but --config, --resume, --progress)."),
+                             help="TOML file of settings, keyed by these flags' names (all but --config, --progress and train's --resume)."),
     "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
     "--data-format": click.option("--data-format",
                                   help="aligned, paired, segmentation, unaligned, voc, cityscapes, ade20k (detected when "

@@ -399,10 +399,14 @@ def test_each_cell_is_evaluated_on_the_training_device_and_config_tables_merge_w
     monkeypatch.setattr(runner, "evaluate", lambda *args, **options: seen.append(options["device"]) or evaluate(*args, **options))
     config = out.parent / "common.toml"
     config.write_text('[gen_opt]\nngf = 4\nnorm = "instance"\n')
-    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--device", "cpu", "--config", config, "--gen-opt", "ngf=8", *FLAGS)
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--device", "cpu", "--config", config, "--gen-opt", "ngf=8",
+                    "--decay-start", "0.25", "--lr-schedule", "cosine", "--warmup-steps", "1", *FLAGS)
     assert result.exit_code == 0, result.output
     assert seen == ["cpu", "cpu"]
     cells = json.loads((out / "results.json").read_text())["cells"]
+    schedules = {(c["cell"]["train_config"]["decay_start"], c["cell"]["train_config"]["lr_schedule"],
+                  c["cell"]["train_config"]["warmup_steps"]) for c in cells}
+    assert schedules == {(0.25, "cosine", 1)}
     assert all(cell["cell"]["train_config"]["gen_opt"]["norm"] == "instance" for cell in cells)  # the file's, kept
     assert all(cell["cell"]["train_config"]["gen_opt"]["ngf"] == 8 for cell in cells)  # the flag's, over the file's
 
