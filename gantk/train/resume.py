@@ -238,16 +238,24 @@ def warn_if_the_data_changed(payload: dict[str, Any], train_items: int, data: st
         )
 
 
-def warn_if_the_processes_changed(payload: dict[str, Any], world_size: int, batch_size: int, total_steps: int) -> None:
-    """Warn when the run resumes with another number of processes than it trained with."""
+def check_resumed_length(payload: dict[str, Any], run_dir: Path, total_steps: int, world_size: int, config: TrainConfig) -> None:
+    """Refuse a schedule of ``total_steps`` that ends before the run's step; warn when the run resumes with another
+    number of processes (``world_size``) than it trained with."""
     trained_with = len(payload["rng"])  # one RNG state per process
-    if trained_with == world_size:
-        return
-    warnings.warn(
-        f"the run trained with {trained_with} process(es) and resumes with {world_size}: a step now takes "
-        f"{batch_size * world_size} images instead of {batch_size * trained_with}, the epochs are dealt out anew and "
-        f"the run ends at step {total_steps}. It continues, but not as an uninterrupted run would have; "
-        f"resume with {trained_with} process(es) for that.",
-        GantkWarning,
-        stacklevel=3,
-    )
+    if total_steps < payload["step"]:
+        fewer = config.max_steps is None and world_size > trained_with
+        raise OptionError(
+            f"the run in {run_dir} is at step {payload['step']}, past the {total_steps} steps asked for"
+            + (f" (with {world_size} processes instead of the {trained_with} it trained with, an epoch has fewer "
+               "steps)" if fewer else "")
+            + "; resume with a longer --max-steps or --epochs" + (f", or with {trained_with} process(es)." if fewer else ".")
+        )
+    if trained_with != world_size:
+        warnings.warn(
+            f"the run trained with {trained_with} process(es) and resumes with {world_size}: a step now takes "
+            f"{config.batch_size * world_size} images instead of {config.batch_size * trained_with}, the epochs are dealt "
+            f"out anew and the run ends at step {total_steps}. It continues, but not as an uninterrupted run would have; "
+            f"resume with {trained_with} process(es) for that.",
+            GantkWarning,
+            stacklevel=3,
+        )

@@ -42,7 +42,7 @@ from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import fit_generator_depth, resolve_config
-from .resume import restore, resumed_config, warn_if_the_data_changed, warn_if_the_processes_changed
+from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
 from .validation import validation_scores
@@ -369,31 +369,35 @@ class Trainer:
                 stacklevel=3,
             )
 
+    def _refuse_another_system(self, sys_config: dict[str, Any]) -> None:
+        """Raise unless ``sys_config`` describes the system of the checkpoint resumed: same parts, options and data."""
+        saved = self.resume_from["system"]
+
+        def recorded_default(key: str) -> bool:  # what the checkpoint's gantk recorded of its parts' defaults
+            return key.endswith("_defaults") or key == "loss_weights"
+
+        changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k)
+                         and not (recorded_default(k) and saved.get(k) is None))  # None: not recorded
+        if "num_classes" in changed and self._benchmark_classes() == sys_config["num_classes"]:
+            raise CheckpointError(
+                f"checkpoint {self.resume_from['path']} predicts {saved.get('num_classes')} classes, counted from the masks "
+                f"of part of the {self.config.data_format} benchmark by a gantk that did not give that format the "
+                f"benchmark's {sys_config['num_classes']} classes: the run cannot continue; start a new one (gantk "
+                "translate runs its checkpoints)."
+            )
+        if changed:
+            described = [change for k in changed for change in _changes(k, saved.get(k), sys_config.get(k))]
+            remedy = ("a default of its parts changed since: install the gantk or plugin versions it was trained with to resume it."
+                      if any(map(recorded_default, changed)) else "resume with the data and options of the original run.")
+            raise CheckpointError(
+                f"checkpoint {self.resume_from['path']} was made with different settings ({'; '.join(described)}); {remedy}"
+            )
+
     def build_system(self, dataset: Any, device: torch.device) -> System:
         """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
         sys_config = ckpt.system_config(self.config, dataset, self.components)
         if self.resume_from is not None:
-            saved = self.resume_from["system"]
-            changed = sorted(
-                k for k in set(saved) | set(sys_config)
-                if saved.get(k) != sys_config.get(k)
-                and not ((k.endswith("_defaults") or k == "loss_weights") and saved.get(k) is None)  # None: not recorded
-            )
-            if "num_classes" in changed and self._benchmark_classes() == sys_config["num_classes"]:
-                raise CheckpointError(
-                    f"checkpoint {self.resume_from['path']} predicts {saved.get('num_classes')} classes, counted from the masks "
-                    f"of part of the {self.config.data_format} benchmark by a gantk that did not give that format the "
-                    f"benchmark's {sys_config['num_classes']} classes: the run cannot continue; start a new one (gantk "
-                    "translate runs its checkpoints)."
-                )
-            if changed:
-                described = [change for k in changed for change in _changes(k, saved.get(k), sys_config.get(k))]
-                defaults = [k for k in changed if k.endswith("_defaults") or k == "loss_weights"]
-                raise CheckpointError(
-                    f"checkpoint {self.resume_from['path']} was made with different settings ({'; '.join(described)}); "
-                    + ("a default of its parts changed since: install the gantk or plugin versions it was trained with to "
-                       "resume it." if defaults else "resume with the data and options of the original run.")
-                )
+            self._refuse_another_system(sys_config)
         torch.manual_seed(self.config.seed)
         self.system_config = sys_config
         resuming = ckpt.missing_plugin_errors(self.resume_from, self.components, rebuilding=True) if self.resume_from else None
@@ -480,24 +484,14 @@ class Trainer:
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         self.train_items = len(dataset)
-        if self.resume_from is not None:
-            warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
         self.plan_schedule(self.system, len(sampler))
         steps_per_epoch = epoch_steps(len(sampler), config.batch_size)
         if config.warmup_steps > self.total_steps:
             warnings.warn(f"--warmup-steps {config.warmup_steps} is longer than the run's {self.total_steps} steps: the "
                           "learning rate never reaches --lr; give fewer warm-up steps.", GantkWarning, stacklevel=2)
-        if self.resume_from is not None and self.total_steps < self.resume_from["step"]:
-            trained_with = len(self.resume_from["rng"])  # one RNG state per process
-            fewer = config.max_steps is None and process.world_size > trained_with
-            raise OptionError(
-                f"the run in {self.run_dir} is at step {self.resume_from['step']}, past the {self.total_steps} steps asked for"
-                + (f" (with {process.world_size} processes instead of the {trained_with} it trained with, an epoch has fewer "
-                   "steps)" if fewer else "")
-                + "; resume with a longer --max-steps or --epochs" + (f", or with {trained_with} process(es)." if fewer else ".")
-            )
         if self.resume_from is not None:
-            warn_if_the_processes_changed(self.resume_from, process.world_size, config.batch_size, self.total_steps)
+            warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
+            check_resumed_length(self.resume_from, self.run_dir, self.total_steps, process.world_size, config)
         parts = self.training_parts(self.system, device, process, self.total_steps)
         # a finished run resumed for no step keeps the settings it was trained with
         self._write_run_dir(process, held, settings=self.step < self.total_steps)
