@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
-from ..data.formats import SegmentationFormat, get_format
+from ..data.formats import DataFormat, SegmentationFormat, get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
@@ -326,9 +326,19 @@ class Trainer:
             raise OptionError(
                 f"validation compares outputs with targets, which {summary.format} data does not have: drop --val-every."
             )
-        split = config.val_split or next((name for name in DEFAULT_VAL_SPLITS if name in summary.splits), None)
-        wanted = f"a held-out split '{config.val_split}'" if config.val_split else "a held-out split val or test"
-        how_to_split = layout.how_to_split.format(split=config.val_split or DEFAULT_VAL_SPLITS[0])
+        config.val_split = split = self._validation_split(summary, layout)  # recorded: a resume validates on it
+        options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
+        val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
+                           load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
+                           components=self.components, **options)
+        return train, val
+
+    def _validation_split(self, summary: DatasetSummary, layout: DataFormat) -> str:
+        """The split --val-every validates on: --val-split, else the first of :data:`DEFAULT_VAL_SPLITS` the data has."""
+        given, root = self.config.val_split, summary.root
+        split = given or next((name for name in DEFAULT_VAL_SPLITS if name in summary.splits), None)
+        wanted = f"a held-out split '{given}'" if given else "a held-out split val or test"
+        how_to_split = layout.how_to_split.format(split=given or DEFAULT_VAL_SPLITS[0])
         if ROOT_SPLIT in summary.splits:
             raise OptionError(f"--val-every needs {wanted} in {root}, which has no splits: {how_to_split}, or drop --val-every.")
         if split not in summary.splits:
@@ -338,15 +348,10 @@ class Trainer:
                 + (f"choose one with --val-split (e.g. --val-split {held_out[0]})." if held_out
                    else f"{how_to_split}, or drop --val-every.")
             )
-        config.val_split = split  # recorded: a resume validates on it, whatever splits are added meanwhile
         if "train" in split:  # VOC's trainval too
             warnings.warn(f"--val-split {split} holds training images: validation.csv's scores are not on held-out images.",
-                          GantkWarning, stacklevel=3)
-        options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
-        val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
-                           load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
-                           components=self.components, **options)
-        return train, val
+                          GantkWarning, stacklevel=4)
+        return split
 
     def _check_crop_fits_unresized(self, summary: DatasetSummary) -> None:
         """With --resize none, refuse a --crop-size larger than some training images, before any is loaded."""
