@@ -178,6 +178,9 @@ TRAIN_FLAGS = {
     "--beta2": click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), help="Adam's second decay rate."),
     "--grad-clip": click.option("--grad-clip", type=float,
                                 help="Clip each step's gradients to this norm over the networks a phase trains (default: none)."),
+    "--ema-decay": click.option("--ema-decay", type=float,
+                                help="Keep an exponential moving average of the generators' weights, with this weight of its past "
+                                     "per generator step (e.g. 0.999); validation, translate, eval and export run it."),
     "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
     "--n-critic": click.option("--n-critic", type=click.IntRange(min=1), help="Discriminator steps per generator step (e.g. 5 for WGAN-GP)."),
     "--device": click.option("--device", type=DeviceName(), help="auto (CUDA when available), cpu, cuda or cuda:N."),

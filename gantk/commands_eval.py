@@ -105,7 +105,7 @@ def result_table(result: dict[str, Any]) -> str:
 @click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells (with --grid: that grid's).")
 @train_flags(
     "--config", "--recipe", "--recipe-opt", "--ignore-label", "--gen-opt", "--disc-opt", "--loss-opt", "--max-steps", "--epochs",
-    "--batch-size", "--load-size", "--resize", "--crop-size", "--lr", "--disc-lr", "--decay-start", "--lr-schedule", "--warmup-steps", "--grad-clip",
+    "--batch-size", "--load-size", "--resize", "--crop-size", "--lr", "--disc-lr", "--decay-start", "--lr-schedule", "--warmup-steps", "--grad-clip", "--ema-decay",
     "--seed", "--precision", "--device", "--workers", "--log-every",
     "--sample-every", "--checkpoint-every",
 )

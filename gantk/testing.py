@@ -476,6 +476,7 @@ class SystemConformance(_Conformance):
                     assert not reached, f"phase {phase.name} back-propagates into {name}, which it does not train (detach it)"
             with torch.no_grad():
                 system.after_optimizer_step(phase)
+            system.update_averages(phase)
 
     @pytest.mark.parametrize("precision", ["fp32", "bf16"])
     def test_the_trainer_steps_each_phase_on_its_schedule(self, components, component_name, component_options, precision):

@@ -3,7 +3,8 @@
 A recipe builds a system; the shared trainer runs it without knowing what it is. Each
 training step calls ``forward(batch, nets)`` once, then for every phase in order computes
 ``phase_losses(phase, batch, outputs, nets)``, back-propagates their sum, steps the phase's
-optimizer and calls ``after_optimizer_step(phase)``. Networks listed in ``Phase.frozen`` stop
+optimizer and calls ``after_optimizer_step(phase)`` (then, where the run keeps them, updates the averages of the
+generators' weights, see :meth:`System.keep_averages`). Networks listed in ``Phase.frozen`` stop
 collecting gradients during that phase (pix2pix's G step with D frozen). A phase with ``every=n`` runs on every n-th step only
 (the generator's phase under ``n_critic``).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
@@ -149,6 +151,38 @@ class System(nn.Module, metaclass=abc.ABCMeta):
     def generators(self) -> list[nn.Module]:
         """The networks added as generators."""
         return [self.networks[name] for name, (kind, _) in self.network_parts.items() if kind == "generator"]
+
+    def keep_averages(self, decay: float) -> None:
+        """Keep an exponential moving average of each generator's weights (``averaged``, a submodule: checkpoints
+        hold it), ``decay`` its weight of the past per update; :meth:`translating` gives the averages."""
+        names = [name for name, (kind, _) in self.network_parts.items() if kind == "generator"]
+        self.averaged = nn.ModuleDict({name: copy.deepcopy(self.networks[name]).requires_grad_(False) for name in names})
+        self.average_decay = decay
+        self.register_buffer("average_updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update_averages(self, phase: Phase) -> None:
+        """Move the averages of the generators ``phase`` trains towards their weights (the trainer calls it after
+        the phase's optimizer step). The first update copies the weights, and the memory grows over the first
+        updates (``n / (n + 10)``, up to the decay), so the average soon forgets the starting weights; batch-norm
+        statistics are copied. Device work only (no value read on the CPU): a CUDA graph records it."""
+        averaged = getattr(self, "averaged", None)
+        names = [name for name in phase.trains if averaged is not None and name in averaged]
+        if not names:
+            return
+        decay = (self.average_updates / (self.average_updates + 10)).clamp(max=self.average_decay)
+        for name in names:
+            average, trained = averaged[name], self.networks[name]
+            for kept, weight in zip(average.parameters(), trained.parameters(), strict=True):
+                kept.lerp_(weight, (1 - decay).to(kept.dtype))
+            for kept, buffer in zip(average.buffers(), trained.buffers(), strict=True):
+                kept.copy_(buffer)
+        self.average_updates += 1
+
+    def translating(self, name: str) -> nn.Module:
+        """The network translation runs for generator ``name``: the average of its weights where the run keeps one."""
+        averaged = getattr(self, "averaged", None)
+        return averaged[name] if averaged is not None and name in averaged else self.networks[name]
 
     @abc.abstractmethod
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:

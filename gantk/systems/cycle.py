@@ -118,4 +118,4 @@ class CycleSystem(System):
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
         gen, _, _, _, target = DIRECTIONS[direction]
-        return checked_output(self.networks[gen](images), images, self.config["channels"][target], self.config["gen"])
+        return checked_output(self.translating(gen)(images), images, self.config["channels"][target], self.config["gen"])

@@ -139,6 +139,6 @@ class PairedSystem(System):
         return self._visible(checked_output(generator(images), images, self.out_channels, self.config["gen"]))
 
     def translation_generator(self) -> nn.Module:
-        """The network :meth:`translate` runs: ``G``, or in a subclass another with its architecture
-        (an average of its weights, say)."""
-        return self.networks["G"]
+        """The network :meth:`translate` runs: ``G`` (the average of its weights, where the run keeps one), or in a
+        subclass another with its architecture."""
+        return self.translating("G")

@@ -38,7 +38,8 @@ PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer 
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
 LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None,
-                     "recipe_opt": {}, "loss_opt": {}, "ignore_label": None, "loss_weights": None, "loss_defaults": None}
+                     "recipe_opt": {}, "loss_opt": {}, "ignore_label": None, "loss_weights": None, "loss_defaults": None,
+                     "ema_decay": None}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -246,6 +247,8 @@ MODEL_ENTRIES = {
     "system.loss_weights": lambda value: value is None or (_is_options(value) and all(
         isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight) and weight > 0
         for weight in value.values())),
+    "system.ema_decay": lambda value: value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                        and 0 <= value < 1),
 }
 
 
@@ -393,7 +396,7 @@ def system_config(config: TrainConfig, dataset: Any, components: Components) -> 
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
         "ignore_label": getattr(dataset, "ignore_label", None),
         "data_format": dataset.format, "direction": config.direction,
-        "load_size": config.load_size, "crop_size": config.crop_size, "resize": config.resize,
+        "load_size": config.load_size, "crop_size": config.crop_size, "resize": config.resize, "ema_decay": config.ema_decay,
     }
     return {**described, **network_defaults(described, components), **objective_defaults(described, components)}
 
@@ -476,7 +479,10 @@ def system_from_config(system_config: dict[str, Any], components: Components | N
                     )
                 options = {**{k: v for k, v in defaults.items() if entry.takes_option(k)}, **system_config[options_key]}
                 system_config[options_key] = {k: v for k, v in options.items() if k not in entry.starting_weight_options}
-    return recipe.system(system_config, components)
+    system = recipe.system(system_config, components)
+    if system_config.get("ema_decay") is not None:
+        system.keep_averages(system_config["ema_decay"])
+    return system
 
 
 def check_weights_fit(system_config: dict[str, Any], components: Components, state: dict[str, Any], source: str) -> None:

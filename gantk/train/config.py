@@ -138,6 +138,7 @@ class TrainConfig:
     beta1: float | None = None
     beta2: float | None = None
     grad_clip: float | None = None  # the largest norm of each step's gradients over a phase's networks; None: not clipped
+    ema_decay: float | None = None  # an average of the generators' weights, which translation runs; None: none kept
     pool_size: int | None = None
     n_critic: int | None = None  # discriminator steps per generator step
     device: str = "auto"
@@ -194,6 +195,9 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise OptionError(f"{flag(key)} must be a positive number, got {value}.")
+        if self.ema_decay is not None and not (math.isfinite(self.ema_decay) and 0 <= self.ema_decay < 1):
+            raise OptionError(f"--ema-decay is the weight of the average's past at each generator step, in [0, 1) (such as "
+                              f"0.999), got {self.ema_decay}.")
         if self.decay_start is not None and not 0 <= self.decay_start <= 1:
             raise OptionError(f"--decay-start is a fraction of the schedule in [0, 1], got {self.decay_start}.")
         for key in ("load_size", "crop_size"):

@@ -794,6 +794,7 @@ class Trainer:
                 parts.scaler.step(optimizer)
                 with torch.no_grad():
                     system.after_optimizer_step(phase)
+                system.update_averages(phase)
             losses.update({key: value.detach() for key, value in terms.items()})
         return losses, outputs
 

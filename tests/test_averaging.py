@@ -1,0 +1,102 @@
+"""--ema-decay: an exponential moving average of the generators' weights, kept in checkpoints and run by translation."""
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gantk.cli import cli
+from gantk.errors import OptionError
+from gantk.inference import TrainedModel
+from gantk.testing import SystemConformance
+from gantk.train import TrainConfig, Trainer
+from gantk.train.checkpoint import load_checkpoint
+from helpers import train_interrupted_then_resumed, write_paired, write_unaligned
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=100, checkpoint_every=2,
+            gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+
+def weights(module):
+    return {key: value.clone() for key, value in module.state_dict().items()}
+
+
+def test_the_average_copies_the_first_weights_then_remembers_more_up_to_the_decay(tmp_path):
+    seen = []
+    config = TrainConfig(data=str(write_paired(tmp_path / "pairs")), out=str(tmp_path / "run"), max_steps=4, ema_decay=0.15,
+                         **TINY)
+    trainer = Trainer(config, progress=False, callbacks=[lambda trainer, step, logged: seen.append(weights(trainer.system.networks["G"]))])
+    trainer.fit()
+    expected = dict(seen[0])  # the first update copies the weights; then n / (n + 10) of the past, at most the decay
+    for n, trained in enumerate(seen[1:], 1):
+        decay = min(n / (n + 10), 0.15)
+        expected = {key: decay * value + (1 - decay) * trained[key] if value.is_floating_point() else trained[key]
+                    for key, value in expected.items()}
+    state = load_checkpoint(tmp_path / "run")["system_state"]
+    assert int(state["average_updates"]) == 4
+    for key, value in expected.items():
+        kept = state[f"averaged.G.{key}"]
+        if "running_" in key or "num_batches" in key:  # batch-norm statistics: the newest
+            assert torch.equal(kept, seen[-1][key]), key
+        else:
+            torch.testing.assert_close(kept, value, rtol=1e-5, atol=1e-7, msg=key)
+    assert any(not torch.equal(state[f"averaged.G.{key}"], seen[-1][key]) for key in expected if "weight" in key)
+
+
+def test_translation_runs_the_average_and_generator_steps_alone_update_it(tmp_path):
+    config = TrainConfig(data=str(write_paired(tmp_path / "pairs")), out=str(tmp_path / "run"), max_steps=4, n_critic=2,
+                         ema_decay=0.9, **TINY)
+    Trainer(config, progress=False).fit()
+    model = TrainedModel.load(tmp_path / "run", eval_mode=True)
+    assert int(model.system.average_updates) == 2  # G trains every second step
+    inputs = model.inputs(torch.rand(2, 3, 32, 32) * 2 - 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model.translate(inputs), model.system.averaged["G"](inputs))
+        assert not torch.allclose(model.translate(inputs), model.system.networks["G"](inputs))
+
+
+def test_cyclegan_averages_both_generators_and_translates_each_way_with_them(tmp_path):
+    config = TrainConfig(recipe="cyclegan", data=str(write_unaligned(tmp_path / "data")), out=str(tmp_path / "run"), max_steps=2,
+                         gen="resnet6", loss="lsgan+cycle", ema_decay=0.5, **TINY)
+    Trainer(config, progress=False).fit()
+    model = TrainedModel.load(tmp_path / "run", eval_mode=True)
+    assert set(model.system.averaged) == {"G_AB", "G_BA"}
+    inputs = model.inputs(torch.rand(1, 3, 32, 32) * 2 - 1, "BtoA")
+    with torch.no_grad():
+        torch.testing.assert_close(model.translate(inputs, "BtoA"), model.system.averaged["G_BA"](inputs))
+
+
+def test_an_interrupted_run_resumes_its_average_exactly(tmp_path):
+    data = write_paired(tmp_path / "pairs")
+    straight = TrainConfig(data=str(data), out=str(tmp_path / "straight"), max_steps=4, ema_decay=0.5, **TINY)
+    Trainer(straight, progress=False).fit()
+    resumed = TrainConfig(data=str(data), out=str(tmp_path / "resumed"), max_steps=4, ema_decay=0.5, **TINY)
+    train_interrupted_then_resumed(resumed, stop_at=2)
+    one, other = (load_checkpoint(tmp_path / name)["system_state"] for name in ("straight", "resumed"))
+    for key in (key for key in one if key.startswith("averaged.") or key == "average_updates"):
+        assert torch.equal(one[key], other[key]), key
+
+
+def test_the_decay_is_a_setting_of_the_model(tmp_path):
+    pairs = write_paired(tmp_path / "pairs")
+    flags = ["--data", str(pairs), "--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--workers", "0",
+             "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--no-progress"]
+    for bad in ("1", "-0.1", "nan"):
+        refused = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "bad"), "--ema-decay", bad, "--max-steps", "1", *flags])
+        assert refused.exit_code != 0 and "--ema-decay is the weight of the average's past at each generator step, in [0, 1)" \
+            in refused.output, refused.output
+    assert CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "run"), "--ema-decay", "0.9", "--max-steps", "2", *flags]).exit_code == 0
+    changed = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "run"), "--max-steps", "3", "--ema-decay", "0.5"])
+    assert changed.exit_code != 0 and "cannot change --ema-decay (the run has --ema-decay 0.9)" in changed.output
+    with pytest.raises(OptionError, match="--ema-decay is the weight"):
+        TrainConfig(ema_decay=1.5).validate()
+
+
+class TestPix2pixWithAverages(SystemConformance):
+    name = "pix2pix"
+    settings = {"ema_decay": 0.5}
+
+
+class TestCycleGANWithAverages(SystemConformance):
+    name = "cyclegan"
+    directions = ("AtoB", "BtoA")
+    settings = {"loss": "lsgan+cycle@10", "ema_decay": 0.5}
