@@ -160,7 +160,7 @@ def test_a_cell_saved_without_a_newer_setting_counts_it_as_its_default(study, mo
         if key == "augment_on":
             assert result.exit_code == 0 and result.output.count("finished earlier, skipped") == 2, result.output
         else:
-            assert result.exit_code == 1 and "other settings (--batch-size 1 then, --batch-size 2 now)" in result.output
+            assert result.exit_code == 1 and "other settings (no --batch-size then, --batch-size 2 now)" in result.output, result.output
 
 
 class Interrupted(Exception):

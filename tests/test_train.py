@@ -711,9 +711,9 @@ def test_a_run_of_a_newer_gantk_with_settings_this_one_lacks_is_not_resumed(pair
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     path = run / "checkpoint-00000002.pt"
     payload = torch.load(path, weights_only=True)
-    payload["train_config"]["ema_decay"], payload["gantk_version"] = 0.999, "9.0"
+    payload["train_config"]["lookahead_steps"], payload["gantk_version"] = 5, "9.0"
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match=r"was written by gantk 9.0 with settings this gantk .* does not know \(ema_decay\); upgrade"):
+    with pytest.raises(CheckpointError, match=r"was written by gantk 9.0 with settings this gantk .* does not know \(lookahead_steps\); upgrade"):
         Trainer.resume(run, {"max_steps": 3})
 
 
