@@ -453,8 +453,8 @@ def test_loss_terms_read_the_share_of_training_done_at_each_step(tmp_path, recip
 def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=4, lr=2e-4, decay_start=0.5, checkpoint_every=4)
     Trainer(config, progress=False).fit()
-    with pytest.warns(GantkWarning, match=r"the schedule is longer than the run's was, so its learning-rate decay is stretched "
-                                          r"over the new length: the rate goes back up \(D's from 0 to 0.0002; G's from 0 to 0.0002\)"):
+    with pytest.warns(GantkWarning, match=r"on resuming, the learning rate rises \(D's from 0 to 0.0002; G's from 0 to 0.0002\): "
+                                          r"it follows the schedule as set now, whose decay is stretched over a longer run"):
         Trainer.resume(tmp_path / "run", {"max_steps": 8}, progress=False).fit()
     straight = Trainer(config.merged({"out": str(tmp_path / "straight"), "max_steps": 8}), progress=False).fit()
     # the finished 4-step run ended at lr 0; its continuation must not spend step 5 there
@@ -705,6 +705,16 @@ def test_training_state_that_cannot_be_restored_is_named(pairs, tmp_path, damage
     with pytest.raises(CheckpointError, match=rf"checkpoint {path} holds training state gantk cannot restore \(\w+Error: .*\); "
                                               "it may be damaged or edited: try another checkpoint of the run"):
         Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+
+
+def test_a_checkpoint_of_a_gantk_without_validation_settings_resumes(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    path = run / "checkpoint-00000002.pt"
+    payload = torch.load(path, weights_only=True)
+    del payload["train_config"]["val_split"], payload["train_config"]["val_every"]
+    torch.save(payload, path)
+    Trainer.resume(run, {"max_steps": 3}, progress=False).fit()
+    assert ckpt.load_checkpoint(run)["step"] == 3
 
 
 def test_a_run_of_a_newer_gantk_with_settings_this_one_lacks_is_not_resumed(pairs, tmp_path):

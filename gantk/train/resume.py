@@ -84,7 +84,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
             f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
         )
-    if saved.get("val_split") not in (None, overrides.get("val_split", saved["val_split"])):
+    if saved.get("val_every") and saved.get("val_split") not in (None, overrides.get("val_split", saved.get("val_split"))):
         warnings.warn(f"the run validated on split {saved['val_split']} and goes on with {overrides['val_split']}: the rows "
                       f"of validation.csv after step {payload['step']} score other images than those before.", GantkWarning,
                       stacklevel=3)
@@ -165,9 +165,9 @@ def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed:
             if group["lr"] > saved * (1 + 1e-6):
                 risen.append(f"{name}'s from {saved:.3g} to {group['lr']:.3g}")
     if risen and process.is_main:
-        warnings.warn(f"the schedule is longer than the run's was, so its learning-rate decay is stretched over the new length: "
-                      f"the rate goes back up ({'; '.join(dict.fromkeys(risen))}) and decays again to 0 at the new end.",
-                      GantkWarning, stacklevel=2)
+        warnings.warn(f"on resuming, the learning rate rises ({'; '.join(dict.fromkeys(risen))}): it follows the schedule as "
+                      "set now, whose decay is stretched over a longer run (or, for a run begun before gantk 0.3, whose "
+                      "warm-up now ends before the decay starts), and falls to 0 again at its end.", GantkWarning, stacklevel=2)
     parts.scaler.load_state_dict(payload["scaler"])
     step = int(payload["step"])
     extra_states = payload["process_extra_state"]

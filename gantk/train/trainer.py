@@ -318,7 +318,7 @@ class Trainer:
         if on_device:
             self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
         if not config.val_every:
-            if config.val_split:
+            if config.val_split and self.resume_from is None:  # warned once, when the run began
                 warnings.warn(f"--val-split {config.val_split} names the split --val-every validates on, and there is no "
                               "--val-every: the run is not validated.", GantkWarning, stacklevel=3)
             return train, None
