@@ -1,5 +1,6 @@
 """The vgg objective: VGG19 features of pix2pixHD's taps, weights read from a file only when the term runs."""
 
+import pathlib
 import re
 import shutil
 
@@ -13,10 +14,10 @@ from gantk.cli import cli
 from gantk.errors import OptionError
 from gantk.inference import TrainedModel
 from gantk.objectives import LossContext, PerceptualLoss
-from gantk.objectives.perceptual import IMAGENET_MEAN, IMAGENET_STD, WEIGHTS_FILE, default_weights_file
+from gantk.objectives.perceptual import WEIGHTS_FILE, default_weights_file
 from gantk.testing import ObjectiveConformance
 from gantk.train.checkpoint import load_checkpoint
-from helpers import write_segmentation, write_unaligned
+from helpers import write_paired, write_segmentation, write_unaligned
 
 
 def random_vgg19_features() -> nn.Sequential:
@@ -48,10 +49,9 @@ def test_the_loss_is_pix2pixhds_weighted_l1_over_relu1_1_to_relu5_1(vgg_file):
     torch.manual_seed(1)
     fake, real = (torch.rand(2, 3, 32, 32) * 2 - 1 for _ in range(2))
     layers = random_vgg19_features()
-    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     def relus(images):  # after relu1_1, relu2_1, relu3_1, relu4_1, relu5_1: torchvision's layers 1, 6, 11, 20, 29
-        x, found = ((images + 1) / 2 - mean) / std, []
+        x, found = images, []  # in [-1, 1], as pix2pixHD's VGGLoss has them
         for index, layer in enumerate(layers):
             x = layer(x)
             found += [x] if index in (1, 6, 11, 20, 29) else []
@@ -86,8 +86,12 @@ def test_the_weights_are_read_when_the_term_first_runs_from_torchs_cache_by_defa
     expected = tmp_path / "hub" / "checkpoints" / WEIGHTS_FILE
     assert default_weights_file() == expected
     fetch = "python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')\""
-    with pytest.raises(OptionError, match=re.escape(f"there is no file {expected}: fetch them once (548 MB) with {fetch}")):
+    with pytest.raises(OptionError, match=re.escape(f"there is no file {expected}: fetch them once (548 MB) with {fetch}, which "
+                                                    "saves them there, or name a copy with --loss-opt vgg.weights=PATH")):
         term.generator_loss(context(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)))
+    with pytest.raises(OptionError, match=re.escape(f"there is no file {tmp_path / 'moved.pth'}: fetch them once (548 MB) with "
+                                                    f"{fetch}, to a file of your choice, then name it with --loss-opt")):
+        PerceptualLoss(weights=str(tmp_path / "moved.pth")).prepare()
     expected.parent.mkdir(parents=True)
     shutil.copy(vgg_file, expected)
     assert term.generator_loss(context(torch.zeros(1, 3, 16, 16), torch.ones(1, 3, 16, 16))).item() > 0
@@ -96,12 +100,17 @@ def test_the_weights_are_read_when_the_term_first_runs_from_torchs_cache_by_defa
 def test_a_file_that_is_not_vgg19s_weights_is_named(tmp_path):
     wrong = tmp_path / "resnet.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 7, 7)}, wrong)
-    with pytest.raises(OptionError, match=re.escape(f"{wrong} does not hold VGG19's weights: features.0.weight should have "
-                                                    "shape (64, 3, 3, 3), it has shape (64, 3, 7, 7)")):
-        PerceptualLoss(weights=str(wrong)).generator_loss(context(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)))
+    with pytest.raises(OptionError, match=re.escape(f"--loss-opt vgg.weights: {wrong} does not hold VGG19's weights: "
+                                                    "features.0.weight should have shape (64, 3, 3, 3), it has shape (64, 3, 7, 7)")):
+        PerceptualLoss(weights=str(wrong)).prepare()
     (tmp_path / "notes.txt").write_text("not weights")
-    with pytest.raises(OptionError, match="notes.txt cannot be read as a weights file"):
-        PerceptualLoss(weights=str(tmp_path / "notes.txt")).generator_loss(context(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)))
+    with pytest.raises(OptionError, match=r"notes.txt cannot be read as a weights file \(the file was not written by torch.save\)\.$"):
+        PerceptualLoss(weights=str(tmp_path / "notes.txt")).prepare()
+    coded = tmp_path / "coded.pth"
+    torch.save({"features.0.weight": pathlib.PurePosixPath("x")}, coded)  # unpickling it would call code
+    with pytest.raises(OptionError, match=r"coded.pth cannot be read as a weights file \(Unsupported global: .*PurePosixPath") as refused:
+        PerceptualLoss(weights=str(coded)).prepare()
+    assert "weights_only=False" not in str(refused.value)
 
 
 @pytest.mark.parametrize("shape, found", [((1, 4, 16, 16), "4 channels of 16x16"), ((1, 3, 8, 8), "3 channels of 8x8")])
@@ -130,6 +139,20 @@ class TestPerceptualLoss(ObjectiveConformance):
     @pytest.fixture
     def component_options(self, vgg_file):
         return {"weights": str(vgg_file)}
+
+
+def test_training_and_ablate_read_the_weights_before_any_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    data = write_paired(tmp_path / "pairs")
+    flags = ["--data", str(data), "--max-steps", "1", "--crop-size", "32", "--load-size", "36", "--workers", "0", "--no-progress"]
+    refused = CliRunner().invoke(cli, ["train", "--loss", "bce+l1+vgg", "--out", str(tmp_path / "run"), *flags])
+    assert refused.exit_code != 0 and "needs VGG19's ImageNet weights, and there is no file" in refused.output
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").iterdir())
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[[cells]]\nname = "l1"\nloss = "l1"\ndisc = "none"\n[[cells]]\nname = "vgg"\nloss = "l1+vgg"\ndisc = "none"\n')
+    refused = CliRunner().invoke(cli, ["ablate", "--grid", str(grid), "--out", str(tmp_path / "study"), *flags])
+    assert refused.exit_code != 0 and "cell 'vgg': the vgg objective needs VGG19's ImageNet weights" in refused.output
+    assert not list((tmp_path / "study").glob("*/checkpoint-*.pt"))  # the l1 cell did not train first
 
 
 def test_a_run_trains_with_it_and_translates_without_the_file(tmp_path, vgg_file):

@@ -223,7 +223,8 @@ class Objective(nn.Module):
     ``cpu_decides`` says why a term's device work is not the same every step (it reads tensor values
     on the CPU, or keeps Python-side state), so a step with it cannot be replayed as a CUDA graph
     (``gantk train --cuda-graph``); ``None`` for a term computed from its inputs alone.
-    A method returning ``None`` means the term does not take part in that step. ``check_classes``
+    A method returning ``None`` means the term does not take part in that step. ``prepare`` loads what a term
+    needs before training starts; ``check_classes``
     refuses options that do not fit the data's mask classes, before training starts.
     """
 
@@ -244,6 +245,11 @@ class Objective(nn.Module):
 
     def discriminator_loss(self, ctx: LossContext) -> Tensor | None:
         return None
+
+    def prepare(self) -> None:
+        """Load what the term needs that its options name (a network's weights file, say), raising
+        :class:`~gantk.errors.OptionError` for what is missing; called once before training (never for
+        translation, which runs no loss). Does nothing by default."""
 
     def check_classes(self, num_classes: int) -> None:
         """Raise :class:`~gantk.errors.OptionError` when the term's options do not suit masks of

@@ -1,15 +1,15 @@
 """A perceptual term (pix2pixHD, Wang et al. 2018): the distance between VGG19 features of the fake and the real image.
 
 The features are those after the first ReLU of each of VGG19's five blocks (relu1_1 … relu5_1),
-weighted 1/32, 1/16, 1/8, 1/4 and 1 and compared by L1, as in pix2pixHD; the term's weight is 10,
-pix2pixHD's λ. Images go in as VGG was trained on them: mapped from [-1, 1] to [0, 1] and
-normalised by ImageNet's mean and standard deviation (grey images repeated to three channels).
+weighted 1/32, 1/16, 1/8, 1/4 and 1 and compared by L1, and the images go in as they are, in
+[-1, 1] (grey ones repeated to three channels), as pix2pixHD's ``VGGLoss`` has them; the term's
+weight is 10, pix2pixHD's λ.
 
 The network's ImageNet weights are read from a file, never downloaded: by default torchvision's,
 where ``torchvision.models.vgg19(weights="IMAGENET1K_V1")`` saves it in torch's cache (see
-:func:`default_weights_file`); ``--loss-opt vgg.weights=PATH`` names another copy. The file is
-read when the term first runs, so a model trained with it translates without it; its weights are
-kept out of checkpoints.
+:func:`default_weights_file`); ``--loss-opt vgg.weights=PATH`` names another copy. Training reads
+the file before its first step (:meth:`PerceptualLoss.prepare`); a model trained with it translates
+without it, and its weights are kept out of checkpoints.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ..errors import OptionError
 from ..lazy_import import LazyModule
+from ..torch_files import compressed_entries, load_weights_only, unreadable_reason
 from .base import LossContext, Objective
 
 models = LazyModule("torchvision.models")
@@ -28,7 +29,6 @@ models = LazyModule("torchvision.models")
 WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19's ImageNet weights
 TAPS = {1: 1 / 32, 6: 1 / 16, 11: 1 / 8, 20: 1 / 4, 29: 1.0}  # index of relu1_1 … relu5_1 in vgg19().features: weight
 SMALLEST_SIDE = 16  # four poolings before relu5_1
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FETCH = "python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGENET1K_V1')\""
 
 
@@ -37,20 +37,28 @@ def default_weights_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
 
-def vgg19_features(path: Path) -> nn.Sequential:
+def vgg19_features(path: Path, given: bool) -> nn.Sequential:
     """VGG19's layers up to relu5_1, frozen, with the weights of file ``path`` (a state dict of
-    ``torchvision.models.vgg19``, or of its ``features``), loaded without running code from it."""
+    ``torchvision.models.vgg19``, or of its ``features``), loaded without running code from it;
+    ``given``: the path comes from ``--loss-opt vgg.weights`` (else it is torchvision's cache file)."""
+    named = f"--loss-opt vgg.weights: {path}" if given else f"VGG19's weights file {path}"
     if not path.is_file():
+        where = "to a file of your choice, then name it" if given else "which saves them there, or name a copy"
         raise OptionError(
             f"the vgg objective needs VGG19's ImageNet weights, and there is no file {path}: fetch them once (548 MB) with "
-            f"{FETCH}, which saves them there, or name a copy with --loss-opt vgg.weights=PATH."
+            f"{FETCH}, {where} with --loss-opt vgg.weights=PATH (a resumed run reads the file it trained with: put it back there)."
         )
+    with open(path, "rb") as handle:
+        if compressed_entries(handle):  # torch.save never compresses: such a file could unpack to far more than its size
+            raise OptionError(f"{named} is not a file torch.save wrote (it holds compressed or unreadable zip entries).")
+        try:
+            saved = load_weights_only(handle)
+        except (MemoryError, torch.OutOfMemoryError):
+            raise  # the machine's limit, not the file's fault
+        except Exception as error:
+            raise OptionError(f"{named} cannot be read as a weights file ({unreadable_reason(handle, error)}).") from None
     with torch.device("meta"):  # the layers' shapes, without initialising weights that the file replaces
         features = models.vgg19().features[: max(TAPS) + 1]
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise OptionError(f"--loss-opt vgg.weights: {path} cannot be read as a weights file ({error}).") from None
     expected = features.state_dict()
     found = {key.removeprefix("features."): value for key, value in saved.items()} if isinstance(saved, dict) else {}
     for key, meta in expected.items():
@@ -58,8 +66,8 @@ def vgg19_features(path: Path) -> nn.Sequential:
         if not isinstance(value, Tensor) or value.shape != meta.shape:
             got = f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else "no such tensor"
             raise OptionError(
-                f"--loss-opt vgg.weights: {path} does not hold VGG19's weights: features.{key} should have shape "
-                f"{tuple(meta.shape)}, it has {got}. Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH})."
+                f"{named} does not hold VGG19's weights: features.{key} should have shape {tuple(meta.shape)}, it has {got}. "
+                f"Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH})."
             )
     features.load_state_dict({key: found[key].float() for key in expected}, assign=True)
     return features.requires_grad_(False).eval()
@@ -86,19 +94,22 @@ class PerceptualLoss(Objective):
     def extra_repr(self) -> str:
         return f"weights={self.weights!r}"
 
+    def prepare(self) -> None:
+        """Read the weights file (once), so that a missing or wrong one is refused before training."""
+        if self.network is None:
+            path = default_weights_file() if self.weights is None else Path(self.weights).expanduser()
+            object.__setattr__(self, "network", vgg19_features(path, given=self.weights is not None))
+
     def vgg_features(self, images: Tensor) -> list[Tensor]:
         """The weighted taps' features of ``images`` (``N x C x H x W`` in [-1, 1], 1 or 3 channels)."""
         if images.shape[1] not in (1, 3) or min(images.shape[-2:]) < SMALLEST_SIDE:
             raise OptionError(f"vgg compares RGB or grey images of at least {SMALLEST_SIDE} px, got {images.shape[1]} channels "
                               f"of {images.shape[-2]}x{images.shape[-1]}: drop vgg from --loss.")
-        if self.network is None:
-            path = default_weights_file() if self.weights is None else Path(self.weights).expanduser()
-            object.__setattr__(self, "network", vgg19_features(path))
+        self.prepare()
         network = self.network
         if next(network.parameters()).device != images.device:
             object.__setattr__(self, "network", network := network.to(images.device))
-        mean, std = (images.new_tensor(values).view(1, 3, 1, 1) for values in (IMAGENET_MEAN, IMAGENET_STD))
-        x = ((images.expand(-1, 3, -1, -1) + 1) / 2 - mean) / std
+        x = images.expand(-1, 3, -1, -1)
         taps = []
         for index, layer in enumerate(network):
             x = layer(x)

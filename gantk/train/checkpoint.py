@@ -9,7 +9,6 @@ import errno
 import math
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
@@ -23,14 +22,13 @@ from ..plugins import Components, default_components, factory_name, package_of, 
 from ..recipes.base import Recipe
 from ..registry import plain, storable
 from ..systems.base import System
+from ..torch_files import compressed_entries, load_weights_only, unreadable_reason
 from . import stand_ins
 from .config import CHOICES, MAX_SIDE, TrainConfig
 
 FORMAT_VERSION = 2  # 2: part_plugins records each part's provider as a table (format 1: the plugin's name)
 READABLE_FORMATS = (1, 2)
 CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
-_ZIP_SIGNATURE = b"PK\x03\x04"  # how torch.save's files start (older ones: a pickle's protocol opcode)
-_PICKLE_PROTOCOL = b"\x80"
 _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file's
 PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer prunes each before it is opened
 
@@ -126,18 +124,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def _read_payload(path: Path, handle: BinaryIO, map_location: str | torch.device) -> Any:
     """What torch.load reads from the open checkpoint ``path``, refusing what it should not inflate."""
     _refuse_compressed_entries(path, handle)
-    handle.seek(0)
     try:
-        with warnings.catch_warnings():  # torch's note on a plain pickle's protocol: the error below says more
-            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            return torch.load(handle, map_location=map_location, weights_only=True)
+        return load_weights_only(handle, map_location)
     except (MemoryError, torch.OutOfMemoryError):
         raise  # the machine's limit, not the file's fault
     except Exception as error:
         if isinstance(error, OSError) and error.errno in _READ_FAILURES:  # the file itself may be whole
             raise _read_failure(path, error) from error
         raise CheckpointError(
-            f"cannot read checkpoint {path} ({_load_error_reason(handle, error)}): it is not a complete gantk "
+            f"cannot read checkpoint {path} ({unreadable_reason(handle, error)}): it is not a complete gantk "
             f"checkpoint{_unreadable_hint(path)}."
         ) from None
 
@@ -168,23 +163,13 @@ def _checked_payload(path: Path, payload: Any) -> dict[str, Any]:
 
 
 def _refuse_compressed_entries(path: Path, handle: BinaryIO) -> None:
-    """Refuse a zip whose entries are compressed: torch.save stores them as they are, and torch.load would
-    inflate each in memory before anything is checked (a small file could ask for gigabytes). A zip whose
-    directory cannot be read is refused too: torch's reader skips parts of it that this check reads."""
-    try:
-        head = handle.read(len(_ZIP_SIGNATURE))
-    except OSError:
-        return  # the file cannot be read: torch.load's error names it
-    if head != _ZIP_SIGNATURE:
-        return  # not a zip: torch.load tells what it is
-    try:
-        with zipfile.ZipFile(handle) as archive:
-            compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
-    except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError, OSError (a bad offset)...
+    """Refuse a zip whose entries are compressed, or whose directory cannot be read (see :func:`compressed_entries`)."""
+    compressed = compressed_entries(handle)
+    if compressed is None:
         raise CheckpointError(
             f"cannot read checkpoint {path} (the file is cut short or damaged: its zip directory cannot be read): it is not "
             f"a complete gantk checkpoint{_unreadable_hint(path)}."
-        ) from None
+        )
     if compressed:
         raise CheckpointError(
             f"cannot read checkpoint {path}: it holds compressed entries ({compressed[0]}...), which torch.save never "
@@ -283,28 +268,6 @@ def check_entries(payload: dict[str, Any], entries: dict[str, Any]) -> None:
             f"checkpoint {payload['path']} is incomplete or damaged ({', '.join(wrong)} missing or of another kind than "
             "gantk writes); use another checkpoint of the run."
         )
-
-
-def _load_error_reason(handle: BinaryIO, error: Exception) -> str:
-    """Why a file could not be read safely, in plain words (without torch's advice to load it unsafely)."""
-    handle.seek(0)
-    head = handle.read(len(_ZIP_SIGNATURE))
-    if not head:
-        return "the file is empty"
-    zip_file = head.startswith(_ZIP_SIGNATURE) or _ZIP_SIGNATURE.startswith(head)
-    if not zip_file and not head.startswith(_PICKLE_PROTOCOL):
-        return "the file was not written by torch.save"
-    text = str(error)
-    plain = re.search(r"WeightsUnpickler error:\s*Unsupported operand", text) or "Invalid magic number" in text  # no torch header
-    if plain and not zip_file:
-        return "a plain pickle, not a file torch.save wrote"
-    if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
-        return first_sentence(text.split("WeightsUnpickler error:", 1)[1])
-    if blocked := re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text):
-        return f"it refers to code ({blocked[1]}), which gantk does not load"
-    if zip_file:  # e.g. the zip reader's "failed finding central directory"
-        return f"the file is cut short or damaged: {first_sentence(text) or type(error).__name__}"
-    return f"{type(error).__name__} while reading it safely"
 
 
 def _unreadable_hint(path: Path) -> str:

@@ -28,6 +28,7 @@ from ..errors import CheckpointError, DataError, GantkError, GantkWarning, Optio
 from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
+from ..objectives.base import Objective
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
@@ -411,6 +412,8 @@ class Trainer:
                 ckpt.check_weights_fit(sys_config, self.components, self.resume_from["system_state"], self.resume_from["path"])
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
+        for objective in (module for module in system.modules() if isinstance(module, Objective)):
+            objective.prepare()  # what a term reads from files, before training
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
         unresized = self.config.resize == "none"
         smallest = self.summary.smallest_short_side(self.summary.training_split) if self.summary else None

@@ -1,0 +1,64 @@
+"""Files ``torch.save`` wrote, read without running code from them (``weights_only``), and why one cannot be."""
+
+from __future__ import annotations
+
+import re
+import warnings
+import zipfile
+from typing import Any, BinaryIO
+
+import torch
+
+from .errors import first_sentence
+
+ZIP_SIGNATURE = b"PK\x03\x04"  # how torch.save's files start (older ones: a pickle's protocol opcode)
+PICKLE_PROTOCOL = b"\x80"
+
+
+def load_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` of the open file ``handle`` with ``weights_only=True`` (no code from the file runs), without
+    torch's note on a plain pickle's protocol (:func:`unreadable_reason` says more when it fails)."""
+    handle.seek(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        return torch.load(handle, map_location=map_location, weights_only=True)
+
+
+def compressed_entries(handle: BinaryIO) -> list[str] | None:
+    """The compressed entries of a zip (torch.save stores its entries as they are, and torch.load would inflate
+    each in memory before anything is checked: a small file could ask for gigabytes); ``None`` for a zip whose
+    directory cannot be read (torch's reader skips parts of it that this check reads), ``[]`` for any other file."""
+    handle.seek(0)
+    try:
+        head = handle.read(len(ZIP_SIGNATURE))
+    except OSError:
+        return []  # the file cannot be read: torch.load's error names it
+    if head != ZIP_SIGNATURE:
+        return []  # not a zip: torch.load tells what it is
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            return [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
+    except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError, OSError (a bad offset)...
+        return None
+
+
+def unreadable_reason(handle: BinaryIO, error: Exception) -> str:
+    """Why a file could not be read safely, in plain words (without torch's advice to load it unsafely)."""
+    handle.seek(0)
+    head = handle.read(len(ZIP_SIGNATURE))
+    if not head:
+        return "the file is empty"
+    zip_file = head.startswith(ZIP_SIGNATURE) or ZIP_SIGNATURE.startswith(head)
+    if not zip_file and not head.startswith(PICKLE_PROTOCOL):
+        return "the file was not written by torch.save"
+    text = str(error)
+    plain = re.search(r"WeightsUnpickler error:\s*Unsupported operand", text) or "Invalid magic number" in text  # no torch header
+    if plain and not zip_file:
+        return "a plain pickle, not a file torch.save wrote"
+    if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
+        return first_sentence(text.split("WeightsUnpickler error:", 1)[1])
+    if blocked := re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text):
+        return f"it refers to code ({blocked[1]}), which gantk does not load"
+    if zip_file:  # e.g. the zip reader's "failed finding central directory"
+        return f"the file is cut short or damaged: {first_sentence(text) or type(error).__name__}"
+    return f"{type(error).__name__} while reading it safely"
