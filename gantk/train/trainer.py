@@ -520,7 +520,8 @@ class Trainer:
             saved = self.resume_from["train_config"]
             ended = schedule_steps(saved.get("max_steps"), saved.get("epochs"), steps_per_epoch)  # the schedule it had
             if self._due(config.val_every) or self.step == ended:  # it stopped before its checkpoint's validation ended
-                self._validate(parts, log)
+                with log.window.untimed():
+                    self._validate(parts, log)
         interrupted = None
         agreed = stop_agreement(process)  # under torchrun, every process stops after the step one was signalled in
         try:
@@ -645,6 +646,9 @@ class Trainer:
             self._stop_if_diverged(logged, parts)
             self._warn_if_steps_skipped(parts)
             self._warn_if_waiting_for_data(log, parts)
+        chores = [config.sample_every, config.checkpoint_every, *([config.val_every] if log.validation is not None else [])]
+        if parts.device.type == "cuda" and any(map(self._due, chores)):
+            torch.cuda.synchronize(parts.device)  # the steps queued so far are training time, not the chores'
         with log.window.untimed():  # the rate logged is that of training steps
             try:  # the sample first: a run killed before the checkpoint writes it again when resumed
                 if parts.process.is_main and self._due(config.sample_every):
