@@ -99,7 +99,7 @@ def result_table(result: dict[str, Any]) -> str:
 
 
 @click.command("ablate")
-@click.option("--grid", "grid_spec", help="A built-in grid (table1, generators, table3, pixel-loss, gan-losses, seg-losses) or a TOML grid file.")
+@click.option("--grid", "grid_spec", help="A built-in grid (table1, generators, table3, pixel-loss, gan-losses, averaging, seg-losses) or a TOML grid file.")
 @click.option("--data", type=click.Path(exists=True), help="Dataset every cell trains and is evaluated on.")
 @click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
 @click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells (with --grid: that grid's).")
