@@ -83,7 +83,8 @@ def run_ablation(
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
     feature_cache: dict = {}
     results = []
-    summaries: dict[tuple, DatasetSummary] = {}  # checked before training once per format and ignore label; each cell checks it again as it trains
+    # The data is checked before training once per format and ignore label (each cell checks it again as it trains).
+    summaries: dict[tuple, DatasetSummary] = {}
     weights = find_inception_weights(eval_options.get("inception_weights"))  # a wrong file is reported now, not after training
     trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress, components,
                                  scorable_unpaired=weights is not None)

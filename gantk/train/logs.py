@@ -149,7 +149,8 @@ class LossWindow:
             self.start += time.perf_counter() - began
 
     def timings(self) -> tuple[float, float, float]:
-        """Seconds since the window began (less those left out), steps per second, and the share of that time spent waiting for data."""
+        """Seconds since the window began (less those left out), steps per second, and the share of that time
+        spent waiting for data."""
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         return elapsed, self.steps / elapsed, min(self.waited / elapsed, 1.0)
 
