@@ -184,7 +184,7 @@ def evaluate(
     result: dict[str, Any] = {
         "checkpoint": model.checkpoint,
         "step": model.step,
-        "model": {key: config.get(key) for key in ("recipe", "gen", "disc", "conditional", "loss")}
+        "model": {key: config.get(key) for key in ("recipe", "gen", "disc", "conditional", "loss", "ema_decay")}
         | ({"conditional": None} if not config.get("disc") else {}),  # no discriminator: neither
         "data": str(data),
         "data_format": dataset.format,

@@ -536,6 +536,26 @@ class SystemConformance(_Conformance):
             )
             assert torch.isfinite(out).all() and out.min() >= -1 and out.max() <= 1, f"translate({direction}) left [-1, 1]"
 
+    def test_translations_run_the_averages_of_the_generators_weights(self, components, config):
+        torch.manual_seed(0)
+        system = ckpt.system_from_config({**config, "ema_decay": 0.5}, components).eval()
+        batch = self.make_batch()
+        for direction in self.directions:
+            images = batch["A"] if direction == "AtoB" else batch["B"]
+            with torch.no_grad():
+                before = system.translate(images, direction=direction)
+                for average in system.averaged.values():
+                    for weight in average.parameters():
+                        weight.mul_(0.5)
+                after = system.translate(images, direction=direction)
+                for average in system.averaged.values():
+                    for weight in average.parameters():
+                        weight.mul_(2.0)
+            assert not torch.allclose(before, after), (
+                f"translate({direction}) ignores the averages of the generators' weights that --ema-decay keeps: run each "
+                "generator as self.translating(name) gives it"
+            )
+
     def test_weights_rebuild_the_same_model(self, components, config, system):
         rebuilt = ckpt.system_from_config(config, components, for_checkpoint=True)
         rebuilt.load_state_dict(system.state_dict())

@@ -690,3 +690,14 @@ def test_a_study_run_with_one_seed_says_which():
 
     assert seeds_text([run("a", 5), run("b", 5)]) == "each cell trained with seed 5"
     assert seeds_text([{"cell": {"name": "a", "group": "a"}}]) == ""  # run without --seeds
+
+
+def test_a_shared_setting_a_cell_sets_itself_is_not_listed_as_every_cells(study):
+    _, pairs, out = study
+    result = invoke("--grid", "averaging", "--data", pairs, "--out", out, "--ema-decay", "0.9", "--gen-opt", "ngf=8",
+                    "--disc-opt", "ndf=8", *FLAGS)
+    assert result.exit_code == 0, result.output
+    cells = {cell["cell"]["name"]: cell for cell in json.loads((out / "results.json").read_text())["cells"]}
+    assert cells["L1+cGAN"]["cell"]["train_config"]["ema_decay"] is None  # the baseline keeps its last weights
+    assert cells["L1+cGAN, EMA 0.999"]["model"]["ema_decay"] == 0.999
+    assert "ema_decay" not in (out / "results.md").read_text().split("Settings of every cell:")[1].split("\n")[0]

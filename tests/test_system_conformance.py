@@ -85,6 +85,13 @@ class RescaledSystem(PairedSystem):
         return (super().translate(images, direction) + 1) * 127.5
 
 
+class LastWeightsSystem(PairedSystem):
+    """Translates with G itself, also where the run keeps an average of its weights."""
+
+    def translate(self, images, direction="AtoB"):
+        return self.networks["G"](images)
+
+
 class PoisonedSystem(PairedSystem):
     """Fills a buffer the losses never read with NaN after each optimizer step."""
 
@@ -143,6 +150,11 @@ def rescaled():
     return Recipe("rescaled", RescaledSystem, pix2pix().defaults)
 
 
+def last_weights():
+    """pix2pix translating with its last weights only."""
+    return Recipe("last_weights", LastWeightsSystem, pix2pix().defaults)
+
+
 def unstorable():
     """pix2pix with an option default a checkpoint cannot hold."""
     return Recipe("unstorable", PairedSystem, pix2pix().defaults, options={"sentinel": object()})
@@ -166,7 +178,7 @@ def shifted():
 class Plugin:
     @hookimpl
     def gantk_register_recipes(self, registry):
-        for recipe in (leaky, pixels, buffered, rescaled, unstorable, poisoned, eager, shifted):
+        for recipe in (leaky, pixels, buffered, rescaled, last_weights, unstorable, poisoned, eager, shifted):
             registry.add(recipe.__name__, recipe)
 
     @hookimpl
@@ -191,6 +203,11 @@ class TestBuffered(SystemConformance):
 
 class TestRescaled(SystemConformance):
     name = "rescaled"
+    plugins = [Plugin()]
+
+
+class TestLastWeights(SystemConformance):
+    name = "last_weights"
     plugins = [Plugin()]
 
 
@@ -221,6 +238,7 @@ def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
     assert [name for name in failed if not name.startswith("TestUnstorable::") or "recipe_and" in name] == ["TestBuffered::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestEager::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
+                      "TestLastWeights::test_translations_run_the_averages_of_the_generators_weights",
                       "TestLeaky::test_a_step_trains_each_phase_networks_and_no_others",
                       "TestLeaky::test_the_trainer_steps_each_phase_on_its_schedule[bf16]",
                       "TestLeaky::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
@@ -235,6 +253,7 @@ def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
                                  "*sample rows must be images in ?-1, 1?*",
                                  "*Index put requires the source and destination dtypes match*",
                                  "*translate(AtoB) left ?-1, 1?*",
+                                 "*translate(AtoB) ignores the averages of the generators' weights that --ema-decay keeps*",
                                  "*option defaults a checkpoint cannot hold*'sentinel'*",
                                  "*weights that are not finite after 2 steps: ?'running_scale'?*",
                                  "*optimizer stepped: {'D': ?1, 2, 3, 4?, *{'D': ?2, 4?, *",

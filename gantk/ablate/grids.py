@@ -92,7 +92,7 @@ BUILTIN_GRIDS = {
         ), "adversarial losses with L1 (lambda = 100) and the conditional 70x70 PatchGAN: BCE (the paper's), least "
            "squares, hinge, and hinge with R1 on the discriminator (gamma = 10 and 1)"),
         Grid("averaging", (
-            Cell("L1+cGAN", L1_CGAN),
+            Cell("L1+cGAN", {**L1_CGAN, "ema_decay": None}),
             Cell("L1+cGAN, EMA 0.999", {**L1_CGAN, "ema_decay": 0.999}),
         ), "pix2pix (L1+cGAN) translating with its generator's last weights, and with an exponential moving average of "
            "them (--ema-decay 0.999)"),

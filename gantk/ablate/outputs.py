@@ -141,7 +141,8 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
                   components: Components | None = None, common: dict[str, Any] | None = None) -> None:
     """The study's files (see :func:`~gantk.ablate.run_ablation`); ``common``: the settings given for every cell."""
     first = results[0]
-    shared = {**grid.common, **(common or {})}
+    overridden = {key for cell in grid.cells for key in cell.settings}  # by a cell's own setting: not every cell's
+    shared = {key: value for key, value in {**grid.common, **(common or {})}.items() if key not in overridden}
     header = [
         f"# Ablation: {grid.name}",
         "",

@@ -158,26 +158,33 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         names = [name for name, (kind, _) in self.network_parts.items() if kind == "generator"]
         self.averaged = nn.ModuleDict({name: copy.deepcopy(self.networks[name]).requires_grad_(False) for name in names})
         self.average_decay = decay
-        self.register_buffer("average_updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("average_updates", torch.zeros(len(names), dtype=torch.long))  # per generator, in that order
+
+    @torch.no_grad()
+    def reset_averages(self) -> None:
+        """Start the averages afresh from the generators' weights as they are (loaded from another run, say)."""
+        averaged = getattr(self, "averaged", None)
+        if averaged is not None:
+            for name, average in averaged.items():
+                average.load_state_dict(self.networks[name].state_dict())
+            self.average_updates.zero_()
 
     @torch.no_grad()
     def update_averages(self, phase: Phase) -> None:
         """Move the averages of the generators ``phase`` trains towards their weights (the trainer calls it after
-        the phase's optimizer step). The first update copies the weights, and the memory grows over the first
-        updates (``n / (n + 10)``, up to the decay), so the average soon forgets the starting weights; batch-norm
-        statistics are copied. Device work only (no value read on the CPU): a CUDA graph records it."""
-        averaged = getattr(self, "averaged", None)
-        names = [name for name in phase.trains if averaged is not None and name in averaged]
-        if not names:
-            return
-        decay = (self.average_updates / (self.average_updates + 10)).clamp(max=self.average_decay)
-        for name in names:
-            average, trained = averaged[name], self.networks[name]
-            for kept, weight in zip(average.parameters(), trained.parameters(), strict=True):
+        the phase's optimizer step). Each generator's first update copies its weights, and the memory grows over its
+        first updates (``n / (n + 10)``, up to the decay), so the average soon forgets the starting weights;
+        batch-norm statistics are copied. Device work only (no value read on the CPU): a CUDA graph records it."""
+        for index, (name, average) in enumerate(getattr(self, "averaged", {}).items()):
+            if name not in phase.trains:
+                continue
+            updates = self.average_updates[index]
+            decay = (updates / (updates + 10)).clamp(max=self.average_decay)
+            for kept, weight in zip(average.parameters(), self.networks[name].parameters(), strict=True):
                 kept.lerp_(weight, (1 - decay).to(kept.dtype))
-            for kept, buffer in zip(average.buffers(), trained.buffers(), strict=True):
+            for kept, buffer in zip(average.buffers(), self.networks[name].buffers(), strict=True):
                 kept.copy_(buffer)
-        self.average_updates += 1
+            updates += 1
 
     def translating(self, name: str) -> nn.Module:
         """The network translation runs for generator ``name``: the average of its weights where the run keeps one."""

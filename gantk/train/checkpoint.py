@@ -533,7 +533,7 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
 
 
 def diverged_networks(system: System) -> list[str]:
-    """The networks of ``system`` holding a parameter or normalisation running statistic that is not finite,
+    """The networks of ``system`` (and the averages of its generators' weights) holding a parameter or normalisation running statistic that is not finite,
     or a NaN in another float buffer (which may hold -inf on purpose: a mask, a running maximum)."""
     def diverged(net: torch.nn.Module) -> bool:
         statistics = [buffer for module in net.modules() if isinstance(module, torch.nn.modules.batchnorm._NormBase)
@@ -541,7 +541,9 @@ def diverged_networks(system: System) -> list[str]:
         return (not all(bool(t.isfinite().all()) for t in (*net.parameters(), *statistics))
                 or any(bool(b.isnan().any()) for b in net.buffers() if b.is_floating_point()))
 
-    return [name for name, net in system.networks.items() if diverged(net)]
+    averaged = getattr(system, "averaged", {})
+    return [*(name for name, net in system.networks.items() if diverged(net)),
+            *(f"the average of {name}" for name, net in averaged.items() if diverged(net))]
 
 
 def state_mismatch(text: str) -> str:

@@ -422,6 +422,7 @@ class Trainer:
             system.to(memory_format=torch.channels_last)
         if self.config.init_from is not None and self.resume_from is None:
             self.config = dataclasses.replace(self.config, init_from=start_from_weights(system, self.config.init_from))
+            system.reset_averages()  # an average starts from the weights the run starts from
         return system
 
     def _benchmark_classes(self) -> int | None:
