@@ -179,3 +179,10 @@ def test_the_segmentation_pages_table_is_the_one_its_result_files_give(benchmark
 
     page = (BENCHMARKS.parent / "docs" / "segmentation.md").read_text(encoding="utf-8")
     assert table(RESULTS) + "\n" in page
+
+
+@pytest.mark.parametrize("results", sorted((BENCHMARKS / "ablation" / "results").glob("*.md")), ids=lambda path: path.stem)
+def test_the_ablation_pages_tables_are_the_ones_their_result_files_give(results):
+    page = (BENCHMARKS.parent / "docs" / "ablation.md").read_text(encoding="utf-8")
+    rows = [line for line in results.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    assert rows and not [row for row in rows if row not in page]
