@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .cli_options import CHECKPOINT, EVAL_MODE, SEED, DeviceName, given_flags, train_flags
+from .cli_options import CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, DeviceName, given_flags, train_flags
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning, OptionError
@@ -164,6 +164,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 @click.argument("output_dir", type=click.Path(file_okay=False))
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
 @EVAL_MODE
+@LAST_WEIGHTS
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
@@ -186,6 +187,7 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
 @click.argument("out", type=click.Path())
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
 @EVAL_MODE
+@LAST_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def export_command(checkpoint: str, out: str, **options: Any) -> None:
     """Write a trained model's translation to the ONNX file OUT (checked with onnxruntime)."""

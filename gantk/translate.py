@@ -35,6 +35,7 @@ def translate(
     *,
     direction: str = "AtoB",
     eval_mode: bool | None = None,
+    average: bool | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     batch_size: int = 1,
@@ -55,8 +56,9 @@ def translate(
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
     must be 1). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
-    is deterministic (``device`` and ``eval_mode`` are for a checkpoint to load; a loaded model runs as
-    it was loaded). Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
+    is deterministic, and ``average=False`` runs the generators' last weights where the run also kept an
+    average of them (``device``, ``eval_mode`` and ``average`` are for a checkpoint to load; a loaded model runs
+    as it was loaded). Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
     0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
     input. Existing files are replaced only with ``overwrite`` (never the inputs). Inputs that cannot
     be read are left out and named together in a ``DataError`` raised once the others are written.
@@ -67,7 +69,7 @@ def translate(
         raise OptionError(f"batch size must be a positive integer, got {batch_size!r}.")
     if size == "native" and batch_size != 1:
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
-    model = loaded_model(checkpoint, device, eval_mode, components)
+    model = loaded_model(checkpoint, device, eval_mode, components, average)
     model.system.check_direction(direction)
     if overlay and model.num_classes is None:
         raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is an image model; overlays are for "

@@ -1,5 +1,6 @@
 """--ema-decay: an exponential moving average of the generators' weights, kept in checkpoints and run by translation."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -133,3 +134,40 @@ class TestCycleGANWithAverages(SystemConformance):
     name = "cyclegan"
     directions = ("AtoB", "BtoA")
     settings = {"loss": "lsgan+cycle@10", "ema_decay": 0.5}
+
+
+def test_translate_eval_and_export_run_the_last_weights_when_asked(tmp_path):
+    pairs = write_paired(tmp_path / "pairs")
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), max_steps=3, ema_decay=0.9, **TINY)
+    Trainer(config, progress=False).fit()
+    last = TrainedModel.load(tmp_path / "run", eval_mode=True, average=False)
+    assert last.average_decay is None and TrainedModel.load(tmp_path / "run").average_decay == 0.9
+    inputs = last.inputs(torch.rand(1, 3, 32, 32) * 2 - 1)
+    with torch.no_grad():
+        torch.testing.assert_close(last.translate(inputs), last.system.networks["G"](inputs))
+    flags = ["--checkpoint", str(tmp_path / "run"), "--eval-mode"]
+    scored = {}
+    for weights in ([], ["--last-weights"]):
+        result = CliRunner().invoke(cli, ["eval", *flags, "--data", str(pairs), "--json", str(tmp_path / f"eval{len(weights)}.json"),
+                                          "--no-progress", *weights])
+        assert result.exit_code == 0, result.output
+        scored[len(weights)] = json.loads((tmp_path / f"eval{len(weights)}.json").read_text())
+    assert scored[0]["model"]["ema_decay"] == 0.9 and scored[1]["model"]["ema_decay"] is None
+    assert scored[0]["metrics"]["l1"] != scored[1]["metrics"]["l1"]
+    written = {}
+    for weights in ([], ["--last-weights"]):
+        out = tmp_path / f"out{len(weights)}"
+        assert CliRunner().invoke(cli, ["translate", *flags, str(pairs / "A" / "001.png"), str(out), *weights]).exit_code == 0
+        written[len(weights)] = [path.read_bytes() for path in sorted(out.iterdir())]
+    assert written[0] != written[1]
+
+
+def test_an_export_says_which_weights_it_holds(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    config = TrainConfig(data=str(write_paired(tmp_path / "pairs")), out=str(tmp_path / "run"), max_steps=2, ema_decay=0.9, **TINY)
+    Trainer(config, progress=False).fit()
+    for weights, expected in (([], "an exponential moving average of the weights (decay 0.9)"), (["--last-weights"], "the last weights")):
+        out = tmp_path / f"model{len(weights)}.onnx"
+        exported = CliRunner().invoke(cli, ["export", "--checkpoint", str(tmp_path / "run"), str(out), "--eval-mode", *weights])
+        assert exported.exit_code == 0 and "checked with onnxruntime: outputs within" in exported.output, exported.output
+        assert {entry.key: entry.value for entry in onnx.load(str(out)).metadata_props}["gantk.weights"] == expected
