@@ -533,8 +533,9 @@ def load_system_state(system: System, state: dict[str, Any], source: str) -> Non
 
 
 def diverged_networks(system: System) -> list[str]:
-    """The networks of ``system`` (and the averages of its generators' weights) holding a parameter or normalisation running statistic that is not finite,
-    or a NaN in another float buffer (which may hold -inf on purpose: a mask, a running maximum)."""
+    """The networks of ``system`` (and the averages of its generators' weights) holding a parameter or normalisation
+    running statistic that is not finite, or a NaN in another float buffer (which may hold -inf on purpose: a mask,
+    a running maximum)."""
     def diverged(net: torch.nn.Module) -> bool:
         statistics = [buffer for module in net.modules() if isinstance(module, torch.nn.modules.batchnorm._NormBase)
                       for buffer in (module.running_mean, module.running_var) if buffer is not None]
