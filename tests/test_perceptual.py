@@ -113,6 +113,14 @@ def test_a_file_that_is_not_vgg19s_weights_is_named(tmp_path):
     assert "weights_only=False" not in str(refused.value)
 
 
+def test_a_weights_path_from_the_current_folder_is_refused_with_the_absolute_one(tmp_path, monkeypatch, vgg_file):
+    monkeypatch.chdir(vgg_file.parent)
+    with pytest.raises(OptionError, match=re.escape(f"--loss-opt vgg.weights is a path from the current folder, {WEIGHTS_FILE}; "
+                                                    f"checkpoints record it as given, and a resumed run may start in another "
+                                                    f"folder: give {vgg_file.resolve()}.")):
+        PerceptualLoss(weights=WEIGHTS_FILE).prepare()
+
+
 @pytest.mark.parametrize("shape, found", [((1, 4, 16, 16), "4 channels of 16x16"), ((1, 3, 8, 8), "3 channels of 8x8")])
 def test_images_vgg_cannot_see_are_refused(vgg_file, shape, found):
     with pytest.raises(OptionError, match=f"vgg compares RGB or grey images of at least 16 px, got {found}"):

@@ -98,6 +98,9 @@ class PerceptualLoss(Objective):
         """Read the weights file (once), so that a missing or wrong one is refused before training."""
         if self.network is None:
             path = default_weights_file() if self.weights is None else Path(self.weights).expanduser()
+            if not path.is_absolute():  # the run records it as given, and a resume may start elsewhere
+                raise OptionError(f"--loss-opt vgg.weights is a path from the current folder, {self.weights}; checkpoints record "
+                                  f"it as given, and a resumed run may start in another folder: give {path.resolve()}.")
             object.__setattr__(self, "network", vgg19_features(path, given=self.weights is not None))
 
     def vgg_features(self, images: Tensor) -> list[Tensor]:
