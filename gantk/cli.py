@@ -195,7 +195,7 @@ def export_command(checkpoint: str, out: str, **options: Any) -> None:
 
     summary = export_onnx(checkpoint, out, **options)
     click.echo(f"wrote {summary.path}")
-    for key in ("maps", "input", "preprocess", "output", "mode", "batch"):
+    for key in ("maps", "input", "preprocess", "output", "mode", "weights", "batch"):
         if f"gantk.{key}" in summary.metadata:
             click.echo(f"  {key}: {summary.metadata[f'gantk.{key}']}")
     click.echo("  checked with onnxruntime: " + (

@@ -80,6 +80,8 @@ def result_table(result: dict[str, Any]) -> str:
         f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: {result['images']} images",
         f"direction: {result['direction']}, mode: {result['mode']}, batch {result['batch_size']}",
     ]
+    if (decay := result["model"].get("ema_decay")) is not None:
+        lines.append(f"weights: the average kept with --ema-decay {decay}")
     if result.get("ignore_label") is not None:
         lines.append(f"pixels of mask value {result['ignore_label']} ignored")
     if "real_images" in result:

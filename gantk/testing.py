@@ -283,7 +283,9 @@ class ObjectiveConformance(_Conformance):
 
     @pytest.fixture
     def objective(self, components, component_name, component_options) -> Objective:
-        return components.create("objective", component_name, **component_options)
+        objective = components.create("objective", component_name, **component_options)
+        objective.prepare()  # as the trainer does before training
+        return objective
 
     @pytest.fixture
     def networks(self) -> dict[str, nn.Module]:

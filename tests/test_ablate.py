@@ -692,12 +692,23 @@ def test_a_study_run_with_one_seed_says_which():
     assert seeds_text([{"cell": {"name": "a", "group": "a"}}]) == ""  # run without --seeds
 
 
-def test_a_shared_setting_a_cell_sets_itself_is_not_listed_as_every_cells(study):
+def test_the_averaging_grid_compares_the_last_weights_with_their_average(study):
     _, pairs, out = study
-    result = invoke("--grid", "averaging", "--data", pairs, "--out", out, "--ema-decay", "0.9", "--gen-opt", "ngf=8",
-                    "--disc-opt", "ndf=8", *FLAGS)
+    result = invoke("--grid", "averaging", "--data", pairs, "--out", out, "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", *FLAGS)
     assert result.exit_code == 0, result.output
     cells = {cell["cell"]["name"]: cell for cell in json.loads((out / "results.json").read_text())["cells"]}
-    assert cells["L1+cGAN"]["cell"]["train_config"]["ema_decay"] is None  # the baseline keeps its last weights
-    assert cells["L1+cGAN, EMA 0.999"]["model"]["ema_decay"] == 0.999
-    assert "ema_decay" not in (out / "results.md").read_text().split("Settings of every cell:")[1].split("\n")[0]
+    assert cells["L1+cGAN"]["model"]["ema_decay"] is None and cells["L1+cGAN, EMA 0.999"]["model"]["ema_decay"] == 0.999
+
+
+def test_a_shared_setting_every_cell_sets_itself_is_refused_and_one_some_cells_set_is_listed_with_them(study, tmp_path):
+    _, pairs, out = study
+    refused = invoke("--grid", "averaging", "--data", pairs, "--out", out, "--ema-decay", "0.5", *FLAGS)
+    assert refused.exit_code != 0 and "grid averaging: every cell sets --ema-decay itself, so the value given for every cell " \
+        "reaches none; drop it." in refused.output
+    grid = tmp_path / "mixed.toml"
+    grid.write_text('[[cells]]\nname = "inherit"\nloss = "l1"\ndisc = "none"\n'
+                    '[[cells]]\nname = "own"\nloss = "l1"\ndisc = "none"\nema_decay = 0.9\n')
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--ema-decay", "0.5", "--gen-opt", "ngf=8", *FLAGS)
+    assert result.exit_code == 0, result.output
+    assert "Settings of the cells without one of their own: ema_decay=0.5 (set otherwise by ema_decay: own)." in \
+        (out / "results.md").read_text()

@@ -153,6 +153,8 @@ def test_translate_eval_and_export_run_the_last_weights_when_asked(tmp_path):
         assert result.exit_code == 0, result.output
         scored[len(weights)] = json.loads((tmp_path / f"eval{len(weights)}.json").read_text())
     assert scored[0]["model"]["ema_decay"] == 0.9 and scored[1]["model"]["ema_decay"] is None
+    printed = CliRunner().invoke(cli, ["eval", *flags, "--data", str(pairs), "--no-progress"]).output
+    assert "weights: the average kept with --ema-decay 0.9" in printed
     assert scored[0]["metrics"]["l1"] != scored[1]["metrics"]["l1"]
     written = {}
     for weights in ([], ["--last-weights"]):

@@ -3,6 +3,7 @@
 import pathlib
 import re
 import shutil
+import zipfile
 
 import pytest
 import torch
@@ -13,9 +14,11 @@ from torch import nn
 from gantk.cli import cli
 from gantk.errors import OptionError
 from gantk.inference import TrainedModel
-from gantk.objectives import LossContext, PerceptualLoss
+import gantk
+from gantk.objectives import LossContext, Objective, PerceptualLoss
 from gantk.objectives.perceptual import WEIGHTS_FILE, default_weights_file
 from gantk.testing import ObjectiveConformance
+from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
 from helpers import write_paired, write_segmentation, write_unaligned
 
@@ -97,7 +100,7 @@ def test_the_weights_are_read_when_the_term_first_runs_from_torchs_cache_by_defa
     assert term.generator_loss(context(torch.zeros(1, 3, 16, 16), torch.ones(1, 3, 16, 16))).item() > 0
 
 
-def test_a_file_that_is_not_vgg19s_weights_is_named(tmp_path):
+def test_a_file_that_is_not_vgg19s_weights_is_named(tmp_path, vgg_file):
     wrong = tmp_path / "resnet.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 7, 7)}, wrong)
     with pytest.raises(OptionError, match=re.escape(f"--loss-opt vgg.weights: {wrong} does not hold VGG19's weights: "
@@ -111,6 +114,12 @@ def test_a_file_that_is_not_vgg19s_weights_is_named(tmp_path):
     with pytest.raises(OptionError, match=r"coded.pth cannot be read as a weights file \(Unsupported global: .*PurePosixPath") as refused:
         PerceptualLoss(weights=str(coded)).prepare()
     assert "weights_only=False" not in str(refused.value)
+    deflated = tmp_path / "deflated.pth"  # torch.load would inflate its entries before any check
+    with zipfile.ZipFile(vgg_file) as stored, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as packed:
+        for info in stored.infolist():
+            packed.writestr(info.filename, stored.read(info))
+    with pytest.raises(OptionError, match="deflated.pth is not a file torch.save wrote \\(it holds compressed zip entries"):
+        PerceptualLoss(weights=str(deflated)).prepare()
 
 
 def test_a_weights_path_from_the_current_folder_is_refused_with_the_absolute_one(tmp_path, monkeypatch, vgg_file):
@@ -161,6 +170,40 @@ def test_training_and_ablate_read_the_weights_before_any_step(tmp_path, monkeypa
     refused = CliRunner().invoke(cli, ["ablate", "--grid", str(grid), "--out", str(tmp_path / "study"), *flags])
     assert refused.exit_code != 0 and "cell 'vgg': the vgg objective needs VGG19's ImageNet weights" in refused.output
     assert not list((tmp_path / "study").glob("*/checkpoint-*.pt"))  # the l1 cell did not train first
+
+
+class Prepared(Objective):
+    """A term whose factor comes from prepare(), as a file's contents would; prepare(kind="broken") fails as plugin code may."""
+
+    def __init__(self, kind: str = "fine"):
+        super().__init__()
+        self.kind, self.factor = kind, None
+
+    def prepare(self):
+        if self.kind == "broken":
+            raise KeyError("weights")
+        self.factor = torch.tensor(2.0)
+
+    def generator_loss(self, ctx):
+        return self.factor * (ctx.fake - ctx.real).abs().mean()
+
+
+class PreparedPlugin:
+    @gantk.hookimpl
+    def gantk_register_objectives(self, registry):
+        registry.add("prepared", Prepared)
+
+
+class TestAnObjectivePreparedBeforeTraining(ObjectiveConformance):
+    name = "prepared"
+    plugins = [PreparedPlugin()]
+
+
+def test_a_plugin_objective_that_fails_to_prepare_is_named(tmp_path):
+    config = TrainConfig(data=str(write_paired(tmp_path / "pairs")), out=str(tmp_path / "run"), loss="bce+l1+prepared",
+                         loss_opt={"prepared": {"kind": "broken"}}, max_steps=1, crop_size=32, load_size=36, workers=0)
+    with pytest.raises(OptionError, match=r"the objective Prepared could not prepare for training \(KeyError: 'weights'\)"):
+        Trainer(config, components=gantk.load_components(plugins=[PreparedPlugin()]), progress=False).fit()
 
 
 def test_a_run_trains_with_it_and_translates_without_the_file(tmp_path, vgg_file):

@@ -12,6 +12,7 @@ from ..errors import GantkError
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..train import TrainConfig
+from ..train.config import flag
 from ..train.config import SETTING_NAMES, check_seed, merged_tables, read_toml, setting_keys
 
 
@@ -207,6 +208,16 @@ def cell_terms(config: TrainConfig, components: Components) -> list[str]:
         return [name for name, _ in parse_spec(loss)] if isinstance(loss, str) else []
     except GantkError:
         return []
+
+
+def check_shared_settings_reach_a_cell(grid: Grid, common: dict[str, Any]) -> None:
+    """Refuse a setting given for every cell that every cell sets for itself (it would reach none, silently);
+    option tables merge with a cell's own, so they always reach it."""
+    unused = sorted(key for key, value in common.items()
+                    if not isinstance(value, dict) and all(key in cell.settings for cell in grid.cells))
+    if unused:
+        raise AblationError(f"grid {grid.label}: every cell sets {', '.join(map(flag, unused))} itself, so the value given "
+                            "for every cell reaches none; drop it.")
 
 
 def check_shared_loss_options(grid: Grid, common: dict[str, Any], components: Components) -> None:

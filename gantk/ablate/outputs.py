@@ -141,8 +141,9 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
                   components: Components | None = None, common: dict[str, Any] | None = None) -> None:
     """The study's files (see :func:`~gantk.ablate.run_ablation`); ``common``: the settings given for every cell."""
     first = results[0]
-    overridden = {key for cell in grid.cells for key in cell.settings}  # by a cell's own setting: not every cell's
-    shared = {key: value for key, value in {**grid.common, **(common or {})}.items() if key not in overridden}
+    shared = {**grid.common, **(common or {})}
+    own = {key: [cell.name for cell in grid.cells if key in cell.settings] for key in shared}  # cells with a setting of their own
+    every, partly = ({key: value for key, value in shared.items() if bool(own[key]) == some} for some in (False, True))
     header = [
         f"# Ablation: {grid.name}",
         "",
@@ -152,7 +153,9 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         + f"); {steps_text(results)}; evaluation mode: {first['mode']}"
         + (f"; {seeds}." if (seeds := seeds_text(results)) else "."),
         "",
-        *([f"Settings of every cell: {table_text(settings_text(shared))}.", ""] if shared else []),
+        *([f"Settings of every cell: {table_text(settings_text(every))}.", ""] if every else []),
+        *([f"Settings of the cells without one of their own: {table_text(settings_text(partly))} (set otherwise by "
+           + table_text("; ".join(f"{key}: {', '.join(own[key])}" for key in sorted(partly))) + ").", ""] if partly else []),
     ]
     unscored: dict[tuple[str, str], list[str]] = {}  # metric and reason -> the runs it holds for
     for r in results:

@@ -20,7 +20,8 @@ from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS, spelled
 from ..train.trainer import check_every_parameter_trains
-from .grids import AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options, with_seeds
+from .grids import (AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options, check_shared_settings_reach_a_cell,
+                    with_seeds)
 from .outputs import STUDY_FILES, write_outputs
 
 EVAL_FILE = run_files.EVAL
@@ -77,6 +78,7 @@ def run_ablation(
         raise AblationError(f"{', '.join(reserved)} among the settings every cell shares: a study takes them as its data "
                             "and out (--data, --out); remove them.")
     check_eval_options(eval_options)
+    check_shared_settings_reach_a_cell(grid, common)
     check_shared_loss_options(grid, common, components)
     check_study_dir(grid, out)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}

@@ -49,8 +49,10 @@ def vgg19_features(path: Path, given: bool) -> nn.Sequential:
             f"{FETCH}, {where} with --loss-opt vgg.weights=PATH (a resumed run reads the file it trained with: put it back there)."
         )
     with open(path, "rb") as handle:
-        if compressed_entries(handle):  # torch.save never compresses: such a file could unpack to far more than its size
-            raise OptionError(f"{named} is not a file torch.save wrote (it holds compressed or unreadable zip entries).")
+        compressed = compressed_entries(handle)
+        if compressed is None or compressed:  # torch.save never compresses: such a file could unpack to far more than its size
+            raise OptionError(f"{named} is not a file torch.save wrote (it holds compressed zip entries, or a zip directory that "
+                              "cannot be read).")
         try:
             saved = load_weights_only(handle)
         except (MemoryError, torch.OutOfMemoryError):

@@ -413,7 +413,13 @@ class Trainer:
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
         for objective in (module for module in system.modules() if isinstance(module, Objective)):
-            objective.prepare()  # what a term reads from files, before training
+            try:
+                objective.prepare()  # what a term reads from files, before training
+            except (GantkError, MemoryError):
+                raise
+            except Exception as error:  # a plugin's: named, as a factory's failure is
+                raise OptionError(f"the objective {type(objective).__name__} could not prepare for training "
+                                  f"({type(error).__name__}: {error}).") from error
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
         unresized = self.config.resize == "none"
         smallest = self.summary.smallest_short_side(self.summary.training_split) if self.summary else None
