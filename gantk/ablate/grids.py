@@ -12,8 +12,7 @@ from ..errors import GantkError
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..train import TrainConfig
-from ..train.config import flag
-from ..train.config import SETTING_NAMES, check_seed, merged_tables, read_toml, setting_keys
+from ..train.config import SETTING_NAMES, check_seed, flag, merged_tables, read_toml, setting_keys
 
 
 RUNNER_KEYS = frozenset({"data", "out"})  # settings gantk ablate gives every cell
