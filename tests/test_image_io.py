@@ -109,19 +109,20 @@ def test_exif_orientation_is_applied(tmp_path, suffix, orientation, shape):
         assert read_mask(path).shape == read_mask(tmp_path / "palette.png").shape == shape[1:]
 
 
+@pytest.mark.parametrize("suffix, saved", [(".jpg", {"quality": 100}), (".webp", {"lossless": True})])  # torchvision, PIL
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_a_jpeg_is_turned_upright_as_pil_turns_it(tmp_path, orientation):
+def test_a_photo_is_turned_upright_as_pil_turns_it(tmp_path, orientation, suffix, saved):
     blocks = np.kron(np.arange(12, dtype=np.uint8).reshape(3, 4) * 20, np.ones((8, 8), np.uint8))  # 4 x 3 blocks, each its own value
     exif = Image.Exif()
     exif[0x0112] = orientation
-    path = tmp_path / "photo.jpg"
-    Image.fromarray(np.stack([blocks, 255 - blocks, blocks // 2], -1)).save(path, exif=exif, quality=100)
-    shown = torch.from_numpy(np.array(ImageOps.exif_transpose(Image.open(path)))).permute(2, 0, 1)
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(np.stack([blocks, 255 - blocks, blocks // 2], -1)).save(path, exif=exif, **saved)
+    shown = torch.from_numpy(np.array(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))).permute(2, 0, 1)
     decoded = read_image(path)
     assert decoded.shape == shown.shape and (decoded.int() - shown.int()).abs().max() <= 8
-    Image.fromarray(blocks).save(tmp_path / "mask.jpg", exif=exif, quality=100)
-    gray = torch.from_numpy(np.array(ImageOps.exif_transpose(Image.open(tmp_path / "mask.jpg"))))
-    assert (read_mask(tmp_path / "mask.jpg") - gray.long()).abs().max() <= 8
+    Image.fromarray(blocks).save(tmp_path / f"mask{suffix}", exif=exif, **saved)
+    gray = torch.from_numpy(np.array(ImageOps.exif_transpose(Image.open(tmp_path / f"mask{suffix}")).convert("L")))
+    assert (read_mask(tmp_path / f"mask{suffix}") - gray.long()).abs().max() <= 8
 
 
 def jpeg_with_xmp_before_exif(path, orientation):

@@ -40,9 +40,7 @@ MAX_CLASS_ID = 2**16 - 1  # the largest id a 16-bit mask holds
 MAX_PIXELS = 2**28  # decoded at most (a guard against decompression bombs), unless GANTK_MAX_IMAGE_PIXELS says otherwise
 MAX_PIXELS_ENV = "GANTK_MAX_IMAGE_PIXELS"
 _EXIF_ORIENTATION = 0x0112
-# How each EXIF orientation is turned upright (as ImageOps.exif_transpose turns it).
-_TRANSPOSES = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_ORIENTATIONS = range(1, 9)  # EXIF's: 1 upright, 2 to 8 flipped or turned (see _upright)
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
 _PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _STORED_SIZE_FORMATS = ("PNG", "JPEG", "WEBP")  # PIL gives their stored size (it turns TIFFs upright itself)
@@ -153,7 +151,7 @@ def _orientation(image: Image.Image, path: Path) -> int:
             orientation = int(found[1]) if found else 1
     except Exception:  # a damaged block (PIL raises struct.error, ValueError, ...)
         return 1
-    return orientation if orientation in _TRANSPOSES else 1
+    return orientation if orientation in _ORIENTATIONS else 1
 
 
 def _late_png_exif(path: Path) -> bytes | None:
@@ -216,7 +214,8 @@ def read_image(path: str | Path) -> Tensor:
     path = _image_file(path)
     orientation = _checked_header(path)
     if _decoded_with_pil(path):
-        return _channels_first(_read_with_pil(path, orientation))
+        array, turn = _read_with_pil(path, orientation)
+        return _upright(_channels_first(array), turn)
     try:
         with _quiet():
             data = tvio.read_file(str(path))
@@ -238,14 +237,14 @@ def read_mask(path: str | Path) -> Tensor:
     path = _image_file(path)
     orientation = _checked_header(path)
     if _decoded_with_pil(path, as_mask=True):
-        array = _read_with_pil(path, orientation, as_mask=True)
+        array, turn = _read_with_pil(path, orientation, as_mask=True)
         mask = torch.from_numpy(array.astype(np.int64))
         if mask.numel() and not 0 <= mask.min() <= mask.max() <= MAX_CLASS_ID:  # 32-bit labels may be negative, or wider
             raise DataError(
                 f"{path}: holds label values from {mask.min().item()} to {mask.max().item()}, but class ids are 0..{MAX_CLASS_ID}; map "
                 "them to ids 0..K-1 (an 'ignore' or 'void' label to a value --ignore-label then names) and save the mask again."
             )
-        return _one_id_per_pixel(mask.permute(2, 0, 1) if mask.dim() == 3 else mask[None], path)
+        return _one_id_per_pixel(_upright(mask.permute(2, 0, 1) if mask.dim() == 3 else mask[None], turn), path)
     try:
         with _quiet():
             data = tvio.read_file(str(path))
@@ -328,18 +327,20 @@ def _decoded_with_pil(path: Path, as_mask: bool = False) -> bool:
     return not head.startswith(_TORCHVISION_SIGNATURES)
 
 
-def _read_with_pil(path: Path, orientation: int, as_mask: bool = False) -> np.ndarray:
-    """A PNG, WebP, BMP or TIFF file, upright (by its ``orientation``, as :func:`_checked_header` read it), as an
-    ``H x W`` or ``H x W x C`` array: for an image, 8-bit gray, RGB or RGBA as :func:`read_image` gives them; for a
-    mask, the stored values (palette indices, 16-bit labels)."""
+def _read_with_pil(path: Path, orientation: int, as_mask: bool = False) -> tuple[np.ndarray, int]:
+    """A PNG, WebP, BMP or TIFF file as an ``H x W`` or ``H x W x C`` array (for an image, 8-bit gray, RGB or RGBA as
+    :func:`read_image` gives them; for a mask, the stored values: palette indices, 16-bit labels) and the orientation
+    still to apply to it (:func:`_upright`): the file's ``orientation``, as :func:`_checked_header` read it, for the
+    formats whose pixels PIL gives as stored; 1 for the others, which PIL turns upright."""
     what = "a mask" if as_mask else "an image"
     try:
         with _no_pixel_limit(), Image.open(path) as opened:
             _refuse_turned_tiff(opened, path)
-            array = _pixels(opened, str(path), as_mask, orientation if opened.format in _STORED_SIZE_FORMATS else None)
+            stored = opened.format in _STORED_SIZE_FORMATS
+            array, turn = _pixels(opened, str(path), as_mask, turned_by_pil=not stored), orientation if stored else 1
             if opened.format == "PNG" and not as_mask and array.ndim == 3 and array.shape[2] == 4 and _png_header(path)[25] == 4:
-                return array[..., 0]  # PIL opens 16-bit gray+alpha as RGBA of the gray's high byte
-            return array
+                return array[..., 0], turn  # PIL opens 16-bit gray+alpha as RGBA of the gray's high byte
+            return array, turn
     except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a file it cannot decode
         reason = error
         if str(error).startswith("cannot identify image file"):  # PIL's message names the file
@@ -359,13 +360,11 @@ def _channels_first(array: np.ndarray) -> Tensor:
     return torch.from_numpy(array).permute(2, 0, 1) if array.ndim == 3 else torch.from_numpy(array)[None]
 
 
-def _pixels(image: Image.Image, name: str, as_mask: bool = False, orientation: int | None = None) -> np.ndarray:
-    """An opened image upright, as an ``H x W`` or ``H x W x C`` array (see :func:`_read_with_pil`): turned by its
-    ``orientation`` (of :func:`_orientation`), or where that is ``None``, as PIL finds it."""
+def _pixels(image: Image.Image, name: str, as_mask: bool = False, turned_by_pil: bool = True) -> np.ndarray:
+    """An opened image as an ``H x W`` or ``H x W x C`` array (see :func:`_read_with_pil`), turned upright as PIL
+    finds it unless not ``turned_by_pil`` (the pixels as stored)."""
     what = "a mask" if as_mask else "an image"
-    if orientation is not None:
-        image = image.transpose(_TRANSPOSES[orientation]) if _TRANSPOSES[orientation] is not None else image
-    else:
+    if turned_by_pil:
         try:
             image = ImageOps.exif_transpose(image)
         except Exception:  # a damaged EXIF block: the pixels as stored, as _orientation reads it
