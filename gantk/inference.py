@@ -16,6 +16,7 @@ from .data.transforms import match_channels, normalize_image
 from .errors import DataError, OptionError
 from .nn import check_choice, one_value_per_channel, padded_to_fit, size_rules
 from .plugins import Components
+from .tiling import check_tiling, translated_in_tiles
 from .systems.base import System
 from .train.checkpoint import system_from_checkpoint
 from .train.config import CHOICES, check_seed
@@ -134,16 +135,24 @@ class TrainedModel:
         return size_rules(self.generators)[1]
 
     @torch.no_grad()
-    def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False) -> torch.Tensor:
+    def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False, tile: int | None = None,
+                  overlap: int | None = None) -> torch.Tensor:
         """Outputs for ``inputs`` (see :meth:`inputs`): images in [-1, 1], or class probabilities for masks.
 
         With ``pad``, inputs of any size are padded (repeating their edges) to the generators'
         :attr:`size_multiple`, and to at least their :attr:`min_input_size`, and the outputs cropped
         back to the inputs' size.
 
+        With ``tile``, the generators run on square tiles of that side (a size they take), neighbours sharing
+        ``overlap`` pixels (default a quarter of the tile) where their outputs are blended (see
+        :mod:`gantk.tiling`): memory then grows with the tile, not the image. A side shorter than the tile is
+        padded as with ``pad``. Tiles see less of the image than the whole would, and in the paper's test mode
+        batch normalisation uses each tile's own statistics, so their outputs differ from an untiled run's.
+
         Raises:
             DataError: inputs unlike those :meth:`inputs` gives (another dtype, shape or number of channels);
-                without ``pad``, inputs of a size the generators do not take.
+                without ``pad`` or ``tile``, inputs of a size the generators do not take.
+            OptionError: a tile the generators do not take, or an overlap not in [0, tile).
         """
         channels = self._input_channels(direction)
         if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype in FLOAT_INPUTS and inputs.shape[1] == channels):
@@ -156,6 +165,11 @@ class TrainedModel:
         inputs = inputs.to(self.device)
         height, width = inputs.shape[-2:]
         multiple, smallest = self.size_multiple, self.min_input_size
+        if tile is not None:
+            overlap = check_tiling(tile, overlap, multiple, smallest)
+            return translated_in_tiles(lambda part: self.translate(part, direction, pad=True), inputs, tile, overlap)
+        if overlap is not None:
+            raise OptionError(f"overlap {overlap!r} is the pixels tiles share, and no tile is given: pass tile as well, or drop overlap.")
         if not pad and (height % multiple or width % multiple or min(height, width) < smallest):
             raise DataError(
                 f"the model takes sides that are multiples of {multiple} and at least {smallest} px, got {height}x{width}: "

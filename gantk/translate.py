@@ -23,6 +23,7 @@ from .inference import TrainedModel, loaded_model
 from .nn import check_choice
 from .plugins import Components
 from .systems import targets
+from .tiling import check_tiling
 
 
 TRANSLATE_SIZES = ("crop", "original", "native")
@@ -41,6 +42,8 @@ def translate(
     batch_size: int = 1,
     overlay: bool = False,
     size: str = "crop",
+    tile: int | None = None,
+    tile_overlap: int | None = None,
     overwrite: bool = False,
     components: Components | None = None,
 ) -> list[Path]:
@@ -54,7 +57,9 @@ def translate(
     outputs back to each input's size (bilinearly, antialiased where shrunk; masks from their resized
     probabilities, overlays on the original image); ``"native"`` runs the model on each input at its own size, padded to the generator's
     size multiple (the networks are fully convolutional; one image at a time, so ``batch_size``
-    must be 1). By default the networks run as in the paper's test phase (see
+    must be 1). With ``tile``, the model runs on square tiles of that side, neighbours sharing ``tile_overlap``
+    pixels (default a quarter of the tile) where their outputs are blended, so that large inputs translate in
+    the memory of one tile (see :meth:`gantk.inference.TrainedModel.translate`). By default the networks run as in the paper's test phase (see
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
     is deterministic, and ``average=False`` runs the generators' last weights where the run also kept an
     average of them (``device``, ``eval_mode`` and ``average`` are for a checkpoint to load; a loaded model runs
@@ -71,6 +76,11 @@ def translate(
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
     model = loaded_model(checkpoint, device, eval_mode, components, average)
     model.system.check_direction(direction)
+    if tile is not None:
+        tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
+    elif tile_overlap is not None:
+        raise OptionError(f"--tile-overlap {tile_overlap} is the pixels tiles share, and no --tile is given: add --tile, or drop "
+                          "--tile-overlap.")
     if overlay and model.num_classes is None:
         raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is an image model; overlays are for "
                           "mask models (trained with --recipe seg): drop --overlay.")
@@ -98,7 +108,7 @@ def translate(
                 continue
             images = model.inputs(batch["A"], direction)
             try:
-                outputs = model.translate(images, direction, pad=True)  # images at their own shape need it
+                outputs = model.translate(images, direction, pad=True, tile=tile, overlap=tile_overlap)  # pad: for any shape
             except GantkError as error:  # name the inputs: a folder may hold one image the model cannot take
                 raise OptionError(f"translating {', '.join(batch['A_path'])}: {error}") from None
             output_dir.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,20 @@ def test_the_inference_benchmark_runs_both_runtimes_on_an_exported_checkpoint(be
     assert json.loads(out.read_text())["results"] == results
 
 
+def test_the_tiled_translation_benchmark_measures_each_way_in_a_process_of_its_own(benchmarks, tmp_path):
+    import report
+    import tiled_translate
+
+    out = tmp_path / "tiled_translate.json"
+    results = tiled_translate.main(["--crop", "32", "--ngf", "8", "--image", "96", "--tiles", "32,64", "--overlap", "8", "--runs", "1",
+                                    "--threads", "1", "--out", str(out)])
+    assert [(r["way"], r["tiles"]) for r in results] == [("whole", 1), ("tiles of 32, overlap 8", 16),
+                                                           ("tiles of 64, overlap 8", 4)]
+    assert all(r["median_s"] > 0 and r["peak_above_loaded_mib"] >= 0 for r in results)
+    assert json.loads(out.read_text())["results"] == results
+    assert "| 96² | tiles of 32, overlap 8 | 16 |" in "\n".join(report.render(out))
+
+
 def test_the_benchmark_docs_tables_are_those_their_result_files_give(benchmarks):
     import report
 
