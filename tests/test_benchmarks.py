@@ -116,6 +116,32 @@ def test_the_tiled_translation_benchmark_measures_each_way_in_a_process_of_its_o
     assert "| 96² | tiles of 32, overlap 8 | 16 |" in "\n".join(report.render(out))
 
 
+def test_the_tiled_quality_benchmark_compares_tiles_with_the_whole_photo(benchmarks, tmp_path):
+    import report
+    import tiled_quality
+    from helpers import smooth_image
+
+    from gantk.data import derive_pairs, write_png
+    from gantk.train import TrainConfig, Trainer
+
+    for i in range(3):
+        write_png(smooth_image(i, 96)[:, :72], tmp_path / "photos" / f"photo{i}.png")
+    derive_pairs(tmp_path / "photos", tmp_path / "pairs", size=32, crops_per_photo=1, test_fraction=0.34)
+    run = Trainer(TrainConfig(data=str(tmp_path / "pairs"), out=str(tmp_path / "run"), load_size=36, crop_size=32, workers=0,
+                              max_steps=1, gen_opt={"ngf": 8}, disc_opt={"ndf": 8}), progress=False).fit()
+    out = tmp_path / "tiled_quality.json"
+    results = tiled_quality.main([str(run), "--pairs", str(tmp_path / "pairs"), "--photos", str(tmp_path / "photos"),
+                                  "--tiles", "32", "--overlap", "8", "--out", str(out)])
+    ways = [(r["mode"], r["way"]) for r in results]
+    assert ways == [("eval", "whole"), ("eval", "tiles of 32, overlap 8"),
+                    ("test", "whole"), ("test", "whole, dropout seed 1"), ("test", "tiles of 32, overlap 8")]
+    assert all(r["photos"] == 1 and r["short_side"] == 48 and 0 < r["l1_to_photo"] <= 1 for r in results)
+    # (a U-Net of 5 levels has no dropout, so its other seed changes nothing)
+    assert [r["from_whole"] > 0 for r in results if r["way"] != "whole, dropout seed 1"] == [False, True, False, True]
+    assert json.loads(out.read_text())["results"] == results
+    assert "| run (step 1) | test | whole, dropout seed 1 |" in "\n".join(report.render(out))
+
+
 def test_the_benchmark_docs_tables_are_those_their_result_files_give(benchmarks):
     import report
 

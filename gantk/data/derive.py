@@ -164,7 +164,7 @@ def derive_pairs(
             photo = decode_or_note(read_image, photo_path, Path(photos_dir), bad)
             if bad:  # nothing is kept now: only look for the other bad photos
                 continue
-            photo = _fit_short_side(to_channels(photo, 3), short_side)
+            photo = fit_short_side(to_channels(photo, 3), short_side)
             generator = torch.Generator().manual_seed(derive_seed(seed, number))
             for k in range(crops_per_photo):
                 crop = _random_crop(photo, size, generator)
@@ -232,7 +232,8 @@ def fresh_folder(out_dir: Path) -> contextlib.AbstractContextManager[Path]:
     return building_folder(out_dir)
 
 
-def _fit_short_side(image: Tensor, short_side: int) -> Tensor:
+def fit_short_side(image: Tensor, short_side: int) -> Tensor:
+    """``image`` resized (antialiased) so that its shorter side is ``short_side``, as photos are before their crops."""
     height, width = image.shape[-2:]
     scale = short_side / min(height, width)
     return TF.resize(image, [max(short_side, round(height * scale)), max(short_side, round(width * scale))], antialias=True)
