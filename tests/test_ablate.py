@@ -712,3 +712,16 @@ def test_a_shared_setting_every_cell_sets_itself_is_refused_and_one_some_cells_s
     assert result.exit_code == 0, result.output
     assert "Settings of the cells without one of their own: ema_decay=0.5 (set otherwise by ema_decay: own)." in \
         (out / "results.md").read_text()
+
+
+def test_a_broken_split_to_score_on_is_reported_before_any_cell_trains(study, tmp_path):
+    from gantk.data.io import write_png
+
+    grid, _, out = study
+    data = tmp_path / "split"
+    write_paired(data / "train", count=4, size=40)
+    write_paired(data / "test", count=2, size=40)
+    write_png(torch.zeros(3, 48, 48, dtype=torch.uint8), data / "test" / "B" / "001.png")  # found by reading both images
+    result = invoke("--grid", grid, "--data", data, "--out", out, "--split", "test", *FLAGS)
+    assert result.exit_code == 1 and "cell 'L1'" in result.output and "test/B/001.png (48x48)" in result.output, result.output
+    assert not out.exists()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gantk.data import check_dataset
 from gantk.errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
@@ -1808,3 +1809,25 @@ def test_a_checkpoint_asking_for_huge_images_is_refused_as_edited(pairs, tmp_pat
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=r"is incomplete or damaged \(system.load_size missing or of another kind"):
         ckpt.system_from_checkpoint(run)
+
+
+def test_training_reads_and_checks_only_the_splits_it_uses(tmp_path):
+    """A test split with one side only (testA/ without testB/, unlabelled test images) is no training problem;
+    gantk data check still reports it, and validating on it is refused naming it."""
+    unaligned = write_unaligned(tmp_path / "unaligned")
+    write_unaligned(tmp_path / "spare")
+    (tmp_path / "spare" / "trainA").rename(unaligned / "testA")
+    with pytest.raises(DataError, match="testB/: folder missing"):
+        check_dataset(unaligned)
+    assert set(check_dataset(unaligned, splits=["train"]).splits) == {"train"}
+    run = Trainer(tiny_config(unaligned, tmp_path / "cycle", recipe="cyclegan", gen="resnet6", max_steps=1), progress=False).fit()
+    assert ckpt.load_checkpoint(run)["step"] == 1
+
+    pairs = tmp_path / "pairs"
+    write_paired(pairs / "train")
+    write_paired(pairs / "test")
+    (pairs / "test" / "B" / "001.png").unlink()
+    run = Trainer(tiny_config(pairs, tmp_path / "pix2pix", max_steps=1), progress=False).fit()
+    assert ckpt.load_checkpoint(run)["step"] == 1
+    with pytest.raises(DataError, match="test/A/001.png: no file named '001.\\*' in test/B/"):
+        Trainer(tiny_config(pairs, tmp_path / "validated", max_steps=1, val_every=1), progress=False).fit()

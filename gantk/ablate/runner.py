@@ -184,7 +184,7 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         trainer = Trainer(cell_config(grid, cell, data, out, common, components), progress=progress, components=components)
         data_format = trainer.config.data_format
         read_as = (data_format, trainer.config.ignore_label)
-        train, _ = trainer.open_data(summaries.get(read_as), progress=progress)
+        train, _ = trainer.open_data(summaries.get(read_as), progress=progress, also_check=(split,))  # the split it is scored on
         summaries[read_as] = trainer.summary
         system = trainer.build_system(train, torch.device("cpu"))
         check_every_parameter_trains(system)

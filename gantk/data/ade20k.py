@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Collection
 
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
@@ -61,8 +62,8 @@ class Ade20kFormat(VoidIgnoringFormat):
             return super().near_miss_hints(root)
         return self._misnamed_splits(root)  # images/ alone is the segmentation format's folder too
 
-    def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
-        return self._misnamed_splits(root) + self._one_sided_splits(root) + super().validate(root, ignore_label)
+    def validate(self, root: Path, ignore_label: int | None = None, splits: Collection[str] | None = None) -> list[str]:
+        return self._misnamed_splits(root) + self._one_sided_splits(root, splits) + super().validate(root, ignore_label, splits)
 
     def _misnamed_splits(self, root: Path) -> list[str]:
         """The problem of split folders named as gantk names the splits (train/, val/) under images/ and annotations/."""
@@ -74,8 +75,8 @@ class Ade20kFormat(VoidIgnoringFormat):
         return [f"{root}: {', '.join(found)}: the ade20k format's split folders are training/ and validation/, as "
                 f"ADEChallengeData2016.zip unpacks them; rename {renames}."] if found else []
 
-    def _one_sided_splits(self, root: Path) -> list[str]:
-        """The problems of split folders under one of images/ and annotations/ only."""
+    def _one_sided_splits(self, root: Path, splits: Collection[str] | None) -> list[str]:
+        """The problems of split folders under one of images/ and annotations/ only (of ``splits``, where given)."""
         images, masks = (root / side for side in self.folders)
         if not (images.is_dir() and masks.is_dir()):
             return []  # validate names the missing folder
@@ -83,7 +84,7 @@ class Ade20kFormat(VoidIgnoringFormat):
             f"{relative(one / folder, root)}/ has no {relative(other / folder, root)}/ beside it, so the split {split} "
             f"is left out: add that folder, as ADEChallengeData2016.zip unpacks it, or remove {relative(one / folder, root)}/."
             for split, folder in SPLIT_FOLDERS.items() for one, other in ((images, masks), (masks, images))
-            if (one / folder).is_dir() and not (other / folder).is_dir()
+            if (splits is None or split in splits) and (one / folder).is_dir() and not (other / folder).is_dir()
         ]
 
     @property

@@ -7,7 +7,7 @@ import functools
 import inspect
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from ..errors import DataError, GantkError, GantkWarning, OptionError
 from ..hookspecs import hookimpl
@@ -59,8 +59,9 @@ class DataFormat(abc.ABC):
         """The splits present in ``root`` (``[ROOT_SPLIT]`` for an unsplit layout)."""
 
     @abc.abstractmethod
-    def validate(self, root: Path) -> list[str]:
-        """Every problem of every split, each naming the file and the fix; decodes every file."""
+    def validate(self, root: Path, splits: Collection[str] | None = None) -> list[str]:
+        """Every problem of every split (of ``splits`` only, where given: see :meth:`checked_splits`), each naming the
+        file and the fix; decodes every file. A format whose ``validate`` lacks ``splits`` is checked whole."""
 
     @abc.abstractmethod
     def open(
@@ -75,6 +76,10 @@ class DataFormat(abc.ABC):
         :class:`~gantk.data.transforms.PairedTransform`'s; a format whose ``open`` lacks it serves
         ``"square"`` only.
         """
+
+    def checked_splits(self, root: Path, splits: Collection[str] | None) -> list[str]:
+        """The splits of ``root`` among ``splits`` (all where ``None``), with an unsplit layout, which serves every split."""
+        return [split for split in self.splits(root) if splits is None or split in splits or split == ROOT_SPLIT]
 
     def near_miss_hints(self, root: Path) -> list[str]:
         """What ``root`` lacks to be in this format when it nearly is; shown when no format matches."""
@@ -103,12 +108,11 @@ class AlignedFormat(DataFormat):
         found = [split for split in SPLITS if has_images(root / split)]
         return found or ([ROOT_SPLIT] if has_images(root) else [])
 
-    def validate(self, root: Path) -> list[str]:
+    def validate(self, root: Path, splits: Collection[str] | None = None) -> list[str]:
         problems: list[str] = []
-        splits = self.splits(root)
-        if not splits:
+        if not self.splits(root):
             problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._layout_hint}")
-        for split in splits:
+        for split in self.checked_splits(root, splits):
             for path in images_of(root / split, root, problems, self._layout_hint):
                 image = decode_or_note(read_image, path, root, problems)
                 if image is not None and image.shape[-1] % 2:
@@ -215,12 +219,11 @@ class PairedFormat(_TwoFolderFormat):
     name = "paired"
     paired_targets = "images"
 
-    def validate(self, root: Path) -> list[str]:
+    def validate(self, root: Path, splits: Collection[str] | None = None) -> list[str]:
         problems: list[str] = []
-        splits = self.splits(root)
-        if not splits:
+        if not self.splits(root):
             problems.append(f"{root}: no A/ and B/ folders, directly or under train/, test/...; {self._layout_hint}")
-        for split in splits:
+        for split in self.checked_splits(root, splits):
             for pair in self._pairs(root, split, problems):
                 self._check_pair(pair, root, problems, read_image)
         return problems
@@ -246,16 +249,15 @@ class SegmentationFormat(_TwoFolderFormat):
     VOID: int | None = None  # the mask value ignored without --ignore-label
     mask_values_hint = ""  # where mask values outside a benchmark's classes come from, and what to use instead
 
-    def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
+    def validate(self, root: Path, ignore_label: int | None = None, splits: Collection[str] | None = None) -> list[str]:
         """As :meth:`DataFormat.validate`; mask pixels holding ``ignore_label`` are no class."""
         check_ignore_label(ignore_label)
         problems: list[str] = []
-        splits = self.splits(root)
-        if not splits:
+        if not self.splits(root):
             problems.append(f"{root}: no images/ and masks/ folders, directly or under train/, test/...; {self._layout_hint}")
         values: dict[Path, set[int]] = {}
         checked: set[tuple[Path, Path]] = set()  # each pair once, also where splits share it (voc's trainval)
-        for split in splits:
+        for split in self.checked_splits(root, splits):
             pairs = [pair for pair in map(tuple, self._pairs(root, split, problems)) if pair not in checked]
             checked.update(pairs)
             problems += lossy_masks(pairs, root)
@@ -340,13 +342,13 @@ class VoidIgnoringFormat(SegmentationFormat):
             return [f"{root}: {images.name}/ without {masks.name}/; for the {self.name} format, {self.masks_source}."]
         return []
 
-    def validate(self, root: Path, ignore_label: int | None = None) -> list[str]:
+    def validate(self, root: Path, ignore_label: int | None = None, splits: Collection[str] | None = None) -> list[str]:
         first, second = self.folders
         if missing := [f"{folder}/" for folder in self.folders if not (root / folder).is_dir()]:
             return [f"{root}: no {' and no '.join(missing)}; {self._layout_hint}"]
         if not self.splits(root):
             return [f"{root}: {first}/ and {second}/ share no split with labels; {self._layout_hint}"]
-        return super().validate(root, self._ignored_value(ignore_label))
+        return super().validate(root, self._ignored_value(ignore_label), splits)
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
              normalize=True, resize="square", num_classes: int | None = None, ignore_label: int | None = None):
@@ -410,12 +412,11 @@ class UnalignedFormat(DataFormat):
             for hint in lone_folder_hints((root / f"{split}A", root / f"{split}B"), root, self.name)
         ]
 
-    def validate(self, root: Path) -> list[str]:
+    def validate(self, root: Path, splits: Collection[str] | None = None) -> list[str]:
         problems: list[str] = []
-        splits = self.splits(root)
-        if not splits:
+        if not self.splits(root):
             problems.append(f"{root}: no trainA/ and trainB/ folders; {self._layout_hint}")
-        for split in splits:
+        for split in self.checked_splits(root, splits):
             for side in "AB":
                 for path in images_of(root / f"{split}{side}", root, problems, self._layout_hint):
                     decode_or_note(read_image, path, root, problems)
@@ -599,7 +600,7 @@ def given_options(methods: tuple[Callable, ...], format_name: str, options: dict
         if unknown:
             raise OptionError(
                 f"data format '{format_name}' has no option {', '.join(map(repr, unknown))}; "
-                f"its options are: {', '.join(p for p in accepted if p != 'root') or 'none'}."
+                f"its options are: {', '.join(p for p in accepted if p not in ('root', 'splits')) or 'none'}."
             )
     return given
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from ..errors import OptionError
 from ..plugins import Components
@@ -92,15 +93,17 @@ class DatasetSummary:
 
 def check_dataset(
     root: str | Path, format: str | None = None, components: Components | None = None, *, progress: bool = False,
-    count_classes: bool = False, **options: Any,
+    count_classes: bool = False, splits: Collection[str] | None = None, **options: Any,
 ) -> DatasetSummary:
-    """Validate every file of a dataset and summarise it.
+    """Validate every file of a dataset, or of some of its splits, and summarise it.
 
     Args:
         root: dataset folder (or one image for the ``single`` format).
         format: format name; ``None`` detects it.
         components: plugin components to look the format up in (default: the process-wide ones).
         progress: count the files checked on a progress bar, once checking takes 2 s.
+        splits: the splits to check and summarise (those the data has, and an unsplit layout); ``None``: all.
+            A format whose ``validate`` takes no ``splits`` is checked whole, and summarised for these.
         count_classes: count the pixels of each class in the training masks (split ``train``, or the root's
             masks), and give the median-frequency class weights of those counts; the masks are read again.
         **options: options of the format's ``validate`` and ``open`` (``ignore_label`` for segmentation); one
@@ -120,12 +123,13 @@ def check_dataset(
         raise OptionError(f"ignore_label (--ignore-label) names a mask value to ignore, and {root} holds "
                           f"{data_format.name} data, which has no masks: drop it.")
     options = given_options((data_format.validate, data_format.open), data_format.name, options)
+    chosen = {"splits": splits} if splits is not None and "splits" in inspect.signature(data_format.validate).parameters else {}
     with checked_files_counted(progress):
-        problems = data_format.validate(root, **options)
+        problems = data_format.validate(root, **options, **chosen)
     if problems:
         raise problems_error(root, data_format.name, problems, format_given=format is not None, options=options)
     summary = DatasetSummary(root, data_format.name, data_format.summary)
-    for split in data_format.splits(root):
+    for split in data_format.checked_splits(root, splits):
         dataset = data_format.open(root, split=split or "train", load_size=None, crop_size=None, augment=False, **options)
         files = getattr(dataset, "files", {})
         summary.splits[split] = SplitSummary(

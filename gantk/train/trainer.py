@@ -11,7 +11,7 @@ import shlex
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
-from ..data.formats import DataFormat, SegmentationFormat, get_format
+from ..data.formats import DataFormat, SegmentationFormat, detect_format, get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
@@ -282,10 +282,11 @@ class Trainer:
         for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
             old.unlink(missing_ok=True)
 
-    def open_data(self, summary: DatasetSummary | None = None, progress: bool = False):
-        """The training set and, with ``val_every``, the held-out validation set; the data is validated
-        first (``self.summary``, counting the files checked on a bar with ``progress``) unless its
-        ``summary`` is given."""
+    def open_data(self, summary: DatasetSummary | None = None, progress: bool = False, also_check: Collection[str] = ()):
+        """The training set and, with ``val_every``, the held-out validation set. The splits they read, and those
+        of ``also_check``, are validated first (``self.summary``, counting the files checked on a bar with
+        ``progress``) unless the ``summary`` given covers them; other splits are not read, so their problems
+        do not stop training."""
         config = self.config
         root = config.data or demo_dataset_dir()
         if self.resume_from is not None and not Path(root).exists():
@@ -295,13 +296,20 @@ class Trainer:
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
                 f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
             )
-        self.summary = summary = summary or check_dataset(
-            root, config.data_format, self.components, progress=progress, ignore_label=config.ignore_label,
-        )
+        layout = get_format(config.data_format or detect_format(root, components=self.components), self.components)
+        paired = layout.paired_targets is not None
+        if config.val_every and not paired:
+            raise OptionError(
+                f"validation compares outputs with targets, which {layout.name} data does not have: drop --val-every."
+            )
+        val_split = self._validation_split(layout, Path(root)) if config.val_every else None
+        read = ["train", *([val_split] if val_split else []), *also_check]
+        if summary is None or not set(layout.checked_splits(Path(root), read)) <= set(summary.splits):
+            summary = check_dataset(root, config.data_format, self.components, progress=progress,
+                                    ignore_label=config.ignore_label, splits=read)
+        self.summary = summary
         self._warn_if_enlarged(summary)
         self._check_crop_fits_unresized(summary)
-        layout = get_format(summary.format, self.components)
-        paired = layout.paired_targets is not None
         on_device = config.augment_on == "device"
         if on_device and not config.load_size:
             raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
@@ -323,29 +331,25 @@ class Trainer:
                 warnings.warn(f"--val-split {config.val_split} names the split --val-every validates on, and there is no "
                               "--val-every: the run is not validated.", GantkWarning, stacklevel=3)
             return train, None
-        if not paired:
-            raise OptionError(
-                f"validation compares outputs with targets, which {summary.format} data does not have: drop --val-every."
-            )
-        config.val_split = split = self._validation_split(summary, layout)  # recorded: a resume validates on it
+        config.val_split = split = val_split  # recorded: a resume validates on it
         options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
         val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
                            components=self.components, **options)
         return train, val
 
-    def _validation_split(self, summary: DatasetSummary, layout: DataFormat) -> str:
+    def _validation_split(self, layout: DataFormat, root: Path) -> str:
         """The split --val-every validates on: --val-split, else the first of :data:`DEFAULT_VAL_SPLITS` the data has."""
-        given, root = self.config.val_split, summary.root
-        split = given or next((name for name in DEFAULT_VAL_SPLITS if name in summary.splits), None)
+        given, present = self.config.val_split, layout.splits(root)
+        split = given or next((name for name in DEFAULT_VAL_SPLITS if name in present), None)
         wanted = f"a held-out split '{given}'" if given else "a held-out split val or test"
         how_to_split = layout.how_to_split.format(split=given or DEFAULT_VAL_SPLITS[0])
-        if ROOT_SPLIT in summary.splits:
+        if ROOT_SPLIT in present:
             raise OptionError(f"--val-every needs {wanted} in {root}, which has no splits: {how_to_split}, or drop --val-every.")
-        if split not in summary.splits:
-            held_out = [name for name in summary.splits if "train" not in name]  # VOC's trainval holds the training images
+        if split not in present:
+            held_out = [name for name in present if "train" not in name]  # VOC's trainval holds the training images
             raise OptionError(
-                f"--val-every needs {wanted} in {root} (it has splits {', '.join(summary.splits)}); "
+                f"--val-every needs {wanted} in {root} (it has splits {', '.join(present)}); "
                 + (f"choose one with --val-split (e.g. --val-split {held_out[0]})." if held_out
                    else f"{how_to_split}, or drop --val-every.")
             )
