@@ -255,7 +255,8 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
     if num_classes is None:
         output = f"N x {channels[target]} x H x W images in [-1, 1] (pixels = (outputs + 1) * 127.5)"
     elif num_classes == 2:
-        output = "N x 1 x H x W probabilities of the object (sigmoid); class 1 where above 0.5 (gantk translate writes it as 255)"
+        written = "2, the mask value of class 1" if ignore_label == 0 else "255"
+        output = f"N x 1 x H x W probabilities of the object (sigmoid); class 1 where above 0.5 (gantk translate writes it as {written})"
     else:
         output = f"N x {num_classes} x H x W class probabilities (softmax); a pixel's class is the argmax over channels"
     metadata = {

@@ -112,11 +112,20 @@ def test_mask_model_file_gives_class_probabilities(tmp_path_factory, tmp_path, n
     assert "gantk.ignore_label" not in summary.metadata
 
 
-def test_mask_model_trained_with_ignored_zero_says_how_classes_map_to_mask_values(tmp_path_factory, tmp_path):
-    run = trained(tmp_path_factory, "seg", lambda folder: write_segmentation(folder, num_classes=4), ignore_label=0)
+@pytest.mark.parametrize("mask_values", [4, 3])
+def test_mask_model_trained_with_ignored_zero_says_how_classes_map_to_mask_values(tmp_path_factory, tmp_path, mask_values):
+    from gantk.data.io import read_mask
+    from gantk.translate import translate
+
+    data = tmp_path / "data"
+    run = trained(tmp_path_factory, "seg", lambda folder: write_segmentation(data, num_classes=mask_values), ignore_label=0)
     metadata = export_onnx(run, tmp_path / "seg.onnx", eval_mode=True).metadata
-    assert metadata["gantk.num_classes"] == "3" and metadata["gantk.ignore_label"] == "0"
+    assert metadata["gantk.num_classes"] == str(mask_values - 1) and metadata["gantk.ignore_label"] == "0"
     assert "class k is the mask value k + 1" in metadata["gantk.output"]
+    written = read_mask(translate(run, data / "images", tmp_path / "out", eval_mode=True)[0]).unique().tolist()
+    assert set(written) <= set(range(1, mask_values))  # the values translate writes, as the metadata says
+    if mask_values == 3:  # binary: class 1 is written as 2, not as 255
+        assert "gantk translate writes it as 2, the mask value of class 1" in metadata["gantk.output"]
 
 
 def test_cyclegan_exports_the_generator_of_the_direction(tmp_path_factory, tmp_path):
