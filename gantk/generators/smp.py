@@ -88,7 +88,8 @@ def smp(
     """segmentation-models-pytorch network (any smp arch and encoder) as a generator.
 
     Pretrained ``encoder_weights`` (e.g. ``"imagenet"``) are read from the local Hugging Face cache
-    only: the Hub is in offline mode while the model is built, so nothing is downloaded.
+    only: the Hub is in offline mode while the model is built, so nothing is downloaded. Inputs go in
+    as gantk's images are, in [-1, 1], not normalised with the encoder's pretraining statistics.
 
     Args:
         in_channels: input channels.
