@@ -51,6 +51,25 @@ def test_each_identity_term_runs_the_generator_into_its_own_domain(tmp_path):
     assert losses["G_BA/identity"] == pytest.approx(5 * (2 * a).abs().mean())  # weight 5 times |G_BA(a) - a|
 
 
+def test_the_domain_weights_scale_the_terms_that_give_back_each_domains_images(tmp_path):
+    """As the reference's lambda_A and lambda_B: weight_A scales A's cycle and G_BA's identity (fed A's images)."""
+    data = write_unaligned(tmp_path / "data")
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, disc="none", loss="cycle+identity",
+                                   recipe_opt={"weight_A": 2, "weight_B": 0.5}), progress=False)
+    trainer.fit()
+    system = trainer.system
+    a, b = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    nets = {"G_AB": lambda x: x + 0.25, "G_BA": lambda x: x - 0.5}
+    losses = system.phase_losses(system.phases[0], {"A": a, "B": b}, {"fake_B": nets["G_AB"](a), "fake_A": nets["G_BA"](b)}, nets)
+    assert {name: round(value.item(), 4) for name, value in losses.items()} == {
+        "G_AB/cycle": 2 * 10 * 0.25, "G_AB/identity": 0.5 * 5 * 0.25,  # |a - 0.25 - a|; G_AB(b) - b
+        "G_BA/cycle": 0.5 * 10 * 0.25, "G_BA/identity": 2 * 5 * 0.5,  # |b - 0.25 - b|; G_BA(a) - a
+    }
+    assert TrainedModel.load(tmp_path / "run").config["recipe_opt"] == {"weight_A": 2.0, "weight_B": 0.5}
+    with pytest.raises(OptionError, match="--recipe-opt weight_B=-1.0 is not valid: it scales the terms that give back B's"):
+        Trainer(cycle_config(data, tmp_path / "bad", max_steps=1, recipe_opt={"weight_B": -1.0}), progress=False).fit()
+
+
 def test_cyclegan_between_gray_and_colour(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle"), progress=False)

@@ -46,6 +46,7 @@ def cyclegan() -> Recipe:
             "load_size": 286, "crop_size": 256, "flip": True, "epochs": 200, "decay_start": 0.5, **ADAM,
         },
         source="Zhu et al. 2017, section 4 and the reference implementation's defaults",
+        options={"weight_A": 1.0, "weight_B": 1.0},  # the reference's lambda_A and lambda_B, over the cycle term's 10
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from torch import Tensor, nn
 
 from ..errors import OptionError
 from ..objectives.base import LossContext
-from ..objectives.cycle import IdentityLoss
+from ..objectives.cycle import CycleLoss, IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
@@ -25,8 +26,11 @@ class CycleSystem(System):
     """G_AB: A -> B and G_BA: B -> A, each judged by an unconditional discriminator of its output domain.
 
     The objective spec applies to both directions (``lsgan+cycle+identity`` gives each generator
-    an adversarial, a cycle and an identity term). Each discriminator learns from a pool of past
-    fakes (``pool_size``, 0 turns it off). Phases follow the reference: G step (D frozen), then D step.
+    an adversarial, a cycle and an identity term). The recipe options ``weight_A`` and ``weight_B`` (default 1)
+    scale the terms that give back each domain's images, as the reference's ``lambda_A`` and ``lambda_B`` do:
+    ``weight_A`` scales A's cycle (A -> B -> A) and the identity term of G_BA (fed A's images), ``weight_B``
+    the other two. Each discriminator learns from a pool of past fakes (``pool_size``, 0 turns it off).
+    Phases follow the reference: G step (D frozen), then D step.
     """
 
     def __init__(self, config: dict[str, Any], components: Components):
@@ -53,6 +57,10 @@ class CycleSystem(System):
                 f"the identity term needs the same channel count in A and B (got {channels['A']} and "
                 f"{channels['B']}): drop 'identity' from --loss."
             )
+        self.domain_weights = domain_weights(config.get("recipe_opt") or {})
+        # the terms that give back a domain's images: a cycle term the input's, an identity term the output's
+        self.gives_back = {t.name: "input" if isinstance(t.objective, CycleLoss) else "output" for t in self.objective.terms
+                           if isinstance(t.objective, (CycleLoss, IdentityLoss))}
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)
         n_critic = critic_steps(config)
@@ -97,10 +105,13 @@ class CycleSystem(System):
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         losses = {}
-        for direction, (gen, _, disc, _, target) in DIRECTIONS.items():
+        for direction, (gen, _, disc, source, target) in DIRECTIONS.items():
             fake = outputs[f"fake_{target}"]
             if phase.name == "G":
                 terms = self.objective.generator_losses(self._context(direction, batch, fake, nets))
+                for name, side in self.gives_back.items():
+                    if name in terms:
+                        terms[name] = terms[name] * self.domain_weights[source if side == "input" else target]
                 losses.update({f"{gen}/{name}": value for name, value in terms.items()})
             else:
                 pooled = self.pools[disc].query(fake.detach())
@@ -119,3 +130,15 @@ class CycleSystem(System):
         self.check_direction(direction)
         gen, _, _, _, target = DIRECTIONS[direction]
         return checked_output(self.translating(gen)(images), images, self.config["channels"][target], self.config["gen"])
+
+
+def domain_weights(recipe_opt: Mapping[str, Any]) -> dict[str, float]:
+    """The scales of the terms that give back A's and B's images: ``weight_A`` and ``weight_B`` (default 1)."""
+    weights = {}
+    for side in "AB":
+        value = recipe_opt.get(f"weight_{side}", 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise OptionError(f"--recipe-opt weight_{side}={value!r} is not valid: it scales the terms that give back {side}'s "
+                              "images (cycle, identity), a number of at least 0 (1 keeps them as --loss weights them).")
+        weights[side] = float(value)
+    return weights
