@@ -16,8 +16,8 @@ from .data.transforms import match_channels, normalize_image
 from .errors import DataError, OptionError
 from .nn import check_choice, one_value_per_channel, padded_to_fit, size_rules
 from .plugins import Components
-from .tiling import check_tiling, translated_in_tiles
 from .systems.base import System
+from .tiling import check_tiling, translated_in_tiles
 from .train.checkpoint import system_from_checkpoint
 from .train.config import CHOICES, check_seed
 from .train.distributed import resolve_device
