@@ -179,6 +179,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
                    "native) translate in the memory of one tile; a multiple of the generator's size multiple.")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=None,
               help="Pixels neighbouring tiles share, where their outputs are blended.  [default: a quarter of --tile]")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
     """Translate one image or a folder of images with a trained model."""
     from .translate import translate

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from .data import open_dataset
 from .data.datasets import collate_same_size
@@ -45,6 +46,7 @@ def translate(
     tile: int | None = None,
     tile_overlap: int | None = None,
     overwrite: bool = False,
+    progress: bool = True,
     components: Components | None = None,
 ) -> list[Path]:
     """Translate one image or a folder of images with the model of ``checkpoint`` (a checkpoint file, a run
@@ -65,7 +67,7 @@ def translate(
     average of them (``device``, ``eval_mode`` and ``average`` are for a checkpoint to load; a loaded model runs
     as it was loaded). Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
     0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
-    input. Existing files are replaced only with ``overwrite`` (never the inputs). Inputs that cannot
+    input. Existing files are replaced only with ``overwrite`` (never the inputs); ``progress`` shows a progress bar. Inputs that cannot
     be read are left out and named together in a ``DataError`` raised once the others are written.
     ``components`` are the plugin components that provide the model's parts (default: the installed ones).
     """
@@ -103,7 +105,7 @@ def translate(
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
     loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept)
     with model.seeded(seed), freed_memory_kept(model.device), naming_written(written, output_dir):
-        for batch in loader:
+        for batch in tqdm(loader, desc="translating", unit="batch", disable=not progress, dynamic_ncols=True):
             if batch is None:
                 continue
             images = model.inputs(batch["A"], direction)

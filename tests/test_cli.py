@@ -484,9 +484,9 @@ def test_translate_passes_its_options_to_the_library(tmp_path, monkeypatch):
     given = {}
     monkeypatch.setattr(gantk.translate, "translate", lambda *args, **options: given.update(options) or [])
     result = CliRunner().invoke(cli, ["translate", "--checkpoint", str(tmp_path), "--seed", "3", "--size", "native",
-                                      str(tmp_path), str(tmp_path / "out")])
+                                      "--no-progress", str(tmp_path), str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert given["seed"] == 3 and given["size"] == "native"
+    assert given["seed"] == 3 and given["size"] == "native" and given["progress"] is False
 
 
 def _choices(command, name: str) -> tuple[str, ...]:

@@ -640,6 +640,16 @@ def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp
         translate(run, tmp_path / "in", tmp_path / "out2", size="orignal")
 
 
+def test_translate_shows_a_progress_bar_unless_told_not_to(image_run, tmp_path, capsys):
+    from gantk.translate import translate
+
+    run, data = image_run
+    translate(run, data / "A", tmp_path / "quiet", progress=False)
+    assert capsys.readouterr().err == ""
+    translate(run, data / "A", tmp_path / "shown")
+    assert "translating: 100%" in capsys.readouterr().err
+
+
 def test_translate_at_the_original_size_writes_each_image_at_its_own(image_run, tmp_path):
     from gantk.data import read_image, write_png
     from gantk.translate import translate
