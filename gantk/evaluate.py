@@ -196,7 +196,7 @@ def evaluate(
         "direction": direction,
         "images": len(dataset.sides[source]) if unpaired else len(dataset),
         "task": "image" if num_classes is None else "segmentation",
-        "mode": "eval" if eval_mode else "paper test-time (batch statistics, dropout)",
+        "mode": "eval" if eval_mode else test_mode(model),
         "batch_size": batch_size,
         "seed": seed,
     }
@@ -254,6 +254,16 @@ def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: i
             raise
         del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
         raise DataError(f"{error} `{check}` checks every file of the dataset at once.", error.problems) from None
+
+
+def test_mode(model: TrainedModel) -> str:
+    """How the paper's test-time mode runs ``model``'s generators: with batch statistics and dropout, or, where
+    they have neither statistics to keep nor dropout (instance norm, say), as eval mode does."""
+    differs = any((isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats)
+                  or (isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0)
+                  for net in model.generators for m in net.modules())
+    return ("paper test-time (batch statistics, dropout)" if differs
+            else "paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)")
 
 
 def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,

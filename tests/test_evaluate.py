@@ -987,6 +987,8 @@ def test_unpaired_data_scores_the_outputs_against_the_other_sides_images(cycle_r
     shown = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(data), "--split", "train", "--direction",
                                          "BtoA", "--inception-weights", str(stand_in_weights), "--no-progress"])
     assert shown.exit_code == 0 and "direction: BtoA" in shown.output and "compared with the 5 images of the other side" in shown.output
+    assert "mode: paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)" \
+        in shown.output  # the recipe's instance norm
 
 
 def test_a_one_way_model_is_not_scored_backwards(image_run, no_weights):
