@@ -469,21 +469,22 @@ def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple
 def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: dict[str, str]) -> dict[str, float]:
     metrics: dict[str, float] = {}
     count = min(len(real), len(fake))
+    has = f"the split has {count}" if len(real) == len(fake) else f"there are {len(fake)} outputs and {len(real)} real images"
     if count >= 2:
         metrics["fid"] = frechet_distance(real, fake)
         metrics["kid"], kid_std = kernel_inception_distance(real, fake, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)
         if math.isfinite(kid_std):
             metrics["kid_std"] = kid_std
         else:
-            unavailable["kid_std"] = f"needs more than {KID_SUBSET_SIZE} images (subsets of that many), the split has {count}."
+            unavailable["kid_std"] = f"needs more than {KID_SUBSET_SIZE} images (subsets of that many), {has}."
     else:
-        unavailable["fid"] = unavailable["kid"] = f"needs at least 2 images, the split has {count}."
+        unavailable["fid"] = unavailable["kid"] = f"needs at least 2 images, {has}."
     for names, measure, k in ((("precision", "recall"), precision_recall, PR_NEIGHBOURS),
                               (("density", "coverage"), density_coverage, DC_NEIGHBOURS)):
         if count > k:
             metrics.update(zip(names, measure(real, fake, k)))
         else:
-            unavailable.update(dict.fromkeys(names, f"needs more than {k} images, the split has {count}."))
+            unavailable.update(dict.fromkeys(names, f"needs more than {k} images, {has}."))
     return metrics
 
 

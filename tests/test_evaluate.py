@@ -492,7 +492,7 @@ def test_neighbour_metrics_need_more_images_than_neighbours(count):
         for name in names:
             assert (name in metrics) == (count > k) and (name in unavailable) == (count <= k)
             if count <= k:
-                assert unavailable[name] == f"needs more than {k} images, the split has {count}."
+                assert unavailable[name] == f"needs more than {k} images, there are {count + 5} outputs and {count} real images."
 
 
 def test_extremes_keep_the_lowest_and_highest_scores_in_order_first_seen_on_ties():
@@ -989,6 +989,7 @@ def test_unpaired_data_scores_the_outputs_against_the_other_sides_images(cycle_r
     assert shown.exit_code == 0 and "direction: BtoA" in shown.output and "compared with the 5 images of the other side" in shown.output
     assert "mode: paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)" \
         in shown.output  # the recipe's instance norm
+    assert "needs more than 1000 images (subsets of that many), there are 4 outputs and 5 real images" in shown.output
 
 
 def test_a_one_way_model_is_not_scored_backwards(image_run, no_weights):

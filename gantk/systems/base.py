@@ -79,8 +79,8 @@ def check_discriminator_matches_objective(disc: str | None, objective: Objective
     """A discriminator needs an adversarial term and an adversarial term needs a discriminator."""
     if disc and objective.adversarial is None:
         raise OptionError(
-            f"--disc {disc} is set but the objective '{objective.spec}' has no adversarial term: "
-            "add one (e.g. bce+l1) or pass --disc none."
+            f"--disc {disc} is set but the objective '{objective.spec}' has no adversarial term: add one, such as "
+            f"bce+{objective.spec} or hinge+{objective.spec} (`gantk list objectives` lists them), or pass --disc none."
         )
     if not disc and objective.adversarial is not None:
         raise OptionError(
