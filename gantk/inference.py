@@ -14,7 +14,7 @@ from PIL import Image
 from .data.io import image_from_pil
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError, OptionError
-from .nn import check_choice, one_value_per_channel, padded_to_fit, size_rules
+from .nn import buffers_kept, check_choice, one_value_per_channel, padded_to_fit, size_rules
 from .plugins import Components
 from .systems.base import System
 from .tiling import check_tiling, translated_in_tiles
@@ -182,17 +182,10 @@ class TrainedModel:
             outputs = self.system.translate(inputs, direction=direction)
         return outputs[..., :height, :width] if pad else outputs
 
-    @contextlib.contextmanager
-    def buffers_kept(self) -> Iterator[None]:
+    def buffers_kept(self) -> contextlib.AbstractContextManager[None]:
         """Run the block, then put back the networks' buffers as they were before it (the running
         statistics that batch normalisation updates in the paper's test-time mode)."""
-        kept = {name: buffer.clone() for name, buffer in self.system.named_buffers()}
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for name, buffer in self.system.named_buffers():
-                    buffer.copy_(kept[name])
+        return buffers_kept(self.system)
 
     @contextlib.contextmanager
     def seeded(self, seed: int) -> Iterator[None]:

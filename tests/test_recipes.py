@@ -70,6 +70,24 @@ def test_the_domain_weights_scale_the_terms_that_give_back_each_domains_images(t
         Trainer(cycle_config(data, tmp_path / "bad", max_steps=1, recipe_opt={"weight_B": -1.0}), progress=False).fit()
 
 
+def test_cyclegan_samples_show_the_reconstructions_and_leave_training_as_it_was(tmp_path):
+    from PIL import Image
+
+    data = write_unaligned(tmp_path / "data")
+    runs = {}
+    for name, every in (("sampled", 1), ("unsampled", 100)):  # a U-Net with batch norm and dropout
+        settings = {**TINY, "max_steps": 3, "checkpoint_every": 3, "sample_every": every, "load_size": 72, "crop_size": 64,
+                    "gen_opt": {"ngf": 8, "norm": "batch", "dropout": 0.5}}  # 64 px: a U-Net of 6 levels, one with dropout
+        config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / name), gen="unet", **settings)
+        runs[name] = Trainer(config, progress=False)
+        runs[name].fit()
+    sampled, unsampled = runs["sampled"], runs["unsampled"]
+    for name, value in sampled.system.state_dict().items():  # batch statistics and dropout draws untouched
+        assert torch.equal(value, unsampled.system.state_dict()[name]), name
+    grid = Image.open(tmp_path / "sampled" / "samples" / "step-00000001.png")
+    assert grid.width == 6 * (64 + 2) + 2  # A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), 64 px crops
+
+
 def test_cyclegan_between_gray_and_colour(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle"), progress=False)

@@ -11,6 +11,7 @@ import contextlib
 import math
 from typing import Any, Iterable, Iterator
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -115,6 +116,19 @@ def output_activation(name: str) -> nn.Module:
     """The generator's last layer: ``"tanh"`` for images in [-1, 1], ``"none"`` for raw logits."""
     check_choice("final_activation", name, FINAL_ACTIVATIONS)
     return nn.Tanh() if name == "tanh" else nn.Identity()
+
+
+@contextlib.contextmanager
+def buffers_kept(module: nn.Module) -> Iterator[None]:
+    """Run the block, then put back ``module``'s buffers as they were before it (the running statistics that
+    batch normalisation updates in training mode)."""
+    kept = {name: buffer.clone() for name, buffer in module.named_buffers()}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, buffer in module.named_buffers():
+                buffer.copy_(kept[name])
 
 
 @contextlib.contextmanager

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
+from ..nn import buffers_kept
 from ..objectives.base import LossContext
 from ..objectives.cycle import CycleLoss, IdentityLoss
 from ..objectives.spec import ObjectiveSet
@@ -120,7 +122,13 @@ class CycleSystem(System):
         return losses
 
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
-        return [batch["A"], outputs["fake_B"].detach(), batch["B"], outputs["fake_A"].detach()]
+        """A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), as the reference's visuals show them; the
+        reconstructions leave the networks' statistics and the random stream as training left them."""
+        fake_B, fake_A = outputs["fake_B"].detach(), outputs["fake_A"].detach()
+        devices = [fake_B.device] if fake_B.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices), buffers_kept(self):
+            reconstructed_A, reconstructed_B = self.networks["G_BA"](fake_B), self.networks["G_AB"](fake_A)
+        return [batch["A"], fake_B, reconstructed_A, batch["B"], fake_A, reconstructed_B]
 
     def check_direction(self, direction: str) -> None:
         if direction not in DIRECTIONS:
