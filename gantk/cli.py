@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .cli_options import CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, DeviceName, given_flags, train_flags
+from .cli_options import CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, train_flags
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning, OptionError
@@ -174,11 +174,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
               help="crop: run and write at the training crop size (its shorter side, for a model trained with --resize "
                    "short-side; each input's own size for --resize none); original: resize the outputs back to each input's "
                    "size; native: run at each input's own size (padded to the generator's multiple).")
-@click.option("--tile", type=click.IntRange(min=1), default=None,
-              help="Run the model on square tiles of this side, blended where they overlap, so that large inputs (--size "
-                   "native) translate in the memory of one tile; a multiple of the generator's size multiple.")
-@click.option("--tile-overlap", type=click.IntRange(min=0), default=None,
-              help="Pixels neighbouring tiles share, where their outputs are blended.  [default: a quarter of --tile]")
+@TILE
+@TILE_OVERLAP
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
     """Translate one image or a folder of images with a trained model."""

@@ -100,6 +100,11 @@ LAST_WEIGHTS = click.option("--last-weights", "average", is_flag=True, flag_valu
                             help="Run the generators' last weights where the run also kept an average of them (--ema-decay).")
 EVAL_MODE = click.option("--eval-mode", is_flag=True,
                          help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
+TILE = click.option("--tile", type=click.IntRange(min=1), default=None,
+                    help="Run the model on square tiles of this side, blended where they overlap, so that large inputs (--size "
+                         "native) run in the memory of one tile; a multiple of the generator's size multiple.")
+TILE_OVERLAP = click.option("--tile-overlap", type=click.IntRange(min=0), default=None,
+                            help="Pixels neighbouring tiles share, where their outputs are blended.  [default: a quarter of --tile]")
 
 
 class SeedList(click.ParamType):

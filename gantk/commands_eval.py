@@ -8,7 +8,10 @@ from typing import Any
 
 import click
 
-from .cli_options import CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, DeviceName, IgnoreLabelOrNone, SeedList, given_flags, train_flags, with_options
+from .cli_options import (
+    CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
+    train_flags, with_options,
+)
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
@@ -38,6 +41,12 @@ eval_options = with_options(EVAL_OPTIONS)
 @eval_options
 @LAST_WEIGHTS
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
+@click.option("--size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
+              help="crop: score at the training crop size (as validation does); original: resize the outputs back to each "
+                   "target's own size and score there (segmentation benchmarks score so); native: run the model at each "
+                   "input's own size.")
+@TILE
+@TILE_OVERLAP
 @click.option("--seed", "eval_seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
 @click.option("--device", type=DeviceName(), default="auto", show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data-loading processes.")
@@ -80,6 +89,9 @@ def result_table(result: dict[str, Any]) -> str:
         f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: {result['images']} images",
         f"direction: {result['direction']}, mode: {result['mode']}, batch {result['batch_size']}",
     ]
+    if result.get("size", "crop") != "crop" or result.get("tile"):
+        tiles = f", in tiles of {result['tile']} sharing {result['tile_overlap']} px" if result.get("tile") else ""
+        lines.append(f"size: {result.get('size', 'crop')}{tiles}")
     if (decay := result["model"].get("ema_decay")) is not None:
         lines.append(f"weights: the average kept with --ema-decay {decay}")
     if result.get("ignore_label") is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
@@ -39,7 +39,9 @@ from .nn import check_choice
 from .plugins import Components, default_components
 from .report import Extremes, check_report_dir, write_report
 from .systems import targets
+from .tiling import check_tiling
 from .train.config import CHOICES
+from .translate import TRANSLATE_SIZES, resized_back
 
 FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
@@ -60,6 +62,9 @@ def evaluate(
     split: str = "test",
     direction: str = "AtoB",
     batch_size: int = 1,
+    size: str = "crop",
+    tile: int | None = None,
+    tile_overlap: int | None = None,
     device: str | torch.device | None = None,
     eval_mode: bool | None = None,
     average: bool | None = None,
@@ -94,6 +99,13 @@ def evaluate(
         direction: ``AtoB`` scores the model's translation; ``BtoA`` the reverse one of a two-way
             model (CycleGAN), from the data's B images to its A images.
         batch_size: images per forward pass of the generator.
+        size: ``"crop"`` scores at the training crop size (as validation does: inputs and targets resized to it);
+            ``"original"`` runs the model there, resizes its outputs back to each target's own size (as
+            ``gantk translate --size original`` does) and scores them there, as segmentation benchmarks score;
+            ``"native"`` runs the model at each input's own size (padded to the generator's multiple) and scores
+            at that size. Images of different sizes then need a ``batch_size`` of 1.
+        tile: run the model on square tiles of this side, ``tile_overlap`` pixels shared between neighbours
+            (see :meth:`gantk.inference.TrainedModel.translate`), for large images with ``size="native"``.
         device: ``auto`` (the default: CUDA when available), ``cpu``, ``cuda``, ``cuda:N`` or a
             ``torch.device``; for a checkpoint only.
         eval_mode: deterministic inference instead of the paper's test-time behaviour (default
@@ -120,18 +132,27 @@ def evaluate(
     if report_dir is not None:
         check_report_dir(report_dir)
     check_choice("direction", direction, CHOICES["direction"])
+    check_choice("size", size, TRANSLATE_SIZES)
     model = loaded_model(checkpoint, device, eval_mode, components, average)
+    if tile is not None:
+        tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
+    elif tile_overlap is not None:
+        raise OptionError(f"--tile-overlap {tile_overlap} is the pixels tiles share, and no --tile is given: add --tile, or drop "
+                          "--tile-overlap.")
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
     if ignore_label not in (None, "none"):
         if num_classes is None:
             raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
                               f"{checkpoint} is an image model: drop it.")
-    dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label)
+    dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label, own_size=size != "crop")
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:
         raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
                         "drop --report (gantk translate writes the outputs).")
+    if unpaired and size != "crop":
+        raise OptionError(f"--size {size} scores outputs against their targets at the targets' own size, and the unpaired data "
+                          f"{data} has none (FID and KID resize every image to InceptionV3's): drop --size.")
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     warn_of_training_images(model.trained_on, data, split, dataset, source, components)
     if num_classes is None:
@@ -145,7 +166,7 @@ def evaluate(
     # (the crop size, or without one the load size, and how) and the channels it is matched to.
     cache_key = (
         str(Path(data).resolve()), dataset.format, split, config.get("crop_size") or config.get("load_size"),
-        config.get("resize", "square"),
+        config.get("resize", "square"), size,
         config.get("direction", "AtoB"), direction, config["channels"].get(target), features.sha1,
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
@@ -166,9 +187,15 @@ def evaluate(
                     else:
                         collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
         else:
-            for batch in batches(dataset, "eval"):
-                inputs = model.inputs(batch[source], direction)
-                outputs = model.translate(inputs, direction, pad=True)  # images kept in shape (--resize short-side) need it
+            at_training_size = (open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label)
+                                if size == "original" else None)
+            for batch in batches(WithInputsAt(dataset, at_training_size, source), "eval"):
+                inputs = model.inputs(batch[source], direction)  # as scored and shown
+                run_on = model.inputs(batch["resized"], direction) if at_training_size is not None else inputs
+                # pad: images kept in shape (--resize short-side or none, --size native) need it
+                outputs = model.translate(run_on, direction, pad=True, tile=tile, overlap=tile_overlap)
+                if at_training_size is not None:
+                    outputs = resized_back(outputs, *inputs.shape[-2:])
                 truth = batch[target].to(model.device)
                 if num_classes is None:
                     truth = match_channels(truth, outputs.shape[1])
@@ -198,6 +225,9 @@ def evaluate(
         "task": "image" if num_classes is None else "segmentation",
         "mode": "eval" if eval_mode else test_mode(model),
         "batch_size": batch_size,
+        "size": size,
+        "tile": tile,
+        "tile_overlap": tile_overlap,
         "seed": seed,
     }
     if unpaired:
@@ -275,6 +305,21 @@ def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tenso
         **{key: targets.shown(value[None], num_classes)[0].cpu() for key, value in shown.items()},
         "error": error.cpu(),
     }
+
+
+class WithInputsAt(Dataset):
+    """The items of ``dataset``, each also with its ``source`` image as ``resized`` holds it (``"resized"``) where
+    ``resized`` is given: inputs at the training size beside items at their own size."""
+
+    def __init__(self, dataset: Dataset, resized: Dataset | None, source: str):
+        self.dataset, self.resized, self.source = dataset, resized, source
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.dataset[index]
+        return item if self.resized is None else {**item, "resized": self.resized[index][self.source]}
 
 
 class FeatureCollector:
@@ -367,15 +412,16 @@ def _naming_the_models_ignore_label(label: int | None) -> Iterator[None]:
 
 def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
-    *, ignore_label: int | str | None = None,
+    *, ignore_label: int | str | None = None, own_size: bool = False,
 ):
-    """The dataset split a checkpoint is evaluated on, at the model's training size, without augmentation; a mask
+    """The dataset split a checkpoint is evaluated on, at the model's training size (each image's own size with
+    ``own_size``), without augmentation; a mask
     model's masks read with ``ignore_label`` where given (``"none"``: without one), else with the model's. An error with a ``data_format``
     that does not look like the dataset's says so."""
     if data_format is None:
-        return _open_eval_split(data, config, split, detect_format(data, split, components), components, ignore_label)
+        return _open_eval_split(data, config, split, detect_format(data, split, components), components, ignore_label, own_size)
     try:
-        return _open_eval_split(data, config, split, data_format, components, ignore_label)
+        return _open_eval_split(data, config, split, data_format, components, ignore_label, own_size)
     except DataError as error:
         components = components or default_components()
         if not Path(data).is_dir() or detects(get_format(data_format, components), Path(data), components):
@@ -390,7 +436,7 @@ def open_eval_split(
 
 
 def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_format: str, components: Components | None,
-                     ignore_label: int | str | None):
+                     ignore_label: int | str | None, own_size: bool):
     layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
     wanted_kind = "images" if config.get("num_classes") is None else "masks"
@@ -436,7 +482,8 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         )
     options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
         "direction": config.get("direction", "AtoB")}
-    sizes = {"load_size": config.get("load_size"), "crop_size": config.get("crop_size"), "resize": config.get("resize", "square")}
+    sizes = {"load_size": None if own_size else config.get("load_size"), "crop_size": None if own_size else config.get("crop_size"),
+             "resize": config.get("resize", "square")}
     dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
     if not unpaired:
         return dataset

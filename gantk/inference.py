@@ -152,7 +152,7 @@ class TrainedModel:
         Raises:
             DataError: inputs unlike those :meth:`inputs` gives (another dtype, shape or number of channels);
                 without ``pad`` or ``tile``, inputs of a size the generators do not take.
-            OptionError: a tile the generators do not take, or an overlap not in [0, tile).
+            OptionError: a tile the generators do not take, or an overlap not from 0 to half the tile.
         """
         channels = self._input_channels(direction)
         if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype in FLOAT_INPUTS and inputs.shape[1] == channels):

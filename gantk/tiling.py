@@ -7,6 +7,7 @@ weighted mean of the tiles that cover it: seams fade across the overlap instead 
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import torch
@@ -17,18 +18,20 @@ from .errors import OptionError
 
 def check_tiling(tile: int, overlap: int | None, multiple: int, smallest: int) -> int:
     """The overlap to use with square tiles of side ``tile`` (``None``: a quarter of the tile), after checking
-    that the generators take such tiles (sides that are multiples of ``multiple``, at least ``smallest``)."""
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+    that the generators take such tiles (sides that are multiples of ``multiple``, at least ``smallest``) and that
+    the overlap is at most half the tile (more covers each pixel with three tiles or more a side, for nothing)."""
+    if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
         raise OptionError(f"tile (--tile) is the side of the square tiles in pixels, a positive integer, got {tile!r}.")
+    tile = int(tile)
     if tile % multiple or tile < smallest:
         fitting = max(smallest + -smallest % multiple, tile + -tile % multiple)
         raise OptionError(f"tile (--tile) {tile} does not fit the generators: they take sides that are multiples of {multiple} "
                           f"and at least {smallest} px; use --tile {fitting}, say.")
     overlap = tile // 4 if overlap is None else overlap
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < tile:
-        raise OptionError(f"tile overlap (--tile-overlap) is the pixels neighbouring tiles share, from 0 to less than the "
-                          f"tile's {tile}, got {overlap!r}; the default is a quarter of the tile ({tile // 4}).")
-    return overlap
+    if isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral) or not 0 <= overlap <= tile // 2:
+        raise OptionError(f"tile overlap (--tile-overlap) is the pixels neighbouring tiles share, from 0 to half the tile's "
+                          f"{tile}, {tile // 2}, got {overlap!r}; the default is a quarter of the tile ({tile // 4}).")
+    return int(overlap)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

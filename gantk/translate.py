@@ -169,8 +169,7 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
     """Write the output for the input image at ``path`` (and its overlay); returns the files written."""
     if original_size:
         info = probe(path)
-        output = F.interpolate(output.float(), size=(info.height, info.width), mode="bilinear", align_corners=False,
-                               antialias=True)  # no aliasing where an output is shrunk back
+        output = resized_back(output, info.height, info.width)
         if overlay:  # blended over the original image, not the resized one
             image = model.inputs(read_image(path)[None], direction)
     names = output_names(path, output_dir, overlay)
@@ -182,6 +181,12 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
         written.append(write_png(blended[0], names[1]))
     return written
+
+
+def resized_back(outputs: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``outputs`` (images, or class probabilities) resized to ``height`` x ``width``: bilinearly, antialiased where
+    they shrink."""
+    return F.interpolate(outputs.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
 
 
 def output_names(path: Path, output_dir: Path, overlay: bool) -> list[Path]:

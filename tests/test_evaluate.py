@@ -1037,3 +1037,51 @@ def test_ssim_of_images_too_small_for_its_window_is_listed_as_unavailable(image_
     result = evaluate(run, pairs, progress=False)
     assert "ssim" not in result["metrics"] and "psnr" in result["metrics"]
     assert result["unavailable"]["ssim"] == "needs images of at least 33x33 px (its window), and 6 of the 6 scored are smaller."
+
+
+@pytest.mark.parametrize("size", ["original", "native"])
+def test_masks_are_scored_at_their_own_size(mask_run, size):
+    """original: the model runs at the training size and its probabilities are resized back to each mask's;
+    native: it runs at each image's own size. Either way the masks are scored as they are (40 px, not 32)."""
+    from gantk.metrics import SegmentationScores
+
+    run, data = mask_run
+    model = TrainedModel.load(run, eval_mode=True)
+    result = evaluate(model, data, split="train", size=size, progress=False)
+    trained_size = open_eval_split(data, model.config, "train")
+    own = open_eval_split(data, model.config, "train", own_size=True)
+    scores = SegmentationScores(model.num_classes)
+    for index in range(len(own)):
+        mask = own[index]["B"][None]
+        assert mask.shape[-2:] == (40, 40) and trained_size[index]["B"].shape[-2:] == (32, 32)
+        if size == "original":
+            outputs = model.translate(model.inputs(trained_size[index]["A"][None]))
+            outputs = torch.nn.functional.interpolate(outputs, size=(40, 40), mode="bilinear", antialias=True)
+        else:
+            outputs = model.translate(model.inputs(own[index]["A"][None]), pad=True)  # padded to 64, cropped back
+        scores.update(outputs, mask)
+    expected = scores.compute()
+    assert result["metrics"]["mean_iou"] == pytest.approx(expected["mean_iou"])
+    assert result["metrics"]["pixel_accuracy"] == pytest.approx(expected["pixel_accuracy"])
+    assert (result["size"], result["tile"]) == (size, None)
+    assert result["metrics"] != evaluate(model, data, split="train", progress=False)["metrics"]  # at the crop size
+
+
+def test_eval_at_native_size_in_tiles_and_its_refusals(image_run, cycle_run, tmp_path):
+    run, data = image_run
+    model = TrainedModel.load(run, eval_mode=True)
+    tiled = evaluate(model, data, split="train", size="native", tile=32, tile_overlap=8, progress=False)
+    whole = evaluate(model, data, split="train", size="native", progress=False)
+    assert (tiled["tile"], tiled["tile_overlap"]) == (32, 8) and tiled["metrics"]["l1"] != whole["metrics"]["l1"]
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(data), "--split", "train", "--size",
+                                          "native", "--tile", "32", "--eval-mode", "--no-progress"])
+    assert result.exit_code == 0 and "size: native, in tiles of 32 sharing 8 px" in result.output, result.output
+    with pytest.raises(OptionError, match="--tile 64, say"):
+        evaluate(model, data, split="train", size="native", tile=48, progress=False)
+    with pytest.raises(OptionError, match="no --tile is given"):
+        evaluate(model, data, split="train", tile_overlap=8, progress=False)
+    with pytest.raises(OptionError, match="size='whole' is not valid"):
+        evaluate(model, data, split="train", size="whole", progress=False)
+    cycle, unpaired = cycle_run
+    with pytest.raises(OptionError, match="--size original scores outputs against their targets at the targets' own size"):
+        evaluate(cycle, unpaired, split="train", size="original", progress=False)

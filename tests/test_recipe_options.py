@@ -314,6 +314,9 @@ def test_a_run_resumes_and_loads_after_its_recipe_gained_and_lost_options(pairs,
         "recipe 'clipped' has options the run was trained without; they take their defaults: every=2.",
     ]
     assert system.config["recipe_opt"] == {"clip": 0.05, "every": 2}
+    with pytest.warns(GantkWarning) as caught:  # loaded to translate: told of what it lost only
+        ckpt.system_from_checkpoint(ckpt.list_checkpoints(tmp_path / "run")[0], components=changed, to_translate=True)
+    assert [str(w.message).split(",")[0] for w in caught] == ["recipe 'clipped' no longer takes note='x'"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the newest checkpoint holds the options as they are now
         ckpt.system_from_checkpoint(tmp_path / "run", components=changed)

@@ -2,6 +2,7 @@
 
 import doctest
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -24,7 +25,7 @@ def image_run(tmp_path_factory):
     return Trainer(config, progress=False).fit()
 
 
-@pytest.mark.parametrize("tile, overlap", [(32, 0), (32, 8), (64, 16), (64, 63)])
+@pytest.mark.parametrize("tile, overlap", [(32, 0), (32, 8), (64, 16), (64, 32)])
 def test_tiles_cover_every_side_and_neighbours_share_the_overlap(tile, overlap):
     for length in range(1, 300):
         starts = tile_starts(length, tile, overlap)
@@ -75,10 +76,11 @@ def test_tile_outputs_blend_across_the_overlap_without_a_seam():
 def test_tiling_options_are_checked_against_the_generators():
     assert check_tiling(64, None, 32, 32) == 16  # a quarter of the tile
     assert check_tiling(64, 0, 32, 32) == 0
+    assert check_tiling(np.int64(64), np.int64(32), 32, 32) == 32  # sizes computed with numpy
     for tile, overlap, message in [(48, None, "tile \\(--tile\\) 48 does not fit the generators: they take sides that are multiples "
                                                "of 32 and at least 32 px; use --tile 64, say"),
                                    (16, None, "use --tile 32, say"), (0, None, "a positive integer, got 0"),
-                                   (64, 64, "from 0 to less than the tile's 64, got 64"), (64, -1, "got -1")]:
+                                   (64, 33, "from 0 to half the tile's 64, 32, got 33"), (64, -1, "got -1")]:
         with pytest.raises(OptionError, match=message):
             check_tiling(tile, overlap, 32, 32)
 

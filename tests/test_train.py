@@ -1820,6 +1820,8 @@ def test_training_reads_and_checks_only_the_splits_it_uses(tmp_path):
     with pytest.raises(DataError, match="testB/: folder missing"):
         check_dataset(unaligned)
     assert set(check_dataset(unaligned, splits=["train"]).splits) == {"train"}
+    with pytest.raises(OptionError, match="splits is a list of split names, got the string 'train': pass \\['train'\\]"):
+        check_dataset(unaligned, splits="train")
     run = Trainer(tiny_config(unaligned, tmp_path / "cycle", recipe="cyclegan", gen="resnet6", max_steps=1), progress=False).fit()
     assert ckpt.load_checkpoint(run)["step"] == 1
 

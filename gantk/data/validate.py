@@ -102,7 +102,8 @@ def check_dataset(
         format: format name; ``None`` detects it.
         components: plugin components to look the format up in (default: the process-wide ones).
         progress: count the files checked on a progress bar, once checking takes 2 s.
-        splits: the splits to check and summarise (those the data has, and an unsplit layout); ``None``: all.
+        splits: the names of the splits to check and summarise (those of them the data has, and an unsplit layout);
+            ``None``: all.
             A format whose ``validate`` takes no ``splits`` is checked whole, and summarised for these.
         count_classes: count the pixels of each class in the training masks (split ``train``, or the root's
             masks), and give the median-frequency class weights of those counts; the masks are read again.
@@ -117,6 +118,8 @@ def check_dataset(
         dataset: ...
         format:  paired (...)
     """
+    if isinstance(splits, str):
+        raise OptionError(f"splits is a list of split names, got the string {splits!r}: pass [{splits!r}].")
     root = require_root(root)
     data_format = get_format(format or detect_format(root, components=components), components)
     if options.get("ignore_label") is not None and data_format.paired_targets != "masks":

@@ -394,9 +394,9 @@ def network_defaults(system_config: dict[str, Any], components: Components) -> d
     return found
 
 
-def recipe_options(saved: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+def recipe_options(saved: dict[str, Any], recipe: Recipe, *, warn_added: bool = True) -> dict[str, Any]:
     """A checkpoint's options of ``recipe`` as the recipe takes them now: options it gained since the
-    run take their defaults, options it dropped are left out (each with a warning)."""
+    run take their defaults (with a warning, unless not ``warn_added``), options it dropped are left out (with one)."""
     gone = [f"{key}={value!r}" for key, value in saved.items() if key not in recipe.options]
     added = {key: plain(value) for key, value in recipe.options.items() if key not in saved}
     if gone:
@@ -406,7 +406,7 @@ def recipe_options(saved: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
             GantkWarning,
             stacklevel=3,
         )
-    if added:
+    if added and warn_added:
         warnings.warn(
             f"recipe '{recipe.name}' has options the run was trained without; they take their defaults: "
             f"{', '.join(f'{key}={value!r}' for key, value in added.items())}.",
@@ -416,19 +416,20 @@ def recipe_options(saved: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
     return {**{key: value for key, value in saved.items() if key in recipe.options}, **added}
 
 
-def system_from_config(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False) -> System:
+def system_from_config(system_config: dict[str, Any], components: Components | None = None, *, for_checkpoint: bool = False,
+                       warn_added: bool = True) -> System:
     """Rebuild the system described by a checkpoint's ``system`` entry (weights not loaded).
 
     With ``for_checkpoint`` the weights will come from a checkpoint: each network is built with the
     defaults it was trained with (see :func:`network_defaults`), the options a component lists
     in its factory's ``starting_weight_options`` (such as smp's pretrained ``encoder_weights``)
     keep their defaults: no pretrained file is needed to load a trained model; and the recipe's
-    options are those it takes now (see :func:`recipe_options`).
+    options are those it takes now (see :func:`recipe_options`, which warns of those added unless not ``warn_added``).
     """
     components = components or default_components()
     recipe = components.create("recipe", system_config["recipe"])
     if for_checkpoint:
-        system_config = {**system_config, "recipe_opt": recipe_options(system_config["recipe_opt"], recipe)}
+        system_config = {**system_config, "recipe_opt": recipe_options(system_config["recipe_opt"], recipe, warn_added=warn_added)}
         for kind, name_key, options_key in NETWORK_KEYS:
             if system_config.get(name_key) in components.registry(kind):
                 entry = components.registry(kind).get(system_config[name_key])
@@ -567,7 +568,8 @@ def system_from_checkpoint(path: str | Path, map_location: str | torch.device = 
     """The trained system of a checkpoint, with its weights, and the checkpoint payload (the caller's random
     state is left as it was: the weights the networks are built with are replaced). ``to_translate``:
     a discriminator or loss term that no loaded plugin provides is stood in for (translating runs neither;
-    see :mod:`gantk.train.stand_ins`)."""
+    see :mod:`gantk.train.stand_ins`), and recipe options added since the run keep their defaults unwarned
+    (their defaults keep what the model computes; a resumed run is told)."""
     payload = load_checkpoint(path, map_location)
     check_entries(payload, MODEL_ENTRIES)
     components = components or default_components()
@@ -575,6 +577,6 @@ def system_from_checkpoint(path: str | Path, map_location: str | torch.device = 
         built_from = stand_ins.with_stand_ins(payload, components) if to_translate else components
         check_weights_fit(payload["system"], built_from, payload["system_state"], payload["path"])
         with torch.random.fork_rng(devices=[]):  # networks are built on the CPU
-            system = system_from_config(payload["system"], built_from, for_checkpoint=True)
+            system = system_from_config(payload["system"], built_from, for_checkpoint=True, warn_added=not to_translate)
     load_system_state(system, stand_ins.without_stand_in_state(system, payload["system_state"]), payload["path"])
     return system, payload

@@ -286,7 +286,7 @@ class Trainer:
         """The training set and, with ``val_every``, the held-out validation set. The splits they read, and those
         of ``also_check``, are validated first (``self.summary``, counting the files checked on a bar with
         ``progress``) unless the ``summary`` given covers them; other splits are not read, so their problems
-        do not stop training."""
+        do not stop training (but for their masks' values, which the class count reads)."""
         config = self.config
         root = config.data or demo_dataset_dir()
         if self.resume_from is not None and not Path(root).exists():
