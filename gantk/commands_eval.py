@@ -128,11 +128,13 @@ def result_table(result: dict[str, Any]) -> str:
               help="Train each cell once per seed (e.g. 0,1,2); the table shows the mean and standard deviation over them.")
 @eval_options
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
+@click.option("--eval-size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
+              help="Where each cell is scored: at the training crop size, or at each target's own size (see gantk eval --size).")
 @click.option("--eval-seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def ablate_command(grid_spec: str | None, data: str | None, out: str | None, list_grids: bool, config_file: str | None,
-                   seeds: list[int] | None, split: str, eval_mode: bool, eval_batch_size: int, inception_weights: str | None,
-                   eval_seed: int, progress: bool, **flags: Any) -> None:
+                   seeds: list[int] | None, split: str, eval_mode: bool, eval_batch_size: int, eval_size: str,
+                   inception_weights: str | None, eval_seed: int, progress: bool, **flags: Any) -> None:
     """Train and evaluate a grid of compositions with the same seed, steps and data; finished cells are skipped.
 
     \b
@@ -157,6 +159,6 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
         run_ablation(
             load_grid(grid_spec), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
-            eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size,
+            eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size, "size": eval_size,
                           "inception_weights": inception_weights, "seed": eval_seed},
         )

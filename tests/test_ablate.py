@@ -89,6 +89,15 @@ def test_other_evaluation_settings_evaluate_again_without_training(study, monkey
     assert result.output.count("trained earlier (step 2), scored with other evaluation settings or weights (or by an earlier gantk): evaluating again") == 2
     assert json.loads((out / "l1" / "eval.json").read_text())["mode"] == "eval"
     assert seeds == [5] * 4  # each cell's evaluation and its samples.png column
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode", "--eval-seed", "5", "--eval-size",
+                    "original")
+    assert result.exit_code == 0 and result.output.count("evaluating again") == 2, result.output
+    assert json.loads((out / "l1" / "eval.json").read_text())["size"] == "original"
+    assert "evaluation mode: eval, scored at size original" in (out / "results.md").read_text()
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode", "--eval-seed", "5")
+    assert result.exit_code == 0 and result.output.count("evaluating again") == 2, result.output  # back at the crop size
+    again = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode", "--eval-seed", "5")
+    assert again.output.count("finished earlier, skipped") == 2  # the crop size is not recorded: cells scored before keep theirs
 
 
 

@@ -151,6 +151,7 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         f"Data: `{data}` (split {first['split']}, {first['images']} images"
         + (f", pixels of mask value {first['ignore_label']} ignored" if first.get("ignore_label") is not None else "")
         + f"); {steps_text(results)}; evaluation mode: {first['mode']}"
+        + (f", scored at size {first['size']}" if first.get("size", "crop") != "crop" else "")
         + (f"; {seeds}." if (seeds := seeds_text(results)) else "."),
         "",
         *([f"Settings of every cell: {table_text(settings_text(every))}.", ""] if every else []),

@@ -27,6 +27,8 @@ from .outputs import STUDY_FILES, write_outputs
 EVAL_FILE = run_files.EVAL
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.
 EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "seed": 0}
+# Evaluation settings added since: recorded only where set, so that cells scored before them keep their scores.
+LATER_EVALUATION_DEFAULTS = {"size": "crop", "tile": None, "tile_overlap": None}
 # What eval_options may hold: evaluate's options but those the study gives each cell.
 EVAL_OPTIONS = frozenset(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache"}
 
@@ -82,6 +84,8 @@ def run_ablation(
     check_shared_loss_options(grid, common, components)
     check_study_dir(grid, out)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
+    evaluation |= {key: eval_options[key] for key, default in LATER_EVALUATION_DEFAULTS.items()
+                   if eval_options.get(key, default) != default}
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
     feature_cache: dict = {}
     results = []
