@@ -317,9 +317,9 @@ class WithInputsAt(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.dataset[index]
-        return item if self.resized is None else {**item, "resized": self.resized[index][self.source]}
+    def __getitem__(self, key: Any) -> dict[str, Any]:  # an index, or the sampler's (index, seed)
+        item = self.dataset[key]
+        return item if self.resized is None else {**item, "resized": self.resized[key][self.source]}
 
 
 class FeatureCollector:

@@ -136,6 +136,24 @@ def test_images_vgg_cannot_see_are_refused(vgg_file, shape, found):
         PerceptualLoss(weights=str(vgg_file)).generator_loss(context(torch.zeros(shape), torch.zeros(shape)))
 
 
+@pytest.mark.parametrize("channels_b, crop, message", [
+    (4, 32, "vgg compares RGB or grey images, and the data's targets have 4 channels"),
+    (3, 8, "vgg compares images of at least 16 px a side (VGG19 pools them four times before relu5_1), and --crop-size is 8"),
+])
+def test_images_vgg_cannot_see_are_refused_before_training(tmp_path, channels_b, crop, message):
+    from gantk.data.io import write_png
+
+    data = write_paired(tmp_path / "pairs", count=2, size=40)
+    for path in (data / "B").iterdir():
+        write_png(torch.full((channels_b, 40, 40), 128, dtype=torch.uint8), path)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), loss="bce+l1+vgg", crop_size=crop, load_size=crop + 4,
+                         gen="encoder-decoder", gen_opt={"ngf": 8, "num_downs": 3}, disc="pixel", disc_opt={"ndf": 8}, workers=0,
+                         max_steps=1)
+    with pytest.raises(OptionError, match=re.escape(message)):
+        Trainer(config, progress=False).fit()
+    assert not list((tmp_path / "run").glob("checkpoint-*"))
+
+
 def test_masks_are_refused_before_training(tmp_path):
     data = write_segmentation(tmp_path / "seg")
     refused = CliRunner().invoke(cli, ["train", "--recipe", "seg", "--loss", "ce+vgg", "--data", str(data), "--out", str(tmp_path / "run")])

@@ -225,7 +225,8 @@ class Objective(nn.Module):
     (``gantk train --cuda-graph``); ``None`` for a term computed from its inputs alone.
     A method returning ``None`` means the term does not take part in that step. ``prepare`` loads what a term
     needs before training starts; ``check_classes``
-    refuses options that do not fit the data's mask classes, before training starts.
+    refuses options that do not fit the data's mask classes, and ``check_images`` images a term cannot score,
+    before training starts.
     """
 
     adversarial: ClassVar[bool] = False
@@ -254,3 +255,8 @@ class Objective(nn.Module):
     def check_classes(self, num_classes: int) -> None:
         """Raise :class:`~gantk.errors.OptionError` when the term's options do not suit masks of
         ``num_classes`` classes (a weight per class, say); called once, on mask data. Accepts any by default."""
+
+    def check_images(self, channels: int, crop_size: int | None) -> None:
+        """Raise :class:`~gantk.errors.OptionError` when the term cannot score target images of ``channels``
+        channels cropped to ``crop_size`` px (``None``: images keep their size); called once, on image data,
+        before training starts. Accepts any by default."""

@@ -105,9 +105,17 @@ class PerceptualLoss(Objective):
                                   f"it as given, and a resumed run may start in another folder: give {path.resolve()}.")
             object.__setattr__(self, "network", vgg19_features(path, given=self.weights is not None))
 
+    def check_images(self, channels: int, crop_size: int | None) -> None:
+        if channels not in (1, 3):
+            raise OptionError(f"vgg compares RGB or grey images, and the data's targets have {channels} channels: drop vgg "
+                              "from --loss, or train on RGB or grey targets.")
+        if crop_size is not None and crop_size < SMALLEST_SIDE:
+            raise OptionError(f"vgg compares images of at least {SMALLEST_SIDE} px a side (VGG19 pools them four times before "
+                              f"relu5_1), and --crop-size is {crop_size}: raise it to {SMALLEST_SIDE} or more, or drop vgg from --loss.")
+
     def vgg_features(self, images: Tensor) -> list[Tensor]:
         """The weighted taps' features of ``images`` (``N x C x H x W`` in [-1, 1], 1 or 3 channels)."""
-        if images.shape[1] not in (1, 3) or min(images.shape[-2:]) < SMALLEST_SIDE:
+        if images.shape[1] not in (1, 3) or min(images.shape[-2:]) < SMALLEST_SIDE:  # images that keep their own size
             raise OptionError(f"vgg compares RGB or grey images of at least {SMALLEST_SIDE} px, got {images.shape[1]} channels "
                               f"of {images.shape[-2]}x{images.shape[-1]}: drop vgg from --loss.")
         self.prepare()

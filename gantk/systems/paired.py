@@ -51,8 +51,11 @@ class PairedSystem(System):
         self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
         mask_terms = [t.name for t in self.objective.terms if t.objective.needs_masks]
         image_terms = [t.name for t in self.objective.terms if t.objective.needs_images]
-        for term in self.objective.terms if self.num_classes is not None else ():
-            term.objective.check_classes(self.num_classes)
+        for term in self.objective.terms:
+            if self.num_classes is not None:
+                term.objective.check_classes(self.num_classes)
+            else:
+                term.objective.check_images(channels["B"], config.get("crop_size"))
         if self.num_classes is None and mask_terms:
             raise OptionError(
                 f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but the "
