@@ -134,11 +134,7 @@ def evaluate(
     check_choice("direction", direction, CHOICES["direction"])
     check_choice("size", size, TRANSLATE_SIZES)
     model = loaded_model(checkpoint, device, eval_mode, components, average)
-    if tile is not None:
-        tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
-    elif tile_overlap is not None:
-        raise OptionError(f"--tile-overlap {tile_overlap} is the pixels tiles share, and no --tile is given: add --tile, or drop "
-                          "--tile-overlap.")
+    tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
     if ignore_label not in (None, "none"):

@@ -165,11 +165,9 @@ class TrainedModel:
         inputs = inputs.to(self.device)
         height, width = inputs.shape[-2:]
         multiple, smallest = self.size_multiple, self.min_input_size
+        overlap = check_tiling(tile, overlap, multiple, smallest)
         if tile is not None:
-            overlap = check_tiling(tile, overlap, multiple, smallest)
             return translated_in_tiles(lambda part: self.translate(part, direction, pad=True), inputs, tile, overlap)
-        if overlap is not None:
-            raise OptionError(f"overlap {overlap!r} is the pixels tiles share, and no tile is given: pass tile as well, or drop overlap.")
         if not pad and (height % multiple or width % multiple or min(height, width) < smallest):
             raise DataError(
                 f"the model takes sides that are multiples of {multiple} and at least {smallest} px, got {height}x{width}: "

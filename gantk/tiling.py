@@ -16,10 +16,16 @@ from torch import Tensor
 from .errors import OptionError
 
 
-def check_tiling(tile: int, overlap: int | None, multiple: int, smallest: int) -> int:
+def check_tiling(tile: int | None, overlap: int | None, multiple: int, smallest: int) -> int | None:
     """The overlap to use with square tiles of side ``tile`` (``None``: a quarter of the tile), after checking
     that the generators take such tiles (sides that are multiples of ``multiple``, at least ``smallest``) and that
-    the overlap is at most half the tile (more covers each pixel with three tiles or more a side, for nothing)."""
+    the overlap is at most half the tile (more covers each pixel with three tiles or more a side, for nothing);
+    ``None`` without tiles, where no overlap may be given."""
+    if tile is None:
+        if overlap is not None:
+            raise OptionError(f"tile overlap (--tile-overlap) {overlap!r} is the pixels tiles share, and no tile (--tile) is "
+                              "given: give one, or drop the overlap.")
+        return None
     if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1:
         raise OptionError(f"tile (--tile) is the side of the square tiles in pixels, a positive integer, got {tile!r}.")
     tile = int(tile)

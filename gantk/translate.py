@@ -78,11 +78,7 @@ def translate(
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
     model = loaded_model(checkpoint, device, eval_mode, components, average)
     model.system.check_direction(direction)
-    if tile is not None:
-        tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
-    elif tile_overlap is not None:
-        raise OptionError(f"--tile-overlap {tile_overlap} is the pixels tiles share, and no --tile is given: add --tile, or drop "
-                          "--tile-overlap.")
+    tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     if overlay and model.num_classes is None:
         raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is an image model; overlays are for "
                           "mask models (trained with --recipe seg): drop --overlay.")

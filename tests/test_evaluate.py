@@ -1078,7 +1078,7 @@ def test_eval_at_native_size_in_tiles_and_its_refusals(image_run, cycle_run, tmp
     assert result.exit_code == 0 and "size: native, in tiles of 32 sharing 8 px" in result.output, result.output
     with pytest.raises(OptionError, match="--tile 64, say"):
         evaluate(model, data, split="train", size="native", tile=48, progress=False)
-    with pytest.raises(OptionError, match="no --tile is given"):
+    with pytest.raises(OptionError, match="and no tile \\(--tile\\) is given"):
         evaluate(model, data, split="train", tile_overlap=8, progress=False)
     with pytest.raises(OptionError, match="size='whole' is not valid"):
         evaluate(model, data, split="train", size="whole", progress=False)

@@ -97,7 +97,7 @@ def test_a_model_translates_in_tiles_of_the_given_side(image_run):
     torch.testing.assert_close(tiled[..., :6, :36], model.translate(images[..., :64, :64])[..., :6, :36])  # the first tile's own
     assert not torch.allclose(tiled, model.translate(images, pad=True))  # tiles see less than the whole image
     torch.testing.assert_close(model.translate(images, tile=128), model.translate(images, pad=True))  # one tile: the padded whole
-    with pytest.raises(OptionError, match="no tile is given"):
+    with pytest.raises(OptionError, match="and no tile \\(--tile\\) is given"):
         model.translate(images, pad=True, overlap=8)
 
 
@@ -113,7 +113,7 @@ def test_gantk_translate_tiles_large_inputs_at_their_own_size(image_run, tmp_pat
     expected = model.translate(model.inputs(read_image(tmp_path / "in" / "large.png")), tile=64, overlap=8)
     assert written.shape == (3, 90, 150)
     torch.testing.assert_close(written, ((expected[0] + 1) * 127.5).round().to(torch.uint8), atol=1, rtol=0)
-    for options, message in [(["--tile", "40"], "--tile 64, say"), (["--tile-overlap", "8"], "no --tile is given")]:
+    for options, message in [(["--tile", "40"], "--tile 64, say"), (["--tile-overlap", "8"], "and no tile (--tile) is given")]:
         result = CliRunner().invoke(cli, ["translate", "--checkpoint", str(image_run), *options, str(tmp_path / "in"), str(tmp_path / "o2")])
         assert result.exit_code != 0 and message in result.output, result.output
         assert not (tmp_path / "o2").exists()

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.device_augment import DeviceAugment
 from ..data.formats import DataFormat, SegmentationFormat, detect_format, get_format
-from ..data.layout import ROOT_SPLIT
+from ..data.layout import ROOT_SPLIT, require_root
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
@@ -296,6 +296,7 @@ class Trainer:
                 f"the run's dataset {root} does not exist; if it moved, pass its new place: "
                 f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
             )
+        require_root(root)  # named before anything else is said of it
         layout = get_format(config.data_format or detect_format(root, components=self.components), self.components)
         paired = layout.paired_targets is not None
         if config.val_every and not paired:
