@@ -226,3 +226,24 @@ def test_the_ablation_pages_tables_are_the_ones_their_result_files_give(results)
     page = (BENCHMARKS.parent / "docs" / "ablation.md").read_text(encoding="utf-8")
     rows = [line for line in results.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
     assert rows and not [row for row in rows if row not in page]
+
+
+def test_the_segmentation_benchmark_scores_as_gantk_eval_at_the_masks_own_size(benchmarks, tmp_path):
+    """Two implementations of scoring at the labels' resolution, the benchmark's own and ``evaluate(size="original")``,
+    agree on one model."""
+    from helpers import write_segmentation
+    from segmentation.benchmark import evaluate as benchmark_scores
+
+    from gantk.evaluate import evaluate
+    from gantk.train import TrainConfig, Trainer
+
+    data = tmp_path / "seg"
+    for split, count in (("train", 4), ("test", 3)):
+        write_segmentation(data / split, count=count, size=48)
+    run = Trainer(TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), load_size=36, crop_size=32, batch_size=2,
+                              max_steps=2, workers=0, gen_opt={"ngf": 8}, disc_opt={"ndf": 8}), progress=False).fit()
+    ours = evaluate(run, data, eval_mode=True, size="original", progress=False)["metrics"]
+    theirs = benchmark_scores(run, data, 32)
+    assert ours["foreground_iou"] == pytest.approx(theirs["iou"])
+    assert ours["pixel_accuracy"] == pytest.approx(theirs["pixel_accuracy"])
+    assert ours["rmse"] == pytest.approx(theirs["rmse"], rel=1e-5)
