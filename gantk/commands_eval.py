@@ -83,15 +83,15 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
 
 def result_table(result: dict[str, Any]) -> str:
     """An evaluation result as aligned text lines."""
-    from .report import per_class
+    from .report import per_class, scored_size
 
     lines = [
-        f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: {result['images']} images",
+        f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: "
+        f"{result['images']} image{'s' if result['images'] != 1 else ''}",
         f"direction: {result['direction']}, mode: {result['mode']}, batch {result['batch_size']}",
     ]
-    if result.get("size", "crop") != "crop" or result.get("tile"):
-        tiles = f", in tiles of {result['tile']} sharing {result['tile_overlap']} px" if result.get("tile") else ""
-        lines.append(f"size: {result.get('size', 'crop')}{tiles}")
+    if (size := scored_size(result)) != "crop":
+        lines.append(f"size: {size}")
     if (decay := result["model"].get("ema_decay")) is not None:
         lines.append(f"weights: the average kept with --ema-decay {decay}")
     if result.get("ignore_label") is not None:

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.datasets import SingleDataset, collate_same_size
+from .data.datasets import MixedSizes, SingleDataset, collate_same_size
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.layout import ROOT_SPLIT, check_command
 from .data.sampler import in_order
@@ -135,6 +135,7 @@ def evaluate(
     check_choice("size", size, TRANSLATE_SIZES)
     model = loaded_model(checkpoint, device, eval_mode, components, average)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
+    tile = None if tile is None else int(tile)  # recorded in the result's JSON
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
     if ignore_label not in (None, "none"):
@@ -147,8 +148,7 @@ def evaluate(
         raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
                         "drop --report (gantk translate writes the outputs).")
     if unpaired and size != "crop":
-        raise OptionError(f"--size {size} scores outputs against their targets at the targets' own size, and the unpaired data "
-                          f"{data} has none (FID and KID resize every image to InceptionV3's): drop --size.")
+        raise unpaired_at_own_size(size, data)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     warn_of_training_images(model.trained_on, data, split, dataset, source, components)
     if num_classes is None:
@@ -179,7 +179,9 @@ def evaluate(
                     continue
                 for batch in batches(images, f"eval {side}"):
                     if role == "fake":
-                        collector.add("fake", model.translate(model.inputs(batch["A"], direction), direction, pad=True))
+                        outputs = model.translate(model.inputs(batch["A"], direction), direction, pad=True, tile=tile,
+                                                  overlap=tile_overlap)
+                        collector.add("fake", outputs)
                     else:
                         collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
         else:
@@ -261,6 +263,12 @@ def _class_names(data: str | Path, dataset: Any, num_classes: int, components: C
     return names[:num_classes] if names and len(names) >= num_classes else None
 
 
+def unpaired_at_own_size(size: str, data: str | Path, option: str = "--size") -> OptionError:
+    """The refusal of scoring unpaired data at its images' own size."""
+    return OptionError(f"{option} {size} scores outputs against their targets at the targets' own size, and the unpaired data "
+                       f"{data} has none (FID and KID resize every image to InceptionV3's): drop {option}.")
+
+
 def unscorable_unpaired(data: str | Path) -> DataError:
     """The error for unpaired data without InceptionV3 weights, with which nothing could be scored."""
     return DataError(f"unpaired data such as {data} is scored by FID, KID and the neighbour metrics only, and they need "
@@ -276,19 +284,20 @@ def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: i
         yield from tqdm(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress,
                         dynamic_ncols=True)
     except DataError as error:
-        if isinstance(error, WorkerEnded):
+        if isinstance(error, (WorkerEnded, MixedSizes)):  # not the data's fault: no check to run
             raise
         del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
         raise DataError(f"{error} `{check}` checks every file of the dataset at once.", error.problems) from None
 
 
 def test_mode(model: TrainedModel) -> str:
-    """How the paper's test-time mode runs ``model``'s generators: with batch statistics and dropout, or, where
-    they have neither statistics to keep nor dropout (instance norm, say), as eval mode does."""
-    differs = any((isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats)
-                  or (isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0)
-                  for net in model.generators for m in net.modules())
-    return ("paper test-time (batch statistics, dropout)" if differs
+    """How the paper's test-time mode runs ``model``'s generators: with the batch statistics and dropout they have,
+    or, where they have neither statistics to keep nor dropout (instance norm, say), as eval mode does."""
+    modules = [m for net in model.generators for m in net.modules()]
+    differs = [what for what, present in (
+        ("batch statistics", any(isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats for m in modules)),
+        ("dropout", any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in modules))) if present]
+    return (f"paper test-time ({', '.join(differs)})" if differs
             else "paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)")
 
 
@@ -512,7 +521,9 @@ def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple
 def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: dict[str, str]) -> dict[str, float]:
     metrics: dict[str, float] = {}
     count = min(len(real), len(fake))
-    has = f"the split has {count}" if len(real) == len(fake) else f"there are {len(fake)} outputs and {len(real)} real images"
+    has = (f"the split has {count}" if len(real) == len(fake) else
+           f"there {'is' if len(fake) == 1 else 'are'} {len(fake)} output{'s' if len(fake) != 1 else ''} and {len(real)} real "
+           f"image{'s' if len(real) != 1 else ''}")
     if count >= 2:
         metrics["fid"] = frechet_distance(real, fake)
         metrics["kid"], kid_std = kernel_inception_distance(real, fake, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)

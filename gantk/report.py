@@ -128,6 +128,12 @@ def write_report(result: dict[str, Any], extremes: Extremes, report_dir: str | P
     return path
 
 
+def scored_size(result: dict[str, Any]) -> str:
+    """Where an evaluation ran the model and scored it: ``crop``, ``original`` or ``native``, and its tiles."""
+    tiles = f", in tiles of {result['tile']} sharing {result['tile_overlap']} px" if result.get("tile") else ""
+    return result.get("size", "crop") + tiles
+
+
 def _facts(result: dict[str, Any]) -> str:
     label = result.get("ignore_label")
     facts = {
@@ -136,6 +142,7 @@ def _facts(result: dict[str, Any]) -> str:
         "data": f"{result['data']} (split {result['split']}, {result['images']} images)"
                 + (f"; pixels of mask value {label} ignored (grey)" if label is not None else ""),
         "mode": f"{result['mode']}, batch {result['batch_size']}, seed {result['seed']}",
+        "size": scored_size(result),
     }
     return "\n".join(f"<tr><th>{key}</th><td>{html.escape(str(value))}</td></tr>" for key, value in facts.items())
 

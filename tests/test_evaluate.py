@@ -156,7 +156,7 @@ def test_a_loaded_model_is_evaluated_as_its_checkpoint_and_left_as_it_was(image_
         buffers = {name: value.clone() for name, value in model.system.named_buffers()}
         loaded = evaluate(model, pairs, progress=False, seed=3)
         assert loaded == evaluate(run, pairs, progress=False, seed=3, eval_mode=eval_mode)
-        assert loaded["mode"] == ("eval" if eval_mode else "paper test-time (batch statistics, dropout)")
+        assert loaded["mode"] == ("eval" if eval_mode else "paper test-time (batch statistics)")  # a U-Net of 5 levels: no dropout
         for name, value in model.system.named_buffers():  # batch normalisation ran on the test batches in paper mode
             torch.testing.assert_close(value, buffers[name], rtol=0, atol=0, msg=name)
     with pytest.raises(OptionError, match="pass them to TrainedModel.load"):
@@ -1040,14 +1040,15 @@ def test_ssim_of_images_too_small_for_its_window_is_listed_as_unavailable(image_
 
 
 @pytest.mark.parametrize("size", ["original", "native"])
-def test_masks_are_scored_at_their_own_size(mask_run, size):
+def test_masks_are_scored_at_their_own_size(mask_run, size, tmp_path):
     """original: the model runs at the training size and its probabilities are resized back to each mask's;
     native: it runs at each image's own size. Either way the masks are scored as they are (40 px, not 32)."""
     from gantk.metrics import SegmentationScores
 
     run, data = mask_run
     model = TrainedModel.load(run, eval_mode=True)
-    result = evaluate(model, data, split="train", size=size, progress=False)
+    result = evaluate(model, data, split="train", size=size, progress=False, report_dir=tmp_path / "report")
+    assert f"<th>size</th><td>{size}</td>" in (tmp_path / "report" / "index.html").read_text()
     trained_size = open_eval_split(data, model.config, "train")
     own = open_eval_split(data, model.config, "train", own_size=True)
     scores = SegmentationScores(model.num_classes)
@@ -1085,3 +1086,56 @@ def test_eval_at_native_size_in_tiles_and_its_refusals(image_run, cycle_run, tmp
     cycle, unpaired = cycle_run
     with pytest.raises(OptionError, match="--size original scores outputs against their targets at the targets' own size"):
         evaluate(cycle, unpaired, split="train", size="original", progress=False)
+
+
+def test_the_test_time_mode_is_named_by_what_the_generators_have():
+    from gantk.evaluate import test_mode
+
+    def named(*modules):
+        return test_mode(types.SimpleNamespace(generators=[nn.Sequential(*modules)]))
+
+    assert named(nn.BatchNorm2d(3), nn.Dropout(0.5)) == "paper test-time (batch statistics, dropout)"
+    assert named(nn.BatchNorm2d(3), nn.Dropout(0.0)) == "paper test-time (batch statistics)"
+    assert named(nn.InstanceNorm2d(3), nn.Dropout(0.5)) == "paper test-time (dropout)"
+    assert named(nn.InstanceNorm2d(3)).startswith("paper test-time (training mode; the generators keep no running statistics")
+
+
+def test_unpaired_outputs_run_in_tiles_and_a_study_refuses_what_its_evaluation_cannot_do_before_training(
+        cycle_run, stand_in_weights, tmp_path):
+    import numpy as np
+
+    from gantk.ablate import load_grid, run_ablation
+    from gantk.ablate.grids import AblationError
+    from gantk.commands_eval import result_table
+    from gantk.data.io import write_png
+    from gantk.evaluate import save_result
+
+    run, data = cycle_run
+    options = dict(split="train", eval_mode=True, inception_weights=stand_in_weights, progress=False)
+    whole = evaluate(run, data, **options)
+    with pytest.warns(GantkWarning):
+        tiled = evaluate(run, data, tile=np.int64(16), tile_overlap=0, **options)
+    assert tiled["metrics"]["fid"] != whole["metrics"]["fid"] and tiled["tile"] == 16
+    save_result(tiled, tmp_path / "tiled.json")  # numpy's integer recorded as a plain one
+    assert "size: crop, in tiles of 16 sharing 0 px" in result_table(tiled)
+    assert "1 image\n" in result_table({**whole, "images": 1}) + "\n"
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('name = "g"\n[[cells]]\nname = "c"\nrecipe = "cyclegan"\ngen = "resnet6"\n')
+    tiny = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "gen_opt": {"ngf": 8},
+            "disc_opt": {"ndf": 8}}
+    with pytest.raises(AblationError, match="--eval-size original scores outputs against their targets"):
+        run_ablation(load_grid(grid), data, tmp_path / "unpaired-study", common=tiny, progress=False,
+                     eval_options={"split": "train", "size": "original", "inception_weights": stand_in_weights})
+    assert not (tmp_path / "unpaired-study").exists()
+
+    pairs = tmp_path / "pairs"
+    for i, (height, width) in enumerate([(40, 40), (48, 40), (40, 40)]):
+        for side in "AB":
+            write_png(torch.zeros(3, height, width, dtype=torch.uint8), pairs / "train" / side / f"{i}.png")
+    grid.write_text('name = "g"\n[[cells]]\nname = "c"\nloss = "l1"\ndisc = "none"\n')
+    with pytest.raises(AblationError, match="--eval-size native scores each image at its own size, and split train holds images "
+                                            "of 2 sizes \\(40x40, 40x48\\), which cannot share a batch: use --eval-batch-size 1"):
+        run_ablation(load_grid(grid), pairs, tmp_path / "mixed-study", common=tiny, progress=False,
+                     eval_options={"split": "train", "size": "native", "batch_size": 2})
+    assert not (tmp_path / "mixed-study").exists()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import inspect
 import json
+import numbers
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
+from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
-from ..errors import GantkError
-from ..evaluate import UnpairedSplit, evaluate, is_result_file, open_eval_split, save_result, unscorable_unpaired
+from ..errors import GantkError, OptionError
+from ..evaluate import (
+    UnpairedSplit, evaluate, is_result_file, open_eval_split, save_result, unpaired_at_own_size, unscorable_unpaired,
+)
 from ..files import foreign_entries
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
 from ..plugins import Components, default_components
@@ -84,15 +88,15 @@ def run_ablation(
     check_shared_loss_options(grid, common, components)
     check_study_dir(grid, out)
     evaluation = {key: eval_options.get(key, default) for key, default in EVALUATION_DEFAULTS.items()}
-    evaluation |= {key: eval_options[key] for key, default in LATER_EVALUATION_DEFAULTS.items()
-                   if eval_options.get(key, default) != default}
+    evaluation |= {key: int(value) if isinstance(value, numbers.Integral) else value  # numpy's too: recorded in JSON
+                   for key, default in LATER_EVALUATION_DEFAULTS.items() if (value := eval_options.get(key, default)) != default}
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
     feature_cache: dict = {}
     results = []
     # The data is checked before training once per format and ignore label (each cell checks it again as it trains).
     summaries: dict[tuple, DatasetSummary] = {}
     weights = find_inception_weights(eval_options.get("inception_weights"))  # a wrong file is reported now, not after training
-    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation["split"], summaries, progress, components,
+    trainers = [_checked_trainer(grid, cell, data, out, common, evaluation, summaries, progress, components,
                                  scorable_unpaired=weights is not None)
                 for cell in grid.cells]
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
@@ -177,13 +181,14 @@ def _study_grid(out: Path) -> str | None:
     return saved.get("grid") if isinstance(saved, dict) else None
 
 
-def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any], split: str,
-                     summaries: dict[tuple, DatasetSummary], progress: bool, components: Components, *,
-                     scorable_unpaired: bool) -> Trainer:
+def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, common: dict[str, Any],
+                     evaluation: dict[str, Any], summaries: dict[tuple, DatasetSummary], progress: bool, components: Components,
+                     *, scorable_unpaired: bool) -> Trainer:
     """The cell's trainer, once what would stop the cell later is checked: its settings, data and networks
-    (the sizes they take, the discriminator against the objective), and the split it is evaluated on
-    (unpaired data only when ``scorable_unpaired``: InceptionV3 weights were found).
+    (the sizes they take, the discriminator against the objective), and the split it is evaluated on as
+    ``evaluation`` says (unpaired data only when ``scorable_unpaired``: InceptionV3 weights were found).
     ``summaries`` keeps the data's validation per format and ignore label for the next cells."""
+    split, size = evaluation["split"], evaluation.get("size", "crop")
     try:
         trainer = Trainer(cell_config(grid, cell, data, out, common, components), progress=progress, components=components)
         data_format = trainer.config.data_format
@@ -198,6 +203,14 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         evaluated = open_eval_split(data, trainer.system_config, split, data_format, components=components)
         if isinstance(evaluated, UnpairedSplit) and not scorable_unpaired:
             raise unscorable_unpaired(data)
+        if isinstance(evaluated, UnpairedSplit) and size != "crop":
+            raise unpaired_at_own_size(size, data, "--eval-size")
+        scored = trainer.summary.splits.get(split) or trainer.summary.splits.get(ROOT_SPLIT)
+        shapes = sorted({shape for side in (scored.sizes.values() if scored else ()) for shape in side})
+        if size != "crop" and evaluation["batch_size"] > 1 and len(shapes) > 1:
+            raise OptionError(f"--eval-size {size} scores each image at its own size, and split {split} holds images of "
+                              f"{len(shapes)} sizes ({', '.join(shapes[:3])}{', ...' if len(shapes) > 3 else ''}), which "
+                              "cannot share a batch: use --eval-batch-size 1.")
     except GantkError as error:
         raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer

@@ -165,15 +165,19 @@ class SingleDataset(GanDataset):
         return {**out, "A_path": str(path)}
 
 
+class MixedSizes(DataError):
+    """Images of different sizes asked to share a batch: a batch size to lower, not data to fix."""
+
+
 def collate_same_size(items: list[dict[str, Any]]) -> dict[str, Any]:
     """The batch of ``items`` (``default_collate``); items whose images differ in size (as images kept in
-    shape by ``resize="short-side"`` may) are refused, naming the two files and the fix."""
+    shape by ``resize="short-side"`` may) are refused (:class:`MixedSizes`), naming the two files and the fix."""
     first = items[0]
     for key, value in first.items():
         for item in items[1:]:
             if isinstance(value, Tensor) and item[key].shape != value.shape:
                 name = f"{key}_path"
-                raise DataError(
+                raise MixedSizes(
                     f"{first.get(name, key)} and {item.get(name, key)} come out in different sizes ({size_text(value)} and "
                     f"{size_text(item[key])}), so they cannot share a batch: use a batch size of 1 (--batch-size 1; "
                     "--eval-batch-size 1 in gantk ablate)."
