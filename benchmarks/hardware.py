@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import resource
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -109,3 +111,11 @@ def machine() -> dict:
         "load_average": load_average(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def write_results(path: Path, script: str, argv: list[str] | None, results: list[dict]) -> None:
+    """``results`` in the JSON file ``path``, with the machine and the command that measured them (``script`` run
+    with ``argv``, or this process's arguments)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
+    path.write_text(json.dumps({"machine": machine(), "command": command, "results": results}, indent=2))

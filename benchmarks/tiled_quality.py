@@ -15,9 +15,7 @@ averaged over the photos).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 from pathlib import Path
 
 import torch
@@ -28,7 +26,7 @@ from gantk.data.io import to_channels
 from gantk.data.transforms import normalize_image
 from gantk.inference import TrainedModel
 
-from hardware import machine
+from hardware import write_results
 
 
 def test_photos(pairs: Path, photos: Path) -> list[Path]:
@@ -89,9 +87,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"{checkpoint.name} {result['mode']:>4} {result['way']:>24}: L1 to the photo {result['l1_to_photo']:.4f}, "
                   f"from the whole image's output {result['from_whole']:.4f}", flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        command = "python benchmarks/tiled_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        args.out.write_text(json.dumps({"machine": machine(), "command": command, "results": results}, indent=2))
+        write_results(args.out, "tiled_quality.py", argv, results)
     return results
 
 

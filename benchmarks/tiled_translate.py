@@ -27,7 +27,7 @@ import torch
 from gantk.inference import TrainedModel
 from gantk.tiling import tile_starts
 
-from hardware import machine
+from hardware import write_results
 from inference import trained_checkpoint
 
 
@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"{args.image}px {result['way']:>24}: {result['tiles']:4d} tile(s), {result['median_s']:7.2f} s, "
                   f"peak {result['peak_above_loaded_mib']:7.0f} MiB above the loaded model", flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        command = "python benchmarks/tiled_translate.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        args.out.write_text(json.dumps({"machine": machine(), "command": command.strip(), "results": results}, indent=2))
+        write_results(args.out, "tiled_translate.py", argv, results)
     return results
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import click
 
-from .cli_options import CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, train_flags
+from .cli_options import (
+    CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, size_option, train_flags,
+)
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
 from .errors import DataError, GantkError, GantkWarning, OptionError
@@ -170,10 +172,9 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist in OUTPUT_DIR (never the inputs).")
-@click.option("--size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
-              help="crop: run and write at the training crop size (its shorter side, for a model trained with --resize "
-                   "short-side; each input's own size for --resize none); original: resize the outputs back to each input's "
-                   "size; native: run at each input's own size (padded to the generator's multiple).")
+@size_option("--size", help="crop: run and write at the training crop size (its shorter side, for a model trained with --resize "
+                             "short-side; each input's own size for --resize none); original: resize the outputs back to each "
+                             "input's size; native: run at each input's own size (padded to the generator's multiple).")
 @TILE
 @TILE_OVERLAP
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")

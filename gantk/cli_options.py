@@ -100,6 +100,14 @@ LAST_WEIGHTS = click.option("--last-weights", "average", is_flag=True, flag_valu
                             help="Run the generators' last weights where the run also kept an average of them (--ema-decay).")
 EVAL_MODE = click.option("--eval-mode", is_flag=True,
                          help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
+SIZES = ("crop", "original", "native")  # gantk.translate.TRANSLATE_SIZES, named here without importing torch
+
+
+def size_option(flag: str, help: str) -> Callable:
+    """The option choosing where translate and eval run the model (and eval scores it)."""
+    return click.option(flag, type=click.Choice(SIZES), default="crop", show_default=True, help=help)
+
+
 TILE = click.option("--tile", type=click.IntRange(min=1), default=None,
                     help="Run the model on square tiles of this side, blended where they overlap, so that large inputs (--size "
                          "native) run in the memory of one tile; a multiple of the generator's size multiple.")

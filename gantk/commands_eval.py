@@ -10,7 +10,7 @@ import click
 
 from .cli_options import (
     CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
-    train_flags, with_options,
+    size_option, train_flags, with_options,
 )
 from .train.config import CHOICES
 
@@ -41,10 +41,9 @@ eval_options = with_options(EVAL_OPTIONS)
 @eval_options
 @LAST_WEIGHTS
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
-@click.option("--size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
-              help="crop: score at the training crop size (as validation does); original: resize the outputs back to each "
-                   "target's own size and score there (segmentation benchmarks score so); native: run the model at each "
-                   "input's own size.")
+@size_option("--size", help="crop: score at the training crop size (as validation does); original: resize the outputs back to "
+                             "each target's own size and score there (segmentation benchmarks score so); native: run the model "
+                             "at each input's own size.")
 @TILE
 @TILE_OVERLAP
 @click.option("--seed", "eval_seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
@@ -128,8 +127,8 @@ def result_table(result: dict[str, Any]) -> str:
               help="Train each cell once per seed (e.g. 0,1,2); the table shows the mean and standard deviation over them.")
 @eval_options
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
-@click.option("--eval-size", type=click.Choice(["crop", "original", "native"]), default="crop", show_default=True,
-              help="Where each cell is scored: at the training crop size, or at each target's own size (see gantk eval --size).")
+@size_option("--eval-size", help="Where each cell is scored: at the training crop size, or at each target's own size (see "
+                                  "gantk eval --size).")
 @click.option("--eval-seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def ablate_command(grid_spec: str | None, data: str | None, out: str | None, list_grids: bool, config_file: str | None,
