@@ -382,3 +382,44 @@ def test_the_identity_term_needs_sides_of_equal_channels(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
     with pytest.raises(OptionError, match="the identity term needs the same channel count in A and B"):
         Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle+identity"), progress=False).fit()
+
+
+def test_a_plugin_reconstruction_term_is_scaled_by_the_domain_it_gives_back(tmp_path):
+    from gantk.objectives import Objective
+    from gantk.plugins import load_components
+    from gantk.hookspecs import hookimpl
+
+    class HalfCycle(Objective):
+        """Half the cycle term's L1, declared as giving back the input's domain."""
+
+        needs_unpaired = True
+        gives_back = "input"
+
+        def generator_loss(self, ctx):
+            return 0.5 * (ctx.reconstructed - ctx.input).abs().mean()
+
+    class Misdeclared(HalfCycle):
+        """A term whose gives_back is neither side."""
+
+        gives_back = "A"
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("half-cycle", HalfCycle)
+            registry.add("misdeclared", Misdeclared)
+
+    components = load_components(plugins=[Plugin()])
+    data = write_unaligned(tmp_path / "data")
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, disc="none", loss="half-cycle",
+                                   recipe_opt={"weight_A": 4, "weight_B": 0}), progress=False, components=components)
+    trainer.fit()
+    a, b = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    nets = {"G_AB": lambda x: x + 0.25, "G_BA": lambda x: x - 0.5}
+    losses = trainer.system.phase_losses(trainer.system.phases[0], {"A": a, "B": b},
+                                         {"fake_B": nets["G_AB"](a), "fake_A": nets["G_BA"](b)}, nets)
+    assert {name: round(value.item(), 4) for name, value in losses.items()} == {"G_AB/half-cycle": 4 * 0.5 * 0.25,
+                                                                               "G_BA/half-cycle": 0.0}
+    with pytest.raises(OptionError, match="objective 'misdeclared' .* has gives_back='A': it is 'input'"):
+        Trainer(cycle_config(data, tmp_path / "bad", max_steps=1, disc="none", loss="misdeclared"), progress=False,
+                components=components).fit()

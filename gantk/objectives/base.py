@@ -217,7 +217,9 @@ class Objective(nn.Module):
     ``needs_images`` terms score image content (a network's features of it), so mask data is refused for them;
     ``compares_pairs`` terms score the output against its own target, so unpaired data is refused for them;
     ``needs_unpaired`` terms read ``ctx.reconstructed`` or ``ctx.identity_output``, which only a system with a
-    generator each way (CycleGAN) gives, so the paired recipes refuse them;
+    generator each way (CycleGAN) gives, so the paired recipes refuse them; ``gives_back`` says whose images such a
+    term compares with, ``"input"`` (a cycle term: the input's domain) or ``"output"`` (an identity term: the output's),
+    which CycleGAN's per-domain weights (``weight_A``, ``weight_B``) scale it by;
     ``reads_discriminator_features`` terms read ``ctx.d_fake_features`` in their generator loss,
     which is then computed first, so the adversarial term takes its logits from the same pass.
     ``cpu_decides`` says why a term's device work is not the same every step (it reads tensor values
@@ -235,6 +237,7 @@ class Objective(nn.Module):
     needs_images: ClassVar[bool] = False
     compares_pairs: ClassVar[bool] = False
     needs_unpaired: ClassVar[bool] = False
+    gives_back: ClassVar[str | None] = None
     reads_discriminator_features: ClassVar[bool] = False
     cpu_decides: ClassVar[str | None] = None
 

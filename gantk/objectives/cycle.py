@@ -59,6 +59,7 @@ class CycleLoss(_DistanceTerm):
 
     default_weight = 10.0
     needs_unpaired = True
+    gives_back = "input"
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return cycle_loss(ctx.reconstructed, ctx.input, self.distance)
@@ -73,6 +74,7 @@ class IdentityLoss(_DistanceTerm):
 
     default_weight = 5.0
     needs_unpaired = True
+    gives_back = "output"
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return identity_loss(ctx.identity_output, ctx.real, self.distance)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from ..errors import OptionError
 from ..nn import buffers_kept
 from ..objectives.base import LossContext
-from ..objectives.cycle import CycleLoss, IdentityLoss
+from ..objectives.cycle import IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
@@ -60,9 +60,15 @@ class CycleSystem(System):
                 f"{channels['B']}): drop 'identity' from --loss."
             )
         self.domain_weights = domain_weights(config.get("recipe_opt") or {})
-        # the terms that give back a domain's images: a cycle term the input's, an identity term the output's
-        self.gives_back = {t.name: "input" if isinstance(t.objective, CycleLoss) else "output" for t in self.objective.terms
-                           if isinstance(t.objective, (CycleLoss, IdentityLoss))}
+        self.gives_back: dict[str, str] = {}  # the terms that give back a domain's images: the input's or the output's
+        for term in self.objective.terms:
+            side = getattr(term.objective, "gives_back", None)
+            if side not in (None, "input", "output"):
+                raise OptionError(f"objective {term.name!r} (plugin '{term.plugin}') has gives_back={side!r}: it is 'input' (a term "
+                                  "comparing with the input, as a cycle term does), 'output' (with the target domain's "
+                                  "images, as an identity term does) or None.")
+            if side is not None:
+                self.gives_back[term.name] = side
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)
         n_critic = critic_steps(config)
