@@ -1833,3 +1833,14 @@ def test_training_reads_and_checks_only_the_splits_it_uses(tmp_path):
     assert ckpt.load_checkpoint(run)["step"] == 1
     with pytest.raises(DataError, match="test/A/001.png: no file named '001.\\*' in test/B/"):
         Trainer(tiny_config(pairs, tmp_path / "validated", max_steps=1, val_every=1), progress=False).fit()
+
+
+def test_a_pool_size_for_a_run_that_keeps_no_pool_is_warned_of(pairs, tmp_path):
+    with pytest.warns(GantkWarning, match="--pool-size 10 has no effect here: only CycleGAN's discriminators learn from a pool"):
+        Trainer(tiny_config(pairs, tmp_path / "pix2pix", max_steps=1, pool_size=10), progress=False).fit()
+    data = write_unaligned(tmp_path / "unaligned")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GantkWarning)  # CycleGAN's discriminators keep one
+        Trainer(tiny_config(data, tmp_path / "cycle", recipe="cyclegan", gen="resnet6", max_steps=1, pool_size=10),
+                progress=False).fit()
+        Trainer(tiny_config(pairs, tmp_path / "unset", max_steps=1), progress=False).fit()  # the default is no one's choice

@@ -30,6 +30,7 @@ from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
+from ..systems import CycleSystem, PairedSystem
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
@@ -417,6 +418,7 @@ class Trainer:
                 ckpt.check_weights_fit(sys_config, self.components, self.resume_from["system_state"], self.resume_from["path"])
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
+        self._warn_if_no_pool(system)
         for objective in (module for module in system.modules() if isinstance(module, Objective)):
             try:
                 objective.prepare()  # what a term reads from files, before training
@@ -435,6 +437,14 @@ class Trainer:
             self.config = dataclasses.replace(self.config, init_from=start_from_weights(system, self.config.init_from))
             system.reset_averages()  # an average starts from the weights the run starts from
         return system
+
+    def _warn_if_no_pool(self, system: System) -> None:
+        """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
+        given = self.given_config.pool_size
+        keeps_none = isinstance(system, PairedSystem) or (isinstance(system, CycleSystem) and not hasattr(system, "pools"))
+        if given is not None and self.resume_from is None and keeps_none:
+            warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
+                          "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=3)
 
     def _benchmark_classes(self) -> int | None:
         """The fixed class count of the run's data format (a benchmark's layout), if it has one."""
