@@ -247,3 +247,24 @@ def test_the_segmentation_benchmark_scores_as_gantk_eval_at_the_masks_own_size(b
     assert ours["foreground_iou"] == pytest.approx(theirs["iou"])
     assert ours["pixel_accuracy"] == pytest.approx(theirs["pixel_accuracy"])
     assert ours["rmse"] == pytest.approx(theirs["rmse"], rel=1e-5)
+
+
+def test_the_metric_checks_measure_the_resize_and_the_paired_kid(benchmarks, tmp_path):
+    from gantk.metrics.fid import find_inception_weights
+
+    if find_inception_weights() is None:
+        pytest.skip("no InceptionV3 weights: the fid extra is not installed")
+    import metric_checks
+    from helpers import smooth_image
+
+    from gantk.data.io import write_png
+
+    for i in range(4):
+        write_png(smooth_image(i, 80)[:, :, :72], tmp_path / "photos" / f"{i}.png")
+    result = metric_checks.main(["--photos", str(tmp_path / "photos"), "--resize-photos", "3", "--sizes", "64,128", "--crop", "48",
+                                 "--out", str(tmp_path / "checks.json")])
+    assert [(r["size"], r["photos"]) for r in result["resize"]] == [(64, 3), (128, 3)]
+    assert all(r["fid_tf_against_torch_bilinear"] > 0 for r in result["resize"])  # the resize moves FID
+    kid = result["kid_on_pairs"]
+    assert kid["images"] == 8 and kid["kid"] < kid["kid_matched_pairs_left_out"] and kid["kid_of_the_photos_against_themselves"] < 0
+    assert json.loads((tmp_path / "checks.json").read_text())["kid_on_pairs"] == kid
