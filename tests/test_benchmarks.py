@@ -268,3 +268,11 @@ def test_the_metric_checks_measure_the_resize_and_the_paired_kid(benchmarks, tmp
     kid = result["kid_on_pairs"]
     assert kid["images"] == 8 and kid["kid"] < kid["kid_matched_pairs_left_out"] and kid["kid_of_the_photos_against_themselves"] < 0
     assert json.loads((tmp_path / "checks.json").read_text())["kid_on_pairs"] == kid
+
+
+def test_the_demo_timing_runs_the_readmes_main_job(benchmarks, tmp_path):
+    import demo_time
+
+    result = demo_time.main(["--max-steps", "2", "--threads", "1", "--out", str(tmp_path / "demo.json")])
+    assert result["steps"] == 2 and result["seconds"] > 0 and result["threads"] == 1
+    assert json.loads((tmp_path / "demo.json").read_text())["seconds"] == result["seconds"]
