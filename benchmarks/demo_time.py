@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardware import load_average, machine
+from hardware import load_average, recorded, write_json
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -34,13 +33,11 @@ def main(argv: list[str] | None = None) -> dict:
         subprocess.run(command, env=environment, check=True, capture_output=True)
         seconds = time.perf_counter() - start
         steps = max(int(path.stem.rpartition("-")[2]) for path in (Path(tmp) / "demo").glob("checkpoint-*.pt"))
-    result = {"machine": machine(), "command": " ".join(["python", "benchmarks/demo_time.py", *(sys.argv[1:] if argv is None else argv)]),
-              "threads": args.threads, "max_steps": args.max_steps, "seconds": seconds, "steps": steps,
-              "load_average_start": before, "load_average_end": load_average()}
+    result = recorded("demo_time.py", argv, threads=args.threads, max_steps=args.max_steps, seconds=seconds, steps=steps,
+                      load_average_start=before, load_average_end=load_average())
     print(f"gantk train on the demo set, {steps} steps: {seconds:.0f} s ({seconds / 60:.1f} min); load average {before} -> {result['load_average_end']}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.out, result)
     return result
 
 

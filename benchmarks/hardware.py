@@ -113,9 +113,14 @@ def machine() -> dict:
     }
 
 
-def write_results(path: Path, script: str, argv: list[str] | None, results: list[dict]) -> None:
-    """``results`` in the JSON file ``path``, with the machine and the command that measured them (``script`` run
-    with ``argv``, or this process's arguments)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def recorded(script: str, argv: list[str] | None, **fields: object) -> dict:
+    """``fields`` with the machine and the command that measured them (``script`` run with ``argv``, or this
+    process's arguments)."""
     command = " ".join(["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
-    path.write_text(json.dumps({"machine": machine(), "command": command, "results": results}, indent=2))
+    return {"machine": machine(), "command": command, **fields}
+
+
+def write_json(path: Path, result: dict) -> None:
+    """``result`` in the JSON file ``path``, its folder made where missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")

@@ -29,7 +29,7 @@ from gantk.data.io import list_images, to_channels
 from gantk.data.transforms import normalize_image, to_uint8
 from gantk.metrics.fid import INPUT_SIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 
-from hardware import machine
+from hardware import recorded, write_json
 
 
 def centre_square(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -92,12 +92,9 @@ def main(argv: list[str] | None = None) -> dict:
         "kid_of_the_photos_against_themselves": kernel_inception_distance(real_features, real_features, subset_size=len(real))[0],
     }
     print(json.dumps(kid, indent=2), flush=True)
-    result = {"machine": machine(), "command": " ".join(["python", "benchmarks/metric_checks.py",
-                                                          *(sys.argv[1:] if argv is None else argv)]),
-              "inception": str(weights), "resize": resize, "kid_on_pairs": kid}
+    result = recorded("metric_checks.py", argv, inception=str(weights), resize=resize, kid_on_pairs=kid)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.out, result)
     return result
 
 

@@ -26,7 +26,7 @@ from gantk.data.io import to_channels
 from gantk.data.transforms import normalize_image
 from gantk.inference import TrainedModel
 
-from hardware import write_results
+from hardware import recorded, write_json
 
 
 def test_photos(pairs: Path, photos: Path) -> list[Path]:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"{checkpoint.name} {result['mode']:>4} {result['way']:>24}: L1 to the photo {result['l1_to_photo']:.4f}, "
                   f"from the whole image's output {result['from_whole']:.4f}", flush=True)
     if args.out:
-        write_results(args.out, "tiled_quality.py", argv, results)
+        write_json(args.out, recorded("tiled_quality.py", argv, results=results))
     return results
 
 

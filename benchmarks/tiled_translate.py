@@ -27,7 +27,7 @@ import torch
 from gantk.inference import TrainedModel
 from gantk.tiling import tile_starts
 
-from hardware import write_results
+from hardware import recorded, write_json
 from inference import trained_checkpoint
 
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"{args.image}px {result['way']:>24}: {result['tiles']:4d} tile(s), {result['median_s']:7.2f} s, "
                   f"peak {result['peak_above_loaded_mib']:7.0f} MiB above the loaded model", flush=True)
     if args.out:
-        write_results(args.out, "tiled_translate.py", argv, results)
+        write_json(args.out, recorded("tiled_translate.py", argv, results=results))
     return results
 
 
