@@ -179,7 +179,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 @TILE_OVERLAP
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
-    """Translate one image or a folder of images with a trained model."""
+    """Translate one image or a folder of images (masks, for a model trained to map labels to images) with a trained model."""
     from .translate import translate
 
     written = translate(checkpoint, input_path, output_dir, **options)

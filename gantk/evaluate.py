@@ -140,8 +140,10 @@ def evaluate(
     config, num_classes = model.config, model.num_classes
     if ignore_label not in (None, "none"):
         if num_classes is None:
+            kept = (" (a label model reads its input masks with the ignore label it was trained with)"
+                    if model.input_classes else "")
             raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
-                              f"{checkpoint} is an image model: drop it.")
+                              f"{checkpoint} is an image model{kept}: drop it.")
     dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label, own_size=size != "crop")
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:
@@ -207,7 +209,7 @@ def evaluate(
                     errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1) * (truth >= 0)
                 for i, value in enumerate(per_image.tolist()):
                     extremes.offer(value, Path(batch[f"{source}_path"][i]).name, functools.partial(
-                        _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes))
+                        _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes, model.input_classes))
 
     result: dict[str, Any] = {
         "checkpoint": model.checkpoint,
@@ -302,11 +304,11 @@ def test_mode(model: TrainedModel) -> str:
 
 
 def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,
-                   num_classes: int | None) -> dict[str, torch.Tensor]:
+                   num_classes: int | None, input_classes: int | None) -> dict[str, torch.Tensor]:
     """The images a report shows for one item: input, output, target and error map, on the CPU."""
     shown = {"output": output, "target": truth}
     return {
-        "input": targets.displayable(input[None])[0].cpu(),
+        "input": targets.shown_inputs(input[None], input_classes)[0].cpu(),
         **{key: targets.shown(value[None], num_classes)[0].cpu() for key, value in shown.items()},
         "error": error.cpu(),
     }
@@ -444,17 +446,20 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
                      ignore_label: int | str | None, own_size: bool):
     layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
-    wanted_kind = "images" if config.get("num_classes") is None else "masks"
+    classes = config.get("num_classes") or config.get("input_classes")  # of the masks: targets, or a label model's inputs
+    wanted_kind = "images" if classes is None else "masks"  # what the data pairs its images with
     unpaired = targets_kind is None and wanted_kind == "images"
     if targets_kind != wanted_kind and not unpaired:
-        wanted = f"a dataset that pairs inputs with {wanted_kind}, in a format such as: " + ", ".join(
+        pairs = "images" if config.get("input_classes") else "inputs"
+        wanted = f"a dataset that pairs {pairs} with {wanted_kind}, in a format such as: " + ", ".join(
             formats_with_targets(wanted_kind, components))
         if targets_kind is None:
             raise DataError(f"dataset {data} is in the {data_format} format, which has no targets to compare outputs "
                             f"with; gantk eval needs {wanted}.")
-        model = "an image model" if wanted_kind == "images" else "a mask model"
+        model = ("an image model" if wanted_kind == "images" else "a mask model" if config.get("num_classes")
+                 else "a label model (it translates masks to images)")
         raise DataError(f"the checkpoint is {model} but dataset {data} is in the {data_format} format, which pairs "
-                        f"inputs with {targets_kind}; pass {wanted}.")
+                        f"{'images' if targets_kind == 'masks' else 'inputs'} with {targets_kind}; pass {wanted}.")
     if layout.splits(Path(data)) == [ROOT_SPLIT]:
         warnings.warn(
             f"{data} has no split folders, so its images serve every split: if the model trained on them, "
@@ -473,7 +478,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     models_label = trained if ignore_label is None and wanted_kind == "masks" and not fixed else None
     with _naming_the_models_ignore_label(models_label):
         found = layout.num_classes(Path(data), label) if isinstance(layout, SegmentationFormat) else None
-    if found is not None and found > config["num_classes"]:
+    if found is not None and found > classes:
         held = (f"values 1..{found}" if label == 0 else f"ids 0..{found - 1}") + ("" if label is None else f", {label} ignored")
         relabelled = "" if label == trained else (
             f" (it was trained {'without an ignore label' if trained is None else f'with the ignore label {trained}'}, and "
@@ -482,11 +487,12 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         older = (" (a model trained on part of the benchmark by a gantk that counted the classes its masks held is one "
                  "such: train it again to score it here; gantk translate runs it)") if fixed else ""
         raise DataError(
-            f"the checkpoint's model predicts {config['num_classes']} classes, but {holds} ({held}); evaluate on data with "
+            f"the checkpoint's model {'predicts' if config.get('num_classes') else 'takes'} {classes} classes, but {holds} "
+            f"({held}); evaluate on data with "
             f"the classes the model was trained on{relabelled}{older}."
         )
-    options = {"num_classes": config["num_classes"], "ignore_label": label} if wanted_kind == "masks" else {
-        "direction": config.get("direction", "AtoB")}
+    options = {"direction": config.get("direction", "AtoB"), **(
+        {"num_classes": classes, "ignore_label": label} if wanted_kind == "masks" else {})}
     sizes = {"load_size": None if own_size else config.get("load_size"), "crop_size": None if own_size else config.get("crop_size"),
              "resize": config.get("resize", "square")}
     dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)

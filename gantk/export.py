@@ -178,15 +178,25 @@ class DrawnDropout(nn.Module):
         return x * (draws >= self.p) / max(1 - self.p, torch.finfo(x.dtype).tiny)
 
 
+def input_text(model: TrainedModel, channels: int) -> str:
+    """What the exported network takes, in words."""
+    if model.input_classes is None:
+        return f"N x {channels} x H x W float32 images in [-1, 1] (pixels / 127.5 - 1)"
+    values = ("k + 1" if model.config.get("ignore_label") == 0 else "k (255 for k = 1)" if model.input_classes == 2 else "k")
+    return (f"N x {channels} x H x W float32 label maps, one channel per class: channel k is 1 where the mask value is "
+            f"{values}, else 0 (all channels 0 at ignored pixels)")
+
+
 def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
     """What ``gantk translate`` (``--size crop``) does to an image before the model and to its output after."""
     crop, resize = config.get("crop_size"), config.get("resize", "square")
     padded = (f"padded at the right and bottom by repeating the edge pixels to sides that are multiples of {multiple} "
               f"(at least {smallest}), the outputs cropped back")
+    how = "nearest pixel, before the one-hot encoding" if config.get("input_classes") else "bicubic, antialiased"
     if resize == "square":
-        return f"each image resized to {crop}x{crop} (bicubic, antialiased)"
+        return f"each image resized to {crop}x{crop} ({how})"
     if resize == "short-side":
-        return f"the shorter side resized to {crop}, keeping the aspect ratio (bicubic, antialiased), then {padded}"
+        return f"the shorter side resized to {crop}, keeping the aspect ratio ({how}), then {padded}"
     return f"no resize: {padded} to each image's size"
 
 
@@ -265,10 +275,11 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         "gantk.step": str(model.step),
         "gantk.recipe": str(config.get("recipe", "")),
         "gantk.direction": direction,
-        "gantk.maps": f"the training data's {data_source} images to its {data_target} {'masks' if num_classes else 'images'}",
+        "gantk.maps": ("the training data's label masks to its images" if model.input_classes else
+                       f"the training data's {data_source} images to its {data_target} {'masks' if num_classes else 'images'}"),
         "gantk.mode": "eval: running statistics, no dropout" if eval_mode else
                       "test: batch normalisation with the batch's statistics, dropout active (the paper's test phase)",
-        "gantk.input": (f"N x {channels[source]} x H x W float32 images in [-1, 1] (pixels / 127.5 - 1); H and W multiples of "
+        "gantk.input": (f"{input_text(model, channels[source])}; H and W multiples of "
                         f"{model.size_multiple}, at least {max(model.min_input_size, model.size_multiple)}"),
         "gantk.output": output,
         "gantk.preprocess": preprocessing(config, model.size_multiple, max(model.min_input_size, model.size_multiple)),

@@ -73,16 +73,26 @@ class TrainedModel:
         """Classes of a mask model; ``None`` for an image model."""
         return self.config.get("num_classes")
 
+    @property
+    def input_classes(self) -> int | None:
+        """Classes of the label maps a labels-to-image model takes; ``None`` for a model of images."""
+        return self.config.get("input_classes")
+
     def inputs(self, images: torch.Tensor | Image.Image, direction: str = "AtoB") -> torch.Tensor:
         """``images`` (``N x C x H x W``, or one ``C x H x W``, with 1, 3 or 4 channels; uint8 as
         ``gantk.data.read_image`` gives them, or float already in [-1, 1]; or one PIL image, converted as
         ``read_image`` converts a file) normalised on the model's device, with the channels its generator
-        for ``direction`` takes.
+        for ``direction`` takes. A labels-to-image model (:attr:`input_classes`) takes class ids instead
+        (integers ``N x H x W``, or one ``H x W``; -1 for pixels of no class, as its datasets give them) and
+        gets them one channel per class.
 
         Raises:
-            DataError: another shape or dtype, a 32-bit PIL image, or float values outside [-1, 1] (such as 0..255).
+            DataError: another shape or dtype, a 32-bit PIL image, or float values outside [-1, 1] (such as 0..255);
+                for a labels-to-image model, ids outside -1 and its classes.
         """
         channels = self._input_channels(direction)
+        if self.input_classes is not None:
+            return self._label_inputs(images)
         if isinstance(images, Image.Image):
             images = image_from_pil(images)
         if not isinstance(images, torch.Tensor):
@@ -111,6 +121,20 @@ class TrainedModel:
         else:
             raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
         return match_channels(images.to(self.device), channels)
+
+    def _label_inputs(self, ids: Any) -> torch.Tensor:
+        """Class ids as the one-hot label maps the generator takes (see :meth:`inputs`)."""
+        classes = self.input_classes
+        if not (isinstance(ids, torch.Tensor) and ids.dim() in (2, 3) and not ids.is_floating_point()
+                and ids.dtype != torch.bool and not ids.is_complex()):
+            got = f"a {ids.dtype} tensor of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else f"a {type(ids).__name__}"
+            raise DataError(f"{self.checkpoint} translates label maps: pass class ids as an integer N x H x W tensor (or one "
+                            f"H x W), as gantk.data.open_dataset gives a mask's ids, got {got}.")
+        ids = ids[None] if ids.dim() == 2 else ids
+        if ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= classes):
+            raise DataError(f"class ids must be from 0 to {classes - 1} (or -1 for pixels of no class), got values from "
+                            f"{int(ids.min())} to {int(ids.max())}.")
+        return self.system.encoded_inputs(ids.to(self.device).long())
 
     def _input_channels(self, direction: str) -> int:
         """The channels the generator for ``direction`` takes; a direction the model does not translate is an error."""

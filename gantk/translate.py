@@ -50,7 +50,8 @@ def translate(
     components: Components | None = None,
 ) -> list[Path]:
     """Translate one image or a folder of images with the model of ``checkpoint`` (a checkpoint file, a run
-    directory, or a loaded :class:`~gantk.inference.TrainedModel`); returns the written PNG files.
+    directory, or a loaded :class:`~gantk.inference.TrainedModel`); returns the written PNG files. A label model
+    (:attr:`~gantk.inference.TrainedModel.input_classes`) translates masks, read as its training masks were.
 
     ``size`` says where the model runs and what it writes: ``"crop"`` resizes inputs to the
     training crop size and writes that size (for a model trained with ``--resize short-side``, the
@@ -84,7 +85,9 @@ def translate(
                           "mask models (trained with --recipe seg): drop --overlay.")
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
-    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes)
+    labels = {} if model.input_classes is None else {  # label masks, read as class ids
+        "input_classes": model.input_classes, "ignore_label": model.config.get("ignore_label")}
+    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes, **labels)
     given_output, output_dir = output_dir, Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
     if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS and not str(given_output).endswith(("/", os.sep)):
@@ -116,6 +119,8 @@ def translate(
     if unreadable:
         done = len(dataset) - len(unreadable)
         kept = f"The outputs of the other {done} are written to {output_dir}" if done else "Nothing was written"
+        if model.input_classes is not None:
+            kept = f"{model.checkpoint} translates label masks (class ids) to images. {kept}"
         raise DataError(
             f"{len(unreadable)} of {len(dataset)} input(s) cannot be read and were not translated:\n{listed(unreadable)}\n"
             f"{kept}; replace or delete those files, then translate them alone (or every input again "

@@ -285,9 +285,15 @@ def test_unaligned_direction_swaps_sets(tmp_path):
     assert "trainB" in backward[(0, 0)]["A_path"] and "trainA" in backward[(0, 0)]["B_path"]
 
 
-def test_segmentation_refuses_btoa(tmp_path):
-    with pytest.raises(DataError, match=r"dataset .*: the segmentation format maps images to masks only: use --direction AtoB"):
-        open_dataset(make_segmentation(tmp_path), direction="BtoA")
+def test_segmentation_direction_serves_masks_as_inputs(tmp_path):
+    root = make_segmentation(tmp_path)
+    forward = open_dataset(root, crop_size=16, load_size=20)
+    backward = open_dataset(root, direction="BtoA", crop_size=16, load_size=20)
+    assert backward.channels == {"A": 2, "B": forward.channels["A"]}
+    assert (backward.input_classes, backward.num_classes) == (2, None) and forward.input_classes is None
+    ahead, back = forward[(0, 7)], backward[(0, 7)]  # the same seed: the same crop and flip
+    assert back["A"].dtype == torch.int64 and torch.equal(back["A"], ahead["B"]) and torch.equal(back["B"], ahead["A"])
+    assert (back["A_path"], back["B_path"]) == (ahead["B_path"], ahead["A_path"])
 
 
 def test_paired_extensions_may_differ(tmp_path):

@@ -95,7 +95,7 @@ def test_a_report_shows_each_item_input_output_target_and_error_in_their_places(
     from gantk.evaluate import _report_panels
 
     image, output, truth, error = (torch.full((3, 4, 4), value) for value in (-0.5, 0.0, 0.5, 1.0))
-    panels = _report_panels(image, output, truth, error, None)
+    panels = _report_panels(image, output, truth, error, None, None)
     assert {name: panel.unique().tolist() for name, panel in panels.items()} == {
         "input": [-0.5], "output": [0.0], "target": [0.5], "error": [1.0]}
 

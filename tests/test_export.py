@@ -112,6 +112,19 @@ def test_mask_model_file_gives_class_probabilities(tmp_path_factory, tmp_path, n
     assert "gantk.ignore_label" not in summary.metadata
 
 
+def test_label_model_file_takes_one_hot_label_maps(tmp_path_factory, tmp_path):
+    data = lambda folder: write_segmentation(folder, num_classes=3)  # noqa: E731
+    run = trained(tmp_path_factory, "pix2pix", data, direction="BtoA", gen_opt={"ngf": 8, "dropout": 0.0})
+    summary = export_onnx(run, tmp_path / "labels.onnx", eval_mode=True)
+    model = TrainedModel.load(run, device="cpu", eval_mode=True)
+    inputs = model.inputs(torch.randint(-1, 3, (2, 32, 32)))
+    ran = run_onnx(summary.path, inputs)
+    assert ran.shape == (2, 3, 32, 32) and torch.allclose(ran, model.translate(inputs), atol=1e-4)
+    assert summary.metadata["gantk.maps"] == "the training data's label masks to its images"
+    assert summary.metadata["gantk.input"].startswith("N x 3 x H x W float32 label maps, one channel per class")
+    assert "nearest pixel" in summary.metadata["gantk.preprocess"] and "gantk.num_classes" not in summary.metadata
+
+
 @pytest.mark.parametrize("mask_values", [4, 3])
 def test_mask_model_trained_with_ignored_zero_says_how_classes_map_to_mask_values(tmp_path_factory, tmp_path, mask_values):
     from gantk.data.io import read_mask

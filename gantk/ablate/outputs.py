@@ -215,7 +215,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
         items = [inputs[i] for i in picks]
         if not image_columns:
             titles.append("input")
-            image_columns.append([targets.displayable(it["A"][None])[0] for it in items])
+            image_columns.append([targets.shown_inputs(it["A"][None], model.input_classes)[0] for it in items])
             if paired:
                 titles.append("target")
                 image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])

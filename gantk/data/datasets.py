@@ -33,12 +33,15 @@ class GanDataset(Dataset, abc.ABC):
         format: name of the data format.
         channels: ``{"A": int, "B": int}`` channels of each side (for masks, ``B`` is the class count).
         num_classes: number of mask classes, or ``None`` when B is an image.
+        input_classes: number of classes of label-map inputs (A holds class ids, which the system encodes one
+            channel per class), or ``None`` when A is an image.
         ignore_label: the mask value whose pixels are ignored (given the id -1), or ``None``.
         files: the source files of each side, for summaries.
     """
 
     format = "?"
     num_classes: int | None = None
+    input_classes: int | None = None
     ignore_label: int | None = None
 
     def __init__(self, files: dict[str, list[Path]], channels: dict[str, int], transform: PairedTransform):
@@ -104,34 +107,31 @@ class PairedDataset(GanDataset):
 
 class SegmentationDataset(GanDataset):
     """Images (A) with label masks (B, int64 class ids); with 2 classes, 0/255 masks give ids 0/1.
+    ``labels_in`` swaps the sides: the masks are the inputs (A, class ids, ``input_classes`` set) and the
+    images the targets (B), to translate label maps to images.
 
     Pixels holding ``ignore_label`` get the id :data:`~gantk.systems.targets.IGNORED` (-1), which no
-    loss term or score counts.
+    loss term or score counts (and, in a label-map input, no class channel marks).
     """
 
     format = "segmentation"
 
     def __init__(self, pairs: list[tuple[Path, Path]], channels: int, num_classes: int, transform: PairedTransform,
-                 ignore_label: int | None = None):
-        files = {"A": [a for a, _ in pairs], "B": [b for _, b in pairs]}
-        super().__init__(files, {"A": channels, "B": num_classes}, transform)
-        self.num_classes = num_classes
+                 ignore_label: int | None = None, labels_in: bool = False):
+        self.image_side, self.mask_side = ("B", "A") if labels_in else ("A", "B")
+        super().__init__({self.image_side: [image for image, _ in pairs], self.mask_side: [mask for _, mask in pairs]},
+                         {self.image_side: channels, self.mask_side: num_classes}, transform)
+        self.num_classes, self.input_classes = (None, num_classes) if labels_in else (num_classes, None)
         self.ignore_label = ignore_label
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
-        image_path, mask_path = self.files["A"][index], self.files["B"][index]
-        image = to_channels(read_image(image_path), self.channels["A"])
+        image_path, mask_path = self.files[self.image_side][index], self.files[self.mask_side][index]
+        image = to_channels(read_image(image_path), self.channels[self.image_side])
         mask = read_mask(mask_path)
         _same_size(image, mask, image_path, mask_path)
-        ids = mask_ids(mask, self.num_classes, self.ignore_label)
-        if int(ids.max()) >= self.num_classes:
-            outside = mask[ids >= self.num_classes].unique().tolist()
-            raise DataError(
-                f"{mask_path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside "
-                f"{mask_value_range(self.num_classes, self.ignore_label)}; fix the mask."
-            )
-        out = self.transform({"A": tv_tensors.Image(image), "B": tv_tensors.Mask(ids[None])}, generator)
-        return {**out, "A_path": str(image_path), "B_path": str(mask_path)}
+        ids = checked_ids(mask, mask_path, self.channels[self.mask_side], self.ignore_label)
+        out = self.transform({self.image_side: tv_tensors.Image(image), self.mask_side: tv_tensors.Mask(ids[None])}, generator)
+        return {**out, f"{self.image_side}_path": str(image_path), f"{self.mask_side}_path": str(mask_path)}
 
 
 class UnalignedDataset(GanDataset):
@@ -152,17 +152,23 @@ class UnalignedDataset(GanDataset):
 
 
 class SingleDataset(GanDataset):
-    """Images on their own (A only), for inference."""
+    """Images on their own (A only), for inference; with ``input_classes``, label masks read as class ids."""
 
     format = "single"
 
-    def __init__(self, files: list[Path], channels: int, transform: PairedTransform):
-        super().__init__({"A": files}, {"A": channels}, transform)
+    def __init__(self, files: list[Path], channels: int, transform: PairedTransform, input_classes: int | None = None,
+                 ignore_label: int | None = None):
+        super().__init__({"A": files}, {"A": input_classes or channels}, transform)
+        self.input_classes = input_classes
+        self.ignore_label = ignore_label
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
         path = self.files["A"][index]
-        out = self.transform({"A": tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))}, generator)
-        return {**out, "A_path": str(path)}
+        if self.input_classes is None:
+            read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))
+        else:
+            read = tv_tensors.Mask(checked_ids(read_mask(path), path, self.input_classes, self.ignore_label)[None])
+        return {**self.transform({"A": read}, generator), "A_path": str(path)}
 
 
 class MixedSizes(DataError):
@@ -192,6 +198,18 @@ def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) ->
         return mask - 1
     ids = torch.where(mask == 255, 1, mask) if _binary_255(num_classes, ignore_label) else mask
     return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
+
+
+def checked_ids(mask: Tensor, path: Path, num_classes: int, ignore_label: int | None) -> Tensor:
+    """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes is an error naming ``path``."""
+    ids = mask_ids(mask, num_classes, ignore_label)
+    if int(ids.max()) >= num_classes:
+        outside = mask[ids >= num_classes].unique().tolist()
+        raise DataError(
+            f"{path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside "
+            f"{mask_value_range(num_classes, ignore_label)}; fix the mask."
+        )
+    return ids
 
 
 def mask_value_range(num_classes: int, ignore_label: int | None) -> str:

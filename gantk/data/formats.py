@@ -280,9 +280,8 @@ class SegmentationFormat(_TwoFolderFormat):
         normalize=True, resize="square", num_classes: int | None = None, ignore_label: int | None = None,
     ):
         """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks, and mask
-        pixels holding ``ignore_label`` get the class id -1, which no loss term or score counts."""
-        if direction != "AtoB":
-            raise DataError(f"dataset {root}: the {self.name} format maps images to masks only: use --direction AtoB (the default).")
+        pixels holding ``ignore_label`` get the class id -1, which no loss term or score counts. ``direction``
+        ``BtoA`` serves the masks as inputs and the images as targets (label maps to images)."""
         check_ignore_label(ignore_label)
         problems: list[str] = []
         pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
@@ -292,7 +291,7 @@ class SegmentationFormat(_TwoFolderFormat):
             num_classes = self.num_classes(root, ignore_label)
         channels = channels_of([image for image, _ in pairs])
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize, resize)
-        return SegmentationDataset(pairs, channels, num_classes, transform, ignore_label)
+        return SegmentationDataset(pairs, channels, num_classes, transform, ignore_label, labels_in=direction == "BtoA")
 
     def class_names(self, root: Path, ignore_label: int | None = None) -> list[str] | None:
         """The names of the class ids ``0, 1, ...`` where the layout gives them (read with ``ignore_label``);
@@ -455,11 +454,17 @@ class SingleFormat(DataFormat):
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True, resize="square"):
-        """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored."""
+             normalize=True, resize="square", input_classes: int | None = None, ignore_label: int | None = None):
+        """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored. With
+        ``input_classes`` the files are label masks of that many classes, read as class ids (pixels
+        holding ``ignore_label`` as -1), for a model that translates label maps."""
         problems: list[str] = []
         files = self._files(root, problems)
         raise_if_problems(problems, root, self.name)
+        transform = PairedTransform(load_size, crop_size, augment, flip, normalize, resize)
+        if input_classes is not None:
+            check_ignore_label(ignore_label)
+            return SingleDataset(files, 1, transform, input_classes, ignore_label)
         counts = []
         for path in files:
             try:
@@ -467,7 +472,7 @@ class SingleFormat(DataFormat):
             except DataError:  # named when its item is read: translate names every input it cannot read
                 continue
         channels = infer_channels(counts) if counts else channels_of(files[:1])  # none readable: the first one's error
-        return SingleDataset(files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
+        return SingleDataset(files, channels, transform)
 
     def _files(self, root: Path, problems: list[str]) -> list[Path]:
         if root.is_file():

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
+from . import targets
 
 if TYPE_CHECKING:
     from ..objectives.spec import ObjectiveSet
@@ -131,6 +132,7 @@ class System(nn.Module, metaclass=abc.ABCMeta):
     """
 
     phases: tuple[Phase, ...] = ()
+    input_classes: int | None = None  # where the inputs are label maps: their class count (see encoded_inputs)
 
     def __init__(self, config: dict[str, Any]):
         super().__init__()
@@ -208,7 +210,13 @@ class System(nn.Module, metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
-        """Run the trained mapping on a batch of normalised images (inference)."""
+        """Run the trained mapping on a batch of normalised images (inference); label-map inputs are
+        given encoded (:meth:`encoded_inputs`)."""
+
+    def encoded_inputs(self, inputs: Tensor) -> Tensor:
+        """Inputs as the generator takes them: images as they are; for :attr:`input_classes`, class ids
+        ``N x H x W`` one channel per class (:func:`~gantk.systems.targets.encode_labels`)."""
+        return inputs if self.input_classes is None else targets.encode_labels(inputs, self.input_classes)
 
     def check_direction(self, direction: str) -> None:
         """Raise :class:`~gantk.errors.OptionError` for a ``direction`` :meth:`translate` does not take,

@@ -21,6 +21,9 @@ class PairedSystem(System):
     masks), the objective's pixel terms and D see probabilities, and real masks are one-hot.
     With ``ignore_label`` set too, pixels of the ignored id are 0 in both the real and the fake
     maps, so no term scores them (the ``lovasz`` term leaves them out itself).
+
+    With ``input_classes`` set the inputs are label maps (class ids, encoded one channel per class),
+    translated to images: labels to photo.
     """
 
     def __init__(self, config: dict[str, Any], components: Components):
@@ -33,6 +36,7 @@ class PairedSystem(System):
             )
         channels = config["channels"]
         self.num_classes = config.get("num_classes")
+        self.input_classes = config.get("input_classes")
         self.ignores = self.num_classes is not None and config.get("ignore_label") is not None
         gen_opt = dict(config.get("gen_opt") or {})
         if self.num_classes is None:
@@ -57,9 +61,12 @@ class PairedSystem(System):
             else:
                 term.objective.check_images(channels["B"], config.get("crop_size"))
         if self.num_classes is None and mask_terms:
+            fix = ("the data's targets are images (--direction BtoA maps the masks to the images): predict masks with "
+                   "--direction AtoB" if self.input_classes
+                   else "the data are image pairs: train on a segmentation dataset (images/ + masks/)")
             raise OptionError(
-                f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but the "
-                "data are image pairs: train on a segmentation dataset (images/ + masks/), or drop it from --loss."
+                f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but "
+                f"{fix}, or drop it from --loss."
             )
         if self.num_classes is not None and image_terms:
             raise OptionError(
@@ -94,13 +101,14 @@ class PairedSystem(System):
         return target if self.num_classes is None else targets.encode_mask(target, self.num_classes)
 
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
-        logits = checked_output(nets["G"](batch["A"]), batch["A"], self.out_channels, self.config["gen"])
+        inputs = self.encoded_inputs(batch["A"])
+        logits = checked_output(nets["G"](inputs), inputs, self.out_channels, self.config["gen"])
         return {"fake_logits": logits, "fake": self._visible(logits)}
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         kept = targets.kept_pixels(batch["B"]) if self.ignores else None
         ctx = LossContext(
-            input=batch["A"],
+            input=self.encoded_inputs(batch["A"]),
             fake=outputs["fake"] if kept is None else outputs["fake"] * kept,
             real=self._real(batch["B"]),
             fake_logits=outputs["fake_logits"],
@@ -117,8 +125,10 @@ class PairedSystem(System):
         return {f"{phase.name}/{name}": value for name, value in losses.items()}
 
     def display(self, images: Tensor, *, side: str) -> Tensor:
-        """Images of side "A" or "B" (B: outputs, or class ids / one-hot / probabilities for masks) for a grid."""
-        return targets.shown(images, self.num_classes if side == "B" else None)
+        """Images of side "A" or "B" (masks: class ids, one-hot maps or probabilities) for a grid."""
+        if side == "A":
+            return targets.shown_inputs(images, self.input_classes)
+        return targets.shown(images, self.num_classes)
 
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
         return [

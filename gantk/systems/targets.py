@@ -40,6 +40,19 @@ def encode_mask(ids: Tensor, num_classes: int) -> Tensor:
     return (F.one_hot((ids * kept).long(), num_classes) * kept.unsqueeze(-1)).permute(0, 3, 1, 2).float()
 
 
+def encode_labels(ids: Tensor, num_classes: int) -> Tensor:
+    """Class ids ``N x H x W`` as a generator's label-map input: one channel per class (binary masks too),
+    1 in the pixel's class; an :data:`IGNORED` pixel is 0 in every channel."""
+    kept = ids >= 0
+    return (F.one_hot((ids * kept).long(), num_classes) * kept.unsqueeze(-1)).permute(0, 3, 1, 2).float()
+
+
+def label_ids(labels: Tensor) -> Tensor:
+    """Class ids ``N x H x W`` of label maps ``N x C x H x W`` (see :func:`encode_labels`); :data:`IGNORED` where
+    no channel is set."""
+    return torch.where(labels.amax(dim=1) > 0, labels.argmax(dim=1), IGNORED)
+
+
 def kept_pixels(ids: Tensor) -> Tensor:
     """``N x 1 x H x W`` floats: 1 where the class ids ``N x H x W`` are scored, 0 where :data:`IGNORED`."""
     return (ids >= 0).unsqueeze(1).float()
@@ -64,6 +77,13 @@ def displayable(images: Tensor) -> Tensor:
     if images.shape[1] < 3:  # gray, or gray and alpha
         return images[:, :1].expand(-1, 3, -1, -1)
     return images[:, :3]
+
+
+def shown_inputs(inputs: Tensor, input_classes: int | None) -> Tensor:
+    """Generator inputs as RGB in [-1, 1] for a grid: images, or label maps (class ids or one-hot) in colour."""
+    if input_classes is None:
+        return displayable(inputs)
+    return colorize(inputs if inputs.dim() == 3 else label_ids(inputs))
 
 
 def shown(images: Tensor, num_classes: int | None) -> Tensor:

@@ -220,7 +220,7 @@ MODEL_ENTRIES = {
     "system.loss": lambda value: isinstance(value, str), "system.channels": _is_channels,
     **{f"system.{key}": lambda value: value is None or (isinstance(value, int) and 0 < value <= MAX_SIDE)
        for key in ("load_size", "crop_size")},
-    "system.num_classes": lambda value: value is None or (_is_whole(value) and value >= 2),
+    **{f"system.{key}": lambda value: value is None or (_is_whole(value) and value >= 2) for key in ("num_classes", "input_classes")},
     "system.conditional": lambda value: isinstance(value, bool),
     "system.direction": lambda value: value in CHOICES["direction"],
     "system.resize": lambda value: value in CHOICES["resize"],
@@ -357,6 +357,7 @@ def system_config(config: TrainConfig, dataset: Any, components: Components) -> 
         "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
         "pool_size": config.pool_size, "n_critic": config.n_critic,
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
+        "input_classes": getattr(dataset, "input_classes", None),
         "ignore_label": getattr(dataset, "ignore_label", None),
         "data_format": dataset.format, "direction": config.direction,
         "load_size": config.load_size, "crop_size": config.crop_size, "resize": config.resize, "ema_decay": config.ema_decay,

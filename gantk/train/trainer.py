@@ -334,7 +334,8 @@ class Trainer:
                               "--val-every: the run is not validated.", GantkWarning, stacklevel=3)
             return train, None
         config.val_split = split = val_split  # recorded: a resume validates on it
-        options = {} if train.num_classes is None else {"num_classes": train.num_classes, "ignore_label": config.ignore_label}
+        classes = train.num_classes or getattr(train, "input_classes", None)  # the training split's class count: every split opens with it
+        options = {} if classes is None else {"num_classes": classes, "ignore_label": config.ignore_label}
         val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
                            components=self.components, **options)

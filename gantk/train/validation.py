@@ -34,7 +34,9 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
             for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-                inputs = match_channels(batch["A"].to(device), system.config["channels"]["A"])
+                inputs = batch["A"].to(device)
+                inputs = (match_channels(inputs, system.config["channels"]["A"]) if system.input_classes is None
+                          else system.encoded_inputs(inputs))
                 outputs = system.translate(padded_to_fit(inputs, multiple, smallest))[..., : inputs.shape[-2], : inputs.shape[-1]]
                 truth = batch["B"].to(device)
                 scores.update(outputs.float(), truth if num_classes is not None else match_channels(truth, outputs.shape[1]))

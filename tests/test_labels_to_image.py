@@ -1,0 +1,129 @@
+"""Label masks to images: segmentation data read with --direction BtoA, the masks one-hot as the inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gantk.data import open_dataset
+from gantk.data.io import read_image, write_png
+from gantk.errors import DataError, OptionError
+from gantk.evaluate import evaluate
+from gantk.inference import TrainedModel
+from gantk.systems import targets
+from gantk.train import TrainConfig, Trainer
+from gantk.translate import translate
+from helpers import write_segmentation
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, checkpoint_every=2,
+            gen_opt={"ngf": 8, "num_downs": 5}, disc_opt={"ndf": 8})
+CLASSES = 4
+
+
+@pytest.fixture(scope="module")
+def labels_run(tmp_path_factory):
+    """A tiny labels -> image run on masks of 4 classes, with train/ and test/ splits and validation."""
+    root = tmp_path_factory.mktemp("labels")
+    for split in ("train", "test"):
+        write_segmentation(root / "data" / split, count=4, num_classes=CLASSES)
+    config = TrainConfig(data=str(root / "data"), out=str(root / "run"), direction="BtoA", val_every=2, **TINY)
+    return Trainer(config, progress=False).fit(), root / "data"
+
+
+def test_encode_labels_is_one_hot_with_ignored_pixels_empty():
+    ids = torch.tensor([[[0, 1], [2, targets.IGNORED]]])
+    encoded = targets.encode_labels(ids, 3)
+    assert encoded.shape == (1, 3, 2, 2) and encoded.dtype == torch.float32
+    assert encoded[0, :, 1, 1].tolist() == [0, 0, 0] and encoded[0, :, 0, 1].tolist() == [0, 1, 0]
+    assert torch.equal(targets.label_ids(encoded), ids)
+    assert targets.encode_labels(torch.tensor([[[0, 1]]]), 2).shape[1] == 2  # binary masks: a channel per class too
+
+
+def test_the_model_takes_one_channel_per_class(labels_run):
+    run, _ = labels_run
+    model = TrainedModel.load(run, device="cpu")
+    assert (model.input_classes, model.num_classes) == (CLASSES, None)
+    assert model.config["channels"] == {"A": CLASSES, "B": 3}
+    generator, discriminator = model.system.networks["G"], model.system.networks["D"]
+    assert next(generator.parameters()).shape[1] == CLASSES
+    assert next(discriminator.parameters()).shape[1] == CLASSES + 3  # conditioned on the one-hot labels
+    batch = {"A": torch.randint(0, CLASSES, (2, 32, 32)), "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    outputs = model.system(batch, model.system.networks)
+    for phase in model.system.phases:  # D sees the one-hot labels beside the images
+        assert all(loss.isfinite() for loss in model.system.phase_losses(phase, batch, outputs, dict(model.system.networks)).values())
+    encoded = targets.encode_labels(batch["A"], CLASSES)
+    assert torch.equal(model.system.display(batch["A"], side="A"), targets.colorize(batch["A"]))
+    assert torch.equal(model.system.display(encoded, side="A"), targets.colorize(batch["A"]))
+
+
+def test_validation_scores_the_images_as_eval_does(labels_run):
+    run, data = labels_run
+    header, row = (run / "validation.csv").read_text().splitlines()
+    validated = dict(zip(header.split(","), row.split(",")))
+    assert validated["step"] == "2"  # the step of the checkpoint evaluated
+    result = evaluate(run, data, device="cpu", eval_mode=True, progress=False)
+    assert float(validated["val/l1"]) == pytest.approx(result["metrics"]["l1"], rel=1e-4)
+
+
+def test_inputs_takes_class_ids_only(labels_run):
+    model = TrainedModel.load(labels_run[0], device="cpu")
+    ids = torch.tensor([[0, 3], [targets.IGNORED, 1]])
+    assert torch.equal(model.inputs(ids), targets.encode_labels(ids[None], CLASSES))
+    with pytest.raises(DataError, match="translates label maps: pass class ids as an integer N x H x W tensor"):
+        model.inputs(torch.rand(1, 3, 32, 32))
+    with pytest.raises(DataError, match="class ids must be from 0 to 3 .*got values from 0 to 4"):
+        model.inputs(torch.tensor([[0, 4]]))
+
+
+def test_translate_reads_masks_and_writes_images(labels_run, tmp_path):
+    run, data = labels_run
+    written = translate(run, data / "test" / "masks", tmp_path / "out", device="cpu", eval_mode=True, progress=False)
+    assert len(written) == 4
+    image = read_image(written[0])
+    assert image.shape == (3, 32, 32)
+    model = TrainedModel.load(run, device="cpu", eval_mode=True)
+    item = open_dataset(data, split="test", direction="BtoA", load_size=None, crop_size=32, augment=False,
+                        num_classes=CLASSES)[0]
+    expected = model.translate(model.inputs(item["A"]))
+    assert (image.float() / 127.5 - 1 - expected[0]).abs().max() <= 1 / 127.5 + 1e-6  # the PNG's rounding
+
+
+def test_translate_names_what_a_label_model_reads(labels_run, tmp_path):
+    run, data = labels_run
+    with pytest.raises(DataError, match="translates label masks \\(class ids\\) to images"):
+        translate(run, data / "test" / "images", tmp_path / "out", device="cpu", progress=False)
+
+
+def test_eval_scores_images_made_from_the_masks(labels_run):
+    run, data = labels_run
+    result = evaluate(run, data, device="cpu", eval_mode=True, progress=False)
+    assert result["task"] == "image"
+    model = TrainedModel.load(run, device="cpu", eval_mode=True)
+    dataset = open_dataset(data, split="test", direction="BtoA", load_size=None, crop_size=32, augment=False,
+                           num_classes=CLASSES)
+    l1 = [(model.translate(model.inputs(item["A"])) - item["B"][None]).abs().mean().item() / 2 for item in dataset]
+    assert result["metrics"]["l1"] == pytest.approx(sum(l1) / len(l1), rel=1e-4)
+
+
+def test_eval_refuses_an_ignore_label_for_a_label_model(labels_run):
+    run, data = labels_run
+    with pytest.raises(OptionError, match="is an image model \\(a label model reads its input masks with the ignore label"):
+        evaluate(run, data, device="cpu", ignore_label=0, progress=False)
+
+
+def test_mask_terms_are_refused_with_the_direction_named(tmp_path):
+    data = write_segmentation(tmp_path / "data", count=2, num_classes=3)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), direction="BtoA", loss="bce+lovasz", **TINY)
+    with pytest.raises(OptionError, match="--direction BtoA maps the masks to the images\\): predict masks with --direction AtoB"):
+        Trainer(config, progress=False).fit()
+
+
+def test_ignored_pixels_are_in_no_class(tmp_path):
+    data = write_segmentation(tmp_path / "data", count=2, num_classes=3)
+    mask = torch.zeros(1, 40, 40, dtype=torch.uint8)
+    mask[:, :20] = 255
+    write_png(mask, str(data / "masks" / "000.png"))
+    dataset = open_dataset(data, direction="BtoA", load_size=None, crop_size=None, augment=False, ignore_label=255)
+    ids = dataset[0]["A"]
+    assert (ids[:20] == targets.IGNORED).all() and (ids[20:] == 0).all()
+    assert targets.encode_labels(ids[None], dataset.input_classes)[0, :, :20].abs().sum() == 0
