@@ -140,8 +140,10 @@ def evaluate(
     config, num_classes = model.config, model.num_classes
     if ignore_label not in (None, "none"):
         if num_classes is None:
-            kept = (" (a label model reads its input masks with the ignore label it was trained with)"
-                    if model.input_classes else "")
+            trained = model.config.get("ignore_label")
+            kept = (f" (a label model reads its input masks as it was trained to, with "
+                    f"{'no ignore label' if trained is None else f'the ignore label {trained}'}: for masks that mark pixels "
+                    "to ignore with another value, train one with that --ignore-label)" if model.input_classes else "")
             raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
                               f"{checkpoint} is an image model{kept}: drop it.")
     dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label, own_size=size != "crop")

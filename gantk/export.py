@@ -182,9 +182,12 @@ def input_text(model: TrainedModel, channels: int) -> str:
     """What the exported network takes, in words."""
     if model.input_classes is None:
         return f"N x {channels} x H x W float32 images in [-1, 1] (pixels / 127.5 - 1)"
-    values = ("k + 1" if model.config.get("ignore_label") == 0 else "k (255 for k = 1)" if model.input_classes == 2 else "k")
+    ignored = model.config.get("ignore_label")
+    binary_255 = model.input_classes == 2 and ignored != 255  # 0/255 masks: 255 is class 1
+    values = "k + 1" if ignored == 0 else "k (255 for k = 1)" if binary_255 else "k"
+    at_ignored = "" if ignored is None else f" (all channels 0 where the mask value is {ignored}, which is ignored)"
     return (f"N x {channels} x H x W float32 label maps, one channel per class: channel k is 1 where the mask value is "
-            f"{values}, else 0 (all channels 0 at ignored pixels)")
+            f"{values}, else 0{at_ignored}")
 
 
 def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
@@ -290,6 +293,10 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
     }
     if num_classes is not None:
         metadata["gantk.num_classes"] = str(num_classes)
+    if model.input_classes is not None:
+        metadata["gantk.input_classes"] = str(model.input_classes)
+    if model.input_classes is not None and ignore_label is not None:
+        metadata["gantk.ignore_label"] = str(ignore_label)
     if num_classes is not None and ignore_label is not None:
         metadata["gantk.ignore_label"] = str(ignore_label)
         if ignore_label == 0:

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import torch
 from PIL import Image
 
+from .data.datasets import checked_ids
 from .data.io import image_from_pil
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError, OptionError
@@ -84,7 +85,7 @@ class TrainedModel:
         ``read_image`` converts a file) normalised on the model's device, with the channels its generator
         for ``direction`` takes. A labels-to-image model (:attr:`input_classes`) takes class ids instead
         (integers ``N x H x W``, or one ``H x W``; -1 for pixels of no class, as its datasets give them) and
-        gets them one channel per class.
+        gets them one channel per class (:meth:`class_ids` maps a mask's values to them).
 
         Raises:
             DataError: another shape or dtype, a 32-bit PIL image, or float values outside [-1, 1] (such as 0..255);
@@ -121,6 +122,19 @@ class TrainedModel:
         else:
             raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
         return match_channels(images.to(self.device), channels)
+
+    def class_ids(self, mask: torch.Tensor) -> torch.Tensor:
+        """The class ids (what :meth:`inputs` takes) of a label model's input ``mask``, its values as
+        ``gantk.data.read_mask`` reads a file, mapped as the model's training masks were: 0/255 binary masks to
+        0/1, its ignore label to -1, the values 1..K to 0..K-1 where 0 was ignored.
+
+        Raises:
+            OptionError: the model takes images, not label maps.
+            DataError: a mask value outside the model's classes.
+        """
+        if self.input_classes is None:
+            raise OptionError(f"{self.checkpoint} translates images, not label maps: pass images to inputs().")
+        return checked_ids(mask, "mask", self.input_classes, self.config.get("ignore_label"))
 
     def _label_inputs(self, ids: Any) -> torch.Tensor:
         """Class ids as the one-hot label maps the generator takes (see :meth:`inputs`)."""

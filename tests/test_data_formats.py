@@ -438,6 +438,9 @@ def test_single_points_to_a_subfolder_with_images_and_names_hidden_files(tmp_pat
     png(tmp_path / ".hidden.png", noise(3, 8, 8))
     with pytest.raises(DataError, match=rf"holds no images.*its subfolder A/ holds images: pass {tmp_path / 'test' / 'A'}\)"):
         open_dataset(tmp_path / "test", format="single")
+    png(tmp_path / "test" / "B" / "x.png", noise(3, 8, 8))
+    with pytest.raises(DataError, match=r"holds no images.*its subfolders A/, B/ hold images: pass one\)"):
+        open_dataset(tmp_path / "test", format="single")
     with pytest.raises(DataError, match=r"\.hidden\.png: hidden files \(names starting with '\.'\) are skipped; rename it"):
         open_dataset(tmp_path / ".hidden.png", format="single")
 

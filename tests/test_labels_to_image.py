@@ -107,7 +107,8 @@ def test_eval_scores_images_made_from_the_masks(labels_run):
 
 def test_eval_refuses_an_ignore_label_for_a_label_model(labels_run):
     run, data = labels_run
-    with pytest.raises(OptionError, match="is an image model \\(a label model reads its input masks with the ignore label"):
+    with pytest.raises(OptionError, match="is an image model \\(a label model reads its input masks as it was trained to, with "
+                                          "no ignore label: .* train one with that --ignore-label\\)"):
         evaluate(run, data, device="cpu", ignore_label=0, progress=False)
 
 
@@ -127,3 +128,33 @@ def test_ignored_pixels_are_in_no_class(tmp_path):
     ids = dataset[0]["A"]
     assert (ids[:20] == targets.IGNORED).all() and (ids[20:] == 0).all()
     assert targets.encode_labels(ids[None], dataset.input_classes)[0, :, :20].abs().sum() == 0
+
+
+def test_a_binary_model_ignoring_255_reads_and_describes_its_masks(tmp_path):
+    from gantk.export import model_metadata
+
+    data = write_segmentation(tmp_path / "data", count=2, num_classes=3)
+    for mask_file in (data / "masks").iterdir():  # ids 0/1, with 255 where the id was 2
+        mask = read_image(mask_file)
+        write_png(torch.where(mask == 2, 255, mask).to(torch.uint8), str(mask_file))
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), direction="BtoA", ignore_label=255, **TINY)
+    model = TrainedModel.load(Trainer(config, progress=False).fit(), device="cpu")
+    assert model.input_classes == 2
+    assert model.class_ids(torch.tensor([[0, 1, 255]])).tolist() == [[0, 1, targets.IGNORED]]
+    metadata = model_metadata(model, "AtoB", eval_mode=True)
+    assert "channel k is 1 where the mask value is k, else 0 (all channels 0 where the mask value is 255" in metadata["gantk.input"]
+    assert (metadata["gantk.input_classes"], metadata["gantk.ignore_label"]) == ("2", "255")
+
+
+def test_class_ids_is_for_label_models_and_names_values_outside_them(labels_run):
+    model = TrainedModel.load(labels_run[0], device="cpu")
+    with pytest.raises(DataError, match=r"mask: holds values 4, 5, 6, 7, 8, 9, 10, 11 ... \(252 values\), outside"):
+        model.class_ids(torch.arange(256).reshape(16, 16))
+    assert model.class_ids(torch.tensor([3, 0])).tolist() == [3, 0]
+
+
+def test_cyclegan_refuses_masks_as_inputs_first(tmp_path):
+    data = write_segmentation(tmp_path / "data", count=2, num_classes=3)
+    config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), direction="BtoA", **TINY)
+    with pytest.raises(OptionError, match="cycle translation works on images, not masks"):
+        Trainer(config, progress=False).fit()

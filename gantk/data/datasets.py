@@ -200,13 +200,14 @@ def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) ->
     return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
 
 
-def checked_ids(mask: Tensor, path: Path, num_classes: int, ignore_label: int | None) -> Tensor:
+def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: int | None) -> Tensor:
     """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes is an error naming ``path``."""
     ids = mask_ids(mask, num_classes, ignore_label)
     if int(ids.max()) >= num_classes:
         outside = mask[ids >= num_classes].unique().tolist()
+        named = ", ".join(map(str, outside[:8])) + (f" ... ({len(outside)} values)" if len(outside) > 8 else "")
         raise DataError(
-            f"{path}: holds value{'s' if len(outside) > 1 else ''} {', '.join(map(str, outside))}, outside "
+            f"{path}: holds value{'s' if len(outside) > 1 else ''} {named}, outside "
             f"{mask_value_range(num_classes, ignore_label)}; fix the mask."
         )
     return ids

@@ -485,7 +485,9 @@ class SingleFormat(DataFormat):
                 problems.append(f"{root}: not a supported image ({supported}); pass an image or a folder of images.")
             return []
         with_images = [] if has_images(root) else [folder for folder in subdirs(root) if has_images(folder)]
-        hint = f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if with_images else ""
+        hint = (f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if len(with_images) == 1
+                else f" (its subfolders {', '.join(f'{folder.name}/' for folder in with_images)} hold images: pass one)"
+                if with_images else "")
         # Images on their own pair with nothing: a.jpg and a.png are two inputs (translate refuses only their one output name).
         return images_of(root, root, problems, f"pass an image or a folder of images{hint}.", named_apart=False)
 

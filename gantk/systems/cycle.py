@@ -38,7 +38,7 @@ class CycleSystem(System):
     def __init__(self, config: dict[str, Any], components: Components):
         super().__init__(config)
         channels = config["channels"]
-        if config.get("num_classes") is not None:
+        if config.get("num_classes") is not None or config.get("input_classes") is not None:
             raise OptionError("cycle translation works on images, not masks: use an 'unaligned' image dataset.")
         if config.get("conditional"):
             raise OptionError("cycle translation's discriminators see one domain's images alone (no input to condition "
