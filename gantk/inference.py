@@ -134,7 +134,7 @@ class TrainedModel:
         """
         if self.input_classes is None:
             raise OptionError(f"{self.checkpoint} translates images, not label maps: pass images to inputs().")
-        return checked_ids(mask, "mask", self.input_classes, self.config.get("ignore_label"))
+        return checked_ids(mask, "mask", self.input_classes, self.config.get("ignore_label"), "the model")
 
     def _label_inputs(self, ids: Any) -> torch.Tensor:
         """Class ids as the one-hot label maps the generator takes (see :meth:`inputs`)."""
@@ -176,6 +176,7 @@ class TrainedModel:
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False, tile: int | None = None,
                   overlap: int | None = None) -> torch.Tensor:
         """Outputs for ``inputs`` (see :meth:`inputs`): images in [-1, 1], or class probabilities for masks.
+        bfloat16 or float16 inputs run in that precision under ``torch.autocast``, and as float32 outside it.
 
         With ``pad``, inputs of any size are padded (repeating their edges) to the generators'
         :attr:`size_multiple`, and to at least their :attr:`min_input_size`, and the outputs cropped
@@ -201,6 +202,8 @@ class TrainedModel:
                 f"model.inputs(images, direction={direction!r}) first."
             )
         inputs = inputs.to(self.device)
+        if not torch.is_autocast_enabled(self.device.type):
+            inputs = inputs.float()  # the weights are float32
         height, width = inputs.shape[-2:]
         multiple, smallest = self.size_multiple, self.min_input_size
         overlap = check_tiling(tile, overlap, multiple, smallest)

@@ -81,7 +81,8 @@ def translate(
     model.system.check_direction(direction)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     if overlay and model.num_classes is None:
-        raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is an image model; overlays are for "
+        kind = "a label model, writing images" if model.input_classes is not None else "an image model"
+        raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is {kind}; overlays are for "
                           "mask models (trained with --recipe seg): drop --overlay.")
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}

@@ -804,6 +804,11 @@ def test_a_model_names_what_it_takes_when_given_something_else(image_run, tmp_pa
     assert model.translate(model.inputs(pixels)).shape == (1, 3, 32, 32)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # half-precision inputs under autocast are taken
         assert model.translate(model.inputs(pixels).bfloat16()).shape == (1, 3, 32, 32)
+    halved = model.inputs(pixels).bfloat16()  # outside autocast, taken as float32
+    with model.seeded(0):
+        outside = model.translate(halved)
+    with model.seeded(0):
+        assert torch.equal(outside, model.translate(halved.float()))
 
     class RunPath:  # any os.PathLike names a checkpoint
         def __fspath__(self):

@@ -115,8 +115,13 @@ def test_eval_refuses_an_ignore_label_for_a_label_model(labels_run):
 def test_mask_terms_are_refused_with_the_direction_named(tmp_path):
     data = write_segmentation(tmp_path / "data", count=2, num_classes=3)
     config = TrainConfig(data=str(data), out=str(tmp_path / "run"), direction="BtoA", loss="bce+lovasz", **TINY)
-    with pytest.raises(OptionError, match="--direction BtoA maps the masks to the images\\): predict masks with --direction AtoB"):
+    with pytest.raises(OptionError, match="--direction BtoA maps the masks to the images\\): predict masks with --direction AtoB, "
+                                          "or train .* \\(the pix2pix recipe, the default, trains with bce\\+l1@100; "
+                                          "this is the pix2pix recipe with --loss bce\\+lovasz\\)"):
         Trainer(config, progress=False).fit()
+    seg = TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "seg"), direction="BtoA", **TINY)
+    with pytest.raises(OptionError, match="this is the seg recipe with --loss hinge\\+lovasz"):
+        Trainer(seg, progress=False).fit()
 
 
 def test_ignored_pixels_are_in_no_class(tmp_path):
@@ -158,3 +163,16 @@ def test_cyclegan_refuses_masks_as_inputs_first(tmp_path):
     config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), direction="BtoA", **TINY)
     with pytest.raises(OptionError, match="cycle translation works on images, not masks"):
         Trainer(config, progress=False).fit()
+
+
+def test_messages_speak_of_masks_for_a_label_model(labels_run, tmp_path):
+    run, data = labels_run
+    model = TrainedModel.load(run, device="cpu")
+    with pytest.raises(OptionError, match="this model maps the data's masks to its images"):
+        model.inputs(torch.zeros(4, 4, dtype=torch.long), "BtoA")
+    with pytest.raises(OptionError, match="is a label model, writing images; overlays are for mask models"):
+        translate(model, data / "test" / "masks", tmp_path / "out", overlay=True, progress=False)
+    stray = tmp_path / "stray.png"
+    write_png(torch.full((1, 8, 8), 9, dtype=torch.uint8), str(stray))
+    with pytest.raises(DataError, match="stray.png: holds value 9, outside the class ids 0..3 of the model; fix the mask"):
+        translate(model, stray, tmp_path / "out", progress=False)

@@ -167,7 +167,7 @@ class SingleDataset(GanDataset):
         if self.input_classes is None:
             read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))
         else:
-            read = tv_tensors.Mask(checked_ids(read_mask(path), path, self.input_classes, self.ignore_label)[None])
+            read = tv_tensors.Mask(checked_ids(read_mask(path), path, self.input_classes, self.ignore_label, "the model")[None])
         return {**self.transform({"A": read}, generator), "A_path": str(path)}
 
 
@@ -200,26 +200,26 @@ def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) ->
     return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
 
 
-def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: int | None) -> Tensor:
-    """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes is an error naming ``path``."""
+def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: int | None, whose: str = "this dataset") -> Tensor:
+    """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes (``whose``) is an error naming ``path``."""
     ids = mask_ids(mask, num_classes, ignore_label)
     if int(ids.max()) >= num_classes:
         outside = mask[ids >= num_classes].unique().tolist()
         named = ", ".join(map(str, outside[:8])) + (f" ... ({len(outside)} values)" if len(outside) > 8 else "")
         raise DataError(
             f"{path}: holds value{'s' if len(outside) > 1 else ''} {named}, outside "
-            f"{mask_value_range(num_classes, ignore_label)}; fix the mask."
+            f"{mask_value_range(num_classes, ignore_label, whose)}; fix the mask."
         )
     return ids
 
 
-def mask_value_range(num_classes: int, ignore_label: int | None) -> str:
-    """The mask values :func:`mask_ids` takes, in words."""
+def mask_value_range(num_classes: int, ignore_label: int | None, whose: str = "this dataset") -> str:
+    """The mask values :func:`mask_ids` takes, in words (``whose`` classes they are)."""
     if ignore_label == 0:
-        return f"the values 1..{num_classes} of this dataset's classes (0 is ignored)"
+        return f"the values 1..{num_classes} of {whose}'s classes (0 is ignored)"
     binary = " (or 255 for binary masks)" if _binary_255(num_classes, ignore_label) else ""
     ignored = f"; {ignore_label} is ignored" if ignore_label is not None else ""
-    return f"the class ids 0..{num_classes - 1} of this dataset{binary}{ignored}"
+    return f"the class ids 0..{num_classes - 1} of {whose}{binary}{ignored}"
 
 
 def _binary_255(num_classes: int, ignore_label: int | None) -> bool:

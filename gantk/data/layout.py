@@ -387,7 +387,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     if ignore_label in allowed:
         ids = "0 (background) and 255 (object)" if binary else f"0..{num_classes - 1}"
         problems.append(
-            f"{root}: the ignore label {ignore_label} lies among the class ids ({ids}), so the model would keep an output "
+            f"{root}: the ignore label {ignore_label} lies among the class ids ({ids}), so the model would keep a "
             f"channel for it that nothing teaches: give ignored pixels a value above the class ids (255), or map the "
             "classes to ids 0..K-1 without it, and save the masks again."
         )

@@ -62,11 +62,12 @@ class PairedSystem(System):
                 term.objective.check_images(channels["B"], config.get("crop_size"))
         if self.num_classes is None and mask_terms:
             fix = ("the data's targets are images (--direction BtoA maps the masks to the images): predict masks with "
-                   "--direction AtoB" if self.input_classes
-                   else "the data are image pairs: train on a segmentation dataset (images/ + masks/)")
+                   "--direction AtoB, or train masks to images with terms that score images (the pix2pix recipe, the "
+                   f"default, trains with bce+l1@100; this is the {config.get('recipe')} recipe with --loss {config['loss']})"
+                   if self.input_classes
+                   else "the data are image pairs: train on a segmentation dataset (images/ + masks/), or drop it from --loss")
             raise OptionError(
-                f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but "
-                f"{fix}, or drop it from --loss."
+                f"the {' and '.join(mask_terms)} term{'s score' if len(mask_terms) > 1 else ' scores'} class masks, but {fix}."
             )
         if self.num_classes is not None and image_terms:
             raise OptionError(
@@ -140,9 +141,11 @@ class PairedSystem(System):
     def check_direction(self, direction: str) -> None:
         if direction != "AtoB":
             source, target = ("B", "A") if self.config.get("direction") == "BtoA" else ("A", "B")
+            maps = ("the data's masks to its images" if self.input_classes is not None
+                    else f"the data's {source} images to {target}")
             raise OptionError(
                 f"a paired model maps its input to its output only: use direction 'AtoB' (the default; this model "
-                f"maps the data's {source} images to {target}). Direction 'BtoA' is for cyclegan models; for the "
+                f"maps {maps}). Direction 'BtoA' is for cyclegan models; for the "
                 "reverse mapping, train another model with the other --direction."
             )
 
