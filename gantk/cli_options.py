@@ -216,6 +216,9 @@ TRAIN_FLAGS = {
     "--checkpoint-every": click.option("--checkpoint-every", type=click.IntRange(min=1),
                                        help="Steps between checkpoints (default 1000; one is always written at the end)."),
     "--keep-checkpoints": click.option("--keep-checkpoints", type=click.IntRange(min=1), help="Newest checkpoints kept (default 2)."),
+    "--keep-best": click.option("--keep-best", metavar="SCORE",
+                                help="Also keep the checkpoint with the best validation SCORE (such as l1, psnr or mean_iou; "
+                                     "see validation.csv) as best.pt; needs --val-every."),
 }
 
 

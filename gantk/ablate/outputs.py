@@ -14,6 +14,7 @@ from ..data.transforms import to_unit
 from ..evaluate import UnpairedSplit, json_ready, open_eval_split, save_result
 from ..files import replacing
 from ..inference import TrainedModel
+from ..metrics.ranking import HIGHER_IS_BETTER
 from ..plugins import Components
 from ..systems import targets
 from ..train.plots import figure, save_png
@@ -23,9 +24,6 @@ IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recal
 MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
 STUDY_FILES = frozenset({"results.md", "results.json", "metrics.png", "samples.png"})  # what write_outputs writes
 SAMPLE_ROWS = 3  # test images samples.png shows
-HIGHER_IS_BETTER = {
-    "psnr", "ssim", "precision", "recall", "pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice",
-}
 
 
 def metric_columns(results: list[dict[str, Any]]) -> list[str]:

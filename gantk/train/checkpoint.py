@@ -76,7 +76,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
     Temporary files of any checkpoint that a killed process left in the folder are removed first.
     """
-    remove_abandoned(Path(path).parent, "checkpoint-*.pt")
+    remove_abandoned(Path(path).parent, "checkpoint-*.pt" if CHECKPOINT_FILE.search(Path(path).name) else Path(path).name)
     payload = {"format": FORMAT_VERSION, "gantk_version": __version__, **payload}
     try:
         with replacing(path, binary=True, durable=True) as handle:

@@ -30,12 +30,13 @@ CHOICES = {
     "lr_schedule": ("linear", "cosine"),
 }
 
+VALIDATION_PREFIX = "val/"  # of the validation scores' names in logs (validation.csv, TensorBoard)
 MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                            "compile", "compile_mode", "cuda_graph", "val_every", "val_split"})
+                            "compile", "compile_mode", "cuda_graph", "val_every", "val_split", "keep_best"})
 # What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 # Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
@@ -155,6 +156,7 @@ class TrainConfig:
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
+    keep_best: str | None = None  # a validation score: the checkpoint that scored best on it is kept as best.pt
 
     def __post_init__(self) -> None:
         for key, value in vars(self).items():  # however given, stored as TOML and safe checkpoint loading take it
@@ -224,6 +226,11 @@ class TrainConfig:
             if value is not None and not 0 <= value < 1:
                 raise OptionError(f"{flag(key)} is an Adam decay rate in [0, 1), got {value}.")
         check_seed(self.seed)
+        if self.keep_best is not None:
+            self.keep_best = self.keep_best.removeprefix(VALIDATION_PREFIX)
+            if not self.val_every:
+                raise OptionError(f"--keep-best {self.keep_best} keeps the checkpoint with the best validation score, and "
+                                  "there is no validation: add --val-every N (steps between validations), or drop --keep-best.")
         if self.compile_mode != "default" and not self.compile:
             raise OptionError(f"--compile-mode {self.compile_mode} is a mode of torch.compile, which is off: add --compile.")
         if self.cuda_graph and self.compile_mode != "default":

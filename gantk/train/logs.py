@@ -18,11 +18,11 @@ from ..errors import GantkError
 from ..files import replacing
 from ..systems.targets import displayable
 from . import run_files
+from .config import VALIDATION_PREFIX
 
 # Columns of metrics.csv that are not losses; validation scores are logged as "val/<metric>".
 TIMINGS = ("images_per_s", "data_wait")  # columns that differ between two runs of the same settings
 NOT_LOSSES = ("step", "epoch", "lr", *TIMINGS)
-VALIDATION_PREFIX = "val/"
 
 
 class MetricsLog:

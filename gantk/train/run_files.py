@@ -17,18 +17,19 @@ LOSS_CURVES = "loss_curves.png"
 SAMPLES = "samples"  # a folder of sample grids
 TENSORBOARD = "tensorboard"  # a folder of event files
 EVAL = "eval.json"  # a gantk ablate cell's scores
+BEST = "best.pt"  # the checkpoint with the best validation score (--keep-best)
 
 # Settings that gantk writes into every run's config.toml (they are never None).
 WRITTEN_KEYS = frozenset({"recipe", "out", "seed", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"})
 
 # A new run may reuse a folder that holds only these.
-ALL = frozenset({CONFIG, METRICS, VALIDATION, LOSS_CURVES, SAMPLES, TENSORBOARD, EVAL})
+ALL = frozenset({CONFIG, METRICS, VALIDATION, LOSS_CURVES, SAMPLES, TENSORBOARD, EVAL, BEST})
 
 
 def left_outputs(run_dir: Path) -> list[Path]:
     """What a run that stopped before its first checkpoint left in ``run_dir`` and a new run there
     replaces: settings, logs, samples and scores (not what a linked ``samples/`` points to)."""
-    found = [run_dir / name for name in (CONFIG, METRICS, VALIDATION, LOSS_CURVES, EVAL) if os.path.lexists(run_dir / name)]
+    found = [run_dir / name for name in (CONFIG, METRICS, VALIDATION, LOSS_CURVES, EVAL, BEST) if os.path.lexists(run_dir / name)]
     for folder, pattern in ((SAMPLES, "step-*.png"), (TENSORBOARD, "events.out.tfevents.*")):
         if not (run_dir / folder).is_symlink():
             found += sorted((run_dir / folder).glob(pattern))

@@ -27,6 +27,7 @@ from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_work
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
+from ..metrics.ranking import improves, validation_score_names
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
@@ -34,7 +35,7 @@ from ..systems import CycleSystem, PairedSystem
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import SETTING_NAMES, TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
+from .config import SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
 from .crop_fit import check_crop_fits
 from .distributed import (ProcessInfo, gather_objects, init_process_group, mean_over_processes, peer_loss_explained, resolve_device,
                           stop_agreement)
@@ -206,6 +207,7 @@ class Trainer:
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
         self.summary: DatasetSummary | None = None  # set by open_data
         self.val_dataset: Any = None  # set by fit, with val_every
+        self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
@@ -339,6 +341,10 @@ class Trainer:
         val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
                            components=self.components, **options)
+        scores = validation_score_names(val.num_classes)
+        if config.keep_best is not None and config.keep_best not in scores:
+            raise OptionError(f"--keep-best {config.keep_best}: validation gives no such score here; it gives "
+                              f"{', '.join(scores)}.")
         return train, val
 
     def _validation_split(self, layout: DataFormat, root: Path) -> str:
@@ -511,6 +517,7 @@ class Trainer:
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
         self.check_run_dir()
+        self.best_score = self._kept_best_score()
         dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
@@ -704,6 +711,29 @@ class Trainer:
         except DataError as error:
             raise self._saved_before(error, parts) from None
         log.write_validation(self.step, scores)
+        self._keep_if_best(parts, scores)
+
+    def _keep_if_best(self, parts: TrainingParts, scores: dict[str, float]) -> None:
+        """With --keep-best, write this step's model as best.pt where its validation score beats the best so far."""
+        name = self.config.keep_best
+        if name is None or not improves(name, value := scores[VALIDATION_PREFIX + name], self.best_score):
+            return
+        self.best_score = value
+        if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
+            ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": {"score": name, "value": value}})
+
+    def _kept_best_score(self) -> float | None:
+        """The --keep-best score of the best.pt a resumed run kept for that score: what a new best must beat."""
+        path = self.run_dir / run_files.BEST
+        if self.config.keep_best is None or self.resume_from is None or not path.is_file():
+            return None
+        try:
+            kept = ckpt.load_checkpoint(path).get("best")
+        except CheckpointError as error:
+            warnings.warn(f"{error} It is replaced at the next validation.", GantkWarning, stacklevel=3)
+            return None
+        same = isinstance(kept, dict) and kept.get("score") == self.config.keep_best and isinstance(kept.get("value"), float)
+        return kept["value"] if same else None
 
     def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
         """Raise when a logged loss (a mean over the processes, so every process sees it) is not finite.
@@ -883,21 +913,26 @@ class Trainer:
 
     def _write_checkpoint(self, parts: TrainingParts, per_process: list[dict[str, Any]]) -> None:
         """The main process's part of :meth:`_save`: the checkpoint file, with every process's ``per_process`` state."""
-        system, process = parts.system, parts.process
         payload = {
-            "system": self.system_config,
-            "system_state": system.state_dict(),
+            **self._model_entries(parts),
             "optimizers": {name: opt.state_dict() for name, opt in parts.optimizers.items()},
             "schedulers": {name: sch.state_dict() for name, sch in parts.schedulers.items()},
             "scaler": parts.scaler.state_dict(),
+            "rng": [state["rng"] for state in per_process],
+            "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
+            "loss_windows": [state["loss_window"] for state in per_process],
+        }
+        ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
+        self._prune_checkpoints()
+
+    def _model_entries(self, parts: TrainingParts) -> dict[str, Any]:
+        """What a checkpoint holds of the model at this step: enough to translate with it (see ``MODEL_ENTRIES``)."""
+        return {
+            "system": self.system_config,
+            "system_state": parts.system.state_dict(),
             "step": self.step,
             "train_config": self.config.to_dict(),
             "train_items": self.train_items,
             "plugins": sorted({part["plugin"] for providers in self.part_plugins.values() for part in providers.values()}),
             "part_plugins": self.part_plugins,
-            "rng": [state["rng"] for state in per_process],
-            "process_extra_state": [state["extra_state"] for state in per_process] if process.distributed else [],
-            "loss_windows": [state["loss_window"] for state in per_process],
         }
-        ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
-        self._prune_checkpoints()

@@ -12,7 +12,7 @@ from ..metrics.pixel import PixelScores
 from ..metrics.segmentation import SegmentationScores
 from ..nn import padded_to_fit, size_rules
 from ..systems.base import System
-from .logs import VALIDATION_PREFIX
+from .config import VALIDATION_PREFIX
 
 
 def validation_scores(system: System, dataset: Any, device: torch.device, batch_size: int) -> dict[str, float]:

@@ -1,0 +1,108 @@
+"""--keep-best: the model of the best validation score kept as best.pt."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+
+from gantk.errors import OptionError
+from gantk.evaluate import evaluate
+from gantk.inference import TrainedModel
+from gantk.metrics import PixelScores, SegmentationScores
+from gantk.metrics.ranking import HIGHER_IS_BETTER, improves, validation_score_names
+from gantk.train import TrainConfig, Trainer
+from gantk.train.checkpoint import checkpoint_path, save_checkpoint
+from helpers import write_paired, write_segmentation
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, gen_opt={"ngf": 8}, disc_opt={"ndf": 8},
+            val_every=1, checkpoint_every=1, keep_checkpoints=10)
+
+
+def split_data(root, write, **options):
+    for split in ("train", "test"):
+        write(root / split, count=4, **options)
+    return root
+
+
+def validation_rows(run):
+    with open(run / "validation.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def best_of(rows, score):
+    """The step of the first row with the best ``score`` (a later equal one is no improvement)."""
+    values = [float(row[f"val/{score}"]) for row in rows]
+    best = max(values) if score in HIGHER_IS_BETTER else min(values)
+    return int(rows[values.index(best)]["step"]), best
+
+
+@pytest.mark.parametrize("recipe, write, score", [("pix2pix", write_paired, "l1"), ("seg", write_segmentation, "val/mean_iou")])
+def test_best_pt_is_the_checkpoint_of_the_best_validation(tmp_path, recipe, write, score):
+    data = split_data(tmp_path / "data", write)
+    config = TrainConfig(recipe=recipe, data=str(data), out=str(tmp_path / "run"), max_steps=5, keep_best=score, **TINY)
+    run = Trainer(config, progress=False).fit()
+    score = score.removeprefix("val/")
+    step, value = best_of(validation_rows(run), score)
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert (best["step"], best["best"]) == (step, {"score": score, "value": value})
+    same_step = torch.load(checkpoint_path(run, step), weights_only=True)
+    assert best["system_state"].keys() == same_step["system_state"].keys()
+    assert all(torch.equal(best["system_state"][key], same_step["system_state"][key]) for key in best["system_state"])
+    scored = evaluate(run / "best.pt", data, device="cpu", eval_mode=True, progress=False)  # validation runs in eval mode
+    assert scored["step"] == step and scored["metrics"][score] == pytest.approx(value, rel=1e-5)
+    assert TrainedModel.load(run / "best.pt", device="cpu").step == step
+
+
+def test_keep_best_needs_validation_and_one_of_its_scores(tmp_path):
+    data = split_data(tmp_path / "data", write_paired)
+    with pytest.raises(OptionError, match="--keep-best l1 keeps the checkpoint with the best validation score, and there is no "
+                                          "validation: add --val-every N"):
+        TrainConfig(data=str(data), out=str(tmp_path / "a"), keep_best="l1").validate()
+    config = TrainConfig(data=str(data), out=str(tmp_path / "b"), max_steps=2, keep_best="mean_iou", **TINY)
+    with pytest.raises(OptionError, match="--keep-best mean_iou: validation gives no such score here; it gives l1, l2, rmse, psnr, ssim"):
+        Trainer(config, progress=False).fit()
+    assert not list((tmp_path / "b").glob("checkpoint-*.pt"))
+
+
+def test_a_resumed_run_keeps_the_bar_of_its_best_pt(tmp_path):
+    data = split_data(tmp_path / "data", write_paired)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=2, keep_best="l1", **TINY)
+    run = Trainer(config, progress=False).fit()
+    best = torch.load(run / "best.pt", weights_only=True)
+    save_checkpoint(run / "best.pt", {**best, "best": {"score": "l1", "value": -1.0}})  # a score no validation beats
+    Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
+    kept = torch.load(run / "best.pt", weights_only=True)
+    assert (kept["step"], kept["best"]["value"]) == (best["step"], -1.0)
+    save_checkpoint(run / "best.pt", {**best, "best": {"score": "psnr", "value": 1e9}})  # kept for another score: replaced
+    Trainer.resume(run, {"max_steps": 6}, progress=False).fit()
+    kept = torch.load(run / "best.pt", weights_only=True)
+    assert kept["best"]["score"] == "l1" and kept["step"] in (5, 6)
+
+
+def test_a_new_run_in_the_folder_does_not_keep_an_old_best_pt(tmp_path):
+    data = split_data(tmp_path / "data", write_paired)
+    run = Trainer(TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=1, keep_best="l1", **TINY), progress=False).fit()
+    for checkpoint in run.glob("checkpoint-*.pt"):
+        checkpoint.unlink()
+    Trainer(TrainConfig(data=str(data), out=str(run), max_steps=1, **TINY), progress=False).fit()
+    assert not (run / "best.pt").exists()
+
+
+def test_improves_knows_which_way_is_better_and_never_takes_nan():
+    assert improves("l1", 0.1, 0.2) and not improves("l1", 0.2, 0.1) and not improves("l1", 0.1, 0.1)
+    assert improves("mean_iou", 0.6, 0.5) and not improves("mean_iou", 0.4, 0.5)
+    assert improves("psnr", 1.0, None) and not improves("psnr", math.nan, None) and not improves("l1", math.nan, 1.0)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_the_score_names_are_those_validation_gives(num_classes):
+    images = PixelScores()
+    images.update(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16))
+    assert tuple(images.compute()) == validation_score_names(None)
+    masks = SegmentationScores(num_classes)
+    masks.update(torch.full((1, 1 if num_classes == 2 else num_classes, 4, 4), 0.5), torch.zeros(1, 4, 4, dtype=torch.long))
+    floats = tuple(name for name, value in masks.compute().items() if isinstance(value, float))
+    assert sorted(floats) == sorted(validation_score_names(num_classes))
