@@ -159,6 +159,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
     if process_from_environment().is_main:
         click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
         if trainer.best_score is not None:
+            from .train import run_files
+
             click.echo(f"best validation {trainer.config.keep_best}: {trainer.best_score:.4g}, kept as {run_dir / run_files.BEST}")
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.inference import TrainedModel
 from gantk.metrics import PixelScores, SegmentationScores
@@ -77,18 +77,73 @@ def test_a_resumed_run_keeps_the_bar_of_its_best_pt(tmp_path):
     kept = torch.load(run / "best.pt", weights_only=True)
     assert (kept["step"], kept["best"]["value"]) == (best["step"], -1.0)
     save_checkpoint(run / "best.pt", {**best, "best": {"score": "psnr", "value": 1e9}})  # kept for another score: replaced
-    Trainer.resume(run, {"max_steps": 6}, progress=False).fit()
+    with pytest.warns(GantkWarning, match="best.pt holds the model of the best validation psnr; with --keep-best l1 it is "
+                                          "replaced at the next validation"):
+        Trainer.resume(run, {"max_steps": 6}, progress=False).fit()
     kept = torch.load(run / "best.pt", weights_only=True)
     assert kept["best"]["score"] == "l1" and kept["step"] in (5, 6)
 
 
-def test_a_new_run_in_the_folder_does_not_keep_an_old_best_pt(tmp_path):
+def test_a_best_pt_of_steps_trained_again_is_replaced(tmp_path):
+    data = split_data(tmp_path / "data", write_paired)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=4, keep_best="l1", **{**TINY, "checkpoint_every": 2})
+    run = Trainer(config, progress=False).fit()
+    (run / "checkpoint-00000004.pt").unlink()  # as if killed after step 4's validation, before its checkpoint
+    best = torch.load(run / "best.pt", weights_only=True)
+    save_checkpoint(run / "best.pt", {**best, "step": 4, "best": {"score": "l1", "value": -1.0}})
+    with pytest.warns(GantkWarning, match="best.pt is of step 4, after the checkpoint resumed \\(step 2\\), whose steps are trained again"):
+        Trainer.resume(run, progress=False).fit()
+    kept = torch.load(run / "best.pt", weights_only=True)
+    assert kept["best"]["value"] != -1.0 and kept["step"] in (3, 4)
+
+
+def test_a_kept_best_pt_is_never_lost_to_a_new_run(tmp_path):
     data = split_data(tmp_path / "data", write_paired)
     run = Trainer(TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=1, keep_best="l1", **TINY), progress=False).fit()
-    for checkpoint in run.glob("checkpoint-*.pt"):
+    for checkpoint in run.glob("checkpoint-*.pt"):  # as a run killed before its first checkpoint leaves it
         checkpoint.unlink()
-    Trainer(TrainConfig(data=str(data), out=str(run), max_steps=1, **TINY), progress=False).fit()
-    assert not (run / "best.pt").exists()
+    with pytest.raises(OptionError, match="stopped before its first checkpoint, so there is nothing to resume: .* Its best.pt "
+                                          "is a model to translate, score or start from \\(--init-from\\); move it out"):
+        Trainer.resume(run, progress=False)
+    with pytest.raises(OptionError, match="holds best.pt, the best model an earlier run kept \\(--keep-best\\), which a new "
+                                          "run would replace: move it out of the folder"):
+        Trainer(TrainConfig(data=str(data), out=str(run), max_steps=1, **TINY), progress=False).fit()
+    assert (run / "best.pt").is_file()
+    with pytest.raises(OptionError, match="not the file .*best.pt; it holds the model alone \\(--keep-best\\); to train on "
+                                          "from its weights, start a new run with --init-from"):
+        Trainer.resume(run / "best.pt", progress=False)
+
+
+def test_a_score_that_is_not_a_number_is_warned_of(tmp_path, monkeypatch):
+    import gantk.train.trainer as trainer_module
+
+    data = split_data(tmp_path / "data", write_paired)
+    monkeypatch.setattr(trainer_module, "validation_scores", lambda *args: {"val/l1": math.nan})
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=2, keep_best="l1", **TINY)
+    with pytest.warns(GantkWarning, match="--keep-best l1: validation at step 1 gives l1 nan, which keeps no model") as seen:
+        Trainer(config, progress=False).fit()
+    assert len([w for w in seen if "keeps no model" in str(w.message)]) == 1 and not (tmp_path / "run" / "best.pt").exists()
+    tiny = TrainConfig(data=str(data), out=str(tmp_path / "tiny"), max_steps=1, keep_best="ssim",
+                       **{**TINY, "load_size": 10, "crop_size": 8, "disc": "pixel"})
+    with pytest.raises(OptionError, match="--keep-best ssim: SSIM needs images of at least 11 px .* at --crop-size 8"):
+        Trainer(tiny, progress=False).fit()
+
+
+def test_the_command_says_where_the_best_is_and_ablate_refuses_it(tmp_path):
+    from click.testing import CliRunner
+
+    from gantk.ablate import AblationError, load_grid, run_ablation
+    from gantk.cli import cli
+
+    data = split_data(tmp_path / "data", write_paired)
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--max-steps", "2",
+                                      "--val-every", "1", "--keep-best", "l1", "--load-size", "36", "--crop-size", "32",
+                                      "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"best validation l1: {torch.load(tmp_path / 'run' / 'best.pt', weights_only=True)['best']['value']:.4g}, kept as " \
+        f"{tmp_path / 'run' / 'best.pt'}" in result.output
+    with pytest.raises(AblationError, match="keep_best among a study's settings: gantk ablate scores each cell's last checkpoint"):
+        run_ablation(load_grid("table1"), data, tmp_path / "study", common={"keep_best": "l1"}, progress=False)
 
 
 def test_improves_knows_which_way_is_better_and_never_takes_nan():

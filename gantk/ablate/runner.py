@@ -83,6 +83,9 @@ def run_ablation(
     if reserved := sorted({"data", "out"} & set(common)):
         raise AblationError(f"{', '.join(reserved)} among the settings every cell shares: a study takes them as its data "
                             "and out (--data, --out); remove them.")
+    if any("keep_best" in settings for settings in (common, grid.common, *(cell.settings for cell in grid.cells))):
+        raise AblationError("keep_best among a study's settings: gantk ablate scores each cell's last checkpoint, not a "
+                            "best.pt; remove it.")
     check_eval_options(eval_options)
     check_shared_settings_reach_a_cell(grid, common)
     check_shared_loss_options(grid, common, components)

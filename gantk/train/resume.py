@@ -44,13 +44,17 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     if not Path(run_dir).exists():
         raise OptionError(f"run directory {run_dir} does not exist; resume the --out directory of a run gantk train wrote.")
     if Path(run_dir).is_file():
+        older = ("it holds the model alone (--keep-best); to train on from its weights, start a new run with --init-from "
+                 f"{run_dir}" if Path(run_dir).name == run_files.BEST
+                 else "to continue from an older checkpoint, move the newer ones out of the directory")
         raise OptionError(
-            f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; "
-            "to continue from an older checkpoint, move the newer ones out of the directory."
+            f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; {older}."
         )
     if (Path(run_dir) / run_files.CONFIG).is_file() and not ckpt.list_checkpoints(run_dir):
+        kept = (f" Its {run_files.BEST} is a model to translate, score or start from (--init-from); move it out before "
+                "starting again." if (Path(run_dir) / run_files.BEST).is_file() else "")
         raise OptionError(f"the run in {run_dir} stopped before its first checkpoint, so there is nothing to resume: start "
-                          "it again with the same --out (and its other settings, in its config.toml).")
+                          f"it again with the same --out (and its other settings, in its config.toml).{kept}")
     payload = ckpt.load_checkpoint(run_dir)
     ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
     if unknown := sorted(set(payload["train_config"]) - SETTING_NAMES):

@@ -29,7 +29,7 @@ ALL = frozenset({CONFIG, METRICS, VALIDATION, LOSS_CURVES, SAMPLES, TENSORBOARD,
 def left_outputs(run_dir: Path) -> list[Path]:
     """What a run that stopped before its first checkpoint left in ``run_dir`` and a new run there
     replaces: settings, logs, samples and scores (not what a linked ``samples/`` points to)."""
-    found = [run_dir / name for name in (CONFIG, METRICS, VALIDATION, LOSS_CURVES, EVAL, BEST) if os.path.lexists(run_dir / name)]
+    found = [run_dir / name for name in (CONFIG, METRICS, VALIDATION, LOSS_CURVES, EVAL) if os.path.lexists(run_dir / name)]
     for folder, pattern in ((SAMPLES, "step-*.png"), (TENSORBOARD, "events.out.tfevents.*")):
         if not (run_dir / folder).is_symlink():
             found += sorted((run_dir / folder).glob(pattern))

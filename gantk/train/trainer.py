@@ -27,6 +27,7 @@ from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_work
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
+from ..metrics.pixel import SSIM_WINDOW
 from ..metrics.ranking import improves, validation_score_names
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
@@ -208,6 +209,7 @@ class Trainer:
         self.summary: DatasetSummary | None = None  # set by open_data
         self.val_dataset: Any = None  # set by fit, with val_every
         self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
+        self.warned_of_best = False  # that a validation gave the keep_best score as NaN
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
@@ -249,6 +251,11 @@ class Trainer:
                 f"{self.run_dir} already holds checkpoints of another run: pass --resume {shlex.quote(str(self.run_dir))} "
                 "to continue it, or choose a new --out directory."
             )
+        if (self.run_dir / run_files.BEST).exists():
+            raise OptionError(
+                f"{self.run_dir} holds {run_files.BEST}, the best model an earlier run kept (--keep-best), which a new run "
+                "would replace: move it out of the folder, or choose a new --out directory."
+            )
         if self.run_dir.is_file():
             raise OptionError(f"--out {self.run_dir} is a file; choose a directory.")
         foreign = foreign_entries(self.run_dir, lambda path: path.name in run_files.ALL)
@@ -272,6 +279,7 @@ class Trainer:
         held.enter_context(run_files.claimed(self.run_dir))
         self.check_run_dir()  # again, now that no other process can write checkpoints here
         self._prune_checkpoints()
+        remove_abandoned(self.run_dir, run_files.BEST)
         remove_abandoned(self.run_dir / run_files.SAMPLES, "*")
         if not settings:
             return
@@ -345,6 +353,9 @@ class Trainer:
         if config.keep_best is not None and config.keep_best not in scores:
             raise OptionError(f"--keep-best {config.keep_best}: validation gives no such score here; it gives "
                               f"{', '.join(scores)}.")
+        if config.keep_best == "ssim" and config.crop_size < SSIM_WINDOW:
+            raise OptionError(f"--keep-best ssim: SSIM needs images of at least {SSIM_WINDOW} px (its window), and validation "
+                              f"scores them at --crop-size {config.crop_size}: choose another score, such as l1.")
         return train, val
 
     def _validation_split(self, layout: DataFormat, root: Path) -> str:
@@ -710,13 +721,20 @@ class Trainer:
             scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size)
         except DataError as error:
             raise self._saved_before(error, parts) from None
+        self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
         log.write_validation(self.step, scores)
-        self._keep_if_best(parts, scores)
 
     def _keep_if_best(self, parts: TrainingParts, scores: dict[str, float]) -> None:
         """With --keep-best, write this step's model as best.pt where its validation score beats the best so far."""
         name = self.config.keep_best
-        if name is None or not improves(name, value := scores[VALIDATION_PREFIX + name], self.best_score):
+        if name is None:
+            return
+        value = scores[VALIDATION_PREFIX + name]
+        if not math.isfinite(value) and not self.warned_of_best:
+            self.warned_of_best = True
+            warnings.warn(f"--keep-best {name}: validation at step {self.step} gives {name} {value}, which keeps no model; "
+                          "choose a score validation computes here (see validation.csv).", GantkWarning, stacklevel=3)
+        if not improves(name, value, self.best_score):
             return
         self.best_score = value
         if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
@@ -728,12 +746,24 @@ class Trainer:
         if self.config.keep_best is None or self.resume_from is None or not path.is_file():
             return None
         try:
-            kept = ckpt.load_checkpoint(path).get("best")
+            payload = ckpt.load_checkpoint(path)
         except CheckpointError as error:
-            warnings.warn(f"{error} It is replaced at the next validation.", GantkWarning, stacklevel=3)
+            reason = str(error).split(";")[0]
+            warnings.warn(f"{reason}; it is replaced at the next validation.", GantkWarning, stacklevel=3)
             return None
-        same = isinstance(kept, dict) and kept.get("score") == self.config.keep_best and isinstance(kept.get("value"), float)
-        return kept["value"] if same else None
+        kept, name = payload.get("best"), self.config.keep_best
+        if not (isinstance(kept, dict) and isinstance(kept.get("score"), str) and isinstance(kept.get("value"), float)):
+            return None
+        if kept["score"] != name:
+            warnings.warn(f"{path} holds the model of the best validation {kept['score']}; with --keep-best {name} it is "
+                          f"replaced at the next validation by the best {name} from here on.", GantkWarning, stacklevel=3)
+            return None
+        if payload.get("step", 0) > self.resume_from["step"]:  # a run killed after its newest checkpoint trains those steps again
+            warnings.warn(f"{path} is of step {payload['step']}, after the checkpoint resumed (step {self.resume_from['step']}), "
+                          f"whose steps are trained again: it is replaced at the next validation by the best {name} from "
+                          "here on.", GantkWarning, stacklevel=3)
+            return None
+        return kept["value"]
 
     def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
         """Raise when a logged loss (a mean over the processes, so every process sees it) is not finite.
