@@ -15,7 +15,7 @@ from .data.datasets import checked_ids
 from .data.io import image_from_pil
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError, OptionError
-from .nn import buffers_kept, check_choice, one_value_per_channel, padded_to_fit, size_rules
+from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, size_rules
 from .plugins import Components
 from .systems.base import System
 from .tiling import check_tiling, translated_in_tiles
@@ -34,7 +34,7 @@ class TrainedModel:
 
     By default the networks run as in the paper's test phase: dropout active and batch
     normalisation using the statistics of the test batch (``train()`` mode; :meth:`translate` leaves
-    the running statistics as loaded).
+    the running statistics as loaded; spectral normalisation keeps its trained estimates).
     ``eval_mode`` uses running statistics and no dropout instead, which is deterministic. Where the run
     kept an average of its generators' weights (``--ema-decay``), the average translates unless loaded
     with ``average=False``.
@@ -60,7 +60,11 @@ class TrainedModel:
         system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components, to_translate=True)
         if not average and hasattr(system, "averaged"):
             del system.averaged  # translating() then gives the networks themselves
-        system.to(device_).train(not eval_mode)
+        system.to(device_)
+        if eval_mode:
+            system.eval()
+        else:
+            paper_test_mode(system)
         return cls(system, payload["system"], device_, payload["path"], int(payload["step"]),
                    payload.get("train_config", {}).get("data"))
 

@@ -147,7 +147,7 @@ class GeneratorConformance(_Conformance):
     """Tests every generator must pass: shapes, sizes, gradients, documented defaults, and (for
     generators with a ``final_activation`` option, which mask training needs) raw logits.
 
-    Sizes are multiples of the module's ``size_multiple`` (1 if absent) of at least ``min_size``.
+    Sizes are multiples of the module's ``size_multiple`` (1 if absent) of at least ``min_size`` and its ``min_input_size``.
     """
 
     kind = "generator"
@@ -155,9 +155,10 @@ class GeneratorConformance(_Conformance):
     batch_size: ClassVar[int] = 2
 
     def sizes(self, module: nn.Module) -> list[tuple[int, int]]:
-        """A square size and a wider one, both allowed by ``size_multiple``."""
+        """A square size and a wider one, both allowed by ``size_multiple`` and ``min_input_size``."""
         multiple = getattr(module, "size_multiple", 1)
-        side = -(-self.min_size // multiple) * multiple
+        smallest = max(self.min_size, getattr(module, "min_input_size", 1))
+        side = -(-smallest // multiple) * multiple
         return [(side, side), (side, side + multiple)]
 
     def test_size_multiple_is_a_positive_int(self, components, component_name, component_options):

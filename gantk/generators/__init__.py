@@ -1,7 +1,7 @@
 """Built-in generators, registered through the ``gantk_register_generators`` hook."""
 
 from ..hookspecs import hookimpl
-from . import resnet, smp, unet
+from . import resnet, smp, spade, unet
 
 
 @hookimpl
@@ -14,3 +14,4 @@ def gantk_register_generators(registry):
     registry.add("resnet6", resnet.resnet6)
     registry.add("resnet9", resnet.resnet9)
     registry.add("smp", smp.smp)
+    registry.add("spade", spade.SpadeGenerator)

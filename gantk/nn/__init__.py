@@ -131,6 +131,17 @@ def buffers_kept(module: nn.Module) -> Iterator[None]:
                 buffer.copy_(kept[name])
 
 
+def paper_test_mode(module: nn.Module) -> nn.Module:
+    """``module`` in training mode, as the paper's test phase runs it (batch statistics, dropout), but for spectral
+    normalisation, which keeps its trained estimate of each weight's norm: its power iteration is part of training,
+    and would change the weights a little at every call."""
+    module.train()
+    for part in module.modules():
+        if hasattr(part, "n_power_iterations") and hasattr(part, "_u"):  # torch's spectral_norm parametrization
+            part.eval()
+    return module
+
+
 @contextlib.contextmanager
 def one_value_per_channel(fix: str) -> Iterator[None]:
     """Turn torch's error for batch norm that sees one value per channel in training mode (a batch of
