@@ -46,8 +46,11 @@ def test_spade_norm_modulates_each_pixel_by_the_map_around_it():
 
 
 def test_the_options_are_checked():
-    with pytest.raises(OptionError, match="num_up=4 is not valid: it is the number of upsamplings, at least 5"):
-        SpadeGenerator(3, 3, num_up=4)
+    for num_up in (4, 7, 5.0):
+        with pytest.raises(OptionError, match=f"num_up={num_up!r} is not valid: it is the number of upsamplings, 5 .* or 6"):
+            SpadeGenerator(3, 3, num_up=num_up)
+    with pytest.raises(OptionError, match="hidden=0 is not valid: it is the channels each SPADE layer predicts"):
+        SpadeGenerator(3, 3, hidden=0)
     with pytest.raises(OptionError, match="norm"):
         SpadeGenerator(3, 3, norm="group")
     with pytest.raises(OptionError, match="multiples of 32, got 48x64"):
@@ -103,3 +106,15 @@ def test_the_test_phase_exports(spade_run, tmp_path):
 def test_it_is_registered():
     entry = gantk.load_components(autoload=False).registry("generator").get("spade")
     assert entry.plugin == "gantk.generators" and entry.options()["num_up"] == 5
+
+
+def test_the_paper_test_mode_stops_power_iteration_of_both_spectral_norms():
+    from gantk.nn import paper_test_mode
+
+    parametrized = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(2, 2, 3))
+    hooked = torch.nn.utils.spectral_norm(torch.nn.Conv2d(2, 2, 3))
+    net = paper_test_mode(torch.nn.Sequential(parametrized, hooked, torch.nn.BatchNorm2d(2), torch.nn.Dropout(0.5)))
+    assert net[2].training and net[3].training  # batch statistics and dropout, as the paper's test phase
+    before = hooked.weight_u.clone(), parametrized.parametrizations.weight[0]._u.clone()
+    net(torch.randn(2, 2, 8, 8))
+    assert torch.equal(before[0], hooked.weight_u) and torch.equal(before[1], parametrized.parametrizations.weight[0]._u)

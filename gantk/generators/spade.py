@@ -19,6 +19,7 @@ from ..nn.init import init_weights
 
 SPADE_NORMS = ("batch", "instance")  # the parameter-free normalisation SPADE modulates
 BASE_WIDTH = 16  # the widest blocks have BASE_WIDTH * ngf channels, as in the paper
+NUM_UPS = (5, 6)  # the paper's "normal" and "more" generators
 
 
 class SpadeNorm(nn.Module):
@@ -67,13 +68,15 @@ class SpadeBlock(nn.Module):
 
 
 class SpadeGenerator(nn.Module):
-    """SPADE generator: the input map, resized to 1/2^``num_up`` of the image, through a 3x3
-    convolution to ``16 * ngf`` channels, then SPADE residual blocks with ``num_up`` nearest-neighbour
-    upsamplings, a LeakyReLU(0.2), a 3x3 convolution to ``out_channels`` and the final activation.
+    """SPADE generator (Park et al. 2019): residual blocks normalised with a scale and shift predicted from the input map.
+
+    The input map, resized to 1/2^``num_up`` of the image, goes through a 3x3 convolution to
+    ``16 * ngf`` channels, then SPADE residual blocks with ``num_up`` nearest-neighbour upsamplings, a
+    LeakyReLU(0.2), a 3x3 convolution to ``out_channels`` and the final activation.
 
     With ``num_up=5`` (the paper's "normal" setting) the blocks are: one at 1/32 of the image, two at
-    1/16, then one per doubling (16, 8, 4, 2 and 1 times ``ngf`` channels). Each ``num_up`` above 5 adds
-    a doubling between the two middle blocks (6 is the paper's "more"). The blocks' convolutions are spectrally normalised with ``spectral``, and weights start
+    1/16 (16 times ``ngf`` channels), then one per further doubling (8, 4, 2 and 1 times ``ngf``).
+    ``num_up=6`` (the paper's "more") adds a doubling between the two middle blocks; its "most" is not built. The blocks' convolutions are spectrally normalised with ``spectral``, and weights start
     as Xavier normal with gain 0.02, as in the paper's code. This is the architecture as the paper and its
     code describe it, written for gantk; its parameter count is not checked against that code.
     H and W must be multiples of ``size_multiple = 2**num_up`` and at least ``min_input_size``, twice that:
@@ -86,7 +89,7 @@ class SpadeGenerator(nn.Module):
         in_channels: channels of the input map (a label model's classes, one-hot).
         out_channels: output channels.
         ngf: channels of the last block; the first blocks have 16 times as many.
-        num_up: nearest-neighbour upsamplings, at least 5 (the paper's "normal"; 6 its "more").
+        num_up: nearest-neighbour upsamplings: 5 (the paper's "normal") or 6 (its "more").
         hidden: channels of the convolution each SPADE layer predicts its scale and shift with.
         norm: the parameter-free normalisation SPADE modulates: ``"batch"`` (the paper's) or ``"instance"``.
         spectral: spectral norm on the blocks' convolutions (the paper's default).
@@ -117,12 +120,14 @@ class SpadeGenerator(nn.Module):
     ):
         super().__init__()
         check_width("ngf", ngf)
-        check_width("hidden", hidden)
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise OptionError(f"hidden={hidden!r} is not valid: it is the channels each SPADE layer predicts its scale and "
+                              "shift with, at least 1 (128 in the paper).")
         check_channels(in_channels=in_channels, out_channels=out_channels)
         check_choice("norm", norm, SPADE_NORMS)
-        if isinstance(num_up, bool) or not isinstance(num_up, int) or num_up < 5:
-            raise OptionError(f"num_up={num_up!r} is not valid: it is the number of upsamplings, at least 5 (as in the paper; "
-                              "the image sides are multiples of 2**num_up).")
+        if isinstance(num_up, bool) or not isinstance(num_up, int) or num_up not in NUM_UPS:
+            raise OptionError(f"num_up={num_up!r} is not valid: it is the number of upsamplings, 5 (the paper's \"normal\") "
+                              "or 6 (its \"more\"); the image sides are multiples of 2**num_up.")
         self.num_up = num_up
         self.size_multiple = 2**num_up
         self.min_input_size = 2 * self.size_multiple
@@ -133,7 +138,7 @@ class SpadeGenerator(nn.Module):
         widths = [widest >> level for level in range(5)]  # 16, 8, 4, 2, 1 times ngf
         self.fine = nn.ModuleList([SpadeBlock(fin, fout, **spade) for fin, fout in zip(widths[:4], widths[1:])])
         self.last = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(ngf, out_channels, 3, padding=1), output_activation(final_activation))
-        self.extra_up = num_up - 5  # doublings between the middle blocks; the others come before every block but the first
+        self.more = num_up == 6  # a doubling between the middle blocks; the others come before every block but the first
         init_weights(self, init, init_gain)
         if spectral:
             for block in (*self.coarse, *self.fine):
@@ -148,9 +153,7 @@ class SpadeGenerator(nn.Module):
         h = self.head(F.interpolate(layout, size=coarsest, mode="nearest"))
         h = self.coarse[0](h, layout)
         h = self.coarse[1](_doubled(h), layout)
-        for _ in range(self.extra_up):
-            h = _doubled(h)
-        h = self.coarse[2](h, layout)
+        h = self.coarse[2](_doubled(h) if self.more else h, layout)
         for block in self.fine:
             h = block(_doubled(h), layout)
         return self.last(h)

@@ -137,7 +137,9 @@ def paper_test_mode(module: nn.Module) -> nn.Module:
     and would change the weights a little at every call."""
     module.train()
     for part in module.modules():
-        if hasattr(part, "n_power_iterations") and hasattr(part, "_u"):  # torch's spectral_norm parametrization
+        parametrized = hasattr(part, "n_power_iterations") and hasattr(part, "_u")  # torch's spectral_norm parametrization
+        hooked = hasattr(part, "weight_u") and hasattr(part, "weight_orig")  # a layer under the older torch.nn.utils.spectral_norm
+        if parametrized or hooked:
             part.eval()
     return module
 
