@@ -76,8 +76,9 @@ class SpadeGenerator(nn.Module):
 
     With ``num_up=5`` (the paper's "normal" setting) the blocks are: one at 1/32 of the image, two at
     1/16 (16 times ``ngf`` channels), then one per further doubling (8, 4, 2 and 1 times ``ngf``).
-    ``num_up=6`` (the paper's "more") adds a doubling between the two middle blocks; its "most" is not built. The blocks' convolutions are spectrally normalised with ``spectral``, and weights start
-    as Xavier normal with gain 0.02, as in the paper's code. This is the architecture as the paper and its
+    ``num_up=6`` (the paper's "more") adds a doubling between the two middle blocks; its "most" is not
+    built. The blocks' convolutions are spectrally normalised with ``spectral``, and weights start as
+    Xavier normal with gain 0.02, as in the paper's code. This is the architecture as the paper and its
     code describe it, written for gantk; its parameter count is not checked against that code.
     H and W must be multiples of ``size_multiple = 2**num_up`` and at least ``min_input_size``, twice that:
     2x2 pixels at the coarsest scale, where normalising a single pixel of a single image gives nothing.
