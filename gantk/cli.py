@@ -128,7 +128,7 @@ def describe(kind: str, name: str, as_json: bool) -> None:
 
 @cli.command()
 @train_flags()
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue the run in this directory.")
+@click.option("--resume", type=click.Path(exists=True), help="Continue the run in this directory.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def train(config_file: str | None, resume: str | None, progress: bool, **flags: Any) -> None:
     """Train a model. Without --data, trains pix2pix on the embedded demo set.
@@ -161,7 +161,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
         if trainer.best_score is not None:
             from .train import run_files
 
-            click.echo(f"best validation {trainer.config.keep_best}: {trainer.best_score:.4g}, kept as {run_dir / run_files.BEST}")
+            click.echo(f"best validation {trainer.config.keep_best}: {trainer.best_score:.4g} at step {trainer.best_step}, kept as "
+                       f"{run_dir / run_files.BEST}")
 
 
 @cli.command("translate")

@@ -138,14 +138,16 @@ def evaluate(
     tile = None if tile is None else int(tile)  # recorded in the result's JSON
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
+    if ignore_label is not None and model.input_classes is not None:
+        trained = model.config.get("ignore_label")
+        raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and {checkpoint} is a "
+                          f"label model, scored on images; it reads its input masks as it was trained to, with "
+                          f"{'no ignore label' if trained is None else f'the ignore label {trained}'} (for masks that mark "
+                          "pixels to ignore with another value, train one with that --ignore-label): drop it.")
     if ignore_label not in (None, "none"):
         if num_classes is None:
-            trained = model.config.get("ignore_label")
-            kept = (f" (a label model reads its input masks as it was trained to, with "
-                    f"{'no ignore label' if trained is None else f'the ignore label {trained}'}: for masks that mark pixels "
-                    "to ignore with another value, train one with that --ignore-label)" if model.input_classes else "")
             raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
-                              f"{checkpoint} is an image model{kept}: drop it.")
+                              f"{checkpoint} is an image model: drop it.")
     dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label, own_size=size != "crop")
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:

@@ -195,9 +195,10 @@ def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
     crop, resize = config.get("crop_size"), config.get("resize", "square")
     padded = (f"padded at the right and bottom by repeating the edge pixels to sides that are multiples of {multiple} "
               f"(at least {smallest}), the outputs cropped back")
-    how = "nearest pixel, before the one-hot encoding" if config.get("input_classes") else "bicubic, antialiased"
+    labels = config.get("input_classes") is not None
+    how = "nearest pixel, before the one-hot encoding" if labels else "bicubic, antialiased"
     if resize == "square":
-        return f"each image resized to {crop}x{crop} ({how})"
+        return f"each {'mask' if labels else 'image'} resized to {crop}x{crop} ({how})"
     if resize == "short-side":
         return f"the shorter side resized to {crop}, keeping the aspect ratio ({how}), then {padded}"
     return f"no resize: {padded} to each image's size"

@@ -138,7 +138,10 @@ class TrainedModel:
         """
         if self.input_classes is None:
             raise OptionError(f"{self.checkpoint} translates images, not label maps: pass images to inputs().")
-        return checked_ids(mask, "mask", self.input_classes, self.config.get("ignore_label"), "the model")
+        if not isinstance(mask, torch.Tensor) or mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool:
+            got = f"a {mask.dtype} tensor" if isinstance(mask, torch.Tensor) else f"a {type(mask).__name__}"
+            raise DataError(f"a mask holds integer values, as gantk.data.read_mask reads a file, got {got}.")
+        return checked_ids(mask.long(), "mask", self.input_classes, self.config.get("ignore_label"), "the model")
 
     def _label_inputs(self, ids: Any) -> torch.Tensor:
         """Class ids as the one-hot label maps the generator takes (see :meth:`inputs`)."""
@@ -148,10 +151,10 @@ class TrainedModel:
             got = f"a {ids.dtype} tensor of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else f"a {type(ids).__name__}"
             raise DataError(f"{self.checkpoint} translates label maps: pass class ids as an integer N x H x W tensor (or one "
                             f"H x W), as gantk.data.open_dataset gives a mask's ids, got {got}.")
-        ids = ids[None] if ids.dim() == 2 else ids
+        ids = (ids[None] if ids.dim() == 2 else ids).long()
         if ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= classes):
             raise DataError(f"class ids must be from 0 to {classes - 1} (or -1 for pixels of no class), got values from "
-                            f"{int(ids.min())} to {int(ids.max())}.")
+                            f"{int(ids.min())} to {int(ids.max())}: model.class_ids(mask) maps a mask's values to them.")
         return self.system.encoded_inputs(ids.to(self.device).long())
 
     def _input_channels(self, direction: str) -> int:
@@ -201,8 +204,8 @@ class TrainedModel:
         if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype in FLOAT_INPUTS and inputs.shape[1] == channels):
             got = f"a {inputs.dtype} tensor of shape {tuple(inputs.shape)}" if isinstance(inputs, torch.Tensor) else f"a {type(inputs).__name__}"
             raise DataError(
-                f"translate takes float N x {channels} x H x W inputs in [-1, 1] (float32, or bfloat16 or float16 under "
-                f"autocast), got {got}: pass the images through "
+                f"translate takes float N x {channels} x H x W inputs in [-1, 1] (float32, bfloat16 or float16), got {got}: "
+                f"pass the images through "
                 f"model.inputs(images, direction={direction!r}) first."
             )
         inputs = inputs.to(self.device)

@@ -211,7 +211,8 @@ def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: st
         except DataError:  # named with the other unreadable inputs
             continue
         if info.width == 2 * info.height:
-            side, half = ("A", "left") if direction == "AtoB" else ("B", "right")
+            takes_a = direction == model.config.get("direction", "AtoB")  # the data's side the model's input came from
+            side, half = ("A", "left") if takes_a else ("B", "right")
             warnings.warn(f"{path} is twice as wide as high, as a side-by-side pair of square images is, and the model "
                           "trained on side-by-side pairs (aligned format): if it is one, translate takes it whole, both "
                           f"halves as one input; translate the {side} sides, the {half} halves cut out.", GantkWarning,

@@ -47,7 +47,7 @@ def test_best_pt_is_the_checkpoint_of_the_best_validation(tmp_path, recipe, writ
     score = score.removeprefix("val/")
     step, value = best_of(validation_rows(run), score)
     best = torch.load(run / "best.pt", weights_only=True)
-    assert (best["step"], best["best"]) == (step, {"score": score, "value": value})
+    assert (best["step"], best["best"]) == (step, {"score": score, "value": value, "split": "test"})
     same_step = torch.load(checkpoint_path(run, step), weights_only=True)
     assert best["system_state"].keys() == same_step["system_state"].keys()
     assert all(torch.equal(best["system_state"][key], same_step["system_state"][key]) for key in best["system_state"])
@@ -72,16 +72,30 @@ def test_a_resumed_run_keeps_the_bar_of_its_best_pt(tmp_path):
     config = TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=2, keep_best="l1", **TINY)
     run = Trainer(config, progress=False).fit()
     best = torch.load(run / "best.pt", weights_only=True)
-    save_checkpoint(run / "best.pt", {**best, "best": {"score": "l1", "value": -1.0}})  # a score no validation beats
+    save_checkpoint(run / "best.pt", {**best, "best": {**best["best"], "value": -1.0}})  # a score no validation beats
     Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
     kept = torch.load(run / "best.pt", weights_only=True)
     assert (kept["step"], kept["best"]["value"]) == (best["step"], -1.0)
-    save_checkpoint(run / "best.pt", {**best, "best": {"score": "psnr", "value": 1e9}})  # kept for another score: replaced
+    save_checkpoint(run / "best.pt", {**best, "best": {**best["best"], "score": "psnr", "value": 1e9}})  # another score: replaced
     with pytest.warns(GantkWarning, match="best.pt holds the model of the best validation psnr; with --keep-best l1 it is "
                                           "replaced at the next validation"):
         Trainer.resume(run, {"max_steps": 6}, progress=False).fit()
     kept = torch.load(run / "best.pt", weights_only=True)
     assert kept["best"]["score"] == "l1" and kept["step"] in (5, 6)
+
+
+def test_a_best_pt_of_another_split_is_replaced_and_none_turns_keeping_off(tmp_path):
+    data = split_data(tmp_path / "data", write_paired)
+    run = Trainer(TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=2, keep_best="l1", **TINY), progress=False).fit()
+    assert torch.load(run / "best.pt", weights_only=True)["best"]["split"] == "test"
+    with pytest.warns(GantkWarning, match="best.pt holds the model of the best l1 on the split test, and the run now validates "
+                                          "on train: it is replaced at the next validation"):
+        Trainer.resume(run, {"max_steps": 3, "val_split": "train"}, progress=False).fit()
+    kept = torch.load(run / "best.pt", weights_only=True)
+    assert (kept["step"], kept["best"]["split"]) == (3, "train")
+    trainer = Trainer.resume(run, {"max_steps": 4, "keep_best": "none"}, progress=False)
+    trainer.fit()
+    assert trainer.config.keep_best is None and torch.load(run / "best.pt", weights_only=True)["step"] == 3
 
 
 def test_a_best_pt_of_steps_trained_again_is_replaced(tmp_path):
@@ -90,7 +104,7 @@ def test_a_best_pt_of_steps_trained_again_is_replaced(tmp_path):
     run = Trainer(config, progress=False).fit()
     (run / "checkpoint-00000004.pt").unlink()  # as if killed after step 4's validation, before its checkpoint
     best = torch.load(run / "best.pt", weights_only=True)
-    save_checkpoint(run / "best.pt", {**best, "step": 4, "best": {"score": "l1", "value": -1.0}})
+    save_checkpoint(run / "best.pt", {**best, "step": 4, "best": {**best["best"], "value": -1.0}})
     with pytest.warns(GantkWarning, match="best.pt is of step 4, after the checkpoint resumed \\(step 2\\), whose steps are trained again"):
         Trainer.resume(run, progress=False).fit()
     kept = torch.load(run / "best.pt", weights_only=True)
@@ -140,8 +154,9 @@ def test_the_command_says_where_the_best_is_and_ablate_refuses_it(tmp_path):
                                       "--val-every", "1", "--keep-best", "l1", "--load-size", "36", "--crop-size", "32",
                                       "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "0", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert f"best validation l1: {torch.load(tmp_path / 'run' / 'best.pt', weights_only=True)['best']['value']:.4g}, kept as " \
-        f"{tmp_path / 'run' / 'best.pt'}" in result.output
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert f"best validation l1: {best['best']['value']:.4g} at step {best['step']}, kept as {tmp_path / 'run' / 'best.pt'}" \
+        in result.output
     with pytest.raises(AblationError, match="keep_best among a study's settings: gantk ablate scores each cell's last checkpoint"):
         run_ablation(load_grid("table1"), data, tmp_path / "study", common={"keep_best": "l1"}, progress=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 
 from gantk.data import open_dataset
 from gantk.data.io import read_image, write_png
@@ -71,8 +72,13 @@ def test_inputs_takes_class_ids_only(labels_run):
     assert torch.equal(model.inputs(ids), targets.encode_labels(ids[None], CLASSES))
     with pytest.raises(DataError, match="translates label maps: pass class ids as an integer N x H x W tensor"):
         model.inputs(torch.rand(1, 3, 32, 32))
-    with pytest.raises(DataError, match="class ids must be from 0 to 3 .*got values from 0 to 4"):
+    with pytest.raises(DataError, match="class ids must be from 0 to 3 .*got values from 0 to 4: model.class_ids\\(mask\\) maps"):
         model.inputs(torch.tensor([[0, 4]]))
+    assert torch.equal(model.inputs(ids.clamp(min=0).to(torch.uint16)), model.inputs(ids.clamp(min=0)))  # a 16-bit mask's ids
+    with pytest.raises(DataError, match="a mask holds integer values, as gantk.data.read_mask reads a file, got a torch.float32"):
+        model.class_ids(torch.zeros(2, 2))
+    with pytest.raises(DataError, match="mask: holds value -5, outside"):
+        model.class_ids(torch.tensor([[-5, 0]]))
 
 
 def test_translate_reads_masks_and_writes_images(labels_run, tmp_path):
@@ -92,6 +98,11 @@ def test_translate_names_what_a_label_model_reads(labels_run, tmp_path):
     run, data = labels_run
     with pytest.raises(DataError, match="translates label masks \\(class ids\\) to images"):
         translate(run, data / "test" / "images", tmp_path / "out", device="cpu", progress=False)
+    jpeg = tmp_path / "jpeg" / "mask.jpg"
+    jpeg.parent.mkdir()
+    Image.open(data / "test" / "masks" / "000.png").save(jpeg)
+    with pytest.raises(DataError, match="mask.jpg: masks must be .* files \\(JPEG and WebP may change label values\\)"):
+        translate(run, jpeg.parent, tmp_path / "out", device="cpu", progress=False)
 
 
 def test_eval_scores_images_made_from_the_masks(labels_run):
@@ -105,11 +116,12 @@ def test_eval_scores_images_made_from_the_masks(labels_run):
     assert result["metrics"]["l1"] == pytest.approx(sum(l1) / len(l1), rel=1e-4)
 
 
-def test_eval_refuses_an_ignore_label_for_a_label_model(labels_run):
+@pytest.mark.parametrize("ignore_label", [0, "none"])
+def test_eval_refuses_an_ignore_label_for_a_label_model(labels_run, ignore_label):
     run, data = labels_run
-    with pytest.raises(OptionError, match="is an image model \\(a label model reads its input masks as it was trained to, with "
-                                          "no ignore label: .* train one with that --ignore-label\\)"):
-        evaluate(run, data, device="cpu", ignore_label=0, progress=False)
+    with pytest.raises(OptionError, match="is a label model, scored on images; it reads its input masks as it was trained to, "
+                                          "with no ignore label \\(.* train one with that --ignore-label\\): drop it"):
+        evaluate(run, data, device="cpu", ignore_label=ignore_label, progress=False)
 
 
 def test_mask_terms_are_refused_with_the_direction_named(tmp_path):

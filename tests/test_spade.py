@@ -51,12 +51,16 @@ def test_the_options_are_checked():
             SpadeGenerator(3, 3, num_up=num_up)
     with pytest.raises(OptionError, match="hidden=0 is not valid: it is the channels each SPADE layer predicts"):
         SpadeGenerator(3, 3, hidden=0)
+    with pytest.raises(OptionError, match="spectral='no' is not valid: true or false"):
+        SpadeGenerator(3, 3, spectral="no")
     with pytest.raises(OptionError, match="norm"):
         SpadeGenerator(3, 3, norm="group")
     with pytest.raises(OptionError, match="multiples of 32, got 48x64"):
         SpadeGenerator(3, 3, ngf=2)(torch.zeros(2, 3, 64, 48))
-    with pytest.raises(OptionError, match="at least 64"):
+    with pytest.raises(OptionError, match="at least 64 px.*: raise the crop size\\.$"):
         SpadeGenerator(3, 3, ngf=2)(torch.zeros(2, 3, 32, 32))
+    with pytest.raises(OptionError, match="at least 128 px.*: raise the crop size or use num_up=5"):
+        SpadeGenerator(3, 3, ngf=2, num_up=6)(torch.zeros(2, 3, 64, 64))
 
 
 @pytest.fixture(scope="module")

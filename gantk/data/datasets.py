@@ -203,8 +203,8 @@ def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) ->
 def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: int | None, whose: str = "this dataset") -> Tensor:
     """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes (``whose``) is an error naming ``path``."""
     ids = mask_ids(mask, num_classes, ignore_label)
-    if int(ids.max()) >= num_classes:
-        outside = mask[ids >= num_classes].unique().tolist()
+    if ids.numel() and (int(ids.max()) >= num_classes or int(ids.min()) < IGNORED):
+        outside = mask[(ids >= num_classes) | (ids < IGNORED)].unique().tolist()
         named = ", ".join(map(str, outside[:8])) + (f" ... ({len(outside)} values)" if len(outside) > 8 else "")
         raise DataError(
             f"{path}: holds value{'s' if len(outside) > 1 else ''} {named}, outside "

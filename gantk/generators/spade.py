@@ -126,6 +126,8 @@ class SpadeGenerator(nn.Module):
                               "shift with, at least 1 (128 in the paper).")
         check_channels(in_channels=in_channels, out_channels=out_channels)
         check_choice("norm", norm, SPADE_NORMS)
+        if not isinstance(spectral, bool):
+            raise OptionError(f"spectral={spectral!r} is not valid: true or false (spectral norm on the blocks' convolutions).")
         if isinstance(num_up, bool) or not isinstance(num_up, int) or num_up not in NUM_UPS:
             raise OptionError(f"num_up={num_up!r} is not valid: it is the number of upsamplings, 5 (the paper's \"normal\") "
                               "or 6 (its \"more\"); the image sides are multiples of 2**num_up.")
@@ -148,7 +150,8 @@ class SpadeGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_size(x, self.size_multiple, model=f"the spade generator with num_up={self.num_up}")
-        check_min_size(x, self.min_input_size, model="the spade generator", fix="raise the crop size or lower num_up")
+        check_min_size(x, self.min_input_size, model="the spade generator",
+                       fix="raise the crop size" + (" or use num_up=5" if self.more else ""))
         layout = x
         coarsest = [side // self.size_multiple for side in x.shape[-2:]]
         h = self.head(F.interpolate(layout, size=coarsest, mode="nearest"))

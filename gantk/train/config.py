@@ -226,6 +226,8 @@ class TrainConfig:
             if value is not None and not 0 <= value < 1:
                 raise OptionError(f"{flag(key)} is an Adam decay rate in [0, 1), got {value}.")
         check_seed(self.seed)
+        if self.keep_best is not None and self.keep_best.lower() == "none":  # turned off (on resuming, say)
+            self.keep_best = None
         if self.keep_best is not None:
             self.keep_best = self.keep_best.removeprefix(VALIDATION_PREFIX)
             if not self.val_every:

@@ -209,6 +209,7 @@ class Trainer:
         self.summary: DatasetSummary | None = None  # set by open_data
         self.val_dataset: Any = None  # set by fit, with val_every
         self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
+        self.best_step: int | None = None  # the step that scored it
         self.warned_of_best = False  # that a validation gave the keep_best score as NaN
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
@@ -528,8 +529,8 @@ class Trainer:
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
         self.check_run_dir()
-        self.best_score = self._kept_best_score()
         dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
+        self.best_score, self.best_step = self._kept_best()
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         self.train_items = len(dataset)
@@ -736,34 +737,40 @@ class Trainer:
                           "choose a score validation computes here (see validation.csv).", GantkWarning, stacklevel=3)
         if not improves(name, value, self.best_score):
             return
-        self.best_score = value
+        self.best_score, self.best_step = value, self.step
         if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
-            ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": {"score": name, "value": value}})
+            record = {"score": name, "value": value, "split": self.config.val_split}
+            ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
-    def _kept_best_score(self) -> float | None:
-        """The --keep-best score of the best.pt a resumed run kept for that score: what a new best must beat."""
-        path = self.run_dir / run_files.BEST
-        if self.config.keep_best is None or self.resume_from is None or not path.is_file():
-            return None
+    def _kept_best(self) -> tuple[float | None, int | None]:
+        """The --keep-best score and step of the best.pt a resumed run kept for that score on its validation split:
+        what a new best must beat."""
+        path, name = self.run_dir / run_files.BEST, self.config.keep_best
+        if name is None or self.resume_from is None or not path.is_file():
+            return None, None
         try:
             payload = ckpt.load_checkpoint(path)
         except CheckpointError as error:
             reason = str(error).split(";")[0]
             warnings.warn(f"{reason}; it is replaced at the next validation.", GantkWarning, stacklevel=3)
-            return None
-        kept, name = payload.get("best"), self.config.keep_best
+            return None, None
+        kept = payload.get("best")
         if not (isinstance(kept, dict) and isinstance(kept.get("score"), str) and isinstance(kept.get("value"), float)):
-            return None
+            return None, None
+        replaced = f"it is replaced at the next validation by the best {name} from here on"
         if kept["score"] != name:
-            warnings.warn(f"{path} holds the model of the best validation {kept['score']}; with --keep-best {name} it is "
-                          f"replaced at the next validation by the best {name} from here on.", GantkWarning, stacklevel=3)
-            return None
+            warnings.warn(f"{path} holds the model of the best validation {kept['score']}; with --keep-best {name} {replaced}.",
+                          GantkWarning, stacklevel=3)
+            return None, None
+        if kept.get("split") != self.config.val_split:
+            warnings.warn(f"{path} holds the model of the best {name} on the split {kept.get('split')}, and the run now "
+                          f"validates on {self.config.val_split}: {replaced}.", GantkWarning, stacklevel=3)
+            return None, None
         if payload.get("step", 0) > self.resume_from["step"]:  # a run killed after its newest checkpoint trains those steps again
             warnings.warn(f"{path} is of step {payload['step']}, after the checkpoint resumed (step {self.resume_from['step']}), "
-                          f"whose steps are trained again: it is replaced at the next validation by the best {name} from "
-                          "here on.", GantkWarning, stacklevel=3)
-            return None
-        return kept["value"]
+                          f"whose steps are trained again: {replaced}.", GantkWarning, stacklevel=3)
+            return None, None
+        return kept["value"], payload.get("step")
 
     def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
         """Raise when a logged loss (a mean over the processes, so every process sees it) is not finite.
