@@ -34,10 +34,9 @@ def probabilities(logits: Tensor) -> Tensor:
 def encode_mask(ids: Tensor, num_classes: int) -> Tensor:
     """Class ids ``N x H x W`` as the float maps a discriminator sees (``N x C x H x W``); an
     :data:`IGNORED` pixel is 0 in every channel."""
-    kept = ids >= 0
     if num_classes == 2:
-        return (ids * kept).unsqueeze(1).float()
-    return (F.one_hot((ids * kept).long(), num_classes) * kept.unsqueeze(-1)).permute(0, 3, 1, 2).float()
+        return (ids * (ids >= 0)).unsqueeze(1).float()
+    return encode_labels(ids, num_classes)
 
 
 def encode_labels(ids: Tensor, num_classes: int) -> Tensor:
