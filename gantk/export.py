@@ -28,6 +28,7 @@ from torch import nn
 from . import __version__
 from .errors import GantkError, OptionError
 from .files import replacing
+from .data.datasets import binary_255
 from .inference import TrainedModel
 from .plugins import Components
 
@@ -183,8 +184,7 @@ def input_text(model: TrainedModel, channels: int) -> str:
     if model.input_classes is None:
         return f"N x {channels} x H x W float32 images in [-1, 1] (pixels / 127.5 - 1)"
     ignored = model.config.get("ignore_label")
-    binary_255 = model.input_classes == 2 and ignored != 255  # 0/255 masks: 255 is class 1
-    values = "k + 1" if ignored == 0 else "k (255 for k = 1)" if binary_255 else "k"
+    values = "k + 1" if ignored == 0 else "k (255 for k = 1)" if binary_255(model.input_classes, ignored) else "k"
     at_ignored = "" if ignored is None else f" (all channels 0 where the mask value is {ignored}, which is ignored)"
     return (f"N x {channels} x H x W float32 label maps, one channel per class: channel k is 1 where the mask value is "
             f"{values}, else 0{at_ignored}")
@@ -296,10 +296,8 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         metadata["gantk.num_classes"] = str(num_classes)
     if model.input_classes is not None:
         metadata["gantk.input_classes"] = str(model.input_classes)
-    if model.input_classes is not None and ignore_label is not None:
+    if (num_classes or model.input_classes) is not None and ignore_label is not None:
         metadata["gantk.ignore_label"] = str(ignore_label)
-    if num_classes is not None and ignore_label is not None:
-        metadata["gantk.ignore_label"] = str(ignore_label)
-        if ignore_label == 0:
-            metadata["gantk.output"] += "; class k is the mask value k + 1 (the value 0 was ignored in training)"
+    if num_classes is not None and ignore_label == 0:
+        metadata["gantk.output"] += "; class k is the mask value k + 1 (the value 0 was ignored in training)"
     return metadata

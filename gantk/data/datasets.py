@@ -196,7 +196,7 @@ def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) ->
     the ignore label 0, the values ``1..K`` give ``0..K-1``."""
     if ignore_label == 0:
         return mask - 1
-    ids = torch.where(mask == 255, 1, mask) if _binary_255(num_classes, ignore_label) else mask
+    ids = torch.where(mask == 255, 1, mask) if binary_255(num_classes, ignore_label) else mask
     return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
 
 
@@ -217,12 +217,12 @@ def mask_value_range(num_classes: int, ignore_label: int | None, whose: str = "t
     """The mask values :func:`mask_ids` takes, in words (``whose`` classes they are)."""
     if ignore_label == 0:
         return f"the values 1..{num_classes} of {whose}'s classes (0 is ignored)"
-    binary = " (or 255 for binary masks)" if _binary_255(num_classes, ignore_label) else ""
+    binary = " (or 255 for binary masks)" if binary_255(num_classes, ignore_label) else ""
     ignored = f"; {ignore_label} is ignored" if ignore_label is not None else ""
     return f"the class ids 0..{num_classes - 1} of {whose}{binary}{ignored}"
 
 
-def _binary_255(num_classes: int, ignore_label: int | None) -> bool:
+def binary_255(num_classes: int, ignore_label: int | None) -> bool:
     """Whether a mask's 255 is the object of a binary set (read as id 1), not a value to ignore."""
     return num_classes == 2 and ignore_label != 255
 
