@@ -138,7 +138,7 @@ class TrainedModel:
         """
         if self.input_classes is None:
             raise OptionError(f"{self.checkpoint} translates images, not label maps: pass images to inputs().")
-        if not isinstance(mask, torch.Tensor) or mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool:
+        if not _integers(mask):
             got = f"a {mask.dtype} tensor" if isinstance(mask, torch.Tensor) else f"a {type(mask).__name__}"
             raise DataError(f"a mask holds integer values, as gantk.data.read_mask reads a file, got {got}.")
         return checked_ids(mask.long(), "mask", self.input_classes, self.config.get("ignore_label"), "the model")
@@ -146,8 +146,7 @@ class TrainedModel:
     def _label_inputs(self, ids: Any) -> torch.Tensor:
         """Class ids as the one-hot label maps the generator takes (see :meth:`inputs`)."""
         classes = self.input_classes
-        if not (isinstance(ids, torch.Tensor) and ids.dim() in (2, 3) and not ids.is_floating_point()
-                and ids.dtype != torch.bool and not ids.is_complex()):
+        if not (_integers(ids) and ids.dim() in (2, 3)):
             got = f"a {ids.dtype} tensor of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else f"a {type(ids).__name__}"
             raise DataError(f"{self.checkpoint} translates label maps: pass class ids as an integer N x H x W tensor (or one "
                             f"H x W), as gantk.data.open_dataset gives a mask's ids, got {got}.")
@@ -155,7 +154,7 @@ class TrainedModel:
         if ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= classes):
             raise DataError(f"class ids must be from 0 to {classes - 1} (or -1 for pixels of no class), got values from "
                             f"{int(ids.min())} to {int(ids.max())}: model.class_ids(mask) maps a mask's values to them.")
-        return self.system.encoded_inputs(ids.to(self.device).long())
+        return self.system.encoded_inputs(ids.to(self.device))
 
     def _input_channels(self, direction: str) -> int:
         """The channels the generator for ``direction`` takes; a direction the model does not translate is an error."""
@@ -244,6 +243,11 @@ class TrainedModel:
                 with torch.cuda.device(self.device):
                     torch.cuda.manual_seed(seed)
             yield
+
+
+def _integers(values: Any) -> bool:
+    """Whether ``values`` is a tensor of integers (not floats, complex numbers or booleans)."""
+    return isinstance(values, torch.Tensor) and not (values.is_floating_point() or values.is_complex() or values.dtype == torch.bool)
 
 
 def loaded_model(checkpoint: str | Path | TrainedModel, device: str | torch.device | None, eval_mode: bool | None,

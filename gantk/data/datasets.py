@@ -152,13 +152,14 @@ class UnalignedDataset(GanDataset):
 
 
 class SingleDataset(GanDataset):
-    """Images on their own (A only), for inference; with ``input_classes``, label masks read as class ids."""
+    """Images on their own (A only), for inference; with ``input_classes`` (then also their ``channels``), label
+    masks read as class ids."""
 
     format = "single"
 
     def __init__(self, files: list[Path], channels: int, transform: PairedTransform, input_classes: int | None = None,
                  ignore_label: int | None = None):
-        super().__init__({"A": files}, {"A": input_classes or channels}, transform)
+        super().__init__({"A": files}, {"A": channels}, transform)
         self.input_classes = input_classes
         self.ignore_label = ignore_label
 

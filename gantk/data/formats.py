@@ -465,7 +465,7 @@ class SingleFormat(DataFormat):
         if input_classes is not None:
             check_ignore_label(ignore_label)
             raise_if_problems(lossy_masks([(path, path) for path in files], root if root.is_dir() else root.parent), root, self.name)
-            return SingleDataset(files, 1, transform, input_classes, ignore_label)
+            return SingleDataset(files, input_classes, transform, input_classes, ignore_label)
         counts = []
         for path in files:
             try:
