@@ -47,5 +47,6 @@ elif sys.argv[3:] == ["slow-save"]:
 else:
     trainer = Trainer(TrainConfig(**config), progress=False)
 trainer.fit()
+assert not torch.distributed.is_initialized(), "the trainer left the process group it joined"
 parameters = {name: p.detach().clone() for name, p in trainer.system.named_parameters()}
 torch.save(parameters, os.path.join(sys.argv[2], f"replica-{rank}.pt"))

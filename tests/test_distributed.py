@@ -1,5 +1,6 @@
 """DistributedDataParallel through torchrun: 2 CPU processes on the gloo backend."""
 
+import contextlib
 import json
 import os
 import socket
@@ -228,6 +229,32 @@ def test_logged_losses_are_the_mean_over_the_processes_that_hold_them(tmp_path):
     for rank in (0, 1):  # in the order each process gave them
         assert json.loads((tmp_path / f"rank-{rank}.json").read_text()) == [[["G/l1", 15.0], ["D/bce", 0.5]],
                                                                           [["G/l1", 4.0], ["D/bce", 2.0]]]
+
+
+def _groups_kept(rank: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from gantk.train.distributed import process_group
+    from gantk.train.interrupt import TrainingInterrupted
+
+    os.environ.update(WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="127.0.0.1")
+    left = []
+    with contextlib.suppress(TrainingInterrupted), process_group("cpu"):  # joins from torchrun's variables
+        raise TrainingInterrupted(1, 15)
+    left.append(not dist.is_initialized())
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    with process_group("cpu"):
+        pass
+    left.append(not dist.is_initialized())
+    dist.destroy_process_group()
+    Path(out, f"rank-{rank}.json").write_text(json.dumps(left))
+
+
+def test_a_run_leaves_the_process_group_it_joined_and_keeps_the_callers(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))  # inherited by the spawned processes
+    torch.multiprocessing.spawn(_groups_kept, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"rank-{rank}.json").read_text()) == [True, False]
 
 
 def test_a_numbered_gpu_under_torchrun_is_refused(monkeypatch):

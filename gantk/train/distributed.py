@@ -11,6 +11,7 @@ import torch.distributed as dist
 
 from ..errors import GantkError, OptionError, first_sentence
 from ..torchrun import ProcessInfo, process_from_environment
+from .interrupt import TrainingInterrupted
 
 
 def resolve_device(requested: str | torch.device, local_rank: int = 0) -> torch.device:
@@ -53,6 +54,26 @@ def init_process_group(device: str) -> ProcessInfo:
         else:
             dist.init_process_group("gloo")
     return info
+
+
+@contextlib.contextmanager
+def process_group(device: str) -> Iterator[ProcessInfo]:
+    """:func:`init_process_group` for one run, leaving the group it joined (not one the caller had) when the
+    run ends: a gloo group left to the interpreter's exit can abort the process there ("terminate called
+    without an active exception"). After an error, a NCCL group is left to the process's end instead, since
+    leaving it could wait on a collective that another process, gone, never joins."""
+    joined = not dist.is_initialized()
+    info = init_process_group(device)
+    ended_cleanly = False
+    try:
+        yield info
+        ended_cleanly = True
+    except TrainingInterrupted:  # after every process saved and stopped together
+        ended_cleanly = True
+        raise
+    finally:
+        if joined and info.distributed and dist.is_initialized() and (ended_cleanly or dist.get_backend() == "gloo"):
+            dist.destroy_process_group()
 
 
 def mean_over_processes(values: dict[str, float], info: ProcessInfo, device: torch.device) -> dict[str, float]:

@@ -38,7 +38,7 @@ from . import checkpoint as ckpt
 from . import run_files
 from .config import SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
 from .crop_fit import check_crop_fits
-from .distributed import (ProcessInfo, gather_objects, init_process_group, mean_over_processes, peer_loss_explained, resolve_device,
+from .distributed import (ProcessInfo, gather_objects, mean_over_processes, peer_loss_explained, process_group, resolve_device,
                           stop_agreement)
 from .init_from import start_from_weights
 from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
@@ -519,8 +519,7 @@ class Trainer:
             return self._fit(held)
 
     def _fit(self, held: contextlib.ExitStack) -> Path:
-        process = init_process_group(self.config.device)
-        with peer_loss_explained(process, lambda: self.step):
+        with process_group(self.config.device) as process, peer_loss_explained(process, lambda: self.step):
             return self._fit_in_group(held, process)
 
     def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo) -> Path:
