@@ -459,7 +459,7 @@ class SingleFormat(DataFormat):
         ``input_classes`` the files are label masks of that many classes, read as class ids (pixels
         holding ``ignore_label`` as -1), for a model that translates label maps."""
         problems: list[str] = []
-        files = self._files(root, problems)
+        files = self._files(root, problems, masks=input_classes is not None)
         raise_if_problems(problems, root, self.name)
         transform = PairedTransform(load_size, crop_size, augment, flip, normalize, resize)
         if input_classes is not None:
@@ -475,7 +475,7 @@ class SingleFormat(DataFormat):
         channels = infer_channels(counts) if counts else channels_of(files[:1])  # none readable: the first one's error
         return SingleDataset(files, channels, transform)
 
-    def _files(self, root: Path, problems: list[str]) -> list[Path]:
+    def _files(self, root: Path, problems: list[str], masks: bool = False) -> list[Path]:
         if root.is_file():
             if is_image_file(root):
                 return [root]
@@ -486,6 +486,9 @@ class SingleFormat(DataFormat):
                 problems.append(f"{root}: not a supported image ({supported}); pass an image or a folder of images.")
             return []
         with_images = [] if has_images(root) else [folder for folder in subdirs(root) if has_images(folder)]
+        mask_folders = [folder for folder in with_images if folder.name == SegmentationFormat.folders[1]]
+        if masks and mask_folders:  # a model that reads label maps takes a segmentation layout's masks
+            with_images = mask_folders
         hint = (f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if len(with_images) == 1
                 else f" (its subfolders {', '.join(f'{folder.name}/' for folder in with_images)} hold images: pass one)"
                 if with_images else "")
