@@ -8,7 +8,7 @@ from PIL import Image
 
 from gantk.data import open_dataset
 from gantk.data.io import read_image, write_png
-from gantk.errors import DataError, OptionError
+from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.inference import TrainedModel
 from gantk.systems import targets
@@ -190,3 +190,14 @@ def test_messages_speak_of_masks_for_a_label_model(labels_run, tmp_path):
     write_png(torch.full((1, 8, 8), 9, dtype=torch.uint8), str(stray))
     with pytest.raises(DataError, match="stray.png: holds value 9, outside the class ids 0..3 of the model; fix the mask"):
         translate(model, stray, tmp_path / "out", progress=False)
+
+
+def test_starting_from_a_model_of_another_task_is_warned_of(tmp_path):
+    data = write_segmentation(tmp_path / "data", count=2, num_classes=3)  # 3 classes: image and one-hot layers of equal shapes
+    masks_run = Trainer(TrainConfig(data=str(data), out=str(tmp_path / "masks"), **{**TINY, "max_steps": 1, "checkpoint_every": 1}),
+                        progress=False).fit()
+    config = TrainConfig(data=str(data), out=str(tmp_path / "labels"), direction="BtoA", init_from=str(masks_run),
+                         **{**TINY, "max_steps": 1, "checkpoint_every": 1})
+    with pytest.warns(GantkWarning, match=r"--init-from .*checkpoint-00000001.pt translates images to masks, and this run label "
+                                          r"maps to images: its networks start from weights learnt for other inputs or outputs"):
+        Trainer(config, progress=False).fit()

@@ -40,6 +40,9 @@ def start_from_weights(system: System, source: str) -> str:
             f"--init-from {payload['path']} holds weights that are not finite (NaN or infinity) in {', '.join(bad)}: start "
             "from an earlier checkpoint of that run."
         )
+    if (saved_task := _task(payload["system"])) != (task := _task(system.config)):
+        warnings.warn(f"--init-from {payload['path']} translates {saved_task}, and this run {task}: its networks start from "
+                      "weights learnt for other inputs or outputs.", GantkWarning, stacklevel=4)
     fresh, unused = sorted(system.networks.keys() - saved.keys()), sorted(saved.keys() - system.networks.keys())
     if fresh or unused:
         warnings.warn(
@@ -52,3 +55,9 @@ def start_from_weights(system: System, source: str) -> str:
             stacklevel=4,
         )
     return payload["path"]
+
+
+def _task(system_config: dict[str, Any]) -> str:
+    """What a system translates, as far as its networks' weights mean: label maps or images to masks or images."""
+    inputs = "label maps" if system_config.get("input_classes") is not None else "images"
+    return f"{inputs} to {'masks' if system_config.get('num_classes') is not None else 'images'}"
