@@ -31,7 +31,7 @@ from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
-from .inference import TrainedModel, loaded_model
+from .inference import TrainedModel, loaded_model, test_mode
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import density_coverage, precision_recall
@@ -294,17 +294,6 @@ def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: i
             raise
         del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
         raise DataError(f"{error} `{check}` checks every file of the dataset at once.", error.problems) from None
-
-
-def test_mode(model: TrainedModel) -> str:
-    """How the paper's test-time mode runs ``model``'s generators: with the batch statistics and dropout they have,
-    or, where they have neither statistics to keep nor dropout (instance norm, say), as eval mode does."""
-    modules = [m for net in model.generators for m in net.modules()]
-    differs = [what for what, present in (
-        ("batch statistics", any(isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats for m in modules)),
-        ("dropout", any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in modules))) if present]
-    return (f"paper test-time ({', '.join(differs)})" if differs
-            else "paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)")
 
 
 def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,

@@ -29,7 +29,7 @@ from . import __version__
 from .errors import GantkError, OptionError
 from .files import replacing
 from .data.datasets import binary_255
-from .inference import TrainedModel
+from .inference import TrainedModel, test_mode
 from .plugins import Components
 
 INPUT_NAME, OUTPUT_NAME = "images", "outputs"
@@ -281,8 +281,7 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         "gantk.direction": direction,
         "gantk.maps": ("the training data's label masks to its images" if model.input_classes else
                        f"the training data's {data_source} images to its {data_target} {'masks' if num_classes else 'images'}"),
-        "gantk.mode": "eval: running statistics, no dropout" if eval_mode else
-                      "test: batch normalisation with the batch's statistics, dropout active (the paper's test phase)",
+        "gantk.mode": "eval: running statistics, no dropout" if eval_mode else f"test: {test_mode(model)}",
         "gantk.input": (f"{input_text(model, channels[source])}; H and W multiples of "
                         f"{model.size_multiple}, at least {max(model.min_input_size, model.size_multiple)}"),
         "gantk.output": output,

@@ -250,6 +250,17 @@ def _integers(values: Any) -> bool:
     return isinstance(values, torch.Tensor) and not (values.is_floating_point() or values.is_complex() or values.dtype == torch.bool)
 
 
+def test_mode(model: TrainedModel) -> str:
+    """How the paper's test-time mode runs ``model``'s generators: with the batch statistics and dropout they have,
+    or, where they have neither statistics to keep nor dropout (instance norm, say), as eval mode does."""
+    modules = [m for net in model.generators for m in net.modules()]
+    differs = [what for what, present in (
+        ("batch statistics", any(isinstance(m, torch.nn.modules.batchnorm._NormBase) and m.track_running_stats for m in modules)),
+        ("dropout", any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in modules))) if present]
+    return (f"paper test-time ({', '.join(differs)})" if differs
+            else "paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)")
+
+
 def loaded_model(checkpoint: str | Path | TrainedModel, device: str | torch.device | None, eval_mode: bool | None,
                  components: Components | None, average: bool | None = None) -> TrainedModel:
     """``checkpoint`` loaded on ``device`` (default ``"auto"``) in ``eval_mode`` (default the paper's test-time mode),

@@ -1098,7 +1098,7 @@ def test_eval_at_native_size_in_tiles_and_its_refusals(image_run, cycle_run, tmp
 
 
 def test_the_test_time_mode_is_named_by_what_the_generators_have():
-    from gantk.evaluate import test_mode
+    from gantk.inference import test_mode
 
     def named(*modules):
         return test_mode(types.SimpleNamespace(generators=[nn.Sequential(*modules)]))
