@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..errors import OptionError
 from ..lazy_import import LazyModule
-from ..torch_files import compressed_entries, load_weights_only, unreadable_reason
+from ..pretrained import load_layers, read_weights, torchvision_file
 from .base import LossContext, Objective
 
 models = LazyModule("torchvision.models")
@@ -34,7 +34,7 @@ FETCH = "python -c \"import torchvision; torchvision.models.vgg19(weights='IMAGE
 
 def default_weights_file() -> Path:
     """Where torchvision keeps VGG19's ImageNet weights once fetched: ``$TORCH_HOME/hub/checkpoints``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+    return torchvision_file(WEIGHTS_FILE)
 
 
 def vgg19_features(path: Path, given: bool) -> nn.Sequential:
@@ -48,30 +48,13 @@ def vgg19_features(path: Path, given: bool) -> nn.Sequential:
             f"the vgg objective needs VGG19's ImageNet weights, and there is no file {path}: fetch them once (548 MB) with "
             f"{FETCH}, {where} with --loss-opt vgg.weights=PATH (a resumed run reads the file it trained with: put it back there)."
         )
-    with open(path, "rb") as handle:
-        compressed = compressed_entries(handle)
-        if compressed is None or compressed:  # torch.save never compresses: such a file could unpack to far more than its size
-            raise OptionError(f"{named} is not a file torch.save wrote (it holds compressed zip entries, or a zip directory that "
-                              "cannot be read).")
-        try:
-            saved = load_weights_only(handle)
-        except (MemoryError, torch.OutOfMemoryError):
-            raise  # the machine's limit, not the file's fault
-        except Exception as error:
-            raise OptionError(f"{named} cannot be read as a weights file ({unreadable_reason(handle, error)}).") from None
+    saved = read_weights(path, named)
     with torch.device("meta"):  # the layers' shapes, without initialising weights that the file replaces
         features = models.vgg19().features[: max(TAPS) + 1]
-    expected = features.state_dict()
-    found = {key.removeprefix("features."): value for key, value in saved.items()} if isinstance(saved, dict) else {}
-    for key, meta in expected.items():
-        value = found.get(key)
-        if not isinstance(value, Tensor) or value.shape != meta.shape:
-            got = f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else "no such tensor"
-            raise OptionError(
-                f"{named} does not hold VGG19's weights: features.{key} should have shape {tuple(meta.shape)}, it has {got}. "
-                f"Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH})."
-            )
-    features.load_state_dict({key: found[key].float() for key in expected}, assign=True)
+    if isinstance(saved, dict):  # a state dict of the whole network, or of its features
+        saved = {f"features.{key.removeprefix('features.')}": value for key, value in saved.items() if isinstance(key, str)}
+    load_layers(features, saved, lambda key: f"features.{key}", named, "VGG19",
+                f"Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH}).")
     return features.requires_grad_(False).eval()
 
 

@@ -1,0 +1,48 @@
+"""Pretrained torchvision networks' weights, read from files and never downloaded: where torchvision
+keeps them once fetched, read without running code from the file, and checked layer by layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from .errors import OptionError
+from .torch_files import compressed_entries, load_weights_only, unreadable_reason
+
+
+def torchvision_file(name: str) -> Path:
+    """Where torchvision saves the weights file ``name`` once fetched: ``$TORCH_HOME/hub/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def read_weights(path: Path, named: str) -> Any:
+    """What the weights file ``path`` (``named`` so in errors) holds, read with ``weights_only``; a file that
+    torch.save did not write, or that cannot be read, raises :class:`OptionError`."""
+    with open(path, "rb") as handle:
+        compressed = compressed_entries(handle)
+        if compressed is None or compressed:  # torch.save never compresses: such a file could unpack to far more than its size
+            raise OptionError(f"{named} is not a file torch.save wrote (it holds compressed zip entries, or a zip directory that "
+                              "cannot be read).")
+        try:
+            return load_weights_only(handle)
+        except (MemoryError, torch.OutOfMemoryError):
+            raise  # the machine's limit, not the file's fault
+        except Exception as error:
+            raise OptionError(f"{named} cannot be read as a weights file ({unreadable_reason(handle, error)}).") from None
+
+
+def load_layers(module: nn.Module, saved: Any, saved_key: Callable[[str], str], named: str, network: str, advice: str) -> None:
+    """Load into ``module`` (built on the meta device) each of its tensors from ``saved[saved_key(key)]``,
+    refusing, with ``advice``, a file that lacks one or holds it in another shape than ``network``'s."""
+    found = saved if isinstance(saved, dict) else {}
+    expected = module.state_dict()
+    for key, meta in expected.items():
+        value = found.get(saved_key(key))
+        if not isinstance(value, Tensor) or value.shape != meta.shape:
+            got = f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else "no such tensor"
+            raise OptionError(f"{named} does not hold {network}'s weights: {saved_key(key)} should have shape {tuple(meta.shape)}, "
+                              f"it has {got}. {advice}")
+    module.load_state_dict({key: found[saved_key(key)].float() for key in expected}, assign=True)
