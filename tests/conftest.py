@@ -8,3 +8,9 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _empty_torch_home(tmp_path_factory, monkeypatch):
+    """No test sees the machine's torch cache (torchvision's weights files: VGG19, AlexNet): a test that needs one writes it."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))

@@ -75,7 +75,7 @@ def test_image_model_eval_writes_json_and_html(image_run, stand_in_weights, tmp_
     assert saved["images"] == 6 and saved["step"] == 2 and saved["task"] == "image"
     assert {"l1", "l2", "rmse", "psnr", "ssim", "fid", "kid", "precision", "recall", "density", "coverage"} <= set(saved["metrics"])
     # 6 images: every KID subset holds them all, so there is no spread to report
-    assert saved["unavailable"].keys() == {"kid_std"} and saved["inception"]["reference"] is False
+    assert saved["unavailable"].keys() == {"kid_std", "lpips"} and saved["inception"]["reference"] is False
     assert saved["inception"]["resize"] == "tf_bilinear"
     assert 0 <= saved["metrics"]["l1"] <= 1 and -1 <= saved["metrics"]["ssim"] <= 1
     page = (tmp_path / "report" / "index.html").read_text()
@@ -222,7 +222,8 @@ def test_eval_lists_the_metrics_that_share_a_reason_once(image_run, no_weights):
     result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--no-progress"])
     assert result.exit_code == 0, result.output
     unavailable = [line.split() for line in result.output.splitlines() if "unavailable:" in line]
-    assert len(unavailable) == 1 and unavailable[0][:6] == ["fid,", "kid,", "precision,", "recall,", "density,", "coverage"]
+    assert len(unavailable) == 2 and unavailable[0][:6] == ["fid,", "kid,", "precision,", "recall,", "density,", "coverage"]
+    assert unavailable[1][:2] == ["lpips", "unavailable:"]  # no AlexNet weights: a reason of its own
     assert any(line.split()[:1] == ["l1"] for line in result.output.splitlines())
 
 

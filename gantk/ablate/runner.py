@@ -17,6 +17,7 @@ from ..evaluate import (
     UnpairedSplit, evaluate, is_result_file, open_eval_split, save_result, unpaired_at_own_size, unscorable_unpaired,
 )
 from ..files import foreign_entries
+from ..metrics import lpips_distance
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
 from ..plugins import Components, default_components
 from ..train import TrainConfig, Trainer
@@ -103,6 +104,8 @@ def run_ablation(
                                  scorable_unpaired=weights is not None)
                 for cell in grid.cells]
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
+    if lpips_distance.missing_reason(eval_options.get("lpips_weights")) is None:  # recorded where scored, as later settings
+        evaluation["lpips_sha1"] = sha1_of(lpips_distance.weights_path(eval_options.get("lpips_weights")))
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers, strict=True), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())

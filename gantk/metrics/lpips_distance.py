@@ -1,0 +1,93 @@
+"""LPIPS (Zhang et al. 2018): the learned perceptual distance of each output to its target, lower is closer.
+
+It is the lpips package's network, AlexNet with the v0.1 linear calibration that the package ships
+(`pip install 'gantk[lpips]'`), the version papers report. AlexNet's ImageNet weights are read from a
+file, never downloaded: torchvision's, where ``torchvision.models.alexnet(weights="IMAGENET1K_V1")``
+saves it in torch's cache, or another copy named by ``--lpips-weights``. Images go in as the models give
+them, in [-1, 1]; grey ones are repeated to three channels.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import OptionError
+from ..pretrained import load_layers, read_weights, torchvision_file
+
+WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's name for AlexNet's ImageNet weights
+FETCH = "python -c \"import torchvision; torchvision.models.alexnet(weights='IMAGENET1K_V1')\""
+SMALLEST_SIDE = 31  # AlexNet's strides and poolings leave no pixel of a smaller image
+HOW_TO_GET = (f"install the lpips package (pip install 'gantk[lpips]') and fetch AlexNet's ImageNet weights once (233 MB) with {FETCH}, "
+              "or name a copy with --lpips-weights")
+
+
+def missing_reason(explicit: str | Path | None = None) -> str | None:
+    """Why LPIPS cannot be computed here (``None`` where it can): the package or the weights file is missing.
+
+    Raises:
+        OptionError: ``explicit`` (``--lpips-weights``) names no file.
+    """
+    path = weights_path(explicit)
+    if explicit is not None and not path.is_file():
+        raise OptionError(f"--lpips-weights names {path}, which does not exist or is not a file; {HOW_TO_GET}.")
+    if importlib.util.find_spec("lpips") is None:
+        return f"the lpips package is not installed: {HOW_TO_GET}."
+    if not path.is_file():
+        return f"no AlexNet weights at {path}: {HOW_TO_GET}."
+    return None
+
+
+def weights_path(explicit: str | Path | None = None) -> Path:
+    """AlexNet's weights file: ``explicit``, else torchvision's in torch's cache."""
+    return torchvision_file(WEIGHTS_FILE) if explicit is None else Path(explicit).expanduser()
+
+
+class LpipsScores:
+    """The mean LPIPS of the image pairs given batch by batch (:meth:`update`), on ``device``, with AlexNet's
+    weights from ``path`` (see :func:`missing_reason`); ``given``: the path comes from ``--lpips-weights``.
+    Pairs it cannot compare (other channels than 1 or 3, images too small) leave it without a value and
+    say why (:attr:`unavailable`)."""
+
+    def __init__(self, path: Path, device: torch.device, *, given: bool = False):
+        import lpips
+
+        with warnings.catch_warnings():  # the package builds AlexNet with torchvision's deprecated pretrained= argument
+            warnings.simplefilter("ignore", UserWarning)
+            network = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)  # weights: below
+        calibration = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
+        named = f"--lpips-weights {path}" if given else f"AlexNet's weights file {path}"
+        # slice1.0.weight is AlexNet's features.0.weight: the package keeps the layers' indices
+        load_layers(network.net, read_weights(path, named), lambda key: f"features.{key.split('.', 1)[1]}", named, "AlexNet",
+                    f"Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH}).")
+        named = f"the lpips package's {calibration}"
+        load_layers(network.lins, read_weights(calibration, named), lambda key: f"lin{key}", named, "LPIPS v0.1",
+                    "Reinstall the lpips package.")
+        self.network = network.requires_grad_(False).eval().to(device)
+        self.path, self.values, self.unavailable = path, [], None
+
+    def distances(self, pred: Tensor, target: Tensor) -> Tensor:
+        """The LPIPS of each pair of ``N x C x H x W`` images in [-1, 1] (1 or 3 channels, at least
+        :data:`SMALLEST_SIDE` px a side) -> ``N``."""
+        pred, target = (images.float().clamp(-1, 1).expand(-1, 3, -1, -1) for images in (pred, target))
+        with torch.no_grad():
+            return self.network(pred, target).flatten()
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        if self.unavailable is not None:
+            return
+        if pred.shape[1] not in (1, 3) or min(pred.shape[-2:]) < SMALLEST_SIDE:
+            self.unavailable = (f"LPIPS compares RGB or grey images of at least {SMALLEST_SIDE} px a side, and the outputs have "
+                                f"{pred.shape[1]} channel(s) of {pred.shape[-2]}x{pred.shape[-1]}.")
+            return
+        self.values.append(self.distances(pred, target).double().cpu())
+
+    def compute(self) -> float | None:
+        """The mean over every pair given, or ``None`` where none was (or some could not be compared)."""
+        if self.unavailable is not None or not self.values:
+            return None
+        return torch.cat(self.values).mean().item()

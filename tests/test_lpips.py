@@ -1,0 +1,155 @@
+"""LPIPS in gantk eval: the lpips package's network with AlexNet's weights read from torchvision's file."""
+
+import json
+import sys
+import warnings
+
+import pytest
+import torch
+import torchvision
+from click.testing import CliRunner
+
+from gantk.errors import OptionError
+from gantk.evaluate import evaluate, open_eval_split
+from gantk.inference import TrainedModel
+from gantk.metrics import LpipsScores
+from gantk.metrics.lpips_distance import WEIGHTS_FILE, weights_path
+from gantk.train import TrainConfig, Trainer
+from helpers import write_paired, write_unaligned
+
+lpips = pytest.importorskip("lpips", reason="the lpips package (gantk's test and lpips extras) is not installed")
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, checkpoint_every=2, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+
+def reference_lpips() -> torch.nn.Module:
+    """The lpips package's LPIPS, its v0.1 calibration loaded and its AlexNet initialised at random (seeded)."""
+    torch.manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False).eval()
+
+
+@pytest.fixture(scope="module")
+def alexnet_file(tmp_path_factory):
+    """A torchvision AlexNet state dict holding the reference's (random) convolution weights, as torchvision's file."""
+    state = torchvision.models.alexnet().state_dict()
+    for key, value in reference_lpips().net.state_dict().items():  # slice2.3.weight is features.3.weight
+        state[f"features.{key.split('.', 1)[1]}"] = value
+    path = tmp_path_factory.mktemp("alexnet") / WEIGHTS_FILE
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pix2pix")
+    data = write_paired(root / "data", count=5, size=40)
+    return Trainer(TrainConfig(data=str(data), out=str(root / "run"), **TINY), progress=False).fit(), data
+
+
+def test_distances_are_the_lpips_packages_with_the_files_alexnet(alexnet_file):
+    scores = LpipsScores(alexnet_file, torch.device("cpu"))
+    pred, target = torch.rand(3, 3, 40, 48) * 2 - 1, torch.rand(3, 3, 40, 48) * 2 - 1
+    with torch.no_grad():
+        expected = reference_lpips()(pred, target).flatten()
+    assert torch.allclose(scores.distances(pred, target), expected, atol=1e-6)
+    assert scores.distances(pred, pred).abs().max() < 1e-6
+    grey = pred[:, :1]  # repeated to three channels
+    assert torch.allclose(scores.distances(grey, target[:, :1]), scores.distances(grey.expand(-1, 3, -1, -1), target[:, :1].expand(-1, 3, -1, -1)))
+
+
+def test_images_it_cannot_compare_leave_it_unavailable(alexnet_file):
+    scores = LpipsScores(alexnet_file, torch.device("cpu"))
+    scores.update(torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32))
+    assert scores.compute() > 0
+    scores.update(torch.zeros(1, 3, 16, 32), torch.zeros(1, 3, 16, 32))
+    assert scores.compute() is None
+    assert scores.unavailable == "LPIPS compares RGB or grey images of at least 31 px a side, and the outputs have 3 channel(s) of 16x32."
+
+
+def test_eval_scores_the_mean_lpips_of_the_outputs(image_run, alexnet_file):
+    run, data = image_run
+    result = evaluate(run, data, lpips_weights=alexnet_file, eval_mode=True, batch_size=2, progress=False)
+    model = TrainedModel.load(run, device="cpu", eval_mode=True)
+    dataset = open_eval_split(data, model.config, "test")
+    scores = LpipsScores(alexnet_file, torch.device("cpu"))
+    distances = [scores.distances(model.translate(model.inputs(item["A"][None])), item["B"][None]) for item in dataset]
+    assert result["metrics"]["lpips"] == pytest.approx(torch.cat(distances).mean().item(), rel=1e-5)
+    assert result["lpips"] == {"weights": str(alexnet_file), "network": "alex", "version": "0.1"} and "lpips" not in result["unavailable"]
+
+
+def test_torchvisions_file_in_torchs_cache_is_found(image_run, alexnet_file, tmp_path, monkeypatch):
+    run, data = image_run
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert weights_path() == tmp_path / "hub" / "checkpoints" / WEIGHTS_FILE
+    missing = evaluate(run, data, progress=False)["unavailable"]["lpips"]
+    assert missing.startswith(f"no AlexNet weights at {weights_path()}: install the lpips package") and "alexnet(weights='IMAGENET1K_V1')" in missing
+    weights_path().parent.mkdir(parents=True)
+    weights_path().write_bytes(alexnet_file.read_bytes())
+    assert "lpips" in evaluate(run, data, progress=False)["metrics"]
+
+
+def test_what_is_missing_is_said(image_run, alexnet_file, tmp_path, monkeypatch):
+    run, data = image_run
+    with pytest.raises(OptionError, match=f"--lpips-weights names {tmp_path / 'nosuch.pth'}, which does not exist or is not a file"):
+        evaluate(run, data, lpips_weights=tmp_path / "nosuch.pth", progress=False)
+    (tmp_path / "other.pth").write_bytes(b"not torch")
+    with pytest.raises(OptionError, match=r"--lpips-weights .*other.pth cannot be read as a weights file"):
+        evaluate(run, data, lpips_weights=tmp_path / "other.pth", progress=False)
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "vgg.pth")
+    with pytest.raises(OptionError, match=r"does not hold AlexNet's weights: features.0.weight should have shape \(64, 3, 11, 11\)"):
+        evaluate(run, data, lpips_weights=tmp_path / "vgg.pth", progress=False)
+    monkeypatch.setitem(sys.modules, "lpips", None)  # as if not installed
+    reason = evaluate(run, data, lpips_weights=alexnet_file, progress=False)["unavailable"]["lpips"]
+    assert reason.startswith("the lpips package is not installed: install the lpips package (pip install 'gantk[lpips]')")
+
+
+def test_unpaired_data_has_no_lpips(tmp_path, alexnet_file):
+    data = write_unaligned(tmp_path / "data", 4, 4)
+    run = Trainer(TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), gen="resnet6", **{**TINY, "max_steps": 1,
+                                                                                                             "checkpoint_every": 1}),
+                  progress=False).fit()
+    from helpers import write_stand_in_inception
+
+    result = evaluate(run, data, split="train", inception_weights=write_stand_in_inception(tmp_path / "in.pt"), lpips_weights=alexnet_file,
+                      progress=False)
+    assert result["unavailable"]["lpips"] == "unpaired data: no target for each output." and "lpips" not in result
+
+
+def test_the_eval_command_takes_the_weights(image_run, alexnet_file, tmp_path):
+    from gantk.cli import GantkGroup
+    from gantk.commands_eval import eval_command
+
+    run, data = image_run
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(GantkGroup(commands={"eval": eval_command}), [
+        "eval", "--checkpoint", str(run), "--data", str(data), "--lpips-weights", str(alexnet_file), "--json", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert any(line.split()[:1] == ["lpips"] and "unavailable" not in line for line in result.output.splitlines())
+    assert json.loads(out.read_text())["metrics"]["lpips"] > 0
+
+
+def test_a_study_given_lpips_scores_its_cells_again_once_and_tables_it(tmp_path, alexnet_file, monkeypatch):
+    from gantk.cli import GantkGroup
+    from gantk.commands_eval import ablate_command
+    from gantk.metrics import fid as fid_module
+
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+    grid = tmp_path / "grid.toml"
+    grid.write_text('name = "tiny"\ndescription = "two"\n[common]\ngen_opt = { ngf = 8 }\ndisc_opt = { ndf = 8 }\n'
+                    '[[cells]]\nname = "L1"\nloss = "l1"\ndisc = "none"\n[[cells]]\nname = "L1+cGAN"\nloss = "bce+l1"\n')
+    args = ["ablate", "--grid", str(grid), "--data", str(write_paired(tmp_path / "pairs", count=4, size=40)), "--out",
+            str(tmp_path / "study"), "--max-steps", "2", "--batch-size", "2", "--load-size", "36", "--crop-size", "32", "--no-progress"]
+
+    def invoke(*more):
+        result = CliRunner().invoke(GantkGroup(commands={"ablate": ablate_command}), [*args, *more])
+        assert result.exit_code == 0, result.output
+        table = (tmp_path / "study" / "results.md").read_text()
+        return result.output, next(line for line in table.splitlines() if line.startswith("| cell")), table
+
+    _, header, table = invoke()
+    assert "lpips" not in header and "- unavailable lpips: no AlexNet weights at" in table
+    output, header, _ = invoke("--lpips-weights", alexnet_file)
+    assert output.count("evaluating again") == 2 and header.endswith("| ssim ↑ | lpips ↓ |")
+    assert invoke("--lpips-weights", alexnet_file)[0].count("finished earlier, skipped") == 2
