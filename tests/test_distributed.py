@@ -43,7 +43,7 @@ def cyclegan_config(tmp_path: Path) -> dict:
     }
 
 
-@pytest.mark.parametrize("recipe", ["pix2pix", "pix2pix-r1", "cyclegan"])
+@pytest.mark.parametrize("recipe", ["pix2pix", "pix2pix-r1", "cyclegan", "cut"])
 def test_two_process_replicas_stay_identical(tmp_path, recipe):
     if recipe.startswith("pix2pix"):  # with r1: a second D pass and a double backward through DDP
         config = {
@@ -51,6 +51,8 @@ def test_two_process_replicas_stay_identical(tmp_path, recipe):
             "batch_size": 2, "workers": 0, "log_every": 1, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8},
             **({"loss": "bce+l1+r1"} if recipe.endswith("r1") else {}),
         }
+    elif recipe == "cut":  # G through DDP three times a step (its output, then its encoder twice), and F
+        config = {**cyclegan_config(tmp_path), "recipe": "cut"}
     else:
         config = cyclegan_config(tmp_path)
     torchrun({**config, "out": str(tmp_path / "run"), "max_steps": 3, "checkpoint_every": 3}, tmp_path)

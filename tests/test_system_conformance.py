@@ -37,6 +37,18 @@ class TestCycleGAN(SystemConformance):
     settings = {"loss": "lsgan+cycle@10"}  # identity needs as many channels on both sides
 
 
+class TestCUT(SystemConformance):
+    name = "cut"
+    settings = {"gen": "resnet6", "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
+
+
+class TestFastCUTOnGray(SystemConformance):
+    name = "cut"
+    options = {"nce_weight": 10.0, "nce_identity": False, "patches": 16}
+    channels = {"A": 1, "B": 1}
+    settings = {"gen": "resnet6", "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
+
+
 BROKEN_RECIPES = '''
 import torch
 from torch import nn

@@ -36,6 +36,7 @@ class ResnetGenerator(nn.Module):
     7x7 conv, two stride-2 downs, ``n_blocks`` residual blocks, two ups, 7x7 conv. The 7x7
     convolutions use reflection padding as in the reference; ``padding`` applies to the residual
     blocks. H and W must be multiples of ``size_multiple = 4`` and at least ``min_input_size = 8``.
+    ``forward(x, encode=True)`` gives the encoder features CUT's PatchNCE compares (:attr:`nce_channels`).
 
     Args:
         in_channels: input channels.
@@ -102,12 +103,23 @@ class ResnetGenerator(nn.Module):
             output_activation(final_activation),
         ]
         self.model = nn.Sequential(*layers)
+        # CUT's layers 0, 4, 8, 12 and 16 (Park et al. 2020): the input, each downsampling convolution and
+        # residual blocks 1 and 5; after layer i of self.model, -1 for the input (a net of 5 blocks or more)
+        self.nce_taps = (-1, 3, 6, 9, 13) if n_blocks >= 5 else ()
+        self.nce_channels = tuple(in_channels if i < 0 else ngf * (2 if i == 3 else 4) for i in self.nce_taps)
         init_weights(self, init, init_gain)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, encode: bool = False) -> Tensor | list[Tensor]:
         check_size(x, self.size_multiple, model="the resnet generator (two stride-2 downsamplings)")
         check_min_size(x, self.min_input_size, model="the resnet generator", fix="raise the crop size")
-        return self.model(x)
+        if not encode:
+            return self.model(x)
+        features = [x] if -1 in self.nce_taps else []
+        for index, layer in enumerate(self.model[: max(self.nce_taps) + 1]):
+            x = layer(x)
+            if index in self.nce_taps:
+                features.append(x)
+        return features
 
 
 resnet6 = partial(ResnetGenerator, n_blocks=6)

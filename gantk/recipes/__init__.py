@@ -1,9 +1,9 @@
-"""Built-in recipes: pix2pix, its segmentation variant, and CycleGAN."""
+"""Built-in recipes: pix2pix, its segmentation variant, CycleGAN and CUT."""
 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from ..systems import CycleSystem, PairedSystem
+from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
 from .base import Recipe
 
 ADAM = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
@@ -50,7 +50,23 @@ def cyclegan() -> Recipe:
     )
 
 
+def cut() -> Recipe:
+    """CUT: a ResNet-9 generator, an unconditional 70x70 PatchGAN, lsgan + PatchNCE (weight 1, on B's images too)."""
+    return Recipe(
+        name="cut",
+        system=ContrastiveSystem,
+        defaults={
+            "gen": "resnet9", "gen_opt": {"norm": "instance", "dropout": 0.0, "init": "xavier"},
+            "disc": "patch70", "disc_opt": {"norm": "instance", "init": "xavier"}, "conditional": False,
+            "loss": "lsgan", "batch_size": 1, "load_size": 286, "crop_size": 256, "flip": True,
+            "epochs": 400, "decay_start": 0.5, **ADAM,
+        },
+        source="Park et al. 2020, section 3 and the reference implementation's defaults (CUT; FastCUT: nce_weight=10, nce_identity=false)",
+        options={"nce_weight": 1.0, "nce_identity": True, "patches": 256, "temperature": 0.07},
+    )
+
+
 @hookimpl
 def gantk_register_recipes(registry):
-    for factory in (pix2pix, seg, cyclegan):
+    for factory in (pix2pix, seg, cyclegan, cut):
         registry.add(factory.__name__, factory)
