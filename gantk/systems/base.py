@@ -111,6 +111,15 @@ def check_phases(system: "System", recipe: str) -> None:
         )
 
 
+def check_unpaired_images(config: dict[str, Any], translation: str, judged: str) -> None:
+    """Refuse what unpaired ``translation`` cannot train: masks, and a discriminator conditioned on an input
+    (``judged``: what its discriminators see, alone)."""
+    if config.get("num_classes") is not None or config.get("input_classes") is not None:
+        raise OptionError(f"{translation} works on images, not masks: use an 'unaligned' image dataset.")
+    if config.get("conditional"):
+        raise OptionError(f"{translation}'s {judged} alone (no input to condition on: the data is unpaired): drop --conditional.")
+
+
 def critic_steps(config: dict[str, Any]) -> int:
     """Discriminator steps per generator step; more than one needs a discriminator."""
     n_critic = int(config.get("n_critic", 1))

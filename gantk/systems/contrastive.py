@@ -16,7 +16,8 @@ from ..nn.init import init_weights
 from ..objectives.base import LossContext
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
-from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
+from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, checked_output,
+                   critic_steps)
 
 PROJECTION_WIDTH = 256  # CUT's netF_nc
 NEGATIVE_SELF = -10.0  # the logit a patch gets against itself among the negatives, as CUT masks it
@@ -73,11 +74,7 @@ class ContrastiveSystem(System):
     def __init__(self, config: dict[str, Any], components: Components):
         super().__init__(config)
         channels = config["channels"]
-        if config.get("num_classes") is not None or config.get("input_classes") is not None:
-            raise OptionError("contrastive translation works on images, not masks: use an 'unaligned' image dataset.")
-        if config.get("conditional"):
-            raise OptionError("contrastive translation's discriminator sees B's images alone (no input to condition on: the "
-                              "data is unpaired): drop --conditional.")
+        check_unpaired_images(config, "contrastive translation", "discriminator sees B's images")
         if config.get("direction", "AtoB") != "AtoB":
             raise OptionError("contrastive translation learns A -> B only: train with --direction AtoB (the data's A and B "
                               "folders swapped, for the other way).")

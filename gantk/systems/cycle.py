@@ -14,7 +14,8 @@ from ..objectives.base import LossContext
 from ..objectives.cycle import IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
-from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
+from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, checked_output,
+                   critic_steps)
 from .image_pool import ImagePool
 
 # direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
@@ -38,11 +39,7 @@ class CycleSystem(System):
     def __init__(self, config: dict[str, Any], components: Components):
         super().__init__(config)
         channels = config["channels"]
-        if config.get("num_classes") is not None or config.get("input_classes") is not None:
-            raise OptionError("cycle translation works on images, not masks: use an 'unaligned' image dataset.")
-        if config.get("conditional"):
-            raise OptionError("cycle translation's discriminators see one domain's images alone (no input to condition "
-                              "on: the data is unpaired): drop --conditional.")
+        check_unpaired_images(config, "cycle translation", "discriminators see one domain's images")
         if config.get("direction", "AtoB") != "AtoB":
             raise OptionError("cycle translation learns both directions at once: train with --direction AtoB and "
                               "translate with --direction BtoA for the reverse mapping.")
