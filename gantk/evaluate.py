@@ -32,9 +32,8 @@ from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model, test_mode
-from .metrics import PixelScores, SegmentationScores
+from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
-from .metrics import lpips_distance
 from .metrics.prdc import density_coverage, precision_recall
 from .nn import check_choice
 from .plugins import Components, default_components
