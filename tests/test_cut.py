@@ -117,6 +117,26 @@ def test_a_cut_run_resumes_where_it_stopped(cut_run, tmp_path):
         assert torch.equal(value, resumed.system.state_dict()[name]), name  # PatchNCE's patches come from the saved random state
 
 
+def test_flip_equivariance_flips_half_the_steps_inputs_and_shows_their_outputs_flipped_back(tmp_path):
+    data = write_unaligned(tmp_path / "data", 2, 2)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), recipe_opt={"flip_equivariance": True},
+                         **{**TINY, "max_steps": 1, "checkpoint_every": 1})
+    system = TrainedModel.load(Trainer(config, progress=False).fit(), device="cpu").system.train()
+    nets, batch = dict(system.networks), {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    seen = []
+    for seed in range(8):
+        torch.manual_seed(seed)
+        outputs = system(batch, nets)
+        flipped = bool(outputs["flipped"])
+        seen.append(flipped)
+        shown = batch["A"].flip(3) if flipped else batch["A"]
+        with torch.no_grad():
+            assert torch.allclose(outputs["fake_B"], nets["G"](shown), atol=1e-6)
+        assert torch.equal(system.sample_images(batch, outputs)[1], outputs["fake_B"].detach().flip(3) if flipped else outputs["fake_B"])
+    assert True in seen and False in seen
+    assert not any(bool(system.eval()(batch, nets)["flipped"]) for _ in range(8))  # outside training, never
+
+
 @pytest.mark.parametrize(("settings", "message"), [
     ({"gen": "unet", "gen_opt": {"ngf": 8, "num_downs": 5}}, "--gen unet names none \\(nce_channels\\): use resnet9 or resnet6"),
     ({"gen_opt": {"ngf": 8, "n_blocks": 4}}, "--gen resnet6 names none"),

@@ -44,7 +44,7 @@ class TestCUT(SystemConformance):
 
 class TestFastCUTOnGray(SystemConformance):
     name = "cut"
-    options = {"nce_weight": 10.0, "nce_identity": False, "patches": 16}
+    options = {"nce_weight": 10.0, "nce_identity": False, "patches": 16, "flip_equivariance": True}
     channels = {"A": 1, "B": 1}
     settings = {"gen": "resnet6", "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
 

@@ -61,8 +61,9 @@ def cut() -> Recipe:
             "loss": "lsgan", "batch_size": 1, "load_size": 286, "crop_size": 256, "flip": True,
             "epochs": 400, "decay_start": 0.5, **ADAM,
         },
-        source="Park et al. 2020, section 3 and the reference implementation's defaults (CUT; FastCUT: nce_weight=10, nce_identity=false)",
-        options={"nce_weight": 1.0, "nce_identity": True, "patches": 256, "temperature": 0.07},
+        source=("Park et al. 2020, section 3 and the reference implementation's defaults (CUT; FastCUT: nce_weight=10, "
+                "nce_identity=false, flip_equivariance=true, 200 epochs decaying over the last 50)"),
+        options={"nce_weight": 1.0, "nce_identity": True, "patches": 256, "temperature": 0.07, "flip_equivariance": False},
     )
 
 

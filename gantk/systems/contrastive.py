@@ -66,7 +66,8 @@ class ContrastiveSystem(System):
 
     Recipe options (CUT's defaults): ``nce_weight`` (1; FastCUT's 10) weighs PatchNCE, ``nce_identity`` (true;
     FastCUT's false) adds PatchNCE between each B image and G's output for it, averaged with the first,
-    ``patches`` (256) per layer and image, ``temperature`` (0.07). The encoder layers are those the generator
+    ``patches`` (256) per layer and image, ``temperature`` (0.07), ``flip_equivariance`` (false; FastCUT's true)
+    flips the step's inputs with probability 1/2 and G's features of its outputs back. The encoder layers are those the generator
     names (``nce_channels``: the resnet generators of 5 blocks or more). ``--loss`` holds the adversarial
     term (CUT's lsgan), and may add others that need no target. The projection network ``F`` trains with G.
     """
@@ -110,19 +111,25 @@ class ContrastiveSystem(System):
 
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         channels, gen = self.config["channels"], self.config["gen"]
-        outputs = {"fake_B": checked_output(nets["G"](batch["A"]), batch["A"], channels["B"], gen)}
+        flipped = self.nce["flip_equivariance"] and self.training and bool(torch.rand(()) < 0.5)  # the CPU's stream, as patches'
+        inputs = {side: batch[side].flip(3) if flipped else batch[side] for side in "AB"}
+        outputs = {"fake_B": checked_output(nets["G"](inputs["A"]), inputs["A"], channels["B"], gen)}
         if self.nce["nce_identity"]:
-            outputs["idt_B"] = checked_output(nets["G"](batch["B"]), batch["B"], channels["B"], gen)
+            outputs["idt_B"] = checked_output(nets["G"](inputs["B"]), inputs["B"], channels["B"], gen)
+        if self.nce["flip_equivariance"]:
+            outputs["flipped"] = torch.tensor(flipped)
         return outputs
 
     def _context(self, batch: Mapping[str, Tensor], fake: Tensor, nets: Nets) -> LossContext:
         return LossContext(input=batch["A"], fake=fake, real=batch["B"], discriminator=nets.get("D"), conditional=False,
                            progress=self.training_progress)
 
-    def nce_loss(self, source: Tensor, output: Tensor, nets: Nets) -> Tensor:
-        """PatchNCE between ``source`` images and G's ``output`` for them, averaged over the encoder layers: the
-        output's patches are the queries, the source's at the same places the keys."""
+    def nce_loss(self, source: Tensor, output: Tensor, nets: Nets, flipped: bool = False) -> Tensor:
+        """PatchNCE between ``source`` images and G's ``output`` for them (for them ``flipped`` horizontally), averaged
+        over the encoder layers: the output's patches are the queries, the source's at the same places the keys."""
         keys, queries = nets["G"](source, encode=True), nets["G"](output, encode=True)
+        if flipped:
+            queries = [layer.flip(3) for layer in queries]
         ids = patch_ids(keys, self.nce["patches"])
         with torch.autocast(source.device.type, enabled=False):  # logits over a temperature of 0.07: float32
             projected_keys = nets["F"]([layer.float() for layer in keys], ids)
@@ -136,15 +143,17 @@ class ContrastiveSystem(System):
             terms = self.objective.discriminator_losses(self._context(batch, fake.detach(), nets))
             return {f"D/{name}": value for name, value in terms.items()}
         losses = {f"G/{name}": value for name, value in self.objective.generator_losses(self._context(batch, fake, nets)).items()}
-        nce = self.nce_loss(batch["A"], fake, nets)
+        flipped = bool(outputs.get("flipped", False))
+        nce = self.nce_loss(batch["A"], fake, nets, flipped)
         if self.nce["nce_identity"]:
-            nce = (nce + self.nce_loss(batch["B"], outputs["idt_B"], nets)) / 2
+            nce = (nce + self.nce_loss(batch["B"], outputs["idt_B"], nets, flipped)) / 2
         losses["G/nce"] = self.nce["nce_weight"] * nce
         return losses
 
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
-        """A, G(A), B and, with nce_identity, G(B)."""
-        return [batch["A"], outputs["fake_B"].detach(), batch["B"], *([outputs["idt_B"].detach()] if "idt_B" in outputs else [])]
+        """A, G(A), B and, with nce_identity, G(B) (outputs of flipped inputs flipped back)."""
+        back = (lambda images: images.flip(3)) if bool(outputs.get("flipped", False)) else (lambda images: images)
+        return [batch["A"], back(outputs["fake_B"].detach()), batch["B"], *([back(outputs["idt_B"].detach())] if "idt_B" in outputs else [])]
 
     def check_direction(self, direction: str) -> None:
         if direction != "AtoB":
@@ -158,7 +167,8 @@ class ContrastiveSystem(System):
 def nce_options(recipe_opt: Mapping[str, Any]) -> dict[str, Any]:
     """The PatchNCE settings of ``recipe_opt``, checked (the recipe gives their defaults)."""
     options = {"nce_weight": recipe_opt.get("nce_weight", 1.0), "nce_identity": recipe_opt.get("nce_identity", True),
-               "patches": recipe_opt.get("patches", 256), "temperature": recipe_opt.get("temperature", 0.07)}
+               "patches": recipe_opt.get("patches", 256), "temperature": recipe_opt.get("temperature", 0.07),
+               "flip_equivariance": recipe_opt.get("flip_equivariance", False)}
     for key in ("nce_weight", "temperature"):
         value = options[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
@@ -168,6 +178,7 @@ def nce_options(recipe_opt: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(options["patches"], bool) or not isinstance(options["patches"], int) or options["patches"] < 2:
         raise OptionError(f"--recipe-opt patches={options['patches']!r} is not valid: a whole number of at least 2 (CUT's is 256), "
                           "the patches per layer and image PatchNCE contrasts.")
-    if not isinstance(options["nce_identity"], bool):
-        raise OptionError(f"--recipe-opt nce_identity={options['nce_identity']!r} is not valid: true or false.")
+    for key in ("nce_identity", "flip_equivariance"):
+        if not isinstance(options[key], bool):
+            raise OptionError(f"--recipe-opt {key}={options[key]!r} is not valid: true or false.")
     return {**options, "nce_weight": float(options["nce_weight"]), "temperature": float(options["temperature"])}
