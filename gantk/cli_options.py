@@ -143,7 +143,7 @@ class IgnoreLabelOrNone(click.ParamType):
         return label
 
 TRAIN_FLAGS = {
-    "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan; see 'gantk list recipes'."),
+    "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan, cut; see 'gantk list recipes'."),
     "--recipe-opt": click.option("--recipe-opt", multiple=True, callback=parse_options,
                                  help="The recipe's own options KEY=VALUE[,...] (see 'gantk describe recipe NAME')."),
     "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False),

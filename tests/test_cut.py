@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from gantk.cli import cli
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.generators.resnet import ResnetGenerator
 from gantk.inference import TrainedModel
@@ -32,6 +32,28 @@ def nce_by_patch(query, key, images, temperature):
     return torch.stack(losses).mean()
 
 
+def test_the_generators_loss_is_the_weighted_mean_over_layers_of_patch_nce_with_its_identity_term(tmp_path):
+    data = write_unaligned(tmp_path / "data", 2, 2)
+    options = {"nce_weight": 3.0, "temperature": 0.2, "patches": 8}
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), recipe_opt=options, **{**TINY, "max_steps": 1, "checkpoint_every": 1})
+    system = TrainedModel.load(Trainer(config, progress=False).fit(), device="cpu").system.train()
+    nets, batch = dict(system.networks), {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    outputs = system(batch, nets)
+    torch.manual_seed(5)
+    losses = system.phase_losses(system.phases[1], batch, outputs, nets)
+    torch.manual_seed(5)  # the same draws, term by term: X's layers, then Y's
+    terms = []
+    for source, output in ((batch["A"], outputs["fake_B"]), (batch["B"], outputs["idt_B"])):
+        keys, queries = nets["G"](source, encode=True), nets["G"](output, encode=True)
+        ids = [torch.randperm(k.shape[2] * k.shape[3])[:8] for k in keys]  # one draw per layer, for keys and queries
+        projected = [nets["F"](features, ids) for features in (keys, queries)]
+        terms.append(torch.stack([nce_by_patch(q, k, 2, 0.2) for k, q in zip(*projected)]).mean())
+    assert losses["G/nce"].item() == pytest.approx(3.0 * (terms[0] + terms[1]).item() / 2, rel=1e-5)
+    system.zero_grad()
+    losses["G/nce"].backward()
+    assert all(p.grad is not None for p in nets["F"].parameters())
+
+
 def test_patch_nce_is_the_cross_entropy_of_each_patch_against_the_other_patches_of_its_image():
     query, key = F.normalize(torch.randn(2 * 5, 8), dim=1), F.normalize(torch.randn(2 * 5, 8), dim=1)
     # the self-logit masked to -10 weighs e^(-10/0.07) in the softmax: nothing a float32 sum keeps
@@ -47,16 +69,16 @@ def test_keys_take_no_gradient():
     assert query.grad is not None and key.grad is None
 
 
-def test_patches_are_drawn_once_per_layer_for_every_image_and_projected_to_unit_vectors():
+def test_patches_are_drawn_once_per_layer_for_every_image_and_projected_to_vectors_of_length_about_1():
     features = [torch.randn(2, 3, 8, 8), torch.randn(2, 16, 2, 2)]
     ids = patch_ids(features, 10)
     assert [len(i) for i in ids] == [10, 4] and len(set(ids[0].tolist())) == 10  # all 4 of the smaller layer
     projection = PatchProjection((3, 16))
     projected = projection(features, ids)
     assert [tuple(p.shape) for p in projected] == [(20, 256), (8, 256)]
-    assert torch.allclose(projected[0].norm(dim=1), torch.ones(20), atol=1e-5)
     first_patch = features[0][1, :, ids[0][0] // 8, ids[0][0] % 8]  # image 1's first patch follows image 0's ten
-    assert torch.allclose(projected[0][10], F.normalize(projection.mlps[0](first_patch), dim=0), atol=1e-6)
+    vector = projection.mlps[0](first_patch)
+    assert torch.allclose(projected[0][10], vector / (vector.norm() + 1e-7), atol=1e-6)  # as CUT's Normalize: |v| + 1e-7
 
 
 def test_the_resnet_generator_gives_cuts_encoder_layers():
@@ -98,7 +120,7 @@ def test_a_cut_model_translates_and_is_scored_as_an_unpaired_one(cut_run, tmp_pa
     assert len(list((tmp_path / "out").glob("*.png"))) == 6
     refused = CliRunner().invoke(cli, ["translate", "--checkpoint", str(run), str(data / "trainB"), str(tmp_path / "back"),
                                         "--direction", "BtoA", "--no-progress"])
-    assert refused.exit_code != 0 and "a contrastive (cut) model translates A -> B only" in refused.output
+    assert refused.exit_code != 0 and "a contrastive (cut) model maps its input to its output only" in refused.output
     scores = evaluate(run, data, split="train", inception_weights=write_stand_in_inception(tmp_path / "in.pt"), progress=False)
     assert scores["images"] == 6 and scores["real_images"] == 5 and "fid" in scores["metrics"]
 
@@ -138,8 +160,10 @@ def test_flip_equivariance_flips_half_the_steps_inputs_and_shows_their_outputs_f
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({"gen": "unet", "gen_opt": {"ngf": 8, "num_downs": 5}}, "--gen unet names none \\(nce_channels\\): use resnet9 or resnet6"),
-    ({"gen_opt": {"ngf": 8, "n_blocks": 4}}, "--gen resnet6 names none"),
+    ({"gen": "unet", "gen_opt": {"ngf": 8, "num_downs": 5}}, "--gen unet with these options names none \\(nce_channels\\)"),
+    ({"gen_opt": {"ngf": 8, "n_blocks": 4}}, "--gen resnet6 with these options names none \\(nce_channels\\): use resnet9 or "
+                                             "resnet6, with n_blocks of 5 or more"),
+    ({"disc": "none", "loss": "lsgan"}, "contrastive translation trains its generator against a discriminator"),
     ({"conditional": True}, "drop --conditional"),
     ({"loss": "lsgan+l1"}, "l1 needs a target for each output or a generator each way"),
     ({"loss": "lsgan+cycle"}, "cycle needs a target for each output or a generator each way"),
@@ -160,7 +184,18 @@ def test_cut_needs_one_channel_count_on_both_sides(tmp_path):
         Trainer(TrainConfig(data=str(data), out=str(tmp_path / "run"), **TINY), progress=False).fit()
 
 
-def test_cut_on_paired_data_trains_on_its_two_sides_unpaired(tmp_path):
-    run = Trainer(TrainConfig(data=str(write_paired(tmp_path / "pairs", count=2)), out=str(tmp_path / "run"),
+def test_cut_trains_on_paired_data_too_either_way(tmp_path):
+    run = Trainer(TrainConfig(data=str(write_paired(tmp_path / "pairs", count=2)), out=str(tmp_path / "run"), direction="BtoA",
                               **{**TINY, "max_steps": 1, "checkpoint_every": 1}), progress=False).fit()
-    assert (run / "checkpoint-00000001.pt").is_file()
+    model = TrainedModel.load(run, device="cpu")
+    assert model.config["direction"] == "BtoA" and model.translate(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    with pytest.raises(OptionError, match="this model maps the data's B images to A\\); for the reverse mapping, train another"):
+        model.translate(torch.zeros(1, 3, 32, 32), direction="BtoA")
+
+
+def test_a_pool_size_is_warned_of_as_cut_keeps_no_pool(tmp_path):
+    data = write_unaligned(tmp_path / "data", 2, 2)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), pool_size=10, **{**TINY, "max_steps": 1, "checkpoint_every": 1})
+    with pytest.warns(GantkWarning, match="--pool-size 10 has no effect here"):
+        run = Trainer(config, progress=False).fit()
+    assert TrainedModel.load(run, device="cpu").config["pool_size"] == 10  # as given; the recipe's is 0

@@ -58,7 +58,7 @@ def cut() -> Recipe:
         defaults={
             "gen": "resnet9", "gen_opt": {"norm": "instance", "dropout": 0.0, "init": "xavier"},
             "disc": "patch70", "disc_opt": {"norm": "instance", "init": "xavier"}, "conditional": False,
-            "loss": "lsgan", "batch_size": 1, "load_size": 286, "crop_size": 256, "flip": True,
+            "loss": "lsgan", "pool_size": 0, "batch_size": 1, "load_size": 286, "crop_size": 256, "flip": True,
             "epochs": 400, "decay_start": 0.5, **ADAM,
         },
         source=("Park et al. 2020, section 3 and the reference implementation's defaults (CUT; FastCUT: nce_weight=10, "

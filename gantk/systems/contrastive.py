@@ -21,11 +21,12 @@ from .base import (Nets, Phase, System, check_discriminator_matches_objective, c
 
 PROJECTION_WIDTH = 256  # CUT's netF_nc
 NEGATIVE_SELF = -10.0  # the logit a patch gets against itself among the negatives, as CUT masks it
+NORM_EPS = 1e-7  # added to each vector's length, as CUT's Normalize does (F's first outputs are tiny: it matters)
 
 
 class PatchProjection(nn.Module):
     """CUT's ``netF`` (mlp_sample): the features of the patches at ``patch_ids`` of each encoder layer, through a
-    two-layer MLP of that layer (``PROJECTION_WIDTH`` wide), each vector then of unit length."""
+    two-layer MLP of that layer (``PROJECTION_WIDTH`` wide), each vector then divided by its length plus ``NORM_EPS``."""
 
     def __init__(self, channels: tuple[int, ...], width: int = PROJECTION_WIDTH):
         super().__init__()
@@ -37,7 +38,8 @@ class PatchProjection(nn.Module):
         projected = []
         for mlp, layer, ids in zip(self.mlps, features, patch_ids, strict=True):
             patches = layer.flatten(2).transpose(1, 2)[:, ids].flatten(0, 1)  # N * patches x C, image by image
-            projected.append(F.normalize(mlp(patches), dim=1, eps=1e-7))
+            vectors = mlp(patches)
+            projected.append(vectors / (vectors.norm(dim=1, keepdim=True) + NORM_EPS))
         return projected
 
 
@@ -76,9 +78,6 @@ class ContrastiveSystem(System):
         super().__init__(config)
         channels = config["channels"]
         check_unpaired_images(config, "contrastive translation", "discriminator sees B's images")
-        if config.get("direction", "AtoB") != "AtoB":
-            raise OptionError("contrastive translation learns A -> B only: train with --direction AtoB (the data's A and B "
-                              "folders swapped, for the other way).")
         self.nce = nce_options(config.get("recipe_opt") or {})
         self.objective = ObjectiveSet.from_spec(config["loss"], components.registry("objective"), config.get("loss_opt"))
         unfit = [t.name for t in self.objective.terms if t.objective.compares_pairs or t.objective.needs_masks
@@ -91,20 +90,21 @@ class ContrastiveSystem(System):
             raise OptionError(f"PatchNCE runs G's encoder on its outputs, so A and B need one channel count, and the data has "
                               f"{channels['A']} and {channels['B']}: train on images of one kind (RGB or grey) on both sides.")
         disc = config.get("disc")
+        if not disc:
+            raise OptionError("contrastive translation trains its generator against a discriminator (PatchNCE alone, the "
+                              "reference's --lambda_GAN 0, is not built): choose one with --disc (the recipe's: patch70).")
         check_discriminator_matches_objective(disc, self.objective)
         n_critic = critic_steps(config)
         generator = self.add_network("G", components, "generator", config["gen"], in_channels=channels["A"],
                                      out_channels=channels["B"], **(config.get("gen_opt") or {}))
         nce_channels = tuple(getattr(generator, "nce_channels", ()))
         if not nce_channels:
-            raise OptionError(f"contrastive translation compares the generator's encoder features, and --gen {config['gen']} "
-                              "names none (nce_channels): use resnet9 or resnet6 (`gantk describe generator resnet9`).")
+            raise OptionError(f"contrastive translation compares the generator's encoder features at CUT's layers, up to the "
+                              f"fifth residual block, and --gen {config['gen']} with these options names none (nce_channels): "
+                              "use resnet9 or resnet6, with n_blocks of 5 or more.")
         self.networks["F"] = PatchProjection(nce_channels)
-        if disc:
-            self.add_network("D", components, "discriminator", disc, in_channels=channels["B"], **(config.get("disc_opt") or {}))
-            self.phases = (Phase("D", ("D",)), Phase("G", ("G", "F"), frozen=("D",), every=n_critic))  # CUT's order
-        else:
-            self.phases = (Phase("G", ("G", "F")),)
+        self.add_network("D", components, "discriminator", disc, in_channels=channels["B"], **(config.get("disc_opt") or {}))
+        self.phases = (Phase("D", ("D",)), Phase("G", ("G", "F"), frozen=("D",), every=n_critic))  # CUT's order
 
     def cuda_graph_obstacle(self) -> str | None:
         return "PatchNCE draws its patches on the CPU's random stream each step"
@@ -127,12 +127,15 @@ class ContrastiveSystem(System):
     def nce_loss(self, source: Tensor, output: Tensor, nets: Nets, flipped: bool = False) -> Tensor:
         """PatchNCE between ``source`` images and G's ``output`` for them (for them ``flipped`` horizontally), averaged
         over the encoder layers: the output's patches are the queries, the source's at the same places the keys."""
-        keys, queries = nets["G"](source, encode=True), nets["G"](output, encode=True)
+        with torch.no_grad():  # the keys take no gradient
+            keys = nets["G"](source, encode=True)
+        queries = nets["G"](output, encode=True)
         if flipped:
             queries = [layer.flip(3) for layer in queries]
         ids = patch_ids(keys, self.nce["patches"])
         with torch.autocast(source.device.type, enabled=False):  # logits over a temperature of 0.07: float32
-            projected_keys = nets["F"]([layer.float() for layer in keys], ids)
+            with torch.no_grad():
+                projected_keys = nets["F"]([layer.float() for layer in keys], ids)
             projected_queries = nets["F"]([layer.float() for layer in queries], ids)
             losses = [patch_nce(q, k, len(source), self.nce["temperature"]) for q, k in zip(projected_queries, projected_keys)]
         return torch.stack(losses).mean()
@@ -157,7 +160,10 @@ class ContrastiveSystem(System):
 
     def check_direction(self, direction: str) -> None:
         if direction != "AtoB":
-            raise OptionError(f"a contrastive (cut) model translates A -> B only (direction AtoB), not {direction}.")
+            source, target = ("B", "A") if self.config.get("direction") == "BtoA" else ("A", "B")
+            raise OptionError(f"a contrastive (cut) model maps its input to its output only: use direction 'AtoB' (the default; "
+                              f"this model maps the data's {source} images to {target}); for the reverse mapping, train "
+                              "another model with the other --direction.")
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
