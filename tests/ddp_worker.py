@@ -2,7 +2,8 @@
 config["out"], to config["max_steps"] when given), then saves this rank's parameters. With "diverge", the
 objective "nan-on-rank-1" is loaded, and a gantk error is printed as "rank N: message" (exit 3). With "slow-save",
 writing a checkpoint takes 2 s more, rank 1 signals itself (SIGTERM) at its first step, and each rank writes the
-time its training stopped (ended-N)."""
+time its training stopped (ended-N). With "fit-then-resume", the run is continued for one more step by a
+second Trainer in the same process."""
 
 import json
 import os
@@ -47,6 +48,8 @@ elif sys.argv[3:] == ["slow-save"]:
 else:
     trainer = Trainer(TrainConfig(**config), progress=False)
 trainer.fit()
-assert not torch.distributed.is_initialized(), "the trainer left the process group it joined"
+if sys.argv[3:] == ["fit-then-resume"]:  # a second run of the process reuses the group the first joined
+    trainer = Trainer.resume(config["out"], {"max_steps": config["max_steps"] + 1}, progress=False)
+    trainer.fit()
 parameters = {name: p.detach().clone() for name, p in trainer.system.named_parameters()}
 torch.save(parameters, os.path.join(sys.argv[2], f"replica-{rank}.pt"))

@@ -233,30 +233,45 @@ def test_logged_losses_are_the_mean_over_the_processes_that_hold_them(tmp_path):
                                                                           [["G/l1", 4.0], ["D/bce", 2.0]]]
 
 
-def _groups_kept(rank: int, init_file: str, out: str) -> None:
+def _groups_left_at_exit(rank: int, init_file: str, out: str) -> None:
+    import atexit
+
     import torch.distributed as dist
 
     from gantk.train.distributed import process_group
     from gantk.train.interrupt import TrainingInterrupted
 
     os.environ.update(WORLD_SIZE="2", RANK=str(rank), MASTER_ADDR="127.0.0.1")
-    left = []
-    with contextlib.suppress(TrainingInterrupted), process_group("cpu"):  # joins from torchrun's variables
-        raise TrainingInterrupted(1, 15)
-    left.append(not dist.is_initialized())
+    kept = []
+    for _ in range(2):  # a second run reuses the group
+        with contextlib.suppress(TrainingInterrupted), process_group("cpu"):  # joins from torchrun's variables
+            raise TrainingInterrupted(1, 15)
+        kept.append(dist.is_initialized())
+    atexit._run_exitfuncs()  # what exit does, while the interpreter is whole
+    kept.append(dist.is_initialized())
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     with process_group("cpu"):
         pass
-    left.append(not dist.is_initialized())
+    atexit._run_exitfuncs()
+    kept.append(dist.is_initialized())  # the caller's group is the caller's to leave
     dist.destroy_process_group()
-    Path(out, f"rank-{rank}.json").write_text(json.dumps(left))
+    Path(out, f"rank-{rank}.json").write_text(json.dumps(kept))
 
 
-def test_a_run_leaves_the_process_group_it_joined_and_keeps_the_callers(tmp_path, monkeypatch):
+def test_the_group_a_run_joined_outlives_it_and_is_left_at_exit_but_not_the_callers(tmp_path, monkeypatch):
     monkeypatch.setenv("MASTER_PORT", str(free_port()))  # inherited by the spawned processes
-    torch.multiprocessing.spawn(_groups_kept, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    torch.multiprocessing.spawn(_groups_left_at_exit, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
     for rank in (0, 1):
-        assert json.loads((tmp_path / f"rank-{rank}.json").read_text()) == [True, False]
+        assert json.loads((tmp_path / f"rank-{rank}.json").read_text()) == [True, True, False, True]
+
+
+def test_a_second_trainer_in_a_torchrun_process_continues_the_run(tmp_path):
+    config = {"data": str(write_paired(tmp_path / "data", count=8)), "out": str(tmp_path / "run"), "load_size": 36, "crop_size": 32,
+              "batch_size": 2, "workers": 0, "max_steps": 2, "checkpoint_every": 1, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
+    torchrun(config, tmp_path, "fit-then-resume")
+    replicas = [torch.load(tmp_path / f"replica-{rank}.pt", weights_only=True) for rank in (0, 1)]
+    assert all(torch.equal(value, replicas[1][name]) for name, value in replicas[0].items())
+    assert load_checkpoint(tmp_path / "run")["step"] == 3
 
 
 def test_a_numbered_gpu_under_torchrun_is_refused(monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import re
 from typing import Callable, Iterator
@@ -37,7 +38,8 @@ def resolve_device(requested: str | torch.device, local_rank: int = 0) -> torch.
 
 
 def init_process_group(device: str) -> ProcessInfo:
-    """Join the process group described by torchrun's environment variables, if any."""
+    """Join the process group described by torchrun's environment variables, if any (left at exit:
+    :func:`leave_process_group`)."""
     info = process_from_environment()
     if not info.distributed:
         return info
@@ -53,27 +55,35 @@ def init_process_group(device: str) -> ProcessInfo:
             dist.init_process_group("nccl")
         else:
             dist.init_process_group("gloo")
+        atexit.register(leave_process_group)  # a group the caller joined is the caller's to leave
     return info
+
+
+_a_run_failed = False  # whether a run of this process ended on an error
 
 
 @contextlib.contextmanager
 def process_group(device: str) -> Iterator[ProcessInfo]:
-    """:func:`init_process_group` for one run, leaving the group it joined (not one the caller had) when the
-    run ends: a gloo group left to the interpreter's exit can abort the process there ("terminate called
-    without an active exception"). After an error, a NCCL group is left to the process's end instead, since
-    leaving it could wait on a collective that another process, gone, never joins."""
-    joined = not dist.is_initialized()
+    """:func:`init_process_group` for one run. A run that fails (not one stopped by a signal, where every process
+    stopped together) keeps a NCCL group from being left at exit (see :func:`leave_process_group`)."""
+    global _a_run_failed
     info = init_process_group(device)
-    ended_cleanly = False
     try:
         yield info
-        ended_cleanly = True
-    except TrainingInterrupted:  # after every process saved and stopped together
-        ended_cleanly = True
+    except TrainingInterrupted:
         raise
-    finally:
-        if joined and info.distributed and dist.is_initialized() and (ended_cleanly or dist.get_backend() == "gloo"):
-            dist.destroy_process_group()
+    except BaseException:
+        _a_run_failed = True
+        raise
+
+
+def leave_process_group() -> None:
+    """Leave the group gantk joined, at the process's exit while the interpreter is whole (the group outlives
+    each run: a later Trainer in the process reuses it): a gloo group left to the interpreter's end can abort
+    the process there ("terminate called without an active exception"). A NCCL group after a failed run is
+    left to torch, since leaving it could wait on a collective that another process, gone, never joins."""
+    if dist.is_initialized() and (dist.get_backend() == "gloo" or not _a_run_failed):
+        dist.destroy_process_group()
 
 
 def mean_over_processes(values: dict[str, float], info: ProcessInfo, device: torch.device) -> dict[str, float]:
