@@ -160,6 +160,10 @@ def evaluate(
         raise unpaired_at_own_size(size, data)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     warn_of_training_images(model.trained_on, data, split, dataset, source, components)
+    if lpips_weights is not None and (unpaired or num_classes is not None):
+        scored = f"the unpaired data {data}" if unpaired else f"{checkpoint}, a mask model,"
+        raise OptionError(f"lpips_weights (--lpips-weights) is for LPIPS, which compares each output image with its target, and "
+                          f"{scored} has none: drop it.")
     if num_classes is None:
         scores: PixelScores | SegmentationScores = PixelScores()
         features, unavailable = _feature_network(inception_weights, model.device)
@@ -252,7 +256,8 @@ def evaluate(
         if perceptual is not None:
             if (value := perceptual.compute()) is not None:
                 metrics["lpips"] = value
-                result["lpips"] = {"weights": str(perceptual.path), "network": "alex", "version": "0.1"}
+                result["lpips"] = {"weights": str(perceptual.path), "sha256": perceptual.sha256, "reference": perceptual.is_reference,
+                                   "network": "alex", "version": "0.1"}
             else:
                 unavailable["lpips"] = perceptual.unavailable or "no images were scored."
     if num_classes is not None:

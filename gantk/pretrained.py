@@ -35,14 +35,15 @@ def read_weights(path: Path, named: str) -> Any:
 
 
 def load_layers(module: nn.Module, saved: Any, saved_key: Callable[[str], str], named: str, network: str, advice: str) -> None:
-    """Load into ``module`` (built on the meta device) each of its tensors from ``saved[saved_key(key)]``,
-    refusing, with ``advice``, a file that lacks one or holds it in another shape than ``network``'s."""
+    """Load into ``module`` (its tensors replaced: it may be built on the meta device) each of its tensors from
+    ``saved[saved_key(key)]``, refusing, with ``advice``, a file that lacks one or holds it in another shape than ``network``'s."""
     found = saved if isinstance(saved, dict) else {}
     expected = module.state_dict()
     for key, meta in expected.items():
         value = found.get(saved_key(key))
-        if not isinstance(value, Tensor) or value.shape != meta.shape:
-            got = f"shape {tuple(value.shape)}" if isinstance(value, Tensor) else "no such tensor"
-            raise OptionError(f"{named} does not hold {network}'s weights: {saved_key(key)} should have shape {tuple(meta.shape)}, "
-                              f"it has {got}. {advice}")
+        if not isinstance(value, Tensor) or value.shape != meta.shape or not value.is_floating_point():
+            got = (f"shape {tuple(value.shape)}" if isinstance(value, Tensor) and value.shape != meta.shape
+                   else f"{value.dtype} values" if isinstance(value, Tensor) else "no such tensor")
+            raise OptionError(f"{named} does not hold {network}'s weights: {saved_key(key)} should have shape {tuple(meta.shape)} "
+                              f"and floating-point values, it has {got}. {advice}")
     module.load_state_dict({key: found[saved_key(key)].float() for key in expected}, assign=True)

@@ -9,7 +9,7 @@ import torch
 import torchvision
 from click.testing import CliRunner
 
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.evaluate import evaluate, open_eval_split
 from gantk.inference import TrainedModel
 from gantk.metrics import LpipsScores
@@ -58,13 +58,25 @@ def test_distances_are_the_lpips_packages_with_the_files_alexnet(alexnet_file):
     assert torch.allclose(scores.distances(grey, target[:, :1]), scores.distances(grey.expand(-1, 3, -1, -1), target[:, :1].expand(-1, 3, -1, -1)))
 
 
+def test_another_file_than_torchvisions_is_warned_of_and_the_callers_random_draws_stay(alexnet_file):
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    with pytest.warns(GantkWarning, match=f"{alexnet_file} is not torchvision's alexnet-owt-7be5be79.pth \\(its SHA-256 is "):
+        scores = LpipsScores(alexnet_file, torch.device("cpu"))
+    assert not scores.is_reference and torch.equal(torch.rand(1), expected)
+
+
 def test_images_it_cannot_compare_leave_it_unavailable(alexnet_file):
     scores = LpipsScores(alexnet_file, torch.device("cpu"))
     scores.update(torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32))
     assert scores.compute() > 0
     scores.update(torch.zeros(1, 3, 16, 32), torch.zeros(1, 3, 16, 32))
     assert scores.compute() is None
-    assert scores.unavailable == "LPIPS compares RGB or grey images of at least 31 px a side, and the outputs have 3 channel(s) of 16x32."
+    assert scores.unavailable == "LPIPS compares images of at least 31 px a side, and outputs of 16x32 px were scored."
+    four = LpipsScores(alexnet_file, torch.device("cpu"))
+    four.update(torch.zeros(1, 4, 32, 32), torch.zeros(1, 4, 32, 32))
+    assert four.compute() is None and four.unavailable == "LPIPS compares RGB or grey images, and the outputs have 4 channels."
 
 
 def test_eval_scores_the_mean_lpips_of_the_outputs(image_run, alexnet_file):
@@ -75,7 +87,10 @@ def test_eval_scores_the_mean_lpips_of_the_outputs(image_run, alexnet_file):
     scores = LpipsScores(alexnet_file, torch.device("cpu"))
     distances = [scores.distances(model.translate(model.inputs(item["A"][None])), item["B"][None]) for item in dataset]
     assert result["metrics"]["lpips"] == pytest.approx(torch.cat(distances).mean().item(), rel=1e-5)
-    assert result["lpips"] == {"weights": str(alexnet_file), "network": "alex", "version": "0.1"} and "lpips" not in result["unavailable"]
+    from gantk.metrics.lpips_distance import sha256_of
+
+    assert result["lpips"] == {"weights": str(alexnet_file), "sha256": sha256_of(alexnet_file), "reference": False, "network": "alex",
+                               "version": "0.1"} and "lpips" not in result["unavailable"]
 
 
 def test_torchvisions_file_in_torchs_cache_is_found(image_run, alexnet_file, tmp_path, monkeypatch):
@@ -83,7 +98,8 @@ def test_torchvisions_file_in_torchs_cache_is_found(image_run, alexnet_file, tmp
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert weights_path() == tmp_path / "hub" / "checkpoints" / WEIGHTS_FILE
     missing = evaluate(run, data, progress=False)["unavailable"]["lpips"]
-    assert missing.startswith(f"no AlexNet weights at {weights_path()}: install the lpips package") and "alexnet(weights='IMAGENET1K_V1')" in missing
+    assert missing.startswith(f"no AlexNet weights at {weights_path()}: fetch AlexNet's ImageNet weights once (233 MB) with python -c")
+    assert "alexnet(weights='IMAGENET1K_V1')" in missing and "install" not in missing
     weights_path().parent.mkdir(parents=True)
     weights_path().write_bytes(alexnet_file.read_bytes())
     assert "lpips" in evaluate(run, data, progress=False)["metrics"]
@@ -101,19 +117,22 @@ def test_what_is_missing_is_said(image_run, alexnet_file, tmp_path, monkeypatch)
         evaluate(run, data, lpips_weights=tmp_path / "vgg.pth", progress=False)
     monkeypatch.setitem(sys.modules, "lpips", None)  # as if not installed
     reason = evaluate(run, data, lpips_weights=alexnet_file, progress=False)["unavailable"]["lpips"]
-    assert reason.startswith("the lpips package is not installed: install the lpips package (pip install 'gantk[lpips]')")
+    assert reason == "the lpips package is not installed: install the lpips package (pip install 'gantk[lpips]')."
 
 
-def test_unpaired_data_has_no_lpips(tmp_path, alexnet_file):
+def test_unpaired_data_has_no_lpips_and_refuses_its_weights(tmp_path, alexnet_file):
     data = write_unaligned(tmp_path / "data", 4, 4)
     run = Trainer(TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), gen="resnet6", **{**TINY, "max_steps": 1,
                                                                                                              "checkpoint_every": 1}),
                   progress=False).fit()
     from helpers import write_stand_in_inception
 
-    result = evaluate(run, data, split="train", inception_weights=write_stand_in_inception(tmp_path / "in.pt"), lpips_weights=alexnet_file,
-                      progress=False)
+    inception = write_stand_in_inception(tmp_path / "in.pt")
+    result = evaluate(run, data, split="train", inception_weights=inception, progress=False)
     assert result["unavailable"]["lpips"] == "unpaired data: no target for each output." and "lpips" not in result
+    with pytest.raises(OptionError, match=f"--lpips-weights\\) is for LPIPS, which compares each output image with its target, "
+                                          f"and the unpaired data {data} has none: drop it"):
+        evaluate(run, data, split="train", inception_weights=inception, lpips_weights=alexnet_file, progress=False)
 
 
 def test_the_eval_command_takes_the_weights(image_run, alexnet_file, tmp_path):
@@ -153,3 +172,26 @@ def test_a_study_given_lpips_scores_its_cells_again_once_and_tables_it(tmp_path,
     output, header, _ = invoke("--lpips-weights", alexnet_file)
     assert output.count("evaluating again") == 2 and header.endswith("| ssim ↑ | lpips ↓ |")
     assert invoke("--lpips-weights", alexnet_file)[0].count("finished earlier, skipped") == 2
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "vgg.pth")
+    (tmp_path / "study2").mkdir()
+    wrong = CliRunner().invoke(GantkGroup(commands={"ablate": ablate_command}),
+                               [str(tmp_path / "study2") if a == str(tmp_path / "study") else a for a in args]
+                               + ["--lpips-weights", str(tmp_path / "vgg.pth")])
+    assert wrong.exit_code != 0 and "does not hold AlexNet's weights" in wrong.output
+    assert "training into" not in wrong.output and not any((tmp_path / "study2").iterdir())  # refused before any cell trained
+
+
+def test_a_mask_study_refuses_lpips_weights(tmp_path, alexnet_file):
+    from gantk.ablate import AblationError, run_ablation
+    from gantk.ablate.grids import load_grid
+
+    from helpers import write_segmentation
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('name = "masks"\ndescription = "one"\n[common]\nrecipe = "seg"\n[[cells]]\nname = "lovasz"\nloss = "hinge+lovasz"\n')
+    with pytest.raises(AblationError, match="--lpips-weights is for LPIPS, which compares each output image with its target, and no "
+                                            "cell of this study has one"):
+        run_ablation(load_grid(str(grid)), write_segmentation(tmp_path / "data", count=2), tmp_path / "study",
+                     common={**TINY, "gen_opt": {"ngf": 8, "num_downs": 5}}, eval_options={"lpips_weights": str(alexnet_file)},
+                     progress=False)
+    assert not (tmp_path / "study" / "lovasz").exists()

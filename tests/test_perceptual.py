@@ -104,7 +104,7 @@ def test_a_file_that_is_not_vgg19s_weights_is_named(tmp_path, vgg_file):
     wrong = tmp_path / "resnet.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 7, 7)}, wrong)
     with pytest.raises(OptionError, match=re.escape(f"--loss-opt vgg.weights: {wrong} does not hold VGG19's weights: "
-                                                    "features.0.weight should have shape (64, 3, 3, 3), it has shape (64, 3, 7, 7)")):
+                                                    "features.0.weight should have shape (64, 3, 3, 3) and floating-point values, it has shape (64, 3, 7, 7)")):
         PerceptualLoss(weights=str(wrong)).prepare()
     (tmp_path / "notes.txt").write_text("not weights")
     with pytest.raises(OptionError, match=r"notes.txt cannot be read as a weights file \(the file was not written by torch.save\)\.$"):

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import GantkError, OptionError
@@ -104,8 +105,8 @@ def run_ablation(
                                  scorable_unpaired=weights is not None)
                 for cell in grid.cells]
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
-    if lpips_distance.missing_reason(eval_options.get("lpips_weights")) is None:  # recorded where scored, as later settings
-        evaluation["lpips_sha1"] = sha1_of(lpips_distance.weights_path(eval_options.get("lpips_weights")))
+    if sha256 := _lpips_weights_checked(eval_options.get("lpips_weights"), trainers, components):
+        evaluation["lpips_sha256"] = sha256  # recorded where scored, as later settings: cells scored without it are scored again
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers, strict=True), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
@@ -220,6 +221,21 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
     except GantkError as error:
         raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer
+
+
+def _lpips_weights_checked(given: str | Path | None, trainers: list[Trainer], components: Components) -> str | None:
+    """The SHA-256 of the AlexNet weights LPIPS will score the study's cells with, read now rather than after
+    training; ``None`` where no cell's outputs have targets to compare with, or the package or file is missing."""
+    scored = any(trainer.system_config.get("num_classes") is None and get_format(trainer.summary.format, components).paired_targets
+                 for trainer in trainers)
+    if not scored:
+        if given is not None:
+            raise AblationError("--lpips-weights is for LPIPS, which compares each output image with its target, and no cell "
+                                "of this study has one (its outputs are masks, or the data is unpaired): drop it.")
+        return None
+    if lpips_distance.missing_reason(given) is not None:
+        return None
+    return lpips_distance.LpipsScores(lpips_distance.weights_path(given), torch.device("cpu"), given=given is not None).sha256
 
 
 def _saved_result(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ them, in [-1, 1]; grey ones are repeated to three channels.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import warnings
 from pathlib import Path
@@ -16,14 +17,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..errors import OptionError
+from ..errors import GantkWarning, OptionError
 from ..pretrained import load_layers, read_weights, torchvision_file
 
 WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's name for AlexNet's ImageNet weights
 FETCH = "python -c \"import torchvision; torchvision.models.alexnet(weights='IMAGENET1K_V1')\""
 SMALLEST_SIDE = 31  # AlexNet's strides and poolings leave no pixel of a smaller image
-HOW_TO_GET = (f"install the lpips package (pip install 'gantk[lpips]') and fetch AlexNet's ImageNet weights once (233 MB) with {FETCH}, "
-              "or name a copy with --lpips-weights")
+REFERENCE_SHA256 = "7be5be79"  # how the SHA-256 of torchvision's file starts (its name says so)
+INSTALL = "install the lpips package (pip install 'gantk[lpips]')"
+FETCH_ONCE = f"fetch AlexNet's ImageNet weights once (233 MB) with {FETCH}, or name a copy with --lpips-weights"
 
 
 def missing_reason(explicit: str | Path | None = None) -> str | None:
@@ -34,12 +36,18 @@ def missing_reason(explicit: str | Path | None = None) -> str | None:
     """
     path = weights_path(explicit)
     if explicit is not None and not path.is_file():
-        raise OptionError(f"--lpips-weights names {path}, which does not exist or is not a file; {HOW_TO_GET}.")
+        raise OptionError(f"--lpips-weights names {path}, which does not exist or is not a file: name torchvision's "
+                          f"{WEIGHTS_FILE}, fetched with {FETCH}.")
     if importlib.util.find_spec("lpips") is None:
-        return f"the lpips package is not installed: {HOW_TO_GET}."
+        return f"the lpips package is not installed: {INSTALL}."
     if not path.is_file():
-        return f"no AlexNet weights at {path}: {HOW_TO_GET}."
+        return f"no AlexNet weights at {path}: {FETCH_ONCE}."
     return None
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def weights_path(explicit: str | Path | None = None) -> Path:
@@ -56,7 +64,9 @@ class LpipsScores:
     def __init__(self, path: Path, device: torch.device, *, given: bool = False):
         import lpips
 
-        with warnings.catch_warnings():  # the package builds AlexNet with torchvision's deprecated pretrained= argument
+        # The package builds AlexNet with torchvision's deprecated pretrained= argument, and initialises it at
+        # random (the classifier too), drawing from torch's stream: the caller's draws stay as they were.
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
             warnings.simplefilter("ignore", UserWarning)
             network = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)  # weights: below
         calibration = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
@@ -69,6 +79,11 @@ class LpipsScores:
                     "Reinstall the lpips package.")
         self.network = network.requires_grad_(False).eval().to(device)
         self.path, self.values, self.unavailable = path, [], None
+        self.sha256 = sha256_of(path)
+        self.is_reference = self.sha256.startswith(REFERENCE_SHA256)
+        if not self.is_reference:
+            warnings.warn(f"{path} is not torchvision's {WEIGHTS_FILE} (its SHA-256 is {self.sha256[:16]}..., not {REFERENCE_SHA256}...): "
+                          "LPIPS compares only with scores computed with the same file.", GantkWarning, stacklevel=3)
 
     def distances(self, pred: Tensor, target: Tensor) -> Tensor:
         """The LPIPS of each pair of ``N x C x H x W`` images in [-1, 1] (1 or 3 channels, at least
@@ -80,9 +95,12 @@ class LpipsScores:
     def update(self, pred: Tensor, target: Tensor) -> None:
         if self.unavailable is not None:
             return
-        if pred.shape[1] not in (1, 3) or min(pred.shape[-2:]) < SMALLEST_SIDE:
-            self.unavailable = (f"LPIPS compares RGB or grey images of at least {SMALLEST_SIDE} px a side, and the outputs have "
-                                f"{pred.shape[1]} channel(s) of {pred.shape[-2]}x{pred.shape[-1]}.")
+        if pred.shape[1] not in (1, 3):
+            self.unavailable = f"LPIPS compares RGB or grey images, and the outputs have {pred.shape[1]} channels."
+            return
+        if min(pred.shape[-2:]) < SMALLEST_SIDE:
+            self.unavailable = (f"LPIPS compares images of at least {SMALLEST_SIDE} px a side, and outputs of "
+                                f"{pred.shape[-2]}x{pred.shape[-1]} px were scored.")
             return
         self.values.append(self.distances(pred, target).double().cpu())
 
