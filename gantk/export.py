@@ -281,7 +281,7 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         "gantk.direction": direction,
         "gantk.maps": ("the training data's label masks to its images" if model.input_classes else
                        f"the training data's {data_source} images to its {data_target} {'masks' if num_classes else 'images'}"),
-        "gantk.mode": "eval: running statistics, no dropout" if eval_mode else f"test: {test_mode(model)}",
+        "gantk.mode": "eval: running statistics, no dropout" if eval_mode else test_mode(model),
         "gantk.input": (f"{input_text(model, channels[source])}; H and W multiples of "
                         f"{model.size_multiple}, at least {max(model.min_input_size, model.size_multiple)}"),
         "gantk.output": output,

@@ -441,6 +441,10 @@ def test_single_points_to_a_subfolder_with_images_and_names_hidden_files(tmp_pat
     png(tmp_path / "test" / "B" / "x.png", noise(3, 8, 8))
     with pytest.raises(DataError, match=r"holds no images.*its subfolders A/, B/ hold images: pass one\)"):
         open_dataset(tmp_path / "test", format="single")
+    for side in ("images", "masks"):  # a segmentation layout's split: the images, for a model of images
+        png(tmp_path / "seg" / side / "x.png", noise(3, 8, 8))
+    with pytest.raises(DataError, match=rf"its subfolder images/ holds images: pass {tmp_path / 'seg' / 'images'}\)"):
+        open_dataset(tmp_path / "seg", format="single")
     with pytest.raises(DataError, match=r"\.hidden\.png: hidden files \(names starting with '\.'\) are skipped; rename it"):
         open_dataset(tmp_path / ".hidden.png", format="single")
 

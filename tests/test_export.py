@@ -71,7 +71,7 @@ def test_test_mode_file_normalises_with_the_batch_statistics(image_run_without_d
     out = tmp_path / "model.onnx"
     summary = export_onnx(image_run_without_dropout, out)
     assert summary.difference is not None  # no dropout: the check compares values
-    assert summary.metadata["gantk.mode"] == "test: paper test-time (batch statistics)"
+    assert summary.metadata["gantk.mode"] == "paper test-time (batch statistics)"
     paper = TrainedModel.load(image_run_without_dropout, device="cpu")
     inputs = paper.inputs(batch(3, 32, 64, count=3))
     with paper.buffers_kept():
@@ -92,7 +92,7 @@ def dropout_run(tmp_path_factory):
 def test_test_mode_dropout_is_drawn_by_the_runtime(dropout_run, tmp_path):
     run, out = dropout_run, tmp_path / "model.onnx"
     summary = export_onnx(run, out)
-    assert summary.difference is None and summary.metadata["gantk.mode"] == "test: paper test-time (batch statistics, dropout)"
+    assert summary.difference is None and summary.metadata["gantk.mode"] == "paper test-time (batch statistics, dropout)"
     inputs = TrainedModel.load(run, device="cpu").inputs(batch(3, 64, 64))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     first, second = (torch.from_numpy(session.run(None, {"images": inputs.numpy()})[0]) for _ in range(2))

@@ -103,7 +103,7 @@ def test_translate_names_what_a_label_model_reads(labels_run, tmp_path):
     Image.open(data / "test" / "masks" / "000.png").save(jpeg)
     with pytest.raises(DataError, match="mask.jpg: masks must be .* files \\(JPEG and WebP may change label values\\)"):
         translate(run, jpeg.parent, tmp_path / "out", device="cpu", progress=False)
-    with pytest.raises(DataError, match=rf"its subfolder masks/ holds images: pass {data / 'test' / 'masks'}\)"):
+    with pytest.raises(DataError, match=rf"its subfolder masks/ holds masks: pass {data / 'test' / 'masks'}\)"):
         translate(run, data / "test", tmp_path / "out", device="cpu", progress=False)  # images/ beside it
 
 

@@ -486,11 +486,11 @@ class SingleFormat(DataFormat):
                 problems.append(f"{root}: not a supported image ({supported}); pass an image or a folder of images.")
             return []
         with_images = [] if has_images(root) else [folder for folder in subdirs(root) if has_images(folder)]
-        mask_folders = [folder for folder in with_images if folder.name == SegmentationFormat.folders[1]]
-        if masks and mask_folders:  # a model that reads label maps takes a segmentation layout's masks
-            with_images = mask_folders
-        hint = (f" (its subfolder {with_images[0].name}/ holds images: pass {with_images[0]})" if len(with_images) == 1
-                else f" (its subfolders {', '.join(f'{folder.name}/' for folder in with_images)} hold images: pass one)"
+        # of a segmentation layout's split, the folder the model reads: masks/ for label maps, images/ otherwise
+        wanted = [folder for folder in with_images if folder.name == SegmentationFormat.folders[int(masks)]]
+        with_images, kind = wanted or with_images, "masks" if masks else "images"
+        hint = (f" (its subfolder {with_images[0].name}/ holds {kind}: pass {with_images[0]})" if len(with_images) == 1
+                else f" (its subfolders {', '.join(f'{folder.name}/' for folder in with_images)} hold {kind}: pass one)"
                 if with_images else "")
         # Images on their own pair with nothing: a.jpg and a.png are two inputs (translate refuses only their one output name).
         return images_of(root, root, problems, f"pass an image or a folder of images{hint}.", named_apart=False)
