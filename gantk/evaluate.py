@@ -256,8 +256,8 @@ def evaluate(
         if perceptual is not None:
             if (value := perceptual.compute()) is not None:
                 metrics["lpips"] = value
-                result["lpips"] = {"weights": str(perceptual.path), "sha256": perceptual.sha256, "reference": perceptual.is_reference,
-                                   "network": "alex", "version": "0.1"}
+                result["lpips"] = {"weights": str(perceptual.path), "sha256": perceptual.sha256,
+                                   "reference": perceptual.is_reference, "network": "alex", "version": "0.1"}
             else:
                 unavailable["lpips"] = perceptual.unavailable or "no images were scored."
     if num_classes is not None:

@@ -82,8 +82,9 @@ class LpipsScores:
         self.sha256 = sha256_of(path)
         self.is_reference = self.sha256.startswith(REFERENCE_SHA256)
         if not self.is_reference:
-            warnings.warn(f"{path} is not torchvision's {WEIGHTS_FILE} (its SHA-256 is {self.sha256[:16]}..., not {REFERENCE_SHA256}...): "
-                          "LPIPS compares only with scores computed with the same file.", GantkWarning, stacklevel=3)
+            warnings.warn(f"{path} is not torchvision's {WEIGHTS_FILE} (its SHA-256 is {self.sha256[:16]}..., not "
+                          f"{REFERENCE_SHA256}...): LPIPS compares only with scores computed with the same file.",
+                          GantkWarning, stacklevel=3)
 
     def distances(self, pred: Tensor, target: Tensor) -> Tensor:
         """The LPIPS of each pair of ``N x C x H x W`` images in [-1, 1] (1 or 3 channels, at least

@@ -43,10 +43,10 @@ class PatchProjection(nn.Module):
         return projected
 
 
-def patch_ids(features: list[Tensor], count: int, generator: torch.Generator | None = None) -> list[Tensor]:
+def patch_ids(features: list[Tensor], count: int) -> list[Tensor]:
     """For each layer, ``count`` distinct positions drawn at random (all of them where it has fewer), shared by
     the images of the batch."""
-    return [torch.randperm(layer.shape[2] * layer.shape[3], device=layer.device, generator=generator)[:count] for layer in features]
+    return [torch.randperm(layer.shape[2] * layer.shape[3], device=layer.device)[:count] for layer in features]
 
 
 def patch_nce(query: Tensor, key: Tensor, images: int, temperature: float) -> Tensor:
@@ -69,8 +69,8 @@ class ContrastiveSystem(System):
     Recipe options (CUT's defaults): ``nce_weight`` (1; FastCUT's 10) weighs PatchNCE, ``nce_identity`` (true;
     FastCUT's false) adds PatchNCE between each B image and G's output for it, averaged with the first,
     ``patches`` (256) per layer and image, ``temperature`` (0.07), ``flip_equivariance`` (false; FastCUT's true)
-    flips the step's inputs with probability 1/2 and G's features of its outputs back. The encoder layers are those the generator
-    names (``nce_channels``: the resnet generators of 5 blocks or more). ``--loss`` holds the adversarial
+    flips the step's inputs with probability 1/2 and G's features of its outputs back. The encoder layers are
+    those the generator names (``nce_channels``: the resnet generators of 5 blocks or more). ``--loss`` holds the adversarial
     term (CUT's lsgan), and may add others that need no target. The projection network ``F`` trains with G.
     """
 
@@ -107,11 +107,11 @@ class ContrastiveSystem(System):
         self.phases = (Phase("D", ("D",)), Phase("G", ("G", "F"), frozen=("D",), every=n_critic))  # CUT's order
 
     def cuda_graph_obstacle(self) -> str | None:
-        return "PatchNCE draws its patches on the CPU's random stream each step"
+        return "PatchNCE draws new patch positions each step"
 
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         channels, gen = self.config["channels"], self.config["gen"]
-        flipped = self.nce["flip_equivariance"] and self.training and bool(torch.rand(()) < 0.5)  # the CPU's stream, as patches'
+        flipped = self.nce["flip_equivariance"] and self.training and bool(torch.rand(()) < 0.5)  # torch's saved stream
         inputs = {side: batch[side].flip(3) if flipped else batch[side] for side in "AB"}
         outputs = {"fake_B": checked_output(nets["G"](inputs["A"]), inputs["A"], channels["B"], gen)}
         if self.nce["nce_identity"]:
@@ -155,8 +155,10 @@ class ContrastiveSystem(System):
 
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
         """A, G(A), B and, with nce_identity, G(B) (outputs of flipped inputs flipped back)."""
-        back = (lambda images: images.flip(3)) if bool(outputs.get("flipped", False)) else (lambda images: images)
-        return [batch["A"], back(outputs["fake_B"].detach()), batch["B"], *([back(outputs["idt_B"].detach())] if "idt_B" in outputs else [])]
+        shown = [outputs[name].detach() for name in ("fake_B", "idt_B") if name in outputs]
+        if bool(outputs.get("flipped", False)):
+            shown = [images.flip(3) for images in shown]
+        return [batch["A"], shown[0], batch["B"], *shown[1:]]
 
     def check_direction(self, direction: str) -> None:
         if direction != "AtoB":
@@ -179,8 +181,8 @@ def nce_options(recipe_opt: Mapping[str, Any]) -> dict[str, Any]:
         value = options[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
                 key == "temperature" and value == 0):
-            raise OptionError(f"--recipe-opt {key}={value!r} is not valid: a number "
-                              f"{'above 0' if key == 'temperature' else 'of at least 0'} (CUT's is {1.0 if key == 'nce_weight' else 0.07}).")
+            least, cuts = ("above 0", 0.07) if key == "temperature" else ("of at least 0", 1.0)
+            raise OptionError(f"--recipe-opt {key}={value!r} is not valid: a number {least} (CUT's is {cuts}).")
     if isinstance(options["patches"], bool) or not isinstance(options["patches"], int) or options["patches"] < 2:
         raise OptionError(f"--recipe-opt patches={options['patches']!r} is not valid: a whole number of at least 2 (CUT's is 256), "
                           "the patches per layer and image PatchNCE contrasts.")
