@@ -30,9 +30,9 @@ def torchrun(config: dict, replicas_dir: Path, *worker_args: str, check: bool = 
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
         "--master-port", str(free_port()), str(WORKER), json.dumps(config), str(replicas_dir), *worker_args,
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a crash prints every thread's stack
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0 or not check, result.stderr[-4000:]
+    assert result.returncode == 0 or not check, result.stderr[-12000:]
     return result
 
 

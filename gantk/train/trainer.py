@@ -601,10 +601,10 @@ class Trainer:
         metrics = self.run_dir / run_files.METRICS
         if process.is_main and metrics.is_file() and read_metrics(metrics):  # none when stopped before the first row
             plot_losses(metrics, self.run_dir / run_files.LOSS_CURVES)
+        if process.distributed:  # every process leaves together, once the main one has drawn the plot
+            dist.barrier()
         if interrupted is not None:
             raise interrupted
-        if process.distributed:
-            dist.barrier()
         return self.run_dir
 
     def _batches(self, loader: DataLoader, parts: TrainingParts) -> Iterator[dict[str, Any]]:
