@@ -460,7 +460,7 @@ class Trainer:
     def _warn_if_no_pool(self, system: System) -> None:
         """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
         given = self.given_config.pool_size
-        keeps_none = isinstance(system, (PairedSystem, ContrastiveSystem)) or (isinstance(system, CycleSystem) and not hasattr(system, "pools"))
+        keeps_none = isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
         if given is not None and self.resume_from is None and keeps_none:
             warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
                           "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=3)
