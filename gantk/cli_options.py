@@ -212,12 +212,16 @@ TRAIN_FLAGS = {
     "--log-every": click.option("--log-every", type=click.IntRange(min=1), help="Steps between rows of metrics.csv (default 10)."),
     "--val-every": click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
     "--val-split": click.option("--val-split", help="Held-out split to validate on (default val where the data has it, else test)."),
+    "--val-lpips": click.option("--val-lpips/--no-val-lpips", default=None,
+                                help="Validation also scores LPIPS (needs the lpips package and AlexNet's ImageNet weights)."),
+    "--lpips-weights": click.option("--lpips-weights", type=click.Path(dir_okay=False),
+                                    help="AlexNet's ImageNet weights for --val-lpips (default: torchvision's file in torch's cache)."),
     "--sample-every": click.option("--sample-every", type=click.IntRange(min=1), help="Steps between sample grids (default 200)."),
     "--checkpoint-every": click.option("--checkpoint-every", type=click.IntRange(min=1),
                                        help="Steps between checkpoints (default 1000; one is always written at the end)."),
     "--keep-checkpoints": click.option("--keep-checkpoints", type=click.IntRange(min=1), help="Newest checkpoints kept (default 2)."),
     "--keep-best": click.option("--keep-best", metavar="SCORE",
-                                help="Also keep the checkpoint with the best validation SCORE (such as l1, psnr or mean_iou; "
+                                help="Also keep the checkpoint with the best validation SCORE (such as l1, psnr, mean_iou or, with --val-lpips, lpips; "
                                      "see validation.csv) as best.pt; needs --val-every."),
 }
 

@@ -256,8 +256,9 @@ def evaluate(
         if perceptual is not None:
             if (value := perceptual.compute()) is not None:
                 metrics["lpips"] = value
-                result["lpips"] = {"weights": str(perceptual.path), "sha256": perceptual.sha256,
-                                   "reference": perceptual.is_reference, "network": "alex", "version": "0.1"}
+                loaded = perceptual.loaded
+                result["lpips"] = {"weights": str(loaded.path), "sha256": loaded.sha256, "reference": loaded.is_reference,
+                                   "network": "alex", "version": "0.1"}
             else:
                 unavailable["lpips"] = perceptual.unavailable or "no images were scored."
     if num_classes is not None:
@@ -540,7 +541,9 @@ def _lpips_scores(explicit: str | Path | None, device: torch.device,
     if reason := lpips_distance.missing_reason(explicit):
         unavailable["lpips"] = reason
         return None
-    return lpips_distance.LpipsScores(lpips_distance.weights_path(explicit), device, given=explicit is not None)
+    loaded = lpips_distance.lpips_network(lpips_distance.weights_path(explicit), device, given=explicit is not None)
+    loaded.warn_unless_reference()
+    return lpips_distance.LpipsScores(loaded)
 
 
 def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: dict[str, str]) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """LPIPS in gantk eval: the lpips package's network with AlexNet's weights read from torchvision's file."""
 
 import json
+import os
 import sys
 import warnings
 
@@ -12,10 +13,11 @@ from click.testing import CliRunner
 from gantk.errors import GantkWarning, OptionError
 from gantk.evaluate import evaluate, open_eval_split
 from gantk.inference import TrainedModel
-from gantk.metrics import LpipsScores
-from gantk.metrics.lpips_distance import WEIGHTS_FILE, weights_path
+from gantk.metrics import LpipsScores, lpips_distance
+from gantk.metrics.lpips_distance import WEIGHTS_FILE, lpips_network, weights_path
 from gantk.train import TrainConfig, Trainer
-from helpers import write_paired, write_unaligned
+from gantk.train.logs import read_metrics
+from helpers import write_paired, write_segmentation, write_unaligned
 
 lpips = pytest.importorskip("lpips", reason="the lpips package (gantk's test and lpips extras) is not installed")
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, checkpoint_every=2, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
@@ -40,6 +42,18 @@ def alexnet_file(tmp_path_factory):
     return path
 
 
+def split_pairs(root):
+    write_paired(root / "train", count=4, size=40)
+    write_paired(root / "test", count=3, size=40)
+    return root
+
+
+def split_masks(root):
+    for split in ("train", "test"):
+        write_segmentation(root / split, count=2)
+    return root
+
+
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("pix2pix")
@@ -48,7 +62,7 @@ def image_run(tmp_path_factory):
 
 
 def test_distances_are_the_lpips_packages_with_the_files_alexnet(alexnet_file):
-    scores = LpipsScores(alexnet_file, torch.device("cpu"))
+    scores = LpipsScores(lpips_network(alexnet_file, torch.device("cpu")))
     pred, target = torch.rand(3, 3, 40, 48) * 2 - 1, torch.rand(3, 3, 40, 48) * 2 - 1
     with torch.no_grad():
         expected = reference_lpips()(pred, target).flatten()
@@ -58,23 +72,39 @@ def test_distances_are_the_lpips_packages_with_the_files_alexnet(alexnet_file):
     assert torch.allclose(scores.distances(grey, target[:, :1]), scores.distances(grey.expand(-1, 3, -1, -1), target[:, :1].expand(-1, 3, -1, -1)))
 
 
-def test_another_file_than_torchvisions_is_warned_of_and_the_callers_random_draws_stay(alexnet_file):
+def test_another_file_than_torchvisions_is_warned_of_and_the_callers_random_draws_stay(alexnet_file, monkeypatch):
+    monkeypatch.setattr(lpips_distance, "_loaded", {})  # built here, not taken from an earlier test
     torch.manual_seed(0)
     expected = torch.rand(1)
     torch.manual_seed(0)
+    loaded = lpips_network(alexnet_file, torch.device("cpu"))
+    assert torch.equal(torch.rand(1), expected) and not loaded.is_reference
     with pytest.warns(GantkWarning, match=f"{alexnet_file} is not torchvision's alexnet-owt-7be5be79.pth \\(its SHA-256 is "):
-        scores = LpipsScores(alexnet_file, torch.device("cpu"))
-    assert not scores.is_reference and torch.equal(torch.rand(1), expected)
+        loaded.warn_unless_reference()
+
+
+def test_a_file_is_built_once_per_device_until_it_changes(alexnet_file, tmp_path):
+    copy = tmp_path / WEIGHTS_FILE
+    copy.write_bytes(alexnet_file.read_bytes())
+    first = lpips_network(copy, torch.device("cpu"))
+    assert lpips_network(copy, torch.device("cpu")) is first
+    state = torch.load(copy, weights_only=True)
+    state["features.0.weight"] += 1
+    torch.save(state, copy)
+    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 10**9))  # however coarse the file system's clock
+    second = lpips_network(copy, torch.device("cpu"))
+    assert second.sha256 != first.sha256
+    assert torch.equal(second.network.net.slice1[0].weight, first.network.net.slice1[0].weight + 1)
 
 
 def test_images_it_cannot_compare_leave_it_unavailable(alexnet_file):
-    scores = LpipsScores(alexnet_file, torch.device("cpu"))
+    scores = LpipsScores(lpips_network(alexnet_file, torch.device("cpu")))
     scores.update(torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32))
     assert scores.compute() > 0
     scores.update(torch.zeros(1, 3, 16, 32), torch.zeros(1, 3, 16, 32))
     assert scores.compute() is None
     assert scores.unavailable == "LPIPS compares images of at least 31 px a side, and outputs of 16x32 px were scored."
-    four = LpipsScores(alexnet_file, torch.device("cpu"))
+    four = LpipsScores(lpips_network(alexnet_file, torch.device("cpu")))
     four.update(torch.zeros(1, 4, 32, 32), torch.zeros(1, 4, 32, 32))
     assert four.compute() is None and four.unavailable == "LPIPS compares RGB or grey images, and the outputs have 4 channels."
 
@@ -84,7 +114,7 @@ def test_eval_scores_the_mean_lpips_of_the_outputs(image_run, alexnet_file):
     result = evaluate(run, data, lpips_weights=alexnet_file, eval_mode=True, batch_size=2, progress=False)
     model = TrainedModel.load(run, device="cpu", eval_mode=True)
     dataset = open_eval_split(data, model.config, "test")
-    scores = LpipsScores(alexnet_file, torch.device("cpu"))
+    scores = LpipsScores(lpips_network(alexnet_file, torch.device("cpu")))
     distances = [scores.distances(model.translate(model.inputs(item["A"][None])), item["B"][None]) for item in dataset]
     assert result["metrics"]["lpips"] == pytest.approx(torch.cat(distances).mean().item(), rel=1e-5)
     from gantk.metrics.lpips_distance import sha256_of
@@ -185,7 +215,6 @@ def test_a_mask_study_refuses_lpips_weights(tmp_path, alexnet_file):
     from gantk.ablate import AblationError, run_ablation
     from gantk.ablate.grids import load_grid
 
-    from helpers import write_segmentation
 
     grid = tmp_path / "grid.toml"
     grid.write_text('name = "masks"\ndescription = "one"\n[common]\nrecipe = "seg"\n[[cells]]\nname = "lovasz"\nloss = "hinge+lovasz"\n')
@@ -195,3 +224,71 @@ def test_a_mask_study_refuses_lpips_weights(tmp_path, alexnet_file):
                      common={**TINY, "gen_opt": {"ngf": 8, "num_downs": 5}}, eval_options={"lpips_weights": str(alexnet_file)},
                      progress=False)
     assert not (tmp_path / "study" / "lovasz").exists()
+
+
+def test_validation_scores_lpips_as_eval_does_and_keeps_the_best_model_by_it(tmp_path, alexnet_file):
+    data = split_pairs(tmp_path / "data")
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 4}, val_every=2, val_lpips=True,
+                         lpips_weights=str(alexnet_file), keep_best="lpips")
+    with pytest.warns(GantkWarning, match="is not torchvision's"):
+        run = Trainer(config, progress=False).fit()
+    rows = read_metrics(run / "validation.csv")
+    assert [row["step"] for row in rows] == [2, 4] and all(row["val/lpips"] > 0 for row in rows)
+    result = evaluate(run, data, lpips_weights=alexnet_file, eval_mode=True, batch_size=2, progress=False)
+    assert rows[-1]["val/lpips"] == pytest.approx(result["metrics"]["lpips"], rel=1e-5)
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert best["best"] == {"score": "lpips", "value": min(row["val/lpips"] for row in rows), "split": "test",
+                            "lpips_sha256": lpips_distance.sha256_of(alexnet_file)}
+    assert best["step"] == min(rows, key=lambda row: row["val/lpips"])["step"]
+
+
+def test_the_train_command_takes_validation_lpips(tmp_path, alexnet_file):
+    from gantk.cli import cli
+    from helpers import TINY_FLAGS
+
+    result = CliRunner().invoke(cli, ["train", "--data", str(split_pairs(tmp_path / "data")), "--out", str(tmp_path / "run"),
+                                      *TINY_FLAGS, "--max-steps", "2", "--val-every", "2", "--val-lpips", "--lpips-weights",
+                                      str(alexnet_file), "--keep-best", "lpips"])
+    assert result.exit_code == 0, result.output
+    assert read_metrics(tmp_path / "run" / "validation.csv")[0]["val/lpips"] > 0 and (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_a_resume_scoring_with_another_file_replaces_the_best_model(tmp_path, alexnet_file):
+    data = split_pairs(tmp_path / "data")
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 2}, val_every=2, val_lpips=True,
+                         lpips_weights=str(alexnet_file), keep_best="lpips")
+    with pytest.warns(GantkWarning, match="is not torchvision's"):
+        run = Trainer(config, progress=False).fit()
+    other = tmp_path / "other.pth"
+    state = torch.load(alexnet_file, weights_only=True)
+    state["features.0.weight"] *= 2
+    torch.save(state, other)
+    with pytest.warns(GantkWarning, match=f"holds the model of the best LPIPS scored with another AlexNet weights file than {other}: "
+                                          "it is replaced at the next validation"):
+        Trainer.resume(run, {"max_steps": 4, "lpips_weights": str(other)}, progress=False).fit()
+    assert torch.load(run / "best.pt", weights_only=True)["best"]["lpips_sha256"] == lpips_distance.sha256_of(other)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(val_every=2, keep_best="lpips"), "--keep-best lpips keeps the model of the best validation LPIPS, which validation "
+                                            "scores with --val-lpips: add it."),
+    (dict(val_every=2, lpips_weights="a.pth"), "--lpips-weights .*a.pth names AlexNet's weights for validation LPIPS, which is off"),
+    (dict(val_lpips=True), "--val-lpips adds LPIPS to validation, and there is no validation: add --val-every"),
+    (dict(val_every=2, val_lpips=True, load_size=30, crop_size=30), "--val-lpips: LPIPS compares images of at least 31 px a side, "
+                                                                    "and validation scores them at --crop-size 30"),
+    (dict(val_every=2, val_lpips=True), "--val-lpips cannot score here: no AlexNet weights at .*: fetch AlexNet's ImageNet weights "
+                                        "once .* Or drop --val-lpips \\(and --keep-best lpips\\)."),
+])
+def test_validation_lpips_is_refused_before_training_where_it_cannot_score(tmp_path, settings, message):
+    data = split_pairs(tmp_path / "data")
+    with pytest.raises(OptionError, match=message):
+        Trainer(TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, **settings}), progress=False).fit()
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_validation_lpips_is_refused_for_masks(tmp_path, alexnet_file):
+    config = TrainConfig(recipe="seg", data=str(split_masks(tmp_path / "data")), out=str(tmp_path / "run"),
+                         **{**TINY, "gen_opt": {"ngf": 8, "num_downs": 5}}, val_every=2, val_lpips=True, lpips_weights=str(alexnet_file))
+    with pytest.raises(OptionError, match="--val-lpips compares each output image with its target image, and this run's targets "
+                                          "are masks: drop it."):
+        Trainer(config, progress=False).fit()

@@ -4,7 +4,7 @@ It is the lpips package's network, AlexNet with the v0.1 linear calibration that
 (`pip install 'gantk[lpips]'`), the version papers report. AlexNet's ImageNet weights are read from a
 file, never downloaded: torchvision's, where ``torchvision.models.alexnet(weights="IMAGENET1K_V1")``
 saves it in torch's cache, or another copy named by ``--lpips-weights``. Images go in as the models give
-them, in [-1, 1]; grey ones are repeated to three channels.
+them, in [-1, 1]; grey ones are repeated to three channels. A process loads each file once per device.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -55,43 +56,74 @@ def weights_path(explicit: str | Path | None = None) -> Path:
     return torchvision_file(WEIGHTS_FILE) if explicit is None else Path(explicit).expanduser()
 
 
-class LpipsScores:
-    """The mean LPIPS of the image pairs given batch by batch (:meth:`update`), on ``device``, with AlexNet's
-    weights from ``path`` (see :func:`missing_reason`); ``given``: the path comes from ``--lpips-weights``.
-    Pairs it cannot compare (other channels than 1 or 3, images too small) leave it without a value and
-    say why (:attr:`unavailable`)."""
+@dataclass(frozen=True)
+class LpipsNetwork:
+    """LPIPS's network with AlexNet's weights from ``path`` (whose SHA-256 is ``sha256``), on one device."""
 
-    def __init__(self, path: Path, device: torch.device, *, given: bool = False):
-        import lpips
+    network: torch.nn.Module
+    path: Path
+    sha256: str
 
-        # The package builds AlexNet with torchvision's deprecated pretrained= argument, and initialises it at
-        # random (the classifier too), drawing from torch's stream: the caller's draws stay as they were.
-        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
-            warnings.simplefilter("ignore", UserWarning)
-            network = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)  # weights: below
-        calibration = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
-        named = f"--lpips-weights {path}" if given else f"AlexNet's weights file {path}"
-        # slice1.0.weight is AlexNet's features.0.weight: the package keeps the layers' indices
-        load_layers(network.net, read_weights(path, named), lambda key: f"features.{key.split('.', 1)[1]}", named, "AlexNet",
-                    f"Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH}).")
-        named = f"the lpips package's {calibration}"
-        load_layers(network.lins, read_weights(calibration, named), lambda key: f"lin{key}", named, "LPIPS v0.1",
-                    "Reinstall the lpips package.")
-        self.network = network.requires_grad_(False).eval().to(device)
-        self.path, self.values, self.unavailable = path, [], None
-        self.sha256 = sha256_of(path)
-        self.is_reference = self.sha256.startswith(REFERENCE_SHA256)
+    @property
+    def is_reference(self) -> bool:
+        """Whether the weights are torchvision's file, the one LPIPS scores in papers are computed with."""
+        return self.sha256.startswith(REFERENCE_SHA256)
+
+    def warn_unless_reference(self) -> None:
         if not self.is_reference:
-            warnings.warn(f"{path} is not torchvision's {WEIGHTS_FILE} (its SHA-256 is {self.sha256[:16]}..., not "
+            warnings.warn(f"{self.path} is not torchvision's {WEIGHTS_FILE} (its SHA-256 is {self.sha256[:16]}..., not "
                           f"{REFERENCE_SHA256}...): LPIPS compares only with scores computed with the same file.",
                           GantkWarning, stacklevel=3)
+
+
+_loaded: dict[tuple[Path, str], tuple[tuple[int, int], LpipsNetwork]] = {}  # by file and device: (the file's size and time, network)
+
+
+def lpips_network(path: Path, device: torch.device, *, given: bool = False) -> LpipsNetwork:
+    """LPIPS's network with AlexNet's weights from ``path`` on ``device``, built at the first call for that file
+    and device (again where the file has changed since); ``given``: the path comes from ``--lpips-weights``."""
+    stat = path.stat()
+    key, version = (path.resolve(), str(device)), (stat.st_size, stat.st_mtime_ns)
+    if key not in _loaded or _loaded[key][0] != version:
+        _loaded[key] = version, LpipsNetwork(_built(path, given).to(device), path, sha256_of(path))
+    return _loaded[key][1]
+
+
+def _built(path: Path, given: bool) -> torch.nn.Module:
+    import lpips
+
+    # The package builds AlexNet with torchvision's deprecated pretrained= argument, and initialises it at
+    # random (the classifier too), drawing from torch's stream: the caller's draws stay as they were.
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+        warnings.simplefilter("ignore", UserWarning)
+        network = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)  # weights: below
+    calibration = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    named = f"--lpips-weights {path}" if given else f"AlexNet's weights file {path}"
+    # slice1.0.weight is AlexNet's features.0.weight: the package keeps the layers' indices
+    load_layers(network.net, read_weights(path, named), lambda key: f"features.{key.split('.', 1)[1]}", named, "AlexNet",
+                f"Name torchvision's {WEIGHTS_FILE} (fetched with {FETCH}).")
+    named = f"the lpips package's {calibration}"
+    load_layers(network.lins, read_weights(calibration, named), lambda key: f"lin{key}", named, "LPIPS v0.1",
+                "Reinstall the lpips package.")
+    return network.requires_grad_(False).eval()
+
+
+class LpipsScores:
+    """The mean LPIPS, by ``loaded`` (see :func:`lpips_network`), of the image pairs given batch by batch
+    (:meth:`update`). Pairs it cannot compare (other channels than 1 or 3, images too small) leave it without
+    a value and say why (:attr:`unavailable`)."""
+
+    def __init__(self, loaded: LpipsNetwork):
+        self.loaded = loaded
+        self.values: list[Tensor] = []
+        self.unavailable: str | None = None
 
     def distances(self, pred: Tensor, target: Tensor) -> Tensor:
         """The LPIPS of each pair of ``N x C x H x W`` images in [-1, 1] (1 or 3 channels, at least
         :data:`SMALLEST_SIDE` px a side) -> ``N``."""
         pred, target = (images.float().clamp(-1, 1).expand(-1, 3, -1, -1) for images in (pred, target))
         with torch.no_grad():
-            return self.network(pred, target).flatten()
+            return self.loaded.network(pred, target).flatten()
 
     def update(self, pred: Tensor, target: Tensor) -> None:
         if self.unavailable is not None:

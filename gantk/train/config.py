@@ -36,7 +36,8 @@ MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                            "compile", "compile_mode", "cuda_graph", "val_every", "val_split", "keep_best"})
+                            "compile", "compile_mode", "cuda_graph", "val_every", "val_split", "val_lpips", "lpips_weights",
+                            "keep_best"})
 # What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 # Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
@@ -153,6 +154,8 @@ class TrainConfig:
     log_every: int = 10
     val_every: int | None = None  # steps between validations on val_split; None turns validation off
     val_split: str | None = None  # None: "val" where the data has that split, else "test"
+    val_lpips: bool = False  # validation also scores LPIPS (the lpips package and AlexNet's ImageNet weights)
+    lpips_weights: str | None = None  # AlexNet's weights file for val_lpips; None: torchvision's in torch's cache
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -233,6 +236,15 @@ class TrainConfig:
             if not self.val_every:
                 raise OptionError(f"--keep-best {self.keep_best} keeps the checkpoint with the best validation score, and "
                                   "there is no validation: add --val-every N (steps between validations), or drop --keep-best.")
+        if self.keep_best == "lpips" and not self.val_lpips:
+            raise OptionError("--keep-best lpips keeps the model of the best validation LPIPS, which validation scores with "
+                              "--val-lpips: add it.")
+        if self.lpips_weights is not None and not self.val_lpips:
+            raise OptionError(f"--lpips-weights {self.lpips_weights} names AlexNet's weights for validation LPIPS, which is off: "
+                              "add --val-lpips, or drop --lpips-weights.")
+        if self.val_lpips and not self.val_every:
+            raise OptionError("--val-lpips adds LPIPS to validation, and there is no validation: add --val-every N (steps "
+                              "between validations), or drop --val-lpips.")
         if self.compile_mode != "default" and not self.compile:
             raise OptionError(f"--compile-mode {self.compile_mode} is a mode of torch.compile, which is off: add --compile.")
         if self.cuda_graph and self.compile_mode != "default":
@@ -269,7 +281,7 @@ def check_type(key: str, value: Any) -> None:
     """Raise unless ``value`` fits the type of the ``TrainConfig`` field ``key`` (an int is a float, a bool is no number)."""
     hint = typing.get_type_hints(TrainConfig)[key]
     allowed = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) is types.UnionType else [hint]
-    if (value is None and type(None) in typing.get_args(hint)) or (key in ("data", "init_from") and isinstance(value, os.PathLike)):
+    if (value is None and type(None) in typing.get_args(hint)) or (key in ("data", "init_from", "lpips_weights") and isinstance(value, os.PathLike)):
         return
     origins = [typing.get_origin(t) or t for t in allowed]
     for origin in origins:

@@ -60,7 +60,7 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     config = dataclasses.replace(config, recipe_opt=recipe.settings(config.recipe_opt))
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
-    for key in ("data", "init_from"):  # absolute, so the run resumes from any working directory
+    for key in ("data", "init_from", "lpips_weights"):  # absolute, so the run resumes from any working directory
         if isinstance(path := getattr(config, key), (str, os.PathLike)):
             config = dataclasses.replace(config, **{key: str(Path(path).expanduser().absolute())})
     config.validate()

@@ -27,6 +27,7 @@ from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_work
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
+from ..metrics.lpips_distance import lpips_network, weights_path
 from ..metrics.pixel import SSIM_WINDOW
 from ..metrics.ranking import improves, validation_score_names
 from ..nn import one_value_per_channel
@@ -49,7 +50,7 @@ from .resolve import fit_generator_depth, resolve_config
 from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
-from .validation import validation_scores
+from .validation import validation_lpips, validation_scores
 
 DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
 
@@ -208,6 +209,7 @@ class Trainer:
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
         self.summary: DatasetSummary | None = None  # set by open_data
         self.val_dataset: Any = None  # set by fit, with val_every
+        self.val_lpips_sha256: str | None = None  # set by open_data, with val_lpips: of AlexNet's weights file
         self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
         self.best_step: int | None = None  # the step that scored it
         self.warned_of_best = False  # that a validation gave the keep_best score as NaN
@@ -350,13 +352,15 @@ class Trainer:
         val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
                            components=self.components, **options)
-        scores = validation_score_names(val.num_classes)
+        scores = validation_score_names(val.num_classes) + (("lpips",) if config.val_lpips else ())
         if config.keep_best is not None and config.keep_best not in scores:
             raise OptionError(f"--keep-best {config.keep_best}: validation gives no such score here; it gives "
                               f"{', '.join(scores)}.")
         if config.keep_best == "ssim" and config.crop_size < SSIM_WINDOW:
             raise OptionError(f"--keep-best ssim: SSIM needs images of at least {SSIM_WINDOW} px (its window), and validation "
                               f"scores them at --crop-size {config.crop_size}: choose another score, such as l1.")
+        if config.val_lpips:
+            self.val_lpips_sha256 = validation_lpips(config, val, train.channels["B"]).sha256
         return train, val
 
     def _validation_split(self, layout: DataFormat, root: Path) -> str:
@@ -718,7 +722,11 @@ class Trainer:
         try:
             # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
             batch_size = self.config.batch_size if self.config.resize == "square" else 1
-            scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size)
+            lpips = None
+            if self.config.val_lpips:
+                weights = self.config.lpips_weights
+                lpips = lpips_network(weights_path(weights), parts.device, given=weights is not None)
+            scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, lpips)
         except DataError as error:
             raise self._saved_before(error, parts) from None
         self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
@@ -739,6 +747,8 @@ class Trainer:
         self.best_score, self.best_step = value, self.step
         if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
             record = {"score": name, "value": value, "split": self.config.val_split}
+            if name == "lpips":
+                record["lpips_sha256"] = self.val_lpips_sha256
             ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
     def _kept_best(self) -> tuple[float | None, int | None]:
@@ -764,6 +774,10 @@ class Trainer:
         if kept.get("split") != self.config.val_split:
             warnings.warn(f"{path} holds the model of the best {name} on the split {kept.get('split')}, and the run now "
                           f"validates on {self.config.val_split}: {replaced}.", GantkWarning, stacklevel=3)
+            return None, None
+        if name == "lpips" and kept.get("lpips_sha256") != self.val_lpips_sha256:
+            warnings.warn(f"{path} holds the model of the best LPIPS scored with another AlexNet weights file than "
+                          f"{weights_path(self.config.lpips_weights)}: {replaced}.", GantkWarning, stacklevel=3)
             return None, None
         if payload.get("step", 0) > self.resume_from["step"]:  # a run killed after its newest checkpoint trains those steps again
             warnings.warn(f"{path} is of step {payload['step']}, after the checkpoint resumed (step {self.resume_from['step']}), "
