@@ -32,7 +32,7 @@ from .data.datasets import binary_255
 from .inference import TrainedModel, test_mode
 from .plugins import Components
 
-INPUT_NAME, OUTPUT_NAME = "images", "outputs"
+OUTPUT_NAME = "outputs"
 AXES = ("batch", "height", "width")  # the free axes of the input and output, as the file names them
 TOLERANCE = 1e-3  # largest difference allowed between onnxruntime's outputs and the model's
 NEEDED = ("onnx", "onnxscript", "onnxruntime")
@@ -117,7 +117,7 @@ def export_onnx(
         )
     proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value) for key, value in metadata.items())
     data = proto.SerializeToString()
-    difference = _checked(data, translation, batch, out)
+    difference = _checked(data, translation, batch, out, input_name(model))
     with replacing(out, binary=True) as handle:
         handle.write(data)
     return ExportSummary(out, metadata, difference)
@@ -179,6 +179,11 @@ class DrawnDropout(nn.Module):
         return x * (draws >= self.p) / max(1 - self.p, torch.finfo(x.dtype).tiny)
 
 
+def input_name(model: TrainedModel) -> str:
+    """The exported network's input: ``label_maps`` for a model of label masks, else ``images``."""
+    return "images" if model.input_classes is None else "label_maps"
+
+
 def input_text(model: TrainedModel, channels: int) -> str:
     """What the exported network takes, in words."""
     if model.input_classes is None:
@@ -210,7 +215,7 @@ def _exported(translation: Translation, batch: torch.Tensor, model: TrainedModel
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")  # the paper's test mode
-            program = torch.onnx.export(translation, (batch,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            program = torch.onnx.export(translation, (batch,), dynamo=True, input_names=[input_name(model)], output_names=[OUTPUT_NAME],
                                         dynamic_shapes=(free,), verbose=False)
     except Exception as error:  # torch.export and the ONNX translation raise many kinds; the model is what failed
         parts = ", ".join(f"{kind} '{name}'" for kind, name in model.system.network_parts.values())
@@ -230,13 +235,13 @@ def _exported(translation: Translation, batch: torch.Tensor, model: TrainedModel
     return proto
 
 
-def _checked(data: bytes, translation: Translation, batch: torch.Tensor, out: Path) -> float | None:
+def _checked(data: bytes, translation: Translation, batch: torch.Tensor, out: Path, name: str) -> float | None:
     """The largest difference between onnxruntime's outputs for ``batch`` and the model's; ``None``
     where the model is random (test-time dropout). Raises when it is above ``TOLERANCE``."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
-    ran = torch.from_numpy(session.run(None, {INPUT_NAME: batch.numpy()})[0])
+    ran = torch.from_numpy(session.run(None, {name: batch.numpy()})[0])
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(0)
         expected = translation(batch)
@@ -246,7 +251,7 @@ def _checked(data: bytes, translation: Translation, batch: torch.Tensor, out: Pa
         raise GantkError(f"the ONNX graph gives outputs of shape {tuple(ran.shape)} where the model gives "
                          f"{tuple(expected.shape)}; {out} is not written.")
     if random:
-        if np.array_equal(ran.numpy(), session.run(None, {INPUT_NAME: batch.numpy()})[0]):
+        if np.array_equal(ran.numpy(), session.run(None, {name: batch.numpy()})[0]):
             raise GantkError(
                 f"the model draws test-time noise (dropout) that the ONNX graph does not: onnxruntime gives the same "
                 f"outputs twice, so some dropout was exported as a node its optimisations remove; export with --eval-mode "

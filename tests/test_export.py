@@ -36,9 +36,10 @@ def image_run_without_dropout(tmp_path_factory):
     return trained(tmp_path_factory, "pix2pix", write_paired, gen_opt={"ngf": 8, "dropout": 0.0})
 
 
-def run_onnx(path, images: torch.Tensor) -> torch.Tensor:
+def run_onnx(path, images: torch.Tensor, name: str = "images") -> torch.Tensor:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return torch.from_numpy(session.run(None, {"images": images.numpy()})[0])
+    assert [item.name for item in session.get_inputs()] == [name]
+    return torch.from_numpy(session.run(None, {name: images.numpy()})[0])
 
 
 def batch(channels: int, height: int, width: int, count: int = 2) -> torch.Tensor:
@@ -119,7 +120,7 @@ def test_label_model_file_takes_one_hot_label_maps(tmp_path_factory, tmp_path):
     summary = export_onnx(run, tmp_path / "labels.onnx", eval_mode=True)
     model = TrainedModel.load(run, device="cpu", eval_mode=True)
     inputs = model.inputs(torch.randint(-1, 3, (2, 32, 32)))
-    ran = run_onnx(summary.path, inputs)
+    ran = run_onnx(summary.path, inputs, "label_maps")
     assert ran.shape == (2, 3, 32, 32) and torch.allclose(ran, model.translate(inputs), atol=1e-4)
     assert summary.metadata["gantk.maps"] == "the training data's label masks to its images"
     assert summary.metadata["gantk.input"].startswith("N x 3 x H x W float32 label maps, one channel per class")

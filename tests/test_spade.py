@@ -103,7 +103,8 @@ def test_the_test_phase_exports(spade_run, tmp_path):
     model = TrainedModel.load(spade_run[0], device="cpu")
     inputs = targets.encode_labels(torch.randint(0, 3, (2, 64, 128)), 3)
     session = onnxruntime.InferenceSession(str(summary.path), providers=["CPUExecutionProvider"])
-    ran = torch.from_numpy(session.run(None, {"images": inputs.numpy()})[0])
+    assert [item.name for item in session.get_inputs()] == ["label_maps"]
+    ran = torch.from_numpy(session.run(None, {"label_maps": inputs.numpy()})[0])
     assert summary.difference is not None and torch.allclose(ran, model.translate(inputs), atol=1e-4)
 
 
