@@ -199,3 +199,18 @@ def test_a_pool_size_is_warned_of_as_cut_keeps_no_pool(tmp_path):
     with pytest.warns(GantkWarning, match="--pool-size 10 has no effect here"):
         run = Trainer(config, progress=False).fit()
     assert TrainedModel.load(run, device="cpu").config["pool_size"] == 10  # as given; the recipe's is 0
+
+
+def test_a_and_b_go_through_g_in_one_batch_as_cuts_do(tmp_path):
+    data = write_unaligned(tmp_path / "data", 2, 2)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 1, "checkpoint_every": 1})
+    system = TrainedModel.load(Trainer(config, progress=False).fit(), device="cpu").system.train()
+    nets, batch = dict(system.networks), {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    seen = []
+    hook = nets["G"].register_forward_hook(lambda module, args, output: seen.append(args[0]))
+    outputs = system(batch, nets)
+    hook.remove()
+    assert len(seen) == 1 and torch.equal(seen[0], torch.cat([batch["A"], batch["B"]]))
+    with torch.no_grad():  # instance norm: each image's output is its own
+        assert torch.allclose(outputs["fake_B"], nets["G"](batch["A"]), atol=1e-5)
+        assert torch.allclose(outputs["idt_B"], nets["G"](batch["B"]), atol=1e-5)

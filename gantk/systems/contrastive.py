@@ -112,10 +112,11 @@ class ContrastiveSystem(System):
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         channels, gen = self.config["channels"], self.config["gen"]
         flipped = self.nce["flip_equivariance"] and self.training and bool(torch.rand(()) < 0.5)  # torch's saved stream
-        inputs = {side: batch[side].flip(3) if flipped else batch[side] for side in "AB"}
-        outputs = {"fake_B": checked_output(nets["G"](inputs["A"]), inputs["A"], channels["B"], gen)}
-        if self.nce["nce_identity"]:
-            outputs["idt_B"] = checked_output(nets["G"](inputs["B"]), inputs["B"], channels["B"], gen)
+        sides = "AB" if self.nce["nce_identity"] else "A"  # through G in one batch, as CUT's
+        inputs = torch.cat([batch[side] for side in sides])
+        inputs = inputs.flip(3) if flipped else inputs
+        generated = checked_output(nets["G"](inputs), inputs, channels["B"], gen).split([len(batch[side]) for side in sides])
+        outputs = dict(zip(("fake_B", "idt_B"), generated))
         if self.nce["flip_equivariance"]:
             outputs["flipped"] = torch.tensor(flipped)
         return outputs
