@@ -502,6 +502,16 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
             f"({held}); evaluate on data with "
             f"the classes the model was trained on{relabelled}{older}."
         )
+    if ignore_label is not None and config.get("num_classes") and not fixed and (label == 0) != (trained == 0):
+        def reading(value: int | None) -> str:
+            return "0 ignored, mask value k + 1 is class k" if value == 0 else "mask value k is class k"
+
+        raise OptionError(
+            f"ignore_label (--ignore-label) {ignore_label} reads the masks of {data} with {reading(label)}, and the "
+            f"checkpoint's model was trained {'without an ignore label' if trained is None else f'with the ignore label {trained}'}, "
+            f"so with {reading(trained)}: each of its classes would be scored against the pixels of another. Drop it to "
+            "read the masks as the model was trained to."
+        )
     options = {"direction": config.get("direction", "AtoB"), **(
         {"num_classes": classes, "ignore_label": label} if wanted_kind == "masks" else {})}
     sizes = {"load_size": None if own_size else config.get("load_size"), "crop_size": None if own_size else config.get("crop_size"),

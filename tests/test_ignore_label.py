@@ -375,3 +375,20 @@ def test_a_study_trains_and_scores_its_cells_with_the_ignore_label(tmp_path):
     for cell in ("lovasz", "hinge+lovasz"):
         assert load_checkpoint(tmp_path / "study" / cell)["system"]["ignore_label"] == 255
     assert "images, pixels of mask value 255 ignored);" in (tmp_path / "study" / "results.md").read_text()
+
+
+def test_eval_refuses_an_ignore_label_that_shifts_the_classes_from_the_models(tmp_path):
+    from gantk.evaluate import evaluate
+
+    from torchvision.io import read_image
+
+    root = write_void_bordered(tmp_path / "voc")
+    run = Trainer(TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / "run"), ignore_label=255, **TINY), progress=False).fit()
+    zeroed = write_void_bordered(tmp_path / "zeroed")  # the same masks with their void 255 set to 0
+    for path in zeroed.glob("*/masks/*.png"):
+        write_png(read_image(str(path)).masked_fill(read_image(str(path)) == 255, 0), str(path))
+    with pytest.raises(OptionError, match=r"--ignore-label\) 0 reads the masks of .* with 0 ignored, mask value k \+ 1 is class k, "
+                                          r"and the checkpoint's model was trained with the ignore label 255, so with mask value k "
+                                          "is class k: each of its classes would be scored against the pixels of another"):
+        evaluate(run, zeroed, ignore_label=0, progress=False)
+    assert evaluate(run, root, ignore_label=255, progress=False)["ignore_label"] == 255  # the model's own, given
