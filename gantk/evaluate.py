@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.datasets import MixedSizes, SingleDataset, collate_same_size
+from .data.datasets import MixedSizes, SegmentationDataset, SingleDataset, collate_same_size
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.layout import ROOT_SPLIT, check_command
 from .data.sampler import in_order
@@ -517,6 +517,8 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     sizes = {"load_size": None if own_size else config.get("load_size"), "crop_size": None if own_size else config.get("crop_size"),
              "resize": config.get("resize", "square")}
     dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
+    if isinstance(dataset, SegmentationDataset):
+        dataset.classes_of = "the model"
     if not unpaired:
         return dataset
     files = getattr(dataset, "files", None)

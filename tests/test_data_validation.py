@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -370,6 +371,29 @@ def test_a_stray_class_id_in_a_binary_mask_set_is_named(tmp_path):
     write_png(torch.tensor([0, 255], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / "a.png")
     write_png(torch.tensor([0, 1, 255, 0], dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / "b.png")
     assert "masks/b.png: values 1 in a binary mask set" in problems(tmp_path)
+
+
+def test_a_stray_value_in_a_set_of_mostly_binary_masks_is_to_be_thresholded(tmp_path):
+    for name in ("a", "b", "c"):
+        png(tmp_path / "images" / f"{name}.png")
+        write_png(torch.tensor([0, 255], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / f"{name}.png")
+    write_png(torch.tensor([0, 128, 255, 0], dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / "c.png")
+    message = problems(tmp_path)
+    assert ("masks/c.png: values 128 in a set of binary masks (0 background, 255 object, as most of its masks hold): the mask "
+            "was edited or saved with antialiasing; threshold it") in message and "--ignore-label" not in message
+
+
+def test_a_class_count_mostly_of_ids_no_mask_holds_is_warned_of(tmp_path):
+    from gantk.data.layout import mask_classes
+
+    with pytest.warns(GantkWarning, match=r"b.png: holds class id 128, but the masks use only 2 distinct ids, so the model would "
+                                          r"have 129 output channels, most for ids no mask holds"):
+        assert mask_classes({tmp_path / "a.png": {0}, tmp_path / "b.png": {0, 128}}, tmp_path) == (129, [])
+    with pytest.warns(GantkWarning, match=r"b.png: holds value 40, but the masks use only 2 distinct values besides 0"):
+        assert mask_classes({tmp_path / "a.png": {0, 1}, tmp_path / "b.png": {0, 40}}, tmp_path, ignore_label=0) == (40, [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mask_classes({tmp_path / "a.png": {0, 1, 2}, tmp_path / "b.png": {0, 5}}, tmp_path) == (6, [])
 
 
 def test_problem_lists_stop_after_twenty_and_count_the_rest():

@@ -18,7 +18,7 @@ from gantk.objectives import lovasz_loss, pixel_loss
 from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
-from helpers import TINY_FLAGS, smooth_image, write_paired
+from helpers import TINY_FLAGS, smooth_image, write_paired, write_segmentation
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
 
@@ -392,3 +392,13 @@ def test_eval_refuses_an_ignore_label_that_shifts_the_classes_from_the_models(tm
                                           "is class k: each of its classes would be scored against the pixels of another"):
         evaluate(run, zeroed, ignore_label=0, progress=False)
     assert evaluate(run, root, ignore_label=255, progress=False)["ignore_label"] == 255  # the model's own, given
+
+
+def test_mask_values_outside_a_scored_models_classes_are_said_to_be_outside_the_models(tmp_path):
+    from gantk.evaluate import evaluate
+
+    run = Trainer(TrainConfig(recipe="seg", data=str(write_void_bordered(tmp_path / "voc")), out=str(tmp_path / "run"),
+                              ignore_label=255, **TINY), progress=False).fit()
+    binary = write_segmentation(tmp_path / "binary", count=2)  # 0/255 masks
+    with pytest.raises(DataError, match="holds value 255, outside the class ids 0..2 of the model; "):
+        evaluate(run, binary, ignore_label="none", progress=False)

@@ -115,6 +115,7 @@ class SegmentationDataset(GanDataset):
     """
 
     format = "segmentation"
+    classes_of = "this dataset"  # whose classes the mask values are read as, in errors ("the model" when scoring one)
 
     def __init__(self, pairs: list[tuple[Path, Path]], channels: int, num_classes: int, transform: PairedTransform,
                  ignore_label: int | None = None, labels_in: bool = False):
@@ -129,7 +130,7 @@ class SegmentationDataset(GanDataset):
         image = to_channels(read_image(image_path), self.channels[self.image_side])
         mask = read_mask(mask_path)
         _same_size(image, mask, image_path, mask_path)
-        ids = checked_ids(mask, mask_path, self.channels[self.mask_side], self.ignore_label)
+        ids = checked_ids(mask, mask_path, self.channels[self.mask_side], self.ignore_label, self.classes_of)
         out = self.transform({self.image_side: tv_tensors.Image(image), self.mask_side: tv_tensors.Mask(ids[None])}, generator)
         return {**out, f"{self.image_side}_path": str(image_path), f"{self.mask_side}_path": str(mask_path)}
 

@@ -357,8 +357,8 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     8-bit masks using 255 are binary (0 background, 255 object: 2 classes) and may hold only 0
     and 255; otherwise values are class ids and the classes are ``0 .. max`` (a set with 16-bit
     label masks may use 255 as an id). When more masks hold ids without 255 than hold 255, the set
-    is one of class ids and the masks holding 255 are the odd ones. Ids above ``SPARSE_IDS`` that
-    leave three quarters of ``0 .. max`` unused are refused: each class is an output channel of the model.
+    is one of class ids and the masks holding 255 are the odd ones. Ids that leave three quarters of
+    ``0 .. max`` unused are warned of, refused above ``SPARSE_IDS``: each class is an output channel of the model.
     ``ignore_label`` is no class: the value is left out before any of this, and must lie outside the
     class ids and leave a class besides 0. The ignore label 0 shifts the classes instead: values
     ``1..K`` are the classes ``0..K-1`` (ADE20K's 0 "other" below its classes 1..150).
@@ -410,6 +410,13 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                 f"{relative(path, root)}: {len(extra)} values between 0 and 255 in a binary mask set: the mask was saved with "
                 "compression (JPEG) or antialiasing; threshold it (object where the value is above 127) and save it as PNG."
             )
+        elif binary and extra and 2 * sum(seen <= {0, 255} for seen in values.values()) > len(values):
+            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            problems.append(
+                f"{relative(path, root)}: values {shown} in a set of binary masks (0 background, 255 object, as most of its "
+                "masks hold): the mask was edited or saved with antialiasing; threshold it (object where the value is above "
+                "127) and save it as PNG."
+            )
         elif binary and extra:
             shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
             problems.append(
@@ -424,13 +431,15 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                 f"{relative(ids_only[0], root)}); if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass "
                 "--ignore-label 255; if the mask is a binary one (255 = object), save the object as its class id."
             )
-    if not binary and num_classes - 1 > SPARSE_IDS and 4 * len(found) < num_classes:
+    if values and not binary and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path] & found, default=0))
-        problems.append(
-            f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct ids, "
-            f"so the model would have {num_classes} output channels, most for ids no mask holds: if it marks pixels to "
-            f"ignore, pass --ignore-label {num_classes - 1}; else map the ids to 0..K-1 and save the masks again."
-        )
+        sparse = (f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct "
+                  f"ids, so the model would have {num_classes} output channels, most for ids no mask holds: if it marks pixels "
+                  f"to ignore, pass --ignore-label {num_classes - 1}; else map the ids to 0..K-1 and save the masks again")
+        if num_classes - 1 > SPARSE_IDS:
+            problems.append(f"{sparse}.")
+        else:  # a subset of a larger label set may use few of its ids
+            warnings.warn(f"{sparse} (a subset of a larger label set keeps its ids rightly).", GantkWarning, stacklevel=2)
     return num_classes, problems
 
 
@@ -452,13 +461,15 @@ def zero_ignored_classes(values: dict[Path, set[int]], root: Path) -> tuple[int,
             "pixels to ignore as well, set them to 0 and save the mask again."
             for path in with_255
         ]
-    if num_classes > SPARSE_IDS and 4 * len(found) < num_classes:
+    if values and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path], default=0))
-        problems.append(
-            f"{relative(highest, root)}: holds value {num_classes}, but the masks use only {len(found)} distinct values "
-            f"besides 0, so the model would have {num_classes} output channels, most for values no mask holds: map the "
-            "values to 1..K and save the masks again."
-        )
+        sparse = (f"{relative(highest, root)}: holds value {num_classes}, but the masks use only {len(found)} distinct values "
+                  f"besides 0, so the model would have {num_classes} output channels, most for values no mask holds: map the "
+                  "values to 1..K and save the masks again")
+        if num_classes > SPARSE_IDS:
+            problems.append(f"{sparse}.")
+        else:
+            warnings.warn(f"{sparse} (a subset of a larger label set keeps its values rightly).", GantkWarning, stacklevel=2)
     return num_classes, problems
 
 
