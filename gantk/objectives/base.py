@@ -94,6 +94,8 @@ class LossContext:
             ignored; ``None`` (the default) where every pixel is.
         discriminator: the discriminator of domain B, or ``None`` when training without one.
         conditional: the discriminator sees ``cat(input, image)`` rather than the image alone.
+        augment: transforms everything the discriminator is shown (``--disc-augment``, see
+            :mod:`gantk.nn.diff_augment`), one draw per image for the whole context; ``None``: nothing.
         reconstruct: computes ``G_BA(fake)`` (cycle consistency), called at most once.
         identity: computes ``G_AB(real)`` (identity mapping), called at most once.
         progress: the share of training done before this step, a 0-d float tensor in [0, 1) on the device (a
@@ -118,6 +120,7 @@ class LossContext:
         kept: Tensor | None = None,
         discriminator: nn.Module | Callable[[Tensor], Logits] | None = None,
         conditional: bool = True,
+        augment: Callable[[Tensor], Tensor] | None = None,
         reconstruct: Callable[[], Tensor] | None = None,
         identity: Callable[[], Tensor] | None = None,
         progress: Tensor | None = None,
@@ -130,13 +133,18 @@ class LossContext:
         self.kept = kept
         self.discriminator = discriminator
         self.conditional = conditional
+        self.augment = augment
         self._reconstruct = reconstruct
         self._identity = identity
         self.progress = progress
 
     def discriminator_input(self, image: Tensor) -> Tensor:
-        """What the discriminator is shown for ``image``: with the condition when conditional."""
-        return torch.cat([self.input, image], dim=1) if self.conditional else image
+        """What the discriminator is shown for ``image``: with the condition when conditional, augmented."""
+        return self.augmented(torch.cat([self.input, image], dim=1) if self.conditional else image)
+
+    def augmented(self, shown: Tensor) -> Tensor:
+        """``shown`` (a discriminator input) as the context's augmentation transforms it."""
+        return shown if self.augment is None else self.augment(shown)
 
     def discriminate(self, image: Tensor) -> Logits:
         if self.discriminator is None:

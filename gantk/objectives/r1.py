@@ -6,7 +6,8 @@ term is the ``1/2 · E ||∇_x D(x)||²`` part; its weight is γ (10 by default,
 patch discriminator has one logit per patch, each a discriminator of its own: the term is R1 of each
 logit, averaged over the map (and over scales, for a multi-scale discriminator), so γ means the same
 at every crop size and patch size. The gradient is taken with respect to the image only, not the
-condition a conditional discriminator also sees.
+condition a conditional discriminator also sees; with ``--disc-augment`` the discriminator sees the real
+images augmented, as in its other passes, and the gradient is at the images before augmentation.
 
 The per-logit average is estimated with one backward pass: for random signs v (±1 per logit),
 ``E_v ||∇ Σ_p v_p D_p||² = Σ_p ||∇ D_p||²`` (Hutchinson's trick), so the term is exact for a
@@ -95,4 +96,4 @@ class R1Penalty(Objective):
             warnings.warn("r1 with batch norm in the discriminator and batches of 2 or more: batch norm couples the images "
                           "whose gradients are penalised. Use --disc-opt norm=instance (or none), or --batch-size 1.",
                           GantkWarning, stacklevel=2)
-        return r1_penalty(discriminator, ctx.real, ctx.input if ctx.conditional else None)
+        return r1_penalty(lambda shown: discriminator(ctx.augmented(shown)), ctx.real, ctx.input if ctx.conditional else None)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
+from ..nn.diff_augment import DiffAugment, parse_policy
 from . import targets
 
 if TYPE_CHECKING:
@@ -131,6 +132,22 @@ def critic_steps(config: dict[str, Any]) -> int:
     return n_critic
 
 
+def disc_augmentation(config: dict[str, Any]) -> DiffAugment | None:
+    """The augmentation ``--disc-augment`` names in ``config`` (``None``: none); it needs a discriminator, and
+    ``color`` one that judges images."""
+    text = config.get("disc_augment")
+    if not text:
+        return None
+    policy = parse_policy(text)
+    if not config.get("disc"):
+        raise OptionError(f"--disc-augment {text} augments what the discriminator sees, and there is no discriminator: "
+                          "choose one with --disc, or drop --disc-augment.")
+    if "color" in policy and config.get("num_classes") is not None:
+        raise OptionError(f"--disc-augment {text}: color changes the colours of the images the discriminator judges, and "
+                          "this model's judges masks (class probabilities): use translation,cutout.")
+    return DiffAugment(policy)
+
+
 class System(nn.Module, metaclass=abc.ABCMeta):
     """Base of the compositions the trainer runs (paired translation, cycle translation, ...).
 
@@ -142,6 +159,7 @@ class System(nn.Module, metaclass=abc.ABCMeta):
 
     phases: tuple[Phase, ...] = ()
     input_classes: int | None = None  # where the inputs are label maps: their class count (see encoded_inputs)
+    disc_augment: DiffAugment | None = None  # --disc-augment, in the systems that take it (disc_augmentation)
 
     def __init__(self, config: dict[str, Any]):
         super().__init__()
@@ -151,6 +169,14 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         # The share of training done before the current step (LossContext.progress): a tensor the trainer sets in
         # place, so that a recorded CUDA graph reads each step's value; 0 outside training. Not in checkpoints.
         self.register_buffer("training_progress", torch.zeros(()), persistent=False)
+
+    def discriminator_augment(self, judged: Tensor) -> Callable[[Tensor], Tensor] | None:
+        """One draw of :attr:`disc_augment` for a batch like ``judged`` (what the discriminator judges), for a
+        :class:`~gantk.objectives.LossContext`; ``None`` without one."""
+        if self.disc_augment is None:
+            return None
+        images, channels, height, width = judged.shape
+        return self.disc_augment.drawn(images, height, width, channels, judged.device)
 
     def add_network(self, name: str, components: Components, kind: str, component: str, **options: Any) -> nn.Module:
         """Build the registered ``kind`` ``component`` with ``options`` as the network ``name``."""

@@ -17,7 +17,7 @@ from ..objectives.base import LossContext
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, checked_output,
-                   critic_steps)
+                   critic_steps, disc_augmentation)
 
 PROJECTION_WIDTH = 256  # CUT's netF_nc
 NEGATIVE_SELF = -10.0  # the logit a patch gets against itself among the negatives, as CUT masks it
@@ -95,6 +95,7 @@ class ContrastiveSystem(System):
                               "reference's --lambda_GAN 0, is not built): choose one with --disc (the recipe's: patch70).")
         check_discriminator_matches_objective(disc, self.objective)
         n_critic = critic_steps(config)
+        self.disc_augment = disc_augmentation(config)
         generator = self.add_network("G", components, "generator", config["gen"], in_channels=channels["A"],
                                      out_channels=channels["B"], **(config.get("gen_opt") or {}))
         nce_channels = tuple(getattr(generator, "nce_channels", ()))
@@ -123,7 +124,7 @@ class ContrastiveSystem(System):
 
     def _context(self, batch: Mapping[str, Tensor], fake: Tensor, nets: Nets) -> LossContext:
         return LossContext(input=batch["A"], fake=fake, real=batch["B"], discriminator=nets.get("D"), conditional=False,
-                           progress=self.training_progress)
+                           augment=self.discriminator_augment(fake), progress=self.training_progress)
 
     def nce_loss(self, source: Tensor, output: Tensor, nets: Nets, flipped: bool = False) -> Tensor:
         """PatchNCE between ``source`` images and G's ``output`` for them (for them ``flipped`` horizontally), averaged

@@ -15,7 +15,7 @@ from ..objectives.cycle import IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, checked_output,
-                   critic_steps)
+                   critic_steps, disc_augmentation)
 from .image_pool import ImagePool
 
 # direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
@@ -69,6 +69,7 @@ class CycleSystem(System):
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)
         n_critic = critic_steps(config)
+        self.disc_augment = disc_augmentation(config)
         gen_opt = config.get("gen_opt") or {}
         self.add_network("G_AB", components, "generator", config["gen"], in_channels=channels["A"], out_channels=channels["B"], **gen_opt)
         self.add_network("G_BA", components, "generator", config["gen"], in_channels=channels["B"], out_channels=channels["A"], **gen_opt)
@@ -103,6 +104,7 @@ class CycleSystem(System):
             real=batch[target],
             discriminator=nets.get(disc),
             conditional=False,
+            augment=self.discriminator_augment(fake),
             reconstruct=lambda: nets[reverse](fake),
             identity=lambda: nets[gen](batch[target]),
             progress=self.training_progress,

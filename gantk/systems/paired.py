@@ -11,7 +11,7 @@ from ..objectives.base import LossContext
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
-from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps
+from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps, disc_augmentation
 
 
 class PairedSystem(System):
@@ -85,6 +85,7 @@ class PairedSystem(System):
         disc = config.get("disc")
         check_discriminator_matches_objective(disc, self.objective)
         n_critic = critic_steps(config)
+        self.disc_augment = disc_augmentation(config)
         if disc:
             d_in = out_channels + (channels["A"] if self.conditional else 0)
             self.add_network("D", components, "discriminator", disc, in_channels=d_in, **(config.get("disc_opt") or {}))
@@ -108,15 +109,17 @@ class PairedSystem(System):
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         kept = targets.kept_pixels(batch["B"]) if self.ignores else None
+        real = self._real(batch["B"])
         ctx = LossContext(
             input=self.encoded_inputs(batch["A"]),
             fake=outputs["fake"] if kept is None else outputs["fake"] * kept,
-            real=self._real(batch["B"]),
+            real=real,
             fake_logits=outputs["fake_logits"],
             target=batch["B"],
             kept=kept,
             discriminator=nets.get("D"),
             conditional=self.conditional,
+            augment=self.discriminator_augment(real),
             progress=self.training_progress,
         )
         if phase.name == "D":

@@ -37,7 +37,7 @@ PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer 
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": []}
 LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None,
                      "recipe_opt": {}, "loss_opt": {}, "ignore_label": None, "loss_weights": None, "loss_defaults": None,
-                     "ema_decay": None}
+                     "ema_decay": None, "disc_augment": None}
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -355,7 +355,7 @@ def system_config(config: TrainConfig, dataset: Any, components: Components) -> 
         "gen": config.gen, "gen_opt": dict(config.gen_opt),
         "disc": None if config.disc == "none" else config.disc, "disc_opt": dict(config.disc_opt),
         "conditional": config.conditional, "loss": config.loss, "loss_opt": dict(config.loss_opt),
-        "pool_size": config.pool_size, "n_critic": config.n_critic,
+        "pool_size": config.pool_size, "n_critic": config.n_critic, "disc_augment": config.disc_augment,
         "channels": dict(dataset.channels), "num_classes": dataset.num_classes,
         "input_classes": getattr(dataset, "input_classes", None),
         "ignore_label": getattr(dataset, "ignore_label", None),

@@ -143,6 +143,7 @@ class TrainConfig:
     ema_decay: float | None = None  # an average of the generators' weights, which translation runs; None: none kept
     pool_size: int | None = None
     n_critic: int | None = None  # discriminator steps per generator step
+    disc_augment: str | None = None  # DiffAugment policies of what the discriminator sees ("translation,cutout", ...)
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
@@ -229,6 +230,10 @@ class TrainConfig:
             if value is not None and not 0 <= value < 1:
                 raise OptionError(f"{flag(key)} is an Adam decay rate in [0, 1), got {value}.")
         check_seed(self.seed)
+        if self.disc_augment is not None:
+            from ..nn.diff_augment import parse_policy  # here: reading a config needs no torch
+
+            self.disc_augment = None if self.disc_augment.lower() == "none" else ",".join(parse_policy(self.disc_augment))
         if self.keep_best is not None and self.keep_best.lower() == "none":  # turned off (on resuming, say)
             self.keep_best = None
         if self.keep_best is not None:

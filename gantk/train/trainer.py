@@ -441,6 +441,10 @@ class Trainer:
                 ckpt.check_weights_fit(sys_config, self.components, self.resume_from["system_state"], self.resume_from["path"])
             system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
         check_phases(system, self.config.recipe)
+        if self.config.disc_augment and system.disc_augment is None:
+            raise OptionError(f"--disc-augment {self.config.disc_augment}: the system of recipe '{self.config.recipe}' "
+                              f"({type(system).__name__}) does not augment what its discriminators see (it sets no "
+                              "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
         self._warn_if_no_pool(system)
         for objective in (module for module in system.modules() if isinstance(module, Objective)):
             try:
