@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -215,6 +216,35 @@ def test_an_interrupted_cell_is_not_continued_with_other_settings(study):
     loaded, pairs, out, common = interrupt_the_first_cell(study)
     with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(--lr 0.0002 then, --lr 0.001 now\); run the study with its "):
         run_ablation(loaded, pairs, out, common={**common, "lr": 1e-3}, progress=False)
+
+
+def test_a_cell_finished_by_gantk_train_resume_is_evaluated_as_trained_by_the_study(study):
+    loaded, pairs, out, common = interrupt_the_first_cell(study)
+    Trainer.resume(out / "l1", progress=False).fit()  # records the data format it detected
+    assert load_checkpoint(out / "l1")["train_config"]["data_format"] == "paired"
+    lines = []
+    run_ablation(loaded, pairs, out, common=common, progress=False, log=lines.append)
+    assert lines[0] == "[1/2] L1: trained earlier (step 2), not evaluated yet"
+
+
+def test_a_later_cell_trained_with_other_settings_stops_the_study_before_any_cell_trains(study):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    shutil.rmtree(out / "l1")
+    (out / "l1").mkdir()
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS[:-1], "--lr", "0.001", "--no-progress")
+    assert result.exit_code == 1 and "cell 'L1+cGAN'" in result.output and "(--lr 0.0002 then, --lr 0.001 now)" in result.output
+    assert "training into" not in result.output and not any((out / "l1").iterdir())
+
+
+def test_a_cell_whose_run_went_on_without_the_checkpoint_it_was_scored_at_is_refused(study):
+    grid, pairs, out = study
+    assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
+    Trainer.resume(out / "l1", {"max_steps": 4, "checkpoint_every": 1, "keep_checkpoints": 1}, progress=False).fit()
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 1, result.output
+    assert ("cell 'L1' in " in result.output and "was scored at step 2, and its run went on since (gantk train --resume, to "
+            "step 4) without keeping the checkpoint of step 2" in result.output)
 
 
 def test_an_interrupted_cell_with_a_damaged_checkpoint_is_refused_as_gantk_train_resume_refuses_it(study):

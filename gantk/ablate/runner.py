@@ -107,6 +107,15 @@ def run_ablation(
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
     if sha256 := _lpips_weights_checked(eval_options.get("lpips_weights"), trainers, components):
         evaluation["lpips_sha256"] = sha256  # recorded where scored, as later settings: cells scored without it are scored again
+    for cell, trainer in zip(grid.cells, trainers, strict=True):  # a cell trained with other settings stops the study now
+        settings = comparable(trainer.config.to_dict())
+        try:
+            if _saved_result(trainer.run_dir, settings, cell) is None:
+                _checkpoint_checked(trainer.run_dir, settings, cell)
+        except AblationError:
+            raise
+        except GantkError as error:
+            raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers, strict=True), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
@@ -120,10 +129,7 @@ def run_ablation(
                 log(f"{label}: trained earlier (step {saved['step']}), scored with other evaluation settings or weights "
                     "(or by an earlier gantk): evaluating again")
             else:
-                if ckpt.list_checkpoints(run_dir):
-                    payload = ckpt.load_checkpoint(run_dir)
-                    ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
-                    _check_same(comparable(payload["train_config"]), settings, run_dir, cell)
+                if (payload := _checkpoint_checked(run_dir, settings, cell)) is not None:
                     done = payload["step"] >= trainer.total_steps  # stopped between its last step and its evaluation
                     log(f"{label}: " + (f"trained earlier (step {payload['step']}), not evaluated yet" if done else
                                         f"continuing {run_dir} from its checkpoint at step {payload['step']}"))
@@ -252,9 +258,31 @@ def _saved_result(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[s
         return None
     checkpoint = ckpt.checkpoint_path(run_dir, step)
     if not checkpoint.is_file():
+        newest = [int(path.stem.split("-")[1]) for path in ckpt.list_checkpoints(run_dir)][-1:]  # oldest first
+        if newest and newest[0] > step:
+            raise AblationError(
+                f"cell '{cell.name}' in {run_dir} was scored at step {step}, and its run went on since (gantk train --resume, to "
+                f"step {newest[0]}) without keeping the checkpoint of step {step}: the study can neither "
+                "score it again nor show its outputs. Choose a new --out, or delete that cell's folder to train it again."
+            )
         return None
     _check_same(result["cell"]["train_config"], settings, run_dir, cell)
     return {**result, "checkpoint": str(checkpoint)}  # where the study's folder is now (it may have moved)
+
+
+def _checkpoint_checked(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[str, Any] | None:
+    """The newest checkpoint of the cell's unfinished run, once its settings are found to be ``settings``; ``None``
+    where it has none."""
+    if not ckpt.list_checkpoints(run_dir):
+        return None
+    payload = ckpt.load_checkpoint(run_dir)
+    ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
+    saved = comparable(payload["train_config"])
+    for key in ("data_format", "ignore_label"):  # a run resumed by hand records the format's, as detected then
+        if settings.get(key) is None and saved.get(key) == payload["system"].get(key):
+            saved[key] = None
+    _check_same(saved, settings, run_dir, cell)
+    return payload
 
 
 def _check_same(saved: dict[str, Any], wanted: dict[str, Any], run_dir: Path, cell: Cell) -> None:
