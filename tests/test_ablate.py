@@ -591,6 +591,35 @@ def test_the_table_bolds_the_highest_of_a_score_and_the_lowest_of_an_error():
     assert "| a | unet | none | `l1` | 0.4 | 0.5 |" in masks and "| b | unet | none | `l1` | **0.7** | **0.3** |" in masks
 
 
+def test_cells_that_differ_in_settings_the_columns_do_not_show_list_them():
+    from gantk.ablate import markdown_table
+
+    def cell(name, settings, group=None):
+        return {"cell": {"name": name, "group": group or name, "settings": {"loss": "lsgan", **settings}}, "task": "image",
+                "model": {"gen": "resnet9", "disc": "patch70", "conditional": False, "loss": "lsgan"}, "metrics": {"l1": 0.1}}
+
+    table = markdown_table([cell("CUT", {}), cell("FastCUT", {"recipe_opt": {"nce_weight": 10.0, "flip_equivariance": True}})])
+    assert table.splitlines()[0] == "| cell | generator | discriminator | objective | other settings | l1 ↓ |"
+    assert "| CUT | resnet9 | patch70 (unconditional) | `lsgan` | - | 0.1 |" in table
+    assert "| FastCUT | resnet9 | patch70 (unconditional) | `lsgan` | recipe_opt={nce_weight=10.0, flip_equivariance=True} |" in table
+    seeded = markdown_table([cell("L1 seed=0", {"seed": 0}, "L1"), cell("L1 seed=1", {"seed": 1}, "L1")])
+    assert "other settings" not in seeded  # the seeds --seeds gives are the spread, not a setting
+
+
+def test_the_header_says_how_cells_were_scored_and_which_cells_objective_options_reach(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+    grid = load_grid_text(tmp_path, GRID)
+    common = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "loss_opt": {"bce": {"real_label": 0.9}}}
+    run_ablation(grid, write_paired(tmp_path / "pairs", count=4, size=40), tmp_path / "study", common=common, progress=False,
+                 eval_options={"batch_size": 2, "seed": 3}, log=lambda line: None)
+    table = (tmp_path / "study" / "results.md").read_text()
+    assert ", in batches of 2, evaluation seed 3." in table
+    assert "Objective options, for the cells whose objective has the term: bce={real_label=0.9}." in table
+    assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=1, " \
+           "workers=0." in table
+
+
 def test_a_cell_name_stays_in_its_table_cell():
     from gantk.ablate import markdown_table
 

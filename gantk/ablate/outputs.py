@@ -24,6 +24,7 @@ IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "lpips", "fid", "kid", "precision
 MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
 STUDY_FILES = frozenset({"results.md", "results.json", "metrics.png", "samples.png"})  # what write_outputs writes
 SAMPLE_ROWS = 3  # test images samples.png shows
+TABLE_COLUMNS = frozenset({"gen", "disc", "conditional", "loss"})  # settings the table shows in columns of their own
 
 
 def metric_columns(results: list[dict[str, Any]]) -> list[str]:
@@ -91,11 +92,13 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
         if means:
             best[name] = max(means) if name in HIGHER_IS_BETTER else min(means)
     contested = {name for name in best if len({found[name]["mean"] for found in spreads if found[name] is not None}) > 1}
+    others = [settings_text(own_settings(runs[0])) for runs in groups]  # what the table's other columns do not show
+    shown = any(others)
     lines = [
-        "| cell | generator | discriminator | objective | " + " | ".join(map(heading, names)) + " |",
-        "|---|---|---|---|" + "---:|" * len(names),
+        "| cell | generator | discriminator | objective | " + "other settings | " * shown + " | ".join(map(heading, names)) + " |",
+        "|---|---|---|---|" + "---|" * shown + "---:|" * len(names),
     ]
-    for runs, found in zip(groups, spreads):
+    for runs, found, other in zip(groups, spreads, others):
         first, model = runs[0], runs[0]["model"]
         disc = "none" if not model["disc"] else f"{model['disc']} ({'conditional' if model['conditional'] else 'unconditional'})"
         cells = []
@@ -107,8 +110,18 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
                     f" ({value['n']} of {len(runs)})" if value["n"] < len(runs) else "")
             bold = value is not None and value["mean"] == best.get(name) and name in contested
             cells.append(f"**{text}**" if bold else text)
-        lines.append(f"| {table_text(grid_cell(first))} | {model['gen']} | {disc} | `{model['loss']}` | " + " | ".join(cells) + " |")
+        setting = f"{table_text(other) or '-'} | " if shown else ""
+        lines.append(f"| {table_text(grid_cell(first))} | {model['gen']} | {disc} | `{model['loss']}` | {setting}" + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def own_settings(result: dict[str, Any]) -> dict[str, Any]:
+    """The settings a cell of the grid sets itself, but those the table shows in columns of their own (and the
+    seed --seeds gives each run of a cell)."""
+    cell = result["cell"]
+    seeded = cell.get("group", cell["name"]) != cell["name"]
+    return {key: value for key, value in cell.get("settings", {}).items()
+            if key not in TABLE_COLUMNS and not (seeded and key == "seed")}
 
 
 def seeds_text(results: list[dict[str, Any]]) -> str:
@@ -141,7 +154,9 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
     first = results[0]
     shared = {**grid.common, **(common or {})}
     own = {key: [cell.name for cell in grid.cells if key in cell.settings] for key in shared}  # cells with a setting of their own
-    every, partly = ({key: value for key, value in shared.items() if bool(own[key]) == some} for some in (False, True))
+    every, partly = ({key: value for key, value in shared.items() if bool(own[key]) == some and key != "loss_opt"}
+                     for some in (False, True))
+    objective_options = shared.get("loss_opt") or {}  # each term's reaches the cells whose objective has the term
     header = [
         f"# Ablation: {grid.name}",
         "",
@@ -150,11 +165,15 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         + (f", pixels of mask value {first['ignore_label']} ignored" if first.get("ignore_label") is not None else "")
         + f"); {steps_text(results)}; evaluation mode: {first['mode']}"
         + (f", scored at size {first['size']}" if first.get("size", "crop") != "crop" else "")
+        + (f", in batches of {first['batch_size']}" if first.get("batch_size", 1) != 1 else "")
+        + (f", evaluation seed {first['seed']}" if first.get("seed", 0) != 0 else "")
         + (f"; {seeds}." if (seeds := seeds_text(results)) else "."),
         "",
         *([f"Settings of every cell: {table_text(settings_text(every))}.", ""] if every else []),
         *([f"Settings of the cells without one of their own: {table_text(settings_text(partly))} (set otherwise by "
            + table_text("; ".join(f"{key}: {', '.join(own[key])}" for key in sorted(partly))) + ").", ""] if partly else []),
+        *([f"Objective options, for the cells whose objective has the term: {table_text(settings_text(objective_options))}.", ""]
+          if objective_options else []),
     ]
     unscored: dict[tuple[str, str], list[str]] = {}  # metric and reason -> the runs it holds for
     for r in results:
