@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .cli_options import (
-    CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, size_option, train_flags,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, size_option, train_flags,
 )
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
@@ -169,7 +169,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 @CHECKPOINT
 @click.argument("input_path", type=click.Path(exists=True))
 @click.argument("output_dir", type=click.Path(file_okay=False))
-@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
+@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True, help=DIRECTION_HELP)
 @EVAL_MODE
 @LAST_WEIGHTS
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
@@ -194,7 +194,7 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
 @cli.command("export")
 @CHECKPOINT
 @click.argument("out", type=click.Path())
-@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True)
+@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True, help=DIRECTION_HELP)
 @EVAL_MODE
 @LAST_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")

@@ -96,6 +96,8 @@ class Seed(click.ParamType):
 SEED = Seed()
 # Options of the commands that run a trained model.
 CHECKPOINT = click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+DIRECTION_HELP = ("AtoB: the model's own mapping, from the side it trained on as input (the data's A, or its B for a model "
+                  "trained with --direction BtoA); BtoA: a two-way model's (cyclegan) reverse mapping.")
 LAST_WEIGHTS = click.option("--last-weights", "average", is_flag=True, flag_value=False, default=True,
                             help="Run the generators' last weights where the run also kept an average of them (--ema-decay).")
 EVAL_MODE = click.option("--eval-mode", is_flag=True,

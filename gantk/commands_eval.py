@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .cli_options import (
-    CHECKPOINT, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
     size_option, train_flags, with_options,
 )
 from .train.config import CHOICES
@@ -39,8 +39,7 @@ eval_options = with_options(EVAL_OPTIONS)
 @click.option("--ignore-label", type=IgnoreLabelOrNone(),
               help="Mask value of pixels to leave out of the scores (default: the model's, if it was trained with one); "
                    "none scores every pixel.")
-@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True,
-              help="BtoA scores a two-way model's (cyclegan) translation from the data's B images to its A images.")
+@click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True, help=DIRECTION_HELP)
 @eval_options
 @LAST_WEIGHTS
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help=BATCH_HELP)
@@ -90,7 +89,8 @@ def result_table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['checkpoint']} (step {result['step']}) on {result['data']} [{result['split']}]: "
         f"{result['images']} image{'s' if result['images'] != 1 else ''}",
-        f"direction: {result['direction']}, mode: {result['mode']}, batch {result['batch_size']}",
+        f"direction: {result['direction']}" + (f" (the data's {sides})" if (sides := result.get("data_sides")) else "")
+        + f", mode: {result['mode']}, batch {result['batch_size']}",
     ]
     if (size := scored_size(result)) != "crop":
         lines.append(f"size: {size}")

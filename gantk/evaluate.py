@@ -235,6 +235,7 @@ def evaluate(
         "data_format": dataset.format,
         "split": split,
         "direction": direction,
+        "data_sides": f"{source} to {target}" if config.get("direction", "AtoB") == "AtoB" else f"{target} to {source}",
         "images": len(dataset.sides[source]) if unpaired else len(dataset),
         "task": "image" if num_classes is None else "segmentation",
         "mode": "eval" if eval_mode else test_mode(model),

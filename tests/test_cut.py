@@ -191,6 +191,11 @@ def test_cut_trains_on_paired_data_too_either_way(tmp_path):
     assert model.config["direction"] == "BtoA" and model.translate(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
     with pytest.raises(OptionError, match="this model maps the data's B images to A\\); for the reverse mapping, train another"):
         model.translate(torch.zeros(1, 3, 32, 32), direction="BtoA")
+    from gantk.commands_eval import result_table
+
+    result = evaluate(run, tmp_path / "pairs", split="train", inception_weights=write_stand_in_inception(tmp_path / "in.pt"),
+                      progress=False)
+    assert result["data_sides"] == "B to A" and "direction: AtoB (the data's B to A)" in result_table(result)
 
 
 def test_a_pool_size_is_warned_of_as_cut_keeps_no_pool(tmp_path):
