@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +161,14 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
     common = layered(read_config_file(config_file) if config_file else {}, given_flags(flags))
-    with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
-        run_ablation(
-            load_grid(grid_spec), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
-            eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size, "size": eval_size,
-                          "inception_weights": inception_weights, "lpips_weights": lpips_weights, "seed": eval_seed},
-        )
+    try:
+        with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
+            run_ablation(
+                load_grid(grid_spec), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
+                eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size, "size": eval_size,
+                              "inception_weights": inception_weights, "lpips_weights": lpips_weights, "seed": eval_seed},
+            )
+    except KeyboardInterrupt as stop:  # TrainingInterrupted too: a cell's checkpoint saved
+        click.echo("interrupted: run the same command again to go on with the study (finished cells are skipped, an "
+                   "interrupted one continues from its newest checkpoint)", err=True)
+        sys.exit(128 + getattr(stop, "signum", signal.SIGINT))

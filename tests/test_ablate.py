@@ -17,6 +17,7 @@ from gantk.inference import TrainedModel
 from gantk.metrics import fid as fid_module
 from gantk.train import Trainer
 from gantk.train.checkpoint import load_checkpoint
+from gantk.train.interrupt import TrainingInterrupted
 from helpers import write_paired, write_segmentation, write_stand_in_inception, write_unaligned
 
 GRID = """
@@ -203,6 +204,19 @@ def test_interrupted_cell_resumes(study):
     assert [r["step"] for r in results] == [2, 2]
 
 
+@pytest.mark.parametrize("stop, code", [(KeyboardInterrupt(), 130), (TrainingInterrupted(1, 15), 143)])
+def test_an_interrupted_study_says_how_to_go_on(study, monkeypatch, stop, code):
+    import gantk.ablate
+
+    def interrupted(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(gantk.ablate, "run_ablation", interrupted)
+    grid, pairs, out = study
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == code and "interrupted: run the same command again to go on with the study" in result.output
+
+
 def test_a_cell_stopped_between_training_and_evaluation_is_said_to_be_so(study):
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
@@ -303,7 +317,9 @@ def test_a_cell_folder_with_another_or_a_damaged_eval_json_is_evaluated_by_the_s
 
 def test_unknown_grid_name():
     with pytest.raises(AblationError, match="neither a built-in grid"):
-        load_grid("table2")
+        load_grid("nothing-like-a-grid")
+    with pytest.raises(AblationError, match=r"nor a TOML file; pass one of them \(did you mean table1\?\)\.$"):
+        load_grid("tabel1")
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_GRIDS))

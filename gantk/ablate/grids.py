@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,9 @@ def load_grid(spec: str | Path) -> Grid:
         return BUILTIN_GRIDS[str(spec)]
     path = Path(spec)
     if not path.is_file():
-        raise AblationError(f"'{spec}' is neither a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a TOML file; pass one of them.")
+        close = difflib.get_close_matches(str(spec), list(BUILTIN_GRIDS), n=1)
+        raise AblationError(f"'{spec}' is neither a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a TOML file; pass one of them"
+                            + (f" (did you mean {close[0]}?)." if close else "."))
     document = read_toml(path, "grid file")
     unknown = sorted(set(document) - {"name", "description", "common", "cells"})
     if unknown:
