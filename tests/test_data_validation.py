@@ -102,8 +102,8 @@ def test_valid_paired_set_is_summarised(tmp_path):
     summary = check_dataset(tmp_path)
     text = summary.text()
     assert summary.format == "paired" and "format:  paired" in text
-    assert "train: 3 items" in text and "test: 1 items" in text
-    assert "A: 1 files, 10x6, 1 channel (gray)" in text
+    assert "train: 3 items" in text and "test: 1 item\n" in text
+    assert "A: 1 file, 10x6, 1 channel (gray)" in text
     data = json.loads(json.dumps(summary.as_dict()))
     assert data["splits"]["train"]["channels"] == {"A": 3, "B": 3}
     assert data["splits"]["test"]["sizes"]["B"] == {"10x6": 1}
@@ -544,3 +544,10 @@ def test_data_check_counts_the_class_pixels_of_the_training_masks_and_balances_t
         png(binary / "train" / "images" / f"{index}.png", height=4, width=4)
     text = check_dataset(binary, count_classes=True).text()
     assert "class pixels (by class id; a binary mask's class 1 is its value 1 or 255): 0 75.0%, 1 25.0%" in text
+
+
+def test_an_empty_masks_folder_names_the_mask_formats(tmp_path):
+    png(tmp_path / "images" / "a.png")
+    (tmp_path / "masks").mkdir()
+    message = problems(tmp_path, "segmentation")
+    assert "masks/: holds no images; supported: .png, .bmp, .tif, .tiff, .gif;" in message

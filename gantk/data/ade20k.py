@@ -9,7 +9,7 @@ from typing import Collection
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
 from .io import has_images, pair_by_stem
-from .layout import images_of, partner_problems, relative
+from .layout import MASK_EXTENSIONS, images_of, partner_problems, relative
 
 SPLIT_FOLDERS = {"train": "training", "val": "validation"}  # split name: its folder under images/ and annotations/
 CLASS_LIST = "objectInfo150.txt"  # the names of the classes 1..150
@@ -95,7 +95,7 @@ class Ade20kFormat(VoidIgnoringFormat):
     def _pairs(self, root: Path, split: str, problems: list[str]) -> list[tuple[Path, Path]]:
         images, masks = (root / side / SPLIT_FOLDERS[split] for side in self.folders)
         pairs, only_images, only_masks = pair_by_stem(
-            images_of(images, root, problems, self._layout_hint), images_of(masks, root, problems, self._layout_hint)
+            images_of(images, root, problems, self._layout_hint), images_of(masks, root, problems, self._layout_hint, supported=MASK_EXTENSIONS)
         )
         problems += partner_problems(only_images, only_masks, images, masks, root)
         return pairs

@@ -20,7 +20,7 @@ from .io import (
     read_mask,
 )
 from .layout import (
-    ROOT_SPLIT, SPLITS, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
+    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
     listed, lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
     size_mismatch_problem, size_text, subdirs,
@@ -180,8 +180,9 @@ class _TwoFolderFormat(DataFormat):
         if split == ROOT_SPLIT:
             problems += self._split_folders_beside_root_folders(root)
         first, second = (root / split / f for f in self.folders)
+        masks = {"supported": MASK_EXTENSIONS} if self.paired_targets == "masks" else {}
         pairs, only_first, only_second = pair_by_stem(
-            images_of(first, root, problems, self._layout_hint), images_of(second, root, problems, self._layout_hint)
+            images_of(first, root, problems, self._layout_hint), images_of(second, root, problems, self._layout_hint, **masks)
         )
         problems += partner_problems(only_first, only_second, first, second, root)
         return pairs

@@ -117,9 +117,11 @@ def relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def images_of(folder: Path, root: Path, problems: list[str], needs: str, named_apart: bool = True) -> list[Path]:
-    """Images of ``folder``; a missing or empty folder and, where their names must differ (``named_apart``: they
-    pair files by name), names that clash are added to ``problems``."""
+def images_of(folder: Path, root: Path, problems: list[str], needs: str, named_apart: bool = True,
+              supported: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Images of ``folder``; a missing or empty folder (which should hold files of the ``supported`` kinds) and,
+    where their names must differ (``named_apart``: they pair files by name), names that clash are added to
+    ``problems``."""
     label = f"{relative(folder, root)}/" if folder != root else str(root)
     if not folder.is_dir():
         problems.append(f"{label}: folder missing; {needs}")
@@ -133,7 +135,7 @@ def images_of(folder: Path, root: Path, problems: list[str], needs: str, named_a
         others = other_files(folder)
         seen = f" ({len(others)} other file(s) such as {others[0]})" if others else ""
         problems.append(f"{label}: holds no images{seen}; " + (f"{unread}." if nested else
-                        f"supported: {', '.join(IMAGE_EXTENSIONS)}; {needs}"))
+                        f"supported: {', '.join(supported)}; {needs}"))
     elif nested:
         warnings.warn(f"{label}: {unread} to use them.", GantkWarning, stacklevel=2)
     return without_clashes(files, label, problems) if named_apart else files

@@ -77,7 +77,7 @@ class DatasetSummary:
         """Human-readable summary, one block per split."""
         lines = [f"dataset: {self.root}", f"format:  {self.format} ({self.format_summary.rstrip('.')})"]
         for name, split in self.splits.items():
-            lines.append(f"{_split_label(name)}: {split.items} items")
+            lines.append(f"{_split_label(name)}: {split.items} item{'s' * (split.items != 1)}")
             for side, count in split.files.items():
                 first = side.split("|")[0]
                 if side == "B" and split.num_classes is not None:
@@ -85,7 +85,7 @@ class DatasetSummary:
                     kind += f", {split.ignore_label} ignored" if split.ignore_label is not None else ""
                 else:
                     kind = _describe_channels(split.channels[first])
-                lines.append(f"  {side}: {count} files, {_describe_sizes(split.sizes[side])}, {kind}")
+                lines.append(f"  {side}: {count} file{'s' * (count != 1)}, {_describe_sizes(split.sizes[side])}, {kind}")
             if split.class_pixels is not None and split.class_weights is not None:
                 lines += _class_balance_lines(split.class_pixels, split.class_weights, split.ignore_label)
         return "\n".join(lines)
