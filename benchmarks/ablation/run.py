@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=1, help="1, as the paper.")
     parser.add_argument("--width", type=int, default=32, help="ngf and ndf.")
+    parser.add_argument("--crops-per-photo", type=int, default=8, help="Pairs cut from each photo when --work has none yet.")
     parser.add_argument("--seeds", help="Train each cell once per seed (e.g. 0,1,2) instead of with seed 0; "
                                         "the study and its files are named GRID-seeds.")
     parser.add_argument("--trial", action="store_true",
@@ -45,7 +46,7 @@ def main() -> None:
     if not pairs.exists():
         if not args.photos.is_dir():
             raise SystemExit(f"{args.photos} not found: pass --photos, a folder of photos.")
-        print(derive_pairs(args.photos, pairs, task="edges", size=128, crops_per_photo=8, test_fraction=0.2, seed=0))
+        print(derive_pairs(args.photos, pairs, task="edges", size=128, crops_per_photo=args.crops_per_photo, test_fraction=0.2, seed=0))
     if not args.trial:
         RESULTS.mkdir(parents=True, exist_ok=True)
         IMAGES.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,12 @@ BUILTIN_GRIDS = {
             Cell("L1+cGAN, EMA 0.999", {**L1_CGAN, "ema_decay": 0.999}),
         ), "pix2pix (L1+cGAN) translating with its generator's last weights, and with an exponential moving average of "
            "them (--ema-decay 0.999)"),
+        Grid("disc-augment", (
+            Cell("L1+cGAN", L1_CGAN),
+            Cell("L1+cGAN, translation+cutout", {**L1_CGAN, "disc_augment": "translation,cutout"}),
+            Cell("L1+cGAN, color+translation+cutout", {**L1_CGAN, "disc_augment": "color,translation,cutout"}),
+        ), "pix2pix (L1+cGAN) with DiffAugment of what the discriminator sees (--disc-augment): none, translation and "
+           "cutout, and with colour too"),
         Grid("seg-losses", (
             Cell("lovasz", {"loss": "lovasz", "disc": "none"}),
             Cell("ce", {"loss": "ce", "disc": "none"}),
