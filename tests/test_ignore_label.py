@@ -402,3 +402,11 @@ def test_mask_values_outside_a_scored_models_classes_are_said_to_be_outside_the_
     binary = write_segmentation(tmp_path / "binary", count=2)  # 0/255 masks
     with pytest.raises(DataError, match="holds value 255, outside the class ids 0..2 of the model; "):
         evaluate(run, binary, ignore_label="none", progress=False)
+
+
+def test_an_ignore_label_among_the_ids_of_a_set_with_a_void_255_is_named_once(tmp_path):
+    masks = {tmp_path / f"{i}.png": {0, 1, 2, 3, 255} for i in range(5)}
+    problems = mask_classes(masks, tmp_path, ignore_label=2)[1]
+    assert problems == [f"{tmp_path}: the masks hold class ids (0, 1, 2, 3) and 255, and the ignore label 2 is one of the ids: "
+                        "if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255 instead."]
+    assert mask_classes(masks, tmp_path, ignore_label=255) == (4, [])

@@ -380,6 +380,13 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     num_classes = 2 if binary else max(2, max(found, default=0) + 1)
     allowed = {0, 255} if binary else set(range(num_classes))
     problems = []
+    ids_beside_255 = binary and 2 * sum(bool(seen - {0, 255}) for seen in values.values()) >= len(values)
+    if ignored and ignore_label != 255 and ids_beside_255:  # Pascal VOC's layout, ignoring a class id instead of its void
+        ids = sorted(set().union(*values.values()) - {255} | {ignore_label})
+        shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+        return num_classes, [f"{root}: the masks hold class ids ({shown}) and 255, and the ignore label {ignore_label} is one "
+                             "of the ids: if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label "
+                             "255 instead."]
     if wide and len(wide_masks) < len(values):
         problems.append(
             f"{relative(wide_masks[0], root)}: stores 16-bit values, as {len(wide_masks)} of the {len(values)} masks do, where the "
