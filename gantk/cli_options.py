@@ -226,8 +226,8 @@ TRAIN_FLAGS = {
                                        help="Steps between checkpoints (default 1000; one is always written at the end)."),
     "--keep-checkpoints": click.option("--keep-checkpoints", type=click.IntRange(min=1), help="Newest checkpoints kept (default 2)."),
     "--keep-best": click.option("--keep-best", metavar="SCORE",
-                                help="Also keep the checkpoint with the best validation SCORE (such as l1, psnr, mean_iou or, with --val-lpips, lpips; "
-                                     "see validation.csv) as best.pt; needs --val-every."),
+                                help="Also keep the checkpoint with the best validation SCORE (such as l1, psnr, mean_iou or, "
+                                     "with --val-lpips, lpips; see validation.csv) as best.pt; needs --val-every."),
 }
 
 

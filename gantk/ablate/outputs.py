@@ -111,7 +111,8 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             bold = value is not None and value["mean"] == best.get(name) and name in contested
             cells.append(f"**{text}**" if bold else text)
         setting = f"{table_text(other) or '-'} | " if shown else ""
-        lines.append(f"| {table_text(grid_cell(first))} | {model['gen']} | {disc} | `{model['loss']}` | {setting}" + " | ".join(cells) + " |")
+        lines.append(f"| {table_text(grid_cell(first))} | {model['gen']} | {disc} | `{model['loss']}` | {setting}"
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -95,7 +95,8 @@ class Ade20kFormat(VoidIgnoringFormat):
     def _pairs(self, root: Path, split: str, problems: list[str]) -> list[tuple[Path, Path]]:
         images, masks = (root / side / SPLIT_FOLDERS[split] for side in self.folders)
         pairs, only_images, only_masks = pair_by_stem(
-            images_of(images, root, problems, self._layout_hint), images_of(masks, root, problems, self._layout_hint, supported=MASK_EXTENSIONS)
+            images_of(images, root, problems, self._layout_hint),
+            images_of(masks, root, problems, self._layout_hint, supported=MASK_EXTENSIONS),
         )
         problems += partner_problems(only_images, only_masks, images, masks, root)
         return pairs

@@ -76,7 +76,8 @@ class LpipsNetwork:
                           GantkWarning, stacklevel=3)
 
 
-_loaded: dict[tuple[Path, str], tuple[tuple[int, int], LpipsNetwork]] = {}  # by file and device: (the file's size and time, network)
+# By file and device: the file's size and modification time when it was read, and the network built from it.
+_loaded: dict[tuple[Path, str], tuple[tuple[int, int], LpipsNetwork]] = {}
 
 
 def lpips_network(path: Path, device: torch.device, *, given: bool = False) -> LpipsNetwork:
