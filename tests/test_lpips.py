@@ -263,9 +263,13 @@ def test_a_resume_scoring_with_another_file_replaces_the_best_model(tmp_path, al
     state = torch.load(alexnet_file, weights_only=True)
     state["features.0.weight"] *= 2
     torch.save(state, other)
-    with pytest.warns(GantkWarning, match=f"holds the model of the best LPIPS scored with another AlexNet weights file than {other}: "
-                                          "it is replaced at the next validation"):
+    with pytest.warns(GantkWarning) as warned:
         Trainer.resume(run, {"max_steps": 4, "lpips_weights": str(other)}, progress=False).fit()
+    messages = [str(warning.message) for warning in warned]
+    assert any(f"holds the model of the best LPIPS scored with another AlexNet weights file than {other}: it is replaced at "
+               "the next validation" in message for message in messages)
+    assert any(f"the run scored validation LPIPS with {alexnet_file} and goes on with {other}: the LPIPS of validation.csv "
+               "after step 2 may be of another network" in message for message in messages)
     assert torch.load(run / "best.pt", weights_only=True)["best"]["lpips_sha256"] == lpips_distance.sha256_of(other)
 
 
@@ -292,3 +296,32 @@ def test_validation_lpips_is_refused_for_masks(tmp_path, alexnet_file):
     with pytest.raises(OptionError, match="--val-lpips compares each output image with its target image, and this run's targets "
                                           "are masks: drop it."):
         Trainer(config, progress=False).fit()
+
+
+def test_a_resume_may_stop_scoring_lpips(tmp_path, alexnet_file):
+    data = split_pairs(tmp_path / "data")
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 2}, val_every=2, val_lpips=True,
+                         lpips_weights=str(alexnet_file), keep_best="lpips")
+    with pytest.warns(GantkWarning, match="is not torchvision's"):
+        run = Trainer(config, progress=False).fit()
+    trainer = Trainer.resume(run, {"max_steps": 4, "val_lpips": False, "keep_best": "l1"}, progress=False)
+    assert trainer.config.lpips_weights is None
+    trainer.fit()
+    assert [row.get("val/lpips") for row in read_metrics(run / "validation.csv")] == [pytest.approx(
+        read_metrics(run / "validation.csv")[0]["val/lpips"]), None]
+
+
+def test_validation_keeps_the_network_it_read_when_the_run_began(tmp_path, alexnet_file):
+    weights = tmp_path / WEIGHTS_FILE
+    weights.write_bytes(alexnet_file.read_bytes())
+
+    def remove_the_file(trainer, step, logged):
+        weights.unlink(missing_ok=True)
+
+    data = split_pairs(tmp_path / "data")
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 4}, val_every=2, val_lpips=True,
+                         lpips_weights=str(weights), keep_best="lpips")
+    with pytest.warns(GantkWarning, match="is not torchvision's"):
+        run = Trainer(config, progress=False, callbacks=[remove_the_file]).fit()
+    assert [row["step"] for row in read_metrics(run / "validation.csv")] == [2, 4]
+    assert torch.load(run / "best.pt", weights_only=True)["best"]["lpips_sha256"] == lpips_distance.sha256_of(alexnet_file)

@@ -12,6 +12,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError
+from ..metrics.lpips_distance import weights_path
 from ..plugins import Components
 from . import checkpoint as ckpt
 from . import run_files
@@ -88,6 +89,13 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
             f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
         )
+    if overrides.get("val_lpips") is False and "lpips_weights" not in overrides:
+        overrides["lpips_weights"] = None  # the run's weights file goes with its LPIPS
+    elif saved.get("val_lpips") and overrides.get("lpips_weights") is not None and \
+            weights_path(overrides["lpips_weights"]).absolute() != weights_path(saved.get("lpips_weights")).absolute():
+        warnings.warn(f"the run scored validation LPIPS with {weights_path(saved.get('lpips_weights'))} and goes on with "
+                      f"{overrides['lpips_weights']}: the LPIPS of validation.csv after step {payload['step']} may be of "
+                      "another network than those before.", GantkWarning, stacklevel=3)
     if saved.get("val_every") and saved.get("val_split") not in (None, overrides.get("val_split", saved.get("val_split"))):
         warnings.warn(f"the run validated on split {saved['val_split']} and goes on with {overrides['val_split']}: the rows "
                       f"of validation.csv after step {payload['step']} score other images than those before.", GantkWarning,

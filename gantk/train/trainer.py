@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import itertools
 import math
@@ -27,7 +28,7 @@ from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_work
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
-from ..metrics.lpips_distance import lpips_network, weights_path
+from ..metrics.lpips_distance import LpipsNetwork, weights_path
 from ..metrics.pixel import SSIM_WINDOW
 from ..metrics.ranking import improves, validation_score_names
 from ..nn import one_value_per_channel
@@ -209,7 +210,7 @@ class Trainer:
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
         self.summary: DatasetSummary | None = None  # set by open_data
         self.val_dataset: Any = None  # set by fit, with val_every
-        self.val_lpips_sha256: str | None = None  # set by open_data, with val_lpips: of AlexNet's weights file
+        self.val_lpips: LpipsNetwork | None = None  # set by open_data, with val_lpips: read once, kept for the run
         self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
         self.best_step: int | None = None  # the step that scored it
         self.warned_of_best = False  # that a validation gave the keep_best score as NaN
@@ -360,7 +361,7 @@ class Trainer:
             raise OptionError(f"--keep-best ssim: SSIM needs images of at least {SSIM_WINDOW} px (its window), and validation "
                               f"scores them at --crop-size {config.crop_size}: choose another score, such as l1.")
         if config.val_lpips:
-            self.val_lpips_sha256 = validation_lpips(config, val, train.channels["B"]).sha256
+            self.val_lpips = validation_lpips(config, val, train.channels["B"])
         return train, val
 
     def _validation_split(self, layout: DataFormat, root: Path) -> str:
@@ -726,15 +727,19 @@ class Trainer:
         try:
             # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
             batch_size = self.config.batch_size if self.config.resize == "square" else 1
-            lpips = None
-            if self.config.val_lpips:
-                weights = self.config.lpips_weights
-                lpips = lpips_network(weights_path(weights), parts.device, given=weights is not None)
-            scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, lpips)
+            scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, self._lpips_on(parts.device))
         except DataError as error:
             raise self._saved_before(error, parts) from None
         self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
         log.write_validation(self.step, scores)
+
+    def _lpips_on(self, device: torch.device) -> LpipsNetwork | None:
+        """--val-lpips's network, as read when the data opened (a file changed or removed since is not read
+        again), on ``device``."""
+        loaded = self.val_lpips
+        if loaded is not None and next(loaded.network.parameters()).device != device:
+            self.val_lpips = loaded = dataclasses.replace(loaded, network=copy.deepcopy(loaded.network).to(device))
+        return loaded
 
     def _keep_if_best(self, parts: TrainingParts, scores: dict[str, float]) -> None:
         """With --keep-best, write this step's model as best.pt where its validation score beats the best so far."""
@@ -752,7 +757,7 @@ class Trainer:
         if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
             record = {"score": name, "value": value, "split": self.config.val_split}
             if name == "lpips":
-                record["lpips_sha256"] = self.val_lpips_sha256
+                record["lpips_sha256"] = self.val_lpips.sha256
             ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
     def _kept_best(self) -> tuple[float | None, int | None]:
@@ -779,7 +784,7 @@ class Trainer:
             warnings.warn(f"{path} holds the model of the best {name} on the split {kept.get('split')}, and the run now "
                           f"validates on {self.config.val_split}: {replaced}.", GantkWarning, stacklevel=3)
             return None, None
-        if name == "lpips" and kept.get("lpips_sha256") != self.val_lpips_sha256:
+        if name == "lpips" and kept.get("lpips_sha256") != self.val_lpips.sha256:
             warnings.warn(f"{path} holds the model of the best LPIPS scored with another AlexNet weights file than "
                           f"{weights_path(self.config.lpips_weights)}: {replaced}.", GantkWarning, stacklevel=3)
             return None, None
