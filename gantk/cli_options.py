@@ -201,7 +201,7 @@ TRAIN_FLAGS = {
     "--pool-size": click.option("--pool-size", type=click.IntRange(min=0), help="Past fakes kept per discriminator (cyclegan)."),
     "--disc-augment": click.option("--disc-augment", metavar="POLICY",
                                    help="DiffAugment of everything the discriminator sees: color, translation and/or cutout, "
-                                        "comma-separated (for little data: all three)."),
+                                        "comma-separated (for little data: all three); none turns it off."),
     "--n-critic": click.option("--n-critic", type=click.IntRange(min=1), help="Discriminator steps per generator step (e.g. 5 for WGAN-GP)."),
     "--device": click.option("--device", type=DeviceName(), help="auto (CUDA when available), cpu, cuda or cuda:N."),
     "--precision": click.option("--precision", type=click.Choice(CHOICES["precision"]),

@@ -62,8 +62,8 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
     table = (out / "results.md").read_text()
     assert "| L1 | unet | none | `l1` |" in table and "patch70 (conditional)" in table and "unavailable fid" in table
     assert "; 2 training steps per cell;" in table
-    assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=2, " \
-        "workers=0." in table  # the grid's and the flags'
+    assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=2." \
+        in table  # the grid's and the flags' (not how they run: --workers)
     assert [c["cell"]["name"] for c in json.loads((out / "results.json").read_text())["cells"]] == ["L1", "L1+cGAN"]
     assert (out / "metrics.png").is_file() and (out / "samples.png").is_file()
 
@@ -632,8 +632,24 @@ def test_the_header_says_how_cells_were_scored_and_which_cells_objective_options
     table = (tmp_path / "study" / "results.md").read_text()
     assert ", in batches of 2, evaluation seed 3." in table
     assert "Objective options, for the cells whose objective has the term: bce={real_label=0.9}." in table
-    assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=1, " \
-           "workers=0." in table
+    assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=1." \
+        in table
+
+
+def test_the_header_counts_each_option_of_a_table_apart_as_cells_merge_them(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+    grid = load_grid_text(tmp_path, 'name = "norms"\n[common]\ngen_opt = { ngf = 8 }\ndisc_opt = { ndf = 8 }\n'
+                                    '[[cells]]\nname = "batch"\n[[cells]]\nname = "instance"\ngen_opt = { norm = "instance" }\n'
+                                    '[cells.loss_opt.bce]\nreal_label = 0.8\n')
+    common = {"max_steps": 1, "batch_size": 2, "load_size": 36, "crop_size": 32, "workers": 0, "loss_opt": {"bce": {"real_label": 0.9}}}
+    run_ablation(grid, write_paired(tmp_path / "pairs", count=4, size=40), tmp_path / "study", common=common, progress=False,
+                 log=lambda line: None)
+    table = (tmp_path / "study" / "results.md").read_text()
+    assert "Settings of every cell: batch_size=2, crop_size=32, disc_opt={ndf=8}, gen_opt={ngf=8}, load_size=36, max_steps=1." \
+        in table  # the instance cell's table keeps ngf=8
+    assert "Objective options, for the cells whose objective has the term: bce={real_label=0.9}." in table
+    assert "Set otherwise by their cells: loss_opt.bce.real_label: instance." in table
 
 
 def test_a_cell_name_stays_in_its_table_cell():
@@ -794,8 +810,9 @@ def test_a_shared_setting_every_cell_sets_itself_is_refused_and_one_some_cells_s
                     '[[cells]]\nname = "own"\nloss = "l1"\ndisc = "none"\nema_decay = 0.9\n')
     result = invoke("--grid", grid, "--data", pairs, "--out", out, "--ema-decay", "0.5", "--gen-opt", "ngf=8", *FLAGS)
     assert result.exit_code == 0, result.output
-    assert "Settings of the cells without one of their own: ema_decay=0.5 (set otherwise by ema_decay: own)." in \
-        (out / "results.md").read_text()
+    table = (out / "results.md").read_text()
+    assert "Settings of the cells without one of their own: ema_decay=0.5." in table
+    assert "Set otherwise by their cells: ema_decay: own." in table
 
 
 def test_a_broken_split_to_score_on_is_reported_before_any_cell_trains(study, tmp_path):

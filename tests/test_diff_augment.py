@@ -21,6 +21,7 @@ ALL = "color,translation,cutout"
 
 def test_policies_are_read_in_diffaugments_order_and_others_refused():
     assert parse_policy(" cutout, color ") == ("color", "cutout")
+    assert parse_policy("Color,CUTOUT") == ("color", "cutout")
     for text in ("", "colour", "translation,flip"):
         with pytest.raises(OptionError, match="--disc-augment takes policies separated by commas, from color, translation, cutout"):
             parse_policy(text)
@@ -142,7 +143,7 @@ def test_the_train_command_takes_a_policy_and_names_a_wrong_one(tmp_path):
 @pytest.mark.parametrize("settings, message", [
     (dict(disc="none", loss="l1"), "--disc-augment color augments what the discriminator sees, and there is no discriminator"),
     (dict(recipe="seg"), "--disc-augment color: color changes the colours of the images the discriminator judges, and this "
-                         "model's judges masks"),
+                         "model's discriminator judges masks"),
 ])
 def test_what_it_cannot_augment_is_refused(tmp_path, settings, message):
     data = write_segmentation(tmp_path / "data", count=2) if settings.get("recipe") == "seg" else write_paired(tmp_path / "data")

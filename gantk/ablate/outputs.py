@@ -17,6 +17,7 @@ from ..inference import TrainedModel
 from ..metrics.ranking import HIGHER_IS_BETTER
 from ..plugins import Components
 from ..systems import targets
+from ..train.config import EXECUTION_KEYS
 from ..train.plots import figure, save_png
 from .grids import Grid
 
@@ -153,11 +154,13 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
                   components: Components | None = None, common: dict[str, Any] | None = None) -> None:
     """The study's files (see :func:`~gantk.ablate.run_ablation`); ``common``: the settings given for every cell."""
     first = results[0]
-    shared = {**grid.common, **(common or {})}
-    own = {key: [cell.name for cell in grid.cells if key in cell.settings] for key in shared}  # cells with a setting of their own
-    every, partly = ({key: value for key, value in shared.items() if bool(own[key]) == some and key != "loss_opt"}
+    # Option tables merge key by key, so each option counts apart; how a run executes changes no score.
+    shared = {path: value for path, value in flat_settings({**grid.common, **(common or {})}).items() if path[0] not in EXECUTION_KEYS}
+    own = {path: [cell.name for cell in grid.cells if path in flat_settings(cell.settings)] for path in shared}
+    every, partly = ({path: value for path, value in shared.items() if bool(own[path]) == some and path[0] != "loss_opt"}
                      for some in (False, True))
-    objective_options = shared.get("loss_opt") or {}  # each term's reaches the cells whose objective has the term
+    objective_options = {path[1:]: value for path, value in shared.items() if path[0] == "loss_opt"}  # for the cells with the term
+    overridden = sorted(path for path in shared if own[path])
     header = [
         f"# Ablation: {grid.name}",
         "",
@@ -170,11 +173,12 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         + (f", evaluation seed {first['seed']}" if first.get("seed", 0) != 0 else "")
         + (f"; {seeds}." if (seeds := seeds_text(results)) else "."),
         "",
-        *([f"Settings of every cell: {table_text(settings_text(every))}.", ""] if every else []),
-        *([f"Settings of the cells without one of their own: {table_text(settings_text(partly))} (set otherwise by "
-           + table_text("; ".join(f"{key}: {', '.join(own[key])}" for key in sorted(partly))) + ").", ""] if partly else []),
-        *([f"Objective options, for the cells whose objective has the term: {table_text(settings_text(objective_options))}.", ""]
-          if objective_options else []),
+        *([f"Settings of every cell: {table_text(settings_text(nested(every)))}.", ""] if every else []),
+        *([f"Settings of the cells without one of their own: {table_text(settings_text(nested(partly)))}.", ""] if partly else []),
+        *([f"Objective options, for the cells whose objective has the term: "
+           f"{table_text(settings_text(nested(objective_options)))}.", ""] if objective_options else []),
+        *([table_text("Set otherwise by their cells: " + "; ".join(f"{'.'.join(path)}: {', '.join(own[path])}"
+                                                                      for path in overridden)) + ".", ""] if overridden else []),
     ]
     unscored: dict[tuple[str, str], list[str]] = {}  # metric and reason -> the runs it holds for
     for r in results:
@@ -189,6 +193,29 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
                  **({"summary": summary(results)} if seeded(results) else {})}, out / "results.json")
     plot_metrics(results, out / "metrics.png")
     comparison_grid([runs[0] for runs in seed_groups(results)], data, out / "samples.png", components=components)
+
+
+def flat_settings(settings: dict[str, Any], within: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Settings by their path: an option of a table (``gen_opt``, a term's options in ``loss_opt``) is one entry
+    (``("gen_opt", "ngf")``), as a cell's own table merges with the shared one key by key."""
+    flat: dict[tuple[str, ...], Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            flat.update(flat_settings(value, (*within, key)))
+        else:
+            flat[(*within, key)] = value
+    return flat
+
+
+def nested(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
+    """The settings of :func:`flat_settings` as tables again."""
+    settings: dict[str, Any] = {}
+    for path, value in flat.items():
+        table = settings
+        for key in path[:-1]:
+            table = table.setdefault(key, {})
+        table[path[-1]] = value
+    return settings
 
 
 def settings_text(settings: dict[str, Any]) -> str:

@@ -39,11 +39,11 @@ def parse_policy(text: str) -> tuple[str, ...]:
         >>> parse_policy("cutout,translation")
         ('translation', 'cutout')
     """
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in POLICIES]
     if unknown or not names:
         raise OptionError(f"--disc-augment takes policies separated by commas, from {', '.join(POLICIES)} (DiffAugment's "
-                          f"choice for little data: all three), got {text!r}.")
+                          f"choice for little data: all three), or none, got {text!r}.")
     return tuple(name for name in POLICIES if name in names)
 
 
@@ -100,8 +100,9 @@ class DiffAugment:
             columns = torch.randint(-most_columns, most_columns + 1, (images,), device=device)
         if "cutout" in self.policy:
             box = int(height * CUTOUT_RATIO + 0.5), int(width * CUTOUT_RATIO + 0.5)
-            top = torch.randint(0, height, (images,), device=device) - box[0] // 2  # the centre anywhere
-            left = torch.randint(0, width, (images,), device=device) - box[1] // 2
+            # the centre anywhere, as DiffAugment draws it (one place more for an even box)
+            top = torch.randint(0, height + 1 - box[0] % 2, (images,), device=device) - box[0] // 2
+            left = torch.randint(0, width + 1 - box[1] % 2, (images,), device=device) - box[1] // 2
 
         def augment(shown: Tensor) -> Tensor:
             if colour is not None:

@@ -144,7 +144,7 @@ def disc_augmentation(config: dict[str, Any]) -> DiffAugment | None:
                           "choose one with --disc, or drop --disc-augment.")
     if "color" in policy and config.get("num_classes") is not None:
         raise OptionError(f"--disc-augment {text}: color changes the colours of the images the discriminator judges, and "
-                          "this model's judges masks (class probabilities): use translation,cutout.")
+                          "this model's discriminator judges masks (class probabilities): use translation,cutout.")
     return DiffAugment(policy)
 
 
