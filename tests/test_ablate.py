@@ -228,7 +228,7 @@ def test_a_cell_stopped_between_training_and_evaluation_is_said_to_be_so(study):
 
 def test_an_interrupted_cell_is_not_continued_with_other_settings(study):
     loaded, pairs, out, common = interrupt_the_first_cell(study)
-    with pytest.raises(AblationError, match=r"^cell 'L1' in .*l1 was run with other settings \(--lr 0.0002 then, --lr 0.001 now\); run the study with its "):
+    with pytest.raises(AblationError, match=r"^grid .*, cell 'L1' in .*l1 was run with other settings \(--lr 0.0002 then, --lr 0.001 now\); run the study with its "):
         run_ablation(loaded, pairs, out, common={**common, "lr": 1e-3}, progress=False)
 
 

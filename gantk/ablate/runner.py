@@ -112,8 +112,8 @@ def run_ablation(
         try:
             if _saved_result(trainer.run_dir, settings, cell) is None:
                 _checkpoint_checked(trainer.run_dir, settings, cell)
-        except AblationError:
-            raise
+        except AblationError as error:
+            raise AblationError(f"grid {grid.label}, {error}") from None
         except GantkError as error:
             raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     for number, (cell, trainer) in enumerate(zip(grid.cells, trainers, strict=True), 1):
