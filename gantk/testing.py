@@ -393,8 +393,9 @@ class ObjectiveConformance(_Conformance):
 class SystemConformance(_Conformance):
     """Tests every recipe's system must pass, built as ``gantk train`` builds it: phases that can be
     trained; a step whose losses are finite scalars that reach each phase's networks and no
-    others; sample rows and translations of the batch's size in [-1, 1]; and weights that rebuild
-    the same model from a checkpoint's description.
+    others; sample rows and translations of the batch's size in [-1, 1]; weights that rebuild
+    the same model from a checkpoint's description; and, where the system takes ``--disc-augment``,
+    discriminators that see every input augmented.
 
     ``options`` are the recipe's own (``--recipe-opt``); ``settings`` other training settings
     (``TrainConfig`` keys; the demo's narrow networks unless set). The data have the ``channels``
@@ -515,6 +516,34 @@ class SystemConformance(_Conformance):
         weights = [*system.named_parameters(), *system.named_buffers()]
         broken = [name for name, weight in weights if weight.is_floating_point() and not torch.isfinite(weight).all()]
         assert not broken, f"{precision}: weights that are not finite after {steps} steps: {broken}"
+
+    def test_discriminators_see_their_inputs_augmented_with_disc_augment(self, components, config):
+        """With ``--disc-augment cutout``, every input of a discriminator, in every phase, lacks a rectangle of half
+        each side (at least its quarter inside the image) in every channel."""
+        if not config.get("disc"):
+            pytest.skip("no discriminator: --disc-augment does not apply")
+        torch.manual_seed(0)
+        system = ckpt.system_from_config({**config, "disc_augment": "cutout"}, components)
+        if system.disc_augment is None:
+            pytest.skip("the system does not take --disc-augment, which gantk train refuses for it "
+                        "(gantk.systems.base.disc_augmentation)")
+        seen: list[Tensor] = []
+        for name, net in system.networks.items():
+            if system.network_parts.get(name, ("",))[0] == "discriminator":
+                net.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+        batch, nets = self.make_batch(), dict(system.networks.items())
+        outputs = system(batch, nets)
+        for phase in system.phases:
+            system.phase_losses(phase, batch, outputs, nets)
+        assert seen, "no discriminator ran in a step"
+        least = (self.size // 4) ** 2
+        for shown in seen:
+            zeroed = (shown == 0).all(dim=1).flatten(1).sum(1)
+            assert (zeroed >= least).all(), (
+                f"a discriminator saw an input without cutout's rectangle ({zeroed.tolist()} pixels zero in every channel, "
+                f"{least} or more expected): pass augment=self.discriminator_augment(fake) to each LossContext, and call "
+                "a discriminator on ctx.discriminator_input(image)"
+            )
 
     def test_sample_rows_are_images_of_the_batch(self, system, tmp_path: Path):
         batch = self.make_batch()

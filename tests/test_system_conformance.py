@@ -115,6 +115,13 @@ class PoisonedSystem(PairedSystem):
         self.running_scale.fill_(float("nan"))
 
 
+class UnaugmentedSystem(PairedSystem):
+    """Takes --disc-augment, but builds its loss contexts without the augmentation."""
+
+    def discriminator_augment(self, judged):
+        return None
+
+
 class EagerPhase(Phase):
     """Says it runs every n-th step, but runs at every step."""
 
@@ -182,6 +189,11 @@ def eager():
     return Recipe("eager", EagerSystem, pix2pix().defaults)
 
 
+def unaugmented():
+    """pix2pix whose discriminator sees its inputs as they are under --disc-augment."""
+    return Recipe("unaugmented", UnaugmentedSystem, pix2pix().defaults)
+
+
 def shifted():
     """pix2pix whose generator's train-mode output depends on weights a checkpoint does not hold."""
     return Recipe("shifted", PairedSystem, {**pix2pix().defaults, "gen": "shifted", "gen_opt": {}})
@@ -190,7 +202,7 @@ def shifted():
 class Plugin:
     @hookimpl
     def gantk_register_recipes(self, registry):
-        for recipe in (leaky, pixels, buffered, rescaled, last_weights, unstorable, poisoned, eager, shifted):
+        for recipe in (leaky, pixels, buffered, rescaled, last_weights, unstorable, poisoned, eager, shifted, unaugmented):
             registry.add(recipe.__name__, recipe)
 
     @hookimpl
@@ -241,6 +253,11 @@ class TestEager(SystemConformance):
 class TestShifted(SystemConformance):
     name = "shifted"
     plugins = [Plugin()]
+
+
+class TestUnaugmented(SystemConformance):
+    name = "unaugmented"
+    plugins = [Plugin()]
 '''
 
 
@@ -259,6 +276,7 @@ def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
                       "TestPoisoned::test_the_trainer_steps_each_phase_on_its_schedule[fp32]",
                       "TestRescaled::test_translations_have_the_input_size",
                       "TestShifted::test_weights_rebuild_the_same_model",
+                      "TestUnaugmented::test_discriminators_see_their_inputs_augmented_with_disc_augment",
                       "TestUnstorable::test_recipe_and_its_options"]
     # One line per broken class, in the order the classes run.
     result.stdout.fnmatch_lines(["*phase D back-propagates into G, which it does not train (detach it)*",
@@ -269,4 +287,5 @@ def test_the_kit_fails_a_system_that_breaks_the_contract(pytester):
                                  "*option defaults a checkpoint cannot hold*'sentinel'*",
                                  "*weights that are not finite after 2 steps: ?'running_scale'?*",
                                  "*optimizer stepped: {'D': ?1, 2, 3, 4?, *{'D': ?2, 4?, *",
-                                 "*the rebuilt model translates otherwise in train mode*"])
+                                 "*the rebuilt model translates otherwise in train mode*",
+                                 "*a discriminator saw an input without cutout's rectangle*"])
