@@ -173,7 +173,7 @@ def _per_class_table(result: dict[str, Any]) -> str:
     if not classes:
         return ""
     header = "".join(f"<th>{html.escape(name)}</th>" for name in ["class", *scores])
-    rows = [f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{value:.4g}</td>" for value in values) + "</tr>"
+    rows = [f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{value:.4f}</td>" for value in values) + "</tr>"
             for label, values in classes]
     return f"<h2>Per class</h2>\n<table><tr>{header}</tr>\n" + "\n".join(rows) + "</table>"
 

@@ -171,7 +171,10 @@ def test_mask_model_eval(mask_run, tmp_path):
     assert {"pixel_accuracy", "mean_class_accuracy", "mean_iou", "mean_dice", "rmse", "foreground_iou", "foreground_dice"} <= set(metrics)
     assert 0 <= metrics["pixel_accuracy"] <= 1 and len(result["classes"]["iou"]) == 2
     assert (tmp_path / "report" / "images" / "best-01-target.png").is_file()
-    assert "Best 1 by L1 of the class probabilities" in (tmp_path / "report" / "index.html").read_text()
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Best 1 by L1 of the class probabilities" in page
+    iou = result["classes"]["iou"]  # the per-class table, as the terminal prints it
+    assert f"<tr><th>0</th><td>{result['classes']['accuracy'][0]:.4f}</td><td>{iou[0]:.4f}</td>" in page
     printed = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(data), "--no-progress"])
     assert printed.exit_code == 0, printed.output
     assert "mean_iou" in printed.output and result["class_names"] is None
