@@ -260,8 +260,8 @@ def test_report_pages_escape_what_they_show_and_list_unavailable_metrics(tmp_pat
     page = write_report(result, extremes, tmp_path).read_text()
     assert "a&lt;b&gt;&amp;.png" in page and "a<b>" not in page and "/d/a&lt;b&amp;c" in page
     assert "<th>fid</th><td>unavailable: no Inception weights &lt;x&gt;</td>" in page
-    assert ("<tr><th>class</th><th>iou</th></tr>\n<tr><th>0 back&lt;ground&gt;</th><td>0.5</td></tr>\n"
-            "<tr><th>1 object</th><td>0.25</td></tr></table>") in page
+    assert ("<tr><th>class</th><th>iou</th></tr>\n<tr><th>0 back&lt;ground&gt;</th><td>0.5000</td></tr>\n"
+            "<tr><th>1 object</th><td>0.2500</td></tr></table>") in page
 
 
 def test_each_process_takes_its_local_gpu(monkeypatch):
