@@ -298,6 +298,16 @@ def test_derive_pairs_names_every_unreadable_photo_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
 
 
+def test_derive_pairs_names_a_broken_link_among_the_photos(tmp_path):
+    photos = few_photos(tmp_path / "photos")
+    (photos / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(DataError) as info:
+        derive_pairs(photos, tmp_path / "out", task="gray", size=16, crops_per_photo=1)
+    message = str(info.value)
+    assert "1 of 4 photos cannot be read" in message and "gone.png: a broken link (its target" in message
+    assert not (tmp_path / "out").exists()
+
+
 def test_derive_pairs_refuses_photos_whose_crops_would_share_files(tmp_path):
     photos = few_photos(tmp_path / "photos")
     (photos / "0.jpg").write_bytes((photos / "1.png").read_bytes())  # 0.png's crops and 0.jpg's are 0_00.png, ...

@@ -147,6 +147,9 @@ def derive_pairs(
     counts = {"train": 0, "test": 0}
     short_side = round(1.5 * size)
     bad: list[str] = []
+    if Path(photos_dir).is_dir():
+        note_broken_links(Path(photos_dir), bad, Path(photos_dir))  # named with the photos that cannot be read
+    found = len(photos) + len(bad)
     infos = {path: decode_or_note(probe, path, Path(photos_dir), bad) for path in photos}
     upscaled = [path.name for path, info in infos.items() if info and min(info.height, info.width) < short_side]
     if upscaled and not bad:  # before the work, which enlarging makes longer
@@ -174,7 +177,7 @@ def derive_pairs(
                 counts[split] += 1
         if bad:
             raise DataError(
-                f"{photos_dir}: {len(bad)} of {len(photos)} photos cannot be read, so nothing was written:\n{listed(bad)}\n"
+                f"{photos_dir}: {len(bad)} of {found} photos cannot be read, so nothing was written:\n{listed(bad)}\n"
                 "Replace or delete them, then run again.",
                 bad,
             )
