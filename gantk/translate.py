@@ -80,6 +80,10 @@ def translate(
     model = loaded_model(checkpoint, device, eval_mode, components, average)
     model.system.check_direction(direction)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
+    crop = model.config.get("crop_size")
+    if tile is not None and size != "native" and model.config.get("resize", "square") == "square" and crop and tile >= crop:
+        warnings.warn(f"--tile {tile} with --size {size}: the model runs on inputs resized to its {crop} px crop, one tile "
+                      "each; tiles are for large inputs at their own size (--size native).", GantkWarning, stacklevel=2)
     if overlay and model.num_classes is None:
         kind = "a label model, writing images" if model.input_classes is not None else "an image model"
         raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is {kind}; overlays are for "

@@ -117,3 +117,19 @@ def test_gantk_translate_tiles_large_inputs_at_their_own_size(image_run, tmp_pat
         result = CliRunner().invoke(cli, ["translate", "--checkpoint", str(image_run), *options, str(tmp_path / "in"), str(tmp_path / "o2")])
         assert result.exit_code != 0 and message in result.output, result.output
         assert not (tmp_path / "o2").exists()
+
+
+def test_tiles_with_inputs_resized_to_the_crop_are_warned_of(image_run, tmp_path):
+    import warnings
+
+    from gantk.data import write_png
+    from gantk.errors import GantkWarning
+    from gantk.translate import translate
+
+    write_png(torch.rand(3, 90, 150) * 2 - 1, tmp_path / "in" / "large.png")
+    with pytest.warns(GantkWarning, match="--tile 64 with --size crop: the model runs on inputs resized to its 32 px crop, one "
+                                          "tile each; tiles are for large inputs at their own size"):
+        translate(image_run, tmp_path / "in", tmp_path / "crop", tile=64, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GantkWarning)
+        translate(image_run, tmp_path / "in", tmp_path / "native", size="native", tile=64, progress=False)
