@@ -205,7 +205,8 @@ def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
     if resize == "square":
         return f"each {'mask' if labels else 'image'} resized to {crop}x{crop} ({how})"
     if resize == "short-side":
-        return f"the shorter side resized to {crop}, keeping the aspect ratio ({how}), then {padded}"
+        return (f"the shorter side resized to {crop} and the longer to {crop} times their ratio, rounded down ({how}), "
+                f"then {padded}")
     return f"no resize: {padded} to each image's size"
 
 

@@ -176,7 +176,13 @@ def test_a_model_trained_the_other_way_and_at_its_images_shape_says_so(tmp_path_
                   resize="short-side", gen_opt={"ngf": 8, "dropout": 0.0})
     summary = export_onnx(run, tmp_path / "model.onnx", eval_mode=True)
     assert summary.metadata["gantk.maps"] == "the training data's B images to its A images"
-    assert summary.metadata["gantk.preprocess"].startswith("the shorter side resized to 32, keeping the aspect ratio")
+    assert summary.metadata["gantk.preprocess"].startswith("the shorter side resized to 32 and the longer to 32 times their "
+                                                           "ratio, rounded down")
+    from gantk.data import open_dataset, write_png
+
+    write_png(torch.zeros(3, 219, 301, dtype=torch.uint8), tmp_path / "in" / "photo.png")  # 32 x 301 / 219 = 43.98
+    read = open_dataset(tmp_path / "in", format="single", augment=False, resize="short-side", load_size=None, crop_size=32)
+    assert read[0]["A"].shape[-2:] == (32, 43)  # as translate reads it
     model = TrainedModel.load(run, device="cpu", eval_mode=True)
     inputs = model.inputs(batch(3, 32, 48))  # 48 is no multiple of the U-Net's 32: padded, as the metadata says
     padded = torch.nn.functional.pad(inputs, (0, 16, 0, 0), mode="replicate")
