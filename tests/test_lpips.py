@@ -226,15 +226,20 @@ def test_a_mask_study_refuses_lpips_weights(tmp_path, alexnet_file):
     assert not (tmp_path / "study" / "lovasz").exists()
 
 
-def test_validation_scores_lpips_as_eval_does_and_keeps_the_best_model_by_it(tmp_path, alexnet_file):
-    data = split_pairs(tmp_path / "data")
-    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 4}, val_every=2, val_lpips=True,
-                         lpips_weights=str(alexnet_file), keep_best="lpips")
+def lpips_run(tmp_path, weights, max_steps, callbacks=()):
+    """A run on pairs in ``tmp_path / "data"``, validated every 2 steps with LPIPS by ``weights``, keeping the model it
+    rates best."""
+    config = TrainConfig(data=str(split_pairs(tmp_path / "data")), out=str(tmp_path / "run"), **{**TINY, "max_steps": max_steps},
+                         val_every=2, val_lpips=True, lpips_weights=str(weights), keep_best="lpips")
     with pytest.warns(GantkWarning, match="is not torchvision's"):
-        run = Trainer(config, progress=False).fit()
+        return Trainer(config, progress=False, callbacks=list(callbacks)).fit()
+
+
+def test_validation_scores_lpips_as_eval_does_and_keeps_the_best_model_by_it(tmp_path, alexnet_file):
+    run = lpips_run(tmp_path, alexnet_file, 4)
     rows = read_metrics(run / "validation.csv")
     assert [row["step"] for row in rows] == [2, 4] and all(row["val/lpips"] > 0 for row in rows)
-    result = evaluate(run, data, lpips_weights=alexnet_file, eval_mode=True, batch_size=2, progress=False)
+    result = evaluate(run, tmp_path / "data", lpips_weights=alexnet_file, eval_mode=True, batch_size=2, progress=False)
     assert rows[-1]["val/lpips"] == pytest.approx(result["metrics"]["lpips"], rel=1e-5)
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["best"] == {"score": "lpips", "value": min(row["val/lpips"] for row in rows), "split": "test",
@@ -254,11 +259,7 @@ def test_the_train_command_takes_validation_lpips(tmp_path, alexnet_file):
 
 
 def test_a_resume_scoring_with_another_file_replaces_the_best_model(tmp_path, alexnet_file):
-    data = split_pairs(tmp_path / "data")
-    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 2}, val_every=2, val_lpips=True,
-                         lpips_weights=str(alexnet_file), keep_best="lpips")
-    with pytest.warns(GantkWarning, match="is not torchvision's"):
-        run = Trainer(config, progress=False).fit()
+    run = lpips_run(tmp_path, alexnet_file, 2)
     other = tmp_path / "other.pth"
     state = torch.load(alexnet_file, weights_only=True)
     state["features.0.weight"] *= 2
@@ -299,11 +300,7 @@ def test_validation_lpips_is_refused_for_masks(tmp_path, alexnet_file):
 
 
 def test_a_resume_may_stop_scoring_lpips(tmp_path, alexnet_file):
-    data = split_pairs(tmp_path / "data")
-    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 2}, val_every=2, val_lpips=True,
-                         lpips_weights=str(alexnet_file), keep_best="lpips")
-    with pytest.warns(GantkWarning, match="is not torchvision's"):
-        run = Trainer(config, progress=False).fit()
+    run = lpips_run(tmp_path, alexnet_file, 2)
     trainer = Trainer.resume(run, {"max_steps": 4, "val_lpips": False, "keep_best": "l1"}, progress=False)
     assert trainer.config.lpips_weights is None
     trainer.fit()
@@ -318,10 +315,6 @@ def test_validation_keeps_the_network_it_read_when_the_run_began(tmp_path, alexn
     def remove_the_file(trainer, step, logged):
         weights.unlink(missing_ok=True)
 
-    data = split_pairs(tmp_path / "data")
-    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 4}, val_every=2, val_lpips=True,
-                         lpips_weights=str(weights), keep_best="lpips")
-    with pytest.warns(GantkWarning, match="is not torchvision's"):
-        run = Trainer(config, progress=False, callbacks=[remove_the_file]).fit()
+    run = lpips_run(tmp_path, weights, 4, [remove_the_file])
     assert [row["step"] for row in read_metrics(run / "validation.csv")] == [2, 4]
     assert torch.load(run / "best.pt", weights_only=True)["best"]["lpips_sha256"] == lpips_distance.sha256_of(alexnet_file)
