@@ -554,9 +554,7 @@ def _lpips_scores(explicit: str | Path | None, device: torch.device,
     if reason := lpips_distance.missing_reason(explicit):
         unavailable["lpips"] = reason
         return None
-    loaded = lpips_distance.lpips_network(lpips_distance.weights_path(explicit), device, given=explicit is not None)
-    loaded.warn_unless_reference()
-    return lpips_distance.LpipsScores(loaded)
+    return lpips_distance.LpipsScores(lpips_distance.named_network(explicit, device))
 
 
 def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: dict[str, str]) -> dict[str, float]:

@@ -241,9 +241,7 @@ def _lpips_weights_checked(given: str | Path | None, trainers: list[Trainer], co
         return None
     if lpips_distance.missing_reason(given) is not None:
         return None
-    loaded = lpips_distance.lpips_network(lpips_distance.weights_path(given), torch.device("cpu"), given=given is not None)
-    loaded.warn_unless_reference()
-    return loaded.sha256
+    return lpips_distance.named_network(given, torch.device("cpu")).sha256
 
 
 def _saved_result(run_dir: Path, settings: dict[str, Any], cell: Cell) -> dict[str, Any] | None:

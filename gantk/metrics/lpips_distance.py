@@ -90,6 +90,14 @@ def lpips_network(path: Path, device: torch.device, *, given: bool = False) -> L
     return _loaded[key][1]
 
 
+def named_network(explicit: str | Path | None, device: torch.device) -> LpipsNetwork:
+    """:func:`lpips_network` with the weights ``--lpips-weights`` names (``explicit``; ``None``: torchvision's file in
+    torch's cache), a file other than torchvision's warned of."""
+    loaded = lpips_network(weights_path(explicit), device, given=explicit is not None)
+    loaded.warn_unless_reference()
+    return loaded
+
+
 def _built(path: Path, given: bool) -> torch.nn.Module:
     import lpips
 

@@ -31,10 +31,7 @@ def validation_lpips(config: TrainConfig, dataset: Any, channels: int) -> lpips_
                           f"validation scores them at --crop-size {config.crop_size}: drop --val-lpips, or crop larger.")
     if reason := lpips_distance.missing_reason(config.lpips_weights):
         raise OptionError(f"--val-lpips cannot score here: {reason} Or drop --val-lpips (and --keep-best lpips).")
-    loaded = lpips_distance.lpips_network(lpips_distance.weights_path(config.lpips_weights), torch.device("cpu"),
-                                          given=config.lpips_weights is not None)
-    loaded.warn_unless_reference()
-    return loaded
+    return lpips_distance.named_network(config.lpips_weights, torch.device("cpu"))
 
 
 def validation_scores(system: System, dataset: Any, device: torch.device, batch_size: int,
