@@ -156,7 +156,8 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
     first = results[0]
     # Option tables merge key by key, so each option counts apart; how a run executes changes no score.
     shared = {path: value for path, value in flat_settings({**grid.common, **(common or {})}).items() if path[0] not in EXECUTION_KEYS}
-    own = {path: [cell.name for cell in grid.cells if path in flat_settings(cell.settings)] for path in shared}
+    cell_settings = {cell.name: flat_settings(cell.settings) for cell in grid.cells}
+    own = {path: [name for name, settings in cell_settings.items() if path in settings] for path in shared}
     every, partly = ({path: value for path, value in shared.items() if bool(own[path]) == some and path[0] != "loss_opt"}
                      for some in (False, True))
     objective_options = {path[1:]: value for path, value in shared.items() if path[0] == "loss_opt"}  # for the cells with the term

@@ -107,19 +107,20 @@ def run_ablation(
     evaluation["inception_sha1"] = sha1_of(weights) if weights is not None else None  # other weights: scored again
     if sha256 := _lpips_weights_checked(eval_options.get("lpips_weights"), trainers, components):
         evaluation["lpips_sha256"] = sha256  # recorded where scored, as later settings: cells scored without it are scored again
-    for cell, trainer in zip(grid.cells, trainers, strict=True):  # a cell trained with other settings stops the study now
+    earlier = []  # each cell's saved result; a cell trained with other settings stops the study now
+    for cell, trainer in zip(grid.cells, trainers, strict=True):
         settings = comparable(trainer.config.to_dict())
         try:
-            if _saved_result(trainer.run_dir, settings, cell) is None:
-                _checkpoint_checked(trainer.run_dir, settings, cell)
+            earlier.append(_saved_result(trainer.run_dir, settings, cell))
+            if earlier[-1] is None:
+                _checkpoint_checked(trainer.run_dir, settings, cell)  # read again when the cell's turn comes, not kept
         except AblationError as error:
             raise AblationError(f"grid {grid.label}, {error}") from None
         except GantkError as error:
             raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
-    for number, (cell, trainer) in enumerate(zip(grid.cells, trainers, strict=True), 1):
+    for number, (cell, trainer, saved) in enumerate(zip(grid.cells, trainers, earlier, strict=True), 1):
         label = f"[{number}/{len(grid.cells)}] {cell.name}"
         run_dir, settings = trainer.run_dir, comparable(trainer.config.to_dict())
-        saved = _saved_result(run_dir, settings, cell)
         if saved is not None and saved["cell"].get("evaluation") == evaluation:
             log(f"{label}: finished earlier, skipped ({run_dir / EVAL_FILE})")
             results.append({**saved, "cell": {**saved["cell"], "group": cell.group or cell.name}})
