@@ -380,7 +380,8 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     num_classes = 2 if binary else max(2, max(found, default=0) + 1)
     allowed = {0, 255} if binary else set(range(num_classes))
     problems = []
-    ids_beside_255 = binary and 2 * sum(bool(seen - {0, 255}) for seen in values.values()) >= len(values)
+    plain_binary = sum(seen <= {0, 255} for seen in values.values())  # masks of 0 and 255 alone
+    ids_beside_255 = binary and 2 * (len(values) - plain_binary) >= len(values)
     if ignored and ignore_label != 255 and ids_beside_255:  # Pascal VOC's layout, ignoring a class id instead of its void
         ids = sorted(set().union(*values.values()) - {255} | {ignore_label})
         shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
@@ -419,7 +420,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                 f"{relative(path, root)}: {len(extra)} values between 0 and 255 in a binary mask set: the mask was saved with "
                 "compression (JPEG) or antialiasing; threshold it (object where the value is above 127) and save it as PNG."
             )
-        elif binary and extra and 2 * sum(seen <= {0, 255} for seen in values.values()) > len(values):
+        elif binary and extra and 2 * plain_binary > len(values):
             shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
             problems.append(
                 f"{relative(path, root)}: values {shown} in a set of binary masks (0 background, 255 object, as most of its "
@@ -445,10 +446,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
         sparse = (f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct "
                   f"ids, so the model would have {num_classes} output channels, most for ids no mask holds: if it marks pixels "
                   f"to ignore, pass --ignore-label {num_classes - 1}; else map the ids to 0..K-1 and save the masks again")
-        if num_classes - 1 > SPARSE_IDS:
-            problems.append(f"{sparse}.")
-        else:  # a subset of a larger label set may use few of its ids
-            warnings.warn(f"{sparse} (a subset of a larger label set keeps its ids rightly).", GantkWarning, stacklevel=2)
+        _note_sparse(sparse, num_classes - 1 > SPARSE_IDS, "ids", problems)
     return num_classes, problems
 
 
@@ -475,11 +473,17 @@ def zero_ignored_classes(values: dict[Path, set[int]], root: Path) -> tuple[int,
         sparse = (f"{relative(highest, root)}: holds value {num_classes}, but the masks use only {len(found)} distinct values "
                   f"besides 0, so the model would have {num_classes} output channels, most for values no mask holds: map the "
                   "values to 1..K and save the masks again")
-        if num_classes > SPARSE_IDS:
-            problems.append(f"{sparse}.")
-        else:
-            warnings.warn(f"{sparse} (a subset of a larger label set keeps its values rightly).", GantkWarning, stacklevel=2)
+        _note_sparse(sparse, num_classes > SPARSE_IDS, "values", problems)
     return num_classes, problems
+
+
+def _note_sparse(sparse: str, refused: bool, kept: str, problems: list[str]) -> None:
+    """The ``sparse`` class count as a problem where ``refused`` (ids above :data:`SPARSE_IDS`), else as a warning: a
+    subset of a larger label set may use few of its ``kept`` ids or values."""
+    if refused:
+        problems.append(f"{sparse}.")
+    else:
+        warnings.warn(f"{sparse} (a subset of a larger label set keeps its {kept} rightly).", GantkWarning, stacklevel=3)
 
 
 def describe_contents(root: Path) -> str:
