@@ -251,13 +251,20 @@ def data_combine(a_dir: str, b_dir: str, out: str) -> None:
 @data.command("derive")
 @click.argument("photos", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--task", type=click.Choice(["edges", "gray", "blur", "downscale"]), required=True)
-@click.option("--size", type=click.IntRange(min=16), default=256, show_default=True)
-@click.option("--crops-per-photo", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True)
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--task", type=click.Choice(["edges", "gray", "blur", "downscale"]), required=True,
+              help="Input made from each crop: Canny edges, grayscale, Gaussian blur, or 4x downscaled and enlarged back.")
+@click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
+              help="Crop side in pixels; photos are first resized so their short side is 1.5 x this.")
+@click.option("--crops-per-photo", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Random crops taken from each photo.")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="Share of the photos (not crops) kept for test/; 0 writes train/ only.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the train/test split and the crop positions.")
 def data_derive(photos: str, out: str, **options: Any) -> None:
-    """Make a paired set (input derived from photo -> photo), split by photo."""
+    """Make a paired set (input derived from photo -> photo) from the photos in PHOTOS, split by photo.
+
+    Writes OUT/{train,test}/{A,B}/<photo>_<k>.png, for `gantk train --data OUT`.
+    """
     from .data import derive_pairs
 
     summary = derive_pairs(photos, out, **options)

@@ -92,8 +92,20 @@ def test_photos_smaller_than_the_crops_need_are_named(tmp_path):
 
 
 def test_derive_pairs_needs_photos(tmp_path):
-    with pytest.raises(DataError, match="no photos"):
+    with pytest.raises(DataError, match="no photos .* point it at a folder of photos"):
         derive_pairs(tmp_path, tmp_path / "out")
+
+
+def test_photos_in_subfolders_are_pointed_to(tmp_path):
+    for folder in ("beach", "city", "notes"):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+    Image.new("RGB", (48, 40)).save(tmp_path / "photos" / "beach" / "a.jpg")
+    write_png(torch.zeros(3, 40, 48, dtype=torch.uint8), tmp_path / "photos" / "city" / "b.png")
+    (tmp_path / "photos" / "notes" / "trip.txt").write_text("not a photo")
+    with pytest.warns(GantkWarning, match="skipped 3 subfolder"), \
+            pytest.raises(DataError, match=r"not its subfolders, and beach/, city/ hold some: point it at one of them"):
+        derive_pairs(tmp_path / "photos", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_derive_pairs_reads_jpeg_by_its_other_names_and_warns_of_what_it_skips(tmp_path):

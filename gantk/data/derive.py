@@ -16,9 +16,9 @@ from ..errors import DataError, GantkWarning, OptionError
 from ..files import building_folder
 from ..lazy_import import LazyModule
 from ..nn import check_choice
-from .io import IMAGE_EXTENSIONS, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
+from .io import IMAGE_EXTENSIONS, has_images, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .layout import (
-    decode_or_note, listed, note_broken_links, partner_problems, size_mismatch_problem, warn_of_skipped_files,
+    decode_or_note, listed, note_broken_links, partner_problems, size_mismatch_problem, subdirs, warn_of_skipped_files,
     without_clashes,
 )
 from .sampler import derive_seed
@@ -132,7 +132,7 @@ def derive_pairs(
     if Path(photos_dir).is_dir():
         warn_of_skipped_files(Path(photos_dir), "derived from")
     if not photos:
-        raise DataError(f"{photos_dir}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found; point it at a folder of photos.")
+        raise DataError(f"{photos_dir}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found; {_where_photos_are(Path(photos_dir))}")
     clashes: list[str] = []
     without_clashes(photos, str(photos_dir), clashes)  # their crops would be written to the same files
     if clashes:
@@ -240,6 +240,16 @@ def fit_short_side(image: Tensor, short_side: int) -> Tensor:
     height, width = image.shape[-2:]
     scale = short_side / min(height, width)
     return TF.resize(image, [max(short_side, round(height * scale)), max(short_side, round(width * scale))], antialias=True)
+
+
+def _where_photos_are(folder: Path) -> str:
+    """The fix for a folder without photos: its subfolders that hold some, if any (derive reads one level)."""
+    holding = [d.name + "/" for d in subdirs(folder) if has_images(d)]
+    if not holding:
+        return "point it at a folder of photos."
+    named = ", ".join(holding[:3]) + (", ..." if len(holding) > 3 else "")
+    return (f"photos are read from the folder itself, not its subfolders, and {named} hold some: "
+            "point it at one of them, or gather the photos in one folder.")
 
 
 def _random_crop(image: Tensor, size: int, generator: torch.Generator) -> Tensor:
