@@ -5,7 +5,7 @@ Derives the pairs from ``../shared/data/photos`` (split by photo) unless they ex
 ``benchmarks/ablation/results/`` and the plots into ``docs/images/ablation/`` (not with ``--trial``).
 Re-running skips finished cells.
 
-Usage: python benchmarks/ablation/run.py [--grids table1,table3,pixel-loss] [--steps 300] [--seeds 0,1,2]
+Usage: python benchmarks/ablation/run.py [--grids table1,table3,pixel-loss] [--steps 300] [--seeds 0,1,2] [--name NAME]
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ def main() -> None:
     parser.add_argument("--crops-per-photo", type=int, default=8, help="Pairs cut from each photo when --work has none yet.")
     parser.add_argument("--seeds", help="Train each cell once per seed (e.g. 0,1,2) instead of with seed 0; "
                                         "the study and its files are named GRID-seeds.")
+    parser.add_argument("--name", help="The study's name, of its folder in --work and its result files "
+                                        "(default GRID, or GRID-seeds with --seeds); one grid only.")
     parser.add_argument("--trial", action="store_true",
                         help="Leave benchmarks/ablation/results/ and docs/images/ablation/ as they are (the study stays in --work).")
     args = parser.parse_args()
 
+    if args.name and "," in args.grids:
+        parser.error("--name names one study: pass one grid with it.")
     os.chdir(ROOT)  # relative paths in the results
     pairs = Path(os.path.relpath(args.work.resolve(), ROOT)) / "pairs"
     if not pairs.exists():
@@ -51,7 +55,7 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         IMAGES.mkdir(parents=True, exist_ok=True)
     for grid in args.grids.split(","):
-        name = f"{grid}-seeds" if args.seeds else grid
+        name = args.name or (f"{grid}-seeds" if args.seeds else grid)
         out = pairs.parent / name
         command = [
             "--grid", grid, "--data", str(pairs), "--out", str(out),
