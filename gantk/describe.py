@@ -35,6 +35,8 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         "summary": entry.summary,
         "options": jsonable(entry.options()),
     }
+    if extra := next((p.name for p in entry.parameters if p.kind is p.VAR_KEYWORD), None):
+        info["other options"] = f"any (its factory takes **{extra}): a misspelt option reaches it unrefused"
     required = entry.required_options()
     if required:
         info["default instance"] = f"none: options without a default ({', '.join(required)})"

@@ -30,16 +30,22 @@ PLUGIN_HINT = " A plugin's components are known once it is installed in this Pyt
 
 class UnknownNameError(GantkError, KeyError):
     """A component, format or recipe name that is not registered (``from_plugins``: which plugins may
-    register, so a name close to none of them gets :data:`PLUGIN_HINT`, or names the ``failed_plugins``)."""
+    register, so a name close to none of them gets :data:`PLUGIN_HINT`; the ``failed_plugins`` and a
+    ``plugins_note``, on plugins left unloaded, are named whether or not a name is close)."""
 
-    def __init__(self, kind: str, name: str, known: list[str], *, from_plugins: bool = False, failed_plugins: Sequence[str] = ()):
+    def __init__(self, kind: str, name: str, known: list[str], *, from_plugins: bool = False,
+                 failed_plugins: Sequence[str] = (), plugins_note: str = ""):
         self.kind, self.name, self.known = kind, name, known
         close = difflib.get_close_matches(name, known, n=1)
         close_hint = f" Did you mean '{close[0]}'?" if close else ""
-        plugin_hint = PLUGIN_HINT if from_plugins and not close else ""
-        if plugin_hint and failed_plugins:
+        plugin_hint = ""
+        if from_plugins and failed_plugins:
             plugin_hint = (f" Plugin(s) {', '.join(failed_plugins)} failed to load and may provide it: 'gantk list' says why "
                            "(in Python, components.failures).")
+        elif from_plugins and not close and not plugins_note:
+            plugin_hint = PLUGIN_HINT
+        if from_plugins and plugins_note:
+            plugin_hint += f" {plugins_note}"
         listing = ", ".join(known) if known else "(none registered)"
         super().__init__(f"unknown {kind} '{name}'.{close_hint} Known {kind}s: {listing}.{plugin_hint}")
 

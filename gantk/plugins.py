@@ -138,7 +138,8 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
     failures: list[PluginFailure] = []
     for name in BUILTIN_PLUGINS:
         manager.register(importlib.import_module(name), name=name)
-    if autoload_enabled() if autoload is None else autoload:
+    autoload = autoload_enabled() if autoload is None else autoload
+    if autoload:
         _load_entry_points(manager, failures)
     for plugin in plugins:
         _register(manager, plugin, failures)
@@ -163,9 +164,19 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
                 failures.append(PluginFailure(impl.plugin_name, _ignored_result(hook_name, result)))
         for scoped in added:  # after every plain add, so an override wins whatever order plugins load in
             failures.extend(PluginFailure(scoped.plugin, clash) for clash in scoped.apply_overrides())
+    unloaded = _unloaded_plugins_note(autoload)
     for registry in components.registries.values():
         registry.failed_plugins = sorted({failure.plugin for failure in failures})
+        registry.plugins_note = unloaded
     return components
+
+
+def _unloaded_plugins_note(autoload: bool) -> str:
+    """What an unknown name's message says when GANTK_DISABLE_PLUGIN_AUTOLOAD kept installed plugins from loading;
+    "" otherwise."""
+    if autoload or autoload_enabled() or not importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        return ""
+    return f"Installed plugins are not loaded: {AUTOLOAD_ENV} is set; unset it to load them."
 
 
 def _products() -> dict[str, tuple[type, str]]:
@@ -252,9 +263,28 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
         obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
         if manager.is_registered(obj):  # already loaded, e.g. through its entry point
             return
-        manager.register(obj, name=name)
+        _register_checked(manager, obj, name)
     except Exception as error:
         failures.append(PluginFailure(name, f"could not be loaded: {_describe(error)}"))
+
+
+def _register_checked(manager: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register ``plugin``, refusing it whole if a hook does not take the hook's one argument as gantk passes it
+    (pluggy checks the names of the parameters, not that a hook takes them at all)."""
+    manager.register(plugin, name=name)
+    problems = []
+    for caller in manager.get_hookcallers(plugin) or ():
+        wanted = list(caller.spec.argnames) if caller.spec else None
+        for impl in (impl for impl in caller.get_hookimpls() if impl.plugin is plugin and wanted):
+            signature = inspect.signature(impl.function)
+            required = [p for p in signature.parameters.values()
+                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if [p.name for p in required] != wanted or any(p.kind is p.KEYWORD_ONLY for p in required):
+                problems.append(f"its hook {caller.name}{signature} must take one positional parameter, {wanted[0]}: "
+                                f"define it as def {caller.name}({wanted[0]})")
+    if problems:
+        manager.unregister(plugin)
+        raise GantkError("; ".join(problems) + ".")
 
 
 def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailure]) -> None:
@@ -273,7 +303,7 @@ def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailu
             ))
             continue
         try:
-            manager.register(entry_point.load(), name=entry_point.name)
+            _register_checked(manager, entry_point.load(), entry_point.name)
         except Exception as error:
             failures.append(PluginFailure(entry_point.name, f"could not be loaded: {_describe(error)}"))
             continue

@@ -23,14 +23,15 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs acce
 OPTION_FLAGS = {"generator": "--gen-opt KEY=VALUE", "discriminator": "--disc-opt KEY=VALUE", "objective": "--loss-opt NAME.KEY=VALUE"}
 
 # By the type an option takes: the types of value it accepts and how a message names them
-# (``type_mismatch`` takes no bool as a number).
+# (``type_mismatch`` takes no bool as a number). A list option takes a tuple too (its items are not checked).
 VALUE_TYPES = {
     bool: ((bool,), "true or false"),
     int: ((numbers.Integral,), "an integer"),
     float: ((numbers.Real,), "a number"),
     str: ((str,), "a string"),
+    list: ((list, tuple), "a list"),
 }
-SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES}  # bool first: it is a subclass of int
+SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES} | {"tuple": list}  # bool first: it is a subclass of int
 PLAIN_VALUES = (type(None), bool, int, float, str)  # what a safely loaded checkpoint holds, with lists and tables of them
 
 
@@ -89,9 +90,9 @@ def own_summary(obj: Any) -> str:
 def declared_type(parameter: inspect.Parameter) -> tuple[type | None, bool]:
     """The type an option's values must have, and whether ``None`` is allowed too.
 
-    The annotation decides when it is ``bool``, ``int``, ``float`` or ``str`` (alone or with
-    ``None``); without an annotation, the default's type does (``None`` allowed when it is the
-    default). Any other annotation or default constrains nothing: ``(None, True)``.
+    The annotation decides when it is ``bool``, ``int``, ``float``, ``str``, a list or a tuple (alone
+    or with ``None``); without an annotation, the default's type does (``None`` allowed when it is the
+    default). Any other annotation or default, ``None`` among them, constrains nothing: ``(None, True)``.
     """
     if parameter.annotation is not parameter.empty:
         names = _annotation_names(parameter.annotation)
@@ -100,7 +101,12 @@ def declared_type(parameter: inspect.Parameter) -> tuple[type | None, bool]:
             return SIMPLE_TYPES[name], len(names) > 1
         return None, True
     default = parameter.default
-    return next((t for t in SIMPLE_TYPES.values() if isinstance(default, t)), None), default is None or default is parameter.empty
+    return value_type(default), default is None or default is parameter.empty
+
+
+def value_type(default: Any) -> type | None:
+    """The key of :data:`VALUE_TYPES` that an option with this default takes (``list`` for a tuple), or None."""
+    return next((t for t in VALUE_TYPES if isinstance(default, VALUE_TYPES[t][0] if t is list else t)), None)
 
 
 def _annotation_names(annotation: Any) -> set[str]:
@@ -109,9 +115,9 @@ def _annotation_names(annotation: Any) -> set[str]:
         text = annotation.replace(" ", "")
         if text.startswith("Optional[") and text.endswith("]"):
             text = text[len("Optional["):-1] + "|None"
-        return set(text.split("|"))
+        return {part.split("[")[0] for part in text.split("|")}
     parts = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
-    return {getattr(part, "__name__", str(part)) for part in parts}
+    return {getattr(typing.get_origin(part) or part, "__name__", str(part)) for part in parts}
 
 
 def type_mismatch(option: str, wanted: type, default: Any, value: Any) -> str | None:
@@ -172,12 +178,12 @@ class Entry:
         return own_summary(self.factory)
 
     @functools.cached_property
-    def _parameters(self) -> list[inspect.Parameter]:
+    def parameters(self) -> list[inspect.Parameter]:
         """The factory's parameters, read from its signature once."""
         return list(inspect.signature(self.factory).parameters.values())
 
     def _option_parameters(self) -> list[inspect.Parameter]:
-        return [p for p in self._parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return [p for p in self.parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
     def options(self) -> dict[str, Any]:
         """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
@@ -197,7 +203,7 @@ class Entry:
         return tuple(getattr(self.factory, "starting_weight_options", ()))
 
     def accepts_any_option(self) -> bool:
-        return any(p.kind is p.VAR_KEYWORD for p in self._parameters)
+        return any(p.kind is p.VAR_KEYWORD for p in self.parameters)
 
     def takes_option(self, name: str) -> bool:
         return name in self.options() or self.accepts_any_option()
@@ -220,6 +226,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self.overridden_by: dict[str, str] = {}  # name -> the plugin whose override holds it
         self.failed_plugins: list[str] = []  # plugins that failed to load: an unknown name may be theirs
+        self.plugins_note = ""  # why installed plugins were not loaded, if they were not
 
     def add(self, name: str, factory: Callable[..., Any], *, plugin: str = "?", override: bool = False) -> None:
         """Register ``factory`` under ``name``; an existing name is an error unless ``override``."""
@@ -246,7 +253,7 @@ class Registry:
         """A registry of the same entries, to which entries can be added without changing this one."""
         copied = Registry(self.kind, self.builds)
         copied._entries, copied.overridden_by = dict(self._entries), dict(self.overridden_by)
-        copied.failed_plugins = list(self.failed_plugins)
+        copied.failed_plugins, copied.plugins_note = list(self.failed_plugins), self.plugins_note
         return copied
 
     def get(self, name: str) -> Entry:
@@ -260,7 +267,8 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, self.names(), from_plugins=True, failed_plugins=self.failed_plugins) from None
+            raise UnknownNameError(self.kind, name, self.names(), from_plugins=True, failed_plugins=self.failed_plugins,
+                                   plugins_note=self.plugins_note) from None
 
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""

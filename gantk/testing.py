@@ -106,6 +106,14 @@ def _loss_text(loss: Tensor) -> str:
     return f"a tensor of shape {tuple(loss.shape)}" if loss.dim() else f"{loss.item()}"
 
 
+def _check_loss(loss: Any, step: str) -> None:
+    """``loss`` is what training takes from an objective's ``step`` loss: a finite scalar tensor that gradients reach."""
+    assert isinstance(loss, Tensor), f"the {step} loss is a {type(loss).__name__}: return a tensor computed from the context"
+    assert loss.dim() == 0 and torch.isfinite(loss), f"expected a finite scalar {step} loss, got {_loss_text(loss)}"
+    assert loss.requires_grad, (f"no gradient reaches the {step} loss: compute it from the networks' outputs in the "
+                                "context (ctx.fake, ctx.d_fake, ...), or return None to take no part in that step")
+
+
 def _random_projection(out: Tensor | Sequence[Tensor]) -> Tensor:
     """A scalar that depends on every output element with random signs (so nothing cancels)."""
     outs = [out] if isinstance(out, Tensor) else list(out)
@@ -181,6 +189,13 @@ class GeneratorConformance(_Conformance):
         h, w = self.sizes(model)[0]
         _random_projection(model(torch.randn(self.batch_size, 3, h, w))).backward()
         _assert_gradients_reach_parameters(model)
+
+    def test_outputs_depend_on_the_input(self, components, component_name, component_options):
+        model = self.build(components, component_name, component_options, in_channels=3)
+        h, w = self.sizes(model)[0]
+        inputs = torch.randn(self.batch_size, 3, h, w, requires_grad=True)
+        _random_projection(model(inputs)).backward()
+        assert inputs.grad is not None and inputs.grad.abs().sum() > 0, "its outputs do not depend on its input"
 
     def test_final_activation_none_gives_the_logits_under_its_tanh(self, components, component_name, component_options):
         """What mask training (``--recipe seg``) needs: ``final_activation="none"`` for raw logits."""
@@ -349,7 +364,7 @@ class ObjectiveConformance(_Conformance):
         loss = objective.generator_loss(self.make_context(**networks))
         if loss is None:
             pytest.skip("no generator term")
-        assert loss.dim() == 0 and torch.isfinite(loss), f"expected a finite scalar, got {_loss_text(loss)}"
+        _check_loss(loss, "generator")
         loss.backward()
         generators = [*networks["generator"].parameters(), *networks["reverse"].parameters()]
         reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in generators)
@@ -359,7 +374,7 @@ class ObjectiveConformance(_Conformance):
         loss = objective.discriminator_loss(self.make_context(**networks))
         if loss is None:
             pytest.skip("no discriminator term")
-        assert loss.dim() == 0 and torch.isfinite(loss), f"expected a finite scalar, got {_loss_text(loss)}"
+        _check_loss(loss, "discriminator")
         loss.backward()
         assert any(p.grad is not None for p in networks["discriminator"].parameters())
         untouched = all(p.grad is None for p in networks["generator"].parameters())

@@ -285,6 +285,10 @@ def test_describe_components_that_cannot_say_everything():
         """A generator that needs its depth."""
         return torch.nn.Identity()
 
+    def open_ended(in_channels=3, out_channels=3, width=8, **opts):
+        """A generator that takes any option."""
+        return torch.nn.Identity()
+
     def silent(in_channels=6):
         """A discriminator without a receptive_field."""
         return torch.nn.Conv2d(in_channels, 1, 3)
@@ -301,6 +305,7 @@ def test_describe_components_that_cannot_say_everything():
         def gantk_register_generators(self, registry):
             registry.add("deep", deep)
             registry.add("broken", broken)
+            registry.add("open-ended", open_ended)
 
         @hookimpl
         def gantk_register_objectives(self, registry):
@@ -314,6 +319,9 @@ def test_describe_components_that_cannot_say_everything():
     described = describe("generator", "deep", components)
     assert described["default instance"] == "none: options without a default (depth)" and described["options"]["depth"] == "<required>"
     assert describe("objective", "unscored", components)["adversarial"] is False
+    assert describe("generator", "open-ended", components)["other options"] == (
+        "any (its factory takes **opts): a misspelt option reaches it unrefused")
+    assert "other options" not in describe("generator", "unet", components)
     assert jsonable({"sizes": (1, (2, 3)), "kind": torch.nn.Identity}) == {"sizes": [1, [2, 3]], "kind": repr(torch.nn.Identity)}
     assert describe("discriminator", "silent", components)["receptive_field"].startswith("unknown")
     assert describe("discriminator", "patch70", components)["receptive_field"] == 70

@@ -252,3 +252,73 @@ def test_the_objective_kit_fails_parameters_that_training_would_not_update(pytes
     result, failed = failed_tests(pytester, LEARNED_SCALE)
     assert failed == ["TestLearnedScale::test_has_no_parameters_to_train"]
     result.stdout.fnmatch_lines(["*parameters scale take gradients, but no optimizer updates an objective's*"])
+
+
+BLIND_GENERATOR_AND_CONSTANT_OBJECTIVES = '''
+import torch
+from torch import nn
+
+from gantk import Objective, hookimpl
+from gantk.testing import GeneratorConformance, ObjectiveConformance
+
+
+class Blind(nn.Module):
+    """Its learnt bias, whatever the input."""
+
+    def __init__(self, in_channels=3, out_channels=3):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
+
+    def forward(self, x):
+        return torch.tanh(self.bias).expand(x.shape[0], -1, *x.shape[-2:])
+
+
+class Constant(Objective):
+    """A tensor that nothing trained reaches."""
+
+    def generator_loss(self, ctx):
+        return torch.tensor(1.0)
+
+
+class Number(Objective):
+    """A Python float."""
+
+    def generator_loss(self, ctx):
+        return 1.0
+
+
+class Plugin:
+    @hookimpl
+    def gantk_register_generators(self, registry):
+        registry.add("blind", Blind)
+
+    @hookimpl
+    def gantk_register_objectives(self, registry):
+        registry.add("constant", Constant)
+        registry.add("number", Number)
+
+
+class TestBlind(GeneratorConformance):
+    name = "blind"
+    plugins = [Plugin()]
+
+
+class TestConstant(ObjectiveConformance):
+    name = "constant"
+    plugins = [Plugin()]
+
+
+class TestNumber(ObjectiveConformance):
+    name = "number"
+    plugins = [Plugin()]
+'''
+
+
+def test_the_kits_fail_a_generator_blind_to_its_input_and_losses_no_gradient_reaches(pytester):
+    result, failed = failed_tests(pytester, BLIND_GENERATOR_AND_CONSTANT_OBJECTIVES)
+    assert "TestBlind::test_outputs_depend_on_the_input" in failed
+    assert "TestConstant::test_generator_loss_is_a_finite_scalar_that_trains_the_generator" in failed
+    assert "TestNumber::test_generator_loss_is_a_finite_scalar_that_trains_the_generator" in failed
+    result.stdout.fnmatch_lines(["*its outputs do not depend on its input*"])
+    result.stdout.fnmatch_lines(["*no gradient reaches the generator loss: compute it from the networks' outputs*"])
+    result.stdout.fnmatch_lines(["*the generator loss is a float: return a tensor computed from the context*"])

@@ -1,5 +1,6 @@
 """gantk eval end to end on tiny trained checkpoints (CPU, 32 px)."""
 
+import dataclasses
 import importlib.metadata
 import json
 import re
@@ -331,6 +332,7 @@ def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
 def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monkeypatch):
     from gantk import hookimpl, load_components
     from gantk.errors import CheckpointError
+    from gantk.train import checkpoint
     from gantk.translate import translate
 
     def plain(in_channels=3, out_channels=3, **unet_options):
@@ -355,6 +357,13 @@ def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monke
         Trainer.resume(run, {"max_steps": 3}, components=built_in)
     again = load_components(autoload=False, plugins=[OverridingPlugin()])  # another session: the same plugin name
     assert len(translate(run, pairs / "A", tmp_path / "out", components=again)) == 4
+    # A built-in part overridden by an installed plugin: the refusal says which package to remove.
+    built_in_run = Trainer(dataclasses.replace(config, out=str(tmp_path / "built-in")), components=built_in, progress=False).fit()
+    with monkeypatch.context() as patch, pytest.raises(
+            CheckpointError, match=r"generator 'unet' came from plugin 'gantk.generators' and now comes from '.*OverridingPlugin' "
+                                   r"\(package gantk-over 0.1.0: pip uninstall gantk-over\)\. Load"):
+        patch.setattr(checkpoint, "package_of", lambda factory: "gantk-over 0.1.0")
+        translate(built_in_run, pairs / "A", tmp_path / "out-overridden", components=again)
     # Installed now: the same code under its entry point's name.
     entry_point = types.SimpleNamespace(name="gantk-overriding", value="overriding:plugin", dist=None, load=lambda: OverridingPlugin())
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [entry_point] if group == "gantk" else [])

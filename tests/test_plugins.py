@@ -111,6 +111,19 @@ def test_disable_autoload_env(fake_entry_points, monkeypatch):
         assert "ep-disc" in load_components().registry("discriminator"), value
 
 
+def test_an_unknown_name_says_when_the_environment_kept_installed_plugins_from_loading(fake_entry_points, monkeypatch):
+    monkeypatch.setenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", "1")
+    for name in ("ep-disc", "ep-dis"):  # a close built-in name or none
+        with pytest.raises(gantk.errors.UnknownNameError, match=r"Installed plugins are not loaded: "
+                                                                r"GANTK_DISABLE_PLUGIN_AUTOLOAD is set; unset it to load them\.$"):
+            load_components().create("discriminator", name)
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD")
+    for components in (load_components(), load_components(autoload=False)):  # loaded, or left out on purpose
+        with pytest.raises(gantk.errors.UnknownNameError) as error:
+            components.create("discriminator", "dilated")
+        assert "not loaded" not in str(error.value)
+
+
 def test_entry_points_load_in_name_order(monkeypatch):
     def claiming(name):
         return make_plugin(name, gantk_register_objectives=lambda registry: registry.add("shared-name", lambda: None))
@@ -186,6 +199,25 @@ def test_a_plugin_class_or_a_misnamed_hook_parameter_is_reported_with_the_fix():
                and m.endswith("can not be found in the hookspec. A hook's parameters are named as in gantk.hookspecs: registry "
                               "(or cli for gantk_register_commands).") for m in messages)
     assert "never" not in components.registry("generator")
+
+
+def test_a_hook_that_does_not_take_its_argument_refuses_the_plugin_whole():
+    def keyword_only(*, registry):
+        registry.add("kwgen", torch.nn.Identity)
+
+    def extra_default(registry, width=8):
+        registry.add("widegen", torch.nn.Identity)
+
+    broken = make_plugin("broken_sig", gantk_register_generators=keyword_only, gantk_register_objectives=lambda: None)
+    fine = make_plugin("fine_sig", gantk_register_generators=extra_default)
+    components = load_components(autoload=False, plugins=[broken, fine])
+    assert [str(f) for f in components.failures] == [
+        "plugin 'broken_sig': could not be loaded: its hook gantk_register_generators(*, registry) must take one positional "
+        "parameter, registry: define it as def gantk_register_generators(registry); its hook gantk_register_objectives() "
+        "must take one positional parameter, registry: define it as def gantk_register_objectives(registry)."
+    ]
+    assert "kwgen" not in components.registry("generator") and "widegen" in components.registry("generator")
+    assert not components.manager.has_plugin("broken_sig")
 
 
 def test_an_entry_point_whose_name_is_taken_is_reported(fake_entry_points, monkeypatch):

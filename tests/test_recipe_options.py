@@ -127,7 +127,8 @@ def test_recipe_options_take_their_defaults_and_the_values_given(pairs, tmp_path
 
 
 @pytest.mark.parametrize("given, message", [
-    ({"clp": 0.1}, r"--recipe-opt: recipe 'clipped' has no option clp \(its options: clip=0.01, note='x', bound=None\)"),
+    ({"clp": 0.1}, r"--recipe-opt: recipe 'clipped' has no option clp \(its options: clip=0.01, note='x', bound=None\)\. "
+                   r"Did you mean 'clip' instead of 'clp'\? The recipe comes from plugin '.*'\.$"),
     ({"clip": "big"}, r"--recipe-opt: recipe 'clipped': option clip must be a number \(default 0.01\), got 'big'"),
     ({"note": 0.5}, r"option note must be a string"),
 ])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import OptionError
-from ..registry import VALUE_TYPES, as_declared, plain, type_mismatch, with_nones
+from ..registry import as_declared, plain, type_mismatch, value_type, with_nones
 from ..systems.base import System
 
 
@@ -48,10 +49,13 @@ class Recipe:
         unknown = sorted(set(given) - set(self.options))
         if unknown:
             takes = ", ".join(f"{key}={value!r}" for key, value in self.options.items()) or "none"
-            raise OptionError(f"--recipe-opt: recipe '{self.name}' has no option {', '.join(unknown)} (its options: {takes}).")
+            close = [f"'{match[0]}' instead of '{key}'" for key in unknown
+                     if (match := difflib.get_close_matches(key, list(self.options), n=1))]
+            raise OptionError(f"--recipe-opt: recipe '{self.name}' has no option {', '.join(unknown)} (its options: {takes})."
+                              + (f" Did you mean {', '.join(close)}?" if close else ""))
         for key, value in given.items():
             default = self.options[key]
-            given[key] = value = as_declared(type(default), value)
-            if type(default) in VALUE_TYPES and (problem := type_mismatch(key, type(default), default, value)):
+            given[key] = value = as_declared(value_type(default), value)
+            if (wanted := value_type(default)) and (problem := type_mismatch(key, wanted, default, value)):
                 raise OptionError(f"--recipe-opt: recipe '{self.name}': {problem}.")
         return {**plain(self.options), **given}

@@ -18,9 +18,9 @@ from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, first_sentence
 from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import ObjectiveSet, parse_spec
-from ..plugins import Components, default_components, factory_name, package_of, same_provider
+from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_name, package_of, same_provider
 from ..recipes.base import Recipe
-from ..registry import plain, storable
+from ..registry import Entry, plain, storable
 from ..systems.base import System
 from ..torch_files import compressed_entries, load_weights_only, unreadable_reason
 from . import stand_ins
@@ -290,6 +290,7 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
     now = {(kind, name): components.registry(kind).get(name) for kind, providers in payload["part_plugins"].items()
            for name in providers if name in components.registry(kind) and (kinds is None or kind in kinds)}
     moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{now[kind, name].plugin}'"
+             + _installed_as(now[kind, name])
              for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
              if (kind, name) in now and not same_provider(now[kind, name], then)]
     if moved:
@@ -318,6 +319,12 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
             "The run's command line or recipe gave them: install the version of the part's plugin the run was trained with"
             + (f" (the run's parts came from {', '.join(packages)})." if packages else ".")
         ) from None
+
+
+def _installed_as(entry: Entry) -> str:
+    """`` (package NAME VERSION: pip uninstall NAME)`` for a plugin's part that an installed distribution holds, else ""."""
+    package = None if entry.plugin in BUILTIN_PLUGINS else package_of(entry.factory)
+    return f" (package {package}: pip uninstall {package.split()[0]})" if package else ""
 
 
 def _packages(payload: dict[str, Any], plugins: Iterable[str] | None = None) -> list[str]:

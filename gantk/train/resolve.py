@@ -57,7 +57,11 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
         raise OptionError(f"recipe '{config.recipe}' (plugin '{plugin}') has a default that is not a setting's value: {error} "
                           "Fix the recipe's defaults.") from None
     config = config.merged(FALLBACKS, only_unset=True)
-    config = dataclasses.replace(config, recipe_opt=recipe.settings(config.recipe_opt))
+    try:
+        config = dataclasses.replace(config, recipe_opt=recipe.settings(config.recipe_opt))
+    except OptionError as error:
+        plugin = components.registry("recipe").get(config.recipe).plugin
+        raise OptionError(f"{error} The recipe comes from plugin '{plugin}'.") from None
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
     for key in ("data", "init_from", "lpips_weights"):  # absolute, so the run resumes from any working directory
