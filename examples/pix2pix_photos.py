@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"trained {trainer.step} steps: {run_dir}")
 
     test_inputs = pairs.out_dir / "test" / "A"
-    written = translate(run_dir, test_inputs, args.out / "translated")
+    written = translate(run_dir, test_inputs, args.out / "translated", progress=not args.quiet)
     grid = comparison(test_inputs, args.out / "translated", pairs.out_dir / "test" / "B", args.out / "comparison.png")
     print(f"translated {len(written)} test images into {args.out / 'translated'}; side by side: {grid}")
     return args.out

@@ -66,7 +66,8 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
 
         data_format = components.create(kind, name)
         targets = getattr(data_format, "paired_targets", None)
-        info["targets"] = f"{targets} paired with each input" if targets else "none paired with inputs (gantk eval cannot score it)"
+        info["targets"] = (f"{targets} paired with each input" if targets else "none paired with inputs: gantk eval gives "
+                           "an image model's distribution metrics only (FID, KID, ...), for a format of two sides (unaligned)")
         info["detected"] = "only when no other format matches" if getattr(data_format, "fallback", False) else "by its layout"
         if isinstance(data_format, VoidIgnoringFormat):
             info["ignores"] = f"mask value {data_format.VOID} unless --ignore-label names another"

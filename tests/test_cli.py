@@ -322,6 +322,8 @@ def test_describe_components_that_cannot_say_everything():
     assert describe("generator", "open-ended", components)["other options"] == (
         "any (its factory takes **opts): a misspelt option reaches it unrefused")
     assert "other options" not in describe("generator", "unet", components)
+    assert describe("data_format", "unaligned", components)["targets"].startswith(
+        "none paired with inputs: gantk eval gives an image model's distribution metrics only")
     assert jsonable({"sizes": (1, (2, 3)), "kind": torch.nn.Identity}) == {"sizes": [1, [2, 3]], "kind": repr(torch.nn.Identity)}
     assert describe("discriminator", "silent", components)["receptive_field"].startswith("unknown")
     assert describe("discriminator", "patch70", components)["receptive_field"] == 70
