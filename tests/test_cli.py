@@ -566,6 +566,19 @@ def test_an_interrupted_run_says_how_to_continue_it(tmp_path, monkeypatch):
     assert f"interrupted: checkpoint saved at step 7; continue with gantk train --resume '{out}'" in result.output
 
 
+def test_ctrl_c_outside_training_exits_with_the_shells_code_for_it(tmp_path, monkeypatch):
+    import signal
+
+    from gantk.train import Trainer
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "run"), "--max-steps", "1"])
+    assert result.exit_code == 128 + signal.SIGINT and "Aborted." in result.output
+
+
 def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_reported(monkeypatch, capsys):
     import signal
     import sys

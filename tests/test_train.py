@@ -1442,6 +1442,21 @@ def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_p
     assert trainer.step == 6
 
 
+def test_a_signal_during_the_set_up_stops_the_run_after_its_first_step(pairs, tmp_path, monkeypatch):
+    from gantk.train.interrupt import TrainingInterrupted
+
+    build = Trainer.build_system
+
+    def signalled_while_building(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in the set-up, before the loop begins
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "build_system", signalled_while_building)
+    with pytest.raises(TrainingInterrupted) as stop:
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6, checkpoint_every=100), progress=False).fit()
+    assert (stop.value.step, stop.value.signum) == (1, signal.SIGINT) and ckpt.load_checkpoint(tmp_path / "run")["step"] == 1
+
+
 @pytest.mark.parametrize("stop_at, saved", [(3, [2, 3]), (4, [2, 4])])  # a step between checkpoints, and one of them
 def test_a_callback_stops_training_after_a_checkpoint(pairs, tmp_path, stop_at, saved):
     from gantk.train import StopTraining

@@ -525,13 +525,15 @@ class Trainer:
                               f"Trainer.resume({str(self.run_dir)!r}) (a finished run with a longer max_steps or epochs "
                               "among the overrides).")
         with contextlib.ExitStack() as held:
-            return self._fit(held)
+            # from the start: a signal during the set-up stops the run after its first step, as one during a step
+            stop_signal = held.enter_context(stop_after_step_on_interrupt())
+            return self._fit(held, stop_signal)
 
-    def _fit(self, held: contextlib.ExitStack) -> Path:
+    def _fit(self, held: contextlib.ExitStack, stop_signal: Callable[[], int | None]) -> Path:
         with process_group(self.config.device) as process, peer_loss_explained(process, lambda: self.step):
-            return self._fit_in_group(held, process)
+            return self._fit_in_group(held, process, stop_signal)
 
-    def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo) -> Path:
+    def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo, stop_signal: Callable[[], int | None]) -> Path:
         config = self.config
         device = resolve_device(config.device, process.local_rank)
         held.enter_context(tuned_backends(device))
@@ -575,7 +577,7 @@ class Trainer:
         interrupted = None
         agreed = stop_agreement(process)  # under torchrun, every process stops after the step one was signalled in
         try:
-            with (stop_after_step_on_interrupt() as stop_signal, freed_memory_kept(device), worker_signals.training()):
+            with freed_memory_kept(device), worker_signals.training():
                 stopped = False  # by a callback
                 while self.step < self.total_steps and not stopped:
                     epoch, position = divmod(self.step, steps_per_epoch)
