@@ -464,6 +464,20 @@ def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs,
     assert lengthened == pytest.approx([2e-4, 1.5e-4, 1e-4, 0.5e-4])
 
 
+def test_a_shortened_resume_says_the_learning_rate_falls(pairs, tmp_path):
+    from gantk.train import StopTraining
+
+    def stop(trainer, step, logged):
+        if step == 4:
+            raise StopTraining
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=8, lr=2e-4, decay_start=0.5, checkpoint_every=100)
+    Trainer(config, callbacks=[stop], progress=False).fit()
+    with pytest.warns(GantkWarning, match=r"on resuming, the learning rate falls \(D's from 0.0002 to 0.000133; G's from 0.0002 "
+                                          r"to 0.000133\): it follows the schedule as set now, whose decay is pressed"):
+        Trainer.resume(tmp_path / "run", {"max_steps": 6}, progress=False).fit()
+
+
 def test_resume_with_epochs_replaces_a_length_set_in_steps(pairs, tmp_path):
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     trainer = Trainer.resume(tmp_path / "run", {"epochs": 2}, progress=False)

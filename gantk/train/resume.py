@@ -168,14 +168,19 @@ def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed:
     for name, opt in parts.optimizers.items():
         _check_optimizer_state(name, opt, payload["optimizers"][name])
         opt.load_state_dict(payload["optimizers"][name])
-    risen = []
+    risen, fallen = [], []
     for name, sch in parts.schedulers.items():
         sch.load_state_dict(payload["schedulers"][name])
-        # The saved rate follows the saved schedule; take it from this run's, which may be longer.
+        # The saved rate follows the saved schedule; take it from this run's, which may be longer or shorter.
         for group, base_lr, factor in zip(sch.optimizer.param_groups, sch.base_lrs, sch.lr_lambdas, strict=True):
             saved, group["lr"] = group["lr"], base_lr * factor(sch.last_epoch)
             if group["lr"] > saved * (1 + 1e-6):
                 risen.append(f"{name}'s from {saved:.3g} to {group['lr']:.3g}")
+            elif group["lr"] < saved * (1 - 1e-6):
+                fallen.append(f"{name}'s from {saved:.3g} to {group['lr']:.3g}")
+    if fallen and process.is_main:
+        warnings.warn(f"on resuming, the learning rate falls ({'; '.join(dict.fromkeys(fallen))}): it follows the schedule as "
+                      "set now, whose decay is pressed into a shorter run.", GantkWarning, stacklevel=2)
     if risen and process.is_main:
         warnings.warn(f"on resuming, the learning rate rises ({'; '.join(dict.fromkeys(risen))}): it follows the schedule as "
                       "set now, whose decay is stretched over a longer run (or, for a run begun before gantk 0.3, whose "
