@@ -222,8 +222,8 @@ def test_writes_cut_short_by_a_full_disk_are_errors_that_keep_the_old_files(tmp_
         f"png: {tmp_path / 'image.png'} File too large",
         f"checkpoint: cannot write checkpoint {tmp_path / 'checkpoint-00000002.pt'}: File too large; the file is larger than "
         "this process may write (ulimit -f) or the file system holds; raise the limit or choose another location. The "
-        "checkpoints written before it are intact: once there is room, resume from the newest with --resume (each write "
-        "needs room for one more checkpoint than --keep-checkpoints keeps).",
+        f"checkpoints written before it are intact: once there is room, resume from the newest with `gantk train --resume "
+        f"{tmp_path}` (each write needs room for one more checkpoint than --keep-checkpoints keeps).",
         f"grid: {tmp_path / 'grid.png'} File too large",
     ], done.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-00000001.pt", "image.png"]
@@ -242,6 +242,28 @@ def test_a_folder_that_takes_no_file_is_named_with_the_file_meant(tmp_path, monk
         with replacing(tmp_path / "config.toml") as handle:
             handle.write("seed = 0\n")
     assert info.value.filename == str(tmp_path / "config.toml") and info.value.errno == errno.EACCES
+
+
+def test_a_checkpoint_refused_by_its_folder_says_how_to_go_on(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    import torch
+
+    from gantk.errors import CheckpointError
+    from gantk.train.checkpoint import save_checkpoint
+
+    def denied(prefix, suffix, dir):
+        raise PermissionError(errno.EPERM, "Operation not permitted", os.path.join(dir, prefix + "x" + suffix))
+
+    (tmp_path / "checkpoint-00000001.pt").write_bytes(b"an earlier checkpoint")
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    with pytest.raises(CheckpointError) as info:
+        save_checkpoint(tmp_path / "checkpoint-00000002.pt", {"weights": torch.zeros(2)})
+    assert str(info.value) == (
+        f"cannot write checkpoint {tmp_path / 'checkpoint-00000002.pt'}: Operation not permitted; choose a location you may "
+        "write to (or read), or change its permissions. The checkpoints written before it are intact: once the folder may "
+        f"be written, resume from the newest with `gantk train --resume {tmp_path}`.")
 
 
 def test_a_folder_that_takes_no_folder_is_named_with_the_folder_meant(tmp_path, monkeypatch):

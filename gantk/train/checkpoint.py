@@ -30,6 +30,7 @@ FORMAT_VERSION = 2  # 2: part_plugins records each part's provider as a table (f
 READABLE_FORMATS = (1, 2)
 CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file's
+_REFUSED_WRITES = (errno.EACCES, errno.EPERM, errno.EROFS)  # a folder that takes no file now
 PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer prunes each before it is opened
 
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
@@ -83,13 +84,16 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
             torch.save(payload, handle)
     except (OSError, RuntimeError) as error:  # torch's zip writer reports a failed write as a RuntimeError
         failed = error if isinstance(error, OSError) else error.__context__
-        if not (isinstance(failed, OSError) and failed.errno in WRITE_FAILURES):
+        if not (isinstance(failed, OSError) and failed.errno in (*WRITE_FAILURES, *_REFUSED_WRITES)):
             raise
-        then = ("The checkpoints written before it are intact: once there is room, resume from the newest with --resume"
-                if list_checkpoints(Path(path).parent) else "Once there is room, start the run again (it has no checkpoint)")
+        room = failed.errno in WRITE_FAILURES
+        when = "once there is room" if room else "once the folder may be written"
+        then = (f"The checkpoints written before it are intact: {when}, resume from the newest with "
+                f"`gantk train --resume {Path(path).parent}`" if list_checkpoints(Path(path).parent)
+                else f"{when.capitalize()}, start the run again (it has no checkpoint)")
         raise CheckpointError(
-            f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} {then} "
-            "(each write needs room for one more checkpoint than --keep-checkpoints keeps)."
+            f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} {then}"
+            + (" (each write needs room for one more checkpoint than --keep-checkpoints keeps)." if room else ".")
         ) from None
     return Path(path)
 
