@@ -766,7 +766,11 @@ class Trainer:
         """The --keep-best score and step of the best.pt a resumed run kept for that score on its validation split:
         what a new best must beat."""
         path, name = self.run_dir / run_files.BEST, self.config.keep_best
-        if name is None or self.resume_from is None or not path.is_file():
+        if self.resume_from is None or not path.is_file():
+            return None, None
+        if name is None:
+            warnings.warn(f"{path} is kept as it is and no longer updated without --keep-best: it holds the best model of "
+                          "the steps before, and may be deleted.", GantkWarning, stacklevel=3)
             return None, None
         try:
             payload = ckpt.load_checkpoint(path)
