@@ -151,6 +151,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
         values = read_config_file(config_file) if config_file else {}
         with naming_config_file(config_file):
             trainer = Trainer(TrainConfig().merged(layered(values, given)), progress=progress)
+    resumed_at = trainer.resume_from["step"] if trainer.resume_from is not None else None
     try:
         with naming_config_file(config_file):
             run_dir = trainer.fit()
@@ -159,7 +160,10 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
             click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume "
                        f"{shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)
-    if process_from_environment().is_main:
+    if process_from_environment().is_main and trainer.step == resumed_at:
+        click.echo(f"nothing to train: the run in {run_dir} was at step {trainer.step}, the end of its schedule; resume with a "
+                   "larger --max-steps or --epochs to train it further")
+    elif process_from_environment().is_main:
         click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
         if trainer.best_score is not None:
             from .train import run_files

@@ -122,6 +122,8 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     again = run("train", "--gen", "unet", "--disc", "patch70", "--loss", "bce+l1", "--data", data, "--out", out,  # the first
                 "--max-steps", 4, "--log-every", 1, *TINY_FLAGS, "--resume", out)  # command again, with --resume
     assert again.exit_code == 0 and "done: 4 steps" in again.output, again.output
+    finished = run("train", "--resume", out, "--no-progress")
+    assert finished.exit_code == 0 and "nothing to train: the run in" in finished.output and "done" not in finished.output
     refused = CliRunner().invoke(cli, ["train", "--resume", str(out), "--gen", "resnet9"])
     assert refused.exit_code != 0 and "cannot change --gen (the run has --gen unet)" in refused.output
     (tmp_path / "other.toml").write_text("max_steps = 9\n")
