@@ -422,6 +422,9 @@ def test_an_unknown_setting_of_a_config_file_is_named_with_the_closest_one(tmp_p
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit) and "Traceback" not in result.output, result.output
     assert "unknown setting(s) max_step. Did you mean max_steps?" in " ".join(result.output.split())
     assert not (tmp_path / "run").exists()
+    config.write_text(f"resume = '{tmp_path / 'run'}'\n")
+    result = CliRunner().invoke(cli, ["train", "--config", str(config), "--no-progress"])
+    assert "resume is not a setting of the run: give --resume DIR on the command line" in " ".join(result.output.split())
 
 
 def test_a_file_system_error_on_a_given_path_is_one_line(run, tmp_path):

@@ -326,10 +326,22 @@ def layered(*tables: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# Flags of `gantk train` that are no setting of the run, so a config file cannot hold them: how to give them.
+COMMAND_LINE_ONLY = {
+    "resume": "give --resume DIR on the command line (gantk train --resume DIR), which takes the run's own settings",
+    "config": "a config file cannot name another; give one --config FILE on the command line",
+    "progress": "give --progress/--no-progress on the command line",
+}
+
+
 def check_setting_names(values: dict[str, Any]) -> None:
     """Refuse keys of ``values`` that are not settings of :class:`TrainConfig`, suggesting the closest ones."""
     known = sorted(SETTING_NAMES)
     if unknown := sorted(set(values) - SETTING_NAMES):
+        flags = [key for key in unknown if key in COMMAND_LINE_ONLY]
+        if flags:
+            raise OptionError(f"{', '.join(flags)} {'is' if len(flags) == 1 else 'are'} not a setting of the run: "
+                              + "; ".join(COMMAND_LINE_ONLY[key] for key in flags) + ".")
         close = [match for key in unknown for match in difflib.get_close_matches(key, known, n=1)]
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise OptionError(f"unknown setting(s) {', '.join(unknown)}.{hint} Known settings: {', '.join(known)}.")
