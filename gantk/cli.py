@@ -20,7 +20,7 @@ from .cli_options import (
 )
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
-from .errors import DataError, GantkError, GantkWarning, OptionError
+from .errors import GantkError, GantkWarning, OptionError
 from .files import file_error_text
 from .plugins import KINDS, default_components, normalize_kind
 from .torchrun import process_from_environment
@@ -236,9 +236,10 @@ def data_check(root: str, data_format: str | None, ignore_label: int | None, as_
 
     try:
         summary = check_dataset(root, data_format, progress=progress, ignore_label=ignore_label, count_classes=True)
-    except DataError as error:
-        if as_json and error.problems:  # every problem, for scripts, on stdout
-            click.echo(json.dumps({"root": root, "problems": error.problems}, indent=2))
+    except GantkError as error:
+        if as_json:  # every problem, for scripts, on stdout (one that stops the check, such as an unknown layout, alone)
+            problems = getattr(error, "problems", None) or [str(error)]
+            click.echo(json.dumps({"root": root, "problems": problems}, indent=2))
         raise
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.text())
 

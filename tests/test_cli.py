@@ -252,6 +252,9 @@ def test_data_commands(tmp_path, run):
     (data / "B" / "000.png").unlink()
     broken = CliRunner().invoke(cli, ["data", "check", str(data), "--json"])
     assert broken.exit_code == 1 and "000" in json.loads(broken.stdout)["problems"][0]
+    (tmp_path / "empty").mkdir()
+    unknown = CliRunner().invoke(cli, ["data", "check", str(tmp_path / "empty"), "--json"])
+    assert unknown.exit_code == 1 and "matches no known layout" in json.loads(unknown.stdout)["problems"][0]
 
 
 @pytest.mark.parametrize("text, value", [("32", 32), ("0.5", 0.5), ("true", True), ("None", None), ("null", None), ("resnet34", "resnet34")])
