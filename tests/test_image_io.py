@@ -16,7 +16,7 @@ from gantk.data.io import (
     _reason, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, read_image, read_mask, to_channels, write_mask,
     write_png,
 )
-from gantk.errors import DataError
+from gantk.errors import DataError, OptionError
 
 
 def test_gray_jpegs_are_one_channel(tmp_path):
@@ -420,8 +420,12 @@ def test_the_pixel_limit_is_set_by_the_environment(tmp_path, monkeypatch, suffix
     assert read_image(path).shape == (1, 20, 20)
     for text in ("lots", "\u00b2"):
         monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", text)
-        with pytest.raises(DataError, match="GANTK_MAX_IMAGE_PIXELS=.* is not a number of pixels"):
+        with pytest.raises(OptionError, match="GANTK_MAX_IMAGE_PIXELS=.* is not a number of pixels"):
             read_image(path)
+    from gantk.data import check_dataset
+
+    with pytest.raises(OptionError, match="is not a number of pixels"):  # once, not once per file checked
+        check_dataset(tmp_path)
 
 
 @pytest.mark.parametrize("read", [read_image, read_mask])

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from ..errors import DataError, first_sentence
+from ..errors import DataError, OptionError, first_sentence
 from ..files import replacing
 from ..lazy_import import LazyModule
 from .png_check import png_problem
@@ -264,7 +264,8 @@ def max_pixels() -> int:
     if not text:
         return MAX_PIXELS
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise DataError(f"{MAX_PIXELS_ENV}={text!r} is not a number of pixels; set a whole number such as {MAX_PIXELS}.")
+        # not a problem of one file: an OptionError, which checks of many files do not collect per file
+        raise OptionError(f"{MAX_PIXELS_ENV}={text!r} is not a number of pixels; set a whole number such as {MAX_PIXELS}.")
     return int(text)
 
 
