@@ -556,3 +556,13 @@ def test_every_split_opens_with_the_classes_of_the_whole_dataset(tmp_path):
         assert open_dataset(root, split=split, augment=False, load_size=None, crop_size=None).num_classes == 3
     png(root / "train" / "masks" / "0.png", torch.full((1, 24, 24), 4, dtype=torch.uint8))  # a changed file counts
     assert open_dataset(root, split="test", augment=False, load_size=None, crop_size=None).num_classes == 5
+
+
+def test_pair_folders_named_in_another_case_or_inside_splits_get_hints(tmp_path):
+    for folder in ("train/a", "train/b"):
+        png(tmp_path / "cased" / folder / "0.png", noise(1, 8, 8))
+    assert ("train/a/ and train/b/ differ from the paired format's A/ and B/ in case only: rename them (folder names are "
+            "case-sensitive).") in detection_error(tmp_path / "cased")
+    for folder in ("train/input", "train/target"):
+        png(tmp_path / "named" / folder / "0.png", noise(1, 8, 8))
+    assert "train/input/ and train/target/ hold images: for pairs, name them A/ and B/" in detection_error(tmp_path / "named")

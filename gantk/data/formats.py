@@ -163,10 +163,18 @@ class _TwoFolderFormat(DataFormat):
         return ordered_splits([d.name for d in subdirs(root) if any((d / f).is_dir() for f in self.folders)])
 
     def near_miss_hints(self, root: Path) -> list[str]:
-        return [
+        hints = [
             hint for split in self.splits(root)
             for hint in lone_folder_hints(tuple(root / split / f for f in self.folders), root, self.name)
         ]
+        for place in (root, *(root / split for split in SPLITS)):  # names that differ in case only (train/a/, train/b/)
+            names = {d.name for d in subdirs(place)}
+            cased = [next((n for n in names if n.lower() == f.lower()), None) for f in self.folders]
+            if all(cased) and not set(self.folders) & names:
+                found = " and ".join(f"{relative(place / n, root)}/" for n in cased)
+                hints.append(f"{found} differ from the {self.name} format's {' and '.join(f'{f}/' for f in self.folders)} in "
+                             "case only: rename them (folder names are case-sensitive).")
+        return hints
 
     @property
     def _layout_hint(self) -> str:
@@ -594,12 +602,15 @@ def _dataset_subfolder_hints(root: Path, formats: list[DataFormat], components: 
 
 
 def _two_image_folders_hint(root: Path) -> list[str]:
-    """A hint for a root holding just two folders of images (``img/``, ``gt/``), when nothing else is hinted."""
-    folders = [d.name for d in subdirs(root) if has_images(d)]
-    if len(folders) != 2:
-        return []
-    return [f"{folders[0]}/ and {folders[1]}/ hold images: for pairs, name them A/ and B/ (the inputs in A/), or images/ "
-            "and masks/ for images with label masks; for unpaired sets, trainA/ and trainB/."]
+    """A hint for a root, or a split folder of it, holding just two folders of images (``img/``, ``gt/``), when
+    nothing else is hinted."""
+    hints = []
+    for place in (root, *(root / split for split in SPLITS)):
+        folders = [relative(d, root) for d in subdirs(place) if has_images(d) and d.name not in SPLITS]
+        if len(folders) == 2:
+            hints.append(f"{folders[0]}/ and {folders[1]}/ hold images: for pairs, name them A/ and B/ (the inputs in A/), "
+                         "or images/ and masks/ for images with label masks; for unpaired sets, trainA/ and trainB/.")
+    return hints
 
 
 def given_options(methods: tuple[Callable, ...], format_name: str, options: dict[str, Any]) -> dict[str, Any]:
