@@ -82,6 +82,15 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
         (True, False), (False, True), (False, False)]
 
 
+def test_inputs_alone_are_refused_before_their_sizes_are_judged(tmp_path):
+    data = write_paired(tmp_path / "pairs")  # small images, which the default --load-size would enlarge
+    enlarged = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--max-steps", "1",
+                                        "--gen-opt", "ngf=4", "--disc-opt", "ndf=4", "--workers", "0", "--no-progress"])
+    assert "enlarges most training images" in enlarged.output, enlarged.output
+    alone = CliRunner().invoke(cli, ["train", "--data", str(data / "A"), "--out", str(tmp_path / "alone")])
+    assert "holds inputs only" in alone.output and "enlarges" not in alone.output
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -96,7 +105,8 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
         (["train", "--data", "{data}", "--config", "{config}", "--out", "{out}"], "run.toml: flip must be true or false, got 'no'"),
         (["ablate", "--grid", "table1", "--data", "{data}", "--config", "{config}", "--out", "{out}"], "run.toml: flip must be"),
         (["train", "--data", "{data}", "--beta1", "1.5", "--out", "{out}"], "1.5 is not in the range 0<=x<1"),
-        (["train", "--data", "{data}/A", "--out", "{out}"], "which holds inputs only"),
+        (["train", "--data", "{data}/A", "--out", "{out}"], "which holds inputs only; training needs inputs and targets"),
+        (["train", "--data", "{data}/A", "--out", "{out}"], "PAIRS --task edges` (or gray, blur, downscale) makes pairs"),
         (["train", "--recipe", "seg", "--data", "{data}", "--out", "{out}"], "the lovasz term scores class masks"),
     ],
 )

@@ -324,8 +324,6 @@ class Trainer:
             summary = check_dataset(root, config.data_format, self.components, progress=progress,
                                     ignore_label=config.ignore_label, splits=read)
         self.summary = summary
-        self._warn_if_enlarged(summary)
-        self._check_crop_fits_unresized(summary)
         on_device = config.augment_on == "device"
         if on_device and not config.load_size:
             raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
@@ -338,8 +336,12 @@ class Trainer:
         if "B" not in train.channels:
             raise OptionError(
                 f"{root} is in the {summary.format} format, which holds inputs only; training needs inputs and targets "
-                "(aligned, paired, segmentation or unaligned format; see gantk data check)."
+                "(aligned, paired, segmentation or unaligned format; see gantk data check). From photos alone, "
+                f"`gantk data derive {shlex.quote(str(root))} PAIRS --task edges` (or gray, blur, downscale) makes pairs "
+                "to train on."
             )
+        self._warn_if_enlarged(summary)
+        self._check_crop_fits_unresized(summary)
         if on_device:
             self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
         if not config.val_every:
