@@ -33,7 +33,7 @@ def start_from_weights(system: System, source: str) -> str:
             raise OptionError(
                 f"--init-from {payload['path']} holds other weights for {name} than this run's network "
                 f"({ckpt.state_mismatch(str(error))}): train with the --gen, --disc and network options of the run "
-                "that wrote it (its config.toml), on data with its channels."
+                f"that wrote it (its config.toml), on data with its channels.{_differences(payload['system'], system.config)}"
             ) from None
     if bad := [name for name in ckpt.diverged_networks(system) if name in saved]:
         raise CheckpointError(
@@ -55,6 +55,22 @@ def start_from_weights(system: System, source: str) -> str:
             stacklevel=4,
         )
     return payload["path"]
+
+
+def _differences(saved: dict[str, Any], config: dict[str, Any]) -> str:
+    """The network settings in which a checkpoint's system config and this run's differ, as a sentence ("" if none)."""
+    found = []
+    for net, flag in (("gen", "--gen"), ("disc", "--disc")):
+        if saved.get(net) != config.get(net):
+            found.append(f"{flag} {saved.get(net)} there, {config.get(net)} here")
+            continue
+        theirs, ours = saved.get(f"{net}_opt") or {}, config.get(f"{net}_opt") or {}
+        found += [f"{flag}-opt {key}={theirs.get(key)} there, {ours.get(key)} here" for key in sorted(theirs.keys() | ours.keys())
+                  if theirs.get(key) != ours.get(key)]
+    channels = saved.get("channels"), config.get("channels")
+    if channels[0] != channels[1]:
+        found.append(f"channels {channels[0]} there, {channels[1]} here")
+    return f" They differ in: {'; '.join(found)}." if found else ""
 
 
 def _task(system_config: dict[str, Any]) -> str:
