@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from .data import open_dataset
 from .data.datasets import collate_same_size
-from .data.io import IMAGE_EXTENSIONS, probe, read_image, write_mask, write_png
-from .data.layout import listed, warn_of_skipped_files
+from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_mask, write_png
+from .data.layout import MASK_EXTENSIONS, listed, warn_of_skipped_files
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .host_memory import freed_memory_kept
@@ -92,6 +92,8 @@ def translate(
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
     labels = {} if model.input_classes is None else {  # label masks, read as class ids
         "input_classes": model.input_classes, "ignore_label": model.config.get("ignore_label")}
+    if labels:
+        refuse_photos_for_labels(model, Path(inputs))
     dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes, **labels)
     given_output, output_dir = output_dir, Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
@@ -254,3 +256,14 @@ def refuse_to_replace(planned: list[tuple[Path, Path]], output_dir: Path) -> Non
             f"{output_dir} already holds {len(existing)} of the output file(s) ({', '.join(existing[:3])}"
             f"{', ...' if len(existing) > 3 else ''}); pass --overwrite to replace them, or choose another output folder."
         )
+
+
+def refuse_photos_for_labels(model: TrainedModel, inputs: Path) -> None:
+    """Refuse, in one line, inputs of a label model none of which can be a mask (JPEG photos, say)."""
+    files = [inputs] if inputs.is_file() else list_images(inputs)
+    if files and not any(path.suffix.lower() in MASK_EXTENSIONS for path in files):
+        kinds = ", ".join(sorted({path.suffix.lower() for path in files}))
+        raise DataError(f"{model.checkpoint} translates label masks (class ids, in {', '.join(MASK_EXTENSIONS)} files) into "
+                        f"images, and {inputs} holds {len(files)} {kinds} file(s), which cannot be masks (JPEG and WebP "
+                        "change label values): give it label masks, such as the masks/ folder of a segmentation set (masks saved "
+                        "as JPEG must be saved as PNG again from their source).")

@@ -101,6 +101,10 @@ def test_translate_names_what_a_label_model_reads(labels_run, tmp_path):
     jpeg = tmp_path / "jpeg" / "mask.jpg"
     jpeg.parent.mkdir()
     Image.open(data / "test" / "masks" / "000.png").save(jpeg)
+    with pytest.raises(DataError, match=r"translates label masks \(class ids, in .png, .* files\) into images, and .*jpeg holds 1 "
+                                        r"\.jpg file\(s\), which cannot be masks \(JPEG and WebP change label values\): give"):
+        translate(run, jpeg.parent, tmp_path / "out", device="cpu", progress=False)
+    Image.open(data / "test" / "masks" / "001.png").save(jpeg.parent / "mask.png")  # one mask among them: each file named
     with pytest.raises(DataError, match="mask.jpg: masks must be .* files \\(JPEG and WebP may change label values\\)"):
         translate(run, jpeg.parent, tmp_path / "out", device="cpu", progress=False)
     with pytest.raises(DataError, match=rf"its subfolder masks/ holds masks: pass {data / 'test' / 'masks'}\)"):
