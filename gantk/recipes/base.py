@@ -55,7 +55,8 @@ class Recipe:
                               + (f" Did you mean {', '.join(close)}?" if close else ""))
         for key, value in given.items():
             default = self.options[key]
-            given[key] = value = as_declared(value_type(default), value)
-            if (wanted := value_type(default)) and (problem := type_mismatch(key, wanted, default, value)):
+            wanted = value_type(default)
+            given[key] = value = as_declared(wanted, value)
+            if wanted and (problem := type_mismatch(key, wanted, default, value)):
                 raise OptionError(f"--recipe-opt: recipe '{self.name}': {problem}.")
         return {**plain(self.options), **given}
