@@ -465,6 +465,22 @@ def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs,
     assert lengthened == pytest.approx([2e-4, 1.5e-4, 1e-4, 0.5e-4])
 
 
+def test_a_unet_too_shallow_for_its_dropout_is_warned_of(pairs, tmp_path):
+    def built(crop_size):
+        trainer = Trainer(tiny_config(pairs, tmp_path / f"run-{crop_size}", crop_size=crop_size, load_size=crop_size + 4),
+                          progress=False)
+        return trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
+
+    with pytest.warns(GantkWarning, match=r"generator 'unet' takes dropout=0.5, and as built \(num_downs=5\) it has no layer "
+                                          r"where dropout applies"):
+        built(32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        system = built(64)  # num_downs 6: one level with dropout
+    assert any(isinstance(m, torch.nn.Dropout) for m in system.modules())
+    assert not [w for w in caught if "dropout" in str(w.message)]
+
+
 def test_a_shortened_resume_says_the_learning_rate_falls(pairs, tmp_path):
     from gantk.train import StopTraining
 

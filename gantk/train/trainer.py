@@ -449,6 +449,7 @@ class Trainer:
                               f"({type(system).__name__}) does not augment what its discriminators see (it sets no "
                               "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
         self._warn_if_no_pool(system)
+        self._warn_if_dropout_reaches_no_layer(system)
         for objective in (module for module in system.modules() if isinstance(module, Objective)):
             try:
                 objective.prepare()  # what a term reads from files, before training
@@ -467,6 +468,19 @@ class Trainer:
             self.config = dataclasses.replace(self.config, init_from=start_from_weights(system, self.config.init_from))
             system.reset_averages()  # an average starts from the weights the run starts from
         return system
+
+    def _warn_if_dropout_reaches_no_layer(self, system: System) -> None:
+        """Warn when the generator's dropout option is set but the network built has no dropout layer (a U-Net too
+        shallow for its dropout levels): its training and test-time outputs then have no dropout noise."""
+        rate, depth = self.config.gen_opt.get("dropout"), self.config.gen_opt.get("num_downs")
+        if self.resume_from is not None or not isinstance(rate, float) or rate <= 0:
+            return
+        if not any(isinstance(module, torch.nn.Dropout) for module in system.modules()):
+            warnings.warn(
+                f"generator '{self.config.gen}' takes dropout={rate}, and as built{f' (num_downs={depth})' if depth else ''} "
+                "it has no layer where dropout applies, so it trains and translates without dropout noise; a U-Net has "
+                "dropout at levels 4 to num_downs - 2, which 64 px crops reach (docs/pix2pix.md).",
+                GantkWarning, stacklevel=3)
 
     def _warn_if_no_pool(self, system: System) -> None:
         """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
