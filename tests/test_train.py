@@ -425,6 +425,26 @@ def test_grad_clip_bounds_the_norm_of_each_phases_gradients(pairs, tmp_path, pre
     assert all(norm > 1e-2 for norm in norms["free"].values()), norms
 
 
+def test_a_loss_term_no_gradient_reaches_is_refused_in_training(pairs, tmp_path):
+    from gantk import Objective, hookimpl, load_components
+
+    class Constant(Objective):
+        """A number that nothing trained reaches."""
+
+        def generator_loss(self, ctx):
+            return torch.tensor(1.0)
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("constant", Constant)
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, loss="bce+l1+constant")
+    with pytest.raises(OptionError, match=r"no gradient reaches the G step's G/constant, so it trains nothing: its objective "
+                                          r"must compute it from the networks' outputs"):
+        Trainer(config, components=load_components(plugins=[Plugin()]), progress=False).fit()
+
+
 @pytest.mark.parametrize("recipe", ["pix2pix", "cyclegan"])
 def test_loss_terms_read_the_share_of_training_done_at_each_step(tmp_path, recipe):
     from gantk import Objective, hookimpl, load_components

@@ -12,7 +12,6 @@ import math
 import re
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ..errors import PLUGIN_HINT, OptionError, SpecError
@@ -269,12 +268,6 @@ class ObjectiveSet(nn.Module):
                 raise OptionError(
                     f"objective {term.name!r} (plugin '{term.plugin}') returned {got} from {step}; a loss must be a scalar "
                     "tensor: reduce it (with .mean(), say) in the objective."
-                )
-            if torch.is_grad_enabled() and not loss.requires_grad:
-                raise OptionError(
-                    f"objective {term.name!r} (plugin '{term.plugin}') returned from {step} a loss that no network's "
-                    "gradient reaches, so it trains nothing: compute it from the networks' outputs in the context "
-                    "(ctx.fake, ctx.d_fake, ...), or return None to take no part in the step."
                 )
             losses[term.name] = term.weight * loss
         return losses

@@ -916,6 +916,12 @@ class Trainer:
                         f"no loss term takes part in the {phase.name} step: every term of the objective returned None "
                         "there; check --loss."
                     )
+                if untrained := [key for key, value in terms.items() if not value.requires_grad]:
+                    raise OptionError(
+                        f"no gradient reaches the {phase.name} step's {', '.join(untrained)}, so it trains nothing: its "
+                        "objective must compute it from the networks' outputs in the context (ctx.fake, ctx.d_fake, ...), "
+                        "or return None to take no part in the step."
+                    )
                 optimizer = parts.optimizers[phase.name]
                 optimizer.zero_grad(set_to_none=True)
                 try:
