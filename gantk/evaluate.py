@@ -571,7 +571,7 @@ def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: d
         else:
             unavailable["kid_std"] = f"needs more than {KID_SUBSET_SIZE} images (subsets of that many), {has}."
     else:
-        unavailable["fid"] = unavailable["kid"] = f"needs at least 2 images, {has}."
+        unavailable["fid"] = unavailable["kid"] = unavailable["kid_std"] = f"needs at least 2 images, {has}."
     for names, measure, k in ((("precision", "recall"), precision_recall, PR_NEIGHBOURS),
                               (("density", "coverage"), density_coverage, DC_NEIGHBOURS)):
         if count > k:

@@ -123,7 +123,8 @@ def test_fid_and_kid_of_one_image_are_unavailable(image_run, stand_in_weights, t
     with pytest.warns(GantkWarning, match="is not the verified InceptionV3"):
         result = evaluate(run, one, inception_weights=stand_in_weights, progress=False)
     assert result["images"] == 1 and "fid" not in result["metrics"] and "kid" not in result["metrics"]
-    assert result["unavailable"]["fid"] == result["unavailable"]["kid"] == "needs at least 2 images, the split has 1."
+    assert (result["unavailable"]["fid"] == result["unavailable"]["kid"] == result["unavailable"]["kid_std"]
+            == "needs at least 2 images, the split has 1.")
 
 
 def test_json_ready_replaces_values_that_are_not_finite_inside_lists_and_tuples():

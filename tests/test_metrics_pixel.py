@@ -72,13 +72,13 @@ def test_ssim_of_identical_images_is_one_and_small_images_are_nan(pair):
 
 def test_pixel_scores_aggregate_over_batches():
     generator = torch.Generator().manual_seed(2)
-    a = torch.rand(4, 3, 16, 16, generator=generator) * 2 - 1
-    b = torch.rand(4, 3, 16, 16, generator=generator) * 2 - 1
+    a = (torch.rand(4, 3, 16, 16, generator=generator) * 2 - 1) ** 3  # values finer than float32 keeps of x + 1
+    b = (torch.rand(4, 3, 16, 16, generator=generator) * 2 - 1) ** 3
     scores = PixelScores()
     scores.update(a[:1], b[:1])
     scores.update(a[1:], b[1:])
     result = scores.compute()
-    ua, ub = to_unit(a).double(), to_unit(b).double()  # scored in float64
+    ua, ub = (a.double() + 1) / 2, (b.double() + 1) / 2  # mapped to [0, 1] and scored in float64
     assert result["l1"] == pytest.approx((ua - ub).abs().mean().item(), rel=1e-12)
     assert result["l2"] == pytest.approx((ua - ub).square().mean().item(), rel=1e-12)
     assert result["rmse"] == pytest.approx(math.sqrt(result["l2"]), rel=1e-12)

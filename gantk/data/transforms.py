@@ -103,8 +103,9 @@ def normalize_image(image: Tensor) -> Tensor:
 
 
 def to_unit(images: Tensor) -> Tensor:
-    """Images in [-1, 1] as float images in [0, 1] (clamped)."""
-    return ((images.float() + 1) / 2).clamp(0, 1)
+    """Images in [-1, 1] as float images in [0, 1] (clamped), float32 or, for float64 images, float64."""
+    images = images if images.dtype == torch.float64 else images.float()
+    return ((images + 1) / 2).clamp(0, 1)
 
 
 def to_uint8(images: Tensor) -> Tensor:

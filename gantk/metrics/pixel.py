@@ -79,7 +79,7 @@ class PixelScores:
                                 "gantk.data.transforms.normalize_image.")
             if not bool(images.isfinite().all()):
                 raise DataError(f"{name} holds NaN or infinite values (a model whose training diverged?).")
-        pred, target = to_unit(pred).double(), to_unit(target).double()
+        pred, target = to_unit(pred.double()), to_unit(target.double())
         batch = {
             "l1": l1_per_image(pred, target),
             "l2": mse_per_image(pred, target),
