@@ -9,7 +9,7 @@ from .hookspecs import hookimpl
 from .objectives.base import LossContext, Objective
 from .plugins import default_components, load_components
 
-__version__ = "0.7.0"
+__version__ = "0.7.1"
 
 
 def create(kind: str, name: str, **options: Any) -> Any:
