@@ -1906,7 +1906,7 @@ def test_a_pool_size_for_a_run_that_keeps_no_pool_is_warned_of(pairs, tmp_path):
         Trainer(tiny_config(pairs, tmp_path / "pix2pix", max_steps=1, pool_size=10), progress=False).fit()
     data = write_unaligned(tmp_path / "unaligned")
     with warnings.catch_warnings():
-        warnings.simplefilter("error", GantkWarning)  # CycleGAN's discriminators keep one
+        warnings.filterwarnings("error", ".*pool", GantkWarning)  # CycleGAN's discriminators keep one
         Trainer(tiny_config(data, tmp_path / "cycle", recipe="cyclegan", gen="resnet6", max_steps=1, pool_size=10),
                 progress=False).fit()
         Trainer(tiny_config(pairs, tmp_path / "unset", max_steps=1), progress=False).fit()  # the default is no one's choice
