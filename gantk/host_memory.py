@@ -19,20 +19,24 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt parameters, from glibc's malloc.h
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4  # mallopt parameters, from glibc's malloc.h
+LARGEST_DYNAMIC_THRESHOLD = 32 * 2**20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit systems
 
 
 class Setting(NamedTuple):
     parameter: int
-    kept: int  # the value while memory is kept
-    default: int  # glibc's default, set again after
+    kept: int | None  # the value while memory is kept (None: left as it is)
+    after: int  # the value set after
     chosen_by: tuple[str, ...]  # the user's settings (as glibc's environment names them) it leaves alone
 
 
+# Any mallopt call turns glibc's dynamic mmap threshold off for good, leaving blocks over 128 KiB to be mapped
+# afresh each time; after the loop, the values that threshold reaches once large blocks have been freed are set.
 SETTINGS = (
     # every block from the heap, none from a mapping of its own (a threshold the user sets keeps mappings)
     Setting(M_MMAP_MAX, 0, 65536, ("mmap_max", "mmap_threshold")),
-    Setting(M_TRIM_THRESHOLD, -1, 128 * 1024, ("trim_threshold",)),  # the heap's top never given back
+    Setting(M_MMAP_THRESHOLD, None, LARGEST_DYNAMIC_THRESHOLD, ("mmap_threshold",)),
+    Setting(M_TRIM_THRESHOLD, -1, 2 * LARGEST_DYNAMIC_THRESHOLD, ("trim_threshold",)),  # the heap's top never given back
 )
 
 
@@ -76,18 +80,20 @@ def keep_freed_memory(device: torch.device) -> bool:
     libc = _glibc() if device.type == "cpu" else None
     if libc is None:
         return False
-    made = [libc.mallopt(setting.parameter, setting.kept) for setting in _settings_to_make()]
+    made = [libc.mallopt(setting.parameter, setting.kept) for setting in _settings_to_make() if setting.kept is not None]
     return any(made)
 
 
 def give_back_freed_memory() -> None:
-    """Return the freed memory glibc holds to the kernel and set glibc's default values again (after
-    the loop: the kept memory does not outlive it). glibc's dynamic mmap threshold stays off for the
-    rest of the process, as after any ``mallopt`` call: blocks over 128 KiB are mapped afresh."""
+    """Return the freed memory glibc holds to the kernel and set the values its dynamic thresholds reach
+    in a process that frees large blocks (after the loop: the kept memory does not outlive it): blocks
+    up to 32 MiB from the heap, whose top over 64 MiB free is given back. ``mallopt`` turned the dynamic
+    thresholds off; glibc's first ones (128 KiB) would map each larger block afresh, many times slower
+    for the rest of the process."""
     libc = _glibc()
     if libc is not None:
         for setting in _settings_to_make():
-            libc.mallopt(setting.parameter, setting.default)
+            libc.mallopt(setting.parameter, setting.after)
         libc.malloc_trim(0)
 
 

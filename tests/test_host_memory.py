@@ -32,14 +32,19 @@ libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes, libc.memset.argtypes = [ctypes.c_void_p], [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
 libc.prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE
+sizes = [4 * 2**20] * 8 + [24 * 2**20, 48 * 2**20]
 if sys.argv[1] == "plain":
     kept = not libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+elif sys.argv[1] == "after":  # a loop that kept memory has ended
+    with host_memory.freed_memory_kept(torch.device("cpu")):
+        pass
+    kept, sizes = False, sizes[:-1]  # blocks under 32 MiB
 else:
     kept = host_memory.keep_freed_memory(torch.device("cpu"))
 faults = []
 for _ in range(6):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    blocks = [(libc.malloc(size), size) for size in [4 * 2**20] * 8 + [24 * 2**20, 48 * 2**20]]
+    blocks = [(libc.malloc(size), size) for size in sizes]
     for address, size in blocks:
         libc.memset(address, 1, size)
     for address, _ in reversed(blocks):
@@ -71,6 +76,14 @@ def test_kept_memory_serves_the_next_rounds_without_page_faults():
     assert sum(kept["faults"][1:]) < PAGES // 100, kept
 
 
+@GLIBC_ONLY
+def test_after_the_loop_blocks_under_32_mib_come_from_the_heap_again():
+    """Without the thresholds set after the loop, glibc's first ones (128 KiB) would map each such block afresh
+    for the rest of the process, as the control above shows."""
+    after = faults_per_round("after")
+    assert sum(after["faults"][1:]) < PAGES // 100, after
+
+
 class RecordingLibc:
     def __init__(self):
         self.calls = []
@@ -94,13 +107,14 @@ def libc(monkeypatch):
 
 
 NO_MMAP, NEVER_TRIM = ("mallopt", -4, 0), ("mallopt", -1, -1)
-DEFAULT_MMAP, DEFAULT_TRIM = ("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024)
+AFTER_MMAP, AFTER_THRESHOLD, AFTER_TRIM = ("mallopt", -4, 65536), ("mallopt", -3, 32 * 2**20), ("mallopt", -1, 64 * 2**20)
+AFTER = [AFTER_MMAP, AFTER_THRESHOLD, AFTER_TRIM]
 
 
-def test_the_cpu_keeps_memory_and_gives_it_back_with_glibcs_defaults_set_again(libc):
+def test_the_cpu_keeps_memory_and_gives_it_back_with_the_thresholds_glibc_would_reach(libc):
     assert host_memory.keep_freed_memory(torch.device("cpu")) is True
     host_memory.give_back_freed_memory()
-    assert libc.calls == [NO_MMAP, NEVER_TRIM, DEFAULT_MMAP, DEFAULT_TRIM, ("malloc_trim", 0)]
+    assert libc.calls == [NO_MMAP, NEVER_TRIM, *AFTER, ("malloc_trim", 0)]
 
 
 def test_a_block_inside_another_leaves_memory_kept_for_the_outer_one(libc):
@@ -108,17 +122,17 @@ def test_a_block_inside_another_leaves_memory_kept_for_the_outer_one(libc):
         with host_memory.freed_memory_kept(torch.device("cpu")):  # an evaluation inside a training run, say
             pass
         assert libc.calls == [NO_MMAP, NEVER_TRIM] * 2
-    assert libc.calls == [NO_MMAP, NEVER_TRIM] * 2 + [DEFAULT_MMAP, DEFAULT_TRIM, ("malloc_trim", 0)]
+    assert libc.calls == [NO_MMAP, NEVER_TRIM] * 2 + [*AFTER, ("malloc_trim", 0)]
 
 
 @pytest.mark.parametrize("variable, value, made, restored", [
-    ("MALLOC_TRIM_THRESHOLD_", "0", [NO_MMAP], [DEFAULT_MMAP]),
-    ("MALLOC_MMAP_MAX_", "8", [NEVER_TRIM], [DEFAULT_TRIM]),
-    ("MALLOC_MMAP_THRESHOLD_", "1048576", [NEVER_TRIM], [DEFAULT_TRIM]),  # mappings above it: left on
-    ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1048576", [NEVER_TRIM], [DEFAULT_TRIM]),
-    ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0:glibc.malloc.mmap_max=0", [], []),
-    ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", [NO_MMAP, NEVER_TRIM], [DEFAULT_MMAP, DEFAULT_TRIM]),  # another setting
-    ("MALLOC_ARENA_MAX", "2", [NO_MMAP, NEVER_TRIM], [DEFAULT_MMAP, DEFAULT_TRIM]),
+    ("MALLOC_TRIM_THRESHOLD_", "0", [NO_MMAP], [AFTER_MMAP, AFTER_THRESHOLD]),
+    ("MALLOC_MMAP_MAX_", "8", [NEVER_TRIM], [AFTER_THRESHOLD, AFTER_TRIM]),
+    ("MALLOC_MMAP_THRESHOLD_", "1048576", [NEVER_TRIM], [AFTER_TRIM]),  # mappings above it: left on
+    ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1048576", [NEVER_TRIM], [AFTER_TRIM]),
+    ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0:glibc.malloc.mmap_max=0", [], [AFTER_THRESHOLD]),
+    ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", [NO_MMAP, NEVER_TRIM], AFTER),  # another setting
+    ("MALLOC_ARENA_MAX", "2", [NO_MMAP, NEVER_TRIM], AFTER),
 ])
 def test_a_value_the_environment_sets_is_left_as_it_is(libc, monkeypatch, variable, value, made, restored):
     monkeypatch.setenv(variable, value)
