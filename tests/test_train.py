@@ -445,6 +445,29 @@ def test_a_loss_term_no_gradient_reaches_is_refused_in_training(pairs, tmp_path)
         Trainer(config, components=load_components(plugins=[Plugin()]), progress=False).fit()
 
 
+def test_resuming_without_the_plugin_of_a_loss_term_names_it_before_the_data_opens(pairs, tmp_path, monkeypatch):
+    from gantk import Objective, hookimpl, load_components
+
+    class Smooth(Objective):
+        """L1 under another name, from a plugin."""
+
+        def generator_loss(self, ctx):
+            return (ctx.fake - ctx.real).abs().mean()
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("smooth", Smooth)
+
+    with_plugin = load_components(autoload=False, plugins=[Plugin()])
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, loss="bce+smooth"), components=with_plugin, progress=False).fit()
+    monkeypatch.setattr(Trainer, "open_data", lambda *args, **kwargs: pytest.fail("the data opened first"))
+    plugin = with_plugin.registry("objective").get("smooth").plugin
+    with pytest.raises(CheckpointError, match=rf"uses a part that no loaded plugin provides: unknown objective 'smooth'.*"
+                                              rf"Install \(or load\) the plugin\(s\) the run was trained with: {re.escape(plugin)}"):
+        Trainer.resume(run, {"max_steps": 2}, components=load_components(autoload=False))
+
+
 @pytest.mark.parametrize("recipe", ["pix2pix", "cyclegan"])
 def test_loss_terms_read_the_share_of_training_done_at_each_step(tmp_path, recipe):
     from gantk import Objective, hookimpl, load_components

@@ -33,6 +33,7 @@ from ..metrics.pixel import SSIM_WINDOW
 from ..metrics.ranking import improves, validation_score_names
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
+from ..objectives.spec import parse_spec
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
 from ..systems.base import Phase, System, check_phases, frozen_networks
@@ -235,6 +236,8 @@ class Trainer:
         with ckpt.missing_plugin_errors(payload, components):
             if config.data_format:  # read when the data opens, after the checks of the parts
                 components.registry("data_format").get(config.data_format)
+            for name, _ in parse_spec(config.loss):  # built once the data opens: a missing plugin is named now
+                components.registry("objective").get(name)
             return cls(config, resume_from=payload, **kwargs)
 
     # -- set-up -----------------------------------------------------------------------------
