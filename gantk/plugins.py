@@ -21,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import GantkError, OptionError, UnknownNameError
-from .registry import Entry, Registry
+from .registry import Entry, Registry, described
 
 ENTRY_POINT_GROUP = "gantk"
 AUTOLOAD_ENV = "GANTK_DISABLE_PLUGIN_AUTOLOAD"
@@ -133,6 +133,9 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
             ``GANTK_DISABLE_PLUGIN_AUTOLOAD`` is set.
         plugins: extra plugin objects or module names, registered after the built-ins.
     """
+    if isinstance(plugins, (str, types.ModuleType)) or not isinstance(plugins, Iterable):
+        raise OptionError(f"plugins must be a list of plugins (modules, module names or objects), got {described(plugins)}; "
+                          "put a single plugin in a list: plugins=[...].")
     manager = pluggy.PluginManager("gantk")
     manager.add_hookspecs(hookspecs)
     failures: list[PluginFailure] = []

@@ -201,6 +201,12 @@ def test_a_plugin_class_or_a_misnamed_hook_parameter_is_reported_with_the_fix():
     assert "never" not in components.registry("generator")
 
 
+@pytest.mark.parametrize("given", ["my_recipe", make_plugin("lone"), 3])
+def test_plugins_must_be_a_list(given):
+    with pytest.raises(OptionError, match=r"plugins must be a list of plugins .*put a single plugin in a list: plugins=\[\.\.\.\]"):
+        load_components(autoload=False, plugins=given)
+
+
 def test_a_hook_that_does_not_take_its_argument_refuses_the_plugin_whole():
     def keyword_only(*, registry):
         registry.add("kwgen", torch.nn.Identity)
