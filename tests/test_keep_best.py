@@ -177,3 +177,16 @@ def test_the_score_names_are_those_validation_gives(num_classes):
     masks.update(torch.full((1, 1 if num_classes == 2 else num_classes, 4, 4), 0.5), torch.zeros(1, 4, 4, dtype=torch.long))
     floats = tuple(name for name, value in masks.compute().items() if isinstance(value, float))
     assert sorted(floats) == sorted(validation_score_names(num_classes))
+
+
+def test_callbacks_see_the_validation_scores_at_validation_steps(tmp_path):
+    seen = {}
+    config = TrainConfig(data=str(split_data(tmp_path / "data", write_paired)), out=str(tmp_path / "run"), max_steps=4,
+                         log_every=2, **{**TINY, "val_every": 3})
+    Trainer(config, callbacks=[lambda trainer, step, logged: seen.update({step: logged})], progress=False).fit()
+    rows = {int(row["step"]): row for row in validation_rows(tmp_path / "run")}
+    assert sorted(rows) == [3, 4]
+    for step in (3, 4):  # validated (and at 4, logged too)
+        scores = {key: value for key, value in seen[step].items() if key.startswith("val/")}
+        assert scores and scores == pytest.approx({key: float(value) for key, value in rows[step].items() if key in scores})
+    assert seen[1] == {} and not any(key.startswith("val/") for key in seen[2])

@@ -3,12 +3,12 @@
 from typing import TYPE_CHECKING
 
 from .config import TrainConfig
-from .interrupt import StopTraining
+from .interrupt import StopTraining, TrainingInterrupted
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["StopTraining", "TrainConfig", "Trainer"]
+__all__ = ["StopTraining", "TrainConfig", "Trainer", "TrainingInterrupted"]
 
 
 def __getattr__(name: str):

@@ -57,7 +57,7 @@ from .validation import validation_lpips, validation_scores
 DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
-# steps, the logged loss means ({} otherwise); may raise StopTraining.
+# steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
@@ -198,6 +198,15 @@ class Trainer:
         progress: bool = True,
         resume_from: dict[str, Any] | None = None,
     ):
+        """Resolve ``config`` (the recipe's defaults, then the fallbacks) for a new run.
+
+        Args:
+            config: the run's settings.
+            components: the plugins' parts (default: the installed ones).
+            callbacks: called after each step as ``callback(trainer, step, logged)`` (:data:`StepCallback`).
+            progress: show a progress bar.
+            resume_from: a checkpoint's contents to continue from; :meth:`resume` reads and checks one.
+        """
         self.components = components or default_components()
         self.given_config = config  # as given, before the recipe and the fallbacks filled it
         self.config = fit_generator_depth(resolve_config(config, self.components), self.components)
@@ -729,7 +738,7 @@ class Trainer:
                 if self._due(config.checkpoint_every):
                     self._save(parts)
             if log.validation is not None and self._due(config.val_every):
-                self._validate(parts, log)
+                logged = {**logged, **self._validate(parts, log)}
             for callback in self.callbacks:
                 try:
                     callback(self, self.step, logged)
@@ -744,7 +753,8 @@ class Trainer:
         """Whether a task done every ``every`` steps (and at the last) is due at this step."""
         return self.step % every == 0 or self.step == self.total_steps
 
-    def _validate(self, parts: TrainingParts, log: RunLog) -> None:
+    def _validate(self, parts: TrainingParts, log: RunLog) -> dict[str, float]:
+        """Score the validation split, keep the best model and write the row; returns the ``val/`` scores."""
         try:
             # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
             batch_size = self.config.batch_size if self.config.resize == "square" else 1
@@ -753,6 +763,7 @@ class Trainer:
             raise self._saved_before(error, parts) from None
         self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
         log.write_validation(self.step, scores)
+        return scores
 
     def _lpips_on(self, device: torch.device) -> LpipsNetwork | None:
         """--val-lpips's network, as read when the data opened (a file changed or removed since is not read
