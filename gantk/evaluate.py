@@ -136,6 +136,9 @@ def evaluate(
         check_report_dir(report_dir)
     check_choice("direction", direction, CHOICES["direction"])
     check_choice("size", size, TRANSLATE_SIZES)
+    for name, value, least in (("batch_size", batch_size, 1), ("workers", workers, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise OptionError(f"{name} must be an integer of at least {least}, got {value!r}.")
     model = loaded_model(checkpoint, device, eval_mode, components, average)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     tile = None if tile is None else int(tile)  # recorded in the result's JSON

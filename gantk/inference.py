@@ -54,8 +54,9 @@ class TrainedModel:
         translates with the generators' last weights where the run also kept an average of them."""
         if not isinstance(checkpoint, (str, os.PathLike)):
             raise OptionError(f"checkpoint must be the path of a checkpoint file or run directory, got {checkpoint!r}.")
-        if not isinstance(average, bool):
-            raise OptionError(f"average is True or False, got {average!r}.")
+        for name, value in (("eval_mode", eval_mode), ("average", average)):
+            if not isinstance(value, bool):
+                raise OptionError(f"{name} is True or False, got {value!r}.")
         device_ = resolve_device(device)
         system, payload = system_from_checkpoint(checkpoint, map_location=device_, components=components, to_translate=True)
         if not average and hasattr(system, "averaged"):
@@ -267,7 +268,7 @@ def loaded_model(checkpoint: str | Path | TrainedModel, device: str | torch.devi
     with the ``average`` of the generators' weights where the run kept one (default), or, already loaded, as it is:
     then none of them may be given."""
     if not isinstance(checkpoint, TrainedModel):
-        return TrainedModel.load(checkpoint, device=device or "auto", eval_mode=bool(eval_mode),
+        return TrainedModel.load(checkpoint, device=device or "auto", eval_mode=False if eval_mode is None else eval_mode,
                                  average=True if average is None else average, components=components)
     if device is not None or eval_mode is not None or average is not None:
         raise OptionError(

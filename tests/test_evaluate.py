@@ -1162,3 +1162,16 @@ def test_unpaired_outputs_run_in_tiles_and_a_study_refuses_what_its_evaluation_c
         run_ablation(load_grid(grid), pairs, tmp_path / "mixed-study", common=tiny, progress=False,
                      eval_options={"split": "train", "size": "native", "batch_size": 2})
     assert not (tmp_path / "mixed-study").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"eval_mode": "yes"}, r"eval_mode is True or False, got 'yes'"),
+    ({"average": "no"}, r"average is True or False, got 'no'"),
+    ({"batch_size": 0}, r"batch_size must be an integer of at least 1, got 0"),
+    ({"batch_size": "4"}, r"batch_size must be an integer of at least 1, got '4'"),
+    ({"workers": -1}, r"workers must be an integer of at least 0, got -1"),
+])
+def test_evaluate_names_an_argument_of_the_wrong_kind(image_run, options, message):
+    run, pairs = image_run
+    with pytest.raises(OptionError, match=message):
+        evaluate(run, pairs, progress=False, **options)
