@@ -300,3 +300,14 @@ def test_a_term_named_as_a_module_attribute_takes_part(name):
     objectives = gantk.load_components(autoload=False, plugins=[Plugin()]).registry("objective")
     terms = ObjectiveSet.from_spec(f"bce+{name}", objectives)
     assert [t.name for t in terms.terms] == ["bce", name] and callable(terms.train)
+
+
+def test_from_spec_takes_components_and_names_arguments_of_the_wrong_kind():
+    from gantk import load_components
+
+    components = load_components(autoload=False)
+    assert ObjectiveSet.from_spec("bce+l1", components).spec == ObjectiveSet.from_spec("bce+l1").spec
+    with pytest.raises(SpecError, match=r"an objective spec is text such as 'bce\+l1@100', got \['bce', 'l1'\]"):
+        ObjectiveSet.from_spec(["bce", "l1"], components)
+    with pytest.raises(OptionError, match=r"options are given per term as tables, .* those of 'bce' are not: 0.9"):
+        ObjectiveSet.from_spec("bce+l1", components, options={"bce": 0.9})

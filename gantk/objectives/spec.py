@@ -15,8 +15,8 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 from torch import Tensor, nn
 
 from ..errors import PLUGIN_HINT, OptionError, SpecError
-from ..plugins import default_components
-from ..registry import NAME_PATTERN, Registry
+from ..plugins import Components, default_components
+from ..registry import NAME_PATTERN, Registry, described
 from .base import FLOAT32_MAX, FLOAT32_TINY, LossContext, Objective, feature_extractor
 
 GRAMMAR = "spec := term ('+' term)*, term := name ['@' weight], weight a positive number (e.g. 'bce+l1@100')"
@@ -86,6 +86,8 @@ def parse_spec(text: str, known: Sequence[str] = ()) -> list[tuple[str, float | 
         >>> parse_spec("hinge + l1@0.5")
         [('hinge', None), ('l1', 0.5)]
     """
+    if not isinstance(text, str):
+        raise SpecError(f"an objective spec is text such as 'bce+l1@100', got {described(text)}.")
     if not text.strip():
         raise _error(text, "the spec is empty", known)
     terms: list[tuple[str, float | None]] = []
@@ -189,14 +191,15 @@ class ObjectiveSet(nn.Module):
     def from_spec(
         cls,
         text: str,
-        registry: Registry | None = None,
+        registry: Registry | Components | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> "ObjectiveSet":
         """Build the objectives named in ``text`` from ``registry``, the registry of objectives.
 
         Args:
             text: an objective spec such as ``"lsgan+cycle@10+identity@5"``.
-            registry: where the names are looked up (default: the installed objectives).
+            registry: where the names are looked up: a registry of objectives, or components, whose objectives
+                are taken (default: the installed objectives).
             options: factory options per term name, e.g. ``{"bce": {"real_label": 0.9}}``.
 
         Raises:
@@ -206,6 +209,8 @@ class ObjectiveSet(nn.Module):
         """
         if registry is None:
             registry = default_components().registry("objective")
+        elif isinstance(registry, Components):
+            registry = registry.registry("objective")
         known = registry.names()
         parsed = parse_spec(text, known)
         for name, _ in parsed:
@@ -214,6 +219,9 @@ class ObjectiveSet(nn.Module):
                 hint = f" Did you mean {close[0]!r}?" if close else PLUGIN_HINT
                 raise _error(text, f"unknown objective {name!r}", known, hint)
         options = dict(options or {})
+        if untabled := [name for name, value in options.items() if not isinstance(value, Mapping)]:
+            raise OptionError(f"options are given per term as tables, e.g. {{'bce': {{'real_label': 0.9}}}}; those of "
+                              f"{', '.join(map(repr, untabled))} are not: {options[untabled[0]]!r}.")
         stray = sorted(set(options) - {name for name, _ in parsed})
         if stray:
             raise OptionError(
