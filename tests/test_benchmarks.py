@@ -17,18 +17,24 @@ def benchmarks(monkeypatch):
 
 
 @pytest.mark.parametrize("recipe", ["pix2pix", "seg", "cyclegan"])
-def test_the_eager_baseline_computes_what_the_trainer_computes(benchmarks, recipe):
+@pytest.mark.parametrize("baseline", ["eager", "eager-fused"])
+def test_the_eager_baseline_computes_what_the_trainer_computes(benchmarks, recipe, baseline):
+    """Three steps: the losses of the third read weights after two optimizer updates, the first that depends on
+    Adam's betas (a first update is +-lr whatever they are), in every phase order. gantk's fused Adam rounds as
+    eager-fused's does; the unfused Adam of eager differs in the last bits, which CycleGAN's instance norms on
+    32 px images raise to 1e-4 by the third step (other betas move its losses by 17%)."""
     from cases import Case
 
     case = Case(recipe, 32, 2)
-    batches = case.batches(2)
-    gantk_step, eager_step = case.stepper("gantk"), case.stepper("eager-fused")
+    batches = case.batches(3)
+    gantk_step, eager_step = case.stepper("gantk"), case.stepper(baseline)
+    tolerance = 1e-4 if baseline == "eager-fused" else 1e-3
     for batch in batches:
         ours, eager = gantk_step(batch), eager_step(batch)
         for phase in {key.split("/")[0][0] for key in ours}:  # "D" and "G" (D_A, G_AB... for cyclegan)
             total = sum(value.item() for key, value in ours.items() if key.startswith(phase))
-            assert total == pytest.approx(eager[phase], rel=1e-4), (phase, ours, eager)
-    assert gantk_step.trainer.step == 2
+            assert total == pytest.approx(eager[phase], rel=tolerance), (phase, ours, eager)
+    assert gantk_step.trainer.step == 3
 
 
 def test_the_loader_benchmark_reads_through_the_trainers_pipeline(benchmarks, tmp_path):
