@@ -88,8 +88,13 @@ def matmul_peaks(device: str = "cpu") -> dict:
             "device": device, "load_average": load_average()}
 
 
-def git_revision(checkout: str | Path = ".") -> str:
-    """The commit of ``checkout`` (default: the working directory's), ``+dirty`` with uncommitted changes."""
+def git_revision(checkout: str | Path | None = None) -> str:
+    """The commit of ``checkout`` (default: the checkout of the gantk imported, the code measured), ``+dirty``
+    with uncommitted changes; ``unknown`` outside a git checkout (an installed package, an archive)."""
+    if checkout is None:
+        import gantk
+
+        checkout = Path(gantk.__file__).parent
     git = ["git", "-C", str(checkout)]
     try:
         out = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
@@ -97,6 +102,14 @@ def git_revision(checkout: str | Path = ".") -> str:
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def measured_revision() -> str:
+    """The commit of the gantk imported, or its version where it is no git checkout."""
+    import gantk
+
+    revision = git_revision()
+    return revision if revision != "unknown" else f"{gantk.__version__} (not a git checkout)"
 
 
 def machine() -> dict:
@@ -107,7 +120,7 @@ def machine() -> dict:
         "cpu": cpu_description(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "gantk_revision": git_revision(),
+        "gantk_revision": measured_revision(),
         "load_average": load_average(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }

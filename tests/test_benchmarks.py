@@ -37,6 +37,16 @@ def test_the_eager_baseline_computes_what_the_trainer_computes(benchmarks, recip
     assert gantk_step.trainer.step == 3
 
 
+def test_results_record_the_revision_of_the_gantk_measured_not_of_the_working_directory(benchmarks, tmp_path, monkeypatch):
+    import gantk
+    import hardware
+
+    monkeypatch.chdir(tmp_path)  # no checkout here
+    assert hardware.git_revision() == hardware.git_revision(Path(gantk.__file__).parent)
+    monkeypatch.setattr(hardware, "git_revision", lambda checkout=None: "unknown")  # gantk installed, not checked out
+    assert hardware.measured_revision() == f"{gantk.__version__} (not a git checkout)"
+
+
 def test_the_loader_benchmark_reads_through_the_trainers_pipeline(benchmarks, tmp_path):
     import loader
 
