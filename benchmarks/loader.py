@@ -118,6 +118,15 @@ def measure(pairs: int = 128, workers: int | None = None, device: str = "cpu", b
     }
 
 
+def check_photos(parser: argparse.ArgumentParser, photos: Path) -> None:
+    """Refuse a --photos folder without photos; say when the default one is missing, so synthetic images are read."""
+    if list_images(photos):
+        return
+    if photos != PHOTOS:
+        parser.error(f"--photos {photos}: no photos there; give a folder of photos.")
+    print(f"no photos in {photos}: the loader reads synthetic images (--photos DIR takes a folder of photos)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=128)
@@ -127,6 +136,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=PHOTOS, help="folder of the shared photos (a copy, on a GPU machine)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "loader.json")
     args = parser.parse_args()
+    check_photos(parser, args.photos)
     result = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
               "loader": measure(args.pairs, args.workers, args.device, args.batch_size, args.photos)}
     for rate in result["loader"]["rates"]:

@@ -29,7 +29,7 @@ from cases import PATHS, Case, parse_case
 from hardware import load_average, machine, matmul_peaks
 from worker import Worker
 
-# case -> (paths, timed rounds, warm-up steps): about 12 minutes with one thread per path on this 2-core CPU.
+# case -> (paths, timed rounds, warm-up steps): about 18 minutes with one thread per path on this 2-core CPU.
 # pix2pix b16 warms up for three steps: its first steps are still growing the heap.
 DEFAULT_PLAN = {
     "pix2pix-256-b1": ("eager,eager-twin,eager-fused,eager-kept-memory,gantk,gantk-cl,gantk-bf16,gantk-bf16-cl", 5, 2),
@@ -131,11 +131,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads of every path and of the matmul rate (default: torch's)")
     parser.add_argument("--alone", action="store_true", help="time the paths one after another, not interleaved (for a GPU)")
     parser.add_argument("--no-loader", action="store_true", help="skip the data-loader measurement")
+    parser.add_argument("--photos", type=Path, default=loader.PHOTOS, help="photos the loader measurement reads")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "throughput.json")
     args = parser.parse_args()
     unknown = [p for p in (args.paths or "").split(",") if p and p not in PATHS]
     if unknown:
         parser.error(f"unknown path(s) {', '.join(unknown)}; choose from {', '.join(PATHS)}")
+    if not args.no_loader:
+        loader.check_photos(parser, args.photos)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -159,7 +162,7 @@ def main() -> None:
         print_case(outcome, peaks)
     result["matmul_peak_end"] = matmul_peaks(args.device)
     if not args.no_loader:
-        result["loader"] = loader.measure(device=args.device)
+        result["loader"] = loader.measure(device=args.device, photo_dir=args.photos)
         for rate in result["loader"]["rates"]:
             print(f"\nloader, augment on {rate['augment_on']}, workers={rate['workers']}: {rate['images_per_s']:.1f} images/s "
                   f"(load {rate['load_average']})")

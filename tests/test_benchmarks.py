@@ -47,6 +47,19 @@ def test_results_record_the_revision_of_the_gantk_measured_not_of_the_working_di
     assert hardware.measured_revision() == f"{gantk.__version__} (not a git checkout)"
 
 
+def test_a_photo_folder_without_photos_is_refused_and_the_missing_default_named(benchmarks, tmp_path, monkeypatch, capsys):
+    import argparse
+
+    import loader
+
+    with pytest.raises(SystemExit):
+        loader.check_photos(argparse.ArgumentParser(), tmp_path)
+    assert f"--photos {tmp_path}: no photos there" in capsys.readouterr().err
+    monkeypatch.setattr(loader, "PHOTOS", tmp_path / "shared-photos")
+    loader.check_photos(argparse.ArgumentParser(), loader.PHOTOS)
+    assert "the loader reads synthetic images" in capsys.readouterr().out
+
+
 def test_the_loader_benchmark_reads_through_the_trainers_pipeline(benchmarks, tmp_path):
     import loader
 
