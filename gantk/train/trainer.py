@@ -488,11 +488,11 @@ class Trainer:
         if self.resume_from is not None or not isinstance(rate, float) or rate <= 0:
             return
         if not any(isinstance(module, torch.nn.Dropout) for module in system.modules()):
+            unet = (f" (num_downs={depth}): a U-Net has dropout at levels 4 to num_downs - 2, which 64 px crops reach "
+                    "(docs/pix2pix.md)") if depth else ""
             warnings.warn(
-                f"generator '{self.config.gen}' takes dropout={rate}, and as built{f' (num_downs={depth})' if depth else ''} "
-                "it has no layer where dropout applies, so it trains and translates without dropout noise; a U-Net has "
-                "dropout at levels 4 to num_downs - 2, which 64 px crops reach (docs/pix2pix.md).",
-                GantkWarning, stacklevel=3)
+                f"generator '{self.config.gen}' takes dropout={rate}, and as built it has no layer where dropout applies, "
+                f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=3)
 
     def _warn_if_no_pool(self, system: System) -> None:
         """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
