@@ -425,7 +425,7 @@ def test_grad_clip_bounds_the_norm_of_each_phases_gradients(pairs, tmp_path, pre
     assert all(norm > 1e-2 for norm in norms["free"].values()), norms
 
 
-def test_a_loss_term_no_gradient_reaches_is_refused_in_training(pairs, tmp_path):
+def test_a_loss_term_no_gradient_reaches_is_warned_of_once_and_refused_alone(pairs, tmp_path):
     from gantk import Objective, hookimpl, load_components
 
     class Constant(Objective):
@@ -439,10 +439,14 @@ def test_a_loss_term_no_gradient_reaches_is_refused_in_training(pairs, tmp_path)
         def gantk_register_objectives(self, registry):
             registry.add("constant", Constant)
 
-    config = tiny_config(pairs, tmp_path / "run", max_steps=1, loss="bce+l1+constant")
-    with pytest.raises(OptionError, match=r"no gradient reaches the G step's G/constant, so it trains nothing: its objective "
-                                          r"must compute it from the networks' outputs"):
-        Trainer(config, components=load_components(plugins=[Plugin()]), progress=False).fit()
+    components = load_components(plugins=[Plugin()])
+    with pytest.warns(GantkWarning, match=r"no gradient reaches G/constant at step 1, so it trains nothing there") as warned:
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=3, loss="bce+l1+constant"), components=components,
+                progress=False).fit()
+    assert len([w for w in warned if "no gradient reaches" in str(w.message)]) == 1  # once a run
+    with pytest.raises(OptionError, match=r"no gradient reaches any loss of the G step \(G/constant\), so it cannot train"):
+        Trainer(tiny_config(pairs, tmp_path / "alone", max_steps=1, loss="constant", disc="none"), components=components,
+                progress=False).fit()
 
 
 def test_resuming_without_the_plugin_of_a_loss_term_names_it_before_the_data_opens(pairs, tmp_path, monkeypatch):
@@ -1516,19 +1520,25 @@ def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(pairs, tmp_p
     assert trainer.step == 6
 
 
-def test_a_signal_during_the_set_up_stops_the_run_after_its_first_step(pairs, tmp_path, monkeypatch):
-    from gantk.train.interrupt import TrainingInterrupted
-
+@pytest.mark.parametrize("swallowed", [False, True])
+def test_a_ctrl_c_during_the_set_up_stops_it_before_any_step_even_if_swallowed(pairs, tmp_path, monkeypatch, swallowed):
     build = Trainer.build_system
 
     def signalled_while_building(self, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in the set-up, before the loop begins
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in the set-up, before the loop begins
+        except KeyboardInterrupt:
+            if not swallowed:  # as a finalizer running then would: Python prints it and goes on
+                raise
         return build(self, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "build_system", signalled_while_building)
-    with pytest.raises(TrainingInterrupted) as stop:
-        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6, checkpoint_every=100), progress=False).fit()
-    assert (stop.value.step, stop.value.signum) == (1, signal.SIGINT) and ckpt.load_checkpoint(tmp_path / "run")["step"] == 1
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6), progress=False).fit()
+    assert not ckpt.list_checkpoints(tmp_path / "run") and signal.getsignal(signal.SIGINT) is handler
+    monkeypatch.undo()
+    assert Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()  # the folder is free
 
 
 @pytest.mark.parametrize("stop_at, saved", [(3, [2, 3]), (4, [2, 4])])  # a step between checkpoints, and one of them

@@ -57,6 +57,43 @@ class WorkerStopSignals:
             os.kill(os.getpid(), signum)
 
 
+class NotedSignals:
+    """Stop signals received while :func:`stop_signals_noted` holds."""
+
+    def __init__(self):
+        self.received: list[tuple[int, Callable]] = []
+
+    def act_on_any(self) -> None:
+        """Act on a signal received before, as its handler did: one whose exception was swallowed (raised while a
+        finalizer ran, where Python only prints it) stops the run now, before its first step."""
+        if self.received:
+            signum, handler = self.received[0]
+            handler(signum, None)
+
+
+@contextlib.contextmanager
+def stop_signals_noted() -> Iterator[NotedSignals]:
+    """While the set-up runs: each stop signal that a Python handler takes (Ctrl-C's raises KeyboardInterrupt,
+    the command line's SIGTERM one exits) acts at once as it would, and is noted (see
+    :meth:`NotedSignals.act_on_any`). Signals left to the system (SIGTERM's default) are not touched, so they
+    still end a process waiting in C code. Off the main thread nothing is noted."""
+    noted = NotedSignals()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            if callable(handler := signal.getsignal(sig)):
+                def noting(signum, frame, handler=handler):
+                    noted.received.append((signum, handler))
+                    handler(signum, frame)
+
+                previous[sig] = signal.signal(sig, noting)
+    try:
+        yield noted
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @contextlib.contextmanager
 def stop_after_step_on_interrupt() -> Iterator[Callable[[], int | None]]:
     """Yield a function returning the stop signal received so far (``None`` before one), called after

@@ -44,7 +44,9 @@ from .crop_fit import check_crop_fits
 from .distributed import (ProcessInfo, gather_objects, mean_over_processes, peer_loss_explained, process_group, resolve_device,
                           stop_agreement)
 from .init_from import start_from_weights
-from .interrupt import StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt
+from .interrupt import (
+    NotedSignals, StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt, stop_signals_noted,
+)
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
@@ -230,6 +232,7 @@ class Trainer:
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
         self.warned_of_data = False  # that the loader holds training back
         self.warned_of_skips: set[str] = set()  # phases whose fp16 steps were mostly skipped
+        self.warned_of_untrained: set[str] = set()  # loss terms that no gradient reached at a step
         self.workers = 0  # set by fit: the loader's processes
 
     @classmethod
@@ -494,6 +497,20 @@ class Trainer:
                 f"generator '{self.config.gen}' takes dropout={rate}, and as built it has no layer where dropout applies, "
                 f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=3)
 
+    def _warn_of_untrained_terms(self, phase: Phase, terms: dict[str, torch.Tensor]) -> None:
+        """Warn once of each loss term that no gradient reaches (a constant): it trains nothing at such steps, and
+        a term that takes no part in a step returns None; with no term reached, the step cannot train."""
+        untrained = [key for key, value in terms.items() if isinstance(value, torch.Tensor) and not value.requires_grad]
+        if len(untrained) == len(terms):
+            raise OptionError(f"no gradient reaches any loss of the {phase.name} step ({', '.join(terms)}), so it cannot "
+                              "train: each objective must compute its loss from the networks' outputs in the context "
+                              "(ctx.fake, ctx.d_fake, ...), or return None to take no part in the step.")
+        if new := [key for key in untrained if key not in self.warned_of_untrained]:
+            self.warned_of_untrained.update(new)
+            warnings.warn(f"no gradient reaches {', '.join(new)} at step {self.step + 1}, so {'it trains' if len(new) == 1 else 'they train'} "
+                          "nothing there: an objective computes its loss from the networks' outputs in the context, and "
+                          "returns None at a step it takes no part in.", GantkWarning, stacklevel=2)
+
     def _warn_if_no_pool(self, system: System) -> None:
         """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
         given = self.given_config.pool_size
@@ -553,15 +570,14 @@ class Trainer:
                               f"Trainer.resume({str(self.run_dir)!r}) (a finished run with a longer max_steps or epochs "
                               "among the overrides).")
         with contextlib.ExitStack() as held:
-            # from the start: a signal during the set-up stops the run after its first step, as one during a step
-            stop_signal = held.enter_context(stop_after_step_on_interrupt())
-            return self._fit(held, stop_signal)
+            noted = held.enter_context(stop_signals_noted())  # a Ctrl-C in the set-up stops it, even if swallowed
+            return self._fit(held, noted)
 
-    def _fit(self, held: contextlib.ExitStack, stop_signal: Callable[[], int | None]) -> Path:
+    def _fit(self, held: contextlib.ExitStack, noted: NotedSignals) -> Path:
         with process_group(self.config.device) as process, peer_loss_explained(process, lambda: self.step):
-            return self._fit_in_group(held, process, stop_signal)
+            return self._fit_in_group(held, process, noted)
 
-    def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo, stop_signal: Callable[[], int | None]) -> Path:
+    def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo, noted: NotedSignals) -> Path:
         config = self.config
         device = resolve_device(config.device, process.local_rank)
         held.enter_context(tuned_backends(device))
@@ -604,8 +620,9 @@ class Trainer:
                     self._validate(parts, log)
         interrupted = None
         agreed = stop_agreement(process)  # under torchrun, every process stops after the step one was signalled in
+        noted.act_on_any()
         try:
-            with freed_memory_kept(device), worker_signals.training():
+            with (stop_after_step_on_interrupt() as stop_signal, freed_memory_kept(device), worker_signals.training()):
                 stopped = False  # by a callback
                 while self.step < self.total_steps and not stopped:
                     epoch, position = divmod(self.step, steps_per_epoch)
@@ -930,12 +947,7 @@ class Trainer:
                         f"no loss term takes part in the {phase.name} step: every term of the objective returned None "
                         "there; check --loss."
                     )
-                if untrained := [key for key, value in terms.items() if not value.requires_grad]:
-                    raise OptionError(
-                        f"no gradient reaches the {phase.name} step's {', '.join(untrained)}, so it trains nothing: its "
-                        "objective must compute it from the networks' outputs in the context (ctx.fake, ctx.d_fake, ...), "
-                        "or return None to take no part in the step."
-                    )
+                self._warn_of_untrained_terms(phase, terms)
                 optimizer = parts.optimizers[phase.name]
                 optimizer.zero_grad(set_to_none=True)
                 try:
