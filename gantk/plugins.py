@@ -272,17 +272,17 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
 
 
 def _register_checked(manager: pluggy.PluginManager, plugin: Any, name: str) -> None:
-    """Register ``plugin``, refusing it whole if a hook does not take the hook's one argument as gantk passes it
-    (pluggy checks the names of the parameters, not that a hook takes them at all)."""
+    """Register ``plugin``, refusing it whole if a hook cannot be called with the hook's one argument, positionally,
+    as gantk calls it (pluggy checks the names of the parameters, not that a hook takes them at all)."""
     manager.register(plugin, name=name)
     problems = []
     for caller in manager.get_hookcallers(plugin) or ():
         wanted = list(caller.spec.argnames) if caller.spec else None
         for impl in (impl for impl in caller.get_hookimpls() if impl.plugin is plugin and wanted):
             signature = inspect.signature(impl.function)
-            required = [p for p in signature.parameters.values()
-                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-            if [p.name for p in required] != wanted or any(p.kind is p.KEYWORD_ONLY for p in required):
+            try:
+                signature.bind(*wanted)
+            except TypeError:
                 problems.append(f"its hook {caller.name}{signature} must take one positional parameter, {wanted[0]}: "
                                 f"define it as def {caller.name}({wanted[0]})")
     if problems:

@@ -214,8 +214,12 @@ def test_a_hook_that_does_not_take_its_argument_refuses_the_plugin_whole():
     def extra_default(registry, width=8):
         registry.add("widegen", torch.nn.Identity)
 
+    def defaulted(registry=None):
+        registry.add("defaultedobj", lambda: None)
+
     broken = make_plugin("broken_sig", gantk_register_generators=keyword_only, gantk_register_objectives=lambda: None)
-    fine = make_plugin("fine_sig", gantk_register_generators=extra_default)
+    fine = make_plugin("fine_sig", gantk_register_generators=extra_default, gantk_register_discriminators=lambda *args: None,
+                       gantk_register_objectives=defaulted)
     components = load_components(autoload=False, plugins=[broken, fine])
     assert [str(f) for f in components.failures] == [
         "plugin 'broken_sig': could not be loaded: its hook gantk_register_generators(*, registry) must take one positional "
