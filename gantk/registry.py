@@ -91,8 +91,10 @@ def declared_type(parameter: inspect.Parameter) -> tuple[type | None, bool]:
     """The type an option's values must have, and whether ``None`` is allowed too.
 
     The annotation decides when it is ``bool``, ``int``, ``float``, ``str``, a list or a tuple (alone
-    or with ``None``); without an annotation, the default's type does (``None`` allowed when it is the
-    default). Any other annotation or default, ``None`` among them, constrains nothing: ``(None, True)``.
+    or with ``None``); without an annotation, the default's type does when it is ``bool``, ``int``,
+    ``float`` or ``str`` (``None`` allowed when it is the default). Any other annotation or default
+    constrains nothing: ``(None, True)`` (a tuple default, as torch's ``kernel_size=(4, 4)``, may take
+    a single number too).
     """
     if parameter.annotation is not parameter.empty:
         names = _annotation_names(parameter.annotation)
@@ -105,8 +107,9 @@ def declared_type(parameter: inspect.Parameter) -> tuple[type | None, bool]:
 
 
 def value_type(default: Any) -> type | None:
-    """The key of :data:`VALUE_TYPES` that an option with this default takes (``list`` for a tuple), or None."""
-    return next((t for t in VALUE_TYPES if isinstance(default, VALUE_TYPES[t][0] if t is list else t)), None)
+    """The key of :data:`VALUE_TYPES` that an option with this plain default takes, or None (lists are not read
+    from defaults)."""
+    return next((t for t in (bool, int, float, str) if isinstance(default, t)), None)
 
 
 def _annotation_names(annotation: Any) -> set[str]:
