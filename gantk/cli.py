@@ -52,9 +52,9 @@ class GantkGroup(click.Group):
                 if error.filename is None:  # not about a path the user gave: a bug, shown in full
                     raise
                 raise click.ClickException(_from_this_process(file_error_text(error))) from None
-            except KeyboardInterrupt:  # Ctrl-C outside training's own handling: the shell's code for it
+            except KeyboardInterrupt as error:  # a stop outside training's own handling: the shell's code for it
                 click.echo("\nAborted.", err=True)
-                raise SystemExit(128 + signal.SIGINT) from None
+                raise SystemExit(128 + getattr(error, "signum", signal.SIGINT)) from None
 
 
 def _from_this_process(message: str) -> str:

@@ -30,12 +30,14 @@ class Setting(NamedTuple):
     chosen_by: tuple[str, ...]  # the user's settings (as glibc's environment names them) it leaves alone
 
 
-# Any mallopt call turns glibc's dynamic mmap threshold off for good, leaving blocks over 128 KiB to be mapped
-# afresh each time; after the loop, the values that threshold reaches once large blocks have been freed are set.
+# Setting any of these (or M_TOP_PAD) turns glibc's dynamic mmap threshold off for good, leaving blocks over
+# 128 KiB to be mapped afresh each time; after the loop, the most that threshold reaches is set, unless the
+# environment set one of them (glibc then kept 128 KiB itself).
 SETTINGS = (
     # every block from the heap, none from a mapping of its own (a threshold the user sets keeps mappings)
     Setting(M_MMAP_MAX, 0, 65536, ("mmap_max", "mmap_threshold")),
-    Setting(M_MMAP_THRESHOLD, None, LARGEST_DYNAMIC_THRESHOLD, ("mmap_threshold",)),
+    Setting(M_MMAP_THRESHOLD, None, LARGEST_DYNAMIC_THRESHOLD,
+            ("mmap_threshold", "mmap_max", "trim_threshold", "top_pad")),
     Setting(M_TRIM_THRESHOLD, -1, 2 * LARGEST_DYNAMIC_THRESHOLD, ("trim_threshold",)),  # the heap's top never given back
 )
 
@@ -85,9 +87,9 @@ def keep_freed_memory(device: torch.device) -> bool:
 
 
 def give_back_freed_memory() -> None:
-    """Return the freed memory glibc holds to the kernel and set the values its dynamic thresholds reach
-    in a process that frees large blocks (after the loop: the kept memory does not outlive it): blocks
-    up to 32 MiB from the heap, whose top over 64 MiB free is given back. ``mallopt`` turned the dynamic
+    """Return the freed memory glibc holds to the kernel and set the most its dynamic thresholds reach in a
+    process that frees large blocks (after the loop: the kept memory does not outlive it): blocks up to
+    32 MiB from the heap, whose top over 64 MiB free is given back. ``mallopt`` turned the dynamic
     thresholds off; glibc's first ones (128 KiB) would map each larger block afresh, many times slower
     for the rest of the process."""
     libc = _glibc()

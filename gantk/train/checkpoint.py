@@ -8,6 +8,7 @@ import copy
 import errno
 import math
 import re
+import shlex
 import warnings
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
@@ -89,7 +90,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         room = failed.errno in WRITE_FAILURES
         when = "once there is room" if room else "once the folder may be written"
         then = (f"The checkpoints written before it are intact: {when}, resume from the newest with "
-                f"`gantk train --resume {Path(path).parent}`" if list_checkpoints(Path(path).parent)
+                f"`gantk train --resume {shlex.quote(str(Path(path).parent))}`" if list_checkpoints(Path(path).parent)
                 else f"{when.capitalize()}, start the run again (it has no checkpoint)")
         raise CheckpointError(
             f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} {then}"

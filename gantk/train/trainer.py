@@ -490,7 +490,8 @@ class Trainer:
         rate, depth = self.config.gen_opt.get("dropout"), self.config.gen_opt.get("num_downs")
         if self.resume_from is not None or not isinstance(rate, float) or rate <= 0:
             return
-        if not any(isinstance(module, torch.nn.Dropout) for module in system.modules()):
+        generators = [net for name, net in system.networks.items() if name.startswith("G")] or [system]
+        if not any(isinstance(module, torch.nn.modules.dropout._DropoutNd) for net in generators for module in net.modules()):
             unet = (f" (num_downs={depth}): a U-Net has dropout at levels 4 to num_downs - 2, which 64 px crops reach "
                     "(docs/pix2pix.md)") if depth else ""
             warnings.warn(
