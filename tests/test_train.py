@@ -512,6 +512,12 @@ def test_a_lengthened_resume_follows_the_new_schedule_from_its_first_step(pairs,
     assert lengthened == pytest.approx([2e-4, 1.5e-4, 1e-4, 0.5e-4])
 
 
+def test_a_keyword_that_is_no_setting_is_named_with_the_closest_one():
+    with pytest.raises(OptionError, match=r"unknown setting\(s\) maxsteps\. Did you mean max_steps\?"):
+        TrainConfig(maxsteps=3)
+    assert TrainConfig(max_steps=3).max_steps == 3 and TrainConfig.__init__.__name__ == "__init__"
+
+
 def test_a_unet_too_shallow_for_its_dropout_is_warned_of(pairs, tmp_path):
     def built(crop_size):
         trainer = Trainer(tiny_config(pairs, tmp_path / f"run-{crop_size}", crop_size=crop_size, load_size=crop_size + 4),

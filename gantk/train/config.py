@@ -6,6 +6,7 @@ import collections
 import contextlib
 import dataclasses
 import difflib
+import functools
 import math
 import operator
 import os
@@ -16,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import OptionError, SpecError, UnknownNameError
 from ..registry import VALUE_TYPES, plain, storable, type_mismatch
@@ -268,6 +269,19 @@ class TrainConfig:
 
 
 SETTING_NAMES = frozenset(f.name for f in fields(TrainConfig))
+
+
+def _settings_named(init: Callable[..., None]) -> Callable[..., None]:
+    """``TrainConfig.__init__`` refusing a keyword that is no setting with the closest ones (not a bare TypeError)."""
+    @functools.wraps(init)
+    def checked(self: TrainConfig, *args: Any, **kwargs: Any) -> None:
+        check_setting_names(kwargs)
+        init(self, *args, **kwargs)
+
+    return checked
+
+
+TrainConfig.__init__ = _settings_named(TrainConfig.__init__)  # type: ignore[method-assign]
 SEEDS = (-2**63, 2**64 - 1)  # the seeds torch.manual_seed takes
 
 
