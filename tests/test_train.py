@@ -129,7 +129,7 @@ def test_a_run_started_from_another_runs_weights_trains_from_them_afresh(pairs, 
     with pytest.raises(OptionError, match=rf"--init-from {first}/checkpoint-00000002.pt holds other weights for G than this "
                                           r"run's network \(\d+ size mismatches, e.g. model.\S+: \[8, .*\] in the checkpoint, "
                                           r"\[16, .*\] here\): train with the --gen, --disc and network options.* They "
-                                          r"differ in: --gen-opt ngf=8 there, 16 here\.$"):
+                                          r"differ in: gen_opt\.ngf: 8 then, 16 now\.$"):
         Trainer(tiny_config(pairs, tmp_path / "wider", max_steps=1, gen_opt={"ngf": 16}, init_from=first), progress=False).fit()
     alone = Trainer(tiny_config(pairs, tmp_path / "alone", max_steps=1, disc="none", loss="l1", init_from=first), progress=False)
     with pytest.warns(GantkWarning, match=r"--init-from .*checkpoint-00000002.pt: the checkpoint's D is not used"):

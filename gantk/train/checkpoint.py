@@ -526,6 +526,16 @@ def _tensors_fit(state: dict[str, Any], source: str) -> Iterator[None]:
             hook.remove()
 
 
+def setting_changes(key: str, then: Any, now: Any) -> list[str]:
+    """How a setting differs between a checkpoint and now, entry by entry for tables (``loss_weights.l1: 100 then,
+    10 now``); a value too long to show is named only."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [change for k in sorted(set(then) | set(now), key=str) if then.get(k) != now.get(k)
+                for change in setting_changes(f"{key}.{k}", then.get(k), now.get(k))]
+    shown = all(isinstance(v, (str, int, float, type(None))) for v in (then, now))
+    return [f"{key}: {then!r} then, {now!r} now" if shown else key]
+
+
 def load_system_state(system: System, state: dict[str, Any], source: str) -> None:
     """Load weights, turning a mismatch or a weight that is not finite into an error that names the checkpoint
     (a NaN would only turn every output black)."""

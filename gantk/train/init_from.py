@@ -59,17 +59,8 @@ def start_from_weights(system: System, source: str) -> str:
 
 def _differences(saved: dict[str, Any], config: dict[str, Any]) -> str:
     """The network settings in which a checkpoint's system config and this run's differ, as a sentence ("" if none)."""
-    found = []
-    for net, flag in (("gen", "--gen"), ("disc", "--disc")):
-        if saved.get(net) != config.get(net):
-            found.append(f"{flag} {saved.get(net)} there, {config.get(net)} here")
-            continue
-        theirs, ours = saved.get(f"{net}_opt") or {}, config.get(f"{net}_opt") or {}
-        found += [f"{flag}-opt {key}={theirs.get(key)} there, {ours.get(key)} here" for key in sorted(theirs.keys() | ours.keys())
-                  if theirs.get(key) != ours.get(key)]
-    channels = saved.get("channels"), config.get("channels")
-    if channels[0] != channels[1]:
-        found.append(f"channels {channels[0]} there, {channels[1]} here")
+    found = [change for key in ("gen", "gen_opt", "disc", "disc_opt", "channels") if saved.get(key) != config.get(key)
+             for change in ckpt.setting_changes(key, saved.get(key), config.get(key))]
     return f" They differ in: {'; '.join(found)}." if found else ""
 
 

@@ -63,16 +63,6 @@ DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the fi
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
 
 
-def _changes(key: str, then: Any, now: Any) -> list[str]:
-    """How a setting differs between a checkpoint and now, entry by entry for tables (``loss_weights.l1: 100 then,
-    10 now``); a value too long to show is named only."""
-    if isinstance(then, dict) and isinstance(now, dict):
-        return [change for k in sorted(set(then) | set(now), key=str) if then.get(k) != now.get(k)
-                for change in _changes(f"{key}.{k}", then.get(k), now.get(k))]
-    shown = all(isinstance(v, (str, int, float, type(None))) for v in (then, now))
-    return [f"{key}: {then!r} then, {now!r} now" if shown else key]
-
-
 def _and_joined(names: list[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
@@ -439,7 +429,7 @@ class Trainer:
                 "translate runs its checkpoints)."
             )
         if changed:
-            described = [change for k in changed for change in _changes(k, saved.get(k), sys_config.get(k))]
+            described = [change for k in changed for change in ckpt.setting_changes(k, saved.get(k), sys_config.get(k))]
             remedy = ("a default of its parts changed since: install the gantk or plugin versions it was trained with to resume it."
                       if any(map(recorded_default, changed)) else "resume with the data and options of the original run.")
             raise CheckpointError(
