@@ -35,7 +35,7 @@ from .inference import TrainedModel, loaded_model, test_mode
 from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
 from .metrics.prdc import density_coverage, precision_recall
-from .nn import check_choice
+from .nn import check_choice, check_count
 from .plugins import Components, default_components
 from .report import Extremes, check_report_dir, write_report
 from .systems import targets
@@ -136,9 +136,8 @@ def evaluate(
         check_report_dir(report_dir)
     check_choice("direction", direction, CHOICES["direction"])
     check_choice("size", size, TRANSLATE_SIZES)
-    for name, value, least in (("batch_size", batch_size, 1), ("workers", workers, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise OptionError(f"{name} must be an integer of at least {least}, got {value!r}.")
+    check_count("batch_size", batch_size, 1)
+    check_count("workers", workers, 0)
     model = loaded_model(checkpoint, device, eval_mode, components, average)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     tile = None if tile is None else int(tile)  # recorded in the result's JSON

@@ -21,7 +21,7 @@ from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model
-from .nn import check_choice
+from .nn import check_choice, check_count
 from .plugins import Components
 from .systems import targets
 from .tiling import check_tiling
@@ -73,8 +73,7 @@ def translate(
     ``components`` are the plugin components that provide the model's parts (default: the installed ones).
     """
     check_choice("size", size, TRANSLATE_SIZES)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise OptionError(f"batch size must be a positive integer, got {batch_size!r}.")
+    check_count("batch_size", batch_size, 1)
     if size == "native" and batch_size != 1:
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
     model = loaded_model(checkpoint, device, eval_mode, components, average)

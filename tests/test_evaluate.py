@@ -846,7 +846,7 @@ def test_a_model_names_what_it_takes_when_given_something_else(image_run, tmp_pa
     with model.seeded(np.int64(3)):  # as torch.manual_seed takes it
         pass
     for batch_size in (0, "2"):
-        with pytest.raises(OptionError, match=f"batch size must be a positive integer, got {batch_size!r}"):
+        with pytest.raises(OptionError, match=f"batch_size must be an integer of at least 1, got {batch_size!r}"):
             translate(image_run[0], image_run[1] / "A", tmp_path / "out", batch_size=batch_size)
 
 

@@ -34,6 +34,12 @@ def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
         raise OptionError(f"{option}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}.")
 
 
+def check_count(option: str, value: Any, least: int) -> None:
+    """Raise ``OptionError`` unless ``value`` is an integer (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise OptionError(f"{option} must be an integer of at least {least}, got {value!r}.")
+
+
 def check_width(option: str, value: int) -> None:
     """Raise ``OptionError`` unless ``value`` (filters of a network's first layer) is at least 1."""
     if value < 1:
