@@ -1417,6 +1417,7 @@ def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
     with pytest.warns(GantkWarning, match="the run had --no-compile: changing it changes the arithmetic"):
         Trainer.resume(tmp_path / "run", {"compile": True})
     trainer = Trainer.resume(tmp_path / "run", {"max_steps": 2, "log_every": 5, "compile": False}, progress=False)
+    assert trainer.step == 1  # the checkpoint's, before fit
     assert trainer.config.log_every == 5 and trainer.fit() and trainer.step == 2
     with pytest.raises(OptionError, match=r"this Trainer has trained the run in .* \(to step 2\): continue it with Trainer.resume"):
         trainer.fit()

@@ -206,7 +206,8 @@ class Trainer:
         self.progress = progress
         self.resume_from = resume_from
         self.run_dir = Path(self.config.out)
-        self.step = 0
+        self.step = 0 if resume_from is None else int(resume_from["step"])  # steps done
+        self.first_step = self.step  # where fit starts
         self.total_steps: int | None = None  # set by fit
         self.train_items: int | None = None  # set by fit
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
@@ -556,7 +557,7 @@ class Trainer:
             TrainingInterrupted: on Ctrl-C or SIGTERM, after finishing the step and saving a checkpoint (under torchrun,
                 in every process, after the same step).
         """
-        if self.step:
+        if self.step != self.first_step:
             raise OptionError(f"this Trainer has trained the run in {self.run_dir} (to step {self.step}): continue it with "
                               f"Trainer.resume({str(self.run_dir)!r}) (a finished run with a longer max_steps or epochs "
                               "among the overrides).")
