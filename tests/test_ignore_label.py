@@ -169,7 +169,7 @@ def test_the_ignore_label_is_refused_where_it_does_not_apply(tmp_path):
     with pytest.raises(OptionError, match=r"ignore_label \(--ignore-label\) names a mask value to ignore, and .* holds "
                                           "paired data, which has no masks"):
         Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), ignore_label=255, **TINY), progress=False).fit()
-    with pytest.raises(OptionError, match="--ignore-label must be an integer >= 0"):
+    with pytest.raises(OptionError, match="--ignore-label must be an integer of at least 0"):
         TrainConfig(ignore_label=-1).validate()
 
 

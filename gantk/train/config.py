@@ -32,6 +32,10 @@ CHOICES = {
 }
 
 VALIDATION_PREFIX = "val/"  # of the validation scores' names in logs (validation.csv, TensorBoard)
+# the least value of each count setting (None, where allowed, leaves it unset)
+LEAST_COUNTS = {**dict.fromkeys(("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every",
+                                 "val_every", "sample_every", "checkpoint_every", "keep_checkpoints"), 1),
+                **dict.fromkeys(("pool_size", "workers", "ignore_label", "warmup_steps"), 0)}
 MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
@@ -192,12 +196,10 @@ class TrainConfig:
             raise OptionError(f"--device must be auto, cpu, cuda or cuda:N (e.g. cuda:1), got {self.device!r}.")
         for key in (f.name for f in fields(self)):  # however it was built: a float count fails far from here otherwise
             check_type(key, getattr(self, key))
-        positive = ("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every", "val_every",
-                    "sample_every", "checkpoint_every")
-        for key in positive:
+        for key, least in LEAST_COUNTS.items():
             value = getattr(self, key)
-            if value is not None and value <= 0:
-                raise OptionError(f"{flag(key)} must be a positive integer, got {value}.")
+            if value is not None and value < least:
+                raise OptionError(f"{flag(key)} must be an integer of at least {least}, got {value}.")
         for key in ("lr", "disc_lr", "grad_clip"):
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -259,10 +261,6 @@ class TrainConfig:
         if self.cuda_graph and self.precision == "fp16":
             raise OptionError("--cuda-graph cannot record an fp16 step: its loss scaler checks every step on the CPU for "
                               "overflowed gradients; use --precision bf16 (no scaler) or fp32.")
-        for key, least in (("pool_size", 0), ("workers", 0), ("keep_checkpoints", 1), ("ignore_label", 0), ("warmup_steps", 0)):
-            value = getattr(self, key)
-            if value is not None and value < least:
-                raise OptionError(f"{flag(key)} must be an integer >= {least}, got {value}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
