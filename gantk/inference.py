@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,7 +15,7 @@ from PIL import Image
 from .data.datasets import checked_ids
 from .data.io import image_from_pil
 from .data.transforms import match_channels, normalize_image
-from .errors import DataError, OptionError
+from .errors import DataError, GantkWarning, OptionError
 from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, size_rules
 from .plugins import Components
 from .systems.base import System
@@ -95,6 +96,10 @@ class TrainedModel:
         Raises:
             DataError: another shape or dtype, a 32-bit PIL image, or float values outside [-1, 1] (such as 0..255);
                 for a labels-to-image model, ids outside -1 and its classes.
+
+        Warns:
+            GantkWarning: float values all of at least 0, as [0, 1] images have (a [-1, 1] image has them only
+                where every pixel is at least mid-grey).
         """
         channels = self._input_channels(direction)
         if self.input_classes is not None:
@@ -124,6 +129,10 @@ class TrainedModel:
                     f"float images must be in [-1, 1], got values from {low:g} to {high:g}: pass uint8 pixels, "
                     "or map them with gantk.data.transforms.normalize_image."
                 )
+            if low >= 0 and images.numel():
+                warnings.warn(f"float images take values in [-1, 1], and these are all in [{low:g}, {high:g}]: if they are in [0, 1] "
+                              "(as torchvision's to_tensor gives them), map them with images * 2 - 1, or pass uint8 pixels.",
+                              GantkWarning, stacklevel=2)
         else:
             raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
         return match_channels(images.to(self.device), channels)

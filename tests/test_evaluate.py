@@ -619,6 +619,8 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     turned = to_pil_image(image[0, :, :, :20])  # upright by its EXIF orientation (6: turned 90 degrees)
     turned.getexif()[0x0112] = 6
     assert model.inputs(turned).shape[-2:] == (20, image.shape[-2])
+    with pytest.warns(GantkWarning, match=r"these are all in \[[0-9.]+, [0-9.]+\]: if they are in \[0, 1\] .* map them with images \* 2 - 1"):
+        model.inputs(image.float() / 255)
     for wrong, message in [(image.float(), "must be in \\[-1, 1\\], got values from [0-9]+ to [0-9]+"),
                            (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W"),
                            (image[0].permute(1, 2, 0), r"with 1, 3 or 4 channels, got a tensor of shape \(\d+, \d+, 3\): channels last\?"),
