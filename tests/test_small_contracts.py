@@ -56,7 +56,7 @@ def test_settings_of_the_wrong_type_are_named():  # a bool is no number
 
 
 def test_config_toml_round_trips_awkward_text():
-    config = TrainConfig(data="C:\\data\\pairs \"quoted\"", loss_opt={"my.loss": {"real_label": 0.9}}, gen_opt={"ngf": 8})
+    config = TrainConfig(data="C:\\data\\pairs \"quoted\"\n\t\x01\x7f é", loss_opt={"my.loss": {"real_label": 0.9}}, gen_opt={"ngf": 8})
     assert TrainConfig(**tomllib.loads(to_toml(config.to_dict()))) == config
 
 

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import json
 import math
 import operator
 import os
@@ -443,5 +444,5 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if not isinstance(value, str):
         raise TypeError(f"{value!r} has no TOML form: settings hold numbers, text, true/false, lists and tables.")
-    text = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    # JSON's string escapes are TOML's; TOML also escapes DEL
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
