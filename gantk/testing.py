@@ -543,9 +543,8 @@ class SystemConformance(_Conformance):
             pytest.skip("the system does not take --disc-augment, which gantk train refuses for it "
                         "(gantk.systems.base.disc_augmentation)")
         seen: list[Tensor] = []
-        for name, net in system.networks.items():
-            if system.network_parts.get(name, ("",))[0] == "discriminator":
-                net.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+        for name in system.network_names("discriminator"):
+            system.networks[name].register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
         batch, nets = self.make_batch(), dict(system.networks.items())
         outputs = system(batch, nets)
         for phase in system.phases:

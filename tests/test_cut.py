@@ -104,6 +104,7 @@ def test_a_cut_run_trains_g_and_f_together_and_logs_patch_nce(cut_run):
     assert header.split(",")[-3:] == ["D/lsgan", "G/lsgan", "G/nce"] and len(rows) == 2  # D's step first, as CUT's
     model = TrainedModel.load(run, device="cpu")
     assert set(model.system.networks) == {"G", "F", "D"} and [type(g).__name__ for g in model.generators] == ["ResnetGenerator"]
+    assert (model.system.network_names("generator"), model.system.network_names("discriminator")) == (["G"], ["D"])  # F: neither
     from gantk.train.checkpoint import load_checkpoint
 
     optimizers = load_checkpoint(run)["optimizers"]

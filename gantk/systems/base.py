@@ -184,15 +184,19 @@ class System(nn.Module, metaclass=abc.ABCMeta):
         self.network_parts[name] = (kind, component)
         return net
 
+    def network_names(self, kind: str) -> list[str]:
+        """The names of the networks added as ``kind`` (``generator``, ``discriminator``), in the order added."""
+        return [name for name, (added_as, _) in self.network_parts.items() if added_as == kind]
+
     @property
     def generators(self) -> list[nn.Module]:
         """The networks added as generators."""
-        return [self.networks[name] for name, (kind, _) in self.network_parts.items() if kind == "generator"]
+        return [self.networks[name] for name in self.network_names("generator")]
 
     def keep_averages(self, decay: float) -> None:
         """Keep an exponential moving average of each generator's weights (``averaged``, a submodule: checkpoints
         hold it), ``decay`` its weight of the past per update; :meth:`translating` gives the averages."""
-        names = [name for name, (kind, _) in self.network_parts.items() if kind == "generator"]
+        names = self.network_names("generator")
         self.averaged = nn.ModuleDict({name: copy.deepcopy(self.networks[name]).requires_grad_(False) for name in names})
         self.average_decay = decay
         self.register_buffer("average_updates", torch.zeros(len(names), dtype=torch.long))  # per generator, in that order

@@ -481,7 +481,7 @@ class Trainer:
         rate, depth = self.config.gen_opt.get("dropout"), self.config.gen_opt.get("num_downs")
         if self.resume_from is not None or not isinstance(rate, float) or rate <= 0:
             return
-        generators = [net for name, net in system.networks.items() if name.startswith("G")] or [system]
+        generators = system.generators or [system]  # a system that adds its networks itself: all of them
         if not any(isinstance(module, torch.nn.modules.dropout._DropoutNd) for net in generators for module in net.modules()):
             unet = (f" (num_downs={depth}): a U-Net has dropout at levels 4 to num_downs - 2, which 64 px crops reach "
                     "(docs/pix2pix.md)") if depth else ""
