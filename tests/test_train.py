@@ -1466,6 +1466,8 @@ def test_resume_names_overrides_given_the_wrong_way(pairs, tmp_path):
         Trainer.resume(tmp_path / "run", TrainConfig(max_steps=2))
     with pytest.raises(OptionError, match=r"max_steps given as keyword: .* Trainer.resume\(run_dir, \{'max_steps': 2\}\)"):
         Trainer.resume(tmp_path / "run", max_steps=2)
+    with pytest.raises(OptionError, match=r"takes no resume_from; .* call Trainer\(config, resume_from=\.\.\.\)"):
+        Trainer.resume(tmp_path / "run", resume_from={})
 
 
 def test_a_callback_that_fails_stops_the_run_after_a_checkpoint_of_its_step(pairs, tmp_path):

@@ -1,4 +1,4 @@
-"""Image files: listing, header probing, decoding and PNG writing with ``torchvision.io``."""
+"""Image files: listing, header probing, decoding (PIL; torchvision for JPEG and GIF) and PNG writing (torchvision)."""
 
 from __future__ import annotations
 

@@ -228,7 +228,7 @@ class TrainConfig:
         for key in ("gen_opt", "disc_opt"):
             reserved = sorted({"in_channels", "out_channels"} & set(getattr(self, key)))
             if reserved:
-                raise OptionError(f"{', '.join(reserved)} in --{key.replace('_', '-')} is set from the data's channels; remove it.")
+                raise OptionError(f"{', '.join(reserved)} in {flag(key)} is set from the data's channels; remove it.")
         for key in ("beta1", "beta2"):
             value = getattr(self, key)
             if value is not None and not 0 <= value < 1:

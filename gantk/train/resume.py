@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,9 +121,8 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any]) -> Non
             f"checkpoint {path} holds step {step}, not the step {named} its name says: it was renamed or copied from "
             f"another run; move it out of {run_dir} to resume from the run's own checkpoints."
         )
-    try:
-        settings = tomllib.loads((run_dir / run_files.CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    settings = run_files.read_settings(run_dir)
+    if settings is None:
         return  # no settings of the run to compare with
     saved = payload["train_config"]
     # Compared as the file writes them (None left out). A setting the checkpoint leaves unset is not: its gantk did

@@ -5,7 +5,7 @@ import contextlib
 import os
 import tomllib
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..errors import OptionError
 from .config import SETTING_NAMES
@@ -43,14 +43,19 @@ def clear_outputs(run_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def read_settings(run_dir: Path) -> dict[str, Any] | None:
+    """The settings in ``run_dir``'s ``config.toml``; ``None`` where it is missing or unreadable."""
+    try:
+        return tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+
+
 def written_by_gantk(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run's settings as gantk writes them (``config.toml``), which tells a
     folder left by a run from one whose files only have a run's names."""
-    try:
-        settings = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    return WRITTEN_KEYS <= set(settings) <= SETTING_NAMES
+    settings = read_settings(run_dir)
+    return settings is not None and WRITTEN_KEYS <= set(settings) <= SETTING_NAMES
 
 
 _CLAIMS: set[int] = set()  # the descriptors holding this process's claims

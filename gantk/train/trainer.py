@@ -234,6 +234,9 @@ class Trainer:
             given = ", ".join(f"{key!r}: {kwargs[key]!r}" for key in settings)
             raise OptionError(f"{', '.join(settings)} given as keyword: settings to change are passed as the overrides, "
                               f"Trainer.resume(run_dir, {{{given}}}).")
+        if "resume_from" in kwargs:
+            raise OptionError("Trainer.resume reads the checkpoint to resume from out of run_dir, so it takes no resume_from; "
+                              "to resume from given checkpoint contents, call Trainer(config, resume_from=...).")
         components = kwargs["components"] = kwargs.get("components") or default_components()
         config, payload = resumed_config(run_dir, overrides, components)
         with ckpt.missing_plugin_errors(payload, components):

@@ -88,7 +88,7 @@ class MultiscaleDiscriminator(nn.Module):
         return levels
 
     def features(self, x: Tensor) -> list[list[Tensor]]:
-        return [scale.features(level) for scale, level in zip(self.scales, self.pyramid(x))]
+        return [scale.features(level) for scale, level in zip(self.scales, self.pyramid(x), strict=True)]
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        return [scale(level) for scale, level in zip(self.scales, self.pyramid(x))]
+        return [scale(level) for scale, level in zip(self.scales, self.pyramid(x), strict=True)]
