@@ -157,7 +157,7 @@ def restore(payload: dict[str, Any], parts: TrainingParts, seed: int) -> int:
         raise CheckpointError(
             f"checkpoint {payload['path']} holds training state gantk cannot restore ({type(error).__name__}: {error}); "
             "it may be damaged or edited: try another checkpoint of the run."
-        ) from None
+        ) from error  # the cause kept: an error of torch's own shows in the chain
 
 
 def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed: int) -> int:
