@@ -689,8 +689,8 @@ class Trainer:
         self._save_unless_saved(parts)
         raise TrainingInterrupted(self.step, signum)
 
-    def plan_schedule(self, system: System, items: int) -> int:
-        """The run's length in steps (``self.total_steps``) for ``items`` training items per process, once it is
+    def plan_schedule(self, system: System, items: int) -> None:
+        """Set the run's length in steps, ``self.total_steps``, for ``items`` training items per process, once it is
         checked that every phase of ``system`` runs in it (G with --n-critic N, say)."""
         config = self.config
         self.total_steps = total_steps = schedule_steps(config.max_steps, config.epochs, epoch_steps(items, config.batch_size))
@@ -702,7 +702,6 @@ class Trainer:
                     f"{total_steps} step(s) it never runs and {', '.join(phase.trains)} would not train: raise "
                     f"{length} to {phase.every} steps or more, or lower --n-critic."
                 )
-        return total_steps
 
     def training_parts(self, system: System, device: torch.device, process: ProcessInfo, total_steps: int) -> TrainingParts:
         """Optimizers, schedulers, scaler and wrapped networks for ``system``; restored when resuming."""
