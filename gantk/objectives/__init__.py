@@ -20,22 +20,12 @@ from .adversarial import (
 )
 from .base import LossContext, Objective
 from .cross_entropy import CrossEntropyLoss, FocalLoss, cross_entropy_loss
-from .cycle import CycleLoss, IdentityLoss, cycle_loss, identity_loss
+from .cycle import CycleLoss, IdentityLoss, cycle_l2, cycle_loss, identity_l2, identity_loss
 from .lovasz import LovaszLoss, lovasz_loss
 from .perceptual import PerceptualLoss
 from .pixel import PixelL1Loss, PixelL2Loss, pixel_loss
 from .r1 import R1Penalty, r1_penalty
 from .spec import ObjectiveSet, ObjectiveTerm, parse_spec
-
-
-def cycle_l2() -> CycleLoss:
-    """Cycle consistency with the L2 distance (weight 10 by default)."""
-    return CycleLoss(distance="l2")
-
-
-def identity_l2() -> IdentityLoss:
-    """Identity mapping with the L2 distance (weight 5 by default)."""
-    return IdentityLoss(distance="l2")
 
 
 @hookimpl

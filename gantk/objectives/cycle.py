@@ -78,3 +78,13 @@ class IdentityLoss(_DistanceTerm):
 
     def generator_loss(self, ctx: LossContext) -> Tensor:
         return identity_loss(ctx.identity_output, ctx.real, self.distance)
+
+
+def cycle_l2() -> CycleLoss:
+    """Cycle consistency with the L2 distance (weight 10 by default)."""
+    return CycleLoss(distance="l2")
+
+
+def identity_l2() -> IdentityLoss:
+    """Identity mapping with the L2 distance (weight 5 by default)."""
+    return IdentityLoss(distance="l2")
