@@ -271,17 +271,18 @@ def test_log_rows_hold_the_share_of_time_spent_waiting_for_data(pairs, tmp_path,
 
 @pytest.mark.parametrize(("local_processes", "advice"), [(1, "raise --workers (now 2; this machine has 16 CPUs)"),
                                                           (8, "the loader has every CPU (2 workers)")])
-def test_the_data_wait_advice_counts_the_cpus_each_training_process_has(pairs, tmp_path, monkeypatch, local_processes, advice):
+def test_the_data_wait_advice_counts_the_cpus_each_training_process_has(monkeypatch, local_processes, advice):
     """Under torchrun the processes of a machine share its CPUs, as the default worker count shares them."""
     from gantk.torchrun import ProcessInfo
+    from gantk.train.health import RunHealth
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
-    trainer = Trainer(tiny_config(pairs, tmp_path / "run"), progress=False)
-    trainer.workers = default_workers(8)  # 2: eight processes' share
+    health = RunHealth(TrainConfig(), resumed=False)
     log = types.SimpleNamespace(steps_since_first=12, waited_since_first=6.0, time_since_first=10.0)
     process = ProcessInfo(0, local_processes, 0, local_processes)
     with pytest.warns(GantkWarning, match="waited for its next batch 60% of the time") as caught:
-        trainer._warn_if_waiting_for_data(log, types.SimpleNamespace(process=process, device=torch.device("cpu")))
+        health.warn_if_waiting_for_data(log, types.SimpleNamespace(process=process, device=torch.device("cpu")),
+                                        workers=default_workers(8))  # 2: eight processes' share
     assert advice in str(caught[0].message)
 
 

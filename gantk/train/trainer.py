@@ -34,13 +34,14 @@ from ..metrics.ranking import improves, validation_score_names
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
 from ..objectives.spec import parse_spec
-from ..plugins import BUILTIN_PLUGINS, Components, default_components
+from ..plugins import Components, default_components
 from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, cpus_per_process, default_workers, to_toml, usable_cpus
+from .config import SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
 from .crop_fit import check_crop_fits
+from .health import RunHealth
 from .distributed import (ProcessInfo, gather_objects, mean_over_processes, peer_loss_explained, process_group, resolve_device,
                           stop_agreement)
 from .init_from import start_from_weights
@@ -61,11 +62,6 @@ DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the fi
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
-
-
-def _and_joined(names: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def trains_discriminators_only(system: System, phase: Phase) -> bool:
@@ -221,9 +217,7 @@ class Trainer:
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
         self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
-        self.warned_of_data = False  # that the loader holds training back
-        self.warned_of_skips: set[str] = set()  # phases whose fp16 steps were mostly skipped
-        self.warned_of_untrained: set[str] = set()  # loss terms that no gradient reached at a step
+        self.health = RunHealth(self.config, resumed=resume_from is not None)
         self.workers = 0  # set by fit: the loader's processes
 
     @classmethod
@@ -492,20 +486,6 @@ class Trainer:
                 f"generator '{self.config.gen}' takes dropout={rate}, and as built it has no layer where dropout applies, "
                 f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=3)
 
-    def _warn_of_untrained_terms(self, phase: Phase, terms: dict[str, torch.Tensor]) -> None:
-        """Warn once of each loss term that no gradient reaches (a constant): it trains nothing at such steps, and
-        a term that takes no part in a step returns None; with no term reached, the step cannot train."""
-        untrained = [key for key, value in terms.items() if isinstance(value, torch.Tensor) and not value.requires_grad]
-        if len(untrained) == len(terms):
-            raise OptionError(f"no gradient reaches any loss of the {phase.name} step ({', '.join(terms)}), so it cannot "
-                              "train: each objective must compute its loss from the networks' outputs in the context "
-                              "(ctx.fake, ctx.d_fake, ...), or return None to take no part in the step.")
-        if new := [key for key in untrained if key not in self.warned_of_untrained]:
-            self.warned_of_untrained.update(new)
-            warnings.warn(f"no gradient reaches {', '.join(new)} at step {self.step + 1}, so {'it trains' if len(new) == 1 else 'they train'} "
-                          "nothing there: an objective computes its loss from the networks' outputs in the context, and "
-                          "returns None at a step it takes no part in.", GantkWarning, stacklevel=2)
-
     def _warn_if_no_pool(self, system: System) -> None:
         """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
         given = self.given_config.pool_size
@@ -734,9 +714,9 @@ class Trainer:
         if self._due(config.log_every):
             logged = log.write_losses(self.step, epoch, lr, config.batch_size * parts.process.world_size,
                                       lambda means: mean_over_processes(means, parts.process, parts.device))
-            self._stop_if_diverged(logged, parts)
-            self._warn_if_steps_skipped(parts)
-            self._warn_if_waiting_for_data(log, parts)
+            self.health.stop_if_diverged(self.step, logged, parts, self.part_plugins)
+            self.health.warn_if_steps_skipped(self.step, parts)
+            self.health.warn_if_waiting_for_data(log, parts, self.workers)
         chores = [config.sample_every, config.checkpoint_every, *([config.val_every] if log.validation is not None else [])]
         if parts.device.type == "cuda" and any(map(self._due, chores)):
             torch.cuda.synchronize(parts.device)  # the steps queued so far are training time, not the chores'
@@ -841,72 +821,6 @@ class Trainer:
             return None, None
         return kept["value"], payload.get("step")
 
-    def _stop_if_diverged(self, logged: dict[str, float], parts: TrainingParts) -> None:
-        """Raise when a logged loss (a mean over the processes, so every process sees it) is not finite.
-        Under fp16 the scaler skips such steps, so only once its scale has fallen below 1 (overflowing
-        steps halved it again and again) is the run lost."""
-        bad = [key for key, value in logged.items() if not math.isfinite(value)]
-        if not bad:
-            return
-        scaler, not_finite = parts.scaler, f"{_and_joined(bad)} {'is' if len(bad) == 1 else 'are'} not finite"
-        if self.config.precision != "fp16":
-            fix = self._divergence_advice(self._clip_advice() + (", or use --precision fp32" if self.config.precision != "fp32" else ""))
-            if self.step == 1:  # barely trained: the learning rate is unlikely to be the cause
-                fix = ("at the first step, check the networks' starting options (--gen-opt, --disc-opt), the loss options "
-                       f"and the data before the learning rate ({fix})")
-            raise GantkError(f"training diverged at step {self.step}: {not_finite}; {fix}{self._plugin_terms(bad)}.")
-        if scaler.get_scale() < 1:
-            fix = self._divergence_advice("lower --lr or use --precision bf16 or fp32")
-            raise GantkError(f"training diverged at step {self.step}: {not_finite} and the fp16 loss scale fell to "
-                             f"{scaler.get_scale():.2g} as steps kept overflowing; {fix}.")
-
-    def _warn_if_steps_skipped(self, parts: TrainingParts) -> None:
-        """Warn once per phase when, after 20 of its steps or more, fp16's loss scaler has skipped more than half of
-        them (their gradients overflowed): that phase's networks barely train, though every logged loss is finite."""
-        if self.config.precision != "fp16" or not parts.process.is_main:
-            return
-        for phase in parts.system.phases:
-            runs = self.step // phase.every
-            if phase.name in self.warned_of_skips or runs < 20:
-                continue
-            state = next(iter(parts.optimizers[phase.name].state.values()), {})
-            skipped = runs - int(state.get("step", 0))  # Adam counts the steps it took
-            if skipped > runs / 2:
-                self.warned_of_skips.add(phase.name)
-                warnings.warn(
-                    f"fp16's loss scaler skipped {skipped} of the {runs} {phase.name} steps so far, as their gradients "
-                    f"overflowed (loss scale now {parts.scaler.get_scale():.2g}): {phase.name} barely trains; "
-                    f"{self._divergence_advice('lower the loss weights or --lr, or use --precision bf16 or fp32')}.",
-                    GantkWarning, stacklevel=2,
-                )
-
-    def _warn_if_waiting_for_data(self, log: RunLog, parts: TrainingParts) -> None:
-        """Warn once when, over 10 steps or more since the first log row (which also waits for the
-        loader to start), the training process spent a quarter or more of the time waiting for batches."""
-        if self.warned_of_data or log.steps_since_first < 10 or not parts.process.is_main:
-            return
-        share = log.waited_since_first / log.time_since_first
-        if share < 0.25:
-            return
-        self.warned_of_data = True
-        left = self.workers < cpus_per_process(parts.process.local_world_size) - 1  # as default_workers shares them
-        advice = [f"raise --workers (now {self.workers}; this machine has {usable_cpus()} CPUs)"] if left else []
-        if parts.device.type == "cuda" and self.config.augment_on == "loader":
-            advice.append("crop and flip on the GPU with --augment-on device")
-        advice = advice or [f"the loader has every CPU ({self.workers} workers): images stored at --load-size decode faster and need no resizing"]
-        warnings.warn(
-            f"the training process waited for its next batch {share:.0%} of the time over the last {log.steps_since_first} "
-            f"steps (data_wait in metrics.csv): the data loader holds training back; {', or '.join(advice)}.",
-            GantkWarning, stacklevel=2,
-        )
-
-    def _plugin_terms(self, losses: list[str]) -> str:
-        """A note naming the plugins outside gantk that provide the terms of ``losses`` (``G/tv``, ...), if any."""
-        terms = {key.rpartition("/")[2] for key in losses}
-        providers = self.part_plugins.get("objective", {})
-        plugins = sorted({providers[t]["plugin"] for t in terms if t in providers and providers[t]["plugin"] not in BUILTIN_PLUGINS})
-        return f"; or check the loss terms of plugin(s) {', '.join(plugins)}" if plugins else ""
-
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """One training step on a batch already on the device: each phase due at this step updates its
         networks and steps its schedule. Returns the detached losses and the system's outputs (with
@@ -941,7 +855,7 @@ class Trainer:
                         f"no loss term takes part in the {phase.name} step: every term of the objective returned None "
                         "there; check --loss."
                     )
-                self._warn_of_untrained_terms(phase, terms)
+                self.health.warn_of_untrained_terms(self.step + 1, phase, terms)
                 optimizer = parts.optimizers[phase.name]
                 optimizer.zero_grad(set_to_none=True)
                 try:
@@ -978,35 +892,8 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
 
-    def _stop_if_weights_diverged(self, parts: TrainingParts) -> None:
-        """Raise, in every process when one sees it, when a network holds a weight that is not finite (see
-        :func:`~gantk.train.checkpoint.diverged_networks`): no checkpoint is written of a run that cannot go on
-        (the losses are checked only when logged)."""
-        bad = ckpt.diverged_networks(parts.system)
-        if parts.process.distributed:
-            seen = torch.tensor([float(bool(bad))], device=parts.device)
-            dist.all_reduce(seen, op=dist.ReduceOp.MAX)
-            bad = bad or (["a network of another process"] if seen.item() else [])
-        if bad:
-            raise GantkError(
-                f"training diverged at step {self.step}: {_and_joined(bad)} {'holds' if len(bad) == 1 else 'hold'} weights "
-                f"that are not finite, so no checkpoint is written for this step; {self._divergence_advice(self._clip_advice())}"
-                + (", or log every step (--log-every 1) to see which loss went first." if self.config.log_every > 1 else ".")
-            )
-
-    def _clip_advice(self) -> str:
-        """The first remedies for a run whose losses or weights diverged."""
-        return "lower --lr or --grad-clip" if self.config.grad_clip is not None else "lower --lr or clip the gradients (--grad-clip)"
-
-    def _divergence_advice(self, remedies: str) -> str:
-        """``remedies`` for a run that diverged; a resumed run would diverge again with its settings, which it cannot change."""
-        if self.resume_from is None:
-            return remedies
-        return ("resuming this run repeats it, as its settings cannot change: start a new run instead (--init-from an "
-                f"earlier checkpoint of this one starts it from those weights), and {remedies}")
-
     def _save(self, parts: TrainingParts) -> None:
-        self._stop_if_weights_diverged(parts)
+        self.health.stop_if_weights_diverged(self.step, parts)
         system, process = parts.system, parts.process
         # The CUDA state of this process's GPU only: a run may resume on a machine with fewer GPUs.
         rng = {"cpu": torch.get_rng_state(), "cuda": [torch.cuda.get_rng_state(parts.device)] if parts.device.type == "cuda" else []}
