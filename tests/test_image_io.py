@@ -290,6 +290,24 @@ def test_written_masks_read_back_as_their_ids(tmp_path, num_classes, ids):
     path = write_mask(written, num_classes, tmp_path / "mask.png")
     assert torch.equal(read_mask(path), written * 255 if num_classes == 2 else written)
     assert has_wide_ids(path) == (num_classes > 255)  # so 255 reads as a class id, not as binary
+    assert Image.open(path).mode == {2: "L", 255: "P"}.get(num_classes, "I;16")  # classes in colour where ids fit a palette
+
+
+def test_palette_masks_show_each_class_in_its_colour_and_ignored_pixels_grey(tmp_path):
+    import doctest
+
+    from gantk import class_colours as module
+    from gantk.class_colours import IGNORED_COLOUR, class_colours
+
+    assert doctest.testmod(module).failed == 0
+    colours = class_colours()
+    assert len(set(colours)) == 256 and IGNORED_COLOUR not in colours and colours[:2] == ((0, 0, 0), (255, 255, 255))
+    written = torch.tensor([[0, 1, 2, 20]])
+    shown = Image.open(write_mask(written, 21, tmp_path / "voc.png")).convert("RGB")
+    assert [shown.getpixel((x, 0)) for x in range(4)] == [colours[i] for i in (0, 1, 2, 20)]
+    shifted = Image.open(write_mask(written, 21, tmp_path / "ade.png", ignore_label=0))  # values 1..21; 0 ignored
+    assert torch.equal(read_mask(tmp_path / "ade.png"), written + 1)
+    assert shifted.convert("RGB").getpixel((0, 0)) == colours[0] and shifted.getpalette()[:3] == list(IGNORED_COLOUR)
 
 
 def test_a_folder_of_other_files_has_no_images_and_names_only_the_visible_ones(tmp_path):

@@ -125,8 +125,9 @@ def test_gray_from_colour_is_the_gray_that_derived_training_inputs_have():
 
 
 def test_display_colours():
-    many = targets.colorize(torch.arange(40).view(1, 5, 8))  # more ids than colours: they repeat
-    assert many.shape == (1, 3, 5, 8)
+    many = targets.colorize(torch.arange(300).view(1, 1, 300))  # 256 colours, then they repeat
+    assert many.shape == (1, 3, 1, 300) and len({tuple(many[0, :, 0, i].tolist()) for i in range(256)}) == 256
+    assert torch.equal(many[..., 256:], many[..., :44])
     four = torch.arange(4.0).view(1, 4, 1, 1).expand(1, 4, 2, 2)
     assert targets.displayable(four)[0, :, 0, 0].tolist() == [0.0, 1.0, 2.0]  # the first three channels
 

@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from ..class_colours import IGNORED_COLOUR, class_colours
 from ..errors import DataError, OptionError, first_sentence
 from ..files import replacing
 from ..lazy_import import LazyModule
@@ -447,21 +448,26 @@ def has_wide_ids(path: Path) -> bool:
 
 def write_mask(ids: Tensor, num_classes: int, path: str | Path, ignore_label: int | None = None) -> Path:
     """Write class ids ``H x W`` as a PNG that :func:`read_mask` reads back: a binary mask as 0/255,
-    up to 255 classes as 8-bit ids, more as 16-bit ids (in 8 bits, 255 would read as binary). With
-    the ignore label 0 (classes ``0..K-1`` read from the values ``1..K``), the values written are
-    the ids plus one."""
+    up to 255 classes as a palette PNG whose indices are the ids (in the colours of
+    :func:`gantk.class_colours.class_colours`, so viewers show the classes), more as 16-bit ids (in 8 bits,
+    255 would read as binary). With the ignore label 0 (classes ``0..K-1`` read from the values ``1..K``),
+    the values written are the ids plus one, and 0 is grey."""
     path = Path(path)
     ids = ids.detach().cpu()
     largest_id = num_classes if ignore_label == 0 else num_classes - 1  # as written; a binary mask's 255 aside
     if ignore_label == 0:
         ids = ids + 1
     elif num_classes == 2:
-        ids = ids * 255
+        return write_png((ids * 255).to(torch.uint8)[None], path)
     if largest_id >= 255:
-        with replacing(path, binary=True) as handle:
-            Image.fromarray(ids.numpy().astype(np.uint16)).save(handle, format="PNG")
-        return path
-    return write_png(ids.to(torch.uint8)[None], path)
+        mask = Image.fromarray(ids.numpy().astype(np.uint16))
+    else:
+        mask = Image.fromarray(ids.numpy().astype(np.uint8))  # gray until given a palette
+        shown = [IGNORED_COLOUR, *class_colours()] if ignore_label == 0 else class_colours()
+        mask.putpalette([value for colour in shown[:256] for value in colour])
+    with replacing(path, binary=True) as handle:
+        mask.save(handle, format="PNG")
+    return path
 
 
 def _png_header(path: Path) -> bytes:

@@ -6,17 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import class_colours as colours
+
 IGNORED = -1  # the class id of mask pixels to ignore (``--ignore-label``): no loss term or score counts them
 
-# Colours of class ids in sample grids and overlays (class 0 black, then distinct hues).
-PALETTE = torch.tensor(
-    [
-        [0, 0, 0], [255, 255, 255], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
-        [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [0, 128, 128],
-    ],
-    dtype=torch.float32,
-) / 127.5 - 1
-IGNORED_COLOUR = torch.tensor([128, 128, 128], dtype=torch.float32) / 127.5 - 1  # ignored pixels: grey
+# Colours of class ids in sample grids and overlays, in [-1, 1]: those of the mask PNGs gantk writes.
+PALETTE = torch.tensor(colours.class_colours(), dtype=torch.float32) / 127.5 - 1
+IGNORED_COLOUR = torch.tensor(colours.IGNORED_COLOUR, dtype=torch.float32) / 127.5 - 1
 
 
 def logit_channels(num_classes: int) -> int:
@@ -63,7 +59,8 @@ def predicted_ids(probs: Tensor) -> Tensor:
 
 
 def colorize(ids: Tensor) -> Tensor:
-    """Class ids ``N x H x W`` as RGB images in [-1, 1] (binary masks: black/white; :data:`IGNORED` pixels grey)."""
+    """Class ids ``N x H x W`` as RGB images in [-1, 1] (binary masks: black/white; :data:`IGNORED` pixels grey;
+    ids from 256 on take the colours again)."""
     palette = torch.cat([PALETTE, IGNORED_COLOUR[None]]).to(ids.device)
     shown = torch.where(ids >= 0, ids.long() % len(PALETTE), len(PALETTE))
     return palette[shown].permute(0, 3, 1, 2)
