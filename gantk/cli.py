@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from .cli_options import (
-    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, size_option, train_flags,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, parse_options, size_option,
+    train_flags,
 )
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
@@ -117,15 +118,20 @@ def list_command(kind: str | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("kind")
 @click.argument("name")
+@click.option("--opt", "options", multiple=True, callback=parse_options,
+              help="Build it with these options, KEY=VALUE[,KEY=VALUE] (as --gen-opt takes them): the parameters, sizes "
+                   "and receptive field shown are then this instance's.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def describe(kind: str, name: str, as_json: bool) -> None:
+def describe(kind: str, name: str, options: dict[str, Any], as_json: bool) -> None:
     """Show a component's options and defaults, parameter count and receptive field.
 
     KIND is one of: generator, discriminator, objective, recipe, data-format (or the plural, or with
-    '_' for '-')."""
+    '_' for '-').
+
+    Example: gantk describe generator smp --opt arch=fpn,encoder=resnet18"""
     from .describe import describe as describe_component, describe_text
 
-    info = describe_component(kind, name)
+    info = describe_component(kind, name, options=options)
     click.echo(json.dumps(info, indent=2) if as_json else describe_text(info))
 
 

@@ -21,10 +21,10 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def describe(kind: str, name: str, components: Components | None = None) -> dict[str, Any]:
-    """What ``gantk describe`` shows: options with defaults, and what a default instance tells of its kind
-    (networks: parameters and input sizes; objectives: weight and what they score; formats: targets
-    and detection; recipes: system and defaults)."""
+def describe(kind: str, name: str, components: Components | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``gantk describe`` shows: options with defaults, and what an instance built with ``options`` (default:
+    none) tells of its kind (networks: parameters and input sizes; objectives: weight and what they score;
+    formats: targets and detection; recipes: system and defaults)."""
     components = components or default_components()
     kind = normalize_kind(kind)
     entry = components.registry(kind).get(name)
@@ -37,12 +37,15 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
     }
     if extra := next((p.name for p in entry.parameters if p.kind is p.VAR_KEYWORD), None):
         info["other options"] = f"any (its factory takes **{extra}): a misspelt option reaches it unrefused"
-    required = entry.required_options()
+    options = options or {}
+    if options:
+        info["built with"] = jsonable(options)
+    required = [option for option in entry.required_options() if option not in options]
     if required:
-        info["default instance"] = f"none: options without a default ({', '.join(required)})"
+        info["default instance"] = f"none: options without a default ({', '.join(required)}); give them with --opt"
         return info
     if kind in ("generator", "discriminator"):
-        module = components.create(kind, name)
+        module = components.create(kind, name, **options)
         info["parameters"] = sum(p.numel() for p in module.parameters())
         if kind == "discriminator":
             if not hasattr(module, "receptive_field"):
@@ -54,7 +57,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         if hasattr(module, "min_input_size"):
             info["min_input_size"] = module.min_input_size
     elif kind == "objective":
-        objective = components.create(kind, name)
+        objective = components.create(kind, name, **options)
         info["adversarial"] = bool(getattr(objective, "adversarial", False))
         info["default_weight"] = getattr(objective, "default_weight", "none (not a gantk.Objective)")
         info["scores"] = ("class masks (segmentation data)" if getattr(objective, "needs_masks", False)
@@ -64,7 +67,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
     elif kind == "data_format":
         from .data.formats import VoidIgnoringFormat
 
-        data_format = components.create(kind, name)
+        data_format = components.create(kind, name, **options)
         targets = getattr(data_format, "paired_targets", None)
         info["targets"] = (f"{targets} paired with each input" if targets else "none paired with inputs: gantk eval gives "
                            "an image model's distribution metrics only (FID, KID, ...), for a format of two sides (unaligned)")
@@ -72,7 +75,7 @@ def describe(kind: str, name: str, components: Components | None = None) -> dict
         if isinstance(data_format, VoidIgnoringFormat):
             info["ignores"] = f"mask value {data_format.VOID} unless --ignore-label names another"
     elif kind == "recipe":
-        recipe = components.create(kind, name)
+        recipe = components.create(kind, name, **options)
         info["system"] = recipe.system.__name__
         info["options"] = jsonable(recipe.options)
         info["defaults"] = jsonable(recipe.defaults)
@@ -88,6 +91,8 @@ def describe_text(info: dict[str, Any]) -> str:
         if key in ("kind", "name", "plugin", "summary", "options", "defaults"):
             continue
         label = key.replace("_", " ")
+        if isinstance(value, dict):
+            value = ", ".join(f"{option}={setting!r}" for option, setting in value.items())
         lines.append(f"  {label}: {value:,}" if isinstance(value, int) and not isinstance(value, bool) else f"  {label}: {value}")
     for title in ("options", "defaults"):
         if info.get(title):

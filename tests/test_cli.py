@@ -63,7 +63,11 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     assert info["parameters"] == 2_768_705 and info["receptive_field"] == 70
     assert info["options"]["ndf"] == 64 and info["plugin"] == "gantk.discriminators"
     text = run("describe", "generator", "unet").output
-    assert "parameters: 54,413,955" in text and "num_downs = 8" in text
+    assert "parameters: 54,413,955" in text and "num_downs = 8" in text and "size multiple: 256" in text
+    built = json.loads(run("describe", "generator", "unet", "--opt", "num_downs=5", "--opt", "ngf=8", "--json").output)
+    assert (built["built with"], built["size_multiple"], built["options"]["num_downs"]) == ({"num_downs": 5, "ngf": 8}, 32, 8)
+    assert "built with: n_layers=1" in run("describe", "discriminator", "patch", "--opt", "n_layers=1").output
+    assert json.loads(run("describe", "discriminator", "patch", "--opt", "n_layers=1", "--json").output)["receptive_field"] == 16
     assert "whole image" in run("describe", "discriminator", "image").output
     assert "min input size: 8" in run("describe", "generator", "resnet9").output
     formats = {name: json.loads(run("describe", "data_format", name, "--json").output)
@@ -332,7 +336,7 @@ def test_describe_components_that_cannot_say_everything():
 
     components = load_components(autoload=False, plugins=[Plugin()])
     described = describe("generator", "deep", components)
-    assert described["default instance"] == "none: options without a default (depth)" and described["options"]["depth"] == "<required>"
+    assert described["default instance"] == "none: options without a default (depth); give them with --opt" and described["options"]["depth"] == "<required>"
     assert describe("objective", "unscored", components)["adversarial"] is False
     assert describe("generator", "open-ended", components)["other options"] == (
         "any (its factory takes **opts): a misspelt option reaches it unrefused")

@@ -947,7 +947,8 @@ def test_mismatched_discriminator_and_objective(pairs, tmp_path):
 def test_crop_size_the_generator_cannot_take(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=36, gen_opt={"ngf": 8, "num_downs": 5})
     with pytest.raises(OptionError, match="multiples of 32.*--crop-size is 30: use --crop-size 32, or other options for the "
-                                          "generator, or another \\(`gantk describe generator unet` shows its options and size multiple\\)"):
+                                          "generator, or another \\(`gantk describe generator unet --opt KEY=VALUE,...` shows the size "
+                                          "multiple of those options\\)"):
         Trainer(config, progress=False).fit()
     for load_size, advice in [(32, "--crop-size 32,"), (30, "--crop-size 32 --load-size 32,")]:  # the advice is taken
         config = tiny_config(pairs, tmp_path / "run", max_steps=1, crop_size=30, load_size=load_size, gen_opt={"ngf": 8, "num_downs": 5})

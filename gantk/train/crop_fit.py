@@ -25,15 +25,16 @@ def check_crop_fits(system: System, crop: int | None, load: int | None, largest:
             raise OptionError(
                 f"{name} ({component}) needs image sizes that are multiples of {multiple}, more than the largest "
                 f"--crop-size ({MAX_SIDE}): its options make it too deep for any image; "
-                + (f"lower them (`gantk describe {kind} {component}` shows its options and size multiple)." if describe
+                + (f"lower them (`gantk describe {kind} {component} --opt KEY=VALUE,...` shows the size multiple of those "
+                   "options)." if describe
                    else f"choose another {kind}.")
             )
         if crop % multiple:
             raise OptionError(
                 f"{name} ({component}) needs image sizes that are multiples of {multiple}, but --crop-size is {crop}: "
                 f"use {crop_sizes_to_try(crop, load, every_multiple, every_smallest, largest)}, or "
-                + (f"other options for the {kind}, or another (`gantk describe {kind} {component}` shows its options "
-                   "and size multiple)." if describe else f"another {kind}.")
+                + (f"other options for the {kind}, or another (`gantk describe {kind} {component} --opt KEY=VALUE,...` "
+                   "shows the size multiple of those options)." if describe else f"another {kind}.")
             )
         if crop < smallest:
             fitting = -(-every_smallest // every_multiple) * every_multiple
