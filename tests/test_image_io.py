@@ -593,3 +593,18 @@ def test_pngs_of_every_colour_type_read_as_before(tmp_path):
         if expected.dtype == torch.uint16:
             expected = (expected.to(torch.int32) >> 8).to(torch.uint8)
         assert torch.equal(read_image(tmp_path / f"{mode}.png"), expected[:1] if mode == "LA" else expected), mode
+
+
+def test_a_file_this_user_may_not_read_is_named_as_such_not_as_damaged(tmp_path, monkeypatch):
+    import gantk.data.io as image_io
+
+    path = write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "locked.png")
+
+    def refused(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(image_io, "open", refused, raising=False)  # as chmod 000 does to a user other than root
+    for read in (read_image, read_mask, probe):
+        with pytest.raises(DataError, match=r"locked.png: permission denied: this user may not read it; change its permissions"):
+            read(path)
+

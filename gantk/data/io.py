@@ -477,10 +477,19 @@ def _png_header(path: Path) -> bytes:
 
 
 def _image_file(path: str | Path) -> Path:
-    """``path`` as a ``Path``; a folder is an error (decoding would blame the file's contents)."""
+    """``path`` as a ``Path``; a folder, or a file this user may not read, is an error (decoding would blame the
+    file's contents)."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder; pass an image file.")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:  # not a damaged image: decoding would say so
+        raise DataError(f"{path}: permission denied: this user may not read it; change its permissions (chmod a+r), or "
+                        "move it out of the data.") from None
+    except OSError:  # a missing file, say: decoding names it
+        pass
     return path
 
 
