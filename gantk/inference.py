@@ -101,7 +101,7 @@ class TrainedModel:
             GantkWarning: float values all of at least 0, as [0, 1] images have (a [-1, 1] image has them only
                 where every pixel is at least mid-grey).
         """
-        channels = self._input_channels(direction)
+        channels = self.input_channels(direction)
         if self.input_classes is not None:
             return self._label_inputs(images)
         if isinstance(images, Image.Image):
@@ -166,7 +166,7 @@ class TrainedModel:
                             f"{int(ids.min())} to {int(ids.max())}: model.class_ids(mask) maps a mask's values to them.")
         return self.system.encoded_inputs(ids.to(self.device))
 
-    def _input_channels(self, direction: str) -> int:
+    def input_channels(self, direction: str = "AtoB") -> int:
         """The channels the generator for ``direction`` takes; a direction the model does not translate is an error."""
         check_choice("direction", direction, CHOICES["direction"])
         self.system.check_direction(direction)
@@ -209,7 +209,7 @@ class TrainedModel:
                 without ``pad`` or ``tile``, inputs of a size the generators do not take.
             OptionError: a tile the generators do not take, or an overlap not from 0 to half the tile.
         """
-        channels = self._input_channels(direction)
+        channels = self.input_channels(direction)
         if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype in FLOAT_INPUTS and inputs.shape[1] == channels):
             got = f"a {inputs.dtype} tensor of shape {tuple(inputs.shape)}" if isinstance(inputs, torch.Tensor) else f"a {type(inputs).__name__}"
             raise DataError(

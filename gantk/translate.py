@@ -89,11 +89,12 @@ def translate(
                           "mask models (trained with --recipe seg): drop --overlay.")
     sizes = {"load_size": None, "crop_size": None} if size == "native" else {  # the training size, as eval uses
         "load_size": model.config.get("load_size"), "crop_size": model.config.get("crop_size")}
-    labels = {} if model.input_classes is None else {  # label masks, read as class ids
+    # images, each converted to the model's channels from its own; label masks, read as class ids
+    read_as = {"channels": model.input_channels(direction)} if model.input_classes is None else {
         "input_classes": model.input_classes, "ignore_label": model.config.get("ignore_label")}
-    if labels:
+    if model.input_classes is not None:
         refuse_photos_for_labels(model, Path(inputs))
-    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes, **labels)
+    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes, **read_as)
     given_output, output_dir = output_dir, Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
     if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS and not str(given_output).endswith(("/", os.sep)):

@@ -666,6 +666,33 @@ def test_translate_shows_a_progress_bar_unless_told_not_to(image_run, tmp_path, 
     assert "translating: 100%" in capsys.readouterr().err
 
 
+def test_translate_converts_each_input_to_the_models_channels_from_its_own(tmp_path_factory, tmp_path):
+    """An RGBA input keeps its alpha whatever else is in the folder (one count for the folder dropped it beside RGB)."""
+    import shutil
+
+    from PIL import Image
+
+    from gantk.data import read_image, write_png
+    from gantk.translate import translate
+
+    def rgba_inputs(folder):
+        write_paired(folder, count=4, size=40)
+        for path in (folder / "A").glob("*.png"):
+            gray = Image.open(path).convert("L")
+            Image.merge("RGBA", (gray, gray, gray, gray.point(lambda value: 255 - value))).save(path)
+        return folder
+
+    run, pairs = trained_run(tmp_path_factory, "pix2pix", rgba_inputs)
+    rgba = sorted((pairs / "A").glob("*.png"))[0]
+    for folder, rgb in (("alone", False), ("beside-rgb", True)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(rgba, tmp_path / folder / rgba.name)
+        if rgb:
+            write_png(read_image(rgba)[:3], tmp_path / folder / "rgb.png")
+        translate(run, tmp_path / folder, tmp_path / f"{folder}-out", eval_mode=True, progress=False)
+    assert torch.equal(read_image(tmp_path / "alone-out" / rgba.name), read_image(tmp_path / "beside-rgb-out" / rgba.name))
+
+
 def test_translate_at_the_original_size_writes_each_image_at_its_own(image_run, tmp_path):
     from gantk.data import read_image, write_png
     from gantk.translate import translate

@@ -17,7 +17,7 @@ from ..systems.targets import IGNORED
 from .io import read_image, read_mask, to_channels
 from .layout import odd_width_problem, size_mismatch_problem, size_text
 from .sampler import derive_seed
-from .transforms import PairedTransform
+from .transforms import PairedTransform, match_channels
 
 tv_tensors = LazyModule("torchvision.tv_tensors")
 
@@ -154,22 +154,27 @@ class UnalignedDataset(GanDataset):
 
 class SingleDataset(GanDataset):
     """Images on their own (A only), for inference; with ``input_classes`` (then also their ``channels``), label
-    masks read as class ids."""
+    masks read as class ids. With ``each_converted``, each image is converted to ``channels`` from its own count
+    once normalised (as :func:`~gantk.data.transforms.match_channels` converts a model's inputs)."""
 
     format = "single"
 
     def __init__(self, files: list[Path], channels: int, transform: PairedTransform, input_classes: int | None = None,
-                 ignore_label: int | None = None):
+                 ignore_label: int | None = None, each_converted: bool = False):
         super().__init__({"A": files}, {"A": channels}, transform)
         self.input_classes = input_classes
         self.ignore_label = ignore_label
+        self.each_converted = each_converted
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
         path = self.files["A"][index]
-        if self.input_classes is None:
-            read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))
-        else:
+        if self.input_classes is not None:
             read = tv_tensors.Mask(checked_ids(read_mask(path), path, self.input_classes, self.ignore_label, "the model")[None])
+        elif self.each_converted:
+            item = self.transform({"A": tv_tensors.Image(read_image(path))}, generator)
+            return {"A": match_channels(item["A"][None], self.channels["A"])[0], "A_path": str(path)}
+        else:
+            read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))
         return {**self.transform({"A": read}, generator), "A_path": str(path)}
 
 

@@ -463,10 +463,13 @@ class SingleFormat(DataFormat):
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True, resize="square", input_classes: int | None = None, ignore_label: int | None = None):
+             normalize=True, resize="square", input_classes: int | None = None, ignore_label: int | None = None,
+             channels: int | None = None):
         """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored. With
         ``input_classes`` the files are label masks of that many classes, read as class ids (pixels
-        holding ``ignore_label`` as -1), for a model that translates label maps."""
+        holding ``ignore_label`` as -1), for a model that translates label maps. ``channels`` (a model's) is
+        the count each image is converted to from its own, once normalised (default: one count for all, from the
+        files')."""
         problems: list[str] = []
         files = self._files(root, problems, masks=input_classes is not None)
         raise_if_problems(problems, root, self.name)
@@ -475,6 +478,10 @@ class SingleFormat(DataFormat):
             check_ignore_label(ignore_label)
             raise_if_problems(lossy_masks([(path, path) for path in files], root if root.is_dir() else root.parent), root, self.name)
             return SingleDataset(files, input_classes, transform, input_classes, ignore_label)
+        if channels is not None:
+            if not normalize:
+                raise OptionError("channels converts normalised images (as a model's inputs): open with normalize=True.")
+            return SingleDataset(files, channels, transform, each_converted=True)
         counts = []
         for path in files:
             try:
