@@ -335,3 +335,14 @@ def test_one_photo_gives_a_training_split_and_says_there_is_no_test_split(tmp_pa
     with pytest.warns(GantkWarning, match="one photo, so no test split"):
         result = derive_pairs(tmp_path / "photos", tmp_path / "out", task="gray", size=16, crops_per_photo=2)
     assert (result.train_pairs, result.test_pairs) == (2, 0) and not (tmp_path / "out" / "test").exists()
+
+
+def test_a_photo_that_fitting_would_make_too_large_is_named_and_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "100000")
+    write_png(torch.zeros(3, 2, 200, dtype=torch.uint8), tmp_path / "photos" / "strip.png")
+    write_png(torch.zeros(3, 60, 60, dtype=torch.uint8), tmp_path / "photos" / "square.png")
+    with pytest.raises(DataError, match=r"1 of 2 photos cannot be read, so nothing was written:\n  - strip.png: 200x2 resized to "
+                                        r"48 px on its shorter side would be 4800x48"):
+        derive_pairs(tmp_path / "photos", tmp_path / "pairs", size=32)
+    assert not (tmp_path / "pairs").exists()
+

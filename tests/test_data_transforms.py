@@ -149,3 +149,16 @@ def test_images_are_flipped_half_the_time():
     transform = PairedTransform(load_size=None, crop_size=None, flip=True, normalize=False)
     flipped = sum(int(transform({"A": image}, torch.Generator().manual_seed(seed))["A"][0, 0, 0]) == 255 for seed in range(400))
     assert 160 < flipped < 240  # 200 expected; the bounds are 4 standard deviations out
+
+
+def test_an_image_that_resizing_would_make_too_large_is_refused_naming_its_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "100000")  # a thin 2x200 strip is 400 px, 64 on its short side 409,600
+    for side in ("A", "B"):
+        write_png(torch.zeros(3, 2, 200, dtype=torch.uint8), tmp_path / "train" / side / "strip.png")
+    dataset = open_dataset(tmp_path, resize="short-side", load_size=64, crop_size=32)
+    with pytest.raises(DataError, match=r"train/A/strip.png, .*train/B/strip.png: 200x2 resized to 64 px on its shorter side "
+                                        r"would be 6400x64, 409,600 pixels, more than the 100,000 gantk decodes"):
+        dataset[(0, 0)]
+    with pytest.raises(DataError, match=r"train/A/strip.png, .*train/B/strip.png: crop_size 32 is larger than the image"):
+        open_dataset(tmp_path, resize="none", load_size=None, crop_size=32)[(0, 0)]
+    assert open_dataset(tmp_path, load_size=64, crop_size=32)[(0, 0)]["A"].shape == (3, 32, 32)  # squares: no larger than 64x64

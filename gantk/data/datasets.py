@@ -17,7 +17,7 @@ from ..systems.targets import IGNORED
 from .io import read_image, read_mask, to_channels
 from .layout import odd_width_problem, size_mismatch_problem, size_text
 from .sampler import derive_seed
-from .transforms import PairedTransform, match_channels
+from .transforms import ItemError, PairedTransform, match_channels
 
 tv_tensors = LazyModule("torchvision.tv_tensors")
 
@@ -60,7 +60,11 @@ class GanDataset(Dataset, abc.ABC):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items.")
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()))
-        return self.load(position, torch.Generator().manual_seed(derive_seed(position, seed)))
+        try:
+            return self.load(position, torch.Generator().manual_seed(derive_seed(position, seed)))
+        except ItemError as error:
+            names = ", ".join(dict.fromkeys(str(files[position]) for files in self.files.values()))
+            raise DataError(f"{names}: {error}") from None
 
     @abc.abstractmethod
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:

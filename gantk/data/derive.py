@@ -18,11 +18,11 @@ from ..lazy_import import LazyModule
 from ..nn import check_choice
 from .io import IMAGE_EXTENSIONS, has_images, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
 from .layout import (
-    decode_or_note, listed, note_broken_links, partner_problems, size_mismatch_problem, subdirs, warn_of_skipped_files,
+    decode_or_note, listed, note_broken_links, partner_problems, relative, size_mismatch_problem, subdirs, warn_of_skipped_files,
     without_clashes,
 )
 from .sampler import derive_seed
-from .transforms import random_window
+from .transforms import ItemError, check_enlarged_size, random_window
 
 kornia = LazyModule("kornia")
 TF = LazyModule("torchvision.transforms.v2.functional")
@@ -151,6 +151,13 @@ def derive_pairs(
         note_broken_links(Path(photos_dir), bad, Path(photos_dir))  # named with the photos that cannot be read
     found = len(photos) + len(bad)
     infos = {path: decode_or_note(probe, path, Path(photos_dir), bad) for path in photos}
+    for path, info in infos.items():
+        if info is not None:
+            try:
+                check_enlarged_size(info.height, info.width, short_side)
+            except ItemError as error:
+                bad.append(f"{relative(path, Path(photos_dir))}: {error}")
+                infos[path] = None
     upscaled = [path.name for path, info in infos.items() if info and min(info.height, info.width) < short_side]
     if upscaled and not bad:  # before the work, which enlarging makes longer
         shown = ", ".join(upscaled[:3]) + (", ..." if len(upscaled) > 3 else "")

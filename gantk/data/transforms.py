@@ -17,6 +17,25 @@ F = LazyModule("torchvision.transforms.v2.functional")
 RESIZE_MODES = CHOICES["resize"]
 
 
+class ItemError(DataError):
+    """A problem of one item's images that the transform finds; the dataset names the item's files."""
+
+
+def check_enlarged_size(height: int, width: int, short_side: int) -> None:
+    """Raise :class:`ItemError` when an image of ``height x width`` resized to ``short_side`` on its shorter side
+    would have more pixels than gantk decodes (a thin strip of a few bytes would take gigabytes)."""
+    from .io import MAX_PIXELS_ENV, max_pixels  # io imports this module
+
+    scale = short_side / min(height, width)
+    resized = (max(short_side, round(height * scale)), max(short_side, round(width * scale)))
+    if resized[0] * resized[1] > (limit := max_pixels()):
+        raise ItemError(
+            f"{width}x{height} resized to {short_side} px on its shorter side would be {resized[1]}x{resized[0]}, "
+            f"{resized[0] * resized[1]:,} pixels, more than the {limit:,} gantk decodes (a guard against decompression "
+            f"bombs); crop the image to a less elongated shape, or set {MAX_PIXELS_ENV} higher if you trust it."
+        )
+
+
 class PairedTransform:
     """Resize, random crop and random horizontal flip shared by all tensors of a sample, as in pix2pix.
 
@@ -58,12 +77,14 @@ class PairedTransform:
         else:
             size, crop, flip = self.crop_size or self.load_size, None, False
         out = dict(tensors)
+        if size is not None and self.resize == "short-side":
+            check_enlarged_size(*next(iter(out.values())).shape[-2:], size)
         if size is not None and self.resize != "none":
             out = {key: _resized(value, size if self.resize == "short-side" else [size, size]) for key, value in out.items()}
         if crop is not None:
             height, width = next(iter(out.values())).shape[-2:]
             if crop > height or crop > width:
-                raise DataError(
+                raise ItemError(
                     f"crop_size {crop} is larger than the image ({width}x{height}); pass a smaller crop_size or "
                     + ("resize the images (resize 'square' or 'short-side')." if self.resize == "none"
                        else "a load_size of at least crop_size.")
