@@ -2,6 +2,7 @@
 
 import csv
 import errno
+import functools
 import itertools
 import math
 import os
@@ -666,6 +667,9 @@ def test_a_checkpoint_with_compressed_entries_is_refused_before_they_are_inflate
     (lambda p: p["system_state"].update({next(iter(p["system_state"])): "x"}), "system_state"),
     (lambda p: p["system_state"].update({next(iter(p["system_state"])): torch.zeros(2, 2).to_sparse()}), "system_state"),
     (lambda p: p.update(rng=[]), "rng"), (lambda p: p.update(train_items="x"), "train_items"),
+    (lambda p: p["system"]["gen_opt"].update(norm=functools.reduce(lambda inner, _: [inner, inner], range(40), [])), "system.gen_opt"),
+    (lambda p: p["system"]["disc_opt"].update(norm=functools.reduce(lambda inner, _: {"x": inner}, range(50), {})), "system.disc_opt"),
+    (lambda p: p["train_config"].update(gen_opt={"norm": torch.zeros(1)}), "train_config"),
 ])
 def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damage, named):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
@@ -676,7 +680,7 @@ def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damag
     message = rf"checkpoint {path} is incomplete or damaged \({named} missing or of another kind than gantk writes\)"
     with pytest.raises(CheckpointError, match=message):
         Trainer.resume(run, {"max_steps": 3})
-    if named not in ("optimizers", "loss_windows", "rng", "train_items"):  # what translating needs
+    if named not in ("optimizers", "loss_windows", "rng", "train_items", "train_config"):  # what translating needs
         with pytest.raises(CheckpointError, match=message):
             ckpt.system_from_checkpoint(run)
 
