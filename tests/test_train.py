@@ -1958,3 +1958,10 @@ def test_a_pool_size_for_a_run_that_keeps_no_pool_is_warned_of(pairs, tmp_path):
         Trainer(tiny_config(data, tmp_path / "cycle", recipe="cyclegan", gen="resnet6", max_steps=1, pool_size=10),
                 progress=False).fit()
         Trainer(tiny_config(pairs, tmp_path / "unset", max_steps=1), progress=False).fit()  # the default is no one's choice
+
+
+def test_a_folder_named_as_a_checkpoint_is_named_as_a_folder(tmp_path):
+    (tmp_path / "run" / "checkpoint-00000012.pt").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=r"checkpoint-00000012.pt: Is a directory; it is a folder named as a checkpoint: "
+                                              "move it out of the run directory"):
+        ckpt.load_checkpoint(tmp_path / "run")

@@ -143,7 +143,10 @@ def _read_payload(path: Path, handle: BinaryIO, map_location: str | torch.device
 
 
 def _read_failure(path: Path, error: OSError) -> CheckpointError:
-    return CheckpointError(f"cannot read checkpoint {path}: {error.strerror}.")
+    fix = {errno.EISDIR: "it is a folder named as a checkpoint: move it out of the run directory, or pass a checkpoint file",
+           errno.EACCES: "change its permissions so that this user may read it",
+           errno.EPERM: "change its permissions so that this user may read it"}.get(error.errno)
+    return CheckpointError(f"cannot read checkpoint {path}: {error.strerror}" + (f"; {fix}." if fix else "."))
 
 
 def _checked_payload(path: Path, payload: Any) -> dict[str, Any]:
