@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from . import __version__
 from .cli_options import (
     CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, parse_options, size_option,
     train_flags,
@@ -81,7 +82,7 @@ def _show_warning(fallback, shown: set[str], message, category, filename, lineno
 
 
 @click.group(cls=GantkGroup)
-@click.version_option(package_name="gantk")
+@click.version_option(version=__version__, prog_name="gantk")
 def cli() -> None:
     """gantk: image-to-image translation with conditional GANs, built from pluggable parts."""
 

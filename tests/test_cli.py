@@ -1,6 +1,7 @@
 """The gantk command line as a user runs it (click's runner, no subprocess)."""
 
 import errno
+import importlib.metadata
 import json
 import re
 
@@ -624,6 +625,14 @@ def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_repo
     with pytest.raises(SystemExit):
         gantk.cli.main()
     assert f"warning: {components.failures[0]}" in capsys.readouterr().err and "broken on purpose" in str(components.failures[0])
+
+
+def test_version_is_the_one_gantk_reports(run, monkeypatch):
+    import gantk
+
+    # an editable install's code may be newer than its installed metadata: the code's version is the one
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.0")
+    assert run("--version").output == f"gantk, version {gantk.__version__}\n"
 
 
 def test_messages_show_control_characters_as_escapes():
