@@ -14,6 +14,8 @@ from .cli_options import (
     CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
     size_option, train_flags, with_options,
 )
+from .errors import OptionError
+from .files import check_writable, file_error_text
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
@@ -71,6 +73,13 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     if json_out not in (None, "-") and Path(json_out).exists() and not is_result_file(json_out):
         raise click.BadParameter(f"{json_out} exists and is not the JSON of an earlier gantk eval; "
                                  "give a new file name (or delete that file).", param_hint="--json")
+    for option, target in (("--json", json_out not in (None, "-") and Path(json_out)),
+                           ("--report", options["report_dir"] and Path(options["report_dir"]) / "index.html")):
+        try:
+            if target:
+                check_writable(target)  # before the evaluation, whose results would be lost
+        except (OSError, OptionError) as error:
+            raise OptionError(f"{option} {file_error_text(error) if isinstance(error, OSError) else error}") from None
     result = evaluate(checkpoint, data, seed=eval_seed, **options)
     if json_out == "-":
         click.echo(json.dumps(json_ready(result), indent=2))

@@ -11,11 +11,8 @@ match the model's.
 from __future__ import annotations
 
 import copy
-import errno
 import importlib.util
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +24,7 @@ from torch import nn
 
 from . import __version__
 from .errors import GantkError, OptionError
-from .files import replacing
+from .files import check_writable, replacing
 from .data.datasets import binary_255
 from .inference import TrainedModel, test_mode
 from .plugins import Components
@@ -133,21 +130,6 @@ def takes_one_image(translation: Translation, channels: int, side: int) -> bool:
             return False
         raise
     return True
-
-
-def check_writable(out: Path) -> None:
-    """Raise, before any work, where ``out`` cannot be written: its folder (or the nearest one that
-    exists, where it is to be made) is a file, or takes no new file."""
-    existing = next(folder for folder in out.absolute().parents if folder.exists())
-    if not existing.is_dir():
-        raise OptionError(f"{out}: {existing} is a file, not a folder; choose another path.")
-    try:
-        if existing == out.absolute().parent:
-            tempfile.TemporaryFile(dir=existing).close()
-        elif not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-    except OSError as error:
-        raise OSError(error.errno, error.strerror, str(out)) from None
 
 
 def in_test_phase(system: nn.Module) -> nn.Module:

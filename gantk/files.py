@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
+from .errors import OptionError
+
 
 def give_default_mode(path: str | Path) -> None:
     """Give ``path`` the mode a plain ``open()`` or ``mkdir()`` would have: 0666 or 0777 less the umask
@@ -183,3 +185,18 @@ def foreign_entries(folder: Path, is_own: Callable[[Path], bool]) -> str:
 def first_names(names: list[str]) -> str:
     """The first five of ``names`` for a message ("a, b, ..." beyond them)."""
     return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+
+def check_writable(out: Path) -> None:
+    """Raise, before any work, where ``out`` cannot be written: its folder (or the nearest one that
+    exists, where it is to be made) is a file, or takes no new file."""
+    existing = next(folder for folder in out.absolute().parents if folder.exists())
+    if not existing.is_dir():
+        raise OptionError(f"{out}: {existing} is a file, not a folder; choose another path.")
+    try:
+        if existing == out.absolute().parent:
+            tempfile.TemporaryFile(dir=existing).close()
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(out)) from None

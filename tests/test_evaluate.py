@@ -3,6 +3,7 @@
 import dataclasses
 import importlib.metadata
 import json
+import os
 import re
 import types
 import warnings
@@ -381,6 +382,14 @@ def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_pat
     run, pairs = image_run
     result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(tmp_path)])
     assert result.exit_code == 2 and "is a folder; give a file name" in result.output
+    (tmp_path / "file").write_text("")
+    for option, under_a_file in (("--json", "file/scores.json"), ("--report", "file/report")):
+        result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), option, str(tmp_path / under_a_file)])
+        assert result.exit_code == 1 and f"Error: {option} {tmp_path / under_a_file}" in result.output, result.output
+    (tmp_path / "locked").mkdir(mode=0o555)
+    if not os.access(tmp_path / "locked", os.W_OK):  # (root may write anywhere)
+        result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(tmp_path / "locked" / "s.json")])
+        assert result.exit_code == 1 and "Permission denied" in result.output
 
 
 def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):
