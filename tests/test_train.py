@@ -1360,6 +1360,7 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
     ("grad_clip", float("inf"), "--grad-clip must be a positive number, got inf."),
     ("lr_schedule", "step", "--lr-schedule must be one of linear, cosine, got 'step'."),
     ("workers", -2, "--workers must be an integer of at least 0, got -2."),
+    ("max_steps", 10**20, "--max-steps is 100000000000000000000, more than gantk takes (1e+12); give a smaller one."),
     ("keep_checkpoints", 0, "--keep-checkpoints must be an integer of at least 1, got 0."),
     ("seed", 2**64, f"seed must be an integer from {-2**63} to {2**64 - 1}, got {2**64}."),
     ("max_steps", 1e1, "max_steps must be an integer, got 10.0."),

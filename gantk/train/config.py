@@ -37,6 +37,7 @@ VALIDATION_PREFIX = "val/"  # of the validation scores' names in logs (validatio
 LEAST_COUNTS = {**dict.fromkeys(("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every",
                                  "val_every", "sample_every", "checkpoint_every", "keep_checkpoints"), 1),
                 **dict.fromkeys(("pool_size", "workers", "ignore_label", "warmup_steps"), 0)}
+MOST_STEPS = 10**12  # --max-steps or --epochs beyond are slips (a trillion steps)
 MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
@@ -201,6 +202,9 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < least:
                 raise OptionError(f"{flag(key)} must be an integer of at least {least}, got {value}.")
+        for key in ("max_steps", "epochs"):
+            if (value := getattr(self, key)) is not None and value > MOST_STEPS:
+                raise OptionError(f"{flag(key)} is {value}, more than gantk takes ({MOST_STEPS:.0e}); give a smaller one.")
         for key in ("lr", "disc_lr", "grad_clip"):
             value = getattr(self, key)
             if value is not None and not (math.isfinite(value) and value > 0):
