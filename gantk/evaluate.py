@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .data import detect_format, open_dataset
 from .data.datasets import MixedSizes, SegmentationDataset, SingleDataset, collate_same_size
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
+from .data.io import probe
 from .data.layout import ROOT_SPLIT, check_command
 from .data.sampler import in_order
 from .data.transforms import PairedTransform, match_channels
@@ -160,6 +161,9 @@ def evaluate(
                         "drop --report (gantk translate writes the outputs).")
     if unpaired and size != "crop":
         raise unpaired_at_own_size(size, data)
+    if size != "crop" and batch_size > 1:  # refused now, not part-way through the scoring
+        files = getattr(dataset, "files", {}).values()
+        refuse_mixed_sizes([f"{info.width}x{info.height}" for paths in files for info in map(probe, paths)], size, batch_size, split)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     warn_of_training_images(model.trained_on, data, split, dataset, source, components)
     if lpips_weights is not None and (unpaired or num_classes is not None):
@@ -294,6 +298,17 @@ def unpaired_at_own_size(size: str, data: str | Path, option: str = "--size") ->
     """The refusal of scoring unpaired data at its images' own size."""
     return OptionError(f"{option} {size} scores outputs against their targets at the targets' own size, and the unpaired data "
                        f"{data} has none (FID and KID resize every image to InceptionV3's): drop {option}.")
+
+
+def refuse_mixed_sizes(shapes: list[str], size: str, batch_size: int, split: str,
+                       options: tuple[str, str] = ("--size", "--batch-size")) -> None:
+    """Refuse a ``batch_size`` above 1 for scoring at each image's own ``size`` a split whose images have several of
+    the ``shapes`` (``WxH``): they cannot share a batch. ``options`` name the size and the batch size."""
+    shapes = sorted(set(shapes))
+    if size != "crop" and batch_size > 1 and len(shapes) > 1:
+        raise OptionError(f"{options[0]} {size} scores each image at its own size, and split {split} holds images of "
+                          f"{len(shapes)} sizes ({', '.join(shapes[:3])}{', ...' if len(shapes) > 3 else ''}), which "
+                          f"cannot share a batch: use {options[1]} 1.")
 
 
 def unscorable_unpaired(data: str | Path) -> DataError:

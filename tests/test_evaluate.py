@@ -1162,7 +1162,7 @@ def test_the_test_time_mode_is_named_by_what_the_generators_have():
 
 
 def test_unpaired_outputs_run_in_tiles_and_a_study_refuses_what_its_evaluation_cannot_do_before_training(
-        cycle_run, stand_in_weights, tmp_path):
+        cycle_run, stand_in_weights, tmp_path, monkeypatch):
     import numpy as np
 
     from gantk.ablate import load_grid, run_ablation
@@ -1200,6 +1200,14 @@ def test_unpaired_outputs_run_in_tiles_and_a_study_refuses_what_its_evaluation_c
         run_ablation(load_grid(grid), pairs, tmp_path / "mixed-study", common=tiny, progress=False,
                      eval_options={"split": "train", "size": "native", "batch_size": 2})
     assert not (tmp_path / "mixed-study").exists()
+    run = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), loss="l1", disc="none", **tiny), progress=False).fit()
+    from gantk.metrics import PixelScores
+
+    monkeypatch.setattr(PixelScores, "update", lambda *args: pytest.fail("scored before the sizes were checked"))
+    for size in ("native", "original"):
+        with pytest.raises(OptionError, match=f"--size {size} scores each image at its own size, and split train holds images of 2 "
+                                              "sizes \\(40x40, 40x48\\), which cannot share a batch: use --batch-size 1"):
+            evaluate(run, pairs, split="train", size=size, batch_size=2, inception_weights=None)
 
 
 @pytest.mark.parametrize("options, message", [

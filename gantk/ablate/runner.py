@@ -13,9 +13,9 @@ import torch
 from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
-from ..errors import GantkError, OptionError
+from ..errors import GantkError
 from ..evaluate import (
-    UnpairedSplit, evaluate, is_result_file, open_eval_split, save_result, unpaired_at_own_size, unscorable_unpaired,
+    UnpairedSplit, evaluate, is_result_file, open_eval_split, refuse_mixed_sizes, save_result, unpaired_at_own_size, unscorable_unpaired,
 )
 from ..files import foreign_entries
 from ..metrics import lpips_distance
@@ -220,11 +220,8 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         if isinstance(evaluated, UnpairedSplit) and size != "crop":
             raise unpaired_at_own_size(size, data, "--eval-size")
         scored = trainer.summary.splits.get(split) or trainer.summary.splits.get(ROOT_SPLIT)
-        shapes = sorted({shape for side in (scored.sizes.values() if scored else ()) for shape in side})
-        if size != "crop" and evaluation["batch_size"] > 1 and len(shapes) > 1:
-            raise OptionError(f"--eval-size {size} scores each image at its own size, and split {split} holds images of "
-                              f"{len(shapes)} sizes ({', '.join(shapes[:3])}{', ...' if len(shapes) > 3 else ''}), which "
-                              "cannot share a batch: use --eval-batch-size 1.")
+        shapes = [shape for side in (scored.sizes.values() if scored else ()) for shape in side]
+        refuse_mixed_sizes(shapes, size, evaluation["batch_size"], split, ("--eval-size", "--eval-batch-size"))
     except GantkError as error:
         raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer
