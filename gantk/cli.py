@@ -187,8 +187,10 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 @EVAL_MODE
 @LAST_WEIGHTS
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
-@click.option("--device", type=DeviceName(), default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--device", type=DeviceName(), default="auto", show_default=True,
+              help="auto (CUDA when available), cpu, cuda or cuda:N.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Images per generator pass (in the paper's test-time mode, BN uses the batch's statistics).")
 @click.option("--overlay", is_flag=True, help="Also write masks blended over the input (mask models).")
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist in OUTPUT_DIR (never the inputs).")
 @size_option("--size", help="crop: run and write at the training crop size (its shorter side, for a model trained with --resize "

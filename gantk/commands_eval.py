@@ -53,7 +53,8 @@ eval_options = with_options(EVAL_OPTIONS)
 @TILE
 @TILE_OVERLAP
 @click.option("--seed", "eval_seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise.")
-@click.option("--device", type=DeviceName(), default="auto", show_default=True)
+@click.option("--device", type=DeviceName(), default="auto", show_default=True,
+              help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data-loading processes.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write an HTML page (best and worst images) here.")
 @click.option("--k", "k_best_worst", type=click.IntRange(min=0), default=5, show_default=True,
@@ -127,7 +128,7 @@ def result_table(result: dict[str, Any]) -> str:
 
 
 @click.command("ablate")
-@click.option("--grid", "grid_spec", help="A built-in grid (table1, generators, table3, pixel-loss, gan-losses, averaging, seg-losses) or a TOML grid file.")
+@click.option("--grid", "grid_spec", help="A built-in grid (table1, generators, table3, pixel-loss, gan-losses, averaging, disc-augment, seg-losses) or a TOML grid file.")
 @click.option("--data", type=click.Path(exists=True), help="Dataset every cell trains and is evaluated on.")
 @click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
 @click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells (with --grid: that grid's).")

@@ -760,3 +760,21 @@ def test_compile_reaches_the_settings(tmp_path):
     result = CliRunner().invoke(cli, ["train", "--data", str(pairs), "--out", str(tmp_path / "run"), "--compile",
                                       "--compile-mode", "reduce-overhead", "--cuda-graph", *TINY_FLAGS])
     assert result.exit_code == 1 and "--cuda-graph records the whole step as one CUDA graph, and --compile-mode reduce-overhead" in result.output
+
+
+def test_every_option_of_every_command_has_help():
+    import click
+
+    from gantk.ablate.grids import BUILTIN_GRIDS
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            yield (*path, name), command
+            if isinstance(command, click.Group):
+                yield from commands(command, (*path, name))
+
+    bare = [f"gantk {' '.join(path)} {param.opts[0]}" for path, command in commands(cli) for param in command.params
+            if isinstance(param, click.Option) and not param.help]
+    assert not bare
+    grid_help = next(param.help for param in cli.commands["ablate"].params if param.name == "grid_spec")
+    assert all(name in grid_help for name in BUILTIN_GRIDS)
