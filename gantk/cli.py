@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .cli_options import (
     CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, parse_options, size_option,
-    train_flags,
+    progress_option, train_flags,
 )
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
@@ -139,7 +139,7 @@ def describe(kind: str, name: str, options: dict[str, Any], as_json: bool) -> No
 @cli.command()
 @train_flags()
 @click.option("--resume", type=click.Path(exists=True), help="Continue the run in this directory.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@progress_option("Show a progress bar.")
 def train(config_file: str | None, resume: str | None, progress: bool, **flags: Any) -> None:
     """Train a model. Without --data, trains pix2pix on the embedded demo set.
 
@@ -198,7 +198,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
                              "input's size; native: run at each input's own size (padded to the generator's multiple).")
 @TILE
 @TILE_OVERLAP
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@progress_option("Show a progress bar.")
 def translate_command(checkpoint: str, input_path: str, output_dir: str, **options: Any) -> None:
     """Translate one image or a folder of images (masks, for a model trained to map labels to images) with a trained model."""
     from .translate import translate
@@ -238,7 +238,7 @@ def data() -> None:
 @click.option("--data-format", help="Format to check against (detected when omitted).")
 @click.option("--ignore-label", type=click.IntRange(0, MAX_CLASS_ID), help="Mask value of pixels to ignore (segmentation; e.g. 255).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and problems as JSON.")
-@click.option("--progress/--no-progress", default=True, help="Count the files checked on a progress bar (after 2 s).")
+@progress_option("Count the files checked on a progress bar (after 2 s).")
 def data_check(root: str, data_format: str | None, ignore_label: int | None, as_json: bool, progress: bool) -> None:
     """Validate a dataset and summarise it; problems are listed with the files to fix."""
     from .data import check_dataset

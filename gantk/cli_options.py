@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import click
@@ -103,6 +104,16 @@ LAST_WEIGHTS = click.option("--last-weights", "average", is_flag=True, flag_valu
 EVAL_MODE = click.option("--eval-mode", is_flag=True,
                          help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
 SIZES = ("crop", "original", "native")  # gantk.translate.TRANSLATE_SIZES, named here without importing torch
+
+
+def stderr_is_a_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def progress_option(help: str) -> Callable:
+    """``--progress/--no-progress``: by default on where stderr is a terminal (a log file would fill with bars)."""
+    return click.option("--progress/--no-progress", default=None, help=f"{help} [default: when stderr is a terminal]",
+                        callback=lambda ctx, param, value: stderr_is_a_terminal() if value is None else value)
 
 
 def size_option(flag: str, help: str) -> Callable:

@@ -12,7 +12,7 @@ import click
 
 from .cli_options import (
     CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
-    size_option, train_flags, with_options,
+    progress_option, size_option, train_flags, with_options,
 )
 from .errors import OptionError
 from .files import check_writable, file_error_text
@@ -61,7 +61,7 @@ eval_options = with_options(EVAL_OPTIONS)
               help="Best and worst images in the report.")
 @click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
               help="Print the results as JSON, or write them to FILE.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@progress_option("Show a progress bar.")
 def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: int, **options: Any) -> None:
     """Evaluate a trained model on a dataset split: pixel metrics, FID/KID, precision/recall or segmentation scores.
 
@@ -145,7 +145,7 @@ def result_table(result: dict[str, Any]) -> str:
 @size_option("--eval-size", help="Where each cell is scored: at the training crop size, or at each target's own size (see "
                                   "gantk eval --size).")
 @click.option("--eval-seed", type=SEED, default=0, show_default=True, help="Seed of the test-time dropout noise in evaluation.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@progress_option("Show progress bars.")
 def ablate_command(grid_spec: str | None, data: str | None, out: str | None, list_grids: bool, config_file: str | None,
                    seeds: list[int] | None, split: str, eval_mode: bool, eval_batch_size: int, eval_size: str,
                    inception_weights: str | None, lpips_weights: str | None, eval_seed: int, progress: bool,

@@ -1,5 +1,6 @@
 """gantk eval end to end on tiny trained checkpoints (CPU, 32 px)."""
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -7,6 +8,7 @@ import os
 import re
 import types
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -666,6 +668,7 @@ def test_translate_at_native_size_pads_to_the_generators_multiple(image_run, tmp
 
 
 def test_translate_shows_a_progress_bar_unless_told_not_to(image_run, tmp_path, capsys):
+    from gantk.cli import cli
     from gantk.translate import translate
 
     run, data = image_run
@@ -673,6 +676,13 @@ def test_translate_shows_a_progress_bar_unless_told_not_to(image_run, tmp_path, 
     assert capsys.readouterr().err == ""
     translate(run, data / "A", tmp_path / "shown")
     assert "translating: 100%" in capsys.readouterr().err
+    # the command shows it where stderr is a terminal, unless told otherwise
+    command = ["translate", "--checkpoint", str(run), str(data / "A")]
+    for out, flags, terminal, shown in (("piped", [], None, False), ("forced", ["--progress"], None, True),
+                                        ("terminal", [], True, True), ("silenced", ["--no-progress"], True, False)):
+        with mock.patch("gantk.cli_options.stderr_is_a_terminal", return_value=terminal) if terminal else contextlib.nullcontext():
+            result = CliRunner().invoke(cli, [*command, str(tmp_path / out), *flags])  # its stderr no terminal
+        assert result.exit_code == 0 and ("translating:" in result.output) == shown, (out, result.output)
 
 
 def test_translate_converts_each_input_to_the_models_channels_from_its_own(tmp_path_factory, tmp_path):
