@@ -608,3 +608,14 @@ def test_a_file_this_user_may_not_read_is_named_as_such_not_as_damaged(tmp_path,
         with pytest.raises(DataError, match=r"locked.png: permission denied: this user may not read it; change its permissions"):
             read(path)
 
+
+
+def test_a_palette_png_with_transparency_reads_as_rgba_with_its_alpha(tmp_path):
+    rgba = np.zeros((4, 6, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, np.arange(6)[None] * 50
+    Image.fromarray(rgba, "RGBA").quantize(8, method=Image.Quantize.FASTOCTREE).save(tmp_path / "quantized.png")  # as pngquant writes
+    assert "transparency" in Image.open(tmp_path / "quantized.png").info
+    expected = torch.from_numpy(np.array(Image.open(tmp_path / "quantized.png").convert("RGBA"))).permute(2, 0, 1)
+    assert torch.equal(read_image(tmp_path / "quantized.png"), expected) and probe(tmp_path / "quantized.png").channels == 4
+    Image.fromarray(rgba[..., :3]).quantize(8).save(tmp_path / "opaque.png")
+    assert read_image(tmp_path / "opaque.png").shape[0] == probe(tmp_path / "opaque.png").channels == 3

@@ -125,6 +125,8 @@ def probe(path: Path) -> ImageInfo:
                 channels = 3 if image.format == "GIF" else _MODE_CHANNELS.get(image.mode, 3)  # torchvision decodes GIFs to RGB
                 if image.format == "PNG":
                     channels = _PNG_CHANNELS.get(_png_header(path)[25], channels)
+                if image.format != "GIF" and _has_palette_alpha(image):
+                    channels = 4
                 return ImageInfo(channels, height, width)
     except (OSError, SyntaxError, ValueError):  # what PIL raises for a bad header: read_image names the file
         pass
@@ -205,7 +207,7 @@ def _no_pixel_limit() -> Iterator[None]:
 def read_image(path: str | Path) -> Tensor:
     """Decode an image as uint8 ``C x H x W`` keeping its kind: 1 (gray), 3 (RGB) or 4 (RGBA) channels.
 
-    Palette PNGs become RGB, gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits, CMYK
+    Palette PNGs become RGB (RGBA with transparency), gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits, CMYK
     JPEGs are converted to RGB, and EXIF orientation is applied (phone photos come upright).
     PNG, WebP, BMP and TIFF files are decoded with PIL, JPEG and GIF with torchvision.
 
@@ -375,10 +377,16 @@ def _pixels(image: Image.Image, name: str, as_mask: bool = False, turned_by_pil:
         refused = "32-bit and floating-point images are" if not as_mask else "floating-point images are"
         raise DataError(f"{name}: {refused} not read as {what}; save it with 8 or 16 bits (integers for a mask).")
     if image.mode == "1" or (not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16")):
-        image = image.convert("L" if image.mode in ("1", "LA") else "RGB")  # 1-bit -> 0/255 as PNGs; palette, CMYK, ... -> RGB
+        # 1-bit -> 0/255 as PNGs; palette with transparency -> RGBA; palette, CMYK, ... -> RGB
+        image = image.convert("L" if image.mode in ("1", "LA") else "RGBA" if _has_palette_alpha(image) else "RGB")
     array = np.array(image)
     array = array.astype(array.dtype.newbyteorder("="))  # big-endian 16-bit TIFFs: native order, as torch needs
     return (array >> 8).astype(np.uint8) if array.dtype == np.uint16 and not as_mask else array
+
+
+def _has_palette_alpha(image: Image.Image) -> bool:
+    """Whether an opened image is a palette image with transparency (a PNG's tRNS chunk, as pngquant writes them)."""
+    return image.mode == "PA" or (image.mode == "P" and "transparency" in image.info)
 
 
 def to_channels(image: Tensor, channels: int) -> Tensor:
