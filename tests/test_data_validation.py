@@ -133,10 +133,13 @@ def test_the_typical_short_side_is_the_smallest_of_the_sides_with_files():
         items=3, files={"A|B": 3, "B": 0}, channels={"A": 3, "B": 3}, sizes={"A|B": {"40x24": 2, "8x8": 1}, "B": {}}
     )
     summary = DatasetSummary(Path("plugin"), "plugin", "A plugin format.", {"train": split})
-    assert summary.typical_short_side("train") == 20  # half of the commonest A|B size, 40x24
+    assert summary.typical_short_side("train") == 20  # the median: half of the A|B size 40x24 of two of three
+    assert summary.smallest_short_side("train") == 4  # of 8x8's half
     split.sizes["B"] = {"16x18": 3}
     assert summary.typical_short_side("train") == 16  # the smaller side's
-    assert summary.typical_short_side("test") is None
+    assert summary.typical_short_side("test") is None and summary.smallest_short_side("test") is None
+    split.sizes = {"A": {"1x1": 1, "40x30": 1, "100x20": 1, "33x77": 1, "2x300": 1}}  # all different: not the first
+    assert summary.typical_short_side("train") == 20 and summary.smallest_short_side("train") == 1
 
 
 def test_hidden_and_non_image_files_are_ignored(tmp_path):

@@ -1725,7 +1725,7 @@ def test_a_load_size_that_enlarges_most_images_warns(pairs, tmp_path):
     for i in range(4):  # 80x60 A|B images: 40x60 halves
         write_png(torch.full((3, 60, 80), 10 * i, dtype=torch.uint8), aligned / "train" / f"{i}.png")
     for data, data_format in ((pairs, None), (aligned, "aligned")):
-        with pytest.warns(GantkWarning, match=r"--load-size 64 enlarges most training images of .* \(40 px on their shorter side\) 1.6 times"):
+        with pytest.warns(GantkWarning, match=r"--load-size 64 enlarges half the training images of .* or more \(their median shorter side is 40 px\) 1.6 times or more"):
             Trainer(tiny_config(data, tmp_path / "run", load_size=64, crop_size=64, data_format=data_format), progress=False).open_data()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -1912,7 +1912,7 @@ def test_a_run_on_a_plugin_format_resumes_with_it_and_names_its_plugin_when_miss
 
 def test_a_generator_too_deep_for_any_crop_size_says_so(pairs, tmp_path):
     with pytest.raises(OptionError, match=r"G \(unet\) needs image sizes that are multiples of 1048576, more than the largest --crop-size "
-                                          r"\(16384\): its options make it too deep for any image; lower them \(`gantk describe generator unet`"):
+                                          r"\(16384\): its options make it too deep for any image; lower them \(`gantk describe generator unet --opt KEY=VALUE,\.\.\.`"):
         Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, gen_opt={"ngf": 8, "num_downs": 20}), progress=False).fit()
 
 

@@ -54,24 +54,28 @@ class DatasetSummary:
         return "train" if "train" in self.splits else ROOT_SPLIT
 
     def typical_short_side(self, split: str) -> int | None:
-        """The shorter side of each side's commonest image size in ``split`` (of one half for A|B images),
-        the smallest over the sides; sides without files are skipped. ``None`` when the split is not
-        summarised or holds no files."""
-        return self._short_side(split, commonest=True)
+        """The median shorter side of each side's images in ``split`` (of one half for A|B images), so that
+        half of them or more are no longer; the smallest over the sides, sides without files skipped. ``None``
+        when the split is not summarised or holds no files."""
+        medians = []
+        for short_sides in self._short_sides(split).values():
+            ordered = sorted(short_sides.items())
+            half, seen = (sum(short_sides.values()) + 1) // 2, 0
+            medians.append(next(short for short, count in ordered if (seen := seen + count) >= half))
+        return min(medians, default=None)
 
     def smallest_short_side(self, split: str) -> int | None:
-        """As :meth:`typical_short_side`, over every image size of ``split``."""
-        return self._short_side(split, commonest=False)
+        """The smallest shorter side of the images of ``split`` (as :meth:`typical_short_side`)."""
+        return min((short for sides in self._short_sides(split).values() for short in sides), default=None)
 
-    def _short_side(self, split: str, commonest: bool) -> int | None:
-        if split not in self.splits:
-            return None
-        sides = []
-        for side, sizes in self.splits[split].sizes.items():
-            for size in list(sizes)[:1] if commonest else sizes:  # sizes come commonest first
+    def _short_sides(self, split: str) -> dict[str, Counter]:
+        """Per side with files, how many of its images of ``split`` have each shorter side."""
+        found: dict[str, Counter] = {}
+        for side, sizes in (self.splits[split].sizes.items() if split in self.splits else ()):
+            for size, count in sizes.items():
                 width, height = map(int, size.split("x"))
-                sides.append(min(width // 2 if "|" in side else width, height))
-        return min(sides, default=None)
+                found.setdefault(side, Counter())[min(width // 2 if "|" in side else width, height)] += count
+        return found
 
     def text(self) -> str:
         """Human-readable summary, one block per split."""

@@ -400,12 +400,13 @@ class Trainer:
             )
 
     def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
-        """Warn when --load-size enlarges most training images a lot: the run costs more and learns blur."""
+        """Warn when --load-size enlarges half the training images or more a lot: the run costs more and learns blur."""
         load, short = self.config.load_size, summary.typical_short_side(summary.training_split)
         if load and short and load > 1.5 * short and self.config.resize != "none":
             warnings.warn(
-                f"--load-size {load} enlarges most training images of {summary.root} ({short} px on their shorter "
-                f"side) {load / short:.1f} times; set --load-size and --crop-size near {short} for images of that size.",
+                f"--load-size {load} enlarges half the training images of {summary.root} or more (their median shorter "
+                f"side is {short} px) {load / short:.1f} times or more; set --load-size and --crop-size near {short} for "
+                "images of that size.",
                 GantkWarning,
                 stacklevel=3,
             )
