@@ -19,6 +19,7 @@ from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_mas
 from .data.layout import MASK_EXTENSIONS, listed, warn_of_skipped_files
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
+from .files import first_names
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model
 from .nn import check_choice, check_count
@@ -109,11 +110,15 @@ def translate(
     warn_of_aligned_pairs(model, dataset.files["A"], direction)
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
+    mostly_ignored: list[str] = []  # label masks most of whose pixels hold the ignore label
     loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept)
     with model.seeded(seed), freed_memory_kept(model.device), naming_written(written, output_dir):
         for batch in tqdm(loader, desc="translating", unit="batch", disable=not progress, dynamic_ncols=True):
             if batch is None:
                 continue
+            if model.input_classes is not None:
+                ignored = (batch["A"] == targets.IGNORED).flatten(1).float().mean(dim=1)
+                mostly_ignored += [path for path, share in zip(batch["A_path"], ignored.tolist()) if share > 0.5]
             images = model.inputs(batch["A"], direction)
             try:
                 outputs = model.translate(images, direction, pad=True, tile=tile, overlap=tile_overlap)  # pad: for any shape
@@ -123,6 +128,12 @@ def translate(
             for i, path in enumerate(batch["A_path"]):
                 written += write_translation(model, Path(path), images[i : i + 1], outputs[i : i + 1], output_dir,
                                              direction=direction, overlay=overlay, original_size=size == "original")
+    if mostly_ignored:
+        warnings.warn(
+            f"{len(mostly_ignored)} input mask(s) ({first_names([Path(path).name for path in mostly_ignored])}) hold the ignore label "
+            f"{model.config.get('ignore_label')} in most pixels, which the model reads as no class: are they masks of its "
+            "class ids? (a binary 0/255 mask given to a model trained with --ignore-label 255 keeps no object)",
+            GantkWarning, stacklevel=2)
     if unreadable:
         done = len(dataset) - len(unreadable)
         kept = f"The outputs of the other {done} are written to {output_dir}" if done else "Nothing was written"

@@ -167,6 +167,12 @@ def test_a_binary_model_ignoring_255_reads_and_describes_its_masks(tmp_path):
     metadata = model_metadata(model, "AtoB", eval_mode=True)
     assert "channel k is 1 where the mask value is k, else 0 (all channels 0 where the mask value is 255" in metadata["gantk.input"]
     assert (metadata["gantk.input_classes"], metadata["gantk.ignore_label"]) == ("2", "255")
+    from gantk.translate import translate
+
+    write_png(torch.full((1, 32, 32), 255, dtype=torch.uint8), tmp_path / "binary" / "object.png")  # 0/255: the object is void
+    write_png(torch.zeros(1, 32, 32, dtype=torch.uint8), tmp_path / "binary" / "background.png")
+    with pytest.warns(GantkWarning, match=r"1 input mask\(s\) \(object.png\) hold the ignore label 255 in most pixels"):
+        translate(model, tmp_path / "binary", tmp_path / "out", progress=False)
 
 
 def test_class_ids_is_for_label_models_and_names_values_outside_them(labels_run):
