@@ -376,6 +376,16 @@ def test_a_stray_class_id_in_a_binary_mask_set_is_named(tmp_path):
     assert "masks/b.png: values 1 in a binary mask set" in problems(tmp_path)
 
 
+def test_many_masks_of_ids_beside_255_are_one_problem_of_the_set(tmp_path):
+    for name in "abcde":  # as Pascal VOC's masks, read without --ignore-label 255
+        png(tmp_path / "images" / f"{name}.png")
+        write_png(torch.tensor([0, 1, 2, 255], dtype=torch.uint8).repeat(8, 2).view(1, 8, 8), tmp_path / "masks" / f"{name}.png")
+    message = problems(tmp_path)
+    assert "has 1 problem:" in message and ("5 of 5 masks (masks/a.png, masks/b.png, masks/c.png, masks/d.png, masks/e.png) "
+                                            "hold values 1, 2 beside 0 and 255 in a binary mask set; if 255 marks pixels to "
+                                            "ignore, as Pascal VOC's 'void' does, pass --ignore-label 255") in message
+
+
 def test_a_stray_value_in_a_set_of_mostly_binary_masks_is_to_be_thresholded(tmp_path):
     for name in ("a", "b", "c"):
         png(tmp_path / "images" / f"{name}.png")

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import DataError, GantkWarning, OptionError
+from ..files import first_names
 from .io import IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
 
 SPLITS = ("train", "val", "test")
@@ -413,6 +414,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
             "objects in the alpha channel (cut-outs) read as background: save the objects as 255 (or class ids) in gray masks.",
             GantkWarning, stacklevel=2,
         )
+    beside_255: dict[Path, list[int]] = {}  # masks of a binary set holding a few other values: VOC's layout, or edits
     for path, seen in values.items():
         extra = sorted(seen - allowed)
         if binary and len(extra) > GRADED_VALUES:
@@ -428,19 +430,26 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                 "127) and save it as PNG."
             )
         elif binary and extra:
-            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
-            problems.append(
-                f"{relative(path, root)}: values {shown} in a binary mask set; if 255 marks pixels to ignore, as Pascal "
-                "VOC's 'void' does, pass --ignore-label 255 (the other values are then class ids); else masks hold only "
-                "0 (background) and 255 (object), or class ids 0..K-1 throughout: re-save it without antialiasing or "
-                "compression."
-            )
+            beside_255[path] = extra
         elif stray_255 and 255 in seen:
             problems.append(
                 f"{relative(path, root)}: value 255 in a set of class-id masks (ids 0..{num_classes - 1}, e.g. in "
                 f"{relative(ids_only[0], root)}); if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass "
                 "--ignore-label 255; if the mask is a binary one (255 = object), save the object as its class id."
             )
+    advice = ("if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255 (the other values are then "
+              "class ids); else masks hold only 0 (background) and 255 (object), or class ids 0..K-1 throughout: re-save {} "
+              "without antialiasing or compression.")
+    if len(beside_255) > 3:  # one problem of the set, not one per mask
+        extra = sorted(set().union(*beside_255.values()))
+        shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+        names = first_names([relative(path, root) for path in beside_255])
+        problems.append(f"{root}: {len(beside_255)} of {len(values)} masks ({names}) hold values {shown} beside 0 and 255 in a "
+                        f"binary mask set; {advice.format('them')}")
+    else:
+        for path, extra in beside_255.items():
+            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            problems.append(f"{relative(path, root)}: values {shown} in a binary mask set; {advice.format('it')}")
     if values and not binary and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path] & found, default=0))
         sparse = (f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct "
