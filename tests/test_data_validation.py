@@ -564,3 +564,16 @@ def test_an_empty_masks_folder_names_the_mask_formats(tmp_path):
     (tmp_path / "masks").mkdir()
     message = problems(tmp_path, "segmentation")
     assert "masks/: holds no images; supported: .png, .bmp, .tif, .tiff, .gif;" in message
+
+
+def test_a_split_folder_in_another_layout_is_warned_of_as_left_out(tmp_path):
+    for side in "AB":
+        png(tmp_path / "train" / side / "0.png")
+    png(tmp_path / "val" / "0.png")  # images, but no A/ and B/
+    png(tmp_path / "test" / "images" / "0.png")  # a segmentation split's folder in a paired set
+    (tmp_path / "notes").mkdir()
+    with pytest.warns(GantkWarning) as caught:
+        summary = check_dataset(tmp_path)
+    told = sorted(str(w.message) for w in caught if "left out:" in str(w.message))
+    assert [message.split(" ")[0] for message in told] == [f"{tmp_path / 'test'}/", f"{tmp_path / 'val'}/"]
+    assert "holds images, but not as a split of the paired format" in told[0] and list(summary.splits) == ["train"]

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection
 
-from ..errors import OptionError
+from ..errors import GantkWarning, OptionError
 from ..plugins import Components
 from .class_balance import count_class_pixels
 from .datasets import SegmentationDataset
-from .formats import detect_format, get_format, given_options
-from .layout import ROOT_SPLIT, checked_files_counted, problems_error, require_root
-from .io import probe
+from .formats import DataFormat, detect_format, get_format, given_options
+from .io import has_images, probe
+from .layout import ROOT_SPLIT, SPLITS, checked_files_counted, problems_error, require_root, subdirs
 
 
 @dataclass
@@ -135,6 +136,7 @@ def check_dataset(
         problems = data_format.validate(root, **options, **chosen)
     if problems:
         raise problems_error(root, data_format.name, problems, format_given=format is not None, options=options)
+    _warn_of_split_folders_left_out(root, data_format)
     summary = DatasetSummary(root, data_format.name, data_format.summary)
     for split in data_format.checked_splits(root, splits):
         dataset = data_format.open(root, split=split or "train", load_size=None, crop_size=None, augment=False, **options)
@@ -152,6 +154,17 @@ def check_dataset(
             summary.splits[split].class_pixels = counted.pixels
             summary.splits[split].class_weights = counted.median_frequency_weights()
     return summary
+
+
+def _warn_of_split_folders_left_out(root: Path, data_format: DataFormat) -> None:
+    """Warn of a folder named as a split (``val/``, ...) that holds images but is no split of ``data_format``."""
+    if not root.is_dir():
+        return
+    found = set(data_format.splits(root))
+    for folder in subdirs(root):
+        if folder.name in SPLITS and folder.name not in found and (has_images(folder) or any(map(has_images, subdirs(folder)))):
+            warnings.warn(f"{folder}/ holds images, but not as a split of the {data_format.name} format ({data_format.summary.rstrip('.')}), "
+                          f"so it is left out: lay it out as the other splits are, or rename it.", GantkWarning, stacklevel=3)
 
 
 def _sizes(paths: list[Path]) -> dict[str, int]:
