@@ -112,6 +112,8 @@ def test_inputs_alone_are_refused_before_their_sizes_are_judged(tmp_path):
         (["train", "--data", "{data}", "--beta1", "1.5", "--out", "{out}"], "1.5 is not in the range 0<=x<1"),
         (["train", "--data", "{data}/A", "--out", "{out}"], "which holds inputs only; training needs inputs and targets"),
         (["train", "--data", "{data}/A", "--out", "{out}"], "PAIRS --task edges` (or gray, blur, downscale) makes pairs"),
+        (["train", "--data", "{data}/A/000.png", "--out", "{out}"], "`gantk data derive PHOTOS PAIRS --task edges` (or gray, blur, "
+                                                                    "downscale) makes pairs to train on, from a folder PHOTOS of them."),
         (["train", "--recipe", "seg", "--data", "{data}", "--out", "{out}"], "the lovasz term scores class masks"),
     ],
 )

@@ -337,11 +337,12 @@ class Trainer:
             normalize=not on_device, resize=config.resize, components=self.components, ignore_label=config.ignore_label,
         )
         if "B" not in train.channels:
+            photos = shlex.quote(str(root)) if Path(root).is_dir() else "PHOTOS"  # derive reads a folder
             raise OptionError(
                 f"{root} is in the {summary.format} format, which holds inputs only; training needs inputs and targets "
                 "(aligned, paired, segmentation or unaligned format; see gantk data check). From photos alone, "
-                f"`gantk data derive {shlex.quote(str(root))} PAIRS --task edges` (or gray, blur, downscale) makes pairs "
-                "to train on."
+                f"`gantk data derive {photos} PAIRS --task edges` (or gray, blur, downscale) makes pairs "
+                "to train on" + ("." if Path(root).is_dir() else ", from a folder PHOTOS of them.")
             )
         self._warn_if_enlarged(summary)
         self._check_crop_fits_unresized(summary)
