@@ -250,7 +250,7 @@ def data_check(root: str, data_format: str | None, ignore_label: int | None, as_
             problems = getattr(error, "problems", None) or [str(error)]
             click.echo(json.dumps({"root": root, "problems": problems}, indent=2))
         raise
-    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.text())
+    click.echo(json.dumps({**summary.as_dict(), "problems": []}, indent=2) if as_json else summary.text())
 
 
 @data.command("combine")

@@ -265,7 +265,8 @@ def test_data_commands(tmp_path, run):
     assert check.exit_code == 0 and "paired" in check.output
     assert run("data", "combine", data / "A", data / "B", tmp_path / "aligned").exit_code == 0
     assert len(list((tmp_path / "aligned").iterdir())) == 6
-    assert json.loads(run("data", "check", tmp_path / "aligned", "--json").output)["format"] == "aligned"
+    checked = json.loads(run("data", "check", tmp_path / "aligned", "--json").output)
+    assert checked["format"] == "aligned" and checked["problems"] == []  # as a failed check's, empty
     (data / "B" / "000.png").unlink()
     broken = CliRunner().invoke(cli, ["data", "check", str(data), "--json"])
     assert broken.exit_code == 1 and "000" in json.loads(broken.stdout)["problems"][0]
