@@ -880,9 +880,11 @@ def test_a_checkpoint_that_cannot_be_read_is_not_called_damaged(tmp_path, monkey
     older, newer = tmp_path / "checkpoint-00000001.pt", tmp_path / "checkpoint-00000002.pt"
     for path in (older, newer):
         ckpt.save_checkpoint(path, {"system": {}})
-    for error in (OSError(errno.EIO, "Input/output error"), PermissionError(errno.EACCES, "Permission denied")):
+    for error, told in ((OSError(errno.EIO, "Input/output error"), "Input/output error."),
+                        (PermissionError(errno.EACCES, "Permission denied"),
+                         "Permission denied; change its permissions so that this user may read it.")):
         monkeypatch.setattr(torch, "load", lambda *args, error=error, **kwargs: (_ for _ in ()).throw(error))
-        with pytest.raises(CheckpointError, match=f"cannot read checkpoint .*{newer.name}: {error.strerror}\\.$"):
+        with pytest.raises(CheckpointError, match=f"cannot read checkpoint .*{newer.name}: {re.escape(told)}$"):
             ckpt.load_checkpoint(tmp_path)
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: (_ for _ in ()).throw(MemoryError()))
     with pytest.raises(MemoryError):
