@@ -346,3 +346,16 @@ def test_a_photo_that_fitting_would_make_too_large_is_named_and_nothing_is_writt
         derive_pairs(tmp_path / "photos", tmp_path / "pairs", size=32)
     assert not (tmp_path / "pairs").exists()
 
+
+
+def test_combine_folders_keeps_alpha_and_names_every_unreadable_file(tmp_path):
+    for i in range(2):
+        write_png(torch.full((4, 6, 5), 60 * i, dtype=torch.uint8), tmp_path / "a" / f"{i}.png")
+        write_png(torch.full((4, 6, 5), 200, dtype=torch.uint8), tmp_path / "b" / f"{i}.png")
+    assert combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab") == 2
+    assert read_image(tmp_path / "ab" / "1.png")[3, :, :5].unique().tolist() == [60]  # A's alpha, kept
+    for name in ("0.png", "1.png"):
+        (tmp_path / "a" / name).write_bytes(b"not an image")
+    with pytest.raises(DataError, match=r"a/0.png: cannot be decoded.*\n.*a/1.png: cannot be decoded"):
+        combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "unread")
+    assert not (tmp_path / "unread").exists()

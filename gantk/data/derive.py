@@ -200,11 +200,13 @@ def derive_pairs(
 def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -> int:
     """Write aligned images (A left, B right) from two folders with matching file names.
 
-    Pairs must have the same size; gray and colour files are combined in colour. Writes
-    ``out_dir/<name>.png`` into a new (or empty) folder and returns the number of images.
+    Pairs must have the same size; gray and colour files are combined in colour, RGBA files (all of
+    them) keep their alpha. Writes ``out_dir/<name>.png`` into a new (or empty) folder and returns the
+    number of images.
 
     Raises:
-        DataError: names without a partner or pairs of different sizes, all listed; nothing is written.
+        DataError: names without a partner, unreadable files or pairs of different sizes, all listed;
+            nothing is written.
     """
     a_dir, b_dir = Path(a_dir), Path(b_dir)
     problems: list[str] = []
@@ -213,11 +215,11 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
     a_files, b_files = (without_clashes(list_images(d), str(d), problems) for d in (a_dir, b_dir))
     pairs, only_a, only_b = pair_by_stem(a_files, b_files)
     problems += partner_problems(only_a, only_b, a_dir, b_dir)
-    infos = {path: probe(path) for pair in pairs for path in pair}
+    infos = {path: decode_or_note(probe, path, path, problems) for pair in pairs for path in pair}  # named in full
     problems += [
         size_mismatch_problem(str(a), f"{infos[a].width}x{infos[a].height}", str(b), f"{infos[b].width}x{infos[b].height}")
         for a, b in pairs
-        if (infos[a].width, infos[a].height) != (infos[b].width, infos[b].height)
+        if infos[a] and infos[b] and (infos[a].width, infos[a].height) != (infos[b].width, infos[b].height)
     ]
     if not pairs and not problems:
         problems.append(f"{a_dir} and {b_dir}: no images to combine")
@@ -227,7 +229,7 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
             "Both folders need the same file names (extensions may differ) and each pair the same size.",
             problems,
         )
-    channels = min(3, infer_channels([info.channels for info in infos.values()]))
+    channels = infer_channels([info.channels for info in infos.values()])
     with fresh_folder(Path(out_dir)) as tmp:
         for a, b in pairs:
             images = [to_channels(read_image(p), channels) for p in (a, b)]
