@@ -489,12 +489,6 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
                  else "a label model (it translates masks to images)")
         raise DataError(f"the checkpoint is {model} but dataset {data} is in the {data_format} format, which pairs "
                         f"{'images' if targets_kind == 'masks' else 'inputs'} with {targets_kind}; pass {wanted}.")
-    if layout.splits(Path(data)) == [ROOT_SPLIT]:
-        warnings.warn(
-            f"{data} has no split folders, so its images serve every split: if the model trained on them, "
-            "these scores are on its training images, not held-out ones.",
-            GantkWarning,  # raised here, so a study's several callers show it once
-        )
     void = getattr(layout, "VOID", None)
     if ignore_label == "none" and void is not None:  # None reads as the format's own below
         raise OptionError(f"--ignore-label none scores every pixel, but the {data_format} format always leaves out its "
@@ -537,14 +531,20 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
     dataset = open_dataset(data, format=data_format, split=split, augment=False, components=components, **sizes, **options)
     if isinstance(dataset, SegmentationDataset):
         dataset.classes_of = "the model"
-    if not unpaired:
-        return dataset
     files = getattr(dataset, "files", None)
-    if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
+    if unpaired and not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
         raise DataError(f"dataset {data} ({data_format} format) has no two sides to compare: gantk eval scores an image model "
                         "on pairs (an input with its target: " + ", ".join(formats_with_targets("images", components)) +
                         ") or on unpaired sets (unaligned: testA/ and testB/); a plugin format's dataset lists each side's "
                         "files as gantk.data.GanDataset does (files['A'], files['B']).")
+    if layout.splits(Path(data)) == [ROOT_SPLIT]:
+        warnings.warn(
+            f"{data} has no split folders, so its images serve every split: if the model trained on them, "
+            "these scores are on its training images, not held-out ones.",
+            GantkWarning,  # raised here, so a study's several callers show it once
+        )
+    if not unpaired:
+        return dataset
     transform = PairedTransform(augment=False, **sizes)
     return UnpairedSplit(data_format, {side: SingleDataset(files[side], dataset.channels[side], transform) for side in "AB"})
 

@@ -1094,10 +1094,12 @@ def test_a_model_without_a_discriminator_is_neither_conditional_nor_not(image_ru
 
 def test_a_folder_of_images_alone_is_refused_naming_what_eval_scores_on(image_run):
     run, pairs = image_run
-    with pytest.warns(GantkWarning, match="has no split folders"), pytest.raises(
-            DataError, match=r"\(single format\) has no two sides to compare: gantk eval scores an image model on pairs \(an input with "
-                             r"its target: aligned, paired\) or on unpaired sets \(unaligned: testA/ and testB/\)"):
-        evaluate(run, pairs / "A", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning of the splits of data that is refused
+        with pytest.raises(DataError, match=r"\(single format\) has no two sides to compare: gantk eval scores an image model on "
+                                            r"pairs \(an input with its target: aligned, paired\) or on unpaired sets \(unaligned: "
+                                            r"testA/ and testB/\)"):
+            evaluate(run, pairs / "A", progress=False)
 
 
 def test_ssim_of_images_too_small_for_its_window_is_listed_as_unavailable(image_run, no_weights, monkeypatch):
