@@ -86,6 +86,17 @@ def test_names_that_each_add_a_text_to_a_shared_name_are_one_problem(tmp_path):
     assert "A/cat.png: no file named 'cat.*' in B/" in message and "B/car.png: no file named 'car.*' in A/" in message
 
 
+def test_names_that_differ_in_letter_case_alone_are_one_problem(tmp_path):
+    for number in range(3):  # a camera's names beside names written in lower case
+        png(tmp_path / "A" / f"AQUA_{number}.PNG")
+        png(tmp_path / "B" / f"aqua_{number}.png")
+    png(tmp_path / "A" / "extra.png")
+    message = problems(tmp_path)
+    assert ("A/ and B/: 3 pair(s) share a name but for its letter case (AQUA_0.PNG and aqua_0.png), but partners pair by "
+            "the same name (extensions may differ): rename them to one case.") in message
+    assert "2 problems" in message and "A/extra.png: no file named 'extra.*' in B/" in message
+
+
 def test_names_pair_whatever_their_unicode_form(tmp_path):
     import unicodedata
 

@@ -231,10 +231,19 @@ def lone_folder_hints(folders: tuple[Path, Path], root: Path, format_name: str) 
 
 def partner_problems(only_first: list[Path], only_second: list[Path], first: Path, second: Path, root: Path | None = None) -> list[str]:
     """The problems of the files of folders ``first`` and ``second`` left without a partner (paths shown
-    relative to ``root``): one for names that differ from their partners' by the same text (see
-    :func:`renamed_partners`), then one per other file, unless reported itself (see :func:`reported_stems`)."""
+    relative to ``root``): one for names that differ from their partners' in letter case alone, one for names
+    that differ by the same text (see :func:`renamed_partners`), then one per other file, unless reported itself
+    (see :func:`reported_stems`)."""
     shown = (lambda p: relative(p, root)) if root is not None else str
     problems, explained = [], set()
+    by_case = {stem_key(path).casefold(): path for path in only_second}
+    if cased := [(path, by_case[stem_key(path).casefold()]) for path in only_first if stem_key(path).casefold() in by_case]:
+        (path_a, path_b), count = cased[0], len(cased)
+        problems.append(f"{shown(first)}/ and {shown(second)}/: {count} pair(s) share a name but for its letter case "
+                        f"({path_a.name} and {path_b.name}), but partners pair by the same name (extensions may differ): "
+                        "rename them to one case.")
+        explained = {path for pair in cased for path in pair}
+        only_first, only_second = [p for p in only_first if p not in explained], [p for p in only_second if p not in explained]
     renamed = renamed_partners(only_first, only_second)
     if renamed is not None:
         where, first_text, second_text, pairs = renamed
@@ -250,7 +259,7 @@ def partner_problems(only_first: list[Path], only_second: list[Path], first: Pat
                        f"added at the {where} ({path.name} for {partner.name})")
             fix = f"rename them without '{text}'"
         problems.append(f"{problem}, but partners pair by the same name (extensions may differ): {fix}.")
-        explained = {path for pair in pairs for path in pair}
+        explained |= {path for pair in pairs for path in pair}
     reported = {first: reported_stems(first), second: reported_stems(second)}
     for path, other in [(p, second) for p in only_first] + [(p, first) for p in only_second]:
         if path not in explained and stem_key(path) not in reported[other]:
