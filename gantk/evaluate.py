@@ -199,7 +199,7 @@ def evaluate(
                     continue
                 for batch in batches(images, f"eval {side}"):
                     if role == "fake":
-                        outputs = model.translate(model.inputs(batch["A"], direction), direction, pad=True, tile=tile,
+                        outputs = model.translate(model.inputs(batch["A"], direction, from_dataset=True), direction, pad=True, tile=tile,
                                                   overlap=tile_overlap)
                         collector.add("fake", outputs)
                     else:
@@ -208,8 +208,8 @@ def evaluate(
             at_training_size = (open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label)
                                 if size == "original" else None)
             for batch in batches(WithInputsAt(dataset, at_training_size, source), "eval"):
-                inputs = model.inputs(batch[source], direction)  # as scored and shown
-                run_on = model.inputs(batch["resized"], direction) if at_training_size is not None else inputs
+                inputs = model.inputs(batch[source], direction, from_dataset=True)  # as scored and shown
+                run_on = model.inputs(batch["resized"], direction, from_dataset=True) if at_training_size is not None else inputs
                 # pad: images kept in shape (--resize short-side or none, --size native) need it
                 outputs = model.translate(run_on, direction, pad=True, tile=tile, overlap=tile_overlap)
                 if at_training_size is not None:

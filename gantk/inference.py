@@ -85,13 +85,14 @@ class TrainedModel:
         """Classes of the label maps a labels-to-image model takes; ``None`` for a model of images."""
         return self.config.get("input_classes")
 
-    def inputs(self, images: torch.Tensor | Image.Image, direction: str = "AtoB") -> torch.Tensor:
+    def inputs(self, images: torch.Tensor | Image.Image, direction: str = "AtoB", *, from_dataset: bool = False) -> torch.Tensor:
         """``images`` (``N x C x H x W``, or one ``C x H x W``, with 1, 3 or 4 channels; uint8 as
         ``gantk.data.read_image`` gives them, or float already in [-1, 1]; or one PIL image, converted as
         ``read_image`` converts a file) normalised on the model's device, with the channels its generator
         for ``direction`` takes. A labels-to-image model (:attr:`input_classes`) takes class ids instead
         (integers ``N x H x W``, or one ``H x W``; -1 for pixels of no class, as its datasets give them) and
-        gets them one channel per class (:meth:`class_ids` maps a mask's values to them).
+        gets them one channel per class (:meth:`class_ids` maps a mask's values to them). ``from_dataset``: the
+        images come from a gantk dataset (in [-1, 1] already), so float values all of at least 0 are not warned of.
 
         Raises:
             DataError: another shape or dtype, a 32-bit PIL image, or float values outside [-1, 1] (such as 0..255);
@@ -129,7 +130,7 @@ class TrainedModel:
                     f"float images must be in [-1, 1], got values from {low:g} to {high:g}: pass uint8 pixels, "
                     "or map them with gantk.data.transforms.normalize_image."
                 )
-            if low >= 0 and images.numel():
+            if low >= 0 and images.numel() and not from_dataset:
                 warnings.warn(f"float images take values in [-1, 1], and these are all in [{low:g}, {high:g}]: if they are in [0, 1] "
                               "(as torchvision's to_tensor gives them), map them with images * 2 - 1, or pass uint8 pixels.",
                               GantkWarning, stacklevel=2)

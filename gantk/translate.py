@@ -119,7 +119,7 @@ def translate(
             if model.input_classes is not None:
                 ignored = (batch["A"] == targets.IGNORED).flatten(1).float().mean(dim=1)
                 mostly_ignored += [path for path, share in zip(batch["A_path"], ignored.tolist()) if share > 0.5]
-            images = model.inputs(batch["A"], direction)
+            images = model.inputs(batch["A"], direction, from_dataset=True)
             try:
                 outputs = model.translate(images, direction, pad=True, tile=tile, overlap=tile_overlap)  # pad: for any shape
             except GantkError as error:  # name the inputs: a folder may hold one image the model cannot take

@@ -610,7 +610,7 @@ def test_a_report_cut_short_shows_no_page_and_is_written_again(image_run, no_wei
         evaluate(run, pairs, report_dir=report, progress=False)
 
 
-def test_a_model_takes_images_as_read_or_normalised(image_run):
+def test_a_model_takes_images_as_read_or_normalised(image_run, tmp_path):
     from torchvision.transforms.functional import to_pil_image
 
     from gantk.data import read_image
@@ -632,6 +632,14 @@ def test_a_model_takes_images_as_read_or_normalised(image_run):
     assert model.inputs(turned).shape[-2:] == (20, image.shape[-2])
     with pytest.warns(GantkWarning, match=r"these are all in \[[0-9.]+, [0-9.]+\]: if they are in \[0, 1\] .* map them with images \* 2 - 1"):
         model.inputs(image.float() / 255)
+    from gantk.data import write_png
+    from gantk.translate import translate
+
+    write_png(torch.full((3, 40, 40), 200, dtype=torch.uint8), tmp_path / "bright" / "white.png")  # in [-1, 1]: all above 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        translate(model, tmp_path / "bright", tmp_path / "out", progress=False)
+    assert not [w for w in caught if "these are all in" in str(w.message)]
     for wrong, message in [(image.float(), "must be in \\[-1, 1\\], got values from [0-9]+ to [0-9]+"),
                            (image.long(), "uint8 pixels or floats"), (image[0, 0], "N x C x H x W"),
                            (image[0].permute(1, 2, 0), r"with 1, 3 or 4 channels, got a tensor of shape \(\d+, \d+, 3\): channels last\?"),

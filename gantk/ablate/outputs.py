@@ -266,7 +266,7 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
                 titles.append("target")
                 image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
         with model.seeded(evaluation["seed"]):
-            outputs = [model.translate(model.inputs(it["A"][None]), pad=True) for it in items]  # shapes may not fit
+            outputs = [model.translate(model.inputs(it["A"][None], from_dataset=True), pad=True) for it in items]  # shapes may not fit
         titles.append(result["cell"]["name"])
         image_columns.append([targets.shown(o, model.num_classes)[0] for o in outputs])
     rows = len(image_columns[0])
