@@ -162,3 +162,11 @@ def test_an_image_that_resizing_would_make_too_large_is_refused_naming_its_files
     with pytest.raises(DataError, match=r"train/A/strip.png, .*train/B/strip.png: crop_size 32 is larger than the image"):
         open_dataset(tmp_path, resize="none", load_size=None, crop_size=32)[(0, 0)]
     assert open_dataset(tmp_path, load_size=64, crop_size=32)[(0, 0)]["A"].shape == (3, 32, 32)  # squares: no larger than 64x64
+    unaligned = tmp_path / "unaligned"  # one A beside three B: each item reads A's strip and a B drawn at random
+    write_png(torch.zeros(3, 2, 200, dtype=torch.uint8), unaligned / "trainA" / "strip.png")
+    for name in "xyz":
+        write_png(torch.zeros(3, 20, 20, dtype=torch.uint8), unaligned / "trainB" / f"{name}.png")
+    dataset = open_dataset(unaligned, resize="short-side", load_size=64, crop_size=32)
+    for index in range(3):
+        with pytest.raises(DataError, match=r"^\S*trainA/strip.png: 200x2 resized"):
+            dataset[(index, 0)]

@@ -60,11 +60,15 @@ class GanDataset(Dataset, abc.ABC):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items.")
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()))
+        return self.load(position, torch.Generator().manual_seed(derive_seed(position, seed)))
+
+    def transformed(self, tensors: dict[str, Any], generator: torch.Generator, *paths: Path) -> dict[str, Any]:
+        """:attr:`transform` of ``tensors``; a refusal of them (:class:`~gantk.data.transforms.ItemError`) names the
+        files ``paths`` they were read from."""
         try:
-            return self.load(position, torch.Generator().manual_seed(derive_seed(position, seed)))
+            return self.transform(tensors, generator)
         except ItemError as error:
-            names = ", ".join(dict.fromkeys(str(files[position]) for files in self.files.values()))
-            raise DataError(f"{names}: {error}") from None
+            raise DataError(f"{', '.join(dict.fromkeys(map(str, paths)))}: {error}") from None
 
     @abc.abstractmethod
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
@@ -88,7 +92,7 @@ class AlignedDataset(GanDataset):
             raise DataError(odd_width_problem(path, path, width))
         left, right = image[..., : width // 2], image[..., width // 2 :]
         a, b = (right, left) if self.swap else (left, right)
-        out = self.transform({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator)
+        out = self.transformed({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator, path)
         return {**out, "A_path": str(path), "B_path": str(path)}
 
 
@@ -105,7 +109,7 @@ class PairedDataset(GanDataset):
         a = to_channels(read_image(a_path), self.channels["A"])
         b = to_channels(read_image(b_path), self.channels["B"])
         _same_size(a, b, a_path, b_path)
-        out = self.transform({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator)
+        out = self.transformed({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator, a_path, b_path)
         return {**out, "A_path": str(a_path), "B_path": str(b_path)}
 
 
@@ -135,7 +139,8 @@ class SegmentationDataset(GanDataset):
         mask = read_mask(mask_path)
         _same_size(image, mask, image_path, mask_path)
         ids = checked_ids(mask, mask_path, self.channels[self.mask_side], self.ignore_label, self.classes_of)
-        out = self.transform({self.image_side: tv_tensors.Image(image), self.mask_side: tv_tensors.Mask(ids[None])}, generator)
+        out = self.transformed({self.image_side: tv_tensors.Image(image), self.mask_side: tv_tensors.Mask(ids[None])}, generator,
+                               image_path, mask_path)
         return {**out, f"{self.image_side}_path": str(image_path), f"{self.mask_side}_path": str(mask_path)}
 
 
@@ -151,8 +156,8 @@ class UnalignedDataset(GanDataset):
         a_files, b_files = self.files["A"], self.files["B"]
         a_path = a_files[index % len(a_files)]
         b_path = b_files[int(torch.randint(len(b_files), (), generator=generator))]
-        a = self.transform({"A": tv_tensors.Image(to_channels(read_image(a_path), self.channels["A"]))}, generator)
-        b = self.transform({"B": tv_tensors.Image(to_channels(read_image(b_path), self.channels["B"]))}, generator)
+        a = self.transformed({"A": tv_tensors.Image(to_channels(read_image(a_path), self.channels["A"]))}, generator, a_path)
+        b = self.transformed({"B": tv_tensors.Image(to_channels(read_image(b_path), self.channels["B"]))}, generator, b_path)
         return {**a, **b, "A_path": str(a_path), "B_path": str(b_path)}
 
 
@@ -175,11 +180,11 @@ class SingleDataset(GanDataset):
         if self.input_classes is not None:
             read = tv_tensors.Mask(checked_ids(read_mask(path), path, self.input_classes, self.ignore_label, "the model")[None])
         elif self.each_converted:
-            item = self.transform({"A": tv_tensors.Image(read_image(path))}, generator)
+            item = self.transformed({"A": tv_tensors.Image(read_image(path))}, generator, path)
             return {"A": match_channels(item["A"][None], self.channels["A"])[0], "A_path": str(path)}
         else:
             read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))
-        return {**self.transform({"A": read}, generator), "A_path": str(path)}
+        return {**self.transformed({"A": read}, generator, path), "A_path": str(path)}
 
 
 class MixedSizes(DataError):
