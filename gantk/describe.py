@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from .errors import OptionError
 from .plugins import Components, default_components, normalize_kind
+from .registry import OPTION_FLAGS
 
 
 def jsonable(value: Any) -> Any:
@@ -38,6 +40,10 @@ def describe(kind: str, name: str, components: Components | None = None, options
     if extra := next((p.name for p in entry.parameters if p.kind is p.VAR_KEYWORD), None):
         info["other options"] = f"any (its factory takes **{extra}): a misspelt option reaches it unrefused"
     options = options or {}
+    if options and kind not in ("generator", "discriminator", "objective"):
+        own = " (its own options, listed here, are given to gantk train with --recipe-opt)" if kind == "recipe" else ""
+        raise OptionError(f"--opt builds a network or an objective with those options; a {kind.replace('_', '-')} is shown as "
+                          f"it is{own}: drop --opt.")
     if options:
         info["built with"] = jsonable(options)
     required = [option for option in entry.required_options() if option not in options]
@@ -45,7 +51,7 @@ def describe(kind: str, name: str, components: Components | None = None, options
         info["default instance"] = f"none: options without a default ({', '.join(required)}); give them with --opt"
         return info
     if kind in ("generator", "discriminator"):
-        module = components.create(kind, name, **options)
+        module = _built(components, kind, name, options)
         info["parameters"] = sum(p.numel() for p in module.parameters())
         if kind == "discriminator":
             if not hasattr(module, "receptive_field"):
@@ -57,7 +63,7 @@ def describe(kind: str, name: str, components: Components | None = None, options
         if hasattr(module, "min_input_size"):
             info["min_input_size"] = module.min_input_size
     elif kind == "objective":
-        objective = components.create(kind, name, **options)
+        objective = _built(components, kind, name, options)
         info["adversarial"] = bool(getattr(objective, "adversarial", False))
         info["default_weight"] = getattr(objective, "default_weight", "none (not a gantk.Objective)")
         info["scores"] = ("class masks (segmentation data)" if getattr(objective, "needs_masks", False)
@@ -67,7 +73,7 @@ def describe(kind: str, name: str, components: Components | None = None, options
     elif kind == "data_format":
         from .data.formats import VoidIgnoringFormat
 
-        data_format = components.create(kind, name, **options)
+        data_format = components.create(kind, name)
         targets = getattr(data_format, "paired_targets", None)
         info["targets"] = (f"{targets} paired with each input" if targets else "none paired with inputs: gantk eval gives "
                            "an image model's distribution metrics only (FID, KID, ...), for a format of two sides (unaligned)")
@@ -75,12 +81,22 @@ def describe(kind: str, name: str, components: Components | None = None, options
         if isinstance(data_format, VoidIgnoringFormat):
             info["ignores"] = f"mask value {data_format.VOID} unless --ignore-label names another"
     elif kind == "recipe":
-        recipe = components.create(kind, name, **options)
+        recipe = components.create(kind, name)
         info["system"] = recipe.system.__name__
         info["options"] = jsonable(recipe.options)
         info["defaults"] = jsonable(recipe.defaults)
         info["source"] = recipe.source
     return info
+
+
+def _built(components: Components, kind: str, name: str, options: dict[str, Any]) -> Any:
+    """The component built with ``options``; an error about them names describe's ``--opt``, not train's flag."""
+    try:
+        return components.create(kind, name, **options)
+    except OptionError as error:
+        if kind in OPTION_FLAGS:
+            error.args = (str(error).replace(OPTION_FLAGS[kind], "--opt KEY=VALUE"), *error.args[1:])
+        raise
 
 
 def describe_text(info: dict[str, Any]) -> str:

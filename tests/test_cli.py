@@ -69,6 +69,11 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     assert (built["built with"], built["size_multiple"], built["options"]["num_downs"]) == ({"num_downs": 5, "ngf": 8}, 32, 8)
     assert "built with: n_layers=1" in run("describe", "discriminator", "patch", "--opt", "n_layers=1").output
     assert json.loads(run("describe", "discriminator", "patch", "--opt", "n_layers=1", "--json").output)["receptive_field"] == 16
+    wrong = CliRunner().invoke(cli, ["describe", "generator", "unet", "--opt", "ngff=8"])
+    assert wrong.exit_code == 1 and "its options (set with --opt KEY=VALUE) are:" in wrong.output and "'ngf' instead" in wrong.output
+    recipe = CliRunner().invoke(cli, ["describe", "recipe", "cyclegan", "--opt", "weight_A=2"])
+    assert recipe.exit_code == 1 and "a recipe is shown as it is (its own options, listed here, are given to gantk train with " \
+                                     "--recipe-opt): drop --opt" in recipe.output
     assert "whole image" in run("describe", "discriminator", "image").output
     assert "min input size: 8" in run("describe", "generator", "resnet9").output
     formats = {name: json.loads(run("describe", "data_format", name, "--json").output)
