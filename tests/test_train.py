@@ -1353,6 +1353,12 @@ def test_a_generator_that_changes_the_size_is_named(pairs, tmp_path):
         Trainer(config, components=components, progress=False).fit()
 
 
+def test_epochs_that_make_too_many_steps_are_refused(pairs, tmp_path):
+    trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=None, epochs=10**12, batch_size=1), progress=False)
+    with pytest.raises(OptionError, match=r"--epochs 1000000000000 makes 10000000000000000000 steps, more than gantk takes"):
+        trainer.plan_schedule(types.SimpleNamespace(phases=()), 10**7)  # a split of ten million items
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("beta1", 1.5, "--beta1 is an Adam decay rate in [0, 1), got 1.5."),
     ("beta2", -0.1, "--beta2 is an Adam decay rate in [0, 1), got -0.1."),

@@ -39,7 +39,7 @@ from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
 from ..systems.base import Phase, System, check_phases, frozen_networks
 from . import checkpoint as ckpt
 from . import run_files
-from .config import SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
+from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
 from .crop_fit import check_crop_fits
 from .health import RunHealth
 from .distributed import (ProcessInfo, gather_objects, mean_over_processes, peer_loss_explained, process_group, resolve_device,
@@ -677,6 +677,9 @@ class Trainer:
         config = self.config
         self.total_steps = total_steps = schedule_steps(config.max_steps, config.epochs, epoch_steps(items, config.batch_size))
         length = "--max-steps" if config.max_steps else "--epochs"
+        if total_steps > MOST_STEPS:
+            raise OptionError(f"{length} {config.max_steps or config.epochs} makes {total_steps} steps, more than gantk takes "
+                              f"({MOST_STEPS:.0e}); give fewer.")
         for phase in system.phases:
             if phase.every > total_steps:
                 raise OptionError(
