@@ -177,6 +177,17 @@ def input_text(model: TrainedModel, channels: int) -> str:
             f"{values}, else 0{at_ignored}")
 
 
+def mode_text(model: TrainedModel, eval_mode: bool) -> str:
+    """How the exported file runs the generator, and the ``gantk translate`` call it matches."""
+    if eval_mode:
+        return "eval: running statistics, no dropout (as gantk translate --eval-mode)"
+    mode = test_mode(model)
+    if "batch statistics" not in mode:
+        return f"{mode}, as gantk translate by default"
+    return (f"{mode}: batch normalisation uses the statistics of each run's whole batch (padding included), so an "
+            "image's output depends on the others run with it; one image per run is gantk translate's default (--batch-size 1)")
+
+
 def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
     """What ``gantk translate`` (``--size crop``) does to an image before the model and to its output after."""
     crop, resize = config.get("crop_size"), config.get("resize", "square")
@@ -185,11 +196,16 @@ def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
     labels = config.get("input_classes") is not None
     how = "nearest pixel, before the one-hot encoding" if labels else "bicubic, antialiased"
     if resize == "square":
-        return f"each {'mask' if labels else 'image'} resized to {crop}x{crop} ({how})"
-    if resize == "short-side":
-        return (f"the shorter side resized to {crop} and the longer to {crop} times their ratio, rounded down ({how}), "
+        done = f"each {'mask' if labels else 'image'} resized to {crop}x{crop} ({how})"
+    elif resize == "short-side":
+        done = (f"the shorter side resized to {crop} and the longer to {crop} times their ratio, rounded down ({how}), "
                 f"then {padded}")
-    return f"no resize: {padded} to each image's size"
+    else:
+        done = f"no resize: {padded} to each image's size"
+    if labels:
+        return done
+    return (f"{done}; an image is resized in its file's own channels, mapped to [-1, 1], then converted to the model's: "
+            "RGB to gray as 0.299 R + 0.587 G + 0.114 B (unrounded), gray to RGB repeated, alpha dropped, or added as 1")
 
 
 def _exported(translation: Translation, batch: torch.Tensor, model: TrainedModel) -> Any:
@@ -269,11 +285,14 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         "gantk.direction": direction,
         "gantk.maps": ("the training data's label masks to its images" if model.input_classes else
                        f"the training data's {data_source} images to its {data_target} {'masks' if num_classes else 'images'}"),
-        "gantk.mode": "eval: running statistics, no dropout" if eval_mode else test_mode(model),
+        "gantk.mode": mode_text(model, eval_mode),
         "gantk.input": (f"{input_text(model, channels[source])}; H and W multiples of "
                         f"{model.size_multiple}, at least {max(model.min_input_size, model.size_multiple)}"),
         "gantk.output": output,
         "gantk.preprocess": preprocessing(config, model.size_multiple, max(model.min_input_size, model.size_multiple)),
+        "gantk.size_multiple": str(model.size_multiple),
+        "gantk.min_size": str(max(model.min_input_size, model.size_multiple)),
+        "gantk.input_channels": str(model.input_classes or channels[source]),
         "gantk.crop_size": str(config.get("crop_size")),
         "gantk.resize": str(config.get("resize", "square")),
         "gantk.weights": ("the last weights" if model.average_decay is None

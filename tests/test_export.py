@@ -63,8 +63,10 @@ def test_eval_mode_file_runs_as_the_trained_model_at_any_batch_and_size(image_ru
     assert metadata == summary.metadata
     assert metadata["gantk.step"] == "2" and metadata["gantk.direction"] == "AtoB" and metadata["gantk.recipe"] == "pix2pix"
     assert metadata["gantk.maps"] == "the training data's A images to its B images"
-    assert metadata["gantk.preprocess"] == "each image resized to 32x32 (bicubic, antialiased)"
-    assert "multiples of 32" in metadata["gantk.input"] and metadata["gantk.mode"].startswith("eval")
+    assert metadata["gantk.preprocess"].startswith("each image resized to 32x32 (bicubic, antialiased); an image is resized in "
+                                                   "its file's own channels, mapped to [-1, 1], then converted to the model's")
+    assert "multiples of 32" in metadata["gantk.input"] and metadata["gantk.mode"].endswith("(as gantk translate --eval-mode)")
+    assert (metadata["gantk.size_multiple"], metadata["gantk.min_size"], metadata["gantk.input_channels"]) == ("32", "32", "3")
     assert b"stack_trace" not in out.read_bytes()  # the exporter's source lines and paths stay out of the file
 
 
@@ -72,7 +74,8 @@ def test_test_mode_file_normalises_with_the_batch_statistics(image_run_without_d
     out = tmp_path / "model.onnx"
     summary = export_onnx(image_run_without_dropout, out)
     assert summary.difference is not None  # no dropout: the check compares values
-    assert summary.metadata["gantk.mode"] == "paper test-time (batch statistics)"
+    assert summary.metadata["gantk.mode"].startswith("paper test-time (batch statistics): batch normalisation uses the statistics "
+                                                     "of each run's whole batch")
     paper = TrainedModel.load(image_run_without_dropout, device="cpu")
     inputs = paper.inputs(batch(3, 32, 64, count=3))
     with paper.buffers_kept():
@@ -93,7 +96,7 @@ def dropout_run(tmp_path_factory):
 def test_test_mode_dropout_is_drawn_by_the_runtime(dropout_run, tmp_path):
     run, out = dropout_run, tmp_path / "model.onnx"
     summary = export_onnx(run, out)
-    assert summary.difference is None and summary.metadata["gantk.mode"] == "paper test-time (batch statistics, dropout)"
+    assert summary.difference is None and summary.metadata["gantk.mode"].startswith("paper test-time (batch statistics, dropout): ")
     inputs = TrainedModel.load(run, device="cpu").inputs(batch(3, 64, 64))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     first, second = (torch.from_numpy(session.run(None, {"images": inputs.numpy()})[0]) for _ in range(2))
