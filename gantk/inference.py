@@ -228,7 +228,8 @@ class TrainedModel:
             return translated_in_tiles(lambda part: self.translate(part, direction, pad=True), inputs, tile, overlap)
         if not pad and (height % multiple or width % multiple or min(height, width) < smallest):
             raise DataError(
-                f"the model takes sides that are multiples of {multiple} and at least {smallest} px, got {height}x{width}: "
+                f"the model takes sides that are multiples of {multiple} and at least {max(smallest, multiple)} px, got "
+                f"{height}x{width}: "
                 "translate with pad=True (padded, and the outputs cropped back), or resize the images."
             )
         if pad:

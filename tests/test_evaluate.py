@@ -632,6 +632,8 @@ def test_a_model_takes_images_as_read_or_normalised(image_run, tmp_path):
     assert model.inputs(turned).shape[-2:] == (20, image.shape[-2])
     with pytest.warns(GantkWarning, match=r"these are all in \[[0-9.]+, [0-9.]+\]: if they are in \[0, 1\] .* map them with images \* 2 - 1"):
         model.inputs(image.float() / 255)
+    with pytest.raises(DataError, match=r"multiples of 32 and at least 32 px, got 33x32"):  # the multiple, where the larger
+        model.translate(torch.zeros(1, model.input_channels(), 33, 32))
     from gantk.data import write_png
     from gantk.translate import translate
 
