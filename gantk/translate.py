@@ -67,8 +67,8 @@ def translate(
     :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
     is deterministic, and ``average=False`` runs the generators' last weights where the run also kept an
     average of them (``device``, ``eval_mode`` and ``average`` are for a checkpoint to load; a loaded model runs
-    as it was loaded). Mask models write class ids as PNG (binary masks as 0/255; the ids plus one where
-    0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
+    as it was loaded). Mask models write class ids as PNG (binary masks as 0/255, more classes as palette
+    indices; the ids plus one where 0 was ignored, as the masks trained on hold them) and, with ``overlay``, the mask blended over the
     input. Existing files are replaced only with ``overwrite`` (never the inputs); ``progress`` shows a progress bar. Inputs that cannot
     be read are left out and named together in a ``DataError`` raised once the others are written.
     ``components`` are the plugin components that provide the model's parts (default: the installed ones).

@@ -1,4 +1,4 @@
-"""Image files: listing, header probing, decoding (PIL; torchvision for JPEG and GIF) and PNG writing (torchvision)."""
+"""Image files: listing, header probing, decoding (PIL; torchvision for JPEG and GIF) and PNG writing."""
 
 from __future__ import annotations
 
