@@ -88,6 +88,22 @@ def test_cyclegan_samples_show_the_reconstructions_and_leave_training_as_it_was(
     assert grid.width == 6 * (64 + 2) + 2  # A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), 64 px crops
 
 
+@pytest.mark.parametrize("recipe", ["cyclegan", "cut"])
+def test_unpaired_recipes_name_the_unaligned_layout_when_folders_a_and_b_do_not_pair(tmp_path, recipe):
+    from gantk.data import write_png
+
+    for side, names in (("A", "xy"), ("B", "zw")):  # two domains, in folders named as a paired set's
+        for name in names:
+            write_png(torch.zeros(3, 40, 40, dtype=torch.uint8), tmp_path / "data" / side / f"{name}.png")
+    config = TrainConfig(recipe=recipe, data=str(tmp_path / "data"), out=str(tmp_path / "run"), **TINY)
+    with pytest.raises(DataError, match=rf"(?s)no file named 'x.\*' in B/.*Note: the {recipe} recipe trains on two unpaired domains, "
+                                        r"which it reads from trainA/ and trainB/ .*: rename them trainA/ and trainB/\."):
+        Trainer(config, progress=False).fit()
+    with pytest.raises(DataError) as plain:  # pix2pix: pairs only, no note
+        Trainer(dataclasses.replace(config, recipe="pix2pix"), progress=False).fit()
+    assert "Note:" not in str(plain.value)
+
+
 def test_cyclegan_between_gray_and_colour(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle"), progress=False)

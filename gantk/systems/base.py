@@ -158,6 +158,7 @@ class System(nn.Module, metaclass=abc.ABCMeta):
     """
 
     phases: tuple[Phase, ...] = ()
+    trains_unpaired = False  # whether it trains on unpaired data (trainA/ and trainB/), as cycle translation does
     input_classes: int | None = None  # where the inputs are label maps: their class count (see encoded_inputs)
     disc_augment: DiffAugment | None = None  # --disc-augment, in the systems that take it (disc_augmentation)
 

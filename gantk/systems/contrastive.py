@@ -74,6 +74,8 @@ class ContrastiveSystem(System):
     term (CUT's lsgan), and may add others that need no target. The projection network ``F`` trains with G.
     """
 
+    trains_unpaired = True
+
     def __init__(self, config: dict[str, Any], components: Components):
         super().__init__(config)
         channels = config["channels"]

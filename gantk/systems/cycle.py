@@ -36,6 +36,8 @@ class CycleSystem(System):
     Phases follow the reference: G step (D frozen), then D step.
     """
 
+    trains_unpaired = True
+
     def __init__(self, config: dict[str, Any], components: Components):
         super().__init__(config)
         channels = config["channels"]

@@ -32,7 +32,7 @@ class PairedSystem(System):
         if data_format in components.registry("data_format") and components.create("data_format", data_format).paired_targets is None:
             raise OptionError(
                 f"this recipe trains on pairs, and {data_format} data has none (an input with its target): train "
-                "unpaired data with --recipe cyclegan, or pass paired data."
+                "unpaired data with --recipe cyclegan or cut, or pass paired data."
             )
         channels = config["channels"]
         self.num_classes = config.get("num_classes")

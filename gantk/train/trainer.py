@@ -324,8 +324,9 @@ class Trainer:
         val_split = self._validation_split(layout, Path(root)) if config.val_every else None
         read = ["train", *([val_split] if val_split else []), *also_check]
         if summary is None or not set(layout.checked_splits(Path(root), read)) <= set(summary.splits):
-            summary = check_dataset(root, config.data_format, self.components, progress=progress,
-                                    ignore_label=config.ignore_label, splits=read)
+            with self._unpaired_layout_named(layout):
+                summary = check_dataset(root, config.data_format, self.components, progress=progress,
+                                        ignore_label=config.ignore_label, splits=read)
         self.summary = summary
         on_device = config.augment_on == "device"
         if on_device and not config.load_size:
@@ -369,6 +370,21 @@ class Trainer:
         if config.val_lpips:
             self.val_lpips = validation_lpips(config, val, train.channels["B"])
         return train, val
+
+    @contextlib.contextmanager
+    def _unpaired_layout_named(self, layout: DataFormat) -> Iterator[None]:
+        """Add to the unpartnered files of folders taken for pairs that the recipe, which trains on unpaired data,
+        reads two domains from trainA/ and trainB/."""
+        try:
+            yield
+        except DataError as error:
+            recipe = self.components.create("recipe", self.config.recipe)
+            lacking = any("no file named" in problem for problem in getattr(error, "problems", None) or [])
+            if lacking and layout.paired_targets == "images" and not self.config.data_format and recipe.system.trains_unpaired:
+                error.args = (f"{error} Note: the {self.config.recipe} recipe trains on two unpaired domains, which it reads "
+                              f"from trainA/ and trainB/ (the unaligned format, `gantk describe data-format unaligned`); "
+                              f"folders such as A/ and B/ are taken for pairs: rename them trainA/ and trainB/.", *error.args[1:])
+            raise
 
     def _validation_split(self, layout: DataFormat, root: Path) -> str:
         """The split --val-every validates on: --val-split, else the first of :data:`DEFAULT_VAL_SPLITS` the data has."""
