@@ -318,8 +318,10 @@ class Trainer:
         layout = get_format(config.data_format or detect_format(root, components=self.components), self.components)
         paired = layout.paired_targets is not None
         if config.val_every and not paired:
+            also = " and --keep-best, which keeps the model of the best validation" if config.keep_best else ""
             raise OptionError(
-                f"validation compares outputs with targets, which {layout.name} data does not have: drop --val-every."
+                f"validation compares outputs with targets, which {layout.name} data does not have: drop --val-every{also} "
+                "(gantk eval scores a checkpoint of unpaired data with FID and KID)."
             )
         val_split = self._validation_split(layout, Path(root)) if config.val_every else None
         read = ["train", *([val_split] if val_split else []), *also_check]
