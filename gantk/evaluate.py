@@ -296,8 +296,12 @@ def _class_names(data: str | Path, dataset: Any, num_classes: int, components: C
 
 def unpaired_at_own_size(size: str, data: str | Path, option: str = "--size") -> OptionError:
     """The refusal of scoring unpaired data at its images' own size."""
-    return OptionError(f"{option} {size} scores outputs against their targets at the targets' own size, and the unpaired data "
-                       f"{data} has none (FID and KID resize every image to InceptionV3's): drop {option}.")
+    if size == "native":
+        what = "runs the model at each input's own size, which gantk eval does for paired data only"
+    else:
+        what = "scores outputs against their targets at the targets' own size, and unpaired data has none"
+    return OptionError(f"{option} {size} {what}: drop {option} to score {data} at the training crop size (FID and KID resize "
+                       "every image to InceptionV3's; gantk translate --size native writes the outputs at each input's size).")
 
 
 def refuse_mixed_sizes(shapes: list[str], size: str, batch_size: int, split: str,

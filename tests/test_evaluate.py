@@ -1169,6 +1169,9 @@ def test_eval_at_native_size_in_tiles_and_its_refusals(image_run, cycle_run, tmp
     cycle, unpaired = cycle_run
     with pytest.raises(OptionError, match="--size original scores outputs against their targets at the targets' own size"):
         evaluate(cycle, unpaired, split="train", size="original", progress=False)
+    with pytest.raises(OptionError, match="--size native runs the model at each input's own size, which gantk eval does for "
+                                          "paired data only: drop --size"):
+        evaluate(cycle, unpaired, split="train", size="native", progress=False)
 
 
 def test_the_test_time_mode_is_named_by_what_the_generators_have():
