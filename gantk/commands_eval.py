@@ -111,7 +111,7 @@ def result_table(result: dict[str, Any]) -> str:
     if result.get("ignore_label") is not None:
         lines.append(f"pixels of mask value {result['ignore_label']} ignored")
     if "real_images" in result:
-        lines.append(f"unpaired: outputs compared with the {result['real_images']} images of the other side")
+        lines.append(f"unpaired: outputs compared with the {result['real_images']} image{'s' * (result['real_images'] != 1)} of the other side")
     rows = [(name, f"{value:.4f}" if value is not None else "n/a") for name, value in result["metrics"].items()]
     by_reason: dict[str, list[str]] = {}  # metrics that share a reason are listed once (no Inception weights: six of them)
     for name, reason in result["unavailable"].items():
