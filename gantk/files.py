@@ -81,6 +81,8 @@ def replacing(path: str | Path, *, binary: bool = False, durable: bool = False) 
     error it is removed and ``path`` is left as it was. ``durable`` also syncs the data and the rename
     to disk (for files a power loss must not lose, such as checkpoints)."""
     path = Path(path)
+    if path.is_dir():  # found now, not when the written file cannot replace it (an error naming the temporary file)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=_claim_temporary_name(path, "writing"), suffix=".tmp", dir=path.parent)

@@ -23,6 +23,10 @@ def test_replacing_writes_whole_files_with_the_default_mode(tmp_path):
         handle.write("half")
         raise RuntimeError("crash")
     assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
+    (tmp_path / "best.pt").mkdir()  # a folder where the file goes: named, before anything is written
+    with pytest.raises(IsADirectoryError) as error, replacing(tmp_path / "best.pt") as handle:
+        handle.write("x")
+    assert error.value.filename == str(tmp_path / "best.pt") and sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "result.json"]
 
 
 def test_the_umask_is_read_without_being_changed(tmp_path, monkeypatch):
