@@ -1,5 +1,6 @@
 """The voc data format: Pascal VOC's segmentation layout, read where it is unpacked."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,10 @@ def test_voc_is_detected_with_its_listed_splits_and_void_ignored(voc):
     val = open_dataset(voc, split="val", augment=False, load_size=None, crop_size=None)
     assert open_dataset(voc, split="val", ignore_label=None).ignore_label == 255  # None: the format's own
     assert check_dataset(voc, ignore_label=None).splits["val"].ignore_label == 255
+    counted = check_dataset(voc, count_classes=True)
+    assert counted.splits["train"].class_names[:3] == ["background", "aeroplane", "bicycle"]
+    assert re.search(r"class pixels \(by mask value\): \d+ \w+ \d+\.\d%", counted.text())  # each share with its class name
+    assert " 0 background " in counted.text()
     assert [Path(path).stem for path in val.files["A"]] == ["2008_000000", "2008_000001", "2008_000002"]
     ids = torch.cat([val[(i, 0)]["B"].flatten() for i in range(len(val))])
     assert set(ids.tolist()) == {-1, 0, 1, 2}

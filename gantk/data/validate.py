@@ -13,7 +13,7 @@ from ..errors import GantkWarning, OptionError
 from ..plugins import Components
 from .class_balance import count_class_pixels
 from .datasets import SegmentationDataset
-from .formats import DataFormat, detect_format, get_format, given_options
+from .formats import DataFormat, SegmentationFormat, detect_format, get_format, given_options
 from .io import has_images, probe
 from .layout import ROOT_SPLIT, SPLITS, checked_files_counted, problems_error, require_root, subdirs
 
@@ -30,6 +30,7 @@ class SplitSummary:
     ignore_label: int | None = None
     class_pixels: list[int] | None = None  # per class id, where counted (check_dataset's count_classes)
     class_weights: list[float] | None = None  # median-frequency weights of those counts
+    class_names: list[str] | None = None  # of the class ids, where the format names them (a benchmark's)
 
 
 @dataclass
@@ -92,7 +93,7 @@ class DatasetSummary:
                     kind = _describe_channels(split.channels[first])
                 lines.append(f"  {side}: {count} file{'s' * (count != 1)}, {_describe_sizes(split.sizes[side])}, {kind}")
             if split.class_pixels is not None and split.class_weights is not None:
-                lines += _class_balance_lines(split.class_pixels, split.class_weights, split.ignore_label)
+                lines += _class_balance_lines(split.class_pixels, split.class_weights, split.ignore_label, split.class_names)
         return "\n".join(lines)
 
 
@@ -153,6 +154,8 @@ def check_dataset(
             counted = count_class_pixels(dataset, progress=progress)
             summary.splits[split].class_pixels = counted.pixels
             summary.splits[split].class_weights = counted.median_frequency_weights()
+            if isinstance(data_format, SegmentationFormat):
+                summary.splits[split].class_names = data_format.class_names(root, dataset.ignore_label)
     return summary
 
 
@@ -190,13 +193,14 @@ def _describe_channels(channels: int) -> str:
     return f"{channels} channel{'s' if channels != 1 else ''}{kind}"
 
 
-def _class_balance_lines(pixels: list[int], weights: list[float], ignore_label: int | None) -> list[str]:
-    """The classes' shares of the pixels by mask value (the 10 largest and the smallest, for many
-    classes), and the weights, in class order, as ``--loss-opt`` takes them."""
+def _class_balance_lines(pixels: list[int], weights: list[float], ignore_label: int | None, names: list[str] | None) -> list[str]:
+    """The classes' shares of the pixels by mask value and, where the format gives them, name (the 10 largest
+    and the smallest, for many classes), and the weights, in class order, as ``--loss-opt`` takes them."""
     total, shift = sum(pixels) or 1, 1 if ignore_label == 0 else 0  # with 0 ignored, class c is the mask value c + 1
     order = sorted(range(len(pixels)), key=lambda c: -pixels[c])
     shown = order if len(order) <= 12 else order[:10] + order[-1:]
-    shares = ", ".join(f"{c + shift} {pixels[c] / total:.1%}" for c in shown) + (f" (+{len(order) - 11} more)" if len(order) > 12 else "")
+    named = (lambda c: f" {names[c]}") if names and len(names) == len(pixels) else (lambda c: "")
+    shares = ", ".join(f"{c + shift}{named(c)} {pixels[c] / total:.1%}" for c in shown) + (f" (+{len(order) - 11} more)" if len(order) > 12 else "")
     listed = ",".join(f"{w:.3g}" for w in weights)
     binary = len(pixels) == 2 and ignore_label != 0
     by = "class id; a binary mask's class 1 is its value 1 or 255" if binary else "mask value"
