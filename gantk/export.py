@@ -113,6 +113,8 @@ def export_onnx(
             "refuses it); export --eval-mode to run single images of that size"
         )
     proto.metadata_props.extend(onnx.StringStringEntryProto(key=key, value=value) for key, value in metadata.items())
+    proto.doc_string = (f"gantk {__version__}: {metadata['gantk.maps']} ({metadata['gantk.recipe']}, step {metadata['gantk.step']}); "
+                        "the gantk.* metadata say how to feed and read it")  # what model viewers show
     data = proto.SerializeToString()
     difference = _checked(data, translation, batch, out, input_name(model))
     with replacing(out, binary=True) as handle:

@@ -68,6 +68,8 @@ def test_eval_mode_file_runs_as_the_trained_model_at_any_batch_and_size(image_ru
     assert "multiples of 32" in metadata["gantk.input"] and metadata["gantk.mode"].endswith("(as gantk translate --eval-mode)")
     assert (metadata["gantk.size_multiple"], metadata["gantk.min_size"], metadata["gantk.input_channels"]) == ("32", "32", "3")
     assert b"stack_trace" not in out.read_bytes()  # the exporter's source lines and paths stay out of the file
+    assert session.get_modelmeta().description.endswith("the training data's A images to its B images (pix2pix, step 2); the "
+                                                        "gantk.* metadata say how to feed and read it")
 
 
 def test_test_mode_file_normalises_with_the_batch_statistics(image_run_without_dropout, tmp_path):
