@@ -9,7 +9,7 @@ import torch
 from torchvision import tv_tensors
 
 from gantk.data import PairedTransform, open_dataset
-from gantk.data.io import write_png
+from gantk.data.io import read_image, write_png
 from gantk.data.transforms import normalize_image, to_uint8, to_unit
 from gantk.errors import DataError
 
@@ -170,3 +170,11 @@ def test_an_image_that_resizing_would_make_too_large_is_refused_naming_its_files
     for index in range(3):
         with pytest.raises(DataError, match=r"^\S*trainA/strip.png: 200x2 resized"):
             dataset[(index, 0)]
+
+    class Transforming(type(dataset)):  # a plugin's dataset that calls transform itself: each side's file at the index
+        def load(self, index, generator):
+            return self.transform({"A": tv_tensors.Image(read_image(self.files["A"][0]))}, generator)
+
+    plugin = Transforming(dataset.files["A"], dataset.files["B"], dataset.channels, dataset.transform)
+    with pytest.raises(DataError, match=r"^\S*trainA/strip.png, \S*trainB/y.png: 200x2 resized"):
+        plugin[(1, 0)]

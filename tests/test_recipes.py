@@ -92,13 +92,17 @@ def test_cyclegan_samples_show_the_reconstructions_and_leave_training_as_it_was(
 def test_unpaired_recipes_name_the_unaligned_layout_when_folders_a_and_b_do_not_pair(tmp_path, recipe):
     from gantk.data import write_png
 
-    for side, names in (("A", "xy"), ("B", "zw")):  # two domains, in folders named as a paired set's
+    for side, names in (("A", "xy"), ("B", "zw")):  # two domains in folders named as pairs
         for name in names:
             write_png(torch.zeros(3, 40, 40, dtype=torch.uint8), tmp_path / "data" / side / f"{name}.png")
-    config = TrainConfig(recipe=recipe, data=str(tmp_path / "data"), out=str(tmp_path / "run"), **TINY)
-    with pytest.raises(DataError, match=rf"(?s)no file named 'x.\*' in B/.*Note: the {recipe} recipe trains on two unpaired domains, "
-                                        r"which it reads from trainA/ and trainB/ .*: rename them trainA/ and trainB/\."):
-        Trainer(config, progress=False).fit()
+    for side, name in (("A", "horse"), ("B", "zebra")):  # names that differ by a text: taken for renamed partners
+        for number in range(2):
+            write_png(torch.zeros(3, 40, 40, dtype=torch.uint8), tmp_path / "renamed" / side / f"{name}_{number}.png")
+    for data, problem in (("data", "no file named 'x.\\*' in B/"), ("renamed", "share a name but for 'horse_' and 'zebra_'")):
+        config = TrainConfig(recipe=recipe, data=str(tmp_path / data), out=str(tmp_path / "run"), **TINY)
+        with pytest.raises(DataError, match=rf"(?s){problem}.*Note: the {recipe} recipe trains on two unpaired domains, which it "
+                                            r"reads from trainA/ and trainB/ .*: rename them trainA/ and trainB/\."):
+            Trainer(config, progress=False).fit()
     with pytest.raises(DataError) as plain:  # pix2pix: pairs only, no note
         Trainer(dataclasses.replace(config, recipe="pix2pix"), progress=False).fit()
     assert "Note:" not in str(plain.value)
@@ -106,9 +110,10 @@ def test_unpaired_recipes_name_the_unaligned_layout_when_folders_a_and_b_do_not_
 
 def test_validation_of_unpaired_data_is_refused_naming_keep_best_and_eval(tmp_path):
     data = write_unaligned(tmp_path / "data")
-    config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), val_every=2, keep_best="l1", **TINY)
-    with pytest.raises(OptionError, match=r"which unaligned data does not have: drop --val-every and --keep-best, which keeps the "
-                                          r"model of the best validation \(gantk eval scores a checkpoint of unpaired data"):
+    config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), val_every=2, keep_best="l1", val_lpips=True,
+                         **TINY)
+    with pytest.raises(OptionError, match=r"which unaligned data does not have: drop --val-every, --val-lpips, --keep-best "
+                                          r"\(gantk eval scores a checkpoint of unpaired data"):
         Trainer(config, progress=False).fit()
 
 

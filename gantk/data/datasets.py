@@ -60,7 +60,11 @@ class GanDataset(Dataset, abc.ABC):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items.")
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()))
-        return self.load(position, torch.Generator().manual_seed(derive_seed(position, seed)))
+        try:
+            return self.load(position, torch.Generator().manual_seed(derive_seed(position, seed)))
+        except ItemError as error:  # from a dataset that calls transform, not transformed: each side's file at the index
+            raise DataError(f"{', '.join(dict.fromkeys(str(files[position % len(files)]) for files in self.files.values()))}: "
+                            f"{error}") from None
 
     def transformed(self, tensors: dict[str, Any], generator: torch.Generator, *paths: Path) -> dict[str, Any]:
         """:attr:`transform` of ``tensors``; a refusal of them (:class:`~gantk.data.transforms.ItemError`) names the

@@ -237,7 +237,7 @@ def partner_problems(only_first: list[Path], only_second: list[Path], first: Pat
     shown = (lambda p: relative(p, root)) if root is not None else str
     problems, explained = [], set()
     by_case = {stem_key(path).casefold(): path for path in only_second}
-    if cased := [(path, by_case[stem_key(path).casefold()]) for path in only_first if stem_key(path).casefold() in by_case]:
+    if cased := [(path, by_case.pop(stem_key(path).casefold())) for path in only_first if stem_key(path).casefold() in by_case]:
         (path_a, path_b), count = cased[0], len(cased)
         problems.append(f"{shown(first)}/ and {shown(second)}/: {count} pair(s) share a name but for its letter case "
                         f"({path_a.name} and {path_b.name}), but partners pair by the same name (extensions may differ): "

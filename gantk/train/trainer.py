@@ -318,10 +318,11 @@ class Trainer:
         layout = get_format(config.data_format or detect_format(root, components=self.components), self.components)
         paired = layout.paired_targets is not None
         if config.val_every and not paired:
-            also = " and --keep-best, which keeps the model of the best validation" if config.keep_best else ""
+            given = [option for option, value in (("--val-split", config.val_split), ("--val-lpips", config.val_lpips),
+                                                  ("--lpips-weights", config.lpips_weights), ("--keep-best", config.keep_best)) if value]
             raise OptionError(
-                f"validation compares outputs with targets, which {layout.name} data does not have: drop --val-every{also} "
-                "(gantk eval scores a checkpoint of unpaired data with FID and KID)."
+                f"validation compares outputs with targets, which {layout.name} data does not have: drop "
+                f"{', '.join(['--val-every', *given])} (gantk eval scores a checkpoint of unpaired data with FID and KID)."
             )
         val_split = self._validation_split(layout, Path(root)) if config.val_every else None
         read = ["train", *([val_split] if val_split else []), *also_check]
@@ -381,7 +382,8 @@ class Trainer:
             yield
         except DataError as error:
             recipe = self.components.create("recipe", self.config.recipe)
-            lacking = any("no file named" in problem for problem in getattr(error, "problems", None) or [])
+            lacking = any(text in problem for problem in getattr(error, "problems", None) or []  # partner_problems' kinds
+                          for text in ("no file named", "pair(s) share a name but for", "are named as their partners"))
             if lacking and layout.paired_targets == "images" and not self.config.data_format and recipe.system.trains_unpaired:
                 error.args = (f"{error} Note: the {self.config.recipe} recipe trains on two unpaired domains, which it reads "
                               f"from trainA/ and trainB/ (the unaligned format, `gantk describe data-format unaligned`); "
