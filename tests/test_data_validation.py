@@ -95,8 +95,10 @@ def test_names_that_differ_in_letter_case_alone_are_one_problem(tmp_path):
     assert ("A/ and B/: 3 pair(s) share a name but for its letter case (AQUA_0.PNG and aqua_0.png), but partners pair by "
             "the same name (extensions may differ): rename them to one case.") in message
     assert "2 problems" in message and "A/extra.png: no file named 'extra.*' in B/" in message
-    png(tmp_path / "A" / "aqua_0.png")  # a second A name for B's aqua_0.png: one of them pairs by case alone
-    assert "2 pair(s) share a name but for its letter case" not in problems(tmp_path) or pytest.fail("a B file paired twice")
+    for name in ("A/Cat.png", "A/CAT.png", "B/cat.png"):  # two A names for one B file: one pair by case alone
+        png(tmp_path / "twice" / name)
+    message = problems(tmp_path / "twice")
+    assert "1 pair(s) share a name but for its letter case (CAT.png and cat.png)" in message and "A/Cat.png: no file named" in message
 
 
 def test_names_pair_whatever_their_unicode_form(tmp_path):
