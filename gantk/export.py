@@ -106,7 +106,7 @@ def export_onnx(
     batch = torch.rand(2, channels, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
     proto = _exported(translation, batch, model)
     metadata = model_metadata(model, direction, eval_mode)
-    if not eval_mode and not takes_one_image(translation, channels, max(model.min_input_size, model.size_multiple)):
+    if not eval_mode and not takes_one_image(translation, channels, model.least_side):
         metadata["gantk.batch"] = (
             "2 or more images at the smallest sides: batch normalisation with the batch's statistics needs more than one "
             "value per channel, and where the deepest features are 1x1 a batch of 1 gives a constant there (gantk translate "
@@ -289,11 +289,11 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
                        f"the training data's {data_source} images to its {data_target} {'masks' if num_classes else 'images'}"),
         "gantk.mode": mode_text(model, eval_mode),
         "gantk.input": (f"{input_text(model, channels[source])}; H and W multiples of "
-                        f"{model.size_multiple}, at least {max(model.min_input_size, model.size_multiple)}"),
+                        f"{model.size_multiple}, at least {model.least_side}"),
         "gantk.output": output,
-        "gantk.preprocess": preprocessing(config, model.size_multiple, max(model.min_input_size, model.size_multiple)),
+        "gantk.preprocess": preprocessing(config, model.size_multiple, model.least_side),
         "gantk.size_multiple": str(model.size_multiple),
-        "gantk.min_size": str(max(model.min_input_size, model.size_multiple)),
+        "gantk.min_size": str(model.least_side),
         "gantk.input_channels": str(model.input_classes or channels[source]),
         "gantk.crop_size": str(config.get("crop_size")),
         "gantk.resize": str(config.get("resize", "square")),

@@ -189,6 +189,11 @@ class TrainedModel:
         """The smallest side the generators take (a discriminator's smallest does not matter here)."""
         return size_rules(self.generators)[1]
 
+    @property
+    def least_side(self) -> int:
+        """The smallest side that is also a multiple of :attr:`size_multiple`: the least the model runs on unpadded."""
+        return -(-self.min_input_size // self.size_multiple) * self.size_multiple
+
     @torch.no_grad()
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False, tile: int | None = None,
                   overlap: int | None = None) -> torch.Tensor:
@@ -228,8 +233,8 @@ class TrainedModel:
             return translated_in_tiles(lambda part: self.translate(part, direction, pad=True), inputs, tile, overlap)
         if not pad and (height % multiple or width % multiple or min(height, width) < smallest):
             raise DataError(
-                f"the model takes sides that are multiples of {multiple} and at least {max(smallest, multiple)} px, got "
-                f"{height}x{width}: "
+                f"the model takes sides that are multiples of {multiple} and at least {self.least_side} px, got "
+                f"{width}x{height}: "
                 "translate with pad=True (padded, and the outputs cropped back), or resize the images."
             )
         if pad:

@@ -632,8 +632,9 @@ def test_a_model_takes_images_as_read_or_normalised(image_run, tmp_path):
     assert model.inputs(turned).shape[-2:] == (20, image.shape[-2])
     with pytest.warns(GantkWarning, match=r"these are all in \[[0-9.]+, [0-9.]+\]: if they are in \[0, 1\] .* map them with images \* 2 - 1"):
         model.inputs(image.float() / 255)
-    with pytest.raises(DataError, match=r"multiples of 32 and at least 32 px, got 33x32"):  # the multiple, where the larger
+    with pytest.raises(DataError, match=r"multiples of 32 and at least 32 px, got 32x33"):  # the multiple, where the larger
         model.translate(torch.zeros(1, model.input_channels(), 33, 32))
+    assert TrainedModel.least_side.fget(types.SimpleNamespace(min_input_size=40, size_multiple=32)) == 64  # 40 rounded up
     from gantk.data import write_png
     from gantk.translate import translate
 
