@@ -31,7 +31,7 @@ def l1_on_test_split(model: TrainedModel, generator: torch.nn.Module, data: Path
     with torch.no_grad():
         for index in range(len(pairs)):
             item = pairs[index]
-            output = generator(model.inputs(item["A"]))
+            output = generator(model.inputs(item["A"], from_dataset=True))
             errors.append((output.cpu() - item["B"]).abs().mean().item())
     return sum(errors) / len(errors)
 
