@@ -409,7 +409,8 @@ def test_the_paired_recipes_refuse_the_terms_of_a_generator_pair(tmp_path, loss,
 
 def test_the_identity_term_needs_sides_of_equal_channels(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
-    with pytest.raises(OptionError, match="the identity term needs the same channel count in A and B"):
+    with pytest.raises(OptionError, match=r"so it needs the same channel count in A and B \(got 1 and 3\): drop 'identity' from "
+                                          r"--loss \(the recipe's default without it: --loss lsgan\+cycle@10\), or store both domains' images with one"):
         Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle+identity"), progress=False).fit()
 
 

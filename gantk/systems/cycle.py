@@ -55,8 +55,10 @@ class CycleSystem(System):
             )
         if any(isinstance(t.objective, IdentityLoss) for t in self.objective.terms) and channels["A"] != channels["B"]:
             raise OptionError(
-                f"the identity term needs the same channel count in A and B (got {channels['A']} and "
-                f"{channels['B']}): drop 'identity' from --loss."
+                f"the identity term feeds each generator the other domain's images, so it needs the same channel count in A "
+                f"and B (got {channels['A']} and {channels['B']}): drop 'identity' from --loss (the recipe's "
+                f"default without it: --loss lsgan+cycle@10), or store both domains' images with one channel count "
+                "(gray images saved as RGB, say)."
             )
         self.domain_weights = domain_weights(config.get("recipe_opt") or {})
         self.gives_back: dict[str, str] = {}  # the terms that give back a domain's images: the input's or the output's
