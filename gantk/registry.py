@@ -35,13 +35,25 @@ SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES} | {"tuple": list}  # bool fi
 PLAIN_VALUES = (type(None), bool, int, float, str)  # what a safely loaded checkpoint holds, with lists and tables of them
 
 
-def storable(value: Any) -> bool:
-    """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or lists and tables of them."""
-    if type(value) in (list, tuple):
-        return all(map(storable, value))
-    if type(value) is dict:
-        return all(type(key) is str and storable(item) for key, item in value.items())
-    return type(value) in PLAIN_VALUES  # a subclass (an enum's member) is a global that safe loading refuses
+def storable(value: Any, most_items: int = 100_000, most_depth: int = 8) -> bool:
+    """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or lists and tables of them, of a
+    bounded size, counted item by item (a list holding itself twice, nested, costs a few bytes and unfolds to
+    billions)."""
+    pending, seen = [(value, 0)], 0
+    while pending:
+        item, depth = pending.pop()
+        seen += 1
+        if seen > most_items or depth > most_depth:
+            return False
+        if type(item) in (list, tuple):
+            pending.extend((entry, depth + 1) for entry in item)
+        elif type(item) is dict:
+            if not all(type(key) is str for key in item):
+                return False
+            pending.extend((entry, depth + 1) for entry in item.values())
+        elif type(item) not in PLAIN_VALUES:  # a subclass (an enum's member) is a global that safe loading refuses
+            return False
+    return True
 
 
 def described(value: Any) -> str:

@@ -197,29 +197,8 @@ def _is_channels(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(value.get(side), int) for side in ("A", "B"))
 
 
-def _is_plain_data(value: Any, most_items: int = 100_000, most_depth: int = 8) -> bool:
-    """Whether ``value`` is settings as gantk writes them: numbers, text, true/false, ``None``, and lists and tables
-    (string keys) of those, of a bounded size, counted item by item (a list holding itself twice, nested, costs a few
-    bytes and unfolds to billions)."""
-    pending, seen = [(value, 0)], 0
-    while pending:
-        item, depth = pending.pop()
-        seen += 1
-        if seen > most_items or depth > most_depth:
-            return False
-        if isinstance(item, dict):
-            if not all(isinstance(key, str) for key in item):
-                return False
-            pending.extend((entry, depth + 1) for entry in item.values())
-        elif isinstance(item, (list, tuple)):
-            pending.extend((entry, depth + 1) for entry in item)
-        elif not (item is None or isinstance(item, (bool, int, float, str))):
-            return False
-    return True
-
-
 def _is_options(value: Any) -> bool:
-    return isinstance(value, dict) and _is_plain_data(value)
+    return isinstance(value, dict) and storable(value)
 
 
 def _is_weights(value: Any) -> bool:
