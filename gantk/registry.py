@@ -12,7 +12,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .errors import DuplicateNameError, GantkError, OptionError, UnknownNameError
 
@@ -54,6 +54,12 @@ def storable(value: Any, most_items: int = 100_000, most_depth: int = 8) -> bool
         elif type(item) not in PLAIN_VALUES:  # a subclass (an enum's member) is a global that safe loading refuses
             return False
     return True
+
+
+def close_options_hint(unknown: list[str], known: Iterable[str]) -> str:
+    """`` Did you mean 'ngf' instead of 'ngff'?`` for the ``unknown`` option names close to ``known`` ones; "" if none is."""
+    hints = [f"'{match[0]}' instead of '{key}'" for key in unknown if (match := difflib.get_close_matches(key, list(known), n=1))]
+    return f" Did you mean {', '.join(hints)}?" if hints else ""
 
 
 def described(value: Any) -> str:
@@ -299,14 +305,11 @@ class Registry:
         if not entry.accepts_any_option():
             unknown = sorted(set(options) - set(defaults))
             if unknown:
-                close = [(key, difflib.get_close_matches(key, list(defaults), n=1)) for key in unknown]
-                hints = [f"'{match[0]}' instead of '{key}'" for key, match in close if match]
                 raise OptionError(
                     f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
                     f"its options{f' (set with {OPTION_FLAGS[self.kind]})' if self.kind in OPTION_FLAGS else ''} are: "
-                    f"{', '.join(defaults) or '(none)'}."
-                    + (f" Did you mean {', '.join(hints)}?" if hints else "")
-                    + f" The {self.kind} comes from plugin '{entry.plugin}'."
+                    f"{', '.join(defaults) or '(none)'}.{close_options_hint(unknown, defaults)}"
+                    f" The {self.kind} comes from plugin '{entry.plugin}'."
                 )
         options = self._typed_options(entry, defaults, with_nones(options, defaults))
         try:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import OptionError
-from ..registry import as_declared, plain, type_mismatch, value_type, with_nones
+from ..registry import as_declared, close_options_hint, plain, type_mismatch, value_type, with_nones
 from ..systems.base import System
 
 
@@ -49,10 +48,8 @@ class Recipe:
         unknown = sorted(set(given) - set(self.options))
         if unknown:
             takes = ", ".join(f"{key}={value!r}" for key, value in self.options.items()) or "none"
-            close = [f"'{match[0]}' instead of '{key}'" for key in unknown
-                     if (match := difflib.get_close_matches(key, list(self.options), n=1))]
             raise OptionError(f"--recipe-opt: recipe '{self.name}' has no option {', '.join(unknown)} (its options: {takes})."
-                              + (f" Did you mean {', '.join(close)}?" if close else ""))
+                              f"{close_options_hint(unknown, self.options)}")
         for key, value in given.items():
             default = self.options[key]
             wanted = value_type(default)
