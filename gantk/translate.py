@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .data import open_dataset
 from .data.datasets import collate_same_size
 from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_mask, write_png
-from .data.layout import MASK_EXTENSIONS, listed, warn_of_skipped_files
+from .data.layout import MASK_EXTENSIONS, is_lossless_mask, listed, warn_of_skipped_files
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .files import first_names
@@ -272,7 +272,7 @@ def refuse_to_replace(planned: list[tuple[Path, Path]], output_dir: Path) -> Non
 def refuse_photos_for_labels(model: TrainedModel, inputs: Path) -> None:
     """Refuse, in one line, inputs of a label model none of which can be a mask (JPEG photos, say)."""
     files = [inputs] if inputs.is_file() else list_images(inputs)
-    if files and not any(path.suffix.lower() in MASK_EXTENSIONS for path in files):
+    if files and not any(map(is_lossless_mask, files)):
         kinds = ", ".join(sorted({path.suffix.lower() for path in files}))
         raise DataError(f"{model.checkpoint} translates label masks (class ids, in {', '.join(MASK_EXTENSIONS)} files) into "
                         f"images, and {inputs} holds {len(files)} {kinds} file(s), which cannot be masks (JPEG and WebP "
