@@ -34,7 +34,9 @@ from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model, test_mode
 from .metrics import PixelScores, SegmentationScores, lpips_distance
-from .metrics.fid import HOW_TO_GET, RESIZE, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance
+from .metrics.fid import (
+    HOW_TO_GET, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
+)
 from .metrics.prdc import density_coverage, precision_recall
 from .nn import check_choice, check_count
 from .plugins import Components, default_components
@@ -44,7 +46,6 @@ from .tiling import check_tiling
 from .train.config import CHOICES
 from .translate import TRANSLATE_SIZES, resized_back
 
-FEATURE_BATCH = 32
 PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
 DC_NEIGHBOURS = 5  # Naeem et al.
 FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # computed on Inception features
@@ -360,39 +361,6 @@ class WithInputsAt(Dataset):
     def __getitem__(self, key: Any) -> dict[str, Any]:  # an index, or the sampler's (index, seed)
         item = self.dataset[key]
         return item if self.resized is None else {**item, "resized": self.resized[key][self.source]}
-
-
-class FeatureCollector:
-    """Inception features of an evaluation's real images (targets) and outputs ("fake"), computed
-    :data:`FEATURE_BATCH` images at a time; the real ones come from ``cached_real`` instead when it is given."""
-
-    def __init__(self, features: InceptionFeatures, cached_real: torch.Tensor | None = None):
-        self.features, self.cached_real = features, cached_real
-        self._pending: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
-        self._done: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
-
-    def add(self, role: str, images: torch.Tensor) -> None:
-        """Add real images or outputs (``role``: ``"real"`` or ``"fake"``)."""
-        if role == "real" and self.cached_real is not None:
-            return
-        pending = self._pending[role]
-        if pending and pending[-1].shape[-2:] != images.shape[-2:]:  # images kept in shape differ in size
-            self._flush(role)
-        self._pending[role].append(images.cpu())
-        if sum(map(len, self._pending[role])) >= FEATURE_BATCH:
-            self._flush(role)
-
-    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(real, fake)`` features of every image added."""
-        for role in self._pending:
-            self._flush(role)
-        real = self.cached_real if self.cached_real is not None else torch.cat(self._done["real"])
-        return real, torch.cat(self._done["fake"])
-
-    def _flush(self, role: str) -> None:
-        if self._pending[role]:
-            self._done[role].append(self.features(torch.cat(self._pending[role])))
-        self._pending[role] = []
 
 
 @dataclass

