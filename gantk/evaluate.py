@@ -36,6 +36,7 @@ from .inference import TrainedModel, loaded_model, test_mode
 from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.fid import (
     HOW_TO_GET, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
+    reference_checked,
 )
 from .metrics.prdc import density_coverage, precision_recall
 from .nn import check_choice, check_count
@@ -526,15 +527,7 @@ def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple
     if path is None:
         reason = f"no InceptionV3 weights found: {HOW_TO_GET}."
         return None, {name: reason for name in FEATURE_METRICS}
-    network = InceptionFeatures(path, device)
-    if not network.is_reference:
-        warnings.warn(
-            f"{path} is not the verified InceptionV3 of published FIDs (SHA-1 {network.sha1}): FID, KID and the "
-            "neighbour metrics compare only with scores computed with the same file.",
-            GantkWarning,
-            stacklevel=3,
-        )
-    return network, {}
+    return reference_checked(path, device), {}
 
 
 def _lpips_scores(explicit: str | Path | None, device: torch.device,

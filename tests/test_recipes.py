@@ -108,15 +108,6 @@ def test_unpaired_recipes_name_the_unaligned_layout_when_folders_a_and_b_do_not_
     assert "Note:" not in str(plain.value)
 
 
-def test_validation_of_unpaired_data_is_refused_naming_keep_best_and_eval(tmp_path):
-    data = write_unaligned(tmp_path / "data")
-    config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), val_every=2, keep_best="l1", val_lpips=True,
-                         **TINY)
-    with pytest.raises(OptionError, match=r"which unaligned data does not have: drop --val-every, --val-lpips, --keep-best "
-                                          r"\(gantk eval scores a checkpoint of unpaired data"):
-        Trainer(config, progress=False).fit()
-
-
 def test_cyclegan_between_gray_and_colour(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle"), progress=False)

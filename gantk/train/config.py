@@ -37,6 +37,7 @@ VALIDATION_PREFIX = "val/"  # of the validation scores' names in logs (validatio
 LEAST_COUNTS = {**dict.fromkeys(("epochs", "max_steps", "batch_size", "load_size", "crop_size", "n_critic", "log_every",
                                  "val_every", "sample_every", "checkpoint_every", "keep_checkpoints"), 1),
                 **dict.fromkeys(("pool_size", "workers", "ignore_label", "warmup_steps"), 0)}
+PATH_KEYS = ("data", "init_from", "lpips_weights", "inception_weights")  # settings naming files or folders
 MOST_STEPS = 10**12  # --max-steps or --epochs beyond are slips (a trillion steps)
 MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
 
@@ -44,7 +45,7 @@ MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such 
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                             "compile", "compile_mode", "cuda_graph", "val_every", "val_split", "val_lpips", "lpips_weights",
-                            "keep_best"})
+                            "inception_weights", "keep_best"})
 # What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 # Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
@@ -164,6 +165,7 @@ class TrainConfig:
     val_split: str | None = None  # None: "val" where the data has that split, else "test"
     val_lpips: bool = False  # validation also scores LPIPS (the lpips package and AlexNet's ImageNet weights)
     lpips_weights: str | None = None  # AlexNet's weights file for val_lpips; None: torchvision's in torch's cache
+    inception_weights: str | None = None  # InceptionV3 of unpaired validation's FID and KID; None: gantk.metrics.fid's default
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -255,6 +257,10 @@ class TrainConfig:
         if self.lpips_weights is not None and not self.val_lpips:
             raise OptionError(f"--lpips-weights {self.lpips_weights} names AlexNet's weights for validation LPIPS, which is off: "
                               "add --val-lpips, or drop --lpips-weights.")
+        if self.inception_weights is not None and not self.val_every:
+            raise OptionError(f"--inception-weights {self.inception_weights} names InceptionV3's weights for the FID and KID of "
+                              "validation on unpaired data, and there is no validation: add --val-every N, or drop "
+                              "--inception-weights.")
         if self.val_lpips and not self.val_every:
             raise OptionError("--val-lpips adds LPIPS to validation, and there is no validation: add --val-every N (steps "
                               "between validations), or drop --val-lpips.")
@@ -303,7 +309,7 @@ def check_type(key: str, value: Any) -> None:
     """Raise unless ``value`` fits the type of the ``TrainConfig`` field ``key`` (an int is a float, a bool is no number)."""
     hint = typing.get_type_hints(TrainConfig)[key]
     allowed = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) is types.UnionType else [hint]
-    if (value is None and type(None) in typing.get_args(hint)) or (key in ("data", "init_from", "lpips_weights") and isinstance(value, os.PathLike)):
+    if (value is None and type(None) in typing.get_args(hint)) or (key in PATH_KEYS and isinstance(value, os.PathLike)):
         return
     origins = [typing.get_origin(t) or t for t in allowed]
     for origin in origins:

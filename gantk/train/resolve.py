@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import GantkWarning, OptionError
 from ..plugins import Components
 from ..registry import type_mismatch
-from .config import TrainConfig
+from .config import PATH_KEYS, TrainConfig
 
 # Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
 DEMO_SETTINGS = {
@@ -64,7 +64,7 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
         raise OptionError(f"{error} The recipe comes from plugin '{plugin}'.") from None
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
-    for key in ("data", "init_from", "lpips_weights"):  # absolute, so the run resumes from any working directory
+    for key in PATH_KEYS:  # absolute, so the run resumes from any working directory
         if isinstance(path := getattr(config, key), (str, os.PathLike)):
             config = dataclasses.replace(config, **{key: str(Path(path).expanduser().absolute())})
     config.validate()

@@ -30,7 +30,7 @@ from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..metrics.lpips_distance import LpipsNetwork, weights_path
 from ..metrics.pixel import SSIM_WINDOW
-from ..metrics.ranking import improves, validation_score_names
+from ..metrics.ranking import UNPAIRED_SCORES, improves, validation_score_names
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
 from ..objectives.spec import parse_spec
@@ -55,7 +55,7 @@ from .resolve import fit_generator_depth, resolve_config
 from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
-from .validation import validation_lpips, validation_scores
+from .validation import UnpairedValidation, unpaired_validation, unpaired_validation_scores, validation_lpips, validation_scores
 
 DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
 
@@ -317,13 +317,13 @@ class Trainer:
         require_root(root)  # named before anything else is said of it
         layout = get_format(config.data_format or detect_format(root, components=self.components), self.components)
         paired = layout.paired_targets is not None
-        if config.val_every and not paired:
-            given = [option for option, value in (("--val-split", config.val_split), ("--val-lpips", config.val_lpips),
-                                                  ("--lpips-weights", config.lpips_weights), ("--keep-best", config.keep_best)) if value]
-            raise OptionError(
-                f"validation compares outputs with targets, which {layout.name} data does not have: drop "
-                f"{', '.join(['--val-every', *given])} (gantk eval scores a checkpoint of unpaired data with FID and KID)."
-            )
+        if config.val_lpips and not paired:
+            given = ["--val-lpips", *(["--lpips-weights"] if config.lpips_weights else [])]
+            raise OptionError(f"LPIPS compares each output with its target, which {layout.name} data does not have: drop "
+                              f"{' and '.join(given)} (validation on unpaired data scores FID and KID).")
+        if config.inception_weights and paired:
+            raise OptionError(f"--inception-weights is for the FID and KID of validation on unpaired data, and {layout.name} data "
+                              "is validated against its targets: drop it (gantk eval --inception-weights scores FID on pairs).")
         val_split = self._validation_split(layout, Path(root)) if config.val_every else None
         read = ["train", *([val_split] if val_split else []), *also_check]
         if summary is None or not set(layout.checked_splits(Path(root), read)) <= set(summary.splits):
@@ -363,7 +363,7 @@ class Trainer:
         val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
                            components=self.components, **options)
-        scores = validation_score_names(val.num_classes) + (("lpips",) if config.val_lpips else ())
+        scores = UNPAIRED_SCORES if not paired else validation_score_names(val.num_classes) + (("lpips",) if config.val_lpips else ())
         if config.keep_best is not None and config.keep_best not in scores:
             raise OptionError(f"--keep-best {config.keep_best}: validation gives no such score here; it gives "
                               f"{', '.join(scores)}.")
@@ -372,7 +372,7 @@ class Trainer:
                               f"scores them at --crop-size {config.crop_size}: choose another score, such as l1.")
         if config.val_lpips:
             self.val_lpips = validation_lpips(config, val, train.channels["B"])
-        return train, val
+        return train, val if paired else unpaired_validation(config, val)
 
     @contextlib.contextmanager
     def _unpaired_layout_named(self, layout: DataFormat) -> Iterator[None]:
@@ -774,7 +774,10 @@ class Trainer:
         try:
             # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
             batch_size = self.config.batch_size if self.config.resize == "square" else 1
-            scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, self._lpips_on(parts.device))
+            if isinstance(self.val_dataset, UnpairedValidation):
+                scores = unpaired_validation_scores(parts.system, self.val_dataset, parts.device, batch_size)
+            else:
+                scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, self._lpips_on(parts.device))
         except DataError as error:
             raise self._saved_before(error, parts) from None
         self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
@@ -806,6 +809,8 @@ class Trainer:
             record = {"score": name, "value": value, "split": self.config.val_split}
             if name == "lpips":
                 record["lpips_sha256"] = self.val_lpips.sha256
+            if name in UNPAIRED_SCORES:
+                record["inception_sha1"] = self.val_dataset.features.sha1
             ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
     def _kept_best(self) -> tuple[float | None, int | None]:
@@ -839,6 +844,10 @@ class Trainer:
         if name == "lpips" and kept.get("lpips_sha256") != self.val_lpips.sha256:
             warnings.warn(f"{path} holds the model of the best LPIPS scored with another AlexNet weights file than "
                           f"{weights_path(self.config.lpips_weights)}: {replaced}.", GantkWarning, stacklevel=3)
+            return None, None
+        if name in UNPAIRED_SCORES and kept.get("inception_sha1") != self.val_dataset.features.sha1:
+            warnings.warn(f"{path} holds the model of the best {name.upper()} scored with another InceptionV3 file than "
+                          f"{self.val_dataset.features.path}: {replaced}.", GantkWarning, stacklevel=3)
             return None, None
         if payload.get("step", 0) > self.resume_from["step"]:  # a run killed after its newest checkpoint trains those steps again
             warnings.warn(f"{path} is of step {payload['step']}, after the checkpoint resumed (step {self.resume_from['step']}), "

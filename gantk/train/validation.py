@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader
 
+from ..data.datasets import SingleDataset
 from ..data.transforms import match_channels
-from ..errors import OptionError
+from ..errors import DataError, OptionError
 from ..metrics import lpips_distance
+from ..metrics.fid import (
+    HOW_TO_GET, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
+    reference_checked,
+)
 from ..metrics.pixel import PixelScores
 from ..metrics.segmentation import SegmentationScores
 from ..nn import padded_to_fit, size_rules
@@ -34,6 +41,33 @@ def validation_lpips(config: TrainConfig, dataset: Any, channels: int) -> lpips_
     return lpips_distance.named_network(config.lpips_weights, torch.device("cpu"))
 
 
+@dataclass
+class UnpairedValidation:
+    """The held-out images of each domain of unpaired data (``sides``: ``A`` and ``B`` as ``A`` items), scored by
+    the FID and KID of the translations of the A images against the B images on ``features``. The B images'
+    features are computed at the first validation and kept (``real``)."""
+
+    sides: dict[str, SingleDataset]
+    features: InceptionFeatures
+    real: torch.Tensor | None = None
+
+
+def unpaired_validation(config: TrainConfig, dataset: Any) -> UnpairedValidation:
+    """Validation on ``dataset``, a split of unpaired data, with InceptionV3 read now, before any step is
+    trained; raises where it cannot score."""
+    files = getattr(dataset, "files", None)
+    if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
+        raise DataError(f"validation on unpaired data compares the translations of one side's images with the other "
+                        f"side's, and the {dataset.format} dataset lists no two sides (files['A'], files['B'], as "
+                        "gantk.data.GanDataset does): drop --val-every.")
+    path = find_inception_weights(config.inception_weights)
+    if path is None:
+        raise OptionError(f"--val-every on unpaired data scores FID and KID, which need InceptionV3's weights: {HOW_TO_GET}; "
+                          "or drop --val-every.")
+    sides = {side: SingleDataset(files[side], dataset.channels[side], dataset.transform) for side in "AB"}
+    return UnpairedValidation(sides, reference_checked(path))
+
+
 def validation_scores(system: System, dataset: Any, device: torch.device, batch_size: int,
                       lpips: lpips_distance.LpipsNetwork | None = None) -> dict[str, float]:
     """Mean pixel metrics (images) or segmentation metrics (masks) of ``system`` on ``dataset``, and with
@@ -47,27 +81,58 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
     ``gantk eval`` converts them.
     """
     num_classes = dataset.num_classes
-    multiple, smallest = size_rules(system.generators)
     scores = PixelScores() if num_classes is None else SegmentationScores(num_classes)
     perceptual = None if lpips is None else lpips_distance.LpipsScores(lpips)
+    with _scoring(system, device):
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            outputs = _translated(system, batch["A"].to(device))
+            truth = batch["B"].to(device)
+            truth = truth if num_classes is not None else match_channels(truth, outputs.shape[1])
+            scores.update(outputs.float(), truth)
+            if perceptual is not None:
+                perceptual.update(outputs, truth)
+    computed = {key: value for key, value in scores.compute().items() if isinstance(value, float)}
+    if perceptual is not None:
+        computed["lpips"] = value if (value := perceptual.compute()) is not None else math.nan
+    return {f"{VALIDATION_PREFIX}{key}": value for key, value in computed.items()}
+
+
+def unpaired_validation_scores(system: System, validation: UnpairedValidation, device: torch.device,
+                               batch_size: int) -> dict[str, float]:
+    """FID and KID of ``system``'s translations of the held-out A images against the held-out B images, as
+    ``gantk eval`` scores unpaired data (NaN with fewer than 2 images on a side). The networks run as in
+    :func:`validation_scores`; InceptionV3 runs on ``device``."""
+    collector = FeatureCollector(validation.features.to(device), validation.real)
+    with _scoring(system, device):
+        for batch in DataLoader(validation.sides["A"], batch_size=batch_size, shuffle=False):
+            collector.add("fake", _translated(system, batch["A"].to(device)))
+        if validation.real is None:
+            channels = system.config["channels"]["B"]
+            for batch in DataLoader(validation.sides["B"], batch_size=batch_size, shuffle=False):
+                collector.add("real", match_channels(batch["A"].to(device), channels))
+    validation.real, fake = collector.finish()
+    if min(len(validation.real), len(fake)) < 2:
+        return {f"{VALIDATION_PREFIX}fid": math.nan, f"{VALIDATION_PREFIX}kid": math.nan}
+    return {f"{VALIDATION_PREFIX}fid": frechet_distance(validation.real, fake),
+            f"{VALIDATION_PREFIX}kid": kernel_inception_distance(validation.real, fake)[0]}
+
+
+@contextlib.contextmanager
+def _scoring(system: System, device: torch.device) -> Iterator[None]:
+    """Run ``system`` in eval mode under ``no_grad`` and a forked RNG (on ``device`` too), then as it was."""
     was_training = system.training
     system.eval()
     devices = [device] if device.type == "cuda" else []
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-                inputs = batch["A"].to(device)
-                inputs = (match_channels(inputs, system.config["channels"]["A"]) if system.input_classes is None
-                          else system.encoded_inputs(inputs))
-                outputs = system.translate(padded_to_fit(inputs, multiple, smallest))[..., : inputs.shape[-2], : inputs.shape[-1]]
-                truth = batch["B"].to(device)
-                truth = truth if num_classes is not None else match_channels(truth, outputs.shape[1])
-                scores.update(outputs.float(), truth)
-                if perceptual is not None:
-                    perceptual.update(outputs, truth)
+            yield
     finally:
         system.train(was_training)
-    computed = {key: value for key, value in scores.compute().items() if isinstance(value, float)}
-    if perceptual is not None:
-        computed["lpips"] = value if (value := perceptual.compute()) is not None else math.nan
-    return {f"{VALIDATION_PREFIX}{key}": value for key, value in computed.items()}
+
+
+def _translated(system: System, images: torch.Tensor) -> torch.Tensor:
+    """``system``'s outputs for dataset ``images`` (converted to its inputs' channels, or encoded label masks),
+    padded to a size its generators take and cropped back."""
+    multiple, smallest = size_rules(system.generators)
+    inputs = match_channels(images, system.config["channels"]["A"]) if system.input_classes is None else system.encoded_inputs(images)
+    return system.translate(padded_to_fit(inputs, multiple, smallest))[..., : inputs.shape[-2], : inputs.shape[-1]]

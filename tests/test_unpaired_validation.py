@@ -1,0 +1,137 @@
+"""Validation on unpaired data: FID and KID of the held-out translations, as gantk eval scores them."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+
+import pytest
+import torch
+
+from gantk.errors import GantkWarning, OptionError
+from gantk.evaluate import evaluate
+from gantk.metrics import fid
+from gantk.train import TrainConfig, Trainer
+from gantk.train.checkpoint import checkpoint_path
+from helpers import MeanFeatures, smooth_image, write_paired, write_stand_in_inception, write_unaligned
+from torchvision.io import write_png
+
+TINY = dict(load_size=36, crop_size=32, batch_size=1, workers=0, gen="resnet6", gen_opt={"ngf": 8}, disc_opt={"ndf": 8},
+            checkpoint_every=1, keep_checkpoints=10)
+
+
+def unpaired_data(root, channels_a=3):
+    """trainA/, trainB/ and held-out testA/, testB/ of other images."""
+    write_unaligned(root, channels_a=channels_a)
+    for side, count, offset, channels in (("testA", 4, 200, channels_a), ("testB", 3, 300, 3)):
+        (root / side).mkdir()
+        for i in range(count):
+            write_png(smooth_image(offset + i, 40, channels), str(root / side / f"{i:03d}.png"))
+    return root
+
+
+def validation_rows(run):
+    with open(run / "validation.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class DoubledMeanFeatures(torch.nn.Module):
+    """Another stand-in network (another file, other features)."""
+
+    def __init__(self):
+        super().__init__()
+        self.mean_features = MeanFeatures()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * self.mean_features(x)
+
+
+@pytest.mark.parametrize("recipe, direction, channels_a", [("cyclegan", "AtoB", 1), ("cut", "BtoA", 3)])  # gray A to colour B
+def test_unpaired_validation_scores_as_eval_and_keeps_the_best(tmp_path, recipe, direction, channels_a):
+    data = unpaired_data(tmp_path / "data", channels_a)
+    weights = write_stand_in_inception(tmp_path / "inception.pt")
+    config = TrainConfig(recipe=recipe, data=str(data), out=str(tmp_path / "run"), max_steps=3, val_every=1, keep_best="kid",
+                         inception_weights=str(weights), direction=direction,
+                         **({"loss": "lsgan+cycle@10"} if channels_a == 1 else {}), **TINY)
+    with pytest.warns(GantkWarning, match="is not the verified InceptionV3 of published FIDs"):
+        run = Trainer(config, progress=False).fit()
+    rows = validation_rows(run)
+    assert [row["step"] for row in rows] == ["1", "2", "3"] and set(rows[0]) == {"step", "val/fid", "val/kid"}
+    values = [float(row["val/kid"]) for row in rows]
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert best["step"] == values.index(min(values)) + 1
+    assert best["best"] == {"score": "kid", "value": min(values), "split": "test", "inception_sha1": fid.sha1_of(weights)}
+    for row in rows:  # validation runs in eval mode, on the same images at the same size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GantkWarning)
+            scored = evaluate(checkpoint_path(run, int(row["step"])), data, device="cpu", eval_mode=True, progress=False,
+                              inception_weights=weights)["metrics"]
+        assert (scored["fid"], scored["kid"]) == pytest.approx((float(row["val/fid"]), float(row["val/kid"])), rel=1e-6)
+
+
+def test_unpaired_validation_leaves_training_as_it_was(tmp_path):
+    data = unpaired_data(tmp_path / "data")
+    weights = write_stand_in_inception(tmp_path / "inception.pt")
+    states = []
+    for name, options in (("plain", {}), ("validated", {"val_every": 1, "inception_weights": str(weights)})):
+        config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / name), max_steps=3, **{**TINY, **options})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GantkWarning)
+            trainer = Trainer(config, progress=False)
+            trainer.fit()
+        states.append(trainer.system.state_dict())
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+
+
+def test_unpaired_validation_refuses_what_it_cannot_score(tmp_path, monkeypatch):
+    data = unpaired_data(tmp_path / "data")
+    weights = str(write_stand_in_inception(tmp_path / "inception.pt"))
+
+    def fit(**options):
+        config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), max_steps=1, **{**TINY, **options})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GantkWarning)
+            Trainer(config, progress=False).fit()
+
+    with pytest.raises(OptionError, match=r"LPIPS compares each output with its target, which unaligned data does not have: "
+                                          r"drop --val-lpips and --lpips-weights \(validation on unpaired data scores FID"):
+        fit(val_every=1, val_lpips=True, lpips_weights=weights)
+    with pytest.raises(OptionError, match="--keep-best l1: validation gives no such score here; it gives fid, kid."):
+        fit(val_every=1, keep_best="l1", inception_weights=weights)
+    with pytest.raises(OptionError, match="names InceptionV3's weights for the FID and KID of validation on unpaired data, and "
+                                          "there is no validation: add --val-every N"):
+        fit(inception_weights=weights)
+    monkeypatch.setenv(fid.ENV_VAR, "")
+    monkeypatch.setattr(fid, "fid_helper_weights", lambda: None)
+    with pytest.raises(OptionError, match=r"--val-every on unpaired data scores FID and KID, which need InceptionV3's weights: "
+                                          r"install .*or pass --inception-weights FILE"):
+        fit(val_every=1)
+    assert not list((tmp_path / "run").glob("checkpoint-*.pt"))
+    paired = write_paired(tmp_path / "paired")
+    config = TrainConfig(data=str(paired), out=str(tmp_path / "paired_run"), val_every=1, inception_weights=weights, **TINY)
+    with pytest.raises(OptionError, match="--inception-weights is for the FID and KID of validation on unpaired data, and "
+                                          "paired data is validated against its targets: drop it"):
+        Trainer(config, progress=False).fit()
+
+
+def test_a_resumed_run_scoring_with_another_inception_replaces_its_best(tmp_path):
+    data = unpaired_data(tmp_path / "data")
+    first = write_stand_in_inception(tmp_path / "first.pt")
+    other = tmp_path / "other.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(DoubledMeanFeatures()).save(str(other))
+    config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), max_steps=2, val_every=1, keep_best="fid",
+                         inception_weights=str(first), **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GantkWarning)
+        run = Trainer(config, progress=False).fit()
+    with pytest.warns(GantkWarning) as caught:
+        Trainer.resume(run, {"max_steps": 3, "inception_weights": str(other)}, progress=False).fit()
+    messages = [str(warning.message) for warning in caught]
+    assert any(f"the run scored validation FID and KID with {first} and goes on with {other}" in text for text in messages)
+    assert any(f"best.pt holds the model of the best FID scored with another InceptionV3 file than {other}: it is replaced"
+               in text for text in messages)
+    best = torch.load(run / "best.pt", weights_only=True)
+    assert best["step"] == 3 and best["best"]["inception_sha1"] == fid.sha1_of(other)
