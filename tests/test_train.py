@@ -1276,6 +1276,28 @@ def test_a_damaged_metrics_file_is_named_when_the_run_resumes(pairs, tmp_path):
         Trainer.resume(run, {"max_steps": 3}, progress=False).fit()
 
 
+def test_a_row_cut_short_when_the_run_stopped_is_dropped_on_resuming(pairs, tmp_path):
+    config = tiny_config(pairs, tmp_path / "run", max_steps=12, checkpoint_every=10, sample_every=100)
+    whole = read_rows(Trainer(tiny_config(pairs, tmp_path / "whole", max_steps=12), progress=False).fit())
+
+    class Crash(Exception):
+        pass
+
+    def stop(trainer, step, logged):
+        if step == 11:
+            raise Crash
+
+    with pytest.raises(Crash):
+        Trainer(config, progress=False, callbacks=[stop]).fit()
+    ckpt.checkpoint_path(tmp_path / "run", 11).unlink()  # as a power cut while the row was written leaves the run
+    path = tmp_path / "run" / "metrics.csv"
+    text = path.read_text()
+    path.write_text(text[: text.rindex("\n", 0, -1) + 2])  # step 11's row cut after its first digit: it reads as step 1
+    with pytest.warns(GantkWarning, match=f"{path}: its last row was cut short when the run stopped; it is dropped"):
+        Trainer.resume(config.out, progress=False).fit()
+    assert without_timings(read_rows(tmp_path / "run")) == without_timings(whole)
+
+
 def test_a_network_may_keep_an_infinite_buffer(pairs, tmp_path):
     class Floored(torch.nn.Module):
         """A convolution that keeps a floor of -inf (a mask value) in a buffer."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -14,7 +16,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from ..data.transforms import to_unit
-from ..errors import GantkError
+from ..errors import GantkError, GantkWarning
 from ..files import replacing
 from ..systems.targets import displayable
 from . import run_files
@@ -37,11 +39,18 @@ class MetricsLog:
         self.columns: list[str] | None = None
         self.last_step: int | None = None  # of the newest row
         if self.path.exists():
-            with self.path.open(newline="") as handle:
-                try:
-                    rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
-                except (KeyError, TypeError, ValueError):  # no step column; a short or damaged row
-                    raise GantkError(f"{path} is damaged: a row without a step number; repair or delete that row, then resume.") from None
+            try:
+                with self.path.open(newline="", encoding="utf-8") as handle:
+                    text = handle.read()
+            except UnicodeDecodeError:
+                raise GantkError(f"{path} is damaged: it is not text; delete it, then resume.") from None
+            if text and not text.endswith("\n"):  # rows end with a line break: this one was being written when the run stopped
+                text = text[: text.rfind("\n") + 1]
+                warnings.warn(f"{path}: its last row was cut short when the run stopped; it is dropped.", GantkWarning, stacklevel=2)
+            try:
+                rows = [row for row in csv.DictReader(io.StringIO(text, newline="")) if int(row["step"]) <= resume_step]
+            except (KeyError, TypeError, ValueError):  # no step column; a short or damaged row
+                raise GantkError(f"{path} is damaged: a row without a step number; repair or delete that row, then resume.") from None
             self.columns = list(rows[0]) if rows else None
             self.last_step = int(rows[-1]["step"]) if rows else None
             self._rewrite(rows)
@@ -59,11 +68,11 @@ class MetricsLog:
             self.columns = list(row)
             self._rewrite([])
         elif new := [key for key in row if key not in self.columns]:
-            with self.path.open(newline="") as handle:
+            with self.path.open(newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle))
             self.columns += new
             self._rewrite(rows)
-        with self.path.open("a", newline="") as handle:
+        with self.path.open("a", newline="", encoding="utf-8") as handle:
             csv.DictWriter(handle, self.columns, extrasaction="ignore", restval="").writerow(row)
         self.last_step = int(row["step"])
 
@@ -71,7 +80,7 @@ class MetricsLog:
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
     """Rows of a run's metrics CSV as numbers (empty cells skipped)."""
     rows = []
-    with Path(path).open(newline="") as handle:
+    with Path(path).open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         try:
             if reader.fieldnames is not None and "step" not in reader.fieldnames:
