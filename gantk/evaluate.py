@@ -13,7 +13,6 @@ import functools
 import json
 import math
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,12 +21,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.datasets import MixedSizes, SegmentationDataset, SingleDataset, collate_same_size
+from .data.datasets import MixedSizes, SegmentationDataset, UnpairedSplit, collate_same_size
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.io import probe
 from .data.layout import ROOT_SPLIT, check_command
 from .data.sampler import in_order
-from .data.transforms import PairedTransform, match_channels
+from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
@@ -364,15 +363,6 @@ class WithInputsAt(Dataset):
         return item if self.resized is None else {**item, "resized": self.resized[key][self.source]}
 
 
-@dataclass
-class UnpairedSplit:
-    """A split of unpaired data (CycleGAN) for evaluation: each side's images on their own (as ``A``
-    items), at the model's size."""
-
-    format: str
-    sides: dict[str, SingleDataset]
-
-
 def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any, source: str,
                             components: Components | None = None) -> None:
     """Warn when items of the split scored hold files of the split the model trained on (``train`` of the
@@ -518,8 +508,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         )
     if not unpaired:
         return dataset
-    transform = PairedTransform(augment=False, **sizes)
-    return UnpairedSplit(data_format, {side: SingleDataset(files[side], dataset.channels[side], transform) for side in "AB"})
+    return UnpairedSplit.of(dataset)
 
 
 def _feature_network(explicit: str | Path | None, device: torch.device) -> tuple[InceptionFeatures | None, dict[str, str]]:

@@ -499,9 +499,9 @@ def test_a_second_evaluation_of_the_same_targets_reads_their_features_from_the_c
 
 
 def test_features_are_computed_a_bounded_number_of_images_at_a_time(image_run, stand_in_weights, featurised, monkeypatch):
-    import gantk.evaluate
+    import gantk.metrics.fid
 
-    monkeypatch.setattr(gantk.evaluate, "FEATURE_BATCH", 4)
+    monkeypatch.setattr(gantk.metrics.fid, "FEATURE_BATCH", 4)
     evaluate(image_run[0], image_run[1], split="train", batch_size=2, progress=False, inception_weights=stand_in_weights)
     assert featurised == [4, 4, 2, 2]  # targets and outputs of 6 images, in batches of 2
 

@@ -11,7 +11,8 @@ from typing import Any
 import torch
 
 from ..data.transforms import to_unit
-from ..evaluate import UnpairedSplit, json_ready, open_eval_split, save_result
+from ..data.datasets import UnpairedSplit
+from ..evaluate import json_ready, open_eval_split, save_result
 from ..files import replacing
 from ..inference import TrainedModel
 from ..metrics.ranking import HIGHER_IS_BETTER

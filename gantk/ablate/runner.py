@@ -14,8 +14,9 @@ from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
+from ..data.datasets import UnpairedSplit
 from ..evaluate import (
-    UnpairedSplit, evaluate, is_result_file, open_eval_split, refuse_mixed_sizes, save_result, unpaired_at_own_size, unscorable_unpaired,
+    evaluate, is_result_file, open_eval_split, refuse_mixed_sizes, save_result, unpaired_at_own_size, unscorable_unpaired,
 )
 from ..files import foreign_entries
 from ..metrics import lpips_distance

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import operator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,24 @@ class SingleDataset(GanDataset):
         else:
             read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))
         return {**self.transformed({"A": read}, generator, path), "A_path": str(path)}
+
+
+@dataclass
+class UnpairedSplit:
+    """A split of unpaired data for scoring: each side's images on their own (as ``A`` items)."""
+
+    format: str
+    sides: dict[str, SingleDataset]
+
+    @classmethod
+    def of(cls, dataset: GanDataset) -> UnpairedSplit:
+        """The sides of ``dataset`` (its ``files['A']`` and ``files['B']``), read as it reads them."""
+        files = getattr(dataset, "files", None)
+        if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
+            raise DataError(f"the {dataset.format} dataset lists no two sides of unpaired images to score (files['A'] and "
+                            "files['B'], as gantk.data.GanDataset lists them).")
+        return cls(dataset.format, {side: SingleDataset(dataset.files[side], dataset.channels[side], dataset.transform)
+                                    for side in "AB"})
 
 
 class MixedSizes(DataError):

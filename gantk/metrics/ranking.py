@@ -11,7 +11,7 @@ HIGHER_IS_BETTER = frozenset({
 IMAGE_SCORES = ("l1", "l2", "rmse", "psnr", "ssim")  # PixelScores
 MASK_SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "mean_dice", "rmse")  # SegmentationScores, all masks
 BINARY_MASK_SCORES = ("foreground_iou", "foreground_dice")  # SegmentationScores, 2 classes
-UNPAIRED_SCORES = ("fid", "kid")  # validation on unpaired data
+FEATURE_SCORES = ("fid", "kid")  # on InceptionV3's features: validation on unpaired data, or with --val-fid
 
 
 def validation_score_names(num_classes: int | None) -> tuple[str, ...]:

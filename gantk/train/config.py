@@ -45,7 +45,7 @@ MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such 
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
 EXECUTION_KEYS = frozenset({"out", "device", "workers", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                             "compile", "compile_mode", "cuda_graph", "val_every", "val_split", "val_lpips", "lpips_weights",
-                            "inception_weights", "keep_best"})
+                            "val_fid", "inception_weights", "keep_best"})
 # What a resumed run may change: how it is executed, the schedule's length, and where its dataset is now.
 RESUMABLE_KEYS = (EXECUTION_KEYS - {"out"}) | {"epochs", "max_steps", "data"}
 # Execution keys that change the arithmetic (kernels, their fusion and order), so not bit-exact results.
@@ -165,7 +165,8 @@ class TrainConfig:
     val_split: str | None = None  # None: "val" where the data has that split, else "test"
     val_lpips: bool = False  # validation also scores LPIPS (the lpips package and AlexNet's ImageNet weights)
     lpips_weights: str | None = None  # AlexNet's weights file for val_lpips; None: torchvision's in torch's cache
-    inception_weights: str | None = None  # InceptionV3 of unpaired validation's FID and KID; None: gantk.metrics.fid's default
+    val_fid: bool = False  # validation on paired images also scores FID and KID (on unpaired data it always does)
+    inception_weights: str | None = None  # InceptionV3 for validation's FID and KID; None: gantk.metrics.fid's default
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -258,9 +259,11 @@ class TrainConfig:
             raise OptionError(f"--lpips-weights {self.lpips_weights} names AlexNet's weights for validation LPIPS, which is off: "
                               "add --val-lpips, or drop --lpips-weights.")
         if self.inception_weights is not None and not self.val_every:
-            raise OptionError(f"--inception-weights {self.inception_weights} names InceptionV3's weights for the FID and KID of "
-                              "validation on unpaired data, and there is no validation: add --val-every N, or drop "
-                              "--inception-weights.")
+            raise OptionError(f"--inception-weights {self.inception_weights} names InceptionV3's weights for validation's FID "
+                              "and KID, and there is no validation: add --val-every N, or drop --inception-weights.")
+        if self.val_fid and not self.val_every:
+            raise OptionError("--val-fid adds FID and KID to validation, and there is no validation: add --val-every N (steps "
+                              "between validations), or drop --val-fid.")
         if self.val_lpips and not self.val_every:
             raise OptionError("--val-lpips adds LPIPS to validation, and there is no validation: add --val-every N (steps "
                               "between validations), or drop --val-lpips.")

@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
+from ..data.datasets import UnpairedSplit
 from ..data.device_augment import DeviceAugment
 from ..data.formats import DataFormat, SegmentationFormat, detect_format, get_format
 from ..data.layout import ROOT_SPLIT, require_root
@@ -30,7 +31,7 @@ from ..files import first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..metrics.lpips_distance import LpipsNetwork, weights_path
 from ..metrics.pixel import SSIM_WINDOW
-from ..metrics.ranking import UNPAIRED_SCORES, improves, validation_score_names
+from ..metrics.ranking import FEATURE_SCORES, improves, validation_score_names
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
 from ..objectives.spec import parse_spec
@@ -55,7 +56,9 @@ from .resolve import fit_generator_depth, resolve_config
 from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
-from .validation import UnpairedValidation, unpaired_validation, unpaired_validation_scores, validation_lpips, validation_scores
+from .validation import (
+    FeatureScores, unpaired_validation_scores, validation_features, validation_lpips, validation_scores,
+)
 
 DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
 
@@ -210,6 +213,7 @@ class Trainer:
         self.summary: DatasetSummary | None = None  # set by open_data
         self.val_dataset: Any = None  # set by fit, with val_every
         self.val_lpips: LpipsNetwork | None = None  # set by open_data, with val_lpips: read once, kept for the run
+        self.val_features: FeatureScores | None = None  # set by open_data, with FID and KID in validation
         self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
         self.best_step: int | None = None  # the step that scored it
         self.warned_of_best = False  # that a validation gave the keep_best score as NaN
@@ -321,9 +325,9 @@ class Trainer:
             given = ["--val-lpips", *(["--lpips-weights"] if config.lpips_weights else [])]
             raise OptionError(f"LPIPS compares each output with its target, which {layout.name} data does not have: drop "
                               f"{' and '.join(given)} (validation on unpaired data scores FID and KID).")
-        if config.inception_weights and paired:
-            raise OptionError(f"--inception-weights is for the FID and KID of validation on unpaired data, and {layout.name} data "
-                              "is validated against its targets: drop it (gantk eval --inception-weights scores FID on pairs).")
+        if config.inception_weights and paired and not config.val_fid:
+            raise OptionError(f"--inception-weights names InceptionV3's weights for validation's FID and KID, which on "
+                              f"{layout.name} data --val-fid adds: add --val-fid, or drop --inception-weights.")
         val_split = self._validation_split(layout, Path(root)) if config.val_every else None
         read = ["train", *([val_split] if val_split else []), *also_check]
         if summary is None or not set(layout.checked_splits(Path(root), read)) <= set(summary.splits):
@@ -363,16 +367,25 @@ class Trainer:
         val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
                            load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
                            components=self.components, **options)
-        scores = UNPAIRED_SCORES if not paired else validation_score_names(val.num_classes) + (("lpips",) if config.val_lpips else ())
+        if config.val_fid and paired and val.num_classes is not None:
+            raise OptionError("--val-fid compares the distribution of the output images with the targets', and this run's "
+                              "targets are masks: drop it.")
+        scores = FEATURE_SCORES if not paired else (validation_score_names(val.num_classes) + (("lpips",) if config.val_lpips else ())
+                                                    + (FEATURE_SCORES if config.val_fid else ()))
         if config.keep_best is not None and config.keep_best not in scores:
+            added = " (and fid, kid with --val-fid)" if config.keep_best in FEATURE_SCORES and val.num_classes is None else ""
             raise OptionError(f"--keep-best {config.keep_best}: validation gives no such score here; it gives "
-                              f"{', '.join(scores)}.")
+                              f"{', '.join(scores)}{added}.")
         if config.keep_best == "ssim" and config.crop_size < SSIM_WINDOW:
             raise OptionError(f"--keep-best ssim: SSIM needs images of at least {SSIM_WINDOW} px (its window), and validation "
                               f"scores them at --crop-size {config.crop_size}: choose another score, such as l1.")
         if config.val_lpips:
             self.val_lpips = validation_lpips(config, val, train.channels["B"])
-        return train, val if paired else unpaired_validation(config, val)
+        if not paired:
+            val = UnpairedSplit.of(val)
+        if config.val_fid or not paired:
+            self.val_features = validation_features(config, "--val-fid" if paired else "--val-every on unpaired data")
+        return train, val
 
     @contextlib.contextmanager
     def _unpaired_layout_named(self, layout: DataFormat) -> Iterator[None]:
@@ -774,10 +787,11 @@ class Trainer:
         try:
             # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
             batch_size = self.config.batch_size if self.config.resize == "square" else 1
-            if isinstance(self.val_dataset, UnpairedValidation):
-                scores = unpaired_validation_scores(parts.system, self.val_dataset, parts.device, batch_size)
+            if isinstance(self.val_dataset, UnpairedSplit):
+                scores = unpaired_validation_scores(parts.system, self.val_dataset.sides, parts.device, batch_size, self.val_features)
             else:
-                scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, self._lpips_on(parts.device))
+                scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, self._lpips_on(parts.device),
+                                           self.val_features)
         except DataError as error:
             raise self._saved_before(error, parts) from None
         self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
@@ -809,8 +823,8 @@ class Trainer:
             record = {"score": name, "value": value, "split": self.config.val_split}
             if name == "lpips":
                 record["lpips_sha256"] = self.val_lpips.sha256
-            if name in UNPAIRED_SCORES:
-                record["inception_sha1"] = self.val_dataset.features.sha1
+            if name in FEATURE_SCORES:
+                record["inception_sha1"] = self.val_features.features.sha1
             ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
     def _kept_best(self) -> tuple[float | None, int | None]:
@@ -845,9 +859,9 @@ class Trainer:
             warnings.warn(f"{path} holds the model of the best LPIPS scored with another AlexNet weights file than "
                           f"{weights_path(self.config.lpips_weights)}: {replaced}.", GantkWarning, stacklevel=3)
             return None, None
-        if name in UNPAIRED_SCORES and kept.get("inception_sha1") != self.val_dataset.features.sha1:
+        if name in FEATURE_SCORES and kept.get("inception_sha1") != self.val_features.features.sha1:
             warnings.warn(f"{path} holds the model of the best {name.upper()} scored with another InceptionV3 file than "
-                          f"{self.val_dataset.features.path}: {replaced}.", GantkWarning, stacklevel=3)
+                          f"{self.val_features.features.path}: {replaced}.", GantkWarning, stacklevel=3)
             return None, None
         if payload.get("step", 0) > self.resume_from["step"]:  # a run killed after its newest checkpoint trains those steps again
             warnings.warn(f"{path} is of step {payload['step']}, after the checkpoint resumed (step {self.resume_from['step']}), "

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from ..data.datasets import SingleDataset
 from ..data.transforms import match_channels
-from ..errors import DataError, OptionError
+from ..errors import OptionError
 from ..metrics import lpips_distance
 from ..metrics.fid import (
     HOW_TO_GET, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
@@ -42,36 +42,40 @@ def validation_lpips(config: TrainConfig, dataset: Any, channels: int) -> lpips_
 
 
 @dataclass
-class UnpairedValidation:
-    """The held-out images of each domain of unpaired data (``sides``: ``A`` and ``B`` as ``A`` items), scored by
-    the FID and KID of the translations of the A images against the B images on ``features``. The B images'
-    features are computed at the first validation and kept (``real``)."""
+class FeatureScores:
+    """FID and KID of validation's outputs against its real images on InceptionV3 (``features``). The real
+    images are the same at each validation: their features are computed at the first and kept (``real``)."""
 
-    sides: dict[str, SingleDataset]
     features: InceptionFeatures
     real: torch.Tensor | None = None
 
+    def collector(self, device: torch.device) -> FeatureCollector:
+        """An accumulator of one validation's features, InceptionV3 on ``device``."""
+        return FeatureCollector(self.features.to(device), self.real)
 
-def unpaired_validation(config: TrainConfig, dataset: Any) -> UnpairedValidation:
-    """Validation on ``dataset``, a split of unpaired data, with InceptionV3 read now, before any step is
-    trained; raises where it cannot score."""
-    files = getattr(dataset, "files", None)
-    if not (isinstance(files, dict) and {"A", "B"} <= files.keys()):
-        raise DataError(f"validation on unpaired data compares the translations of one side's images with the other "
-                        f"side's, and the {dataset.format} dataset lists no two sides (files['A'], files['B'], as "
-                        "gantk.data.GanDataset does): drop --val-every.")
+    def scores(self, collector: FeatureCollector) -> dict[str, float]:
+        """``fid`` and ``kid`` of what ``collector`` gathered (NaN with fewer than 2 images on a side), as
+        ``gantk eval`` computes them."""
+        self.real, fake = collector.finish()
+        if min(len(self.real), len(fake)) < 2:
+            return {"fid": math.nan, "kid": math.nan}
+        return {"fid": frechet_distance(self.real, fake), "kid": kernel_inception_distance(self.real, fake)[0]}
+
+
+def validation_features(config: TrainConfig, scored_by: str) -> FeatureScores:
+    """InceptionV3 for validation's FID and KID, read now, before any step is trained (``scored_by``: the
+    option that asks for them, named where the weights are missing)."""
     path = find_inception_weights(config.inception_weights)
     if path is None:
-        raise OptionError(f"--val-every on unpaired data scores FID and KID, which need InceptionV3's weights: {HOW_TO_GET}; "
-                          "or drop --val-every.")
-    sides = {side: SingleDataset(files[side], dataset.channels[side], dataset.transform) for side in "AB"}
-    return UnpairedValidation(sides, reference_checked(path))
+        raise OptionError(f"{scored_by} scores FID and KID, which need InceptionV3's weights: {HOW_TO_GET}.")
+    return FeatureScores(reference_checked(path))
 
 
 def validation_scores(system: System, dataset: Any, device: torch.device, batch_size: int,
-                      lpips: lpips_distance.LpipsNetwork | None = None) -> dict[str, float]:
-    """Mean pixel metrics (images) or segmentation metrics (masks) of ``system`` on ``dataset``, and with
-    ``lpips`` (on ``device``) the mean LPIPS (NaN where it cannot compare the images).
+                      lpips: lpips_distance.LpipsNetwork | None = None, features: FeatureScores | None = None) -> dict[str, float]:
+    """Mean pixel metrics (images) or segmentation metrics (masks) of ``system`` on ``dataset``, with
+    ``lpips`` (on ``device``) the mean LPIPS (NaN where it cannot compare the images), and with ``features``
+    the FID and KID of the outputs against the targets.
 
     The networks run in eval mode (running statistics, no dropout) under ``no_grad`` and a forked
     RNG, so validating changes neither the weights, the normalisation statistics nor the random
@@ -83,6 +87,7 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
     num_classes = dataset.num_classes
     scores = PixelScores() if num_classes is None else SegmentationScores(num_classes)
     perceptual = None if lpips is None else lpips_distance.LpipsScores(lpips)
+    collector = None if features is None else features.collector(device)
     with _scoring(system, device):
         for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             outputs = _translated(system, batch["A"].to(device))
@@ -91,30 +96,30 @@ def validation_scores(system: System, dataset: Any, device: torch.device, batch_
             scores.update(outputs.float(), truth)
             if perceptual is not None:
                 perceptual.update(outputs, truth)
+            if collector is not None:
+                collector.add("real", truth)
+                collector.add("fake", outputs)
     computed = {key: value for key, value in scores.compute().items() if isinstance(value, float)}
     if perceptual is not None:
         computed["lpips"] = value if (value := perceptual.compute()) is not None else math.nan
+    if collector is not None:
+        computed.update(features.scores(collector))
     return {f"{VALIDATION_PREFIX}{key}": value for key, value in computed.items()}
 
 
-def unpaired_validation_scores(system: System, validation: UnpairedValidation, device: torch.device,
-                               batch_size: int) -> dict[str, float]:
-    """FID and KID of ``system``'s translations of the held-out A images against the held-out B images, as
-    ``gantk eval`` scores unpaired data (NaN with fewer than 2 images on a side). The networks run as in
-    :func:`validation_scores`; InceptionV3 runs on ``device``."""
-    collector = FeatureCollector(validation.features.to(device), validation.real)
+def unpaired_validation_scores(system: System, sides: dict[str, SingleDataset], device: torch.device, batch_size: int,
+                               features: FeatureScores) -> dict[str, float]:
+    """FID and KID of ``system``'s translations of the held-out A images (``sides``) against the held-out B
+    images, as ``gantk eval`` scores unpaired data. The networks run as in :func:`validation_scores`."""
+    collector = features.collector(device)
     with _scoring(system, device):
-        for batch in DataLoader(validation.sides["A"], batch_size=batch_size, shuffle=False):
+        for batch in DataLoader(sides["A"], batch_size=batch_size, shuffle=False):
             collector.add("fake", _translated(system, batch["A"].to(device)))
-        if validation.real is None:
+        if features.real is None:
             channels = system.config["channels"]["B"]
-            for batch in DataLoader(validation.sides["B"], batch_size=batch_size, shuffle=False):
+            for batch in DataLoader(sides["B"], batch_size=batch_size, shuffle=False):
                 collector.add("real", match_channels(batch["A"].to(device), channels))
-    validation.real, fake = collector.finish()
-    if min(len(validation.real), len(fake)) < 2:
-        return {f"{VALIDATION_PREFIX}fid": math.nan, f"{VALIDATION_PREFIX}kid": math.nan}
-    return {f"{VALIDATION_PREFIX}fid": frechet_distance(validation.real, fake),
-            f"{VALIDATION_PREFIX}kid": kernel_inception_distance(validation.real, fake)[0]}
+    return {f"{VALIDATION_PREFIX}{key}": value for key, value in features.scores(collector).items()}
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Validation on unpaired data: FID and KID of the held-out translations, as gantk eval scores them."""
+"""FID and KID in validation: of the held-out translations of unpaired data, and of paired outputs with --val-fid,
+as gantk eval scores them."""
 
 from __future__ import annotations
 
@@ -99,19 +100,18 @@ def test_unpaired_validation_refuses_what_it_cannot_score(tmp_path, monkeypatch)
         fit(val_every=1, val_lpips=True, lpips_weights=weights)
     with pytest.raises(OptionError, match="--keep-best l1: validation gives no such score here; it gives fid, kid."):
         fit(val_every=1, keep_best="l1", inception_weights=weights)
-    with pytest.raises(OptionError, match="names InceptionV3's weights for the FID and KID of validation on unpaired data, and "
-                                          "there is no validation: add --val-every N"):
+    with pytest.raises(OptionError, match="names InceptionV3's weights for validation's FID and KID, and there is no validation: "
+                                          "add --val-every N"):
         fit(inception_weights=weights)
     monkeypatch.setenv(fid.ENV_VAR, "")
     monkeypatch.setattr(fid, "fid_helper_weights", lambda: None)
     with pytest.raises(OptionError, match=r"--val-every on unpaired data scores FID and KID, which need InceptionV3's weights: "
-                                          r"install .*or pass --inception-weights FILE"):
+                                          r"install .*or pass --inception-weights FILE .*network\.$"):
         fit(val_every=1)
     assert not list((tmp_path / "run").glob("checkpoint-*.pt"))
     paired = write_paired(tmp_path / "paired")
     config = TrainConfig(data=str(paired), out=str(tmp_path / "paired_run"), val_every=1, inception_weights=weights, **TINY)
-    with pytest.raises(OptionError, match="--inception-weights is for the FID and KID of validation on unpaired data, and "
-                                          "paired data is validated against its targets: drop it"):
+    with pytest.raises(OptionError, match="which on paired data --val-fid adds: add --val-fid, or drop --inception-weights."):
         Trainer(config, progress=False).fit()
 
 
@@ -135,3 +135,52 @@ def test_a_resumed_run_scoring_with_another_inception_replaces_its_best(tmp_path
                in text for text in messages)
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["step"] == 3 and best["best"]["inception_sha1"] == fid.sha1_of(other)
+
+
+def test_val_fid_scores_paired_outputs_as_eval_and_keeps_the_best(tmp_path):
+    data = tmp_path / "pairs"
+    for split, count in (("train", 4), ("test", 5)):
+        write_paired(data / split, count=count)
+    weights = write_stand_in_inception(tmp_path / "inception.pt")
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=3, val_every=1, val_fid=True, keep_best="fid",
+                         inception_weights=str(weights), **{**TINY, "gen": "unet", "gen_opt": {"ngf": 8}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GantkWarning)
+        run = Trainer(config, progress=False).fit()
+    rows = validation_rows(run)
+    assert {"val/l1", "val/fid", "val/kid"} <= set(rows[0])
+    values = [float(row["val/fid"]) for row in rows]
+    assert torch.load(run / "best.pt", weights_only=True)["step"] == values.index(min(values)) + 1
+    for row in rows:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GantkWarning)
+            scored = evaluate(checkpoint_path(run, int(row["step"])), data, device="cpu", eval_mode=True, progress=False,
+                              inception_weights=weights)["metrics"]
+        assert (scored["fid"], scored["kid"], scored["l1"]) == pytest.approx(
+            (float(row["val/fid"]), float(row["val/kid"]), float(row["val/l1"])), rel=1e-6)
+
+
+def test_val_fid_is_refused_where_it_cannot_score(tmp_path):
+    from helpers import write_segmentation
+
+    weights = str(write_stand_in_inception(tmp_path / "inception.pt"))
+    masks = write_segmentation(tmp_path / "masks" / "train")
+    write_segmentation(tmp_path / "masks" / "test")
+    config = TrainConfig(recipe="seg", data=str(tmp_path / "masks"), out=str(tmp_path / "run"), max_steps=1, val_every=1, val_fid=True,
+                         **TINY)
+    with pytest.raises(OptionError, match="--val-fid compares the distribution of the output images with the targets', and this "
+                                          "run's targets are masks: drop it."):
+        Trainer(config, progress=False).fit()
+    pairs = tmp_path / "pairs"
+    for split in ("train", "test"):
+        write_paired(pairs / split)
+    plain = dict(data=str(pairs), out=str(tmp_path / "run"), max_steps=1, val_every=1, **TINY)
+    with pytest.raises(OptionError, match="--keep-best fid: validation gives no such score here; it gives l1, l2, rmse, psnr, ssim "
+                                          r"\(and fid, kid with --val-fid\)."):
+        Trainer(TrainConfig(**plain, keep_best="fid"), progress=False).fit()
+    with pytest.raises(OptionError, match="--inception-weights names InceptionV3's weights for validation's FID and KID, which on "
+                                          "paired data --val-fid adds: add --val-fid, or drop --inception-weights."):
+        Trainer(TrainConfig(**plain, inception_weights=weights), progress=False).fit()
+    with pytest.raises(OptionError, match="--val-fid adds FID and KID to validation, and there is no validation: add --val-every"):
+        TrainConfig(data=str(pairs), val_fid=True).validate()
+    assert masks.is_dir() and not list((tmp_path / "run").glob("checkpoint-*.pt"))
