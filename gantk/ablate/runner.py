@@ -10,11 +10,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ..data.datasets import UnpairedSplit
 from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
-from ..data.datasets import UnpairedSplit
 from ..evaluate import (
     evaluate, is_result_file, open_eval_split, refuse_mixed_sizes, save_result, unpaired_at_own_size, unscorable_unpaired,
 )
