@@ -258,10 +258,10 @@ def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_pa
         config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / name), max_steps=3, val_every=2,
                              gen_opt={"ngf": 8}, **{**TINY, "checkpoint_every": 1})
 
-        def failing(system, dataset, device, batch_size, lpips, trainer, fails_at=fails_at):
+        def failing(*args, trainer, fails_at=fails_at):
             if trainer.step == fails_at:
                 raise RuntimeError("validation stopped")
-            return scores(system, dataset, device, batch_size, lpips)
+            return scores(*args)
 
         trainer = Trainer(config, progress=False)
         monkeypatch.setattr(trainer_module, "validation_scores", lambda *args, trainer=trainer: failing(*args, trainer=trainer))
