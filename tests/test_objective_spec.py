@@ -268,6 +268,42 @@ def test_a_loss_that_is_not_a_scalar_is_named():
         ObjectiveSet(objectives.terms[1:]).generator_losses(ctx)
 
 
+class ZeroesTheTarget(Scale):
+    """An objective that changes a tensor of the context in place."""
+
+    def generator_loss(self, ctx):
+        ctx.real.mul_(0)
+        return ctx.fake.mean()
+
+
+class Raises(Scale):
+    def generator_loss(self, ctx):
+        raise ZeroDivisionError("boom")
+
+
+def test_a_term_that_changes_the_context_in_place_or_raises_is_named():
+    objectives = ObjectiveSet.from_spec("zero+l1", _registry_with(zero=ZeroesTheTarget, boom=Raises))
+    ctx = _context()
+    real = ctx.real.clone()
+    with pytest.raises(OptionError, match=r"objective 'zero' \(plugin '\?'\) changed the context's real, target in place in "
+                                          r"generator_loss, which the other terms read: compute on a copy \(such as "
+                                          r"ctx.real.clone\(\)\)"):
+        objectives.generator_losses(ctx)
+    assert not torch.equal(ctx.real, real)  # what the check caught
+    with pytest.raises(ZeroDivisionError, match="boom") as raised:
+        ObjectiveSet.from_spec("l1+boom", _registry_with(boom=Raises)).generator_losses(_context())
+    assert raised.value.__notes__ == ["(raised in generator_loss of objective 'boom', plugin '?')"]
+
+
+def test_an_objective_without_a_loss_is_refused():
+    class Idle(Objective):
+        """Overrides neither loss."""
+
+    with pytest.raises(OptionError, match=r"objective 'idle' \(plugin '\?'\) overrides neither generator_loss nor "
+                                          r"discriminator_loss, so it would take part in no step"):
+        ObjectiveSet.from_spec("bce+l1+idle", _registry_with(idle=Idle))
+
+
 def test_constructor_checks_terms():
     assert ObjectiveSet([("bce", 2.0, BCEGANLoss()), ObjectiveTerm("l1", 1.0, PixelL1Loss())]).spec == "bce@2+l1@1"
     with pytest.raises(SpecError, match="at least one term"):

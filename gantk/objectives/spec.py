@@ -237,6 +237,12 @@ class ObjectiveSet(nn.Module):
                     f"objective {name!r} (plugin '{plugin}') was built as a {type(objective).__name__}, not a "
                     "gantk.Objective: its factory must return an Objective subclass."
                 )
+            if (type(objective).generator_loss is Objective.generator_loss
+                    and type(objective).discriminator_loss is Objective.discriminator_loss):
+                raise OptionError(
+                    f"objective {name!r} (plugin '{plugin}') overrides neither generator_loss nor discriminator_loss, so it "
+                    "would take part in no step: override one of them (see gantk.objectives.base.Objective)."
+                )
             if objective.adversarial and type(objective).discriminator_loss is Objective.discriminator_loss:
                 raise OptionError(
                     f"objective {name!r} (plugin '{plugin}') is adversarial but has no discriminator_loss, so the "
@@ -268,7 +274,17 @@ class ObjectiveSet(nn.Module):
     def _losses(self, ctx: LossContext, step: str) -> dict[str, Tensor]:
         losses = {}
         for term in self.terms:
-            loss = getattr(term.objective, step)(ctx)
+            read = _context_versions(ctx)
+            try:
+                loss = getattr(term.objective, step)(ctx)
+            except Exception as error:
+                error.add_note(f"(raised in {step} of objective {term.name!r}, plugin '{term.plugin}')")
+                raise
+            if changed := [name for name, version in _context_versions(ctx).items() if version != read[name]]:
+                raise OptionError(
+                    f"objective {term.name!r} (plugin '{term.plugin}') changed the context's {', '.join(changed)} in place in "
+                    f"{step}, which the other terms read: compute on a copy (such as ctx.{changed[0]}.clone()) in the objective."
+                )
             if loss is None:
                 continue
             if not isinstance(loss, Tensor) or loss.dim() != 0:
@@ -282,3 +298,9 @@ class ObjectiveSet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}"
+
+
+def _context_versions(ctx: LossContext) -> dict[str, int]:
+    """The in-place version counters of the tensors ``ctx`` gives every term."""
+    return {name: tensor._version for name in ("input", "fake", "real", "fake_logits", "target", "kept")
+            if isinstance(tensor := getattr(ctx, name), Tensor)}
