@@ -1298,6 +1298,26 @@ def test_a_row_cut_short_when_the_run_stopped_is_dropped_on_resuming(pairs, tmp_
     assert without_timings(read_rows(tmp_path / "run")) == without_timings(whole)
 
 
+@pytest.mark.parametrize("returned, message", [
+    (lambda x: (x, x), r"generator 'odd' returned a tuple for an input of \(2, 3, 32, 32\); a generator must return one tensor, "
+                       r"N x 3 x H x W"),
+    (lambda x: x[..., ::2, ::2], r"generator 'odd' returned \(2, 3, 16, 16\) for an input of \(2, 3, 32, 32\); a generator "
+                                 r"must return N x 3 x H x W, the size of its input"),
+])
+def test_a_generator_output_of_another_shape_or_type_is_named(pairs, tmp_path, returned, message):
+    class Odd(torch.nn.Module):
+        def __init__(self, in_channels=3, out_channels=3):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(in_channels, out_channels, 1)
+
+        def forward(self, x):
+            return returned(self.conv(x))
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="odd", gen_opt={})
+    with pytest.raises(OptionError, match=message):
+        Trainer(config, components=components_with_generator("odd", Odd), progress=False).fit()
+
+
 def test_a_network_may_keep_an_infinite_buffer(pairs, tmp_path):
     class Floored(torch.nn.Module):
         """A convolution that keeps a floor of -inf (a mask value) in a buffer."""

@@ -69,6 +69,9 @@ def frozen_networks(networks: Iterable[nn.Module]) -> Iterator[None]:
 def checked_output(output: Tensor, input: Tensor, out_channels: int, generator: str) -> Tensor:
     """``output`` of the generator named ``generator`` for ``input``, checked to be ``N x out_channels x H x W``."""
     expected = (input.shape[0], out_channels, *input.shape[2:])
+    if not isinstance(output, Tensor):
+        raise OptionError(f"generator '{generator}' returned a {type(output).__name__} for an input of {tuple(input.shape)}; "
+                          f"a generator must return one tensor, N x {out_channels} x H x W, the size of its input.")
     if tuple(output.shape) != expected:
         raise OptionError(
             f"generator '{generator}' returned {tuple(output.shape)} for an input of {tuple(input.shape)}; "
