@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from gantk import hookimpl, load_components
-from gantk.data import DataFormat, detect_format, open_dataset
+from gantk.data import DataFormat, check_dataset, detect_format, open_dataset
 from gantk.data.formats import AlignedFormat
 from gantk.data.io import write_png
 from gantk.errors import DataError, GantkWarning, OptionError, UnknownNameError
@@ -391,6 +391,35 @@ def test_plugins_can_add_formats(tmp_path):
     assert detect_format(tmp_path, components=components) == "pairs-folder"
     ds = open_dataset(tmp_path, split="pairs", components=components, crop_size=8, load_size=8)
     assert ds.format == "pairs-folder" and len(ds) == 3
+
+
+class CarelessFormat(PairsFolderFormat):
+    """A plugin's format whose open() and validate() return what they must not."""
+
+    name = "careless"
+
+    def open(self, root, **options):
+        return [1, 2, 3]
+
+    def validate(self, root, splits=None):
+        return None
+
+
+class CarelessPlugin:
+    @hookimpl
+    def gantk_register_data_formats(self, registry):
+        registry.add(CarelessFormat.name, CarelessFormat)
+
+
+def test_a_format_returning_no_dataset_or_no_list_of_problems_is_named(tmp_path):
+    components = load_components(autoload=False, plugins=[CarelessPlugin()])
+    make_aligned(tmp_path, splits=("pairs",))
+    with pytest.raises(OptionError, match=r"data format 'careless' \(plugin '.*'\) opened .* as a list, not a "
+                                          r"gantk.data.GanDataset: its open\(\) must return one"):
+        open_dataset(tmp_path, format="careless", split="pairs", components=components)
+    with pytest.raises(OptionError, match=r"data format 'careless' \(plugin '.*'\) checked .* and returned a NoneType, not a "
+                                          r"list of problems"):
+        check_dataset(tmp_path, "careless", components)
 
 
 def test_a_format_without_a_docstring_has_no_summary_rather_than_its_base_class_text():

@@ -691,9 +691,28 @@ def open_dataset(
             raise OptionError(f"the {data_format.name} format resizes images to squares only (its open() takes no "
                               f"resize argument): use resize 'square' (--resize square).")
         options["resize"] = resize
-    dataset = data_format.open(
-        root, split=split, direction=direction, load_size=load_size, crop_size=crop_size, augment=augment, flip=flip,
-        **options,
-    )
+    dataset = opened(data_format, root, components, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
+                     augment=augment, flip=flip, **options)
     dataset.format = data_format.name
     return dataset
+
+
+def opened(data_format: DataFormat, root: Path, components: Components | None, **options: Any) -> GanDataset:
+    """``data_format.open(root, **options)``, checked to be a :class:`GanDataset` (a plugin's may not be)."""
+    dataset = data_format.open(root, **options)
+    if not isinstance(dataset, GanDataset):
+        plugin = (components or default_components()).registry("data_format").get(data_format.name).plugin
+        raise OptionError(f"data format '{data_format.name}' (plugin '{plugin}') opened {root} as a {type(dataset).__name__}, "
+                          "not a gantk.data.GanDataset: its open() must return one (fix or uninstall the plugin).")
+    return dataset
+
+
+def validated(data_format: DataFormat, root: Path, components: Components | None, **options: Any) -> list[str]:
+    """``data_format.validate(root, **options)``, checked to be a list of problems (a plugin's may not be)."""
+    problems = data_format.validate(root, **options)
+    if not (isinstance(problems, list) and all(isinstance(problem, str) for problem in problems)):
+        plugin = (components or default_components()).registry("data_format").get(data_format.name).plugin
+        raise OptionError(f"data format '{data_format.name}' (plugin '{plugin}') checked {root} and returned a "
+                          f"{type(problems).__name__}, not a list of problems (strings, none for a sound dataset): its "
+                          "validate() must return one (fix or uninstall the plugin).")
+    return problems

@@ -13,7 +13,7 @@ from ..errors import GantkWarning, OptionError
 from ..plugins import Components
 from .class_balance import count_class_pixels
 from .datasets import SegmentationDataset
-from .formats import DataFormat, SegmentationFormat, detect_format, get_format, given_options
+from .formats import DataFormat, SegmentationFormat, detect_format, get_format, given_options, opened, validated
 from .io import has_images, probe
 from .layout import ROOT_SPLIT, SPLITS, checked_files_counted, problems_error, require_root, subdirs
 
@@ -134,13 +134,14 @@ def check_dataset(
     options = given_options((data_format.validate, data_format.open), data_format.name, options)
     chosen = {"splits": splits} if splits is not None and "splits" in inspect.signature(data_format.validate).parameters else {}
     with checked_files_counted(progress):
-        problems = data_format.validate(root, **options, **chosen)
+        problems = validated(data_format, root, components, **options, **chosen)
     if problems:
         raise problems_error(root, data_format.name, problems, format_given=format is not None, options=options)
     _warn_of_split_folders_left_out(root, data_format)
     summary = DatasetSummary(root, data_format.name, data_format.summary)
     for split in data_format.checked_splits(root, splits):
-        dataset = data_format.open(root, split=split or "train", load_size=None, crop_size=None, augment=False, **options)
+        dataset = opened(data_format, root, components, split=split or "train", load_size=None, crop_size=None, augment=False,
+                         **options)
         files = getattr(dataset, "files", {})
         summary.splits[split] = SplitSummary(
             items=len(dataset),
