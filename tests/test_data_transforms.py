@@ -178,3 +178,25 @@ def test_an_image_that_resizing_would_make_too_large_is_refused_naming_its_files
     plugin = Transforming(dataset.files["A"], dataset.files["B"], dataset.channels, dataset.transform)
     with pytest.raises(DataError, match=r"^\S*trainA/strip.png, \S*trainB/y.png: 200x2 resized"):
         plugin[(1, 0)]
+
+
+def test_a_dataset_that_passes_unwrapped_masks_or_float_images_is_told_to_wrap_them(tmp_path):
+    from gantk.data.datasets import GanDataset
+
+    class Careless(GanDataset):
+        """A plugin's dataset that passes its mask as a plain H x W tensor, or its image as floats."""
+
+        def __init__(self, b):
+            super().__init__({"A": [tmp_path / "a.png"], "B": [tmp_path / "b.png"]}, {"A": 3, "B": 1}, PairedTransform(36, 32))
+            self.b = b
+
+        def load(self, index, generator):
+            image = tv_tensors.Image(torch.zeros(3, 40, 40, dtype=torch.uint8))
+            return self.transformed({"A": image, "B": self.b}, generator, *(paths[0] for paths in self.files.values()))
+
+    for b, described in ((torch.zeros(40, 40, dtype=torch.int64), "a 2-dimensional torch.int64"),
+                         (torch.zeros(1, 40, 40), "a 3-dimensional torch.float32")):
+        with pytest.raises(DataError, match=f"a.png, .*b.png: side B is {described} tensor, and the transform takes images as "
+                                            r"tv_tensors.Image \(uint8, C x H x W\) and masks as tv_tensors.Mask"):
+            Careless(b)[0]
+    assert Careless(tv_tensors.Mask(torch.ones(1, 40, 40, dtype=torch.int64)))[0]["B"].shape == (32, 32)

@@ -76,6 +76,11 @@ class PairedTransform:
             size, crop, flip = self.load_size, self.crop_size, self.flip
         else:
             size, crop, flip = self.crop_size or self.load_size, None, False
+        for side, value in tensors.items():
+            if not isinstance(value, tv_tensors.Mask) and (value.dim() != 3 or value.dtype != torch.uint8):
+                raise ItemError(f"side {side} is a {value.dim()}-dimensional {value.dtype} tensor, and the transform takes images "
+                                "as tv_tensors.Image (uint8, C x H x W) and masks as tv_tensors.Mask (integer class ids, 1 x H x W): "
+                                "the dataset must wrap what it reads so (see gantk.data.datasets).")
         out = dict(tensors)
         if size is not None and self.resize == "short-side":
             check_enlarged_size(*next(iter(out.values())).shape[-2:], size)
