@@ -220,7 +220,7 @@ class TestAnObjectivePreparedBeforeTraining(ObjectiveConformance):
 def test_a_plugin_objective_that_fails_to_prepare_is_named(tmp_path):
     config = TrainConfig(data=str(write_paired(tmp_path / "pairs")), out=str(tmp_path / "run"), loss="bce+l1+prepared",
                          loss_opt={"prepared": {"kind": "broken"}}, max_steps=1, crop_size=32, load_size=36, workers=0)
-    with pytest.raises(OptionError, match=r"the objective Prepared could not prepare for training \(KeyError: 'weights'\)"):
+    with pytest.raises(OptionError, match=r"the objective 'prepared' \(plugin '.*'\) could not prepare for training \(KeyError: 'weights'\)"):
         Trainer(config, components=gantk.load_components(plugins=[PreparedPlugin()]), progress=False).fit()
 
 

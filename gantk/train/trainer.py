@@ -34,7 +34,7 @@ from ..metrics.pixel import SSIM_WINDOW
 from ..metrics.ranking import FEATURE_SCORES, improves, validation_score_names
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
-from ..objectives.spec import parse_spec
+from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import Components, default_components
 from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
 from ..systems.base import Phase, System, check_phases, frozen_networks
@@ -488,13 +488,16 @@ class Trainer:
                               "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
         self._warn_if_no_pool(system)
         self._warn_if_dropout_reaches_no_layer(system)
+        terms = {id(term.objective): term for spec in system.modules() if isinstance(spec, ObjectiveSet) for term in spec.terms}
         for objective in (module for module in system.modules() if isinstance(module, Objective)):
             try:
                 objective.prepare()  # what a term reads from files, before training
             except (GantkError, MemoryError):
                 raise
             except Exception as error:  # a plugin's: named, as a factory's failure is
-                raise OptionError(f"the objective {type(objective).__name__} could not prepare for training "
+                term = terms.get(id(objective))
+                named = type(objective).__name__ if term is None else f"{term.name!r} (plugin '{term.plugin}')"
+                raise OptionError(f"the objective {named} could not prepare for training "
                                   f"({type(error).__name__}: {error}).") from error
         self.part_plugins = ckpt.part_plugins(sys_config, self.components)
         unresized = self.config.resize == "none"
