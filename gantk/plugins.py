@@ -160,6 +160,7 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
                 result = impl.function(scoped)
             except Exception as error:  # reported by name, adds nothing; the other plugins keep working
                 scoped.rollback()
+                scoped.close()
                 failures.append(PluginFailure(impl.plugin_name, f"{hook_name} failed: {_describe(error)}"))
                 continue
             added.append(scoped)
@@ -167,6 +168,7 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
                 failures.append(PluginFailure(impl.plugin_name, _ignored_result(hook_name, result)))
         for scoped in added:  # after every plain add, so an override wins whatever order plugins load in
             failures.extend(PluginFailure(scoped.plugin, clash) for clash in scoped.apply_overrides())
+            scoped.close()
     unloaded = _unloaded_plugins_note(autoload)
     for registry in components.registries.values():
         registry.failed_plugins = sorted({failure.plugin for failure in failures})

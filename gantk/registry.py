@@ -387,15 +387,20 @@ def _module_not_set_up(component: Any) -> bool:
 class PluginRegistry:
     """What a plugin's hook receives: ``add`` records the plugin as the provider. An ``override=True``
     add is checked at once but applied by ``apply_overrides()``, once every plugin's plain adds are in,
-    so it wins whatever order the plugins load in."""
+    so it wins whatever order the plugins load in. Once the plugins are loaded it is closed: an add
+    from a reference kept past the hook is an error."""
 
     def __init__(self, registry: Registry, plugin: str):
         self._registry = registry
         self._added: list[str] = []  # for rollback()
         self._overrides: list[tuple[str, Callable[..., Any]]] = []
+        self._closed = False
         self.plugin = plugin
 
     def add(self, name: str, factory: Callable[..., Any], *, override: bool = False) -> None:
+        if self._closed:
+            raise GantkError(f"plugin '{self.plugin}' added {self._registry.kind} '{name}' after its hook returned; a plugin "
+                             "registers its parts inside its gantk_register_* hooks only.")
         if override:
             self._registry.check_new_entry(name, factory, self.plugin)
             self._overrides.append((name, factory))
@@ -416,6 +421,10 @@ class PluginRegistry:
             self._registry.overridden_by[name] = self.plugin
         self._overrides.clear()
         return clashes
+
+    def close(self) -> None:
+        """Refuse any later add (the plugins are loaded)."""
+        self._closed = True
 
     def rollback(self) -> None:
         """Undo this plugin's additions (its hook failed part-way: it adds all or nothing)."""

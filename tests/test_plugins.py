@@ -343,6 +343,22 @@ def test_a_hook_that_returns_something_is_reported():
     ]
 
 
+def test_a_registry_kept_past_its_hook_takes_no_more_parts():
+    kept = []
+
+    def register(registry):
+        kept.append(registry)
+        registry.add("early", torch.nn.Identity)
+
+    components = load_components(autoload=False, plugins=[make_plugin("keeper", gantk_register_generators=register)])
+    for override in (False, True):
+        with pytest.raises(gantk.GantkError, match="plugin 'keeper' added generator 'unet' after its hook returned; a plugin "
+                                                   "registers its parts inside its gantk_register_\\* hooks only."):
+            kept[0].add("unet", torch.nn.Identity, override=override)
+    registry = components.registry("generator")
+    assert "early" in registry and registry.get("unet").plugin != "keeper"
+
+
 def test_hook_wrappers_are_refused():
     def wrapping(registry):
         registry.add("wrapped", lambda: None)
