@@ -8,7 +8,7 @@ from torch import nn
 
 import gantk
 from gantk import LossContext, Objective
-from gantk.errors import OptionError, SpecError
+from gantk.errors import GantkWarning, OptionError, SpecError
 from gantk.objectives import BCEGANLoss, HingeGANLoss, ObjectiveSet, ObjectiveTerm, PixelL1Loss, parse_spec
 from gantk.objectives.spec import GRAMMAR
 from gantk.registry import Registry
@@ -293,6 +293,17 @@ def test_a_term_that_changes_the_context_in_place_or_raises_is_named():
     with pytest.raises(ZeroDivisionError, match="boom") as raised:
         ObjectiveSet.from_spec("l1+boom", _registry_with(boom=Raises)).generator_losses(_context())
     assert raised.value.__notes__ == ["(raised in generator_loss of objective 'boom', plugin '?')"]
+
+
+def test_a_loss_in_half_precision_is_warned_of():
+    class Rounded(Scale):
+        def generator_loss(self, ctx):
+            return ctx.fake.mean().to(torch.bfloat16)
+
+    objectives = ObjectiveSet.from_spec("rounded+l1", _registry_with(rounded=Rounded))
+    with pytest.warns(GantkWarning, match=r"objective 'rounded' \(plugin '\?'\) gives its generator_loss as torch.bfloat16 "
+                                          r"under mixed precision, rounded to that precision: compute it on float32 values"):
+        objectives.generator_losses(_context())
 
 
 def test_an_objective_without_a_loss_is_refused():

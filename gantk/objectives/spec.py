@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import warnings
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
+import torch
 from torch import Tensor, nn
 
-from ..errors import PLUGIN_HINT, OptionError, SpecError
+from ..errors import PLUGIN_HINT, GantkWarning, OptionError, SpecError
 from ..plugins import Components, default_components
 from ..registry import NAME_PATTERN, Registry, described
 from .base import FLOAT32_MAX, FLOAT32_TINY, LossContext, Objective, feature_extractor
@@ -293,6 +295,10 @@ class ObjectiveSet(nn.Module):
                     f"objective {term.name!r} (plugin '{term.plugin}') returned {got} from {step}; a loss must be a scalar "
                     "tensor: reduce it (with .mean(), say) in the objective."
                 )
+            if loss.dtype in (torch.float16, torch.bfloat16):  # warned once per term, as warnings are
+                warnings.warn(f"objective {term.name!r} (plugin '{term.plugin}') gives its {step} as {loss.dtype} under mixed "
+                              "precision, rounded to that precision: compute it on float32 values (.float(), or under "
+                              "torch.autocast(device_type, enabled=False)).", GantkWarning, stacklevel=2)
             losses[term.name] = term.weight * loss
         return losses
 
