@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from gantk.errors import GantkWarning, OptionError
+from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.metrics import fid
 from gantk.train import TrainConfig, Trainer
@@ -130,7 +130,8 @@ def test_a_resumed_run_scoring_with_another_inception_replaces_its_best(tmp_path
     with pytest.warns(GantkWarning) as caught:
         Trainer.resume(run, {"max_steps": 3, "inception_weights": str(other)}, progress=False).fit()
     messages = [str(warning.message) for warning in caught]
-    assert any(f"the run scored validation FID and KID with {first} and goes on with {other}" in text for text in messages)
+    assert any(f"the run scored validation FID and KID with another InceptionV3 (SHA-1 {fid.sha1_of(first)}) and goes on with "
+               f"{other}" in text for text in messages)
     assert any(f"best.pt holds the model of the best FID scored with another InceptionV3 file than {other}: it is replaced"
                in text for text in messages)
     best = torch.load(run / "best.pt", weights_only=True)
@@ -184,3 +185,52 @@ def test_val_fid_is_refused_where_it_cannot_score(tmp_path):
     with pytest.raises(OptionError, match="--val-fid adds FID and KID to validation, and there is no validation: add --val-every"):
         TrainConfig(data=str(pairs), val_fid=True).validate()
     assert masks.is_dir() and not list((tmp_path / "run").glob("checkpoint-*.pt"))
+
+
+def test_a_split_too_small_for_fid_is_refused_before_training(tmp_path):
+    data = unpaired_data(tmp_path / "data")
+    for path in sorted((data / "testB").iterdir())[1:]:
+        path.unlink()
+    weights = str(write_stand_in_inception(tmp_path / "inception.pt"))
+    config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), max_steps=1, val_every=1,
+                         inception_weights=weights, **TINY)
+    with pytest.raises(DataError, match=f"validation's FID and KID need at least 2 images on each side \\(for covariances\\), and "
+                                        f"split test of {data} has 4 A image\\(s\\) and 1 B image\\(s\\): add images to it, or drop "
+                                        "--val-every."):
+        Trainer(config, progress=False).fit()
+    pairs = tmp_path / "pairs"
+    write_paired(pairs / "train")
+    write_paired(pairs / "test", count=1)
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), max_steps=1, val_every=1, val_fid=True, inception_weights=weights,
+                         **TINY)
+    with pytest.raises(DataError, match=r"has 1 pair\(s\): add images to it, or drop --val-fid."):
+        Trainer(config, progress=False).fit()
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").glob("checkpoint-*.pt"))
+
+
+def test_no_val_fid_on_resuming_drops_the_runs_inception_file_and_another_network_is_warned_of(tmp_path):
+    pairs = tmp_path / "pairs"
+    for split in ("train", "test"):
+        write_paired(pairs / split)
+    first = write_stand_in_inception(tmp_path / "first.pt")
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(first.read_bytes())
+    other = tmp_path / "other.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(DoubledMeanFeatures()).save(str(other))
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), max_steps=1, val_every=1, val_fid=True,
+                         inception_weights=str(first), **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GantkWarning)
+        run = Trainer(config, progress=False).fit()
+        Trainer.resume(run, {"max_steps": 2, "inception_weights": str(copy)}, progress=False).fit()  # the same network
+    with pytest.warns(GantkWarning) as caught:
+        Trainer.resume(run, {"max_steps": 3, "inception_weights": str(other)}, progress=False).fit()
+    assert [str(w.message) for w in caught if "another InceptionV3" in str(w.message)] == [
+        f"the run scored validation FID and KID with another InceptionV3 (SHA-1 {fid.sha1_of(first)}) and goes on with {other}: "
+        "the FID and KID of validation.csv after step 2 are of another network than those before."]
+    trainer = Trainer.resume(run, {"max_steps": 4, "val_fid": False}, progress=False)
+    assert trainer.config.inception_weights is None
+    trainer.fit()
+    assert validation_rows(run)[-1]["val/fid"] == ""

@@ -95,11 +95,8 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
         warnings.warn(f"the run scored validation LPIPS with {weights_path(saved.get('lpips_weights'))} and goes on with "
                       f"{overrides['lpips_weights']}: the LPIPS of validation.csv after step {payload['step']} may be of "
                       "another network than those before.", GantkWarning, stacklevel=3)
-    scored_with, given = saved.get("inception_weights"), overrides.get("inception_weights")
-    if saved.get("val_every") and given is not None and (scored_with is None or Path(given).absolute() != Path(scored_with).absolute()):
-        warnings.warn(f"the run scored validation FID and KID with {scored_with or 'the default InceptionV3'} "
-                      f"and goes on with {given}: the FID and KID of validation.csv after step "
-                      f"{payload['step']} may be of another network than those before.", GantkWarning, stacklevel=3)
+    if overrides.get("val_fid") is False and "inception_weights" not in overrides:
+        overrides["inception_weights"] = None  # the run's weights file goes with its FID
     if saved.get("val_every") and saved.get("val_split") not in (None, overrides.get("val_split", saved.get("val_split"))):
         warnings.warn(f"the run validated on split {saved['val_split']} and goes on with {overrides['val_split']}: the rows "
                       f"of validation.csv after step {payload['step']} score other images than those before.", GantkWarning,

@@ -384,6 +384,12 @@ class Trainer:
         if not paired:
             val = UnpairedSplit.of(val)
         if config.val_fid or not paired:
+            counts = [len(val)] if paired else [len(images) for images in val.sides.values()]
+            if min(counts) < 2:
+                held = f"{len(val)} pair(s)" if paired else " and ".join(f"{n} {side} image(s)" for n, side in zip(counts, "AB"))
+                raise DataError(f"validation's FID and KID need at least 2 images on each side (for covariances), and split "
+                                f"{split} of {root} has {held}: add images to it, or drop "
+                                f"{'--val-fid' if paired else '--val-every'}.")
             self.val_features = validation_features(config, "--val-fid" if paired else "--val-every on unpaired data")
         return train, val
 
@@ -597,6 +603,7 @@ class Trainer:
         warn_if_slow(device, config.precision)
         self.check_run_dir()
         dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
+        self._warn_if_another_inception()
         self.best_score, self.best_step = self._kept_best()
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
@@ -830,6 +837,14 @@ class Trainer:
                 record["inception_sha1"] = self.val_features.features.sha1
             ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
+    def _warn_if_another_inception(self) -> None:
+        """Warn when a resumed run's validation scores FID and KID on another InceptionV3 than before."""
+        scored_with = None if self.resume_from is None else self.resume_from["validation_inception"]
+        if scored_with is not None and self.val_features is not None and self.val_features.features.sha1 != scored_with:
+            warnings.warn(f"the run scored validation FID and KID with another InceptionV3 (SHA-1 {scored_with}) and goes on "
+                          f"with {self.val_features.features.path}: the FID and KID of validation.csv after step "
+                          f"{self.resume_from['step']} are of another network than those before.", GantkWarning, stacklevel=3)
+
     def _kept_best(self) -> tuple[float | None, int | None]:
         """The --keep-best score and step of the best.pt a resumed run kept for that score on its validation split:
         what a new best must beat."""
@@ -966,6 +981,7 @@ class Trainer:
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
             "loss_windows": [state["loss_window"] for state in per_process],
+            "validation_inception": None if self.val_features is None else self.val_features.features.sha1,
         }
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
         self._prune_checkpoints()
