@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import OptionError
 from .plugins import Components, default_components, normalize_kind
-from .registry import OPTION_FLAGS
+from .registry import OPTION_FLAGS, with_nones
 
 
 def jsonable(value: Any) -> Any:
@@ -45,7 +45,7 @@ def describe(kind: str, name: str, components: Components | None = None, options
         raise OptionError(f"--opt builds a network or an objective with those options; a {kind.replace('_', '-')} is shown as "
                           f"it is{own}: drop --opt.")
     if options:
-        info["built with"] = jsonable(options)
+        info["built with"] = jsonable(with_nones(options, entry.options()))  # as the factory takes them
     required = [option for option in entry.required_options() if option not in options]
     if required:
         info["default instance"] = f"none: options without a default ({', '.join(required)}); give them with --opt"

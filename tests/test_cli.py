@@ -68,6 +68,7 @@ def test_describe_shows_options_parameters_and_receptive_field(run):
     built = json.loads(run("describe", "generator", "unet", "--opt", "num_downs=5", "--opt", "ngf=8", "--json").output)
     assert (built["built with"], built["size_multiple"], built["options"]["num_downs"]) == ({"num_downs": 5, "ngf": 8}, 32, 8)
     assert "built with: n_layers=1" in run("describe", "discriminator", "patch", "--opt", "n_layers=1").output
+    assert "built with: norm='none'" in run("describe", "generator", "unet", "--opt", "norm=none").output  # as the factory takes it
     assert json.loads(run("describe", "discriminator", "patch", "--opt", "n_layers=1", "--json").output)["receptive_field"] == 16
     wrong = CliRunner().invoke(cli, ["describe", "generator", "unet", "--opt", "ngff=8"])
     assert wrong.exit_code == 1 and "its options (set with --opt KEY=VALUE) are:" in wrong.output and "'ngf' instead" in wrong.output
