@@ -1298,6 +1298,46 @@ def test_a_row_cut_short_when_the_run_stopped_is_dropped_on_resuming(pairs, tmp_
     assert without_timings(read_rows(tmp_path / "run")) == without_timings(whole)
 
 
+def test_a_run_folder_that_takes_no_more_writes_stops_training_with_how_to_resume(pairs, tmp_path, monkeypatch):
+    import errno
+
+    from gantk.train.logs import MetricsLog
+
+    write = MetricsLog.write
+
+    def full_at_step_3(self, row):
+        if row["step"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        write(self, row)
+
+    monkeypatch.setattr(MetricsLog, "write", full_at_step_3)
+    run = tmp_path / "run"
+    with pytest.raises(GantkError, match=f"{run / 'metrics.csv'}: No space left on device. Training stopped at step 3: once {run} "
+                                         r"can be written again \(space freed, or the file system writable\), continue from the "
+                                         f"run's last checkpoint with `gantk train --resume {run}`."):
+        Trainer(tiny_config(pairs, run, max_steps=4, log_every=1), progress=False).fit()
+
+
+def test_settings_of_a_resume_killed_before_its_first_checkpoint_are_warned_of(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, checkpoint_every=2), progress=False).fit()
+
+    class Crash(Exception):
+        pass
+
+    def stop(trainer, step, logged):
+        if step == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        Trainer.resume(run, {"max_steps": 6, "log_every": 2}, progress=False, callbacks=[stop]).fit()
+    ckpt.checkpoint_path(run, 3).unlink(missing_ok=True)  # as a kill -9 leaves the run: no checkpoint of the resume
+    with pytest.warns(GantkWarning, match=f"{run / 'config.toml'} holds --log-every 2; --max-steps 6, and the newest checkpoint "
+                                          r"\(step 2\) --log-every 1; --max-steps 2: a resume that set them stopped before its "
+                                          "first checkpoint"):
+        trainer = Trainer.resume(run, progress=False)
+    assert trainer.config.max_steps == 2
+
+
 @pytest.mark.parametrize("returned, message", [
     (lambda x: (x, x), r"generator 'odd' returned a tuple for an input of \(2, 3, 32, 32\); a generator must return one tensor, "
                        r"N x 3 x H x W"),

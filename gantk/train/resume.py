@@ -88,6 +88,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
             f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
         )
+    _warn_of_settings_left_unsaved(Path(run_dir), payload, overrides)
     if overrides.get("val_lpips") is False and "lpips_weights" not in overrides:
         overrides["lpips_weights"] = None  # the run's weights file goes with its LPIPS
     elif saved.get("val_lpips") and overrides.get("lpips_weights") is not None and \
@@ -234,6 +235,20 @@ def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
     index = device.index or 0
     state = states[min(index, len(states) - 1)]
     torch.cuda.set_rng_state(state, device)
+
+
+def _warn_of_settings_left_unsaved(run_dir: Path, payload: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Warn of settings a resume may change that ``config.toml`` holds and the checkpoint does not: a resume that
+    changed them stopped before its first checkpoint (or the file was edited), and they would be lost unseen."""
+    settings, saved = run_files.read_settings(run_dir) or {}, payload["train_config"]
+    kept = RESUMABLE_KEYS - COMPUTATION_KEYS - {"workers"} - set(overrides)  # the machine's own are chosen again
+    unsaved = sorted(key for key in kept & set(settings) if not same_setting(settings[key], saved.get(key)))
+    if unsaved:
+        warnings.warn(
+            f"{run_dir / run_files.CONFIG} holds {'; '.join(spelled(key, settings[key]) for key in unsaved)}, and the newest "
+            f"checkpoint (step {payload['step']}) {'; '.join(spelled(key, saved.get(key)) for key in unsaved)}: a resume that "
+            "set them stopped before its first checkpoint (or the file was edited). The run goes on with the checkpoint's; "
+            "to keep the others, give them again.", GantkWarning, stacklevel=3)
 
 
 def warn_if_the_data_changed(payload: dict[str, Any], train_items: int, data: str | None) -> None:

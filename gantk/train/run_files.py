@@ -90,7 +90,7 @@ def claimed(run_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OptionError(
-                f"another process is training in {run_dir}; wait for it to end, or choose another --out directory."
+                f"another process is training in {run_dir}; wait for it to end (a new run may take another --out directory)."
             ) from None
         except OSError:  # a file system without locks
             pass

@@ -669,6 +669,13 @@ class Trainer:
                     if ckpt.list_checkpoints(self.run_dir) else "start the run again (it has no checkpoint yet)")
             raise DataError(f"{ended} Training stopped during step {self.step + 1}, which is not saved: with fewer --workers "
                             f"or more free memory, {then}.") from None
+        except OSError as error:  # the run's folder taking no more writes (disk full, read-only): resumable once it does
+            if error.filename is None or self.run_dir.resolve() not in Path(error.filename).resolve().parents:
+                raise
+            then = (f"continue from the run's last checkpoint with `gantk train --resume {self.run_dir}`"
+                    if ckpt.list_checkpoints(self.run_dir) else "start the run again (it has no checkpoint yet)")
+            raise GantkError(f"{error.filename}: {error.strerror or error}. Training stopped at step {self.step}: once "
+                             f"{self.run_dir} can be written again (space freed, or the file system writable), {then}.") from None
         finally:
             log.close()
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
