@@ -377,6 +377,9 @@ def test_image_pairs_refuse_every_term_that_scores_masks(tmp_path):
     class Dice(Objective):
         needs_masks = True
 
+        def generator_loss(self, ctx):
+            return (ctx.fake - ctx.real).abs().mean()
+
     class Plugin:
         @hookimpl
         def gantk_register_objectives(self, registry):

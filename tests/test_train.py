@@ -1209,7 +1209,10 @@ def test_a_step_without_loss_terms_is_a_clear_error(pairs, tmp_path):
     from gantk import Objective, hookimpl, load_components
 
     class Silent(Objective):
-        """Takes part in no step."""
+        """Takes part in no step: its loss is always None."""
+
+        def generator_loss(self, ctx):
+            return None
 
     class Plugin:
         @hookimpl
