@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import GantkError
+from .errors import GantkError, GantkWarning
 from .hookspecs import hookimpl
 from .objectives.base import LossContext, Objective
 from .plugins import default_components, load_components
@@ -24,6 +24,7 @@ def list_components(kind: str, pattern: str = "*") -> list[str]:
 
 __all__ = [
     "GantkError",
+    "GantkWarning",
     "LossContext",
     "Objective",
     "__version__",

@@ -145,6 +145,7 @@ def test_public_api(monkeypatch):
         assert net.receptive_field == 70
         with pytest.raises(gantk.GantkError, match="Known component kinds"):
             gantk.list_components("widget")
+        assert gantk.GantkWarning is gantk.errors.GantkWarning  # to filter gantk's warnings
     finally:
         gantk.default_components.cache_clear()
 

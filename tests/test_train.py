@@ -1321,6 +1321,17 @@ def test_a_run_folder_that_takes_no_more_writes_stops_training_with_how_to_resum
         Trainer(tiny_config(pairs, run, max_steps=4, log_every=1), progress=False).fit()
 
 
+def test_a_callback_that_switches_a_network_to_eval_mode_leaves_training_as_it_was(pairs, tmp_path):
+    seen = []
+
+    def peek(trainer, step, logged):
+        seen.append({name: net.training for name, net in trainer.system.networks.items()})
+        trainer.system.networks["G"].eval()  # a look at G, not switched back
+
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=3), callbacks=[peek], progress=False).fit()
+    assert seen == [{"G": True, "D": True}] * 3
+
+
 def test_settings_of_a_resume_killed_before_its_first_checkpoint_are_warned_of(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, checkpoint_every=2), progress=False).fit()
 

@@ -66,6 +66,17 @@ def frozen_networks(networks: Iterable[nn.Module]) -> Iterator[None]:
             param.requires_grad_(requires_grad)
 
 
+@contextlib.contextmanager
+def modes_kept(module: nn.Module) -> Iterator[None]:
+    """Every submodule of ``module`` is back in the train or eval mode it had when the block began."""
+    modes = [(submodule, submodule.training) for submodule in module.modules()]
+    try:
+        yield
+    finally:
+        for submodule, training in modes:
+            submodule.training = training
+
+
 def checked_output(output: Tensor, input: Tensor, out_channels: int, generator: str) -> Tensor:
     """``output`` of the generator named ``generator`` for ``input``, checked to be ``N x out_channels x H x W``."""
     expected = (input.shape[0], out_channels, *input.shape[2:])

@@ -37,7 +37,7 @@ from ..objectives.base import Objective
 from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import Components, default_components
 from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
-from ..systems.base import Phase, System, check_phases, frozen_networks
+from ..systems.base import Phase, System, check_phases, frozen_networks, modes_kept
 from . import checkpoint as ckpt
 from . import run_files
 from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
@@ -785,15 +785,16 @@ class Trainer:
                     self._save(parts)
             if log.validation is not None and self._due(config.val_every):
                 logged = {**logged, **self._validate(parts, log)}
-            for callback in self.callbacks:
-                try:
-                    callback(self, self.step, logged)
-                except StopTraining:
-                    raise
-                except Exception:  # the step is done: keep it for a resume once the callback is fixed
-                    if not parts.process.distributed:  # (every process would have to save together)
-                        self._save_unless_saved(parts)
-                    raise
+            with modes_kept(parts.system) if self.callbacks else contextlib.nullcontext():  # a callback's .eval() ends with it
+                for callback in self.callbacks:
+                    try:
+                        callback(self, self.step, logged)
+                    except StopTraining:
+                        raise
+                    except Exception:  # the step is done: keep it for a resume once the callback is fixed
+                        if not parts.process.distributed:  # (every process would have to save together)
+                            self._save_unless_saved(parts)
+                        raise
 
     def _due(self, every: int) -> bool:
         """Whether a task done every ``every`` steps (and at the last) is due at this step."""
