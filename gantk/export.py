@@ -26,7 +26,7 @@ from . import __version__
 from .errors import GantkError, OptionError
 from .files import check_writable, replacing
 from .data.datasets import binary_255
-from .inference import TrainedModel, test_mode
+from .inference import TrainedModel, loaded_model, test_mode
 from .plugins import Components
 
 OUTPUT_NAME = "outputs"
@@ -58,16 +58,17 @@ class Translation(nn.Module):
 
 
 def export_onnx(
-    checkpoint: str | Path,
+    checkpoint: str | Path | TrainedModel,
     out: str | Path,
     *,
     direction: str = "AtoB",
-    eval_mode: bool = False,
-    average: bool = True,
+    eval_mode: bool | None = None,
+    average: bool | None = None,
     overwrite: bool = False,
     components: Components | None = None,
 ) -> ExportSummary:
-    """Write the translation of ``checkpoint`` (a file or a run directory) for ``direction`` to the ONNX file ``out``.
+    """Write the translation of ``checkpoint`` (a file or a run directory, or a :class:`~gantk.inference.TrainedModel`
+    loaded on the CPU, exported in its mode) for ``direction`` to the ONNX file ``out``.
 
     By default the file runs as the paper's test phase does (and ``gantk translate``): batch
     normalisation with the statistics of the batch it is given, dropout active (drawn by the ONNX
@@ -81,7 +82,7 @@ def export_onnx(
         GantkError: the model cannot be exported, or onnxruntime's outputs differ from it.
     """
     out = Path(out)
-    if not isinstance(eval_mode, bool):
+    if eval_mode is not None and not isinstance(eval_mode, bool):
         raise OptionError(f"eval_mode is True or False, got {eval_mode!r}.")
     if out.name.lower() == ".onnx":
         raise OptionError(f"'{out}' is an extension without a name: name the file, e.g. {out.with_name('model.onnx')}.")
@@ -97,7 +98,11 @@ def export_onnx(
         raise OptionError(f"exporting to ONNX needs the packages {', '.join(missing)}: pip install 'gantk[onnx]'.")
     import onnx
 
-    model = TrainedModel.load(checkpoint, device="cpu", eval_mode=eval_mode, average=average, components=components)
+    model = loaded_model(checkpoint, None if isinstance(checkpoint, TrainedModel) else "cpu", eval_mode, components, average)
+    if model.device.type != "cpu":
+        raise OptionError(f"the export runs the model on the CPU, and it is loaded on {model.device}: load it with "
+                          "device='cpu', or pass its checkpoint's path.")
+    eval_mode = not model.system.training
     model.system.check_direction(direction)
     system = model.system if eval_mode else in_test_phase(model.system)
     translation = Translation(system, direction)

@@ -46,6 +46,16 @@ def batch(channels: int, height: int, width: int, count: int = 2) -> torch.Tenso
     return torch.stack([smooth_image(seed, 64, channels)[:, :height, :width] for seed in range(count)])
 
 
+def test_a_loaded_model_exports_in_its_mode_as_its_checkpoint_does(image_run, tmp_path):
+    model = TrainedModel.load(image_run, device="cpu", eval_mode=True)
+    inputs = model.inputs(batch(3, 32, 64))
+    from_model = run_onnx(export_onnx(model, tmp_path / "loaded.onnx").path, inputs)
+    from_file = run_onnx(export_onnx(image_run, tmp_path / "file.onnx", eval_mode=True).path, inputs)
+    assert torch.equal(from_model, from_file) and not model.system.training
+    with pytest.raises(OptionError, match="a TrainedModel is loaded already"):
+        export_onnx(model, tmp_path / "again.onnx", eval_mode=True)
+
+
 def test_eval_mode_file_runs_as_the_trained_model_at_any_batch_and_size(image_run, tmp_path):
     out = tmp_path / "model.onnx"
     summary = export_onnx(image_run, out, eval_mode=True)
@@ -189,7 +199,7 @@ def test_a_model_trained_the_other_way_and_at_its_images_shape_says_so(tmp_path_
     read = open_dataset(tmp_path / "in", format="single", augment=False, resize="short-side", load_size=None, crop_size=32)
     assert read[0]["A"].shape[-2:] == (32, 43)  # as translate reads it
     model = TrainedModel.load(run, device="cpu", eval_mode=True)
-    inputs = model.inputs(batch(3, 32, 48))  # 48 is no multiple of the U-Net's 32: padded, as the metadata says
+    inputs = model.inputs(batch(3, 32, 64))  # 48 is no multiple of the U-Net's 32: padded, as the metadata says
     padded = torch.nn.functional.pad(inputs, (0, 16, 0, 0), mode="replicate")
     assert torch.allclose(run_onnx(summary.path, padded)[..., :48], model.translate(inputs, pad=True), atol=1e-4)
 
