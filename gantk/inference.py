@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -85,10 +86,12 @@ class TrainedModel:
         """Classes of the label maps a labels-to-image model takes; ``None`` for a model of images."""
         return self.config.get("input_classes")
 
-    def inputs(self, images: torch.Tensor | Image.Image, direction: str = "AtoB", *, from_dataset: bool = False) -> torch.Tensor:
+    def inputs(self, images: torch.Tensor | Image.Image | list[Image.Image] | np.ndarray, direction: str = "AtoB", *,
+               from_dataset: bool = False) -> torch.Tensor:
         """``images`` (``N x C x H x W``, or one ``C x H x W``, with 1, 3 or 4 channels; uint8 as
-        ``gantk.data.read_image`` gives them, or float already in [-1, 1]; or one PIL image, converted as
-        ``read_image`` converts a file) normalised on the model's device, with the channels its generator
+        ``gantk.data.read_image`` gives them, or float already in [-1, 1]; a PIL image or a list of PIL images of one
+        size, converted as ``read_image`` converts a file; or a numpy array with its channels last, ``H x W``,
+        ``H x W x C`` or ``N x H x W x C``, RGB as PIL and imageio give it) normalised on the model's device, with the channels its generator
         for ``direction`` takes. A labels-to-image model (:attr:`input_classes`) takes class ids instead
         (integers ``N x H x W``, or one ``H x W``; -1 for pixels of no class, as its datasets give them) and
         gets them one channel per class (:meth:`class_ids` maps a mask's values to them). ``from_dataset``: the
@@ -105,12 +108,7 @@ class TrainedModel:
         channels = self.input_channels(direction)
         if self.input_classes is not None:
             return self._label_inputs(images)
-        if isinstance(images, Image.Image):
-            images = image_from_pil(images)
-        if not isinstance(images, torch.Tensor):
-            how = ("read the file with gantk.data.read_image" if isinstance(images, (str, os.PathLike))
-                   else "convert it (torch.from_numpy, say)")
-            raise DataError(f"images must be a torch tensor or a PIL image, got {type(images).__name__}: {how}.")
+        images = _as_tensor(images)
         shape = tuple(images.shape)
         images = images[None] if images.dim() == 3 else images
         if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
@@ -276,6 +274,29 @@ def test_mode(model: TrainedModel) -> str:
         ("dropout", any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in modules))) if present]
     return (f"paper test-time ({', '.join(differs)})" if differs
             else "paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)")
+
+
+def _as_tensor(images: Any) -> torch.Tensor:
+    """Images given to :meth:`TrainedModel.inputs` as a tensor, channels first."""
+    if isinstance(images, Image.Image):
+        return image_from_pil(images)
+    if isinstance(images, (list, tuple)) and images and all(isinstance(image, Image.Image) for image in images):
+        converted = [image_from_pil(image) for image in images]
+        if len(shapes := {tuple(image.shape) for image in converted}) > 1:
+            raise DataError(f"a list of PIL images is one batch, so its images need one size and channel count, got "
+                            f"{', '.join(map(str, sorted(shapes)))} (C x H x W): pass them one at a time.")
+        return torch.stack(converted)
+    if isinstance(images, np.ndarray):
+        if images.ndim not in (2, 3, 4) or (images.ndim > 2 and images.shape[-1] not in (1, 3, 4)):
+            raise DataError(f"a numpy image has its channels last (H x W, H x W x C or N x H x W x C, with 1, 3 or 4 "
+                            f"channels), got shape {images.shape}: for one with its channels first, pass "
+                            "torch.from_numpy(array).")
+        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        return tensor[None] if images.ndim == 2 else tensor.movedim(-1, -3)
+    if isinstance(images, torch.Tensor):
+        return images
+    how = "read the file with gantk.data.read_image" if isinstance(images, (str, os.PathLike)) else "convert it"
+    raise DataError(f"images must be a torch tensor, a numpy array or PIL image(s), got {type(images).__name__}: {how}.")
 
 
 def loaded_model(checkpoint: str | Path | TrainedModel, device: str | torch.device | None, eval_mode: bool | None,

@@ -23,7 +23,7 @@ from gantk.evaluate import evaluate, open_eval_split
 from gantk.inference import TrainedModel
 from gantk.metrics import fid as fid_module
 from gantk.train import TrainConfig, Trainer
-from helpers import write_paired, write_segmentation, write_stand_in_inception, write_unaligned
+from helpers import smooth_image, write_paired, write_segmentation, write_stand_in_inception, write_unaligned
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, checkpoint_every=2,
             gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
@@ -860,10 +860,30 @@ def test_model_inputs_refuse_values_that_are_not_finite(image_run, tmp_path):
     model = TrainedModel.load(image_run[0], device="cpu")
     with pytest.raises(DataError, match="float images hold NaN or infinite values"):
         model.inputs(images)
-    with pytest.raises(DataError, match="images must be a torch tensor or a PIL image, got ndarray: convert it"):
+    with pytest.raises(DataError, match=r"a numpy image has its channels last .*, got shape \(1, 3, 32, 32\): for one with its "
+                                        r"channels first, pass torch.from_numpy\(array\)"):
         model.inputs(images.numpy())
     with pytest.raises(DataError, match="got PosixPath: read the file with gantk.data.read_image"):
         model.inputs(tmp_path / "image.png")
+    with pytest.raises(DataError, match="images must be a torch tensor, a numpy array or PIL image.s., got dict: convert it"):
+        model.inputs({})
+
+
+def test_model_inputs_take_numpy_arrays_channels_last_and_lists_of_pil_images(image_run):
+    from PIL import Image
+
+    from gantk.inference import TrainedModel
+
+    model = TrainedModel.load(image_run[0], device="cpu")
+    pixels = smooth_image(0, 32)  # 3 x 32 x 32 uint8
+    expected = model.inputs(pixels)
+    array = pixels.permute(1, 2, 0).numpy()  # H x W x C, as PIL and imageio give it
+    assert torch.equal(model.inputs(array), expected) and torch.equal(model.inputs(array[None]), expected)
+    photo = Image.fromarray(array)
+    assert torch.equal(model.inputs([photo, photo]), expected.expand(2, -1, -1, -1))
+    with pytest.raises(DataError, match=r"a list of PIL images is one batch, so its images need one size and channel count, got "
+                                        r"\(3, 16, 16\), \(3, 32, 32\) \(C x H x W\)"):
+        model.inputs([photo, photo.resize((16, 16))])
 
 
 def test_a_model_names_what_it_takes_when_given_something_else(image_run, tmp_path):
