@@ -19,6 +19,7 @@ from .data.transforms import match_channels, normalize_image
 from .errors import DataError, GantkWarning, OptionError
 from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, size_rules
 from .plugins import Components
+from .systems import targets
 from .systems.base import System
 from .tiling import check_tiling, translated_in_tiles
 from .train.checkpoint import system_from_checkpoint
@@ -135,6 +136,18 @@ class TrainedModel:
         else:
             raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
         return match_channels(images.to(self.device), channels)
+
+    def predicted_ids(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The class ids ``N x H x W`` a mask model predicts in ``outputs`` (of :meth:`translate`: class
+        probabilities, one channel per class, or for two classes the foreground's alone), as ``gantk translate``
+        writes them.
+
+        Raises:
+            OptionError: the model translates to images, not masks.
+        """
+        if self.num_classes is None:
+            raise OptionError(f"{self.checkpoint} translates to images, not masks: its outputs have no class ids.")
+        return targets.predicted_ids(outputs)
 
     def class_ids(self, mask: torch.Tensor) -> torch.Tensor:
         """The class ids (what :meth:`inputs` takes) of a label model's input ``mask``, its values as

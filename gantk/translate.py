@@ -194,7 +194,7 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
     names = output_names(path, output_dir, overlay)
     if model.num_classes is None:
         return [write_png(output[0], names[0])]
-    ids = targets.predicted_ids(output)[0]
+    ids = model.predicted_ids(output)[0]
     written = [write_mask(ids, model.num_classes, names[0], model.config.get("ignore_label"))]
     if overlay:
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])

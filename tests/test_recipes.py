@@ -11,7 +11,6 @@ from torchvision.io import decode_image
 from gantk.data import open_dataset
 from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.inference import TrainedModel
-from gantk.systems import targets
 from gantk.train import TrainConfig, Trainer
 from gantk.translate import translate
 from helpers import (
@@ -201,7 +200,9 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
     model = TrainedModel.load(run, eval_mode=True)  # the mask comes from the probabilities, resized
     image = open_dataset(data / "images", format="single", augment=False, load_size=None, crop_size=32)[0]["A"]
     probs = torch.nn.functional.interpolate(model.translate(model.inputs(image[None])), size=(40, 40), mode="bilinear")
-    ids = targets.predicted_ids(probs)[0]
+    ids = model.predicted_ids(probs)[0]
+    assert probs.shape[1] == (1 if num_classes == 2 else num_classes)  # the foreground's probability alone for two classes
+    assert torch.equal(ids, (probs[0, 0] > 0.5).long() if num_classes == 2 else probs[0].argmax(0))
     assert torch.equal(mask[0], (ids * 255 if num_classes == 2 else ids).to(torch.uint8))
     native = translate(run, data / "images", tmp_path / "native", overlay=True, size="native", eval_mode=True)
     assert [decode_image(str(p)).shape for p in native[:2]] == [(1, 40, 40), (3, 40, 40)]  # 40 px, padded to 64 inside
