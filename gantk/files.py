@@ -66,6 +66,7 @@ FILE_ERROR_FIXES = {
 
 
 WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a write that did not fit
+REFUSED_WRITES = (errno.EACCES, errno.EPERM, errno.EROFS)  # a folder that takes no file now
 
 
 def file_error_text(error: OSError) -> str:

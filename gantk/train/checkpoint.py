@@ -17,7 +17,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, first_sentence
-from ..files import WRITE_FAILURES, file_error_text, remove_abandoned, replacing
+from ..files import REFUSED_WRITES, WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_name, package_of, same_provider
 from ..recipes.base import Recipe
@@ -31,7 +31,6 @@ FORMAT_VERSION = 2  # 2: part_plugins records each part's provider as a table (f
 READABLE_FORMATS = (1, 2)
 CHECKPOINT_FILE = re.compile(r"checkpoint-(\d+)\.pt$")
 _READ_FAILURES = (errno.EACCES, errno.EPERM, errno.EIO)  # no fault of the file's
-_REFUSED_WRITES = (errno.EACCES, errno.EPERM, errno.EROFS)  # a folder that takes no file now
 PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer prunes each before it is opened
 
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
@@ -86,7 +85,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
             torch.save(payload, handle)
     except (OSError, RuntimeError) as error:  # torch's zip writer reports a failed write as a RuntimeError
         failed = error if isinstance(error, OSError) else error.__context__
-        if not (isinstance(failed, OSError) and failed.errno in (*WRITE_FAILURES, *_REFUSED_WRITES)):
+        if not (isinstance(failed, OSError) and failed.errno in (*WRITE_FAILURES, *REFUSED_WRITES)):
             raise
         room = failed.errno in WRITE_FAILURES
         when = "once there is room" if room else "once the folder may be written"

@@ -72,8 +72,11 @@ class MetricsLog:
                 rows = list(csv.DictReader(handle))
             self.columns += new
             self._rewrite(rows)
-        with self.path.open("a", newline="", encoding="utf-8") as handle:
-            csv.DictWriter(handle, self.columns, extrasaction="ignore", restval="").writerow(row)
+        try:
+            with self.path.open("a", newline="", encoding="utf-8") as handle:
+                csv.DictWriter(handle, self.columns, extrasaction="ignore", restval="").writerow(row)
+        except OSError as error:  # a full disk names no file
+            raise OSError(error.errno, error.strerror, str(self.path)) if error.filename is None else error from None
         self.last_step = int(row["step"])
 
 

@@ -27,7 +27,7 @@ from ..data.layout import ROOT_SPLIT, require_root
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
-from ..files import first_names, foreign_entries, remove_abandoned, replacing
+from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..metrics.lpips_distance import LpipsNetwork, weights_path
 from ..metrics.pixel import SSIM_WINDOW
@@ -670,7 +670,8 @@ class Trainer:
             raise DataError(f"{ended} Training stopped during step {self.step + 1}, which is not saved: with fewer --workers "
                             f"or more free memory, {then}.") from None
         except OSError as error:  # the run's folder taking no more writes (disk full, read-only): resumable once it does
-            if error.filename is None or self.run_dir.resolve() not in Path(error.filename).resolve().parents:
+            folder = None if error.filename is None else Path(error.filename).absolute().parent.resolve()
+            if error.errno not in (*WRITE_FAILURES, *REFUSED_WRITES) or folder is None or not folder.is_relative_to(self.run_dir.resolve()):
                 raise
             then = (f"continue from the run's last checkpoint with `gantk train --resume {self.run_dir}`"
                     if ckpt.list_checkpoints(self.run_dir) else "start the run again (it has no checkpoint yet)")
