@@ -1347,6 +1347,17 @@ def test_settings_of_a_resume_killed_before_its_first_checkpoint_are_warned_of(p
     assert trainer.config.max_steps == 2
 
 
+def test_a_checkpoint_older_than_a_setting_resumes_without_a_warning_of_it(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, checkpoint_every=2), progress=False).fit()
+    payload = torch.load(ckpt.checkpoint_path(run, 2), weights_only=True)
+    for key in ("val_fid", "inception_weights", "keep_best"):  # settings a gantk of before did not know
+        del payload["train_config"][key]
+    ckpt.save_checkpoint(ckpt.checkpoint_path(run, 2), payload)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GantkWarning)
+        Trainer.resume(run, progress=False)
+
+
 @pytest.mark.parametrize("returned, message", [
     (lambda x: (x, x), r"generator 'odd' returned a tuple for an input of \(2, 3, 32, 32\); a generator must return one tensor, "
                        r"N x 3 x H x W"),

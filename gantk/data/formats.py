@@ -710,9 +710,9 @@ def opened(data_format: DataFormat, root: Path, components: Components | None, *
 def validated(data_format: DataFormat, root: Path, components: Components | None, **options: Any) -> list[str]:
     """``data_format.validate(root, **options)``, checked to be a list of problems (a plugin's may not be)."""
     problems = data_format.validate(root, **options)
-    if not (isinstance(problems, list) and all(isinstance(problem, str) for problem in problems)):
+    if not (isinstance(problems, (list, tuple)) and all(isinstance(problem, str) for problem in problems)):
         plugin = (components or default_components()).registry("data_format").get(data_format.name).plugin
         raise OptionError(f"data format '{data_format.name}' (plugin '{plugin}') checked {root} and returned a "
                           f"{type(problems).__name__}, not a list of problems (strings, none for a sound dataset): its "
                           "validate() must return one (fix or uninstall the plugin).")
-    return problems
+    return list(problems)

@@ -77,8 +77,9 @@ class PairedTransform:
         else:
             size, crop, flip = self.crop_size or self.load_size, None, False
         for side, value in tensors.items():
-            if not isinstance(value, tv_tensors.Mask) and (value.dim() != 3 or value.dtype != torch.uint8):
-                raise ItemError(f"side {side} is a {value.dim()}-dimensional {value.dtype} tensor, and the transform takes images "
+            if not isinstance(value, Tensor) or (not isinstance(value, tv_tensors.Mask) and (value.dim() != 3 or value.dtype != torch.uint8)):
+                got = f"a {value.dim()}-dimensional {value.dtype} tensor" if isinstance(value, Tensor) else f"a {type(value).__name__}"
+                raise ItemError(f"side {side} is {got}, and the transform takes images "
                                 "as tv_tensors.Image (uint8, C x H x W) and masks as tv_tensors.Mask (integer class ids, 1 x H x W): "
                                 "the dataset must wrap what it reads so (see gantk.data.datasets).")
         out = dict(tensors)

@@ -285,7 +285,8 @@ class ObjectiveSet(nn.Module):
             if changed := [name for name, version in _context_versions(ctx).items() if version != read[name]]:
                 raise OptionError(
                     f"objective {term.name!r} (plugin '{term.plugin}') changed the context's {', '.join(changed)} in place in "
-                    f"{step}, which the other terms read: compute on a copy (such as ctx.{changed[0]}.clone()) in the objective."
+                    f"{step} (itself, or a network it ran, such as the discriminator), which the other terms read: compute on a "
+                    f"copy (such as ctx.{changed[0]}.clone()), or keep the network from changing its input in place."
                 )
             if loss is None:
                 continue
@@ -296,8 +297,8 @@ class ObjectiveSet(nn.Module):
                     "tensor: reduce it (with .mean(), say) in the objective."
                 )
             if loss.dtype in (torch.float16, torch.bfloat16):  # warned once per term, as warnings are
-                warnings.warn(f"objective {term.name!r} (plugin '{term.plugin}') gives its {step} as {loss.dtype} under mixed "
-                              "precision, rounded to that precision: compute it on float32 values (.float(), or under "
+                warnings.warn(f"objective {term.name!r} (plugin '{term.plugin}') gives its {step} as {loss.dtype}, rounded to "
+                              "that precision: compute it on float32 values (.float(), or under mixed precision inside "
                               "torch.autocast(device_type, enabled=False)).", GantkWarning, stacklevel=2)
             losses[term.name] = term.weight * loss
         return losses
@@ -307,6 +308,6 @@ class ObjectiveSet(nn.Module):
 
 
 def _context_versions(ctx: LossContext) -> dict[str, int]:
-    """The in-place version counters of the tensors ``ctx`` gives every term."""
+    """The in-place version counters of the tensors ``ctx`` gives every term (inference tensors keep none)."""
     return {name: tensor._version for name in ("input", "fake", "real", "fake_logits", "target", "kept")
-            if isinstance(tensor := getattr(ctx, name), Tensor)}
+            if isinstance(tensor := getattr(ctx, name), Tensor) and not tensor.is_inference()}

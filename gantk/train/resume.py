@@ -96,8 +96,8 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
         warnings.warn(f"the run scored validation LPIPS with {weights_path(saved.get('lpips_weights'))} and goes on with "
                       f"{overrides['lpips_weights']}: the LPIPS of validation.csv after step {payload['step']} may be of "
                       "another network than those before.", GantkWarning, stacklevel=3)
-    if overrides.get("val_fid") is False and "inception_weights" not in overrides:
-        overrides["inception_weights"] = None  # the run's weights file goes with its FID
+    if overrides.get("val_fid") is False and saved.get("val_fid") and "inception_weights" not in overrides:
+        overrides["inception_weights"] = None  # the run's weights file goes with its --val-fid (unpaired data keeps its FID)
     if saved.get("val_every") and saved.get("val_split") not in (None, overrides.get("val_split", saved.get("val_split"))):
         warnings.warn(f"the run validated on split {saved['val_split']} and goes on with {overrides['val_split']}: the rows "
                       f"of validation.csv after step {payload['step']} score other images than those before.", GantkWarning,
@@ -240,13 +240,17 @@ def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
 def _warn_of_settings_left_unsaved(run_dir: Path, payload: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Warn of settings a resume may change that ``config.toml`` holds and the checkpoint does not: a resume that
     changed them stopped before its first checkpoint (or the file was edited), and they would be lost unseen."""
-    settings, saved = run_files.read_settings(run_dir) or {}, payload["train_config"]
+    settings = run_files.read_settings(run_dir)
+    if settings is None:
+        return
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}  # what a file without the key holds
+    written, saved = ({key: source.get(key, defaults[key]) for key in defaults} for source in (settings, payload["train_config"]))
     kept = RESUMABLE_KEYS - COMPUTATION_KEYS - {"workers"} - set(overrides)  # the machine's own are chosen again
-    unsaved = sorted(key for key in kept & set(settings) if not same_setting(settings[key], saved.get(key)))
+    unsaved = sorted(key for key in kept if not same_setting(written[key], saved[key]))
     if unsaved:
         warnings.warn(
-            f"{run_dir / run_files.CONFIG} holds {'; '.join(spelled(key, settings[key]) for key in unsaved)}, and the newest "
-            f"checkpoint (step {payload['step']}) {'; '.join(spelled(key, saved.get(key)) for key in unsaved)}: a resume that "
+            f"{run_dir / run_files.CONFIG} holds {'; '.join(spelled(key, written[key]) for key in unsaved)}, and the newest "
+            f"checkpoint (step {payload['step']}) {'; '.join(spelled(key, saved[key]) for key in unsaved)}: a resume that "
             "set them stopped before its first checkpoint (or the file was edited). The run goes on with the checkpoint's; "
             "to keep the others, give them again.", GantkWarning, stacklevel=3)
 

@@ -386,7 +386,8 @@ class Trainer:
         if config.val_fid or not paired:
             counts = [len(val)] if paired else [len(images) for images in val.sides.values()]
             if min(counts) < 2:
-                held = f"{len(val)} pair(s)" if paired else " and ".join(f"{n} {side} image(s)" for n, side in zip(counts, "AB"))
+                held = (f"{len(val)} pair(s)" if paired else  # the sides as the run translates them (swapped by --direction BtoA)
+                        f"{counts[0]} image(s) to translate and {counts[1]} of the target domain")
                 raise DataError(f"validation's FID and KID need at least 2 images on each side (for covariances), and split "
                                 f"{split} of {root} has {held}: add images to it, or drop "
                                 f"{'--val-fid' if paired else '--val-every'}.")
@@ -846,9 +847,16 @@ class Trainer:
                 record["inception_sha1"] = self.val_features.features.sha1
             ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
+    def _validation_inception_sha1(self) -> str | None:
+        """The SHA-1 of the InceptionV3 of validation's FID and KID: this run's, else the last a resumed run scored with
+        (so that a resume that turns them on again on another network warns)."""
+        if self.val_features is not None:
+            return self.val_features.features.sha1
+        return None if self.resume_from is None else self.resume_from["validation_inception_sha1"]
+
     def _warn_if_another_inception(self) -> None:
         """Warn when a resumed run's validation scores FID and KID on another InceptionV3 than before."""
-        scored_with = None if self.resume_from is None else self.resume_from["validation_inception"]
+        scored_with = None if self.resume_from is None else self.resume_from["validation_inception_sha1"]
         if scored_with is not None and self.val_features is not None and self.val_features.features.sha1 != scored_with:
             warnings.warn(f"the run scored validation FID and KID with another InceptionV3 (SHA-1 {scored_with}) and goes on "
                           f"with {self.val_features.features.path}: the FID and KID of validation.csv after step "
@@ -990,7 +998,7 @@ class Trainer:
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
             "loss_windows": [state["loss_window"] for state in per_process],
-            "validation_inception": None if self.val_features is None else self.val_features.features.sha1,
+            "validation_inception_sha1": self._validation_inception_sha1(),
         }
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
         self._prune_checkpoints()
