@@ -194,9 +194,10 @@ def test_a_dataset_that_passes_unwrapped_masks_or_float_images_is_told_to_wrap_t
             image = tv_tensors.Image(torch.zeros(3, 40, 40, dtype=torch.uint8))
             return self.transformed({"A": image, "B": self.b}, generator, *(paths[0] for paths in self.files.values()))
 
-    for b, described in ((torch.zeros(40, 40, dtype=torch.int64), "a 2-dimensional torch.int64"),
-                         (torch.zeros(1, 40, 40), "a 3-dimensional torch.float32")):
-        with pytest.raises(DataError, match=f"a.png, .*b.png: side B is {described} tensor, and the transform takes images as "
+    for b, described in ((torch.zeros(40, 40, dtype=torch.int64), "a 2-dimensional torch.int64 tensor"),
+                         (torch.zeros(1, 40, 40), "a 3-dimensional torch.float32 tensor"),
+                         (torch.zeros(40, 40, 1, dtype=torch.uint8).numpy(), "a ndarray")):
+        with pytest.raises(DataError, match=f"a.png, .*b.png: side B is {described}, and the transform takes images as "
                                             r"tv_tensors.Image \(uint8, C x H x W\) and masks as tv_tensors.Mask"):
             Careless(b)[0]
     assert Careless(tv_tensors.Mask(torch.ones(1, 40, 40, dtype=torch.int64)))[0]["B"].shape == (32, 32)
