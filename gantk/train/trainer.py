@@ -384,14 +384,7 @@ class Trainer:
         if not paired:
             val = UnpairedSplit.of(val)
         if config.val_fid or not paired:
-            counts = [len(val)] if paired else [len(images) for images in val.sides.values()]
-            if min(counts) < 2:
-                held = (f"{len(val)} pair(s)" if paired else  # the sides as the run translates them (swapped by --direction BtoA)
-                        f"{counts[0]} image(s) to translate and {counts[1]} of the target domain")
-                raise DataError(f"validation's FID and KID need at least 2 images on each side (for covariances), and split "
-                                f"{split} of {root} has {held}: add images to it, or drop "
-                                f"{'--val-fid' if paired else '--val-every'}.")
-            self.val_features = validation_features(config, "--val-fid" if paired else "--val-every on unpaired data")
+            self.val_features = validation_features(config, val, f"split {split} of {root}")
         return train, val
 
     @contextlib.contextmanager

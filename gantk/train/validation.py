@@ -10,9 +10,9 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.datasets import SingleDataset
+from ..data.datasets import SingleDataset, UnpairedSplit
 from ..data.transforms import match_channels
-from ..errors import OptionError
+from ..errors import DataError, OptionError
 from ..metrics import lpips_distance
 from ..metrics.fid import (
     HOW_TO_GET, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
@@ -62,12 +62,21 @@ class FeatureScores:
         return {"fid": frechet_distance(self.real, fake), "kid": kernel_inception_distance(self.real, fake)[0]}
 
 
-def validation_features(config: TrainConfig, scored_by: str) -> FeatureScores:
-    """InceptionV3 for validation's FID and KID, read now, before any step is trained (``scored_by``: the
-    option that asks for them, named where the weights are missing)."""
+def validation_features(config: TrainConfig, dataset: Any, split: str) -> FeatureScores:
+    """InceptionV3 for validation's FID and KID on ``dataset`` (pairs, or an :class:`UnpairedSplit`), read now,
+    before any step is trained; raises where they cannot be scored (``split``: the split, named then)."""
+    unpaired = isinstance(dataset, UnpairedSplit)
+    option = "--val-every" if unpaired else "--val-fid"
+    counts = [len(images) for images in dataset.sides.values()] if unpaired else [len(dataset)]
+    if min(counts) < 2:
+        held = (f"{counts[0]} image(s) to translate and {counts[1]} of the target domain" if unpaired  # as --direction has them
+                else f"{counts[0]} pair(s)")
+        raise DataError(f"validation's FID and KID need at least 2 images on each side (for covariances), and {split} has "
+                        f"{held}: add images to it, or drop {option}.")
     path = find_inception_weights(config.inception_weights)
     if path is None:
-        raise OptionError(f"{scored_by} scores FID and KID, which need InceptionV3's weights: {HOW_TO_GET}.")
+        raise OptionError(f"{option}{' on unpaired data' if unpaired else ''} scores FID and KID, which need InceptionV3's "
+                          f"weights: {HOW_TO_GET}.")
     return FeatureScores(reference_checked(path))
 
 
