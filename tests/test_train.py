@@ -1378,6 +1378,21 @@ def test_a_generator_output_of_another_shape_or_type_is_named(pairs, tmp_path, r
         Trainer(config, components=components_with_generator("odd", Odd), progress=False).fit()
 
 
+def test_an_exception_in_a_generators_forward_names_the_generator(pairs, tmp_path):
+    class Broken(torch.nn.Module):
+        def __init__(self, in_channels=3, out_channels=3):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(in_channels, out_channels, 1)
+
+        def forward(self, x):
+            raise ZeroDivisionError("boom")
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=1, gen="broken", gen_opt={})
+    with pytest.raises(ZeroDivisionError, match="boom") as raised:
+        Trainer(config, components=components_with_generator("broken", Broken), progress=False).fit()
+    assert raised.value.__notes__ == ["(raised in the forward pass of generator 'broken')"]
+
+
 def test_a_network_may_keep_an_infinite_buffer(pairs, tmp_path):
     class Floored(torch.nn.Module):
         """A convolution that keeps a floor of -inf (a mask value) in a buffer."""

@@ -77,8 +77,14 @@ def modes_kept(module: nn.Module) -> Iterator[None]:
             submodule.training = training
 
 
-def checked_output(output: Tensor, input: Tensor, out_channels: int, generator: str) -> Tensor:
-    """``output`` of the generator named ``generator`` for ``input``, checked to be ``N x out_channels x H x W``."""
+def generated(network: Callable[[Tensor], Any], input: Tensor, out_channels: int, generator: str) -> Tensor:
+    """The output of ``network``, the generator named ``generator``, for ``input``, checked to be ``N x out_channels x H x W``;
+    an exception it raises carries a note naming it (a plugin's generator, say)."""
+    try:
+        output = network(input)
+    except Exception as error:
+        error.add_note(f"(raised in the forward pass of generator '{generator}')")
+        raise
     expected = (input.shape[0], out_channels, *input.shape[2:])
     if not isinstance(output, Tensor):
         raise OptionError(f"generator '{generator}' returned a {type(output).__name__} for an input of {tuple(input.shape)}; "

@@ -16,8 +16,8 @@ from ..nn.init import init_weights
 from ..objectives.base import LossContext
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
-from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, checked_output,
-                   critic_steps, disc_augmentation)
+from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, critic_steps,
+                   disc_augmentation, generated)
 
 PROJECTION_WIDTH = 256  # CUT's netF_nc
 NEGATIVE_SELF = -10.0  # the logit a patch gets against itself among the negatives, as CUT masks it
@@ -118,8 +118,8 @@ class ContrastiveSystem(System):
         sides = "AB" if self.nce["nce_identity"] else "A"  # through G in one batch, as CUT's
         inputs = torch.cat([batch[side] for side in sides])
         inputs = inputs.flip(3) if flipped else inputs
-        generated = checked_output(nets["G"](inputs), inputs, channels["B"], gen).split([len(batch[side]) for side in sides])
-        outputs = dict(zip(("fake_B", "idt_B"), generated))
+        fakes = generated(nets["G"], inputs, channels["B"], gen).split([len(batch[side]) for side in sides])
+        outputs = dict(zip(("fake_B", "idt_B"), fakes))
         if self.nce["flip_equivariance"]:
             outputs["flipped"] = torch.tensor(flipped)
         return outputs
@@ -173,7 +173,7 @@ class ContrastiveSystem(System):
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
-        return checked_output(self.translating("G")(images), images, self.config["channels"]["B"], self.config["gen"])
+        return generated(self.translating("G"), images, self.config["channels"]["B"], self.config["gen"])
 
 
 def nce_options(recipe_opt: Mapping[str, Any]) -> dict[str, Any]:

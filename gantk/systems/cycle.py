@@ -14,8 +14,8 @@ from ..objectives.base import LossContext
 from ..objectives.cycle import IdentityLoss
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
-from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, checked_output,
-                   critic_steps, disc_augmentation)
+from .base import (Nets, Phase, System, check_discriminator_matches_objective, check_unpaired_images, critic_steps,
+                   disc_augmentation, generated)
 from .image_pool import ImagePool
 
 # direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
@@ -96,8 +96,8 @@ class CycleSystem(System):
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         channels, gen = self.config["channels"], self.config["gen"]
         return {
-            "fake_B": checked_output(nets["G_AB"](batch["A"]), batch["A"], channels["B"], gen),
-            "fake_A": checked_output(nets["G_BA"](batch["B"]), batch["B"], channels["A"], gen),
+            "fake_B": generated(nets["G_AB"], batch["A"], channels["B"], gen),
+            "fake_A": generated(nets["G_BA"], batch["B"], channels["A"], gen),
         }
 
     def _context(self, direction: str, batch: Mapping[str, Tensor], fake: Tensor, nets: Nets) -> LossContext:
@@ -146,7 +146,7 @@ class CycleSystem(System):
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
         gen, _, _, _, target = DIRECTIONS[direction]
-        return checked_output(self.translating(gen)(images), images, self.config["channels"][target], self.config["gen"])
+        return generated(self.translating(gen), images, self.config["channels"][target], self.config["gen"])
 
 
 def domain_weights(recipe_opt: Mapping[str, Any]) -> dict[str, float]:

@@ -11,7 +11,7 @@ from ..objectives.base import LossContext
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
 from . import targets
-from .base import Nets, Phase, System, check_discriminator_matches_objective, checked_output, critic_steps, disc_augmentation
+from .base import Nets, Phase, System, check_discriminator_matches_objective, critic_steps, disc_augmentation, generated
 
 
 class PairedSystem(System):
@@ -104,7 +104,7 @@ class PairedSystem(System):
 
     def forward(self, batch: Mapping[str, Tensor], nets: Nets) -> dict[str, Tensor]:
         inputs = self.encoded_inputs(batch["A"])
-        logits = checked_output(nets["G"](inputs), inputs, self.out_channels, self.config["gen"])
+        logits = generated(nets["G"], inputs, self.out_channels, self.config["gen"])
         return {"fake_logits": logits, "fake": self._visible(logits)}
 
     def phase_losses(self, phase: Phase, batch: Mapping[str, Tensor], outputs: dict[str, Tensor], nets: Nets) -> dict[str, Tensor]:
@@ -155,7 +155,7 @@ class PairedSystem(System):
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
         generator = self.translation_generator()
-        return self._visible(checked_output(generator(images), images, self.out_channels, self.config["gen"]))
+        return self._visible(generated(generator, images, self.out_channels, self.config["gen"]))
 
     def translation_generator(self) -> nn.Module:
         """The network :meth:`translate` runs: ``G`` (the average of its weights, where the run keeps one), or in a
