@@ -291,6 +291,23 @@ class Registry:
             raise UnknownNameError(self.kind, name, self.names(), from_plugins=True, failed_plugins=self.failed_plugins,
                                    plugins_note=self.plugins_note) from None
 
+    def checked_options(self, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` of the component ``name`` as its factory takes them (see :meth:`create`); raises
+        ``OptionError`` naming an option it does not take or a value of another type. Options without a
+        default are not required here: a trainer gives some (channels), so they are checked by :meth:`create`."""
+        entry = self.get(name)
+        defaults = entry.options()
+        if not entry.accepts_any_option():
+            unknown = sorted(set(options) - set(defaults))
+            if unknown:
+                raise OptionError(
+                    f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
+                    f"its options{f' (set with {OPTION_FLAGS[self.kind]})' if self.kind in OPTION_FLAGS else ''} are: "
+                    f"{', '.join(defaults) or '(none)'}.{close_options_hint(unknown, defaults)}"
+                    f" The {self.kind} comes from plugin '{entry.plugin}'."
+                )
+        return self._typed_options(entry, defaults, with_nones(options, defaults))
+
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""
         entry = self.get(name)
@@ -302,16 +319,7 @@ class Registry:
                 f"{self._label(entry)} needs the option(s) {', '.join(missing)}, "
                 f"which have no default: give them{flag}."
             )
-        if not entry.accepts_any_option():
-            unknown = sorted(set(options) - set(defaults))
-            if unknown:
-                raise OptionError(
-                    f"{self.kind} '{name}' has no option {', '.join(repr(u) for u in unknown)}; "
-                    f"its options{f' (set with {OPTION_FLAGS[self.kind]})' if self.kind in OPTION_FLAGS else ''} are: "
-                    f"{', '.join(defaults) or '(none)'}.{close_options_hint(unknown, defaults)}"
-                    f" The {self.kind} comes from plugin '{entry.plugin}'."
-                )
-        options = self._typed_options(entry, defaults, with_nones(options, defaults))
+        options = self.checked_options(name, options)
         try:
             component = entry.factory(**options)
         except OptionError as error:  # a component's own check: add which component, unless it starts with the name

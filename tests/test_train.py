@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from gantk.data import check_dataset
-from gantk.errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
+from gantk.errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError, SpecError
 from gantk.train import TrainConfig, Trainer
 from gantk.train import checkpoint as ckpt
 from gantk.train import trainer as trainer_module
@@ -1391,6 +1391,18 @@ def test_an_exception_in_a_generators_forward_names_the_generator(pairs, tmp_pat
     with pytest.raises(ZeroDivisionError, match="boom") as raised:
         Trainer(config, components=components_with_generator("broken", Broken), progress=False).fit()
     assert raised.value.__notes__ == ["(raised in the forward pass of generator 'broken')"]
+
+
+@pytest.mark.parametrize("settings, error, message", [
+    ({"gen_opt": {"ngff": 8}}, OptionError, r"generator 'unet' has no option 'ngff'.*Did you mean 'ngf'"),
+    ({"disc_opt": {"ndf": "wide"}}, OptionError, "ndf"),
+    ({"loss": "bce+l3"}, SpecError, "unknown objective 'l3'"),
+    ({"loss_opt": {"bce": {"smoothing": 0.1}}}, OptionError, "objective 'bce' has no option 'smoothing'"),
+])
+def test_a_misspelt_part_or_option_is_refused_before_the_data_are_read(tmp_path, settings, error, message):
+    config = TrainConfig(data=str(tmp_path / "not-read"), out=str(tmp_path / "run"), **settings)
+    with pytest.raises(error, match=message):
+        Trainer(config, progress=False)  # no fit: the data are neither checked nor opened
 
 
 def test_a_network_may_keep_an_infinite_buffer(pairs, tmp_path):

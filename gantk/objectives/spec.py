@@ -213,23 +213,8 @@ class ObjectiveSet(nn.Module):
             registry = default_components().registry("objective")
         elif isinstance(registry, Components):
             registry = registry.registry("objective")
-        known = registry.names()
-        parsed = parse_spec(text, known)
-        for name, _ in parsed:
-            if name not in registry:
-                close = difflib.get_close_matches(name.lower(), known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else PLUGIN_HINT
-                raise _error(text, f"unknown objective {name!r}", known, hint)
+        parsed = checked_spec(text, registry, options)
         options = dict(options or {})
-        if untabled := [name for name, value in options.items() if not isinstance(value, Mapping)]:
-            raise OptionError(f"options are given per term as tables, e.g. {{'bce': {{'real_label': 0.9}}}}; those of "
-                              f"{', '.join(map(repr, untabled))} are not: {options[untabled[0]]!r}.")
-        stray = sorted(set(options) - {name for name, _ in parsed})
-        if stray:
-            raise OptionError(
-                f"options were given for {', '.join(map(repr, stray))}, which the objective spec {text!r} "
-                f"does not use; its terms are: {', '.join(name for name, _ in parsed)}."
-            )
         terms = []
         for name, weight in parsed:
             objective = registry.create(name, **options.get(name, {}))
@@ -259,7 +244,7 @@ class ObjectiveSet(nn.Module):
             terms.append(ObjectiveTerm(name, objective.default_weight if weight is None else weight, objective, plugin))
         problem = _terms_problem(terms)
         if problem:
-            raise _error(text, problem, known)
+            raise _error(text, problem, registry.names())
         return cls(terms)
 
     def generator_losses(self, ctx: LossContext) -> dict[str, Tensor]:
@@ -305,6 +290,32 @@ class ObjectiveSet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}"
+
+
+def checked_spec(text: str, registry: Registry, options: Mapping[str, Mapping[str, Any]] | None = None
+                 ) -> list[tuple[str, float | None]]:
+    """The ``(name, weight)`` terms of the spec ``text``, checked without building them: known names of ``registry``,
+    and ``options`` (one table per term) that their objectives take (see :meth:`ObjectiveSet.from_spec`)."""
+    known = registry.names()
+    parsed = parse_spec(text, known)
+    for name, _ in parsed:
+        if name not in registry:
+            close = difflib.get_close_matches(name.lower(), known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else PLUGIN_HINT
+            raise _error(text, f"unknown objective {name!r}", known, hint)
+    options = dict(options or {})
+    if untabled := [name for name, value in options.items() if not isinstance(value, Mapping)]:
+        raise OptionError(f"options are given per term as tables, e.g. {{'bce': {{'real_label': 0.9}}}}; those of "
+                          f"{', '.join(map(repr, untabled))} are not: {options[untabled[0]]!r}.")
+    stray = sorted(set(options) - {name for name, _ in parsed})
+    if stray:
+        raise OptionError(
+            f"options were given for {', '.join(map(repr, stray))}, which the objective spec {text!r} "
+            f"does not use; its terms are: {', '.join(name for name, _ in parsed)}."
+        )
+    for name, _ in parsed:
+        registry.checked_options(name, dict(options.get(name, {})))
+    return parsed
 
 
 def _context_versions(ctx: LossContext) -> dict[str, int]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GantkWarning, OptionError
+from ..objectives.spec import checked_spec
 from ..plugins import Components
 from ..registry import type_mismatch
 from .config import PATH_KEYS, TrainConfig
@@ -69,6 +70,15 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
             config = dataclasses.replace(config, **{key: str(Path(path).expanduser().absolute())})
     config.validate()
     return config
+
+
+def check_part_options(config: TrainConfig, components: Components) -> None:
+    """Refuse an unknown objective, or an option the networks or objectives of ``config`` do not take (or of another
+    type), before the data are read and checked; the parts are built, and checked whole, after."""
+    for net, kind in NETWORK_KINDS.items():
+        if getattr(config, net) not in (None, "none"):
+            components.registry(kind).checked_options(getattr(config, net), getattr(config, f"{net}_opt"))
+    checked_spec(config.loss, components.registry("objective"), config.loss_opt)
 
 
 def demo_settings(components: Components, gen: str | None, disc: str | None) -> dict[str, Any]:

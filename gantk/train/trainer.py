@@ -52,7 +52,7 @@ from .interrupt import (
 from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
-from .resolve import fit_generator_depth, resolve_config
+from .resolve import check_part_options, fit_generator_depth, resolve_config
 from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
@@ -201,6 +201,8 @@ class Trainer:
         self.components = components or default_components()
         self.given_config = config  # as given, before the recipe and the fallbacks filled it
         self.config = fit_generator_depth(resolve_config(config, self.components), self.components)
+        if resume_from is None:  # a resume's parts are checked against its checkpoint, which names what changed
+            check_part_options(self.config, self.components)
         self.callbacks = list(callbacks)
         self.progress = progress
         self.resume_from = resume_from
