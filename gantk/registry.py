@@ -311,7 +311,6 @@ class Registry:
     def create(self, name: str, **options: Any) -> Any:
         """Build the component ``name`` with ``options``; unknown options and values of the wrong type are errors."""
         entry = self.get(name)
-        defaults = entry.options()
         missing = [key for key in entry.required_options() if key not in options]
         if missing:
             flag = f" with {OPTION_FLAGS[self.kind]}" if self.kind in OPTION_FLAGS else ""
