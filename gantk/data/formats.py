@@ -588,7 +588,7 @@ def detects(data_format: DataFormat, root: Path, components: Components) -> bool
     except GantkError:
         raise
     except Exception as error:
-        plugin = components.registry("data_format").get(data_format.name).plugin
+        plugin = _plugin_of(data_format, components)
         warnings.warn(
             f"data format '{data_format.name}' (plugin '{plugin}') failed to check {root} and is left out: "
             f"{type(error).__name__}: {error}. Fix or uninstall the plugin, or pass --data-format.",
@@ -697,11 +697,16 @@ def open_dataset(
     return dataset
 
 
+def _plugin_of(data_format: DataFormat, components: Components | None) -> str:
+    """The plugin that registered ``data_format``, named in the errors its code causes."""
+    return (components or default_components()).registry("data_format").get(data_format.name).plugin
+
+
 def opened(data_format: DataFormat, root: Path, components: Components | None, **options: Any) -> GanDataset:
     """``data_format.open(root, **options)``, checked to be a :class:`GanDataset` (a plugin's may not be)."""
     dataset = data_format.open(root, **options)
     if not isinstance(dataset, GanDataset):
-        plugin = (components or default_components()).registry("data_format").get(data_format.name).plugin
+        plugin = _plugin_of(data_format, components)
         raise OptionError(f"data format '{data_format.name}' (plugin '{plugin}') opened {root} as a {type(dataset).__name__}, "
                           "not a gantk.data.GanDataset: its open() must return one (fix or uninstall the plugin).")
     return dataset
@@ -711,7 +716,7 @@ def validated(data_format: DataFormat, root: Path, components: Components | None
     """``data_format.validate(root, **options)``, checked to be a list of problems (a plugin's may not be)."""
     problems = data_format.validate(root, **options)
     if not (isinstance(problems, (list, tuple)) and all(isinstance(problem, str) for problem in problems)):
-        plugin = (components or default_components()).registry("data_format").get(data_format.name).plugin
+        plugin = _plugin_of(data_format, components)
         raise OptionError(f"data format '{data_format.name}' (plugin '{plugin}') checked {root} and returned a "
                           f"{type(problems).__name__}, not a list of problems (strings, none for a sound dataset): its "
                           "validate() must return one (fix or uninstall the plugin).")

@@ -661,16 +661,14 @@ class Trainer:
             if (ended := worker_ended(error)) is None:
                 raise
             drop_tracebacks(error)
-            then = (f"continue from the run's last checkpoint with `gantk train --resume {self.run_dir}`"
-                    if ckpt.list_checkpoints(self.run_dir) else "start the run again (it has no checkpoint yet)")
+            then = self._how_to_go_on()
             raise DataError(f"{ended} Training stopped during step {self.step + 1}, which is not saved: with fewer --workers "
                             f"or more free memory, {then}.") from None
         except OSError as error:  # the run's folder taking no more writes (disk full, read-only): resumable once it does
             folder = None if error.filename is None else Path(error.filename).absolute().parent.resolve()
             if error.errno not in (*WRITE_FAILURES, *REFUSED_WRITES) or folder is None or not folder.is_relative_to(self.run_dir.resolve()):
                 raise
-            then = (f"continue from the run's last checkpoint with `gantk train --resume {self.run_dir}`"
-                    if ckpt.list_checkpoints(self.run_dir) else "start the run again (it has no checkpoint yet)")
+            then = self._how_to_go_on()
             raise GantkError(f"{error.filename}: {error.strerror or error}. Training stopped at step {self.step}: once "
                              f"{self.run_dir} can be written again (space freed, or the file system writable), {then}.") from None
         finally:
@@ -686,6 +684,11 @@ class Trainer:
         if interrupted is not None:
             raise interrupted
         return self.run_dir
+
+    def _how_to_go_on(self) -> str:
+        """What a run stopped part-way does next: resume from its newest checkpoint, or start again without one."""
+        return (f"continue from the run's last checkpoint with `gantk train --resume {self.run_dir}`"
+                if ckpt.list_checkpoints(self.run_dir) else "start the run again (it has no checkpoint yet)")
 
     def _batches(self, loader: DataLoader, parts: TrainingParts) -> Iterator[dict[str, Any]]:
         """The batches left in this epoch. A data error in reading one (a file damaged or removed since the
