@@ -1279,20 +1279,26 @@ def test_a_damaged_metrics_file_is_named_when_the_run_resumes(pairs, tmp_path):
         Trainer.resume(run, {"max_steps": 3}, progress=False).fit()
 
 
+def killed_after(trainer, step):
+    """Train with ``trainer`` and stop it after ``step`` as kill -9 would: without a checkpoint of that step (the
+    one the trainer writes on an error is removed)."""
+    class Killed(Exception):
+        pass
+
+    def stop(trainer, done, logged):
+        if done == step:
+            raise Killed
+
+    trainer.callbacks.append(stop)
+    with pytest.raises(Killed):
+        trainer.fit()
+    ckpt.checkpoint_path(trainer.run_dir, step).unlink()
+
+
 def test_a_row_cut_short_when_the_run_stopped_is_dropped_on_resuming(pairs, tmp_path):
     config = tiny_config(pairs, tmp_path / "run", max_steps=12, checkpoint_every=10, sample_every=100)
     whole = read_rows(Trainer(tiny_config(pairs, tmp_path / "whole", max_steps=12), progress=False).fit())
-
-    class Crash(Exception):
-        pass
-
-    def stop(trainer, step, logged):
-        if step == 11:
-            raise Crash
-
-    with pytest.raises(Crash):
-        Trainer(config, progress=False, callbacks=[stop]).fit()
-    ckpt.checkpoint_path(tmp_path / "run", 11).unlink()  # as a power cut while the row was written leaves the run
+    killed_after(Trainer(config, progress=False), 11)  # as a power cut while step 11's row was written
     path = tmp_path / "run" / "metrics.csv"
     text = path.read_text()
     path.write_text(text[: text.rindex("\n", 0, -1) + 2])  # step 11's row cut after its first digit: it reads as step 1
@@ -1329,17 +1335,7 @@ def test_a_callback_that_switches_a_network_to_eval_mode_leaves_training_as_it_w
 
 def test_settings_of_a_resume_killed_before_its_first_checkpoint_are_warned_of(pairs, tmp_path):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2, checkpoint_every=2), progress=False).fit()
-
-    class Crash(Exception):
-        pass
-
-    def stop(trainer, step, logged):
-        if step == 3:
-            raise Crash
-
-    with pytest.raises(Crash):
-        Trainer.resume(run, {"max_steps": 6, "log_every": 2}, progress=False, callbacks=[stop]).fit()
-    ckpt.checkpoint_path(run, 3).unlink(missing_ok=True)  # as a kill -9 leaves the run: no checkpoint of the resume
+    killed_after(Trainer.resume(run, {"max_steps": 6, "log_every": 2}, progress=False), 3)  # no checkpoint of the resume
     with pytest.warns(GantkWarning, match=f"{run / 'config.toml'} holds --log-every 2; --max-steps 6, and the newest checkpoint "
                                           r"\(step 2\) --log-every 1; --max-steps 2: a resume that set them stopped before its "
                                           "first checkpoint"):
