@@ -68,7 +68,8 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     except OptionError as error:
         raise CheckpointError(f"checkpoint {payload['path']} holds settings gantk cannot take ({str(error).rstrip('.')}): the file is "
                               "damaged or was edited; use another checkpoint of the run.") from None
-    _check_checkpoint_is_the_runs(Path(run_dir), payload)
+    settings = run_files.read_settings(Path(run_dir))  # the run's config.toml: None where missing or unreadable
+    _check_checkpoint_is_the_runs(Path(run_dir), payload, settings)
     with ckpt.missing_plugin_errors(payload, components):
         recipe = components.create("recipe", payload["system"]["recipe"])
     options = ckpt.recipe_options(payload["system"]["recipe_opt"], recipe)
@@ -88,7 +89,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
             f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
         )
-    _warn_of_settings_left_unsaved(Path(run_dir), payload, overrides)
+    _warn_of_settings_left_unsaved(Path(run_dir), payload, settings, overrides)
     if overrides.get("val_lpips") is False and "lpips_weights" not in overrides:
         overrides["lpips_weights"] = None  # the run's weights file goes with its LPIPS
     elif saved.get("val_lpips") and overrides.get("lpips_weights") is not None and \
@@ -113,7 +114,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     return TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides}), payload
 
 
-def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any]) -> None:
+def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any], settings: dict[str, Any] | None) -> None:
     """Refuse a newest checkpoint that is not this run's own: its step is not the one its file name
     says, or its settings are not those of the run's ``config.toml`` (a file copied from another run,
     whose steps would replace this run's checkpoints and logs)."""
@@ -124,7 +125,6 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any]) -> Non
             f"checkpoint {path} holds step {step}, not the step {named} its name says: it was renamed or copied from "
             f"another run; move it out of {run_dir} to resume from the run's own checkpoints."
         )
-    settings = run_files.read_settings(run_dir)
     if settings is None:
         return  # no settings of the run to compare with
     saved = payload["train_config"]
@@ -237,10 +237,10 @@ def restore_cuda_rng(states: list[torch.Tensor], device: torch.device) -> None:
     torch.cuda.set_rng_state(state, device)
 
 
-def _warn_of_settings_left_unsaved(run_dir: Path, payload: dict[str, Any], overrides: dict[str, Any]) -> None:
-    """Warn of settings a resume may change that ``config.toml`` holds and the checkpoint does not: a resume that
-    changed them stopped before its first checkpoint (or the file was edited), and they would be lost unseen."""
-    settings = run_files.read_settings(run_dir)
+def _warn_of_settings_left_unsaved(run_dir: Path, payload: dict[str, Any], settings: dict[str, Any] | None,
+                                   overrides: dict[str, Any]) -> None:
+    """Warn of settings a resume may change that ``config.toml`` (``settings``) holds and the checkpoint does not: a
+    resume that changed them stopped before its first checkpoint (or the file was edited), and they would be lost unseen."""
     if settings is None:
         return
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}  # what a file without the key holds
