@@ -139,6 +139,33 @@ class SeedList(click.ParamType):
         return [SEED.convert(word.strip(), param, ctx) for word in str(value).split(",")]
 
 
+class TurnedOff:
+    """What an option's ``none`` gives: the setting turned off, where leaving the option out keeps it (on resuming)."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+TURNED_OFF = TurnedOff()
+
+
+class StepsOrNone(click.ParamType):
+    """A number of steps, at least 1, or ``none`` (:data:`TURNED_OFF`)."""
+
+    name = "integer|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | TurnedOff:
+        if value is TURNED_OFF or str(value).lower() == "none":
+            return TURNED_OFF
+        try:
+            steps = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number of steps (1 or more) nor none.", param, ctx)
+        if steps < 1:
+            self.fail(f"{steps} is not a number of steps: use 1 or more, or none.", param, ctx)
+        return steps
+
+
 class IgnoreLabelOrNone(click.ParamType):
     """A mask value 0..MAX_CLASS_ID, or ``none`` (as the word, for no ignore label)."""
 
@@ -226,7 +253,9 @@ TRAIN_FLAGS = {
     "--seed": click.option("--seed", type=SEED, help="Seed of initialisation, data order and augmentation (default 0)."),
     "--workers": click.option("--workers", type=click.IntRange(min=0), help="Data-loading processes (default: one per CPU left to each training process, 2 to 16)."),
     "--log-every": click.option("--log-every", type=click.IntRange(min=1), help="Steps between rows of metrics.csv (default 10)."),
-    "--val-every": click.option("--val-every", type=click.IntRange(min=1), help="Steps between validations on --val-split (validation.csv)."),
+    "--val-every": click.option("--val-every", type=StepsOrNone(),
+                                help="Steps between validations on --val-split (validation.csv); none turns validation off (a "
+                                     "resumed run's, with its LPIPS, FID and --keep-best)."),
     "--val-split": click.option("--val-split", help="Held-out split to validate on (default val where the data has it, else test)."),
     "--val-lpips": click.option("--val-lpips/--no-val-lpips", default=None,
                                 help="Validation also scores LPIPS (needs the lpips package and AlexNet's ImageNet weights)."),
@@ -266,5 +295,6 @@ def train_flags(*names: str) -> Callable:
 
 
 def given_flags(flags: dict[str, Any]) -> dict[str, Any]:
-    """The training flags the user gave (click passes ``None`` or ``{}`` for the others)."""
-    return {key: value for key, value in flags.items() if value is not None and value != {}}
+    """The training flags the user gave (click passes ``None`` or ``{}`` for the others), those given as
+    ``none`` as ``None``."""
+    return {key: None if value is TURNED_OFF else value for key, value in flags.items() if value is not None and value != {}}

@@ -7,6 +7,9 @@ import math
 
 import pytest
 import torch
+from click.testing import CliRunner
+
+from gantk.cli import cli
 
 from gantk.errors import GantkWarning, OptionError
 from gantk.evaluate import evaluate
@@ -97,6 +100,24 @@ def test_a_best_pt_of_another_split_is_replaced_and_none_turns_keeping_off(tmp_p
     with pytest.warns(GantkWarning, match="best.pt is kept as it is and no longer updated without --keep-best"):
         trainer.fit()
     assert trainer.config.keep_best is None and torch.load(run / "best.pt", weights_only=True)["step"] == 3
+
+
+def test_val_every_none_turns_a_resumed_runs_validation_off_with_its_keep_best(tmp_path):
+    data = split_data(tmp_path / "data", write_paired)
+    run = Trainer(TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=2, keep_best="l1", **TINY), progress=False).fit()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", "--resume", str(run), "--max-steps", "3", "--val-every", "none", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert [row["step"] for row in validation_rows(run)] == ["1", "2"]
+    resumed = torch.load(checkpoint_path(run, 3), weights_only=True)["train_config"]
+    assert (resumed["val_every"], resumed["keep_best"]) == (None, None)
+    assert torch.load(run / "best.pt", weights_only=True)["step"] in (1, 2)
+    Trainer.resume(run, {"max_steps": 4}, progress=False).fit()  # off until turned on again
+    assert [row["step"] for row in validation_rows(run)] == ["1", "2"]
+    refused = runner.invoke(cli, ["train", "--resume", str(run), "--val-every", "none", "--keep-best", "l1"])
+    assert "--keep-best l1 keeps the checkpoint with the best validation score, and there is no validation" in refused.output
+    refused = runner.invoke(cli, ["train", "--resume", str(run), "--val-every", "0"])
+    assert refused.exit_code == 2 and "0 is not a number of steps: use 1 or more, or none" in refused.output
 
 
 def test_a_best_pt_of_steps_trained_again_is_replaced(tmp_path):

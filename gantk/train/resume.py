@@ -22,6 +22,9 @@ from .config import (COMPUTATION_KEYS, RESUMABLE_KEYS, SETTING_NAMES, TrainConfi
 # out (a resumed run drops starting-weight options; a recipe's options change between gantk versions).
 IDENTITY_KEYS = tuple(field.name for field in dataclasses.fields(TrainConfig)
                       if field.name not in RESUMABLE_KEYS | {"out"} and not field.name.endswith("_opt"))
+# What validation scores and keeps, set back to their defaults when a resume turns validation off.
+VALIDATION_EXTRAS = {field.name: field.default for field in dataclasses.fields(TrainConfig)
+                     if field.name in ("val_lpips", "lpips_weights", "val_fid", "inception_weights", "keep_best")}
 
 if TYPE_CHECKING:
     from .trainer import TrainingParts
@@ -33,8 +36,9 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     ``overrides`` may change the schedule's length (``epochs`` or ``max_steps``), the dataset's
     path (``data``, for a dataset that moved) and how the run is executed (``RESUMABLE_KEYS``:
     device, workers, compile, logging, validation and checkpoint intervals; a new device or
-    compile setting warns that the arithmetic changes). Other settings may be given only with
-    the run's own values.
+    compile setting warns that the arithmetic changes; ``val_every`` ``None`` turns validation
+    off, with what it scores and keeps). Other settings may be given only with the run's own
+    values.
     """
     if not isinstance(overrides, dict | None):
         raise OptionError(f"overrides is a dict of the settings to change (such as {{'max_steps': 1000}}), not a "
@@ -90,6 +94,8 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
         )
     _warn_of_settings_left_unsaved(Path(run_dir), payload, settings, overrides)
+    if "val_every" in overrides and overrides["val_every"] is None:  # validation turned off, with what it scores and keeps
+        overrides = {**VALIDATION_EXTRAS, **overrides}
     if overrides.get("val_lpips") is False and "lpips_weights" not in overrides:
         overrides["lpips_weights"] = None  # the run's weights file goes with its LPIPS
     elif saved.get("val_lpips") and overrides.get("lpips_weights") is not None and \
