@@ -1307,6 +1307,29 @@ def test_a_row_cut_short_when_the_run_stopped_is_dropped_on_resuming(pairs, tmp_
     assert without_timings(read_rows(tmp_path / "run")) == without_timings(whole)
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="no /proc/self/fd to name the file each fsync syncs")
+def test_the_rows_a_checkpoint_covers_are_synced_to_disk_before_it(tmp_path, monkeypatch):
+    for split in ("train", "test"):
+        write_paired(tmp_path / "data" / split, count=4)
+    synced = []  # (file name, the steps of its rows then), in order
+    sync = os.fsync
+
+    def recording_fsync(fd):
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        steps = [row["step"] for row in csv.DictReader(path.open())] if path.suffix == ".csv" else None
+        synced.append((path.name, steps))
+        sync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    Trainer(tiny_config(tmp_path / "data", tmp_path / "run", max_steps=4, val_every=2), progress=False).fit()
+    checkpoints = [i for i, (name, _) in enumerate(synced) if name.startswith(".checkpoint-")]
+    assert len(checkpoints) == 2
+    for step, at in zip((2, 4), checkpoints):
+        before = dict(synced[:at])  # each file's newest sync before the checkpoint's
+        assert before["metrics.csv"] == [str(s) for s in range(1, step + 1)]
+        assert before.get("validation.csv") == (None if step == 2 else ["2"])  # a step validates after its checkpoint
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a device every write to fails as a full disk's)")
 def test_a_run_folder_that_takes_no_more_writes_stops_training_with_how_to_resume(pairs, tmp_path):
     run = tmp_path / "run"

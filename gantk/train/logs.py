@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TextIO
 
 import torch
 from torch import Tensor
@@ -72,12 +73,24 @@ class MetricsLog:
                 rows = list(csv.DictReader(handle))
             self.columns += new
             self._rewrite(rows)
+        with self._appending() as handle:
+            csv.DictWriter(handle, self.columns, extrasaction="ignore", restval="").writerow(row)
+        self.last_step = int(row["step"])
+
+    def sync(self) -> None:
+        """Sync the file's rows to disk."""
+        if self.columns is not None:
+            with self._appending() as handle:
+                os.fsync(handle.fileno())
+
+    @contextlib.contextmanager
+    def _appending(self) -> Iterator[TextIO]:
+        """The file opened to append to; its errors name it (a full or failing disk's name no file)."""
         try:
             with self.path.open("a", newline="", encoding="utf-8") as handle:
-                csv.DictWriter(handle, self.columns, extrasaction="ignore", restval="").writerow(row)
-        except OSError as error:  # a full disk names no file
+                yield handle
+        except OSError as error:
             raise OSError(error.errno, error.strerror, str(self.path)) if error.filename is None else error from None
-        self.last_step = int(row["step"])
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
@@ -219,6 +232,12 @@ class RunLog:
         if self.board is not None:
             for key, value in values.items():
                 self.board.add_scalar(key, value, step)
+
+    def sync(self) -> None:
+        """Make the CSV rows written so far survive a power loss."""
+        for log in (self.metrics, self.validation):
+            if log is not None:
+                log.sync()
 
     def close(self) -> None:
         self.bar.close()

@@ -49,7 +49,7 @@ from .init_from import start_from_weights
 from .interrupt import (
     NotedSignals, StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt, stop_signals_noted,
 )
-from .logs import LossWindow, RunLog, read_metrics, save_sample_grid
+from .logs import RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import check_part_options, fit_generator_depth, resolve_config
@@ -222,7 +222,7 @@ class Trainer:
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
-        self.loss_window = LossWindow()  # replaced by fit with its log's: the losses of the next metrics row
+        self.log: RunLog | None = None  # set by fit: the losses of the next metrics row, and the run's CSVs
         self.health = RunHealth(self.config, resumed=resume_from is not None)
         self.workers = 0  # set by fit: the loader's processes
 
@@ -624,7 +624,7 @@ class Trainer:
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=worker_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
                      validation=self.val_dataset is not None, progress=self.progress)
-        self.loss_window = log.window
+        self.log = log
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
             log.window.carry(self.resume_from["loss_windows"][process.rank])
         self.system.train()
@@ -980,7 +980,7 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state(), "cuda": [torch.cuda.get_rng_state(parts.device)] if parts.device.type == "cuda" else []}
         # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
         extra_state = process_extra_state(system) if process.distributed else {}
-        per_process = gather_objects({"rng": rng, "extra_state": extra_state, "loss_window": self.loss_window.state()}, process)
+        per_process = gather_objects({"rng": rng, "extra_state": extra_state, "loss_window": self.log.window.state()}, process)
         if process.is_main:
             self._write_checkpoint(parts, per_process)
         if process.distributed:  # no process goes on (or stops on a signal) before the checkpoint is written
@@ -998,6 +998,7 @@ class Trainer:
             "loss_windows": [state["loss_window"] for state in per_process],
             "validation_inception_sha1": self._validation_inception_sha1(),
         }
+        self.log.sync()  # the rows up to this step reach the disk before the checkpoint that resumes after them
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
         self._prune_checkpoints()
 
