@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import OptionError
-from .torch_files import compressed_entries, load_weights_only, unreadable_reason
+from .torch_files import compressed_entries, damaged_entry, load_weights_only, unreadable_reason
 
 
 def torchvision_file(name: str) -> Path:
@@ -26,6 +26,9 @@ def read_weights(path: Path, named: str) -> Any:
         if compressed is None or compressed:  # torch.save never compresses: such a file could unpack to far more than its size
             raise OptionError(f"{named} is not a file torch.save wrote (it holds compressed zip entries, or a zip directory that "
                               "cannot be read).")
+        if damaged := damaged_entry(handle):
+            raise OptionError(f"{named} is damaged: its entry {damaged} differs from the checksum written with it; copy the "
+                              "file again from a sound copy.")
         try:
             return load_weights_only(handle)
         except (MemoryError, torch.OutOfMemoryError):

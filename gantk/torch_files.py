@@ -13,6 +13,7 @@ from .errors import first_sentence
 
 ZIP_SIGNATURE = b"PK\x03\x04"  # how torch.save's files start (older ones: a pickle's protocol opcode)
 PICKLE_PROTOCOL = b"\x80"
+READ_CHUNK = 1 << 24  # bytes read at a time in checking an entry's CRC-32
 
 
 def load_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu") -> Any:
@@ -40,6 +41,26 @@ def compressed_entries(handle: BinaryIO) -> list[str] | None:
             return [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
     except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError, OSError (a bad offset)...
         return None
+
+
+def damaged_entry(handle: BinaryIO) -> str | None:
+    """The first entry of a zip whose contents differ from the CRC-32 recorded when it was written (a bit
+    flipped on a disk or in a copy, which torch.load does not check); ``None`` where all match, for entries
+    written without one (``torch.serialization.set_crc32_options(False)`` records 0) and for a file that is no zip."""
+    handle.seek(0)
+    if handle.read(len(ZIP_SIGNATURE)) != ZIP_SIGNATURE:
+        return None
+    with zipfile.ZipFile(handle) as archive:
+        for info in archive.infolist():
+            if info.CRC == 0:
+                continue
+            try:
+                with archive.open(info) as entry:
+                    while entry.read(READ_CHUNK):
+                        pass
+            except (zipfile.BadZipFile, EOFError):  # zipfile checks the CRC-32 at the entry's end
+                return info.filename
+    return None
 
 
 def unreadable_reason(handle: BinaryIO, error: Exception) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import struct
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,14 @@ def signalled_once_training(command: list[str], run_dir: Path, signum: int, env:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     return process.returncode, stderr
+
+
+def flip_a_bit(path: Path, entry: str) -> None:
+    """Flip the lowest bit of the middle byte of the zip entry of ``path`` whose name ends in ``entry``, as a failing
+    disk might (a weight's last mantissa bit: nothing in the values shows it)."""
+    with zipfile.ZipFile(path) as archive:
+        info = next(info for info in archive.infolist() if info.filename.endswith(entry))
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    data[info.header_offset + 30 + name_length + extra_length + info.file_size // 2] ^= 1
+    path.write_bytes(bytes(data))

@@ -20,7 +20,7 @@ from gantk.objectives.perceptual import WEIGHTS_FILE, default_weights_file
 from gantk.testing import ObjectiveConformance
 from gantk.train import TrainConfig, Trainer
 from gantk.train.checkpoint import load_checkpoint
-from helpers import write_paired, write_segmentation, write_unaligned
+from helpers import flip_a_bit, write_paired, write_segmentation, write_unaligned
 
 
 def random_vgg19_features() -> nn.Sequential:
@@ -120,6 +120,11 @@ def test_a_file_that_is_not_vgg19s_weights_is_named(tmp_path, vgg_file):
             packed.writestr(info.filename, stored.read(info))
     with pytest.raises(OptionError, match="deflated.pth is not a file torch.save wrote \\(it holds compressed zip entries"):
         PerceptualLoss(weights=str(deflated)).prepare()
+    flipped = shutil.copy(vgg_file, tmp_path / "flipped.pth")
+    flip_a_bit(pathlib.Path(flipped), "data/0")
+    with pytest.raises(OptionError, match="flipped.pth is damaged: its entry .*data/0 differs from the checksum written with it; "
+                                          "copy the file again from a sound copy"):
+        PerceptualLoss(weights=str(flipped)).prepare()
 
 
 def test_a_weights_path_from_the_current_folder_is_refused_with_the_absolute_one(tmp_path, monkeypatch, vgg_file):

@@ -30,7 +30,7 @@ from gantk.train.config import default_workers
 from gantk.train.interrupt import WorkerStopSignals
 from gantk.train.logs import read_metrics
 from helpers import (
-    components_with_generator, exploding_components, fit_recording_optimizer_steps, learned_objective_components, signalled_once_training,
+    components_with_generator, exploding_components, fit_recording_optimizer_steps, flip_a_bit, learned_objective_components, signalled_once_training,
     train_interrupted_then_resumed, without_timings, write_paired, write_unaligned,
 )
 
@@ -173,7 +173,7 @@ def test_a_resume_of_a_run_that_went_on_meanwhile_is_refused(pairs, tmp_path):
 def test_a_run_read_while_its_trainer_prunes_gives_its_newest_whole_checkpoint(pairs, tmp_path, monkeypatch):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     newest = run / "checkpoint-00000002.pt"
-    real_resolve, real_refuse = ckpt.resolve_checkpoint, ckpt._refuse_compressed_entries
+    real_resolve, real_refuse = ckpt.resolve_checkpoint, ckpt._refuse_unsafe_or_damaged_zip
     pruned = iter([run / "checkpoint-00000001.pt"])  # listed as the newest, then removed before it was opened
     monkeypatch.setattr(ckpt, "resolve_checkpoint", lambda path: next(pruned, None) or real_resolve(path))
     assert ckpt.load_checkpoint(run)["path"] == str(newest)
@@ -183,7 +183,7 @@ def test_a_run_read_while_its_trainer_prunes_gives_its_newest_whole_checkpoint(p
         path.unlink()
 
     monkeypatch.setattr(ckpt, "resolve_checkpoint", real_resolve)
-    monkeypatch.setattr(ckpt, "_refuse_compressed_entries", pruned_while_read)
+    monkeypatch.setattr(ckpt, "_refuse_unsafe_or_damaged_zip", pruned_while_read)
     assert ckpt.load_checkpoint(run)["step"] == 2 and not newest.exists()
     monkeypatch.setattr(ckpt, "resolve_checkpoint", lambda path: run / "checkpoint-00000009.pt")  # each newest is gone
     with pytest.raises(CheckpointError, match=f"each of the {ckpt.PRUNED_TRIES} newest checkpoints of {re.escape(str(run))} "
@@ -650,6 +650,30 @@ def test_a_checkpoint_with_compressed_entries_is_refused_before_they_are_inflate
     with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*hidden.pt \(the file is cut short or damaged: its zip "
                                               r"directory cannot be read\)"):
         ckpt.load_checkpoint(tmp_path / "hidden.pt")
+
+
+def test_a_checkpoint_damaged_after_it_was_written_is_refused(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=4), progress=False).fit()  # checkpoints of steps 2 and 4
+    newest = ckpt.checkpoint_path(run, 4)
+    copied = shutil.copy(newest, tmp_path / "copied.pt")
+    flip_a_bit(newest, "data/0")
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"cannot read checkpoint {newest}: its entry archive/data/0 differs from the checksum written with it, so "
+            f"the file was damaged after it was written (on a disk, or in a copy); {run} also holds checkpoint-00000002.pt: "
+            "delete the unreadable file to use those.")):
+        Trainer.resume(run, progress=False)
+    flip_a_bit(Path(copied), "data.pkl")
+    with pytest.raises(CheckpointError, match=r"copied.pt: its entry .*data.pkl differs .*: restore it from a sound copy\.$"):
+        ckpt.load_checkpoint(copied)
+    crc32 = torch.serialization.get_crc32_options()
+    try:
+        torch.serialization.set_crc32_options(False)  # no checksums written: nothing to check
+        torch.save({"format": ckpt.FORMAT_VERSION, "weight": torch.arange(8.0)}, tmp_path / "unsummed.pt")
+    finally:
+        torch.serialization.set_crc32_options(crc32)
+    flip_a_bit(tmp_path / "unsummed.pt", "data/0")
+    with pytest.raises(CheckpointError, match="unsummed.pt is not a gantk checkpoint"):
+        ckpt.load_checkpoint(tmp_path / "unsummed.pt")
 
 
 @pytest.mark.parametrize("damage, named", [

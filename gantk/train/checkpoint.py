@@ -23,7 +23,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_n
 from ..recipes.base import Recipe
 from ..registry import Entry, plain, storable
 from ..systems.base import System
-from ..torch_files import compressed_entries, load_weights_only, unreadable_reason
+from ..torch_files import compressed_entries, damaged_entry, load_weights_only, unreadable_reason
 from . import stand_ins
 from .config import CHOICES, MAX_SIDE, TrainConfig
 
@@ -128,7 +128,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _read_payload(path: Path, handle: BinaryIO, map_location: str | torch.device) -> Any:
     """What torch.load reads from the open checkpoint ``path``, refusing what it should not inflate."""
-    _refuse_compressed_entries(path, handle)
+    _refuse_unsafe_or_damaged_zip(path, handle)
     try:
         return load_weights_only(handle, map_location)
     except (MemoryError, torch.OutOfMemoryError):
@@ -170,8 +170,9 @@ def _checked_payload(path: Path, payload: Any) -> dict[str, Any]:
     return payload
 
 
-def _refuse_compressed_entries(path: Path, handle: BinaryIO) -> None:
-    """Refuse a zip whose entries are compressed, or whose directory cannot be read (see :func:`compressed_entries`)."""
+def _refuse_unsafe_or_damaged_zip(path: Path, handle: BinaryIO) -> None:
+    """Refuse a zip whose entries are compressed, or whose directory cannot be read (see :func:`compressed_entries`),
+    or whose contents differ from their checksums (:func:`damaged_entry`)."""
     compressed = compressed_entries(handle)
     if compressed is None:
         raise CheckpointError(
@@ -183,6 +184,12 @@ def _refuse_compressed_entries(path: Path, handle: BinaryIO) -> None:
             f"cannot read checkpoint {path}: it holds compressed entries ({compressed[0]}...), which torch.save never "
             "writes and which could unpack to far more memory than the file's size; it is not a gantk checkpoint: pass "
             "a checkpoint-*.pt file that gantk train wrote, or its run directory."
+        )
+    if damaged := damaged_entry(handle):
+        older = CHECKPOINT_FILE.fullmatch(path.name) and _unreadable_hint(path)
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: its entry {damaged} differs from the checksum written with it, so the file "
+            f"was damaged after it was written (on a disk, or in a copy){older or ': restore it from a sound copy'}."
         )
 
 
