@@ -168,8 +168,10 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
                        f"{shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)
     if process_from_environment().is_main and trainer.step == resumed_at:
-        click.echo(f"nothing to train: the run in {run_dir} was at step {trainer.step}, the end of its schedule; resume with a "
-                   "larger --max-steps or --epochs to train it further")
+        validation = trainer.log.validation
+        validated = f"; its validation at that step is in {validation.path}" if validation and validation.last_step == trainer.step else ""
+        click.echo(f"nothing to train: the run in {run_dir} was at step {trainer.step}, the end of its schedule{validated}; resume "
+                   "with a larger --max-steps or --epochs to train it further")
     elif process_from_environment().is_main:
         click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
         if trainer.best_score is not None:

@@ -114,6 +114,9 @@ def test_val_every_none_turns_a_resumed_runs_validation_off_with_its_keep_best(t
     assert torch.load(run / "best.pt", weights_only=True)["step"] in (1, 2)
     Trainer.resume(run, {"max_steps": 4}, progress=False).fit()  # off until turned on again
     assert [row["step"] for row in validation_rows(run)] == ["1", "2"]
+    validated = runner.invoke(cli, ["train", "--resume", str(run), "--val-every", "3", "--no-progress"])  # to score the last step
+    assert f"the end of its schedule; its validation at that step is in {run / 'validation.csv'}; resume" in validated.output
+    assert [row["step"] for row in validation_rows(run)] == ["1", "2", "4"]
     refused = runner.invoke(cli, ["train", "--resume", str(run), "--val-every", "none", "--keep-best", "l1"])
     assert "--keep-best l1 keeps the checkpoint with the best validation score, and there is no validation" in refused.output
     refused = runner.invoke(cli, ["train", "--resume", str(run), "--val-every", "0"])
