@@ -142,9 +142,6 @@ class SeedList(click.ParamType):
 class TurnedOff:
     """What an option's ``none`` gives: the setting turned off, where leaving the option out keeps it (on resuming)."""
 
-    def __repr__(self) -> str:
-        return "none"
-
 
 TURNED_OFF = TurnedOff()
 
