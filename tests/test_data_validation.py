@@ -411,6 +411,17 @@ def test_a_stray_value_in_a_set_of_mostly_binary_masks_is_to_be_thresholded(tmp_
             "was edited or saved with antialiasing; threshold it") in message and "--ignore-label" not in message
 
 
+def test_a_mask_of_class_ids_in_a_set_of_mostly_binary_masks_is_told_apart_from_an_edited_one(tmp_path):
+    for name in ("a", "b", "c"):
+        png(tmp_path / "images" / f"{name}.png")
+        write_png(torch.tensor([0, 255], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / f"{name}.png")
+    write_png(torch.tensor([0, 1], dtype=torch.uint8).repeat(8, 4).view(1, 8, 8), tmp_path / "masks" / "c.png")  # a 0/1 mask
+    message = problems(tmp_path)
+    assert ("masks/c.png: values 1 and no 255, in a set of binary masks (0 background, 255 object, as most of its masks "
+            "hold): the mask holds class ids (a 0/1 mask marks its object as 1); save its object as 255") in message
+    assert "threshold" not in message
+
+
 def test_a_class_count_mostly_of_ids_no_mask_holds_is_warned_of(tmp_path):
     from gantk.data.layout import mask_classes
 

@@ -431,6 +431,13 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                 f"{relative(path, root)}: {len(extra)} values between 0 and 255 in a binary mask set: the mask was saved with "
                 "compression (JPEG) or antialiasing; threshold it (object where the value is above 127) and save it as PNG."
             )
+        elif binary and extra and 2 * plain_binary > len(values) and 255 not in seen:  # ids, not an edit of a 0/255 mask
+            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            problems.append(
+                f"{relative(path, root)}: values {shown} and no 255, in a set of binary masks (0 background, 255 object, as "
+                "most of its masks hold): the mask holds class ids (a 0/1 mask marks its object as 1); save its object as "
+                "255, as the others do, or save every mask with class ids 0..K-1."
+            )
         elif binary and extra and 2 * plain_binary > len(values):
             shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
             problems.append(
