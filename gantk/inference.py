@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from .data.datasets import checked_ids
-from .data.io import image_from_pil
+from .data.io import image_from_pil, write_mask
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError, GantkWarning, OptionError
 from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, size_rules
@@ -138,9 +138,9 @@ class TrainedModel:
         return match_channels(images.to(self.device), channels)
 
     def predicted_ids(self, outputs: torch.Tensor) -> torch.Tensor:
-        """The class ids ``N x H x W`` a mask model predicts in ``outputs`` (of :meth:`translate`: class
-        probabilities, one channel per class, or for two classes the foreground's alone), as ``gantk translate``
-        writes them.
+        """The class ids ``N x H x W`` (0..K-1) a mask model predicts in ``outputs`` (of :meth:`translate`: class
+        probabilities, one channel per class, or for two classes the foreground's alone); :meth:`write_mask`
+        writes them as ``gantk translate`` does.
 
         Raises:
             OptionError: the model translates to images, not masks.
@@ -148,6 +148,18 @@ class TrainedModel:
         if self.num_classes is None:
             raise OptionError(f"{self.checkpoint} translates to images, not masks: its outputs have no class ids.")
         return targets.predicted_ids(outputs)
+
+    def write_mask(self, ids: torch.Tensor, path: str | Path) -> Path:
+        """Write a mask model's class ids ``H x W`` (of :meth:`predicted_ids`) as ``gantk translate`` writes them: a
+        binary model's as 0/255, a model's trained with the ignore label 0 as the values 1..K, up to 255 classes as a
+        palette PNG whose indices are the ids, more as 16-bit ids; returns the path.
+
+        Raises:
+            OptionError: the model translates to images, not masks.
+        """
+        if self.num_classes is None:
+            raise OptionError(f"{self.checkpoint} translates to images, not masks: write its outputs with gantk.data.write_png.")
+        return write_mask(ids, self.num_classes, path, self.config.get("ignore_label"))
 
     def class_ids(self, mask: torch.Tensor) -> torch.Tensor:
         """The class ids (what :meth:`inputs` takes) of a label model's input ``mask``, its values as

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .data import open_dataset
 from .data.datasets import collate_same_size
-from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_mask, write_png
+from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
 from .data.layout import MASK_EXTENSIONS, is_lossless_mask, listed, warn_of_skipped_files
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
@@ -195,7 +195,7 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, outp
     if model.num_classes is None:
         return [write_png(output[0], names[0])]
     ids = model.predicted_ids(output)[0]
-    written = [write_mask(ids, model.num_classes, names[0], model.config.get("ignore_label"))]
+    written = [model.write_mask(ids, names[0])]
     if overlay:
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
         written.append(write_png(blended[0], names[1]))

@@ -867,6 +867,10 @@ def test_model_inputs_refuse_values_that_are_not_finite(image_run, tmp_path):
         model.inputs(tmp_path / "image.png")
     with pytest.raises(DataError, match="images must be a torch tensor, a numpy array or PIL image.s., got dict: convert it"):
         model.inputs({})
+    for masks_only in (lambda: model.predicted_ids(images), lambda: model.write_mask(torch.zeros(2, 2), tmp_path / "m.png")):
+        with pytest.raises(OptionError, match="translates to images, not masks"):
+            masks_only()
+    assert not (tmp_path / "m.png").exists()
 
 
 def test_model_inputs_take_numpy_arrays_channels_last_and_lists_of_pil_images(image_run):

@@ -117,6 +117,11 @@ def test_train_check_eval_and_translate_with_0_ignored(tmp_path):
 
     values = set(torch.cat([read_mask(path).flatten() for path in written.glob("*.png")]).unique().tolist())
     assert values and values <= {1, 2, 3}  # the classes' values in the masks trained on, never the ignored 0
+    from gantk.inference import TrainedModel
+
+    model = TrainedModel.load(out, eval_mode=True, device="cpu")
+    ids = torch.tensor([[0, 1], [2, 0]])
+    assert torch.equal(read_mask(model.write_mask(ids, tmp_path / "ids.png")), ids + 1)  # as translate writes them
 
 
 def test_an_ignore_label_no_mask_holds_is_warned_of(tmp_path):

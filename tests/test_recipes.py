@@ -204,6 +204,7 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
     assert probs.shape[1] == (1 if num_classes == 2 else num_classes)  # the foreground's probability alone for two classes
     assert torch.equal(ids, (probs[0, 0] > 0.5).long() if num_classes == 2 else probs[0].argmax(0))
     assert torch.equal(mask[0], (ids * 255 if num_classes == 2 else ids).to(torch.uint8))
+    assert model.write_mask(ids, tmp_path / "written.png").read_bytes() == full[0].read_bytes()  # as translate writes it
     native = translate(run, data / "images", tmp_path / "native", overlay=True, size="native", eval_mode=True)
     assert [decode_image(str(p)).shape for p in native[:2]] == [(1, 40, 40), (3, 40, 40)]  # 40 px, padded to 64 inside
 
