@@ -199,7 +199,8 @@ def test_messages_speak_of_masks_for_a_label_model(labels_run, tmp_path):
         translate(model, data / "test" / "masks", tmp_path / "out", overlay=True, progress=False)
     stray = tmp_path / "stray.png"
     write_png(torch.full((1, 8, 8), 9, dtype=torch.uint8), str(stray))
-    with pytest.raises(DataError, match="stray.png: holds value 9, outside the class ids 0..3 of the model; fix the mask"):
+    with pytest.raises(DataError, match="stray.png: holds value 9, outside the class ids 0..3 of the model; give masks of the classes the "
+                                        "model was trained on, or fix this one"):
         translate(model, stray, tmp_path / "out", progress=False)
 
 

@@ -245,9 +245,11 @@ def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: 
     if ids.numel() and (int(ids.max()) >= num_classes or int(ids.min()) < IGNORED):
         outside = mask[(ids >= num_classes) | (ids < IGNORED)].unique().tolist()
         named = ", ".join(map(str, outside[:8])) + (f" ... ({len(outside)} values)" if len(outside) > 8 else "")
+        binary = " (the object of a binary mask)" if outside == [255] and num_classes > 2 and ignore_label != 255 else ""
+        fix = "fix the mask" if whose == "this dataset" else f"give masks of the classes {whose} was trained on, or fix this one"
         raise DataError(
-            f"{path}: holds value{'s' if len(outside) > 1 else ''} {named}, outside "
-            f"{mask_value_range(num_classes, ignore_label, whose)}; fix the mask."
+            f"{path}: holds value{'s' if len(outside) > 1 else ''} {named}{binary}, outside "
+            f"{mask_value_range(num_classes, ignore_label, whose)}; {fix}."
         )
     return ids
 
