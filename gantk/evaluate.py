@@ -166,7 +166,7 @@ def evaluate(
         files = getattr(dataset, "files", {}).values()
         refuse_mixed_sizes([f"{info.width}x{info.height}" for paths in files for info in map(probe, paths)], size, batch_size, split)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
-    warn_of_training_images(model.trained_on, data, split, dataset, source, components)
+    trained_images = warn_of_training_images(model.trained_on, data, split, dataset, source, components)
     if lpips_weights is not None and (unpaired or num_classes is not None):
         scored = f"the unpaired data {data}" if unpaired else f"{checkpoint}, a mask model,"
         raise OptionError(f"lpips_weights (--lpips-weights) is for LPIPS, which compares each output image with its target, and "
@@ -244,6 +244,7 @@ def evaluate(
         "direction": direction,
         "data_sides": f"{source} to {target}" if config.get("direction", "AtoB") == "AtoB" else f"{target} to {source}",
         "images": len(dataset.sides[source]) if unpaired else len(dataset),
+        "trained_images": trained_images,
         "task": "image" if num_classes is None else "segmentation",
         "mode": "eval" if eval_mode else test_mode(model),
         "batch_size": batch_size,
@@ -364,21 +365,21 @@ class WithInputsAt(Dataset):
 
 
 def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any, source: str,
-                            components: Components | None = None) -> None:
+                            components: Components | None = None) -> int | None:
     """Warn when items of the split scored hold files of the split the model trained on (``train`` of the
-    same data). Only formats that list a split's files without decoding them (:meth:`DataFormat.split_files`)
-    are checked against another split."""
+    same data); returns how many do (``None`` where it cannot tell). Only formats that list a split's files
+    without decoding them (:meth:`DataFormat.split_files`) are checked against another split."""
     root = Path(data).expanduser()
     if trained_on is None or Path(trained_on).resolve() != root.resolve():
-        return
+        return None
     items = _scored_items(dataset, source)
     layout = get_format(dataset.format, components)
     if not items or "train" not in layout.splits(root):
-        return  # a root without splits: open_eval_split has warned already
-    if split == "train":
-        trained = set().union(*items)
-    else:
-        trained = {Path(path).resolve() for path in layout.split_files(root, "train") or ()}
+        return None  # a root without splits: open_eval_split has warned already
+    listed = set().union(*items) if split == "train" else layout.split_files(root, "train")
+    if listed is None:
+        return None
+    trained = {Path(path).resolve() for path in listed}
     shared = sum(not item.isdisjoint(trained) for item in items)
     if shared:
         warnings.warn(
@@ -386,6 +387,7 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
             "train), so these scores are not held-out ones; score a split it did not train on (--split NAME).",
             GantkWarning,
         )
+    return shared
 
 
 def _scored_items(dataset: Any, source: str) -> list[set[Path]]:

@@ -134,12 +134,18 @@ def scored_size(result: dict[str, Any]) -> str:
     return result.get("size", "crop") + tiles
 
 
+def trained_text(result: dict[str, Any]) -> str:
+    """", N of them trained on: not held-out scores" where the images scored include the model's training images."""
+    trained = result.get("trained_images")
+    return f", {trained} of them trained on: not held-out scores" if trained else ""
+
+
 def _facts(result: dict[str, Any]) -> str:
     label = result.get("ignore_label")
     facts = {
         "checkpoint": f"{result['checkpoint']} (step {result['step']})",
         "model": ", ".join(f"{k}={v}" for k, v in result["model"].items()),
-        "data": f"{result['data']} (split {result['split']}, {result['images']} images)"
+        "data": f"{result['data']} (split {result['split']}, {result['images']} images{trained_text(result)})"
                 + (f"; pixels of mask value {label} ignored (grey)" if label is not None else ""),
         "mode": f"{result['mode']}, batch {result['batch_size']}, seed {result['seed']}",
         "size": scored_size(result),

@@ -422,6 +422,7 @@ def test_a_study_on_unpaired_data_compares_its_cells_by_their_outputs_distributi
     saved = json.loads((out / "cycle" / "eval.json").read_text())
     assert {"fid", "kid", "precision", "recall"} <= saved["metrics"].keys() and "l1" not in saved["metrics"]
     assert "| fid |" in (out / "results.md").read_text().replace("fid ↓", "fid") and (out / "samples.png").is_file()
+    assert "(split train, 6 images, 6 of them trained on: not held-out scores)" in (out / "results.md").read_text()
 
 
 def test_a_study_validates_its_data_once_before_training_and_evaluates_in_its_format(study, tmp_path, monkeypatch):

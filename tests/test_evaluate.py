@@ -546,11 +546,14 @@ def test_scoring_a_held_out_split_neither_warns_nor_reads_the_training_split(tmp
     run = Trainer(TrainConfig(recipe="seg", data=str(data), out=str(tmp_path / "run"), **TINY), progress=False).fit()
     with pytest.warns(GantkWarning, match=r"4 of the 4 images of split train of .* are images the model trained on \(split "
                                           r"train\), so these scores are not held-out ones"):
-        evaluate(run, data, split="train", progress=False)
+        scored = evaluate(run, data, split="train", progress=False, report_dir=tmp_path / "report")
+    assert scored["trained_images"] == 4
+    assert "4 images, 4 of them trained on: not held-out scores" in (tmp_path / "report" / "index.html").read_text()
     (data / "train" / "masks" / "000.png").unlink()  # a problem of the training split alone
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert evaluate(run, data, split="test", progress=False)["images"] == 2
+        scored = evaluate(run, data, split="test", progress=False)
+    assert (scored["images"], scored["trained_images"]) == (2, 0)
 
 
 def test_scoring_the_train_split_of_another_dataset_does_not_warn_of_training_images(mask_run, no_weights, tmp_path):
@@ -560,7 +563,8 @@ def test_scoring_the_train_split_of_another_dataset_does_not_warn_of_training_im
         write_segmentation(other / split, count=2, size=40)
     with warnings.catch_warnings():
         warnings.simplefilter("error", GantkWarning)
-        assert evaluate(run, other, split="train", progress=False)["images"] == 2
+        scored = evaluate(run, other, split="train", progress=False)
+    assert (scored["images"], scored["trained_images"]) == (2, None)  # another dataset's: gantk cannot tell
 
 
 def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training_set(image_run, no_weights, tmp_path):

@@ -17,6 +17,7 @@ from ..files import replacing
 from ..inference import TrainedModel
 from ..metrics.ranking import HIGHER_IS_BETTER
 from ..plugins import Components
+from ..report import trained_text
 from ..systems import targets
 from ..train.config import EXECUTION_KEYS
 from ..train.plots import figure, save_png
@@ -167,7 +168,7 @@ def write_outputs(grid: Grid, results: list[dict[str, Any]], data: str | Path, o
         f"# Ablation: {grid.name}",
         "",
         *([grid.description, ""] if grid.description else []),
-        f"Data: `{data}` (split {first['split']}, {first['images']} images"
+        f"Data: `{data}` (split {first['split']}, {first['images']} images{trained_text(first)}"
         + (f", pixels of mask value {first['ignore_label']} ignored" if first.get("ignore_label") is not None else "")
         + f"); {steps_text(results)}; evaluation mode: {first['mode']}"
         + (f", scored at size {first['size']}" if first.get("size", "crop") != "crop" else "")
