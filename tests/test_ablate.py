@@ -73,6 +73,13 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
     assert again.output.count("finished earlier, skipped") == 2
 
 
+def test_a_cells_folder_is_its_name_made_a_safe_folder_name():
+    from gantk.ablate.grids import Cell
+
+    names = ("L1+cGAN", "lambda 100, instance norm", "../escape", "..")
+    assert [Cell(name, {}).folder for name in names] == ["l1+cgan", "lambda-100-instance-norm", "escape", ""]
+
+
 def test_cells_of_different_lengths_list_their_steps():
     results = [{"step": 300, "cell": {"name": "bce+l1"}}, {"step": 1500, "cell": {"name": "n_critic 5"}}]
     assert steps_text(results) == "training steps per cell: 300 (bce+l1), 1500 (n_critic 5)"
