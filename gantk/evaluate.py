@@ -167,6 +167,7 @@ def evaluate(
         refuse_mixed_sizes([f"{info.width}x{info.height}" for paths in files for info in map(probe, paths)], size, batch_size, split)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     trained_images = warn_of_training_images(model.trained_on, data, split, dataset, source, components)
+    warn_of_converted_channels(model, dataset, source, target, f"split {split} of {data}")
     if lpips_weights is not None and (unpaired or num_classes is not None):
         scored = f"the unpaired data {data}" if unpaired else f"{checkpoint}, a mask model,"
         raise OptionError(f"lpips_weights (--lpips-weights) is for LPIPS, which compares each output image with its target, and "
@@ -388,6 +389,24 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
             GantkWarning,
         )
     return shared
+
+
+def warn_of_converted_channels(model: TrainedModel, dataset: Any, source: str, target: str, named: str) -> None:
+    """Warn where the images scored (inputs, or an image model's targets) have another channel count than the
+    model was trained on: they are converted (RGB to gray, say), so the scores may be of data of another kind."""
+    sides = dataset.sides if isinstance(dataset, UnpairedSplit) else {side: dataset for side in (source, target)}
+    trained = model.config["channels"]
+    for side, role in ((source, "inputs"), (target, "targets")):
+        if (side == target and model.num_classes is not None) or (side == source and model.input_classes is not None):
+            continue  # masks: their classes are checked as they are read
+        found = sides[side].channels["A" if isinstance(dataset, UnpairedSplit) else side]
+        if found != trained[side]:
+            warnings.warn(
+                f"the {role} of {named} (its {side} images) have {found} channel(s), and the model was trained on {trained[side]}: "
+                "they are converted to its count (RGB to gray, gray repeated, alpha dropped), so check that these are "
+                "images of the kind it translates.",
+                GantkWarning,
+            )
 
 
 def _scored_items(dataset: Any, source: str) -> list[set[Path]]:

@@ -567,6 +567,15 @@ def test_scoring_the_train_split_of_another_dataset_does_not_warn_of_training_im
     assert (scored["images"], scored["trained_images"]) == (2, None)  # another dataset's: gantk cannot tell
 
 
+def test_scoring_images_of_another_channel_count_than_the_models_warns_that_they_are_converted(image_run, no_weights, tmp_path):
+    run, _ = image_run  # trained on RGB inputs and targets
+    gray = write_paired(tmp_path / "gray" / "test", count=2, size=40, channels_a=1).parent
+    with pytest.warns(GantkWarning, match=r"the inputs of split test of .*gray \(its A images\) have 1 channel\(s\), and the "
+                                          r"model was trained on 3: they are converted to its count") as warned:
+        evaluate(run, gray, progress=False)
+    assert not any("targets" in str(w.message) for w in warned)
+
+
 def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training_set(image_run, no_weights, tmp_path):
     run, pairs = image_run
     with pytest.warns(GantkWarning, match="has no split folders, so its images serve every split"):
