@@ -199,6 +199,25 @@ def test_a_pair_turned_against_each_other_is_named_as_such(tmp_path):
             "with an EXIF orientation, which is applied: save both upright.") in message
 
 
+@pytest.mark.parametrize("tag", [3, 6])  # turned 180 degrees, or a quarter of a square: no size tells
+def test_partners_of_one_size_carrying_different_exif_orientations_are_warned_of(tmp_path, tag):
+    paired(tmp_path)
+    stored = Image.new("RGB", (8, 8))
+    exif = Image.Exif()
+    exif[0x0112] = tag
+    stored.save(tmp_path / "train" / "A" / "d.jpg", exif=exif)
+    stored.save(tmp_path / "train" / "B" / "d.png")  # from the stored pixels, its orientation ignored
+    with pytest.warns(GantkWarning, match=re.escape(
+            f"{tmp_path}: in 1 pair(s) the partners carry different EXIF orientations, which are applied when read (train/A/d.jpg "
+            f"(EXIF orientation {tag}: turned ") + ".* train/B/d.png \\(no EXIF orientation\\)\\): if one partner was made from the "
+            "other's stored pixels by a tool that ignored the orientation, the two are turned or mirrored against each other"):
+        check_dataset(tmp_path)
+    stored.save(tmp_path / "train" / "A" / "d.jpg")  # the same orientation (none) on both
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_dataset(tmp_path)
+
+
 def test_undecodable_files_get_a_short_reason_without_decoder_internals(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "zeros.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)

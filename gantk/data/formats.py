@@ -16,14 +16,14 @@ from ..plugins import Components, default_components
 from ..registry import own_summary
 from .datasets import AlignedDataset, GanDataset, PairedDataset, SegmentationDataset, SingleDataset, UnalignedDataset
 from .io import (
-    IMAGE_EXTENSIONS, has_images, infer_channels, is_image_file, list_images, pair_by_stem, probe, read_image,
-    read_mask,
+    IMAGE_EXTENSIONS, ORIENTATION_NAMES, has_images, infer_channels, is_image_file, list_images, orientation, pair_by_stem,
+    probe, read_image, read_mask,
 )
 from .layout import (
     MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
     listed, lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
-    size_mismatch_problem, size_text, subdirs,
+    size_mismatch_problem, size_text, subdirs, warn_of_unlike_orientations,
 )
 from .transforms import RESIZE_MODES, PairedTransform
 
@@ -212,13 +212,18 @@ class _TwoFolderFormat(DataFormat):
             "merge the split folders into them)."
         ]
 
-    def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable) -> tuple:
+    def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable,
+                    turned: list[str]) -> tuple:
+        """Decode a pair, noting an unreadable file or partners of two sizes in ``problems``, and partners of one size
+        that carry different EXIF orientations in ``turned``."""
         first = decode_or_note(read_image, pair[0], root, problems)
         second = decode_or_note(read_second, pair[1], root, problems)
         if first is not None and second is not None and first.shape[-2:] != second.shape[-2:]:
             problems.append(
                 size_mismatch_problem(relative(pair[0], root), size_text(first), relative(pair[1], root), size_text(second))
             )
+        elif first is not None and second is not None and (orientations := tuple(map(orientation, pair)))[0] != orientations[1]:
+            turned.append(" and ".join(f"{relative(path, root)} {ORIENTATION_NAMES[value]}" for path, value in zip(pair, orientations)))
         return first, second
 
 
@@ -230,11 +235,13 @@ class PairedFormat(_TwoFolderFormat):
 
     def validate(self, root: Path, splits: Collection[str] | None = None) -> list[str]:
         problems: list[str] = []
+        turned: list[str] = []
         if not self.splits(root):
             problems.append(f"{root}: no A/ and B/ folders, directly or under train/, test/...; {self._layout_hint}")
         for split in self.checked_splits(root, splits):
             for pair in self._pairs(root, split, problems):
-                self._check_pair(pair, root, problems, read_image)
+                self._check_pair(pair, root, problems, read_image, turned)
+        warn_of_unlike_orientations(turned, root)
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
@@ -265,15 +272,17 @@ class SegmentationFormat(_TwoFolderFormat):
         if not self.splits(root):
             problems.append(f"{root}: no images/ and masks/ folders, directly or under train/, test/...; {self._layout_hint}")
         values: dict[Path, set[int]] = {}
+        turned: list[str] = []
         checked: set[tuple[Path, Path]] = set()  # each pair once, also where splits share it (voc's trainval)
         for split in self.checked_splits(root, splits):
             pairs = [pair for pair in map(tuple, self._pairs(root, split, problems)) if pair not in checked]
             checked.update(pairs)
             problems += lossy_masks(pairs, root)
             for pair in pairs:
-                _, mask = self._check_pair(pair, root, problems, read_mask)
+                _, mask = self._check_pair(pair, root, problems, read_mask, turned)
                 if mask is not None and is_lossless_mask(pair[1]):  # a lossy mask is reported once
                     values[pair[1]] = mask_values(mask)
+        warn_of_unlike_orientations(turned, root)
         problems += _mask_classes_of(values, root, ignore_label, self.benchmark_classes(ignore_label), self.name,
                                      self.mask_values_hint)[1]
         if ignore_label is not None and values and not any(ignore_label in seen for seen in values.values()):

@@ -42,6 +42,10 @@ MAX_PIXELS = 2**28  # decoded at most (a guard against decompression bombs), unl
 MAX_PIXELS_ENV = "GANTK_MAX_IMAGE_PIXELS"
 _EXIF_ORIENTATION = 0x0112
 _ORIENTATIONS = range(1, 9)  # EXIF's: 1 upright, 2 to 8 flipped or turned (see _upright)
+ORIENTATION_NAMES = {1: "(no EXIF orientation)", 2: "(EXIF orientation 2: mirrored when read)",
+                     3: "(EXIF orientation 3: turned 180 degrees when read)", 4: "(EXIF orientation 4: flipped upside down when read)",
+                     5: "(EXIF orientation 5: transposed when read)", 6: "(EXIF orientation 6: turned 90 degrees clockwise when read)",
+                     7: "(EXIF orientation 7: transversed when read)", 8: "(EXIF orientation 8: turned 90 degrees anticlockwise when read)"}
 _EXIF_QUARTER_TURNS = {5, 6, 7, 8}  # orientations that swap width and height
 _PROBED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 _STORED_SIZE_FORMATS = ("PNG", "JPEG", "WEBP")  # PIL gives their stored size (it turns TIFFs upright itself)
@@ -132,6 +136,16 @@ def probe(path: Path) -> ImageInfo:
         pass
     image = read_image(path)
     return ImageInfo(*image.shape)
+
+
+def orientation(path: Path) -> int:
+    """The EXIF orientation :func:`read_image` applies to the file: 1 (none) for formats that carry none, or
+    files PIL cannot open."""
+    try:
+        with _no_pixel_limit(), Image.open(path) as image:
+            return _orientation(image, path) if image.format in _STORED_SIZE_FORMATS else 1
+    except (OSError, SyntaxError, ValueError):
+        return 1
 
 
 def _orientation(image: Image.Image, path: Path) -> int:

@@ -320,6 +320,18 @@ def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = 
     return f"{shown(path)}: no file named '{path.stem}.*' in {shown(other_folder)}/; add its partner or delete it."
 
 
+def warn_of_unlike_orientations(pairs: list[str], root: Path) -> None:
+    """Warn of partners of one size that carry different EXIF orientations (``pairs``: each pair in words)."""
+    if pairs:
+        warnings.warn(
+            f"{root}: in {len(pairs)} pair(s) the partners carry different EXIF orientations, which are applied when read "
+            f"({first_names(pairs)}): if one partner was made from the other's stored pixels by a tool that ignored the "
+            "orientation, the two are turned or mirrored against each other; save both upright without the tag (PIL's "
+            "ImageOps.exif_transpose does it).",
+            GantkWarning, stacklevel=3,
+        )
+
+
 def size_mismatch_problem(first: str, first_size: str, second: str, second_size: str) -> str:
     if first_size.split("x") == second_size.split("x")[::-1]:  # one turned a quarter: its EXIF orientation, most likely
         return (f"{first} ({first_size}) and {second} ({second_size}) are turned against each other; one of them is "
