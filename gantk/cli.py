@@ -261,10 +261,13 @@ def data_check(root: str, data_format: str | None, ignore_label: int | None, as_
 @click.argument("out", type=click.Path(file_okay=False))
 def data_combine(a_dir: str, b_dir: str, out: str) -> None:
     """Write aligned A|B images from two folders with matching file names."""
-    from .data import combine_folders
+    from .data import combine_folders, get_format
 
     count = combine_folders(a_dir, b_dir, out)
     click.echo(f"wrote {count} aligned image(s) to {out}")
+    if count and not get_format("aligned").detect(Path(out)):
+        click.echo(f"its pairs are not square, so no shape tells the aligned format: pass --data-format aligned to the "
+                   f"commands that read {out}")
 
 
 @data.command("derive")

@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 from click.testing import CliRunner
-from torchvision.io import decode_image
+from torchvision.io import decode_image, write_png
 
 from gantk.cli import cli
 from gantk.files import file_error_text
@@ -269,13 +269,24 @@ def test_data_commands(tmp_path, run):
     data = write_paired(tmp_path / "pairs")
     check = run("data", "check", data)
     assert check.exit_code == 0 and "paired" in check.output
-    assert run("data", "combine", data / "A", data / "B", tmp_path / "aligned").exit_code == 0
+    combined = run("data", "combine", data / "A", data / "B", tmp_path / "aligned")
+    assert combined.exit_code == 0 and "--data-format aligned" not in combined.output  # square pairs: detected
     assert len(list((tmp_path / "aligned").iterdir())) == 6
     checked = json.loads(run("data", "check", tmp_path / "aligned", "--json").output)
     assert checked["format"] == "aligned" and checked["problems"] == []  # as a failed check's, empty
     (data / "B" / "000.png").unlink()
     broken = CliRunner().invoke(cli, ["data", "check", str(data), "--json"])
     assert broken.exit_code == 1 and "000" in json.loads(broken.stdout)["problems"][0]
+    wide = tmp_path / "wide"
+    for side in "AB":
+        png_dir = wide / side
+        png_dir.mkdir(parents=True)
+        for name in ("a", "b"):
+            write_png(torch.zeros(3, 6, 10, dtype=torch.uint8), str(png_dir / f"{name}.png"))
+    combined = run("data", "combine", wide / "A", wide / "B", tmp_path / "wide-aligned")
+    assert combined.exit_code == 0 and (f"its pairs are not square, so no shape tells the aligned format: pass --data-format "
+                                        f"aligned to the commands that read {tmp_path / 'wide-aligned'}") in combined.output
+    assert json.loads(run("data", "check", tmp_path / "wide-aligned", "--data-format", "aligned", "--json").output)["problems"] == []
     (tmp_path / "empty").mkdir()
     unknown = CliRunner().invoke(cli, ["data", "check", str(tmp_path / "empty"), "--json"])
     assert unknown.exit_code == 1 and "matches no known layout" in json.loads(unknown.stdout)["problems"][0]

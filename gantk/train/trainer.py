@@ -350,7 +350,8 @@ class Trainer:
             photos = shlex.quote(str(root)) if Path(root).is_dir() else "PHOTOS"  # derive reads a folder
             raise OptionError(
                 f"{root} is in the {summary.format} format, which holds inputs only; training needs inputs and targets "
-                "(aligned, paired, segmentation or unaligned format; see gantk data check). From photos alone, "
+                "(aligned, paired, segmentation or unaligned format; see gantk data check). Images that hold A|B pairs side "
+                "by side (as gantk data combine writes them) are read as such with --data-format aligned. From photos alone, "
                 f"`gantk data derive {photos} PAIRS --task edges` (or gray, blur, downscale) makes pairs "
                 "to train on" + ("." if Path(root).is_dir() else ", from a folder PHOTOS of them.")
             )
