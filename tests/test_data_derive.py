@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from gantk.data import check_dataset, combine_folders, demo_dataset_dir, derive_input, derive_pairs, open_dataset
 from gantk.data.io import read_image, write_png
@@ -63,6 +64,17 @@ def test_derive_pairs_splits_by_photo_and_is_deterministic(photos, tmp_path):
     again = derive_pairs(photos, tmp_path / "again", task="edges", size=32, crops_per_photo=2, test_fraction=0.34, seed=1)
     assert again.test_photos == result.test_photos
     assert digest(tmp_path / "out") == digest(tmp_path / "again")
+
+
+@needs_photos
+def test_a_photo_linked_or_copied_twice_is_used_once(photos, tmp_path):
+    first = sorted(photos.iterdir())[0]
+    (photos / "zz-link.jpg").symlink_to(first)
+    (photos / "zz-copy.jpg").write_bytes(first.read_bytes())
+    with pytest.warns(GantkWarning, match=f"{photos}: 2 file\\(s\\) hold the same photo as another, a link or a copy "
+                                          f"\\(zz-copy.jpg \\(as {first.name}\\), zz-link.jpg \\(as {first.name}\\)\\); each photo is used once"):
+        result = derive_pairs(photos, tmp_path / "out", task="gray", size=32, crops_per_photo=1, test_fraction=0.34, seed=1)
+    assert sorted(result.train_photos + result.test_photos) == sorted(p.name for p in PHOTOS.glob("*.jpg"))[:3]
 
 
 @needs_photos
@@ -218,8 +230,10 @@ with fresh_folder(Path({str(tmp_path / "out")!r})) as tmp:
 def test_every_photo_gets_crops_of_its_own_and_training_keeps_a_photo(tmp_path):
     (tmp_path / "photos").mkdir()
     photo = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    for name in ("one", "two"):  # the same picture twice
-        write_png(photo, tmp_path / "photos" / f"{name}.png")
+    write_png(photo, tmp_path / "photos" / "one.png")
+    noted = PngInfo()
+    noted.add_text("note", "the same pixels in another file")  # the same picture twice, not the same file
+    Image.open(tmp_path / "photos" / "one.png").save(tmp_path / "photos" / "two.png", pnginfo=noted)
     result = derive_pairs(tmp_path / "photos", tmp_path / "out", task="gray", size=16, crops_per_photo=1, test_fraction=0.9)
     assert (len(result.train_photos), len(result.test_photos)) == (1, 1)
     crops = [read_image(next((tmp_path / "out" / split / "B").iterdir())) for split in ("train", "test")]

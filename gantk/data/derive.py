@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import DataError, GantkWarning, OptionError
-from ..files import building_folder
+from ..files import building_folder, first_names
 from ..lazy_import import LazyModule
 from ..nn import check_choice
 from .io import IMAGE_EXTENSIONS, has_images, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
@@ -138,6 +139,7 @@ def derive_pairs(
     if clashes:
         raise DataError(f"{photos_dir}: photos whose crops would be written to the same files, so nothing was written:\n"
                         f"{listed(clashes)}\nRename or delete them, then run again.", clashes)
+    photos = _each_photo_once(photos, Path(photos_dir))
     order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(derive_seed(seed))).tolist()
     n_test = min(len(photos) - 1, max(1, round(len(photos) * test_fraction))) if test_fraction > 0 else 0
     test_ids = set(order[:n_test])
@@ -195,6 +197,29 @@ def derive_pairs(
         test_photos=[n for i, n in enumerate(names) if i in test_ids],
         train_pairs=counts["train"], test_pairs=counts["test"], upscaled_photos=upscaled,
     )
+
+
+def _each_photo_once(photos: list[Path], photos_dir: Path) -> list[Path]:
+    """``photos`` without the files that hold the same bytes as an earlier one (a link or a copy), warned of: a
+    photo split twice could give crops to both train and test."""
+    seen: dict[str, Path] = {}
+    kept, repeated = [], []
+    for path in photos:
+        try:
+            digest = hashlib.sha1(path.read_bytes()).hexdigest()
+        except OSError:  # unreadable: named with the other bad photos
+            kept.append(path)
+            continue
+        if digest in seen:
+            repeated.append(f"{relative(path, photos_dir)} (as {relative(seen[digest], photos_dir)})")
+        else:
+            seen[digest] = path
+            kept.append(path)
+    if repeated:
+        warnings.warn(f"{photos_dir}: {len(repeated)} file(s) hold the same photo as another, a link or a copy "
+                      f"({first_names(repeated)}); each photo is used once, so that no test crop shares one with training.",
+                      GantkWarning, stacklevel=3)
+    return kept
 
 
 def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -> int:
