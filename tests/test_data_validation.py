@@ -199,6 +199,18 @@ def test_a_pair_turned_against_each_other_is_named_as_such(tmp_path):
             "with an EXIF orientation, which is applied: save both upright.") in message
 
 
+def test_images_in_formats_gantk_does_not_read_are_warned_of_as_left_out(tmp_path):
+    paired(tmp_path)
+    for side in "AB":
+        Image.new("RGB", (8, 8)).save(tmp_path / "train" / side / "d.ppm")
+    (tmp_path / "train" / "A" / "notes.txt").write_text("not an image, and not warned of")
+    with pytest.warns(GantkWarning, match=re.escape(f"{tmp_path / 'train' / 'A'}: 1 image(s) in formats gantk does not read are "
+                                                    "left out (d.ppm); convert them to PNG to use them")) as warned:
+        assert check_dataset(tmp_path).splits["train"].items == 3
+    messages = {str(w.message) for w in warned}  # one per side (the command line shows each once)
+    assert len(messages) == 2 and not any("notes.txt" in message for message in messages)
+
+
 @pytest.mark.parametrize("tag", [3, 6])  # turned 180 degrees, or a quarter of a square: no size tells
 def test_partners_of_one_size_carrying_different_exif_orientations_are_warned_of(tmp_path, tag):
     paired(tmp_path)

@@ -82,6 +82,11 @@ def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> s
     raise DataError(f"dataset {root} (format {format_name}) has no split '{split}' (found: {', '.join(splits)}); {fix}.")
 
 
+# Image formats gantk does not read: files of a dataset's folders in them are left out, with a warning.
+UNREAD_IMAGE_EXTENSIONS = (".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".jp2", ".j2k", ".heic", ".heif", ".avif", ".jxl", ".exr",
+                           ".hdr", ".psd", ".ico", ".dds", ".svg")
+
+
 def warn_of_skipped_files(folder: Path, purpose: str) -> None:
     """Warn about the files and subfolders of a folder of images that are not read (to be ``purpose``)."""
     others, folders = other_files(folder), [d.name + "/" for d in subdirs(folder)]
@@ -139,6 +144,10 @@ def images_of(folder: Path, root: Path, problems: list[str], needs: str, named_a
                         f"supported: {', '.join(supported)}; {needs}"))
     elif nested:
         warnings.warn(f"{label}: {unread} to use them.", GantkWarning, stacklevel=2)
+    if files and (unsupported := [name for name in other_files(folder) if Path(name).suffix.lower() in UNREAD_IMAGE_EXTENSIONS]):
+        warnings.warn(f"{folder}: {len(unsupported)} image(s) in formats gantk does not read are left out "
+                      f"({first_names(unsupported)}); convert them to PNG to use them (supported: {', '.join(supported)}).",
+                      GantkWarning, stacklevel=2)
     return without_clashes(files, label, problems) if named_apart else files
 
 
