@@ -199,6 +199,13 @@ def test_a_pair_turned_against_each_other_is_named_as_such(tmp_path):
             "with an EXIF orientation, which is applied: save both upright.") in message
 
 
+def test_a_folder_named_as_a_partner_image_is_named_as_a_folder(tmp_path):
+    paired(tmp_path)
+    (tmp_path / "train" / "A" / "c.png").unlink()
+    (tmp_path / "train" / "A" / "c.png").mkdir()
+    assert "train/B/c.png: its partner train/A/c.png is a folder, not an image; put the image in its place." in problems(tmp_path)
+
+
 def test_images_in_formats_gantk_does_not_read_are_warned_of_as_left_out(tmp_path):
     paired(tmp_path)
     for side in "AB":

@@ -322,7 +322,10 @@ def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = 
     """The problem of ``path`` lacking a partner in ``other_folder`` (paths shown relative to ``root``): none
     there, or one in a format that is not read."""
     shown = (lambda p: relative(p, root)) if root is not None else str
-    unread = sorted(p.name for p in other_folder.iterdir() if stem_key(p) == stem_key(path) and p.is_file()) if other_folder.is_dir() else []
+    named = [p for p in other_folder.iterdir() if stem_key(p) == stem_key(path)] if other_folder.is_dir() else []
+    unread = sorted(p.name for p in named if p.is_file())
+    if folders := sorted(p.name for p in named if p.is_dir() and p.suffix.lower() in IMAGE_EXTENSIONS):
+        return f"{shown(path)}: its partner {shown(other_folder)}/{folders[0]} is a folder, not an image; put the image in its place."
     if unread:
         return (f"{shown(path)}: its partner {shown(other_folder)}/{unread[0]} is not a {', '.join(IMAGE_EXTENSIONS)} "
                 "image; convert it (to PNG, say).")
