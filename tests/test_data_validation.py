@@ -199,6 +199,19 @@ def test_a_pair_turned_against_each_other_is_named_as_such(tmp_path):
             "with an EXIF orientation, which is applied: save both upright.") in message
 
 
+def test_rgba_images_that_are_all_opaque_are_warned_of(tmp_path):
+    paired(tmp_path)
+    for name in "abc":
+        png(tmp_path / "train" / "B" / f"{name}.png", channels=4, value=255)  # alpha 255, as exported RGB often is
+    with pytest.warns(GantkWarning, match=re.escape(f"{tmp_path}: the RGBA images of train/B/ are all opaque (alpha 255 "
+                                                    "everywhere), so a model trained on them learns the alpha as a fourth channel")):
+        assert check_dataset(tmp_path).splits["train"].channels["B"] == 4
+    png(tmp_path / "train" / "B" / "c.png", channels=4, value=128)  # one with a real alpha
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_dataset(tmp_path)
+
+
 def test_a_folder_named_as_a_partner_image_is_named_as_a_folder(tmp_path):
     paired(tmp_path)
     (tmp_path / "train" / "A" / "c.png").unlink()

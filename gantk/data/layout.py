@@ -332,6 +332,29 @@ def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = 
     return f"{shown(path)}: no file named '{path.stem}.*' in {shown(other_folder)}/; add its partner or delete it."
 
 
+class OpaqueAlpha:
+    """Whether each folder's RGBA images have an alpha of 255 everywhere, which a model would learn as a constant
+    fourth channel."""
+
+    def __init__(self) -> None:
+        self.folders: dict[Path, list[bool]] = {}
+
+    def add(self, path: Path, image: torch.Tensor | None) -> None:
+        if image is not None and image.shape[0] == 4:
+            self.folders.setdefault(path.parent, []).append(bool((image[3] == 255).all()))
+
+    def warn(self, root: Path) -> None:
+        """Warn of the folders whose RGBA images are all opaque."""
+        opaque = [f"{relative(folder, root)}/" for folder, flags in self.folders.items() if all(flags)]
+        if opaque:
+            warnings.warn(
+                f"{root}: the RGBA images of {', '.join(opaque)} are all opaque (alpha 255 everywhere), so a model trained "
+                "on them learns the alpha as a fourth channel and writes images whose alpha is not quite 255; save them as "
+                "RGB (PIL's image.convert('RGB')) to train on three channels.",
+                GantkWarning, stacklevel=3,
+            )
+
+
 def warn_of_unlike_orientations(pairs: list[str], root: Path) -> None:
     """Warn of partners of one size that carry different EXIF orientations (``pairs``: each pair in words)."""
     if pairs:
