@@ -320,7 +320,7 @@ def _unique_cores(files: list[Path], where: str) -> dict[str, tuple[Path, str]]:
 
 def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = None) -> str:
     """The problem of ``path`` lacking a partner in ``other_folder`` (paths shown relative to ``root``): none
-    there, or one in a format that is not read."""
+    there, a folder named as one, or one in a format that is not read."""
     shown = (lambda p: relative(p, root)) if root is not None else str
     named = [p for p in other_folder.iterdir() if stem_key(p) == stem_key(path)] if other_folder.is_dir() else []
     unread = sorted(p.name for p in named if p.is_file())
