@@ -21,7 +21,9 @@ from gantk.train import TrainConfig, Trainer
 from gantk.train import trainer as trainer_module
 from gantk.train.checkpoint import load_checkpoint
 from gantk.train.logs import read_metrics
-from helpers import DEVICES, losses_and_gradients, train_interrupted_then_resumed, without_timings, write_paired
+from helpers import (
+    DEVICES, losses_and_gradients, train_interrupted_then_resumed, without_timings, write_paired, write_segmentation, write_unaligned,
+)
 
 # These check results, not speed: the warning about slow half precision on some CPUs does not matter here.
 pytestmark = pytest.mark.filterwarnings("ignore::gantk.errors.GantkWarning")
@@ -36,6 +38,19 @@ FAST_PATHS = {
     "bf16+channels_last": ({"precision": "bf16", "channels_last": True}, 3e-2, 0.3, 0.98),
     "fp16": ({"precision": "fp16"}, 1e-2, 0.2, 0.99),
 }
+
+
+@pytest.mark.parametrize("recipe, precision", [("pix2pix", "bf16"), ("seg", "bf16"), ("cyclegan", "bf16"), ("cyclegan", "fp16"),
+                                               ("cut", "bf16")])
+def test_each_recipe_trains_and_draws_its_sample_grid_in_half_precision(tmp_path, recipe, precision):
+    data = tmp_path / "data"
+    if recipe in ("cyclegan", "cut"):
+        write_unaligned(data, count_a=2, count_b=2, size=32)
+    else:
+        (write_segmentation if recipe == "seg" else write_paired)(data, count=2, size=32)
+    config = TrainConfig(recipe=recipe, data=str(data), out=str(tmp_path / "run"), precision=precision, **{**TINY, "sample_every": 1})
+    run = Trainer(config, progress=False).fit()
+    assert (run / "samples" / "step-00000001.png").is_file()
 
 
 def one_step(data, out, **flags):
