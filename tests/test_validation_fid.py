@@ -4,6 +4,7 @@ as gantk eval scores them."""
 from __future__ import annotations
 
 import csv
+import shutil
 import warnings
 
 import pytest
@@ -110,6 +111,11 @@ def test_unpaired_validation_refuses_what_it_cannot_score(tmp_path, monkeypatch)
                                           r"install .*or pass --inception-weights FILE .*network\.$"):
         fit(val_every=1)
     assert not list((tmp_path / "run").glob("checkpoint-*.pt"))
+    for side in "AB":
+        shutil.rmtree(data / f"test{side}")
+    with pytest.raises(OptionError, match=r"it has splits train\); put held-out images of each domain in valA/ and valB/ beside "
+                                          "trainA/ and trainB/, or drop --val-every"):
+        fit(val_every=1, inception_weights=weights)
     paired = write_paired(tmp_path / "paired")
     config = TrainConfig(data=str(paired), out=str(tmp_path / "paired_run"), val_every=1, inception_weights=weights, **TINY)
     with pytest.raises(OptionError, match="which on paired data --val-fid adds: add --val-fid, or drop --inception-weights."):

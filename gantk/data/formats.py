@@ -424,6 +424,7 @@ class UnalignedFormat(DataFormat):
     """Unpaired sets (CycleGAN): root/trainA/ and root/trainB/ (and testA/, testB/); sizes may differ."""
 
     name = "unaligned"
+    how_to_split = "put held-out images of each domain in {split}A/ and {split}B/ beside trainA/ and trainB/"
 
     def detect(self, root: Path) -> bool:
         return any((root / f"{split}A").is_dir() and (root / f"{split}B").is_dir() for split in self.splits(root))
