@@ -559,10 +559,13 @@ class SystemConformance(_Conformance):
                 "a discriminator on ctx.discriminator_input(image)"
             )
 
-    def test_sample_rows_are_images_of_the_batch(self, system, tmp_path: Path):
+    @pytest.mark.parametrize("precision", ["fp32", "bf16"])
+    def test_sample_rows_are_images_of_the_batch(self, system, tmp_path: Path, precision: str):
         batch = self.make_batch()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            outputs = system(batch, dict(system.networks.items()))  # as the trainer's step gives them
         with torch.no_grad():
-            rows = system.sample_images(batch, system(batch, dict(system.networks.items())))
+            rows = system.sample_images(batch, outputs)  # drawn outside autocast, as the trainer draws them
         assert rows, "sample_images returned no rows"
         for row in rows:
             assert row.dim() == 4 and row.shape[0] == self.batch_size and row.shape[2:] == (self.size, self.size), (
