@@ -22,9 +22,10 @@ from .config import (COMPUTATION_KEYS, RESUMABLE_KEYS, SETTING_NAMES, TrainConfi
 # out (a resumed run drops starting-weight options; a recipe's options change between gantk versions).
 IDENTITY_KEYS = tuple(field.name for field in dataclasses.fields(TrainConfig)
                       if field.name not in RESUMABLE_KEYS | {"out"} and not field.name.endswith("_opt"))
+# Each setting's default: what a file without its key holds.
+DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
 # What validation scores and keeps, set back to their defaults when a resume turns validation off.
-VALIDATION_EXTRAS = {field.name: field.default for field in dataclasses.fields(TrainConfig)
-                     if field.name in ("val_lpips", "lpips_weights", "val_fid", "inception_weights", "keep_best")}
+VALIDATION_EXTRAS = {key: DEFAULTS[key] for key in ("val_lpips", "lpips_weights", "val_fid", "inception_weights", "keep_best")}
 
 if TYPE_CHECKING:
     from .trainer import TrainingParts
@@ -249,8 +250,7 @@ def _warn_of_settings_left_unsaved(run_dir: Path, payload: dict[str, Any], setti
     resume that changed them stopped before its first checkpoint (or the file was edited), and they would be lost unseen."""
     if settings is None:
         return
-    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}  # what a file without the key holds
-    written, saved = ({key: source.get(key, defaults[key]) for key in defaults} for source in (settings, payload["train_config"]))
+    written, saved = ({key: source.get(key, DEFAULTS[key]) for key in DEFAULTS} for source in (settings, payload["train_config"]))
     kept = RESUMABLE_KEYS - COMPUTATION_KEYS - {"workers"} - set(overrides)  # the machine's own are chosen again
     unsaved = sorted(key for key in kept if not same_setting(written[key], saved[key]))
     if unsaved:
