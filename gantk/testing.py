@@ -51,7 +51,7 @@ from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
 from .recipes.base import Recipe
 from .registry import plain, storable
-from .systems.base import System, check_phases, frozen_networks
+from .systems.base import System, check_phases, frozen_networks, in_float32
 from .torchrun import ProcessInfo
 from .train import checkpoint as ckpt
 from .train.config import TrainConfig
@@ -565,7 +565,7 @@ class SystemConformance(_Conformance):
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             outputs = system(batch, dict(system.networks.items()))  # as the trainer's step gives them
         with torch.no_grad():
-            rows = system.sample_images(batch, outputs)  # drawn outside autocast, as the trainer draws them
+            rows = system.sample_images(batch, in_float32(outputs))  # drawn outside autocast, as the trainer draws them
         assert rows, "sample_images returned no rows"
         for row in rows:
             assert row.dim() == 4 and row.shape[0] == self.batch_size and row.shape[2:] == (self.size, self.size), (

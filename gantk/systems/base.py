@@ -77,6 +77,13 @@ def modes_kept(module: nn.Module) -> Iterator[None]:
             submodule.training = training
 
 
+def in_float32(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's ``outputs`` with their floating tensors in float32 (autocast gives bfloat16 or float16), as
+    :meth:`System.sample_images` gets them: networks it runs on them outside autocast take float32."""
+    return {key: value.float() if isinstance(value, Tensor) and value.is_floating_point() else value
+            for key, value in outputs.items()}
+
+
 def generated(network: Callable[[Tensor], Any], input: Tensor, out_channels: int, generator: str) -> Tensor:
     """The output of ``network``, the generator named ``generator``, for ``input``, checked to be ``N x out_channels x H x W``;
     an exception it raises carries a note naming it (a plugin's generator, say)."""
@@ -266,7 +273,8 @@ class System(nn.Module, metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
         """Rows of a sample grid (e.g. input | output | target) as images in [-1, 1]; rows of one
-        channel are shown gray, and channels beyond the third are left out."""
+        channel are shown gray, and channels beyond the third are left out. Called outside autocast, with
+        ``outputs`` in float32 (:func:`in_float32`)."""
 
     @abc.abstractmethod
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:

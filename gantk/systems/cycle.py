@@ -133,7 +133,7 @@ class CycleSystem(System):
     def sample_images(self, batch: Mapping[str, Tensor], outputs: dict[str, Tensor]) -> list[Tensor]:
         """A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), as the reference's visuals show them; the
         reconstructions leave the networks' statistics and the random stream as training left them."""
-        fake_B, fake_A = outputs["fake_B"].detach().float(), outputs["fake_A"].detach().float()  # autocast's too
+        fake_B, fake_A = outputs["fake_B"].detach(), outputs["fake_A"].detach()
         devices = [fake_B.device] if fake_B.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=devices), buffers_kept(self):
             reconstructed_A, reconstructed_B = self.networks["G_BA"](fake_B), self.networks["G_AB"](fake_A)

@@ -37,7 +37,7 @@ from ..objectives.base import Objective
 from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import Components, default_components
 from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
-from ..systems.base import Phase, System, check_phases, frozen_networks, modes_kept
+from ..systems.base import Phase, System, check_phases, frozen_networks, in_float32, modes_kept
 from . import checkpoint as ckpt
 from . import run_files
 from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
@@ -780,7 +780,7 @@ class Trainer:
             try:  # the sample first: a run killed before the checkpoint writes it again when resumed
                 if parts.process.is_main and self._due(config.sample_every):
                     sample = self.run_dir / run_files.SAMPLES / f"step-{self.step:08d}.png"
-                    save_sample_grid(parts.system.sample_images(batch, outputs), sample)
+                    save_sample_grid(parts.system.sample_images(batch, in_float32(outputs)), sample)
             finally:  # a failing sample (or validation, after) loses no training
                 if self._due(config.checkpoint_every):
                     self._save(parts)
