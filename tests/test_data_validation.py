@@ -157,6 +157,18 @@ def test_the_typical_short_side_is_the_smallest_of_the_sides_with_files():
     assert summary.typical_short_side("train") == 20 and summary.smallest_short_side("train") == 1
 
 
+def test_the_summary_names_a_file_of_the_smallest_size(tmp_path):
+    data = tmp_path / "pairs"
+    for name, size in (("big", 24), ("small", 12), ("middle", 16)):
+        for side in "AB":
+            write_png(torch.zeros(3, size, 40, dtype=torch.uint8), data / "train" / side / f"{name}.png")
+    summary = check_dataset(data)
+    assert summary.smallest_short_side("train") == 12
+    assert summary.smallest_image("train") == str(data / "train" / "A" / "small.png")
+    assert summary.as_dict()["splits"]["train"]["smallest"]["B"] == str(data / "train" / "B" / "small.png")
+    assert summary.smallest_image("test") is None
+
+
 def test_hidden_and_non_image_files_are_ignored(tmp_path):
     paired(tmp_path)
     (tmp_path / "train" / "A" / ".DS_Store").write_bytes(b"\0junk")

@@ -227,7 +227,8 @@ def test_without_resizing_the_model_trains_and_runs_at_the_images_own_scale(tmp_
     too_large = run("train", "--data", data, "--out", out, "--resize", "none", "--max-steps", "1", *flags[:2], "--crop-size",
                     "48", *flags[4:])
     assert too_large.exit_code != 0 and ("--crop-size 48 is larger than the smallest training images of "
-                                         f"{data} (40 px on their shorter side), which --resize none leaves as they are: "
+                                         f"{data} (40 px on their shorter side, as {data / 'train' / 'A' / '0.png'}), which --resize none "
+                                         "leaves as they are: "
                                          "lower --crop-size to 40 or less") in " ".join(too_large.output.split())
     trained = run("train", "--data", data, "--out", out, "--resize", "none", "--max-steps", "2", "--val-every", "2", *flags)
     assert trained.exit_code == 0, trained.output

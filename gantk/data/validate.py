@@ -14,7 +14,7 @@ from ..plugins import Components
 from .class_balance import count_class_pixels
 from .datasets import SegmentationDataset
 from .formats import DataFormat, SegmentationFormat, detect_format, get_format, given_options, opened, validated
-from .io import has_images, probe
+from .io import ImageInfo, has_images, probe
 from .layout import ROOT_SPLIT, SPLITS, checked_files_counted, problems_error, require_root, subdirs
 
 
@@ -31,6 +31,7 @@ class SplitSummary:
     class_pixels: list[int] | None = None  # per class id, where counted (check_dataset's count_classes)
     class_weights: list[float] | None = None  # median-frequency weights of those counts
     class_names: list[str] | None = None  # of the class ids, where the format names them (a benchmark's)
+    smallest: dict[str, str] = field(default_factory=dict)  # per side, a file of its smallest shorter side
 
 
 @dataclass
@@ -69,6 +70,13 @@ class DatasetSummary:
     def smallest_short_side(self, split: str) -> int | None:
         """The smallest shorter side of the images of ``split`` (as :meth:`typical_short_side`)."""
         return min((short for sides in self._short_sides(split).values() for short in sides), default=None)
+
+    def smallest_image(self, split: str) -> str | None:
+        """A file of ``split`` whose shorter side is :meth:`smallest_short_side`, where the summary names one."""
+        by_side = self._short_sides(split)
+        smallest = self.smallest_short_side(split)
+        files = self.splits[split].smallest if split in self.splits else {}
+        return next((files[side] for side, shorts in by_side.items() if min(shorts) == smallest and side in files), None)
 
     def _short_sides(self, split: str) -> dict[str, Counter]:
         """Per side with files, how many of its images of ``split`` have each shorter side."""
@@ -143,11 +151,13 @@ def check_dataset(
         dataset = opened(data_format, root, components, split=split or "train", load_size=None, crop_size=None, augment=False,
                          **options)
         files = getattr(dataset, "files", {})
+        probed = {side: [probe(path) for path in paths] for side, paths in files.items()}
         summary.splits[split] = SplitSummary(
             items=len(dataset),
             files={side: len(paths) for side, paths in files.items()},
             channels=dict(dataset.channels),
-            sizes={side: _sizes(paths) for side, paths in files.items()},
+            sizes={side: _sizes(infos) for side, infos in probed.items()},
+            smallest={side: str(_smallest(files[side], infos, halved="|" in side)) for side, infos in probed.items() if infos},
             num_classes=dataset.num_classes,
             ignore_label=getattr(dataset, "ignore_label", None),
         )
@@ -171,9 +181,15 @@ def _warn_of_split_folders_left_out(root: Path, data_format: DataFormat) -> None
                           f"so it is left out: lay it out as the other splits are, or rename it.", GantkWarning, stacklevel=3)
 
 
-def _sizes(paths: list[Path]) -> dict[str, int]:
-    counts = Counter(f"{info.width}x{info.height}" for info in map(probe, paths))
+def _sizes(infos: list[ImageInfo]) -> dict[str, int]:
+    counts = Counter(f"{info.width}x{info.height}" for info in infos)
     return dict(counts.most_common())
+
+
+def _smallest(paths: list[Path], infos: list[ImageInfo], halved: bool) -> Path:
+    """The first of ``paths`` with the smallest shorter side (of one half, where ``halved``: A|B images)."""
+    short_sides = [min(info.width // 2 if halved else info.width, info.height) for info in infos]
+    return paths[short_sides.index(min(short_sides))]
 
 
 def _describe_sizes(sizes: dict[str, int]) -> str:

@@ -430,10 +430,11 @@ class Trainer:
         """With --resize none, refuse a --crop-size larger than some training images, before any is loaded."""
         crop, smallest = self.config.crop_size, summary.smallest_short_side(summary.training_split)
         if self.config.resize == "none" and crop and smallest and crop > smallest:
+            example = summary.smallest_image(summary.training_split)
             raise OptionError(
                 f"--crop-size {crop} is larger than the smallest training images of {summary.root} ({smallest} px on their "
-                f"shorter side), which --resize none leaves as they are: lower --crop-size to {smallest} or less, or resize "
-                f"them (--resize short-side --load-size {crop})."
+                f"shorter side{f', as {example}' if example else ''}), which --resize none leaves as they are: lower "
+                f"--crop-size to {smallest} or less, or resize them (--resize short-side --load-size {crop})."
             )
 
     def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
