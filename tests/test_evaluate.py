@@ -1132,6 +1132,20 @@ def test_a_data_error_is_its_message_alone_with_how_to_find_every_unreadable_fil
     assert not multiprocessing.active_children()
 
 
+def test_files_that_cannot_be_opened_are_all_named_at_once(image_run, no_weights, tmp_path):
+    import shutil
+
+    run, pairs = image_run
+    data = shutil.copytree(pairs, tmp_path / "pairs")
+    unreadable = [sorted((data / side).iterdir())[index] for side, index in (("A", 1), ("B", 2), ("B", 3))]
+    for path in unreadable:
+        path.write_bytes(b"not an image")
+    with pytest.raises(DataError) as failed:
+        evaluate(run, data, split="train", progress=False)
+    assert str(failed.value).startswith("3 files cannot be read:\n")
+    assert all(f"{path}: cannot be decoded as an image (unsupported image file)" in str(failed.value) for path in unreadable)
+
+
 def test_a_model_without_a_discriminator_is_neither_conditional_nor_not(image_run, no_weights, tmp_path):
     run, pairs = image_run
     assert evaluate(run, pairs, progress=False)["model"]["conditional"] is True

@@ -20,7 +20,7 @@ from .io import (
     probe, read_image, read_mask,
 )
 from .layout import (
-    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, OpaqueAlpha, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
+    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, OpaqueAlpha, channels_by_side, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
     listed, lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
     size_mismatch_problem, size_text, subdirs, warn_of_unlike_orientations,
@@ -257,7 +257,7 @@ class PairedFormat(_TwoFolderFormat):
         problems: list[str] = []
         pairs = self._pairs(root, pick_split(root, split, self.splits(root), self.name), problems)
         raise_if_problems(problems, root, self.name)
-        channels = {"A": channels_of([a for a, _ in pairs]), "B": channels_of([b for _, b in pairs])}
+        channels = channels_by_side({"A": [a for a, _ in pairs], "B": [b for _, b in pairs]})
         if direction == "BtoA":
             pairs = [(b, a) for a, b in pairs]
             channels = {"A": channels["B"], "B": channels["A"]}
@@ -460,7 +460,7 @@ class UnalignedFormat(DataFormat):
         raise_if_problems(problems, root, self.name)
         if direction == "BtoA":
             a_files, b_files = b_files, a_files
-        channels = {"A": channels_of(a_files), "B": channels_of(b_files)}
+        channels = channels_by_side({"A": a_files, "B": b_files})
         return UnalignedDataset(a_files, b_files, channels, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
 
     _layout_hint = "the unaligned format needs <split>A/ and <split>B/ folders (e.g. trainA/, trainB/) of images."

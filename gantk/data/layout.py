@@ -107,7 +107,26 @@ def ordered_splits(splits: list[str]) -> list[str]:
 
 
 def channels_of(files: list[Path]) -> int:
-    return infer_channels([probe(path).channels for path in files])
+    """The channel count the images of ``files`` are read with (as :func:`channels_by_side`)."""
+    return channels_by_side({"": files})[""]
+
+
+def channels_by_side(sides: dict[str, list[Path]]) -> dict[str, int]:
+    """The channel count each side's images are read with; the files of all sides that cannot be opened are named
+    at once."""
+    found: dict[str, list[int]] = {side: [] for side in sides}
+    problems = []
+    for side, files in sides.items():
+        for path in files:
+            try:
+                found[side].append(probe(path).channels)
+            except DataError as error:
+                problems.append(str(error))
+    if len(problems) == 1:
+        raise DataError(problems[0], problems)
+    if problems:
+        raise DataError(f"{len(problems)} files cannot be read:\n{listed(problems)}", problems)
+    return {side: infer_channels(channels) for side, channels in found.items()}
 
 
 def side_by_side(files: list[Path]) -> bool:
