@@ -373,3 +373,22 @@ def test_combine_folders_keeps_alpha_and_names_every_unreadable_file(tmp_path):
     with pytest.raises(DataError, match=r"a/0.png: cannot be decoded.*\n.*a/1.png: cannot be decoded"):
         combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "unread")
     assert not (tmp_path / "unread").exists()
+
+
+@pytest.mark.parametrize("unpartnered", [False, True])
+def test_combine_folders_names_truncated_files_with_the_other_problems(tmp_path, unpartnered):
+    for side in "ab":
+        for i in range(3):
+            write_png(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8), tmp_path / side / f"{i}.png")
+    truncated = [tmp_path / "a" / "0.png", tmp_path / "b" / "2.png"]
+    for path in truncated:
+        path.write_bytes(path.read_bytes()[:100])  # the header is whole: the size is read, the pixels are not
+    if unpartnered:
+        write_png(torch.zeros(3, 32, 32, dtype=torch.uint8), tmp_path / "a" / "lone.png")
+    with pytest.raises(DataError) as info:
+        combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab")
+    message = str(info.value)
+    assert message.startswith(f"cannot combine {tmp_path / 'a'} and {tmp_path / 'b'}:")
+    assert all(f"{path}: cannot be decoded as an image (" in message for path in truncated), message
+    assert ("lone.png: no file named 'lone.*'" in message) == unpartnered
+    assert not (tmp_path / "ab").exists()

@@ -248,17 +248,23 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
     ]
     if not pairs and not problems:
         problems.append(f"{a_dir} and {b_dir}: no images to combine")
+
+    def refused() -> DataError:
+        return DataError(f"cannot combine {a_dir} and {b_dir}:\n{listed(problems)}\n"
+                         "Both folders need the same file names (extensions may differ) and each pair the same size.", problems)
+
     if problems:
-        raise DataError(
-            f"cannot combine {a_dir} and {b_dir}:\n{listed(problems)}\n"
-            "Both folders need the same file names (extensions may differ) and each pair the same size.",
-            problems,
-        )
+        for path in (path for path, info in infos.items() if info):  # decoded too, to list every problem at once
+            decode_or_note(read_image, path, path, problems)
+        raise refused()
     channels = infer_channels([info.channels for info in infos.values()])
     with fresh_folder(Path(out_dir)) as tmp:
         for a, b in pairs:
-            images = [to_channels(read_image(p), channels) for p in (a, b)]
-            write_png(torch.cat(images, dim=-1), tmp / f"{a.stem}.png")
+            images = [decode_or_note(read_image, path, path, problems) for path in (a, b)]
+            if not problems:
+                write_png(torch.cat([to_channels(image, channels) for image in images], dim=-1), tmp / f"{a.stem}.png")
+        if problems:
+            raise refused()
     return len(pairs)
 
 
