@@ -282,7 +282,7 @@ def test_data_commands(tmp_path, run):
         png_dir = wide / side
         png_dir.mkdir(parents=True)
         for name in ("a", "b"):
-            write_png(torch.zeros(3, 6, 10, dtype=torch.uint8), str(png_dir / f"{name}.png"))
+            write_png(torch.full((3, 6, 10), 128, dtype=torch.uint8), str(png_dir / f"{name}.png"))
     combined = run("data", "combine", wide / "A", wide / "B", tmp_path / "wide-aligned")
     assert combined.exit_code == 0 and (f"its pairs are not square, so no shape tells the aligned format: pass --data-format "
                                         f"aligned to the commands that read {tmp_path / 'wide-aligned'}") in combined.output

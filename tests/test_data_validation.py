@@ -24,10 +24,10 @@ def png(path: Path, channels: int = 3, height: int = 8, width: int = 8, value: i
     write_png(torch.full((channels, height, width), value, dtype=torch.uint8), path)
 
 
-def paired(root: Path, names=("a", "b", "c")) -> Path:
+def paired(root: Path, names=("a", "b", "c"), value: int = 128) -> Path:
     for name in names:
-        png(root / "train" / "A" / f"{name}.png")
-        png(root / "train" / "B" / f"{name}.png")
+        png(root / "train" / "A" / f"{name}.png", value=value)
+        png(root / "train" / "B" / f"{name}.png", value=value)
     return root
 
 
@@ -224,6 +224,25 @@ def test_rgba_images_that_are_all_opaque_are_warned_of(tmp_path):
         check_dataset(tmp_path)
 
 
+def test_images_nearly_black_throughout_are_warned_of(tmp_path):
+    paired(tmp_path)
+    twelve_bits = np.random.default_rng(0).integers(0, 4096, (8, 8), dtype=np.uint16)  # in a 16-bit file
+    Image.fromarray(twelve_bits).save(tmp_path / "train" / "A" / "b.png")
+    with pytest.warns(GantkWarning, match=re.escape(f"{tmp_path}: 1 image(s) have no value of 16 or more (of 255) in any "
+                                                    "pixel, so they read nearly black (train/A/b.png): a 16-bit PNG")):
+        check_dataset(tmp_path)
+    Image.fromarray(twelve_bits * 16).save(tmp_path / "train" / "A" / "b.png")  # scaled to the full range
+    png(tmp_path / "train" / "B" / "c.png", value=15)
+    png(tmp_path / "train" / "B" / "a.png", value=16)  # dark, and not nearly black
+    with pytest.warns(GantkWarning, match=re.escape("1 image(s) have no value of 16 or more (of 255) in any pixel, so "
+                                                    "they read nearly black (train/B/c.png)")):
+        check_dataset(tmp_path)
+    png(tmp_path / "train" / "B" / "c.png", value=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_dataset(tmp_path)
+
+
 def test_a_folder_named_as_a_partner_image_is_named_as_a_folder(tmp_path):
     paired(tmp_path)
     (tmp_path / "train" / "A" / "c.png").unlink()
@@ -246,7 +265,7 @@ def test_images_in_formats_gantk_does_not_read_are_warned_of_as_left_out(tmp_pat
 @pytest.mark.parametrize("tag", [3, 6])  # turned 180 degrees, or a quarter of a square: no size tells
 def test_partners_of_one_size_carrying_different_exif_orientations_are_warned_of(tmp_path, tag):
     paired(tmp_path)
-    stored = Image.new("RGB", (8, 8))
+    stored = Image.new("RGB", (8, 8), (128, 128, 128))
     exif = Image.Exif()
     exif[0x0112] = tag
     stored.save(tmp_path / "train" / "A" / "d.jpg", exif=exif)

@@ -20,7 +20,7 @@ from .io import (
     probe, read_image, read_mask,
 )
 from .layout import (
-    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, OpaqueAlpha, channels_by_side, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
+    MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, ImageNotes, channels_by_side, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
     listed, lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
     size_mismatch_problem, size_text, subdirs, warn_of_unlike_orientations,
@@ -112,14 +112,14 @@ class AlignedFormat(DataFormat):
         problems: list[str] = []
         if not self.splits(root):
             problems.append(f"{root}: no images in train/, val/, test/ or the folder itself; {self._layout_hint}")
-        alpha = OpaqueAlpha()
+        notes = ImageNotes()
         for split in self.checked_splits(root, splits):
             for path in images_of(root / split, root, problems, self._layout_hint):
                 image = decode_or_note(read_image, path, root, problems)
-                alpha.add(path, image)
+                notes.add(path, image)
                 if image is not None and image.shape[-1] % 2:
                     problems.append(odd_width_problem(path, root, image.shape[-1]))
-        alpha.warn(root)
+        notes.warn(root)
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
@@ -216,14 +216,14 @@ class _TwoFolderFormat(DataFormat):
         ]
 
     def _check_pair(self, pair: tuple[Path, Path], root: Path, problems: list[str], read_second: Callable,
-                    turned: list[str], alpha: OpaqueAlpha) -> tuple:
+                    turned: list[str], notes: ImageNotes) -> tuple:
         """Decode a pair, noting an unreadable file or partners of two sizes in ``problems``, partners of one size
-        that carry different EXIF orientations in ``turned``, and their alpha channels in ``alpha``."""
+        that carry different EXIF orientations in ``turned``, and what their pixels show in ``notes``."""
         first = decode_or_note(read_image, pair[0], root, problems)
         second = decode_or_note(read_second, pair[1], root, problems)
-        alpha.add(pair[0], first)
+        notes.add(pair[0], first)
         if read_second is read_image:
-            alpha.add(pair[1], second)
+            notes.add(pair[1], second)
         if first is not None and second is not None and first.shape[-2:] != second.shape[-2:]:
             problems.append(
                 size_mismatch_problem(relative(pair[0], root), size_text(first), relative(pair[1], root), size_text(second))
@@ -242,14 +242,14 @@ class PairedFormat(_TwoFolderFormat):
     def validate(self, root: Path, splits: Collection[str] | None = None) -> list[str]:
         problems: list[str] = []
         turned: list[str] = []
-        alpha = OpaqueAlpha()
+        notes = ImageNotes()
         if not self.splits(root):
             problems.append(f"{root}: no A/ and B/ folders, directly or under train/, test/...; {self._layout_hint}")
         for split in self.checked_splits(root, splits):
             for pair in self._pairs(root, split, problems):
-                self._check_pair(pair, root, problems, read_image, turned, alpha)
+                self._check_pair(pair, root, problems, read_image, turned, notes)
         warn_of_unlike_orientations(turned, root)
-        alpha.warn(root)
+        notes.warn(root)
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
@@ -281,18 +281,18 @@ class SegmentationFormat(_TwoFolderFormat):
             problems.append(f"{root}: no images/ and masks/ folders, directly or under train/, test/...; {self._layout_hint}")
         values: dict[Path, set[int]] = {}
         turned: list[str] = []
-        alpha = OpaqueAlpha()
+        notes = ImageNotes()
         checked: set[tuple[Path, Path]] = set()  # each pair once, also where splits share it (voc's trainval)
         for split in self.checked_splits(root, splits):
             pairs = [pair for pair in map(tuple, self._pairs(root, split, problems)) if pair not in checked]
             checked.update(pairs)
             problems += lossy_masks(pairs, root)
             for pair in pairs:
-                _, mask = self._check_pair(pair, root, problems, read_mask, turned, alpha)
+                _, mask = self._check_pair(pair, root, problems, read_mask, turned, notes)
                 if mask is not None and is_lossless_mask(pair[1]):  # a lossy mask is reported once
                     values[pair[1]] = mask_values(mask)
         warn_of_unlike_orientations(turned, root)
-        alpha.warn(root)
+        notes.warn(root)
         problems += _mask_classes_of(values, root, ignore_label, self.benchmark_classes(ignore_label), self.name,
                                      self.mask_values_hint)[1]
         if ignore_label is not None and values and not any(ignore_label in seen for seen in values.values()):
@@ -444,12 +444,12 @@ class UnalignedFormat(DataFormat):
         problems: list[str] = []
         if not self.splits(root):
             problems.append(f"{root}: no trainA/ and trainB/ folders; {self._layout_hint}")
-        alpha = OpaqueAlpha()
+        notes = ImageNotes()
         for split in self.checked_splits(root, splits):
             for side in "AB":
                 for path in images_of(root / f"{split}{side}", root, problems, self._layout_hint):
-                    alpha.add(path, decode_or_note(read_image, path, root, problems))
-        alpha.warn(root)
+                    notes.add(path, decode_or_note(read_image, path, root, problems))
+        notes.warn(root)
         return problems
 
     def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,

@@ -351,25 +351,41 @@ def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = 
     return f"{shown(path)}: no file named '{path.stem}.*' in {shown(other_folder)}/; add its partner or delete it."
 
 
-class OpaqueAlpha:
-    """Whether each folder's RGBA images have an alpha of 255 everywhere, which a model would learn as a constant
-    fourth channel."""
+class ImageNotes:
+    """What the decoded images of a dataset show that a model would learn wrongly from: folders whose RGBA images
+    all have an alpha of 255 everywhere (learnt as a constant fourth channel), and images nearly black throughout (a
+    16-bit file holding 10- or 12-bit values reads so, as its top 8 bits are kept)."""
+
+    DARK = 16  # every value below it: a 12-bit value's top 8 bits
 
     def __init__(self) -> None:
-        self.folders: dict[Path, list[bool]] = {}
+        self.opaque: dict[Path, list[bool]] = {}
+        self.dark: list[Path] = []
 
     def add(self, path: Path, image: torch.Tensor | None) -> None:
-        if image is not None and image.shape[0] == 4:
-            self.folders.setdefault(path.parent, []).append(bool((image[3] == 255).all()))
+        if image is None:
+            return
+        if image.shape[0] == 4:
+            self.opaque.setdefault(path.parent, []).append(bool((image[3] == 255).all()))
+        if image.numel() and int(image[:3].max()) < self.DARK:
+            self.dark.append(path)
 
     def warn(self, root: Path) -> None:
-        """Warn of the folders whose RGBA images are all opaque."""
-        opaque = [f"{relative(folder, root)}/" for folder, flags in self.folders.items() if all(flags)]
+        """Warn of the folders whose RGBA images are all opaque, and of the images nearly black throughout."""
+        opaque = [f"{relative(folder, root)}/" for folder, flags in self.opaque.items() if all(flags)]
         if opaque:
             warnings.warn(
                 f"{root}: the RGBA images of {', '.join(opaque)} are all opaque (alpha 255 everywhere), so a model trained "
                 "on them learns the alpha as a fourth channel and writes images whose alpha is not quite 255; save them as "
                 "RGB (PIL's image.convert('RGB')) to train on three channels.",
+                GantkWarning, stacklevel=3,
+            )
+        if self.dark:
+            warnings.warn(
+                f"{root}: {len(self.dark)} image(s) have no value of {self.DARK} or more (of 255) in any pixel, so they "
+                f"read nearly black ({first_names([relative(path, root) for path in self.dark])}): a 16-bit PNG or TIFF "
+                "holding 10- or 12-bit values reads so, as its top 8 bits are kept; scale such values to the full 16-bit "
+                "range or save the images in 8 bits. Class-id masks are read as masks in the segmentation format.",
                 GantkWarning, stacklevel=3,
             )
 
