@@ -1,6 +1,7 @@
 """Run under torchrun by test_distributed.py: trains (or, with "resume", continues the run in
 config["out"], to config["max_steps"] when given), then saves this rank's parameters. With "diverge", the
-objective "nan-on-rank-1" is loaded, and a gantk error is printed as "rank N: message" (exit 3). With "slow-save",
+objective "nan-on-rank-1" is loaded, and a gantk error is printed as "rank N: message" (exit 3); with "differ" too, where
+rank 1 takes the settings of config["on_rank_1"] over the others. With "slow-save",
 writing a checkpoint takes 2 s more, rank 1 signals itself (SIGTERM) at its first step, and each rank writes the
 time its training stopped (ended-N). With "fit-then-resume", the run is continued for one more step by a
 second Trainer in the same process."""
@@ -25,6 +26,13 @@ elif sys.argv[3:] == ["diverge"]:
     trainer = Trainer(TrainConfig(**config), progress=False, components=components)
     try:
         trainer.fit()
+    except GantkError as error:
+        print(f"rank {rank}: {error}", flush=True)
+        sys.exit(3)
+elif sys.argv[3:] == ["differ"]:
+    overrides = config.pop("on_rank_1")
+    try:
+        Trainer(TrainConfig(**{**config, **(overrides if rank == 1 else {})}), progress=False).fit()
     except GantkError as error:
         print(f"rank {rank}: {error}", flush=True)
         sys.exit(3)

@@ -116,6 +116,24 @@ def test_a_loss_that_diverges_in_one_process_stops_every_process(tmp_path):
         assert f"rank {rank}: training diverged at step 2: G/nan-on-rank-1 is not finite" in result.stdout, result.stderr[-4000:]
 
 
+def test_processes_given_other_settings_or_another_number_of_items_are_refused(tmp_path):
+    config = {
+        "data": str(write_paired(tmp_path / "data", count=8)), "load_size": 36, "crop_size": 32, "batch_size": 2,
+        "workers": 0, "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}, "out": str(tmp_path / "run"), "max_steps": 2,
+        "lr": 2e-4, "on_rank_1": {"lr": 1e-3, "data": str(write_paired(tmp_path / "fewer", count=6))},
+    }
+    result = torchrun(config, tmp_path, "differ", check=False)
+    for rank in (0, 1):  # another data path alone is not refused: each machine may keep its copy elsewhere
+        assert (f"rank {rank}: the 2 processes of this run differ in lr (rank 0: 0.0002, rank 1: 0.001); training items "
+                "(rank 0: 8, rank 1: 6): start every process with the same settings") in result.stdout, result.stderr[-4000:]
+    assert not list((tmp_path / "run").glob("checkpoint-*"))
+    one = {**config, "data": str(write_paired(tmp_path / "one", count=1)), "batch_size": 1, "out": str(tmp_path / "one-run"),
+           "on_rank_1": {}}
+    result = torchrun(one, tmp_path, "differ", check=False)
+    assert ("rank 0: the training data has 1 item(s), fewer than the 2 processes of this run, so each step would repeat "
+            "some: start at most 1 processes, or add data.") in result.stdout, result.stderr[-4000:]
+
+
 def test_when_the_main_process_stops_on_an_error_the_other_says_why_it_stopped_without_a_traceback(tmp_path):
     import fcntl
 

@@ -1893,7 +1893,7 @@ def test_resuming_with_another_number_of_processes_warns(pairs, tmp_path):
     for saved in ckpt.list_checkpoints(tmp_path / "run"):
         saved.unlink()
     torch.save(payload, tmp_path / "run" / "checkpoint-00000001.pt")
-    with pytest.warns(GantkWarning, match="trained with 2 process.es. and resumes with 1: a step now takes 2 images "
+    with pytest.warns(GantkWarning, match="trained with 2 process.es. and resumes with 1: a step now takes 2 image.s. "
                                           "instead of 4, the epochs are dealt out anew and the run ends at step 6"):
         Trainer.resume(tmp_path / "run", progress=False).fit()
 

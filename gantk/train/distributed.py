@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import re
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -104,6 +104,27 @@ def gather_objects(value: object, info: ProcessInfo) -> list[object]:
     gathered: list[object] = [None] * info.world_size
     dist.all_gather_object(gathered, value)
     return gathered
+
+
+# Settings that name files or resources of each machine, which may differ between the machines of a job.
+PER_MACHINE = ("data", "init_from", "lpips_weights", "inception_weights", "workers", "device")
+
+
+def check_processes_agree(settings: dict[str, Any], items: int, info: ProcessInfo) -> None:
+    """Under torchrun, refuse a run whose processes were given other settings (but :data:`PER_MACHINE`'s) or data
+    of another number of training ``items``: the processes would step with different rates, or stop their
+    collectives at different steps and abort."""
+    if not info.distributed:
+        return
+    mine = {**{key: value for key, value in settings.items() if key not in PER_MACHINE}, "training items": items}
+    everyone = gather_objects(mine, info)
+    differing = [
+        f"{key} ({', '.join(f'rank {rank}: {values.get(key)!r}' for rank, values in enumerate(everyone))})"
+        for key in mine if any(values.get(key) != everyone[0].get(key) for values in everyone)
+    ]
+    if differing:
+        raise OptionError(f"the {info.world_size} processes of this run differ in {'; '.join(differing)}: start every process "
+                          "with the same settings, and give each machine the same training data.")
 
 
 def stop_agreement(info: ProcessInfo) -> Callable[[int | None], int | None]:

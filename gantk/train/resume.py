@@ -295,7 +295,7 @@ def check_resumed_length(payload: dict[str, Any], run_dir: Path, total_steps: in
     if trained_with != world_size:
         warnings.warn(
             f"the run trained with {trained_with} process(es) and resumes with {world_size}: a step now takes "
-            f"{config.batch_size * world_size} images instead of {config.batch_size * trained_with}, the epochs are dealt "
+            f"{config.batch_size * world_size} image(s) instead of {config.batch_size * trained_with}, the epochs are dealt "
             f"out anew and the run ends at step {total_steps}. It continues, but not as an uninterrupted run would have; "
             f"resume with {trained_with} process(es) for that.",
             GantkWarning,

@@ -43,8 +43,8 @@ from . import run_files
 from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
 from .crop_fit import check_crop_fits
 from .health import RunHealth
-from .distributed import (ProcessInfo, gather_objects, mean_over_processes, peer_loss_explained, process_group, resolve_device,
-                          stop_agreement)
+from .distributed import (ProcessInfo, check_processes_agree, gather_objects, mean_over_processes, peer_loss_explained,
+                          process_group, resolve_device, stop_agreement)
 from .init_from import start_from_weights
 from .interrupt import (
     NotedSignals, StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt, stop_signals_noted,
@@ -601,6 +601,10 @@ class Trainer:
         warn_if_slow(device, config.precision)
         self.check_run_dir()
         dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
+        check_processes_agree(dataclasses.asdict(config), len(dataset), process)
+        if len(dataset) < process.world_size:
+            raise OptionError(f"the training data has {len(dataset)} item(s), fewer than the {process.world_size} processes of "
+                              f"this run, so each step would repeat some: start at most {len(dataset)} processes, or add data.")
         self._warn_if_another_inception()
         self.best_score, self.best_step = self._kept_best()
         self.system = self.build_system(dataset, device)
