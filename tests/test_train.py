@@ -1646,6 +1646,17 @@ def test_resume_names_overrides_given_the_wrong_way(pairs, tmp_path):
     with pytest.raises(OptionError, match=r"stopped before its first checkpoint, so there is nothing to resume: start it again "
                                           r"with the same --out"):
         Trainer.resume(tmp_path / "early")
+    held = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+                             "fcntl.flock(fd, fcntl.LOCK_EX); print(flush=True); time.sleep(60)", str(tmp_path / "early")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        held.stdout.readline()  # another process trains there, and has written no checkpoint yet
+        with pytest.raises(OptionError, match=r"another process is training in .*early, and has written no checkpoint yet; "
+                                              r"wait for it to end"):
+            Trainer.resume(tmp_path / "early")
+    finally:
+        held.kill()
+        held.wait()
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     with pytest.raises(OptionError, match=r"unknown setting\(s\) max_step\. Did you mean max_steps\?"):
         Trainer.resume(tmp_path / "run", {"max_step": 2})

@@ -56,6 +56,9 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; {older}."
         )
     if (Path(run_dir) / run_files.CONFIG).is_file() and not ckpt.list_checkpoints(run_dir):
+        if run_files.training_elsewhere(Path(run_dir)):
+            raise OptionError(f"another process is training in {run_dir}, and has written no checkpoint yet; wait for it "
+                              "to end, then resume it if it stops early.")
         kept = (f" Its {run_files.BEST} is a model to translate, score or start from (--init-from); move it out before "
                 "starting again." if (Path(run_dir) / run_files.BEST).is_file() else "")
         raise OptionError(f"the run in {run_dir} stopped before its first checkpoint, so there is nothing to resume: start "

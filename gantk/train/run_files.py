@@ -73,6 +73,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_claims_in_child)
 
 
+def training_elsewhere(run_dir: Path) -> bool:
+    """Whether another process holds ``run_dir`` (:func:`claimed`). Asked with a shared lock, taken and let go at
+    once, so that processes asking together (those of a torchrun job) do not see each other."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return False
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
 @contextlib.contextmanager
 def claimed(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` for this process while the block runs: another process claiming it meanwhile (a
