@@ -25,7 +25,7 @@ from .commands_eval import ablate_command, eval_command
 from .errors import GantkError, GantkWarning, OptionError
 from .files import file_error_text
 from .plugins import KINDS, default_components, normalize_kind
-from .torchrun import process_from_environment
+from .torchrun import process_from_environment, refuse_under_torchrun
 from .train.config import CHOICES
 
 
@@ -205,6 +205,7 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
     """Translate one image or a folder of images (masks, for a model trained to map labels to images) with a trained model."""
     from .translate import translate
 
+    refuse_under_torchrun("translate")
     written = translate(checkpoint, input_path, output_dir, **options)
     click.echo(f"wrote {len(written)} file(s) to {output_dir}")
 
@@ -220,6 +221,7 @@ def export_command(checkpoint: str, out: str, **options: Any) -> None:
     """Write a trained model's translation to the ONNX file OUT (checked with onnxruntime)."""
     from .export import export_onnx
 
+    refuse_under_torchrun("export")
     summary = export_onnx(checkpoint, out, **options)
     click.echo(f"wrote {summary.path}")
     for key in ("maps", "input", "preprocess", "output", "mode", "weights", "batch"):

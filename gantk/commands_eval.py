@@ -16,6 +16,7 @@ from .cli_options import (
 )
 from .errors import OptionError
 from .files import check_writable, file_error_text
+from .torchrun import refuse_under_torchrun
 from .train.config import CHOICES
 
 BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time mode, BN uses the batch's statistics)."
@@ -69,6 +70,7 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     """
     from .evaluate import evaluate, is_result_file, json_ready, save_result
 
+    refuse_under_torchrun("eval")
     if json_out not in (None, "-") and Path(json_out).is_dir():
         raise click.BadParameter(f"{json_out} is a folder; give a file name for the JSON results.", param_hint="--json")
     if json_out not in (None, "-") and Path(json_out).exists() and not is_result_file(json_out):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .errors import OptionError
+
 
 @dataclass(frozen=True)
 class ProcessInfo:
@@ -21,6 +23,14 @@ class ProcessInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def refuse_under_torchrun(command: str) -> None:
+    """Refuse ``gantk command``, a job of one process, when torchrun started several: each would do all of it."""
+    process = process_from_environment()
+    if process.distributed:
+        raise OptionError(f"gantk {command} runs in one process, and torchrun started {process.world_size}, each of which "
+                          "would do the whole job (and write the same files): run it without torchrun.")
 
 
 def process_from_environment() -> ProcessInfo:

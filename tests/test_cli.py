@@ -798,3 +798,17 @@ def test_every_option_of_every_command_has_help():
     assert not bare
     grid_help = next(param.help for param in cli.commands["ablate"].params if param.name == "grid_spec")
     assert all(name in grid_help for name in BUILTIN_GRIDS)
+
+
+@pytest.mark.parametrize("command", [["translate", "--checkpoint", "run", "in", "out"], ["export", "--checkpoint", "run", "a.onnx"],
+                                     ["eval", "--checkpoint", "run", "--data", "pairs"]])
+def test_jobs_of_one_process_are_refused_under_torchrun(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    for name in ("run", "in", "pairs"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 1
+    assert (f"Error: [rank 1] gantk {command[0]} runs in one process, and torchrun started 2, each of which would do the "
+            "whole job (and write the same files): run it without torchrun.") in " ".join(result.output.split())

@@ -229,6 +229,22 @@ def test_no_process_leaves_a_checkpointed_step_before_the_checkpoint_is_written(
     assert min(ended) >= written - 0.05 and time.time() >= max(ended)  # the file's clock and time.time() agree to the mtime's grain
 
 
+def test_two_processes_at_batch_2_train_as_one_at_batch_4_without_batch_statistics_or_dropout(tmp_path):
+    from gantk.train.logs import read_metrics
+
+    config = {
+        "data": str(write_paired(tmp_path / "data", count=8)), "load_size": 36, "crop_size": 32, "workers": 0, "log_every": 1,
+        "gen_opt": {"ngf": 8, "norm": "instance", "dropout": 0.0}, "disc_opt": {"ndf": 8, "norm": "instance"}, "max_steps": 3,
+    }
+    torchrun({**config, "batch_size": 2, "out": str(tmp_path / "two")}, tmp_path)
+    Trainer(TrainConfig(**config, batch_size=4, out=str(tmp_path / "one")), progress=False).fit()
+    two, one = (read_metrics(tmp_path / name / "metrics.csv") for name in ("two", "one"))
+    assert len(two) == len(one) == 3
+    for row_two, row_one in zip(two, one):  # the same batches, split between the processes, and the mean gradient
+        for key in ("D/bce", "G/bce", "G/l1"):
+            assert row_two[key] == pytest.approx(row_one[key], rel=1e-4), (key, row_two, row_one)
+
+
 def _mean_of_ranks(rank: int, init_file: str, out: str) -> None:
     import torch.distributed as dist
 
