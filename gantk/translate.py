@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .data import open_dataset
-from .data.datasets import collate_same_size
+from .data.datasets import collate_same_size, refuse_outputs_of_several_sizes
 from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
 from .data.layout import MASK_EXTENSIONS, is_lossless_mask, listed, warn_of_skipped_files
 from .data.sampler import in_order
@@ -104,6 +104,8 @@ def translate(
                           f"after each input ({names}): give a folder, such as {output_dir.with_suffix('')} (or {output_dir}{os.sep}).")
     refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)
     refuse_shared_outputs(planned)
+    if size != "native":
+        refuse_outputs_of_several_sizes(dataset.files["A"], model.config.get("resize", "square"), batch_size)
     if not overwrite:
         refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs), "translated")

@@ -208,6 +208,13 @@ def test_train_validate_eval_and_translate_keep_each_image_shape(tmp_path):
         from PIL import Image
 
         assert [Image.open(tmp_path / size / f"{i}.png").size for i in range(3)] == expected
+    batched = run("translate", "--checkpoint", out, data / "test" / "A", tmp_path / "batched", "--batch-size", "2")
+    assert batched.exit_code != 0 and not (tmp_path / "batched").exists()  # refused before any is written
+    assert ("--batch-size 2: the model was trained with --resize short-side, so each output keeps its input's aspect ratio, "
+            "and the inputs have 2 aspect ratios (0.png 70x40, 1.png 40x40), whose outputs cannot share a batch: use "
+            "--batch-size 1.") in " ".join(batched.output.split())
+    (data / "test" / "A" / "1.png").unlink()  # the others share their aspect ratio: a batch
+    assert run("translate", "--checkpoint", out, data / "test" / "A", tmp_path / "batched", "--batch-size", "2").exit_code == 0
 
 
 def test_resuming_with_another_resize_is_refused(tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import abc
 import operator
+import contextlib
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
-from ..errors import DataError
+from ..errors import DataError, OptionError
+from ..files import first_names
 from ..lazy_import import LazyModule
 from ..systems.targets import IGNORED
-from .io import read_image, read_mask, to_channels
+from .io import probe, read_image, read_mask, to_channels
 from .layout import odd_width_problem, size_mismatch_problem, size_text
 from .sampler import derive_seed
 from .transforms import ItemError, PairedTransform, match_channels
@@ -212,6 +215,26 @@ class UnpairedSplit:
 
 class MixedSizes(DataError):
     """Images of different sizes asked to share a batch: a batch size to lower, not data to fix."""
+
+
+def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size: int, option: str = "--batch-size") -> None:
+    """Refuse a ``batch_size`` above 1 where the model's ``resize`` gives the outputs of ``inputs`` several sizes (each
+    input's aspect ratio kept, or its size), which cannot share a batch; before anything is written."""
+    if batch_size == 1 or resize == "square":
+        return
+    shapes = {}
+    for path in inputs:
+        with contextlib.suppress(DataError):  # an unreadable input is named with the others later
+            info = probe(path)
+            shapes.setdefault(Fraction(info.width, info.height) if resize == "short-side" else (info.width, info.height),
+                              f"{path.name} {info.width}x{info.height}")
+    if len(shapes) > 1:
+        kept = "aspect ratio" if resize == "short-side" else "size"
+        raise OptionError(
+            f"{option} {batch_size}: the model was trained with --resize {resize}, so each output keeps its input's "
+            f"{kept}, and the inputs have {len(shapes)} {kept}s ({first_names(list(shapes.values()))}), whose outputs cannot "
+            f"share a batch: use {option} 1."
+        )
 
 
 def collate_same_size(items: list[dict[str, Any]]) -> dict[str, Any]:
