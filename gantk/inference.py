@@ -230,8 +230,9 @@ class TrainedModel:
         With ``tile``, the generators run on square tiles of that side (a size they take), neighbours sharing
         ``overlap`` pixels (default a quarter of the tile) where their outputs are blended (see
         :mod:`gantk.tiling`): memory then grows with the tile, not the image. A side shorter than the tile is
-        padded as with ``pad``. Tiles see less of the image than the whole would, and in the paper's test mode
-        batch normalisation uses each tile's own statistics, so their outputs differ from an untiled run's.
+        padded as with ``pad``. Tiles see less of the image than the whole would, in the paper's test mode
+        batch normalisation uses each tile's own statistics, and instance normalisation does in either mode, so
+        their outputs differ from an untiled run's.
 
         Raises:
             DataError: inputs unlike those :meth:`inputs` gives (another dtype, shape or number of channels);
