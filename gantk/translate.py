@@ -108,7 +108,7 @@ def translate(
         refuse_outputs_of_several_sizes(dataset.files["A"], model.config.get("resize", "square"), batch_size)
     if not overwrite:
         refuse_to_replace(planned, output_dir)
-    warn_of_skipped_files(Path(inputs), "translated")
+    warn_of_skipped_files(Path(inputs), "translated", unread_formats=False)  # the dataset warned of those
     warn_of_aligned_pairs(model, dataset.files["A"], direction)
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together

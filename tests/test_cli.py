@@ -154,9 +154,11 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert refused.exit_code != 0 and "cannot take --config" in refused.output
     (data / "A" / "notes.txt").write_text("not an image")
     (data / "A" / "more").mkdir()
+    (data / "A" / "photo.ppm").write_bytes(b"P6 1 1 255 abc")  # an image gantk does not read: warned of once
     result = run("translate", "--checkpoint", out, data / "A", tmp_path / "translated")
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
     assert "skipped 1 file(s) that are not .png, .jpg, .jpeg, .jpe, .jfif, .webp, .bmp, .tif, .tiff, .gif images and 1 subfolder(s) (notes.txt, more/)" in result.output
+    assert result.output.count("photo.ppm") == 1 and "1 image(s) in formats gantk does not read are left out (photo.ppm)" in result.output
     assert decode_image(str(tmp_path / "translated" / "000.png")).shape == (3, 32, 32)  # the crop size
     result = run("translate", "--checkpoint", out, "--size", "original", data / "A", tmp_path / "full")
     assert result.exit_code == 0 and decode_image(str(tmp_path / "full" / "000.png")).shape == (3, 40, 40)

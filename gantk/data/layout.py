@@ -87,9 +87,11 @@ UNREAD_IMAGE_EXTENSIONS = (".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".jp2", ".j2k
                            ".hdr", ".psd", ".ico", ".dds", ".svg")
 
 
-def warn_of_skipped_files(folder: Path, purpose: str) -> None:
-    """Warn about the files and subfolders of a folder of images that are not read (to be ``purpose``)."""
-    others, folders = other_files(folder), [d.name + "/" for d in subdirs(folder)]
+def warn_of_skipped_files(folder: Path, purpose: str, *, unread_formats: bool = True) -> None:
+    """Warn about the files and subfolders of a folder of images that are not read (to be ``purpose``); images in
+    formats gantk does not read only with ``unread_formats`` (without, where :func:`images_of` warned of them)."""
+    others = [name for name in other_files(folder) if unread_formats or Path(name).suffix.lower() not in UNREAD_IMAGE_EXTENSIONS]
+    folders = [d.name + "/" for d in subdirs(folder)]
     counts = [f"{len(others)} file(s) that are not {', '.join(IMAGE_EXTENSIONS)} images"] * bool(others)
     counts += [f"{len(folders)} subfolder(s)"] * bool(folders)
     if counts:
