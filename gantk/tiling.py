@@ -31,8 +31,9 @@ def check_tiling(tile: int | None, overlap: int | None, multiple: int, smallest:
     tile = int(tile)
     if tile % multiple or tile < smallest:
         fitting = max(smallest + -smallest % multiple, tile + -tile % multiple)
-        raise OptionError(f"tile (--tile) {tile} does not fit the generators: they take sides that are multiples of {multiple} "
-                          f"and at least {smallest} px; use --tile {fitting}, say.")
+        least = f" and at least {smallest} px" if smallest > multiple else ""
+        raise OptionError(f"tile (--tile) {tile} does not fit the generators: they take sides that are multiples of "
+                          f"{multiple}{least}; use --tile {fitting}, say.")
     overlap = tile // 4 if overlap is None else overlap
     if isinstance(overlap, bool) or not isinstance(overlap, numbers.Integral) or not 0 <= overlap <= tile // 2:
         raise OptionError(f"tile overlap (--tile-overlap) is the pixels neighbouring tiles share, from 0 to half the tile's "

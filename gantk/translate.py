@@ -95,7 +95,13 @@ def translate(
         "input_classes": model.input_classes, "ignore_label": model.config.get("ignore_label")}
     if model.input_classes is not None:
         refuse_photos_for_labels(model, Path(inputs))
-    dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes, **read_as)
+    try:
+        dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes,
+                               **read_as)
+    except DataError as error:  # listed without the data check command that the error of a dataset ends with
+        if not error.problems:
+            raise
+        raise DataError(f"cannot translate {inputs}:\n{listed(error.problems)}", error.problems) from None
     given_output, output_dir = output_dir, Path(output_dir)
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
     if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS and not str(given_output).endswith(("/", os.sep)):

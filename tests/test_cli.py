@@ -159,6 +159,10 @@ def test_train_translate_plot_and_resume(tmp_path, run):
     assert result.exit_code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 6
     assert "skipped 1 file(s) that are not .png, .jpg, .jpeg, .jpe, .jfif, .webp, .bmp, .tif, .tiff, .gif images and 1 subfolder(s) (notes.txt, more/)" in result.output
     assert result.output.count("photo.ppm") == 1 and "1 image(s) in formats gantk does not read are left out (photo.ppm)" in result.output
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["translate", "--checkpoint", str(out), str(tmp_path / "empty"), str(tmp_path / "none")])
+    assert result.exit_code == 1 and f"Error: cannot translate {tmp_path / 'empty'}:\n  - {tmp_path / 'empty'}: holds no images" in result.output
+    assert "data check" not in result.output  # a check of a dataset: not what was run
     assert decode_image(str(tmp_path / "translated" / "000.png")).shape == (3, 32, 32)  # the crop size
     result = run("translate", "--checkpoint", out, "--size", "original", data / "A", tmp_path / "full")
     assert result.exit_code == 0 and decode_image(str(tmp_path / "full" / "000.png")).shape == (3, 40, 40)

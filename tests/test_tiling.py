@@ -78,11 +78,13 @@ def test_tiling_options_are_checked_against_the_generators():
     assert check_tiling(64, 0, 32, 32) == 0
     assert check_tiling(np.int64(64), np.int64(32), 32, 32) == 32  # sizes computed with numpy
     for tile, overlap, message in [(48, None, "tile \\(--tile\\) 48 does not fit the generators: they take sides that are multiples "
-                                               "of 32 and at least 32 px; use --tile 64, say"),
+                                               "of 32; use --tile 64, say"),
                                    (16, None, "use --tile 32, say"), (0, None, "a positive integer, got 0"),
                                    (64, 33, "from 0 to half the tile's 64, 32, got 33"), (64, -1, "got -1")]:
         with pytest.raises(OptionError, match=message):
             check_tiling(tile, overlap, 32, 32)
+    with pytest.raises(OptionError, match="they take sides that are multiples of 4 and at least 12 px; use --tile 12, say"):
+        check_tiling(8, None, 4, 12)
 
 
 def test_a_model_translates_in_tiles_of_the_given_side(image_run):
