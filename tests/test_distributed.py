@@ -210,6 +210,8 @@ def test_ctrl_c_under_torchrun_stops_every_process_after_one_step_with_a_checkpo
     _, stderr = signalled_once_training(command, tmp_path / "run", signal.SIGINT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     stopped = re.findall(r"interrupted: checkpoint saved at step (\d+)", stderr)
     assert len(stopped) == 1, stderr[-4000:]  # said once, by the main process
+    for rank in (0, 1):  # each process that got the signal says so, naming itself
+        assert f"[rank {rank}] SIGINT: stopping after this step, with a checkpoint" in stderr, stderr[-4000:]
     checkpoint = load_checkpoint(tmp_path / "run")
     assert checkpoint["step"] == int(stopped[0]) >= 3 and len(checkpoint["rng"]) == 2
 

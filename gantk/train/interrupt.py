@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Callable, Iterator
 
+from ..torchrun import process_from_environment
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what job schedulers send before killing
 REPEAT_WINDOW_S = 1.0  # a stop signal this soon after the first is the same request, passed on by a launcher
 
@@ -113,7 +115,9 @@ def stop_after_step_on_interrupt() -> Iterator[Callable[[], int | None]]:
     def ask_to_stop(signum, frame):
         if not received:
             received.append((signum, time.monotonic()))
-            print(f"\n{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again to stop at "
+            process = process_from_environment()  # under torchrun each process that gets it says so
+            rank = f"[rank {process.rank}] " if process.distributed else ""
+            print(f"\n{rank}{signal.Signals(signum).name}: stopping after this step, with a checkpoint; send it again to stop at "
                   "once (losing the steps since the last checkpoint).", file=sys.stderr, flush=True)
         elif time.monotonic() - received[0][1] >= REPEAT_WINDOW_S:  # asked again: act at once
             restore()
