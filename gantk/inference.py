@@ -317,7 +317,8 @@ def _as_tensor(images: Any) -> torch.Tensor:
             raise DataError(f"a numpy image has its channels last (H x W, H x W x C or N x H x W x C, with 1, 3 or 4 "
                             f"channels), got shape {images.shape}: for one with its channels first, pass "
                             "torch.from_numpy(array).")
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        array = np.ascontiguousarray(images)
+        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())  # np.asarray(pil_image) is read-only
         return tensor[None] if images.ndim == 2 else tensor.movedim(-1, -3)
     if isinstance(images, torch.Tensor):
         return images

@@ -898,6 +898,9 @@ def test_model_inputs_take_numpy_arrays_channels_last_and_lists_of_pil_images(im
     assert torch.equal(model.inputs(array), expected) and torch.equal(model.inputs(array[None]), expected)
     photo = Image.fromarray(array)
     assert torch.equal(model.inputs([photo, photo]), expected.expand(2, -1, -1, -1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # np.asarray of a PIL image is read-only, which torch warns of
+        assert torch.equal(model.inputs(np.asarray(photo)), expected)
     with pytest.raises(DataError, match=r"a list of PIL images is one batch, so its images need one size and channel count, got "
                                         r"\(3, 16, 16\), \(3, 32, 32\) \(C x H x W\)"):
         model.inputs([photo, photo.resize((16, 16))])
