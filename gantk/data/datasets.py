@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import abc
-import operator
 import contextlib
+import operator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -217,7 +217,7 @@ class MixedSizes(DataError):
     """Images of different sizes asked to share a batch: a batch size to lower, not data to fix."""
 
 
-def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size: int, option: str = "--batch-size") -> None:
+def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size: int) -> None:
     """Refuse a ``batch_size`` above 1 where the model's ``resize`` gives the outputs of ``inputs`` several sizes (each
     input's aspect ratio kept, or its size), which cannot share a batch; before anything is written."""
     if batch_size == 1 or resize == "square":
@@ -231,9 +231,9 @@ def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size:
     if len(shapes) > 1:
         kept = "aspect ratio" if resize == "short-side" else "size"
         raise OptionError(
-            f"{option} {batch_size}: the model was trained with --resize {resize}, so each output keeps its input's "
+            f"--batch-size {batch_size}: the model was trained with --resize {resize}, so each output keeps its input's "
             f"{kept}, and the inputs have {len(shapes)} {kept}s ({first_names(list(shapes.values()))}), whose outputs cannot "
-            f"share a batch: use {option} 1."
+            "share a batch: use --batch-size 1."
         )
 
 
