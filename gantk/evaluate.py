@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .data import detect_format, open_dataset
-from .data.datasets import MixedSizes, SegmentationDataset, UnpairedSplit, collate_same_size
+from .data.datasets import (MixedSizes, SegmentationDataset, UnpairedSplit, collate_same_size, refuse_outputs_of_several_sizes,
+                            scored_inputs)
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.io import probe
 from .data.layout import ROOT_SPLIT, check_command
@@ -165,6 +166,8 @@ def evaluate(
     if size != "crop" and batch_size > 1:  # refused now, not part-way through the scoring
         files = getattr(dataset, "files", {}).values()
         refuse_mixed_sizes([f"{info.width}x{info.height}" for paths in files for info in map(probe, paths)], size, batch_size, split)
+    for inputs in scored_inputs(dataset) if size == "crop" else ():  # kept in shape by the model's resize: refused now too
+        refuse_outputs_of_several_sizes(inputs, config.get("resize", "square"), batch_size)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     trained_images = warn_of_training_images(model.trained_on, data, split, dataset, source, components)
     warn_of_converted_channels(model, dataset, source, target, f"split {split} of {data}")

@@ -1280,6 +1280,11 @@ def test_unpaired_outputs_run_in_tiles_and_a_study_refuses_what_its_evaluation_c
         run_ablation(load_grid(grid), pairs, tmp_path / "mixed-study", common=tiny, progress=False,
                      eval_options={"split": "train", "size": "native", "batch_size": 2})
     assert not (tmp_path / "mixed-study").exists()
+    with pytest.raises(AblationError, match="--eval-batch-size 2: the model was trained with --resize short-side, so each "
+                                            "output keeps its input's aspect ratio, .* use --eval-batch-size 1"):
+        run_ablation(load_grid(grid), pairs, tmp_path / "short-study", common={**tiny, "resize": "short-side"}, progress=False,
+                     eval_options={"split": "train", "batch_size": 2})
+    assert not (tmp_path / "short-study").exists()
     run = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), loss="l1", disc="none", **tiny), progress=False).fit()
     from gantk.metrics import PixelScores
 

@@ -200,7 +200,9 @@ def test_train_validate_eval_and_translate_keep_each_image_shape(tmp_path):
     scored = run("eval", "--checkpoint", out, "--data", data, "--json", "--no-progress")
     assert scored.exit_code == 0, scored.output
     mixed = run("eval", "--checkpoint", out, "--data", data, "--batch-size", "2", "--no-progress")
-    assert mixed.exit_code != 0 and "come out in different sizes (56x32 and 32x32)" in mixed.output
+    assert mixed.exit_code != 0 and ("--batch-size 2: the model was trained with --resize short-side, so each output keeps "
+                                     "its input's aspect ratio, and the inputs have 2 aspect ratios (0.png 70x40, 1.png "
+                                     "40x40)") in " ".join(mixed.output.split())  # before any is scored
 
     for size, expected in (("crop", [(56, 32), (32, 32), (56, 32)]), ("original", [(70, 40), (40, 40), (70, 40)])):
         written = run("translate", "--checkpoint", out, data / "test" / "A", tmp_path / size, "--size", size)
@@ -245,3 +247,20 @@ def test_without_resizing_the_model_trains_and_runs_at_the_images_own_scale(tmp_
     from PIL import Image
 
     assert [Image.open(tmp_path / "out" / f"{i}.png").size for i in range(2)] == [(70, 40), (48, 48)]
+
+
+def test_the_inputs_batched_in_scoring_are_the_pairs_inputs_or_each_unpaired_side(tmp_path):
+    from gantk.data.datasets import UnpairedSplit, refuse_outputs_of_several_sizes, scored_inputs
+    from gantk.errors import OptionError
+
+    pairs = write_wide_pairs(tmp_path / "pairs", [(40, 70), (40, 40)])
+    paired = open_dataset(pairs, split="test", augment=False)
+    assert scored_inputs(paired) == [paired.files["A"]]
+    for name, size in (("trainA/0.png", (40, 40)), ("trainB/0.png", (40, 70)), ("trainB/1.png", (20, 35))):  # B: one aspect ratio
+        write_png(torch.zeros(3, *size, dtype=torch.uint8), tmp_path / "u" / name)
+    unpaired = UnpairedSplit.of(open_dataset(tmp_path / "u", augment=False))
+    assert scored_inputs(unpaired) == [unpaired.sides["A"].files["A"], unpaired.sides["B"].files["A"]]
+    for inputs in scored_inputs(unpaired):
+        refuse_outputs_of_several_sizes(inputs, "short-side", 2)  # each side keeps one aspect ratio
+    with pytest.raises(OptionError, match=r"the inputs have 2 sizes \(0.png 70x40, 1.png 35x20\)"):
+        refuse_outputs_of_several_sizes(unpaired.sides["B"].files["A"], "none", 2)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..data.datasets import UnpairedSplit
+from ..data.datasets import UnpairedSplit, refuse_outputs_of_several_sizes, scored_inputs
 from ..data.formats import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
@@ -223,6 +223,8 @@ def _checked_trainer(grid: Grid, cell: Cell, data: str | Path, out: str | Path, 
         scored = trainer.summary.splits.get(split) or trainer.summary.splits.get(ROOT_SPLIT)
         shapes = [shape for side in (scored.sizes.values() if scored else ()) for shape in side]
         refuse_mixed_sizes(shapes, size, evaluation["batch_size"], split, ("--eval-size", "--eval-batch-size"))
+        for inputs in scored_inputs(evaluated) if size == "crop" else ():
+            refuse_outputs_of_several_sizes(inputs, trainer.config.resize, evaluation["batch_size"], "--eval-batch-size")
     except GantkError as error:
         raise AblationError(f"grid {grid.label}, cell '{cell.name}': {error}") from None
     return trainer

@@ -217,7 +217,7 @@ class MixedSizes(DataError):
     """Images of different sizes asked to share a batch: a batch size to lower, not data to fix."""
 
 
-def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size: int) -> None:
+def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size: int, option: str = "--batch-size") -> None:
     """Refuse a ``batch_size`` above 1 where the model's ``resize`` gives the outputs of ``inputs`` several sizes (each
     input's aspect ratio kept, or its size), which cannot share a batch; before anything is written."""
     if batch_size == 1 or resize == "square":
@@ -231,10 +231,19 @@ def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size:
     if len(shapes) > 1:
         kept = "aspect ratio" if resize == "short-side" else "size"
         raise OptionError(
-            f"--batch-size {batch_size}: the model was trained with --resize {resize}, so each output keeps its input's "
+            f"{option} {batch_size}: the model was trained with --resize {resize}, so each output keeps its input's "
             f"{kept}, and the inputs have {len(shapes)} {kept}s ({first_names(list(shapes.values()))}), whose outputs cannot "
-            "share a batch: use --batch-size 1."
+            f"share a batch: use {option} 1."
         )
+
+
+def scored_inputs(dataset: Any) -> list[list[Path]]:
+    """The files of each batched stream of an evaluated ``dataset``: the inputs of pairs (their partners share their
+    sizes), or each side of an unpaired split; none for a dataset that lists no files."""
+    if isinstance(dataset, UnpairedSplit):
+        return [side.files["A"] for side in dataset.sides.values()]
+    files = getattr(dataset, "files", None)
+    return [next(iter(files.values()))] if isinstance(files, dict) and files else []
 
 
 def collate_same_size(items: list[dict[str, Any]]) -> dict[str, Any]:
