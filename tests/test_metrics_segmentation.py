@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from gantk.errors import DataError
 from gantk.metrics import SegmentationScores
 
 
@@ -67,8 +68,6 @@ def test_update_returns_per_image_probability_error():
 
 @pytest.mark.parametrize("bad", [2, 255, -2])
 def test_class_ids_outside_the_model_classes_are_refused(bad):
-    from gantk.errors import DataError
-
     ids = torch.tensor([[[0, 1, bad]]])
     with pytest.raises(DataError, match=rf"true class ids must lie in 0..1 for a 2-class model \(or be -1 where ignored\), "
                                         rf"got ids {min(0, bad)}..{max(1, bad)}; map other labels"):
@@ -83,3 +82,15 @@ def test_probabilities_that_are_not_finite_are_refused(bad):
     probs[0, 0, 1, 1] = bad
     with pytest.raises(DataError, match="probs holds NaN or infinite values"):
         SegmentationScores(2).update(probs, torch.ones(1, 2, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("classes, probs, ids", [
+    (2, (2, 2, 8, 8), (2, 8, 8)),  # a binary model's probabilities are one channel, class 1's
+    (3, (2, 1, 8, 8), (2, 8, 8)),
+    (2, (2, 1, 8, 8), (2, 1, 8, 8)),  # ids with a channel
+    (2, (2, 1, 8, 8), (2, 4, 8)),
+    (2, (2, 1, 8, 8), (1, 8, 8)),
+])
+def test_probabilities_and_ids_of_other_shapes_are_refused(classes, probs, ids):
+    with pytest.raises(DataError, match=rf"probs must be N x {1 if classes == 2 else classes} x H x W for a {classes}-class model"):
+        SegmentationScores(classes).update(torch.rand(probs), torch.zeros(ids, dtype=torch.long))

@@ -54,8 +54,16 @@ class SegmentationScores:
         """Add a batch; returns the per-image mean absolute error of the probabilities (for ranking).
 
         Raises:
-            DataError: probabilities that are not finite, or class ids the model does not predict.
+            DataError: probabilities of another shape than ``ids`` call for, not finite, or class ids the model does
+                not predict.
         """
+        channels = 1 if self.num_classes == 2 else self.num_classes
+        if probs.dim() != 4 or ids.dim() != 3 or probs.shape[1] != channels or (probs.shape[0], *probs.shape[2:]) != ids.shape:
+            raise DataError(
+                f"probs must be N x {channels} x H x W for a {self.num_classes}-class model "
+                f"({'one channel, the probability of class 1' if channels == 1 else 'one channel per class'}) and ids "
+                f"N x H x W of the same N, H and W, got probs {tuple(probs.shape)} and ids {tuple(ids.shape)}."
+            )
         if not bool(probs.isfinite().all()):
             raise DataError("probs holds NaN or infinite values (a model whose training diverged?).")
         if ids.numel() and not targets.IGNORED <= int(ids.min()) <= int(ids.max()) < self.num_classes:
