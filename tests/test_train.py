@@ -1638,6 +1638,17 @@ def test_resuming_on_another_device_warns_that_the_arithmetic_changes(pairs, tmp
         resumed_config(tmp_path / "run", {"device": "cpu"}, default_components())
 
 
+def test_another_default_dtype_is_refused_before_training(pairs, tmp_path):
+    torch.set_default_dtype(torch.float64)
+    try:
+        with pytest.raises(OptionError, match=r"torch's default dtype is torch.float64 \(torch.set_default_dtype\), and gantk trains "
+                                              r"in float32 .*set it back with torch.set_default_dtype\(torch.float32\)"):
+            Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert not list((tmp_path / "run").glob("checkpoint-*"))
+
+
 def test_resume_names_overrides_given_the_wrong_way(pairs, tmp_path):
     with pytest.raises(OptionError, match=r"run directory .*nowhere does not exist; resume the --out directory"):
         Trainer.resume(tmp_path / "nowhere")

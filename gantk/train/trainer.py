@@ -596,6 +596,10 @@ class Trainer:
 
     def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo, noted: NotedSignals) -> Path:
         config = self.config
+        if torch.get_default_dtype() != torch.float32:  # the networks would take it, the data are float32
+            raise OptionError(f"torch's default dtype is {torch.get_default_dtype()} (torch.set_default_dtype), and gantk trains "
+                              "in float32 (--precision sets faster types): set it back with "
+                              "torch.set_default_dtype(torch.float32) before training.")
         device = resolve_device(config.device, process.local_rank)
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
