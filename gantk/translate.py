@@ -119,7 +119,9 @@ def translate(
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
     mostly_ignored: list[str] = []  # label masks most of whose pixels hold the ignore label
-    loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept)
+    # Its own generator: iterating must not draw from the seeded noise, so that it is TrainedModel.seeded(seed)'s.
+    loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept,
+                        generator=torch.Generator())
     with model.seeded(seed), freed_memory_kept(model.device), naming_written(written, output_dir):
         for batch in tqdm(loader, desc="translating", unit="batch", disable=not progress, dynamic_ncols=True):
             if batch is None:

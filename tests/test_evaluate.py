@@ -453,6 +453,26 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
         return [path.read_bytes() for path in translate(run, pairs / "A", tmp_path / out, seed=seed)]
 
     assert translated(1, "a") == translated(1, "b") != translated(2, "c")
+    from gantk.data import read_image
+    from gantk.data.transforms import to_uint8
+    from gantk.inference import TrainedModel
+
+    model, inputs = TrainedModel.load(run), sorted((pairs / "A").iterdir())
+    with model.seeded(1):  # the noise of translate's seed 1: nothing else draws from it
+        own = [to_uint8(model.translate(model.inputs(read_image(path)[None]))[0]) for path in inputs]
+    written = translate(run, pairs / "A", tmp_path / "native", seed=1, size="native")  # at the inputs' size, as here
+    assert all(torch.equal(mine, read_image(path)) for mine, path in zip(own, written))
+    from gantk.data import open_dataset
+    from gantk.data.sampler import in_order
+    from gantk.metrics import PixelScores
+
+    scores = PixelScores()
+    with model.seeded(1), torch.no_grad():  # evaluate's seed 1, likewise
+        dataset = open_dataset(pairs, split="train", augment=False, load_size=config.load_size, crop_size=config.crop_size)
+        for item in map(dataset.__getitem__, in_order(dataset)):  # with their sample seeds: drawing nothing
+            outputs = model.translate(model.inputs(item["A"][None], from_dataset=True))
+            scores.update(outputs, item["B"][None])
+    assert evaluate(run, pairs, split="train", progress=False, seed=1)["metrics"]["l1"] == pytest.approx(scores.compute()["l1"], rel=1e-6)
 
 
 @pytest.mark.parametrize("second, cached", [({"crop_size": 48, "load_size": 48}, 2), ({"direction": "BtoA"}, 2),
