@@ -18,7 +18,6 @@ from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .data import detect_format, open_dataset
 from .data.datasets import (MixedSizes, SegmentationDataset, UnpairedSplit, collate_same_size, refuse_outputs_of_several_sizes,
@@ -41,6 +40,7 @@ from .metrics.fid import (
 from .metrics.prdc import density_coverage, precision_recall
 from .nn import check_choice, check_count
 from .plugins import Components, default_components
+from .progress import ProgressBar
 from .report import Extremes, check_report_dir, write_report
 from .systems import targets
 from .tiling import check_tiling
@@ -333,7 +333,7 @@ def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: i
     loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers,
                         collate_fn=collate_same_size, generator=torch.Generator())  # drawing nothing from the seeded noise
     try:
-        yield from tqdm(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress,
+        yield from ProgressBar(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress,
                         dynamic_ncols=True)
     except DataError as error:
         if isinstance(error, (WorkerEnded, MixedSizes)):  # not the data's fault: no check to run

@@ -11,7 +11,6 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .data import open_dataset
 from .data.datasets import collate_same_size, refuse_outputs_of_several_sizes
@@ -24,6 +23,7 @@ from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model
 from .nn import check_choice, check_count
 from .plugins import Components
+from .progress import ProgressBar
 from .systems import targets
 from .tiling import check_tiling
 
@@ -123,7 +123,7 @@ def translate(
     loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept,
                         generator=torch.Generator())
     with model.seeded(seed), freed_memory_kept(model.device), naming_written(written, output_dir):
-        for batch in tqdm(loader, desc="translating", unit="batch", disable=not progress, dynamic_ncols=True):
+        for batch in ProgressBar(loader, desc="translating", unit="batch", disable=not progress, dynamic_ncols=True):
             if batch is None:
                 continue
             if model.input_classes is not None:

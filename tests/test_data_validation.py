@@ -618,7 +618,7 @@ def test_the_check_counts_every_file_it_decodes_on_a_bar(tmp_path, monkeypatch, 
         def update(self, n=1):
             self.count += n
 
-    monkeypatch.setattr(layout, "tqdm", Bar)
+    monkeypatch.setattr(layout, "ProgressBar", Bar)
     write_segmentation(tmp_path / "seg", count=5, size=16)
     check_dataset(tmp_path / "seg", progress=progress)
     assert len(bars) == 1 and bars[0].count == 10  # 5 images and 5 masks

@@ -1638,6 +1638,14 @@ def test_resuming_on_another_device_warns_that_the_arithmetic_changes(pairs, tmp
         resumed_config(tmp_path / "run", {"device": "cpu"}, default_components())
 
 
+def test_training_without_progress_leaves_no_thread_behind(pairs, tmp_path):
+    import threading
+
+    before = set(threading.enumerate())
+    Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    assert not [thread.name for thread in set(threading.enumerate()) - before]  # tqdm starts a monitor for each bar
+
+
 def test_another_default_dtype_is_refused_before_training(pairs, tmp_path):
     torch.set_default_dtype(torch.float64)
     try:

@@ -11,8 +11,8 @@ import statistics
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
+from ..progress import ProgressBar
 from .datasets import SegmentationDataset, mask_ids
 from .io import read_mask
 
@@ -42,7 +42,7 @@ def count_class_pixels(dataset: SegmentationDataset, progress: bool = False) -> 
     ignored pixels left out); with ``progress``, the masks read are counted on a bar once it takes 2 s."""
     pixels = torch.zeros(dataset.num_classes, dtype=torch.long)
     image_pixels = torch.zeros(dataset.num_classes, dtype=torch.long)
-    for path in tqdm(dataset.files["B"], desc="counting class pixels", unit="mask", disable=not progress, delay=2,
+    for path in ProgressBar(dataset.files["B"], desc="counting class pixels", unit="mask", disable=not progress, delay=2,
                      dynamic_ncols=True):
         ids = mask_ids(read_mask(path), dataset.num_classes, dataset.ignore_label)
         counts = torch.bincount(ids[ids >= 0], minlength=dataset.num_classes)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
-from tqdm import tqdm
 
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import first_names
+from ..progress import ProgressBar
 from .io import IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
 
 SPLITS = ("train", "val", "test")
@@ -234,7 +234,7 @@ _checked_files: ContextVar[Any] = ContextVar("checked_files", default=None)  # t
 @contextlib.contextmanager
 def checked_files_counted(progress: bool) -> Iterator[None]:
     """Count the files :func:`decode_or_note` decodes on a progress bar (shown once checking takes 2 s)."""
-    with tqdm(desc="checking files", unit="file", disable=not progress, delay=2, dynamic_ncols=True) as bar:
+    with ProgressBar(desc="checking files", unit="file", disable=not progress, delay=2, dynamic_ncols=True) as bar:
         token = _checked_files.set(bar)
         try:
             yield

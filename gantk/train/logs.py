@@ -14,11 +14,11 @@ from typing import Callable, Iterator, Sequence, TextIO
 import torch
 from torch import Tensor
 from torchvision.utils import save_image
-from tqdm import tqdm
 
 from ..data.transforms import to_unit
 from ..errors import GantkError, GantkWarning
 from ..files import replacing
+from ..progress import ProgressBar
 from ..systems.targets import displayable
 from . import run_files
 from .config import VALIDATION_PREFIX
@@ -188,7 +188,7 @@ class RunLog:
         self.metrics = MetricsLog(run_dir / run_files.METRICS, step) if is_main else None
         self.validation = MetricsLog(run_dir / run_files.VALIDATION, step) if is_main and validation else None
         self.board = tensorboard_writer(run_dir, step) if is_main else None
-        self.bar = tqdm(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
+        self.bar = ProgressBar(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
         self.window = LossWindow()
         self.rows = 0  # loss rows written by this process
         # Since the first row (which also waits for the loader to start): steps, seconds, seconds waiting for data.
