@@ -47,6 +47,8 @@ from .tiling import check_tiling
 from .train.config import CHOICES
 from .translate import TRANSLATE_SIZES, resized_back
 
+__all__ = ["evaluate"]
+
 PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
 DC_NEIGHBOURS = 5  # Naeem et al.
 FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # computed on Inception features

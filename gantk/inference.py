@@ -26,6 +26,8 @@ from .train.checkpoint import system_from_checkpoint
 from .train.config import CHOICES, check_seed
 from .train.distributed import resolve_device
 
+__all__ = ["TrainedModel"]
+
 FLOAT_INPUTS = (torch.float32, torch.bfloat16, torch.float16)  # what translate takes: model.inputs gives float32
 
 

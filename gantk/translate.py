@@ -27,6 +27,7 @@ from .progress import ProgressBar
 from .systems import targets
 from .tiling import check_tiling
 
+__all__ = ["translate"]
 
 TRANSLATE_SIZES = ("crop", "original", "native")
 

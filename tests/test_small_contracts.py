@@ -367,3 +367,11 @@ def test_settings_are_spelt_as_the_command_line_gives_them():
         "--conditional", "--unconditional", "--no-flip", "--lr 0.0002"]
     assert spelled("loss_opt", {"bce": {"real_label": 0.9}, "l1": {"weight": 50}}) == "--loss-opt bce.real_label=0.9,l1.weight=50"
     assert spelled("gen_opt", {}) == "--gen-opt (none)"
+
+
+@pytest.mark.parametrize("module", ["gantk", "gantk.inference", "gantk.translate", "gantk.evaluate"])
+def test_the_public_names_of_a_module_exist(module):
+    import importlib
+
+    loaded = importlib.import_module(module)
+    assert loaded.__all__ and all(hasattr(loaded, name) for name in loaded.__all__)
