@@ -1933,7 +1933,7 @@ def test_a_load_size_that_enlarges_most_images_warns(pairs, tmp_path):
 
     aligned = tmp_path / "aligned"
     for i in range(4):  # 80x60 A|B images: 40x60 halves
-        write_png(torch.full((3, 60, 80), 10 * i, dtype=torch.uint8), aligned / "train" / f"{i}.png")
+        write_png(torch.full((3, 60, 80), 100 + 10 * i, dtype=torch.uint8), aligned / "train" / f"{i}.png")
     for data, data_format in ((pairs, None), (aligned, "aligned")):
         with pytest.warns(GantkWarning, match=r"--load-size 64 enlarges half the training images of .* or more \(their median shorter side is 40 px\) 1.6 times or more"):
             Trainer(tiny_config(data, tmp_path / "run", load_size=64, crop_size=64, data_format=data_format), progress=False).open_data()
