@@ -152,7 +152,7 @@ def translate(
             kept = f"{model.checkpoint} translates label masks (class ids) to images. {kept}"
         raise DataError(
             f"{len(unreadable)} of {len(dataset)} input(s) cannot be read and were not translated:\n{listed(unreadable)}\n"
-            f"{kept}; replace or delete those files, then translate them alone (or every input again "
+            f"{kept}; fix those inputs as each line says, then translate them alone (or every input again "
             "with --overwrite).",
             unreadable,
         )

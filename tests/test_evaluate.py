@@ -1002,7 +1002,7 @@ def test_translate_writes_every_readable_input_then_names_the_unreadable_ones(im
     assert stopped.exit_code != 0 and "Traceback" not in stopped.output
     assert "3 of 6 input(s) cannot be read and were not translated" in stopped.output
     assert all(f"{name}: cannot be decoded" in stopped.output for name in ("b.png", "e.png", "f.jpg")), stopped.output
-    assert f"The outputs of the other 3 are written to {out}; replace or delete those files, then translate them alone" in stopped.output
+    assert f"The outputs of the other 3 are written to {out}; fix those inputs as each line says, then translate them alone" in stopped.output
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.png"]
     (tmp_path / "only").mkdir()
     (tmp_path / "only" / "b.png").write_bytes(image[:100])
