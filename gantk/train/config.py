@@ -110,7 +110,9 @@ def same_setting(given: Any, saved: Any) -> bool:
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs. ``None`` means "take it from the recipe".
+    """Everything a training run needs. ``None`` means "take it from the recipe" (``disc="none"`` trains without a
+    discriminator). Each field is the ``gantk train`` flag of its name, ``_`` written ``-`` (``crop_size`` is
+    ``--crop-size``), described in docs/cli.md; messages name the flags.
 
     Precedence: command-line flags > ``--config`` file > demo settings (no ``--data``) >
     recipe defaults > ``FALLBACKS`` (``gantk.train.resolve``); a key that none of them sets keeps
