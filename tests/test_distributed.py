@@ -269,6 +269,17 @@ def test_logged_losses_are_the_mean_over_the_processes_that_hold_them(tmp_path):
                                                                           [["G/l1", 4.0], ["D/bce", 2.0]]]
 
 
+def _wait_for_each_other(name: str, rank: int, out: str) -> None:
+    """Return once both processes have reached ``name`` (a barrier outside any process group)."""
+    import time
+
+    Path(out, f"{name}-{rank}").touch()
+    deadline = time.monotonic() + 60
+    while not Path(out, f"{name}-{1 - rank}").exists():
+        assert time.monotonic() < deadline, f"the other process did not reach {name}"
+        time.sleep(0.05)
+
+
 def _groups_left_at_exit(rank: int, init_file: str, out: str) -> None:
     import atexit
 
@@ -285,6 +296,7 @@ def _groups_left_at_exit(rank: int, init_file: str, out: str) -> None:
         kept.append(dist.is_initialized())
     atexit._run_exitfuncs()  # what exit does, while the interpreter is whole
     kept.append(dist.is_initialized())
+    _wait_for_each_other("left", rank, out)  # the old group's sockets are closed on both sides before a new group connects
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     with process_group("cpu"):
         pass
