@@ -9,6 +9,7 @@ import click
 
 from .data.io import MAX_CLASS_ID
 from .train.config import CHOICES, SEEDS, is_device_name
+from .translate import TRANSLATE_SIZES
 
 
 def split_items(text: str) -> list[str]:
@@ -103,7 +104,6 @@ LAST_WEIGHTS = click.option("--last-weights", "average", is_flag=True, flag_valu
                             help="Run the generators' last weights where the run also kept an average of them (--ema-decay).")
 EVAL_MODE = click.option("--eval-mode", is_flag=True,
                          help="Running BN statistics and no dropout (deterministic) instead of the paper's test-time behaviour.")
-SIZES = ("crop", "original", "native")  # gantk.translate.TRANSLATE_SIZES, named here without importing torch
 
 
 def stderr_is_a_terminal() -> bool:
@@ -118,7 +118,7 @@ def progress_option(help: str) -> Callable:
 
 def size_option(flag: str, help: str) -> Callable:
     """The option choosing where translate and eval run the model (and eval scores it)."""
-    return click.option(flag, type=click.Choice(SIZES), default="crop", show_default=True, help=help)
+    return click.option(flag, type=click.Choice(TRANSLATE_SIZES), default="crop", show_default=True, help=help)
 
 
 TILE = click.option("--tile", type=click.IntRange(min=1), default=None,

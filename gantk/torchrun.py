@@ -1,5 +1,4 @@
-"""Where this process stands in a torchrun job, read from the variables torchrun sets (no torch
-needed, so the CLI can ask before anything heavy is imported)."""
+"""Where this process stands in a torchrun job, read from the variables torchrun sets."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import OptionError, SpecError, UnknownNameError
+from ..nn.diff_augment import parse_policy
 from ..registry import VALUE_TYPES, plain, storable, type_mismatch
 
 CHOICES = {
@@ -244,8 +245,6 @@ class TrainConfig:
                 raise OptionError(f"{flag(key)} is an Adam decay rate in [0, 1), got {value}.")
         check_seed(self.seed)
         if self.disc_augment is not None:
-            from ..nn.diff_augment import parse_policy  # here: reading a config needs no torch
-
             self.disc_augment = None if self.disc_augment.lower() == "none" else ",".join(parse_policy(self.disc_augment))
         if self.keep_best is not None and self.keep_best.lower() == "none":  # turned off (on resuming, say)
             self.keep_best = None
