@@ -157,9 +157,8 @@ def test_masks_and_unaligned_data_train(tmp_path, recipe):
 def test_device_augmentation_needs_a_load_size(tmp_path):
     pairs = write_paired(tmp_path / "pairs")
     trainer = Trainer(TrainConfig(data=str(pairs), out=str(tmp_path / "run"), **TINY), progress=False)
-    trainer.config = dataclasses.replace(trainer.config, load_size=None)  # as a recipe without a load size leaves it
-    with pytest.raises(OptionError, match="--augment-on device.*--load-size"):
-        trainer.open_data()
+    with pytest.raises(OptionError, match="--augment-on device.*--load-size"):  # as a recipe without a load size leaves it
+        dataclasses.replace(trainer.config, load_size=None).validate()
     with pytest.raises(OptionError, match="--augment-on must be one of loader, device"):
         TrainConfig(augment_on="gpu").validate()
 

@@ -338,8 +338,6 @@ class Trainer:
                                         ignore_label=config.ignore_label, splits=read)
         self.summary = summary
         on_device = config.augment_on == "device"
-        if on_device and not config.load_size:
-            raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
         # With --augment-on device the loader only decodes and resizes; to_device crops and flips.
         train = open_dataset(
             root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
