@@ -276,10 +276,9 @@ def fresh_folder(out_dir: Path) -> contextlib.AbstractContextManager[Path]:
 
 
 def fit_short_side(image: Tensor, short_side: int) -> Tensor:
-    """``image`` resized (antialiased) so that its shorter side is ``short_side``, as photos are before their crops."""
-    height, width = image.shape[-2:]
-    scale = short_side / min(height, width)
-    return TF.resize(image, [max(short_side, round(height * scale)), max(short_side, round(width * scale))], antialias=True)
+    """``image`` resized (antialiased) so that its shorter side is ``short_side``, as photos are before their crops (to the
+    size ``--resize short-side`` gives them)."""
+    return TF.resize(image, short_side, antialias=True)
 
 
 def _where_photos_are(folder: Path) -> str:
