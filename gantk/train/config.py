@@ -232,11 +232,11 @@ class TrainConfig:
         if self.resize != "square" and not self.crop_size:
             raise OptionError(f"--resize {self.resize} keeps each image's shape, so training needs --crop-size to cut "
                               "squares of one size: set --crop-size.")
-        if self.augment_on == "device" and not self.load_size:
-            raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
         if self.resize != "square" and self.augment_on == "device":
             raise OptionError("--augment-on device batches images before cropping them, so they need one size, and "
                               f"--resize {self.resize} keeps each image's shape: use --augment-on loader or --resize square.")
+        if self.augment_on == "device" and not self.load_size:
+            raise OptionError("--augment-on device batches images before cropping them, so they need one size: set --load-size.")
         for key in ("gen_opt", "disc_opt"):
             reserved = sorted({"in_channels", "out_channels"} & set(getattr(self, key)))
             if reserved:
