@@ -1,8 +1,9 @@
 """Layer helpers shared by the built-in networks.
 
 ``gantk.nn.norm`` builds normalisation layers and ``gantk.nn.init`` initialises weights; this
-module holds what the networks share: option and input-size checks, the output activation, and
-the translation of batch norm's one-value error.
+module holds what the networks share: option and input-size checks, padding to a network's size
+multiple, the output activation, the paper's test-time mode, and the translation of batch norm's
+one-value error.
 """
 
 from __future__ import annotations
