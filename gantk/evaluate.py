@@ -1,8 +1,8 @@
 """Evaluate a trained model on a test split: ``gantk eval``.
 
-Image models get pixel metrics (L1, L2, RMSE, PSNR, SSIM) and, with the standard InceptionV3,
-FID, KID and precision/recall; on unpaired data (CycleGAN) only the latter, comparing the outputs
-with the other side's images as a whole. Mask models get segmentation scores. The model runs as in
+Image models get pixel metrics (L1, L2, RMSE, PSNR, SSIM), LPIPS with AlexNet's weights and, with the
+standard InceptionV3, FID, KID and precision/recall, density/coverage; on unpaired data (CycleGAN) only
+the InceptionV3 ones, comparing the outputs with the other side's images as a whole. Mask models get segmentation scores. The model runs as in
 ``gantk translate``.
 """
 
@@ -31,7 +31,7 @@ from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
-from .inference import TrainedModel, loaded_model, test_mode
+from .inference import TrainedModel, loaded_model, test_mode_description
 from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.fid import (
     HOW_TO_GET, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
@@ -143,7 +143,7 @@ def evaluate(
     check_choice("size", size, TRANSLATE_SIZES)
     check_count("batch_size", batch_size, 1)
     check_count("workers", workers, 0)
-    model = loaded_model(checkpoint, device, eval_mode, components, average)
+    model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     tile = None if tile is None else int(tile)  # recorded in the result's JSON
     eval_mode = not model.system.training
@@ -169,7 +169,7 @@ def evaluate(
         files = getattr(dataset, "files", {}).values()
         refuse_mixed_sizes([f"{info.width}x{info.height}" for paths in files for info in map(probe, paths)], size, batch_size, split)
     for inputs in scored_inputs(dataset) if size == "crop" else ():  # kept in shape by the model's resize: refused now too
-        refuse_outputs_of_several_sizes(inputs, config.get("resize", "square"), batch_size)
+        refuse_outputs_of_several_sizes(inputs, config["resize"], batch_size)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     trained_images = warn_of_training_images(model.trained_on, data, split, dataset, source, components)
     warn_of_converted_channels(model, dataset, source, target, f"split {split} of {data}")
@@ -189,8 +189,8 @@ def evaluate(
     # (the crop size, or without one the load size, and how) and the channels it is matched to.
     cache_key = (
         str(Path(data).resolve()), dataset.format, split, config.get("crop_size") or config.get("load_size"),
-        config.get("resize", "square"), size,
-        config.get("direction", "AtoB"), direction, config["channels"].get(target), features.sha1,
+        config["resize"], size,
+        config["direction"], direction, config["channels"].get(target), features.sha1,
     ) if features else None
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
@@ -248,11 +248,11 @@ def evaluate(
         "data_format": dataset.format,
         "split": split,
         "direction": direction,
-        "data_sides": f"{source} to {target}" if config.get("direction", "AtoB") == "AtoB" else f"{target} to {source}",
+        "data_sides": f"{source} to {target}" if config["direction"] == "AtoB" else f"{target} to {source}",
         "images": len(dataset.sides[source]) if unpaired else len(dataset),
         "trained_images": trained_images,
         "task": "image" if num_classes is None else "segmentation",
-        "mode": "eval" if eval_mode else test_mode(model),
+        "mode": "eval" if eval_mode else test_mode_description(model),
         "batch_size": batch_size,
         "size": size,
         "tile": tile,

@@ -26,7 +26,7 @@ from . import __version__
 from .errors import GantkError, OptionError
 from .files import check_writable, replacing
 from .data.datasets import binary_255
-from .inference import TrainedModel, loaded_model, test_mode
+from .inference import TrainedModel, loaded_model, test_mode_description
 from .plugins import Components
 
 OUTPUT_NAME = "outputs"
@@ -98,7 +98,8 @@ def export_onnx(
         raise OptionError(f"exporting to ONNX needs the packages {', '.join(missing)}: pip install 'gantk[onnx]'.")
     import onnx
 
-    model = loaded_model(checkpoint, None if isinstance(checkpoint, TrainedModel) else "cpu", eval_mode, components, average)
+    model = loaded_model(checkpoint, device=None if isinstance(checkpoint, TrainedModel) else "cpu", eval_mode=eval_mode,
+                         average=average, components=components)
     if model.device.type != "cpu":
         raise OptionError(f"the export runs the model on the CPU, and it is loaded on {model.device}: load it with "
                           "device='cpu', or pass its checkpoint's path.")
@@ -188,7 +189,7 @@ def mode_text(model: TrainedModel, eval_mode: bool) -> str:
     """How the exported file runs the generator, and the ``gantk translate`` call it matches."""
     if eval_mode:
         return "eval: running statistics, no dropout (as gantk translate --eval-mode)"
-    mode = test_mode(model)
+    mode = test_mode_description(model)
     if "batch statistics" not in mode:
         return f"{mode}, as gantk translate by default"
     return (f"{mode}: batch normalisation uses the statistics of each run's whole batch (padding included), so an "
@@ -197,7 +198,7 @@ def mode_text(model: TrainedModel, eval_mode: bool) -> str:
 
 def preprocessing(config: dict[str, Any], multiple: int, smallest: int) -> str:
     """What ``gantk translate`` (``--size crop``) does to an image before the model and to its output after."""
-    crop, resize = config.get("crop_size"), config.get("resize", "square")
+    crop, resize = config.get("crop_size"), config["resize"]
     padded = (f"padded at the right and bottom by repeating the edge pixels to sides that are multiples of {multiple} "
               f"(at least {smallest}), the outputs cropped back")
     labels = config.get("input_classes") is not None
@@ -276,7 +277,7 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
     config, channels = model.config, model.config["channels"]
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     num_classes, ignore_label = model.num_classes, config.get("ignore_label")
-    data_source, data_target = (source, target) if config.get("direction", "AtoB") == "AtoB" else (target, source)
+    data_source, data_target = (source, target) if config["direction"] == "AtoB" else (target, source)
     if num_classes is None:
         output = f"N x {channels[target]} x H x W images in [-1, 1] (pixels = (outputs + 1) * 127.5)"
     elif num_classes == 2:
@@ -301,7 +302,7 @@ def model_metadata(model: TrainedModel, direction: str, eval_mode: bool) -> dict
         "gantk.min_size": str(model.least_side),
         "gantk.input_channels": str(model.input_classes or channels[source]),
         "gantk.crop_size": str(config.get("crop_size")),
-        "gantk.resize": str(config.get("resize", "square")),
+        "gantk.resize": str(config["resize"]),
         "gantk.weights": ("the last weights" if model.average_decay is None
                           else f"an exponential moving average of the weights (decay {model.average_decay})"),
     }

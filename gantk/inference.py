@@ -293,7 +293,7 @@ def _integers(values: Any) -> bool:
     return isinstance(values, torch.Tensor) and not (values.is_floating_point() or values.is_complex() or values.dtype == torch.bool)
 
 
-def test_mode(model: TrainedModel) -> str:
+def test_mode_description(model: TrainedModel) -> str:
     """How the paper's test-time mode runs ``model``'s generators: with the batch statistics and dropout they have,
     or, where they have neither statistics to keep nor dropout (instance norm, say), as eval mode does."""
     modules = [m for net in model.generators for m in net.modules()]
@@ -328,8 +328,8 @@ def _as_tensor(images: Any) -> torch.Tensor:
     raise DataError(f"images must be a torch tensor, a numpy array or PIL image(s), got {type(images).__name__}: {how}.")
 
 
-def loaded_model(checkpoint: str | Path | TrainedModel, device: str | torch.device | None, eval_mode: bool | None,
-                 components: Components | None, average: bool | None = None) -> TrainedModel:
+def loaded_model(checkpoint: str | Path | TrainedModel, *, device: str | torch.device | None, eval_mode: bool | None,
+                 average: bool | None, components: Components | None) -> TrainedModel:
     """``checkpoint`` loaded on ``device`` (default ``"auto"``) in ``eval_mode`` (default the paper's test-time mode),
     with the ``average`` of the generators' weights where the run kept one (default), or, already loaded, as it is:
     then none of them may be given."""

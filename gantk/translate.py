@@ -78,11 +78,11 @@ def translate(
     check_count("batch_size", batch_size, 1)
     if size == "native" and batch_size != 1:
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
-    model = loaded_model(checkpoint, device, eval_mode, components, average)
+    model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)
     model.system.check_direction(direction)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     crop = model.config.get("crop_size")
-    if tile is not None and size != "native" and model.config.get("resize", "square") == "square" and crop and tile >= crop:
+    if tile is not None and size != "native" and model.config["resize"] == "square" and crop and tile >= crop:
         warnings.warn(f"--tile {tile} with --size {size}: the model runs on inputs resized to its {crop} px crop, one tile "
                       "each; tiles are for large inputs at their own size (--size native).", GantkWarning, stacklevel=2)
     if overlay and model.num_classes is None:
@@ -97,7 +97,7 @@ def translate(
     if model.input_classes is not None:
         refuse_photos_for_labels(model, Path(inputs))
     try:
-        dataset = open_dataset(inputs, format="single", augment=False, resize=model.config.get("resize", "square"), **sizes,
+        dataset = open_dataset(inputs, format="single", augment=False, resize=model.config["resize"], **sizes,
                                **read_as)
     except DataError as error:  # listed without the data check command that the error of a dataset ends with
         if not error.problems:
@@ -112,7 +112,7 @@ def translate(
     refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)
     refuse_shared_outputs(planned)
     if size != "native":
-        refuse_outputs_of_several_sizes(dataset.files["A"], model.config.get("resize", "square"), batch_size)
+        refuse_outputs_of_several_sizes(dataset.files["A"], model.config["resize"], batch_size)
     if not overwrite:
         refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs), "translated", unread_formats=False)  # the dataset warned of those
@@ -239,7 +239,7 @@ def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: st
         except DataError:  # named with the other unreadable inputs
             continue
         if info.width == 2 * info.height:
-            takes_a = direction == model.config.get("direction", "AtoB")  # the data's side the model's input came from
+            takes_a = direction == model.config["direction"]  # the data's side the model's input came from
             side, half = ("A", "left") if takes_a else ("B", "right")
             warnings.warn(f"{path} is twice as wide as high, as a side-by-side pair of square images is, and the model "
                           "trained on side-by-side pairs (aligned format): if it is one, translate takes it whole, both "

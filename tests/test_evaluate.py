@@ -1250,10 +1250,10 @@ def test_eval_at_native_size_in_tiles_and_its_refusals(image_run, cycle_run, tmp
 
 
 def test_the_test_time_mode_is_named_by_what_the_generators_have():
-    from gantk.inference import test_mode
+    from gantk.inference import test_mode_description
 
     def named(*modules):
-        return test_mode(types.SimpleNamespace(generators=[nn.Sequential(*modules)]))
+        return test_mode_description(types.SimpleNamespace(generators=[nn.Sequential(*modules)]))
 
     assert named(nn.BatchNorm2d(3), nn.Dropout(0.5)) == "paper test-time (batch statistics, dropout)"
     assert named(nn.BatchNorm2d(3), nn.Dropout(0.0)) == "paper test-time (batch statistics)"
