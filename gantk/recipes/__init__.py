@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
+from ..systems.contrastive import NCE_DEFAULTS
+from ..systems.cycle import DOMAIN_WEIGHTS
 from .base import Recipe
 
 ADAM = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
@@ -46,7 +48,7 @@ def cyclegan() -> Recipe:
             "load_size": 286, "crop_size": 256, "flip": True, "epochs": 200, "decay_start": 0.5, **ADAM,
         },
         source="Zhu et al. 2017, section 4 and the reference implementation's defaults",
-        options={"weight_A": 1.0, "weight_B": 1.0},  # the reference's lambda_A and lambda_B, over the cycle term's 10
+        options=dict(DOMAIN_WEIGHTS),
     )
 
 
@@ -63,7 +65,7 @@ def cut() -> Recipe:
         },
         source=("Park et al. 2020, section 3 and the reference implementation's defaults (CUT; FastCUT: nce_weight=10, "
                 "nce_identity=false, flip_equivariance=true, 200 epochs decaying over the last 50)"),
-        options={"nce_weight": 1.0, "nce_identity": True, "patches": 256, "temperature": 0.07, "flip_equivariance": False},
+        options=dict(NCE_DEFAULTS),
     )
 
 

@@ -21,6 +21,7 @@ from .base import (Nets, Phase, System, check_discriminator_matches_objective, c
 
 PROJECTION_WIDTH = 256  # CUT's netF_nc
 NEGATIVE_SELF = -10.0  # the logit a patch gets against itself among the negatives, as CUT masks it
+NCE_DEFAULTS = {"nce_weight": 1.0, "nce_identity": True, "patches": 256, "temperature": 0.07, "flip_equivariance": False}
 NORM_EPS = 1e-7  # added to each vector's length, as CUT's Normalize does (F's first outputs are tiny: it matters)
 
 
@@ -178,18 +179,16 @@ class ContrastiveSystem(System):
 
 def nce_options(recipe_opt: Mapping[str, Any]) -> dict[str, Any]:
     """The PatchNCE settings of ``recipe_opt``, checked (the recipe gives their defaults)."""
-    options = {"nce_weight": recipe_opt.get("nce_weight", 1.0), "nce_identity": recipe_opt.get("nce_identity", True),
-               "patches": recipe_opt.get("patches", 256), "temperature": recipe_opt.get("temperature", 0.07),
-               "flip_equivariance": recipe_opt.get("flip_equivariance", False)}
+    options = {key: recipe_opt.get(key, default) for key, default in NCE_DEFAULTS.items()}
     for key in ("nce_weight", "temperature"):
         value = options[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
                 key == "temperature" and value == 0):
-            least, cuts = ("above 0", 0.07) if key == "temperature" else ("of at least 0", 1.0)
-            raise OptionError(f"--recipe-opt {key}={value!r} is not valid: a number {least} (CUT's is {cuts}).")
+            least = "above 0" if key == "temperature" else "of at least 0"
+            raise OptionError(f"--recipe-opt {key}={value!r} is not valid: a number {least} (CUT's is {NCE_DEFAULTS[key]}).")
     if isinstance(options["patches"], bool) or not isinstance(options["patches"], int) or options["patches"] < 2:
-        raise OptionError(f"--recipe-opt patches={options['patches']!r} is not valid: a whole number of at least 2 (CUT's is 256), "
-                          "the patches per layer and image PatchNCE contrasts.")
+        raise OptionError(f"--recipe-opt patches={options['patches']!r} is not valid: a whole number of at least 2 (CUT's is "
+                          f"{NCE_DEFAULTS['patches']}), the patches per layer and image PatchNCE contrasts.")
     for key in ("nce_identity", "flip_equivariance"):
         if not isinstance(options[key], bool):
             raise OptionError(f"--recipe-opt {key}={options[key]!r} is not valid: true or false.")

@@ -19,6 +19,8 @@ from .base import (Nets, Phase, System, check_discriminator_matches_objective, c
 from .image_pool import ImagePool
 
 # direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
+DOMAIN_WEIGHTS = {"weight_A": 1.0, "weight_B": 1.0}  # the reference's lambda_A and lambda_B, over the cycle term's 10
+
 DIRECTIONS = {
     "AtoB": ("G_AB", "G_BA", "D_B", "A", "B"),
     "BtoA": ("G_BA", "G_AB", "D_A", "B", "A"),
@@ -153,7 +155,7 @@ def domain_weights(recipe_opt: Mapping[str, Any]) -> dict[str, float]:
     """The scales of the terms that give back A's and B's images: ``weight_A`` and ``weight_B`` (default 1)."""
     weights = {}
     for side in "AB":
-        value = recipe_opt.get(f"weight_{side}", 1.0)
+        value = recipe_opt.get(f"weight_{side}", DOMAIN_WEIGHTS[f"weight_{side}"])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise OptionError(f"--recipe-opt weight_{side}={value!r} is not valid: it scales the terms that give back {side}'s "
                               "images (cycle, identity), a number of at least 0 (1 keeps them as --loss weights them).")
