@@ -14,7 +14,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Callable, Iterator, Sequence
 
 from .errors import OptionError
 
@@ -185,9 +185,9 @@ def foreign_entries(folder: Path, is_own: Callable[[Path], bool]) -> str:
     return first_names(foreign)
 
 
-def first_names(names: list[str]) -> str:
-    """The first five of ``names`` for a message ("a, b, ..." beyond them)."""
-    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+def first_names(names: Sequence[object], most: int = 5) -> str:
+    """The ``most`` first of ``names`` for a message ("a, b, ..." beyond them)."""
+    return ", ".join(map(str, names[:most])) + (", ..." if len(names) > most else "")
 
 
 def check_writable(out: Path) -> None:

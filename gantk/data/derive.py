@@ -162,7 +162,7 @@ def derive_pairs(
                 infos[path] = None
     upscaled = [path.name for path, info in infos.items() if info and min(info.height, info.width) < short_side]
     if upscaled and not bad:  # before the work, which enlarging makes longer
-        shown = ", ".join(upscaled[:3]) + (", ..." if len(upscaled) > 3 else "")
+        shown = first_names(upscaled, 3)
         warnings.warn(
             f"{len(upscaled)} of {len(photos)} photos ({shown}) have a short side under {short_side} px (1.5 x --size) "
             f"and are enlarged, so their crops are blurred; use a smaller --size for sharp targets.",
@@ -286,7 +286,7 @@ def _where_photos_are(folder: Path) -> str:
     holding = [d.name + "/" for d in subdirs(folder) if has_images(d)]
     if not holding:
         return "point it at a folder of photos."
-    named = ", ".join(holding[:3]) + (", ..." if len(holding) > 3 else "")
+    named = first_names(holding, 3)
     return (f"photos are read from the folder itself, not its subfolders, and {named} hold some: "
             "point it at one of them, or gather the photos in one folder.")
 

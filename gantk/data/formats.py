@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Collection
 
 from ..errors import DataError, GantkError, GantkWarning, OptionError
+from ..files import first_names
 from ..hookspecs import hookimpl
 from ..nn import check_choice
 from ..plugins import Components, default_components
@@ -414,7 +415,7 @@ def _mask_classes_of(values: dict[Path, set[int]], root: Path, ignore_label: int
     problems = []
     for path, seen in values.items():
         if extra := sorted(seen - allowed):
-            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            shown = first_names(extra, 6)
             problems.append(f"{relative(path, root)}: values {shown} outside the {classes} classes of the {name} benchmark "
                             f"(values {first}..{first + classes - 1}, and {ignore_label} ignored); {hint}")
     return classes, problems

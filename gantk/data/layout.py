@@ -478,7 +478,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
     ids_beside_255 = binary and 2 * (len(values) - plain_binary) >= len(values)
     if ignored and ignore_label != 255 and ids_beside_255:  # Pascal VOC's layout, ignoring a class id instead of its void
         ids = sorted(set().union(*values.values()) - {255} | {ignore_label})
-        shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+        shown = first_names(ids, 8)
         return num_classes, [f"{root}: the masks hold class ids ({shown}) and 255, and the ignore label {ignore_label} is one "
                              "of the ids: if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label "
                              "255 instead."]
@@ -516,14 +516,14 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                 "compression (JPEG) or antialiasing; threshold it (object where the value is above 127) and save it as PNG."
             )
         elif binary and extra and 2 * plain_binary > len(values) and 255 not in seen:  # ids, not an edit of a 0/255 mask
-            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            shown = first_names(extra, 6)
             problems.append(
                 f"{relative(path, root)}: values {shown} and no 255, in a set of binary masks (0 background, 255 object, as "
                 "most of its masks hold): the mask holds class ids (a 0/1 mask marks its object as 1); save its object as "
                 "255, as the others do, or save every mask with class ids 0..K-1."
             )
         elif binary and extra and 2 * plain_binary > len(values):
-            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            shown = first_names(extra, 6)
             problems.append(
                 f"{relative(path, root)}: values {shown} in a set of binary masks (0 background, 255 object, as most of its "
                 "masks hold): the mask was edited or saved with antialiasing; threshold it (object where the value is above "
@@ -542,13 +542,13 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
               "without antialiasing or compression.")
     if len(beside_255) > 3:  # one problem of the set, not one per mask
         extra = sorted(set().union(*beside_255.values()))
-        shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+        shown = first_names(extra, 6)
         names = first_names([relative(path, root) for path in beside_255])
         problems.append(f"{root}: {len(beside_255)} of {len(values)} masks ({names}) hold values {shown} beside 0 and 255 in a "
                         f"binary mask set; {advice.format('them')}")
     else:
         for path, extra in beside_255.items():
-            shown = ", ".join(map(str, extra[:6])) + (", ..." if len(extra) > 6 else "")
+            shown = first_names(extra, 6)
             problems.append(f"{relative(path, root)}: values {shown} in a binary mask set; {advice.format('it')}")
     if values and not binary and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path] & found, default=0))
