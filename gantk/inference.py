@@ -17,7 +17,7 @@ from .data.datasets import checked_ids
 from .data.io import image_from_pil, write_mask
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError, GantkWarning, OptionError
-from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, size_rules
+from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, round_up, size_rules
 from .plugins import Components
 from .systems import targets
 from .systems.base import System
@@ -217,7 +217,7 @@ class TrainedModel:
     @property
     def least_side(self) -> int:
         """The smallest side that is also a multiple of :attr:`size_multiple`: the least the model runs on unpadded."""
-        return -(-self.min_input_size // self.size_multiple) * self.size_multiple
+        return round_up(self.min_input_size, self.size_multiple)
 
     @torch.no_grad()
     def translate(self, inputs: torch.Tensor, direction: str = "AtoB", *, pad: bool = False, tile: int | None = None,

@@ -73,10 +73,15 @@ def check_size(x: Tensor, multiple: int, *, model: str, fix: str | None = None) 
     """
     h, w = x.shape[-2:]
     if h % multiple or w % multiple:
-        suggestion = f"{-(-w // multiple) * multiple}x{-(-h // multiple) * multiple}"  # rounded up, width x height
+        suggestion = f"{round_up(w, multiple)}x{round_up(h, multiple)}"  # width x height
         remedy = f"change the crop size to a multiple of {multiple} (e.g. {suggestion})"
         remedy += f" or {fix}" if fix else ""
         raise OptionError(f"{model} needs a width and height that are multiples of {multiple}, got {w}x{h}: {remedy}.")
+
+
+def round_up(side: int, multiple: int) -> int:
+    """The least multiple of ``multiple`` that is at least ``side``."""
+    return -(-side // multiple) * multiple
 
 
 def size_rules(networks: Iterable[nn.Module]) -> tuple[int, int]:
@@ -97,12 +102,9 @@ def padded_to_fit(images: Tensor, multiple: int, smallest: int) -> Tensor:
         torch.Size([1, 3, 32, 80])
     """
 
-    def fitting(side: int) -> int:
-        side = max(side, smallest)
-        return side + -side % multiple
-
     height, width = images.shape[-2:]
-    return F.pad(images, (0, fitting(width) - width, 0, fitting(height) - height), mode="replicate")
+    fitting = [round_up(max(side, smallest), multiple) for side in (height, width)]
+    return F.pad(images, (0, fitting[1] - width, 0, fitting[0] - height), mode="replicate")
 
 
 def check_min_size(x: Tensor, smallest: int, *, model: str, fix: str) -> None:

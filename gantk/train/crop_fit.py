@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import OptionError
-from ..nn import size_rules
+from ..nn import round_up, size_rules
 from ..systems.base import System
 from .config import MAX_SIDE
 
@@ -37,7 +37,7 @@ def check_crop_fits(system: System, crop: int | None, load: int | None, largest:
                    "shows the size multiple of those options)." if describe else f"another {kind}.")
             )
         if crop < smallest:
-            fitting = -(-every_smallest // every_multiple) * every_multiple
+            fitting = round_up(every_smallest, every_multiple)
             raise OptionError(
                 f"{name} ({component}) needs images of at least {smallest} px a side, but --crop-size is {crop}: "
                 f"raise --crop-size{' (and --load-size)' if load else ''} to {fitting} or more, or choose a {kind} that sees less"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GantkWarning, OptionError
+from ..nn import round_up
 from ..objectives.spec import checked_spec
 from ..plugins import Components
 from ..registry import type_mismatch
@@ -118,7 +119,7 @@ def fit_generator_depth(config: TrainConfig, components: Components) -> TrainCon
         raise OptionError(
             f"generator '{config.gen}' halves the image num_downs times, which an odd --crop-size "
             f"({config.crop_size}) does not allow: use a multiple of a power of two, e.g. "
-            f"{' or '.join(str(side) for side in (config.crop_size // 16 * 16, -(-config.crop_size // 16) * 16) if side)} "
+            f"{' or '.join(str(side) for side in (config.crop_size // 16 * 16, round_up(config.crop_size, 16)) if side)} "
             "(no more than --load-size)."
         )
     if fitting == default:
