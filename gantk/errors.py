@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Sequence
+from typing import Iterable, Sequence
 
 
 class GantkError(Exception):
@@ -28,6 +28,12 @@ def first_sentence(text: str) -> str:
 PLUGIN_HINT = " A plugin's components are known once it is installed in this Python environment: 'gantk list' shows them."
 
 
+def did_you_mean(value: object, known: Iterable[object]) -> str:
+    """" Did you mean 'x'?" for the one of ``known`` closest to ``value`` as text, or "" where none is close."""
+    close = difflib.get_close_matches(str(value), [str(name) for name in known], n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
 class UnknownNameError(GantkError, KeyError):
     """A component, format or recipe name that is not registered (``from_plugins``: which plugins may
     register, so a name close to none of them gets :data:`PLUGIN_HINT`; the ``failed_plugins`` and a
@@ -36,13 +42,12 @@ class UnknownNameError(GantkError, KeyError):
     def __init__(self, kind: str, name: str, known: list[str], *, from_plugins: bool = False,
                  failed_plugins: Sequence[str] = (), plugins_note: str = ""):
         self.kind, self.name, self.known = kind, name, known
-        close = difflib.get_close_matches(name, known, n=1)
-        close_hint = f" Did you mean '{close[0]}'?" if close else ""
+        close_hint = did_you_mean(name, known)
         plugin_hint = ""
         if from_plugins and failed_plugins:
             plugin_hint = (f" Plugin(s) {', '.join(failed_plugins)} failed to load and may provide it: 'gantk list' says why "
                            "(in Python, components.failures).")
-        elif from_plugins and not close and not plugins_note:
+        elif from_plugins and not close_hint and not plugins_note:
             plugin_hint = PLUGIN_HINT
         if from_plugins and plugins_note:
             plugin_hint += f" {plugins_note}"

@@ -72,8 +72,10 @@ def test_bad_init():
 
 def test_check_choice_and_probability():
     check_choice("padding", "zero", ("reflect", "zero"))
-    with pytest.raises(OptionError, match="padding='same'.*reflect, zero"):
+    with pytest.raises(OptionError, match=r"padding='same'.*reflect, zero\.$"):  # no choice close to it
         check_choice("padding", "same", ("reflect", "zero"))
+    with pytest.raises(OptionError, match="choose one of: reflect, zero. Did you mean 'reflect'[?]$"):
+        check_choice("padding", "reflekt", ("reflect", "zero"))
     check_probability("dropout", 0.0)
     with pytest.raises(OptionError, match=r"dropout=1 is not a probability in \[0, 1\)"):
         check_probability("dropout", 1)

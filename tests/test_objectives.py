@@ -372,10 +372,10 @@ def test_cycle_gradcheck(loss, distance):
 
 
 def test_cycle_errors():
-    with pytest.raises(GantkError, match="distance .l3. is not one of l1, l2"):
+    with pytest.raises(GantkError, match="distance='l3' is not valid; choose one of: l1, l2"):
         CycleLoss(distance="l3")
     with pytest.raises(OptionError, match=re.escape(
-            "objective 'cycle' (plugin 'gantk.objectives'): distance 'l3' is not one of l1, l2. "
+            "objective 'cycle' (plugin 'gantk.objectives'): distance='l3' is not valid; choose one of: l1, l2. "
             "Its options are set with --loss-opt NAME.KEY=VALUE.")):
         gantk.default_components().create("objective", "cycle", distance="l3")
     ctx = LossContext(input=torch.zeros(1, 1, 2, 2), fake=torch.zeros(1, 1, 2, 2), real=torch.zeros(1, 1, 2, 2))

@@ -16,23 +16,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import OptionError
+from ..errors import OptionError, did_you_mean
 
 FINAL_ACTIVATIONS = ("tanh", "none")
 
 
 def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
-    """Raise ``OptionError`` naming ``option``, ``value`` and the valid ``choices`` unless ``value`` is one of them.
+    """Raise ``OptionError`` naming ``option``, ``value`` and the valid ``choices`` (the closest first, where one is
+    close) unless ``value`` is one of them.
 
     Example:
-        >>> check_choice("norm", "group", ("batch", "instance", "none"))
+        >>> check_choice("norm", "instanse", ("batch", "instance", "none"))
         Traceback (most recent call last):
         ...
-        gantk.errors.OptionError: norm='group' is not valid; choose one of: batch, instance, none.
+        gantk.errors.OptionError: norm='instanse' is not valid; choose one of: batch, instance, none. Did you mean 'instance'?
     """
     choices = tuple(choices)
     if value not in choices:
-        raise OptionError(f"{option}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}.")
+        raise OptionError(f"{option}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}."
+                          + did_you_mean(value, choices))
 
 
 def check_count(option: str, value: Any, least: int) -> None:

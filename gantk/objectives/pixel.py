@@ -6,24 +6,19 @@ masks with ignored pixels (``--ignore-label``), the mean is over the pixels kept
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import OptionError
+from ..nn import check_choice
 from .base import LossContext, Objective
 
 DISTANCES = {"l1": F.l1_loss, "l2": F.mse_loss}
 
 
 def check_distance(distance: str) -> str:
-    """Return ``distance`` if it names one of :data:`DISTANCES`, else raise a helpful error."""
-    if distance not in DISTANCES:
-        close = difflib.get_close_matches(str(distance), DISTANCES, n=1)
-        raise OptionError(f"distance {distance!r} is not one of {', '.join(sorted(DISTANCES))}."
-                          + (f" Did you mean '{close[0]}'?" if close else ""))
+    """``distance`` if it names one of :data:`DISTANCES`, else an ``OptionError`` naming them."""
+    check_choice("distance", distance, DISTANCES)
     return distance
 
 
