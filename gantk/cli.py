@@ -20,6 +20,7 @@ from .cli_options import (
     CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, parse_options, size_option,
     progress_option, train_flags,
 )
+from .data.derive import TASKS
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
 from .errors import GantkError, GantkWarning, OptionError
@@ -275,7 +276,7 @@ def data_combine(a_dir: str, b_dir: str, out: str) -> None:
 @data.command("derive")
 @click.argument("photos", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--task", type=click.Choice(["edges", "gray", "blur", "downscale"]), required=True,
+@click.option("--task", type=click.Choice(TASKS), required=True,
               help="Input made from each crop: Canny edges, grayscale, Gaussian blur, or 4x downscaled and enlarged back.")
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
               help="Crop side in pixels; photos are first resized so their short side is 1.5 x this.")
