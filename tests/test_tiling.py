@@ -1,6 +1,5 @@
 """Translating large images in tiles: where tiles go, how their outputs blend, and the translate paths that use them."""
 
-import doctest
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from click.testing import CliRunner
 from gantk.cli import cli
 from gantk.errors import OptionError
 from gantk.inference import TrainedModel
-from gantk import tiling
 from gantk.tiling import check_tiling, tile_starts, translated_in_tiles
 from gantk.train import TrainConfig, Trainer
 from helpers import write_paired
@@ -34,11 +32,6 @@ def test_tiles_cover_every_side_and_neighbours_share_the_overlap(tile, overlap):
         assert all(start >= 0 for start in starts)
         assert all(end - next_start >= overlap for end, next_start in zip(ends, starts[1:]))  # no gap, at least the overlap
         assert len(starts) == 1 or (len(starts) - 2) * (tile - overlap) < length - tile  # one tile fewer would not do
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(tiling)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_a_network_of_one_pixel_at_a_time_gives_the_same_outputs_tiled():
