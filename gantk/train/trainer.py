@@ -40,6 +40,7 @@ from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
 from ..systems.base import Phase, System, check_phases, frozen_networks, in_float32, modes_kept
 from . import checkpoint as ckpt
 from . import run_files
+from .best import best_record, kept_best
 from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
 from .crop_fit import check_crop_fits
 from .health import RunHealth
@@ -846,11 +847,8 @@ class Trainer:
             return
         self.best_score, self.best_step = value, self.step
         if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
-            record = {"score": name, "value": value, "split": self.config.val_split}
-            if name == "lpips":
-                record["lpips_sha256"] = self.val_lpips.sha256
-            if name in FEATURE_SCORES:
-                record["inception_sha1"] = self.val_features.features.sha1
+            record = best_record(name, value, self.config.val_split, self.val_lpips and self.val_lpips.sha256,
+                                 self.val_features and self.val_features.features.sha1)
             ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
 
     def _validation_inception_sha1(self) -> str | None:
@@ -869,46 +867,13 @@ class Trainer:
                           f"{self.resume_from['step']} are of another network than those before.", GantkWarning, stacklevel=3)
 
     def _kept_best(self) -> tuple[float | None, int | None]:
-        """The --keep-best score and step of the best.pt a resumed run kept for that score on its validation split:
-        what a new best must beat."""
-        path, name = self.run_dir / run_files.BEST, self.config.keep_best
-        if self.resume_from is None or not path.is_file():
+        """The --keep-best score and step of the best.pt a resumed run kept: what a new best must beat."""
+        if self.resume_from is None:
             return None, None
-        if name is None:
-            warnings.warn(f"{path} is kept as it is and no longer updated without --keep-best: it holds the best model of "
-                          "the steps before, and may be deleted.", GantkWarning, stacklevel=3)
-            return None, None
-        try:
-            payload = ckpt.load_checkpoint(path)
-        except CheckpointError as error:
-            reason = str(error).split(";")[0]
-            warnings.warn(f"{reason}; it is replaced at the next validation.", GantkWarning, stacklevel=3)
-            return None, None
-        kept = payload.get("best")
-        if not (isinstance(kept, dict) and isinstance(kept.get("score"), str) and isinstance(kept.get("value"), float)):
-            return None, None
-        replaced = f"it is replaced at the next validation by the best {name} from here on"
-        if kept["score"] != name:
-            warnings.warn(f"{path} holds the model of the best validation {kept['score']}; with --keep-best {name} {replaced}.",
-                          GantkWarning, stacklevel=3)
-            return None, None
-        if kept.get("split") != self.config.val_split:
-            warnings.warn(f"{path} holds the model of the best {name} on the split {kept.get('split')}, and the run now "
-                          f"validates on {self.config.val_split}: {replaced}.", GantkWarning, stacklevel=3)
-            return None, None
-        if name == "lpips" and kept.get("lpips_sha256") != self.val_lpips.sha256:
-            warnings.warn(f"{path} holds the model of the best LPIPS scored with another AlexNet weights file than "
-                          f"{weights_path(self.config.lpips_weights)}: {replaced}.", GantkWarning, stacklevel=3)
-            return None, None
-        if name in FEATURE_SCORES and kept.get("inception_sha1") != self.val_features.features.sha1:
-            warnings.warn(f"{path} holds the model of the best {name.upper()} scored with another InceptionV3 file than "
-                          f"{self.val_features.features.path}: {replaced}.", GantkWarning, stacklevel=3)
-            return None, None
-        if payload.get("step", 0) > self.resume_from["step"]:  # a run killed after its newest checkpoint trains those steps again
-            warnings.warn(f"{path} is of step {payload['step']}, after the checkpoint resumed (step {self.resume_from['step']}), "
-                          f"whose steps are trained again: {replaced}.", GantkWarning, stacklevel=3)
-            return None, None
-        return kept["value"], payload.get("step")
+        lpips = None if self.val_lpips is None else (weights_path(self.config.lpips_weights), self.val_lpips.sha256)
+        features = None if self.val_features is None else self.val_features.features
+        return kept_best(self.run_dir / run_files.BEST, self.config.keep_best, self.config.val_split, self.resume_from["step"],
+                         lpips, None if features is None else (features.path, features.sha1))
 
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """One training step on a batch already on the device: each phase due at this step updates its
