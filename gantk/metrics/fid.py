@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.transforms import to_uint8
-from ..errors import GantkError, GantkWarning
+from ..errors import GantkError, GantkWarning, OptionError
 
 ENV_VAR = "GANTK_INCEPTION_WEIGHTS"
 INPUT_SIZE = 299
@@ -41,8 +41,9 @@ HOW_TO_GET = (
 )
 
 
-class InceptionWeightsError(GantkError):
-    """InceptionV3 weights that are missing, unreadable or not the expected network."""
+class InceptionWeightsError(OptionError):
+    """InceptionV3 weights that are missing, unreadable or not the expected network (an option's file, as the
+    other pretrained weights' errors are)."""
 
 
 def fid_helper_weights() -> Path | None:
