@@ -1638,6 +1638,40 @@ def test_resuming_on_another_device_warns_that_the_arithmetic_changes(pairs, tmp
         resumed_config(tmp_path / "run", {"device": "cpu"}, default_components())
 
 
+def test_resuming_with_another_torch_or_cpu_thread_count_warns_that_the_arithmetic_changes(pairs, tmp_path):
+    from gantk.plugins import default_components
+    from gantk.train.resume import resumed_config
+
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, device="cpu"), progress=False).fit()
+    assert ckpt.load_checkpoint(run)["computed_by"] == {"torch": str(torch.__version__), "threads": torch.get_num_threads()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # computed as before: no warning
+        resumed_config(run, {}, default_components())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.warns(GantkWarning, match=rf"computed with {threads} CPU threads, now {threads + 1} \(OMP_NUM_THREADS "
+                                              r"sets them\): the resumed run continues, but not bit for bit"):
+            resumed_config(run, {}, default_components())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            resumed_config(run, {"device": "cuda"}, default_components())  # not built: no GPU needed
+        assert not [w for w in caught if "CPU threads" in str(w.message)]  # on a GPU the CPU's threads do not compute the step
+    finally:
+        torch.set_num_threads(threads)
+    path = ckpt.list_checkpoints(run)[-1]
+    payload = torch.load(path, weights_only=True)
+    payload["computed_by"]["torch"] = "2.0.0"
+    torch.save(payload, path)
+    with pytest.warns(GantkWarning, match=rf"computed with torch 2.0.0, now {re.escape(torch.__version__)}: the resumed"):
+        resumed_config(run, {}, default_components())
+    del payload["computed_by"]  # a checkpoint of an older gantk: nothing to compare
+    torch.save(payload, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed_config(run, {}, default_components())
+
+
 def test_training_without_progress_leaves_no_thread_behind(pairs, tmp_path):
     import threading
 

@@ -121,6 +121,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
                 GantkWarning,
                 stacklevel=3,
             )
+    _warn_if_computed_otherwise(payload, _runs_on(overrides.get("device", saved.get("device"))))
     return TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides}), payload
 
 
@@ -149,6 +150,25 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any], settin
             f"{'; '.join(spelled(key, settings[key]) if key in settings else f'no {flag(key)}' for key in differing)}; "
             f"move it out of {run_dir} to resume from the run's own checkpoints."
         )
+
+
+def computed_by() -> dict[str, Any]:
+    """What, besides the settings, decides a step's arithmetic: torch's version and, on the CPU, its thread count."""
+    return {"torch": str(torch.__version__), "threads": torch.get_num_threads()}
+
+
+def _warn_if_computed_otherwise(payload: dict[str, Any], device: Any) -> None:
+    """Warn where this process computes otherwise than the one that wrote checkpoint ``payload`` did (another torch, or
+    on the CPU another thread count, which orders its sums otherwise)."""
+    then, now = payload["computed_by"], computed_by()
+    if then is None:
+        return
+    changed = [f"torch {then.get('torch')}, now {now['torch']}"] if then.get("torch") != now["torch"] else []
+    if str(device).startswith("cpu") and then.get("threads") != now["threads"]:
+        changed.append(f"{then.get('threads')} CPU threads, now {now['threads']} (OMP_NUM_THREADS sets them)")
+    if changed:
+        warnings.warn(f"the run was computed with {'; '.join(changed)}: the resumed run continues, but not bit for bit as an "
+                      "uninterrupted one would.", GantkWarning, stacklevel=3)
 
 
 def _runs_on(value: Any) -> Any:

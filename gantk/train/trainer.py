@@ -54,7 +54,7 @@ from .logs import RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import check_part_options, fit_generator_depth, resolve_config
-from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
+from .resume import check_resumed_length, computed_by, restore, resumed_config, warn_if_the_data_changed
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
 from .validation import (
@@ -970,6 +970,7 @@ class Trainer:
             "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
             "loss_windows": [state["loss_window"] for state in per_process],
             "validation_inception_sha1": self._validation_inception_sha1(),
+            "computed_by": computed_by(),
         }
         self.log.sync()  # the rows up to this step reach the disk before the checkpoint that resumes after them
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
