@@ -7,6 +7,7 @@ seed, same weights).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,7 +19,8 @@ from reference_cyclegan import CycleGANStep
 from reference_pix2pix import Pix2PixStep, SegmentationStep
 from trainer_step import TrainerStep, build_system, data_info
 
-# Plain eager reference loops in fp32: path -> Adam's ``fused`` argument (None: PyTorch's default, foreach)
+# Plain eager reference loops in fp32: path -> Adam's ``fused`` argument (None: PyTorch's default, which is
+# the single-tensor for-loop on the CPU and foreach on CUDA)
 # and whether freed host memory is kept as gantk's trainer keeps it (gantk.host_memory; CPU only).
 # ``eager-twin`` is ``eager`` again in its own process: its ratio to ``eager`` shows the run's noise.
 EAGER_PATHS = {
@@ -43,6 +45,12 @@ PATHS: dict[str, dict[str, Any] | None] = {
     "gantk-compile-graph": {"compile": True, "cuda_graph": True},
     "gantk-bf16-cl-compile-graph": {"precision": "bf16", "channels_last": True, "compile": True, "cuda_graph": True},
 }
+# Paths that run only on CUDA (--cuda-graph), and paths whose CUDA graphs are recorded only on CUDA
+# (--compile-mode reduce-overhead: on a CPU they are plain compiled paths).
+CUDA_ONLY_PATHS = [path for path, flags in PATHS.items() if flags and flags.get("cuda_graph")]
+CUDA_GRAPH_PATHS = [path for path, flags in PATHS.items() if flags and flags.get("compile_mode") == "reduce-overhead"]
+RECIPES = ("pix2pix", "seg", "cyclegan")
+CASE_FORM = re.compile(r"(?P<recipe>[a-z0-9]+)-(?P<size>\d+)-b(?P<batch>\d+)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,9 @@ class Case:
 
 
 def parse_case(text: str, device: str = "cpu") -> Case:
-    """``pix2pix-256-b16`` -> ``Case("pix2pix", 256, 16, device)``."""
-    recipe, size, batch = text.rsplit("-", 2)
-    return Case(recipe, int(size), int(batch.lstrip("b")), device)
+    """``pix2pix-256-b16`` -> ``Case("pix2pix", 256, 16, device)``; a ValueError that names the expected form otherwise."""
+    match = CASE_FORM.fullmatch(text.strip())
+    if not match or match["recipe"] not in RECIPES or int(match["size"]) < 1 or int(match["batch"]) < 1:
+        raise ValueError(f"{text!r} is not a case: expected RECIPE-SIZE-bBATCH, such as pix2pix-256-b16, "
+                         f"with RECIPE one of {', '.join(RECIPES)} and SIZE and BATCH positive whole numbers")
+    return Case(match["recipe"], int(match["size"]), int(match["batch"]), device)

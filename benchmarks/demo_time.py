@@ -1,6 +1,6 @@
 """Wall-clock time of the README's main job, ``gantk train --out DIR`` on the embedded demo set, in a fresh process.
 
-    python benchmarks/demo_time.py --out benchmarks/results/demo-time.json
+    python benchmarks/demo_time.py --out benchmarks/results/local/demo-time.json
     python benchmarks/demo_time.py --threads 1          # as with OMP_NUM_THREADS=1
 """
 
@@ -18,7 +18,7 @@ from hardware import load_average, recorded, write_json
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of the run (default: unset, torch's choice)")
     parser.add_argument("--max-steps", type=int, help="stop the demo early (default: its own length, 1500 steps)")
     parser.add_argument("--out", type=Path, help="JSON file for the result and the machine")

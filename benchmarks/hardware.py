@@ -126,6 +126,13 @@ def machine() -> dict:
     }
 
 
+def cuda_missing(device: str) -> str | None:
+    """Why ``--device`` cannot run here (CUDA asked for, none seen), for a usage error before any work; None if it can."""
+    if device == "cuda" and not torch.cuda.is_available():
+        return "--device cuda: PyTorch sees no CUDA device on this machine; use --device cpu"
+    return None
+
+
 def recorded(script: str, argv: list[str] | None, **fields: object) -> dict:
     """``fields`` with the machine and the command that measured them (``script`` run with ``argv``, or this
     process's arguments)."""

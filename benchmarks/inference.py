@@ -5,7 +5,8 @@ The model is pix2pix's generator as the recipe builds it at ``--size`` (a U-Net 
 batch norm, ``--ngf`` 64 as in the paper), trained for one step so that it is a real checkpoint. Both runtimes get the same
 threads (``--threads``, default torch's). Reported per mode (eval: running statistics; test: the
 paper's batch statistics and dropout) and batch size: the median time per run of each runtime, the
-median of the per-round ratios, and images/s.
+median of the per-round ratios, and images/s. With ``--out``, the JSON holds them with the machine
+(date, CPU, load average) as the run starts and the command.
 
     python benchmarks/inference.py                              # 256 px, batches 1 and 4
     python benchmarks/inference.py --size 128 --batch-sizes 1 --runs 5 --out /tmp/inference.json
@@ -14,7 +15,6 @@ median of the per-round ratios, and images/s.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -28,7 +28,7 @@ from gantk.export import export_onnx
 from gantk.inference import TrainedModel
 from gantk.train import TrainConfig, Trainer
 
-from hardware import machine
+from hardware import recorded, write_json
 
 
 def trained_checkpoint(folder: Path, size: int, ngf: int) -> Path:
@@ -78,7 +78,7 @@ def measure(model: TrainedModel, path: Path, batch_size: int, size: int, runs: i
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=256, help="image side and training crop (default: 256)")
     parser.add_argument("--ngf", type=int, default=64, help="the generator's base width (default: 64, the paper's)")
     parser.add_argument("--batch-sizes", default="1,4", help="comma-separated batch sizes (default: 1,4)")
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, help="JSON file for the results and the machine")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    record = recorded("inference.py", argv)  # the machine and its load as the run starts, and the command
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -102,8 +103,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                       f"onnxruntime {result['median_s']['onnxruntime'] * 1e3:8.1f} ms, "
                       f"onnxruntime {result['onnxruntime_speedup']:.2f}x torch's speed", flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"machine": machine(), "onnxruntime": onnxruntime.__version__, "results": results}, indent=2))
+        write_json(args.out, {**record, "onnxruntime": onnxruntime.__version__, "results": results})
     return results
 
 

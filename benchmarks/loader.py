@@ -7,7 +7,7 @@ settings (the default is the trainer's default worker count), and each batch goe
 trainer's ``to_device``. Both ``--augment-on`` settings are measured: crop and flip in the loader
 workers, or on ``--device`` in the training process.
 
-    python benchmarks/loader.py [--pairs 128] [--workers N] [--device cuda] [--batch-size 16] [--out benchmarks/results/loader.json]
+    python benchmarks/loader.py [--pairs 128] [--workers N] [--device cuda] [--batch-size 16] [--out benchmarks/results/local/loader.json]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gantk.data.io import list_images
 from gantk.train import TrainConfig, Trainer
 from gantk.train.config import default_workers
 from gantk.train.distributed import resolve_device
-from hardware import load_average, machine
+from hardware import cuda_missing, load_average, machine
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos"
 
@@ -128,14 +128,20 @@ def check_photos(parser: argparse.ArgumentParser, photos: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=128)
-    parser.add_argument("--workers", type=int, default=None, help="default: the trainer's default")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where --augment-on device crops")
-    parser.add_argument("--batch-size", type=int, default=1)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=128, help="JPEG pairs to write and read, two epochs of them (default: 128)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="loader workers measured besides none (default: the trainer's default)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where batches go and where --augment-on device crops (default: cpu)")
+    parser.add_argument("--batch-size", type=int, default=1, help="images per batch (default: 1)")
     parser.add_argument("--photos", type=Path, default=PHOTOS, help="folder of the shared photos (a copy, on a GPU machine)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "loader.json")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "local" / "loader.json",
+                        help="JSON file for the results (default: results/local/loader.json, git-ignored; the committed "
+                             "files in results/ are records, not to be overwritten)")
     args = parser.parse_args()
+    if (missing := cuda_missing(args.device)):
+        parser.error(missing)
     check_photos(parser, args.photos)
     result = {"command": shlex.join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
               "loader": measure(args.pairs, args.workers, args.device, args.batch_size, args.photos)}

@@ -9,7 +9,7 @@
 
 Needs InceptionV3 weights (the ``fid`` extra). Writes JSON with ``--out``.
 
-    python benchmarks/metric_checks.py --photos ../shared/data/photos --out benchmarks/results/metric-checks.json
+    python benchmarks/metric_checks.py --photos ../shared/data/photos --out benchmarks/results/local/metric-checks.json
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def kid_without_matched_pairs(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, required=True, help="a folder of photos")
     parser.add_argument("--resize-photos", type=int, default=24, help="photos for the resize check (default: 24, the first by name)")
     parser.add_argument("--sizes", default="256,512", help="comma-separated sides for the resize check (default: 256,512)")

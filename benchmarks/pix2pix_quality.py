@@ -7,8 +7,9 @@ of ``reference_pix2pix`` trains from the same initial weights (same seed, same r
 for the same steps with the same schedule. Both are scored by the L1 distance (images in [-1, 1])
 of their outputs to the photos of the test split, in the paper's inference mode (dropout on,
 batch statistics, one image at a time, fixed seed) and in eval mode, next to the L1 of the best
-constant guess (the mean training colour). First, both steps are run in lockstep on the same
-batches to show they compute the same update.
+constant guess (the mean training colour). First, gantk's step and the plain step with fused Adam
+(as gantk's) are run in lockstep on the same batches to show they compute the same update. The JSON
+goes to ``--out``, by default ``benchmarks/results/local/pix2pix_quality.json`` (git-ignored).
 
     python benchmarks/pix2pix_quality.py [--steps 800] [--seeds 0,1,2] [--ngf 32] [--ndf 32] [--threads 1]
 """
@@ -146,16 +147,19 @@ def mean_colour_l1(train: PairedFolder, test: PairedFolder) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=PHOTOS)
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--load-size", type=int, default=143)
-    parser.add_argument("--ngf", type=int, default=32)
-    parser.add_argument("--ndf", type=int, default=32)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=Path, default=PHOTOS,
+                        help="folder of photos the edges -> photo pairs are derived from (default: ../shared/data/photos)")
+    parser.add_argument("--steps", type=int, default=800, help="training steps of each loop, at batch 1 (default: 800)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, one training of each loop per seed (default: 0,1,2)")
+    parser.add_argument("--size", type=int, default=128, help="side of the training crops and of the test images (default: 128)")
+    parser.add_argument("--load-size", type=int, default=143, help="side training images are resized to before the random crop (default: 143)")
+    parser.add_argument("--ngf", type=int, default=32, help="the U-Net generator's base width (default: 32)")
+    parser.add_argument("--ndf", type=int, default=32, help="the PatchGAN discriminator's base width (default: 32)")
     parser.add_argument("--threads", type=int, help="torch threads for both loops (default: torch's)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "pix2pix_quality.json")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "local" / "pix2pix_quality.json",
+                        help="JSON file for the results (default: results/local/pix2pix_quality.json, git-ignored; the "
+                             "committed files in results/ are records, not to be overwritten)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,10 +21,22 @@ from pathlib import Path
 from cases import EAGER_PATHS, PATHS
 
 
-def _flags(path: str) -> str:
+# PyTorch's default Adam: the single-tensor for-loop on the CPU, foreach on CUDA.
+DEFAULT_ADAM = {"cpu": "default (for-loop) Adam", "cuda": "default (foreach) Adam"}
+
+
+def device_of(result: dict) -> str | None:
+    """The device a throughput result trained on: recorded with its matmul rate since it has been, else a CPU where the
+    machine had no GPU; None where that cannot be told."""
+    recorded = result["matmul_peak_start"].get("device")
+    return recorded or (None if result["machine"]["cuda"] else "cpu")
+
+
+def _flags(path: str, device: str | None = None) -> str:
     if path in EAGER_PATHS:
         settings = EAGER_PATHS[path]
-        return ("plain eager loop, fp32, " + ("fused Adam" if settings["fused"] else "default (foreach) Adam")
+        adam = DEFAULT_ADAM.get(device, "default Adam (for-loop on a CPU, foreach on CUDA)")
+        return ("plain eager loop, fp32, " + ("fused Adam" if settings["fused"] else adam)
                 + (", freed memory kept" if settings["keep_memory"] else "") + (", a second process" if path == "eager-twin" else ""))
     flags = PATHS[path]
     names = {"precision": lambda v: f"--precision {v}", "channels_last": lambda v: "--channels-last",
@@ -40,8 +52,14 @@ def machine_line(machine: dict) -> str:
 
 
 def cuda_memory(r: dict) -> str:
-    allocated = r.get("cuda_max_allocated_bytes")
-    return "" if allocated is None else f"; CUDA max allocated {allocated / 2**30:.2f} GiB"
+    """CUDA's max allocated memory: of the timed steps and of the whole process where both were recorded; results
+    measured before the timed steps' peak was kept apart record only the whole process's, warm-up included."""
+    allocated, timed = r.get("cuda_max_allocated_bytes"), r.get("cuda_max_allocated_timed_bytes")
+    if allocated is None:
+        return ""
+    if timed is None:
+        return f"; CUDA max allocated {allocated / 2**30:.2f} GiB, warm-up included"
+    return f"; CUDA max allocated {timed / 2**30:.2f} GiB in the timed steps, {allocated / 2**30:.2f} GiB with warm-up"
 
 
 def matmul_sizes(peaks: dict) -> str:
@@ -51,6 +69,7 @@ def matmul_sizes(peaks: dict) -> str:
 
 def throughput_tables(result: dict, with_loader: bool = True) -> list[str]:
     start, end = result["matmul_peak_start"], result["matmul_peak_end"]
+    device = device_of(result)
     lines = [
         f"- Machine: {machine_line(result['machine'])}",
         f"- Command: `{result['command']}`" + (f" ({result['wall_s'] / 60:.1f} min)" if "wall_s" in result else ""),
@@ -78,7 +97,7 @@ def throughput_tables(result: dict, with_loader: bool = True) -> list[str]:
             if r["vs_eager_median"] is not None:
                 ratio = "{:.2f} ({:.2f}–{:.2f})".format(r["vs_eager_median"], *r["vs_eager_range"])
             lines.append(
-                f"| {path} | {_flags(path)} | {r['images_per_s']:.3f} | {r['median_step_s']:#.3g} | {ratio} | "
+                f"| {path} | {_flags(path, device)} | {r['images_per_s']:.3f} | {r['median_step_s']:#.3g} | {ratio} | "
                 f"{r['flops_per_step'] / 1e9:.1f} | {r['achieved_flop_s'] / 1e9:.1f} | "
                 f"{100 * r['achieved_flop_s'] / peak:.1f}% ({precision}) | {r['peak_rss_bytes'] / 2**30:.2f} GiB "
                 f"({r['rss_after_setup_bytes'] / 2**30:.2f}){cuda_memory(r)} |"
@@ -249,8 +268,9 @@ def regenerated(doc: str, results: Path) -> tuple[str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results",
+                        help="folder of the result files (default: benchmarks/results)")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--update", type=Path, metavar="DOC", help="rewrite the generated blocks of DOC")
     action.add_argument("--check", type=Path, metavar="DOC", help="exit 1 if a generated block of DOC is out of date")

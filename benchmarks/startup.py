@@ -4,14 +4,13 @@ that run every command of every checkout once in turn.
 
 ``--gantk DIR`` (repeatable) times the gantk of another checkout against this one, in the same rounds.
 
-    python benchmarks/startup.py --out benchmarks/results/startup.json
+    python benchmarks/startup.py --out benchmarks/results/local/startup.json
     python benchmarks/startup.py --gantk . --gantk /tmp/older-checkout --runs 9
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardware import git_revision, load_average, machine
+from hardware import git_revision, load_average, machine, write_json
 
 COMMANDS = {
     "gantk --help": ["-m", "gantk", "--help"],
@@ -39,8 +38,8 @@ def wall_time(arguments: list[str], checkout: Path, cwd: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gantk", type=Path, action="append", help="a gantk checkout to time (default: this one)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gantk", type=Path, action="append", help="a gantk checkout to time; repeatable, to time several in the same rounds (default: this one)")
     parser.add_argument("--runs", type=int, default=7, help="rounds (default 7)")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     args = parser.parse_args()
@@ -69,7 +68,7 @@ def main() -> None:
         cells = [result["checkouts"][label][name] for label in labels]
         print(f"{name:16s}" + "".join(f"{c['best_s']:>13.2f} / {c['median_s']:.2f}" for c in cells))
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.out, result)
         print(f"wrote {args.out}")
 
 

@@ -4,7 +4,9 @@ Each path (see ``cases.PATHS``) trains in its own process on the same fixed batc
 networks; one round steps every path once, in a rotating order, so all paths see the same machine
 load. The first warm-up step of each path is counted with ``FlopCounterMode``. Reported per path:
 median step time and images/s, the median of the per-round speed ratios to ``eager``, FLOPs per step,
-achieved FLOP/s against the matmul rate measured here, and peak RSS. Then the data loader.
+achieved FLOP/s against the matmul rate measured here (a reference, not a bound: convolutions can
+exceed it), and peak RSS. Then the data loader. The JSON goes to ``--out``, by default
+``benchmarks/results/local/throughput.json`` (git-ignored, so a run leaves the committed results as they are).
 
     python benchmarks/throughput.py                       # the default suite (DEFAULT_PLAN)
     python benchmarks/throughput.py --threads 1           # one thread per path: steadier on a shared machine
@@ -25,10 +27,11 @@ import torch
 from gantk.train.precision import cpu_has_fast_kernels
 
 import loader
-from cases import PATHS, Case, parse_case
-from hardware import load_average, machine, matmul_peaks
+from cases import CUDA_GRAPH_PATHS, CUDA_ONLY_PATHS, PATHS, Case, parse_case
+from hardware import cuda_missing, load_average, machine, matmul_peaks
 from worker import Worker
 
+LOCAL_RESULTS = Path(__file__).parent / "results" / "local"  # git-ignored: runs that are not (yet) records
 # case -> (paths, timed rounds, warm-up steps): about 18 minutes with one thread per path on this 2-core CPU.
 # pix2pix b16 warms up for three steps: its first steps are still growing the heap.
 DEFAULT_PLAN = {
@@ -58,6 +61,7 @@ def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int
             counted.update(zip(group, Worker.ask_all(workers, "flops")))
             for _ in range(warmup - 1):
                 Worker.ask_all(workers, "step")
+            Worker.ask_all(workers, "warmed-up")  # on CUDA, the timed steps' memory peak is measured apart
             for round_ in range(steps):
                 shift = round_ % len(workers)
                 for worker in workers[shift:] + workers[:shift]:
@@ -90,7 +94,8 @@ def run_case(case: Case, paths: list[str], steps: int, warmup: int, threads: int
             "page_faults": faults[path],
             "system_s": system_s[path],
             "peak_rss_bytes": memory[path]["peak_rss"],
-            "cuda_max_allocated_bytes": memory[path]["cuda_max_allocated"],
+            "cuda_max_allocated_bytes": memory[path]["cuda_max_allocated"],  # the whole process, warm-up included
+            "cuda_max_allocated_timed_bytes": memory[path]["cuda_max_allocated_timed"],  # the timed steps alone
             "rss_after_setup_bytes": setup[path]["rss_after_setup"],
         }
     return {
@@ -118,25 +123,43 @@ def print_case(result: dict, peaks: dict) -> None:
               f"{r['flops_per_step'] / 1e9:>11.1f}{r['achieved_flop_s'] / 1e9:>9.1f}"
               f"{100 * r['achieved_flop_s'] / peak:>9.1f}%{r['peak_rss_bytes'] / 2**30:>8.2f}GB"
               f"{statistics.median(r['page_faults']):>13.0f}{statistics.median(r['system_s']):>7.2f}"
-              + ("" if r["cuda_max_allocated_bytes"] is None else f"  CUDA {r['cuda_max_allocated_bytes'] / 2**30:.2f}GB"))
+              + ("" if r["cuda_max_allocated_bytes"] is None else
+                 f"  CUDA {r['cuda_max_allocated_timed_bytes'] / 2**30:.2f}GB timed, {r['cuda_max_allocated_bytes'] / 2**30:.2f}GB"
+                 " with warm-up"))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default=",".join(DEFAULT_PLAN), help="comma-separated RECIPE-SIZE-bBATCH (pix2pix-256-b16)")
-    parser.add_argument("--paths", help=f"comma-separated, from: {', '.join(PATHS)} (default: per case, see DEFAULT_PLAN)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default=",".join(DEFAULT_PLAN),
+                        help="comma-separated RECIPE-SIZE-bBATCH, RECIPE one of pix2pix, seg, cyclegan (pix2pix-256-b16; "
+                             "default: the suite of DEFAULT_PLAN)")
+    parser.add_argument("--paths", help=f"comma-separated, from: {', '.join(PATHS)} (default: per case, see DEFAULT_PLAN). "
+                                        f"CUDA only: {', '.join(CUDA_ONLY_PATHS)}; {' and '.join(CUDA_GRAPH_PATHS)} record "
+                                        "CUDA graphs only on CUDA (on a CPU they are plain compiled paths)")
     parser.add_argument("--steps", type=int, help="timed rounds per case (default: per case)")
     parser.add_argument("--warmup", type=int, help="warm-up steps per path, the first one FLOP-counted (default: per case)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every path trains (default: cpu)")
     parser.add_argument("--threads", type=int, help="torch threads of every path and of the matmul rate (default: torch's)")
     parser.add_argument("--alone", action="store_true", help="time the paths one after another, not interleaved (for a GPU)")
     parser.add_argument("--no-loader", action="store_true", help="skip the data-loader measurement")
     parser.add_argument("--photos", type=Path, default=loader.PHOTOS, help="photos the loader measurement reads")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "throughput.json")
+    parser.add_argument("--out", type=Path, default=LOCAL_RESULTS / "throughput.json",
+                        help="JSON file for the results (default: results/local/throughput.json, git-ignored; the "
+                             "committed files in results/ are records, not to be overwritten)")
     args = parser.parse_args()
     unknown = [p for p in (args.paths or "").split(",") if p and p not in PATHS]
     if unknown:
         parser.error(f"unknown path(s) {', '.join(unknown)}; choose from {', '.join(PATHS)}")
+    if (missing := cuda_missing(args.device)):
+        parser.error(missing)
+    cuda_only = [p for p in (args.paths or "").split(",") if p in CUDA_ONLY_PATHS]
+    if cuda_only and args.device != "cuda":
+        parser.error(f"--paths {', '.join(cuda_only)}: these record the whole step as a CUDA graph (--cuda-graph) and run "
+                     "only on a GPU; use --device cuda, or leave them out")
+    try:
+        cases = [parse_case(text, args.device) for text in args.cases.split(",")]
+    except ValueError as error:
+        parser.error(f"--cases: {error}")
     if not args.no_loader:
         loader.check_photos(parser, args.photos)
 
@@ -150,8 +173,7 @@ def main() -> None:
     peaks = result["matmul_peak_start"]
     print("matmul peak (best): fp32 {:.1f} GFLOP/s at {}^2, bf16 {:.1f} GFLOP/s at {}^2 (load {})".format(
         peaks["fp32"]["best"] / 1e9, peaks["fp32"]["n"], peaks["bf16"]["best"] / 1e9, peaks["bf16"]["n"], peaks["load_average"]))
-    for text in args.cases.split(","):
-        case = parse_case(text, args.device)
+    for case in cases:
         paths, steps, warmup = DEFAULT_PLAN.get(case.name, FALLBACK_PLAN)
         if not args.paths and args.device == "cpu" and not cpu_has_fast_kernels("bf16"):
             print("this CPU has no native bf16 kernels: the default plan leaves out the bf16 paths (pass --paths for them)")

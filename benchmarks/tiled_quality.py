@@ -9,7 +9,7 @@ distance to the photo and the mean absolute difference from the whole image's ou
 averaged over the photos).
 
     python benchmarks/tiled_quality.py --pairs runs/ablation/pairs --photos ../shared/data/photos \\
-        runs/ablation/averaging-seeds/l1+cgan-seed-0 --out benchmarks/results/tiled_quality.json
+        runs/ablation/averaging-seeds/l1+cgan-seed-0 --out benchmarks/results/local/tiled_quality.json
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def measure(checkpoint: Path, photos: list[Path], tiles: list[int], overlap: int
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint files or run directories of edges -> photo models")
     parser.add_argument("--pairs", type=Path, required=True, help="the derived set the models trained on (its test split is used)")
     parser.add_argument("--photos", type=Path, required=True, help="the photos it was derived from")

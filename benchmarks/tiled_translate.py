@@ -68,7 +68,7 @@ def measure_one(checkpoint: str, image: int, tile: int | None, overlap: int, run
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--crop", type=int, default=256, help="training crop, which sets the U-Net's depth (default: 256)")
     parser.add_argument("--ngf", type=int, default=64, help="the generator's base width (default: 64, the paper's)")
     parser.add_argument("--image", type=int, default=2048, help="side of the square image (default: 2048)")

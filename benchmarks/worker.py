@@ -2,8 +2,10 @@
 has its own peak memory.
 
 Commands over a pipe: ``"flops"`` (one step under ``FlopCounterMode``), ``"step"`` (one timed
-step, with its minor page faults and system time), ``"memory"`` (peak and current RSS; CUDA's max allocated memory), ``"stop"``. Every reply is
-a dict.
+step, with its minor page faults and system time), ``"warmed-up"`` (on CUDA: the peak of allocated
+memory so far is kept and the peak statistics reset, so the timed steps' own peak shows apart),
+``"memory"`` (peak and current RSS; CUDA's max allocated memory over the whole process, warm-up
+included, and over the steps since ``"warmed-up"``), ``"stop"``. Every reply is a dict.
 """
 
 from __future__ import annotations
@@ -34,10 +36,19 @@ def serve(case: Case, path: str, threads: int | None, conn: Connection) -> None:
             batches = case.batches()
             conn.send({"ready": True, "rss_after_setup": current_rss_bytes()})
             count = 0
+            with_warmup = None  # CUDA's peak up to "warmed-up" (cuDNN's algorithm search runs in the first steps)
             while (command := conn.recv()) != "stop":
+                if command == "warmed-up":
+                    if cuda:
+                        with_warmup = torch.cuda.max_memory_allocated()
+                        torch.cuda.reset_peak_memory_stats()
+                    conn.send({})
+                    continue
                 if command == "memory":
+                    since = torch.cuda.max_memory_allocated() if cuda else None
                     conn.send({"peak_rss": peak_rss_bytes(), "rss": current_rss_bytes(),
-                               "cuda_max_allocated": torch.cuda.max_memory_allocated() if cuda else None})
+                               "cuda_max_allocated": None if since is None else max(since, with_warmup or 0),
+                               "cuda_max_allocated_timed": None if with_warmup is None else since})
                     continue
                 batch = batches[count % len(batches)]
                 count += 1

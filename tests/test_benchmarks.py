@@ -107,17 +107,121 @@ def test_a_case_can_time_each_path_alone(benchmarks, monkeypatch, capsys):
         assert f"{path}: median step {result['paths'][path]['median_step_s']:.4g} s" in printed
 
 
-def test_a_path_alone_is_timed_step_by_step_and_profiled(benchmarks, monkeypatch, capsys):
-    import sys
+def test_a_path_alone_is_timed_step_by_step_profiled_and_recorded(benchmarks, monkeypatch, capsys, tmp_path):
+    import torch
 
     import step_profile
 
-    monkeypatch.setattr(sys, "argv", ["step_profile.py", "gantk", "--case", "pix2pix-32-b2", "--device", "cpu", "--steps", "2"])
-    step_profile.main()
-    out = capsys.readouterr().out
-    times = out.split("step ms", 1)[1].splitlines()[0]
-    assert out.startswith("gantk pix2pix-32-b2 step ms") and len(times.split(",")) == 2
-    assert "Self CPU time total" in out and "aten::convolution" in out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # --device auto then takes the CPU
+    out = tmp_path / "profile.json"
+    argv = ["gantk", "--case", "pix2pix-32-b2", "--steps", "3", "--out", str(out)]
+    result = step_profile.main(argv)
+    printed = capsys.readouterr().out
+    times = printed.split("step ms", 1)[1].splitlines()[0]
+    assert printed.startswith("gantk pix2pix-32-b2 step ms") and len(times.split(",")) == 3
+    assert "Self CPU time total" in printed and "aten::convolution" in printed
+    recorded = json.loads(out.read_text())
+    assert recorded == result and recorded["command"] == "python benchmarks/step_profile.py " + " ".join(argv)
+    assert {"date", "cpu", "load_average", "cuda"} <= set(recorded["machine"])
+    assert (recorded["path"], recorded["case"], recorded["device"]) == ("gantk", "pix2pix-32-b2", "cpu")
+    assert len(recorded["step_s"]) == 3 and recorded["median_step_s_from_step_3"] == recorded["step_s"][2]
+
+
+def _usage_error(main, argv, capsys) -> str:
+    """The message of the usage error ``main`` stops with on ``argv`` (argparse's exit status 2)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.fixture
+def no_cuda_no_work(benchmarks, monkeypatch):
+    """No CUDA device, and any measurement fails the test: the errors must come before the work."""
+    import torch
+
+    import throughput
+
+    def measured(*args, **kwargs):
+        raise AssertionError("the benchmark started measuring before refusing its arguments")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(throughput, "matmul_peaks", measured)
+    monkeypatch.setattr(throughput, "run_case", measured)
+    return throughput
+
+
+def _throughput(throughput, monkeypatch):
+    import sys
+
+    def main(argv):
+        monkeypatch.setattr(sys, "argv", ["throughput.py", "--no-loader", *argv])
+        throughput.main()
+
+    return main
+
+
+def test_throughput_on_cuda_without_a_gpu_is_a_usage_error_before_any_work(no_cuda_no_work, monkeypatch, capsys):
+    err = _usage_error(_throughput(no_cuda_no_work, monkeypatch), ["--device", "cuda"], capsys)
+    assert "--device cuda: PyTorch sees no CUDA device on this machine; use --device cpu" in err
+
+
+@pytest.mark.parametrize("cases", ["pix2pix256", "pix2pix-256-16", "pix2pix-256-b0", "cut-256-b1", "pix2pix-256-b1,"])
+def test_a_malformed_case_names_the_expected_form_before_any_work(no_cuda_no_work, monkeypatch, capsys, cases):
+    err = _usage_error(_throughput(no_cuda_no_work, monkeypatch), ["--cases", cases], capsys)
+    assert "--cases: " in err and "expected RECIPE-SIZE-bBATCH, such as pix2pix-256-b16, with RECIPE one of pix2pix, seg, cyclegan" in err
+
+
+def test_a_cuda_only_path_on_the_cpu_is_a_usage_error_before_any_work(no_cuda_no_work, monkeypatch, capsys):
+    err = _usage_error(_throughput(no_cuda_no_work, monkeypatch), ["--cases", "pix2pix-32-b1", "--paths", "eager,gantk-graph"], capsys)
+    assert "--paths gantk-graph: " in err and "run only on a GPU; use --device cuda, or leave them out" in err
+
+
+def test_a_case_is_read_from_its_name(benchmarks):
+    from cases import Case, parse_case
+
+    assert parse_case("cyclegan-64-b4", "cuda") == Case("cyclegan", 64, 4, "cuda")
+    with pytest.raises(ValueError, match=r"'seg-64' is not a case: expected RECIPE-SIZE-bBATCH"):
+        parse_case("seg-64")
+
+
+def test_step_profile_refuses_cuda_without_a_gpu_and_a_malformed_case(no_cuda_no_work, capsys):
+    import step_profile
+
+    err = _usage_error(step_profile.main, ["gantk", "--device", "cuda"], capsys)
+    assert "--device cuda: PyTorch sees no CUDA device on this machine; use --device cpu or auto" in err
+    assert "is not a case: expected RECIPE-SIZE-bBATCH" in _usage_error(step_profile.main, ["gantk", "--case", "pix2pix"], capsys)
+    assert "runs only on a GPU" in _usage_error(step_profile.main, ["gantk-graph", "--device", "cpu"], capsys)
+
+
+@pytest.mark.parametrize("script", ["throughput", "loader", "pix2pix_quality", "step_profile", "inference", "tiled_translate",
+                                    "tiled_quality", "startup", "metric_checks", "demo_time", "report"])
+def test_every_option_of_a_benchmark_script_is_explained_and_its_description_is_whole(benchmarks, monkeypatch, script):
+    """The parser each script builds, caught as it parses: a description of whole sentences, help on every option."""
+    import argparse
+    import importlib
+
+    if script in ("inference", "tiled_translate"):
+        pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+
+    class Built(Exception):
+        pass
+
+    def caught(parser, args=None, namespace=None):
+        raise Built(parser)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", caught)
+    module = importlib.import_module(script)
+    with pytest.raises(Built) as built:
+        module.main()
+    parser = built.value.args[0]
+    assert parser.description.rstrip().endswith("."), parser.description
+    unexplained = [action.dest for action in parser._actions if not action.help]
+    assert unexplained == [], f"{script}: options without help: {unexplained}"
+    if script == "startup":
+        assert "repeatable" in next(a.help for a in parser._actions if a.dest == "gantk")
+    if script in ("throughput", "step_profile"):
+        assert "CUDA only: gantk-graph" in next(a.help for a in parser._actions if a.dest in ("paths", "path"))
 
 
 def test_the_inference_benchmark_runs_both_runtimes_on_an_exported_checkpoint(benchmarks, tmp_path):
@@ -125,10 +229,13 @@ def test_the_inference_benchmark_runs_both_runtimes_on_an_exported_checkpoint(be
     import inference
 
     out = tmp_path / "inference.json"
-    results = inference.main(["--size", "32", "--ngf", "8", "--batch-sizes", "1,2", "--runs", "2", "--warmup", "1", "--out", str(out)])
+    argv = ["--size", "32", "--ngf", "8", "--batch-sizes", "1,2", "--runs", "2", "--warmup", "1", "--out", str(out)]
+    results = inference.main(argv)
     assert [(r["mode"], r["batch_size"]) for r in results] == [("eval", 1), ("eval", 2), ("test", 1), ("test", 2)]
     assert all(set(r["median_s"]) == {"torch", "onnxruntime"} and r["onnxruntime_speedup"] > 0 for r in results)
-    assert json.loads(out.read_text())["results"] == results
+    recorded = json.loads(out.read_text())
+    assert recorded["results"] == results and recorded["command"] == "python benchmarks/inference.py " + " ".join(argv)
+    assert {"date", "cpu", "load_average"} <= set(recorded["machine"])
 
 
 def test_the_tiled_translation_benchmark_measures_each_way_in_a_process_of_its_own(benchmarks, tmp_path):
@@ -169,6 +276,40 @@ def test_the_tiled_quality_benchmark_compares_tiles_with_the_whole_photo(benchma
     assert [r["from_whole"] > 0 for r in results if r["way"] != "whole, dropout seed 1"] == [False, True, False, True]
     assert json.loads(out.read_text())["results"] == results
     assert "| run (step 1) | test | whole, dropout seed 1 |" in "\n".join(report.render(out))
+
+
+def test_the_report_names_the_default_adam_of_the_device_and_the_cuda_peak_it_has(benchmarks):
+    """PyTorch's default Adam is the single-tensor for-loop on a CPU and foreach on CUDA; results from before the
+    timed steps' CUDA peak was kept apart hold only the whole process's, warm-up included."""
+    import copy
+
+    import report
+
+    cpu = json.loads((BENCHMARKS / "results" / "throughput.json").read_text())  # records no device: a machine without a GPU
+    assert "| eager | plain eager loop, fp32, default (for-loop) Adam |" in "\n".join(report.throughput_tables(cpu))
+    cuda = json.loads((BENCHMARKS / "results" / "throughput-cuda-b1.json").read_text())
+    table = "\n".join(report.throughput_tables(cuda))
+    assert "| eager | plain eager loop, fp32, default (foreach) Adam |" in table
+    assert "; CUDA max allocated 8.81 GiB, warm-up included |" in table
+    newer = copy.deepcopy(cuda)
+    for case in newer["cases"]:
+        for measured in case["paths"].values():
+            measured["cuda_max_allocated_timed_bytes"] = 2**30
+    assert "; CUDA max allocated 1.00 GiB in the timed steps, 8.81 GiB with warm-up |" in "\n".join(
+        report.throughput_tables(newer))
+
+
+def test_a_cuda_run_records_the_timed_steps_peak_apart_from_the_warm_up(benchmarks):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from cases import Case
+    from throughput import run_case
+
+    result = run_case(Case("pix2pix", 32, 2, "cuda"), ["eager", "gantk"], steps=2, warmup=2)
+    for measured in result["paths"].values():
+        assert 0 < measured["cuda_max_allocated_timed_bytes"] <= measured["cuda_max_allocated_bytes"]
 
 
 def test_the_benchmark_docs_tables_are_those_their_result_files_give(benchmarks):
