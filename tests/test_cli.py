@@ -235,6 +235,23 @@ def test_train_from_toml_config_with_flag_override(tmp_path, run):
     assert result.exit_code == 0, result.output
     written = (tmp_path / "run" / "config.toml").read_text()
     assert 'loss = "lsgan+l1@10"' in written and "max_steps = 2" in written
+    assert 'data_format = "paired"' in written and "pool_size" not in written  # as detected; pix2pix keeps no pool
+
+
+def test_a_runs_config_toml_trains_the_run_again_without_a_warning_of_its_own(tmp_path, run):
+    data = write_paired(tmp_path / "pairs")
+    args = ["--max-steps", 1, "--load-size", 36, "--crop-size", 32, "--workers", 0, "--no-progress"]
+    for recipe in ("pix2pix", "cyclegan"):
+        first = run("train", "--recipe", recipe, "--data", data, "--out", tmp_path / recipe, "--gen-opt", "ngf=8",
+                    "--disc-opt", "ndf=8", *args)
+        assert first.exit_code == 0, first.output
+        again = run("train", "--config", tmp_path / recipe / "config.toml", "--out", tmp_path / f"{recipe}-again", "--no-progress")
+        warned = [[line for line in result.output.splitlines() if line.startswith("warning")] for result in (first, again)]
+        assert again.exit_code == 0 and warned[1] == warned[0], again.output  # the small crops' own warnings alone
+        written = [[line for line in (tmp_path / name / "config.toml").read_text().splitlines() if not line.startswith("out =")]
+                   for name in (recipe, f"{recipe}-again")]
+        assert written[0] == written[1]
+        assert ("pool_size = 50" in written[0]) == (recipe == "cyclegan")  # only cyclegan's pools read it
 
 
 @pytest.mark.parametrize("setting, named", [

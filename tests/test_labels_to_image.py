@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from PIL import Image
@@ -213,3 +215,28 @@ def test_starting_from_a_model_of_another_task_is_warned_of(tmp_path):
     with pytest.warns(GantkWarning, match=r"--init-from .*checkpoint-00000001.pt translates images to masks, and this run label "
                                           r"maps to images: its networks start from weights learnt for other inputs or outputs"):
         Trainer(config, progress=False).fit()
+
+
+@pytest.mark.parametrize("recipe, direction, effect", [
+    ("pix2pix", "BtoA", "its input channel is never set, so the weights that read it stay as initialised"),
+    ("seg", "AtoB", "the model never learns to predict it"),
+])
+def test_a_class_no_training_mask_holds_is_warned_of(tmp_path, recipe, direction, effect):
+    from helpers import smooth_image
+
+    for split, ids in (("train", (0, 1, 3)), ("test", (0, 1, 2, 3))):  # class 2 only in the test masks
+        for i in range(2):
+            mask = torch.tensor(ids, dtype=torch.uint8).repeat_interleave(14)[:40, None].expand(-1, 40).contiguous()
+            write_png(smooth_image(i), tmp_path / "data" / split / "images" / f"{i}.png")
+            write_png(mask[None], tmp_path / "data" / split / "masks" / f"{i}.png")
+    trainer = Trainer(TrainConfig(recipe=recipe, data=str(tmp_path / "data"), direction=direction, out=str(tmp_path / "run"),
+                                  **TINY), progress=False)
+    with pytest.warns(GantkWarning, match=f"no training mask holds a pixel of class 2 \\(1 of the 4 classes\\): {effect}"):
+        train, _ = trainer.open_data()
+    assert train.channels[train.mask_side] == CLASSES
+    write_png(mask[None], tmp_path / "data" / "train" / "masks" / "1.png")  # now a training mask holds it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Trainer(TrainConfig(recipe=recipe, data=str(tmp_path / "data"), direction=direction, out=str(tmp_path / "run"), **TINY),
+                progress=False).open_data()
+    assert not [w for w in caught if "no training mask" in str(w.message)]

@@ -8,13 +8,18 @@ more and a class of median frequency weighs 1. Ignored pixels count for no class
 from __future__ import annotations
 
 import statistics
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from ..errors import GantkWarning
+from ..files import first_names
 from ..progress import ProgressBar
 from .datasets import SegmentationDataset, mask_ids
 from .io import read_mask
+from .layout import is_lossless_mask, mask_values_of
 
 
 @dataclass(frozen=True)
@@ -49,3 +54,18 @@ def count_class_pixels(dataset: SegmentationDataset, progress: bool = False) -> 
         pixels += counts
         image_pixels += (counts > 0) * counts.sum()
     return ClassPixels(pixels.tolist(), image_pixels.tolist())
+
+
+def warn_of_unseen_classes(dataset: SegmentationDataset, root: str | Path, class_names: list[str] | None = None) -> None:
+    """Warn of the classes of ``dataset`` (the training split) that none of its masks holds a pixel of: a model
+    never learns to predict them, and a label model's weights that read them stay as they were initialised."""
+    classes = dataset.channels[dataset.mask_side]
+    values = set().union(*mask_values_of(mask for mask in dataset.files[dataset.mask_side] if is_lossless_mask(mask)).values())
+    unseen = sorted(set(range(classes)) - set(mask_ids(torch.tensor(sorted(values)), classes, dataset.ignore_label).tolist()))
+    if values and unseen:
+        named = [f"{i} ({class_names[i]})" if class_names and i < len(class_names) else str(i) for i in unseen]
+        effect = ("its input channel is never set, so the weights that read it stay as initialised and a mask holding it "
+                  "gets an untrained response" if dataset.input_classes is not None else "the model never learns to predict it")
+        warnings.warn(f"{root}: no training mask holds a pixel of class {first_names(named, 8)} ({len(unseen)} of the "
+                      f"{classes} classes): {effect}; add training masks that hold it, or save the masks with ids of the "
+                      "classes they hold.", GantkWarning, stacklevel=3)

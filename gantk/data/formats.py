@@ -22,7 +22,7 @@ from .io import (
 )
 from .layout import (
     MASK_EXTENSIONS, ROOT_SPLIT, SPLITS, ImageNotes, channels_by_side, channels_of, check_ignore_label, decode_or_note, describe_contents, images_of, is_lossless_mask,
-    listed, lone_folder_hints, lossy_masks, mask_classes, mask_values, odd_width_problem, partner_problems,
+    listed, lone_folder_hints, lossy_masks, mask_classes, mask_values, mask_values_of, odd_width_problem, partner_problems,
     ordered_splits, pick_split, raise_if_problems, relative, require_root, side_by_side,
     size_mismatch_problem, size_text, subdirs, warn_of_unlike_orientations,
 )
@@ -399,7 +399,7 @@ class VoidIgnoringFormat(SegmentationFormat):
 def _mask_classes(stamps: tuple[tuple[Path, int, int], ...], root: Path, ignore_label: int | None, classes: int | None,
                   name: str, hint: str) -> tuple[int, list[str]]:
     """:func:`_mask_classes_of` the masks in ``stamps`` (path, mtime, size): decoded once per version of the files."""
-    values = {mask: mask_values(read_mask(mask)) for mask, _, _ in stamps}
+    values = mask_values_of(mask for mask, _, _ in stamps)
     return _mask_classes_of(values, root, ignore_label, classes, name, hint)
 
 

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import shlex
 import warnings
 from collections import Counter
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
 from ..errors import DataError, GantkWarning, OptionError
 from ..files import first_names
 from ..progress import ProgressBar
-from .io import IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, stem_key
+from .io import (IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, read_mask,
+                 stem_key)
 
 SPLITS = ("train", "val", "test")
 ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
@@ -437,6 +439,16 @@ GRADED_VALUES = 16  # more values than this besides 0 and 255 in one binary mask
 
 def mask_values(mask) -> set[int]:
     return set(torch.bincount(mask.flatten()).nonzero().flatten().tolist())
+
+
+def mask_values_of(masks: Iterable[Path]) -> dict[Path, set[int]]:
+    """The values each of the mask files ``masks`` holds, each file decoded once per version (modification time and size)."""
+    return {mask: set(_values_of_version(mask, stat.st_mtime_ns, stat.st_size)) for mask in masks for stat in [mask.stat()]}
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _values_of_version(mask: Path, mtime_ns: int, size: int) -> frozenset[int]:
+    return frozenset(mask_values(read_mask(mask)))
 
 
 def check_ignore_label(ignore_label: Any) -> None:

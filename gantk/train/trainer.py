@@ -20,7 +20,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
-from ..data.datasets import UnpairedSplit
+from ..data.class_balance import warn_of_unseen_classes
+from ..data.datasets import SegmentationDataset, UnpairedSplit
 from ..data.device_augment import DeviceAugment
 from ..data.formats import DataFormat, SegmentationFormat, detect_format, get_format
 from ..data.layout import ROOT_SPLIT, require_root
@@ -159,6 +160,11 @@ class TrainingParts:
     process: ProcessInfo
     total_steps: int
     graphs: StepGraphs | None = None
+
+
+def keeps_no_pool(system: System) -> bool:
+    """Whether ``system`` is a built-in one that keeps no pool of past fakes, so reads no pool size (a plugin's may)."""
+    return isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
 
 
 def epoch_steps(items: int, batch_size: int) -> int:
@@ -300,7 +306,16 @@ class Trainer:
         if self.resume_from is None:
             run_files.clear_outputs(self.run_dir)
         with replacing(self.run_dir / run_files.CONFIG) as handle:
-            handle.write(to_toml(self.config.to_dict()))
+            handle.write(to_toml(self._recorded_settings()))
+
+    def _recorded_settings(self) -> dict[str, Any]:
+        """The settings ``config.toml`` and the checkpoints record: the data format as detected, and no pool size where
+        the run keeps no pool (it reads none, and fed back with --config it would be warned of)."""
+        settings = self.config.to_dict()
+        settings["data_format"] = settings["data_format"] or self.summary.format
+        if keeps_no_pool(self.system):
+            settings["pool_size"] = None
+        return settings
 
     def _prune_checkpoints(self) -> None:
         """Remove all but the newest ``keep_checkpoints`` checkpoints."""
@@ -356,6 +371,9 @@ class Trainer:
             )
         self._warn_if_enlarged(summary)
         self._check_crop_fits_unresized(summary)
+        if isinstance(train, SegmentationDataset) and self.resume_from is None:  # warned once, when the run began
+            names = layout.class_names(Path(root), config.ignore_label) if isinstance(layout, SegmentationFormat) else None
+            warn_of_unseen_classes(train, root, names)
         if on_device:
             self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
         if not config.val_every:
@@ -530,8 +548,7 @@ class Trainer:
     def _warn_if_no_pool(self, system: System) -> None:
         """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
         given = self.given_config.pool_size
-        keeps_none = isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
-        if given is not None and self.resume_from is None and keeps_none:
+        if given is not None and self.resume_from is None and keeps_no_pool(system):
             warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
                           "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=3)
 
@@ -982,7 +999,7 @@ class Trainer:
             "system": self.system_config,
             "system_state": parts.system.state_dict(),
             "step": self.step,
-            "train_config": self.config.to_dict(),
+            "train_config": self._recorded_settings(),
             "train_items": self.train_items,
             "plugins": sorted({part["plugin"] for providers in self.part_plugins.values() for part in providers.values()}),
             "part_plugins": self.part_plugins,
