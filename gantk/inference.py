@@ -96,7 +96,8 @@ class TrainedModel:
         size, converted as ``read_image`` converts a file; or a numpy array with its channels last, ``H x W``,
         ``H x W x C`` or ``N x H x W x C``, RGB as PIL and imageio give it) normalised on the model's device, with the channels its generator
         for ``direction`` takes. A labels-to-image model (:attr:`input_classes`) takes class ids instead
-        (integers ``N x H x W``, or one ``H x W``; -1 for pixels of no class, as its datasets give them) and
+        (integers ``N x H x W``, or one ``H x W``, as a tensor or numpy array; -1 for pixels of no class, as its datasets
+        give them) and
         gets them one channel per class (:meth:`class_ids` maps a mask's values to them). ``from_dataset``: the
         images come from a gantk dataset (in [-1, 1] already), so float values all of at least 0 are not warned of.
 
@@ -163,9 +164,10 @@ class TrainedModel:
             raise OptionError(f"{self.checkpoint} translates to images, not masks: write its outputs with gantk.data.write_png.")
         return write_mask(ids, self.num_classes, path, self.config.get("ignore_label"))
 
-    def class_ids(self, mask: torch.Tensor) -> torch.Tensor:
+    def class_ids(self, mask: torch.Tensor | np.ndarray | Image.Image) -> torch.Tensor:
         """The class ids (what :meth:`inputs` takes) of a label model's input ``mask``, its values as
-        ``gantk.data.read_mask`` reads a file, mapped as the model's training masks were: 0/255 binary masks to
+        ``gantk.data.read_mask`` reads a file (or a numpy array or PIL image of them, such as
+        ``np.asarray(Image.open(path))``), mapped as the model's training masks were: 0/255 binary masks to
         0/1, its ignore label to -1, the values 1..K to 0..K-1 where 0 was ignored.
 
         Raises:
@@ -174,6 +176,7 @@ class TrainedModel:
         """
         if self.input_classes is None:
             raise OptionError(f"{self.checkpoint} translates images, not label maps: pass images to inputs().")
+        mask = _as_ids(mask)
         if not _integers(mask):
             got = f"a {mask.dtype} tensor" if isinstance(mask, torch.Tensor) else f"a {type(mask).__name__}"
             raise DataError(f"a mask holds integer values, as gantk.data.read_mask reads a file, got {got}.")
@@ -182,6 +185,7 @@ class TrainedModel:
     def _label_inputs(self, ids: Any) -> torch.Tensor:
         """Class ids as the one-hot label maps the generator takes (see :meth:`inputs`)."""
         classes = self.input_classes
+        ids = _as_ids(ids)
         if not (_integers(ids) and ids.dim() in (2, 3)):
             got = f"a {ids.dtype} tensor of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else f"a {type(ids).__name__}"
             raise DataError(f"{self.checkpoint} translates label maps: pass class ids as an integer N x H x W tensor (or one "
@@ -302,6 +306,20 @@ def test_mode_description(model: TrainedModel) -> str:
         ("dropout", any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in modules))) if present]
     return (f"paper test-time ({', '.join(differs)})" if differs
             else "paper test-time (training mode; the generators keep no running statistics and have no dropout, so as eval)")
+
+
+def _as_ids(values: Any) -> Any:
+    """Mask values or class ids given as a PIL image (of one channel, as masks are saved) or numpy array, as a tensor;
+    anything else as it is."""
+    if isinstance(values, Image.Image):
+        if values.mode not in ("L", "P", "I", "I;16"):
+            raise DataError(f"a mask image holds one channel of class ids (PIL mode L, P, I or I;16), got mode {values.mode}: "
+                            "read the file with gantk.data.read_mask, which says what it holds.")
+        values = np.asarray(values)
+    if isinstance(values, np.ndarray):
+        array = np.ascontiguousarray(values)
+        values = torch.from_numpy(array if array.flags.writeable else array.copy())
+    return values
 
 
 def _as_tensor(images: Any) -> torch.Tensor:

@@ -184,6 +184,22 @@ def test_class_ids_is_for_label_models_and_names_values_outside_them(labels_run)
     assert model.class_ids(torch.tensor([3, 0])).tolist() == [3, 0]
 
 
+def test_a_label_model_takes_masks_as_numpy_arrays_and_pil_images(labels_run, tmp_path):
+    import numpy as np
+
+    from gantk.data import read_mask
+
+    model = TrainedModel.load(labels_run[0], device="cpu")
+    path = next((labels_run[1] / "test" / "masks").iterdir())
+    expected = model.class_ids(read_mask(path))
+    for given in (np.asarray(Image.open(path)), Image.open(path), np.asarray(Image.open(path)).astype(np.uint16)):
+        assert torch.equal(model.class_ids(given), expected)
+    assert torch.equal(model.inputs(expected.numpy()), model.inputs(expected))
+    with pytest.raises(DataError, match="a mask image holds one channel of class ids .*got mode RGB: read the file with "
+                                        "gantk.data.read_mask"):
+        model.class_ids(Image.open(path).convert("RGB"))
+
+
 def test_cyclegan_refuses_masks_as_inputs_first(tmp_path):
     data = write_segmentation(tmp_path / "data", count=2, num_classes=3)
     config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), direction="BtoA",
