@@ -2,8 +2,8 @@
 
 Image models get pixel metrics (L1, L2, RMSE, PSNR, SSIM), LPIPS with AlexNet's weights and, with the
 standard InceptionV3, FID, KID and precision/recall, density/coverage; on unpaired data (CycleGAN) only
-the InceptionV3 ones, comparing the outputs with the other side's images as a whole. Mask models get segmentation scores. The model runs as in
-``gantk translate``.
+the InceptionV3 ones, comparing the outputs with the other side's images as a whole. Mask models get
+segmentation scores. The model runs as in ``gantk translate``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .data import detect_format, open_dataset
-from .data.datasets import (MixedSizes, SegmentationDataset, UnpairedSplit, collate_same_size, refuse_outputs_of_several_sizes,
-                            scored_inputs)
+from .data.datasets import (MixedSizes, OutsideModelClasses, SegmentationDataset, UnpairedSplit, collate_same_size,
+                            refuse_outputs_of_several_sizes, scored_inputs)
 from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
 from .data.io import probe
 from .data.layout import ROOT_SPLIT, check_command
@@ -338,7 +338,7 @@ def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: i
         yield from ProgressBar(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress,
                         dynamic_ncols=True)
     except DataError as error:
-        if isinstance(error, (WorkerEnded, MixedSizes)):  # not the data's fault: no check to run
+        if isinstance(error, (WorkerEnded, MixedSizes, OutsideModelClasses)):  # nothing the data check would find
             raise
         del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
         raise DataError(f"{error} `{check}` checks every file of the dataset at once.", error.problems) from None

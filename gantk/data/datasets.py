@@ -271,15 +271,20 @@ def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) ->
     return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
 
 
+class OutsideModelClasses(DataError):
+    """A mask value outside the classes of a trained model: masks that may be sound, for another model."""
+
+
 def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: int | None, whose: str = "this dataset") -> Tensor:
-    """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes (``whose``) is an error naming ``path``."""
+    """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes (``whose``) is an error naming ``path``
+    (:class:`OutsideModelClasses` where they are a model's)."""
     ids = mask_ids(mask, num_classes, ignore_label)
     if ids.numel() and (int(ids.max()) >= num_classes or int(ids.min()) < IGNORED):
         outside = mask[(ids >= num_classes) | (ids < IGNORED)].unique().tolist()
         named = ", ".join(map(str, outside[:8])) + (f" ... ({len(outside)} values)" if len(outside) > 8 else "")
         binary = " (the object of a binary mask)" if outside == [255] and num_classes > 2 and ignore_label != 255 else ""
         fix = "fix the mask" if whose == "this dataset" else f"give masks of the classes {whose} was trained on, or fix this one"
-        raise DataError(
+        raise (DataError if whose == "this dataset" else OutsideModelClasses)(
             f"{path}: holds value{'s' if len(outside) > 1 else ''} {named}{binary}, outside "
             f"{mask_value_range(num_classes, ignore_label, whose)}; {fix}."
         )
