@@ -38,6 +38,24 @@ def test_cyclegan_discriminators_learn_from_their_pools(tmp_path):
     assert [len(trainer.system.pools[name].images) for name in ("D_A", "D_B")] == [2, 2]
 
 
+def test_cyclegan_discriminators_judge_what_their_pools_return(tmp_path, monkeypatch):
+    data = write_unaligned(tmp_path / "data")
+    trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, pool_size=2), progress=False)
+    trainer.fit()
+    system = trainer.system
+    batch = {side: torch.rand(2, 3, 32, 32) * 2 - 1 for side in "AB"}
+    returned, judged = {}, {name: [] for name in system.pools}
+    for name, pool in system.pools.items():
+        returned[name] = torch.full((2, 3, 32, 32), 0.25)  # a past fake, unlike any of this step's
+        monkeypatch.setattr(pool, "query", lambda images, name=name: returned[name])
+        system.networks[name].register_forward_hook(lambda _, inputs, __, name=name: judged[name].append(inputs[0]))
+    nets = dict(system.networks)
+    with torch.no_grad():
+        system.phase_losses(next(p for p in system.phases if p.name == "D"), batch, system(batch, nets), nets)
+    for name in system.pools:  # the fakes it judges are the pool's, beside the real images
+        assert any(torch.equal(seen, returned[name]) for seen in judged[name]), name
+
+
 def test_each_identity_term_runs_the_generator_into_its_own_domain(tmp_path):
     data = write_unaligned(tmp_path / "data")
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, disc="none", loss="cycle+identity"), progress=False)
@@ -188,6 +206,12 @@ def test_segmentation_trains_and_writes_masks(tmp_path, num_classes):
 
     system, _ = ckpt.system_from_checkpoint(run)
     assert not any(isinstance(m, torch.nn.Tanh) for m in system.networks["G"].modules())  # logits, not images
+    model = TrainedModel.load(run, device="cpu", eval_mode=True)
+    inputs = model.inputs(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    logits = model.system.translation_generator()(inputs)
+    probabilities = model.translate(inputs)  # what translate, eval, validation and export score and write
+    expected = torch.sigmoid(logits) if num_classes == 2 else torch.softmax(logits, dim=1)
+    assert logits.shape[1] == (1 if num_classes == 2 else num_classes) and torch.allclose(probabilities, expected)
     written = translate(run, data / "images", tmp_path / "masks", overlay=True)
     masks = [decode_image(str(p)) for p in written if not p.stem.endswith("_overlay")]
     assert len(masks) == 6 and masks[0].shape == (1, 32, 32)
