@@ -33,6 +33,7 @@ from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model, test_mode_description
 from .metrics import PixelScores, SegmentationScores, lpips_distance
+from .metrics.ranking import IMAGE_SCORES
 from .metrics.fid import (
     HOW_TO_GET, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
     reference_checked,
@@ -52,7 +53,7 @@ __all__ = ["evaluate"]
 PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
 DC_NEIGHBOURS = 5  # Naeem et al.
 FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # computed on Inception features
-PAIRED_METRICS = ("l1", "l2", "rmse", "psnr", "ssim", "lpips")  # of each output against its target
+PAIRED_METRICS = (*IMAGE_SCORES, "lpips")  # of each output against its target
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in every result evaluate() returns
