@@ -285,7 +285,8 @@ def refuse_photos_for_labels(model: TrainedModel, inputs: Path) -> None:
     files = [inputs] if inputs.is_file() else list_images(inputs)
     if files and not any(map(is_lossless_mask, files)):
         kinds = ", ".join(sorted({path.suffix.lower() for path in files}))
+        given = f"{inputs} is a {kinds} file, which" if inputs.is_file() else f"{inputs} holds {len(files)} {kinds} file(s), which"
         raise DataError(f"{model.checkpoint} translates label masks (class ids, in {', '.join(MASK_EXTENSIONS)} files) into "
-                        f"images, and {inputs} holds {len(files)} {kinds} file(s), which cannot be masks (JPEG and WebP "
+                        f"images, and {given} cannot be masks (JPEG and WebP "
                         "change label values): give it label masks, such as the masks/ folder of a segmentation set (masks saved "
                         "as JPEG must be saved as PNG again from their source).")

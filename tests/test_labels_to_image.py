@@ -109,6 +109,8 @@ def test_translate_names_what_a_label_model_reads(labels_run, tmp_path):
     with pytest.raises(DataError, match=r"translates label masks \(class ids, in .png, .* files\) into images, and .*jpeg holds 1 "
                                         r"\.jpg file\(s\), which cannot be masks \(JPEG and WebP change label values\): give"):
         translate(run, jpeg.parent, tmp_path / "out", device="cpu", progress=False)
+    with pytest.raises(DataError, match=r"and .*mask.jpg is a \.jpg file, which cannot be masks"):
+        translate(run, jpeg, tmp_path / "out", device="cpu", progress=False)
     Image.open(data / "test" / "masks" / "001.png").save(jpeg.parent / "mask.png")  # one mask among them: each file named
     with pytest.raises(DataError, match="mask.jpg: masks must be .* files \\(JPEG and WebP may change label values\\)"):
         translate(run, jpeg.parent, tmp_path / "out", device="cpu", progress=False)
