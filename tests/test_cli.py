@@ -3,6 +3,7 @@
 import errno
 import importlib.metadata
 import json
+import platform
 import re
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from click.testing import CliRunner
 from torchvision.io import decode_image, write_png
 
+from gantk import __version__
 from gantk.cli import cli
 from gantk.files import file_error_text
 from gantk.cli_options import parse_value
@@ -236,6 +238,7 @@ def test_train_from_toml_config_with_flag_override(tmp_path, run):
     written = (tmp_path / "run" / "config.toml").read_text()
     assert 'loss = "lsgan+l1@10"' in written and "max_steps = 2" in written
     assert 'data_format = "paired"' in written and "pool_size" not in written  # as detected; pix2pix keeps no pool
+    assert written.startswith(f"# written by gantk {__version__} (torch {torch.__version__}, Python {platform.python_version()}); ")
 
 
 def test_a_runs_config_toml_trains_the_run_again_without_a_warning_of_its_own(tmp_path, run):

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import platform
 import re
 import shlex
 import time
@@ -27,6 +28,7 @@ from ..data.formats import DataFormat, SegmentationFormat, detect_format, get_fo
 from ..data.layout import ROOT_SPLIT, require_root
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
+from .. import __version__
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
@@ -306,7 +308,8 @@ class Trainer:
         if self.resume_from is None:
             run_files.clear_outputs(self.run_dir)
         with replacing(self.run_dir / run_files.CONFIG) as handle:
-            handle.write(to_toml(self._recorded_settings()))
+            handle.write(f"# written by gantk {__version__} (torch {torch.__version__}, Python {platform.python_version()}); "
+                         "`gantk train --config` this file runs these settings again\n" + to_toml(self._recorded_settings()))
 
     def _recorded_settings(self) -> dict[str, Any]:
         """The settings ``config.toml`` and the checkpoints record: the data format as detected, and no pool size where
