@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from .data import open_dataset
 from .data.datasets import collate_same_size, refuse_outputs_of_several_sizes
 from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
-from .data.layout import MASK_EXTENSIONS, is_lossless_mask, listed, warn_of_skipped_files
+from .data.layout import MASK_EXTENSIONS, ImageNotes, is_lossless_mask, listed, warn_of_skipped_files
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError
 from .files import first_names
@@ -117,6 +117,7 @@ def translate(
         refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs), "translated", unread_formats=False)  # the dataset warned of those
     warn_of_aligned_pairs(model, dataset.files["A"], direction)
+    warn_of_masks_for_images(model, dataset.files["A"])
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
     mostly_ignored: list[str] = []  # label masks most of whose pixels hold the ignore label
@@ -246,6 +247,22 @@ def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: st
                           f"halves as one input; translate the {side} sides, the {half} halves cut out.", GantkWarning,
                           stacklevel=3)
             return
+
+
+def warn_of_masks_for_images(model: TrainedModel, inputs: list[Path]) -> None:
+    """Warn when an image model's first input looks like a mask of class ids (one channel, lossless, every value
+    below ``ImageNotes.DARK``): such a model reads it as a nearly black image."""
+    if model.input_classes is not None or not inputs or not is_lossless_mask(inputs[0]):
+        return
+    try:
+        image = read_image(inputs[0])
+    except DataError:  # named with the other unreadable inputs
+        return
+    if image.shape[0] == 1 and image.numel() and int(image.max()) < ImageNotes.DARK:
+        warnings.warn(f"{inputs[0]} holds values 0..{int(image.max())} alone, as a mask of class ids does, and "
+                      f"{model.checkpoint} translates images: it reads the file as a nearly black image. To translate "
+                      "masks into images, use a model trained from them (gantk train --direction BtoA on masks paired "
+                      "with images).", GantkWarning, stacklevel=3)
 
 
 def refuse_to_overwrite_inputs(inputs: list[Path], planned: list[tuple[Path, Path]], output_dir: Path) -> None:

@@ -799,6 +799,23 @@ def test_a_loaded_model_translates_as_loaded_and_leaves_its_running_statistics_a
         translate(model, pairs / "A", tmp_path / "other", eval_mode=True)
 
 
+@pytest.mark.parametrize("run_of", ["image_run", "mask_run"])
+def test_translating_class_id_masks_with_a_model_of_images_warns(run_of, request, tmp_path):
+    from gantk.data import write_png
+    from gantk.translate import translate
+
+    run, data = request.getfixturevalue(run_of)
+    ids = torch.arange(4, dtype=torch.uint8).repeat_interleave(10)[:, None].expand(40, 40).contiguous()
+    (tmp_path / "masks").mkdir()
+    write_png(ids[None], tmp_path / "masks" / "0.png")
+    with pytest.warns(GantkWarning, match=r"0.png holds values 0..3 alone, as a mask of class ids does, and .* translates "
+                                          r"images: it reads the file as a nearly black image"):
+        translate(run, tmp_path / "masks", tmp_path / "out", eval_mode=True, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        translate(run, data / ("A" if run_of == "image_run" else "images"), tmp_path / "photos", eval_mode=True, progress=False)
+
+
 def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cut_out_the_inputs(tmp_path):
     from gantk.data import read_image, write_png
     from gantk.translate import translate
