@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from .data import detect_format, open_dataset
 from .data.datasets import (MixedSizes, OutsideModelClasses, SegmentationDataset, UnpairedSplit, collate_same_size,
                             refuse_outputs_of_several_sizes, scored_inputs)
-from .data.formats import SegmentationFormat, detects, formats_with_targets, get_format
+from .data.formats import SegmentationFormat
+from .data.opening import detects, formats_with_targets, get_format
 from .data.io import probe
 from .data.layout import ROOT_SPLIT, check_command
 from .data.sampler import in_order

@@ -56,7 +56,7 @@ def test_cityscapes_is_detected_with_its_splits_and_void_ignored(cityscapes):
 
 
 def test_cityscapes_counts_its_19_classes_without_an_ignore_label_given(cityscapes):
-    from gantk.data.formats import get_format
+    from gantk.data.opening import get_format
 
     assert get_format("cityscapes").num_classes(cityscapes) == 19  # 255, in every mask, ignored as void
 

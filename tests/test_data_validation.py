@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from gantk.data import check_dataset, open_dataset
-from gantk.data.formats import get_format
+from gantk.data.opening import get_format
 from gantk.data.io import read_mask, write_png
 from gantk.data.validate import DatasetSummary, SplitSummary
 from gantk.errors import DataError, GantkWarning, OptionError

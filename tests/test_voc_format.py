@@ -165,7 +165,7 @@ def test_a_list_most_of_whose_masks_are_kept_elsewhere_is_no_split_and_is_named(
 
 
 def test_voc_counts_its_21_classes_without_an_ignore_label_given(voc):
-    from gantk.data.formats import get_format
+    from gantk.data.opening import get_format
 
     assert get_format("voc").num_classes(voc) == 21  # 255, in every mask, ignored as VOC's void
     assert get_format("voc").num_classes(voc, 255) == 21

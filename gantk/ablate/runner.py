@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..data.datasets import UnpairedSplit, refuse_outputs_of_several_sizes, scored_inputs
-from ..data.formats import get_format
+from ..data.opening import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import GantkError

@@ -3,7 +3,8 @@
 from .datasets import GanDataset
 from .demo import demo_dataset_dir
 from .derive import DerivedSet, combine_folders, derive_input, derive_pairs
-from .formats import DataFormat, detect_format, get_format, open_dataset
+from .formats import DataFormat
+from .opening import detect_format, get_format, open_dataset
 from .io import read_image, read_mask, write_png
 from .sampler import ResumableSampler
 from .transforms import PairedTransform

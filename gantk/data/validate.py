@@ -13,7 +13,8 @@ from ..errors import GantkWarning, OptionError
 from ..plugins import Components
 from .class_balance import count_class_pixels
 from .datasets import SegmentationDataset
-from .formats import DataFormat, SegmentationFormat, detect_format, get_format, given_options, opened, validated
+from .formats import DataFormat, SegmentationFormat
+from .opening import detect_format, get_format, given_options, opened, validated
 from .io import ImageInfo, has_images, probe
 from .layout import ROOT_SPLIT, SPLITS, checked_files_counted, problems_error, require_root, subdirs
 

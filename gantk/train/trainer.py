@@ -24,7 +24,8 @@ from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_datas
 from ..data.class_balance import warn_of_unseen_classes
 from ..data.datasets import SegmentationDataset, UnpairedSplit
 from ..data.device_augment import DeviceAugment
-from ..data.formats import DataFormat, SegmentationFormat, detect_format, get_format
+from ..data.formats import DataFormat, SegmentationFormat
+from ..data.opening import detect_format, get_format
 from ..data.layout import ROOT_SPLIT, require_root
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
