@@ -20,16 +20,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from .. import __version__
 from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
 from ..data.class_balance import warn_of_unseen_classes
 from ..data.datasets import SegmentationDataset, UnpairedSplit
 from ..data.device_augment import DeviceAugment
 from ..data.formats import DataFormat, SegmentationFormat
-from ..data.opening import detect_format, get_format
 from ..data.layout import ROOT_SPLIT, require_root
+from ..data.opening import detect_format, get_format
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
-from .. import __version__
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
