@@ -29,7 +29,7 @@ PLUGIN_HINT = " A plugin's components are known once it is installed in this Pyt
 
 
 def did_you_mean(value: object, known: Iterable[object]) -> str:
-    """" Did you mean 'x'?" for the one of ``known`` closest to ``value`` as text, or "" where none is close."""
+    """The text " Did you mean 'x'?" for the one of ``known`` closest to ``value`` as text, or "" where none is close."""
     close = difflib.get_close_matches(str(value), [str(name) for name in known], n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
 

@@ -277,11 +277,9 @@ def _checkpoint_checked(run_dir: Path, settings: dict[str, Any], cell: Cell) -> 
     payload = ckpt.load_checkpoint(run_dir)
     ckpt.check_entries(payload, ckpt.RUN_ENTRIES)
     saved = comparable(payload["train_config"])
-    for key in ("data_format", "ignore_label"):  # the run records the format's, as detected
+    for key in ("data_format", "ignore_label"):  # a run resumed by hand records the format's, as detected then
         if settings.get(key) is None and saved.get(key) == payload["system"].get(key):
             saved[key] = None
-    if saved.get("pool_size") is None:  # a run that keeps no pool records no pool size
-        saved["pool_size"] = settings.get("pool_size")
     _check_same(saved, settings, run_dir, cell)
     return payload
 

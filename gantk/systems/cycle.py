@@ -18,9 +18,9 @@ from .base import (Nets, Phase, System, check_discriminator_matches_objective, c
                    disc_augmentation, generated)
 from .image_pool import ImagePool
 
-# direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
 DOMAIN_WEIGHTS = {"weight_A": 1.0, "weight_B": 1.0}  # the reference's lambda_A and lambda_B, over the cycle term's 10
 
+# direction -> (generator, reverse generator, discriminator of the output domain, input side, output side)
 DIRECTIONS = {
     "AtoB": ("G_AB", "G_BA", "D_B", "A", "B"),
     "BtoA": ("G_BA", "G_AB", "D_A", "B", "A"),

@@ -57,7 +57,7 @@ from .interrupt import (
 from .logs import RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
-from .resolve import check_part_options, fit_generator_depth, resolve_config
+from .resolve import FALLBACKS, check_part_options, fit_generator_depth, resolve_config
 from .resume import check_resumed_length, computed_by, restore, resumed_config, warn_if_the_data_changed
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
@@ -163,11 +163,6 @@ class TrainingParts:
     process: ProcessInfo
     total_steps: int
     graphs: StepGraphs | None = None
-
-
-def keeps_no_pool(system: System) -> bool:
-    """Whether ``system`` is a built-in one that keeps no pool of past fakes, so reads no pool size (a plugin's may)."""
-    return isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
 
 
 def epoch_steps(items: int, batch_size: int) -> int:
@@ -310,16 +305,7 @@ class Trainer:
             run_files.clear_outputs(self.run_dir)
         with replacing(self.run_dir / run_files.CONFIG) as handle:
             handle.write(f"# written by gantk {__version__} (torch {torch.__version__}, Python {platform.python_version()}); "
-                         "`gantk train --config` this file runs these settings again\n" + to_toml(self._recorded_settings()))
-
-    def _recorded_settings(self) -> dict[str, Any]:
-        """The settings ``config.toml`` and the checkpoints record: the data format as detected, and no pool size where
-        the run keeps no pool (it reads none, and fed back with --config it would be warned of)."""
-        settings = self.config.to_dict()
-        settings["data_format"] = settings["data_format"] or self.summary.format
-        if keeps_no_pool(self.system):
-            settings["pool_size"] = None
-        return settings
+                         "`gantk train --config` this file runs these settings again\n" + to_toml(self.config.to_dict()))
 
     def _prune_checkpoints(self) -> None:
         """Remove all but the newest ``keep_checkpoints`` checkpoints."""
@@ -550,9 +536,11 @@ class Trainer:
                 f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=3)
 
     def _warn_if_no_pool(self, system: System) -> None:
-        """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it)."""
+        """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it),
+        other than the size every run's config.toml records (the fallback), which a run fed its own config.toml is given."""
         given = self.given_config.pool_size
-        if given is not None and self.resume_from is None and keeps_no_pool(system):
+        keeps_none = isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
+        if given not in (None, FALLBACKS["pool_size"]) and self.resume_from is None and keeps_none:
             warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
                           "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=3)
 
@@ -1003,7 +991,7 @@ class Trainer:
             "system": self.system_config,
             "system_state": parts.system.state_dict(),
             "step": self.step,
-            "train_config": self._recorded_settings(),
+            "train_config": self.config.to_dict(),
             "train_items": self.train_items,
             "plugins": sorted({part["plugin"] for providers in self.part_plugins.values() for part in providers.values()}),
             "part_plugins": self.part_plugins,
