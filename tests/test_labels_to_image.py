@@ -252,7 +252,8 @@ def test_a_class_no_training_mask_holds_is_warned_of(tmp_path, recipe, direction
             write_png(mask[None], tmp_path / "data" / split / "masks" / f"{i}.png")
     trainer = Trainer(TrainConfig(recipe=recipe, data=str(tmp_path / "data"), direction=direction, out=str(tmp_path / "run"),
                                   **TINY), progress=False)
-    with pytest.warns(GantkWarning, match=f"no training mask holds a pixel of class 2 \\(1 of the 4 classes\\): {effect}"):
+    with pytest.warns(GantkWarning, match=f"no training mask holds a pixel of class 2 \\(1 of the 4 classes\\): {effect}.*; add "
+                                          "training masks that hold it.$"):
         train, _ = trainer.open_data()
     assert train.channels[train.mask_side] == CLASSES
     write_png(mask[None], tmp_path / "data" / "train" / "masks" / "1.png")  # now a training mask holds it
@@ -261,3 +262,22 @@ def test_a_class_no_training_mask_holds_is_warned_of(tmp_path, recipe, direction
         Trainer(TrainConfig(recipe=recipe, data=str(tmp_path / "data"), direction=direction, out=str(tmp_path / "run"), **TINY),
                 progress=False).open_data()
     assert not [w for w in caught if "no training mask" in str(w.message)]
+
+
+@pytest.mark.parametrize("values, ignore_label, named", [
+    ((0,), None, r"class 1 \(mask value 255\) \(1 of the 2 classes\): the model never learns to predict it"),  # binary
+    ((1, 4), 0, r"classes 1 \(mask value 2\), 2 \(mask value 3\) \(2 of the 4 classes\): the model never learns to predict "
+               r"them; add training masks that hold them.$"),
+])
+def test_the_classes_no_training_mask_holds_are_named_by_their_mask_values(tmp_path, values, ignore_label, named):
+    from gantk.data.class_balance import warn_of_unseen_classes
+    from helpers import smooth_image
+
+    mask = torch.tensor(values, dtype=torch.uint8).repeat_interleave(40 // len(values))[:, None].expand(-1, 40).contiguous()
+    write_png(smooth_image(0), tmp_path / "images" / "0.png")
+    write_png(mask[None], tmp_path / "masks" / "0.png")
+    classes = 2 if ignore_label is None else max(values)
+    dataset = open_dataset(tmp_path, format="segmentation", num_classes=classes, ignore_label=ignore_label, load_size=None,
+                           crop_size=None, augment=False)
+    with pytest.warns(GantkWarning, match=f"no training mask holds a pixel of {named}"):
+        warn_of_unseen_classes(dataset, tmp_path)

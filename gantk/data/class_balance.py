@@ -17,7 +17,7 @@ import torch
 from ..errors import GantkWarning
 from ..files import first_names
 from ..progress import ProgressBar
-from .datasets import SegmentationDataset, mask_ids
+from .datasets import SegmentationDataset, mask_ids, mask_value
 from .io import read_mask
 from .layout import is_lossless_mask, mask_values_of
 
@@ -58,14 +58,28 @@ def count_class_pixels(dataset: SegmentationDataset, progress: bool = False) -> 
 
 def warn_of_unseen_classes(dataset: SegmentationDataset, root: str | Path, class_names: list[str] | None = None) -> None:
     """Warn of the classes of ``dataset`` (the training split) that none of its masks holds a pixel of: a model
-    never learns to predict them, and a label model's weights that read them stay as they were initialised."""
-    classes = dataset.channels[dataset.mask_side]
-    values = set().union(*mask_values_of(mask for mask in dataset.files[dataset.mask_side] if is_lossless_mask(mask)).values())
-    unseen = sorted(set(range(classes)) - set(mask_ids(torch.tensor(sorted(values)), classes, dataset.ignore_label).tolist()))
-    if values and unseen:
-        named = [f"{i} ({class_names[i]})" if class_names and i < len(class_names) else str(i) for i in unseen]
-        effect = ("its input channel is never set, so the weights that read it stay as initialised and a mask holding it "
-                  "gets an untrained response" if dataset.input_classes is not None else "the model never learns to predict it")
-        warnings.warn(f"{root}: no training mask holds a pixel of class {first_names(named, 8)} ({len(unseen)} of the "
-                      f"{classes} classes): {effect}; add training masks that hold it, or save the masks with ids of the "
-                      "classes they hold.", GantkWarning, stacklevel=3)
+    never learns to predict them, and a label model's weights that read them stay as they were initialised. The
+    masks are read until every class is found (decoded once per file version, as their class count read them)."""
+    classes, ignore_label = dataset.channels[dataset.mask_side], dataset.ignore_label
+    masks = [mask for mask in dataset.files[dataset.mask_side] if is_lossless_mask(mask)]
+    unseen = set(range(classes))
+    for mask in masks:
+        unseen -= set(mask_ids(torch.tensor(sorted(mask_values_of([mask])[mask])), classes, ignore_label).tolist())
+        if not unseen:
+            return
+    if not masks:
+        return
+    named = []
+    for class_id in sorted(unseen):
+        value = mask_value(class_id, classes, ignore_label)
+        said = [class_names[class_id]] if class_names and class_id < len(class_names) else []
+        said += [f"mask value {value}"] if value != class_id else []
+        named.append(f"{class_id} ({', '.join(said)})" if said else str(class_id))
+    several = len(unseen) > 1
+    effect = (f"{'their input channels are' if several else 'its input channel is'} never set, so the weights that read "
+              f"{'them' if several else 'it'} stay as initialised and a mask holding {'them' if several else 'it'} gets an "
+              "untrained response" if dataset.input_classes is not None
+              else f"the model never learns to predict {'them' if several else 'it'}")
+    warnings.warn(f"{root}: no training mask holds a pixel of class{'es' if several else ''} {first_names(named, 8)} "
+                  f"({len(unseen)} of the {classes} classes): {effect}; add training masks that hold "
+                  f"{'them' if several else 'it'}.", GantkWarning, stacklevel=3)

@@ -275,6 +275,13 @@ class OutsideModelClasses(DataError):
     """A mask value outside the classes of a trained model: masks that may be sound, for another model."""
 
 
+def mask_value(class_id: int, num_classes: int, ignore_label: int | None = None) -> int:
+    """The mask value that :func:`mask_ids` reads as ``class_id``."""
+    if ignore_label == 0:
+        return class_id + 1
+    return 255 if class_id == 1 and binary_255(num_classes, ignore_label) else class_id
+
+
 def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: int | None, whose: str = "this dataset") -> Tensor:
     """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes (``whose``) is an error naming ``path``
     (:class:`OutsideModelClasses` where they are a model's)."""
