@@ -1643,7 +1643,8 @@ def test_resuming_with_another_torch_or_cpu_thread_count_warns_that_the_arithmet
     from gantk.train.resume import resumed_config
 
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1, device="cpu"), progress=False).fit()
-    assert ckpt.load_checkpoint(run)["computed_by"] == {"torch": str(torch.__version__), "threads": torch.get_num_threads()}
+    assert ckpt.load_checkpoint(run)["computed_by"] == {"device": "cpu", "torch": str(torch.__version__),
+                                                        "threads": torch.get_num_threads()}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # computed as before: no warning
         resumed_config(run, {}, default_components())
@@ -1656,7 +1657,9 @@ def test_resuming_with_another_torch_or_cpu_thread_count_warns_that_the_arithmet
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             resumed_config(run, {"device": "cuda"}, default_components())  # not built: no GPU needed
-        assert not [w for w in caught if "CPU threads" in str(w.message)]  # on a GPU the CPU's threads do not compute the step
+        assert [str(w.message) for w in caught if "computed with" in str(w.message)] == [  # not the CPU's threads, on a GPU
+            "the run was computed with device cpu, now cuda: the resumed run continues, but not bit for bit as an "
+            "uninterrupted one would."]
     finally:
         torch.set_num_threads(threads)
     path = ckpt.list_checkpoints(run)[-1]

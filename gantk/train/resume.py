@@ -152,19 +152,21 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any], settin
         )
 
 
-def computed_by() -> dict[str, Any]:
-    """What, besides the settings, decides a step's arithmetic: torch's version and, on the CPU, its thread count."""
-    return {"torch": str(torch.__version__), "threads": torch.get_num_threads()}
+def computed_by(device: torch.device | str) -> dict[str, Any]:
+    """What, besides the settings, decides a step's arithmetic on ``device``: its kind, torch's version and, on the CPU,
+    its thread count."""
+    return {"device": torch.device(device).type, "torch": str(torch.__version__), "threads": torch.get_num_threads()}
 
 
 def _warn_if_computed_otherwise(payload: dict[str, Any], device: Any) -> None:
-    """Warn where this process computes otherwise than the one that wrote checkpoint ``payload`` did (another torch, or
-    on the CPU another thread count, which orders its sums otherwise)."""
-    then, now = payload["computed_by"], computed_by()
+    """Warn where this process, on ``device``, computes otherwise than the one that wrote checkpoint ``payload`` did
+    (on another kind of device, with another torch, or on the CPU with another thread count, which orders its sums
+    otherwise)."""
+    then, now = payload["computed_by"], computed_by(device)
     if then is None:
         return
-    changed = [f"torch {then.get('torch')}, now {now['torch']}"] if then.get("torch") != now["torch"] else []
-    if str(device).startswith("cpu") and then.get("threads") != now["threads"]:
+    changed = [f"{key} {then.get(key)}, now {now[key]}" for key in ("device", "torch") if then.get(key) != now[key]]
+    if not changed and now["device"] == "cpu" and then.get("threads") != now["threads"]:
         changed.append(f"{then.get('threads')} CPU threads, now {now['threads']} (OMP_NUM_THREADS sets them)")
     if changed:
         warnings.warn(f"the run was computed with {'; '.join(changed)}: the resumed run continues, but not bit for bit as an "

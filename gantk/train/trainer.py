@@ -979,7 +979,7 @@ class Trainer:
             "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
             "loss_windows": [state["loss_window"] for state in per_process],
             "validation_inception_sha1": self._validation_inception_sha1(),
-            "computed_by": computed_by(),
+            "computed_by": computed_by(parts.device),
         }
         self.log.sync()  # the rows up to this step reach the disk before the checkpoint that resumes after them
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
