@@ -248,7 +248,7 @@ class TrainedModel:
         channels = self.input_channels(direction)
         if not (isinstance(inputs, torch.Tensor) and inputs.dim() == 4 and inputs.dtype in FLOAT_INPUTS and inputs.shape[1] == channels):
             got = f"a {inputs.dtype} tensor of shape {tuple(inputs.shape)}" if isinstance(inputs, torch.Tensor) else f"a {type(inputs).__name__}"
-            taken, given = (("label maps (one 0/1 channel per class)", "class ids") if self.input_classes is not None
+            taken, given = (("label maps, one 0/1 channel per class,", "class ids") if self.input_classes is not None
                             else ("inputs in [-1, 1]", "images"))
             raise DataError(f"translate takes float N x {channels} x H x W {taken} (float32, bfloat16 or float16), got {got}: "
                             f"pass the {given} through model.inputs({given.replace(' ', '_')}, direction={direction!r}) first.")

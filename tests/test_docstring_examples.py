@@ -2,6 +2,7 @@
 
 import doctest
 import importlib
+import inspect
 import pkgutil
 
 import pytest
@@ -17,5 +18,8 @@ def test_the_modules_are_found():
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    result = doctest.testmod(importlib.import_module(name))  # failures are printed: pytest shows them
+    module = importlib.import_module(name)
+    result = doctest.testmod(module)  # failures are printed: pytest shows them
     assert result.failed == 0
+    written = [line for line in inspect.getsource(module).splitlines() if line.lstrip().startswith(">>> ") and "+SKIP" not in line]
+    assert result.attempted == len(written)  # every example written is found and run

@@ -77,7 +77,7 @@ def test_inputs_takes_class_ids_only(labels_run):
     with pytest.raises(DataError, match="class ids must be from 0 to 3 .*got values from 0 to 4: model.class_ids\\(mask\\) maps"):
         model.inputs(torch.tensor([[0, 4]]))
     assert torch.equal(model.inputs(ids.clamp(min=0).to(torch.uint16)), model.inputs(ids.clamp(min=0)))  # a 16-bit mask's ids
-    with pytest.raises(DataError, match=r"translate takes float N x 4 x H x W label maps \(one 0/1 channel per class\) .*: pass the "
+    with pytest.raises(DataError, match=r"translate takes float N x 4 x H x W label maps, one 0/1 channel per class, .*: pass the "
                                         r"class ids through model.inputs\(class_ids, direction='AtoB'\) first"):
         model.translate(torch.zeros(1, 3, 32, 32))
     with pytest.raises(DataError, match="a mask holds integer values, as gantk.data.read_mask reads a file, got a torch.float32"):
