@@ -21,5 +21,6 @@ def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module)  # failures are printed: pytest shows them
     assert result.failed == 0
-    written = [line for line in inspect.getsource(module).splitlines() if line.lstrip().startswith(">>> ") and "+SKIP" not in line]
+    lines = inspect.getsource(module).splitlines()
+    written = [line for line in lines if line.lstrip().startswith(">>> ") and "+SKIP" not in line]
     assert result.attempted == len(written)  # every example written is found and run
