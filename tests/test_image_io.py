@@ -447,6 +447,21 @@ def test_the_pixel_limit_is_set_by_the_environment(tmp_path, monkeypatch, suffix
 
 
 @pytest.mark.parametrize("read", [read_image, read_mask])
+def test_the_pixel_limit_holds_for_a_jpeg_whose_header_pil_cannot_read(tmp_path, monkeypatch, read):
+    written = io.BytesIO()
+    Image.new("L", (32, 32), 200).save(written, "JPEG")
+    data = bytearray(written.getvalue())
+    struct.pack_into(">HH", data, data.index(b"\xff\xc0") + 5, 300, 200)  # the frame claims 200 x 300
+    path = tmp_path / "claims.jpg"
+    path.write_bytes(bytes(data[:2]) + b"\xff\xee\x00\x07Adobe" + bytes(data[2:]))  # an APP14 too short for PIL
+    with pytest.raises(Exception):
+        Image.open(path)  # only libjpeg, which torchvision decodes with, reads it
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "59999")
+    with pytest.raises(DataError, match=r"claims.jpg: 200x300 is 60,000 pixels, more than the 59,999 gantk decodes"):
+        read(path)
+
+
+@pytest.mark.parametrize("read", [read_image, read_mask])
 def test_the_pixel_limit_counts_every_frame_of_a_gif_as_it_is_decoded(tmp_path, monkeypatch, read):
     frames = [Image.new("L", (10, 10), value) for value in (0, 255, 0)]  # each frame differs, so each is stored
     frames[0].save(tmp_path / "moving.png", format="GIF", save_all=True, append_images=frames[1:])

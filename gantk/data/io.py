@@ -296,7 +296,8 @@ def _checked_header(path: Path) -> int:
             frames = _gif_frames(image) if image.format == "GIF" else 1  # torchvision decodes every frame of a GIF
             orientation = _orientation(image, path)
     except (OSError, SyntaxError, ValueError):  # no header PIL reads: decoding names the problem
-        return 1
+        width, height = _jpeg_size(path) or (0, 0)  # libjpeg may decode what PIL cannot read: its size is checked still
+        frames, orientation = 1, 1
     if width * height * frames > (limit := max_pixels()):
         size = f"{width}x{height}" if frames == 1 else f"{frames} frames of {width}x{height}, decoded together,"
         raise DataError(
@@ -332,6 +333,23 @@ def _one_id_per_pixel(mask: Tensor, path: Path) -> Tensor:
             "save it as a grayscale (or palette) PNG of class ids."
         )
     return mask[0]
+
+
+def _jpeg_size(path: Path) -> tuple[int, int] | None:
+    """The width and height a JPEG file's frame header (SOF) claims; ``None`` for a file without one that can be read."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(2) != b"\xff\xd8":
+                return None
+            while (marker := handle.read(2)) and marker[0] == 0xFF:
+                length = int.from_bytes(handle.read(2), "big")
+                if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):  # a start of frame
+                    height, width = struct.unpack(">xHH", handle.read(5))
+                    return width, height
+                handle.seek(length - 2, os.SEEK_CUR)
+    except (OSError, struct.error):
+        return None
+    return None
 
 
 def _decoded_with_pil(path: Path, as_mask: bool = False) -> bool:
