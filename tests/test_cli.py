@@ -260,6 +260,7 @@ def test_a_runs_config_toml_trains_the_run_again_without_a_warning_of_its_own(tm
     ('gen = "nope"', "unknown generator 'nope'"),  # a value checked when the run is built
     ("crop_size = 31\nload_size = 33", "odd --crop-size (31)"),
     ("[gen_opt]\nngff = 3", "has no option 'ngff'"),  # checked when the networks are built, in fit
+    ("x = " + "[" * 5000 + "]" * 5000, "nests its tables or lists too deeply to read"),  # deeper than Python's recursion limit
 ])
 def test_train_setting_errors_name_the_config_file(tmp_path, setting, named):
     config = tmp_path / "run.toml"

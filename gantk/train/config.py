@@ -393,6 +393,8 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         raise OptionError(f"{what} {path} does not exist or is not a file.") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise OptionError(f"{what} {path} is not valid TOML: {error}.") from None
+    except RecursionError:
+        raise OptionError(f"{what} {path} nests its tables or lists too deeply to read.") from None
 
 
 def setting_keys(table: dict[str, Any], where: str) -> dict[str, Any]:

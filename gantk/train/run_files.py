@@ -47,7 +47,7 @@ def read_settings(run_dir: Path) -> dict[str, Any] | None:
     """The settings in ``run_dir``'s ``config.toml``; ``None`` where it is missing or unreadable."""
     try:
         return tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
 
 
