@@ -255,12 +255,18 @@ def test_a_runs_config_toml_trains_the_run_again_without_a_warning_of_its_own(tm
         assert written[0] == written[1] and "pool_size = 50" in written[0]  # every run's: pix2pix, given it, is not warned
 
 
+def test_a_config_file_nested_too_deeply_is_refused_in_a_line(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")  # deeper than Python's recursion limit
+    result = CliRunner().invoke(cli, ["train", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and f"config file {config} nests its tables or lists too deeply to read." in result.output
+
+
 @pytest.mark.parametrize("setting, named", [
     ("decay_start = 2.0", "--decay-start is a fraction"),  # a value TrainConfig checks itself
     ('gen = "nope"', "unknown generator 'nope'"),  # a value checked when the run is built
     ("crop_size = 31\nload_size = 33", "odd --crop-size (31)"),
     ("[gen_opt]\nngff = 3", "has no option 'ngff'"),  # checked when the networks are built, in fit
-    ("x = " + "[" * 5000 + "]" * 5000, "nests its tables or lists too deeply to read"),  # deeper than Python's recursion limit
 ])
 def test_train_setting_errors_name_the_config_file(tmp_path, setting, named):
     config = tmp_path / "run.toml"
