@@ -581,6 +581,9 @@ def test_the_png_check_counts_the_rows_of_each_interlace_pass(interlace):
 
     assert png_problem(png(rows)) is None
     assert png_problem(png(rows[:-1])) == f"its image data holds {len(rows) - 1} bytes where 13x7 pixels need {len(rows)}"
+    assert png_problem(png(rows + bytes(10**8))) == f"its image data holds more bytes than 13x7 pixels need ({len(rows)})"
+    cut = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(rows)[:-4]) + png_chunk(b"IEND", b"")
+    assert png_problem(cut) == "its image data does not inflate (incomplete or truncated stream)"
     assert png_problem(png(b"\x05" + rows[1:])) == "its rows name unknown filter types"
     damaged = bytearray(png(rows))
     damaged[-20] ^= 1  # inside IDAT

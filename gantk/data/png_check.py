@@ -39,10 +39,6 @@ def png_problem(data: bytes) -> str | None:
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
     if colour not in _SAMPLES or interlace > 1:
         return f"its header names colour type {colour} and interlace method {interlace}, which PNG does not define"
-    try:
-        rows = zlib.decompress(b"".join(image_data))
-    except zlib.error as error:
-        return f"its image data does not inflate ({error})"
     passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
     starts, expected = [], 0
     for x0, y0, dx, dy in passes:
@@ -51,6 +47,15 @@ def png_problem(data: bytes) -> str | None:
             row_bytes = 1 + -(-columns * _SAMPLES[colour] * depth // 8)
             starts.append(expected + row_bytes * np.arange(count))
             expected += row_bytes * count
+    inflater = zlib.decompressobj()
+    try:
+        rows = inflater.decompress(b"".join(image_data), expected + 1)  # no further: a few bytes can inflate to gigabytes
+    except zlib.error as error:
+        return f"its image data does not inflate ({error})"
+    if len(rows) > expected:
+        return f"its image data holds more bytes than {width}x{height} pixels need ({expected})"
+    if not inflater.eof:
+        return "its image data does not inflate (incomplete or truncated stream)"
     if len(rows) != expected:
         return f"its image data holds {len(rows)} bytes where {width}x{height} pixels need {expected}"
     filters = np.frombuffer(rows, np.uint8)[np.concatenate(starts)] if starts else np.zeros(0, np.uint8)
