@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import OptionError
-from .torch_files import compressed_entries, damaged_entry, load_weights_only, unreadable_reason
+from .torch_files import damaged_entry, inflating_entries, load_weights_only, unreadable_reason
 
 
 def torchvision_file(name: str) -> Path:
@@ -22,10 +22,10 @@ def read_weights(path: Path, named: str) -> Any:
     """What the weights file ``path`` (``named`` so in errors) holds, read with ``weights_only``; a file that
     torch.save did not write, or that cannot be read, raises :class:`OptionError`."""
     with open(path, "rb") as handle:
-        compressed = compressed_entries(handle)
-        if compressed is None or compressed:  # torch.save never compresses: such a file could unpack to far more than its size
-            raise OptionError(f"{named} is not a file torch.save wrote (it holds compressed zip entries, or a zip directory that "
-                              "cannot be read).")
+        inflating = inflating_entries(handle)
+        if inflating is None or inflating:  # torch.save never writes such entries: they could unpack to far more than the file
+            raise OptionError(f"{named} is not a file torch.save wrote (it holds zip entries that would unpack to more than "
+                              "its size, or a zip directory that cannot be read).")
         if damaged := damaged_entry(handle):
             raise OptionError(f"{named} is damaged: its entry {damaged} differs from the checksum written with it; copy the "
                               "file again from a sound copy.")

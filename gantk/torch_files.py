@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
+from collections import Counter
 from typing import Any, BinaryIO
 
 import torch
@@ -25,10 +26,12 @@ def load_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu"
         return torch.load(handle, map_location=map_location, weights_only=True)
 
 
-def compressed_entries(handle: BinaryIO) -> list[str] | None:
-    """The compressed entries of a zip (torch.save stores its entries as they are, and torch.load would inflate
-    each in memory before anything is checked: a small file could ask for gigabytes); ``None`` for a zip whose
-    directory cannot be read (torch's reader skips parts of it that this check reads), ``[]`` for any other file."""
+def inflating_entries(handle: BinaryIO) -> list[str] | None:
+    """The entries of a zip that would give torch.load more bytes than the file holds, which it would read into memory
+    before anything is checked (a small file could ask for gigabytes): compressed entries (torch.save stores its
+    entries as they are), or entries whose sizes add up to more than the file (names pointing at one stored record);
+    ``None`` for a zip whose directory cannot be read (torch's reader skips parts of it that this check reads), ``[]``
+    for any other file."""
     handle.seek(0)
     try:
         head = handle.read(len(ZIP_SIGNATURE))
@@ -38,7 +41,12 @@ def compressed_entries(handle: BinaryIO) -> list[str] | None:
         return []  # not a zip: torch.load tells what it is
     try:
         with zipfile.ZipFile(handle) as archive:
-            return [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
+            entries = archive.infolist()
+            compressed = [info.filename for info in entries if info.compress_type != zipfile.ZIP_STORED]
+            if compressed or sum(info.file_size for info in entries) <= handle.seek(0, 2):
+                return compressed
+            offsets = Counter(info.header_offset for info in entries)
+            return [info.filename for info in entries if offsets[info.header_offset] > 1] or [entries[-1].filename]
     except Exception:  # zipfile's errors for a damaged directory: BadZipFile, ValueError, EOFError, OSError (a bad offset)...
         return None
 

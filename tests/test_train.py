@@ -1,5 +1,6 @@
 """The shared trainer end to end on tiny data (CPU, 32 px, a few steps)."""
 
+import copy as copy_module
 import csv
 import errno
 import functools
@@ -640,8 +641,9 @@ def test_a_checkpoint_with_compressed_entries_is_refused_before_they_are_inflate
         for info in stored.infolist():
             deflated.writestr(info.filename, stored.read(info), compress_type=zipfile.ZIP_DEFLATED)
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load read a compressed checkpoint"))
-    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*deflated.pt: it holds compressed entries \(.*data.pkl\.\.\.\), "
-                                              "which torch.save never writes"):
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*deflated.pt: it holds entries \(.*data.pkl\.\.\.\) that would "
+                                              r"unpack to more memory than the file's size \(compressed, or sharing stored bytes\), which "
+                                              "torch.save never writes"):
         ckpt.load_checkpoint(tmp_path / "deflated.pt")
     with zipfile.ZipFile(tmp_path / "stored.pt") as stored, zipfile.ZipFile(tmp_path / "hidden.pt", "w") as hidden:
         for info in stored.infolist():
@@ -650,6 +652,22 @@ def test_a_checkpoint_with_compressed_entries_is_refused_before_they_are_inflate
     with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*hidden.pt \(the file is cut short or damaged: its zip "
                                               r"directory cannot be read\)"):
         ckpt.load_checkpoint(tmp_path / "hidden.pt")
+
+
+def test_a_checkpoint_whose_entries_share_one_stored_record_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    torch.save({"format": ckpt.FORMAT_VERSION, "system": {}, "weights": torch.zeros(1000)}, tmp_path / "stored.pt")
+    with zipfile.ZipFile(tmp_path / "stored.pt") as stored, zipfile.ZipFile(tmp_path / "aliased.pt", "w") as aliased:
+        for info in stored.infolist():
+            aliased.writestr(info, stored.read(info))
+        record = next(info for info in aliased.infolist() if info.filename.endswith("/data/0"))
+        for copy in range(1, 50):  # 49 more names pointing at the one record: torch would allocate each
+            alias = copy_module.copy(record)
+            alias.filename, alias.CRC = f"{record.filename}{copy}", 0  # no checksum: the damage check reads none
+            aliased.filelist.append(alias)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load read an aliased checkpoint"))
+    with pytest.raises(CheckpointError, match=r"aliased.pt: it holds entries \(.*data/0\.\.\.\) that would unpack to more memory than "
+                                              r"the file's size \(compressed, or sharing stored bytes\)"):
+        ckpt.load_checkpoint(tmp_path / "aliased.pt")
 
 
 def test_a_checkpoint_damaged_after_it_was_written_is_refused(pairs, tmp_path):

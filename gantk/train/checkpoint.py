@@ -23,7 +23,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_n
 from ..recipes.base import Recipe
 from ..registry import Entry, plain, storable
 from ..systems.base import System
-from ..torch_files import compressed_entries, damaged_entry, load_weights_only, unreadable_reason
+from ..torch_files import damaged_entry, inflating_entries, load_weights_only, unreadable_reason
 from . import stand_ins
 from .config import CHOICES, MAX_SIDE, TrainConfig
 
@@ -171,19 +171,19 @@ def _checked_payload(path: Path, payload: Any) -> dict[str, Any]:
 
 
 def _refuse_unsafe_or_damaged_zip(path: Path, handle: BinaryIO) -> None:
-    """Refuse a zip whose entries are compressed, or whose directory cannot be read (see :func:`compressed_entries`),
-    or whose contents differ from their checksums (:func:`damaged_entry`)."""
-    compressed = compressed_entries(handle)
-    if compressed is None:
+    """Refuse a zip whose entries would unpack to more than the file holds, or whose directory cannot be read (see
+    :func:`inflating_entries`), or whose contents differ from their checksums (:func:`damaged_entry`)."""
+    inflating = inflating_entries(handle)
+    if inflating is None:
         raise CheckpointError(
             f"cannot read checkpoint {path} (the file is cut short or damaged: its zip directory cannot be read): it is not "
             f"a complete gantk checkpoint{_unreadable_hint(path)}."
         )
-    if compressed:
+    if inflating:
         raise CheckpointError(
-            f"cannot read checkpoint {path}: it holds compressed entries ({compressed[0]}...), which torch.save never "
-            "writes and which could unpack to far more memory than the file's size; it is not a gantk checkpoint: pass "
-            "a checkpoint-*.pt file that gantk train wrote, or its run directory."
+            f"cannot read checkpoint {path}: it holds entries ({inflating[0]}...) that would unpack to more memory than the "
+            "file's size (compressed, or sharing stored bytes), which torch.save never writes; it is not a gantk "
+            "checkpoint: pass a checkpoint-*.pt file that gantk train wrote, or its run directory."
         )
     if damaged := damaged_entry(handle):
         older = CHECKPOINT_FILE.fullmatch(path.name) and _unreadable_hint(path)
