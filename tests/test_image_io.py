@@ -461,6 +461,21 @@ def test_the_pixel_limit_holds_for_a_jpeg_whose_header_pil_cannot_read(tmp_path,
         read(path)
 
 
+def test_a_gif_whose_screen_is_over_the_pixel_limit_is_refused_before_its_frames_are_decoded(tmp_path, monkeypatch):
+    frames = [Image.new("L", (10, 10), value) for value in (0, 255)]
+    written = io.BytesIO()
+    frames[0].save(written, format="GIF", save_all=True, append_images=frames[1:])
+    data = bytearray(written.getvalue())
+    struct.pack_into("<HH", data, 6, 300, 200)  # the logical screen each frame is decoded at
+    (tmp_path / "screen.gif").write_bytes(data)
+    monkeypatch.setenv("GANTK_MAX_IMAGE_PIXELS", "59999")
+    from PIL import GifImagePlugin
+
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "seek", lambda *_: pytest.fail("a frame was decoded"))
+    with pytest.raises(DataError, match=r"screen.gif: 300x200 is 60,000 pixels, more than the 59,999 gantk decodes"):
+        read_image(tmp_path / "screen.gif")
+
+
 @pytest.mark.parametrize("read", [read_image, read_mask])
 def test_the_pixel_limit_counts_every_frame_of_a_gif_as_it_is_decoded(tmp_path, monkeypatch, read):
     frames = [Image.new("L", (10, 10), value) for value in (0, 255, 0)]  # each frame differs, so each is stored

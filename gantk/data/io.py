@@ -293,7 +293,9 @@ def _checked_header(path: Path) -> int:
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             width, height = image.size
-            frames = _gif_frames(image) if image.format == "GIF" else 1  # torchvision decodes every frame of a GIF
+            frames = 1  # torchvision decodes every frame of a GIF; counted up to the limit (PIL decodes each one passed)
+            if image.format == "GIF" and 0 < width * height <= max_pixels():
+                frames = _gif_frames(image, max_pixels() // (width * height) + 1)
             orientation = _orientation(image, path)
     except (OSError, SyntaxError, ValueError):  # no header PIL reads: decoding names the problem
         width, height = _jpeg_size(path) or (0, 0)  # libjpeg may decode what PIL cannot read: its size is checked still
@@ -308,15 +310,17 @@ def _checked_header(path: Path) -> int:
     return orientation
 
 
-def _gif_frames(image: Image.Image) -> int:
-    """The frames of an opened GIF up to its first damaged one, if any (decoding reads those before it fails)."""
+def _gif_frames(image: Image.Image, most: int) -> int:
+    """The frames of an opened GIF up to its first damaged one, if any (decoding reads those before it fails), and
+    no more than ``most``."""
     frames = 1
     try:
-        while True:
+        while frames < most:
             image.seek(frames)
             frames += 1
     except Exception:  # EOFError past the last frame; IndexError, struct.error... at a damaged one
-        return frames
+        pass
+    return frames
 
 
 def _first_frame(image: Tensor) -> Tensor:
