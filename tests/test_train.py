@@ -1605,6 +1605,17 @@ def test_a_later_layer_in_epochs_replaces_a_length_in_steps():
     assert TrainConfig(max_steps=2).merged({"epochs": 1}, only_unset=True).max_steps == 2
 
 
+def test_a_run_does_not_write_through_a_link_in_place_of_its_samples_folder(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
+    shutil.rmtree(run / "samples")
+    (tmp_path / "elsewhere").mkdir()
+    (run / "samples").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OptionError, match=r"run: samples/ is a link to another folder, which the run would write its files "
+                                          r"into: remove the link"):
+        Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
+    assert not any((tmp_path / "elsewhere").iterdir())
+
+
 def test_resume_changes_only_how_the_run_is_executed(pairs, tmp_path):
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()
     with pytest.raises(OptionError, match=r"cannot change --lr, --seed \(the run has --lr 0.0002; --seed 0\); it may change .*--max-steps"):

@@ -255,7 +255,12 @@ class Trainer:
 
     def check_run_dir(self) -> None:
         """A new run needs an empty (or missing) folder, or one left by a run that stopped before its first checkpoint;
-        a resumed one, that its checkpoint is still the newest (no other process trained it on meanwhile)."""
+        a resumed one, that its checkpoint is still the newest (no other process trained it on meanwhile). Neither
+        writes through a link in place of its folders of samples and events."""
+        if linked := [f"{name}/" for name in (run_files.SAMPLES, run_files.TENSORBOARD) if (self.run_dir / name).is_symlink()]:
+            raise OptionError(f"{self.run_dir}: {' and '.join(linked)} {'is a link' if len(linked) == 1 else 'are links'} to "
+                              "another folder, which the run would write its files into: remove the link (the run makes "
+                              "a folder of its own), or choose another --out directory.")
         if self.resume_from is not None:
             read, newest = Path(self.resume_from["path"]).name, ckpt.list_checkpoints(self.run_dir)
             if newest and newest[-1].name != read:
