@@ -315,10 +315,13 @@ def _as_ids(values: Any) -> Any:
             raise DataError(f"a mask image holds one channel of class ids (PIL mode L, P, I or I;16), got mode {values.mode}: "
                             "read the file with gantk.data.read_mask, which says what it holds.")
         values = np.asarray(values)
-    if isinstance(values, np.ndarray):
-        array = np.ascontiguousarray(values)
-        values = torch.from_numpy(array if array.flags.writeable else array.copy())
-    return values
+    return _from_numpy(values) if isinstance(values, np.ndarray) else values
+
+
+def _from_numpy(values: np.ndarray) -> torch.Tensor:
+    """``values`` as a tensor, copied where numpy holds them read-only (as ``np.asarray(pil_image)`` does)."""
+    array = np.ascontiguousarray(values)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def _as_tensor(images: Any) -> torch.Tensor:
@@ -336,8 +339,7 @@ def _as_tensor(images: Any) -> torch.Tensor:
             raise DataError(f"a numpy image has its channels last (H x W, H x W x C or N x H x W x C, with 1, 3 or 4 "
                             f"channels), got shape {images.shape}: for one with its channels first, pass "
                             "torch.from_numpy(array).")
-        array = np.ascontiguousarray(images)
-        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())  # np.asarray(pil_image) is read-only
+        tensor = _from_numpy(images)
         return tensor[None] if images.ndim == 2 else tensor.movedim(-1, -3)
     if isinstance(images, torch.Tensor):
         return images
