@@ -290,17 +290,18 @@ def _checked_header(path: Path) -> int:
     """Refuse, from its header, an image larger than :func:`max_pixels` (a few bytes can claim gigapixels); return
     its orientation (:func:`_orientation`; 1 for a header PIL cannot read), which decoding then applies: torchvision
     only looks in the first APP1 segment of a JPEG, which may hold XMP instead."""
+    limit = max_pixels()
     try:
         with _no_pixel_limit(), Image.open(path) as image:
             width, height = image.size
             frames = 1  # torchvision decodes every frame of a GIF; counted up to the limit (PIL decodes each one passed)
-            if image.format == "GIF" and 0 < width * height <= max_pixels():
-                frames = _gif_frames(image, max_pixels() // (width * height) + 1)
+            if image.format == "GIF" and 0 < width * height <= limit:
+                frames = _gif_frames(image, limit // (width * height) + 1)
             orientation = _orientation(image, path)
     except (OSError, SyntaxError, ValueError):  # no header PIL reads: decoding names the problem
         width, height = _jpeg_size(path) or (0, 0)  # libjpeg may decode what PIL cannot read: its size is checked still
         frames, orientation = 1, 1
-    if width * height * frames > (limit := max_pixels()):
+    if width * height * frames > limit:
         size = f"{width}x{height}" if frames == 1 else f"{frames} frames of {width}x{height}, decoded together,"
         raise DataError(
             f"{path}: {size} is {width * height * frames:,} pixels, more than the {limit:,} gantk decodes "
