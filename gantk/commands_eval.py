@@ -159,6 +159,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
       gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
     """
     from .ablate import BUILTIN_GRIDS, AblationError, load_grid, run_ablation
+    from .metrics.fid import refuse_unvouched
     from .train.config import layered, naming_config_file, read_config_file
 
     if list_grids:  # the grid given, or every built-in one
@@ -172,7 +173,9 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     missing = [flag for flag, value in (("--grid", grid_spec), ("--data", data), ("--out", out)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
-    common = layered(read_config_file(config_file) if config_file else {}, given_flags(flags))
+    values = read_config_file(config_file) if config_file else {}
+    refuse_unvouched(values.get("inception_weights"), f"config file {config_file}")  # not an ablate flag
+    common = layered(values, given_flags(flags))
     try:
         with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
             run_ablation(

@@ -374,6 +374,19 @@ def test_a_bad_cell_is_reported_before_any_cell_trains(study):
     assert weights.exit_code == 1 and "junk.pt" in weights.output and not out.exists()
 
 
+def test_grid_and_config_files_naming_an_inception_file_of_their_own_are_refused(study, tmp_path):
+    grid, pairs, out = study
+    weights = write_stand_in_inception(tmp_path / "stand-in.pt")  # not the reference network: code run on loading
+    grid.write_text(GRID + f'[[cells]]\nname = "validated"\nval_every = 1\ninception_weights = "{weights}"\n')
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
+    assert result.exit_code == 1 and f"grid file {grid}, cell 'validated', names {weights}" in result.output and not out.exists()
+    grid.write_text(GRID)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'val_every = 1\ninception_weights = "{weights}"\n')
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", settings, *FLAGS)
+    assert result.exit_code == 1 and f"config file {settings} names {weights}" in result.output and not out.exists()
+
+
 def test_evaluation_options_reach_every_cell(study, monkeypatch):
     import gantk.ablate
 

@@ -243,3 +243,41 @@ def test_no_val_fid_on_resuming_drops_the_runs_inception_file_and_another_networ
     assert validation_rows(run)[-1]["val/fid"] == ""
     with pytest.warns(GantkWarning, match=rf"another InceptionV3 \(SHA-1 {fid.sha1_of(other)}\) and goes on with {first}"):
         Trainer.resume(run, {"max_steps": 5, "val_fid": True, "inception_weights": str(first)}, progress=False).fit()  # as last scored
+
+
+def test_inception_files_named_by_settings_files_load_only_where_the_user_names_them(tmp_path, monkeypatch):
+    """A config file or a run's checkpoint may name the reference InceptionV3 or $GANTK_INCEPTION_WEIGHTS's file; any
+    other TorchScript file (code, run on loading) is refused until named by --inception-weights or the environment."""
+    from click.testing import CliRunner
+    from gantk.cli import cli
+    from gantk.train.config import to_toml
+
+    monkeypatch.delenv(fid.ENV_VAR, raising=False)
+    pairs = tmp_path / "pairs"
+    for split in ("train", "test"):
+        write_paired(pairs / split)
+    weights = str(write_stand_in_inception(tmp_path / "inception.pt"))
+    config = TrainConfig(data=str(pairs), out=str(tmp_path / "run"), max_steps=1, val_every=1, val_fid=True, inception_weights=weights,
+                         **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GantkWarning)
+        run = Trainer(config, progress=False).fit()  # named by the caller
+    refusal = "loading it would run its code, so gantk loads such a file only where you name it yourself"
+    with pytest.raises(fid.InceptionWeightsError, match=rf"the run's checkpoint .*checkpoint-00000001\.pt names {weights} .*{refusal}"):
+        Trainer.resume(run, {"max_steps": 2}, progress=False)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(to_toml({**config.to_dict(), "out": str(tmp_path / "rerun")}))
+    result = CliRunner().invoke(cli, ["train", "--config", str(settings), "--no-progress"])
+    assert result.exit_code == 1 and f"config file {settings} names {weights}" in result.output and refusal in result.output
+    assert not (tmp_path / "rerun").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GantkWarning)
+        assert Trainer.resume(run, {"max_steps": 2, "inception_weights": weights}, progress=False).fit() == run
+        monkeypatch.setenv(fid.ENV_VAR, weights)
+        assert Trainer.resume(run, {"max_steps": 3}, progress=False).fit() == run
+    assert [row["step"] for row in validation_rows(run)] == ["1", "2", "3"]
+    monkeypatch.delenv(fid.ENV_VAR)
+    fid.refuse_unvouched(tmp_path / "absent.pt", "a file")  # left to find_inception_weights, which names the option
+    reference = fid.fid_helper_weights()
+    if reference is not None:  # the fid extra
+        fid.refuse_unvouched(reference, "a file")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import GantkError
+from ..metrics.fid import refuse_unvouched
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..train import TrainConfig
@@ -147,6 +148,8 @@ def load_grid(spec: str | Path) -> Grid:
         source=str(path),
     )
     check_grid(grid)
+    for label, settings in [("[common]", grid.common)] + [(f"cell {cell.name!r}", cell.settings) for cell in grid.cells]:
+        refuse_unvouched(settings.get("inception_weights"), f"grid file {path}, {label},")
     return grid
 
 

