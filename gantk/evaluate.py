@@ -46,7 +46,7 @@ from .progress import ProgressBar
 from .report import Extremes, check_report_dir, write_report
 from .systems import targets
 from .tiling import check_tiling
-from .train.config import CHOICES
+from .train.config import CHOICES, check_seed
 from .translate import TRANSLATE_SIZES, resized_back
 
 __all__ = ["evaluate"]
@@ -145,6 +145,7 @@ def evaluate(
     check_choice("size", size, TRANSLATE_SIZES)
     check_count("batch_size", batch_size, 1)
     check_count("workers", workers, 0)
+    check_seed(seed)
     model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)
     tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
     tile = None if tile is None else int(tile)  # recorded in the result's JSON
@@ -200,7 +201,7 @@ def evaluate(
     check = check_command(Path(data), dataset.format, True, {} if label is None else {"ignore_label": label})
     batches = functools.partial(_batches, check=check, batch_size=batch_size, workers=workers, progress=progress)
 
-    with model.seeded(seed), torch.no_grad(), freed_memory_kept(model.device):
+    with torch.no_grad(), freed_memory_kept(model.device):
         if unpaired:
             for side, role in ((source, "fake"), (target, "real")):
                 images = dataset.sides[side]
@@ -208,8 +209,9 @@ def evaluate(
                     continue
                 for batch in batches(images, f"eval {side}"):
                     if role == "fake":
-                        outputs = model.translate(model.inputs(batch["A"], direction, from_dataset=True), direction, pad=True, tile=tile,
-                                                  overlap=tile_overlap)
+                        with model.seeded(seed, input_file=batch["A_path"][0]):
+                            outputs = model.translate(model.inputs(batch["A"], direction, from_dataset=True), direction, pad=True,
+                                                      tile=tile, overlap=tile_overlap)
                         collector.add("fake", outputs)
                     else:
                         collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
@@ -220,7 +222,8 @@ def evaluate(
                 inputs = model.inputs(batch[source], direction, from_dataset=True)  # as scored and shown
                 run_on = model.inputs(batch["resized"], direction, from_dataset=True) if at_training_size is not None else inputs
                 # pad: images kept in shape (--resize short-side or none, --size native) need it
-                outputs = model.translate(run_on, direction, pad=True, tile=tile, overlap=tile_overlap)
+                with model.seeded(seed, input_file=batch[f"{source}_path"][0]):
+                    outputs = model.translate(run_on, direction, pad=True, tile=tile, overlap=tile_overlap)
                 if at_training_size is not None:
                     outputs = resized_back(outputs, *inputs.shape[-2:])
                 truth = batch[target].to(model.device)

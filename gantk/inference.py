@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -279,9 +280,12 @@ class TrainedModel:
         return buffers_kept(self.system)
 
     @contextlib.contextmanager
-    def seeded(self, seed: int) -> Iterator[None]:
-        """Run the block with dropout noise drawn from ``seed``, leaving the caller's random state as it was."""
-        seed = check_seed(seed)
+    def seeded(self, seed: int, input_file: str | os.PathLike[str] | None = None) -> Iterator[None]:
+        """Run the block with dropout noise drawn from ``seed``, leaving the caller's random state as it was. With
+        ``input_file``, the noise is that input's own (see :func:`input_seed`): translate and eval draw each batch's
+        so, from its first file, and an image's output then depends neither on the images before it nor on its folder.
+        """
+        seed = check_seed(seed) if input_file is None else input_seed(seed, input_file)
         cuda = self.device.type == "cuda"
         with torch.random.fork_rng(devices=[self.device] if cuda else []):  # the generators seeded here, and only those
             torch.random.default_generator.manual_seed(seed)
@@ -289,6 +293,20 @@ class TrainedModel:
                 with torch.cuda.device(self.device):
                     torch.cuda.manual_seed(seed)
             yield
+
+
+NOISE_SEEDING = "per input file"  # how translate and eval draw dropout noise (see input_seed), recorded with scores
+
+
+def input_seed(seed: int, input_file: str | os.PathLike[str]) -> int:
+    """The seed of the dropout noise for ``input_file`` under ``seed``, from the file's name (not its folder).
+
+    Example:
+        >>> input_seed(0, "a/x.png") == input_seed(0, "x.png") != input_seed(1, "x.png")
+        True
+    """
+    digest = hashlib.blake2b(f"{check_seed(seed)},{Path(input_file).name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def _integers(values: Any) -> bool:

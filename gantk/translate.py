@@ -26,6 +26,7 @@ from .plugins import Components
 from .progress import ProgressBar
 from .systems import targets
 from .tiling import check_tiling
+from .train.config import check_seed
 
 __all__ = ["translate"]
 
@@ -65,7 +66,8 @@ def translate(
     must be 1). With ``tile``, the model runs on square tiles of that side, neighbours sharing ``tile_overlap``
     pixels (default a quarter of the tile) where their outputs are blended, so that large inputs translate in
     the memory of one tile (see :meth:`gantk.inference.TrainedModel.translate`). By default the networks run as in the paper's test phase (see
-    :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed``; ``eval_mode=True``
+    :class:`gantk.inference.TrainedModel`), with dropout noise drawn from ``seed`` and each batch's first file name (an
+    image's output does not depend on the images before it, nor on its folder); ``eval_mode=True``
     is deterministic, and ``average=False`` runs the generators' last weights where the run also kept an
     average of them (``device``, ``eval_mode`` and ``average`` are for a checkpoint to load; a loaded model runs
     as it was loaded). Mask models write class ids as PNG (binary masks as 0/255, more classes as palette
@@ -76,6 +78,7 @@ def translate(
     """
     check_choice("size", size, TRANSLATE_SIZES)
     check_count("batch_size", batch_size, 1)
+    check_seed(seed)
     if size == "native" and batch_size != 1:
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
     model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)
@@ -121,10 +124,10 @@ def translate(
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
     mostly_ignored: list[str] = []  # label masks most of whose pixels hold the ignore label
-    # Its own generator: iterating must not draw from the seeded noise, so that it is TrainedModel.seeded(seed)'s.
+    # Its own generator: iterating draws nothing from the caller's random state.
     loader = DataLoader(ReadableItems(dataset, unreadable), batch_size=batch_size, sampler=in_order(dataset), collate_fn=collate_kept,
                         generator=torch.Generator())
-    with model.seeded(seed), freed_memory_kept(model.device), naming_written(written, output_dir):
+    with freed_memory_kept(model.device), naming_written(written, output_dir):
         for batch in ProgressBar(loader, desc="translating", unit="batch", disable=not progress, dynamic_ncols=True):
             if batch is None:
                 continue
@@ -133,7 +136,8 @@ def translate(
                 mostly_ignored += [path for path, share in zip(batch["A_path"], ignored.tolist()) if share > 0.5]
             images = model.inputs(batch["A"], direction, from_dataset=True)
             try:
-                outputs = model.translate(images, direction, pad=True, tile=tile, overlap=tile_overlap)  # pad: for any shape
+                with model.seeded(seed, input_file=batch["A_path"][0]):  # the noise of the batch's first file
+                    outputs = model.translate(images, direction, pad=True, tile=tile, overlap=tile_overlap)  # pad: for any shape
             except GantkError as error:  # name the inputs: a folder may hold one image the model cannot take
                 raise OptionError(f"translating {', '.join(batch['A_path'])}: {error}") from None
             output_dir.mkdir(parents=True, exist_ok=True)

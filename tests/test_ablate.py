@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,12 +93,13 @@ def test_other_evaluation_settings_evaluate_again_without_training(study, monkey
     monkeypatch.setattr(Trainer, "fit", lambda self: pytest.fail("a trained cell was trained again"))
     seeds = []
     seeded = TrainedModel.seeded
-    monkeypatch.setattr(TrainedModel, "seeded", lambda self, seed: seeds.append(seed) or seeded(self, seed))
+    monkeypatch.setattr(TrainedModel, "seeded", lambda self, seed, input_file: seeds.append((seed, input_file)) or seeded(self, seed, input_file))
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode", "--eval-seed", "5")
     assert result.exit_code == 0, result.output
     assert result.output.count("trained earlier (step 2), scored with other evaluation settings or weights (or by an earlier gantk): evaluating again") == 2
     assert json.loads((out / "l1" / "eval.json").read_text())["mode"] == "eval"
-    assert seeds == [5] * 4  # each cell's evaluation and its samples.png column
+    evaluated, sampled = [f"{i:03d}.png" for i in range(4)], ["000.png", "002.png", "003.png"]  # samples.png's rows
+    assert [(seed, Path(name).name) for seed, name in seeds] == [(5, name) for name in evaluated * 2 + sampled * 2]  # each cell's
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS, "--eval-mode", "--eval-seed", "5", "--eval-size",
                     "original")
     assert result.exit_code == 0 and result.output.count("evaluating again") == 2, result.output
@@ -123,8 +125,9 @@ def test_a_cell_evaluated_again_is_scored_at_its_studys_step_after_its_run_went_
 @pytest.mark.parametrize("scored_otherwise", [
     lambda evaluation: evaluation.pop("inception_resize"),  # as results of the earlier resize were saved
     lambda evaluation: evaluation.update(inception_sha1="0" * 40),  # as if scored with other weights (here: none)
+    lambda evaluation: evaluation.pop("dropout_noise"),  # as results of noise drawn in order across the images were saved
 ])
-def test_cells_scored_with_another_inception_network_are_scored_again(study, monkeypatch, scored_otherwise):
+def test_cells_scored_with_another_inception_network_or_noise_are_scored_again(study, monkeypatch, scored_otherwise):
     grid, pairs, out = study
     assert invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS).exit_code == 0
     for cell in ("l1", "l1+cgan"):

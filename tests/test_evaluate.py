@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import types
 import warnings
 from unittest import mock
@@ -458,20 +459,27 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     from gantk.inference import TrainedModel
 
     model, inputs = TrainedModel.load(run), sorted((pairs / "A").iterdir())
-    with model.seeded(1):  # the noise of translate's seed 1: nothing else draws from it
-        own = [to_uint8(model.translate(model.inputs(read_image(path)[None]))[0]) for path in inputs]
+    own = []
+    for path in inputs:
+        with model.seeded(1, input_file=path):  # the noise translate's seed 1 draws for that file: nothing else draws from it
+            own.append(to_uint8(model.translate(model.inputs(read_image(path)[None]))[0]))
     written = translate(run, pairs / "A", tmp_path / "native", seed=1, size="native")  # at the inputs' size, as here
     assert all(torch.equal(mine, read_image(path)) for mine, path in zip(own, written))
+    elsewhere = tmp_path / "elsewhere"  # one image alone, from another folder: its noise is its own
+    elsewhere.mkdir()
+    shutil.copy(inputs[-1], elsewhere)
+    (alone,) = translate(run, elsewhere, tmp_path / "alone", seed=1, size="native")
+    assert alone.read_bytes() == written[-1].read_bytes() and written[-1].read_bytes() != written[-2].read_bytes()
     from gantk.data import open_dataset
     from gantk.data.sampler import in_order
     from gantk.metrics import PixelScores
 
     scores = PixelScores()
-    with model.seeded(1), torch.no_grad():  # evaluate's seed 1, likewise
-        dataset = open_dataset(pairs, split="train", augment=False, load_size=config.load_size, crop_size=config.crop_size)
-        for item in map(dataset.__getitem__, in_order(dataset)):  # with their sample seeds: drawing nothing
+    dataset = open_dataset(pairs, split="train", augment=False, load_size=config.load_size, crop_size=config.crop_size)
+    for item in map(dataset.__getitem__, in_order(dataset)):  # with their sample seeds: drawing nothing
+        with model.seeded(1, input_file=item["A_path"]), torch.no_grad():  # evaluate's seed 1, likewise
             outputs = model.translate(model.inputs(item["A"][None], from_dataset=True))
-            scores.update(outputs, item["B"][None])
+        scores.update(outputs, item["B"][None])
     assert evaluate(run, pairs, split="train", progress=False, seed=1)["metrics"]["l1"] == pytest.approx(scores.compute()["l1"], rel=1e-6)
 
 

@@ -267,8 +267,10 @@ def comparison_grid(results: list[dict[str, Any]], data: str | Path, path: Path,
             if paired:
                 titles.append("target")
                 image_columns.append([targets.shown(it["B"][None], model.num_classes)[0] for it in items])
-        with model.seeded(evaluation["seed"]):
-            outputs = [model.translate(model.inputs(it["A"][None], from_dataset=True), pad=True) for it in items]  # shapes may not fit
+        outputs = []
+        for it in items:  # each with its noise in eval, one image a batch
+            with model.seeded(evaluation["seed"], input_file=it["A_path"]):
+                outputs.append(model.translate(model.inputs(it["A"][None], from_dataset=True), pad=True))  # shapes may not fit
         titles.append(result["cell"]["name"])
         image_columns.append([targets.shown(o, model.num_classes)[0] for o in outputs])
     rows = len(image_columns[0])

@@ -19,6 +19,7 @@ from ..evaluate import (
     evaluate, is_result_file, open_eval_split, refuse_mixed_sizes, save_result, unpaired_at_own_size, unscorable_unpaired,
 )
 from ..files import foreign_entries
+from ..inference import NOISE_SEEDING
 from ..metrics import lpips_distance
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
 from ..plugins import Components, default_components
@@ -97,6 +98,7 @@ def run_ablation(
     evaluation |= {key: int(value) if isinstance(value, numbers.Integral) else value  # numpy's too: recorded in JSON
                    for key, default in LATER_EVALUATION_DEFAULTS.items() if (value := eval_options.get(key, default)) != default}
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
+    evaluation["dropout_noise"] = NOISE_SEEDING  # likewise a cell scored with noise drawn otherwise
     feature_cache: dict = {}
     results = []
     # The data is checked before training once per format and ignore label (each cell checks it again as it trains).
