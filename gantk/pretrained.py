@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import OptionError
-from .torch_files import damaged_entry, inflating_entries, load_weights_only, unreadable_reason
+from .torch_files import DamagedEntry, InflatingEntries, read_weights_only, unreadable_reason
 
 
 def torchvision_file(name: str) -> Path:
@@ -22,15 +22,14 @@ def read_weights(path: Path, named: str) -> Any:
     """What the weights file ``path`` (``named`` so in errors) holds, read with ``weights_only``; a file that
     torch.save did not write, or that cannot be read, raises :class:`OptionError`."""
     with open(path, "rb") as handle:
-        inflating = inflating_entries(handle)
-        if inflating is None or inflating:  # torch.save never writes such entries: they could unpack to far more than the file
-            raise OptionError(f"{named} is not a file torch.save wrote (it holds zip entries that would unpack to more than "
-                              "its size, or a zip directory that cannot be read).")
-        if damaged := damaged_entry(handle):
-            raise OptionError(f"{named} is damaged: its entry {damaged} differs from the checksum written with it; copy the "
-                              "file again from a sound copy.")
         try:
-            return load_weights_only(handle)
+            return read_weights_only(handle)
+        except InflatingEntries:  # torch.save never writes such entries: they could unpack to far more than the file
+            raise OptionError(f"{named} is not a file torch.save wrote (it holds zip entries that would unpack to more than "
+                              "its size, or a zip directory that cannot be read).") from None
+        except DamagedEntry as damaged:
+            raise OptionError(f"{named} is damaged: its entry {damaged.entry} differs from the checksum written with it; copy "
+                              "the file again from a sound copy.") from None
         except (MemoryError, torch.OutOfMemoryError):
             raise  # the machine's limit, not the file's fault
         except Exception as error:

@@ -17,6 +17,39 @@ PICKLE_PROTOCOL = b"\x80"
 READ_CHUNK = 1 << 24  # bytes read at a time in checking an entry's CRC-32
 
 
+class InflatingEntries(Exception):
+    """A zip refused before torch.load reads it (see :func:`inflating_entries`): ``entry`` is the first entry that
+    would unpack to more than the file holds, ``None`` where the zip's directory cannot be read."""
+
+    def __init__(self, entry: str | None):
+        super().__init__(entry)
+        self.entry = entry
+
+
+class DamagedEntry(Exception):
+    """A zip ``entry`` whose contents differ from the checksum written with it (see :func:`damaged_entry`)."""
+
+    def __init__(self, entry: str):
+        super().__init__(entry)
+        self.entry = entry
+
+
+def read_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu") -> Any:
+    """What the open file ``handle`` holds, read by :func:`load_weights_only` once its zip is checked.
+
+    Raises:
+        InflatingEntries: entries that would unpack to more than the file, or a directory that cannot be read.
+        DamagedEntry: contents that differ from their checksums.
+        Exception: torch.load's own errors, which :func:`unreadable_reason` words.
+    """
+    inflating = inflating_entries(handle)
+    if inflating is None or inflating:
+        raise InflatingEntries(inflating[0] if inflating else None)
+    if damaged := damaged_entry(handle):
+        raise DamagedEntry(damaged)
+    return load_weights_only(handle, map_location)
+
+
 def load_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load`` of the open file ``handle`` with ``weights_only=True`` (no code from the file runs), without
     torch's note on a plain pickle's protocol (:func:`unreadable_reason` says more when it fails)."""

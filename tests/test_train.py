@@ -174,17 +174,17 @@ def test_a_resume_of_a_run_that_went_on_meanwhile_is_refused(pairs, tmp_path):
 def test_a_run_read_while_its_trainer_prunes_gives_its_newest_whole_checkpoint(pairs, tmp_path, monkeypatch):
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     newest = run / "checkpoint-00000002.pt"
-    real_resolve, real_refuse = ckpt.resolve_checkpoint, ckpt._refuse_unsafe_or_damaged_zip
+    real_resolve, real_read = ckpt.resolve_checkpoint, ckpt.read_weights_only
     pruned = iter([run / "checkpoint-00000001.pt"])  # listed as the newest, then removed before it was opened
     monkeypatch.setattr(ckpt, "resolve_checkpoint", lambda path: next(pruned, None) or real_resolve(path))
     assert ckpt.load_checkpoint(run)["path"] == str(newest)
 
-    def pruned_while_read(path, handle):  # the trainer removes the file once it is open
-        real_refuse(path, handle)
-        path.unlink()
+    def pruned_while_read(handle, map_location):  # the trainer removes the file once it is open, before it is checked
+        newest.unlink()
+        return real_read(handle, map_location)
 
     monkeypatch.setattr(ckpt, "resolve_checkpoint", real_resolve)
-    monkeypatch.setattr(ckpt, "_refuse_unsafe_or_damaged_zip", pruned_while_read)
+    monkeypatch.setattr(ckpt, "read_weights_only", pruned_while_read)
     assert ckpt.load_checkpoint(run)["step"] == 2 and not newest.exists()
     monkeypatch.setattr(ckpt, "resolve_checkpoint", lambda path: run / "checkpoint-00000009.pt")  # each newest is gone
     with pytest.raises(CheckpointError, match=f"each of the {ckpt.PRUNED_TRIES} newest checkpoints of {re.escape(str(run))} "

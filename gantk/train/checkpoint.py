@@ -23,7 +23,7 @@ from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_n
 from ..recipes.base import Recipe
 from ..registry import Entry, plain, storable
 from ..systems.base import System
-from ..torch_files import damaged_entry, inflating_entries, load_weights_only, unreadable_reason
+from ..torch_files import DamagedEntry, InflatingEntries, read_weights_only, unreadable_reason
 from . import stand_ins
 from .config import CHOICES, MAX_SIDE, TrainConfig
 
@@ -128,9 +128,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _read_payload(path: Path, handle: BinaryIO, map_location: str | torch.device) -> Any:
     """What torch.load reads from the open checkpoint ``path``, refusing what it should not inflate."""
-    _refuse_unsafe_or_damaged_zip(path, handle)
     try:
-        return load_weights_only(handle, map_location)
+        return read_weights_only(handle, map_location)
+    except InflatingEntries as refused:
+        if refused.entry is None:
+            raise CheckpointError(
+                f"cannot read checkpoint {path} (the file is cut short or damaged: its zip directory cannot be read): it is "
+                f"not a complete gantk checkpoint{_unreadable_hint(path)}."
+            ) from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it holds entries ({refused.entry}...) that would unpack to more memory than the "
+            "file's size (compressed, or sharing stored bytes), which torch.save never writes; it is not a gantk "
+            "checkpoint: pass a checkpoint-*.pt file that gantk train wrote, or its run directory."
+        ) from None
+    except DamagedEntry as damaged:
+        older = CHECKPOINT_FILE.fullmatch(path.name) and _unreadable_hint(path)
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: its entry {damaged.entry} differs from the checksum written with it, so the file "
+            f"was damaged after it was written (on a disk, or in a copy){older or ': restore it from a sound copy'}."
+        ) from None
     except (MemoryError, torch.OutOfMemoryError):
         raise  # the machine's limit, not the file's fault
     except Exception as error:
@@ -168,29 +184,6 @@ def _checked_payload(path: Path, payload: Any) -> dict[str, Any]:
                                    for kind, providers in payload["part_plugins"].items() if isinstance(providers, dict)}
     payload["path"] = str(path)
     return payload
-
-
-def _refuse_unsafe_or_damaged_zip(path: Path, handle: BinaryIO) -> None:
-    """Refuse a zip whose entries would unpack to more than the file holds, or whose directory cannot be read (see
-    :func:`inflating_entries`), or whose contents differ from their checksums (:func:`damaged_entry`)."""
-    inflating = inflating_entries(handle)
-    if inflating is None:
-        raise CheckpointError(
-            f"cannot read checkpoint {path} (the file is cut short or damaged: its zip directory cannot be read): it is not "
-            f"a complete gantk checkpoint{_unreadable_hint(path)}."
-        )
-    if inflating:
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: it holds entries ({inflating[0]}...) that would unpack to more memory than the "
-            "file's size (compressed, or sharing stored bytes), which torch.save never writes; it is not a gantk "
-            "checkpoint: pass a checkpoint-*.pt file that gantk train wrote, or its run directory."
-        )
-    if damaged := damaged_entry(handle):
-        older = CHECKPOINT_FILE.fullmatch(path.name) and _unreadable_hint(path)
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: its entry {damaged} differs from the checksum written with it, so the file "
-            f"was damaged after it was written (on a disk, or in a copy){older or ': restore it from a sound copy'}."
-        )
 
 
 _MISSING = object()
