@@ -177,20 +177,18 @@ class TrainedModel:
         """
         if self.input_classes is None:
             raise OptionError(f"{self.checkpoint} translates images, not label maps: pass images to inputs().")
-        mask = _as_ids(mask)
-        if not _integers(mask):
-            got = f"a {mask.dtype} tensor" if isinstance(mask, torch.Tensor) else f"a {type(mask).__name__}"
-            raise DataError(f"a mask holds integer values, as gantk.data.read_mask reads a file, got {got}.")
-        return checked_ids(mask.long(), "mask", self.input_classes, self.config.get("ignore_label"), "the model")
+        ids = _as_ids(mask)
+        if not _integers(ids):
+            raise DataError(f"a mask holds integer values, as gantk.data.read_mask reads a file, got {_described(mask)}.")
+        return checked_ids(ids.long(), "mask", self.input_classes, self.config.get("ignore_label"), "the model")
 
     def _label_inputs(self, ids: Any) -> torch.Tensor:
         """Class ids as the one-hot label maps the generator takes (see :meth:`inputs`)."""
-        classes = self.input_classes
+        classes, given = self.input_classes, ids
         ids = _as_ids(ids)
         if not (_integers(ids) and ids.dim() in (2, 3)):
-            got = f"a {ids.dtype} tensor of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else f"a {type(ids).__name__}"
             raise DataError(f"{self.checkpoint} translates label maps: pass class ids as an integer N x H x W tensor (or one "
-                            f"H x W), as gantk.data.open_dataset gives a mask's ids, got {got}.")
+                            f"H x W), as gantk.data.open_dataset gives a mask's ids, got {_described(given)}.")
         ids = (ids[None] if ids.dim() == 2 else ids).long()
         if ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= classes):
             raise DataError(f"class ids must be from 0 to {classes - 1} (or -1 for pixels of no class), got values from "
@@ -307,6 +305,15 @@ def input_seed(seed: int, input_file: str | os.PathLike[str]) -> int:
     """
     digest = hashlib.blake2b(f"{check_seed(seed)},{Path(input_file).name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
+
+
+def _described(values: Any) -> str:
+    """What an error says was given: a tensor's or numpy array's dtype and shape, else the type."""
+    if isinstance(values, torch.Tensor):
+        return f"a {values.dtype} tensor of shape {tuple(values.shape)}"
+    if isinstance(values, np.ndarray):
+        return f"a numpy {values.dtype} array of shape {values.shape}"
+    return f"a {type(values).__name__}"
 
 
 def _integers(values: Any) -> bool:

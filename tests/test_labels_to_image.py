@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -80,8 +81,12 @@ def test_inputs_takes_class_ids_only(labels_run):
     with pytest.raises(DataError, match=r"translate takes float N x 4 x H x W label maps, one 0/1 channel per class, .*: pass the "
                                         r"class ids through model.inputs\(class_ids, direction='AtoB'\) first"):
         model.translate(torch.zeros(1, 3, 32, 32))
-    with pytest.raises(DataError, match="a mask holds integer values, as gantk.data.read_mask reads a file, got a torch.float32"):
+    with pytest.raises(DataError, match=r"a mask holds integer values, as gantk.data.read_mask reads a file, got a torch.float32 "
+                                        r"tensor of shape \(2, 2\)\.$"):
         model.class_ids(torch.zeros(2, 2))
+    for call in (model.class_ids, model.inputs):  # named as given, not as converted
+        with pytest.raises(DataError, match=r"got a numpy bool array of shape \(2, 2\)\.$"):
+            call(np.zeros((2, 2), dtype=bool))
     with pytest.raises(DataError, match="mask: holds value -5, outside"):
         model.class_ids(torch.tensor([[-5, 0]]))
 
