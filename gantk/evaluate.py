@@ -338,7 +338,7 @@ def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: i
     """``dataset`` in order and in batches, with a progress bar. Reading stops at the first file that cannot
     be read, so its error says how to find them all: the ``check`` command."""
     loader = DataLoader(dataset, batch_size=batch_size, sampler=in_order(dataset), num_workers=workers,
-                        collate_fn=collate_same_size, generator=torch.Generator())  # drawing nothing from the seeded noise
+                        collate_fn=collate_same_size, generator=torch.Generator())  # drawing nothing from the caller's random state
     try:
         yield from ProgressBar(raised_as_in_workers(loader), desc=desc, total=len(loader), unit="batch", disable=not progress,
                         dynamic_ncols=True)

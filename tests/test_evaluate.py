@@ -453,7 +453,10 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     def translated(seed: int, out: str) -> list[bytes]:
         return [path.read_bytes() for path in translate(run, pairs / "A", tmp_path / out, seed=seed)]
 
+    state = torch.get_rng_state()
     assert translated(1, "a") == translated(1, "b") != translated(2, "c")
+    evaluate(run, pairs, split="train", progress=False, seed=1, workers=2)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random state is left as it was
     from gantk.data import read_image
     from gantk.data.transforms import to_uint8
     from gantk.inference import TrainedModel
