@@ -35,7 +35,8 @@ class DamagedEntry(Exception):
 
 
 def read_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu") -> Any:
-    """What the open file ``handle`` holds, read by :func:`load_weights_only` once its zip is checked.
+    """What the open file ``handle`` holds, read by ``torch.load`` with ``weights_only=True`` (no code from the file
+    runs) once its zip is checked.
 
     Raises:
         InflatingEntries: entries that would unpack to more than the file, or a directory that cannot be read.
@@ -47,14 +48,8 @@ def read_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu"
         raise InflatingEntries(inflating[0] if inflating else None)
     if damaged := damaged_entry(handle):
         raise DamagedEntry(damaged)
-    return load_weights_only(handle, map_location)
-
-
-def load_weights_only(handle: BinaryIO, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load`` of the open file ``handle`` with ``weights_only=True`` (no code from the file runs), without
-    torch's note on a plain pickle's protocol (:func:`unreadable_reason` says more when it fails)."""
     handle.seek(0)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # torch's note on a plain pickle's protocol: unreadable_reason says more
         warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
         return torch.load(handle, map_location=map_location, weights_only=True)
 

@@ -85,8 +85,8 @@ def refuse_unvouched(value: str | Path | None, where: str) -> None:
     path = Path(value).expanduser() if value else None
     if path is None or not path.is_file():
         return
-    chosen = Path(os.environ.get(ENV_VAR) or "").expanduser()
-    if os.environ.get(ENV_VAR) and chosen.is_file() and path.samefile(chosen):
+    chosen = os.environ.get(ENV_VAR)
+    if chosen and Path(chosen).expanduser().is_file() and path.samefile(Path(chosen).expanduser()):
         return
     if sha1_of(path) != FID_HELPER_SHA1:
         raise InceptionWeightsError(
