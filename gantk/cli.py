@@ -8,7 +8,6 @@ import json
 import shlex
 import signal
 import sys
-import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ import click
 
 from . import __version__
 from .cli_options import (
-    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, parse_options, size_option,
-    progress_option, train_flags,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, echo, given_flags, parse_options,
+    printable, progress_option, size_option, train_flags,
 )
 from .data.derive import TASKS
 from .data.io import MAX_CLASS_ID
@@ -56,7 +55,7 @@ class GantkGroup(click.Group):
                     raise
                 raise click.ClickException(_from_this_process(file_error_text(error))) from None
             except KeyboardInterrupt as error:  # a stop outside training's own handling: the shell's code for it
-                click.echo("\nAborted.", err=True)
+                echo("\nAborted.", err=True)
                 raise SystemExit(128 + getattr(error, "signum", signal.SIGINT)) from None
 
 
@@ -66,18 +65,12 @@ def _from_this_process(message: str) -> str:
     return printable(f"[rank {process.rank}] {message}" if process.distributed else message)
 
 
-def printable(text: str) -> str:
-    """``text`` with control characters other than newline and tab written as escapes: messages quote
-    file names and checkpoint contents, which must not drive the terminal."""
-    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text)
-
-
 def _show_warning(fallback, shown: set[str], message, category, filename, lineno, file=None, line=None) -> None:
     if issubclass(category, GantkWarning):
         # once per command, however often raised, and under torchrun by the first process only
         if str(message) not in shown and process_from_environment().is_main:
             shown.add(str(message))
-            click.echo(f"warning: {printable(str(message))}", err=True)
+            echo(f"warning: {printable(str(message))}", err=True)
     else:
         fallback(message, category, filename, lineno, file, line)
 
@@ -108,13 +101,13 @@ def list_command(kind: str | None, as_json: bool) -> None:
     if as_json:
         plugins = [name for name, _ in components.manager.list_name_plugin()]
         failures = [dataclasses.asdict(failure) for failure in components.failures]
-        click.echo(json.dumps({"components": listing, "plugins": plugins, "plugin_failures": failures}, indent=2))
+        echo(json.dumps({"components": listing, "plugins": plugins, "plugin_failures": failures}, indent=2))
         return
     for k, entries in listing.items():
-        click.echo(f"{k.replace('_', ' ')}s:")
+        echo(f"{k.replace('_', ' ')}s:")
         width = max((len(e["name"]) for e in entries), default=0)
         for e in entries:
-            click.echo(f"  {e['name']:<{width}}  {e['summary']}  [{e['plugin']}]")
+            echo(f"  {e['name']:<{width}}  {e['summary']}  [{e['plugin']}]")
 
 
 @cli.command()
@@ -134,7 +127,7 @@ def describe(kind: str, name: str, options: dict[str, Any], as_json: bool) -> No
     from .describe import describe as describe_component, describe_text
 
     info = describe_component(kind, name, options=options)
-    click.echo(json.dumps(info, indent=2) if as_json else describe_text(info))
+    echo(json.dumps(info, indent=2) if as_json else describe_text(info))
 
 
 @cli.command()
@@ -168,20 +161,20 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
             run_dir = trainer.fit()
     except TrainingInterrupted as stop:
         if process_from_environment().is_main:
-            click.echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume "
+            echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume "
                        f"{shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)
     if process_from_environment().is_main and trainer.step == resumed_at:
         validation = trainer.log.validation
         validated = f"; its validation at that step is in {validation.path}" if validation and validation.last_step == trainer.step else ""
-        click.echo(f"nothing to train: the run in {run_dir} was at step {trainer.step}, the end of its schedule{validated}; resume "
+        echo(f"nothing to train: the run in {run_dir} was at step {trainer.step}, the end of its schedule{validated}; resume "
                    "with a larger --max-steps or --epochs to train it further")
     elif process_from_environment().is_main:
-        click.echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
+        echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
         if trainer.best_score is not None:
             from .train import run_files
 
-            click.echo(f"best validation {trainer.config.keep_best}: {trainer.best_score:.4g} at step {trainer.best_step}, kept as "
+            echo(f"best validation {trainer.config.keep_best}: {trainer.best_score:.4g} at step {trainer.best_step}, kept as "
                        f"{run_dir / run_files.BEST}")
 
 
@@ -211,7 +204,7 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
 
     refuse_under_torchrun("translate")
     written = translate(checkpoint, input_path, output_dir, **options)
-    click.echo(f"wrote {len(written)} file(s) to {output_dir}")
+    echo(f"wrote {len(written)} file(s) to {output_dir}")
 
 
 @cli.command("export")
@@ -227,11 +220,11 @@ def export_command(checkpoint: str, out: str, **options: Any) -> None:
 
     refuse_under_torchrun("export")
     summary = export_onnx(checkpoint, out, **options)
-    click.echo(f"wrote {summary.path}")
+    echo(f"wrote {summary.path}")
     for key in ("maps", "input", "preprocess", "output", "mode", "weights", "batch"):
         if f"gantk.{key}" in summary.metadata:
-            click.echo(f"  {key}: {summary.metadata[f'gantk.{key}']}")
-    click.echo("  checked with onnxruntime: " + (
+            echo(f"  {key}: {summary.metadata[f'gantk.{key}']}")
+    echo("  checked with onnxruntime: " + (
         f"outputs within {summary.difference:.1g} of gantk's" if summary.difference is not None
         else "output shape only (test-time dropout draws other noise in each run)"))
 
@@ -256,9 +249,9 @@ def data_check(root: str, data_format: str | None, ignore_label: int | None, as_
     except GantkError as error:
         if as_json:  # every problem, for scripts, on stdout (one that stops the check, such as an unknown layout, alone)
             problems = getattr(error, "problems", None) or [str(error)]
-            click.echo(json.dumps({"root": root, "problems": problems}, indent=2))
+            echo(json.dumps({"root": root, "problems": problems}, indent=2))
         raise
-    click.echo(json.dumps({**summary.as_dict(), "problems": []}, indent=2) if as_json else summary.text())
+    echo(json.dumps({**summary.as_dict(), "problems": []}, indent=2) if as_json else summary.text())
 
 
 @data.command("combine")
@@ -270,9 +263,9 @@ def data_combine(a_dir: str, b_dir: str, out: str) -> None:
     from .data import combine_folders, get_format
 
     count = combine_folders(a_dir, b_dir, out)
-    click.echo(f"wrote {count} aligned image(s) to {out}")
+    echo(f"wrote {count} aligned image(s) to {out}")
     if count and not get_format("aligned").detect(Path(out)):
-        click.echo(f"its pairs are not square, so no shape tells the aligned format: pass --data-format aligned to the "
+        echo(f"its pairs are not square, so no shape tells the aligned format: pass --data-format aligned to the "
                    f"commands that read {out}")
 
 
@@ -296,7 +289,7 @@ def data_derive(photos: str, out: str, **options: Any) -> None:
     from .data import derive_pairs
 
     summary = derive_pairs(photos, out, **options)
-    click.echo(f"wrote paired set to {out}: {summary}")
+    echo(f"wrote paired set to {out}: {summary}")
 
 
 @cli.command()
@@ -312,7 +305,7 @@ def plot(run_dir: str, out: str | None, overwrite: bool) -> None:
     if out and Path(out).exists() and not overwrite and Path(out).resolve() != default.resolve():
         raise OptionError(f"--out {out} already exists; pass --overwrite to replace it, or choose another path.")
     path = plot_losses(Path(run_dir) / run_files.METRICS, out or default)
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 cli.add_command(eval_command)
@@ -330,7 +323,7 @@ def main() -> None:
     components = default_components()
     components.call_hook("gantk_register_commands", cli=cli)
     for failure in components.failures:
-        click.echo(f"warning: {printable(str(failure))}", err=True)
+        echo(f"warning: {printable(str(failure))}", err=True)
     cli.main(prog_name="gantk")
 
 

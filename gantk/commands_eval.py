@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from .cli_options import (
-    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
-    progress_option, size_option, train_flags, with_options,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, echo,
+    given_flags, progress_option, size_option, train_flags, with_options,
 )
 from .errors import OptionError
 from .files import check_writable, file_error_text
@@ -85,15 +85,15 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
             raise OptionError(f"{option} {file_error_text(error) if isinstance(error, OSError) else error}") from None
     result = evaluate(checkpoint, data, seed=eval_seed, **options)
     if json_out == "-":
-        click.echo(json.dumps(json_ready(result), indent=2))
+        echo(json.dumps(json_ready(result), indent=2))
         return
     if json_out:
         save_result(result, json_out)
-    click.echo(result_table(result))
+    echo(result_table(result))
     if json_out:
-        click.echo(f"wrote {json_out}")
+        echo(f"wrote {json_out}")
     if result["report"]:
-        click.echo(f"wrote {result['report']}")
+        echo(f"wrote {result['report']}")
 
 
 def result_table(result: dict[str, Any]) -> str:
@@ -164,11 +164,11 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
 
     if list_grids:  # the grid given, or every built-in one
         for grid in [load_grid(grid_spec)] if grid_spec else BUILTIN_GRIDS.values():
-            click.echo(f"{grid.name}: {grid.description}")
+            echo(f"{grid.name}: {grid.description}")
             if grid.common:
-                click.echo("  every cell: " + ", ".join(f"{k}={v}" for k, v in grid.common.items()))
+                echo("  every cell: " + ", ".join(f"{k}={v}" for k, v in grid.common.items()))
             for cell in grid.cells:
-                click.echo(f"  {cell.name}: " + ", ".join(f"{k}={v}" for k, v in cell.settings.items()))
+                echo(f"  {cell.name}: " + ", ".join(f"{k}={v}" for k, v in cell.settings.items()))
         return
     missing = [flag for flag, value in (("--grid", grid_spec), ("--data", data), ("--out", out)) if not value]
     if missing:
@@ -180,11 +180,11 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     try:
         with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
             run_ablation(
-                load_grid(grid_spec, inception_weights), data, Path(out), common=common, seeds=seeds, progress=progress, log=click.echo,
+                load_grid(grid_spec, inception_weights), data, Path(out), common=common, seeds=seeds, progress=progress, log=echo,
                 eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size, "size": eval_size,
                               "inception_weights": inception_weights, "lpips_weights": lpips_weights, "seed": eval_seed},
             )
     except KeyboardInterrupt as stop:  # TrainingInterrupted too: a cell's checkpoint saved
-        click.echo("interrupted: run the same command again to go on with the study (finished cells are skipped, an "
+        echo("interrupted: run the same command again to go on with the study (finished cells are skipped, an "
                    "interrupted one continues from its newest checkpoint)", err=True)
         sys.exit(128 + getattr(stop, "signum", signal.SIGINT))
