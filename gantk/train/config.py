@@ -409,7 +409,9 @@ def setting_keys(table: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type."""
+    """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type.
+    An ``inception_weights`` it names is returned as written: gantk's commands pass it through
+    :func:`gantk.metrics.fid.vouched_weights` (a TorchScript file runs its code when loaded), as a script should."""
     values = setting_keys(read_toml(path, "config file"), f"config file {path}")
     try:
         TrainConfig().merged(values)  # values are checked once layered with the flags, which may replace them
