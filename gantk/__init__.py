@@ -9,7 +9,7 @@ from .hookspecs import hookimpl
 from .objectives.base import LossContext, Objective
 from .plugins import default_components, load_components
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
 
 def create(kind: str, name: str, **options: Any) -> Any:
