@@ -16,9 +16,10 @@ import click
 
 from . import __version__
 from .cli_options import (
-    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, echo, given_flags, parse_options,
-    printable, progress_option, size_option, train_flags,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, parse_options, size_option,
+    progress_option, train_flags,
 )
+from .cli_output import echo, printable
 from .data.derive import TASKS
 from .data.io import MAX_CLASS_ID
 from .commands_eval import ablate_command, eval_command
@@ -70,7 +71,7 @@ def _show_warning(fallback, shown: set[str], message, category, filename, lineno
         # once per command, however often raised, and under torchrun by the first process only
         if str(message) not in shown and process_from_environment().is_main:
             shown.add(str(message))
-            echo(f"warning: {printable(str(message))}", err=True)
+            echo(f"warning: {message}", err=True)
     else:
         fallback(message, category, filename, lineno, file, line)
 
@@ -139,7 +140,6 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 
     Example: gantk train --gen unet --disc patch70 --loss bce+l1 --data DIR
     """
-    from .metrics.fid import vouched_weights
     from .train import TrainConfig, Trainer
     from .train.config import layered, naming_config_file, read_config_file
     from .train.interrupt import TrainingInterrupted
@@ -150,9 +150,7 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
             raise click.UsageError("--resume continues a run with its own settings; it cannot take --config.")
         trainer = Trainer.resume(resume, given, progress=progress)
     else:
-        values = read_config_file(config_file) if config_file else {}
-        if "inception_weights" in values and "inception_weights" not in given:  # the file chosen, loaded whatever the path is later
-            values["inception_weights"] = vouched_weights(values["inception_weights"], f"config file {config_file}")
+        values = read_config_file(config_file, given.get("inception_weights")) if config_file else {}
         with naming_config_file(config_file):
             trainer = Trainer(TrainConfig().merged(layered(values, given)), progress=progress)
     resumed_at = trainer.resume_from["step"] if trainer.resume_from is not None else None
@@ -162,20 +160,20 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
     except TrainingInterrupted as stop:
         if process_from_environment().is_main:
             echo(f"interrupted: checkpoint saved at step {stop.step}; continue with gantk train --resume "
-                       f"{shlex.quote(str(trainer.run_dir))}", err=True)
+                 f"{shlex.quote(str(trainer.run_dir))}", err=True)
         sys.exit(128 + stop.signum)
     if process_from_environment().is_main and trainer.step == resumed_at:
         validation = trainer.log.validation
         validated = f"; its validation at that step is in {validation.path}" if validation and validation.last_step == trainer.step else ""
         echo(f"nothing to train: the run in {run_dir} was at step {trainer.step}, the end of its schedule{validated}; resume "
-                   "with a larger --max-steps or --epochs to train it further")
+             "with a larger --max-steps or --epochs to train it further")
     elif process_from_environment().is_main:
         echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
         if trainer.best_score is not None:
             from .train import run_files
 
             echo(f"best validation {trainer.config.keep_best}: {trainer.best_score:.4g} at step {trainer.best_step}, kept as "
-                       f"{run_dir / run_files.BEST}")
+                 f"{run_dir / run_files.BEST}")
 
 
 @cli.command("translate")
@@ -266,7 +264,7 @@ def data_combine(a_dir: str, b_dir: str, out: str) -> None:
     echo(f"wrote {count} aligned image(s) to {out}")
     if count and not get_format("aligned").detect(Path(out)):
         echo(f"its pairs are not square, so no shape tells the aligned format: pass --data-format aligned to the "
-                   f"commands that read {out}")
+             f"commands that read {out}")
 
 
 @data.command("derive")
@@ -323,7 +321,7 @@ def main() -> None:
     components = default_components()
     components.call_hook("gantk_register_commands", cli=cli)
     for failure in components.failures:
-        echo(f"warning: {printable(str(failure))}", err=True)
+        echo(f"warning: {failure}", err=True)
     cli.main(prog_name="gantk")
 
 

@@ -1,9 +1,8 @@
-"""Options shared by the ``gantk`` commands: ``KEY=VALUE`` parsing and the training flags; printing their output."""
+"""Options shared by the ``gantk`` commands: ``KEY=VALUE`` parsing and the training flags."""
 
 from __future__ import annotations
 
 import sys
-import unicodedata
 from typing import Any, Callable
 
 import click
@@ -12,16 +11,6 @@ from .data.io import MAX_CLASS_ID
 from .train.config import CHOICES, SEEDS, is_device_name
 from .translate import TRANSLATE_SIZES
 
-
-def printable(text: str) -> str:
-    """``text`` with control and format characters other than newline and tab written as escapes: messages quote
-    file names, settings and checkpoint contents, which must not drive the terminal (nor reorder what it shows)."""
-    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") and c not in "\n\t" else c for c in text)
-
-
-def echo(text: str = "", err: bool = False) -> None:
-    """Print a line of a command's output, made :func:`printable`."""
-    click.echo(printable(text), err=err)
 
 
 def split_items(text: str) -> list[str]:

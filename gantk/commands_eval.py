@@ -11,9 +11,10 @@ from typing import Any
 import click
 
 from .cli_options import (
-    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, echo,
-    given_flags, progress_option, size_option, train_flags, with_options,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
+    progress_option, size_option, train_flags, with_options,
 )
+from .cli_output import echo
 from .errors import OptionError
 from .files import check_writable, file_error_text
 from .torchrun import refuse_under_torchrun
@@ -159,7 +160,7 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
       gantk ablate --grid table1 --data pairs --out runs/table1 --max-steps 1000 --crop-size 128
     """
     from .ablate import BUILTIN_GRIDS, AblationError, load_grid, run_ablation
-    from .metrics.fid import vouched_weights
+    from .ablate.grids import ABLATE_CAVEAT, vouched_grid
     from .train.config import layered, naming_config_file, read_config_file
 
     if list_grids:  # the grid given, or every built-in one
@@ -173,18 +174,17 @@ def ablate_command(grid_spec: str | None, data: str | None, out: str | None, lis
     missing = [flag for flag, value in (("--grid", grid_spec), ("--data", data), ("--out", out)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --list to see the built-in grids).")
-    values = read_config_file(config_file) if config_file else {}
-    if "inception_weights" in values:  # validation's: the file chosen, loaded whatever the named path points at later
-        values["inception_weights"] = vouched_weights(values["inception_weights"], f"config file {config_file}", inception_weights)
+    values = read_config_file(config_file, inception_weights, caveat=ABLATE_CAVEAT) if config_file else {}
     common = layered(values, given_flags(flags))
+    grid = vouched_grid(load_grid(grid_spec), inception_weights)
     try:
         with naming_config_file(config_file, AblationError):  # a cell's settings error comes as the study's
             run_ablation(
-                load_grid(grid_spec, inception_weights), data, Path(out), common=common, seeds=seeds, progress=progress, log=echo,
+                grid, data, Path(out), common=common, seeds=seeds, progress=progress, log=echo,
                 eval_options={"split": split, "eval_mode": eval_mode, "batch_size": eval_batch_size, "size": eval_size,
                               "inception_weights": inception_weights, "lpips_weights": lpips_weights, "seed": eval_seed},
             )
     except KeyboardInterrupt as stop:  # TrainingInterrupted too: a cell's checkpoint saved
         echo("interrupted: run the same command again to go on with the study (finished cells are skipped, an "
-                   "interrupted one continues from its newest checkpoint)", err=True)
+             "interrupted one continues from its newest checkpoint)", err=True)
         sys.exit(128 + getattr(stop, "signum", signal.SIGINT))

@@ -32,7 +32,7 @@ from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError
 from .files import replacing
 from .host_memory import freed_memory_kept
-from .inference import TrainedModel, loaded_model, test_mode_description
+from .inference import NOISE_SEEDING, TrainedModel, loaded_model, test_mode_description
 from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.ranking import IMAGE_SCORES
 from .metrics.fid import (
@@ -126,7 +126,8 @@ def evaluate(
         lpips_weights: AlexNet's ImageNet weights for LPIPS (default: torchvision's file in torch's cache; see
             :mod:`gantk.metrics.lpips_distance`); paired image targets only.
         k_best_worst: images on each side of the report.
-        seed: seed of the dropout noise.
+        seed: seed of the dropout noise of the paper's test phase, each batch's drawn from it and the batch's first
+            file name (see :meth:`gantk.inference.TrainedModel.seeded`).
         workers: data-loading processes.
         progress: show a progress bar.
         feature_cache: a dict kept between calls on the same data to reuse the real images' features.
@@ -263,6 +264,7 @@ def evaluate(
         "tile": tile,
         "tile_overlap": tile_overlap,
         "seed": seed,
+        "dropout_noise": None if eval_mode else NOISE_SEEDING,
     }
     if unpaired:
         result["real_images"] = len(dataset.sides[target])

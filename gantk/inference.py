@@ -293,7 +293,7 @@ class TrainedModel:
             yield
 
 
-NOISE_SEEDING = "per input file"  # how translate and eval draw dropout noise (see input_seed), recorded with scores
+NOISE_SEEDING = "per input file"  # how translate and eval draw dropout noise (see input_seed), recorded with their scores
 
 
 def input_seed(seed: int, input_file: str | os.PathLike[str]) -> int:
@@ -303,7 +303,7 @@ def input_seed(seed: int, input_file: str | os.PathLike[str]) -> int:
         >>> input_seed(0, "a/x.png") == input_seed(0, "x.png") != input_seed(1, "x.png")
         True
     """
-    digest = hashlib.blake2b(f"{check_seed(seed)},{Path(input_file).name}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{check_seed(seed)},".encode() + os.fsencode(Path(input_file).name), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
 
 

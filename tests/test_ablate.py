@@ -382,17 +382,26 @@ def test_grid_and_config_files_naming_an_inception_file_of_their_own_are_refused
     weights = write_stand_in_inception(tmp_path / "stand-in.pt")  # not the reference network: code run on loading
     grid.write_text(GRID + f'[[cells]]\nname = "validated"\nval_every = 1\ninception_weights = "{weights}"\n')
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
-    assert result.exit_code == 1 and f"grid file {grid}, cell 'validated', names {weights}" in result.output and not out.exists()
-    grid.write_text(GRID)
+    refusal = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"grid file {grid}, cell 'validated', names {weights}" in refusal and not out.exists()
+    assert refusal.endswith("for gantk ablate, either also makes it the network every cell is evaluated with.")
+    listing = invoke("--list", "--grid", grid)  # loads nothing
+    assert listing.exit_code == 0 and f"validated: val_every=1, inception_weights={weights}" in listing.output
+    grid.write_text(GRID.replace("[common]\n", f'[common]\ninception_weights = "{weights}"\n'))
     settings = tmp_path / "settings.toml"
     settings.write_text(f'val_every = 1\nval_fid = true\ninception_weights = "{weights}"\n')
     result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", settings, *FLAGS)
     assert result.exit_code == 1 and f"config file {settings} names {weights}" in result.output and not out.exists()
+    plain = tmp_path / "plain.toml"
+    plain.write_text("log_every = 1\n")
+    result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", plain, *FLAGS)
+    assert result.exit_code == 1 and f"grid file {grid}, [common], names {weights}" in result.output
+    assert "Settings were read" not in result.output  # the config file is not blamed
     split = tmp_path / "split"  # validation's held-out split
     for name in ("train", "test"):
         write_paired(split / name, count=4, size=40)
     result = invoke("--grid", grid, "--data", split, "--out", out, "--config", settings, "--inception-weights", weights, *FLAGS)
-    assert result.exit_code == 0, result.output  # named by the user: evaluation's network, and validation's
+    assert result.exit_code == 0, result.output  # named by the user: evaluation's network, and validation's (grid and file)
     assert all((out / cell / "validation.csv").is_file() for cell in ("l1", "l1+cgan"))
 
 

@@ -714,10 +714,12 @@ def test_command_output_escapes_what_would_drive_the_terminal(tmp_path):
     from gantk.commands_eval import ablate_command
 
     grid = tmp_path / "grid.toml"  # names and a description that would set the title, colour and reorder the text
-    grid.write_text('description = "a \\u001b]0;title\\u0007grid"\n[[cells]]\nname = "L1 \\u202eevil"\nloss = "l1"\n')
+    grid.write_text('description = "a \\u001b]0;title\\u0007grid"\n[[cells]]\nname = "L1 \\u202eevil"\nloss = "l1"\n'
+                    '[[cells]]\nname = "L2 \\U0001f469\\u200d\\U0001f4bb"\nloss = "l2"\n')  # an emoji joined by U+200D, kept
     result = CliRunner().invoke(ablate_command, ["--list", "--grid", str(grid)])
     assert result.exit_code == 0 and "\x1b" not in result.output and "\u202e" not in result.output
     assert "grid: a \\x1b]0;title\\x07grid" in result.output and "L1 \\u202eevil: loss=l1" in result.output
+    assert "L2 \U0001f469\u200d\U0001f4bb: loss=l2" in result.output
 
 
 def test_commands_show_each_warning_once_and_file_errors_in_one_line():

@@ -455,8 +455,9 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
 
     state = torch.get_rng_state()
     assert translated(1, "a") == translated(1, "b") != translated(2, "c")
-    evaluate(run, pairs, split="train", progress=False, seed=1, workers=2)
+    assert evaluate(run, pairs, split="train", progress=False, seed=1, workers=2)["dropout_noise"] == "per input file"
     assert torch.equal(torch.get_rng_state(), state)  # the caller's random state is left as it was
+    assert evaluate(run, pairs, split="train", progress=False, eval_mode=True)["dropout_noise"] is None
     from gantk.data import read_image
     from gantk.data.transforms import to_uint8
     from gantk.inference import TrainedModel
@@ -473,6 +474,12 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     shutil.copy(inputs[-1], elsewhere)
     (alone,) = translate(run, elsewhere, tmp_path / "alone", seed=1, size="native")
     assert alone.read_bytes() == written[-1].read_bytes() and written[-1].read_bytes() != written[-2].read_bytes()
+    renamed = tmp_path / "renamed"  # the same image under other names, one of them not UTF-8: other noise each
+    renamed.mkdir()
+    for name in ("other.png", os.fsdecode(b"caf\xe9.png")):
+        shutil.copy(inputs[-1], renamed / name)
+    outputs = {path.read_bytes() for path in translate(run, renamed, tmp_path / "renamed-out", seed=1, size="native")}
+    assert len(outputs) == 2 and alone.read_bytes() not in outputs
     from gantk.data import open_dataset
     from gantk.data.sampler import in_order
     from gantk.metrics import PixelScores

@@ -276,6 +276,8 @@ def test_inception_files_named_by_settings_files_load_only_where_the_user_names_
     result = CliRunner().invoke(cli, ["train", "--config", str(settings), "--no-progress"])
     assert result.exit_code == 1 and re.search(rf"config file {settings} names {weights} as .*{refusal(weights)}", " ".join(result.output.split()))
     assert not (tmp_path / "rerun").exists()
+    result = CliRunner().invoke(cli, ["train", "--config", str(settings), "--inception-weights", weights, "--no-progress"])
+    assert result.exit_code == 0, result.output  # the file named on the command line too
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GantkWarning)
         assert Trainer.resume(run, {"max_steps": 2, "inception_weights": weights}, progress=False).fit() == run

@@ -118,10 +118,13 @@ BUILTIN_GRIDS = {
 }
 
 
-def load_grid(spec: str | Path, inception_weights: str | Path | None = None) -> Grid:
-    """A built-in grid by name (see :data:`BUILTIN_GRIDS`) or a grid from a TOML file, whose settings may name
-    InceptionV3 weights the user chose only (see :func:`gantk.metrics.fid.vouched_weights`; ``inception_weights``:
-    a file they passed)."""
+# What naming validation's InceptionV3 to gantk ablate does besides (its evaluation uses the same file).
+ABLATE_CAVEAT = "; for gantk ablate, either also makes it the network every cell is evaluated with"
+
+
+def load_grid(spec: str | Path) -> Grid:
+    """A built-in grid by name (see :data:`BUILTIN_GRIDS`) or a grid from a TOML file (whose InceptionV3 weights
+    :func:`vouched_grid` checks before a study runs)."""
     if str(spec) in BUILTIN_GRIDS:
         return BUILTIN_GRIDS[str(spec)]
     path = Path(spec)
@@ -150,11 +153,20 @@ def load_grid(spec: str | Path, inception_weights: str | Path | None = None) -> 
         source=str(path),
     )
     check_grid(grid)
-    for label, settings in [("[common]", grid.common)] + [(f"cell {cell.name!r}", cell.settings) for cell in grid.cells]:
-        if "inception_weights" in settings:  # the file chosen, loaded whatever the named path points at later
-            settings["inception_weights"] = vouched_weights(settings["inception_weights"], f"grid file {path}, {label},",
-                                                            inception_weights)
     return grid
+
+
+def vouched_grid(grid: Grid, inception_weights: str | Path | None = None) -> Grid:
+    """``grid`` with the InceptionV3 weights its settings name made files the user chose (see
+    :func:`gantk.metrics.fid.vouched_weights`; ``inception_weights``: ablate's, which they passed), before any is loaded."""
+    def vouched(settings: dict[str, Any], label: str) -> dict[str, Any]:
+        if "inception_weights" not in settings:
+            return settings
+        return {**settings, "inception_weights": vouched_weights(settings["inception_weights"], f"grid file {grid.source}, {label},",
+                                                                 inception_weights, caveat=ABLATE_CAVEAT)}
+
+    return dataclasses.replace(grid, common=vouched(grid.common, "[common]"), cells=tuple(
+        dataclasses.replace(cell, settings=vouched(cell.settings, f"cell {cell.name!r}")) for cell in grid.cells))
 
 
 def with_seeds(grid: Grid, seeds: Sequence[int], common: dict[str, Any] | None = None) -> Grid:

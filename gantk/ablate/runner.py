@@ -98,7 +98,8 @@ def run_ablation(
     evaluation |= {key: int(value) if isinstance(value, numbers.Integral) else value  # numpy's too: recorded in JSON
                    for key, default in LATER_EVALUATION_DEFAULTS.items() if (value := eval_options.get(key, default)) != default}
     evaluation["inception_resize"] = RESIZE  # a cell scored with another resize is scored again
-    evaluation["dropout_noise"] = NOISE_SEEDING  # likewise a cell scored with noise drawn otherwise
+    if not evaluation["eval_mode"]:
+        evaluation["dropout_noise"] = NOISE_SEEDING  # likewise a cell scored with noise drawn otherwise
     feature_cache: dict = {}
     results = []
     # The data is checked before training once per format and ignore label (each cell checks it again as it trains).

