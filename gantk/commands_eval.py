@@ -88,10 +88,9 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     if json_out == "-":
         echo(json.dumps(json_ready(result), indent=2))
         return
+    echo(result_table(result))  # before the file, which a full disk may refuse
     if json_out:
         save_result(result, json_out)
-    echo(result_table(result))
-    if json_out:
         echo(f"wrote {json_out}")
     if result["report"]:
         echo(f"wrote {result['report']}")

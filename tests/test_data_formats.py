@@ -595,3 +595,12 @@ def test_pair_folders_named_in_another_case_or_inside_splits_get_hints(tmp_path)
     for folder in ("train/input", "train/target"):
         png(tmp_path / "named" / folder / "0.png", noise(1, 8, 8))
     assert "train/input/ and train/target/ hold images: for pairs, name them A/ and B/" in detection_error(tmp_path / "named")
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_an_image_of_other_channels_than_its_side_is_named(tmp_path, augment):
+    pairs = write_paired(tmp_path / "pairs", count=3, channels_a=1)
+    dataset = open_dataset(pairs, augment=augment, load_size=36, crop_size=32)
+    Image.new("RGB", (40, 40)).save(pairs / "A" / "001.png")  # replaced after the dataset was opened, as during a run
+    with pytest.raises(DataError, match=f"^{pairs / 'A' / '001.png'}: cannot convert a 3-channel image to 1 channels"):
+        dataset[(1, 0)]

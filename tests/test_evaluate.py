@@ -395,6 +395,22 @@ def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_pat
         assert result.exit_code == 1 and "Permission denied" in result.output
 
 
+def test_eval_prints_its_scores_before_a_full_disk_refuses_the_json(image_run, tmp_path, monkeypatch, no_weights):
+    import errno
+
+    import gantk.evaluate
+
+    def full(result, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(gantk.evaluate, "save_result", full)
+    run, pairs = image_run
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(tmp_path / "s.json"),
+                                          "--no-progress"])
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert re.search(r"^\s+psnr\s+\d", result.output, flags=re.M), result.output  # the scores, not lost
+
+
 def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):
     from gantk.data import open_dataset
     from gantk.inference import TrainedModel

@@ -198,24 +198,33 @@ def test_a_checkpoint_copied_from_another_run_or_renamed_is_not_resumed(pairs, t
     run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
     other = Trainer(tiny_config(pairs, tmp_path / "other", max_steps=2, seed=1, loss="lsgan+l1"), progress=False).fit()
     kept = sorted(path.name for path in run.iterdir())
+    shutil.copy(run / "checkpoint-00000002.pt", tmp_path / "own-checkpoint-00000002.pt")
     shutil.copy(other / "checkpoint-00000002.pt", run / "checkpoint-00000009.pt")
     with pytest.raises(CheckpointError, match=r"checkpoint-00000009.pt holds step 2, not the step 9 its name says: it was renamed or "
                                               r"copied from another run; move it out of .*run to resume from the run's own checkpoints"):
         Trainer.resume(run, {"max_steps": 4}, progress=False)
     (run / "checkpoint-00000009.pt").rename(run / "checkpoint-00000002.pt")  # another run's, under this run's name
-    with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoint-00000002.pt was written by another run than the one in .*run: "
-                                              r"its --loss lsgan\+l1; --seed 1, where the run's config.toml has --loss bce\+l1@100; --seed 0; "):
+    with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoint-00000002.pt differs from the run's config.toml in .*run: it "
+                                              r"has --loss lsgan\+l1; --seed 1, where config.toml has --loss bce\+l1@100; --seed 0\. If "
+                                              r"config.toml was edited, restore it or delete it \(resuming writes it again from the "
+                                              r"checkpoint\); if the checkpoint was copied from another run, move it out of .*run to "
+                                              r"resume from the run's own\.$"):
         Trainer.resume(run, {"max_steps": 4}, progress=False)
     assert sorted(path.name for path in run.iterdir()) == kept  # nothing of the run replaced
     lr = Trainer(tiny_config(pairs, tmp_path / "lr", max_steps=2, lr=1e-4, direction="BtoA"), progress=False).fit()
     shutil.copy(lr / "checkpoint-00000002.pt", run / "checkpoint-00000002.pt")  # any setting a resume keeps tells the runs apart
-    with pytest.raises(CheckpointError, match=r"its --direction BtoA; --lr 0.0001, where the run's config.toml has --direction AtoB; "
-                                              r"--lr 0.0002; "):
+    with pytest.raises(CheckpointError, match=r"has --direction BtoA; --lr 0.0001, where config.toml has --direction AtoB; "
+                                              r"--lr 0.0002\. "):
         Trainer.resume(run, {"max_steps": 4}, progress=False)
     config = run / "config.toml"
     config.write_text(re.sub(r"^lr = .*\n", "", config.read_text(), flags=re.M))  # edited by hand
-    with pytest.raises(CheckpointError, match=r"its --direction BtoA; --lr 0.0001, where the run's config.toml has --direction AtoB; no --lr; "):
+    with pytest.raises(CheckpointError, match=r"has --direction BtoA; --lr 0.0001, where config.toml has --direction AtoB; no --lr\. "):
         Trainer.resume(run, {"max_steps": 4}, progress=False)
+    (run / "checkpoint-00000002.pt").unlink()  # the run's own checkpoint, its config.toml emptied (as a crash may leave it)
+    shutil.copy(tmp_path / "own-checkpoint-00000002.pt", run / "checkpoint-00000002.pt")
+    config.write_text("")
+    assert Trainer.resume(run, {"max_steps": 3}, progress=False).fit() == run
+    assert "recipe = " in config.read_text()  # written again from the checkpoint
 
 
 def test_a_run_stopped_after_a_resume_rewrote_its_settings_resumes_from_its_older_checkpoint(tmp_path):
@@ -353,6 +362,16 @@ def test_a_sample_is_written_before_its_steps_checkpoint_and_a_failing_one_loses
     with pytest.raises(GantkError, match="step-00000004.png: No space left on device. Training stopped at step 4: once"):
         Trainer(tiny_config(pairs, tmp_path / "run", max_steps=6), progress=False).fit()  # every 2 steps
     assert written == ["step-00000002.png", "checkpoint-00000002.pt", "step-00000004.png", "checkpoint-00000004.pt"]
+
+
+def test_a_loss_plot_that_cannot_be_written_is_warned_of_and_the_finished_run_kept(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    (run / "loss_curves.png").unlink()
+    (run / "loss_curves.png").mkdir()  # a folder in its place, as a full disk refuses the file
+    with pytest.warns(GantkWarning, match=rf"loss_curves.png could not be written \(Is a directory\); the run is saved at step 4, "
+                                          rf"and `gantk plot {re.escape(str(run))}` draws the plot once it can be written\."):
+        assert Trainer.resume(run, {"max_steps": 4}, progress=False).fit() == run
+    assert ckpt.list_checkpoints(run)[-1].name == "checkpoint-00000004.pt"
 
 
 def test_a_run_killed_after_its_last_checkpoint_is_tidied_when_resumed(pairs, tmp_path):
@@ -1572,6 +1591,14 @@ def test_epochs_that_make_too_many_steps_are_refused(pairs, tmp_path):
 def test_out_of_range_settings_are_named(pairs, tmp_path, key, value, message):
     with pytest.raises(OptionError, match=re.escape(message)):
         Trainer(tiny_config(pairs, tmp_path / "run", **{"max_steps": 1, key: value}), progress=False)
+
+
+def test_paths_config_toml_cannot_record_are_refused_before_anything_is_written(pairs, tmp_path):
+    out = tmp_path / os.fsdecode(b"run\xff")
+    with pytest.raises(OptionError, match=re.escape(f"--out {str(out)!a} holds bytes that are not UTF-8, which the run's config.toml "
+                                                    "cannot record: rename it (or a folder above it).")):
+        Trainer(tiny_config(pairs, out, max_steps=1), progress=False)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("cuda", [True, False])

@@ -94,7 +94,7 @@ class AlignedDataset(GanDataset):
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
         path = self.files["A|B"][index]
-        image = to_channels(read_image(path), self.channels["A"])
+        image = to_channels(read_image(path), self.channels["A"], path)
         width = image.shape[-1]
         if width % 2:
             raise DataError(odd_width_problem(path, path, width))
@@ -114,8 +114,8 @@ class PairedDataset(GanDataset):
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
         a_path, b_path = self.files["A"][index], self.files["B"][index]
-        a = to_channels(read_image(a_path), self.channels["A"])
-        b = to_channels(read_image(b_path), self.channels["B"])
+        a = to_channels(read_image(a_path), self.channels["A"], a_path)
+        b = to_channels(read_image(b_path), self.channels["B"], b_path)
         _same_size(a, b, a_path, b_path)
         out = self.transformed({"A": tv_tensors.Image(a), "B": tv_tensors.Image(b)}, generator, a_path, b_path)
         return {**out, "A_path": str(a_path), "B_path": str(b_path)}
@@ -143,7 +143,7 @@ class SegmentationDataset(GanDataset):
 
     def load(self, index: int, generator: torch.Generator) -> dict[str, Any]:
         image_path, mask_path = self.files[self.image_side][index], self.files[self.mask_side][index]
-        image = to_channels(read_image(image_path), self.channels[self.image_side])
+        image = to_channels(read_image(image_path), self.channels[self.image_side], image_path)
         mask = read_mask(mask_path)
         _same_size(image, mask, image_path, mask_path)
         ids = checked_ids(mask, mask_path, self.channels[self.mask_side], self.ignore_label, self.classes_of)
@@ -164,8 +164,8 @@ class UnalignedDataset(GanDataset):
         a_files, b_files = self.files["A"], self.files["B"]
         a_path = a_files[index % len(a_files)]
         b_path = b_files[int(torch.randint(len(b_files), (), generator=generator))]
-        a = self.transformed({"A": tv_tensors.Image(to_channels(read_image(a_path), self.channels["A"]))}, generator, a_path)
-        b = self.transformed({"B": tv_tensors.Image(to_channels(read_image(b_path), self.channels["B"]))}, generator, b_path)
+        a = self.transformed({"A": tv_tensors.Image(to_channels(read_image(a_path), self.channels["A"], a_path))}, generator, a_path)
+        b = self.transformed({"B": tv_tensors.Image(to_channels(read_image(b_path), self.channels["B"], b_path))}, generator, b_path)
         return {**a, **b, "A_path": str(a_path), "B_path": str(b_path)}
 
 
@@ -191,7 +191,7 @@ class SingleDataset(GanDataset):
             item = self.transformed({"A": tv_tensors.Image(read_image(path))}, generator, path)
             return {"A": match_channels(item["A"][None], self.channels["A"])[0], "A_path": str(path)}
         else:
-            read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"]))
+            read = tv_tensors.Image(to_channels(read_image(path), self.channels["A"], path))
         return {**self.transformed({"A": read}, generator, path), "A_path": str(path)}
 
 

@@ -426,8 +426,9 @@ def _has_palette_alpha(image: Image.Image) -> bool:
     return image.mode == "PA" or (image.mode == "P" and "transparency" in image.info)
 
 
-def to_channels(image: Tensor, channels: int) -> Tensor:
-    """Convert a decoded ``C x H x W`` image to ``channels`` (gray -> RGB repeats, RGBA -> RGB drops alpha)."""
+def to_channels(image: Tensor, channels: int, path: str | Path | None = None) -> Tensor:
+    """Convert a decoded ``C x H x W`` image (of the file ``path``, named in errors) to ``channels`` (gray -> RGB
+    repeats, RGBA -> RGB drops alpha)."""
     have = image.shape[0]
     if have == channels:
         return image
@@ -436,7 +437,8 @@ def to_channels(image: Tensor, channels: int) -> Tensor:
     if channels == 3 and have == 4:
         return image[:3]
     raise DataError(
-        f"cannot convert a {have}-channel image to {channels} channels; make the files of one side all the same kind."
+        f"{f'{path}: ' if path is not None else ''}cannot convert a {have}-channel image to {channels} channels; make the "
+        "files of one side all the same kind."
     )
 
 

@@ -208,6 +208,10 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < least:
                 raise OptionError(f"{flag(key)} must be an integer of at least {least}, got {value}.")
+        for key in ("out", *PATH_KEYS):  # config.toml, in UTF-8, records them
+            if (value := getattr(self, key)) is not None and not _utf8(os.fsencode(value)):
+                raise OptionError(f"{flag(key)} {os.fsdecode(value)!a} holds bytes that are not UTF-8, which the run's "
+                                  "config.toml cannot record: rename it (or a folder above it).")
         for key in ("max_steps", "epochs"):
             if (value := getattr(self, key)) is not None and value > MOST_STEPS:
                 raise OptionError(f"{flag(key)} is {value}, more than gantk takes ({MOST_STEPS:.0e}); give a smaller one.")
@@ -298,6 +302,14 @@ def _settings_named(init: Callable[..., None]) -> Callable[..., None]:
 
 TrainConfig.__init__ = _settings_named(TrainConfig.__init__)  # type: ignore[method-assign]
 SEEDS = (-2**63, 2**64 - 1)  # the seeds torch.manual_seed takes
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def check_seed(seed: int) -> int:

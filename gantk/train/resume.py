@@ -77,7 +77,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     except OptionError as error:
         raise CheckpointError(f"checkpoint {payload['path']} holds settings gantk cannot take ({str(error).rstrip('.')}): the file is "
                               "damaged or was edited; use another checkpoint of the run.") from None
-    settings = run_files.read_settings(Path(run_dir))  # the run's config.toml: None where missing or unreadable
+    settings = run_files.read_settings(Path(run_dir))  # the run's config.toml: None where missing, unreadable or empty
     _check_checkpoint_is_the_runs(Path(run_dir), payload, settings)
     with ckpt.missing_plugin_errors(payload, components):
         recipe = components.create("recipe", payload["system"]["recipe"])
@@ -148,10 +148,11 @@ def _check_checkpoint_is_the_runs(run_dir: Path, payload: dict[str, Any], settin
                  if saved.get(key) is not None and to_toml({key: settings.get(key)}) != to_toml({key: saved[key]})]
     if differing:
         raise CheckpointError(
-            f"checkpoint {path} was written by another run than the one in {run_dir}: its "
-            f"{'; '.join(spelled(key, saved.get(key)) for key in differing)}, where the run's {run_files.CONFIG} has "
-            f"{'; '.join(spelled(key, settings[key]) if key in settings else f'no {flag(key)}' for key in differing)}; "
-            f"move it out of {run_dir} to resume from the run's own checkpoints."
+            f"checkpoint {path} differs from the run's {run_files.CONFIG} in {run_dir}: it has "
+            f"{'; '.join(spelled(key, saved.get(key)) for key in differing)}, where {run_files.CONFIG} has "
+            f"{'; '.join(spelled(key, settings[key]) if key in settings else f'no {flag(key)}' for key in differing)}. "
+            f"If {run_files.CONFIG} was edited, restore it or delete it (resuming writes it again from the checkpoint); "
+            f"if the checkpoint was copied from another run, move it out of {run_dir} to resume from the run's own."
         )
 
 

@@ -44,18 +44,19 @@ def clear_outputs(run_dir: Path) -> None:
 
 
 def read_settings(run_dir: Path) -> dict[str, Any] | None:
-    """The settings in ``run_dir``'s ``config.toml``; ``None`` where it is missing or unreadable."""
+    """The settings in ``run_dir``'s ``config.toml``; ``None`` where it is missing, unreadable or not as gantk writes
+    it (an empty file, as a crash may leave, holds none of :data:`WRITTEN_KEYS`)."""
     try:
-        return tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+        settings = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
+    return settings if WRITTEN_KEYS <= set(settings) <= SETTING_NAMES else None
 
 
 def written_by_gantk(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run's settings as gantk writes them (``config.toml``), which tells a
     folder left by a run from one whose files only have a run's names."""
-    settings = read_settings(run_dir)
-    return settings is not None and WRITTEN_KEYS <= set(settings) <= SETTING_NAMES
+    return read_settings(run_dir) is not None
 
 
 _CLAIMS: set[int] = set()  # the descriptors holding this process's claims

@@ -309,7 +309,7 @@ class Trainer:
             return
         if self.resume_from is None:
             run_files.clear_outputs(self.run_dir)
-        with replacing(self.run_dir / run_files.CONFIG) as handle:
+        with replacing(self.run_dir / run_files.CONFIG, durable=True) as handle:  # as its checkpoints, which it must match
             handle.write(f"# written by gantk {__version__} (torch {torch.__version__}, Python {platform.python_version()}); "
                          "`gantk train --config` this file runs these settings again\n" + to_toml(self.config.to_dict()))
 
@@ -702,7 +702,12 @@ class Trainer:
             del loader
         metrics = self.run_dir / run_files.METRICS
         if process.is_main and metrics.is_file() and read_metrics(metrics):  # none when stopped before the first row
-            plot_losses(metrics, self.run_dir / run_files.LOSS_CURVES)
+            try:
+                plot_losses(metrics, self.run_dir / run_files.LOSS_CURVES)
+            except OSError as error:  # the steps and their checkpoint are written: a plot lost is no failed run
+                warnings.warn(f"{self.run_dir / run_files.LOSS_CURVES} could not be written ({error.strerror or error}); the "
+                              f"run is saved at step {self.step}, and `gantk plot {self.run_dir}` draws the plot once it can "
+                              "be written.", GantkWarning, stacklevel=2)
         if process.distributed:  # every process leaves together, once the main one has drawn the plot
             dist.barrier()
         if interrupted is not None:
