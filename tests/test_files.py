@@ -209,6 +209,11 @@ try:
     save_sample_grid([torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1], out / "grid.png")
 except OSError as error:
     print("grid:", error.filename, error.strerror)
+(out / "new").mkdir()
+try:
+    save_checkpoint(out / "new" / "best.pt", {"system": {}, "weights": torch.rand(10000)})
+except CheckpointError as error:
+    print("best:", error)
 """
 
 
@@ -229,8 +234,11 @@ def test_writes_cut_short_by_a_full_disk_are_errors_that_keep_the_old_files(tmp_
         f"checkpoints written before it are intact: once there is room, resume from the newest with `gantk train --resume "
         f"{tmp_path}` (each write needs room for one more checkpoint than --keep-checkpoints keeps).",
         f"grid: {tmp_path / 'grid.png'} File too large",
+        f"best: cannot write checkpoint {tmp_path / 'new' / 'best.pt'}: File too large; the file is larger than this process may "
+        "write (ulimit -f) or the file system holds; raise the limit or choose another location. Once there is room, start the "
+        "run again, as it has no checkpoint.",
     ], done.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-00000001.pt", "image.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-00000001.pt", "image.png", "new"]
     assert (tmp_path / "image.png").read_bytes() == b"an earlier image"
 
 

@@ -91,10 +91,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         when = "once there is room" if room else "once the folder may be written"
         then = (f"The checkpoints written before it are intact: {when}, resume from the newest with "
                 f"`gantk train --resume {shlex.quote(str(Path(path).parent))}`" if list_checkpoints(Path(path).parent)
-                else f"{when.capitalize()}, start the run again (it has no checkpoint)")
+                else f"{when.capitalize()}, start the run again, as it has no checkpoint")
+        needs = room and CHECKPOINT_FILE.search(Path(path).name)  # best.pt replaces itself
         raise CheckpointError(
             f"cannot write checkpoint {file_error_text(OSError(failed.errno, failed.strerror, str(path)))} {then}"
-            + (" (each write needs room for one more checkpoint than --keep-checkpoints keeps)." if room else ".")
+            + (" (each write needs room for one more checkpoint than --keep-checkpoints keeps)." if needs else ".")
         ) from None
     return Path(path)
 
