@@ -12,7 +12,6 @@ from .train.config import CHOICES, SEEDS, is_device_name
 from .translate import TRANSLATE_SIZES
 
 
-
 def split_items(text: str) -> list[str]:
     """``text`` split at its commas outside brackets (``a=1,b=[2,3]`` -> ``a=1``, ``b=[2,3]``), stripped."""
     items, depth, start = [], 0, 0
