@@ -150,7 +150,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
             raise click.UsageError("--resume continues a run with its own settings; it cannot take --config.")
         trainer = Trainer.resume(resume, given, progress=progress)
     else:
-        values = read_config_file(config_file, given.get("inception_weights")) if config_file else {}
+        chosen = given.get("inception_weights")
+        values = read_config_file(config_file, chosen, weights_replaced=bool(chosen)) if config_file else {}
         with naming_config_file(config_file):
             trainer = Trainer(TrainConfig().merged(layered(values, given)), progress=progress)
     resumed_at = trainer.resume_from["step"] if trainer.resume_from is not None else None

@@ -15,6 +15,7 @@ from gantk.errors import DataError, GantkWarning, OptionError
 from gantk.evaluate import evaluate
 from gantk.metrics import fid
 from gantk.train import TrainConfig, Trainer
+from gantk.train import run_files
 from gantk.train.checkpoint import checkpoint_path
 from helpers import MeanFeatures, smooth_image, write_paired, write_stand_in_inception, write_unaligned
 from torchvision.io import write_png
@@ -279,6 +280,11 @@ def test_inception_files_named_by_settings_files_load_only_where_the_user_names_
     assert not (tmp_path / "rerun").exists()
     result = CliRunner().invoke(cli, ["train", "--config", str(settings), "--inception-weights", weights, "--no-progress"])
     assert result.exit_code == 0, result.output  # the file named on the command line too
+    other = str(write_stand_in_inception(tmp_path / "other.pt"))
+    result = CliRunner().invoke(cli, ["train", "--config", str(settings), "--inception-weights", other, "--out",
+                                      str(tmp_path / "other-run"), "--no-progress"])
+    assert result.exit_code == 0, result.output  # the flag's file replaces the config file's, which is not loaded
+    assert run_files.read_settings(tmp_path / "other-run")["inception_weights"] == other
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GantkWarning)
         assert Trainer.resume(run, {"max_steps": 2, "inception_weights": weights}, progress=False).fit() == run

@@ -420,14 +420,18 @@ def setting_keys(table: dict[str, Any], where: str) -> dict[str, Any]:
     return {key.replace("-", "_"): value for key, value in table.items()}
 
 
-def read_config_file(path: str | Path, chosen_weights: str | Path | None = None, *, caveat: str = "") -> dict[str, Any]:
+def read_config_file(path: str | Path, chosen_weights: str | Path | None = None, *, caveat: str = "",
+                     weights_replaced: bool = False) -> dict[str, Any]:
     """Keys of a TOML file (the same names as the flags, with '_' or '-'), checked to be known and of the right type;
     InceptionV3 weights it names must be a file the user chose, ``chosen_weights`` among them (see
-    :func:`gantk.metrics.fid.vouched_weights`, whose refusal ends with ``caveat``)."""
+    :func:`gantk.metrics.fid.vouched_weights`, whose refusal ends with ``caveat``), unless ``weights_replaced``: the
+    caller's ``chosen_weights`` take their place, so they are dropped unread."""
     from ..metrics.fid import vouched_weights  # torch's import, for a file naming weights only
 
     values = setting_keys(read_toml(path, "config file"), f"config file {path}")
-    if "inception_weights" in values:
+    if weights_replaced:
+        values.pop("inception_weights", None)
+    elif "inception_weights" in values:
         values["inception_weights"] = vouched_weights(values["inception_weights"], f"config file {path}", chosen_weights,
                                                       caveat=caveat)
     try:
