@@ -728,6 +728,7 @@ def test_a_checkpoint_damaged_after_it_was_written_is_refused(pairs, tmp_path):
     (lambda p: p["system_state"].update({next(iter(p["system_state"])): "x"}), "system_state"),
     (lambda p: p["system_state"].update({next(iter(p["system_state"])): torch.zeros(2, 2).to_sparse()}), "system_state"),
     (lambda p: p.update(rng=[]), "rng"), (lambda p: p.update(train_items="x"), "train_items"),
+    (lambda p: p.update(logged_steps={"metrics": "x"}), "logged_steps"),
     (lambda p: p["system"]["gen_opt"].update(norm=functools.reduce(lambda inner, _: [inner, inner], range(40), [])), "system.gen_opt"),
     (lambda p: p["system"]["disc_opt"].update(norm=functools.reduce(lambda inner, _: {"x": inner}, range(50), {})), "system.disc_opt"),
     (lambda p: p["train_config"].update(gen_opt={"norm": torch.zeros(1)}), "train_config"),
@@ -741,7 +742,7 @@ def test_a_damaged_checkpoint_is_named_with_what_it_lacks(pairs, tmp_path, damag
     message = rf"checkpoint {path} is incomplete or damaged \({named} missing or of another kind than gantk writes\)"
     with pytest.raises(CheckpointError, match=message):
         Trainer.resume(run, {"max_steps": 3})
-    if named not in ("optimizers", "loss_windows", "rng", "train_items", "train_config"):  # what translating needs
+    if named not in ("optimizers", "loss_windows", "rng", "train_items", "train_config", "logged_steps"):  # what translating needs
         with pytest.raises(CheckpointError, match=message):
             ckpt.system_from_checkpoint(run)
 
@@ -1366,6 +1367,29 @@ def test_a_row_cut_short_when_the_run_stopped_is_dropped_on_resuming(pairs, tmp_
     with pytest.warns(GantkWarning, match=f"{path}: its last row was cut short when the run stopped; it is dropped"):
         Trainer.resume(config.out, progress=False).fit()
     assert without_timings(read_rows(tmp_path / "run")) == without_timings(whole)
+
+
+def test_rows_lost_since_the_checkpoint_was_written_are_warned_of_on_resuming(tmp_path):
+    for split in ("train", "test"):
+        write_paired(tmp_path / "data" / split, count=4)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", max_steps=4, val_every=2, checkpoint_every=2)
+    run = Trainer(config, progress=False).fit()
+    metrics = run / "metrics.csv"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:2]))  # the header and step 1's row
+    (run / "validation.csv").unlink()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Trainer.resume(run, {"max_steps": 5}, progress=False).fit()
+    messages = [str(w.message) for w in caught if issubclass(w.category, GantkWarning)]
+    assert any(m.startswith(f"{metrics}: its rows end at step 1, but held rows up to step 4 when the checkpoint of step 4 "
+                            "was written") for m in messages), messages
+    assert any(m.startswith(f"{run / 'validation.csv'}: it has no rows, but held rows up to step 2 when the checkpoint of "
+                            "step 4 was written") for m in messages), messages  # a step validates after its checkpoint
+    assert [row["step"] for row in read_rows(run)] == ["1", "5"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Trainer.resume(run, {"max_steps": 6}, progress=False).fit()
+    assert not [w for w in caught if "rows" in str(w.message)]  # rows as the checkpoint left them: nothing to warn of
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="no /proc/self/fd to name the file each fsync syncs")

@@ -36,7 +36,7 @@ PRUNED_TRIES = 5  # newest checkpoints of a run directory tried, when a trainer 
 # Entries added to the format after its first checkpoints, with the value those checkpoints were made
 # with (None: unknown); load_checkpoint fills them in, so readers never meet a payload without them.
 LATER_KEYS = {"plugins": [], "part_plugins": {}, "process_extra_state": [], "train_items": None, "loss_windows": [],
-              "validation_inception_sha1": None, "computed_by": None}
+              "validation_inception_sha1": None, "computed_by": None, "logged_steps": None}
 LATER_SYSTEM_KEYS = {"n_critic": 1, "load_size": None, "crop_size": None, "resize": "square", "gen_defaults": None, "disc_defaults": None,
                      "recipe_opt": {}, "loss_opt": {}, "ignore_label": None, "loss_weights": None, "loss_defaults": None,
                      "ema_decay": None, "disc_augment": None}
@@ -264,6 +264,8 @@ RUN_ENTRIES = {
     "train_items": lambda value: value is None or (_is_whole(value) and value >= 0),
     "validation_inception_sha1": lambda value: value is None or isinstance(value, str),  # the SHA-1 of validation's InceptionV3
     "computed_by": lambda value: value is None or isinstance(value, dict),  # torch's version and threads (resume.computed_by)
+    "logged_steps": lambda value: value is None or (isinstance(value, dict) and all(  # the newest row of each CSV (RunLog)
+        key in ("metrics", "validation") and (step is None or _is_whole(step)) for key, step in value.items())),
 }
 
 

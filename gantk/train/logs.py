@@ -29,13 +29,14 @@ NOT_LOSSES = ("step", "epoch", "lr", *TIMINGS)
 
 
 class MetricsLog:
-    """Appends one CSV row per logging step; on resume, rows after the resumed step are dropped.
+    """Appends one CSV row per logging step; on resume, rows after the resumed step are dropped, and rows
+    lost before it (up to ``logged_step``, the newest row when the resumed checkpoint was written) are warned of.
 
     A row with a new key (a generator loss first logged after a few discriminator-only steps, say)
     adds a column, left empty in the earlier rows.
     """
 
-    def __init__(self, path: Path, resume_step: int = 0):
+    def __init__(self, path: Path, resume_step: int = 0, logged_step: int | None = None):
         self.path = path
         self.columns: list[str] | None = None
         self.last_step: int | None = None  # of the newest row
@@ -55,6 +56,11 @@ class MetricsLog:
             self.columns = list(rows[0]) if rows else None
             self.last_step = int(rows[-1]["step"]) if rows else None
             self._rewrite(rows)
+        if logged_step is not None and (self.last_step is None or self.last_step < logged_step):
+            kept = f"its rows end at step {self.last_step}" if self.last_step is not None else "it has no rows"
+            warnings.warn(f"{path}: {kept}, but held rows up to step {logged_step} when the checkpoint of step {resume_step} "
+                          "was written (the file was deleted, replaced or cut short since); those rows are lost, and new ones "
+                          "are added after what is left.", GantkWarning, stacklevel=2)
 
     def _rewrite(self, rows: list[dict]) -> None:
         """Replace the file with ``rows`` (written beside it first, so a crash keeps the old one)."""
@@ -184,9 +190,12 @@ class RunLog:
     """Where a training process reports: the progress bar and, from the main process only, the
     metrics and validation CSVs and TensorBoard."""
 
-    def __init__(self, run_dir: Path, step: int, total_steps: int, *, is_main: bool, validation: bool, progress: bool):
-        self.metrics = MetricsLog(run_dir / run_files.METRICS, step) if is_main else None
-        self.validation = MetricsLog(run_dir / run_files.VALIDATION, step) if is_main and validation else None
+    def __init__(self, run_dir: Path, step: int, total_steps: int, *, is_main: bool, validation: bool, progress: bool,
+                 logged: dict[str, int | None] | None = None):
+        logged = logged or {}  # the newest rows when the resumed checkpoint was written (see logged_steps)
+        self.metrics = MetricsLog(run_dir / run_files.METRICS, step, logged.get("metrics")) if is_main else None
+        self.validation = (MetricsLog(run_dir / run_files.VALIDATION, step, logged.get("validation"))
+                           if is_main and validation else None)
         self.board = tensorboard_writer(run_dir, step) if is_main else None
         self.bar = ProgressBar(total=total_steps, initial=step, disable=not (progress and is_main), unit="step", dynamic_ncols=True)
         self.window = LossWindow()
@@ -232,6 +241,10 @@ class RunLog:
         if self.board is not None:
             for key, value in values.items():
                 self.board.add_scalar(key, value, step)
+
+    def logged_steps(self) -> dict[str, int | None]:
+        """The step of each CSV's newest row, for a checkpoint (a resume from it warns of rows lost since)."""
+        return {name: log.last_step for name, log in (("metrics", self.metrics), ("validation", self.validation)) if log is not None}
 
     def sync(self) -> None:
         """Make the CSV rows written so far survive a power loss."""

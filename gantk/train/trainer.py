@@ -647,7 +647,8 @@ class Trainer:
                             pin_memory=device.type == "cuda", persistent_workers=self.workers > 0,
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=worker_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
-                     validation=self.val_dataset is not None, progress=self.progress)
+                     validation=self.val_dataset is not None, progress=self.progress,
+                     logged=self.resume_from["logged_steps"] if self.resume_from is not None else None)
         self.log = log
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
             log.window.carry(self.resume_from["loss_windows"][process.rank])
@@ -991,6 +992,7 @@ class Trainer:
             "loss_windows": [state["loss_window"] for state in per_process],
             "validation_inception_sha1": self._validation_inception_sha1(),
             "computed_by": computed_by(parts.device),
+            "logged_steps": self.log.logged_steps(),
         }
         self.log.sync()  # the rows up to this step reach the disk before the checkpoint that resumes after them
         ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
