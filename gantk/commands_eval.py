@@ -70,6 +70,7 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     Example: gantk eval --checkpoint runs/edges --data pairs --report report/
     """
     from .evaluate import evaluate, is_result_file, json_ready, save_result
+    from .report import ReportNotWritten
 
     refuse_under_torchrun("eval")
     if json_out not in (None, "-") and Path(json_out).is_dir():
@@ -84,15 +85,21 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
                 check_writable(target)  # before the evaluation, whose results would be lost
         except (OSError, OptionError) as error:
             raise OptionError(f"{option} {file_error_text(error) if isinstance(error, OSError) else error}") from None
-    result = evaluate(checkpoint, data, seed=eval_seed, **options)
+    unwritten = None
+    try:
+        result = evaluate(checkpoint, data, seed=eval_seed, **options)
+    except ReportNotWritten as error:  # the scores are printed (and saved) all the same
+        result, unwritten = error.result, error
     if json_out == "-":
         echo(json.dumps(json_ready(result), indent=2))
-        return
-    echo(result_table(result))  # before the file, which a full disk may refuse
-    if json_out:
+    else:
+        echo(result_table(result))  # before the file, which a full disk may refuse
+    if json_out not in (None, "-"):
         save_result(result, json_out)
         echo(f"wrote {json_out}")
-    if result["report"]:
+    if unwritten is not None:
+        raise unwritten
+    if result["report"] and json_out != "-":  # stdout holds the JSON alone
         echo(f"wrote {result['report']}")
 
 

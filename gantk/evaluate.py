@@ -43,7 +43,7 @@ from .metrics.prdc import density_coverage, precision_recall
 from .nn import check_choice, check_count
 from .plugins import Components, default_components
 from .progress import ProgressBar
-from .report import Extremes, check_report_dir, write_report
+from .report import Extremes, ReportNotWritten, check_report_dir, write_report
 from .systems import targets
 from .tiling import check_tiling
 from .train.config import CHOICES, check_seed
@@ -136,6 +136,10 @@ def evaluate(
     Returns:
         A JSON-ready dict: ``metrics`` (name -> value), ``unavailable`` (name -> reason), per-class
         scores under ``classes`` for mask models, and what was evaluated.
+
+    Raises:
+        ReportNotWritten: ``report_dir``'s page or images could not be written; its ``result`` is the return value
+            the call would have had.
 
     Example:
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
@@ -298,7 +302,10 @@ def evaluate(
     result["unavailable"] = unavailable
     result["report"] = None
     if report_dir is not None:
-        result["report"] = str(write_report(result, extremes, report_dir))
+        try:
+            result["report"] = str(write_report(result, extremes, report_dir))
+        except OSError as error:
+            raise ReportNotWritten(report_dir, error, result) from None
     return result
 
 

@@ -15,13 +15,21 @@ from matplotlib import colormaps
 from torch import Tensor
 
 from .data.io import write_png
-from .errors import OptionError
-from .files import foreign_entries, replacing
+from .errors import GantkError, OptionError
+from .files import file_error_text, foreign_entries, replacing
 
 PANELS = ("input", "output", "target", "error")
 REPORT_IMAGE = re.compile(rf"(best|worst)-\d+-({'|'.join(PANELS)})\.png")  # the image files a report writes
 ERROR_SCALE = 0.5  # per-pixel error (images in [0, 1]) shown at full brightness
 TITLE_MARK = "<title>gantk eval: "  # how a page of an earlier report begins (see PAGE)
+
+
+class ReportNotWritten(GantkError):
+    """The report of an evaluation could not be written (a full disk, say); ``result`` holds its scores."""
+
+    def __init__(self, report_dir: str | Path, error: OSError, result: dict[str, Any]):
+        super().__init__(f"the report in {report_dir} was not written: {file_error_text(error)}")
+        self.result = result
 
 
 class Extremes:

@@ -411,6 +411,30 @@ def test_eval_prints_its_scores_before_a_full_disk_refuses_the_json(image_run, t
     assert re.search(r"^\s+psnr\s+\d", result.output, flags=re.M), result.output  # the scores, not lost
 
 
+def test_a_report_a_full_disk_refuses_loses_no_scores(image_run, tmp_path, monkeypatch, no_weights):
+    import errno
+
+    import gantk.evaluate
+    from gantk.report import ReportNotWritten
+
+    def full(result, extremes, report_dir):
+        raise OSError(errno.ENOSPC, "No space left on device", os.path.join(report_dir, "index.html"))
+
+    monkeypatch.setattr(gantk.evaluate, "write_report", full)
+    run, pairs = image_run
+    report, scores = tmp_path / "report", tmp_path / "s.json"
+    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--report", str(report),
+                                          "--json", str(scores), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert f"the report in {report} was not written: {report / 'index.html'}: No space left on device" in result.output
+    assert re.search(r"^\s+psnr\s+\d", result.output, flags=re.M), result.output  # printed
+    saved = json.loads(scores.read_text())
+    assert saved["report"] is None and saved["metrics"]["psnr"] > 0  # and saved
+    with pytest.raises(ReportNotWritten) as raised:
+        evaluate(run, pairs, report_dir=report, progress=False)
+    assert raised.value.result["metrics"] == saved["metrics"]
+
+
 def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):
     from gantk.data import open_dataset
     from gantk.inference import TrainedModel
