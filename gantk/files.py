@@ -55,10 +55,10 @@ def sync_directory(directory: Path) -> None:
 FILE_ERROR_FIXES = {
     errno.EACCES: "choose a location you may write to (or read), or change its permissions",
     errno.EPERM: "choose a location you may write to (or read), or change its permissions",
-    errno.EROFS: "the file system is read-only; choose another location",
-    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another path",
+    errno.EROFS: "the file system is read-only; make it writable, or choose another location (copy a run there to resume it)",
+    errno.ENOTDIR: "a part of that path is a file, not a folder; move that file, or choose another path",
     errno.EISDIR: "that is a folder; give a file path",
-    errno.EEXIST: "it is in the way (a file where a folder is needed?); choose another path",
+    errno.EEXIST: "it is in the way (a file where a folder is needed?); move it, or choose another path",
     errno.ENOSPC: "the disk is full; free some space or choose another location",
     errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file system holds; raise the limit or choose another location",
     errno.EDQUOT: "the disk quota is used up; free some space or choose another location",
