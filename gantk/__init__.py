@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .errors import GantkError, GantkWarning
 from .hookspecs import hookimpl
-from .objectives.base import LossContext, Objective
 from .plugins import default_components, load_components
 
+if TYPE_CHECKING:
+    from .objectives.base import LossContext, Objective
+
 __version__ = "0.10.0"
+
+# Read from their module at first use: importing gantk does not import torch, so the command line answers
+# a Ctrl-C in its first seconds (see gantk.__main__).
+_LATER = {"LossContext": ".objectives.base", "Objective": ".objectives.base"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        return getattr(importlib.import_module(_LATER[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create(kind: str, name: str, **options: Any) -> Any:

@@ -317,7 +317,7 @@ def exit_on_sigterm(signum, frame) -> None:
 
 
 def main() -> None:
-    """Entry point: adds plugin commands, reports plugins that failed to load, runs the CLI."""
+    """The command line: adds plugin commands, reports plugins that failed to load, runs the CLI (see gantk.__main__)."""
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     components = default_components()
     components.call_hook("gantk_register_commands", cli=cli)

@@ -852,3 +852,20 @@ def test_jobs_of_one_process_are_refused_under_torchrun(tmp_path, monkeypatch, c
     assert result.exit_code == 1
     assert (f"Error: [rank 1] gantk {command[0]} runs in one process, and torchrun started 2, each of which would do the "
             "whole job (and write the same files): run it without torchrun.") in " ".join(result.output.split())
+
+
+def test_a_ctrl_c_while_the_command_starts_ends_it_without_a_traceback():
+    import subprocess
+    import sys
+
+    (script,) = [ep for ep in importlib.metadata.entry_points(group="console_scripts") if ep.name == "gantk"]
+    assert script.value == "gantk.__main__:main"
+    # Ctrl-C as torch is imported: gantk's import must not import it, so that the entry point is running to answer
+    interrupted = ("import builtins, sys\nimported = builtins.__import__\n"
+                   "def interrupt(name, *args, **kwargs):\n"
+                   "    if name == 'torch':\n        raise KeyboardInterrupt\n"
+                   "    return imported(name, *args, **kwargs)\n"
+                   "builtins.__import__ = interrupt\n"
+                   "from gantk.__main__ import main\nsys.argv = ['gantk', 'list']\nmain()\n")
+    ran = subprocess.run([sys.executable, "-c", interrupted], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 130 and ran.stderr == "\nAborted.\n", ran.stderr
