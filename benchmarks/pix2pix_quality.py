@@ -101,8 +101,8 @@ def lockstep(data: Path, args, channels: dict[str, int], steps: int = 5) -> dict
                  for a, b in zip(tensors(nets[name]), tensors(mine)) if a.is_floating_point()]
         return max((a - b).abs().max().item() for a, b in pairs)
 
-    # Batch-norm running statistics are reported apart: the reference shows D the fake before the real
-    # pair, gantk the real first, which changes the running averages (used in eval mode) but no loss.
+    # Batch-norm running statistics are reported apart: they follow the order D is shown the fake and the
+    # real pair, which changes the running averages (used in eval mode) but no loss.
     return {"steps": steps, "max_relative_loss_difference": loss_gap,
             "max_weight_difference": gap(lambda net: net.parameters()),
             "max_running_statistics_difference": gap(lambda net: net.buffers())}
