@@ -235,12 +235,13 @@ def factory_name(factory: Any) -> str:
     return f"{module_name(getattr(function, '__module__', None) or '?')}.{qualname}"
 
 
-def package_of(factory: Any) -> str | None:
-    """The installed distribution holding a component factory's code, with its version (``gantk-wgan 0.1.0``);
-    ``None`` for code that no installed distribution holds (a script, a test)."""
-    function = getattr(factory, "func", factory)  # functools.partial
-    top = (getattr(function, "__module__", None) or "").split(".")[0]
-    names = _distributions_of_modules().get(top)
+def package_of(plugin: Any) -> str | None:
+    """The installed distribution holding a plugin's code (a module, or an object's class), with its version
+    (``gantk-wgan 0.1.0``): the package that provides the parts the plugin registers, whoever wrote their code (a
+    plugin may register gantk's own classes under new names); ``None`` for a plugin that no installed distribution
+    holds (a script, a test)."""
+    module = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
+    names = _distributions_of_modules().get((module or "").split(".")[0])
     return f"{names[0]} {importlib.metadata.version(names[0])}" if names else None
 
 

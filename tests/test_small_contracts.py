@@ -354,6 +354,29 @@ def test_a_checkpoint_names_the_plugins_of_every_part():
         "discriminator": {"critic": plugin["discriminator"]}, "objective": {"bce": "gantk.objectives", "penalty": plugin["objective"]}}
     assert used["discriminator"]["critic"]["factory"] == "gantk.discriminators.patch.PatchDiscriminator"
     assert len(set(plugin.values())) == 3
+    assert "package" not in used["discriminator"]["critic"]  # gantk's class, but a plugin that no distribution holds
+
+
+def test_a_part_is_named_with_the_package_of_the_plugin_that_registers_it():
+    """A plugin's package is the one to install or remove for its parts, whoever wrote their code (here gantk)."""
+    import importlib.metadata
+    import types
+
+    from gantk import hookimpl
+    from gantk.objectives.pixel import PixelL1Loss
+    from gantk.train.checkpoint import part_plugins
+
+    module = types.ModuleType("click.gantk_alias")  # a plugin module inside the installed distribution "click"
+
+    @hookimpl
+    def gantk_register_objectives(registry):
+        registry.add("l1-alias", PixelL1Loss)
+
+    module.gantk_register_objectives = gantk_register_objectives
+    components = load_components(autoload=False, plugins=[module])
+    used = part_plugins({"recipe": "pix2pix", "gen": "unet", "disc": "patch70", "loss": "bce+l1-alias"}, components)
+    assert used["objective"]["l1-alias"] == {"plugin": "click.gantk_alias", "factory": "gantk.objectives.pixel.PixelL1Loss",
+                                             "package": f"click {importlib.metadata.version('click')}"}
 
 
 def test_a_checkpoint_holds_option_defaults_in_lists_and_tables():

@@ -303,7 +303,7 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
     now = {(kind, name): components.registry(kind).get(name) for kind, providers in payload["part_plugins"].items()
            for name in providers if name in components.registry(kind) and (kinds is None or kind in kinds)}
     moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{now[kind, name].plugin}'"
-             + _installed_as(now[kind, name])
+             + _installed_as(now[kind, name], components)
              for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
              if (kind, name) in now and not same_provider(now[kind, name], then)]
     if moved:
@@ -334,9 +334,9 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
         ) from None
 
 
-def _installed_as(entry: Entry) -> str:
+def _installed_as(entry: Entry, components: Components) -> str:
     """`` (package NAME VERSION: pip uninstall NAME)`` for a plugin's part that an installed distribution holds, else ""."""
-    package = None if entry.plugin in BUILTIN_PLUGINS else package_of(entry.factory)
+    package = None if entry.plugin in BUILTIN_PLUGINS else package_of(components.manager.get_plugin(entry.plugin))
     return f" (package {package}: pip uninstall {package.split()[0]})" if package else ""
 
 
@@ -358,7 +358,7 @@ def part_plugins(system_config: dict[str, Any], components: Components) -> dict[
     for kind, name in parts:
         entry = components.registry(kind).get(name)
         provider = {"plugin": entry.plugin, "factory": factory_name(entry.factory)}
-        if package := package_of(entry.factory):
+        if package := package_of(components.manager.get_plugin(entry.plugin)):
             provider["package"] = package
         providers.setdefault(kind, {})[name] = provider
     return providers
