@@ -458,7 +458,15 @@ def open_eval_split(
     model's masks read with ``ignore_label`` where given (``"none"``: without one), else with the model's. An error with a ``data_format``
     that does not look like the dataset's says so."""
     if data_format is None:
-        return _open_eval_split(data, config, split, detect_format(data, split, components), components, ignore_label, own_size)
+        try:
+            data_format = detect_format(data, split, components)
+        except DataError as error:
+            trained_on = config.get("data_format")
+            if trained_on and trained_on not in (components or default_components()).registry("data_format"):
+                error.args = (f"{error} Note: the model was trained on data of the {trained_on} format, which no loaded "
+                              "plugin provides: install (or load) the plugin that provides it.", *error.args[1:])
+            raise
+        return _open_eval_split(data, config, split, data_format, components, ignore_label, own_size)
     try:
         return _open_eval_split(data, config, split, data_format, components, ignore_label, own_size)
     except DataError as error:

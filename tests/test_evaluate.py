@@ -1401,3 +1401,15 @@ def test_evaluate_names_an_argument_of_the_wrong_kind(image_run, options, messag
     run, pairs = image_run
     with pytest.raises(OptionError, match=message):
         evaluate(run, pairs, progress=False, **options)
+
+
+def test_data_of_a_format_no_loaded_plugin_provides_names_the_models_format(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / "side" / split).mkdir(parents=True)
+        (tmp_path / "side" / split / "notes.txt").write_text("pairs of a plugin's layout")
+    with pytest.raises(DataError, match=r"(?s)cannot tell the format of dataset .* Note: the model was trained on data of the "
+                                        r"sidecar format, which no loaded plugin provides: install \(or load\) the plugin"):
+        open_eval_split(tmp_path / "side", {"data_format": "sidecar"}, "test")
+    with pytest.raises(DataError, match="cannot tell the format") as known:
+        open_eval_split(tmp_path / "side", {"data_format": "paired"}, "test")
+    assert "Note" not in str(known.value)  # a format that is loaded: the data is not in it
