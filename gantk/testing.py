@@ -386,8 +386,9 @@ class ObjectiveConformance(_Conformance):
             losses = {"generator": objective.generator_loss(ctx), "discriminator": objective.discriminator_loss(ctx)}
         for step, loss in losses.items():
             assert loss is None or loss.dtype == torch.float32, (
-                f"the {step} loss is {loss.dtype} under bf16 autocast: compute it on float32 values "
-                "(ctx's discriminator logits are float32; cast other low-precision tensors with .float())"
+                f"the {step} loss is {loss.dtype} under bf16 autocast: ctx's tensors are float32, but operations on them "
+                "still autocast (a convolution gives bf16): compute under torch.autocast(device_type, enabled=False), "
+                "or cast the result with .float()"
             )
 
     def test_accepts_a_multiscale_discriminator(self, objective, networks):

@@ -1466,7 +1466,11 @@ def test_a_checkpoint_older_than_a_setting_resumes_without_a_warning_of_it(pairs
     (lambda x: (x, x), r"generator 'odd' returned a tuple for an input of \(2, 3, 32, 32\); a generator must return one tensor, "
                        r"N x 3 x H x W"),
     (lambda x: x[..., ::2, ::2], r"generator 'odd' returned \(2, 3, 16, 16\) for an input of \(2, 3, 32, 32\); a generator "
-                                 r"must return N x 3 x H x W, the size of its input"),
+                                 r"must return N x 3 x H x W, the size of its input\. A generator that takes only sizes of "
+                                 r"some multiple .* declares it as size_multiple"),
+    (lambda x: x[:, :1], r"generator 'odd' returned \(2, 1, 32, 32\) .* the size of its input\.$"),  # no word of sizes
+    (lambda x: (x * 127).to(torch.uint8), r"generator 'odd' returned torch.uint8 values for an input of \(2, 3, 32, 32\); a "
+                                          r"generator returns floating-point values"),
 ])
 def test_a_generator_output_of_another_shape_or_type_is_named(pairs, tmp_path, returned, message):
     class Odd(torch.nn.Module):
@@ -2201,7 +2205,7 @@ def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(
     given = Trainer(tiny_config(pairs, tmp_path / "given", max_steps=1, gen="one", gen_opt={"legacy_flag": True}),
                     components=components(True), progress=False).fit()
     refusal = (r"checkpoint .*given.checkpoint-00000001.pt was trained with settings that its parts do not take now: "
-               r"generator 'one' has no option 'legacy_flag'.* The run's command line or recipe gave them: install the version")
+               r"generator 'one' has no option 'legacy_flag'.*\. The run's command line or recipe gave them: install the version")
     with pytest.raises(CheckpointError, match=refusal):
         ckpt.system_from_checkpoint(given, components=components(False))
     with pytest.raises(CheckpointError, match=refusal):

@@ -97,10 +97,15 @@ def generated(network: Callable[[Tensor], Any], input: Tensor, out_channels: int
         raise OptionError(f"generator '{generator}' returned a {type(output).__name__} for an input of {tuple(input.shape)}; "
                           f"a generator must return one tensor, N x {out_channels} x H x W, the size of its input.")
     if tuple(output.shape) != expected:
+        sizes = ("" if output.shape[2:] == input.shape[2:] else " A generator that takes only sizes of some multiple (or "
+                 "above some least size) declares it as size_multiple (min_input_size), so inputs are padded to fit.")
         raise OptionError(
             f"generator '{generator}' returned {tuple(output.shape)} for an input of {tuple(input.shape)}; "
-            f"a generator must return N x {out_channels} x H x W, the size of its input."
+            f"a generator must return N x {out_channels} x H x W, the size of its input.{sizes}"
         )
+    if not output.is_floating_point():
+        raise OptionError(f"generator '{generator}' returned {output.dtype} values for an input of {tuple(input.shape)}; a "
+                          "generator returns floating-point values (images in [-1, 1], or a mask's logits).")
     return output
 
 

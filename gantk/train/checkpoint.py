@@ -328,7 +328,7 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
             raise
         packages = _packages(payload)
         raise CheckpointError(
-            f"checkpoint {payload['path']} was trained with settings that its parts do not take now: {error} "
+            f"checkpoint {payload['path']} was trained with settings that its parts do not take now: {str(error).rstrip('.')}. "
             "The run's command line or recipe gave them: install the version of the part's plugin the run was trained with"
             + (f" (the run's parts came from {', '.join(packages)})." if packages else ".")
         ) from None
