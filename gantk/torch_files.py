@@ -110,8 +110,8 @@ def unreadable_reason(handle: BinaryIO, error: Exception) -> str:
         return "the file was not written by torch.save"
     text = str(error)
     plain = re.search(r"WeightsUnpickler error:\s*Unsupported operand", text) or "Invalid magic number" in text  # no torch header
-    if plain and not zip_file:
-        return "a plain pickle, not a file torch.save wrote"
+    if plain:  # read as a pickle: a zip cut to a few bytes, or one whose pickled entry is damaged
+        return "the file is cut short or damaged" if zip_file else "a plain pickle, not a file torch.save wrote"
     if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
         return first_sentence(text.split("WeightsUnpickler error:", 1)[1])
     if blocked := re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text):
