@@ -417,13 +417,19 @@ class PluginRegistry:
 
     def apply_overrides(self) -> list[str]:
         """Register the names this plugin overrides, replacing any other plugin's; returns what clashed
-        with another plugin's override (this one is kept, as the later loaded)."""
+        with another plugin's override (this one is kept, as the later loaded), and overrides of names no plugin
+        provides (a misspelt name leaves the part it meant as it was)."""
         clashes = []
         for name, factory in self._overrides:
             earlier = self._registry.overridden_by.get(name)
             if earlier not in (None, self.plugin):
                 clashes.append(f"{self._registry.kind} '{name}' is overridden by plugin '{earlier}' too; this plugin's, "
                                "loaded later, is kept: uninstall one of them to choose.")
+            elif name not in self._registry:
+                close = difflib.get_close_matches(name, self._registry.names(), n=1)
+                meant = f" (did you mean '{close[0]}'?)" if close else ""
+                clashes.append(f"overrides {self._registry.kind} '{name}', which no plugin provides{meant}: it is added as a "
+                               "new name; add it without override=True if that is meant.")
             self._registry.add(name, factory, plugin=self.plugin, override=True)
             self._registry.overridden_by[name] = self.plugin
         self._overrides.clear()

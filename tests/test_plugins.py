@@ -413,6 +413,19 @@ def test_two_plugins_overriding_one_name_are_reported():
     ]
 
 
+def test_an_override_of_a_name_no_plugin_provides_is_reported():
+    def unet():
+        """A replacement, misspelt."""
+
+    misspelt = make_plugin("misspelt", gantk_register_generators=lambda registry: registry.add("unte", unet, override=True))
+    components = load_components(autoload=False, plugins=[misspelt])
+    assert components.registry("generator").get("unet").plugin == "gantk.generators"
+    assert [str(f) for f in components.failures] == [
+        "plugin 'misspelt': overrides generator 'unte', which no plugin provides (did you mean 'unet'?): it is added as a new "
+        "name; add it without override=True if that is meant."
+    ]
+
+
 @pytest.mark.parametrize("discovered", [["gantk-tv", "zz-fork"], ["zz-fork", "gantk-tv"]])
 def test_of_two_distributions_with_one_entry_point_name_the_first_by_name_loads(monkeypatch, discovered):
     plugins = {
