@@ -392,6 +392,7 @@ def test_grid_and_config_files_naming_an_inception_file_of_their_own_are_refused
     settings.write_text(f'val_every = 1\nval_fid = true\ninception_weights = "{weights}"\n')
     result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", settings, *FLAGS)
     assert result.exit_code == 1 and f"config file {settings} names {weights}" in result.output and not out.exists()
+    assert " ".join(result.output.split()).endswith("for gantk ablate, either also makes it the network every cell is evaluated with.")
     plain = tmp_path / "plain.toml"
     plain.write_text("log_every = 1\n")
     result = invoke("--grid", grid, "--data", pairs, "--out", out, "--config", plain, *FLAGS)

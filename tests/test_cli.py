@@ -456,6 +456,29 @@ def test_files_named_as_a_runs_without_its_settings_are_not_replaced(tmp_path):
         assert refused.exit_code != 0 and "holds files named as a gantk run's" in refused.output, refused.output
         assert "but no config.toml of the settings gantk writes" in " ".join(refused.output.split())
         assert (mine / "metrics.csv").read_text() == "my numbers" and (mine / "samples" / "step-1.png").read_bytes() == b"my figure"
+    (mine / "config.toml").unlink()
+    (mine / "config.toml").symlink_to(mine / "config.toml")  # a config.toml that cannot be read: a link to itself
+    refused = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(mine), *TINY_FLAGS, "--max-steps", "1"])
+    assert refused.exit_code == 1 and "holds files named as a gantk run's" in refused.output, refused.output
+
+
+def test_a_runs_settings_are_read_only_from_a_config_toml_as_gantk_writes_it(tmp_path):
+    import tomllib
+
+    from gantk.train import run_files
+
+    settings = TrainConfig(max_steps=1000).to_dict()
+    assert run_files.WRITTEN_KEYS <= set(tomllib.loads(to_toml(settings)))  # none of them left out as None
+    (tmp_path / "config.toml").write_text(to_toml(settings))
+    assert run_files.read_settings(tmp_path)["max_steps"] == 1000
+    for key in ("recipe", "out", "seed", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):  # each run's
+        (tmp_path / "config.toml").write_text(to_toml({name: value for name, value in settings.items() if name != key}))
+        assert run_files.read_settings(tmp_path) is None, key
+    (tmp_path / "config.toml").write_bytes(to_toml(settings).encode() + b"# \xff\n")  # not UTF-8
+    assert run_files.read_settings(tmp_path) is None
+    (tmp_path / "config.toml").unlink()
+    (tmp_path / "config.toml").symlink_to(tmp_path / "config.toml")  # unreadable
+    assert run_files.read_settings(tmp_path) is None
 
 
 def test_a_config_of_gantks_settings_and_one_of_its_own_is_not_taken_for_a_run_left_behind(tmp_path):
@@ -708,6 +731,15 @@ def test_messages_show_control_characters_as_escapes():
         raise click.BadParameter("folder \x1b[31mred is a folder", param_hint="--json")
 
     assert "folder \\x1b[31mred is a folder" in CliRunner().invoke(group, ["usage"]).output
+
+
+def test_printable_escapes_separators_isolates_and_every_control_character_but_newline_and_tab():
+    from gantk.cli_output import REORDERING, printable
+
+    # line and paragraph separators, bidi isolates, DEL and the C1 controls CSI and NEL escaped; a tab kept
+    assert printable("a\u2028b\u2029c\u2066d\u2069\te\x7f\x9b[31m\x85") == "a\\u2028b\\u2029c\\u2066d\\u2069\te\\x7f\\x9b[31m\\x85"
+    bidi_and_separators = {chr(c) for c in (0x061c, 0x200e, 0x200f, *range(0x202a, 0x202f), *range(0x2066, 0x206a), 0x2028, 0x2029)}
+    assert REORDERING >= bidi_and_separators
 
 
 def test_command_output_escapes_what_would_drive_the_terminal(tmp_path):

@@ -14,7 +14,7 @@ from gantk.data import DataFormat, check_dataset, detect_format, open_dataset
 from gantk.data.formats import AlignedFormat
 from gantk.data.io import write_png
 from gantk.errors import DataError, GantkWarning, OptionError, UnknownNameError
-from helpers import smooth_image, write_paired, write_segmentation
+from helpers import smooth_image, write_paired, write_segmentation, write_unaligned
 
 OBJECTS_SEG = Path(__file__).resolve().parents[2] / "shared" / "data" / "objects-seg"
 
@@ -603,4 +603,48 @@ def test_an_image_of_other_channels_than_its_side_is_named(tmp_path, augment):
     dataset = open_dataset(pairs, augment=augment, load_size=36, crop_size=32)
     Image.new("RGB", (40, 40)).save(pairs / "A" / "001.png")  # replaced after the dataset was opened, as during a run
     with pytest.raises(DataError, match=f"^{pairs / 'A' / '001.png'}: cannot convert a 3-channel image to 1 channels"):
+        dataset[(1, 0)]
+
+
+def gray_paired_targets(root: Path) -> Path:
+    for i in range(3):
+        png(root / "A" / f"{i:03d}.png", smooth_image(i, 40))
+        png(root / "B" / f"{i:03d}.png", smooth_image(i, 40, channels=1))
+    return root / "B" / "001.png"
+
+
+def gray_aligned(root: Path) -> Path:
+    for i in range(3):
+        png(root / f"{i:03d}.png", torch.cat([smooth_image(i, 40, channels=1), smooth_image(i + 10, 40, channels=1)], dim=-1))
+    return root / "001.png"
+
+
+def gray_segmentation_images(root: Path) -> Path:
+    write_segmentation(root, count=3)
+    for i in range(3):
+        png(root / "images" / f"{i:03d}.png", smooth_image(i, 40, channels=1))
+    return root / "images" / "001.png"
+
+
+def gray_single(root: Path) -> Path:
+    for i in range(3):
+        png(root / f"{i:03d}.png", smooth_image(i, 40, channels=1))
+    return root / "001.png"
+
+
+def gray_unaligned_inputs(root: Path) -> Path:
+    return write_unaligned(root, count_a=3, channels_a=1) / "trainA" / "001.png"
+
+
+# Data with a 1-channel side, written by format: the file of that side an item reads, replaced below
+GRAY_SIDE = {"paired": gray_paired_targets, "aligned": gray_aligned, "segmentation": gray_segmentation_images,
+             "unaligned": gray_unaligned_inputs, "single": gray_single}
+
+
+@pytest.mark.parametrize("format", GRAY_SIDE)
+def test_every_kind_of_dataset_names_an_image_of_other_channels_than_its_side(tmp_path, format):
+    replaced = GRAY_SIDE[format](tmp_path / "data")
+    dataset = open_dataset(tmp_path / "data", format=format, augment=False, load_size=36, crop_size=32)
+    Image.new("RGB", (80 if format == "aligned" else 40, 40)).save(replaced)  # replaced after the dataset was opened
+    with pytest.raises(DataError, match=f"^{replaced}: cannot convert a 3-channel image to 1 channels"):
         dataset[(1, 0)]

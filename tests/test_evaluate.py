@@ -533,6 +533,44 @@ def test_the_seed_draws_the_dropout_noise_of_paper_mode(tmp_path, no_weights):
     assert evaluate(run, pairs, split="train", progress=False, seed=1)["metrics"]["l1"] == pytest.approx(scores.compute()["l1"], rel=1e-6)
 
 
+def test_each_input_file_draws_its_own_fixed_noise_seed():
+    from gantk.inference import input_seed
+
+    assert input_seed(1, "2.png") != input_seed(12, ".png")  # the seed and the name stay apart
+    assert input_seed(0, os.fsdecode(b"caf\xe9.png")) != input_seed(0, os.fsdecode(b"caf\xe8.png"))  # not UTF-8: the bytes count
+    # The values eval's "per input file" noise stands for: scores ablate stored earlier are reused while it is unchanged.
+    assert input_seed(0, "x.png") == 2167254148566431447
+    assert input_seed(0, os.fsdecode(b"caf\xe9.png")) == 8171662745125949705
+
+
+@pytest.fixture
+def seeded_files(monkeypatch):
+    """The names of the input files each batch's dropout noise is drawn for (None: from the seed alone)."""
+    names = []
+    seeded = TrainedModel.seeded
+    monkeypatch.setattr(TrainedModel, "seeded", lambda self, seed, input_file=None: names.append(
+        None if input_file is None else os.path.basename(input_file)) or seeded(self, seed, input_file))
+    return names
+
+
+def test_a_batch_of_several_images_draws_the_noise_of_its_first_file(image_run, no_weights, seeded_files, tmp_path):
+    from gantk.translate import translate
+
+    run, pairs = image_run
+    translate(run, pairs / "A", tmp_path / "out", seed=1, batch_size=2, progress=False)
+    assert seeded_files == ["000.png", "002.png", "004.png"]
+    seeded_files.clear()
+    evaluate(run, pairs, split="train", batch_size=2, seed=1, progress=False)
+    assert seeded_files == ["000.png", "002.png", "004.png"]
+
+
+def test_unpaired_evaluation_draws_each_batch_the_noise_of_its_first_input_file(cycle_run, stand_in_weights, seeded_files):
+    run, data = cycle_run
+    with pytest.warns(GantkWarning, match="are images the model trained on"):
+        evaluate(run, data, split="train", batch_size=2, seed=1, inception_weights=stand_in_weights, progress=False)
+    assert seeded_files == ["000.png", "002.png", "004.png"]  # trainA's 5 images; trainB's are only featurised
+
+
 @pytest.mark.parametrize("second, cached", [({"crop_size": 48, "load_size": 48}, 2), ({"direction": "BtoA"}, 2),
                                             ({"load_size": 64, "crop_size": None}, 2), ({"load_size": 48}, 1)])
 def test_cached_real_features_belong_to_one_size_and_direction(tmp_path, stand_in_weights, second, cached):

@@ -3,6 +3,7 @@
 import csv
 import sys
 import types
+import warnings
 
 import pytest
 import torch
@@ -39,6 +40,15 @@ def test_resume_drops_rows_after_the_resumed_step(tmp_path):
         log.write({"step": step, "D/bce": step / 10})
     MetricsLog(path, resume_step=2).write({"step": 3, "D/bce": 0.9, "G/l1": 1.0})
     assert [(r["step"], r["D/bce"], r["G/l1"]) for r in read_raw(path)] == [("1", "0.1", ""), ("2", "0.2", ""), ("3", "0.9", "1.0")]
+
+
+def test_an_empty_metrics_file_is_resumed_without_a_warning(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("")  # as a run stopped before its first row leaves it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MetricsLog(path, resume_step=2).write({"step": 3, "D/bce": 0.9})
+    assert read_raw(path) == [{"step": "3", "D/bce": "0.9"}]
 
 
 def test_plot_errors_name_the_problem(tmp_path):

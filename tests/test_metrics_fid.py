@@ -142,6 +142,12 @@ def test_weights_are_found_in_order(tmp_path, monkeypatch):
     assert find_inception_weights(explicit) == explicit
 
 
+def test_an_empty_weights_variable_counts_as_unset(monkeypatch):
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+    monkeypatch.setenv("GANTK_INCEPTION_WEIGHTS", "")
+    assert find_inception_weights() is None
+
+
 def test_a_network_without_2048_features_is_refused(tmp_path):
     path = scripted(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), tmp_path / "small.pt")
     with pytest.raises(InceptionWeightsError, match="not the FID InceptionV3"):

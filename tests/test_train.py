@@ -673,13 +673,14 @@ def test_a_checkpoint_with_compressed_entries_is_refused_before_they_are_inflate
         ckpt.load_checkpoint(tmp_path / "hidden.pt")
 
 
-def test_a_checkpoint_whose_entries_share_one_stored_record_is_refused_before_it_is_read(tmp_path, monkeypatch):
+@pytest.mark.parametrize("aliases", [49, 1])  # one more name for the record, most of the file: just more than the file holds
+def test_a_checkpoint_whose_entries_share_one_stored_record_is_refused_before_it_is_read(tmp_path, monkeypatch, aliases):
     torch.save({"format": ckpt.FORMAT_VERSION, "system": {}, "weights": torch.zeros(1000)}, tmp_path / "stored.pt")
     with zipfile.ZipFile(tmp_path / "stored.pt") as stored, zipfile.ZipFile(tmp_path / "aliased.pt", "w") as aliased:
         for info in stored.infolist():
             aliased.writestr(info, stored.read(info))
         record = next(info for info in aliased.infolist() if info.filename.endswith("/data/0"))
-        for copy in range(1, 50):  # 49 more names pointing at the one record: torch would allocate each
+        for copy in range(1, aliases + 1):  # more names pointing at the one record: torch would allocate each
             alias = copy_module.copy(record)
             alias.filename, alias.CRC = f"{record.filename}{copy}", 0  # no checksum: the damage check reads none
             aliased.filelist.append(alias)
@@ -687,6 +688,16 @@ def test_a_checkpoint_whose_entries_share_one_stored_record_is_refused_before_it
     with pytest.raises(CheckpointError, match=r"aliased.pt: it holds entries \(.*data/0\.\.\.\) that would unpack to more memory than "
                                               r"the file's size \(compressed, or sharing stored bytes\)"):
         ckpt.load_checkpoint(tmp_path / "aliased.pt")
+
+
+def test_a_zip_whose_data_is_no_pickle_is_not_called_a_plain_pickle(tmp_path):
+    torch.save({"format": ckpt.FORMAT_VERSION, "system": {}}, tmp_path / "stored.pt")
+    with zipfile.ZipFile(tmp_path / "stored.pt") as stored, zipfile.ZipFile(tmp_path / "garbled.pt", "w") as garbled:
+        for info in stored.infolist():  # data.pkl replaced, with a checksum of its own
+            garbled.writestr(info, b"\x00\x01garbage" if info.filename.endswith("/data.pkl") else stored.read(info))
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*garbled.pt \(") as refused:
+        ckpt.load_checkpoint(tmp_path / "garbled.pt")
+    assert "plain pickle" not in str(refused.value)
 
 
 def test_a_checkpoint_damaged_after_it_was_written_is_refused(pairs, tmp_path):
@@ -886,6 +897,13 @@ def test_checkpoint_mode_follows_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_zip_cut_short_within_its_signature_is_called_cut_short(tmp_path):
+    cut = tmp_path / "checkpoint-00000001.pt"
+    cut.write_bytes(b"PK\x03")  # the first 3 bytes of a zip's 4-byte signature
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*checkpoint-00000001.pt \(the file is cut short or damaged"):
+        ckpt.load_checkpoint(cut)
 
 
 def test_not_a_checkpoint(tmp_path):
@@ -1627,6 +1645,23 @@ def test_paths_config_toml_cannot_record_are_refused_before_anything_is_written(
                                                     "cannot record: rename it (or a folder above it).")):
         Trainer(tiny_config(pairs, out, max_steps=1), progress=False)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("key", ["data", "init_from", "lpips_weights", "inception_weights"])
+def test_other_paths_config_toml_cannot_record_are_refused(tmp_path, key):
+    path = tmp_path / os.fsdecode(b"x\xff")
+    flag = "--" + key.replace("_", "-")
+    with pytest.raises(OptionError, match=re.escape(f"{flag} {str(path)!a} holds bytes that are not UTF-8, which the run's config.toml")):
+        TrainConfig(out=str(tmp_path / "run"), **{key: str(path)}).validate()
+
+
+def test_a_config_file_not_in_utf8_is_refused_as_not_valid_toml(tmp_path):
+    from gantk.train.config import read_config_file
+
+    config = tmp_path / "run.toml"
+    config.write_bytes(b"seed = 0\n# \xff\n")
+    with pytest.raises(OptionError, match=rf"config file {re.escape(str(config))} is not valid TOML: 'utf-8' codec can't decode"):
+        read_config_file(config)
 
 
 @pytest.mark.parametrize("cuda", [True, False])

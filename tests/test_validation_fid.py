@@ -312,3 +312,15 @@ def test_inception_files_named_by_settings_files_load_only_where_the_user_names_
         copy.write_bytes(reference.read_bytes())  # at a path another user might replace
         with pytest.raises(fid.InceptionWeightsError, match=refusal(copy)):
             fid.vouched_weights(copy, "a file")
+
+
+def test_vouched_weights_expand_home_and_pass_over_a_chosen_file_since_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(fid, "fid_helper_weights", lambda: None)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"weights")
+    monkeypatch.setenv(fid.ENV_VAR, str(tmp_path / "gone.pt"))  # chosen once, removed since
+    assert fid.vouched_weights("~/w.pt", "a file", named=weights) == str(weights.resolve())
+    assert fid.vouched_weights(weights, "a file", named="~/w.pt") == str(weights.resolve())
+    with pytest.raises(fid.InceptionWeightsError, match="a file you chose: pass --inception-weights"):
+        fid.vouched_weights(weights, "a file")
