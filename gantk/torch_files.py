@@ -14,6 +14,7 @@ from .errors import first_sentence
 
 ZIP_SIGNATURE = b"PK\x03\x04"  # how torch.save's files start (older ones: a pickle's protocol opcode)
 PICKLE_PROTOCOL = b"\x80"
+SAFE_PICKLE_PROTOCOL = 3  # the highest torch.load(weights_only=True) reads (4 and 5 frame their data)
 READ_CHUNK = 1 << 24  # bytes read at a time in checking an entry's CRC-32
 
 
@@ -99,6 +100,19 @@ def damaged_entry(handle: BinaryIO) -> str | None:
     return None
 
 
+def pickle_protocol(handle: BinaryIO) -> int | None:
+    """The pickle protocol of a torch.save zip's ``data.pkl``; ``None`` where it cannot be told."""
+    handle.seek(0)
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            name = next(info.filename for info in archive.infolist() if info.filename.endswith("/data.pkl"))
+            with archive.open(name) as entry:
+                start = entry.read(2)
+    except Exception:  # no readable zip, or none with a data.pkl
+        return None
+    return start[1] if len(start) == 2 and start[:1] == PICKLE_PROTOCOL else None
+
+
 def unreadable_reason(handle: BinaryIO, error: Exception) -> str:
     """Why a file could not be read safely, in plain words (without torch's advice to load it unsafely)."""
     handle.seek(0)
@@ -108,10 +122,17 @@ def unreadable_reason(handle: BinaryIO, error: Exception) -> str:
     zip_file = head.startswith(ZIP_SIGNATURE) or ZIP_SIGNATURE.startswith(head)
     if not zip_file and not head.startswith(PICKLE_PROTOCOL):
         return "the file was not written by torch.save"
+    if len(head) < len(ZIP_SIGNATURE) and zip_file:
+        return "the file is cut short or damaged"
     text = str(error)
     plain = re.search(r"WeightsUnpickler error:\s*Unsupported operand", text) or "Invalid magic number" in text  # no torch header
-    if plain:  # read as a pickle: a zip cut to a few bytes, or one whose pickled entry is damaged
-        return "the file is cut short or damaged" if zip_file else "a plain pickle, not a file torch.save wrote"
+    if plain and not zip_file:
+        return "a plain pickle, not a file torch.save wrote"
+    if plain:  # a zip whose pickled data the safe reader cannot read
+        if (protocol := pickle_protocol(handle)) is not None and protocol > SAFE_PICKLE_PROTOCOL:
+            return (f"its data is pickled with protocol {protocol}, which torch reads without running code only up to "
+                    f"protocol {SAFE_PICKLE_PROTOCOL}: save it again with torch.save's default protocol")
+        return "the file is damaged: its pickled data is not as torch.save writes it"
     if "WeightsUnpickler error:" in text:  # e.g. "Unsupported global: GLOBAL x.Y was not an allowed global by default"
         return first_sentence(text.split("WeightsUnpickler error:", 1)[1])
     if blocked := re.search(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked", text):
