@@ -417,19 +417,18 @@ class PluginRegistry:
 
     def apply_overrides(self) -> list[str]:
         """Register the names this plugin overrides, replacing any other plugin's; returns what clashed
-        with another plugin's override (this one is kept, as the later loaded), and overrides of names no plugin
-        provides (a misspelt name leaves the part it meant as it was)."""
+        with another plugin's override (this one is kept, as the later loaded), and overrides of a name no loaded plugin
+        provides but close to one that is (misspelt, it would leave the part it meant as it was; a part of a plugin not
+        loaded is overridden silently)."""
         clashes = []
         for name, factory in self._overrides:
             earlier = self._registry.overridden_by.get(name)
             if earlier not in (None, self.plugin):
                 clashes.append(f"{self._registry.kind} '{name}' is overridden by plugin '{earlier}' too; this plugin's, "
                                "loaded later, is kept: uninstall one of them to choose.")
-            elif name not in self._registry:
-                close = difflib.get_close_matches(name, self._registry.names(), n=1)
-                meant = f" (did you mean '{close[0]}'?)" if close else ""
-                clashes.append(f"overrides {self._registry.kind} '{name}', which no plugin provides{meant}: it is added as a "
-                               "new name; add it without override=True if that is meant.")
+            elif name not in self._registry and (close := difflib.get_close_matches(name, self._registry.names(), n=1)):
+                clashes.append(f"overrides {self._registry.kind} '{name}', which no loaded plugin provides: did you mean "
+                               f"'{close[0]}'? It is added as a new name.")
             self._registry.add(name, factory, plugin=self.plugin, override=True)
             self._registry.overridden_by[name] = self.plugin
         self._overrides.clear()

@@ -413,7 +413,7 @@ def test_two_plugins_overriding_one_name_are_reported():
     ]
 
 
-def test_an_override_of_a_name_no_plugin_provides_is_reported():
+def test_an_override_of_a_name_close_to_a_loaded_one_is_reported():
     def unet():
         """A replacement, misspelt."""
 
@@ -421,9 +421,12 @@ def test_an_override_of_a_name_no_plugin_provides_is_reported():
     components = load_components(autoload=False, plugins=[misspelt])
     assert components.registry("generator").get("unet").plugin == "gantk.generators"
     assert [str(f) for f in components.failures] == [
-        "plugin 'misspelt': overrides generator 'unte', which no plugin provides (did you mean 'unet'?): it is added as a new "
-        "name; add it without override=True if that is meant."
+        "plugin 'misspelt': overrides generator 'unte', which no loaded plugin provides: did you mean 'unet'? It is added "
+        "as a new name."
     ]
+    # A part of a plugin that is not loaded (an add-on tested alone, say) is overridden without a word.
+    add_on = make_plugin("add-on", gantk_register_generators=lambda registry: registry.add("hourglass", unet, override=True))
+    assert not load_components(autoload=False, plugins=[add_on]).failures
 
 
 @pytest.mark.parametrize("discovered", [["gantk-tv", "zz-fork"], ["zz-fork", "gantk-tv"]])

@@ -703,8 +703,9 @@ def test_a_zip_whose_data_is_no_pickle_is_not_called_a_plain_pickle(tmp_path):
 @pytest.mark.parametrize("protocol", [4, 5])
 def test_a_checkpoint_pickled_with_a_protocol_torch_reads_only_unsafely_is_named_so(tmp_path, protocol):
     torch.save({"format": ckpt.FORMAT_VERSION, "system": {}}, tmp_path / "framed.pt", pickle_protocol=protocol)
-    with pytest.raises(CheckpointError, match=rf"framed.pt \(its data is pickled with protocol {protocol}, which torch reads without running "
-                                   r"code only up to protocol 3: save it again with torch.save's default protocol\)"):
+    with pytest.raises(CheckpointError, match=rf"framed.pt \(its data is pickled with protocol {protocol}, which torch reads "
+                                              r"without running code only up to protocol 3: save it again with torch.save's "
+                                              r"default protocol\)"):
         ckpt.load_checkpoint(tmp_path / "framed.pt")
 
 
