@@ -14,15 +14,24 @@ if TYPE_CHECKING:
 
 __version__ = "0.10.0"
 
-# Read from their module at first use: importing gantk does not import torch, so the command line answers
-# a Ctrl-C in its first seconds (see gantk.__main__).
+# Read from their module at first use, as are subpackages (gantk.objectives, gantk.nn...): importing gantk does not
+# import torch, so the command line answers a Ctrl-C in its first seconds (see gantk.__main__).
 _LATER = {"LossContext": ".objectives.base", "Objective": ".objectives.base"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LATER:
         return getattr(importlib.import_module(_LATER[name], __name__), name)
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.{name}":  # a module the subpackage imports is missing
+            raise
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LATER])
 
 
 def create(kind: str, name: str, **options: Any) -> Any:

@@ -42,3 +42,10 @@ def test_the_command_line_starts_without_torchvision_or_kornia():
               "print(sorted(m for m in ('torchvision', 'kornia', 'matplotlib') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_importing_gantk_imports_torch_only_where_a_part_is_read():
+    script = ("import sys\nimport gantk\nbefore = 'torch' in sys.modules\n"
+              "print(before, gantk.objectives.PixelL1Loss.__name__, gantk.Objective.__name__, 'LossContext' in dir(gantk))")
+    printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert printed.split() == ["False", "PixelL1Loss", "Objective", "True"]
