@@ -326,5 +326,5 @@ def main() -> None:
     cli.main(prog_name="gantk")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m gantk.cli, as earlier versions documented (python -m gantk answers a Ctrl-C too)
     sys.exit(main())

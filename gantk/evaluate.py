@@ -305,6 +305,8 @@ def evaluate(
         try:
             result["report"] = str(write_report(result, extremes, report_dir))
         except OSError as error:
+            if error.filename is None:  # not about a file of the report: a bug, shown in full
+                raise
             raise ReportNotWritten(report_dir, error, result) from None
     return result
 

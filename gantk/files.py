@@ -55,7 +55,7 @@ def sync_directory(directory: Path) -> None:
 FILE_ERROR_FIXES = {
     errno.EACCES: "choose a location you may write to (or read), or change its permissions",
     errno.EPERM: "choose a location you may write to (or read), or change its permissions",
-    errno.EROFS: "the file system is read-only; make it writable, or choose another location (copy a run there to resume it)",
+    errno.EROFS: "the file system is read-only; make it writable, or choose another location",
     errno.ENOTDIR: "a part of that path is a file, not a folder; move that file, or choose another path",
     errno.EISDIR: "that is a folder; give a file path",
     errno.EEXIST: "it is in the way (a file where a folder is needed?); move it, or choose another path",

@@ -143,7 +143,7 @@ def test_when_the_main_process_stops_on_an_error_the_other_says_why_it_stopped_w
     fcntl.flock(held, fcntl.LOCK_EX)  # another run trains there: only the main process claims the folder
     # torchrun's check of its processes waits long enough for rank 1 to end on its own.
     command = [sys.executable, "-m", "torch.distributed.run", "--monitor-interval", "5", "--nproc-per-node", "2",
-               "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "gantk.cli", "train",
+               "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "gantk", "train",
                "--data", str(write_paired(tmp_path / "pairs", count=8)), "--out", str(run), "--load-size", "36",
                "--crop-size", "32", "--batch-size", "2", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8", "--workers", "0",
                "--max-steps", "2", "--no-progress"]
@@ -204,7 +204,7 @@ def test_ctrl_c_under_torchrun_stops_every_process_after_one_step_with_a_checkpo
 
     pairs = write_paired(tmp_path / "pairs", count=8)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-               "--master-port", str(free_port()), "-m", "gantk.cli", "train", "--data", str(pairs), "--out", str(tmp_path / "run"),
+               "--master-port", str(free_port()), "-m", "gantk", "train", "--data", str(pairs), "--out", str(tmp_path / "run"),
                "--load-size", "36", "--crop-size", "32", "--batch-size", "2", "--gen-opt", "ngf=8", "--disc-opt", "ndf=8",
                "--workers", "0", "--log-every", "1", "--checkpoint-every", "1000", "--max-steps", "2000", "--no-progress"]
     _, stderr = signalled_once_training(command, tmp_path / "run", signal.SIGINT, env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -433,6 +433,12 @@ def test_a_report_a_full_disk_refuses_loses_no_scores(image_run, tmp_path, monke
     with pytest.raises(ReportNotWritten) as raised:
         evaluate(run, pairs, report_dir=report, progress=False)
     assert raised.value.result["metrics"] == saved["metrics"]
+    def failing(result, extremes, report_dir):
+        raise OSError(errno.EIO, "no file")
+
+    monkeypatch.setattr(gantk.evaluate, "write_report", failing)
+    with pytest.raises(OSError, match="no file"):  # about no file of the report: a bug, raised as it is
+        evaluate(run, pairs, report_dir=report, progress=False)
 
 
 def test_a_model_trained_btoa_is_evaluated_btoa(tmp_path, no_weights):

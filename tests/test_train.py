@@ -1496,6 +1496,7 @@ def test_a_checkpoint_older_than_a_setting_resumes_without_a_warning_of_it(pairs
                                  r"must return N x 3 x H x W, the size of its input\. A generator that takes only sizes of "
                                  r"some multiple .* declares it as size_multiple"),
     (lambda x: x[:, :1], r"generator 'odd' returned \(2, 1, 32, 32\) .* the size of its input\.$"),  # no word of sizes
+    (lambda x: x.mean((2, 3)), r"generator 'odd' returned \(2, 3\) .* the size of its input\.$"),
     (lambda x: (x * 127).to(torch.uint8), r"generator 'odd' returned torch.uint8 values for an input of \(2, 3, 32, 32\); a "
                                           r"generator returns floating-point values"),
 ])

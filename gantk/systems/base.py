@@ -97,8 +97,9 @@ def generated(network: Callable[[Tensor], Any], input: Tensor, out_channels: int
         raise OptionError(f"generator '{generator}' returned a {type(output).__name__} for an input of {tuple(input.shape)}; "
                           f"a generator must return one tensor, N x {out_channels} x H x W, the size of its input.")
     if tuple(output.shape) != expected:
-        sizes = ("" if output.shape[2:] == input.shape[2:] else " A generator that takes only sizes of some multiple (or "
-                 "above some least size) declares it as size_multiple (min_input_size), so inputs are padded to fit.")
+        other_size = output.dim() == input.dim() and output.shape[2:] != input.shape[2:]
+        sizes = (" A generator that takes only sizes of some multiple (or above some least size) declares it as "
+                 "size_multiple (min_input_size), which gantk keeps to: crop sizes are checked, inputs padded.") if other_size else ""
         raise OptionError(
             f"generator '{generator}' returned {tuple(output.shape)} for an input of {tuple(input.shape)}; "
             f"a generator must return N x {out_channels} x H x W, the size of its input.{sizes}"
