@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __version__ = "0.10.0"
 
 # Read from their module at first use, as are subpackages (gantk.objectives, gantk.nn...): importing gantk does not
-# import torch, so the command line answers a Ctrl-C in its first seconds (see gantk.__main__).
+# import torch, so the command line is running to answer a Ctrl-C while torch is imported (see gantk.__main__).
 _LATER = {"LossContext": ".objectives.base", "Objective": ".objectives.base"}
 
 

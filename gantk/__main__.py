@@ -9,8 +9,8 @@ from .cli_output import echo
 
 
 def main() -> None:
-    """Run the command line; a Ctrl-C while it starts (importing torch, loading plugins) ends it as one during a
-    command does, without a traceback."""
+    """Run the command line; a Ctrl-C while it starts (importing torch, loading plugins) ends it with "Aborted." and
+    status 130, as one during a command does, without a traceback."""
     try:
         from .cli import main as run_cli
 

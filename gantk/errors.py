@@ -25,6 +25,11 @@ def first_sentence(text: str) -> str:
     return _SENTENCE_END.split(lines[0], maxsplit=1)[0].strip().rstrip(".") if lines else ""
 
 
+def extend_message(error: Exception, text: str) -> None:
+    """Append ``text`` to ``error``'s message (its first argument; the others are kept), as the CLI prints it."""
+    error.args = (f"{error}{text}", *error.args[1:])
+
+
 PLUGIN_HINT = " A plugin's components are known once it is installed in this Python environment: 'gantk list' shows them."
 
 

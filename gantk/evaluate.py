@@ -29,7 +29,7 @@ from .data.layout import ROOT_SPLIT, check_command
 from .data.sampler import in_order
 from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
-from .errors import DataError, GantkWarning, OptionError
+from .errors import DataError, GantkWarning, OptionError, extend_message
 from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import NOISE_SEEDING, TrainedModel, loaded_model, test_mode_description
@@ -446,8 +446,8 @@ def _naming_the_models_ignore_label(label: int | None) -> Iterator[None]:
         yield
     except DataError as error:
         if label is not None:
-            error.args = (f"{error}\nNote: the ignore label {label} is the model's (it was trained with it); to score "
-                          f"masks that use {label} otherwise, pass --ignore-label none.", *error.args[1:])
+            extend_message(error, f"\nNote: the ignore label {label} is the model's (it was trained with it); to score "
+                                  f"masks that use {label} otherwise, pass --ignore-label none.")
         raise
 
 
@@ -465,8 +465,8 @@ def open_eval_split(
         except DataError as error:
             trained_on = config.get("data_format")
             if trained_on and trained_on not in (components or default_components()).registry("data_format"):
-                error.args = (f"{error} Note: the model was trained on data of the {trained_on} format, which no loaded "
-                              "plugin provides: install (or load) the plugin that provides it.", *error.args[1:])
+                extend_message(error, f" Note: the model was trained on data of the {trained_on} format, which no loaded "
+                                      "plugin provides: install (or load) the plugin that provides it.")
             raise
         return _open_eval_split(data, config, split, data_format, components, ignore_label, own_size)
     try:
@@ -479,8 +479,8 @@ def open_eval_split(
             looks = f"it looks like the {detect_format(data, split, components)} format"
         except DataError:
             looks = "its layout fits no known format"
-        error.args = (f"{error} Note: --data-format {data_format} was given, and {data} does not look like that format "
-                      f"({looks}); drop --data-format to detect the format.", *error.args[1:])
+        extend_message(error, f" Note: --data-format {data_format} was given, and {data} does not look like that format "
+                              f"({looks}); drop --data-format to detect the format.")
         raise
 
 

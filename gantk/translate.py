@@ -17,7 +17,7 @@ from .data.datasets import collate_same_size, refuse_outputs_of_several_sizes
 from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
 from .data.layout import MASK_EXTENSIONS, ImageNotes, is_lossless_mask, listed, warn_of_skipped_files
 from .data.sampler import in_order
-from .errors import DataError, GantkError, GantkWarning, OptionError
+from .errors import DataError, GantkError, GantkWarning, OptionError, extend_message
 from .files import first_names
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model
@@ -194,8 +194,8 @@ def naming_written(written: list[Path], output_dir: Path) -> Iterator[None]:
         yield
     except GantkError as error:
         if written:
-            error.args = (f"{error} The {len(written)} file(s) written to {output_dir} before it are kept; once it is "
-                          "fixed, translate again with --overwrite.", *error.args[1:])
+            extend_message(error, f" The {len(written)} file(s) written to {output_dir} before it are kept; once it is "
+                                  "fixed, translate again with --overwrite.")
         raise
 
 

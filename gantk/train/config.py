@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import OptionError, SpecError, UnknownNameError
+from ..errors import OptionError, SpecError, UnknownNameError, extend_message
 from ..nn.diff_augment import parse_policy
 from ..registry import VALUE_TYPES, plain, storable, type_mismatch
 
@@ -449,7 +449,7 @@ def naming_config_file(path: str | Path | None, *also: type[Exception]) -> Itera
         yield
     except (OptionError, SpecError, UnknownNameError, *also) as error:
         if path is not None and not str(error).startswith(f"config file {path}"):
-            error.args = (f"{error} Settings were read from config file {path}, then from the flags.", *error.args[1:])
+            extend_message(error, f" Settings were read from config file {path}, then from the flags.")
         raise
 
 

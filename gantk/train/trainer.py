@@ -30,7 +30,7 @@ from ..data.layout import ROOT_SPLIT, require_root
 from ..data.opening import detect_format, get_format
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
-from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
+from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError, extend_message
 from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..metrics.lpips_distance import LpipsNetwork, weights_path
@@ -414,9 +414,9 @@ class Trainer:
             lacking = any(text in problem for problem in getattr(error, "problems", None) or []  # partner_problems' kinds
                           for text in ("no file named", "pair(s) share a name but for", "are named as their partners"))
             if lacking and layout.paired_targets == "images" and not self.config.data_format and recipe.system.trains_unpaired:
-                error.args = (f"{error} Note: the {self.config.recipe} recipe trains on two unpaired domains, which it reads "
-                              f"from trainA/ and trainB/ (the unaligned format, `gantk describe data-format unaligned`); "
-                              f"folders such as A/ and B/ are taken for pairs: rename them trainA/ and trainB/.", *error.args[1:])
+                extend_message(error, f" Note: the {self.config.recipe} recipe trains on two unpaired domains, which it reads "
+                                      f"from trainA/ and trainB/ (the unaligned format, `gantk describe data-format unaligned`); "
+                                      f"folders such as A/ and B/ are taken for pairs: rename them trainA/ and trainB/.")
             raise
 
     def _validation_split(self, layout: DataFormat, root: Path) -> str:
