@@ -63,6 +63,12 @@ class Components:
     manager: pluggy.PluginManager
     registries: dict[str, Registry]
     failures: list[PluginFailure] = field(default_factory=list)
+    distributions: dict[str, str] = field(default_factory=dict)  # entry-point plugin -> "name version" that declares it
+
+    def package(self, plugin: str) -> str | None:
+        """The installed distribution (``gantk-wgan 0.1.0``) of the loaded plugin named ``plugin``: the one whose entry
+        point loaded it, else the one holding its code (:func:`package_of`)."""
+        return self.distributions.get(plugin) or package_of(self.manager.get_plugin(plugin))
 
     def registry(self, kind: str) -> Registry:
         kind = normalize_kind(kind)
@@ -142,13 +148,12 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
     for name in BUILTIN_PLUGINS:
         manager.register(importlib.import_module(name), name=name)
     autoload = autoload_enabled() if autoload is None else autoload
-    if autoload:
-        _load_entry_points(manager, failures)
+    distributions = _load_entry_points(manager, failures) if autoload else {}
     for plugin in plugins:
         _register(manager, plugin, failures)
     failures.extend(_hooks_never_run(manager))
 
-    components = Components(manager, {}, failures)
+    components = Components(manager, {}, failures, distributions)
     products = _products()
     for kind, hook_name in KINDS.items():
         registry = Registry(kind, builds=products.get(kind))
@@ -293,9 +298,11 @@ def _register_checked(manager: pluggy.PluginManager, plugin: Any, name: str) -> 
         raise GantkError("; ".join(problems) + ".")
 
 
-def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailure]) -> None:
+def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailure]) -> dict[str, str]:
+    """Register the entry points' plugins; returns each loaded one's distribution and version, where known."""
     # By name, then distribution: which of two plugins of one name loads does not depend on the file system.
     kept: dict[str, str] = {}  # entry-point name -> distribution whose plugin has it
+    versions: dict[str, str] = {}
     points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     for entry_point in sorted(points, key=lambda point: (point.name, _distribution(point))):
         dist = _distribution(entry_point) or "an unnamed distribution"
@@ -314,6 +321,9 @@ def _load_entry_points(manager: pluggy.PluginManager, failures: list[PluginFailu
             failures.append(PluginFailure(entry_point.name, f"could not be loaded: {_describe(error)}"))
             continue
         kept[entry_point.name] = dist
+        if version := getattr(getattr(entry_point, "dist", None), "version", None):
+            versions[entry_point.name] = f"{dist} {version}"
+    return versions
 
 
 def _distribution(entry_point: Any) -> str:

@@ -367,7 +367,7 @@ def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monke
     with monkeypatch.context() as patch, pytest.raises(
             CheckpointError, match=r"generator 'unet' came from plugin 'gantk.generators' and now comes from '.*OverridingPlugin' "
                                    r"\(package gantk-over 0.1.0: pip uninstall gantk-over\)\. Load"):
-        patch.setattr(checkpoint, "package_of", lambda plugin: "gantk-over 0.1.0")
+        patch.setattr(type(again), "package", lambda self, plugin: "gantk-over 0.1.0")
         translate(built_in_run, pairs / "A", tmp_path / "out-overridden", components=again)
     # Installed now: the same code under its entry point's name.
     entry_point = types.SimpleNamespace(name="gantk-overriding", value="overriding:plugin", dist=None, load=lambda: OverridingPlugin())

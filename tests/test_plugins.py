@@ -322,6 +322,24 @@ def use_entry_points(monkeypatch, points):
     monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
 
 
+def test_an_entry_point_plugin_is_credited_to_the_distribution_that_declares_it(monkeypatch):
+    from gantk.objectives.pixel import PixelL1Loss
+    from gantk.train.checkpoint import part_plugins
+
+    class Aliases:  # an object whose class lives in a module no distribution holds
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            registry.add("l1-alias", PixelL1Loss)
+
+    point = FakeEntryPoint("gantk-alias", Aliases())
+    point.dist = types.SimpleNamespace(name="gantk-alias", version="0.3.0")
+    use_entry_points(monkeypatch, [point])
+    components = load_components()
+    assert components.package("gantk-alias") == "gantk-alias 0.3.0"
+    used = part_plugins({"recipe": "pix2pix", "gen": "unet", "disc": "patch70", "loss": "bce+l1-alias"}, components)
+    assert used["objective"]["l1-alias"]["package"] == "gantk-alias 0.3.0"
+
+
 def test_a_hook_that_returns_something_is_reported():
     import click
 

@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, first_sentence
 from ..files import REFUSED_WRITES, WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import ObjectiveSet, parse_spec
-from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_name, package_of, same_provider
+from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_name, same_provider
 from ..recipes.base import Recipe
 from ..registry import Entry, plain, storable
 from ..systems.base import System
@@ -336,7 +336,7 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
 
 def _installed_as(entry: Entry, components: Components) -> str:
     """`` (package NAME VERSION: pip uninstall NAME)`` for a plugin's part that an installed distribution holds, else ""."""
-    package = None if entry.plugin in BUILTIN_PLUGINS else package_of(components.manager.get_plugin(entry.plugin))
+    package = None if entry.plugin in BUILTIN_PLUGINS else components.package(entry.plugin)
     return f" (package {package}: pip uninstall {package.split()[0]})" if package else ""
 
 
@@ -348,7 +348,7 @@ def _packages(payload: dict[str, Any], plugins: Iterable[str] | None = None) -> 
 
 def part_plugins(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, dict[str, str]]]:
     """Per kind, the plugin, factory (:func:`gantk.plugins.factory_name`) and, when an installed
-    distribution holds it, package (:func:`gantk.plugins.package_of`) of each part of ``system_config``:
+    distribution holds it, package (:meth:`gantk.plugins.Components.package`) of each part of ``system_config``:
     recipe, networks, objective terms, data format."""
     parts = [("recipe", system_config["recipe"]), ("generator", system_config["gen"])]
     parts += [("discriminator", system_config["disc"])] if system_config.get("disc") else []
@@ -358,7 +358,7 @@ def part_plugins(system_config: dict[str, Any], components: Components) -> dict[
     for kind, name in parts:
         entry = components.registry(kind).get(name)
         provider = {"plugin": entry.plugin, "factory": factory_name(entry.factory)}
-        if package := package_of(components.manager.get_plugin(entry.plugin)):
+        if package := components.package(entry.plugin):
             provider["package"] = package
         providers.setdefault(kind, {})[name] = provider
     return providers
