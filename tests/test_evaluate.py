@@ -337,7 +337,6 @@ def test_a_run_with_a_plugin_part_needs_that_plugin(tmp_path):
 def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monkeypatch):
     from gantk import hookimpl, load_components
     from gantk.errors import CheckpointError
-    from gantk.train import checkpoint
     from gantk.translate import translate
 
     def plain(in_channels=3, out_channels=3, **unet_options):
