@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -73,7 +74,7 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     from .report import ReportNotWritten
 
     refuse_under_torchrun("eval")
-    if json_out not in (None, "-") and Path(json_out).is_dir():
+    if json_out not in (None, "-") and (Path(json_out).is_dir() or json_out.endswith(("/", os.sep))):
         raise click.BadParameter(f"{json_out} is a folder; give a file name for the JSON results.", param_hint="--json")
     if json_out not in (None, "-") and Path(json_out).exists() and not is_result_file(json_out):
         raise click.BadParameter(f"{json_out} exists and is not the JSON of an earlier gantk eval; "

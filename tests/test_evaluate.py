@@ -382,8 +382,10 @@ def test_eval_json_into_a_folder_is_refused_before_evaluating(image_run, tmp_pat
 
     monkeypatch.setattr(gantk.evaluate, "evaluate", lambda *a, **k: pytest.fail("evaluated before checking --json"))
     run, pairs = image_run
-    result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", str(tmp_path)])
-    assert result.exit_code == 2 and "is a folder; give a file name" in result.output
+    for folder in (str(tmp_path), f"{tmp_path / 'new'}/"):  # one, or a path written as one
+        result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), "--json", folder])
+        assert result.exit_code == 2 and "is a folder; give a file name" in result.output
+    assert not (tmp_path / "new").exists()
     (tmp_path / "file").write_text("")
     for option, under_a_file in (("--json", "file/scores.json"), ("--report", "file/report")):
         result = CliRunner().invoke(group(), ["eval", "--checkpoint", str(run), "--data", str(pairs), option, str(tmp_path / under_a_file)])
