@@ -29,7 +29,10 @@ class ReportNotWritten(GantkError):
 
     def __init__(self, report_dir: str | Path, error: OSError, result: dict[str, Any]):
         super().__init__(f"the report in {report_dir} was not written: {file_error_text(error)}")
-        self.result = result
+        self.report_dir, self.error, self.result = report_dir, error, result
+
+    def __reduce__(self):  # pickled (to another process, say) with the arguments it was built from
+        return type(self), (self.report_dir, self.error, self.result)
 
 
 class Extremes:

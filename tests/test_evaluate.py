@@ -414,6 +414,7 @@ def test_eval_prints_its_scores_before_a_full_disk_refuses_the_json(image_run, t
 
 def test_a_report_a_full_disk_refuses_loses_no_scores(image_run, tmp_path, monkeypatch, no_weights):
     import errno
+    import pickle
 
     import gantk.evaluate
     from gantk.report import ReportNotWritten
@@ -434,6 +435,9 @@ def test_a_report_a_full_disk_refuses_loses_no_scores(image_run, tmp_path, monke
     with pytest.raises(ReportNotWritten) as raised:
         evaluate(run, pairs, report_dir=report, progress=False)
     assert raised.value.result["metrics"] == saved["metrics"]
+    copied = pickle.loads(pickle.dumps(raised.value))  # as it would cross to another process
+    assert str(copied) == str(raised.value) and copied.result["metrics"] == saved["metrics"]
+
     def failing(result, extremes, report_dir):
         raise OSError(errno.EIO, "no file")
 
