@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .errors import DuplicateNameError, GantkError, OptionError, UnknownNameError
+from .errors import DuplicateNameError, GantkError, OptionError, UnknownNameError, did_you_mean
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs accept
 
@@ -426,9 +426,9 @@ class PluginRegistry:
             if earlier not in (None, self.plugin):
                 clashes.append(f"{self._registry.kind} '{name}' is overridden by plugin '{earlier}' too; this plugin's, "
                                "loaded later, is kept: uninstall one of them to choose.")
-            elif name not in self._registry and (close := difflib.get_close_matches(name, self._registry.names(), n=1)):
-                clashes.append(f"overrides {self._registry.kind} '{name}', which no loaded plugin provides: did you mean "
-                               f"'{close[0]}'? It is added as a new name.")
+            elif name not in self._registry and (meant := did_you_mean(name, self._registry.names())):
+                clashes.append(f"overrides {self._registry.kind} '{name}', which no loaded plugin provides.{meant} It is added "
+                               "as a new name.")
             self._registry.add(name, factory, plugin=self.plugin, override=True)
             self._registry.overridden_by[name] = self.plugin
         self._overrides.clear()

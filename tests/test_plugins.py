@@ -439,7 +439,7 @@ def test_an_override_of_a_name_close_to_a_loaded_one_is_reported():
     components = load_components(autoload=False, plugins=[misspelt])
     assert components.registry("generator").get("unet").plugin == "gantk.generators"
     assert [str(f) for f in components.failures] == [
-        "plugin 'misspelt': overrides generator 'unte', which no loaded plugin provides: did you mean 'unet'? It is added "
+        "plugin 'misspelt': overrides generator 'unte', which no loaded plugin provides. Did you mean 'unet'? It is added "
         "as a new name."
     ]
     # A part of a plugin that is not loaded (an add-on tested alone, say) is overridden without a word.
