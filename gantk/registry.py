@@ -11,6 +11,7 @@ import os
 import re
 import types
 import typing
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -20,6 +21,18 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs acce
 
 
 # How a user gives options to each kind of component.
+_BUILT: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # component -> label, for messages
+
+
+def built_as(component: Any) -> str | None:
+    """How messages name ``component`` if a registry built it, e.g. ``discriminator 'patch70' (plugin
+    'gantk.discriminators')``; ``None`` for anything else."""
+    try:
+        return _BUILT.get(component)
+    except TypeError:  # not weakly referable: no registry recorded it
+        return None
+
+
 OPTION_FLAGS = {"generator": "--gen-opt KEY=VALUE", "discriminator": "--disc-opt KEY=VALUE", "objective": "--loss-opt NAME.KEY=VALUE"}
 
 # By the type an option takes: the types of value it accepts and how a message names them
@@ -344,6 +357,10 @@ class Registry:
                 f"{self._label(entry)} is a torch.nn.Module whose __init__ does not call super().__init__(): "
                 f"call it first in {type(component).__qualname__}.__init__."
             )
+        try:
+            _BUILT[component] = self._label(entry)
+        except TypeError:  # not weakly referable (a plain value)
+            pass
         return component
 
     def _typed_options(self, entry: Entry, defaults: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

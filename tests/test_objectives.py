@@ -264,7 +264,7 @@ def test_features_that_are_no_list_are_named():
             return self(x)
 
     ctx = _adversarial_context(OneMap(2, 1, 3))
-    with pytest.raises(OptionError, match=r"OneMap.features\(x\) returned Tensor; it must return the list of feature maps"):
+    with pytest.raises(OptionError, match=r"the features\(x\) of the discriminator OneMap returned a Tensor; it must return the list of feature maps"):
         _ = ctx.d_fake_features
 
 
@@ -783,7 +783,7 @@ def test_mask_probabilities_are_float32_under_mixed_precision(channels):
 
 
 @pytest.mark.parametrize("discriminator, returned", [(nn.Conv2d(6, 1, 1), "Conv2d has none"),
-                                                     (types.SimpleNamespace(features=lambda x: []), "returned list")])
+                                                     (types.SimpleNamespace(features=lambda x: []), "returned a list")])
 def test_reading_features_of_a_discriminator_without_them_is_explained(discriminator, returned):
     image = torch.zeros(1, 3, 4, 4)
     ctx = LossContext(input=image, fake=image, real=image, discriminator=discriminator)
@@ -823,6 +823,19 @@ def test_logits_that_are_not_n_x_1_x_h_x_w_maps_are_refused_naming_the_discrimin
                 r"N x 1 x h x w logits")
     with pytest.raises(OptionError, match=expected):
         getattr(ctx, read)
+
+
+def test_a_registered_discriminator_is_named_by_its_registered_name_and_plugin():
+    class Plugin:
+        @gantk.hookimpl
+        def gantk_register_discriminators(self, registry):
+            registry.add("flat", lambda in_channels=3: Shaped(lambda x: x.mean(1)))
+
+    discriminator = gantk.load_components(autoload=False, plugins=[Plugin()]).create("discriminator", "flat", in_channels=4)
+    ctx = LossContext(input=torch.zeros(2, 1, 8, 8), fake=torch.zeros(2, 3, 8, 8), real=torch.zeros(2, 3, 8, 8),
+                      discriminator=torch.compile(discriminator))
+    with pytest.raises(OptionError, match=r"^discriminator 'flat' \(plugin '[^']+'\) returned \(2, 8, 8\) for an input of"):
+        _ = ctx.d_real
 
 
 def test_logit_maps_of_each_scale_pass():

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
+from ..registry import built_as
 
 Logits = Union[Tensor, Sequence[Tensor]]  # one map, or one per scale for multi-scale discriminators
 # Losses are computed in float32: the largest number it holds, and its smallest at full precision.
@@ -55,6 +56,12 @@ def unwrapped(module: Any) -> Any:
             return module
 
 
+def discriminator_label(discriminator: Any) -> str:
+    """How messages name ``discriminator``: its registered name and plugin, else its class."""
+    network = unwrapped(discriminator)
+    return built_as(network) or f"the discriminator {type(network).__name__}"
+
+
 def checked_logits(logits: Any, image: Tensor, discriminator: Any, *, from_features: bool = False) -> Logits:
     """``logits`` of ``discriminator`` for ``image``, checked to be ``N x 1 x h x w`` maps (one, or a list of them);
     ``from_features``: they are the last maps of its ``features(x)``."""
@@ -62,14 +69,14 @@ def checked_logits(logits: Any, image: Tensor, discriminator: Any, *, from_featu
     if all(isinstance(m, Tensor) and m.dim() == 4 and tuple(m.shape[:2]) == (image.shape[0], 1) for m in maps):
         return logits
     got = [tuple(m.shape) if isinstance(m, Tensor) else type(m).__name__ for m in maps]
-    name, got = type(unwrapped(discriminator)).__name__, got[0] if isinstance(logits, Tensor) else got
+    name, got = discriminator_label(discriminator), got[0] if isinstance(logits, Tensor) else got
     if from_features:
         raise OptionError(
-            f"the features(x) of the discriminator {name} end with {got} for an input of {tuple(image.shape)}; they must end "
+            f"the features(x) of {name} end with {got} for an input of {tuple(image.shape)}; they must end "
             "with the logits its forward returns, N x 1 x h x w (or, per scale, lists ending with them)."
         )
     raise OptionError(
-        f"the discriminator {name} returned {got} for an input of {tuple(image.shape)}; a discriminator returns "
+        f"{name} returned {got} for an input of {tuple(image.shape)}; a discriminator returns "
         "N x 1 x h x w logits (or a list of such maps, one per scale)."
     )
 
@@ -172,7 +179,7 @@ class LossContext:
         maps ending with the logits, or one such list per scale (see :func:`feature_extractor`)."""
         module = feature_extractor(self.discriminator)
         if module is None:
-            what = "there is no discriminator" if self.discriminator is None else f"{type(self.discriminator).__name__} has none"
+            what = "there is no discriminator" if self.discriminator is None else f"{discriminator_label(self.discriminator)} has none"
             raise OptionError(
                 f"a term of the objective reads the discriminator's features(x), and {what}: use a discriminator "
                 "with features (the built-in PatchGANs, or multiscale from gantk-multiscale)."
@@ -181,7 +188,7 @@ class LossContext:
         features = module.features(shown)
         if not isinstance(features, (list, tuple)) or not features:
             raise OptionError(
-                f"{type(module).__name__}.features(x) returned {type(features).__name__}; it must return the list of "
+                f"the features(x) of {discriminator_label(module)} returned a {type(features).__name__}; it must return the list of "
                 "feature maps ending with the logits (or one such list per scale)."
             )
         checked_logits(logits_of(features), shown, self.discriminator, from_features=True)

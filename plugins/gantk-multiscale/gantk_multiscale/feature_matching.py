@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gantk import LossContext, Objective
-from gantk.objectives.base import feature_extractor
+from gantk.objectives.base import discriminator_label, feature_extractor
 from gantk.errors import OptionError
 
 Features = Union[Sequence[Tensor], Sequence[Sequence[Tensor]]]  # one scale, or one list per scale
@@ -52,7 +52,7 @@ def features_module(discriminator: Any) -> Any:
     """
     module = feature_extractor(discriminator)
     if module is None:
-        name = "there is no discriminator" if discriminator is None else f"{type(discriminator).__name__} has none"
+        name = "there is no discriminator" if discriminator is None else f"{discriminator_label(discriminator)} has none"
         raise OptionError(
             f"feature-matching needs a discriminator with features(x), and {name}: use --disc multiscale "
             "or a built-in PatchGAN (e.g. patch70), with an adversarial term such as bce."

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 import gantk_multiscale.feature_matching
-from gantk import LossContext, load_components
+from gantk import LossContext, hookimpl, load_components
 from gantk.discriminators.patch import PatchDiscriminator
 from gantk.errors import OptionError
 from gantk.objectives.spec import ObjectiveSet
@@ -138,8 +138,17 @@ def test_reaches_features_through_compile_and_ddp(process_group):
 
 
 def test_a_discriminator_without_features_is_an_error():
-    with pytest.raises(OptionError, match="features"):
+    with pytest.raises(OptionError, match="and the discriminator Conv2d has none"):
         FeatureMatchingLoss().generator_loss(make_context(nn.Conv2d(6, 1, 3)))
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_discriminators(self, registry):
+            registry.add("plain", lambda in_channels=3: nn.Conv2d(in_channels, 1, 3))
+
+    plain = load_components(autoload=False, plugins=[Plugin()]).create("discriminator", "plain", in_channels=6)
+    with pytest.raises(OptionError, match=r"and discriminator 'plain' \(plugin '[^']+'\) has none"):
+        FeatureMatchingLoss().generator_loss(make_context(plain))
     with pytest.raises(OptionError, match="there is no discriminator"):
         FeatureMatchingLoss().generator_loss(make_context(None))
 
