@@ -35,11 +35,22 @@ class GantkGroup(click.Group):
     traceback, and exits 1, and gantk warnings as one line each, once. A command cannot replace
     another of the same name."""
 
+    failed_plugins: list[str] = []  # plugins that failed to load or to add commands: a missing command may be theirs
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         name = name or cmd.name
         if name in self.commands and self.commands[name] is not cmd:
             raise GantkError(f"command '{name}' already exists; a plugin adds its commands under new names.")
         super().add_command(cmd, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as error:
+            if self.failed_plugins and self.get_command(ctx, args[0]) is None:
+                error.message += (f" Plugin(s) {', '.join(self.failed_plugins)} failed to load or to add their commands "
+                                  "and may provide it: the warnings above say why.")
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():
@@ -323,6 +334,7 @@ def main() -> None:
     components.call_hook("gantk_register_commands", cli=cli)
     for failure in components.failures:
         echo(f"warning: {failure}", err=True)
+    cli.failed_plugins = sorted({failure.plugin for failure in components.failures})
     cli.main(prog_name="gantk")
 
 

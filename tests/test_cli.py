@@ -698,6 +698,39 @@ def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_repo
     assert f"warning: {components.failures[0]}" in capsys.readouterr().err and "broken on purpose" in str(components.failures[0])
 
 
+def test_a_missing_command_names_the_plugins_that_failed_to_add_theirs(monkeypatch, capsys):
+    import signal
+    import sys
+
+    import click
+
+    import gantk.cli
+    from gantk import hookimpl, load_components
+
+    class Broken:
+        @hookimpl
+        def gantk_register_commands(self, cli):
+            cli.add_command(click.Command("mine", callback=lambda: None))
+            raise RuntimeError("broken on purpose")
+
+    components = load_components(autoload=False, plugins=[Broken()])
+    monkeypatch.setattr(gantk.cli, "default_components", lambda: components)
+    monkeypatch.setattr(gantk.cli.cli, "failed_plugins", [])
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    monkeypatch.setattr(sys, "argv", ["gantk", "mine"])
+    with pytest.raises(SystemExit) as stop:
+        gantk.cli.main()
+    plugin = components.failures[0].plugin
+    assert "broken on purpose" in str(components.failures[0])
+    assert stop.value.code == 2 and "mine" not in gantk.cli.cli.commands
+    assert (f"No such command 'mine'. Plugin(s) {plugin} failed to load or to add their commands and may provide it: the "
+            "warnings above say why.") in " ".join(capsys.readouterr().err.split())
+    monkeypatch.setattr(sys, "argv", ["gantk", "--version"])  # the commands there run as before
+    with pytest.raises(SystemExit) as stop:
+        gantk.cli.main()
+    assert stop.value.code == 0
+
+
 def test_version_is_the_one_gantk_reports(run, monkeypatch):
     import gantk
 
