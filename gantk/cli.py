@@ -338,5 +338,7 @@ def main() -> None:
     cli.main(prog_name="gantk")
 
 
-if __name__ == "__main__":  # python -m gantk.cli, as earlier versions documented (python -m gantk answers a Ctrl-C too)
-    sys.exit(main())
+if __name__ == "__main__":  # python -m gantk.cli, as earlier versions documented: runs as python -m gantk does
+    from gantk.__main__ import main as gantk_main
+
+    gantk_main()
