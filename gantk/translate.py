@@ -16,13 +16,14 @@ from .data import open_dataset
 from .data.datasets import collate_same_size, refuse_outputs_of_several_sizes
 from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
 from .data.layout import MASK_EXTENSIONS, ImageNotes, is_lossless_mask, listed, warn_of_skipped_files
+from .data.opening import detects, get_format
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError, extend_message
 from .files import first_names
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model
 from .nn import check_choice, check_count
-from .plugins import Components
+from .plugins import Components, default_components
 from .progress import ProgressBar
 from .systems import targets
 from .tiling import check_tiling
@@ -120,6 +121,7 @@ def translate(
         refuse_to_replace(planned, output_dir)
     warn_of_skipped_files(Path(inputs), "translated", unread_formats=False)  # the dataset warned of those
     warn_of_aligned_pairs(model, dataset.files["A"], direction)
+    warn_of_dataset_folder(Path(inputs), components)
     warn_of_masks_for_images(model, dataset.files["A"])
     written: list[Path] = []
     unreadable: list[str] = []  # inputs that cannot be read are left out, then named together
@@ -250,6 +252,21 @@ def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: st
                           "trained on side-by-side pairs (aligned format): if it is one, translate takes it whole, both "
                           f"halves as one input; translate the {side} sides, the {half} halves cut out.", GantkWarning,
                           stacklevel=3)
+            return
+
+
+def warn_of_dataset_folder(inputs: Path, components: Components | None) -> None:
+    """Warn when the folder ``inputs`` is also laid out as a dataset of a format other than ``aligned`` (which
+    :func:`warn_of_aligned_pairs` covers): one that keeps its targets beside its inputs has them translated too."""
+    if not inputs.is_dir():
+        return
+    components = components or default_components()
+    for name in components.registry("data_format").names():
+        data_format = get_format(name, components)
+        if name != "aligned" and not data_format.fallback and detects(data_format, inputs, components):
+            warnings.warn(f"{inputs} is also laid out as a dataset of the {name} format; translate takes every image "
+                          "directly in it as an input, targets too if the format keeps them there: give a folder "
+                          "that holds the inputs alone.", GantkWarning, stacklevel=3)
             return
 
 

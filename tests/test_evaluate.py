@@ -923,6 +923,46 @@ def test_translating_class_id_masks_with_a_model_of_images_warns(run_of, request
         translate(run, data / ("A" if run_of == "image_run" else "images"), tmp_path / "photos", eval_mode=True, progress=False)
 
 
+def test_translating_a_folder_laid_out_as_a_dataset_warns_that_its_targets_are_translated_too(image_run, tmp_path):
+    from gantk import hookimpl, load_components
+    from gantk.data.formats import DataFormat
+    from gantk.translate import translate
+
+    class Suffixed(DataFormat):
+        """Pairs x_A.png, x_B.png in one folder."""
+
+        def detect(self, root):
+            return any(root.glob("*_A.png"))
+
+        def splits(self, root):
+            return []
+
+        def validate(self, root, splits=None):
+            return []
+
+        def open(self, root, **options):
+            raise NotImplementedError
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_data_formats(self, registry):
+            registry.add("suffixed", Suffixed)
+
+    run, data = image_run
+    components = load_components(autoload=False, plugins=[Plugin()])
+    folder = tmp_path / "suffixed"
+    folder.mkdir()
+    for side in "AB":
+        shutil.copy(data / side / "000.png", folder / f"0_{side}.png")
+    with pytest.warns(GantkWarning, match=rf"^{re.escape(str(folder))} is also laid out as a dataset of the suffixed format; "
+                                          "translate takes every image directly in it as an input, targets too"):
+        written = translate(run, folder, tmp_path / "out", eval_mode=True, progress=False, components=components)
+    assert sorted(path.name for path in written) == ["0_A.png", "0_B.png"]
+    with warnings.catch_warnings():  # a folder of inputs alone
+        warnings.simplefilter("error")
+        translate(run, data / "A", tmp_path / "inputs", eval_mode=True, progress=False, components=components)
+
+
 def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cut_out_the_inputs(tmp_path):
     from gantk.data import read_image, write_png
     from gantk.translate import translate
