@@ -9,12 +9,13 @@ segmentation scores. The model runs as in ``gantk translate``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -206,47 +207,15 @@ def evaluate(
     check = check_command(Path(data), dataset.format, True, {} if label is None else {"ignore_label": label})
     batches = functools.partial(_batches, check=check, batch_size=batch_size, workers=workers, progress=progress)
 
+    run = ModelRun(model, direction, seed, tile, tile_overlap)
     with torch.no_grad(), freed_memory_kept(model.device):
         if unpaired:
-            for side, role in ((source, "fake"), (target, "real")):
-                images = dataset.sides[side]
-                if role == "real" and collector.cached_real is not None:
-                    continue
-                for batch in batches(images, f"eval {side}"):
-                    if role == "fake":
-                        with model.seeded(seed, input_file=batch["A_path"][0]):
-                            outputs = model.translate(model.inputs(batch["A"], direction, from_dataset=True), direction, pad=True,
-                                                      tile=tile, overlap=tile_overlap)
-                        collector.add("fake", outputs)
-                    else:
-                        collector.add("real", match_channels(batch["A"].to(model.device), config["channels"][target]))
+            _score_unpaired(run, dataset, batches, source, target, collector)
         else:
             at_training_size = (open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label)
                                 if size == "original" else None)
-            for batch in batches(WithInputsAt(dataset, at_training_size, source), "eval"):
-                inputs = model.inputs(batch[source], direction, from_dataset=True)  # as scored and shown
-                run_on = model.inputs(batch["resized"], direction, from_dataset=True) if at_training_size is not None else inputs
-                # pad: images kept in shape (--resize short-side or none, --size native) need it
-                with model.seeded(seed, input_file=batch[f"{source}_path"][0]):
-                    outputs = model.translate(run_on, direction, pad=True, tile=tile, overlap=tile_overlap)
-                if at_training_size is not None:
-                    outputs = resized_back(outputs, *inputs.shape[-2:])
-                truth = batch[target].to(model.device)
-                if num_classes is None:
-                    truth = match_channels(truth, outputs.shape[1])
-                    per_image = scores.update(outputs, truth)["l1"]
-                    if perceptual is not None:
-                        perceptual.update(outputs, truth)
-                    if collector is not None:
-                        collector.add("real", truth)
-                        collector.add("fake", outputs)
-                    errors = (outputs - truth).abs().mean(1) / 2
-                else:
-                    per_image = scores.update(outputs, truth)
-                    errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1) * (truth >= 0)
-                for i, value in enumerate(per_image.tolist()):
-                    extremes.offer(value, Path(batch[f"{source}_path"][i]).name, functools.partial(
-                        _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes, model.input_classes))
+            _score_pairs(run, WithInputsAt(dataset, at_training_size, source), batches, source, target, scores, perceptual,
+                         collector, extremes)
 
     result: dict[str, Any] = {
         "checkpoint": model.checkpoint,
@@ -358,6 +327,66 @@ def _batches(dataset: Any, desc: str, *, check: str, batch_size: int, workers: i
             raise
         del loader  # this frame is in the error's traceback: the loader's workers must not live on with it
         raise DataError(f"{error} `{check}` checks every file of the dataset at once.", error.problems) from None
+
+
+@dataclasses.dataclass
+class ModelRun:
+    """How the model runs on the inputs scored: in ``direction``, with the dropout noise of each batch drawn from
+    ``seed`` and its first file's name, on tiles where ``tile`` is given."""
+
+    model: TrainedModel
+    direction: str
+    seed: int
+    tile: int | None
+    overlap: int | None
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """A dataset's ``images`` as the model takes them."""
+        return self.model.inputs(images, self.direction, from_dataset=True)
+
+    def outputs(self, inputs: torch.Tensor, first_file: str) -> torch.Tensor:
+        # pad: images kept in shape (--resize short-side or none, --size native) need it
+        with self.model.seeded(self.seed, input_file=first_file):
+            return self.model.translate(inputs, self.direction, pad=True, tile=self.tile, overlap=self.overlap)
+
+
+def _score_unpaired(run: ModelRun, dataset: UnpairedSplit, batches: Callable[..., Iterator[dict[str, Any]]], source: str,
+                    target: str, collector: FeatureCollector) -> None:
+    """Collect the features of the outputs for the ``source`` side and of the ``target`` side's images (unless cached)."""
+    for batch in batches(dataset.sides[source], f"eval {source}"):
+        collector.add("fake", run.outputs(run.inputs(batch["A"]), batch["A_path"][0]))
+    if collector.cached_real is None:
+        for batch in batches(dataset.sides[target], f"eval {target}"):
+            collector.add("real", match_channels(batch["A"].to(run.model.device), run.model.config["channels"][target]))
+
+
+def _score_pairs(run: ModelRun, pairs: WithInputsAt, batches: Callable[..., Iterator[dict[str, Any]]], source: str, target: str,
+                 scores: PixelScores | SegmentationScores, perceptual: lpips_distance.LpipsScores | None,
+                 collector: FeatureCollector | None, extremes: Extremes) -> None:
+    """Score each output against its target, offering each image to the report's ``extremes``."""
+    num_classes, input_classes = run.model.num_classes, run.model.input_classes
+    for batch in batches(pairs, "eval"):
+        inputs = run.inputs(batch[source])  # as scored and shown
+        if pairs.resized is None:
+            outputs = run.outputs(inputs, batch[f"{source}_path"][0])
+        else:
+            outputs = resized_back(run.outputs(run.inputs(batch["resized"]), batch[f"{source}_path"][0]), *inputs.shape[-2:])
+        truth = batch[target].to(run.model.device)
+        if num_classes is None:
+            truth = match_channels(truth, outputs.shape[1])
+            per_image = scores.update(outputs, truth)["l1"]
+            if perceptual is not None:
+                perceptual.update(outputs, truth)
+            if collector is not None:
+                collector.add("real", truth)
+                collector.add("fake", outputs)
+            errors = (outputs - truth).abs().mean(1) / 2
+        else:
+            per_image = scores.update(outputs, truth)
+            errors = (outputs - targets.encode_mask(truth, num_classes)).abs().mean(1) * (truth >= 0)
+        for i, value in enumerate(per_image.tolist()):
+            extremes.offer(value, Path(batch[f"{source}_path"][i]).name, functools.partial(
+                _report_panels, inputs[i], outputs[i], truth[i], errors[i], num_classes, input_classes))
 
 
 def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tensor, error: torch.Tensor,
