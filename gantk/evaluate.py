@@ -26,7 +26,7 @@ from .data.datasets import (MixedSizes, OutsideModelClasses, SegmentationDataset
 from .data.formats import SegmentationFormat
 from .data.opening import detects, formats_with_targets, get_format
 from .data.io import probe
-from .data.layout import ROOT_SPLIT, check_command
+from .data.layout import ROOT_SPLIT, data_check_command
 from .data.sampler import in_order
 from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
@@ -37,7 +37,7 @@ from .inference import NOISE_SEEDING, TrainedModel, loaded_model, test_mode_desc
 from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.ranking import IMAGE_SCORES
 from .metrics.fid import (
-    HOW_TO_GET, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
+    HOW_TO_GET, KID_SUBSET_SIZE, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
     reference_checked,
 )
 from .metrics.prdc import density_coverage, precision_recall
@@ -46,7 +46,7 @@ from .plugins import Components, default_components
 from .progress import ProgressBar
 from .report import Extremes, ReportNotWritten, check_report_dir, write_report
 from .systems import targets
-from .tiling import check_tiling
+from .tiling import checked_tile_overlap
 from .train.config import CHOICES, check_seed
 from .translate import TRANSLATE_SIZES, resized_back
 
@@ -56,8 +56,6 @@ PR_NEIGHBOURS = 3  # Kynkäänniemi et al.
 DC_NEIGHBOURS = 5  # Naeem et al.
 FEATURE_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")  # computed on Inception features
 PAIRED_METRICS = (*IMAGE_SCORES, "lpips")  # of each output against its target
-KID_SUBSETS = 100
-KID_SUBSET_SIZE = 1000
 RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in every result evaluate() returns
 
 
@@ -153,7 +151,7 @@ def evaluate(
     check_count("workers", workers, 0)
     check_seed(seed)
     model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)
-    tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
+    tile_overlap = checked_tile_overlap(tile, tile_overlap, model.size_multiple, model.min_input_size)
     tile = None if tile is None else int(tile)  # recorded in the result's JSON
     eval_mode = not model.system.training
     config, num_classes = model.config, model.num_classes
@@ -204,7 +202,7 @@ def evaluate(
     collector = FeatureCollector(features, (feature_cache or {}).get(cache_key)) if features else None
     extremes = Extremes(k_best_worst if report_dir is not None else 0)
     label = getattr(dataset, "ignore_label", None)
-    check = check_command(Path(data), dataset.format, True, {} if label is None else {"ignore_label": label})
+    check = data_check_command(Path(data), dataset.format, True, {} if label is None else {"ignore_label": label})
     batches = functools.partial(_batches, check=check, batch_size=batch_size, workers=workers, progress=progress)
 
     run = ModelRun(model, direction, seed, tile, tile_overlap)
@@ -615,7 +613,7 @@ def _distribution_metrics(real: torch.Tensor, fake: torch.Tensor, unavailable: d
            f"image{'s' if len(real) != 1 else ''}")
     if count >= 2:
         metrics["fid"] = frechet_distance(real, fake)
-        metrics["kid"], kid_std = kernel_inception_distance(real, fake, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)
+        metrics["kid"], kid_std = kernel_inception_distance(real, fake)
         if math.isfinite(kid_std):
             metrics["kid_std"] = kid_std
         else:

@@ -22,7 +22,7 @@ from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mo
 from .plugins import Components
 from .systems import targets
 from .systems.base import System
-from .tiling import check_tiling, translated_in_tiles
+from .tiling import checked_tile_overlap, translated_in_tiles
 from .train.checkpoint import system_from_checkpoint
 from .train.config import CHOICES, check_seed
 from .train.distributed import resolve_device
@@ -256,7 +256,7 @@ class TrainedModel:
             inputs = inputs.float()  # the weights are float32
         height, width = inputs.shape[-2:]
         multiple, smallest = self.size_multiple, self.min_input_size
-        overlap = check_tiling(tile, overlap, multiple, smallest)
+        overlap = checked_tile_overlap(tile, overlap, multiple, smallest)
         if tile is not None:
             return translated_in_tiles(lambda part: self.translate(part, direction, pad=True), inputs, tile, overlap)
         if not pad and (height % multiple or width % multiple or min(height, width) < smallest):

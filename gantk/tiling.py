@@ -16,7 +16,7 @@ from torch import Tensor
 from .errors import OptionError
 
 
-def check_tiling(tile: int | None, overlap: int | None, multiple: int, smallest: int) -> int | None:
+def checked_tile_overlap(tile: int | None, overlap: int | None, multiple: int, smallest: int) -> int | None:
     """The overlap to use with square tiles of side ``tile`` (``None``: a quarter of the tile), after checking
     that the generators take such tiles (sides that are multiples of ``multiple``, at least ``smallest``) and that
     the overlap is at most half the tile (more covers each pixel with three tiles or more a side, for nothing);

@@ -26,7 +26,7 @@ from .nn import check_choice, check_count
 from .plugins import Components, default_components
 from .progress import ProgressBar
 from .systems import targets
-from .tiling import check_tiling
+from .tiling import checked_tile_overlap
 from .train.config import check_seed
 
 __all__ = ["translate"]
@@ -84,7 +84,7 @@ def translate(
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
     model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)
     model.system.check_direction(direction)
-    tile_overlap = check_tiling(tile, tile_overlap, model.size_multiple, model.min_input_size)
+    tile_overlap = checked_tile_overlap(tile, tile_overlap, model.size_multiple, model.min_input_size)
     crop = model.config.get("crop_size")
     if tile is not None and size != "native" and model.config["resize"] == "square" and crop and tile >= crop:
         warnings.warn(f"--tile {tile} with --size {size}: the model runs on inputs resized to its {crop} px crop, one tile "

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from gantk.cli import cli
 from gantk.errors import OptionError
 from gantk.inference import TrainedModel
-from gantk.tiling import check_tiling, tile_starts, translated_in_tiles
+from gantk.tiling import checked_tile_overlap, tile_starts, translated_in_tiles
 from gantk.train import TrainConfig, Trainer
 from helpers import write_paired
 
@@ -67,17 +67,17 @@ def test_tile_outputs_blend_across_the_overlap_without_a_seam():
 
 
 def test_tiling_options_are_checked_against_the_generators():
-    assert check_tiling(64, None, 32, 32) == 16  # a quarter of the tile
-    assert check_tiling(64, 0, 32, 32) == 0
-    assert check_tiling(np.int64(64), np.int64(32), 32, 32) == 32  # sizes computed with numpy
+    assert checked_tile_overlap(64, None, 32, 32) == 16  # a quarter of the tile
+    assert checked_tile_overlap(64, 0, 32, 32) == 0
+    assert checked_tile_overlap(np.int64(64), np.int64(32), 32, 32) == 32  # sizes computed with numpy
     for tile, overlap, message in [(48, None, "tile \\(--tile\\) 48 does not fit the generators: they take sides that are multiples "
                                                "of 32; use --tile 64, say"),
                                    (16, None, "use --tile 32, say"), (0, None, "a positive integer, got 0"),
                                    (64, 33, "from 0 to half the tile's 64, 32, got 33"), (64, -1, "got -1")]:
         with pytest.raises(OptionError, match=message):
-            check_tiling(tile, overlap, 32, 32)
+            checked_tile_overlap(tile, overlap, 32, 32)
     with pytest.raises(OptionError, match="they take sides that are multiples of 4 and at least 12 px; use --tile 12, say"):
-        check_tiling(8, None, 4, 12)
+        checked_tile_overlap(8, None, 4, 12)
 
 
 def test_a_model_translates_in_tiles_of_the_given_side(image_run):

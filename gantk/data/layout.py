@@ -53,12 +53,12 @@ def problems_error(root: Path, format_name: str, problems: list[str], format_giv
     """
     return DataError(
         f"dataset {root} (format {format_name}) has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n"
-        f"{listed(problems)}\nFix them, then check again with `{check_command(root, format_name, format_given, options)}`.",
+        f"{listed(problems)}\nFix them, then check again with `{data_check_command(root, format_name, format_given, options)}`.",
         problems,
     )
 
 
-def check_command(root: Path, format_name: str, format_given: bool = False, options: dict[str, Any] | None = None) -> str:
+def data_check_command(root: Path, format_name: str, format_given: bool = False, options: dict[str, Any] | None = None) -> str:
     """The ``gantk data check`` command for the dataset ``root``, naming its format when given and the ``options``."""
     command = f"gantk data check {shlex.quote(str(root))}" + (f" --data-format {format_name}" if format_given else "")
     return command + "".join(f" --{key.replace('_', '-')} {value}" for key, value in (options or {}).items())

