@@ -46,9 +46,10 @@ VALUE_TYPES = {
 }
 SIMPLE_TYPES = {t.__name__: t for t in VALUE_TYPES} | {"tuple": list}  # bool first: it is a subclass of int
 PLAIN_VALUES = (type(None), bool, int, float, str)  # what a safely loaded checkpoint holds, with lists and tables of them
+MOST_STORED_ITEMS, MOST_STORED_DEPTH = 100_000, 8  # the size of a value a checkpoint may hold (storable)
 
 
-def storable(value: Any, most_items: int = 100_000, most_depth: int = 8) -> bool:
+def storable(value: Any) -> bool:
     """Whether a checkpoint can hold ``value`` and load it safely: a plain value, or lists and tables of them, of a
     bounded size, counted item by item (a list holding itself twice, nested, costs a few bytes and unfolds to
     billions)."""
@@ -56,7 +57,7 @@ def storable(value: Any, most_items: int = 100_000, most_depth: int = 8) -> bool
     while pending:
         item, depth = pending.pop()
         seen += 1
-        if seen > most_items or depth > most_depth:
+        if seen > MOST_STORED_ITEMS or depth > MOST_STORED_DEPTH:
             return False
         if type(item) in (list, tuple):
             pending.extend((entry, depth + 1) for entry in item)
