@@ -84,7 +84,7 @@ def test_derive_pairs_refuses_a_full_output_and_leaves_nothing(photos, tmp_path)
     (out / "keep.txt").write_text("x")
     with pytest.raises(DataError, match="not empty"):
         derive_pairs(photos, out, task="gray", size=16, crops_per_photo=1)
-    with pytest.raises(OptionError):
+    with pytest.raises(OptionError, match="edges, gray, blur, downscale"):
         derive_pairs(photos, tmp_path / "new", task="paint")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "photos"]
 
