@@ -21,12 +21,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .data import detect_format, open_dataset
-from .data.datasets import (MixedSizes, OutsideModelClasses, SegmentationDataset, UnpairedSplit, collate_same_size,
-                            refuse_outputs_of_several_sizes, scored_inputs)
+from .data.batches import MixedSizes, collate_same_size, refuse_outputs_of_several_sizes, scored_inputs
+from .data.datasets import SegmentationDataset, UnpairedSplit
 from .data.formats import SegmentationFormat
 from .data.opening import detects, formats_with_targets, get_format
 from .data.io import probe
 from .data.layout import ROOT_SPLIT, data_check_command
+from .data.mask_values import OutsideModelClasses
 from .data.sampler import in_order
 from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers

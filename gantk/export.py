@@ -25,7 +25,7 @@ from torch import nn
 from . import __version__
 from .errors import GantkError, OptionError
 from .files import check_writable, replacing
-from .data.datasets import binary_255
+from .data.mask_values import binary_255
 from .inference import TrainedModel, loaded_model, test_mode_description
 from .plugins import Components
 

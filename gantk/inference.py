@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.datasets import checked_ids
+from .data.mask_values import checked_ids
 from .data.io import image_from_pil, write_mask
 from .data.transforms import match_channels, normalize_image
 from .errors import DataError, GantkWarning, OptionError

@@ -14,7 +14,7 @@ from torchvision.transforms.v2 import functional as F
 
 from gantk.cli import cli
 from gantk.data import PairedTransform, open_dataset, write_png
-from gantk.data.datasets import collate_same_size
+from gantk.data.batches import collate_same_size
 from gantk.data.formats import AlignedFormat, DataFormat
 from gantk.errors import DataError, OptionError
 from gantk.evaluate import open_eval_split
@@ -250,7 +250,8 @@ def test_without_resizing_the_model_trains_and_runs_at_the_images_own_scale(tmp_
 
 
 def test_the_inputs_batched_in_scoring_are_the_pairs_inputs_or_each_unpaired_side(tmp_path):
-    from gantk.data.datasets import UnpairedSplit, refuse_outputs_of_several_sizes, scored_inputs
+    from gantk.data.batches import refuse_outputs_of_several_sizes, scored_inputs
+    from gantk.data.datasets import UnpairedSplit
     from gantk.errors import OptionError
 
     pairs = write_wide_pairs(tmp_path / "pairs", [(40, 70), (40, 40)])

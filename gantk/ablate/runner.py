@@ -10,7 +10,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..data.datasets import UnpairedSplit, refuse_outputs_of_several_sizes, scored_inputs
+from ..data.batches import refuse_outputs_of_several_sizes, scored_inputs
+from ..data.datasets import UnpairedSplit
 from ..data.opening import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary

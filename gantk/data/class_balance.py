@@ -17,7 +17,8 @@ import torch
 from ..errors import GantkWarning
 from ..files import first_names
 from ..progress import ProgressBar
-from .datasets import SegmentationDataset, mask_ids, mask_value
+from .datasets import SegmentationDataset
+from .mask_values import mask_ids, mask_value
 from .io import read_mask
 from .layout import is_lossless_mask, mask_values_of
 

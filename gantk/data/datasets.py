@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import abc
-import contextlib
 import operator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 
-from ..errors import DataError, OptionError
-from ..files import first_names
+from ..errors import DataError
 from ..lazy_import import LazyModule
-from ..systems.targets import IGNORED
-from .io import probe, read_image, read_mask, to_channels
+from .io import read_image, read_mask, to_channels
 from .layout import odd_width_problem, size_mismatch_problem, size_text
+from .mask_values import checked_ids
 from .sampler import derive_seed
 from .transforms import ItemError, PairedTransform, match_channels
 
@@ -211,105 +208,6 @@ class UnpairedSplit:
                             "files['B'], as gantk.data.GanDataset lists them).")
         return cls(dataset.format, {side: SingleDataset(dataset.files[side], dataset.channels[side], dataset.transform)
                                     for side in "AB"})
-
-
-class MixedSizes(DataError):
-    """Images of different sizes asked to share a batch: a batch size to lower, not data to fix."""
-
-
-def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size: int, option: str = "--batch-size") -> None:
-    """Refuse a ``batch_size`` above 1 where the model's ``resize`` gives the outputs of ``inputs`` several sizes (each
-    input's aspect ratio kept, or its size), which cannot share a batch; before anything is written."""
-    if batch_size == 1 or resize == "square":
-        return
-    shapes = {}
-    for path in inputs:
-        with contextlib.suppress(DataError):  # an unreadable input is named with the others later
-            info = probe(path)
-            shapes.setdefault(Fraction(info.width, info.height) if resize == "short-side" else (info.width, info.height),
-                              f"{path.name} {info.width}x{info.height}")
-    if len(shapes) > 1:
-        kept = "aspect ratio" if resize == "short-side" else "size"
-        raise OptionError(
-            f"{option} {batch_size}: the model was trained with --resize {resize}, so each output keeps its input's "
-            f"{kept}, and the inputs have {len(shapes)} {kept}s ({first_names(list(shapes.values()))}), whose outputs cannot "
-            f"share a batch: use {option} 1."
-        )
-
-
-def scored_inputs(dataset: Any) -> list[list[Path]]:
-    """The files of each batched stream of an evaluated ``dataset``: the inputs of pairs (their partners share their
-    sizes), or each side of an unpaired split; none for a dataset that lists no files."""
-    if isinstance(dataset, UnpairedSplit):
-        return [side.files["A"] for side in dataset.sides.values()]
-    files = getattr(dataset, "files", None)
-    return [next(iter(files.values()))] if isinstance(files, dict) and files else []
-
-
-def collate_same_size(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The batch of ``items`` (``default_collate``); items whose images differ in size (as images kept in
-    shape by ``resize="short-side"`` may) are refused (:class:`MixedSizes`), naming the two files and the fix."""
-    first = items[0]
-    for key, value in first.items():
-        for item in items[1:]:
-            if isinstance(value, Tensor) and item[key].shape != value.shape:
-                name = f"{key}_path"
-                raise MixedSizes(
-                    f"{first.get(name, key)} and {item.get(name, key)} come out in different sizes ({size_text(value)} and "
-                    f"{size_text(item[key])}), so they cannot share a batch: use a batch size of 1 (--batch-size 1; "
-                    "--eval-batch-size 1 in gantk ablate)."
-                )
-    return default_collate(items)
-
-
-def mask_ids(mask: Tensor, num_classes: int, ignore_label: int | None = None) -> Tensor:
-    """Class ids of mask values: a binary set's 0/255 give 0/1, ``ignore_label`` gives :data:`IGNORED`; with
-    the ignore label 0, the values ``1..K`` give ``0..K-1``."""
-    if ignore_label == 0:
-        return mask - 1
-    ids = torch.where(mask == 255, 1, mask) if binary_255(num_classes, ignore_label) else mask
-    return torch.where(mask == ignore_label, IGNORED, ids) if ignore_label is not None else ids
-
-
-class OutsideModelClasses(DataError):
-    """A mask value outside the classes of a trained model: masks that may be sound, for another model."""
-
-
-def mask_value(class_id: int, num_classes: int, ignore_label: int | None = None) -> int:
-    """The mask value that :func:`mask_ids` reads as ``class_id``."""
-    if ignore_label == 0:
-        return class_id + 1
-    return 255 if class_id == 1 and binary_255(num_classes, ignore_label) else class_id
-
-
-def checked_ids(mask: Tensor, path: str | Path, num_classes: int, ignore_label: int | None, whose: str = "this dataset") -> Tensor:
-    """The class ids of ``mask`` (see :func:`mask_ids`); a value outside the classes (``whose``) is an error naming ``path``
-    (:class:`OutsideModelClasses` where they are a model's)."""
-    ids = mask_ids(mask, num_classes, ignore_label)
-    if ids.numel() and (int(ids.max()) >= num_classes or int(ids.min()) < IGNORED):
-        outside = mask[(ids >= num_classes) | (ids < IGNORED)].unique().tolist()
-        named = ", ".join(map(str, outside[:8])) + (f" ... ({len(outside)} values)" if len(outside) > 8 else "")
-        binary = " (the object of a binary mask)" if outside == [255] and num_classes > 2 and ignore_label != 255 else ""
-        fix = "fix the mask" if whose == "this dataset" else f"give masks of the classes {whose} was trained on, or fix this one"
-        raise (DataError if whose == "this dataset" else OutsideModelClasses)(
-            f"{path}: holds value{'s' if len(outside) > 1 else ''} {named}{binary}, outside "
-            f"{mask_value_range(num_classes, ignore_label, whose)}; {fix}."
-        )
-    return ids
-
-
-def mask_value_range(num_classes: int, ignore_label: int | None, whose: str = "this dataset") -> str:
-    """The mask values :func:`mask_ids` takes, in words (``whose`` classes they are)."""
-    if ignore_label == 0:
-        return f"the values 1..{num_classes} of {whose}'s classes (0 is ignored)"
-    binary = " (or 255 for binary masks)" if binary_255(num_classes, ignore_label) else ""
-    ignored = f"; {ignore_label} is ignored" if ignore_label is not None else ""
-    return f"the class ids 0..{num_classes - 1} of {whose}{binary}{ignored}"
-
-
-def binary_255(num_classes: int, ignore_label: int | None) -> bool:
-    """Whether a mask's 255 is the object of a binary set (read as id 1), not a value to ignore."""
-    return num_classes == 2 and ignore_label != 255
 
 
 def _same_size(a: Tensor, b: Tensor, a_path: Path, b_path: Path) -> None:
