@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .data import detect_format, open_dataset
-from .data.batches import MixedSizes, collate_same_size, refuse_outputs_of_several_sizes, scored_inputs
+from .data.batches import MixedSizes, collate_same_size, refuse_mixed_sizes, refuse_outputs_of_several_sizes, scored_inputs
 from .data.datasets import SegmentationDataset, UnpairedSplit
 from .data.formats import SegmentationFormat
 from .data.opening import detects, formats_with_targets, get_format
@@ -294,17 +294,6 @@ def unpaired_at_own_size(size: str, data: str | Path, option: str = "--size") ->
         what = "scores outputs against their targets at the targets' own size, and unpaired data has none"
     return OptionError(f"{option} {size} {what}: drop {option} to score {data} at the training crop size (FID and KID resize "
                        "every image to InceptionV3's; gantk translate --size native writes the outputs at each input's size).")
-
-
-def refuse_mixed_sizes(shapes: list[str], size: str, batch_size: int, split: str,
-                       options: tuple[str, str] = ("--size", "--batch-size")) -> None:
-    """Refuse a ``batch_size`` above 1 for scoring at each image's own ``size`` a split whose images have several of
-    the ``shapes`` (``WxH``): they cannot share a batch. ``options`` name the size and the batch size."""
-    shapes = sorted(set(shapes))
-    if size != "crop" and batch_size > 1 and len(shapes) > 1:
-        raise OptionError(f"{options[0]} {size} scores each image at its own size, and split {split} holds images of "
-                          f"{len(shapes)} sizes ({', '.join(shapes[:3])}{', ...' if len(shapes) > 3 else ''}), which "
-                          f"cannot share a batch: use {options[1]} 1.")
 
 
 def unscorable_unpaired(data: str | Path) -> DataError:

@@ -10,15 +10,13 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..data.batches import refuse_outputs_of_several_sizes, scored_inputs
+from ..data.batches import refuse_mixed_sizes, refuse_outputs_of_several_sizes, scored_inputs
 from ..data.datasets import UnpairedSplit
 from ..data.opening import get_format
 from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
-from ..evaluate import (
-    evaluate, is_result_file, open_eval_split, refuse_mixed_sizes, save_result, unpaired_at_own_size, unscorable_unpaired,
-)
+from ..evaluate import evaluate, is_result_file, open_eval_split, save_result, unpaired_at_own_size, unscorable_unpaired
 from ..files import foreign_entries
 from ..inference import NOISE_SEEDING
 from ..metrics import lpips_distance

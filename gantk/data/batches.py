@@ -41,6 +41,17 @@ def refuse_outputs_of_several_sizes(inputs: list[Path], resize: str, batch_size:
         )
 
 
+def refuse_mixed_sizes(shapes: list[str], size: str, batch_size: int, split: str,
+                       options: tuple[str, str] = ("--size", "--batch-size")) -> None:
+    """Refuse a ``batch_size`` above 1 for scoring at each image's own ``size`` a split whose images have several of
+    the ``shapes`` (``WxH``): they cannot share a batch. ``options`` name the size and the batch size."""
+    shapes = sorted(set(shapes))
+    if size != "crop" and batch_size > 1 and len(shapes) > 1:
+        raise OptionError(f"{options[0]} {size} scores each image at its own size, and split {split} holds images of "
+                          f"{len(shapes)} sizes ({', '.join(shapes[:3])}{', ...' if len(shapes) > 3 else ''}), which "
+                          f"cannot share a batch: use {options[1]} 1.")
+
+
 def scored_inputs(dataset: Any) -> list[list[Path]]:
     """The files of each batched stream of an evaluated ``dataset``: the inputs of pairs (their partners share their
     sizes), or each side of an unpaired split; none for a dataset that lists no files."""
