@@ -7,7 +7,8 @@ from typing import Any
 
 from .errors import OptionError
 from .plugins import Components, default_components, normalize_kind
-from .registry import OPTION_FLAGS, with_nones
+from .option_values import with_nones
+from .registry import OPTION_FLAGS
 
 
 def jsonable(value: Any) -> Any:

@@ -21,7 +21,8 @@ import pluggy
 
 from . import hookspecs
 from .errors import GantkError, OptionError, UnknownNameError
-from .registry import Entry, Registry, described
+from .option_values import described
+from .registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "gantk"
 AUTOLOAD_ENV = "GANTK_DISABLE_PLUGIN_AUTOLOAD"

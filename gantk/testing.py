@@ -50,7 +50,7 @@ from .nn import size_rules
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
 from .recipes.base import Recipe
-from .registry import plain, storable
+from .option_values import plain, storable
 from .systems.base import System, check_phases, frozen_networks, in_float32
 from .torchrun import ProcessInfo
 from .train import checkpoint as ckpt

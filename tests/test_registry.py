@@ -269,7 +269,7 @@ def test_a_factory_signature_is_read_once(monkeypatch):
 
 
 def test_scalars_of_numpy_and_torch_become_python_values():
-    from gantk.registry import plain
+    from gantk.option_values import plain
 
     values = plain({"flip": np.bool_(True), "gain": torch.tensor(0.5), "ngf": torch.tensor(3), "sizes": (np.int64(2), np.float32(0.25))})
     assert values == {"flip": True, "gain": 0.5, "ngf": 3, "sizes": [2, 0.25]}

@@ -18,7 +18,7 @@ from gantk.evaluate import json_ready
 from gantk.data.transforms import match_channels
 from gantk.nn.geometry import Window, receptive_field
 from gantk.plugins import load_components
-from gantk.registry import with_nones
+from gantk.option_values import with_nones
 from gantk.recipes import cyclegan, pix2pix
 from gantk.systems import targets
 from gantk.train import TrainConfig
@@ -380,7 +380,7 @@ def test_a_part_is_named_with_the_package_of_the_plugin_that_registers_it():
 
 
 def test_a_checkpoint_holds_option_defaults_in_lists_and_tables():
-    from gantk.registry import storable
+    from gantk.option_values import storable
 
     assert storable({"widths": (4, 8), "names": ["a", None, [2.0]]}) and not storable({"widths": [object()]})
 

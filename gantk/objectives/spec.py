@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from ..errors import PLUGIN_HINT, GantkWarning, OptionError, SpecError
 from ..plugins import Components, default_components
-from ..registry import NAME_PATTERN, Registry, described
+from ..option_values import described
+from ..registry import NAME_PATTERN, Registry
 from .base import FLOAT32_MAX, FLOAT32_TINY, LossContext, Objective, feature_extractor
 
 GRAMMAR = "spec := term ('+' term)*, term := name ['@' weight], weight a positive number (e.g. 'bce+l1@100')"

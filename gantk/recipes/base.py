@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import OptionError
-from ..registry import as_declared, close_options_hint, plain, type_mismatch, value_type, with_nones
+from ..option_values import as_declared, close_options_hint, plain, type_mismatch, value_type, with_nones
 from ..systems.base import System
 
 

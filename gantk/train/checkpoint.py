@@ -21,7 +21,8 @@ from ..files import REFUSED_WRITES, WRITE_FAILURES, file_error_text, remove_aban
 from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_name, same_provider
 from ..recipes.base import Recipe
-from ..registry import Entry, plain, storable
+from ..option_values import plain, storable
+from ..registry import Entry
 from ..systems.base import System
 from ..torch_files import DamagedEntry, InflatingEntries, read_weights_only, unreadable_reason
 from . import stand_ins

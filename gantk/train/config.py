@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import OptionError, SpecError, UnknownNameError, extend_message
 from ..nn.diff_augment import parse_policy
-from ..registry import VALUE_TYPES, plain, storable, type_mismatch
+from ..option_values import VALUE_TYPES, plain, storable, type_mismatch
 
 CHOICES = {
     "direction": ("AtoB", "BtoA"),

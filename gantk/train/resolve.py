@@ -13,7 +13,7 @@ from ..errors import GantkWarning, OptionError
 from ..nn import round_up
 from ..objectives.spec import checked_spec
 from ..plugins import Components
-from ..registry import type_mismatch
+from ..option_values import type_mismatch
 from .config import PATH_KEYS, TrainConfig
 
 # Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
