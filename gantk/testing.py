@@ -5,7 +5,10 @@ Set ``name`` (the registered name), ``options`` (small sizes keep the tests fast
 plugins=...)``); the base's tests then run against your component::
 
     # tests/test_my_plugin.py
-    from gantk.testing import DiscriminatorConformance, GeneratorConformance, ObjectiveConformance, SystemConformance
+    import torch
+    from gantk.data import write_png
+    from gantk.testing import (DataFormatConformance, DiscriminatorConformance, GeneratorConformance,
+                               ObjectiveConformance, SystemConformance)
 
     class TestMyGenerator(GeneratorConformance):
         name = "my-unet"
@@ -26,6 +29,15 @@ plugins=...)``); the base's tests then run against your component::
         options = {"clip": 0.05}  # the recipe's own (--recipe-opt)
         plugins = ["my_package.plugin"]
 
+    class TestMyFormat(DataFormatConformance):
+        name = "my-format"  # a data format: a sample of its layout is detected, checked and read
+        plugins = ["my_package.plugin"]
+
+        def write_sample(self, root):  # a few small images in the format's layout
+            for i in range(3):
+                write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_in.png")
+                write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_out.png")
+
 To test several components with one class, override the ``component_name`` fixture (e.g. with
 ``params=``) and ``component_options``; to build the registries yourself, override
 ``components``.
@@ -34,7 +46,10 @@ To test several components with one class, override the ``component_name`` fixtu
 from __future__ import annotations
 
 import functools
+import inspect
+import json
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -43,9 +58,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import default_collate
 
+from .data import GanDataset, check_dataset, detect_format, get_format, open_dataset, write_png
+from .data.datasets import UnpairedSplit
+from .data.formats import DataFormat
+from .data.layout import ROOT_SPLIT
+from .data.transforms import normalize_image
 from .discriminators.patch import PatchDiscriminator
-from .errors import GantkError, OptionError
+from .errors import DataError, GantkError, OptionError
 from .nn import size_rules
 from .objectives.base import LossContext, Objective
 from .plugins import Components, load_components
@@ -613,3 +634,323 @@ class SystemConformance(_Conformance):
                 with torch.no_grad():
                     outputs.append(model.train(train).translate(images))
             torch.testing.assert_close(*outputs, msg=f"the rebuilt model translates otherwise in {'train' if train else 'eval'} mode")
+
+
+# A tiny dataset of each built-in layout: its files, under a folder named as the format gantk detects it as
+_OTHER_LAYOUTS = {
+    "paired": ("train/A/0.png", "train/B/0.png"),
+    "aligned": ("train/0.png",),  # twice as wide as high: A|B
+    "segmentation": ("train/images/0.png", "train/masks/0.png"),
+    "unaligned": ("trainA/0.png", "trainB/0.png"),
+    "single": ("0.png", "1.png"),
+}
+
+
+def _write_other_layouts(root: Path) -> list[tuple[str, Path]]:
+    """Under ``root``, a tiny dataset of each built-in layout and one image file, each with the format gantk detects."""
+    for name, files in _OTHER_LAYOUTS.items():
+        for file in files:
+            if "/masks/" in file:
+                image = torch.zeros(1, 32, 32, dtype=torch.uint8)
+                image[..., 16:] = 255  # a binary mask: background and object
+            else:
+                width = 64 if name == "aligned" else 32
+                image = (torch.arange(3 * 32 * width) % 256).to(torch.uint8).reshape(3, 32, width)
+            write_png(image, root / name / file)
+    return [*((name, root / name) for name in _OTHER_LAYOUTS), ("single", root / "single" / "0.png")]
+
+
+def _mask_sides(dataset: GanDataset) -> dict[str, int]:
+    """The sides of ``dataset`` that hold class ids (B of a mask target, A of a label-map input), with their class count."""
+    return {side: classes for side, classes in (("B", dataset.num_classes), ("A", dataset.input_classes)) if classes is not None}
+
+
+def _check_item(item: Any, dataset: GanDataset, size: int, where: str) -> None:
+    """``item`` is what training, validation and ``gantk eval`` read: images ``C x size x size`` in [-1, 1] (float32) and
+    class ids ``size x size`` (int64) of the channels and classes ``dataset`` declares, and the paths of their files."""
+    assert isinstance(item, Mapping), f"{where} is a {type(item).__name__}: items are dicts of A, B, A_path and B_path"
+    missing = [key for key in ("A", "B", "A_path", "B_path") if key not in item]
+    assert not missing, (f"{where} lacks {', '.join(missing)}: training reads A and B, and gantk eval names each item by "
+                         "its A_path or B_path (the files read, as strings)")
+    masks = _mask_sides(dataset)
+    for side in "AB":
+        value, channels = item[side], dataset.channels.get(side)
+        assert isinstance(value, Tensor), f"{where}: {side} is a {type(value).__name__}, not a tensor"
+        shape = tuple(value.shape)
+        if side in masks:
+            classes, lowest = masks[side], -1 if dataset.ignore_label is not None else 0  # -1: an ignored pixel
+            expected = (size, size)
+            assert value.dtype == torch.int64 and shape == expected, (
+                f"{where}: {side} holds class ids, expected int64 of shape {expected} (H x W), got {value.dtype} of shape {shape}")
+            assert lowest <= int(value.min()) and int(value.max()) < classes, (
+                f"{where}: {side} holds ids {int(value.min())}..{int(value.max())}, outside {lowest}..{classes - 1} "
+                f"(the {classes} classes the dataset declares{', -1 ignored' if lowest else ''})")
+        else:
+            expected = (channels, size, size)
+            assert value.dtype == torch.float32 and shape == expected, (
+                f"{where}: {side} is an image of {channels} channel(s) (the dataset's channels['{side}']), expected float32 "
+                f"of shape {expected}, got {value.dtype} of shape {shape}")
+            assert torch.isfinite(value).all() and -1 <= float(value.min()) and float(value.max()) <= 1, (
+                f"{where}: {side} holds values {float(value.min())}..{float(value.max())}; images are in [-1, 1] "
+                "(PairedTransform's normalize=True)")
+        path = item[f"{side}_path"]
+        assert isinstance(path, str) and Path(path).is_file(), (
+            f"{where}: {side}_path is {path!r}, expected the path of the file read, as a string (batches collate strings)")
+
+
+def _differing(first: Mapping, second: Mapping) -> list[str]:
+    """The keys whose values differ between two items, sorted."""
+    def same(a: Any, b: Any) -> bool:
+        return torch.equal(a, b) if isinstance(a, Tensor) and isinstance(b, Tensor) else a == b
+
+    return sorted(key for key in first.keys() | second.keys() if key not in first or key not in second or not same(first[key], second[key]))
+
+
+class DataFormatConformance(_Conformance):
+    """Tests every data format gantk trains on must pass, on a small sound dataset of its layout that
+    ``write_sample`` writes: detection of the sample and of other formats' layouts, a ``train`` split,
+    a clean data check (``gantk data check``), items as training, validation and ``gantk eval`` read them
+    (keys, dtypes, ranges, shapes, the channels and classes declared, the same for the same index and
+    seed), targets of the kind ``paired_targets`` says, ``direction``, ``normalize``, ``split`` and
+    ``split_files`` honoured, and an empty folder or an unreadable file reported, naming the file.
+
+    Items are checked at ``size`` (training crops ``size`` from images resized to ``size + 4``);
+    the sample's images should be about that size.
+    """
+
+    kind = "data_format"
+    size: ClassVar[int] = 32
+
+    def write_sample(self, root: Path) -> None:
+        """Write a small sound dataset of the format into the empty folder ``root``: a few images, with a ``train``
+        split (or in an unsplit layout, which serves every split)."""
+        pytest.fail("write_sample(root) writes a small dataset of the format into root: override it in the test class")
+
+    @pytest.fixture
+    def data_format(self, components, component_name) -> DataFormat:
+        return get_format(component_name, components)
+
+    @pytest.fixture
+    def sample(self, tmp_path: Path) -> Path:
+        root = tmp_path / "sample"
+        root.mkdir()
+        self.write_sample(root)
+        return root
+
+    def open(self, components: Components, name: str, root: Path, **options: Any) -> GanDataset:
+        """Split ``train`` of ``root`` as ``gantk train`` opens it to train on; ``options`` replace ``open_dataset``'s."""
+        defaults = {"split": "train", "load_size": self.size + 4, "crop_size": self.size}
+        return open_dataset(root, format=name, components=components, **{**defaults, **options})
+
+    def test_says_what_its_items_pair(self, data_format):
+        targets = data_format.paired_targets
+        assert targets in ("images", "masks", None), (
+            f"paired_targets is {targets!r}: say what each item pairs its input with, 'images' or 'masks', or None "
+            "(unpaired sides), as the paired recipes and gantk eval read it")
+        try:
+            data_format.how_to_split.format(split="val")
+        except (KeyError, IndexError, ValueError) as error:
+            pytest.fail(f"how_to_split {data_format.how_to_split!r} fails as gantk train formats it with split='val' "
+                        f"({type(error).__name__}: {error}): use {{split}} for the split's name alone, and {{{{ }}}} for braces")
+
+    def test_detects_its_sample(self, components, component_name, data_format, sample):
+        assert data_format.detect(sample), f"detect() is False for the sample write_sample wrote ({sample})"
+        try:
+            found = detect_format(sample, components=components)
+        except DataError as error:
+            pytest.fail(f"gantk cannot tell the sample's format, as gantk train without --data-format does: {error}")
+        assert found == component_name, (f"the sample is detected as the {found} format: a fallback format counts only "
+                                         "where no other format matches")
+
+    def test_its_sample_has_a_split_to_train_on(self, data_format, sample):
+        splits = data_format.splits(sample)
+        assert isinstance(splits, list) and splits and all(isinstance(split, str) for split in splits), (
+            f"splits() of the sample gave {splits!r}: expected a list of split names ([ROOT_SPLIT] for a layout kept "
+            "directly in the root)")
+        assert "train" in splits or splits == [ROOT_SPLIT], (
+            f"the sample's splits are {', '.join(splits)}, and gantk train reads the split 'train': write the sample with "
+            "one, and name the training split of the layout 'train' in splits() and open()")
+
+    def test_leaves_other_layouts_to_their_formats(self, components, component_name, tmp_path):
+        """Each built-in layout (and an image file) is detected as before, and an empty folder as none: a format
+        claiming them would make gantk refuse them as matching several formats, or read them its way."""
+        others = [(expected, root) for expected, root in _write_other_layouts(tmp_path / "others") if expected != component_name]
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        for expected, root in [*others, (None, empty)]:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    found = detect_format(root, components=components)
+                except DataError as error:
+                    found = None if "cannot tell the format" in str(error) else str(error)
+                except Exception as error:
+                    pytest.fail(f"telling the format of {root} fails: {type(error).__name__}: {error}; near_miss_hints() runs on "
+                                "every folder no format matches, and returns what it lacks, or []")
+            failures = [str(w.message) for w in caught if f"data format '{component_name}'" in str(w.message)]
+            assert not failures, f"detect() fails on {root}, which is left to the other formats: {failures[0]}"
+            kind = f"{expected} data" if expected else "an empty folder"
+            assert found == expected, (f"{root} ({kind}) is detected as {found!r}: detect() claims what is not laid out as "
+                                       "its format; look for what only its layout has")
+
+    def test_its_sample_passes_the_data_check(self, components, component_name, data_format, sample):
+        problems = data_format.validate(sample)
+        assert problems == [], (f"validate() of the sound sample gave {problems!r}, not an empty list: gantk data check and "
+                                "gantk train refuse a dataset with problems (or a result that is no list of them)")
+        if "splits" in inspect.signature(data_format.validate).parameters:
+            problems = data_format.validate(sample, splits=["train"])
+            assert problems == [], f"validate(root, splits=['train']), which gantk train runs, gave {problems!r}"
+        try:
+            summary = check_dataset(sample, component_name, components)
+            summary.text()
+            json.dumps(summary.as_dict())  # gantk data check --json
+        except Exception as error:
+            pytest.fail(f"gantk data check fails on the sample: {type(error).__name__}: {error}; it reads each split's "
+                        "dataset.files ({'A': [paths], 'B': [paths]}, or 'A|B' for both halves of one file) and channels")
+        empty = [split or "(root)" for split, found in summary.splits.items() if not found.items]
+        assert not empty, f"splits {', '.join(empty)} of splits() open with no items: list only splits that hold data"
+
+    def test_training_items_are_images_and_targets_at_the_crop_size(self, components, component_name, sample):
+        """As training reads them (resized, cropped, flipped) and validation (resized to the crop size)."""
+        for augment in (True, False):
+            dataset = self.open(components, component_name, sample, augment=augment, load_size=self.size + 4 if augment else None)
+            assert isinstance(dataset.channels, dict) and all(isinstance(dataset.channels.get(side), int) for side in "AB"), (
+                f"channels is {dataset.channels!r}: expected the channel count of each side, {{'A': int, 'B': int}} (for "
+                "class ids, the class count), which the networks are built for")
+            assert len(dataset), "the sample's train split opens with no items"
+            items = [dataset[(index, 0)] for index in range(min(len(dataset), 4))]
+            for index, item in enumerate(items):
+                _check_item(item, dataset, self.size, f"item {index} ({'training' if augment else 'validation'})")
+            try:
+                default_collate(items)
+            except Exception as error:
+                pytest.fail(f"items do not batch as training batches them: {type(error).__name__}: {error}")
+
+    def test_an_item_is_the_same_for_the_same_index_and_seed(self, components, component_name, sample):
+        """Each opening (a loader worker, a process of a distributed run, a resumed run) reads the same crops and flips."""
+        openings = []
+        for global_seed in (0, 1):
+            torch.manual_seed(global_seed)
+            dataset = self.open(components, component_name, sample)
+            openings.append([dataset[(index, 7)] for index in range(min(len(dataset), 4))])
+        for index, (first, second) in enumerate(zip(*openings)):
+            differing = _differing(first, second)
+            assert not differing, (
+                f"item ({index}, 7) differs between two openings in {', '.join(differing)}: draw every random choice "
+                "from the generator load() receives, never from torch's global one, and list the files in a fixed order")
+
+    def test_its_targets_are_what_paired_targets_says(self, components, component_name, data_format, sample):
+        dataset = self.open(components, component_name, sample, augment=False, load_size=None, crop_size=None)
+        targets = data_format.paired_targets
+        if targets == "masks":
+            classes = dataset.num_classes
+            assert isinstance(classes, int) and classes >= 2 and dataset.channels["B"] == classes, (
+                f"paired_targets is 'masks', and the dataset's num_classes is {classes!r} with channels['B'] "
+                f"{dataset.channels['B']!r}: a mask target has num_classes >= 2 classes, its channel count")
+            try:  # as validation and gantk eval open mask data: with the training split's classes
+                reopened = self.open(components, component_name, sample, augment=False, load_size=None, crop_size=None,
+                                     num_classes=classes, ignore_label=dataset.ignore_label)
+            except OptionError as error:
+                pytest.fail(f"{error} (validation and gantk eval open mask data with num_classes, the training split's "
+                            "count, and ignore_label where it has one: open() takes them)")
+            assert not _differing(reopened[(0, 0)], dataset[(0, 0)]), f"open() with num_classes={classes} reads other items"
+        else:
+            assert dataset.num_classes is None, (f"the dataset has num_classes {dataset.num_classes}, and paired_targets is "
+                                                 f"{targets!r}, not 'masks'")
+        if targets is None:
+            try:
+                UnpairedSplit.of(dataset)
+            except DataError as error:
+                pytest.fail(f"{error} (validation and gantk eval score unpaired data by each side's images)")
+            return
+        for index in range(min(len(dataset), 4)):
+            item = dataset[(index, 0)]
+            sizes = {side: tuple(item[side].shape[-2:]) for side in "AB"}
+            assert sizes["A"] == sizes["B"], (f"item {index} at its files' size pairs A of {sizes['A']} with B of {sizes['B']}: "
+                                              f"paired_targets {targets!r} says each input has its target, pixel for pixel")
+
+    def test_direction_btoa_swaps_the_sides(self, components, component_name, data_format, sample):
+        forward, backward = (self.open(components, component_name, sample, augment=False, direction=direction)
+                             for direction in ("AtoB", "BtoA"))
+        swapped = {"A": forward.channels["B"], "B": forward.channels["A"]}
+        assert backward.channels == swapped, (f"direction 'BtoA' gives channels {backward.channels}, expected {swapped}: "
+                                              "B is the input and A the target")
+        if data_format.paired_targets is None:
+            files = {side: backward.files.get(side) for side in "AB"}
+            assert files == {"A": forward.files.get("B"), "B": forward.files.get("A")}, (
+                "direction 'BtoA' serves other files than AtoB's with the sides swapped")
+            return
+        for index in range(min(len(forward), 4)):
+            ahead, back = forward[(index, 0)], backward[(index, 0)]
+            same = torch.equal(ahead["A"], back["B"]) and torch.equal(ahead["B"], back["A"])
+            assert same, f"item {index} of direction 'BtoA' is not item {index} of 'AtoB' with A and B swapped"
+
+    def test_unnormalised_items_scale_to_the_normalised_ones(self, components, component_name, data_format, sample):
+        """``--augment-on device`` opens training data with ``normalize=False`` and scales uint8 images to [-1, 1]
+        on the device (other values stay as they are)."""
+        if "normalize" not in inspect.signature(data_format.open).parameters:
+            pytest.skip("open() takes no normalize: --augment-on device gets float images")
+        options = {"crop_size": None, "flip": False}  # the device crops and flips
+        normalised, raw = (self.open(components, component_name, sample, normalize=normalize, **options)
+                           for normalize in (True, False))
+        for index in range(min(len(raw), 4)):
+            for side in "AB":
+                value = raw[(index, 0)][side]
+                scaled = normalize_image(value) if value.dtype == torch.uint8 else value
+                torch.testing.assert_close(scaled, normalised[(index, 0)][side], msg=lambda text: (
+                    f"item {index}, {side}: the normalize=False item, scaled to [-1, 1] where it is uint8, is not the "
+                    f"normalised item: images stay uint8 pixels ({text})"))
+
+    def test_a_split_it_lacks_is_an_error(self, components, component_name, data_format, sample):
+        splits = data_format.splits(sample)
+        if splits == [ROOT_SPLIT]:
+            pytest.skip("an unsplit layout serves every split")
+        try:
+            dataset = self.open(components, component_name, sample, split="absent", augment=False)
+        except DataError:
+            return
+        pytest.fail(f"split 'absent', which the sample lacks (its splits: {', '.join(splits)}), opens as {len(dataset)} items: "
+                    "gantk eval --split would score other images than asked; raise DataError (gantk.data.layout.pick_split "
+                    "picks a split or raises)")
+
+    def test_split_files_are_the_files_its_split_opens(self, components, component_name, data_format, sample):
+        """``gantk eval`` warns of scored images the model trained on by the files ``split_files`` lists."""
+        listed = {split: data_format.split_files(sample, split) for split in data_format.splits(sample)}
+        if all(files is None for files in listed.values()):
+            pytest.skip("split_files() lists no files")
+        for split, files in listed.items():
+            dataset = self.open(components, component_name, sample, split=split or "train", augment=False)
+            opened = {Path(path).resolve() for paths in dataset.files.values() for path in paths}
+            assert files is not None and {Path(path).resolve() for path in files} == opened, (
+                f"split_files(root, {split!r}) lists {sorted(map(str, files or ()))}, and the split opens "
+                f"{sorted(map(str, opened))}")
+
+    def test_an_empty_folder_is_reported(self, components, component_name, data_format, tmp_path):
+        problems = data_format.validate(tmp_path)
+        assert isinstance(problems, list) and problems and all(isinstance(problem, str) for problem in problems), (
+            f"validate() of an empty folder gave {problems!r}: gantk data check would call it sound; report that it holds "
+            "no data in the format's layout, and what it needs")
+        try:
+            dataset = self.open(components, component_name, tmp_path)
+        except DataError:
+            return
+        except Exception as error:
+            pytest.fail(f"opening an empty folder raises {type(error).__name__}: {error}; raise DataError saying what it lacks")
+        pytest.fail(f"an empty folder opens as {len(dataset)} items: raise DataError saying what it lacks")
+
+    def test_an_unreadable_file_is_named(self, components, component_name, data_format, sample):
+        broken = Path(self.open(components, component_name, sample, augment=False)[(0, 0)]["A_path"])
+        broken.write_bytes(b"not an image")
+        problems = data_format.validate(sample)
+        assert any(broken.name in problem for problem in problems), (
+            f"validate() does not name {broken.name}, which no longer decodes (its problems: {problems}): validate decodes "
+            "every file (gantk.data.layout.decode_or_note notes one that fails), so that gantk train stops before training")
+        try:
+            self.open(components, component_name, sample, augment=False)[(0, 0)]
+        except DataError as error:
+            assert broken.name in str(error), f"reading {broken.name} raises an error that does not name it: {error}"
+            return
+        except Exception as error:
+            pytest.fail(f"reading {broken.name} raises {type(error).__name__}: {error}; read files with gantk.data.read_image "
+                        "(or read_mask), which raise DataError naming the file")
+        pytest.fail(f"{broken.name}, which no longer decodes, is read as an item")

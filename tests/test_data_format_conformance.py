@@ -1,0 +1,404 @@
+"""The built-in data formats pass the data format conformance kit that plugin formats use, and the kit fails
+formats that break their contract."""
+
+from pathlib import Path
+
+import torch
+
+from gantk.data import write_png
+from gantk.testing import DataFormatConformance
+from helpers import failed_tests, smooth_image, write_paired, write_segmentation, write_unaligned
+
+
+class TestPaired(DataFormatConformance):
+    name = "paired"
+
+    def write_sample(self, root):
+        write_paired(root / "train", count=3, size=32, channels_a=1)
+        write_paired(root / "test", count=2, size=32, channels_a=1)
+
+
+class TestUnsplitPaired(DataFormatConformance):
+    name = "paired"
+
+    def write_sample(self, root):
+        write_paired(root, count=3, size=32)
+
+
+class TestAligned(DataFormatConformance):
+    name = "aligned"
+
+    def write_sample(self, root):
+        for i in range(3):
+            write_png(torch.cat([smooth_image(i, 32), smooth_image(i + 10, 32)], dim=-1), root / "train" / f"{i}.png")
+
+
+class TestSegmentation(DataFormatConformance):
+    name = "segmentation"
+
+    def write_sample(self, root):
+        write_segmentation(root / "train", count=3, size=32, num_classes=3)
+        write_segmentation(root / "val", count=2, size=32, num_classes=3)
+
+
+class TestUnaligned(DataFormatConformance):
+    name = "unaligned"
+
+    def write_sample(self, root):
+        write_unaligned(root, count_a=3, count_b=2, size=32, channels_a=1)
+
+
+
+def write_benchmark(root: Path, pairs: list[tuple[str, str]], values: tuple[int, ...]) -> None:
+    """Photos with masks holding ``values``: ``pairs`` of their paths under ``root``."""
+    for i, (image, mask) in enumerate(pairs):
+        write_png(smooth_image(i, 32), root / image)
+        write_png(torch.tensor(values, dtype=torch.uint8)[torch.arange(32 * 32).reshape(1, 32, 32) % len(values)], root / mask)
+
+
+class TestVoc(DataFormatConformance):
+    name = "voc"
+
+    def write_sample(self, root):
+        write_benchmark(root, [(f"JPEGImages/{name}.png", f"SegmentationClass/{name}.png") for name in "abc"], (0, 1, 15, 255))
+        (root / "ImageSets" / "Segmentation").mkdir(parents=True)
+        (root / "ImageSets" / "Segmentation" / "train.txt").write_text("a\nb\n")
+        (root / "ImageSets" / "Segmentation" / "val.txt").write_text("c\n")
+
+
+class TestCityscapes(DataFormatConformance):
+    name = "cityscapes"
+
+    def write_sample(self, root):
+        places = [("train", "aachen", "aachen_000000_000019"), ("train", "aachen", "aachen_000001_000019"), ("val", "bonn", "bonn_000000_000019")]
+        write_benchmark(root, [(f"leftImg8bit/{split}/{city}/{name}_leftImg8bit.png", f"gtFine/{split}/{city}/{name}_gtFine_labelTrainIds.png")
+                               for split, city, name in places], (0, 7, 18, 255))
+
+
+class TestAde20k(DataFormatConformance):
+    name = "ade20k"
+
+    def write_sample(self, root):
+        write_benchmark(root, [(f"images/{split}/{name}.png", f"annotations/{split}/{name}.png")
+                               for split, name in (("training", "a"), ("training", "b"), ("validation", "c"))], (0, 1, 2, 150))
+
+
+# A sound format, as docs/writing-a-plugin.md's `suffixed`, and a kit test class for it and for each variant
+# that breaks one part of the contract
+SUFFIXED = '''
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from gantk import hookimpl
+from gantk.data import DataFormat, PairedTransform, read_image, write_png
+from gantk.data.datasets import PairedDataset
+from gantk.data.formats import SegmentationFormat
+from gantk.data.layout import decode_or_note, pick_split, raise_if_problems
+from gantk.testing import DataFormatConformance
+
+
+class Suffixed(DataFormat):
+    """Pairs as NAME_in.png and NAME_out.png in root/train/, root/test/..."""
+
+    paired_targets = "images"
+
+    def detect(self, root):
+        return bool(self.splits(root))
+
+    def splits(self, root):
+        folders = root.iterdir() if root.is_dir() else []
+        return sorted(folder.name for folder in folders if folder.is_dir() and any(folder.glob("*_in.png")))
+
+    def validate(self, root, splits=None):
+        problems = [] if self.splits(root) else [f"{root}: no split folder holds NAME_in.png files; add them."]
+        for split in self.checked_splits(root, splits):
+            for pair in pairs_of(root / split, problems):
+                for path in pair:
+                    decode_or_note(read_image, path, root, problems)
+        return problems
+
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True,
+             flip=True, normalize=True, resize="square"):
+        problems = []
+        pairs = pairs_of(root / pick_split(root, split, self.splits(root), self.name), problems)
+        raise_if_problems(problems, root, self.name)
+        if direction == "BtoA":
+            pairs = [(b, a) for a, b in pairs]
+        return self.dataset(pairs, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
+
+    def dataset(self, pairs, transform):
+        return PairedDataset(pairs, {"A": 3, "B": 3}, transform)
+
+
+def pairs_of(folder, problems):
+    pairs = [(path, path.with_name(path.name.removesuffix("_in.png") + "_out.png")) for path in sorted(folder.glob("*_in.png"))]
+    problems += [f"{a}: no {b.name} beside it; add it, or remove {a.name}." for a, b in pairs if not b.is_file()]
+    return [(a, b) for a, b in pairs if b.is_file()]
+
+
+def write_suffixed(root):
+    for i in range(3):
+        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_in.png")
+        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_out.png")
+
+
+def conformance(format_class, sample=write_suffixed):
+    """The kit's test class for ``format_class``, registered under its class name in lower case, on ``sample``'s data."""
+    name = format_class.__name__.lower()
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_data_formats(self, registry):
+            registry.add(name, format_class)
+
+    class Conformance(DataFormatConformance):
+        plugins = [Plugin()]
+
+        def write_sample(self, root):
+            sample(root)
+
+    Conformance.name = name
+    return Conformance
+'''
+
+
+def test_the_kit_passes_a_sound_plugin_format(pytester):
+    _, failed = failed_tests(pytester, SUFFIXED + "\nTestSuffixed = conformance(Suffixed)\n")
+    assert failed == []
+
+
+BROKEN_DECLARATIONS = SUFFIXED + '''
+
+class Undocumented(Suffixed):
+    pass
+
+
+class Typo(Suffixed):
+    """Declares its targets as 'image'."""
+
+    paired_targets = "image"
+
+
+class Mislabelled(Suffixed):
+    """Declares image pairs as masks."""
+
+    paired_targets = "masks"
+
+
+class Labels(SegmentationFormat):
+    """Images with label masks in images/ and labels/, opened without num_classes."""
+
+    folders = ("images", "labels")
+
+    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
+             normalize=True, resize="square"):
+        return super().open(root, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
+                            augment=augment, flip=flip, normalize=normalize, resize=resize)
+
+
+def write_labels(root):
+    for i in range(2):
+        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / "images" / f"{i}.png")
+        write_png(torch.randint(0, 3, (1, 32, 32), dtype=torch.uint8), root / "train" / "labels" / f"{i}.png")
+
+
+TestUndocumented = conformance(Undocumented)
+TestTypo = conformance(Typo)
+TestMislabelled = conformance(Mislabelled)
+TestLabels = conformance(Labels, write_labels)
+'''
+
+
+def test_the_kit_fails_a_format_without_summary_or_with_targets_it_does_not_give(pytester):
+    result, failed = failed_tests(pytester, BROKEN_DECLARATIONS)
+    assert failed == ["TestLabels::test_its_targets_are_what_paired_targets_says", "TestMislabelled::test_its_targets_are_what_paired_targets_says",
+                      "TestTypo::test_says_what_its_items_pair", "TestUndocumented::test_factory_has_defaults_and_summary"]
+    result.stdout.fnmatch_lines(["*the factory needs a docstring whose first line summarises it*"])
+    result.stdout.fnmatch_lines(["*paired_targets is 'image': say what each item pairs its input with, 'images' or 'masks'*"])
+    result.stdout.fnmatch_lines(["*paired_targets is 'masks', and the dataset's num_classes is None with channels?'B'? 3*"])
+    result.stdout.fnmatch_lines(["*data format 'labels' has no option 'num_classes'*(validation and gantk eval open mask data with "
+                                 "num_classes*"])
+
+
+BROKEN_LAYOUTS = SUFFIXED + '''
+
+class Blind(Suffixed):
+    """Looks for training/ folders, which the layout does not have."""
+
+    def detect(self, root):
+        return (root / "training").is_dir()
+
+
+class Tupled(Suffixed):
+    """Gives its splits as a tuple."""
+
+    def splits(self, root):
+        return tuple(super().splits(root))
+
+
+class Greedy(Suffixed):
+    """Claims every folder with subfolders."""
+
+    def detect(self, root):
+        return root.is_dir() and any(child.is_dir() for child in root.iterdir())
+
+
+class Shallow(Suffixed):
+    """Looks into the subfolders of whatever it is given."""
+
+    def detect(self, root):
+        return any(any(child.glob("*_in.png")) for child in root.iterdir())
+
+
+class Hasty(Suffixed):
+    """Hints from the first entry of a folder, which an empty one lacks."""
+
+    def near_miss_hints(self, root):
+        first = sorted(root.iterdir())[0]
+        return [f"{first}: rename it train/."] if first.is_dir() and first.name != "train" else []
+
+
+class Fussy(Suffixed):
+    """Gives None when it finds no problem."""
+
+    def validate(self, root, splits=None):
+        return super().validate(root, splits) or None
+
+
+class TrainOnly(Suffixed):
+    """Opens train/ whatever the split asked for."""
+
+    def open(self, root, *, split="train", **options):
+        return super().open(root, split="train", **options)
+
+
+class HalfListed(Suffixed):
+    """Lists a split's inputs only."""
+
+    def split_files(self, root, split):
+        return set((root / split).glob("*_in.png"))
+
+
+class Unchecked(Suffixed):
+    """validate as the worked plugin first had it: partners only."""
+
+    def validate(self, root, splits=None):
+        problems = []
+        for split in self.checked_splits(root, splits):
+            pairs_of(root / split, problems)
+        return problems
+
+
+class PilRead(Suffixed):
+    """Reads its files with PIL."""
+
+    def dataset(self, pairs, transform):
+        return PilPairs(pairs, {"A": 3, "B": 3}, transform)
+
+
+class PilPairs(PairedDataset):
+    def load(self, index, generator):
+        Image.open(self.files["A"][index]).load()
+        return super().load(index, generator)
+
+
+TestBlind = conformance(Blind)
+TestTupled = conformance(Tupled)
+TestGreedy = conformance(Greedy)
+TestShallow = conformance(Shallow)
+TestHasty = conformance(Hasty)
+TestFussy = conformance(Fussy)
+TestTrainOnly = conformance(TrainOnly)
+TestHalfListed = conformance(HalfListed)
+TestUnchecked = conformance(Unchecked)
+TestPilRead = conformance(PilRead)
+'''
+
+
+def test_the_kit_fails_a_format_that_misreads_layouts_or_reports_too_little(pytester):
+    result, failed = failed_tests(pytester, BROKEN_LAYOUTS)
+    assert failed == [
+        "TestBlind::test_detects_its_sample", "TestFussy::test_its_sample_passes_the_data_check",
+        "TestGreedy::test_leaves_other_layouts_to_their_formats", "TestHalfListed::test_split_files_are_the_files_its_split_opens",
+        "TestHasty::test_leaves_other_layouts_to_their_formats", "TestPilRead::test_an_unreadable_file_is_named",
+        "TestShallow::test_leaves_other_layouts_to_their_formats", "TestTrainOnly::test_a_split_it_lacks_is_an_error",
+        "TestTupled::test_its_sample_has_a_split_to_train_on", "TestUnchecked::test_an_empty_folder_is_reported",
+        "TestUnchecked::test_an_unreadable_file_is_named",
+    ]
+    result.stdout.fnmatch_lines(["*detect() is False for the sample write_sample wrote*"])
+    result.stdout.fnmatch_lines(["*validate() of the sound sample gave None, not an empty list*"])
+    result.stdout.fnmatch_lines(["*others/paired (paired data) is detected as *matches several formats: greedy, paired*detect() "
+                                 "claims what is not laid out as its format*"])
+    result.stdout.fnmatch_lines(["*telling the format of */empty fails: IndexError: *; near_miss_hints() runs on every folder*"])
+    result.stdout.fnmatch_lines(["*detect() fails on */single/0.png, which is left to the other formats: data format 'shallow' "
+                                 "*failed to check*NotADirectoryError*"])
+    result.stdout.fnmatch_lines(["*split_files(root, 'train') lists*and the split opens*"])
+    result.stdout.fnmatch_lines(["*reading 0_in.png raises UnidentifiedImageError: *; read files with gantk.data.read_image*"])
+    result.stdout.fnmatch_lines(["*split 'absent', which the sample lacks (its splits: train), opens as 3 items*"])
+    result.stdout.fnmatch_lines(["*splits() of the sample gave ('train',): expected a list of split names*"])
+    result.stdout.fnmatch_lines(["*validate() of an empty folder gave ??: gantk data check would call it sound*"])
+    result.stdout.fnmatch_lines(["*validate() does not name 0_in.png, which no longer decodes*"])
+
+
+BROKEN_ITEMS = SUFFIXED + '''
+
+class Uncropped(Suffixed):
+    """Resizes to the load size and crops nothing."""
+
+    def open(self, root, *, load_size=286, crop_size=256, **options):
+        return super().open(root, load_size=load_size, crop_size=load_size, **options)
+
+
+class Restless(Suffixed):
+    """Draws its crops and flips from torch's global generator."""
+
+    def dataset(self, pairs, transform):
+        return RestlessPairs(pairs, {"A": 3, "B": 3}, transform)
+
+
+class RestlessPairs(PairedDataset):
+    def load(self, index, generator):
+        return super().load(index, torch.default_generator)
+
+
+class OneWay(Suffixed):
+    """Serves A as the input whatever the direction."""
+
+    def open(self, root, *, direction="AtoB", **options):
+        return super().open(root, **options)
+
+
+class FloatPixels(Suffixed):
+    """Gives unnormalised images as floats 0..255."""
+
+    def dataset(self, pairs, transform):
+        return PairedDataset(pairs, {"A": 3, "B": 3}, FloatTransform(transform.load_size, transform.crop_size, transform.augment,
+                                                                      transform.flip, transform.normalize, transform.resize))
+
+
+class FloatTransform(PairedTransform):
+    def __call__(self, tensors, generator):
+        return {side: value.float() for side, value in super().__call__(tensors, generator).items()}
+
+
+TestUncropped = conformance(Uncropped)
+TestRestless = conformance(Restless)
+TestOneWay = conformance(OneWay)
+TestFloatPixels = conformance(FloatPixels)
+'''
+
+
+def test_the_kit_fails_a_format_whose_items_training_cannot_read(pytester):
+    result, failed = failed_tests(pytester, BROKEN_ITEMS)
+    assert failed == [
+        "TestFloatPixels::test_unnormalised_items_scale_to_the_normalised_ones", "TestOneWay::test_direction_btoa_swaps_the_sides",
+        "TestRestless::test_an_item_is_the_same_for_the_same_index_and_seed",
+        "TestUncropped::test_training_items_are_images_and_targets_at_the_crop_size",
+    ]
+    result.stdout.fnmatch_lines(["*item 0, A: the normalize=False item, scaled to ?-1, 1? where it is uint8, is not the normalised item*"])
+    result.stdout.fnmatch_lines(["*item 0 of direction 'BtoA' is not item 0 of 'AtoB' with A and B swapped*"])
+    result.stdout.fnmatch_lines(["*item (0, 7) differs between two openings in A, B: draw every random choice from the generator*"])
+    result.stdout.fnmatch_lines(["*item 0 (training): A is an image of 3 channel(s)*expected float32 of shape (3, 32, 32), got "
+                                 "torch.float32 of shape (3, 36, 36)*"])
