@@ -1,4 +1,4 @@
-"""The generator, discriminator and objective conformance kits fail components that break their contract."""
+"""The generator, discriminator and objective conformance kits fail components that break their contract (the data format kit: test_data_format_conformance.py)."""
 
 from helpers import failed_tests
 
@@ -322,3 +322,138 @@ def test_the_kits_fail_a_generator_blind_to_its_input_and_losses_no_gradient_rea
     result.stdout.fnmatch_lines(["*its outputs do not depend on its input*"])
     result.stdout.fnmatch_lines(["*no gradient reaches the generator loss: compute it from the networks' outputs*"])
     result.stdout.fnmatch_lines(["*the generator loss is a float: return a tensor computed from the context*"])
+
+
+CONTRACTS_BROKEN_ONE_EACH = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gantk import Objective, hookimpl
+from gantk.testing import DiscriminatorConformance, GeneratorConformance, ObjectiveConformance
+
+
+def undocumented(in_channels=3, out_channels=3):
+    return nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+
+class FloatMultiple(nn.Conv2d):
+    """A convolution that gives its size multiple as a float."""
+
+    size_multiple = 1.0
+
+    def __init__(self, in_channels=3, out_channels=3):
+        super().__init__(in_channels, out_channels, 3, padding=1)
+
+
+class ThreeOut(nn.Conv2d):
+    """A convolution that always gives three channels."""
+
+    def __init__(self, in_channels=3, out_channels=3):
+        super().__init__(in_channels, 3, 3, padding=1)
+
+
+class Lax(nn.Conv2d):
+    """A convolution that declares sizes of multiples of 4 and takes any size silently."""
+
+    size_multiple = 4
+
+    def __init__(self, in_channels=3, out_channels=3):
+        super().__init__(in_channels, out_channels, 3, padding=1)
+
+
+class Pooled(nn.Module):
+    """A discriminator whose logits are one number per image, N x 1."""
+
+    receptive_field = None
+
+    def __init__(self, in_channels=6):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 1, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x).mean((2, 3))
+
+
+class Idle(Objective):
+    """A term that overrides neither loss."""
+
+
+class Undetached(Objective):
+    """A discriminator loss computed on the fake that the generator's gradient flows through."""
+
+    adversarial = True
+
+    def discriminator_loss(self, ctx):
+        fakes, reals = ([maps] if isinstance(maps, torch.Tensor) else maps for maps in (ctx.d_fake, ctx.d_real))
+        return sum(F.softplus(fake).mean() + F.softplus(-real).mean() for fake, real in zip(fakes, reals))
+
+
+class Plugin:
+    @hookimpl
+    def gantk_register_generators(self, registry):
+        for name, factory in (("undocumented", undocumented), ("float-multiple", FloatMultiple), ("three-out", ThreeOut),
+                              ("lax", Lax)):
+            registry.add(name, factory)
+
+    @hookimpl
+    def gantk_register_discriminators(self, registry):
+        registry.add("pooled", Pooled)
+
+    @hookimpl
+    def gantk_register_objectives(self, registry):
+        registry.add("idle", Idle)
+        registry.add("undetached", Undetached)
+
+
+class TestUndocumented(GeneratorConformance):
+    name = "undocumented"
+    plugins = [Plugin()]
+
+
+class TestFloatMultiple(GeneratorConformance):
+    name = "float-multiple"
+    plugins = [Plugin()]
+
+
+class TestThreeOut(GeneratorConformance):
+    name = "three-out"
+    plugins = [Plugin()]
+
+
+class TestLax(GeneratorConformance):
+    name = "lax"
+    plugins = [Plugin()]
+
+
+class TestPooled(DiscriminatorConformance):
+    name = "pooled"
+    plugins = [Plugin()]
+
+
+class TestIdle(ObjectiveConformance):
+    name = "idle"
+    plugins = [Plugin()]
+
+
+class TestUndetached(ObjectiveConformance):
+    name = "undetached"
+    plugins = [Plugin()]
+'''
+
+
+def test_the_kits_fail_each_broken_contract_of_sizes_shapes_summaries_and_steps(pytester):
+    result, failed = failed_tests(pytester, CONTRACTS_BROKEN_ONE_EACH)
+    assert "TestFloatMultiple::test_size_multiple_is_a_positive_int" in failed  # its sizes fail the other tests too
+    assert [test for test in failed if not test.startswith("TestFloatMultiple::")] == [
+        "TestIdle::test_takes_part_in_a_step", "TestLax::test_rejects_a_size_it_cannot_take",
+        *(f"TestPooled::test_outputs_logit_maps[{channels}]" for channels in (1, 3, 6)),
+        "TestThreeOut::test_output_shape[3-1]", "TestThreeOut::test_output_shape[4-2]",
+        "TestUndetached::test_discriminator_loss_is_a_finite_scalar_that_leaves_the_generator_alone",
+        "TestUndocumented::test_factory_has_defaults_and_summary"]
+    for line in ("*the factory needs a docstring whose first line summarises it*", "*size_multiple must be a positive int, got 1.0*",
+                 "*returned (2, 3, 32, 32) for a (2, 3, 32, 32) input, expected (2, 1, 32, 32)*", "*DID NOT RAISE*",
+                 "*returned logits of shape (2, 1) for a (2, 6, 128, 128) input, expected a map (2, 1, H', W')*",
+                 "*generator_loss and discriminator_loss both return None: override at least one*",
+                 "*the discriminator loss trains the generator: use ctx.d_fake_detached*"):
+        result.stdout.fnmatch_lines([line])
