@@ -9,7 +9,6 @@ import importlib
 import importlib.metadata
 import inspect
 import os
-import sys
 import sysconfig
 import traceback
 import types
@@ -22,7 +21,8 @@ import pluggy
 from . import hookspecs
 from .errors import GantkError, OptionError, UnknownNameError
 from .option_values import described
-from .registry import Entry, Registry
+from .provenance import package_of, plugin_name
+from .registry import Registry
 
 ENTRY_POINT_GROUP = "gantk"
 AUTOLOAD_ENV = "GANTK_DISABLE_PLUGIN_AUTOLOAD"
@@ -212,57 +212,6 @@ def _ignored_result(hook_name: str, result: Any) -> str:
     return f"{hook_name} returned a {type(result).__name__}, which gantk ignores; {how} instead."
 
 
-def plugin_name(plugin: Any) -> str:
-    """The name a plugin given to ``load_components`` is known by, the same in every session: a
-    module's name (a script's as it would be imported), or an object's class."""
-    if isinstance(plugin, str):
-        return plugin
-    if isinstance(plugin, types.ModuleType):
-        if plugin.__name__ != "__main__":
-            return plugin.__name__
-        spec, script = getattr(plugin, "__spec__", None), getattr(plugin, "__file__", None)
-        if spec is not None:  # python -m package.script
-            return spec.name
-        return os.path.splitext(os.path.basename(script))[0] if script else plugin.__name__
-    kind = plugin if isinstance(plugin, type) else type(plugin)
-    return f"{module_name(kind.__module__)}.{kind.__qualname__}"
-
-
-def module_name(name: str) -> str:
-    """The module ``name`` as it would be imported: a script run as ``__main__`` by its own name."""
-    return plugin_name(sys.modules["__main__"]) if name == "__main__" and "__main__" in sys.modules else name
-
-
-def factory_name(factory: Any) -> str:
-    """Where a component factory's code lives (``module.qualname``, a partial's function), the same in
-    every session whatever name its plugin is loaded under."""
-    function = getattr(factory, "func", factory)  # functools.partial
-    qualname = getattr(function, "__qualname__", type(function).__qualname__)
-    return f"{module_name(getattr(function, '__module__', None) or '?')}.{qualname}"
-
-
-def package_of(plugin: Any) -> str | None:
-    """The installed distribution holding a plugin's code (a module, or an object's class), with its version
-    (``gantk-wgan 0.1.0``): the package that provides the parts the plugin registers, whoever wrote their code (a
-    plugin may register gantk's own classes under new names); ``None`` for a plugin that no installed distribution
-    holds (a script, a test)."""
-    module = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
-    names = _distributions_of_modules().get((module or "").split(".")[0])
-    return f"{names[0]} {importlib.metadata.version(names[0])}" if names else None
-
-
-@functools.lru_cache(maxsize=1)
-def _distributions_of_modules() -> dict[str, list[str]]:
-    return importlib.metadata.packages_distributions()
-
-
-def same_provider(entry: Entry, recorded: dict[str, str]) -> bool:
-    """Whether ``entry`` comes from the provider a checkpoint recorded (``{"plugin", "factory"}``; checkpoints
-    of format 1 name the plugin only): the same plugin (an upgrade may move its code), or the same code
-    (loaded under another plugin name)."""
-    return entry.plugin == recorded["plugin"] or factory_name(entry.factory) == recorded.get("factory")
-
-
 def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:
     name = plugin_name(plugin)
     if not isinstance(plugin, str) and manager.get_plugin(name) not in (None, plugin):  # another object of one class
@@ -337,7 +286,7 @@ def _hooks_never_run(manager: pluggy.PluginManager) -> list[PluginFailure]:
     names (a function's own or its ``specname``), functions named like hooks without ``@hookimpl``, and wrappers."""
     hooks = [name for name in dir(hookspecs) if name.startswith("gantk_")]
     failures = []
-    for plugin_name, plugin in manager.list_name_plugin():
+    for name, plugin in manager.list_name_plugin():
         found = len(failures)
         for attr in dir(plugin):
             if not callable(getattr(plugin, attr, None)):
@@ -349,18 +298,18 @@ def _hooks_never_run(manager: pluggy.PluginManager) -> list[PluginFailure]:
             if hook not in hooks:
                 close = difflib.get_close_matches(hook, hooks, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else f"the hooks are: {', '.join(hooks)}."
-                failures.append(PluginFailure(plugin_name, f"'{hook}' is not a gantk hook; {hint}"))
+                failures.append(PluginFailure(name, f"'{hook}' is not a gantk hook; {hint}"))
             elif opts is None:
-                failures.append(PluginFailure(plugin_name, f"'{attr}' is not decorated with @gantk.hookimpl, so it is never called."))
+                failures.append(PluginFailure(name, f"'{attr}' is not decorated with @gantk.hookimpl, so it is never called."))
             elif opts.get("wrapper") or opts.get("hookwrapper"):
                 failures.append(PluginFailure(
-                    plugin_name,
+                    name,
                     f"'{attr}' is a hook wrapper, which gantk never runs (it calls each implementation on its own); "
                     "drop wrapper=True/hookwrapper=True from its @gantk.hookimpl.",
                 ))
         if len(failures) == found and not manager.get_hookcallers(plugin):
             failures.append(PluginFailure(
-                plugin_name,
+                name,
                 f"{plugin!r} implements no gantk hook, so it adds nothing; a plugin is a module or an object with "
                 "functions decorated with @gantk.hookimpl (an entry point names the module, not a function).",
             ))

@@ -543,7 +543,7 @@ def test_an_unknown_option_names_the_plugin_and_the_closest_option():
 
 
 def test_a_plugin_is_named_the_same_in_every_session(tmp_path):
-    from gantk.plugins import plugin_name
+    from gantk.provenance import plugin_name
 
     class Plugin:
         """A plugin object."""
@@ -581,7 +581,7 @@ def test_kinds_are_taken_in_the_plural_and_with_hyphens():
 
 
 def test_a_part_is_the_recorded_one_when_its_plugin_or_its_code_is_the_same():
-    from gantk.plugins import factory_name, same_provider
+    from gantk.provenance import factory_name, same_provider
 
     entry = load_components(autoload=False).registry("generator").get("unet")
     assert same_provider(entry, {"plugin": entry.plugin, "factory": "moved.elsewhere"})  # an upgrade moved the code

@@ -2260,7 +2260,7 @@ def test_a_checkpoint_loads_when_its_generator_no_longer_takes_a_default_option(
 def test_a_run_on_a_plugin_format_resumes_with_it_and_names_its_plugin_when_missing(pairs, tmp_path):
     from gantk import hookimpl, load_components
     from gantk.data.formats import PairedFormat
-    from gantk.plugins import plugin_name
+    from gantk.provenance import plugin_name
 
     class FolderPairs(PairedFormat):
         """A/ and B/ pairs, as the built-in paired format finds them too."""

@@ -19,7 +19,8 @@ from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, first_sentence
 from ..files import REFUSED_WRITES, WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import ObjectiveSet, parse_spec
-from ..plugins import BUILTIN_PLUGINS, Components, default_components, factory_name, same_provider
+from ..plugins import BUILTIN_PLUGINS, Components, default_components
+from ..provenance import factory_name, same_provider
 from ..recipes.base import Recipe
 from ..option_values import plain, storable
 from ..registry import Entry
@@ -299,7 +300,7 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
     """Turn a part of a checkpoint that no plugin of ``components`` provides into an error naming the
     checkpoint and the plugins its run was trained with that are not loaded; a part of ``kinds`` (default:
     all) that another provider gives now (a plugin that overrides it, say) is an error too (see
-    :func:`gantk.plugins.same_provider`). ``rebuilding``: the system is built from the settings the
+    :func:`gantk.provenance.same_provider`). ``rebuilding``: the system is built from the settings the
     checkpoint holds, so an option a part refuses is a part that changed since the run."""
     now = {(kind, name): components.registry(kind).get(name) for kind, providers in payload["part_plugins"].items()
            for name in providers if name in components.registry(kind) and (kinds is None or kind in kinds)}
@@ -348,7 +349,7 @@ def _packages(payload: dict[str, Any], plugins: Iterable[str] | None = None) -> 
 
 
 def part_plugins(system_config: dict[str, Any], components: Components) -> dict[str, dict[str, dict[str, str]]]:
-    """Per kind, the plugin, factory (:func:`gantk.plugins.factory_name`) and, when an installed
+    """Per kind, the plugin, factory (:func:`gantk.provenance.factory_name`) and, when an installed
     distribution holds it, package (:meth:`gantk.plugins.Components.package`) of each part of ``system_config``:
     recipe, networks, objective terms, data format."""
     parts = [("recipe", system_config["recipe"]), ("generator", system_config["gen"])]

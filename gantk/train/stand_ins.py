@@ -11,7 +11,8 @@ from torch import nn
 from ..errors import GantkError
 from ..objectives.base import Objective
 from ..objectives.spec import parse_spec
-from ..plugins import Components, same_provider
+from ..plugins import Components
+from ..provenance import same_provider
 
 PLUGIN = "gantk (stand-in)"
 
