@@ -38,8 +38,8 @@ from .inference import NOISE_SEEDING, TrainedModel, loaded_model, test_mode_desc
 from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.ranking import IMAGE_SCORES
 from .metrics.fid import (
-    HOW_TO_GET, KID_SUBSET_SIZE, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance, kernel_inception_distance,
-    reference_checked,
+    HOW_TO_GET, KID_SUBSET_SIZE, RESIZE, FeatureCollector, InceptionFeatures, find_inception_weights, frechet_distance,
+    kernel_inception_distance, reference_checked,
 )
 from .metrics.prdc import density_coverage, precision_recall
 from .nn import check_choice, check_count
