@@ -21,21 +21,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .. import __version__
-from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
-from ..data.class_balance import warn_of_unseen_classes
-from ..data.datasets import SegmentationDataset, UnpairedSplit
+from ..data import ResumableSampler
+from ..data.datasets import UnpairedSplit
 from ..data.device_augment import DeviceAugment
-from ..data.formats import DataFormat, SegmentationFormat
-from ..data.layout import ROOT_SPLIT, require_root
-from ..data.opening import detect_format, get_format
+from ..data.formats import SegmentationFormat
+from ..data.opening import get_format
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
-from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError, extend_message
+from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..metrics.lpips_distance import LpipsNetwork, weights_path
-from ..metrics.pixel import SSIM_WINDOW
-from ..metrics.ranking import FEATURE_SCORES, improves, validation_score_names
+from ..metrics.ranking import improves
 from ..nn import one_value_per_channel
 from ..objectives.base import Objective
 from ..objectives.spec import ObjectiveSet, parse_spec
@@ -59,13 +56,12 @@ from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import FALLBACKS, check_part_options, fit_generator_depth, resolve_config
 from .resume import check_resumed_length, computed_by, restore, resumed_config, warn_if_the_data_changed
+from .run_data import open_run_data
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
 from .validation import (
-    FeatureScores, unpaired_validation_scores, validation_features, validation_lpips, validation_scores,
+    FeatureScores, unpaired_validation_scores, validation_scores,
 )
-
-DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
@@ -319,148 +315,12 @@ class Trainer:
             old.unlink(missing_ok=True)
 
     def open_data(self, summary: DatasetSummary | None = None, progress: bool = False, also_check: Collection[str] = ()):
-        """The training set and, with ``val_every``, the held-out validation set. The splits they read, and those
-        of ``also_check``, are validated first (``self.summary``, counting the files checked on a bar with
-        ``progress``) unless the ``summary`` given covers them; other splits are not read, so their problems
-        do not stop training (but for their masks' values, which the class count reads)."""
-        config = self.config
-        root = config.data or demo_dataset_dir()
-        if self.resume_from is not None and not Path(root).exists():
-            if root != self.resume_from["train_config"].get("data"):  # given with --resume
-                raise OptionError(f"--data {root} does not exist; check the path.")
-            raise OptionError(
-                f"the run's dataset {root} does not exist; if it moved, pass its new place: "
-                f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
-            )
-        require_root(root)  # named before anything else is said of it
-        layout = get_format(config.data_format or detect_format(root, components=self.components), self.components)
-        paired = layout.paired_targets is not None
-        if config.val_lpips and not paired:
-            given = ["--val-lpips", *(["--lpips-weights"] if config.lpips_weights else [])]
-            raise OptionError(f"LPIPS compares each output with its target, which {layout.name} data does not have: drop "
-                              f"{' and '.join(given)} (validation on unpaired data scores FID and KID).")
-        if config.inception_weights and paired and not config.val_fid:
-            raise OptionError(f"--inception-weights names InceptionV3's weights for validation's FID and KID, which on "
-                              f"{layout.name} data --val-fid adds: add --val-fid, or drop --inception-weights.")
-        val_split = self._validation_split(layout, Path(root)) if config.val_every else None
-        read = ["train", *([val_split] if val_split else []), *also_check]
-        if summary is None or not set(layout.checked_splits(Path(root), read)) <= set(summary.splits):
-            with self._unpaired_layout_named(layout):
-                summary = check_dataset(root, config.data_format, self.components, progress=progress,
-                                        ignore_label=config.ignore_label, splits=read)
-        self.summary = summary
-        on_device = config.augment_on == "device"
-        # With --augment-on device the loader only decodes and resizes; to_device crops and flips.
-        train = open_dataset(
-            root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
-            crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
-            normalize=not on_device, resize=config.resize, components=self.components, ignore_label=config.ignore_label,
-        )
-        if "B" not in train.channels:
-            photos = shlex.quote(str(root)) if Path(root).is_dir() else "PHOTOS"  # derive reads a folder
-            raise OptionError(
-                f"{root} is in the {summary.format} format, which holds inputs only; training needs inputs and targets "
-                "(aligned, paired, segmentation or unaligned format; see gantk data check). Images that hold A|B pairs side "
-                "by side (as gantk data combine writes them) are read as such with --data-format aligned. From photos alone, "
-                f"`gantk data derive {photos} PAIRS --task edges` (or gray, blur, downscale) makes pairs "
-                "to train on" + ("." if Path(root).is_dir() else ", from a folder PHOTOS of them.")
-            )
-        self._warn_if_enlarged(summary)
-        self._check_crop_fits_unresized(summary)
-        if isinstance(train, SegmentationDataset) and self.resume_from is None:  # warned once, when the run began
-            names = layout.class_names(Path(root), config.ignore_label) if isinstance(layout, SegmentationFormat) else None
-            warn_of_unseen_classes(train, root, names)
-        if on_device:
-            self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
-        if not config.val_every:
-            if config.val_split and self.resume_from is None:  # warned once, when the run began
-                warnings.warn(f"--val-split {config.val_split} names the split --val-every validates on, and there is no "
-                              "--val-every: the run is not validated.", GantkWarning, stacklevel=3)
-            return train, None
-        config.val_split = split = val_split  # recorded: a resume validates on it
-        classes = train.num_classes or getattr(train, "input_classes", None)  # the training split's class count: every split opens with it
-        options = {} if classes is None else {"num_classes": classes, "ignore_label": config.ignore_label}
-        val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
-                           load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
-                           components=self.components, **options)
-        if config.val_fid and paired and val.num_classes is not None:
-            raise OptionError("--val-fid compares the distribution of the output images with the targets', and this run's "
-                              "targets are masks: drop it.")
-        scores = FEATURE_SCORES if not paired else (validation_score_names(val.num_classes) + (("lpips",) if config.val_lpips else ())
-                                                    + (FEATURE_SCORES if config.val_fid else ()))
-        if config.keep_best is not None and config.keep_best not in scores:
-            added = " (and fid, kid with --val-fid)" if config.keep_best in FEATURE_SCORES and val.num_classes is None else ""
-            raise OptionError(f"--keep-best {config.keep_best}: validation gives no such score here; it gives "
-                              f"{', '.join(scores)}{added}.")
-        if config.keep_best == "ssim" and config.crop_size < SSIM_WINDOW:
-            raise OptionError(f"--keep-best ssim: SSIM needs images of at least {SSIM_WINDOW} px (its window), and validation "
-                              f"scores them at --crop-size {config.crop_size}: choose another score, such as l1.")
-        if config.val_lpips:
-            self.val_lpips = validation_lpips(config, val, train.channels["B"])
-        if not paired:
-            val = UnpairedSplit.of(val)
-        if config.val_fid or not paired:
-            self.val_features = validation_features(config, val, f"split {split} of {root}")
-        return train, val
-
-    @contextlib.contextmanager
-    def _unpaired_layout_named(self, layout: DataFormat) -> Iterator[None]:
-        """Add to the unpartnered files of folders taken for pairs that the recipe, which trains on unpaired data,
-        reads two domains from trainA/ and trainB/."""
-        try:
-            yield
-        except DataError as error:
-            recipe = self.components.create("recipe", self.config.recipe)
-            lacking = any(text in problem for problem in getattr(error, "problems", None) or []  # partner_problems' kinds
-                          for text in ("no file named", "pair(s) share a name but for", "are named as their partners"))
-            if lacking and layout.paired_targets == "images" and not self.config.data_format and recipe.system.trains_unpaired:
-                extend_message(error, f" Note: the {self.config.recipe} recipe trains on two unpaired domains, which it reads "
-                                      f"from trainA/ and trainB/ (the unaligned format, `gantk describe data-format unaligned`); "
-                                      f"folders such as A/ and B/ are taken for pairs: rename them trainA/ and trainB/.")
-            raise
-
-    def _validation_split(self, layout: DataFormat, root: Path) -> str:
-        """The split --val-every validates on: --val-split, else the first of :data:`DEFAULT_VAL_SPLITS` the data has."""
-        given, present = self.config.val_split, layout.splits(root)
-        split = given or next((name for name in DEFAULT_VAL_SPLITS if name in present), None)
-        wanted = f"a held-out split '{given}'" if given else "a held-out split val or test"
-        how_to_split = layout.how_to_split.format(split=given or DEFAULT_VAL_SPLITS[0])
-        if ROOT_SPLIT in present:
-            raise OptionError(f"--val-every needs {wanted} in {root}, which has no splits: {how_to_split}, or drop --val-every.")
-        if split not in present:
-            held_out = [name for name in present if "train" not in name]  # VOC's trainval holds the training images
-            raise OptionError(
-                f"--val-every needs {wanted} in {root} (it has splits {', '.join(present)}); "
-                + (f"choose one with --val-split (e.g. --val-split {held_out[0]})." if held_out
-                   else f"{how_to_split}, or drop --val-every.")
-            )
-        if "train" in split:  # VOC's trainval too
-            warnings.warn(f"--val-split {split} holds training images: validation.csv's scores are not on held-out images.",
-                          GantkWarning, stacklevel=4)
-        return split
-
-    def _check_crop_fits_unresized(self, summary: DatasetSummary) -> None:
-        """With --resize none, refuse a --crop-size larger than some training images, before any is loaded."""
-        crop, smallest = self.config.crop_size, summary.smallest_short_side(summary.training_split)
-        if self.config.resize == "none" and crop and smallest and crop > smallest:
-            example = summary.smallest_image(summary.training_split)
-            raise OptionError(
-                f"--crop-size {crop} is larger than the smallest training images of {summary.root} ({smallest} px on their "
-                f"shorter side{f', as {example}' if example else ''}), which --resize none leaves as they are: lower "
-                f"--crop-size to {smallest} or less, or resize them (--resize short-side --load-size {crop})."
-            )
-
-    def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
-        """Warn when --load-size enlarges half the training images or more a lot: the run costs more and learns blur."""
-        load, short = self.config.load_size, summary.typical_short_side(summary.training_split)
-        if load and short and load > 1.5 * short and self.config.resize != "none":
-            warnings.warn(
-                f"--load-size {load} enlarges half the training images of {summary.root} or more (their median shorter "
-                f"side is {short} px) {load / short:.1f} times or more; set --load-size and --crop-size near {short} for "
-                "images of that size.",
-                GantkWarning,
-                stacklevel=3,
-            )
+        """The training set and, with ``val_every``, the validation set, as :func:`~gantk.train.run_data.open_run_data`
+        opens them; sets ``self.summary``, what validation reads and with --augment-on device ``self.device_augment``."""
+        data = open_run_data(self.config, self.components, self.run_dir, self.resume_from, summary, progress, also_check)
+        self.summary, self.device_augment = data.summary, data.device_augment
+        self.val_lpips, self.val_features = data.val_lpips, data.val_features
+        return data.train, data.val
 
     def _refuse_another_system(self, sys_config: dict[str, Any]) -> None:
         """Raise unless ``sys_config`` describes the system of the checkpoint resumed: same parts, options and data."""
