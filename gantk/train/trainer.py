@@ -8,7 +8,6 @@ import dataclasses
 import itertools
 import math
 import platform
-import re
 import shlex
 import time
 import warnings
@@ -24,8 +23,6 @@ from .. import __version__
 from ..data import ResumableSampler
 from ..data.datasets import UnpairedSplit
 from ..data.device_augment import DeviceAugment
-from ..data.formats import SegmentationFormat
-from ..data.opening import get_format
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
@@ -34,29 +31,26 @@ from ..host_memory import freed_memory_kept
 from ..metrics.lpips_distance import LpipsNetwork, weights_path
 from ..metrics.ranking import improves
 from ..nn import one_value_per_channel
-from ..objectives.base import Objective
-from ..objectives.spec import ObjectiveSet, parse_spec
+from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
-from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
-from ..systems.base import Phase, System, check_phases, frozen_networks, in_float32, modes_kept
+from ..systems.base import Phase, System, frozen_networks, in_float32, modes_kept
 from . import checkpoint as ckpt
 from . import run_files
 from .best import best_record, kept_best
 from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
-from .crop_fit import check_crop_fits
 from .health import RunHealth
 from .distributed import (ProcessInfo, check_processes_agree, gather_objects, mean_over_processes, peer_loss_explained,
                           process_group, resolve_device, stop_agreement)
-from .init_from import start_from_weights
 from .interrupt import (
     NotedSignals, StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt, stop_signals_noted,
 )
 from .logs import RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
-from .resolve import FALLBACKS, check_part_options, fit_generator_depth, resolve_config
+from .resolve import check_part_options, fit_generator_depth, resolve_config
 from .resume import check_resumed_length, computed_by, restore, resumed_config, warn_if_the_data_changed
 from .run_data import open_run_data
+from .run_system import build_run_system
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
 from .validation import (
@@ -322,118 +316,13 @@ class Trainer:
         self.val_lpips, self.val_features = data.val_lpips, data.val_features
         return data.train, data.val
 
-    def _refuse_another_system(self, sys_config: dict[str, Any]) -> None:
-        """Raise unless ``sys_config`` describes the system of the checkpoint resumed: same parts, options and data."""
-        saved = self.resume_from["system"]
-
-        def recorded_default(key: str) -> bool:  # what the checkpoint's gantk recorded of its parts' defaults
-            return key.endswith("_defaults") or key == "loss_weights"
-
-        changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k)
-                         and not (recorded_default(k) and saved.get(k) is None))  # None: not recorded
-        if "num_classes" in changed and self._benchmark_classes() == sys_config["num_classes"]:
-            raise CheckpointError(
-                f"checkpoint {self.resume_from['path']} predicts {saved.get('num_classes')} classes, counted from the masks "
-                f"of part of the {self.config.data_format} benchmark by a gantk that did not give that format the "
-                f"benchmark's {sys_config['num_classes']} classes: the run cannot continue; start a new one (gantk "
-                "translate runs its checkpoints)."
-            )
-        if changed:
-            described = [change for k in changed for change in ckpt.setting_changes(k, saved.get(k), sys_config.get(k))]
-            remedy = ("a default of its parts changed since: install the gantk or plugin versions it was trained with to resume it."
-                      if any(map(recorded_default, changed)) else "resume with the data and options of the original run.")
-            raise CheckpointError(
-                f"checkpoint {self.resume_from['path']} was made with different settings ({'; '.join(described)}); {remedy}"
-            )
-
     def build_system(self, dataset: Any, device: torch.device) -> System:
-        """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
-        sys_config = ckpt.system_config(self.config, dataset, self.components)
-        if self.resume_from is not None:
-            self._refuse_another_system(sys_config)
-        torch.manual_seed(self.config.seed)
-        self.system_config = sys_config
-        resuming = ckpt.missing_plugin_errors(self.resume_from, self.components, rebuilding=True) if self.resume_from else None
-        with resuming or contextlib.nullcontext(), self._recipe_options_named():
-            if self.resume_from is not None:
-                ckpt.check_weights_fit(sys_config, self.components, self.resume_from["system_state"], self.resume_from["path"])
-            system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
-        check_phases(system, self.config.recipe)
-        if self.config.disc_augment and system.disc_augment is None:
-            raise OptionError(f"--disc-augment {self.config.disc_augment}: the system of recipe '{self.config.recipe}' "
-                              f"({type(system).__name__}) does not augment what its discriminators see (it sets no "
-                              "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
-        self._warn_if_no_pool(system)
-        self._warn_if_dropout_reaches_no_layer(system)
-        terms = {id(term.objective): term for spec in system.modules() if isinstance(spec, ObjectiveSet) for term in spec.terms}
-        for objective in (module for module in system.modules() if isinstance(module, Objective)):
-            try:
-                objective.prepare()  # what a term reads from files, before training
-            except (GantkError, MemoryError):
-                raise
-            except Exception as error:  # a plugin's: named, as a factory's failure is
-                term = terms.get(id(objective))
-                named = type(objective).__name__ if term is None else f"{term.name!r} (plugin '{term.plugin}')"
-                raise OptionError(f"the objective {named} could not prepare for training "
-                                  f"({type(error).__name__}: {error}).") from error
-        self.part_plugins = ckpt.part_plugins(sys_config, self.components)
-        unresized = self.config.resize == "none"
-        smallest = self.summary.smallest_short_side(self.summary.training_split) if self.summary else None
-        check_crop_fits(system, self.config.crop_size, None if unresized else self.config.load_size, smallest if unresized else None)
-        if self.config.channels_last:
-            system.to(memory_format=torch.channels_last)
-        if self.config.init_from is not None and self.resume_from is None:
-            self.config = dataclasses.replace(self.config, init_from=start_from_weights(system, self.config.init_from))
-            system.reset_averages()  # an average starts from the weights the run starts from
-        return system
-
-    def _warn_if_dropout_reaches_no_layer(self, system: System) -> None:
-        """Warn when the generator's dropout option is set but the network built has no dropout layer (a U-Net too
-        shallow for its dropout levels): its training and test-time outputs then have no dropout noise."""
-        rate, depth = self.config.gen_opt.get("dropout"), self.config.gen_opt.get("num_downs")
-        if self.resume_from is not None or not isinstance(rate, float) or rate <= 0:
-            return
-        generators = system.generators or [system]  # a system that adds its networks itself: all of them
-        if not any(isinstance(module, torch.nn.modules.dropout._DropoutNd) for net in generators for module in net.modules()):
-            unet = (f" (num_downs={depth}): a U-Net has dropout at levels 4 to num_downs - 2, which 64 px crops reach "
-                    "(docs/pix2pix.md)") if depth else ""
-            warnings.warn(
-                f"generator '{self.config.gen}' takes dropout={rate}, and as built it has no layer where dropout applies, "
-                f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=3)
-
-    def _warn_if_no_pool(self, system: System) -> None:
-        """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it),
-        other than the size every run's config.toml records (the fallback), which a run fed its own config.toml is given."""
-        given = self.given_config.pool_size
-        keeps_none = isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
-        if given not in (None, FALLBACKS["pool_size"]) and self.resume_from is None and keeps_none:
-            warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
-                          "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=3)
-
-    def _benchmark_classes(self) -> int | None:
-        """The fixed class count of the run's data format (a benchmark's layout), if it has one."""
-        layout = get_format(self.config.data_format, self.components) if self.config.data_format else None
-        return layout.benchmark_classes(self.config.ignore_label) if isinstance(layout, SegmentationFormat) else None
-
-    @contextlib.contextmanager
-    def _recipe_options_named(self) -> Iterator[None]:
-        """Add to a network's refusal of its options the ones the recipe gave it, which the user did not type."""
-        try:
-            yield
-        except OptionError as error:
-            defaults = self.components.create("recipe", self.config.recipe).defaults
-            refusal = str(error)
-            if " could not be built with " in refusal:  # it lists every option given: look only at what refused them
-                refusal = refusal.split(" could not be built with ", 1)[1].partition(": ")[2]
-            for kind, key, flag in (("generator", "gen_opt", "--gen-opt"), ("discriminator", "disc_opt", "--disc-opt")):
-                used, typed = getattr(self.config, key), getattr(self.given_config, key)
-                from_recipe = {k: v for k, v in (defaults.get(key) or {}).items()
-                               if k in used and k not in typed and re.search(rf"\b{re.escape(k)}\b", refusal)}
-                if str(error).startswith(f"{kind} ") and from_recipe:
-                    options = ", ".join(f"{k}={v!r}" for k, v in from_recipe.items())
-                    raise OptionError(f"{str(error).rstrip('.')}. Recipe '{self.config.recipe}' gives the {kind} {options} "
-                                      f"unless {flag} sets {'it' if len(from_recipe) == 1 else 'them'}.") from None
-            raise
+        """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``, as
+        :func:`~gantk.train.run_system.build_run_system` builds it."""
+        built = build_run_system(self.config, self.given_config, self.components, self.resume_from, dataset, device,
+                                 self.summary)
+        self.system_config, self.part_plugins, self.config = built.system_config, built.part_plugins, built.config
+        return built.system
 
     def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
         """Callables per network, trained and frozen: compiled with --compile, and the trained ones
