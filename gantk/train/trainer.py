@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import itertools
-import math
 import platform
 import shlex
 import time
@@ -21,23 +19,19 @@ from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..data import ResumableSampler
-from ..data.datasets import UnpairedSplit
 from ..data.device_augment import DeviceAugment
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
-from ..metrics.lpips_distance import LpipsNetwork, weights_path
-from ..metrics.ranking import improves
 from ..nn import one_value_per_channel
 from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
 from ..systems.base import Phase, System, frozen_networks, in_float32, modes_kept
 from . import checkpoint as ckpt
 from . import run_files
-from .best import best_record, kept_best
-from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
+from .config import MOST_STEPS, SETTING_NAMES, TrainConfig, default_workers, to_toml
 from .health import RunHealth
 from .distributed import (ProcessInfo, check_processes_agree, gather_objects, mean_over_processes, peer_loss_explained,
                           process_group, resolve_device, stop_agreement)
@@ -51,11 +45,9 @@ from .resolve import check_part_options, fit_generator_depth, resolve_config
 from .resume import check_resumed_length, computed_by, restore, resumed_config, warn_if_the_data_changed
 from .run_data import open_run_data
 from .run_system import build_run_system
+from .run_validation import RunValidation
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
-from .validation import (
-    FeatureScores, unpaired_validation_scores, validation_scores,
-)
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
@@ -208,12 +200,7 @@ class Trainer:
         self.train_items: int | None = None  # set by fit
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
         self.summary: DatasetSummary | None = None  # set by open_data
-        self.val_dataset: Any = None  # set by fit, with val_every
-        self.val_lpips: LpipsNetwork | None = None  # set by open_data, with val_lpips: read once, kept for the run
-        self.val_features: FeatureScores | None = None  # set by open_data, with FID and KID in validation
-        self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
-        self.best_step: int | None = None  # the step that scored it
-        self.warned_of_best = False  # that a validation gave the keep_best score as NaN
+        self.validation: RunValidation | None = None  # set by open_data
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
@@ -310,10 +297,10 @@ class Trainer:
 
     def open_data(self, summary: DatasetSummary | None = None, progress: bool = False, also_check: Collection[str] = ()):
         """The training set and, with ``val_every``, the validation set, as :func:`~gantk.train.run_data.open_run_data`
-        opens them; sets ``self.summary``, what validation reads and with --augment-on device ``self.device_augment``."""
+        opens them; sets ``self.summary``, ``self.validation`` and with --augment-on device ``self.device_augment``."""
         data = open_run_data(self.config, self.components, self.run_dir, self.resume_from, summary, progress, also_check)
         self.summary, self.device_augment = data.summary, data.device_augment
-        self.val_lpips, self.val_features = data.val_lpips, data.val_features
+        self.validation = RunValidation(self.config, self.run_dir, data.val, data.val_lpips, data.val_features, self.resume_from)
         return data.train, data.val
 
     def build_system(self, dataset: Any, device: torch.device) -> System:
@@ -367,13 +354,13 @@ class Trainer:
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
         self.check_run_dir()
-        dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
+        dataset, _ = self.open_data(progress=self.progress and process.is_main)
         check_processes_agree(dataclasses.asdict(config), len(dataset), process)
         if len(dataset) < process.world_size:
             raise OptionError(f"the training data has {len(dataset)} item(s), fewer than the {process.world_size} processes of "
                               f"this run, so each step would repeat some: start at most {len(dataset)} processes, or add data.")
-        self._warn_if_another_inception()
-        self.best_score, self.best_step = self._kept_best()
+        self.validation.warn_if_another_inception()
+        self.validation.carry_kept_best()
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         self.train_items = len(dataset)
@@ -396,7 +383,7 @@ class Trainer:
                             pin_memory=device.type == "cuda", persistent_workers=self.workers > 0,
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=worker_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
-                     validation=self.val_dataset is not None, progress=self.progress,
+                     validation=self.validation.dataset is not None, progress=self.progress,
                      logged=self.resume_from["logged_steps"] if self.resume_from is not None else None)
         self.log = log
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
@@ -582,68 +569,13 @@ class Trainer:
     def _validate(self, parts: TrainingParts, log: RunLog) -> dict[str, float]:
         """Score the validation split, keep the best model and write the row; returns the ``val/`` scores."""
         try:
-            # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
-            batch_size = self.config.batch_size if self.config.resize == "square" else 1
-            if isinstance(self.val_dataset, UnpairedSplit):
-                scores = unpaired_validation_scores(parts.system, self.val_dataset.sides, parts.device, batch_size, self.val_features)
-            else:
-                scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, self._lpips_on(parts.device),
-                                           self.val_features)
+            scores = self.validation.scores(parts.system, parts.device)
         except DataError as error:
             raise self._saved_before(error, parts) from None
-        self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
+        # first: a run killed before the row is written validates this step again
+        self.validation.keep_if_best(self.step, scores, parts.process.is_main, lambda: self._model_entries(parts))
         log.write_validation(self.step, scores)
         return scores
-
-    def _lpips_on(self, device: torch.device) -> LpipsNetwork | None:
-        """--val-lpips's network, as read when the data opened (a file changed or removed since is not read
-        again), on ``device``."""
-        loaded = self.val_lpips
-        if loaded is not None and next(loaded.network.parameters()).device != device:
-            self.val_lpips = loaded = dataclasses.replace(loaded, network=copy.deepcopy(loaded.network).to(device))
-        return loaded
-
-    def _keep_if_best(self, parts: TrainingParts, scores: dict[str, float]) -> None:
-        """With --keep-best, write this step's model as best.pt where its validation score beats the best so far."""
-        name = self.config.keep_best
-        if name is None:
-            return
-        value = scores[VALIDATION_PREFIX + name]
-        if not math.isfinite(value) and not self.warned_of_best:
-            self.warned_of_best = True
-            warnings.warn(f"--keep-best {name}: validation at step {self.step} gives {name} {value}, which keeps no model; "
-                          "choose a score validation computes here (see validation.csv).", GantkWarning, stacklevel=3)
-        if not improves(name, value, self.best_score):
-            return
-        self.best_score, self.best_step = value, self.step
-        if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
-            record = best_record(name, value, self.config.val_split, self.val_lpips and self.val_lpips.sha256,
-                                 self.val_features and self.val_features.features.sha1)
-            ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
-
-    def _validation_inception_sha1(self) -> str | None:
-        """The SHA-1 of the InceptionV3 of validation's FID and KID: this run's, else the last a resumed run scored with
-        (so that a resume that turns them on again on another network warns)."""
-        if self.val_features is not None:
-            return self.val_features.features.sha1
-        return None if self.resume_from is None else self.resume_from["validation_inception_sha1"]
-
-    def _warn_if_another_inception(self) -> None:
-        """Warn when a resumed run's validation scores FID and KID on another InceptionV3 than before."""
-        scored_with = None if self.resume_from is None else self.resume_from["validation_inception_sha1"]
-        if scored_with is not None and self.val_features is not None and self.val_features.features.sha1 != scored_with:
-            warnings.warn(f"the run scored validation FID and KID with another InceptionV3 (SHA-1 {scored_with}) and goes on "
-                          f"with {self.val_features.features.path}: the FID and KID of validation.csv after step "
-                          f"{self.resume_from['step']} are of another network than those before.", GantkWarning, stacklevel=3)
-
-    def _kept_best(self) -> tuple[float | None, int | None]:
-        """The --keep-best score and step of the best.pt a resumed run kept: what a new best must beat."""
-        if self.resume_from is None:
-            return None, None
-        lpips = None if self.val_lpips is None else (weights_path(self.config.lpips_weights), self.val_lpips.sha256)
-        features = None if self.val_features is None else self.val_features.features
-        return kept_best(self.run_dir / run_files.BEST, self.config.keep_best, self.config.val_split, self.resume_from["step"],
-                         lpips, None if features is None else (features.path, features.sha1))
 
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """One training step on a batch already on the device: each phase due at this step updates its
@@ -739,7 +671,7 @@ class Trainer:
             "rng": [state["rng"] for state in per_process],
             "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
             "loss_windows": [state["loss_window"] for state in per_process],
-            "validation_inception_sha1": self._validation_inception_sha1(),
+            "validation_inception_sha1": self.validation.inception_sha1(),
             "computed_by": computed_by(parts.device),
             "logged_steps": self.log.logged_steps(),
         }
