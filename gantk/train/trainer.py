@@ -33,7 +33,7 @@ from . import checkpoint as ckpt
 from . import run_files
 from .config import MOST_STEPS, SETTING_NAMES, TrainConfig, default_workers, to_toml
 from .health import RunHealth
-from .distributed import (ProcessInfo, check_processes_agree, gather_objects, mean_over_processes, peer_loss_explained,
+from .distributed import (ProcessInfo, check_processes_agree, mean_over_processes, peer_loss_explained,
                           process_group, resolve_device, stop_agreement)
 from .interrupt import (
     NotedSignals, StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt, stop_signals_noted,
@@ -42,7 +42,8 @@ from .logs import RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
 from .resolve import check_part_options, fit_generator_depth, resolve_config
-from .resume import check_resumed_length, computed_by, restore, resumed_config, warn_if_the_data_changed
+from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
+from .run_checkpoints import model_entries, prune_checkpoints, save_run_checkpoint
 from .run_data import open_run_data
 from .run_system import build_run_system
 from .run_validation import RunValidation
@@ -91,19 +92,6 @@ def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tu
         for phase in system.phases
     }
     return optimizers, schedulers
-
-
-def process_extra_state(system: System) -> dict[str, Any]:
-    """The modules' extra state (image pools), on the CPU.
-
-    DDP keeps parameters and buffers equal across processes but not extra state, so a checkpoint
-    holds this once per process.
-    """
-    return {
-        key: value.cpu() if isinstance(value, torch.Tensor) else value
-        for key, value in system.state_dict().items()
-        if key.endswith("_extra_state")  # the suffix torch gives get_extra_state() entries
-    }
 
 
 @contextlib.contextmanager
@@ -279,7 +267,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         held.enter_context(run_files.claimed(self.run_dir))
         self.check_run_dir()  # again, now that no other process can write checkpoints here
-        self._prune_checkpoints()
+        prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
         remove_abandoned(self.run_dir, run_files.BEST)
         remove_abandoned(self.run_dir / run_files.SAMPLES, "*")
         if not settings:
@@ -289,11 +277,6 @@ class Trainer:
         with replacing(self.run_dir / run_files.CONFIG, durable=True) as handle:  # as its checkpoints, which it must match
             handle.write(f"# written by gantk {__version__} (torch {torch.__version__}, Python {platform.python_version()}); "
                          "`gantk train --config` this file runs these settings again\n" + to_toml(self.config.to_dict()))
-
-    def _prune_checkpoints(self) -> None:
-        """Remove all but the newest ``keep_checkpoints`` checkpoints."""
-        for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
-            old.unlink(missing_ok=True)
 
     def open_data(self, summary: DatasetSummary | None = None, progress: bool = False, also_check: Collection[str] = ()):
         """The training set and, with ``val_every``, the validation set, as :func:`~gantk.train.run_data.open_run_data`
@@ -650,43 +633,9 @@ class Trainer:
 
     def _save(self, parts: TrainingParts) -> None:
         self.health.stop_if_weights_diverged(self.step, parts)
-        system, process = parts.system, parts.process
-        # The CUDA state of this process's GPU only: a run may resume on a machine with fewer GPUs.
-        rng = {"cpu": torch.get_rng_state(), "cuda": [torch.cuda.get_rng_state(parts.device)] if parts.device.type == "cuda" else []}
-        # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
-        extra_state = process_extra_state(system) if process.distributed else {}
-        per_process = gather_objects({"rng": rng, "extra_state": extra_state, "loss_window": self.log.window.state()}, process)
-        if process.is_main:
-            self._write_checkpoint(parts, per_process)
-        if process.distributed:  # no process goes on (or stops on a signal) before the checkpoint is written
-            dist.barrier()
-
-    def _write_checkpoint(self, parts: TrainingParts, per_process: list[dict[str, Any]]) -> None:
-        """The main process's part of :meth:`_save`: the checkpoint file, with every process's ``per_process`` state."""
-        payload = {
-            **self._model_entries(parts),
-            "optimizers": {name: opt.state_dict() for name, opt in parts.optimizers.items()},
-            "schedulers": {name: sch.state_dict() for name, sch in parts.schedulers.items()},
-            "scaler": parts.scaler.state_dict(),
-            "rng": [state["rng"] for state in per_process],
-            "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
-            "loss_windows": [state["loss_window"] for state in per_process],
-            "validation_inception_sha1": self.validation.inception_sha1(),
-            "computed_by": computed_by(parts.device),
-            "logged_steps": self.log.logged_steps(),
-        }
-        self.log.sync()  # the rows up to this step reach the disk before the checkpoint that resumes after them
-        ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
-        self._prune_checkpoints()
+        save_run_checkpoint(parts, self.run_dir, self.step, lambda: self._model_entries(parts), self.log,
+                            self.validation.inception_sha1(), self.config.keep_checkpoints)
 
     def _model_entries(self, parts: TrainingParts) -> dict[str, Any]:
-        """What a checkpoint holds of the model at this step: enough to translate with it (see ``MODEL_ENTRIES``)."""
-        return {
-            "system": self.system_config,
-            "system_state": parts.system.state_dict(),
-            "step": self.step,
-            "train_config": self.config.to_dict(),
-            "train_items": self.train_items,
-            "plugins": sorted({part["plugin"] for providers in self.part_plugins.values() for part in providers.values()}),
-            "part_plugins": self.part_plugins,
-        }
+        """What a checkpoint holds of the model at this step (:func:`~gantk.train.run_checkpoints.model_entries`)."""
+        return model_entries(parts.system, self.step, self.system_config, self.config, self.train_items, self.part_plugins)
