@@ -74,7 +74,7 @@ def open_run_data(config: TrainConfig, components: Components, run_dir: Path, re
             summary = check_dataset(root, config.data_format, components, progress=progress,
                                     ignore_label=config.ignore_label, splits=read)
     on_device = config.augment_on == "device"
-    # With --augment-on device the loader only decodes and resizes; Trainer.to_device crops and flips.
+    # With --augment-on device the loader only decodes and resizes; Trainer.augmented_on_device crops and flips.
     train = open_dataset(
         root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
         crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,

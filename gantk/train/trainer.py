@@ -506,7 +506,7 @@ class Trainer:
     def _step(self, parts: TrainingParts, log: RunLog, batch: dict[str, Any], epoch: int) -> None:
         """Train on ``batch``, then log, checkpoint, sample and validate where due."""
         config = self.config
-        batch = self.to_device(batch, parts.device)
+        batch = self.augmented_on_device(batch, parts.device)
         # For the log: the rate of the first phase that trains a generator (--lr, where --disc-lr sets the others).
         shown = next((p for p in parts.system.phases if not trains_discriminators_only(parts.system, p)), parts.system.phases[0])
         lr = parts.optimizers[shown.name].param_groups[0]["lr"]
@@ -618,7 +618,7 @@ class Trainer:
             losses.update({key: value.detach() for key, value in terms.items()})
         return losses, outputs
 
-    def to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    def augmented_on_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
         """The batch on ``device``; cropped and flipped there with --augment-on device; channels-last if asked."""
         moved = {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
         if self.device_augment is not None:
