@@ -4,7 +4,7 @@ The pairs (``A/`` blurred, ``B/`` photo, JPEG quality 92) are cut from ``../shar
 it exists, else made of smooth synthetic images, in a temporary folder. The dataset comes from the
 trainer's own ``open_data`` (286 -> random 256 crop + flip), the ``DataLoader`` gets the trainer's
 settings (the default is the trainer's default worker count), and each batch goes through the
-trainer's ``to_device``. Both ``--augment-on`` settings are measured: crop and flip in the loader
+trainer's ``augmented_on_device``. Both ``--augment-on`` settings are measured: crop and flip in the loader
 workers, or on ``--device`` in the training process.
 
     python benchmarks/loader.py [--pairs 128] [--workers N] [--device cuda] [--batch-size 16] [--out benchmarks/results/local/loader.json]
@@ -69,7 +69,7 @@ def loader_rate(root: Path, workers: int, augment_on: str = "loader", device: st
     """Images per second of the trainer's input pipeline over ``root``, after ``warmup`` batches.
 
     The pipeline is the trainer's own: ``open_data``, a ``DataLoader`` with ``Trainer.fit``'s
-    arguments, then ``to_device`` (which crops and flips with ``augment_on="device"``).
+    arguments, then ``augmented_on_device`` (which crops and flips with ``augment_on="device"``).
     """
     config = TrainConfig(data=str(root), load_size=load_size, crop_size=crop_size, batch_size=batch_size, workers=workers,
                          augment_on=augment_on, device=device)
@@ -85,7 +85,7 @@ def loader_rate(root: Path, workers: int, augment_on: str = "loader", device: st
     for epoch in range(epochs):
         sampler.set_epoch(epoch)
         for batch in loader:
-            batch = trainer.to_device(batch, target)
+            batch = trainer.augmented_on_device(batch, target)
             sync()
             assert batch["A"].shape[-1] == crop_size and batch["A"].dtype == torch.float32
             stamps.append(time.perf_counter())

@@ -114,7 +114,7 @@ def loader_table(loader: dict, cases: list[dict]) -> list[str]:
     lines = [
         f"**Data loader** — {loader['pairs']} JPEG pairs ({loader['source']}), {loader['load_size']} → random "
         f"{loader['crop_size']} crop + flip, batch {loader.get('batch_size', 1)}, the trainer's DataLoader settings"
-        + (f" and `to_device` ({loader['device']})" if "device" in loader else ""),
+        + (f" and `augmented_on_device` ({loader['device']})" if "device" in loader else ""),
         "",
         "| augment on | workers | images/s | load average |" + (" × training (pix2pix-256-b1, per path) |" if training else ""),
         "|---|---:|---:|---|" + ("---|" if training else ""),

@@ -2,7 +2,7 @@
 
 ``TrainerStep`` builds the system and its training parts (optimizers, schedulers, gradient scaler and
 network wrappers) with ``Trainer.fit``'s own methods and keeps freed host memory as ``fit`` does, then
-each call runs the trainer's ``to_device`` and ``train_step``: the loop body of ``fit`` without the data
+each call runs the trainer's ``augmented_on_device`` and ``train_step``: the loop body of ``fit`` without the data
 loader, logs and checkpoints.
 """
 
@@ -40,5 +40,5 @@ class TrainerStep:
         keep_freed_memory(self.device)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        losses, _ = self.trainer.train_step(self.parts, self.trainer.to_device(batch, self.device))
+        losses, _ = self.trainer.train_step(self.parts, self.trainer.augmented_on_device(batch, self.device))
         return losses

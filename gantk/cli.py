@@ -181,10 +181,10 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
              "with a larger --max-steps or --epochs to train it further")
     elif process_from_environment().is_main:
         echo(f"done: {trainer.step} step{'s' if trainer.step != 1 else ''}; run directory {run_dir} (checkpoints, samples/, metrics.csv, loss_curves.png)")
-        if trainer.best_score is not None:
+        if (kept := trainer.validation).best_score is not None:
             from .train import run_files
 
-            echo(f"best validation {trainer.config.keep_best}: {trainer.best_score:.4g} at step {trainer.best_step}, kept as "
+            echo(f"best validation {trainer.config.keep_best}: {kept.best_score:.4g} at step {kept.best_step}, kept as "
                  f"{run_dir / run_files.BEST}")
 
 

@@ -540,7 +540,7 @@ class SystemConformance(_Conformance):
             batch = self.make_batch()
             for step in range(steps):
                 try:
-                    losses, _ = trainer.train_step(parts, trainer.to_device(batch, cpu))
+                    losses, _ = trainer.train_step(parts, trainer.augmented_on_device(batch, cpu))
                 except Exception as error:  # whatever the system raises, named with the precision and step
                     hint = " (under bf16 autocast the networks' outputs are bfloat16)" if precision == "bf16" else ""
                     pytest.fail(f"{precision}, training step {step + 1}: {type(error).__name__}: {error}{hint}")

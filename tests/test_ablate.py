@@ -469,7 +469,7 @@ def test_a_study_validates_its_data_once_before_training_and_evaluates_in_its_fo
 
     from gantk.ablate import run_ablation
     from gantk.data.io import write_png
-    from gantk.train import trainer as trainer_module
+    from gantk.train import run_data
 
     grid, _, out = study
     wide = tmp_path / "wide"  # A|B images of 40x32 halves: not 2:1, so the format must be named
@@ -477,8 +477,8 @@ def test_a_study_validates_its_data_once_before_training_and_evaluates_in_its_fo
         for i in range(4):
             write_png(torch.full((3, 32, 80), 20 * i, dtype=torch.uint8), wide / split / f"{i}.png")
     checks = []
-    check = trainer_module.check_dataset
-    monkeypatch.setattr(trainer_module, "check_dataset", lambda *args, **kwargs: checks.append(args) or check(*args, **kwargs))
+    check = run_data.check_dataset
+    monkeypatch.setattr(run_data, "check_dataset", lambda *args, **kwargs: checks.append(args) or check(*args, **kwargs))
     common = {"data_format": "aligned", "max_steps": 1, "batch_size": 2, "load_size": 32, "crop_size": 32, "workers": 0,
               "gen_opt": {"ngf": 8}, "disc_opt": {"ndf": 8}}
     results = run_ablation(load_grid(str(grid)), wide, out, common=common, progress=False, log=lambda line: None)

@@ -117,8 +117,8 @@ def test_trainer_hands_the_loader_uint8_and_the_system_crops(tmp_path, device):
     dataset, _ = trainer.open_data()
     assert dataset[(0, 0)]["A"].dtype == torch.uint8 and dataset[(0, 0)]["A"].shape == (3, 36, 36)
     seen = []
-    original = trainer.to_device
-    trainer.to_device = lambda batch, device: seen.append(original(batch, device)) or seen[-1]
+    original = trainer.augmented_on_device
+    trainer.augmented_on_device = lambda batch, device: seen.append(original(batch, device)) or seen[-1]
     trainer.config.max_steps = 2
     trainer.fit()
     assert seen[0]["A"].device.type == device

@@ -154,10 +154,10 @@ def test_a_kept_best_pt_is_never_lost_to_a_new_run(tmp_path):
 
 
 def test_a_score_that_is_not_a_number_is_warned_of(tmp_path, monkeypatch):
-    import gantk.train.trainer as trainer_module
+    import gantk.train.run_validation as run_validation
 
     data = split_data(tmp_path / "data", write_paired)
-    monkeypatch.setattr(trainer_module, "validation_scores", lambda *args: {"val/l1": math.nan})
+    monkeypatch.setattr(run_validation, "validation_scores", lambda *args: {"val/l1": math.nan})
     config = TrainConfig(data=str(data), out=str(tmp_path / "run"), max_steps=2, keep_best="l1", **TINY)
     with pytest.warns(GantkWarning, match="--keep-best l1: validation at step 1 gives l1 nan, which keeps no model") as seen:
         Trainer(config, progress=False).fit()

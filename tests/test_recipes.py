@@ -276,10 +276,10 @@ def test_validation_leaves_the_run_as_it_would_be_without_it(tmp_path):
 
 
 def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_path, monkeypatch):
-    from gantk.train import trainer as trainer_module
+    from gantk.train import run_validation
 
     root = split_masks(tmp_path / "data")
-    tables, scores = [], trainer_module.validation_scores
+    tables, scores = [], run_validation.validation_scores
     for name, fails_at in (("straight", None), ("cut", 2), ("cut-at-the-end", 3)):
         config = TrainConfig(recipe="seg", data=str(root), out=str(tmp_path / name), max_steps=3, val_every=2,
                              gen_opt={"ngf": 8}, **{**TINY, "checkpoint_every": 1})
@@ -290,11 +290,11 @@ def test_a_validation_cut_short_at_a_checkpoint_runs_when_the_run_resumes(tmp_pa
             return scores(*args)
 
         trainer = Trainer(config, progress=False)
-        monkeypatch.setattr(trainer_module, "validation_scores", lambda *args, trainer=trainer: failing(*args, trainer=trainer))
+        monkeypatch.setattr(run_validation, "validation_scores", lambda *args, trainer=trainer: failing(*args, trainer=trainer))
         if fails_at:
             with pytest.raises(RuntimeError, match="validation stopped"):
                 trainer.fit()
-            monkeypatch.setattr(trainer_module, "validation_scores", scores)
+            monkeypatch.setattr(run_validation, "validation_scores", scores)
             Trainer.resume(config.out, {"max_steps": 3 if fails_at == 2 else 4}, progress=False).fit()  # a longer run
         else:
             trainer.fit()
@@ -338,14 +338,14 @@ def test_validation_takes_the_val_split_before_test_and_keeps_it_on_resume(tmp_p
                          gen_opt={"ngf": 8}, **TINY)
     trainer = Trainer(config, progress=False)
     trainer.fit()
-    assert (trainer.config.val_split, len(trainer.val_dataset)) == ("test", 3)
+    assert (trainer.config.val_split, len(trainer.validation.dataset)) == ("test", 3)
     write_segmentation(root / "val", count=2)
     resumed = Trainer.resume(config.out, {"max_steps": 2}, progress=False)
     resumed.fit()
-    assert (resumed.config.val_split, len(resumed.val_dataset)) == ("test", 3)  # the split the run began with
+    assert (resumed.config.val_split, len(resumed.validation.dataset)) == ("test", 3)  # the split the run began with
     trainer = Trainer(dataclasses.replace(config, out=str(tmp_path / "new")), progress=False)
     trainer.fit()
-    assert (trainer.config.val_split, len(trainer.val_dataset)) == ("val", 2)
+    assert (trainer.config.val_split, len(trainer.validation.dataset)) == ("val", 2)
     assert 'val_split = "val"' in (tmp_path / "new" / "config.toml").read_text()
 
 

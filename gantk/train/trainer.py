@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import itertools
-import math
 import platform
-import re
 import shlex
 import time
 import warnings
@@ -21,51 +18,37 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .. import __version__
-from ..data import ResumableSampler, check_dataset, demo_dataset_dir, open_dataset
-from ..data.class_balance import warn_of_unseen_classes
-from ..data.datasets import SegmentationDataset, UnpairedSplit
+from ..data import ResumableSampler
 from ..data.device_augment import DeviceAugment
-from ..data.formats import DataFormat, SegmentationFormat
-from ..data.layout import ROOT_SPLIT, require_root
-from ..data.opening import detect_format, get_format
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
-from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError, extend_message
+from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
 from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
-from ..metrics.lpips_distance import LpipsNetwork, weights_path
-from ..metrics.pixel import SSIM_WINDOW
-from ..metrics.ranking import FEATURE_SCORES, improves, validation_score_names
 from ..nn import one_value_per_channel
-from ..objectives.base import Objective
-from ..objectives.spec import ObjectiveSet, parse_spec
+from ..objectives.spec import parse_spec
 from ..plugins import Components, default_components
-from ..systems import ContrastiveSystem, CycleSystem, PairedSystem
-from ..systems.base import Phase, System, check_phases, frozen_networks, in_float32, modes_kept
+from ..systems.base import Phase, System, frozen_networks, in_float32, modes_kept
 from . import checkpoint as ckpt
 from . import run_files
-from .best import best_record, kept_best
-from .config import MOST_STEPS, SETTING_NAMES, VALIDATION_PREFIX, TrainConfig, default_workers, to_toml
-from .crop_fit import check_crop_fits
+from .config import MOST_STEPS, SETTING_NAMES, TrainConfig, default_workers, to_toml
 from .health import RunHealth
-from .distributed import (ProcessInfo, check_processes_agree, gather_objects, mean_over_processes, peer_loss_explained,
+from .distributed import (ProcessInfo, check_processes_agree, mean_over_processes, peer_loss_explained,
                           process_group, resolve_device, stop_agreement)
-from .init_from import start_from_weights
 from .interrupt import (
     NotedSignals, StopTraining, TrainingInterrupted, WorkerStopSignals, stop_after_step_on_interrupt, stop_signals_noted,
 )
 from .logs import RunLog, read_metrics, save_sample_grid
 from .plots import plot_losses
 from .precision import autocast, grad_scaler, warn_if_slow
-from .resolve import FALLBACKS, check_part_options, fit_generator_depth, resolve_config
-from .resume import check_resumed_length, computed_by, restore, resumed_config, warn_if_the_data_changed
+from .resolve import check_part_options, fit_generator_depth, resolve_config
+from .resume import check_resumed_length, restore, resumed_config, warn_if_the_data_changed
+from .run_checkpoints import model_entries, prune_checkpoints, save_run_checkpoint
+from .run_data import open_run_data
+from .run_system import build_run_system
+from .run_validation import RunValidation
 from .schedule import lr_factor
 from .step_graph import StepGraphs, check_recordable
-from .validation import (
-    FeatureScores, unpaired_validation_scores, validation_features, validation_lpips, validation_scores,
-)
-
-DEFAULT_VAL_SPLITS = ("val", "test")  # validated on without --val-split: the first the data has
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
@@ -109,19 +92,6 @@ def make_optimizers(system: System, config: TrainConfig, total_steps: int) -> tu
         for phase in system.phases
     }
     return optimizers, schedulers
-
-
-def process_extra_state(system: System) -> dict[str, Any]:
-    """The modules' extra state (image pools), on the CPU.
-
-    DDP keeps parameters and buffers equal across processes but not extra state, so a checkpoint
-    holds this once per process.
-    """
-    return {
-        key: value.cpu() if isinstance(value, torch.Tensor) else value
-        for key, value in system.state_dict().items()
-        if key.endswith("_extra_state")  # the suffix torch gives get_extra_state() entries
-    }
 
 
 @contextlib.contextmanager
@@ -218,12 +188,7 @@ class Trainer:
         self.train_items: int | None = None  # set by fit
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
         self.summary: DatasetSummary | None = None  # set by open_data
-        self.val_dataset: Any = None  # set by fit, with val_every
-        self.val_lpips: LpipsNetwork | None = None  # set by open_data, with val_lpips: read once, kept for the run
-        self.val_features: FeatureScores | None = None  # set by open_data, with FID and KID in validation
-        self.best_score: float | None = None  # with keep_best: the best validation score so far (of best.pt)
-        self.best_step: int | None = None  # the step that scored it
-        self.warned_of_best = False  # that a validation gave the keep_best score as NaN
+        self.validation: RunValidation | None = None  # set by open_data
         self.system: System | None = None  # set by fit
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
@@ -302,7 +267,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         held.enter_context(run_files.claimed(self.run_dir))
         self.check_run_dir()  # again, now that no other process can write checkpoints here
-        self._prune_checkpoints()
+        prune_checkpoints(self.run_dir, self.config.keep_checkpoints)
         remove_abandoned(self.run_dir, run_files.BEST)
         remove_abandoned(self.run_dir / run_files.SAMPLES, "*")
         if not settings:
@@ -313,267 +278,21 @@ class Trainer:
             handle.write(f"# written by gantk {__version__} (torch {torch.__version__}, Python {platform.python_version()}); "
                          "`gantk train --config` this file runs these settings again\n" + to_toml(self.config.to_dict()))
 
-    def _prune_checkpoints(self) -> None:
-        """Remove all but the newest ``keep_checkpoints`` checkpoints."""
-        for old in ckpt.list_checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
-            old.unlink(missing_ok=True)
-
     def open_data(self, summary: DatasetSummary | None = None, progress: bool = False, also_check: Collection[str] = ()):
-        """The training set and, with ``val_every``, the held-out validation set. The splits they read, and those
-        of ``also_check``, are validated first (``self.summary``, counting the files checked on a bar with
-        ``progress``) unless the ``summary`` given covers them; other splits are not read, so their problems
-        do not stop training (but for their masks' values, which the class count reads)."""
-        config = self.config
-        root = config.data or demo_dataset_dir()
-        if self.resume_from is not None and not Path(root).exists():
-            if root != self.resume_from["train_config"].get("data"):  # given with --resume
-                raise OptionError(f"--data {root} does not exist; check the path.")
-            raise OptionError(
-                f"the run's dataset {root} does not exist; if it moved, pass its new place: "
-                f"gantk train --resume {shlex.quote(str(self.run_dir))} --data NEW_PATH."
-            )
-        require_root(root)  # named before anything else is said of it
-        layout = get_format(config.data_format or detect_format(root, components=self.components), self.components)
-        paired = layout.paired_targets is not None
-        if config.val_lpips and not paired:
-            given = ["--val-lpips", *(["--lpips-weights"] if config.lpips_weights else [])]
-            raise OptionError(f"LPIPS compares each output with its target, which {layout.name} data does not have: drop "
-                              f"{' and '.join(given)} (validation on unpaired data scores FID and KID).")
-        if config.inception_weights and paired and not config.val_fid:
-            raise OptionError(f"--inception-weights names InceptionV3's weights for validation's FID and KID, which on "
-                              f"{layout.name} data --val-fid adds: add --val-fid, or drop --inception-weights.")
-        val_split = self._validation_split(layout, Path(root)) if config.val_every else None
-        read = ["train", *([val_split] if val_split else []), *also_check]
-        if summary is None or not set(layout.checked_splits(Path(root), read)) <= set(summary.splits):
-            with self._unpaired_layout_named(layout):
-                summary = check_dataset(root, config.data_format, self.components, progress=progress,
-                                        ignore_label=config.ignore_label, splits=read)
-        self.summary = summary
-        on_device = config.augment_on == "device"
-        # With --augment-on device the loader only decodes and resizes; to_device crops and flips.
-        train = open_dataset(
-            root, format=summary.format, split="train", direction=config.direction, load_size=config.load_size,
-            crop_size=None if on_device else config.crop_size, augment=True, flip=config.flip and not on_device,
-            normalize=not on_device, resize=config.resize, components=self.components, ignore_label=config.ignore_label,
-        )
-        if "B" not in train.channels:
-            photos = shlex.quote(str(root)) if Path(root).is_dir() else "PHOTOS"  # derive reads a folder
-            raise OptionError(
-                f"{root} is in the {summary.format} format, which holds inputs only; training needs inputs and targets "
-                "(aligned, paired, segmentation or unaligned format; see gantk data check). Images that hold A|B pairs side "
-                "by side (as gantk data combine writes them) are read as such with --data-format aligned. From photos alone, "
-                f"`gantk data derive {photos} PAIRS --task edges` (or gray, blur, downscale) makes pairs "
-                "to train on" + ("." if Path(root).is_dir() else ", from a folder PHOTOS of them.")
-            )
-        self._warn_if_enlarged(summary)
-        self._check_crop_fits_unresized(summary)
-        if isinstance(train, SegmentationDataset) and self.resume_from is None:  # warned once, when the run began
-            names = layout.class_names(Path(root), config.ignore_label) if isinstance(layout, SegmentationFormat) else None
-            warn_of_unseen_classes(train, root, names)
-        if on_device:
-            self.device_augment = DeviceAugment(config.crop_size, config.flip, paired=paired)
-        if not config.val_every:
-            if config.val_split and self.resume_from is None:  # warned once, when the run began
-                warnings.warn(f"--val-split {config.val_split} names the split --val-every validates on, and there is no "
-                              "--val-every: the run is not validated.", GantkWarning, stacklevel=3)
-            return train, None
-        config.val_split = split = val_split  # recorded: a resume validates on it
-        classes = train.num_classes or getattr(train, "input_classes", None)  # the training split's class count: every split opens with it
-        options = {} if classes is None else {"num_classes": classes, "ignore_label": config.ignore_label}
-        val = open_dataset(root, format=summary.format, split=split, direction=config.direction,
-                           load_size=None, crop_size=config.crop_size, augment=False, resize=config.resize,
-                           components=self.components, **options)
-        if config.val_fid and paired and val.num_classes is not None:
-            raise OptionError("--val-fid compares the distribution of the output images with the targets', and this run's "
-                              "targets are masks: drop it.")
-        scores = FEATURE_SCORES if not paired else (validation_score_names(val.num_classes) + (("lpips",) if config.val_lpips else ())
-                                                    + (FEATURE_SCORES if config.val_fid else ()))
-        if config.keep_best is not None and config.keep_best not in scores:
-            added = " (and fid, kid with --val-fid)" if config.keep_best in FEATURE_SCORES and val.num_classes is None else ""
-            raise OptionError(f"--keep-best {config.keep_best}: validation gives no such score here; it gives "
-                              f"{', '.join(scores)}{added}.")
-        if config.keep_best == "ssim" and config.crop_size < SSIM_WINDOW:
-            raise OptionError(f"--keep-best ssim: SSIM needs images of at least {SSIM_WINDOW} px (its window), and validation "
-                              f"scores them at --crop-size {config.crop_size}: choose another score, such as l1.")
-        if config.val_lpips:
-            self.val_lpips = validation_lpips(config, val, train.channels["B"])
-        if not paired:
-            val = UnpairedSplit.of(val)
-        if config.val_fid or not paired:
-            self.val_features = validation_features(config, val, f"split {split} of {root}")
-        return train, val
-
-    @contextlib.contextmanager
-    def _unpaired_layout_named(self, layout: DataFormat) -> Iterator[None]:
-        """Add to the unpartnered files of folders taken for pairs that the recipe, which trains on unpaired data,
-        reads two domains from trainA/ and trainB/."""
-        try:
-            yield
-        except DataError as error:
-            recipe = self.components.create("recipe", self.config.recipe)
-            lacking = any(text in problem for problem in getattr(error, "problems", None) or []  # partner_problems' kinds
-                          for text in ("no file named", "pair(s) share a name but for", "are named as their partners"))
-            if lacking and layout.paired_targets == "images" and not self.config.data_format and recipe.system.trains_unpaired:
-                extend_message(error, f" Note: the {self.config.recipe} recipe trains on two unpaired domains, which it reads "
-                                      f"from trainA/ and trainB/ (the unaligned format, `gantk describe data-format unaligned`); "
-                                      f"folders such as A/ and B/ are taken for pairs: rename them trainA/ and trainB/.")
-            raise
-
-    def _validation_split(self, layout: DataFormat, root: Path) -> str:
-        """The split --val-every validates on: --val-split, else the first of :data:`DEFAULT_VAL_SPLITS` the data has."""
-        given, present = self.config.val_split, layout.splits(root)
-        split = given or next((name for name in DEFAULT_VAL_SPLITS if name in present), None)
-        wanted = f"a held-out split '{given}'" if given else "a held-out split val or test"
-        how_to_split = layout.how_to_split.format(split=given or DEFAULT_VAL_SPLITS[0])
-        if ROOT_SPLIT in present:
-            raise OptionError(f"--val-every needs {wanted} in {root}, which has no splits: {how_to_split}, or drop --val-every.")
-        if split not in present:
-            held_out = [name for name in present if "train" not in name]  # VOC's trainval holds the training images
-            raise OptionError(
-                f"--val-every needs {wanted} in {root} (it has splits {', '.join(present)}); "
-                + (f"choose one with --val-split (e.g. --val-split {held_out[0]})." if held_out
-                   else f"{how_to_split}, or drop --val-every.")
-            )
-        if "train" in split:  # VOC's trainval too
-            warnings.warn(f"--val-split {split} holds training images: validation.csv's scores are not on held-out images.",
-                          GantkWarning, stacklevel=4)
-        return split
-
-    def _check_crop_fits_unresized(self, summary: DatasetSummary) -> None:
-        """With --resize none, refuse a --crop-size larger than some training images, before any is loaded."""
-        crop, smallest = self.config.crop_size, summary.smallest_short_side(summary.training_split)
-        if self.config.resize == "none" and crop and smallest and crop > smallest:
-            example = summary.smallest_image(summary.training_split)
-            raise OptionError(
-                f"--crop-size {crop} is larger than the smallest training images of {summary.root} ({smallest} px on their "
-                f"shorter side{f', as {example}' if example else ''}), which --resize none leaves as they are: lower "
-                f"--crop-size to {smallest} or less, or resize them (--resize short-side --load-size {crop})."
-            )
-
-    def _warn_if_enlarged(self, summary: DatasetSummary) -> None:
-        """Warn when --load-size enlarges half the training images or more a lot: the run costs more and learns blur."""
-        load, short = self.config.load_size, summary.typical_short_side(summary.training_split)
-        if load and short and load > 1.5 * short and self.config.resize != "none":
-            warnings.warn(
-                f"--load-size {load} enlarges half the training images of {summary.root} or more (their median shorter "
-                f"side is {short} px) {load / short:.1f} times or more; set --load-size and --crop-size near {short} for "
-                "images of that size.",
-                GantkWarning,
-                stacklevel=3,
-            )
-
-    def _refuse_another_system(self, sys_config: dict[str, Any]) -> None:
-        """Raise unless ``sys_config`` describes the system of the checkpoint resumed: same parts, options and data."""
-        saved = self.resume_from["system"]
-
-        def recorded_default(key: str) -> bool:  # what the checkpoint's gantk recorded of its parts' defaults
-            return key.endswith("_defaults") or key == "loss_weights"
-
-        changed = sorted(k for k in set(saved) | set(sys_config) if saved.get(k) != sys_config.get(k)
-                         and not (recorded_default(k) and saved.get(k) is None))  # None: not recorded
-        if "num_classes" in changed and self._benchmark_classes() == sys_config["num_classes"]:
-            raise CheckpointError(
-                f"checkpoint {self.resume_from['path']} predicts {saved.get('num_classes')} classes, counted from the masks "
-                f"of part of the {self.config.data_format} benchmark by a gantk that did not give that format the "
-                f"benchmark's {sys_config['num_classes']} classes: the run cannot continue; start a new one (gantk "
-                "translate runs its checkpoints)."
-            )
-        if changed:
-            described = [change for k in changed for change in ckpt.setting_changes(k, saved.get(k), sys_config.get(k))]
-            remedy = ("a default of its parts changed since: install the gantk or plugin versions it was trained with to resume it."
-                      if any(map(recorded_default, changed)) else "resume with the data and options of the original run.")
-            raise CheckpointError(
-                f"checkpoint {self.resume_from['path']} was made with different settings ({'; '.join(described)}); {remedy}"
-            )
+        """The training set and, with ``val_every``, the validation set, as :func:`~gantk.train.run_data.open_run_data`
+        opens them; sets ``self.summary``, ``self.validation`` and with --augment-on device ``self.device_augment``."""
+        data = open_run_data(self.config, self.components, self.run_dir, self.resume_from, summary, progress, also_check)
+        self.summary, self.device_augment = data.summary, data.device_augment
+        self.validation = RunValidation(self.config, self.run_dir, data.val, data.val_lpips, data.val_features, self.resume_from)
+        return data.train, data.val
 
     def build_system(self, dataset: Any, device: torch.device) -> System:
-        """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``."""
-        sys_config = ckpt.system_config(self.config, dataset, self.components)
-        if self.resume_from is not None:
-            self._refuse_another_system(sys_config)
-        torch.manual_seed(self.config.seed)
-        self.system_config = sys_config
-        resuming = ckpt.missing_plugin_errors(self.resume_from, self.components, rebuilding=True) if self.resume_from else None
-        with resuming or contextlib.nullcontext(), self._recipe_options_named():
-            if self.resume_from is not None:
-                ckpt.check_weights_fit(sys_config, self.components, self.resume_from["system_state"], self.resume_from["path"])
-            system = ckpt.system_from_config(sys_config, self.components, for_checkpoint=self.resume_from is not None).to(device)
-        check_phases(system, self.config.recipe)
-        if self.config.disc_augment and system.disc_augment is None:
-            raise OptionError(f"--disc-augment {self.config.disc_augment}: the system of recipe '{self.config.recipe}' "
-                              f"({type(system).__name__}) does not augment what its discriminators see (it sets no "
-                              "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
-        self._warn_if_no_pool(system)
-        self._warn_if_dropout_reaches_no_layer(system)
-        terms = {id(term.objective): term for spec in system.modules() if isinstance(spec, ObjectiveSet) for term in spec.terms}
-        for objective in (module for module in system.modules() if isinstance(module, Objective)):
-            try:
-                objective.prepare()  # what a term reads from files, before training
-            except (GantkError, MemoryError):
-                raise
-            except Exception as error:  # a plugin's: named, as a factory's failure is
-                term = terms.get(id(objective))
-                named = type(objective).__name__ if term is None else f"{term.name!r} (plugin '{term.plugin}')"
-                raise OptionError(f"the objective {named} could not prepare for training "
-                                  f"({type(error).__name__}: {error}).") from error
-        self.part_plugins = ckpt.part_plugins(sys_config, self.components)
-        unresized = self.config.resize == "none"
-        smallest = self.summary.smallest_short_side(self.summary.training_split) if self.summary else None
-        check_crop_fits(system, self.config.crop_size, None if unresized else self.config.load_size, smallest if unresized else None)
-        if self.config.channels_last:
-            system.to(memory_format=torch.channels_last)
-        if self.config.init_from is not None and self.resume_from is None:
-            self.config = dataclasses.replace(self.config, init_from=start_from_weights(system, self.config.init_from))
-            system.reset_averages()  # an average starts from the weights the run starts from
-        return system
-
-    def _warn_if_dropout_reaches_no_layer(self, system: System) -> None:
-        """Warn when the generator's dropout option is set but the network built has no dropout layer (a U-Net too
-        shallow for its dropout levels): its training and test-time outputs then have no dropout noise."""
-        rate, depth = self.config.gen_opt.get("dropout"), self.config.gen_opt.get("num_downs")
-        if self.resume_from is not None or not isinstance(rate, float) or rate <= 0:
-            return
-        generators = system.generators or [system]  # a system that adds its networks itself: all of them
-        if not any(isinstance(module, torch.nn.modules.dropout._DropoutNd) for net in generators for module in net.modules()):
-            unet = (f" (num_downs={depth}): a U-Net has dropout at levels 4 to num_downs - 2, which 64 px crops reach "
-                    "(docs/pix2pix.md)") if depth else ""
-            warnings.warn(
-                f"generator '{self.config.gen}' takes dropout={rate}, and as built it has no layer where dropout applies, "
-                f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=3)
-
-    def _warn_if_no_pool(self, system: System) -> None:
-        """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it),
-        other than the size every run's config.toml records (the fallback), which a run fed its own config.toml is given."""
-        given = self.given_config.pool_size
-        keeps_none = isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
-        if given not in (None, FALLBACKS["pool_size"]) and self.resume_from is None and keeps_none:
-            warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
-                          "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=3)
-
-    def _benchmark_classes(self) -> int | None:
-        """The fixed class count of the run's data format (a benchmark's layout), if it has one."""
-        layout = get_format(self.config.data_format, self.components) if self.config.data_format else None
-        return layout.benchmark_classes(self.config.ignore_label) if isinstance(layout, SegmentationFormat) else None
-
-    @contextlib.contextmanager
-    def _recipe_options_named(self) -> Iterator[None]:
-        """Add to a network's refusal of its options the ones the recipe gave it, which the user did not type."""
-        try:
-            yield
-        except OptionError as error:
-            defaults = self.components.create("recipe", self.config.recipe).defaults
-            refusal = str(error)
-            if " could not be built with " in refusal:  # it lists every option given: look only at what refused them
-                refusal = refusal.split(" could not be built with ", 1)[1].partition(": ")[2]
-            for kind, key, flag in (("generator", "gen_opt", "--gen-opt"), ("discriminator", "disc_opt", "--disc-opt")):
-                used, typed = getattr(self.config, key), getattr(self.given_config, key)
-                from_recipe = {k: v for k, v in (defaults.get(key) or {}).items()
-                               if k in used and k not in typed and re.search(rf"\b{re.escape(k)}\b", refusal)}
-                if str(error).startswith(f"{kind} ") and from_recipe:
-                    options = ", ".join(f"{k}={v!r}" for k, v in from_recipe.items())
-                    raise OptionError(f"{str(error).rstrip('.')}. Recipe '{self.config.recipe}' gives the {kind} {options} "
-                                      f"unless {flag} sets {'it' if len(from_recipe) == 1 else 'them'}.") from None
-            raise
+        """The system the configuration describes for ``dataset`` (or the checkpoint's, resuming), on ``device``, as
+        :func:`~gantk.train.run_system.build_run_system` builds it."""
+        built = build_run_system(self.config, self.given_config, self.components, self.resume_from, dataset, device,
+                                 self.summary)
+        self.system_config, self.part_plugins, self.config = built.system_config, built.part_plugins, built.config
+        return built.system
 
     def _wrap(self, system: System, process: ProcessInfo, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
         """Callables per network, trained and frozen: compiled with --compile, and the trained ones
@@ -618,13 +337,13 @@ class Trainer:
         held.enter_context(tuned_backends(device))
         warn_if_slow(device, config.precision)
         self.check_run_dir()
-        dataset, self.val_dataset = self.open_data(progress=self.progress and process.is_main)
+        dataset, _ = self.open_data(progress=self.progress and process.is_main)
         check_processes_agree(dataclasses.asdict(config), len(dataset), process)
         if len(dataset) < process.world_size:
             raise OptionError(f"the training data has {len(dataset)} item(s), fewer than the {process.world_size} processes of "
                               f"this run, so each step would repeat some: start at most {len(dataset)} processes, or add data.")
-        self._warn_if_another_inception()
-        self.best_score, self.best_step = self._kept_best()
+        self.validation.warn_if_another_inception()
+        self.validation.carry_kept_best()
         self.system = self.build_system(dataset, device)
         sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
         self.train_items = len(dataset)
@@ -647,7 +366,7 @@ class Trainer:
                             pin_memory=device.type == "cuda", persistent_workers=self.workers > 0,
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=worker_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
-                     validation=self.val_dataset is not None, progress=self.progress,
+                     validation=self.validation.dataset is not None, progress=self.progress,
                      logged=self.resume_from["logged_steps"] if self.resume_from is not None else None)
         self.log = log
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
@@ -787,7 +506,7 @@ class Trainer:
     def _step(self, parts: TrainingParts, log: RunLog, batch: dict[str, Any], epoch: int) -> None:
         """Train on ``batch``, then log, checkpoint, sample and validate where due."""
         config = self.config
-        batch = self.to_device(batch, parts.device)
+        batch = self.augmented_on_device(batch, parts.device)
         # For the log: the rate of the first phase that trains a generator (--lr, where --disc-lr sets the others).
         shown = next((p for p in parts.system.phases if not trains_discriminators_only(parts.system, p)), parts.system.phases[0])
         lr = parts.optimizers[shown.name].param_groups[0]["lr"]
@@ -833,68 +552,13 @@ class Trainer:
     def _validate(self, parts: TrainingParts, log: RunLog) -> dict[str, float]:
         """Score the validation split, keep the best model and write the row; returns the ``val/`` scores."""
         try:
-            # Images kept in shape (--resize short-side or none) differ in size, so they run one at a time.
-            batch_size = self.config.batch_size if self.config.resize == "square" else 1
-            if isinstance(self.val_dataset, UnpairedSplit):
-                scores = unpaired_validation_scores(parts.system, self.val_dataset.sides, parts.device, batch_size, self.val_features)
-            else:
-                scores = validation_scores(parts.system, self.val_dataset, parts.device, batch_size, self._lpips_on(parts.device),
-                                           self.val_features)
+            scores = self.validation.scores(parts.system, parts.device)
         except DataError as error:
             raise self._saved_before(error, parts) from None
-        self._keep_if_best(parts, scores)  # first: a run killed before the row is written validates this step again
+        # first: a run killed before the row is written validates this step again
+        self.validation.keep_if_best(self.step, scores, parts.process.is_main, lambda: self._model_entries(parts))
         log.write_validation(self.step, scores)
         return scores
-
-    def _lpips_on(self, device: torch.device) -> LpipsNetwork | None:
-        """--val-lpips's network, as read when the data opened (a file changed or removed since is not read
-        again), on ``device``."""
-        loaded = self.val_lpips
-        if loaded is not None and next(loaded.network.parameters()).device != device:
-            self.val_lpips = loaded = dataclasses.replace(loaded, network=copy.deepcopy(loaded.network).to(device))
-        return loaded
-
-    def _keep_if_best(self, parts: TrainingParts, scores: dict[str, float]) -> None:
-        """With --keep-best, write this step's model as best.pt where its validation score beats the best so far."""
-        name = self.config.keep_best
-        if name is None:
-            return
-        value = scores[VALIDATION_PREFIX + name]
-        if not math.isfinite(value) and not self.warned_of_best:
-            self.warned_of_best = True
-            warnings.warn(f"--keep-best {name}: validation at step {self.step} gives {name} {value}, which keeps no model; "
-                          "choose a score validation computes here (see validation.csv).", GantkWarning, stacklevel=3)
-        if not improves(name, value, self.best_score):
-            return
-        self.best_score, self.best_step = value, self.step
-        if parts.process.is_main:  # the model alone: best.pt is for translating, scoring and exporting, not for resuming
-            record = best_record(name, value, self.config.val_split, self.val_lpips and self.val_lpips.sha256,
-                                 self.val_features and self.val_features.features.sha1)
-            ckpt.save_checkpoint(self.run_dir / run_files.BEST, {**self._model_entries(parts), "best": record})
-
-    def _validation_inception_sha1(self) -> str | None:
-        """The SHA-1 of the InceptionV3 of validation's FID and KID: this run's, else the last a resumed run scored with
-        (so that a resume that turns them on again on another network warns)."""
-        if self.val_features is not None:
-            return self.val_features.features.sha1
-        return None if self.resume_from is None else self.resume_from["validation_inception_sha1"]
-
-    def _warn_if_another_inception(self) -> None:
-        """Warn when a resumed run's validation scores FID and KID on another InceptionV3 than before."""
-        scored_with = None if self.resume_from is None else self.resume_from["validation_inception_sha1"]
-        if scored_with is not None and self.val_features is not None and self.val_features.features.sha1 != scored_with:
-            warnings.warn(f"the run scored validation FID and KID with another InceptionV3 (SHA-1 {scored_with}) and goes on "
-                          f"with {self.val_features.features.path}: the FID and KID of validation.csv after step "
-                          f"{self.resume_from['step']} are of another network than those before.", GantkWarning, stacklevel=3)
-
-    def _kept_best(self) -> tuple[float | None, int | None]:
-        """The --keep-best score and step of the best.pt a resumed run kept: what a new best must beat."""
-        if self.resume_from is None:
-            return None, None
-        lpips = None if self.val_lpips is None else (weights_path(self.config.lpips_weights), self.val_lpips.sha256)
-        features = None if self.val_features is None else self.val_features.features
-        return kept_best(self.run_dir / run_files.BEST, self.config.keep_best, self.config.val_split, self.resume_from["step"],
-                         lpips, None if features is None else (features.path, features.sha1))
 
     def train_step(self, parts: TrainingParts, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """One training step on a batch already on the device: each phase due at this step updates its
@@ -954,7 +618,7 @@ class Trainer:
             losses.update({key: value.detach() for key, value in terms.items()})
         return losses, outputs
 
-    def to_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    def augmented_on_device(self, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
         """The batch on ``device``; cropped and flipped there with --augment-on device; channels-last if asked."""
         moved = {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
         if self.device_augment is not None:
@@ -969,43 +633,9 @@ class Trainer:
 
     def _save(self, parts: TrainingParts) -> None:
         self.health.stop_if_weights_diverged(self.step, parts)
-        system, process = parts.system, parts.process
-        # The CUDA state of this process's GPU only: a run may resume on a machine with fewer GPUs.
-        rng = {"cpu": torch.get_rng_state(), "cuda": [torch.cuda.get_rng_state(parts.device)] if parts.device.type == "cuda" else []}
-        # system_state holds rank 0's module extra state; the others' is gathered only when there are several.
-        extra_state = process_extra_state(system) if process.distributed else {}
-        per_process = gather_objects({"rng": rng, "extra_state": extra_state, "loss_window": self.log.window.state()}, process)
-        if process.is_main:
-            self._write_checkpoint(parts, per_process)
-        if process.distributed:  # no process goes on (or stops on a signal) before the checkpoint is written
-            dist.barrier()
-
-    def _write_checkpoint(self, parts: TrainingParts, per_process: list[dict[str, Any]]) -> None:
-        """The main process's part of :meth:`_save`: the checkpoint file, with every process's ``per_process`` state."""
-        payload = {
-            **self._model_entries(parts),
-            "optimizers": {name: opt.state_dict() for name, opt in parts.optimizers.items()},
-            "schedulers": {name: sch.state_dict() for name, sch in parts.schedulers.items()},
-            "scaler": parts.scaler.state_dict(),
-            "rng": [state["rng"] for state in per_process],
-            "process_extra_state": [state["extra_state"] for state in per_process] if parts.process.distributed else [],
-            "loss_windows": [state["loss_window"] for state in per_process],
-            "validation_inception_sha1": self._validation_inception_sha1(),
-            "computed_by": computed_by(parts.device),
-            "logged_steps": self.log.logged_steps(),
-        }
-        self.log.sync()  # the rows up to this step reach the disk before the checkpoint that resumes after them
-        ckpt.save_checkpoint(ckpt.checkpoint_path(self.run_dir, self.step), payload)
-        self._prune_checkpoints()
+        save_run_checkpoint(parts, self.run_dir, self.step, lambda: self._model_entries(parts), self.log,
+                            self.validation.inception_sha1(), self.config.keep_checkpoints)
 
     def _model_entries(self, parts: TrainingParts) -> dict[str, Any]:
-        """What a checkpoint holds of the model at this step: enough to translate with it (see ``MODEL_ENTRIES``)."""
-        return {
-            "system": self.system_config,
-            "system_state": parts.system.state_dict(),
-            "step": self.step,
-            "train_config": self.config.to_dict(),
-            "train_items": self.train_items,
-            "plugins": sorted({part["plugin"] for providers in self.part_plugins.values() for part in providers.values()}),
-            "part_plugins": self.part_plugins,
-        }
+        """What a checkpoint holds of the model at this step (:func:`~gantk.train.run_checkpoints.model_entries`)."""
+        return model_entries(parts.system, self.step, self.system_config, self.config, self.train_items, self.part_plugins)
