@@ -35,7 +35,7 @@ class GantkGroup(click.Group):
     traceback, and exits 1, and gantk warnings as one line each, once. A command cannot replace
     another of the same name."""
 
-    failed_plugins: list[str] = []  # plugins that failed to load or to add commands: a missing command may be theirs
+    failed_plugins: tuple[str, ...] = ()  # plugins that failed to load or to add commands: a missing command may be theirs
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         name = name or cmd.name
@@ -334,7 +334,7 @@ def main() -> None:
     components.call_hook("gantk_register_commands", cli=cli)
     for failure in components.failures:
         echo(f"warning: {failure}", err=True)
-    cli.failed_plugins = sorted({failure.plugin for failure in components.failures})
+    cli.failed_plugins = tuple(sorted({failure.plugin for failure in components.failures}))
     cli.main(prog_name="gantk")
 
 

@@ -715,7 +715,7 @@ def test_a_missing_command_names_the_plugins_that_failed_to_add_theirs(monkeypat
 
     components = load_components(autoload=False, plugins=[Broken()])
     monkeypatch.setattr(gantk.cli, "default_components", lambda: components)
-    monkeypatch.setattr(gantk.cli.cli, "failed_plugins", [])
+    monkeypatch.setattr(gantk.cli.cli, "failed_plugins", ())
     monkeypatch.setattr(signal, "signal", lambda *args: None)
     monkeypatch.setattr(sys, "argv", ["gantk", "mine"])
     with pytest.raises(SystemExit) as stop:
