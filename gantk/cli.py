@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import json
 import shlex
@@ -44,10 +45,14 @@ class GantkGroup(click.Group):
         super().add_command(cmd, name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        """As click resolves it; a command that is not there, and not the misspelling of one that is, may be a plugin's
+        that failed to load: the error names those plugins."""
+        name = str(args[0]) if args else ""  # read first: click may consume args
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as error:
-            if self.failed_plugins and self.get_command(ctx, args[0]) is None:
+            unknown = name and not name.startswith("-") and self.get_command(ctx, name) is None
+            if self.failed_plugins and unknown and not difflib.get_close_matches(name, self.list_commands(ctx)):
                 error.message += (f" Plugin(s) {', '.join(self.failed_plugins)} failed to load or to add their commands "
                                   "and may provide it: the warnings above say why.")
             raise

@@ -725,6 +725,12 @@ def test_a_missing_command_names_the_plugins_that_failed_to_add_theirs(monkeypat
     assert stop.value.code == 2 and "mine" not in gantk.cli.cli.commands
     assert (f"No such command 'mine'. Plugin(s) {plugin} failed to load or to add their commands and may provide it: the "
             "warnings above say why.") in " ".join(capsys.readouterr().err.split())
+    for argv, said in ((["lst"], "No such command 'lst'."), (["--", "-x"], "No such option")):  # a misspelling; an option
+        monkeypatch.setattr(sys, "argv", ["gantk", *argv])
+        with pytest.raises(SystemExit) as stop:
+            gantk.cli.main()
+        error = capsys.readouterr().err
+        assert stop.value.code == 2 and said in error and "Plugin(s)" not in error, error
     monkeypatch.setattr(sys, "argv", ["gantk", "--version"])  # the commands there run as before
     with pytest.raises(SystemExit) as stop:
         gantk.cli.main()
