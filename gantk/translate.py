@@ -16,14 +16,14 @@ from .data import open_dataset
 from .data.batches import collate_same_size, refuse_outputs_of_several_sizes
 from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
 from .data.layout import MASK_EXTENSIONS, ImageNotes, is_lossless_mask, listed, warn_of_skipped_files
-from .data.opening import detects, get_format
+from .data.opening import get_format
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError, extend_message
 from .files import first_names
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model
 from .nn import check_choice, check_count
-from .plugins import Components, default_components
+from .plugins import BUILTIN_PLUGINS, Components, default_components
 from .progress import ProgressBar
 from .systems import targets
 from .tiling import checked_tile_overlap
@@ -256,17 +256,25 @@ def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: st
 
 
 def warn_of_dataset_folder(inputs: Path, components: Components | None) -> None:
-    """Warn when the folder ``inputs`` is also laid out as a dataset of a format other than ``aligned`` (which
-    :func:`warn_of_aligned_pairs` covers): one that keeps its targets beside its inputs has them translated too."""
+    """Warn when the folder ``inputs`` is laid out as a dataset of a plugin's format, which may keep its targets beside
+    its inputs: translate would take them as inputs too. (gantk's own formats keep targets in subfolders, which
+    translate does not read, or side by side, which :func:`warn_of_aligned_pairs` covers.)"""
     if not inputs.is_dir():
         return
     components = components or default_components()
-    for name in components.registry("data_format").names():
+    registry = components.registry("data_format")
+    for name in registry.names():
+        if registry.get(name).plugin in BUILTIN_PLUGINS:
+            continue
         data_format = get_format(name, components)
-        if name != "aligned" and not data_format.fallback and detects(data_format, inputs, components):
-            warnings.warn(f"{inputs} is also laid out as a dataset of the {name} format; translate takes every image "
-                          "directly in it as an input, targets too if the format keeps them there: give a folder "
-                          "that holds the inputs alone.", GantkWarning, stacklevel=3)
+        try:
+            laid_out = not data_format.fallback and data_format.detect(inputs)
+        except Exception:  # a plugin's failing detect: this warning is advice, and training or eval report it
+            continue
+        if laid_out:
+            warnings.warn(f"{inputs} is laid out as a dataset of the {name} format; translate takes every image directly "
+                          "in it as an input, the format's targets too if it keeps them there: give a folder that holds "
+                          "the inputs alone.", GantkWarning, stacklevel=3)
             return
 
 

@@ -943,10 +943,17 @@ def test_translating_a_folder_laid_out_as_a_dataset_warns_that_its_targets_are_t
         def open(self, root, **options):
             raise NotImplementedError
 
+    class Failing(Suffixed):
+        """A format whose detect fails."""
+
+        def detect(self, root):
+            raise RuntimeError("boom")
+
     class Plugin:
         @hookimpl
         def gantk_register_data_formats(self, registry):
             registry.add("suffixed", Suffixed)
+            registry.add("failing", Failing)
 
     run, data = image_run
     components = load_components(autoload=False, plugins=[Plugin()])
@@ -954,13 +961,18 @@ def test_translating_a_folder_laid_out_as_a_dataset_warns_that_its_targets_are_t
     folder.mkdir()
     for side in "AB":
         shutil.copy(data / side / "000.png", folder / f"0_{side}.png")
-    with pytest.warns(GantkWarning, match=rf"^{re.escape(str(folder))} is also laid out as a dataset of the suffixed format; "
-                                          "translate takes every image directly in it as an input, targets too"):
+    with pytest.warns(GantkWarning, match=rf"^{re.escape(str(folder))} is laid out as a dataset of the suffixed format; "
+                                          "translate takes every image directly in it as an input, the format's targets too"):
         written = translate(run, folder, tmp_path / "out", eval_mode=True, progress=False, components=components)
     assert sorted(path.name for path in written) == ["0_A.png", "0_B.png"]
-    with warnings.catch_warnings():  # a folder of inputs alone
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:  # inputs alone; inputs beside pairs (A/, B/: the paired format)
+        warnings.simplefilter("always")
         translate(run, data / "A", tmp_path / "inputs", eval_mode=True, progress=False, components=components)
+        shutil.copytree(data, folder, dirs_exist_ok=True)
+        (folder / "0_A.png").rename(folder / "0.png")
+        (folder / "0_B.png").rename(folder / "1.png")
+        translate(run, folder, tmp_path / "beside", eval_mode=True, progress=False, components=components)
+    assert not [w for w in caught if "laid out as a dataset" in str(w.message) or "failing" in str(w.message)]
 
 
 def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cut_out_the_inputs(tmp_path):
