@@ -17,16 +17,23 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs acce
 # How a user gives options to each kind of component.
 OPTION_FLAGS = {"generator": "--gen-opt KEY=VALUE", "discriminator": "--disc-opt KEY=VALUE", "objective": "--loss-opt NAME.KEY=VALUE"}
 
-_BUILT: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # component -> label, for messages
+_BUILT: dict[int, tuple[weakref.ref, str]] = {}  # id of a built component -> (the component, its label), for messages
 
 
 def built_as(component: Any) -> str | None:
     """How messages name ``component`` if a registry built it, e.g. ``discriminator 'patch70' (plugin
     'gantk.discriminators')``; ``None`` for anything else."""
+    ref, label = _BUILT.get(id(component), (None, None))
+    return label if ref is not None and ref() is component else None
+
+
+def _record_built(component: Any, label: str) -> None:
+    """Remember ``label`` for ``component`` while it lives (by identity: a component may compare equal to another)."""
     try:
-        return _BUILT.get(component)
-    except TypeError:  # not weakly referable: no registry recorded it
-        return None
+        ref = weakref.ref(component, lambda _, key=id(component): _BUILT.pop(key, None))
+    except TypeError:  # not weakly referable (a plain value): messages name it otherwise
+        return
+    _BUILT[id(component)] = (ref, label)
 
 
 def own_summary(obj: Any) -> str:
@@ -196,10 +203,7 @@ class Registry:
                 f"{self._label(entry)} is a torch.nn.Module whose __init__ does not call super().__init__(): "
                 f"call it first in {type(component).__qualname__}.__init__."
             )
-        try:
-            _BUILT[component] = self._label(entry)
-        except TypeError:  # not weakly referable (a plain value)
-            pass
+        _record_built(component, self._label(entry))
         return component
 
     def _typed_options(self, entry: Entry, defaults: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:

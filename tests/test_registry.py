@@ -291,3 +291,40 @@ def test_a_network_given_instead_of_a_name_is_told_how_to_register_it():
         registry.get(torch.nn.Identity)
     with pytest.raises(OptionError, match=r"not 3: 'gantk list' shows the names\.$"):
         registry.get(3)
+
+
+def test_a_built_component_is_named_as_built_by_identity_not_equality():
+    import gc
+
+    from torch import nn
+
+    from gantk import hookimpl, load_components
+    from gantk.registry import built_as
+
+    class ValueEqual(nn.Module):
+        """A module equal to any other of its channels."""
+
+        def __init__(self, in_channels=3):
+            super().__init__()
+            self.in_channels = in_channels
+
+        def __eq__(self, other):
+            return isinstance(other, ValueEqual) and other.in_channels == self.in_channels
+
+        def __hash__(self):
+            return hash(self.in_channels)
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_discriminators(self, registry):
+            registry.add("first", ValueEqual)
+            registry.add("second", ValueEqual)
+
+    components = load_components(autoload=False, plugins=[Plugin()])
+    first, second = (components.create("discriminator", name) for name in ("first", "second"))
+    assert [built_as(first), built_as(second)] == [f"discriminator '{name}' (plugin '{components.registry('discriminator').get(name).plugin}')"
+                                                   for name in ("first", "second")]
+    assert built_as(ValueEqual()) is None and built_as(3) is None
+    del first
+    gc.collect()
+    assert built_as(second).startswith("discriminator 'second'")
