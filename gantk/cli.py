@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m gantk.cli, as earlier versions documented: runs as python -m gantk does, from here,
+    from gantk.__main__ import main as gantk_main  # before this module's imports, so a Ctrl-C in them is answered too
+
+    raise SystemExit(gantk_main())
+
 import dataclasses
 import difflib
 import functools
@@ -342,8 +347,3 @@ def main() -> None:
     cli.failed_plugins = tuple(sorted({failure.plugin for failure in components.failures}))
     cli.main(prog_name="gantk")
 
-
-if __name__ == "__main__":  # python -m gantk.cli, as earlier versions documented: runs as python -m gantk does
-    from gantk.__main__ import main as gantk_main
-
-    gantk_main()

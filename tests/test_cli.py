@@ -943,6 +943,11 @@ def test_a_ctrl_c_while_the_command_starts_ends_it_without_a_traceback():
                    "from gantk.__main__ import main\nsys.argv = ['gantk', 'list']\nmain()\n")
     ran = subprocess.run([sys.executable, "-c", interrupted], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 130 and ran.stderr == "\nAborted.\n", ran.stderr
+    as_module = interrupted.replace("from gantk.__main__ import main\nsys.argv = ['gantk', 'list']\nmain()\n",
+                                    "import runpy\nsys.argv = ['gantk', 'list']\n"
+                                    "runpy.run_module('gantk.cli', run_name='__main__', alter_sys=True)\n")
+    ran = subprocess.run([sys.executable, "-c", as_module], capture_output=True, text=True, timeout=120)
+    assert as_module != interrupted and ran.returncode == 130 and ran.stderr == "\nAborted.\n", ran.stderr
     # python -m gantk.cli, Ctrl-C as plugins load
     as_module = ("import runpy, sys\nimport gantk.plugins\n"
                  "def interrupt():\n    raise KeyboardInterrupt\n"
