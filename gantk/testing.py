@@ -698,12 +698,20 @@ def _check_item(item: Any, dataset: GanDataset, size: int, where: str) -> None:
             f"{where}: {side}_path is {path!r}, expected the path of the file read, as a string (batches collate strings)")
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two values of items are equal: tensors of one dtype and shape, lists and tables of them, plain values."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    return bool(a == b)
+
+
 def _differing(first: Mapping, second: Mapping) -> list[str]:
     """The keys whose values differ between two items, sorted."""
-    def same(a: Any, b: Any) -> bool:
-        return torch.equal(a, b) if isinstance(a, Tensor) and isinstance(b, Tensor) else a == b
-
-    return sorted(key for key in first.keys() | second.keys() if key not in first or key not in second or not same(first[key], second[key]))
+    return sorted(key for key in first.keys() | second.keys() if key not in first or key not in second or not _same(first[key], second[key]))
 
 
 class DataFormatConformance(_Conformance):
@@ -711,7 +719,7 @@ class DataFormatConformance(_Conformance):
     ``write_sample`` writes: detection of the sample and of other formats' layouts, a ``train`` split,
     a clean data check (``gantk data check``), items as training, validation and ``gantk eval`` read them
     (keys, dtypes, ranges, shapes, the channels and classes declared, the same for the same index and
-    seed), targets of the kind ``paired_targets`` says, ``direction``, ``normalize``, ``split`` and
+    seed, other crops and flips for other seeds), targets of the kind ``paired_targets`` says, ``direction``, ``normalize``, ``split`` and
     ``split_files`` honoured, and an empty folder or an unreadable file reported, naming the file.
 
     Items are checked at ``size`` (training crops ``size`` from images resized to ``size + 4``);
@@ -795,11 +803,13 @@ class DataFormatConformance(_Conformance):
 
     def test_its_sample_passes_the_data_check(self, components, component_name, data_format, sample):
         problems = data_format.validate(sample)
-        assert problems == [], (f"validate() of the sound sample gave {problems!r}, not an empty list: gantk data check and "
-                                "gantk train refuse a dataset with problems (or a result that is no list of them)")
+        assert isinstance(problems, (list, tuple)) and not problems, (
+            f"validate() of the sound sample gave {problems!r}, not an empty list: gantk data check and gantk train refuse "
+            "a dataset with problems (or a result that is no list of them)")
         if "splits" in inspect.signature(data_format.validate).parameters:
             problems = data_format.validate(sample, splits=["train"])
-            assert problems == [], f"validate(root, splits=['train']), which gantk train runs, gave {problems!r}"
+            assert isinstance(problems, (list, tuple)) and not problems, (
+                f"validate(root, splits=['train']), which gantk train runs, gave {problems!r}")
         try:
             summary = check_dataset(sample, component_name, components)
             summary.text()
@@ -838,6 +848,14 @@ class DataFormatConformance(_Conformance):
             assert not differing, (
                 f"item ({index}, 7) differs between two openings in {', '.join(differing)}: draw every random choice "
                 "from the generator load() receives, never from torch's global one, and list the files in a fixed order")
+
+    def test_other_seeds_give_other_crops_and_flips(self, components, component_name, sample):
+        """Each epoch's items are drawn from the sampler's seeds: a format that ignores them trains on one crop per image."""
+        dataset = self.open(components, component_name, sample)
+        first = dataset[(0, 0)]
+        assert any(_differing(first, dataset[(0, seed)]) for seed in range(1, 8)), (
+            "item 0 is the same for the seeds 0 to 7, with crops and flips asked for (augment=True): draw them from the "
+            "generator load() receives")
 
     def test_its_targets_are_what_paired_targets_says(self, components, component_name, data_format, sample):
         dataset = self.open(components, component_name, sample, augment=False, load_size=None, crop_size=None)
@@ -927,7 +945,7 @@ class DataFormatConformance(_Conformance):
 
     def test_an_empty_folder_is_reported(self, components, component_name, data_format, tmp_path):
         problems = data_format.validate(tmp_path)
-        assert isinstance(problems, list) and problems and all(isinstance(problem, str) for problem in problems), (
+        assert isinstance(problems, (list, tuple)) and problems and all(isinstance(problem, str) for problem in problems), (
             f"validate() of an empty folder gave {problems!r}: gantk data check would call it sound; report that it holds "
             "no data in the format's layout, and what it needs")
         try:

@@ -164,9 +164,22 @@ def conformance(format_class, sample=write_suffixed):
 '''
 
 
+TUPLE_PROBLEMS = '''
+
+class TupleProblems(Suffixed):
+    """Reports its problems as a tuple, which gantk takes as it takes a list."""
+
+    def validate(self, root, splits=None):
+        return tuple(super().validate(root, splits))
+
+
+TestTupleProblems = conformance(TupleProblems)
+'''
+
+
 def test_the_kit_passes_a_sound_plugin_format(pytester):
-    _, failed = failed_tests(pytester, SUFFIXED + "\nTestSuffixed = conformance(Suffixed)\n")
-    assert failed == []
+    result, failed = failed_tests(pytester, SUFFIXED + "\nTestSuffixed = conformance(Suffixed)\n" + TUPLE_PROBLEMS)
+    assert failed == [] and result.ret == 0
 
 
 BROKEN_DECLARATIONS = SUFFIXED + '''
@@ -363,6 +376,18 @@ class RestlessPairs(PairedDataset):
         return super().load(index, torch.default_generator)
 
 
+class Fixed(Suffixed):
+    """Draws its crops and flips from one fixed seed, whatever the item's."""
+
+    def dataset(self, pairs, transform):
+        return FixedPairs(pairs, {"A": 3, "B": 3}, transform)
+
+
+class FixedPairs(PairedDataset):
+    def load(self, index, generator):
+        return super().load(index, torch.Generator().manual_seed(0))
+
+
 class OneWay(Suffixed):
     """Serves A as the input whatever the direction."""
 
@@ -385,6 +410,7 @@ class FloatTransform(PairedTransform):
 
 TestUncropped = conformance(Uncropped)
 TestRestless = conformance(Restless)
+TestFixed = conformance(Fixed)
 TestOneWay = conformance(OneWay)
 TestFloatPixels = conformance(FloatPixels)
 '''
@@ -393,12 +419,14 @@ TestFloatPixels = conformance(FloatPixels)
 def test_the_kit_fails_a_format_whose_items_training_cannot_read(pytester):
     result, failed = failed_tests(pytester, BROKEN_ITEMS)
     assert failed == [
+        "TestFixed::test_other_seeds_give_other_crops_and_flips",
         "TestFloatPixels::test_unnormalised_items_scale_to_the_normalised_ones", "TestOneWay::test_direction_btoa_swaps_the_sides",
         "TestRestless::test_an_item_is_the_same_for_the_same_index_and_seed",
         "TestUncropped::test_training_items_are_images_and_targets_at_the_crop_size",
     ]
     result.stdout.fnmatch_lines(["*item 0, A: the normalize=False item, scaled to ?-1, 1? where it is uint8, is not the normalised item*"])
     result.stdout.fnmatch_lines(["*item 0 of direction 'BtoA' is not item 0 of 'AtoB' with A and B swapped*"])
+    result.stdout.fnmatch_lines(["*item 0 is the same for the seeds 0 to 7, with crops and flips asked for (augment=True)*"])
     result.stdout.fnmatch_lines(["*item (0, 7) differs between two openings in A, B: draw every random choice from the generator*"])
     result.stdout.fnmatch_lines(["*item 0 (training): A is an image of 3 channel(s)*expected float32 of shape (3, 32, 32), got "
                                  "torch.float32 of shape (3, 36, 36)*"])
