@@ -41,7 +41,7 @@ class GantkGroup(click.Group):
     traceback, and exits 1, and gantk warnings as one line each, once. A command cannot replace
     another of the same name."""
 
-    failed_plugins: tuple[str, ...] = ()  # plugins that failed to load or to add commands: a missing command may be theirs
+    failed_plugins: tuple[str, ...] = ()  # plugins that reported failures: a missing command may be theirs
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         name = name or cmd.name
@@ -58,8 +58,8 @@ class GantkGroup(click.Group):
         except click.UsageError as error:
             unknown = name and not name.startswith("-") and self.get_command(ctx, name) is None
             if self.failed_plugins and unknown and not difflib.get_close_matches(name, self.list_commands(ctx)):
-                error.message += (f" Plugin(s) {', '.join(self.failed_plugins)} failed to load or to add their commands "
-                                  "and may provide it: the warnings above say why.")
+                error.message += (f" Plugin(s) {', '.join(self.failed_plugins)} failed to load or to register all they "
+                                  "provide, and may provide it: the warnings above say why.")
             raise
 
     def invoke(self, ctx: click.Context) -> Any:

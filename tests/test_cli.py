@@ -723,8 +723,8 @@ def test_a_missing_command_names_the_plugins_that_failed_to_add_theirs(monkeypat
     plugin = components.failures[0].plugin
     assert "broken on purpose" in str(components.failures[0])
     assert stop.value.code == 2 and "mine" not in gantk.cli.cli.commands
-    assert (f"No such command 'mine'. Plugin(s) {plugin} failed to load or to add their commands and may provide it: the "
-            "warnings above say why.") in " ".join(capsys.readouterr().err.split())
+    assert (f"No such command 'mine'. Plugin(s) {plugin} failed to load or to register all they provide, and may provide it: "
+            "the warnings above say why.") in " ".join(capsys.readouterr().err.split())
     for argv, said in ((["lst"], "No such command 'lst'."), (["--", "-x"], "No such option")):  # a misspelling; an option
         monkeypatch.setattr(sys, "argv", ["gantk", *argv])
         with pytest.raises(SystemExit) as stop:
