@@ -33,10 +33,11 @@ plugins=...)``); the base's tests then run against your component::
         name = "my-format"  # a data format: a sample of its layout is detected, checked and read
         plugins = ["my_package.plugin"]
 
-        def write_sample(self, root):  # a few small images in the format's layout
-            for i in range(3):
-                write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_in.png")
-                write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_out.png")
+        def write_sample(self, root):  # a few small images in the format's layout, in two splits
+            for split in ("train", "test"):
+                for i in range(3):
+                    write_png(torch.rand(3, 32, 32) * 2 - 1, root / split / f"{i}_in.png")
+                    write_png(torch.rand(3, 32, 32) * 2 - 1, root / split / f"{i}_out.png")
 
 To test several components with one class, override the ``component_name`` fixture (e.g. with
 ``params=``) and ``component_options``; to build the registries yourself, override
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
 import math
 import warnings
@@ -719,8 +721,9 @@ class DataFormatConformance(_Conformance):
     ``write_sample`` writes: detection of the sample and of other formats' layouts, a ``train`` split,
     a clean data check (``gantk data check``), items as training, validation and ``gantk eval`` read them
     (keys, dtypes, ranges, shapes, the channels and classes declared, the same for the same index and
-    seed, other crops and flips for other seeds), targets of the kind ``paired_targets`` says, ``direction``, ``normalize``, ``split`` and
-    ``split_files`` honoured, and an empty folder or an unreadable file reported, naming the file.
+    seed, other crops and flips for other seeds, none without augmentation), targets of the kind ``paired_targets``
+    says, ``direction``, ``normalize``, ``resize``, ``split`` and ``split_files`` honoured, and an empty folder or an
+    unreadable file reported, naming the file.
 
     Items are checked at ``size`` (training crops ``size`` from images resized to ``size + 4``);
     the sample's images should be about that size.
@@ -730,8 +733,9 @@ class DataFormatConformance(_Conformance):
     size: ClassVar[int] = 32
 
     def write_sample(self, root: Path) -> None:
-        """Write a small sound dataset of the format into the empty folder ``root``: a few images, with a ``train``
-        split (or in an unsplit layout, which serves every split)."""
+        """Write a small sound dataset of the format into the empty folder ``root``: a few images, in a ``train``
+        and a ``test`` split (the kit checks they are kept apart), or in an unsplit layout, which serves every split.
+        For a format whose dataset is a file, override the ``sample`` fixture to return its path."""
         pytest.fail("write_sample(root) writes a small dataset of the format into root: override it in the test class")
 
     @pytest.fixture
@@ -918,6 +922,50 @@ class DataFormatConformance(_Conformance):
                 torch.testing.assert_close(scaled, normalised[(index, 0)][side], msg=lambda text: (
                     f"item {index}, {side}: the normalize=False item, scaled to [-1, 1] where it is uint8, is not the "
                     f"normalised item: images stay uint8 pixels ({text})"))
+
+    def test_its_splits_open_their_own_files(self, components, component_name, data_format, sample):
+        """``gantk eval --split test`` scores other images than training took."""
+        splits = data_format.splits(sample)
+        if len(splits) < 2:
+            pytest.skip("the sample has one split: write a train and a test split to check that they are kept apart")
+        opened = {}
+        for split in splits:
+            files = self.open(components, component_name, sample, split=split, augment=False).files
+            opened[split] = frozenset(Path(path).resolve() for paths in files.values() for path in paths)
+        for first, second in itertools.combinations(splits, 2):
+            assert opened[first] != opened[second], (
+                f"splits {first} and {second} open the same {len(opened[first])} files: open(split=...) serves the files "
+                "of the split asked for alone (gantk.data.layout.pick_split picks its folder)")
+
+    def test_without_random_choices_an_item_is_the_same_for_every_seed(self, components, component_name, data_format, sample):
+        """Validation and ``gantk eval`` open data with ``augment=False``; training with ``--no-flip`` at a
+        ``--load-size`` equal to ``--crop-size`` has no random choice left (but the partner an unpaired item draws)."""
+        kept = ("A", "A_path") if data_format.paired_targets is None else None
+        for options in ({"augment": False}, {"flip": False, "load_size": self.size}):
+            dataset = self.open(components, component_name, sample, **options)
+
+            def item(seed: int) -> Mapping:
+                whole = dataset[(0, seed)]
+                return whole if kept is None else {key: whole[key] for key in kept}
+
+            first = item(0)
+            other = next((seed for seed in range(1, 8) if _differing(first, item(seed))), None)
+            assert other is None, (
+                f"item 0 opened with {', '.join(f'{key}={value}' for key, value in options.items())} differs between the "
+                f"seeds 0 and {other}: pass augment and flip on to the transform (PairedTransform), which then draws nothing")
+
+    def test_resize_none_keeps_each_image_its_size(self, components, component_name, data_format, sample):
+        """``--resize none`` trains on the images as they are (cropped, never resized)."""
+        if "resize" not in inspect.signature(data_format.open).parameters:
+            pytest.skip("open() takes no resize: gantk refuses --resize none and short-side for the format")
+        own = self.open(components, component_name, sample, augment=False, load_size=None, crop_size=None)
+        kept = self.open(components, component_name, sample, augment=False, load_size=3 * self.size, crop_size=None,
+                         resize="none")
+        for index in range(min(len(own), 4)):
+            sizes = {name: tuple(dataset[(index, 0)]["A"].shape[-2:]) for name, dataset in (("own", own), ("kept", kept))}
+            assert sizes["kept"] == sizes["own"], (
+                f"item {index} opened with resize='none' is {sizes['kept']}, and its image {sizes['own']}: pass resize on "
+                f"to the transform (PairedTransform), which then ignores load_size {3 * self.size}")
 
     def test_a_split_it_lacks_is_an_error(self, components, component_name, data_format, sample):
         splits = data_format.splits(sample)

@@ -139,9 +139,10 @@ def pairs_of(folder, problems):
 
 
 def write_suffixed(root):
-    for i in range(3):
-        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_in.png")
-        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / f"{i}_out.png")
+    for split in ("train", "test"):
+        for i in range(3):
+            write_png(torch.rand(3, 32, 32) * 2 - 1, root / split / f"{i}_in.png")
+            write_png(torch.rand(3, 32, 32) * 2 - 1, root / split / f"{i}_out.png")
 
 
 def conformance(format_class, sample=write_suffixed):
@@ -337,7 +338,7 @@ def test_the_kit_fails_a_format_that_misreads_layouts_or_reports_too_little(pyte
         "TestGreedy::test_leaves_other_layouts_to_their_formats", "TestHalfListed::test_split_files_are_the_files_its_split_opens",
         "TestHasty::test_leaves_other_layouts_to_their_formats", "TestPilRead::test_an_unreadable_file_is_named",
         "TestShallow::test_leaves_other_layouts_to_their_formats", "TestTrainOnly::test_a_split_it_lacks_is_an_error",
-        "TestTupled::test_its_sample_has_a_split_to_train_on", "TestUnchecked::test_an_empty_folder_is_reported",
+        "TestTrainOnly::test_its_splits_open_their_own_files", "TestTupled::test_its_sample_has_a_split_to_train_on", "TestUnchecked::test_an_empty_folder_is_reported",
         "TestUnchecked::test_an_unreadable_file_is_named",
     ]
     result.stdout.fnmatch_lines(["*detect() is False for the sample write_sample wrote*"])
@@ -347,10 +348,11 @@ def test_the_kit_fails_a_format_that_misreads_layouts_or_reports_too_little(pyte
     result.stdout.fnmatch_lines(["*telling the format of */empty fails: IndexError: *; near_miss_hints() runs on every folder*"])
     result.stdout.fnmatch_lines(["*detect() fails on */single/0.png, which is left to the other formats: data format 'shallow' "
                                  "*failed to check*NotADirectoryError*"])
-    result.stdout.fnmatch_lines(["*split_files(root, 'train') lists*and the split opens*"])
+    result.stdout.fnmatch_lines(["*split_files(root, 'test') lists*and the split opens*"])
     result.stdout.fnmatch_lines(["*reading 0_in.png raises UnidentifiedImageError: *; read files with gantk.data.read_image*"])
-    result.stdout.fnmatch_lines(["*split 'absent', which the sample lacks (its splits: train), opens as 3 items*"])
-    result.stdout.fnmatch_lines(["*splits() of the sample gave ('train',): expected a list of split names*"])
+    result.stdout.fnmatch_lines(["*split 'absent', which the sample lacks (its splits: test, train), opens as 3 items*"])
+    result.stdout.fnmatch_lines(["*splits() of the sample gave ('test', 'train'): expected a list of split names*"])
+    result.stdout.fnmatch_lines(["*splits test and train open the same 6 files: open(split=...) serves the files of the split asked for*"])
     result.stdout.fnmatch_lines(["*validate() of an empty folder gave ??: gantk data check would call it sound*"])
     result.stdout.fnmatch_lines(["*validate() does not name 0_in.png, which no longer decodes*"])
 
@@ -388,6 +390,27 @@ class FixedPairs(PairedDataset):
         return super().load(index, torch.Generator().manual_seed(0))
 
 
+class AlwaysAugmented(Suffixed):
+    """Crops and flips at random whatever augment says."""
+
+    def open(self, root, *, augment=True, **options):
+        return super().open(root, augment=True, **options)
+
+
+class AlwaysFlipped(Suffixed):
+    """Flips at random whatever flip says."""
+
+    def open(self, root, *, flip=True, **options):
+        return super().open(root, flip=True, **options)
+
+
+class Squared(Suffixed):
+    """Takes resize and resizes to squares whatever it says."""
+
+    def open(self, root, *, resize="square", **options):
+        return super().open(root, resize="square", **options)
+
+
 class OneWay(Suffixed):
     """Serves A as the input whatever the direction."""
 
@@ -411,6 +434,9 @@ class FloatTransform(PairedTransform):
 TestUncropped = conformance(Uncropped)
 TestRestless = conformance(Restless)
 TestFixed = conformance(Fixed)
+TestAlwaysAugmented = conformance(AlwaysAugmented)
+TestAlwaysFlipped = conformance(AlwaysFlipped)
+TestSquared = conformance(Squared)
 TestOneWay = conformance(OneWay)
 TestFloatPixels = conformance(FloatPixels)
 '''
@@ -419,14 +445,20 @@ TestFloatPixels = conformance(FloatPixels)
 def test_the_kit_fails_a_format_whose_items_training_cannot_read(pytester):
     result, failed = failed_tests(pytester, BROKEN_ITEMS)
     assert failed == [
+        "TestAlwaysAugmented::test_without_random_choices_an_item_is_the_same_for_every_seed",
+        "TestAlwaysFlipped::test_without_random_choices_an_item_is_the_same_for_every_seed",
         "TestFixed::test_other_seeds_give_other_crops_and_flips",
         "TestFloatPixels::test_unnormalised_items_scale_to_the_normalised_ones", "TestOneWay::test_direction_btoa_swaps_the_sides",
         "TestRestless::test_an_item_is_the_same_for_the_same_index_and_seed",
+        "TestSquared::test_resize_none_keeps_each_image_its_size",
         "TestUncropped::test_training_items_are_images_and_targets_at_the_crop_size",
     ]
     result.stdout.fnmatch_lines(["*item 0, A: the normalize=False item, scaled to ?-1, 1? where it is uint8, is not the normalised item*"])
     result.stdout.fnmatch_lines(["*item 0 of direction 'BtoA' is not item 0 of 'AtoB' with A and B swapped*"])
     result.stdout.fnmatch_lines(["*item 0 is the same for the seeds 0 to 7, with crops and flips asked for (augment=True)*"])
+    result.stdout.fnmatch_lines(["*item 0 opened with augment=False differs between the seeds 0 and *"])
+    result.stdout.fnmatch_lines(["*item 0 opened with flip=False, load_size=32 differs between the seeds 0 and *"])
+    result.stdout.fnmatch_lines(["*item 0 opened with resize='none' is (96, 96), and its image (32, 32)*"])
     result.stdout.fnmatch_lines(["*item (0, 7) differs between two openings in A, B: draw every random choice from the generator*"])
     result.stdout.fnmatch_lines(["*item 0 (training): A is an image of 3 channel(s)*expected float32 of shape (3, 32, 32), got "
                                  "torch.float32 of shape (3, 36, 36)*"])
