@@ -26,6 +26,7 @@ from .registry import Registry
 
 ENTRY_POINT_GROUP = "gantk"
 AUTOLOAD_ENV = "GANTK_DISABLE_PLUGIN_AUTOLOAD"
+PLUGINS_ENV = "GANTK_PLUGINS"  # module names of plugins to load beside the installed ones (not installed themselves)
 
 BUILTIN_PLUGINS = (
     "gantk.generators",
@@ -132,12 +133,17 @@ def autoload_enabled() -> bool:
     return os.environ.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
 
 
+def environment_plugins() -> list[str]:
+    """The module names ``GANTK_PLUGINS`` lists, separated by commas: plugins to try before installing them."""
+    return [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
+
+
 def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()) -> Components:
     """Build a fresh plugin manager and registries.
 
     Args:
-        autoload: load plugins from the ``gantk`` entry-point group; defaults to on unless
-            ``GANTK_DISABLE_PLUGIN_AUTOLOAD`` is set.
+        autoload: load plugins from the ``gantk`` entry-point group, and the modules ``GANTK_PLUGINS`` names;
+            defaults to on unless ``GANTK_DISABLE_PLUGIN_AUTOLOAD`` is set.
         plugins: extra plugin objects or module names, registered after the built-ins.
     """
     if isinstance(plugins, (str, types.ModuleType)) or not isinstance(plugins, Iterable):
@@ -150,7 +156,7 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
         manager.register(importlib.import_module(name), name=name)
     autoload = autoload_enabled() if autoload is None else autoload
     distributions = _load_entry_points(manager, failures) if autoload else {}
-    for plugin in plugins:
+    for plugin in [*(environment_plugins() if autoload else []), *plugins]:
         _register(manager, plugin, failures)
     failures.extend(_hooks_never_run(manager))
 

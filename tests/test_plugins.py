@@ -111,6 +111,29 @@ def test_disable_autoload_env(fake_entry_points, monkeypatch):
         assert "ep-disc" in load_components().registry("discriminator"), value
 
 
+def test_gantk_plugins_loads_modules_not_installed_beside_the_installed_ones(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tried_plugin.py").write_text(
+        "import gantk\nfrom torch import nn\n\n\n@gantk.hookimpl\ndef gantk_register_discriminators(registry):\n"
+        "    registry.add('tried', lambda in_channels=6: nn.Conv2d(in_channels, 1, 1))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.setenv("GANTK_PLUGINS", "tried_plugin, absent_plugin")
+    components = load_components()
+    assert components.registry("discriminator").get("tried").plugin == "tried_plugin"
+    assert [failure.plugin for failure in components.failures] == ["absent_plugin"]
+    assert "could not be loaded: ModuleNotFoundError" in str(components.failures[0])
+    assert "tried" not in load_components(autoload=False).registry("discriminator")  # as installed plugins are not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "GANTK_PLUGINS": "tried_plugin"}
+    listed = subprocess.run([sys.executable, "-m", "gantk", "list", "discriminators"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert listed.returncode == 0 and "tried" in listed.stdout.split() and "tried_plugin" in listed.stdout, listed.stdout
+
+
 def test_an_unknown_name_says_when_the_environment_kept_installed_plugins_from_loading(fake_entry_points, monkeypatch):
     monkeypatch.setenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", "1")
     for name in ("ep-disc", "ep-dis"):  # a close built-in name or none
