@@ -71,6 +71,8 @@ def raise_if_problems(problems: list[str], root: Path, format_name: str, options
 
 
 def pick_split(root: Path, split: str, splits: list[str], format_name: str) -> str:
+    """The folder of ``split`` among a dataset's ``splits``: ``split`` itself, or ``ROOT_SPLIT`` ("") for an unsplit
+    layout, which serves every split; a split it lacks is a ``DataError`` naming those found."""
     if splits == [ROOT_SPLIT]:
         return ROOT_SPLIT
     if split in splits:
@@ -220,6 +222,8 @@ def without_clashes(files: list[Path], label: str, problems: list[str]) -> list[
 
 
 def decode_or_note(reader: Callable, path: Path, root: Path, problems: list[str]):
+    """``reader(path)`` (``read_image``, ``read_mask``); ``None`` where it cannot be decoded, the reason added to
+    ``problems`` with the path written relative to ``root``."""
     try:
         return reader(path)
     except DataError as error:
@@ -407,6 +411,7 @@ def warn_of_unlike_orientations(pairs: list[str], root: Path) -> None:
 
 
 def size_mismatch_problem(first: str, first_size: str, second: str, second_size: str) -> str:
+    """The problem of partners of two sizes (``WxH``, see :func:`size_text`), named with the fix."""
     if first_size.split("x") == second_size.split("x")[::-1]:  # one turned a quarter: its EXIF orientation, most likely
         return (f"{first} ({first_size}) and {second} ({second_size}) are turned against each other; one of them is "
                 "likely stored turned with an EXIF orientation, which is applied: save both upright.")
@@ -414,6 +419,7 @@ def size_mismatch_problem(first: str, first_size: str, second: str, second_size:
 
 
 def size_text(image) -> str:
+    """An image tensor's size as ``WxH``."""
     return f"{image.shape[-1]}x{image.shape[-2]}"
 
 
