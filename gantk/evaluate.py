@@ -166,7 +166,8 @@ def evaluate(
         if num_classes is None:
             raise OptionError(f"ignore_label (--ignore-label) names a mask value to leave out of the scores, and "
                               f"{checkpoint} is an image model: drop it.")
-    dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label, own_size=size != "crop")
+    dataset = open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label, own_size=size != "crop",
+                              providers=model.part_plugins)
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:
         raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
@@ -470,20 +471,24 @@ def _naming_the_models_ignore_label(label: int | None) -> Iterator[None]:
 
 def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
-    *, ignore_label: int | str | None = None, own_size: bool = False,
+    *, ignore_label: int | str | None = None, own_size: bool = False, providers: dict[str, Any] | None = None,
 ):
     """The dataset split a checkpoint is evaluated on, at the model's training size (each image's own size with
     ``own_size``), without augmentation; a mask
     model's masks read with ``ignore_label`` where given (``"none"``: without one), else with the model's. An error with a ``data_format``
-    that does not look like the dataset's says so."""
+    that does not look like the dataset's says so; one for data of a format no loaded plugin provides names the model's
+    format and, from the checkpoint's ``providers`` (its ``part_plugins``), the plugin and package that gave it."""
     if data_format is None:
         try:
             data_format = detect_format(data, split, components)
         except DataError as error:
             trained_on = config.get("data_format")
             if trained_on and trained_on not in (components or default_components()).registry("data_format"):
+                provider = (providers or {}).get("data_format", {}).get(trained_on)
+                which = (f"plugin '{provider['plugin']}'" + (f" (package {provider['package']})" if "package" in provider else "")
+                         if provider else "the plugin that provides it")
                 extend_message(error, f" Note: the model was trained on data of the {trained_on} format, which no loaded "
-                                      "plugin provides: install (or load) the plugin that provides it.")
+                                      f"plugin provides: install (or load) {which}.")
             raise
         return _open_eval_split(data, config, split, data_format, components, ignore_label, own_size)
     try:

@@ -52,6 +52,7 @@ class TrainedModel:
     checkpoint: str
     step: int
     trained_on: str | None = None  # the data the model trained on, where its checkpoint records it
+    part_plugins: dict[str, Any] = field(default_factory=dict, repr=False)  # each part's plugin and package, as recorded
 
     @classmethod
     def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False, average: bool = True,
@@ -73,7 +74,7 @@ class TrainedModel:
         else:
             paper_test_mode(system)
         return cls(system, payload["system"], device_, payload["path"], int(payload["step"]),
-                   payload.get("train_config", {}).get("data"))
+                   payload.get("train_config", {}).get("data"), payload["part_plugins"])
 
     @property
     def average_decay(self) -> float | None:

@@ -1504,6 +1504,30 @@ def test_evaluate_names_an_argument_of_the_wrong_kind(image_run, options, messag
         evaluate(run, pairs, progress=False, **options)
 
 
+def test_eval_names_the_plugin_that_gave_the_models_data_format(tmp_path):
+    from gantk import hookimpl, load_components
+    from gantk.data.formats import PairedFormat
+
+    class CopiedPairs(PairedFormat):
+        """Pairs in A/ and B/, under another name."""
+
+        def detect(self, root):
+            return False
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_data_formats(self, registry):
+            registry.add("copied-pairs", CopiedPairs)
+
+    pairs = write_paired(tmp_path / "pairs", count=2)
+    config = TrainConfig(data=str(pairs), data_format="copied-pairs", out=str(tmp_path / "run"), loss="l1", disc="none", **TINY)
+    run = Trainer(config, progress=False, components=load_components(autoload=False, plugins=[Plugin()])).fit()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no images")
+    with pytest.raises(DataError, match=r"copied-pairs format, which no loaded plugin provides: install \(or load\) plugin '.*Plugin'\.$"):
+        evaluate(run, tmp_path / "notes", split="train", progress=False, components=load_components(autoload=False))
+
+
 def test_data_of_a_format_no_loaded_plugin_provides_names_the_models_format(tmp_path):
     for split in ("train", "test"):
         (tmp_path / "side" / split).mkdir(parents=True)
@@ -1511,6 +1535,10 @@ def test_data_of_a_format_no_loaded_plugin_provides_names_the_models_format(tmp_
     with pytest.raises(DataError, match=r"(?s)cannot tell the format of dataset .* Note: the model was trained on data of the "
                                         r"sidecar format, which no loaded plugin provides: install \(or load\) the plugin"):
         open_eval_split(tmp_path / "side", {"data_format": "sidecar"}, "test")
+    recorded = {"data_format": {"sidecar": {"plugin": "gantk_sidecar.plugin", "package": "gantk-sidecar 1.2.0"}}}
+    with pytest.raises(DataError, match=r"sidecar format, which no loaded plugin provides: install \(or load\) plugin "
+                                        r"'gantk_sidecar.plugin' \(package gantk-sidecar 1.2.0\)\.$"):
+        open_eval_split(tmp_path / "side", {"data_format": "sidecar"}, "test", providers=recorded)
     with pytest.raises(DataError, match="cannot tell the format") as known:
         open_eval_split(tmp_path / "side", {"data_format": "paired"}, "test")
     assert "Note" not in str(known.value)  # a format that is loaded: the data is not in it
