@@ -574,8 +574,8 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
                         "files as gantk.data.GanDataset does (files['A'], files['B']).")
     if layout.splits(Path(data)) == [ROOT_SPLIT]:
         warnings.warn(
-            f"{data} has no split folders, so its images serve every split: if the model trained on them, "
-            "these scores are on its training images, not held-out ones.",
+            f"{data} has no splits, so its images serve every split: if the model trained on them, these scores are on "
+            f"its training images, not held-out ones ({layout.how_to_split.format(split='test')} to hold some out).",
             GantkWarning,  # raised here, so a study's several callers show it once
         )
     if not unpaired:

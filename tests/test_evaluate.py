@@ -705,7 +705,7 @@ def test_scoring_images_of_another_channel_count_than_the_models_warns_that_they
 
 def test_evaluating_a_dataset_without_split_folders_warns_it_may_be_the_training_set(image_run, no_weights, tmp_path):
     run, pairs = image_run
-    with pytest.warns(GantkWarning, match="has no split folders, so its images serve every split"):
+    with pytest.warns(GantkWarning, match=r"has no splits, so its images serve every split: .* \(move .* to hold some out\)"):
         evaluate(run, pairs, progress=False)
     held_out = write_paired(tmp_path / "split" / "test", count=2, size=40).parent
     with warnings.catch_warnings():
