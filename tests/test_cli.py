@@ -691,6 +691,7 @@ def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_repo
 
     components = load_components(autoload=False, plugins=[Broken()])
     monkeypatch.setattr(gantk.cli, "default_components", lambda: components)
+    monkeypatch.setattr(gantk.cli.cli, "failed_plugins", ())  # main() sets them on the process's command group
     monkeypatch.setattr(sys, "argv", ["gantk", "--version"])
     monkeypatch.setattr(signal, "signal", lambda *args: None)
     with pytest.raises(SystemExit):
@@ -735,6 +736,11 @@ def test_a_missing_command_names_the_plugins_that_failed_to_add_theirs(monkeypat
     with pytest.raises(SystemExit) as stop:
         gantk.cli.main()
     assert stop.value.code == 0
+
+
+def test_a_missing_command_names_no_plugins_where_none_failed():
+    result = CliRunner().invoke(cli, ["frobnicate"])
+    assert result.exit_code == 2 and "No such command 'frobnicate'." in result.output and "Plugin(s)" not in result.output
 
 
 def test_version_is_the_one_gantk_reports(run, monkeypatch):

@@ -3,6 +3,7 @@ formats that break their contract."""
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from gantk.data import write_png
@@ -462,3 +463,119 @@ def test_the_kit_fails_a_format_whose_items_training_cannot_read(pytester):
     result.stdout.fnmatch_lines(["*item (0, 7) differs between two openings in A, B: draw every random choice from the generator*"])
     result.stdout.fnmatch_lines(["*item 0 (training): A is an image of 3 channel(s)*expected float32 of shape (3, 32, 32), got "
                                  "torch.float32 of shape (3, 36, 36)*"])
+
+
+def test_items_differ_by_the_dtype_and_length_of_their_values_their_plain_values_and_their_keys():
+    from gantk.testing import _differing
+
+    ids = torch.arange(4)
+    item = {"A": ids, "B": [ids, ids], "A_path": "0.png", "notes": {"k": 1}}
+    assert _differing(item, dict(item)) == []
+    assert _differing(item, {**item, "A": ids.float()}) == ["A"]  # equal values of another dtype
+    assert _differing(item, {**item, "B": [ids]}) == ["B"]  # a list cut short
+    assert _differing(item, {**item, "A_path": "1.png"}) == ["A_path"]
+    assert _differing(item, {**item, "notes": {"k": 1, "j": 2}}) == ["notes"]
+    assert _differing(item, {**item, "more": 1}) == ["more"]  # a key of the second item alone
+
+
+def test_an_item_is_checked_for_its_keys_dtypes_ranges_class_ids_and_files(tmp_path):
+    from types import SimpleNamespace
+
+    from gantk.testing import _check_item
+
+    path = tmp_path / "0.png"
+    path.touch()
+    dataset = SimpleNamespace(channels={"A": 3, "B": 2}, num_classes=2, input_classes=None, ignore_label=None)
+    sound = {"A": torch.zeros(3, 4, 4), "B": torch.ones(4, 4, dtype=torch.int64), "A_path": str(path), "B_path": str(path)}
+    _check_item(sound, dataset, 4, "item")
+    for change, said in [
+        ({"B_path": None}, "item lacks B_path"),
+        ({"A": torch.full((3, 4, 4), 2.0)}, r"item: A holds values 2.0..2.0; images are in \[-1, 1\]"),
+        ({"B": torch.ones(4, 4, dtype=torch.int32)}, "item: B holds class ids, expected int64"),
+        ({"B": torch.full((4, 4), 2)}, r"item: B holds ids 2..2, outside 0..1"),
+        ({"A_path": str(tmp_path / "gone.png")}, "item: A_path is .*gone.png', expected the path of the file read"),
+    ]:
+        item = {key: value for key, value in {**sound, **change}.items() if value is not None}
+        with pytest.raises(AssertionError, match=said):
+            _check_item(item, dataset, 4, "item")
+
+
+BROKEN_CONTRACT = SUFFIXED + '''
+from gantk.data.datasets import PairedDataset
+from gantk.errors import DataError
+
+
+class Braced(Suffixed):
+    """Says how to split with a brace gantk train does not fill."""
+
+    how_to_split = "move the held-out pairs into {root}/{split}/"
+
+
+class Narrow(Suffixed):
+    """Checks the whole dataset, and nothing when given the splits to check."""
+
+    def validate(self, root, splits=None):
+        return super().validate(root) if splits is None else [f"{root}: cannot check the splits {splits}"]
+
+
+class Unlabelled(SegmentationFormat):
+    """Images with label masks in images/ and labels/, declared as image targets."""
+
+    folders = ("images", "labels")
+    paired_targets = "images"
+
+
+class Vague(Suffixed):
+    """Says that a file cannot be read without naming it."""
+
+    def dataset(self, pairs, transform):
+        return VaguePairs(pairs, {"A": 3, "B": 3}, transform)
+
+
+class VaguePairs(PairedDataset):
+    def load(self, index, generator):
+        try:
+            return super().load(index, generator)
+        except DataError:
+            raise DataError("an image of the dataset cannot be read") from None
+
+
+class Forgiving(Suffixed):
+    """Serves the next pair in place of one that cannot be read."""
+
+    def dataset(self, pairs, transform):
+        return ForgivingPairs(pairs, {"A": 3, "B": 3}, transform)
+
+
+class ForgivingPairs(PairedDataset):
+    def load(self, index, generator):
+        try:
+            return super().load(index, generator)
+        except DataError:
+            return super().load((index + 1) % len(self), generator)
+
+
+def write_labels(root):
+    for i in range(2):
+        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / "images" / f"{i}.png")
+        write_png(torch.randint(0, 3, (1, 32, 32), dtype=torch.uint8), root / "train" / "labels" / f"{i}.png")
+
+
+TestBraced = conformance(Braced)
+TestNarrow = conformance(Narrow)
+TestUnlabelled = conformance(Unlabelled, write_labels)
+TestVague = conformance(Vague)
+TestForgiving = conformance(Forgiving)
+'''
+
+
+def test_the_kit_fails_a_format_that_words_checks_or_reads_its_data_otherwise_than_gantk_does(pytester):
+    result, failed = failed_tests(pytester, BROKEN_CONTRACT)
+    assert failed == ["TestBraced::test_says_what_its_items_pair", "TestForgiving::test_an_unreadable_file_is_named",
+                      "TestNarrow::test_its_sample_passes_the_data_check",
+                      "TestUnlabelled::test_its_targets_are_what_paired_targets_says", "TestVague::test_an_unreadable_file_is_named"]
+    result.stdout.fnmatch_lines(["*how_to_split 'move the held-out pairs into {root}/{split}/' fails as gantk train formats it*"])
+    result.stdout.fnmatch_lines(["*validate(root, splits=?'train'?), which gantk train runs, gave*cannot check the splits*"])
+    result.stdout.fnmatch_lines(["*the dataset has num_classes 3, and paired_targets is 'images', not 'masks'*"])
+    result.stdout.fnmatch_lines(["*reading 0_in.png raises an error that does not name it: an image of the dataset cannot be read*"])
+    result.stdout.fnmatch_lines(["*0_in.png, which no longer decodes, is read as an item*"])

@@ -96,6 +96,16 @@ def test_without_a_report_no_report_images_are_made(image_run, no_weights, monke
     assert evaluate(image_run[0], image_run[1], progress=False)["report"] is None
 
 
+def test_each_scored_image_is_offered_to_the_report_under_its_own_name(image_run, no_weights, monkeypatch):
+    from gantk.report import Extremes
+
+    offered = []
+    monkeypatch.setattr(Extremes, "offer", lambda self, score, name, panels: offered.append(name))
+    run, pairs = image_run
+    evaluate(run, pairs, batch_size=3, progress=False)  # several images a batch
+    assert sorted(offered) == sorted(path.name for path in (pairs / "A").iterdir())
+
+
 def test_a_report_shows_each_item_input_output_target_and_error_in_their_places():
     from gantk.evaluate import _report_panels
 
@@ -625,6 +635,24 @@ def test_a_second_evaluation_of_the_same_targets_reads_their_features_from_the_c
     assert again["fid"] == pytest.approx(first["fid"])
 
 
+def test_unpaired_scoring_reads_no_target_images_whose_features_are_cached():
+    from gantk.evaluate import _score_unpaired
+
+    read = []
+
+    def batches(images, desc):
+        read.append(desc)
+        yield {"A": torch.zeros(1, 3, 4, 4), "A_path": ["0.png"]}
+
+    model = types.SimpleNamespace(device=torch.device("cpu"), config={"channels": {"A": 3, "B": 3}})
+    run = types.SimpleNamespace(model=model, inputs=lambda images: images, outputs=lambda inputs, first_file: inputs)
+    sides = types.SimpleNamespace(sides={"A": ["a.png"], "B": ["b.png"]})
+    for cached, expected in ((None, ["eval A", "eval B"]), (torch.zeros(1, 8), ["eval A"])):
+        read.clear()
+        _score_unpaired(run, sides, batches, "A", "B", types.SimpleNamespace(cached_real=cached, add=lambda role, images: None))
+        assert read == expected
+
+
 def test_features_are_computed_a_bounded_number_of_images_at_a_time(image_run, stand_in_weights, featurised, monkeypatch):
     import gantk.metrics.fid
 
@@ -973,6 +1001,38 @@ def test_translating_a_folder_laid_out_as_a_dataset_warns_that_its_targets_are_t
         (folder / "0_B.png").rename(folder / "1.png")
         translate(run, folder, tmp_path / "beside", eval_mode=True, progress=False, components=components)
     assert not [w for w in caught if "laid out as a dataset" in str(w.message) or "failing" in str(w.message)]
+
+
+def test_a_plugins_fallback_format_does_not_take_every_folder_translated_for_its_dataset(tmp_path):
+    from gantk import hookimpl, load_components
+    from gantk.data.formats import DataFormat
+    from gantk.translate import warn_of_dataset_folder
+
+    class Anything(DataFormat):
+        """Any folder, as a fallback format does."""
+
+        fallback = True
+
+        def detect(self, root):
+            return True
+
+        def splits(self, root):
+            return []
+
+        def validate(self, root, splits=None):
+            return []
+
+        def open(self, root, **options):
+            raise NotImplementedError
+
+    class Plugin:
+        @hookimpl
+        def gantk_register_data_formats(self, registry):
+            registry.add("anything", Anything)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_of_dataset_folder(tmp_path, load_components(autoload=False, plugins=[Plugin()]))
 
 
 def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cut_out_the_inputs(tmp_path):

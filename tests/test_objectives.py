@@ -838,6 +838,25 @@ def test_a_registered_discriminator_is_named_by_its_registered_name_and_plugin()
         _ = ctx.d_real
 
 
+def test_a_wrapped_discriminator_is_named_by_the_network_it_wraps():
+    ctx = LossContext(input=torch.zeros(2, 1, 8, 8), fake=torch.zeros(2, 3, 8, 8), real=torch.zeros(2, 3, 8, 8),
+                      discriminator=nn.DataParallel(Shaped(lambda x: x.mean(1))))  # on the CPU it calls its module
+    with pytest.raises(OptionError, match=r"^the discriminator Shaped returned \(2, 8, 8\)"):
+        _ = ctx.d_real
+
+
+def test_a_registered_discriminator_without_features_is_named_by_its_registered_name():
+    class Plugin:
+        @gantk.hookimpl
+        def gantk_register_discriminators(self, registry):
+            registry.add("plain", lambda in_channels=3: nn.Conv2d(in_channels, 1, 1))
+
+    discriminator = gantk.load_components(autoload=False, plugins=[Plugin()]).create("discriminator", "plain", in_channels=6)
+    image = torch.zeros(1, 3, 4, 4)
+    ctx = LossContext(input=image, fake=image, real=image, discriminator=discriminator)
+    with pytest.raises(OptionError, match=r"and discriminator 'plain' \(plugin '[^']+'\) has none: use a discriminator with features"):
+        _ = ctx.d_fake_features
+
 def test_logit_maps_of_each_scale_pass():
     ctx = LossContext(input=torch.zeros(2, 1, 8, 8), fake=torch.zeros(2, 3, 8, 8), real=torch.zeros(2, 3, 8, 8),
                       discriminator=Shaped(lambda x: [x[:, :1], x[:, :1, ::2, ::2]]))

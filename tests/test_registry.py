@@ -328,3 +328,16 @@ def test_a_built_component_is_named_as_built_by_identity_not_equality():
     del first
     gc.collect()
     assert built_as(second).startswith("discriminator 'second'")
+
+
+def test_a_built_component_is_forgotten_once_it_is_gone():
+    import gc
+
+    from gantk import load_components, registry
+
+    component = load_components(autoload=False).create("discriminator", "patch")
+    key = id(component)
+    assert registry.built_as(component) and key in registry._BUILT
+    del component
+    gc.collect()
+    assert key not in registry._BUILT  # a run building many components keeps no label of those gone
