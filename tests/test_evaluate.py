@@ -977,11 +977,20 @@ def test_translating_a_folder_laid_out_as_a_dataset_warns_that_its_targets_are_t
         def detect(self, root):
             raise RuntimeError("boom")
 
+    class Anything(Suffixed):
+        """Any folder, as a fallback format takes it: never a dataset to warn of."""
+
+        fallback = True
+
+        def detect(self, root):
+            return True
+
     class Plugin:
         @hookimpl
         def gantk_register_data_formats(self, registry):
             registry.add("suffixed", Suffixed)
             registry.add("failing", Failing)
+            registry.add("anything", Anything)
 
     run, data = image_run
     components = load_components(autoload=False, plugins=[Plugin()])
@@ -1001,38 +1010,6 @@ def test_translating_a_folder_laid_out_as_a_dataset_warns_that_its_targets_are_t
         (folder / "0_B.png").rename(folder / "1.png")
         translate(run, folder, tmp_path / "beside", eval_mode=True, progress=False, components=components)
     assert not [w for w in caught if "laid out as a dataset" in str(w.message) or "failing" in str(w.message)]
-
-
-def test_a_plugins_fallback_format_does_not_take_every_folder_translated_for_its_dataset(tmp_path):
-    from gantk import hookimpl, load_components
-    from gantk.data.formats import DataFormat
-    from gantk.translate import warn_of_dataset_folder
-
-    class Anything(DataFormat):
-        """Any folder, as a fallback format does."""
-
-        fallback = True
-
-        def detect(self, root):
-            return True
-
-        def splits(self, root):
-            return []
-
-        def validate(self, root, splits=None):
-            return []
-
-        def open(self, root, **options):
-            raise NotImplementedError
-
-    class Plugin:
-        @hookimpl
-        def gantk_register_data_formats(self, registry):
-            registry.add("anything", Anything)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        warn_of_dataset_folder(tmp_path, load_components(autoload=False, plugins=[Plugin()]))
 
 
 def test_translating_side_by_side_pairs_with_a_model_trained_on_them_warns_to_cut_out_the_inputs(tmp_path):
