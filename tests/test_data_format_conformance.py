@@ -166,6 +166,15 @@ def conformance(format_class, sample=write_suffixed):
 '''
 
 
+# A sample of images with label masks in images/ and labels/, for the segmentation formats below
+WRITE_LABELS = '''
+def write_labels(root):
+    for i in range(2):
+        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / "images" / f"{i}.png")
+        write_png(torch.randint(0, 3, (1, 32, 32), dtype=torch.uint8), root / "train" / "labels" / f"{i}.png")
+'''
+
+
 TUPLE_PROBLEMS = '''
 
 class TupleProblems(Suffixed):
@@ -184,7 +193,7 @@ def test_the_kit_passes_a_sound_plugin_format(pytester):
     assert failed == [] and result.ret == 0
 
 
-BROKEN_DECLARATIONS = SUFFIXED + '''
+BROKEN_DECLARATIONS = SUFFIXED + WRITE_LABELS + '''
 
 class Undocumented(Suffixed):
     pass
@@ -212,11 +221,6 @@ class Labels(SegmentationFormat):
         return super().open(root, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
                             augment=augment, flip=flip, normalize=normalize, resize=resize)
 
-
-def write_labels(root):
-    for i in range(2):
-        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / "images" / f"{i}.png")
-        write_png(torch.randint(0, 3, (1, 32, 32), dtype=torch.uint8), root / "train" / "labels" / f"{i}.png")
 
 
 TestUndocumented = conformance(Undocumented)
@@ -500,7 +504,7 @@ def test_an_item_is_checked_for_its_keys_dtypes_ranges_class_ids_and_files(tmp_p
             _check_item(item, dataset, 4, "item")
 
 
-BROKEN_CONTRACT = SUFFIXED + '''
+BROKEN_CONTRACT = SUFFIXED + WRITE_LABELS + '''
 from gantk.data.datasets import PairedDataset
 from gantk.errors import DataError
 
@@ -555,11 +559,6 @@ class ForgivingPairs(PairedDataset):
             return super().load((index + 1) % len(self), generator)
 
 
-def write_labels(root):
-    for i in range(2):
-        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / "images" / f"{i}.png")
-        write_png(torch.randint(0, 3, (1, 32, 32), dtype=torch.uint8), root / "train" / "labels" / f"{i}.png")
-
 
 TestBraced = conformance(Braced)
 TestNarrow = conformance(Narrow)
@@ -579,3 +578,102 @@ def test_the_kit_fails_a_format_that_words_checks_or_reads_its_data_otherwise_th
     result.stdout.fnmatch_lines(["*the dataset has num_classes 3, and paired_targets is 'images', not 'masks'*"])
     result.stdout.fnmatch_lines(["*reading 0_in.png raises an error that does not name it: an image of the dataset cannot be read*"])
     result.stdout.fnmatch_lines(["*0_in.png, which no longer decodes, is read as an item*"])
+
+
+BROKEN_OPENINGS = SUFFIXED + WRITE_LABELS + '''
+from gantk.data.datasets import UnalignedDataset
+
+
+class Padded(Suffixed):
+    """Lists every subfolder as a split, those without pairs too."""
+
+    def detect(self, root):
+        return bool(super().splits(root))
+
+    def splits(self, root):
+        return sorted(folder.name for folder in root.iterdir() if folder.is_dir()) if self.detect(root) else []
+
+
+def write_padded(root):
+    write_suffixed(root)
+    (root / "notes").mkdir()
+
+
+class RawValidation(Suffixed):
+    """Leaves validation items (augment=False) unnormalised."""
+
+    def open(self, root, *, augment=True, normalize=True, **options):
+        return super().open(root, augment=augment, normalize=normalize and augment, **options)
+
+
+class GreyIn(Suffixed):
+    """Grey inputs, whose channels stay {'A': 1, 'B': 3} whatever the direction."""
+
+    def dataset(self, pairs, transform):
+        return PairedDataset(pairs, {"A": 1, "B": 3}, transform)
+
+
+def write_grey_in(root):
+    for split in ("train", "test"):
+        for i in range(3):
+            write_png(torch.rand(1, 32, 32) * 2 - 1, root / split / f"{i}_in.png")
+            write_png(torch.rand(3, 32, 32) * 2 - 1, root / split / f"{i}_out.png")
+
+
+class Unmatched(Suffixed):
+    """The inputs and the outputs of a split as unpaired sides."""
+
+    paired_targets = None
+
+    def dataset(self, pairs, transform):
+        return UnalignedDataset([a for a, _ in pairs], [b for _, b in pairs], {"A": 3, "B": 3}, transform)
+
+
+class OneSided(Unmatched):
+    """Serves the inputs as A whatever the direction."""
+
+    def open(self, root, *, direction="AtoB", **options):
+        return super().open(root, **options)
+
+
+class BackgroundIgnored(SegmentationFormat):
+    """Images with label masks in images/ and labels/; ignores class 0 when it is given num_classes."""
+
+    folders = ("images", "labels")
+
+    def open(self, root, *, num_classes=None, ignore_label=None, **options):
+        ignore_label = 0 if num_classes is not None else ignore_label
+        return super().open(root, num_classes=num_classes, ignore_label=ignore_label, **options)
+
+
+
+class Lenient(Suffixed):
+    """Opens a folder holding no split as no pairs."""
+
+    def open(self, root, **options):
+        return super().open(root, **options) if self.splits(root) else self.dataset([], None)
+
+
+TestPadded = conformance(Padded, write_padded)
+TestRawValidation = conformance(RawValidation)
+TestGreyIn = conformance(GreyIn, write_grey_in)
+TestOneSided = conformance(OneSided)
+TestBackgroundIgnored = conformance(BackgroundIgnored, write_labels)
+TestLenient = conformance(Lenient)
+'''
+
+
+def test_the_kit_fails_a_format_whose_splits_sides_or_options_open_other_data_than_they_say(pytester):
+    result, failed = failed_tests(pytester, BROKEN_OPENINGS)
+    assert failed == [
+        "TestBackgroundIgnored::test_its_targets_are_what_paired_targets_says", "TestGreyIn::test_direction_btoa_swaps_the_sides",
+        "TestLenient::test_an_empty_folder_is_reported", "TestOneSided::test_direction_btoa_swaps_the_sides",
+        "TestPadded::test_its_sample_passes_the_data_check",
+        "TestRawValidation::test_training_items_are_images_and_targets_at_the_crop_size",
+    ]
+    result.stdout.fnmatch_lines(["*open() with num_classes=3 reads other items*"])
+    result.stdout.fnmatch_lines(["*direction 'BtoA' gives channels {'A': 1, 'B': 3}, expected {'A': 3, 'B': 1}*"])
+    result.stdout.fnmatch_lines(["*an empty folder opens as 0 items: raise DataError*"])
+    result.stdout.fnmatch_lines(["*direction 'BtoA' serves other files than AtoB's with the sides swapped*"])
+    result.stdout.fnmatch_lines(["*splits notes of splits() open with no items*"])
+    result.stdout.fnmatch_lines(["*item 0 (validation): A is an image of 3 channel(s)*got torch.uint8*"])

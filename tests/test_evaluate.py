@@ -200,6 +200,17 @@ def test_mask_model_eval(mask_run, tmp_path):
         assert row.split() == [str(i)] + [f"{result['classes'][name][i]:.4f}" for name in ("accuracy", "iou", "dice")]
 
 
+def test_the_error_map_of_a_mask_model_shows_the_pixels_of_class_0(mask_run, no_weights, monkeypatch):
+    from gantk.report import Extremes
+
+    maps = []  # (truth, error) of each image offered to the report
+    monkeypatch.setattr(Extremes, "offer", lambda self, score, name, panels: maps.append(panels.args[2:4]))
+    run, data = mask_run
+    evaluate(run, data, progress=False)
+    assert maps and all(truth.min() == 0 for truth, _ in maps)
+    assert all(error[truth == 0].max() > 0 for truth, error in maps)  # only ignored pixels (-1) are left out
+
+
 def test_model_and_data_kinds_must_match(image_run, mask_run):
     with pytest.raises(DataError, match="mask model"):
         evaluate(mask_run[0], image_run[1], progress=False)
@@ -651,6 +662,20 @@ def test_unpaired_scoring_reads_no_target_images_whose_features_are_cached():
         read.clear()
         _score_unpaired(run, sides, batches, "A", "B", types.SimpleNamespace(cached_real=cached, add=lambda role, images: None))
         assert read == expected
+
+
+def test_unpaired_scoring_takes_the_target_images_at_the_target_sides_channels():
+    from gantk.evaluate import _score_unpaired
+
+    def batches(images, desc):
+        yield {"A": torch.zeros(1, 1, 4, 4), "A_path": ["0.png"]}  # grey images on both sides
+
+    model = types.SimpleNamespace(device=torch.device("cpu"), config={"channels": {"A": 1, "B": 3}})  # a grey -> colour model
+    run = types.SimpleNamespace(model=model, inputs=lambda images: images, outputs=lambda inputs, first_file: inputs.expand(-1, 3, -1, -1))
+    channels = {}
+    collector = types.SimpleNamespace(cached_real=None, add=lambda role, images: channels.setdefault(role, images.shape[1]))
+    _score_unpaired(run, types.SimpleNamespace(sides={"A": ["a.png"], "B": ["b.png"]}), batches, "A", "B", collector)
+    assert channels == {"fake": 3, "real": 3}  # outputs and targets compared as images of B
 
 
 def test_features_are_computed_a_bounded_number_of_images_at_a_time(image_run, stand_in_weights, featurised, monkeypatch):

@@ -168,6 +168,15 @@ def test_a_score_that_is_not_a_number_is_warned_of(tmp_path, monkeypatch):
         Trainer(tiny, progress=False).fit()
 
 
+def test_keep_best_ssim_takes_a_crop_size_as_large_as_its_window(tmp_path):
+    from gantk.metrics.pixel import SSIM_WINDOW
+
+    data = split_data(tmp_path / "data", write_paired)
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), keep_best="ssim", gen="resnet6",  # no depth to fit to 11 px
+                         **{**TINY, "load_size": SSIM_WINDOW + 2, "crop_size": SSIM_WINDOW})
+    Trainer(config, progress=False).open_data()  # refused below the window alone
+
+
 def test_the_command_says_where_the_best_is_and_ablate_refuses_it(tmp_path):
     from click.testing import CliRunner
 

@@ -187,6 +187,17 @@ def test_a_binary_model_ignoring_255_reads_and_describes_its_masks(tmp_path):
         translate(model, tmp_path / "binary", tmp_path / "out", progress=False)
 
 
+def test_validation_opens_its_masks_with_the_training_class_count_and_ignore_label(tmp_path):
+    for split in ("train", "test"):
+        data = write_segmentation(tmp_path / "data" / split, count=2, num_classes=3)
+        for mask_file in (data / "masks").iterdir():  # ids 0/1, with 255 where the id was 2
+            write_png(torch.where(read_image(mask_file) == 2, 255, read_image(mask_file)).to(torch.uint8), str(mask_file))
+    config = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "run"), direction="BtoA", ignore_label=255, val_every=1,
+                         **TINY)
+    train, val = Trainer(config, progress=False).open_data()
+    assert (val.input_classes, val.ignore_label) == (train.input_classes, 255) == (2, 255)
+
+
 def test_class_ids_is_for_label_models_and_names_values_outside_them(labels_run):
     model = TrainedModel.load(labels_run[0], device="cpu")
     with pytest.raises(DataError, match=r"mask: holds values 4, 5, 6, 7, 8, 9, 10, 11 ... \(252 values\), outside"):

@@ -125,6 +125,18 @@ def test_unpaired_recipes_name_the_unaligned_layout_when_folders_a_and_b_do_not_
     assert "Note:" not in str(plain.value)
 
 
+def test_folders_given_as_paired_data_get_no_note_of_the_unaligned_layout(tmp_path):
+    from gantk.data import write_png
+
+    for side, names in (("A", "xy"), ("B", "zw")):
+        for name in names:
+            write_png(torch.zeros(3, 40, 40, dtype=torch.uint8), tmp_path / "data" / side / f"{name}.png")
+    config = TrainConfig(recipe="cyclegan", data=str(tmp_path / "data"), out=str(tmp_path / "run"), data_format="paired", **TINY)
+    with pytest.raises(DataError, match="no file named 'x.\\*' in B/") as refused:  # --data-format paired: meant as pairs
+        Trainer(config, progress=False).open_data()
+    assert "Note:" not in str(refused.value)
+
+
 def test_cyclegan_between_gray_and_colour(tmp_path):
     data = write_unaligned(tmp_path / "data", channels_a=1)
     trainer = Trainer(cycle_config(data, tmp_path / "run", max_steps=1, loss="lsgan+cycle"), progress=False)

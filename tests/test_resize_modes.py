@@ -249,6 +249,19 @@ def test_without_resizing_the_model_trains_and_runs_at_the_images_own_scale(tmp_
     assert [Image.open(tmp_path / "out" / f"{i}.png").size for i in range(2)] == [(70, 40), (48, 48)]
 
 
+def test_without_resizing_a_crop_of_the_smallest_images_size_is_taken_and_the_load_size_is_not_warned_of(tmp_path):
+    import warnings
+
+    from gantk.errors import GantkWarning
+
+    data = write_wide_pairs(tmp_path / "data", [(40, 70), (48, 48)])  # 40 px on the shorter side at least
+    config = TrainConfig(data=str(data), out=str(tmp_path / "run"), resize="none", load_size=286, crop_size=40, batch_size=2,
+                         workers=0)  # a load size that would enlarge them, unused
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", ".*enlarges", GantkWarning)
+        Trainer(config, progress=False).open_data()
+
+
 def test_the_inputs_batched_in_scoring_are_the_pairs_inputs_or_each_unpaired_side(tmp_path):
     from gantk.data.batches import refuse_outputs_of_several_sizes, scored_inputs
     from gantk.data.datasets import UnpairedSplit

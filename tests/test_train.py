@@ -31,8 +31,8 @@ from gantk.train.config import default_workers
 from gantk.train.interrupt import WorkerStopSignals
 from gantk.train.logs import read_metrics
 from helpers import (
-    components_with_generator, exploding_components, fit_recording_optimizer_steps, flip_a_bit, learned_objective_components, signalled_once_training,
-    train_interrupted_then_resumed, without_timings, write_paired, write_unaligned,
+    components_with_generator, exploding_components, fit_recording_optimizer_steps, flip_a_bit, learned_objective_components,
+    signalled_once_training, smooth_image, train_interrupted_then_resumed, without_timings, write_paired, write_unaligned,
 )
 
 TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, log_every=1, sample_every=2, checkpoint_every=2,
@@ -962,6 +962,12 @@ def test_a_checkpoint_of_format_1_which_names_each_parts_plugin_only_loads_and_r
     assert TrainedModel.load(run).translate(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
     Trainer.resume(run, {"max_steps": 2}, progress=False).fit()
     assert ckpt.load_checkpoint(run)["format"] == ckpt.FORMAT_VERSION == 2
+
+
+def test_a_checkpoint_lists_each_plugin_of_its_parts_once(pairs, tmp_path):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False).fit()  # bce and l1: one plugin's
+    plugins = ckpt.load_checkpoint(run)["plugins"]
+    assert "gantk.objectives" in plugins and plugins == sorted(set(plugins))  # a missing plugin is named once
 
 
 def test_a_checkpoint_that_cannot_be_read_is_not_called_damaged(tmp_path, monkeypatch):
@@ -2108,6 +2114,25 @@ def test_a_load_size_that_enlarges_most_images_warns(pairs, tmp_path):
             Trainer(tiny_config(data, tmp_path / "run", load_size=56, crop_size=48, data_format=data_format), progress=False).open_data()
 
 
+def test_a_resumed_run_is_not_warned_again_of_unseen_classes_or_a_val_split_without_val_every(tmp_path):
+    from gantk.data.io import write_png
+
+    for split, classes in (("train", 2), ("test", 3)):  # class 2 in the test masks alone
+        for i in range(2):
+            write_png(smooth_image(i), tmp_path / "data" / split / "images" / f"{i}.png")
+            write_png((torch.arange(40) % classes).to(torch.uint8)[None, :, None].expand(1, 40, 40).contiguous(),
+                      tmp_path / "data" / split / "masks" / f"{i}.png")
+    config = tiny_config(tmp_path / "data", tmp_path / "run", recipe="seg", max_steps=1, val_split="test")
+    warned_once = ("no training mask holds a pixel of class 2", "--val-split test names the split --val-every validates on")
+    with pytest.warns(GantkWarning) as began:
+        Trainer(config, progress=False).fit()
+    assert all(any(text in str(w.message) for w in began) for text in warned_once), [str(w.message) for w in began]
+    with warnings.catch_warnings(record=True) as resumed:
+        warnings.simplefilter("always")
+        Trainer.resume(config.out, {"max_steps": 2}, progress=False).open_data()
+    assert not [str(w.message) for w in resumed if any(text in str(w.message) for text in warned_once)]
+
+
 def test_a_model_trained_from_pretrained_weights_loads_and_resumes_without_them(pairs, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
@@ -2326,6 +2351,18 @@ def test_training_reads_and_checks_only_the_splits_it_uses(tmp_path):
         Trainer(tiny_config(pairs, tmp_path / "validated", max_steps=1, val_every=1), progress=False).fit()
 
 
+def test_a_summary_given_that_lacks_the_validation_split_is_checked_again(tmp_path):
+    from gantk.data.io import write_png
+
+    pairs = tmp_path / "pairs"
+    write_paired(pairs / "train", count=2)
+    write_paired(pairs / "test", count=2)
+    write_png(torch.zeros(3, 20, 20, dtype=torch.uint8), pairs / "test" / "B" / "001.png")  # seen by the check, not by opening
+    summary = check_dataset(pairs, splits=["train"])
+    with pytest.raises(DataError, match=r"test/A/001.png \(40x40\) and test/B/001.png \(20x20\) differ in size"):
+        Trainer(tiny_config(pairs, tmp_path / "run", val_every=1), progress=False).open_data(summary)
+
+
 def test_a_pool_size_for_a_run_that_keeps_no_pool_is_warned_of(pairs, tmp_path):
     with pytest.warns(GantkWarning, match="--pool-size 10 has no effect here: only CycleGAN's discriminators learn from a pool"):
         Trainer(tiny_config(pairs, tmp_path / "pix2pix", max_steps=1, pool_size=10), progress=False).fit()
@@ -2335,6 +2372,18 @@ def test_a_pool_size_for_a_run_that_keeps_no_pool_is_warned_of(pairs, tmp_path):
         Trainer(tiny_config(data, tmp_path / "cycle", recipe="cyclegan", gen="resnet6", max_steps=1, pool_size=10),
                 progress=False).fit()
         Trainer(tiny_config(pairs, tmp_path / "unset", max_steps=1), progress=False).fit()  # the default is no one's choice
+
+
+def test_the_pool_size_config_toml_records_and_a_dropout_of_0_are_not_warned_of(pairs, tmp_path):
+    from gantk.train.resolve import FALLBACKS
+
+    # a run fed its own config.toml is given the fallback pool size; a U-Net too shallow for dropout 0 loses nothing
+    trainer = Trainer(tiny_config(pairs, tmp_path / "run", pool_size=FALLBACKS["pool_size"], gen_opt={"ngf": 8, "dropout": 0.0}),
+                      progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
+    assert not [str(w.message) for w in caught if "--pool-size" in str(w.message) or "dropout" in str(w.message)]
 
 
 def test_a_folder_named_as_a_checkpoint_is_named_as_a_folder(tmp_path):
