@@ -646,7 +646,6 @@ class BackgroundIgnored(SegmentationFormat):
         return super().open(root, num_classes=num_classes, ignore_label=ignore_label, **options)
 
 
-
 class Lenient(Suffixed):
     """Opens a folder holding no split as no pairs."""
 
