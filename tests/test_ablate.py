@@ -55,7 +55,7 @@ def test_two_cell_study_then_rerun_skips(study, monkeypatch):
     grid, pairs, out = study
     result = invoke("--grid", grid, "--data", pairs, "--out", out, *FLAGS)
     assert result.exit_code == 0, result.output
-    assert result.output.count("has no split folders") == 1  # checked for every cell, shown once
+    assert result.output.count("has no splits, so its images serve every split") == 1  # checked for every cell, shown once
     for cell in ("l1", "l1+cgan"):
         saved = json.loads((out / cell / "eval.json").read_text())
         assert saved["step"] == 2 and (out / cell / "checkpoint-00000002.pt").is_file()

@@ -227,6 +227,6 @@ def test_translating_and_evaluating_keep_memory_for_their_batches_and_give_it_ba
     translate(run, pairs / "A", tmp_path / "out", device="cpu", batch_size=2)
     assert events == [("keep", "cpu"), "batch", "batch", "give back"]
     events.clear()
-    with pytest.warns(GantkWarning, match="no split folders"):  # the run's own training images: enough here
+    with pytest.warns(GantkWarning, match="has no splits, so its images serve every split"):  # the run's own training images: enough here
         evaluate(run, pairs, device="cpu", batch_size=2, progress=False)
     assert events == [("keep", "cpu"), "batch", "batch", "give back"]
