@@ -55,9 +55,9 @@ class GantkGroup(click.Group):
         name = str(args[0]) if args else ""  # read first: click may consume args
         try:
             return super().resolve_command(ctx, args)
-        except click.UsageError as error:
-            unknown = name and not name.startswith("-") and self.get_command(ctx, name) is None
-            if self.failed_plugins and unknown and not difflib.get_close_matches(name, self.list_commands(ctx)):
+        except click.UsageError as error:  # no such command, or an option-like name click parsed as options
+            command_name = name and not name.startswith("-")
+            if self.failed_plugins and command_name and not difflib.get_close_matches(name, self.list_commands(ctx)):
                 error.message += (f" Plugin(s) {', '.join(self.failed_plugins)} failed to load or to register all they "
                                   "provide, and may provide it: the warnings above say why.")
             raise
