@@ -943,13 +943,10 @@ class DataFormatConformance(_Conformance):
         kept = ("A", "A_path") if data_format.paired_targets is None else None
         for options in ({"augment": False}, {"flip": False, "load_size": self.size}):
             dataset = self.open(components, component_name, sample, **options)
-
-            def item(seed: int) -> Mapping:
-                whole = dataset[(0, seed)]
-                return whole if kept is None else {key: whole[key] for key in kept}
-
-            first = item(0)
-            other = next((seed for seed in range(1, 8) if _differing(first, item(seed))), None)
+            items = [dataset[(0, seed)] for seed in range(8)]
+            if kept is not None:
+                items = [{key: item[key] for key in kept} for item in items]
+            other = next((seed for seed in range(1, 8) if _differing(items[0], items[seed])), None)
             assert other is None, (
                 f"item 0 opened with {', '.join(f'{key}={value}' for key, value in options.items())} differs between the "
                 f"seeds 0 and {other}: pass augment and flip on to the transform (PairedTransform), which then draws nothing")
