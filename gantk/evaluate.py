@@ -355,11 +355,11 @@ def _score_pairs(run: ModelRun, pairs: WithInputsAt, batches: Callable[..., Iter
     """Score each output against its target, offering each image to the report's ``extremes``."""
     num_classes, input_classes = run.model.num_classes, run.model.input_classes
     for batch in batches(pairs, "eval"):
-        inputs = run.inputs(batch[source])  # as scored and shown
+        inputs, first_file = run.inputs(batch[source]), batch[f"{source}_path"][0]  # inputs as scored and shown
         if pairs.resized is None:
-            outputs = run.outputs(inputs, batch[f"{source}_path"][0])
+            outputs = run.outputs(inputs, first_file)
         else:
-            outputs = resized_back(run.outputs(run.inputs(batch["resized"]), batch[f"{source}_path"][0]), *inputs.shape[-2:])
+            outputs = resized_back(run.outputs(run.inputs(batch["resized"]), first_file), *inputs.shape[-2:])
         truth = batch[target].to(run.model.device)
         if num_classes is None:
             truth = match_channels(truth, outputs.shape[1])
