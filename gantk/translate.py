@@ -6,7 +6,7 @@ import contextlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sized
 
 import torch
 import torch.nn.functional as F
@@ -190,20 +190,21 @@ def collate_kept(items: list[dict[str, Any] | None]) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def naming_written(written: list[Path], output_dir: Path) -> Iterator[None]:
-    """An input error raised inside says which outputs were already written, and how to finish."""
+def naming_written(written: Sized, output_dir: Path, command: str = "translate") -> Iterator[None]:
+    """An input error raised inside says how many outputs were already written, and how to finish."""
     try:
         yield
     except GantkError as error:
         if written:
             extend_message(error, f" The {len(written)} file(s) written to {output_dir} before it are kept; once it is "
-                                  "fixed, translate again with --overwrite.")
+                                  f"fixed, {command} again with --overwrite.")
         raise
 
 
-def write_translation(model: TrainedModel, path: Path, image: torch.Tensor, output: torch.Tensor, output_dir: Path, *,
+def write_translation(model: TrainedModel, path: Path, image: torch.Tensor | None, output: torch.Tensor, output_dir: Path, *,
                       direction: str, overlay: bool, original_size: bool) -> list[Path]:
-    """Write the output for the input image at ``path`` (and its overlay); returns the files written."""
+    """Write the output for the input image at ``path`` (and, with ``overlay``, its blend over ``image``); returns the
+    files written."""
     if original_size:
         info = probe(path)
         output = resized_back(output, info.height, info.width)

@@ -660,7 +660,7 @@ def test_unpaired_scoring_reads_no_target_images_whose_features_are_cached():
     sides = types.SimpleNamespace(sides={"A": ["a.png"], "B": ["b.png"]})
     for cached, expected in ((None, ["eval A", "eval B"]), (torch.zeros(1, 8), ["eval A"])):
         read.clear()
-        _score_unpaired(run, sides, batches, "A", "B", types.SimpleNamespace(cached_real=cached, add=lambda role, images: None))
+        _score_unpaired(run, sides, batches, "A", "B", types.SimpleNamespace(cached_real=cached, add=lambda role, images: None), None)
         assert read == expected
 
 
@@ -674,7 +674,7 @@ def test_unpaired_scoring_takes_the_target_images_at_the_target_sides_channels()
     run = types.SimpleNamespace(model=model, inputs=lambda images: images, outputs=lambda inputs, first_file: inputs.expand(-1, 3, -1, -1))
     channels = {}
     collector = types.SimpleNamespace(cached_real=None, add=lambda role, images: channels.setdefault(role, images.shape[1]))
-    _score_unpaired(run, types.SimpleNamespace(sides={"A": ["a.png"], "B": ["b.png"]}), batches, "A", "B", collector)
+    _score_unpaired(run, types.SimpleNamespace(sides={"A": ["a.png"], "B": ["b.png"]}), batches, "A", "B", collector, None)
     assert channels == {"fake": 3, "real": 3}  # outputs and targets compared as images of B
 
 

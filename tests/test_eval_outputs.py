@@ -1,0 +1,158 @@
+"""gantk eval --outputs: each output scored, written as gantk translate writes it (CPU, 32 px)."""
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from gantk.cli import GantkGroup
+from gantk.commands_eval import eval_command
+from gantk.errors import DataError, OptionError
+from gantk.eval_outputs import OutputWriter
+from gantk.evaluate import evaluate
+from gantk.inference import TrainedModel
+from gantk.metrics import fid as fid_module
+from gantk.train import TrainConfig, Trainer
+from gantk.translate import translate
+from helpers import write_paired, write_segmentation, write_stand_in_inception, write_unaligned
+
+TINY = dict(load_size=36, crop_size=32, batch_size=2, workers=0, max_steps=2, checkpoint_every=2,
+            gen_opt={"ngf": 8}, disc_opt={"ndf": 8})
+
+
+def trained(tmp_path_factory, recipe, write_data):
+    root = tmp_path_factory.mktemp(recipe)
+    data = write_data(root / "data")
+    return Trainer(TrainConfig(recipe=recipe, data=str(data), out=str(root / "run"), **TINY), progress=False).fit(), data
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    return trained(tmp_path_factory, "pix2pix", lambda folder: write_paired(folder, count=5, size=40))
+
+
+@pytest.fixture(scope="module")
+def mask_run(tmp_path_factory):
+    return trained(tmp_path_factory, "seg", lambda folder: write_segmentation(folder, count=4, size=40))
+
+
+@pytest.fixture(autouse=True)
+def no_weights(monkeypatch):
+    monkeypatch.delenv("GANTK_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(fid_module, "fid_helper_weights", lambda: None)
+
+
+def quietly(function, *args, **kwargs):
+    with warnings.catch_warnings():  # data without split folders: warned of as the training set
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
+
+
+def pixels(path):
+    return np.asarray(Image.open(path))
+
+
+def same_files(first, second):
+    names = sorted(path.name for path in first.iterdir())
+    assert names == sorted(path.name for path in second.iterdir())
+    for name in names:
+        np.testing.assert_array_equal(pixels(first / name), pixels(second / name), err_msg=name)
+    return names
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_the_outputs_of_pairs_are_the_files_translate_writes_of_their_inputs(image_run, tmp_path, batch_size):
+    run, data = image_run
+    result = quietly(evaluate, run, data, split="train", outputs_dir=tmp_path / "eval", batch_size=batch_size, progress=False)
+    quietly(translate, run, data / "A", tmp_path / "translate", batch_size=batch_size, progress=False)
+    assert same_files(tmp_path / "eval", tmp_path / "translate") == [f"{i:03d}.png" for i in range(5)]
+    assert result["outputs"] == str(tmp_path / "eval") and result["images"] == 5
+
+
+def test_a_mask_models_outputs_are_the_masks_translate_writes(mask_run, tmp_path):
+    run, data = mask_run
+    quietly(evaluate, run, data, split="train", outputs_dir=tmp_path / "eval", progress=False)
+    quietly(translate, run, data / "images", tmp_path / "translate", progress=False)
+    names = same_files(tmp_path / "eval", tmp_path / "translate")
+    assert len(names) == 4 and set(np.unique(pixels(tmp_path / "eval" / names[0]))) <= {0, 255}  # binary masks as 0/255
+
+
+def test_at_original_size_the_outputs_take_each_targets_size(image_run, tmp_path):
+    run, data = image_run
+    quietly(evaluate, run, data, split="train", size="original", outputs_dir=tmp_path / "out", progress=False)
+    assert {Image.open(path).size for path in (tmp_path / "out").iterdir()} == {(40, 40)}  # trained at 32
+    quietly(evaluate, run, data, split="train", outputs_dir=tmp_path / "crop", progress=False)
+    assert {Image.open(path).size for path in (tmp_path / "crop").iterdir()} == {(32, 32)}
+
+
+def test_unpaired_outputs_are_the_translations_of_the_input_side(tmp_path_factory, tmp_path):
+    run, data = trained(tmp_path_factory, "cyclegan", lambda folder: write_unaligned(folder, count_a=3, count_b=2))
+    weights = write_stand_in_inception(tmp_path / "stand-in.pt")
+    for direction, side in (("AtoB", "A"), ("BtoA", "B")):
+        quietly(evaluate, run, data, split="train", direction=direction, inception_weights=weights,
+                outputs_dir=tmp_path / direction, progress=False)
+        quietly(translate, run, data / f"train{side}", tmp_path / f"translate-{direction}", direction=direction, progress=False)
+        assert len(same_files(tmp_path / direction, tmp_path / f"translate-{direction}")) == (3 if side == "A" else 2)
+
+
+def test_the_command_writes_the_outputs_and_says_so(image_run, tmp_path):
+    run, data = image_run
+    printed = CliRunner().invoke(GantkGroup(commands={"eval": eval_command}), [
+        "eval", "--checkpoint", str(run), "--data", str(data), "--split", "train", "--outputs", str(tmp_path / "out"),
+        "--no-progress"])
+    assert printed.exit_code == 0, printed.output
+    assert f"wrote 5 output(s) to {tmp_path / 'out'}" in printed.output
+    assert len(list((tmp_path / "out").iterdir())) == 5
+
+
+def test_a_folder_that_holds_files_is_refused_before_scoring_unless_told_to_overwrite(image_run, tmp_path):
+    run, data = image_run
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "000.png").write_bytes(b"an earlier file")
+    with pytest.raises(OptionError, match=r"--outputs .*out already holds 1 file\(s\) \(000.png\); .*--overwrite"):
+        evaluate(run, data, split="train", outputs_dir=tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "000.png").read_bytes() == b"an earlier file"
+    quietly(evaluate, run, data, split="train", outputs_dir=tmp_path / "out", overwrite=True, progress=False)
+    assert pixels(tmp_path / "out" / "000.png").shape == (32, 32, 3)
+
+
+def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, tmp_path):
+    run, data = image_run
+    with pytest.raises(OptionError, match="lies in the dataset .*give a folder outside it"):
+        evaluate(run, data, split="train", outputs_dir=data / "outputs", progress=False)
+    with pytest.raises(OptionError, match="lies in the dataset"):
+        evaluate(run, data, split="train", outputs_dir=data / "A", overwrite=True, progress=False)
+    with pytest.raises(OptionError, match="--outputs and --report both name"):
+        evaluate(run, data, split="train", outputs_dir=tmp_path / "r", report_dir=tmp_path / "r", progress=False)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OptionError, match="--outputs .*file is a file; give a folder"):
+        evaluate(run, data, split="train", outputs_dir=tmp_path / "file", progress=False)
+    assert not (data / "outputs").exists() and sorted(path.name for path in tmp_path.iterdir()) == ["file"]
+
+
+def test_an_input_that_cannot_be_decoded_names_the_outputs_already_written(image_run, tmp_path):
+    run, data = image_run
+    shutil.copytree(data, tmp_path / "data")
+    broken = tmp_path / "data" / "A" / "003.png"
+    broken.write_bytes(broken.read_bytes()[:100])  # its header is whole: found when it is decoded
+    with pytest.raises(DataError) as info:
+        quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir=tmp_path / "out", progress=False)
+    assert "003.png" in str(info.value)
+    assert f"The 3 file(s) written to {tmp_path / 'out'} before it are kept; once it is fixed, evaluate again with " \
+           "--overwrite." in str(info.value)
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["000.png", "001.png", "002.png"]
+
+
+def test_two_inputs_of_one_name_are_refused_naming_both(image_run, tmp_path):
+    model = TrainedModel.load(image_run[0])
+    writer = OutputWriter(model, tmp_path / "out", "AtoB")
+    outputs = torch.zeros(2, 3, 32, 32)  # images, as the model outputs them
+    writer.write(["a/x.png", "a/y.png"], outputs)
+    writer.write(["a/x.png"], outputs[:1])  # the same input again: its file, written again
+    with pytest.raises(DataError, match=r"a/x.png and b/x.jpg would both be written to .*x.png .*rename one of them"):
+        writer.write(["b/x.jpg"], outputs[:1])
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["x.png", "y.png"]
