@@ -16,7 +16,7 @@ import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -76,9 +76,20 @@ class GantkGroup(click.Group):
                 if error.filename is None:  # not about a path the user gave: a bug, shown in full
                     raise
                 raise click.ClickException(_from_this_process(file_error_text(error))) from None
-            except KeyboardInterrupt as error:  # a stop outside training's own handling: the shell's code for it
-                echo("\nAborted.", err=True)
-                raise SystemExit(128 + getattr(error, "signum", signal.SIGINT)) from None
+            except KeyboardInterrupt as error:  # a stop outside training's own handling
+                aborted(error)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt as error:  # while click parses the command line (it would answer 1)
+            aborted(error)
+
+
+def aborted(error: KeyboardInterrupt) -> NoReturn:
+    """End on a Ctrl-C with "Aborted." and the shell's status for it."""
+    echo("\nAborted.", err=True)
+    raise SystemExit(128 + getattr(error, "signum", signal.SIGINT)) from None
 
 
 def _from_this_process(message: str) -> str:

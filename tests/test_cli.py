@@ -673,6 +673,18 @@ def test_ctrl_c_outside_training_exits_with_the_shells_code_for_it(tmp_path, mon
     assert result.exit_code == 128 + signal.SIGINT and "Aborted." in result.output
 
 
+@pytest.mark.parametrize("parsed", ["group", "command"])  # the group's arguments, then the command's
+def test_ctrl_c_while_the_command_line_is_parsed_exits_with_the_shells_code_for_it(monkeypatch, parsed):
+    import signal
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli if parsed == "group" else cli.commands["list"], "parse_args", interrupted)
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == 128 + signal.SIGINT and result.output == "\nAborted.\n", result.output
+
+
 def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_reported(monkeypatch, capsys):
     import signal
     import sys
