@@ -722,8 +722,8 @@ class DataFormatConformance(_Conformance):
     a clean data check (``gantk data check``), items as training, validation and ``gantk eval`` read them
     (keys, dtypes, ranges, shapes, the channels and classes declared, the same for the same index and
     seed, other crops and flips for other seeds, none without augmentation), targets of the kind ``paired_targets``
-    says, ``direction``, ``normalize``, ``resize``, ``split`` and ``split_files`` honoured, and an empty folder or an
-    unreadable file reported, naming the file.
+    says, ``direction``, ``normalize``, ``resize``, ``split``, ``split_files`` and the data check's ``splits`` honoured,
+    and an empty folder or an unreadable file reported, naming the file.
 
     Items are checked at ``size`` (training crops ``size`` from images resized to ``size + 4``);
     the sample's images should be about that size.
@@ -824,6 +824,39 @@ class DataFormatConformance(_Conformance):
         empty = [split or "(root)" for split, found in summary.splits.items() if not found.items]
         assert not empty, f"splits {', '.join(empty)} of splits() open with no items: list only splits that hold data"
 
+    def test_validate_checks_the_splits_it_is_given(self, components, component_name, data_format, sample):
+        """``gantk train`` checks the splits it reads (``validate(root, splits=...)``): a broken file of another split
+        does not stop it, and one of a split it reads does."""
+        if "splits" not in inspect.signature(data_format.validate).parameters:
+            pytest.skip("validate() takes no splits: gantk train checks the whole dataset")
+        splits = data_format.splits(sample)
+        others = [split for split in splits if split != "train"]
+        if "train" not in splits or not others:
+            pytest.skip("the sample has no train split beside another: write a train and a test split to check that "
+                        "validate() keeps them apart")
+        other = others[0]
+
+        def files(split: str) -> set[Path]:
+            dataset = self.open(components, component_name, sample, split=split, augment=False)
+            return {Path(path).resolve() for paths in dataset.files.values() for path in paths}
+
+        broken = min(files(other) - files("train"), default=None)
+        if broken is None:
+            pytest.skip(f"split {other} opens no file that train does not")
+        before = data_format.validate(sample, splits=["train"])
+        broken.write_bytes(b"not an image")
+        after = data_format.validate(sample, splits=["train"])
+        assert after == before, (
+            f"validate(root, splits=['train']) gives {after!r} once {broken.name} of split {other} no longer decodes "
+            f"({before!r} before): check the splits of checked_splits(root, splits) alone, as gantk train checks the splits "
+            "it reads")
+        # a validate() that decodes no file fails test_an_unreadable_file_is_named
+        if any(broken.name in problem for problem in data_format.validate(sample)):
+            problems = data_format.validate(sample, splits=[other])
+            assert any(broken.name in problem for problem in problems), (
+                f"validate(root) names {broken.name}, a file of split {other} that no longer decodes, and validate(root, "
+                f"splits=[{other!r}]) does not (its problems: {problems}): check every split of checked_splits(root, splits)")
+
     def test_training_items_are_images_and_targets_at_the_crop_size(self, components, component_name, sample):
         """As training reads them (resized, cropped, flipped) and validation (resized to the crop size)."""
         for augment in (True, False):
@@ -838,7 +871,8 @@ class DataFormatConformance(_Conformance):
             try:
                 default_collate(items)
             except Exception as error:
-                pytest.fail(f"items do not batch as training batches them: {type(error).__name__}: {error}")
+                pytest.fail(f"items do not batch as training batches them (default_collate): {type(error).__name__}: {error}; "
+                            "give every item the same keys, with tensors, numbers or strings (no None)")
 
     def test_an_item_is_the_same_for_the_same_index_and_seed(self, components, component_name, sample):
         """Each opening (a loader worker, a process of a distributed run, a resumed run) reads the same crops and flips."""
@@ -904,8 +938,10 @@ class DataFormatConformance(_Conformance):
             return
         for index in range(min(len(forward), 4)):
             ahead, back = forward[(index, 0)], backward[(index, 0)]
-            same = torch.equal(ahead["A"], back["B"]) and torch.equal(ahead["B"], back["A"])
-            assert same, f"item {index} of direction 'BtoA' is not item {index} of 'AtoB' with A and B swapped"
+            unswapped = [f"its {side} is not AtoB's {other}" for side, other in (("A", "B"), ("B", "A"))
+                         if not torch.equal(back[side], ahead[other])]
+            assert not unswapped, (f"item {index} of direction 'BtoA' is not item {index} of 'AtoB' with A and B swapped: "
+                                   f"{' and '.join(unswapped)}")
 
     def test_unnormalised_items_scale_to_the_normalised_ones(self, components, component_name, data_format, sample):
         """``--augment-on device`` opens training data with ``normalize=False`` and scales uint8 images to [-1, 1]
@@ -990,9 +1026,12 @@ class DataFormatConformance(_Conformance):
 
     def test_an_empty_folder_is_reported(self, components, component_name, data_format, tmp_path):
         problems = data_format.validate(tmp_path)
-        assert isinstance(problems, (list, tuple)) and problems and all(isinstance(problem, str) for problem in problems), (
+        assert isinstance(problems, (list, tuple)) and problems, (
             f"validate() of an empty folder gave {problems!r}: gantk data check would call it sound; report that it holds "
             "no data in the format's layout, and what it needs")
+        assert all(isinstance(problem, str) for problem in problems), (
+            f"validate() of an empty folder gave {problems!r}: report each problem as a string naming the folder or file "
+            "and the fix, which gantk data check prints")
         try:
             dataset = self.open(components, component_name, tmp_path)
         except DataError:

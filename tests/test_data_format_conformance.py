@@ -194,6 +194,8 @@ def test_the_kit_passes_a_sound_plugin_format(pytester):
 
 
 BROKEN_DECLARATIONS = SUFFIXED + WRITE_LABELS + '''
+from gantk.data.layout import mask_values_of
+
 
 class Undocumented(Suffixed):
     pass
@@ -222,21 +224,53 @@ class Labels(SegmentationFormat):
                             augment=augment, flip=flip, normalize=normalize, resize=resize)
 
 
+class Distinct(SegmentationFormat):
+    """Images with label masks in images/ and labels/, counting as classes the values its masks hold."""
+
+    folders = ("images", "labels")
+
+    def num_classes(self, root, ignore_label=None):
+        return len(set().union(*mask_values_of(root.glob("*/labels/*.png")).values()))
+
+
+def write_background(root):
+    """Masks of the background alone."""
+    for i in range(2):
+        write_png(torch.rand(3, 32, 32) * 2 - 1, root / "train" / "images" / f"{i}.png")
+        write_png(torch.zeros(1, 32, 32, dtype=torch.uint8), root / "train" / "labels" / f"{i}.png")
+
+
+class VoidChannel(SegmentationFormat):
+    """Images with label masks in images/ and labels/, declaring a channel more than the classes, for ignored pixels."""
+
+    folders = ("images", "labels")
+
+    def open(self, root, *, num_classes=None, ignore_label=None, **options):
+        dataset = super().open(root, num_classes=num_classes, ignore_label=ignore_label, **options)
+        dataset.channels[dataset.mask_side] += 1
+        return dataset
+
 
 TestUndocumented = conformance(Undocumented)
 TestTypo = conformance(Typo)
 TestMislabelled = conformance(Mislabelled)
 TestLabels = conformance(Labels, write_labels)
+TestDistinct = conformance(Distinct, write_background)
+TestVoidChannel = conformance(VoidChannel, write_labels)
 '''
 
 
 def test_the_kit_fails_a_format_without_summary_or_with_targets_it_does_not_give(pytester):
     result, failed = failed_tests(pytester, BROKEN_DECLARATIONS)
-    assert failed == ["TestLabels::test_its_targets_are_what_paired_targets_says", "TestMislabelled::test_its_targets_are_what_paired_targets_says",
-                      "TestTypo::test_says_what_its_items_pair", "TestUndocumented::test_factory_has_defaults_and_summary"]
+    assert failed == ["TestDistinct::test_its_targets_are_what_paired_targets_says",
+                      "TestLabels::test_its_targets_are_what_paired_targets_says", "TestMislabelled::test_its_targets_are_what_paired_targets_says",
+                      "TestTypo::test_says_what_its_items_pair", "TestUndocumented::test_factory_has_defaults_and_summary",
+                      "TestVoidChannel::test_its_targets_are_what_paired_targets_says"]
     result.stdout.fnmatch_lines(["*the factory needs a docstring whose first line summarises it*"])
     result.stdout.fnmatch_lines(["*paired_targets is 'image': say what each item pairs its input with, 'images' or 'masks'*"])
     result.stdout.fnmatch_lines(["*paired_targets is 'masks', and the dataset's num_classes is None with channels?'B'? 3*"])
+    result.stdout.fnmatch_lines(["*paired_targets is 'masks', and the dataset's num_classes is 1 with channels?'B'? 1*"])
+    result.stdout.fnmatch_lines(["*paired_targets is 'masks', and the dataset's num_classes is 3 with channels?'B'? 4*"])
     result.stdout.fnmatch_lines(["*data format 'labels' has no option 'num_classes'*(validation and gantk eval open mask data with "
                                  "num_classes*"])
 
@@ -423,6 +457,41 @@ class OneWay(Suffixed):
         return super().open(root, **options)
 
 
+class HalfSwapped(Suffixed):
+    """For BtoA, serves the targets as the inputs and leaves the targets as they are."""
+
+    def open(self, root, *, direction="AtoB", **options):
+        dataset = super().open(root, **options)
+        return self.dataset([(b, b) for b in dataset.files["B"]], dataset.transform) if direction == "BtoA" else dataset
+
+
+class OtherHalfSwapped(Suffixed):
+    """For BtoA, serves the inputs as the targets and leaves the inputs as they are."""
+
+    def open(self, root, *, direction="AtoB", **options):
+        dataset = super().open(root, **options)
+        return self.dataset([(a, a) for a in dataset.files["A"]], dataset.transform) if direction == "BtoA" else dataset
+
+
+class FloatChannels(Suffixed):
+    """Counts its channels as floats."""
+
+    def dataset(self, pairs, transform):
+        return PairedDataset(pairs, {"A": 3.0, "B": 3.0}, transform)
+
+
+class Annotated(Suffixed):
+    """Gives each item a caption, None where it has none."""
+
+    def dataset(self, pairs, transform):
+        return AnnotatedPairs(pairs, {"A": 3, "B": 3}, transform)
+
+
+class AnnotatedPairs(PairedDataset):
+    def load(self, index, generator):
+        return {**super().load(index, generator), "caption": None}
+
+
 class FloatPixels(Suffixed):
     """Gives unnormalised images as floats 0..255."""
 
@@ -443,6 +512,10 @@ TestAlwaysAugmented = conformance(AlwaysAugmented)
 TestAlwaysFlipped = conformance(AlwaysFlipped)
 TestSquared = conformance(Squared)
 TestOneWay = conformance(OneWay)
+TestHalfSwapped = conformance(HalfSwapped)
+TestOtherHalfSwapped = conformance(OtherHalfSwapped)
+TestFloatChannels = conformance(FloatChannels)
+TestAnnotated = conformance(Annotated)
 TestFloatPixels = conformance(FloatPixels)
 '''
 
@@ -452,14 +525,24 @@ def test_the_kit_fails_a_format_whose_items_training_cannot_read(pytester):
     assert failed == [
         "TestAlwaysAugmented::test_without_random_choices_an_item_is_the_same_for_every_seed",
         "TestAlwaysFlipped::test_without_random_choices_an_item_is_the_same_for_every_seed",
+        "TestAnnotated::test_training_items_are_images_and_targets_at_the_crop_size",
         "TestFixed::test_other_seeds_give_other_crops_and_flips",
-        "TestFloatPixels::test_unnormalised_items_scale_to_the_normalised_ones", "TestOneWay::test_direction_btoa_swaps_the_sides",
+        "TestFloatChannels::test_training_items_are_images_and_targets_at_the_crop_size",
+        "TestFloatPixels::test_unnormalised_items_scale_to_the_normalised_ones",
+        "TestHalfSwapped::test_direction_btoa_swaps_the_sides", "TestOneWay::test_direction_btoa_swaps_the_sides",
+        "TestOtherHalfSwapped::test_direction_btoa_swaps_the_sides",
         "TestRestless::test_an_item_is_the_same_for_the_same_index_and_seed",
         "TestSquared::test_resize_none_keeps_each_image_its_size",
         "TestUncropped::test_training_items_are_images_and_targets_at_the_crop_size",
     ]
     result.stdout.fnmatch_lines(["*item 0, A: the normalize=False item, scaled to ?-1, 1? where it is uint8, is not the normalised item*"])
-    result.stdout.fnmatch_lines(["*item 0 of direction 'BtoA' is not item 0 of 'AtoB' with A and B swapped*"])
+    result.stdout.fnmatch_lines(["*item 0 of direction 'BtoA' is not item 0 of 'AtoB' with A and B swapped: its A is not AtoB's B "
+                                 "and its B is not AtoB's A*"])
+    result.stdout.fnmatch_lines(["*item 0 of direction 'BtoA' is not item 0 of 'AtoB' with A and B swapped: its A is not AtoB's B"])
+    result.stdout.fnmatch_lines(["*item 0 of direction 'BtoA' is not item 0 of 'AtoB' with A and B swapped: its B is not AtoB's A"])
+    result.stdout.fnmatch_lines(["*channels is {'A': 3.0, 'B': 3.0}: expected the channel count of each side*"])
+    result.stdout.fnmatch_lines(["*items do not batch as training batches them (default_collate): TypeError: *NoneType*; give every "
+                                 "item the same keys, with tensors, numbers or strings (no None)*"])
     result.stdout.fnmatch_lines(["*item 0 is the same for the seeds 0 to 7, with crops and flips asked for (augment=True)*"])
     result.stdout.fnmatch_lines(["*item 0 opened with augment=False differs between the seeds 0 and *"])
     result.stdout.fnmatch_lines(["*item 0 opened with flip=False, load_size=32 differs between the seeds 0 and *"])
@@ -529,6 +612,20 @@ class Unlabelled(SegmentationFormat):
     paired_targets = "images"
 
 
+class Unselective(Suffixed):
+    """Checks every split whatever splits it is given."""
+
+    def validate(self, root, splits=None):
+        return super().validate(root)
+
+
+class PathReported(Suffixed):
+    """Reports a folder without splits by its path alone."""
+
+    def validate(self, root, splits=None):
+        return super().validate(root, splits) if self.splits(root) else [root]
+
+
 class Vague(Suffixed):
     """Says that a file cannot be read without naming it."""
 
@@ -562,6 +659,8 @@ class ForgivingPairs(PairedDataset):
 
 TestBraced = conformance(Braced)
 TestNarrow = conformance(Narrow)
+TestUnselective = conformance(Unselective)
+TestPathReported = conformance(PathReported)
 TestUnlabelled = conformance(Unlabelled, write_labels)
 TestVague = conformance(Vague)
 TestForgiving = conformance(Forgiving)
@@ -571,10 +670,17 @@ TestForgiving = conformance(Forgiving)
 def test_the_kit_fails_a_format_that_words_checks_or_reads_its_data_otherwise_than_gantk_does(pytester):
     result, failed = failed_tests(pytester, BROKEN_CONTRACT)
     assert failed == ["TestBraced::test_says_what_its_items_pair", "TestForgiving::test_an_unreadable_file_is_named",
-                      "TestNarrow::test_its_sample_passes_the_data_check",
-                      "TestUnlabelled::test_its_targets_are_what_paired_targets_says", "TestVague::test_an_unreadable_file_is_named"]
+                      "TestNarrow::test_its_sample_passes_the_data_check", "TestNarrow::test_validate_checks_the_splits_it_is_given",
+                      "TestPathReported::test_an_empty_folder_is_reported",
+                      "TestUnlabelled::test_its_targets_are_what_paired_targets_says",
+                      "TestUnselective::test_validate_checks_the_splits_it_is_given", "TestVague::test_an_unreadable_file_is_named"]
     result.stdout.fnmatch_lines(["*how_to_split 'move the held-out pairs into {root}/{split}/' fails as gantk train formats it*"])
     result.stdout.fnmatch_lines(["*validate(root, splits=?'train'?), which gantk train runs, gave*cannot check the splits*"])
+    result.stdout.fnmatch_lines(["*validate(root) names 0_in.png, a file of split test that no longer decodes, and validate(root, "
+                                 "splits=?'test'?) does not (its problems: *cannot check the splits ?'test'?*"])
+    result.stdout.fnmatch_lines(["*validate(root, splits=?'train'?) gives ?'*0_in.png*'? once 0_in.png of split test no longer "
+                                 "decodes (?? before): check the splits of checked_splits(root, splits) alone*"])
+    result.stdout.fnmatch_lines(["*validate() of an empty folder gave ?PosixPath(*)?: report each problem as a string*"])
     result.stdout.fnmatch_lines(["*the dataset has num_classes 3, and paired_targets is 'images', not 'masks'*"])
     result.stdout.fnmatch_lines(["*reading 0_in.png raises an error that does not name it: an image of the dataset cannot be read*"])
     result.stdout.fnmatch_lines(["*0_in.png, which no longer decodes, is read as an item*"])
@@ -636,6 +742,23 @@ class OneSided(Unmatched):
         return super().open(root, **options)
 
 
+class Pooled(Unmatched):
+    """Lists the files of both sides as one list, under 'A|B'."""
+
+    def dataset(self, pairs, transform):
+        return PooledSides([a for a, _ in pairs], [b for _, b in pairs], {"A": 3, "B": 3}, transform)
+
+
+class PooledSides(UnalignedDataset):
+    def __init__(self, a_files, b_files, channels, transform):
+        super().__init__(a_files, b_files, channels, transform)
+        self.sides = self.files
+        self.files = {"A|B": a_files + b_files}
+
+    def load(self, index, generator):
+        return UnalignedDataset(self.sides["A"], self.sides["B"], self.channels, self.transform).load(index, generator)
+
+
 class BackgroundIgnored(SegmentationFormat):
     """Images with label masks in images/ and labels/; ignores class 0 when it is given num_classes."""
 
@@ -657,6 +780,7 @@ TestPadded = conformance(Padded, write_padded)
 TestRawValidation = conformance(RawValidation)
 TestGreyIn = conformance(GreyIn, write_grey_in)
 TestOneSided = conformance(OneSided)
+TestPooled = conformance(Pooled)
 TestBackgroundIgnored = conformance(BackgroundIgnored, write_labels)
 TestLenient = conformance(Lenient)
 '''
@@ -667,10 +791,12 @@ def test_the_kit_fails_a_format_whose_splits_sides_or_options_open_other_data_th
     assert failed == [
         "TestBackgroundIgnored::test_its_targets_are_what_paired_targets_says", "TestGreyIn::test_direction_btoa_swaps_the_sides",
         "TestLenient::test_an_empty_folder_is_reported", "TestOneSided::test_direction_btoa_swaps_the_sides",
-        "TestPadded::test_its_sample_passes_the_data_check",
+        "TestPadded::test_its_sample_passes_the_data_check", "TestPooled::test_its_targets_are_what_paired_targets_says",
         "TestRawValidation::test_training_items_are_images_and_targets_at_the_crop_size",
     ]
     result.stdout.fnmatch_lines(["*open() with num_classes=3 reads other items*"])
+    result.stdout.fnmatch_lines(["*the pooled dataset lists no two sides of unpaired images to score*(validation and gantk eval "
+                                 "score unpaired data by each side's images)*"])
     result.stdout.fnmatch_lines(["*direction 'BtoA' gives channels {'A': 1, 'B': 3}, expected {'A': 3, 'B': 1}*"])
     result.stdout.fnmatch_lines(["*an empty folder opens as 0 items: raise DataError*"])
     result.stdout.fnmatch_lines(["*direction 'BtoA' serves other files than AtoB's with the sides swapped*"])

@@ -124,8 +124,9 @@ def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, t
     run, data = image_run
     with pytest.raises(OptionError, match="lies in the dataset .*give a folder outside it"):
         evaluate(run, data, split="train", outputs_dir=data / "outputs", progress=False)
-    with pytest.raises(OptionError, match="lies in the dataset"):
-        evaluate(run, data, split="train", outputs_dir=data / "A", overwrite=True, progress=False)
+    for inside in (data, data / "A"):
+        with pytest.raises(OptionError, match="lies in the dataset"):
+            evaluate(run, data, split="train", outputs_dir=inside, overwrite=True, progress=False)
     with pytest.raises(OptionError, match="--outputs and --report both name"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "r", report_dir=tmp_path / "r", progress=False)
     (tmp_path / "file").write_text("")
