@@ -82,8 +82,13 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     if json_out not in (None, "-") and Path(json_out).exists() and not is_result_file(json_out):
         raise click.BadParameter(f"{json_out} exists and is not the JSON of an earlier gantk eval; "
                                  "give a new file name (or delete that file).", param_hint="--json")
+    outputs = options["outputs_dir"]
+    if json_out not in (None, "-") and outputs and Path(json_out).resolve() == Path(outputs).resolve():
+        raise click.BadParameter(f"{json_out} is the --outputs folder; give the JSON results another file name.",
+                                 param_hint="--json")
     for option, target in (("--json", json_out not in (None, "-") and Path(json_out)),
-                           ("--report", options["report_dir"] and Path(options["report_dir"]) / "index.html")):
+                           ("--report", options["report_dir"] and Path(options["report_dir"]) / "index.html"),
+                           ("--outputs", outputs and Path(outputs) / "output.png")):
         try:
             if target:
                 check_writable(target)  # before the evaluation, whose results would be lost

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from .data.datasets import UnpairedSplit
 from .errors import DataError, OptionError
 from .files import first_names
 from .inference import TrainedModel
@@ -13,22 +15,42 @@ from .translate import output_names, write_translation
 
 
 def check_outputs_dir(outputs_dir: str | Path, data: str | Path, report_dir: str | Path | None, overwrite: bool) -> None:
-    """Raise, before anything is scored, for an ``outputs_dir`` that is a file, lies in the dataset ``data``, is
-    ``report_dir`` or, without ``overwrite``, holds files already."""
+    """Raise, before anything is scored, for an ``outputs_dir`` that is empty, a file, in the dataset ``data``,
+    ``report_dir`` or, without ``overwrite``, a folder that holds anything."""
+    if not str(outputs_dir):
+        raise OptionError("outputs_dir (--outputs) is empty: name the folder to write the outputs into.")
     directory = Path(outputs_dir)
     if directory.is_file():
-        raise OptionError(f"--outputs {directory} is a file; give a folder, into which each output is written as a PNG "
-                          "named after its input.")
-    root, resolved = Path(data).resolve(), directory.resolve()
+        raise OptionError(f"outputs_dir (--outputs) {directory} is a file; give a folder, into which each output is written "
+                          "as a PNG named after its input.")
+    root, resolved = Path(data).expanduser().resolve(), directory.resolve()
     if root.is_dir() and (resolved == root or root in resolved.parents):
-        raise OptionError(f"--outputs {directory} lies in the dataset {data}, whose files the outputs would join (or replace): "
-                          "give a folder outside it.")
+        raise OptionError(f"outputs_dir (--outputs) {directory} lies in the dataset {data}, whose files the outputs would "
+                          "join (or replace): give a folder outside it.")
     if report_dir is not None and Path(report_dir).resolve() == resolved:
-        raise OptionError(f"--outputs and --report both name {directory}: give each its own folder.")
+        raise OptionError(f"outputs_dir (--outputs) and report_dir (--report) both name {directory}: give each its own folder.")
     held = sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []
     if held and not overwrite:
-        raise OptionError(f"--outputs {directory} already holds {len(held)} file(s) ({first_names(held)}); give a new or empty "
-                          "folder, or pass --overwrite to replace those the outputs are named as.")
+        raise OptionError(f"outputs_dir (--outputs) {directory} already holds {first_names(held)}; give a new or empty "
+                          "folder, or pass overwrite (--overwrite) to replace the files the outputs are named as.")
+
+
+def refuse_clashes(directory: str | Path, dataset: Any, source: str) -> None:
+    """Refuse, before anything is written, an output into ``directory`` that would replace a file of ``dataset`` (a
+    split folder linked from elsewhere) or take another input's name; for a format that lists its files (``files``,
+    as gantk's datasets list them)."""
+    unpaired = isinstance(dataset, UnpairedSplit)
+    listed = [paths for side in (dataset.sides.values() if unpaired else [dataset]) for paths in _listed(side)]
+    dataset_files = {Path(path).resolve(): path for paths in listed for path in paths}
+    for paths in _listed(dataset.sides[source]) if unpaired else listed:
+        named: dict[Path, Path] = {}
+        for path in paths:
+            name = output_name(path, directory)
+            if (taken := dataset_files.get(name.resolve())) is not None:
+                raise DataError(f"the output of {path} would replace {taken}, a file of the dataset evaluated: give "
+                                "--outputs a folder that holds none of its files.")
+            if (other := named.setdefault(name, path)) != path:
+                raise shared_name(other, path, directory)
 
 
 class OutputWriter:
@@ -41,12 +63,27 @@ class OutputWriter:
 
     def write(self, input_files: list[str], outputs: torch.Tensor) -> None:
         """Write ``outputs``, the model's outputs (images, or class scores) for ``input_files`` in order."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         for path, output in zip(input_files, outputs):
-            name = output_names(Path(path), self.directory, overlay=False)[0]
+            name = output_name(path, self.directory)
             if self.written.get(name, path) != path:
-                raise DataError(f"{self.written[name]} and {path} would both be written to {name} (--outputs names each "
-                                "output after its input): rename one of them, or evaluate without --outputs.")
+                raise shared_name(self.written[name], path, self.directory)
             write_translation(self.model, Path(path), None, output[None], self.directory, direction=self.direction,
                               overlay=False, original_size=False)
             self.written[name] = path
+
+
+def output_name(input_file: str | Path, directory: str | Path) -> Path:
+    """The file an input's output is written to."""
+    return output_names(Path(input_file), Path(directory), overlay=False)[0]
+
+
+def shared_name(first: str | Path, second: str | Path, directory: str | Path) -> DataError:
+    """The error for two inputs whose outputs take one name."""
+    return DataError(f"{first} and {second} would both be written to {output_name(second, directory)} (--outputs names "
+                     "each output after its input): rename one of them, or evaluate without --outputs.")
+
+
+def _listed(dataset: Any) -> list[list[Path]]:
+    """The files a dataset lists for each side; none where it lists none."""
+    files = getattr(dataset, "files", None)
+    return list(files.values()) if isinstance(files, dict) else []

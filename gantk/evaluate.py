@@ -32,7 +32,7 @@ from .data.sampler import in_order
 from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError, extend_message
-from .eval_outputs import OutputWriter, check_outputs_dir
+from .eval_outputs import OutputWriter, check_outputs_dir, refuse_clashes
 from .files import replacing
 from .host_memory import freed_memory_kept
 from .inference import NOISE_SEEDING, TrainedModel, loaded_model, test_mode_description
@@ -155,6 +155,8 @@ def evaluate(
         check_report_dir(report_dir)
     if outputs_dir is not None:
         check_outputs_dir(outputs_dir, data, report_dir, overwrite)
+    elif overwrite:
+        raise OptionError("overwrite (--overwrite) replaces files in outputs_dir (--outputs): drop it, or give --outputs.")
     check_choice("direction", direction, CHOICES["direction"])
     check_choice("size", size, TRANSLATE_SIZES)
     check_count("batch_size", batch_size, 1)
@@ -180,7 +182,7 @@ def evaluate(
     unpaired = isinstance(dataset, UnpairedSplit)
     if unpaired and report_dir is not None:
         raise DataError(f"a report shows each output beside its target, and the unpaired data {data} has none: "
-                        "drop --report (gantk translate writes the outputs).")
+                        "drop --report (--outputs writes the outputs).")
     if unpaired and size != "crop":
         raise unpaired_at_own_size(size, data)
     if size != "crop" and batch_size > 1:  # refused now, not part-way through the scoring
@@ -217,8 +219,10 @@ def evaluate(
     batches = functools.partial(_batches, check=check, batch_size=batch_size, workers=workers, progress=progress)
 
     run = ModelRun(model, direction, seed, tile, tile_overlap)
+    if outputs_dir is not None:
+        refuse_clashes(outputs_dir, dataset, source)
     writer = None if outputs_dir is None else OutputWriter(model, outputs_dir, direction)
-    kept = naming_written(writer.written, writer.directory, "evaluate") if writer else contextlib.nullcontext()
+    kept = naming_written(writer.written, writer.directory, "run gantk eval") if writer else contextlib.nullcontext()
     with torch.no_grad(), freed_memory_kept(model.device), kept:
         if unpaired:
             _score_unpaired(run, dataset, batches, source, target, collector, writer)
@@ -353,7 +357,8 @@ class ModelRun:
 
 def _score_unpaired(run: ModelRun, dataset: UnpairedSplit, batches: Callable[..., Iterator[dict[str, Any]]], source: str,
                     target: str, collector: FeatureCollector, writer: OutputWriter | None) -> None:
-    """Collect the features of the outputs for the ``source`` side and of the ``target`` side's images (unless cached)."""
+    """Collect the features of the outputs for the ``source`` side and of the ``target`` side's images (unless cached);
+    ``writer`` writes the outputs."""
     for batch in batches(dataset.sides[source], f"eval {source}"):
         outputs = run.outputs(run.inputs(batch["A"]), batch["A_path"][0])
         collector.add("fake", outputs)
@@ -367,7 +372,8 @@ def _score_unpaired(run: ModelRun, dataset: UnpairedSplit, batches: Callable[...
 def _score_pairs(run: ModelRun, pairs: WithInputsAt, batches: Callable[..., Iterator[dict[str, Any]]], source: str, target: str,
                  scores: PixelScores | SegmentationScores, perceptual: lpips_distance.LpipsScores | None,
                  collector: FeatureCollector | None, extremes: Extremes, writer: OutputWriter | None) -> None:
-    """Score each output against its target, offering each image to the report's ``extremes``."""
+    """Score each output against its target, offering each image to the report's ``extremes``; ``writer`` writes the
+    outputs."""
     num_classes, input_classes = run.model.num_classes, run.model.input_classes
     for batch in batches(pairs, "eval"):
         inputs, first_file = run.inputs(batch[source]), batch[f"{source}_path"][0]  # inputs as scored and shown

@@ -1,7 +1,9 @@
 """gantk eval --outputs: each output scored, written as gantk translate writes it (CPU, 32 px)."""
 
 import shutil
+import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +13,9 @@ from PIL import Image
 
 from gantk.cli import GantkGroup
 from gantk.commands_eval import eval_command
+from gantk.data.datasets import UnpairedSplit
 from gantk.errors import DataError, OptionError
-from gantk.eval_outputs import OutputWriter
+from gantk.eval_outputs import OutputWriter, refuse_clashes
 from gantk.evaluate import evaluate
 from gantk.inference import TrainedModel
 from gantk.metrics import fid as fid_module
@@ -109,11 +112,25 @@ def test_the_command_writes_the_outputs_and_says_so(image_run, tmp_path):
     assert len(list((tmp_path / "out").iterdir())) == 5
 
 
+def test_the_command_refuses_an_outputs_folder_it_cannot_write_or_that_is_the_json_file(image_run, tmp_path, monkeypatch):
+    import gantk.evaluate
+
+    run, data = image_run
+    monkeypatch.setattr(gantk.evaluate, "loaded_model", lambda *args, **kwargs: pytest.fail("the model was loaded"))
+    (tmp_path / "file").write_text("")
+    group = GantkGroup(commands={"eval": eval_command})
+    eval_args = ["eval", "--checkpoint", str(run), "--data", str(data), "--no-progress"]
+    refused = CliRunner().invoke(group, [*eval_args, "--outputs", str(tmp_path / "file" / "out")])
+    assert refused.exit_code == 1 and f"--outputs {tmp_path / 'file' / 'out'}" in refused.output, refused.output
+    refused = CliRunner().invoke(group, [*eval_args, "--outputs", str(tmp_path / "r"), "--json", str(tmp_path / "r")])
+    assert refused.exit_code == 2 and "is the --outputs folder" in refused.output, refused.output
+
+
 def test_a_folder_that_holds_files_is_refused_before_scoring_unless_told_to_overwrite(image_run, tmp_path):
     run, data = image_run
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "000.png").write_bytes(b"an earlier file")
-    with pytest.raises(OptionError, match=r"--outputs .*out already holds 1 file\(s\) \(000.png\); .*--overwrite"):
+    with pytest.raises(OptionError, match=r"outputs_dir \(--outputs\) .*out already holds 000.png; .*\(--overwrite\)"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "000.png").read_bytes() == b"an earlier file"
     quietly(evaluate, run, data, split="train", outputs_dir=tmp_path / "out", overwrite=True, progress=False)
@@ -127,12 +144,45 @@ def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, t
     for inside in (data, data / "A"):
         with pytest.raises(OptionError, match="lies in the dataset"):
             evaluate(run, data, split="train", outputs_dir=inside, overwrite=True, progress=False)
-    with pytest.raises(OptionError, match="--outputs and --report both name"):
+    with pytest.raises(OptionError, match=r"outputs_dir \(--outputs\) and report_dir \(--report\) both name"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "r", report_dir=tmp_path / "r", progress=False)
     (tmp_path / "file").write_text("")
-    with pytest.raises(OptionError, match="--outputs .*file is a file; give a folder"):
+    with pytest.raises(OptionError, match=r"\(--outputs\) .*file is a file; give a folder"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "file", progress=False)
+    with pytest.raises(OptionError, match=r"outputs_dir \(--outputs\) is empty"):
+        evaluate(run, data, split="train", outputs_dir="", progress=False)
+    with pytest.raises(OptionError, match=r"overwrite \(--overwrite\) replaces files in outputs_dir \(--outputs\)"):
+        evaluate(run, data, split="train", overwrite=True, progress=False)
     assert not (data / "outputs").exists() and sorted(path.name for path in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_dataset_given_from_the_home_folder_keeps_the_outputs_out_of_it(image_run, tmp_path, monkeypatch):
+    run, data = image_run
+    shutil.copytree(data, tmp_path / "data")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(OptionError, match="lies in the dataset ~/data"):
+        evaluate(run, "~/data", split="train", outputs_dir=tmp_path / "data" / "out", progress=False)
+
+
+def test_no_output_replaces_a_file_of_a_dataset_folder_linked_from_elsewhere(image_run, tmp_path):
+    run, data = image_run
+    shutil.copytree(data / "B", tmp_path / "elsewhere")
+    (tmp_path / "data").mkdir()
+    shutil.copytree(data / "A", tmp_path / "data" / "A")
+    (tmp_path / "data" / "B").symlink_to(tmp_path / "elsewhere")
+    before = {path.name: path.read_bytes() for path in (tmp_path / "elsewhere").iterdir()}
+    with pytest.raises(DataError, match=r"the output of .*000.png would replace .*B/000.png, a file of the dataset"):
+        quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir=tmp_path / "elsewhere", overwrite=True,
+                progress=False)
+    assert {path.name: path.read_bytes() for path in (tmp_path / "elsewhere").iterdir()} == before
+
+
+def test_a_study_takes_no_report_or_outputs_folder(image_run):
+    from gantk.ablate.runner import AblationError, check_eval_options
+
+    for option in ("report_dir", "k_best_worst", "outputs_dir", "overwrite"):
+        with pytest.raises(AblationError, match=f"eval_options {option}: not options"):
+            check_eval_options({option: None})
 
 
 def test_an_input_that_cannot_be_decoded_names_the_outputs_already_written(image_run, tmp_path):
@@ -143,14 +193,28 @@ def test_an_input_that_cannot_be_decoded_names_the_outputs_already_written(image
     with pytest.raises(DataError) as info:
         quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir=tmp_path / "out", progress=False)
     assert "003.png" in str(info.value)
-    assert f"The 3 file(s) written to {tmp_path / 'out'} before it are kept; once it is fixed, evaluate again with " \
+    assert f"The 3 file(s) written to {tmp_path / 'out'} before it are kept; once it is fixed, run gantk eval again with " \
            "--overwrite." in str(info.value)
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["000.png", "001.png", "002.png"]
 
 
-def test_two_inputs_of_one_name_are_refused_naming_both(image_run, tmp_path):
+def test_two_inputs_of_one_name_are_refused_before_any_is_written(tmp_path):
+    listed = types.SimpleNamespace(files={"A": [Path("a/x.png"), Path("a/y.png")], "B": [Path("b/x.jpg"), Path("b/x.png")]})
+    with pytest.raises(DataError, match=r"^b/x.jpg and b/x.png would both be written to .*x.png .*rename one of them"):
+        refuse_clashes(tmp_path / "out", listed, "A")
+    listed.files["B"][1] = Path("b/y.png")
+    refuse_clashes(tmp_path / "out", listed, "A")  # one name on each side
+    unpaired = UnpairedSplit("unaligned", {"A": types.SimpleNamespace(files={"A": [Path("a/x.png")]}),
+                                           "B": types.SimpleNamespace(files={"A": [Path("b/x.jpg"), Path("b/x.png")]})})
+    refuse_clashes(tmp_path / "out", unpaired, "A")  # the B side's outputs are not written
+    with pytest.raises(DataError, match=r"^b/x.jpg and b/x.png would both be written"):
+        refuse_clashes(tmp_path / "out", unpaired, "B")
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_inputs_of_one_name_met_while_writing_are_refused_naming_both(image_run, tmp_path):
     model = TrainedModel.load(image_run[0])
-    writer = OutputWriter(model, tmp_path / "out", "AtoB")
+    writer = OutputWriter(model, tmp_path / "out", "AtoB")  # for a dataset that lists no files
     outputs = torch.zeros(2, 3, 32, 32)  # images, as the model outputs them
     writer.write(["a/x.png", "a/y.png"], outputs)
     writer.write(["a/x.png"], outputs[:1])  # the same input again: its file, written again

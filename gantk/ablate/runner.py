@@ -37,7 +37,9 @@ EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "se
 # Evaluation settings added since: recorded only where set, so that cells scored before them keep their scores.
 LATER_EVALUATION_DEFAULTS = {"size": "crop", "tile": None, "tile_overlap": None}
 # What eval_options may hold: evaluate's options but those the study gives each cell.
-EVAL_OPTIONS = frozenset(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache"}
+# a report's and outputs' folders are one for every cell: not passed on
+EVAL_OPTIONS = frozenset(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache", "report_dir",
+                                                                     "k_best_worst", "outputs_dir", "overwrite"}
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
