@@ -112,8 +112,31 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, log_every, rows):
 def test_new_run_refuses_a_directory_with_checkpoints(pairs, tmp_path):
     run = tmp_path / "my run"
     Trainer(tiny_config(pairs, run, max_steps=2), progress=False).fit()
-    with pytest.raises(OptionError, match=f"pass --resume {re.escape(repr(str(run)))} to continue it"):  # quoted for a shell
+    with pytest.raises(OptionError, match=f"pass --resume {re.escape(repr(str(run)))} "  # quoted for a shell
+                                          rf"\(Trainer.resume\({re.escape(repr(str(run)))}\) in Python\) to continue it"):
         Trainer(tiny_config(pairs, run, max_steps=2), progress=False).fit()
+
+
+def test_a_trainer_refuses_callbacks_it_cannot_call_and_a_config_that_is_no_trainconfig(pairs, tmp_path):
+    def two_parameters(step, logged):
+        pass
+
+    class Callback:
+        def __call__(self, trainer, step, logged, extra=None):
+            pass
+
+    config = tiny_config(pairs, tmp_path / "run", max_steps=2)
+    with pytest.raises(OptionError, match=r"callback 'test_.*two_parameters'\(step, logged\) cannot be called as "
+                                          r"callback\(trainer, step, logged\)"):
+        Trainer(config, callbacks=[two_parameters])
+    with pytest.raises(OptionError, match=r"callbacks is a list of callables, got the callable .*: pass callbacks=\[it\]"):
+        Trainer(config, callbacks=two_parameters)
+    with pytest.raises(OptionError, match=r"callbacks must be callables, got 3"):
+        Trainer(config, callbacks=[3])
+    with pytest.raises(OptionError, match=r"config must be a gantk.train.TrainConfig, got dict"):
+        Trainer({"data": str(pairs)})
+    assert Trainer(config, callbacks=[Callback(), lambda *args: None, print]).callbacks[0].__class__ is Callback
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_run_started_from_another_runs_weights_trains_from_them_afresh(pairs, tmp_path):

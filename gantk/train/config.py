@@ -369,7 +369,8 @@ def layered(*tables: dict[str, Any]) -> dict[str, Any]:
 
 # Flags of `gantk train` that are no setting of the run, so a config file cannot hold them: how to give them.
 COMMAND_LINE_ONLY = {
-    "resume": "give --resume DIR on the command line (gantk train --resume DIR), which takes the run's own settings",
+    "resume": "give --resume DIR on the command line (gantk train --resume DIR; Trainer.resume(DIR) in Python), which takes "
+              "the run's own settings",
     "config": "a config file cannot name another; give one --config FILE on the command line",
     "progress": "give --progress/--no-progress on the command line",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import itertools
 import platform
 import shlex
@@ -53,6 +54,27 @@ from .step_graph import StepGraphs, check_recordable
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
 StepCallback = Callable[["Trainer", int, dict[str, float]], None]
+
+
+def checked_callbacks(callbacks: Iterable[StepCallback]) -> list[StepCallback]:
+    """``callbacks`` as a list, each checked to take ``(trainer, step, logged)``, so that a wrong one is refused before
+    training rather than after its first step."""
+    if callable(callbacks):
+        raise OptionError(f"callbacks is a list of callables, got the callable {callbacks!r}: pass callbacks=[it].")
+    checked = list(callbacks)
+    for callback in checked:
+        if not callable(callback):
+            raise OptionError(f"callbacks must be callables, got {callback!r}.")
+        try:
+            signature = inspect.signature(callback)
+        except (TypeError, ValueError):  # a builtin without one: called as it is
+            continue
+        try:
+            signature.bind(None, 0, {})
+        except TypeError as error:
+            raise OptionError(f"callback {getattr(callback, '__qualname__', callback)!r}{signature} cannot be called as "
+                              f"callback(trainer, step, logged) ({error}): give it those three parameters.") from None
+    return checked
 
 
 def trains_discriminators_only(system: System, phase: Phase) -> bool:
@@ -173,12 +195,15 @@ class Trainer:
             progress: show a progress bar.
             resume_from: a checkpoint's contents to continue from; :meth:`resume` reads and checks one.
         """
+        if not isinstance(config, TrainConfig):
+            raise OptionError(f"config must be a gantk.train.TrainConfig, got {type(config).__name__}: pass "
+                              f"TrainConfig(**settings).")
         self.components = components or default_components()
         self.given_config = config  # as given, before the recipe and the fallbacks filled it
         self.config = fit_generator_depth(resolve_config(config, self.components), self.components)
         if resume_from is None:  # a resume's parts are checked against its checkpoint, which names what changed
             check_part_options(self.config, self.components)
-        self.callbacks = list(callbacks)
+        self.callbacks = checked_callbacks(callbacks)
         self.progress = progress
         self.resume_from = resume_from
         self.run_dir = Path(self.config.out)
@@ -238,7 +263,7 @@ class Trainer:
         if ckpt.list_checkpoints(self.run_dir):
             raise OptionError(
                 f"{self.run_dir} already holds checkpoints of another run: pass --resume {shlex.quote(str(self.run_dir))} "
-                "to continue it, or choose a new --out directory."
+                f"(Trainer.resume({str(self.run_dir)!r}) in Python) to continue it, or choose a new --out directory."
             )
         if (self.run_dir / run_files.BEST).exists():
             raise OptionError(
