@@ -159,9 +159,8 @@ def evaluate(
         raise OptionError("overwrite (--overwrite) replaces files in outputs_dir (--outputs): drop it, or give --outputs.")
     check_choice("direction", direction, CHOICES["direction"])
     check_choice("size", size, TRANSLATE_SIZES)
-    check_count("batch_size", batch_size, 1)
-    check_count("workers", workers, 0)
-    check_seed(seed)
+    batch_size, workers = check_count("batch_size", batch_size, 1), check_count("workers", workers, 0)
+    seed = check_seed(seed)
     model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)
     tile_overlap = checked_tile_overlap(tile, tile_overlap, model.size_multiple, model.min_input_size)
     tile = None if tile is None else int(tile)  # recorded in the result's JSON

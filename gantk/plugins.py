@@ -14,7 +14,7 @@ import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pluggy
 
@@ -138,13 +138,14 @@ def environment_plugins() -> list[str]:
     return [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
 
 
-def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()) -> Components:
+def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] | Mapping[str, Any] = ()) -> Components:
     """Build a fresh plugin manager and registries.
 
     Args:
         autoload: load plugins from the ``gantk`` entry-point group, and the modules ``GANTK_PLUGINS`` names;
             defaults to on unless ``GANTK_DISABLE_PLUGIN_AUTOLOAD`` is set.
-        plugins: extra plugin objects or module names, registered after the built-ins.
+        plugins: extra plugin objects or module names, registered after the built-ins; a mapping registers each
+            under its key, as the plugin a run recorded (one moved from a script into a module since, say).
     """
     if isinstance(plugins, (str, types.ModuleType)) or not isinstance(plugins, Iterable):
         raise OptionError(f"plugins must be a list of plugins (modules, module names or objects), got {described(plugins)}; "
@@ -156,8 +157,9 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] = ()
         manager.register(importlib.import_module(name), name=name)
     autoload = autoload_enabled() if autoload is None else autoload
     distributions = _load_entry_points(manager, failures) if autoload else {}
-    for plugin in [*(environment_plugins() if autoload else []), *plugins]:
-        _register(manager, plugin, failures)
+    named = list(plugins.items()) if isinstance(plugins, Mapping) else [(None, plugin) for plugin in plugins]
+    for name, plugin in [*((None, plugin) for plugin in (environment_plugins() if autoload else [])), *named]:
+        _register(manager, plugin, failures, name)
     failures.extend(_hooks_never_run(manager))
 
     components = Components(manager, {}, failures, distributions)
@@ -218,8 +220,11 @@ def _ignored_result(hook_name: str, result: Any) -> str:
     return f"{hook_name} returned a {type(result).__name__}, which gantk ignores; {how} instead."
 
 
-def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure]) -> None:
-    name = plugin_name(plugin)
+def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure], given_name: str | None = None) -> None:
+    name = given_name or plugin_name(plugin)
+    if given_name is not None and manager.get_plugin(name) is not None:
+        failures.append(PluginFailure(name, "its name is that of a plugin loaded already; give this one another name."))
+        return
     if not isinstance(plugin, str) and manager.get_plugin(name) not in (None, plugin):  # another object of one class
         name += f"#{sum(1 for other, _ in manager.list_name_plugin() if other.split('#')[0] == name) + 1}"
     if isinstance(plugin, type) and any(inspect.isfunction(inspect.getattr_static(plugin, hook, None)) for hook in dir(plugin)

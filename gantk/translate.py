@@ -78,8 +78,8 @@ def translate(
     ``components`` are the plugin components that provide the model's parts (default: the installed ones).
     """
     check_choice("size", size, TRANSLATE_SIZES)
-    check_count("batch_size", batch_size, 1)
-    check_seed(seed)
+    batch_size = check_count("batch_size", batch_size, 1)
+    seed = check_seed(seed)
     if size == "native" and batch_size != 1:
         raise OptionError(f"--size native runs each image at its own size, one at a time: use --batch-size 1, not {batch_size}.")
     model = loaded_model(checkpoint, device=device, eval_mode=eval_mode, average=average, components=components)

@@ -449,11 +449,21 @@ def test_upper_case_extensions_are_images(tmp_path):
     assert check_dataset(tmp_path / "seg").splits[""].num_classes == 2
 
 
-@pytest.mark.parametrize("size", [0, -4])
+@pytest.mark.parametrize("size", [0, -4, True, 36.0])
 def test_sizes_must_be_positive(tmp_path, size):
     paired(tmp_path)
     with pytest.raises(OptionError, match=f"load_size must be a positive integer or None, not {size}"):
         open_dataset(tmp_path, load_size=size)
+
+
+def test_sizes_may_be_numpy_integers_and_the_format_is_format(tmp_path):
+    import numpy as np
+
+    paired(tmp_path)
+    item = open_dataset(tmp_path, load_size=np.int64(36), crop_size=np.int32(32))[(0, 0)]
+    assert item["A"].shape[-2:] == (32, 32)
+    with pytest.raises(OptionError, match=r"open_dataset takes the dataset's format as format=NAME, not data_format="):
+        open_dataset(tmp_path, data_format="paired")
 
 
 def test_a_folder_is_aligned_only_when_all_its_images_are_twice_as_wide_as_high(tmp_path):

@@ -376,12 +376,27 @@ def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monke
     plugin = overriding.registry("generator").get("unet").plugin
     assert plugin == f"{__name__}.test_a_run_whose_part_another_plugin_provides_now_is_refused.<locals>.OverridingPlugin"
     moved = rf"trained with parts that other plugins provide now: generator 'unet' came from plugin '{re.escape(plugin)}'"
-    with pytest.raises(CheckpointError, match=moved + r" and now comes from 'gantk.generators'\. Load the plugin"):
+    with pytest.raises(CheckpointError, match=moved + r" and now comes from 'gantk.generators'\. Load the plugin") as refused:
         translate(run, pairs / "A", tmp_path / "out", components=built_in)
+    assert f"loads under the name the run recorded: gantk.load_components(plugins={{{plugin!r}: plugin}})." in str(refused.value)
     with pytest.raises(CheckpointError, match=moved):
         Trainer.resume(run, {"max_steps": 3}, components=built_in)
     again = load_components(autoload=False, plugins=[OverridingPlugin()])  # another session: the same plugin name
     assert len(translate(run, pairs / "A", tmp_path / "out", components=again)) == 4
+
+    def moved(in_channels=3, out_channels=3, **unet_options):
+        return plain(in_channels, out_channels)
+
+    class MovedPlugin:  # its code moved elsewhere: loaded under the name the run recorded
+        @hookimpl
+        def gantk_register_generators(self, registry):
+            registry.add("unet", moved, override=True)
+
+    moved_plugin = load_components(autoload=False, plugins={plugin: MovedPlugin()})
+    assert not moved_plugin.failures and moved_plugin.registry("generator").get("unet").plugin == plugin
+    assert len(translate(run, pairs / "A", tmp_path / "out-moved", components=moved_plugin)) == 4
+    with pytest.raises(CheckpointError, match="other plugins provide now"):
+        translate(run, pairs / "A", tmp_path / "out-moved", components=load_components(autoload=False, plugins=[MovedPlugin()]))
     # A built-in part overridden by an installed plugin: the refusal says which package to remove.
     built_in_run = Trainer(dataclasses.replace(config, out=str(tmp_path / "built-in")), components=built_in, progress=False).fit()
     with monkeypatch.context() as patch, pytest.raises(
@@ -1559,11 +1574,24 @@ def test_unpaired_outputs_run_in_tiles_and_a_study_refuses_what_its_evaluation_c
     ({"batch_size": 0}, r"batch_size must be an integer of at least 1, got 0"),
     ({"batch_size": "4"}, r"batch_size must be an integer of at least 1, got '4'"),
     ({"workers": -1}, r"workers must be an integer of at least 0, got -1"),
+    ({"workers": True}, r"workers must be an integer of at least 0, got True"),
+    ({"batch_size": 2.0}, r"batch_size must be an integer of at least 1, got 2.0"),
 ])
 def test_evaluate_names_an_argument_of_the_wrong_kind(image_run, options, message):
     run, pairs = image_run
     with pytest.raises(OptionError, match=message):
         evaluate(run, pairs, progress=False, **options)
+
+
+def test_evaluate_and_translate_take_numpy_integers(image_run, tmp_path, no_weights):
+    from gantk.translate import translate
+
+    run, pairs = image_run
+    result = evaluate(run, pairs, split="train", batch_size=np.int64(2), workers=np.int64(0), seed=np.int64(1), progress=False)
+    assert (result["batch_size"], result["seed"]) == (2, 1) and type(result["batch_size"]) is int and type(result["seed"]) is int
+    json.dumps(result)  # JSON-ready
+    written = translate(run, pairs / "A", tmp_path / "out", batch_size=np.int64(2), seed=np.int64(1), progress=False)
+    assert len(written) == 6
 
 
 def test_eval_names_the_plugin_that_gave_the_models_data_format(tmp_path):

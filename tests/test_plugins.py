@@ -231,6 +231,17 @@ def test_plugins_must_be_a_list(given):
         load_components(autoload=False, plugins=given)
 
 
+def test_plugins_given_as_a_mapping_load_under_their_keys():
+    def register(registry):
+        registry.add("keyed", torch.nn.Identity)
+
+    components = load_components(autoload=False, plugins={"train.MyPlugin": make_plugin("mymodels", gantk_register_generators=register),
+                                                            "gantk.generators": make_plugin("clash")})
+    assert components.registry("generator").get("keyed").plugin == "train.MyPlugin"
+    assert [str(failure) for failure in components.failures] == [
+        "plugin 'gantk.generators': its name is that of a plugin loaded already; give this one another name."]
+
+
 def test_a_hook_that_does_not_take_its_argument_refuses_the_plugin_whole():
     def keyword_only(*, registry):
         registry.add("kwgen", torch.nn.Identity)

@@ -1062,9 +1062,11 @@ def test_disc_lr_sets_the_rate_of_the_phases_that_train_discriminators(pairs, tm
 
 
 def test_mismatched_discriminator_and_objective(pairs, tmp_path):
-    with pytest.raises(OptionError, match="no adversarial term"):
+    with pytest.raises(OptionError, match=r"no adversarial term: .* or pass --disc none \(disc='none' in Python, where None "
+                                          r"takes the recipe's discriminator\)"):
         Trainer(tiny_config(pairs, tmp_path / "a", max_steps=1, loss="l1"), progress=False).fit()
-    with pytest.raises(OptionError, match="no discriminator"):
+    with pytest.raises(OptionError, match=r"no discriminator is set: .* or drop the term \(give --loss without it: without "
+                                          r"--loss, the recipe's loss is trained\)"):
         Trainer(tiny_config(pairs, tmp_path / "b", max_steps=1, disc="none"), progress=False).fit()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import operator
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -168,9 +169,10 @@ def open_dataset(
     root = require_root(root)
     if direction not in ("AtoB", "BtoA"):
         raise OptionError(f"direction must be 'AtoB' or 'BtoA', not {direction!r}.")
-    for label, size in (("load_size", load_size), ("crop_size", crop_size)):
-        if size is not None and (not isinstance(size, int) or size < 1):
-            raise OptionError(f"{label} must be a positive integer or None, not {size!r}.")
+    load_size, crop_size = _size("load_size", load_size), _size("crop_size", crop_size)
+    if "data_format" in options:
+        raise OptionError("open_dataset takes the dataset's format as format=NAME, not data_format= (TrainConfig's and "
+                          "evaluate's name for it).")
     if augment and load_size and crop_size and crop_size > load_size and resize != "none":
         raise OptionError(f"crop_size ({crop_size}) cannot exceed load_size ({load_size}).")
     data_format = get_format(format or detect_format(root, split, components), components)
@@ -187,6 +189,19 @@ def open_dataset(
                      augment=augment, flip=flip, **options)
     dataset.format = data_format.name
     return dataset
+
+
+def _size(label: str, size: Any) -> int | None:
+    """``size`` as an int (a numpy integer too), or ``None``; raise unless it is a positive integer or ``None``."""
+    if size is None:
+        return None
+    try:
+        number = None if isinstance(size, bool) else operator.index(size)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise OptionError(f"{label} must be a positive integer or None, not {size!r}.")
+    return number
 
 
 def _plugin_of(data_format: DataFormat, components: Components | None) -> str:

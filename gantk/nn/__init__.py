@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import operator
 from typing import Any, Iterable, Iterator
 
 import torch
@@ -37,10 +38,16 @@ def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
                           + did_you_mean(value, choices))
 
 
-def check_count(option: str, value: Any, least: int) -> None:
-    """Raise ``OptionError`` unless ``value`` is an integer (not a bool) of at least ``least``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+def check_count(option: str, value: Any, least: int) -> int:
+    """``value`` as an int (a numpy integer too); raise ``OptionError`` unless it is an integer (not a bool) of at
+    least ``least``."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < least:
         raise OptionError(f"{option} must be an integer of at least {least}, got {value!r}.")
+    return number
 
 
 def check_width(option: str, value: int) -> None:

@@ -115,12 +115,14 @@ def check_discriminator_matches_objective(disc: str | None, objective: Objective
     if disc and objective.adversarial is None:
         raise OptionError(
             f"--disc {disc} is set but the objective '{objective.spec}' has no adversarial term: add one, such as "
-            f"bce+{objective.spec} or hinge+{objective.spec} (`gantk list objectives` lists them), or pass --disc none."
+            f"bce+{objective.spec} or hinge+{objective.spec} (`gantk list objectives` lists them), or pass --disc none "
+            "(disc='none' in Python, where None takes the recipe's discriminator)."
         )
     if not disc and objective.adversarial is not None:
         raise OptionError(
             f"the objective '{objective.spec}' has the adversarial term '{objective.adversarial.name}' "
-            "but no discriminator is set: choose one with --disc (e.g. patch70) or drop the term."
+            "but no discriminator is set: choose one with --disc (e.g. patch70) or drop the term (give --loss without it: "
+            "without --loss, the recipe's loss is trained)."
         )
 
 

@@ -304,16 +304,18 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
     checkpoint holds, so an option a part refuses is a part that changed since the run."""
     now = {(kind, name): components.registry(kind).get(name) for kind, providers in payload["part_plugins"].items()
            for name in providers if name in components.registry(kind) and (kinds is None or kind in kinds)}
+    changed = [(kind, name, then) for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
+               if (kind, name) in now and not same_provider(now[kind, name], then)]
     moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{now[kind, name].plugin}'"
-             + _installed_as(now[kind, name], components)
-             for kind, providers in payload["part_plugins"].items() for name, then in providers.items()
-             if (kind, name) in now and not same_provider(now[kind, name], then)]
+             + _installed_as(now[kind, name], components) for kind, name, then in changed]
     if moved:
+        recorded = changed[0][2]["plugin"]
         raise CheckpointError(
             f"checkpoint {payload['path']} was trained with parts that other plugins provide now: {'; '.join(moved)}. "
             "Load the plugin(s) the run was trained with, and not one that overrides their parts. A plugin is known by "
             "the module that defines it: one defined in a script or notebook is the same plugin only where it is imported "
-            "from that module, not where its code is copied into another."
+            "from that module; its code moved into another module since loads under the name the run recorded: "
+            f"gantk.load_components(plugins={{{recorded!r}: plugin}})."
         )
     try:
         yield
