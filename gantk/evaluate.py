@@ -191,6 +191,7 @@ def evaluate(
         refuse_outputs_of_several_sizes(inputs, config["resize"], batch_size)
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
     trained_images = warn_of_training_images(model.trained_on, data, split, dataset, source, components)
+    warn_if_selected_on(model, data, split)
     warn_of_converted_channels(model, dataset, source, target, f"split {split} of {data}")
     if lpips_weights is not None and (unpaired or num_classes is not None):
         scored = f"the unpaired data {data}" if unpaired else f"{checkpoint}, a mask model,"
@@ -450,6 +451,18 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
             GantkWarning,
         )
     return shared
+
+
+def warn_if_selected_on(model: TrainedModel, data: str | Path, split: str) -> None:
+    """Warn when the model is a run's best.pt, kept for its validation score on the split of the data scored now."""
+    selected = model.selected_by
+    if not selected or selected.get("split") != split or model.trained_on is None:
+        return
+    if Path(model.trained_on).resolve() == Path(data).expanduser().resolve():
+        warnings.warn(f"{model.checkpoint} was kept as the best of its run by val/{selected['score']} on split {split} of "
+                      f"{data}, the split scored: these scores are of the images the model was chosen on, not held-out "
+                      "ones; score a split kept apart from validation (train with --val-split NAME for another).",
+                      GantkWarning)
 
 
 def warn_of_converted_channels(model: TrainedModel, dataset: Any, source: str, target: str, named: str) -> None:

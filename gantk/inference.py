@@ -53,6 +53,7 @@ class TrainedModel:
     step: int
     trained_on: str | None = None  # the data the model trained on, where its checkpoint records it
     part_plugins: dict[str, Any] = field(default_factory=dict, repr=False)  # each part's plugin and package, as recorded
+    selected_by: dict[str, Any] | None = None  # a best.pt's validation score that kept it: {"score", "value", "split"}
 
     @classmethod
     def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False, average: bool = True,
@@ -73,8 +74,10 @@ class TrainedModel:
             system.eval()
         else:
             paper_test_mode(system)
+        best = payload.get("best")
+        selected_by = best if isinstance(best, dict) and isinstance(best.get("score"), str) else None
         return cls(system, payload["system"], device_, payload["path"], int(payload["step"]),
-                   payload.get("train_config", {}).get("data"), payload["part_plugins"])
+                   payload.get("train_config", {}).get("data"), payload["part_plugins"], selected_by)
 
     @property
     def average_decay(self) -> float | None:

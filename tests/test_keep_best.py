@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 
 import pytest
 import torch
@@ -54,9 +55,16 @@ def test_best_pt_is_the_checkpoint_of_the_best_validation(tmp_path, recipe, writ
     same_step = torch.load(checkpoint_path(run, step), weights_only=True)
     assert best["system_state"].keys() == same_step["system_state"].keys()
     assert all(torch.equal(best["system_state"][key], same_step["system_state"][key]) for key in best["system_state"])
-    scored = evaluate(run / "best.pt", data, device="cpu", eval_mode=True, progress=False)  # validation runs in eval mode
+    with pytest.warns(GantkWarning, match=rf"best.pt was kept as the best of its run by val/{score} on split test of .*data, the "
+                                          "split scored: these scores are of the images the model was chosen on"):
+        scored = evaluate(run / "best.pt", data, device="cpu", eval_mode=True, progress=False)  # validation runs in eval mode
     assert scored["step"] == step and scored["metrics"][score] == pytest.approx(value, rel=1e-5)
     assert TrainedModel.load(run / "best.pt", device="cpu").step == step
+    with warnings.catch_warnings(record=True) as caught:  # neither the training split nor the last checkpoint was chosen so
+        warnings.simplefilter("always")
+        evaluate(run / "best.pt", data, split="train", device="cpu", eval_mode=True, progress=False)
+        evaluate(run, data, device="cpu", eval_mode=True, progress=False)
+    assert caught and not [warning for warning in caught if "kept as the best" in str(warning.message)]
 
 
 def test_keep_best_needs_validation_and_one_of_its_scores(tmp_path):
