@@ -222,8 +222,8 @@ def evaluate(
     if outputs_dir is not None:
         refuse_clashes(outputs_dir, dataset, source)
     writer = None if outputs_dir is None else OutputWriter(model, outputs_dir, direction)
-    kept = naming_written(writer.written, writer.directory, "run gantk eval") if writer else contextlib.nullcontext()
-    with torch.no_grad(), freed_memory_kept(model.device), kept:
+    outputs_named = naming_written(writer.written, writer.directory, "run gantk eval") if writer else contextlib.nullcontext()
+    with torch.no_grad(), freed_memory_kept(model.device), outputs_named:
         if unpaired:
             _score_unpaired(run, dataset, batches, source, target, collector, writer)
         else:
@@ -461,7 +461,8 @@ def warn_if_selected_on(model: TrainedModel, data: str | Path, split: str) -> No
     if Path(model.trained_on).resolve() == Path(data).expanduser().resolve():
         warnings.warn(f"{model.checkpoint} was kept as the best of its run by val/{selected['score']} on split {split} of "
                       f"{data}, the split scored: these scores are of the images the model was chosen on, not held-out "
-                      "ones; score a split kept apart from validation (train with --val-split NAME for another).",
+                      "ones; score another split (--split NAME), or train with --val-split NAME to validate on a split of its "
+                      "own.",
                       GantkWarning)
 
 

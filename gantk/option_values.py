@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import numbers
+import operator
 import os
 import types
 import typing
@@ -165,3 +166,13 @@ def with_nones(options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
             value = "none"
         spelled[key] = value
     return spelled
+
+
+def as_integer(value: Any) -> int | None:
+    """``value`` as a Python int where it is an integer (a numpy integer too; not a bool); ``None`` where it is not."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None

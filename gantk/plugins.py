@@ -9,6 +9,7 @@ import importlib
 import importlib.metadata
 import inspect
 import os
+import sys
 import sysconfig
 import traceback
 import types
@@ -221,9 +222,9 @@ def _ignored_result(hook_name: str, result: Any) -> str:
 
 
 def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure], given_name: str | None = None) -> None:
-    name = given_name or plugin_name(plugin)
-    if given_name is not None and manager.get_plugin(name) is not None:
-        failures.append(PluginFailure(name, "its name is that of a plugin loaded already; give this one another name."))
+    name = plugin_name(plugin) if given_name is None else given_name
+    if given_name is not None and (problem := _unnamable(manager, plugin, given_name)):
+        failures.append(PluginFailure(given_name, problem))
         return
     if not isinstance(plugin, str) and manager.get_plugin(name) not in (None, plugin):  # another object of one class
         name += f"#{sum(1 for other, _ in manager.list_name_plugin() if other.split('#')[0] == name) + 1}"
@@ -238,6 +239,19 @@ def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginF
         _register_checked(manager, obj, name)
     except Exception as error:
         failures.append(PluginFailure(name, f"could not be loaded: {_describe(error)}"))
+
+
+def _unnamable(manager: pluggy.PluginManager, plugin: Any, name: str) -> str | None:
+    """Why ``plugin`` cannot be loaded under ``name`` (a key of ``load_components``' mapping); ``None`` where it can."""
+    if not name:
+        return "a plugin's name must not be empty."
+    if manager.get_plugin(name) is not None:
+        return "its name is that of a plugin loaded already; give this one another name."
+    obj = sys.modules.get(plugin) if isinstance(plugin, str) else plugin  # a module not imported yet is not loaded
+    if obj is not None and (loaded := manager.get_name(obj)) is not None:
+        return (f"it is loaded already as '{loaded}' (an entry point, or GANTK_PLUGINS): pass autoload=False to load it "
+                "under this name.")
+    return None
 
 
 def _register_checked(manager: pluggy.PluginManager, plugin: Any, name: str) -> None:

@@ -848,14 +848,14 @@ class DataFormatConformance(_Conformance):
         after = data_format.validate(sample, splits=["train"])
         assert after == before, (
             f"validate(root, splits=['train']) gives {after!r} once {broken.name} of split {other} no longer decodes "
-            f"({before!r} before): check the splits of checked_splits(root, splits) alone, as gantk train checks the splits "
+            f"({before!r} before): check the splits of self.checked_splits(root, splits) alone, as gantk train checks the splits "
             "it reads")
         # a validate() that decodes no file fails test_an_unreadable_file_is_named
         if any(broken.name in problem for problem in data_format.validate(sample)):
             problems = data_format.validate(sample, splits=[other])
             assert any(broken.name in problem for problem in problems), (
                 f"validate(root) names {broken.name}, a file of split {other} that no longer decodes, and validate(root, "
-                f"splits=[{other!r}]) does not (its problems: {problems}): check every split of checked_splits(root, splits)")
+                f"splits=[{other!r}]) does not (its problems: {problems}): check every split of self.checked_splits(root, splits)")
 
     def test_training_items_are_images_and_targets_at_the_crop_size(self, components, component_name, sample):
         """As training reads them (resized, cropped, flipped) and validation (resized to the crop size)."""

@@ -673,7 +673,7 @@ def test_ctrl_c_outside_training_exits_with_the_shells_code_for_it(tmp_path, mon
     assert result.exit_code == 128 + signal.SIGINT and "Aborted." in result.output
 
 
-@pytest.mark.parametrize("parsed", ["group", "command"])  # the group's arguments, then the command's
+@pytest.mark.parametrize("parsed", ["group", "command"])  # the group's arguments; the command's, parsed inside invoke
 def test_ctrl_c_while_the_command_line_is_parsed_exits_with_the_shells_code_for_it(monkeypatch, parsed):
     import signal
 

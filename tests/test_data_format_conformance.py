@@ -679,7 +679,7 @@ def test_the_kit_fails_a_format_that_words_checks_or_reads_its_data_otherwise_th
     result.stdout.fnmatch_lines(["*validate(root) names 0_in.png, a file of split test that no longer decodes, and validate(root, "
                                  "splits=?'test'?) does not (its problems: *cannot check the splits ?'test'?*"])
     result.stdout.fnmatch_lines(["*validate(root, splits=?'train'?) gives ?'*0_in.png*'? once 0_in.png of split test no longer "
-                                 "decodes (?? before): check the splits of checked_splits(root, splits) alone*"])
+                                 "decodes (?? before): check the splits of self.checked_splits(root, splits) alone*"])
     result.stdout.fnmatch_lines(["*validate() of an empty folder gave ?PosixPath(*)?: report each problem as a string*"])
     result.stdout.fnmatch_lines(["*the dataset has num_classes 3, and paired_targets is 'images', not 'masks'*"])
     result.stdout.fnmatch_lines(["*reading 0_in.png raises an error that does not name it: an image of the dataset cannot be read*"])

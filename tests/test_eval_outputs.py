@@ -1,5 +1,6 @@
 """gantk eval --outputs: each output scored, written as gantk translate writes it (CPU, 32 px)."""
 
+import re
 import shutil
 import types
 import warnings
@@ -149,8 +150,9 @@ def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, t
     (tmp_path / "file").write_text("")
     with pytest.raises(OptionError, match=r"\(--outputs\) .*file is a file; give a folder"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "file", progress=False)
-    with pytest.raises(OptionError, match=r"outputs_dir \(--outputs\) is empty"):
-        evaluate(run, data, split="train", outputs_dir="", progress=False)
+    for unnamed in ("", "."):
+        with pytest.raises(OptionError, match=rf"outputs_dir \(--outputs\) is '{re.escape(unnamed)}': name a folder of its own"):
+            evaluate(run, data, split="train", outputs_dir=unnamed, progress=False)
     with pytest.raises(OptionError, match=r"overwrite \(--overwrite\) replaces files in outputs_dir \(--outputs\)"):
         evaluate(run, data, split="train", overwrite=True, progress=False)
     assert not (data / "outputs").exists() and sorted(path.name for path in tmp_path.iterdir()) == ["file"]
@@ -171,17 +173,21 @@ def test_no_output_replaces_a_file_of_a_dataset_folder_linked_from_elsewhere(ima
     shutil.copytree(data / "A", tmp_path / "data" / "A")
     (tmp_path / "data" / "B").symlink_to(tmp_path / "elsewhere")
     before = {path.name: path.read_bytes() for path in (tmp_path / "elsewhere").iterdir()}
-    with pytest.raises(DataError, match=r"the output of .*000.png would replace .*B/000.png, a file of the dataset"):
+    with pytest.raises(DataError, match=r"outputs_dir \(--outputs\) .*elsewhere is the folder of .*data/B/00[0-9].png, a file of the "
+                                        r"dataset evaluated, which the outputs would join \(or replace\)"):
         quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir=tmp_path / "elsewhere", overwrite=True,
                 progress=False)
     assert {path.name: path.read_bytes() for path in (tmp_path / "elsewhere").iterdir()} == before
+    (tmp_path / "data" / "out").symlink_to(tmp_path / "outside", target_is_directory=True)  # in the dataset as written
+    with pytest.raises(OptionError, match="lies in the dataset"):
+        evaluate(run, tmp_path / "data", split="train", outputs_dir=tmp_path / "data" / "out", progress=False)
 
 
-def test_a_study_takes_no_report_or_outputs_folder(image_run):
+def test_a_study_takes_no_report_or_outputs_folder():
     from gantk.ablate.runner import AblationError, check_eval_options
 
     for option in ("report_dir", "k_best_worst", "outputs_dir", "overwrite"):
-        with pytest.raises(AblationError, match=f"eval_options {option}: not options"):
+        with pytest.raises(AblationError, match=f"eval_options {option}: a study passes no report or outputs folder"):
             check_eval_options({option: None})
 
 
@@ -200,10 +206,12 @@ def test_an_input_that_cannot_be_decoded_names_the_outputs_already_written(image
 
 def test_two_inputs_of_one_name_are_refused_before_any_is_written(tmp_path):
     listed = types.SimpleNamespace(files={"A": [Path("a/x.png"), Path("a/y.png")], "B": [Path("b/x.jpg"), Path("b/x.png")]})
+    refuse_clashes(tmp_path / "out", listed, "A")  # the targets' outputs are not written
     with pytest.raises(DataError, match=r"^b/x.jpg and b/x.png would both be written to .*x.png .*rename one of them"):
-        refuse_clashes(tmp_path / "out", listed, "A")
-    listed.files["B"][1] = Path("b/y.png")
-    refuse_clashes(tmp_path / "out", listed, "A")  # one name on each side
+        refuse_clashes(tmp_path / "out", listed, "B")  # a model translating BtoA
+    aligned = types.SimpleNamespace(files={"A|B": [Path("ab/x.png"), Path("other/x.jpg")]})
+    with pytest.raises(DataError, match=r"^ab/x.png and other/x.jpg would both be written"):
+        refuse_clashes(tmp_path / "out", aligned, "A")
     unpaired = UnpairedSplit("unaligned", {"A": types.SimpleNamespace(files={"A": [Path("a/x.png")]}),
                                            "B": types.SimpleNamespace(files={"A": [Path("b/x.jpg"), Path("b/x.png")]})})
     refuse_clashes(tmp_path / "out", unpaired, "A")  # the B side's outputs are not written
@@ -220,4 +228,9 @@ def test_two_inputs_of_one_name_met_while_writing_are_refused_naming_both(image_
     writer.write(["a/x.png"], outputs[:1])  # the same input again: its file, written again
     with pytest.raises(DataError, match=r"a/x.png and b/x.jpg would both be written to .*x.png .*rename one of them"):
         writer.write(["b/x.jpg"], outputs[:1])
-    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["x.png", "y.png"]
+    written = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    assert sorted(written) == ["x.png", "y.png"]
+    with pytest.raises(DataError, match=r"outputs_dir \(--outputs\) .*out is the folder of the input .*out/x.png, which the "
+                                        r"outputs would join"):
+        writer.write([str(tmp_path / "out" / "x.png")], outputs[:1])  # a format that lists no files, read from there
+    assert {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()} == written

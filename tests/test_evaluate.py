@@ -378,7 +378,8 @@ def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monke
     moved = rf"trained with parts that other plugins provide now: generator 'unet' came from plugin '{re.escape(plugin)}'"
     with pytest.raises(CheckpointError, match=moved + r" and now comes from 'gantk.generators'\. Load the plugin") as refused:
         translate(run, pairs / "A", tmp_path / "out", components=built_in)
-    assert f"loads under the name the run recorded: gantk.load_components(plugins={{{plugin!r}: plugin}})." in str(refused.value)
+    assert f"load it in Python under the name the run recorded: gantk.load_components(plugins={{{plugin!r}: ...}})." \
+        in str(refused.value)
     with pytest.raises(CheckpointError, match=moved):
         Trainer.resume(run, {"max_steps": 3}, components=built_in)
     again = load_components(autoload=False, plugins=[OverridingPlugin()])  # another session: the same plugin name
@@ -401,9 +402,10 @@ def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monke
     built_in_run = Trainer(dataclasses.replace(config, out=str(tmp_path / "built-in")), components=built_in, progress=False).fit()
     with monkeypatch.context() as patch, pytest.raises(
             CheckpointError, match=r"generator 'unet' came from plugin 'gantk.generators' and now comes from '.*OverridingPlugin' "
-                                   r"\(package gantk-over 0.1.0: pip uninstall gantk-over\)\. Load"):
+                                   r"\(package gantk-over 0.1.0: pip uninstall gantk-over\)\. Load") as refused:
         patch.setattr(type(again), "package", lambda self, plugin: "gantk-over 0.1.0")
         translate(built_in_run, pairs / "A", tmp_path / "out-overridden", components=again)
+    assert str(refused.value).endswith("imported from that module.")  # a built-in is loaded: nothing to rename
     # Installed now: the same code under its entry point's name.
     entry_point = types.SimpleNamespace(name="gantk-overriding", value="overriding:plugin", dist=None, load=lambda: OverridingPlugin())
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [entry_point] if group == "gantk" else [])
@@ -827,7 +829,7 @@ def test_a_model_takes_images_as_read_or_normalised(image_run, tmp_path):
     run, pairs = image_run
     model = TrainedModel.load(run)
     assert repr(model) == (f"TrainedModel(device=device(type='cpu'), checkpoint='{model.checkpoint}', step=2, "
-                           f"trained_on='{pairs.resolve()}')")  # not the networks
+                           f"trained_on='{pairs.resolve()}', selected_by=None)")  # not the networks
     image = read_image(sorted((pairs / "A").glob("*.png"))[0])[None]
     torch.testing.assert_close(model.inputs(image), model.inputs(image.float() / 127.5 - 1))
     torch.testing.assert_close(model.inputs(image[0]), model.inputs(image.double() / 127.5 - 1))  # one image; float64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
 import warnings
 
 import pytest
@@ -44,7 +45,7 @@ def best_of(rows, score):
 
 
 @pytest.mark.parametrize("recipe, write, score", [("pix2pix", write_paired, "l1"), ("seg", write_segmentation, "val/mean_iou")])
-def test_best_pt_is_the_checkpoint_of_the_best_validation(tmp_path, recipe, write, score):
+def test_best_pt_is_the_checkpoint_of_the_best_validation(tmp_path, monkeypatch, recipe, write, score):
     data = split_data(tmp_path / "data", write)
     config = TrainConfig(recipe=recipe, data=str(data), out=str(tmp_path / "run"), max_steps=5, keep_best=score, **TINY)
     run = Trainer(config, progress=False).fit()
@@ -60,11 +61,16 @@ def test_best_pt_is_the_checkpoint_of_the_best_validation(tmp_path, recipe, writ
         scored = evaluate(run / "best.pt", data, device="cpu", eval_mode=True, progress=False)  # validation runs in eval mode
     assert scored["step"] == step and scored["metrics"][score] == pytest.approx(value, rel=1e-5)
     assert TrainedModel.load(run / "best.pt", device="cpu").step == step
-    with warnings.catch_warnings(record=True) as caught:  # neither the training split nor the last checkpoint was chosen so
+    shutil.copytree(data, tmp_path / "copy")
+    with warnings.catch_warnings(record=True) as caught:  # neither the training split, the last checkpoint nor other data
         warnings.simplefilter("always")
         evaluate(run / "best.pt", data, split="train", device="cpu", eval_mode=True, progress=False)
         evaluate(run, data, device="cpu", eval_mode=True, progress=False)
+        evaluate(run / "best.pt", tmp_path / "copy", device="cpu", eval_mode=True, progress=False)
     assert caught and not [warning for warning in caught if "kept as the best" in str(warning.message)]
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(GantkWarning, match="kept as the best"):  # the same data, spelt otherwise
+        evaluate(run / "best.pt", "data", device="cpu", eval_mode=True, progress=False)
 
 
 def test_keep_best_needs_validation_and_one_of_its_scores(tmp_path):

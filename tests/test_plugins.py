@@ -1,4 +1,5 @@
 import importlib.metadata
+import sys
 import types
 
 import pytest
@@ -236,10 +237,27 @@ def test_plugins_given_as_a_mapping_load_under_their_keys():
         registry.add("keyed", torch.nn.Identity)
 
     components = load_components(autoload=False, plugins={"train.MyPlugin": make_plugin("mymodels", gantk_register_generators=register),
-                                                            "gantk.generators": make_plugin("clash")})
+                                                            "gantk.generators": make_plugin("clash"), "": make_plugin("unnamed")})
     assert components.registry("generator").get("keyed").plugin == "train.MyPlugin"
     assert [str(failure) for failure in components.failures] == [
-        "plugin 'gantk.generators': its name is that of a plugin loaded already; give this one another name."]
+        "plugin 'gantk.generators': its name is that of a plugin loaded already; give this one another name.",
+        "plugin '': a plugin's name must not be empty."]
+
+
+def test_a_plugin_loaded_already_is_not_loaded_again_under_a_name(monkeypatch):
+    def register(registry):
+        registry.add("keyed", torch.nn.Identity)
+
+    module = make_plugin("mymods", gantk_register_generators=register)
+    monkeypatch.setitem(sys.modules, "mymods", module)
+    monkeypatch.setenv("GANTK_PLUGINS", "mymods")
+    components = load_components(autoload=True, plugins={"train.MyPlugin": "mymods"})
+    assert components.registry("generator").get("keyed").plugin == "mymods"
+    assert [str(failure) for failure in components.failures if failure.plugin == "train.MyPlugin"] == [
+        "plugin 'train.MyPlugin': it is loaded already as 'mymods' (an entry point, or GANTK_PLUGINS): pass autoload=False to "
+        "load it under this name."]
+    renamed = load_components(autoload=False, plugins={"train.MyPlugin": module})
+    assert renamed.registry("generator").get("keyed").plugin == "train.MyPlugin" and not renamed.failures
 
 
 def test_a_hook_that_does_not_take_its_argument_refuses_the_plugin_whole():

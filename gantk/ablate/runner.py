@@ -37,9 +37,8 @@ EVALUATION_DEFAULTS = {"split": "test", "eval_mode": False, "batch_size": 1, "se
 # Evaluation settings added since: recorded only where set, so that cells scored before them keep their scores.
 LATER_EVALUATION_DEFAULTS = {"size": "crop", "tile": None, "tile_overlap": None}
 # What eval_options may hold: evaluate's options but those the study gives each cell.
-# a report's and outputs' folders are one for every cell: not passed on
-EVAL_OPTIONS = frozenset(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache", "report_dir",
-                                                                     "k_best_worst", "outputs_dir", "overwrite"}
+FOLDER_OPTIONS = frozenset({"report_dir", "k_best_worst", "outputs_dir", "overwrite"})  # one folder would serve every cell
+EVAL_OPTIONS = frozenset(inspect.signature(evaluate).parameters) - {"checkpoint", "data", "feature_cache"} - FOLDER_OPTIONS
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +163,9 @@ def run_ablation(
 
 def check_eval_options(eval_options: dict[str, Any]) -> None:
     """Refuse options :func:`~gantk.evaluate.evaluate` does not take, or that the study sets for each cell."""
+    if folders := sorted(FOLDER_OPTIONS & set(eval_options)):
+        raise AblationError(f"eval_options {', '.join(folders)}: a study passes no report or outputs folder to its cells, which "
+                            "would share it; score a cell's run with gantk.evaluate.evaluate for them.")
     if unknown := sorted(set(eval_options) - EVAL_OPTIONS):
         raise AblationError(f"eval_options {', '.join(unknown)}: not options of gantk.evaluate.evaluate that a study "
                             f"passes on; it takes {', '.join(sorted(EVAL_OPTIONS))}.")

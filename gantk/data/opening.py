@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import operator
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import DataError, GantkError, GantkWarning, OptionError
 from ..nn import check_choice
+from ..option_values import as_integer
 from ..plugins import Components, default_components
 from .datasets import GanDataset
 from .formats import DataFormat
@@ -195,10 +195,7 @@ def _size(label: str, size: Any) -> int | None:
     """``size`` as an int (a numpy integer too), or ``None``; raise unless it is a positive integer or ``None``."""
     if size is None:
         return None
-    try:
-        number = None if isinstance(size, bool) else operator.index(size)
-    except TypeError:
-        number = None
+    number = as_integer(size)
     if number is None or number < 1:
         raise OptionError(f"{label} must be a positive integer or None, not {size!r}.")
     return number

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import operator
 from typing import Any, Iterable, Iterator
 
 import torch
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import OptionError, did_you_mean
+from ..option_values import as_integer
 
 FINAL_ACTIVATIONS = ("tanh", "none")
 
@@ -41,10 +41,7 @@ def check_choice(option: str, value: Any, choices: Iterable[Any]) -> None:
 def check_count(option: str, value: Any, least: int) -> int:
     """``value`` as an int (a numpy integer too); raise ``OptionError`` unless it is an integer (not a bool) of at
     least ``least``."""
-    try:
-        number = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:
-        number = None
+    number = as_integer(value)
     if number is None or number < least:
         raise OptionError(f"{option} must be an integer of at least {least}, got {value!r}.")
     return number

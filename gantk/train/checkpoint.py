@@ -309,13 +309,15 @@ def missing_plugin_errors(payload: dict[str, Any], components: Components, kinds
     moved = [f"{kind} '{name}' came from plugin '{then['plugin']}' and now comes from '{now[kind, name].plugin}'"
              + _installed_as(now[kind, name], components) for kind, name, then in changed]
     if moved:
-        recorded = changed[0][2]["plugin"]
+        absent = sorted({then["plugin"] for _, _, then in changed
+                         if then["plugin"] not in BUILTIN_PLUGINS and not components.manager.has_plugin(then["plugin"])})
+        renamed = ", ".join(f"{name!r}: ..." for name in absent)
         raise CheckpointError(
             f"checkpoint {payload['path']} was trained with parts that other plugins provide now: {'; '.join(moved)}. "
             "Load the plugin(s) the run was trained with, and not one that overrides their parts. A plugin is known by "
             "the module that defines it: one defined in a script or notebook is the same plugin only where it is imported "
-            "from that module; its code moved into another module since loads under the name the run recorded: "
-            f"gantk.load_components(plugins={{{recorded!r}: plugin}})."
+            "from that module" + (f"; if its code has moved into another module since, load it in Python under the name the "
+                                  f"run recorded: gantk.load_components(plugins={{{renamed}}})." if absent else ".")
         )
     try:
         yield

@@ -9,7 +9,6 @@ import difflib
 import functools
 import json
 import math
-import operator
 import os
 import re
 import shlex
@@ -22,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import OptionError, SpecError, UnknownNameError, extend_message
 from ..nn.diff_augment import parse_policy
-from ..option_values import VALUE_TYPES, plain, storable, type_mismatch
+from ..option_values import VALUE_TYPES, as_integer, plain, storable, type_mismatch
 
 CHOICES = {
     "direction": ("AtoB", "BtoA"),
@@ -314,11 +313,8 @@ def _utf8(data: bytes) -> bool:
 
 def check_seed(seed: int) -> int:
     """``seed`` as a Python integer; raise unless it is one torch can seed with."""
-    try:
-        number = operator.index(seed)  # a numpy integer too, as torch.manual_seed takes
-    except TypeError:
-        number = None
-    if number is None or isinstance(seed, bool) or not SEEDS[0] <= number <= SEEDS[1]:
+    number = as_integer(seed)  # a numpy integer too, as torch.manual_seed takes
+    if number is None or not SEEDS[0] <= number <= SEEDS[1]:
         raise OptionError(f"seed must be an integer from {SEEDS[0]} to {SEEDS[1]}, got {seed!r}.")
     return number
 
