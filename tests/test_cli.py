@@ -685,6 +685,27 @@ def test_ctrl_c_while_the_command_line_is_parsed_exits_with_the_shells_code_for_
     assert result.exit_code == 128 + signal.SIGINT and result.output == "\nAborted.\n", result.output
 
 
+def test_a_training_stopped_in_another_command_exits_with_its_signals_code():
+    import signal
+
+    import click
+
+    from gantk.cli import GantkGroup
+    from gantk.train.interrupt import TrainingInterrupted
+
+    @click.command("trains")
+    def trains():  # a plugin's command that trains, as `gantk train` does not catch the stop for it
+        raise TrainingInterrupted(3, signal.SIGTERM)
+
+    result = CliRunner().invoke(GantkGroup(commands={"trains": trains}), ["trains"])
+    assert result.exit_code == 128 + signal.SIGTERM and "Aborted." in result.output, result.output
+
+
+def test_a_usage_error_of_a_subcommand_names_the_whole_command(tmp_path):
+    result = CliRunner().invoke(cli, ["data", "check", str(tmp_path / "missing")], prog_name="gantk")
+    assert result.exit_code == 2 and "Usage: gantk data check [OPTIONS] ROOT" in result.output, result.output
+
+
 def test_sigterm_ends_a_command_with_its_exit_status_and_failed_plugins_are_reported(monkeypatch, capsys):
     import signal
     import sys

@@ -460,8 +460,9 @@ def test_sizes_may_be_numpy_integers_and_the_format_is_format(tmp_path):
     import numpy as np
 
     paired(tmp_path)
-    item = open_dataset(tmp_path, load_size=np.int64(36), crop_size=np.int32(32))[(0, 0)]
-    assert item["A"].shape[-2:] == (32, 32)
+    dataset = open_dataset(tmp_path, load_size=np.int64(36), crop_size=np.int32(32))
+    assert dataset[(0, 0)]["A"].shape[-2:] == (32, 32)
+    assert (type(dataset.transform.load_size), type(dataset.transform.crop_size)) == (int, int)  # the format is given ints
     with pytest.raises(OptionError, match=r"open_dataset takes the dataset's format as format=NAME, not data_format="):
         open_dataset(tmp_path, data_format="paired")
 

@@ -1,5 +1,6 @@
 """gantk eval --outputs: each output scored, written as gantk translate writes it (CPU, 32 px)."""
 
+import json
 import re
 import shutil
 import types
@@ -111,6 +112,12 @@ def test_the_command_writes_the_outputs_and_says_so(image_run, tmp_path):
     assert printed.exit_code == 0, printed.output
     assert f"wrote 5 output(s) to {tmp_path / 'out'}" in printed.output
     assert len(list((tmp_path / "out").iterdir())) == 5
+    printed = CliRunner().invoke(GantkGroup(commands={"eval": eval_command}), [
+        "eval", "--checkpoint", str(run), "--data", str(data), "--split", "train", "--outputs", str(tmp_path / "json"),
+        "--json", "--no-progress"])
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.stdout)["outputs"] == str(tmp_path / "json")  # stdout holds the JSON alone
+    assert len(list((tmp_path / "json").iterdir())) == 5
 
 
 def test_the_command_refuses_an_outputs_folder_it_cannot_write_or_that_is_the_json_file(image_run, tmp_path, monkeypatch):
@@ -138,7 +145,7 @@ def test_a_folder_that_holds_files_is_refused_before_scoring_unless_told_to_over
     assert pixels(tmp_path / "out" / "000.png").shape == (32, 32, 3)
 
 
-def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, tmp_path):
+def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, tmp_path, monkeypatch):
     run, data = image_run
     with pytest.raises(OptionError, match="lies in the dataset .*give a folder outside it"):
         evaluate(run, data, split="train", outputs_dir=data / "outputs", progress=False)
@@ -147,6 +154,9 @@ def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, t
             evaluate(run, data, split="train", outputs_dir=inside, overwrite=True, progress=False)
     with pytest.raises(OptionError, match=r"outputs_dir \(--outputs\) and report_dir \(--report\) both name"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "r", report_dir=tmp_path / "r", progress=False)
+    with monkeypatch.context() as patch, pytest.raises(OptionError, match=r"and report_dir \(--report\) both name"):
+        patch.chdir(tmp_path)
+        evaluate(run, data, split="train", outputs_dir=tmp_path / "r", report_dir="r", progress=False)  # one folder, spelt otherwise
     (tmp_path / "file").write_text("")
     with pytest.raises(OptionError, match=r"\(--outputs\) .*file is a file; give a folder"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "file", progress=False)
@@ -166,7 +176,16 @@ def test_a_dataset_given_from_the_home_folder_keeps_the_outputs_out_of_it(image_
         evaluate(run, "~/data", split="train", outputs_dir=tmp_path / "data" / "out", progress=False)
 
 
-def test_no_output_replaces_a_file_of_a_dataset_folder_linked_from_elsewhere(image_run, tmp_path):
+def test_a_dataset_given_through_a_link_keeps_the_outputs_out_of_the_folder_it_links_to(image_run, tmp_path):
+    run, data = image_run
+    shutil.copytree(data, tmp_path / "data")
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
+    with pytest.raises(OptionError, match="lies in the dataset .*link"):
+        evaluate(run, tmp_path / "link", split="train", outputs_dir=tmp_path / "data" / "out", progress=False)
+    assert not (tmp_path / "data" / "out").exists()
+
+
+def test_no_output_replaces_a_file_of_a_dataset_folder_linked_from_elsewhere(image_run, tmp_path, monkeypatch):
     run, data = image_run
     shutil.copytree(data / "B", tmp_path / "elsewhere")
     (tmp_path / "data").mkdir()
@@ -177,6 +196,10 @@ def test_no_output_replaces_a_file_of_a_dataset_folder_linked_from_elsewhere(ima
                                         r"dataset evaluated, which the outputs would join \(or replace\)"):
         quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir=tmp_path / "elsewhere", overwrite=True,
                 progress=False)
+    assert {path.name: path.read_bytes() for path in (tmp_path / "elsewhere").iterdir()} == before
+    with monkeypatch.context() as patch, pytest.raises(DataError, match=r"\(--outputs\) elsewhere is the folder of"):
+        patch.chdir(tmp_path)  # the folder named relative to the working directory
+        quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir="elsewhere", overwrite=True, progress=False)
     assert {path.name: path.read_bytes() for path in (tmp_path / "elsewhere").iterdir()} == before
     (tmp_path / "data" / "out").symlink_to(tmp_path / "outside", target_is_directory=True)  # in the dataset as written
     with pytest.raises(OptionError, match="lies in the dataset"):
@@ -189,6 +212,10 @@ def test_a_study_takes_no_report_or_outputs_folder():
     for option in ("report_dir", "k_best_worst", "outputs_dir", "overwrite"):
         with pytest.raises(AblationError, match=f"eval_options {option}: a study passes no report or outputs folder"):
             check_eval_options({option: None})
+    with pytest.raises(AblationError, match="eval_options splt: not options") as refused:
+        check_eval_options({"splt": "test"})
+    assert "split" in str(refused.value) and not [option for option in ("report_dir", "k_best_worst", "outputs_dir", "overwrite")
+                                                  if option in str(refused.value)]  # not offered as options it takes
 
 
 def test_an_input_that_cannot_be_decoded_names_the_outputs_already_written(image_run, tmp_path):
@@ -220,7 +247,7 @@ def test_two_inputs_of_one_name_are_refused_before_any_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_two_inputs_of_one_name_met_while_writing_are_refused_naming_both(image_run, tmp_path):
+def test_two_inputs_of_one_name_met_while_writing_are_refused_naming_both(image_run, tmp_path, monkeypatch):
     model = TrainedModel.load(image_run[0])
     writer = OutputWriter(model, tmp_path / "out", "AtoB")  # for a dataset that lists no files
     outputs = torch.zeros(2, 3, 32, 32)  # images, as the model outputs them
@@ -233,4 +260,17 @@ def test_two_inputs_of_one_name_met_while_writing_are_refused_naming_both(image_
     with pytest.raises(DataError, match=r"outputs_dir \(--outputs\) .*out is the folder of the input .*out/x.png, which the "
                                         r"outputs would join"):
         writer.write([str(tmp_path / "out" / "x.png")], outputs[:1])  # a format that lists no files, read from there
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"is the folder of the input out/z.png"):
+        writer.write(["out/z.png"], outputs[:1])  # the same, its files named relative to the working directory
     assert {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()} == written
+
+
+def test_an_output_is_named_after_its_input_where_its_target_is_spelt_otherwise(image_run, tmp_path):
+    run, data = image_run
+    for side, name in (("A", "cafe\u0301"), ("B", "caf\u00e9")):  # an accent decomposed (as macOS writes names), and composed
+        (tmp_path / "data" / side).mkdir(parents=True)
+        shutil.copyfile(data / side / "000.png", tmp_path / "data" / side / f"{name}.png")
+    quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir=tmp_path / "eval", progress=False)
+    quietly(translate, run, tmp_path / "data" / "A", tmp_path / "translate", progress=False)
+    assert same_files(tmp_path / "eval", tmp_path / "translate") == ["cafe\u0301.png"]

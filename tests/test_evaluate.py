@@ -398,6 +398,10 @@ def test_a_run_whose_part_another_plugin_provides_now_is_refused(tmp_path, monke
     assert len(translate(run, pairs / "A", tmp_path / "out-moved", components=moved_plugin)) == 4
     with pytest.raises(CheckpointError, match="other plugins provide now"):
         translate(run, pairs / "A", tmp_path / "out-moved", components=load_components(autoload=False, plugins=[MovedPlugin()]))
+    with pytest.raises(CheckpointError, match="other plugins provide now") as refused:  # the run's plugin loaded, and overridden
+        translate(run, pairs / "A", tmp_path / "out-moved",
+                  components=load_components(autoload=False, plugins=[OverridingPlugin(), MovedPlugin()]))
+    assert str(refused.value).endswith("imported from that module.")  # loaded already: nothing to rename
     # A built-in part overridden by an installed plugin: the refusal says which package to remove.
     built_in_run = Trainer(dataclasses.replace(config, out=str(tmp_path / "built-in")), components=built_in, progress=False).fit()
     with monkeypatch.context() as patch, pytest.raises(

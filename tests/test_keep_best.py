@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import types
 import warnings
 
 import pytest
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from gantk.cli import cli
 
 from gantk.errors import GantkWarning, OptionError
-from gantk.evaluate import evaluate
+from gantk.evaluate import evaluate, warn_if_selected_on
 from gantk.inference import TrainedModel
 from gantk.metrics import PixelScores, SegmentationScores
 from gantk.metrics.ranking import HIGHER_IS_BETTER, improves, validation_score_names
@@ -71,6 +72,17 @@ def test_best_pt_is_the_checkpoint_of_the_best_validation(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     with pytest.warns(GantkWarning, match="kept as the best"):  # the same data, spelt otherwise
         evaluate(run / "best.pt", "data", device="cpu", eval_mode=True, progress=False)
+
+
+def test_a_best_pt_scored_on_its_validation_split_is_warned_of_however_its_data_is_spelt(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    best = types.SimpleNamespace(checkpoint="run/best.pt", selected_by={"score": "l1", "value": 0.1, "split": "test"},
+                                 trained_on="data")  # trained with the data named relative to the working directory
+    for data in (tmp_path / "data", "~/data"):
+        with pytest.warns(GantkWarning, match="kept as the best of its run by val/l1 on split test"):
+            warn_if_selected_on(best, data, "test")
 
 
 def test_keep_best_needs_validation_and_one_of_its_scores(tmp_path):

@@ -244,6 +244,12 @@ def test_plugins_given_as_a_mapping_load_under_their_keys():
         "plugin '': a plugin's name must not be empty."]
 
 
+def test_a_module_named_in_a_mapping_that_cannot_be_imported_is_a_failure_of_its_key():
+    components = load_components(autoload=False, plugins={"train.MyPlugin": "no_such_module_for_gantk"})
+    assert [failure.plugin for failure in components.failures] == ["train.MyPlugin"]
+    assert "could not be loaded: ModuleNotFoundError" in str(components.failures[0])
+
+
 def test_a_plugin_loaded_already_is_not_loaded_again_under_a_name(monkeypatch):
     def register(registry):
         registry.add("keyed", torch.nn.Identity)
