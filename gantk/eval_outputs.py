@@ -61,13 +61,14 @@ class OutputWriter:
 
     def __init__(self, model: TrainedModel, directory: str | Path, direction: str):
         self.model, self.directory, self.direction = model, Path(directory), direction
+        self.resolved = self.directory.resolve()  # compared with each input's folder
         self.written: dict[Path, str] = {}  # each file written: the input it was named after
 
     def write(self, input_files: list[str], outputs: torch.Tensor) -> None:
         """Write ``outputs``, the model's outputs (images, or class scores) for ``input_files`` in order."""
         for path, output in zip(input_files, outputs):
             name = output_name(path, self.directory)
-            if self.directory.resolve() == Path(path).resolve().parent:
+            if self.resolved == Path(path).resolve().parent:
                 raise DataError(f"outputs_dir (--outputs) {self.directory} is the folder of the input {path}, which the "
                                 "outputs would join (or replace): give a folder outside the dataset's folders.")
             if self.written.get(name, path) != path:

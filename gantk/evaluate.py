@@ -219,10 +219,11 @@ def evaluate(
     batches = functools.partial(_batches, check=check, batch_size=batch_size, workers=workers, progress=progress)
 
     run = ModelRun(model, direction, seed, tile, tile_overlap)
+    writer, outputs_named = None, contextlib.nullcontext()
     if outputs_dir is not None:
         refuse_clashes(outputs_dir, dataset, source)
-    writer = None if outputs_dir is None else OutputWriter(model, outputs_dir, direction)
-    outputs_named = naming_written(writer.written, writer.directory, "run gantk eval") if writer else contextlib.nullcontext()
+        writer = OutputWriter(model, outputs_dir, direction)
+        outputs_named = naming_written(writer.written, writer.directory, "run gantk eval")
     with torch.no_grad(), freed_memory_kept(model.device), outputs_named:
         if unpaired:
             _score_unpaired(run, dataset, batches, source, target, collector, writer)
@@ -427,13 +428,18 @@ class WithInputsAt(Dataset):
         return item if self.resized is None else {**item, "resized": self.resized[key][self.source]}
 
 
+def is_training_data(trained_on: str | None, data: str | Path) -> bool:
+    """Whether ``data`` is the data a model trained on (``trained_on``, as its checkpoint records it)."""
+    return trained_on is not None and Path(trained_on).resolve() == Path(data).expanduser().resolve()
+
+
 def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any, source: str,
                             components: Components | None = None) -> int | None:
     """Warn when items of the split scored hold files of the split the model trained on (``train`` of the
     same data); returns how many do (``None`` where it cannot tell). Only formats that list a split's files
     without decoding them (:meth:`DataFormat.split_files`) are checked against another split."""
     root = Path(data).expanduser()
-    if trained_on is None or Path(trained_on).resolve() != root.resolve():
+    if not is_training_data(trained_on, data):
         return None
     items = _scored_items(dataset, source)
     layout = get_format(dataset.format, components)
@@ -456,9 +462,7 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
 def warn_if_selected_on(model: TrainedModel, data: str | Path, split: str) -> None:
     """Warn when the model is a run's best.pt, kept for its validation score on the split of the data scored now."""
     selected = model.selected_by
-    if not selected or selected.get("split") != split or model.trained_on is None:
-        return
-    if Path(model.trained_on).resolve() == Path(data).expanduser().resolve():
+    if selected and selected.get("split") == split and is_training_data(model.trained_on, data):
         warnings.warn(f"{model.checkpoint} was kept as the best of its run by val/{selected['score']} on split {split} of "
                       f"{data}, the split scored: these scores are of the images the model was chosen on, not held-out "
                       "ones; score another split (--split NAME), or train with --val-split NAME to validate on a split of its "

@@ -754,6 +754,11 @@ class DataFormatConformance(_Conformance):
         defaults = {"split": "train", "load_size": self.size + 4, "crop_size": self.size}
         return open_dataset(root, format=name, components=components, **{**defaults, **options})
 
+    def opened_files(self, components: Components, name: str, root: Path, split: str) -> frozenset[Path]:
+        """The files (resolved) that ``split`` of ``root`` opens, as validation and ``gantk eval`` open it."""
+        dataset = self.open(components, name, root, split=split, augment=False)
+        return frozenset(Path(path).resolve() for paths in dataset.files.values() for path in paths)
+
     def test_says_what_its_items_pair(self, data_format):
         targets = data_format.paired_targets
         assert targets in ("images", "masks", None), (
@@ -835,12 +840,8 @@ class DataFormatConformance(_Conformance):
             pytest.skip("the sample has no train split beside another: write a train and a test split to check that "
                         "validate() keeps them apart")
         other = others[0]
-
-        def files(split: str) -> set[Path]:
-            dataset = self.open(components, component_name, sample, split=split, augment=False)
-            return {Path(path).resolve() for paths in dataset.files.values() for path in paths}
-
-        broken = min(files(other) - files("train"), default=None)
+        opened = functools.partial(self.opened_files, components, component_name, sample)
+        broken = min(opened(other) - opened("train"), default=None)
         if broken is None:
             pytest.skip(f"split {other} opens no file that train does not")
         before = data_format.validate(sample, splits=["train"])
@@ -964,10 +965,7 @@ class DataFormatConformance(_Conformance):
         splits = data_format.splits(sample)
         if len(splits) < 2:
             pytest.skip("the sample has one split: write a train and a test split to check that they are kept apart")
-        opened = {}
-        for split in splits:
-            files = self.open(components, component_name, sample, split=split, augment=False).files
-            opened[split] = frozenset(Path(path).resolve() for paths in files.values() for path in paths)
+        opened = {split: self.opened_files(components, component_name, sample, split) for split in splits}
         for first, second in itertools.combinations(splits, 2):
             assert opened[first] != opened[second], (
                 f"splits {first} and {second} open the same {len(opened[first])} files: open(split=...) serves the files "
@@ -1018,8 +1016,7 @@ class DataFormatConformance(_Conformance):
         if all(files is None for files in listed.values()):
             pytest.skip("split_files() lists no files")
         for split, files in listed.items():
-            dataset = self.open(components, component_name, sample, split=split or "train", augment=False)
-            opened = {Path(path).resolve() for paths in dataset.files.values() for path in paths}
+            opened = self.opened_files(components, component_name, sample, split or "train")
             assert files is not None and {Path(path).resolve() for path in files} == opened, (
                 f"split_files(root, {split!r}) lists {sorted(map(str, files or ()))}, and the split opens "
                 f"{sorted(map(str, opened))}")
