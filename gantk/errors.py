@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
 import re
+import sys
 from typing import Iterable, Sequence
 
 
@@ -13,6 +16,31 @@ class GantkError(Exception):
 
 class GantkWarning(UserWarning):
     """A setting that works but likely not as the user wants (the CLI prints it as one line)."""
+
+
+# Where gantk's code calls back into the caller's: a warning is not the caller's line when raised there.
+_PASSED_THROUGH = ("gantk", "torch", "pluggy", "click")
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` called beside this that attributes the warning to the caller's line:
+    the first frame outside gantk and the code it calls through (torch's data loading, pluggy's hooks, click,
+    ``contextlib``), as ``warnings.warn`` counts frames (skipping importlib's)."""
+    prefixes = tuple(os.path.dirname(module.__file__) + os.sep for name in _PASSED_THROUGH
+                     if (module := sys.modules.get(name)) is not None and getattr(module, "__file__", None))
+    frame, level = sys._getframe(1), 1  # the frame calling warnings.warn
+    while frame.f_back is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith(prefixes) or filename == contextlib.__file__ or _importlib_frame(filename)):
+            break
+        frame = frame.f_back
+        level += not _importlib_frame(frame.f_code.co_filename)
+    return level
+
+
+def _importlib_frame(filename: str) -> bool:
+    """Whether a frame is importlib's own, which ``warnings.warn`` leaves out when it counts ``stacklevel``."""
+    return "importlib" in filename and "_bootstrap" in filename
 
 
 # The end of a sentence: ". " outside '...' quotes (an even number of quotes follows it).

@@ -31,7 +31,7 @@ from .data.mask_values import OutsideModelClasses
 from .data.sampler import in_order
 from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
-from .errors import DataError, GantkWarning, OptionError, extend_message
+from .errors import DataError, GantkWarning, OptionError, caller_stacklevel, extend_message
 from .eval_outputs import OutputWriter, check_outputs_dir, refuse_clashes
 from .files import replacing
 from .host_memory import freed_memory_kept
@@ -454,7 +454,7 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
         warnings.warn(
             f"{shared} of the {len(items)} images of split {split} of {data} are images the model trained on (split "
             "train), so these scores are not held-out ones; score a split it did not train on (--split NAME).",
-            GantkWarning,
+            GantkWarning, stacklevel=caller_stacklevel(),
         )
     return shared
 
@@ -467,7 +467,7 @@ def warn_if_selected_on(model: TrainedModel, data: str | Path, split: str) -> No
                       f"{data}, the split scored: these scores are of the images the model was chosen on, not held-out "
                       "ones; score another split (--split NAME), or train with --val-split NAME to validate on a split of its "
                       "own.",
-                      GantkWarning)
+                      GantkWarning, stacklevel=caller_stacklevel())
 
 
 def warn_of_converted_channels(model: TrainedModel, dataset: Any, source: str, target: str, named: str) -> None:
@@ -484,7 +484,7 @@ def warn_of_converted_channels(model: TrainedModel, dataset: Any, source: str, t
                 f"the {role} of {named} (its {side} images) have {found} channel(s), and the model was trained on {trained[side]}: "
                 "they are converted to its count (RGB to gray, gray repeated, alpha dropped), so check that these are "
                 "images of the kind it translates.",
-                GantkWarning,
+                GantkWarning, stacklevel=caller_stacklevel(),
             )
 
 
@@ -616,7 +616,7 @@ def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_
         warnings.warn(
             f"{data} has no splits, so its images serve every split: if the model trained on them, these scores are on "
             f"its training images, not held-out ones ({layout.how_to_split.format(split='test')} to hold some out).",
-            GantkWarning,  # raised here, so a study's several callers show it once
+            GantkWarning, stacklevel=caller_stacklevel(),
         )
     if not unpaired:
         return dataset

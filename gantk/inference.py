@@ -17,7 +17,7 @@ from PIL import Image
 from .data.mask_values import checked_ids
 from .data.io import image_from_pil, write_mask
 from .data.transforms import match_channels, normalize_image
-from .errors import DataError, GantkWarning, OptionError
+from .errors import DataError, GantkWarning, OptionError, caller_stacklevel
 from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, round_up, size_rules
 from .plugins import Components
 from .systems import targets
@@ -140,7 +140,7 @@ class TrainedModel:
             if low >= 0 and images.numel() and not from_dataset:
                 warnings.warn(f"float images take values in [-1, 1], and these are all in [{low:g}, {high:g}]: if they are in [0, 1] "
                               "(as torchvision's to_tensor gives them), map them with images * 2 - 1, or pass uint8 pixels.",
-                              GantkWarning, stacklevel=2)
+                              GantkWarning, stacklevel=caller_stacklevel())
         else:
             raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
         return match_channels(images.to(self.device), channels)

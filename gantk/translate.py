@@ -18,7 +18,7 @@ from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
 from .data.layout import MASK_EXTENSIONS, ImageNotes, is_lossless_mask, listed, warn_of_skipped_files
 from .data.opening import get_format
 from .data.sampler import in_order
-from .errors import DataError, GantkError, GantkWarning, OptionError, extend_message
+from .errors import DataError, GantkError, GantkWarning, OptionError, caller_stacklevel, extend_message
 from .files import first_names
 from .host_memory import freed_memory_kept
 from .inference import TrainedModel, loaded_model
@@ -88,7 +88,8 @@ def translate(
     crop = model.config.get("crop_size")
     if tile is not None and size != "native" and model.config["resize"] == "square" and crop and tile >= crop:
         warnings.warn(f"--tile {tile} with --size {size}: the model runs on inputs resized to its {crop} px crop, one tile "
-                      "each; tiles are for large inputs at their own size (--size native).", GantkWarning, stacklevel=2)
+                      "each; tiles are for large inputs at their own size (--size native).", GantkWarning,
+                      stacklevel=caller_stacklevel())
     if overlay and model.num_classes is None:
         kind = "a label model, writing images" if model.input_classes is not None else "an image model"
         raise OptionError(f"--overlay blends a mask over its input, but {model.checkpoint} is {kind}; overlays are for "
@@ -151,7 +152,7 @@ def translate(
             f"{len(mostly_ignored)} input mask(s) ({first_names([Path(path).name for path in mostly_ignored])}) hold the ignore label "
             f"{model.config.get('ignore_label')} in most pixels, which the model reads as no class: are they masks of its "
             "class ids? (a binary 0/255 mask given to a model trained with --ignore-label 255 keeps no object)",
-            GantkWarning, stacklevel=2)
+            GantkWarning, stacklevel=caller_stacklevel())
     if unreadable:
         done = len(dataset) - len(unreadable)
         kept = f"The outputs of the other {done} are written to {output_dir}" if done else "Nothing was written"
@@ -252,7 +253,7 @@ def warn_of_aligned_pairs(model: TrainedModel, inputs: list[Path], direction: st
             warnings.warn(f"{path} is twice as wide as high, as a side-by-side pair of square images is, and the model "
                           "trained on side-by-side pairs (aligned format): if it is one, translate takes it whole, both "
                           f"halves as one input; translate the {side} sides, the {half} halves cut out.", GantkWarning,
-                          stacklevel=3)
+                          stacklevel=caller_stacklevel())
             return
 
 
@@ -275,7 +276,7 @@ def warn_of_dataset_folder(inputs: Path, components: Components | None) -> None:
         if laid_out:
             warnings.warn(f"{inputs} is laid out as a dataset of the {name} format; translate takes every image directly "
                           "in it as an input, the format's targets too if it keeps them there: give a folder that holds "
-                          "the inputs alone.", GantkWarning, stacklevel=3)
+                          "the inputs alone.", GantkWarning, stacklevel=caller_stacklevel())
             return
 
 
@@ -292,7 +293,7 @@ def warn_of_masks_for_images(model: TrainedModel, inputs: list[Path]) -> None:
         warnings.warn(f"{inputs[0]} holds values 0..{int(image.max())} alone, as a mask of class ids does, and "
                       f"{model.checkpoint} translates images: it reads the file as a nearly black image. To translate "
                       "masks into images, use a model trained from them (gantk train --direction BtoA on masks paired "
-                      "with images).", GantkWarning, stacklevel=3)
+                      "with images).", GantkWarning, stacklevel=caller_stacklevel())
 
 
 def refuse_to_overwrite_inputs(inputs: list[Path], planned: list[tuple[Path, Path]], output_dir: Path) -> None:

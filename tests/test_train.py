@@ -564,20 +564,29 @@ def test_a_keyword_that_is_no_setting_is_named_with_the_closest_one():
     assert TrainConfig(max_steps=3).max_steps == 3 and TrainConfig.__init__.__name__ == "__init__"
 
 
+@pytest.mark.filterwarnings("ignore:--load-size 100 enlarges")  # 96 px crops of 40 px images
 def test_a_unet_too_shallow_for_its_dropout_is_warned_of(pairs, tmp_path):
-    def built(crop_size):
-        trainer = Trainer(tiny_config(pairs, tmp_path / f"run-{crop_size}", crop_size=crop_size, load_size=crop_size + 4),
-                          progress=False)
+    def built(crop_size, **gen_opt):
+        config = tiny_config(pairs, tmp_path / f"run-{crop_size}-{len(gen_opt)}", crop_size=crop_size, load_size=crop_size + 4,
+                             gen_opt={"ngf": 8, **gen_opt})
+        trainer = Trainer(config, progress=False)
         return trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
 
-    with pytest.warns(GantkWarning, match=r"generator 'unet' takes dropout=0.5, and as built it has no layer where dropout "
-                                          r"applies, so it trains and translates without dropout noise \(num_downs=5\): a U-Net"):
-        built(32)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        system = built(64)  # num_downs 6: one level with dropout
-    assert any(isinstance(m, torch.nn.Dropout) for m in system.modules())
-    assert not [w for w in caught if "dropout" in str(w.message)]
+    def dropout_warnings(crop_size, **gen_opt):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            system = built(crop_size, **gen_opt)
+        return system, [str(w.message) for w in caught if "dropout" in str(w.message)]
+
+    # 96 px: num_downs 5, which a deeper crop would not leave; 32 px with dropout given: the user asked for it
+    for crop_size, gen_opt in ((96, {}), (32, {"dropout": 0.5})):
+        with pytest.warns(GantkWarning, match=r"generator 'unet' takes dropout=0.5, and as built it has no layer where dropout "
+                                              r"applies, so it trains and translates without dropout noise \(num_downs=5\): "
+                                              r"a U-Net"):
+            built(crop_size, **gen_opt)
+    assert dropout_warnings(32)[1] == []  # the recipe's dropout, on a crop no U-Net depth gives dropout levels
+    system, warned = dropout_warnings(64)  # num_downs 6: one level with dropout
+    assert any(isinstance(m, torch.nn.Dropout) for m in system.modules()) and warned == []
 
 
 def test_a_shortened_resume_says_the_learning_rate_falls(pairs, tmp_path):

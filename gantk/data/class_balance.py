@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import GantkWarning
+from ..errors import GantkWarning, caller_stacklevel
 from ..files import first_names
 from ..progress import ProgressBar
 from .datasets import SegmentationDataset
@@ -83,4 +83,4 @@ def warn_of_unseen_classes(dataset: SegmentationDataset, root: str | Path, class
               else f"the model never learns to predict {'them' if several else 'it'}")
     warnings.warn(f"{root}: no training mask holds a pixel of class{'es' if several else ''} {first_names(named, 8)} "
                   f"({len(unseen)} of the {classes} classes): {effect}; add training masks that hold "
-                  f"{'them' if several else 'it'}.", GantkWarning, stacklevel=3)
+                  f"{'them' if several else 'it'}.", GantkWarning, stacklevel=caller_stacklevel())

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import DataError, GantkWarning, OptionError
+from ..errors import DataError, GantkWarning, OptionError, caller_stacklevel
 from ..files import building_folder, first_names
 from ..lazy_import import LazyModule
 from ..nn import check_choice
@@ -145,7 +145,7 @@ def derive_pairs(
     test_ids = set(order[:n_test])
     if test_fraction > 0 and not n_test:
         warnings.warn(f"{photos_dir}: one photo, so no test split (photos, not crops, are split): add photos for a test set.",
-                      GantkWarning, stacklevel=2)
+                      GantkWarning, stacklevel=caller_stacklevel())
     counts = {"train": 0, "test": 0}
     short_side = round(1.5 * size)
     bad: list[str] = []
@@ -166,7 +166,7 @@ def derive_pairs(
         warnings.warn(
             f"{len(upscaled)} of {len(photos)} photos ({shown}) have a short side under {short_side} px (1.5 x --size) "
             f"and are enlarged, so their crops are blurred; use a smaller --size for sharp targets.",
-            GantkWarning, stacklevel=2,
+            GantkWarning, stacklevel=caller_stacklevel(),
         )
     with fresh_folder(Path(out_dir)) as tmp:
         for number, photo_path in enumerate(photos):
@@ -218,7 +218,7 @@ def _each_photo_once(photos: list[Path], photos_dir: Path) -> list[Path]:
     if repeated:
         warnings.warn(f"{photos_dir}: {len(repeated)} file(s) hold the same photo as another, a link or a copy "
                       f"({first_names(repeated)}); each photo is used once, so that no test crop shares one with training.",
-                      GantkWarning, stacklevel=3)
+                      GantkWarning, stacklevel=caller_stacklevel())
     return kept
 
 

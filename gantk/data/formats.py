@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Collection
 
-from ..errors import DataError, GantkWarning, OptionError
+from ..errors import DataError, GantkWarning, OptionError, caller_stacklevel
 from ..files import first_names
 from ..hookspecs import hookimpl
 from ..registry import own_summary
@@ -298,7 +298,7 @@ class SegmentationFormat(_TwoFolderFormat):
                          else "; else drop --ignore-label")
             warnings.warn(f"{root}: no mask holds the ignore label {ignore_label}, so no pixel is ignored; if the masks "
                           f"mark pixels to ignore with another value, name it with --ignore-label{otherwise}.",
-                          GantkWarning, stacklevel=2)
+                          GantkWarning, stacklevel=caller_stacklevel())
         return list(dict.fromkeys(problems))  # once each, where splits share files (voc's trainval)
 
     def open(

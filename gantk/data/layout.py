@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from ..errors import DataError, GantkWarning, OptionError
+from ..errors import DataError, GantkWarning, OptionError, caller_stacklevel
 from ..files import first_names
 from ..progress import ProgressBar
 from .io import (IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, read_mask,
@@ -101,7 +101,7 @@ def warn_of_skipped_files(folder: Path, purpose: str, *, unread_formats: bool = 
     if counts:
         named = ", ".join((others + folders)[:3]) + (" ..." if len(others) + len(folders) > 3 else "")
         warnings.warn(f"{folder}: skipped {' and '.join(counts)} ({named}); convert or move what should be {purpose}.",
-                      GantkWarning, stacklevel=3)
+                      GantkWarning, stacklevel=caller_stacklevel())
 
 
 def subdirs(root: Path) -> list[Path]:
@@ -168,11 +168,11 @@ def images_of(folder: Path, root: Path, problems: list[str], needs: str, named_a
         problems.append(f"{label}: holds no images{seen}; " + (f"{unread}." if nested else
                         f"supported: {', '.join(supported)}; {needs}"))
     elif nested:
-        warnings.warn(f"{label}: {unread} to use them.", GantkWarning, stacklevel=2)
+        warnings.warn(f"{label}: {unread} to use them.", GantkWarning, stacklevel=caller_stacklevel())
     if files and (unsupported := [name for name in other_files(folder) if Path(name).suffix.lower() in UNREAD_IMAGE_EXTENSIONS]):
         warnings.warn(f"{folder}: {len(unsupported)} image(s) in formats gantk does not read are left out "
                       f"({first_names(unsupported)}); convert them to PNG to use them (supported: {', '.join(supported)}).",
-                      GantkWarning, stacklevel=2)
+                      GantkWarning, stacklevel=caller_stacklevel())
     return without_clashes(files, label, problems) if named_apart else files
 
 
@@ -386,7 +386,7 @@ class ImageNotes:
                 f"{root}: the RGBA images of {', '.join(opaque)} are all opaque (alpha 255 everywhere), so a model trained "
                 "on them learns the alpha as a fourth channel and writes images whose alpha is not quite 255; save them as "
                 "RGB (PIL's image.convert('RGB')) to train on three channels.",
-                GantkWarning, stacklevel=3,
+                GantkWarning, stacklevel=caller_stacklevel(),
             )
         if self.dark:
             warnings.warn(
@@ -394,7 +394,7 @@ class ImageNotes:
                 f"read nearly black ({first_names([relative(path, root) for path in self.dark])}): a 16-bit PNG or TIFF "
                 "holding 10- or 12-bit values reads so, as its top 8 bits are kept; scale such values to the full 16-bit "
                 "range or save the images in 8 bits. Class-id masks are read as masks in the segmentation format.",
-                GantkWarning, stacklevel=3,
+                GantkWarning, stacklevel=caller_stacklevel(),
             )
 
 
@@ -406,7 +406,7 @@ def warn_of_unlike_orientations(pairs: list[str], root: Path) -> None:
             f"({first_names(pairs)}): if one partner was made from the other's stored pixels by a tool that ignored the "
             "orientation, the two are turned or mirrored against each other; save both upright without the tag (PIL's "
             "ImageOps.exif_transpose does it).",
-            GantkWarning, stacklevel=3,
+            GantkWarning, stacklevel=caller_stacklevel(),
         )
 
 
@@ -523,7 +523,7 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
         warnings.warn(
             f"{root}: every mask holds only 0 (background), so a model has no other class to learn; masks that keep their "
             "objects in the alpha channel (cut-outs) read as background: save the objects as 255 (or class ids) in gray masks.",
-            GantkWarning, stacklevel=2,
+            GantkWarning, stacklevel=caller_stacklevel(),
         )
     beside_255: dict[Path, list[int]] = {}  # masks of a binary set holding a few other values: VOC's layout, or edits
     for path, seen in values.items():
@@ -610,7 +610,8 @@ def _note_sparse(sparse: str, refused: bool, kept: str, problems: list[str]) -> 
     if refused:
         problems.append(f"{sparse}.")
     else:
-        warnings.warn(f"{sparse} (a subset of a larger label set keeps its {kept} rightly).", GantkWarning, stacklevel=3)
+        warnings.warn(f"{sparse} (a subset of a larger label set keeps its {kept} rightly).", GantkWarning,
+                      stacklevel=caller_stacklevel())
 
 
 def describe_contents(root: Path) -> str:

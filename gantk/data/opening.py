@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import DataError, GantkError, GantkWarning, OptionError
+from ..errors import DataError, GantkError, GantkWarning, OptionError, caller_stacklevel
 from ..nn import check_choice
 from ..option_values import as_integer
 from ..plugins import Components, default_components
@@ -86,7 +86,7 @@ def detects(data_format: DataFormat, root: Path, components: Components) -> bool
             f"data format '{data_format.name}' (plugin '{plugin}') failed to check {root} and is left out: "
             f"{type(error).__name__}: {error}. Fix or uninstall the plugin, or pass --data-format.",
             GantkWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
         return False
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection
 
-from ..errors import GantkWarning, OptionError
+from ..errors import GantkWarning, OptionError, caller_stacklevel
 from ..plugins import Components
 from .class_balance import count_class_pixels
 from .datasets import SegmentationDataset
@@ -179,7 +179,8 @@ def _warn_of_split_folders_left_out(root: Path, data_format: DataFormat) -> None
     for folder in subdirs(root):
         if folder.name in SPLITS and folder.name not in found and (has_images(folder) or any(map(has_images, subdirs(folder)))):
             warnings.warn(f"{folder}/ holds images, but not as a split of the {data_format.name} format ({data_format.summary.rstrip('.')}), "
-                          f"so it is left out: lay it out as the other splits are, or rename it.", GantkWarning, stacklevel=3)
+                          f"so it is left out: lay it out as the other splits are, or rename it.", GantkWarning,
+                          stacklevel=caller_stacklevel())
 
 
 def _sizes(infos: list[ImageInfo]) -> dict[str, int]:

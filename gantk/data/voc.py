@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from ..errors import GantkWarning
+from ..errors import GantkWarning, caller_stacklevel
 from ..hookspecs import hookimpl
 from .formats import VoidIgnoringFormat
 from .io import list_images, stem_key
@@ -49,7 +49,7 @@ class VocFormat(VoidIgnoringFormat):
             elif masked:
                 warnings.warn(f"{relative(path, root)}: {masked} of its {len(names)} images have a mask in SegmentationClass/, "
                               "so it is no split (SBD's train_aug.txt lists the masks of SegmentationClassAug/, say); move "
-                              "it out of ImageSets/Segmentation/ to silence this.", GantkWarning, stacklevel=2)
+                              "it out of ImageSets/Segmentation/ to silence this.", GantkWarning, stacklevel=caller_stacklevel())
         return ordered_splits([path.stem for path in listings]) or [ROOT_SPLIT]
 
     def _files(self, root: Path, folder: str) -> dict[str, Path]:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.transforms import to_uint8
-from ..errors import GantkError, GantkWarning, OptionError
+from ..errors import GantkError, GantkWarning, OptionError, caller_stacklevel
 
 ENV_VAR = "GANTK_INCEPTION_WEIGHTS"
 INPUT_SIZE = 299
@@ -189,7 +189,7 @@ def reference_checked(path: str | Path, device: str | torch.device = "cpu") -> I
             f"{path} is not the verified InceptionV3 of published FIDs (SHA-1 {network.sha1}): FID, KID and the "
             "neighbour metrics compare only with scores computed with the same file.",
             GantkWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     return network
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..errors import GantkWarning, OptionError
+from ..errors import GantkWarning, OptionError, caller_stacklevel
 from ..pretrained import load_layers, read_weights, torchvision_file
 
 WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's name for AlexNet's ImageNet weights
@@ -73,7 +73,7 @@ class LpipsNetwork:
         if not self.is_reference:
             warnings.warn(f"{self.path} is not torchvision's {WEIGHTS_FILE} (its SHA-256 is {self.sha256[:16]}..., not "
                           f"{REFERENCE_SHA256}...): LPIPS compares only with scores computed with the same file.",
-                          GantkWarning, stacklevel=3)
+                          GantkWarning, stacklevel=caller_stacklevel())
 
 
 # By file and device: the file's size and modification time when it was read, and the network built from it.

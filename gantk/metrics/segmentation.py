@@ -14,7 +14,7 @@ import torch
 from segmentation_models_pytorch.metrics import get_stats
 from torch import Tensor
 
-from ..errors import DataError, GantkWarning
+from ..errors import DataError, GantkWarning, caller_stacklevel
 from ..systems import targets
 
 
@@ -87,7 +87,7 @@ class SegmentationScores:
         pixels = (tp + fn).sum()
         if not pixels:
             warnings.warn("no pixel was scored, as every true pixel is ignored (--ignore-label): the scores are NaN; "
-                          "score on a split with labels.", GantkWarning, stacklevel=2)
+                          "score on a split with labels.", GantkWarning, stacklevel=caller_stacklevel())
         accuracy = _ratio(tp, tp + fn)
         iou = _ratio(tp, tp + fp + fn)
         dice = _ratio(2 * tp, 2 * tp + fp + fn)

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..errors import GantkWarning, OptionError
+from ..errors import GantkWarning, OptionError, caller_stacklevel
 from .base import LossContext, Logits, Objective, uncompiled
 
 
@@ -95,5 +95,5 @@ class R1Penalty(Objective):
             self.warned = True
             warnings.warn("r1 with batch norm in the discriminator and batches of 2 or more: batch norm couples the images "
                           "whose gradients are penalised. Use --disc-opt norm=instance (or none), or --batch-size 1.",
-                          GantkWarning, stacklevel=2)
+                          GantkWarning, stacklevel=caller_stacklevel())
         return r1_penalty(lambda shown: discriminator(ctx.augmented(shown)), ctx.real, ctx.input if ctx.conditional else None)

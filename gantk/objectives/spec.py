@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..errors import PLUGIN_HINT, GantkWarning, OptionError, SpecError
+from ..errors import GantkWarning, OptionError, PLUGIN_HINT, SpecError, caller_stacklevel
 from ..plugins import Components, default_components
 from ..option_values import described
 from ..registry import NAME_PATTERN, Registry
@@ -285,7 +285,7 @@ class ObjectiveSet(nn.Module):
             if loss.dtype in (torch.float16, torch.bfloat16):  # warned once per term, as warnings are
                 warnings.warn(f"objective {term.name!r} (plugin '{term.plugin}') gives its {step} as {loss.dtype}, rounded to "
                               "that precision: compute it on float32 values (.float(), or under mixed precision inside "
-                              "torch.autocast(device_type, enabled=False)).", GantkWarning, stacklevel=2)
+                              "torch.autocast(device_type, enabled=False)).", GantkWarning, stacklevel=caller_stacklevel())
             losses[term.name] = term.weight * loss
         return losses
 

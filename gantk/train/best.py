@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, GantkWarning
+from ..errors import CheckpointError, GantkWarning, caller_stacklevel
 from ..metrics.ranking import FEATURE_SCORES
 from . import checkpoint as ckpt
 
@@ -31,13 +31,13 @@ def kept_best(path: Path, name: str | None, split: str | None, resumed_step: int
         return None, None
     if name is None:
         warnings.warn(f"{path} is kept as it is and no longer updated without --keep-best: it holds the best model of "
-                      "the steps before, and may be deleted.", GantkWarning, stacklevel=4)
+                      "the steps before, and may be deleted.", GantkWarning, stacklevel=caller_stacklevel())
         return None, None
     try:
         payload = ckpt.load_checkpoint(path)
     except CheckpointError as error:
         reason = str(error).split(";")[0]
-        warnings.warn(f"{reason}; it is replaced at the next validation.", GantkWarning, stacklevel=4)
+        warnings.warn(f"{reason}; it is replaced at the next validation.", GantkWarning, stacklevel=caller_stacklevel())
         return None, None
     kept = payload.get("best")
     if not (isinstance(kept, dict) and isinstance(kept.get("score"), str) and isinstance(kept.get("value"), float)):
@@ -58,5 +58,5 @@ def kept_best(path: Path, name: str | None, split: str | None, resumed_step: int
                f"trained again: {replaced}.")
     else:
         return kept["value"], payload.get("step")
-    warnings.warn(why, GantkWarning, stacklevel=4)
+    warnings.warn(why, GantkWarning, stacklevel=caller_stacklevel())
     return None, None

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 import torch
 
 from .. import __version__
-from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, first_sentence
+from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, caller_stacklevel, first_sentence
 from ..files import REFUSED_WRITES, WRITE_FAILURES, file_error_text, remove_abandoned, replacing
 from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
@@ -431,14 +431,14 @@ def recipe_options(saved: dict[str, Any], recipe: Recipe, *, warn_added: bool = 
             f"recipe '{recipe.name}' no longer takes {', '.join(gone)}, which the run was trained with: "
             "the rebuilt system may compute something else than the trained one.",
             GantkWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     if added and warn_added:
         warnings.warn(
             f"recipe '{recipe.name}' has options the run was trained without; they take their defaults: "
             f"{', '.join(f'{key}={value!r}' for key, value in added.items())}.",
             GantkWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     return {**{key: value for key, value in saved.items() if key in recipe.options}, **added}
 
@@ -466,7 +466,7 @@ def system_from_config(system_config: dict[str, Any], components: Components | N
                         f"{kind} '{entry.name}' was trained with {', '.join(gone)}, which it no longer takes: "
                         "the rebuilt network may compute something else than the trained one.",
                         GantkWarning,
-                        stacklevel=2,
+                        stacklevel=caller_stacklevel(),
                     )
                 options = {**{k: v for k, v in defaults.items() if entry.takes_option(k)}, **system_config[options_key]}
                 system_config[options_key] = {k: v for k, v in options.items() if k not in entry.starting_weight_options}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.distributed as dist
 
-from ..errors import GantkError, GantkWarning, OptionError
+from ..errors import GantkError, GantkWarning, OptionError, caller_stacklevel
 from ..plugins import BUILTIN_PLUGINS
 from ..systems.base import Phase
 from . import checkpoint as ckpt
@@ -49,7 +49,7 @@ class RunHealth:
             self.warned_of_untrained.update(new)
             warnings.warn(f"no gradient reaches {', '.join(new)} at step {step}, so {'it trains' if len(new) == 1 else 'they train'} "
                           "nothing there: an objective computes its loss from the networks' outputs in the context, and "
-                          "returns None at a step it takes no part in.", GantkWarning, stacklevel=2)
+                          "returns None at a step it takes no part in.", GantkWarning, stacklevel=caller_stacklevel())
 
     def stop_if_diverged(self, step: int, logged: dict[str, float], parts: TrainingParts,
                          part_plugins: dict[str, dict[str, dict[str, str]]]) -> None:
@@ -88,7 +88,7 @@ class RunHealth:
                     f"fp16's loss scaler skipped {skipped} of the {runs} {phase.name} steps so far, as their gradients "
                     f"overflowed (loss scale now {parts.scaler.get_scale():.2g}): {phase.name} barely trains; "
                     f"{self._divergence_advice('lower the loss weights or --lr, or use --precision bf16 or fp32')}.",
-                    GantkWarning, stacklevel=2,
+                    GantkWarning, stacklevel=caller_stacklevel(),
                 )
 
     def warn_if_waiting_for_data(self, log: RunLog, parts: TrainingParts, workers: int) -> None:
@@ -108,7 +108,7 @@ class RunHealth:
         warnings.warn(
             f"the training process waited for its next batch {share:.0%} of the time over the last {log.steps_since_first} "
             f"steps (data_wait in metrics.csv): the data loader holds training back; {', or '.join(advice)}.",
-            GantkWarning, stacklevel=2,
+            GantkWarning, stacklevel=caller_stacklevel(),
         )
 
     def stop_if_weights_diverged(self, step: int, parts: TrainingParts) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..errors import CheckpointError, GantkWarning, OptionError
+from ..errors import CheckpointError, GantkWarning, OptionError, caller_stacklevel
 from ..systems.base import System
 from . import checkpoint as ckpt
 
@@ -42,7 +42,7 @@ def start_from_weights(system: System, source: str) -> str:
         )
     if (saved_task := _task(payload["system"])) != (task := _task(system.config)):
         warnings.warn(f"--init-from {payload['path']} translates {saved_task}, and this run {task}: its networks start from "
-                      "weights learnt for other inputs or outputs.", GantkWarning, stacklevel=5)
+                      "weights learnt for other inputs or outputs.", GantkWarning, stacklevel=caller_stacklevel())
     fresh, unused = sorted(system.networks.keys() - saved.keys()), sorted(saved.keys() - system.networks.keys())
     if fresh or unused:
         warnings.warn(
@@ -52,7 +52,7 @@ def start_from_weights(system: System, source: str) -> str:
                 + ([f"the checkpoint's {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used"] if unused else [])
             ) + ".",
             GantkWarning,
-            stacklevel=5,
+            stacklevel=caller_stacklevel(),
         )
     return payload["path"]
 

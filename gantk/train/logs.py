@@ -16,7 +16,7 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 from ..data.transforms import to_unit
-from ..errors import GantkError, GantkWarning
+from ..errors import GantkError, GantkWarning, caller_stacklevel
 from ..files import replacing
 from ..progress import ProgressBar
 from ..systems.targets import displayable
@@ -48,7 +48,8 @@ class MetricsLog:
                 raise GantkError(f"{path} is damaged: it is not text; delete it, then resume.") from None
             if text and not text.endswith("\n"):  # rows end with a line break: this one was being written when the run stopped
                 text = text[: text.rfind("\n") + 1]
-                warnings.warn(f"{path}: its last row was cut short when the run stopped; it is dropped.", GantkWarning, stacklevel=2)
+                warnings.warn(f"{path}: its last row was cut short when the run stopped; it is dropped.", GantkWarning,
+                              stacklevel=caller_stacklevel())
             try:
                 rows = [row for row in csv.DictReader(io.StringIO(text, newline="")) if int(row["step"]) <= resume_step]
             except (KeyError, TypeError, ValueError):  # no step column; a short or damaged row
@@ -60,7 +61,7 @@ class MetricsLog:
             kept = f"its rows end at step {self.last_step}" if self.last_step is not None else "it has no rows"
             warnings.warn(f"{path}: {kept}, but held rows up to step {logged_step} when the checkpoint of step {resume_step} "
                           "was written (the file was deleted, replaced or cut short since); those rows are lost, and new ones "
-                          "are added after what is left.", GantkWarning, stacklevel=2)
+                          "are added after what is left.", GantkWarning, stacklevel=caller_stacklevel())
 
     def _rewrite(self, rows: list[dict]) -> None:
         """Replace the file with ``rows`` (written beside it first, so a crash keeps the old one)."""

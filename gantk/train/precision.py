@@ -7,7 +7,7 @@ import warnings
 
 import torch
 
-from ..errors import GantkWarning
+from ..errors import GantkWarning, caller_stacklevel
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -39,5 +39,5 @@ def warn_if_slow(device: torch.device, precision: str) -> None:
             f"{precision} kernels, so convolutions and matrix products fall back to code that is much slower "
             "than fp32; train with --precision fp32 here.",
             GantkWarning,
-            stacklevel=2,
+            stacklevel=caller_stacklevel(),
         )

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import GantkWarning, OptionError
+from ..errors import GantkWarning, OptionError, caller_stacklevel
 from ..nn import round_up
 from ..objectives.spec import checked_spec
 from ..plugins import Components
@@ -132,6 +132,6 @@ def fit_generator_depth(config: TrainConfig, components: Components) -> TrainCon
             f"multiples of 2 ** num_downs), leaving a {bottleneck}x{bottleneck} bottleneck: a crop size that is a multiple "
             f"of a larger power of two (e.g. {deeper}) gives a deeper network.",
             GantkWarning,
-            stacklevel=2,
+            stacklevel=caller_stacklevel(),
         )
     return config.merged({"gen_opt": {"num_downs": fitting}})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import __version__
-from ..errors import CheckpointError, GantkWarning, OptionError
+from ..errors import CheckpointError, GantkWarning, OptionError, caller_stacklevel
 from ..metrics.fid import vouched_weights
 from ..metrics.lpips_distance import weights_path
 from ..plugins import Components
@@ -107,20 +107,20 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             weights_path(overrides["lpips_weights"]).absolute() != weights_path(saved.get("lpips_weights")).absolute():
         warnings.warn(f"the run scored validation LPIPS with {weights_path(saved.get('lpips_weights'))} and goes on with "
                       f"{overrides['lpips_weights']}: the LPIPS of validation.csv after step {payload['step']} may be of "
-                      "another network than those before.", GantkWarning, stacklevel=3)
+                      "another network than those before.", GantkWarning, stacklevel=caller_stacklevel())
     if overrides.get("val_fid") is False and saved.get("val_fid") and "inception_weights" not in overrides:
         overrides["inception_weights"] = None  # the run's weights file goes with its --val-fid (unpaired data keeps its FID)
     if saved.get("val_every") and saved.get("val_split") not in (None, overrides.get("val_split", saved.get("val_split"))):
         warnings.warn(f"the run validated on split {saved['val_split']} and goes on with {overrides['val_split']}: the rows "
                       f"of validation.csv after step {payload['step']} score other images than those before.", GantkWarning,
-                      stacklevel=3)
+                      stacklevel=caller_stacklevel())
     for key in sorted(COMPUTATION_KEYS & set(overrides)):
         if _runs_on(overrides[key]) != _runs_on(saved.get(key)):
             warnings.warn(
                 f"the run had {spelled(key, saved.get(key))}: changing it changes the arithmetic, so the resumed run "
                 "continues, but not bit for bit as an uninterrupted one would.",
                 GantkWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
     if "inception_weights" not in overrides:  # the file chosen, loaded whatever the named path points at later
         saved["inception_weights"] = vouched_weights(saved.get("inception_weights"), f"the run's checkpoint {payload['path']}")
@@ -174,7 +174,7 @@ def _warn_if_computed_otherwise(payload: dict[str, Any], device: Any) -> None:
         changed.append(f"{then.get('threads')} CPU threads, now {now['threads']} (OMP_NUM_THREADS sets them)")
     if changed:
         warnings.warn(f"the run was computed with {'; '.join(changed)}: the resumed run continues, but not bit for bit as an "
-                      "uninterrupted one would.", GantkWarning, stacklevel=3)
+                      "uninterrupted one would.", GantkWarning, stacklevel=caller_stacklevel())
 
 
 def _runs_on(value: Any) -> Any:
@@ -217,11 +217,12 @@ def _restore_training_state(payload: dict[str, Any], parts: TrainingParts, seed:
                 fallen.append(f"{name}'s from {saved:.3g} to {group['lr']:.3g}")
     if fallen and process.is_main:
         warnings.warn(f"on resuming, the learning rate falls ({'; '.join(dict.fromkeys(fallen))}): it follows the schedule as "
-                      "set now, whose decay is pressed into a shorter run.", GantkWarning, stacklevel=2)
+                      "set now, whose decay is pressed into a shorter run.", GantkWarning, stacklevel=caller_stacklevel())
     if risen and process.is_main:
         warnings.warn(f"on resuming, the learning rate rises ({'; '.join(dict.fromkeys(risen))}): it follows the schedule as "
                       "set now, whose decay is stretched over a longer run (or, for a run begun before gantk 0.3, whose "
-                      "warm-up now ends before the decay starts), and falls to 0 again at its end.", GantkWarning, stacklevel=2)
+                      "warm-up now ends before the decay starts), and falls to 0 again at its end.", GantkWarning,
+                      stacklevel=caller_stacklevel())
     parts.scaler.load_state_dict(payload["scaler"])
     step = int(payload["step"])
     extra_states = payload["process_extra_state"]
@@ -287,7 +288,7 @@ def _warn_of_settings_left_unsaved(run_dir: Path, payload: dict[str, Any], setti
             f"{run_dir / run_files.CONFIG} holds {'; '.join(spelled(key, written[key]) for key in unsaved)}, and the newest "
             f"checkpoint (step {payload['step']}) {'; '.join(spelled(key, saved[key]) for key in unsaved)}: a resume that "
             "set them stopped before its first checkpoint (or the file was edited). The run goes on with the checkpoint's; "
-            "to keep the others, give them again.", GantkWarning, stacklevel=3)
+            "to keep the others, give them again.", GantkWarning, stacklevel=caller_stacklevel())
 
 
 def warn_if_the_data_changed(payload: dict[str, Any], train_items: int, data: str | None) -> None:
@@ -298,14 +299,14 @@ def warn_if_the_data_changed(payload: dict[str, Any], train_items: int, data: st
             f"the run trained on {trained_on} items and its dataset now holds {train_items}: the resumed run "
             "continues, but it is not the run an uninterrupted one would have been.",
             GantkWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     elif trained_on is None and payload["train_config"].get("data") != data:
         warnings.warn(
             f"the checkpoint predates item counts, so whether {data} holds the items the run "
             "trained on cannot be checked.",
             GantkWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
 
 
@@ -328,5 +329,5 @@ def check_resumed_length(payload: dict[str, Any], run_dir: Path, total_steps: in
             f"out anew and the run ends at step {total_steps}. It continues, but not as an uninterrupted run would have; "
             f"resume with {trained_with} process(es) for that.",
             GantkWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )

@@ -18,7 +18,7 @@ from ..data.formats import DataFormat, SegmentationFormat
 from ..data.layout import ROOT_SPLIT, require_root
 from ..data.opening import detect_format, get_format
 from ..data.validate import DatasetSummary
-from ..errors import DataError, GantkWarning, OptionError, extend_message
+from ..errors import DataError, GantkWarning, OptionError, caller_stacklevel, extend_message
 from ..metrics.lpips_distance import LpipsNetwork
 from ..metrics.pixel import SSIM_WINDOW
 from ..metrics.ranking import FEATURE_SCORES, validation_score_names
@@ -98,7 +98,7 @@ def open_run_data(config: TrainConfig, components: Components, run_dir: Path, re
     if not config.val_every:
         if config.val_split and resume_from is None:  # warned once, when the run began
             warnings.warn(f"--val-split {config.val_split} names the split --val-every validates on, and there is no "
-                          "--val-every: the run is not validated.", GantkWarning, stacklevel=4)
+                          "--val-every: the run is not validated.", GantkWarning, stacklevel=caller_stacklevel())
         return data
     config.val_split = split = val_split  # recorded: a resume validates on it
     classes = train.num_classes or getattr(train, "input_classes", None)  # the training split's class count: every split opens with it
@@ -163,7 +163,7 @@ def validation_split(layout: DataFormat, root: Path, given: str | None) -> str:
         )
     if "train" in split:  # VOC's trainval too
         warnings.warn(f"--val-split {split} holds training images: validation.csv's scores are not on held-out images.",
-                      GantkWarning, stacklevel=5)
+                      GantkWarning, stacklevel=caller_stacklevel())
     return split
 
 
@@ -188,5 +188,5 @@ def warn_if_enlarged(config: TrainConfig, summary: DatasetSummary) -> None:
             f"side is {short} px) {load / short:.1f} times or more; set --load-size and --crop-size near {short} for "
             "images of that size.",
             GantkWarning,
-            stacklevel=4,
+            stacklevel=caller_stacklevel(),
         )

@@ -15,7 +15,7 @@ import torch
 from ..data.formats import SegmentationFormat
 from ..data.opening import get_format
 from ..data.validate import DatasetSummary
-from ..errors import CheckpointError, GantkError, GantkWarning, OptionError
+from ..errors import CheckpointError, GantkError, GantkWarning, OptionError, caller_stacklevel
 from ..objectives.base import Objective
 from ..objectives.spec import ObjectiveSet
 from ..plugins import Components
@@ -59,7 +59,7 @@ def build_run_system(config: TrainConfig, given_config: TrainConfig, components:
                           "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
     if resume_from is None:  # warned once, when the run began
         warn_if_no_pool(system, given_config)
-        warn_if_dropout_reaches_no_layer(system, config)
+        warn_if_dropout_reaches_no_layer(system, config, given_config)
     prepare_objectives(system)
     part_plugins = ckpt.part_plugins(sys_config, components)
     unresized = config.resize == "none"
@@ -133,14 +133,17 @@ def warn_if_no_pool(system: System, given_config: TrainConfig) -> None:
     keeps_none = isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
     if given not in (None, FALLBACKS["pool_size"]) and keeps_none:
         warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
-                      "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=4)
+                      "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=caller_stacklevel())
 
 
-def warn_if_dropout_reaches_no_layer(system: System, config: TrainConfig) -> None:
+def warn_if_dropout_reaches_no_layer(system: System, config: TrainConfig, given_config: TrainConfig) -> None:
     """Warn when the generator's dropout option is set but the network built has no dropout layer (a U-Net too
-    shallow for its dropout levels): its training and test-time outputs then have no dropout noise."""
+    shallow for its dropout levels): its training and test-time outputs then have no dropout noise. A recipe's
+    dropout on crops under 64 px, which no U-Net depth gives dropout levels, is not warned of."""
     rate, depth = config.gen_opt.get("dropout"), config.gen_opt.get("num_downs")
     if not isinstance(rate, float) or rate <= 0:
+        return
+    if depth and config.crop_size and config.crop_size < 64 and "dropout" not in given_config.gen_opt:
         return
     generators = system.generators or [system]  # a system that adds its networks itself: all of them
     if not any(isinstance(module, torch.nn.modules.dropout._DropoutNd) for net in generators for module in net.modules()):
@@ -148,7 +151,7 @@ def warn_if_dropout_reaches_no_layer(system: System, config: TrainConfig) -> Non
                 "(docs/pix2pix.md)") if depth else ""
         warnings.warn(
             f"generator '{config.gen}' takes dropout={rate}, and as built it has no layer where dropout applies, "
-            f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=4)
+            f"so it trains and translates without dropout noise{unet}.", GantkWarning, stacklevel=caller_stacklevel())
 
 
 def prepare_objectives(system: System) -> None:

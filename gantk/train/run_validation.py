@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 
 from ..data.datasets import UnpairedSplit
-from ..errors import GantkWarning
+from ..errors import GantkWarning, caller_stacklevel
 from ..metrics.lpips_distance import LpipsNetwork, weights_path
 from ..metrics.ranking import improves
 from ..systems.base import System
@@ -68,7 +68,8 @@ class RunValidation:
         if not math.isfinite(value) and not self.warned_of_best:
             self.warned_of_best = True
             warnings.warn(f"--keep-best {name}: validation at step {step} gives {name} {value}, which keeps no model; "
-                          "choose a score validation computes here (see validation.csv).", GantkWarning, stacklevel=3)
+                          "choose a score validation computes here (see validation.csv).", GantkWarning,
+                          stacklevel=caller_stacklevel())
         if not improves(name, value, self.best_score):
             return
         self.best_score, self.best_step = value, step
@@ -101,4 +102,5 @@ class RunValidation:
         if scored_with is not None and self.features is not None and self.features.features.sha1 != scored_with:
             warnings.warn(f"the run scored validation FID and KID with another InceptionV3 (SHA-1 {scored_with}) and goes on "
                           f"with {self.features.features.path}: the FID and KID of validation.csv after step "
-                          f"{self.resume_from['step']} are of another network than those before.", GantkWarning, stacklevel=3)
+                          f"{self.resume_from['step']} are of another network than those before.", GantkWarning,
+                          stacklevel=caller_stacklevel())

@@ -23,7 +23,7 @@ from ..data import ResumableSampler
 from ..data.device_augment import DeviceAugment
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
-from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError
+from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError, caller_stacklevel
 from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
@@ -376,7 +376,7 @@ class Trainer:
         steps_per_epoch = epoch_steps(len(sampler), config.batch_size)
         if config.warmup_steps > self.total_steps:
             warnings.warn(f"--warmup-steps {config.warmup_steps} is longer than the run's {self.total_steps} steps: the "
-                          "learning rate never reaches --lr; give fewer warm-up steps.", GantkWarning, stacklevel=2)
+                          "learning rate never reaches --lr; give fewer warm-up steps.", GantkWarning, stacklevel=caller_stacklevel())
         if self.resume_from is not None:
             warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
             check_resumed_length(self.resume_from, self.run_dir, self.total_steps, process.world_size, config)
@@ -452,7 +452,7 @@ class Trainer:
             except OSError as error:  # the steps and their checkpoint are written: a plot lost is no failed run
                 warnings.warn(f"{self.run_dir / run_files.LOSS_CURVES} could not be written ({error.strerror or error}); the "
                               f"run is saved at step {self.step}, and `gantk plot {self.run_dir}` draws the plot once it can "
-                              "be written.", GantkWarning, stacklevel=2)
+                              "be written.", GantkWarning, stacklevel=caller_stacklevel())
         if process.distributed:  # every process leaves together, once the main one has drawn the plot
             dist.barrier()
         if interrupted is not None:
