@@ -35,7 +35,7 @@ from .errors import DataError, GantkWarning, OptionError, caller_stacklevel, ext
 from .eval_outputs import OutputWriter, check_outputs_dir, refuse_clashes
 from .files import replacing
 from .host_memory import freed_memory_kept
-from .inference import NOISE_SEEDING, TrainedModel, loaded_model, test_mode_description
+from .inference import NOISE_SEEDING, TRANSLATE_SIZES, TrainedModel, loaded_model, resized_back, test_mode_description
 from .metrics import PixelScores, SegmentationScores, lpips_distance
 from .metrics.ranking import IMAGE_SCORES
 from .metrics.fid import (
@@ -50,7 +50,7 @@ from .report import Extremes, ReportNotWritten, check_report_dir, write_report
 from .systems import targets
 from .tiling import checked_tile_overlap
 from .train.config import CHOICES, check_seed
-from .translate import TRANSLATE_SIZES, naming_written, resized_back
+from .translate import naming_written
 
 __all__ = ["evaluate"]
 

@@ -12,11 +12,12 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .data.mask_values import checked_ids
-from .data.io import image_from_pil, write_mask
-from .data.transforms import match_channels, normalize_image
+from .data.io import image_from_pil, mask_image, write_mask
+from .data.transforms import PairedTransform, match_channels, normalize_image, to_uint8, tv_tensors
 from .errors import DataError, GantkWarning, OptionError, caller_stacklevel
 from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, round_up, size_rules
 from .plugins import Components
@@ -30,6 +31,7 @@ from .train.distributed import resolve_device
 __all__ = ["TrainedModel"]
 
 FLOAT_INPUTS = (torch.float32, torch.bfloat16, torch.float16)  # what translate takes: model.inputs gives float32
+TRANSLATE_SIZES = ("crop", "original", "native")  # where gantk translate runs a model, and what it writes
 
 
 @dataclass
@@ -276,6 +278,41 @@ class TrainedModel:
             outputs = self.system.translate(inputs, direction=direction)
         return outputs[..., :height, :width] if pad else outputs
 
+    def translate_image(self, image: torch.Tensor | Image.Image | np.ndarray, direction: str = "AtoB", *, size: str = "crop",
+                        tile: int | None = None, overlap: int | None = None) -> Image.Image:
+        """One image translated as ``gantk translate`` translates a file, as the PIL image it writes: an image of the
+        model's channels (mode L, LA, RGB or RGBA), or a mask model's class ids as :meth:`write_mask` writes them.
+
+        ``image`` is one image of pixels: a PIL image, a uint8 ``C x H x W`` tensor (as ``gantk.data.read_image``
+        gives it) or a numpy array with its channels last; for a labels-to-image model, a mask as :meth:`class_ids`
+        takes it. ``size``, ``tile`` and ``overlap`` are translate's: ``"crop"`` runs the model on the image resized
+        as its training images were and returns that size, ``"original"`` resizes the output back to the image's
+        size, and ``"native"`` runs the model at the image's own size. Dropout noise comes from PyTorch's random
+        state; in ``with model.seeded(seed, input_file=name):`` it is the noise ``gantk translate --seed SEED``
+        draws for a file of that name.
+
+        Raises:
+            DataError: not one image of pixels (a batch, float values), or what :meth:`inputs` refuses.
+            OptionError: a ``size`` that is none of those, or a tile :meth:`translate` refuses.
+        """
+        check_choice("size", size, TRANSLATE_SIZES)
+        self.input_channels(direction)  # a direction the model translates
+        if self.input_classes is not None:
+            read = tv_tensors.Mask(_one_mask(self.class_ids(image), image)[None])
+        else:
+            read = tv_tensors.Image(_one_image(image))
+        height, width = read.shape[-2:]
+        sizes = (None, None) if size == "native" else (self.config.get("load_size"), self.config.get("crop_size"))
+        resized = PairedTransform(*sizes, augment=False, resize=self.config["resize"])({"A": read}, torch.Generator())["A"]
+        outputs = self.translate(self.inputs(resized[None], direction, from_dataset=True), direction, pad=True, tile=tile,
+                                 overlap=overlap)
+        if size == "original":
+            outputs = resized_back(outputs, height, width)
+        if self.num_classes is None:
+            pixels = to_uint8(outputs[0].cpu()).permute(1, 2, 0).numpy()
+            return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+        return mask_image(self.predicted_ids(outputs)[0], self.num_classes, self.config.get("ignore_label"))
+
     def buffers_kept(self) -> contextlib.AbstractContextManager[None]:
         """Run the block, then put back the networks' buffers as they were before it (the running
         statistics that batch normalisation updates in the paper's test-time mode)."""
@@ -295,6 +332,12 @@ class TrainedModel:
                 with torch.cuda.device(self.device):
                     torch.cuda.manual_seed(seed)
             yield
+
+
+def resized_back(outputs: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``outputs`` (images, or class probabilities) resized to ``height`` x ``width``: bilinearly, antialiased where
+    they shrink."""
+    return F.interpolate(outputs.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
 
 
 NOISE_SEEDING = "per input file"  # how translate and eval draw dropout noise (see input_seed), recorded with their scores
@@ -351,6 +394,24 @@ def _from_numpy(values: np.ndarray) -> torch.Tensor:
     """``values`` as a tensor, copied where numpy holds them read-only (as ``np.asarray(pil_image)`` does)."""
     array = np.ascontiguousarray(values)
     return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _one_image(image: Any) -> torch.Tensor:
+    """The image given to :meth:`TrainedModel.translate_image`, as uint8 pixels ``C x H x W``."""
+    pixels = _as_tensor(image)
+    if pixels.dim() != 3 or pixels.dtype != torch.uint8 or pixels.shape[0] not in (1, 3, 4):
+        raise DataError(f"translate_image takes one image of uint8 pixels (a PIL image, a C x H x W tensor as "
+                        f"gantk.data.read_image gives it, or a numpy array with its channels last), got {_described(image)}: "
+                        "for a batch, or floats in [-1, 1], use model.translate(model.inputs(images), pad=True).")
+    return pixels
+
+
+def _one_mask(ids: torch.Tensor, given: Any) -> torch.Tensor:
+    """The class ids of the one mask given to :meth:`TrainedModel.translate_image` (``H x W``)."""
+    if ids.dim() != 2:
+        raise DataError(f"translate_image takes one mask (H x W), got {_described(given)}: for a batch, use "
+                        "model.translate(model.inputs(ids), pad=True).")
+    return ids
 
 
 def _as_tensor(images: Any) -> torch.Tensor:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Iterator, Sized
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .data import open_dataset
@@ -21,7 +20,7 @@ from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError, caller_stacklevel, extend_message
 from .files import first_names
 from .host_memory import freed_memory_kept
-from .inference import TrainedModel, loaded_model
+from .inference import TRANSLATE_SIZES, TrainedModel, loaded_model, resized_back
 from .nn import check_choice, check_count
 from .plugins import BUILTIN_PLUGINS, Components, default_components
 from .progress import ProgressBar
@@ -30,8 +29,6 @@ from .tiling import checked_tile_overlap
 from .train.config import check_seed
 
 __all__ = ["translate"]
-
-TRANSLATE_SIZES = ("crop", "original", "native")
 
 
 def translate(
@@ -220,12 +217,6 @@ def write_translation(model: TrainedModel, path: Path, image: torch.Tensor | Non
         blended = 0.5 * targets.displayable(image) + 0.5 * targets.colorize(ids[None])
         written.append(write_png(blended[0], names[1]))
     return written
-
-
-def resized_back(outputs: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``outputs`` (images, or class probabilities) resized to ``height`` x ``width``: bilinearly, antialiased where
-    they shrink."""
-    return F.interpolate(outputs.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
 
 
 def output_names(path: Path, output_dir: Path, overlay: bool) -> list[Path]:

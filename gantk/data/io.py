@@ -458,9 +458,7 @@ def write_png(image: Tensor, path: str | Path) -> Path:
     A floating image is read as values in [-1, 1] (clamped); uint8 is written as is. 1, 2, 3 or 4
     channels: gray, gray with alpha, RGB or RGBA.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"cannot write an image to {path}: it is a folder; give a file name ending in .png.")
+    path = _file_to_write(path)
     image = image.detach().cpu()
     if image.is_floating_point():
         image = to_uint8(image)
@@ -494,26 +492,38 @@ def has_wide_ids(path: Path) -> bool:
 
 
 def write_mask(ids: Tensor, num_classes: int, path: str | Path, ignore_label: int | None = None) -> Path:
-    """Write class ids ``H x W`` as a PNG that :func:`read_mask` reads back: a binary mask as 0/255,
-    up to 255 classes as a palette PNG whose indices are the ids (in the colours of
-    :func:`gantk.class_colours.class_colours`, so viewers show the classes), more as 16-bit ids (in 8 bits,
-    255 would read as binary). With the ignore label 0 (classes ``0..K-1`` read from the values ``1..K``),
-    the values written are the ids plus one, and 0 is grey."""
-    path = Path(path)
+    """Write class ids ``H x W`` as a PNG that :func:`read_mask` reads back (the image of :func:`mask_image`)."""
+    path = _file_to_write(path)
+    mask = mask_image(ids, num_classes, ignore_label)
+    with replacing(path, binary=True) as handle:
+        mask.save(handle, format="PNG")
+    return path
+
+
+def mask_image(ids: Tensor, num_classes: int, ignore_label: int | None = None) -> Image.Image:
+    """Class ids ``H x W`` as the image :func:`write_mask` writes: a binary mask as 0/255, up to 255 classes as a
+    palette image whose indices are the ids (in the colours of :func:`gantk.class_colours.class_colours`, so viewers
+    show the classes), more as 16-bit ids (in 8 bits, 255 would read as binary). With the ignore label 0 (classes
+    ``0..K-1`` read from the values ``1..K``), the values are the ids plus one, and 0 is grey."""
     ids = ids.detach().cpu()
     largest_id = num_classes if ignore_label == 0 else num_classes - 1  # as written; a binary mask's 255 aside
     if ignore_label == 0:
         ids = ids + 1
     elif num_classes == 2:
-        return write_png((ids * 255).to(torch.uint8)[None], path)
+        return Image.fromarray((ids * 255).numpy().astype(np.uint8))
     if largest_id >= 255:
-        mask = Image.fromarray(ids.numpy().astype(np.uint16))
-    else:
-        mask = Image.fromarray(ids.numpy().astype(np.uint8))  # gray until given a palette
-        shown = [IGNORED_COLOUR, *class_colours()] if ignore_label == 0 else class_colours()
-        mask.putpalette([value for colour in shown[:256] for value in colour])
-    with replacing(path, binary=True) as handle:
-        mask.save(handle, format="PNG")
+        return Image.fromarray(ids.numpy().astype(np.uint16))
+    mask = Image.fromarray(ids.numpy().astype(np.uint8))  # gray until given a palette
+    shown = [IGNORED_COLOUR, *class_colours()] if ignore_label == 0 else class_colours()
+    mask.putpalette([value for colour in shown[:256] for value in colour])
+    return mask
+
+
+def _file_to_write(path: str | Path) -> Path:
+    """``path`` as a ``Path``, refused where it is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"cannot write an image to {path}: it is a folder; give a file name ending in .png.")
     return path
 
 
