@@ -520,6 +520,9 @@ def test_readers_take_text_paths_and_refuse_a_folder(tmp_path):
 def test_writing_names_a_folder_or_a_dtype_it_cannot_write(tmp_path):
     with pytest.raises(DataError, match=f"^cannot write an image to {re.escape(str(tmp_path))}: it is a folder"):
         write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path)
+    for num_classes in (2, 3, 300):  # gray, palette and 16-bit masks
+        with pytest.raises(DataError, match=f"^cannot write an image to {re.escape(str(tmp_path))}: it is a folder"):
+            write_mask(torch.zeros(4, 4, dtype=torch.long), num_classes, tmp_path)
     with pytest.raises(DataError, match="cannot write a torch.int16 image to .*: pass uint8 pixels, or floats in \\[-1, 1\\]"):
         write_png(torch.zeros(3, 4, 4, dtype=torch.int16), tmp_path / "a.png")
     assert not (tmp_path / "a.png").exists()

@@ -23,6 +23,8 @@ RUNS = {  # recipe, data, settings: an image model of gray inputs, masks of 3 cl
     "cycle": ("cyclegan", lambda root: write_unaligned(root, count_a=3, count_b=3), {}),
     "dropout": ("pix2pix", lambda root: write_paired(root, count=3, size=64), {"load_size": 64, "crop_size": 64}),
 }
+# the labels model's data: its random masks of 4 classes leave out class 0
+pytestmark = pytest.mark.filterwarnings("ignore:.*no training mask holds a pixel of class 0")
 
 
 def trained(name, tmp_path_factory) -> TrainedModel:
@@ -48,7 +50,6 @@ def input_file(model: TrainedModel, folder) -> str:
     return str(write_png(torch.randint(0, 256, (3, 40, 48), generator=generator, dtype=torch.uint8), folder / "in.png"))
 
 
-@pytest.mark.filterwarnings("ignore:.*no training mask holds a pixel of class 0")  # the labels model's data
 @pytest.mark.parametrize("resize", ["square", "short-side", "none"])  # as trained with --resize
 @pytest.mark.parametrize("size", TRANSLATE_SIZES)
 def test_an_image_in_memory_is_translated_as_its_file_is(model, size, resize, tmp_path, monkeypatch):
@@ -64,6 +65,16 @@ def test_an_image_in_memory_is_translated_as_its_file_is(model, size, resize, tm
             assert np.array_equal(np.asarray(result), np.asarray(expected))
         crop = {"square": (32, 32), "short-side": (38, 32), "none": (48, 40)}[resize]
         assert result.size == (crop if size == "crop" else (48, 40))
+
+
+def test_tiles_are_translated_as_translate_tiles_them(model, tmp_path):
+    path = input_file(model, tmp_path / "inputs")
+    (written,) = translate(model, path, tmp_path / "out", size="native", tile=32, tile_overlap=8, progress=False)
+    with model.seeded(0, input_file=path), Image.open(path) as image:
+        result = model.translate_image(image, size="native", tile=32, overlap=8)
+        untiled = model.translate_image(image, size="native")
+    assert np.array_equal(np.asarray(result), np.asarray(Image.open(written)))
+    assert not np.array_equal(np.asarray(untiled), np.asarray(result))  # tiles see less of the image
 
 
 def test_masks_are_the_values_a_model_trained_with_the_ignore_label_0_writes(model, tmp_path, monkeypatch):
