@@ -87,8 +87,11 @@ class GantkGroup(click.Group):
 
 
 def aborted(error: KeyboardInterrupt) -> NoReturn:
-    """End on a Ctrl-C with "Aborted." and the shell's status for it."""
+    """End on a Ctrl-C with "Aborted.", the notes of what was left (see ``translate.naming_written``), and the shell's
+    status for it."""
     echo("\nAborted.", err=True)
+    for note in getattr(error, "__notes__", []):
+        echo(printable(note), err=True)
     raise SystemExit(128 + getattr(error, "signum", signal.SIGINT)) from None
 
 

@@ -189,13 +189,19 @@ def collate_kept(items: list[dict[str, Any] | None]) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def naming_written(written: Sized, output_dir: Path, command: str = "translate") -> Iterator[None]:
-    """An input error raised inside says how many outputs were already written, and how to finish."""
+    """An input error raised inside says how many outputs were already written, and how to finish; a stop (Ctrl-C)
+    says so in a note (``__notes__``, which the CLI prints after "Aborted.")."""
     try:
         yield
     except GantkError as error:
         if written:
             extend_message(error, f" The {len(written)} file(s) written to {output_dir} before it are kept; once it is "
                                   f"fixed, {command} again with --overwrite.")
+        raise
+    except KeyboardInterrupt as stop:
+        if written:
+            stop.add_note(f"The {len(written)} file(s) written to {output_dir} before the stop are kept; {command} again "
+                          "with --overwrite to write every output.")
         raise
 
 

@@ -231,6 +231,39 @@ def test_an_input_that_cannot_be_decoded_names_the_outputs_already_written(image
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["000.png", "001.png", "002.png"]
 
 
+@pytest.mark.parametrize("command", ["eval", "translate"])
+def test_a_stop_names_the_outputs_already_written(image_run, tmp_path, monkeypatch, command):
+    import signal
+
+    import gantk.translate
+    from gantk.cli import cli
+
+    run, data = image_run
+    write = OutputWriter.write if command == "eval" else gantk.translate.write_translation
+    calls = []
+
+    def stopped_after_the_first_batch(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(args)
+        return write(*args, **kwargs)
+
+    if command == "eval":
+        monkeypatch.setattr(OutputWriter, "write", stopped_after_the_first_batch)
+        args = ["eval", "--checkpoint", str(run), "--data", str(data), "--split", "train", "--outputs", str(tmp_path / "out"),
+                "--batch-size", "2"]
+    else:
+        monkeypatch.setattr(gantk.translate, "write_translation", stopped_after_the_first_batch)
+        args = ["translate", "--checkpoint", str(run), str(data / "A"), str(tmp_path / "out")]
+    printed = CliRunner().invoke(cli, [*args, "--no-progress"])
+    assert printed.exit_code == 128 + signal.SIGINT, printed.output
+    again = "run gantk eval" if command == "eval" else "translate"
+    kept = 2 if command == "eval" else 1
+    assert printed.output.endswith(f"\nAborted.\nThe {kept} file(s) written to {tmp_path / 'out'} before the stop are kept; "
+                                   f"{again} again with --overwrite to write every output.\n"), printed.output
+    assert len(list((tmp_path / "out").iterdir())) == kept
+
+
 def test_two_inputs_of_one_name_are_refused_before_any_is_written(tmp_path):
     listed = types.SimpleNamespace(files={"A": [Path("a/x.png"), Path("a/y.png")], "B": [Path("b/x.jpg"), Path("b/x.png")]})
     refuse_clashes(tmp_path / "out", listed, "A")  # the targets' outputs are not written
