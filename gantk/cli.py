@@ -190,6 +190,11 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
         with naming_config_file(config_file):
             trainer = Trainer(TrainConfig().merged(layered(values, given)), progress=progress)
     resumed_at = trainer.resume_from["step"] if trainer.resume_from is not None else None
+    if trainer.config.data is None and resumed_at is None and process_from_environment().is_main:
+        from .data import demo_dataset_dir
+
+        echo(f"no --data: training on the embedded demo set (edges to photos, 64 px pairs cut from matplotlib's sample "
+             f"photograph) in {demo_dataset_dir()}; give --data DIR to train on your own.", err=True)
     try:
         with naming_config_file(config_file):
             run_dir = trainer.fit()

@@ -99,9 +99,22 @@ def test_inputs_alone_are_refused_before_their_sizes_are_judged(tmp_path):
     data = write_paired(tmp_path / "pairs")  # small images, which the default --load-size would enlarge
     enlarged = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--max-steps", "1",
                                         "--gen-opt", "ngf=4", "--disc-opt", "ndf=4", "--workers", "0", "--no-progress"])
-    assert "enlarges half the training images" in enlarged.output, enlarged.output
+    assert "enlarges half the training images" in enlarged.output and "no --data" not in enlarged.output, enlarged.output
     alone = CliRunner().invoke(cli, ["train", "--data", str(data / "A"), "--out", str(tmp_path / "alone")])
     assert "holds inputs only" in alone.output and "enlarges" not in alone.output
+
+
+def test_training_without_data_says_it_trains_on_the_demo_set_and_where_it_is(tmp_path):
+    from gantk.data import demo_dataset_dir
+
+    args = ["--out", str(tmp_path / "run"), "--crop-size", "32", "--load-size", "36", "--gen-opt", "ngf=4", "--disc-opt",
+            "ndf=4", "--workers", "0", "--no-progress"]
+    trained = CliRunner().invoke(cli, ["train", *args, "--max-steps", "1"])
+    assert trained.exit_code == 0, trained.output
+    assert (f"no --data: training on the embedded demo set (edges to photos, 64 px pairs cut from matplotlib's sample "
+            f"photograph) in {demo_dataset_dir()}; give --data DIR to train on your own.") in trained.output
+    resumed = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "run"), "--max-steps", "2", "--no-progress"])
+    assert resumed.exit_code == 0 and "no --data" not in resumed.output, resumed.output
 
 
 @pytest.mark.parametrize(
