@@ -36,7 +36,11 @@ def __dir__() -> list[str]:
 
 def create(kind: str, name: str, **options: Any) -> Any:
     """Build a registered component, e.g. ``create("generator", "unet", ngf=32)``."""
-    return default_components().create(kind, name, **options)
+    from .plugins import normalize_kind
+    from .registry import options_set_with
+
+    with options_set_with(normalize_kind(kind), "create's keyword arguments"):
+        return default_components().create(kind, name, **options)
 
 
 def list_components(kind: str, pattern: str = "*") -> list[str]:

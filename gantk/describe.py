@@ -8,7 +8,7 @@ from typing import Any
 from .errors import OptionError
 from .plugins import Components, default_components, normalize_kind
 from .option_values import with_nones
-from .registry import OPTION_FLAGS
+from .registry import options_set_with
 
 
 def jsonable(value: Any) -> Any:
@@ -92,12 +92,8 @@ def describe(kind: str, name: str, components: Components | None = None, options
 
 def _built(components: Components, kind: str, name: str, options: dict[str, Any]) -> Any:
     """The component built with ``options``; an error about them names describe's ``--opt``, not train's flag."""
-    try:
+    with options_set_with(kind, "--opt KEY=VALUE"):
         return components.create(kind, name, **options)
-    except OptionError as error:
-        if kind in OPTION_FLAGS:
-            error.args = (str(error).replace(OPTION_FLAGS[kind], "--opt KEY=VALUE"), *error.args[1:])
-        raise
 
 
 def describe_text(info: dict[str, Any]) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import inspect
 import re
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import DuplicateNameError, GantkError, OptionError, UnknownNameError, did_you_mean
 from .option_values import as_declared, close_options_hint, declared_type, described, type_mismatch, with_nones
@@ -16,6 +17,17 @@ from .option_values import as_declared, close_options_hint, declared_type, descr
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")  # also what objective specs accept
 # How a user gives options to each kind of component.
 OPTION_FLAGS = {"generator": "--gen-opt KEY=VALUE", "discriminator": "--disc-opt KEY=VALUE", "objective": "--loss-opt NAME.KEY=VALUE"}
+
+
+@contextlib.contextmanager
+def options_set_with(kind: str, how: str) -> Iterator[None]:
+    """An ``OptionError`` raised inside names ``how`` as where ``kind``'s options are set, not train's flag."""
+    try:
+        yield
+    except OptionError as error:
+        if kind in OPTION_FLAGS:
+            error.args = (str(error).replace(OPTION_FLAGS[kind], how), *error.args[1:])
+        raise
 
 _BUILT: dict[int, tuple[weakref.ref, str]] = {}  # id of a built component -> (the component, its label), for messages
 

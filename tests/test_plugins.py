@@ -170,6 +170,13 @@ def test_public_api(monkeypatch):
         with pytest.raises(gantk.GantkError, match="Known component kinds"):
             gantk.list_components("widget")
         assert gantk.GantkWarning is gantk.errors.GantkWarning  # to filter gantk's warnings
+        # options are named as create takes them, not as gantk train's flags
+        with pytest.raises(gantk.errors.OptionError, match=r"^generator 'unet' has no option 'depth'; its options \(set with "
+                                                           r"create's keyword arguments\) are: in_channels, "):
+            gantk.create("generators", "unet", depth=3)
+        with pytest.raises(gantk.errors.OptionError, match=r"option ngf must be an integer \(default 64\), got 'x'\. Its "
+                                                           r"options are set with create's keyword arguments\.$"):
+            gantk.create("generator", "unet", ngf="x")
     finally:
         gantk.default_components.cache_clear()
 
