@@ -13,6 +13,7 @@ import sys
 import sysconfig
 import traceback
 import types
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -20,7 +21,7 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from . import hookspecs
-from .errors import GantkError, OptionError, UnknownNameError
+from .errors import GantkError, GantkWarning, OptionError, UnknownNameError, caller_stacklevel
 from .option_values import described
 from .provenance import package_of, plugin_name
 from .registry import Registry
@@ -147,6 +148,9 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] | Ma
             defaults to on unless ``GANTK_DISABLE_PLUGIN_AUTOLOAD`` is set.
         plugins: extra plugin objects or module names, registered after the built-ins; a mapping registers each
             under its key, as the plugin a run recorded (one moved from a script into a module since, say).
+
+    A plugin that fails is recorded in ``failures`` and adds nothing of the hook that failed; one of ``plugins``
+    is also warned of (``GantkWarning``).
     """
     if isinstance(plugins, (str, types.ModuleType)) or not isinstance(plugins, Iterable):
         raise OptionError(f"plugins must be a list of plugins (modules, module names or objects), got {described(plugins)}; "
@@ -159,8 +163,9 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] | Ma
     autoload = autoload_enabled() if autoload is None else autoload
     distributions = _load_entry_points(manager, failures) if autoload else {}
     named = list(plugins.items()) if isinstance(plugins, Mapping) else [(None, plugin) for plugin in plugins]
-    for name, plugin in [*((None, plugin) for plugin in (environment_plugins() if autoload else [])), *named]:
+    for name, plugin in ((None, plugin) for plugin in (environment_plugins() if autoload else [])):
         _register(manager, plugin, failures, name)
+    given = {_register(manager, plugin, failures, name) for name, plugin in named}
     failures.extend(_hooks_never_run(manager))
 
     components = Components(manager, {}, failures, distributions)
@@ -188,6 +193,9 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] | Ma
     for registry in components.registries.values():
         registry.failed_plugins = sorted({failure.plugin for failure in failures})
         registry.plugins_note = unloaded
+    for failure in (failure for failure in failures if failure.plugin in given):
+        warnings.warn(f"plugin '{failure.plugin}' given to load_components: {failure.error} (components.failures lists it)",
+                      GantkWarning, stacklevel=caller_stacklevel())
     return components
 
 
@@ -221,24 +229,27 @@ def _ignored_result(hook_name: str, result: Any) -> str:
     return f"{hook_name} returned a {type(result).__name__}, which gantk ignores; {how} instead."
 
 
-def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure], given_name: str | None = None) -> None:
+def _register(manager: pluggy.PluginManager, plugin: Any, failures: list[PluginFailure], given_name: str | None = None) -> str:
+    """Register ``plugin`` under ``given_name`` (default its own), or record why it cannot be; returns the name it
+    goes by, in ``failures`` too."""
     name = plugin_name(plugin) if given_name is None else given_name
     if given_name is not None and (problem := _unnamable(manager, plugin, given_name)):
         failures.append(PluginFailure(given_name, problem))
-        return
+        return given_name
     if not isinstance(plugin, str) and manager.get_plugin(name) not in (None, plugin):  # another object of one class
         name += f"#{sum(1 for other, _ in manager.list_name_plugin() if other.split('#')[0] == name) + 1}"
     if isinstance(plugin, type) and any(inspect.isfunction(inspect.getattr_static(plugin, hook, None)) for hook in dir(plugin)
                                         if manager.parse_hookimpl_opts(plugin, hook) is not None):
         failures.append(PluginFailure(name, f"is a class whose hooks take self; pass an instance ({plugin.__name__}()) or a module."))
-        return
+        return name
     try:
         obj = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
         if manager.is_registered(obj):  # already loaded, e.g. through its entry point
-            return
+            return manager.get_name(obj)
         _register_checked(manager, obj, name)
     except Exception as error:
         failures.append(PluginFailure(name, f"could not be loaded: {_describe(error)}"))
+    return name
 
 
 def _unnamable(manager: pluggy.PluginManager, plugin: Any, name: str) -> str | None:

@@ -1,6 +1,7 @@
 import importlib.metadata
 import sys
 import types
+import warnings
 
 import pytest
 import torch
@@ -10,6 +11,9 @@ from gantk import hookimpl
 from gantk.errors import OptionError
 from gantk.plugins import BUILTIN_PLUGINS, KINDS, load_components
 from gantk.registry import Registry
+
+# the failures of the plugins these tests give are checked in components.failures (the warning: in one test)
+pytestmark = pytest.mark.filterwarnings("ignore:plugin .* given to load_components")
 
 
 def make_plugin(name, **hooks):
@@ -50,7 +54,11 @@ def test_broken_plugin_is_isolated_and_named():
         raise RuntimeError("boom")
 
     plugin = make_plugin("broken_plugin", gantk_register_objectives=broken)
-    components = load_components(autoload=False, plugins=[plugin, "no_such_module_for_gantk"])
+    with pytest.warns(gantk.GantkWarning) as warned:  # plugins given by name are warned of, not only recorded
+        components = load_components(autoload=False, plugins=[plugin, "no_such_module_for_gantk"])
+    assert [str(w.message) for w in warned] == [
+        f"plugin '{f.plugin}' given to load_components: {f.error} (components.failures lists it)" for f in components.failures]
+    assert [w.filename for w in warned] == [__file__] * 2
     messages = [str(f) for f in components.failures]
     line = broken.__code__.co_firstlineno + 1
     assert f"plugin 'broken_plugin': gantk_register_objectives failed: RuntimeError: boom (raised at {__file__}:{line})" in messages
@@ -123,7 +131,9 @@ def test_gantk_plugins_loads_modules_not_installed_beside_the_installed_ones(tmp
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.setenv("GANTK_PLUGINS", "tried_plugin, absent_plugin")
-    components = load_components()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not given to load_components: the command line prints its failures
+        components = load_components()
     assert components.registry("discriminator").get("tried").plugin == "tried_plugin"
     assert [failure.plugin for failure in components.failures] == ["absent_plugin"]
     assert "could not be loaded: ModuleNotFoundError" in str(components.failures[0])
