@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -62,8 +63,8 @@ RESULT_KEYS = frozenset({"checkpoint", "step", "metrics", "unavailable"})  # in 
 
 
 def evaluate(
-    checkpoint: str | Path | TrainedModel,
-    data: str | Path,
+    checkpoint: str | os.PathLike[str] | TrainedModel,
+    data: str | os.PathLike[str],
     *,
     data_format: str | None = None,
     ignore_label: int | str | None = None,
@@ -76,16 +77,16 @@ def evaluate(
     device: str | torch.device | None = None,
     eval_mode: bool | None = None,
     average: bool | None = None,
-    report_dir: str | Path | None = None,
-    outputs_dir: str | Path | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
+    outputs_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
-    inception_weights: str | Path | None = None,
-    lpips_weights: str | Path | None = None,
+    inception_weights: str | os.PathLike[str] | None = None,
+    lpips_weights: str | os.PathLike[str] | None = None,
     k_best_worst: int = 5,
     seed: int = 0,
     workers: int = 0,
     progress: bool = True,
-    feature_cache: dict[tuple, torch.Tensor] | None = None,
+    feature_cache: dict[tuple[Any, ...], torch.Tensor] | None = None,
     components: Components | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model in ``checkpoint`` on ``split`` of the dataset ``data``.
@@ -413,7 +414,7 @@ def _report_panels(input: torch.Tensor, output: torch.Tensor, truth: torch.Tenso
     }
 
 
-class WithInputsAt(Dataset):
+class WithInputsAt(Dataset[dict[str, Any]]):
     """The items of ``dataset``, each also with its ``source`` image as ``resized`` holds it (``"resized"``) where
     ``resized`` is given: inputs at the training size beside items at their own size."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -58,8 +59,8 @@ class Translation(nn.Module):
 
 
 def export_onnx(
-    checkpoint: str | Path | TrainedModel,
-    out: str | Path,
+    checkpoint: str | os.PathLike[str] | TrainedModel,
+    out: str | os.PathLike[str],
     *,
     direction: str = "AtoB",
     eval_mode: bool | None = None,

@@ -10,14 +10,23 @@ Each ``register`` hook receives a registry view whose ``add(name, factory, overr
 records the plugin as the provider. A factory is any callable taking keyword options.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .registry import PluginRegistry
 
 hookspec = pluggy.HookspecMarker("gantk")
 hookimpl = pluggy.HookimplMarker("gantk")
 
 
 @hookspec
-def gantk_register_generators(registry):
+def gantk_register_generators(registry: PluginRegistry) -> None:
     """Add generator factories ``f(in_channels, out_channels, **options) -> nn.Module``.
 
     The module maps ``N x in_channels x H x W`` to ``N x out_channels x H x W``. It may expose
@@ -29,7 +38,7 @@ def gantk_register_generators(registry):
 
 
 @hookspec
-def gantk_register_discriminators(registry):
+def gantk_register_discriminators(registry: PluginRegistry) -> None:
     """Add discriminator factories ``f(in_channels, **options) -> nn.Module``.
 
     The module maps ``N x in_channels x H x W`` to logits ``N x 1 x h x w`` (or a list of such maps
@@ -41,20 +50,20 @@ def gantk_register_discriminators(registry):
 
 
 @hookspec
-def gantk_register_objectives(registry):
+def gantk_register_objectives(registry: PluginRegistry) -> None:
     """Add objective factories ``f(**options) -> gantk.Objective`` usable in specs like ``bce+l1``."""
 
 
 @hookspec
-def gantk_register_data_formats(registry):
+def gantk_register_data_formats(registry: PluginRegistry) -> None:
     """Add dataset formats: factories ``f() -> gantk.data.DataFormat``."""
 
 
 @hookspec
-def gantk_register_recipes(registry):
+def gantk_register_recipes(registry: PluginRegistry) -> None:
     """Add recipes: factories ``f() -> gantk.recipes.base.Recipe`` (defaults, the system they build and its own options)."""
 
 
 @hookspec
-def gantk_register_commands(cli):
+def gantk_register_commands(cli: click.Group) -> None:
     """Add click commands to the ``gantk`` command group ``cli`` (``cli.add_command(...)``)."""

@@ -8,7 +8,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ class TrainedModel:
     selected_by: dict[str, Any] | None = None  # a best.pt's validation score that kept it: {"score", "value", "split"}
 
     @classmethod
-    def load(cls, checkpoint: str | Path, *, device: str | torch.device = "auto", eval_mode: bool = False, average: bool = True,
+    def load(cls, checkpoint: str | os.PathLike[str], *, device: str | torch.device = "auto", eval_mode: bool = False, average: bool = True,
              components: Components | None = None) -> "TrainedModel":
         """The model of ``checkpoint`` (a file or a run directory, for its newest checkpoint); ``average=False``
         translates with the generators' last weights where the run also kept an average of them."""
@@ -96,7 +96,7 @@ class TrainedModel:
         """Classes of the label maps a labels-to-image model takes; ``None`` for a model of images."""
         return self.config.get("input_classes")
 
-    def inputs(self, images: torch.Tensor | Image.Image | list[Image.Image] | np.ndarray, direction: str = "AtoB", *,
+    def inputs(self, images: torch.Tensor | Image.Image | Sequence[Image.Image] | np.ndarray, direction: str = "AtoB", *,
                from_dataset: bool = False) -> torch.Tensor:
         """``images`` (``N x C x H x W``, or one ``C x H x W``, with 1, 3 or 4 channels; uint8 as
         ``gantk.data.read_image`` gives them, or float already in [-1, 1]; a PIL image or a list of PIL images of one

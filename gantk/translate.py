@@ -32,9 +32,9 @@ __all__ = ["translate"]
 
 
 def translate(
-    checkpoint: str | Path | TrainedModel,
-    inputs: str | Path,
-    output_dir: str | Path,
+    checkpoint: str | os.PathLike[str] | TrainedModel,
+    inputs: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
     *,
     direction: str = "AtoB",
     eval_mode: bool | None = None,
@@ -164,7 +164,7 @@ def translate(
     return written
 
 
-class ReadableItems(Dataset):
+class ReadableItems(Dataset[dict[str, Any] | None]):
     """The items of ``dataset``, ``None`` for one whose file cannot be read: its error goes to ``unreadable``."""
 
     def __init__(self, dataset: Dataset, unreadable: list[str]):

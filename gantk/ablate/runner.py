@@ -55,7 +55,7 @@ def run_ablation(
     seeds: Sequence[int] | None = None,
     eval_options: dict[str, Any] | None = None,
     progress: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], object] = print,
     components: Components | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every cell of ``grid`` (skipping finished ones), then write the study's outputs.

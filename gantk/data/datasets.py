@@ -23,7 +23,7 @@ from .transforms import ItemError, PairedTransform, match_channels
 tv_tensors = LazyModule("torchvision.tv_tensors")
 
 
-class GanDataset(Dataset, abc.ABC):
+class GanDataset(Dataset[dict[str, Any]], abc.ABC):
     """Base of the datasets :func:`gantk.data.open_dataset` returns.
 
     ``dataset[i]`` draws a fresh augmentation seed from torch's global RNG; ``dataset[(i, seed)]``

@@ -218,7 +218,7 @@ def _no_pixel_limit() -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = before
 
 
-def read_image(path: str | Path) -> Tensor:
+def read_image(path: str | os.PathLike[str]) -> Tensor:
     """Decode an image as uint8 ``C x H x W`` keeping its kind: 1 (gray), 3 (RGB) or 4 (RGBA) channels.
 
     Palette PNGs become RGB (RGBA with transparency), gray+alpha becomes gray, 16-bit PNGs are scaled to 8 bits, CMYK
@@ -245,7 +245,7 @@ def read_image(path: str | Path) -> Tensor:
     return _upright(_first_frame(image), orientation)
 
 
-def read_mask(path: str | Path) -> Tensor:
+def read_mask(path: str | os.PathLike[str]) -> Tensor:
     """Decode a label mask as ``H x W`` int64 values (palette PNGs give their palette indices).
 
     Raises:
@@ -452,7 +452,7 @@ def infer_channels(channel_counts: list[int]) -> int:
     return 3
 
 
-def write_png(image: Tensor, path: str | Path) -> Path:
+def write_png(image: Tensor, path: str | os.PathLike[str]) -> Path:
     """Write a ``C x H x W`` image as PNG and return its path (parents are created).
 
     A floating image is read as values in [-1, 1] (clamped); uint8 is written as is. 1, 2, 3 or 4
@@ -491,7 +491,7 @@ def has_wide_ids(path: Path) -> bool:
         return False
 
 
-def write_mask(ids: Tensor, num_classes: int, path: str | Path, ignore_label: int | None = None) -> Path:
+def write_mask(ids: Tensor, num_classes: int, path: str | os.PathLike[str], ignore_label: int | None = None) -> Path:
     """Write class ids ``H x W`` as a PNG that :func:`read_mask` reads back (the image of :func:`mask_image`)."""
     path = _file_to_write(path)
     mask = mask_image(ids, num_classes, ignore_label)

@@ -221,7 +221,7 @@ def without_clashes(files: list[Path], label: str, problems: list[str]) -> list[
     return [p for p in files if stem_key(p) not in clashes]
 
 
-def decode_or_note(reader: Callable, path: Path, root: Path, problems: list[str]):
+def decode_or_note(reader: Callable[[Path], torch.Tensor], path: Path, root: Path, problems: list[str]) -> torch.Tensor | None:
     """``reader(path)`` (``read_image``, ``read_mask``); ``None`` where it cannot be decoded, the reason added to
     ``problems`` with the path written relative to ``root``."""
     try:
@@ -418,7 +418,7 @@ def size_mismatch_problem(first: str, first_size: str, second: str, second_size:
     return f"{first} ({first_size}) and {second} ({second_size}) differ in size; resize one of them so the pair matches."
 
 
-def size_text(image) -> str:
+def size_text(image: torch.Tensor) -> str:
     """An image tensor's size as ``WxH``."""
     return f"{image.shape[-1]}x{image.shape[-2]}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +35,7 @@ def formats_with_targets(kind: str, components: Components | None = None) -> lis
             if getattr(components.create("data_format", name), "paired_targets", None) == kind]
 
 
-def detect_format(root: str | Path, split: str | None = None, components: Components | None = None) -> str:
+def detect_format(root: str | os.PathLike[str], split: str | None = None, components: Components | None = None) -> str:
     """Name of the one registered format whose layout ``root`` matches.
 
     Fallback formats (``single``) count only when no other format matches; when several match,
@@ -129,7 +130,7 @@ def given_options(methods: tuple[Callable, ...], format_name: str, options: dict
 
 
 def open_dataset(
-    root: str | Path,
+    root: str | os.PathLike[str],
     format: str | None = None,
     split: str = "train",
     direction: str = "AtoB",

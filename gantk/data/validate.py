@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -107,7 +108,7 @@ class DatasetSummary:
 
 
 def check_dataset(
-    root: str | Path, format: str | None = None, components: Components | None = None, *, progress: bool = False,
+    root: str | os.PathLike[str], format: str | None = None, components: Components | None = None, *, progress: bool = False,
     count_classes: bool = False, splits: Collection[str] | None = None, **options: Any,
 ) -> DatasetSummary:
     """Validate every file of a dataset, or of some of its splits, and summarise it.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Callable, ClassVar, Sequence, Union
+from typing import Any, Callable, ClassVar, Sequence, Union, overload
 
 import torch
 from torch import Tensor, nn
@@ -14,6 +14,14 @@ from ..registry import built_as
 Logits = Union[Tensor, Sequence[Tensor]]  # one map, or one per scale for multi-scale discriminators
 # Losses are computed in float32: the largest number it holds, and its smallest at full precision.
 FLOAT32_MAX, FLOAT32_TINY = torch.finfo(torch.float32).max, torch.finfo(torch.float32).tiny
+
+
+@overload
+def _in_float32(values: Tensor) -> Tensor: ...
+
+
+@overload
+def _in_float32(values: Sequence[Tensor]) -> list[Tensor]: ...
 
 
 def _in_float32(values: Logits) -> Logits:

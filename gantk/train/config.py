@@ -121,16 +121,16 @@ class TrainConfig:
 
     recipe: str = "pix2pix"
     recipe_opt: dict[str, Any] = field(default_factory=dict)  # the recipe's own settings (Recipe.options)
-    data: str | None = None
+    data: str | os.PathLike[str] | None = None  # paths are stored as text, however given
     data_format: str | None = None
     ignore_label: int | None = None  # mask value of pixels no loss term or score counts (segmentation data)
     direction: str = "AtoB"
-    out: str = "runs/gantk"
+    out: str | os.PathLike[str] = "runs/gantk"
     gen: str | None = None
     gen_opt: dict[str, Any] = field(default_factory=dict)
     disc: str | None = None  # "none" trains without a discriminator
     disc_opt: dict[str, Any] = field(default_factory=dict)
-    init_from: str | None = None  # a checkpoint (or run directory) whose network weights the run starts from
+    init_from: str | os.PathLike[str] | None = None  # a checkpoint (or run directory) whose network weights the run starts from
     conditional: bool | None = None
     loss: str | None = None
     loss_opt: dict[str, dict[str, Any]] = field(default_factory=dict)  # objective name -> its options
@@ -166,9 +166,9 @@ class TrainConfig:
     val_every: int | None = None  # steps between validations on val_split; None turns validation off
     val_split: str | None = None  # None: "val" where the data has that split, else "test"
     val_lpips: bool = False  # validation also scores LPIPS (the lpips package and AlexNet's ImageNet weights)
-    lpips_weights: str | None = None  # AlexNet's weights file for val_lpips; None: torchvision's in torch's cache
+    lpips_weights: str | os.PathLike[str] | None = None  # AlexNet's weights file for val_lpips; None: torchvision's in torch's cache
     val_fid: bool = False  # validation on paired images also scores FID and KID (on unpaired data it always does)
-    inception_weights: str | None = None  # InceptionV3 for validation's FID and KID; None: gantk.metrics.fid's default
+    inception_weights: str | os.PathLike[str] | None = None  # InceptionV3 for validation's FID and KID; None: gantk.metrics.fid's default
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -322,8 +322,9 @@ def check_seed(seed: int) -> int:
 def check_type(key: str, value: Any) -> None:
     """Raise unless ``value`` fits the type of the ``TrainConfig`` field ``key`` (an int is a float, a bool is no number)."""
     hint = typing.get_type_hints(TrainConfig)[key]
-    allowed = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) is types.UnionType else [hint]
-    if (value is None and type(None) in typing.get_args(hint)) or (key in PATH_KEYS and isinstance(value, os.PathLike)):
+    allowed = [t for t in typing.get_args(hint) if t is not type(None) and typing.get_origin(t) is not os.PathLike] \
+        if typing.get_origin(hint) is types.UnionType else [hint]
+    if (value is None and type(None) in typing.get_args(hint)) or (key in ("out", *PATH_KEYS) and isinstance(value, os.PathLike)):
         return
     origins = [typing.get_origin(t) or t for t in allowed]
     for origin in origins:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import inspect
 import itertools
+import os
 import platform
 import shlex
 import time
@@ -53,7 +54,7 @@ from .step_graph import StepGraphs, check_recordable
 
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
-StepCallback = Callable[["Trainer", int, dict[str, float]], None]
+StepCallback = Callable[["Trainer", int, dict[str, float]], object]  # what it returns is not read
 
 
 def checked_callbacks(callbacks: Iterable[StepCallback]) -> list[StepCallback]:
@@ -222,7 +223,7 @@ class Trainer:
         self.workers = 0  # set by fit: the loader's processes
 
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
+    def resume(cls, run_dir: str | os.PathLike[str], overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
         """Continue the run in ``run_dir`` from its newest checkpoint, with the ``overrides`` that
         :func:`~gantk.train.resume.resumed_config` allows. InceptionV3 weights other than the reference network or
         ``$GANTK_INCEPTION_WEIGHTS``'s are named again in ``overrides`` (see :func:`gantk.metrics.fid.vouched_weights`)."""

@@ -1,0 +1,101 @@
+"""What a user's code does with gantk, as the docs show it: type-checked by tests/test_typing.py, never run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+import gantk
+from gantk.ablate import load_grid, run_ablation
+from gantk.data import DataFormat, open_dataset, read_image, read_mask, write_png
+from gantk.data.datasets import GanDataset
+from gantk.data.io import mask_image, write_mask
+from gantk.data.layout import decode_or_note, size_text
+from gantk.evaluate import evaluate
+from gantk.inference import TrainedModel
+from gantk.objectives.base import LossContext, Objective
+from gantk.registry import PluginRegistry
+from gantk.train import StopTraining, TrainConfig, Trainer
+from gantk.translate import translate
+
+RUNS = Path("runs")
+
+
+def stop_early(trainer: Trainer, step: int, logged: dict[str, float]) -> bool:
+    if trainer.system is not None:
+        trainer.system.networks["G"].eval()
+    if step == 4:
+        raise StopTraining
+    return False  # a callback's result is not read
+
+
+def train() -> Path:
+    config = TrainConfig(out=RUNS / "python", data=Path("pairs"), init_from=RUNS / "first", max_steps=3, crop_size=32)
+    return Trainer(config, callbacks=[stop_early], progress=False).fit()
+
+
+def infer(run: Path) -> list[Image.Image]:
+    model = TrainedModel.load(run, eval_mode=True)
+    photos = [Image.open(path) for path in sorted(Path("edges").iterdir())]
+    batch: Tensor = model.translate(model.inputs(photos), pad=True)
+    model.translate(model.inputs(tuple(photos)), pad=True)
+    model.inputs(np.zeros((32, 32, 3), dtype=np.uint8))
+    written: list[Path] = [write_png(batch[0], "one.png")]
+    with model.seeded(0, input_file=written[0]):
+        return [model.translate_image(photo, size="original") for photo in photos]
+
+
+def files(folder: str) -> list[Tensor]:
+    images = [read_image(entry) for entry in os.scandir(folder)]  # os.DirEntry: a path-like
+    write_mask(read_mask(Path(folder) / "mask.png"), 2, Path("out.png"))
+    mask_image(torch.zeros(4, 4, dtype=torch.long), 3).save("mask.png")
+    return images
+
+
+def score(run: Path) -> float:
+    cache: dict[tuple[object, ...], Tensor] = {}
+    translate(run, Path("edges"), Path("translated"))
+    result = evaluate(run, Path("pairs"), feature_cache=cache, outputs_dir=Path("outputs"))
+    run_ablation(load_grid("table1"), Path("pairs"), Path("study"), log=sys.stderr.write)
+    return float(result["metrics"]["l1"])
+
+
+class TotalVariation(Objective):
+    def generator_loss(self, ctx: LossContext) -> Tensor | None:
+        fake: Tensor = ctx.fake
+        difference = (ctx.fake - ctx.real).abs().mean() + ctx.target.float().mean() + ctx.fake_logits.mean()
+        return (fake[..., 1:, :] - fake[..., :-1, :]).abs().mean() + difference
+
+
+class Sides(DataFormat):
+    def detect(self, root: Path) -> bool:
+        return (root / "sides").is_dir()
+
+    def splits(self, root: Path) -> list[str]:
+        return ["train"]
+
+    def validate(self, root: Path, splits: object = None) -> list[str]:
+        problems: list[str] = []
+        image = decode_or_note(read_image, root / "a.png", root, problems)
+        if image is not None:
+            problems.append(size_text(image))
+        return problems
+
+    def open(self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
+             crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
+             resize: str = "square") -> GanDataset:
+        return open_dataset(root, format="paired", split=split)
+
+
+@gantk.hookimpl
+def gantk_register_objectives(registry: PluginRegistry) -> None:
+    registry.add("tv", TotalVariation)
+
+
+loader = torch.utils.data.DataLoader(open_dataset(Path("pairs")), batch_size=2)
