@@ -200,11 +200,16 @@ def load_components(*, autoload: bool | None = None, plugins: Iterable[Any] | Ma
 
 
 def _unloaded_plugins_note(autoload: bool) -> str:
-    """What an unknown name's message says when GANTK_DISABLE_PLUGIN_AUTOLOAD kept installed plugins from loading;
-    "" otherwise."""
-    if autoload or autoload_enabled() or not importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    """What an unknown name's message says when GANTK_DISABLE_PLUGIN_AUTOLOAD kept installed plugins, or the modules
+    GANTK_PLUGINS names, from loading; "" otherwise."""
+    if autoload or autoload_enabled():
         return ""
-    return f"Installed plugins are not loaded: {AUTOLOAD_ENV} is set; unset it to load them."
+    unloaded = [what for what, present in (("Installed plugins", importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)),
+                                           (f"the modules {PLUGINS_ENV} names", environment_plugins())) if present]
+    if not unloaded:
+        return ""
+    what = " and ".join(unloaded)
+    return f"{what[0].upper()}{what[1:]} are not loaded: {AUTOLOAD_ENV} is set; unset it to load them."
 
 
 def _products() -> dict[str, tuple[type, str]]:

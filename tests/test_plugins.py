@@ -151,6 +151,14 @@ def test_an_unknown_name_says_when_the_environment_kept_installed_plugins_from_l
         with pytest.raises(gantk.errors.UnknownNameError, match=r"Installed plugins are not loaded: "
                                                                 r"GANTK_DISABLE_PLUGIN_AUTOLOAD is set; unset it to load them\.$"):
             load_components().create("discriminator", name)
+    monkeypatch.setenv("GANTK_PLUGINS", "tried_plugin")  # named to try, and left out with the installed ones
+    with pytest.raises(gantk.errors.UnknownNameError, match=r"Installed plugins and the modules GANTK_PLUGINS names are "
+                                                            r"not loaded: GANTK_DISABLE_PLUGIN_AUTOLOAD is set; unset it"):
+        load_components().create("discriminator", "tried")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [])
+    with pytest.raises(gantk.errors.UnknownNameError, match=r"'tried'\..*The modules GANTK_PLUGINS names are not loaded: "):
+        load_components().create("discriminator", "tried")
+    monkeypatch.delenv("GANTK_PLUGINS")
     monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD")
     for components in (load_components(), load_components(autoload=False)):  # loaded, or left out on purpose
         with pytest.raises(gantk.errors.UnknownNameError) as error:
