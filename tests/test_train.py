@@ -567,7 +567,7 @@ def test_a_keyword_that_is_no_setting_is_named_with_the_closest_one():
 @pytest.mark.filterwarnings("ignore:--load-size 100 enlarges")  # 96 px crops of 40 px images
 def test_a_unet_too_shallow_for_its_dropout_is_warned_of(pairs, tmp_path):
     def built(crop_size, **gen_opt):
-        config = tiny_config(pairs, tmp_path / f"run-{crop_size}-{len(gen_opt)}", crop_size=crop_size, load_size=crop_size + 4,
+        config = tiny_config(pairs, tmp_path / f"run-{crop_size}-{gen_opt.get('dropout')}", crop_size=crop_size, load_size=crop_size + 4,
                              gen_opt={"ngf": 8, **gen_opt})
         trainer = Trainer(config, progress=False)
         return trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
@@ -578,13 +578,14 @@ def test_a_unet_too_shallow_for_its_dropout_is_warned_of(pairs, tmp_path):
             system = built(crop_size, **gen_opt)
         return system, [str(w.message) for w in caught if "dropout" in str(w.message)]
 
-    # 96 px: num_downs 5, which a deeper crop would not leave; 32 px with dropout given: the user asked for it
-    for crop_size, gen_opt in ((96, {}), (32, {"dropout": 0.5})):
-        with pytest.warns(GantkWarning, match=r"generator 'unet' takes dropout=0.5, and as built it has no layer where dropout "
-                                              r"applies, so it trains and translates without dropout noise \(num_downs=5\): "
-                                              r"a U-Net"):
-            built(crop_size, **gen_opt)
-    assert dropout_warnings(32)[1] == []  # the recipe's dropout, on a crop no U-Net depth gives dropout levels
+    # 96 px: num_downs 5, which a deeper crop would not leave; 32 px with another dropout given: the user asked for it
+    for crop_size, rate in ((96, 0.5), (32, 0.3)):
+        with pytest.warns(GantkWarning, match=rf"generator 'unet' takes dropout={rate}, and as built it has no layer where "
+                                              r"dropout applies, so it trains and translates without dropout noise "
+                                              r"\(num_downs=5\): a U-Net"):
+            built(crop_size, **({} if rate == 0.5 else {"dropout": rate}))
+    # the recipe's dropout, also as a run's config.toml gives it, on a crop no U-Net depth gives dropout levels
+    assert dropout_warnings(32)[1] == [] and dropout_warnings(32, dropout=0.5)[1] == []
     system, warned = dropout_warnings(64)  # num_downs 6: one level with dropout
     assert any(isinstance(m, torch.nn.Dropout) for m in system.modules()) and warned == []
 

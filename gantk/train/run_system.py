@@ -59,7 +59,7 @@ def build_run_system(config: TrainConfig, given_config: TrainConfig, components:
                           "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
     if resume_from is None:  # warned once, when the run began
         warn_if_no_pool(system, given_config)
-        warn_if_dropout_reaches_no_layer(system, config, given_config)
+        warn_if_dropout_reaches_no_layer(system, config, given_config, components)
     prepare_objectives(system)
     part_plugins = ckpt.part_plugins(sys_config, components)
     unresized = config.resize == "none"
@@ -136,15 +136,17 @@ def warn_if_no_pool(system: System, given_config: TrainConfig) -> None:
                       "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=caller_stacklevel())
 
 
-def warn_if_dropout_reaches_no_layer(system: System, config: TrainConfig, given_config: TrainConfig) -> None:
+def warn_if_dropout_reaches_no_layer(system: System, config: TrainConfig, given_config: TrainConfig,
+                                     components: Components) -> None:
     """Warn when the generator's dropout option is set but the network built has no dropout layer (a U-Net too
-    shallow for its dropout levels): its training and test-time outputs then have no dropout noise. A recipe's
-    dropout on crops under 64 px, which no U-Net depth gives dropout levels, is not warned of."""
+    shallow for its dropout levels): its training and test-time outputs then have no dropout noise. The recipe's
+    dropout (not another given) on crops under 64 px, which no U-Net depth gives dropout levels, is not warned of."""
     rate, depth = config.gen_opt.get("dropout"), config.gen_opt.get("num_downs")
     if not isinstance(rate, float) or rate <= 0:
         return
-    if depth and config.crop_size and config.crop_size < 64 and "dropout" not in given_config.gen_opt:
-        return
+    recipes = components.create("recipe", config.recipe).defaults.get("gen_opt", {}).get("dropout")
+    if depth and config.crop_size and config.crop_size < 64 and given_config.gen_opt.get("dropout", recipes) == recipes:
+        return  # given as the recipe gives it too: a run's own config.toml, say
     generators = system.generators or [system]  # a system that adds its networks itself: all of them
     if not any(isinstance(module, torch.nn.modules.dropout._DropoutNd) for net in generators for module in net.modules()):
         unet = (f" (num_downs={depth}): a U-Net has dropout at levels 4 to num_downs - 2, which 64 px crops reach "
