@@ -56,7 +56,7 @@ def test_list_json_gives_each_plugin_failure_as_plugin_and_error(monkeypatch):
             raise RuntimeError("missing dependency xyz")
 
     monkeypatch.setattr(gantk.cli, "default_components", lambda: load_components(autoload=False, plugins=[Broken()]))
-    listing = json.loads(CliRunner().invoke(cli, ["list", "--json"]).output)
+    listing = json.loads(CliRunner().invoke(cli, ["list", "--json"]).stdout)  # stderr: the failure warned of as well
     assert [(f["plugin"], "missing dependency xyz" in f["error"]) for f in listing["plugin_failures"]] == [
         (f"{__name__}.test_list_json_gives_each_plugin_failure_as_plugin_and_error.<locals>.Broken", True)]
 

@@ -3,7 +3,7 @@
 from .discriminator import MultiscaleDiscriminator
 from .feature_matching import FeatureMatchingLoss, feature_matching_loss, features_module
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"
 
 __all__ = [
     "FeatureMatchingLoss",

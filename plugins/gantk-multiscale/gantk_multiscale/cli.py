@@ -45,7 +45,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 @click.option("--num-scales", type=click.IntRange(min=1), default=3, show_default=True, help="Pyramid levels.")
 @click.option("--n-layers", type=click.IntRange(min=1), default=3, show_default=True, help="Stride-2 convolutions per PatchGAN.")
 @click.option("--ndf", type=click.IntRange(min=1), default=64, show_default=True, help="Filters of each first convolution.")
-@click.option("--norm", type=click.Choice(NORMS), default="instance", show_default=True)
+@click.option("--norm", type=click.Choice(NORMS), default="instance", show_default=True,
+              help="Normalisation of each PatchGAN (pix2pixHD's: instance).")
 @click.option("--in-channels", type=click.IntRange(min=1), default=6, show_default=True,
               help="Input channels (both images for a conditional discriminator).")
 @click.option("--size", type=click.IntRange(min=1), default=256, show_default=True, help="Input side in pixels (the crop size).")
