@@ -1007,3 +1007,23 @@ def test_a_ctrl_c_while_the_command_starts_ends_it_without_a_traceback():
                  "runpy.run_module('gantk.cli', run_name='__main__', alter_sys=True)\n")
     ran = subprocess.run([sys.executable, "-c", as_module], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 130 and ran.stderr == "\nAborted.\n", ran.stderr
+
+
+def test_the_demo_set_notice_goes_to_stderr_once_from_the_main_process(tmp_path, monkeypatch):
+    import signal
+
+    import gantk.cli
+    from gantk.torchrun import ProcessInfo
+    from gantk.train import Trainer
+
+    def stopped(self):  # the notice comes before training
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", stopped)
+    args = ["train", "--out", str(tmp_path / "run"), "--crop-size", "32", "--load-size", "36", "--no-progress"]
+    main = CliRunner().invoke(cli, args)
+    assert main.exit_code == 128 + signal.SIGINT and "no --data: training on the embedded demo set" in main.stderr, main.output
+    assert "no --data" not in main.stdout
+    monkeypatch.setattr(gantk.cli, "process_from_environment", lambda: ProcessInfo(1, 2, 1, 2))  # torchrun's rank 1
+    other = CliRunner().invoke(cli, args)
+    assert other.exit_code == 128 + signal.SIGINT and "no --data" not in other.output, other.output

@@ -307,3 +307,20 @@ def test_an_output_is_named_after_its_input_where_its_target_is_spelt_otherwise(
     quietly(evaluate, run, tmp_path / "data", split="train", outputs_dir=tmp_path / "eval", progress=False)
     quietly(translate, run, tmp_path / "data" / "A", tmp_path / "translate", progress=False)
     assert same_files(tmp_path / "eval", tmp_path / "translate") == ["cafe\u0301.png"]
+
+
+def test_a_stop_before_any_output_is_written_adds_no_note(tmp_path):
+    from gantk.translate import naming_written
+
+    written: list[Path] = []
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with naming_written(written, tmp_path / "out"):
+            raise KeyboardInterrupt
+    assert not getattr(stopped.value, "__notes__", [])
+    written.append(tmp_path / "out" / "a.png")
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with naming_written(written, tmp_path / "out", "run gantk eval"):
+            raise KeyboardInterrupt
+    assert stopped.value.__notes__ == [f"The 1 file(s) written to {tmp_path / 'out'} before the stop are kept; run gantk eval "
+                                       "again with --overwrite to write every output."]
+

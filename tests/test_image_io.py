@@ -653,3 +653,13 @@ def test_a_palette_png_with_transparency_reads_as_rgba_with_its_alpha(tmp_path):
     assert torch.equal(read_image(tmp_path / "quantized.png"), expected) and probe(tmp_path / "quantized.png").channels == 4
     Image.fromarray(rgba[..., :3]).quantize(8).save(tmp_path / "opaque.png")
     assert read_image(tmp_path / "opaque.png").shape[0] == probe(tmp_path / "opaque.png").channels == 3
+
+
+def test_a_mask_of_255_classes_from_the_values_1_to_255_is_written_in_16_bits(tmp_path):
+    """With the ignore label 0 the largest value written is num_classes, which 8 bits would read as binary at 255."""
+    written = torch.tensor([[0, 7, 254]])
+    path = write_mask(written, 255, tmp_path / "mask.png", ignore_label=0)
+    assert Image.open(path).mode == "I;16" and has_wide_ids(path)
+    assert torch.equal(read_mask(path), written + 1)
+    palette = write_mask(written.clamp(max=253), 254, tmp_path / "palette.png", ignore_label=0)  # values 1..254 fit
+    assert Image.open(palette).mode == "P" and torch.equal(read_mask(palette), written.clamp(max=253) + 1)

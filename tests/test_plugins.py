@@ -671,3 +671,49 @@ def test_a_part_is_the_recorded_one_when_its_plugin_or_its_code_is_the_same():
     assert same_provider(entry, {"plugin": "renamed-plugin", "factory": factory_name(entry.factory)})  # loaded under another name
     assert not same_provider(entry, {"plugin": "renamed-plugin", "factory": "other.code"})
     assert not same_provider(entry, {"plugin": "renamed-plugin"})  # format 1 recorded the plugin only
+
+
+def test_plugins_given_that_cannot_be_loaded_under_their_name_or_as_a_class_are_warned_of():
+    class SelfHooks:
+        @hookimpl
+        def gantk_register_objectives(self, registry):
+            """A hook that takes self: the class is no plugin, an instance is."""
+
+    plugin = make_plugin("unnamed_plugin", gantk_register_objectives=lambda registry: None)
+    with pytest.warns(gantk.GantkWarning) as warned:
+        components = load_components(autoload=False, plugins={"": plugin, "as_class": SelfHooks})
+    assert sorted(f.plugin for f in components.failures) == ["", "as_class"]
+    assert [str(w.message) for w in warned] == [
+        f"plugin '{f.plugin}' given to load_components: {f.error} (components.failures lists it)" for f in components.failures]
+
+
+def test_a_plugin_given_that_its_entry_point_loaded_already_is_warned_of_by_that_name(monkeypatch):
+    def broken(registry):
+        raise RuntimeError("boom")
+
+    plugin = make_plugin("broken_module", gantk_register_objectives=broken)
+    points = [FakeEntryPoint("ep_alias", plugin)]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: points if group == "gantk" else [])
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("GANTK_PLUGINS", raising=False)
+    with pytest.warns(gantk.GantkWarning, match=r"^plugin 'ep_alias' given to load_components: gantk_register_objectives failed"):
+        components = load_components(plugins=[plugin])
+    assert [f.plugin for f in components.failures] == ["ep_alias"]
+
+
+def test_plugins_left_out_by_autoload_false_are_not_said_to_be_kept_out_by_the_environment(fake_entry_points, monkeypatch):
+    monkeypatch.delenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.setenv("GANTK_PLUGINS", "tried_plugin")
+    with pytest.raises(gantk.errors.UnknownNameError) as error:
+        load_components(autoload=False).create("discriminator", "ep-disc")
+    assert "not loaded" not in str(error.value) and "GANTK_DISABLE_PLUGIN_AUTOLOAD" not in str(error.value)
+
+
+def test_an_option_error_of_a_kind_set_with_no_train_flag_is_raised_as_it_is(monkeypatch):
+    monkeypatch.setenv("GANTK_DISABLE_PLUGIN_AUTOLOAD", "1")
+    gantk.default_components.cache_clear()
+    try:
+        with pytest.raises(OptionError, match=r"^data_format 'aligned' has no option 'nope'"):
+            gantk.create("data_format", "aligned", nope=1)
+    finally:
+        gantk.default_components.cache_clear()

@@ -398,3 +398,19 @@ def test_the_public_names_of_a_module_exist(module):
 
     loaded = importlib.import_module(module)
     assert loaded.__all__ and all(hasattr(loaded, name) for name in loaded.__all__)
+
+
+def test_path_settings_take_any_path_like_and_other_settings_none():
+    class RunPath:  # an os.PathLike that is no pathlib.Path
+        def __fspath__(self):
+            return "runs/elsewhere"
+
+    for key in ("out", "data", "init_from", "lpips_weights", "inception_weights"):
+        for value in (Path("runs/x"), RunPath()):
+            check_type(key, value)
+    TrainConfig(out=Path("runs"), data=RunPath(), init_from=Path("first")).validate()
+    for key, value in (("gen", Path("unet")), ("recipe", RunPath())):
+        with pytest.raises(OptionError, match=f"^{key} must be a string, got "):
+            check_type(key, value)
+    with pytest.raises(OptionError, match=r"^out must be a string, got 5\.$"):  # no path type named as another choice
+        check_type("out", 5)

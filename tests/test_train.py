@@ -2427,3 +2427,28 @@ def test_a_folder_named_as_a_checkpoint_is_named_as_a_folder(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint-00000012.pt: Is a directory; it is a folder named as a checkpoint: "
                                               "move it out of the run directory"):
         ckpt.load_checkpoint(tmp_path / "run")
+
+
+@pytest.mark.filterwarnings("ignore:--load-size 68 enlarges")  # 64 px crops of 40 px images
+def test_a_unet_given_its_depth_at_64_px_and_another_generator_under_it_are_warned_of_no_dropout(pairs, tmp_path):
+    """The recipe's dropout goes unwarned only where a U-Net cannot have a dropout level (crops under 64 px): a U-Net
+    given a depth too shallow at 64 px, or a generator of another kind taking it on small crops, is warned of, at the
+    caller's line."""
+    def built(crop_size, gen=None, components=None, **gen_opt):
+        config = tiny_config(pairs, tmp_path / f"run-{crop_size}-{gen}", crop_size=crop_size, load_size=crop_size + 4,
+                             gen=gen, gen_opt={"ngf": 8, **gen_opt} if gen is None else gen_opt)
+        trainer = Trainer(config, components=components, progress=False)
+        return trainer.build_system(trainer.open_data()[0], torch.device("cpu"))
+
+    config = tiny_config(pairs, tmp_path / "run", crop_size=64, load_size=68, max_steps=1, gen_opt={"ngf": 8, "num_downs": 5})
+    with pytest.warns(GantkWarning, match=r"takes dropout=0.5, .* \(num_downs=5\): a U-Net") as caught:
+        Trainer(config, progress=False).fit()  # the recipe's dropout, and a depth that leaves 64 px crops no dropout level
+    line = sys._getframe().f_lineno - 1
+    assert [(w.filename, w.lineno) for w in caught if "dropout" in str(w.message)] == [(__file__, line)]
+
+    def flat(in_channels=3, out_channels=3, norm="batch", dropout=0.0):  # takes the recipe's options, drops out nothing
+        return torch.nn.Conv2d(in_channels, out_channels, 1)
+
+    with pytest.warns(GantkWarning, match=r"generator 'flat' takes dropout=0.5, and as built it has no layer where dropout "
+                                          r"applies, so it trains and translates without dropout noise\.$"):
+        built(32, gen="flat", components=components_with_generator("flat", flat))

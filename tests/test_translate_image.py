@@ -133,3 +133,34 @@ def test_what_is_not_one_image_of_pixels_is_refused(model):
             model.translate_image(pixels)
     with pytest.raises(OptionError, match="size"):
         model.translate_image(torch.zeros(3, 40, 48, dtype=torch.uint8), size="full")
+
+
+def test_a_gray_side_is_translated_as_translate_writes_it(tmp_path_factory, tmp_path):
+    """A CycleGAN of gray A and RGB B images: each direction takes its own input channels, and gray outputs are mode L."""
+    root = tmp_path_factory.mktemp("gray-cycle")
+    run = Trainer(TrainConfig(recipe="cyclegan", data=str(write_unaligned(root / "data", count_a=3, count_b=3, channels_a=1)),
+                              out=str(root / "run"), loss="lsgan+cycle@10", **TINY), progress=False).fit()  # no identity term
+    model = TrainedModel.load(run)
+    path = input_file(model, tmp_path / "inputs")  # RGB: the A side's generator takes it as gray, the B side's as is
+    for direction, mode in (("AtoB", "RGB"), ("BtoA", "L")):
+        (written,) = translate(model, path, tmp_path / direction, direction=direction, progress=False)
+        with model.seeded(0, input_file=path), Image.open(path) as image:
+            result = model.translate_image(image, direction)
+        assert result.mode == mode and np.array_equal(np.asarray(result), np.asarray(Image.open(written)))
+
+
+def test_a_tile_overlap_other_than_the_default_is_the_one_used(model, tmp_path):
+    path = input_file(model, tmp_path / "inputs")
+    (written,) = translate(model, path, tmp_path / "out", size="native", tile=32, tile_overlap=4, progress=False)
+    with model.seeded(0, input_file=path), Image.open(path) as image:
+        result = model.translate_image(image, size="native", tile=32, overlap=4)
+    assert np.array_equal(np.asarray(result), np.asarray(Image.open(written)))
+
+
+def test_outputs_shrunk_back_to_a_smaller_original_are_antialiased():
+    from gantk.inference import resized_back
+
+    outputs = torch.zeros(1, 1, 8, 8)
+    outputs[..., 0, 0] = 1.0  # one lit pixel: a bilinear sample without antialiasing falls between pixels 1 and 2
+    shrunk = resized_back(outputs, 2, 2)
+    assert shrunk.shape == (1, 1, 2, 2) and shrunk[0, 0, 0, 0] > 0

@@ -121,3 +121,52 @@ def test_gantks_own_warnings_name_the_callers_line():
     with pytest.warns(GantkWarning, match="bottleneck") as caught:
         fit_generator_depth(TrainConfig(data="x", gen="unet", crop_size=36), components)
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, sys._getframe().f_lineno - 1)]
+
+
+def test_a_caller_beside_a_passed_through_package_is_no_frame_of_it(inside):
+    """A folder whose name starts with a package's (``inside_scripts`` beside ``inside``, as torchvision is beside
+    torch) holds no frame of that package."""
+    (inside / "inside_scripts").mkdir()
+    path = inside / "inside_scripts" / "caller.py"
+    path.write_text("import inside.calls as calls\n\n\ndef run():\n    calls.warn()  # here\n")
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        namespace["run"]()
+    assert [(Path(w.filename), w.lineno) for w in caught] == [(path, 5)]
+
+
+def test_a_package_in_a_folder_named_importlib_is_counted_as_warnings_counts_it(tmp_path, monkeypatch):
+    """Only importlib's bootstrap frames go uncounted: a path holding "importlib" alone (a virtual environment named
+    so, say) is counted."""
+    folder = tmp_path / "importlib_site"
+    (folder / "inside").mkdir(parents=True)
+    (folder / "inside" / "__init__.py").write_text("")
+    (folder / "inside" / "calls.py").write_text(WARNS)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(gantk.errors, "_PASSED_THROUGH", (*gantk.errors._PASSED_THROUGH, "inside"))
+    try:
+        path, (line,) = _caller_lines(tmp_path, "calls.through()  # here\n")
+        namespace: dict = {}
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            namespace["run"]()
+        assert [(Path(w.filename), w.lineno) for w in caught] == [(path, line)]
+    finally:
+        for name in [name for name in sys.modules if name == "inside" or name.startswith("inside.")]:
+            del sys.modules[name]
+
+
+def test_a_warning_from_a_scripts_top_level_names_its_line(inside):
+    """The script's own frame is the outermost: a warning called from its top level names that line."""
+    import os
+    import subprocess
+
+    script = inside / "script.py"
+    script.write_text("import gantk.errors\n\ngantk.errors._PASSED_THROUGH += ('inside',)\nimport inside.calls as calls\n"
+                      "calls.warn()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(inside), os.environ.get("PYTHONPATH", "")])}
+    ran = subprocess.run([sys.executable, "-W", "always", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert ran.returncode == 0 and f"{script}:5: GantkWarning: from inside" in ran.stderr, ran.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import torch
@@ -54,6 +54,8 @@ def infer(run: Path) -> list[Image.Image]:
 def files(folder: str) -> list[Tensor]:
     images = [read_image(entry) for entry in os.scandir(folder)]  # os.DirEntry: a path-like
     write_mask(read_mask(Path(folder) / "mask.png"), 2, Path("out.png"))
+    write_mask(read_mask(Path(folder) / "mask.png"), 2, PurePath("pure.png"))  # any os.PathLike names a file
+    TrainedModel.load(next(os.scandir(RUNS)))  # a run directory's os.DirEntry
     mask_image(torch.zeros(4, 4, dtype=torch.long), 3).save("mask.png")
     return images
 
