@@ -195,7 +195,7 @@ def test_step_profile_refuses_cuda_without_a_gpu_and_a_malformed_case(no_cuda_no
 
 
 @pytest.mark.parametrize("script", ["throughput", "loader", "pix2pix_quality", "step_profile", "inference", "tiled_translate",
-                                    "tiled_quality", "startup", "metric_checks", "demo_time", "report"])
+                                    "tiled_quality", "startup", "metric_checks", "demo_time", "report", "labels_to_image"])
 def test_every_option_of_a_benchmark_script_is_explained_and_its_description_is_whole(benchmarks, monkeypatch, script):
     """The parser each script builds, caught as it parses: a description of whole sentences, help on every option."""
     import argparse
@@ -446,3 +446,45 @@ def test_the_demo_timing_runs_the_readmes_main_job(benchmarks, tmp_path):
     result = demo_time.main(["--max-steps", "2", "--threads", "1", "--out", str(tmp_path / "demo.json")])
     assert result["steps"] == 2 and result["seconds"] > 0 and result["threads"] == 1
     assert json.loads((tmp_path / "demo.json").read_text())["seconds"] == result["seconds"]
+
+
+@pytest.mark.filterwarnings("ignore:.*is not the verified InceptionV3 of published FIDs")
+def test_the_labels_to_image_benchmark_trains_and_scores_each_generator_in_both_modes(benchmarks, tmp_path):
+    """A tiny run on generated masks (no shared data): each generator trains, is scored in the paper's test mode and in
+    eval mode, and the JSON holds what the docs' table is made from."""
+    import labels_to_image
+    import report
+    from helpers import write_segmentation, write_stand_in_inception
+
+    data = tmp_path / "seg"
+    for split, count in (("train", 4), ("test", 3)):
+        write_segmentation(data / split, count=count, size=72)
+    out = tmp_path / "labels-to-image.json"
+    argv = ["--data", str(data), "--steps", "2", "--seeds", "0", "--batch-size", "2", "--size", "64", "--load-size", "64",
+            "--unet-ngf", "4", "--spade-ngf", "2", "--spade-hidden", "8", "--ndf", "4", "--workers", "0",
+            "--inception-weights", str(write_stand_in_inception(tmp_path / "stand-in.pt")), "--out", str(out)]
+    result = labels_to_image.main(argv)
+    recorded = json.loads(out.read_text())
+    assert recorded == json.loads(json.dumps(result)) and recorded["command"] == "python benchmarks/labels_to_image.py " + " ".join(argv)
+    assert {"date", "cpu", "load_average"} <= set(recorded["machine"])
+    assert [(run["generator"], run["seed"]) for run in recorded["runs"]] == [("unet", 0), ("spade", 0)]
+    for run in recorded["runs"]:
+        assert run["parameters_G"] > 0 and run["parameters_D"] > 0 and run["train_s"] > 0 and run["run_dir"] == "(temporary)"
+        for mode in ("paper", "eval"):
+            scored = run["scores"][mode]
+            assert scored["images"] == 3 and scored["step"] == 2
+            assert {"l1", "psnr", "ssim", "fid", "kid"} <= set(scored["metrics"])
+    assert recorded["runs"][0]["gen_opt"]["num_downs"] == 6  # the recipe's U-Net, as deep as 64 px crops allow
+    assert recorded["runs"][1]["gen_opt"] == {"ngf": 2, "hidden": 8, "norm": "batch"}  # no dropout option: SPADE has none
+    assert recorded["runs"][0]["scores"]["eval"]["mode"] == "eval" != recorded["runs"][0]["scores"]["paper"]["mode"]
+    assert set(recorded["summary"]) == {"unet", "spade"} and recorded["summary"]["spade"]["eval"]["l1"]["min"] > 0
+    assert 0 < recorded["constant_guess"]["l1"] < 1
+    table = "\n".join(report.render(out))
+    assert "| unet | 0 | paper |" in table and "| spade (1 seed) | eval |" in table
+
+
+def test_the_labels_to_image_benchmark_skips_without_its_data(benchmarks, tmp_path, capsys):
+    import labels_to_image
+
+    assert labels_to_image.main(["--data", str(tmp_path / "absent"), "--out", str(tmp_path / "out.json")]) is None
+    assert "skipped: no segmentation data in" in capsys.readouterr().out and not (tmp_path / "out.json").exists()
