@@ -97,6 +97,16 @@ def _caller_lines(tmp_path: Path, body: str) -> tuple[Path, list[int]]:
     return path, [number for number, line in enumerate(text.splitlines(), 1) if line.endswith("# here")]
 
 
+def warned_at(path: Path) -> list[tuple[Path, int]]:
+    """Where the warnings that the module at ``path`` raises in its ``run()`` are attributed."""
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        namespace["run"]()
+    return [(Path(w.filename), w.lineno) for w in caught]
+
+
 @pytest.mark.parametrize("body", [
     "calls.warn()  # here\n",
     "calls.through()  # here\n",
@@ -108,12 +118,7 @@ def _caller_lines(tmp_path: Path, body: str) -> tuple[Path, list[int]]:
 ])
 def test_a_warning_names_the_line_that_called_into_gantk(inside, body):
     path, (line,) = _caller_lines(inside, body)
-    namespace: dict = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        namespace["run"]()
-    assert [(Path(w.filename), w.lineno) for w in caught] == [(path, line)]
+    assert warned_at(path) == [(path, line)]
 
 
 def test_gantks_own_warnings_name_the_callers_line():
@@ -129,12 +134,7 @@ def test_a_caller_beside_a_passed_through_package_is_no_frame_of_it(inside):
     (inside / "inside_scripts").mkdir()
     path = inside / "inside_scripts" / "caller.py"
     path.write_text("import inside.calls as calls\n\n\ndef run():\n    calls.warn()  # here\n")
-    namespace: dict = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        namespace["run"]()
-    assert [(Path(w.filename), w.lineno) for w in caught] == [(path, 5)]
+    assert warned_at(path) == [(path, 5)]
 
 
 def test_a_package_in_a_folder_named_importlib_is_counted_as_warnings_counts_it(tmp_path, monkeypatch):
@@ -148,12 +148,7 @@ def test_a_package_in_a_folder_named_importlib_is_counted_as_warnings_counts_it(
     monkeypatch.setattr(gantk.errors, "_PASSED_THROUGH", (*gantk.errors._PASSED_THROUGH, "inside"))
     try:
         path, (line,) = _caller_lines(tmp_path, "calls.through()  # here\n")
-        namespace: dict = {}
-        exec(compile(path.read_text(), str(path), "exec"), namespace)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            namespace["run"]()
-        assert [(Path(w.filename), w.lineno) for w in caught] == [(path, line)]
+        assert warned_at(path) == [(path, line)]
     finally:
         for name in [name for name in sys.modules if name == "inside" or name.startswith("inside.")]:
             del sys.modules[name]
