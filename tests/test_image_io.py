@@ -283,7 +283,6 @@ def test_tiffs_are_turned_upright_or_refused_when_pil_cannot(tmp_path, mode):
                 read(tmp_path / f"{name}.tif")
 
 
-
 @pytest.mark.parametrize("num_classes, ids", [(2, [0, 1]), (255, [0, 7, 254]), (256, [0, 7, 255]), (300, [0, 255, 256, 299])])
 def test_written_masks_read_back_as_their_ids(tmp_path, num_classes, ids):
     written = torch.tensor([ids] * 3)
@@ -641,7 +640,6 @@ def test_a_file_this_user_may_not_read_is_named_as_such_not_as_damaged(tmp_path,
     for read in (read_image, read_mask, probe):
         with pytest.raises(DataError, match=r"locked.png: permission denied: this user may not read it; change its permissions"):
             read(path)
-
 
 
 def test_a_palette_png_with_transparency_reads_as_rgba_with_its_alpha(tmp_path):

@@ -369,7 +369,6 @@ def test_only_the_newest_checkpoints_are_kept(pairs, tmp_path):
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["checkpoint-00000008.pt"]
 
 
-
 def test_a_sample_is_written_before_its_steps_checkpoint_and_a_failing_one_loses_no_training(pairs, tmp_path, monkeypatch):
     import gantk.train.trainer as trainer_module
 
