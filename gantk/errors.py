@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import os
 import re
 import sys
@@ -25,13 +26,13 @@ _PASSED_THROUGH = ("gantk", "torch", "pluggy", "click")
 def caller_stacklevel() -> int:
     """The ``stacklevel`` for a ``warnings.warn`` called beside this that attributes the warning to the caller's line:
     the first frame outside gantk and the code it calls through (torch's data loading, pluggy's hooks, click,
-    ``contextlib``), as ``warnings.warn`` counts frames (skipping importlib's)."""
+    ``contextlib``, ``importlib.import_module``), as ``warnings.warn`` counts frames (skipping importlib's bootstrap)."""
     prefixes = tuple(os.path.dirname(module.__file__) + os.sep for name in _PASSED_THROUGH
                      if (module := sys.modules.get(name)) is not None and getattr(module, "__file__", None))
     frame, level = sys._getframe(1), 1  # the frame calling warnings.warn
     while frame.f_back is not None:
         filename = frame.f_code.co_filename
-        if not (filename.startswith(prefixes) or filename == contextlib.__file__ or _importlib_frame(filename)):
+        if not (filename.startswith(prefixes) or filename in (contextlib.__file__, importlib.__file__) or _importlib_frame(filename)):
             break
         frame = frame.f_back
         level += not _importlib_frame(frame.f_code.co_filename)

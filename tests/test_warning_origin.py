@@ -92,7 +92,8 @@ def inside(tmp_path, monkeypatch):
 def _caller_lines(tmp_path: Path, body: str) -> tuple[Path, list[int]]:
     """A module of the caller's running ``body``, and the lines of ``body`` marked ``# here``."""
     path = tmp_path / "caller.py"
-    text = "import torch\nimport inside.calls as calls\n\n\ndef run():\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    text = ("import importlib\n\nimport torch\nimport inside.calls as calls\n\n\ndef run():\n"
+            + textwrap.indent(textwrap.dedent(body), "    "))
     path.write_text(text)
     return path, [number for number, line in enumerate(text.splitlines(), 1) if line.endswith("# here")]
 
@@ -113,6 +114,7 @@ def warned_at(path: Path) -> list[tuple[Path, int]]:
     "with calls.warns_on_exit():  # here\n    pass\n",
     "for _ in torch.utils.data.DataLoader(calls.Items()):  # here\n    pass\n",
     "import inside.on_import  # here\n",
+    "importlib.import_module('inside.on_import')  # here\n",
     "calls.hook()  # here\n",
     "calls.command.main([], standalone_mode=False)  # here\n",
 ])
