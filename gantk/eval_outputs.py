@@ -24,12 +24,12 @@ def check_outputs_dir(outputs_dir: str | Path, data: str | Path, report_dir: str
     if directory.is_file():
         raise OptionError(f"outputs_dir (--outputs) {directory} is a file; give a folder, into which each output is written "
                           "as a PNG named after its input.")
-    root = Path(data).expanduser()
+    root, resolved = Path(data).expanduser(), directory.resolve()
     if root.is_dir() and any(inside == folder or folder in inside.parents for inside, folder in (
-            (Path(os.path.abspath(directory)), Path(os.path.abspath(root))), (directory.resolve(), root.resolve()))):
+            (Path(os.path.abspath(directory)), Path(os.path.abspath(root))), (resolved, root.resolve()))):
         raise OptionError(f"outputs_dir (--outputs) {directory} lies in the dataset {data}, whose files the outputs would "
                           "join (or replace): give a folder outside it.")
-    if report_dir is not None and Path(report_dir).resolve() == directory.resolve():
+    if report_dir is not None and Path(report_dir).resolve() == resolved:
         raise OptionError(f"outputs_dir (--outputs) and report_dir (--report) both name {directory}: give each its own folder.")
     held = sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []
     if held and not overwrite:
