@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .data.mask_values import checked_ids
-from .data.io import image_from_pil, mask_image, write_mask
-from .data.transforms import PairedTransform, match_channels, normalize_image, to_uint8, tv_tensors
+from .data.io import image_from_pil, mask_image, pil_image, write_mask
+from .data.transforms import PairedTransform, match_channels, normalize_image, tv_tensors
 from .errors import DataError, GantkWarning, OptionError, caller_stacklevel
 from .nn import buffers_kept, check_choice, one_value_per_channel, paper_test_mode, padded_to_fit, round_up, size_rules
 from .plugins import Components
@@ -309,8 +309,7 @@ class TrainedModel:
         if size == "original":
             outputs = resized_back(outputs, height, width)
         if self.num_classes is None:
-            pixels = to_uint8(outputs[0].cpu()).permute(1, 2, 0).numpy()
-            return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+            return pil_image(outputs[0])
         return mask_image(self.predicted_ids(outputs)[0], self.num_classes, self.config.get("ignore_label"))
 
     def buffers_kept(self) -> contextlib.AbstractContextManager[None]:

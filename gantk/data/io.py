@@ -470,7 +470,7 @@ def write_png(image: Tensor, path: str | os.PathLike[str]) -> Path:
         )
     if image.shape[0] in (2, 4):  # torchvision encodes gray and RGB only
         buffer = io.BytesIO()
-        Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, "PNG")  # LA or RGBA, from the channels
+        pil_image(image).save(buffer, "PNG")
         encoded = buffer.getvalue()
     else:
         with _quiet():
@@ -478,6 +478,13 @@ def write_png(image: Tensor, path: str | os.PathLike[str]) -> Path:
     with replacing(path, binary=True) as handle:  # a write cut short (disk full) is an error, and no file
         handle.write(encoded)
     return path
+
+
+def pil_image(image: Tensor) -> Image.Image:
+    """A ``C x H x W`` image (uint8, or floats in [-1, 1], clamped) of 1 to 4 channels as a PIL image: L, LA, RGB or
+    RGBA, from the channels (the inverse of :func:`image_from_pil`)."""
+    pixels = (to_uint8(image) if image.is_floating_point() else image).detach().cpu().permute(1, 2, 0).numpy()
+    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
 
 
 def has_wide_ids(path: Path) -> bool:
