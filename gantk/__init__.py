@@ -12,7 +12,7 @@ from .plugins import default_components, load_components
 if TYPE_CHECKING:
     from .objectives.base import LossContext, Objective
 
-__version__ = "0.14.0"
+__version__ = "0.15.0"
 
 # Read from their module at first use, as are subpackages (gantk.objectives, gantk.nn...): importing gantk does not
 # import torch, so the command line is running to answer a Ctrl-C while torch is imported (see gantk.__main__).

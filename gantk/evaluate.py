@@ -152,6 +152,8 @@ def evaluate(
     Example:
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
     """
+    # ~ is the home folder, as in a shell
+    report_dir, outputs_dir = (None if path is None else os.path.expanduser(path) for path in (report_dir, outputs_dir))
     if report_dir is not None:
         check_report_dir(report_dir)
     if outputs_dir is not None:

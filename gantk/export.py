@@ -82,7 +82,7 @@ def export_onnx(
         OptionError: ``out`` is no ``.onnx`` path, exists without ``overwrite``, or the ONNX packages are missing.
         GantkError: the model cannot be exported, or onnxruntime's outputs differ from it.
     """
-    out = Path(out)
+    out = Path(out).expanduser()
     if eval_mode is not None and not isinstance(eval_mode, bool):
         raise OptionError(f"eval_mode is True or False, got {eval_mode!r}.")
     if out.name.lower() == ".onnx":

@@ -74,6 +74,7 @@ def translate(
     be read are left out and named together in a ``DataError`` raised once the others are written.
     ``components`` are the plugin components that provide the model's parts (default: the installed ones).
     """
+    inputs, output_dir = os.path.expanduser(inputs), os.path.expanduser(output_dir)  # ~ is the home folder, as in a shell
     check_choice("size", size, TRANSLATE_SIZES)
     batch_size = check_count("batch_size", batch_size, 1)
     seed = check_seed(seed)
@@ -109,7 +110,7 @@ def translate(
     planned = planned_outputs(dataset.files["A"], output_dir, overlay)
     if not output_dir.exists() and output_dir.suffix.lower() in IMAGE_EXTENSIONS and not str(given_output).endswith(("/", os.sep)):
         names = planned[0][1].name + (", ..." if len(planned) > 1 else "")
-        raise OptionError(f"OUTPUT_DIR {output_dir} is named as an image file, but translate writes into a folder, a file named "
+        raise OptionError(f"output_dir (OUTPUT_DIR) {output_dir} is named as an image file, but translate writes into a folder, a file named "
                           f"after each input ({names}): give a folder, such as {output_dir.with_suffix('')} (or {output_dir}{os.sep}).")
     refuse_to_overwrite_inputs(dataset.files["A"], planned, output_dir)
     refuse_shared_outputs(planned)

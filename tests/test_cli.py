@@ -931,7 +931,7 @@ def test_translate_refuses_an_output_folder_named_as_an_image_file(tmp_path, run
     assert run("train", "--data", data, "--out", tmp_path / "run", "--max-steps", 1, *TINY_FLAGS).exit_code == 0
     result = run("translate", "--checkpoint", tmp_path / "run", data / "A" / "000.png", tmp_path / "result.png")
     assert result.exit_code != 0 and not (tmp_path / "result.png").exists()
-    assert (f"OUTPUT_DIR {tmp_path / 'result.png'} is named as an image file, but translate writes into a folder, a file named "
+    assert (f"output_dir (OUTPUT_DIR) {tmp_path / 'result.png'} is named as an image file, but translate writes into a folder, a file named "
             f"after each input (000.png): give a folder, such as {tmp_path / 'result'} (or {tmp_path / 'result.png'}/)."
             ) in " ".join(result.output.split())
     folder = run("translate", "--checkpoint", tmp_path / "run", data / "A", f"{tmp_path / 'result.png'}/")  # a folder, as asked

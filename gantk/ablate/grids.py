@@ -127,7 +127,7 @@ def load_grid(spec: str | Path) -> Grid:
     :func:`vouched_grid` checks before a study runs)."""
     if str(spec) in BUILTIN_GRIDS:
         return BUILTIN_GRIDS[str(spec)]
-    path = Path(spec)
+    path = Path(spec).expanduser()
     if not path.is_file():
         close = difflib.get_close_matches(str(spec), list(BUILTIN_GRIDS), n=1)
         raise AblationError(f"'{spec}' is neither a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a TOML file; pass one of them"

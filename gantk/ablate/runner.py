@@ -79,7 +79,7 @@ def run_ablation(
     Returns:
         The evaluation result of every cell, in grid order, each with a ``cell`` entry.
     """
-    out, components = Path(out), components or default_components()
+    out, components = Path(out).expanduser(), components or default_components()
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid)
     if seeds is not None:

@@ -121,6 +121,7 @@ def derive_pairs(
         test_fraction: share of the photos (rounded, at least one of two or more) used for test.
         seed: seed of the split and of the crop positions.
     """
+    photos_dir, out_dir = Path(photos_dir).expanduser(), Path(out_dir).expanduser()
     check_choice("task", task, TASKS)
     for name, value, kind, valid, wanted in (
         ("size", size, numbers.Integral, lambda v: v >= 16, "an integer of at least 16"),
@@ -233,7 +234,7 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
         DataError: names without a partner, unreadable files or pairs of different sizes, all listed;
             nothing is written.
     """
-    a_dir, b_dir = Path(a_dir), Path(b_dir)
+    a_dir, b_dir, out_dir = Path(a_dir).expanduser(), Path(b_dir).expanduser(), Path(out_dir).expanduser()
     problems: list[str] = []
     for folder in (a_dir, b_dir):
         note_broken_links(folder, problems)

@@ -109,7 +109,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     does not take it away; a run directory's newest checkpoint pruned before it was opened is
     replaced by the newest again.
     """
-    given = Path(path)
+    given = Path(path).expanduser()
     for _ in range(PRUNED_TRIES):
         path = resolve_checkpoint(given)
         try:

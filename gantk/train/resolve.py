@@ -69,6 +69,8 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
     for key in PATH_KEYS:  # absolute, so the run resumes from any working directory
         if isinstance(path := getattr(config, key), (str, os.PathLike)):
             config = dataclasses.replace(config, **{key: str(Path(path).expanduser().absolute())})
+    if isinstance(config.out, (str, os.PathLike)):  # ~ is the home folder, as in a shell
+        config = dataclasses.replace(config, out=os.path.expanduser(config.out))
     config.validate()
     return config
 

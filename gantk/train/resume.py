@@ -45,7 +45,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     if not isinstance(overrides, dict | None):
         raise OptionError(f"overrides is a dict of the settings to change (such as {{'max_steps': 1000}}), not a "
                           f"{type(overrides).__name__}.")
-    overrides = dict(overrides or {})
+    overrides, run_dir = dict(overrides or {}), Path(run_dir).expanduser()
     check_setting_names(overrides)
     if not Path(run_dir).exists():
         raise OptionError(f"run directory {run_dir} does not exist; resume the --out directory of a run gantk train wrote.")
