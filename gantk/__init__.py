@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .errors import GantkError, GantkWarning
 from .hookspecs import hookimpl
 from .plugins import default_components, load_components
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from .data.formats import DataFormat
     from .objectives.base import LossContext, Objective
+    from .recipes.base import Recipe
 
 __version__ = "0.15.0"
 
@@ -34,8 +38,22 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LATER])
 
 
+# Typed by kind, in the spellings gantk.plugins.normalize_kind takes; another spelling, or a kind known at run time only, gives Any.
+@overload
+def create(kind: Literal["generator", "generators", "discriminator", "discriminators"], name: str, **options: Any) -> nn.Module: ...
+@overload
+def create(kind: Literal["objective", "objectives"], name: str, **options: Any) -> Objective: ...
+@overload
+def create(kind: Literal["data_format", "data_formats", "data-format", "data-formats"], name: str, **options: Any) -> DataFormat: ...
+@overload
+def create(kind: Literal["recipe", "recipes"], name: str, **options: Any) -> Recipe: ...
+@overload
+def create(kind: str, name: str, **options: Any) -> Any: ...
+
+
 def create(kind: str, name: str, **options: Any) -> Any:
-    """Build a registered component, e.g. ``create("generator", "unet", ngf=32)``."""
+    """Build a registered component, e.g. ``create("generator", "unet", ngf=32)``: a ``torch.nn.Module`` for a
+    generator or discriminator, an ``Objective``, a ``DataFormat`` or a ``Recipe``."""
     from .plugins import normalize_kind
     from .registry import options_set_with
 

@@ -1502,11 +1502,21 @@ def test_a_callback_that_switches_a_network_to_eval_mode_leaves_training_as_it_w
     seen = []
 
     def peek(trainer, step, logged):
-        seen.append({name: net.training for name, net in trainer.system.networks.items()})
-        trainer.system.networks["G"].eval()  # a look at G, not switched back
+        seen.append({name: net.training for name, net in trainer.trained_system.networks.items()})
+        trainer.trained_system.networks["G"].eval()  # a look at G, not switched back
 
     Trainer(tiny_config(pairs, tmp_path / "run", max_steps=3), callbacks=[peek], progress=False).fit()
     assert seen == [{"G": True, "D": True}] * 3
+
+
+def test_trained_system_is_refused_before_fit_builds_the_system(pairs, tmp_path):
+    trainer = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=1), progress=False)
+    with pytest.raises(GantkError, match=r"Trainer.trained_system was read before fit\(\) built the system: read it in a "
+                                         r"callback or after fit\(\) \(trainer.system is None until then\)."):
+        trainer.trained_system
+    assert trainer.system is None
+    trainer.fit()
+    assert trainer.trained_system is trainer.system
 
 
 def test_settings_of_a_resume_killed_before_its_first_checkpoint_are_warned_of(pairs, tmp_path):

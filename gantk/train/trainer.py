@@ -12,7 +12,7 @@ import shlex
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator, TypedDict, Unpack
 
 import torch
 import torch.distributed as dist
@@ -55,6 +55,14 @@ from .step_graph import StepGraphs, check_recordable
 # Called after each step (its checkpoint, samples and validation done) with the step and, at --log-every
 # steps, the logged loss means, with the val/ scores at --val-every steps ({} otherwise); may raise StopTraining.
 StepCallback = Callable[["Trainer", int, dict[str, float]], object]  # what it returns is not read
+
+
+class ResumeOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`Trainer` that :meth:`Trainer.resume` passes on."""
+
+    components: Components | None
+    callbacks: Iterable[StepCallback]
+    progress: bool
 
 
 def checked_callbacks(callbacks: Iterable[StepCallback]) -> list[StepCallback]:
@@ -215,23 +223,35 @@ class Trainer:
         self.device_augment: DeviceAugment | None = None  # set by open_data with --augment-on device
         self.summary: DatasetSummary | None = None  # set by open_data
         self.validation: RunValidation | None = None  # set by open_data
-        self.system: System | None = None  # set by fit
+        self.system: System | None = None  # set by fit; trained_system gives it typed without None
         self.system_config: dict[str, Any] | None = None  # set by build_system: what checkpoints rebuild the system from
         self.part_plugins: dict[str, dict[str, dict[str, str]]] = {}  # set by build_system: each part's provider
         self.log: RunLog | None = None  # set by fit: the losses of the next metrics row, and the run's CSVs
         self.health = RunHealth(self.config, resumed=resume_from is not None)
         self.workers = 0  # set by fit: the loader's processes
 
+    @property
+    def trained_system(self) -> System:
+        """The system ``fit`` trains (:attr:`system`), typed without ``None`` so that callbacks use it without a check of
+        their own; raises ``GantkError`` before ``fit`` has built it."""
+        if self.system is None:
+            raise GantkError("Trainer.trained_system was read before fit() built the system: read it in a callback or "
+                             "after fit() (trainer.system is None until then).")
+        return self.system
+
     @classmethod
-    def resume(cls, run_dir: str | os.PathLike[str], overrides: dict[str, Any] | None = None, **kwargs: Any) -> "Trainer":
+    def resume(cls, run_dir: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
+               **kwargs: Unpack[ResumeOptions]) -> "Trainer":
         """Continue the run in ``run_dir`` from its newest checkpoint, with the ``overrides`` that
         :func:`~gantk.train.resume.resumed_config` allows. InceptionV3 weights other than the reference network or
-        ``$GANTK_INCEPTION_WEIGHTS``'s are named again in ``overrides`` (see :func:`gantk.metrics.fid.vouched_weights`)."""
-        if settings := sorted(set(kwargs) & SETTING_NAMES):
-            given = ", ".join(f"{key!r}: {kwargs[key]!r}" for key in settings)
+        ``$GANTK_INCEPTION_WEIGHTS``'s are named again in ``overrides`` (see :func:`gantk.metrics.fid.vouched_weights`).
+        ``kwargs`` are :class:`Trainer`'s ``components``, ``callbacks`` and ``progress`` (:class:`ResumeOptions`)."""
+        passed: dict[str, object] = dict(kwargs)  # as called, typed or not: settings and resume_from are refused by name
+        if settings := sorted(set(passed) & SETTING_NAMES):
+            given = ", ".join(f"{key!r}: {passed[key]!r}" for key in settings)
             raise OptionError(f"{', '.join(settings)} given as keyword: settings to change are passed as the overrides, "
                               f"Trainer.resume(run_dir, {{{given}}}).")
-        if "resume_from" in kwargs:
+        if "resume_from" in passed:
             raise OptionError("Trainer.resume reads the checkpoint to resume from out of run_dir, so it takes no resume_from; "
                               "to resume from given checkpoint contents, call Trainer(config, resume_from=...).")
         components = kwargs["components"] = kwargs.get("components") or default_components()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -13,13 +14,15 @@ from torch import Tensor
 
 import gantk
 from gantk.ablate import load_grid, run_ablation
-from gantk.data import DataFormat, open_dataset, read_image, read_mask, write_png
-from gantk.data.datasets import GanDataset
+from gantk.data import DataFormat, PairedTransform, open_dataset, read_image, read_mask, write_png
+from gantk.data.datasets import GanDataset, PairedDataset
 from gantk.data.io import mask_image, write_mask
-from gantk.data.layout import decode_or_note, size_text
+from gantk.data.layout import (channels_by_side, decode_or_note, pick_split, raise_if_problems, size_mismatch_problem,
+                               size_text)
 from gantk.evaluate import evaluate
 from gantk.inference import TrainedModel
 from gantk.objectives.base import LossContext, Objective
+from gantk.recipes.base import Recipe
 from gantk.registry import PluginRegistry
 from gantk.train import StopTraining, TrainConfig, Trainer
 from gantk.translate import translate
@@ -28,8 +31,7 @@ RUNS = Path("runs")
 
 
 def stop_early(trainer: Trainer, step: int, logged: dict[str, float]) -> bool:
-    if trainer.system is not None:
-        trainer.system.networks["G"].eval()
+    trainer.trained_system.networks["G"].eval()
     if step == 4:
         raise StopTraining
     return False  # a callback's result is not read
@@ -37,7 +39,24 @@ def stop_early(trainer: Trainer, step: int, logged: dict[str, float]) -> bool:
 
 def train() -> Path:
     config = TrainConfig(out=RUNS / "python", data=Path("pairs"), init_from=RUNS / "first", max_steps=3, crop_size=32)
-    return Trainer(config, callbacks=[stop_early], progress=False).fit()
+    Trainer(config, callbacks=[stop_early], progress=False).fit()
+    return Trainer.resume(RUNS / "python", {"max_steps": 6}, callbacks=[stop_early], progress=False).fit()
+
+
+def generator() -> torch.nn.Module:
+    return gantk.create("generator", "unet", in_channels=1, out_channels=3, num_downs=7)
+
+
+def l1() -> Objective:
+    return gantk.create("objective", "l1")
+
+
+def paired() -> DataFormat:
+    return gantk.create("data-format", "paired")
+
+
+def cyclegan() -> Recipe:
+    return gantk.create("recipe", "cyclegan")
 
 
 def infer(run: Path) -> list[Image.Image]:
@@ -93,6 +112,47 @@ class Sides(DataFormat):
              crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
              resize: str = "square") -> GanDataset:
         return open_dataset(root, format="paired", split=split)
+
+
+# docs/writing-a-plugin.md's data format
+class SuffixedPairs(DataFormat):
+    """Pairs as NAME_in.png and NAME_out.png in root/train/, root/test/..."""
+
+    paired_targets = "images"
+
+    def detect(self, root: Path) -> bool:
+        return bool(self.splits(root))
+
+    def splits(self, root: Path) -> list[str]:
+        folders = root.iterdir() if root.is_dir() else []
+        return sorted(folder.name for folder in folders if folder.is_dir() and any(folder.glob("*_in.png")))
+
+    def validate(self, root: Path, splits: Collection[str] | None = None) -> list[str]:
+        problems = [] if self.splits(root) else [f"{root}: no split folder (train/, test/...) holds NAME_in.png files."]
+        for split in self.checked_splits(root, splits):
+            for a, b in pairs_in(root / split, problems):
+                first, second = (decode_or_note(read_image, path, root, problems) for path in (a, b))  # one that fails, named
+                if first is not None and second is not None and first.shape[-2:] != second.shape[-2:]:
+                    problems.append(size_mismatch_problem(str(a), size_text(first), str(b), size_text(second)))
+        return problems
+
+    def open(self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
+             crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
+             resize: str = "square") -> PairedDataset:
+        problems: list[str] = []
+        pairs = pairs_in(root / pick_split(root, split, self.splits(root), self.name), problems)
+        raise_if_problems(problems, root, self.name)
+        if direction == "BtoA":
+            pairs = [(b, a) for a, b in pairs]
+        channels = channels_by_side({"A": [a for a, _ in pairs], "B": [b for _, b in pairs]})  # 1 where all are gray
+        return PairedDataset(pairs, channels, PairedTransform(load_size, crop_size, augment, flip, normalize, resize))
+
+
+def pairs_in(folder: Path, problems: list[str]) -> list[tuple[Path, Path]]:
+    """The pairs of ``folder``, listed without decoding; an input without its partner is added to ``problems``."""
+    pairs = [(path, path.with_name(path.name.removesuffix("_in.png") + "_out.png")) for path in sorted(folder.glob("*_in.png"))]
+    problems += [f"{a}: no {b.name} beside it; add it, or remove {a.name}." for a, b in pairs if not b.is_file()]
+    return [(a, b) for a, b in pairs if b.is_file()]
 
 
 @gantk.hookimpl

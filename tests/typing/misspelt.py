@@ -1,3 +1,8 @@
-"""A misspelt name imported from gantk.train: type checkers must say it does not exist (see tests/test_typing.py)."""
+"""Misspelt names: type checkers must say they do not exist (see tests/test_typing.py)."""
+
+from pathlib import Path
 
 from gantk.train import TrainConfg  # noqa: F401
+from gantk.train import Trainer
+
+Trainer.resume(Path("runs"), progres=False)
