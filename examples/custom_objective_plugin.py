@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     last = read_metrics(run_dir / "metrics.csv")[-1]
     losses = ", ".join(f"{key} {value:.3f}" for key, value in last.items() if "/" in key)
-    print(f"step {trainer.step} ({trainer.system.objective.spec}): {losses}")
+    print(f"step {trainer.step} ({trainer.trained_system.objective.spec}): {losses}")
     return run_dir
 
 
