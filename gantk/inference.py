@@ -119,7 +119,7 @@ class TrainedModel:
         channels = self.input_channels(direction)
         if self.input_classes is not None:
             return self._label_inputs(images)
-        images = _as_tensor(images)
+        images = _with_pixels(_as_tensor(images))
         shape = tuple(images.shape)
         images = images[None] if images.dim() == 3 else images
         if images.dim() != 4 or images.shape[1] not in (1, 3, 4):
@@ -397,7 +397,7 @@ def _from_numpy(values: np.ndarray) -> torch.Tensor:
 
 def _one_image(image: Any) -> torch.Tensor:
     """The image given to :meth:`TrainedModel.translate_image`, as uint8 pixels ``C x H x W``."""
-    pixels = _as_tensor(image)
+    pixels = _with_pixels(_as_tensor(image))
     if pixels.dim() != 3 or pixels.dtype != torch.uint8 or pixels.shape[0] not in (1, 3, 4):
         raise DataError(f"translate_image takes one image of uint8 pixels (a PIL image, a C x H x W tensor as "
                         f"gantk.data.read_image gives it, or a numpy array with its channels last), got {_described(image)}: "
@@ -411,6 +411,13 @@ def _one_mask(ids: torch.Tensor, given: Any) -> torch.Tensor:
         raise DataError(f"translate_image takes one mask (H x W), got {_described(given)}: for a batch, use "
                         "model.translate(model.inputs(ids), pad=True).")
     return ids
+
+
+def _with_pixels(images: torch.Tensor) -> torch.Tensor:
+    """``images``, unless they have no rows or no columns (which resizing and padding fail on with torch's errors)."""
+    if images.dim() >= 2 and 0 in images.shape[-2:]:
+        raise DataError(f"images must have at least one pixel a side, got {images.shape[-2]}x{images.shape[-1]} (H x W).")
+    return images
 
 
 def _as_tensor(images: Any) -> torch.Tensor:

@@ -298,6 +298,7 @@ def test_a_cell_whose_checkpoint_is_gone_trains_again(study):
     ('[[cells]]\nname = "a"\n[[cells]]\nname = "A"', "clashing: a"),
     ('[[cells]]\nname = ".."\n[[cells]]\nname = "a"', "cell name\\(s\\) '..' leave no ASCII letters or digits to name a folder with; give each cell a name"),
     ('[[cells]]\nname = "a"\ndata = "x"', "set by gantk ablate"),
+    ('[[cells]]\nname = "Results.JSON"', "a cell's folder may not take the name of a study file \\(.*\\), as cell\\(s\\) results.json would"),
     ('name = "x"', "needs \\[\\[cells\\]\\]"),
     ('[[cell]]\nname = "a"', "unknown top-level key"),
     ('common = 5\n[[cells]]\nname = "a"', "common must be a \\[common\\] table of settings, got 5"),

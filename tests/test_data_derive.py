@@ -144,6 +144,15 @@ def test_combine_folders_writes_aligned_pairs(tmp_path):
     assert len(ds) == 3 and ds[0]["A"].shape == (3, 6, 5)
 
 
+def test_combine_folders_fills_the_empty_folder_a_link_leads_to(tmp_path):
+    write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "x.png")
+    write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "b" / "x.png")
+    (tmp_path / "target").mkdir()
+    (tmp_path / "ab").symlink_to(tmp_path / "target")
+    assert combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab") == 1
+    assert (tmp_path / "ab").is_symlink() and [p.name for p in (tmp_path / "target").iterdir()] == ["x.png"]
+
+
 def test_combine_folders_lists_unmatched_names_and_writes_nothing(tmp_path):
     write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "x.png")
     write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "y.png")

@@ -166,6 +166,18 @@ def test_a_width_below_one_is_refused(name, ngf):
             create(name, **{channels: ngf})
 
 
+@pytest.mark.parametrize("gain", [float("inf"), float("nan"), -0.02, 0])
+def test_an_init_gain_that_is_not_a_positive_number_is_refused(gain):
+    with pytest.raises(OptionError, match=f"init_gain={gain!r} is not valid: it is the spread of the initial weights, a finite number above 0"):
+        create("unet", ngf=4, num_downs=3, init_gain=gain)
+
+
+def test_a_negative_number_of_residual_blocks_is_refused():
+    with pytest.raises(OptionError, match="n_blocks=-1 is not valid: it is the number of residual blocks, at least 0"):
+        create("resnet", ngf=4, n_blocks=-1)
+    assert create("resnet", ngf=4, n_blocks=0)(torch.zeros(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+
+
 def test_smp_size_multiple_is_the_encoder_output_stride():
     assert create("smp", arch="fpn", encoder="resnet18", encoder_depth=5).size_multiple == 32
     assert create("smp", arch="linknet", encoder="resnet18", encoder_depth=4).size_multiple == 16

@@ -135,6 +135,9 @@ def test_a_trainer_refuses_callbacks_it_cannot_call_and_a_config_that_is_no_trai
         Trainer(config, callbacks=[3])
     with pytest.raises(OptionError, match=r"config must be a gantk.train.TrainConfig, got dict"):
         Trainer({"data": str(pairs)})
+    with pytest.raises(OptionError, match=r"resume_from is a checkpoint's contents .*, got PosixPath: to continue the run "
+                                          r"in a folder, call Trainer.resume\(run_dir\)"):
+        Trainer(config, resume_from=tmp_path / "run")
     kept = Trainer(config, callbacks=[Callback(), lambda *args: None, print, max]).callbacks  # max: no signature to check
     assert kept[0].__class__ is Callback and kept[-1] is max
     assert not (tmp_path / "run").exists()
@@ -1361,7 +1364,7 @@ def test_a_diverged_run_stops_with_the_loss_named(pairs, tmp_path):
                                           r"of plugin\(s\) helpers\..*Plugin\.$"):  # fp32 already
         Trainer(config, components=exploding_components(), progress=False).fit()
     assert [row["step"] for row in read_metrics(tmp_path / "run" / "metrics.csv")] == [1.0, 2.0]
-    config = tiny_config(pairs, tmp_path / "init", max_steps=2, gen_opt={"ngf": 8, "init_gain": float("inf")}, log_every=1)
+    config = tiny_config(pairs, tmp_path / "init", max_steps=2, gen_opt={"ngf": 8, "init_gain": 1e30}, log_every=1)
     with pytest.raises(GantkError, match=r"training diverged at step 1: D/bce, G/bce and G/l1 are not finite; at the first step, check the networks' "
                                           r"starting options \(--gen-opt, --disc-opt\), the loss options and the data before the "
                                           r"learning rate \(lower --lr or clip the gradients \(--grad-clip\)\)\.$"):

@@ -133,6 +133,11 @@ def test_what_is_not_one_image_of_pixels_is_refused(model):
             model.translate_image(pixels)
     with pytest.raises(OptionError, match="size"):
         model.translate_image(torch.zeros(3, 40, 48, dtype=torch.uint8), size="full")
+    for size in ("crop", "native"):
+        with pytest.raises(DataError, match=r"images must have at least one pixel a side, got 0x48 \(H x W\)"):
+            model.translate_image(Image.new("RGB", (48, 0)), size=size)
+    with pytest.raises(DataError, match=r"images must have at least one pixel a side, got 40x0 \(H x W\)"):
+        model.translate(model.inputs(torch.zeros(1, 3, 40, 0, dtype=torch.uint8)), pad=True)
 
 
 def test_a_gray_side_is_translated_as_translate_writes_it(tmp_path_factory, tmp_path):

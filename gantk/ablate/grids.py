@@ -18,6 +18,7 @@ from ..train.config import SETTING_NAMES, check_seed, flag, merged_tables, read_
 
 
 RUNNER_KEYS = frozenset({"data", "out"})  # settings gantk ablate gives every cell
+STUDY_FILES = frozenset({"results.md", "results.json", "metrics.png", "samples.png"})  # what write_outputs writes
 
 
 class AblationError(GantkError):
@@ -200,6 +201,10 @@ def check_grid(grid: Grid) -> None:
     clashes = sorted({f for f in folders if folders.count(f) > 1})
     if clashes:
         raise AblationError(f"grid {grid.label}: cell names must differ as folder names (letters, digits, +._-), clashing: {', '.join(clashes)}.")
+    taken = sorted(STUDY_FILES & set(folders))
+    if taken:  # its folder would stand where the study writes that file, after every cell has trained
+        raise AblationError(f"grid {grid.label}: a cell's folder may not take the name of a study file ({', '.join(sorted(STUDY_FILES))}), "
+                            f"as cell(s) {', '.join(taken)} would; rename them.")
     for label, settings in [("[common]", grid.common)] + [(f"cell '{c.name}'", c.settings) for c in grid.cells]:
         reserved = sorted(RUNNER_KEYS & set(settings))
         if reserved:

@@ -25,7 +25,6 @@ from .grids import Grid
 
 IMAGE_COLUMNS = ("l1", "rmse", "psnr", "ssim", "lpips", "fid", "kid", "precision", "recall")
 MASK_COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "foreground_iou", "mean_dice", "rmse")
-STUDY_FILES = frozenset({"results.md", "results.json", "metrics.png", "samples.png"})  # what write_outputs writes
 SAMPLE_ROWS = 3  # test images samples.png shows
 TABLE_COLUMNS = frozenset({"gen", "disc", "conditional", "loss"})  # settings the table shows in columns of their own
 

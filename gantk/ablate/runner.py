@@ -27,9 +27,9 @@ from ..train import checkpoint as ckpt
 from ..train import run_files
 from ..train.config import EXECUTION_KEYS, spelled
 from ..train.trainer import check_every_parameter_trains
-from .grids import (AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options, check_shared_settings_reach_a_cell,
-                    with_seeds)
-from .outputs import STUDY_FILES, write_outputs
+from .grids import (STUDY_FILES, AblationError, Cell, Grid, cell_config, check_grid, check_shared_loss_options,
+                    check_shared_settings_reach_a_cell, with_seeds)
+from .outputs import write_outputs
 
 EVAL_FILE = run_files.EVAL
 # Evaluation settings a finished cell was evaluated with; changing one re-evaluates without retraining.

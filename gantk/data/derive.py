@@ -273,7 +273,8 @@ def fresh_folder(out_dir: Path) -> contextlib.AbstractContextManager[Path]:
     """A temporary sibling of ``out_dir`` that becomes ``out_dir`` on success; ``out_dir`` must be new or empty."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise DataError(f"{out_dir} already exists and is not empty; choose a new output folder or empty it.")
-    return building_folder(out_dir)
+    # a link to an empty folder cannot be replaced by a folder: fill the folder it leads to
+    return building_folder(out_dir.resolve() if out_dir.is_symlink() and out_dir.is_dir() else out_dir)
 
 
 def fit_short_side(image: Tensor, short_side: int) -> Tensor:

@@ -6,6 +6,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
+from ..errors import OptionError
 from ..nn import check_channels, check_choice, check_min_size, check_probability, check_size, check_width, output_activation
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
@@ -79,6 +80,9 @@ class ResnetGenerator(nn.Module):
         check_width("ngf", ngf)
         check_channels(in_channels=in_channels, out_channels=out_channels)
         check_probability("dropout", dropout)
+        if n_blocks < 0:
+            raise OptionError(f"n_blocks={n_blocks!r} is not valid: it is the number of residual blocks, at least 0 "
+                              "(9 for 256 px images, 6 for 128 px).")
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         layers = [
             nn.Conv2d(in_channels, ngf, 7, padding=3, padding_mode="reflect", bias=bias),

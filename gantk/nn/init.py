@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
+from ..errors import OptionError
 from . import check_choice
 
 INIT_SCHEMES = ("normal", "xavier", "kaiming", "orthogonal")
@@ -32,6 +35,9 @@ def init_weights(module: nn.Module, scheme: str = "normal", gain: float = 0.02) 
         0.02
     """
     check_choice("init", scheme, INIT_SCHEMES)
+    if not math.isfinite(gain) or gain <= 0:  # inf trains NaNs; a negative gain is a torch error naming no option
+        raise OptionError(f"init_gain={gain!r} is not valid: it is the spread of the initial weights, a finite number "
+                          "above 0 (0.02 in the paper).")
     for m in module.modules():
         if isinstance(m, (_ConvNd, nn.Linear)):
             if scheme == "normal":

@@ -207,6 +207,9 @@ class Trainer:
         if not isinstance(config, TrainConfig):
             raise OptionError(f"config must be a gantk.train.TrainConfig, got {type(config).__name__}: pass "
                               f"TrainConfig(**settings).")
+        if resume_from is not None and not isinstance(resume_from, dict):
+            raise OptionError(f"resume_from is a checkpoint's contents (gantk.train.checkpoint.load_checkpoint), got "
+                              f"{type(resume_from).__name__}: to continue the run in a folder, call Trainer.resume(run_dir).")
         self.components = components or default_components()
         self.given_config = config  # as given, before the recipe and the fallbacks filled it
         self.config = fit_generator_depth(resolve_config(config, self.components), self.components)
