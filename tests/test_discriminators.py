@@ -153,6 +153,13 @@ def test_patchgan_takes_at_least_one_stride_2_layer(n_layers):
         create("patch", n_layers=n_layers)
 
 
+def test_patchgan_deeper_than_any_image_is_refused_before_it_is_built(monkeypatch):
+    monkeypatch.setattr(torch.nn.Conv2d, "__init__", None)  # building one would fail otherwise
+    with pytest.raises(OptionError, match=r"n_layers=15 is not valid: 15 stride-2 levels need images of at least 2\*\*15 px a side, "
+                                          r"and gantk takes at most 16384 px \(14 levels\)"):
+        create("patch", n_layers=15)
+
+
 def test_patchgan_layers_are_the_references():
     # A stride-2 conv and LeakyReLU(0.2), then conv-norm-LeakyReLU blocks, then a conv to raw logits.
     d = create("patch70", ndf=4)

@@ -125,6 +125,7 @@ def test_final_activation(name):
         ("unet", {"final_activation": "sigmoid"}, ["final_activation='sigmoid'", "tanh, none"]),
         ("unet", {"dropout": 1.5}, ["dropout=1.5", "[0, 1)"]),
         ("unet", {"num_downs": 0}, ["num_downs=0", "at least one level"]),
+        ("unet", {"num_downs": 15}, ["num_downs=15", "need images of at least 2**15 px a side", "at most 16384 px (14 levels)"]),
         ("resnet", {"padding": "circular"}, ["padding='circular'", "reflect, replicate, zero"]),
         ("resnet", {"norm": "layer"}, ["norm='layer'", "batch, instance, none"]),
         ("smp", {"arch": "segnet"}, ["arch='segnet'", "unet, unetplusplus", "deeplabv3plus"]),

@@ -6,7 +6,7 @@ from functools import partial
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..nn import check_channels, check_min_size, check_width
+from ..nn import check_channels, check_levels, check_min_size, check_width
 from ..nn.geometry import min_input_side, receptive_field, windows
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
@@ -64,6 +64,7 @@ class PatchDiscriminator(BlockDiscriminator):
         if n_layers < 1:
             raise OptionError(f"n_layers is the number of stride-2 convolutions, at least 1 (16 px patches), got {n_layers!r}; "
                               "for one logit per pixel use the pixel discriminator.")
+        check_levels("n_layers", n_layers)
         bias, make_norm = conv_bias(norm), norm_layer(norm)
         conv = partial(nn.Conv2d, kernel_size=4, padding=1)
         blocks = [nn.Sequential(conv(in_channels, ndf, stride=2), nn.LeakyReLU(0.2, True))]

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError
-from ..nn import check_channels, check_probability, check_size, check_width, output_activation
+from ..nn import check_channels, check_levels, check_probability, check_size, check_width, output_activation
 from ..nn.init import init_weights
 from ..nn.norm import conv_bias, norm_layer
 
@@ -107,6 +107,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         if num_downs < 1:
             raise OptionError(f"num_downs={num_downs} is not valid: the U-Net needs at least one level.")
+        check_levels("num_downs", num_downs)
         check_width("ngf", ngf)
         check_channels(in_channels=in_channels, out_channels=out_channels)
         check_probability("dropout", dropout)

@@ -47,6 +47,18 @@ def check_count(option: str, value: Any, least: int) -> int:
     return number
 
 
+MAX_SIDE = 16384  # px: the largest image side gantk takes (--load-size, --crop-size; one such RGB image is 3 GiB in float)
+
+
+def check_levels(option: str, levels: int) -> None:
+    """Raise ``OptionError`` for more stride-2 levels than an image of :data:`MAX_SIDE` px a side passes through (each
+    halves the sides), before a network that deep is built."""
+    most = MAX_SIDE.bit_length() - 1
+    if levels > most:
+        raise OptionError(f"{option}={levels!r} is not valid: {levels} stride-2 levels need images of at least 2**{levels} px "
+                          f"a side, and gantk takes at most {MAX_SIDE} px ({most} levels); typical values are 1 to 8.")
+
+
 def check_width(option: str, value: int) -> None:
     """Raise ``OptionError`` unless ``value`` (filters of a network's first layer) is at least 1."""
     if value < 1:

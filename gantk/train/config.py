@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import OptionError, SpecError, UnknownNameError, extend_message
+from ..nn import MAX_SIDE
 from ..nn.diff_augment import parse_policy
 from ..option_values import VALUE_TYPES, as_integer, plain, storable, type_mismatch
 
@@ -39,7 +40,6 @@ LEAST_COUNTS = {**dict.fromkeys(("epochs", "max_steps", "batch_size", "load_size
                 **dict.fromkeys(("pool_size", "workers", "ignore_label", "warmup_steps"), 0)}
 PATH_KEYS = ("data", "init_from", "lpips_weights", "inception_weights")  # settings naming files or folders
 MOST_STEPS = 10**12  # --max-steps or --epochs beyond are slips (a trillion steps)
-MAX_SIDE = 16384  # px: a larger --load-size or --crop-size is a slip (one such RGB image is 3 GiB in float)
 
 # Keys that change how a run is executed or reported, not what it computes (validation runs on a forked RNG;
 # see COMPUTATION_KEYS for the exceptions in arithmetic).
