@@ -53,9 +53,11 @@ def parse_objective_options(ctx: click.Context, param: click.Parameter, values: 
 
 
 class UserPath(click.Path):
-    """A path whose leading ``~`` is the home folder, also where the shell leaves it (``--out=~/runs/a``)."""
+    """A path whose leading ``~`` is the home folder, also where the shell leaves it (``--out=~/runs/a``); never empty."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "":  # as an unset shell variable gives it ($OUT): the working folder, which nobody named
+            self.fail("an empty path names no file or folder (an unset shell variable gives one); give a path.", param, ctx)
         return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
 
 

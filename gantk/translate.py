@@ -74,6 +74,8 @@ def translate(
     be read are left out and named together in a ``DataError`` raised once the others are written.
     ``components`` are the plugin components that provide the model's parts (default: the installed ones).
     """
+    if str(output_dir) == "":
+        raise OptionError("output_dir (OUTPUT_DIR) is '': name a folder to write the translations into.")
     inputs, output_dir = os.path.expanduser(inputs), os.path.expanduser(output_dir)  # ~ is the home folder, as in a shell
     check_choice("size", size, TRANSLATE_SIZES)
     batch_size = check_count("batch_size", batch_size, 1)

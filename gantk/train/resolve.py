@@ -14,7 +14,7 @@ from ..nn import round_up
 from ..objectives.spec import checked_spec
 from ..plugins import Components
 from ..option_values import type_mismatch
-from .config import PATH_KEYS, TrainConfig
+from .config import PATH_KEYS, TrainConfig, flag
 
 # Settings of the embedded demo (no --data): small crops and nets so it ends in minutes on 2 CPU cores.
 DEMO_SETTINGS = {
@@ -66,6 +66,10 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
         raise OptionError(f"{error} The recipe comes from plugin '{plugin}'.") from None
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
+    for key in ("out", *PATH_KEYS):
+        if getattr(config, key) == "":  # as an unset shell variable gives it ($RUN), naming the working folder
+            raise OptionError(f"{flag(key)} is an empty path, which would name the working folder: give a path, or drop "
+                              f"{flag(key)} for its default.")
     for key in PATH_KEYS:  # absolute, so the run resumes from any working directory
         if isinstance(path := getattr(config, key), (str, os.PathLike)):
             config = dataclasses.replace(config, **{key: str(Path(path).expanduser().absolute())})

@@ -1,5 +1,6 @@
-"""Paths that begin with ``~`` name the home folder, in every command (also where the shell leaves the ``~``, as in
-``--out=~/runs/a``) and in the Python functions that stand for them; nothing is written to a folder named ``~``."""
+"""Paths as users give them: one that begins with ``~`` names the home folder, in every command (also where the shell
+leaves the ``~``, as in ``--out=~/runs/a``) and in the Python functions that stand for them, and nothing is written to a
+folder named ``~``; an empty one (an unset shell variable's) is refused, not taken as the working folder."""
 
 import json
 import warnings
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from gantk.ablate.grids import load_grid
 from gantk.cli import cli
 from gantk.cli_options import UserPath
+from gantk.errors import OptionError
 from gantk.data.derive import combine_folders, derive_pairs
 from gantk.evaluate import evaluate
 from gantk.export import export_onnx
@@ -100,3 +102,31 @@ def test_every_path_option_expands_a_tilde():
     params = [(command.name, param) for command in commands(cli) for param in command.params if isinstance(param.type, click.Path)]
     assert len(params) > 20  # those of every command
     assert [(name, param.name) for name, param in params if not isinstance(param.type, UserPath)] == []
+
+
+@pytest.mark.parametrize("args", [["train", "--out", ""], ["train", "--data", ""], ["train", "--init-from", ""],
+                                  ["translate", "--checkpoint", "run", "in", ""], ["data", "combine", "a", "b", ""]])
+def test_an_empty_path_is_refused_by_the_commands(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for folder in ("run", "in", "a", "b"):
+        (tmp_path / folder).mkdir()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "an empty path names no file or folder (an unset shell variable gives one); give a path." in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b", "in", "run"]
+
+
+@pytest.mark.parametrize("key", ["out", "data", "init_from"])
+def test_an_empty_path_is_refused_by_the_trainer(key, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    flag = "--" + key.replace("_", "-")
+    with pytest.raises(OptionError, match=f"{flag} is an empty path, which would name the working folder: give a path, or "
+                                          f"drop {flag} for its default."):
+        Trainer(TrainConfig(**{"out": "run", key: ""}), progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_empty_output_folder_is_refused_by_translate(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OptionError, match="output_dir \\(OUTPUT_DIR\\) is '': name a folder to write the translations into."):
+        translate(tmp_path / "run", tmp_path / "in", "")
