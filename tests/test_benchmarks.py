@@ -195,7 +195,8 @@ def test_step_profile_refuses_cuda_without_a_gpu_and_a_malformed_case(no_cuda_no
 
 
 @pytest.mark.parametrize("script", ["throughput", "loader", "pix2pix_quality", "step_profile", "inference", "tiled_translate",
-                                    "tiled_quality", "startup", "metric_checks", "demo_time", "report", "labels_to_image"])
+                                    "tiled_quality", "startup", "metric_checks", "demo_time", "report", "labels_to_image",
+                                    "png_write"])
 def test_every_option_of_a_benchmark_script_is_explained_and_its_description_is_whole(benchmarks, monkeypatch, script):
     """The parser each script builds, caught as it parses: a description of whole sentences, help on every option."""
     import argparse
@@ -250,6 +251,28 @@ def test_the_tiled_translation_benchmark_measures_each_way_in_a_process_of_its_o
     assert all(r["median_s"] > 0 and r["peak_above_loaded_mib"] >= 0 for r in results)
     assert json.loads(out.read_text())["results"] == results
     assert "| 96² | tiles of 32, overlap 8 | 16 |" in "\n".join(report.render(out))
+
+
+def test_the_png_benchmark_encodes_at_each_level_and_translates_at_gantks_and_zlibs_default(benchmarks, tmp_path):
+    import png_write
+    import report
+    from helpers import smooth_image
+    from torchvision.io import write_jpeg
+
+    import gantk.data.io
+
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        write_jpeg(smooth_image(i, 300), str(tmp_path / "photos" / f"{i}.jpg"))
+    out = tmp_path / "png_write.json"
+    result = png_write.main(["--photos", str(tmp_path / "photos"), "--levels", "1,9", "--translate", "2", "--ngf", "8",
+                             "--rounds", "2", "--threads", "1", "--out", str(out)])
+    assert json.loads(out.read_text())["encoding"] == result["encoding"] and result["gantk_level"] == gantk.data.io.PNG_COMPRESSION
+    photo, crop = result["encoding"]["photo"], result["encoding"]["crop 256"]
+    assert [row["level"] for row in photo] == [1, 9] and photo[0]["total_mb"] > photo[1]["total_mb"] > crop[1]["total_mb"]
+    assert gantk.data.io.PNG_COMPRESSION == 3  # restored after the translations at level 6
+    assert result["translation"]["photos"] == 2 and [len(runs) for runs in result["translation"]["runs_s"].values()] == [2, 2]
+    assert "| 9 |" in "\n".join(report.render(out)) and "`gantk translate --size original` of 2 photos" in "\n".join(report.render(out))
 
 
 def test_the_tiled_quality_benchmark_compares_tiles_with_the_whole_photo(benchmarks, tmp_path):

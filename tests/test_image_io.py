@@ -16,6 +16,7 @@ from gantk.data.io import (
     _reason, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, read_image, read_mask, to_channels, write_mask,
     write_png,
 )
+from gantk.data import io as io_module
 from gantk.errors import DataError, OptionError
 
 
@@ -525,6 +526,27 @@ def test_writing_names_a_folder_or_a_dtype_it_cannot_write(tmp_path):
     with pytest.raises(DataError, match="cannot write a torch.int16 image to .*: pass uint8 pixels, or floats in \\[-1, 1\\]"):
         write_png(torch.zeros(3, 4, 4, dtype=torch.int16), tmp_path / "a.png")
     assert not (tmp_path / "a.png").exists()
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_images_and_masks_are_written_at_gantks_png_level(channels, tmp_path, monkeypatch):
+    """The same pixels at every level; the files gantk writes are zlib streams of its level (the header's FLEVEL)."""
+    noisy = torch.randint(0, 256, (channels, 64, 64), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    smooth = torch.arange(64, dtype=torch.uint8).expand(channels, 64, 64).contiguous()
+    image = torch.where(torch.rand(channels, 64, 64, generator=torch.Generator().manual_seed(1)) < 0.3, noisy, smooth)
+    ids = image[0].long() % 3
+    sizes = {}
+    for level in (1, 9):
+        monkeypatch.setattr(io_module, "PNG_COMPRESSION", level)
+        written = write_png(image, tmp_path / f"{level}.png")
+        mask = write_mask(ids, 3, tmp_path / f"mask-{level}.png")
+        assert torch.equal(read_image(written), image if channels != 2 else image[:1])  # gray+alpha reads as gray
+        assert torch.equal(read_mask(mask), ids)
+        for path in (written, mask):
+            idat = path.read_bytes().split(b"IDAT", 1)[1]
+            assert idat[1] >> 6 == (0 if level == 1 else 3)  # FLEVEL: 0 fastest, 3 maximum compression
+        sizes[level] = written.stat().st_size
+    assert sizes[1] > sizes[9]
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -27,6 +27,9 @@ from .transforms import to_uint8
 tvio = LazyModule("torchvision.io")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+# zlib level of the PNGs gantk writes: on photos, 3 encodes about three times as fast as zlib's default 6 for files a few
+# percent larger (docs/benchmarks.md, "Writing PNG files")
+PNG_COMPRESSION = 3
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Files torchvision decodes, told by their first bytes (JPEG, GIF); PIL decodes the others: torchvision
 # reads neither BMP nor TIFF, WebP without its EXIF orientation, and crashes on some damaged PNGs. A PNG
@@ -470,11 +473,11 @@ def write_png(image: Tensor, path: str | os.PathLike[str]) -> Path:
         )
     if image.shape[0] in (2, 4):  # torchvision encodes gray and RGB only
         buffer = io.BytesIO()
-        pil_image(image).save(buffer, "PNG")
+        pil_image(image).save(buffer, "PNG", compress_level=PNG_COMPRESSION)
         encoded = buffer.getvalue()
     else:
         with _quiet():
-            encoded = tvio.encode_png(image.contiguous()).numpy().tobytes()
+            encoded = tvio.encode_png(image.contiguous(), compression_level=PNG_COMPRESSION).numpy().tobytes()
     with replacing(path, binary=True) as handle:  # a write cut short (disk full) is an error, and no file
         handle.write(encoded)
     return path
@@ -503,7 +506,7 @@ def write_mask(ids: Tensor, num_classes: int, path: str | os.PathLike[str], igno
     path = _file_to_write(path)
     mask = mask_image(ids, num_classes, ignore_label)
     with replacing(path, binary=True) as handle:
-        mask.save(handle, format="PNG")
+        mask.save(handle, format="PNG", compress_level=PNG_COMPRESSION)
     return path
 
 
