@@ -130,6 +130,22 @@ def test_gantks_own_warnings_name_the_callers_line():
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, sys._getframe().f_lineno - 1)]
 
 
+def test_a_plugins_warning_names_the_line_that_called_into_gantk(tmp_path, monkeypatch):
+    """A plugin names its own package, whose frames are then passed through as gantk's are."""
+    package = tmp_path / "outside"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "calls.py").write_text(WARNS.replace("caller_stacklevel()", 'caller_stacklevel("outside")'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "caller.py"
+    path.write_text("import outside.calls as calls\n\n\ndef run():\n    calls.through()  # here\n    calls.hook()  # here\n")
+    try:
+        assert warned_at(path) == [(path, 5), (path, 6)]
+    finally:
+        for name in [name for name in sys.modules if name == "outside" or name.startswith("outside.")]:
+            del sys.modules[name]
+
+
 def test_a_caller_beside_a_passed_through_package_is_no_frame_of_it(inside):
     """A folder whose name starts with a package's (``inside_scripts`` beside ``inside``, as torchvision is beside
     torch) holds no frame of that package."""

@@ -4,7 +4,7 @@ from .clipping import WeightClippedSystem, wgan_clip
 from .spectral import spectral_norm_convolutions, spectral_variant
 from .wgan_gp import WGANGPLoss, critic_scores, gradient_penalty, wgan, wgan_discriminator_loss, wgan_generator_loss, wgan_gp
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "WGANGPLoss",

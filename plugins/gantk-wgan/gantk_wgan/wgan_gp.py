@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from gantk import LossContext, Objective
-from gantk.errors import GantkWarning, OptionError
+from gantk.errors import GantkWarning, OptionError, caller_stacklevel
 from gantk.objectives.base import Logits, uncompiled
 
 
@@ -93,7 +93,7 @@ def warn_on_batch_norm(discriminator: Any) -> None:
             "wgan-gp with batch norm in the discriminator: the gradient penalty is per image, batch norm "
             "couples the images of a batch. Use --disc-opt norm=instance (or none), or an sn-* discriminator.",
             GantkWarning,
-            stacklevel=2,
+            stacklevel=caller_stacklevel("gantk_wgan"),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import sys
 import warnings
 
 import pytest
@@ -105,8 +106,9 @@ def test_multiscale_penalty_constrains_the_averaged_critic():
 
 def test_warns_about_batch_norm_only():
     ctx = dict(input=torch.randn(2, 3, 32, 32), fake=torch.randn(2, 3, 32, 32), real=torch.randn(2, 3, 32, 32))
-    with pytest.warns(GantkWarning, match="batch norm"):
+    with pytest.warns(GantkWarning, match="batch norm") as caught:
         WGANGPLoss().discriminator_loss(LossContext(**ctx, discriminator=PatchDiscriminator(6, ndf=4, n_layers=1, norm="batch")))
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, sys._getframe().f_lineno - 1)]  # the call
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         WGANGPLoss().discriminator_loss(LossContext(**ctx, discriminator=PatchDiscriminator(6, ndf=4, n_layers=1, norm="instance")))
