@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
         sys.exit(f"no photos (*.jpg) in {args.photos}: give --photos")
     torch.set_num_threads(args.threads)
     photos = [tvio.decode_image(str(path), mode=tvio.ImageReadMode.RGB) for path in files]
-    result: dict = {"photos": len(photos), "gantk_level": gantk_io.PNG_COMPRESSION, "encoding": {}}
+    result: dict = {"photos": len(photos), "long_sides_px": sorted({max(photo.shape[-2:]) for photo in photos}),
+                    "gantk_level": gantk_io.PNG_COMPRESSION, "encoding": {}}
     for name, images in (("photo", photos), ("crop 256", [center_crop(photo, [256, 256]) for photo in photos])):
         result["encoding"][name] = [encoding(images, int(level)) for level in args.levels.split(",")]
         for row in result["encoding"][name]:

@@ -273,8 +273,8 @@ def png_write_tables(result: dict) -> list[str]:
     lines = [
         f"- Machine: {machine_line(result['machine'])}",
         f"- Command: `{result['command']}`",
-        f"- {result['photos']} photos, long side 1024 px, and a 256 px centre crop of each; gantk writes level "
-        f"{result['gantk_level']}",
+        f"- {result['photos']} photos, long side {'-'.join(map(str, result['long_sides_px'][::max(1, len(result['long_sides_px']) - 1)]))} px, "
+        f"and a 256 px centre crop of each; gantk writes level {result['gantk_level']}",
         "",
         "| zlib level | photo: median encoding (ms) | photos: total (MB) | crop: median encoding (ms) | crops: total (MB) |",
         "|---:|---:|---:|---:|---:|",

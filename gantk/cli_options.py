@@ -57,7 +57,7 @@ class UserPath(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value == "":  # as an unset shell variable gives it ($OUT): the working folder, which nobody named
-            self.fail("an empty path names no file or folder (an unset shell variable gives one); give a path.", param, ctx)
+            self.fail("an empty path (as an unset shell variable gives) would name the working folder: give a path.", param, ctx)
         return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
 
 

@@ -17,7 +17,7 @@ from .cli_options import (
 )
 from .cli_output import echo
 from .errors import OptionError
-from .files import check_writable, file_error_text
+from .files import check_writable, file_error_text, user_path
 from .torchrun import refuse_under_torchrun
 from .train.config import CHOICES
 
@@ -78,7 +78,10 @@ def eval_command(checkpoint: str, data: str, json_out: str | None, eval_seed: in
 
     refuse_under_torchrun("eval")
     if json_out not in (None, "-"):
-        json_out = os.path.expanduser(json_out)  # --json=~/scores.json: the shell leaves that ~ as it is
+        try:
+            json_out = user_path(json_out, "the results file")  # --json=~/scores.json: the shell leaves that ~ as it is
+        except OptionError as error:
+            raise click.BadParameter(str(error), param_hint="--json") from None
     if json_out not in (None, "-") and (Path(json_out).is_dir() or json_out.endswith(("/", os.sep))):
         raise click.BadParameter(f"{json_out} is a folder; give a file name for the JSON results.", param_hint="--json")
     if json_out not in (None, "-") and Path(json_out).exists() and not is_result_file(json_out):

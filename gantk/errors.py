@@ -25,10 +25,11 @@ _PASSED_THROUGH = ("gantk", "torch", "pluggy", "click")
 
 def caller_stacklevel(*packages: str) -> int:
     """The ``stacklevel`` for a ``warnings.warn`` called beside this that attributes the warning to the caller's line:
-    the first frame outside gantk, the top-level ``packages`` named (a plugin's own, for its warnings:
-    ``caller_stacklevel("gantk_wgan")``) and the code they call through (torch's data loading, pluggy's hooks, click,
+    the first frame outside gantk, the top-level ``packages`` (or single-file modules) named (a plugin's own, for its
+    warnings: ``caller_stacklevel("gantk_wgan")``) and the code they call through (torch's data loading, pluggy's hooks, click,
     ``contextlib``, ``importlib.import_module``), as ``warnings.warn`` counts frames (skipping importlib's bootstrap)."""
-    prefixes = tuple(os.path.dirname(module.__file__) + os.sep for name in (*_PASSED_THROUGH, *packages)
+    prefixes = tuple(os.path.dirname(module.__file__) + os.sep if hasattr(module, "__path__") else module.__file__
+                     for name in (*_PASSED_THROUGH, *packages)  # a package's folder, a module's own file
                      if (module := sys.modules.get(name)) is not None and getattr(module, "__file__", None))
     frame, level = sys._getframe(1), 1  # the frame calling warnings.warn
     while frame.f_back is not None:

@@ -34,7 +34,7 @@ from .data.transforms import match_channels
 from .data.worker_errors import WorkerEnded, raised_as_in_workers
 from .errors import DataError, GantkWarning, OptionError, caller_stacklevel, extend_message
 from .eval_outputs import OutputWriter, check_outputs_dir, refuse_clashes
-from .files import replacing
+from .files import replacing, user_path
 from .host_memory import freed_memory_kept
 from .inference import NOISE_SEEDING, TRANSLATE_SIZES, TrainedModel, loaded_model, resized_back, test_mode_description
 from .metrics import PixelScores, SegmentationScores, lpips_distance
@@ -152,8 +152,9 @@ def evaluate(
     Example:
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
     """
-    # ~ is the home folder, as in a shell
-    report_dir, outputs_dir = (None if path is None else os.path.expanduser(path) for path in (report_dir, outputs_dir))
+    user_path(data, "data (--data)")  # refuses an empty path; the dataset is named as given, its ~ expanded where read
+    report_dir, outputs_dir = (None if path is None else user_path(path, name)
+                               for path, name in ((report_dir, "report_dir (--report)"), (outputs_dir, "outputs_dir (--outputs)")))
     if report_dir is not None:
         check_report_dir(report_dir)
     if outputs_dir is not None:

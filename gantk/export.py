@@ -25,7 +25,7 @@ from torch import nn
 
 from . import __version__
 from .errors import GantkError, OptionError
-from .files import check_writable, replacing
+from .files import check_writable, replacing, user_path
 from .data.mask_values import binary_255
 from .inference import TrainedModel, loaded_model, test_mode_description
 from .plugins import Components
@@ -82,7 +82,7 @@ def export_onnx(
         OptionError: ``out`` is no ``.onnx`` path, exists without ``overwrite``, or the ONNX packages are missing.
         GantkError: the model cannot be exported, or onnxruntime's outputs differ from it.
     """
-    out = Path(out).expanduser()
+    out = Path(user_path(out, "out (OUT)"))
     if eval_mode is not None and not isinstance(eval_mode, bool):
         raise OptionError(f"eval_mode is True or False, got {eval_mode!r}.")
     if out.name.lower() == ".onnx":

@@ -69,6 +69,15 @@ WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a write that did n
 REFUSED_WRITES = (errno.EACCES, errno.EPERM, errno.EROFS)  # a folder that takes no file now
 
 
+def user_path(path: str | os.PathLike[str], name: str) -> str:
+    """``path`` as a user gives it: a leading ``~`` is the home folder, as in a shell, and an empty path (an unset shell
+    variable's) is refused rather than taken as the working folder; ``name`` names the setting in the refusal."""
+    if os.fspath(path) == "":
+        raise OptionError(f"{name} is an empty path (as an unset shell variable gives), which would name the working "
+                          "folder: give a path.")
+    return os.path.expanduser(path)
+
+
 def file_error_text(error: OSError) -> str:
     """One line for a file-system error on a path: the path, what happened and, where known, the fix."""
     path = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"

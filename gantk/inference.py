@@ -195,7 +195,7 @@ class TrainedModel:
         if not (_integers(ids) and ids.dim() in (2, 3)):
             raise DataError(f"{self.checkpoint} translates label maps: pass class ids as an integer N x H x W tensor (or one "
                             f"H x W), as gantk.data.open_dataset gives a mask's ids, got {_described(given)}.")
-        ids = (ids[None] if ids.dim() == 2 else ids).long()
+        ids = _with_pixels(ids[None] if ids.dim() == 2 else ids).long()
         if ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= classes):
             raise DataError(f"class ids must be from 0 to {classes - 1} (or -1 for pixels of no class), got values from "
                             f"{int(ids.min())} to {int(ids.max())}: model.class_ids(mask) maps a mask's values to them.")

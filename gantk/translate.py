@@ -18,7 +18,7 @@ from .data.layout import MASK_EXTENSIONS, ImageNotes, is_lossless_mask, listed, 
 from .data.opening import get_format
 from .data.sampler import in_order
 from .errors import DataError, GantkError, GantkWarning, OptionError, caller_stacklevel, extend_message
-from .files import first_names
+from .files import first_names, user_path
 from .host_memory import freed_memory_kept
 from .inference import TRANSLATE_SIZES, TrainedModel, loaded_model, resized_back
 from .nn import check_choice, check_count
@@ -74,9 +74,7 @@ def translate(
     be read are left out and named together in a ``DataError`` raised once the others are written.
     ``components`` are the plugin components that provide the model's parts (default: the installed ones).
     """
-    if str(output_dir) == "":
-        raise OptionError("output_dir (OUTPUT_DIR) is '': name a folder to write the translations into.")
-    inputs, output_dir = os.path.expanduser(inputs), os.path.expanduser(output_dir)  # ~ is the home folder, as in a shell
+    inputs, output_dir = user_path(inputs, "inputs (INPUT_PATH)"), user_path(output_dir, "output_dir (OUTPUT_DIR)")
     check_choice("size", size, TRANSLATE_SIZES)
     batch_size = check_count("batch_size", batch_size, 1)
     seed = check_seed(seed)

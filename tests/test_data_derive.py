@@ -153,6 +153,16 @@ def test_combine_folders_fills_the_empty_folder_a_link_leads_to(tmp_path):
     assert (tmp_path / "ab").is_symlink() and [p.name for p in (tmp_path / "target").iterdir()] == ["x.png"]
 
 
+def test_combine_folders_refuses_a_link_to_no_folder_before_any_work(tmp_path):
+    write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "x.png")
+    write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "b" / "x.png")
+    (tmp_path / "ab").symlink_to(tmp_path / "missing")
+    with pytest.raises(DataError, match=f"{tmp_path / 'ab'} is a link to {tmp_path / 'missing'}, which does not exist: "
+                                        "create that folder, or choose another output folder."):
+        combine_folders(tmp_path / "a", tmp_path / "b", tmp_path / "ab")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "ab", "b"]
+
+
 def test_combine_folders_lists_unmatched_names_and_writes_nothing(tmp_path):
     write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "x.png")
     write_png(torch.zeros(3, 4, 4, dtype=torch.uint8), tmp_path / "a" / "y.png")

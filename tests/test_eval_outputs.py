@@ -160,9 +160,10 @@ def test_a_folder_in_the_dataset_or_the_report_or_a_file_is_refused(image_run, t
     (tmp_path / "file").write_text("")
     with pytest.raises(OptionError, match=r"\(--outputs\) .*file is a file; give a folder"):
         evaluate(run, data, split="train", outputs_dir=tmp_path / "file", progress=False)
-    for unnamed in ("", "."):
-        with pytest.raises(OptionError, match=rf"outputs_dir \(--outputs\) is '{re.escape(unnamed)}': name a folder of its own"):
-            evaluate(run, data, split="train", outputs_dir=unnamed, progress=False)
+    with pytest.raises(OptionError, match=r"outputs_dir \(--outputs\) is '\.': name a folder of its own"):
+        evaluate(run, data, split="train", outputs_dir=".", progress=False)
+    with pytest.raises(OptionError, match=r"outputs_dir \(--outputs\) is an empty path"):
+        evaluate(run, data, split="train", outputs_dir="", progress=False)
     with pytest.raises(OptionError, match=r"overwrite \(--overwrite\) replaces files in outputs_dir \(--outputs\)"):
         evaluate(run, data, split="train", overwrite=True, progress=False)
     assert not (data / "outputs").exists() and sorted(path.name for path in tmp_path.iterdir()) == ["file"]

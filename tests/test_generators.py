@@ -167,10 +167,13 @@ def test_a_width_below_one_is_refused(name, ngf):
             create(name, **{channels: ngf})
 
 
-@pytest.mark.parametrize("gain", [float("inf"), float("nan"), -0.02, 0])
-def test_an_init_gain_that_is_not_a_positive_number_is_refused(gain):
-    with pytest.raises(OptionError, match=f"init_gain={gain!r} is not valid: it is the spread of the initial weights, a finite number above 0"):
+@pytest.mark.parametrize("gain", [float("inf"), float("nan"), -0.02])
+def test_an_init_gain_that_is_not_a_finite_number_of_0_or_more_is_refused(gain):
+    with pytest.raises(OptionError, match=f"init_gain={gain!r} is not valid: it is the spread of the initial weights, a finite "
+                                          "number of 0 or more"):
         create("unet", ngf=4, num_downs=3, init_gain=gain)
+    net = create("unet", ngf=4, num_downs=3, init="kaiming", init_gain=0)  # 0: batch norm's weights start at exactly 1
+    assert all(bool((m.weight == 1).all()) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
 def test_a_negative_number_of_residual_blocks_is_refused():

@@ -120,6 +120,8 @@ def test_what_is_not_one_image_of_pixels_is_refused(model):
         with pytest.raises(DataError, match=r"translate_image takes one mask \(H x W\), got a torch.int64 tensor of shape "
                                             r"\(2, 40, 48\): for a batch, use model.translate\(model.inputs\(ids\), pad=True\)"):
             model.translate_image(torch.zeros(2, 40, 48, dtype=torch.long))
+        with pytest.raises(DataError, match=r"images must have at least one pixel a side, got 0x48 \(H x W\)"):
+            model.translate(model.inputs(torch.zeros(0, 48, dtype=torch.long)), pad=True)
         return
     refused = {
         "a batch": torch.zeros(2, 3, 40, 48, dtype=torch.uint8),

@@ -3,12 +3,14 @@ leaves the ``~``, as in ``--out=~/runs/a``) and in the Python functions that sta
 folder named ``~``; an empty one (an unset shell variable's) is refused, not taken as the working folder."""
 
 import json
+import re
 import warnings
 
 import click
 import pytest
 from click.testing import CliRunner
 
+from gantk.ablate import run_ablation
 from gantk.ablate.grids import load_grid
 from gantk.cli import cli
 from gantk.cli_options import UserPath
@@ -104,29 +106,48 @@ def test_every_path_option_expands_a_tilde():
     assert [(name, param.name) for name, param in params if not isinstance(param.type, UserPath)] == []
 
 
+EMPTY = re.escape("is an empty path (as an unset shell variable gives), which would name the working folder: give a path.")
+
+
 @pytest.mark.parametrize("args", [["train", "--out", ""], ["train", "--data", ""], ["train", "--init-from", ""],
-                                  ["translate", "--checkpoint", "run", "in", ""], ["data", "combine", "a", "b", ""]])
+                                  ["translate", "--checkpoint", "run", "in", ""], ["data", "combine", "a", "b", ""],
+                                  ["eval", "--checkpoint", "run", "--data", "in", "--json", ""]])
 def test_an_empty_path_is_refused_by_the_commands(args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for folder in ("run", "in", "a", "b"):
         (tmp_path / folder).mkdir()
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
-    assert "an empty path names no file or folder (an unset shell variable gives one); give a path." in result.output
+    assert re.search("an empty path \\(as an unset shell variable gives\\),? would name the working folder: give a path.|"
+                     + EMPTY, " ".join(result.output.split())), result.output
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b", "in", "run"]
 
 
 @pytest.mark.parametrize("key", ["out", "data", "init_from"])
 def test_an_empty_path_is_refused_by_the_trainer(key, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    flag = "--" + key.replace("_", "-")
-    with pytest.raises(OptionError, match=f"{flag} is an empty path, which would name the working folder: give a path, or "
-                                          f"drop {flag} for its default."):
+    with pytest.raises(OptionError, match=f"--{key.replace('_', '-')} {EMPTY}"):
         Trainer(TrainConfig(**{"out": "run", key: ""}), progress=False)
     assert not list(tmp_path.iterdir())
 
 
-def test_an_empty_output_folder_is_refused_by_translate(tmp_path, monkeypatch):
+@pytest.mark.parametrize("call, name", [
+    (lambda: translate("run", "", "out"), "inputs (INPUT_PATH)"),
+    (lambda: translate("run", "in", ""), "output_dir (OUTPUT_DIR)"),
+    (lambda: evaluate("run", ""), "data (--data)"),
+    (lambda: evaluate("run", "in", report_dir=""), "report_dir (--report)"),
+    (lambda: evaluate("run", "in", outputs_dir=""), "outputs_dir (--outputs)"),
+    (lambda: export_onnx("run", ""), "out (OUT)"),
+    (lambda: run_ablation(load_grid("table1"), "in", ""), "out (--out)"),
+    (lambda: combine_folders("in", "in", ""), "out_dir (OUT)"),
+    (lambda: derive_pairs("in", ""), "out_dir (OUT)"),
+    (lambda: plot_losses("in/metrics.csv", ""), "out_png (--out)"),
+    (lambda: TrainedModel.load(""), "checkpoint"),
+    (lambda: Trainer.resume(""), "run_dir (--resume)"),
+])
+def test_an_empty_path_is_refused_by_the_python_functions(call, name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(OptionError, match="output_dir \\(OUTPUT_DIR\\) is '': name a folder to write the translations into."):
-        translate(tmp_path / "run", tmp_path / "in", "")
+    (tmp_path / "in").mkdir()
+    with pytest.raises(OptionError, match=f"^{re.escape(name)} {EMPTY}$"):
+        call()
+    assert [path.name for path in tmp_path.iterdir()] == ["in"] and not list((tmp_path / "in").iterdir())

@@ -146,6 +146,18 @@ def test_a_plugins_warning_names_the_line_that_called_into_gantk(tmp_path, monke
             del sys.modules[name]
 
 
+def test_a_single_file_plugin_passes_through_its_own_file_only(tmp_path, monkeypatch):
+    """A plugin module beside the caller's script: the script's frames are still the caller's."""
+    (tmp_path / "lone.py").write_text(WARNS.replace("caller_stacklevel()", 'caller_stacklevel("lone")'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "caller.py"
+    path.write_text("import lone\n\n\ndef run():\n    lone.through()  # here\n")
+    try:
+        assert warned_at(path) == [(path, 5)]
+    finally:
+        sys.modules.pop("lone", None)
+
+
 def test_a_caller_beside_a_passed_through_package_is_no_frame_of_it(inside):
     """A folder whose name starts with a package's (``inside_scripts`` beside ``inside``, as torchvision is beside
     torch) holds no frame of that package."""

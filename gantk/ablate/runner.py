@@ -17,7 +17,7 @@ from ..data.layout import ROOT_SPLIT
 from ..data.validate import DatasetSummary
 from ..errors import GantkError
 from ..evaluate import evaluate, is_result_file, open_eval_split, save_result, unpaired_at_own_size, unscorable_unpaired
-from ..files import foreign_entries
+from ..files import foreign_entries, user_path
 from ..inference import NOISE_SEEDING
 from ..metrics import lpips_distance
 from ..metrics.fid import RESIZE, find_inception_weights, sha1_of
@@ -79,7 +79,7 @@ def run_ablation(
     Returns:
         The evaluation result of every cell, in grid order, each with a ``cell`` entry.
     """
-    out, components = Path(out).expanduser(), components or default_components()
+    out, components = Path(user_path(out, "out (--out)")), components or default_components()
     common, eval_options = dict(common or {}), dict(eval_options or {})
     check_grid(grid)
     if seeds is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import numbers
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import DataError, GantkWarning, OptionError, caller_stacklevel
-from ..files import building_folder, first_names
+from ..files import building_folder, first_names, user_path
 from ..lazy_import import LazyModule
 from ..nn import check_choice
 from .io import IMAGE_EXTENSIONS, has_images, infer_channels, list_images, pair_by_stem, probe, read_image, to_channels, write_png
@@ -121,7 +122,7 @@ def derive_pairs(
         test_fraction: share of the photos (rounded, at least one of two or more) used for test.
         seed: seed of the split and of the crop positions.
     """
-    photos_dir, out_dir = Path(photos_dir).expanduser(), Path(out_dir).expanduser()
+    photos_dir, out_dir = Path(user_path(photos_dir, "photos_dir (PHOTOS)")), Path(user_path(out_dir, "out_dir (OUT)"))
     check_choice("task", task, TASKS)
     for name, value, kind, valid, wanted in (
         ("size", size, numbers.Integral, lambda v: v >= 16, "an integer of at least 16"),
@@ -234,7 +235,8 @@ def combine_folders(a_dir: str | Path, b_dir: str | Path, out_dir: str | Path) -
         DataError: names without a partner, unreadable files or pairs of different sizes, all listed;
             nothing is written.
     """
-    a_dir, b_dir, out_dir = Path(a_dir).expanduser(), Path(b_dir).expanduser(), Path(out_dir).expanduser()
+    a_dir, b_dir, out_dir = (Path(user_path(path, name)) for path, name in
+                             ((a_dir, "a_dir (A_DIR)"), (b_dir, "b_dir (B_DIR)"), (out_dir, "out_dir (OUT)")))
     problems: list[str] = []
     for folder in (a_dir, b_dir):
         note_broken_links(folder, problems)
@@ -273,6 +275,9 @@ def fresh_folder(out_dir: Path) -> contextlib.AbstractContextManager[Path]:
     """A temporary sibling of ``out_dir`` that becomes ``out_dir`` on success; ``out_dir`` must be new or empty."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise DataError(f"{out_dir} already exists and is not empty; choose a new output folder or empty it.")
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise DataError(f"{out_dir} is a link to {os.readlink(out_dir)}, which does not exist: create that folder, or choose "
+                        "another output folder.")
     # a link to an empty folder cannot be replaced by a folder: fill the folder it leads to
     return building_folder(out_dir.resolve() if out_dir.is_symlink() and out_dir.is_dir() else out_dir)
 

@@ -35,9 +35,9 @@ def init_weights(module: nn.Module, scheme: str = "normal", gain: float = 0.02) 
         0.02
     """
     check_choice("init", scheme, INIT_SCHEMES)
-    if not math.isfinite(gain) or gain <= 0:  # inf trains NaNs; a negative gain is a torch error naming no option
-        raise OptionError(f"init_gain={gain!r} is not valid: it is the spread of the initial weights, a finite number "
-                          "above 0 (0.02 in the paper).")
+    if not math.isfinite(gain) or gain < 0:  # inf trains NaNs; a negative gain is a torch error naming no option
+        raise OptionError(f"init_gain={gain!r} is not valid: it is the spread of the initial weights, a finite number of "
+                          "0 or more (0.02 in the paper).")
     for m in module.modules():
         if isinstance(m, (_ConvNd, nn.Linear)):
             if scheme == "normal":

@@ -17,7 +17,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, SpecError, UnknownNameError, caller_stacklevel, first_sentence
-from ..files import REFUSED_WRITES, WRITE_FAILURES, file_error_text, remove_abandoned, replacing
+from ..files import REFUSED_WRITES, WRITE_FAILURES, file_error_text, remove_abandoned, replacing, user_path
 from ..objectives.spec import ObjectiveSet, parse_spec
 from ..plugins import BUILTIN_PLUGINS, Components, default_components
 from ..provenance import factory_name, same_provider
@@ -109,7 +109,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     does not take it away; a run directory's newest checkpoint pruned before it was opened is
     replaced by the newest again.
     """
-    given = Path(path).expanduser()
+    given = Path(user_path(path, "checkpoint"))
     for _ in range(PRUNED_TRIES):
         path = resolve_checkpoint(given)
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import OptionError, SpecError, UnknownNameError, extend_message
-from ..nn import MAX_SIDE
+from ..nn import MAX_SIDE as MAX_SIDE  # also gantk.train.config's, where callers read it
 from ..nn.diff_augment import parse_policy
 from ..option_values import VALUE_TYPES, as_integer, plain, storable, type_mismatch
 

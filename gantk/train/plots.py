@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GantkError
-from ..files import replacing
+from ..files import replacing, user_path
 from .logs import NOT_LOSSES, read_metrics
 
 
@@ -29,7 +29,7 @@ def save_png(fig: Any, path: str | Path, dpi: int) -> Path:
 
 def plot_losses(metrics_csv: str | Path, out_png: str | Path) -> Path:
     """Plot every loss column of a metrics CSV against the step, one panel per network."""
-    metrics_csv, out_png = Path(metrics_csv).expanduser(), Path(out_png).expanduser()
+    metrics_csv, out_png = Path(user_path(metrics_csv, "metrics_csv")), Path(user_path(out_png, "out_png (--out)"))
     if out_png.suffix.lower() != ".png":
         raise GantkError(f"the plot is written as PNG: give a path ending in .png, not {out_png}.")
     if not metrics_csv.is_file():

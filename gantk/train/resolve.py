@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GantkWarning, OptionError, caller_stacklevel
+from ..files import user_path
 from ..nn import round_up
 from ..objectives.spec import checked_spec
 from ..plugins import Components
@@ -66,15 +67,11 @@ def resolve_config(config: TrainConfig, components: Components) -> TrainConfig:
         raise OptionError(f"{error} The recipe comes from plugin '{plugin}'.") from None
     if config.disc == "none":  # kept as "none" so a resumed run does not fall back to the recipe's
         config = dataclasses.replace(config, disc_opt={})
-    for key in ("out", *PATH_KEYS):
-        if getattr(config, key) == "":  # as an unset shell variable gives it ($RUN), naming the working folder
-            raise OptionError(f"{flag(key)} is an empty path, which would name the working folder: give a path, or drop "
-                              f"{flag(key)} for its default.")
     for key in PATH_KEYS:  # absolute, so the run resumes from any working directory
         if isinstance(path := getattr(config, key), (str, os.PathLike)):
-            config = dataclasses.replace(config, **{key: str(Path(path).expanduser().absolute())})
-    if isinstance(config.out, (str, os.PathLike)):  # ~ is the home folder, as in a shell
-        config = dataclasses.replace(config, out=os.path.expanduser(config.out))
+            config = dataclasses.replace(config, **{key: str(Path(user_path(path, flag(key))).absolute())})
+    if isinstance(config.out, (str, os.PathLike)):
+        config = dataclasses.replace(config, out=user_path(config.out, flag("out")))
     config.validate()
     return config
 

@@ -11,6 +11,7 @@ import torch
 
 from .. import __version__
 from ..errors import CheckpointError, GantkWarning, OptionError, caller_stacklevel
+from ..files import user_path
 from ..metrics.fid import vouched_weights
 from ..metrics.lpips_distance import weights_path
 from ..plugins import Components
@@ -45,7 +46,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     if not isinstance(overrides, dict | None):
         raise OptionError(f"overrides is a dict of the settings to change (such as {{'max_steps': 1000}}), not a "
                           f"{type(overrides).__name__}.")
-    overrides, run_dir = dict(overrides or {}), Path(run_dir).expanduser()
+    overrides, run_dir = dict(overrides or {}), Path(user_path(run_dir, "run_dir (--resume)"))
     check_setting_names(overrides)
     if not Path(run_dir).exists():
         raise OptionError(f"run directory {run_dir} does not exist; resume the --out directory of a run gantk train wrote.")
