@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, Callable
 
 import click
 
 from .data.io import MAX_CLASS_ID
+from .errors import OptionError
+from .files import user_path
 from .train.config import CHOICES, SEEDS, is_device_name
 from .translate import TRANSLATE_SIZES
 
@@ -56,9 +57,12 @@ class UserPath(click.Path):
     """A path whose leading ``~`` is the home folder, also where the shell leaves it (``--out=~/runs/a``); never empty."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if value == "":  # as an unset shell variable gives it ($OUT): the working folder, which nobody named
-            self.fail("an empty path (as an unset shell variable gives) would name the working folder: give a path.", param, ctx)
-        return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
+        if isinstance(value, str):
+            try:
+                value = user_path(value, "it")
+            except OptionError as error:
+                self.fail(str(error), param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class DeviceName(click.ParamType):

@@ -16,7 +16,7 @@ from .translate import output_names, write_translation
 
 
 def check_outputs_dir(outputs_dir: str | Path, data: str | Path, report_dir: str | Path | None, overwrite: bool) -> None:
-    """Raise, before anything is scored, for an ``outputs_dir`` that is empty, a file, in the dataset ``data`` (as
+    """Raise, before anything is scored, for an ``outputs_dir`` that is the working folder (``"."``), a file, in the dataset ``data`` (as
     written or with links followed), ``report_dir`` or, without ``overwrite``, a folder that holds anything."""
     if str(outputs_dir) == ".":
         raise OptionError(f"outputs_dir (--outputs) is {str(outputs_dir)!r}: name a folder of its own to write the outputs into.")

@@ -1,7 +1,6 @@
 """gantk eval --outputs: each output scored, written as gantk translate writes it (CPU, 32 px)."""
 
 import json
-import re
 import shutil
 import types
 import warnings

@@ -118,8 +118,7 @@ def test_an_empty_path_is_refused_by_the_commands(args, tmp_path, monkeypatch):
         (tmp_path / folder).mkdir()
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
-    assert re.search("an empty path \\(as an unset shell variable gives\\),? would name the working folder: give a path.|"
-                     + EMPTY, " ".join(result.output.split())), result.output
+    assert re.search(EMPTY, " ".join(result.output.split())), result.output
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "b", "in", "run"]
 
 
