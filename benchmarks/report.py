@@ -270,10 +270,11 @@ def labels_to_image_tables(result: dict) -> list[str]:
 
 
 def png_write_tables(result: dict) -> list[str]:
+    sides = result["long_sides_px"]
     lines = [
         f"- Machine: {machine_line(result['machine'])}",
         f"- Command: `{result['command']}`",
-        f"- {result['photos']} photos, long side {'-'.join(map(str, result['long_sides_px'][::max(1, len(result['long_sides_px']) - 1)]))} px, "
+        f"- {result['photos']} photos, long side {sides[0] if len(sides) == 1 else f'{sides[0]}-{sides[-1]}'} px, "
         f"and a 256 px centre crop of each; gantk writes level {result['gantk_level']}",
         "",
         "| zlib level | photo: median encoding (ms) | photos: total (MB) | crop: median encoding (ms) | crops: total (MB) |",
