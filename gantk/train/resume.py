@@ -48,21 +48,21 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
                           f"{type(overrides).__name__}.")
     overrides, run_dir = dict(overrides or {}), Path(user_path(run_dir, "run_dir (--resume)"))
     check_setting_names(overrides)
-    if not Path(run_dir).exists():
+    if not run_dir.exists():
         raise OptionError(f"run directory {run_dir} does not exist; resume the --out directory of a run gantk train wrote.")
-    if Path(run_dir).is_file():
+    if run_dir.is_file():
         older = ("it holds the model alone (--keep-best); to train on from its weights, start a new run with --init-from "
-                 f"{run_dir}" if Path(run_dir).name == run_files.BEST
+                 f"{run_dir}" if run_dir.name == run_files.BEST
                  else "to continue from an older checkpoint, move the newer ones out of the directory")
         raise OptionError(
             f"--resume takes a run directory and continues from its newest checkpoint, not the file {run_dir}; {older}."
         )
-    if (Path(run_dir) / run_files.CONFIG).is_file() and not ckpt.list_checkpoints(run_dir):
-        if run_files.training_elsewhere(Path(run_dir)):
+    if (run_dir / run_files.CONFIG).is_file() and not ckpt.list_checkpoints(run_dir):
+        if run_files.training_elsewhere(run_dir):
             raise OptionError(f"another process is training in {run_dir}, and has written no checkpoint yet; wait for it "
                               "to end, then resume it if it stops early.")
         kept = (f" Its {run_files.BEST} is a model to translate, score or start from (--init-from); move it out before "
-                "starting again." if (Path(run_dir) / run_files.BEST).is_file() else "")
+                "starting again." if (run_dir / run_files.BEST).is_file() else "")
         raise OptionError(f"the run in {run_dir} stopped before its first checkpoint, so there is nothing to resume: start "
                           f"it again with the same --out (and its other settings, in its config.toml).{kept}")
     payload = ckpt.load_checkpoint(run_dir)
@@ -78,8 +78,8 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
     except OptionError as error:
         raise CheckpointError(f"checkpoint {payload['path']} holds settings gantk cannot take ({str(error).rstrip('.')}): the file is "
                               "damaged or was edited; use another checkpoint of the run.") from None
-    settings = run_files.read_settings(Path(run_dir))  # the run's config.toml: None where missing, unreadable or empty
-    _check_checkpoint_is_the_runs(Path(run_dir), payload, settings)
+    settings = run_files.read_settings(run_dir)  # the run's config.toml: None where missing, unreadable or empty
+    _check_checkpoint_is_the_runs(run_dir, payload, settings)
     with ckpt.missing_plugin_errors(payload, components):
         recipe = components.create("recipe", payload["system"]["recipe"])
     options = ckpt.recipe_options(payload["system"]["recipe_opt"], recipe)
@@ -90,7 +90,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
         saved["ignore_label"] = payload["system"].get("ignore_label")
     if "recipe_opt" in overrides:  # none spelt as the run's options hold it
         overrides["recipe_opt"] = recipe.spelt(overrides["recipe_opt"])
-    if overrides.get("out") is not None and Path(overrides["out"]).resolve() == Path(run_dir).resolve():
+    if overrides.get("out") is not None and Path(overrides["out"]).resolve() == run_dir.resolve():
         del overrides["out"]
     fixed = sorted(key for key, value in overrides.items() if key not in RESUMABLE_KEYS and not same_setting(value, saved.get(key)))
     if fixed:
@@ -99,7 +99,7 @@ def resumed_config(run_dir: str | Path, overrides: dict[str, Any] | None, compon
             f"(the run has {'; '.join(spelled(key, saved.get(key)) for key in fixed)}); "
             f"it may change {', '.join(flag(key) for key in sorted(RESUMABLE_KEYS))}."
         )
-    _warn_of_settings_left_unsaved(Path(run_dir), payload, settings, overrides)
+    _warn_of_settings_left_unsaved(run_dir, payload, settings, overrides)
     if "val_every" in overrides and overrides["val_every"] is None:  # validation turned off, with what it scores and keeps
         overrides = {**VALIDATION_EXTRAS, **overrides}
     if overrides.get("val_lpips") is False and "lpips_weights" not in overrides:
