@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .objectives.base import LossContext, Objective
     from .recipes.base import Recipe
 
-__version__ = "0.15.0"
+__version__ = "0.16.0"
 
 # Read from their module at first use, as are subpackages (gantk.objectives, gantk.nn...): importing gantk does not
 # import torch, so the command line is running to answer a Ctrl-C while torch is imported (see gantk.__main__).

@@ -152,7 +152,7 @@ def evaluate(
     Example:
         >>> evaluate("runs/edges", "pairs/", report_dir="report/")["metrics"]["psnr"]  # doctest: +SKIP
     """
-    user_path(data, "data (--data)")  # refuses an empty path; the dataset is named as given, its ~ expanded where read
+    data = user_path(data, "data (--data)")
     report_dir, outputs_dir = (None if path is None else user_path(path, name)
                                for path, name in ((report_dir, "report_dir (--report)"), (outputs_dir, "outputs_dir (--outputs)")))
     if report_dir is not None:
@@ -304,7 +304,7 @@ def evaluate(
 def _class_names(data: str | Path, dataset: Any, num_classes: int, components: Components | None) -> list[str] | None:
     """The names of a mask model's classes where the data's format names at least as many."""
     layout = get_format(dataset.format, components)
-    names = layout.class_names(Path(data).expanduser(), dataset.ignore_label) if isinstance(layout, SegmentationFormat) else None
+    names = layout.class_names(Path(data), dataset.ignore_label) if isinstance(layout, SegmentationFormat) else None
     return names[:num_classes] if names and len(names) >= num_classes else None
 
 
@@ -434,7 +434,7 @@ class WithInputsAt(Dataset[dict[str, Any]]):
 
 def is_training_data(trained_on: str | None, data: str | Path) -> bool:
     """Whether ``data`` is the data a model trained on (``trained_on``, as its checkpoint records it)."""
-    return trained_on is not None and Path(trained_on).resolve() == Path(data).expanduser().resolve()
+    return trained_on is not None and Path(trained_on).resolve() == Path(data).resolve()
 
 
 def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any, source: str,
@@ -442,7 +442,7 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
     """Warn when items of the split scored hold files of the split the model trained on (``train`` of the
     same data); returns how many do (``None`` where it cannot tell). Only formats that list a split's files
     without decoding them (:meth:`DataFormat.split_files`) are checked against another split."""
-    root = Path(data).expanduser()
+    root = Path(data)
     if not is_training_data(trained_on, data):
         return None
     items = _scored_items(dataset, source)

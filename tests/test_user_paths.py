@@ -14,7 +14,7 @@ from gantk.ablate import run_ablation
 from gantk.ablate.grids import load_grid
 from gantk.cli import cli
 from gantk.cli_options import UserPath
-from gantk.errors import OptionError
+from gantk.errors import GantkWarning, OptionError
 from gantk.data.derive import combine_folders, derive_pairs
 from gantk.evaluate import evaluate
 from gantk.export import export_onnx
@@ -74,9 +74,9 @@ def test_the_python_functions_expand_a_tilde(home):
     assert TrainedModel.load("~/runs/p").checkpoint == str(home / "runs" / "p" / "checkpoint-00000004.pt")
     translate("~/runs/p", "~/pairs/A", "~/translated", progress=False)
     assert len(list((home / "translated").iterdir())) == 4
-    with warnings.catch_warnings():  # data without split folders: warned of as the training set
-        warnings.simplefilter("ignore")
-        evaluate("~/runs/p", "~/pairs", split="train", report_dir="~/report", outputs_dir="~/outputs", progress=False)
+    with pytest.warns(GantkWarning, match=f"^{re.escape(str(home / 'pairs'))} has no splits"):
+        result = evaluate("~/runs/p", "~/pairs", split="train", report_dir="~/report", outputs_dir="~/outputs", progress=False)
+    assert result["data"] == str(home / "pairs")
     assert (home / "report" / "index.html").is_file() and len(list((home / "outputs").iterdir())) == 4
     export_onnx("~/runs/p", "~/model.onnx", eval_mode=True)
     assert (home / "model.onnx").is_file()
