@@ -4,7 +4,6 @@ folder named ``~``; an empty one (an unset shell variable's) is refused, not tak
 
 import json
 import re
-import warnings
 
 import click
 import pytest
