@@ -434,7 +434,7 @@ class WithInputsAt(Dataset[dict[str, Any]]):
 
 def is_training_data(trained_on: str | None, data: str | Path) -> bool:
     """Whether ``data`` is the data a model trained on (``trained_on``, as its checkpoint records it)."""
-    return trained_on is not None and Path(trained_on).resolve() == Path(data).resolve()
+    return trained_on is not None and Path(trained_on).resolve() == Path(data).expanduser().resolve()
 
 
 def warn_of_training_images(trained_on: str | None, data: str | Path, split: str, dataset: Any, source: str,
@@ -442,7 +442,7 @@ def warn_of_training_images(trained_on: str | None, data: str | Path, split: str
     """Warn when items of the split scored hold files of the split the model trained on (``train`` of the
     same data); returns how many do (``None`` where it cannot tell). Only formats that list a split's files
     without decoding them (:meth:`DataFormat.split_files`) are checked against another split."""
-    root = Path(data)
+    root = Path(data).expanduser()
     if not is_training_data(trained_on, data):
         return None
     items = _scored_items(dataset, source)
