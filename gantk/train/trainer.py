@@ -17,7 +17,7 @@ from typing import Any, Callable, Collection, Iterable, Iterator, TypedDict, Unp
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from .. import __version__
 from ..data import ResumableSampler
@@ -378,35 +378,8 @@ class Trainer:
 
     def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo, noted: NotedSignals) -> Path:
         config = self.config
-        if torch.get_default_dtype() != torch.float32:  # the networks would take it, the data are float32
-            raise OptionError(f"torch's default dtype is {torch.get_default_dtype()} (torch.set_default_dtype), and gantk trains "
-                              "in float32 (--precision sets faster types): set it back with "
-                              "torch.set_default_dtype(torch.float32) before training.")
-        device = resolve_device(config.device, process.local_rank)
-        held.enter_context(tuned_backends(device))
-        warn_if_slow(device, config.precision)
-        self.check_run_dir()
-        dataset, _ = self.open_data(progress=self.progress and process.is_main)
-        check_processes_agree(dataclasses.asdict(config), len(dataset), process)
-        if len(dataset) < process.world_size:
-            raise OptionError(f"the training data has {len(dataset)} item(s), fewer than the {process.world_size} processes of "
-                              f"this run, so each step would repeat some: start at most {len(dataset)} processes, or add data.")
-        self.validation.warn_if_another_inception()
-        self.validation.carry_kept_best()
-        self.system = self.build_system(dataset, device)
-        sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
-        self.train_items = len(dataset)
-        self.plan_schedule(self.system, len(sampler))
+        device, dataset, sampler, parts = self._set_up(held, process)
         steps_per_epoch = epoch_steps(len(sampler), config.batch_size)
-        if config.warmup_steps > self.total_steps:
-            warnings.warn(f"--warmup-steps {config.warmup_steps} is longer than the run's {self.total_steps} steps: the "
-                          "learning rate never reaches --lr; give fewer warm-up steps.", GantkWarning, stacklevel=caller_stacklevel())
-        if self.resume_from is not None:
-            warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
-            check_resumed_length(self.resume_from, self.run_dir, self.total_steps, process.world_size, config)
-        parts = self.training_parts(self.system, device, process, self.total_steps)
-        # a finished run resumed for no step keeps the settings it was trained with
-        self._write_run_dir(process, held, settings=self.step < self.total_steps)
         worker_signals = WorkerStopSignals()
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
@@ -420,13 +393,8 @@ class Trainer:
         self.log = log
         if self.resume_from is not None and process.rank < len(self.resume_from["loss_windows"]):
             log.window.carry(self.resume_from["loss_windows"][process.rank])
-        self.system.train()
-        if self.resume_from is not None and log.validation is not None and log.validation.last_step != self.step:
-            saved = self.resume_from["train_config"]
-            ended = schedule_steps(saved.get("max_steps"), saved.get("epochs"), steps_per_epoch)  # the schedule it had
-            if self._due(config.val_every) or self.step == ended:  # it stopped before its checkpoint's validation ended
-                with log.window.untimed():
-                    self._validate(parts, log)
+        self.trained_system.train()
+        self._validate_unfinished(parts, log, steps_per_epoch)
         interrupted = None
         agreed = stop_agreement(process)  # under torchrun, every process stops after the step one was signalled in
         noted.act_on_any()
@@ -469,19 +437,69 @@ class Trainer:
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
             # still holds this frame would leave them to be killed (with a DataLoader error printed).
             del loader
-        metrics = self.run_dir / run_files.METRICS
-        if process.is_main and metrics.is_file() and read_metrics(metrics):  # none when stopped before the first row
-            try:
-                plot_losses(metrics, self.run_dir / run_files.LOSS_CURVES)
-            except OSError as error:  # the steps and their checkpoint are written: a plot lost is no failed run
-                warnings.warn(f"{self.run_dir / run_files.LOSS_CURVES} could not be written ({error.strerror or error}); the "
-                              f"run is saved at step {self.step}, and `gantk plot {self.run_dir}` draws the plot once it can "
-                              "be written.", GantkWarning, stacklevel=caller_stacklevel())
+        if process.is_main:
+            self._plot_losses()
         if process.distributed:  # every process leaves together, once the main one has drawn the plot
             dist.barrier()
         if interrupted is not None:
             raise interrupted
         return self.run_dir
+
+    def _set_up(self, held: contextlib.ExitStack,
+                process: ProcessInfo) -> tuple[torch.device, Dataset, ResumableSampler, TrainingParts]:
+        """All of a run before its first step: the checks, the data, the system and its optimisers, the run's folder written."""
+        config = self.config
+        if torch.get_default_dtype() != torch.float32:  # the networks would take it, the data are float32
+            raise OptionError(f"torch's default dtype is {torch.get_default_dtype()} (torch.set_default_dtype), and gantk trains "
+                              "in float32 (--precision sets faster types): set it back with "
+                              "torch.set_default_dtype(torch.float32) before training.")
+        device = resolve_device(config.device, process.local_rank)
+        held.enter_context(tuned_backends(device))
+        warn_if_slow(device, config.precision)
+        self.check_run_dir()
+        dataset, _ = self.open_data(progress=self.progress and process.is_main)
+        check_processes_agree(dataclasses.asdict(config), len(dataset), process)
+        if len(dataset) < process.world_size:
+            raise OptionError(f"the training data has {len(dataset)} item(s), fewer than the {process.world_size} processes of "
+                              f"this run, so each step would repeat some: start at most {len(dataset)} processes, or add data.")
+        self.validation.warn_if_another_inception()
+        self.validation.carry_kept_best()
+        self.system = self.build_system(dataset, device)
+        sampler = ResumableSampler(len(dataset), seed=config.seed, shuffle=True, rank=process.rank, world_size=process.world_size)
+        self.train_items = len(dataset)
+        self.plan_schedule(self.system, len(sampler))
+        if config.warmup_steps > self.total_steps:
+            warnings.warn(f"--warmup-steps {config.warmup_steps} is longer than the run's {self.total_steps} steps: the "
+                          "learning rate never reaches --lr; give fewer warm-up steps.", GantkWarning, stacklevel=caller_stacklevel())
+        if self.resume_from is not None:
+            warn_if_the_data_changed(self.resume_from, self.train_items, config.data)
+            check_resumed_length(self.resume_from, self.run_dir, self.total_steps, process.world_size, config)
+        parts = self.training_parts(self.system, device, process, self.total_steps)
+        # a finished run resumed for no step keeps the settings it was trained with
+        self._write_run_dir(process, held, settings=self.step < self.total_steps)
+        return device, dataset, sampler, parts
+
+    def _validate_unfinished(self, parts: TrainingParts, log: RunLog, steps_per_epoch: int) -> None:
+        """Validate a resumed run's checkpoint that was due a validation it stopped before ending."""
+        if self.resume_from is None or log.validation is None or log.validation.last_step == self.step:
+            return
+        saved = self.resume_from["train_config"]
+        ended = schedule_steps(saved.get("max_steps"), saved.get("epochs"), steps_per_epoch)  # the schedule it had
+        if self._due(self.config.val_every) or self.step == ended:
+            with log.window.untimed():
+                self._validate(parts, log)
+
+    def _plot_losses(self) -> None:
+        """Draw the run's loss curves, where it has logged a row; a plot that cannot be written is warned of."""
+        metrics = self.run_dir / run_files.METRICS
+        if not (metrics.is_file() and read_metrics(metrics)):  # none when stopped before the first row
+            return
+        try:
+            plot_losses(metrics, self.run_dir / run_files.LOSS_CURVES)
+        except OSError as error:  # the steps and their checkpoint are written: a plot lost is no failed run
+            warnings.warn(f"{self.run_dir / run_files.LOSS_CURVES} could not be written ({error.strerror or error}); the "
+                          f"run is saved at step {self.step}, and `gantk plot {self.run_dir}` draws the plot once it can "
+                          "be written.", GantkWarning, stacklevel=caller_stacklevel())
 
     def _how_to_go_on(self) -> str:
         """What a run stopped part-way does next: resume from its newest checkpoint, or start again without one."""
