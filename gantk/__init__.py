@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from .errors import GantkError, GantkWarning
 from .hookspecs import hookimpl
-from .plugins import default_components, load_components
+from .plugins import DataFormatKind, NetworkKind, ObjectiveKind, RecipeKind, default_components, load_components
 
 if TYPE_CHECKING:
     from torch import nn
@@ -38,15 +38,14 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LATER])
 
 
-# Typed by kind, in the spellings gantk.plugins.normalize_kind takes; another spelling, or a kind known at run time only, gives Any.
 @overload
-def create(kind: Literal["generator", "generators", "discriminator", "discriminators"], name: str, **options: Any) -> nn.Module: ...
+def create(kind: NetworkKind, name: str, **options: Any) -> nn.Module: ...
 @overload
-def create(kind: Literal["objective", "objectives"], name: str, **options: Any) -> Objective: ...
+def create(kind: ObjectiveKind, name: str, **options: Any) -> Objective: ...
 @overload
-def create(kind: Literal["data_format", "data_formats", "data-format", "data-formats"], name: str, **options: Any) -> DataFormat: ...
+def create(kind: DataFormatKind, name: str, **options: Any) -> DataFormat: ...
 @overload
-def create(kind: Literal["recipe", "recipes"], name: str, **options: Any) -> Recipe: ...
+def create(kind: RecipeKind, name: str, **options: Any) -> Recipe: ...
 @overload
 def create(kind: str, name: str, **options: Any) -> Any: ...
 

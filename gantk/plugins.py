@@ -16,7 +16,7 @@ import types
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, overload
 
 import pluggy
 
@@ -25,6 +25,13 @@ from .errors import GantkError, GantkWarning, OptionError, UnknownNameError, cal
 from .option_values import described
 from .provenance import package_of, plugin_name
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .data.formats import DataFormat
+    from .objectives.base import Objective
+    from .recipes.base import Recipe
 
 ENTRY_POINT_GROUP = "gantk"
 AUTOLOAD_ENV = "GANTK_DISABLE_PLUGIN_AUTOLOAD"
@@ -49,6 +56,12 @@ KINDS = {
     "data_format": "gantk_register_data_formats",
     "recipe": "gantk_register_recipes",
 }
+
+# The kinds' spellings normalize_kind takes, by what create builds; another spelling, or a kind known at run time only, gives Any.
+NetworkKind = Literal["generator", "generators", "discriminator", "discriminators"]
+ObjectiveKind = Literal["objective", "objectives"]
+DataFormatKind = Literal["data_format", "data_formats", "data-format", "data-formats"]
+RecipeKind = Literal["recipe", "recipes"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,19 @@ class Components:
         kind = normalize_kind(kind)
         return self.registries[kind]
 
+    @overload
+    def create(self, kind: NetworkKind, name: str, **options: Any) -> nn.Module: ...
+    @overload
+    def create(self, kind: ObjectiveKind, name: str, **options: Any) -> Objective: ...
+    @overload
+    def create(self, kind: DataFormatKind, name: str, **options: Any) -> DataFormat: ...
+    @overload
+    def create(self, kind: RecipeKind, name: str, **options: Any) -> Recipe: ...
+    @overload
+    def create(self, kind: str, name: str, **options: Any) -> Any: ...
+
     def create(self, kind: str, name: str, **options: Any) -> Any:
+        """Build the registered component ``name`` of ``kind`` (see :func:`gantk.create`)."""
         component = self.registry(kind).create(name, **options)
         if normalize_kind(kind) == "recipe" and component.name != name:  # it goes by the name it is registered under
             component = dataclasses.replace(component, name=name)

@@ -59,6 +59,25 @@ def cyclegan() -> Recipe:
     return gantk.create("recipe", "cyclegan")
 
 
+COMPONENTS = gantk.load_components(plugins=[])  # with plugins loaded in-process, built as gantk.create builds
+
+
+def network_of_components() -> torch.nn.Module:
+    return COMPONENTS.create("discriminator", "patch70")
+
+
+def objective_of_components() -> Objective:
+    return COMPONENTS.create("objectives", "l1")
+
+
+def data_format_of_components() -> DataFormat:
+    return COMPONENTS.create("data_format", "paired")
+
+
+def recipe_of_components() -> Recipe:
+    return COMPONENTS.create("recipes", "pix2pix")
+
+
 def infer(run: Path) -> list[Image.Image]:
     model = TrainedModel.load(run, eval_mode=True)
     photos = [Image.open(path) for path in sorted(Path("edges").iterdir())]
