@@ -15,7 +15,7 @@ import warnings
 from collections import Counter
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import torch
 
@@ -28,6 +28,8 @@ from .io import (IMAGE_EXTENSIONS, MAX_CLASS_ID, has_images, has_wide_ids, infer
 SPLITS = ("train", "val", "test")
 ROOT_SPLIT = ""  # the split name of a layout kept directly in the root (no split folders)
 MAX_LISTED = 20
+
+T = TypeVar("T")
 
 
 def require_root(root: str | Path) -> Path:
@@ -221,8 +223,8 @@ def without_clashes(files: list[Path], label: str, problems: list[str]) -> list[
     return [p for p in files if stem_key(p) not in clashes]
 
 
-def decode_or_note(reader: Callable[[Path], torch.Tensor], path: Path, root: Path, problems: list[str]) -> torch.Tensor | None:
-    """``reader(path)`` (``read_image``, ``read_mask``); ``None`` where it cannot be decoded, the reason added to
+def decode_or_note(reader: Callable[[Path], T], path: Path, root: Path, problems: list[str]) -> T | None:
+    """``reader(path)`` (``read_image``, ``read_mask``, ``probe``); ``None`` where it cannot be decoded, the reason added to
     ``problems`` with the path written relative to ``root``."""
     try:
         return reader(path)

@@ -16,7 +16,7 @@ import gantk
 from gantk.ablate import load_grid, run_ablation
 from gantk.data import DataFormat, PairedTransform, open_dataset, read_image, read_mask, write_png
 from gantk.data.datasets import GanDataset, PairedDataset
-from gantk.data.io import mask_image, write_mask
+from gantk.data.io import mask_image, probe, write_mask
 from gantk.data.layout import (channels_by_side, decode_or_note, pick_split, raise_if_problems, size_mismatch_problem,
                                size_text)
 from gantk.evaluate import evaluate
@@ -125,6 +125,9 @@ class Sides(DataFormat):
         image = decode_or_note(read_image, root / "a.png", root, problems)
         if image is not None:
             problems.append(size_text(image))
+        info = decode_or_note(probe, root / "b.png", root, problems)  # any reader: what it gives, or None
+        if info is not None and info.width % 2:
+            problems.append(f"{root / 'b.png'}: an odd width")
         return problems
 
     def open(self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
