@@ -271,8 +271,9 @@ class SegmentationFormat(_TwoFolderFormat):
     VOID: int | None = None  # the mask value ignored without --ignore-label
     mask_values_hint = ""  # where mask values outside a benchmark's classes come from, and what to use instead
 
-    def validate(self, root: Path, ignore_label: int | None = None, splits: Collection[str] | None = None) -> list[str]:
-        """As :meth:`DataFormat.validate`; mask pixels holding ``ignore_label`` are no class."""
+    def validate(self, root: Path, splits: Collection[str] | None = None, *, ignore_label: int | None = None) -> list[str]:
+        """As :meth:`DataFormat.validate` (``splits`` second, as for every format); mask pixels holding ``ignore_label``
+        are no class."""
         check_ignore_label(ignore_label)
         problems: list[str] = []
         if not self.splits(root):
@@ -301,9 +302,10 @@ class SegmentationFormat(_TwoFolderFormat):
                           GantkWarning, stacklevel=caller_stacklevel())
         return list(dict.fromkeys(problems))  # once each, where splits share files (voc's trainval)
 
-    def open(
-        self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-        normalize=True, resize="square", num_classes: int | None = None, ignore_label: int | None = None,
+    def open(  # DataFormat.open's annotations repeated: beside new parameters, pyright reads a bare load_size=286 as an int
+        self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
+        crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
+        resize: str = "square", num_classes: int | None = None, ignore_label: int | None = None,
     ):
         """As :meth:`DataFormat.open`; ``num_classes`` skips inferring the classes from the masks, and mask
         pixels holding ``ignore_label`` get the class id -1, which no loss term or score counts. ``direction``
@@ -367,16 +369,19 @@ class VoidIgnoringFormat(SegmentationFormat):
             return [f"{root}: {images.name}/ without {masks.name}/; for the {self.name} format, {self.masks_source}."]
         return []
 
-    def validate(self, root: Path, ignore_label: int | None = None, splits: Collection[str] | None = None) -> list[str]:
+    def validate(self, root: Path, splits: Collection[str] | None = None, *, ignore_label: int | None = None) -> list[str]:
         first, second = self.folders
         if missing := [f"{folder}/" for folder in self.folders if not (root / folder).is_dir()]:
             return [f"{root}: no {' and no '.join(missing)}; {self._layout_hint}"]
         if not self.splits(root):
             return [f"{root}: {first}/ and {second}/ share no split with labels; {self._layout_hint}"]
-        return super().validate(root, self._ignored_value(ignore_label), splits)
+        return super().validate(root, splits, ignore_label=self._ignored_value(ignore_label))
 
-    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True, resize="square", num_classes: int | None = None, ignore_label: int | None = None):
+    def open(  # DataFormat.open's annotations repeated (see SegmentationFormat.open)
+        self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
+        crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
+        resize: str = "square", num_classes: int | None = None, ignore_label: int | None = None,
+    ):
         return super().open(root, split=split, direction=direction, load_size=load_size, crop_size=crop_size,
                             augment=augment, flip=flip, normalize=normalize, resize=resize, num_classes=num_classes,
                             ignore_label=self._ignored_value(ignore_label))
@@ -482,9 +487,12 @@ class SingleFormat(DataFormat):
             decode_or_note(read_image, path, root, problems)
         return problems
 
-    def open(self, root, *, split="train", direction="AtoB", load_size=286, crop_size=256, augment=True, flip=True,
-             normalize=True, resize="square", input_classes: int | None = None, ignore_label: int | None = None,
-             channels: int | None = None):
+    def open(  # DataFormat.open's annotations repeated (see SegmentationFormat.open)
+        self, root: Path, *, split: str = "train", direction: str = "AtoB", load_size: int | None = 286,
+        crop_size: int | None = 256, augment: bool = True, flip: bool = True, normalize: bool = True,
+        resize: str = "square", input_classes: int | None = None, ignore_label: int | None = None,
+        channels: int | None = None,
+    ):
         """As :meth:`DataFormat.open`; ``split`` and ``direction`` do not apply and are ignored. With
         ``input_classes`` the files are label masks of that many classes, read as class ids (pixels
         holding ``ignore_label`` as -1), for a model that translates label maps. ``channels`` (a model's) is
