@@ -16,7 +16,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -67,7 +67,7 @@ def evaluate(
     data: str | os.PathLike[str],
     *,
     data_format: str | None = None,
-    ignore_label: int | str | None = None,
+    ignore_label: int | Literal["none"] | None = None,
     split: str = "test",
     direction: str = "AtoB",
     batch_size: int = 1,
@@ -515,7 +515,7 @@ def _naming_the_models_ignore_label(label: int | None) -> Iterator[None]:
 
 def open_eval_split(
     data: str | Path, config: dict[str, Any], split: str, data_format: str | None = None, components: Components | None = None,
-    *, ignore_label: int | str | None = None, own_size: bool = False, providers: dict[str, Any] | None = None,
+    *, ignore_label: int | Literal["none"] | None = None, own_size: bool = False, providers: dict[str, Any] | None = None,
 ):
     """The dataset split a checkpoint is evaluated on, at the model's training size (each image's own size with
     ``own_size``), without augmentation; a mask
@@ -551,7 +551,7 @@ def open_eval_split(
 
 
 def _open_eval_split(data: str | Path, config: dict[str, Any], split: str, data_format: str, components: Components | None,
-                     ignore_label: int | str | None, own_size: bool):
+                     ignore_label: int | Literal["none"] | None, own_size: bool):
     layout = get_format(data_format, components)
     targets_kind = layout.paired_targets
     classes = config.get("num_classes") or config.get("input_classes")  # of the masks: targets, or a label model's inputs

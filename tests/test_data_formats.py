@@ -648,3 +648,19 @@ def test_every_kind_of_dataset_names_an_image_of_other_channels_than_its_side(tm
     Image.new("RGB", (80 if format == "aligned" else 40, 40)).save(replaced)  # replaced after the dataset was opened
     with pytest.raises(DataError, match=f"^{replaced}: cannot convert a 3-channel image to 1 channels"):
         dataset[(1, 0)]
+
+
+@pytest.mark.parametrize("name", ["segmentation", "voc", "cityscapes", "ade20k"])
+def test_segmentation_formats_take_splits_second_as_every_format_does(name):
+    # DataFormat.validate(root, splits): a mask format's ignore_label is a keyword, so a positional split list is one
+    validate = load_components(autoload=False).create("data_format", name).validate
+    with pytest.raises(TypeError):
+        validate(Path("data"), ["train"], 255)
+    assert validate(Path("data"), ["train"]) == validate(Path("data"), splits=["train"])
+
+
+def test_a_segmentation_validate_given_splits_positionally_checks_those_only(tmp_path):
+    write_segmentation(tmp_path / "train")
+    (next((write_segmentation(tmp_path / "test") / "masks").iterdir())).unlink()
+    segmentation = load_components(autoload=False).create("data_format", "segmentation")
+    assert segmentation.validate(tmp_path, ["train"]) == [] != segmentation.validate(tmp_path)

@@ -62,8 +62,8 @@ class Ade20kFormat(VoidIgnoringFormat):
             return super().near_miss_hints(root)
         return self._misnamed_splits(root)  # images/ alone is the segmentation format's folder too
 
-    def validate(self, root: Path, ignore_label: int | None = None, splits: Collection[str] | None = None) -> list[str]:
-        return self._misnamed_splits(root) + self._one_sided_splits(root, splits) + super().validate(root, ignore_label, splits)
+    def validate(self, root: Path, splits: Collection[str] | None = None, *, ignore_label: int | None = None) -> list[str]:
+        return self._misnamed_splits(root) + self._one_sided_splits(root, splits) + super().validate(root, splits, ignore_label=ignore_label)
 
     def _misnamed_splits(self, root: Path) -> list[str]:
         """The problem of split folders named as gantk names the splits (train/, val/) under images/ and annotations/."""
