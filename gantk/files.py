@@ -53,8 +53,8 @@ def sync_directory(directory: Path) -> None:
 
 # What to do about the file-system errors a user meets (by errno); others say only what happened.
 FILE_ERROR_FIXES = {
-    errno.EACCES: "choose a location you may write to (or read), or change its permissions",
-    errno.EPERM: "choose a location you may write to (or read), or change its permissions",
+    errno.EACCES: "change its permissions (or its folder's) so that this user may use it, or choose another location",
+    errno.EPERM: "change its permissions (or its folder's) so that this user may use it, or choose another location",
     errno.EROFS: "the file system is read-only; make it writable, or choose another location",
     errno.ENOTDIR: "a part of that path is a file, not a folder; move that file, or choose another path",
     errno.EISDIR: "that is a folder; give a file path",

@@ -1,6 +1,8 @@
 """gantk ablate: grids, a tiny two-cell study, and resuming it."""
 
+import errno
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -324,6 +326,19 @@ def test_a_cell_folder_with_another_or_a_damaged_eval_json_is_evaluated_by_the_s
     (out / loaded.cells[0].folder / "eval.json").write_text(text)
     results = run_ablation(loaded, pairs, out, common=common, progress=False, log=lambda line: None)
     assert results[0]["cell"]["name"] == "L1" and results[0]["step"] == 1
+
+
+def test_a_grid_file_this_user_may_not_read_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "grid.toml"
+    path.write_text('[[cells]]\nname = "a"')
+
+    def refused(self, *args, **kwargs):  # as chmod 000 refuses
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "read_text", refused)
+    with pytest.raises(GantkError, match=f"^cannot read grid file {re.escape(str(path))}: Permission denied; change its "
+                                         "permissions so that this user may read it.$"):
+        load_grid(path)
 
 
 def test_unknown_grid_name():

@@ -543,6 +543,9 @@ def test_a_file_system_error_on_a_given_path_is_one_line(run, tmp_path):
     assert "notes.txt: File exists; it is in the way (a file where a folder is needed?)" in result.output
     error = NotADirectoryError(errno.ENOTDIR, "Not a directory", "notes.txt/out")
     assert file_error_text(error) == "notes.txt/out: Not a directory; a part of that path is a file, not a folder; move that file, or choose another path."
+    refused = PermissionError(errno.EACCES, "Permission denied", "runs/a/config.toml")  # reading, writing, resuming alike
+    assert file_error_text(refused) == ("runs/a/config.toml: Permission denied; change its permissions (or its folder's) so "
+                                        "that this user may use it, or choose another location.")
 
 
 def test_list_takes_a_kind_in_any_documented_spelling(run):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -192,6 +195,18 @@ def test_demo_builds_once_and_opens(tmp_path, monkeypatch):
     ds = open_dataset(root, split="test", load_size=72, crop_size=64)
     assert ds[(0, 0)]["A"].shape == (1, 64, 64) and ds[(0, 0)]["B"].shape == (3, 64, 64)
     assert demo_dataset_dir() == root
+
+
+def test_a_cache_folder_that_takes_no_files_names_the_setting_that_moves_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANTK_CACHE_DIR", str(tmp_path / "cache"))
+
+    def refused(*args, dir=None, **kwargs):  # as a folder of another user's, or chmod 555, refuses
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.path.join(dir, "x"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    with pytest.raises(DataError, match=f"cannot build the demo set in {tmp_path / 'cache'}: Permission denied; set "
+                                        "GANTK_CACHE_DIR to a folder you may write to, or give your own data with --data DIR."):
+        demo_dataset_dir()
 
 
 def test_cache_dir_follows_xdg(tmp_path, monkeypatch):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +244,26 @@ def test_a_format_whose_detect_fails_is_named_and_left_out(tmp_path):
     make_paired(tmp_path)
     with pytest.warns(GantkWarning, match=r"data format 'crashing' \(plugin '.*'\) failed to check .* left out: FileNotFoundError"):
         assert detect_format(tmp_path, components=components) == "paired"
+
+
+def test_a_folder_of_the_data_this_user_may_not_read_is_an_error_not_a_failing_format(tmp_path, monkeypatch):
+    make_paired(make_paired(tmp_path), "test")
+    blocked = tmp_path / "test"  # as chmod 000 leaves it: listed and looked into, both refused
+
+    def refusing(method):
+        def call(path, *args, **kwargs):
+            if path.parent == blocked or (method is Path.iterdir and path == blocked):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return method(path, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(Path, "is_dir", refusing(Path.is_dir))
+    monkeypatch.setattr(Path, "iterdir", refusing(Path.iterdir))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GantkWarning)  # no format is blamed for it
+        with pytest.raises(PermissionError) as info:
+            detect_format(tmp_path)
+    assert Path(info.value.filename).is_relative_to(blocked)
 
 
 def test_missing_root_and_unknown_format(tmp_path):

@@ -1,7 +1,10 @@
 """FID, KID and the InceptionV3 loader against direct numpy/scipy computations."""
 
+import errno
 import math
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,6 +158,18 @@ def test_a_network_without_2048_features_is_refused(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not torchscript")
     with pytest.raises(InceptionWeightsError, match="cannot read"):
         InceptionFeatures(tmp_path / "junk.pt")
+
+
+def test_a_weights_file_this_user_may_not_read_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "inception.pt"  # as a shared copy with mode 600 of another user's
+
+    def refused(self):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(InceptionWeightsError, match=f"cannot read {path}: Permission denied; change its permissions so that "
+                                                    "this user may read it, or install the InceptionV3"):
+        InceptionFeatures(path)
 
 
 class Recorder(nn.Module):

@@ -1501,6 +1501,22 @@ def test_a_run_folder_that_takes_no_more_writes_stops_training_with_how_to_resum
         Trainer(tiny_config(pairs, run, max_steps=4, log_every=1), callbacks=[disk_full_after_step_2], progress=False).fit()
 
 
+def test_a_run_folder_this_user_may_no_longer_write_stops_training_with_how_to_resume(pairs, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    save = trainer_module.save_sample_grid
+
+    def refused_at_step_2(images, path):  # as samples/ made read-only (chmod 555) during the run refuses
+        if path.name == "step-00000002.png":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        save(images, path)
+
+    monkeypatch.setattr(trainer_module, "save_sample_grid", refused_at_step_2)
+    with pytest.raises(GantkError, match=f"{run / 'samples' / 'step-00000002.png'}: Permission denied. Training stopped at step 2: "
+                                         f"once {run} can be written again \\(its permissions changed so that this user may "
+                                         f"write there\\), continue from the run's last checkpoint with `gantk train --resume {run}`."):
+        Trainer(tiny_config(pairs, run, max_steps=4, sample_every=1), progress=False).fit()
+
+
 def test_a_callback_that_switches_a_network_to_eval_mode_leaves_training_as_it_was(pairs, tmp_path):
     seen = []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
-from ..files import building_folder
+from ..files import REFUSED_WRITES, building_folder
 from ..lazy_import import LazyModule
 from .derive import derive_input
 from .io import read_image, write_png
@@ -50,8 +50,15 @@ def demo_dataset_dir() -> Path:
     photo_path = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     if not photo_path.is_file():
         raise DataError(f"matplotlib's sample photo {photo_path} is missing; reinstall matplotlib to get the demo set.")
-    with building_folder(final, shared=True) as tmp:
-        _build(read_image(photo_path), tmp)
+    photo = read_image(photo_path)
+    try:
+        with building_folder(final, shared=True) as tmp:
+            _build(photo, tmp)
+    except OSError as error:  # a cache folder the user did not name: say which setting moves it
+        if error.errno not in REFUSED_WRITES:
+            raise
+        raise DataError(f"cannot build the demo set in {final.parent}: {error.strerror}; set GANTK_CACHE_DIR to a "
+                        "folder you may write to, or give your own data with --data DIR.") from None
     return final
 
 

@@ -76,10 +76,11 @@ def detect_format(root: str | os.PathLike[str], split: str | None = None, compon
 
 def detects(data_format: DataFormat, root: Path, components: Components) -> bool:
     """Whether ``data_format`` finds its layout in ``root``. A format whose ``detect`` fails (a plugin's
-    bug, say) matches nothing and is named in a warning, so that the other formats still work."""
+    bug, say) matches nothing and is named in a warning, so that the other formats still work; a folder of the data that
+    this user may not read is no bug of the format's, and is named as an error."""
     try:
         return bool(data_format.detect(root))
-    except GantkError:
+    except (GantkError, PermissionError):
         raise
     except Exception as error:
         plugin = _plugin_of(data_format, components)

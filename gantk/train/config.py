@@ -401,6 +401,8 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (FileNotFoundError, IsADirectoryError):
         raise OptionError(f"{what} {path} does not exist or is not a file.") from None
+    except PermissionError as error:
+        raise OptionError(f"cannot read {what} {path}: {error.strerror}; change its permissions so that this user may read it.") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise OptionError(f"{what} {path} is not valid TOML: {error}.") from None
     except RecursionError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import inspect
 import itertools
 import os
@@ -430,8 +431,10 @@ class Trainer:
             if error.errno not in (*WRITE_FAILURES, *REFUSED_WRITES) or folder is None or not folder.is_relative_to(self.run_dir.resolve()):
                 raise
             then = self._how_to_go_on()
+            how = ("its permissions changed so that this user may write there" if error.errno in (errno.EACCES, errno.EPERM)
+                   else "space freed, or the file system writable")
             raise GantkError(f"{error.filename}: {error.strerror or error}. Training stopped at step {self.step}: once "
-                             f"{self.run_dir} can be written again (space freed, or the file system writable), {then}.") from None
+                             f"{self.run_dir} can be written again ({how}), {then}.") from None
         finally:
             log.close()
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
