@@ -144,7 +144,9 @@ class TrainedModel:
                               "(as torchvision's to_tensor gives them), map them with images * 2 - 1, or pass uint8 pixels.",
                               GantkWarning, stacklevel=caller_stacklevel())
         else:
-            raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}.")
+            wide = (": pass 16-bit pixels' top 8 bits, (pixels >> 8) as uint8, as read_image reads a 16-bit file"
+                    if images.dtype == torch.uint16 else "")
+            raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}{wide}.")
         return match_channels(images.to(self.device), channels)
 
     def predicted_ids(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -382,10 +384,10 @@ def _as_ids(values: Any) -> Any:
     """Mask values or class ids given as a PIL image (of one channel, as masks are saved) or numpy array, as a tensor;
     anything else as it is."""
     if isinstance(values, Image.Image):
-        if values.mode not in ("L", "P", "I", "I;16"):
-            raise DataError(f"a mask image holds one channel of class ids (PIL mode L, P, I or I;16), got mode {values.mode}: "
+        if values.mode not in ("1", "L", "P", "I", "I;16"):
+            raise DataError(f"a mask image holds one channel of class ids (PIL mode 1, L, P, I or I;16), got mode {values.mode}: "
                             "read the file with gantk.data.read_mask, which says what it holds.")
-        values = np.asarray(values)
+        values = np.asarray(values.convert("L") if values.mode == "1" else values)  # 1-bit: 0/255, as read_mask reads it
     return _from_numpy(values) if isinstance(values, np.ndarray) else values
 
 

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import open_dataset
 from .data.batches import collate_same_size, refuse_outputs_of_several_sizes
-from .data.io import IMAGE_EXTENSIONS, list_images, probe, read_image, write_png
+from .data.io import IMAGE_EXTENSIONS, has_wide_ids, list_images, probe, read_image, write_png
 from .data.layout import MASK_EXTENSIONS, ImageNotes, is_lossless_mask, listed, warn_of_skipped_files
 from .data.opening import get_format
 from .data.sampler import in_order
@@ -288,10 +288,13 @@ def warn_of_masks_for_images(model: TrainedModel, inputs: list[Path]) -> None:
     except DataError:  # named with the other unreadable inputs
         return
     if image.shape[0] == 1 and image.numel() and int(image.max()) < ImageNotes.DARK:
-        warnings.warn(f"{inputs[0]} holds values 0..{int(image.max())} alone, as a mask of class ids does, and "
-                      f"{model.checkpoint} translates images: it reads the file as a nearly black image. To translate "
-                      "masks into images, use a model trained from them (gantk train --direction BtoA on masks paired "
-                      "with images).", GantkWarning, stacklevel=caller_stacklevel())
+        held, scale = f"holds values 0..{int(image.max())} alone, as a mask of class ids does", ""
+        if has_wide_ids(inputs[0]):  # its top 8 bits are read: a 10- or 12-bit image's too
+            held = f"stores 16-bit values below {ImageNotes.DARK * 256}, as masks of class ids and 10- or 12-bit images do"
+            scale = "Scale such an image to the full 16-bit range, or save it in 8 bits. "
+        warnings.warn(f"{inputs[0]} {held}, and {model.checkpoint} translates images: it reads the file as a nearly black "
+                      f"image. {scale}To translate masks into images, use a model trained from them (gantk train "
+                      "--direction BtoA on masks paired with images).", GantkWarning, stacklevel=caller_stacklevel())
 
 
 def refuse_to_overwrite_inputs(inputs: list[Path], planned: list[tuple[Path, Path]], output_dir: Path) -> None:

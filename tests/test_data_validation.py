@@ -222,6 +222,10 @@ def test_rgba_images_that_are_all_opaque_are_warned_of(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_dataset(tmp_path)
+    png(tmp_path / "train" / "B" / "c.png", value=255)  # RGB beside opaque RGBA: the side is RGB, with no alpha to learn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_dataset(tmp_path).splits["train"].channels["B"] == 3
 
 
 def test_images_nearly_black_throughout_are_warned_of(tmp_path):

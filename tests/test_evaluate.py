@@ -982,6 +982,8 @@ def test_a_loaded_model_translates_as_loaded_and_leaves_its_running_statistics_a
 
 @pytest.mark.parametrize("run_of", ["image_run", "mask_run"])
 def test_translating_class_id_masks_with_a_model_of_images_warns(run_of, request, tmp_path):
+    from PIL import Image
+
     from gantk.data import write_png
     from gantk.translate import translate
 
@@ -992,6 +994,10 @@ def test_translating_class_id_masks_with_a_model_of_images_warns(run_of, request
     with pytest.warns(GantkWarning, match=r"0.png holds values 0..3 alone, as a mask of class ids does, and .* translates "
                                           r"images: it reads the file as a nearly black image"):
         translate(run, tmp_path / "masks", tmp_path / "out", eval_mode=True, progress=False)
+    Image.fromarray(ids.numpy().astype(np.uint16) * 1000).save(tmp_path / "masks" / "0.png")  # 12-bit values in 16 bits
+    with pytest.warns(GantkWarning, match=r"0.png stores 16-bit values below 4096, as masks of class ids and 10- or 12-bit "
+                                          r"images do, .* a nearly black image. Scale such an image to the full 16-bit range"):
+        translate(run, tmp_path / "masks", tmp_path / "out", eval_mode=True, overwrite=True, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         translate(run, data / ("A" if run_of == "image_run" else "images"), tmp_path / "photos", eval_mode=True, progress=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zlib
@@ -13,8 +14,8 @@ import torch
 from PIL import Image, ImageOps
 
 from gantk.data.io import (
-    _reason, has_images, has_wide_ids, infer_channels, list_images, other_files, probe, read_image, read_mask, to_channels, write_mask,
-    write_png,
+    _reason, has_images, has_wide_ids, image_from_pil, infer_channels, list_images, other_files, probe, read_image, read_mask, to_channels,
+    write_mask, write_png,
 )
 from gantk.data import io as io_module
 from gantk.errors import DataError, OptionError
@@ -408,6 +409,22 @@ def test_files_are_decoded_by_their_content_whatever_their_extension(tmp_path):
     assert read_image(tmp_path / "bitmap.jpg")[:, 0, 0].tolist() == [250, 0, 0]
     turned = read_image(tmp_path / "phone.jpg")
     assert turned.shape == (3, 6, 8) and turned[:, 0, 0].tolist() == [250, 0, 0] and probe(tmp_path / "phone.jpg") == (3, 6, 8)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".gif"])
+def test_jpegs_and_gifs_whose_names_are_not_utf8_are_read(tmp_path, suffix):
+    path = tmp_path / os.fsdecode(b"caf\xe9" + suffix.encode())  # a Latin-1 name, as old archives unpack them
+    try:
+        Image.new("L", (8, 6), 90).save(path)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes UTF-8 names only")
+    assert read_image(path).shape == (1 if suffix == ".jpg" else 3, 6, 8) and read_mask(path).shape == (6, 8)
+
+
+def test_pil_images_of_premultiplied_alpha_read_as_those_of_straight_alpha():
+    rgba = image_from_pil(Image.new("RGBA", (8, 6), (200, 100, 50, 128)).convert("RGBa"))
+    assert rgba.shape == (4, 6, 8) and rgba[:, 0, 0].tolist() == [199, 99, 49, 128]  # RGBA, as PIL un-premultiplies it
+    assert image_from_pil(Image.new("LA", (8, 6), (90, 255)).convert("La")).unique().tolist() == [90]  # gray, as LA
 
 
 def _png_header_only(path, width, height):

@@ -221,6 +221,17 @@ def test_a_label_model_takes_masks_as_numpy_arrays_and_pil_images(labels_run, tm
         model.class_ids(Image.open(path).convert("RGB"))
 
 
+def test_a_one_bit_pil_mask_reads_as_its_file_does(labels_run, tmp_path):
+    from gantk.data import read_mask
+
+    model = TrainedModel.load(labels_run[0], device="cpu")
+    Image.new("1", (8, 6)).save(tmp_path / "empty.png")  # 1-bit, as binary masks are often saved
+    assert torch.equal(model.class_ids(Image.open(tmp_path / "empty.png")), model.class_ids(read_mask(tmp_path / "empty.png")))
+    Image.new("1", (8, 6), 1).save(tmp_path / "full.png")  # 0/255 in every container: no class of this 4-class model
+    with pytest.raises(DataError, match=r"holds value 255 \(the object of a binary mask\), outside the class ids 0..3"):
+        model.class_ids(Image.open(tmp_path / "full.png"))
+
+
 def test_cyclegan_refuses_masks_as_inputs_first(tmp_path):
     data = write_segmentation(tmp_path / "data", count=2, num_classes=3)
     config = TrainConfig(recipe="cyclegan", data=str(data), out=str(tmp_path / "run"), direction="BtoA",

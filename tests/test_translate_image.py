@@ -142,6 +142,15 @@ def test_what_is_not_one_image_of_pixels_is_refused(model):
         model.translate(model.inputs(torch.zeros(1, 3, 40, 0, dtype=torch.uint8)), pad=True)
 
 
+def test_sixteen_bit_pixels_are_refused_with_the_way_read_image_reads_them(model):
+    if model.input_classes is not None:
+        pytest.skip("a label model takes class ids")
+    pixels = np.full((40, 48, 3), 0x1234, np.uint16)  # as tifffile or OpenCV read a 16-bit file
+    with pytest.raises(DataError, match=r"got torch.uint16: pass 16-bit pixels' top 8 bits, \(pixels >> 8\) as uint8, as "
+                                        r"read_image reads a 16-bit file.$"):
+        model.inputs(pixels)
+
+
 def test_a_gray_side_is_translated_as_translate_writes_it(tmp_path_factory, tmp_path):
     """A CycleGAN of gray A and RGB B images: each direction takes its own input channels, and gray outputs are mode L."""
     root = tmp_path_factory.mktemp("gray-cycle")

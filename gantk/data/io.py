@@ -237,8 +237,8 @@ def read_image(path: str | os.PathLike[str]) -> Tensor:
         array, turn = _read_with_pil(path, orientation)
         return _upright(_channels_first(array), turn)
     try:
+        data = _file_bytes(path)
         with _quiet():
-            data = tvio.read_file(str(path))
             image = tvio.decode_image(data, mode=tvio.ImageReadMode.UNCHANGED)
             if data[:2].numpy().tobytes() == b"\xff\xd8" and image.shape[0] == 4:
                 image = tvio.decode_image(data, mode=tvio.ImageReadMode.RGB)
@@ -266,8 +266,7 @@ def read_mask(path: str | os.PathLike[str]) -> Tensor:
             )
         return _one_id_per_pixel(_upright(mask.permute(2, 0, 1) if mask.dim() == 3 else mask[None], turn), path)
     try:
-        with _quiet():
-            data = tvio.read_file(str(path))
+        data = _file_bytes(path)
         if data[:8].numpy().tobytes() == _PNG_SIGNATURE and (problem := png_problem(data.numpy().tobytes())):
             raise DataError(problem)
         with _quiet():
@@ -360,6 +359,11 @@ def _jpeg_size(path: Path) -> tuple[int, int] | None:
     return None
 
 
+def _file_bytes(path: Path) -> Tensor:
+    """A file's bytes as a uint8 tensor, for torchvision to decode (its read_file takes no name that is not UTF-8)."""
+    return torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+
+
 def _decoded_with_pil(path: Path, as_mask: bool = False) -> bool:
     """Whether the file's content (not its extension, which may be wrong) is for PIL to decode."""
     try:
@@ -416,6 +420,8 @@ def _pixels(image: Image.Image, name: str, as_mask: bool = False, turned_by_pil:
     if image.mode == "F" or (image.mode == "I" and not as_mask):
         refused = "32-bit and floating-point images are" if not as_mask else "floating-point images are"
         raise DataError(f"{name}: {refused} not read as {what}; save it with 8 or 16 bits (integers for a mask).")
+    if image.mode in ("La", "RGBa") and not as_mask:  # premultiplied alpha (PIL converts La to little else): as LA, RGBA
+        image = image.convert(image.mode[:-1] + "A")
     if image.mode == "1" or (not as_mask and image.mode not in ("L", "RGB", "RGBA") and not image.mode.startswith("I;16")):
         # 1-bit -> 0/255 as PNGs; palette with transparency -> RGBA; palette, CMYK, ... -> RGB
         image = image.convert("L" if image.mode in ("1", "LA") else "RGBA" if _has_palette_alpha(image) else "RGB")

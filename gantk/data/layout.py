@@ -362,8 +362,8 @@ def missing_partner_problem(path: Path, other_folder: Path, root: Path | None = 
 
 
 class ImageNotes:
-    """What the decoded images of a dataset show that a model would learn wrongly from: folders whose RGBA images
-    all have an alpha of 255 everywhere (learnt as a constant fourth channel), and images nearly black throughout (a
+    """What the decoded images of a dataset show that a model would learn wrongly from: folders of RGBA images only,
+    all with an alpha of 255 everywhere (learnt as a constant fourth channel), and images nearly black throughout (a
     16-bit file holding 10- or 12-bit values reads so, as its top 8 bits are kept)."""
 
     DARK = 16  # every value below it: a 12-bit value's top 8 bits
@@ -375,13 +375,13 @@ class ImageNotes:
     def add(self, path: Path, image: torch.Tensor | None) -> None:
         if image is None:
             return
-        if image.shape[0] == 4:
-            self.opaque.setdefault(path.parent, []).append(bool((image[3] == 255).all()))
+        # a folder that also holds images without alpha gives its side no alpha channel to learn
+        self.opaque.setdefault(path.parent, []).append(image.shape[0] == 4 and bool((image[3] == 255).all()))
         if image.numel() and int(image[:3].max()) < self.DARK:
             self.dark.append(path)
 
     def warn(self, root: Path) -> None:
-        """Warn of the folders whose RGBA images are all opaque, and of the images nearly black throughout."""
+        """Warn of the folders of RGBA images all opaque, and of the images nearly black throughout."""
         opaque = [f"{relative(folder, root)}/" for folder, flags in self.opaque.items() if all(flags)]
         if opaque:
             warnings.warn(
