@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import types
 import warnings
@@ -1499,6 +1500,22 @@ def test_a_run_folder_that_takes_no_more_writes_stops_training_with_how_to_resum
                                          r"can be written again \(space freed, or the file system writable\), continue from the "
                                          f"run's last checkpoint with `gantk train --resume {run}`."):
         Trainer(tiny_config(pairs, run, max_steps=4, log_every=1), callbacks=[disk_full_after_step_2], progress=False).fit()
+
+
+def test_resuming_a_run_whose_folder_takes_no_files_is_refused_before_the_set_up(pairs, tmp_path, monkeypatch):
+    run = Trainer(tiny_config(pairs, tmp_path / "run", max_steps=2), progress=False).fit()
+    make_file = tempfile.TemporaryFile
+
+    def refused(*args, dir=None, **kwargs):  # as a run folder made read-only (chmod 555) refuses
+        if dir is not None and Path(dir) == run:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return make_file(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    monkeypatch.setattr(Trainer, "open_data", lambda *args, **kwargs: pytest.fail("the data were opened"))
+    with pytest.raises(PermissionError) as refusal:
+        Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
+    assert refusal.value.filename == str(run / "config.toml")
 
 
 def test_a_run_folder_this_user_may_no_longer_write_stops_training_with_how_to_resume(pairs, tmp_path, monkeypatch):

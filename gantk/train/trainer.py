@@ -26,7 +26,7 @@ from ..data.device_augment import DeviceAugment
 from ..data.validate import DatasetSummary
 from ..data.worker_errors import WorkerEnded, drop_tracebacks, raised_as_in_workers, worker_ended
 from ..errors import CheckpointError, DataError, GantkError, GantkWarning, OptionError, caller_stacklevel
-from ..files import REFUSED_WRITES, WRITE_FAILURES, first_names, foreign_entries, remove_abandoned, replacing
+from ..files import REFUSED_WRITES, WRITE_FAILURES, check_writable, first_names, foreign_entries, remove_abandoned, replacing
 from ..host_memory import freed_memory_kept
 from ..nn import one_value_per_channel
 from ..objectives.spec import parse_spec
@@ -284,6 +284,7 @@ class Trainer:
                     f"the run in {self.run_dir} went on while this resume read its checkpoint {read}: its newest is now "
                     f"{newest[-1].name}, so another process trained it; resume again once that one has stopped."
                 )
+            check_writable(self.run_dir / run_files.CONFIG)  # a folder made read-only since: refused before the set-up
             return
         if ckpt.list_checkpoints(self.run_dir):
             raise OptionError(
