@@ -273,9 +273,9 @@ def test_a_checkpoint_refused_by_its_folder_says_how_to_go_on(tmp_path, monkeypa
     with pytest.raises(CheckpointError) as info:
         save_checkpoint(tmp_path / "checkpoint-00000002.pt", {"weights": torch.zeros(2)})
     assert str(info.value) == (
-        f"cannot write checkpoint {tmp_path / 'checkpoint-00000002.pt'}: Operation not permitted; choose a location you may "
-        "write to (or read), or change its permissions. The checkpoints written before it are intact: once the folder may "
-        f"be written, resume from the newest with `gantk train --resume {tmp_path}`.")
+        f"cannot write checkpoint {tmp_path / 'checkpoint-00000002.pt'}: Operation not permitted; change its permissions (or "
+        "its folder's) so that this user may use it, or choose another location. The checkpoints written before it are "
+        f"intact: once the folder may be written, resume from the newest with `gantk train --resume {tmp_path}`.")
 
 
 def test_a_folder_that_takes_no_folder_is_named_with_the_folder_meant(tmp_path, monkeypatch):
