@@ -539,12 +539,17 @@ def open_eval_split(
         return _open_eval_split(data, config, split, data_format, components, ignore_label, own_size)
     except DataError as error:
         components = components or default_components()
-        if not Path(data).is_dir() or detects(get_format(data_format, components), Path(data), components):
-            raise
+        try:
+            if not Path(data).is_dir() or detects(get_format(data_format, components), Path(data), components):
+                raise
+        except OSError:  # a folder this user may not read: the error that stopped the reading comes first
+            raise error from None
         try:
             looks = f"it looks like the {detect_format(data, split, components)} format"
         except DataError:
             looks = "its layout fits no known format"
+        except OSError:
+            looks = "its format cannot be told, as this user may not read all of it"
         extend_message(error, f" Note: --data-format {data_format} was given, and {data} does not look like that format "
                               f"({looks}); drop --data-format to detect the format.")
         raise

@@ -241,9 +241,16 @@ def test_a_format_whose_detect_fails_is_named_and_left_out(tmp_path):
             registry.add("crashing", Crashing)
 
     components = load_components(autoload=False, plugins=[Plugin()])
-    make_paired(tmp_path)
+    make_paired(tmp_path / "data")
     with pytest.warns(GantkWarning, match=r"data format 'crashing' \(plugin '.*'\) failed to check .* left out: FileNotFoundError"):
-        assert detect_format(tmp_path, components=components) == "paired"
+        assert detect_format(tmp_path / "data", components=components) == "paired"
+
+    def refused_a_file_of_its_own(self, root):  # not the data's: the format's fault, as any other failure
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(tmp_path / "plugin-cache"))
+
+    Crashing.detect = refused_a_file_of_its_own
+    with pytest.warns(GantkWarning, match=r"data format 'crashing' .* left out: PermissionError"):
+        assert detect_format(tmp_path / "data", components=components) == "paired"
 
 
 def test_a_folder_of_the_data_this_user_may_not_read_is_an_error_not_a_failing_format(tmp_path, monkeypatch):
@@ -674,12 +681,12 @@ def test_every_kind_of_dataset_names_an_image_of_other_channels_than_its_side(tm
 
 
 @pytest.mark.parametrize("name", ["segmentation", "voc", "cityscapes", "ade20k"])
-def test_segmentation_formats_take_splits_second_as_every_format_does(name):
+def test_segmentation_formats_take_splits_second_as_every_format_does(name, tmp_path):
     # DataFormat.validate(root, splits): a mask format's ignore_label is a keyword, so a positional split list is one
     validate = load_components(autoload=False).create("data_format", name).validate
     with pytest.raises(TypeError):
-        validate(Path("data"), ["train"], 255)
-    assert validate(Path("data"), ["train"]) == validate(Path("data"), splits=["train"])
+        validate(tmp_path, ["train"], 255)
+    validate(tmp_path, ["train"])  # not taken for an ignore label, which would be refused
 
 
 def test_a_segmentation_validate_given_splits_positionally_checks_those_only(tmp_path):

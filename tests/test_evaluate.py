@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import errno
 import importlib.metadata
 import json
 import os
@@ -272,6 +273,21 @@ def test_eval_takes_the_data_format(image_run, no_weights):
         assert wrong.exit_code != 0 and "Traceback" not in wrong.output and problem in wrong.output
         assert (f"Note: --data-format {other} was given, and {pairs} does not look like that format (it looks like the "
                 "paired format); drop --data-format to detect the format.") in " ".join(wrong.output.split())
+
+
+def test_a_folder_the_format_note_may_not_read_leaves_the_error_that_stopped_the_reading(image_run, monkeypatch):
+    import gantk.evaluate as evaluate_module
+    from gantk.train.checkpoint import load_checkpoint
+
+    run, pairs = image_run
+
+    def refused(data_format, root, components):  # a folder of the data this user may not read, looked into by detect
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(root / "private"))
+
+    monkeypatch.setattr(evaluate_module, "detects", refused)
+    with pytest.raises(DataError, match=r"\(format aligned\) has no split of this format") as stopped:
+        open_eval_split(pairs, load_checkpoint(run)["system"], "test", "aligned")
+    assert "Note:" not in str(stopped.value)
 
 
 @pytest.mark.parametrize("recipe, disc", [("pix2pix", "patch-x"), ("cyclegan", "patch-x"), ("pix2pix", "patch70")])  # patch70: overridden

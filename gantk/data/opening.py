@@ -43,6 +43,7 @@ def detect_format(root: str | os.PathLike[str], split: str | None = None, compon
 
     Raises:
         DataError: no format or several match; the message lists what was found and the formats.
+        PermissionError: a file or folder of the data that this user may not read.
     """
     root = require_root(root)
     components = components or default_components()
@@ -76,13 +77,16 @@ def detect_format(root: str | os.PathLike[str], split: str | None = None, compon
 
 def detects(data_format: DataFormat, root: Path, components: Components) -> bool:
     """Whether ``data_format`` finds its layout in ``root``. A format whose ``detect`` fails (a plugin's
-    bug, say) matches nothing and is named in a warning, so that the other formats still work; a folder of the data that
-    this user may not read is no bug of the format's, and is named as an error."""
+    bug, say) matches nothing and is named in a warning, so that the other formats still work; a file or folder of the
+    data that this user may not read is no bug of the format's, and its ``PermissionError`` is raised."""
     try:
         return bool(data_format.detect(root))
-    except (GantkError, PermissionError):
+    except GantkError:
         raise
     except Exception as error:
+        unreadable = error.filename if isinstance(error, PermissionError) else None
+        if unreadable is not None and Path(unreadable).absolute().is_relative_to(root.absolute()):
+            raise
         plugin = _plugin_of(data_format, components)
         warnings.warn(
             f"data format '{data_format.name}' (plugin '{plugin}') failed to check {root} and is left out: "
