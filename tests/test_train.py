@@ -1497,7 +1497,7 @@ def test_a_run_folder_that_takes_no_more_writes_stops_training_with_how_to_resum
             (run / "metrics.csv").symlink_to("/dev/full")
 
     with pytest.raises(GantkError, match=f"{run / 'metrics.csv'}: No space left on device. Training stopped at step 3: once {run} "
-                                         r"can be written again \(space freed, or the file system writable\), continue from the "
+                                         r"can be written again \(space freed\), continue from the "
                                          f"run's last checkpoint with `gantk train --resume {run}`."):
         Trainer(tiny_config(pairs, run, max_steps=4, log_every=1), callbacks=[disk_full_after_step_2], progress=False).fit()
 
@@ -1513,24 +1513,27 @@ def test_resuming_a_run_whose_folder_takes_no_files_is_refused_before_the_set_up
 
     monkeypatch.setattr(tempfile, "TemporaryFile", refused)
     monkeypatch.setattr(Trainer, "open_data", lambda *args, **kwargs: pytest.fail("the data were opened"))
-    with pytest.raises(PermissionError) as refusal:
+    with pytest.raises(OptionError, match=f"^cannot resume the run in {run}: Permission denied; once it can be written again "
+                                          r"\(its permissions changed so that this user may write there\), resume it"):
         Trainer.resume(run, {"max_steps": 4}, progress=False).fit()
-    assert refusal.value.filename == str(run / "config.toml")
 
 
-def test_a_run_folder_this_user_may_no_longer_write_stops_training_with_how_to_resume(pairs, tmp_path, monkeypatch):
+@pytest.mark.parametrize("code, how", [(errno.EACCES, "its permissions changed so that this user may write there"),
+                                       (errno.EPERM, "its permissions changed so that this user may write there"),
+                                       (errno.EROFS, "the file system writable")])
+def test_a_run_folder_this_user_may_no_longer_write_stops_training_with_how_to_resume(pairs, tmp_path, monkeypatch, code, how):
     run = tmp_path / "run"
     save = trainer_module.save_sample_grid
 
-    def refused_at_step_2(images, path):  # as samples/ made read-only (chmod 555) during the run refuses
+    def refused_at_step_2(images, path):  # as samples/ made read-only (chmod 555, or the file system remounted) refuses
         if path.name == "step-00000002.png":
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            raise OSError(code, os.strerror(code), str(path))
         save(images, path)
 
     monkeypatch.setattr(trainer_module, "save_sample_grid", refused_at_step_2)
-    with pytest.raises(GantkError, match=f"{run / 'samples' / 'step-00000002.png'}: Permission denied. Training stopped at step 2: "
-                                         f"once {run} can be written again \\(its permissions changed so that this user may "
-                                         f"write there\\), continue from the run's last checkpoint with `gantk train --resume {run}`."):
+    with pytest.raises(GantkError, match=f"{run / 'samples' / 'step-00000002.png'}: {os.strerror(code)}. Training stopped at step "
+                                         f"2: once {run / 'samples'} can be written again \\({how}\\), continue from the run's "
+                                         f"last checkpoint with `gantk train --resume {run}`."):
         Trainer(tiny_config(pairs, run, max_steps=4, sample_every=1), progress=False).fit()
 
 

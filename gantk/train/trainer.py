@@ -66,6 +66,13 @@ class ResumeOptions(TypedDict, total=False):
     progress: bool
 
 
+def how_to_write(error: OSError) -> str:
+    """What lets a folder that refused a write (``error``) take files again."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "its permissions changed so that this user may write there"
+    return "the file system writable" if error.errno == errno.EROFS else "space freed"
+
+
 def checked_callbacks(callbacks: Iterable[StepCallback]) -> list[StepCallback]:
     """``callbacks`` as a list, each checked to take ``(trainer, step, logged)``, so that a wrong one is refused before
     training rather than after its first step."""
@@ -271,8 +278,8 @@ class Trainer:
 
     def check_run_dir(self) -> None:
         """A new run needs an empty (or missing) folder, or one left by a run that stopped before its first checkpoint;
-        a resumed one, that its checkpoint is still the newest (no other process trained it on meanwhile). Neither
-        writes through a link in place of its folders of samples and events."""
+        a resumed one, that its checkpoint is still the newest (no other process trained it on meanwhile) and that its
+        folder takes files. Neither writes through a link in place of its folders of samples and events."""
         if linked := [f"{name}/" for name in (run_files.SAMPLES, run_files.TENSORBOARD) if (self.run_dir / name).is_symlink()]:
             raise OptionError(f"{self.run_dir}: {' and '.join(linked)} {'is a link' if len(linked) == 1 else 'are links'} to "
                               "another folder, which the run would write its files into: remove the link (the run makes "
@@ -284,7 +291,12 @@ class Trainer:
                     f"the run in {self.run_dir} went on while this resume read its checkpoint {read}: its newest is now "
                     f"{newest[-1].name}, so another process trained it; resume again once that one has stopped."
                 )
-            check_writable(self.run_dir / run_files.CONFIG)  # a folder made read-only since: refused before the set-up
+            try:
+                check_writable(self.run_dir / run_files.CONFIG)
+            except OSError as error:  # a folder made read-only since: refused before the set-up
+                raise OptionError(f"cannot resume the run in {self.run_dir}: {error.strerror}; once it can be written again "
+                                  f"({how_to_write(error)}), resume it (a run writes its checkpoints, samples and logs "
+                                  "there).") from None
             return
         if ckpt.list_checkpoints(self.run_dir):
             raise OptionError(
@@ -380,14 +392,14 @@ class Trainer:
 
     def _fit_in_group(self, held: contextlib.ExitStack, process: ProcessInfo, noted: NotedSignals) -> Path:
         config = self.config
-        device, dataset, sampler, parts = self._set_up(held, process)
+        dataset, sampler, parts = self._set_up(held, process)
         steps_per_epoch = epoch_steps(len(sampler), config.batch_size)
         worker_signals = WorkerStopSignals()
         # The loader gets its own generator: starting an epoch must not draw from the global RNG,
         # or a run resumed mid-epoch would see other dropout masks than an uninterrupted one.
         self.workers = default_workers(process.local_world_size) if config.workers is None else config.workers
         loader = DataLoader(dataset, sampler=sampler, batch_size=config.batch_size, num_workers=self.workers, drop_last=True,
-                            pin_memory=device.type == "cuda", persistent_workers=self.workers > 0,
+                            pin_memory=parts.device.type == "cuda", persistent_workers=self.workers > 0,
                             generator=torch.Generator().manual_seed(config.seed), worker_init_fn=worker_signals)
         log = RunLog(self.run_dir, self.step, self.total_steps, is_main=process.is_main,
                      validation=self.validation.dataset is not None, progress=self.progress,
@@ -401,7 +413,7 @@ class Trainer:
         agreed = stop_agreement(process)  # under torchrun, every process stops after the step one was signalled in
         noted.act_on_any()
         try:
-            with (stop_after_step_on_interrupt() as stop_signal, freed_memory_kept(device), worker_signals.training()):
+            with (stop_after_step_on_interrupt() as stop_signal, freed_memory_kept(parts.device), worker_signals.training()):
                 stopped = False  # by a callback
                 while self.step < self.total_steps and not stopped:
                     epoch, position = divmod(self.step, steps_per_epoch)
@@ -432,10 +444,8 @@ class Trainer:
             if error.errno not in (*WRITE_FAILURES, *REFUSED_WRITES) or folder is None or not folder.is_relative_to(self.run_dir.resolve()):
                 raise
             then = self._how_to_go_on()
-            how = ("its permissions changed so that this user may write there" if error.errno in (errno.EACCES, errno.EPERM)
-                   else "space freed, or the file system writable")
             raise GantkError(f"{error.filename}: {error.strerror or error}. Training stopped at step {self.step}: once "
-                             f"{self.run_dir} can be written again ({how}), {then}.") from None
+                             f"{Path(error.filename).parent} can be written again ({how_to_write(error)}), {then}.") from None
         finally:
             log.close()
             # The loader's last reference: its workers stop now, not at exit, where an error's traceback that
@@ -450,7 +460,7 @@ class Trainer:
         return self.run_dir
 
     def _set_up(self, held: contextlib.ExitStack,
-                process: ProcessInfo) -> tuple[torch.device, Dataset, ResumableSampler, TrainingParts]:
+                process: ProcessInfo) -> tuple[Dataset, ResumableSampler, TrainingParts]:
         """All of a run before its first step: the checks, the data, the system and its optimisers, the run's folder written."""
         config = self.config
         if torch.get_default_dtype() != torch.float32:  # the networks would take it, the data are float32
@@ -481,7 +491,7 @@ class Trainer:
         parts = self.training_parts(self.system, device, process, self.total_steps)
         # a finished run resumed for no step keeps the settings it was trained with
         self._write_run_dir(process, held, settings=self.step < self.total_steps)
-        return device, dataset, sampler, parts
+        return dataset, sampler, parts
 
     def _validate_unfinished(self, parts: TrainingParts, log: RunLog, steps_per_epoch: int) -> None:
         """Validate a resumed run's checkpoint that was due a validation it stopped before ending."""
