@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any, overload
 
 from .errors import GantkError, GantkWarning
 from .hookspecs import hookimpl
-from .plugins import DataFormatKind, NetworkKind, ObjectiveKind, RecipeKind, default_components, load_components
+from .plugins import default_components, load_components
 
 if TYPE_CHECKING:
     from torch import nn
 
     from .data.formats import DataFormat
     from .objectives.base import LossContext, Objective
+    from .plugins import DataFormatKind, NetworkKind, ObjectiveKind, RecipeKind
     from .recipes.base import Recipe
 
 __version__ = "0.16.0"

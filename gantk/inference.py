@@ -144,8 +144,8 @@ class TrainedModel:
                               "(as torchvision's to_tensor gives them), map them with images * 2 - 1, or pass uint8 pixels.",
                               GantkWarning, stacklevel=caller_stacklevel())
         else:
-            wide = (": pass 16-bit pixels' top 8 bits, (pixels >> 8) as uint8, as read_image reads a 16-bit file"
-                    if images.dtype == torch.uint16 else "")
+            wide = (": pass their top 8 bits, as read_image reads a 16-bit file: (pixels >> 8).astype(np.uint8) of a numpy "
+                    "array, (pixels.int() >> 8).to(torch.uint8) of a tensor" if images.dtype == torch.uint16 else "")
             raise DataError(f"images must be uint8 pixels or floats in [-1, 1], got {images.dtype}{wide}.")
         return match_channels(images.to(self.device), channels)
 

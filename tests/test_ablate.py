@@ -337,7 +337,7 @@ def test_a_grid_file_this_user_may_not_read_says_so(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "read_text", refused)
     with pytest.raises(GantkError, match=f"^cannot read grid file {re.escape(str(path))}: Permission denied; change its "
-                                         "permissions so that this user may read it.$"):
+                                         r"permissions \(or its folder's\) so that this user may read it.$"):
         load_grid(path)
 
 

@@ -167,8 +167,8 @@ def test_a_weights_file_this_user_may_not_read_says_so(tmp_path, monkeypatch):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
 
     monkeypatch.setattr(Path, "read_bytes", refused)
-    with pytest.raises(InceptionWeightsError, match=f"cannot read {path}: Permission denied; change its permissions so that "
-                                                    "this user may read it, or install the InceptionV3"):
+    with pytest.raises(InceptionWeightsError, match=f"cannot read {path}: Permission denied; change its permissions "
+                                                    r"\(or its folder's\) so that this user may read it, or install the InceptionV3"):
         InceptionFeatures(path)
 
 

@@ -146,9 +146,13 @@ def test_sixteen_bit_pixels_are_refused_with_the_way_read_image_reads_them(model
     if model.input_classes is not None:
         pytest.skip("a label model takes class ids")
     pixels = np.full((40, 48, 3), 0x1234, np.uint16)  # as tifffile or OpenCV read a 16-bit file
-    with pytest.raises(DataError, match=r"got torch.uint16: pass 16-bit pixels' top 8 bits, \(pixels >> 8\) as uint8, as "
-                                        r"read_image reads a 16-bit file.$"):
-        model.inputs(pixels)
+    tensor = torch.from_numpy(pixels).permute(2, 0, 1)
+    for given, fixed in ((pixels, (pixels >> 8).astype(np.uint8)), (tensor, (tensor.int() >> 8).to(torch.uint8))):  # as told
+        with pytest.raises(DataError, match=r"got torch.uint16: pass their top 8 bits, as read_image reads a 16-bit file: "
+                                            r"\(pixels >> 8\).astype\(np.uint8\) of a numpy array, \(pixels.int\(\) >> 8\)"
+                                            r".to\(torch.uint8\) of a tensor.$"):
+            model.inputs(given)
+        assert torch.equal(model.inputs(fixed), model.inputs(np.full((40, 48, 3), 0x12, np.uint8)))
 
 
 def test_a_gray_side_is_translated_as_translate_writes_it(tmp_path_factory, tmp_path):

@@ -146,8 +146,8 @@ class InceptionFeatures:
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still the format used
                 self.net = torch.jit.load(io.BytesIO(data), map_location=self.device).eval()
         except PermissionError as error:  # the file may be the right one: say how to reach it
-            raise InceptionWeightsError(f"cannot read {self.path}: {error.strerror}; change its permissions so that this user "
-                                        f"may read it, or {HOW_TO_GET}.") from None
+            raise InceptionWeightsError(f"cannot read {self.path}: {error.strerror}; change its permissions (or its folder's) so "
+                                        f"that this user may read it, or {HOW_TO_GET}.") from None
         except Exception as error:
             raise InceptionWeightsError(f"cannot read {self.path} as a TorchScript InceptionV3 ({error}); {HOW_TO_GET}.") from None
         probe = self._run(torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE, device=self.device))

@@ -402,7 +402,8 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     except (FileNotFoundError, IsADirectoryError):
         raise OptionError(f"{what} {path} does not exist or is not a file.") from None
     except PermissionError as error:
-        raise OptionError(f"cannot read {what} {path}: {error.strerror}; change its permissions so that this user may read it.") from None
+        raise OptionError(f"cannot read {what} {path}: {error.strerror}; change its permissions (or its folder's) so that "
+                          "this user may read it.") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise OptionError(f"{what} {path} is not valid TOML: {error}.") from None
     except RecursionError:
