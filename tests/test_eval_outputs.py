@@ -172,7 +172,7 @@ def test_a_dataset_given_from_the_home_folder_keeps_the_outputs_out_of_it(image_
     run, data = image_run
     shutil.copytree(data, tmp_path / "data")
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(OptionError, match="lies in the dataset ~/data"):
+    with pytest.raises(OptionError, match=f"lies in the dataset {tmp_path / 'data'}, "):  # named as read
         evaluate(run, "~/data", split="train", outputs_dir=tmp_path / "data" / "out", progress=False)
 
 
