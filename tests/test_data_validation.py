@@ -375,7 +375,8 @@ def test_segmentation_problems_name_the_files(tmp_path):
     png(tmp_path / "images" / "f.png")
     message = problems(tmp_path)
     assert "images/f.png: no file named 'f.*' in masks/" in message
-    assert "masks/b.png: values 128 in a binary mask set; if 255 marks pixels to ignore" in message
+    assert ("masks/b.png: values 128 in a binary mask set; if 128 marks pixels to ignore (a trimap's unknown band, say), "
+            "pass --ignore-label 128; if 255 marks pixels to ignore") in message
     assert ("masks/g.png: 62 values between 0 and 255 in a binary mask set: the mask was saved with compression (JPEG) or "
             "antialiasing; threshold it (object where the value is above 127) and save it as PNG.") in message
     assert "images/c.png (8x8) and masks/c.png (8x7) differ in size" in message

@@ -400,6 +400,15 @@ class ImageNotes:
             )
 
 
+def _advice_beside_255(extra: list[int], masks: str) -> str:
+    """How to mend ``masks`` ("it", "them") of a binary set that hold the ``extra`` values beside 0 and 255."""
+    one = (f"if {extra[0]} marks pixels to ignore (a trimap's unknown band, say), pass --ignore-label {extra[0]}; "
+           if len(extra) == 1 else "")
+    return (f"{one}if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255 (the other values "
+            "are then class ids); else masks hold only 0 (background) and 255 (object), or class ids 0..K-1 throughout: "
+            f"re-save {masks} without antialiasing or compression.")
+
+
 def warn_of_unlike_orientations(pairs: list[str], root: Path) -> None:
     """Warn of partners of one size that carry different EXIF orientations (``pairs``: each pair in words)."""
     if pairs:
@@ -557,19 +566,16 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                 f"{relative(ids_only[0], root)}); if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass "
                 "--ignore-label 255; if the mask is a binary one (255 = object), save the object as its class id."
             )
-    advice = ("if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255 (the other values are then "
-              "class ids); else masks hold only 0 (background) and 255 (object), or class ids 0..K-1 throughout: re-save {} "
-              "without antialiasing or compression.")
     if len(beside_255) > 3:  # one problem of the set, not one per mask
         extra = sorted(set().union(*beside_255.values()))
         shown = first_names(extra, 6)
         names = first_names([relative(path, root) for path in beside_255])
         problems.append(f"{root}: {len(beside_255)} of {len(values)} masks ({names}) hold values {shown} beside 0 and 255 in a "
-                        f"binary mask set; {advice.format('them')}")
+                        f"binary mask set; {_advice_beside_255(extra, 'them')}")
     else:
         for path, extra in beside_255.items():
             shown = first_names(extra, 6)
-            problems.append(f"{relative(path, root)}: values {shown} in a binary mask set; {advice.format('it')}")
+            problems.append(f"{relative(path, root)}: values {shown} in a binary mask set; {_advice_beside_255(extra, 'it')}")
     if values and not binary and 4 * len(found) < num_classes:
         highest = max(values, key=lambda path: max(values[path] & found, default=0))
         sparse = (f"{relative(highest, root)}: holds class id {num_classes - 1}, but the masks use only {len(found)} distinct "
