@@ -1,6 +1,7 @@
 """CUT (contrastive unpaired translation): PatchNCE, the projection network, the recipe end to end."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -205,6 +206,17 @@ def test_a_pool_size_is_warned_of_as_cut_keeps_no_pool(tmp_path):
     with pytest.warns(GantkWarning, match="--pool-size 10 has no effect here"):
         run = Trainer(config, progress=False).fit()
     assert TrainedModel.load(run, device="cpu").config["pool_size"] == 10  # as given; the recipe's is 0
+
+
+def test_a_run_fed_its_own_config_toml_is_not_warned_of_the_pool_size_it_records(tmp_path):
+    data = write_unaligned(tmp_path / "data", 2, 2)
+    run = Trainer(TrainConfig(data=str(data), out=str(tmp_path / "run"), **{**TINY, "max_steps": 1, "checkpoint_every": 1}),
+                  progress=False).fit()
+    args = ["train", "--config", str(run / "config.toml"), "--out", str(tmp_path / "again"), "--no-progress"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", ".*pool", GantkWarning)  # it records the recipe's pool size, 0
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
 
 
 def test_a_and_b_go_through_g_in_one_batch_as_cuts_do(tmp_path):

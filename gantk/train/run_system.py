@@ -58,7 +58,7 @@ def build_run_system(config: TrainConfig, given_config: TrainConfig, components:
                           f"({type(system).__name__}) does not augment what its discriminators see (it sets no "
                           "disc_augment; see gantk.systems.base.disc_augmentation): drop --disc-augment.")
     if resume_from is None:  # warned once, when the run began
-        warn_if_no_pool(system, given_config)
+        warn_if_no_pool(system, config, given_config, components)
         warn_if_dropout_reaches_no_layer(system, config, given_config, components)
     prepare_objectives(system)
     part_plugins = ckpt.part_plugins(sys_config, components)
@@ -126,12 +126,14 @@ def recipe_options_named(config: TrainConfig, given_config: TrainConfig, compone
         raise
 
 
-def warn_if_no_pool(system: System, given_config: TrainConfig) -> None:
+def warn_if_no_pool(system: System, config: TrainConfig, given_config: TrainConfig, components: Components) -> None:
     """Warn of a --pool-size given for a built-in system that keeps no pool of past fakes (a plugin's may read it),
-    other than the size every run's config.toml records (the fallback), which a run fed its own config.toml is given."""
+    other than the size the run's config.toml records unless given (the recipe's, else the fallback), which a run fed
+    its own config.toml is given."""
     given = given_config.pool_size
+    recorded = components.create("recipe", config.recipe).defaults.get("pool_size", FALLBACKS["pool_size"])
     keeps_none = isinstance(system, (PairedSystem, CycleSystem, ContrastiveSystem)) and not hasattr(system, "pools")
-    if given not in (None, FALLBACKS["pool_size"]) and keeps_none:
+    if given not in (None, recorded) and keeps_none:
         warnings.warn(f"--pool-size {given} has no effect here: only CycleGAN's discriminators learn from a pool of past "
                       "fakes, and this run has none; drop --pool-size.", GantkWarning, stacklevel=caller_stacklevel())
 
