@@ -400,15 +400,6 @@ class ImageNotes:
             )
 
 
-def _advice_beside_255(extra: list[int], masks: str) -> str:
-    """How to mend ``masks`` ("it", "them") of a binary set that hold the ``extra`` values beside 0 and 255."""
-    one = (f"if {extra[0]} marks pixels to ignore (a trimap's unknown band, say), pass --ignore-label {extra[0]}; "
-           if len(extra) == 1 else "")
-    return (f"{one}if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255 (the other values "
-            "are then class ids); else masks hold only 0 (background) and 255 (object), or class ids 0..K-1 throughout: "
-            f"re-save {masks} without antialiasing or compression.")
-
-
 def warn_of_unlike_orientations(pairs: list[str], root: Path) -> None:
     """Warn of partners of one size that carry different EXIF orientations (``pairs``: each pair in words)."""
     if pairs:
@@ -583,6 +574,15 @@ def mask_classes(values: dict[Path, set[int]], root: Path, ignore_label: int | N
                   f"to ignore, pass --ignore-label {num_classes - 1}; else map the ids to 0..K-1 and save the masks again")
         _note_sparse(sparse, num_classes - 1 > SPARSE_IDS, "ids", problems)
     return num_classes, problems
+
+
+def _advice_beside_255(extra: list[int], masks: str) -> str:
+    """How to mend ``masks`` ("it", "them") of a binary set that hold the ``extra`` values beside 0 and 255."""
+    one = (f"if {extra[0]} marks pixels to ignore (a trimap's unknown band, say), pass --ignore-label {extra[0]}; "
+           if len(extra) == 1 else "")
+    return (f"{one}if 255 marks pixels to ignore, as Pascal VOC's 'void' does, pass --ignore-label 255 (the other values "
+            "are then class ids); else masks hold only 0 (background) and 255 (object), or class ids 0..K-1 throughout: "
+            f"re-save {masks} without antialiasing or compression.")
 
 
 def zero_ignored_classes(values: dict[Path, set[int]], root: Path) -> tuple[int, list[str]]:
