@@ -51,6 +51,11 @@ def machine_line(machine: dict) -> str:
             f"gantk {machine['gantk_revision']}, GPU: {machine['cuda'] or 'none'}")
 
 
+def run_lines(result: dict, after_command: str = "") -> list[str]:
+    """The lines a result's tables open with: the machine that measured it and the command, ``after_command`` after it."""
+    return [f"- Machine: {machine_line(result['machine'])}", f"- Command: `{result['command']}`{after_command}"]
+
+
 def cuda_memory(r: dict) -> str:
     """CUDA's max allocated memory: of the timed steps and of the whole process where both were recorded; results
     measured before the timed steps' peak was kept apart record only the whole process's, warm-up included."""
@@ -71,8 +76,7 @@ def throughput_tables(result: dict, with_loader: bool = True) -> list[str]:
     start, end = result["matmul_peak_start"], result["matmul_peak_end"]
     device = device_of(result)
     lines = [
-        f"- Machine: {machine_line(result['machine'])}",
-        f"- Command: `{result['command']}`" + (f" ({result['wall_s'] / 60:.1f} min)" if "wall_s" in result else ""),
+        *run_lines(result, f" ({result['wall_s'] / 60:.1f} min)" if "wall_s" in result else ""),
         "- Measured matmul rate ({}, best of 7): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s at the start (load {}); "
         "fp32 {:.1f}, bf16 {:.1f} at the end (load {})".format(
             matmul_sizes(start), start["fp32"]["best"] / 1e9, start["bf16"]["best"] / 1e9, start["load_average"],
@@ -130,15 +134,14 @@ def loader_table(loader: dict, cases: list[dict]) -> list[str]:
 
 
 def loader_tables(result: dict) -> list[str]:
-    lines = [f"- Machine: {machine_line(result['machine'])}", f"- Command: `{result['command']}`", ""]
+    lines = [*run_lines(result), ""]
     return lines + loader_table(result["loader"], [])
 
 
 def quality_tables(result: dict) -> list[str]:
     s = result["settings"]
     lines = [
-        f"- Machine: {machine_line(result['machine'])}",
-        f"- Command: `{result['command']}` ({result['wall_s'] / 60:.1f} min)",
+        *run_lines(result, f" ({result['wall_s'] / 60:.1f} min)"),
         f"- Data: {result['data']['train_pairs']} train pairs from {len(result['data']['train_photos'])} photos, "
         f"{result['data']['test_pairs']} test pairs from {len(result['data']['test_photos'])} other photos; "
         f"{s['size']} px crops of a {s['load_size']} px resize, U-Net ngf {s['ngf']}, PatchGAN ndf {s['ndf']}, "
@@ -171,9 +174,8 @@ def quality_tables(result: dict) -> list[str]:
 def startup_tables(result: dict) -> list[str]:
     labels = list(result["checkouts"])
     lines = [
-        f"- Machine: {machine_line(result['machine'])}",
-        f"- Command: `{result['command']}`; {result['runs']} round(s); load average {result['load_average_start']} → "
-        f"{result['load_average_end']}",
+        *run_lines(result, f"; {result['runs']} round(s); load average {result['load_average_start']} → "
+                           f"{result['load_average_end']}"),
         "",
         "| command | " + " | ".join(f"gantk {label}: best / median (s)" for label in labels) + " |",
         "|---|" + "---:|" * len(labels),
@@ -187,8 +189,7 @@ def startup_tables(result: dict) -> list[str]:
 
 def tiled_translate_tables(result: dict) -> list[str]:
     lines = [
-        f"- Machine: {machine_line(result['machine'])}",
-        f"- Command: `{result['command']}`",
+        *run_lines(result),
         "",
         "| image | way | tiles | median time (s) | peak memory above the loaded model (MiB) |",
         "|---:|---|---:|---:|---:|",
@@ -201,8 +202,7 @@ def tiled_translate_tables(result: dict) -> list[str]:
 def tiled_quality_tables(result: dict) -> list[str]:
     first = result["results"][0]
     lines = [
-        f"- Machine: {machine_line(result['machine'])}",
-        f"- Command: `{result['command']}`",
+        *run_lines(result),
         f"- {first['photos']} test photos, short side {first['short_side']} px; distances on a 0..1 scale, means over the photos",
         "",
         "| model | mode | way | L1 to the photo | difference from the whole image's output |",
@@ -238,8 +238,7 @@ def labels_to_image_tables(result: dict) -> list[str]:
                    if name in shown}
     first = runs[0]
     lines = [
-        f"- Machine: {machine_line(result['machine'])}",
-        f"- Command: `{result['command']}` ({result['wall_s'] / 60:.1f} min)",
+        *run_lines(result, f" ({result['wall_s'] / 60:.1f} min)"),
         f"- Training: `--recipe pix2pix --direction BtoA` on {Path(s['data']).name}, "
         f"{s['size']} px crops of a {s['load_size']} px resize, batch {s['batch_size']}, {s['steps']} steps, "
         f"PatchGAN ndf {s['ndf']} ({first['parameters_D'] / 1e6:.2f}M parameters), {s['threads']} torch thread(s); "
@@ -272,8 +271,7 @@ def labels_to_image_tables(result: dict) -> list[str]:
 def png_write_tables(result: dict) -> list[str]:
     sides = result["long_sides_px"]
     lines = [
-        f"- Machine: {machine_line(result['machine'])}",
-        f"- Command: `{result['command']}`",
+        *run_lines(result),
         f"- {result['photos']} photos, long side {sides[0] if len(sides) == 1 else f'{sides[0]}-{sides[-1]}'} px, "
         f"and a 256 px centre crop of each; gantk writes level {result['gantk_level']}",
         "",
