@@ -540,10 +540,11 @@ def open_eval_split(
     except DataError as error:
         components = components or default_components()
         try:
-            if not Path(data).is_dir() or detects(get_format(data_format, components), Path(data), components):
-                raise
+            fits = not Path(data).is_dir() or detects(get_format(data_format, components), Path(data), components)
         except OSError:  # a folder this user may not read: the error that stopped the reading comes first
             raise error from None
+        if fits:
+            raise
         try:
             looks = f"it looks like the {detect_format(data, split, components)} format"
         except DataError:
